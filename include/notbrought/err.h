@@ -1,0 +1,104 @@
+/*
+ * notbrought - the project's one error table.
+ *
+ * Every error that any module returns is listed here once. The X-macro generates the enum,
+ * nb_err_name() (a stable lower-case code used in dead-letter headers and metric labels) and
+ * nb_err_str() (a sentence for humans), so the three never drift apart.
+ *
+ * Add new codes at the end of the section of the module that returns them. Codes are
+ * identified by name on the wire, never by number, so inserting is safe.
+ */
+#ifndef NOTBROUGHT_ERR_H
+#define NOTBROUGHT_ERR_H
+
+#include <stdbool.h>
+
+/* X(ENUM_SUFFIX, "stable_code", "human description") */
+#define NB_ERR_MAP(X)                                                                              \
+    X(OK, "ok", "success")                                                                         \
+    X(INVALID_ARG, "invalid_arg", "invalid argument")                                              \
+    X(NOMEM, "nomem", "out of memory")                                                             \
+    X(IO, "io", "input/output error")                                                              \
+    X(NOT_FOUND, "not_found", "not found")                                                         \
+    X(LIMIT, "limit", "a configured limit was reached")                                            \
+    X(CONFIG, "config", "invalid configuration")                                                   \
+    /* codec: Confluent framing and the schema registry */                                         \
+    X(FRAME_TRUNCATED, "frame_truncated", "message shorter than the 5-byte Confluent header")      \
+    X(FRAME_MAGIC, "frame_magic", "first byte is not the Confluent magic byte 0")                  \
+    X(SCHEMA_UNKNOWN, "schema_unknown", "schema id is not in the registry")                        \
+    X(SCHEMA_MISMATCH, "schema_mismatch", "schema id names a record type this input does not take") \
+    X(SCHEMA_INVALID, "schema_invalid", "schema text is not a valid Avro schema")                  \
+    X(SCHEMA_RESOLVE, "schema_resolve", "writer schema cannot be resolved to the reader schema")   \
+    /* codec: Avro binary (checked before avro-c sees the bytes) */                                \
+    X(AVRO_TRUNCATED, "avro_truncated", "Avro data ends before the record is complete")            \
+    X(AVRO_VARINT, "avro_varint", "Avro varint is longer than 10 bytes")                           \
+    X(AVRO_NEGATIVE_LENGTH, "avro_negative_length", "Avro string or bytes length is negative")     \
+    X(AVRO_LENGTH, "avro_length", "Avro string or bytes length exceeds the remaining input")       \
+    X(AVRO_ENUM_INDEX, "avro_enum_index", "Avro enum index is out of range")                       \
+    X(AVRO_UNION_INDEX, "avro_union_index", "Avro union branch index is out of range")             \
+    X(AVRO_TRAILING, "avro_trailing", "bytes remain after the end of the Avro record")             \
+    X(AVRO_DEPTH, "avro_depth", "Avro data nests deeper than allowed")                             \
+    X(AVRO_DECODE, "avro_decode", "Avro decoding failed")                                          \
+    X(AVRO_ENCODE, "avro_encode", "Avro encoding failed")                                          \
+    X(FIELD_TOO_LONG, "field_too_long", "a field is longer than its maximum length")               \
+    X(FIELD_COUNT, "field_count", "a list field has more items than allowed")                      \
+    /* codec: semantic validation of decoded records */                                            \
+    X(NHS_FORMAT, "nhs_format", "NHS number is not 10 digits")                                     \
+    X(NHS_CHECK_DIGIT, "nhs_check_digit", "NHS number fails the Modulus 11 check")                 \
+    X(NHS_DISALLOWED, "nhs_disallowed", "NHS number is in a range this deployment does not accept") \
+    X(MISSING_IDENTIFIER, "missing_identifier", "a required identifier is missing")                \
+    X(FIELD_EMPTY, "field_empty", "a required field is empty")                                     \
+    X(TIMESTAMP_RANGE, "timestamp_range", "a timestamp is outside the accepted range")             \
+    X(DATE_RANGE, "date_range", "a date is outside the accepted range")                            \
+    X(INCONSISTENT, "inconsistent", "fields of the record contradict each other")                  \
+    /* identity */                                                                                 \
+    X(IDENTITY_CONFLICT, "identity_conflict", "identifier is already linked to another child")     \
+    X(IDENTITY_CYCLE, "identity_cycle", "link would create a cycle of identifiers")                \
+    X(IDENTITY_UNKNOWN_LINK, "identity_unknown_link", "unlink names a link that does not exist")   \
+    X(IDENTITY_UNRESOLVED, "identity_unresolved", "identity cannot be resolved yet")               \
+    X(IDENTITY_PARK_FULL, "identity_park_full", "the parking area for unresolved events is full")  \
+    X(IDENTITY_EXPIRED, "identity_expired", "parked event expired before its identity resolved")   \
+    /* ledger and policy */                                                                        \
+    X(POLICY_SYNTAX, "policy_syntax", "policy file is not well-formed YAML")                       \
+    X(POLICY_UNKNOWN_KEY, "policy_unknown_key", "policy has a key the language does not define")   \
+    X(POLICY_TYPE, "policy_type", "policy value has the wrong type")                               \
+    X(POLICY_VALUE, "policy_value", "policy value is out of range")                                \
+    X(POLICY_REFERENCE, "policy_reference", "policy refers to something it does not define")       \
+    X(POLICY_DUPLICATE, "policy_duplicate", "policy defines the same id twice")                    \
+    X(POLICY_CYCLE, "policy_cycle", "policy escalation ladder is cyclic")                          \
+    X(LEDGER_CORRUPT, "ledger_corrupt", "changelog record of a ledger cannot be decoded")          \
+    /* notify */                                                                                   \
+    X(NOTIFY_UNKNOWN, "notify_unknown", "acknowledgement names an unknown notification")           \
+    X(NOTIFY_CLOSED, "notify_closed", "notification is already closed")                           \
+    /* stream and ops */                                                                           \
+    X(KAFKA, "kafka", "Kafka client error")                                                        \
+    X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \
+    X(KAFKA_ABORTABLE, "kafka_abortable", "Kafka transaction must be aborted")                     \
+    X(TIMEOUT, "timeout", "operation timed out")
+
+typedef enum nb_err_e {
+#define NB__ERR_ENUM(sym, code, desc) NB_ERR_##sym,
+    NB_ERR_MAP(NB__ERR_ENUM)
+#undef NB__ERR_ENUM
+        NB_ERR__COUNT
+} nb_err_t;
+
+/**
+ * @brief Stable lower-case code of an error, e.g. "nhs_check_digit".
+ * @returns a static string; "unknown" for values outside the table.
+ */
+const char *nb_err_name(nb_err_t err);
+
+/**
+ * @brief One-sentence human description of an error.
+ * @returns a static string.
+ */
+const char *nb_err_str(nb_err_t err);
+
+/**
+ * @brief Looks an error up by its stable code.
+ * @returns the error, or NB_ERR__COUNT when the code is not in the table.
+ */
+nb_err_t nb_err_from_name(const char *name);
+
+#endif /* NOTBROUGHT_ERR_H */

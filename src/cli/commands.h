@@ -1,0 +1,43 @@
+/*
+ * notbrought - cli internals: one function per subcommand, each in src/cli/cmd_<name>.c.
+ * A subcommand gets argv with argv[0] = its own name and returns an NB_EXIT_* status.
+ */
+#ifndef NB_CLI_COMMANDS_H
+#define NB_CLI_COMMANDS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "notbrought/cli.h"
+#include "notbrought/codec.h"
+
+typedef struct nb__command_s {
+    const char *name;
+    const char *summary;
+    int (*fn)(int argc, char **argv);
+} nb__command_t;
+
+/** @brief True when argv holds --help or -h. */
+bool nb__wants_help(int argc, char **argv);
+
+/**
+ * @brief The built-in registry and a codec over it, for commands.
+ * @returns 0, or -1 after printing the reason to stderr. Free with nb__cli_codec_free().
+ */
+int nb__cli_codec(nb_registry_t **reg, nb_codec_t **codec);
+void nb__cli_codec_free(nb_registry_t *reg, nb_codec_t *codec);
+
+/** @brief Wall-clock now in ms since epoch, or NB_NOW when that environment variable is set
+ *  (ISO 8601), so that tests and demos are reproducible. */
+int64_t nb__cli_now(void);
+
+/** @brief A record as JSON. @returns a new reference. */
+json_t *nb__record_to_json(const nb_record_t *rec);
+
+int nb__cmd_generate(int argc, char **argv);
+int nb__cmd_decode(int argc, char **argv);
+int nb__cmd_schemas(int argc, char **argv);
+int nb__cmd_version(int argc, char **argv);
+
+#endif

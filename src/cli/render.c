@@ -1,0 +1,138 @@
+/*
+ * notbrought - cli: records as JSON (jansson), with dates and times in ISO 8601 and enums as
+ * their symbols, for people and integration engines.
+ */
+#include "cli/commands.h"
+
+#include <string.h>
+
+static json_t *nb__date(int32_t d)
+{
+    char buf[16];
+    if (d == NB_DATE_NONE)
+        return json_null();
+    nb_format_date(d, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static json_t *nb__time(int64_t t)
+{
+    char buf[32];
+    if (t == NB_TIME_NONE)
+        return json_null();
+    nb_format_time(t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static json_t *nb__opt(const char *s)
+{
+    return s[0] ? json_string(s) : json_null();
+}
+
+static json_t *nb__ident(const nb_identifier_t *id)
+{
+    if (!nb_identifier_present(id))
+        return json_null();
+    return json_pack("{s:s, s:s}", "system", id->system, "value", id->value);
+}
+
+static json_t *nb__source(const nb_source_t *s)
+{
+    return json_pack("{s:s, s:s, s:s}", "agency", nb_agency_name(s->agency), "system", s->system,
+                     "organisation_code", s->organisation_code);
+}
+
+json_t *nb__record_to_json(const nb_record_t *rec)
+{
+    switch (rec->type) {
+    case NB_RECORD_APPOINTMENT: {
+        const nb_appointment_event_t *a = &rec->u.appt;
+        return json_pack(
+            "{s:s, s:o, s:{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:s, s:s, s:b, s:s, s:o},"
+            " s:s, s:o, s:i}",
+            "event_id", a->event_id, "source", nb__source(&a->source), "subject", "kind",
+            nb_subject_kind_name(a->subject_kind), "nhs_number", nb__opt(a->nhs_number),
+            "local_id", nb__ident(&a->local_id), "pregnant_person_id",
+            nb__ident(&a->pregnant_person_id), "expected_delivery_date",
+            nb__date(a->expected_delivery_date), "date_of_birth", nb__date(a->date_of_birth),
+            "family_name", nb__opt(a->family_name), "postcode", nb__opt(a->postcode),
+            "appointment", "id", a->appointment_id, "type", a->appointment_type,
+            "mandated_contact", a->mandated_contact, "contact_mode",
+            nb_contact_mode_name(a->contact_mode), "scheduled_start", nb__time(a->scheduled_start),
+            "status", nb_status_name(a->status), "recorded_at", nb__time(a->recorded_at),
+            "version", (int)a->version);
+    }
+    case NB_RECORD_IDENTITY_LINK: {
+        const nb_identity_link_t *l = &rec->u.link;
+        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "event_id", l->event_id,
+                         "kind", nb_link_kind_name(l->kind), "from", nb__ident(&l->from), "to",
+                         nb__ident(&l->to), "expected_delivery_date",
+                         nb__date(l->expected_delivery_date), "source", nb__source(&l->source),
+                         "verification", nb_verification_name(l->verification), "recorded_at",
+                         nb__time(l->recorded_at));
+    }
+    case NB_RECORD_CONTEXT_FACT: {
+        const nb_context_fact_t *f = &rec->u.fact;
+        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:i}", "event_id",
+                         f->event_id, "nhs_number", nb__opt(f->nhs_number), "local_id",
+                         nb__ident(&f->local_id), "kind", nb_fact_kind_name(f->kind),
+                         "start_date", nb__date(f->start_date), "end_date",
+                         nb__date(f->end_date), "status", nb_fact_status_name(f->status),
+                         "source_system", f->source_system, "organisation_code",
+                         f->organisation_code, "recorded_at", nb__time(f->recorded_at),
+                         "version", (int)f->version);
+    }
+    case NB_RECORD_NOTIFICATION: {
+        const nb_notification_t *n = &rec->u.notif;
+        json_t *ctx = json_array(), *rcp = json_array(), *ev = json_array(), *cnt = json_array();
+        for (size_t i = 0; i < n->n_context; i++)
+            json_array_append_new(
+                ctx, json_pack("{s:s, s:o, s:o, s:s, s:o}", "kind",
+                               nb_fact_kind_name(n->context[i].kind), "start_date",
+                               nb__date(n->context[i].start_date), "end_date",
+                               nb__date(n->context[i].end_date), "source", n->context[i].source,
+                               "as_of", nb__time(n->context[i].as_of)));
+        for (size_t i = 0; i < n->n_recipients; i++)
+            json_array_append_new(rcp, json_pack("{s:s, s:s}", "role", n->recipients[i].role,
+                                                 "route", n->recipients[i].route));
+        for (size_t i = 0; i < n->n_evidence; i++) {
+            const nb_evidence_t *e = &n->evidence[i];
+            json_array_append_new(
+                ev, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "event_id", e->event_id,
+                              "appointment_id", e->appointment_id, "agency",
+                              nb_agency_name(e->agency), "appointment_type", e->appointment_type,
+                              "scheduled_start", nb__time(e->scheduled_start), "status",
+                              nb_status_name(e->status), "organisation_code",
+                              e->organisation_code, "recorded_at", nb__time(e->recorded_at)));
+        }
+        for (size_t i = 0; i < n->n_counts; i++)
+            json_array_append_new(cnt, json_pack("{s:i, s:i, s:i}", "window_days",
+                                                 (int)n->counts[i].window_days, "count",
+                                                 (int)n->counts[i].count, "agencies",
+                                                 (int)n->counts[i].agencies));
+        return json_pack(
+            "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:s}, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:o,"
+            " s:o, s:o, s:s, s:o, s:i, s:o, s:o}",
+            "notification_id", n->notification_id, "reference", n->reference, "kind",
+            nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
+            "date_of_birth", nb__date(n->date_of_birth), "age_months",
+            n->age_months < 0 ? json_null() : json_integer(n->age_months), "child_key",
+            n->child_key, "context", ctx, "rule", "id", n->rule_id, "text", n->rule_text,
+            "policy_name", n->policy_name, "policy_version", n->policy_version, "policy_hash",
+            n->policy_hash, "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence", ev,
+            "counts", cnt, "action", n->action, "respond_by", nb__time(n->respond_by),
+            "escalation_level", (int)n->escalation_level, "supersedes", nb__opt(n->supersedes),
+            "created_at", nb__time(n->created_at));
+    }
+    case NB_RECORD_ACK: {
+        const nb_ack_t *a = &rec->u.ack;
+        return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o}", "ack_id", a->ack_id,
+                         "notification_id", a->notification_id, "reference",
+                         nb__opt(a->reference), "acknowledged_by", a->acknowledged_by, "role",
+                         a->role, "action", nb_ack_action_name(a->action), "outcome",
+                         nb__opt(a->outcome), "acknowledged_at", nb__time(a->acknowledged_at));
+    }
+    default:
+        return json_null();
+    }
+}

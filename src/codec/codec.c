@@ -1,0 +1,263 @@
+/*
+ * notbrought - codec: framed Avro decode and encode.
+ */
+#include "codec/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec/prescan.h"
+
+/* Per record type: the reader schema and a reusable value of it. */
+typedef struct nb__reader_s {
+    int32_t id;
+    avro_schema_t schema;
+    avro_value_iface_t *iface;
+    avro_value_t value;
+    bool has_value;
+} nb__reader_t;
+
+/* Per writer schema id seen: how to read it into the reader value. */
+typedef struct nb__writer_s {
+    int32_t id;
+    nb_record_type_t type;
+    avro_schema_t schema;
+    avro_value_iface_t *resolver; /* NULL when the writer is the reader schema */
+    avro_value_t resolved;
+} nb__writer_t;
+
+struct nb_codec_s {
+    const nb_registry_t *reg;
+    nb__reader_t readers[NB_RECORD__COUNT];
+    nb__writer_t *writers;
+    size_t n_writers;
+    size_t cap_writers;
+    avro_reader_t areader;
+    avro_writer_t awriter;
+};
+
+nb_codec_t *nb_codec_new(const nb_registry_t *reg, char *errstr, size_t errstr_size)
+{
+    nb_codec_t *codec = calloc(1, sizeof(*codec));
+    if (!codec) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    codec->reg = reg;
+    for (int t = NB_RECORD_NONE + 1; t < NB_RECORD__COUNT; t++) {
+        nb__reader_t *r = &codec->readers[t];
+        r->id = nb_registry_latest_id(reg, (nb_record_type_t)t);
+        if (r->id < 0) {
+            snprintf(errstr, errstr_size, "no schema registered for %s",
+                     nb_record_type_name((nb_record_type_t)t));
+            goto fail;
+        }
+        r->schema = nb__registry_find(reg, r->id)->schema;
+        r->iface = avro_generic_class_from_schema(r->schema);
+        if (!r->iface || avro_generic_value_new(r->iface, &r->value)) {
+            snprintf(errstr, errstr_size, "%s: %s", nb_record_type_name((nb_record_type_t)t),
+                     avro_strerror());
+            goto fail;
+        }
+        r->has_value = true;
+    }
+    codec->areader = avro_reader_memory(NULL, 0);
+    if (!codec->areader) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    return codec;
+fail:
+    nb_codec_destroy(codec);
+    return NULL;
+}
+
+void nb_codec_destroy(nb_codec_t *codec)
+{
+    if (!codec)
+        return;
+    for (size_t i = 0; i < codec->n_writers; i++) {
+        nb__writer_t *w = &codec->writers[i];
+        if (w->resolver) {
+            avro_value_decref(&w->resolved);
+            avro_value_iface_decref(w->resolver);
+        }
+    }
+    free(codec->writers);
+    for (int t = 0; t < NB_RECORD__COUNT; t++) {
+        nb__reader_t *r = &codec->readers[t];
+        if (r->has_value)
+            avro_value_decref(&r->value);
+        if (r->iface)
+            avro_value_iface_decref(r->iface);
+    }
+    if (codec->areader)
+        avro_reader_free(codec->areader);
+    if (codec->awriter)
+        avro_writer_free(codec->awriter);
+    free(codec);
+}
+
+nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id)
+{
+    const uint8_t *b = buf;
+    if (len < NB_FRAME_HEADER_LEN)
+        return NB_ERR_FRAME_TRUNCATED;
+    if (b[0] != NB_FRAME_MAGIC)
+        return NB_ERR_FRAME_MAGIC;
+    *schema_id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
+                           ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
+    return NB_ERR_OK;
+}
+
+/* Finds or prepares the state for reading data written with schema @p id. */
+static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out, char *errstr,
+                               size_t errstr_size)
+{
+    for (size_t i = 0; i < codec->n_writers; i++) {
+        if (codec->writers[i].id == id) {
+            *out = &codec->writers[i];
+            return NB_ERR_OK;
+        }
+    }
+    const nb__schema_entry_t *e = nb__registry_find(codec->reg, id);
+    if (!e) {
+        snprintf(errstr, errstr_size, "schema id %d is not in the registry", (int)id);
+        return NB_ERR_SCHEMA_UNKNOWN;
+    }
+    if (codec->n_writers == codec->cap_writers) {
+        size_t cap = codec->cap_writers ? codec->cap_writers * 2 : 8;
+        nb__writer_t *v = realloc(codec->writers, cap * sizeof(*v));
+        if (!v)
+            return NB_ERR_NOMEM;
+        codec->writers = v;
+        codec->cap_writers = cap;
+    }
+    nb__writer_t *w = &codec->writers[codec->n_writers];
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->type = e->type;
+    w->schema = e->schema;
+    nb__reader_t *r = &codec->readers[e->type];
+    if (r->id != id && !avro_schema_equal(e->schema, r->schema)) {
+        w->resolver = avro_resolved_writer_new(e->schema, r->schema);
+        if (!w->resolver) {
+            snprintf(errstr, errstr_size, "schema id %d cannot be read as schema id %d: %s",
+                     (int)id, (int)r->id, avro_strerror());
+            return NB_ERR_SCHEMA_RESOLVE;
+        }
+        if (avro_resolved_writer_new_value(w->resolver, &w->resolved)) {
+            avro_value_iface_decref(w->resolver);
+            w->resolver = NULL;
+            snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, avro_strerror());
+            return NB_ERR_SCHEMA_RESOLVE;
+        }
+        avro_resolved_writer_set_dest(&w->resolved, &r->value);
+    }
+    codec->n_writers++;
+    *out = w;
+    return NB_ERR_OK;
+}
+
+/* Frame, writer lookup, bounds walk, then avro-c reads into the reader value. */
+static nb_err_t nb__read(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
+                         nb__writer_t **wout, char *errstr, size_t errstr_size)
+{
+    int32_t id;
+    nb__writer_t *w;
+    nb_err_t err = nb_frame_schema_id(buf, len, &id);
+    if (err) {
+        snprintf(errstr, errstr_size, "%s", nb_err_str(err));
+        return err;
+    }
+    if ((err = nb__writer_for(codec, id, &w, errstr, errstr_size)))
+        return err;
+    if (expect != NB_RECORD_NONE && w->type != expect) {
+        snprintf(errstr, errstr_size, "schema id %d carries %s, expected %s", (int)id,
+                 nb_record_type_name(w->type), nb_record_type_name(expect));
+        return NB_ERR_SCHEMA_MISMATCH;
+    }
+    const uint8_t *body = (const uint8_t *)buf + NB_FRAME_HEADER_LEN;
+    size_t body_len = len - NB_FRAME_HEADER_LEN;
+    if ((err = nb__codec_prescan(w->schema, body, body_len, errstr, errstr_size)))
+        return err;
+    nb__reader_t *r = &codec->readers[w->type];
+    avro_value_reset(&r->value);
+    avro_reader_memory_set_source(codec->areader, (const char *)body, (int64_t)body_len);
+    if (avro_value_read(codec->areader, w->resolver ? &w->resolved : &r->value)) {
+        snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, avro_strerror());
+        return w->resolver ? NB_ERR_SCHEMA_RESOLVE : NB_ERR_AVRO_DECODE;
+    }
+    *wout = w;
+    return NB_ERR_OK;
+}
+
+nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
+                         nb_record_t *rec, char *errstr, size_t errstr_size)
+{
+    nb__writer_t *w;
+    nb_err_t err = nb__read(codec, buf, len, expect, &w, errstr, errstr_size);
+    if (err)
+        return err;
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size};
+    rec->schema_id = w->id;
+    return nb__extract(w->type, &codec->readers[w->type].value, rec, &x);
+}
+
+nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out, char *errstr,
+                         size_t errstr_size)
+{
+    if (rec->type <= NB_RECORD_NONE || rec->type >= NB_RECORD__COUNT) {
+        snprintf(errstr, errstr_size, "unknown record type %d", (int)rec->type);
+        return NB_ERR_INVALID_ARG;
+    }
+    nb__reader_t *r = &codec->readers[rec->type];
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size};
+    avro_value_reset(&r->value);
+    nb_err_t err = nb__fill(rec, &r->value, &x);
+    if (err)
+        return err;
+    size_t size = 0;
+    if (avro_value_sizeof(&r->value, &size)) {
+        snprintf(errstr, errstr_size, "%s", avro_strerror());
+        return NB_ERR_AVRO_ENCODE;
+    }
+    if (nb_buf_reserve(out, NB_FRAME_HEADER_LEN + size))
+        return NB_ERR_NOMEM;
+    uint8_t *p = out->data + out->len;
+    uint32_t id = (uint32_t)r->id;
+    p[0] = NB_FRAME_MAGIC;
+    p[1] = (uint8_t)(id >> 24);
+    p[2] = (uint8_t)(id >> 16);
+    p[3] = (uint8_t)(id >> 8);
+    p[4] = (uint8_t)id;
+    if (!codec->awriter) {
+        codec->awriter = avro_writer_memory((char *)p + NB_FRAME_HEADER_LEN, (int64_t)size);
+        if (!codec->awriter)
+            return NB_ERR_NOMEM;
+    } else {
+        avro_writer_memory_set_dest(codec->awriter, (char *)p + NB_FRAME_HEADER_LEN,
+                                    (int64_t)size);
+    }
+    if (avro_value_write(codec->awriter, &r->value)) {
+        snprintf(errstr, errstr_size, "%s", avro_strerror());
+        return NB_ERR_AVRO_ENCODE;
+    }
+    out->len += NB_FRAME_HEADER_LEN + size;
+    return NB_ERR_OK;
+}
+
+char *nb_codec_to_avro_json(nb_codec_t *codec, const void *buf, size_t len, char *errstr,
+                            size_t errstr_size)
+{
+    nb__writer_t *w;
+    char *json = NULL;
+    if (nb__read(codec, buf, len, NB_RECORD_NONE, &w, errstr, errstr_size))
+        return NULL;
+    if (avro_value_to_json(&codec->readers[w->type].value, 1, &json)) {
+        snprintf(errstr, errstr_size, "%s", avro_strerror());
+        return NULL;
+    }
+    return json;
+}

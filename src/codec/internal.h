@@ -1,0 +1,39 @@
+/*
+ * notbrought - codec internals shared by the codec's source files.
+ */
+#ifndef NB_CODEC_INTERNAL_H
+#define NB_CODEC_INTERNAL_H
+
+#include <avro.h>
+
+#include "notbrought/codec.h"
+
+typedef struct nb__schema_entry_s {
+    int32_t id;
+    nb_record_type_t type;
+    int version;
+    char *subject;
+    char *json;
+    avro_schema_t schema;
+} nb__schema_entry_t;
+
+struct nb_registry_s {
+    nb__schema_entry_t *v;
+    size_t n;
+    size_t cap;
+};
+
+/** @returns the entry of a schema id, or NULL. Valid until nb_registry_destroy(). */
+const nb__schema_entry_t *nb__registry_find(const nb_registry_t *reg, int32_t id);
+
+/* Mapping between reader-schema generic values and the model's structs (map.c). */
+typedef struct nb__xerr_s {
+    nb_err_t err;
+    char *errstr;
+    size_t errstr_size;
+} nb__xerr_t;
+
+nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x);
+nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x);
+
+#endif

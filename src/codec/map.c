@@ -1,0 +1,722 @@
+/*
+ * notbrought - codec: mapping between avro-c generic values (reader schema) and the model's
+ * structs. Field names are those of the schemas/ files; error messages name fields, never values.
+ */
+#include "codec/internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->errstr, x->errstr_size, fmt, ap);
+    va_end(ap);
+    x->err = err;
+    return err;
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
+{
+    if (avro_value_get_by_name(rec, name, out, NULL))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is missing from the reader schema",
+                         name);
+    return NB_ERR_OK;
+}
+
+/* Resolves an optional ["null", T] field: *present false for null, else *out is the value. */
+static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out,
+                             bool *present, nb__xerr_t *x)
+{
+    avro_value_t u;
+    int disc;
+    if (nb__field(rec, name, &u, x))
+        return x->err;
+    if (avro_value_get_type(&u) != AVRO_UNION) {
+        *out = u;
+        *present = true;
+        return NB_ERR_OK;
+    }
+    if (avro_value_get_discriminant(&u, &disc) || avro_value_get_current_branch(&u, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s': union has no branch", name);
+    *present = avro_value_get_type(out) != AVRO_NULL;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
+                             nb__xerr_t *x)
+{
+    const char *s;
+    size_t sz;
+    if (avro_value_get_string(v, &s, &sz))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a string", name);
+    size_t len = sz ? sz - 1 : 0;
+    if (memchr(s, '\0', len))
+        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s' contains a NUL byte", name);
+    if (nb_strlcpy_field(dst, cap, s, len))
+        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s' is longer than %zu bytes", name,
+                         cap - 1);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                            nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    return nb__get_strv(&f, name, dst, cap, x);
+}
+
+static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                                nb__xerr_t *x)
+{
+    avro_value_t f;
+    bool present;
+    dst[0] = '\0';
+    if (nb__optional(rec, name, &f, &present, x))
+        return x->err;
+    return present ? nb__get_strv(&f, name, dst, cap, x) : NB_ERR_OK;
+}
+
+static nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    if (avro_value_get_int(&f, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not an int", name);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *out, int32_t none,
+                                nb__xerr_t *x)
+{
+    avro_value_t f;
+    bool present;
+    *out = none;
+    if (nb__optional(rec, name, &f, &present, x))
+        return x->err;
+    if (present && avro_value_get_int(&f, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not an int", name);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    if (avro_value_get_long(&f, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a long", name);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb__xerr_t *x)
+{
+    avro_value_t f;
+    int b;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    if (avro_value_get_boolean(&f, &b))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a boolean", name);
+    *out = b != 0;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out,
+                             nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    if (avro_value_get_enum(&f, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not an enum", name);
+    if (*out < 0 || *out >= count)
+        return nb__xfail(x, NB_ERR_AVRO_ENUM_INDEX, "field '%s' has an unknown symbol", name);
+    return NB_ERR_OK;
+}
+
+#define NB__GET_ENUM(rec, name, count, dst, x)                                                     \
+    do {                                                                                           \
+        int e_;                                                                                    \
+        if (nb__get_enum((rec), (name), (count), &e_, (x)))                                        \
+            return (x)->err;                                                                       \
+        (dst) = e_;                                                                                \
+    } while (0)
+
+static nb_err_t nb__get_identv(avro_value_t *v, const char *name, nb_identifier_t *id,
+                               nb__xerr_t *x)
+{
+    (void)name;
+    if (nb__get_str(v, "system", id->system, sizeof(id->system), x) ||
+        nb__get_str(v, "value", id->value, sizeof(id->value), x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
+                                  nb__xerr_t *x)
+{
+    avro_value_t f;
+    bool present;
+    memset(id, 0, sizeof(*id));
+    if (nb__optional(rec, name, &f, &present, x))
+        return x->err;
+    return present ? nb__get_identv(&f, name, id, x) : NB_ERR_OK;
+}
+
+static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
+                              nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__field(rec, name, &f, x))
+        return x->err;
+    return nb__get_identv(&f, name, id, x);
+}
+
+static nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
+{
+    avro_value_t s;
+    if (nb__field(rec, "source", &s, x))
+        return x->err;
+    NB__GET_ENUM(&s, "agency", NB_AGENCY__COUNT, src->agency, x);
+    if (nb__get_str(&s, "system", src->system, sizeof(src->system), x) ||
+        nb__get_str(&s, "organisation_code", src->organisation_code,
+                    sizeof(src->organisation_code), x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+/* NHS numbers arrive with or without spaces; the model holds digits only. A value that does
+ * not normalise is kept as received (if it fits) so that validation reports it. */
+static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst, nb__xerr_t *x)
+{
+    char raw[32];
+    if (nb__get_opt_str(rec, name, raw, sizeof(raw), x)) {
+        if (x->err == NB_ERR_FIELD_TOO_LONG)
+            return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
+        return x->err;
+    }
+    dst[0] = '\0';
+    if (raw[0] == '\0')
+        return NB_ERR_OK;
+    if (nb_nhs_normalise(raw, dst) != NB_ERR_OK) {
+        if (strlen(raw) > NB_NHS_LEN)
+            return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
+        memcpy(dst, raw, strlen(raw) + 1);
+    }
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_t *x)
+{
+    avro_value_t sub, ap;
+    if (nb__get_str(v, "event_id", a->event_id, sizeof(a->event_id), x) ||
+        nb__get_source(v, &a->source, x) || nb__field(v, "subject", &sub, x))
+        return x->err;
+    NB__GET_ENUM(&sub, "kind", NB_SUBJECT__COUNT, a->subject_kind, x);
+    if (nb__get_opt_nhs(&sub, "nhs_number", a->nhs_number, x) ||
+        nb__get_opt_ident(&sub, "local_id", &a->local_id, x) ||
+        nb__get_opt_ident(&sub, "pregnant_person_id", &a->pregnant_person_id, x) ||
+        nb__get_opt_int(&sub, "expected_delivery_date", &a->expected_delivery_date, NB_DATE_NONE,
+                        x) ||
+        nb__get_opt_int(&sub, "date_of_birth", &a->date_of_birth, NB_DATE_NONE, x) ||
+        nb__get_opt_str(&sub, "family_name", a->family_name, sizeof(a->family_name), x) ||
+        nb__get_opt_str(&sub, "postcode", a->postcode, sizeof(a->postcode), x) ||
+        nb__field(v, "appointment", &ap, x) ||
+        nb__get_str(&ap, "id", a->appointment_id, sizeof(a->appointment_id), x) ||
+        nb__get_str(&ap, "type", a->appointment_type, sizeof(a->appointment_type), x) ||
+        nb__get_bool(&ap, "mandated_contact", &a->mandated_contact, x))
+        return x->err;
+    NB__GET_ENUM(&ap, "contact_mode", NB_CONTACT__COUNT, a->contact_mode, x);
+    if (nb__get_long(&ap, "scheduled_start", &a->scheduled_start, x))
+        return x->err;
+    NB__GET_ENUM(v, "status", NB_STATUS__COUNT, a->status, x);
+    if (nb__get_long(v, "recorded_at", &a->recorded_at, x) ||
+        nb__get_int(v, "version", &a->version, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x)
+{
+    if (nb__get_str(v, "event_id", l->event_id, sizeof(l->event_id), x))
+        return x->err;
+    NB__GET_ENUM(v, "kind", NB_LINK__COUNT, l->kind, x);
+    if (nb__get_ident(v, "from", &l->from, x) || nb__get_ident(v, "to", &l->to, x) ||
+        nb__get_opt_int(v, "expected_delivery_date", &l->expected_delivery_date, NB_DATE_NONE,
+                        x) ||
+        nb__get_source(v, &l->source, x))
+        return x->err;
+    NB__GET_ENUM(v, "verification", NB_VERIFICATION__COUNT, l->verification, x);
+    return nb__get_long(v, "recorded_at", &l->recorded_at, x);
+}
+
+static nb_err_t nb__x_fact(avro_value_t *v, nb_context_fact_t *f, nb__xerr_t *x)
+{
+    if (nb__get_str(v, "event_id", f->event_id, sizeof(f->event_id), x) ||
+        nb__get_opt_nhs(v, "nhs_number", f->nhs_number, x) ||
+        nb__get_opt_ident(v, "local_id", &f->local_id, x))
+        return x->err;
+    NB__GET_ENUM(v, "kind", NB_FACT__COUNT, f->kind, x);
+    if (nb__get_int(v, "start_date", &f->start_date, x) ||
+        nb__get_opt_int(v, "end_date", &f->end_date, NB_DATE_NONE, x))
+        return x->err;
+    NB__GET_ENUM(v, "status", NB_FACT_STATUS__COUNT, f->status, x);
+    if (nb__get_str(v, "source_system", f->source_system, sizeof(f->source_system), x) ||
+        nb__get_str(v, "organisation_code", f->organisation_code, sizeof(f->organisation_code),
+                    x) ||
+        nb__get_long(v, "recorded_at", &f->recorded_at, x) ||
+        nb__get_int(v, "version", &f->version, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+/* Iterates an array field, bounded by @p max items. */
+static nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t *arr,
+                          size_t *n, nb__xerr_t *x)
+{
+    if (nb__field(rec, name, arr, x))
+        return x->err;
+    if (avro_value_get_size(arr, n))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not an array", name);
+    if (*n > max)
+        return nb__xfail(x, NB_ERR_FIELD_COUNT, "field '%s' has more than %zu items", name, max);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t child, rule, arr, it;
+    size_t cnt;
+    if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id), x) ||
+        nb__get_str(v, "reference", n->reference, sizeof(n->reference), x))
+        return x->err;
+    NB__GET_ENUM(v, "kind", NB_NOTIFICATION__COUNT, n->kind, x);
+    if (nb__field(v, "child", &child, x) ||
+        nb__get_opt_nhs(&child, "nhs_number", n->nhs_number, x) ||
+        nb__get_opt_int(&child, "date_of_birth", &n->date_of_birth, NB_DATE_NONE, x) ||
+        nb__get_opt_int(&child, "age_months", &n->age_months, -1, x) ||
+        nb__get_str(&child, "child_key", n->child_key, sizeof(n->child_key), x))
+        return x->err;
+    if (nb__array(v, "context", NB_NOTIF_MAX_CONTEXT, &arr, &cnt, x))
+        return x->err;
+    n->n_context = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        nb_context_summary_t *c = &n->context[i];
+        avro_value_get_by_index(&arr, i, &it, NULL);
+        NB__GET_ENUM(&it, "kind", NB_FACT__COUNT, c->kind, x);
+        if (nb__get_int(&it, "start_date", &c->start_date, x) ||
+            nb__get_opt_int(&it, "end_date", &c->end_date, NB_DATE_NONE, x) ||
+            nb__get_str(&it, "source", c->source, sizeof(c->source), x) ||
+            nb__get_long(&it, "as_of", &c->as_of, x))
+            return x->err;
+    }
+    if (nb__field(v, "rule", &rule, x) ||
+        nb__get_str(&rule, "id", n->rule_id, sizeof(n->rule_id), x) ||
+        nb__get_str(&rule, "text", n->rule_text, sizeof(n->rule_text), x) ||
+        nb__get_str(&rule, "policy_name", n->policy_name, sizeof(n->policy_name), x) ||
+        nb__get_str(&rule, "policy_version", n->policy_version, sizeof(n->policy_version), x) ||
+        nb__get_str(&rule, "policy_hash", n->policy_hash, sizeof(n->policy_hash), x))
+        return x->err;
+    NB__GET_ENUM(v, "tier", NB_TIER__COUNT, n->tier, x);
+    if (nb__array(v, "recipients", NB_NOTIF_MAX_RECIPIENTS, &arr, &cnt, x))
+        return x->err;
+    n->n_recipients = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        avro_value_get_by_index(&arr, i, &it, NULL);
+        if (nb__get_str(&it, "role", n->recipients[i].role, sizeof(n->recipients[i].role), x) ||
+            nb__get_str(&it, "route", n->recipients[i].route, sizeof(n->recipients[i].route), x))
+            return x->err;
+    }
+    if (nb__array(v, "evidence", NB_NOTIF_MAX_EVIDENCE, &arr, &cnt, x))
+        return x->err;
+    n->n_evidence = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        nb_evidence_t *e = &n->evidence[i];
+        avro_value_get_by_index(&arr, i, &it, NULL);
+        if (nb__get_str(&it, "event_id", e->event_id, sizeof(e->event_id), x) ||
+            nb__get_str(&it, "appointment_id", e->appointment_id, sizeof(e->appointment_id), x))
+            return x->err;
+        NB__GET_ENUM(&it, "agency", NB_AGENCY__COUNT, e->agency, x);
+        if (nb__get_str(&it, "appointment_type", e->appointment_type,
+                        sizeof(e->appointment_type), x) ||
+            nb__get_long(&it, "scheduled_start", &e->scheduled_start, x))
+            return x->err;
+        NB__GET_ENUM(&it, "status", NB_STATUS__COUNT, e->status, x);
+        if (nb__get_str(&it, "organisation_code", e->organisation_code,
+                        sizeof(e->organisation_code), x) ||
+            nb__get_long(&it, "recorded_at", &e->recorded_at, x))
+            return x->err;
+    }
+    if (nb__array(v, "counts", NB_NOTIF_MAX_COUNTS, &arr, &cnt, x))
+        return x->err;
+    n->n_counts = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        avro_value_get_by_index(&arr, i, &it, NULL);
+        if (nb__get_int(&it, "window_days", &n->counts[i].window_days, x) ||
+            nb__get_int(&it, "count", &n->counts[i].count, x) ||
+            nb__get_int(&it, "agencies", &n->counts[i].agencies, x))
+            return x->err;
+    }
+    if (nb__get_str(v, "action", n->action, sizeof(n->action), x) ||
+        nb__get_long(v, "respond_by", &n->respond_by, x) ||
+        nb__get_int(v, "escalation_level", &n->escalation_level, x) ||
+        nb__get_opt_str(v, "supersedes", n->supersedes, sizeof(n->supersedes), x) ||
+        nb__get_long(v, "created_at", &n->created_at, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
+{
+    if (nb__get_str(v, "ack_id", a->ack_id, sizeof(a->ack_id), x) ||
+        nb__get_str(v, "notification_id", a->notification_id, sizeof(a->notification_id), x) ||
+        nb__get_opt_str(v, "reference", a->reference, sizeof(a->reference), x) ||
+        nb__get_str(v, "acknowledged_by", a->acknowledged_by, sizeof(a->acknowledged_by), x) ||
+        nb__get_str(v, "role", a->role, sizeof(a->role), x))
+        return x->err;
+    NB__GET_ENUM(v, "action", NB_ACK__COUNT, a->action, x);
+    if (nb__get_opt_str(v, "outcome", a->outcome, sizeof(a->outcome), x) ||
+        nb__get_long(v, "acknowledged_at", &a->acknowledged_at, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x)
+{
+    rec->type = type;
+    switch (type) {
+    case NB_RECORD_APPOINTMENT:
+        memset(&rec->u.appt, 0, sizeof(rec->u.appt));
+        return nb__x_appt(val, &rec->u.appt, x);
+    case NB_RECORD_IDENTITY_LINK:
+        memset(&rec->u.link, 0, sizeof(rec->u.link));
+        return nb__x_link(val, &rec->u.link, x);
+    case NB_RECORD_CONTEXT_FACT:
+        memset(&rec->u.fact, 0, sizeof(rec->u.fact));
+        return nb__x_fact(val, &rec->u.fact, x);
+    case NB_RECORD_NOTIFICATION:
+        memset(&rec->u.notif, 0, sizeof(rec->u.notif));
+        return nb__x_notif(val, &rec->u.notif, x);
+    case NB_RECORD_ACK:
+        memset(&rec->u.ack, 0, sizeof(rec->u.ack));
+        return nb__x_ack(val, &rec->u.ack, x);
+    default:
+        return nb__xfail(x, NB_ERR_SCHEMA_MISMATCH, "unknown record type");
+    }
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+
+/* Each setter records the first failure in x and returns it; calls chain with ||. */
+static nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
+{
+    if (avro_value_get_by_name(rec, name, out, NULL))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s' is missing from the writer schema",
+                         name);
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_string_len(&f, s, strlen(s) + 1))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+/* Selects branch 0 (null) or 1 (the value) of an optional field. */
+static nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present,
+                               avro_value_t *branch, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_branch(&f, present ? 1 : 0, branch) ||
+        (!present && avro_value_set_null(branch)))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
+                                nb__xerr_t *x)
+{
+    avro_value_t b;
+    if (nb__set_branch(rec, name, s[0] != '\0', &b, x))
+        return x->err;
+    if (s[0] && avro_value_set_string_len(&b, s, strlen(s) + 1))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_opt_int(avro_value_t *rec, const char *name, int32_t v, int32_t none,
+                                nb__xerr_t *x)
+{
+    avro_value_t b;
+    if (nb__set_branch(rec, name, v != none, &b, x))
+        return x->err;
+    if (v != none && avro_value_set_int(&b, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_int(&f, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_long(&f, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_boolean(&f, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count,
+                             nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (v < 0 || v >= count)
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': enum value %d out of range", name,
+                         v);
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    if (avro_value_set_enum(&f, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_identv(avro_value_t *v, const nb_identifier_t *id, nb__xerr_t *x)
+{
+    if (nb__set_str(v, "system", id->system, x) || nb__set_str(v, "value", id->value, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_opt_ident(avro_value_t *rec, const char *name, const nb_identifier_t *id,
+                                  nb__xerr_t *x)
+{
+    avro_value_t b;
+    bool present = nb_identifier_present(id);
+    if (nb__set_branch(rec, name, present, &b, x))
+        return x->err;
+    return present ? nb__set_identv(&b, id, x) : NB_ERR_OK;
+}
+
+static nb_err_t nb__set_ident(avro_value_t *rec, const char *name, const nb_identifier_t *id,
+                              nb__xerr_t *x)
+{
+    avro_value_t f;
+    if (nb__wfield(rec, name, &f, x))
+        return x->err;
+    return nb__set_identv(&f, id, x);
+}
+
+static nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x)
+{
+    avro_value_t s;
+    if (nb__wfield(rec, "source", &s, x) ||
+        nb__set_enum(&s, "agency", (int)src->agency, NB_AGENCY__COUNT, x) ||
+        nb__set_str(&s, "system", src->system, x) ||
+        nb__set_str(&s, "organisation_code", src->organisation_code, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__f_appt(const nb_appointment_event_t *a, avro_value_t *v, nb__xerr_t *x)
+{
+    avro_value_t sub, ap;
+    if (nb__set_str(v, "event_id", a->event_id, x) || nb__set_source(v, &a->source, x) ||
+        nb__wfield(v, "subject", &sub, x) ||
+        nb__set_enum(&sub, "kind", (int)a->subject_kind, NB_SUBJECT__COUNT, x) ||
+        nb__set_opt_str(&sub, "nhs_number", a->nhs_number, x) ||
+        nb__set_opt_ident(&sub, "local_id", &a->local_id, x) ||
+        nb__set_opt_ident(&sub, "pregnant_person_id", &a->pregnant_person_id, x) ||
+        nb__set_opt_int(&sub, "expected_delivery_date", a->expected_delivery_date, NB_DATE_NONE,
+                        x) ||
+        nb__set_opt_int(&sub, "date_of_birth", a->date_of_birth, NB_DATE_NONE, x) ||
+        nb__set_opt_str(&sub, "family_name", a->family_name, x) ||
+        nb__set_opt_str(&sub, "postcode", a->postcode, x) ||
+        nb__wfield(v, "appointment", &ap, x) || nb__set_str(&ap, "id", a->appointment_id, x) ||
+        nb__set_str(&ap, "type", a->appointment_type, x) ||
+        nb__set_bool(&ap, "mandated_contact", a->mandated_contact, x) ||
+        nb__set_enum(&ap, "contact_mode", (int)a->contact_mode, NB_CONTACT__COUNT, x) ||
+        nb__set_long(&ap, "scheduled_start", a->scheduled_start, x) ||
+        nb__set_enum(v, "status", (int)a->status, NB_STATUS__COUNT, x) ||
+        nb__set_long(v, "recorded_at", a->recorded_at, x) ||
+        nb__set_int(v, "version", a->version, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x)
+{
+    if (nb__set_str(v, "event_id", l->event_id, x) ||
+        nb__set_enum(v, "kind", (int)l->kind, NB_LINK__COUNT, x) ||
+        nb__set_ident(v, "from", &l->from, x) || nb__set_ident(v, "to", &l->to, x) ||
+        nb__set_opt_int(v, "expected_delivery_date", l->expected_delivery_date, NB_DATE_NONE,
+                        x) ||
+        nb__set_source(v, &l->source, x) ||
+        nb__set_enum(v, "verification", (int)l->verification, NB_VERIFICATION__COUNT, x) ||
+        nb__set_long(v, "recorded_at", l->recorded_at, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__f_fact(const nb_context_fact_t *f, avro_value_t *v, nb__xerr_t *x)
+{
+    if (nb__set_str(v, "event_id", f->event_id, x) ||
+        nb__set_opt_str(v, "nhs_number", f->nhs_number, x) ||
+        nb__set_opt_ident(v, "local_id", &f->local_id, x) ||
+        nb__set_enum(v, "kind", (int)f->kind, NB_FACT__COUNT, x) ||
+        nb__set_int(v, "start_date", f->start_date, x) ||
+        nb__set_opt_int(v, "end_date", f->end_date, NB_DATE_NONE, x) ||
+        nb__set_enum(v, "status", (int)f->status, NB_FACT_STATUS__COUNT, x) ||
+        nb__set_str(v, "source_system", f->source_system, x) ||
+        nb__set_str(v, "organisation_code", f->organisation_code, x) ||
+        nb__set_long(v, "recorded_at", f->recorded_at, x) ||
+        nb__set_int(v, "version", f->version, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
+                           avro_value_t *arr, nb__xerr_t *x)
+{
+    if (n > max)
+        return nb__xfail(x, NB_ERR_FIELD_COUNT, "field '%s' has more than %zu items", name, max);
+    return nb__wfield(rec, name, arr, x);
+}
+
+static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xerr_t *x)
+{
+    avro_value_t child, rule, arr, it;
+    if (nb__set_str(v, "notification_id", n->notification_id, x) ||
+        nb__set_str(v, "reference", n->reference, x) ||
+        nb__set_enum(v, "kind", (int)n->kind, NB_NOTIFICATION__COUNT, x) ||
+        nb__wfield(v, "child", &child, x) ||
+        nb__set_opt_str(&child, "nhs_number", n->nhs_number, x) ||
+        nb__set_opt_int(&child, "date_of_birth", n->date_of_birth, NB_DATE_NONE, x) ||
+        nb__set_opt_int(&child, "age_months", n->age_months, -1, x) ||
+        nb__set_str(&child, "child_key", n->child_key, x) ||
+        nb__append(v, "context", n->n_context, NB_NOTIF_MAX_CONTEXT, &arr, x))
+        return x->err;
+    for (size_t i = 0; i < n->n_context; i++) {
+        const nb_context_summary_t *c = &n->context[i];
+        if (avro_value_append(&arr, &it, NULL))
+            return nb__xfail(x, NB_ERR_AVRO_ENCODE, "context: %s", avro_strerror());
+        if (nb__set_enum(&it, "kind", (int)c->kind, NB_FACT__COUNT, x) ||
+            nb__set_int(&it, "start_date", c->start_date, x) ||
+            nb__set_opt_int(&it, "end_date", c->end_date, NB_DATE_NONE, x) ||
+            nb__set_str(&it, "source", c->source, x) || nb__set_long(&it, "as_of", c->as_of, x))
+            return x->err;
+    }
+    if (nb__wfield(v, "rule", &rule, x) || nb__set_str(&rule, "id", n->rule_id, x) ||
+        nb__set_str(&rule, "text", n->rule_text, x) ||
+        nb__set_str(&rule, "policy_name", n->policy_name, x) ||
+        nb__set_str(&rule, "policy_version", n->policy_version, x) ||
+        nb__set_str(&rule, "policy_hash", n->policy_hash, x) ||
+        nb__set_enum(v, "tier", (int)n->tier, NB_TIER__COUNT, x) ||
+        nb__append(v, "recipients", n->n_recipients, NB_NOTIF_MAX_RECIPIENTS, &arr, x))
+        return x->err;
+    for (size_t i = 0; i < n->n_recipients; i++) {
+        if (avro_value_append(&arr, &it, NULL))
+            return nb__xfail(x, NB_ERR_AVRO_ENCODE, "recipients: %s", avro_strerror());
+        if (nb__set_str(&it, "role", n->recipients[i].role, x) ||
+            nb__set_str(&it, "route", n->recipients[i].route, x))
+            return x->err;
+    }
+    if (nb__append(v, "evidence", n->n_evidence, NB_NOTIF_MAX_EVIDENCE, &arr, x))
+        return x->err;
+    for (size_t i = 0; i < n->n_evidence; i++) {
+        const nb_evidence_t *e = &n->evidence[i];
+        if (avro_value_append(&arr, &it, NULL))
+            return nb__xfail(x, NB_ERR_AVRO_ENCODE, "evidence: %s", avro_strerror());
+        if (nb__set_str(&it, "event_id", e->event_id, x) ||
+            nb__set_str(&it, "appointment_id", e->appointment_id, x) ||
+            nb__set_enum(&it, "agency", (int)e->agency, NB_AGENCY__COUNT, x) ||
+            nb__set_str(&it, "appointment_type", e->appointment_type, x) ||
+            nb__set_long(&it, "scheduled_start", e->scheduled_start, x) ||
+            nb__set_enum(&it, "status", (int)e->status, NB_STATUS__COUNT, x) ||
+            nb__set_str(&it, "organisation_code", e->organisation_code, x) ||
+            nb__set_long(&it, "recorded_at", e->recorded_at, x))
+            return x->err;
+    }
+    if (nb__append(v, "counts", n->n_counts, NB_NOTIF_MAX_COUNTS, &arr, x))
+        return x->err;
+    for (size_t i = 0; i < n->n_counts; i++) {
+        if (avro_value_append(&arr, &it, NULL))
+            return nb__xfail(x, NB_ERR_AVRO_ENCODE, "counts: %s", avro_strerror());
+        if (nb__set_int(&it, "window_days", n->counts[i].window_days, x) ||
+            nb__set_int(&it, "count", n->counts[i].count, x) ||
+            nb__set_int(&it, "agencies", n->counts[i].agencies, x))
+            return x->err;
+    }
+    if (nb__set_str(v, "action", n->action, x) || nb__set_long(v, "respond_by", n->respond_by, x) ||
+        nb__set_int(v, "escalation_level", n->escalation_level, x) ||
+        nb__set_opt_str(v, "supersedes", n->supersedes, x) ||
+        nb__set_long(v, "created_at", n->created_at, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__f_ack(const nb_ack_t *a, avro_value_t *v, nb__xerr_t *x)
+{
+    if (nb__set_str(v, "ack_id", a->ack_id, x) ||
+        nb__set_str(v, "notification_id", a->notification_id, x) ||
+        nb__set_opt_str(v, "reference", a->reference, x) ||
+        nb__set_str(v, "acknowledged_by", a->acknowledged_by, x) ||
+        nb__set_str(v, "role", a->role, x) ||
+        nb__set_enum(v, "action", (int)a->action, NB_ACK__COUNT, x) ||
+        nb__set_opt_str(v, "outcome", a->outcome, x) ||
+        nb__set_long(v, "acknowledged_at", a->acknowledged_at, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
+nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x)
+{
+    switch (rec->type) {
+    case NB_RECORD_APPOINTMENT:
+        return nb__f_appt(&rec->u.appt, val, x);
+    case NB_RECORD_IDENTITY_LINK:
+        return nb__f_link(&rec->u.link, val, x);
+    case NB_RECORD_CONTEXT_FACT:
+        return nb__f_fact(&rec->u.fact, val, x);
+    case NB_RECORD_NOTIFICATION:
+        return nb__f_notif(&rec->u.notif, val, x);
+    case NB_RECORD_ACK:
+        return nb__f_ack(&rec->u.ack, val, x);
+    default:
+        return nb__xfail(x, NB_ERR_INVALID_ARG, "unknown record type");
+    }
+}
