@@ -74,10 +74,12 @@ nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
                               size_t errstr_size);
 
 /**
- * @brief The id of the newest version registered for a record type (the reader schema).
+ * @brief The id of the reader schema of a record type: the version compiled into this
+ *        program (nb_registry_add_builtin()), or else the highest version registered. Data
+ *        written with any other registered version is resolved to it.
  * @returns the id, or -1 when none is registered.
  */
-int32_t nb_registry_latest_id(const nb_registry_t *reg, nb_record_type_t type);
+int32_t nb_registry_reader_id(const nb_registry_t *reg, nb_record_type_t type);
 
 /** @brief The record type a schema id carries, or NB_RECORD_NONE when unknown. */
 nb_record_type_t nb_registry_type_of(const nb_registry_t *reg, int32_t id);
@@ -110,8 +112,8 @@ nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id);
 
 /**
  * @brief Decodes one framed record. The writer schema comes from the frame's schema id; the
- *        record is resolved to the newest registered version of its type, so data written
- *        with a newer or older compatible schema decodes.
+ *        record is resolved to the reader schema of its type (nb_registry_reader_id()), so
+ *        data written with a newer or older compatible schema decodes.
  * @param expect the record type this input accepts, or NB_RECORD_NONE for any.
  * @returns NB_ERR_OK, or the specific framing / Avro / length error, with a message fit for a
  *          dead-letter header (no field values, so no personal data) in errstr.
@@ -122,7 +124,7 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
                          nb_record_t *rec, char *errstr, size_t errstr_size);
 
 /**
- * @brief Encodes a record with the newest schema of its type, in the Confluent frame, and
+ * @brief Encodes a record with the reader schema of its type, in the Confluent frame, and
  *        appends it to @p out (rec->schema_id is ignored).
  * @returns NB_ERR_OK, NB_ERR_AVRO_ENCODE or NB_ERR_NOMEM.
  */

@@ -31,7 +31,7 @@ int nb__cmd_schemas(int argc, char **argv)
         }
     } else {
         for (int t = NB_RECORD_NONE + 1; t < NB_RECORD__COUNT; t++)
-            printf("%d\t%s\n", (int)nb_registry_latest_id(reg, (nb_record_type_t)t),
+            printf("%d\t%s\n", (int)nb_registry_reader_id(reg, (nb_record_type_t)t),
                    nb_record_type_name((nb_record_type_t)t));
     }
     nb__cli_codec_free(reg, codec);

@@ -47,7 +47,7 @@ nb_codec_t *nb_codec_new(const nb_registry_t *reg, char *errstr, size_t errstr_s
     codec->reg = reg;
     for (int t = NB_RECORD_NONE + 1; t < NB_RECORD__COUNT; t++) {
         nb__reader_t *r = &codec->readers[t];
-        r->id = nb_registry_latest_id(reg, (nb_record_type_t)t);
+        r->id = nb_registry_reader_id(reg, (nb_record_type_t)t);
         if (r->id < 0) {
             snprintf(errstr, errstr_size, "no schema registered for %s",
                      nb_record_type_name((nb_record_type_t)t));

@@ -12,6 +12,7 @@ typedef struct nb__schema_entry_s {
     int32_t id;
     nb_record_type_t type;
     int version;
+    bool builtin; /* compiled into this program: the reader schema of its type */
     char *subject;
     char *json;
     avro_schema_t schema;

@@ -2,7 +2,7 @@
  * notbrought - codec: the local schema registry.
  *
  * Schema ids are assigned in schemas/registry.tsv (see docs/schemas.md) and never reused.
- * The newest version of each record type is the reader schema.
+ * The version compiled into the program is the reader schema of its type.
  */
 #include "codec/internal.h"
 
@@ -85,6 +85,7 @@ nb_err_t nb_registry_add(nb_registry_t *reg, int32_t id, const char *subject, in
     e->id = id;
     e->type = type;
     e->version = version;
+    e->builtin = false;
     e->schema = schema;
     e->subject = strdup(subject);
     e->json = malloc(json_len + 1);
@@ -108,6 +109,7 @@ nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr
                                        errstr, errstr_size);
         if (err)
             return err;
+        reg->v[reg->n - 1].builtin = true;
     }
     return NB_ERR_OK;
 }
@@ -187,12 +189,18 @@ nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
     return err;
 }
 
-int32_t nb_registry_latest_id(const nb_registry_t *reg, nb_record_type_t type)
+int32_t nb_registry_reader_id(const nb_registry_t *reg, nb_record_type_t type)
 {
     const nb__schema_entry_t *best = NULL;
-    for (size_t i = 0; i < reg->n; i++)
-        if (reg->v[i].type == type && (!best || reg->v[i].version > best->version))
-            best = &reg->v[i];
+    for (size_t i = 0; i < reg->n; i++) {
+        const nb__schema_entry_t *e = &reg->v[i];
+        if (e->type != type)
+            continue;
+        /* A built-in schema beats any other; among equals the highest version wins. */
+        if (!best || (e->builtin && !best->builtin) ||
+            (e->builtin == best->builtin && e->version > best->version))
+            best = e;
+    }
     return best ? best->id : -1;
 }
 
