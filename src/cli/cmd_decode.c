@@ -18,6 +18,8 @@ static const char nb__decode_help[] =
     "  -f, --format text|json  text (default: one line per record, NHS numbers masked) or json\n"
     "                          (one JSON object per record, the full decoded content)\n"
     "      --now TIME          validate as of this ISO 8601 time (default: now, or $NB_NOW)\n"
+    "      --schemas DIR       also register the schemas of DIR/registry.tsv (e.g. a newer\n"
+    "                          producer's versions)\n"
     "      --strict            exit 1 when any record is rejected\n";
 
 typedef struct nb__decode_s {
@@ -118,10 +120,12 @@ int nb__cmd_decode(int argc, char **argv)
     static const struct option longopts[] = {{"format", required_argument, NULL, 'f'},
                                              {"now", required_argument, NULL, 'N'},
                                              {"strict", no_argument, NULL, 'S'},
+                                             {"schemas", required_argument, NULL, 'R'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     nb__decode_t d;
     bool strict = false;
+    const char *schemas = NULL;
     int c;
     memset(&d, 0, sizeof(d));
     d.now = nb__cli_now();
@@ -142,6 +146,9 @@ int nb__cmd_decode(int argc, char **argv)
         case 'S':
             strict = true;
             break;
+        case 'R':
+            schemas = optarg;
+            break;
         case 'h':
             fputs(nb__decode_help, stdout);
             return NB_EXIT_OK;
@@ -153,7 +160,7 @@ int nb__cmd_decode(int argc, char **argv)
         goto usage;
 
     nb_registry_t *reg;
-    if (nb__cli_codec(&reg, &d.codec))
+    if (nb__cli_codec_dir(schemas, &reg, &d.codec))
         return NB_EXIT_SOFTWARE;
     char errstr[512] = "";
     int rc = nb_recfile_read(argv[optind], nb__decode_one, &d, errstr, sizeof(errstr));

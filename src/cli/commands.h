@@ -26,6 +26,8 @@ bool nb__wants_help(int argc, char **argv);
  * @returns 0, or -1 after printing the reason to stderr. Free with nb__cli_codec_free().
  */
 int nb__cli_codec(nb_registry_t **reg, nb_codec_t **codec);
+/** @brief As nb__cli_codec(), also registering DIR/registry.tsv when @p dir is not NULL. */
+int nb__cli_codec_dir(const char *dir, nb_registry_t **reg, nb_codec_t **codec);
 void nb__cli_codec_free(nb_registry_t *reg, nb_codec_t *codec);
 
 /** @brief Wall-clock now in ms since epoch, or NB_NOW when that environment variable is set

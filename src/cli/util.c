@@ -9,10 +9,16 @@
 
 int nb__cli_codec(nb_registry_t **reg, nb_codec_t **codec)
 {
+    return nb__cli_codec_dir(NULL, reg, codec);
+}
+
+int nb__cli_codec_dir(const char *dir, nb_registry_t **reg, nb_codec_t **codec)
+{
     char errstr[512] = "";
     *codec = NULL;
     *reg = nb_registry_new();
     if (!*reg || nb_registry_add_builtin(*reg, errstr, sizeof(errstr)) ||
+        (dir && nb_registry_load_dir(*reg, dir, errstr, sizeof(errstr))) ||
         !(*codec = nb_codec_new(*reg, errstr, sizeof(errstr)))) {
         fprintf(stderr, "notbrought: schema registry: %s\n", errstr[0] ? errstr : "no memory");
         nb_registry_destroy(*reg);

@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""Cross-implementation checks of notbrought's Avro bytes against fastavro, an independent
+Avro implementation.
+
+  avro_interop.py vectors --out DIR
+      Encodes a fixed set of records with fastavro (Confluent framing) and writes
+      DIR/vectors.jsonl (a notbrought record file) and DIR/expected.jsonl (the JSON notbrought
+      must decode each one to). tests/interop/vectors/ holds the checked-in output; regenerate
+      it with this command, never by hand.
+
+  avro_interop.py check-vectors --dir DIR
+      Checks that the checked-in vectors are exactly what `vectors` writes today.
+
+  avro_interop.py check-theirs --notbrought BIN
+      Regenerates the vectors in a temporary directory and checks that `notbrought decode`
+      reads fastavro's bytes to exactly the expected values.
+
+  avro_interop.py check-ours --notbrought BIN
+      Has notbrought generate sample records and checks that fastavro decodes every record
+      notbrought accepts to the same values notbrought reports, and that every record
+      notbrought rejects as malformed Avro is also rejected by fastavro.
+
+Exit status 0 when every check passes, 1 otherwise.
+"""
+import argparse
+import base64
+import datetime as dt
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+import fastavro
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCHEMAS = os.path.join(ROOT, "schemas")
+TEST_SCHEMAS = os.path.join(ROOT, "tests", "data", "schemas")
+NOW = "2026-11-01T12:00:00Z"
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+def load_registry(directory):
+    """id -> parsed fastavro schema, from a registry.tsv directory."""
+    reg = {}
+    with open(os.path.join(directory, "registry.tsv")) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            sid, _subject, _version, fname = line.split()
+            with open(os.path.join(directory, fname)) as sf:
+                reg[int(sid)] = fastavro.parse_schema(json.load(sf))
+    return reg
+
+
+def frame(schema_id, schema, value):
+    buf = io.BytesIO()
+    buf.write(b"\x00" + struct.pack(">i", schema_id))
+    fastavro.schemaless_writer(buf, schema, value)
+    return buf.getvalue()
+
+
+def unframe(reg, data):
+    if len(data) < 5 or data[0] != 0:
+        raise ValueError("bad frame")
+    (sid,) = struct.unpack(">i", data[1:5])
+    schema = reg[sid]
+    buf = io.BytesIO(data[5:])
+    value = fastavro.schemaless_reader(buf, schema, schema)
+    if buf.tell() != len(data) - 5:
+        raise ValueError("trailing bytes")
+    return value
+
+
+def to_json(v):
+    """fastavro's Python values in notbrought's JSON rendering."""
+    if isinstance(v, dict):
+        return {k: to_json(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [to_json(x) for x in v]
+    if isinstance(v, dt.datetime):
+        v = v.astimezone(dt.timezone.utc)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (v.microsecond // 1000)
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    return v
+
+
+def ts(s):
+    return dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def d(s):
+    return dt.date.fromisoformat(s)
+
+
+def source(agency, system, org):
+    return {"agency": agency, "system": system, "organisation_code": org}
+
+
+def appointment(event_id, nhs=None, **kw):
+    v = {
+        "event_id": event_id,
+        "source": source("gp", "EMIS Web", "W91001"),
+        "subject": {
+            "kind": "child",
+            "nhs_number": nhs,
+            "local_id": None,
+            "pregnant_person_id": None,
+            "expected_delivery_date": None,
+            "date_of_birth": d("2025-03-14"),
+            "family_name": "Carrow",
+            "postcode": "CF10 1AA",
+        },
+        "appointment": {
+            "id": "gp-7",
+            "type": "immunisation",
+            "mandated_contact": False,
+            "contact_mode": "face_to_face",
+            "scheduled_start": ts("2026-10-20T09:30:00Z"),
+        },
+        "status": "was_not_brought",
+        "recorded_at": ts("2026-10-20T11:02:03.456Z"),
+        "version": 2,
+    }
+    for k, x in kw.items():
+        if k in v["subject"]:
+            v["subject"][k] = x
+        elif k in v["appointment"]:
+            v["appointment"][k] = x
+        else:
+            v[k] = x
+    return v
+
+
+def vectors():
+    """(schema id, topic, value written, value expected after decoding by notbrought)."""
+    out = []
+    a = appointment("ev-1", "9434765919",
+                    local_id={"system": "urn:notbrought:gp:W91001", "value": "L7"})
+    out.append((1, "gp.appointments", a, a))
+    # NHS number with spaces: notbrought normalises it to digits.
+    a = appointment("ev-2", "943 476 5919")
+    e = json.loads(json.dumps(to_json(a)))
+    e["subject"]["nhs_number"] = "9434765919"
+    out.append((1, "gp.appointments", a, e))
+    # Unborn subject with every optional null but the pregnancy.
+    a = appointment("ev-3", None, kind="unborn",
+                    pregnant_person_id={"system": NHS, "value": "9990000018"},
+                    expected_delivery_date=d("2027-02-01"), date_of_birth=None,
+                    family_name=None, postcode=None, type="antenatal_booking",
+                    mandated_contact=True, status="booked")
+    a["source"] = source("midwifery", "BadgerNet", "7A4")
+    out.append((1, "midwifery.appointments", a, a))
+    # Written by a newer producer schema (id 101) with an extra optional field.
+    a = appointment("ev-4", "9434765919", contact_mode="home_visit", status="no_access_visit")
+    a2 = dict(a)
+    a2["status_reason"] = "nobody answered the door"
+    out.append((101, "hv.contacts", a2, a))
+    link = {
+        "event_id": "link-1", "kind": "unborn_to_child",
+        "from": {"system": NHS, "value": "9990000018"},
+        "to": {"system": NHS, "value": "9434765919"},
+        "expected_delivery_date": d("2026-09-01"),
+        "source": source("midwifery", "BadgerNet", "7A4"),
+        "verification": "pds_verified", "recorded_at": ts("2026-09-03T08:00:00Z"),
+    }
+    out.append((2, "identity.links", link, link))
+    fact = {
+        "event_id": "fact-1", "nhs_number": "9434765919", "local_id": None,
+        "kind": "child_protection_plan", "start_date": d("2026-01-05"), "end_date": None,
+        "status": "current", "source_system": "WCCIS", "organisation_code": "W04000",
+        "recorded_at": ts("2026-01-05T10:00:00Z"), "version": 1,
+    }
+    out.append((3, "child.context", fact, fact))
+    notif = {
+        "notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "kind": "escalated",
+        "child": {"nhs_number": "9434765919", "date_of_birth": d("2025-03-14"),
+                  "age_months": 19, "child_key": "a3f1"},
+        "context": [{"kind": "child_protection_plan", "start_date": d("2026-01-05"),
+                     "end_date": None, "source": "WCCIS",
+                     "as_of": ts("2026-01-05T10:00:00Z")}],
+        "rule": {"id": "cp-plan-any-wnb", "text": "Any WNB for a child on a plan",
+                 "policy_name": "wales-wnb", "policy_version": "2026.1", "policy_hash": "ab12"},
+        "tier": "urgent",
+        "recipients": [{"role": "named_nurse", "route": "queue:safeguarding"},
+                       {"role": "social_worker", "route": "queue:la-cs"}],
+        "evidence": [{"event_id": "ev-1", "appointment_id": "gp-7", "agency": "gp",
+                      "appointment_type": "immunisation",
+                      "scheduled_start": ts("2026-10-20T09:30:00Z"),
+                      "status": "was_not_brought", "organisation_code": "W91001",
+                      "recorded_at": ts("2026-10-20T11:02:03.456Z")}],
+        "counts": [{"window_days": 365, "count": 1, "agencies": 1}],
+        "action": "Contact the family today.", "respond_by": ts("2026-11-01T17:00:00Z"),
+        "escalation_level": 1, "supersedes": "1a2b3c", "created_at": ts(NOW),
+    }
+    out.append((4, "notifications", notif, notif))
+    ack = {
+        "ack_id": "ack-1", "notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P",
+        "acknowledged_by": "staff-123", "role": "named_nurse", "action": "contacted_family",
+        "outcome": "Family contacted; appointment rebooked.",
+        "acknowledged_at": ts("2026-11-01T13:00:00Z"),
+    }
+    out.append((5, "notification.acks", ack, ack))
+    return out
+
+
+def write_vectors(directory):
+    reg = load_registry(SCHEMAS)
+    reg.update(load_registry(TEST_SCHEMAS))
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "vectors.jsonl"), "w") as vf, \
+            open(os.path.join(directory, "expected.jsonl"), "w") as ef:
+        for sid, topic, written, expected in vectors():
+            data = frame(sid, reg[sid], written)
+            vf.write(json.dumps({"topic": topic, "key": "", "timestamp": 0,
+                                 "value": base64.b64encode(data).decode()}) + "\n")
+            ef.write(json.dumps(to_json(expected), sort_keys=True) + "\n")
+
+
+def check_vectors(directory):
+    with tempfile.TemporaryDirectory() as tmp:
+        write_vectors(tmp)
+        stale = [n for n in ("vectors.jsonl", "expected.jsonl")
+                 if open(os.path.join(tmp, n)).read() != open(os.path.join(directory, n)).read()]
+    if stale:
+        print("FAIL: %s differ from what avro_interop.py vectors writes; regenerate them with\n"
+              "  python3 tests/interop/avro_interop.py vectors --out %s" % (stale, directory))
+        return 1
+    print("check-vectors: 1 passed, 0 failed")
+    return 0
+
+
+def run_decode(binary, recfile, extra=()):
+    env = dict(os.environ, NB_NOW=NOW)
+    p = subprocess.run([binary, "decode", "--format", "json", *extra, recfile],
+                       capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise SystemExit("notbrought decode failed (%d): %s" % (p.returncode, p.stderr))
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def check_theirs(binary):
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        write_vectors(tmp)
+        got = run_decode(binary, os.path.join(tmp, "vectors.jsonl"),
+                         ["--schemas", TEST_SCHEMAS])
+        with open(os.path.join(tmp, "expected.jsonl")) as f:
+            expected = [json.loads(line) for line in f]
+    if len(got) != len(expected):
+        print("FAIL: %d records decoded, %d expected" % (len(got), len(expected)))
+        return 1
+    for i, (g, e) in enumerate(zip(got, expected), 1):
+        if g.get("result") != "ok" or g.get("value") != e:
+            failures += 1
+            print("FAIL vector %d:\n  got      %s\n  expected %s" % (
+                i, json.dumps(g, sort_keys=True), json.dumps(e, sort_keys=True)))
+    print("check-theirs: %d passed, %d failed" % (
+        len(expected) - failures, failures))
+    return 1 if failures else 0
+
+
+# Errors notbrought reports for bytes that are not well-formed Avro of a known schema; fastavro
+# must reject the same records.
+MALFORMED = {"frame_truncated", "frame_magic", "avro_truncated", "avro_varint",
+             "avro_negative_length", "avro_length", "avro_enum_index", "avro_union_index",
+             "avro_trailing"}
+
+
+def check_ours(binary):
+    reg = load_registry(SCHEMAS)
+    with tempfile.TemporaryDirectory() as tmp:
+        recfile = os.path.join(tmp, "sample.jsonl")
+        subprocess.run([binary, "generate", "--children", "300", "--malformed", "40",
+                        "--now", NOW, "--output", recfile], check=True)
+        got = run_decode(binary, recfile)
+        with open(recfile) as f:
+            records = [json.loads(line) for line in f]
+    ok = failed = 0
+    for g, r in zip(got, records):
+        data = base64.b64decode(r["value"])
+        try:
+            theirs = to_json(unframe(reg, data))
+            their_error = None
+        except Exception as exc:  # fastavro raises various types for bad data
+            theirs, their_error = None, exc
+        if g["result"] == "ok":
+            if their_error is not None or theirs != g["value"]:
+                failed += 1
+                print("FAIL record %d: notbrought decoded it, fastavro: %s\n  ours   %s\n"
+                      "  theirs %s" % (g["record"], their_error, json.dumps(g["value"]),
+                                       json.dumps(theirs)))
+                continue
+        elif g["error"] in MALFORMED and their_error is None:
+            failed += 1
+            print("FAIL record %d: notbrought says %s, fastavro decoded it" % (
+                g["record"], g["error"]))
+            continue
+        ok += 1
+    if len(got) != len(records) or not records:
+        print("FAIL: %d records, %d results" % (len(records), len(got)))
+        failed += 1
+    print("check-ours: %d passed, %d failed" % (ok, failed))
+    return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("vectors")
+    v.add_argument("--out", required=True)
+    cv = sub.add_parser("check-vectors")
+    cv.add_argument("--dir", required=True)
+    for name in ("check-theirs", "check-ours"):
+        c = sub.add_parser(name)
+        c.add_argument("--notbrought", required=True)
+    args = ap.parse_args()
+    if args.cmd == "vectors":
+        write_vectors(args.out)
+        return 0
+    if args.cmd == "check-vectors":
+        return check_vectors(args.dir)
+    if args.cmd == "check-theirs":
+        return check_theirs(args.notbrought)
+    return check_ours(args.notbrought)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,12 @@
+# Cross-implementation tests with fastavro (an independent Avro implementation).
+set(NB_PYTHON "python3" CACHE STRING "Python with the test peers of tests/requirements.txt")
+set(NB_INTEROP ${CMAKE_SOURCE_DIR}/tests/interop/avro_interop.py)
+add_test(NAME interop.ours_read_by_fastavro
+         COMMAND ${NB_PYTHON} ${NB_INTEROP} check-ours --notbrought $<TARGET_FILE:notbrought>)
+add_test(NAME interop.fastavro_read_by_ours
+         COMMAND ${NB_PYTHON} ${NB_INTEROP} check-theirs --notbrought $<TARGET_FILE:notbrought>)
+add_test(NAME interop.vectors_up_to_date
+         COMMAND ${NB_PYTHON} ${NB_INTEROP} check-vectors
+                 --dir ${CMAKE_SOURCE_DIR}/tests/interop/vectors)
+set_tests_properties(interop.ours_read_by_fastavro interop.fastavro_read_by_ours
+                     interop.vectors_up_to_date PROPERTIES LABELS interop)
