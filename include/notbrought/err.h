@@ -58,6 +58,7 @@
     X(IDENTITY_UNRESOLVED, "identity_unresolved", "identity cannot be resolved yet")               \
     X(IDENTITY_PARK_FULL, "identity_park_full", "the parking area for unresolved events is full")  \
     X(IDENTITY_EXPIRED, "identity_expired", "parked event expired before its identity resolved")   \
+    X(IDENTITY_PARK_CORRUPT, "identity_park_corrupt", "persisted parked event cannot be decoded")  \
     /* ledger and policy */                                                                        \
     X(POLICY_SYNTAX, "policy_syntax", "policy file is not well-formed YAML")                       \
     X(POLICY_UNKNOWN_KEY, "policy_unknown_key", "policy has a key the language does not define")   \
