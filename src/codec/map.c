@@ -79,7 +79,7 @@ static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, 
                                 nb__xerr_t *x)
 {
     avro_value_t f;
-    bool present;
+    bool present = false;
     dst[0] = '\0';
     if (nb__optional(rec, name, &f, &present, x))
         return x->err;
@@ -100,7 +100,7 @@ static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *ou
                                 nb__xerr_t *x)
 {
     avro_value_t f;
-    bool present;
+    bool present = false;
     *out = none;
     if (nb__optional(rec, name, &f, &present, x))
         return x->err;
@@ -166,7 +166,7 @@ static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, nb_identi
                                   nb__xerr_t *x)
 {
     avro_value_t f;
-    bool present;
+    bool present = false;
     memset(id, 0, sizeof(*id));
     if (nb__optional(rec, name, &f, &present, x))
         return x->err;

@@ -1,0 +1,302 @@
+/*
+ * notbrought - policy: the escalation policy that protocol owners write in YAML, and the
+ * engine that evaluates one child's ledger against it.
+ *
+ * The language is described in docs/policy.md. In short: a policy is one base file and any
+ * number of overlay files, loaded in order; together they define metadata, a working-day
+ * calendar, roles (who is told, and how to reach them), escalation ladders, rules (count
+ * rules: N matching events in a window or N in a row; absence rules: an expected contact not
+ * recorded by a deadline), modifiers (raise the tier for some children) and deletions.
+ *
+ * Loading reads files and parses them with libyaml; every problem is reported with
+ * file:line:column. A policy is immutable once loaded: a reload builds and validates a whole
+ * new policy, and the caller swaps it in only when that succeeded (the old one stays in force
+ * otherwise).
+ *
+ * Evaluation is pure: no I/O, no clock (the caller passes now_ms), no logging, no allocation
+ * (the result object is reused). Decision ids are deterministic: SHA-256 over the child key,
+ * the rule id and the evidence fingerprint, so re-evaluating after late events never
+ * duplicates a decision, and raised notifications the ledger no longer supports are reported
+ * for withdrawal.
+ *
+ * Thread contract: a loaded policy is read-only and may be shared by any number of threads;
+ * a result object belongs to one thread.
+ */
+#ifndef NOTBROUGHT_POLICY_H
+#define NOTBROUGHT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notbrought/codec.h"
+#include "notbrought/err.h"
+#include "notbrought/event.h"
+#include "notbrought/ledger.h"
+
+#define NB_POLICY_MAX_RULES 64
+#define NB_POLICY_MAX_ROLES 64
+#define NB_POLICY_MAX_MODIFIERS 32
+#define NB_POLICY_MAX_LADDERS 32
+#define NB_POLICY_MAX_RUNGS 8
+#define NB_POLICY_MAX_DECISIONS NB_POLICY_MAX_RULES
+#define NB_POLICY_MAX_APPLIED 8 /**< modifiers listed per decision */
+#define NB_POLICY_MAX_FILES 16
+
+typedef struct nb_policy_s nb_policy_t;
+
+/* ---- loading ----------------------------------------------------------------------------- */
+
+/** One problem found while loading. */
+typedef struct nb_policy_diag_s {
+    nb_err_t err;        /**< NB_ERR_POLICY_* (or NB_ERR_IO for unreadable files) */
+    bool warning;        /**< true for warnings, which do not stop the load */
+    const char *file;    /**< as given to the loader */
+    int line, column;    /**< 1-based; 0 when the problem has no position */
+    const char *message; /**< without the position */
+} nb_policy_diag_t;
+
+/** Called once per problem, in file order. The diag and its strings live for the call only. */
+typedef void(nb_policy_diag_cb_t)(void *opaque, const nb_policy_diag_t *diag);
+
+/** A policy file already in memory. */
+typedef struct nb_policy_source_s {
+    const char *name; /**< used in messages, e.g. "base.yaml" */
+    const char *data;
+    size_t len;
+} nb_policy_source_t;
+
+/**
+ * @brief Loads a policy from files: the first is the base, the rest are overlays applied in
+ *        order. A calendar may be included from a file next to the one that includes it.
+ * @param cb called for every error and warning (may be NULL).
+ * @param polp set to the new policy on success, to NULL otherwise.
+ * @returns NB_ERR_OK; otherwise the code of the first error, with
+ *          "file:line:column: message" in errstr (and cb told of every error).
+ */
+nb_err_t nb_policy_load(const char *const *files, size_t n_files, nb_policy_diag_cb_t *cb,
+                        void *opaque, nb_policy_t **polp, char *errstr, size_t errstr_size);
+
+/**
+ * @brief As nb_policy_load() from memory (tests, fuzzing, a policy fetched from a store).
+ *        Includes are not available: a calendar must be given inline.
+ * @remark The sources are copied; they need not outlive the call.
+ */
+nb_err_t nb_policy_load_buffers(const nb_policy_source_t *srcs, size_t n_srcs,
+                                nb_policy_diag_cb_t *cb, void *opaque, nb_policy_t **polp,
+                                char *errstr, size_t errstr_size);
+
+/** @brief Frees a policy. NULL is a no-op. Every pointer it handed out dies with it. */
+void nb_policy_destroy(nb_policy_t *pol);
+
+/* ---- what a policy says ------------------------------------------------------------------ */
+
+/** Policy metadata. Strings valid until nb_policy_destroy(); "" when not given. */
+typedef struct nb_policy_info_s {
+    const char *name;
+    const char *title;
+    const char *version;
+    const char *owner;
+    int32_t effective_from; /**< days since the epoch */
+    const char *hash;       /**< hex SHA-256 of the files' contents, in load order */
+    const char *calendar;   /**< the calendar's name */
+    int calendar_from, calendar_to; /**< years the calendar lists bank holidays for */
+    int retention_days;     /**< how far back any rule looks (see nb_policy_horizon()) */
+    size_t n_files;
+    const char *files[NB_POLICY_MAX_FILES]; /**< base first, including calendar includes */
+} nb_policy_info_t;
+
+/** A recipient role. */
+typedef struct nb_policy_role_s {
+    const char *id;
+    const char *title;
+    const char *route; /**< how to reach the role, e.g. "queue:hv-duty" */
+} nb_policy_role_t;
+
+/** Digest setting of a rule, applied later by the notify module. */
+typedef enum nb_policy_digest_e {
+    NB_POLICY_DIGEST_NONE,
+    NB_POLICY_DIGEST_DAILY,
+    NB_POLICY_DIGEST_WEEKLY,
+} nb_policy_digest_t;
+
+/** The public face of a rule. Strings valid until nb_policy_destroy(). */
+typedef struct nb_policy_rule_info_s {
+    const char *id;
+    const char *title;  /**< one line: what the rule looks for */
+    const char *source; /**< the guidance it puts into practice */
+    const char *action; /**< what the recipients should do */
+    const char *file;   /**< the file that defined it (an overlay when overridden) */
+    int line;
+    bool shadow;  /**< evaluated and counted, never notified */
+    bool absence; /**< an absence rule (rather than a count rule) */
+    nb_tier_t tier;
+    int cooldown_days;
+    nb_policy_digest_t digest;
+    uint64_t hash; /**< nb_ledger_id_hash(id), as stored in raised notifications */
+} nb_policy_rule_info_t;
+
+/** @brief Metadata. @returns a pointer valid until nb_policy_destroy(). */
+const nb_policy_info_t *nb_policy_info(const nb_policy_t *pol);
+
+/** @brief Rules in definition order (base order; overlay additions after). */
+size_t nb_policy_rule_count(const nb_policy_t *pol);
+const nb_policy_rule_info_t *nb_policy_rule(const nb_policy_t *pol, size_t i);
+/** @returns the rule, or NULL. */
+const nb_policy_rule_info_t *nb_policy_rule_find(const nb_policy_t *pol, const char *id);
+
+/** @brief Roles in definition order. */
+size_t nb_policy_role_count(const nb_policy_t *pol);
+const nb_policy_role_t *nb_policy_role(const nb_policy_t *pol, size_t i);
+
+/**
+ * @brief The oldest event time any rule can still look at when evaluating at now_ms:
+ *        now minus the retention (the longest window, cool-down, plan look-back or absence
+ *        look-back of any rule). Pass it to nb_ledger_prune().
+ */
+int64_t nb_policy_horizon(const nb_policy_t *pol, int64_t now_ms);
+
+/* ---- calendar ---------------------------------------------------------------------------- */
+
+/** @brief True for Monday to Friday days that are not bank holidays in the calendar. */
+bool nb_policy_is_working_day(const nb_policy_t *pol, int32_t day);
+
+/** @brief Name of the bank holiday on a day, or NULL. */
+const char *nb_policy_holiday(const nb_policy_t *pol, int32_t day);
+
+/**
+ * @brief Close of business (calendar time, Europe/London) on the n-th working day after the
+ *        local day of @p from_ms; n = 0 means the same day when it is a working day and
+ *        before close of business, else the next working day.
+ * @returns ms since the epoch.
+ */
+int64_t nb_policy_add_working_days(const nb_policy_t *pol, int64_t from_ms, int n);
+
+/** @brief UTC offset of Europe/London at an instant, in ms (0 or 3600000). */
+int64_t nb_policy_london_offset(int64_t ms);
+
+/* ---- evaluation -------------------------------------------------------------------------- */
+
+/** Who is being evaluated. */
+typedef struct nb_policy_subject_s {
+    const char *child_key; /**< pseudonymous child key (goes into decision ids) */
+    int32_t date_of_birth; /**< NB_DATE_NONE: use the ledger's */
+    int32_t expected_delivery_date; /**< NB_DATE_NONE: use the ledger's */
+    bool self_managing; /**< a 16-17 year old who manages their own appointments */
+} nb_policy_subject_t;
+
+/** What the notify module should do with a decision. */
+typedef enum nb_policy_state_e {
+    NB_POLICY_NEW,        /**< not raised before: raise it */
+    NB_POLICY_RAISED,     /**< already raised with this very evidence (same id) */
+    NB_POLICY_SUPPRESSED, /**< the rule was raised within its cool-down and nothing newer
+                               has happened since: do not raise */
+} nb_policy_state_t;
+
+/** One rung of an escalation ladder, flattened (chained ladders are followed). */
+typedef struct nb_policy_rung_s {
+    int64_t after_ms; /**< after the decision time, if still unacknowledged */
+    int64_t due;      /**< decided_at + after_ms */
+    nb_tier_t tier;
+    size_t n_roles;
+    const nb_policy_role_t *roles[NB_NOTIF_MAX_RECIPIENTS];
+} nb_policy_rung_t;
+
+/** One rule that fires. Pointers are valid until nb_policy_destroy() (rule, roles,
+ *  modifiers) or until the ledger is next modified (evidence, context). */
+typedef struct nb_policy_decision_s {
+    char id[NB_LEDGER_ID_HEX + 1]; /**< 32 hex digits */
+    uint8_t id_bytes[NB_LEDGER_ID_BYTES];
+    const nb_policy_rule_info_t *rule;
+    nb_policy_state_t state;
+    /** NEW: the previous raised notification of the same rule that this one follows;
+     *  SUPPRESSED: the raised notification that suppresses it; "" when none. */
+    char related[NB_LEDGER_ID_HEX + 1];
+    bool shadow; /**< a shadow rule: count it, never notify */
+    bool as_dna; /**< a self-managing young person: say "did not attend", not WNB */
+    nb_tier_t base_tier; /**< the rule's tier */
+    nb_tier_t tier;      /**< after modifiers */
+    int64_t decided_at;  /**< now, or when it was raised (state RAISED) */
+    int64_t respond_by;  /**< NB_TIME_NONE when the rule sets no response time */
+    int64_t deadline;    /**< absence rules: the deadline that passed; else NB_TIME_NONE */
+    nb_policy_digest_t digest;
+    uint64_t fingerprint;
+    int32_t evidence_max_min; /**< latest scheduled start among the evidence (minutes) */
+    size_t n_recipients;
+    const nb_policy_role_t *recipients[NB_NOTIF_MAX_RECIPIENTS];
+    size_t n_rungs;
+    nb_policy_rung_t rungs[NB_POLICY_MAX_RUNGS];
+    size_t n_evidence; /**< the exact events, newest first (at most 16) */
+    const nb_ledger_appt_t *evidence[NB_NOTIF_MAX_EVIDENCE];
+    size_t n_counts;
+    nb_window_count_t counts[NB_NOTIF_MAX_COUNTS];
+    size_t n_context; /**< the facts the rule or a modifier relied on */
+    const nb_ledger_fact_t *context[NB_NOTIF_MAX_CONTEXT];
+    size_t n_modifiers;
+    const char *modifiers[NB_POLICY_MAX_APPLIED]; /**< ids of the modifiers applied */
+} nb_policy_decision_t;
+
+/** Whether a notification already raised is still supported by the ledger. */
+typedef enum nb_policy_support_e {
+    NB_POLICY_SUPPORTED,    /**< the rule still fires */
+    NB_POLICY_WITHDRAWN,    /**< given what is known now, the rule would not have fired when
+                                 it was raised (evidence amended or entered in error) */
+    NB_POLICY_RESOLVED,     /**< an absence rule closed: the expected contact happened */
+    NB_POLICY_EXPIRED,      /**< the rule no longer fires because time moved on */
+    NB_POLICY_RULE_REMOVED, /**< the policy no longer has the rule */
+} nb_policy_support_t;
+
+/** @brief "supported", "withdrawn", ... */
+const char *nb_policy_support_name(nb_policy_support_t s);
+/** @brief "new", "raised", "suppressed". */
+const char *nb_policy_state_name(nb_policy_state_t s);
+/** @brief "none", "daily", "weekly". */
+const char *nb_policy_digest_name(nb_policy_digest_t d);
+
+typedef struct nb_policy_raised_status_s {
+    char id[NB_LEDGER_ID_HEX + 1];
+    const nb_ledger_raised_t *raised; /**< valid until the ledger is next modified */
+    const nb_policy_rule_info_t *rule; /**< NULL when the rule was removed */
+    nb_policy_support_t support;
+} nb_policy_raised_status_t;
+
+typedef struct nb_policy_result_s nb_policy_result_t;
+
+/** @brief A reusable result (one per thread). @returns NULL on allocation failure. */
+nb_policy_result_t *nb_policy_result_new(void);
+/** @brief Frees it. NULL is a no-op. */
+void nb_policy_result_destroy(nb_policy_result_t *res);
+
+/** @brief The decisions of the last evaluation, in rule order. @returns a pointer valid
+ *  until the next evaluation with this result, or its destruction. */
+const nb_policy_decision_t *nb_policy_result_decisions(const nb_policy_result_t *res, size_t *n);
+
+/** @brief The support status of every notification the ledger says was raised, in ledger
+ *  order. Lifetime as nb_policy_result_decisions(). */
+const nb_policy_raised_status_t *nb_policy_result_raised(const nb_policy_result_t *res,
+                                                         size_t *n);
+
+/**
+ * @brief Evaluates every rule of the policy over one child's ledger at @p now_ms.
+ * @returns NB_ERR_OK (the result holds the decisions), or NB_ERR_INVALID_ARG when the child
+ *          key is missing or too long (more than NB_KEY_MAX bytes).
+ * @remark Pure and allocation-free: the same policy, ledger, subject and now give the same
+ *         result.
+ */
+nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
+                            const nb_policy_subject_t *subj, int64_t now_ms,
+                            nb_policy_result_t *res);
+
+/**
+ * @brief The ledger record of a decision, for nb_ledger_add_raised() once it is published.
+ */
+void nb_policy_decision_to_raised(const nb_policy_decision_t *d, nb_ledger_raised_t *out);
+
+/**
+ * @brief The policy in plain English, for sign-off: metadata, roles, every rule with its
+ *        source, modifiers, ladders and the calendar. Appended to @p out, NUL-terminated.
+ * @returns NB_ERR_OK or NB_ERR_NOMEM.
+ */
+nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out);
+
+#endif /* NOTBROUGHT_POLICY_H */

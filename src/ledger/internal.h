@@ -1,0 +1,39 @@
+/*
+ * notbrought - ledger internals, shared by ledger.c and serial.c.
+ */
+#ifndef NB_LEDGER_INTERNAL_H
+#define NB_LEDGER_INTERNAL_H
+
+#include "notbrought/ledger.h"
+
+typedef struct nb__dict_entry_s {
+    char *str;
+    uint64_t hash;
+} nb__dict_entry_t;
+
+struct nb_ledger_dict_s {
+    nb__dict_entry_t *entries; /* by index; indices are stable */
+    uint16_t *sorted;          /* indices sorted by string, for lookup */
+    size_t n, cap;
+    size_t bytes; /* string bytes */
+};
+
+/* 56 bytes: kept small because there is one per tracked child. */
+struct nb_ledger_s {
+    nb_ledger_dict_t *dict;
+    nb_ledger_appt_t *appts;
+    nb_ledger_fact_t *facts;
+    nb_ledger_raised_t *raised;
+    int32_t dob, edd;
+    uint16_t n_appts, cap_appts;
+    uint16_t n_facts, cap_facts;
+    uint16_t n_raised, cap_raised;
+};
+
+/** @brief Makes room for one more element (small growth steps). */
+nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem, size_t max);
+
+/** @brief The appointment key hash: agency name + "/" + appointment id. */
+uint64_t nb__ledger_appt_key(nb_agency_t agency, const char *appointment_id);
+
+#endif

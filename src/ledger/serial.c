@@ -1,0 +1,372 @@
+/*
+ * notbrought - ledger: the changelog serialisation.
+ *
+ * Format version 1, all integers little-endian and fixed width:
+ *
+ *   "NBL" u8:version
+ *   i32:date_of_birth i32:expected_delivery_date          (INT32_MIN when unknown)
+ *   u16:n_strings   { u8:len bytes[len] }*                (the strings the entries use)
+ *   u16:n_appts     { u64:appt_hash u64:event_hash i32:start_min i32:recorded_min
+ *                     u16:type u16:org u16:version u8:status u8:agency u8:mode u8:flags }*
+ *   u16:n_facts     { u64:fact_hash i32:start_date i32:end_date i32:recorded_min
+ *                     u16:source u16:version u8:kind u8:status }*
+ *   u16:n_raised    { u8[16]:id u64:rule_hash u64:fingerprint i64:raised_at
+ *                     i32:evidence_max_min u8:tier u8:level }*
+ *
+ * String indices are local to the record (dictionary indices differ between processes).
+ * Decoding trusts nothing: every count, length, enum, index and ordering is checked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger/internal.h"
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+typedef struct nb__w_s {
+    nb_buf_t *out;
+    nb_err_t err;
+} nb__w_t;
+
+static void nb__put(nb__w_t *w, const void *p, size_t n)
+{
+    if (!w->err)
+        w->err = nb_buf_append(w->out, p, n);
+}
+
+static void nb__put_u(nb__w_t *w, uint64_t v, size_t n)
+{
+    uint8_t b[8];
+    for (size_t i = 0; i < n; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+    nb__put(w, b, n);
+}
+
+/* Maps dictionary indices to record-local indices while encoding. */
+typedef struct nb__strmap_s {
+    uint16_t *dict_idx;
+    size_t n;
+} nb__strmap_t;
+
+static uint16_t nb__local(nb__strmap_t *m, uint16_t idx)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->dict_idx[i] == idx)
+            return (uint16_t)i;
+    m->dict_idx[m->n] = idx;
+    return (uint16_t)m->n++;
+}
+
+nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
+{
+    nb__w_t w = {out, NB_ERR_OK};
+    size_t n_refs = (size_t)led->n_appts * 2 + led->n_facts + 1;
+    nb__strmap_t map = {malloc(n_refs * sizeof(uint16_t)), 0}, *m = &map;
+    uint16_t *loc = malloc(n_refs * sizeof(uint16_t));
+    if (!map.dict_idx || !loc) {
+        free(map.dict_idx);
+        free(loc);
+        return NB_ERR_NOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < led->n_appts; i++) {
+        loc[k++] = nb__local(m, led->appts[i].type);
+        loc[k++] = nb__local(m, led->appts[i].org);
+    }
+    for (size_t i = 0; i < led->n_facts; i++)
+        loc[k++] = nb__local(m, led->facts[i].source);
+
+    nb__put(&w, "NBL", 3);
+    nb__put_u(&w, NB_LEDGER_FORMAT_VERSION, 1);
+    nb__put_u(&w, (uint32_t)led->dob, 4);
+    nb__put_u(&w, (uint32_t)led->edd, 4);
+    nb__put_u(&w, m->n, 2);
+    for (size_t i = 0; i < m->n; i++) {
+        const char *s = nb_ledger_dict_str(led->dict, m->dict_idx[i]);
+        size_t len = strlen(s);
+        nb__put_u(&w, len, 1);
+        nb__put(&w, s, len);
+    }
+    k = 0;
+    nb__put_u(&w, led->n_appts, 2);
+    for (size_t i = 0; i < led->n_appts; i++) {
+        const nb_ledger_appt_t *a = &led->appts[i];
+        nb__put_u(&w, a->appt_hash, 8);
+        nb__put_u(&w, a->event_hash, 8);
+        nb__put_u(&w, (uint32_t)a->start_min, 4);
+        nb__put_u(&w, (uint32_t)a->recorded_min, 4);
+        nb__put_u(&w, loc[k++], 2);
+        nb__put_u(&w, loc[k++], 2);
+        nb__put_u(&w, a->version, 2);
+        nb__put_u(&w, a->status, 1);
+        nb__put_u(&w, a->agency, 1);
+        nb__put_u(&w, a->mode, 1);
+        nb__put_u(&w, a->flags, 1);
+    }
+    nb__put_u(&w, led->n_facts, 2);
+    for (size_t i = 0; i < led->n_facts; i++) {
+        const nb_ledger_fact_t *f = &led->facts[i];
+        nb__put_u(&w, f->fact_hash, 8);
+        nb__put_u(&w, (uint32_t)f->start_date, 4);
+        nb__put_u(&w, (uint32_t)f->end_date, 4);
+        nb__put_u(&w, (uint32_t)f->recorded_min, 4);
+        nb__put_u(&w, loc[k++], 2);
+        nb__put_u(&w, f->version, 2);
+        nb__put_u(&w, f->kind, 1);
+        nb__put_u(&w, f->status, 1);
+    }
+    nb__put_u(&w, led->n_raised, 2);
+    for (size_t i = 0; i < led->n_raised; i++) {
+        const nb_ledger_raised_t *r = &led->raised[i];
+        nb__put(&w, r->id, NB_LEDGER_ID_BYTES);
+        nb__put_u(&w, r->rule_hash, 8);
+        nb__put_u(&w, r->fingerprint, 8);
+        nb__put_u(&w, (uint64_t)r->raised_at, 8);
+        nb__put_u(&w, (uint32_t)r->evidence_max_min, 4);
+        nb__put_u(&w, r->tier, 1);
+        nb__put_u(&w, r->level, 1);
+    }
+    free(map.dict_idx);
+    free(loc);
+    return w.err;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+typedef struct nb__r_s {
+    const uint8_t *p;
+    size_t len, off;
+    bool bad;
+    const char *what; /* the first thing that did not fit */
+} nb__r_t;
+
+static uint64_t nb__get_u(nb__r_t *r, size_t n, const char *what)
+{
+    uint64_t v = 0;
+    if (r->bad || r->len - r->off < n) {
+        if (!r->bad)
+            r->what = what;
+        r->bad = true;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    r->off += n;
+    return v;
+}
+
+static int nb__cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* True when the sorted copy of hashes has a repeat. */
+static bool nb__has_dup(uint64_t *h, size_t n)
+{
+    qsort(h, n, sizeof(*h), nb__cmp_u64);
+    for (size_t i = 1; i < n; i++)
+        if (h[i] == h[i - 1])
+            return true;
+    return false;
+}
+
+#define NB__CORRUPT(...)                                                                           \
+    do {                                                                                           \
+        snprintf(errstr, errstr_size, __VA_ARGS__);                                                \
+        err = NB_ERR_LEDGER_CORRUPT;                                                               \
+        goto fail;                                                                                 \
+    } while (0)
+
+nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, nb_ledger_t **out,
+                          char *errstr, size_t errstr_size)
+{
+    nb__r_t r = {buf, len, 0, false, NULL};
+    nb_err_t err = NB_ERR_OK;
+    nb_ledger_t *led = NULL;
+    uint16_t *strs = NULL;
+    uint64_t *hashes = NULL;
+    size_t n_strs;
+    *out = NULL;
+    if (errstr_size)
+        errstr[0] = '\0';
+
+    if (len < 4 || memcmp(buf, "NBL", 3) != 0)
+        NB__CORRUPT("not a ledger record (magic)");
+    r.off = 3;
+    unsigned version = (unsigned)nb__get_u(&r, 1, "version");
+    if (version != NB_LEDGER_FORMAT_VERSION)
+        NB__CORRUPT("unsupported ledger format version %u", version);
+    if (!(led = nb_ledger_new(dict))) {
+        err = NB_ERR_NOMEM;
+        goto fail;
+    }
+    led->dob = (int32_t)(uint32_t)nb__get_u(&r, 4, "date of birth");
+    led->edd = (int32_t)(uint32_t)nb__get_u(&r, 4, "expected delivery date");
+
+    n_strs = (size_t)nb__get_u(&r, 2, "string count");
+    if (r.bad)
+        NB__CORRUPT("truncated at %s", r.what);
+    if (n_strs > 3 * NB_LEDGER_MAX_APPTS + NB_LEDGER_MAX_FACTS || n_strs > len)
+        NB__CORRUPT("string count %zu exceeds the limit", n_strs);
+    if (!(strs = malloc((n_strs + 1) * sizeof(*strs)))) {
+        err = NB_ERR_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < n_strs; i++) {
+        char s[256];
+        size_t sl = (size_t)nb__get_u(&r, 1, "string length");
+        if (r.bad || r.len - r.off < sl)
+            NB__CORRUPT("truncated in string %zu", i);
+        memcpy(s, r.p + r.off, sl);
+        s[sl] = '\0';
+        r.off += sl;
+        if (strlen(s) != sl)
+            NB__CORRUPT("string %zu contains a NUL byte", i);
+        if ((err = nb_ledger_dict_intern(dict, s, &strs[i])))
+            goto fail;
+    }
+
+    size_t n = (size_t)nb__get_u(&r, 2, "appointment count");
+    if (r.bad)
+        NB__CORRUPT("truncated at %s", r.what);
+    if (n > NB_LEDGER_MAX_APPTS || n * 34 > r.len - r.off)
+        NB__CORRUPT("appointment count %zu exceeds the record", n);
+    if (n) {
+        if (!(led->appts = malloc(n * sizeof(*led->appts))) ||
+            !(hashes = malloc(n * sizeof(*hashes)))) {
+            err = NB_ERR_NOMEM;
+            goto fail;
+        }
+        led->cap_appts = (uint16_t)n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        nb_ledger_appt_t a;
+        memset(&a, 0, sizeof(a));
+        a.appt_hash = nb__get_u(&r, 8, "appointment");
+        a.event_hash = nb__get_u(&r, 8, "appointment");
+        a.start_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "appointment");
+        a.recorded_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "appointment");
+        size_t type = (size_t)nb__get_u(&r, 2, "appointment");
+        size_t org = (size_t)nb__get_u(&r, 2, "appointment");
+        a.version = (uint16_t)nb__get_u(&r, 2, "appointment");
+        unsigned status = (unsigned)nb__get_u(&r, 1, "appointment");
+        unsigned agency = (unsigned)nb__get_u(&r, 1, "appointment");
+        unsigned mode = (unsigned)nb__get_u(&r, 1, "appointment");
+        unsigned flags = (unsigned)nb__get_u(&r, 1, "appointment");
+        if (r.bad)
+            NB__CORRUPT("truncated in appointment %zu", i);
+        if (type >= n_strs || org >= n_strs)
+            NB__CORRUPT("appointment %zu: string index out of range", i);
+        if (status >= NB_STATUS__COUNT || agency >= NB_AGENCY__COUNT ||
+            mode >= NB_CONTACT__COUNT || flags > 3)
+            NB__CORRUPT("appointment %zu: enum value out of range", i);
+        a.type = strs[type];
+        a.org = strs[org];
+        a.status = (uint8_t)status;
+        a.agency = (uint8_t)agency & 7;
+        a.mode = (uint8_t)mode & 7;
+        a.flags = (uint8_t)flags & 3;
+        if (i > 0) {
+            const nb_ledger_appt_t *p = &led->appts[i - 1];
+            if (p->start_min > a.start_min ||
+                (p->start_min == a.start_min && p->appt_hash >= a.appt_hash))
+                NB__CORRUPT("appointment %zu: out of order", i);
+        }
+        led->appts[i] = a;
+        led->n_appts = (uint16_t)(i + 1);
+        hashes[i] = a.appt_hash;
+    }
+    if (n && nb__has_dup(hashes, n))
+        NB__CORRUPT("the same appointment appears twice");
+
+    n = (size_t)nb__get_u(&r, 2, "fact count");
+    if (r.bad)
+        NB__CORRUPT("truncated at %s", r.what);
+    if (n > NB_LEDGER_MAX_FACTS || n * 28 > r.len - r.off)
+        NB__CORRUPT("fact count %zu exceeds the record", n);
+    if (n && !(led->facts = malloc(n * sizeof(*led->facts)))) {
+        err = NB_ERR_NOMEM;
+        goto fail;
+    }
+    led->cap_facts = (uint16_t)n;
+    for (size_t i = 0; i < n; i++) {
+        nb_ledger_fact_t f;
+        memset(&f, 0, sizeof(f));
+        f.fact_hash = nb__get_u(&r, 8, "fact");
+        f.start_date = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
+        f.end_date = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
+        f.recorded_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
+        size_t src = (size_t)nb__get_u(&r, 2, "fact");
+        f.version = (uint16_t)nb__get_u(&r, 2, "fact");
+        unsigned kind = (unsigned)nb__get_u(&r, 1, "fact");
+        unsigned status = (unsigned)nb__get_u(&r, 1, "fact");
+        if (r.bad)
+            NB__CORRUPT("truncated in fact %zu", i);
+        if (src >= n_strs)
+            NB__CORRUPT("fact %zu: string index out of range", i);
+        if (kind >= NB_FACT__COUNT || status >= NB_FACT_STATUS__COUNT)
+            NB__CORRUPT("fact %zu: enum value out of range", i);
+        if (f.start_date == NB_DATE_NONE)
+            NB__CORRUPT("fact %zu: no start date", i);
+        for (size_t j = 0; j < i; j++)
+            if (led->facts[j].fact_hash == f.fact_hash)
+                NB__CORRUPT("fact %zu appears twice", i);
+        f.source = strs[src];
+        f.kind = (uint8_t)kind;
+        f.status = (uint8_t)status;
+        led->facts[i] = f;
+        led->n_facts = (uint16_t)(i + 1);
+    }
+
+    n = (size_t)nb__get_u(&r, 2, "raised count");
+    if (r.bad)
+        NB__CORRUPT("truncated at %s", r.what);
+    if (n > NB_LEDGER_MAX_RAISED || n * 46 > r.len - r.off)
+        NB__CORRUPT("raised count %zu exceeds the record", n);
+    if (n && !(led->raised = malloc(n * sizeof(*led->raised)))) {
+        err = NB_ERR_NOMEM;
+        goto fail;
+    }
+    led->cap_raised = (uint16_t)n;
+    for (size_t i = 0; i < n; i++) {
+        nb_ledger_raised_t x;
+        memset(&x, 0, sizeof(x));
+        if (r.len - r.off < NB_LEDGER_ID_BYTES)
+            NB__CORRUPT("truncated in raised notification %zu", i);
+        memcpy(x.id, r.p + r.off, NB_LEDGER_ID_BYTES);
+        r.off += NB_LEDGER_ID_BYTES;
+        x.rule_hash = nb__get_u(&r, 8, "raised");
+        x.fingerprint = nb__get_u(&r, 8, "raised");
+        x.raised_at = (int64_t)nb__get_u(&r, 8, "raised");
+        x.evidence_max_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "raised");
+        unsigned tier = (unsigned)nb__get_u(&r, 1, "raised");
+        x.level = (uint8_t)nb__get_u(&r, 1, "raised");
+        if (r.bad)
+            NB__CORRUPT("truncated in raised notification %zu", i);
+        if (tier >= NB_TIER__COUNT)
+            NB__CORRUPT("raised notification %zu: tier out of range", i);
+        x.tier = (uint8_t)tier;
+        if (i > 0 && led->raised[i - 1].raised_at > x.raised_at)
+            NB__CORRUPT("raised notification %zu: out of order", i);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(led->raised[j].id, x.id, NB_LEDGER_ID_BYTES) == 0)
+                NB__CORRUPT("raised notification %zu appears twice", i);
+        led->raised[i] = x;
+        led->n_raised = (uint16_t)(i + 1);
+    }
+    if (r.off != r.len)
+        NB__CORRUPT("%zu trailing bytes", r.len - r.off);
+    free(strs);
+    free(hashes);
+    *out = led;
+    return NB_ERR_OK;
+fail:
+    if (err != NB_ERR_LEDGER_CORRUPT && errstr_size && !errstr[0])
+        snprintf(errstr, errstr_size, "%s", nb_err_str(err));
+    free(strs);
+    free(hashes);
+    nb_ledger_destroy(led);
+    return err;
+}

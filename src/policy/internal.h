@@ -1,0 +1,197 @@
+/*
+ * notbrought - policy internals: the compiled policy, shared by load.c, eval.c, calendar.c
+ * and explain.c.
+ */
+#ifndef NB_POLICY_INTERNAL_H
+#define NB_POLICY_INTERNAL_H
+
+#include "notbrought/policy.h"
+
+#define NB__MAX_ALTS 4     /* alternatives in one match */
+#define NB__MAX_TYPES 64   /* distinct appointment types one policy names */
+#define NB__MAX_HOLIDAYS 512
+#define NB__MAX_REFS NB_NOTIF_MAX_RECIPIENTS
+#define NB__UNSET INT32_MIN
+
+/* Where something was written: for messages after parsing (references, cycles). */
+typedef struct nb__mark_s {
+    const char *file;
+    int line, col;
+} nb__mark_t;
+
+/* Inclusive range; min/max NB__UNSET when open. */
+typedef struct nb__range_s {
+    int32_t min, max;
+} nb__range_t;
+
+/* A reference to a role by id, resolved once every layer is loaded. */
+typedef struct nb__refs_s {
+    size_t n;
+    const char *ids[NB__MAX_REFS];
+    nb__mark_t marks[NB__MAX_REFS];
+    const nb_policy_role_t *roles[NB__MAX_REFS];
+} nb__refs_t;
+
+/* One alternative of an event predicate. Masks are bitmasks of enum values; 0 = any. */
+typedef struct nb__epred_s {
+    uint32_t statuses;
+    uint32_t agencies;
+    uint32_t modes;
+    uint32_t subjects; /* nb_subject_kind_t of the event */
+    int32_t mandated;  /* NB__UNSET = any, 0, 1 */
+    uint64_t types;    /* bits of pol->types; 0 = any */
+    nb__range_t gestation; /* days of gestation on the day of the event */
+    nb__range_t age_days;  /* age in days on the day of the event */
+} nb__epred_t;
+
+typedef struct nb__match_s {
+    size_t n; /* 0: matches every appointment */
+    nb__epred_t alt[NB__MAX_ALTS];
+} nb__match_t;
+
+enum { NB__SELF_EXCLUDE, NB__SELF_INCLUDE, NB__SELF_AS_DNA };
+
+/* A subject predicate: who the child is on the day of evaluation. */
+typedef struct nb__spred_s {
+    uint32_t kinds; /* bits of nb_subject_kind_t; 0 = any */
+    nb__range_t age_months;
+    nb__range_t gestation; /* days */
+    uint32_t facts_any;    /* bits of nb_fact_kind_t: at least one of them applies */
+    uint32_t facts_none;   /* none of them applies */
+    int32_t ended_within_days; /* a fact that ended at most this many days ago still applies */
+    int32_t self_managing;     /* NB__SELF_*; NB__UNSET = the policy default */
+} nb__spred_t;
+
+enum { NB__RESPOND_NONE, NB__RESPOND_HOURS, NB__RESPOND_WORKING_DAYS, NB__RESPOND_SAME_DAY };
+
+typedef struct nb__respond_s {
+    int32_t kind; /* NB__RESPOND_* */
+    int32_t n;
+} nb__respond_t;
+
+typedef struct nb__rung_s {
+    int32_t after_hours;
+    int32_t tier; /* NB__UNSET: as the rung before (or the rule) */
+    nb__refs_t to;
+    nb__mark_t mark;
+} nb__rung_t;
+
+typedef struct nb__ladder_s {
+    const char *id;
+    const char *title;
+    nb__mark_t mark;
+    size_t n_rungs;
+    nb__rung_t rungs[NB_POLICY_MAX_RUNGS];
+    const char *then; /* another ladder to continue with, or NULL */
+    nb__mark_t then_mark;
+    int32_t override;
+    int layer;
+} nb__ladder_t;
+
+enum { NB__RULE_COUNT, NB__RULE_ABSENCE };
+enum { NB__BY_NONE, NB__BY_GESTATION, NB__BY_AGE_DAYS, NB__BY_WORKING_DAYS };
+
+typedef struct nb__rule_s {
+    nb_policy_rule_info_t info;
+    nb__mark_t mark;
+    int layer;
+    int32_t override;
+    int32_t kind; /* NB__RULE_* */
+    int32_t mode; /* 0 live, 1 shadow */
+    nb__match_t match;
+    nb__spred_t subject;
+    /* count */
+    int32_t at_least, within_days, consecutive, distinct_agencies;
+    /* absence */
+    nb__match_t expect;
+    int32_t by;       /* NB__BY_* */
+    int32_t by_value; /* gestation days, age days or working days */
+    int32_t lookback_days;
+    /* action */
+    int32_t tier;
+    nb__refs_t to;
+    nb__respond_t respond;
+    const char *ladder_id; /* a named ladder, or NULL */
+    nb__mark_t ladder_mark;
+    nb__ladder_t inline_ladder; /* rungs given in the rule */
+    int32_t cooldown_days, digest;
+    nb__mark_t action_mark;
+    /* resolved */
+    size_t n_rungs;
+    struct {
+        int64_t after_ms;
+        nb_tier_t tier;
+        const nb__refs_t *to;
+    } flat[NB_POLICY_MAX_RUNGS];
+} nb__rule_t;
+
+typedef struct nb__modifier_s {
+    const char *id;
+    const char *title;
+    const char *source;
+    nb__mark_t mark;
+    int layer;
+    int32_t override;
+    size_t n_rules;
+    const char *rules[NB_POLICY_MAX_RULES]; /* rule ids; none = every rule */
+    nb__mark_t rule_marks[NB_POLICY_MAX_RULES];
+    uint64_t rule_mask; /* resolved: bits of rule indices */
+    nb__spred_t subject;
+    int32_t set_tier; /* NB__UNSET or a tier: at least this */
+    int32_t raise;    /* steps up */
+    nb__respond_t respond;
+    nb__refs_t add_to;
+} nb__modifier_t;
+
+typedef struct nb__role_s {
+    nb_policy_role_t pub;
+    nb__mark_t mark;
+    int layer;
+    int32_t override;
+} nb__role_t;
+
+typedef struct nb__holiday_s {
+    int32_t day;
+    const char *name;
+} nb__holiday_t;
+
+typedef struct nb__arena_s nb__arena_t;
+
+struct nb_policy_s {
+    nb__arena_t *arena;
+    nb_policy_info_t info;
+    char hash_hex[65];
+    int32_t default_cooldown, default_digest, default_self;
+    int32_t retention_days_set;
+    const char *extends;
+    nb__mark_t extends_mark;
+    /* calendar */
+    const char *cal_name;
+    int32_t cal_tz;
+    int32_t cob_minutes; /* close of business, minutes after local midnight */
+    int32_t cal_from, cal_to;
+    size_t n_holidays;
+    nb__holiday_t holidays[NB__MAX_HOLIDAYS];
+    /* appointment types named anywhere, with their hashes sorted for lookup */
+    size_t n_types;
+    const char *types[NB__MAX_TYPES];
+    struct {
+        uint64_t hash;
+        uint32_t bit;
+    } type_index[NB__MAX_TYPES];
+    size_t n_roles, n_rules, n_modifiers, n_ladders;
+    nb__role_t roles[NB_POLICY_MAX_ROLES];
+    nb__rule_t rules[NB_POLICY_MAX_RULES];
+    nb__modifier_t modifiers[NB_POLICY_MAX_MODIFIERS];
+    nb__ladder_t ladders[NB_POLICY_MAX_LADDERS];
+};
+
+/* calendar.c */
+int32_t nb__policy_local_day(int64_t ms);
+int64_t nb__policy_local_to_utc(int32_t day, int32_t minutes);
+int64_t nb__policy_respond_by(const nb_policy_t *pol, const nb__respond_t *r, int64_t from_ms);
+/** Bank holidays of England and Wales computed by rule (tests compare the shipped YAML). */
+size_t nb__policy_ew_holidays(int year, nb__holiday_t *out, size_t cap);
+int32_t nb__policy_easter(int year);
+
+#endif

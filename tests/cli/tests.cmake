@@ -1,0 +1,47 @@
+# CLI-level tests of the policy tools (label: unit). Included by tests/CMakeLists.txt.
+# Each runs the notbrought binary from the source directory and checks its exit status and
+# output with tests/cli/expect.cmake.
+set(NB_CLI_EXPECT ${CMAKE_CURRENT_LIST_DIR}/expect.cmake)
+set(NB_POLICY_DIR config/policy)
+set(NB_POLICY_DEFAULT ${NB_POLICY_DIR}/wnb-wales-base.yaml|${NB_POLICY_DIR}/cardiff-and-vale.yaml)
+
+function(nb_cli_test name args rc regex)
+    add_test(NAME cli.${name}
+             COMMAND ${CMAKE_COMMAND} -DCMD=$<TARGET_FILE:notbrought> "-DARGS=${args}"
+                     -DEXPECT_RC=${rc} "-DEXPECT_OUT=${regex}" -DWORKDIR=${CMAKE_SOURCE_DIR}
+                     -P ${NB_CLI_EXPECT})
+    set_tests_properties(cli.${name} PROPERTIES LABELS unit)
+endfunction()
+
+# The shipped protocol is valid, and its example cases pass and cover every rule.
+nb_cli_test(policy_check_default "policy|check|${NB_POLICY_DEFAULT}" 0
+            "^ok: wnb-cardiff-and-vale ")
+nb_cli_test(policy_check_base "policy|check|${NB_POLICY_DIR}/wnb-wales-base.yaml" 0
+            "^ok: wnb-wales-base ")
+nb_cli_test(policy_test_default
+            "policy|test|${NB_POLICY_DEFAULT}|--cases|${NB_POLICY_DIR}/cases/default.yaml|--coverage"
+            0 "32 cases: 32 passed, 0 failed")
+nb_cli_test(policy_explain_default "policy|explain|${NB_POLICY_DEFAULT}" 0
+            "RULES.*Source: NICE guideline NG201")
+
+# Broken policies fail with the exact position and the kind of problem.
+set(D tests/cli/data)
+nb_cli_test(policy_check_syntax "policy|check|${D}/bad-syntax.yaml" 1
+            "bad-syntax.yaml:5:1: error: found unexpected end of stream while scanning a quoted scalar \\[policy_syntax\\]")
+nb_cli_test(policy_check_unknown_key "policy|check|${D}/unknown-key.yaml" 1
+            "unknown-key.yaml:9:43: error: unknown key 'treshold' in count .*\\[policy_unknown_key\\]")
+nb_cli_test(policy_check_wrong_type "policy|check|${D}/wrong-type.yaml" 1
+            "wrong-type.yaml:9:39: error: 'within_days' must be a whole number, not 'twenty-eight' \\[policy_type\\]")
+nb_cli_test(policy_check_unknown_role "policy|check|${D}/unknown-role.yaml" 1
+            "unknown-role.yaml:10:38: error: unknown role 'named_nurse' \\(defined roles: hv\\) \\[policy_reference\\]")
+nb_cli_test(policy_check_negative_window "policy|check|${D}/negative-window.yaml" 1
+            "negative-window.yaml:9:39: error: 'within_days' must not be negative \\(got -7\\) \\[policy_value\\]")
+nb_cli_test(policy_check_duplicate_id "policy|check|${D}/duplicate-id.yaml" 1
+            "duplicate-id.yaml:11:5: error: rule 'any_wnb' is defined twice \\(first at line 5\\) \\[policy_duplicate\\]")
+nb_cli_test(policy_check_cyclic_ladder "policy|check|${D}/cyclic-ladder.yaml" 1
+            "cyclic-ladder.yaml:8:11: error: escalation ladders form a cycle: first -> second -> first \\[policy_cycle\\]")
+nb_cli_test(policy_check_bad_ladder "policy|check|${D}/bad-ladder.yaml" 1
+            "bad-ladder.yaml:17:11: error: escalation rung at 24 hours must come after the rung before it")
+nb_cli_test(policy_check_overlay_clash "policy|check|${D}/valid-min.yaml|${D}/overlay-clash.yaml" 1
+            "overlay-clash.yaml:3:5: error: rule 'any_wnb' is already defined at .*valid-min.yaml:9:5; say 'override: true'")
+nb_cli_test(policy_test_missing_cases "policy|test|${D}/valid-min.yaml" 2 "usage: notbrought policy")
