@@ -12,6 +12,13 @@ static const nb__command_t nb__commands[] = {
     {"generate", "write synthetic sample records (a record file) to stdout", nb__cmd_generate},
     {"decode", "decode and validate a record file; print events and rejections", nb__cmd_decode},
     {"schemas", "list the registered Avro schemas and their ids", nb__cmd_schemas},
+    {"run", "run the daemon (exactly once on Kafka)", nb__cmd_run},
+    {"broker", "run an embedded Kafka-protocol broker for local use and tests", nb__cmd_broker},
+    {"topics", "create the configured topics on a Kafka cluster", nb__cmd_topics},
+    {"produce", "produce a record file to its topics", nb__cmd_produce},
+    {"consume", "read a topic (notifications by default) as JSON or text", nb__cmd_consume},
+    {"policy", "check, test or explain an escalation policy (YAML)", nb__cmd_policy},
+    {"replay", "backtest a policy over recorded events; compare two policies", nb__cmd_replay},
     {"version", "print the version", nb__cmd_version},
 };
 

@@ -41,5 +41,12 @@ int nb__cmd_generate(int argc, char **argv);
 int nb__cmd_decode(int argc, char **argv);
 int nb__cmd_schemas(int argc, char **argv);
 int nb__cmd_version(int argc, char **argv);
+int nb__cmd_broker(int argc, char **argv);
+int nb__cmd_topics(int argc, char **argv);
+int nb__cmd_produce(int argc, char **argv);
+int nb__cmd_consume(int argc, char **argv);
+int nb__cmd_run(int argc, char **argv);
+int nb__cmd_policy(int argc, char **argv);
+int nb__cmd_replay(int argc, char **argv);
 
 #endif

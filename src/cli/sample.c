@@ -273,9 +273,13 @@ static int nb__link(nb__gen_t *g, nb_link_kind_t kind, const char *from_system,
     snprintf(l->source.organisation_code, sizeof(l->source.organisation_code), "%s", org);
     l->verification = NB_VERIFICATION_PDS_VERIFIED;
     l->recorded_at = ts;
-    /* Compacted topic: the key names the identifier being linked. */
-    char key[NB_SYSTEM_MAX + NB_ID_MAX + 2];
-    snprintf(key, sizeof(key), "%s|%s", from_system, from_value);
+    /* Compacted topic: the key names what the statement is about, so that compaction keeps
+     * the last statement per identifier (per pregnancy for unborn_to_child). */
+    char key[NB_SYSTEM_MAX + NB_ID_MAX + 16];
+    if (kind == NB_LINK_UNBORN_TO_CHILD)
+        snprintf(key, sizeof(key), "%s|%s|%d", from_system, from_value, (int)edd);
+    else
+        snprintf(key, sizeof(key), "%s|%s", from_system, from_value);
     return nb__emit(g, "identity.links", key, &rec, ts);
 }
 

@@ -1,0 +1,155 @@
+/*
+ * notbrought - notify: notifications that someone owns.
+ *
+ * Turns policy decisions into notifications (content, ids, human references), and runs the
+ * lifecycle of each raised notification as a state machine over the child's ledger and a
+ * small per-child notify state:
+ *
+ *   (decision NEW) --publish--> OPEN --ack--> CLOSED
+ *   OPEN --respond-by passed, rung n due--> OPEN at level n+1 (an "escalated" notification)
+ *   OPEN --evidence amended / absence resolved--> WITHDRAWN (a "withdrawn" notification)
+ *   CLOSED --evidence amended--> correction recorded in the audit, nothing sent
+ *   ack before the notification exists --> remembered; closes it the moment it is raised
+ *
+ * Every transition yields an audit record (JSON, no personal data). Pure: no I/O, no clock;
+ * the caller passes now_ms and publishes what the plan says, in one transaction.
+ */
+#ifndef NOTBROUGHT_NOTIFY_H
+#define NOTBROUGHT_NOTIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notbrought/codec.h"
+#include "notbrought/event.h"
+#include "notbrought/ledger.h"
+#include "notbrought/policy.h"
+
+#define NB_NOTIFY_MAX_CLOSED 64
+#define NB_NOTIFY_MAX_PENDING 16
+#define NB_NOTIFY_PENDING_MS (30LL * NB_MS_PER_DAY) /**< how long an early ack waits */
+
+/** Per-child lifecycle state kept beside the ledger (changelogged with it). */
+typedef struct nb_notify_state_s {
+    size_t n_closed;
+    uint8_t closed[NB_NOTIFY_MAX_CLOSED][NB_LEDGER_ID_BYTES]; /**< acknowledged raised ids */
+    size_t n_pending;
+    struct {
+        uint8_t id[NB_LEDGER_ID_BYTES];
+        int64_t at;
+    } pending[NB_NOTIFY_MAX_PENDING]; /**< acks that came before their notification */
+} nb_notify_state_t;
+
+/** @brief True when the raised notification @p id was acknowledged. */
+bool nb_notify_is_closed(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES]);
+
+/** What an acknowledgement did. */
+typedef enum nb_notify_ack_e {
+    NB_NOTIFY_ACK_CLOSED,    /**< an open notification is now closed */
+    NB_NOTIFY_ACK_DUPLICATE, /**< it was already closed: recorded, nothing changes */
+    NB_NOTIFY_ACK_EARLY,     /**< no such notification yet: remembered for NB_NOTIFY_PENDING_MS */
+    NB_NOTIFY_ACK_UNKNOWN,   /**< not an id this child can have (malformed or pending full) */
+} nb_notify_ack_t;
+
+/** @brief "acknowledged", "ack_duplicate", "ack_early", "ack_unknown". */
+const char *nb_notify_ack_name(nb_notify_ack_t a);
+
+/**
+ * @brief Applies an acknowledgement of notification @p notification_id (a decision id, or an
+ *        escalation "<id>-e<n>" of it) to the child's state.
+ */
+nb_notify_ack_t nb_notify_ack(nb_notify_state_t *s, const nb_ledger_t *led,
+                              const char *notification_id, int64_t now_ms);
+
+/** What to do after an evaluation. */
+typedef enum nb_notify_act_e {
+    NB_NOTIFY_ACT_NEW,        /**< publish a new notification, then record it as raised */
+    NB_NOTIFY_ACT_NEW_CLOSED, /**< as NEW, but an early ack already closes it */
+    NB_NOTIFY_ACT_ESCALATE,   /**< publish an escalation for rung `rung`, raise the level */
+    NB_NOTIFY_ACT_WITHDRAW,   /**< publish a withdrawal, forget the raised entry */
+    NB_NOTIFY_ACT_CORRECTED,  /**< closed and no longer supported: audit only, forget it */
+    NB_NOTIFY_ACT_SUPPRESSED, /**< audit only (cool-down) */
+    NB_NOTIFY_ACT_SHADOW,     /**< audit only (shadow rule) */
+} nb_notify_act_t;
+
+const char *nb_notify_act_name(nb_notify_act_t a);
+
+typedef struct nb_notify_action_s {
+    nb_notify_act_t act;
+    const nb_policy_decision_t *decision;   /**< NEW, ESCALATE, SUPPRESSED, SHADOW */
+    const nb_policy_raised_status_t *raised; /**< WITHDRAW, CORRECTED */
+    size_t rung;                            /**< ESCALATE: index into decision->rungs */
+} nb_notify_action_t;
+
+/**
+ * @brief The lifecycle step after an evaluation at @p now_ms: what to publish and record.
+ * @param audit_quiet leave out SUPPRESSED and SHADOW actions (timer-driven evaluations, where
+ *        nothing new happened, need not re-audit them).
+ * @param next_due receives the earliest time a rung of an open notification falls due
+ *        (NB_TIME_NONE when none), for the caller's timer.
+ * @returns the number of actions written to @p out (at most @p max).
+ * @remark Pointers in the actions live as long as the policy result they came from.
+ */
+size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s, int64_t now_ms,
+                      bool audit_quiet, nb_notify_action_t *out, size_t max, int64_t *next_due);
+
+/**
+ * @brief Brings the state up to date after the ledger changed: ids the ledger no longer
+ *        holds are forgotten, early acks past NB_NOTIFY_PENDING_MS dropped, and an early ack
+ *        matching a newly raised id closes it.
+ */
+void nb_notify_sync(nb_notify_state_t *s, const nb_ledger_t *led, int64_t now_ms);
+
+/* ---- content ---------------------------------------------------------------------------------- */
+
+/** The child a notification is about. */
+typedef struct nb_notify_child_s {
+    const char *key;         /**< pseudonymous child key (hex) */
+    const char *nhs_number;  /**< "" when not known (unborn) */
+} nb_notify_child_t;
+
+/**
+ * @brief A short reference to quote on the phone: "WNB-XXXX-XXXX" from a 31-symbol alphabet
+ *        without 0/O, 1/I/L (about 8.5e11 values), derived from the id.
+ */
+void nb_notify_reference(const uint8_t id[NB_LEDGER_ID_BYTES], char out[NB_REF_MAX + 1]);
+
+/** @brief The notification for a NEW action. */
+void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
+                         const nb_ledger_t *led, const nb_notify_child_t *child, int64_t now_ms,
+                         nb_notification_t *out);
+
+/** @brief The notification for an ESCALATE action: id "<decision id>-e<level>", kind
+ *         escalated, the rung's tier and roles, referencing the original. */
+void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
+                                size_t rung, const nb_ledger_t *led,
+                                const nb_notify_child_t *child, int64_t now_ms,
+                                nb_notification_t *out);
+
+/** @brief The notification for a WITHDRAW action: id "<decision id>-w", kind withdrawn. */
+void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                const nb_ledger_t *led, const nb_notify_child_t *child,
+                                int64_t now_ms, nb_notification_t *out);
+
+/**
+ * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):
+ *        what happened, to which notification, for which child key, on which evidence, under
+ *        which policy version.
+ * @param what e.g. nb_notify_act_name() or nb_notify_ack_name()
+ * @returns a malloc'ed string the caller frees, or NULL on allocation failure.
+ */
+char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,
+                      const char *rule_id, const char *child_key, int tier, int level,
+                      const char *const *event_ids, size_t n_events, int64_t now_ms);
+
+/* ---- serialisation -------------------------------------------------------------------------- */
+
+/** @brief Appends the state (versioned, little-endian) to @p out. */
+nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out);
+
+/** @brief Reads what nb_notify_state_encode() wrote; @p used receives the bytes consumed.
+ *  @returns NB_ERR_OK or NB_ERR_LEDGER_CORRUPT. */
+nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t len, size_t *used);
+
+#endif /* NOTBROUGHT_NOTIFY_H */

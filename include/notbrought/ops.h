@@ -1,0 +1,358 @@
+/*
+ * notbrought - ops: configuration, logging (and, later, metrics and health HTTP).
+ *
+ * Logging: structured JSON lines on stderr with time, level, module and message. Callers log
+ * pseudonymous child keys only; never NHS numbers, names, dates of birth or postcodes.
+ *
+ * Configuration: one table (nb__config_table in src/ops/config.c) of {key, type, default,
+ * description} drives YAML loading, validation, environment overrides and the reference in
+ * docs/configuration.md (`notbrought run --print-config-reference`).
+ */
+#ifndef NOTBROUGHT_OPS_H
+#define NOTBROUGHT_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notbrought/err.h"
+
+/* ---- logging ------------------------------------------------------------------------------ */
+
+typedef enum nb_log_level_e {
+    NB_LOG_ERROR = 0,
+    NB_LOG_WARN = 1,
+    NB_LOG_INFO = 2,
+    NB_LOG_DEBUG = 3
+} nb_log_level_t;
+
+/** @brief Sets the threshold; messages above it are not formatted. */
+void nb_log_set_level(nb_log_level_t level);
+
+/** @brief Parses "error", "warn", "info", "debug". @returns true on success. */
+bool nb_log_level_parse(const char *s, nb_log_level_t *out);
+
+/** @brief The current threshold. @locality any thread */
+nb_log_level_t nb_log_level(void);
+
+/**
+ * @brief Writes one JSON line. Use NB_LOG(), which checks the level before formatting.
+ * @locality any thread: one write(2) per line, so lines from threads never interleave.
+ */
+void nb_log_write(nb_log_level_t level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define NB_LOG(level, module, ...)                                                                 \
+    do {                                                                                           \
+        if ((level) <= nb_log_level())                                                             \
+            nb_log_write((level), (module), __VA_ARGS__);                                          \
+    } while (0)
+
+/* ---- configuration ------------------------------------------------------------------------ */
+
+#define NB_CONFIG_MAX_TOPICS 16
+#define NB_CONFIG_MAX_PROPS 64
+#define NB_CONFIG_MAX_POLICY_FILES 8
+
+typedef struct nb_kv_s {
+    char *key;
+    char *value;
+} nb_kv_t;
+
+typedef struct nb_config_s {
+    /* kafka */
+    char *bootstrap_servers;
+    char *group_id;
+    char *instance_id;          /**< client.id and the transactional.id suffix */
+    char *assignment_strategy;  /**< range (default), roundrobin, cooperative-sticky */
+    char *group_instance_id;    /**< static membership when set */
+    size_t n_kafka_props;
+    nb_kv_t kafka_props[NB_CONFIG_MAX_PROPS]; /**< passed to librdkafka as they are */
+    /* topics */
+    size_t n_appointment_topics;
+    char *appointment_topics[NB_CONFIG_MAX_TOPICS];
+    char *context_topic;
+    char *links_topic;
+    char *acks_topic;
+    char *by_child_topic;
+    char *changelog_topic;
+    char *notifications_topic;
+    char *dead_letter_topic;
+    char *audit_topic;
+    int partitions; /**< partitions of by_child and changelog (must be equal) */
+    /* processing */
+    int commit_interval_ms;
+    int max_batch;
+    size_t n_policy_files;
+    char *policy_files[NB_CONFIG_MAX_POLICY_FILES];
+    char *hmac_key; /**< from NB_HMAC_KEY or hmac_key_file, never from the YAML */
+    char *hmac_key_file;
+    bool allow_test_nhs_numbers;
+    int64_t park_retention_ms;
+    int park_max;
+    /* ops */
+    char *log_level;
+    int http_port; /**< metrics and health; 0 disables */
+    char *schemas_dir; /**< extra registry directory, optional */
+} nb_config_t;
+
+/** @brief A configuration with every default. @returns NULL on allocation failure. */
+nb_config_t *nb_config_new(void);
+
+/** @brief Frees a configuration. NULL is a no-op. */
+void nb_config_destroy(nb_config_t *conf);
+
+/**
+ * @brief Loads a YAML file over the defaults. Unknown keys are reported apart from invalid
+ *        values; every error carries file:line:column.
+ * @returns NB_ERR_OK, or NB_ERR_CONFIG / NB_ERR_IO with all errors (one per line) in errstr.
+ */
+nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Applies environment overrides: NB_<KEY> for every scalar key (dots and dashes become
+ *        underscores, upper case, e.g. NB_BOOTSTRAP_SERVERS, NB_COMMIT_INTERVAL_MS), NB_HMAC_KEY,
+ *        and NB_RDKAFKA_<PROPERTY> for librdkafka properties (NB_RDKAFKA_SASL_PASSWORD sets
+ *        sasl.password). Reads the HMAC key file if one is configured.
+ * @param env NULL-terminated "NAME=value" strings (environ).
+ */
+nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t errstr_size);
+
+/** @brief Checks cross-field rules (e.g. an HMAC key is present). */
+nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
+
+/** @brief Writes the configuration reference (Markdown) generated from the table. */
+void nb_config_write_reference(void *fp);
+
+/* ---- metrics (Prometheus text exposition 0.0.4) ------------------------------------------- */
+
+/*
+ * A registry of metric families fixed at creation (a table, like the configuration), holding
+ * counters, gauges and histograms with up to NB_METRICS_MAX_LABELS labels each. Every update
+ * takes the registry's mutex for a few hundred nanoseconds, so the runtime may call them
+ * from its main loop once per record; the HTTP thread renders under the same mutex.
+ *
+ * The runtime reports with one-line calls on well-known families (nb_metric_t below):
+ *
+ *     nb_metrics_add(m, NB_M_DEAD_LETTERS, nb_err_name(err), 1);   // per-code dead letter
+ *     nb_metrics_observe(m, NB_M_COMMIT_LATENCY, (double)(t1 - t0) / 1e3);
+ *     nb_metrics_heartbeat(m, now_ms);                             // every loop turn
+ *     nb_metrics_set(m, NB_M_PARKED_EVENTS, NULL, (double)ids.parked);
+ *     nb_metrics_set_info(m, NB_M_POLICY_INFO, (const char *[]){name, version, hash});
+ *
+ * Until it does, nb_metrics_set_stream() mirrors the counters of nb_stream_stats() into the
+ * same families (see there for how the two sources are kept from double counting).
+ *
+ * Label values are escaped (\\, \" and \n) and other control characters are stripped when
+ * rendered. A family holds at most NB_METRICS_MAX_SERIES label combinations; updates of new
+ * combinations beyond that are dropped and counted in notbrought_metrics_dropped_total.
+ */
+
+#define NB_METRICS_MAX_LABELS 4
+#define NB_METRICS_MAX_SERIES 256
+#define NB_METRICS_MAX_BUCKETS 24
+
+typedef enum nb_metric_type_e {
+    NB_METRIC_COUNTER,
+    NB_METRIC_GAUGE,
+    NB_METRIC_HISTOGRAM
+} nb_metric_type_t;
+
+/** One metric family. Strings and the bucket array must outlive the registry (static data). */
+typedef struct nb_metric_def_s {
+    const char *name;   /**< e.g. "notbrought_records_consumed_total" */
+    nb_metric_type_t type;
+    const char *labels; /**< comma-separated label names ("code", "name,version,hash"), or NULL */
+    const char *help;
+    const double *buckets; /**< histograms: ascending upper bounds; +Inf is implied */
+    size_t n_buckets;
+} nb_metric_def_t;
+
+/*
+ * The well-known families of the daemon: X(id, name, type, labels, help). The table order is
+ * the rendering order. Process metrics (process_*) are filled by nb_metrics_update_process().
+ */
+#define NB_METRICS_MAP(X)                                                                          \
+    X(NB_M_BUILD_INFO, "notbrought_build_info", NB_METRIC_GAUGE, "version",                        \
+      "Always 1; the version of the running binary.")                                              \
+    X(NB_M_READY, "notbrought_ready", NB_METRIC_GAUGE, NULL,                                       \
+      "1 when the assigned partitions are restored and no fatal error occurred, else 0.")          \
+    X(NB_M_HEARTBEAT, "notbrought_last_loop_timestamp_seconds", NB_METRIC_GAUGE, NULL,             \
+      "Unix time of the last turn of the main loop (0 before the first).")                         \
+    X(NB_M_RECORDS_CONSUMED, "notbrought_records_consumed_total", NB_METRIC_COUNTER, NULL,         \
+      "Source and by-child records consumed.")                                                     \
+    X(NB_M_DEAD_LETTERS, "notbrought_dead_letters_total", NB_METRIC_COUNTER, "code",               \
+      "Records sent to the dead-letter topic, by error code.")                                     \
+    X(NB_M_REPARTITIONED, "notbrought_repartitioned_total", NB_METRIC_COUNTER, NULL,               \
+      "Events forwarded to the by-child repartition topic.")                                       \
+    X(NB_M_PARKED, "notbrought_parked_total", NB_METRIC_COUNTER, NULL,                             \
+      "Events parked for want of an identity link.")                                               \
+    X(NB_M_RELEASED, "notbrought_released_total", NB_METRIC_COUNTER, NULL,                         \
+      "Parked events released by an identity link.")                                               \
+    X(NB_M_PARKED_EVENTS, "notbrought_parked_events", NB_METRIC_GAUGE, NULL,                       \
+      "Events parked now, waiting for an identity link.")                                          \
+    X(NB_M_PARKED_OLDEST_AGE, "notbrought_parked_oldest_age_seconds", NB_METRIC_GAUGE, NULL,       \
+      "Age of the oldest parked event (0 when none is parked).")                                   \
+    X(NB_M_IDENTITY_LINKS, "notbrought_identity_links_total", NB_METRIC_COUNTER, NULL,             \
+      "Identity links applied to the in-memory identity table.")                                   \
+    X(NB_M_NOTIFICATIONS, "notbrought_notifications_total", NB_METRIC_COUNTER, NULL,               \
+      "Safeguarding notifications produced.")                                                      \
+    X(NB_M_NOTIFICATIONS_OVERDUE, "notbrought_notifications_overdue", NB_METRIC_GAUGE, NULL,       \
+      "Notifications past their respond-by time and not acknowledged.")                            \
+    X(NB_M_TRANSACTIONS, "notbrought_transactions_total", NB_METRIC_COUNTER, "result",             \
+      "Kafka transactions, by result (commit or abort).")                                          \
+    X(NB_M_COMMIT_LATENCY, "notbrought_commit_latency_seconds", NB_METRIC_HISTOGRAM, NULL,         \
+      "Time taken to commit one transaction (send offsets and commit).")                           \
+    X(NB_M_RESTORED, "notbrought_restored_states_total", NB_METRIC_COUNTER, NULL,                  \
+      "Child states restored from the changelog.")                                                 \
+    X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic",              \
+      "Records not yet consumed, summed over the assigned partitions of each topic.")              \
+    X(NB_M_POLICY_INFO, "notbrought_policy_info", NB_METRIC_GAUGE, "name,version,hash",            \
+      "Always 1; the policy in force.")                                                            \
+    X(NB_M_POLICY_RELOADS, "notbrought_policy_reloads_total", NB_METRIC_COUNTER, "result",         \
+      "Policy reloads (SIGHUP), by result (ok or error).")                                          \
+    X(NB_M_METRICS_DROPPED, "notbrought_metrics_dropped_total", NB_METRIC_COUNTER, NULL,           \
+      "Metric updates dropped because a family reached its limit of label combinations.")          \
+    X(NB_M_PROCESS_CPU, "process_cpu_seconds_total", NB_METRIC_COUNTER, NULL,                      \
+      "Total user and system CPU time spent in seconds.")                                          \
+    X(NB_M_PROCESS_RSS, "process_resident_memory_bytes", NB_METRIC_GAUGE, NULL,                    \
+      "Resident memory size in bytes.")                                                            \
+    X(NB_M_PROCESS_VSZ, "process_virtual_memory_bytes", NB_METRIC_GAUGE, NULL,                     \
+      "Virtual memory size in bytes.")                                                             \
+    X(NB_M_PROCESS_START, "process_start_time_seconds", NB_METRIC_GAUGE, NULL,                     \
+      "Start time of the process since unix epoch in seconds.")                                    \
+    X(NB_M_PROCESS_FDS, "process_open_fds", NB_METRIC_GAUGE, NULL,                                 \
+      "Number of open file descriptors.")
+
+typedef enum nb_metric_e {
+#define NB__M_ENUM(id, name, type, labels, help) id,
+    NB_METRICS_MAP(NB__M_ENUM)
+#undef NB__M_ENUM
+    NB_M__COUNT
+} nb_metric_t;
+
+typedef struct nb_metrics_s nb_metrics_t;
+
+/**
+ * @brief A registry of the well-known families (NB_METRICS_MAP), with build info set and the
+ *        commit latency buckets 1 ms .. 10 s. @returns NULL on allocation failure.
+ */
+nb_metrics_t *nb_metrics_new(void);
+
+/**
+ * @brief A registry of the given families, id = index in @p defs (tests, other tools).
+ * @remark @p defs is borrowed and must outlive the registry. @returns NULL on an invalid
+ *         definition (bad name, too many labels or buckets) or allocation failure.
+ */
+nb_metrics_t *nb_metrics_new_from(const nb_metric_def_t *defs, size_t n_defs);
+
+/** @brief Frees a registry. NULL is a no-op. */
+void nb_metrics_destroy(nb_metrics_t *m);
+
+/**
+ * @brief Adds @p n to a counter (or a gauge). @p label is the value of the family's single
+ *        label, NULL for a family without labels. NULL @p m is a no-op.
+ * @locality any thread. @locks metrics_lock
+ */
+void nb_metrics_add(nb_metrics_t *m, int id, const char *label, double n);
+
+/** @brief Sets a gauge (or a counter mirrored from a cumulative count kept elsewhere). */
+void nb_metrics_set(nb_metrics_t *m, int id, const char *label, double v);
+
+/** @brief Records one observation in a histogram family (no labels). */
+void nb_metrics_observe(nb_metrics_t *m, int id, double v);
+
+/**
+ * @brief Sets a series of a family with several labels: @p values holds one value per label
+ *        name, in the order of the definition.
+ */
+void nb_metrics_set_v(nb_metrics_t *m, int id, const char *const *values, double v);
+
+/**
+ * @brief Replaces every series of an info family with the one series @p values = 1 (e.g.
+ *        notbrought_policy_info after a reload).
+ */
+void nb_metrics_set_info(nb_metrics_t *m, int id, const char *const *values);
+
+/**
+ * @brief Records a turn of the runtime's main loop at @p now_ms (Unix ms). Liveness is judged
+ *        from it once it has been called at least once (see nb_metrics_health()).
+ */
+void nb_metrics_heartbeat(nb_metrics_t *m, int64_t now_ms);
+
+struct nb_stream_stats_s;
+
+/**
+ * @brief Mirrors a snapshot of nb_stream_stats() into the well-known families. Called by the
+ *        HTTP thread before it answers, so the runtime need not call anything.
+ *
+ * A family the runtime has updated directly (nb_metrics_add/set/observe) is not overwritten
+ * by the mirror. Dead letters are the exception: the mirror sets code="unclassified" to the
+ * total minus what was reported by code, so the sum over codes is always the total.
+ */
+void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *s);
+
+/**
+ * @brief A collect callback for nb_http_conf_t: @p opaque is the nb_stream_t; copies its
+ *        nb_stream_stats() into @p m with nb_metrics_set_stream(). @locality any thread
+ */
+void nb_metrics_collect_stream(void *opaque, nb_metrics_t *m);
+
+/** @brief Reads /proc/self into the process_* families. @locality any thread */
+void nb_metrics_update_process(nb_metrics_t *m);
+
+/**
+ * @brief Renders the registry in the Prometheus text format (version 0.0.4).
+ * @returns a NUL-terminated string the caller frees, or NULL on allocation failure;
+ *          @p len (optional) receives its length.
+ */
+char *nb_metrics_render(nb_metrics_t *m, size_t *len);
+
+/** What the health endpoints answer. */
+typedef struct nb_health_s {
+    bool live;                /**< main loop turned within the stall limit (or never reported) */
+    bool ready;               /**< live, and the runtime says ready */
+    bool heartbeat_seen;      /**< nb_metrics_heartbeat() has been called */
+    int64_t heartbeat_age_ms; /**< -1 when never seen */
+    const char *reason;       /**< static text: why not live / not ready; "" when ready */
+} nb_health_t;
+
+/**
+ * @brief Judges liveness and readiness at @p now_ms: live unless a heartbeat was seen and is
+ *        older than @p stall_ms; ready when live and notbrought_ready is 1.
+ */
+void nb_metrics_health(nb_metrics_t *m, int64_t now_ms, int64_t stall_ms, nb_health_t *out);
+
+/* ---- health and metrics HTTP server (libmicrohttpd) --------------------------------------- */
+
+typedef struct nb_http_s nb_http_t;
+
+/** Called on the HTTP thread before each answer, to refresh the registry (e.g. from
+ *  nb_stream_stats()). It must be thread-safe with respect to whatever it reads. */
+typedef void nb_http_collect_cb_t(void *opaque, nb_metrics_t *m);
+
+typedef struct nb_http_conf_s {
+    const char *bind;     /**< numeric IPv4 or IPv6 address; NULL: "0.0.0.0" */
+    int port;             /**< 0: an ephemeral port (see nb_http_port()) */
+    int64_t stall_ms;     /**< heartbeat older than this: not live; 0: 60000 */
+    nb_http_collect_cb_t *collect; /**< optional */
+    void *opaque;
+} nb_http_conf_t;
+
+/**
+ * @brief Starts serving GET /metrics, /healthz and /readyz on its own thread.
+ *        /healthz: 200 while live, else 503. /readyz: 200 when ready, else 503. Both answer
+ *        a short JSON object with the reason.
+ * @remark @p m is borrowed and must outlive the server.
+ * @returns NULL with the reason in errstr.
+ */
+nb_http_t *nb_http_new(nb_metrics_t *m, const nb_http_conf_t *hc, char *errstr,
+                       size_t errstr_size);
+
+/** @brief The port the server listens on. */
+int nb_http_port(const nb_http_t *h);
+
+/** @brief Stops the server and waits for its thread. NULL is a no-op. */
+void nb_http_destroy(nb_http_t *h);
+
+#endif /* NOTBROUGHT_OPS_H */

@@ -1,0 +1,125 @@
+/*
+ * notbrought - stream: the Kafka runtime (librdkafka). The only module that talks to Kafka.
+ *
+ * Topology (docs/architecture.md): source topics -> ingest (decode, validate, dead-letter,
+ * resolve identity) -> by-child repartition topic (key = pseudonymous child key) -> per-child
+ * state (ledger, parked events, raised notifications; every change written to a compacted
+ * changelog) -> policy -> notifications.
+ *
+ * Exactly once: one consumer (one group) and one transactional producer per process. Each
+ * batch is one transaction holding everything it produced and the consumed offsets
+ * (rd_kafka_send_offsets_to_transaction with the group metadata). An abortable error aborts,
+ * restores the in-memory state touched by the batch and rewinds to the committed offsets.
+ */
+#ifndef NOTBROUGHT_STREAM_H
+#define NOTBROUGHT_STREAM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notbrought/cli.h"
+#include "notbrought/err.h"
+#include "notbrought/ops.h"
+
+/* ---- the daemon ---------------------------------------------------------------------------- */
+
+typedef struct nb_stream_s nb_stream_t;
+
+/** Counters of a running stream, for metrics, health and tests. */
+typedef struct nb_stream_stats_s {
+    uint64_t records_in;      /**< source and by-child records consumed */
+    uint64_t dead_letters;    /**< records sent to the dead-letter topic */
+    uint64_t repartitioned;   /**< events forwarded to the by-child topic */
+    uint64_t parked;          /**< events parked for want of an identity link */
+    uint64_t released;        /**< parked events released by a link */
+    uint64_t notifications;   /**< notifications produced */
+    uint64_t commits;         /**< transactions committed */
+    uint64_t aborts;          /**< transactions aborted */
+    uint64_t restored;        /**< child states restored from the changelog */
+    uint64_t links;           /**< identity links applied */
+    bool ready;               /**< assigned partitions restored, no fatal error */
+} nb_stream_stats_t;
+
+/**
+ * @brief Creates the runtime: loads the policy, connects (lazily) to Kafka.
+ * @remark @p conf is borrowed and must outlive the stream.
+ * @returns NULL with the reason in errstr.
+ */
+nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Checks what nb_stream_new() would need without connecting anywhere: the schema
+ *        registry, the identity settings, the policy files and the librdkafka properties.
+ */
+nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Runs until *stop becomes non-zero (SIGTERM/SIGINT): finishes the current
+ *        transaction, leaves the group, returns. *reload non-zero (SIGHUP) reloads the policy,
+ *        validated first; the old one stays in force on error. Either flag may be NULL.
+ * @returns NB_ERR_OK after a clean stop; NB_ERR_KAFKA_FATAL (e.g. fenced) otherwise.
+ */
+nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
+                       volatile sig_atomic_t *reload);
+
+/**
+ * @brief A copy of the counters as of the last loop turn (at most ~100 ms old).
+ * @locality any thread (e.g. the metrics HTTP server's). @locks stats_lock
+ */
+void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out);
+
+/** @brief Frees the runtime (closes the consumer if still open). NULL is a no-op. */
+void nb_stream_destroy(nb_stream_t *st);
+
+/* ---- topics and tools ---------------------------------------------------------------------- */
+
+/**
+ * @brief Creates the configured topics that do not exist yet (links and changelog compacted),
+ *        with the Admin API. Works on the embedded broker and on Apache Kafka.
+ */
+nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions, char *errstr,
+                                 size_t errstr_size);
+
+/**
+ * @brief Produces every record of a record file to its topic, idempotently, and waits for
+ *        delivery. @p count receives the number produced.
+ */
+nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long *count,
+                                char *errstr, size_t errstr_size);
+
+/**
+ * @brief Reads a topic from the beginning with read_committed, calling @p cb per record,
+ *        until @p max records (0: no limit) or no record arrives for @p idle_ms.
+ */
+nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
+                           nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size);
+
+/* ---- the embedded broker --------------------------------------------------------------------- */
+
+typedef struct nb_broker_s nb_broker_t;
+
+/**
+ * @brief Starts librdkafka's mock cluster with @p brokers brokers on loopback.
+ * @returns NULL with the reason in errstr.
+ */
+nb_broker_t *nb_broker_new(int brokers, char *errstr, size_t errstr_size);
+
+/** @brief Creates the configured topics in the embedded cluster (sources with
+ *         @p source_partitions partitions; by-child and changelog with conf->partitions). */
+void nb_broker_create_topics(nb_broker_t *b, const nb_config_t *conf, int source_partitions);
+
+/** @brief "host:port,..." of the brokers. Valid until nb_broker_destroy(). */
+const char *nb_broker_bootstraps(const nb_broker_t *b);
+
+/**
+ * @brief The mock cluster, for fault injection in tests (rdkafka_mock.h).
+ * @returns a pointer valid until nb_broker_destroy().
+ */
+struct rd_kafka_mock_cluster_s *nb_broker_mock(nb_broker_t *b);
+
+/** @brief Stops the cluster. NULL is a no-op. */
+void nb_broker_destroy(nb_broker_t *b);
+
+#endif /* NOTBROUGHT_STREAM_H */

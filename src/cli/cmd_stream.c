@@ -1,0 +1,503 @@
+/*
+ * notbrought broker | topics | produce | consume | run: the commands around the Kafka runtime.
+ */
+#include "cli/commands.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "notbrought/ops.h"
+#include "notbrought/stream.h"
+
+extern char **environ;
+
+/* The only global mutable state: what the signal handlers say. */
+static volatile sig_atomic_t nb__stop;
+static volatile sig_atomic_t nb__reload;
+
+static void nb__on_stop(int sig)
+{
+    (void)sig;
+    nb__stop = 1;
+}
+
+static void nb__on_reload(int sig)
+{
+    (void)sig;
+    nb__reload = 1;
+}
+
+static void nb__signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = nb__on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = nb__on_reload;
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Loads --config (or the defaults), the environment, and --bootstrap. */
+static nb_config_t *nb__load_config(const char *cmd, const char *path, const char *bootstrap,
+                                    bool need_key)
+{
+    char errstr[4096];
+    nb_config_t *conf = nb_config_new();
+    if (!conf) {
+        fprintf(stderr, "notbrought %s: out of memory\n", cmd);
+        return NULL;
+    }
+    if ((path && nb_config_load(conf, path, errstr, sizeof(errstr))) ||
+        nb_config_apply_env(conf, environ, errstr, sizeof(errstr))) {
+        fprintf(stderr, "notbrought %s: configuration:\n%s\n", cmd, errstr);
+        nb_config_destroy(conf);
+        return NULL;
+    }
+    if (bootstrap) {
+        free(conf->bootstrap_servers);
+        conf->bootstrap_servers = strdup(bootstrap);
+    }
+    nb_log_level_t lvl;
+    if (nb_log_level_parse(conf->log_level, &lvl))
+        nb_log_set_level(lvl);
+    if (need_key && nb_config_validate(conf, errstr, sizeof(errstr))) {
+        fprintf(stderr, "notbrought %s: configuration:\n%s\n", cmd, errstr);
+        nb_config_destroy(conf);
+        return NULL;
+    }
+    return conf;
+}
+
+/* ---- broker ------------------------------------------------------------------------------- */
+
+static const char nb__broker_help[] =
+    "usage: notbrought broker [--brokers N] [--config FILE] [--source-partitions N]\n"
+    "\n"
+    "Starts an embedded Kafka-protocol cluster (librdkafka's mock cluster) on loopback,\n"
+    "creates the configured topics, prints the bootstrap address on the first line of\n"
+    "stdout, and runs until SIGTERM or SIGINT. For local use, demos and tests; it keeps\n"
+    "everything in memory.\n";
+
+int nb__cmd_broker(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"brokers", required_argument, NULL, 'b'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"source-partitions", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int brokers = 3, source_parts = 3, c;
+    const char *cfg = NULL;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "b:c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            brokers = atoi(optarg);
+            break;
+        case 'c':
+            cfg = optarg;
+            break;
+        case 's':
+            source_parts = atoi(optarg);
+            break;
+        case 'h':
+            fputs(nb__broker_help, stdout);
+            return NB_EXIT_OK;
+        default:
+            fputs(nb__broker_help, stderr);
+            return NB_EXIT_USAGE;
+        }
+    }
+    if (brokers < 1 || brokers > 16 || source_parts < 1 || source_parts > 64) {
+        fputs(nb__broker_help, stderr);
+        return NB_EXIT_USAGE;
+    }
+    nb_config_t *conf = nb__load_config("broker", cfg, NULL, false);
+    if (!conf)
+        return NB_EXIT_FAILURE;
+    char errstr[512];
+    nb_broker_t *b = nb_broker_new(brokers, errstr, sizeof(errstr));
+    if (!b) {
+        fprintf(stderr, "notbrought broker: %s\n", errstr);
+        nb_config_destroy(conf);
+        return NB_EXIT_SOFTWARE;
+    }
+    nb_broker_create_topics(b, conf, source_parts);
+    printf("%s\n", nb_broker_bootstraps(b));
+    fflush(stdout);
+    NB_LOG(NB_LOG_INFO, "broker", "embedded broker (%d brokers) at %s", brokers,
+           nb_broker_bootstraps(b));
+    nb__signals();
+    while (!nb__stop)
+        pause();
+    nb_broker_destroy(b);
+    nb_config_destroy(conf);
+    return NB_EXIT_OK;
+}
+
+/* ---- topics ------------------------------------------------------------------------------- */
+
+int nb__cmd_topics(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"bootstrap", required_argument, NULL, 'B'},
+                                             {"source-partitions", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    static const char help[] =
+        "usage: notbrought topics [--config FILE] [--bootstrap HOST:PORT] "
+        "[--source-partitions N]\n\nCreates the configured topics that do not exist yet "
+        "(identity links and changelog\ncompacted) with the Kafka Admin API.\n";
+    const char *cfg = NULL, *bootstrap = NULL;
+    int source_parts = 3, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg = optarg;
+            break;
+        case 'B':
+            bootstrap = optarg;
+            break;
+        case 's':
+            source_parts = atoi(optarg);
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return NB_EXIT_OK;
+        default:
+            fputs(help, stderr);
+            return NB_EXIT_USAGE;
+        }
+    }
+    nb_config_t *conf = nb__load_config("topics", cfg, bootstrap, false);
+    if (!conf)
+        return NB_EXIT_FAILURE;
+    char errstr[512];
+    nb_err_t err = nb_stream_create_topics(conf, source_parts, errstr, sizeof(errstr));
+    nb_config_destroy(conf);
+    if (err) {
+        fprintf(stderr, "notbrought topics: %s\n", errstr);
+        return NB_EXIT_SOFTWARE;
+    }
+    return NB_EXIT_OK;
+}
+
+/* ---- produce ------------------------------------------------------------------------------ */
+
+int nb__cmd_produce(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"bootstrap", required_argument, NULL, 'B'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    static const char help[] =
+        "usage: notbrought produce [--config FILE] [--bootstrap HOST:PORT] RECORDFILE\n\n"
+        "Produces every record of a record file (see 'notbrought generate') to its topic\n"
+        "with an idempotent producer, and waits until all are delivered.\n";
+    const char *cfg = NULL, *bootstrap = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg = optarg;
+            break;
+        case 'B':
+            bootstrap = optarg;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return NB_EXIT_OK;
+        default:
+            fputs(help, stderr);
+            return NB_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fputs(help, stderr);
+        return NB_EXIT_USAGE;
+    }
+    nb_config_t *conf = nb__load_config("produce", cfg, bootstrap, false);
+    if (!conf)
+        return NB_EXIT_FAILURE;
+    char errstr[512];
+    long n = 0;
+    nb_err_t err = nb_stream_produce_file(conf, argv[optind], &n, errstr, sizeof(errstr));
+    nb_config_destroy(conf);
+    if (err) {
+        fprintf(stderr, "notbrought produce: %s\n", errstr);
+        return err == NB_ERR_IO ? NB_EXIT_FAILURE : NB_EXIT_SOFTWARE;
+    }
+    fprintf(stderr, "notbrought produce: %ld records delivered\n", n);
+    return NB_EXIT_OK;
+}
+
+/* ---- consume ------------------------------------------------------------------------------ */
+
+typedef struct nb__consume_s {
+    nb_codec_t *codec;
+    int format; /* 0 json, 1 text, 2 records */
+    long n, bad;
+} nb__consume_t;
+
+static void nb__text_notification(const nb_notification_t *n)
+{
+    char t[32], d[16];
+    static const char *const tier_upper[] = {"CURIOSITY", "ROUTINE", "PRIORITY", "URGENT"};
+    printf("%s  %s  %s%s\n", n->reference, tier_upper[n->tier], nb_notification_kind_name(n->kind),
+           n->supersedes[0] ? "" : "");
+    nb_format_date(n->date_of_birth, d, sizeof(d));
+    if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE && n->age_months >= 0)
+        printf("  Child:      NHS %.3s %.3s %.4s, born %s (%d months)\n", n->nhs_number,
+               n->nhs_number + 3, n->nhs_number + 6, d, (int)n->age_months);
+    else if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE)
+        printf("  Child:      NHS %.3s %.3s %.4s, born %s\n", n->nhs_number, n->nhs_number + 3,
+               n->nhs_number + 6, d);
+    else if (n->nhs_number[0])
+        printf("  Child:      NHS %.3s %.3s %.4s, date of birth not known\n", n->nhs_number,
+               n->nhs_number + 3, n->nhs_number + 6);
+    else
+        printf("  Child:      unborn or not yet identified (key %.12s)\n", n->child_key);
+    printf("  Why:        %s\n", n->rule_text);
+    printf("  Rule:       %s (policy %s %s)\n", n->rule_id, n->policy_name, n->policy_version);
+    for (size_t i = 0; i < n->n_context; i++) {
+        nb_format_date(n->context[i].start_date, d, sizeof(d));
+        printf("  Context:    %s since %s (%s)\n", nb_fact_kind_name(n->context[i].kind), d,
+               n->context[i].source);
+    }
+    for (size_t i = 0; i < n->n_evidence; i++) {
+        const nb_evidence_t *e = &n->evidence[i];
+        nb_format_time(e->scheduled_start, t, sizeof(t));
+        printf("  Evidence:   %.10s  %-16s %-20s %-18s %s\n", t, nb_agency_name(e->agency),
+               e->appointment_type, nb_status_name(e->status), e->organisation_code);
+    }
+    for (size_t i = 0; i < n->n_counts; i++)
+        if (n->counts[i].window_days > 0)
+            printf("  Count:      %d in %d days, %d agenc%s\n", (int)n->counts[i].count,
+               (int)n->counts[i].window_days, (int)n->counts[i].agencies,
+               n->counts[i].agencies == 1 ? "y" : "ies");
+    printf("  Action:     %s\n", n->action);
+    for (size_t i = 0; i < n->n_recipients; i++)
+        printf("  To:         %s (%s)\n", n->recipients[i].role, n->recipients[i].route);
+    if (n->respond_by != NB_TIME_NONE) {
+        nb_format_time(n->respond_by, t, sizeof(t));
+        printf("  Respond by: %.16sZ\n", t);
+    }
+    if (n->supersedes[0])
+        printf("  Refers to:  %s\n", n->supersedes);
+    printf("  Id:         %s\n\n", n->notification_id);
+}
+
+static int nb__consume_one(void *opaque, const char *topic, const char *key, const void *value,
+                           size_t len, int64_t ts)
+{
+    nb__consume_t *c = opaque;
+    nb_record_t rec;
+    char errstr[512];
+    c->n++;
+    if (c->format == 2) {
+        nb_recfile_write(stdout, topic, key, value, len, ts);
+        return 0;
+    }
+    if (nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr, sizeof(errstr))) {
+        c->bad++;
+        fprintf(stderr, "notbrought consume: %s record %ld: %s\n", topic, c->n, errstr);
+        return 0;
+    }
+    if (c->format == 1 && rec.type == NB_RECORD_NOTIFICATION) {
+        nb__text_notification(&rec.u.notif);
+    } else {
+        json_t *o = nb__record_to_json(&rec);
+        json_dumpf(o, stdout, JSON_COMPACT);
+        putchar('\n');
+        json_decref(o);
+    }
+    return 0;
+}
+
+int nb__cmd_consume(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"bootstrap", required_argument, NULL, 'B'},
+                                             {"topic", required_argument, NULL, 't'},
+                                             {"format", required_argument, NULL, 'f'},
+                                             {"max", required_argument, NULL, 'm'},
+                                             {"idle-ms", required_argument, NULL, 'i'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    static const char help[] =
+        "usage: notbrought consume [--config FILE] [--bootstrap HOST:PORT] [--topic T]\n"
+        "                          [--format json|text|records] [--max N] [--idle-ms MS]\n\n"
+        "Reads a topic (default: the notifications topic) from the beginning with\n"
+        "read_committed, decodes each record and prints it: json (one object per line),\n"
+        "text (notifications as a nurse reads them), or records (a record file, undecoded).\n"
+        "Stops after --max records, or when nothing arrives for --idle-ms (default 3000).\n";
+    const char *cfg = NULL, *bootstrap = NULL, *topic = NULL;
+    nb__consume_t cc = {NULL, 0, 0, 0};
+    long max = 0;
+    int idle = 3000, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:t:f:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg = optarg;
+            break;
+        case 'B':
+            bootstrap = optarg;
+            break;
+        case 't':
+            topic = optarg;
+            break;
+        case 'f':
+            cc.format = strcmp(optarg, "json") == 0      ? 0
+                        : strcmp(optarg, "text") == 0    ? 1
+                        : strcmp(optarg, "records") == 0 ? 2
+                                                         : -1;
+            if (cc.format < 0) {
+                fputs(help, stderr);
+                return NB_EXIT_USAGE;
+            }
+            break;
+        case 'm':
+            max = atol(optarg);
+            break;
+        case 'i':
+            idle = atoi(optarg);
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return NB_EXIT_OK;
+        default:
+            fputs(help, stderr);
+            return NB_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(help, stderr);
+        return NB_EXIT_USAGE;
+    }
+    nb_config_t *conf = nb__load_config("consume", cfg, bootstrap, false);
+    if (!conf)
+        return NB_EXIT_FAILURE;
+    nb_registry_t *reg;
+    if (nb__cli_codec_dir(conf->schemas_dir[0] ? conf->schemas_dir : NULL, &reg, &cc.codec)) {
+        nb_config_destroy(conf);
+        return NB_EXIT_SOFTWARE;
+    }
+    char errstr[512];
+    nb_err_t err = nb_stream_consume(conf, topic ? topic : conf->notifications_topic, max, idle,
+                                     nb__consume_one, &cc, errstr, sizeof(errstr));
+    fflush(stdout);
+    nb__cli_codec_free(reg, cc.codec);
+    nb_config_destroy(conf);
+    if (err) {
+        fprintf(stderr, "notbrought consume: %s\n", errstr);
+        return NB_EXIT_SOFTWARE;
+    }
+    return cc.bad ? NB_EXIT_FAILURE : NB_EXIT_OK;
+}
+
+/* ---- run ---------------------------------------------------------------------------------- */
+
+int nb__cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"bootstrap", required_argument, NULL, 'B'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"print-config-reference", no_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    static const char help[] =
+        "usage: notbrought run --config FILE [--bootstrap HOST:PORT] [--check-config]\n\n"
+        "Runs the daemon: consumes the source topics, joins events on the child, keeps each\n"
+        "child's history, applies the policy and publishes notifications, exactly once.\n"
+        "SIGTERM/SIGINT finish the current transaction and exit 0; SIGHUP reloads the policy\n"
+        "(validated first; the old one stays in force on error).\n\n"
+        "  --check-config            validate the configuration and the policy, then exit\n"
+        "  --print-config-reference  print the configuration reference (Markdown)\n\n"
+        "Secrets come from the environment: NB_HMAC_KEY (or identity.hmac_key_file) and\n"
+        "NB_RDKAFKA_<PROPERTY> for librdkafka properties such as sasl.password.\n";
+    const char *cfg = NULL, *bootstrap = NULL;
+    bool check = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cfg = optarg;
+            break;
+        case 'B':
+            bootstrap = optarg;
+            break;
+        case 'C':
+            check = true;
+            break;
+        case 'R':
+            nb_config_write_reference(stdout);
+            return NB_EXIT_OK;
+        case 'h':
+            fputs(help, stdout);
+            return NB_EXIT_OK;
+        default:
+            fputs(help, stderr);
+            return NB_EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        fputs(help, stderr);
+        return NB_EXIT_USAGE;
+    }
+    nb_config_t *conf = nb__load_config("run", cfg, bootstrap, true);
+    if (!conf)
+        return NB_EXIT_FAILURE;
+    char errstr[1024];
+    if (check) {
+        nb_err_t err = nb_stream_check(conf, errstr, sizeof(errstr));
+        nb_config_destroy(conf);
+        if (err) {
+            fprintf(stderr, "notbrought run: %s\n", errstr);
+            return NB_EXIT_FAILURE;
+        }
+        printf("configuration and policy are valid\n");
+        return NB_EXIT_OK;
+    }
+    nb__signals();
+    nb_stream_t *st = nb_stream_new(conf, errstr, sizeof(errstr));
+    if (!st) {
+        fprintf(stderr, "notbrought run: %s\n", errstr);
+        nb_config_destroy(conf);
+        return NB_EXIT_FAILURE;
+    }
+    /* Metrics and health (ops.http_port). The HTTP thread reads the stream's counters through
+     * nb_stream_stats(), which is thread-safe; the server stops before the stream goes. */
+    nb_metrics_t *metrics = NULL;
+    nb_http_t *http = NULL;
+    if (conf->http_port > 0) {
+        nb_http_conf_t hc = {NULL, conf->http_port, 0, nb_metrics_collect_stream, st};
+        if (!(metrics = nb_metrics_new()))
+            snprintf(errstr, sizeof(errstr), "out of memory");
+        else
+            http = nb_http_new(metrics, &hc, errstr, sizeof(errstr));
+        if (!http) {
+            fprintf(stderr, "notbrought run: %s\n", errstr);
+            nb_metrics_destroy(metrics);
+            nb_stream_destroy(st);
+            nb_config_destroy(conf);
+            return NB_EXIT_SOFTWARE;
+        }
+        NB_LOG(NB_LOG_INFO, "http", "metrics and health on port %d", nb_http_port(http));
+    }
+    nb_err_t err = nb_stream_run(st, &nb__stop, &nb__reload);
+    nb_http_destroy(http);
+    nb_metrics_destroy(metrics);
+    nb_stream_destroy(st);
+    nb_config_destroy(conf);
+    return err ? NB_EXIT_SOFTWARE : NB_EXIT_OK;
+}

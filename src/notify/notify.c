@@ -1,0 +1,364 @@
+/*
+ * notbrought - notify: notification content and lifecycle (pure).
+ */
+#include "notbrought/notify.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- lifecycle state -------------------------------------------------------------------- */
+
+bool nb_notify_is_closed(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
+{
+    for (size_t i = 0; i < s->n_closed; i++)
+        if (memcmp(s->closed[i], id, NB_LEDGER_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+static void nb__close(nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
+{
+    if (nb_notify_is_closed(s, id))
+        return;
+    if (s->n_closed == NB_NOTIFY_MAX_CLOSED) {
+        /* The oldest closure goes: its raised entry is the oldest and is pruned first. */
+        memmove(s->closed[0], s->closed[1], (NB_NOTIFY_MAX_CLOSED - 1) * NB_LEDGER_ID_BYTES);
+        s->n_closed--;
+    }
+    memcpy(s->closed[s->n_closed++], id, NB_LEDGER_ID_BYTES);
+}
+
+static const nb_ledger_raised_t *nb__find_raised(const nb_ledger_t *led,
+                                                 const uint8_t id[NB_LEDGER_ID_BYTES])
+{
+    size_t n;
+    const nb_ledger_raised_t *r = nb_ledger_raised(led, &n);
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(r[i].id, id, NB_LEDGER_ID_BYTES) == 0)
+            return &r[i];
+    return NULL;
+}
+
+static const char *const nb__ack_names[] = {"acknowledged", "ack_duplicate", "ack_early",
+                                            "ack_unknown"};
+
+const char *nb_notify_ack_name(nb_notify_ack_t a)
+{
+    return (unsigned)a < 4 ? nb__ack_names[a] : "?";
+}
+
+nb_notify_ack_t nb_notify_ack(nb_notify_state_t *s, const nb_ledger_t *led,
+                              const char *notification_id, int64_t now_ms)
+{
+    char hex[NB_LEDGER_ID_HEX + 1];
+    uint8_t id[NB_LEDGER_ID_BYTES];
+    /* Escalations ("<id>-e<n>") and withdrawals ("<id>-w") are acknowledged as their origin. */
+    if (strlen(notification_id) < NB_LEDGER_ID_HEX)
+        return NB_NOTIFY_ACK_UNKNOWN;
+    memcpy(hex, notification_id, NB_LEDGER_ID_HEX);
+    hex[NB_LEDGER_ID_HEX] = '\0';
+    const char *rest = notification_id + NB_LEDGER_ID_HEX;
+    if ((rest[0] && rest[0] != '-') || !nb_ledger_id_parse(hex, id))
+        return NB_NOTIFY_ACK_UNKNOWN;
+    if (nb_notify_is_closed(s, id))
+        return NB_NOTIFY_ACK_DUPLICATE;
+    if (nb__find_raised(led, id)) {
+        nb__close(s, id);
+        return NB_NOTIFY_ACK_CLOSED;
+    }
+    for (size_t i = 0; i < s->n_pending; i++)
+        if (memcmp(s->pending[i].id, id, NB_LEDGER_ID_BYTES) == 0)
+            return NB_NOTIFY_ACK_DUPLICATE;
+    if (s->n_pending == NB_NOTIFY_MAX_PENDING)
+        return NB_NOTIFY_ACK_UNKNOWN;
+    memcpy(s->pending[s->n_pending].id, id, NB_LEDGER_ID_BYTES);
+    s->pending[s->n_pending++].at = now_ms;
+    return NB_NOTIFY_ACK_EARLY;
+}
+
+void nb_notify_sync(nb_notify_state_t *s, const nb_ledger_t *led, int64_t now_ms)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_pending; i++) {
+        if (nb__find_raised(led, s->pending[i].id))
+            nb__close(s, s->pending[i].id);
+        else if (s->pending[i].at + NB_NOTIFY_PENDING_MS > now_ms)
+            s->pending[k++] = s->pending[i];
+    }
+    s->n_pending = k;
+    k = 0;
+    for (size_t i = 0; i < s->n_closed; i++)
+        if (nb__find_raised(led, s->closed[i]))
+            memmove(s->closed[k++], s->closed[i], NB_LEDGER_ID_BYTES);
+    s->n_closed = k;
+}
+
+static const char *const nb__act_names[] = {"fired",     "fired_closed", "escalated",
+                                            "withdrawn", "corrected",    "suppressed",
+                                            "shadow"};
+
+const char *nb_notify_act_name(nb_notify_act_t a)
+{
+    return (unsigned)a < 7 ? nb__act_names[a] : "?";
+}
+
+static bool nb__pending(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
+{
+    for (size_t i = 0; i < s->n_pending; i++)
+        if (memcmp(s->pending[i].id, id, NB_LEDGER_ID_BYTES) == 0)
+            return true;
+    return false;
+}
+
+size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s, int64_t now_ms,
+                      bool audit_quiet, nb_notify_action_t *out, size_t max, int64_t *next_due)
+{
+    size_t nd, nr, n = 0;
+    const nb_policy_decision_t *ds = nb_policy_result_decisions(res, &nd);
+    const nb_policy_raised_status_t *rs = nb_policy_result_raised(res, &nr);
+    *next_due = NB_TIME_NONE;
+    for (size_t i = 0; i < nr && n < max; i++) {
+        bool closed = nb_notify_is_closed(s, rs[i].raised->id);
+        if (rs[i].support == NB_POLICY_WITHDRAWN || rs[i].support == NB_POLICY_RESOLVED) {
+            nb_notify_action_t a = {closed ? NB_NOTIFY_ACT_CORRECTED : NB_NOTIFY_ACT_WITHDRAW,
+                                    NULL, &rs[i], 0};
+            out[n++] = a;
+        }
+    }
+    for (size_t i = 0; i < nd && n < max; i++) {
+        const nb_policy_decision_t *d = &ds[i];
+        if (d->state == NB_POLICY_NEW) {
+            nb_notify_act_t act = d->shadow                   ? NB_NOTIFY_ACT_SHADOW
+                                  : nb__pending(s, d->id_bytes) ? NB_NOTIFY_ACT_NEW_CLOSED
+                                                              : NB_NOTIFY_ACT_NEW;
+            if (act == NB_NOTIFY_ACT_SHADOW && audit_quiet)
+                continue;
+            nb_notify_action_t a = {act, d, NULL, 0};
+            out[n++] = a;
+            if (act == NB_NOTIFY_ACT_NEW && d->n_rungs > 0 &&
+                (*next_due == NB_TIME_NONE || d->rungs[0].due < *next_due))
+                *next_due = d->rungs[0].due;
+        } else if (d->state == NB_POLICY_SUPPRESSED) {
+            if (!audit_quiet && !d->shadow) {
+                nb_notify_action_t a = {NB_NOTIFY_ACT_SUPPRESSED, d, NULL, 0};
+                out[n++] = a;
+            }
+        } else if (d->state == NB_POLICY_RAISED && !d->shadow) {
+            /* The level reached lives in the raised record; find it. */
+            size_t level = 0;
+            bool found = false;
+            for (size_t k = 0; k < nr; k++) {
+                if (memcmp(rs[k].raised->id, d->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
+                    level = rs[k].raised->level;
+                    found = true;
+                    break;
+                }
+            }
+            if (!found || nb_notify_is_closed(s, d->id_bytes) || level >= d->n_rungs)
+                continue;
+            if (d->rungs[level].due <= now_ms) {
+                nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level};
+                out[n++] = a;
+                level++;
+            }
+            if (level < d->n_rungs &&
+                (*next_due == NB_TIME_NONE || d->rungs[level].due < *next_due))
+                *next_due = d->rungs[level].due;
+        }
+    }
+    return n;
+}
+
+/* ---- content ----------------------------------------------------------------------------- */
+
+void nb_notify_reference(const uint8_t id[NB_LEDGER_ID_BYTES], char out[NB_REF_MAX + 1])
+{
+    static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"; /* 31 symbols */
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | id[i];
+    char sym[8];
+    for (int i = 0; i < 8; i++) {
+        sym[i] = alphabet[v % 31];
+        v /= 31;
+    }
+    snprintf(out, NB_REF_MAX + 1, "WNB-%.4s-%.4s", sym, sym + 4);
+}
+
+static void nb__common(const nb_policy_t *pol, const nb_ledger_t *led,
+                       const nb_notify_child_t *child, int64_t now_ms, nb_notification_t *n)
+{
+    const nb_policy_info_t *info = nb_policy_info(pol);
+    snprintf(n->nhs_number, sizeof(n->nhs_number), "%s", child->nhs_number);
+    n->date_of_birth = nb_ledger_date_of_birth(led);
+    n->age_months = -1;
+    if (n->date_of_birth != NB_DATE_NONE) {
+        int32_t m = nb_age_months(n->date_of_birth, nb_day_of(now_ms));
+        n->age_months = m >= 0 ? m : -1;
+    }
+    snprintf(n->child_key, sizeof(n->child_key), "%s", child->key);
+    snprintf(n->policy_name, sizeof(n->policy_name), "%s", info->name);
+    snprintf(n->policy_version, sizeof(n->policy_version), "%s", info->version);
+    snprintf(n->policy_hash, sizeof(n->policy_hash), "%s", info->hash);
+    n->created_at = now_ms;
+}
+
+static void nb__from_decision(const nb_policy_t *pol, const nb_policy_decision_t *d,
+                              const nb_ledger_t *led, const nb_notify_child_t *child,
+                              int64_t now_ms, nb_notification_t *n)
+{
+    memset(n, 0, sizeof(*n));
+    nb__common(pol, led, child, now_ms, n);
+    snprintf(n->notification_id, sizeof(n->notification_id), "%s", d->id);
+    nb_notify_reference(d->id_bytes, n->reference);
+    n->kind = NB_NOTIFICATION_NEW;
+    snprintf(n->rule_id, sizeof(n->rule_id), "%s", d->rule->id);
+    snprintf(n->rule_text, sizeof(n->rule_text), "%s%s", d->rule->title,
+             d->as_dna ? " (a young person who manages their own care: did not attend)" : "");
+    n->tier = d->tier;
+    snprintf(n->action, sizeof(n->action), "%s", d->rule->action);
+    n->respond_by = d->respond_by;
+    n->n_recipients = d->n_recipients;
+    for (size_t i = 0; i < d->n_recipients; i++) {
+        snprintf(n->recipients[i].role, sizeof(n->recipients[i].role), "%s",
+                 d->recipients[i]->id);
+        snprintf(n->recipients[i].route, sizeof(n->recipients[i].route), "%s",
+                 d->recipients[i]->route);
+    }
+    n->n_evidence = d->n_evidence;
+    for (size_t i = 0; i < d->n_evidence; i++)
+        nb_ledger_evidence(led, d->evidence[i], &n->evidence[i]);
+    n->n_context = d->n_context;
+    for (size_t i = 0; i < d->n_context; i++)
+        nb_ledger_context(led, d->context[i], &n->context[i]);
+    n->n_counts = d->n_counts;
+    memcpy(n->counts, d->counts, sizeof(n->counts[0]) * d->n_counts);
+}
+
+void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
+                         const nb_ledger_t *led, const nb_notify_child_t *child, int64_t now_ms,
+                         nb_notification_t *n)
+{
+    nb__from_decision(pol, d, led, child, now_ms, n);
+    snprintf(n->supersedes, sizeof(n->supersedes), "%s", d->related);
+}
+
+void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
+                                size_t rung, const nb_ledger_t *led,
+                                const nb_notify_child_t *child, int64_t now_ms,
+                                nb_notification_t *n)
+{
+    const nb_policy_rung_t *r = &d->rungs[rung];
+    nb__from_decision(pol, d, led, child, now_ms, n);
+    snprintf(n->notification_id, sizeof(n->notification_id), "%s-e%zu", d->id, rung + 1);
+    n->kind = NB_NOTIFICATION_ESCALATED;
+    n->tier = r->tier;
+    n->escalation_level = (int32_t)(rung + 1);
+    snprintf(n->supersedes, sizeof(n->supersedes), "%s", d->id);
+    n->n_recipients = r->n_roles;
+    for (size_t i = 0; i < r->n_roles; i++) {
+        snprintf(n->recipients[i].role, sizeof(n->recipients[i].role), "%s", r->roles[i]->id);
+        snprintf(n->recipients[i].route, sizeof(n->recipients[i].route), "%s",
+                 r->roles[i]->route);
+    }
+    /* Respond by the next rung, if there is one. */
+    n->respond_by = rung + 1 < d->n_rungs ? d->rungs[rung + 1].due : NB_TIME_NONE;
+    char action[NB_TEXT_MAX + 1];
+    snprintf(action, sizeof(action), "Not acknowledged in time (escalation %zu of %zu). %s",
+             rung + 1, d->n_rungs, d->rule->action);
+    snprintf(n->action, sizeof(n->action), "%s", action);
+}
+
+void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                const nb_ledger_t *led, const nb_notify_child_t *child,
+                                int64_t now_ms, nb_notification_t *n)
+{
+    memset(n, 0, sizeof(*n));
+    nb__common(pol, led, child, now_ms, n);
+    snprintf(n->notification_id, sizeof(n->notification_id), "%s-w", rs->id);
+    nb_notify_reference(rs->raised->id, n->reference);
+    n->kind = NB_NOTIFICATION_WITHDRAWN;
+    snprintf(n->rule_id, sizeof(n->rule_id), "%s", rs->rule ? rs->rule->id : "removed");
+    snprintf(n->rule_text, sizeof(n->rule_text), "%s",
+             rs->rule ? rs->rule->title : "a rule no longer in the policy");
+    n->tier = (nb_tier_t)rs->raised->tier;
+    snprintf(n->action, sizeof(n->action), "%s",
+             rs->support == NB_POLICY_RESOLVED
+                 ? "No action needed: the expected contact has now been recorded."
+                 : "No action needed: the appointment record this notification relied on was "
+                   "corrected, so it no longer applies.");
+    n->respond_by = NB_TIME_NONE;
+    n->escalation_level = rs->raised->level;
+    snprintf(n->supersedes, sizeof(n->supersedes), "%s", rs->id);
+}
+
+char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,
+                      const char *rule_id, const char *child_key, int tier, int level,
+                      const char *const *event_ids, size_t n_events, int64_t now_ms)
+{
+    char at[32];
+    const nb_policy_info_t *info = nb_policy_info(pol);
+    nb_format_time(now_ms, at, sizeof(at));
+    json_t *events = json_array();
+    for (size_t i = 0; i < n_events; i++)
+        json_array_append_new(events, json_string(event_ids[i]));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o, s:{s:s, s:s, s:s}}", "at", at,
+                          "decision", what, "notification_id", notification_id, "rule",
+                          rule_id ? rule_id : "", "child_key", child_key, "tier",
+                          tier >= 0 ? json_string(nb_tier_name((nb_tier_t)tier)) : json_null(),
+                          "level", level, "events", events, "policy", "name", info->name,
+                          "version", info->version, "hash", info->hash);
+    if (!o)
+        return NULL;
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return s;
+}
+
+/* ---- serialisation ------------------------------------------------------------------------ */
+
+nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out)
+{
+    uint8_t hdr[3] = {1, (uint8_t)s->n_closed, (uint8_t)s->n_pending};
+    nb_err_t err = nb_buf_append(out, hdr, 3);
+    for (size_t i = 0; !err && i < s->n_closed; i++)
+        err = nb_buf_append(out, s->closed[i], NB_LEDGER_ID_BYTES);
+    for (size_t i = 0; !err && i < s->n_pending; i++) {
+        uint8_t at[8];
+        for (int k = 0; k < 8; k++)
+            at[k] = (uint8_t)((uint64_t)s->pending[i].at >> (8 * k));
+        err = nb_buf_append(out, s->pending[i].id, NB_LEDGER_ID_BYTES);
+        if (!err)
+            err = nb_buf_append(out, at, 8);
+    }
+    return err;
+}
+
+nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t len, size_t *used)
+{
+    const uint8_t *p = buf;
+    memset(s, 0, sizeof(*s));
+    if (len < 3 || p[0] != 1 || p[1] > NB_NOTIFY_MAX_CLOSED || p[2] > NB_NOTIFY_MAX_PENDING)
+        return NB_ERR_LEDGER_CORRUPT;
+    size_t need = 3 + (size_t)p[1] * NB_LEDGER_ID_BYTES + (size_t)p[2] * (NB_LEDGER_ID_BYTES + 8);
+    if (len < need)
+        return NB_ERR_LEDGER_CORRUPT;
+    s->n_closed = p[1];
+    s->n_pending = p[2];
+    const uint8_t *q = p + 3;
+    for (size_t i = 0; i < s->n_closed; i++, q += NB_LEDGER_ID_BYTES)
+        memcpy(s->closed[i], q, NB_LEDGER_ID_BYTES);
+    for (size_t i = 0; i < s->n_pending; i++) {
+        memcpy(s->pending[i].id, q, NB_LEDGER_ID_BYTES);
+        q += NB_LEDGER_ID_BYTES;
+        uint64_t at = 0;
+        for (int k = 0; k < 8; k++)
+            at |= (uint64_t)q[k] << (8 * k);
+        s->pending[i].at = (int64_t)at;
+        q += 8;
+    }
+    *used = need;
+    return NB_ERR_OK;
+}

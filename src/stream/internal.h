@@ -1,0 +1,106 @@
+/*
+ * notbrought - stream internals: the contract between the Kafka runtime (runtime.c), which
+ * owns consumers, the transactional producer and the state stores, and the pipeline
+ * (pipeline.c), which decides what each record means by calling the pure core.
+ *
+ * The pipeline never calls librdkafka directly except to read the message it was given; it
+ * produces through nb__emit() and changes state through nb__state_*(), so that everything it
+ * does belongs to the current transaction and is undone if the transaction aborts.
+ */
+#ifndef NB_STREAM_INTERNAL_H
+#define NB_STREAM_INTERNAL_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "notbrought/codec.h"
+#include "notbrought/stream.h"
+
+#define NB__KEY_LEN 32 /* raw HMAC-SHA256 child key */
+
+/* ---- state store (store.c): one per owned by-child partition ---------------------------------- */
+
+typedef struct nb__store_s nb__store_t;
+
+nb__store_t *nb__store_new(void);
+void nb__store_destroy(nb__store_t *s);
+/** @returns the value, valid until the next put/del of that key, or NULL when absent. */
+const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
+nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
+                       size_t len);
+void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
+size_t nb__store_count(const nb__store_t *s);
+size_t nb__store_bytes(const nb__store_t *s);
+typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                            size_t len);
+/** @brief Calls cb for every entry (in no particular order); stops when cb returns non-zero. */
+int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque);
+
+/* ---- runtime services for the pipeline (runtime.c) ------------------------------------------ */
+
+/**
+ * @brief Produces a record within the current transaction.
+ * @param partition the partition, or RD_KAFKA_PARTITION_UA to let the partitioner choose.
+ * @remark @p hdrs (may be NULL) is owned by the call, whether it succeeds or not.
+ */
+nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
+
+/** @brief Sends the message to the dead-letter topic with its original key, value and headers
+ *         and the error in nb.error.* headers; counts it. */
+nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
+                         const char *reason);
+
+/** @brief The by-child (and changelog) partition that owns a child key. */
+int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN]);
+
+/** @brief Current state of a key in an owned partition (NULL when absent or not owned). */
+const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                             size_t *len);
+
+/** @brief Replaces the state of a key, writes it to the changelog, and remembers the old value
+ *         so that an abort restores it. A value of length 0 deletes (tombstone). */
+nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                       const void *val, size_t len);
+
+/** @brief The names of the topics, partitions, etc. */
+const nb_config_t *nb__stream_conf(const nb_stream_t *st);
+
+/** @brief Mutable counters. */
+nb_stream_stats_t *nb__stream_counters(nb_stream_t *st);
+
+/** @brief True when this instance owns the by-child partition now. */
+bool nb__owns(const nb_stream_t *st, int32_t partition);
+
+/* ---- the pipeline (pipeline.c) ---------------------------------------------------------------- */
+
+typedef struct nb__pipeline_s nb__pipeline_t;
+
+nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t errstr_size);
+void nb__pipeline_destroy(nb__pipeline_t *p);
+
+/** @brief A record from a source topic: decode, validate, resolve, forward or dead-letter. */
+nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
+                             int64_t now);
+
+/** @brief A record from the by-child topic: apply to the child's state, evaluate, notify. */
+nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
+                               int64_t now);
+
+/** @brief A record of the identity links topic (global table, not transactional). */
+void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now);
+
+/** @brief Once per batch, inside the transaction: release parked events that links now
+ *         resolve, expire old ones. */
+nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now);
+
+/** @brief A restored or rolled-back child state of an owned partition (rebuild indexes). */
+void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
+                               const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len);
+
+/** @brief The partition is no longer owned: forget its indexes. */
+void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition);
+
+/** @brief Reloads the policy files; the old policy stays on error. */
+nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);
+
+#endif

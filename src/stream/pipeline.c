@@ -1,0 +1,1146 @@
+/*
+ * notbrought - stream: the pipeline. What each record means, by calling the pure core
+ * (codec, identity, ledger, policy). Kafka I/O goes through the runtime's nb__emit() and
+ * nb__state_*() so that it belongs to the current transaction.
+ *
+ * State of a by-child partition, one value per key (the changelog value):
+ *   "NBS" 1, kind byte, then
+ *   kind 1 (child):       u8 nhs_len, nhs digits, u32 ledger_len, ledger (nb_ledger_encode),
+ *                         i64 next escalation due (or INT64_MIN), notify state
+ *   kind 2 (provisional): u32 n, then n parked events: i64 parked_at, i64 offset, i64 ts,
+ *                         i32 partition, u16 topic_len, topic, u32 len, bytes
+ * Provisional keys hold events whose identity is not resolved yet (keyed by a hash of what
+ * would resolve them). They are re-resolved whenever the identity table changes and released,
+ * in arrival order, to the child they then resolve to. Keeping them in the same transactional
+ * state as the ledgers is what makes parking exactly-once.
+ *
+ * All integers little-endian.
+ */
+#include "stream/internal.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+#include "notbrought/identity.h"
+#include "notbrought/ledger.h"
+#include "notbrought/notify.h"
+#include "notbrought/policy.h"
+
+#define NB__STATE_CHILD 1
+#define NB__STATE_PROVISIONAL 2
+#define NB__MAX_PARKED_PER_KEY 10000
+
+/* A provisional key in an owned partition. */
+typedef struct nb__prov_s {
+    struct {
+        int32_t partition;
+        uint8_t key[NB__KEY_LEN];
+    } id;
+    int64_t oldest;
+    uint32_t count;
+    UT_hash_handle hh;
+} nb__prov_t;
+
+/* A child with an open notification whose next escalation rung falls due at `due`. */
+typedef struct nb__timer_s {
+    struct {
+        int32_t partition;
+        uint8_t key[NB__KEY_LEN];
+    } id;
+    int64_t due;
+    UT_hash_handle hh;
+} nb__timer_t;
+
+/* A merge the identity table announced (supersession, unborn to child). */
+typedef struct nb__merge_s {
+    uint8_t from[NB__KEY_LEN];
+    uint8_t into[NB__KEY_LEN];
+    char into_hex[NB_KEY_MAX + 1];
+} nb__merge_t;
+
+struct nb__pipeline_s {
+    const nb_config_t *conf;
+    nb_registry_t *reg;
+    nb_codec_t *codec;
+    nb_identity_t *idt;
+    nb_policy_t *pol;
+    nb_ledger_dict_t *dict;
+    nb_policy_result_t *res;
+    nb_validate_opts_t vopts;
+    nb__prov_t *prov;
+    nb__timer_t *timers;
+    size_t parked_total;
+    nb__merge_t *merges;
+    size_t n_merges, cap_merges;
+    bool recheck;      /* links changed, or state was restored or rolled back */
+    bool merges_dirty; /* merges to look at again */
+    char errstr[512];
+};
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static bool nb__unhex32(const char *hex, uint8_t out[NB__KEY_LEN])
+{
+    if (strlen(hex) != 2 * NB__KEY_LEN)
+        return false;
+    for (int i = 0; i < NB__KEY_LEN; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = hex[2 * i + k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+static void nb__hex32(const uint8_t key[NB__KEY_LEN], char out[2 * NB__KEY_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < NB__KEY_LEN; i++) {
+        out[2 * i] = digits[key[i] >> 4];
+        out[2 * i + 1] = digits[key[i] & 15];
+    }
+    out[2 * NB__KEY_LEN] = '\0';
+}
+
+static void nb__put_u32(nb_buf_t *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    nb_buf_append(b, x, 4);
+}
+
+static void nb__put_u64(nb_buf_t *b, uint64_t v)
+{
+    nb__put_u32(b, (uint32_t)v);
+    nb__put_u32(b, (uint32_t)(v >> 32));
+}
+
+typedef struct nb__rd_s {
+    const uint8_t *p, *end;
+    bool bad;
+} nb__rd_t;
+
+static const uint8_t *nb__take(nb__rd_t *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *q = r->p;
+    r->p += n;
+    return q;
+}
+
+static uint32_t nb__get_u32(nb__rd_t *r)
+{
+    const uint8_t *q = nb__take(r, 4);
+    return q ? (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24
+             : 0;
+}
+
+static uint64_t nb__get_u64(nb__rd_t *r)
+{
+    uint64_t lo = nb__get_u32(r);
+    return lo | (uint64_t)nb__get_u32(r) << 32;
+}
+
+/* ---- construction --------------------------------------------------------------------------- */
+
+static void nb__policy_diag(void *opaque, const nb_policy_diag_t *d)
+{
+    (void)opaque;
+    NB_LOG(d->warning ? NB_LOG_WARN : NB_LOG_ERROR, "policy", "%s:%d:%d: %s", d->file, d->line,
+           d->column, d->message);
+}
+
+nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t errstr_size)
+{
+    nb__pipeline_t *p = calloc(1, sizeof(*p));
+    if (!p) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->conf = conf;
+    nb_validate_opts_default(&p->vopts);
+    p->vopts.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
+    p->reg = nb_registry_new();
+    if (!p->reg || nb_registry_add_builtin(p->reg, errstr, errstr_size) ||
+        (conf->schemas_dir[0] &&
+         nb_registry_load_dir(p->reg, conf->schemas_dir, errstr, errstr_size)) ||
+        !(p->codec = nb_codec_new(p->reg, errstr, errstr_size)))
+        goto fail;
+    nb_identity_conf_t ic;
+    nb_identity_conf_default(&ic);
+    ic.secret = conf->hmac_key;
+    ic.secret_len = conf->hmac_key ? strlen(conf->hmac_key) : 0;
+    ic.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
+    if (!(p->idt = nb_identity_new(&ic, errstr, errstr_size)))
+        goto fail;
+    if (nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files,
+                       nb__policy_diag, NULL, &p->pol, errstr, errstr_size))
+        goto fail;
+    if (!(p->dict = nb_ledger_dict_new()) || !(p->res = nb_policy_result_new())) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    const nb_policy_info_t *info = nb_policy_info(p->pol);
+    NB_LOG(NB_LOG_INFO, "policy", "policy %s version %s loaded (%zu rules, hash %.12s)",
+           info->name, info->version, nb_policy_rule_count(p->pol), info->hash);
+    return p;
+fail:
+    nb__pipeline_destroy(p);
+    return NULL;
+}
+
+void nb__pipeline_destroy(nb__pipeline_t *p)
+{
+    if (!p)
+        return;
+    nb__prov_t *v, *tmp;
+    HASH_ITER(hh, p->prov, v, tmp)
+    {
+        HASH_DEL(p->prov, v);
+        free(v);
+    }
+    nb__timer_t *t, *ttmp;
+    HASH_ITER(hh, p->timers, t, ttmp)
+    {
+        HASH_DEL(p->timers, t);
+        free(t);
+    }
+    free(p->merges);
+    nb_policy_result_destroy(p->res);
+    nb_policy_destroy(p->pol);
+    nb_ledger_dict_destroy(p->dict);
+    nb_identity_destroy(p->idt);
+    nb_codec_destroy(p->codec);
+    nb_registry_destroy(p->reg);
+    free(p);
+}
+
+nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size)
+{
+    nb_policy_t *pol = NULL;
+    nb_err_t err = nb_policy_load((const char *const *)p->conf->policy_files,
+                                  p->conf->n_policy_files, nb__policy_diag, NULL, &pol, errstr,
+                                  errstr_size);
+    if (err)
+        return err;
+    nb_policy_destroy(p->pol);
+    p->pol = pol;
+    const nb_policy_info_t *info = nb_policy_info(pol);
+    NB_LOG(NB_LOG_INFO, "policy", "policy %s version %s in force (hash %.12s)", info->name,
+           info->version, info->hash);
+    return NB_ERR_OK;
+}
+
+/* ---- provisional keys (parked events) -------------------------------------------------------- */
+
+static nb__prov_t *nb__prov_find(nb__pipeline_t *p, int32_t partition,
+                                 const uint8_t key[NB__KEY_LEN])
+{
+    nb__prov_t probe, *v;
+    memset(&probe, 0, sizeof(probe));
+    probe.id.partition = partition;
+    memcpy(probe.id.key, key, NB__KEY_LEN);
+    HASH_FIND(hh, p->prov, &probe.id, sizeof(probe.id), v);
+    return v;
+}
+
+static void nb__prov_forget(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN])
+{
+    nb__prov_t *v = nb__prov_find(p, partition, key);
+    if (v) {
+        p->parked_total -= v->count;
+        HASH_DEL(p->prov, v);
+        free(v);
+    }
+}
+
+static void nb__prov_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                          uint32_t count, int64_t oldest)
+{
+    nb__prov_forget(p, partition, key);
+    if (count == 0)
+        return;
+    nb__prov_t *v = calloc(1, sizeof(*v));
+    if (!v)
+        return;
+    v->id.partition = partition;
+    memcpy(v->id.key, key, NB__KEY_LEN);
+    v->count = count;
+    v->oldest = oldest;
+    HASH_ADD(hh, p->prov, id, sizeof(v->id), v);
+    p->parked_total += count;
+}
+
+static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                          int64_t due)
+{
+    nb__timer_t probe, *t;
+    memset(&probe, 0, sizeof(probe));
+    probe.id.partition = partition;
+    memcpy(probe.id.key, key, NB__KEY_LEN);
+    HASH_FIND(hh, p->timers, &probe.id, sizeof(probe.id), t);
+    if (due == NB_TIME_NONE) {
+        if (t) {
+            HASH_DEL(p->timers, t);
+            free(t);
+        }
+        return;
+    }
+    if (!t) {
+        t = calloc(1, sizeof(*t));
+        if (!t)
+            return;
+        t->id = probe.id;
+        HASH_ADD(hh, p->timers, id, sizeof(t->id), t);
+    }
+    t->due = due;
+}
+
+/* The next escalation time stored in a child value, read without decoding the ledger. */
+static int64_t nb__child_due(const uint8_t *val, size_t len)
+{
+    if (!val || len < 6 || val[4] != NB__STATE_CHILD)
+        return NB_TIME_NONE;
+    size_t at = 6 + val[5];
+    if (len < at + 4)
+        return NB_TIME_NONE;
+    uint32_t llen = (uint32_t)val[at] | (uint32_t)val[at + 1] << 8 | (uint32_t)val[at + 2] << 16 |
+                    (uint32_t)val[at + 3] << 24;
+    at += 4 + (size_t)llen;
+    if (len < at + 8)
+        return NB_TIME_NONE;
+    uint64_t v = 0;
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)val[at + (size_t)k] << (8 * k);
+    return (int64_t)v;
+}
+
+/* One parked event inside a provisional state value (pointers into the value). */
+typedef struct nb__parked_s {
+    int64_t parked_at, offset, ts;
+    int32_t partition;
+    char topic[NB_IDENTITY_TOPIC_MAX + 1];
+    const uint8_t *data;
+    uint32_t len;
+} nb__parked_t;
+
+/* Parses a provisional value; calls cb per event in arrival order. @returns -1 if corrupt. */
+static int nb__parked_each(const uint8_t *val, size_t len,
+                           int (*cb)(void *, const nb__parked_t *), void *opaque)
+{
+    nb__rd_t r = {val, val + len, false};
+    const uint8_t *hdr = nb__take(&r, 5);
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_PROVISIONAL)
+        return -1;
+    uint32_t n = nb__get_u32(&r);
+    for (uint32_t i = 0; i < n && !r.bad; i++) {
+        nb__parked_t e;
+        e.parked_at = (int64_t)nb__get_u64(&r);
+        e.offset = (int64_t)nb__get_u64(&r);
+        e.ts = (int64_t)nb__get_u64(&r);
+        e.partition = (int32_t)nb__get_u32(&r);
+        const uint8_t *tl = nb__take(&r, 2);
+        size_t tlen = tl ? (size_t)(tl[0] | tl[1] << 8) : 0;
+        const uint8_t *t = nb__take(&r, tlen);
+        if (r.bad || tlen > NB_IDENTITY_TOPIC_MAX)
+            return -1;
+        memcpy(e.topic, t, tlen);
+        e.topic[tlen] = '\0';
+        e.len = nb__get_u32(&r);
+        e.data = nb__take(&r, e.len);
+        if (r.bad)
+            return -1;
+        int rc = cb(opaque, &e);
+        if (rc)
+            return rc;
+    }
+    return r.bad || r.p != r.end ? -1 : 0;
+}
+
+static int nb__count_cb(void *opaque, const nb__parked_t *e)
+{
+    int64_t *acc = opaque; /* [count, oldest] */
+    if (acc[0] == 0 || e->parked_at < acc[1])
+        acc[1] = e->parked_at;
+    acc[0]++;
+    return 0;
+}
+
+void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
+                               const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len)
+{
+    /* Links may have arrived while this state was elsewhere or rolled back. */
+    p->recheck = true;
+    p->merges_dirty = true;
+    nb__timer_set(p, partition, key, nb__child_due(val, len));
+    if (!val || len < 5 || val[4] != NB__STATE_PROVISIONAL) {
+        nb__prov_forget(p, partition, key);
+        return;
+    }
+    int64_t acc[2] = {0, 0};
+    if (nb__parked_each(val, len, nb__count_cb, acc) < 0) {
+        NB_LOG(NB_LOG_ERROR, "stream", "partition %d: corrupt parked state ignored",
+               (int)partition);
+        return;
+    }
+    nb__prov_note(p, partition, key, (uint32_t)acc[0], acc[1]);
+}
+
+void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
+{
+    nb__timer_t *t, *ttmp;
+    HASH_ITER(hh, p->timers, t, ttmp)
+    {
+        if (t->id.partition == partition) {
+            HASH_DEL(p->timers, t);
+            free(t);
+        }
+    }
+    nb__prov_t *v, *tmp;
+    HASH_ITER(hh, p->prov, v, tmp)
+    {
+        if (v->id.partition == partition) {
+            p->parked_total -= v->count;
+            HASH_DEL(p->prov, v);
+            free(v);
+        }
+    }
+}
+
+/* ---- ingest --------------------------------------------------------------------------------- */
+
+/* The record type a source topic carries; NB_RECORD_NONE when a topic is configured both for
+ * appointments and for context facts (one topic keeps a child's events in one order). */
+static nb_record_type_t nb__expect(const nb_config_t *c, const char *topic)
+{
+    bool context = strcmp(topic, c->context_topic) == 0;
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        if (strcmp(topic, c->appointment_topics[i]) == 0)
+            return context ? NB_RECORD_NONE : NB_RECORD_APPOINTMENT;
+    if (context)
+        return NB_RECORD_CONTEXT_FACT;
+    if (strcmp(topic, c->acks_topic) == 0)
+        return NB_RECORD_ACK;
+    return NB_RECORD_NONE;
+}
+
+/* Forwards an event to the by-child topic under its resolved key. */
+static nb_err_t nb__forward(nb_stream_t *st, const char *key_hex, const char *nhs,
+                            const char *kind, const void *value, size_t len,
+                            const char *src_topic, int32_t src_partition, int64_t src_offset)
+{
+    uint8_t key[NB__KEY_LEN];
+    char buf[32];
+    if (!nb__unhex32(key_hex, key))
+        return NB_ERR_INVALID_ARG;
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    rd_kafka_header_add(h, "nb.kind", -1, kind, -1);
+    if (nhs && nhs[0])
+        rd_kafka_header_add(h, "nb.nhs", -1, nhs, -1);
+    rd_kafka_header_add(h, "nb.source.topic", -1, src_topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)src_partition);
+    rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)src_offset);
+    rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
+    const nb_config_t *c = nb__stream_conf(st);
+    return nb__emit(st, c->by_child_topic, nb__partition_of(st, key), key_hex, strlen(key_hex),
+                    value, len, h);
+}
+
+/* The provisional key of an unresolved event: SHA-256 of what would resolve it. */
+static void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB_KEY_MAX + 1])
+{
+    uint8_t digest[SHA256_DIGEST_LENGTH];
+    SHA256(res->want, sizeof(res->want), digest);
+    nb__hex32(digest, hex);
+}
+
+nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
+                             int64_t now)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    nb_record_type_t expect = nb__expect(p->conf, topic);
+    nb_record_t rec;
+    nb_err_t err;
+    if (!rkm->payload)
+        return nb__dead_letter(st, rkm, NB_ERR_FRAME_TRUNCATED, "record has no value");
+    err = nb_codec_decode(p->codec, rkm->payload, rkm->len, expect, &rec, p->errstr,
+                          sizeof(p->errstr));
+    if (!err)
+        err = nb_codec_validate(&rec, &p->vopts, now, p->errstr, sizeof(p->errstr));
+    if (err)
+        return nb__dead_letter(st, rkm, err, p->errstr);
+
+    if (rec.type == NB_RECORD_ACK) {
+        /* Acknowledgements carry the notification's Kafka key: the child key. */
+        char key_hex[NB_KEY_MAX + 1];
+        uint8_t raw[NB__KEY_LEN];
+        size_t kl = rkm->key_len < NB_KEY_MAX ? rkm->key_len : NB_KEY_MAX;
+        memcpy(key_hex, rkm->key ? rkm->key : "", rkm->key ? kl : 0);
+        key_hex[rkm->key ? kl : 0] = '\0';
+        if (!nb__unhex32(key_hex, raw))
+            return nb__dead_letter(st, rkm, NB_ERR_MISSING_IDENTIFIER,
+                                   "an acknowledgement's Kafka key must be the notification's "
+                                   "key (the child key)");
+        return nb__forward(st, key_hex, NULL, "ack", rkm->payload, rkm->len, topic,
+                           rkm->partition, rkm->offset);
+    }
+    nb_identity_subject_t subj;
+    if (rec.type == NB_RECORD_APPOINTMENT)
+        nb_identity_subject_of_appointment(&subj, &rec.u.appt);
+    else if (rec.type == NB_RECORD_CONTEXT_FACT)
+        nb_identity_subject_of_fact(&subj, &rec.u.fact);
+    else
+        return nb__dead_letter(st, rkm, NB_ERR_SCHEMA_MISMATCH, "unexpected record type");
+    nb_identity_resolution_t res;
+    err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
+    if (err == NB_ERR_OK) {
+        nb__stream_counters(st)->repartitioned++;
+        return nb__forward(st, res.key, res.nhs_number, "event", rkm->payload, rkm->len, topic,
+                           rkm->partition, rkm->offset);
+    }
+    if (err == NB_ERR_IDENTITY_UNRESOLVED) {
+        char prov[NB_KEY_MAX + 1];
+        nb__provisional_key(&res, prov);
+        nb__stream_counters(st)->parked++;
+        return nb__forward(st, prov, NULL, "park", rkm->payload, rkm->len, topic, rkm->partition,
+                           rkm->offset);
+    }
+    /* A conflict or an identifier the table refuses: a human must look, nothing joins. */
+    char why[600];
+    if (err == NB_ERR_IDENTITY_CONFLICT)
+        nb_identity_explain(&res, why, sizeof(why));
+    else
+        snprintf(why, sizeof(why), "%s", p->errstr);
+    return nb__dead_letter(st, rkm, err, why);
+}
+
+/* ---- identity links (global table) ------------------------------------------------------------ */
+
+static void nb__add_merge(nb__pipeline_t *p, const nb_identity_merge_t *m)
+{
+    nb__merge_t mg;
+    if (!nb__unhex32(m->from_key, mg.from) || !nb__unhex32(m->into_key, mg.into))
+        return;
+    snprintf(mg.into_hex, sizeof(mg.into_hex), "%s", m->into_key);
+    if (p->n_merges == p->cap_merges) {
+        size_t cap = p->cap_merges ? p->cap_merges * 2 : 64;
+        nb__merge_t *v = realloc(p->merges, cap * sizeof(*v));
+        if (!v)
+            return;
+        p->merges = v;
+        p->cap_merges = cap;
+    }
+    p->merges[p->n_merges++] = mg;
+    p->merges_dirty = true;
+}
+
+void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now)
+{
+    nb_record_t rec;
+    nb_identity_result_t res;
+    (void)now;
+    if (!rkm->payload)
+        return; /* a compaction tombstone */
+    memset(&res, 0, sizeof(res));
+    nb_err_t err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_IDENTITY_LINK,
+                                   &rec, p->errstr, sizeof(p->errstr));
+    if (!err)
+        err = nb_codec_validate(&rec, &p->vopts, now, p->errstr, sizeof(p->errstr));
+    if (!err)
+        err = nb_identity_apply(p->idt, &rec.u.link, &res, p->errstr, sizeof(p->errstr));
+    if (err) {
+        /* The links topic is read by every instance outside any transaction, so a bad link
+         * cannot be dead-lettered exactly once here; it is logged (no personal data) and
+         * counted, and the table stays consistent. */
+        char why[600];
+        if (err == NB_ERR_IDENTITY_CONFLICT) {
+            nb_identity_resolution_t r;
+            memset(&r, 0, sizeof(r));
+            r.conflict = res.conflict;
+            snprintf(why, sizeof(why), "conflict %s",
+                     nb_identity_conflict_kind_name(res.conflict.kind));
+        } else {
+            snprintf(why, sizeof(why), "%s", p->errstr);
+        }
+        if (err != NB_ERR_IDENTITY_UNKNOWN_LINK)
+            NB_LOG(NB_LOG_WARN, "identity", "link at %s [%d] offset %lld refused: %s: %s",
+                   rd_kafka_topic_name(rkm->rkt), (int)rkm->partition, (long long)rkm->offset,
+                   nb_err_name(err), why);
+    } else if (res.change != NB_IDENTITY_CHANGE_NONE) {
+        p->recheck = true;
+        if (res.has_merge)
+            nb__add_merge(p, &res.merge);
+    }
+    nb_identity_result_clear(&res);
+}
+
+/* ---- child state ---------------------------------------------------------------------------- */
+
+typedef struct nb__child_s {
+    char nhs[NB_NHS_LEN + 1];
+    nb_ledger_t *led;
+    nb_notify_state_t ns;
+    int64_t due; /* next escalation, NB_TIME_NONE when nothing is open */
+} nb__child_t;
+
+static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
+                               nb__child_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->due = NB_TIME_NONE;
+    if (!val) {
+        c->led = nb_ledger_new(p->dict);
+        return c->led ? NB_ERR_OK : NB_ERR_NOMEM;
+    }
+    nb__rd_t r = {val, val + len, false};
+    const uint8_t *hdr = nb__take(&r, 5);
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_CHILD)
+        return NB_ERR_LEDGER_CORRUPT;
+    const uint8_t *nl = nb__take(&r, 1);
+    size_t nlen = nl ? nl[0] : 0;
+    const uint8_t *nhs = nb__take(&r, nlen);
+    uint32_t llen = nb__get_u32(&r);
+    const uint8_t *lbytes = nb__take(&r, llen);
+    c->due = (int64_t)nb__get_u64(&r);
+    size_t used = 0;
+    if (r.bad || nlen > NB_NHS_LEN ||
+        nb_notify_state_decode(&c->ns, r.p, (size_t)(r.end - r.p), &used) ||
+        r.p + used != r.end)
+        return NB_ERR_LEDGER_CORRUPT;
+    memcpy(c->nhs, nhs, nlen);
+    c->nhs[nlen] = '\0';
+    return nb_ledger_decode(p->dict, lbytes, llen, &c->led, p->errstr, sizeof(p->errstr));
+}
+
+static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                               const uint8_t key[NB__KEY_LEN], const nb__child_t *c)
+{
+    nb_buf_t b = {0}, l = {0};
+    nb_err_t err = nb_ledger_encode(c->led, &l);
+    if (!err) {
+        uint8_t nlen = (uint8_t)strlen(c->nhs);
+        uint8_t kind = NB__STATE_CHILD;
+        nb_buf_append(&b, "NBS\1", 4);
+        nb_buf_append(&b, &kind, 1);
+        nb_buf_append(&b, &nlen, 1);
+        nb_buf_append(&b, c->nhs, nlen);
+        nb__put_u32(&b, (uint32_t)l.len);
+        nb_buf_append(&b, l.data, l.len);
+        nb__put_u64(&b, (uint64_t)c->due);
+        err = nb_notify_state_encode(&c->ns, &b);
+        if (!err)
+            err = nb__state_put(st, part, key, b.data, b.len);
+        if (!err)
+            nb__timer_set(p, part, key, c->due);
+    }
+    nb_buf_free(&l);
+    nb_buf_free(&b);
+    return err;
+}
+
+static nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t *n)
+{
+    nb_record_t rec;
+    nb_buf_t b = {0};
+    rec.type = NB_RECORD_NOTIFICATION;
+    rec.u.notif = *n;
+    nb_err_t err = nb_codec_encode(p->codec, &rec, &b, p->errstr, sizeof(p->errstr));
+    if (!err) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+        rd_kafka_header_add(h, "nb.kind", -1, nb_notification_kind_name(n->kind), -1);
+        rd_kafka_header_add(h, "nb.tier", -1, nb_tier_name(n->tier), -1);
+        err = nb__emit(st, nb__stream_conf(st)->notifications_topic, RD_KAFKA_PARTITION_UA,
+                       n->child_key, strlen(n->child_key), b.data, b.len, h);
+        if (!err)
+            nb__stream_counters(st)->notifications++;
+    }
+    nb_buf_free(&b);
+    return err;
+}
+
+/* One audit record: what happened, to which notification, on which evidence. */
+static nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
+                          const char *notification_id, const char *rule_id,
+                          const char *child_key, int tier, int level,
+                          const nb_notification_t *evidence_from, int64_t now)
+{
+    const char *ids[NB_NOTIF_MAX_EVIDENCE];
+    size_t n = 0;
+    for (size_t i = 0; evidence_from && i < evidence_from->n_evidence; i++)
+        ids[n++] = evidence_from->evidence[i].event_id;
+    char *json = nb_notify_audit(p->pol, what, notification_id, rule_id, child_key, tier, level,
+                                 ids, n, now);
+    if (!json)
+        return NB_ERR_NOMEM;
+    nb_err_t err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA,
+                            child_key, strlen(child_key), json, strlen(json), NULL);
+    free(json);
+    return err;
+}
+
+/* Evaluates the child's ledger and runs the notification lifecycle: publishes new,
+ * escalated and withdrawn notifications, audits every decision, and updates the ledger's
+ * raised list, the notify state and the next escalation time. */
+static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
+                              const char *key_hex, bool quiet, int64_t now)
+{
+    nb_policy_subject_t subj = {key_hex, NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_notify_child_t child = {key_hex, c->nhs};
+    nb_notify_action_t acts[64];
+    nb_err_t err = nb_policy_evaluate(p->pol, c->led, &subj, now, p->res);
+    if (err)
+        return err;
+    size_t n = nb_notify_plan(p->res, &c->ns, now, quiet, acts, 64, &c->due);
+    /* Ledger changes are applied after the loop: they invalidate the result's pointers. */
+    nb_ledger_raised_t add[64];
+    uint8_t drop[64][NB_LEDGER_ID_BYTES];
+    size_t n_add = 0, n_drop = 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        const nb_notify_action_t *a = &acts[i];
+        nb_notification_t note;
+        const char *what = nb_notify_act_name(a->act);
+        switch (a->act) {
+        case NB_NOTIFY_ACT_NEW:
+        case NB_NOTIFY_ACT_NEW_CLOSED:
+            nb_notify_build_new(p->pol, a->decision, c->led, &child, now, &note);
+            if (!(err = nb__publish(p, st, &note)))
+                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
+                                (int)note.tier, 0, &note, now);
+            nb_policy_decision_to_raised(a->decision, &add[n_add++]);
+            break;
+        case NB_NOTIFY_ACT_ESCALATE:
+            nb_notify_build_escalation(p->pol, a->decision, a->rung, c->led, &child, now, &note);
+            if (!(err = nb__publish(p, st, &note)))
+                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
+                                (int)note.tier, (int)a->rung + 1, &note, now);
+            {
+                size_t nr;
+                const nb_policy_raised_status_t *rs = nb_policy_result_raised(p->res, &nr);
+                for (size_t k = 0; k < nr; k++) {
+                    if (memcmp(rs[k].raised->id, a->decision->id_bytes, NB_LEDGER_ID_BYTES) ==
+                        0) {
+                        add[n_add] = *rs[k].raised; /* the same id: replaced, level raised */
+                        add[n_add++].level = (uint8_t)(a->rung + 1);
+                    }
+                }
+            }
+            break;
+        case NB_NOTIFY_ACT_WITHDRAW:
+            nb_notify_build_withdrawal(p->pol, a->raised, c->led, &child, now, &note);
+            if (!(err = nb__publish(p, st, &note)))
+                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
+                                (int)note.tier, note.escalation_level, NULL, now);
+            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
+            break;
+        case NB_NOTIFY_ACT_CORRECTED:
+            err = nb__audit(p, st, what, a->raised->id,
+                            a->raised->rule ? a->raised->rule->id : "", key_hex,
+                            a->raised->raised->tier, a->raised->raised->level, NULL, now);
+            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
+            break;
+        case NB_NOTIFY_ACT_SUPPRESSED:
+        case NB_NOTIFY_ACT_SHADOW:
+            err = nb__audit(p, st, what, a->decision->id, a->decision->rule->id, key_hex,
+                            (int)a->decision->tier, 0, NULL, now);
+            break;
+        }
+    }
+    for (size_t i = 0; !err && i < n_drop; i++)
+        nb_ledger_remove_raised(c->led, drop[i]);
+    for (size_t i = 0; !err && i < n_add; i++)
+        err = nb_ledger_add_raised(c->led, &add[i]);
+    if (!err)
+        nb_notify_sync(&c->ns, c->led, now);
+    return err;
+}
+
+static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, char *buf,
+                              size_t size)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t n;
+    buf[0] = '\0';
+    if (rd_kafka_message_headers(rkm, &h) || !h ||
+        rd_kafka_header_get_last(h, name, &v, &n) || !v)
+        return buf;
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, v, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Appends one event to a provisional key's parked list. */
+static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                         const uint8_t key[NB__KEY_LEN], const rd_kafka_message_t *rkm,
+                         int64_t now)
+{
+    char topic[NB_IDENTITY_TOPIC_MAX + 1], buf[32];
+    size_t old_len = 0;
+    const uint8_t *old = nb__state_get(st, part, key, &old_len);
+    uint32_t n = 0;
+    if (old) {
+        if (old_len < 9 || old[4] != NB__STATE_PROVISIONAL)
+            return NB_ERR_LEDGER_CORRUPT;
+        n = (uint32_t)old[5] | (uint32_t)old[6] << 8 | (uint32_t)old[7] << 16 |
+            (uint32_t)old[8] << 24;
+    }
+    if (p->parked_total >= (size_t)p->conf->park_max || n >= NB__MAX_PARKED_PER_KEY)
+        return nb__dead_letter(st, rkm, NB_ERR_IDENTITY_PARK_FULL,
+                               "too many events are waiting for identity links");
+    nb__header(rkm, "nb.source.topic", topic, sizeof(topic));
+    nb_buf_t b = {0};
+    nb_buf_append(&b, "NBS\1", 4);
+    uint8_t kind = NB__STATE_PROVISIONAL;
+    nb_buf_append(&b, &kind, 1);
+    nb__put_u32(&b, n + 1);
+    if (old)
+        nb_buf_append(&b, old + 9, old_len - 9);
+    nb__put_u64(&b, (uint64_t)now);
+    nb__put_u64(&b, (uint64_t)atoll(nb__header(rkm, "nb.source.offset", buf, sizeof(buf))));
+    nb__put_u64(&b, (uint64_t)rd_kafka_message_timestamp(rkm, NULL));
+    nb__put_u32(&b, (uint32_t)atoi(nb__header(rkm, "nb.source.partition", buf, sizeof(buf))));
+    uint16_t tlen = (uint16_t)strlen(topic);
+    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
+    nb_buf_append(&b, tl, 2);
+    nb_buf_append(&b, topic, tlen);
+    nb__put_u32(&b, (uint32_t)rkm->len);
+    nb_buf_append(&b, rkm->payload, rkm->len);
+    nb_err_t err = nb__state_put(st, part, key, b.data, b.len);
+    if (!err) {
+        int64_t acc[2] = {0, 0};
+        nb__parked_each(b.data, b.len, nb__count_cb, acc);
+        nb__prov_note(p, part, key, (uint32_t)acc[0], acc[1]);
+    }
+    nb_buf_free(&b);
+    return err;
+}
+
+static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const void *payload,
+                                size_t len, int64_t now, bool *changed)
+{
+    nb_record_t rec;
+    nb_ledger_change_t ch = NB_LEDGER_UNCHANGED;
+    nb_err_t err = nb_codec_decode(p->codec, payload, len, NB_RECORD_NONE, &rec, p->errstr,
+                                   sizeof(p->errstr));
+    (void)now;
+    if (err)
+        return err;
+    if (rec.type == NB_RECORD_APPOINTMENT)
+        err = nb_ledger_apply(c->led, &rec.u.appt, &ch);
+    else if (rec.type == NB_RECORD_CONTEXT_FACT)
+        err = nb_ledger_apply_fact(c->led, &rec.u.fact, &ch);
+    else
+        return NB_ERR_SCHEMA_MISMATCH;
+    *changed = *changed || ch != NB_LEDGER_UNCHANGED;
+    return err;
+}
+
+nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
+                               int64_t now)
+{
+    char kind[16], nhs[NB_NHS_LEN + 1], key_hex[NB_KEY_MAX + 1];
+    uint8_t key[NB__KEY_LEN];
+    size_t klen = rkm->key_len < NB_KEY_MAX ? rkm->key_len : NB_KEY_MAX;
+    memcpy(key_hex, rkm->key ? rkm->key : "", rkm->key ? klen : 0);
+    key_hex[rkm->key ? klen : 0] = '\0';
+    if (!nb__unhex32(key_hex, key) || !rkm->payload)
+        return nb__dead_letter(st, rkm, NB_ERR_INVALID_ARG, "by-child record without a child key");
+    int32_t part = rkm->partition;
+    nb__header(rkm, "nb.kind", kind, sizeof(kind));
+    if (strcmp(kind, "park") == 0)
+        return nb__park(p, st, part, key, rkm, now);
+
+    size_t len = 0;
+    const uint8_t *val = nb__state_get(st, part, key, &len);
+    nb__child_t c;
+    nb_err_t err = nb__child_load(p, val, len, &c);
+    if (err) {
+        nb_ledger_destroy(c.led);
+        NB_LOG(NB_LOG_ERROR, "stream", "child %.12s: state unreadable (%s); starting afresh",
+               key_hex, nb_err_name(err));
+        if ((err = nb__child_load(p, NULL, 0, &c)))
+            return err;
+    }
+    nb__header(rkm, "nb.nhs", nhs, sizeof(nhs));
+    if (nhs[0])
+        memcpy(c.nhs, nhs, sizeof(c.nhs));
+    bool changed = false;
+    if (strcmp(kind, "ack") == 0) {
+        nb_record_t rec;
+        err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_ACK, &rec, p->errstr,
+                              sizeof(p->errstr));
+        if (!err) {
+            nb_notify_ack_t r = nb_notify_ack(&c.ns, c.led, rec.u.ack.notification_id, now);
+            err = nb__audit(p, st, nb_notify_ack_name(r), rec.u.ack.notification_id, NULL,
+                            key_hex, -1, 0, NULL, now);
+            if (!err && (r == NB_NOTIFY_ACK_CLOSED || r == NB_NOTIFY_ACK_EARLY)) {
+                /* A closed notification has no escalation left. */
+                err = nb__lifecycle(p, st, &c, key_hex, true, now);
+                if (!err)
+                    err = nb__child_save(p, st, part, key, &c);
+            }
+        }
+        nb_ledger_destroy(c.led);
+        return err ? nb__dead_letter(st, rkm, err, p->errstr) : NB_ERR_OK;
+    }
+    if (strcmp(kind, "merge") == 0) {
+        /* The history of another key (an old NHS number, a pregnancy) joins this child. */
+        nb__child_t from;
+        err = nb__child_load(p, rkm->payload, rkm->len, &from);
+        if (!err)
+            err = nb_ledger_merge(c.led, from.led);
+        if (!c.nhs[0] && from.nhs[0] && !nhs[0])
+            memcpy(c.nhs, from.nhs, sizeof(c.nhs));
+        nb_ledger_destroy(from.led);
+        changed = true;
+    } else {
+        err = nb__apply_event(p, &c, rkm->payload, rkm->len, now, &changed);
+    }
+    if (err) {
+        nb_ledger_destroy(c.led);
+        return nb__dead_letter(st, rkm, err, p->errstr[0] ? p->errstr : nb_err_str(err));
+    }
+    if (changed) {
+        nb_ledger_prune(c.led, nb_policy_horizon(p->pol, now));
+        err = nb__lifecycle(p, st, &c, key_hex, false, now);
+        if (!err)
+            err = nb__child_save(p, st, part, key, &c);
+    }
+    nb_ledger_destroy(c.led);
+    return err;
+}
+
+/* ---- once per batch: release parked events, expire, merge ----------------------------------------- */
+
+typedef struct nb__release_s {
+    nb__pipeline_t *p;
+    nb_stream_t *st;
+    int64_t now;
+    bool resolved;       /* the first event told us where the key now goes */
+    uint32_t kept;       /* events still waiting */
+    nb_buf_t keep;       /* their serialised entries */
+    nb_err_t err;
+    int64_t oldest;
+} nb__release_t;
+
+/* Re-serialises one parked entry (for those that stay). */
+static void nb__keep_entry(nb_buf_t *b, const nb__parked_t *e)
+{
+    nb__put_u64(b, (uint64_t)e->parked_at);
+    nb__put_u64(b, (uint64_t)e->offset);
+    nb__put_u64(b, (uint64_t)e->ts);
+    nb__put_u32(b, (uint32_t)e->partition);
+    uint16_t tlen = (uint16_t)strlen(e->topic);
+    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
+    nb_buf_append(b, tl, 2);
+    nb_buf_append(b, e->topic, tlen);
+    nb__put_u32(b, e->len);
+    nb_buf_append(b, e->data, e->len);
+}
+
+static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e, nb_err_t code,
+                                       const char *reason)
+{
+    char buf[32];
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    rd_kafka_header_add(h, "nb.error.code", -1, nb_err_name(code), -1);
+    rd_kafka_header_add(h, "nb.error.message", -1, reason, -1);
+    rd_kafka_header_add(h, "nb.source.topic", -1, e->topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)e->partition);
+    rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)e->offset);
+    rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)e->ts);
+    rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
+    nb__stream_counters(st)->dead_letters++;
+    return nb__emit(st, nb__stream_conf(st)->dead_letter_topic, RD_KAFKA_PARTITION_UA, NULL, 0,
+                    e->data, e->len, h);
+}
+
+static int nb__release_cb(void *opaque, const nb__parked_t *e)
+{
+    nb__release_t *r = opaque;
+    nb__pipeline_t *p = r->p;
+    nb_record_t rec;
+    if (r->err)
+        return 1;
+    if (e->parked_at + p->conf->park_retention_ms <= r->now) {
+        r->err = nb__dead_letter_parked(r->st, e, NB_ERR_IDENTITY_EXPIRED,
+                                        "no identity link arrived within the retention period");
+        return r->err ? 1 : 0;
+    }
+    nb_identity_subject_t subj;
+    nb_identity_resolution_t res;
+    nb_err_t err = nb_codec_decode(p->codec, e->data, e->len, NB_RECORD_NONE, &rec, p->errstr,
+                                   sizeof(p->errstr));
+    if (!err && rec.type == NB_RECORD_APPOINTMENT)
+        nb_identity_subject_of_appointment(&subj, &rec.u.appt);
+    else if (!err && rec.type == NB_RECORD_CONTEXT_FACT)
+        nb_identity_subject_of_fact(&subj, &rec.u.fact);
+    else
+        err = err ? err : NB_ERR_SCHEMA_MISMATCH;
+    if (!err)
+        err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
+    if (err == NB_ERR_IDENTITY_UNRESOLVED) {
+        if (r->kept == 0 || e->parked_at < r->oldest)
+            r->oldest = e->parked_at;
+        r->kept++;
+        nb__keep_entry(&r->keep, e);
+        return 0;
+    }
+    if (err) {
+        r->err = nb__dead_letter_parked(r->st, e, err, p->errstr);
+        return r->err ? 1 : 0;
+    }
+    r->resolved = true;
+    nb__stream_counters(r->st)->released++;
+    r->err = nb__forward(r->st, res.key, res.nhs_number, "event", e->data, e->len, e->topic,
+                         e->partition, e->offset);
+    return r->err ? 1 : 0;
+}
+
+/* Re-resolves the events of one provisional key; releases or expires what it can. */
+static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                            const uint8_t key[NB__KEY_LEN], int64_t now)
+{
+    size_t len;
+    const uint8_t *val = nb__state_get(st, part, key, &len);
+    if (!val)
+        return NB_ERR_OK;
+    nb__release_t r;
+    memset(&r, 0, sizeof(r));
+    r.p = p;
+    r.st = st;
+    r.now = now;
+    /* The callback may emit; copy the value, since emitting may not but state_put will. */
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return NB_ERR_NOMEM;
+    memcpy(copy, val, len);
+    int rc = nb__parked_each(copy, len, nb__release_cb, &r);
+    nb_err_t err = r.err;
+    if (!err && rc < 0)
+        err = NB_ERR_LEDGER_CORRUPT;
+    uint32_t before = 0;
+    if (!err) {
+        before = (uint32_t)copy[5] | (uint32_t)copy[6] << 8 | (uint32_t)copy[7] << 16 |
+                 (uint32_t)copy[8] << 24;
+    }
+    if (!err && r.kept != before) {
+        nb_buf_t b = {0};
+        if (r.kept > 0) {
+            nb_buf_append(&b, "NBS\1", 4);
+            uint8_t kind = NB__STATE_PROVISIONAL;
+            nb_buf_append(&b, &kind, 1);
+            nb__put_u32(&b, r.kept);
+            nb_buf_append(&b, r.keep.data, r.keep.len);
+        }
+        err = nb__state_put(st, part, key, b.data, b.len);
+        if (!err)
+            nb__prov_note(p, part, key, r.kept, r.oldest);
+        nb_buf_free(&b);
+    }
+    nb_buf_free(&r.keep);
+    free(copy);
+    return err;
+}
+
+nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
+{
+    nb_err_t err = NB_ERR_OK;
+    bool links_changed = p->recheck;
+    /* Collect first: rechecking changes the set. */
+    size_t n = HASH_COUNT(p->prov), k = 0;
+    if (n > 0) {
+        nb__prov_t **todo = malloc(n * sizeof(*todo));
+        if (!todo)
+            return NB_ERR_NOMEM;
+        nb__prov_t *v, *tmp;
+        HASH_ITER(hh, p->prov, v, tmp)
+        {
+            if (nb__owns(st, v->id.partition) &&
+                (links_changed || v->oldest + p->conf->park_retention_ms <= now))
+                todo[k++] = v;
+        }
+        for (size_t i = 0; i < k && !err; i++) {
+            int32_t part = todo[i]->id.partition;
+            uint8_t key[NB__KEY_LEN];
+            memcpy(key, todo[i]->id.key, NB__KEY_LEN);
+            err = nb__recheck(p, st, part, key, now);
+        }
+        free(todo);
+    }
+    if (err)
+        return err;
+    p->recheck = false;
+    /* Escalations that fell due (also those that fell due while this instance was down). */
+    size_t nt = HASH_COUNT(p->timers), kt = 0;
+    if (nt > 0) {
+        nb__timer_t **due = malloc(nt * sizeof(*due));
+        if (!due)
+            return NB_ERR_NOMEM;
+        nb__timer_t *t, *ttmp;
+        HASH_ITER(hh, p->timers, t, ttmp)
+        {
+            if (t->due <= now && nb__owns(st, t->id.partition))
+                due[kt++] = t;
+        }
+        for (size_t i = 0; i < kt && !err; i++) {
+            int32_t part = due[i]->id.partition;
+            uint8_t key[NB__KEY_LEN];
+            char key_hex[NB_KEY_MAX + 1];
+            size_t len;
+            memcpy(key, due[i]->id.key, NB__KEY_LEN);
+            nb__hex32(key, key_hex);
+            const uint8_t *val = nb__state_get(st, part, key, &len);
+            nb__child_t c;
+            if (!val || nb__child_load(p, val, len, &c)) {
+                nb__timer_set(p, part, key, NB_TIME_NONE);
+                if (val)
+                    nb_ledger_destroy(c.led);
+                continue;
+            }
+            err = nb__lifecycle(p, st, &c, key_hex, true, now);
+            if (!err)
+                err = nb__child_save(p, st, part, key, &c);
+            nb_ledger_destroy(c.led);
+        }
+        free(due);
+        if (err)
+            return err;
+    }
+    /* Merges: move the history of a superseded number or a born pregnancy to the child. */
+    if (p->merges_dirty) {
+        for (size_t i = 0; i < p->n_merges && !err; i++) {
+            nb__merge_t *m = &p->merges[i];
+            int32_t part = nb__partition_of(st, m->from);
+            size_t len;
+            const uint8_t *val = nb__state_get(st, part, m->from, &len);
+            if (!val || len < 5 || val[4] != NB__STATE_CHILD)
+                continue;
+            rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+            rd_kafka_header_add(h, "nb.kind", -1, "merge", -1);
+            err = nb__emit(st, nb__stream_conf(st)->by_child_topic,
+                           nb__partition_of(st, m->into), m->into_hex, strlen(m->into_hex), val,
+                           len, h);
+            if (!err)
+                err = nb__state_put(st, part, m->from, NULL, 0);
+        }
+        if (!err)
+            p->merges_dirty = false;
+    }
+    return err;
+}

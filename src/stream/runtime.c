@@ -1,0 +1,930 @@
+/*
+ * notbrought - stream: the Kafka runtime.
+ *
+ * One group consumer (sources + by-child topic), one transactional producer, one consumer
+ * without a group for the global identity links table, and one for restoring changelog
+ * partitions. @locality everything here runs on the thread that calls nb_stream_run(),
+ * including librdkafka's rebalance callback (served from rd_kafka_consumer_poll()).
+ */
+#include "stream/internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uthash.h>
+
+#define NB__TXN_TIMEOUT_MS 30000
+#define NB__LINKS_PER_TICK 10000
+#define NB__TICK_MS 1000
+
+/* Pre-image of a state entry touched by the open transaction. */
+typedef struct nb__undo_s {
+    struct {
+        int32_t partition;
+        uint8_t key[NB__KEY_LEN];
+    } id;
+    bool existed;
+    uint8_t *val;
+    size_t len;
+    UT_hash_handle hh;
+} nb__undo_t;
+
+struct nb_stream_s {
+    const nb_config_t *conf;
+    nb__pipeline_t *pipe;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_t *links;
+    rd_kafka_t *restorer;
+    nb__store_t **stores; /* [partitions], NULL when not owned */
+    int partitions;
+    bool txn_open;
+    int64_t batch_start;
+    long batch_records;
+    long batch_emitted;
+    rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
+    nb__undo_t *undo;
+    bool fatal;
+    bool restoring;
+    int64_t last_tick;
+    nb_stream_stats_t stats;            /* main thread's working copy */
+    nb_stream_stats_t published;        /* @locks stats_lock: what other threads read */
+    pthread_mutex_t stats_lock;
+    char errstr[512];
+};
+
+static int64_t nb__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- librdkafka plumbing ----------------------------------------------------------------- */
+
+static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. */
+    nb_log_level_t lvl = level <= 3 ? NB_LOG_ERROR
+                         : level == 4 ? NB_LOG_WARN
+                         : level <= 6 ? NB_LOG_INFO
+                                      : NB_LOG_DEBUG;
+    NB_LOG(lvl, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    nb_stream_t *st = opaque;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        NB_LOG(NB_LOG_ERROR, "stream", "fatal Kafka error: %s: %s", rd_kafka_err2name(orig), buf);
+        st->fatal = true;
+        st->stats.ready = false;
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        st->stats.ready = false;
+    NB_LOG(NB_LOG_WARN, "stream", "%s: %s: %s", rd_kafka_name(rk),
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role, void *opaque,
+                                      char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    char client_id[256];
+    snprintf(client_id, sizeof(client_id), "%s-%s", conf->instance_id, role);
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", conf->bootstrap_servers, errstr,
+                          errstr_size) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "client.id", client_id, errstr, errstr_size) != RD_KAFKA_CONF_OK)
+        goto fail;
+    for (size_t i = 0; i < conf->n_kafka_props; i++) {
+        if (rd_kafka_conf_set(kc, conf->kafka_props[i].key, conf->kafka_props[i].value, errstr,
+                              errstr_size) != RD_KAFKA_CONF_OK)
+            goto fail;
+    }
+    rd_kafka_conf_set_log_cb(kc, nb__log_cb);
+    rd_kafka_conf_set_error_cb(kc, nb__error_cb);
+    rd_kafka_conf_set_opaque(kc, opaque);
+    return kc;
+fail:
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+}
+
+static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr,
+                    size_t errstr_size)
+{
+    return rd_kafka_conf_set(kc, k, v, errstr, errstr_size) == RD_KAFKA_CONF_OK;
+}
+
+/* ---- state and undo ----------------------------------------------------------------------- */
+
+const nb_config_t *nb__stream_conf(const nb_stream_t *st)
+{
+    return st->conf;
+}
+
+nb_stream_stats_t *nb__stream_counters(nb_stream_t *st)
+{
+    return &st->stats;
+}
+
+int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN])
+{
+    uint32_t h = ((uint32_t)key[0] << 24) | ((uint32_t)key[1] << 16) | ((uint32_t)key[2] << 8) |
+                 key[3];
+    return (int32_t)(h % (uint32_t)st->partitions);
+}
+
+bool nb__owns(const nb_stream_t *st, int32_t partition)
+{
+    return partition >= 0 && partition < st->partitions && st->stores[partition] != NULL;
+}
+
+const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                             size_t *len)
+{
+    if (!nb__owns(st, partition))
+        return NULL;
+    return nb__store_get(st->stores[partition], key, len);
+}
+
+static void nb__hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+static bool nb__unhex(const void *in, size_t n, uint8_t *out, size_t out_len)
+{
+    const char *s = in;
+    if (n != 2 * out_len)
+        return false;
+    for (size_t i = 0; i < out_len; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + d;
+        }
+        out[i] = (uint8_t)v;
+    }
+    return true;
+}
+
+static nb_err_t nb__begin(nb_stream_t *st);
+
+nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                       const void *val, size_t len)
+{
+    nb_err_t err;
+    if (!nb__owns(st, partition))
+        return NB_ERR_INVALID_ARG;
+    if ((err = nb__begin(st)))
+        return err;
+    nb__store_t *s = st->stores[partition];
+    nb__undo_t probe, *u;
+    memset(&probe, 0, sizeof(probe));
+    probe.id.partition = partition;
+    memcpy(probe.id.key, key, NB__KEY_LEN);
+    HASH_FIND(hh, st->undo, &probe.id, sizeof(probe.id), u);
+    if (!u) {
+        size_t old_len;
+        const uint8_t *old = nb__store_get(s, key, &old_len);
+        u = calloc(1, sizeof(*u));
+        if (!u)
+            return NB_ERR_NOMEM;
+        u->id = probe.id;
+        if (old) {
+            u->existed = true;
+            u->val = malloc(old_len ? old_len : 1);
+            if (!u->val) {
+                free(u);
+                return NB_ERR_NOMEM;
+            }
+            memcpy(u->val, old, old_len);
+            u->len = old_len;
+        }
+        HASH_ADD(hh, st->undo, id, sizeof(u->id), u);
+    }
+    if (len == 0)
+        nb__store_del(s, key);
+    else if ((err = nb__store_put(s, key, val, len)))
+        return err;
+    char hex[2 * NB__KEY_LEN + 1];
+    nb__hex(key, NB__KEY_LEN, hex);
+    return nb__emit(st, st->conf->changelog_topic, partition, hex, strlen(hex), len ? val : NULL,
+                    len, NULL);
+}
+
+static void nb__undo_clear(nb_stream_t *st)
+{
+    nb__undo_t *u, *tmp;
+    HASH_ITER(hh, st->undo, u, tmp)
+    {
+        HASH_DEL(st->undo, u);
+        free(u->val);
+        free(u);
+    }
+}
+
+/* Puts back every state entry the aborted transaction changed. */
+static void nb__undo_apply(nb_stream_t *st)
+{
+    nb__undo_t *u, *tmp;
+    HASH_ITER(hh, st->undo, u, tmp)
+    {
+        int32_t p = u->id.partition;
+        if (nb__owns(st, p)) {
+            if (u->existed)
+                nb__store_put(st->stores[p], u->id.key, u->val, u->len);
+            else
+                nb__store_del(st->stores[p], u->id.key);
+            nb__pipeline_state_loaded(st->pipe, p, u->id.key, u->existed ? u->val : NULL,
+                                      u->existed ? u->len : 0);
+        }
+    }
+    nb__undo_clear(st);
+}
+
+/* ---- producing --------------------------------------------------------------------------- */
+
+static nb_err_t nb__begin(nb_stream_t *st)
+{
+    if (st->txn_open)
+        return NB_ERR_OK;
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(st->producer);
+    if (error) {
+        NB_LOG(NB_LOG_ERROR, "stream", "begin_transaction: %s", rd_kafka_error_string(error));
+        bool fatal = rd_kafka_error_is_fatal(error);
+        rd_kafka_error_destroy(error);
+        if (fatal)
+            st->fatal = true;
+        return fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+    }
+    st->txn_open = true;
+    st->batch_start = nb__now();
+    st->batch_records = 0;
+    st->batch_emitted = 0;
+    return NB_ERR_OK;
+}
+
+nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    nb_err_t err = nb__begin(st);
+    if (err) {
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return err;
+    }
+    for (;;) {
+        rd_kafka_resp_err_t rerr = rd_kafka_producev(
+            st->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            st->batch_emitted++;
+            return NB_ERR_OK;
+        }
+        if (rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(st->producer, 50);
+            continue;
+        }
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        NB_LOG(NB_LOG_ERROR, "stream", "produce to %s: %s", topic, rd_kafka_err2str(rerr));
+        if (rerr == RD_KAFKA_RESP_ERR__FATAL) {
+            st->fatal = true;
+            return NB_ERR_KAFKA_FATAL;
+        }
+        return NB_ERR_KAFKA_ABORTABLE;
+    }
+}
+
+nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
+                         const char *reason)
+{
+    rd_kafka_headers_t *orig = NULL, *hdrs;
+    char buf[64];
+    if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
+        hdrs = rd_kafka_headers_copy(orig);
+    else
+        hdrs = rd_kafka_headers_new(8);
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
+    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
+    rd_kafka_header_add(hdrs, "nb.source.topic", -1, topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)rkm->partition);
+    rd_kafka_header_add(hdrs, "nb.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)rkm->offset);
+    rd_kafka_header_add(hdrs, "nb.source.offset", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)rd_kafka_message_timestamp(rkm, NULL));
+    rd_kafka_header_add(hdrs, "nb.source.timestamp", -1, buf, -1);
+    st->stats.dead_letters++;
+    NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", topic,
+           (int)rkm->partition, (long long)rkm->offset, nb_err_name(err), reason);
+    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
+                    rkm->payload, rkm->len, hdrs);
+}
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+static void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(st->offsets, topic, rkm->partition);
+    if (!tp)
+        tp = rd_kafka_topic_partition_list_add(st->offsets, topic, rkm->partition);
+    tp->offset = rkm->offset + 1;
+}
+
+/* Seeks every assigned partition back to its committed offset. */
+static void nb__rewind(nb_stream_t *st)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    if (parts->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, parts, 30000);
+        if (err)
+            NB_LOG(NB_LOG_WARN, "stream", "committed offsets: %s", rd_kafka_err2str(err));
+        for (int i = 0; i < parts->cnt; i++)
+            if (parts->elems[i].offset < 0)
+                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(st->consumer, parts, 30000);
+        if (error) {
+            NB_LOG(NB_LOG_WARN, "stream", "rewind: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void nb__batch_reset(nb_stream_t *st)
+{
+    st->txn_open = false;
+    rd_kafka_topic_partition_list_destroy(st->offsets);
+    st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->batch_records = 0;
+    st->batch_emitted = 0;
+}
+
+static nb_err_t nb__abort(nb_stream_t *st)
+{
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);
+        if (!error)
+            break;
+        bool retry = rd_kafka_error_is_retriable(error) && attempt < 20;
+        NB_LOG(NB_LOG_WARN, "stream", "abort_transaction: %s", rd_kafka_error_string(error));
+        if (rd_kafka_error_is_fatal(error))
+            st->fatal = true;
+        rd_kafka_error_destroy(error);
+        if (!retry) {
+            st->fatal = true;
+            return NB_ERR_KAFKA_FATAL;
+        }
+    }
+    st->stats.aborts++;
+    nb__undo_apply(st);
+    nb__batch_reset(st);
+    nb__rewind(st);
+    NB_LOG(NB_LOG_WARN, "stream", "transaction aborted; state restored, rewound to committed "
+                                  "offsets");
+    return NB_ERR_OK;
+}
+
+/* Commits the open transaction with the consumed offsets; aborts on an abortable error. */
+static nb_err_t nb__commit(nb_stream_t *st)
+{
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    rd_kafka_error_t *error = NULL;
+    if (st->offsets->cnt > 0) {
+        /* Fetched now: the group generation changes with every rebalance, and offsets sent
+         * with an old generation are fenced. */
+        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(st->consumer);
+        for (int attempt = 0;; attempt++) {
+            error = rd_kafka_send_offsets_to_transaction(st->producer, st->offsets, cgmd,
+                                                         NB__TXN_TIMEOUT_MS);
+            if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
+                break;
+            rd_kafka_error_destroy(error);
+            error = NULL;
+        }
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    }
+    for (int attempt = 0; !error; attempt++) {
+        error = rd_kafka_commit_transaction(st->producer, NB__TXN_TIMEOUT_MS);
+        if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
+            break;
+        NB_LOG(NB_LOG_WARN, "stream", "commit_transaction (retrying): %s",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        error = NULL;
+    }
+    if (error) {
+        NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
+        bool abortable = rd_kafka_error_txn_requires_abort(error);
+        bool fatal = rd_kafka_error_is_fatal(error);
+        rd_kafka_error_destroy(error);
+        if (fatal || !abortable) {
+            st->fatal = st->fatal || fatal;
+            if (fatal)
+                return NB_ERR_KAFKA_FATAL;
+        }
+        return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+    }
+    st->stats.commits++;
+    nb__undo_clear(st);
+    nb__batch_reset(st);
+    return NB_ERR_OK;
+}
+
+/* ---- restore and rebalance ------------------------------------------------------------------ */
+
+static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                         size_t len)
+{
+    void **a = opaque;
+    nb__pipeline_state_loaded(a[0], *(int32_t *)a[1], key, val, len);
+    return 0;
+}
+
+/* Rebuilds the state of by-child partition p from its changelog partition (read_committed,
+ * to the last stable offset). */
+static nb_err_t nb__restore(nb_stream_t *st, int32_t p)
+{
+    nb__store_t *s = nb__store_new();
+    if (!s)
+        return NB_ERR_NOMEM;
+    int64_t t0 = nb__now();
+    long n = 0;
+    int64_t low = 0, high = 0;
+    /* An empty changelog partition needs no read (and waiting for its end costs a fetch). */
+    if (rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic, p, &low, &high,
+                                         10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high <= low) {
+        nb__store_destroy(st->stores[p]);
+        st->stores[p] = s;
+        return NB_ERR_OK;
+    }
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(st->restorer, parts);
+    bool done = false;
+    nb_err_t result = NB_ERR_OK;
+    while (!done) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->restorer, 1000);
+        if (!rkm) {
+            if (st->fatal) {
+                result = NB_ERR_KAFKA_FATAL;
+                break;
+            }
+            continue;
+        }
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            done = true;
+        } else if (rkm->err) {
+            NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)p,
+                   rd_kafka_message_errstr(rkm));
+        } else {
+            uint8_t key[NB__KEY_LEN];
+            if (!rkm->key || !nb__unhex(rkm->key, rkm->key_len, key, NB__KEY_LEN)) {
+                NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
+                       (int)p, (long long)rkm->offset);
+            } else if (!rkm->payload || rkm->len == 0) {
+                nb__store_del(s, key);
+            } else if (nb__store_put(s, key, rkm->payload, rkm->len)) {
+                result = NB_ERR_NOMEM;
+                done = true;
+            }
+            n++;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    rd_kafka_assign(st->restorer, NULL);
+    rd_kafka_topic_partition_list_destroy(parts);
+    if (result) {
+        nb__store_destroy(s);
+        return result;
+    }
+    nb__store_destroy(st->stores[p]);
+    st->stores[p] = s;
+    void *args[2] = {st->pipe, &p};
+    nb__store_foreach(s, nb__loaded_cb, args);
+    st->stats.restored += nb__store_count(s);
+    NB_LOG(NB_LOG_INFO, "stream",
+           "restored partition %d: %zu children from %ld changelog records in %lld ms", (int)p,
+           nb__store_count(s), n, (long long)(nb__now() - t0));
+    return NB_ERR_OK;
+}
+
+static void nb__drop(nb_stream_t *st, int32_t p)
+{
+    if (p < 0 || p >= st->partitions || !st->stores[p])
+        return;
+    nb__store_destroy(st->stores[p]);
+    st->stores[p] = NULL;
+    nb__pipeline_partition_dropped(st->pipe, p);
+}
+
+static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    nb_stream_t *st = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        st->stats.ready = false;
+        for (int i = 0; i < parts->cnt; i++) {
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
+                nb__restore(st, parts->elems[i].partition)) {
+                NB_LOG(NB_LOG_ERROR, "stream", "restore of partition %d failed",
+                       (int)parts->elems[i].partition);
+                st->fatal = true;
+            }
+        }
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        st->stats.ready = !st->fatal;
+        NB_LOG(NB_LOG_INFO, "stream", "assigned %d partitions", parts->cnt);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* Finish what we did with these partitions before another instance gets them. */
+        if (st->txn_open && !rd_kafka_assignment_lost(rk))
+            nb__commit(st);
+        else if (st->txn_open)
+            nb__abort(st);
+        for (int i = 0; i < parts->cnt; i++)
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
+                nb__drop(st, parts->elems[i].partition);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        NB_LOG(NB_LOG_INFO, "stream", "revoked %d partitions", parts->cnt);
+    } else {
+        NB_LOG(NB_LOG_ERROR, "stream", "rebalance: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+/* ---- construction --------------------------------------------------------------------------- */
+
+static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool group, bool eof,
+                                    char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = nb__base_conf(st->conf, role, st, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    char group_id[256];
+    snprintf(group_id, sizeof(group_id), "%s%s", st->conf->group_id, group ? "" : "-unused");
+    if (!nb__set(kc, "group.id", group_id, errstr, errstr_size) ||
+        !nb__set(kc, "isolation.level", "read_committed", errstr, errstr_size) ||
+        !nb__set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
+        !nb__set(kc, "auto.offset.reset", "earliest", errstr, errstr_size) ||
+        !nb__set(kc, "enable.partition.eof", eof ? "true" : "false", errstr, errstr_size) ||
+        (eof && !nb__set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size))) {
+        rd_kafka_conf_destroy(kc);
+        return NULL;
+    }
+    if (group) {
+        if (!nb__set(kc, "partition.assignment.strategy", st->conf->assignment_strategy, errstr,
+                     errstr_size) ||
+            (st->conf->group_instance_id[0] &&
+             !nb__set(kc, "group.instance.id", st->conf->group_instance_id, errstr,
+                      errstr_size))) {
+            rd_kafka_conf_destroy(kc);
+            return NULL;
+        }
+        rd_kafka_conf_set_rebalance_cb(kc, nb__rebalance_cb);
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
+    if (!rk)
+        rd_kafka_conf_destroy(kc);
+    return rk;
+}
+
+nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_size)
+{
+    nb__pipeline_t *pipe = nb__pipeline_new(conf, errstr, errstr_size);
+    if (!pipe)
+        return NB_ERR_CONFIG;
+    nb__pipeline_destroy(pipe);
+    rd_kafka_conf_t *kc = nb__base_conf(conf, "check", NULL, errstr, errstr_size);
+    if (!kc)
+        return NB_ERR_CONFIG;
+    rd_kafka_conf_destroy(kc);
+    return NB_ERR_OK;
+}
+
+nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_size)
+{
+    nb_stream_t *st = calloc(1, sizeof(*st));
+    rd_kafka_conf_t *pc = NULL;
+    if (!st) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    st->conf = conf;
+    pthread_mutex_init(&st->stats_lock, NULL);
+    st->partitions = conf->partitions;
+    st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
+    st->offsets = rd_kafka_topic_partition_list_new(16);
+    if (!st->stores)
+        goto fail;
+    if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
+        goto fail;
+    pc = nb__base_conf(conf, "producer", st, errstr, errstr_size);
+    char txn_id[256];
+    snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
+    if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
+        !nb__set(pc, "linger.ms", "5", errstr, errstr_size) ||
+        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size))
+        goto fail;
+    if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
+        goto fail;
+    pc = NULL; /* now owned by the producer */
+    if (!(st->consumer = nb__new_consumer(st, "consumer", true, false, errstr, errstr_size)) ||
+        !(st->links = nb__new_consumer(st, "links", false, true, errstr, errstr_size)) ||
+        !(st->restorer = nb__new_consumer(st, "restore", false, true, errstr, errstr_size)))
+        goto fail;
+    rd_kafka_poll_set_consumer(st->consumer);
+    return st;
+fail:
+    if (pc)
+        rd_kafka_conf_destroy(pc);
+    nb_stream_destroy(st);
+    return NULL;
+}
+
+void nb_stream_destroy(nb_stream_t *st)
+{
+    if (!st)
+        return;
+    if (st->consumer) {
+        rd_kafka_consumer_close(st->consumer);
+        rd_kafka_destroy(st->consumer);
+    }
+    if (st->links) {
+        rd_kafka_consumer_close(st->links);
+        rd_kafka_destroy(st->links);
+    }
+    if (st->restorer) {
+        rd_kafka_consumer_close(st->restorer);
+        rd_kafka_destroy(st->restorer);
+    }
+    if (st->producer)
+        rd_kafka_destroy(st->producer);
+    for (int p = 0; st->stores && p < st->partitions; p++)
+        nb__store_destroy(st->stores[p]);
+    free(st->stores);
+    nb__undo_clear(st);
+    if (st->offsets)
+        rd_kafka_topic_partition_list_destroy(st->offsets);
+    nb__pipeline_destroy(st->pipe);
+    pthread_mutex_destroy(&st->stats_lock);
+    free(st);
+}
+
+void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&st->stats_lock);
+    *out = st->published;
+    pthread_mutex_unlock((pthread_mutex_t *)&st->stats_lock);
+}
+
+/* Publishes the main thread's counters for other threads. @locality main thread */
+static void nb__publish_stats(nb_stream_t *st)
+{
+    pthread_mutex_lock(&st->stats_lock);
+    st->published = st->stats;
+    pthread_mutex_unlock(&st->stats_lock);
+}
+
+/* ---- running ------------------------------------------------------------------------------- */
+
+/* Assigns every partition of the links topic from the beginning and reads to the end, so that
+ * ingest can resolve any event before it starts. */
+static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->links, st->conf->links_topic, NULL);
+    rd_kafka_resp_err_t err;
+    while ((err = rd_kafka_metadata(st->links, 0, rkt, &md, 5000)) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+           md->topic_cnt < 1 || md->topics[0].err) {
+        if (md) {
+            if (!err)
+                err = md->topics[0].err;
+            rd_kafka_metadata_destroy(md);
+            md = NULL;
+        }
+        NB_LOG(NB_LOG_WARN, "stream", "waiting for topic %s: %s", st->conf->links_topic,
+               rd_kafka_err2str(err));
+        if ((stop && *stop) || st->fatal) {
+            rd_kafka_topic_destroy(rkt);
+            return NB_ERR_KAFKA;
+        }
+    }
+    int n = md->topics[0].partition_cnt;
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(n);
+    for (int i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(parts, st->conf->links_topic, i)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_assign(st->links, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    int eofs = 0;
+    int64_t t0 = nb__now();
+    while (eofs < n && !(stop && *stop) && !st->fatal) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->links, 1000);
+        if (!rkm)
+            continue;
+        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            eofs++;
+        else if (!rkm->err) {
+            nb__pipeline_link(st->pipe, rkm, nb__now());
+            st->stats.links++;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+    NB_LOG(NB_LOG_INFO, "stream", "identity table loaded: %llu links in %lld ms",
+           (unsigned long long)st->stats.links, (long long)(nb__now() - t0));
+    return NB_ERR_OK;
+}
+
+static void nb__links_poll(nb_stream_t *st)
+{
+    for (int i = 0; i < NB__LINKS_PER_TICK; i++) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->links, 0);
+        if (!rkm)
+            return;
+        if (!rkm->err) {
+            nb__pipeline_link(st->pipe, rkm, nb__now());
+            st->stats.links++;
+        }
+        rd_kafka_message_destroy(rkm);
+    }
+}
+
+static nb_err_t nb__subscribe(nb_stream_t *st)
+{
+    const nb_config_t *c = st->conf;
+    rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
+    const char *names[NB_CONFIG_MAX_TOPICS + 2];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        names[n++] = c->appointment_topics[i];
+    names[n++] = c->context_topic;
+    names[n++] = c->acks_topic;
+    names[n++] = c->by_child_topic;
+    for (size_t i = 0; i < n; i++)
+        if (!rd_kafka_topic_partition_list_find(topics, names[i], RD_KAFKA_PARTITION_UA))
+            rd_kafka_topic_partition_list_add(topics, names[i], RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(st->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (err) {
+        NB_LOG(NB_LOG_ERROR, "stream", "subscribe: %s", rd_kafka_err2str(err));
+        return NB_ERR_KAFKA;
+    }
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop)
+{
+    for (;;) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(st->producer, NB__TXN_TIMEOUT_MS);
+        if (!error)
+            return NB_ERR_OK;
+        bool retry = rd_kafka_error_is_retriable(error);
+        NB_LOG(NB_LOG_WARN, "stream", "init_transactions: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        if (!retry || (stop && *stop))
+            return NB_ERR_KAFKA_FATAL;
+    }
+}
+
+/* Processes one consumed message inside the open transaction. */
+static nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now)
+{
+    nb_err_t err = nb__begin(st);
+    if (err)
+        return err;
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    st->stats.records_in++;
+    if (strcmp(topic, st->conf->by_child_topic) == 0)
+        err = nb__pipeline_by_child(st->pipe, st, rkm, now);
+    else
+        err = nb__pipeline_source(st->pipe, st, rkm, now);
+    if (!err) {
+        nb__track_offset(st, rkm);
+        st->batch_records++;
+    }
+    return err;
+}
+
+nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
+                       volatile sig_atomic_t *reload)
+{
+    nb_err_t err;
+    NB_LOG(NB_LOG_INFO, "stream", "starting instance %s (group %s, %d partitions)",
+           st->conf->instance_id, st->conf->group_id, st->partitions);
+    if ((err = nb__init_transactions(st, stop)))
+        return err;
+    if ((err = nb__links_start(st, stop)))
+        return (stop && *stop) ? NB_ERR_OK : err;
+    if ((err = nb__subscribe(st)))
+        return err;
+    st->last_tick = nb__now();
+    while (!(stop && *stop) && !st->fatal) {
+        if (reload && *reload) {
+            char why[1024];
+            *reload = 0;
+            if (nb__pipeline_reload(st->pipe, why, sizeof(why)))
+                NB_LOG(NB_LOG_ERROR, "stream", "policy reload failed, old policy stays: %s",
+                       why);
+            else
+                NB_LOG(NB_LOG_INFO, "stream", "policy reloaded");
+        }
+        int64_t now = nb__now();
+        int timeout = 100;
+        if (st->txn_open) {
+            int64_t left = st->batch_start + st->conf->commit_interval_ms - now;
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, timeout);
+        now = nb__now();
+        if (rkm) {
+            if (rkm->err) {
+                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    NB_LOG(NB_LOG_WARN, "stream", "consume: %s", rd_kafka_message_errstr(rkm));
+                rd_kafka_message_destroy(rkm);
+            } else {
+                err = nb__process(st, rkm, now);
+                rd_kafka_message_destroy(rkm);
+                if (err == NB_ERR_KAFKA_ABORTABLE) {
+                    if (nb__abort(st))
+                        break;
+                    continue;
+                }
+                if (err == NB_ERR_KAFKA_FATAL)
+                    break;
+                if (err)
+                    NB_LOG(NB_LOG_ERROR, "stream", "processing: %s", nb_err_str(err));
+            }
+        }
+        nb__links_poll(st);
+        nb__publish_stats(st);
+        bool due = st->txn_open && (now - st->batch_start >= st->conf->commit_interval_ms ||
+                                    st->batch_records >= st->conf->max_batch);
+        bool tick = now - st->last_tick >= NB__TICK_MS;
+        if (due || tick) {
+            st->last_tick = now;
+            err = nb__pipeline_tick(st->pipe, st, now);
+            if (err == NB_ERR_KAFKA_ABORTABLE) {
+                if (nb__abort(st))
+                    break;
+                continue;
+            }
+            if (st->txn_open) {
+                err = nb__commit(st);
+                if (err == NB_ERR_KAFKA_FATAL)
+                    break;
+            }
+        }
+    }
+    if (!st->fatal && st->txn_open)
+        nb__commit(st);
+    NB_LOG(NB_LOG_INFO, "stream", "stopping: %llu records, %llu commits, %llu aborts",
+           (unsigned long long)st->stats.records_in, (unsigned long long)st->stats.commits,
+           (unsigned long long)st->stats.aborts);
+    rd_kafka_consumer_close(st->consumer);
+    rd_kafka_destroy(st->consumer);
+    st->consumer = NULL;
+    st->stats.ready = false;
+    nb__publish_stats(st);
+    return st->fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_OK;
+}

@@ -1,0 +1,111 @@
+/*
+ * notbrought - stream: per-partition state store, child key -> serialized child state.
+ * The hash table is uthash (Debian uthash-dev).
+ */
+#include "stream/internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+typedef struct nb__entry_s {
+    uint8_t key[NB__KEY_LEN];
+    uint8_t *val;
+    size_t len;
+    UT_hash_handle hh;
+} nb__entry_t;
+
+struct nb__store_s {
+    nb__entry_t *head;
+    size_t bytes;
+};
+
+nb__store_t *nb__store_new(void)
+{
+    return calloc(1, sizeof(nb__store_t));
+}
+
+void nb__store_destroy(nb__store_t *s)
+{
+    if (!s)
+        return;
+    nb__entry_t *e, *tmp;
+    HASH_ITER(hh, s->head, e, tmp)
+    {
+        HASH_DEL(s->head, e);
+        free(e->val);
+        free(e);
+    }
+    free(s);
+}
+
+const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
+{
+    nb__entry_t *e;
+    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    if (!e)
+        return NULL;
+    *len = e->len;
+    return e->val;
+}
+
+nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
+                       size_t len)
+{
+    nb__entry_t *e;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return NB_ERR_NOMEM;
+    memcpy(copy, val, len);
+    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e) {
+            free(copy);
+            return NB_ERR_NOMEM;
+        }
+        memcpy(e->key, key, NB__KEY_LEN);
+        HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
+    } else {
+        s->bytes -= e->len;
+        free(e->val);
+    }
+    e->val = copy;
+    e->len = len;
+    s->bytes += len;
+    return NB_ERR_OK;
+}
+
+void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
+{
+    nb__entry_t *e;
+    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    if (!e)
+        return;
+    HASH_DEL(s->head, e);
+    s->bytes -= e->len;
+    free(e->val);
+    free(e);
+}
+
+size_t nb__store_count(const nb__store_t *s)
+{
+    return HASH_COUNT(s->head);
+}
+
+size_t nb__store_bytes(const nb__store_t *s)
+{
+    return s->bytes + HASH_COUNT(s->head) * sizeof(nb__entry_t);
+}
+
+int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque)
+{
+    nb__entry_t *e, *tmp;
+    HASH_ITER(hh, s->head, e, tmp)
+    {
+        int rc = cb(opaque, e->key, e->val, e->len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -1,0 +1,317 @@
+/*
+ * notbrought - stream: the embedded broker (librdkafka's mock cluster), topic creation, and
+ * the produce/consume helpers behind `notbrought produce` and `notbrought consume`.
+ */
+#include "stream/internal.h"
+
+#include <librdkafka/rdkafka_mock.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nb_broker_s {
+    rd_kafka_t *rk;
+    rd_kafka_mock_cluster_t *mcluster;
+    char *bootstraps;
+};
+
+nb_broker_t *nb_broker_new(int brokers, char *errstr, size_t errstr_size)
+{
+    nb_broker_t *b = calloc(1, sizeof(*b));
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (!b)
+        goto fail;
+    /* The mock cluster lives inside a client handle; this one never connects anywhere. */
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", "", errstr, errstr_size) != RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "log_level", "3", errstr, errstr_size) != RD_KAFKA_CONF_OK)
+        goto fail;
+    b->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!b->rk)
+        goto fail;
+    kc = NULL; /* now owned by the handle */
+    b->mcluster = rd_kafka_mock_cluster_new(b->rk, brokers);
+    if (!b->mcluster) {
+        snprintf(errstr, errstr_size, "could not start the mock cluster");
+        goto fail;
+    }
+    b->bootstraps = strdup(rd_kafka_mock_cluster_bootstraps(b->mcluster));
+    return b;
+fail:
+    if (kc)
+        rd_kafka_conf_destroy(kc);
+    nb_broker_destroy(b);
+    return NULL;
+}
+
+void nb_broker_create_topics(nb_broker_t *b, const nb_config_t *conf, int source_partitions)
+{
+    rd_kafka_mock_cluster_t *mc = b->mcluster;
+    for (size_t i = 0; i < conf->n_appointment_topics; i++)
+        rd_kafka_mock_topic_create(mc, conf->appointment_topics[i], source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->context_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->acks_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->links_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->by_child_topic, conf->partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->changelog_topic, conf->partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->notifications_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->dead_letter_topic, 1, 1);
+    rd_kafka_mock_topic_create(mc, conf->audit_topic, source_partitions, 1);
+}
+
+const char *nb_broker_bootstraps(const nb_broker_t *b)
+{
+    return b->bootstraps;
+}
+
+struct rd_kafka_mock_cluster_s *nb_broker_mock(nb_broker_t *b)
+{
+    return b->mcluster;
+}
+
+void nb_broker_destroy(nb_broker_t *b)
+{
+    if (!b)
+        return;
+    if (b->mcluster)
+        rd_kafka_mock_cluster_destroy(b->mcluster);
+    if (b->rk)
+        rd_kafka_destroy(b->rk);
+    free(b->bootstraps);
+    free(b);
+}
+
+static rd_kafka_conf_t *nb__tool_conf(const nb_config_t *conf, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    if (rd_kafka_conf_set(kc, "bootstrap.servers", conf->bootstrap_servers, errstr,
+                          errstr_size) != RD_KAFKA_CONF_OK)
+        goto fail;
+    for (size_t i = 0; i < conf->n_kafka_props; i++)
+        if (rd_kafka_conf_set(kc, conf->kafka_props[i].key, conf->kafka_props[i].value, errstr,
+                              errstr_size) != RD_KAFKA_CONF_OK)
+            goto fail;
+    return kc;
+fail:
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+}
+
+nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions, char *errstr,
+                                 size_t errstr_size)
+{
+    const char *names[NB_CONFIG_MAX_TOPICS + 10];
+    int parts[NB_CONFIG_MAX_TOPICS + 10];
+    bool compact[NB_CONFIG_MAX_TOPICS + 10];
+    size_t n = 0;
+    for (size_t i = 0; i < conf->n_appointment_topics; i++) {
+        names[n] = conf->appointment_topics[i];
+        parts[n] = source_partitions;
+        compact[n++] = false;
+    }
+#define NB__T(name_, parts_, compact_)                                                             \
+    do {                                                                                           \
+        names[n] = (name_);                                                                        \
+        parts[n] = (parts_);                                                                       \
+        compact[n++] = (compact_);                                                                 \
+    } while (0)
+    NB__T(conf->context_topic, source_partitions, false);
+    NB__T(conf->acks_topic, source_partitions, false);
+    NB__T(conf->links_topic, source_partitions, true);
+    NB__T(conf->by_child_topic, conf->partitions, false);
+    NB__T(conf->changelog_topic, conf->partitions, true);
+    NB__T(conf->notifications_topic, source_partitions, false);
+    NB__T(conf->dead_letter_topic, 1, false);
+    NB__T(conf->audit_topic, source_partitions, false);
+#undef NB__T
+    rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
+    if (!kc)
+        return NB_ERR_CONFIG;
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return NB_ERR_KAFKA;
+    }
+    rd_kafka_NewTopic_t *nt[NB_CONFIG_MAX_TOPICS + 10];
+    for (size_t i = 0; i < n; i++) {
+        nt[i] = rd_kafka_NewTopic_new(names[i], parts[i], -1, errstr, errstr_size);
+        if (compact[i])
+            rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, errstr_size);
+    rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, errstr_size);
+    rd_kafka_CreateTopics(rk, nt, n, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
+    nb_err_t result = NB_ERR_OK;
+    if (!ev) {
+        snprintf(errstr, errstr_size, "creating topics: no answer from the broker");
+        result = NB_ERR_TIMEOUT;
+    } else if (rd_kafka_event_error(ev)) {
+        snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
+        result = NB_ERR_KAFKA;
+    } else {
+        size_t cnt;
+        const rd_kafka_topic_result_t **res =
+            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+        for (size_t i = 0; i < cnt; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+                snprintf(errstr, errstr_size, "creating topic %s: %s",
+                         rd_kafka_topic_result_name(res[i]),
+                         rd_kafka_topic_result_error_string(res[i]));
+                result = NB_ERR_KAFKA;
+            }
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_NewTopic_destroy(nt[i]);
+    rd_kafka_destroy(rk);
+    return result;
+}
+
+typedef struct nb__produce_s {
+    rd_kafka_t *rk;
+    long count;
+    rd_kafka_resp_err_t failed;
+} nb__produce_t;
+
+static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    nb__produce_t *p = opaque;
+    (void)rk;
+    if (rkm->err && !p->failed)
+        p->failed = rkm->err;
+}
+
+static int nb__produce_one(void *opaque, const char *topic, const char *key, const void *value,
+                           size_t len, int64_t ts)
+{
+    nb__produce_t *p = opaque;
+    for (;;) {
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            rd_kafka_poll(p->rk, 100);
+            continue;
+        }
+        if (err) {
+            p->failed = err;
+            return 1;
+        }
+        p->count++;
+        rd_kafka_poll(p->rk, 0);
+        return 0;
+    }
+}
+
+nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long *count,
+                                char *errstr, size_t errstr_size)
+{
+    nb__produce_t p = {NULL, 0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
+    if (!kc)
+        return NB_ERR_CONFIG;
+    if (rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "linger.ms", "20", errstr, errstr_size) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kc);
+        return NB_ERR_CONFIG;
+    }
+    rd_kafka_conf_set_dr_msg_cb(kc, nb__dr_cb);
+    rd_kafka_conf_set_opaque(kc, &p);
+    p.rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
+    if (!p.rk) {
+        rd_kafka_conf_destroy(kc);
+        return NB_ERR_KAFKA;
+    }
+    errstr[0] = '\0';
+    int rc = nb_recfile_read(path, nb__produce_one, &p, errstr, errstr_size);
+    rd_kafka_flush(p.rk, 60000);
+    nb_err_t result = NB_ERR_OK;
+    if (rc < 0) {
+        result = NB_ERR_IO;
+    } else if (p.failed) {
+        snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(p.failed));
+        result = NB_ERR_KAFKA;
+    } else if (rd_kafka_outq_len(p.rk) > 0) {
+        snprintf(errstr, errstr_size, "produce: %d records not delivered within 60 s",
+                 rd_kafka_outq_len(p.rk));
+        result = NB_ERR_TIMEOUT;
+    }
+    *count = p.count;
+    rd_kafka_destroy(p.rk);
+    return result;
+}
+
+nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
+                           nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
+    if (!kc)
+        return NB_ERR_CONFIG;
+    if (rd_kafka_conf_set(kc, "group.id", "notbrought-consume-tool", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "isolation.level", "read_committed", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK ||
+        rd_kafka_conf_set(kc, "enable.auto.commit", "false", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(kc);
+        return NB_ERR_CONFIG;
+    }
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        return NB_ERR_KAFKA;
+    }
+    nb_err_t result = NB_ERR_OK;
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    if (err || md->topic_cnt < 1 || md->topics[0].err) {
+        snprintf(errstr, errstr_size, "topic %s: %s", topic,
+                 rd_kafka_err2str(err ? err : md->topics[0].err));
+        result = NB_ERR_KAFKA;
+    } else {
+        rd_kafka_topic_partition_list_t *parts =
+            rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (int i = 0; i < md->topics[0].partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
+                RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        long n = 0;
+        while (max == 0 || n < max) {
+            rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, idle_ms);
+            if (!rkm)
+                break;
+            if (!rkm->err) {
+                char key[1024];
+                size_t kl = rkm->key_len < sizeof(key) - 1 ? rkm->key_len : sizeof(key) - 1;
+                if (rkm->key)
+                    memcpy(key, rkm->key, kl);
+                key[rkm->key ? kl : 0] = '\0';
+                n++;
+                int rc = cb(opaque, topic, key, rkm->payload, rkm->len,
+                            rd_kafka_message_timestamp(rkm, NULL));
+                rd_kafka_message_destroy(rkm);
+                if (rc)
+                    break;
+            } else {
+                rd_kafka_message_destroy(rkm);
+            }
+        }
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return result;
+}

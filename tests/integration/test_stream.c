@@ -1,0 +1,452 @@
+/*
+ * Integration tests: the daemon on the embedded broker (librdkafka's mock cluster), with
+ * fault injection.
+ *
+ * The mock cluster of librdkafka 2.0.2 shows aborted records to read_committed consumers and
+ * forgets transactional offset commits, so it cannot prove exactly-once (tests/e2e does that
+ * on Apache Kafka). What these tests prove: each fault's error path is taken and recovered
+ * from, and the distinct notifications and dead letters equal those of an undisturbed run.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "notbrought/cli.h"
+#include "notbrought/stream.h"
+
+/* Kafka protocol API keys (the public mock header takes them as numbers). */
+#define API_PRODUCE 0
+#define API_ADD_PARTITIONS_TO_TXN 24
+#define API_ADD_OFFSETS_TO_TXN 25
+#define API_END_TXN 26
+#define API_TXN_OFFSET_COMMIT 28
+
+#define CHILDREN 120
+#define MALFORMED 16
+
+typedef struct instance_s {
+    nb_config_t *conf;
+    nb_stream_t *st;
+    pthread_t thread;
+    volatile sig_atomic_t stop;
+    nb_err_t result;
+    nb_stream_stats_t stats;
+} instance_t;
+
+typedef struct idset_s {
+    char **ids;
+    size_t n, cap;
+    size_t records;
+} idset_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static nb_config_t *make_conf(const char *bootstrap, const char *instance)
+{
+    char errstr[1024];
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    free(c->bootstrap_servers);
+    c->bootstrap_servers = strdup(bootstrap);
+    free(c->instance_id);
+    c->instance_id = strdup(instance);
+    c->hmac_key = strdup("integration-test-hmac-key-0123456789");
+    /* Every event through one single-partition topic: each child's events then reach the
+     * pipeline in one defined order, so an undisturbed run is a valid reference. */
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        free(c->appointment_topics[i]);
+    c->n_appointment_topics = 1;
+    c->appointment_topics[0] = strdup("events");
+    free(c->context_topic);
+    c->context_topic = strdup("events");
+    for (size_t i = 0; i < c->n_policy_files; i++)
+        free(c->policy_files[i]);
+    c->n_policy_files = 2;
+    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
+    c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
+    free(c->log_level);
+    c->log_level = strdup("warn");
+    nb_log_set_level(NB_LOG_WARN);
+    /* Keep librdkafka's reconnect and retry pauses short. */
+    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
+    for (size_t i = 0; i < 2; i++) {
+        c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
+        c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
+    }
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+    return c;
+}
+
+static void *run_instance(void *arg)
+{
+    instance_t *in = arg;
+    in->result = nb_stream_run(in->st, &in->stop, NULL);
+    nb_stream_stats(in->st, &in->stats);
+    return NULL;
+}
+
+static void start_instance(instance_t *in, const char *bootstrap, const char *id)
+{
+    char errstr[1024];
+    memset(in, 0, sizeof(*in));
+    in->conf = make_conf(bootstrap, id);
+    in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
+    if (!in->st)
+        fail_msg("nb_stream_new: %s", errstr);
+    assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+}
+
+static void stop_instance(instance_t *in)
+{
+    in->stop = 1;
+    pthread_join(in->thread, NULL);
+    nb_stream_destroy(in->st);
+    nb_config_destroy(in->conf);
+}
+
+/* The sample in three record files: links known before the daemon starts, every event
+ * (on the one topic "events"), and links that arrive later (their events park meanwhile). */
+typedef struct files_s {
+    FILE *early, *events, *late;
+    int64_t split;
+} files_t;
+
+static int write_cb(void *opaque, const char *topic, const char *key, const void *value,
+                    size_t len, int64_t ts)
+{
+    files_t *f = opaque;
+    if (strcmp(topic, "identity.links") == 0)
+        return nb_recfile_write(ts < f->split ? f->early : f->late, topic, key, value, len, ts);
+    return nb_recfile_write(f->events, "events", key, value, len, ts);
+}
+
+static char sample_path[64];
+
+static void sample_file(char *out, size_t size, const char *part)
+{
+    snprintf(out, size, "%s.%s", sample_path, part);
+}
+
+/* Writes the sample (same bytes for every run of the test). */
+static void make_sample(int64_t now)
+{
+    char errstr[512];
+    nb_registry_t *reg = nb_registry_new();
+    assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
+    nb_codec_t *codec = nb_codec_new(reg, errstr, sizeof(errstr));
+    nb_sample_opts_t opts;
+    nb_sample_opts_default(&opts, now);
+    opts.children = CHILDREN;
+    opts.seed = 11;
+    opts.missed_share = 0.3;
+    opts.malformed = MALFORMED;
+    char path[96];
+    files_t f;
+    sample_file(path, sizeof(path), "early");
+    f.early = fopen(path, "w");
+    sample_file(path, sizeof(path), "events");
+    f.events = fopen(path, "w");
+    sample_file(path, sizeof(path), "late");
+    f.late = fopen(path, "w");
+    f.split = now - 25 * NB_MS_PER_DAY;
+    assert_non_null(f.early);
+    assert_non_null(f.events);
+    assert_non_null(f.late);
+    assert_int_equal(nb_sample_generate(&opts, codec, write_cb, &f, errstr, sizeof(errstr)), 0);
+    fclose(f.early);
+    fclose(f.events);
+    fclose(f.late);
+    nb_codec_destroy(codec);
+    nb_registry_destroy(reg);
+}
+
+static void produce(const char *bootstrap, const char *part)
+{
+    char errstr[512], path[96];
+    long n = 0;
+    nb_config_t *c = make_conf(bootstrap, "producer");
+    sample_file(path, sizeof(path), part);
+    assert_int_equal(nb_stream_produce_file(c, path, &n, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_true(n > 0);
+    nb_config_destroy(c);
+}
+
+static void idset_free(idset_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->ids[i]);
+    free(s->ids);
+    memset(s, 0, sizeof(*s));
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void idset_add(idset_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->ids[i], id) == 0)
+            return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->ids = realloc(s->ids, s->cap * sizeof(*s->ids));
+    }
+    s->ids[s->n++] = strdup(id);
+}
+
+typedef struct collect_s {
+    nb_codec_t *codec;
+    idset_t *set;
+    bool notifications;
+} collect_t;
+
+static int collect_cb(void *opaque, const char *topic, const char *key, const void *value,
+                      size_t len, int64_t ts)
+{
+    collect_t *c = opaque;
+    char id[256], errstr[256];
+    (void)topic;
+    (void)ts;
+    c->set->records++;
+    if (c->notifications) {
+        nb_record_t rec;
+        assert_int_equal(nb_codec_decode(c->codec, value, len, NB_RECORD_NOTIFICATION, &rec,
+                                         errstr, sizeof(errstr)),
+                         NB_ERR_OK);
+        snprintf(id, sizeof(id), "%s/%s", rec.u.notif.notification_id,
+                 nb_notification_kind_name(rec.u.notif.kind));
+    } else {
+        /* Dead letters: the original bytes identify the record. */
+        unsigned long h = 5381;
+        for (size_t i = 0; i < len; i++)
+            h = h * 33 + ((const unsigned char *)value)[i];
+        snprintf(id, sizeof(id), "%s:%zu:%lx", key, len, h);
+    }
+    idset_add(c->set, id);
+    return 0;
+}
+
+static void collect(const char *bootstrap, const char *topic, bool notifications, idset_t *out)
+{
+    char errstr[512];
+    nb_registry_t *reg = nb_registry_new();
+    nb_registry_add_builtin(reg, errstr, sizeof(errstr));
+    collect_t c = {nb_codec_new(reg, errstr, sizeof(errstr)), out, notifications};
+    nb_config_t *conf = make_conf(bootstrap, "collector");
+    idset_free(out);
+    assert_int_equal(nb_stream_consume(conf, topic, 0, 1500, collect_cb, &c, errstr,
+                                       sizeof(errstr)),
+                     NB_ERR_OK);
+    qsort(out->ids, out->n, sizeof(*out->ids), cmp_str);
+    nb_config_destroy(conf);
+    nb_codec_destroy(c.codec);
+    nb_registry_destroy(reg);
+}
+
+/* Waits until the outputs stop changing (distinct notifications and dead letters the same in
+ * two reads in a row), with a deadline. */
+static void await_quiet(const char *bootstrap, idset_t *notifs, idset_t *dead, int deadline_s)
+{
+    int64_t deadline = now_ms() + deadline_s * 1000LL;
+    size_t last_n = (size_t)-1, last_d = (size_t)-1;
+    int stable = 0;
+    while (now_ms() < deadline) {
+        collect(bootstrap, "notifications", true, notifs);
+        collect(bootstrap, "notbrought.dead-letters", false, dead);
+        if (notifs->n == last_n && dead->n == last_d && dead->n >= MALFORMED && notifs->n > 0) {
+            if (++stable >= 2)
+                return;
+        } else {
+            stable = 0;
+        }
+        last_n = notifs->n;
+        last_d = dead->n;
+        sleep_ms(500);
+    }
+    fail_msg("outputs did not settle within %d s (%zu notifications, %zu dead letters)",
+             deadline_s, notifs->n, dead->n);
+}
+
+static bool idset_has(const idset_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+static void assert_same(const idset_t *a, const idset_t *b, const char *what)
+{
+    for (size_t i = 0; i < a->n; i++)
+        if (!idset_has(b, a->ids[i]))
+            print_error("%s: only in the undisturbed run: %s\n", what, a->ids[i]);
+    for (size_t i = 0; i < b->n; i++)
+        if (!idset_has(a, b->ids[i]))
+            print_error("%s: only in the run with faults: %s\n", what, b->ids[i]);
+    if (a->n != b->n)
+        fail_msg("%s: %zu distinct in the undisturbed run, %zu with faults", what, a->n, b->n);
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->ids[i], b->ids[i]) != 0)
+            fail_msg("%s differ: %s vs %s", what, a->ids[i], b->ids[i]);
+}
+
+/* The shared baseline: one instance, no faults. */
+static int64_t sample_now;
+static idset_t base_notifs, base_dead;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    sample_now = now_ms();
+    snprintf(sample_path, sizeof(sample_path), "/tmp/nb-it-%d", (int)getpid());
+    make_sample(sample_now);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    char path[96];
+    (void)state;
+    const char *parts[] = {"early", "events", "late"};
+    for (int i = 0; i < 3; i++) {
+        sample_file(path, sizeof(path), parts[i]);
+        unlink(path);
+    }
+    idset_free(&base_notifs);
+    idset_free(&base_dead);
+    return 0;
+}
+
+static void test_undisturbed_run(void **state)
+{
+    char errstr[256];
+    (void)state;
+    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
+    assert_non_null(b);
+    nb_config_t *c = make_conf(nb_broker_bootstraps(b), "setup");
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+    produce(nb_broker_bootstraps(b), "early");
+    instance_t in;
+    start_instance(&in, nb_broker_bootstraps(b), "nb-a");
+    produce(nb_broker_bootstraps(b), "events");
+    await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
+    produce(nb_broker_bootstraps(b), "late");
+    await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
+    stop_instance(&in);
+    assert_int_equal(in.result, NB_ERR_OK);
+    /* Every malformed record is dead-lettered once; nothing else is. */
+    assert_int_equal(base_dead.n, MALFORMED);
+    assert_true(base_notifs.n >= 5);
+    assert_int_equal(in.stats.aborts, 0);
+    assert_true(in.stats.commits > 0);
+    assert_true(in.stats.parked > 0);   /* events that arrived before their identity link */
+    assert_true(in.stats.released > 0); /* ... and were released when it came */
+    print_message("baseline: %zu notifications, %zu dead letters, %llu commits\n",
+                  base_notifs.n, base_dead.n, (unsigned long long)in.stats.commits);
+    nb_broker_destroy(b);
+}
+
+/* Faults while the stream runs: request errors that force aborts, coordinators moving,
+ * every broker down and back, and a second instance joining and leaving. */
+static void test_faults_recover_to_the_same_outputs(void **state)
+{
+    char errstr[256];
+    (void)state;
+    if (base_notifs.n == 0)
+        skip();
+    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
+    assert_non_null(b);
+    rd_kafka_mock_cluster_t *mc = nb_broker_mock(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *c = make_conf(bs, "setup");
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+    produce(bs, "early");
+
+    instance_t a, second;
+    start_instance(&a, bs, "nb-a");
+    produce(bs, "events");
+    sleep_ms(1500);
+    /* A produce refused for authorization makes the transaction abortable. */
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    /* Retriable transaction errors. */
+    rd_kafka_mock_push_request_errors(mc, API_ADD_PARTITIONS_TO_TXN, 2,
+                                      RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    rd_kafka_mock_push_request_errors(mc, API_END_TXN, 1,
+                                      RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
+    sleep_ms(1000);
+    /* The coordinators move. */
+    rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
+    rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
+    /* A second instance joins mid-stream (a rebalance while transactions are open)... */
+    start_instance(&second, bs, "nb-b");
+    sleep_ms(3000);
+    /* ...every broker goes down and comes back... */
+    for (int id = 1; id <= 3; id++)
+        rd_kafka_mock_broker_set_down(mc, id);
+    sleep_ms(3000);
+    for (int id = 1; id <= 3; id++)
+        rd_kafka_mock_broker_set_up(mc, id);
+    /* ...and the second instance leaves again. */
+    sleep_ms(2000);
+    stop_instance(&second);
+    assert_int_equal(second.result, NB_ERR_OK);
+
+    idset_t notifs = {0}, dead = {0};
+    await_quiet(bs, &notifs, &dead, 180);
+    /* Late links release parked events while the transaction path is disturbed again (the
+     * injected error applies to any client, so it goes in after the test's own producer). */
+    produce(bs, "late");
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    await_quiet(bs, &notifs, &dead, 180);
+    stop_instance(&a);
+    assert_int_equal(a.result, NB_ERR_OK);
+    print_message("faults: %llu commits, %llu aborts (a) + %llu commits (b); %zu notifications "
+                  "(%zu records), %zu dead letters (%zu records)\n",
+                  (unsigned long long)a.stats.commits, (unsigned long long)a.stats.aborts,
+                  (unsigned long long)second.stats.commits, notifs.n, notifs.records, dead.n,
+                  dead.records);
+    assert_true(a.stats.aborts >= 1); /* the abort path was taken */
+    assert_same(&base_notifs, &notifs, "notifications");
+    assert_same(&base_dead, &dead, "dead letters");
+    idset_free(&notifs);
+    idset_free(&dead);
+    nb_broker_destroy(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_undisturbed_run),
+        cmocka_unit_test(test_faults_recover_to_the_same_outputs),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

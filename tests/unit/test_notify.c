@@ -1,0 +1,365 @@
+/*
+ * Unit tests: notify (the notification lifecycle as a state machine, over the shipped
+ * default policy): new -> escalated up the whole ladder; acknowledged -> no escalation;
+ * early acknowledgement; withdrawal and recorded correction; restore mid-escalation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "notbrought/notify.h"
+
+#define HOUR 3600000LL
+#define KEY "a3f1000000000000000000000000000000000000000000000000000000000001"
+
+typedef struct fx_s {
+    nb_policy_t *pol;
+    nb_ledger_dict_t *dict;
+    nb_ledger_t *led;
+    nb_policy_result_t *res;
+    nb_notify_state_t ns;
+    int64_t t0; /* when the outcome was recorded */
+} fx_t;
+
+static void appointment(fx_t *f, nb_status_t status, int version)
+{
+    nb_appointment_event_t a;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.event_id, sizeof(a.event_id), "gp-1-v%d", version);
+    a.source.agency = NB_AGENCY_GP;
+    strcpy(a.source.system, "EMIS Web");
+    strcpy(a.source.organisation_code, "W91001");
+    a.subject_kind = NB_SUBJECT_CHILD;
+    strcpy(a.nhs_number, "9434765919");
+    a.date_of_birth = nb_days_from_civil(2024, 5, 1);
+    a.expected_delivery_date = NB_DATE_NONE;
+    strcpy(a.appointment_id, "gp-1");
+    strcpy(a.appointment_type, "immunisation");
+    a.contact_mode = NB_CONTACT_FACE_TO_FACE;
+    a.scheduled_start = f->t0 - 2 * HOUR;
+    a.status = status;
+    a.recorded_at = f->t0 + version;
+    a.version = version;
+    assert_int_equal(nb_ledger_apply(f->led, &a, NULL), NB_ERR_OK);
+}
+
+static int setup(void **state)
+{
+    char errstr[512];
+    fx_t *f = calloc(1, sizeof(*f));
+    const char *files[] = {NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml"};
+    assert_int_equal(nb_policy_load(files, 1, NULL, NULL, &f->pol, errstr, sizeof(errstr)),
+                     NB_ERR_OK);
+    f->dict = nb_ledger_dict_new();
+    f->led = nb_ledger_new(f->dict);
+    f->res = nb_policy_result_new();
+    /* A Tuesday morning in term time. */
+    assert_true(nb_parse_time("2026-03-10T10:00:00Z", &f->t0));
+    nb_context_fact_t cp;
+    memset(&cp, 0, sizeof(cp));
+    strcpy(cp.event_id, "fact-1");
+    strcpy(cp.nhs_number, "9434765919");
+    cp.kind = NB_FACT_CHILD_PROTECTION_PLAN;
+    cp.start_date = nb_days_from_civil(2026, 1, 5);
+    cp.end_date = NB_DATE_NONE;
+    cp.status = NB_FACT_STATUS_CURRENT;
+    strcpy(cp.source_system, "WCCIS");
+    strcpy(cp.organisation_code, "W04000");
+    cp.recorded_at = f->t0 - 60 * 24 * HOUR;
+    cp.version = 1;
+    assert_int_equal(nb_ledger_apply_fact(f->led, &cp, NULL), NB_ERR_OK);
+    appointment(f, NB_STATUS_WAS_NOT_BROUGHT, 2);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    nb_policy_result_destroy(f->res);
+    nb_ledger_destroy(f->led);
+    nb_ledger_dict_destroy(f->dict);
+    nb_policy_destroy(f->pol);
+    free(f);
+    return 0;
+}
+
+/* Evaluates at t and plans; returns the number of actions. */
+static size_t plan(fx_t *f, int64_t t, nb_notify_action_t *acts, int64_t *due)
+{
+    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false};
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, t, f->res), NB_ERR_OK);
+    return nb_notify_plan(f->res, &f->ns, t, true, acts, 16, due);
+}
+
+static const nb_notify_action_t *find(const nb_notify_action_t *acts, size_t n,
+                                      nb_notify_act_t act)
+{
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].act == act)
+            return &acts[i];
+    return NULL;
+}
+
+/* Publishes a NEW action: records it as raised, as the pipeline does. */
+static void raise_new(fx_t *f, const nb_notify_action_t *a, char id[NB_LEDGER_ID_HEX + 1])
+{
+    nb_ledger_raised_t r;
+    snprintf(id, NB_LEDGER_ID_HEX + 1, "%s", a->decision->id);
+    nb_policy_decision_to_raised(a->decision, &r);
+    assert_int_equal(nb_ledger_add_raised(f->led, &r), NB_ERR_OK);
+    nb_notify_sync(&f->ns, f->led, f->t0);
+}
+
+static void escalate(fx_t *f, const nb_notify_action_t *a)
+{
+    size_t nr;
+    const nb_policy_raised_status_t *rs = nb_policy_result_raised(f->res, &nr);
+    for (size_t k = 0; k < nr; k++) {
+        if (memcmp(rs[k].raised->id, a->decision->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
+            nb_ledger_raised_t r = *rs[k].raised;
+            r.level = (uint8_t)(a->rung + 1);
+            assert_int_equal(nb_ledger_add_raised(f->led, &r), NB_ERR_OK);
+            return;
+        }
+    }
+    fail_msg("escalated decision is not raised");
+}
+
+static void test_reference(void **state)
+{
+    uint8_t id[NB_LEDGER_ID_BYTES];
+    char ref[NB_REF_MAX + 1], again[NB_REF_MAX + 1];
+    (void)state;
+    for (int seed = 0; seed < 2000; seed++) {
+        for (int i = 0; i < NB_LEDGER_ID_BYTES; i++)
+            id[i] = (uint8_t)(seed * 31 + i * 7 + (seed >> 3));
+        nb_notify_reference(id, ref);
+        nb_notify_reference(id, again);
+        assert_string_equal(ref, again);
+        assert_int_equal(strlen(ref), 13);
+        assert_memory_equal(ref, "WNB-", 4);
+        assert_int_equal(ref[8], '-');
+        for (const char *p = ref + 4; *p; p++)
+            assert_null(strchr("01OIL", *p));
+    }
+}
+
+static void test_new_then_whole_ladder(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    char id[NB_LEDGER_ID_HEX + 1];
+    size_t n = plan(f, f->t0, acts, &due);
+    const nb_notify_action_t *a = find(acts, n, NB_NOTIFY_ACT_NEW);
+    assert_non_null(a);
+    assert_string_equal(a->decision->rule->id, "wnb_child_on_plan");
+    assert_int_equal(a->decision->tier, NB_TIER_URGENT);
+    size_t rungs = a->decision->n_rungs;
+    assert_true(rungs >= 2);
+    assert_int_equal(due, a->decision->rungs[0].due);
+
+    nb_notification_t note;
+    nb_notify_child_t child = {KEY, "9434765919"};
+    nb_notify_build_new(f->pol, a->decision, f->led, &child, f->t0, &note);
+    assert_string_equal(note.notification_id, a->decision->id);
+    assert_int_equal(note.kind, NB_NOTIFICATION_NEW);
+    assert_string_equal(note.nhs_number, "9434765919");
+    assert_int_equal(note.n_evidence, 1);
+    assert_int_equal(note.evidence[0].status, NB_STATUS_WAS_NOT_BROUGHT);
+    assert_int_equal(note.n_context, 1);
+    assert_true(note.n_recipients >= 1);
+    assert_int_equal(note.escalation_level, 0);
+    raise_new(f, a, id);
+
+    /* Before the first rung: nothing. */
+    n = plan(f, f->t0 + HOUR, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    assert_null(find(acts, n, NB_NOTIFY_ACT_NEW));
+    /* Each rung once, in order, up to the top. */
+    for (size_t r = 0; r < rungs; r++) {
+        int64_t t = due;
+        n = plan(f, t, acts, &due);
+        a = find(acts, n, NB_NOTIFY_ACT_ESCALATE);
+        assert_non_null(a);
+        assert_int_equal(a->rung, r);
+        nb_notify_build_escalation(f->pol, a->decision, a->rung, f->led, &child, t, &note);
+        char want[64];
+        snprintf(want, sizeof(want), "%s-e%zu", id, r + 1);
+        assert_string_equal(note.notification_id, want);
+        assert_string_equal(note.supersedes, id);
+        assert_int_equal(note.kind, NB_NOTIFICATION_ESCALATED);
+        assert_int_equal(note.escalation_level, (int)r + 1);
+        escalate(f, a);
+        /* The same time again: already escalated, nothing more. */
+        n = plan(f, t, acts, &due);
+        assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    }
+    assert_int_equal(due, NB_TIME_NONE);
+}
+
+static void test_acknowledged_does_not_escalate(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    char id[NB_LEDGER_ID_HEX + 1];
+    size_t n = plan(f, f->t0, acts, &due);
+    raise_new(f, find(acts, n, NB_NOTIFY_ACT_NEW), id);
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, id, f->t0 + HOUR), NB_NOTIFY_ACK_CLOSED);
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, id, f->t0 + HOUR), NB_NOTIFY_ACK_DUPLICATE);
+    n = plan(f, f->t0 + 100 * HOUR, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    assert_int_equal(due, NB_TIME_NONE);
+    /* Acks of malformed ids are recorded as unknown, never fatal. */
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, "nonsense", f->t0), NB_NOTIFY_ACK_UNKNOWN);
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, "zz1a2b3c4d5e6f708192a3b4c5d6e7f8", f->t0),
+                     NB_NOTIFY_ACK_UNKNOWN);
+}
+
+static void test_acknowledging_an_escalation_closes_the_origin(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    char id[NB_LEDGER_ID_HEX + 1], esc[64];
+    size_t n = plan(f, f->t0, acts, &due);
+    raise_new(f, find(acts, n, NB_NOTIFY_ACT_NEW), id);
+    n = plan(f, due, acts, &due);
+    escalate(f, find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    snprintf(esc, sizeof(esc), "%s-e1", id);
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, esc, f->t0), NB_NOTIFY_ACK_CLOSED);
+    n = plan(f, f->t0 + 1000 * HOUR, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+}
+
+static void test_early_ack_closes_on_arrival(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    char id[NB_LEDGER_ID_HEX + 1];
+    size_t n = plan(f, f->t0, acts, &due);
+    snprintf(id, sizeof(id), "%s", find(acts, n, NB_NOTIFY_ACT_NEW)->decision->id);
+    /* The ack overtakes the notification. */
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, id, f->t0), NB_NOTIFY_ACK_EARLY);
+    n = plan(f, f->t0, acts, &due);
+    const nb_notify_action_t *a = find(acts, n, NB_NOTIFY_ACT_NEW_CLOSED);
+    assert_non_null(a);
+    raise_new(f, a, id);
+    uint8_t raw[NB_LEDGER_ID_BYTES];
+    assert_true(nb_ledger_id_parse(id, raw));
+    assert_true(nb_notify_is_closed(&f->ns, raw));
+    assert_int_equal(f->ns.n_pending, 0);
+    n = plan(f, f->t0 + 100 * HOUR, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+}
+
+static void test_correction_withdraws_open_and_records_closed(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    char id[NB_LEDGER_ID_HEX + 1];
+    size_t n = plan(f, f->t0, acts, &due);
+    raise_new(f, find(acts, n, NB_NOTIFY_ACT_NEW), id);
+    /* The outcome is amended: the child was seen after all. */
+    appointment(f, NB_STATUS_ATTENDED, 3);
+    n = plan(f, f->t0 + HOUR, acts, &due);
+    const nb_notify_action_t *a = find(acts, n, NB_NOTIFY_ACT_WITHDRAW);
+    assert_non_null(a);
+    nb_notification_t note;
+    nb_notify_child_t child = {KEY, "9434765919"};
+    nb_notify_build_withdrawal(f->pol, a->raised, f->led, &child, f->t0 + HOUR, &note);
+    assert_int_equal(note.kind, NB_NOTIFICATION_WITHDRAWN);
+    assert_string_equal(note.supersedes, id);
+    char want[64];
+    snprintf(want, sizeof(want), "%s-w", id);
+    assert_string_equal(note.notification_id, want);
+
+    /* Had it been acknowledged, the correction is only recorded. */
+    assert_int_equal(nb_notify_ack(&f->ns, f->led, id, f->t0), NB_NOTIFY_ACK_CLOSED);
+    n = plan(f, f->t0 + HOUR, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_WITHDRAW));
+    assert_non_null(find(acts, n, NB_NOTIFY_ACT_CORRECTED));
+}
+
+/* After a restart mid-escalation, the next rung fires once and the done ones never again. */
+static void test_restore_mid_escalation(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due, t1;
+    char id[NB_LEDGER_ID_HEX + 1], errstr[256];
+    size_t n = plan(f, f->t0, acts, &due);
+    raise_new(f, find(acts, n, NB_NOTIFY_ACT_NEW), id);
+    t1 = due;
+    n = plan(f, t1, acts, &due);
+    escalate(f, find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    int64_t t2 = due; /* the second rung */
+    assert_true(t2 != NB_TIME_NONE && t2 > t1);
+    /* Persist and restore ledger and notify state, as the changelog does. */
+    nb_buf_t lb = {0}, sb = {0};
+    assert_int_equal(nb_ledger_encode(f->led, &lb), NB_ERR_OK);
+    assert_int_equal(nb_notify_state_encode(&f->ns, &sb), NB_ERR_OK);
+    nb_ledger_destroy(f->led);
+    f->led = NULL;
+    assert_int_equal(nb_ledger_decode(f->dict, lb.data, lb.len, &f->led, errstr, sizeof(errstr)),
+                     NB_ERR_OK);
+    size_t used;
+    memset(&f->ns, 0x5a, sizeof(f->ns));
+    assert_int_equal(nb_notify_state_decode(&f->ns, sb.data, sb.len, &used), NB_ERR_OK);
+    assert_int_equal(used, sb.len);
+    /* After the restart: exactly the next rung fires, the first never again. */
+    n = plan(f, t2 - 1, acts, &due);
+    assert_null(find(acts, n, NB_NOTIFY_ACT_ESCALATE));
+    assert_int_equal(due, t2);
+    n = plan(f, t2, acts, &due);
+    const nb_notify_action_t *a = find(acts, n, NB_NOTIFY_ACT_ESCALATE);
+    assert_non_null(a);
+    assert_int_equal(a->rung, 1);
+    nb_buf_free(&lb);
+    nb_buf_free(&sb);
+    /* Corrupt state is refused. */
+    uint8_t bad[3] = {9, 0, 0};
+    assert_int_equal(nb_notify_state_decode(&f->ns, bad, 3, &used), NB_ERR_LEDGER_CORRUPT);
+}
+
+static void test_audit_has_no_personal_data(void **state)
+{
+    fx_t *f = *state;
+    const char *events[] = {"gp-1-v2"};
+    char *json = nb_notify_audit(f->pol, "fired", "0123abcd", "wnb_child_on_plan", KEY, 3, 0,
+                                 events, 1, f->t0);
+    assert_non_null(json);
+    assert_non_null(strstr(json, "\"decision\":\"fired\""));
+    assert_non_null(strstr(json, "\"tier\":\"urgent\""));
+    assert_non_null(strstr(json, "gp-1-v2"));
+    assert_non_null(strstr(json, "\"version\""));
+    assert_null(strstr(json, "9434765919"));
+    free(json);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reference),
+        cmocka_unit_test_setup_teardown(test_new_then_whole_ladder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledged_does_not_escalate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_acknowledging_an_escalation_closes_the_origin, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_early_ack_closes_on_arrival, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_correction_withdraws_open_and_records_closed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_restore_mid_escalation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_has_no_personal_data, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
