@@ -301,6 +301,8 @@ typedef struct nb_notification_s {
     int32_t date_of_birth;
     int32_t age_months; /**< -1 when unknown or unborn */
     char child_key[NB_KEY_MAX + 1];
+    char pregnant_person_nhs[NB_NHS_LEN + 1]; /**< unborn child: the pregnant person; or "" */
+    int32_t expected_delivery_date;           /**< unborn child: the pregnancy's EDD */
     /* rule */
     char rule_id[NB_ID_MAX + 1];
     char rule_text[NB_TEXT_MAX + 1];

@@ -107,6 +107,7 @@ void nb_notify_sync(nb_notify_state_t *s, const nb_ledger_t *led, int64_t now_ms
 typedef struct nb_notify_child_s {
     const char *key;         /**< pseudonymous child key (hex) */
     const char *nhs_number;  /**< "" when not known (unborn) */
+    const char *pregnant_person_nhs; /**< pregnancies: the pregnant person's number; or "" */
 } nb_notify_child_t;
 
 /**

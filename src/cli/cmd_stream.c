@@ -262,8 +262,15 @@ static void nb__text_notification(const nb_notification_t *n)
     else if (n->nhs_number[0])
         printf("  Child:      NHS %.3s %.3s %.4s, date of birth not known\n", n->nhs_number,
                n->nhs_number + 3, n->nhs_number + 6);
+    else if (n->pregnant_person_nhs[0])
+        printf("  Pregnancy:  pregnant person NHS %.3s %.3s %.4s, due %s\n",
+               n->pregnant_person_nhs, n->pregnant_person_nhs + 3, n->pregnant_person_nhs + 6,
+               (nb_format_date(n->expected_delivery_date, d, sizeof(d)), d));
     else
-        printf("  Child:      unborn or not yet identified (key %.12s)\n", n->child_key);
+        printf("  Child:      not yet identified (key %.12s)\n", n->child_key);
+    if (n->nhs_number[0] && n->pregnant_person_nhs[0])
+        printf("  Mother:     NHS %.3s %.3s %.4s (antenatal history joined at birth)\n",
+               n->pregnant_person_nhs, n->pregnant_person_nhs + 3, n->pregnant_person_nhs + 6);
     printf("  Why:        %s\n", n->rule_text);
     printf("  Rule:       %s (policy %s %s)\n", n->rule_id, n->policy_name, n->policy_version);
     for (size_t i = 0; i < n->n_context; i++) {

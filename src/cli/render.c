@@ -111,13 +111,15 @@ json_t *nb__record_to_json(const nb_record_t *rec)
                                                  (int)n->counts[i].count, "agencies",
                                                  (int)n->counts[i].agencies));
         return json_pack(
-            "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:s}, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:o,"
+            "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:s, s:o, s:o}, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s,"
+            " s:o,"
             " s:o, s:o, s:s, s:o, s:i, s:o, s:o}",
             "notification_id", n->notification_id, "reference", n->reference, "kind",
             nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
             "date_of_birth", nb__date(n->date_of_birth), "age_months",
             n->age_months < 0 ? json_null() : json_integer(n->age_months), "child_key",
-            n->child_key, "context", ctx, "rule", "id", n->rule_id, "text", n->rule_text,
+            n->child_key, "pregnant_person_nhs_number", nb__opt(n->pregnant_person_nhs),
+            "expected_delivery_date", nb__date(n->expected_delivery_date), "context", ctx, "rule", "id", n->rule_id, "text", n->rule_text,
             "policy_name", n->policy_name, "policy_version", n->policy_version, "policy_hash",
             n->policy_hash, "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence", ev,
             "counts", cnt, "action", n->action, "respond_by", nb__time(n->respond_by),

@@ -305,7 +305,10 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
         nb__get_opt_nhs(&child, "nhs_number", n->nhs_number, x) ||
         nb__get_opt_int(&child, "date_of_birth", &n->date_of_birth, NB_DATE_NONE, x) ||
         nb__get_opt_int(&child, "age_months", &n->age_months, -1, x) ||
-        nb__get_str(&child, "child_key", n->child_key, sizeof(n->child_key), x))
+        nb__get_str(&child, "child_key", n->child_key, sizeof(n->child_key), x) ||
+        nb__get_opt_nhs(&child, "pregnant_person_nhs_number", n->pregnant_person_nhs, x) ||
+        nb__get_opt_int(&child, "expected_delivery_date", &n->expected_delivery_date,
+                        NB_DATE_NONE, x))
         return x->err;
     if (nb__array(v, "context", NB_NOTIF_MAX_CONTEXT, &arr, &cnt, x))
         return x->err;
@@ -628,6 +631,9 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
         nb__set_opt_int(&child, "date_of_birth", n->date_of_birth, NB_DATE_NONE, x) ||
         nb__set_opt_int(&child, "age_months", n->age_months, -1, x) ||
         nb__set_str(&child, "child_key", n->child_key, x) ||
+        nb__set_opt_str(&child, "pregnant_person_nhs_number", n->pregnant_person_nhs, x) ||
+        nb__set_opt_int(&child, "expected_delivery_date", n->expected_delivery_date, NB_DATE_NONE,
+                        x) ||
         nb__append(v, "context", n->n_context, NB_NOTIF_MAX_CONTEXT, &arr, x))
         return x->err;
     for (size_t i = 0; i < n->n_context; i++) {

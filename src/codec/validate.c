@@ -221,6 +221,9 @@ static nb_err_t nb__v_notif(nb__vctx_t *v, const nb_notification_t *n)
         return err;
     if (n->nhs_number[0] && (err = nb__v_nhs(v, "child.nhs_number", n->nhs_number)))
         return err;
+    if (n->pregnant_person_nhs[0] &&
+        (err = nb__v_nhs(v, "child.pregnant_person_nhs_number", n->pregnant_person_nhs)))
+        return err;
     return NB_ERR_OK;
 }
 

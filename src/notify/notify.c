@@ -199,6 +199,9 @@ static void nb__common(const nb_policy_t *pol, const nb_ledger_t *led,
         n->age_months = m >= 0 ? m : -1;
     }
     snprintf(n->child_key, sizeof(n->child_key), "%s", child->key);
+    snprintf(n->pregnant_person_nhs, sizeof(n->pregnant_person_nhs), "%s",
+             child->pregnant_person_nhs ? child->pregnant_person_nhs : "");
+    n->expected_delivery_date = nb_ledger_expected_delivery(led);
     snprintf(n->policy_name, sizeof(n->policy_name), "%s", info->name);
     snprintf(n->policy_version, sizeof(n->policy_version), "%s", info->version);
     snprintf(n->policy_hash, sizeof(n->policy_hash), "%s", info->hash);

@@ -5,7 +5,8 @@
  *
  * State of a by-child partition, one value per key (the changelog value):
  *   "NBS" 1, kind byte, then
- *   kind 1 (child):       u8 nhs_len, nhs digits, u32 ledger_len, ledger (nb_ledger_encode),
+ *   kind 1 (child):       u8 nhs_len, nhs digits, u8 len, pregnant person's NHS number
+ *                         (pregnancies), u32 ledger_len, ledger (nb_ledger_encode),
  *                         i64 next escalation due (or INT64_MIN), notify state
  *   kind 2 (provisional): u32 n, then n parked events: i64 parked_at, i64 offset, i64 ts,
  *                         i32 partition, u16 topic_len, topic, u32 len, bytes
@@ -312,6 +313,9 @@ static int64_t nb__child_due(const uint8_t *val, size_t len)
     if (!val || len < 6 || val[4] != NB__STATE_CHILD)
         return NB_TIME_NONE;
     size_t at = 6 + val[5];
+    if (len < at + 1)
+        return NB_TIME_NONE;
+    at += 1 + val[at];
     if (len < at + 4)
         return NB_TIME_NONE;
     uint32_t llen = (uint32_t)val[at] | (uint32_t)val[at + 1] << 8 | (uint32_t)val[at + 2] << 16 |
@@ -436,7 +440,7 @@ static nb_record_type_t nb__expect(const nb_config_t *c, const char *topic)
 
 /* Forwards an event to the by-child topic under its resolved key. */
 static nb_err_t nb__forward(nb_stream_t *st, const char *key_hex, const char *nhs,
-                            const char *kind, const void *value, size_t len,
+                            const char *mother, const char *kind, const void *value, size_t len,
                             const char *src_topic, int32_t src_partition, int64_t src_offset)
 {
     uint8_t key[NB__KEY_LEN];
@@ -447,6 +451,8 @@ static nb_err_t nb__forward(nb_stream_t *st, const char *key_hex, const char *nh
     rd_kafka_header_add(h, "nb.kind", -1, kind, -1);
     if (nhs && nhs[0])
         rd_kafka_header_add(h, "nb.nhs", -1, nhs, -1);
+    if (mother && mother[0])
+        rd_kafka_header_add(h, "nb.mother", -1, mother, -1);
     rd_kafka_header_add(h, "nb.source.topic", -1, src_topic, -1);
     snprintf(buf, sizeof(buf), "%d", (int)src_partition);
     rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
@@ -455,6 +461,15 @@ static nb_err_t nb__forward(nb_stream_t *st, const char *key_hex, const char *nh
     const nb_config_t *c = nb__stream_conf(st);
     return nb__emit(st, c->by_child_topic, nb__partition_of(st, key), key_hex, strlen(key_hex),
                     value, len, h);
+}
+
+/* The pregnant person's NHS number of an antenatal event (for maternity services). */
+static const char *nb__mother_of(const nb_record_t *rec)
+{
+    if (rec->type != NB_RECORD_APPOINTMENT || rec->u.appt.subject_kind != NB_SUBJECT_UNBORN ||
+        strcmp(rec->u.appt.pregnant_person_id.system, NB_SYSTEM_NHS_NUMBER) != 0)
+        return NULL;
+    return rec->u.appt.pregnant_person_id.value;
 }
 
 /* The provisional key of an unresolved event: SHA-256 of what would resolve it. */
@@ -492,7 +507,7 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
             return nb__dead_letter(st, rkm, NB_ERR_MISSING_IDENTIFIER,
                                    "an acknowledgement's Kafka key must be the notification's "
                                    "key (the child key)");
-        return nb__forward(st, key_hex, NULL, "ack", rkm->payload, rkm->len, topic,
+        return nb__forward(st, key_hex, NULL, NULL, "ack", rkm->payload, rkm->len, topic,
                            rkm->partition, rkm->offset);
     }
     nb_identity_subject_t subj;
@@ -506,15 +521,15 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
     err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
     if (err == NB_ERR_OK) {
         nb__stream_counters(st)->repartitioned++;
-        return nb__forward(st, res.key, res.nhs_number, "event", rkm->payload, rkm->len, topic,
-                           rkm->partition, rkm->offset);
+        return nb__forward(st, res.key, res.nhs_number, nb__mother_of(&rec), "event",
+                           rkm->payload, rkm->len, topic, rkm->partition, rkm->offset);
     }
     if (err == NB_ERR_IDENTITY_UNRESOLVED) {
         char prov[NB_KEY_MAX + 1];
         nb__provisional_key(&res, prov);
         nb__stream_counters(st)->parked++;
-        return nb__forward(st, prov, NULL, "park", rkm->payload, rkm->len, topic, rkm->partition,
-                           rkm->offset);
+        return nb__forward(st, prov, NULL, NULL, "park", rkm->payload, rkm->len, topic,
+                           rkm->partition, rkm->offset);
     }
     /* A conflict or an identifier the table refuses: a human must look, nothing joins. */
     char why[600];
@@ -589,6 +604,7 @@ void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t
 
 typedef struct nb__child_s {
     char nhs[NB_NHS_LEN + 1];
+    char mother[NB_NHS_LEN + 1]; /* pregnancies: the pregnant person's NHS number */
     nb_ledger_t *led;
     nb_notify_state_t ns;
     int64_t due; /* next escalation, NB_TIME_NONE when nothing is open */
@@ -610,16 +626,21 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
     const uint8_t *nl = nb__take(&r, 1);
     size_t nlen = nl ? nl[0] : 0;
     const uint8_t *nhs = nb__take(&r, nlen);
+    const uint8_t *ml = nb__take(&r, 1);
+    size_t mlen = ml ? ml[0] : 0;
+    const uint8_t *mother = nb__take(&r, mlen);
     uint32_t llen = nb__get_u32(&r);
     const uint8_t *lbytes = nb__take(&r, llen);
     c->due = (int64_t)nb__get_u64(&r);
     size_t used = 0;
-    if (r.bad || nlen > NB_NHS_LEN ||
+    if (r.bad || nlen > NB_NHS_LEN || mlen > NB_NHS_LEN ||
         nb_notify_state_decode(&c->ns, r.p, (size_t)(r.end - r.p), &used) ||
         r.p + used != r.end)
         return NB_ERR_LEDGER_CORRUPT;
     memcpy(c->nhs, nhs, nlen);
     c->nhs[nlen] = '\0';
+    memcpy(c->mother, mother, mlen);
+    c->mother[mlen] = '\0';
     return nb_ledger_decode(p->dict, lbytes, llen, &c->led, p->errstr, sizeof(p->errstr));
 }
 
@@ -629,12 +650,14 @@ static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     nb_buf_t b = {0}, l = {0};
     nb_err_t err = nb_ledger_encode(c->led, &l);
     if (!err) {
-        uint8_t nlen = (uint8_t)strlen(c->nhs);
+        uint8_t nlen = (uint8_t)strlen(c->nhs), mlen = (uint8_t)strlen(c->mother);
         uint8_t kind = NB__STATE_CHILD;
         nb_buf_append(&b, "NBS\1", 4);
         nb_buf_append(&b, &kind, 1);
         nb_buf_append(&b, &nlen, 1);
         nb_buf_append(&b, c->nhs, nlen);
+        nb_buf_append(&b, &mlen, 1);
+        nb_buf_append(&b, c->mother, mlen);
         nb__put_u32(&b, (uint32_t)l.len);
         nb_buf_append(&b, l.data, l.len);
         nb__put_u64(&b, (uint64_t)c->due);
@@ -696,7 +719,7 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
                               const char *key_hex, bool quiet, int64_t now)
 {
     nb_policy_subject_t subj = {key_hex, NB_DATE_NONE, NB_DATE_NONE, false};
-    nb_notify_child_t child = {key_hex, c->nhs};
+    nb_notify_child_t child = {key_hex, c->nhs, c->mother};
     nb_notify_action_t acts[64];
     nb_err_t err = nb_policy_evaluate(p->pol, c->led, &subj, now, p->res);
     if (err)
@@ -877,6 +900,9 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
     nb__header(rkm, "nb.nhs", nhs, sizeof(nhs));
     if (nhs[0])
         memcpy(c.nhs, nhs, sizeof(c.nhs));
+    nb__header(rkm, "nb.mother", nhs, sizeof(nhs));
+    if (nhs[0] && nb_nhs_validate(nhs) == NB_ERR_OK)
+        memcpy(c.mother, nhs, sizeof(c.mother));
     bool changed = false;
     if (strcmp(kind, "ack") == 0) {
         nb_record_t rec;
@@ -902,8 +928,10 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
         err = nb__child_load(p, rkm->payload, rkm->len, &from);
         if (!err)
             err = nb_ledger_merge(c.led, from.led);
-        if (!c.nhs[0] && from.nhs[0] && !nhs[0])
+        if (!c.nhs[0] && from.nhs[0])
             memcpy(c.nhs, from.nhs, sizeof(c.nhs));
+        if (!c.mother[0] && from.mother[0])
+            memcpy(c.mother, from.mother, sizeof(c.mother));
         nb_ledger_destroy(from.led);
         changed = true;
     } else {
@@ -1007,8 +1035,8 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
     }
     r->resolved = true;
     nb__stream_counters(r->st)->released++;
-    r->err = nb__forward(r->st, res.key, res.nhs_number, "event", e->data, e->len, e->topic,
-                         e->partition, e->offset);
+    r->err = nb__forward(r->st, res.key, res.nhs_number, nb__mother_of(&rec), "event", e->data,
+                         e->len, e->topic, e->partition, e->offset);
     return r->err ? 1 : 0;
 }
 

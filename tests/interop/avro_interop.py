@@ -178,7 +178,8 @@ def vectors():
     notif = {
         "notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "kind": "escalated",
         "child": {"nhs_number": "9434765919", "date_of_birth": d("2025-03-14"),
-                  "age_months": 19, "child_key": "a3f1"},
+                  "age_months": 19, "child_key": "a3f1",
+                  "pregnant_person_nhs_number": None, "expected_delivery_date": None},
         "context": [{"kind": "child_protection_plan", "start_date": d("2026-01-05"),
                      "end_date": None, "source": "WCCIS",
                      "as_of": ts("2026-01-05T10:00:00Z")}],

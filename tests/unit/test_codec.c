@@ -124,6 +124,7 @@ static void make_notif(nb_record_t *rec)
     n->date_of_birth = nb_days_from_civil(2025, 3, 14);
     n->age_months = 19;
     strcpy(n->child_key, "a3f1");
+    n->expected_delivery_date = NB_DATE_NONE;
     n->n_context = 1;
     n->context[0].kind = NB_FACT_CHILD_PROTECTION_PLAN;
     n->context[0].start_date = nb_days_from_civil(2026, 1, 5);

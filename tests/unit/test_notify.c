@@ -167,7 +167,7 @@ static void test_new_then_whole_ladder(void **state)
     assert_int_equal(due, a->decision->rungs[0].due);
 
     nb_notification_t note;
-    nb_notify_child_t child = {KEY, "9434765919"};
+    nb_notify_child_t child = {KEY, "9434765919", ""};
     nb_notify_build_new(f->pol, a->decision, f->led, &child, f->t0, &note);
     assert_string_equal(note.notification_id, a->decision->id);
     assert_int_equal(note.kind, NB_NOTIFICATION_NEW);
@@ -276,7 +276,7 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     const nb_notify_action_t *a = find(acts, n, NB_NOTIFY_ACT_WITHDRAW);
     assert_non_null(a);
     nb_notification_t note;
-    nb_notify_child_t child = {KEY, "9434765919"};
+    nb_notify_child_t child = {KEY, "9434765919", ""};
     nb_notify_build_withdrawal(f->pol, a->raised, f->led, &child, f->t0 + HOUR, &note);
     assert_int_equal(note.kind, NB_NOTIFICATION_WITHDRAWN);
     assert_string_equal(note.supersedes, id);
