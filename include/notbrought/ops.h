@@ -83,6 +83,7 @@ typedef struct nb_config_s {
     /* processing */
     int commit_interval_ms;
     int max_batch;
+    char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */
     size_t n_policy_files;
     char *policy_files[NB_CONFIG_MAX_POLICY_FILES];
     char *hmac_key; /**< from NB_HMAC_KEY or hmac_key_file, never from the YAML */

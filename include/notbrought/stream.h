@@ -70,6 +70,13 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
  */
 void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out);
 
+/**
+ * @brief Moves the clock rules are evaluated at (processing.fixed_now) while the stream runs:
+ *        a test seam for escalation timers, which fall due hours after a notification.
+ * @locality any thread
+ */
+void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms);
+
 /** @brief Frees the runtime (closes the consumer if still open). NULL is a no-op. */
 void nb_stream_destroy(nb_stream_t *st);
 

@@ -7,6 +7,8 @@
 #include "notbrought/ops.h"
 
 #include <errno.h>
+
+#include "notbrought/event.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +80,10 @@ static const nb__cdef_t nb__config_table[] = {
      "Longest time a transaction stays open; bounds end-to-end latency."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
+    {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,
+     "For tests and reproducible replays only: evaluate every rule as of this ISO 8601 time "
+     "instead of the wall clock. Escalation timers never fall due with a fixed clock. Leave "
+     "empty in production."},
     {"policy.files", NB__C_LIST, "config/policy/wnb-wales-base.yaml", NONE, OFF(policy_files),
      OFF(n_policy_files), NB_CONFIG_MAX_POLICY_FILES,
      "Policy files, base first, overlays after (later files override earlier ones by id)."},
@@ -474,6 +480,10 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
         nb__cerr(&e, "policy.files: at least one policy file is required");
     if (!c->instance_id[0])
         nb__cerr(&e, "kafka.instance_id: must not be empty");
+    int64_t fixed;
+    if (c->fixed_now[0] && !nb_parse_time(c->fixed_now, &fixed))
+        nb__cerr(&e, "processing.fixed_now: expected an ISO 8601 time such as "
+                     "2026-11-01T12:00:00Z");
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
 }
 

@@ -9,6 +9,7 @@
 #include "stream/internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,17 +50,32 @@ struct nb_stream_s {
     bool fatal;
     bool restoring;
     int64_t last_tick;
+    _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
     nb_stream_stats_t stats;            /* main thread's working copy */
     nb_stream_stats_t published;        /* @locks stats_lock: what other threads read */
     pthread_mutex_t stats_lock;
     char errstr[512];
 };
 
+/* The time rules are evaluated at: the wall clock, or processing.fixed_now in tests. */
+static int64_t nb__eval_now(const nb_stream_t *st);
+
 static int64_t nb__now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t nb__eval_now(const nb_stream_t *st)
+{
+    int64_t fixed = atomic_load(&((nb_stream_t *)st)->fixed_now);
+    return fixed != NB_TIME_NONE ? fixed : nb__now();
+}
+
+void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
+{
+    atomic_store(&st->fixed_now, now_ms);
 }
 
 /* ---- librdkafka plumbing ----------------------------------------------------------------- */
@@ -649,6 +665,13 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
         return NULL;
     }
     st->conf = conf;
+    int64_t fixed = NB_TIME_NONE;
+    if (conf->fixed_now && conf->fixed_now[0] && !nb_parse_time(conf->fixed_now, &fixed)) {
+        snprintf(errstr, errstr_size, "processing.fixed_now: not an ISO 8601 time");
+        free(st);
+        return NULL;
+    }
+    atomic_init(&st->fixed_now, fixed);
     pthread_mutex_init(&st->stats_lock, NULL);
     st->partitions = conf->partitions;
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
@@ -766,7 +789,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             eofs++;
         else if (!rkm->err) {
-            nb__pipeline_link(st->pipe, rkm, nb__now());
+            nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
             st->stats.links++;
         }
         rd_kafka_message_destroy(rkm);
@@ -783,7 +806,7 @@ static void nb__links_poll(nb_stream_t *st)
         if (!rkm)
             return;
         if (!rkm->err) {
-            nb__pipeline_link(st->pipe, rkm, nb__now());
+            nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
             st->stats.links++;
         }
         rd_kafka_message_destroy(rkm);
@@ -883,7 +906,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                     NB_LOG(NB_LOG_WARN, "stream", "consume: %s", rd_kafka_message_errstr(rkm));
                 rd_kafka_message_destroy(rkm);
             } else {
-                err = nb__process(st, rkm, now);
+                err = nb__process(st, rkm, nb__eval_now(st));
                 rd_kafka_message_destroy(rkm);
                 if (err == NB_ERR_KAFKA_ABORTABLE) {
                     if (nb__abort(st))
@@ -903,7 +926,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         bool tick = now - st->last_tick >= NB__TICK_MS;
         if (due || tick) {
             st->last_tick = now;
-            err = nb__pipeline_tick(st->pipe, st, now);
+            err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
             if (err == NB_ERR_KAFKA_ABORTABLE) {
                 if (nb__abort(st))
                     break;

@@ -35,6 +35,10 @@
 #define CHILDREN 120
 #define MALFORMED 16
 
+/* When the sample was made: every run evaluates the rules as of this time, so that runs
+ * minutes apart decide the same (windows and deadlines are time-dependent). */
+static int64_t sample_now;
+
 typedef struct instance_s {
     nb_config_t *conf;
     nb_stream_t *st;
@@ -88,6 +92,10 @@ static nb_config_t *make_conf(const char *bootstrap, const char *instance)
     c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
     free(c->log_level);
     c->log_level = strdup("warn");
+    char iso[32];
+    nb_format_time(sample_now, iso, sizeof(iso));
+    free(c->fixed_now);
+    c->fixed_now = strdup(iso);
     nb_log_set_level(NB_LOG_WARN);
     /* Keep librdkafka's reconnect and retry pauses short. */
     char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
@@ -315,7 +323,6 @@ static void assert_same(const idset_t *a, const idset_t *b, const char *what)
 }
 
 /* The shared baseline: one instance, no faults. */
-static int64_t sample_now;
 static idset_t base_notifs, base_dead;
 
 static int group_setup(void **state)

@@ -1,0 +1,381 @@
+/*
+ * Integration test: the notification lifecycle on the embedded broker, with the evaluation
+ * clock moved by the test (escalation rungs fall due hours after a notification).
+ *
+ * Three children on child protection plans each miss an appointment, which raises an urgent
+ * notification whose ladder escalates after 4 and 8 hours (config/policy/wnb-wales-base.yaml):
+ *   A is never acknowledged: it escalates up the whole ladder, the second rung after a
+ *     restart, and each escalation is published exactly once;
+ *   B is acknowledged: it never escalates;
+ *   C's outcome is corrected to attended: the notification is withdrawn.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "notbrought/cli.h"
+#include "notbrought/stream.h"
+
+#define HOUR 3600000LL
+
+static int64_t t0;
+static char recfile[64];
+
+typedef struct instance_s {
+    nb_config_t *conf;
+    nb_stream_t *st;
+    pthread_t thread;
+    volatile sig_atomic_t stop;
+    nb_err_t result;
+} instance_t;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static nb_config_t *make_conf(const char *bootstrap, int64_t fixed)
+{
+    char iso[32], errstr[512];
+    nb_config_t *c = nb_config_new();
+    free(c->bootstrap_servers);
+    c->bootstrap_servers = strdup(bootstrap);
+    c->hmac_key = strdup("lifecycle-test-hmac-key-0123456789");
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        free(c->appointment_topics[i]);
+    c->n_appointment_topics = 1;
+    c->appointment_topics[0] = strdup("events");
+    free(c->context_topic);
+    c->context_topic = strdup("events");
+    for (size_t i = 0; i < c->n_policy_files; i++)
+        free(c->policy_files[i]);
+    c->n_policy_files = 1;
+    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
+    nb_format_time(fixed, iso, sizeof(iso));
+    free(c->fixed_now);
+    c->fixed_now = strdup(iso);
+    free(c->log_level);
+    c->log_level = strdup("warn");
+    nb_log_set_level(NB_LOG_WARN);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+    return c;
+}
+
+static void *run_instance(void *arg)
+{
+    instance_t *in = arg;
+    in->result = nb_stream_run(in->st, &in->stop, NULL);
+    return NULL;
+}
+
+static void start(instance_t *in, const char *bs, int64_t fixed)
+{
+    char errstr[1024];
+    memset(in, 0, sizeof(*in));
+    in->conf = make_conf(bs, fixed);
+    in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
+    if (!in->st)
+        fail_msg("nb_stream_new: %s", errstr);
+    assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+}
+
+static void stop(instance_t *in)
+{
+    in->stop = 1;
+    pthread_join(in->thread, NULL);
+    assert_int_equal(in->result, NB_ERR_OK);
+    nb_stream_destroy(in->st);
+    nb_config_destroy(in->conf);
+}
+
+/* ---- inputs ---------------------------------------------------------------------------------- */
+
+static const char *const nhs[3] = {"9434765919", "9990000018", "9990000026"};
+
+static nb_codec_t *codec;
+static nb_registry_t *reg;
+
+static void write_rec(FILE *f, const char *topic, const char *key, nb_record_t *rec)
+{
+    char errstr[256];
+    nb_buf_t b = {0};
+    assert_int_equal(nb_codec_encode(codec, rec, &b, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(nb_recfile_write(f, topic, key, b.data, b.len, t0), 0);
+    nb_buf_free(&b);
+}
+
+static void fact(FILE *f, int child)
+{
+    nb_record_t r;
+    memset(&r, 0, sizeof(r));
+    r.type = NB_RECORD_CONTEXT_FACT;
+    snprintf(r.u.fact.event_id, sizeof(r.u.fact.event_id), "cp-%d", child);
+    strcpy(r.u.fact.nhs_number, nhs[child]);
+    r.u.fact.kind = NB_FACT_CHILD_PROTECTION_PLAN;
+    r.u.fact.start_date = nb_day_of(t0) - 90;
+    r.u.fact.end_date = NB_DATE_NONE;
+    r.u.fact.status = NB_FACT_STATUS_CURRENT;
+    strcpy(r.u.fact.source_system, "WCCIS");
+    strcpy(r.u.fact.organisation_code, "W04000");
+    r.u.fact.recorded_at = t0 - 90 * 24 * HOUR;
+    r.u.fact.version = 1;
+    write_rec(f, "events", nhs[child], &r);
+}
+
+static void appointment(FILE *f, int child, nb_status_t status, int version)
+{
+    nb_record_t r;
+    memset(&r, 0, sizeof(r));
+    r.type = NB_RECORD_APPOINTMENT;
+    nb_appointment_event_t *a = &r.u.appt;
+    snprintf(a->event_id, sizeof(a->event_id), "gp-%d-v%d", child, version);
+    a->source.agency = NB_AGENCY_GP;
+    strcpy(a->source.system, "EMIS Web");
+    strcpy(a->source.organisation_code, "W91001");
+    a->subject_kind = NB_SUBJECT_CHILD;
+    strcpy(a->nhs_number, nhs[child]);
+    a->date_of_birth = nb_day_of(t0) - 700;
+    a->expected_delivery_date = NB_DATE_NONE;
+    snprintf(a->appointment_id, sizeof(a->appointment_id), "gp-%d", child);
+    strcpy(a->appointment_type, "immunisation");
+    a->contact_mode = NB_CONTACT_FACE_TO_FACE;
+    a->scheduled_start = t0 - 3 * HOUR;
+    a->status = status;
+    a->recorded_at = t0 - 2 * HOUR + version;
+    a->version = version;
+    write_rec(f, "events", nhs[child], &r);
+}
+
+static void produce_file(const char *bs)
+{
+    char errstr[256];
+    long n;
+    nb_config_t *c = make_conf(bs, t0);
+    assert_int_equal(nb_stream_produce_file(c, recfile, &n, errstr, sizeof(errstr)), NB_ERR_OK);
+    nb_config_destroy(c);
+}
+
+/* ---- outputs --------------------------------------------------------------------------------- */
+
+typedef struct seen_s {
+    char id[NB_ID_MAX + 1];
+    char key[NB_KEY_MAX + 1];
+    char nhs[NB_NHS_LEN + 1];
+    nb_notification_kind_t kind;
+    int level;
+    int count;
+} seen_t;
+
+typedef struct seen_set_s {
+    seen_t v[64];
+    size_t n;
+    long audit_acknowledged;
+} seen_set_t;
+
+static int seen_cb(void *opaque, const char *topic, const char *key, const void *value,
+                   size_t len, int64_t ts)
+{
+    seen_set_t *s = opaque;
+    nb_record_t rec;
+    char errstr[256];
+    (void)topic;
+    (void)key;
+    (void)ts;
+    assert_int_equal(nb_codec_decode(codec, value, len, NB_RECORD_NOTIFICATION, &rec, errstr,
+                                     sizeof(errstr)),
+                     NB_ERR_OK);
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i].id, rec.u.notif.notification_id) == 0) {
+            s->v[i].count++;
+            return 0;
+        }
+    }
+    assert_true(s->n < 64);
+    seen_t *e = &s->v[s->n++];
+    snprintf(e->id, sizeof(e->id), "%s", rec.u.notif.notification_id);
+    snprintf(e->key, sizeof(e->key), "%s", rec.u.notif.child_key);
+    snprintf(e->nhs, sizeof(e->nhs), "%s", rec.u.notif.nhs_number);
+    e->kind = rec.u.notif.kind;
+    e->level = rec.u.notif.escalation_level;
+    e->count = 1;
+    return 0;
+}
+
+static int audit_cb(void *opaque, const char *topic, const char *key, const void *value,
+                    size_t len, int64_t ts)
+{
+    seen_set_t *s = opaque;
+    (void)topic;
+    (void)key;
+    (void)ts;
+    static const char needle[] = "\"decision\":\"acknowledged\"";
+    for (size_t i = 0; i + sizeof(needle) - 1 <= len; i++) {
+        if (memcmp((const char *)value + i, needle, sizeof(needle) - 1) == 0) {
+            s->audit_acknowledged++;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void read_outputs(const char *bs, seen_set_t *s)
+{
+    char errstr[256];
+    nb_config_t *c = make_conf(bs, t0);
+    memset(s, 0, sizeof(*s));
+    assert_int_equal(nb_stream_consume(c, "notifications", 0, 1200, seen_cb, s, errstr,
+                                       sizeof(errstr)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_stream_consume(c, "notbrought.audit", 0, 1200, audit_cb, s, errstr,
+                                       sizeof(errstr)),
+                     NB_ERR_OK);
+    nb_config_destroy(c);
+}
+
+static const seen_t *find(const seen_set_t *s, int child, nb_notification_kind_t kind, int level)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->v[i].nhs, nhs[child]) == 0 && s->v[i].kind == kind &&
+            s->v[i].level == level)
+            return &s->v[i];
+    return NULL;
+}
+
+/* Waits, with a deadline, until pred holds over the outputs. */
+static void await(const char *bs, seen_set_t *s, bool (*pred)(const seen_set_t *),
+                  const char *what)
+{
+    int64_t deadline = wall_ms() + 90000;
+    while (wall_ms() < deadline) {
+        read_outputs(bs, s);
+        if (pred(s))
+            return;
+        sleep_ms(300);
+    }
+    fail_msg("timed out waiting for: %s (%zu notifications)", what, s->n);
+}
+
+static bool three_new(const seen_set_t *s)
+{
+    return find(s, 0, NB_NOTIFICATION_NEW, 0) && find(s, 1, NB_NOTIFICATION_NEW, 0) &&
+           find(s, 2, NB_NOTIFICATION_NEW, 0);
+}
+
+static bool ack_and_withdrawal(const seen_set_t *s)
+{
+    return s->audit_acknowledged >= 1 && find(s, 2, NB_NOTIFICATION_WITHDRAWN, 0);
+}
+
+static bool first_rung(const seen_set_t *s)
+{
+    return find(s, 0, NB_NOTIFICATION_ESCALATED, 1) != NULL;
+}
+
+static bool second_rung(const seen_set_t *s)
+{
+    return find(s, 0, NB_NOTIFICATION_ESCALATED, 2) != NULL;
+}
+
+static void test_lifecycle(void **state)
+{
+    char errstr[256];
+    seen_set_t s;
+    (void)state;
+    /* A weekday morning, so that "same day" deadlines and 4-hour rungs fall in working hours. */
+    assert_true(nb_parse_time("2026-03-10T09:00:00Z", &t0));
+    reg = nb_registry_new();
+    assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
+    codec = nb_codec_new(reg, errstr, sizeof(errstr));
+    snprintf(recfile, sizeof(recfile), "/tmp/nb-lc-%d.jsonl", (int)getpid());
+
+    nb_broker_t *b = nb_broker_new(1, errstr, sizeof(errstr));
+    assert_non_null(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *c = make_conf(bs, t0);
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+
+    FILE *f = fopen(recfile, "w");
+    for (int k = 0; k < 3; k++) {
+        fact(f, k);
+        appointment(f, k, NB_STATUS_WAS_NOT_BROUGHT, 2);
+    }
+    fclose(f);
+    instance_t in;
+    start(&in, bs, t0);
+    produce_file(bs);
+    await(bs, &s, three_new, "three new notifications");
+    const seen_t *nb_ = find(&s, 1, NB_NOTIFICATION_NEW, 0);
+    char b_id[NB_ID_MAX + 1], b_key[NB_KEY_MAX + 1];
+    snprintf(b_id, sizeof(b_id), "%s", nb_->id);
+    snprintf(b_key, sizeof(b_key), "%s", nb_->key);
+
+    /* B is acknowledged (keyed by the notification's key); C's outcome is corrected. */
+    f = fopen(recfile, "w");
+    nb_record_t ack;
+    memset(&ack, 0, sizeof(ack));
+    ack.type = NB_RECORD_ACK;
+    strcpy(ack.u.ack.ack_id, "ack-b");
+    snprintf(ack.u.ack.notification_id, sizeof(ack.u.ack.notification_id), "%s", b_id);
+    strcpy(ack.u.ack.acknowledged_by, "staff-42");
+    strcpy(ack.u.ack.role, "named_nurse");
+    ack.u.ack.action = NB_ACK_CONTACTED_FAMILY;
+    ack.u.ack.acknowledged_at = t0 + HOUR;
+    write_rec(f, "notification.acks", b_key, &ack);
+    appointment(f, 2, NB_STATUS_ATTENDED, 3);
+    fclose(f);
+    nb_stream_set_fixed_now(in.st, t0 + HOUR);
+    produce_file(bs);
+    await(bs, &s, ack_and_withdrawal, "acknowledgement and withdrawal");
+
+    /* Four hours on: A escalates to the first rung. */
+    nb_stream_set_fixed_now(in.st, t0 + 4 * HOUR + 60000);
+    await(bs, &s, first_rung, "first escalation of A");
+    stop(&in);
+
+    /* The daemon restarts after the second rung fell due: it fires once, after restoring. */
+    start(&in, bs, t0 + 9 * HOUR);
+    await(bs, &s, second_rung, "second escalation of A after the restart");
+    /* Let it run a little longer: nothing more may appear. */
+    sleep_ms(3000);
+    stop(&in);
+    read_outputs(bs, &s);
+
+    for (size_t i = 0; i < s.n; i++)
+        print_message("%-40s %-9s level %d  x%d\n", s.v[i].id,
+                      nb_notification_kind_name(s.v[i].kind), s.v[i].level, s.v[i].count);
+    assert_int_equal(s.n, 6); /* A new, A e1, A e2, B new, C new, C withdrawn */
+    for (size_t i = 0; i < s.n; i++)
+        assert_int_equal(s.v[i].count, 1); /* each exactly once */
+    assert_null(find(&s, 1, NB_NOTIFICATION_ESCALATED, 1));
+    assert_null(find(&s, 2, NB_NOTIFICATION_ESCALATED, 1));
+    assert_non_null(find(&s, 2, NB_NOTIFICATION_WITHDRAWN, 0));
+
+    unlink(recfile);
+    nb_broker_destroy(b);
+    nb_codec_destroy(codec);
+    nb_registry_destroy(reg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_lifecycle)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
