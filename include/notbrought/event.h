@@ -260,6 +260,18 @@ typedef struct nb_context_fact_s {
 #define NB_NOTIF_MAX_RECIPIENTS 8
 #define NB_NOTIF_MAX_CONTEXT 8
 #define NB_NOTIF_MAX_COUNTS 4
+#define NB_NOTIF_MAX_ITEMS 32 /**< notifications gathered in one digest */
+
+/** One notification gathered into a digest. */
+typedef struct nb_digest_item_s {
+    char notification_id[NB_ID_MAX + 1];
+    char reference[NB_REF_MAX + 1];
+    char child_key[NB_KEY_MAX + 1];
+    char nhs_number[NB_NHS_LEN + 1]; /**< "" when not known */
+    char rule_id[NB_ID_MAX + 1];
+    nb_tier_t tier;
+    int64_t decided_at;
+} nb_digest_item_t;
 
 typedef struct nb_evidence_s {
     char event_id[NB_ID_MAX + 1];
@@ -323,6 +335,8 @@ typedef struct nb_notification_s {
     nb_evidence_t evidence[NB_NOTIF_MAX_EVIDENCE];
     size_t n_counts;
     nb_window_count_t counts[NB_NOTIF_MAX_COUNTS];
+    size_t n_items; /**< digests only */
+    nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
 } nb_notification_t;
 
 /** schemas/notification_ack.avsc */

@@ -84,7 +84,17 @@ json_t *nb__record_to_json(const nb_record_t *rec)
     }
     case NB_RECORD_NOTIFICATION: {
         const nb_notification_t *n = &rec->u.notif;
-        json_t *ctx = json_array(), *rcp = json_array(), *ev = json_array(), *cnt = json_array();
+        json_t *ctx = json_array(), *rcp = json_array(), *ev = json_array(), *cnt = json_array(),
+               *items = json_array();
+        for (size_t i = 0; i < n->n_items; i++) {
+            const nb_digest_item_t *d = &n->items[i];
+            json_array_append_new(
+                items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "notification_id",
+                                 d->notification_id, "reference", d->reference, "child_key",
+                                 d->child_key, "nhs_number", nb__opt(d->nhs_number), "rule_id",
+                                 d->rule_id, "tier", nb_tier_name(d->tier), "decided_at",
+                                 nb__time(d->decided_at)));
+        }
         for (size_t i = 0; i < n->n_context; i++)
             json_array_append_new(
                 ctx, json_pack("{s:s, s:o, s:o, s:s, s:o}", "kind",
@@ -113,7 +123,7 @@ json_t *nb__record_to_json(const nb_record_t *rec)
         return json_pack(
             "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:s, s:o, s:o}, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s,"
             " s:o,"
-            " s:o, s:o, s:s, s:o, s:i, s:o, s:o}",
+            " s:o, s:o, s:s, s:o, s:i, s:o, s:o, s:o}",
             "notification_id", n->notification_id, "reference", n->reference, "kind",
             nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
             "date_of_birth", nb__date(n->date_of_birth), "age_months",
@@ -124,7 +134,7 @@ json_t *nb__record_to_json(const nb_record_t *rec)
             n->policy_hash, "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence", ev,
             "counts", cnt, "action", n->action, "respond_by", nb__time(n->respond_by),
             "escalation_level", (int)n->escalation_level, "supersedes", nb__opt(n->supersedes),
-            "created_at", nb__time(n->created_at));
+            "created_at", nb__time(n->created_at), "items", items);
     }
     case NB_RECORD_ACK: {
         const nb_ack_t *a = &rec->u.ack;

@@ -370,6 +370,23 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             nb__get_int(&it, "agencies", &n->counts[i].agencies, x))
             return x->err;
     }
+    if (nb__array(v, "items", NB_NOTIF_MAX_ITEMS, &arr, &cnt, x))
+        return x->err;
+    n->n_items = cnt;
+    for (size_t i = 0; i < cnt; i++) {
+        nb_digest_item_t *d = &n->items[i];
+        avro_value_get_by_index(&arr, i, &it, NULL);
+        if (nb__get_str(&it, "notification_id", d->notification_id, sizeof(d->notification_id),
+                        x) ||
+            nb__get_str(&it, "reference", d->reference, sizeof(d->reference), x) ||
+            nb__get_str(&it, "child_key", d->child_key, sizeof(d->child_key), x) ||
+            nb__get_opt_nhs(&it, "nhs_number", d->nhs_number, x) ||
+            nb__get_str(&it, "rule_id", d->rule_id, sizeof(d->rule_id), x))
+            return x->err;
+        NB__GET_ENUM(&it, "tier", NB_TIER__COUNT, d->tier, x);
+        if (nb__get_long(&it, "decided_at", &d->decided_at, x))
+            return x->err;
+    }
     if (nb__get_str(v, "action", n->action, sizeof(n->action), x) ||
         nb__get_long(v, "respond_by", &n->respond_by, x) ||
         nb__get_int(v, "escalation_level", &n->escalation_level, x) ||
@@ -685,6 +702,21 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
         if (nb__set_int(&it, "window_days", n->counts[i].window_days, x) ||
             nb__set_int(&it, "count", n->counts[i].count, x) ||
             nb__set_int(&it, "agencies", n->counts[i].agencies, x))
+            return x->err;
+    }
+    if (nb__append(v, "items", n->n_items, NB_NOTIF_MAX_ITEMS, &arr, x))
+        return x->err;
+    for (size_t i = 0; i < n->n_items; i++) {
+        const nb_digest_item_t *d = &n->items[i];
+        if (avro_value_append(&arr, &it, NULL))
+            return nb__xfail(x, NB_ERR_AVRO_ENCODE, "items: %s", avro_strerror());
+        if (nb__set_str(&it, "notification_id", d->notification_id, x) ||
+            nb__set_str(&it, "reference", d->reference, x) ||
+            nb__set_str(&it, "child_key", d->child_key, x) ||
+            nb__set_opt_str(&it, "nhs_number", d->nhs_number, x) ||
+            nb__set_str(&it, "rule_id", d->rule_id, x) ||
+            nb__set_enum(&it, "tier", (int)d->tier, NB_TIER__COUNT, x) ||
+            nb__set_long(&it, "decided_at", d->decided_at, x))
             return x->err;
     }
     if (nb__set_str(v, "action", n->action, x) || nb__set_long(v, "respond_by", n->respond_by, x) ||

@@ -68,6 +68,9 @@ const nb_config_t *nb__stream_conf(const nb_stream_t *st);
 /** @brief Mutable counters. */
 nb_stream_stats_t *nb__stream_counters(nb_stream_t *st);
 
+/** @brief The metrics registry, or NULL (every nb_metrics_* call accepts NULL). */
+nb_metrics_t *nb__stream_metrics(const nb_stream_t *st);
+
 /** @brief True when this instance owns the by-child partition now. */
 bool nb__owns(const nb_stream_t *st, int32_t partition);
 
@@ -99,6 +102,9 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
 
 /** @brief The partition is no longer owned: forget its indexes. */
 void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition);
+
+/** @brief Reports the policy in force (info metric) to the registry. */
+void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m);
 
 /** @brief Reloads the policy files; the old policy stays on error. */
 nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);

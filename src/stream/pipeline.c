@@ -10,6 +10,11 @@
  *                         i64 next escalation due (or INT64_MIN), notify state
  *   kind 2 (provisional): u32 n, then n parked events: i64 parked_at, i64 offset, i64 ts,
  *                         i32 partition, u16 topic_len, topic, u32 len, bytes
+ *   kind 3 (digest):      i64 period end, u8 len role, u8 len route, u8 n, then n items:
+ *                         u8 len + string for id, reference, child key, NHS number, rule id;
+ *                         u8 tier, i64 decided at
+ * Digest keys (a hash of recipient role and period) gather low-tier notifications of rules
+ * with a digest setting; the key's owner publishes one digest when the period ends.
  * Provisional keys hold events whose identity is not resolved yet (keyed by a hash of what
  * would resolve them). They are re-resolved whenever the identity table changes and released,
  * in arrival order, to the child they then resolve to. Keeping them in the same transactional
@@ -32,6 +37,7 @@
 
 #define NB__STATE_CHILD 1
 #define NB__STATE_PROVISIONAL 2
+#define NB__STATE_DIGEST 3
 #define NB__MAX_PARKED_PER_KEY 10000
 
 /* A provisional key in an owned partition. */
@@ -226,6 +232,13 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
     free(p);
 }
 
+void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m)
+{
+    const nb_policy_info_t *info = nb_policy_info(p->pol);
+    const char *values[3] = {info->name, info->version, info->hash};
+    nb_metrics_set_info(m, NB_M_POLICY_INFO, values);
+}
+
 nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size)
 {
     nb_policy_t *pol = NULL;
@@ -386,7 +399,14 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
     /* Links may have arrived while this state was elsewhere or rolled back. */
     p->recheck = true;
     p->merges_dirty = true;
-    nb__timer_set(p, partition, key, nb__child_due(val, len));
+    if (val && len >= 13 && val[4] == NB__STATE_DIGEST) {
+        uint64_t end = 0;
+        for (int k = 0; k < 8; k++)
+            end |= (uint64_t)val[5 + k] << (8 * k);
+        nb__timer_set(p, partition, key, (int64_t)end);
+    } else {
+        nb__timer_set(p, partition, key, nb__child_due(val, len));
+    }
     if (!val || len < 5 || val[4] != NB__STATE_PROVISIONAL) {
         nb__prov_forget(p, partition, key);
         return;
@@ -712,6 +732,237 @@ static nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
     return err;
 }
 
+static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, char *buf,
+                              size_t size);
+
+/* ---- digests ---------------------------------------------------------------------------------- */
+
+typedef struct nb__digest_s {
+    int64_t period_end;
+    char role[NB_ID_MAX + 1];
+    char route[NB_SYSTEM_MAX + 1];
+    size_t n;
+    nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
+} nb__digest_t;
+
+static void nb__put_str8(nb_buf_t *b, const char *s)
+{
+    uint8_t n = (uint8_t)strlen(s);
+    nb_buf_append(b, &n, 1);
+    nb_buf_append(b, s, n);
+}
+
+static bool nb__get_str8(nb__rd_t *r, char *dst, size_t cap)
+{
+    const uint8_t *l = nb__take(r, 1);
+    size_t n = l ? l[0] : 0;
+    const uint8_t *v = nb__take(r, n);
+    if (r->bad || n >= cap)
+        return false;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+    return true;
+}
+
+static nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
+{
+    nb__rd_t r = {val, val + len, false};
+    const uint8_t *hdr = nb__take(&r, 5);
+    memset(d, 0, sizeof(*d));
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_DIGEST)
+        return NB_ERR_LEDGER_CORRUPT;
+    d->period_end = (int64_t)nb__get_u64(&r);
+    const uint8_t *n = NULL;
+    if (!nb__get_str8(&r, d->role, sizeof(d->role)) ||
+        !nb__get_str8(&r, d->route, sizeof(d->route)) || !(n = nb__take(&r, 1)) ||
+        n[0] > NB_NOTIF_MAX_ITEMS)
+        return NB_ERR_LEDGER_CORRUPT;
+    d->n = n[0];
+    for (size_t i = 0; i < d->n; i++) {
+        nb_digest_item_t *it = &d->items[i];
+        const uint8_t *tier;
+        if (!nb__get_str8(&r, it->notification_id, sizeof(it->notification_id)) ||
+            !nb__get_str8(&r, it->reference, sizeof(it->reference)) ||
+            !nb__get_str8(&r, it->child_key, sizeof(it->child_key)) ||
+            !nb__get_str8(&r, it->nhs_number, sizeof(it->nhs_number)) ||
+            !nb__get_str8(&r, it->rule_id, sizeof(it->rule_id)) || !(tier = nb__take(&r, 1)) ||
+            tier[0] >= NB_TIER__COUNT)
+            return NB_ERR_LEDGER_CORRUPT;
+        it->tier = (nb_tier_t)tier[0];
+        it->decided_at = (int64_t)nb__get_u64(&r);
+    }
+    return r.bad || r.p != r.end ? NB_ERR_LEDGER_CORRUPT : NB_ERR_OK;
+}
+
+static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
+{
+    nb_buf_t b = {0};
+    uint8_t kind = NB__STATE_DIGEST, n = (uint8_t)d->n;
+    nb_buf_append(&b, "NBS\1", 4);
+    nb_buf_append(&b, &kind, 1);
+    nb__put_u64(&b, (uint64_t)d->period_end);
+    nb__put_str8(&b, d->role);
+    nb__put_str8(&b, d->route);
+    nb_buf_append(&b, &n, 1);
+    for (size_t i = 0; i < d->n; i++) {
+        const nb_digest_item_t *it = &d->items[i];
+        uint8_t tier = (uint8_t)it->tier;
+        nb__put_str8(&b, it->notification_id);
+        nb__put_str8(&b, it->reference);
+        nb__put_str8(&b, it->child_key);
+        nb__put_str8(&b, it->nhs_number);
+        nb__put_str8(&b, it->rule_id);
+        nb_buf_append(&b, &tier, 1);
+        nb__put_u64(&b, (uint64_t)it->decided_at);
+    }
+    nb_err_t err = nb__state_put(st, part, key, b.data, b.len);
+    if (!err)
+        nb__timer_set(p, part, key, d->period_end);
+    nb_buf_free(&b);
+    return err;
+}
+
+/* The end of the digest period a decision falls in (UTC days; weeks end on Monday 00:00). */
+static int64_t nb__period_end(nb_policy_digest_t digest, int64_t at)
+{
+    int32_t day = nb_day_of(at) + 1;
+    if (digest == NB_POLICY_DIGEST_WEEKLY) {
+        /* 1970-01-01 was a Thursday: day 4 was a Monday. */
+        int32_t since_monday = ((day - 4) % 7 + 7) % 7;
+        if (since_monday)
+            day += 7 - since_monday;
+    }
+    return (int64_t)day * NB_MS_PER_DAY;
+}
+
+/* Sends a gathered notification to the digest of each of its recipients for the period. */
+static nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
+                                   const nb_policy_decision_t *d, const nb_notification_t *note)
+{
+    int64_t end = nb__period_end(d->digest, d->decided_at);
+    nb_err_t err = NB_ERR_OK;
+    for (size_t i = 0; i < d->n_recipients && !err; i++) {
+        char seed[256], hex[NB_KEY_MAX + 1], buf[32];
+        uint8_t key[SHA256_DIGEST_LENGTH];
+        snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", d->recipients[i]->id,
+                 (long long)end);
+        SHA256((const unsigned char *)seed, strlen(seed), key);
+        nb__hex32(key, hex);
+        nb_record_t rec;
+        nb_buf_t b = {0};
+        rec.type = NB_RECORD_NOTIFICATION;
+        rec.u.notif = *note;
+        err = nb_codec_encode(p->codec, &rec, &b, p->errstr, sizeof(p->errstr));
+        if (!err) {
+            rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+            rd_kafka_header_add(h, "nb.kind", -1, "digest", -1);
+            rd_kafka_header_add(h, "nb.role", -1, d->recipients[i]->id, -1);
+            rd_kafka_header_add(h, "nb.route", -1, d->recipients[i]->route, -1);
+            snprintf(buf, sizeof(buf), "%lld", (long long)end);
+            rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
+            err = nb__emit(st, nb__stream_conf(st)->by_child_topic, nb__partition_of(st, key),
+                           hex, strlen(hex), b.data, b.len, h);
+        }
+        nb_buf_free(&b);
+    }
+    return err;
+}
+
+/* Publishes a digest and forgets it. */
+static nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                   const uint8_t key[NB__KEY_LEN], const nb__digest_t *d,
+                                   int64_t now)
+{
+    const nb_policy_info_t *info = nb_policy_info(p->pol);
+    char hex[NB_KEY_MAX + 1];
+    nb_notification_t n;
+    memset(&n, 0, sizeof(n));
+    nb__hex32(key, hex);
+    snprintf(n.notification_id, sizeof(n.notification_id), "digest-%.24s", hex);
+    uint8_t id[NB_LEDGER_ID_BYTES];
+    memcpy(id, key, NB_LEDGER_ID_BYTES);
+    nb_notify_reference(id, n.reference);
+    n.kind = NB_NOTIFICATION_DIGEST;
+    n.date_of_birth = NB_DATE_NONE;
+    n.expected_delivery_date = NB_DATE_NONE;
+    n.age_months = -1;
+    snprintf(n.child_key, sizeof(n.child_key), "digest");
+    snprintf(n.rule_id, sizeof(n.rule_id), "digest");
+    snprintf(n.rule_text, sizeof(n.rule_text),
+             "Digest for %s: %zu low-priority notification%s gathered until the period ended",
+             d->role, d->n, d->n == 1 ? "" : "s");
+    snprintf(n.policy_name, sizeof(n.policy_name), "%s", info->name);
+    snprintf(n.policy_version, sizeof(n.policy_version), "%s", info->version);
+    snprintf(n.policy_hash, sizeof(n.policy_hash), "%s", info->hash);
+    n.tier = NB_TIER_CURIOSITY;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->items[i].tier > n.tier)
+            n.tier = d->items[i].tier;
+    snprintf(n.action, sizeof(n.action), "%s",
+             "Review each child listed and acknowledge each notification by its id.");
+    n.respond_by = NB_TIME_NONE;
+    n.created_at = now;
+    n.n_recipients = 1;
+    snprintf(n.recipients[0].role, sizeof(n.recipients[0].role), "%s", d->role);
+    snprintf(n.recipients[0].route, sizeof(n.recipients[0].route), "%s", d->route);
+    n.n_items = d->n;
+    memcpy(n.items, d->items, d->n * sizeof(d->items[0]));
+    nb_err_t err = nb__publish(p, st, &n);
+    if (!err)
+        err = nb__audit(p, st, "digest", n.notification_id, "digest", "digest", (int)n.tier, 0,
+                        NULL, now);
+    if (!err)
+        err = nb__state_put(st, part, key, NULL, 0);
+    if (!err)
+        nb__timer_set(p, part, key, NB_TIME_NONE);
+    return err;
+}
+
+/* A gathered notification arrives at its digest key. */
+static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
+                               int32_t part, const uint8_t key[NB__KEY_LEN], int64_t now)
+{
+    char role[NB_ID_MAX + 1], route[NB_SYSTEM_MAX + 1], end[32];
+    nb__digest_t d;
+    nb_record_t rec;
+    size_t len;
+    const uint8_t *val = nb__state_get(st, part, key, &len);
+    nb_err_t err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_NOTIFICATION, &rec,
+                                   p->errstr, sizeof(p->errstr));
+    if (err)
+        return err;
+    if (val) {
+        if ((err = nb__digest_load(val, len, &d)))
+            return err;
+    } else {
+        memset(&d, 0, sizeof(d));
+        nb__header(rkm, "nb.role", role, sizeof(role));
+        nb__header(rkm, "nb.route", route, sizeof(route));
+        nb__header(rkm, "nb.period_end", end, sizeof(end));
+        snprintf(d.role, sizeof(d.role), "%s", role);
+        snprintf(d.route, sizeof(d.route), "%s", route);
+        d.period_end = atoll(end);
+    }
+    for (size_t i = 0; i < d.n; i++)
+        if (strcmp(d.items[i].notification_id, rec.u.notif.notification_id) == 0)
+            return NB_ERR_OK; /* already gathered */
+    nb_digest_item_t *it = &d.items[d.n++];
+    memset(it, 0, sizeof(*it));
+    snprintf(it->notification_id, sizeof(it->notification_id), "%s",
+             rec.u.notif.notification_id);
+    snprintf(it->reference, sizeof(it->reference), "%s", rec.u.notif.reference);
+    snprintf(it->child_key, sizeof(it->child_key), "%s", rec.u.notif.child_key);
+    snprintf(it->nhs_number, sizeof(it->nhs_number), "%s", rec.u.notif.nhs_number);
+    snprintf(it->rule_id, sizeof(it->rule_id), "%s", rec.u.notif.rule_id);
+    it->tier = rec.u.notif.tier;
+    it->decided_at = rec.u.notif.created_at;
+    /* A full digest goes out at once; the period's later items start the next one. */
+    if (d.n == NB_NOTIF_MAX_ITEMS)
+        return nb__digest_publish(p, st, part, key, &d, now);
+    return nb__digest_save(p, st, part, key, &d);
+}
+
 /* Evaluates the child's ledger and runs the notification lifecycle: publishes new,
  * escalated and withdrawn notifications, audits every decision, and updates the ledger's
  * raised list, the notify state and the next escalation time. */
@@ -737,7 +988,15 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
         case NB_NOTIFY_ACT_NEW:
         case NB_NOTIFY_ACT_NEW_CLOSED:
             nb_notify_build_new(p->pol, a->decision, c->led, &child, now, &note);
-            if (!(err = nb__publish(p, st, &note)))
+            if (a->act == NB_NOTIFY_ACT_NEW && a->decision->digest != NB_POLICY_DIGEST_NONE &&
+                a->decision->tier <= NB_TIER_ROUTINE) {
+                /* Low tier with a digest setting: gathered per recipient and period. */
+                what = "digested";
+                err = nb__digest_forward(p, st, a->decision, &note);
+            } else {
+                err = nb__publish(p, st, &note);
+            }
+            if (!err)
                 err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
                                 (int)note.tier, 0, &note, now);
             nb_policy_decision_to_raised(a->decision, &add[n_add++]);
@@ -885,6 +1144,12 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
     nb__header(rkm, "nb.kind", kind, sizeof(kind));
     if (strcmp(kind, "park") == 0)
         return nb__park(p, st, part, key, rkm, now);
+    if (strcmp(kind, "digest") == 0) {
+        nb_err_t derr = nb__digest_add(p, st, rkm, part, key, now);
+        return derr == NB_ERR_KAFKA_ABORTABLE || derr == NB_ERR_KAFKA_FATAL
+                   ? derr
+                   : derr ? nb__dead_letter(st, rkm, derr, p->errstr) : NB_ERR_OK;
+    }
 
     size_t len = 0;
     const uint8_t *val = nb__state_get(st, part, key, &len);
@@ -994,6 +1259,7 @@ static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e, n
     snprintf(buf, sizeof(buf), "%lld", (long long)e->ts);
     rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
     nb__stream_counters(st)->dead_letters++;
+    nb_metrics_add(nb__stream_metrics(st), NB_M_DEAD_LETTERS, nb_err_name(code), 1);
     return nb__emit(st, nb__stream_conf(st)->dead_letter_topic, RD_KAFKA_PARTITION_UA, NULL, 0,
                     e->data, e->len, h);
 }
@@ -1089,6 +1355,29 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
 nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
     nb_err_t err = NB_ERR_OK;
+    /* Gauges: parked events and their oldest age; notifications whose next rung is overdue
+     * (a timer that fell due more than a tick ago means escalation is not keeping up). */
+    {
+        nb_metrics_t *m = nb__stream_metrics(st);
+        int64_t oldest = NB_TIME_NONE;
+        size_t overdue = 0;
+        nb__prov_t *v, *vtmp;
+        HASH_ITER(hh, p->prov, v, vtmp)
+        {
+            if (oldest == NB_TIME_NONE || v->oldest < oldest)
+                oldest = v->oldest;
+        }
+        nb__timer_t *t, *ttmp;
+        HASH_ITER(hh, p->timers, t, ttmp)
+        {
+            if (t->due + 60000 < now)
+                overdue++;
+        }
+        nb_metrics_set(m, NB_M_PARKED_EVENTS, NULL, (double)p->parked_total);
+        nb_metrics_set(m, NB_M_PARKED_OLDEST_AGE, NULL,
+                       oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
+        nb_metrics_set(m, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);
+    }
     bool links_changed = p->recheck;
     /* Collect first: rechecking changes the set. */
     size_t n = HASH_COUNT(p->prov), k = 0;
@@ -1134,6 +1423,15 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             memcpy(key, due[i]->id.key, NB__KEY_LEN);
             nb__hex32(key, key_hex);
             const uint8_t *val = nb__state_get(st, part, key, &len);
+            if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
+                nb__digest_t d;
+                if (nb__digest_load(val, len, &d)) {
+                    nb__timer_set(p, part, key, NB_TIME_NONE);
+                    continue;
+                }
+                err = nb__digest_publish(p, st, part, key, &d, now);
+                continue;
+            }
             nb__child_t c;
             if (!val || nb__child_load(p, val, len, &c)) {
                 nb__timer_set(p, part, key, NB_TIME_NONE);

@@ -51,6 +51,7 @@ struct nb_stream_s {
     bool restoring;
     int64_t last_tick;
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
+    nb_metrics_t *metrics;      /* borrowed; NULL when metrics are off (every call accepts it) */
     nb_stream_stats_t stats;            /* main thread's working copy */
     nb_stream_stats_t published;        /* @locks stats_lock: what other threads read */
     pthread_mutex_t stats_lock;
@@ -71,6 +72,17 @@ static int64_t nb__eval_now(const nb_stream_t *st)
 {
     int64_t fixed = atomic_load(&((nb_stream_t *)st)->fixed_now);
     return fixed != NB_TIME_NONE ? fixed : nb__now();
+}
+
+void nb_stream_set_metrics(nb_stream_t *st, nb_metrics_t *m)
+{
+    st->metrics = m;
+    nb__pipeline_report(st->pipe, m);
+}
+
+nb_metrics_t *nb__stream_metrics(const nb_stream_t *st)
+{
+    return st->metrics;
 }
 
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
@@ -348,6 +360,7 @@ nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_
     snprintf(buf, sizeof(buf), "%lld", (long long)rd_kafka_message_timestamp(rkm, NULL));
     rd_kafka_header_add(hdrs, "nb.source.timestamp", -1, buf, -1);
     st->stats.dead_letters++;
+    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
     NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", topic,
            (int)rkm->partition, (long long)rkm->offset, nb_err_name(err), reason);
     return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
@@ -429,6 +442,7 @@ static nb_err_t nb__commit(nb_stream_t *st)
 {
     if (!st->txn_open)
         return NB_ERR_OK;
+    int64_t t0 = nb__now();
     rd_kafka_error_t *error = NULL;
     if (st->offsets->cnt > 0) {
         /* Fetched now: the group generation changes with every rebalance, and offsets sent
@@ -466,6 +480,7 @@ static nb_err_t nb__commit(nb_stream_t *st)
         return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
     }
     st->stats.commits++;
+    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - t0) / 1e3);
     nb__undo_clear(st);
     nb__batch_reset(st);
     return NB_ERR_OK;
@@ -485,6 +500,8 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
  * to the last stable offset). */
 static nb_err_t nb__restore(nb_stream_t *st, int32_t p)
 {
+    if (p < 0 || p >= st->partitions)
+        return NB_ERR_INVALID_ARG;
     nb__store_t *s = nb__store_new();
     if (!s)
         return NB_ERR_NOMEM;
@@ -514,6 +531,7 @@ static nb_err_t nb__restore(nb_stream_t *st, int32_t p)
             }
             continue;
         }
+        nb_metrics_heartbeat(st->metrics, nb__now());
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             done = true;
         } else if (rkm->err) {
@@ -568,6 +586,15 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         st->stats.ready = false;
         for (int i = 0; i < parts->cnt; i++) {
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
+                parts->elems[i].partition >= st->partitions) {
+                NB_LOG(NB_LOG_ERROR, "stream",
+                       "%s has partition %d but topics.partitions is %d: the configuration "
+                       "must match the topic (and the changelog)",
+                       st->conf->by_child_topic, (int)parts->elems[i].partition, st->partitions);
+                st->fatal = true;
+                continue;
+            }
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
                 nb__restore(st, parts->elems[i].partition)) {
                 NB_LOG(NB_LOG_ERROR, "stream", "restore of partition %d failed",
@@ -784,6 +811,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
     int64_t t0 = nb__now();
     while (eofs < n && !(stop && *stop) && !st->fatal) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->links, 1000);
+        nb_metrics_heartbeat(st->metrics, nb__now());
         if (!rkm)
             continue;
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
@@ -886,11 +914,15 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         if (reload && *reload) {
             char why[1024];
             *reload = 0;
-            if (nb__pipeline_reload(st->pipe, why, sizeof(why)))
+            if (nb__pipeline_reload(st->pipe, why, sizeof(why))) {
                 NB_LOG(NB_LOG_ERROR, "stream", "policy reload failed, old policy stays: %s",
                        why);
-            else
+                nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "error", 1);
+            } else {
                 NB_LOG(NB_LOG_INFO, "stream", "policy reloaded");
+                nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "ok", 1);
+                nb__pipeline_report(st->pipe, st->metrics);
+            }
         }
         int64_t now = nb__now();
         int timeout = 100;
@@ -921,6 +953,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         }
         nb__links_poll(st);
         nb__publish_stats(st);
+        nb_metrics_heartbeat(st->metrics, now);
         bool due = st->txn_open && (now - st->batch_start >= st->conf->commit_interval_ms ||
                                     st->batch_records >= st->conf->max_batch);
         bool tick = now - st->last_tick >= NB__TICK_MS;

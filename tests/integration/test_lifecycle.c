@@ -8,6 +8,9 @@
  *     restart, and each escalation is published exactly once;
  *   B is acknowledged: it never escalates;
  *   C's outcome is corrected to attended: the notification is withdrawn.
+ * A fourth child, D, has three appointments cancelled by the family: a curiosity-tier rule
+ * with a weekly digest, so D appears in one digest to the GP safeguarding lead when the week
+ * ends, and in no notification of its own.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -107,7 +110,7 @@ static void stop(instance_t *in)
 
 /* ---- inputs ---------------------------------------------------------------------------------- */
 
-static const char *const nhs[3] = {"9434765919", "9990000018", "9990000026"};
+static const char *const nhs[4] = {"9434765919", "9990000018", "9990000026", "9990000034"};
 
 static nb_codec_t *codec;
 static nb_registry_t *reg;
@@ -163,6 +166,30 @@ static void appointment(FILE *f, int child, nb_status_t status, int version)
     write_rec(f, "events", nhs[child], &r);
 }
 
+static void cancellation(FILE *f, int child, int k)
+{
+    nb_record_t r;
+    memset(&r, 0, sizeof(r));
+    r.type = NB_RECORD_APPOINTMENT;
+    nb_appointment_event_t *a = &r.u.appt;
+    snprintf(a->event_id, sizeof(a->event_id), "gp-%d-%d-v2", child, k);
+    a->source.agency = NB_AGENCY_GP;
+    strcpy(a->source.system, "EMIS Web");
+    strcpy(a->source.organisation_code, "W91001");
+    a->subject_kind = NB_SUBJECT_CHILD;
+    strcpy(a->nhs_number, nhs[child]);
+    a->date_of_birth = nb_day_of(t0) - 1500;
+    a->expected_delivery_date = NB_DATE_NONE;
+    snprintf(a->appointment_id, sizeof(a->appointment_id), "gp-%d-%d", child, k);
+    strcpy(a->appointment_type, "asthma_review");
+    a->contact_mode = NB_CONTACT_FACE_TO_FACE;
+    a->scheduled_start = t0 - (int64_t)(20 + 30 * k) * 24 * HOUR;
+    a->status = NB_STATUS_CANCELLED_BY_PATIENT;
+    a->recorded_at = a->scheduled_start - 24 * HOUR;
+    a->version = 2;
+    write_rec(f, "events", nhs[child], &r);
+}
+
 static void produce_file(const char *bs)
 {
     char errstr[256];
@@ -186,6 +213,8 @@ typedef struct seen_s {
 typedef struct seen_set_s {
     seen_t v[64];
     size_t n;
+    size_t digest_items;
+    char digest_item_nhs[NB_NHS_LEN + 1];
     long audit_acknowledged;
 } seen_set_t;
 
@@ -208,6 +237,12 @@ static int seen_cb(void *opaque, const char *topic, const char *key, const void 
         }
     }
     assert_true(s->n < 64);
+    if (rec.u.notif.kind == NB_NOTIFICATION_DIGEST) {
+        s->digest_items = rec.u.notif.n_items;
+        if (rec.u.notif.n_items)
+            snprintf(s->digest_item_nhs, sizeof(s->digest_item_nhs), "%s",
+                     rec.u.notif.items[0].nhs_number);
+    }
     seen_t *e = &s->v[s->n++];
     snprintf(e->id, sizeof(e->id), "%s", rec.u.notif.notification_id);
     snprintf(e->key, sizeof(e->key), "%s", rec.u.notif.child_key);
@@ -293,6 +328,14 @@ static bool second_rung(const seen_set_t *s)
     return find(s, 0, NB_NOTIFICATION_ESCALATED, 2) != NULL;
 }
 
+static bool digest_out(const seen_set_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].kind == NB_NOTIFICATION_DIGEST)
+            return true;
+    return false;
+}
+
 static void test_lifecycle(void **state)
 {
     char errstr[256];
@@ -317,6 +360,8 @@ static void test_lifecycle(void **state)
         fact(f, k);
         appointment(f, k, NB_STATUS_WAS_NOT_BROUGHT, 2);
     }
+    for (int k = 0; k < 3; k++)
+        cancellation(f, 3, k);
     fclose(f);
     instance_t in;
     start(&in, bs, t0);
@@ -353,6 +398,9 @@ static void test_lifecycle(void **state)
     /* The daemon restarts after the second rung fell due: it fires once, after restoring. */
     start(&in, bs, t0 + 9 * HOUR);
     await(bs, &s, second_rung, "second escalation of A after the restart");
+    /* The week ends (2026-03-16T00:00Z): one digest for the GP safeguarding lead. */
+    nb_stream_set_fixed_now(in.st, t0 + 6 * 24 * HOUR);
+    await(bs, &s, digest_out, "the weekly digest");
     /* Let it run a little longer: nothing more may appear. */
     sleep_ms(3000);
     stop(&in);
@@ -361,7 +409,11 @@ static void test_lifecycle(void **state)
     for (size_t i = 0; i < s.n; i++)
         print_message("%-40s %-9s level %d  x%d\n", s.v[i].id,
                       nb_notification_kind_name(s.v[i].kind), s.v[i].level, s.v[i].count);
-    assert_int_equal(s.n, 6); /* A new, A e1, A e2, B new, C new, C withdrawn */
+    /* A new, A e1, A e2, B new, C new, C withdrawn, and one digest naming D */
+    assert_int_equal(s.n, 7);
+    assert_int_equal(s.digest_items, 1);
+    assert_string_equal(s.digest_item_nhs, nhs[3]);
+    assert_null(find(&s, 3, NB_NOTIFICATION_NEW, 0));
     for (size_t i = 0; i < s.n; i++)
         assert_int_equal(s.v[i].count, 1); /* each exactly once */
     assert_null(find(&s, 1, NB_NOTIFICATION_ESCALATED, 1));

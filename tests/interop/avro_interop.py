@@ -196,8 +196,17 @@ def vectors():
         "counts": [{"window_days": 365, "count": 1, "agencies": 1}],
         "action": "Contact the family today.", "respond_by": ts("2026-11-01T17:00:00Z"),
         "escalation_level": 1, "supersedes": "1a2b3c", "created_at": ts(NOW),
+        "items": [],
     }
     out.append((4, "notifications", notif, notif))
+    digest = dict(notif, notification_id="digest-3f9a", kind="digest", items=[
+        {"notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "child_key": "a3f1",
+         "nhs_number": "9434765919", "rule_id": "curiosity_cancellations", "tier": "curiosity",
+         "decided_at": ts(NOW)},
+        {"notification_id": "6a2c0d7e9a1c", "reference": "WNB-8KQ4-MX9Q", "child_key": "b4e2",
+         "nhs_number": None, "rule_id": "curiosity_cancellations", "tier": "routine",
+         "decided_at": ts(NOW)}])
+    out.append((4, "notifications", digest, digest))
     ack = {
         "ack_id": "ack-1", "notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P",
         "acknowledged_by": "staff-123", "role": "named_nurse", "action": "contacted_family",

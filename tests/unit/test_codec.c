@@ -160,6 +160,13 @@ static void make_notif(nb_record_t *rec)
     n->escalation_level = 1;
     strcpy(n->supersedes, "1a2b3c");
     n->created_at = NOW_MS;
+    n->n_items = 1;
+    strcpy(n->items[0].notification_id, "6a2c0d7e9a1c");
+    strcpy(n->items[0].reference, "WNB-8KQ4-MX9Q");
+    strcpy(n->items[0].child_key, "b4e2");
+    strcpy(n->items[0].rule_id, "curiosity_cancellations");
+    n->items[0].tier = NB_TIER_CURIOSITY;
+    n->items[0].decided_at = NOW_MS;
 }
 
 static void make_ack(nb_record_t *rec)
@@ -663,11 +670,11 @@ static void test_fastavro_vectors_decode(void **state)
         json_array_append_new(v.expected, o);
     }
     fclose(ef);
-    assert_int_equal(json_array_size(v.expected), 8);
+    assert_int_equal(json_array_size(v.expected), 9);
     assert_int_equal(nb_recfile_read(NB_SOURCE_DIR "/tests/interop/vectors/vectors.jsonl",
                                      check_vector, &v, f->errstr, sizeof(f->errstr)),
                      0);
-    assert_int_equal(v.i, 8);
+    assert_int_equal(v.i, 9);
     json_decref(v.expected);
 }
 
