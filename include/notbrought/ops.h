@@ -94,6 +94,7 @@ typedef struct nb_config_s {
     /* ops */
     char *log_level;
     int http_port; /**< metrics and health; 0 disables */
+    char *http_bind; /**< address the metrics and health server listens on */
     char *schemas_dir; /**< extra registry directory, optional */
 } nb_config_t;
 

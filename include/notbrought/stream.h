@@ -71,6 +71,13 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
 void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out);
 
 /**
+ * @brief Gives the stream a metrics registry to report to (dead letters by code, commit
+ *        latency, heartbeat, policy info, parked and overdue gauges).
+ * @remark The registry is borrowed and must outlive the stream. Call before nb_stream_run().
+ */
+void nb_stream_set_metrics(nb_stream_t *st, nb_metrics_t *m);
+
+/**
  * @brief Moves the clock rules are evaluated at (processing.fixed_now) while the stream runs:
  *        a test seam for escalation timers, which fall due hours after a notification.
  * @locality any thread

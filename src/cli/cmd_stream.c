@@ -487,7 +487,7 @@ int nb__cmd_run(int argc, char **argv)
     nb_metrics_t *metrics = NULL;
     nb_http_t *http = NULL;
     if (conf->http_port > 0) {
-        nb_http_conf_t hc = {NULL, conf->http_port, 0, nb_metrics_collect_stream, st};
+        nb_http_conf_t hc = {conf->http_bind, conf->http_port, 0, nb_metrics_collect_stream, st};
         if (!(metrics = nb_metrics_new()))
             snprintf(errstr, sizeof(errstr), "out of memory");
         else
@@ -500,6 +500,7 @@ int nb__cmd_run(int argc, char **argv)
             return NB_EXIT_SOFTWARE;
         }
         NB_LOG(NB_LOG_INFO, "http", "metrics and health on port %d", nb_http_port(http));
+        nb_stream_set_metrics(st, metrics);
     }
     nb_err_t err = nb_stream_run(st, &nb__stop, &nb__reload);
     nb_http_destroy(http);

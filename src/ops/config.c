@@ -102,6 +102,9 @@ static const nb__cdef_t nb__config_table[] = {
      "error, warn, info or debug."},
     {"ops.http_port", NB__C_INT, "0", 0, 65535, OFF(http_port), 0, 0,
      "Port of /metrics, /healthz and /readyz on all interfaces; 0 disables."},
+    {"ops.http_bind", NB__C_STR, "0.0.0.0", NONE, OFF(http_bind), 0, 0,
+     "Address of the metrics and health server (0.0.0.0: every interface; 127.0.0.1: this "
+     "host only)."},
     {"ops.schemas_dir", NB__C_STR, "", NONE, OFF(schemas_dir), 0, 0,
      "Extra schema registry directory (registry.tsv + .avsc) for producers' newer versions."},
 };

@@ -41,6 +41,9 @@ static int64_t nb__http_now(void)
 
 /* libmicrohttpd's own messages go to our log. @locality HTTP thread */
 static void nb__http_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void nb__http_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     (void)cls;

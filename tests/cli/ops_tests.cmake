@@ -1,0 +1,19 @@
+# Operability tests (issue 7). Included by tests/CMakeLists.txt:
+#   include(${CMAKE_CURRENT_SOURCE_DIR}/cli/ops_tests.cmake)
+# The metrics registry, the HTTP endpoints and the configuration reference are cmocka tests
+# in tests/unit/test_ops.c (unit.ops); these two need the binary and python3.
+
+# Deployment files and docs: YAML/JSON parse, the Dockerfile's packages match
+# ops/lib/common.sh, manifests are consistent, alerts and dashboard name real metrics, the
+# Kubernetes configuration passes --check-config, docs/cli.md covers every option.
+add_test(NAME cli.deploy_files
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/deploy_files.sh ${CMAKE_SOURCE_DIR}
+                 $<TARGET_FILE:notbrought>)
+set_tests_properties(cli.deploy_files PROPERTIES LABELS unit TIMEOUT 120)
+
+# No personal data in any log line of generate, decode, broker, produce, run (debug) and
+# consume over sample data.
+add_test(NAME cli.log_privacy
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/log_privacy.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR} 10)
+set_tests_properties(cli.log_privacy PROPERTIES LABELS integration TIMEOUT 180)

@@ -1,0 +1,675 @@
+/*
+ * Unit tests: ops - the metrics registry and its Prometheus text exposition, health
+ * judgement, the HTTP server (/metrics, /healthz, /readyz over a real socket on loopback), and
+ * the checked-in configuration reference.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "notbrought/ops.h"
+#include "notbrought/stream.h"
+#include "ops/metrics_internal.h"
+
+/* ---- a small registry ---------------------------------------------------------------------- */
+
+enum { T_REQS, T_ERRS, T_TEMP, T_LAT, T_INFO, T_READY, T_HEART, T__N };
+
+static const double t_buckets[] = {0.1, 0.5, 1};
+
+static const nb_metric_def_t t_defs[T__N] = {
+    [T_REQS] = {"t_requests_total", NB_METRIC_COUNTER, NULL, "Requests.", NULL, 0},
+    [T_ERRS] = {"t_errors_total", NB_METRIC_COUNTER, "code", "Errors by code.", NULL, 0},
+    [T_TEMP] = {"t_temperature", NB_METRIC_GAUGE, NULL, "A gauge\nwith \\ in help.", NULL, 0},
+    [T_LAT] = {"t_latency_seconds", NB_METRIC_HISTOGRAM, NULL, "Latency.", t_buckets, 3},
+    [T_INFO] = {"t_info", NB_METRIC_GAUGE, "name,version", "Info.", NULL, 0},
+    [T_READY] = {"notbrought_ready", NB_METRIC_GAUGE, NULL, "Ready.", NULL, 0},
+    [T_HEART] = {"notbrought_last_loop_timestamp_seconds", NB_METRIC_GAUGE, NULL, "Beat.", NULL,
+                 0},
+};
+
+/* The first T_READY families only: the exact-text tests do not want the health ones. */
+static nb_metrics_t *t_small(void)
+{
+    nb_metrics_t *m = nb_metrics_new_from(t_defs, T_READY);
+    assert_non_null(m);
+    return m;
+}
+
+static void test_render_empty_registry_exact(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = t_small();
+    char *txt = nb_metrics_render(m, NULL);
+    assert_string_equal(txt, "# HELP t_requests_total Requests.\n"
+                             "# TYPE t_requests_total counter\n"
+                             "t_requests_total 0\n"
+                             "# HELP t_errors_total Errors by code.\n"
+                             "# TYPE t_errors_total counter\n"
+                             "# HELP t_temperature A gauge\\nwith \\\\ in help.\n"
+                             "# TYPE t_temperature gauge\n"
+                             "# HELP t_latency_seconds Latency.\n"
+                             "# TYPE t_latency_seconds histogram\n"
+                             "t_latency_seconds_bucket{le=\"0.1\"} 0\n"
+                             "t_latency_seconds_bucket{le=\"0.5\"} 0\n"
+                             "t_latency_seconds_bucket{le=\"1\"} 0\n"
+                             "t_latency_seconds_bucket{le=\"+Inf\"} 0\n"
+                             "t_latency_seconds_sum 0\n"
+                             "t_latency_seconds_count 0\n"
+                             "# HELP t_info Info.\n"
+                             "# TYPE t_info gauge\n");
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_render_small_registry_exact(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = t_small();
+    nb_metrics_add(m, T_REQS, NULL, 3);
+    nb_metrics_add(m, T_REQS, NULL, 2);
+    nb_metrics_add(m, T_ERRS, "decode", 1);
+    nb_metrics_add(m, T_ERRS, "nhs_check_digit", 2);
+    nb_metrics_add(m, T_ERRS, "decode", 4);
+    nb_metrics_set(m, T_TEMP, NULL, -2.5);
+    nb_metrics_observe(m, T_LAT, 0.05);
+    nb_metrics_observe(m, T_LAT, 0.1); /* on a bound: counted in that bucket (le) */
+    nb_metrics_observe(m, T_LAT, 0.7);
+    nb_metrics_observe(m, T_LAT, 3);
+    nb_metrics_set_info(m, T_INFO, (const char *[]){"wnb-wales-base", "1.2"});
+    size_t len = 0;
+    char *txt = nb_metrics_render(m, &len);
+    const char *want = "# HELP t_requests_total Requests.\n"
+                       "# TYPE t_requests_total counter\n"
+                       "t_requests_total 5\n"
+                       "# HELP t_errors_total Errors by code.\n"
+                       "# TYPE t_errors_total counter\n"
+                       "t_errors_total{code=\"decode\"} 5\n"
+                       "t_errors_total{code=\"nhs_check_digit\"} 2\n"
+                       "# HELP t_temperature A gauge\\nwith \\\\ in help.\n"
+                       "# TYPE t_temperature gauge\n"
+                       "t_temperature -2.5\n"
+                       "# HELP t_latency_seconds Latency.\n"
+                       "# TYPE t_latency_seconds histogram\n"
+                       "t_latency_seconds_bucket{le=\"0.1\"} 2\n"
+                       "t_latency_seconds_bucket{le=\"0.5\"} 2\n"
+                       "t_latency_seconds_bucket{le=\"1\"} 3\n"
+                       "t_latency_seconds_bucket{le=\"+Inf\"} 4\n"
+                       "t_latency_seconds_sum 3.85\n"
+                       "t_latency_seconds_count 4\n"
+                       "# HELP t_info Info.\n"
+                       "# TYPE t_info gauge\n"
+                       "t_info{name=\"wnb-wales-base\",version=\"1.2\"} 1\n";
+    assert_string_equal(txt, want);
+    assert_int_equal(len, strlen(want));
+    free(txt);
+    /* An info family holds one series: a new policy replaces the old one. */
+    nb_metrics_set_info(m, T_INFO, (const char *[]){"wnb-wales-base", "1.3"});
+    txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "t_info{name=\"wnb-wales-base\",version=\"1.3\"} 1\n"));
+    assert_null(strstr(txt, "version=\"1.2\""));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_label_values_escaped_and_stripped(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = t_small();
+    /* Backslash, quote and newline are escaped; tab, CR, ESC and DEL are dropped. */
+    nb_metrics_add(m, T_ERRS, "a\\b\"c\nd\te\rf\x1b[31mg\x7fh", 1);
+    nb_metrics_set_v(m, T_INFO, (const char *[]){"x}\"y", NULL}, 7);
+    char *txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "t_errors_total{code=\"a\\\\b\\\"c\\nd" "ef[31mgh\"} 1\n"));
+    assert_non_null(strstr(txt, "t_info{name=\"x}\\\"y\",version=\"\"} 7\n"));
+    /* No raw control character reaches the body except the line ends. */
+    for (const char *p = txt; *p; p++)
+        assert_true(*p == '\n' || ((unsigned char)*p >= 0x20 && *p != 0x7f));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_long_label_values_cut_on_character_boundary(void **state)
+{
+    (void)state;
+    char v[400];
+    /* "é" is two bytes; 199 'a' then é puts the cut inside the character. */
+    memset(v, 'a', 199);
+    strcpy(v + 199, "\xc3\xa9zzzz");
+    nb_metrics_t *m = t_small();
+    nb_metrics_add(m, T_ERRS, v, 1);
+    nb_metrics_add(m, T_ERRS, v, 1); /* the same series, though stored cut */
+    char *txt = nb_metrics_render(m, NULL);
+    char want[300];
+    memset(want, 0, sizeof(want));
+    strcpy(want, "t_errors_total{code=\"");
+    memset(want + strlen(want), 'a', 199);
+    strcat(want, "\"} 2\n");
+    assert_non_null(strstr(txt, want));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_histogram_buckets_cumulative(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = t_small();
+    for (int i = 0; i < 10; i++)
+        nb_metrics_observe(m, T_LAT, 0.01 * i); /* 0 .. 0.09: all in le=0.1 */
+    nb_metrics_observe(m, T_LAT, 0.5);
+    nb_metrics_observe(m, T_LAT, 1.0000001);
+    nb_metrics_observe(m, T_LAT, INFINITY);
+    nb_metrics_observe(m, T_LAT, NAN); /* ignored */
+    nb_metrics_add(m, T_LAT, NULL, 1); /* not a counter: ignored */
+    char *txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "t_latency_seconds_bucket{le=\"0.1\"} 10\n"
+                                "t_latency_seconds_bucket{le=\"0.5\"} 11\n"
+                                "t_latency_seconds_bucket{le=\"1\"} 11\n"
+                                "t_latency_seconds_bucket{le=\"+Inf\"} 13\n"
+                                "t_latency_seconds_sum +Inf\n"
+                                "t_latency_seconds_count 13\n"));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_format_values(void **state)
+{
+    (void)state;
+    static const struct {
+        double v;
+        const char *want;
+    } cases[] = {{0, "0"},         {-0.0, "0"},          {1, "1"},
+                 {-3, "-3"},       {0.1, "0.1"},         {1e-05, "1e-05"},
+                 {2.5, "2.5"},     {1e20, "1e+20"},      {123456789012.0, "123456789012"},
+                 {1.0 / 3, "0.3333333333333333"}, {INFINITY, "+Inf"}, {-INFINITY, "-Inf"},
+                 {NAN, "NaN"}};
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        nb__metrics_format_value(cases[i].v, buf, sizeof(buf));
+        assert_string_equal(buf, cases[i].want);
+    }
+}
+
+static void test_invalid_definitions_rejected(void **state)
+{
+    (void)state;
+    static const double desc[] = {1, 0.5};
+    static const nb_metric_def_t bad[][1] = {
+        {{"9starts_with_digit", NB_METRIC_COUNTER, NULL, "x", NULL, 0}},
+        {{"has-dash", NB_METRIC_COUNTER, NULL, "x", NULL, 0}},
+        {{"ok_name", NB_METRIC_COUNTER, "__reserved", "x", NULL, 0}},
+        {{"ok_name", NB_METRIC_COUNTER, "a,b,c,d,e", "x", NULL, 0}},
+        {{"ok_name", NB_METRIC_COUNTER, "a,,b", "x", NULL, 0}},
+        {{"ok_name", NB_METRIC_HISTOGRAM, NULL, "x", desc, 2}},
+        {{"ok_name", NB_METRIC_HISTOGRAM, "code", "x", NULL, 0}},
+        {{"ok_name", NB_METRIC_COUNTER, NULL, NULL, NULL, 0}},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_null(nb_metrics_new_from(bad[i], 1));
+    nb_metrics_t *m = nb_metrics_new_from(NULL, 0);
+    char *txt = nb_metrics_render(m, NULL);
+    assert_string_equal(txt, "");
+    free(txt);
+    nb_metrics_destroy(m);
+    nb_metrics_destroy(NULL);
+    /* Calls on NULL or unknown ids are no-ops. */
+    nb_metrics_add(NULL, 0, NULL, 1);
+    m = t_small();
+    nb_metrics_add(m, 99, NULL, 1);
+    nb_metrics_add(m, -1, NULL, 1);
+    nb_metrics_add(m, T_INFO, "one label for two", 1); /* needs set_v */
+    txt = nb_metrics_render(m, NULL);
+    assert_null(strstr(txt, "one label"));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_series_limit_counts_drops(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    assert_non_null(m);
+    char code[32];
+    for (int i = 0; i < NB_METRICS_MAX_SERIES + 10; i++) {
+        snprintf(code, sizeof(code), "code_%d", i);
+        nb_metrics_add(m, NB_M_DEAD_LETTERS, code, 1);
+    }
+    char *txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"code_255\"} 1\n"));
+    assert_null(strstr(txt, "code_256"));
+    assert_non_null(strstr(txt, "\nnotbrought_metrics_dropped_total 10\n"));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+/* ---- the well-known registry and the stats mirror ------------------------------------------ */
+
+/* Every sample line is name{labels} value with a valid name; every family has HELP and TYPE. */
+static void t_check_exposition(const char *txt)
+{
+    const char *p = txt;
+    int families = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);
+        if (strncmp(p, "# HELP ", 7) == 0) {
+            families++;
+        } else if (strncmp(p, "# TYPE ", 7) != 0) {
+            const char *q = p;
+            while (q < nl && (((*q | 32) >= 'a' && (*q | 32) <= 'z') || *q == '_' ||
+                              *q == ':' || (q > p && *q >= '0' && *q <= '9')))
+                q++;
+            assert_true(q > p);
+            if (*q == '{') {
+                const char *close = strstr(q, "} ");
+                assert_true(close && close < nl);
+                q = close + 1;
+            }
+            assert_int_equal(*q, ' ');
+            char *end;
+            const char *v = q + 1;
+            if (strncmp(v, "+Inf", 4) && strncmp(v, "-Inf", 4) && strncmp(v, "NaN", 3)) {
+                strtod(v, &end);
+                assert_ptr_equal(end, nl);
+            }
+        }
+        p = nl + 1;
+    }
+    assert_int_equal(families, NB_M__COUNT);
+}
+
+static void test_well_known_registry_renders(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    assert_non_null(m);
+    nb_metrics_update_process(m);
+    char *txt = nb_metrics_render(m, NULL);
+    t_check_exposition(txt);
+    assert_non_null(strstr(txt, "\nnotbrought_build_info{version=\""));
+    assert_non_null(strstr(txt, "\nnotbrought_records_consumed_total 0\n"));
+    assert_non_null(strstr(txt, "\nprocess_resident_memory_bytes "));
+    assert_non_null(strstr(txt, "\nprocess_cpu_seconds_total "));
+    assert_non_null(strstr(txt, "\nprocess_start_time_seconds "));
+    assert_non_null(strstr(txt, "\nprocess_open_fds "));
+    assert_non_null(strstr(txt, "notbrought_commit_latency_seconds_bucket{le=\"0.001\"} 0\n"));
+    assert_non_null(strstr(txt, "notbrought_commit_latency_seconds_bucket{le=\"10\"} 0\n"));
+    /* Gauges nobody has set say nothing rather than 0. */
+    assert_null(strstr(txt, "\nnotbrought_ready "));
+    assert_null(strstr(txt, "\nnotbrought_parked_events "));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_stream_mirror_and_direct_reports(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    nb_stream_stats_t s;
+    memset(&s, 0, sizeof(s));
+    s.records_in = 120;
+    s.dead_letters = 7;
+    s.repartitioned = 100;
+    s.parked = 5;
+    s.released = 3;
+    s.notifications = 4;
+    s.commits = 11;
+    s.aborts = 1;
+    s.restored = 9;
+    s.links = 30;
+    s.ready = true;
+    nb_metrics_set_stream(m, &s);
+    char *txt = nb_metrics_render(m, NULL);
+    static const char *const want[] = {
+        "\nnotbrought_ready 1\n",
+        "\nnotbrought_records_consumed_total 120\n",
+        "\nnotbrought_dead_letters_total{code=\"unclassified\"} 7\n",
+        "\nnotbrought_repartitioned_total 100\n",
+        "\nnotbrought_parked_total 5\n",
+        "\nnotbrought_released_total 3\n",
+        "\nnotbrought_identity_links_total 30\n",
+        "\nnotbrought_notifications_total 4\n",
+        "\nnotbrought_restored_states_total 9\n",
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_non_null(strstr(txt, want[i]));
+    /* Both results of one family, adjacent. */
+    assert_non_null(strstr(txt, "\nnotbrought_transactions_total{result=\"commit\"} 11\n"
+                                "notbrought_transactions_total{result=\"abort\"} 1\n"));
+    free(txt);
+
+    /* The runtime starts reporting dead letters by code: the unclassified rest shrinks to what
+     * was not reported by code, and never goes down (it is a counter). */
+    nb_metrics_add(m, NB_M_DEAD_LETTERS, "decode_error", 2);
+    s.dead_letters = 10;
+    nb_metrics_set_stream(m, &s);
+    txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"unclassified\"} 8\n"));
+    assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"decode_error\"} 2\n"));
+    free(txt);
+
+    /* A family the runtime sets itself is not overwritten by the mirror. */
+    nb_metrics_set(m, NB_M_READY, NULL, 0);
+    nb_metrics_add(m, NB_M_RECORDS_CONSUMED, NULL, 1000);
+    s.ready = true;
+    s.records_in = 5;
+    nb_metrics_set_stream(m, &s);
+    txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "\nnotbrought_ready 0\n"));
+    assert_non_null(strstr(txt, "\nnotbrought_records_consumed_total 1120\n"));
+    free(txt);
+
+    /* Heartbeat and commit latency: one-line calls. */
+    nb_metrics_heartbeat(m, 1700000000123);
+    nb_metrics_observe(m, NB_M_COMMIT_LATENCY, 0.004);
+    txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "\nnotbrought_last_loop_timestamp_seconds 1700000000.123\n"));
+    assert_non_null(strstr(txt, "notbrought_commit_latency_seconds_bucket{le=\"0.0025\"} 0\n"
+                                "notbrought_commit_latency_seconds_bucket{le=\"0.005\"} 1\n"));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_health_judgement(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new_from(t_defs, T__N);
+    nb_health_t h;
+    /* No heartbeat yet, not ready: alive (the process answers) but not ready. */
+    nb_metrics_health(m, 1000000, 30000, &h);
+    assert_true(h.live);
+    assert_false(h.ready);
+    assert_false(h.heartbeat_seen);
+    assert_int_equal(h.heartbeat_age_ms, -1);
+    assert_non_null(strstr(h.reason, "not ready"));
+    /* Ready with no heartbeat source yet. */
+    nb_metrics_set(m, T_READY, NULL, 1);
+    nb_metrics_health(m, 1000000, 30000, &h);
+    assert_true(h.ready);
+    assert_string_equal(h.reason, "");
+    /* A fresh heartbeat. */
+    nb_metrics_heartbeat(m, 1000000 - 200);
+    nb_metrics_health(m, 1000000, 30000, &h);
+    assert_true(h.live);
+    assert_true(h.ready);
+    assert_int_equal(h.heartbeat_age_ms, 200);
+    /* Exactly at the limit is still live; one ms past it is not, and not ready either. */
+    nb_metrics_health(m, 1000000 - 200 + 30000, 30000, &h);
+    assert_true(h.live);
+    nb_metrics_health(m, 1000000 - 200 + 30001, 30000, &h);
+    assert_false(h.live);
+    assert_false(h.ready);
+    assert_string_equal(h.reason, "main loop stalled");
+    nb_metrics_destroy(m);
+    nb_metrics_health(NULL, 0, 1, &h);
+    assert_false(h.live);
+}
+
+/* Updates from another thread while this one renders: the lock keeps the text consistent. */
+static void *t_writer(void *arg)
+{
+    nb_metrics_t *m = arg;
+    for (int i = 0; i < 20000; i++) {
+        nb_metrics_add(m, NB_M_DEAD_LETTERS, i % 2 ? "a" : "b", 1);
+        nb_metrics_observe(m, NB_M_COMMIT_LATENCY, 0.001 * (i % 50));
+        nb_metrics_heartbeat(m, i);
+    }
+    return NULL;
+}
+
+static void test_concurrent_updates_and_render(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, t_writer, m), 0);
+    for (int i = 0; i < 50; i++) {
+        char *txt = nb_metrics_render(m, NULL);
+        assert_non_null(txt);
+        free(txt);
+    }
+    pthread_join(t, NULL);
+    char *txt = nb_metrics_render(m, NULL);
+    assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"b\"} 10000\n"));
+    assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"a\"} 10000\n"));
+    assert_non_null(strstr(txt, "notbrought_commit_latency_seconds_count 20000\n"));
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+/* ---- the HTTP server ----------------------------------------------------------------------- */
+
+typedef struct t_resp_s {
+    int status;
+    char *head; /* status line and headers */
+    char *body;
+} t_resp_t;
+
+static void t_resp_free(t_resp_t *r)
+{
+    free(r->head);
+    free(r->body);
+}
+
+/* One HTTP/1.0 request over a blocking socket with a 5 s receive timeout. */
+static t_resp_t t_http(int port, const char *method, const char *path)
+{
+    t_resp_t r = {0, NULL, NULL};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    char req[256];
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+    assert_int_equal(write(fd, req, (size_t)n), n);
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t got = read(fd, buf + len, cap - len - 1);
+        assert_true(got >= 0); /* not a timeout */
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    buf[len] = '\0';
+    close(fd);
+    assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &r.status), 1);
+    char *sep = strstr(buf, "\r\n\r\n");
+    assert_non_null(sep);
+    r.body = strdup(sep + 4);
+    *sep = '\0';
+    r.head = buf;
+    return r;
+}
+
+typedef struct t_collect_s {
+    int calls;
+    nb_stream_stats_t stats;
+} t_collect_t;
+
+static void t_collect(void *opaque, nb_metrics_t *m)
+{
+    t_collect_t *c = opaque;
+    c->calls++;
+    nb_metrics_set_stream(m, &c->stats);
+}
+
+static int64_t t_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_http_endpoints(void **state)
+{
+    (void)state;
+    char errstr[256];
+    t_collect_t col;
+    memset(&col, 0, sizeof(col));
+    col.stats.records_in = 42;
+    nb_metrics_t *m = nb_metrics_new();
+    nb_http_conf_t hc = {"127.0.0.1", 0, 2000, t_collect, &col};
+    nb_http_t *h = nb_http_new(m, &hc, errstr, sizeof(errstr));
+    assert_non_null(h);
+    int port = nb_http_port(h);
+    assert_true(port > 0 && port < 65536);
+
+    /* /metrics: the exposition content type and the collected counters. */
+    t_resp_t r = t_http(port, "GET", "/metrics");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
+    assert_non_null(strstr(r.body, "\nnotbrought_records_consumed_total 42\n"));
+    assert_non_null(strstr(r.body, "\nnotbrought_ready 0\n"));
+    assert_non_null(strstr(r.body, "\nprocess_resident_memory_bytes "));
+    t_check_exposition(r.body);
+    assert_true(col.calls >= 1);
+    t_resp_free(&r);
+
+    /* Not ready yet: alive, but /readyz says 503 with a reason. */
+    r = t_http(port, "GET", "/healthz");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.head, "Content-Type: application/json"));
+    assert_string_equal(r.body, "{\"status\":\"ok\",\"reason\":\"\",\"heartbeat_age_ms\":null}\n");
+    t_resp_free(&r);
+    r = t_http(port, "GET", "/readyz");
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"status\":\"not ready\""));
+    assert_non_null(strstr(r.body, "partitions not assigned"));
+    t_resp_free(&r);
+
+    /* Ready, with a fresh heartbeat. */
+    col.stats.ready = true;
+    nb_metrics_heartbeat(m, t_now_ms());
+    r = t_http(port, "GET", "/readyz");
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "{\"status\":\"ready\",\"reason\":\"\",\"heartbeat_age_ms\":"));
+    t_resp_free(&r);
+    r = t_http(port, "HEAD", "/readyz");
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "");
+    t_resp_free(&r);
+
+    /* A heartbeat older than the stall limit: neither live nor ready. */
+    nb_metrics_heartbeat(m, t_now_ms() - 10000);
+    r = t_http(port, "GET", "/healthz");
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.body, "\"status\":\"stalled\",\"reason\":\"main loop stalled\""));
+    t_resp_free(&r);
+    r = t_http(port, "GET", "/readyz");
+    assert_int_equal(r.status, 503);
+    t_resp_free(&r);
+
+    /* Anything else. */
+    r = t_http(port, "GET", "/nope");
+    assert_int_equal(r.status, 404);
+    t_resp_free(&r);
+    r = t_http(port, "POST", "/metrics");
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.head, "Allow: GET, HEAD"));
+    t_resp_free(&r);
+
+    /* The port is taken while the server runs. */
+    nb_http_conf_t same = {"127.0.0.1", port, 0, NULL, NULL};
+    assert_null(nb_http_new(m, &same, errstr, sizeof(errstr)));
+    assert_non_null(strstr(errstr, "cannot listen on 127.0.0.1"));
+
+    nb_http_destroy(h);
+    nb_http_destroy(NULL);
+    nb_metrics_destroy(m);
+}
+
+static void test_http_bad_bind(void **state)
+{
+    (void)state;
+    char errstr[256];
+    nb_metrics_t *m = nb_metrics_new();
+    nb_http_conf_t hc = {"localhost", 0, 0, NULL, NULL};
+    assert_null(nb_http_new(m, &hc, errstr, sizeof(errstr)));
+    assert_string_equal(errstr, "http: 'localhost' is not a numeric IPv4 or IPv6 address");
+    hc.bind = "127.0.0.1";
+    hc.port = 70000;
+    assert_null(nb_http_new(m, &hc, errstr, sizeof(errstr)));
+    /* IPv6 loopback works where the kernel has IPv6. */
+    hc.bind = "::1";
+    hc.port = 0;
+    nb_http_t *h = nb_http_new(m, &hc, errstr, sizeof(errstr));
+    if (h)
+        assert_true(nb_http_port(h) > 0);
+    nb_http_destroy(h);
+    nb_metrics_destroy(m);
+}
+
+/* ---- docs/configuration.md is generated ---------------------------------------------------- */
+
+static void test_configuration_reference_is_current(void **state)
+{
+    (void)state;
+    char *gen = NULL;
+    size_t gen_len = 0;
+    FILE *f = open_memstream(&gen, &gen_len);
+    assert_non_null(f);
+    nb_config_write_reference(f);
+    fclose(f);
+    const char *dir = getenv("NB_SOURCE_DIR") ? getenv("NB_SOURCE_DIR") : NB_SOURCE_DIR;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/docs/configuration.md", dir);
+    FILE *d = fopen(path, "rb");
+    assert_non_null(d);
+    char *doc = malloc(gen_len + 2);
+    size_t doc_len = fread(doc, 1, gen_len + 1, d);
+    fclose(d);
+    doc[doc_len] = '\0';
+    if (doc_len != gen_len || memcmp(doc, gen, gen_len) != 0)
+        print_error("docs/configuration.md is stale: regenerate it with "
+                    "'notbrought run --print-config-reference > docs/configuration.md'\n");
+    assert_int_equal(doc_len, gen_len);
+    assert_memory_equal(doc, gen, gen_len);
+    free(doc);
+    free(gen);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_empty_registry_exact),
+        cmocka_unit_test(test_render_small_registry_exact),
+        cmocka_unit_test(test_label_values_escaped_and_stripped),
+        cmocka_unit_test(test_long_label_values_cut_on_character_boundary),
+        cmocka_unit_test(test_histogram_buckets_cumulative),
+        cmocka_unit_test(test_format_values),
+        cmocka_unit_test(test_invalid_definitions_rejected),
+        cmocka_unit_test(test_series_limit_counts_drops),
+        cmocka_unit_test(test_well_known_registry_renders),
+        cmocka_unit_test(test_stream_mirror_and_direct_reports),
+        cmocka_unit_test(test_health_judgement),
+        cmocka_unit_test(test_concurrent_updates_and_render),
+        cmocka_unit_test(test_http_endpoints),
+        cmocka_unit_test(test_http_bad_bind),
+        cmocka_unit_test(test_configuration_reference_is_current),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
