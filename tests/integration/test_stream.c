@@ -269,7 +269,8 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
     assert_int_equal(nb_stream_consume(conf, topic, 0, 1500, collect_cb, &c, errstr,
                                        sizeof(errstr)),
                      NB_ERR_OK);
-    qsort(out->ids, out->n, sizeof(*out->ids), cmp_str);
+    if (out->n > 0) /* qsort(NULL, 0, ...) is undefined behaviour */
+        qsort(out->ids, out->n, sizeof(*out->ids), cmp_str);
     nb_config_destroy(conf);
     nb_codec_destroy(c.codec);
     nb_registry_destroy(reg);
