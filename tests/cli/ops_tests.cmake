@@ -17,3 +17,10 @@ add_test(NAME cli.log_privacy
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/log_privacy.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR} 10)
 set_tests_properties(cli.log_privacy PROPERTIES LABELS integration TIMEOUT 180)
+
+# SIGHUP: an invalid policy is refused (file:line:column logged), the old one stays; a valid
+# one is taken; SIGTERM exits 0.
+add_test(NAME cli.policy_reload
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/reload.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.policy_reload PROPERTIES LABELS integration TIMEOUT 180)
