@@ -284,7 +284,7 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
     n = (size_t)nb__get_u(&r, 2, "fact count");
     if (r.bad)
         NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_FACTS || n * 28 > r.len - r.off)
+    if (n > NB_LEDGER_MAX_FACTS || n * 26 > r.len - r.off)
         NB__CORRUPT("fact count %zu exceeds the record", n);
     if (n && !(led->facts = malloc(n * sizeof(*led->facts)))) {
         err = NB_ERR_NOMEM;

@@ -383,6 +383,37 @@ static void test_encode_decode_roundtrip(void **state)
     nb_buf_free(&b2);
 }
 
+/* Regression: a ledger with two or more context facts and nothing after them (no raised
+ * notifications) was refused on decode, because the size check counted 28 bytes per fact
+ * where the encoding has 26; the daemon then restarted such a child's history afresh. */
+static void test_two_facts_without_raised_round_trip(void **state)
+{
+    fx_t *fx = *state;
+    char errstr[256];
+    nb_context_fact_t f1 = nb__fact("fact-a", NB_FACT_CHILD_PROTECTION_PLAN, 20000, NB_DATE_NONE, 1);
+    nb_context_fact_t f2 = nb__fact("fact-b", NB_FACT_CHILD_IN_NEED, 19800, 19900, 1);
+    nb_context_fact_t f3 = nb__fact("fact-c", NB_FACT_LOOKED_AFTER, 19700, NB_DATE_NONE, 1);
+    for (int facts = 1; facts <= 3; facts++) {
+        nb_ledger_t *led = nb_ledger_new(fx->dict);
+        assert_int_equal(nb_ledger_apply_fact(led, &f1, NULL), NB_ERR_OK);
+        if (facts >= 2)
+            assert_int_equal(nb_ledger_apply_fact(led, &f2, NULL), NB_ERR_OK);
+        if (facts >= 3)
+            assert_int_equal(nb_ledger_apply_fact(led, &f3, NULL), NB_ERR_OK);
+        nb_buf_t b = {0};
+        nb_ledger_t *back = NULL;
+        assert_int_equal(nb_ledger_encode(led, &b), NB_ERR_OK);
+        assert_int_equal(nb_ledger_decode(fx->dict, b.data, b.len, &back, errstr, sizeof(errstr)),
+                         NB_ERR_OK);
+        size_t n;
+        nb_ledger_facts(back, &n);
+        assert_int_equal(n, (size_t)facts);
+        nb_ledger_destroy(back);
+        nb_ledger_destroy(led);
+        nb_buf_free(&b);
+    }
+}
+
 static void test_decode_rejects_bad_bytes(void **state)
 {
     fx_t *fx = *state;
@@ -481,6 +512,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evidence_rendering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_decode_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_rejects_bad_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_two_facts_without_raised_round_trip, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict, setup, teardown),
     };
