@@ -422,9 +422,11 @@ static int nb__child(nb__gen_t *g, int index)
         c.dob = c.edd + nb__rint(&g->rng, -14, 3);
         char eid[NB_ID_MAX + 1];
         snprintf(eid, sizeof(eid), "link-u2c-%d", index);
+        int64_t linked_at = (int64_t)(c.dob + 2) * NB_MS_PER_DAY;
+        if (linked_at > o->now)
+            linked_at = o->now; /* never recorded in the future */
         if (nb__link(g, NB_LINK_UNBORN_TO_CHILD, NB_SYSTEM_NHS_NUMBER, c.mother_nhs, c.nhs, c.edd,
-                     NB_AGENCY_MIDWIFERY, "7A4",
-                     (int64_t)(c.dob + 2) * NB_MS_PER_DAY, eid))
+                     NB_AGENCY_MIDWIFERY, "7A4", linked_at, eid))
             return -1;
     } else {
         c.dob = today - nb__rint(&g->rng, 20, 6 * 365);

@@ -119,6 +119,19 @@ static nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, 
     return NB_ERR_OK;
 }
 
+static nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
+                                 nb__xerr_t *x)
+{
+    avro_value_t f;
+    bool present = false;
+    *out = NB_TIME_NONE;
+    if (nb__optional(rec, name, &f, &present, x))
+        return x->err;
+    if (present && avro_value_get_long(&f, out))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a long", name);
+    return NB_ERR_OK;
+}
+
 static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb__xerr_t *x)
 {
     avro_value_t f;
@@ -388,7 +401,7 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             return x->err;
     }
     if (nb__get_str(v, "action", n->action, sizeof(n->action), x) ||
-        nb__get_long(v, "respond_by", &n->respond_by, x) ||
+        nb__get_opt_long(v, "respond_by", &n->respond_by, x) ||
         nb__get_int(v, "escalation_level", &n->escalation_level, x) ||
         nb__get_opt_str(v, "supersedes", n->supersedes, sizeof(n->supersedes), x) ||
         nb__get_long(v, "created_at", &n->created_at, x))
@@ -487,6 +500,17 @@ static nb_err_t nb__set_opt_int(avro_value_t *rec, const char *name, int32_t v, 
     if (nb__set_branch(rec, name, v != none, &b, x))
         return x->err;
     if (v != none && avro_value_set_int(&b, v))
+        return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v,
+                                 nb__xerr_t *x)
+{
+    avro_value_t b;
+    if (nb__set_branch(rec, name, v != NB_TIME_NONE, &b, x))
+        return x->err;
+    if (v != NB_TIME_NONE && avro_value_set_long(&b, v))
         return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s': %s", name, avro_strerror());
     return NB_ERR_OK;
 }
@@ -719,7 +743,8 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
             nb__set_long(&it, "decided_at", d->decided_at, x))
             return x->err;
     }
-    if (nb__set_str(v, "action", n->action, x) || nb__set_long(v, "respond_by", n->respond_by, x) ||
+    if (nb__set_str(v, "action", n->action, x) ||
+        nb__set_opt_long(v, "respond_by", n->respond_by, x) ||
         nb__set_int(v, "escalation_level", n->escalation_level, x) ||
         nb__set_opt_str(v, "supersedes", n->supersedes, x) ||
         nb__set_long(v, "created_at", n->created_at, x))

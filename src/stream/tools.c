@@ -108,12 +108,20 @@ nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
         parts[n] = source_partitions;
         compact[n++] = false;
     }
+/* A topic named twice (e.g. one topic for appointments and context) is created once. */
 #define NB__T(name_, parts_, compact_)                                                             \
     do {                                                                                           \
-        names[n] = (name_);                                                                        \
-        parts[n] = (parts_);                                                                       \
-        compact[n++] = (compact_);                                                                 \
+        bool dup_ = false;                                                                         \
+        for (size_t k_ = 0; k_ < n; k_++)                                                          \
+            dup_ = dup_ || strcmp(names[k_], (name_)) == 0;                                        \
+        if (!dup_) {                                                                               \
+            names[n] = (name_);                                                                    \
+            parts[n] = (parts_);                                                                   \
+            compact[n++] = (compact_);                                                             \
+        }                                                                                          \
     } while (0)
+    for (size_t i = 0; i < conf->n_appointment_topics; i++)
+        NB__T(conf->appointment_topics[i], source_partitions, false);
     NB__T(conf->context_topic, source_partitions, false);
     NB__T(conf->acks_topic, source_partitions, false);
     NB__T(conf->links_topic, source_partitions, true);
@@ -151,9 +159,12 @@ nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
         snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
         result = NB_ERR_KAFKA;
     } else {
-        size_t cnt;
+        size_t cnt = 0;
+        const rd_kafka_CreateTopics_result_t *cr = rd_kafka_event_CreateTopics_result(ev);
         const rd_kafka_topic_result_t **res =
-            rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &cnt);
+            cr ? rd_kafka_CreateTopics_result_topics(cr, &cnt) : NULL;
+        if (!res)
+            cnt = 0;
         for (size_t i = 0; i < cnt; i++) {
             rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
             if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
@@ -188,15 +199,19 @@ static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
         p->failed = rkm->err;
 }
 
+/* Records get the time they are produced, as a source system's records would: a record file's
+ * timestamps are when events happened (possibly years ago), and Kafka's time-based retention
+ * would delete a topic's old segments at once if those became the record times. */
 static int nb__produce_one(void *opaque, const char *topic, const char *key, const void *value,
                            size_t len, int64_t ts)
 {
     nb__produce_t *p = opaque;
+    (void)ts;
     for (;;) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_TIMESTAMP(ts > 0 ? ts : 0), RD_KAFKA_V_END);
+            RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(p->rk, 100);
             continue;

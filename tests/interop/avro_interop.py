@@ -199,7 +199,7 @@ def vectors():
         "items": [],
     }
     out.append((4, "notifications", notif, notif))
-    digest = dict(notif, notification_id="digest-3f9a", kind="digest", items=[
+    digest = dict(notif, notification_id="digest-3f9a", kind="digest", respond_by=None, items=[
         {"notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "child_key": "a3f1",
          "nhs_number": "9434765919", "rule_id": "curiosity_cancellations", "tier": "curiosity",
          "decided_at": ts(NOW)},
