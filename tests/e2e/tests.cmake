@@ -4,3 +4,12 @@ set(NB_E2E_ENV "NB_PYTHON=${NB_PYTHON}" "NB_BIN=$<TARGET_FILE:notbrought>"
 add_test(NAME e2e.kafka_smoke COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/smoke_kafka.sh)
 set_tests_properties(e2e.kafka_smoke PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 300
                      ENVIRONMENT "${NB_E2E_ENV}")
+# Exactly once under kill -9, on Apache Kafka: independent peers (kafka-python, fastavro) read
+# the outputs read_committed and compare them with an undisturbed run (~1-2 min; two brokers).
+add_test(NAME e2e.exactly_once
+         COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/exactly_once.py)
+set_tests_properties(e2e.exactly_once PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 480
+                     ENVIRONMENT "${NB_E2E_ENV}")
+add_test(NAME e2e.tls COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/tls.sh)
+set_tests_properties(e2e.tls PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                     ENVIRONMENT "${NB_E2E_ENV}")

@@ -1,0 +1,575 @@
+#!/usr/bin/env python3
+"""End-to-end benchmarks of the daemon on a real Apache Kafka broker (ops/kafka, KRaft).
+Prints one JSON line per figure on stdout (progress on stderr). Not a test: no assertions.
+
+  bench/e2e_throughput.py [--children 130000] [--partitions 6] [--latency-rate 1000]
+                          [--latency-seconds 30] [--restore-children 1000000] [--heap 768m]
+
+  1. throughput  `notbrought generate` (~1,000,000 events for 130,000 children, no malformed
+                 records), all links and every event (on one topic `events`, 6 partitions)
+                 produced first as a backlog; then the daemon starts and is timed until the
+                 backlog is drained: the group's committed offsets reach the end of `events`
+                 and of the by-child topic. CPU seconds and peak RSS of the daemon from
+                 /proc/<pid>/stat and /proc/<pid>/status (VmHWM).
+  2. passthrough bench/bench_passthrough.c (librdkafka only: consume, produce unchanged, a
+                 transaction every 100 ms with send_offsets_to_transaction) over the same
+                 `events` topic; the ratio daemon / pass-through.
+  3. latency     with the daemon caught up: new appointment events (mostly "was not brought",
+                 for new children) offered by kafka-python at --latency-rate per second for
+                 --latency-seconds; a read_committed kafka-python consumer of `notifications`
+                 stamps each notification when it becomes visible; latency = visible time -
+                 send time of the latest event of its evidence. Default commit interval 100 ms.
+  4. restore     the changelog topped up with synthetic children (real child states copied
+                 under new keys, each to the partition the daemon would use) to
+                 --restore-children keys in all; a new daemon instance in the same group is
+                 timed from exec until its partitions are assigned, and its own log gives each
+                 partition's restore time ("restored partition P: N children from R changelog
+                 records in T ms").
+
+Environment: NB_BIN (default build/notbrought), NB_PASSTHROUGH (default next to NB_BIN:
+bench/bench_passthrough), NB_SOURCE_DIR. The machine's other load skews every figure: run it
+alone.
+"""
+import argparse
+import base64
+import collections
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import fastavro
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+ROOT = os.environ.get("NB_SOURCE_DIR") or os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))
+NB_BIN = os.path.abspath(os.environ.get("NB_BIN") or os.path.join(ROOT, "build", "notbrought"))
+PASSTHROUGH = os.environ.get("NB_PASSTHROUGH") or os.path.join(
+    os.path.dirname(NB_BIN), "bench", "bench_passthrough")
+KAFKA = os.path.join(ROOT, "ops", "kafka")
+sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
+from avro_interop import load_registry  # noqa: E402
+
+GROUP = "notbrought-bench"
+HMAC_KEY = "bench-hmac-key-0123456789abcdef"
+EVENTS, LINKS = "events", "identity.links"
+BY_CHILD, CHANGELOG = "notbrought.by-child", "notbrought.changelog"
+NOTIFS, DEAD = "notifications", "notbrought.dead-letters"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+COMMAND = " ".join(["bench/e2e_throughput.py"] + sys.argv[1:])
+
+
+def log(msg):
+    print(f"e2e_throughput: {msg}", file=sys.stderr, flush=True)
+
+
+def emit(obj):
+    obj["command"] = COMMAND
+    print(json.dumps(obj), flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, deadline_s, what, interval=0.1):
+    end = time.monotonic() + deadline_s
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise RuntimeError(f"timed out after {deadline_s}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Broker:
+    def __init__(self, work, heap):
+        port, cport = free_port(), free_port()
+        self.env = dict(os.environ, NB_KAFKA_STATE=os.path.join(work, "kafka"),
+                        NB_KAFKA_PORT=str(port), NB_KAFKA_CONTROLLER_PORT=str(cport),
+                        NB_KAFKA_HEAP=heap)
+
+    def start(self):
+        out = subprocess.run([KAFKA, "start", "--fresh"], env=self.env, check=True,
+                             capture_output=True, text=True)
+        return out.stdout.split()[0]
+
+    def stop(self):
+        subprocess.run([KAFKA, "stop"], env=self.env, check=False, capture_output=True)
+
+
+class Daemon:
+    def __init__(self, work, cfg, bootstrap, name):
+        self.log = os.path.join(work, f"daemon-{name}.log")
+        self.t0 = time.monotonic()
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [NB_BIN, "run", "--config", cfg, "--bootstrap", bootstrap],
+                stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                env=dict(os.environ, NB_HMAC_KEY=HMAC_KEY))
+
+    def lines(self):
+        out = []
+        with open(self.log, "rb") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def find(self, pattern):
+        for o in self.lines():
+            m = re.search(pattern, o.get("msg", ""))
+            if m:
+                return o, m
+        return None
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+    def peak_rss_kb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def write_config(path, bootstrap, partitions):
+    pol = os.path.join(ROOT, "config", "policy")
+    with open(path, "w") as f:
+        f.write(f"""kafka:
+  bootstrap_servers: {bootstrap}
+  group_id: {GROUP}
+  instance_id: bench-1
+  assignment_strategy: range
+topics:
+  appointments: [{EVENTS}]
+  context: {EVENTS}
+  partitions: {partitions}
+processing:
+  commit_interval_ms: 100
+policy:
+  files: [{pol}/wnb-wales-base.yaml, {pol}/cardiff-and-vale.yaml]
+ops:
+  log_level: info
+""")
+
+
+def create_topics(bootstrap, partitions):
+    # Made here rather than with `notbrought topics`: one topic for appointments and context
+    # is listed twice in its CreateTopics request (see docs/benchmarks.md).
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    compact = {"cleanup.policy": "compact"}
+    admin.create_topics([
+        NewTopic(EVENTS, partitions, 1), NewTopic(LINKS, 1, 1, topic_configs=compact),
+        NewTopic(BY_CHILD, partitions, 1),
+        NewTopic(CHANGELOG, partitions, 1, topic_configs=compact),
+        NewTopic(NOTIFS, partitions, 1), NewTopic(DEAD, 1, 1), NewTopic("notbrought.audit", 1, 1),
+        NewTopic("notification.acks", 1, 1), NewTopic("passthrough.out", partitions, 1)])
+    keep_old(admin)
+    admin.close()
+
+
+def keep_old(admin):
+    """Sample events carry their event time as the Kafka timestamp, years in the past: with
+    the default retention.ms (7 days) and segment.ms, the broker rolls a segment whenever the
+    timestamps jump by a week and deletes closed segments at its first retention check (30 s
+    after start), under the daemon's feet. Keep everything."""
+    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, EVENTS, configs={
+        "retention.ms": "-1", "segment.ms": str(10 * 365 * 86400 * 1000)})],
+        raise_on_unknown=False)
+
+
+def split_sample(src, links_path, events_path):
+    """Record file -> links file and events file (every other record, re-targeted to
+    `events`). Returns (links, events)."""
+    n_links = n_events = 0
+    with open(src) as f, open(links_path, "w") as fl, open(events_path, "w") as fe:
+        for line in f:
+            if line.startswith('{"topic":"identity.links"'):
+                fl.write(line)
+                n_links += 1
+            else:
+                fe.write('{"topic":"events"' + line[line.index('",') + 1:])
+                n_events += 1
+    return n_links, n_events
+
+
+def notbrought_produce(cfg, bootstrap, path):
+    t = time.monotonic()
+    subprocess.run([NB_BIN, "produce", "--config", cfg, "--bootstrap", bootstrap, path],
+                   check=True, capture_output=True, env=dict(os.environ, NB_HMAC_KEY=HMAC_KEY))
+    return time.monotonic() - t
+
+
+class Offsets:
+    """End offsets (read_committed) and the group's committed offsets."""
+
+    def __init__(self, bootstrap, partitions):
+        self.c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                               isolation_level="read_committed")
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.ev = [TopicPartition(EVENTS, p) for p in range(partitions)]
+        self.bc = [TopicPartition(BY_CHILD, p) for p in range(partitions)]
+
+    def drained(self):
+        ends = self.c.end_offsets(self.ev + self.bc)
+        try:
+            got = self.admin.list_group_offsets(GROUP).get(GROUP) or {}
+        except Exception:
+            return False, 0
+        com = {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
+        done = sum(max(0, com.get((tp.topic, tp.partition), 0)) for tp in self.ev)
+        ok = all(com.get((tp.topic, tp.partition), -1) >= ends[tp] for tp in self.ev)
+        # The last record of a by-child partition is a transaction marker.
+        ok = ok and all(ends[tp] == 0 or com.get((tp.topic, tp.partition), -1) >= ends[tp] - 1
+                        for tp in self.bc)
+        return ok, done
+
+    def close(self):
+        self.c.close()
+        self.admin.close()
+
+
+# ---- 1. throughput ------------------------------------------------------------------------
+
+def bench_throughput(work, cfg, bs, partitions, n_events):
+    off = Offsets(bs, partitions)
+    d = Daemon(work, cfg, bs, "throughput")
+    t_assigned = None
+    progress = []
+    while True:
+        if d.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited {d.proc.returncode}; see {d.log}")
+        now = time.monotonic()
+        if t_assigned is None and d.find(r"^assigned \d+ partitions"):
+            t_assigned = now
+        ok, done = off.drained()
+        progress.append((now - d.t0, done))
+        if ok:
+            break
+        if now - d.t0 > 900:
+            raise RuntimeError("backlog not drained in 15 minutes")
+        time.sleep(0.5)
+    t_done = time.monotonic()
+    cpu, rss = d.cpu_seconds(), d.peak_rss_kb()
+    off.close()
+    # When the first transaction committed (processing under way) and the links load time.
+    links = d.find(r"identity table loaded: (\d+) links in (\d+) ms")
+    busy = t_done - (t_assigned or d.t0)
+    res = {"bench": "e2e_throughput", "events": n_events, "partitions": partitions,
+           "seconds": round(busy, 2), "seconds_from_exec": round(t_done - d.t0, 2),
+           "events_per_sec": round(n_events / busy),
+           "cpu_seconds": round(cpu, 1), "cpu_per_event_us": round(cpu / n_events * 1e6, 1),
+           "peak_rss_mb": round(rss / 1024, 1),
+           "identity_links": int(links[1].group(1)) if links else None,
+           "identity_load_ms": int(links[1].group(2)) if links else None,
+           "poll_interval_s": 0.5}
+    log(f"throughput: {res}")
+    return d, res
+
+
+# ---- 2. pass-through -----------------------------------------------------------------------
+
+def bench_passthrough(bs, n):
+    out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
+                          "passthrough.out", "--group", "bench-passthrough", "--commit-ms",
+                          "100"], check=True, capture_output=True, text=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"passthrough: {res}")
+    return res
+
+
+# ---- 3. latency ----------------------------------------------------------------------------
+
+def bench_latency(work, bs, rate, seconds, now_iso):
+    reg = load_registry(os.path.join(ROOT, "schemas"))
+    path = os.path.join(work, "latency.jsonl")
+    children = max(200, int(rate * seconds / 7))
+    subprocess.run([NB_BIN, "generate", "--children", str(children), "--seed", "99",
+                    "--missed-share", "0.8", "--local-id-share", "0", "--malformed", "0",
+                    "--now", now_iso, "-o", path], check=True)
+    recs = []
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r["topic"] in ("identity.links",):
+                continue
+            data = base64.b64decode(r["value"])
+            (sid,) = struct.unpack(">i", data[1:5])
+            v = fastavro.schemaless_reader(io.BytesIO(data[5:]), reg[sid], reg[sid])
+            recs.append((r["key"].encode(), data, evidence_id(v["event_id"])))
+    recs = recs[: int(rate * seconds)]
+    sent = {}
+    seen = []
+    stop = threading.Event()
+    c = KafkaConsumer(bootstrap_servers=bs, group_id=None, isolation_level="read_committed",
+                      fetch_max_wait_ms=10, fetch_min_bytes=1)
+    parts = [TopicPartition(NOTIFS, p) for p in sorted(c.partitions_for_topic(NOTIFS))]
+    c.assign(parts)
+    c.seek_to_end(*parts)
+    for tp in parts:
+        c.position(tp)
+
+    def reader():
+        while not stop.is_set():
+            for tp, msgs in c.poll(timeout_ms=50).items():
+                t = time.time()
+                for m in msgs:
+                    seen.append((t, m.timestamp, m.value))
+    th = threading.Thread(target=reader, daemon=True)
+    th.start()
+    p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=0)
+    t0 = time.time()
+    for i, (key, data, eid) in enumerate(recs):
+        due = t0 + i / rate
+        d = due - time.time()
+        if d > 0:
+            time.sleep(d)
+        sent[eid] = time.time()
+        p.send(EVENTS, key=key, value=data)
+    p.flush()
+    offered = len(recs) / (time.time() - t0)
+    end = time.time() + 10
+    last = -1
+    while time.time() < end and len(seen) != last:  # until no new notification for 2 s
+        last = len(seen)
+        time.sleep(2)
+    stop.set()
+    th.join()
+    c.close()
+    p.close()
+    lat, lat_ts = [], []
+    schema = reg[4]
+    for t_vis, ts, value in seen:
+        v = fastavro.schemaless_reader(io.BytesIO(value[5:]), _plain(schema), _plain(schema))
+        ids = [e["event_id"] for e in v["evidence"] if e["event_id"] in sent]
+        if not ids or v["kind"] != "new":
+            continue
+        trigger = max(sent[e] for e in ids)
+        lat.append((t_vis - trigger) * 1000)
+        lat_ts.append(ts - trigger * 1000)
+    log(f"latency: {len(recs)} events sent, {len(seen)} notifications seen, {len(lat)} "
+        f"with evidence among the events sent")
+    if seen and not lat:
+        v = fastavro.schemaless_reader(io.BytesIO(seen[0][2][5:]), _plain(schema))
+        log(f"latency: e.g. {v['kind']} evidence {[e['event_id'] for e in v['evidence']]}; "
+            f"sent e.g. {list(sent)[:3]}")
+    lat.sort()
+    lat_ts.sort()
+
+    def pct(a, q):
+        return round(a[min(len(a) - 1, int(q * len(a)))], 1) if a else None
+    res = {"bench": "e2e_latency", "offered_events": len(recs),
+           "offered_per_sec": round(offered), "notifications_measured": len(lat),
+           "commit_interval_ms": 100, "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9),
+           "p99_ms": pct(lat, 0.99), "max_ms": round(lat[-1], 1) if lat else None,
+           "p50_produced_ms": pct(lat_ts, 0.5), "p99_produced_ms": pct(lat_ts, 0.99),
+           "measure": "send of the latest evidence event -> notification visible to a "
+                      "read_committed consumer (same host clock); *_produced_ms: -> the "
+                      "notification record's CreateTime"}
+    log(f"latency: {res}")
+    return res
+
+
+_PLAIN = {}
+
+
+def evidence_id(event_id):
+    """How a notification's evidence names an event: nb_ledger_id_hash() (the first 8 bytes
+    of SHA-256, little-endian) as "sha256:%016x"."""
+    h = int.from_bytes(hashlib.sha256(event_id.encode()).digest()[:8], "little")
+    return f"sha256:{h:016x}"
+
+
+def _plain(schema):
+    """The schema without logical types (some fields carry sentinels fastavro cannot turn
+    into datetimes; see docs/benchmarks.md)."""
+    key = id(schema)
+    if key not in _PLAIN:
+        with open(os.path.join(ROOT, "schemas", "notification.avsc")) as f:
+            raw = json.load(f)
+
+        def strip(x):
+            if isinstance(x, dict):
+                return {k: strip(v) for k, v in x.items() if k != "logicalType"}
+            if isinstance(x, list):
+                return [strip(v) for v in x]
+            return x
+        _PLAIN[key] = fastavro.parse_schema(strip(raw))
+    return _PLAIN[key]
+
+
+# ---- 4. restore ----------------------------------------------------------------------------
+
+def restore_figures(d):
+    parts = []
+    for o in d.lines():
+        m = re.match(r"restored partition (\d+): (\d+) children from (\d+) changelog records "
+                     r"in (\d+) ms", o.get("msg", ""))
+        if m:
+            parts.append(tuple(int(x) for x in m.groups()))
+    return parts
+
+
+def run_restore(work, cfg, bs, name):
+    d = Daemon(work, cfg, bs, name)
+    wait_for(lambda: d.find(r"^assigned \d+ partitions") or d.proc.poll() is not None, 600,
+             "the partitions to be assigned", 0.02)
+    t_assigned = time.monotonic() - d.t0
+    parts = restore_figures(d)
+    links = d.find(r"identity table loaded: (\d+) links in (\d+) ms")
+    rss = d.peak_rss_kb()
+    rc = d.stop()
+    return {"children": sum(p[1] for p in parts), "records": sum(p[2] for p in parts),
+            "restore_ms": sum(p[3] for p in parts), "partitions": len(parts),
+            "slowest_partition_ms": max((p[3] for p in parts), default=None),
+            "exec_to_assigned_s": round(t_assigned, 2),
+            "identity_load_ms": int(links[1].group(2)) if links else None,
+            "peak_rss_mb": round(rss / 1024, 1) if rss else None, "exit": rc}
+
+
+def top_up_changelog(bs, partitions, want):
+    """Copies real child states (sampled from the changelog) under new random keys, each to
+    the partition the daemon's own partitioner gives it, until `want` keys."""
+    c = KafkaConsumer(bootstrap_servers=bs, group_id=None, isolation_level="read_committed",
+                      auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    tp = TopicPartition(CHANGELOG, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    samples = []
+    for m in c:
+        if m.value and m.value[:5] == b"NBS\x01\x01":  # a child's state
+            samples.append(m.value)
+        if len(samples) >= 5000:
+            break
+    c.close()
+    if not samples:
+        raise RuntimeError("no child state in the changelog to copy")
+    rng = random.Random(3)
+    p = KafkaProducer(bootstrap_servers=bs, acks=1, linger_ms=50, batch_size=512 * 1024,
+                      max_request_size=4 * 1024 * 1024)
+    t = time.monotonic()
+    for i in range(want):
+        key = rng.getrandbits(256).to_bytes(32, "big")
+        part = int.from_bytes(key[:4], "big") % partitions  # nb__partition_of()
+        p.send(CHANGELOG, key=key.hex().encode(), value=samples[i % len(samples)],
+               partition=part)
+    p.flush()
+    p.close()
+    size = sum(len(s) for s in samples) / len(samples)
+    log(f"changelog topped up with {want} synthetic children (mean state {size:.0f} bytes) in "
+        f"{time.monotonic() - t:.0f}s")
+    return size
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--children", type=int, default=130000)
+    ap.add_argument("--partitions", type=int, default=6)
+    ap.add_argument("--latency-rate", type=int, default=1000)
+    ap.add_argument("--latency-seconds", type=int, default=30)
+    ap.add_argument("--restore-children", type=int, default=1000000)
+    ap.add_argument("--heap", default="768m")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = ap.parse_args()
+    for path in (NB_BIN, PASSTHROUGH):
+        if not os.access(path, os.X_OK):
+            sys.exit(f"e2e_throughput: {path} missing (build notbrought and bench_passthrough)")
+    work = tempfile.mkdtemp(prefix="nb-bench.")
+    broker = Broker(work, args.heap)
+    now_iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    daemon = None
+    t_all = time.monotonic()
+    try:
+        subprocess.run([KAFKA, "fetch"], check=True, capture_output=True)
+        t = time.monotonic()
+        sample = os.path.join(work, "sample.jsonl")
+        subprocess.run([NB_BIN, "generate", "--children", str(args.children), "--seed", "7",
+                        "--malformed", "0", "--now", now_iso, "-o", sample], check=True)
+        links_path, events_path = os.path.join(work, "links.jsonl"), os.path.join(work,
+                                                                                 "events.jsonl")
+        n_links, n_events = split_sample(sample, links_path, events_path)
+        os.unlink(sample)
+        log(f"sample: {n_events} events, {n_links} links ({time.monotonic() - t:.0f}s)")
+        bs = broker.start()
+        cfg = os.path.join(work, "notbrought.yaml")
+        write_config(cfg, bs, args.partitions)
+        create_topics(bs, args.partitions)
+        s_links = notbrought_produce(cfg, bs, links_path)
+        s_events = notbrought_produce(cfg, bs, events_path)
+        log(f"backlog produced: {n_links} links in {s_links:.1f}s, {n_events} events in "
+            f"{s_events:.1f}s ({n_events / s_events:.0f}/s)")
+        os.unlink(events_path)
+
+        daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events)
+        lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso)
+        thr["exit"] = daemon.stop()
+        daemon = None
+        emit(thr)
+        emit(lat)
+
+        pt = bench_passthrough(bs, n_events)
+        ratio = thr["events_per_sec"] / pt["events_per_sec"] if pt["events_per_sec"] else None
+        pt.update({"bench": "e2e_passthrough", "daemon_events_per_sec": thr["events_per_sec"],
+                   "ratio": round(ratio, 3) if ratio else None})
+        emit(pt)
+        emit({"bench": "e2e_summary", "events": n_events,
+              "events_per_sec": thr["events_per_sec"],
+              "passthrough_events_per_sec": pt["events_per_sec"],
+              "ratio": pt["ratio"], "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+
+        # 4. restore: first what the run left, then topped up to --restore-children keys.
+        r1 = run_restore(work, cfg, bs, "restore-1")
+        r1.update({"bench": "e2e_restore", "synthetic_children": 0})
+        emit(r1)
+        add = args.restore_children - r1["children"]
+        if add > 0:
+            size = top_up_changelog(bs, args.partitions, add)
+            r2 = run_restore(work, cfg, bs, "restore-2")
+            r2.update({"bench": "e2e_restore", "synthetic_children": add,
+                       "synthetic_state_bytes": round(size)})
+            emit(r2)
+        log(f"done in {time.monotonic() - t_all:.0f}s")
+    finally:
+        if daemon is not None and daemon.proc.poll() is None:
+            daemon.proc.kill()
+        broker.stop()
+        if args.keep:
+            log(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
