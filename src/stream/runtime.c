@@ -496,77 +496,96 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
     return 0;
 }
 
-/* Rebuilds the state of by-child partition p from its changelog partition (read_committed,
- * to the last stable offset). */
-static nb_err_t nb__restore(nb_stream_t *st, int32_t p)
+/* Rebuilds the state of the given by-child partitions from their changelog partitions
+ * (read_committed, to the last stable offset), all in one pass so that restore time is that
+ * of the largest partition rather than the sum. */
+static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
 {
-    if (p < 0 || p >= st->partitions)
-        return NB_ERR_INVALID_ARG;
-    nb__store_t *s = nb__store_new();
-    if (!s)
-        return NB_ERR_NOMEM;
     int64_t t0 = nb__now();
-    long n = 0;
-    int64_t low = 0, high = 0;
-    /* An empty changelog partition needs no read (and waiting for its end costs a fetch). */
-    if (rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic, p, &low, &high,
-                                         10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        high <= low) {
-        nb__store_destroy(st->stores[p]);
-        st->stores[p] = s;
-        return NB_ERR_OK;
-    }
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, p)->offset =
-        RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(st->restorer, parts);
-    bool done = false;
+    nb__store_t **fresh = calloc(np ? np : 1, sizeof(*fresh));
+    long *counts = calloc(np ? np : 1, sizeof(*counts));
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)np + 1);
     nb_err_t result = NB_ERR_OK;
-    while (!done) {
+    size_t pending = 0;
+    if (!fresh || !counts) {
+        result = NB_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < np; i++) {
+        int64_t low = 0, high = 0;
+        if (ps[i] < 0 || ps[i] >= st->partitions || !(fresh[i] = nb__store_new())) {
+            result = fresh[i] ? NB_ERR_INVALID_ARG : NB_ERR_NOMEM;
+            goto done;
+        }
+        /* An empty changelog partition needs no read (waiting for its end costs a fetch). */
+        if (rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic, ps[i],
+                                             &low, &high, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            high <= low)
+            continue;
+        rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, ps[i])->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+        pending++;
+    }
+    if (pending)
+        rd_kafka_assign(st->restorer, parts);
+    while (pending > 0 && result == NB_ERR_OK) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->restorer, 1000);
+        nb_metrics_heartbeat(st->metrics, nb__now());
         if (!rkm) {
-            if (st->fatal) {
+            if (st->fatal)
                 result = NB_ERR_KAFKA_FATAL;
-                break;
-            }
             continue;
         }
-        nb_metrics_heartbeat(st->metrics, nb__now());
+        size_t i = 0;
+        while (i < np && ps[i] != rkm->partition)
+            i++;
+        if (i == np) {
+            rd_kafka_message_destroy(rkm);
+            continue;
+        }
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            done = true;
+            pending--;
         } else if (rkm->err) {
-            NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)p,
+            NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)rkm->partition,
                    rd_kafka_message_errstr(rkm));
         } else {
             uint8_t key[NB__KEY_LEN];
-            if (!rkm->key || !nb__unhex(rkm->key, rkm->key_len, key, NB__KEY_LEN)) {
+            if (!rkm->key || !nb__unhex(rkm->key, rkm->key_len, key, NB__KEY_LEN))
                 NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
-                       (int)p, (long long)rkm->offset);
-            } else if (!rkm->payload || rkm->len == 0) {
-                nb__store_del(s, key);
-            } else if (nb__store_put(s, key, rkm->payload, rkm->len)) {
+                       (int)rkm->partition, (long long)rkm->offset);
+            else if (!rkm->payload || rkm->len == 0)
+                nb__store_del(fresh[i], key);
+            else if (nb__store_put(fresh[i], key, rkm->payload, rkm->len))
                 result = NB_ERR_NOMEM;
-                done = true;
-            }
-            n++;
+            counts[i]++;
         }
         rd_kafka_message_destroy(rkm);
     }
-    rd_kafka_assign(st->restorer, NULL);
-    rd_kafka_topic_partition_list_destroy(parts);
-    if (result) {
-        nb__store_destroy(s);
-        return result;
+    if (pending)
+        rd_kafka_assign(st->restorer, NULL);
+    if (result == NB_ERR_OK) {
+        for (size_t i = 0; i < np; i++) {
+            int32_t p = ps[i];
+            nb__store_destroy(st->stores[p]);
+            st->stores[p] = fresh[i];
+            fresh[i] = NULL;
+            void *args[2] = {st->pipe, &p};
+            nb__store_foreach(st->stores[p], nb__loaded_cb, args);
+            st->stats.restored += nb__store_count(st->stores[p]);
+            NB_LOG(NB_LOG_INFO, "stream", "restored partition %d: %zu children from %ld "
+                                          "changelog records",
+                   (int)p, nb__store_count(st->stores[p]), counts[i]);
+        }
+        NB_LOG(NB_LOG_INFO, "stream", "restored %zu partitions in %lld ms", np,
+               (long long)(nb__now() - t0));
     }
-    nb__store_destroy(st->stores[p]);
-    st->stores[p] = s;
-    void *args[2] = {st->pipe, &p};
-    nb__store_foreach(s, nb__loaded_cb, args);
-    st->stats.restored += nb__store_count(s);
-    NB_LOG(NB_LOG_INFO, "stream",
-           "restored partition %d: %zu children from %ld changelog records in %lld ms", (int)p,
-           nb__store_count(s), n, (long long)(nb__now() - t0));
-    return NB_ERR_OK;
+done:
+    for (size_t i = 0; fresh && i < np; i++)
+        nb__store_destroy(fresh[i]);
+    free(fresh);
+    free(counts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return result;
 }
 
 static void nb__drop(nb_stream_t *st, int32_t p)
@@ -585,9 +604,12 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         st->stats.ready = false;
-        for (int i = 0; i < parts->cnt; i++) {
-            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
-                parts->elems[i].partition >= st->partitions) {
+        int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
+        size_t np = 0;
+        for (int i = 0; ps && i < parts->cnt; i++) {
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
+                continue;
+            if (parts->elems[i].partition >= st->partitions) {
                 NB_LOG(NB_LOG_ERROR, "stream",
                        "%s has partition %d but topics.partitions is %d: the configuration "
                        "must match the topic (and the changelog)",
@@ -595,13 +617,13 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 st->fatal = true;
                 continue;
             }
-            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
-                nb__restore(st, parts->elems[i].partition)) {
-                NB_LOG(NB_LOG_ERROR, "stream", "restore of partition %d failed",
-                       (int)parts->elems[i].partition);
-                st->fatal = true;
-            }
+            ps[np++] = parts->elems[i].partition;
         }
+        if (!ps || (np && nb__restore(st, ps, np))) {
+            NB_LOG(NB_LOG_ERROR, "stream", "restore of the assigned partitions failed");
+            st->fatal = true;
+        }
+        free(ps);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
             if (e)
