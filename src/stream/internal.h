@@ -17,6 +17,12 @@
 
 #define NB__KEY_LEN 32 /* raw HMAC-SHA256 child key */
 
+/** @brief Hex of a child key (2 * NB__KEY_LEN digits and a NUL). */
+void nb__key_hex(const uint8_t key[NB__KEY_LEN], char out[2 * NB__KEY_LEN + 1]);
+
+/** @brief Parses @p len hex digits into a child key. @returns false unless exactly a key. */
+bool nb__key_unhex(const void *hex, size_t len, uint8_t key[NB__KEY_LEN]);
+
 /* ---- state store (store.c): one per owned by-child partition ---------------------------------- */
 
 typedef struct nb__store_s nb__store_t;

@@ -91,30 +91,7 @@ struct nb__pipeline_s {
 
 static bool nb__unhex32(const char *hex, uint8_t out[NB__KEY_LEN])
 {
-    if (strlen(hex) != 2 * NB__KEY_LEN)
-        return false;
-    for (int i = 0; i < NB__KEY_LEN; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = hex[2 * i + k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return false;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return true;
-}
-
-static void nb__hex32(const uint8_t key[NB__KEY_LEN], char out[2 * NB__KEY_LEN + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < NB__KEY_LEN; i++) {
-        out[2 * i] = digits[key[i] >> 4];
-        out[2 * i + 1] = digits[key[i] & 15];
-    }
-    out[2 * NB__KEY_LEN] = '\0';
+    return nb__key_unhex(hex, strlen(hex), out);
 }
 
 static void nb__put_u32(nb_buf_t *b, uint32_t v)
@@ -497,7 +474,7 @@ static void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     SHA256(res->want, sizeof(res->want), digest);
-    nb__hex32(digest, hex);
+    nb__key_hex(digest, hex);
 }
 
 nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
@@ -848,7 +825,7 @@ static nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
         snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", d->recipients[i]->id,
                  (long long)end);
         SHA256((const unsigned char *)seed, strlen(seed), key);
-        nb__hex32(key, hex);
+        nb__key_hex(key, hex);
         nb_record_t rec;
         nb_buf_t b = {0};
         rec.type = NB_RECORD_NOTIFICATION;
@@ -878,7 +855,7 @@ static nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t p
     char hex[NB_KEY_MAX + 1];
     nb_notification_t n;
     memset(&n, 0, sizeof(n));
-    nb__hex32(key, hex);
+    nb__key_hex(key, hex);
     snprintf(n.notification_id, sizeof(n.notification_id), "digest-%.24s", hex);
     uint8_t id[NB_LEDGER_ID_BYTES];
     memcpy(id, key, NB_LEDGER_ID_BYTES);
@@ -1421,7 +1398,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             char key_hex[NB_KEY_MAX + 1];
             size_t len;
             memcpy(key, due[i]->id.key, NB__KEY_LEN);
-            nb__hex32(key, key_hex);
+            nb__key_hex(key, key_hex);
             const uint8_t *val = nb__state_get(st, part, key, &len);
             if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
                 nb__digest_t d;

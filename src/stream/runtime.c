@@ -181,35 +181,6 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
     return nb__store_get(st->stores[partition], key, len);
 }
 
-static void nb__hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static bool nb__unhex(const void *in, size_t n, uint8_t *out, size_t out_len)
-{
-    const char *s = in;
-    if (n != 2 * out_len)
-        return false;
-    for (size_t i = 0; i < out_len; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return false;
-            v = v * 16 + d;
-        }
-        out[i] = (uint8_t)v;
-    }
-    return true;
-}
-
 static nb_err_t nb__begin(nb_stream_t *st);
 
 nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
@@ -250,7 +221,7 @@ nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB_
     else if ((err = nb__store_put(s, key, val, len)))
         return err;
     char hex[2 * NB__KEY_LEN + 1];
-    nb__hex(key, NB__KEY_LEN, hex);
+    nb__key_hex(key, hex);
     return nb__emit(st, st->conf->changelog_topic, partition, hex, strlen(hex), len ? val : NULL,
                     len, NULL);
 }
@@ -550,7 +521,7 @@ static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
                    rd_kafka_message_errstr(rkm));
         } else {
             uint8_t key[NB__KEY_LEN];
-            if (!rkm->key || !nb__unhex(rkm->key, rkm->key_len, key, NB__KEY_LEN))
+            if (!rkm->key || !nb__key_unhex(rkm->key, rkm->key_len, key))
                 NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
                        (int)rkm->partition, (long long)rkm->offset);
             else if (!rkm->payload || rkm->len == 0)

@@ -109,3 +109,32 @@ int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque)
     }
     return 0;
 }
+
+void nb__key_hex(const uint8_t key[NB__KEY_LEN], char out[2 * NB__KEY_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < NB__KEY_LEN; i++) {
+        out[2 * i] = digits[key[i] >> 4];
+        out[2 * i + 1] = digits[key[i] & 15];
+    }
+    out[2 * NB__KEY_LEN] = '\0';
+}
+
+bool nb__key_unhex(const void *hex, size_t len, uint8_t key[NB__KEY_LEN])
+{
+    const char *s = hex;
+    if (len != 2 * NB__KEY_LEN)
+        return false;
+    for (size_t i = 0; i < NB__KEY_LEN; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + (size_t)k];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (d < 0)
+                return false;
+            v = v * 16 + d;
+        }
+        key[i] = (uint8_t)v;
+    }
+    return true;
+}
