@@ -451,6 +451,8 @@ static nb_err_t nb__commit(nb_stream_t *st)
         return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
     }
     st->stats.commits++;
+    /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
+    st->stats.ready = !st->fatal;
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - t0) / 1e3);
     nb__undo_clear(st);
     nb__batch_reset(st);
@@ -931,6 +933,8 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                     NB_LOG(NB_LOG_WARN, "stream", "consume: %s", rd_kafka_message_errstr(rkm));
                 rd_kafka_message_destroy(rkm);
             } else {
+                /* Records arrive: the brokers are reachable (assignment restored already). */
+                st->stats.ready = !st->fatal;
                 err = nb__process(st, rkm, nb__eval_now(st));
                 rd_kafka_message_destroy(rkm);
                 if (err == NB_ERR_KAFKA_ABORTABLE) {

@@ -416,10 +416,16 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
     start_instance(&second, bs, "nb-b");
     sleep_ms(3000);
-    /* ...every broker goes down and comes back... */
+    /* ...every broker goes down (the stream is then not ready) and comes back... */
     for (int id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_down(mc, id);
-    sleep_ms(3000);
+    nb_stream_stats_t snap;
+    bool went_unready = false;
+    for (int64_t until = now_ms() + 20000; now_ms() < until && !went_unready; sleep_ms(100)) {
+        nb_stream_stats(a.st, &snap);
+        went_unready = !snap.ready;
+    }
+    assert_true(went_unready);
     for (int id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_up(mc, id);
     /* ...and the second instance leaves again. */
@@ -429,6 +435,13 @@ static void test_faults_recover_to_the_same_outputs(void **state)
 
     idset_t notifs = {0}, dead = {0};
     await_quiet(bs, &notifs, &dead, 180);
+    /* Ready again once the brokers are back and work flows. */
+    bool ready = false;
+    for (int64_t until = now_ms() + 60000; now_ms() < until && !ready; sleep_ms(200)) {
+        nb_stream_stats(a.st, &snap);
+        ready = snap.ready;
+    }
+    assert_true(ready);
     /* Late links release parked events while the transaction path is disturbed again (the
      * injected error applies to any client, so it goes in after the test's own producer). */
     produce(bs, "late");
