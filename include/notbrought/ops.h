@@ -207,6 +207,17 @@ typedef struct nb_metric_def_s {
       "Time taken to commit one transaction (send offsets and commit).")                           \
     X(NB_M_RESTORED, "notbrought_restored_states_total", NB_METRIC_COUNTER, NULL,                  \
       "Child states restored from the changelog.")                                                 \
+    X(NB_M_EVENTS, "notbrought_events_total", NB_METRIC_COUNTER, "agency",                         \
+      "Valid source events by agency (context facts as agency \"context\").")                    \
+    X(NB_M_RESOLUTIONS, "notbrought_resolutions_total", NB_METRIC_COUNTER, "method",               \
+      "Identity resolutions by method (nhs_number, link, pregnancy, pregnancy_link, parked, "      \
+      "refused).")                                                                                 \
+    X(NB_M_NOTIFICATIONS_BY_KIND, "notbrought_notifications_by_kind_total", NB_METRIC_COUNTER,     \
+      "kind", "Notifications published by kind (new, escalated, withdrawn, digest).")             \
+    X(NB_M_DECISIONS_BY_RULE, "notbrought_decisions_total", NB_METRIC_COUNTER, "rule",             \
+      "Decisions that fired, by rule (shadow rules included; digested ones too).")                \
+    X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
+      "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic",              \
       "Records not yet consumed, summed over the assigned partitions of each topic.")              \
     X(NB_M_POLICY_INFO, "notbrought_policy_info", NB_METRIC_GAUGE, "name,version,hash",            \

@@ -289,6 +289,8 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
 {
     char why[160];
     if (d->type == NB__C_PROPS) {
+        if (v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)
+            return; /* "properties:" with nothing (or only comments) under it */
         if (v->type != YAML_MAPPING_NODE) {
             nb__cerr(e, "%s:%d:%d: %s: expected a mapping of librdkafka properties", path,
                      MARK(v), d->key);

@@ -77,6 +77,9 @@ nb_stream_stats_t *nb__stream_counters(nb_stream_t *st);
 /** @brief The metrics registry, or NULL (every nb_metrics_* call accepts NULL). */
 nb_metrics_t *nb__stream_metrics(const nb_stream_t *st);
 
+/** @brief Keys held in the state of the owned partitions. */
+size_t nb__stream_keys(const nb_stream_t *st);
+
 /** @brief True when this instance owns the by-child partition now. */
 bool nb__owns(const nb_stream_t *st, int32_t partition);
 

@@ -514,8 +514,18 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         nb_identity_subject_of_fact(&subj, &rec.u.fact);
     else
         return nb__dead_letter(st, rkm, NB_ERR_SCHEMA_MISMATCH, "unexpected record type");
+    nb_metrics_t *m = nb__stream_metrics(st);
+    nb_metrics_add(m, NB_M_EVENTS,
+                   rec.type == NB_RECORD_APPOINTMENT ? nb_agency_name(rec.u.appt.source.agency)
+                                                     : "context",
+                   1);
     nb_identity_resolution_t res;
     err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
+    nb_metrics_add(m, NB_M_RESOLUTIONS,
+                   err == NB_ERR_OK                   ? nb_identity_method_name(res.method)
+                   : err == NB_ERR_IDENTITY_UNRESOLVED ? "parked"
+                                                       : "refused",
+                   1);
     if (err == NB_ERR_OK) {
         nb__stream_counters(st)->repartitioned++;
         return nb__forward(st, res.key, res.nhs_number, nb__mother_of(&rec), "event",
@@ -682,8 +692,11 @@ static nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notific
         rd_kafka_header_add(h, "nb.tier", -1, nb_tier_name(n->tier), -1);
         err = nb__emit(st, nb__stream_conf(st)->notifications_topic, RD_KAFKA_PARTITION_UA,
                        n->child_key, strlen(n->child_key), b.data, b.len, h);
-        if (!err)
+        if (!err) {
             nb__stream_counters(st)->notifications++;
+            nb_metrics_add(nb__stream_metrics(st), NB_M_NOTIFICATIONS_BY_KIND,
+                           nb_notification_kind_name(n->kind), 1);
+        }
     }
     nb_buf_free(&b);
     return err;
@@ -964,6 +977,8 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
         switch (a->act) {
         case NB_NOTIFY_ACT_NEW:
         case NB_NOTIFY_ACT_NEW_CLOSED:
+            nb_metrics_add(nb__stream_metrics(st), NB_M_DECISIONS_BY_RULE, a->decision->rule->id,
+                           1);
             nb_notify_build_new(p->pol, a->decision, c->led, &child, now, &note);
             if (a->act == NB_NOTIFY_ACT_NEW && a->decision->digest != NB_POLICY_DIGEST_NONE &&
                 a->decision->tier <= NB_TIER_ROUTINE) {
@@ -1010,6 +1025,9 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
             break;
         case NB_NOTIFY_ACT_SUPPRESSED:
         case NB_NOTIFY_ACT_SHADOW:
+            if (a->act == NB_NOTIFY_ACT_SHADOW)
+                nb_metrics_add(nb__stream_metrics(st), NB_M_DECISIONS_BY_RULE,
+                               a->decision->rule->id, 1);
             err = nb__audit(p, st, what, a->decision->id, a->decision->rule->id, key_hex,
                             (int)a->decision->tier, 0, NULL, now);
             break;
@@ -1354,6 +1372,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb_metrics_set(m, NB_M_PARKED_OLDEST_AGE, NULL,
                        oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
         nb_metrics_set(m, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);
+        nb_metrics_set(m, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
     }
     bool links_changed = p->recheck;
     /* Collect first: rechecking changes the set. */

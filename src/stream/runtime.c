@@ -8,6 +8,7 @@
  */
 #include "stream/internal.h"
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -119,6 +120,40 @@ static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
+/* librdkafka statistics (JSON) of the group consumer: consumer lag summed per topic.
+ * @locality main thread (served from rd_kafka_consumer_poll()) */
+static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
+{
+    nb_stream_t *st = opaque;
+    json_error_t jerr;
+    (void)rk;
+    json_t *root = json_loadb(json, json_len, 0, &jerr);
+    json_t *topics = root ? json_object_get(root, "topics") : NULL;
+    const char *name;
+    json_t *topic;
+    json_object_foreach(topics, name, topic)
+    {
+        json_t *parts = json_object_get(topic, "partitions");
+        const char *pid;
+        json_t *part;
+        double lag = 0;
+        bool any = false;
+        json_object_foreach(parts, pid, part)
+        {
+            json_int_t l = json_integer_value(json_object_get(part, "consumer_lag"));
+            if (strcmp(pid, "-1") != 0 && l >= 0 &&
+                json_is_true(json_object_get(part, "desired"))) {
+                lag += (double)l;
+                any = true;
+            }
+        }
+        if (any)
+            nb_metrics_set(st->metrics, NB_M_CONSUMER_LAG, name, lag);
+    }
+    json_decref(root);
+    return 0; /* librdkafka frees json */
+}
+
 static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role, void *opaque,
                                       char *errstr, size_t errstr_size)
 {
@@ -166,6 +201,15 @@ int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN])
     uint32_t h = ((uint32_t)key[0] << 24) | ((uint32_t)key[1] << 16) | ((uint32_t)key[2] << 8) |
                  key[3];
     return (int32_t)(h % (uint32_t)st->partitions);
+}
+
+size_t nb__stream_keys(const nb_stream_t *st)
+{
+    size_t n = 0;
+    for (int p = 0; p < st->partitions; p++)
+        if (st->stores[p])
+            n += nb__store_count(st->stores[p]);
+    return n;
 }
 
 bool nb__owns(const nb_stream_t *st, int32_t partition)
@@ -658,6 +702,15 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
             return NULL;
         }
         rd_kafka_conf_set_rebalance_cb(kc, nb__rebalance_cb);
+        /* Consumer lag for the metrics, unless the configuration says otherwise. */
+        bool given = false;
+        for (size_t i = 0; i < st->conf->n_kafka_props; i++)
+            given = given || strcmp(st->conf->kafka_props[i].key, "statistics.interval.ms") == 0;
+        if (!given && !nb__set(kc, "statistics.interval.ms", "10000", errstr, errstr_size)) {
+            rd_kafka_conf_destroy(kc);
+            return NULL;
+        }
+        rd_kafka_conf_set_stats_cb(kc, nb__stats_cb);
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!rk)

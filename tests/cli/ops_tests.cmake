@@ -24,3 +24,9 @@ add_test(NAME cli.policy_reload
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/reload.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.policy_reload PROPERTIES LABELS integration TIMEOUT 180)
+
+# /metrics counters move as events flow; /healthz and /readyz answer (embedded broker).
+add_test(NAME cli.metrics_flow
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/metrics_flow.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.metrics_flow PROPERTIES LABELS integration TIMEOUT 180)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# /metrics counters move as events flow, /healthz and /readyz answer, on the embedded broker.
+# Usage: metrics_flow.sh NOTBROUGHT SOURCE_DIR
+set -uo pipefail
+bin=$1
+root=$2
+work=$(mktemp -d)
+pids=()
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+finish() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    rm -rf "$work"
+    echo "metrics_flow: $passed passed, $failed failed"
+    [ $failed -eq 0 ] && [ $passed -gt 0 ]
+}
+trap 'finish; exit $?' EXIT
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# GET: prints "STATUS" then the body.
+get() { python3 - "$1" 2>/dev/null <<'PY'
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=5)
+    print(r.status); print(r.read().decode())
+except urllib.error.HTTPError as e:
+    print(e.code); print(e.read().decode())
+except Exception as e:
+    print(0); print(e)
+PY
+}
+# metric NAME [LABELS]: the sum of the samples of a family (label filter optional).
+metric() { get "http://127.0.0.1:$port/metrics" | python3 -c '
+import re, sys
+name, want = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
+total = 0.0
+for line in sys.stdin:
+    m = re.match(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", line.strip())
+    if m and m.group(1) == name and want in (m.group(2) or ""):
+        total += float(m.group(3))
+print(int(total))' "$@"; }
+
+sed "s|config/policy/|$root/config/policy/|g; s|http_port: 0|http_port: $port\n  http_bind: 127.0.0.1|" \
+    "$root/config/notbrought.yaml" >"$work/nb.yaml"
+"$bin" broker --config "$work/nb.yaml" >"$work/bootstrap" 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
+bs=$(head -n 1 "$work/bootstrap")
+export NB_HMAC_KEY=metrics-test-hmac-key-0123456789 NB_OPS_LOG_LEVEL=warn
+"$bin" run --config "$work/nb.yaml" --bootstrap "$bs" 2>"$work/run.log" &
+daemon=$!
+pids+=($daemon)
+
+for _ in $(seq 300); do [ "$(get "http://127.0.0.1:$port/healthz" | head -1)" = 200 ] && break; sleep 0.1; done
+[ "$(get "http://127.0.0.1:$port/healthz" | head -1)" = 200 ] && ok "/healthz 200" || bad "/healthz"
+for _ in $(seq 300); do [ "$(get "http://127.0.0.1:$port/readyz" | head -1)" = 200 ] && break; sleep 0.1; done
+[ "$(get "http://127.0.0.1:$port/readyz" | head -1)" = 200 ] && ok "/readyz 200 once restored" ||
+    bad "/readyz never became ready"
+before=$(metric notbrought_records_consumed_total)
+
+"$bin" generate --children 60 --seed 9 --missed-share 0.3 --malformed 6 -o "$work/s1.jsonl"
+"$bin" produce --config "$work/nb.yaml" --bootstrap "$bs" "$work/s1.jsonl" 2>/dev/null
+for _ in $(seq 300); do
+    [ "$(metric notbrought_dead_letters_total)" -ge 6 ] && [ "$(metric notbrought_notifications_total)" -gt 0 ] && break
+    sleep 0.2
+done
+first=$(metric notbrought_records_consumed_total)
+[ "$first" -gt "$before" ] && ok "records consumed moved: $before -> $first" || bad "records consumed did not move"
+[ "$(metric notbrought_dead_letters_total)" -eq 6 ] && ok "6 dead letters counted" ||
+    bad "dead letters: $(metric notbrought_dead_letters_total)"
+[ "$(metric notbrought_dead_letters_total 'code="nhs_check_digit"')" -ge 1 ] &&
+    ok "dead letters labelled by error code" || bad "no nhs_check_digit dead letter"
+[ "$(metric notbrought_events_total 'agency="gp"')" -gt 0 ] && ok "events by agency" || bad "events by agency"
+[ "$(metric notbrought_resolutions_total 'method="nhs_number"')" -gt 0 ] && ok "resolutions by method" ||
+    bad "resolutions by method"
+[ "$(metric notbrought_notifications_by_kind_total 'kind="new"')" -gt 0 ] && ok "notifications by kind" ||
+    bad "notifications by kind"
+[ "$(metric notbrought_transactions_total 'result="commit"')" -gt 0 ] && ok "commits counted" ||
+    bad "commits"
+[ "$(metric notbrought_commit_latency_seconds_count)" -gt 0 ] && ok "commit latency observed" ||
+    bad "commit latency"
+[ "$(metric notbrought_policy_info)" -eq 1 ] && ok "policy info" || bad "policy info"
+[ "$(metric notbrought_children_tracked)" -gt 0 ] && ok "children tracked" || bad "children tracked"
+
+"$bin" generate --children 30 --seed 10 --malformed 0 -o "$work/s2.jsonl"
+"$bin" produce --config "$work/nb.yaml" --bootstrap "$bs" "$work/s2.jsonl" 2>/dev/null
+n2=$(wc -l <"$work/s2.jsonl")
+for _ in $(seq 300); do [ "$(metric notbrought_records_consumed_total)" -ge $((first + n2)) ] && break; sleep 0.2; done
+[ "$(metric notbrought_records_consumed_total)" -ge $((first + n2)) ] &&
+    ok "records consumed moved again by the second batch ($n2)" || bad "second batch not counted"
+kill -TERM "$daemon"
+wait "$daemon" && ok "SIGTERM: exit 0" || bad "SIGTERM: non-zero exit"
