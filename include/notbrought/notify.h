@@ -111,8 +111,9 @@ typedef struct nb_notify_child_s {
 } nb_notify_child_t;
 
 /**
- * @brief A short reference to quote on the phone: "WNB-XXXX-XXXX" from a 31-symbol alphabet
- *        without 0/O, 1/I/L (about 8.5e11 values), derived from the id.
+ * @brief A short reference to quote on the phone: "WNB-" and two groups of four symbols
+ *        (e.g. "WNB-7KQ4-MX9P") from a 31-symbol alphabet without 0/O, 1/I/L (about 8.5e11
+ *        values), derived from the id.
  */
 void nb_notify_reference(const uint8_t id[NB_LEDGER_ID_BYTES], char out[NB_REF_MAX + 1]);
 
