@@ -214,12 +214,17 @@ typedef struct nb_metric_def_s {
       "refused).")                                                                                 \
     X(NB_M_NOTIFICATIONS_BY_KIND, "notbrought_notifications_by_kind_total", NB_METRIC_COUNTER,     \
       "kind", "Notifications published by kind (new, escalated, withdrawn, digest).")             \
+    X(NB_M_NOTIFICATIONS_BY_TIER, "notbrought_notifications_by_tier_total", NB_METRIC_COUNTER,     \
+      "tier", "Notifications published by tier (curiosity, routine, priority, urgent).")          \
+    X(NB_M_NOTIFICATIONS_OPEN, "notbrought_notifications_open", NB_METRIC_GAUGE, NULL,             \
+      "Children in the owned partitions with an unacknowledged notification whose escalation "    \
+      "ladder still has a rung to come.")                                                         \
     X(NB_M_DECISIONS_BY_RULE, "notbrought_decisions_total", NB_METRIC_COUNTER, "rule",             \
       "Decisions that fired, by rule (shadow rules included; digested ones too).")                \
     X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
       "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
-    X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic",              \
-      "Records not yet consumed, summed over the assigned partitions of each topic.")              \
+    X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
+      "Records not yet consumed, per assigned partition (librdkafka statistics).")                \
     X(NB_M_POLICY_INFO, "notbrought_policy_info", NB_METRIC_GAUGE, "name,version,hash",            \
       "Always 1; the policy in force.")                                                            \
     X(NB_M_POLICY_RELOADS, "notbrought_policy_reloads_total", NB_METRIC_COUNTER, "result",         \

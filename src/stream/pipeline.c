@@ -696,6 +696,8 @@ static nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notific
             nb__stream_counters(st)->notifications++;
             nb_metrics_add(nb__stream_metrics(st), NB_M_NOTIFICATIONS_BY_KIND,
                            nb_notification_kind_name(n->kind), 1);
+            nb_metrics_add(nb__stream_metrics(st), NB_M_NOTIFICATIONS_BY_TIER,
+                           nb_tier_name(n->tier), 1);
         }
     }
     nb_buf_free(&b);
@@ -1372,6 +1374,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb_metrics_set(m, NB_M_PARKED_OLDEST_AGE, NULL,
                        oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
         nb_metrics_set(m, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);
+        nb_metrics_set(m, NB_M_NOTIFICATIONS_OPEN, NULL, (double)HASH_COUNT(p->timers));
         nb_metrics_set(m, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
     }
     bool links_changed = p->recheck;

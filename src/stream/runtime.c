@@ -136,19 +136,15 @@ static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaqu
         json_t *parts = json_object_get(topic, "partitions");
         const char *pid;
         json_t *part;
-        double lag = 0;
-        bool any = false;
         json_object_foreach(parts, pid, part)
         {
             json_int_t l = json_integer_value(json_object_get(part, "consumer_lag"));
             if (strcmp(pid, "-1") != 0 && l >= 0 &&
                 json_is_true(json_object_get(part, "desired"))) {
-                lag += (double)l;
-                any = true;
+                const char *values[2] = {name, pid};
+                nb_metrics_set_v(st->metrics, NB_M_CONSUMER_LAG, values, (double)l);
             }
         }
-        if (any)
-            nb_metrics_set(st->metrics, NB_M_CONSUMER_LAG, name, lag);
     }
     json_decref(root);
     return 0; /* librdkafka frees json */

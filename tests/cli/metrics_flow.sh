@@ -76,6 +76,8 @@ first=$(metric notbrought_records_consumed_total)
     bad "resolutions by method"
 [ "$(metric notbrought_notifications_by_kind_total 'kind="new"')" -gt 0 ] && ok "notifications by kind" ||
     bad "notifications by kind"
+[ "$(metric notbrought_notifications_by_tier_total)" -eq "$(metric notbrought_notifications_total)" ] &&
+    ok "notifications by tier add up" || bad "notifications by tier"
 [ "$(metric notbrought_transactions_total 'result="commit"')" -gt 0 ] && ok "commits counted" ||
     bad "commits"
 [ "$(metric notbrought_commit_latency_seconds_count)" -gt 0 ] && ok "commit latency observed" ||
