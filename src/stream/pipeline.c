@@ -1099,9 +1099,9 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     nb_buf_append(&b, rkm->payload, rkm->len);
     nb_err_t err = nb__state_put(st, part, key, b.data, b.len);
     if (!err) {
-        int64_t acc[2] = {0, 0};
-        nb__parked_each(b.data, b.len, nb__count_cb, acc);
-        nb__prov_note(p, part, key, (uint32_t)acc[0], acc[1]);
+        /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
+        nb__prov_t *v = nb__prov_find(p, part, key);
+        nb__prov_note(p, part, key, n + 1, v && n > 0 ? v->oldest : now);
     }
     nb_buf_free(&b);
     return err;
@@ -1352,31 +1352,15 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
 nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
     nb_err_t err = NB_ERR_OK;
-    /* Gauges: parked events and their oldest age; notifications whose next rung is overdue
-     * (a timer that fell due more than a tick ago means escalation is not keeping up). */
-    {
-        nb_metrics_t *m = nb__stream_metrics(st);
-        int64_t oldest = NB_TIME_NONE;
-        size_t overdue = 0;
-        nb__prov_t *v, *vtmp;
-        HASH_ITER(hh, p->prov, v, vtmp)
-        {
-            if (oldest == NB_TIME_NONE || v->oldest < oldest)
-                oldest = v->oldest;
-        }
-        nb__timer_t *t, *ttmp;
-        HASH_ITER(hh, p->timers, t, ttmp)
-        {
-            if (t->due + 60000 < now)
-                overdue++;
-        }
-        nb_metrics_set(m, NB_M_PARKED_EVENTS, NULL, (double)p->parked_total);
-        nb_metrics_set(m, NB_M_PARKED_OLDEST_AGE, NULL,
-                       oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
-        nb_metrics_set(m, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);
-        nb_metrics_set(m, NB_M_NOTIFICATIONS_OPEN, NULL, (double)HASH_COUNT(p->timers));
-        nb_metrics_set(m, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
-    }
+    /* Gauges, observed by the same passes that collect the work: parked events and the
+     * oldest one's age; open notifications, and those whose next rung is overdue (due more
+     * than a minute ago means escalation is not keeping up). */
+    nb_metrics_t *metrics = nb__stream_metrics(st);
+    int64_t oldest = NB_TIME_NONE;
+    size_t overdue = 0;
+    nb_metrics_set(metrics, NB_M_PARKED_EVENTS, NULL, (double)p->parked_total);
+    nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OPEN, NULL, (double)HASH_COUNT(p->timers));
+    nb_metrics_set(metrics, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
     bool links_changed = p->recheck;
     /* Collect first: rechecking changes the set. */
     size_t n = HASH_COUNT(p->prov), k = 0;
@@ -1387,6 +1371,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb__prov_t *v, *tmp;
         HASH_ITER(hh, p->prov, v, tmp)
         {
+            if (oldest == NB_TIME_NONE || v->oldest < oldest)
+                oldest = v->oldest;
             if (nb__owns(st, v->id.partition) &&
                 (links_changed || v->oldest + p->conf->park_retention_ms <= now))
                 todo[k++] = v;
@@ -1411,6 +1397,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb__timer_t *t, *ttmp;
         HASH_ITER(hh, p->timers, t, ttmp)
         {
+            if (t->due + 60000 < now)
+                overdue++;
             if (t->due <= now && nb__owns(st, t->id.partition))
                 due[kt++] = t;
         }
@@ -1447,6 +1435,9 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         if (err)
             return err;
     }
+    nb_metrics_set(metrics, NB_M_PARKED_OLDEST_AGE, NULL,
+                   oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
+    nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);
     /* Merges: move the history of a superseded number or a born pregnancy to the child. */
     if (p->merges_dirty) {
         for (size_t i = 0; i < p->n_merges && !err; i++) {
