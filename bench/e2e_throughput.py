@@ -508,7 +508,13 @@ def main():
     ap.add_argument("--restore-children", type=int, default=1000000)
     ap.add_argument("--heap", default="768m")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--only", choices=["throughput", "latency", "passthrough", "restore"],
+                    action="append", help="run only these figures (repeatable; the backlog "
+                    "is always produced; latency needs throughput's daemon)")
     args = ap.parse_args()
+    want = set(args.only or ["throughput", "latency", "passthrough", "restore"])
+    if "latency" in want:
+        want.add("throughput")
     for path in (NB_BIN, PASSTHROUGH):
         if not os.access(path, os.X_OK):
             sys.exit(f"e2e_throughput: {path} missing (build notbrought and bench_passthrough)")
@@ -538,22 +544,34 @@ def main():
             f"{s_events:.1f}s ({n_events / s_events:.0f}/s)")
         os.unlink(events_path)
 
-        daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events)
-        lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso)
-        thr["exit"] = daemon.stop()
-        daemon = None
-        emit(thr)
-        emit(lat)
+        thr = lat = pt = None
+        if "throughput" in want:
+            daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events)
+            if "latency" in want:
+                lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso)
+            thr["exit"] = daemon.stop()
+            daemon = None
+            emit(thr)
+            if lat:
+                emit(lat)
 
-        pt = bench_passthrough(bs, n_events)
-        ratio = thr["events_per_sec"] / pt["events_per_sec"] if pt["events_per_sec"] else None
-        pt.update({"bench": "e2e_passthrough", "daemon_events_per_sec": thr["events_per_sec"],
-                   "ratio": round(ratio, 3) if ratio else None})
-        emit(pt)
-        emit({"bench": "e2e_summary", "events": n_events,
-              "events_per_sec": thr["events_per_sec"],
-              "passthrough_events_per_sec": pt["events_per_sec"],
-              "ratio": pt["ratio"], "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+        if "passthrough" in want:
+            pt = bench_passthrough(bs, n_events)
+            pt["bench"] = "e2e_passthrough"
+            if thr:
+                ratio = thr["events_per_sec"] / pt["events_per_sec"]
+                pt.update({"daemon_events_per_sec": thr["events_per_sec"],
+                           "ratio": round(ratio, 3)})
+            emit(pt)
+        if thr and lat and pt:
+            emit({"bench": "e2e_summary", "events": n_events,
+                  "events_per_sec": thr["events_per_sec"],
+                  "passthrough_events_per_sec": pt["events_per_sec"],
+                  "ratio": pt["ratio"], "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+        if "restore" not in want or not thr:
+            # The restore figures restore what the throughput run left behind.
+            log(f"done in {time.monotonic() - t_all:.0f}s")
+            return
 
         # 4. restore: first what the run left, then topped up to --restore-children keys.
         r1 = run_restore(work, cfg, bs, "restore-1")
