@@ -82,6 +82,8 @@ typedef struct nb_config_s {
     int partitions; /**< partitions of by_child and changelog (must be equal) */
     /* processing */
     int commit_interval_ms;
+    int min_commit_interval_ms; /**< commit early when idle, once the transaction is this old */
+    bool local_by_child;        /**< no by-child hop for keys of owned partitions */
     int max_batch;
     char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */
     size_t n_policy_files;

@@ -31,7 +31,8 @@ typedef struct nb_stream_s nb_stream_t;
 typedef struct nb_stream_stats_s {
     uint64_t records_in;      /**< source and by-child records consumed */
     uint64_t dead_letters;    /**< records sent to the dead-letter topic */
-    uint64_t repartitioned;   /**< events forwarded to the by-child topic */
+    uint64_t repartitioned;   /**< records forwarded to the by-child topic */
+    uint64_t local;           /**< records handled where they were read (partition owned here) */
     uint64_t parked;          /**< events parked for want of an identity link */
     uint64_t released;        /**< parked events released by a link */
     uint64_t notifications;   /**< notifications produced */

@@ -78,6 +78,15 @@ static const nb__cdef_t nb__config_table[] = {
      "Partitions of by_child and changelog (the unit of scale-out)."},
     {"processing.commit_interval_ms", NB__C_INT, "100", 1, 60000, OFF(commit_interval_ms), 0, 0,
      "Longest time a transaction stays open; bounds end-to-end latency."},
+    {"processing.min_commit_interval_ms", NB__C_INT, "10", 0, 60000,
+     OFF(min_commit_interval_ms), 0, 0,
+     "A transaction at least this old is committed as soon as no more input is at hand, "
+     "without waiting for commit_interval_ms: latency follows the load. Set it equal to "
+     "commit_interval_ms for fixed-length transactions."},
+    {"processing.local_by_child", NB__C_BOOL, "true", NONE, OFF(local_by_child), 0, 0,
+     "Handle an event in the instance that read it when that instance owns the child's by-child "
+     "partition: one transaction instead of two. false sends every event through the by-child "
+     "topic."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,

@@ -56,6 +56,12 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
 nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
                          const char *reason);
 
+/** @brief Sends a value that is not (or no longer) a consumed record to the dead-letter topic,
+ *         with its provenance and the error in nb.error.* headers; counts it. */
+nb_err_t nb__dead_letter_raw(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset,
+                             int64_t ts, const void *key, size_t key_len, const void *value,
+                             size_t len, nb_err_t err, const char *reason);
+
 /** @brief The by-child (and changelog) partition that owns a child key. */
 int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN]);
 
@@ -82,6 +88,11 @@ size_t nb__stream_keys(const nb_stream_t *st);
 
 /** @brief True when this instance owns the by-child partition now. */
 bool nb__owns(const nb_stream_t *st, int32_t partition);
+
+/** @brief True when what is meant for a key of this by-child partition is handled here, in the
+ *         current transaction, rather than produced to the by-child topic: the partition is
+ *         owned, restored, and what the topic held for it at assignment has been consumed. */
+bool nb__deliver_here(const nb_stream_t *st, int32_t partition);
 
 /* ---- the pipeline (pipeline.c) ---------------------------------------------------------------- */
 

@@ -68,6 +68,38 @@ typedef struct nb__merge_s {
     char into_hex[NB_KEY_MAX + 1];
 } nb__merge_t;
 
+/* What a key receives: an event, an event to park, an acknowledgement, the history of a merged
+ * key, or a notification for a digest. It comes from the by-child topic, or straight from the
+ * code that made it when this instance owns the key's partition (nb__deliver). */
+typedef enum {
+    NB__K_EVENT,
+    NB__K_PARK,
+    NB__K_ACK,
+    NB__K_MERGE,
+    NB__K_DIGEST,
+    NB__K__COUNT
+} nb__kind_t;
+
+static const char *const nb__kind_name[NB__K__COUNT] = {"event", "park", "ack", "merge",
+                                                        "digest"};
+
+typedef struct nb__msg_s {
+    nb__kind_t kind;
+    uint8_t key[NB__KEY_LEN];
+    char key_hex[NB_KEY_MAX + 1];
+    const void *value; /* Avro event or ack, a merged state, an Avro notification (digest) */
+    size_t len;
+    const nb_record_t *rec;        /* event, ack: decoded already (local delivery), or NULL */
+    const nb_notification_t *note; /* digest: the notification (local delivery), or NULL */
+    const char *nhs, *mother;      /* event: the child's and the pregnant person's NHS numbers */
+    const char *role, *route;      /* digest: the recipient */
+    int64_t period_end;            /* digest: when it goes out */
+    const char *src_topic;         /* where it was first read (parking, dead letters), or NULL */
+    int32_t src_partition;
+    int64_t src_offset, src_ts;
+    const rd_kafka_message_t *rkm; /* the consumed record to dead-letter, or NULL */
+} nb__msg_t;
+
 struct nb__pipeline_s {
     const nb_config_t *conf;
     nb_registry_t *reg;
@@ -435,29 +467,88 @@ static nb_record_type_t nb__expect(const nb_config_t *c, const char *topic)
     return NB_RECORD_NONE;
 }
 
-/* Forwards an event to the by-child topic under its resolved key. */
-static nb_err_t nb__forward(nb_stream_t *st, const char *key_hex, const char *nhs,
-                            const char *mother, const char *kind, const void *value, size_t len,
-                            const char *src_topic, int32_t src_partition, int64_t src_offset)
+static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
+                           int64_t now);
+
+/* A notification as Avro (digest items travel as notifications). */
+static nb_err_t nb__encode_note(nb__pipeline_t *p, const nb_notification_t *n, nb_buf_t *b)
 {
-    uint8_t key[NB__KEY_LEN];
+    nb_record_t rec;
+    rec.type = NB_RECORD_NOTIFICATION;
+    rec.u.notif = *n;
+    return nb_codec_encode(p->codec, &rec, b, p->errstr, sizeof(p->errstr));
+}
+
+/* Delivers a message to its key: handled here, in this transaction, when this instance owns the
+ * key's partition (and has caught up with what the by-child topic held for it when it got it);
+ * otherwise produced to the by-child topic for the instance that owns it. */
+static nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m, int64_t now)
+{
+    int32_t part = nb__partition_of(st, m->key);
+    if (nb__deliver_here(st, part)) {
+        nb__stream_counters(st)->local++;
+        return nb__handle(p, st, part, m, now);
+    }
+    const void *value = m->value;
+    size_t len = m->len;
+    nb_buf_t enc = {0};
+    nb_err_t err;
+    if (m->kind == NB__K_DIGEST && !value) {
+        if ((err = nb__encode_note(p, m->note, &enc)))
+            return err;
+        value = enc.data;
+        len = enc.len;
+    }
     char buf[32];
-    if (!nb__unhex32(key_hex, key))
-        return NB_ERR_INVALID_ARG;
-    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-    rd_kafka_header_add(h, "nb.kind", -1, kind, -1);
-    if (nhs && nhs[0])
-        rd_kafka_header_add(h, "nb.nhs", -1, nhs, -1);
-    if (mother && mother[0])
-        rd_kafka_header_add(h, "nb.mother", -1, mother, -1);
-    rd_kafka_header_add(h, "nb.source.topic", -1, src_topic, -1);
-    snprintf(buf, sizeof(buf), "%d", (int)src_partition);
-    rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)src_offset);
-    rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
-    const nb_config_t *c = nb__stream_conf(st);
-    return nb__emit(st, c->by_child_topic, nb__partition_of(st, key), key_hex, strlen(key_hex),
-                    value, len, h);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+    rd_kafka_header_add(h, "nb.kind", -1, nb__kind_name[m->kind], -1);
+    if (m->nhs && m->nhs[0])
+        rd_kafka_header_add(h, "nb.nhs", -1, m->nhs, -1);
+    if (m->mother && m->mother[0])
+        rd_kafka_header_add(h, "nb.mother", -1, m->mother, -1);
+    if (m->kind == NB__K_DIGEST) {
+        rd_kafka_header_add(h, "nb.role", -1, m->role, -1);
+        rd_kafka_header_add(h, "nb.route", -1, m->route, -1);
+        snprintf(buf, sizeof(buf), "%lld", (long long)m->period_end);
+        rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
+    }
+    if (m->src_topic) {
+        rd_kafka_header_add(h, "nb.source.topic", -1, m->src_topic, -1);
+        snprintf(buf, sizeof(buf), "%d", (int)m->src_partition);
+        rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
+        snprintf(buf, sizeof(buf), "%lld", (long long)m->src_offset);
+        rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
+        snprintf(buf, sizeof(buf), "%lld", (long long)m->src_ts);
+        rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
+    }
+    nb__stream_counters(st)->repartitioned++;
+    err = nb__emit(st, nb__stream_conf(st)->by_child_topic, part, m->key_hex, strlen(m->key_hex),
+                   value, len, h);
+    nb_buf_free(&enc);
+    return err;
+}
+
+/* Sends what a key received to the dead-letter topic: the consumed record when there is one,
+ * else the value with its provenance. */
+static nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                                    nb_err_t code, const char *why)
+{
+    if (m->rkm)
+        return nb__dead_letter(st, m->rkm, code, why);
+    nb_buf_t enc = {0};
+    const void *value = m->value;
+    size_t len = m->len;
+    if (m->kind == NB__K_DIGEST && !value && m->note && !nb__encode_note(p, m->note, &enc)) {
+        value = enc.data;
+        len = enc.len;
+    }
+    nb_err_t err = nb__dead_letter_raw(
+        st, m->src_topic ? m->src_topic : nb__stream_conf(st)->by_child_topic,
+        m->src_topic ? m->src_partition : nb__partition_of(st, m->key),
+        m->src_topic ? m->src_offset : -1, m->src_topic ? m->src_ts : -1, m->key_hex,
+        strlen(m->key_hex), value, len, code, why);
+    nb_buf_free(&enc);
+    return err;
 }
 
 /* The pregnant person's NHS number of an antenatal event (for maternity services). */
@@ -493,19 +584,27 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
     if (err)
         return nb__dead_letter(st, rkm, err, p->errstr);
 
+    nb__msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.value = rkm->payload;
+    m.len = rkm->len;
+    m.rec = &rec;
+    m.src_topic = topic;
+    m.src_partition = rkm->partition;
+    m.src_offset = rkm->offset;
+    m.src_ts = rd_kafka_message_timestamp(rkm, NULL);
+    m.rkm = rkm;
     if (rec.type == NB_RECORD_ACK) {
         /* Acknowledgements carry the notification's Kafka key: the child key. */
-        char key_hex[NB_KEY_MAX + 1];
-        uint8_t raw[NB__KEY_LEN];
         size_t kl = rkm->key_len < NB_KEY_MAX ? rkm->key_len : NB_KEY_MAX;
-        memcpy(key_hex, rkm->key ? rkm->key : "", rkm->key ? kl : 0);
-        key_hex[rkm->key ? kl : 0] = '\0';
-        if (!nb__unhex32(key_hex, raw))
+        memcpy(m.key_hex, rkm->key ? rkm->key : "", rkm->key ? kl : 0);
+        m.key_hex[rkm->key ? kl : 0] = '\0';
+        if (!nb__unhex32(m.key_hex, m.key))
             return nb__dead_letter(st, rkm, NB_ERR_MISSING_IDENTIFIER,
                                    "an acknowledgement's Kafka key must be the notification's "
                                    "key (the child key)");
-        return nb__forward(st, key_hex, NULL, NULL, "ack", rkm->payload, rkm->len, topic,
-                           rkm->partition, rkm->offset);
+        m.kind = NB__K_ACK;
+        return nb__deliver(p, st, &m, now);
     }
     nb_identity_subject_t subj;
     if (rec.type == NB_RECORD_APPOINTMENT)
@@ -514,29 +613,35 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         nb_identity_subject_of_fact(&subj, &rec.u.fact);
     else
         return nb__dead_letter(st, rkm, NB_ERR_SCHEMA_MISMATCH, "unexpected record type");
-    nb_metrics_t *m = nb__stream_metrics(st);
-    nb_metrics_add(m, NB_M_EVENTS,
+    nb_metrics_t *metrics = nb__stream_metrics(st);
+    nb_metrics_add(metrics, NB_M_EVENTS,
                    rec.type == NB_RECORD_APPOINTMENT ? nb_agency_name(rec.u.appt.source.agency)
                                                      : "context",
                    1);
     nb_identity_resolution_t res;
     err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
-    nb_metrics_add(m, NB_M_RESOLUTIONS,
+    nb_metrics_add(metrics, NB_M_RESOLUTIONS,
                    err == NB_ERR_OK                   ? nb_identity_method_name(res.method)
                    : err == NB_ERR_IDENTITY_UNRESOLVED ? "parked"
                                                        : "refused",
                    1);
     if (err == NB_ERR_OK) {
-        nb__stream_counters(st)->repartitioned++;
-        return nb__forward(st, res.key, res.nhs_number, nb__mother_of(&rec), "event",
-                           rkm->payload, rkm->len, topic, rkm->partition, rkm->offset);
+        snprintf(m.key_hex, sizeof(m.key_hex), "%s", res.key);
+        if (!nb__unhex32(m.key_hex, m.key))
+            return NB_ERR_INVALID_ARG;
+        m.kind = NB__K_EVENT;
+        m.nhs = res.nhs_number;
+        m.mother = nb__mother_of(&rec);
+        return nb__deliver(p, st, &m, now);
     }
     if (err == NB_ERR_IDENTITY_UNRESOLVED) {
-        char prov[NB_KEY_MAX + 1];
-        nb__provisional_key(&res, prov);
+        nb__provisional_key(&res, m.key_hex);
+        if (!nb__unhex32(m.key_hex, m.key))
+            return NB_ERR_INVALID_ARG;
         nb__stream_counters(st)->parked++;
-        return nb__forward(st, prov, NULL, NULL, "park", rkm->payload, rkm->len, topic,
-                           rkm->partition, rkm->offset);
+        m.kind = NB__K_PARK;
+        m.rec = NULL;
+        return nb__deliver(p, st, &m, now);
     }
     /* A conflict or an identifier the table refuses: a human must look, nothing joins. */
     char why[600];
@@ -724,9 +829,6 @@ static nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
     return err;
 }
 
-static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, char *buf,
-                              size_t size);
-
 /* ---- digests ---------------------------------------------------------------------------------- */
 
 typedef struct nb__digest_s {
@@ -830,33 +932,25 @@ static int64_t nb__period_end(nb_policy_digest_t digest, int64_t at)
 
 /* Sends a gathered notification to the digest of each of its recipients for the period. */
 static nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
-                                   const nb_policy_decision_t *d, const nb_notification_t *note)
+                                   const nb_policy_decision_t *d, const nb_notification_t *note,
+                                   int64_t now)
 {
     int64_t end = nb__period_end(d->digest, d->decided_at);
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < d->n_recipients && !err; i++) {
-        char seed[256], hex[NB_KEY_MAX + 1], buf[32];
-        uint8_t key[SHA256_DIGEST_LENGTH];
+        char seed[256];
+        nb__msg_t m;
+        memset(&m, 0, sizeof(m));
         snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", d->recipients[i]->id,
                  (long long)end);
-        SHA256((const unsigned char *)seed, strlen(seed), key);
-        nb__key_hex(key, hex);
-        nb_record_t rec;
-        nb_buf_t b = {0};
-        rec.type = NB_RECORD_NOTIFICATION;
-        rec.u.notif = *note;
-        err = nb_codec_encode(p->codec, &rec, &b, p->errstr, sizeof(p->errstr));
-        if (!err) {
-            rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-            rd_kafka_header_add(h, "nb.kind", -1, "digest", -1);
-            rd_kafka_header_add(h, "nb.role", -1, d->recipients[i]->id, -1);
-            rd_kafka_header_add(h, "nb.route", -1, d->recipients[i]->route, -1);
-            snprintf(buf, sizeof(buf), "%lld", (long long)end);
-            rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
-            err = nb__emit(st, nb__stream_conf(st)->by_child_topic, nb__partition_of(st, key),
-                           hex, strlen(hex), b.data, b.len, h);
-        }
-        nb_buf_free(&b);
+        SHA256((const unsigned char *)seed, strlen(seed), m.key);
+        nb__key_hex(m.key, m.key_hex);
+        m.kind = NB__K_DIGEST;
+        m.note = note;
+        m.role = d->recipients[i]->id;
+        m.route = d->recipients[i]->route;
+        m.period_end = end;
+        err = nb__deliver(p, st, &m, now);
     }
     return err;
 }
@@ -912,47 +1006,46 @@ static nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t p
 }
 
 /* A gathered notification arrives at its digest key. */
-static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
-                               int32_t part, const uint8_t key[NB__KEY_LEN], int64_t now)
+static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                               int32_t part, int64_t now)
 {
-    char role[NB_ID_MAX + 1], route[NB_SYSTEM_MAX + 1], end[32];
     nb__digest_t d;
     nb_record_t rec;
+    const nb_notification_t *note = m->note;
     size_t len;
-    const uint8_t *val = nb__state_get(st, part, key, &len);
-    nb_err_t err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_NOTIFICATION, &rec,
-                                   p->errstr, sizeof(p->errstr));
-    if (err)
-        return err;
+    const uint8_t *val = nb__state_get(st, part, m->key, &len);
+    nb_err_t err;
+    if (!note) {
+        if ((err = nb_codec_decode(p->codec, m->value, m->len, NB_RECORD_NOTIFICATION, &rec,
+                                   p->errstr, sizeof(p->errstr))))
+            return err;
+        note = &rec.u.notif;
+    }
     if (val) {
         if ((err = nb__digest_load(val, len, &d)))
             return err;
     } else {
         memset(&d, 0, sizeof(d));
-        nb__header(rkm, "nb.role", role, sizeof(role));
-        nb__header(rkm, "nb.route", route, sizeof(route));
-        nb__header(rkm, "nb.period_end", end, sizeof(end));
-        snprintf(d.role, sizeof(d.role), "%s", role);
-        snprintf(d.route, sizeof(d.route), "%s", route);
-        d.period_end = atoll(end);
+        snprintf(d.role, sizeof(d.role), "%s", m->role ? m->role : "");
+        snprintf(d.route, sizeof(d.route), "%s", m->route ? m->route : "");
+        d.period_end = m->period_end;
     }
     for (size_t i = 0; i < d.n; i++)
-        if (strcmp(d.items[i].notification_id, rec.u.notif.notification_id) == 0)
+        if (strcmp(d.items[i].notification_id, note->notification_id) == 0)
             return NB_ERR_OK; /* already gathered */
     nb_digest_item_t *it = &d.items[d.n++];
     memset(it, 0, sizeof(*it));
-    snprintf(it->notification_id, sizeof(it->notification_id), "%s",
-             rec.u.notif.notification_id);
-    snprintf(it->reference, sizeof(it->reference), "%s", rec.u.notif.reference);
-    snprintf(it->child_key, sizeof(it->child_key), "%s", rec.u.notif.child_key);
-    snprintf(it->nhs_number, sizeof(it->nhs_number), "%s", rec.u.notif.nhs_number);
-    snprintf(it->rule_id, sizeof(it->rule_id), "%s", rec.u.notif.rule_id);
-    it->tier = rec.u.notif.tier;
-    it->decided_at = rec.u.notif.created_at;
+    snprintf(it->notification_id, sizeof(it->notification_id), "%s", note->notification_id);
+    snprintf(it->reference, sizeof(it->reference), "%s", note->reference);
+    snprintf(it->child_key, sizeof(it->child_key), "%s", note->child_key);
+    snprintf(it->nhs_number, sizeof(it->nhs_number), "%s", note->nhs_number);
+    snprintf(it->rule_id, sizeof(it->rule_id), "%s", note->rule_id);
+    it->tier = note->tier;
+    it->decided_at = note->created_at;
     /* A full digest goes out at once; the period's later items start the next one. */
     if (d.n == NB_NOTIF_MAX_ITEMS)
-        return nb__digest_publish(p, st, part, key, &d, now);
-    return nb__digest_save(p, st, part, key, &d);
+        return nb__digest_publish(p, st, part, m->key, &d, now);
+    return nb__digest_save(p, st, part, m->key, &d);
 }
 
 /* Evaluates the child's ledger and runs the notification lifecycle: publishes new,
@@ -986,7 +1079,7 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
                 a->decision->tier <= NB_TIER_ROUTINE) {
                 /* Low tier with a digest setting: gathered per recipient and period. */
                 what = "digested";
-                err = nb__digest_forward(p, st, a->decision, &note);
+                err = nb__digest_forward(p, st, a->decision, &note, now);
             } else {
                 err = nb__publish(p, st, &note);
             }
@@ -1044,6 +1137,74 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
     return err;
 }
 
+/* Appends one event to a provisional key's parked list. */
+static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
+                         int64_t now)
+{
+    size_t old_len = 0;
+    const uint8_t *old = nb__state_get(st, part, m->key, &old_len);
+    uint32_t n = 0;
+    if (old) {
+        if (old_len < 9 || old[4] != NB__STATE_PROVISIONAL)
+            return NB_ERR_LEDGER_CORRUPT;
+        n = (uint32_t)old[5] | (uint32_t)old[6] << 8 | (uint32_t)old[7] << 16 |
+            (uint32_t)old[8] << 24;
+    }
+    if (p->parked_total >= (size_t)p->conf->park_max || n >= NB__MAX_PARKED_PER_KEY)
+        return nb__msg_dead_letter(p, st, m, NB_ERR_IDENTITY_PARK_FULL,
+                                   "too many events are waiting for identity links");
+    const char *topic = m->src_topic ? m->src_topic : "";
+    nb_buf_t b = {0};
+    nb_buf_append(&b, "NBS\1", 4);
+    uint8_t kind = NB__STATE_PROVISIONAL;
+    nb_buf_append(&b, &kind, 1);
+    nb__put_u32(&b, n + 1);
+    if (old)
+        nb_buf_append(&b, old + 9, old_len - 9);
+    nb__put_u64(&b, (uint64_t)now);
+    nb__put_u64(&b, (uint64_t)m->src_offset);
+    nb__put_u64(&b, (uint64_t)m->src_ts);
+    nb__put_u32(&b, (uint32_t)m->src_partition);
+    size_t tl0 = strlen(topic);
+    uint16_t tlen = (uint16_t)(tl0 > NB_IDENTITY_TOPIC_MAX ? NB_IDENTITY_TOPIC_MAX : tl0);
+    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
+    nb_buf_append(&b, tl, 2);
+    nb_buf_append(&b, topic, tlen);
+    nb__put_u32(&b, (uint32_t)m->len);
+    nb_buf_append(&b, m->value, m->len);
+    nb_err_t err = nb__state_put(st, part, m->key, b.data, b.len);
+    if (!err) {
+        /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
+        nb__prov_t *v = nb__prov_find(p, part, m->key);
+        nb__prov_note(p, part, m->key, n + 1, v && n > 0 ? v->oldest : now);
+    }
+    nb_buf_free(&b);
+    return err;
+}
+
+static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg_t *m,
+                                bool *changed)
+{
+    nb_record_t dec;
+    const nb_record_t *rec = m->rec;
+    nb_ledger_change_t ch = NB_LEDGER_UNCHANGED;
+    nb_err_t err;
+    if (!rec) {
+        if ((err = nb_codec_decode(p->codec, m->value, m->len, NB_RECORD_NONE, &dec, p->errstr,
+                                   sizeof(p->errstr))))
+            return err;
+        rec = &dec;
+    }
+    if (rec->type == NB_RECORD_APPOINTMENT)
+        err = nb_ledger_apply(c->led, &rec->u.appt, &ch);
+    else if (rec->type == NB_RECORD_CONTEXT_FACT)
+        err = nb_ledger_apply_fact(c->led, &rec->u.fact, &ch);
+    else
+        return NB_ERR_SCHEMA_MISMATCH;
+    *changed = *changed || ch != NB_LEDGER_UNCHANGED;
+    return err;
+}
+
 static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, char *buf,
                               size_t size)
 {
@@ -1061,133 +1222,104 @@ static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, c
     return buf;
 }
 
-/* Appends one event to a provisional key's parked list. */
-static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                         const uint8_t key[NB__KEY_LEN], const rd_kafka_message_t *rkm,
-                         int64_t now)
-{
-    char topic[NB_IDENTITY_TOPIC_MAX + 1], buf[32];
-    size_t old_len = 0;
-    const uint8_t *old = nb__state_get(st, part, key, &old_len);
-    uint32_t n = 0;
-    if (old) {
-        if (old_len < 9 || old[4] != NB__STATE_PROVISIONAL)
-            return NB_ERR_LEDGER_CORRUPT;
-        n = (uint32_t)old[5] | (uint32_t)old[6] << 8 | (uint32_t)old[7] << 16 |
-            (uint32_t)old[8] << 24;
-    }
-    if (p->parked_total >= (size_t)p->conf->park_max || n >= NB__MAX_PARKED_PER_KEY)
-        return nb__dead_letter(st, rkm, NB_ERR_IDENTITY_PARK_FULL,
-                               "too many events are waiting for identity links");
-    nb__header(rkm, "nb.source.topic", topic, sizeof(topic));
-    nb_buf_t b = {0};
-    nb_buf_append(&b, "NBS\1", 4);
-    uint8_t kind = NB__STATE_PROVISIONAL;
-    nb_buf_append(&b, &kind, 1);
-    nb__put_u32(&b, n + 1);
-    if (old)
-        nb_buf_append(&b, old + 9, old_len - 9);
-    nb__put_u64(&b, (uint64_t)now);
-    nb__put_u64(&b, (uint64_t)atoll(nb__header(rkm, "nb.source.offset", buf, sizeof(buf))));
-    nb__put_u64(&b, (uint64_t)rd_kafka_message_timestamp(rkm, NULL));
-    nb__put_u32(&b, (uint32_t)atoi(nb__header(rkm, "nb.source.partition", buf, sizeof(buf))));
-    uint16_t tlen = (uint16_t)strlen(topic);
-    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
-    nb_buf_append(&b, tl, 2);
-    nb_buf_append(&b, topic, tlen);
-    nb__put_u32(&b, (uint32_t)rkm->len);
-    nb_buf_append(&b, rkm->payload, rkm->len);
-    nb_err_t err = nb__state_put(st, part, key, b.data, b.len);
-    if (!err) {
-        /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
-        nb__prov_t *v = nb__prov_find(p, part, key);
-        nb__prov_note(p, part, key, n + 1, v && n > 0 ? v->oldest : now);
-    }
-    nb_buf_free(&b);
-    return err;
-}
-
-static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const void *payload,
-                                size_t len, int64_t now, bool *changed)
-{
-    nb_record_t rec;
-    nb_ledger_change_t ch = NB_LEDGER_UNCHANGED;
-    nb_err_t err = nb_codec_decode(p->codec, payload, len, NB_RECORD_NONE, &rec, p->errstr,
-                                   sizeof(p->errstr));
-    (void)now;
-    if (err)
-        return err;
-    if (rec.type == NB_RECORD_APPOINTMENT)
-        err = nb_ledger_apply(c->led, &rec.u.appt, &ch);
-    else if (rec.type == NB_RECORD_CONTEXT_FACT)
-        err = nb_ledger_apply_fact(c->led, &rec.u.fact, &ch);
-    else
-        return NB_ERR_SCHEMA_MISMATCH;
-    *changed = *changed || ch != NB_LEDGER_UNCHANGED;
-    return err;
-}
-
 nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
                                int64_t now)
 {
-    char kind[16], nhs[NB_NHS_LEN + 1], key_hex[NB_KEY_MAX + 1];
-    uint8_t key[NB__KEY_LEN];
+    char kind[16], nhs[NB_NHS_LEN + 1], mother[NB_NHS_LEN + 1], topic[NB_IDENTITY_TOPIC_MAX + 1];
+    char role[NB_ID_MAX + 1], route[NB_SYSTEM_MAX + 1], buf[32];
+    nb__msg_t m;
+    memset(&m, 0, sizeof(m));
     size_t klen = rkm->key_len < NB_KEY_MAX ? rkm->key_len : NB_KEY_MAX;
-    memcpy(key_hex, rkm->key ? rkm->key : "", rkm->key ? klen : 0);
-    key_hex[rkm->key ? klen : 0] = '\0';
-    if (!nb__unhex32(key_hex, key) || !rkm->payload)
+    memcpy(m.key_hex, rkm->key ? rkm->key : "", rkm->key ? klen : 0);
+    m.key_hex[rkm->key ? klen : 0] = '\0';
+    if (!nb__unhex32(m.key_hex, m.key) || !rkm->payload)
         return nb__dead_letter(st, rkm, NB_ERR_INVALID_ARG, "by-child record without a child key");
-    int32_t part = rkm->partition;
     nb__header(rkm, "nb.kind", kind, sizeof(kind));
-    if (strcmp(kind, "park") == 0)
-        return nb__park(p, st, part, key, rkm, now);
-    if (strcmp(kind, "digest") == 0) {
-        nb_err_t derr = nb__digest_add(p, st, rkm, part, key, now);
-        return derr == NB_ERR_KAFKA_ABORTABLE || derr == NB_ERR_KAFKA_FATAL
-                   ? derr
-                   : derr ? nb__dead_letter(st, rkm, derr, p->errstr) : NB_ERR_OK;
+    m.kind = NB__K__COUNT;
+    for (int k = 0; k < NB__K__COUNT; k++)
+        if (strcmp(kind, nb__kind_name[k]) == 0)
+            m.kind = (nb__kind_t)k;
+    if (m.kind == NB__K__COUNT)
+        return nb__dead_letter(st, rkm, NB_ERR_INVALID_ARG, "by-child record of unknown kind");
+    m.value = rkm->payload;
+    m.len = rkm->len;
+    m.rkm = rkm;
+    m.nhs = nb__header(rkm, "nb.nhs", nhs, sizeof(nhs));
+    m.mother = nb__header(rkm, "nb.mother", mother, sizeof(mother));
+    m.role = nb__header(rkm, "nb.role", role, sizeof(role));
+    m.route = nb__header(rkm, "nb.route", route, sizeof(route));
+    m.period_end = atoll(nb__header(rkm, "nb.period_end", buf, sizeof(buf)));
+    m.src_ts = rd_kafka_message_timestamp(rkm, NULL);
+    if (nb__header(rkm, "nb.source.topic", topic, sizeof(topic))[0]) {
+        m.src_topic = topic;
+        m.src_partition = atoi(nb__header(rkm, "nb.source.partition", buf, sizeof(buf)));
+        m.src_offset = atoll(nb__header(rkm, "nb.source.offset", buf, sizeof(buf)));
+        if (nb__header(rkm, "nb.source.timestamp", buf, sizeof(buf))[0])
+            m.src_ts = atoll(buf);
     }
+    return nb__handle(p, st, rkm->partition, &m, now);
+}
 
+/* What a key of an owned partition received: apply to its state, evaluate, notify. */
+static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
+                           int64_t now)
+{
+    nb_err_t err;
+    p->errstr[0] = '\0';
+    if (m->kind == NB__K_PARK)
+        return nb__park(p, st, part, m, now);
+    if (m->kind == NB__K_DIGEST) {
+        err = nb__digest_add(p, st, m, part, now);
+        return err == NB_ERR_KAFKA_ABORTABLE || err == NB_ERR_KAFKA_FATAL || !err
+                   ? err
+                   : nb__msg_dead_letter(p, st, m, err, p->errstr[0] ? p->errstr
+                                                                      : nb_err_str(err));
+    }
     size_t len = 0;
-    const uint8_t *val = nb__state_get(st, part, key, &len);
+    const uint8_t *val = nb__state_get(st, part, m->key, &len);
     nb__child_t c;
-    nb_err_t err = nb__child_load(p, val, len, &c);
+    err = nb__child_load(p, val, len, &c);
     if (err) {
         nb_ledger_destroy(c.led);
         NB_LOG(NB_LOG_ERROR, "stream", "child %.12s: state unreadable (%s); starting afresh",
-               key_hex, nb_err_name(err));
+               m->key_hex, nb_err_name(err));
         if ((err = nb__child_load(p, NULL, 0, &c)))
             return err;
     }
-    nb__header(rkm, "nb.nhs", nhs, sizeof(nhs));
-    if (nhs[0])
-        memcpy(c.nhs, nhs, sizeof(c.nhs));
-    nb__header(rkm, "nb.mother", nhs, sizeof(nhs));
-    if (nhs[0] && nb_nhs_validate(nhs) == NB_ERR_OK)
-        memcpy(c.mother, nhs, sizeof(c.mother));
+    if (m->nhs && m->nhs[0])
+        snprintf(c.nhs, sizeof(c.nhs), "%s", m->nhs);
+    if (m->mother && m->mother[0] && nb_nhs_validate(m->mother) == NB_ERR_OK)
+        snprintf(c.mother, sizeof(c.mother), "%s", m->mother);
     bool changed = false;
-    if (strcmp(kind, "ack") == 0) {
-        nb_record_t rec;
-        err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_ACK, &rec, p->errstr,
-                              sizeof(p->errstr));
+    if (m->kind == NB__K_ACK) {
+        nb_record_t dec;
+        const nb_record_t *rec = m->rec;
+        err = NB_ERR_OK;
+        if (!rec) {
+            err = nb_codec_decode(p->codec, m->value, m->len, NB_RECORD_ACK, &dec, p->errstr,
+                                  sizeof(p->errstr));
+            rec = &dec;
+        }
         if (!err) {
-            nb_notify_ack_t r = nb_notify_ack(&c.ns, c.led, rec.u.ack.notification_id, now);
-            err = nb__audit(p, st, nb_notify_ack_name(r), rec.u.ack.notification_id, NULL,
-                            key_hex, -1, 0, NULL, now);
+            nb_notify_ack_t r = nb_notify_ack(&c.ns, c.led, rec->u.ack.notification_id, now);
+            err = nb__audit(p, st, nb_notify_ack_name(r), rec->u.ack.notification_id, NULL,
+                            m->key_hex, -1, 0, NULL, now);
             if (!err && (r == NB_NOTIFY_ACK_CLOSED || r == NB_NOTIFY_ACK_EARLY)) {
                 /* A closed notification has no escalation left. */
-                err = nb__lifecycle(p, st, &c, key_hex, true, now);
+                err = nb__lifecycle(p, st, &c, m->key_hex, true, now);
                 if (!err)
-                    err = nb__child_save(p, st, part, key, &c);
+                    err = nb__child_save(p, st, part, m->key, &c);
             }
         }
         nb_ledger_destroy(c.led);
-        return err ? nb__dead_letter(st, rkm, err, p->errstr) : NB_ERR_OK;
+        return err == NB_ERR_KAFKA_ABORTABLE || err == NB_ERR_KAFKA_FATAL || !err
+                   ? err
+                   : nb__msg_dead_letter(p, st, m, err, p->errstr);
     }
-    if (strcmp(kind, "merge") == 0) {
+    if (m->kind == NB__K_MERGE) {
         /* The history of another key (an old NHS number, a pregnancy) joins this child. */
         nb__child_t from;
-        err = nb__child_load(p, rkm->payload, rkm->len, &from);
+        err = nb__child_load(p, m->value, m->len, &from);
         if (!err)
             err = nb_ledger_merge(c.led, from.led);
         if (!c.nhs[0] && from.nhs[0])
@@ -1197,17 +1329,17 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
         nb_ledger_destroy(from.led);
         changed = true;
     } else {
-        err = nb__apply_event(p, &c, rkm->payload, rkm->len, now, &changed);
+        err = nb__apply_event(p, &c, m, &changed);
     }
     if (err) {
         nb_ledger_destroy(c.led);
-        return nb__dead_letter(st, rkm, err, p->errstr[0] ? p->errstr : nb_err_str(err));
+        return nb__msg_dead_letter(p, st, m, err, p->errstr[0] ? p->errstr : nb_err_str(err));
     }
     if (changed) {
         nb_ledger_prune(c.led, nb_policy_horizon(p->pol, now));
-        err = nb__lifecycle(p, st, &c, key_hex, false, now);
+        err = nb__lifecycle(p, st, &c, m->key_hex, false, now);
         if (!err)
-            err = nb__child_save(p, st, part, key, &c);
+            err = nb__child_save(p, st, part, m->key, &c);
     }
     nb_ledger_destroy(c.led);
     return err;
@@ -1244,21 +1376,8 @@ static void nb__keep_entry(nb_buf_t *b, const nb__parked_t *e)
 static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e, nb_err_t code,
                                        const char *reason)
 {
-    char buf[32];
-    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
-    rd_kafka_header_add(h, "nb.error.code", -1, nb_err_name(code), -1);
-    rd_kafka_header_add(h, "nb.error.message", -1, reason, -1);
-    rd_kafka_header_add(h, "nb.source.topic", -1, e->topic, -1);
-    snprintf(buf, sizeof(buf), "%d", (int)e->partition);
-    rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)e->offset);
-    rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)e->ts);
-    rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
-    nb__stream_counters(st)->dead_letters++;
-    nb_metrics_add(nb__stream_metrics(st), NB_M_DEAD_LETTERS, nb_err_name(code), 1);
-    return nb__emit(st, nb__stream_conf(st)->dead_letter_topic, RD_KAFKA_PARTITION_UA, NULL, 0,
-                    e->data, e->len, h);
+    return nb__dead_letter_raw(st, e->topic, e->partition, e->offset, e->ts, NULL, 0, e->data,
+                               e->len, code, reason);
 }
 
 static int nb__release_cb(void *opaque, const nb__parked_t *e)
@@ -1298,8 +1417,24 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
     }
     r->resolved = true;
     nb__stream_counters(r->st)->released++;
-    r->err = nb__forward(r->st, res.key, res.nhs_number, nb__mother_of(&rec), "event", e->data,
-                         e->len, e->topic, e->partition, e->offset);
+    nb__msg_t m;
+    memset(&m, 0, sizeof(m));
+    m.kind = NB__K_EVENT;
+    snprintf(m.key_hex, sizeof(m.key_hex), "%s", res.key);
+    if (!nb__unhex32(m.key_hex, m.key)) {
+        r->err = NB_ERR_INVALID_ARG;
+        return 1;
+    }
+    m.value = e->data;
+    m.len = e->len;
+    m.rec = &rec;
+    m.nhs = res.nhs_number;
+    m.mother = nb__mother_of(&rec);
+    m.src_topic = e->topic;
+    m.src_partition = e->partition;
+    m.src_offset = e->offset;
+    m.src_ts = e->ts;
+    r->err = nb__deliver(p, r->st, &m, r->now);
     return r->err ? 1 : 0;
 }
 
@@ -1365,7 +1500,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     /* Collect first: rechecking changes the set. */
     size_t n = HASH_COUNT(p->prov), k = 0;
     if (n > 0) {
-        nb__prov_t **todo = malloc(n * sizeof(*todo));
+        /* Copies of the ids: releasing may deliver here and change the indexes. */
+        nb__prov_t *todo = malloc(n * sizeof(*todo));
         if (!todo)
             return NB_ERR_NOMEM;
         nb__prov_t *v, *tmp;
@@ -1375,14 +1511,10 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
                 oldest = v->oldest;
             if (nb__owns(st, v->id.partition) &&
                 (links_changed || v->oldest + p->conf->park_retention_ms <= now))
-                todo[k++] = v;
+                todo[k++] = *v;
         }
-        for (size_t i = 0; i < k && !err; i++) {
-            int32_t part = todo[i]->id.partition;
-            uint8_t key[NB__KEY_LEN];
-            memcpy(key, todo[i]->id.key, NB__KEY_LEN);
-            err = nb__recheck(p, st, part, key, now);
-        }
+        for (size_t i = 0; i < k && !err; i++)
+            err = nb__recheck(p, st, todo[i].id.partition, todo[i].id.key, now);
         free(todo);
     }
     if (err)
@@ -1391,7 +1523,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     /* Escalations that fell due (also those that fell due while this instance was down). */
     size_t nt = HASH_COUNT(p->timers), kt = 0;
     if (nt > 0) {
-        nb__timer_t **due = malloc(nt * sizeof(*due));
+        /* Copies of the ids: escalating may deliver digest items here and change timers. */
+        nb__timer_t *due = malloc(nt * sizeof(*due));
         if (!due)
             return NB_ERR_NOMEM;
         nb__timer_t *t, *ttmp;
@@ -1400,14 +1533,17 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             if (t->due + 60000 < now)
                 overdue++;
             if (t->due <= now && nb__owns(st, t->id.partition))
-                due[kt++] = t;
+                due[kt++] = *t;
         }
         for (size_t i = 0; i < kt && !err; i++) {
-            int32_t part = due[i]->id.partition;
+            int32_t part = due[i].id.partition;
             uint8_t key[NB__KEY_LEN];
             char key_hex[NB_KEY_MAX + 1];
             size_t len;
-            memcpy(key, due[i]->id.key, NB__KEY_LEN);
+            memcpy(key, due[i].id.key, NB__KEY_LEN);
+            HASH_FIND(hh, p->timers, &due[i].id, sizeof(due[i].id), t);
+            if (!t || t->due > now)
+                continue; /* handled meanwhile */
             nb__key_hex(key, key_hex);
             const uint8_t *val = nb__state_get(st, part, key, &len);
             if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
@@ -1447,11 +1583,14 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             const uint8_t *val = nb__state_get(st, part, m->from, &len);
             if (!val || len < 5 || val[4] != NB__STATE_CHILD)
                 continue;
-            rd_kafka_headers_t *h = rd_kafka_headers_new(1);
-            rd_kafka_header_add(h, "nb.kind", -1, "merge", -1);
-            err = nb__emit(st, nb__stream_conf(st)->by_child_topic,
-                           nb__partition_of(st, m->into), m->into_hex, strlen(m->into_hex), val,
-                           len, h);
+            nb__msg_t msg;
+            memset(&msg, 0, sizeof(msg));
+            msg.kind = NB__K_MERGE;
+            memcpy(msg.key, m->into, NB__KEY_LEN);
+            snprintf(msg.key_hex, sizeof(msg.key_hex), "%s", m->into_hex);
+            msg.value = val;
+            msg.len = len;
+            err = nb__deliver(p, st, &msg, now);
             if (!err)
                 err = nb__state_put(st, part, m->from, NULL, 0);
         }

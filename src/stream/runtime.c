@@ -50,6 +50,11 @@ struct nb_stream_s {
     nb__undo_t *undo;
     bool fatal;
     bool restoring;
+    /* After an assignment or an abort, the sources stay paused until every owned by-child
+     * partition has been read to its end once: what the topic held for a key is handled before
+     * anything delivered to that key locally, so a key's events keep their order. */
+    bool catching_up;
+    bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
     int64_t last_tick;
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
     nb_metrics_t *metrics;      /* borrowed; NULL when metrics are off (every call accepts it) */
@@ -211,6 +216,11 @@ size_t nb__stream_keys(const nb_stream_t *st)
 bool nb__owns(const nb_stream_t *st, int32_t partition)
 {
     return partition >= 0 && partition < st->partitions && st->stores[partition] != NULL;
+}
+
+bool nb__deliver_here(const nb_stream_t *st, int32_t partition)
+{
+    return st->conf->local_by_child && !st->catching_up && nb__owns(st, partition);
 }
 
 const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
@@ -378,6 +388,29 @@ nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_
                     rkm->payload, rkm->len, hdrs);
 }
 
+nb_err_t nb__dead_letter_raw(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset,
+                             int64_t ts, const void *key, size_t key_len, const void *value,
+                             size_t len, nb_err_t err, const char *reason)
+{
+    char buf[64];
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(6);
+    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
+    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
+    rd_kafka_header_add(hdrs, "nb.source.topic", -1, topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)partition);
+    rd_kafka_header_add(hdrs, "nb.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)offset);
+    rd_kafka_header_add(hdrs, "nb.source.offset", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)ts);
+    rd_kafka_header_add(hdrs, "nb.source.timestamp", -1, buf, -1);
+    st->stats.dead_letters++;
+    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
+    NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", topic,
+           (int)partition, (long long)offset, nb_err_name(err), reason);
+    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, key, key_len, value,
+                    len, hdrs);
+}
+
 /* ---- transactions ------------------------------------------------------------------------- */
 
 static void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
@@ -421,6 +454,58 @@ static void nb__batch_reset(nb_stream_t *st)
     st->batch_emitted = 0;
 }
 
+/* Pauses or resumes every assigned partition of the source topics (all but by-child). */
+static void nb__sources_pause(nb_stream_t *st, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *src;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
+            rd_kafka_topic_partition_list_add(src, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    if (src->cnt > 0) {
+        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(st->consumer, src)
+                                        : rd_kafka_resume_partitions(st->consumer, src);
+        if (err)
+            NB_LOG(NB_LOG_WARN, "stream", "%s sources: %s", pause ? "pause" : "resume",
+                   rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(src);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Starts catching up (sources paused) when some owned by-child partition is not read to its
+ * end; ends it when all are. */
+static void nb__catch_up_check(nb_stream_t *st, bool force)
+{
+    bool all = true, any = false;
+    for (int p = 0; p < st->partitions; p++) {
+        if (!st->stores[p])
+            continue;
+        any = true;
+        all = all && st->caught[p];
+    }
+    bool want = st->conf->local_by_child && any && !all;
+    if (want == st->catching_up && !force)
+        return;
+    bool changed = want != st->catching_up;
+    st->catching_up = want;
+    nb__sources_pause(st, want);
+    if (changed)
+        NB_LOG(NB_LOG_INFO, "stream", want ? "reading the by-child partitions to their end before "
+                                         "the sources"
+                                       : "by-child partitions read to their end; sources resumed");
+}
+
+static void nb__catch_up_restart(nb_stream_t *st)
+{
+    for (int p = 0; p < st->partitions; p++)
+        st->caught[p] = false;
+    nb__catch_up_check(st, false);
+}
+
 static nb_err_t nb__abort(nb_stream_t *st)
 {
     if (!st->txn_open)
@@ -443,6 +528,9 @@ static nb_err_t nb__abort(nb_stream_t *st)
     nb__undo_apply(st);
     nb__batch_reset(st);
     nb__rewind(st);
+    /* Rewound: by-child records handled in the aborted transaction come again, before any
+     * source record may be handled locally. */
+    nb__catch_up_restart(st);
     NB_LOG(NB_LOG_WARN, "stream", "transaction aborted; state restored, rewound to committed "
                                   "offsets");
     return NB_ERR_OK;
@@ -653,6 +741,11 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         st->stats.ready = !st->fatal;
         NB_LOG(NB_LOG_INFO, "stream", "assigned %d partitions", parts->cnt);
+        for (int i = 0; i < parts->cnt; i++)
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
+                parts->elems[i].partition >= 0 && parts->elems[i].partition < st->partitions)
+                st->caught[parts->elems[i].partition] = false;
+        nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them. */
         if (st->txn_open && !rd_kafka_assignment_lost(rk))
@@ -662,6 +755,8 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
                 nb__drop(st, parts->elems[i].partition);
+        if (!cooperative)
+            st->catching_up = false; /* nothing left to pause */
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e)
@@ -690,7 +785,9 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
         !nb__set(kc, "isolation.level", "read_committed", errstr, errstr_size) ||
         !nb__set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
         !nb__set(kc, "auto.offset.reset", "earliest", errstr, errstr_size) ||
-        !nb__set(kc, "enable.partition.eof", eof ? "true" : "false", errstr, errstr_size) ||
+        /* The group consumer learns from EOF when a by-child partition has been caught up. */
+        !nb__set(kc, "enable.partition.eof", eof || group ? "true" : "false", errstr,
+                 errstr_size) ||
         (eof && !nb__set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size))) {
         rd_kafka_conf_destroy(kc);
         return NULL;
@@ -753,8 +850,9 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     pthread_mutex_init(&st->stats_lock, NULL);
     st->partitions = conf->partitions;
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
+    st->caught = calloc((size_t)conf->partitions, sizeof(*st->caught));
     st->offsets = rd_kafka_topic_partition_list_new(16);
-    if (!st->stores)
+    if (!st->stores || !st->caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
         goto fail;
@@ -802,6 +900,7 @@ void nb_stream_destroy(nb_stream_t *st)
     for (int p = 0; st->stores && p < st->partitions; p++)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
+    free(st->caught);
     nb__undo_clear(st);
     if (st->offsets)
         rd_kafka_topic_partition_list_destroy(st->offsets);
@@ -978,15 +1077,31 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         int64_t now = nb__now();
         int timeout = 100;
         if (st->txn_open) {
-            int64_t left = st->batch_start + st->conf->commit_interval_ms - now;
+            /* Wait no longer than the commit interval, nor, while the transaction is younger
+             * than the minimum, than that: an idle moment after it commits at once. */
+            int64_t age = now - st->batch_start;
+            int64_t left = st->conf->commit_interval_ms - age;
+            if (age < st->conf->min_commit_interval_ms &&
+                st->conf->min_commit_interval_ms - age < left)
+                left = st->conf->min_commit_interval_ms - age;
             timeout = left < 0 ? 0 : (int)left;
         }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, timeout);
         now = nb__now();
+        bool idle = !rkm;
         if (rkm) {
             if (rkm->err) {
-                if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                idle = true;
+                if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                    if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0 &&
+                        rkm->partition >= 0 && rkm->partition < st->partitions) {
+                        st->caught[rkm->partition] = true;
+                        if (st->catching_up)
+                            nb__catch_up_check(st, false);
+                    }
+                } else {
                     NB_LOG(NB_LOG_WARN, "stream", "consume: %s", rd_kafka_message_errstr(rkm));
+                }
                 rd_kafka_message_destroy(rkm);
             } else {
                 /* Records arrive: the brokers are reachable (assignment restored already). */
@@ -1007,16 +1122,25 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         nb__links_poll(st);
         nb__publish_stats(st);
         nb_metrics_heartbeat(st->metrics, now);
-        bool due = st->txn_open && (now - st->batch_start >= st->conf->commit_interval_ms ||
-                                    st->batch_records >= st->conf->max_batch);
-        bool tick = now - st->last_tick >= NB__TICK_MS;
+        int64_t age = now - st->batch_start;
+        bool due = st->txn_open && (age >= st->conf->commit_interval_ms ||
+                                    st->batch_records >= st->conf->max_batch ||
+                                    (idle && age >= st->conf->min_commit_interval_ms));
+        /* The tick (timers, parked events, merges) runs with a commit at most once per commit
+         * interval, and at least once a second; not while catching up, when it could deliver
+         * here ahead of what the by-child topic still holds. */
+        bool tick = !st->catching_up &&
+                    (now - st->last_tick >= NB__TICK_MS ||
+                     (due && now - st->last_tick >= st->conf->commit_interval_ms));
         if (due || tick) {
-            st->last_tick = now;
-            err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
-            if (err == NB_ERR_KAFKA_ABORTABLE) {
-                if (nb__abort(st))
-                    break;
-                continue;
+            if (tick) {
+                st->last_tick = now;
+                err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
+                if (err == NB_ERR_KAFKA_ABORTABLE) {
+                    if (nb__abort(st))
+                        break;
+                    continue;
+                }
             }
             if (st->txn_open) {
                 err = nb__commit(st);
