@@ -68,6 +68,7 @@ typedef struct nb_config_s {
     char *group_instance_id;    /**< static membership when set */
     size_t n_kafka_props;
     nb_kv_t kafka_props[NB_CONFIG_MAX_PROPS]; /**< passed to librdkafka as they are */
+    char *sasl_password_file; /**< read into sasl.password by nb_config_apply_env() */
     /* topics */
     size_t n_appointment_topics;
     char *appointment_topics[NB_CONFIG_MAX_TOPICS];
@@ -108,7 +109,9 @@ void nb_config_destroy(nb_config_t *conf);
 
 /**
  * @brief Loads a YAML file over the defaults. Unknown keys are reported apart from invalid
- *        values; every error carries file:line:column.
+ *        values; every error carries file:line:column. Secret librdkafka properties
+ *        (sasl.password, ssl.key.password, ...) in kafka.properties are errors: secrets come
+ *        from the environment or from files, never from the configuration file.
  * @returns NB_ERR_OK, or NB_ERR_CONFIG / NB_ERR_IO with all errors (one per line) in errstr.
  */
 nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_t errstr_size);
@@ -117,7 +120,10 @@ nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_
  * @brief Applies environment overrides: NB_<KEY> for every scalar key (dots and dashes become
  *        underscores, upper case, e.g. NB_BOOTSTRAP_SERVERS, NB_COMMIT_INTERVAL_MS), NB_HMAC_KEY,
  *        and NB_RDKAFKA_<PROPERTY> for librdkafka properties (NB_RDKAFKA_SASL_PASSWORD sets
- *        sasl.password). Reads the HMAC key file if one is configured.
+ *        sasl.password). Then reads the HMAC key file and the SASL password file if they are
+ *        configured and NB_HMAC_KEY, NB_RDKAFKA_SASL_PASSWORD did not already give the secret;
+ *        trailing line ends are removed, and an unreadable, empty or multi-line password file
+ *        is an error ("kafka.sasl_password_file: PATH: reason").
  * @param env NULL-terminated "NAME=value" strings (environ).
  */
 nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t errstr_size);

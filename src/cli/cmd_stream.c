@@ -429,8 +429,9 @@ int nb__cmd_run(int argc, char **argv)
         "(validated first; the old one stays in force on error).\n\n"
         "  --check-config            validate the configuration and the policy, then exit\n"
         "  --print-config-reference  print the configuration reference (Markdown)\n\n"
-        "Secrets come from the environment: NB_HMAC_KEY (or identity.hmac_key_file) and\n"
-        "NB_RDKAFKA_<PROPERTY> for librdkafka properties such as sasl.password.\n";
+        "Secrets come from the environment or from files, never from the configuration:\n"
+        "NB_HMAC_KEY (or identity.hmac_key_file), NB_RDKAFKA_SASL_PASSWORD (or\n"
+        "kafka.sasl_password_file), NB_RDKAFKA_<PROPERTY> for other librdkafka secrets.\n";
     const char *cfg = NULL, *bootstrap = NULL;
     bool check = false;
     int c;

@@ -54,7 +54,12 @@ static const nb__cdef_t nb__config_table[] = {
     {"kafka.properties", NB__C_PROPS, NULL, NONE, OFF(kafka_props), OFF(n_kafka_props),
      NB_CONFIG_MAX_PROPS,
      "librdkafka properties passed through as they are (security.protocol, ssl.ca.location, "
-     "sasl.mechanisms, sasl.username, ...). Put secrets in NB_RDKAFKA_* variables instead."},
+     "sasl.mechanisms, sasl.username, ...). Secrets are refused here (sasl.password, "
+     "ssl.key.password, ssl.keystore.password, ssl.key.pem, sasl.oauthbearer.client.secret): "
+     "set them in NB_RDKAFKA_* variables, or the SASL password in kafka.sasl_password_file."},
+    {"kafka.sasl_password_file", NB__C_STR, "", NONE, OFF(sasl_password_file), 0, 0,
+     "File holding the SASL password (sasl.password), e.g. a mounted Kubernetes Secret; one "
+     "line, a trailing newline is ignored. NB_RDKAFKA_SASL_PASSWORD, when set, wins."},
     {"topics.appointments", NB__C_LIST, "gp.appointments,midwifery.appointments,hv.contacts",
      NONE, OFF(appointment_topics), OFF(n_appointment_topics), NB_CONFIG_MAX_TOPICS,
      "Source topics of appointment events (one per agency system)."},
@@ -293,6 +298,20 @@ static nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v)
 
 #define MARK(node) (int)(node)->start_mark.line + 1, (int)(node)->start_mark.column + 1
 
+/* librdkafka properties that hold secrets: never read from the configuration file, which
+ * lives in a repository or a ConfigMap. */
+static const char *const nb__secret_props[] = {"sasl.password", "ssl.key.password",
+                                               "ssl.keystore.password", "ssl.key.pem",
+                                               "sasl.oauthbearer.client.secret"};
+
+static bool nb__is_secret_prop(const char *k)
+{
+    for (size_t i = 0; i < sizeof(nb__secret_props) / sizeof(nb__secret_props[0]); i++)
+        if (strcmp(k, nb__secret_props[i]) == 0)
+            return true;
+    return false;
+}
+
 static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_t *d,
                            yaml_node_t *v, const char *path, nb__cerr_t *e)
 {
@@ -314,7 +333,22 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
                          MARK(k), d->key);
                 continue;
             }
-            if (nb__set_prop(c, (char *)k->data.scalar.value, (char *)pv->data.scalar.value))
+            const char *name = (char *)k->data.scalar.value;
+            if (nb__is_secret_prop(name)) {
+                /* The value is not echoed: it is a secret. */
+                char env[128];
+                size_t i = 0;
+                for (const char *q = name; *q && i + 1 < sizeof(env); q++, i++)
+                    env[i] = *q == '.' ? '_' : (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+                env[i] = '\0';
+                nb__cerr(e,
+                         "%s:%d:%d: %s: %s is a secret and is not read from the configuration "
+                         "file: set NB_RDKAFKA_%s%s",
+                         path, MARK(k), d->key, name, env,
+                         strcmp(name, "sasl.password") == 0 ? " or kafka.sasl_password_file" : "");
+                continue;
+            }
+            if (nb__set_prop(c, name, (char *)pv->data.scalar.value))
                 nb__cerr(e, "%s:%d:%d: %s: too many properties", path, MARK(k), d->key);
         }
         return;
@@ -417,6 +451,48 @@ nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t e
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
 }
 
+/* Reads a one-line secret from a file into buf, without its trailing line end. */
+static bool nb__read_secret_file(const char *path, char *buf, size_t size, char *why,
+                                 size_t why_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, why_size, "%s", strerror(errno));
+        return false;
+    }
+    size_t n = fread(buf, 1, size, f);
+    int failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        snprintf(why, why_size, "read error");
+        return false;
+    }
+    if (n == size) {
+        snprintf(why, why_size, "longer than %zu bytes", size - 1);
+        return false;
+    }
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (n == 0) {
+        snprintf(why, why_size, "empty");
+        return false;
+    }
+    if (strlen(buf) != n || strpbrk(buf, "\r\n")) {
+        snprintf(why, why_size, "expected one line");
+        return false;
+    }
+    return true;
+}
+
+static bool nb__has_prop(const nb_config_t *c, const char *k)
+{
+    for (size_t i = 0; i < c->n_kafka_props; i++)
+        if (strcmp(c->kafka_props[i].key, k) == 0)
+            return true;
+    return false;
+}
+
 nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
@@ -475,6 +551,14 @@ nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t er
             c->hmac_key = strdup(buf);
         }
     }
+    if (c->sasl_password_file && c->sasl_password_file[0] && !nb__has_prop(c, "sasl.password")) {
+        char buf[1024];
+        if (!nb__read_secret_file(c->sasl_password_file, buf, sizeof(buf), why, sizeof(why)))
+            nb__cerr(&e, "kafka.sasl_password_file: %s: %s", c->sasl_password_file, why);
+        else if (nb__set_prop(c, "sasl.password", buf))
+            nb__cerr(&e, "kafka.sasl_password_file: too many librdkafka properties");
+        memset(buf, 0, sizeof(buf)); /* no stray copy of the secret on the stack */
+    }
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
 }
 
@@ -511,8 +595,11 @@ void nb_config_write_reference(void *fp)
                "(src/ops/config.c). Every scalar key can be overridden by an environment "
                "variable: `NB_` + the key in upper case with dots as underscores "
                "(`kafka.bootstrap_servers` -> `NB_KAFKA_BOOTSTRAP_SERVERS`). librdkafka "
-               "properties: `NB_RDKAFKA_SASL_PASSWORD` sets `sasl.password`. The HMAC key: "
-               "`NB_HMAC_KEY` or `identity.hmac_key_file`.\n\n"
+               "properties: `NB_RDKAFKA_<PROPERTY>` (`NB_RDKAFKA_SASL_PASSWORD` sets "
+               "`sasl.password`). Secrets never come from the configuration file: the HMAC key "
+               "from `NB_HMAC_KEY` or `identity.hmac_key_file`, the SASL password from "
+               "`NB_RDKAFKA_SASL_PASSWORD` or `kafka.sasl_password_file`, other secret "
+               "librdkafka properties from `NB_RDKAFKA_*`.\n\n"
                "| key | type | default | description |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < NB__N_CONFIG; i++) {
         const nb__cdef_t *d = &nb__config_table[i];

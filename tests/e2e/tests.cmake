@@ -13,3 +13,8 @@ set_tests_properties(e2e.exactly_once PROPERTIES LABELS e2e RUN_SERIAL TRUE TIME
 add_test(NAME e2e.tls COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/tls.sh)
 set_tests_properties(e2e.tls PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
                      ENVIRONMENT "${NB_E2E_ENV}")
+# SASL/SCRAM-SHA-512 on a real broker: the password from a file or the environment, never the
+# YAML; a wrong password is refused; the password appears in no log.
+add_test(NAME e2e.sasl COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/sasl.sh)
+set_tests_properties(e2e.sasl PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                     ENVIRONMENT "${NB_E2E_ENV}")

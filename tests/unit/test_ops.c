@@ -1,7 +1,8 @@
 /*
  * Unit tests: ops - the metrics registry and its Prometheus text exposition, health
- * judgement, the HTTP server (/metrics, /healthz, /readyz over a real socket on loopback), and
- * the checked-in configuration reference.
+ * judgement, the HTTP server (/metrics, /healthz, /readyz over a real socket on loopback), the
+ * configuration's secrets (the SASL password file; secrets refused in the YAML) and the
+ * checked-in configuration reference.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -623,6 +624,139 @@ static void test_http_bad_bind(void **state)
     nb_metrics_destroy(m);
 }
 
+/* ---- secrets: the SASL password from a file, never from the YAML --------------------------- */
+
+/* A scratch directory with files written by t_write(); t_scratch_free() removes it. */
+typedef struct t_scratch_s {
+    char dir[64];
+    char paths[4][128];
+    int n;
+} t_scratch_t;
+
+static const char *t_write(t_scratch_t *t, const char *name, const char *text)
+{
+    assert_true(t->n < 4);
+    char *path = t->paths[t->n++], buf[sizeof(t->paths[0])];
+    /* Through a local buffer: GCC's -Wrestrict cannot tell the path from the directory. */
+    snprintf(buf, sizeof(buf), "%s/%s", t->dir, name);
+    memcpy(path, buf, sizeof(buf));
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void t_scratch_free(t_scratch_t *t)
+{
+    for (int i = 0; i < t->n; i++)
+        unlink(t->paths[i]);
+    rmdir(t->dir);
+}
+
+static const char *t_prop(const nb_config_t *c, const char *k)
+{
+    for (size_t i = 0; i < c->n_kafka_props; i++)
+        if (strcmp(c->kafka_props[i].key, k) == 0)
+            return c->kafka_props[i].value;
+    return NULL;
+}
+
+static void test_sasl_password_file(void **state)
+{
+    (void)state;
+    char errstr[512], yaml[512];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *pw = t_write(&t, "sasl.password", "s3cret pass word\n");
+    snprintf(yaml, sizeof(yaml),
+             "kafka:\n  sasl_password_file: %s\n  properties:\n"
+             "    security.protocol: SASL_PLAINTEXT\n    sasl.username: notbrought\n",
+             pw);
+    const char *conf_path = t_write(&t, "nb.yaml", yaml);
+
+    /* From the YAML key: read, the trailing newline gone, inner spaces kept. */
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, conf_path, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_null(t_prop(c, "sasl.password"));
+    char *env0[] = {NULL};
+    assert_int_equal(nb_config_apply_env(c, env0, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(t_prop(c, "sasl.password"), "s3cret pass word");
+    assert_string_equal(t_prop(c, "sasl.username"), "notbrought");
+    nb_config_destroy(c);
+
+    /* From NB_KAFKA_SASL_PASSWORD_FILE; a CRLF line end goes too. */
+    const char *crlf = t_write(&t, "crlf.password", "other-secret\r\n");
+    char var[256];
+    snprintf(var, sizeof(var), "NB_KAFKA_SASL_PASSWORD_FILE=%s", crlf);
+    char *env1[] = {var, NULL};
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env1, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(t_prop(c, "sasl.password"), "other-secret");
+    nb_config_destroy(c);
+
+    /* NB_RDKAFKA_SASL_PASSWORD wins, as NB_HMAC_KEY does over identity.hmac_key_file. */
+    char *env2[] = {var, "NB_RDKAFKA_SASL_PASSWORD=from-env", NULL};
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env2, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(t_prop(c, "sasl.password"), "from-env");
+    nb_config_destroy(c);
+
+    /* An empty file is an error, not an empty password. */
+    const char *empty = t_write(&t, "empty.password", "\n");
+    snprintf(var, sizeof(var), "NB_KAFKA_SASL_PASSWORD_FILE=%s", empty);
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env1, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    char want[512];
+    snprintf(want, sizeof(want), "kafka.sasl_password_file: %s: empty", empty);
+    assert_string_equal(errstr, want);
+    assert_null(t_prop(c, "sasl.password"));
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
+static void test_sasl_password_file_missing(void **state)
+{
+    (void)state;
+    char errstr[512];
+    char *env[] = {"NB_KAFKA_SASL_PASSWORD_FILE=/nonexistent/nb/sasl.password", NULL};
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_string_equal(errstr, "kafka.sasl_password_file: /nonexistent/nb/sasl.password: No "
+                                "such file or directory");
+    assert_null(t_prop(c, "sasl.password"));
+    nb_config_destroy(c);
+}
+
+static void test_secret_properties_refused_in_yaml(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *conf_path = t_write(&t, "nb.yaml",
+                                    "kafka:\n  properties:\n    sasl.username: notbrought\n"
+                                    "    sasl.password: hunter2-in-the-repo\n"
+                                    "    ssl.key.password: key-pass-in-the-repo\n");
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, conf_path, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "%s:4:5: kafka.properties: sasl.password is a secret and is not read from the "
+             "configuration file: set NB_RDKAFKA_SASL_PASSWORD or kafka.sasl_password_file\n"
+             "%s:5:5: kafka.properties: ssl.key.password is a secret and is not read from the "
+             "configuration file: set NB_RDKAFKA_SSL_KEY_PASSWORD",
+             conf_path, conf_path);
+    assert_string_equal(errstr, want);
+    /* Neither value is echoed nor kept. */
+    assert_null(strstr(errstr, "in-the-repo"));
+    assert_null(t_prop(c, "sasl.password"));
+    assert_null(t_prop(c, "ssl.key.password"));
+    assert_string_equal(t_prop(c, "sasl.username"), "notbrought");
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
 /* ---- docs/configuration.md is generated ---------------------------------------------------- */
 
 static void test_configuration_reference_is_current(void **state)
@@ -669,6 +803,9 @@ int main(void)
         cmocka_unit_test(test_concurrent_updates_and_render),
         cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_http_bad_bind),
+        cmocka_unit_test(test_sasl_password_file),
+        cmocka_unit_test(test_sasl_password_file_missing),
+        cmocka_unit_test(test_secret_properties_refused_in_yaml),
         cmocka_unit_test(test_configuration_reference_is_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
