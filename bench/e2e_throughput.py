@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 import fastavro
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -179,7 +180,48 @@ policy:
   files: [{pol}/wnb-wales-base.yaml, {pol}/cardiff-and-vale.yaml]
 ops:
   log_level: info
+  http_port: {METRICS_PORT}
 """)
+
+
+METRICS_PORT = 0  # set in main(): the daemon's /metrics, scraped for its commit figures
+
+
+def scrape_commits():
+    """The daemon's commit latency histogram and commit count from /metrics (cumulative)."""
+    out = {"buckets": {}, "sum": 0.0, "count": 0, "commits": 0, "aborts": 0}
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        m = re.match(r'notbrought_commit_latency_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            out["buckets"][m.group(1)] = float(m.group(2))
+        elif line.startswith("notbrought_commit_latency_seconds_sum "):
+            out["sum"] = float(line.split()[1])
+        elif line.startswith("notbrought_commit_latency_seconds_count "):
+            out["count"] = int(float(line.split()[1]))
+        elif line.startswith('notbrought_transactions_total{result="commit"}'):
+            out["commits"] = int(float(line.split()[1]))
+        elif line.startswith('notbrought_transactions_total{result="abort"}'):
+            out["aborts"] = int(float(line.split()[1]))
+    return out
+
+
+def commit_figures(a, b):
+    """Commit figures between two scrapes: count, mean, and the 99th percentile's bucket."""
+    if not a or not b or b["count"] <= a["count"]:
+        return {}
+    n = b["count"] - a["count"]
+    p99 = None
+    for le in sorted(b["buckets"], key=lambda x: float("inf") if x == "+Inf" else float(x)):
+        if b["buckets"][le] - a["buckets"].get(le, 0) >= 0.99 * n:
+            p99 = le
+            break
+    return {"commits": n, "commit_mean_ms": round((b["sum"] - a["sum"]) / n * 1000, 1),
+            "commit_p99_le_s": p99, "commit_seconds": round(b["sum"] - a["sum"], 2)}
 
 
 def create_topics(bootstrap, partitions):
@@ -280,6 +322,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events):
         time.sleep(0.5)
     t_done = time.monotonic()
     cpu, rss = d.cpu_seconds(), d.peak_rss_kb()
+    commits = commit_figures({"buckets": {}, "sum": 0.0, "count": 0}, scrape_commits())
     off.close()
     # When the first transaction committed (processing under way) and the links load time.
     links = d.find(r"identity table loaded: (\d+) links in (\d+) ms")
@@ -291,7 +334,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events):
            "peak_rss_mb": round(rss / 1024, 1),
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
-           "poll_interval_s": 0.5}
+           "poll_interval_s": 0.5, **commits}
     log(f"throughput: {res}")
     return d, res
 
@@ -347,6 +390,7 @@ def bench_latency(work, bs, rate, seconds, now_iso):
     th = threading.Thread(target=reader, daemon=True)
     th.start()
     p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=0)
+    before = scrape_commits()
     t0 = time.time()
     for i, (key, data, eid) in enumerate(recs):
         due = t0 + i / rate
@@ -366,6 +410,7 @@ def bench_latency(work, bs, rate, seconds, now_iso):
     th.join()
     c.close()
     p.close()
+    commits = commit_figures(before, scrape_commits())
     lat, lat_ts = [], []
     schema = reg[4]
     for t_vis, ts, value in seen:
@@ -394,7 +439,7 @@ def bench_latency(work, bs, rate, seconds, now_iso):
            "p50_produced_ms": pct(lat_ts, 0.5), "p99_produced_ms": pct(lat_ts, 0.99),
            "measure": "send of the latest evidence event -> notification visible to a "
                       "read_committed consumer (same host clock); *_produced_ms: -> the "
-                      "notification record's CreateTime"}
+                      "notification record's CreateTime", **commits}
     log(f"latency: {res}")
     return res
 
@@ -512,6 +557,8 @@ def main():
                     action="append", help="run only these figures (repeatable; the backlog "
                     "is always produced; latency needs throughput's daemon)")
     args = ap.parse_args()
+    global METRICS_PORT
+    METRICS_PORT = free_port()
     want = set(args.only or ["throughput", "latency", "passthrough", "restore"])
     if "latency" in want:
         want.add("throughput")

@@ -4,6 +4,7 @@
 #include "notbrought/ledger.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,23 @@ _Static_assert(sizeof(nb_ledger_raised_t) == 48, "raised entries are 48 bytes");
 
 /* ---- ids --------------------------------------------------------------------------------- */
 
+/* SHA-256 fetched once: OpenSSL 3 looks the algorithm up on every use of EVP_sha256(), which
+ * cost more than the hashing itself here (one or two ids per event). */
+static EVP_MD *nb__sha256;
+static pthread_once_t nb__sha256_once = PTHREAD_ONCE_INIT;
+
+static void nb__sha256_fetch(void)
+{
+    nb__sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 uint64_t nb_ledger_id_hash(const void *data, size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     uint64_t h = 0;
-    if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+    pthread_once(&nb__sha256_once, nb__sha256_fetch);
+    if (!EVP_Digest(data, len, md, &mdlen, nb__sha256 ? nb__sha256 : EVP_sha256(), NULL))
         return 0;
     for (int i = 7; i >= 0; i--)
         h = (h << 8) | md[i];

@@ -34,6 +34,12 @@ const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN
 nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
                        size_t len);
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
+/** @brief Puts @p val (malloc'd, len > 0), which the store takes over, and hands back the
+ *         previous value for the caller to free (NULL when there was none). */
+nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
+                        uint8_t **old, size_t *old_len);
+/** @brief Removes a key and hands back its value for the caller to free (NULL when absent). */
+uint8_t *nb__store_take(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
 size_t nb__store_count(const nb__store_t *s);
 size_t nb__store_bytes(const nb__store_t *s);
 typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
@@ -73,6 +79,10 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
  *         so that an abort restores it. A value of length 0 deletes (tombstone). */
 nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
                        const void *val, size_t len);
+
+/** @brief nb__state_put() of a malloc'd value the store takes over (freed on error). */
+nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                             uint8_t *val, size_t len);
 
 /** @brief The names of the topics, partitions, etc. */
 const nb_config_t *nb__stream_conf(const nb_stream_t *st);

@@ -28,6 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* The tables here are keyed by {int32 partition, 32-byte key}; keys are uniform already: bytes
+ * 8-11 of the key are the bucket hash (bytes 0-3 choose the partition). */
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+    do {                                                                                         \
+        const uint8_t *hk_ = (const uint8_t *)(keyptr) + 12;                                     \
+        (void)(keylen);                                                                          \
+        (hashv) = (unsigned)hk_[0] | (unsigned)hk_[1] << 8 | (unsigned)hk_[2] << 16 |            \
+                  (unsigned)hk_[3] << 24;                                                        \
+    } while (0)
 #include <uthash.h>
 
 #include "notbrought/identity.h"
@@ -719,14 +728,15 @@ typedef struct nb__child_s {
     char mother[NB_NHS_LEN + 1]; /* pregnancies: the pregnant person's NHS number */
     nb_ledger_t *led;
     nb_notify_state_t ns;
-    int64_t due; /* next escalation, NB_TIME_NONE when nothing is open */
+    int64_t due;        /* next escalation, NB_TIME_NONE when nothing is open */
+    int64_t due_stored; /* as stored (the timer index holds it already) */
 } nb__child_t;
 
 static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
                                nb__child_t *c)
 {
     memset(c, 0, sizeof(*c));
-    c->due = NB_TIME_NONE;
+    c->due = c->due_stored = NB_TIME_NONE;
     if (!val) {
         c->led = nb_ledger_new(p->dict);
         return c->led ? NB_ERR_OK : NB_ERR_NOMEM;
@@ -744,6 +754,7 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
     uint32_t llen = nb__get_u32(&r);
     const uint8_t *lbytes = nb__take(&r, llen);
     c->due = (int64_t)nb__get_u64(&r);
+    c->due_stored = c->due;
     size_t used = 0;
     if (r.bad || nlen > NB_NHS_LEN || mlen > NB_NHS_LEN ||
         nb_notify_state_decode(&c->ns, r.p, (size_t)(r.end - r.p), &used) ||
@@ -759,28 +770,40 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
 static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
                                const uint8_t key[NB__KEY_LEN], const nb__child_t *c)
 {
-    nb_buf_t b = {0}, l = {0};
-    nb_err_t err = nb_ledger_encode(c->led, &l);
+    nb_buf_t b = {0};
+    uint8_t nlen = (uint8_t)strlen(c->nhs), mlen = (uint8_t)strlen(c->mother);
+    uint8_t kind = NB__STATE_CHILD;
+    uint8_t llen[4];
+    /* The ledger is encoded in place: its length is patched in after. */
+    nb_err_t err = nb_buf_reserve(&b, 512);
+    if (err)
+        return err;
+    nb_buf_append(&b, "NBS\1", 4);
+    nb_buf_append(&b, &kind, 1);
+    nb_buf_append(&b, &nlen, 1);
+    nb_buf_append(&b, c->nhs, nlen);
+    nb_buf_append(&b, &mlen, 1);
+    nb_buf_append(&b, c->mother, mlen);
+    size_t at = b.len;
+    nb_buf_append(&b, llen, 4);
+    err = nb_ledger_encode(c->led, &b);
     if (!err) {
-        uint8_t nlen = (uint8_t)strlen(c->nhs), mlen = (uint8_t)strlen(c->mother);
-        uint8_t kind = NB__STATE_CHILD;
-        nb_buf_append(&b, "NBS\1", 4);
-        nb_buf_append(&b, &kind, 1);
-        nb_buf_append(&b, &nlen, 1);
-        nb_buf_append(&b, c->nhs, nlen);
-        nb_buf_append(&b, &mlen, 1);
-        nb_buf_append(&b, c->mother, mlen);
-        nb__put_u32(&b, (uint32_t)l.len);
-        nb_buf_append(&b, l.data, l.len);
+        uint32_t n = (uint32_t)(b.len - at - 4);
+        b.data[at] = (uint8_t)n;
+        b.data[at + 1] = (uint8_t)(n >> 8);
+        b.data[at + 2] = (uint8_t)(n >> 16);
+        b.data[at + 3] = (uint8_t)(n >> 24);
         nb__put_u64(&b, (uint64_t)c->due);
         err = nb_notify_state_encode(&c->ns, &b);
-        if (!err)
-            err = nb__state_put(st, part, key, b.data, b.len);
-        if (!err)
-            nb__timer_set(p, part, key, c->due);
     }
-    nb_buf_free(&l);
-    nb_buf_free(&b);
+    if (err) {
+        nb_buf_free(&b);
+        return err;
+    }
+    /* The store takes the buffer over. */
+    err = nb__state_put_owned(st, part, key, b.data, b.len);
+    if (!err && c->due != c->due_stored)
+        nb__timer_set(p, part, key, c->due);
     return err;
 }
 

@@ -15,6 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+/* The tables here are keyed by {int32 partition, 32-byte key}; keys are uniform already: bytes
+ * 8-11 of the key are the bucket hash (bytes 0-3 choose the partition). */
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+    do {                                                                                         \
+        const uint8_t *hk_ = (const uint8_t *)(keyptr) + 12;                                     \
+        (void)(keylen);                                                                          \
+        (hashv) = (unsigned)hk_[0] | (unsigned)hk_[1] << 8 | (unsigned)hk_[2] << 16 |            \
+                  (unsigned)hk_[3] << 24;                                                        \
+    } while (0)
 #include <uthash.h>
 
 #define NB__TXN_TIMEOUT_MS 30000
@@ -233,47 +242,63 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
 
 static nb_err_t nb__begin(nb_stream_t *st);
 
-nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                       const void *val, size_t len)
+nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                             uint8_t *val, size_t len)
 {
-    nb_err_t err;
-    if (!nb__owns(st, partition))
-        return NB_ERR_INVALID_ARG;
-    if ((err = nb__begin(st)))
+    nb_err_t err = nb__owns(st, partition) ? nb__begin(st) : NB_ERR_INVALID_ARG;
+    if (err) {
+        free(val);
         return err;
+    }
     nb__store_t *s = st->stores[partition];
     nb__undo_t probe, *u;
     memset(&probe, 0, sizeof(probe));
     probe.id.partition = partition;
     memcpy(probe.id.key, key, NB__KEY_LEN);
     HASH_FIND(hh, st->undo, &probe.id, sizeof(probe.id), u);
-    if (!u) {
-        size_t old_len;
-        const uint8_t *old = nb__store_get(s, key, &old_len);
-        u = calloc(1, sizeof(*u));
-        if (!u)
-            return NB_ERR_NOMEM;
+    bool touched = u != NULL;
+    if (!touched && !(u = calloc(1, sizeof(*u)))) {
+        free(val);
+        return NB_ERR_NOMEM;
+    }
+    /* The value replaced is the pre-image when this transaction first touches the key (kept
+     * for an abort, not copied), else it is dropped. */
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    if (len == 0) {
+        free(val);
+        val = NULL;
+        old = nb__store_take(s, key, &old_len);
+    } else if ((err = nb__store_swap(s, key, val, len, &old, &old_len))) {
+        free(val);
+        if (!touched)
+            free(u);
+        return err;
+    }
+    if (touched) {
+        free(old); /* its pre-image is kept already */
+    } else {
         u->id = probe.id;
-        if (old) {
-            u->existed = true;
-            u->val = malloc(old_len ? old_len : 1);
-            if (!u->val) {
-                free(u);
-                return NB_ERR_NOMEM;
-            }
-            memcpy(u->val, old, old_len);
-            u->len = old_len;
-        }
+        u->existed = old != NULL;
+        u->val = old;
+        u->len = old_len;
         HASH_ADD(hh, st->undo, id, sizeof(u->id), u);
     }
-    if (len == 0)
-        nb__store_del(s, key);
-    else if ((err = nb__store_put(s, key, val, len)))
-        return err;
     char hex[2 * NB__KEY_LEN + 1];
     nb__key_hex(key, hex);
-    return nb__emit(st, st->conf->changelog_topic, partition, hex, strlen(hex), len ? val : NULL,
-                    len, NULL);
+    return nb__emit(st, st->conf->changelog_topic, partition, hex, strlen(hex), val, len, NULL);
+}
+
+nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                       const void *val, size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        if (!(copy = malloc(len)))
+            return NB_ERR_NOMEM;
+        memcpy(copy, val, len);
+    }
+    return nb__state_put_owned(st, partition, key, copy, len);
 }
 
 static void nb__undo_clear(nb_stream_t *st)

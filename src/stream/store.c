@@ -6,6 +6,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+/* Keys are HMAC-SHA256 or SHA-256 outputs, uniform already: their bytes 8-11 are the bucket
+ * hash (bytes 0-3 choose the partition, so all keys of one store agree on them modulo the
+ * partition count). */
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
+    do {                                                                                         \
+        const uint8_t *hk_ = (const uint8_t *)(keyptr);                                          \
+        (void)(keylen);                                                                          \
+        (hashv) = (unsigned)hk_[8] | (unsigned)hk_[9] << 8 | (unsigned)hk_[10] << 16 |           \
+                  (unsigned)hk_[11] << 24;                                                       \
+    } while (0)
 #include <uthash.h>
 
 typedef struct nb__entry_s {
@@ -74,6 +85,45 @@ nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const voi
     e->len = len;
     s->bytes += len;
     return NB_ERR_OK;
+}
+
+nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
+                        uint8_t **old, size_t *old_len)
+{
+    nb__entry_t *e;
+    *old = NULL;
+    *old_len = 0;
+    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e)
+            return NB_ERR_NOMEM;
+        memcpy(e->key, key, NB__KEY_LEN);
+        HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
+    } else {
+        s->bytes -= e->len;
+        *old = e->val;
+        *old_len = e->len;
+    }
+    e->val = val;
+    e->len = len;
+    s->bytes += len;
+    return NB_ERR_OK;
+}
+
+uint8_t *nb__store_take(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
+{
+    nb__entry_t *e;
+    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    *len = 0;
+    if (!e)
+        return NULL;
+    uint8_t *val = e->val;
+    *len = e->len;
+    HASH_DEL(s->head, e);
+    s->bytes -= e->len;
+    free(e);
+    return val;
 }
 
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
