@@ -60,15 +60,27 @@ typedef struct nb__prov_s {
     UT_hash_handle hh;
 } nb__prov_t;
 
-/* A child with an open notification whose next escalation rung falls due at `due`. */
+/* A key of an owned partition. */
+typedef struct nb__tid_s {
+    int32_t partition;
+    uint8_t key[NB__KEY_LEN];
+} nb__tid_t;
+
+/* A child with an open notification whose next escalation rung falls due at `due` (or a
+ * digest whose period ends then). */
 typedef struct nb__timer_s {
-    struct {
-        int32_t partition;
-        uint8_t key[NB__KEY_LEN];
-    } id;
+    nb__tid_t id;
     int64_t due;
     UT_hash_handle hh;
 } nb__timer_t;
+
+/* An entry of the timers' min-heap: valid while the timer of `id` is still due at `due`
+ * (entries are not removed when a timer changes; they are skipped when they come up). The
+ * tick looks only at what fell due, not at every open notification. */
+typedef struct nb__due_s {
+    int64_t due;
+    nb__tid_t id;
+} nb__due_t;
 
 /* A merge the identity table announced (supersession, unborn to child). */
 typedef struct nb__merge_s {
@@ -120,6 +132,9 @@ struct nb__pipeline_s {
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
     nb__timer_t *timers;
+    nb__due_t *heap;
+    size_t n_heap, cap_heap;
+    bool heap_lost; /* a push failed: rebuild from the timers */
     size_t parked_total;
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
@@ -241,6 +256,7 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
         free(t);
     }
     free(p->merges);
+    free(p->heap);
     nb_policy_result_destroy(p->res);
     nb_policy_destroy(p->pol);
     nb_ledger_dict_destroy(p->dict);
@@ -313,6 +329,62 @@ static void nb__prov_note(nb__pipeline_t *p, int32_t partition, const uint8_t ke
     p->parked_total += count;
 }
 
+static void nb__heap_push(nb__pipeline_t *p, int64_t due, const nb__tid_t *id)
+{
+    if (p->n_heap == p->cap_heap) {
+        size_t cap = p->cap_heap ? p->cap_heap * 2 : 1024;
+        nb__due_t *h = realloc(p->heap, cap * sizeof(*h));
+        if (!h) {
+            p->heap_lost = true;
+            return;
+        }
+        p->heap = h;
+        p->cap_heap = cap;
+    }
+    size_t i = p->n_heap++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (p->heap[up].due <= due)
+            break;
+        p->heap[i] = p->heap[up];
+        i = up;
+    }
+    p->heap[i].due = due;
+    p->heap[i].id = *id;
+}
+
+static void nb__heap_pop(nb__pipeline_t *p)
+{
+    nb__due_t last = p->heap[--p->n_heap];
+    size_t i = 0, n = p->n_heap;
+    if (n == 0)
+        return;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && p->heap[c + 1].due < p->heap[c].due)
+            c++;
+        if (last.due <= p->heap[c].due)
+            break;
+        p->heap[i] = p->heap[c];
+        i = c;
+    }
+    p->heap[i] = last;
+}
+
+/* Drops the stale entries: one entry per timer again. */
+static void nb__heap_rebuild(nb__pipeline_t *p)
+{
+    nb__timer_t *t, *tmp;
+    p->n_heap = 0;
+    p->heap_lost = false;
+    HASH_ITER(hh, p->timers, t, tmp)
+    {
+        nb__heap_push(p, t->due, &t->id);
+    }
+}
+
 static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
                           int64_t due)
 {
@@ -333,9 +405,16 @@ static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t ke
         if (!t)
             return;
         t->id = probe.id;
+        t->due = NB_TIME_NONE;
         HASH_ADD(hh, p->timers, id, sizeof(t->id), t);
     }
-    t->due = due;
+    if (t->due != due) {
+        t->due = due;
+        if (p->n_heap >= 2 * (size_t)HASH_COUNT(p->timers) + 4096)
+            nb__heap_rebuild(p);
+        else
+            nb__heap_push(p, due, &t->id);
+    }
 }
 
 /* The next escalation time stored in a child value, read without decoding the ledger. */
@@ -1543,57 +1622,77 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     if (err)
         return err;
     p->recheck = false;
-    /* Escalations that fell due (also those that fell due while this instance was down). */
-    size_t nt = HASH_COUNT(p->timers), kt = 0;
-    if (nt > 0) {
-        /* Copies of the ids: escalating may deliver digest items here and change timers. */
-        nb__timer_t *due = malloc(nt * sizeof(*due));
-        if (!due)
-            return NB_ERR_NOMEM;
-        nb__timer_t *t, *ttmp;
-        HASH_ITER(hh, p->timers, t, ttmp)
-        {
-            if (t->due + 60000 < now)
-                overdue++;
-            if (t->due <= now && nb__owns(st, t->id.partition))
-                due[kt++] = *t;
-        }
-        for (size_t i = 0; i < kt && !err; i++) {
-            int32_t part = due[i].id.partition;
-            uint8_t key[NB__KEY_LEN];
-            char key_hex[NB_KEY_MAX + 1];
-            size_t len;
-            memcpy(key, due[i].id.key, NB__KEY_LEN);
-            HASH_FIND(hh, p->timers, &due[i].id, sizeof(due[i].id), t);
-            if (!t || t->due > now)
-                continue; /* handled meanwhile */
-            nb__key_hex(key, key_hex);
-            const uint8_t *val = nb__state_get(st, part, key, &len);
-            if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
-                nb__digest_t d;
-                if (nb__digest_load(val, len, &d)) {
-                    nb__timer_set(p, part, key, NB_TIME_NONE);
-                    continue;
-                }
-                err = nb__digest_publish(p, st, part, key, &d, now);
-                continue;
+    /* Escalations that fell due (also those that fell due while this instance was down),
+     * taken off the heap; copies, since escalating may deliver digest items here and change
+     * the timers. */
+    if (p->heap_lost)
+        nb__heap_rebuild(p);
+    size_t kt = 0, cap = 0;
+    nb__due_t *due = NULL;
+    while (p->n_heap > 0 && p->heap[0].due <= now) {
+        nb__due_t e = p->heap[0];
+        nb__timer_t *t;
+        nb__heap_pop(p);
+        HASH_FIND(hh, p->timers, &e.id, sizeof(e.id), t);
+        if (!t || t->due != e.due || !nb__owns(st, e.id.partition))
+            continue; /* stale */
+        if (kt == cap) {
+            cap = cap ? cap * 2 : 64;
+            nb__due_t *v = realloc(due, cap * sizeof(*v));
+            if (!v) {
+                nb__heap_push(p, e.due, &e.id);
+                break;
             }
+            due = v;
+        }
+        if (e.due + 60000 < now)
+            overdue++;
+        due[kt++] = e;
+    }
+    size_t di = 0;
+    for (; di < kt && !err; di++) {
+        const nb__due_t *e = &due[di];
+        int32_t part = e->id.partition;
+        uint8_t key[NB__KEY_LEN];
+        char key_hex[NB_KEY_MAX + 1];
+        size_t len;
+        nb__timer_t *t;
+        memcpy(key, e->id.key, NB__KEY_LEN);
+        HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
+        if (!t || t->due != e->due)
+            continue; /* handled meanwhile */
+        nb__key_hex(key, key_hex);
+        const uint8_t *val = nb__state_get(st, part, key, &len);
+        if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
+            nb__digest_t d;
+            if (nb__digest_load(val, len, &d))
+                nb__timer_set(p, part, key, NB_TIME_NONE);
+            else
+                err = nb__digest_publish(p, st, part, key, &d, now);
+        } else {
             nb__child_t c;
             if (!val || nb__child_load(p, val, len, &c)) {
                 nb__timer_set(p, part, key, NB_TIME_NONE);
                 if (val)
                     nb_ledger_destroy(c.led);
-                continue;
+            } else {
+                err = nb__lifecycle(p, st, &c, key_hex, true, now);
+                if (!err)
+                    err = nb__child_save(p, st, part, key, &c);
+                nb_ledger_destroy(c.led);
             }
-            err = nb__lifecycle(p, st, &c, key_hex, true, now);
-            if (!err)
-                err = nb__child_save(p, st, part, key, &c);
-            nb_ledger_destroy(c.led);
         }
-        free(due);
-        if (err)
-            return err;
+        /* Still due at the same time (nothing moved it): again at the next tick. */
+        HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
+        if (t && t->due == e->due)
+            nb__heap_push(p, t->due, &t->id);
     }
+    /* Not reached because of an error: back on the heap (an abort restores the rest). */
+    for (; di < kt; di++)
+        nb__heap_push(p, due[di].due, &due[di].id);
+    free(due);
+    if (err)
+        return err;
     nb_metrics_set(metrics, NB_M_PARKED_OLDEST_AGE, NULL,
                    oldest == NB_TIME_NONE ? 0.0 : (double)(now - oldest) / 1e3);
     nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OVERDUE, NULL, (double)overdue);

@@ -188,6 +188,15 @@ fail:
     return NULL;
 }
 
+/* True when the configuration (kafka.properties or NB_RDKAFKA_*) sets this property. */
+static bool nb__given(const nb_config_t *conf, const char *key)
+{
+    for (size_t i = 0; i < conf->n_kafka_props; i++)
+        if (strcmp(conf->kafka_props[i].key, key) == 0)
+            return true;
+    return false;
+}
+
 static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr,
                     size_t errstr_size)
 {
@@ -828,10 +837,8 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
         }
         rd_kafka_conf_set_rebalance_cb(kc, nb__rebalance_cb);
         /* Consumer lag for the metrics, unless the configuration says otherwise. */
-        bool given = false;
-        for (size_t i = 0; i < st->conf->n_kafka_props; i++)
-            given = given || strcmp(st->conf->kafka_props[i].key, "statistics.interval.ms") == 0;
-        if (!given && !nb__set(kc, "statistics.interval.ms", "10000", errstr, errstr_size)) {
+        if (!nb__given(st->conf, "statistics.interval.ms") &&
+            !nb__set(kc, "statistics.interval.ms", "10000", errstr, errstr_size)) {
             rd_kafka_conf_destroy(kc);
             return NULL;
         }
@@ -885,7 +892,7 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     char txn_id[256];
     snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
     if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
-        !nb__set(pc, "linger.ms", "5", errstr, errstr_size) ||
+        (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
         !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size))
         goto fail;
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
