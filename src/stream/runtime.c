@@ -49,6 +49,7 @@ struct nb_stream_s {
     rd_kafka_t *producer;
     rd_kafka_t *links;
     rd_kafka_t *restorer;
+    rd_kafka_t *restorer2; /* a second restoring thread's */
     nb__store_t **stores; /* [partitions], NULL when not owned */
     int partitions;
     bool txn_open;
@@ -631,94 +632,166 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
     return 0;
 }
 
-/* Rebuilds the state of the given by-child partitions from their changelog partitions
- * (read_committed, to the last stable offset) in one pass over them. */
-static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
+/* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
+ * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
+ *           thread-safe metrics registry. */
+static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, nb__store_t **out,
+                                  long *records)
 {
-    int64_t t0 = nb__now();
-    nb__store_t **fresh = calloc(np ? np : 1, sizeof(*fresh));
-    long *counts = calloc(np ? np : 1, sizeof(*counts));
-    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new((int)np + 1);
+    int64_t low = 0, high = 0;
     nb_err_t result = NB_ERR_OK;
-    size_t pending = 0;
-    if (!fresh || !counts) {
-        result = NB_ERR_NOMEM;
-        goto done;
+    nb__store_t *fresh = nb__store_new();
+    *out = NULL;
+    *records = 0;
+    if (!fresh)
+        return NB_ERR_NOMEM;
+    /* An empty changelog partition needs no read (waiting for its end costs a fetch). */
+    if (rd_kafka_query_watermark_offsets(rk, st->conf->changelog_topic, p, &low, &high, 10000) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high <= low) {
+        *out = fresh;
+        return NB_ERR_OK;
     }
-    for (size_t i = 0; i < np; i++) {
-        int64_t low = 0, high = 0;
-        if (ps[i] < 0 || ps[i] >= st->partitions || !(fresh[i] = nb__store_new())) {
-            result = fresh[i] ? NB_ERR_INVALID_ARG : NB_ERR_NOMEM;
-            goto done;
-        }
-        /* An empty changelog partition needs no read (waiting for its end costs a fetch). */
-        if (rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic, ps[i],
-                                             &low, &high, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            high <= low)
-            continue;
-        rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, ps[i])->offset =
-            RD_KAFKA_OFFSET_BEGINNING;
-        pending++;
-    }
-    if (pending)
-        rd_kafka_assign(st->restorer, parts);
-    while (pending > 0 && result == NB_ERR_OK) {
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->restorer, 1000);
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *batch[1024];
+    bool done = false;
+    while (!done && result == NB_ERR_OK) {
+        /* Returns when the batch is full or after 20 ms: at the end of the partition a long
+         * timeout would be waited in full. */
+        ssize_t n = rd_kafka_consume_batch_queue(q, 20, batch, 1024);
         nb_metrics_heartbeat(st->metrics, nb__now());
-        if (!rkm) {
+        if (n <= 0) {
             if (st->fatal)
                 result = NB_ERR_KAFKA_FATAL;
             continue;
         }
-        size_t i = 0;
-        while (i < np && ps[i] != rkm->partition)
-            i++;
-        if (i == np) {
+        for (ssize_t k = 0; k < n; k++) {
+            rd_kafka_message_t *rkm = batch[k];
+            if (done || result != NB_ERR_OK || rkm->partition != p) {
+                /* after the end, or not ours */
+            } else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                done = true;
+            } else if (rkm->err) {
+                NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)p,
+                       rd_kafka_message_errstr(rkm));
+            } else {
+                uint8_t key[NB__KEY_LEN];
+                if (!rkm->key || !nb__key_unhex(rkm->key, rkm->key_len, key))
+                    NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
+                           (int)p, (long long)rkm->offset);
+                else if (!rkm->payload || rkm->len == 0)
+                    nb__store_del(fresh, key);
+                else if (nb__store_put(fresh, key, rkm->payload, rkm->len))
+                    result = NB_ERR_NOMEM;
+                (*records)++;
+            }
             rd_kafka_message_destroy(rkm);
-            continue;
         }
-        if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            pending--;
-        } else if (rkm->err) {
-            NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)rkm->partition,
-                   rd_kafka_message_errstr(rkm));
-        } else {
-            uint8_t key[NB__KEY_LEN];
-            if (!rkm->key || !nb__key_unhex(rkm->key, rkm->key_len, key))
-                NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
-                       (int)rkm->partition, (long long)rkm->offset);
-            else if (!rkm->payload || rkm->len == 0)
-                nb__store_del(fresh[i], key);
-            else if (nb__store_put(fresh[i], key, rkm->payload, rkm->len))
-                result = NB_ERR_NOMEM;
-            counts[i]++;
-        }
-        rd_kafka_message_destroy(rkm);
     }
-    if (pending)
-        rd_kafka_assign(st->restorer, NULL);
-    if (result == NB_ERR_OK) {
-        for (size_t i = 0; i < np; i++) {
-            int32_t p = ps[i];
-            nb__store_destroy(st->stores[p]);
-            st->stores[p] = fresh[i];
-            fresh[i] = NULL;
-            void *args[2] = {st->pipe, &p};
-            nb__store_foreach(st->stores[p], nb__loaded_cb, args);
-            st->stats.restored += nb__store_count(st->stores[p]);
-            NB_LOG(NB_LOG_INFO, "stream", "restored partition %d: %zu children from %ld "
-                                          "changelog records",
-                   (int)p, nb__store_count(st->stores[p]), counts[i]);
-        }
-        NB_LOG(NB_LOG_INFO, "stream", "restored %zu partitions in %lld ms", np,
-               (long long)(nb__now() - t0));
+    rd_kafka_queue_destroy(q);
+    rd_kafka_assign(rk, NULL);
+    if (result != NB_ERR_OK) {
+        nb__store_destroy(fresh);
+        return result;
     }
+    *out = fresh;
+    return NB_ERR_OK;
+}
+
+/* Partitions to restore, shared by the restoring threads. */
+typedef struct nb__restore_job_s {
+    nb_stream_t *st;
+    const int32_t *ps;
+    size_t np;
+    atomic_size_t next;
+    nb__store_t **stores; /* [np] */
+    long *records;        /* [np] */
+    nb_err_t *errs;       /* [np] */
+    int64_t *ms;          /* [np] */
+} nb__restore_job_t;
+
+static void nb__restore_work(nb__restore_job_t *job, rd_kafka_t *rk)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->np)
+            return;
+        int64_t t0 = nb__now();
+        job->errs[i] = nb__restore_build(job->st, rk, job->ps[i], &job->stores[i],
+                                         &job->records[i]);
+        job->ms[i] = nb__now() - t0;
+    }
+}
+
+static void *nb__restore_thread(void *arg)
+{
+    nb__restore_job_t *job = arg;
+    nb__restore_work(job, job->st->restorer2);
+    return NULL;
+}
+
+/* Rebuilds the state of the given by-child partitions from their changelog partitions: two
+ * threads with a restorer each read partitions (the per-record work is the limit, and the
+ * broker serves both), then this thread installs the stores and rebuilds the indexes. */
+static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
+{
+    int64_t t0 = nb__now();
+    nb__restore_job_t job;
+    memset(&job, 0, sizeof(job));
+    job.st = st;
+    job.ps = ps;
+    job.np = np;
+    atomic_init(&job.next, 0);
+    job.stores = calloc(np ? np : 1, sizeof(*job.stores));
+    job.records = calloc(np ? np : 1, sizeof(*job.records));
+    job.errs = calloc(np ? np : 1, sizeof(*job.errs));
+    job.ms = calloc(np ? np : 1, sizeof(*job.ms));
+    nb_err_t result = NB_ERR_OK;
+    if (!job.stores || !job.records || !job.errs || !job.ms) {
+        result = NB_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < np; i++)
+        if (ps[i] < 0 || ps[i] >= st->partitions)
+            result = NB_ERR_INVALID_ARG;
+    if (result)
+        goto done;
+    pthread_t helper;
+    bool two = np > 1 && st->restorer2 &&
+               pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
+    nb__restore_work(&job, st->restorer);
+    if (two)
+        pthread_join(helper, NULL);
+    for (size_t i = 0; i < np && result == NB_ERR_OK; i++)
+        result = job.errs[i];
+    if (result)
+        goto done;
+    for (size_t i = 0; i < np; i++) {
+        int32_t p = ps[i];
+        nb__store_destroy(st->stores[p]);
+        st->stores[p] = job.stores[i];
+        job.stores[i] = NULL;
+        void *args[2] = {st->pipe, &p};
+        nb__store_foreach(st->stores[p], nb__loaded_cb, args);
+        st->stats.restored += nb__store_count(st->stores[p]);
+        NB_LOG(NB_LOG_INFO, "stream",
+               "restored partition %d: %zu children from %ld changelog records in %lld ms",
+               (int)p, nb__store_count(st->stores[p]), job.records[i], (long long)job.ms[i]);
+    }
+    NB_LOG(NB_LOG_INFO, "stream", "restored %zu partitions in %lld ms", np,
+           (long long)(nb__now() - t0));
 done:
-    for (size_t i = 0; fresh && i < np; i++)
-        nb__store_destroy(fresh[i]);
-    free(fresh);
-    free(counts);
-    rd_kafka_topic_partition_list_destroy(parts);
+    for (size_t i = 0; job.stores && i < np; i++)
+        nb__store_destroy(job.stores[i]);
+    free(job.stores);
+    free(job.records);
+    free(job.errs);
+    free(job.ms);
     return result;
 }
 
@@ -753,13 +826,10 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
             ps[np++] = parts->elems[i].partition;
         }
-        /* One partition at a time: measured faster here than one consumer reading all of
-         * them together (docs/benchmarks.md). */
-        for (size_t i = 0; ps && i < np && !st->fatal; i++) {
-            if (nb__restore(st, &ps[i], 1)) {
-                NB_LOG(NB_LOG_ERROR, "stream", "restore of partition %d failed", (int)ps[i]);
-                st->fatal = true;
-            }
+        /* One partition at a time per thread, two threads (docs/benchmarks.md). */
+        if (ps && np > 0 && !st->fatal && nb__restore(st, ps, np)) {
+            NB_LOG(NB_LOG_ERROR, "stream", "restore of %zu partitions failed", np);
+            st->fatal = true;
         }
         if (!ps) {
             NB_LOG(NB_LOG_ERROR, "stream", "restore: out of memory");
@@ -900,7 +970,8 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     pc = NULL; /* now owned by the producer */
     if (!(st->consumer = nb__new_consumer(st, "consumer", true, false, errstr, errstr_size)) ||
         !(st->links = nb__new_consumer(st, "links", false, true, errstr, errstr_size)) ||
-        !(st->restorer = nb__new_consumer(st, "restore", false, true, errstr, errstr_size)))
+        !(st->restorer = nb__new_consumer(st, "restore", false, true, errstr, errstr_size)) ||
+        !(st->restorer2 = nb__new_consumer(st, "restore2", false, true, errstr, errstr_size)))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
@@ -926,6 +997,10 @@ void nb_stream_destroy(nb_stream_t *st)
     if (st->restorer) {
         rd_kafka_consumer_close(st->restorer);
         rd_kafka_destroy(st->restorer);
+    }
+    if (st->restorer2) {
+        rd_kafka_consumer_close(st->restorer2);
+        rd_kafka_destroy(st->restorer2);
     }
     if (st->producer)
         rd_kafka_destroy(st->producer);

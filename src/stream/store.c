@@ -64,25 +64,29 @@ nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const voi
                        size_t len)
 {
     nb__entry_t *e;
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return NB_ERR_NOMEM;
-    memcpy(copy, val, len);
     HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
-    if (!e) {
-        e = calloc(1, sizeof(*e));
-        if (!e) {
-            free(copy);
+    if (e) {
+        /* Usually a value of about the same size: realloc keeps it in place. */
+        uint8_t *v = realloc(e->val, len ? len : 1);
+        if (!v)
             return NB_ERR_NOMEM;
-        }
-        memcpy(e->key, key, NB__KEY_LEN);
-        HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
-    } else {
+        memcpy(v, val, len);
+        s->bytes += len;
         s->bytes -= e->len;
-        free(e->val);
+        e->val = v;
+        e->len = len;
+        return NB_ERR_OK;
     }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy || !(e = malloc(sizeof(*e)))) {
+        free(copy);
+        return NB_ERR_NOMEM;
+    }
+    memcpy(copy, val, len);
+    memcpy(e->key, key, NB__KEY_LEN);
     e->val = copy;
     e->len = len;
+    HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
     s->bytes += len;
     return NB_ERR_OK;
 }
@@ -170,21 +174,23 @@ void nb__key_hex(const uint8_t key[NB__KEY_LEN], char out[2 * NB__KEY_LEN + 1])
     out[2 * NB__KEY_LEN] = '\0';
 }
 
+/* Hex digit values; -1 for anything else. */
+static const int8_t nb__hexval[256] = {
+    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
+    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
+    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+}; /* value + 1, so that 0 (the default) means "not a digit" */
+
 bool nb__key_unhex(const void *hex, size_t len, uint8_t key[NB__KEY_LEN])
 {
-    const char *s = hex;
+    const uint8_t *s = hex;
     if (len != 2 * NB__KEY_LEN)
         return false;
+    int bad = 0;
     for (size_t i = 0; i < NB__KEY_LEN; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = s[2 * i + (size_t)k];
-            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-            if (d < 0)
-                return false;
-            v = v * 16 + d;
-        }
-        key[i] = (uint8_t)v;
+        int hi = nb__hexval[s[2 * i]] - 1, lo = nb__hexval[s[2 * i + 1]] - 1;
+        bad |= hi | lo; /* negative when either is not a digit */
+        key[i] = (uint8_t)(((unsigned)hi & 15u) << 4 | ((unsigned)lo & 15u));
     }
-    return true;
+    return bad >= 0;
 }
