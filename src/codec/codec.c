@@ -35,6 +35,7 @@ struct nb_codec_s {
     size_t cap_writers;
     avro_reader_t areader;
     avro_writer_t awriter;
+    nb__fslot_t fcache[NB__FCACHE_SLOTS];
 };
 
 nb_codec_t *nb_codec_new(const nb_registry_t *reg, char *errstr, size_t errstr_size)
@@ -200,7 +201,7 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     nb_err_t err = nb__read(codec, buf, len, expect, &w, errstr, errstr_size);
     if (err)
         return err;
-    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size};
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache};
     rec->schema_id = w->id;
     return nb__extract(w->type, &codec->readers[w->type].value, rec, &x);
 }
@@ -213,7 +214,7 @@ nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *ou
         return NB_ERR_INVALID_ARG;
     }
     nb__reader_t *r = &codec->readers[rec->type];
-    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size};
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache};
     avro_value_reset(&r->value);
     nb_err_t err = nb__fill(rec, &r->value, &x);
     if (err)

@@ -27,11 +27,22 @@ struct nb_registry_s {
 /** @returns the entry of a schema id, or NULL. Valid until nb_registry_destroy(). */
 const nb__schema_entry_t *nb__registry_find(const nb_registry_t *reg, int32_t id);
 
+/* Field indexes by (record schema, field name literal), so that fields are not looked up by
+ * name (a string hash and compare in avro-c) for every field of every record. Direct-mapped;
+ * a miss looks the name up and takes the slot. Owned by a codec (its schemas outlive it). */
+#define NB__FCACHE_SLOTS 512
+typedef struct nb__fslot_s {
+    const void *schema;
+    const char *name;
+    int index;
+} nb__fslot_t;
+
 /* Mapping between reader-schema generic values and the model's structs (map.c). */
 typedef struct nb__xerr_s {
     nb_err_t err;
     char *errstr;
     size_t errstr_size;
+    nb__fslot_t *fcache; /* [NB__FCACHE_SLOTS], or NULL */
 } nb__xerr_t;
 
 nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x);

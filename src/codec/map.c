@@ -4,6 +4,7 @@
  */
 #include "codec/internal.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,11 +22,31 @@ static nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
     return err;
 }
 
+/* The field of a record by name, through the codec's index cache. @returns 0 or avro-c's
+ * error. */
+static int nb__by_name(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
+{
+    avro_schema_t schema = avro_value_get_schema(rec);
+    if (!x->fcache || !schema)
+        return avro_value_get_by_name(rec, name, out, NULL);
+    uintptr_t h = ((uintptr_t)schema >> 4) * 31u + ((uintptr_t)name >> 2);
+    nb__fslot_t *slot = &x->fcache[(h ^ (h >> 9)) % NB__FCACHE_SLOTS];
+    if (slot->schema != schema || slot->name != name) {
+        int index = avro_schema_record_field_get_index(schema, name);
+        if (index < 0)
+            return EINVAL;
+        slot->schema = schema;
+        slot->name = name;
+        slot->index = index;
+    }
+    return avro_value_get_by_index(rec, (size_t)slot->index, out, NULL);
+}
+
 /* ---- reading ------------------------------------------------------------------------------ */
 
 static nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
 {
-    if (avro_value_get_by_name(rec, name, out, NULL))
+    if (nb__by_name(rec, name, out, x))
         return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is missing from the reader schema",
                          name);
     return NB_ERR_OK;
@@ -453,7 +474,7 @@ nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec,
 /* Each setter records the first failure in x and returns it; calls chain with ||. */
 static nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
 {
-    if (avro_value_get_by_name(rec, name, out, NULL))
+    if (nb__by_name(rec, name, out, x))
         return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s' is missing from the writer schema",
                          name);
     return NB_ERR_OK;

@@ -270,7 +270,7 @@ static void test_nhs_number_spaces_normalised_on_decode(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
     avro_value_t v, sub, u, b;
     assert_int_equal(avro_generic_value_new(iface, &v), 0);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr)};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     avro_value_get_by_name(&v, "subject", &sub, NULL);
     avro_value_get_by_name(&sub, "nhs_number", &u, NULL);
@@ -305,7 +305,7 @@ static void test_newer_writer_schema_resolves(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(v2);
     avro_value_t v, u, b;
     assert_int_equal(avro_generic_value_new(iface, &v), 0);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr)};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     avro_value_get_by_name(&v, "status_reason", &u, NULL);
     avro_value_set_branch(&u, 1, &b);
@@ -443,7 +443,7 @@ static void test_huge_string_rejected(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
     avro_value_t v, fld;
     avro_generic_value_new(iface, &v);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr)};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     char *big = malloc(100001);
     memset(big, 'x', 100000);
