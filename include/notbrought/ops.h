@@ -149,6 +149,8 @@ void nb_config_write_reference(void *fp);
  *     nb_metrics_heartbeat(m, now_ms);                             // every loop turn
  *     nb_metrics_set(m, NB_M_PARKED_EVENTS, NULL, (double)ids.parked);
  *     nb_metrics_set_info(m, NB_M_POLICY_INFO, (const char *[]){name, version, hash});
+ *     nb_metrics_add(m, NB_M_RECORDS_CONSUMED, topic, (double)n);  // per topic, per transaction
+ *     nb_metrics_kafka_stats(m, json, json_len);                   // librdkafka stats_cb
  *
  * Until it does, nb_metrics_set_stream() mirrors the counters of nb_stream_stats() into the
  * same families (see there for how the two sources are kept from double counting).
@@ -189,8 +191,8 @@ typedef struct nb_metric_def_s {
       "1 when the assigned partitions are restored and no fatal error occurred, else 0.")          \
     X(NB_M_HEARTBEAT, "notbrought_last_loop_timestamp_seconds", NB_METRIC_GAUGE, NULL,             \
       "Unix time of the last turn of the main loop (0 before the first).")                         \
-    X(NB_M_RECORDS_CONSUMED, "notbrought_records_consumed_total", NB_METRIC_COUNTER, NULL,         \
-      "Source and by-child records consumed.")                                                     \
+    X(NB_M_RECORDS_CONSUMED, "notbrought_records_consumed_total", NB_METRIC_COUNTER, "topic",      \
+      "Source and by-child records consumed, by topic.")                                           \
     X(NB_M_DEAD_LETTERS, "notbrought_dead_letters_total", NB_METRIC_COUNTER, "code",               \
       "Records sent to the dead-letter topic, by error code.")                                     \
     X(NB_M_REPARTITIONED, "notbrought_repartitioned_total", NB_METRIC_COUNTER, NULL,               \
@@ -215,6 +217,13 @@ typedef struct nb_metric_def_s {
       "Time taken to commit one transaction (send offsets and commit).")                           \
     X(NB_M_RESTORED, "notbrought_restored_states_total", NB_METRIC_COUNTER, NULL,                  \
       "Child states restored from the changelog.")                                                 \
+    X(NB_M_RESTORING_PARTITIONS, "notbrought_restoring_partitions", NB_METRIC_GAUGE, NULL,         \
+      "By-child partitions whose state is being restored from the changelog now.")                 \
+    X(NB_M_RESTORE_RECORDS, "notbrought_restore_records_total", NB_METRIC_COUNTER, NULL,           \
+      "Changelog records read by restores.")                                                       \
+    X(NB_M_RESTORE_REMAINING, "notbrought_restore_remaining_records", NB_METRIC_GAUGE, NULL,       \
+      "Changelog records still to read in the partitions being restored, from their high "         \
+      "watermarks (0 when none is).")                                                              \
     X(NB_M_EVENTS, "notbrought_events_total", NB_METRIC_COUNTER, "agency",                         \
       "Valid source events by agency (context facts as agency \"context\").")                    \
     X(NB_M_RESOLUTIONS, "notbrought_resolutions_total", NB_METRIC_COUNTER, "method",               \
@@ -233,6 +242,27 @@ typedef struct nb_metric_def_s {
       "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
       "Records not yet consumed, per assigned partition (librdkafka statistics).")                \
+    X(NB_M_KAFKA_BROKER_UP, "notbrought_kafka_broker_up", NB_METRIC_GAUGE, "client,broker",        \
+      "1 when the client's connection to the broker is up, else 0 (librdkafka statistics; "        \
+      "brokers the client has no need to connect to are not listed).")                             \
+    X(NB_M_KAFKA_BROKER_RTT, "notbrought_kafka_broker_rtt_seconds", NB_METRIC_GAUGE,               \
+      "client,broker,quantile",                                                                    \
+      "Request round-trip time to the broker over the last statistics interval, average (avg) "    \
+      "and 99th percentile (p99) (librdkafka statistics).")                                        \
+    X(NB_M_KAFKA_BROKER_ERRORS, "notbrought_kafka_broker_errors_total", NB_METRIC_COUNTER,         \
+      "client,broker,kind",                                                                        \
+      "Transmission errors (tx), receive errors (rx) and request timeouts (timeout) on the "       \
+      "connection to the broker (librdkafka statistics).")                                         \
+    X(NB_M_KAFKA_TXN_STATE, "notbrought_kafka_transaction_state", NB_METRIC_GAUGE, "state",        \
+      "1 for the transactional producer's current state (Ready, InTransaction, BeginCommit, "      \
+      "AbortableError, FatalError, ...); one series.")                                             \
+    X(NB_M_KAFKA_PRODUCER_QUEUE, "notbrought_kafka_producer_queue_messages", NB_METRIC_GAUGE,      \
+      NULL, "Messages in the producer's queues, not yet delivered (librdkafka msg_cnt).")          \
+    X(NB_M_KAFKA_REBALANCES, "notbrought_kafka_rebalances_total", NB_METRIC_COUNTER, "client",     \
+      "Consumer group rebalances (assign or revoke) seen by the client.")                          \
+    X(NB_M_KAFKA_STATS_INVALID, "notbrought_kafka_stats_invalid_total", NB_METRIC_COUNTER, NULL,   \
+      "librdkafka statistics documents ignored because they were not valid JSON of the "           \
+      "expected shape.")                                                                           \
     X(NB_M_POLICY_INFO, "notbrought_policy_info", NB_METRIC_GAUGE, "name,version,hash",            \
       "Always 1; the policy in force.")                                                            \
     X(NB_M_POLICY_RELOADS, "notbrought_policy_reloads_total", NB_METRIC_COUNTER, "result",         \
@@ -315,6 +345,8 @@ struct nb_stream_stats_s;
  * A family the runtime has updated directly (nb_metrics_add/set/observe) is not overwritten
  * by the mirror. Dead letters are the exception: the mirror sets code="unclassified" to the
  * total minus what was reported by code, so the sum over codes is always the total.
+ * records_in is not mirrored: notbrought_records_consumed_total is labelled by topic, which
+ * only the runtime knows, so the runtime reports it (nb_metrics_add() per topic).
  */
 void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *s);
 
@@ -323,6 +355,41 @@ void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *s);
  *        nb_stream_stats() into @p m with nb_metrics_set_stream(). @locality any thread
  */
 void nb_metrics_collect_stream(void *opaque, nb_metrics_t *m);
+
+/**
+ * @brief Applies one librdkafka statistics document (the JSON a stats_cb receives, see
+ *        librdkafka's STATISTICS.md) to the notbrought_kafka_* families and
+ *        notbrought_consumer_lag_records. The client label is the document's "client_id"
+ *        (its "name" when that is empty).
+ *
+ * Every client (type "consumer" or "producer"):
+ *  - per broker with a node id (bootstrap and internal brokers, nodeid -1, are skipped):
+ *    notbrought_kafka_broker_up (1 when "state" is "UP"; no series while "INIT", a broker
+ *    the client has no need to connect to); notbrought_kafka_broker_rtt_seconds avg and p99
+ *    (no series when the interval had no sample); notbrought_kafka_broker_errors_total
+ *    tx/rx/timeout from librdkafka's cumulative counts, never lower than before.
+ *    Series of brokers the document no longer reports go, for that client.
+ * A consumer: the lag of every partition with "desired": true and an id other than -1:
+ *    consumer_lag_stored (from the last record handed to the application), or consumer_lag
+ *    (from the committed offset) while that is -1; the committed offset is only learnt at
+ *    assignment when offsets are committed through the producer's transactions. Partitions
+ *    with neither known and those no longer assigned have no lag series (revoked partitions
+ *    leave no stale lag behind). Feed only the group consumer's documents.
+ *    notbrought_kafka_rebalances_total from cgrp.rebalance_cnt.
+ * A producer: notbrought_kafka_producer_queue_messages (msg_cnt) and, when it has one, the
+ *    transaction state eos.txn_state as the one series of notbrought_kafka_transaction_state.
+ *
+ * A scrape sees a document applied whole (one lock hold). A document that does not parse or
+ * lacks "type" and a client name changes nothing but notbrought_kafka_stats_invalid_total.
+ * New label combinations beyond NB_METRICS_MAX_SERIES per family are dropped and counted.
+ * @param json need not be NUL-terminated; it is borrowed (librdkafka frees it after the
+ *        callback returns 0).
+ * @returns true when the document was applied. NULL @p m is a no-op (returns false), as is
+ *          a registry not made by nb_metrics_new().
+ * @locality any thread (the stats_cb runs on the thread that polls the client).
+ * @locks metrics_lock
+ */
+bool nb_metrics_kafka_stats(nb_metrics_t *m, const char *json, size_t len);
 
 /** @brief Reads /proc/self into the process_* families. @locality any thread */
 void nb_metrics_update_process(nb_metrics_t *m);

@@ -32,6 +32,7 @@ typedef struct nb__series_s {
     uint64_t *buckets;  /* histograms: per-bucket (not cumulative) counts, n_buckets of them */
     uint64_t count;     /* histograms: observations, the +Inf bucket */
     double sum;         /* histograms */
+    bool mark;          /* set in this batch (nb__metrics_batch_set), for the sweep */
 } nb__series_t;
 
 typedef struct nb__family_s {
@@ -179,6 +180,10 @@ nb_metrics_t *nb_metrics_new(void)
         return NULL;
     const char *version = NB_VERSION;
     nb_metrics_set_info(m, NB_M_BUILD_INFO, &version);
+    /* Nothing is being restored until the runtime says so: these gauges mean something at 0
+     * from the start (a dashboard shows "no restore" rather than "no data"). */
+    nb_metrics_set(m, NB_M_RESTORING_PARTITIONS, NULL, 0);
+    nb_metrics_set(m, NB_M_RESTORE_REMAINING, NULL, 0);
     return m;
 }
 
@@ -207,21 +212,20 @@ static char *nb__label_dup(const char *v)
     return strndup(v, len);
 }
 
+/* Whether a stored label value is @p v, compared as stored (cut the same way). */
+static bool nb__label_eq(const char *stored, const char *v)
+{
+    if (strlen(v) > NB__LABEL_MAX)
+        return strncmp(stored, v, strlen(stored)) == 0;
+    return strcmp(stored, v) == 0;
+}
+
 static bool nb__series_match(const nb__family_t *f, const nb__series_t *s,
                              const char *const *values)
 {
-    for (size_t k = 0; k < f->n_labels; k++) {
-        const char *v = values && values[k] ? values[k] : "";
-        size_t len = strlen(v);
-        if (len > NB__LABEL_MAX) {
-            /* Compare as stored: cut the same way. */
-            if (strncmp(s->values[k], v, strlen(s->values[k])) != 0)
-                return false;
-            continue;
-        }
-        if (strcmp(s->values[k], v) != 0)
+    for (size_t k = 0; k < f->n_labels; k++)
+        if (!nb__label_eq(s->values[k], values && values[k] ? values[k] : ""))
             return false;
-    }
     return true;
 }
 
@@ -370,6 +374,66 @@ void nb_metrics_heartbeat(nb_metrics_t *m, int64_t now_ms)
     pthread_mutex_unlock(&m->lock);
 }
 
+/* ---- batches ------------------------------------------------------------------------------ */
+
+bool nb__metrics_batch_begin(nb_metrics_t *m)
+{
+    if (!m || !m->well_known)
+        return false;
+    pthread_mutex_lock(&m->lock);
+    return true;
+}
+
+void nb__metrics_batch_end(nb_metrics_t *m)
+{
+    pthread_mutex_unlock(&m->lock);
+}
+
+void nb__metrics_batch_set(nb_metrics_t *m, int id, const char *const *values, double v,
+                           nb__metrics_op_t op)
+{
+    if (!nb__id_ok(m, id) || m->fams[id].def->type == NB_METRIC_HISTOGRAM || isnan(v))
+        return;
+    nb__family_t *f = &m->fams[id];
+    size_t before = f->n_series;
+    nb__series_t *s = nb__metrics_series(m, id, values);
+    if (!s)
+        return;
+    if (op == NB__METRICS_ADD)
+        s->value += v;
+    else if (op == NB__METRICS_SET || f->n_series > before || v > s->value)
+        s->value = v;
+    s->mark = true;
+    f->direct = true;
+}
+
+/* Frees series i of a family and closes the gap, keeping the order of the others. */
+static void nb__series_remove(nb__family_t *f, size_t i)
+{
+    for (size_t k = 0; k < f->n_labels; k++)
+        free(f->series[i].values[k]);
+    free(f->series[i].buckets);
+    memmove(&f->series[i], &f->series[i + 1], (f->n_series - i - 1) * sizeof(f->series[0]));
+    f->n_series--;
+}
+
+void nb__metrics_batch_sweep(nb_metrics_t *m, int id, size_t label, const char *value)
+{
+    if (!nb__id_ok(m, id))
+        return;
+    nb__family_t *f = &m->fams[id];
+    for (size_t i = 0; i < f->n_series;) {
+        nb__series_t *s = &f->series[i];
+        bool mine = !value || (label < f->n_labels && nb__label_eq(s->values[label], value));
+        if (mine && !s->mark) {
+            nb__series_remove(f, i);
+            continue;
+        }
+        s->mark = false;
+        i++;
+    }
+}
+
 /* ---- the stats mirror --------------------------------------------------------------------- */
 
 /* Sets a series unless the runtime reports the family itself. @locks metrics_lock (held) */
@@ -388,7 +452,6 @@ void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *st)
         return;
     pthread_mutex_lock(&m->lock);
     nb__mirror(m, NB_M_READY, NULL, st->ready ? 1 : 0);
-    nb__mirror(m, NB_M_RECORDS_CONSUMED, NULL, (double)st->records_in);
     nb__mirror(m, NB_M_REPARTITIONED, NULL, (double)st->repartitioned);
     nb__mirror(m, NB_M_PARKED, NULL, (double)st->parked);
     nb__mirror(m, NB_M_RELEASED, NULL, (double)st->released);

@@ -8,7 +8,6 @@
  */
 #include "stream/internal.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #define NB__TXN_TIMEOUT_MS 30000
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
+#define NB__MAX_COUNTED_TOPICS 16
 
 /* Pre-image of a state entry touched by the open transaction. */
 typedef struct nb__undo_s {
@@ -57,6 +57,11 @@ struct nb_stream_s {
     long batch_records;
     long batch_emitted;
     rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
+    struct {
+        char topic[250]; /* Kafka allows 249 characters */
+        uint64_t n;
+    } consumed[NB__MAX_COUNTED_TOPICS]; /* records consumed since the last report, by topic */
+    size_t n_consumed;
     nb__undo_t *undo;
     bool fatal;
     bool restoring;
@@ -135,34 +140,36 @@ static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-/* librdkafka statistics (JSON) of the group consumer: consumer lag summed per topic.
- * @locality main thread (served from rd_kafka_consumer_poll()) */
+/* True when the configuration (kafka.properties or NB_RDKAFKA_*) sets this property. */
+static bool nb__given(const nb_config_t *conf, const char *key)
+{
+    for (size_t i = 0; i < conf->n_kafka_props; i++)
+        if (strcmp(conf->kafka_props[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* librdkafka statistics (JSON) of the group consumer and of the producer: consumer lag,
+ * brokers' round trips and errors, the transaction state (src/ops/kstats.c).
+ * @locality the thread that polls the client: the main thread */
 static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaque)
 {
     nb_stream_t *st = opaque;
-    json_error_t jerr;
     (void)rk;
-    json_t *root = json_loadb(json, json_len, 0, &jerr);
-    json_t *topics = root ? json_object_get(root, "topics") : NULL;
-    const char *name;
-    json_t *topic;
-    json_object_foreach(topics, name, topic)
-    {
-        json_t *parts = json_object_get(topic, "partitions");
-        const char *pid;
-        json_t *part;
-        json_object_foreach(parts, pid, part)
-        {
-            json_int_t l = json_integer_value(json_object_get(part, "consumer_lag"));
-            if (strcmp(pid, "-1") != 0 && l >= 0 &&
-                json_is_true(json_object_get(part, "desired"))) {
-                const char *values[2] = {name, pid};
-                nb_metrics_set_v(st->metrics, NB_M_CONSUMER_LAG, values, (double)l);
-            }
-        }
-    }
-    json_decref(root);
+    nb_metrics_kafka_stats(st->metrics, json, json_len);
     return 0; /* librdkafka frees json */
+}
+
+/* Statistics every 10 s for the metrics, unless the configuration says otherwise. */
+static bool nb__stats_conf(const nb_config_t *conf, rd_kafka_conf_t *kc, char *errstr,
+                           size_t errstr_size)
+{
+    if (!nb__given(conf, "statistics.interval.ms") &&
+        rd_kafka_conf_set(kc, "statistics.interval.ms", "10000", errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK)
+        return false;
+    rd_kafka_conf_set_stats_cb(kc, nb__stats_cb);
+    return true;
 }
 
 static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role, void *opaque,
@@ -187,15 +194,6 @@ static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role,
 fail:
     rd_kafka_conf_destroy(kc);
     return NULL;
-}
-
-/* True when the configuration (kafka.properties or NB_RDKAFKA_*) sets this property. */
-static bool nb__given(const nb_config_t *conf, const char *key)
-{
-    for (size_t i = 0; i < conf->n_kafka_props; i++)
-        if (strcmp(conf->kafka_props[i].key, key) == 0)
-            return true;
-    return false;
 }
 
 static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr,
@@ -480,8 +478,32 @@ static void nb__rewind(nb_stream_t *st)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* Reports the records consumed by topic (once per transaction, not per record). */
+static void nb__report_consumed(nb_stream_t *st)
+{
+    for (size_t i = 0; i < st->n_consumed; i++)
+        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, st->consumed[i].topic,
+                       (double)st->consumed[i].n);
+    st->n_consumed = 0;
+}
+
+static void nb__count_consumed(nb_stream_t *st, const char *topic)
+{
+    for (size_t i = 0; i < st->n_consumed; i++) {
+        if (strcmp(st->consumed[i].topic, topic) == 0) {
+            st->consumed[i].n++;
+            return;
+        }
+    }
+    if (st->n_consumed == NB__MAX_COUNTED_TOPICS)
+        nb__report_consumed(st);
+    snprintf(st->consumed[st->n_consumed].topic, sizeof(st->consumed[0].topic), "%s", topic);
+    st->consumed[st->n_consumed++].n = 1;
+}
+
 static void nb__batch_reset(nb_stream_t *st)
 {
+    st->n_consumed = 0; /* reported on commit; after an abort they are read again */
     st->txn_open = false;
     rd_kafka_topic_partition_list_destroy(st->offsets);
     st->offsets = rd_kafka_topic_partition_list_new(16);
@@ -617,6 +639,7 @@ static nb_err_t nb__commit(nb_stream_t *st)
     /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
     st->stats.ready = !st->fatal;
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - t0) / 1e3);
+    nb__report_consumed(st);
     nb__undo_clear(st);
     nb__batch_reset(st);
     return NB_ERR_OK;
@@ -635,20 +658,18 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
 /* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
  * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
  *           thread-safe metrics registry. */
-static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, nb__store_t **out,
-                                  long *records)
+static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, int64_t span,
+                                  atomic_llong *remaining, nb__store_t **out, long *records)
 {
-    int64_t low = 0, high = 0;
     nb_err_t result = NB_ERR_OK;
     nb__store_t *fresh = nb__store_new();
+    int64_t left = span > 0 ? span : 0; /* of this partition's share of *remaining */
     *out = NULL;
     *records = 0;
     if (!fresh)
         return NB_ERR_NOMEM;
     /* An empty changelog partition needs no read (waiting for its end costs a fetch). */
-    if (rd_kafka_query_watermark_offsets(rk, st->conf->changelog_topic, p, &low, &high, 10000) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR &&
-        high <= low) {
+    if (span == 0) {
         *out = fresh;
         return NB_ERR_OK;
     }
@@ -665,6 +686,13 @@ static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, nb
          * timeout would be waited in full. */
         ssize_t n = rd_kafka_consume_batch_queue(q, 20, batch, 1024);
         nb_metrics_heartbeat(st->metrics, nb__now());
+        if (n > 0) {
+            int64_t d = n < left ? n : left;
+            left -= d;
+            nb_metrics_add(st->metrics, NB_M_RESTORE_RECORDS, NULL, (double)n);
+            nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL,
+                           (double)(atomic_fetch_sub(remaining, d) - d));
+        }
         if (n <= 0) {
             if (st->fatal)
                 result = NB_ERR_KAFKA_FATAL;
@@ -695,6 +723,9 @@ static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, nb
     }
     rd_kafka_queue_destroy(q);
     rd_kafka_assign(rk, NULL);
+    /* Offsets compaction removed and transaction markers are not records. */
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL,
+                   (double)(atomic_fetch_sub(remaining, left) - left));
     if (result != NB_ERR_OK) {
         nb__store_destroy(fresh);
         return result;
@@ -710,6 +741,8 @@ typedef struct nb__restore_job_s {
     size_t np;
     atomic_size_t next;
     nb__store_t **stores; /* [np] */
+    int64_t *spans;       /* [np]: high - low watermark of each changelog partition (-1: unknown) */
+    atomic_llong remaining;
     long *records;        /* [np] */
     nb_err_t *errs;       /* [np] */
     int64_t *ms;          /* [np] */
@@ -722,8 +755,8 @@ static void nb__restore_work(nb__restore_job_t *job, rd_kafka_t *rk)
         if (i >= job->np)
             return;
         int64_t t0 = nb__now();
-        job->errs[i] = nb__restore_build(job->st, rk, job->ps[i], &job->stores[i],
-                                         &job->records[i]);
+        job->errs[i] = nb__restore_build(job->st, rk, job->ps[i], job->spans[i], &job->remaining,
+                                         &job->stores[i], &job->records[i]);
         job->ms[i] = nb__now() - t0;
     }
 }
@@ -751,8 +784,10 @@ static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
     job.records = calloc(np ? np : 1, sizeof(*job.records));
     job.errs = calloc(np ? np : 1, sizeof(*job.errs));
     job.ms = calloc(np ? np : 1, sizeof(*job.ms));
+    job.spans = calloc(np ? np : 1, sizeof(*job.spans));
+    atomic_init(&job.remaining, 0);
     nb_err_t result = NB_ERR_OK;
-    if (!job.stores || !job.records || !job.errs || !job.ms) {
+    if (!job.stores || !job.records || !job.errs || !job.ms || !job.spans) {
         result = NB_ERR_NOMEM;
         goto done;
     }
@@ -761,12 +796,28 @@ static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
             result = NB_ERR_INVALID_ARG;
     if (result)
         goto done;
+    /* What there is to read, for the progress gauges (and to skip empty partitions). */
+    int64_t total = 0;
+    for (size_t i = 0; i < np; i++) {
+        int64_t low = 0, high = 0;
+        job.spans[i] = rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic,
+                                                        ps[i], &low, &high, 10000) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR
+                           ? (high > low ? high - low : 0)
+                           : -1;
+        total += job.spans[i] > 0 ? job.spans[i] : 0;
+    }
+    atomic_store(&job.remaining, total);
+    nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, (double)np);
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, (double)total);
     pthread_t helper;
     bool two = np > 1 && st->restorer2 &&
                pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
     nb__restore_work(&job, st->restorer);
     if (two)
         pthread_join(helper, NULL);
+    nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, 0);
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, 0);
     for (size_t i = 0; i < np && result == NB_ERR_OK; i++)
         result = job.errs[i];
     if (result)
@@ -792,6 +843,7 @@ done:
     free(job.records);
     free(job.errs);
     free(job.ms);
+    free(job.spans);
     return result;
 }
 
@@ -906,13 +958,14 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
             return NULL;
         }
         rd_kafka_conf_set_rebalance_cb(kc, nb__rebalance_cb);
-        /* Consumer lag for the metrics, unless the configuration says otherwise. */
-        if (!nb__given(st->conf, "statistics.interval.ms") &&
-            !nb__set(kc, "statistics.interval.ms", "10000", errstr, errstr_size)) {
+        if (!nb__stats_conf(st->conf, kc, errstr, errstr_size)) {
             rd_kafka_conf_destroy(kc);
             return NULL;
         }
-        rd_kafka_conf_set_stats_cb(kc, nb__stats_cb);
+    } else if (!nb__set(kc, "statistics.interval.ms", "0", errstr, errstr_size)) {
+        /* Nobody serves these consumers' statistics: they would pile up in their queues. */
+        rd_kafka_conf_destroy(kc);
+        return NULL;
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errstr_size);
     if (!rk)
@@ -963,7 +1016,8 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
     if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
         (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
-        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size))
+        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
+        !nb__stats_conf(conf, pc, errstr, errstr_size))
         goto fail;
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
         goto fail;
@@ -1143,6 +1197,7 @@ static nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t no
         return err;
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     st->stats.records_in++;
+    nb__count_consumed(st, topic);
     if (strcmp(topic, st->conf->by_child_topic) == 0)
         err = nb__pipeline_by_child(st->pipe, st, rkm, now);
     else
@@ -1227,6 +1282,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
             }
         }
         nb__links_poll(st);
+        rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
         nb__publish_stats(st);
         nb_metrics_heartbeat(st->metrics, now);
         int64_t age = now - st->batch_start;

@@ -30,7 +30,9 @@ except Exception as e:
     print(0); print(e)
 PY
 }
-# metric NAME [LABELS]: the sum of the samples of a family (label filter optional).
+# metric NAME [FILTER]: the sum of every sample of a family, over all its label sets (so
+# notbrought_records_consumed_total sums over topics); FILTER, optional, is a substring the
+# labels must contain (e.g. 'topic="gp.appointments"').
 metric() { get "http://127.0.0.1:$port/metrics" | python3 -c '
 import re, sys
 name, want = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
@@ -48,6 +50,8 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
 bs=$(head -n 1 "$work/bootstrap")
 export NB_HMAC_KEY=metrics-test-hmac-key-0123456789 NB_OPS_LOG_LEVEL=warn
+# librdkafka statistics every second rather than every 10 s, so that the test need not wait.
+export NB_RDKAFKA_STATISTICS_INTERVAL_MS=1000
 "$bin" run --config "$work/nb.yaml" --bootstrap "$bs" 2>"$work/run.log" &
 daemon=$!
 pids+=($daemon)
@@ -65,8 +69,22 @@ for _ in $(seq 300); do
     [ "$(metric notbrought_dead_letters_total)" -ge 6 ] && [ "$(metric notbrought_notifications_total)" -gt 0 ] && break
     sleep 0.2
 done
+# Records consumed are reported when their transaction commits: wait for the whole batch
+# (every line but the identity links, read by every instance outside the group).
+n1=$(grep -vc '^{"topic":"identity.links"' "$work/s1.jsonl")
+for _ in $(seq 300); do [ "$(metric notbrought_records_consumed_total)" -ge $((before + n1)) ] && break; sleep 0.2; done
 first=$(metric notbrought_records_consumed_total)
-[ "$first" -gt "$before" ] && ok "records consumed moved: $before -> $first" || bad "records consumed did not move"
+[ "$first" -ge $((before + n1)) ] && ok "records consumed moved: $before -> $first" ||
+    bad "records consumed: $before -> $first, want $n1 more"
+# By topic: every source topic of the sample has its series (one instance owns every by-child
+# partition, so nothing goes through the by-child topic).
+for t in gp.appointments midwifery.appointments hv.contacts child.context; do
+    [ "$(metric notbrought_records_consumed_total "topic=\"$t\"")" -gt 0 ] &&
+        ok "records consumed from $t" || bad "no records consumed from $t"
+done
+[ "$(metric notbrought_records_consumed_total 'topic="identity.links"')" -eq 0 ] &&
+    ok "identity links are not counted as consumed (read outside the group)" ||
+    bad "identity links counted"
 [ "$(metric notbrought_dead_letters_total)" -eq 6 ] && ok "6 dead letters counted" ||
     bad "dead letters: $(metric notbrought_dead_letters_total)"
 [ "$(metric notbrought_dead_letters_total 'code="nhs_check_digit"')" -ge 1 ] &&
@@ -84,6 +102,29 @@ first=$(metric notbrought_records_consumed_total)
     bad "commit latency"
 [ "$(metric notbrought_policy_info)" -eq 1 ] && ok "policy info" || bad "policy info"
 [ "$(metric notbrought_children_tracked)" -gt 0 ] && ok "children tracked" || bad "children tracked"
+# Restores: none in progress once ready (the changelog was empty, so nothing was read).
+[ "$(metric notbrought_restoring_partitions)" -eq 0 ] &&
+    [ "$(metric notbrought_restore_remaining_records)" -eq 0 ] && ok "no restore in progress" ||
+    bad "restore gauges: $(metric notbrought_restoring_partitions) partitions," \
+        "$(metric notbrought_restore_remaining_records) records"
+# librdkafka statistics of the group consumer and the transactional producer.
+for _ in $(seq 100); do
+    [ "$(metric notbrought_kafka_broker_up '-consumer"')" -gt 0 ] &&
+        [ "$(metric notbrought_kafka_broker_up '-producer"')" -gt 0 ] &&
+        [ "$(metric notbrought_kafka_transaction_state)" -eq 1 ] && break
+    sleep 0.2
+done
+[ "$(metric notbrought_kafka_broker_up '-consumer"')" -gt 0 ] && ok "consumer's brokers up" ||
+    bad "no broker up for the consumer"
+[ "$(metric notbrought_kafka_broker_up '-producer"')" -gt 0 ] && ok "producer's brokers up" ||
+    bad "no broker up for the producer"
+[ "$(metric notbrought_kafka_transaction_state)" -eq 1 ] && ok "one transaction state" ||
+    bad "transaction state: $(get "http://127.0.0.1:$port/metrics" | grep '^notbrought_kafka_transaction_state')"
+[ "$(metric notbrought_kafka_rebalances_total '-consumer"')" -ge 1 ] && ok "rebalances counted" ||
+    bad "rebalances"
+get "http://127.0.0.1:$port/metrics" | grep -q '^notbrought_consumer_lag_records{topic="gp.appointments",partition="0"} ' &&
+    ok "consumer lag by partition" || bad "no consumer lag"
+[ "$(metric notbrought_kafka_stats_invalid_total)" -eq 0 ] && ok "statistics all parsed" || bad "invalid statistics"
 
 "$bin" generate --children 30 --seed 10 --malformed 0 -o "$work/s2.jsonl"
 "$bin" produce --config "$work/nb.yaml" --bootstrap "$bs" "$work/s2.jsonl" 2>/dev/null

@@ -1,8 +1,9 @@
 /*
- * Unit tests: ops - the metrics registry and its Prometheus text exposition, health
- * judgement, the HTTP server (/metrics, /healthz, /readyz over a real socket on loopback), the
- * configuration's secrets (the SASL password file; secrets refused in the YAML) and the
- * checked-in configuration reference.
+ * Unit tests: ops - the metrics registry and its Prometheus text exposition, librdkafka
+ * statistics into metrics (real documents under tests/data/), health judgement, the HTTP
+ * server (/metrics, /healthz, /readyz over a real socket on loopback), the configuration's
+ * secrets (the SASL password file; secrets refused in the YAML) and the checked-in
+ * configuration reference.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +23,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "notbrought/ops.h"
 #include "notbrought/stream.h"
@@ -303,7 +306,14 @@ static void test_well_known_registry_renders(void **state)
     char *txt = nb_metrics_render(m, NULL);
     t_check_exposition(txt);
     assert_non_null(strstr(txt, "\nnotbrought_build_info{version=\""));
-    assert_non_null(strstr(txt, "\nnotbrought_records_consumed_total 0\n"));
+    /* Labelled by topic: no series before the first record. */
+    assert_non_null(strstr(txt, "\n# TYPE notbrought_records_consumed_total counter\n"));
+    assert_null(strstr(txt, "\nnotbrought_records_consumed_total"));
+    /* Nothing restores until the runtime says so. */
+    assert_non_null(strstr(txt, "\nnotbrought_restoring_partitions 0\n"));
+    assert_non_null(strstr(txt, "\nnotbrought_restore_remaining_records 0\n"));
+    assert_non_null(strstr(txt, "\nnotbrought_restore_records_total 0\n"));
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_stats_invalid_total 0\n"));
     assert_non_null(strstr(txt, "\nprocess_resident_memory_bytes "));
     assert_non_null(strstr(txt, "\nprocess_cpu_seconds_total "));
     assert_non_null(strstr(txt, "\nprocess_start_time_seconds "));
@@ -338,7 +348,6 @@ static void test_stream_mirror_and_direct_reports(void **state)
     char *txt = nb_metrics_render(m, NULL);
     static const char *const want[] = {
         "\nnotbrought_ready 1\n",
-        "\nnotbrought_records_consumed_total 120\n",
         "\nnotbrought_dead_letters_total{code=\"unclassified\"} 7\n",
         "\nnotbrought_repartitioned_total 100\n",
         "\nnotbrought_parked_total 5\n",
@@ -349,6 +358,8 @@ static void test_stream_mirror_and_direct_reports(void **state)
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_non_null(strstr(txt, want[i]));
+    /* records_in is not mirrored: the family is by topic, which only the runtime knows. */
+    assert_null(strstr(txt, "\nnotbrought_records_consumed_total"));
     /* Both results of one family, adjacent. */
     assert_non_null(strstr(txt, "\nnotbrought_transactions_total{result=\"commit\"} 11\n"
                                 "notbrought_transactions_total{result=\"abort\"} 1\n"));
@@ -364,15 +375,21 @@ static void test_stream_mirror_and_direct_reports(void **state)
     assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"decode_error\"} 2\n"));
     free(txt);
 
-    /* A family the runtime sets itself is not overwritten by the mirror. */
+    /* A family the runtime sets itself is not overwritten by the mirror; records consumed
+     * come from the runtime only, by topic, as it adds them (once per transaction). */
     nb_metrics_set(m, NB_M_READY, NULL, 0);
-    nb_metrics_add(m, NB_M_RECORDS_CONSUMED, NULL, 1000);
+    nb_metrics_add(m, NB_M_RECORDS_CONSUMED, "gp.appointments", 1000);
+    nb_metrics_add(m, NB_M_RECORDS_CONSUMED, "notbrought.by-child", 80);
+    nb_metrics_add(m, NB_M_RECORDS_CONSUMED, "gp.appointments", 20);
     s.ready = true;
     s.records_in = 5;
     nb_metrics_set_stream(m, &s);
     txt = nb_metrics_render(m, NULL);
     assert_non_null(strstr(txt, "\nnotbrought_ready 0\n"));
-    assert_non_null(strstr(txt, "\nnotbrought_records_consumed_total 1120\n"));
+#define T_RC "\nnotbrought_records_consumed_total"
+    assert_non_null(strstr(txt, T_RC "{topic=\"gp.appointments\"} 1020" T_RC
+                                     "{topic=\"notbrought.by-child\"} 80\n# HELP "));
+#undef T_RC
     free(txt);
 
     /* Heartbeat and commit latency: one-line calls. */
@@ -450,6 +467,397 @@ static void test_concurrent_updates_and_render(void **state)
     assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"a\"} 10000\n"));
     assert_non_null(strstr(txt, "notbrought_commit_latency_seconds_count 20000\n"));
     free(txt);
+    nb_metrics_destroy(m);
+}
+
+/* ---- librdkafka statistics ------------------------------------------------------------------ */
+
+/* Real documents from librdkafka 2.0.2 on its mock cluster, taken as the daemon runs: 3 brokers,
+ * broker 3 just taken down, a bootstrap address that never answered; a group consumer behind
+ * on five partitions and paused on a sixth (offsets committed through the producer's
+ * transactions, so librdkafka's consumer_lag is -1 throughout), and the transactional producer
+ * inside a transaction. */
+#define T_CONSUMER_JSON "tests/data/rdkafka-stats-consumer.json"
+#define T_PRODUCER_JSON "tests/data/rdkafka-stats-producer.json"
+#define T_B1 "127.0.0.1:34647/1"
+#define T_B2 "127.0.0.1:39881/2"
+#define T_B3 "127.0.0.1:38507/3"
+
+/* Reads a file of the source tree. @returns a NUL-terminated copy the caller frees. */
+static char *t_read_source(const char *rel, size_t *len)
+{
+    const char *dir = getenv("NB_SOURCE_DIR") ? getenv("NB_SOURCE_DIR") : NB_SOURCE_DIR;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    assert_true(n > 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+static json_t *t_load_json(const char *rel)
+{
+    char *text = t_read_source(rel, NULL);
+    json_error_t jerr;
+    json_t *doc = json_loads(text, 0, &jerr);
+    free(text);
+    assert_non_null(doc);
+    return doc;
+}
+
+/* Applies a jansson document as librdkafka would hand it over (compact, not NUL-terminated
+ * where it matters: the length is passed). */
+static bool t_apply(nb_metrics_t *m, const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    assert_non_null(text);
+    bool ok = nb_metrics_kafka_stats(m, text, strlen(text));
+    free(text);
+    return ok;
+}
+
+/* The value of one sample line `series value` in a rendering, or NaN when there is none. */
+static double t_sample(const char *txt, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = txt; (p = strstr(p, series)); p += n) {
+        if ((p == txt || p[-1] == '\n') && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    }
+    return NAN;
+}
+
+/* The number of sample lines of a family (name followed by '{' or ' '). */
+static int t_count(const char *txt, const char *name)
+{
+    int count = 0;
+    size_t n = strlen(name);
+    for (const char *p = txt; (p = strstr(p, name)); p += n)
+        if ((p == txt || p[-1] == '\n') && (p[n] == '{' || p[n] == ' '))
+            count++;
+    return count;
+}
+
+static char *t_render(nb_metrics_t *m)
+{
+    char *txt = nb_metrics_render(m, NULL);
+    assert_non_null(txt);
+    t_check_exposition(txt);
+    return txt;
+}
+
+#define T_UP(c, b) "notbrought_kafka_broker_up{client=\"" c "\",broker=\"" b "\"}"
+#define T_RTT(c, b, q)                                                                             \
+    "notbrought_kafka_broker_rtt_seconds{client=\"" c "\",broker=\"" b "\",quantile=\"" q "\"}"
+#define T_ERR(c, b, k)                                                                             \
+    "notbrought_kafka_broker_errors_total{client=\"" c "\",broker=\"" b "\",kind=\"" k "\"}"
+#define T_LAG(t, p) "notbrought_consumer_lag_records{topic=\"" t "\",partition=\"" p "\"}"
+#define T_C "notbrought-1-consumer"
+#define T_P "notbrought-1-producer"
+
+static void test_kafka_stats_consumer_document(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    size_t len;
+    char *json = t_read_source(T_CONSUMER_JSON, &len);
+    assert_true(nb_metrics_kafka_stats(m, json, len));
+    free(json);
+    char *txt = t_render(m);
+    /* Brokers: broker 3 went down and the consumer has no need of it now (INIT): no series;
+     * the coordinator connection counts as a broker. */
+    assert_true(isnan(t_sample(txt, T_UP(T_C, T_B3))));
+    assert_true(t_sample(txt, T_UP(T_C, T_B2)) == 1);
+    assert_true(t_sample(txt, T_UP(T_C, T_B1)) == 1);
+    assert_true(t_sample(txt, T_UP(T_C, "GroupCoordinator")) == 1);
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_up"), 3);
+    /* The bootstrap address (nodeid -1) is in no family. */
+    assert_null(strstr(txt, "127.0.0.1:1/bootstrap"));
+    /* Round-trip times, microseconds to seconds, of the one broker with samples. */
+    assert_non_null(strstr(txt, "\n" T_RTT(T_C, T_B1, "avg") " 0.003206\n"
+                                T_RTT(T_C, T_B1, "p99") " 0.003215\n"));
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_rtt_seconds"), 2);
+    /* Errors: the receive error of the broker that went down; the others at 0. */
+    assert_true(t_sample(txt, T_ERR(T_C, T_B3, "rx")) == 1);
+    assert_true(t_sample(txt, T_ERR(T_C, T_B3, "tx")) == 0);
+    assert_true(t_sample(txt, T_ERR(T_C, T_B3, "timeout")) == 0);
+    assert_true(t_sample(txt, T_ERR(T_C, "GroupCoordinator", "rx")) == 0);
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_errors_total"), 12);
+    /* Lag from the last record read (consumer_lag is -1 throughout); the paused partition
+     * has read nothing and has no committed offset: no series; nor has the pseudo-partition
+     * -1. */
+    assert_true(t_sample(txt, T_LAG("gp.appointments", "0")) == 174);
+    assert_true(t_sample(txt, T_LAG("gp.appointments", "1")) == 142);
+    assert_true(t_sample(txt, T_LAG("gp.appointments", "2")) == 104);
+    assert_true(t_sample(txt, T_LAG("notbrought.by-child", "0")) == 90);
+    assert_true(t_sample(txt, T_LAG("notbrought.by-child", "1")) == 52);
+    assert_int_equal(t_count(txt, "notbrought_consumer_lag_records"), 5);
+    assert_true(t_sample(txt, "notbrought_kafka_rebalances_total{client=\"" T_C "\"}") == 1);
+    /* Producer families untouched; nothing invalid. */
+    assert_int_equal(t_count(txt, "notbrought_kafka_producer_queue_messages"), 0);
+    assert_int_equal(t_count(txt, "notbrought_kafka_transaction_state"), 0);
+    assert_true(t_sample(txt, "notbrought_kafka_stats_invalid_total") == 0);
+    free(txt);
+    nb_metrics_destroy(m);
+}
+
+static void test_kafka_stats_producer_document(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    json_t *doc = t_load_json(T_PRODUCER_JSON);
+    assert_true(t_apply(m, doc));
+    char *txt = t_render(m);
+    assert_true(t_sample(txt, T_UP(T_P, T_B3)) == 0);
+    assert_true(t_sample(txt, T_UP(T_P, T_B2)) == 1);
+    assert_true(t_sample(txt, T_UP(T_P, T_B1)) == 1);
+    assert_true(t_sample(txt, T_UP(T_P, "TxnCoordinator")) == 1);
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_up"), 4);
+    assert_null(strstr(txt, "127.0.0.1:1/bootstrap"));
+    assert_true(t_sample(txt, T_RTT(T_P, T_B3, "avg")) == 0.048434);
+    assert_true(t_sample(txt, T_RTT(T_P, T_B3, "p99")) == 0.060671);
+    assert_true(t_sample(txt, T_RTT(T_P, T_B2, "avg")) == 0.008456);
+    assert_true(t_sample(txt, T_RTT(T_P, T_B2, "p99")) == 0.009983);
+    assert_true(t_sample(txt, T_RTT(T_P, T_B1, "avg")) == 0.003289);
+    assert_true(t_sample(txt, T_RTT(T_P, T_B1, "p99")) == 0.004255);
+    /* The transaction coordinator had no request in the interval (rtt cnt 0): no RTT. */
+    assert_null(strstr(txt, T_RTT(T_P, "TxnCoordinator", "avg")));
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_rtt_seconds"), 6);
+    assert_true(t_sample(txt, T_ERR(T_P, T_B3, "rx")) == 1);
+    assert_true(t_sample(txt, T_ERR(T_P, "TxnCoordinator", "timeout")) == 0);
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_producer_queue_messages 33\n"));
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_transaction_state{state=\"InTransaction\"} 1\n"
+                                "# HELP "));
+    /* A producer has no assignment: no lag, no rebalances. */
+    assert_int_equal(t_count(txt, "notbrought_consumer_lag_records"), 0);
+    assert_int_equal(t_count(txt, "notbrought_kafka_rebalances_total"), 0);
+    free(txt);
+
+    /* The transaction commits: the new state is the only series; the old one is gone. */
+    json_t *eos = json_object_get(doc, "eos");
+    json_object_set_new(eos, "txn_state", json_string("BeginCommit"));
+    assert_true(t_apply(m, doc));
+    txt = t_render(m);
+    assert_int_equal(t_count(txt, "notbrought_kafka_transaction_state"), 1);
+    assert_true(t_sample(txt, "notbrought_kafka_transaction_state{state=\"BeginCommit\"}") == 1);
+    assert_null(strstr(txt, "{state=\"InTransaction\"}"));
+    free(txt);
+    json_object_set_new(eos, "txn_state", json_string("Ready"));
+    json_object_set_new(doc, "msg_cnt", json_integer(0));
+    assert_true(t_apply(m, doc));
+    txt = t_render(m);
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_transaction_state{state=\"Ready\"} 1\n"));
+    assert_null(strstr(txt, "{state=\"BeginCommit\"}"));
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_producer_queue_messages 0\n"));
+    free(txt);
+    json_decref(doc);
+    nb_metrics_destroy(m);
+}
+
+static void test_kafka_stats_counters_never_decrease(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    json_t *p = t_load_json(T_PRODUCER_JSON), *c = t_load_json(T_CONSUMER_JSON);
+    json_t *b3 = json_object_get(json_object_get(p, "brokers"), T_B3);
+    json_t *cgrp = json_object_get(c, "cgrp");
+    assert_non_null(b3);
+    json_object_set_new(b3, "txerrs", json_integer(7));
+    json_object_set_new(b3, "req_timeouts", json_integer(3));
+    json_object_set_new(cgrp, "rebalance_cnt", json_integer(5));
+    assert_true(t_apply(m, p));
+    assert_true(t_apply(m, c));
+    /* Lower cumulative counts (never from one librdkafka handle, but whatever comes): the
+     * counters stay where they were. */
+    json_object_set_new(b3, "txerrs", json_integer(2));
+    json_object_set_new(b3, "rxerrs", json_integer(0));
+    json_object_set_new(b3, "req_timeouts", json_integer(4));
+    json_object_set_new(cgrp, "rebalance_cnt", json_integer(1));
+    assert_true(t_apply(m, p));
+    assert_true(t_apply(m, c));
+    char *txt = t_render(m);
+    assert_true(t_sample(txt, T_ERR(T_P, T_B3, "tx")) == 7);
+    assert_true(t_sample(txt, T_ERR(T_P, T_B3, "rx")) == 1);
+    assert_true(t_sample(txt, T_ERR(T_P, T_B3, "timeout")) == 4); /* this one went up */
+    assert_true(t_sample(txt, "notbrought_kafka_rebalances_total{client=\"" T_C "\"}") == 5);
+    free(txt);
+
+    /* A broker the client no longer lists: its gauges go, its counters stay. */
+    json_object_del(json_object_get(p, "brokers"), T_B3);
+    assert_true(t_apply(m, p));
+    txt = t_render(m);
+    assert_true(isnan(t_sample(txt, T_UP(T_P, T_B3))));
+    assert_true(isnan(t_sample(txt, T_RTT(T_P, T_B3, "avg"))));
+    assert_true(t_sample(txt, T_ERR(T_P, T_B3, "tx")) == 7);
+    /* The consumer's series of the same broker are the consumer's: untouched. */
+    assert_true(t_sample(txt, T_ERR(T_C, T_B3, "rx")) == 1);
+    assert_true(t_sample(txt, T_UP(T_C, T_B1)) == 1);
+    assert_true(t_sample(txt, T_RTT(T_C, T_B1, "avg")) == 0.003206);
+    free(txt);
+    json_decref(p);
+    json_decref(c);
+    nb_metrics_destroy(m);
+}
+
+static void test_kafka_stats_follow_the_assignment(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    json_t *c = t_load_json(T_CONSUMER_JSON), *p = t_load_json(T_PRODUCER_JSON);
+    assert_true(t_apply(m, c));
+    /* A producer document touches no lag. */
+    assert_true(t_apply(m, p));
+    char *txt = t_render(m);
+    assert_int_equal(t_count(txt, "notbrought_consumer_lag_records"), 5);
+    assert_int_equal(t_count(txt, "notbrought_kafka_broker_up"), 7);
+    free(txt);
+    /* gp.appointments 1 is revoked; notbrought.by-child 0 is reassigned and has read nothing
+     * and has no committed offset (both lags -1); notbrought.by-child 2 has read nothing but
+     * has a committed offset (consumer_lag 7, stored lag -1); broker 1 is idle (no RTT
+     * sample) and broker 2 disconnected and not needed (INIT). */
+    json_t *topics = json_object_get(c, "topics"), *brokers = json_object_get(c, "brokers");
+    json_t *gp = json_object_get(json_object_get(topics, "gp.appointments"), "partitions");
+    json_t *bc = json_object_get(json_object_get(topics, "notbrought.by-child"), "partitions");
+    json_object_set_new(json_object_get(gp, "1"), "desired", json_false());
+    json_object_set_new(json_object_get(bc, "0"), "consumer_lag_stored", json_integer(-1));
+    json_object_set_new(json_object_get(bc, "2"), "consumer_lag", json_integer(7));
+    json_object_set_new(json_object_get(json_object_get(brokers, T_B1), "rtt"), "cnt",
+                        json_integer(0));
+    json_object_set_new(json_object_get(brokers, T_B2), "state", json_string("INIT"));
+    assert_true(t_apply(m, c));
+    txt = t_render(m);
+    assert_int_equal(t_count(txt, "notbrought_consumer_lag_records"), 4);
+    assert_true(isnan(t_sample(txt, T_LAG("gp.appointments", "1"))));
+    assert_true(isnan(t_sample(txt, T_LAG("notbrought.by-child", "0"))));
+    assert_true(t_sample(txt, T_LAG("notbrought.by-child", "2")) == 7);
+    assert_true(t_sample(txt, T_LAG("gp.appointments", "0")) == 174);
+    assert_true(isnan(t_sample(txt, T_RTT(T_C, T_B1, "avg"))));
+    assert_true(isnan(t_sample(txt, T_RTT(T_C, T_B1, "p99"))));
+    assert_true(t_sample(txt, T_UP(T_C, T_B1)) == 1);
+    assert_true(isnan(t_sample(txt, T_UP(T_C, T_B2))));
+    /* The producer's view of the same brokers is its own. */
+    assert_true(t_sample(txt, T_RTT(T_P, T_B1, "avg")) == 0.003289);
+    assert_true(t_sample(txt, T_UP(T_P, T_B2)) == 1);
+    free(txt);
+    /* Everything revoked: no lag left. */
+    json_object_clear(topics);
+    assert_true(t_apply(m, c));
+    txt = t_render(m);
+    assert_int_equal(t_count(txt, "notbrought_consumer_lag_records"), 0);
+    free(txt);
+    json_decref(c);
+    json_decref(p);
+    nb_metrics_destroy(m);
+}
+
+static void test_kafka_stats_garbage_is_harmless(void **state)
+{
+    (void)state;
+    nb_metrics_t *m = nb_metrics_new();
+    size_t len;
+    char *json = t_read_source(T_PRODUCER_JSON, &len);
+    assert_true(nb_metrics_kafka_stats(m, json, len));
+    char *before = t_render(m);
+    static const char *const bad[] = {
+        "",
+        "not json",
+        "{\"type\":\"producer\",\"client_id\":\"x\"", /* truncated */
+        "[1,2,3]",
+        "null",
+        "{}",
+        "{\"type\":\"producer\",\"brokers\":{}}",                  /* no client */
+        "{\"type\":\"admin\",\"client_id\":\"x\",\"brokers\":{}}", /* unknown type */
+        "{\"type\":7,\"client_id\":\"x\",\"brokers\":{}}",
+        "{\"type\":\"consumer\",\"client_id\":\"x\",\"brokers\":[]}",
+        "{\"type\":\"consumer\",\"client_id\":\"\",\"name\":\"\",\"brokers\":{}}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(nb_metrics_kafka_stats(m, bad[i], strlen(bad[i])));
+    assert_false(nb_metrics_kafka_stats(m, NULL, 10));
+    /* Half a document. */
+    assert_false(nb_metrics_kafka_stats(m, json, len / 2));
+    char *after = t_render(m);
+    assert_true(t_sample(after, "notbrought_kafka_stats_invalid_total") ==
+                (double)(sizeof(bad) / sizeof(bad[0]) + 2));
+    /* Nothing else moved. */
+    const char *a = strstr(after, "\nnotbrought_kafka_stats_invalid_total ");
+    const char *b = strstr(before, "\nnotbrought_kafka_stats_invalid_total ");
+    assert_true(a && b && a - after == b - before);
+    assert_memory_equal(before, after, (size_t)(b - before));
+    assert_string_equal(strchr(a + 1, '\n'), strchr(b + 1, '\n'));
+    free(before);
+    free(after);
+
+    /* The right shape with wrong types inside: applied where it makes sense, never a crash. */
+    static const char *const odd[] = {
+        ("{\"type\":\"consumer\",\"client_id\":\"odd\",\"brokers\":{"
+         "\"b\":7,"
+         "\"c\":{\"nodeid\":\"1\",\"state\":\"UP\"},"
+         "\"d\":{\"nodeid\":2,\"state\":9,\"rtt\":\"fast\"},"
+         "\"e\":{\"nodeid\":3,\"state\":\"UP\",\"rtt\":{\"cnt\":1,\"avg\":\"x\"},"
+         "\"txerrs\":-5,\"rxerrs\":1.5}},"
+         "\"topics\":{\"t\":{\"partitions\":[1]},\"u\":7,"
+         "\"v\":{\"partitions\":{\"0\":{\"desired\":1,\"consumer_lag\":5},"
+         "\"1\":{\"desired\":true,\"consumer_lag\":\"5\"}}}},"
+         "\"cgrp\":[]}"),
+        ("{\"type\":\"producer\",\"client_id\":\"odd-p\",\"brokers\":{},\"msg_cnt\":-1,"
+         "\"eos\":{\"txn_state\":\"\"}}"),
+        "{\"type\":\"producer\",\"client_id\":\"odd-p\",\"brokers\":{},\"eos\":\"Ready\"}",
+    };
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++)
+        assert_true(nb_metrics_kafka_stats(m, odd[i], strlen(odd[i])));
+    char *txt = t_render(m);
+    assert_true(t_sample(txt, "notbrought_kafka_broker_up{client=\"odd\",broker=\"e\"}") == 1);
+    assert_true(t_sample(txt, "notbrought_kafka_broker_errors_total{client=\"odd\",broker=\"e\","
+                              "kind=\"rx\"}") == 1.5);
+    assert_true(isnan(t_sample(txt, "notbrought_kafka_broker_errors_total{client=\"odd\","
+                                    "broker=\"e\",kind=\"tx\"}")));
+    assert_null(strstr(txt, "broker=\"c\""));
+    assert_null(strstr(txt, "broker=\"d\""));
+    assert_null(strstr(txt, "topic=\"v\""));
+    /* The real producer's queue and transaction state stay as they were. */
+    assert_non_null(strstr(txt, "\nnotbrought_kafka_producer_queue_messages 33\n"));
+    assert_non_null(strstr(txt, "{state=\"InTransaction\"} 1\n"));
+    free(txt);
+
+    /* Random damage to a real document: parsed or refused, never a crash (ASan builds). */
+    unsigned seed = 12345;
+    for (int round = 0; round < 300; round++) {
+        char *copy = malloc(len);
+        memcpy(copy, json, len);
+        for (int k = 0; k < 1 + round % 8; k++) {
+            seed = seed * 1103515245u + 12345u;
+            copy[(seed >> 8) % len] = (char)(seed >> 24);
+        }
+        nb_metrics_kafka_stats(m, copy, len);
+        free(copy);
+    }
+    txt = t_render(m);
+    free(txt);
+    free(json);
+    /* No registry, or one that is not of the well-known families: nothing happens. */
+    assert_false(nb_metrics_kafka_stats(NULL, "{}", 2));
+    nb_metrics_t *small = t_small();
+    char *s0 = nb_metrics_render(small, NULL);
+    json = t_read_source(T_CONSUMER_JSON, &len);
+    assert_false(nb_metrics_kafka_stats(small, json, len));
+    assert_false(nb_metrics_kafka_stats(small, "garbage", 7));
+    free(json);
+    char *s1 = nb_metrics_render(small, NULL);
+    assert_string_equal(s0, s1);
+    free(s0);
+    free(s1);
+    nb_metrics_destroy(small);
     nb_metrics_destroy(m);
 }
 
@@ -531,7 +939,7 @@ static void test_http_endpoints(void **state)
     char errstr[256];
     t_collect_t col;
     memset(&col, 0, sizeof(col));
-    col.stats.records_in = 42;
+    col.stats.repartitioned = 42;
     nb_metrics_t *m = nb_metrics_new();
     nb_http_conf_t hc = {"127.0.0.1", 0, 2000, t_collect, &col};
     nb_http_t *h = nb_http_new(m, &hc, errstr, sizeof(errstr));
@@ -543,7 +951,7 @@ static void test_http_endpoints(void **state)
     t_resp_t r = t_http(port, "GET", "/metrics");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4; charset=utf-8"));
-    assert_non_null(strstr(r.body, "\nnotbrought_records_consumed_total 42\n"));
+    assert_non_null(strstr(r.body, "\nnotbrought_repartitioned_total 42\n"));
     assert_non_null(strstr(r.body, "\nnotbrought_ready 0\n"));
     assert_non_null(strstr(r.body, "\nprocess_resident_memory_bytes "));
     t_check_exposition(r.body);
@@ -801,6 +1209,11 @@ int main(void)
         cmocka_unit_test(test_stream_mirror_and_direct_reports),
         cmocka_unit_test(test_health_judgement),
         cmocka_unit_test(test_concurrent_updates_and_render),
+        cmocka_unit_test(test_kafka_stats_consumer_document),
+        cmocka_unit_test(test_kafka_stats_producer_document),
+        cmocka_unit_test(test_kafka_stats_counters_never_decrease),
+        cmocka_unit_test(test_kafka_stats_follow_the_assignment),
+        cmocka_unit_test(test_kafka_stats_garbage_is_harmless),
         cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_http_bad_bind),
         cmocka_unit_test(test_sasl_password_file),
