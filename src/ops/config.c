@@ -83,11 +83,13 @@ static const nb__cdef_t nb__config_table[] = {
      "Partitions of by_child and changelog (the unit of scale-out)."},
     {"processing.commit_interval_ms", NB__C_INT, "100", 1, 60000, OFF(commit_interval_ms), 0, 0,
      "Longest time a transaction stays open; bounds end-to-end latency."},
-    {"processing.min_commit_interval_ms", NB__C_INT, "10", 0, 60000,
+    {"processing.min_commit_interval_ms", NB__C_INT, "50", 0, 60000,
      OFF(min_commit_interval_ms), 0, 0,
      "A transaction at least this old is committed as soon as no more input is at hand, "
-     "without waiting for commit_interval_ms: latency follows the load. Set it equal to "
-     "commit_interval_ms for fixed-length transactions."},
+     "without waiting for commit_interval_ms: latency follows the load. Shorter means more "
+     "transactions for the broker to complete (on a small broker, slower and less steady "
+     "commits: see docs/benchmarks.md). Set it equal to commit_interval_ms for fixed-length "
+     "transactions."},
     {"processing.local_by_child", NB__C_BOOL, "true", NONE, OFF(local_by_child), 0, 0,
      "Handle an event in the instance that read it when that instance owns the child's by-child "
      "partition: one transaction instead of two. false sends every event through the by-child "
