@@ -69,6 +69,7 @@ struct nb_stream_s {
      * partition has been read to its end once: what the topic held for a key is handled before
      * anything delivered to that key locally, so a key's events keep their order. */
     bool catching_up;
+    int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
     bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
     int64_t last_tick;
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
@@ -549,6 +550,8 @@ static void nb__catch_up_check(nb_stream_t *st, bool force)
         return;
     bool changed = want != st->catching_up;
     st->catching_up = want;
+    if (changed && want)
+        st->catch_up_since = nb__now();
     nb__sources_pause(st, want);
     if (changed)
         NB_LOG(NB_LOG_INFO, "stream", want ? "reading the by-child partitions to their end before "
@@ -1283,6 +1286,11 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         }
         nb__links_poll(st);
         rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
+        if (st->catching_up && now - st->catch_up_since > 30000) {
+            NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "
+                                          "been read to its end for 30 s");
+            st->catch_up_since = now;
+        }
         nb__publish_stats(st);
         nb_metrics_heartbeat(st->metrics, now);
         int64_t age = now - st->batch_start;

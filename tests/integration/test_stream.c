@@ -120,11 +120,13 @@ static void *run_instance(void *arg)
     return NULL;
 }
 
-static void start_instance(instance_t *in, const char *bootstrap, const char *id)
+/* @param local processing.local_by_child: keys this instance owns handled in one transaction */
+static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local)
 {
     char errstr[1024];
     memset(in, 0, sizeof(*in));
     in->conf = make_conf(bootstrap, id);
+    in->conf->local_by_child = local;
     in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
     if (!in->st)
         fail_msg("nb_stream_new: %s", errstr);
@@ -365,7 +367,7 @@ static void test_undisturbed_run(void **state)
     nb_config_destroy(c);
     produce(nb_broker_bootstraps(b), "early");
     instance_t in;
-    start_instance(&in, nb_broker_bootstraps(b), "nb-a");
+    start_instance(&in, nb_broker_bootstraps(b), "nb-a", true);
     produce(nb_broker_bootstraps(b), "events");
     await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
     produce(nb_broker_bootstraps(b), "late");
@@ -379,8 +381,48 @@ static void test_undisturbed_run(void **state)
     assert_true(in.stats.commits > 0);
     assert_true(in.stats.parked > 0);   /* events that arrived before their identity link */
     assert_true(in.stats.released > 0); /* ... and were released when it came */
+    assert_true(in.stats.local > 0);    /* one instance owns every key: no by-child hop */
     print_message("baseline: %zu notifications, %zu dead letters, %llu commits\n",
                   base_notifs.n, base_dead.n, (unsigned long long)in.stats.commits);
+    nb_broker_destroy(b);
+}
+
+/* Every event through the by-child topic (processing.local_by_child false, two transactions
+ * per event): exactly the outputs of the baseline, which handled every key in one. */
+static void test_by_child_topic_path(void **state)
+{
+    char errstr[256];
+    (void)state;
+    if (base_notifs.n == 0)
+        skip();
+    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
+    assert_non_null(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *c = make_conf(bs, "setup");
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+    produce(bs, "early");
+    instance_t in;
+    start_instance(&in, bs, "nb-a", false);
+    produce(bs, "events");
+    idset_t notifs = {0}, dead = {0};
+    await_quiet(bs, &notifs, &dead, 120);
+    produce(bs, "late");
+    await_quiet(bs, &notifs, &dead, 120);
+    stop_instance(&in);
+    assert_int_equal(in.result, NB_ERR_OK);
+    assert_int_equal(in.stats.aborts, 0);
+    assert_int_equal(in.stats.local, 0);
+    assert_true(in.stats.repartitioned > 0);
+    print_message("by-child topic path: %zu notifications (%zu records), %llu forwarded\n",
+                  notifs.n, notifs.records, (unsigned long long)in.stats.repartitioned);
+    assert_same(&base_notifs, &notifs, "notifications");
+    assert_same(&base_dead, &dead, "dead letters");
+    /* No aborts in either run: the same number of records, not only the same ones. */
+    assert_int_equal(notifs.records, base_notifs.records);
+    assert_int_equal(dead.records, base_dead.records);
+    idset_free(&notifs);
+    idset_free(&dead);
     nb_broker_destroy(b);
 }
 
@@ -402,7 +444,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     produce(bs, "early");
 
     instance_t a, second;
-    start_instance(&a, bs, "nb-a");
+    start_instance(&a, bs, "nb-a", true);
     produce(bs, "events");
     sleep_ms(1500);
     /* A produce refused for authorization makes the transaction abortable. */
@@ -419,7 +461,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
-    start_instance(&second, bs, "nb-b");
+    start_instance(&second, bs, "nb-b", true);
     sleep_ms(3000);
     /* ...every broker goes down (the stream is then not ready) and comes back... */
     for (int id = 1; id <= 3; id++)
@@ -472,6 +514,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_undisturbed_run),
+        cmocka_unit_test(test_by_child_topic_path),
         cmocka_unit_test(test_faults_recover_to_the_same_outputs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
