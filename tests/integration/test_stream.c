@@ -121,6 +121,23 @@ static void *run_instance(void *arg)
 }
 
 /* @param local processing.local_by_child: keys this instance owns handled in one transaction */
+/* Waits until the instance has consumed nothing new for 1.5 s (at most 60 s). */
+static void wait_idle(instance_t *in)
+{
+    nb_stream_stats_t snap;
+    uint64_t last = (uint64_t)-1;
+    int64_t since = now_ms();
+    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(100)) {
+        nb_stream_stats(in->st, &snap);
+        if (snap.records_in != last) {
+            last = snap.records_in;
+            since = now_ms();
+        } else if (now_ms() - since >= 1500) {
+            return;
+        }
+    }
+}
+
 static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local)
 {
     char errstr[1024];
@@ -447,10 +464,10 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     start_instance(&a, bs, "nb-a", true);
     produce(bs, "events");
     sleep_ms(1500);
-    /* A produce refused for authorization makes the transaction abortable. */
-    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
-                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
-    /* Retriable transaction errors. */
+    /* Retriable transaction errors. (Errors that abort come after the last rebalance, below:
+     * the mock cluster shows aborted records to read_committed consumers, so a restore after
+     * an abort would read the aborted transaction's changelog records as state. Apache Kafka
+     * hides them; e2e.exactly_once proves aborts, kill -9 and restores together there.) */
     rd_kafka_mock_push_request_errors(mc, API_ADD_PARTITIONS_TO_TXN, 2,
                                       RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
@@ -463,7 +480,9 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
     start_instance(&second, bs, "nb-b", true);
     sleep_ms(3000);
-    /* ...every broker goes down (the stream is then not ready) and comes back... */
+    /* ...every broker goes down (the stream is then not ready) and comes back; between
+     * transactions, since an outage that aborts one is followed by a restore here (above)... */
+    wait_idle(&a);
     for (int id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_down(mc, id);
     nb_stream_stats_t snap;
@@ -492,7 +511,8 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     /* Late links release parked events while the transaction path is disturbed again (the
      * injected error applies to any client, so it goes in after the test's own producer). */
     produce(bs, "late");
-    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 1,
+    /* A produce refused for authorization makes the transaction abortable. */
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     await_quiet(bs, &notifs, &dead, 180);
     stop_instance(&a);
