@@ -41,6 +41,7 @@ typedef struct nb_stream_stats_s {
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */
     bool ready;               /**< assigned partitions restored, no fatal error */
+    bool catching_up;         /**< sources paused until the by-child partitions are read */
 } nb_stream_stats_t;
 
 /**

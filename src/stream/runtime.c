@@ -550,6 +550,7 @@ static void nb__catch_up_check(nb_stream_t *st, bool force)
         return;
     bool changed = want != st->catching_up;
     st->catching_up = want;
+    st->stats.catching_up = want;
     if (changed && want)
         st->catch_up_since = nb__now();
     nb__sources_pause(st, want);
