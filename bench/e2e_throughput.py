@@ -10,7 +10,9 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
                  produced first as a backlog; then the daemon starts and is timed until the
                  backlog is drained: the group's committed offsets reach the end of `events`
                  and of the by-child topic. CPU seconds and peak RSS of the daemon from
-                 /proc/<pid>/stat and /proc/<pid>/status (VmHWM).
+                 /proc/<pid>/stat and /proc/<pid>/status (VmHWM); over the same window
+                 the broker's CPU seconds, the daemon's main thread's, and the share of the
+                 machine's CPU time that was busy (who saturates the cores).
   2. passthrough bench/bench_passthrough.c (librdkafka only: consume, produce unchanged, a
                  transaction every 100 ms with send_offsets_to_transaction) over the same
                  `events` topic; the ratio daemon / pass-through.
@@ -98,10 +100,55 @@ def wait_for(cond, deadline_s, what, interval=0.1):
         time.sleep(interval)
 
 
+def proc_cpu(pid, tid=None):
+    """CPU seconds (utime + stime) of a process, or of one of its threads."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    try:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu():
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle, iowait
+    return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK
+
+
+class CpuWindow:
+    """CPU used by the broker, by a daemon (all threads, and its main thread) and by the whole
+    machine between start() and stop(): who saturates the cores."""
+
+    def __init__(self, broker_pid):
+        self.broker_pid = broker_pid
+
+    def start(self, pid=None):
+        self.pid = pid
+        self.b0 = proc_cpu(self.broker_pid)
+        self.d0 = proc_cpu(pid) if pid else 0.0
+        self.m0 = proc_cpu(pid, pid) if pid else 0.0
+        self.busy0, self.total0 = machine_cpu()
+
+    def stop(self, n_events):
+        busy, total = machine_cpu()
+        res = {"broker_cpu_seconds": round(proc_cpu(self.broker_pid) - self.b0, 1),
+               "machine_busy_share": round((busy - self.busy0) / max(total - self.total0, 1e-9),
+                                           3)}
+        res["broker_cpu_per_event_us"] = round(res["broker_cpu_seconds"] / n_events * 1e6, 1)
+        if self.pid:
+            res["main_thread_cpu_seconds"] = round(proc_cpu(self.pid, self.pid) - self.m0, 1)
+        return res
+
+
 class Broker:
     def __init__(self, work, heap):
         port, cport = free_port(), free_port()
-        self.env = dict(os.environ, NB_KAFKA_STATE=os.path.join(work, "kafka"),
+        self.state = os.path.join(work, "kafka")
+        self.env = dict(os.environ, NB_KAFKA_STATE=self.state,
                         NB_KAFKA_PORT=str(port), NB_KAFKA_CONTROLLER_PORT=str(cport),
                         NB_KAFKA_HEAP=heap)
 
@@ -109,6 +156,10 @@ class Broker:
         out = subprocess.run([KAFKA, "start", "--fresh"], env=self.env, check=True,
                              capture_output=True, text=True)
         return out.stdout.split()[0]
+
+    def pid(self):
+        with open(os.path.join(self.state, "kafka.pid")) as f:
+            return int(f.read().split()[0])
 
     def stop(self):
         subprocess.run([KAFKA, "stop"], env=self.env, check=False, capture_output=True)
@@ -302,9 +353,10 @@ class Offsets:
 
 # ---- 1. throughput ------------------------------------------------------------------------
 
-def bench_throughput(work, cfg, bs, partitions, n_events):
+def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
     off = Offsets(bs, partitions)
     d = Daemon(work, cfg, bs, "throughput")
+    win = CpuWindow(broker_pid)
     t_assigned = None
     progress = []
     while True:
@@ -313,6 +365,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events):
         now = time.monotonic()
         if t_assigned is None and d.find(r"^assigned \d+ partitions"):
             t_assigned = now
+            win.start(d.proc.pid)
         ok, done = off.drained()
         progress.append((now - d.t0, done))
         if ok:
@@ -322,6 +375,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events):
         time.sleep(0.5)
     t_done = time.monotonic()
     cpu, rss = d.cpu_seconds(), d.peak_rss_kb()
+    shares = win.stop(n_events) if t_assigned is not None else {}
     commits = commit_figures({"buckets": {}, "sum": 0.0, "count": 0}, scrape_commits())
     off.close()
     # When the first transaction committed (processing under way) and the links load time.
@@ -334,18 +388,21 @@ def bench_throughput(work, cfg, bs, partitions, n_events):
            "peak_rss_mb": round(rss / 1024, 1),
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
-           "poll_interval_s": 0.5, **commits}
+           "poll_interval_s": 0.5, **commits, **shares}
     log(f"throughput: {res}")
     return d, res
 
 
 # ---- 2. pass-through -----------------------------------------------------------------------
 
-def bench_passthrough(bs, n):
+def bench_passthrough(bs, n, broker_pid):
+    win = CpuWindow(broker_pid)
+    win.start()
     out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
                           "passthrough.out", "--group", "bench-passthrough", "--commit-ms",
                           "100"], check=True, capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
+    res.update(win.stop(n))
     log(f"passthrough: {res}")
     return res
 
@@ -593,7 +650,8 @@ def main():
 
         thr = lat = pt = None
         if "throughput" in want:
-            daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events)
+            daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events,
+                                           broker.pid())
             if "latency" in want:
                 lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso)
             thr["exit"] = daemon.stop()
@@ -603,7 +661,7 @@ def main():
                 emit(lat)
 
         if "passthrough" in want:
-            pt = bench_passthrough(bs, n_events)
+            pt = bench_passthrough(bs, n_events, broker.pid())
             pt["bench"] = "e2e_passthrough"
             if thr:
                 ratio = thr["events_per_sec"] / pt["events_per_sec"]

@@ -586,6 +586,7 @@ static nb_err_t nb__abort(nb_stream_t *st)
         }
     }
     st->stats.aborts++;
+    st->stats.commits_since_abort = 0;
     nb__undo_apply(st);
     nb__batch_reset(st);
     nb__rewind(st);
@@ -640,6 +641,7 @@ static nb_err_t nb__commit(nb_stream_t *st)
         return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
     }
     st->stats.commits++;
+    st->stats.commits_since_abort++;
     /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
     st->stats.ready = !st->fatal;
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - t0) / 1e3);
@@ -1084,6 +1086,10 @@ void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out)
 /* Publishes the main thread's counters for other threads. @locality main thread */
 static void nb__publish_stats(nb_stream_t *st)
 {
+    int32_t owned = 0;
+    for (int p = 0; p < st->partitions; p++)
+        owned += st->stores[p] != NULL;
+    st->stats.owned = owned;
     pthread_mutex_lock(&st->stats_lock);
     st->published = st->stats;
     pthread_mutex_unlock(&st->stats_lock);
