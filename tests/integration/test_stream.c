@@ -540,7 +540,8 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     nb_stream_stats(a.st, &snap);
     uint64_t aborts_before = snap.aborts;
     /* A produce refused for authorization makes the transaction abortable. */
-    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 2, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 2,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     /* Outputs stand still while a transaction is aborted and its records read again, and
      * also while the instance reads the by-child partitions to their end after the abort
