@@ -111,6 +111,15 @@ def proc_cpu(pid, tid=None):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def run_delay(pid, tid):
+    """Seconds a thread has waited on a run queue (ready, but no core free): schedstat."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def machine_cpu():
     """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -131,6 +140,7 @@ class CpuWindow:
         self.b0 = proc_cpu(self.broker_pid)
         self.d0 = proc_cpu(pid) if pid else 0.0
         self.m0 = proc_cpu(pid, pid) if pid else 0.0
+        self.q0 = run_delay(pid, pid) if pid else 0.0
         self.busy0, self.total0 = machine_cpu()
 
     def stop(self, n_events):
@@ -141,7 +151,22 @@ class CpuWindow:
         res["broker_cpu_per_event_us"] = round(res["broker_cpu_seconds"] / n_events * 1e6, 1)
         if self.pid:
             res["main_thread_cpu_seconds"] = round(proc_cpu(self.pid, self.pid) - self.m0, 1)
+            res["main_thread_runqueue_seconds"] = round(run_delay(self.pid, self.pid) - self.q0,
+                                                        1)
         return res
+
+
+def topic_bytes(data_dir):
+    """Bytes on the broker's disk by topic (segment files), e.g. what the daemon wrote."""
+    out = {}
+    for d in os.listdir(data_dir):
+        m = re.match(r"(.+)-\d+$", d)
+        p = os.path.join(data_dir, d)
+        if not m or not os.path.isdir(p) or d.startswith("__cluster_metadata"):
+            continue
+        n = sum(os.path.getsize(os.path.join(p, f)) for f in os.listdir(p) if f.endswith(".log"))
+        out[m.group(1)] = out.get(m.group(1), 0) + n
+    return out
 
 
 class Broker:
@@ -376,6 +401,9 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
     t_done = time.monotonic()
     cpu, rss = d.cpu_seconds(), d.peak_rss_kb()
     shares = win.stop(n_events) if t_assigned is not None else {}
+    written = topic_bytes(os.path.join(work, "kafka", "data"))
+    shares["topic_mb"] = {t: round(n / 1e6, 1) for t, n in sorted(written.items())
+                          if not t.startswith("__")}
     commits = commit_figures({"buckets": {}, "sum": 0.0, "count": 0}, scrape_commits())
     off.close()
     # When the first transaction committed (processing under way) and the links load time.

@@ -94,6 +94,11 @@ static const nb__cdef_t nb__config_table[] = {
      "Handle an event in the instance that read it when that instance owns the child's by-child "
      "partition: one transaction instead of two. false sends every event through the by-child "
      "topic."},
+    {"processing.commit_in_background", NB__C_BOOL, "true", NONE, OFF(commit_in_background), 0,
+     0,
+     "Commit a transaction on a second thread while the next batch is handled; its outputs "
+     "wait in memory until the commit has finished and its own transaction begins. An abort "
+     "rolls back both. false commits in the main loop (it waits for every commit)."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,

@@ -30,6 +30,23 @@
 #define NB__TICK_MS 1000
 #define NB__MAX_COUNTED_TOPICS 16
 
+/* Records consumed since the last report, by topic. */
+typedef struct nb__counted_s {
+    char topic[250]; /* Kafka allows 249 characters */
+    uint64_t n;
+} nb__counted_t;
+
+/* A record produced while the previous transaction commits: it waits for its own. */
+typedef struct nb__pending_s {
+    const char *topic; /* the configuration's */
+    int32_t partition;
+    void *key;
+    size_t key_len;
+    void *value; /* malloc'd; the producer takes it over (RD_KAFKA_MSG_F_FREE) */
+    size_t value_len;
+    rd_kafka_headers_t *hdrs;
+} nb__pending_t;
+
 /* Pre-image of a state entry touched by the open transaction. */
 typedef struct nb__undo_s {
     struct {
@@ -52,18 +69,35 @@ struct nb_stream_s {
     rd_kafka_t *restorer2; /* a second restoring thread's */
     nb__store_t **stores; /* [partitions], NULL when not owned */
     int partitions;
-    bool txn_open;
+    bool txn_open;  /* a batch is open: records handled since the last commit started */
+    bool txn_begun; /* its producer transaction has begun (not while the last one commits) */
     int64_t batch_start;
     long batch_records;
     long batch_emitted;
     rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
-    struct {
-        char topic[250]; /* Kafka allows 249 characters */
-        uint64_t n;
-    } consumed[NB__MAX_COUNTED_TOPICS]; /* records consumed since the last report, by topic */
+    nb__counted_t consumed[NB__MAX_COUNTED_TOPICS]; /* by the open batch */
     size_t n_consumed;
     nb__undo_t *undo;
-    bool fatal;
+    /* The commit in flight (processing.commit_in_background): the committer thread sends the
+     * offsets and commits the last batch's transaction while this thread handles the next
+     * batch, whose records wait in `pending` until its own transaction can begin. Until the
+     * commit is settled its pre-images stay in undo_prev: an abort rolls back both batches. */
+    bool committing;
+    pthread_t committer;
+    atomic_bool commit_done;
+    rd_kafka_error_t *commit_error; /* the committer's result */
+    rd_kafka_topic_partition_list_t *commit_offsets;
+    rd_kafka_consumer_group_metadata_t *commit_cgmd;
+    int64_t commit_t0;
+    int64_t commit_wait_ms; /* the main loop's time waiting for commits (logged at the end) */
+    long abort_backoff_ms;  /* pause after an abort that followed an abort */
+    nb__undo_t *undo_prev;
+    nb__counted_t consumed_prev[NB__MAX_COUNTED_TOPICS];
+    size_t n_consumed_prev;
+    nb__pending_t *pending;
+    size_t n_pending, cap_pending;
+    atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
+    atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen; the main loop clears stats.ready */
     bool restoring;
     /* After an assignment or an abort, the sources stay paused until every owned by-child
      * partition has been read to its end once: what the topic held for a key is handled before
@@ -132,11 +166,11 @@ static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
         NB_LOG(NB_LOG_ERROR, "stream", "fatal Kafka error: %s: %s", rd_kafka_err2name(orig), buf);
         st->fatal = true;
-        st->stats.ready = false;
+        atomic_store(&st->brokers_down, true);
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-        st->stats.ready = false;
+        atomic_store(&st->brokers_down, true);
     NB_LOG(NB_LOG_WARN, "stream", "%s: %s: %s", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
@@ -310,22 +344,22 @@ nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB_
     return nb__state_put_owned(st, partition, key, copy, len);
 }
 
-static void nb__undo_clear(nb_stream_t *st)
+static void nb__undo_clear(nb__undo_t **undo)
 {
     nb__undo_t *u, *tmp;
-    HASH_ITER(hh, st->undo, u, tmp)
+    HASH_ITER(hh, *undo, u, tmp)
     {
-        HASH_DEL(st->undo, u);
+        HASH_DEL(*undo, u);
         free(u->val);
         free(u);
     }
 }
 
-/* Puts back every state entry the aborted transaction changed. */
-static void nb__undo_apply(nb_stream_t *st)
+/* Puts back every state entry a rolled-back batch changed. */
+static void nb__undo_apply(nb_stream_t *st, nb__undo_t **undo)
 {
     nb__undo_t *u, *tmp;
-    HASH_ITER(hh, st->undo, u, tmp)
+    HASH_ITER(hh, *undo, u, tmp)
     {
         int32_t p = u->id.partition;
         if (nb__owns(st, p)) {
@@ -337,14 +371,21 @@ static void nb__undo_apply(nb_stream_t *st)
                                       u->existed ? u->len : 0);
         }
     }
-    nb__undo_clear(st);
+    nb__undo_clear(undo);
 }
 
 /* ---- producing --------------------------------------------------------------------------- */
 
+/* Opens a batch; begins its producer transaction unless the last one is still committing. */
 static nb_err_t nb__begin(nb_stream_t *st)
 {
-    if (st->txn_open)
+    if (!st->txn_open) {
+        st->txn_open = true;
+        st->batch_start = nb__now();
+        st->batch_records = 0;
+        st->batch_emitted = 0;
+    }
+    if (st->txn_begun || st->committing)
         return NB_ERR_OK;
     rd_kafka_error_t *error = rd_kafka_begin_transaction(st->producer);
     if (error) {
@@ -355,27 +396,22 @@ static nb_err_t nb__begin(nb_stream_t *st)
             st->fatal = true;
         return fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
     }
-    st->txn_open = true;
-    st->batch_start = nb__now();
-    st->batch_records = 0;
-    st->batch_emitted = 0;
+    st->txn_begun = true;
     return NB_ERR_OK;
 }
 
-nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
-                  size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+/* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
+ * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
+ * over in either case. */
+static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
+                            const void *key, size_t key_len, void *value, size_t value_len,
+                            rd_kafka_headers_t *hdrs, int flags)
 {
-    nb_err_t err = nb__begin(st);
-    if (err) {
-        if (hdrs)
-            rd_kafka_headers_destroy(hdrs);
-        return err;
-    }
     for (;;) {
         rd_kafka_resp_err_t rerr = rd_kafka_producev(
             st->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, value_len),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, value_len),
+            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
             st->batch_emitted++;
             return NB_ERR_OK;
@@ -393,6 +429,87 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
         }
         return NB_ERR_KAFKA_ABORTABLE;
     }
+}
+
+static void nb__pending_clear(nb_stream_t *st)
+{
+    for (size_t i = 0; i < st->n_pending; i++) {
+        free(st->pending[i].key);
+        free(st->pending[i].value);
+        if (st->pending[i].hdrs)
+            rd_kafka_headers_destroy(st->pending[i].hdrs);
+    }
+    st->n_pending = 0;
+}
+
+/* Keeps a record for the batch's transaction, which begins once the last commit is settled. */
+static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
+                                const void *key, size_t key_len, const void *value,
+                                size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    if (st->n_pending == st->cap_pending) {
+        size_t cap = st->cap_pending ? st->cap_pending * 2 : 1024;
+        nb__pending_t *v = realloc(st->pending, cap * sizeof(*v));
+        if (!v)
+            goto nomem;
+        st->pending = v;
+        st->cap_pending = cap;
+    }
+    nb__pending_t *e = &st->pending[st->n_pending];
+    e->topic = topic;
+    e->partition = partition;
+    e->key_len = key ? key_len : 0;
+    e->value_len = value ? value_len : 0;
+    e->key = e->key_len ? malloc(e->key_len) : NULL;
+    e->value = e->value_len ? malloc(e->value_len) : NULL;
+    if ((e->key_len && !e->key) || (e->value_len && !e->value)) {
+        free(e->key);
+        free(e->value);
+        goto nomem;
+    }
+    if (e->key_len)
+        memcpy(e->key, key, e->key_len);
+    if (e->value_len)
+        memcpy(e->value, value, e->value_len);
+    e->hdrs = hdrs;
+    st->n_pending++;
+    return NB_ERR_OK;
+nomem:
+    if (hdrs)
+        rd_kafka_headers_destroy(hdrs);
+    return NB_ERR_NOMEM;
+}
+
+/* Produces what waited for the batch's transaction (just begun). */
+static nb_err_t nb__pending_flush(nb_stream_t *st)
+{
+    nb_err_t err = NB_ERR_OK;
+    for (size_t i = 0; i < st->n_pending && !err; i++) {
+        nb__pending_t *e = &st->pending[i];
+        err = nb__produce(st, e->topic, e->partition, e->key, e->key_len, e->value,
+                          e->value_len, e->hdrs, e->value ? RD_KAFKA_MSG_F_FREE : 0);
+        e->hdrs = NULL; /* taken over either way */
+        if (!err)
+            e->value = NULL; /* the producer frees it */
+    }
+    /* The keys; on error also what was not produced (the batch is rolled back). */
+    nb__pending_clear(st);
+    return err;
+}
+
+nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
+                  size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    nb_err_t err = nb__begin(st);
+    if (err) {
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return err;
+    }
+    if (!st->txn_begun)
+        return nb__pending_add(st, topic, partition, key, key_len, value, value_len, hdrs);
+    return nb__produce(st, topic, partition, key, key_len, (void *)value, value_len, hdrs,
+                       RD_KAFKA_MSG_F_COPY);
 }
 
 nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
@@ -506,6 +623,7 @@ static void nb__batch_reset(nb_stream_t *st)
 {
     st->n_consumed = 0; /* reported on commit; after an abort they are read again */
     st->txn_open = false;
+    st->txn_begun = false;
     rd_kafka_topic_partition_list_destroy(st->offsets);
     st->offsets = rd_kafka_topic_partition_list_new(16);
     st->batch_records = 0;
@@ -567,14 +685,13 @@ static void nb__catch_up_restart(nb_stream_t *st)
     nb__catch_up_check(st, false);
 }
 
-static nb_err_t nb__abort(nb_stream_t *st)
+/* Aborts the producer's transaction (the open one, or the one whose commit failed). */
+static nb_err_t nb__abort_producer(nb_stream_t *st)
 {
-    if (!st->txn_open)
-        return NB_ERR_OK;
     for (int attempt = 0;; attempt++) {
         rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);
         if (!error)
-            break;
+            return NB_ERR_OK;
         bool retry = rd_kafka_error_is_retriable(error) && attempt < 20;
         NB_LOG(NB_LOG_WARN, "stream", "abort_transaction: %s", rd_kafka_error_string(error));
         if (rd_kafka_error_is_fatal(error))
@@ -585,42 +702,58 @@ static nb_err_t nb__abort(nb_stream_t *st)
             return NB_ERR_KAFKA_FATAL;
         }
     }
+}
+
+/* Rolls back every batch not committed: state, outputs waiting, offsets; rewinds. */
+static void nb__rollback(nb_stream_t *st)
+{
+    /* An abort right after an abort (e.g. a topic refused until the metadata is refreshed):
+     * back off, 100 ms doubling up to 5 s, rather than abort in a tight loop. */
+    bool again = st->stats.aborts > 0 && st->stats.commits_since_abort == 0;
+    st->abort_backoff_ms = !again                     ? 0
+                           : st->abort_backoff_ms == 0 ? 100
+                           : st->abort_backoff_ms >= 2500 ? 5000
+                                                          : st->abort_backoff_ms * 2;
     st->stats.aborts++;
     st->stats.commits_since_abort = 0;
-    nb__undo_apply(st);
+    nb__undo_apply(st, &st->undo);      /* the newer batch first, */
+    nb__undo_apply(st, &st->undo_prev); /* then the one whose commit failed */
+    st->n_consumed_prev = 0;
+    nb__pending_clear(st);
     nb__batch_reset(st);
     nb__rewind(st);
     /* Rewound: by-child records handled in the aborted transaction come again, before any
      * source record may be handled locally. */
     nb__catch_up_restart(st);
     NB_LOG(NB_LOG_WARN, "stream", "transaction aborted; state restored, rewound to committed "
-                                  "offsets");
-    return NB_ERR_OK;
+                                  "offsets%s",
+           st->abort_backoff_ms ? "; backing off after consecutive aborts" : "");
+    if (st->abort_backoff_ms) {
+        struct timespec ts = {st->abort_backoff_ms / 1000,
+                              (st->abort_backoff_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
-/* Commits the open transaction with the consumed offsets; aborts on an abortable error. */
-static nb_err_t nb__commit(nb_stream_t *st)
+/* Sends the offsets and commits; retries what is retriable. @returns NULL or the error.
+ * @locality the committer thread, or the main thread; touches only the producer. */
+static rd_kafka_error_t *nb__commit_txn(rd_kafka_t *producer,
+                                        const rd_kafka_topic_partition_list_t *offsets,
+                                        const rd_kafka_consumer_group_metadata_t *cgmd)
 {
-    if (!st->txn_open)
-        return NB_ERR_OK;
-    int64_t t0 = nb__now();
     rd_kafka_error_t *error = NULL;
-    if (st->offsets->cnt > 0) {
-        /* Fetched now: the group generation changes with every rebalance, and offsets sent
-         * with an old generation are fenced. */
-        rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(st->consumer);
+    if (offsets->cnt > 0) {
         for (int attempt = 0;; attempt++) {
-            error = rd_kafka_send_offsets_to_transaction(st->producer, st->offsets, cgmd,
+            error = rd_kafka_send_offsets_to_transaction(producer, offsets, cgmd,
                                                          NB__TXN_TIMEOUT_MS);
             if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
                 break;
             rd_kafka_error_destroy(error);
             error = NULL;
         }
-        rd_kafka_consumer_group_metadata_destroy(cgmd);
     }
     for (int attempt = 0; !error; attempt++) {
-        error = rd_kafka_commit_transaction(st->producer, NB__TXN_TIMEOUT_MS);
+        error = rd_kafka_commit_transaction(producer, NB__TXN_TIMEOUT_MS);
         if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
             break;
         NB_LOG(NB_LOG_WARN, "stream", "commit_transaction (retrying): %s",
@@ -628,27 +761,139 @@ static nb_err_t nb__commit(nb_stream_t *st)
         rd_kafka_error_destroy(error);
         error = NULL;
     }
+    return error;
+}
+
+static void *nb__committer_main(void *arg)
+{
+    nb_stream_t *st = arg;
+    st->commit_error = nb__commit_txn(st->producer, st->commit_offsets, st->commit_cgmd);
+    atomic_store(&st->commit_done, true);
+    return NULL;
+}
+
+static nb_err_t nb__abort(nb_stream_t *st);
+static nb_err_t nb__commit_settle(nb_stream_t *st);
+
+/* Starts committing the open batch: on the committer thread when @p background, else here
+ * (settled before returning). The next batch may open at once; its transaction begins when
+ * this commit is settled. */
+static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
+{
+    nb_err_t err = nb__commit_settle(st);
+    if (err || !st->txn_open)
+        return err;
+    if (!st->txn_begun && (err = nb__begin(st)) == NB_ERR_OK)
+        err = nb__pending_flush(st);
+    if (err)
+        return err == NB_ERR_KAFKA_FATAL || nb__abort(st) ? NB_ERR_KAFKA_FATAL
+                                                          : NB_ERR_KAFKA_ABORTABLE;
+    /* Fetched now: the group generation changes with every rebalance, and offsets sent with
+     * an old generation are fenced. */
+    st->commit_cgmd = st->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer)
+                                           : NULL;
+    st->commit_offsets = st->offsets;
+    st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->undo_prev = st->undo;
+    st->undo = NULL;
+    memcpy(st->consumed_prev, st->consumed, st->n_consumed * sizeof(st->consumed[0]));
+    st->n_consumed_prev = st->n_consumed;
+    st->n_consumed = 0;
+    st->txn_open = false;
+    st->txn_begun = false;
+    st->batch_records = 0;
+    st->batch_emitted = 0;
+    st->commit_t0 = nb__now();
+    st->commit_error = NULL;
+    atomic_store(&st->commit_done, false);
+    st->committing = true;
+    if (!background || pthread_create(&st->committer, NULL, nb__committer_main, st) != 0) {
+        nb__committer_main(st);
+        st->committer = pthread_self(); /* nothing to join */
+    }
+    return background ? NB_ERR_OK : nb__commit_settle(st);
+}
+
+/* Waits for the commit in flight, if any, and acts on its outcome: on success the next batch's
+ * transaction begins with what waited for it; on failure both batches are rolled back.
+ * @returns NB_ERR_OK, NB_ERR_KAFKA_ABORTABLE (rolled back and rewound) or
+ *          NB_ERR_KAFKA_FATAL. */
+static nb_err_t nb__commit_settle(nb_stream_t *st)
+{
+    if (!st->committing)
+        return NB_ERR_OK;
+    if (!pthread_equal(st->committer, pthread_self())) {
+        int64_t t0 = nb__now();
+        pthread_join(st->committer, NULL);
+        st->commit_wait_ms += nb__now() - t0;
+    } else {
+        st->commit_wait_ms += nb__now() - st->commit_t0;
+    }
+    st->committing = false;
+    rd_kafka_error_t *error = st->commit_error;
+    st->commit_error = NULL;
+    if (st->commit_cgmd)
+        rd_kafka_consumer_group_metadata_destroy(st->commit_cgmd);
+    st->commit_cgmd = NULL;
+    rd_kafka_topic_partition_list_destroy(st->commit_offsets);
+    st->commit_offsets = NULL;
     if (error) {
         NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
-        bool abortable = rd_kafka_error_txn_requires_abort(error);
         bool fatal = rd_kafka_error_is_fatal(error);
         rd_kafka_error_destroy(error);
-        if (fatal || !abortable) {
-            st->fatal = st->fatal || fatal;
-            if (fatal)
-                return NB_ERR_KAFKA_FATAL;
+        if (fatal) {
+            st->fatal = true;
+            return NB_ERR_KAFKA_FATAL;
         }
-        return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+        /* Abortable (or not retriable any more): abort it, roll back both batches. */
+        if (nb__abort_producer(st))
+            return NB_ERR_KAFKA_FATAL;
+        nb__rollback(st);
+        return NB_ERR_KAFKA_ABORTABLE;
     }
     st->stats.commits++;
     st->stats.commits_since_abort++;
     /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
     st->stats.ready = !st->fatal;
-    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - t0) / 1e3);
-    nb__report_consumed(st);
-    nb__undo_clear(st);
-    nb__batch_reset(st);
+    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit_t0) / 1e3);
+    for (size_t i = 0; i < st->n_consumed_prev; i++)
+        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, st->consumed_prev[i].topic,
+                       (double)st->consumed_prev[i].n);
+    st->n_consumed_prev = 0;
+    nb__undo_clear(&st->undo_prev);
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    /* The next batch: its transaction, and what it produced meanwhile. */
+    nb_err_t err = nb__begin(st);
+    if (!err)
+        err = nb__pending_flush(st);
+    if (!err)
+        return NB_ERR_OK;
+    if (err == NB_ERR_KAFKA_FATAL)
+        return err;
+    return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+}
+
+/* Rolls back the open batch (and a commit in flight, which is settled first). */
+static nb_err_t nb__abort(nb_stream_t *st)
+{
+    nb_err_t err = nb__commit_settle(st);
+    if (err == NB_ERR_KAFKA_ABORTABLE)
+        return NB_ERR_OK; /* rolled back already, this batch with it */
+    if (err)
+        return err;
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    if (st->txn_begun && nb__abort_producer(st))
+        return NB_ERR_KAFKA_FATAL;
+    nb__rollback(st);
     return NB_ERR_OK;
+}
+
+/* Commits the open batch and waits for it (and for a commit in flight). */
+static nb_err_t nb__commit(nb_stream_t *st)
+{
+    return nb__commit_start(st, false);
 }
 
 /* ---- restore and rebalance ------------------------------------------------------------------ */
@@ -868,6 +1113,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     nb_stream_t *st = opaque;
     bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
         st->stats.ready = false;
         int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
         size_t np = 0;
@@ -909,11 +1155,12 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 st->caught[parts->elems[i].partition] = false;
         nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        /* Finish what we did with these partitions before another instance gets them. */
-        if (st->txn_open && !rd_kafka_assignment_lost(rk))
-            nb__commit(st);
-        else if (st->txn_open)
+        /* Finish what we did with these partitions before another instance gets them: the
+         * commit in flight, then the open batch (rolled back when the partitions are lost). */
+        if (rd_kafka_assignment_lost(rk))
             nb__abort(st);
+        else
+            nb__commit(st);
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
                 nb__drop(st, parts->elems[i].partition);
@@ -1068,7 +1315,12 @@ void nb_stream_destroy(nb_stream_t *st)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
     free(st->caught);
-    nb__undo_clear(st);
+    if (st->committing) /* nb_stream_run() settles it; this is for a run cut short */
+        nb__commit_settle(st);
+    nb__undo_clear(&st->undo);
+    nb__undo_clear(&st->undo_prev);
+    nb__pending_clear(st);
+    free(st->pending);
     if (st->offsets)
         rd_kafka_topic_partition_list_destroy(st->offsets);
     nb__pipeline_destroy(st->pipe);
@@ -1246,6 +1498,13 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 nb__pipeline_report(st->pipe, st->metrics);
             }
         }
+        /* The commit in flight has finished: the next batch's transaction begins now, and its
+         * records waiting go out while it fills. */
+        if (st->committing && atomic_load(&st->commit_done)) {
+            err = nb__commit_settle(st);
+            if (err == NB_ERR_KAFKA_FATAL)
+                break;
+        }
         int64_t now = nb__now();
         int timeout = 100;
         if (st->txn_open) {
@@ -1258,8 +1517,12 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 left = st->conf->min_commit_interval_ms - age;
             timeout = left < 0 ? 0 : (int)left;
         }
+        if (st->committing && timeout > 2)
+            timeout = 2; /* to notice the commit's end */
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, timeout);
         now = nb__now();
+        if (atomic_exchange(&st->brokers_down, false))
+            st->stats.ready = false;
         bool idle = !rkm;
         if (rkm) {
             if (rkm->err) {
@@ -1321,17 +1584,21 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 }
             }
             if (st->txn_open) {
-                err = nb__commit(st);
+                err = nb__commit_start(st, st->conf->commit_in_background);
                 if (err == NB_ERR_KAFKA_FATAL)
                     break;
             }
         }
     }
-    if (!st->fatal && st->txn_open)
+    /* The commit in flight, then the open batch (after a fatal error only settled). */
+    if (st->fatal)
+        nb__commit_settle(st);
+    else
         nb__commit(st);
-    NB_LOG(NB_LOG_INFO, "stream", "stopping: %llu records, %llu commits, %llu aborts",
+    NB_LOG(NB_LOG_INFO, "stream",
+           "stopping: %llu records, %llu commits, %llu aborts; %lld ms waiting for commits",
            (unsigned long long)st->stats.records_in, (unsigned long long)st->stats.commits,
-           (unsigned long long)st->stats.aborts);
+           (unsigned long long)st->stats.aborts, (long long)st->commit_wait_ms);
     rd_kafka_consumer_close(st->consumer);
     rd_kafka_destroy(st->consumer);
     st->consumer = NULL;
