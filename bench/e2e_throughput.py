@@ -310,7 +310,8 @@ def create_topics(bootstrap, partitions):
         NewTopic(BY_CHILD, partitions, 1),
         NewTopic(CHANGELOG, partitions, 1, topic_configs=compact),
         NewTopic(NOTIFS, partitions, 1), NewTopic(DEAD, 1, 1), NewTopic("notbrought.audit", 1, 1),
-        NewTopic("notification.acks", 1, 1), NewTopic("passthrough.out", partitions, 1)])
+        NewTopic("notification.acks", 1, 1), NewTopic("passthrough.out", partitions, 1),
+        NewTopic("warmup.out", partitions, 1)])
     keep_old(admin)
     admin.close()
 
@@ -423,11 +424,11 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
 
 # ---- 2. pass-through -----------------------------------------------------------------------
 
-def bench_passthrough(bs, n, broker_pid):
+def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="passthrough.out"):
     win = CpuWindow(broker_pid)
     win.start()
     out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
-                          "passthrough.out", "--group", "bench-passthrough", "--commit-ms",
+                          output, "--group", group, "--commit-ms",
                           "100"], check=True, capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(win.stop(n))
@@ -638,6 +639,8 @@ def main():
     ap.add_argument("--restore-children", type=int, default=1000000)
     ap.add_argument("--heap", default="768m")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--cold", action="store_true",
+                    help="no untimed warm-up of the broker before the timed runs")
     ap.add_argument("--only", choices=["throughput", "latency", "passthrough", "restore"],
                     action="append", help="run only these figures (repeatable; the backlog "
                     "is always produced; latency needs throughput's daemon)")
@@ -677,6 +680,12 @@ def main():
         os.unlink(events_path)
 
         thr = lat = pt = None
+        if not args.cold:
+            # The broker's JVM compiles its hot paths in its first minute: an untimed
+            # pass-through over the backlog first, so that neither timed run pays for it.
+            t = time.monotonic()
+            bench_passthrough(bs, n_events, broker.pid(), "bench-warmup", "warmup.out")
+            log(f"broker warmed up ({time.monotonic() - t:.0f}s)")
         if "throughput" in want:
             daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events,
                                            broker.pid())
