@@ -96,9 +96,10 @@ static const nb__cdef_t nb__config_table[] = {
      "topic."},
     {"processing.commit_in_background", NB__C_BOOL, "true", NONE, OFF(commit_in_background), 0,
      0,
-     "Commit a transaction on a second thread while the next batch is handled; its outputs "
-     "wait in memory until the commit has finished and its own transaction begins. An abort "
-     "rolls back both. false commits in the main loop (it waits for every commit)."},
+     "While input waits (a backlog), commit a transaction on a second thread while the next "
+     "batch is handled; its outputs wait in memory until the commit has finished and its own "
+     "transaction begins. An abort rolls back both. When idle, and with false, the main loop "
+     "waits for the commit."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,

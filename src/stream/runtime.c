@@ -1584,7 +1584,10 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 }
             }
             if (st->txn_open) {
-                err = nb__commit_start(st, st->conf->commit_in_background);
+                /* In the background only while input waits (a backlog): when idle there is
+                 * nothing to overlap, and the next records go out sooner after a commit
+                 * that was waited for. */
+                err = nb__commit_start(st, st->conf->commit_in_background && !idle);
                 if (err == NB_ERR_KAFKA_FATAL)
                     break;
             }
