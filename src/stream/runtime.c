@@ -807,9 +807,12 @@ static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     st->commit_error = NULL;
     atomic_store(&st->commit_done, false);
     st->committing = true;
-    if (!background || pthread_create(&st->committer, NULL, nb__committer_main, st) != 0) {
+    if (background && pthread_create(&st->committer, NULL, nb__committer_main, st) == 0) {
+        st->stats.commits_background++;
+    } else {
         nb__committer_main(st);
         st->committer = pthread_self(); /* nothing to join */
+        background = false;
     }
     return background ? NB_ERR_OK : nb__commit_settle(st);
 }

@@ -445,6 +445,75 @@ static void test_by_child_topic_path(void **state)
     nb_broker_destroy(b);
 }
 
+static void wait_settled(instance_t *in, uint64_t aborts_before, int deadline_s);
+
+/* A commit that fails in the background, while the next batch has been handled already: both
+ * batches are rolled back and handled again, and the outputs are exactly the baseline's.
+ * Small batches keep the loop busy (input waiting), which is when commits go to the
+ * committer thread. */
+static void test_background_commit_rolls_back(void **state)
+{
+    char errstr[256];
+    (void)state;
+    if (base_notifs.n == 0)
+        skip();
+    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
+    assert_non_null(b);
+    rd_kafka_mock_cluster_t *mc = nb_broker_mock(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *c = make_conf(bs, "setup");
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+    produce(bs, "early");
+    instance_t in;
+    memset(&in, 0, sizeof(in));
+    in.conf = make_conf(bs, "nb-a");
+    in.conf->max_batch = 10;
+    in.st = nb_stream_new(in.conf, errstr, sizeof(errstr));
+    assert_non_null(in.st);
+    assert_int_equal(pthread_create(&in.thread, NULL, run_instance, &in), 0);
+    produce(bs, "events");
+    /* Once commits run in the background, three produce requests are refused (topic
+     * authorization): the transactions they belong to must abort. */
+    nb_stream_stats_t snap;
+    bool busy = false;
+    for (int64_t until = now_ms() + 60000; now_ms() < until && !busy; sleep_ms(5)) {
+        nb_stream_stats(in.st, &snap);
+        busy = snap.commits_background >= 2;
+    }
+    assert_true(busy);
+    rd_kafka_mock_push_request_errors(mc, API_PRODUCE, 3,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                      RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+    idset_t notifs = {0}, dead = {0};
+    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(50)) {
+        nb_stream_stats(in.st, &snap);
+        if (snap.aborts > 0)
+            break;
+    }
+    wait_settled(&in, 0, 120);
+    await_quiet(bs, &notifs, &dead, 120);
+    produce(bs, "late");
+    wait_settled(&in, 0, 120);
+    sleep_ms(2500); /* a tick releases what the late links resolve */
+    await_quiet(bs, &notifs, &dead, 120);
+    stop_instance(&in);
+    assert_int_equal(in.result, NB_ERR_OK);
+    print_message("background commits: %llu of %llu commits, %llu aborts; %zu notifications "
+                  "(%zu records)\n",
+                  (unsigned long long)in.stats.commits_background,
+                  (unsigned long long)in.stats.commits, (unsigned long long)in.stats.aborts,
+                  notifs.n, notifs.records);
+    assert_true(in.stats.commits_background > 0);
+    assert_true(in.stats.aborts >= 1);
+    assert_same(&base_notifs, &notifs, "notifications");
+    assert_same(&base_dead, &dead, "dead letters");
+    idset_free(&notifs);
+    idset_free(&dead);
+    nb_broker_destroy(b);
+}
+
 /* Waits until @p in owns every by-child partition (the others have left the group, also
  * in the coordinator's eyes: a member whose leave request was lost holds its partitions until
  * its session times out), is not catching up, and, if it aborted since @p aborts_before was
@@ -577,6 +646,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_undisturbed_run),
         cmocka_unit_test(test_by_child_topic_path),
+        cmocka_unit_test(test_background_commit_rolls_back),
         cmocka_unit_test(test_faults_recover_to_the_same_outputs),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
