@@ -123,8 +123,14 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
 void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now);
 
 /** @brief Once per batch, inside the transaction: release parked events that links now
- *         resolve, expire old ones. */
+ *         resolve, expire old ones, escalate what fell due (at most NB__TICK_BUDGET_MS of
+ *         escalations per tick: see nb__pipeline_tick_more()). */
 nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now);
+
+#define NB__TICK_BUDGET_MS 20
+
+/** @brief Escalations that fell due were left for the next tick (the budget ran out). */
+bool nb__pipeline_tick_more(const nb__pipeline_t *p);
 
 /** @brief A restored or rolled-back child state of an owned partition (rebuild indexes). */
 void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,

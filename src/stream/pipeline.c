@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 /* The tables here are keyed by {int32 partition, 32-byte key}; keys are uniform already: bytes
  * 8-11 of the key are the bucket hash (bytes 0-3 choose the partition). */
 #define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
@@ -139,6 +140,7 @@ struct nb__pipeline_s {
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
     bool recheck;      /* links changed, or state was restored or rolled back */
+    bool tick_more;    /* the last tick left due escalations for the next */
     bool merges_dirty; /* merges to look at again */
     char errstr[512];
 };
@@ -1586,6 +1588,11 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     return err;
 }
 
+bool nb__pipeline_tick_more(const nb__pipeline_t *p)
+{
+    return p->tick_more;
+}
+
 nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
     nb_err_t err = NB_ERR_OK;
@@ -1649,8 +1656,23 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             overdue++;
         due[kt++] = e;
     }
+    /* Many escalations fall due at once after a backlog, an outage or a restart: at most
+     * NB__TICK_BUDGET_MS of them per tick, the rest stay on the heap for the next tick (the
+     * loop ticks again as soon as it is idle), so that new events are not held up behind
+     * them. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t di = 0;
+    p->tick_more = false;
     for (; di < kt && !err; di++) {
+        if ((di & 15) == 15) {
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >=
+                NB__TICK_BUDGET_MS) {
+                p->tick_more = true;
+                break;
+            }
+        }
         const nb__due_t *e = &due[di];
         int32_t part = e->id.partition;
         uint8_t key[NB__KEY_LEN];
@@ -1687,7 +1709,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         if (t && t->due == e->due)
             nb__heap_push(p, t->due, &t->id);
     }
-    /* Not reached because of an error: back on the heap (an abort restores the rest). */
+    /* Not reached (the budget, or an error): back on the heap (an abort restores the rest). */
     for (; di < kt; di++)
         nb__heap_push(p, due[di].due, &due[di].id);
     free(due);

@@ -1571,11 +1571,13 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                                     st->batch_records >= st->conf->max_batch ||
                                     (idle && age >= st->conf->min_commit_interval_ms));
         /* The tick (timers, parked events, merges) runs with a commit at most once per commit
-         * interval, and at least once a second; not while catching up, when it could deliver
-         * here ahead of what the by-child topic still holds. */
+         * interval, and at least once a second, and again at once when idle while escalations
+         * wait (its budget ran out); not while catching up, when it could deliver here ahead
+         * of what the by-child topic still holds. */
         bool tick = !st->catching_up &&
                     (now - st->last_tick >= NB__TICK_MS ||
-                     (due && now - st->last_tick >= st->conf->commit_interval_ms));
+                     (due && now - st->last_tick >= st->conf->commit_interval_ms) ||
+                     (idle && nb__pipeline_tick_more(st->pipe)));
         if (due || tick) {
             if (tick) {
                 st->last_tick = now;
