@@ -140,12 +140,16 @@ static void wait_idle(instance_t *in)
     }
 }
 
-static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local)
+/* @param max_batch processing.max_batch, or 0 for the default */
+static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
+                           int max_batch)
 {
     char errstr[1024];
     memset(in, 0, sizeof(*in));
     in->conf = make_conf(bootstrap, id);
     in->conf->local_by_child = local;
+    if (max_batch > 0)
+        in->conf->max_batch = max_batch;
     in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
     if (!in->st)
         fail_msg("nb_stream_new: %s", errstr);
@@ -349,6 +353,20 @@ static void assert_same(const idset_t *a, const idset_t *b, const char *what)
             fail_msg("%s differ: %s vs %s", what, a->ids[i], b->ids[i]);
 }
 
+/* A fresh embedded cluster of three brokers, the topics made, the early links produced. */
+static nb_broker_t *setup_broker(void)
+{
+    char errstr[256];
+    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
+    if (!b)
+        fail_msg("nb_broker_new: %s", errstr);
+    nb_config_t *c = make_conf(nb_broker_bootstraps(b), "setup");
+    nb_broker_create_topics(b, c, 1);
+    nb_config_destroy(c);
+    produce(nb_broker_bootstraps(b), "early");
+    return b;
+}
+
 /* The shared baseline: one instance, no faults. */
 static idset_t base_notifs, base_dead;
 
@@ -377,16 +395,10 @@ static int group_teardown(void **state)
 
 static void test_undisturbed_run(void **state)
 {
-    char errstr[256];
     (void)state;
-    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
-    assert_non_null(b);
-    nb_config_t *c = make_conf(nb_broker_bootstraps(b), "setup");
-    nb_broker_create_topics(b, c, 1);
-    nb_config_destroy(c);
-    produce(nb_broker_bootstraps(b), "early");
+    nb_broker_t *b = setup_broker();
     instance_t in;
-    start_instance(&in, nb_broker_bootstraps(b), "nb-a", true);
+    start_instance(&in, nb_broker_bootstraps(b), "nb-a", true, 0);
     produce(nb_broker_bootstraps(b), "events");
     await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
     produce(nb_broker_bootstraps(b), "late");
@@ -410,19 +422,13 @@ static void test_undisturbed_run(void **state)
  * per event): exactly the outputs of the baseline, which handled every key in one. */
 static void test_by_child_topic_path(void **state)
 {
-    char errstr[256];
     (void)state;
     if (base_notifs.n == 0)
         skip();
-    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
-    assert_non_null(b);
+    nb_broker_t *b = setup_broker();
     const char *bs = nb_broker_bootstraps(b);
-    nb_config_t *c = make_conf(bs, "setup");
-    nb_broker_create_topics(b, c, 1);
-    nb_config_destroy(c);
-    produce(bs, "early");
     instance_t in;
-    start_instance(&in, bs, "nb-a", false);
+    start_instance(&in, bs, "nb-a", false, 0);
     produce(bs, "events");
     idset_t notifs = {0}, dead = {0};
     await_quiet(bs, &notifs, &dead, 120);
@@ -453,25 +459,14 @@ static void wait_settled(instance_t *in, uint64_t aborts_before, int deadline_s)
  * committer thread. */
 static void test_background_commit_rolls_back(void **state)
 {
-    char errstr[256];
     (void)state;
     if (base_notifs.n == 0)
         skip();
-    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
-    assert_non_null(b);
+    nb_broker_t *b = setup_broker();
     rd_kafka_mock_cluster_t *mc = nb_broker_mock(b);
     const char *bs = nb_broker_bootstraps(b);
-    nb_config_t *c = make_conf(bs, "setup");
-    nb_broker_create_topics(b, c, 1);
-    nb_config_destroy(c);
-    produce(bs, "early");
     instance_t in;
-    memset(&in, 0, sizeof(in));
-    in.conf = make_conf(bs, "nb-a");
-    in.conf->max_batch = 10;
-    in.st = nb_stream_new(in.conf, errstr, sizeof(errstr));
-    assert_non_null(in.st);
-    assert_int_equal(pthread_create(&in.thread, NULL, run_instance, &in), 0);
+    start_instance(&in, bs, "nb-a", true, 10);
     produce(bs, "events");
     /* Once commits run in the background, three produce requests are refused (topic
      * authorization): the transactions they belong to must abort. */
@@ -545,21 +540,15 @@ static void wait_settled(instance_t *in, uint64_t aborts_before, int deadline_s)
  * every broker down and back, and a second instance joining and leaving. */
 static void test_faults_recover_to_the_same_outputs(void **state)
 {
-    char errstr[256];
     (void)state;
     if (base_notifs.n == 0)
         skip();
-    nb_broker_t *b = nb_broker_new(3, errstr, sizeof(errstr));
-    assert_non_null(b);
+    nb_broker_t *b = setup_broker();
     rd_kafka_mock_cluster_t *mc = nb_broker_mock(b);
     const char *bs = nb_broker_bootstraps(b);
-    nb_config_t *c = make_conf(bs, "setup");
-    nb_broker_create_topics(b, c, 1);
-    nb_config_destroy(c);
-    produce(bs, "early");
 
     instance_t a, second;
-    start_instance(&a, bs, "nb-a", true);
+    start_instance(&a, bs, "nb-a", true, 0);
     produce(bs, "events");
     sleep_ms(1500);
     /* Retriable transaction errors. (Errors that abort come after the last rebalance, below:
@@ -576,7 +565,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
-    start_instance(&second, bs, "nb-b", true);
+    start_instance(&second, bs, "nb-b", true, 0);
     sleep_ms(3000);
     /* ...every broker goes down (the stream is then not ready) and comes back; between
      * transactions, since an outage that aborts one is followed by a restore here (above)... */
