@@ -597,12 +597,12 @@ static void nb__rewind(nb_stream_t *st)
 }
 
 /* Reports the records consumed by topic (once per transaction, not per record). */
-static void nb__report_consumed(nb_stream_t *st)
+static void nb__report_consumed(nb_stream_t *st, const nb__counted_t *counted, size_t *n)
 {
-    for (size_t i = 0; i < st->n_consumed; i++)
-        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, st->consumed[i].topic,
-                       (double)st->consumed[i].n);
-    st->n_consumed = 0;
+    for (size_t i = 0; i < *n; i++)
+        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, counted[i].topic,
+                       (double)counted[i].n);
+    *n = 0;
 }
 
 static void nb__count_consumed(nb_stream_t *st, const char *topic)
@@ -614,7 +614,7 @@ static void nb__count_consumed(nb_stream_t *st, const char *topic)
         }
     }
     if (st->n_consumed == NB__MAX_COUNTED_TOPICS)
-        nb__report_consumed(st);
+        nb__report_consumed(st, st->consumed, &st->n_consumed);
     snprintf(st->consumed[st->n_consumed].topic, sizeof(st->consumed[0].topic), "%s", topic);
     st->consumed[st->n_consumed++].n = 1;
 }
@@ -859,10 +859,7 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
     st->stats.ready = !st->fatal;
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit_t0) / 1e3);
-    for (size_t i = 0; i < st->n_consumed_prev; i++)
-        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, st->consumed_prev[i].topic,
-                       (double)st->consumed_prev[i].n);
-    st->n_consumed_prev = 0;
+    nb__report_consumed(st, st->consumed_prev, &st->n_consumed_prev);
     nb__undo_clear(&st->undo_prev);
     if (!st->txn_open)
         return NB_ERR_OK;
@@ -1078,7 +1075,10 @@ static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
         goto done;
     for (size_t i = 0; i < np; i++) {
         int32_t p = ps[i];
-        nb__store_destroy(st->stores[p]);
+        if (st->stores[p])
+            nb__store_destroy(st->stores[p]);
+        else
+            st->stats.owned++;
         st->stores[p] = job.stores[i];
         job.stores[i] = NULL;
         void *args[2] = {st->pipe, &p};
@@ -1107,6 +1107,7 @@ static void nb__drop(nb_stream_t *st, int32_t p)
         return;
     nb__store_destroy(st->stores[p]);
     st->stores[p] = NULL;
+    st->stats.owned--;
     nb__pipeline_partition_dropped(st->pipe, p);
 }
 
@@ -1341,10 +1342,6 @@ void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out)
 /* Publishes the main thread's counters for other threads. @locality main thread */
 static void nb__publish_stats(nb_stream_t *st)
 {
-    int32_t owned = 0;
-    for (int p = 0; p < st->partitions; p++)
-        owned += st->stores[p] != NULL;
-    st->stats.owned = owned;
     pthread_mutex_lock(&st->stats_lock);
     st->published = st->stats;
     pthread_mutex_unlock(&st->stats_lock);
