@@ -40,6 +40,7 @@ typedef struct nb_stream_stats_s {
     uint64_t aborts;          /**< transactions aborted */
     uint64_t commits_since_abort; /**< transactions committed since the last abort */
     uint64_t commits_background;  /**< commits started on the committer thread */
+    uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */
     int32_t owned;            /**< by-child partitions assigned here (restored) */

@@ -100,6 +100,10 @@ static const nb__cdef_t nb__config_table[] = {
      "batch is handled; its outputs wait in memory until the commit has finished and its own "
      "transaction begins. An abort rolls back both. When idle, and with false, the main loop "
      "waits for the commit."},
+    {"processing.decode_ahead", NB__C_BOOL, "true", NONE, OFF(decode_ahead), 0, 0,
+     "Decode and validate source records on a second thread, up to 256 records ahead of the "
+     "one being handled (records are still handled one at a time, in order). false decodes "
+     "each record on the main thread when it is handled."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,

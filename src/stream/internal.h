@@ -111,9 +111,29 @@ typedef struct nb__pipeline_s nb__pipeline_t;
 nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t errstr_size);
 void nb__pipeline_destroy(nb__pipeline_t *p);
 
-/** @brief A record from a source topic: decode, validate, resolve, forward or dead-letter. */
+/** A source record decoded and validated ahead of its handling (processing.decode_ahead). */
+typedef struct nb__decoded_s {
+    nb_err_t err; /**< NB_ERR_OK, or why the record goes to the dead letters (in errstr) */
+    nb_record_t rec;
+    char errstr[512];
+} nb__decoded_t;
+
+/** Decodes source records with its own codec: one per thread. */
+typedef struct nb__decoder_s nb__decoder_t;
+
+/** @brief A decoder for the pipeline's topics, schemas and validation options. */
+nb__decoder_t *nb__decoder_new(const nb__pipeline_t *p, char *errstr, size_t errstr_size);
+void nb__decoder_destroy(nb__decoder_t *d);
+
+/** @brief Decodes and validates a source record as of @p now. @locality any one thread per
+ *         decoder; reads nothing the main thread changes. */
+void nb__decoder_run(nb__decoder_t *d, const rd_kafka_message_t *rkm, int64_t now,
+                     nb__decoded_t *out);
+
+/** @brief A record from a source topic: decode (unless @p pre holds it decoded already),
+ *         validate, resolve, forward or dead-letter. */
 nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
-                             int64_t now);
+                             int64_t now, const nb__decoded_t *pre);
 
 /** @brief A record from the by-child topic: apply to the child's state, evaluate, notify. */
 nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,

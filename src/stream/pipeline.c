@@ -142,6 +142,7 @@ struct nb__pipeline_s {
     bool recheck;      /* links changed, or state was restored or rolled back */
     bool tick_more;    /* the last tick left due escalations for the next */
     bool merges_dirty; /* merges to look at again */
+    nb__decoded_t decoded; /* a source record decoded on this thread */
     char errstr[512];
 };
 
@@ -658,33 +659,85 @@ static void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB
     nb__key_hex(digest, hex);
 }
 
+/* ---- decoding ahead --------------------------------------------------------------------------- */
+
+struct nb__decoder_s {
+    const nb_config_t *conf;
+    nb_validate_opts_t vopts;
+    nb_codec_t *codec; /* its own: a codec keeps reusable Avro values */
+};
+
+nb__decoder_t *nb__decoder_new(const nb__pipeline_t *p, char *errstr, size_t errstr_size)
+{
+    nb__decoder_t *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    d->conf = p->conf;
+    d->vopts = p->vopts;
+    if (!(d->codec = nb_codec_new(p->reg, errstr, errstr_size))) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void nb__decoder_destroy(nb__decoder_t *d)
+{
+    if (!d)
+        return;
+    nb_codec_destroy(d->codec);
+    free(d);
+}
+
+static void nb__decode(nb_codec_t *codec, const nb_config_t *conf,
+                       const nb_validate_opts_t *vopts, const rd_kafka_message_t *rkm,
+                       int64_t now, nb__decoded_t *out)
+{
+    out->errstr[0] = '\0';
+    if (!rkm->payload) {
+        out->err = NB_ERR_FRAME_TRUNCATED;
+        snprintf(out->errstr, sizeof(out->errstr), "record has no value");
+        return;
+    }
+    nb_record_type_t expect = nb__expect(conf, rd_kafka_topic_name(rkm->rkt));
+    out->err = nb_codec_decode(codec, rkm->payload, rkm->len, expect, &out->rec, out->errstr,
+                               sizeof(out->errstr));
+    if (!out->err)
+        out->err = nb_codec_validate(&out->rec, vopts, now, out->errstr, sizeof(out->errstr));
+}
+
+void nb__decoder_run(nb__decoder_t *d, const rd_kafka_message_t *rkm, int64_t now,
+                     nb__decoded_t *out)
+{
+    nb__decode(d->codec, d->conf, &d->vopts, rkm, now, out);
+}
+
 nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
-                             int64_t now)
+                             int64_t now, const nb__decoded_t *pre)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    nb_record_type_t expect = nb__expect(p->conf, topic);
-    nb_record_t rec;
     nb_err_t err;
-    if (!rkm->payload)
-        return nb__dead_letter(st, rkm, NB_ERR_FRAME_TRUNCATED, "record has no value");
-    err = nb_codec_decode(p->codec, rkm->payload, rkm->len, expect, &rec, p->errstr,
-                          sizeof(p->errstr));
-    if (!err)
-        err = nb_codec_validate(&rec, &p->vopts, now, p->errstr, sizeof(p->errstr));
-    if (err)
-        return nb__dead_letter(st, rkm, err, p->errstr);
+    if (!pre) {
+        nb__decode(p->codec, p->conf, &p->vopts, rkm, now, &p->decoded);
+        pre = &p->decoded;
+    }
+    if (pre->err)
+        return nb__dead_letter(st, rkm, pre->err, pre->errstr);
+    const nb_record_t *rec = &pre->rec;
 
     nb__msg_t m;
     memset(&m, 0, sizeof(m));
     m.value = rkm->payload;
     m.len = rkm->len;
-    m.rec = &rec;
+    m.rec = rec;
     m.src_topic = topic;
     m.src_partition = rkm->partition;
     m.src_offset = rkm->offset;
     m.src_ts = rd_kafka_message_timestamp(rkm, NULL);
     m.rkm = rkm;
-    if (rec.type == NB_RECORD_ACK) {
+    if (rec->type == NB_RECORD_ACK) {
         /* Acknowledgements carry the notification's Kafka key: the child key. */
         size_t kl = rkm->key_len < NB_KEY_MAX ? rkm->key_len : NB_KEY_MAX;
         memcpy(m.key_hex, rkm->key ? rkm->key : "", rkm->key ? kl : 0);
@@ -697,15 +750,15 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         return nb__deliver(p, st, &m, now);
     }
     nb_identity_subject_t subj;
-    if (rec.type == NB_RECORD_APPOINTMENT)
-        nb_identity_subject_of_appointment(&subj, &rec.u.appt);
-    else if (rec.type == NB_RECORD_CONTEXT_FACT)
-        nb_identity_subject_of_fact(&subj, &rec.u.fact);
+    if (rec->type == NB_RECORD_APPOINTMENT)
+        nb_identity_subject_of_appointment(&subj, &rec->u.appt);
+    else if (rec->type == NB_RECORD_CONTEXT_FACT)
+        nb_identity_subject_of_fact(&subj, &rec->u.fact);
     else
         return nb__dead_letter(st, rkm, NB_ERR_SCHEMA_MISMATCH, "unexpected record type");
     nb_metrics_t *metrics = nb__stream_metrics(st);
     nb_metrics_add(metrics, NB_M_EVENTS,
-                   rec.type == NB_RECORD_APPOINTMENT ? nb_agency_name(rec.u.appt.source.agency)
+                   rec->type == NB_RECORD_APPOINTMENT ? nb_agency_name(rec->u.appt.source.agency)
                                                      : "context",
                    1);
     nb_identity_resolution_t res;
@@ -721,7 +774,7 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
             return NB_ERR_INVALID_ARG;
         m.kind = NB__K_EVENT;
         m.nhs = res.nhs_number;
-        m.mother = nb__mother_of(&rec);
+        m.mother = nb__mother_of(rec);
         return nb__deliver(p, st, &m, now);
     }
     if (err == NB_ERR_IDENTITY_UNRESOLVED) {

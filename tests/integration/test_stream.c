@@ -140,14 +140,16 @@ static void wait_idle(instance_t *in)
     }
 }
 
-/* @param max_batch processing.max_batch, or 0 for the default */
+/* @param max_batch processing.max_batch, or 0 for the default
+ * @param ahead processing.decode_ahead: source records decoded on the decoder thread */
 static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
-                           int max_batch)
+                           int max_batch, bool ahead)
 {
     char errstr[1024];
     memset(in, 0, sizeof(*in));
     in->conf = make_conf(bootstrap, id);
     in->conf->local_by_child = local;
+    in->conf->decode_ahead = ahead;
     if (max_batch > 0)
         in->conf->max_batch = max_batch;
     in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
@@ -398,7 +400,7 @@ static void test_undisturbed_run(void **state)
     (void)state;
     nb_broker_t *b = setup_broker();
     instance_t in;
-    start_instance(&in, nb_broker_bootstraps(b), "nb-a", true, 0);
+    start_instance(&in, nb_broker_bootstraps(b), "nb-a", true, 0, false);
     produce(nb_broker_bootstraps(b), "events");
     await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
     produce(nb_broker_bootstraps(b), "late");
@@ -413,6 +415,8 @@ static void test_undisturbed_run(void **state)
     assert_true(in.stats.parked > 0);   /* events that arrived before their identity link */
     assert_true(in.stats.released > 0); /* ... and were released when it came */
     assert_true(in.stats.local > 0);    /* one instance owns every key: no by-child hop */
+    /* The baseline decodes each record when it is handled; the other runs decode ahead. */
+    assert_int_equal(in.stats.decoded_ahead, 0);
     print_message("baseline: %zu notifications, %zu dead letters, %llu commits\n",
                   base_notifs.n, base_dead.n, (unsigned long long)in.stats.commits);
     nb_broker_destroy(b);
@@ -428,7 +432,7 @@ static void test_by_child_topic_path(void **state)
     nb_broker_t *b = setup_broker();
     const char *bs = nb_broker_bootstraps(b);
     instance_t in;
-    start_instance(&in, bs, "nb-a", false, 0);
+    start_instance(&in, bs, "nb-a", false, 0, true);
     produce(bs, "events");
     idset_t notifs = {0}, dead = {0};
     await_quiet(bs, &notifs, &dead, 120);
@@ -466,7 +470,7 @@ static void test_background_commit_rolls_back(void **state)
     rd_kafka_mock_cluster_t *mc = nb_broker_mock(b);
     const char *bs = nb_broker_bootstraps(b);
     instance_t in;
-    start_instance(&in, bs, "nb-a", true, 10);
+    start_instance(&in, bs, "nb-a", true, 10, true);
     produce(bs, "events");
     /* Once commits run in the background, three produce requests are refused (topic
      * authorization): the transactions they belong to must abort. */
@@ -501,6 +505,7 @@ static void test_background_commit_rolls_back(void **state)
                   (unsigned long long)in.stats.commits, (unsigned long long)in.stats.aborts,
                   notifs.n, notifs.records);
     assert_true(in.stats.commits_background > 0);
+    assert_true(in.stats.decoded_ahead > 0);
     assert_true(in.stats.aborts >= 1);
     assert_same(&base_notifs, &notifs, "notifications");
     assert_same(&base_dead, &dead, "dead letters");
@@ -548,7 +553,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     const char *bs = nb_broker_bootstraps(b);
 
     instance_t a, second;
-    start_instance(&a, bs, "nb-a", true, 0);
+    start_instance(&a, bs, "nb-a", true, 0, true);
     produce(bs, "events");
     sleep_ms(1500);
     /* Retriable transaction errors. (Errors that abort come after the last rebalance, below:
@@ -565,7 +570,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
-    start_instance(&second, bs, "nb-b", true, 0);
+    start_instance(&second, bs, "nb-b", true, 0, true);
     sleep_ms(3000);
     /* ...every broker goes down (the stream is then not ready) and comes back; between
      * transactions, since an outage that aborts one is followed by a restore here (above)... */
