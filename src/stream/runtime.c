@@ -7,9 +7,12 @@
  * including librdkafka's rebalance callback (served from rd_kafka_consumer_poll()), except
  * the committer thread (one commit) and the decoder thread (decodes records polled ahead).
  */
+#define _GNU_SOURCE /* gettid() */
 #include "stream/internal.h"
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -725,6 +728,10 @@ static void nb__catch_up_restart(nb_stream_t *st)
 static void *nb__decoder_main(void *arg)
 {
     nb_stream_t *st = arg;
+    /* Spare CPU first: the main loop is the critical path, and it decodes itself what this
+     * thread has not got to. */
+    if (setpriority(PRIO_PROCESS, (id_t)gettid(), 5) != 0)
+        NB_LOG(NB_LOG_DEBUG, "stream", "decoder thread keeps its priority");
     pthread_mutex_lock(&st->ahead_lock);
     for (;;) {
         if (st->wcur < st->head)
@@ -959,7 +966,7 @@ static void *nb__committer_main(void *arg)
 }
 
 static nb_err_t nb__abort(nb_stream_t *st);
-static nb_err_t nb__ahead_handle(nb_stream_t *st, bool bounded);
+static nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded);
 static nb_err_t nb__commit_settle(nb_stream_t *st);
 
 /* Starts committing the open batch: on the committer thread when @p background, else here
@@ -1307,7 +1314,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * at once; or dropped with partitions lost, whose records another instance handles. */
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && rd_kafka_assignment_lost(rk))
         nb__ahead_discard(st);
-    else if (nb__ahead_handle(st, false) == NB_ERR_KAFKA_FATAL)
+    else if (nb__ahead_handle(st, UINT64_MAX, false) == NB_ERR_KAFKA_FATAL)
         nb__ahead_discard(st);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
@@ -1402,9 +1409,9 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
         /* A fetch of partitions with nothing new waits on the broker up to fetch.wait.max.ms
          * (500 ms by default), and partitions resumed meanwhile (after catching up, at every
          * assignment and abort) wait for it: 1.6 s from assignment to the first record in
-         * the benchmark, 0.27 s with 100 ms. */
+         * the benchmark, 0.27 s with 50 ms. */
         if ((!nb__given(st->conf, "fetch.wait.max.ms") &&
-             !nb__set(kc, "fetch.wait.max.ms", "100", errstr, errstr_size)) ||
+             !nb__set(kc, "fetch.wait.max.ms", "50", errstr, errstr_size)) ||
             !nb__set(kc, "partition.assignment.strategy", st->conf->assignment_strategy, errstr,
                      errstr_size) ||
             (st->conf->group_instance_id[0] &&
@@ -1708,12 +1715,13 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
     return err;
 }
 
-/* Handles the records polled, in order: all of them, or (@p bounded) until the open batch
- * holds processing.max_batch records. @returns NB_ERR_OK, NB_ERR_KAFKA_ABORTABLE (aborted and
- * rewound; what was polled is dropped) or NB_ERR_KAFKA_FATAL. */
-static nb_err_t nb__ahead_handle(nb_stream_t *st, bool bounded)
+/* Handles the records polled, in order, up to ring index @p upto (UINT64_MAX: all), and
+ * (@p bounded) until the open batch holds processing.max_batch records. @returns NB_ERR_OK,
+ * NB_ERR_KAFKA_ABORTABLE (aborted and rewound; what was polled is dropped) or
+ * NB_ERR_KAFKA_FATAL. */
+static nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
 {
-    while (st->ring && st->head < st->tail && !st->fatal) {
+    while (st->ring && st->head < st->tail && st->head < upto && !st->fatal) {
         const nb__decoded_t *pre;
         int64_t now;
         rd_kafka_message_t *rkm = nb__ahead_take(st, &pre, &now);
@@ -1779,13 +1787,18 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         }
         if (st->committing && timeout > 2)
             timeout = 2; /* to notice the commit's end */
-        bool leftover = st->head < st->tail; /* the last turn stopped at max_batch */
+        /* This turn handles what earlier turns polled, while the decoder starts on what this
+         * one polls: it stays a turn ahead of the main loop instead of racing it. */
+        uint64_t upto = st->tail;
+        bool leftover = st->head < upto;
         size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout);
         now = nb__now();
         if (atomic_exchange(&st->brokers_down, false))
             st->stats.ready = false;
         bool idle = polled == 0 && !leftover;
-        err = nb__ahead_handle(st, true);
+        if (!st->decoder)
+            upto = st->tail; /* nothing to gain from waiting a turn */
+        err = nb__ahead_handle(st, upto, true);
         if (err == NB_ERR_KAFKA_FATAL)
             break;
         if (err == NB_ERR_KAFKA_ABORTABLE)
