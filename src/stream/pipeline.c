@@ -769,8 +769,10 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
                                                        : "refused",
                    1);
     if (err == NB_ERR_OK) {
-        snprintf(m.key_hex, sizeof(m.key_hex), "%s", res.key);
-        if (!nb__unhex32(m.key_hex, m.key))
+        size_t kl = strnlen(res.key, sizeof(m.key_hex) - 1);
+        memcpy(m.key_hex, res.key, kl);
+        m.key_hex[kl] = '\0';
+        if (!nb__key_unhex(m.key_hex, kl, m.key))
             return NB_ERR_INVALID_ARG;
         m.kind = NB__K_EVENT;
         m.nhs = res.nhs_number;

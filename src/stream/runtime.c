@@ -33,6 +33,7 @@
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
 #define NB__MAX_COUNTED_TOPICS 16
+#define NB__MAX_TOPIC_HANDLES 8
 #define NB__AHEAD 256           /* records polled per turn of the main loop */
 #define NB__RING (2 * NB__AHEAD) /* records polled and not handled yet, at most */
 
@@ -55,9 +56,17 @@ typedef struct nb__slot_s {
 
 /* Records consumed since the last report, by topic. */
 typedef struct nb__counted_s {
-    char topic[250]; /* Kafka allows 249 characters */
+    char topic[250];   /* Kafka allows 249 characters */
+    const char *name;  /* librdkafka's name of the topic handle, compared first */
     uint64_t n;
 } nb__counted_t;
+
+/* The producer's handle of a topic the daemon writes: producing by name looks the handle up
+ * (a list walk under a lock) for every record. */
+typedef struct nb__topic_handle_s {
+    const char *name; /* the configuration's string */
+    rd_kafka_topic_t *rkt;
+} nb__topic_handle_t;
 
 /* A record produced while the previous transaction commits: it waits for its own. */
 typedef struct nb__pending_s {
@@ -98,6 +107,9 @@ struct nb_stream_s {
     long batch_records;
     long batch_emitted;
     rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
+    int last_offset; /* index in offsets of the last record's partition */
+    nb__topic_handle_t topics[NB__MAX_TOPIC_HANDLES];
+    size_t n_topics;
     nb__counted_t consumed[NB__MAX_COUNTED_TOPICS]; /* by the open batch */
     size_t n_consumed;
     nb__undo_t *undo;
@@ -365,7 +377,8 @@ nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t k
     }
     char hex[2 * NB__KEY_LEN + 1];
     nb__key_hex(key, hex);
-    return nb__emit(st, st->conf->changelog_topic, partition, hex, strlen(hex), val, len, NULL);
+    return nb__emit(st, st->conf->changelog_topic, partition, hex, 2 * NB__KEY_LEN, val, len,
+                    NULL);
 }
 
 nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
@@ -439,15 +452,39 @@ static nb_err_t nb__begin(nb_stream_t *st)
 /* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
  * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
  * over in either case. */
+static rd_kafka_topic_t *nb__topic_handle(nb_stream_t *st, const char *topic)
+{
+    for (size_t i = 0; i < st->n_topics; i++)
+        if (st->topics[i].name == topic)
+            return st->topics[i].rkt;
+    for (size_t i = 0; i < st->n_topics; i++)
+        if (strcmp(st->topics[i].name, topic) == 0)
+            return st->topics[i].rkt;
+    if (st->n_topics == NB__MAX_TOPIC_HANDLES)
+        return NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->producer, topic, NULL);
+    if (rkt) {
+        st->topics[st->n_topics].name = topic;
+        st->topics[st->n_topics++].rkt = rkt;
+    }
+    return rkt;
+}
+
 static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
                             const void *key, size_t key_len, void *value, size_t value_len,
                             rd_kafka_headers_t *hdrs, int flags)
 {
+    rd_kafka_topic_t *rkt = nb__topic_handle(st, topic);
     for (;;) {
-        rd_kafka_resp_err_t rerr = rd_kafka_producev(
-            st->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, value_len),
-            RD_KAFKA_V_MSGFLAGS(flags), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t rerr =
+            rkt ? rd_kafka_producev(st->producer, RD_KAFKA_V_RKT(rkt),
+                                    RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_MSGFLAGS(flags),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END)
+                : rd_kafka_producev(st->producer, RD_KAFKA_V_TOPIC(topic),
+                                    RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_KEY(key, key_len),
+                                    RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_MSGFLAGS(flags),
+                                    RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
             st->batch_emitted++;
             return NB_ERR_OK;
@@ -603,10 +640,14 @@ nb_err_t nb__dead_letter_raw(nb_stream_t *st, const char *topic, int32_t partiti
 static void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    rd_kafka_topic_partition_t *tp =
-        rd_kafka_topic_partition_list_find(st->offsets, topic, rkm->partition);
-    if (!tp)
-        tp = rd_kafka_topic_partition_list_add(st->offsets, topic, rkm->partition);
+    rd_kafka_topic_partition_list_t *l = st->offsets;
+    rd_kafka_topic_partition_t *tp = NULL;
+    if (st->last_offset < l->cnt && l->elems[st->last_offset].partition == rkm->partition &&
+        strcmp(l->elems[st->last_offset].topic, topic) == 0)
+        tp = &l->elems[st->last_offset]; /* records come in runs of one partition */
+    else if (!(tp = rd_kafka_topic_partition_list_find(l, topic, rkm->partition)))
+        tp = rd_kafka_topic_partition_list_add(l, topic, rkm->partition);
+    st->last_offset = (int)(tp - l->elems);
     tp->offset = rkm->offset + 1;
 }
 
@@ -644,7 +685,8 @@ static void nb__report_consumed(nb_stream_t *st, const nb__counted_t *counted, s
 static void nb__count_consumed(nb_stream_t *st, const char *topic)
 {
     for (size_t i = 0; i < st->n_consumed; i++) {
-        if (strcmp(st->consumed[i].topic, topic) == 0) {
+        if (st->consumed[i].name == topic || strcmp(st->consumed[i].topic, topic) == 0) {
+            st->consumed[i].name = topic;
             st->consumed[i].n++;
             return;
         }
@@ -652,6 +694,7 @@ static void nb__count_consumed(nb_stream_t *st, const char *topic)
     if (st->n_consumed == NB__MAX_COUNTED_TOPICS)
         nb__report_consumed(st, st->consumed, &st->n_consumed);
     snprintf(st->consumed[st->n_consumed].topic, sizeof(st->consumed[0].topic), "%s", topic);
+    st->consumed[st->n_consumed].name = topic;
     st->consumed[st->n_consumed++].n = 1;
 }
 
@@ -1523,6 +1566,8 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_consumer_close(st->restorer2);
         rd_kafka_destroy(st->restorer2);
     }
+    for (size_t i = 0; i < st->n_topics; i++)
+        rd_kafka_topic_destroy(st->topics[i].rkt);
     if (st->producer)
         rd_kafka_destroy(st->producer);
     for (int p = 0; st->stores && p < st->partitions; p++)
