@@ -186,6 +186,11 @@ int main(int argc, char **argv)
     if (err)
         die("subscribe", rd_kafka_err2str(err));
 
+    /* Produced through a topic handle and polled without waiting first, as the daemon does
+     * (a producev() by topic name looks the handle up for every record). */
+    rd_kafka_topic_t *out_rkt = rd_kafka_topic_new(producer, output, NULL);
+    if (!out_rkt)
+        die("topic", rd_kafka_err2str(rd_kafka_last_error()));
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
     long long count = 0, transactions = 0;
     bool open = false;
@@ -196,7 +201,9 @@ int main(int argc, char **argv)
             double left = t_batch + commit_ms / 1000.0 - now_s();
             timeout = left <= 0 ? 0 : (int)(left * 1000) + 1;
         }
-        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer, timeout);
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(consumer, 0);
+        if (!rkm && timeout > 0)
+            rkm = rd_kafka_consumer_poll(consumer, timeout);
         double now = now_s();
         if (rkm && !rkm->err) {
             if (!open) {
@@ -210,7 +217,7 @@ int main(int argc, char **argv)
             t_last_msg = now;
             for (;;) {
                 err = rd_kafka_producev(
-                    producer, RD_KAFKA_V_TOPIC(output), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
+                    producer, RD_KAFKA_V_RKT(out_rkt), RD_KAFKA_V_KEY(rkm->key, rkm->key_len),
                     RD_KAFKA_V_VALUE(rkm->payload, rkm->len),
                     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -252,6 +259,7 @@ int main(int argc, char **argv)
     rd_kafka_topic_partition_list_destroy(offsets);
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
+    rd_kafka_topic_destroy(out_rkt);
     rd_kafka_destroy(producer);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
