@@ -12,7 +12,9 @@
  * malformation its own error code.
  *
  * Thread contract: a registry is read-only once built and may be shared; a codec holds
- * reusable decode/encode state and belongs to one thread.
+ * reusable decode/encode state and belongs to one thread. Codecs on different threads may fail
+ * at once: libavro's error message lives in one buffer for the whole process, so each failure's
+ * message is read under a process-wide lock from a call repeated under it.
  */
 #ifndef NOTBROUGHT_CODEC_H
 #define NOTBROUGHT_CODEC_H

@@ -3,11 +3,33 @@
  */
 #include "codec/internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec/prescan.h"
+
+/* libavro keeps the message of its last error in one buffer for the whole process (Debian
+ * builds it without THREADSAFE) and codecs run on several threads (the stream decodes ahead
+ * on a second one). So a message is only read under this lock, from a call repeated under it
+ * until two runs give the same message: a thread failing outside the lock writes the buffer
+ * during that one call, then waits here before it reads. Calls that may write the buffer even
+ * when they succeed (resolver construction tries union branches) run under it throughout. */
+static pthread_mutex_t nb__avro_error_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void nb__avro_lock(void)
+{
+    pthread_mutex_lock(&nb__avro_error_lock);
+}
+
+void nb__avro_unlock(void)
+{
+    pthread_mutex_unlock(&nb__avro_error_lock);
+}
+
+/** Most runs of a failing call under the lock before its message is taken as it is. */
+#define NB__AVRO_RERUNS 8
 
 /* Per record type: the reader schema and a reusable value of it. */
 typedef struct nb__reader_s {
@@ -55,12 +77,15 @@ nb_codec_t *nb_codec_new(const nb_registry_t *reg, char *errstr, size_t errstr_s
             goto fail;
         }
         r->schema = nb__registry_find(reg, r->id)->schema;
+        nb__avro_lock();
         r->iface = avro_generic_class_from_schema(r->schema);
         if (!r->iface || avro_generic_value_new(r->iface, &r->value)) {
             snprintf(errstr, errstr_size, "%s: %s", nb_record_type_name((nb_record_type_t)t),
                      avro_strerror());
+            nb__avro_unlock();
             goto fail;
         }
+        nb__avro_unlock();
         r->has_value = true;
     }
     codec->areader = avro_reader_memory(NULL, 0);
@@ -142,23 +167,36 @@ static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out
     w->schema = e->schema;
     nb__reader_t *r = &codec->readers[e->type];
     if (r->id != id && !avro_schema_equal(e->schema, r->schema)) {
+        nb__avro_lock();
         w->resolver = avro_resolved_writer_new(e->schema, r->schema);
         if (!w->resolver) {
             snprintf(errstr, errstr_size, "schema id %d cannot be read as schema id %d: %s",
                      (int)id, (int)r->id, avro_strerror());
+            nb__avro_unlock();
             return NB_ERR_SCHEMA_RESOLVE;
         }
         if (avro_resolved_writer_new_value(w->resolver, &w->resolved)) {
             avro_value_iface_decref(w->resolver);
             w->resolver = NULL;
             snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, avro_strerror());
+            nb__avro_unlock();
             return NB_ERR_SCHEMA_RESOLVE;
         }
+        nb__avro_unlock();
         avro_resolved_writer_set_dest(&w->resolved, &r->value);
     }
     codec->n_writers++;
     *out = w;
     return NB_ERR_OK;
+}
+
+/* avro-c reads @p body into the reader value of @p w. @returns avro-c's result. */
+static int nb__read_body(nb_codec_t *codec, nb__writer_t *w, const uint8_t *body, size_t len)
+{
+    avro_value_reset(&codec->readers[w->type].value);
+    avro_reader_memory_set_source(codec->areader, (const char *)body, (int64_t)len);
+    return avro_value_read(codec->areader,
+                           w->resolver ? &w->resolved : &codec->readers[w->type].value);
 }
 
 /* Frame, writer lookup, bounds walk, then avro-c reads into the reader value. */
@@ -183,12 +221,24 @@ static nb_err_t nb__read(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     size_t body_len = len - NB_FRAME_HEADER_LEN;
     if ((err = nb__codec_prescan(w->schema, body, body_len, errstr, errstr_size)))
         return err;
-    nb__reader_t *r = &codec->readers[w->type];
-    avro_value_reset(&r->value);
-    avro_reader_memory_set_source(codec->areader, (const char *)body, (int64_t)body_len);
-    if (avro_value_read(codec->areader, w->resolver ? &w->resolved : &r->value)) {
-        snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, avro_strerror());
-        return w->resolver ? NB_ERR_SCHEMA_RESOLVE : NB_ERR_AVRO_DECODE;
+    if (nb__read_body(codec, w, body, body_len)) {
+        /* Read again under the lock for a message that is this record's (see the lock). */
+        char prev[512] = "", cur[512] = "";
+        bool failed = true;
+        nb__avro_lock();
+        for (int run = 0; run < NB__AVRO_RERUNS && failed; run++) {
+            if (!(failed = nb__read_body(codec, w, body, body_len) != 0))
+                break; /* not expected: the same bytes into the same value */
+            snprintf(cur, sizeof(cur), "%s", avro_strerror());
+            if (run > 0 && strcmp(cur, prev) == 0)
+                break;
+            memcpy(prev, cur, sizeof(prev));
+        }
+        nb__avro_unlock();
+        if (failed) {
+            snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, cur);
+            return w->resolver ? NB_ERR_SCHEMA_RESOLVE : NB_ERR_AVRO_DECODE;
+        }
     }
     *wout = w;
     return NB_ERR_OK;
@@ -206,8 +256,8 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     return nb__extract(w->type, &codec->readers[w->type].value, rec, &x);
 }
 
-nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out, char *errstr,
-                         size_t errstr_size)
+static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out,
+                                char *errstr, size_t errstr_size)
 {
     if (rec->type <= NB_RECORD_NONE || rec->type >= NB_RECORD__COUNT) {
         snprintf(errstr, errstr_size, "unknown record type %d", (int)rec->type);
@@ -249,6 +299,26 @@ nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *ou
     return NB_ERR_OK;
 }
 
+nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out, char *errstr,
+                         size_t errstr_size)
+{
+    nb_err_t err = nb__encode_once(codec, rec, out, errstr, errstr_size);
+    if (err != NB_ERR_AVRO_ENCODE)
+        return err;
+    /* Encode again under the lock for a message that is this record's (see the lock). */
+    char prev[512] = "";
+    nb__avro_lock();
+    for (int run = 0; run < NB__AVRO_RERUNS; run++) {
+        if ((err = nb__encode_once(codec, rec, out, errstr, errstr_size)) != NB_ERR_AVRO_ENCODE)
+            break;
+        if (run > 0 && strncmp(errstr, prev, sizeof(prev) - 1) == 0)
+            break;
+        snprintf(prev, sizeof(prev), "%s", errstr);
+    }
+    nb__avro_unlock();
+    return err;
+}
+
 char *nb_codec_to_avro_json(nb_codec_t *codec, const void *buf, size_t len, char *errstr,
                             size_t errstr_size)
 {
@@ -256,9 +326,9 @@ char *nb_codec_to_avro_json(nb_codec_t *codec, const void *buf, size_t len, char
     char *json = NULL;
     if (nb__read(codec, buf, len, NB_RECORD_NONE, &w, errstr, errstr_size))
         return NULL;
-    if (avro_value_to_json(&codec->readers[w->type].value, 1, &json)) {
+    nb__avro_lock();
+    if (avro_value_to_json(&codec->readers[w->type].value, 1, &json))
         snprintf(errstr, errstr_size, "%s", avro_strerror());
-        return NULL;
-    }
+    nb__avro_unlock();
     return json;
 }

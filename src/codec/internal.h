@@ -24,6 +24,10 @@ struct nb_registry_s {
     size_t cap;
 };
 
+/* Held while a message is read from libavro's process-wide error buffer (codec.c). */
+void nb__avro_lock(void);
+void nb__avro_unlock(void);
+
 /** @returns the entry of a schema id, or NULL. Valid until nb_registry_destroy(). */
 const nb__schema_entry_t *nb__registry_find(const nb_registry_t *reg, int32_t id);
 

@@ -61,10 +61,13 @@ nb_err_t nb_registry_add(nb_registry_t *reg, int32_t id, const char *subject, in
                  (int)id);
         return NB_ERR_INVALID_ARG;
     }
+    nb__avro_lock();
     if (avro_schema_from_json_length(json, json_len, &schema)) {
         snprintf(errstr, errstr_size, "schema %d (%s): %s", (int)id, subject, avro_strerror());
+        nb__avro_unlock();
         return NB_ERR_SCHEMA_INVALID;
     }
+    nb__avro_unlock();
     if (avro_typeof(schema) != AVRO_RECORD) {
         snprintf(errstr, errstr_size, "schema %d (%s): top level is not a record", (int)id,
                  subject);

@@ -50,7 +50,7 @@ typedef struct nb__slot_s {
     rd_kafka_message_t *rkm;
     nb__slot_state_t state; /* @locks ahead_lock */
     bool source;            /* a source record to decode ahead */
-    int64_t now;            /* the time it was polled at (rules are evaluated as of it) */
+    int64_t now;            /* when it was polled: the decoder validates as of it */
     nb__decoded_t dec;
 } nb__slot_t;
 
@@ -449,9 +449,8 @@ static nb_err_t nb__begin(nb_stream_t *st)
     return NB_ERR_OK;
 }
 
-/* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
- * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
- * over in either case. */
+/* The producer's handle of @p topic, made on first use (NULL when NB__MAX_TOPIC_HANDLES are
+ * taken: the caller produces by name). */
 static rd_kafka_topic_t *nb__topic_handle(nb_stream_t *st, const char *topic)
 {
     for (size_t i = 0; i < st->n_topics; i++)
@@ -470,6 +469,9 @@ static rd_kafka_topic_t *nb__topic_handle(nb_stream_t *st, const char *topic)
     return rkt;
 }
 
+/* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
+ * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
+ * over in either case. */
 static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
                             const void *key, size_t key_len, void *value, size_t value_len,
                             rd_kafka_headers_t *hdrs, int flags)
@@ -764,7 +766,6 @@ static void nb__catch_up_restart(nb_stream_t *st)
     nb__catch_up_check(st, false);
 }
 
-/* Aborts the producer's transaction (the open one, or the one whose commit failed). */
 /* ---- records polled ahead ----------------------------------------------------------------- */
 
 /* The decoder thread: decodes the source records polled, in order, ahead of the main loop. */
@@ -832,8 +833,7 @@ static void nb__ahead_discard(nb_stream_t *st)
 
 /* Takes the next record polled; *pre is its decoded form when the decoder got to it first,
  * else NULL (decoded when handled). */
-static rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t **pre,
-                                          int64_t *now)
+static rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t **pre)
 {
     nb__slot_t *s = &st->ring[st->head % NB__RING];
     pthread_mutex_lock(&st->ahead_lock);
@@ -846,7 +846,6 @@ static rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t *
     bool decoded = s->source && s->state == NB__SLOT_READY;
     pthread_mutex_unlock(&st->ahead_lock);
     *pre = decoded ? &s->dec : NULL;
-    *now = s->now;
     rd_kafka_message_t *rkm = s->rkm;
     s->rkm = NULL;
     return rkm;
@@ -858,7 +857,6 @@ static rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t *
 static size_t nb__ahead_fill(nb_stream_t *st, int timeout)
 {
     size_t records = 0;
-    int64_t now = 0;
     for (int i = 0; i < NB__AHEAD && st->tail - st->head < NB__RING; i++) {
         /* Without waiting first: a poll that may wait costs more even when a record is
          * there already. */
@@ -867,11 +865,9 @@ static size_t nb__ahead_fill(nb_stream_t *st, int timeout)
             rkm = rd_kafka_consumer_poll(st->consumer, timeout);
         if (!rkm)
             break;
-        if (i == 0)
-            now = nb__eval_now(st);
         nb__slot_t *s = &st->ring[st->tail % NB__RING];
         s->rkm = rkm;
-        s->now = now;
+        s->now = nb__eval_now(st); /* per record: a rebalance callback may restore for seconds */
         s->source = st->decoder && !rkm->err &&
                     strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) != 0;
         if (!rkm->err)
@@ -893,6 +889,7 @@ static nb_err_t nb__ahead_start(nb_stream_t *st)
         return NB_ERR_NOMEM;
     if (!st->conf->decode_ahead)
         return NB_ERR_OK;
+    st->ahead_quit = false;
     if (!(st->decoder = nb__decoder_new(st->pipe, why, sizeof(why)))) {
         NB_LOG(NB_LOG_ERROR, "stream", "decoder: %s", why);
         return NB_ERR_NOMEM;
@@ -921,6 +918,7 @@ static void nb__ahead_stop(nb_stream_t *st)
     st->ring = NULL;
 }
 
+/* Aborts the producer's transaction (the open one, or the one whose commit failed). */
 static nb_err_t nb__abort_producer(nb_stream_t *st)
 {
     for (int attempt = 0;; attempt++) {
@@ -1766,10 +1764,12 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
  * NB_ERR_KAFKA_FATAL. */
 static nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
 {
+    /* Rules are evaluated as of now, not as of the poll (a turn or a restore ago): never
+     * earlier than the last tick. */
+    int64_t now = nb__eval_now(st);
     while (st->ring && st->head < st->tail && st->head < upto && !st->fatal) {
         const nb__decoded_t *pre;
-        int64_t now;
-        rd_kafka_message_t *rkm = nb__ahead_take(st, &pre, &now);
+        rd_kafka_message_t *rkm = nb__ahead_take(st, &pre);
         nb_err_t err = nb__handle(st, rkm, now, pre);
         rd_kafka_message_destroy(rkm);
         if (err == NB_ERR_KAFKA_ABORTABLE)

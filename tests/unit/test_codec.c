@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+
 #include <jansson.h>
 
 #include "cli/commands.h"
@@ -327,6 +329,126 @@ static void test_newer_writer_schema_resolves(void **state)
     avro_value_decref(&v);
     avro_value_iface_decref(iface);
     nb_buf_free(&buf);
+}
+
+/* Registers id 102: AppointmentEvent v2 whose family_name may also be an int or a boolean,
+ * which the reader schema cannot hold. */
+static void register_incompatible_writer(fixture_t *f)
+{
+    json_error_t jerr;
+    json_t *doc = json_loads(nb__registry_find(f->reg, 101)->json, 0, &jerr);
+    assert_non_null(doc);
+    size_t i;
+    json_t *field;
+    json_array_foreach(json_object_get(doc, "fields"), i, field)
+    {
+        if (strcmp(json_string_value(json_object_get(field, "name")), "subject") != 0)
+            continue;
+        size_t j;
+        json_t *sub;
+        json_array_foreach(json_object_get(json_object_get(field, "type"), "fields"), j, sub)
+        {
+            if (strcmp(json_string_value(json_object_get(sub, "name")), "family_name") == 0) {
+                json_array_append_new(json_object_get(sub, "type"), json_string("int"));
+                json_array_append_new(json_object_get(sub, "type"), json_string("boolean"));
+            }
+        }
+    }
+    char *js = json_dumps(doc, JSON_COMPACT);
+    assert_int_equal(nb_registry_add(f->reg, 102, "org.notbrought.v1.AppointmentEvent", 3, js,
+                                     strlen(js), f->errstr, sizeof(f->errstr)),
+                     NB_ERR_OK);
+    free(js);
+    json_decref(doc);
+}
+
+/* Writes a record of id 102 whose family_name is an int (@p which 0) or a boolean (1). */
+static void write_incompatible(fixture_t *f, int which, nb_buf_t *buf)
+{
+    nb_record_t rec;
+    make_appt(&rec);
+    avro_schema_t schema = nb__registry_find(f->reg, 102)->schema;
+    avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
+    avro_value_t v, field, b;
+    assert_int_equal(avro_generic_value_new(iface, &v), 0);
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
+    assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
+    avro_value_t subject;
+    avro_value_get_by_name(&v, "status_reason", &field, NULL);
+    avro_value_set_branch(&field, 0, &b);
+    avro_value_get_by_name(&v, "subject", &subject, NULL);
+    avro_value_get_by_name(&subject, "family_name", &field, NULL);
+    if (which == 0) {
+        avro_value_set_branch(&field, 2, &b);
+        avro_value_set_int(&b, 7);
+    } else {
+        avro_value_set_branch(&field, 3, &b);
+        avro_value_set_boolean(&b, 1);
+    }
+    size_t size;
+    assert_int_equal(avro_value_sizeof(&v, &size), 0);
+    buf->len = 0;
+    nb_buf_reserve(buf, size + 5);
+    memcpy(buf->data, "\0\0\0\0\x66", 5); /* id 102 */
+    avro_writer_t w = avro_writer_memory((char *)buf->data + 5, (int64_t)size);
+    assert_int_equal(avro_value_write(w, &v), 0);
+    buf->len = size + 5;
+    avro_writer_free(w);
+    avro_value_decref(&v);
+    avro_value_iface_decref(iface);
+}
+
+typedef struct failing_s {
+    nb_codec_t *codec;
+    const nb_buf_t *buf;
+    const char *expect;
+    int wrong;
+} failing_t;
+
+static void *decode_failing(void *arg)
+{
+    failing_t *t = arg;
+    nb_record_t out;
+    char errstr[512];
+    for (int i = 0; i < 5000; i++) {
+        nb_err_t err = nb_codec_decode(t->codec, t->buf->data, t->buf->len, NB_RECORD_NONE, &out,
+                                       errstr, sizeof(errstr));
+        if (err != NB_ERR_SCHEMA_RESOLVE || strcmp(errstr, t->expect) != 0)
+            t->wrong++;
+    }
+    return NULL;
+}
+
+/* libavro keeps its error message in one buffer per process: two codecs failing at once on
+ * two threads (the stream decodes ahead on a second one) must still each report their own. */
+static void test_concurrent_failures_keep_their_messages(void **state)
+{
+    fixture_t *f = *state;
+    register_incompatible_writer(f);
+    nb_buf_t buf[2] = {{0}, {0}};
+    char expect[2][512];
+    failing_t t[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        write_incompatible(f, k, &buf[k]);
+        nb_record_t out;
+        assert_int_equal(decode(f, &buf[k], &out), NB_ERR_SCHEMA_RESOLVE);
+        snprintf(expect[k], sizeof(expect[k]), "%s", f->errstr);
+        assert_non_null(strstr(expect[k], "schema id 102: "));
+    }
+    assert_string_not_equal(expect[0], expect[1]);
+    for (int k = 0; k < 2; k++) {
+        t[k] = (failing_t){nb_codec_new(f->reg, f->errstr, sizeof(f->errstr)), &buf[k],
+                           expect[k], 0};
+        assert_non_null(t[k].codec);
+        assert_int_equal(pthread_create(&th[k], NULL, decode_failing, &t[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(t[k].wrong, 0);
+        nb_codec_destroy(t[k].codec);
+        nb_buf_free(&buf[k]);
+    }
 }
 
 static void test_framing_errors(void **state)
@@ -686,6 +808,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nhs_number_spaces_normalised_on_decode, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_newer_writer_schema_resolves, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_failures_keep_their_messages, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_framing_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_every_truncation_is_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_avro_specific_errors, setup, teardown),
