@@ -29,17 +29,22 @@ typedef struct nb__store_s nb__store_t;
 
 nb__store_t *nb__store_new(void);
 void nb__store_destroy(nb__store_t *s);
-/** @returns the value, valid until the next put/del of that key, or NULL when absent. */
-const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
+/** @returns the value, valid until the next put/del/swap of that key, or NULL when absent.
+ *  @remark Not const: the store remembers the entry found, for the put that follows. */
+const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
 nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
                        size_t len);
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
-/** @brief Puts @p val (malloc'd, len > 0), which the store takes over, and hands back the
- *         previous value for the caller to free (NULL when there was none). */
+/**
+ * @brief Puts @p val (malloc'd, len > 0), which the store takes over, or removes the key when
+ *        @p val is NULL, and hands back the previous value for the caller to free (NULL when
+ *        there was none).
+ * @param mark the batch that writes (non-zero): the entry keeps it, and @p marked says whether
+ *        the entry carried this mark already, i.e. whether this batch has saved the entry's
+ *        pre-image before. A removed entry forgets its mark.
+ */
 nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
-                        uint8_t **old, size_t *old_len);
-/** @brief Removes a key and hands back its value for the caller to free (NULL when absent). */
-uint8_t *nb__store_take(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
+                        uint64_t mark, uint8_t **old, size_t *old_len, bool *marked);
 size_t nb__store_count(const nb__store_t *s);
 size_t nb__store_bytes(const nb__store_t *s);
 typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,

@@ -18,16 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-/* The tables here are keyed by {int32 partition, 32-byte key}; keys are uniform already: bytes
- * 8-11 of the key are the bucket hash (bytes 0-3 choose the partition). */
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
-    do {                                                                                         \
-        const uint8_t *hk_ = (const uint8_t *)(keyptr) + 12;                                     \
-        (void)(keylen);                                                                          \
-        (hashv) = (unsigned)hk_[0] | (unsigned)hk_[1] << 8 | (unsigned)hk_[2] << 16 |            \
-                  (unsigned)hk_[3] << 24;                                                        \
-    } while (0)
-#include <uthash.h>
 
 #define NB__TXN_TIMEOUT_MS 30000
 #define NB__LINKS_PER_TICK 10000
@@ -79,17 +69,23 @@ typedef struct nb__pending_s {
     rd_kafka_headers_t *hdrs;
 } nb__pending_t;
 
-/* Pre-image of a state entry touched by the open transaction. */
+/* Pre-image of a state entry the batch changed: what it held before the batch first wrote it
+ * (or before a write that re-created it after the batch removed it). */
 typedef struct nb__undo_s {
-    struct {
-        int32_t partition;
-        uint8_t key[NB__KEY_LEN];
-    } id;
+    int32_t partition;
     bool existed;
+    uint8_t key[NB__KEY_LEN];
     uint8_t *val;
     size_t len;
-    UT_hash_handle hh;
 } nb__undo_t;
+
+/* A batch's pre-images, in the order it took them: undone in reverse, the first write's
+ * pre-image of a key comes back last. The store marks the entries whose pre-image a batch holds,
+ * so a key written again by the same batch needs no lookup here. */
+typedef struct nb__undo_log_s {
+    nb__undo_t *v;
+    size_t n, cap;
+} nb__undo_log_t;
 
 struct nb_stream_s {
     const nb_config_t *conf;
@@ -112,7 +108,8 @@ struct nb_stream_s {
     size_t n_topics;
     nb__counted_t consumed[NB__MAX_COUNTED_TOPICS]; /* by the open batch */
     size_t n_consumed;
-    nb__undo_t *undo;
+    nb__undo_log_t undo;
+    uint64_t batch_seq; /* of the open batch: the stores' mark of the pre-images it holds */
     /* The commit in flight (processing.commit_in_background): the committer thread sends the
      * offsets and commits the last batch's transaction while this thread handles the next
      * batch, whose records wait in `pending` until its own transaction can begin. Until the
@@ -126,7 +123,7 @@ struct nb_stream_s {
     int64_t commit_t0;
     int64_t commit_wait_ms; /* the main loop's time waiting for commits (logged at the end) */
     long abort_backoff_ms;  /* pause after an abort that followed an abort */
-    nb__undo_t *undo_prev;
+    nb__undo_log_t undo_prev;
     nb__counted_t consumed_prev[NB__MAX_COUNTED_TOPICS];
     size_t n_consumed_prev;
     nb__pending_t *pending;
@@ -341,39 +338,39 @@ nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t k
         free(val);
         return err;
     }
-    nb__store_t *s = st->stores[partition];
-    nb__undo_t probe, *u;
-    memset(&probe, 0, sizeof(probe));
-    probe.id.partition = partition;
-    memcpy(probe.id.key, key, NB__KEY_LEN);
-    HASH_FIND(hh, st->undo, &probe.id, sizeof(probe.id), u);
-    bool touched = u != NULL;
-    if (!touched && !(u = calloc(1, sizeof(*u)))) {
-        free(val);
-        return NB_ERR_NOMEM;
-    }
-    /* The value replaced is the pre-image when this transaction first touches the key (kept
-     * for an abort, not copied), else it is dropped. */
-    uint8_t *old = NULL;
-    size_t old_len = 0;
     if (len == 0) {
         free(val);
         val = NULL;
-        old = nb__store_take(s, key, &old_len);
-    } else if ((err = nb__store_swap(s, key, val, len, &old, &old_len))) {
+    }
+    nb__undo_log_t *log = &st->undo;
+    if (log->n == log->cap) {
+        size_t cap = log->cap ? 2 * log->cap : 1024;
+        nb__undo_t *v = realloc(log->v, cap * sizeof(*v));
+        if (!v) {
+            free(val);
+            return NB_ERR_NOMEM;
+        }
+        log->v = v;
+        log->cap = cap;
+    }
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    bool marked = false;
+    if ((err = nb__store_swap(st->stores[partition], key, val, len, st->batch_seq, &old,
+                              &old_len, &marked))) {
         free(val);
-        if (!touched)
-            free(u);
         return err;
     }
-    if (touched) {
-        free(old); /* its pre-image is kept already */
+    if (marked) {
+        free(old); /* the batch holds this key's pre-image already */
     } else {
-        u->id = probe.id;
+        /* The value replaced is the pre-image (kept for an abort, not copied). */
+        nb__undo_t *u = &log->v[log->n++];
+        u->partition = partition;
+        memcpy(u->key, key, NB__KEY_LEN);
         u->existed = old != NULL;
         u->val = old;
         u->len = old_len;
-        HASH_ADD(hh, st->undo, id, sizeof(u->id), u);
     }
     char hex[2 * NB__KEY_LEN + 1];
     nb__key_hex(key, hex);
@@ -393,34 +390,36 @@ nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB_
     return nb__state_put_owned(st, partition, key, copy, len);
 }
 
-static void nb__undo_clear(nb__undo_t **undo)
+static void nb__undo_clear(nb__undo_log_t *log)
 {
-    nb__undo_t *u, *tmp;
-    HASH_ITER(hh, *undo, u, tmp)
-    {
-        HASH_DEL(*undo, u);
-        free(u->val);
-        free(u);
-    }
+    for (size_t i = 0; i < log->n; i++)
+        free(log->v[i].val);
+    log->n = 0;
 }
 
-/* Puts back every state entry a rolled-back batch changed. */
-static void nb__undo_apply(nb_stream_t *st, nb__undo_t **undo)
+static void nb__undo_free(nb__undo_log_t *log)
 {
-    nb__undo_t *u, *tmp;
-    HASH_ITER(hh, *undo, u, tmp)
-    {
-        int32_t p = u->id.partition;
+    nb__undo_clear(log);
+    free(log->v);
+    memset(log, 0, sizeof(*log));
+}
+
+/* Puts back every state entry a rolled-back batch changed, the latest change first. */
+static void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log)
+{
+    for (size_t i = log->n; i-- > 0;) {
+        const nb__undo_t *u = &log->v[i];
+        int32_t p = u->partition;
         if (nb__owns(st, p)) {
             if (u->existed)
-                nb__store_put(st->stores[p], u->id.key, u->val, u->len);
+                nb__store_put(st->stores[p], u->key, u->val, u->len);
             else
-                nb__store_del(st->stores[p], u->id.key);
-            nb__pipeline_state_loaded(st->pipe, p, u->id.key, u->existed ? u->val : NULL,
+                nb__store_del(st->stores[p], u->key);
+            nb__pipeline_state_loaded(st->pipe, p, u->key, u->existed ? u->val : NULL,
                                       u->existed ? u->len : 0);
         }
     }
-    nb__undo_clear(undo);
+    nb__undo_clear(log);
 }
 
 /* ---- producing --------------------------------------------------------------------------- */
@@ -430,6 +429,7 @@ static nb_err_t nb__begin(nb_stream_t *st)
 {
     if (!st->txn_open) {
         st->txn_open = true;
+        st->batch_seq++;
         st->batch_start = nb__now();
         st->batch_records = 0;
         st->batch_emitted = 0;
@@ -1029,8 +1029,10 @@ static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
                                            : NULL;
     st->commit_offsets = st->offsets;
     st->offsets = rd_kafka_topic_partition_list_new(16);
+    /* The last commit is settled: its log is empty, and serves the next batch. */
+    nb__undo_log_t spare = st->undo_prev;
     st->undo_prev = st->undo;
-    st->undo = NULL;
+    st->undo = spare;
     memcpy(st->consumed_prev, st->consumed, st->n_consumed * sizeof(st->consumed[0]));
     st->n_consumed_prev = st->n_consumed;
     st->n_consumed = 0;
@@ -1574,8 +1576,8 @@ void nb_stream_destroy(nb_stream_t *st)
     free(st->caught);
     if (st->committing) /* nb_stream_run() settles it; this is for a run cut short */
         nb__commit_settle(st);
-    nb__undo_clear(&st->undo);
-    nb__undo_clear(&st->undo_prev);
+    nb__undo_free(&st->undo);
+    nb__undo_free(&st->undo_prev);
     nb__pending_clear(st);
     free(st->pending);
     if (st->offsets)

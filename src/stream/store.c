@@ -1,59 +1,91 @@
 /*
  * notbrought - stream: per-partition state store, child key -> serialized child state.
- * The hash table is uthash (Debian uthash-dev).
+ *
+ * The table is GLib's GHashTable (Debian libglib2.0-dev), used as a set of entries keyed by
+ * their first 32 bytes. It keeps the hashes and the keys in flat arrays with open addressing,
+ * so a lookup touches two small arrays and then the one entry it finds; uthash's chains cost a
+ * cache miss or two per entry walked, and a lookup was as dear as the whole policy evaluation
+ * (docs/benchmarks.md). The entry the last lookup found is remembered: the put that follows a
+ * get of the same key (every event: load the child, save it) needs no second lookup.
  */
 #include "stream/internal.h"
 
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys are HMAC-SHA256 or SHA-256 outputs, uniform already: their bytes 8-11 are the bucket
- * hash (bytes 0-3 choose the partition, so all keys of one store agree on them modulo the
- * partition count). */
-#define HASH_FUNCTION(keyptr, keylen, hashv)                                                     \
-    do {                                                                                         \
-        const uint8_t *hk_ = (const uint8_t *)(keyptr);                                          \
-        (void)(keylen);                                                                          \
-        (hashv) = (unsigned)hk_[8] | (unsigned)hk_[9] << 8 | (unsigned)hk_[10] << 16 |           \
-                  (unsigned)hk_[11] << 24;                                                       \
-    } while (0)
-#include <uthash.h>
-
 typedef struct nb__entry_s {
-    uint8_t key[NB__KEY_LEN];
+    uint8_t key[NB__KEY_LEN]; /* first: the table's key is the entry itself */
     uint8_t *val;
     size_t len;
-    UT_hash_handle hh;
+    uint64_t mark; /* see nb__store_swap() */
 } nb__entry_t;
 
 struct nb__store_s {
-    nb__entry_t *head;
+    GHashTable *tab;
+    nb__entry_t *last; /* the entry the last lookup found, or NULL */
     size_t bytes;
 };
 
+/* Keys are HMAC-SHA256 or SHA-256 outputs, uniform already: their bytes 8-11 are the hash
+ * (bytes 0-3 choose the partition, so all keys of one store agree on them modulo the
+ * partition count). */
+static guint nb__key_hash(gconstpointer k)
+{
+    const uint8_t *b = k;
+    return (guint)b[8] | (guint)b[9] << 8 | (guint)b[10] << 16 | (guint)b[11] << 24;
+}
+
+static gboolean nb__key_equal(gconstpointer a, gconstpointer b)
+{
+    return memcmp(a, b, NB__KEY_LEN) == 0;
+}
+
+static void nb__entry_free(gpointer p)
+{
+    nb__entry_t *e = p;
+    free(e->val);
+    free(e);
+}
+
 nb__store_t *nb__store_new(void)
 {
-    return calloc(1, sizeof(nb__store_t));
+    nb__store_t *s = calloc(1, sizeof(nb__store_t));
+    if (s)
+        s->tab = g_hash_table_new_full(nb__key_hash, nb__key_equal, nb__entry_free, NULL);
+    return s;
 }
 
 void nb__store_destroy(nb__store_t *s)
 {
     if (!s)
         return;
-    nb__entry_t *e, *tmp;
-    HASH_ITER(hh, s->head, e, tmp)
-    {
-        HASH_DEL(s->head, e);
-        free(e->val);
-        free(e);
-    }
+    g_hash_table_destroy(s->tab);
     free(s);
 }
 
-const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
+static nb__entry_t *nb__find(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
 {
-    nb__entry_t *e;
-    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    if (s->last && memcmp(s->last->key, key, NB__KEY_LEN) == 0)
+        return s->last;
+    nb__entry_t *e = g_hash_table_lookup(s->tab, key);
+    if (e)
+        s->last = e;
+    return e;
+}
+
+/* Takes @p e out of the table (not freed). */
+static void nb__unlink(nb__store_t *s, nb__entry_t *e)
+{
+    if (s->last == e)
+        s->last = NULL;
+    g_hash_table_steal(s->tab, e->key);
+    s->bytes -= e->len;
+}
+
+const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
+{
+    nb__entry_t *e = nb__find(s, key);
     if (!e)
         return NULL;
     *len = e->len;
@@ -63,8 +95,7 @@ const uint8_t *nb__store_get(const nb__store_t *s, const uint8_t key[NB__KEY_LEN
 nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
                        size_t len)
 {
-    nb__entry_t *e;
-    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    nb__entry_t *e = nb__find(s, key);
     if (e) {
         /* Usually a value of about the same size: realloc keeps it in place. */
         uint8_t *v = realloc(e->val, len ? len : 1);
@@ -78,7 +109,7 @@ nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const voi
         return NB_ERR_OK;
     }
     uint8_t *copy = malloc(len ? len : 1);
-    if (!copy || !(e = malloc(sizeof(*e)))) {
+    if (!copy || !(e = calloc(1, sizeof(*e)))) {
         free(copy);
         return NB_ERR_NOMEM;
     }
@@ -86,77 +117,73 @@ nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const voi
     memcpy(e->key, key, NB__KEY_LEN);
     e->val = copy;
     e->len = len;
-    HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
+    g_hash_table_add(s->tab, e);
     s->bytes += len;
     return NB_ERR_OK;
 }
 
 nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
-                        uint8_t **old, size_t *old_len)
+                        uint64_t mark, uint8_t **old, size_t *old_len, bool *marked)
 {
-    nb__entry_t *e;
+    nb__entry_t *e = nb__find(s, key);
     *old = NULL;
     *old_len = 0;
-    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
-    if (!e) {
-        e = calloc(1, sizeof(*e));
-        if (!e)
-            return NB_ERR_NOMEM;
-        memcpy(e->key, key, NB__KEY_LEN);
-        HASH_ADD(hh, s->head, key, NB__KEY_LEN, e);
-    } else {
-        s->bytes -= e->len;
+    *marked = false;
+    if (e) {
         *old = e->val;
         *old_len = e->len;
+        *marked = mark != 0 && e->mark == mark;
+        if (!val) {
+            nb__unlink(s, e);
+            free(e);
+            return NB_ERR_OK;
+        }
+        s->bytes -= e->len;
+    } else {
+        if (!val)
+            return NB_ERR_OK;
+        if (!(e = calloc(1, sizeof(*e))))
+            return NB_ERR_NOMEM;
+        memcpy(e->key, key, NB__KEY_LEN);
+        g_hash_table_add(s->tab, e);
+        s->last = e;
     }
     e->val = val;
     e->len = len;
+    e->mark = mark;
     s->bytes += len;
     return NB_ERR_OK;
 }
 
-uint8_t *nb__store_take(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
-{
-    nb__entry_t *e;
-    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
-    *len = 0;
-    if (!e)
-        return NULL;
-    uint8_t *val = e->val;
-    *len = e->len;
-    HASH_DEL(s->head, e);
-    s->bytes -= e->len;
-    free(e);
-    return val;
-}
-
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
 {
-    nb__entry_t *e;
-    HASH_FIND(hh, s->head, key, NB__KEY_LEN, e);
+    nb__entry_t *e = nb__find(s, key);
     if (!e)
         return;
-    HASH_DEL(s->head, e);
-    s->bytes -= e->len;
-    free(e->val);
-    free(e);
+    nb__unlink(s, e);
+    nb__entry_free(e);
 }
 
 size_t nb__store_count(const nb__store_t *s)
 {
-    return HASH_COUNT(s->head);
+    return g_hash_table_size(s->tab);
 }
 
 size_t nb__store_bytes(const nb__store_t *s)
 {
-    return s->bytes + HASH_COUNT(s->head) * sizeof(nb__entry_t);
+    /* An entry, and about two slots of the table's arrays of hashes and of keys (a set keeps
+     * no separate array of values). */
+    size_t per = sizeof(nb__entry_t) + 2 * (sizeof(guint) + sizeof(void *));
+    return s->bytes + g_hash_table_size(s->tab) * per;
 }
 
 int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque)
 {
-    nb__entry_t *e, *tmp;
-    HASH_ITER(hh, s->head, e, tmp)
-    {
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, s->tab);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        const nb__entry_t *e = k;
         int rc = cb(opaque, e->key, e->val, e->len);
         if (rc)
             return rc;

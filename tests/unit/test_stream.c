@@ -1,0 +1,229 @@
+/*
+ * Unit tests of the stream module's parts that need no broker: the per-partition state store
+ * (src/stream/store.c) that holds every child's state and the marks by which a batch knows
+ * whose pre-image it holds already.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stream/internal.h"
+
+/* A key as the daemon makes them: uniform bytes (here from a simple generator). */
+static void make_key(uint32_t i, uint8_t key[NB__KEY_LEN])
+{
+    uint64_t x = 0x9e3779b97f4a7c15ULL * (i + 1);
+    for (int b = 0; b < NB__KEY_LEN; b++) {
+        x ^= x >> 29;
+        x *= 0xbf58476d1ce4e5b9ULL;
+        key[b] = (uint8_t)(x >> 56);
+    }
+}
+
+static uint8_t *dup_bytes(const char *s)
+{
+    size_t n = strlen(s);
+    uint8_t *v = malloc(n);
+    assert_non_null(v);
+    memcpy(v, s, n);
+    return v;
+}
+
+static void assert_value(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const char *want)
+{
+    size_t len = 0;
+    const uint8_t *v = nb__store_get(s, key, &len);
+    if (!want) {
+        assert_null(v);
+        return;
+    }
+    assert_non_null(v);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(v, want, len);
+}
+
+static void test_put_get_del(void **state)
+{
+    (void)state;
+    nb__store_t *s = nb__store_new();
+    uint8_t a[NB__KEY_LEN], b[NB__KEY_LEN];
+    make_key(1, a);
+    make_key(2, b);
+    assert_value(s, a, NULL);
+    assert_int_equal(nb__store_put(s, a, "first", 5), NB_ERR_OK);
+    assert_int_equal(nb__store_put(s, b, "other", 5), NB_ERR_OK);
+    assert_value(s, a, "first");
+    /* Overwrite in place, longer and shorter. */
+    assert_int_equal(nb__store_put(s, a, "a longer value", 14), NB_ERR_OK);
+    assert_value(s, a, "a longer value");
+    assert_int_equal(nb__store_put(s, a, "s", 1), NB_ERR_OK);
+    assert_value(s, a, "s");
+    assert_int_equal(nb__store_count(s), 2);
+    nb__store_del(s, a);
+    assert_value(s, a, NULL);
+    assert_value(s, b, "other");
+    nb__store_del(s, a); /* absent: nothing happens */
+    assert_int_equal(nb__store_count(s), 1);
+    nb__store_destroy(s);
+    nb__store_destroy(NULL);
+}
+
+/* Regression: the store remembers the entry its last lookup found; a removal must forget it,
+ * or the next get of that key would read freed memory (ASan) or a stale value. */
+static void test_remembered_entry_forgotten_on_removal(void **state)
+{
+    (void)state;
+    nb__store_t *s = nb__store_new();
+    uint8_t a[NB__KEY_LEN];
+    make_key(7, a);
+    assert_int_equal(nb__store_put(s, a, "v1", 2), NB_ERR_OK);
+    assert_value(s, a, "v1"); /* remembered */
+    nb__store_del(s, a);
+    assert_value(s, a, NULL);
+    assert_int_equal(nb__store_put(s, a, "v2", 2), NB_ERR_OK);
+    assert_value(s, a, "v2");
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    bool marked = true;
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 1, &old, &old_len, &marked), NB_ERR_OK);
+    assert_false(marked);
+    assert_int_equal(old_len, 2);
+    assert_memory_equal(old, "v2", 2);
+    free(old);
+    assert_value(s, a, NULL);
+    assert_int_equal(nb__store_count(s), 0);
+    assert_int_equal(nb__store_bytes(s), 0);
+    nb__store_destroy(s);
+}
+
+/* A batch's first write of a key hands back the pre-image unmarked; its later writes of the
+ * same key say the batch has it already; the next batch (another mark) takes its own. A key
+ * the batch removed and writes again is a new entry: its pre-image (absent) is taken again. */
+static void test_swap_marks(void **state)
+{
+    (void)state;
+    nb__store_t *s = nb__store_new();
+    uint8_t a[NB__KEY_LEN];
+    make_key(3, a);
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    bool marked = true;
+
+    assert_int_equal(nb__store_swap(s, a, dup_bytes("one"), 3, 5, &old, &old_len, &marked),
+                     NB_ERR_OK);
+    assert_null(old);
+    assert_false(marked);
+    assert_int_equal(nb__store_swap(s, a, dup_bytes("two"), 3, 5, &old, &old_len, &marked),
+                     NB_ERR_OK);
+    assert_true(marked);
+    assert_memory_equal(old, "one", 3);
+    free(old);
+    assert_int_equal(nb__store_swap(s, a, dup_bytes("three"), 5, 6, &old, &old_len, &marked),
+                     NB_ERR_OK);
+    assert_false(marked);
+    assert_memory_equal(old, "two", 3);
+    free(old);
+    assert_value(s, a, "three");
+    /* Removed by batch 6, then written by it again. */
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 6, &old, &old_len, &marked), NB_ERR_OK);
+    assert_true(marked);
+    free(old);
+    assert_int_equal(nb__store_swap(s, a, dup_bytes("four"), 4, 6, &old, &old_len, &marked),
+                     NB_ERR_OK);
+    assert_null(old);
+    assert_false(marked);
+    /* Removing what is absent changes nothing. */
+    uint8_t b[NB__KEY_LEN];
+    make_key(4, b);
+    assert_int_equal(nb__store_swap(s, b, NULL, 0, 6, &old, &old_len, &marked), NB_ERR_OK);
+    assert_null(old);
+    assert_int_equal(nb__store_count(s), 1);
+    assert_int_equal(nb__store_bytes(s) >= 4, true);
+    nb__store_destroy(s);
+}
+
+typedef struct {
+    size_t n, bytes;
+} tally_t;
+
+static int tally_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len)
+{
+    tally_t *t = opaque;
+    (void)key;
+    (void)val;
+    t->n++;
+    t->bytes += len;
+    return 0;
+}
+
+/* Many keys (the table grows many times), interleaved with removals, against a plain array of
+ * what each key should hold. */
+static void test_many_keys_against_a_model(void **state)
+{
+    (void)state;
+    enum { N = 50000 };
+    nb__store_t *s = nb__store_new();
+    static uint32_t model[N]; /* 0: absent, else the value written */
+    memset(model, 0, sizeof(model));
+    uint64_t rng = 12345;
+    size_t live = 0, live_bytes = 0;
+    for (int step = 0; step < 4 * N; step++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t i = (uint32_t)(rng >> 33) % N;
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        if ((rng >> 20) % 5 == 0) {
+            nb__store_del(s, key);
+            if (model[i]) {
+                live--;
+                live_bytes -= sizeof(uint32_t);
+            }
+            model[i] = 0;
+        } else {
+            uint32_t v = (uint32_t)step + 1;
+            assert_int_equal(nb__store_put(s, key, &v, sizeof(v)), NB_ERR_OK);
+            if (!model[i]) {
+                live++;
+                live_bytes += sizeof(uint32_t);
+            }
+            model[i] = v;
+        }
+    }
+    assert_int_equal(nb__store_count(s), live);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        size_t len = 0;
+        const uint8_t *v = nb__store_get(s, key, &len);
+        if (!model[i]) {
+            assert_null(v);
+            continue;
+        }
+        assert_non_null(v);
+        assert_int_equal(len, sizeof(uint32_t));
+        uint32_t got;
+        memcpy(&got, v, sizeof(got));
+        assert_int_equal(got, model[i]);
+    }
+    tally_t t = {0, 0};
+    assert_int_equal(nb__store_foreach(s, tally_cb, &t), 0);
+    assert_int_equal(t.n, live);
+    assert_int_equal(t.bytes, live_bytes);
+    nb__store_destroy(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_put_get_del),
+        cmocka_unit_test(test_remembered_entry_forgotten_on_removal),
+        cmocka_unit_test(test_swap_marks),
+        cmocka_unit_test(test_many_keys_against_a_model),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
