@@ -4,6 +4,7 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
 
   bench/e2e_throughput.py [--children 130000] [--partitions 6] [--latency-rate 1000]
                           [--latency-seconds 30] [--restore-children 1000000] [--heap 768m]
+                          [--rounds 3]
 
   1. throughput  `notbrought generate` (~1,000,000 events for 130,000 children, no malformed
                  records), all links and every event (on one topic `events`, 6 partitions)
@@ -15,7 +16,10 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
                  machine's CPU time that was busy (who saturates the cores).
   2. passthrough bench/bench_passthrough.c (librdkafka only: consume, produce unchanged, a
                  transaction every 100 ms with send_offsets_to_transaction) over the same
-                 `events` topic; the ratio daemon / pass-through.
+                 `events` topic; the ratio daemon / pass-through. --rounds timed runs of
+                 each, alternating (a daemon round after the first has its own group and
+                 internal and output topics); e2e_summary gives the medians, their ratio and
+                 each round's.
   3. latency     with the daemon caught up: new appointment events (mostly "was not brought",
                  for new children) offered by kafka-python at --latency-rate per second for
                  --latency-seconds; a read_committed kafka-python consumer of `notifications`
@@ -44,6 +48,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -308,7 +313,12 @@ def commit_figures(a, b):
             "commit_p99_le_s": p99, "commit_seconds": round(b["sum"] - a["sum"], 2)}
 
 
-def create_topics(bootstrap, partitions):
+def round_prefix(r):
+    """Prefix of the group and internal/output topics of throughput round @r (r >= 2)."""
+    return f"round{r}."
+
+
+def create_topics(bootstrap, partitions, rounds):
     # Made here rather than with `notbrought topics`: one topic for appointments and context
     # is listed twice in its CreateTopics request (see docs/benchmarks.md).
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -319,12 +329,15 @@ def create_topics(bootstrap, partitions):
         NewTopic(CHANGELOG, partitions, 1, topic_configs=compact),
         NewTopic(NOTIFS, partitions, 1), NewTopic(DEAD, 1, 1), NewTopic("notbrought.audit", 1, 1),
         NewTopic("notification.acks", 1, 1), NewTopic("passthrough.out", partitions, 1),
-        NewTopic("warmup.out", partitions, 1),
-        NewTopic(WARMUP + "by-child", partitions, 1),
-        NewTopic(WARMUP + "changelog", partitions, 1, topic_configs=compact),
-        NewTopic(WARMUP + "notifications", partitions, 1),
-        NewTopic(WARMUP + "dead-letters", 1, 1), NewTopic(WARMUP + "audit", 1, 1),
-        NewTopic(WARMUP + "acks", 1, 1)])
+        NewTopic("warmup.out", partitions, 1)] + [
+        t for r in range(2, rounds + 1)
+        for t in [NewTopic(f"passthrough{r}.out", partitions, 1)]] + [
+        t for prefix in [WARMUP] + [round_prefix(r) for r in range(2, rounds + 1)]
+        for t in [NewTopic(prefix + "by-child", partitions, 1),
+                  NewTopic(prefix + "changelog", partitions, 1, topic_configs=compact),
+                  NewTopic(prefix + "notifications", partitions, 1),
+                  NewTopic(prefix + "dead-letters", 1, 1), NewTopic(prefix + "audit", 1, 1),
+                  NewTopic(prefix + "acks", 1, 1)]])
     keep_old(admin)
     admin.close()
 
@@ -394,9 +407,10 @@ class Offsets:
 
 # ---- 1. throughput ------------------------------------------------------------------------
 
-def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
-    off = Offsets(bs, partitions)
-    d = Daemon(work, cfg, bs, "throughput")
+def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
+                     name="throughput"):
+    off = Offsets(bs, partitions, prefix)
+    d = Daemon(work, cfg, bs, name)
     win = CpuWindow(broker_pid)
     t_assigned = None
     progress = []
@@ -420,7 +434,8 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
     written = topic_bytes(os.path.join(work, "kafka", "data"))
     shares["topic_mb"] = {t: round(n / 1e6, 1) for t, n in sorted(written.items())
                           if not t.startswith("__")}
-    commits = commit_figures({"buckets": {}, "sum": 0.0, "count": 0}, scrape_commits())
+    commits = commit_figures({"buckets": {}, "sum": 0.0, "count": 0},
+                             scrape_commits()) if not prefix else {}
     off.close()
     # When the first transaction committed (processing under way) and the links load time.
     links = d.find(r"identity table loaded: (\d+) links in (\d+) ms")
@@ -433,7 +448,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid):
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
            "poll_interval_s": POLL_S, **commits, **shares}
-    log(f"throughput: {res}")
+    log(f"{name}: {res}")
     return d, res
 
 
@@ -653,6 +668,10 @@ def main():
     ap.add_argument("--latency-seconds", type=int, default=30)
     ap.add_argument("--restore-children", type=int, default=1000000)
     ap.add_argument("--heap", default="768m")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="timed daemon and pass-through runs, alternating (each daemon round "
+                    "after the first with its own group and internal/output topics); the "
+                    "ratio is that of their medians")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--cold", action="store_true",
                     help="no untimed warm-up of the broker before the timed runs")
@@ -687,7 +706,7 @@ def main():
         bs = broker.start()
         cfg = os.path.join(work, "notbrought.yaml")
         write_config(cfg, bs, args.partitions)
-        create_topics(bs, args.partitions)
+        create_topics(bs, args.partitions, args.rounds)
         s_links = notbrought_produce(cfg, bs, links_path)
         s_events = notbrought_produce(cfg, bs, events_path)
         log(f"backlog produced: {n_links} links in {s_links:.1f}s, {n_events} events in "
@@ -731,11 +750,41 @@ def main():
                 pt.update({"daemon_events_per_sec": thr["events_per_sec"],
                            "ratio": round(ratio, 3)})
             emit(pt)
-        if thr and lat and pt:
-            emit({"bench": "e2e_summary", "events": n_events,
-                  "events_per_sec": thr["events_per_sec"],
-                  "passthrough_events_per_sec": pt["events_per_sec"],
-                  "ratio": pt["ratio"], "p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+        # More rounds of both, alternating: the pass-through's figure rests on a dozen commits
+        # and spreads by +-10 % from run to run, so the ratio compares medians.
+        d_eps = [thr["events_per_sec"]] if thr else []
+        p_eps = [pt["events_per_sec"]] if pt else []
+        for r in range(2, args.rounds + 1):
+            if thr:
+                rcfg = os.path.join(work, f"round{r}.yaml")
+                write_config(rcfg, bs, args.partitions, round_prefix(r))
+                rd, rthr = bench_throughput(work, rcfg, bs, args.partitions, n_events,
+                                            broker.pid(), round_prefix(r), f"round{r}")
+                rthr["exit"] = rd.stop()
+                rthr["round"] = r
+                d_eps.append(rthr["events_per_sec"])
+                emit(rthr)
+            if pt:
+                rpt = bench_passthrough(bs, n_events, broker.pid(), f"bench-passthrough-{r}",
+                                        f"passthrough{r}.out")
+                rpt.update({"bench": "e2e_passthrough", "round": r})
+                if thr:
+                    rpt.update({"daemon_events_per_sec": d_eps[-1],
+                                "ratio": round(d_eps[-1] / rpt["events_per_sec"], 3)})
+                p_eps.append(rpt["events_per_sec"])
+                emit(rpt)
+        if thr and pt:
+            d_med, p_med = statistics.median(d_eps), statistics.median(p_eps)
+            summary = {"bench": "e2e_summary", "events": n_events, "rounds": len(d_eps),
+                       "events_per_sec": round(d_med),
+                       "events_per_sec_rounds": d_eps,
+                       "passthrough_events_per_sec": round(p_med),
+                       "passthrough_events_per_sec_rounds": p_eps,
+                       "ratio": round(d_med / p_med, 3),
+                       "ratio_rounds": [round(a / b, 3) for a, b in zip(d_eps, p_eps)]}
+            if lat:
+                summary.update({"p50_ms": lat["p50_ms"], "p99_ms": lat["p99_ms"]})
+            emit(summary)
         if "restore" not in want or not thr:
             # The restore figures restore what the throughput run left behind.
             log(f"done in {time.monotonic() - t_all:.0f}s")
