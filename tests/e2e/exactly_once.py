@@ -544,13 +544,27 @@ def create_topics(bootstrap, cfg, label):
         # The sample's Kafka timestamps are event times, years in the past: with the default
         # retention.ms (7 days) the broker would delete closed segments of `events` at its
         # first retention check (30 s after start), under a restarting daemon's feet.
+        # On KRaft the controller applies the change and the broker that answers DescribeConfigs
+        # learns it from the metadata log a moment later: the first describe can still show the
+        # defaults (seen once in CI), so wait for the broker to show the values.
         keep = {"retention.ms": "-1", "segment.ms": str(10 * 365 * DAY_MS)}
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_EVENTS, configs=keep)],
-                            raise_on_unknown=False)
-        got = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_EVENTS)])
-        got = got.get("topic", {}).get(TOPIC_EVENTS, {})
-        if any((got.get(k) or {}).get("value") != v for k, v in keep.items()):
-            raise Fatal(f"could not set {keep} on {TOPIC_EVENTS}: {got}")
+        res = admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, TOPIC_EVENTS, configs=dict(keep))],
+            raise_on_unknown=False)
+        status = res.get("topic", {}).get(TOPIC_EVENTS)
+        if status != "OK":
+            raise Fatal(f"alter_configs {keep} on {TOPIC_EVENTS} answered {res}")
+        got = {}
+
+        def applied():
+            nonlocal got
+            d = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, TOPIC_EVENTS)])
+            got = d.get("topic", {}).get(TOPIC_EVENTS, {})
+            return all((got.get(k) or {}).get("value") == v for k, v in keep.items())
+        try:
+            wait_for(applied, 20, f"{keep} on {TOPIC_EVENTS}", interval=0.2)
+        except Fatal:
+            raise Fatal(f"could not set {keep} on {TOPIC_EVENTS}: still {got} after 20 s")
     finally:
         admin.close()
 
