@@ -144,6 +144,11 @@ typedef struct nb_ledger_s nb_ledger_t;
  */
 nb_ledger_t *nb_ledger_new(nb_ledger_dict_t *dict);
 
+/**
+ * @brief Empties the ledger (as nb_ledger_new() made it) and keeps its memory for reuse.
+ */
+void nb_ledger_clear(nb_ledger_t *led);
+
 /** @brief Frees the ledger. NULL is a no-op. */
 void nb_ledger_destroy(nb_ledger_t *led);
 
@@ -262,6 +267,14 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out);
  */
 nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, nb_ledger_t **out,
                           char *errstr, size_t errstr_size);
+
+/**
+ * @brief As nb_ledger_decode(), into an existing ledger (its dictionary, its memory): what it
+ *        held is replaced. For callers that decode one state after another.
+ * @returns as nb_ledger_decode(); on any error @p led is left empty.
+ */
+nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
+                               size_t errstr_size);
 
 /* ---- ids --------------------------------------------------------------------------------- */
 

@@ -202,6 +202,13 @@ nb_ledger_t *nb_ledger_new(nb_ledger_dict_t *dict)
     return led;
 }
 
+void nb_ledger_clear(nb_ledger_t *led)
+{
+    led->n_appts = led->n_facts = led->n_raised = 0;
+    led->dob = NB_DATE_NONE;
+    led->edd = NB_DATE_NONE;
+}
+
 void nb_ledger_destroy(nb_ledger_t *led)
 {
     if (!led)

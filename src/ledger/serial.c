@@ -16,6 +16,7 @@
  * String indices are local to the record (dictionary indices differ between processes).
  * Decoding trusts nothing: every count, length, enum, index and ordering is checked.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,23 +25,17 @@
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
-typedef struct nb__w_s {
-    nb_buf_t *out;
-    nb_err_t err;
-} nb__w_t;
+/* Fixed-width entry sizes of the format above. */
+#define NB__APPT_BYTES 34
+#define NB__FACT_BYTES 26
+#define NB__RAISED_BYTES (NB_LEDGER_ID_BYTES + 30)
 
-static void nb__put(nb__w_t *w, const void *p, size_t n)
+/* Little-endian store of the low @p n bytes of v; returns the next write position. */
+static uint8_t *nb__le(uint8_t *p, uint64_t v, size_t n)
 {
-    if (!w->err)
-        w->err = nb_buf_append(w->out, p, n);
-}
-
-static void nb__put_u(nb__w_t *w, uint64_t v, size_t n)
-{
-    uint8_t b[8];
     for (size_t i = 0; i < n; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    nb__put(w, b, n);
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + n;
 }
 
 /* Maps dictionary indices to record-local indices while encoding. */
@@ -58,17 +53,24 @@ static uint16_t nb__local(nb__strmap_t *m, uint16_t idx)
     return (uint16_t)m->n++;
 }
 
+/* Up to this many string references the encoder's index arrays live on the stack. */
+#define NB__STACK_REFS 128
+
 nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
 {
-    nb__w_t w = {out, NB_ERR_OK};
     size_t n_refs = (size_t)led->n_appts * 2 + led->n_facts + 1;
-    nb__strmap_t map = {malloc(n_refs * sizeof(uint16_t)), 0}, *m = &map;
-    uint16_t *loc = malloc(n_refs * sizeof(uint16_t));
-    if (!map.dict_idx || !loc) {
-        free(map.dict_idx);
-        free(loc);
-        return NB_ERR_NOMEM;
+    uint16_t stack_map[NB__STACK_REFS], stack_loc[NB__STACK_REFS];
+    uint16_t *map_idx = stack_map, *loc = stack_loc;
+    if (n_refs > NB__STACK_REFS) {
+        map_idx = malloc(n_refs * sizeof(uint16_t));
+        loc = malloc(n_refs * sizeof(uint16_t));
+        if (!map_idx || !loc) {
+            free(map_idx);
+            free(loc);
+            return NB_ERR_NOMEM;
+        }
     }
+    nb__strmap_t map = {map_idx, 0}, *m = &map;
     size_t k = 0;
     for (size_t i = 0; i < led->n_appts; i++) {
         loc[k++] = nb__local(m, led->appts[i].type);
@@ -77,59 +79,80 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
     for (size_t i = 0; i < led->n_facts; i++)
         loc[k++] = nb__local(m, led->facts[i].source);
 
-    nb__put(&w, "NBL", 3);
-    nb__put_u(&w, NB_LEDGER_FORMAT_VERSION, 1);
-    nb__put_u(&w, (uint32_t)led->dob, 4);
-    nb__put_u(&w, (uint32_t)led->edd, 4);
-    nb__put_u(&w, m->n, 2);
+    /* The exact size first, then one reservation and plain stores. */
+    size_t size = 4 + 8 + 2 + 2 + (size_t)led->n_appts * NB__APPT_BYTES + 2 +
+                  (size_t)led->n_facts * NB__FACT_BYTES + 2 +
+                  (size_t)led->n_raised * NB__RAISED_BYTES;
+    for (size_t i = 0; i < m->n; i++)
+        size += 1 + strlen(nb_ledger_dict_str(led->dict, m->dict_idx[i]));
+    nb_err_t err = nb_buf_reserve(out, size);
+    if (err) {
+        if (map_idx != stack_map) {
+            free(map_idx);
+            free(loc);
+        }
+        return err;
+    }
+    uint8_t *start = out->data + out->len, *w = start;
+    memcpy(w, "NBL", 3);
+    w = nb__le(w + 3, NB_LEDGER_FORMAT_VERSION, 1);
+    w = nb__le(w, (uint32_t)led->dob, 4);
+    w = nb__le(w, (uint32_t)led->edd, 4);
+    w = nb__le(w, m->n, 2);
     for (size_t i = 0; i < m->n; i++) {
-        const char *s = nb_ledger_dict_str(led->dict, m->dict_idx[i]);
-        size_t len = strlen(s);
-        nb__put_u(&w, len, 1);
-        nb__put(&w, s, len);
+        const char *str = nb_ledger_dict_str(led->dict, m->dict_idx[i]);
+        size_t len = strlen(str); /* the dictionary holds at most 255 bytes a string */
+        w = nb__le(w, len, 1);
+        memcpy(w, str, len);
+        w += len;
     }
     k = 0;
-    nb__put_u(&w, led->n_appts, 2);
+    w = nb__le(w, led->n_appts, 2);
     for (size_t i = 0; i < led->n_appts; i++) {
         const nb_ledger_appt_t *a = &led->appts[i];
-        nb__put_u(&w, a->appt_hash, 8);
-        nb__put_u(&w, a->event_hash, 8);
-        nb__put_u(&w, (uint32_t)a->start_min, 4);
-        nb__put_u(&w, (uint32_t)a->recorded_min, 4);
-        nb__put_u(&w, loc[k++], 2);
-        nb__put_u(&w, loc[k++], 2);
-        nb__put_u(&w, a->version, 2);
-        nb__put_u(&w, a->status, 1);
-        nb__put_u(&w, a->agency, 1);
-        nb__put_u(&w, a->mode, 1);
-        nb__put_u(&w, a->flags, 1);
+        w = nb__le(w, a->appt_hash, 8);
+        w = nb__le(w, a->event_hash, 8);
+        w = nb__le(w, (uint32_t)a->start_min, 4);
+        w = nb__le(w, (uint32_t)a->recorded_min, 4);
+        w = nb__le(w, loc[k++], 2);
+        w = nb__le(w, loc[k++], 2);
+        w = nb__le(w, a->version, 2);
+        *w++ = a->status;
+        *w++ = a->agency;
+        *w++ = a->mode;
+        *w++ = a->flags;
     }
-    nb__put_u(&w, led->n_facts, 2);
+    w = nb__le(w, led->n_facts, 2);
     for (size_t i = 0; i < led->n_facts; i++) {
         const nb_ledger_fact_t *f = &led->facts[i];
-        nb__put_u(&w, f->fact_hash, 8);
-        nb__put_u(&w, (uint32_t)f->start_date, 4);
-        nb__put_u(&w, (uint32_t)f->end_date, 4);
-        nb__put_u(&w, (uint32_t)f->recorded_min, 4);
-        nb__put_u(&w, loc[k++], 2);
-        nb__put_u(&w, f->version, 2);
-        nb__put_u(&w, f->kind, 1);
-        nb__put_u(&w, f->status, 1);
+        w = nb__le(w, f->fact_hash, 8);
+        w = nb__le(w, (uint32_t)f->start_date, 4);
+        w = nb__le(w, (uint32_t)f->end_date, 4);
+        w = nb__le(w, (uint32_t)f->recorded_min, 4);
+        w = nb__le(w, loc[k++], 2);
+        w = nb__le(w, f->version, 2);
+        *w++ = f->kind;
+        *w++ = f->status;
     }
-    nb__put_u(&w, led->n_raised, 2);
+    w = nb__le(w, led->n_raised, 2);
     for (size_t i = 0; i < led->n_raised; i++) {
         const nb_ledger_raised_t *r = &led->raised[i];
-        nb__put(&w, r->id, NB_LEDGER_ID_BYTES);
-        nb__put_u(&w, r->rule_hash, 8);
-        nb__put_u(&w, r->fingerprint, 8);
-        nb__put_u(&w, (uint64_t)r->raised_at, 8);
-        nb__put_u(&w, (uint32_t)r->evidence_max_min, 4);
-        nb__put_u(&w, r->tier, 1);
-        nb__put_u(&w, r->level, 1);
+        memcpy(w, r->id, NB_LEDGER_ID_BYTES);
+        w += NB_LEDGER_ID_BYTES;
+        w = nb__le(w, r->rule_hash, 8);
+        w = nb__le(w, r->fingerprint, 8);
+        w = nb__le(w, (uint64_t)r->raised_at, 8);
+        w = nb__le(w, (uint32_t)r->evidence_max_min, 4);
+        *w++ = r->tier;
+        *w++ = r->level;
     }
-    free(map.dict_idx);
-    free(loc);
-    return w.err;
+    assert((size_t)(w - start) == size);
+    out->len += (size_t)(w - start);
+    if (map_idx != stack_map) {
+        free(map_idx);
+        free(loc);
+    }
+    return NB_ERR_OK;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
@@ -179,16 +202,32 @@ static bool nb__has_dup(uint64_t *h, size_t n)
         goto fail;                                                                                 \
     } while (0)
 
-nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, nb_ledger_t **out,
-                          char *errstr, size_t errstr_size)
+/* Makes room for exactly n elements (decoding knows the count). */
+static nb_err_t nb__room(void **arr, uint16_t *cap, size_t n, size_t elem)
+{
+    if (n <= *cap)
+        return NB_ERR_OK;
+    void *p = realloc(*arr, n * elem);
+    if (!p)
+        return NB_ERR_NOMEM;
+    *arr = p;
+    *cap = (uint16_t)n;
+    return NB_ERR_OK;
+}
+
+/* Up to this many strings and appointments the decoder's scratch arrays live on the stack. */
+#define NB__STACK_ITEMS 64
+
+nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
+                               size_t errstr_size)
 {
     nb__r_t r = {buf, len, 0, false, NULL};
     nb_err_t err = NB_ERR_OK;
-    nb_ledger_t *led = NULL;
-    uint16_t *strs = NULL;
-    uint64_t *hashes = NULL;
+    nb_ledger_dict_t *dict = led->dict;
+    uint16_t stack_strs[NB__STACK_ITEMS + 1], *strs = stack_strs;
+    uint64_t stack_hashes[NB__STACK_ITEMS], *hashes = stack_hashes;
     size_t n_strs;
-    *out = NULL;
+    nb_ledger_clear(led);
     if (errstr_size)
         errstr[0] = '\0';
 
@@ -198,10 +237,6 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
     unsigned version = (unsigned)nb__get_u(&r, 1, "version");
     if (version != NB_LEDGER_FORMAT_VERSION)
         NB__CORRUPT("unsupported ledger format version %u", version);
-    if (!(led = nb_ledger_new(dict))) {
-        err = NB_ERR_NOMEM;
-        goto fail;
-    }
     led->dob = (int32_t)(uint32_t)nb__get_u(&r, 4, "date of birth");
     led->edd = (int32_t)(uint32_t)nb__get_u(&r, 4, "expected delivery date");
 
@@ -210,7 +245,7 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
         NB__CORRUPT("truncated at %s", r.what);
     if (n_strs > 3 * NB_LEDGER_MAX_APPTS + NB_LEDGER_MAX_FACTS || n_strs > len)
         NB__CORRUPT("string count %zu exceeds the limit", n_strs);
-    if (!(strs = malloc((n_strs + 1) * sizeof(*strs)))) {
+    if (n_strs > NB__STACK_ITEMS && !(strs = malloc((n_strs + 1) * sizeof(*strs)))) {
         err = NB_ERR_NOMEM;
         goto fail;
     }
@@ -233,13 +268,11 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
         NB__CORRUPT("truncated at %s", r.what);
     if (n > NB_LEDGER_MAX_APPTS || n * 34 > r.len - r.off)
         NB__CORRUPT("appointment count %zu exceeds the record", n);
-    if (n) {
-        if (!(led->appts = malloc(n * sizeof(*led->appts))) ||
-            !(hashes = malloc(n * sizeof(*hashes)))) {
-            err = NB_ERR_NOMEM;
-            goto fail;
-        }
-        led->cap_appts = (uint16_t)n;
+    if ((err = nb__room((void **)&led->appts, &led->cap_appts, n, sizeof(*led->appts))))
+        goto fail;
+    if (n > NB__STACK_ITEMS && !(hashes = malloc(n * sizeof(*hashes)))) {
+        err = NB_ERR_NOMEM;
+        goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         nb_ledger_appt_t a;
@@ -286,11 +319,8 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
         NB__CORRUPT("truncated at %s", r.what);
     if (n > NB_LEDGER_MAX_FACTS || n * 26 > r.len - r.off)
         NB__CORRUPT("fact count %zu exceeds the record", n);
-    if (n && !(led->facts = malloc(n * sizeof(*led->facts)))) {
-        err = NB_ERR_NOMEM;
+    if ((err = nb__room((void **)&led->facts, &led->cap_facts, n, sizeof(*led->facts))))
         goto fail;
-    }
-    led->cap_facts = (uint16_t)n;
     for (size_t i = 0; i < n; i++) {
         nb_ledger_fact_t f;
         memset(&f, 0, sizeof(f));
@@ -325,11 +355,8 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
         NB__CORRUPT("truncated at %s", r.what);
     if (n > NB_LEDGER_MAX_RAISED || n * 46 > r.len - r.off)
         NB__CORRUPT("raised count %zu exceeds the record", n);
-    if (n && !(led->raised = malloc(n * sizeof(*led->raised)))) {
-        err = NB_ERR_NOMEM;
+    if ((err = nb__room((void **)&led->raised, &led->cap_raised, n, sizeof(*led->raised))))
         goto fail;
-    }
-    led->cap_raised = (uint16_t)n;
     for (size_t i = 0; i < n; i++) {
         nb_ledger_raised_t x;
         memset(&x, 0, sizeof(x));
@@ -358,15 +385,37 @@ nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, n
     }
     if (r.off != r.len)
         NB__CORRUPT("%zu trailing bytes", r.len - r.off);
-    free(strs);
-    free(hashes);
-    *out = led;
+    if (strs != stack_strs)
+        free(strs);
+    if (hashes != stack_hashes)
+        free(hashes);
     return NB_ERR_OK;
 fail:
     if (err != NB_ERR_LEDGER_CORRUPT && errstr_size && !errstr[0])
         snprintf(errstr, errstr_size, "%s", nb_err_str(err));
-    free(strs);
-    free(hashes);
-    nb_ledger_destroy(led);
+    if (strs != stack_strs)
+        free(strs);
+    if (hashes != stack_hashes)
+        free(hashes);
+    nb_ledger_clear(led);
     return err;
+}
+
+nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, nb_ledger_t **out,
+                          char *errstr, size_t errstr_size)
+{
+    *out = NULL;
+    nb_ledger_t *led = nb_ledger_new(dict);
+    if (!led) {
+        if (errstr_size)
+            snprintf(errstr, errstr_size, "%s", nb_err_str(NB_ERR_NOMEM));
+        return NB_ERR_NOMEM;
+    }
+    nb_err_t err = nb_ledger_decode_into(led, buf, len, errstr, errstr_size);
+    if (err) {
+        nb_ledger_destroy(led);
+        return err;
+    }
+    *out = led;
+    return NB_ERR_OK;
 }

@@ -456,6 +456,87 @@ static void test_decode_rejects_bad_bytes(void **state)
     nb_buf_free(&b);
 }
 
+/* A big ledger: more strings and appointments than the encoder and decoder keep on the
+ * stack (their arrays move to the heap). */
+static void nb__fill_big(nb_ledger_t *led, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[16], type[32];
+        snprintf(id, sizeof(id), "b%d", i);
+        snprintf(type, sizeof(type), "type_%d", i); /* one string per appointment */
+        nb_appointment_event_t e =
+            nb__ev(id, (nb_agency_t)(i % 3), type, T0 + i * 60000LL, NB_STATUS_BOOKED, 1);
+        assert_int_equal(nb_ledger_apply(led, &e, NULL), NB_ERR_OK);
+    }
+}
+
+/* nb_ledger_decode_into() replaces what the ledger held, from bigger to smaller and back, and
+ * leaves it empty (and usable) on bad bytes; nb_ledger_encode() appends after what the buffer
+ * holds. */
+static void test_decode_into_reuses(void **state)
+{
+    fx_t *fx = *state;
+    char errstr[256];
+    nb_ledger_t *big = nb_ledger_new(fx->dict), *into = nb_ledger_new(fx->dict);
+    nb__fill_big(big, 200);
+    nb__fill(fx->led);
+    nb_buf_t bb = {0}, bs = {0}, again = {0};
+    assert_int_equal(nb_ledger_encode(big, &bb), NB_ERR_OK);
+    /* After a prefix: the record starts where the buffer ended. */
+    assert_int_equal(nb_buf_append(&bs, "prefix", 6), NB_ERR_OK);
+    assert_int_equal(nb_ledger_encode(fx->led, &bs), NB_ERR_OK);
+    assert_memory_equal(bs.data, "prefixNBL\x01", 10);
+    const uint8_t *small = bs.data + 6;
+    size_t small_len = bs.len - 6;
+
+    for (int round = 0; round < 2; round++) {
+        size_t n;
+        assert_int_equal(nb_ledger_decode_into(into, bb.data, bb.len, errstr, sizeof(errstr)),
+                         NB_ERR_OK);
+        nb_ledger_appts(into, &n);
+        assert_int_equal(n, 200);
+        again.len = 0;
+        assert_int_equal(nb_ledger_encode(into, &again), NB_ERR_OK);
+        assert_int_equal(again.len, bb.len);
+        assert_memory_equal(again.data, bb.data, bb.len);
+
+        assert_int_equal(nb_ledger_decode_into(into, small, small_len, errstr, sizeof(errstr)),
+                         NB_ERR_OK);
+        nb_ledger_appts(into, &n);
+        assert_int_equal(n, 6);
+        assert_int_equal(nb_ledger_date_of_birth(into), 19000);
+        again.len = 0;
+        assert_int_equal(nb_ledger_encode(into, &again), NB_ERR_OK);
+        assert_int_equal(again.len, small_len);
+        assert_memory_equal(again.data, small, small_len);
+    }
+    /* Bad bytes: an error, and the ledger is empty, not half the old content. */
+    assert_int_equal(nb_ledger_decode_into(into, bb.data, bb.len - 1, errstr, sizeof(errstr)),
+                     NB_ERR_LEDGER_CORRUPT);
+    size_t n;
+    nb_ledger_appts(into, &n);
+    assert_int_equal(n, 0);
+    nb_ledger_facts(into, &n);
+    assert_int_equal(n, 0);
+    nb_ledger_raised(into, &n);
+    assert_int_equal(n, 0);
+    assert_int_equal(nb_ledger_date_of_birth(into), NB_DATE_NONE);
+    /* Still usable. */
+    nb_appointment_event_t e = nb__ev("after", NB_AGENCY_GP, "immunisation", T0,
+                                      NB_STATUS_WAS_NOT_BROUGHT, 1);
+    assert_int_equal(nb_ledger_apply(into, &e, NULL), NB_ERR_OK);
+    nb_ledger_appts(into, &n);
+    assert_int_equal(n, 1);
+    nb_ledger_clear(into);
+    nb_ledger_appts(into, &n);
+    assert_int_equal(n, 0);
+    nb_ledger_destroy(big);
+    nb_ledger_destroy(into);
+    nb_buf_free(&bb);
+    nb_buf_free(&bs);
+    nb_buf_free(&again);
+}
+
 static void test_merge(void **state)
 {
     fx_t *fx = *state;
@@ -514,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_decode_rejects_bad_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_facts_without_raised_round_trip, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_decode_into_reuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict, setup, teardown),
     };
