@@ -97,9 +97,33 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
 {
     static const unsigned char zero = 0;
     size_t outl = 0;
+    size_t dlen = strlen(domain), total = dlen + 1 + alen + 1 + blen + 1 + clen;
+    unsigned char msg[512];
+    if (total <= sizeof(msg)) {
+        /* The usual case: one update over the assembled message (each update is a call
+         * through OpenSSL's provider layer). */
+        unsigned char *w = msg;
+        memcpy(w, domain, dlen);
+        w += dlen;
+        *w++ = 0;
+        if (alen)
+            memcpy(w, a, alen);
+        w += alen;
+        *w++ = 0;
+        if (blen)
+            memcpy(w, b, blen);
+        w += blen;
+        *w++ = 0;
+        if (clen)
+            memcpy(w, c, clen);
+        if (!EVP_MAC_init(idt->mctx, NULL, 0, NULL) || !EVP_MAC_update(idt->mctx, msg, total) ||
+            !EVP_MAC_final(idt->mctx, out, &outl, NB__MAC_LEN) || outl != NB__MAC_LEN)
+            return NB_ERR_NOMEM;
+        return NB_ERR_OK;
+    }
     /* Re-initialising with a NULL key keeps the key set by nb_identity_new(). */
     if (!EVP_MAC_init(idt->mctx, NULL, 0, NULL) ||
-        !EVP_MAC_update(idt->mctx, (const unsigned char *)domain, strlen(domain)) ||
+        !EVP_MAC_update(idt->mctx, (const unsigned char *)domain, dlen) ||
         !EVP_MAC_update(idt->mctx, &zero, 1) ||
         (alen && !EVP_MAC_update(idt->mctx, a, alen)) || !EVP_MAC_update(idt->mctx, &zero, 1) ||
         (blen && !EVP_MAC_update(idt->mctx, b, blen)) || !EVP_MAC_update(idt->mctx, &zero, 1) ||
