@@ -347,9 +347,11 @@ def keep_old(admin):
     the default retention.ms (7 days) and segment.ms, the broker rolls a segment whenever the
     timestamps jump by a week and deletes closed segments at its first retention check (30 s
     after start), under the daemon's feet. Keep everything."""
-    admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, EVENTS, configs={
+    res = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, EVENTS, configs={
         "retention.ms": "-1", "segment.ms": str(10 * 365 * 86400 * 1000)})],
         raise_on_unknown=False)
+    if res.get("topic", {}).get(EVENTS) != "OK":
+        raise SystemExit(f"e2e_throughput: could not keep {EVENTS}'s records: {res}")
 
 
 def split_sample(src, links_path, events_path):

@@ -166,6 +166,8 @@ void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition);
 
 /** @brief Reports the policy in force (info metric) to the registry. */
 void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m);
+/** @brief Adds the per-event counters gathered since the last call to the metrics. */
+void nb__pipeline_flush_metrics(nb__pipeline_t *p, nb_metrics_t *m);
 
 /** @brief Reloads the policy files; the old policy stays on error. */
 nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);

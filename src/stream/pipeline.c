@@ -129,6 +129,9 @@ struct nb__pipeline_s {
     nb_identity_t *idt;
     nb_policy_t *pol;
     nb_ledger_dict_t *dict;
+    /* The ledgers states are decoded into, one after another (no allocation per event):
+     * led for the child an event is for, led_from for a merge's other history. */
+    nb_ledger_t *led, *led_from;
     nb_policy_result_t *res;
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
@@ -143,6 +146,12 @@ struct nb__pipeline_s {
     bool tick_more;    /* the last tick left due escalations for the next */
     bool merges_dirty; /* merges to look at again */
     nb__decoded_t decoded; /* a source record decoded on this thread */
+    /* Per-event counters, added to the metrics once a turn (nb__pipeline_flush_metrics):
+     * events by agency (the last: context facts); resolutions by method, then parked and
+     * refused. */
+    uint64_t n_events[NB_AGENCY__COUNT + 1];
+    uint64_t n_resolved[NB_IDENTITY_METHOD_PREGNANCY_LINK + 3];
+    bool counted;
     char errstr[512];
 };
 
@@ -229,7 +238,8 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
     if (nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files,
                        nb__policy_diag, NULL, &p->pol, errstr, errstr_size))
         goto fail;
-    if (!(p->dict = nb_ledger_dict_new()) || !(p->res = nb_policy_result_new())) {
+    if (!(p->dict = nb_ledger_dict_new()) || !(p->res = nb_policy_result_new()) ||
+        !(p->led = nb_ledger_new(p->dict)) || !(p->led_from = nb_ledger_new(p->dict))) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -262,11 +272,37 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
     free(p->heap);
     nb_policy_result_destroy(p->res);
     nb_policy_destroy(p->pol);
+    nb_ledger_destroy(p->led);
+    nb_ledger_destroy(p->led_from);
     nb_ledger_dict_destroy(p->dict);
     nb_identity_destroy(p->idt);
     nb_codec_destroy(p->codec);
     nb_registry_destroy(p->reg);
     free(p);
+}
+
+void nb__pipeline_flush_metrics(nb__pipeline_t *p, nb_metrics_t *m)
+{
+    if (!p->counted)
+        return;
+    p->counted = false;
+    for (size_t i = 0; i <= NB_AGENCY__COUNT; i++) {
+        if (p->n_events[i])
+            nb_metrics_add(m, NB_M_EVENTS,
+                           i < NB_AGENCY__COUNT ? nb_agency_name((nb_agency_t)i) : "context",
+                           (double)p->n_events[i]);
+        p->n_events[i] = 0;
+    }
+    const size_t parked = NB_IDENTITY_METHOD_PREGNANCY_LINK + 1, refused = parked + 1;
+    for (size_t i = 0; i <= refused; i++) {
+        if (p->n_resolved[i])
+            nb_metrics_add(m, NB_M_RESOLUTIONS,
+                           i == parked    ? "parked"
+                           : i == refused ? "refused"
+                                          : nb_identity_method_name((nb_identity_method_t)i),
+                           (double)p->n_resolved[i]);
+        p->n_resolved[i] = 0;
+    }
 }
 
 void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m)
@@ -756,18 +792,20 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         nb_identity_subject_of_fact(&subj, &rec->u.fact);
     else
         return nb__dead_letter(st, rkm, NB_ERR_SCHEMA_MISMATCH, "unexpected record type");
-    nb_metrics_t *metrics = nb__stream_metrics(st);
-    nb_metrics_add(metrics, NB_M_EVENTS,
-                   rec->type == NB_RECORD_APPOINTMENT ? nb_agency_name(rec->u.appt.source.agency)
-                                                     : "context",
-                   1);
+    p->counted = true;
+    p->n_events[rec->type == NB_RECORD_APPOINTMENT &&
+                        (unsigned)rec->u.appt.source.agency < NB_AGENCY__COUNT
+                    ? (size_t)rec->u.appt.source.agency
+                    : NB_AGENCY__COUNT]++;
     nb_identity_resolution_t res;
     err = nb_identity_resolve(p->idt, &subj, &res, p->errstr, sizeof(p->errstr));
-    nb_metrics_add(metrics, NB_M_RESOLUTIONS,
-                   err == NB_ERR_OK                   ? nb_identity_method_name(res.method)
-                   : err == NB_ERR_IDENTITY_UNRESOLVED ? "parked"
-                                                       : "refused",
-                   1);
+    size_t how = NB_IDENTITY_METHOD_PREGNANCY_LINK + 2; /* refused */
+    if (err == NB_ERR_OK)
+        how = (unsigned)res.method <= NB_IDENTITY_METHOD_PREGNANCY_LINK ? (size_t)res.method
+                                                                        : NB_IDENTITY_METHOD_NONE;
+    else if (err == NB_ERR_IDENTITY_UNRESOLVED)
+        how = NB_IDENTITY_METHOD_PREGNANCY_LINK + 1; /* parked */
+    p->n_resolved[how]++;
     if (err == NB_ERR_OK) {
         size_t kl = strnlen(res.key, sizeof(m.key_hex) - 1);
         memcpy(m.key_hex, res.key, kl);
@@ -862,21 +900,22 @@ void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t
 typedef struct nb__child_s {
     char nhs[NB_NHS_LEN + 1];
     char mother[NB_NHS_LEN + 1]; /* pregnancies: the pregnant person's NHS number */
-    nb_ledger_t *led;
+    nb_ledger_t *led; /* one of the pipeline's ledgers: borrowed */
     nb_notify_state_t ns;
     int64_t due;        /* next escalation, NB_TIME_NONE when nothing is open */
     int64_t due_stored; /* as stored (the timer index holds it already) */
 } nb__child_t;
 
+/* Decodes a child's state (NULL: a new child) into @p led, which c then borrows. */
 static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
-                               nb__child_t *c)
+                               nb_ledger_t *led, nb__child_t *c)
 {
     memset(c, 0, sizeof(*c));
     c->due = c->due_stored = NB_TIME_NONE;
-    if (!val) {
-        c->led = nb_ledger_new(p->dict);
-        return c->led ? NB_ERR_OK : NB_ERR_NOMEM;
-    }
+    c->led = led;
+    nb_ledger_clear(led);
+    if (!val)
+        return NB_ERR_OK;
     nb__rd_t r = {val, val + len, false};
     const uint8_t *hdr = nb__take(&r, 5);
     if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_CHILD)
@@ -900,7 +939,7 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
     c->nhs[nlen] = '\0';
     memcpy(c->mother, mother, mlen);
     c->mother[mlen] = '\0';
-    return nb_ledger_decode(p->dict, lbytes, llen, &c->led, p->errstr, sizeof(p->errstr));
+    return nb_ledger_decode_into(led, lbytes, llen, p->errstr, sizeof(p->errstr));
 }
 
 static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
@@ -1437,12 +1476,11 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
     size_t len = 0;
     const uint8_t *val = nb__state_get(st, part, m->key, &len);
     nb__child_t c;
-    err = nb__child_load(p, val, len, &c);
+    err = nb__child_load(p, val, len, p->led, &c);
     if (err) {
-        nb_ledger_destroy(c.led);
         NB_LOG(NB_LOG_ERROR, "stream", "child %.12s: state unreadable (%s); starting afresh",
                m->key_hex, nb_err_name(err));
-        if ((err = nb__child_load(p, NULL, 0, &c)))
+        if ((err = nb__child_load(p, NULL, 0, p->led, &c)))
             return err;
     }
     if (m->nhs && m->nhs[0])
@@ -1470,7 +1508,6 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
                     err = nb__child_save(p, st, part, m->key, &c);
             }
         }
-        nb_ledger_destroy(c.led);
         return err == NB_ERR_KAFKA_ABORTABLE || err == NB_ERR_KAFKA_FATAL || !err
                    ? err
                    : nb__msg_dead_letter(p, st, m, err, p->errstr);
@@ -1478,29 +1515,25 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
     if (m->kind == NB__K_MERGE) {
         /* The history of another key (an old NHS number, a pregnancy) joins this child. */
         nb__child_t from;
-        err = nb__child_load(p, m->value, m->len, &from);
+        err = nb__child_load(p, m->value, m->len, p->led_from, &from);
         if (!err)
             err = nb_ledger_merge(c.led, from.led);
         if (!c.nhs[0] && from.nhs[0])
             memcpy(c.nhs, from.nhs, sizeof(c.nhs));
         if (!c.mother[0] && from.mother[0])
             memcpy(c.mother, from.mother, sizeof(c.mother));
-        nb_ledger_destroy(from.led);
         changed = true;
     } else {
         err = nb__apply_event(p, &c, m, &changed);
     }
-    if (err) {
-        nb_ledger_destroy(c.led);
+    if (err)
         return nb__msg_dead_letter(p, st, m, err, p->errstr[0] ? p->errstr : nb_err_str(err));
-    }
     if (changed) {
         nb_ledger_prune(c.led, nb_policy_horizon(p->pol, now));
         err = nb__lifecycle(p, st, &c, m->key_hex, false, now);
         if (!err)
             err = nb__child_save(p, st, part, m->key, &c);
     }
-    nb_ledger_destroy(c.led);
     return err;
 }
 
@@ -1748,15 +1781,12 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
                 err = nb__digest_publish(p, st, part, key, &d, now);
         } else {
             nb__child_t c;
-            if (!val || nb__child_load(p, val, len, &c)) {
+            if (!val || nb__child_load(p, val, len, p->led, &c)) {
                 nb__timer_set(p, part, key, NB_TIME_NONE);
-                if (val)
-                    nb_ledger_destroy(c.led);
             } else {
                 err = nb__lifecycle(p, st, &c, key_hex, true, now);
                 if (!err)
                     err = nb__child_save(p, st, part, key, &c);
-                nb_ledger_destroy(c.led);
             }
         }
         /* Still due at the same time (nothing moved it): again at the next tick. */

@@ -1858,6 +1858,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
             st->catch_up_since = now;
         }
         nb__publish_stats(st);
+        nb__pipeline_flush_metrics(st->pipe, st->metrics);
         nb_metrics_heartbeat(st->metrics, now);
         int64_t age = now - st->batch_start;
         bool due = st->txn_open && (age >= st->conf->commit_interval_ms ||
@@ -1914,5 +1915,6 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     st->consumer = NULL;
     st->stats.ready = false;
     nb__publish_stats(st);
+    nb__pipeline_flush_metrics(st->pipe, st->metrics);
     return st->fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_OK;
 }
