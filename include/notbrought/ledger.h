@@ -77,7 +77,7 @@ uint64_t nb_ledger_dict_hash(const nb_ledger_dict_t *dict, uint16_t idx);
 /** @brief Strings held. */
 size_t nb_ledger_dict_size(const nb_ledger_dict_t *dict);
 
-/** @brief Bytes the dictionary has allocated. */
+/** @brief Bytes the dictionary has allocated (its hash index estimated). */
 size_t nb_ledger_dict_memory(const nb_ledger_dict_t *dict);
 
 /* ---- entries ----------------------------------------------------------------------------- */

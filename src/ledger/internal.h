@@ -4,6 +4,8 @@
 #ifndef NB_LEDGER_INTERNAL_H
 #define NB_LEDGER_INTERNAL_H
 
+#include <glib.h>
+
 #include "notbrought/ledger.h"
 
 typedef struct nb__dict_entry_s {
@@ -13,7 +15,7 @@ typedef struct nb__dict_entry_s {
 
 struct nb_ledger_dict_s {
     nb__dict_entry_t *entries; /* by index; indices are stable */
-    uint16_t *sorted;          /* indices sorted by string, for lookup */
+    GHashTable *index;         /* entry string -> index + 1 (keys are the entries' strings) */
     size_t n, cap;
     size_t bytes; /* string bytes */
 };

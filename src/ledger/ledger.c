@@ -93,6 +93,7 @@ nb_ledger_dict_t *nb_ledger_dict_new(void)
     uint16_t idx;
     if (!dict)
         return NULL;
+    dict->index = g_hash_table_new(g_str_hash, g_str_equal);
     if (nb_ledger_dict_intern(dict, "", &idx)) {
         nb_ledger_dict_destroy(dict);
         return NULL;
@@ -104,42 +105,22 @@ void nb_ledger_dict_destroy(nb_ledger_dict_t *dict)
 {
     if (!dict)
         return;
+    g_hash_table_destroy(dict->index);
     for (size_t i = 0; i < dict->n; i++)
         free(dict->entries[i].str);
     free(dict->entries);
-    free(dict->sorted);
     free(dict);
-}
-
-/* Binary search of the sorted index. @returns the position where s is or would be. */
-static size_t nb__dict_find(const nb_ledger_dict_t *dict, const char *s, bool *found)
-{
-    size_t lo = 0, hi = dict->n;
-    *found = false;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(dict->entries[dict->sorted[mid]].str, s);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *idx)
 {
-    bool found;
-    size_t len = strlen(s);
-    size_t pos = nb__dict_find(dict, s, &found);
-    if (found) {
-        *idx = dict->sorted[pos];
+    /* A hash lookup: every event interns its strings and every decoded state its own. */
+    uintptr_t at = (uintptr_t)g_hash_table_lookup(dict->index, s);
+    if (at) {
+        *idx = (uint16_t)(at - 1);
         return NB_ERR_OK;
     }
+    size_t len = strlen(s);
     if (dict->n >= NB_LEDGER_DICT_MAX || len > 255)
         return NB_ERR_LIMIT;
     if (dict->n == dict->cap) {
@@ -148,10 +129,6 @@ nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *
         if (!e)
             return NB_ERR_NOMEM;
         dict->entries = e;
-        uint16_t *so = realloc(dict->sorted, cap * sizeof(*so));
-        if (!so)
-            return NB_ERR_NOMEM;
-        dict->sorted = so;
         dict->cap = cap;
     }
     char *copy = malloc(len + 1);
@@ -161,8 +138,7 @@ nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *
     dict->entries[dict->n].str = copy;
     dict->entries[dict->n].hash = nb_ledger_id_hash(s, len);
     dict->bytes += len + 1;
-    memmove(dict->sorted + pos + 1, dict->sorted + pos, (dict->n - pos) * sizeof(uint16_t));
-    dict->sorted[pos] = (uint16_t)dict->n;
+    g_hash_table_insert(dict->index, copy, (gpointer)(uintptr_t)(dict->n + 1));
     *idx = (uint16_t)dict->n;
     dict->n++;
     return NB_ERR_OK;
@@ -185,8 +161,10 @@ size_t nb_ledger_dict_size(const nb_ledger_dict_t *dict)
 
 size_t nb_ledger_dict_memory(const nb_ledger_dict_t *dict)
 {
-    return sizeof(*dict) + dict->cap * (sizeof(nb__dict_entry_t) + sizeof(uint16_t)) +
-           dict->bytes;
+    /* The index: GLib's table keeps a key, a value and a hash a slot, with at most twice as
+     * many slots as entries (an estimate: GLib does not report its own memory). */
+    return sizeof(*dict) + dict->cap * sizeof(nb__dict_entry_t) +
+           dict->n * 2 * (2 * sizeof(void *) + sizeof(guint)) + dict->bytes;
 }
 
 /* ---- ledger ------------------------------------------------------------------------------ */
