@@ -82,7 +82,9 @@ static const nb__cdef_t nb__config_table[] = {
     {"topics.partitions", NB__C_INT, "6", 1, 1024, OFF(partitions), 0, 0,
      "Partitions of by_child and changelog (the unit of scale-out)."},
     {"processing.commit_interval_ms", NB__C_INT, "100", 1, 60000, OFF(commit_interval_ms), 0, 0,
-     "Longest time a transaction stays open; bounds end-to-end latency."},
+     "Longest time a transaction stays open; bounds end-to-end latency. Every transaction "
+     "costs the daemon and the broker CPU: under a backlog a longer interval drains it faster "
+     "(docs/benchmarks.md)."},
     {"processing.min_commit_interval_ms", NB__C_INT, "50", 0, 60000,
      OFF(min_commit_interval_ms), 0, 0,
      "A transaction at least this old is committed as soon as no more input is at hand, "
