@@ -266,7 +266,7 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
     size_t n = (size_t)nb__get_u(&r, 2, "appointment count");
     if (r.bad)
         NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_APPTS || n * 34 > r.len - r.off)
+    if (n > NB_LEDGER_MAX_APPTS || n * NB__APPT_BYTES > r.len - r.off)
         NB__CORRUPT("appointment count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->appts, &led->cap_appts, n, sizeof(*led->appts))))
         goto fail;
@@ -317,7 +317,7 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
     n = (size_t)nb__get_u(&r, 2, "fact count");
     if (r.bad)
         NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_FACTS || n * 26 > r.len - r.off)
+    if (n > NB_LEDGER_MAX_FACTS || n * NB__FACT_BYTES > r.len - r.off)
         NB__CORRUPT("fact count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->facts, &led->cap_facts, n, sizeof(*led->facts))))
         goto fail;
@@ -353,7 +353,7 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
     n = (size_t)nb__get_u(&r, 2, "raised count");
     if (r.bad)
         NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_RAISED || n * 46 > r.len - r.off)
+    if (n > NB_LEDGER_MAX_RAISED || n * NB__RAISED_BYTES > r.len - r.off)
         NB__CORRUPT("raised count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->raised, &led->cap_raised, n, sizeof(*led->raised))))
         goto fail;
