@@ -95,42 +95,33 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
                           const void *b, size_t blen, const void *c, size_t clen,
                           uint8_t out[NB__MAC_LEN])
 {
-    static const unsigned char zero = 0;
     size_t outl = 0;
     size_t dlen = strlen(domain), total = dlen + 1 + alen + 1 + blen + 1 + clen;
-    unsigned char msg[512];
-    if (total <= sizeof(msg)) {
-        /* The usual case: one update over the assembled message (each update is a call
-         * through OpenSSL's provider layer). */
-        unsigned char *w = msg;
-        memcpy(w, domain, dlen);
-        w += dlen;
-        *w++ = 0;
-        if (alen)
-            memcpy(w, a, alen);
-        w += alen;
-        *w++ = 0;
-        if (blen)
-            memcpy(w, b, blen);
-        w += blen;
-        *w++ = 0;
-        if (clen)
-            memcpy(w, c, clen);
-        if (!EVP_MAC_init(idt->mctx, NULL, 0, NULL) || !EVP_MAC_update(idt->mctx, msg, total) ||
-            !EVP_MAC_final(idt->mctx, out, &outl, NB__MAC_LEN) || outl != NB__MAC_LEN)
-            return NB_ERR_NOMEM;
-        return NB_ERR_OK;
-    }
+    /* One update over the assembled message: each update is a call through OpenSSL's provider
+     * layer. The inputs' field limits keep it on the stack. */
+    unsigned char stack[512], *msg = total <= sizeof(stack) ? stack : malloc(total);
+    if (!msg)
+        return NB_ERR_NOMEM;
+    unsigned char *w = msg;
+    memcpy(w, domain, dlen);
+    w += dlen;
+    *w++ = 0;
+    if (alen)
+        memcpy(w, a, alen);
+    w += alen;
+    *w++ = 0;
+    if (blen)
+        memcpy(w, b, blen);
+    w += blen;
+    *w++ = 0;
+    if (clen)
+        memcpy(w, c, clen);
     /* Re-initialising with a NULL key keeps the key set by nb_identity_new(). */
-    if (!EVP_MAC_init(idt->mctx, NULL, 0, NULL) ||
-        !EVP_MAC_update(idt->mctx, (const unsigned char *)domain, dlen) ||
-        !EVP_MAC_update(idt->mctx, &zero, 1) ||
-        (alen && !EVP_MAC_update(idt->mctx, a, alen)) || !EVP_MAC_update(idt->mctx, &zero, 1) ||
-        (blen && !EVP_MAC_update(idt->mctx, b, blen)) || !EVP_MAC_update(idt->mctx, &zero, 1) ||
-        (clen && !EVP_MAC_update(idt->mctx, c, clen)) ||
-        !EVP_MAC_final(idt->mctx, out, &outl, NB__MAC_LEN) || outl != NB__MAC_LEN)
-        return NB_ERR_NOMEM; /* OpenSSL fails here only when it cannot allocate */
-    return NB_ERR_OK;
+    bool ok = EVP_MAC_init(idt->mctx, NULL, 0, NULL) && EVP_MAC_update(idt->mctx, msg, total) &&
+              EVP_MAC_final(idt->mctx, out, &outl, NB__MAC_LEN) && outl == NB__MAC_LEN;
+    if (msg != stack)
+        free(msg);
+    return ok ? NB_ERR_OK : NB_ERR_NOMEM; /* OpenSSL fails here only when it cannot allocate */
 }
 
 nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_MAX + 1])
