@@ -11,6 +11,7 @@
 typedef struct nb__dict_entry_s {
     char *str;
     uint64_t hash;
+    uint8_t len; /* strlen(str): strings hold at most 255 bytes */
 } nb__dict_entry_t;
 
 struct nb_ledger_dict_s {

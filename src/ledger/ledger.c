@@ -137,6 +137,7 @@ nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *
     memcpy(copy, s, len + 1);
     dict->entries[dict->n].str = copy;
     dict->entries[dict->n].hash = nb_ledger_id_hash(s, len);
+    dict->entries[dict->n].len = (uint8_t)len;
     dict->bytes += len + 1;
     g_hash_table_insert(dict->index, copy, (gpointer)(uintptr_t)(dict->n + 1));
     *idx = (uint16_t)dict->n;

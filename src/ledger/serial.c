@@ -83,16 +83,13 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
     size_t size = 4 + 8 + 2 + 2 + (size_t)led->n_appts * NB__APPT_BYTES + 2 +
                   (size_t)led->n_facts * NB__FACT_BYTES + 2 +
                   (size_t)led->n_raised * NB__RAISED_BYTES;
+    /* The ledger's indices are the dictionary's own, so its entries are read directly. */
+    const nb__dict_entry_t *ents = led->dict->entries;
     for (size_t i = 0; i < m->n; i++)
-        size += 1 + strlen(nb_ledger_dict_str(led->dict, m->dict_idx[i]));
+        size += 1 + (size_t)ents[m->dict_idx[i]].len;
     nb_err_t err = nb_buf_reserve(out, size);
-    if (err) {
-        if (map_idx != stack_map) {
-            free(map_idx);
-            free(loc);
-        }
-        return err;
-    }
+    if (err)
+        goto done;
     uint8_t *start = out->data + out->len, *w = start;
     memcpy(w, "NBL", 3);
     w = nb__le(w + 3, NB_LEDGER_FORMAT_VERSION, 1);
@@ -100,11 +97,10 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
     w = nb__le(w, (uint32_t)led->edd, 4);
     w = nb__le(w, m->n, 2);
     for (size_t i = 0; i < m->n; i++) {
-        const char *str = nb_ledger_dict_str(led->dict, m->dict_idx[i]);
-        size_t len = strlen(str); /* the dictionary holds at most 255 bytes a string */
-        w = nb__le(w, len, 1);
-        memcpy(w, str, len);
-        w += len;
+        const nb__dict_entry_t *e = &ents[m->dict_idx[i]];
+        *w++ = e->len;
+        memcpy(w, e->str, e->len);
+        w += e->len;
     }
     k = 0;
     w = nb__le(w, led->n_appts, 2);
@@ -148,11 +144,12 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
     }
     assert((size_t)(w - start) == size);
     out->len += (size_t)(w - start);
+done:
     if (map_idx != stack_map) {
         free(map_idx);
         free(loc);
     }
-    return NB_ERR_OK;
+    return err;
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
