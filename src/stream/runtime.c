@@ -22,6 +22,7 @@
 #define NB__TXN_TIMEOUT_MS 30000
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
+#define NB__LINKS_FETCH_WAIT_MS 100
 #define NB__MAX_COUNTED_TOPICS 16
 #define NB__MAX_TOPIC_HANDLES 8
 #define NB__AHEAD 256           /* records polled per turn of the main loop */
@@ -1429,9 +1430,14 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* ---- construction --------------------------------------------------------------------------- */
 
-static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool group, bool eof,
-                                    char *errstr, size_t errstr_size)
+/* A consumer: the group's (@p group), or one assigned by hand that reports partition EOF and
+ * whose fetches of partitions with nothing new wait at most @p eof_wait_ms on the broker. */
+static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool group,
+                                    int eof_wait_ms, char *errstr, size_t errstr_size)
 {
+    char wait[16];
+    bool eof = eof_wait_ms > 0;
+    snprintf(wait, sizeof(wait), "%d", eof_wait_ms);
     rd_kafka_conf_t *kc = nb__base_conf(st->conf, role, st, errstr, errstr_size);
     if (!kc)
         return NULL;
@@ -1444,7 +1450,7 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
         /* The group consumer learns from EOF when a by-child partition has been caught up. */
         !nb__set(kc, "enable.partition.eof", eof || group ? "true" : "false", errstr,
                  errstr_size) ||
-        (eof && !nb__set(kc, "fetch.wait.max.ms", "10", errstr, errstr_size))) {
+        (eof && !nb__set(kc, "fetch.wait.max.ms", wait, errstr, errstr_size))) {
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
@@ -1531,10 +1537,15 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
         goto fail;
     pc = NULL; /* now owned by the producer */
-    if (!(st->consumer = nb__new_consumer(st, "consumer", true, false, errstr, errstr_size)) ||
-        !(st->links = nb__new_consumer(st, "links", false, true, errstr, errstr_size)) ||
-        !(st->restorer = nb__new_consumer(st, "restore", false, true, errstr, errstr_size)) ||
-        !(st->restorer2 = nb__new_consumer(st, "restore2", false, true, errstr, errstr_size)))
+    /* The restorers read to the end of each partition in turn: a short wait at the end. The
+     * links consumer follows its topic for as long as the daemon runs: a wait of 10 ms cost
+     * the broker a hundred fetches a second with nothing to read. A fetch returns as soon as
+     * a link arrives, whatever the wait. */
+    if (!(st->consumer = nb__new_consumer(st, "consumer", true, 0, errstr, errstr_size)) ||
+        !(st->links = nb__new_consumer(st, "links", false, NB__LINKS_FETCH_WAIT_MS, errstr,
+                                       errstr_size)) ||
+        !(st->restorer = nb__new_consumer(st, "restore", false, 10, errstr, errstr_size)) ||
+        !(st->restorer2 = nb__new_consumer(st, "restore2", false, 10, errstr, errstr_size)))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
