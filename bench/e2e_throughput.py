@@ -13,7 +13,10 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
                  and of the by-child topic. CPU seconds and peak RSS of the daemon from
                  /proc/<pid>/stat and /proc/<pid>/status (VmHWM); over the same window
                  the broker's CPU seconds, the daemon's main thread's, and the share of the
-                 machine's CPU time that was busy (who saturates the cores).
+                 machine's CPU time that was busy (who saturates the cores), the share
+                 the hypervisor stole, and the CPU of the broker's and the daemon's threads
+                 by thread name. Each figure also gives host_sha256_64mib_ms: one core's
+                 time to hash 64 MiB, taken just before, as a gauge of the host's speed.
   2. passthrough bench/bench_passthrough.c (librdkafka only: consume, produce unchanged, a
                  transaction every 100 ms with send_offsets_to_transaction) over the same
                  `events` topic; the ratio daemon / pass-through. --rounds timed runs of
@@ -22,9 +25,13 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
                  each round's.
   3. latency     with the daemon caught up: new appointment events (mostly "was not brought",
                  for new children) offered by kafka-python at --latency-rate per second for
-                 --latency-seconds; a read_committed kafka-python consumer of `notifications`
-                 stamps each notification when it becomes visible; latency = visible time -
-                 send time of the latest event of its evidence. Default commit interval 100 ms.
+                 --latency-seconds (linger 5 ms, as librdkafka's default; the send time is
+                 taken before it); a read_committed kafka-python consumer of `notifications`,
+                 in a process of its own, stamps each notification when it becomes visible;
+                 latency = visible time - send time of the latest event of its evidence.
+                 Default commit interval 100 ms. Unless --cold, an untimed run of the same
+                 kind (other children, 40 s) comes first: the broker's JIT compiles the
+                 trickle's request paths only when it meets them.
   4. restore     the changelog topped up with synthetic children (real child states copied
                  under new keys, each to the partition the daemon would use) to
                  --restore-children keys in all; a new daemon instance in the same group is
@@ -42,6 +49,7 @@ import collections
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -53,7 +61,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 
@@ -75,6 +82,7 @@ HMAC_KEY = "bench-hmac-key-0123456789abcdef"
 EVENTS, LINKS = "events", "identity.links"
 BY_CHILD, CHANGELOG = "notbrought.by-child", "notbrought.changelog"
 POLL_S = 0.2  # the throughput clock's resolution: its start and end are found by polling
+LATENCY_WARMUP_S = 40  # the untimed latency run before the timed one (unless --cold)
 NOTIFS, DEAD = "notifications", "notbrought.dead-letters"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 COMMAND = " ".join(["bench/e2e_throughput.py"] + sys.argv[1:])
@@ -117,6 +125,26 @@ def proc_cpu(pid, tid=None):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu(pid):
+    """CPU seconds of a process's threads, summed by thread name with digits folded ("G1 Conc#0"
+    and "G1 Conc#1" are one group): which of the broker's threads worked."""
+    by = collections.Counter()
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return by
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+        except OSError:
+            continue
+        name = re.sub(r"[0-9]+", "N", text[text.index("(") + 1:text.rindex(")")])
+        fields = text.rsplit(")", 1)[1].split()
+        by[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return by
+
+
 def run_delay(pid, tid):
     """Seconds a thread has waited on a run queue (ready, but no core free): schedstat."""
     try:
@@ -127,11 +155,27 @@ def run_delay(pid, tid):
 
 
 def machine_cpu():
-    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    """(busy, total, steal) CPU seconds of the whole machine since boot, from /proc/stat.
+    Steal is time the hypervisor gave this machine's virtual CPUs to someone else."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     idle = v[3] + v[4]  # idle, iowait
-    return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK
+    steal = v[7] if len(v) > 7 else 0
+    return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK, steal / CLK_TCK
+
+
+def host_speed_ms():
+    """Milliseconds one core takes to hash 64 MiB with SHA-256 (best of three), taken with the
+    machine otherwise quiet: the same code on the same machine ran at half speed in some
+    periods, so each run records how fast the host was while it ran."""
+    data = b"\x5a" * (64 << 20)
+    best = None
+    for _ in range(3):
+        t = time.perf_counter()
+        hashlib.sha256(data).digest()
+        dt = (time.perf_counter() - t) * 1000
+        best = dt if best is None else min(best, dt)
+    return round(best, 1)
 
 
 class CpuWindow:
@@ -144,21 +188,32 @@ class CpuWindow:
     def start(self, pid=None):
         self.pid = pid
         self.b0 = proc_cpu(self.broker_pid)
+        self.bt0 = thread_cpu(self.broker_pid)
         self.d0 = proc_cpu(pid) if pid else 0.0
+        self.dt0 = thread_cpu(pid) if pid else None
         self.m0 = proc_cpu(pid, pid) if pid else 0.0
         self.q0 = run_delay(pid, pid) if pid else 0.0
-        self.busy0, self.total0 = machine_cpu()
+        self.busy0, self.total0, self.steal0 = machine_cpu()
 
     def stop(self, n_events):
-        busy, total = machine_cpu()
+        busy, total, steal = machine_cpu()
+        span = max(total - self.total0, 1e-9)
         res = {"broker_cpu_seconds": round(proc_cpu(self.broker_pid) - self.b0, 1),
-               "machine_busy_share": round((busy - self.busy0) / max(total - self.total0, 1e-9),
-                                           3)}
+               "machine_busy_share": round((busy - self.busy0) / span, 3),
+               "machine_steal_share": round((steal - self.steal0) / span, 3)}
         res["broker_cpu_per_event_us"] = round(res["broker_cpu_seconds"] / n_events * 1e6, 1)
+        bt = thread_cpu(self.broker_pid)
+        bt.subtract(self.bt0)
+        res["broker_threads_cpu_seconds"] = {k: round(v, 2) for k, v in bt.most_common(6)
+                                             if v >= 0.05}
         if self.pid:
             res["main_thread_cpu_seconds"] = round(proc_cpu(self.pid, self.pid) - self.m0, 1)
             res["main_thread_runqueue_seconds"] = round(run_delay(self.pid, self.pid) - self.q0,
                                                         1)
+            dt = thread_cpu(self.pid)
+            dt.subtract(self.dt0)
+            res["daemon_threads_cpu_seconds"] = {k: round(v, 2) for k, v in dt.most_common(6)
+                                                 if v >= 0.05}
         return res
 
 
@@ -411,6 +466,7 @@ class Offsets:
 
 def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
                      name="throughput"):
+    speed = host_speed_ms()
     off = Offsets(bs, partitions, prefix)
     d = Daemon(work, cfg, bs, name)
     win = CpuWindow(broker_pid)
@@ -449,7 +505,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
            "peak_rss_mb": round(rss / 1024, 1),
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
-           "poll_interval_s": POLL_S, **commits, **shares}
+           "poll_interval_s": POLL_S, "host_sha256_64mib_ms": speed, **commits, **shares}
     log(f"{name}: {res}")
     return d, res
 
@@ -457,6 +513,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
 # ---- 2. pass-through -----------------------------------------------------------------------
 
 def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="passthrough.out"):
+    speed = host_speed_ms()
     win = CpuWindow(broker_pid)
     win.start()
     out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
@@ -464,17 +521,18 @@ def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="pass
                           "100"], check=True, capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(win.stop(n))
+    res["host_sha256_64mib_ms"] = speed
     log(f"passthrough: {res}")
     return res
 
 
 # ---- 3. latency ----------------------------------------------------------------------------
 
-def bench_latency(work, bs, rate, seconds, now_iso):
+def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
     reg = load_registry(os.path.join(ROOT, "schemas"))
-    path = os.path.join(work, "latency.jsonl")
+    path = os.path.join(work, f"latency{seed}.jsonl")
     children = max(200, int(rate * seconds / 7))
-    subprocess.run([NB_BIN, "generate", "--children", str(children), "--seed", "99",
+    subprocess.run([NB_BIN, "generate", "--children", str(children), "--seed", str(seed),
                     "--missed-share", "0.8", "--local-id-share", "0", "--malformed", "0",
                     "--now", now_iso, "-o", path], check=True)
     recs = []
@@ -489,26 +547,24 @@ def bench_latency(work, bs, rate, seconds, now_iso):
             recs.append((r["key"].encode(), data, evidence_id(v["event_id"])))
     recs = recs[: int(rate * seconds)]
     sent = {}
-    seen = []
-    stop = threading.Event()
-    c = KafkaConsumer(bootstrap_servers=bs, group_id=None, isolation_level="read_committed",
-                      fetch_max_wait_ms=10, fetch_min_bytes=1)
-    parts = [TopicPartition(NOTIFS, p) for p in sorted(c.partitions_for_topic(NOTIFS))]
-    c.assign(parts)
-    c.seek_to_end(*parts)
-    for tp in parts:
-        c.position(tp)
-
-    def reader():
-        while not stop.is_set():
-            for tp, msgs in c.poll(timeout_ms=50).items():
-                t = time.time()
-                for m in msgs:
-                    seen.append((t, m.timestamp, m.value))
-    th = threading.Thread(target=reader, daemon=True)
+    # The reader runs in a process of its own: in a thread of this one it shared the GIL with
+    # the producer's loop and its sender thread, and its stamps waited for them.
+    stop = multiprocessing.Event()
+    ready = multiprocessing.Event()
+    count = multiprocessing.Value("l", 0)
+    got, give = multiprocessing.Pipe(duplex=False)
+    th = multiprocessing.Process(target=latency_reader, args=(bs, stop, ready, count, give),
+                                 daemon=True)
     th.start()
-    p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=0)
+    give.close()
+    if not ready.wait(60):
+        raise RuntimeError("the latency reader did not start")
+    p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=5)
+    speed = host_speed_ms()
     before = scrape_commits()
+    win = CpuWindow(broker_pid)
+    win.start()
+    gen0 = os.times()
     t0 = time.time()
     for i, (key, data, eid) in enumerate(recs):
         due = t0 + i / rate
@@ -521,12 +577,17 @@ def bench_latency(work, bs, rate, seconds, now_iso):
     offered = len(recs) / (time.time() - t0)
     end = time.time() + 10
     last = -1
-    while time.time() < end and len(seen) != last:  # until no new notification for 2 s
-        last = len(seen)
+    while time.time() < end and count.value != last:  # until no new notification for 2 s
+        last = count.value
         time.sleep(2)
     stop.set()
+    seen = got.recv()
     th.join()
-    c.close()
+    shares = win.stop(len(recs))
+    gen1 = os.times()
+    # The load generator's own CPU (this process and the reader): it shares the two cores.
+    shares["load_generator_cpu_seconds"] = round(
+        sum(gen1[:4]) - sum(gen0[:4]), 1)
     p.close()
     commits = commit_figures(before, scrape_commits())
     lat, lat_ts = [], []
@@ -557,9 +618,32 @@ def bench_latency(work, bs, rate, seconds, now_iso):
            "p50_produced_ms": pct(lat_ts, 0.5), "p99_produced_ms": pct(lat_ts, 0.99),
            "measure": "send of the latest evidence event -> notification visible to a "
                       "read_committed consumer (same host clock); *_produced_ms: -> the "
-                      "notification record's CreateTime", **commits}
+                      "notification record's CreateTime",
+           "host_sha256_64mib_ms": speed, **commits, **shares}
     log(f"latency: {res}")
     return res
+
+
+def latency_reader(bs, stop, ready, count, give):
+    """The latency phase's read_committed consumer of the notifications (its own process):
+    counts what it reads in @count and, once stopped, sends [(time seen, record CreateTime,
+    value)]."""
+    c = KafkaConsumer(bootstrap_servers=bs, group_id=None, isolation_level="read_committed",
+                      fetch_max_wait_ms=100, fetch_min_bytes=1)
+    parts = [TopicPartition(NOTIFS, p) for p in sorted(c.partitions_for_topic(NOTIFS))]
+    c.assign(parts)
+    c.seek_to_end(*parts)
+    for tp in parts:
+        c.position(tp)
+    ready.set()
+    seen = []
+    while not stop.is_set():
+        for tp, msgs in c.poll(timeout_ms=50).items():
+            t = time.time()
+            seen.extend((t, m.timestamp, m.value) for m in msgs)
+        count.value = len(seen)
+    c.close()
+    give.send(seen)
 
 
 _PLAIN = {}
@@ -676,7 +760,8 @@ def main():
                     "ratio is that of their medians")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--cold", action="store_true",
-                    help="no untimed warm-up of the broker before the timed runs")
+                    help="no untimed warm-up of the broker (backlog and latency runs) before the "
+                    "timed runs")
     ap.add_argument("--only", choices=["throughput", "latency", "passthrough", "restore"],
                     action="append", help="run only these figures (repeatable; the backlog "
                     "is always produced; latency needs throughput's daemon)")
@@ -737,7 +822,17 @@ def main():
             daemon, thr = bench_throughput(work, cfg, bs, args.partitions, n_events,
                                            broker.pid())
             if "latency" in want:
-                lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso)
+                if not args.cold:
+                    # The broker's JIT compiles the paths of a trickle of small requests only
+                    # when it meets them: in a first latency run after the backlogs its
+                    # compiler threads took 8-14 CPU seconds and the 99th percentile doubled.
+                    # An untimed run of the same kind (other children) first.
+                    t = time.monotonic()
+                    bench_latency(work, bs, args.latency_rate, LATENCY_WARMUP_S, now_iso,
+                                  broker.pid(), seed=98)
+                    log(f"latency path warmed up ({time.monotonic() - t:.0f}s)")
+                lat = bench_latency(work, bs, args.latency_rate, args.latency_seconds, now_iso,
+                                    broker.pid())
             thr["exit"] = daemon.stop()
             daemon = None
             emit(thr)
