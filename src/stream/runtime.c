@@ -854,18 +854,22 @@ static rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t *
 
 /* Polls up to NB__AHEAD records (or consumer events) into the ring, the first poll waiting up
  * to @p timeout ms, and wakes the decoder. A rebalance callback served by these polls handles
- * what was polled before it. @returns the number of records polled (not events). */
-static size_t nb__ahead_fill(nb_stream_t *st, int timeout)
+ * what was polled before it. *@p drained tells whether the consumer had nothing more to give
+ * (a poll came back empty). @returns the number of records polled (not events). */
+static size_t nb__ahead_fill(nb_stream_t *st, int timeout, bool *drained)
 {
     size_t records = 0;
+    *drained = false;
     for (int i = 0; i < NB__AHEAD && st->tail - st->head < NB__RING; i++) {
         /* Without waiting first: a poll that may wait costs more even when a record is
          * there already. */
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->consumer, 0);
         if (!rkm && i == 0 && timeout > 0)
             rkm = rd_kafka_consumer_poll(st->consumer, timeout);
-        if (!rkm)
+        if (!rkm) {
+            *drained = true;
             break;
+        }
         nb__slot_t *s = &st->ring[st->tail % NB__RING];
         s->rkm = rkm;
         s->now = nb__eval_now(st); /* per record: a rebalance callback may restore for seconds */
@@ -1849,7 +1853,8 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
          * one polls: it stays a turn ahead of the main loop instead of racing it. */
         uint64_t upto = st->tail;
         bool leftover = st->head < upto;
-        size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout);
+        bool drained;
+        size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
         now = nb__now();
         if (atomic_exchange(&st->brokers_down, false))
             st->stats.ready = false;
@@ -1872,9 +1877,13 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         nb__pipeline_flush_metrics(st->pipe, st->metrics);
         nb_metrics_heartbeat(st->metrics, now);
         int64_t age = now - st->batch_start;
+        /* Once the transaction is min_commit_interval_ms old it commits as soon as the
+         * consumer has nothing more at hand: when idle, and also under a trickle of records
+         * (a few a turn) that never leaves a turn idle, which held every batch to the full
+         * commit interval at 1,000 events a second. Under a backlog turns come full. */
         bool due = st->txn_open && (age >= st->conf->commit_interval_ms ||
                                     st->batch_records >= st->conf->max_batch ||
-                                    (idle && age >= st->conf->min_commit_interval_ms));
+                                    (drained && age >= st->conf->min_commit_interval_ms));
         /* While input waits and the last commit is still in flight, the batch grows (up to
          * max_batch) rather than wait for it: a slow commit holds nothing up. */
         if (due && !idle && st->committing && !atomic_load(&st->commit_done) &&
@@ -1899,10 +1908,10 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 }
             }
             if (st->txn_open) {
-                /* In the background only while input waits (a backlog): when idle there is
-                 * nothing to overlap, and the next records go out sooner after a commit
-                 * that was waited for. */
-                err = nb__commit_start(st, st->conf->commit_in_background && !idle);
+                /* In the background only while input waits (a backlog): when the consumer
+                 * has nothing more there is little to overlap, and the next records go out
+                 * sooner after a commit that was waited for. */
+                err = nb__commit_start(st, st->conf->commit_in_background && !drained);
                 if (err == NB_ERR_KAFKA_FATAL)
                     break;
             }
