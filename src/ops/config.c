@@ -100,8 +100,8 @@ static const nb__cdef_t nb__config_table[] = {
      0,
      "While input waits (a backlog), commit a transaction on a second thread while the next "
      "batch is handled; its outputs wait in memory until the commit has finished and its own "
-     "transaction begins. An abort rolls back both. When idle, and with false, the main loop "
-     "waits for the commit."},
+     "transaction begins. An abort rolls back both. When the consumer has nothing more at "
+     "hand, and with false, the main loop waits for the commit."},
     {"processing.decode_ahead", NB__C_BOOL, "true", NONE, OFF(decode_ahead), 0, 0,
      "Decode and validate source records on a second thread, up to 256 records ahead of the "
      "one being handled (records are still handled one at a time, in order). false decodes "
