@@ -15,8 +15,10 @@ Prints one JSON line per figure on stdout (progress on stderr). Not a test: no a
                  the broker's CPU seconds, the daemon's main thread's, and the share of the
                  machine's CPU time that was busy (who saturates the cores), the share
                  the hypervisor stole, and the CPU of the broker's and the daemon's threads
-                 by thread name. Each figure also gives host_sha256_64mib_ms: one core's
-                 time to hash 64 MiB, taken just before, as a gauge of the host's speed.
+                 by thread name. Each figure also gives two gauges of the host taken just
+                 before it: host_sha256_64mib_ms (one core hashing 64 MiB) and
+                 host_memory_load_ns (bench/bench_memlat.c: a random pointer chase through
+                 256 MiB, the kind of wait the daemon's main thread has).
   2. passthrough bench/bench_passthrough.c (librdkafka only: consume, produce unchanged, a
                  transaction every 100 ms with send_offsets_to_transaction) over the same
                  `events` topic; the ratio daemon / pass-through. --rounds timed runs of
@@ -73,6 +75,7 @@ ROOT = os.environ.get("NB_SOURCE_DIR") or os.path.dirname(
 NB_BIN = os.path.abspath(os.environ.get("NB_BIN") or os.path.join(ROOT, "build", "notbrought"))
 PASSTHROUGH = os.environ.get("NB_PASSTHROUGH") or os.path.join(
     os.path.dirname(NB_BIN), "bench", "bench_passthrough")
+MEMLAT = os.path.join(os.path.dirname(PASSTHROUGH), "bench_memlat")
 KAFKA = os.path.join(ROOT, "ops", "kafka")
 sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
 from avro_interop import load_registry  # noqa: E402
@@ -162,6 +165,16 @@ def machine_cpu():
     idle = v[3] + v[4]  # idle, iowait
     steal = v[7] if len(v) > 7 else 0
     return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK, steal / CLK_TCK
+
+
+def host_memory_ns():
+    """Nanoseconds per load of a random pointer chase through 256 MiB (bench_memlat, next to
+    bench_passthrough), or None where it was not built: the daemon's main thread waits on
+    cache misses, which a compute-bound gauge does not see."""
+    if not os.access(MEMLAT, os.X_OK):
+        return None
+    out = subprocess.run([MEMLAT], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)["ns_per_load"]
 
 
 def host_speed_ms():
@@ -466,7 +479,7 @@ class Offsets:
 
 def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
                      name="throughput"):
-    speed = host_speed_ms()
+    speed, memory = host_speed_ms(), host_memory_ns()
     off = Offsets(bs, partitions, prefix)
     d = Daemon(work, cfg, bs, name)
     win = CpuWindow(broker_pid)
@@ -479,6 +492,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
         if t_assigned is None and d.find(r"^assigned \d+ partitions"):
             t_assigned = now
             win.start(d.proc.pid)
+            own0 = os.times()
         ok, done = off.drained()
         progress.append((now - d.t0, done))
         if ok:
@@ -489,6 +503,10 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
     t_done = time.monotonic()
     cpu, rss = d.cpu_seconds(), d.peak_rss_kb()
     shares = win.stop(n_events) if t_assigned is not None else {}
+    if t_assigned is not None:
+        # This script's own CPU over the window (it polls the group's offsets): it shares
+        # the two cores with the daemon and the broker.
+        shares["bench_cpu_seconds"] = round(sum(os.times()[:2]) - sum(own0[:2]), 1)
     written = topic_bytes(os.path.join(work, "kafka", "data"))
     shares["topic_mb"] = {t: round(n / 1e6, 1) for t, n in sorted(written.items())
                           if not t.startswith("__")}
@@ -505,7 +523,8 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
            "peak_rss_mb": round(rss / 1024, 1),
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
-           "poll_interval_s": POLL_S, "host_sha256_64mib_ms": speed, **commits, **shares}
+           "poll_interval_s": POLL_S, "host_sha256_64mib_ms": speed,
+           "host_memory_load_ns": memory, **commits, **shares}
     log(f"{name}: {res}")
     return d, res
 
@@ -513,7 +532,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
 # ---- 2. pass-through -----------------------------------------------------------------------
 
 def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="passthrough.out"):
-    speed = host_speed_ms()
+    speed, memory = host_speed_ms(), host_memory_ns()
     win = CpuWindow(broker_pid)
     win.start()
     out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
@@ -522,6 +541,7 @@ def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="pass
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(win.stop(n))
     res["host_sha256_64mib_ms"] = speed
+    res["host_memory_load_ns"] = memory
     log(f"passthrough: {res}")
     return res
 
