@@ -128,6 +128,16 @@ def proc_cpu(pid, tid=None):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def proc_sys_cpu(pid):
+    """System (kernel) CPU seconds of a process: stime."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return int(fields[12]) / CLK_TCK
+
+
 def thread_cpu(pid):
     """CPU seconds of a process's threads, summed by thread name with digits folded ("G1 Conc#0"
     and "G1 Conc#1" are one group): which of the broker's threads worked."""
@@ -201,6 +211,7 @@ class CpuWindow:
     def start(self, pid=None):
         self.pid = pid
         self.b0 = proc_cpu(self.broker_pid)
+        self.bs0 = proc_sys_cpu(self.broker_pid)
         self.bt0 = thread_cpu(self.broker_pid)
         self.d0 = proc_cpu(pid) if pid else 0.0
         self.dt0 = thread_cpu(pid) if pid else None
@@ -215,6 +226,7 @@ class CpuWindow:
                "machine_busy_share": round((busy - self.busy0) / span, 3),
                "machine_steal_share": round((steal - self.steal0) / span, 3)}
         res["broker_cpu_per_event_us"] = round(res["broker_cpu_seconds"] / n_events * 1e6, 1)
+        res["broker_kernel_cpu_seconds"] = round(proc_sys_cpu(self.broker_pid) - self.bs0, 1)
         bt = thread_cpu(self.broker_pid)
         bt.subtract(self.bt0)
         res["broker_threads_cpu_seconds"] = {k: round(v, 2) for k, v in bt.most_common(6)
