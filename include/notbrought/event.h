@@ -412,6 +412,13 @@ bool nb_nhs_is_test_range(const char *nhs);
  */
 nb_err_t nb_strlcpy_field(char *dst, size_t cap, const char *src, size_t len);
 
+/**
+ * @brief Copies @p src into @p dst of @p cap (> 0) bytes, cut to cap - 1 bytes and always
+ *        terminated: snprintf(dst, cap, "%s", src) without the formatting machinery, which
+ *        cost more than the copies on the per-event path. NULL copies as "".
+ */
+void nb_str_copy(char *dst, size_t cap, const char *src);
+
 /** @brief Days since epoch of a calendar date (proleptic Gregorian). */
 int32_t nb_days_from_civil(int y, unsigned m, unsigned d);
 

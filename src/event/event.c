@@ -161,6 +161,14 @@ nb_err_t nb_strlcpy_field(char *dst, size_t cap, const char *src, size_t len)
     return NB_ERR_OK;
 }
 
+void nb_str_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 /* Howard Hinnant's days_from_civil / civil_from_days (public-domain algorithms). */
 int32_t nb_days_from_civil(int y, unsigned m, unsigned d)
 {

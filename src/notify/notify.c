@@ -191,20 +191,20 @@ static void nb__common(const nb_policy_t *pol, const nb_ledger_t *led,
                        const nb_notify_child_t *child, int64_t now_ms, nb_notification_t *n)
 {
     const nb_policy_info_t *info = nb_policy_info(pol);
-    snprintf(n->nhs_number, sizeof(n->nhs_number), "%s", child->nhs_number);
+    nb_str_copy(n->nhs_number, sizeof(n->nhs_number), child->nhs_number);
     n->date_of_birth = nb_ledger_date_of_birth(led);
     n->age_months = -1;
     if (n->date_of_birth != NB_DATE_NONE) {
         int32_t m = nb_age_months(n->date_of_birth, nb_day_of(now_ms));
         n->age_months = m >= 0 ? m : -1;
     }
-    snprintf(n->child_key, sizeof(n->child_key), "%s", child->key);
-    snprintf(n->pregnant_person_nhs, sizeof(n->pregnant_person_nhs), "%s",
-             child->pregnant_person_nhs ? child->pregnant_person_nhs : "");
+    nb_str_copy(n->child_key, sizeof(n->child_key), child->key);
+    nb_str_copy(n->pregnant_person_nhs, sizeof(n->pregnant_person_nhs),
+                child->pregnant_person_nhs ? child->pregnant_person_nhs : "");
     n->expected_delivery_date = nb_ledger_expected_delivery(led);
-    snprintf(n->policy_name, sizeof(n->policy_name), "%s", info->name);
-    snprintf(n->policy_version, sizeof(n->policy_version), "%s", info->version);
-    snprintf(n->policy_hash, sizeof(n->policy_hash), "%s", info->hash);
+    nb_str_copy(n->policy_name, sizeof(n->policy_name), info->name);
+    nb_str_copy(n->policy_version, sizeof(n->policy_version), info->version);
+    nb_str_copy(n->policy_hash, sizeof(n->policy_hash), info->hash);
     n->created_at = now_ms;
 }
 
@@ -214,21 +214,20 @@ static void nb__from_decision(const nb_policy_t *pol, const nb_policy_decision_t
 {
     memset(n, 0, sizeof(*n));
     nb__common(pol, led, child, now_ms, n);
-    snprintf(n->notification_id, sizeof(n->notification_id), "%s", d->id);
+    nb_str_copy(n->notification_id, sizeof(n->notification_id), d->id);
     nb_notify_reference(d->id_bytes, n->reference);
     n->kind = NB_NOTIFICATION_NEW;
-    snprintf(n->rule_id, sizeof(n->rule_id), "%s", d->rule->id);
+    nb_str_copy(n->rule_id, sizeof(n->rule_id), d->rule->id);
     snprintf(n->rule_text, sizeof(n->rule_text), "%s%s", d->rule->title,
              d->as_dna ? " (a young person who manages their own care: did not attend)" : "");
     n->tier = d->tier;
-    snprintf(n->action, sizeof(n->action), "%s", d->rule->action);
+    nb_str_copy(n->action, sizeof(n->action), d->rule->action);
     n->respond_by = d->respond_by;
     n->n_recipients = d->n_recipients;
     for (size_t i = 0; i < d->n_recipients; i++) {
-        snprintf(n->recipients[i].role, sizeof(n->recipients[i].role), "%s",
-                 d->recipients[i]->id);
-        snprintf(n->recipients[i].route, sizeof(n->recipients[i].route), "%s",
-                 d->recipients[i]->route);
+        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), d->recipients[i]->id);
+        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route),
+                    d->recipients[i]->route);
     }
     n->n_evidence = d->n_evidence;
     for (size_t i = 0; i < d->n_evidence; i++)
@@ -245,7 +244,7 @@ void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
                          nb_notification_t *n)
 {
     nb__from_decision(pol, d, led, child, now_ms, n);
-    snprintf(n->supersedes, sizeof(n->supersedes), "%s", d->related);
+    nb_str_copy(n->supersedes, sizeof(n->supersedes), d->related);
 }
 
 void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
@@ -259,19 +258,18 @@ void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision
     n->kind = NB_NOTIFICATION_ESCALATED;
     n->tier = r->tier;
     n->escalation_level = (int32_t)(rung + 1);
-    snprintf(n->supersedes, sizeof(n->supersedes), "%s", d->id);
+    nb_str_copy(n->supersedes, sizeof(n->supersedes), d->id);
     n->n_recipients = r->n_roles;
     for (size_t i = 0; i < r->n_roles; i++) {
-        snprintf(n->recipients[i].role, sizeof(n->recipients[i].role), "%s", r->roles[i]->id);
-        snprintf(n->recipients[i].route, sizeof(n->recipients[i].route), "%s",
-                 r->roles[i]->route);
+        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), r->roles[i]->id);
+        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), r->roles[i]->route);
     }
     /* Respond by the next rung, if there is one. */
     n->respond_by = rung + 1 < d->n_rungs ? d->rungs[rung + 1].due : NB_TIME_NONE;
     char action[NB_TEXT_MAX + 1];
     snprintf(action, sizeof(action), "Not acknowledged in time (escalation %zu of %zu). %s",
              rung + 1, d->n_rungs, d->rule->action);
-    snprintf(n->action, sizeof(n->action), "%s", action);
+    nb_str_copy(n->action, sizeof(n->action), action);
 }
 
 void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
@@ -283,18 +281,18 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
     snprintf(n->notification_id, sizeof(n->notification_id), "%s-w", rs->id);
     nb_notify_reference(rs->raised->id, n->reference);
     n->kind = NB_NOTIFICATION_WITHDRAWN;
-    snprintf(n->rule_id, sizeof(n->rule_id), "%s", rs->rule ? rs->rule->id : "removed");
-    snprintf(n->rule_text, sizeof(n->rule_text), "%s",
-             rs->rule ? rs->rule->title : "a rule no longer in the policy");
+    nb_str_copy(n->rule_id, sizeof(n->rule_id), rs->rule ? rs->rule->id : "removed");
+    nb_str_copy(n->rule_text, sizeof(n->rule_text),
+                rs->rule ? rs->rule->title : "a rule no longer in the policy");
     n->tier = (nb_tier_t)rs->raised->tier;
-    snprintf(n->action, sizeof(n->action), "%s",
-             rs->support == NB_POLICY_RESOLVED
-                 ? "No action needed: the expected contact has now been recorded."
-                 : "No action needed: the appointment record this notification relied on was "
-                   "corrected, so it no longer applies.");
+    nb_str_copy(n->action, sizeof(n->action),
+                rs->support == NB_POLICY_RESOLVED
+                    ? "No action needed: the expected contact has now been recorded."
+                    : "No action needed: the appointment record this notification relied on "
+                      "was corrected, so it no longer applies.");
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
-    snprintf(n->supersedes, sizeof(n->supersedes), "%s", rs->id);
+    nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);
 }
 
 char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,

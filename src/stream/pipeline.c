@@ -831,7 +831,7 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
     if (err == NB_ERR_IDENTITY_CONFLICT)
         nb_identity_explain(&res, why, sizeof(why));
     else
-        snprintf(why, sizeof(why), "%s", p->errstr);
+        nb_str_copy(why, sizeof(why), p->errstr);
     return nb__dead_letter(st, rkm, err, why);
 }
 
@@ -842,7 +842,7 @@ static void nb__add_merge(nb__pipeline_t *p, const nb_identity_merge_t *m)
     nb__merge_t mg;
     if (!nb__unhex32(m->from_key, mg.from) || !nb__unhex32(m->into_key, mg.into))
         return;
-    snprintf(mg.into_hex, sizeof(mg.into_hex), "%s", m->into_key);
+    nb_str_copy(mg.into_hex, sizeof(mg.into_hex), m->into_key);
     if (p->n_merges == p->cap_merges) {
         size_t cap = p->cap_merges ? p->cap_merges * 2 : 64;
         nb__merge_t *v = realloc(p->merges, cap * sizeof(*v));
@@ -881,7 +881,7 @@ void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t
             snprintf(why, sizeof(why), "conflict %s",
                      nb_identity_conflict_kind_name(res.conflict.kind));
         } else {
-            snprintf(why, sizeof(why), "%s", p->errstr);
+            nb_str_copy(why, sizeof(why), p->errstr);
         }
         if (err != NB_ERR_IDENTITY_UNKNOWN_LINK)
             NB_LOG(NB_LOG_WARN, "identity", "link at %s [%d] offset %lld refused: %s: %s",
@@ -1176,20 +1176,20 @@ static nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t p
     snprintf(n.rule_text, sizeof(n.rule_text),
              "Digest for %s: %zu low-priority notification%s gathered until the period ended",
              d->role, d->n, d->n == 1 ? "" : "s");
-    snprintf(n.policy_name, sizeof(n.policy_name), "%s", info->name);
-    snprintf(n.policy_version, sizeof(n.policy_version), "%s", info->version);
-    snprintf(n.policy_hash, sizeof(n.policy_hash), "%s", info->hash);
+    nb_str_copy(n.policy_name, sizeof(n.policy_name), info->name);
+    nb_str_copy(n.policy_version, sizeof(n.policy_version), info->version);
+    nb_str_copy(n.policy_hash, sizeof(n.policy_hash), info->hash);
     n.tier = NB_TIER_CURIOSITY;
     for (size_t i = 0; i < d->n; i++)
         if (d->items[i].tier > n.tier)
             n.tier = d->items[i].tier;
-    snprintf(n.action, sizeof(n.action), "%s",
-             "Review each child listed and acknowledge each notification by its id.");
+    nb_str_copy(n.action, sizeof(n.action),
+                "Review each child listed and acknowledge each notification by its id.");
     n.respond_by = NB_TIME_NONE;
     n.created_at = now;
     n.n_recipients = 1;
-    snprintf(n.recipients[0].role, sizeof(n.recipients[0].role), "%s", d->role);
-    snprintf(n.recipients[0].route, sizeof(n.recipients[0].route), "%s", d->route);
+    nb_str_copy(n.recipients[0].role, sizeof(n.recipients[0].role), d->role);
+    nb_str_copy(n.recipients[0].route, sizeof(n.recipients[0].route), d->route);
     n.n_items = d->n;
     memcpy(n.items, d->items, d->n * sizeof(d->items[0]));
     nb_err_t err = nb__publish(p, st, &n);
@@ -1224,8 +1224,8 @@ static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg
             return err;
     } else {
         memset(&d, 0, sizeof(d));
-        snprintf(d.role, sizeof(d.role), "%s", m->role ? m->role : "");
-        snprintf(d.route, sizeof(d.route), "%s", m->route ? m->route : "");
+        nb_str_copy(d.role, sizeof(d.role), m->role ? m->role : "");
+        nb_str_copy(d.route, sizeof(d.route), m->route ? m->route : "");
         d.period_end = m->period_end;
     }
     for (size_t i = 0; i < d.n; i++)
@@ -1233,11 +1233,11 @@ static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg
             return NB_ERR_OK; /* already gathered */
     nb_digest_item_t *it = &d.items[d.n++];
     memset(it, 0, sizeof(*it));
-    snprintf(it->notification_id, sizeof(it->notification_id), "%s", note->notification_id);
-    snprintf(it->reference, sizeof(it->reference), "%s", note->reference);
-    snprintf(it->child_key, sizeof(it->child_key), "%s", note->child_key);
-    snprintf(it->nhs_number, sizeof(it->nhs_number), "%s", note->nhs_number);
-    snprintf(it->rule_id, sizeof(it->rule_id), "%s", note->rule_id);
+    nb_str_copy(it->notification_id, sizeof(it->notification_id), note->notification_id);
+    nb_str_copy(it->reference, sizeof(it->reference), note->reference);
+    nb_str_copy(it->child_key, sizeof(it->child_key), note->child_key);
+    nb_str_copy(it->nhs_number, sizeof(it->nhs_number), note->nhs_number);
+    nb_str_copy(it->rule_id, sizeof(it->rule_id), note->rule_id);
     it->tier = note->tier;
     it->decided_at = note->created_at;
     /* A full digest goes out at once; the period's later items start the next one. */
@@ -1484,9 +1484,9 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
             return err;
     }
     if (m->nhs && m->nhs[0])
-        snprintf(c.nhs, sizeof(c.nhs), "%s", m->nhs);
+        nb_str_copy(c.nhs, sizeof(c.nhs), m->nhs);
     if (m->mother && m->mother[0] && nb_nhs_validate(m->mother) == NB_ERR_OK)
-        snprintf(c.mother, sizeof(c.mother), "%s", m->mother);
+        nb_str_copy(c.mother, sizeof(c.mother), m->mother);
     bool changed = false;
     if (m->kind == NB__K_ACK) {
         nb_record_t dec;
@@ -1612,7 +1612,7 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
     nb__msg_t m;
     memset(&m, 0, sizeof(m));
     m.kind = NB__K_EVENT;
-    snprintf(m.key_hex, sizeof(m.key_hex), "%s", res.key);
+    nb_str_copy(m.key_hex, sizeof(m.key_hex), res.key);
     if (!nb__unhex32(m.key_hex, m.key)) {
         r->err = NB_ERR_INVALID_ARG;
         return 1;
@@ -1816,7 +1816,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             memset(&msg, 0, sizeof(msg));
             msg.kind = NB__K_MERGE;
             memcpy(msg.key, m->into, NB__KEY_LEN);
-            snprintf(msg.key_hex, sizeof(msg.key_hex), "%s", m->into_hex);
+            nb_str_copy(msg.key_hex, sizeof(msg.key_hex), m->into_hex);
             msg.value = val;
             msg.len = len;
             err = nb__deliver(p, st, &msg, now);

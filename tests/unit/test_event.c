@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -148,6 +149,29 @@ static void test_strlcpy_field(void **state)
     assert_string_equal(buf, "");
 }
 
+/* nb_str_copy() stands in for snprintf(dst, cap, "%s", src): the same bytes, cut the same way.
+ */
+static void test_str_copy_as_snprintf(void **state)
+{
+    const char *srcs[] = {"", "a", "abc", "abcd", "abcde", "abcdefghij"};
+    (void)state;
+    for (size_t i = 0; i < sizeof(srcs) / sizeof(srcs[0]); i++) {
+        for (size_t cap = 1; cap <= 8; cap++) {
+            char got[8], want[8];
+            memset(got, 'x', sizeof(got));
+            nb_str_copy(got, cap, srcs[i]);
+            snprintf(want, cap, "%s", srcs[i]);
+            assert_string_equal(got, want);
+            /* Nothing written past the terminator. */
+            for (size_t k = strlen(got) + 1; k < sizeof(got); k++)
+                assert_int_equal(got[k], 'x');
+        }
+    }
+    char buf[4] = "zzz";
+    nb_str_copy(buf, sizeof(buf), NULL);
+    assert_string_equal(buf, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +183,7 @@ int main(void)
         cmocka_unit_test(test_calendar),
         cmocka_unit_test(test_age_months),
         cmocka_unit_test(test_strlcpy_field),
+        cmocka_unit_test(test_str_copy_as_snprintf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
