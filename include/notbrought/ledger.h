@@ -168,6 +168,26 @@ nb_ledger_dict_t *nb_ledger_dict(const nb_ledger_t *led);
 nb_err_t nb_ledger_apply(nb_ledger_t *led, const nb_appointment_event_t *ev,
                          nb_ledger_change_t *change);
 
+/** The ids nb_ledger_apply() derives from an event (SHA-256 based, see nb_ledger_id_hash()). */
+typedef struct nb_ledger_keys_s {
+    uint64_t appt_hash;  /**< the appointment: agency and appointment id */
+    uint64_t event_hash; /**< the event: its event id */
+} nb_ledger_keys_t;
+
+/**
+ * @brief Works out the ids nb_ledger_apply() needs from @p ev. Pure and thread-safe: the
+ *        stream works them out on its decoder thread, off the path that applies events.
+ */
+void nb_ledger_keys_of(const nb_appointment_event_t *ev, nb_ledger_keys_t *keys);
+
+/**
+ * @brief nb_ledger_apply() with the ids already worked out by nb_ledger_keys_of() for the
+ *        same @p ev (they are not checked).
+ * @returns as nb_ledger_apply().
+ */
+nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *ev,
+                               const nb_ledger_keys_t *keys, nb_ledger_change_t *change);
+
 /**
  * @brief Applies one context fact (same version rules as appointments; the fact's event id
  *        names the fact across versions).

@@ -284,8 +284,22 @@ uint64_t nb__ledger_appt_key(nb_agency_t agency, const char *appointment_id)
     return nb_ledger_id_hash(buf, (size_t)n);
 }
 
+void nb_ledger_keys_of(const nb_appointment_event_t *ev, nb_ledger_keys_t *keys)
+{
+    keys->appt_hash = nb__ledger_appt_key(ev->source.agency, ev->appointment_id);
+    keys->event_hash = nb_ledger_id_hash(ev->event_id, strlen(ev->event_id));
+}
+
 nb_err_t nb_ledger_apply(nb_ledger_t *led, const nb_appointment_event_t *ev,
                          nb_ledger_change_t *change)
+{
+    nb_ledger_keys_t keys;
+    nb_ledger_keys_of(ev, &keys);
+    return nb_ledger_apply_keyed(led, ev, &keys, change);
+}
+
+nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *ev,
+                               const nb_ledger_keys_t *keys, nb_ledger_change_t *change)
 {
     nb_ledger_change_t dummy;
     nb_err_t err;
@@ -300,8 +314,8 @@ nb_err_t nb_ledger_apply(nb_ledger_t *led, const nb_appointment_event_t *ev,
 
     nb_ledger_appt_t a;
     memset(&a, 0, sizeof(a));
-    a.appt_hash = nb__ledger_appt_key(ev->source.agency, ev->appointment_id);
-    a.event_hash = nb_ledger_id_hash(ev->event_id, strlen(ev->event_id));
+    a.appt_hash = keys->appt_hash;
+    a.event_hash = keys->event_hash;
     a.start_min = nb_ledger_minutes(ev->scheduled_start);
     a.recorded_min = nb_ledger_minutes(ev->recorded_at);
     a.version = (uint16_t)ev->version;

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "notbrought/codec.h"
+#include "notbrought/ledger.h"
 #include "notbrought/stream.h"
 
 #define NB__KEY_LEN 32 /* raw HMAC-SHA256 child key */
@@ -120,6 +121,8 @@ void nb__pipeline_destroy(nb__pipeline_t *p);
 typedef struct nb__decoded_s {
     nb_err_t err; /**< NB_ERR_OK, or why the record goes to the dead letters (in errstr) */
     nb_record_t rec;
+    bool keyed;            /**< an appointment whose ledger ids are in keys */
+    nb_ledger_keys_t keys; /**< nb_ledger_keys_of(rec), worked out with the decoding */
     char errstr[512];
 } nb__decoded_t;
 

@@ -112,6 +112,7 @@ typedef struct nb__msg_s {
     const void *value; /* Avro event or ack, a merged state, an Avro notification (digest) */
     size_t len;
     const nb_record_t *rec;        /* event, ack: decoded already (local delivery), or NULL */
+    const nb_ledger_keys_t *keys;  /* with rec, an appointment: its ledger ids, or NULL */
     const nb_notification_t *note; /* digest: the notification (local delivery), or NULL */
     const char *nhs, *mother;      /* event: the child's and the pregnant person's NHS numbers */
     const char *role, *route;      /* digest: the recipient */
@@ -732,6 +733,7 @@ static void nb__decode(nb_codec_t *codec, const nb_config_t *conf,
                        int64_t now, nb__decoded_t *out)
 {
     out->errstr[0] = '\0';
+    out->keyed = false;
     if (!rkm->payload) {
         out->err = NB_ERR_FRAME_TRUNCATED;
         snprintf(out->errstr, sizeof(out->errstr), "record has no value");
@@ -742,6 +744,12 @@ static void nb__decode(nb_codec_t *codec, const nb_config_t *conf,
                                sizeof(out->errstr));
     if (!out->err)
         out->err = nb_codec_validate(&out->rec, vopts, now, out->errstr, sizeof(out->errstr));
+    /* The ledger's ids of the event (two SHA-256) are pure: worked out here, on the decoder
+     * thread when it got to the record first, rather than where events are applied. */
+    if (!out->err && out->rec.type == NB_RECORD_APPOINTMENT) {
+        nb_ledger_keys_of(&out->rec.u.appt, &out->keys);
+        out->keyed = true;
+    }
 }
 
 void nb__decoder_run(nb__decoder_t *d, const rd_kafka_message_t *rkm, int64_t now,
@@ -768,6 +776,7 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
     m.value = rkm->payload;
     m.len = rkm->len;
     m.rec = rec;
+    m.keys = pre->keyed ? &pre->keys : NULL;
     m.src_topic = topic;
     m.src_partition = rkm->partition;
     m.src_offset = rkm->offset;
@@ -824,6 +833,7 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         nb__stream_counters(st)->parked++;
         m.kind = NB__K_PARK;
         m.rec = NULL;
+        m.keys = NULL;
         return nb__deliver(p, st, &m, now);
     }
     /* A conflict or an identifier the table refuses: a human must look, nothing joins. */
@@ -1385,6 +1395,7 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
 {
     nb_record_t dec;
     const nb_record_t *rec = m->rec;
+    const nb_ledger_keys_t *keys = m->rec ? m->keys : NULL;
     nb_ledger_change_t ch = NB_LEDGER_UNCHANGED;
     nb_err_t err;
     if (!rec) {
@@ -1394,7 +1405,8 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
         rec = &dec;
     }
     if (rec->type == NB_RECORD_APPOINTMENT)
-        err = nb_ledger_apply(c->led, &rec->u.appt, &ch);
+        err = keys ? nb_ledger_apply_keyed(c->led, &rec->u.appt, keys, &ch)
+                   : nb_ledger_apply(c->led, &rec->u.appt, &ch);
     else if (rec->type == NB_RECORD_CONTEXT_FACT)
         err = nb_ledger_apply_fact(c->led, &rec->u.fact, &ch);
     else
