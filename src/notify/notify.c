@@ -200,7 +200,7 @@ static void nb__common(const nb_policy_t *pol, const nb_ledger_t *led,
     }
     nb_str_copy(n->child_key, sizeof(n->child_key), child->key);
     nb_str_copy(n->pregnant_person_nhs, sizeof(n->pregnant_person_nhs),
-                child->pregnant_person_nhs ? child->pregnant_person_nhs : "");
+                child->pregnant_person_nhs);
     n->expected_delivery_date = nb_ledger_expected_delivery(led);
     nb_str_copy(n->policy_name, sizeof(n->policy_name), info->name);
     nb_str_copy(n->policy_version, sizeof(n->policy_version), info->version);

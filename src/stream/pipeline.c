@@ -1234,8 +1234,8 @@ static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg
             return err;
     } else {
         memset(&d, 0, sizeof(d));
-        nb_str_copy(d.role, sizeof(d.role), m->role ? m->role : "");
-        nb_str_copy(d.route, sizeof(d.route), m->route ? m->route : "");
+        nb_str_copy(d.role, sizeof(d.role), m->role);
+        nb_str_copy(d.route, sizeof(d.route), m->route);
         d.period_end = m->period_end;
     }
     for (size_t i = 0; i < d.n; i++)
