@@ -117,25 +117,16 @@ def wait_for(cond, deadline_s, what, interval=0.1):
         time.sleep(interval)
 
 
-def proc_cpu(pid, tid=None):
-    """CPU seconds (utime + stime) of a process, or of one of its threads."""
+def proc_cpu(pid, tid=None, kernel=False):
+    """CPU seconds (utime + stime) of a process, or of one of its threads; with @kernel, the
+    system (kernel) part alone."""
     path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
     try:
         with open(path) as f:
             fields = f.read().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_sys_cpu(pid):
-    """System (kernel) CPU seconds of a process: stime."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return int(fields[12]) / CLK_TCK
+    return (int(fields[12]) + (0 if kernel else int(fields[11]))) / CLK_TCK
 
 
 def thread_cpu(pid):
@@ -177,6 +168,12 @@ def machine_cpu():
     return (sum(v) - idle) / CLK_TCK, sum(v) / CLK_TCK, steal / CLK_TCK
 
 
+def host_gauges():
+    """The host's speed just before a figure, for comparing figures taken in different
+    periods: host_sha256_64mib_ms and host_memory_load_ns."""
+    return {"host_sha256_64mib_ms": host_speed_ms(), "host_memory_load_ns": host_memory_ns()}
+
+
 def host_memory_ns():
     """Nanoseconds per load of a random pointer chase through 256 MiB (bench_memlat, next to
     bench_passthrough), or None where it was not built: the daemon's main thread waits on
@@ -211,7 +208,7 @@ class CpuWindow:
     def start(self, pid=None):
         self.pid = pid
         self.b0 = proc_cpu(self.broker_pid)
-        self.bs0 = proc_sys_cpu(self.broker_pid)
+        self.bs0 = proc_cpu(self.broker_pid, kernel=True)
         self.bt0 = thread_cpu(self.broker_pid)
         self.d0 = proc_cpu(pid) if pid else 0.0
         self.dt0 = thread_cpu(pid) if pid else None
@@ -226,7 +223,7 @@ class CpuWindow:
                "machine_busy_share": round((busy - self.busy0) / span, 3),
                "machine_steal_share": round((steal - self.steal0) / span, 3)}
         res["broker_cpu_per_event_us"] = round(res["broker_cpu_seconds"] / n_events * 1e6, 1)
-        res["broker_kernel_cpu_seconds"] = round(proc_sys_cpu(self.broker_pid) - self.bs0, 1)
+        res["broker_kernel_cpu_seconds"] = round(proc_cpu(self.broker_pid, kernel=True) - self.bs0, 1)
         bt = thread_cpu(self.broker_pid)
         bt.subtract(self.bt0)
         res["broker_threads_cpu_seconds"] = {k: round(v, 2) for k, v in bt.most_common(6)
@@ -491,7 +488,7 @@ class Offsets:
 
 def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
                      name="throughput"):
-    speed, memory = host_speed_ms(), host_memory_ns()
+    gauges = host_gauges()
     off = Offsets(bs, partitions, prefix)
     d = Daemon(work, cfg, bs, name)
     win = CpuWindow(broker_pid)
@@ -535,8 +532,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
            "peak_rss_mb": round(rss / 1024, 1),
            "identity_links": int(links[1].group(1)) if links else None,
            "identity_load_ms": int(links[1].group(2)) if links else None,
-           "poll_interval_s": POLL_S, "host_sha256_64mib_ms": speed,
-           "host_memory_load_ns": memory, **commits, **shares}
+           "poll_interval_s": POLL_S, **gauges, **commits, **shares}
     log(f"{name}: {res}")
     return d, res
 
@@ -544,7 +540,7 @@ def bench_throughput(work, cfg, bs, partitions, n_events, broker_pid, prefix="",
 # ---- 2. pass-through -----------------------------------------------------------------------
 
 def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="passthrough.out"):
-    speed, memory = host_speed_ms(), host_memory_ns()
+    gauges = host_gauges()
     win = CpuWindow(broker_pid)
     win.start()
     out = subprocess.run([PASSTHROUGH, "--bootstrap", bs, "--input", EVENTS, "--output",
@@ -552,8 +548,7 @@ def bench_passthrough(bs, n, broker_pid, group="bench-passthrough", output="pass
                           "100"], check=True, capture_output=True, text=True)
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(win.stop(n))
-    res["host_sha256_64mib_ms"] = speed
-    res["host_memory_load_ns"] = memory
+    res.update(gauges)
     log(f"passthrough: {res}")
     return res
 
@@ -592,7 +587,7 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
     if not ready.wait(60):
         raise RuntimeError("the latency reader did not start")
     p = KafkaProducer(bootstrap_servers=bs, acks="all", linger_ms=5)
-    speed = host_speed_ms()
+    gauges = host_gauges()
     before = scrape_commits()
     win = CpuWindow(broker_pid)
     win.start()
@@ -651,7 +646,7 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
            "measure": "send of the latest evidence event -> notification visible to a "
                       "read_committed consumer (same host clock); *_produced_ms: -> the "
                       "notification record's CreateTime",
-           "host_sha256_64mib_ms": speed, **commits, **shares}
+           **gauges, **commits, **shares}
     log(f"latency: {res}")
     return res
 
