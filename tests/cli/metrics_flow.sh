@@ -107,11 +107,17 @@ done
     [ "$(metric notbrought_restore_remaining_records)" -eq 0 ] && ok "no restore in progress" ||
     bad "restore gauges: $(metric notbrought_restoring_partitions) partitions," \
         "$(metric notbrought_restore_remaining_records) records"
-# librdkafka statistics of the group consumer and the transactional producer.
+# librdkafka statistics of the group consumer and the transactional producer. The partition's
+# lag comes with a later emission than the brokers' state (once the consumer knows an offset
+# for it): wait for both, up to 20 s.
+lag_seen() {
+    get "http://127.0.0.1:$port/metrics" |
+        grep -q '^notbrought_consumer_lag_records{topic="gp.appointments",partition="0"} '
+}
 for _ in $(seq 100); do
     [ "$(metric notbrought_kafka_broker_up '-consumer"')" -gt 0 ] &&
         [ "$(metric notbrought_kafka_broker_up '-producer"')" -gt 0 ] &&
-        [ "$(metric notbrought_kafka_transaction_state)" -eq 1 ] && break
+        [ "$(metric notbrought_kafka_transaction_state)" -eq 1 ] && lag_seen && break
     sleep 0.2
 done
 [ "$(metric notbrought_kafka_broker_up '-consumer"')" -gt 0 ] && ok "consumer's brokers up" ||
@@ -122,8 +128,7 @@ done
     bad "transaction state: $(get "http://127.0.0.1:$port/metrics" | grep '^notbrought_kafka_transaction_state')"
 [ "$(metric notbrought_kafka_rebalances_total '-consumer"')" -ge 1 ] && ok "rebalances counted" ||
     bad "rebalances"
-get "http://127.0.0.1:$port/metrics" | grep -q '^notbrought_consumer_lag_records{topic="gp.appointments",partition="0"} ' &&
-    ok "consumer lag by partition" || bad "no consumer lag"
+lag_seen && ok "consumer lag by partition" || bad "no consumer lag"
 [ "$(metric notbrought_kafka_stats_invalid_total)" -eq 0 ] && ok "statistics all parsed" || bad "invalid statistics"
 
 "$bin" generate --children 30 --seed 10 --malformed 0 -o "$work/s2.jsonl"
