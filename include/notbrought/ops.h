@@ -86,7 +86,6 @@ typedef struct nb_config_s {
     int min_commit_interval_ms; /**< commit early when idle, once the transaction is this old */
     bool local_by_child;        /**< no by-child hop for keys of owned partitions */
     bool commit_in_background;  /**< commit on a second thread while the next batch runs */
-    bool hold_under_backlog;    /**< under a backlog, produce a batch's records at its commit */
     bool decode_ahead;          /**< decode source records on a second thread, in order */
     int max_batch;
     char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */

@@ -102,13 +102,6 @@ static const nb__cdef_t nb__config_table[] = {
      "batch is handled; its outputs wait in memory until the commit has finished and its own "
      "transaction begins. An abort rolls back both. When the consumer has nothing more at "
      "hand, and with false, the main loop waits for the commit."},
-    {"processing.hold_under_backlog", NB__C_BOOL, "true", NONE, OFF(hold_under_backlog), 0, 0,
-     "While input waits (a backlog), keep a batch's output records in memory until it commits "
-     "and hand them to the producer together: one or two produce requests per partition and "
-     "transaction instead of one every linger.ms (a tenth of the requests, about half the "
-     "broker's request handling in the benchmark). Not once the batch forwards to the by-child "
-     "topic, nor when the consumer has nothing more at hand. false: records go to the "
-     "producer as they are made."},
     {"processing.decode_ahead", NB__C_BOOL, "true", NONE, OFF(decode_ahead), 0, 0,
      "Decode and validate source records on a second thread, up to 256 records ahead of the "
      "one being handled (records are still handled one at a time, in order). false decodes "

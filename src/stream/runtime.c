@@ -59,16 +59,14 @@ typedef struct nb__topic_handle_s {
     rd_kafka_topic_t *rkt;
 } nb__topic_handle_t;
 
-/* The producer's batch.size unless configured (see nb_stream_new). */
-#define NB__BATCH_BYTES "262144"
-
-/* A record waiting for its transaction: produced while the previous transaction commits, or
- * held back under a backlog until the batch commits. Key and value are in `pending_bytes`. */
+/* A record produced while the previous transaction commits: it waits for its own. */
 typedef struct nb__pending_s {
     const char *topic; /* the configuration's */
     int32_t partition;
-    size_t key_off, key_len; /* key_len 0: no key */
-    size_t value_off, value_len; /* value_len 0: no value (a tombstone) */
+    void *key;
+    size_t key_len;
+    void *value; /* malloc'd; the producer takes it over (RD_KAFKA_MSG_F_FREE) */
+    size_t value_len;
     rd_kafka_headers_t *hdrs;
 } nb__pending_t;
 
@@ -131,17 +129,6 @@ struct nb_stream_s {
     size_t n_consumed_prev;
     nb__pending_t *pending;
     size_t n_pending, cap_pending;
-    uint8_t *pending_bytes; /* the pending records' keys and values */
-    size_t pending_len, pending_cap;
-    /* Under a backlog (the last poll left records waiting) the batch's records wait in
-     * `pending` until it commits: the producer then sends each partition's records of the
-     * batch in one or two requests, not one every linger.ms. Released once the consumer has
-     * nothing more at hand, so a trickle still goes out at once. */
-    bool hold;
-    /* The batch forwarded a record to the by-child topic: nothing of it is held any more.
-     * What the by-child topic carries is read back by the owners of other partitions, and
-     * goes out as soon as it can, as before. */
-    bool forwarded;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen; the main loop clears stats.ready */
     bool restoring;
@@ -522,34 +509,16 @@ static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partitio
 
 static void nb__pending_clear(nb_stream_t *st)
 {
-    for (size_t i = 0; i < st->n_pending; i++)
+    for (size_t i = 0; i < st->n_pending; i++) {
+        free(st->pending[i].key);
+        free(st->pending[i].value);
         if (st->pending[i].hdrs)
             rd_kafka_headers_destroy(st->pending[i].hdrs);
-    st->n_pending = 0;
-    st->pending_len = 0;
-}
-
-/* Copies @p len bytes into the pending arena. @returns their offset, or SIZE_MAX. */
-static size_t nb__pending_bytes(nb_stream_t *st, const void *p, size_t len)
-{
-    if (st->pending_cap - st->pending_len < len) {
-        size_t cap = st->pending_cap ? st->pending_cap : 1 << 20;
-        while (cap - st->pending_len < len)
-            cap *= 2;
-        uint8_t *v = realloc(st->pending_bytes, cap);
-        if (!v)
-            return SIZE_MAX;
-        st->pending_bytes = v;
-        st->pending_cap = cap;
     }
-    size_t off = st->pending_len;
-    memcpy(st->pending_bytes + off, p, len);
-    st->pending_len += len;
-    return off;
+    st->n_pending = 0;
 }
 
-/* Keeps a record for the batch's transaction: until it begins (once the last commit is
- * settled), or under a backlog until the batch commits. */
+/* Keeps a record for the batch's transaction, which begins once the last commit is settled. */
 static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
                                 const void *key, size_t key_len, const void *value,
                                 size_t value_len, rd_kafka_headers_t *hdrs)
@@ -567,10 +536,17 @@ static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t part
     e->partition = partition;
     e->key_len = key ? key_len : 0;
     e->value_len = value ? value_len : 0;
-    e->key_off = e->value_off = 0;
-    if ((e->key_len && (e->key_off = nb__pending_bytes(st, key, key_len)) == SIZE_MAX) ||
-        (e->value_len && (e->value_off = nb__pending_bytes(st, value, value_len)) == SIZE_MAX))
+    e->key = e->key_len ? malloc(e->key_len) : NULL;
+    e->value = e->value_len ? malloc(e->value_len) : NULL;
+    if ((e->key_len && !e->key) || (e->value_len && !e->value)) {
+        free(e->key);
+        free(e->value);
         goto nomem;
+    }
+    if (e->key_len)
+        memcpy(e->key, key, e->key_len);
+    if (e->value_len)
+        memcpy(e->value, value, e->value_len);
     e->hdrs = hdrs;
     st->n_pending++;
     return NB_ERR_OK;
@@ -580,19 +556,19 @@ nomem:
     return NB_ERR_NOMEM;
 }
 
-/* Produces what waited for the batch's transaction (begun). */
+/* Produces what waited for the batch's transaction (just begun). */
 static nb_err_t nb__pending_flush(nb_stream_t *st)
 {
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < st->n_pending && !err; i++) {
         nb__pending_t *e = &st->pending[i];
-        err = nb__produce(st, e->topic, e->partition,
-                          e->key_len ? st->pending_bytes + e->key_off : NULL, e->key_len,
-                          e->value_len ? st->pending_bytes + e->value_off : NULL,
-                          e->value_len, e->hdrs, RD_KAFKA_MSG_F_COPY);
+        err = nb__produce(st, e->topic, e->partition, e->key, e->key_len, e->value,
+                          e->value_len, e->hdrs, e->value ? RD_KAFKA_MSG_F_FREE : 0);
         e->hdrs = NULL; /* taken over either way */
+        if (!err)
+            e->value = NULL; /* the producer frees it */
     }
-    /* On error also what was not produced (the batch is rolled back). */
+    /* The keys; on error also what was not produced (the batch is rolled back). */
     nb__pending_clear(st);
     return err;
 }
@@ -606,17 +582,7 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
             rd_kafka_headers_destroy(hdrs);
         return err;
     }
-    if (topic == st->conf->by_child_topic && !st->forwarded) {
-        st->forwarded = true;
-        if (st->txn_begun && st->n_pending > 0 && (err = nb__pending_flush(st))) {
-            if (hdrs)
-                rd_kafka_headers_destroy(hdrs);
-            return err;
-        }
-    }
-    /* Behind records already waiting, never ahead of them: a child's states and events keep
-     * their order in every partition. */
-    if (!st->txn_begun || (st->hold && !st->forwarded) || st->n_pending > 0)
+    if (!st->txn_begun)
         return nb__pending_add(st, topic, partition, key, key_len, value, value_len, hdrs);
     return nb__produce(st, topic, partition, key, key_len, (void *)value, value_len, hdrs,
                        RD_KAFKA_MSG_F_COPY);
@@ -740,7 +706,6 @@ static void nb__batch_reset(nb_stream_t *st)
     st->n_consumed = 0; /* reported on commit; after an abort they are read again */
     st->txn_open = false;
     st->txn_begun = false;
-    st->forwarded = false;
     rd_kafka_topic_partition_list_destroy(st->offsets);
     st->offsets = rd_kafka_topic_partition_list_new(16);
     st->batch_records = 0;
@@ -1058,9 +1023,7 @@ static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     nb_err_t err = nb__commit_settle(st);
     if (err || !st->txn_open)
         return err;
-    if (!st->txn_begun)
-        err = nb__begin(st);
-    if (!err)
+    if (!st->txn_begun && (err = nb__begin(st)) == NB_ERR_OK)
         err = nb__pending_flush(st);
     if (err)
         return err == NB_ERR_KAFKA_FATAL || nb__abort(st) ? NB_ERR_KAFKA_FATAL
@@ -1080,7 +1043,6 @@ static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     st->n_consumed = 0;
     st->txn_open = false;
     st->txn_begun = false;
-    st->forwarded = false;
     st->batch_records = 0;
     st->batch_emitted = 0;
     st->commit_t0 = nb__now();
@@ -1143,10 +1105,9 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     nb__undo_clear(&st->undo_prev);
     if (!st->txn_open)
         return NB_ERR_OK;
-    /* The next batch: its transaction, and what it produced meanwhile (kept until it commits
-     * under a backlog). */
+    /* The next batch: its transaction, and what it produced meanwhile. */
     nb_err_t err = nb__begin(st);
-    if (!err && (!st->hold || st->forwarded))
+    if (!err)
         err = nb__pending_flush(st);
     if (!err)
         return NB_ERR_OK;
@@ -1574,13 +1535,6 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
     if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
         (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
-        /* A batch held until its commit (under a backlog) goes out at once: up to ~500 kB
-         * per partition. librdkafka sends one partition's batch per request, and a broker
-         * with a small heap takes a request of half its G1 region (512 kB) or more as a
-         * "humongous" object: the benchmark's broker spent 1-1.5 CPU s more in GC per million
-         * events with 1 MB batches (librdkafka's default) than with 256 kB. */
-        (!nb__given(conf, "batch.size") &&
-         !nb__set(pc, "batch.size", NB__BATCH_BYTES, errstr, errstr_size)) ||
         !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
         !nb__stats_conf(conf, pc, errstr, errstr_size))
         goto fail;
@@ -1641,7 +1595,6 @@ void nb_stream_destroy(nb_stream_t *st)
     nb__undo_free(&st->undo_prev);
     nb__pending_clear(st);
     free(st->pending);
-    free(st->pending_bytes);
     if (st->offsets)
         rd_kafka_topic_partition_list_destroy(st->offsets);
     nb__pipeline_destroy(st->pipe);
@@ -1902,14 +1855,6 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         bool leftover = st->head < upto;
         bool drained;
         size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
-        st->hold = !drained && st->conf->hold_under_backlog;
-        if ((!st->hold || st->forwarded) && st->txn_begun && st->n_pending > 0) {
-            err = nb__pending_flush(st); /* the backlog is gone: what it held goes out now */
-            if (err == NB_ERR_KAFKA_FATAL || (err && nb__abort(st)))
-                break;
-            if (err)
-                continue;
-        }
         now = nb__now();
         if (atomic_exchange(&st->brokers_down, false))
             st->stats.ready = false;

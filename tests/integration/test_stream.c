@@ -140,9 +140,6 @@ static void wait_idle(instance_t *in)
     }
 }
 
-/* processing.hold_under_backlog of the instances started next. */
-static bool hold_under_backlog = true;
-
 /* @param max_batch processing.max_batch, or 0 for the default
  * @param ahead processing.decode_ahead: source records decoded on the decoder thread */
 static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
@@ -153,7 +150,6 @@ static void start_instance(instance_t *in, const char *bootstrap, const char *id
     in->conf = make_conf(bootstrap, id);
     in->conf->local_by_child = local;
     in->conf->decode_ahead = ahead;
-    in->conf->hold_under_backlog = hold_under_backlog;
     if (max_batch > 0)
         in->conf->max_batch = max_batch;
     in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
@@ -557,14 +553,6 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     const char *bs = nb_broker_bootstraps(b);
 
     instance_t a, second;
-    /* A batch held until its commit goes out in several produce requests at once: when one
-     * is refused (below), others of the same transaction may have reached the log already.
-     * Apache Kafka hides them once the transaction aborts; the embedded cluster shows them,
-     * and the batch handled again after the abort need not make the same notifications (the
-     * identity table, which follows the links topic, may have changed in between).
-     * test_background_commit_rolls_back rolls back held batches on the embedded cluster;
-     * e2e.exactly_once kills the daemon mid-batch on Apache Kafka. */
-    hold_under_backlog = false;
     start_instance(&a, bs, "nb-a", true, 0, true);
     produce(bs, "events");
     sleep_ms(1500);
@@ -583,7 +571,6 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
     start_instance(&second, bs, "nb-b", true, 0, true);
-    hold_under_backlog = true;
     sleep_ms(3000);
     /* ...every broker goes down (the stream is then not ready) and comes back; between
      * transactions, since an outage that aborts one is followed by a restore here (above)... */
