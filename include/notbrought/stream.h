@@ -90,6 +90,9 @@ void nb_stream_set_metrics(nb_stream_t *st, nb_metrics_t *m);
  */
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms);
 
+/** @brief The version of librdkafka the program runs with (e.g. "2.0.2"); static storage. */
+const char *nb_stream_kafka_version(void);
+
 /** @brief Frees the runtime (closes the consumer if still open). NULL is a no-op. */
 void nb_stream_destroy(nb_stream_t *st);
 

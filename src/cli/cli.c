@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "notbrought/stream.h"
 
 static const nb__command_t nb__commands[] = {
     {"generate", "write synthetic sample records (a record file) to stdout", nb__cmd_generate},
@@ -38,7 +39,7 @@ int nb__cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("notbrought %s\n", NB_VERSION);
+    printf("notbrought %s (librdkafka %s)\n", NB_VERSION, nb_stream_kafka_version());
     return NB_EXIT_OK;
 }
 

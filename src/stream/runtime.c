@@ -194,6 +194,22 @@ void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
 
 /* ---- librdkafka plumbing ----------------------------------------------------------------- */
 
+/* librdkafka before 2.6.1 sends a SCRAM nonce that Apache Kafka 4.x brokers refuse, and the
+ * broker answers "invalid credentials": the one failure a right password cannot fix. Said once
+ * per process, next to librdkafka's own message. */
+static void nb__scram_hint(const char *reason)
+{
+    static atomic_bool said;
+    if (rd_kafka_version() >= 0x02060100 || !reason || !strstr(reason, "SCRAM") ||
+        atomic_exchange(&said, true))
+        return;
+    NB_LOG(NB_LOG_ERROR, "stream",
+           "SCRAM login refused. If the password is right and the brokers run Apache Kafka 4.x: "
+           "librdkafka %s cannot log in with SCRAM to them (fixed in librdkafka 2.6.1); use "
+           "Kafka 3.9 brokers, a newer librdkafka, or another mechanism (docs/runbook.md)",
+           rd_kafka_version_str());
+}
+
 static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. */
@@ -202,6 +218,13 @@ static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const c
                          : level <= 6 ? NB_LOG_INFO
                                       : NB_LOG_DEBUG;
     NB_LOG(lvl, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+    if (strstr(buf, "SASL authentication error"))
+        nb__scram_hint(buf);
+}
+
+const char *nb_stream_kafka_version(void)
+{
+    return rd_kafka_version_str();
 }
 
 static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -219,6 +242,8 @@ static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
         atomic_store(&st->brokers_down, true);
     NB_LOG(NB_LOG_WARN, "stream", "%s: %s: %s", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+        nb__scram_hint(reason);
 }
 
 /* True when the configuration (kafka.properties or NB_RDKAFKA_*) sets this property. */

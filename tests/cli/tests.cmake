@@ -45,3 +45,7 @@ nb_cli_test(policy_check_bad_ladder "policy|check|${D}/bad-ladder.yaml" 1
 nb_cli_test(policy_check_overlay_clash "policy|check|${D}/valid-min.yaml|${D}/overlay-clash.yaml" 1
             "overlay-clash.yaml:3:5: error: rule 'any_wnb' is already defined at .*valid-min.yaml:9:5; say 'override: true'")
 nb_cli_test(policy_test_missing_cases "policy|test|${D}/valid-min.yaml" 2 "usage: notbrought policy")
+
+# The version names the librdkafka found at run time (which brokers and logins work with it).
+nb_cli_test(version "version" 0
+            "^notbrought [0-9]+\\.[0-9]+\\.[0-9]+ \\(librdkafka [0-9]+\\.[0-9]+\\.[0-9]+")
