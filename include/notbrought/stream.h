@@ -90,6 +90,20 @@ void nb_stream_set_metrics(nb_stream_t *st, nb_metrics_t *m);
  */
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms);
 
+/** @brief A record's own failure, for tests: returns NB_ERR_OK or the error its handling is
+ *         to fail with (as an internal error would: out of memory, a state that cannot be
+ *         encoded). */
+typedef nb_err_t nb_stream_fault_fn(void *opaque, const char *topic, int32_t partition,
+                                    int64_t offset);
+
+/**
+ * @brief Test seam: @p fn is asked before each consumed record is handled. A record whose
+ *        handling fails with an error that is not Kafka's rolls back its batch and, when it
+ *        comes again, goes to the dead-letter topic with that error (never skipped silently).
+ * @remark Call before nb_stream_run(). @p fn runs on the thread that runs the stream.
+ */
+void nb_stream_set_fault_hook(nb_stream_t *st, nb_stream_fault_fn *fn, void *opaque);
+
 /** @brief The version of librdkafka the program runs with (e.g. "2.0.2"); static storage. */
 const char *nb_stream_kafka_version(void);
 

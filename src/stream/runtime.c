@@ -124,6 +124,17 @@ struct nb_stream_s {
     int64_t commit_t0;
     int64_t commit_wait_ms; /* the main loop's time waiting for commits (logged at the end) */
     long abort_backoff_ms;  /* pause after an abort that followed an abort */
+    /* A record whose handling failed with an error of its own (not Kafka's): its batch was
+     * rolled back, and when the record comes again it goes to the dead letters (nb__process). */
+    struct {
+        bool set;
+        char topic[256];
+        int32_t partition;
+        int64_t offset;
+        nb_err_t err;
+    } poison;
+    nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
+    void *fault_opaque;
     nb__undo_log_t undo_prev;
     nb__counted_t consumed_prev[NB__MAX_COUNTED_TOPICS];
     size_t n_consumed_prev;
@@ -185,6 +196,12 @@ void nb_stream_set_metrics(nb_stream_t *st, nb_metrics_t *m)
 nb_metrics_t *nb__stream_metrics(const nb_stream_t *st)
 {
     return st->metrics;
+}
+
+void nb_stream_set_fault_hook(nb_stream_t *st, nb_stream_fault_fn *fn, void *opaque)
+{
+    st->fault_fn = fn;
+    st->fault_opaque = opaque;
 }
 
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
@@ -1037,6 +1054,7 @@ static void *nb__committer_main(void *arg)
 }
 
 static nb_err_t nb__abort(nb_stream_t *st);
+static void nb__publish_stats(nb_stream_t *st);
 static nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded);
 static nb_err_t nb__commit_settle(nb_stream_t *st);
 
@@ -1392,6 +1410,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
         st->stats.ready = false;
+        nb__publish_stats(st); /* /readyz says so while the restore runs, not after it */
         int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
         size_t np = 0;
         for (int i = 0; ps && i < parts->cnt; i++) {
@@ -1652,6 +1671,15 @@ static void nb__publish_stats(nb_stream_t *st)
 
 /* ---- running ------------------------------------------------------------------------------- */
 
+/* One identity link into the table; a refused one is counted by its reason. */
+static void nb__link(nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    nb_err_t err = nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
+    st->stats.links++;
+    if (err)
+        nb_metrics_add(st->metrics, NB_M_LINKS_REFUSED, nb_err_name(err), 1);
+}
+
 /* Assigns every partition of the links topic from the beginning and reads to the end, so that
  * ingest can resolve any event before it starts. */
 static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
@@ -1693,8 +1721,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             eofs++;
         else if (!rkm->err) {
-            nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
-            st->stats.links++;
+            nb__link(st, rkm);
         }
         rd_kafka_message_destroy(rkm);
     }
@@ -1710,8 +1737,7 @@ static void nb__links_poll(nb_stream_t *st)
         if (!rkm)
             return;
         if (!rkm->err) {
-            nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
-            st->stats.links++;
+            nb__link(st, rkm);
         }
         rd_kafka_message_destroy(rkm);
     }
@@ -1764,10 +1790,24 @@ static nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t no
     const char *topic = rd_kafka_topic_name(rkm->rkt);
     st->stats.records_in++;
     nb__count_consumed(st, topic);
-    if (strcmp(topic, st->conf->by_child_topic) == 0)
+    if (st->poison.set && rkm->partition == st->poison.partition &&
+        rkm->offset == st->poison.offset && strcmp(topic, st->poison.topic) == 0) {
+        /* It failed before: set aside with the error, so that the stream goes on and the
+         * record is not lost (nb__handle). */
+        char why[256];
+        st->poison.set = false;
+        snprintf(why, sizeof(why),
+                 "handling the record failed (%s); its transaction was rolled back and the "
+                 "record set aside", nb_err_str(st->poison.err));
+        err = nb__dead_letter(st, rkm, st->poison.err, why);
+    } else if (st->fault_fn && (err = st->fault_fn(st->fault_opaque, topic, rkm->partition,
+                                                   rkm->offset)) != NB_ERR_OK) {
+        /* a test's fault: as if the pipeline had failed */
+    } else if (strcmp(topic, st->conf->by_child_topic) == 0) {
         err = nb__pipeline_by_child(st->pipe, st, rkm, now);
-    else
+    } else {
         err = nb__pipeline_source(st->pipe, st, rkm, now, pre);
+    }
     if (!err) {
         nb__track_offset(st, rkm);
         st->batch_records++;
@@ -1795,8 +1835,22 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
     /* Records arrive: the brokers are reachable (assignment restored already). */
     st->stats.ready = !st->fatal;
     nb_err_t err = nb__process(st, rkm, now, pre);
-    if (err && err != NB_ERR_KAFKA_ABORTABLE && err != NB_ERR_KAFKA_FATAL)
-        NB_LOG(NB_LOG_ERROR, "stream", "processing: %s", nb_err_str(err));
+    if (err && err != NB_ERR_KAFKA_ABORTABLE && err != NB_ERR_KAFKA_FATAL) {
+        /* The record's own failure (not Kafka's). Going on would commit its offset with
+         * whatever part of its outputs it made: roll the batch back instead, and set the
+         * record aside when it comes again (nb__process). */
+        const char *topic = rd_kafka_topic_name(rkm->rkt);
+        NB_LOG(NB_LOG_ERROR, "stream",
+               "handling %s [%d] offset %lld failed: %s; rolling back its batch, the record "
+               "goes to the dead letters", topic, (int)rkm->partition, (long long)rkm->offset,
+               nb_err_name(err));
+        st->poison.set = true;
+        nb_str_copy(st->poison.topic, sizeof(st->poison.topic), topic);
+        st->poison.partition = rkm->partition;
+        st->poison.offset = rkm->offset;
+        st->poison.err = err;
+        return NB_ERR_KAFKA_ABORTABLE;
+    }
     return err;
 }
 
