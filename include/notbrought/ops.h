@@ -209,6 +209,8 @@ typedef struct nb_metric_def_s {
       "Age of the oldest parked event (0 when none is parked).")                                   \
     X(NB_M_IDENTITY_LINKS, "notbrought_identity_links_total", NB_METRIC_COUNTER, NULL,             \
       "Identity links applied to the in-memory identity table.")                                   \
+    X(NB_M_LINKS_REFUSED, "notbrought_identity_links_refused_total", NB_METRIC_COUNTER, "code",    \
+      "Identity links refused (logged with their offset, not applied), by error code.")           \
     X(NB_M_NOTIFICATIONS, "notbrought_notifications_total", NB_METRIC_COUNTER, NULL,               \
       "Safeguarding notifications produced.")                                                      \
     X(NB_M_NOTIFICATIONS_OVERDUE, "notbrought_notifications_overdue", NB_METRIC_GAUGE, NULL,       \

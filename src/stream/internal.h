@@ -147,8 +147,9 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
 nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
                                int64_t now);
 
-/** @brief A record of the identity links topic (global table, not transactional). */
-void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now);
+/** @brief A record of the identity links topic (global table, not transactional).
+ *  @returns NB_ERR_OK, or why the link was refused (logged with its offset, not applied). */
+nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now);
 
 /** @brief Once per batch, inside the transaction: release parked events that links now
  *         resolve, expire old ones, escalate what fell due (at most NB__TICK_BUDGET_MS of

@@ -865,13 +865,13 @@ static void nb__add_merge(nb__pipeline_t *p, const nb_identity_merge_t *m)
     p->merges_dirty = true;
 }
 
-void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now)
+nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now)
 {
     nb_record_t rec;
     nb_identity_result_t res;
     (void)now;
     if (!rkm->payload)
-        return; /* a compaction tombstone */
+        return NB_ERR_OK; /* a compaction tombstone */
     memset(&res, 0, sizeof(res));
     nb_err_t err = nb_codec_decode(p->codec, rkm->payload, rkm->len, NB_RECORD_IDENTITY_LINK,
                                    &rec, p->errstr, sizeof(p->errstr));
@@ -882,7 +882,8 @@ void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t
     if (err) {
         /* The links topic is read by every instance outside any transaction, so a bad link
          * cannot be dead-lettered exactly once here; it is logged (no personal data) and
-         * counted, and the table stays consistent. */
+         * counted by the caller (notbrought_identity_links_refused_total), and the table
+         * stays consistent. The link itself stays in the (compacted) links topic. */
         char why[600];
         if (err == NB_ERR_IDENTITY_CONFLICT) {
             nb_identity_resolution_t r;
@@ -903,6 +904,7 @@ void nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t
             nb__add_merge(p, &res.merge);
     }
     nb_identity_result_clear(&res);
+    return err;
 }
 
 /* ---- child state ---------------------------------------------------------------------------- */

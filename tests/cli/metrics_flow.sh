@@ -132,12 +132,63 @@ lag_seen && ok "consumer lag by partition" || bad "no consumer lag"
 [ "$(metric notbrought_kafka_stats_invalid_total)" -eq 0 ] && ok "statistics all parsed" || bad "invalid statistics"
 
 "$bin" generate --children 30 --seed 10 --malformed 0 -o "$work/s2.jsonl"
+# Poison in the other input topics (the sample's malformed records are all appointments):
+# child.context gets garbage, an appointment (the wrong record type) and a context fact whose
+# NHS number fails its check digit (valid Avro, invalid content); notification.acks gets
+# garbage and an unknown schema id. Each goes to the dead letters with its reason, and its
+# offset is committed with the rest (records consumed, below). Two bad identity links are
+# refused and counted instead (read by every instance outside any transaction).
+python3 - "$work/s2.jsonl" >"$work/poison.jsonl" <<'PY'
+import base64, json, re, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+appt = next(r for r in recs if r["topic"] == "gp.appointments")
+fact = next(r for r in recs if r["topic"] == "child.context")
+raw = bytearray(base64.b64decode(fact["value"]))
+m = re.search(rb"[0-9]{10}", bytes(raw))
+raw[m.end() - 1] = ord("0") + (raw[m.end() - 1] - ord("0") + 1) % 10
+def rec(topic, value, key="poison"):
+    return {"topic": topic, "key": key, "value": base64.b64encode(value).decode(),
+            "timestamp": fact["timestamp"]}
+for r in (rec("child.context", b"not avro at all"),
+          rec("child.context", base64.b64decode(appt["value"]), appt["key"]),
+          rec("child.context", bytes(raw), fact["key"]),
+          rec("notification.acks", b"\x01garbage"),
+          rec("notification.acks", b"\x00\x00\x00\x03\xe7\x02\x04"),
+          rec("identity.links", b"\x00\x00\x00\x00"), rec("identity.links", b"garbage")):
+    print(json.dumps(r, separators=(",", ":")))
+PY
+cat "$work/poison.jsonl" >>"$work/s2.jsonl"
+dead_before=$(metric notbrought_dead_letters_total)
+codes="frame_magic:2 schema_mismatch:1 nhs_check_digit:1 schema_unknown:1"
+declare -A code_before
+for code in $codes; do
+    code_before[${code%%:*}]=$(metric notbrought_dead_letters_total "code=\"${code%%:*}\"")
+done
 "$bin" produce --config "$work/nb.yaml" --bootstrap "$bs" "$work/s2.jsonl" 2>/dev/null
 # Records the group consumer reads: every line but the identity links (read by every instance
 # outside the group).
 n2=$(grep -vc '^{"topic":"identity.links"' "$work/s2.jsonl")
 for _ in $(seq 300); do [ "$(metric notbrought_records_consumed_total)" -ge $((first + n2)) ] && break; sleep 0.2; done
 [ "$(metric notbrought_records_consumed_total)" -ge $((first + n2)) ] &&
-    ok "records consumed moved again by the second batch ($n2)" || bad "second batch not counted"
-kill -TERM "$daemon"
-wait "$daemon" && ok "SIGTERM: exit 0" || bad "SIGTERM: non-zero exit"
+    ok "records consumed moved again by the second batch ($n2, poison included)" ||
+    bad "second batch not counted"
+[ "$(metric notbrought_dead_letters_total)" -eq $((dead_before + 5)) ] &&
+    ok "the 5 poison records of child.context and notification.acks dead-lettered" ||
+    bad "dead letters: $dead_before -> $(metric notbrought_dead_letters_total), want 5 more"
+for code in $codes; do
+    c=${code%%:*}
+    got=$(($(metric notbrought_dead_letters_total "code=\"$c\"") - ${code_before[$c]}))
+    [ "$got" -eq "${code#*:}" ] && ok "poison dead-lettered as $c: $got" ||
+        bad "poison dead-lettered as $c: $got, want ${code#*:}"
+done
+for _ in $(seq 50); do
+    [ "$(metric notbrought_identity_links_refused_total)" -ge 2 ] && break
+    sleep 0.2
+done
+[ "$(metric notbrought_identity_links_refused_total 'code="frame_magic"')" -eq 1 ] &&
+    [ "$(metric notbrought_identity_links_refused_total 'code="frame_truncated"')" -eq 1 ] &&
+    ok "2 bad identity links refused and counted by code" ||
+    bad "refused links: $(get "http://127.0.0.1:$port/metrics" | grep links_refused)"
+# SIGINT (Ctrl-C) stops it as SIGTERM does (tests/cli/reload.sh and the e2e tests use that).
+kill -INT "$daemon"
+wait "$daemon" && ok "SIGINT: exit 0" || bad "SIGINT: non-zero exit"

@@ -1123,6 +1123,46 @@ static void test_sasl_password_file(void **state)
     t_scratch_free(&t);
 }
 
+/* NB_<SECTION>_<KEY> overrides a YAML value, NB_RDKAFKA_<PROPERTY> a librdkafka property set
+ * in the YAML; a bad value names the variable. */
+static void test_env_overrides_yaml(void **state)
+{
+    (void)state;
+    char errstr[512];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *path = t_write(&t, "nb.yaml",
+                               "kafka:\n  group_id: from-yaml\n  properties:\n"
+                               "    linger.ms: 5\n"
+                               "topics:\n  partitions: 4\n  notifications: yaml.notifications\n"
+                               "processing:\n  commit_interval_ms: 200\n");
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(c->partitions, 4);
+    assert_int_equal(c->commit_interval_ms, 200);
+    assert_string_equal(t_prop(c, "linger.ms"), "5");
+    char *env[] = {"NB_TOPICS_PARTITIONS=12", "NB_PROCESSING_COMMIT_INTERVAL_MS=50",
+                   "NB_TOPICS_NOTIFICATIONS=env.notifications", "NB_RDKAFKA_LINGER_MS=20",
+                   "NB_RDKAFKA_STATISTICS_INTERVAL_MS=1000", "OTHER_TOPICS_PARTITIONS=3",
+                   NULL};
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(c->partitions, 12);
+    assert_int_equal(c->commit_interval_ms, 50);
+    assert_string_equal(c->notifications_topic, "env.notifications");
+    assert_string_equal(c->group_id, "from-yaml"); /* not overridden: kept */
+    assert_string_equal(t_prop(c, "linger.ms"), "20");
+    assert_string_equal(t_prop(c, "statistics.interval.ms"), "1000");
+    nb_config_destroy(c);
+
+    char *bad[] = {"NB_TOPICS_PARTITIONS=many", NULL};
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, bad, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "NB_TOPICS_PARTITIONS"));
+    assert_int_equal(c->partitions, 6); /* the default stays */
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
 static void test_sasl_password_file_missing(void **state)
 {
     (void)state;
@@ -1218,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_http_bad_bind),
         cmocka_unit_test(test_sasl_password_file),
         cmocka_unit_test(test_sasl_password_file_missing),
+        cmocka_unit_test(test_env_overrides_yaml),
         cmocka_unit_test(test_secret_properties_refused_in_yaml),
         cmocka_unit_test(test_configuration_reference_is_current),
     };
