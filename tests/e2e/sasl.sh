@@ -9,39 +9,12 @@
 #
 # Environment: NB_BIN (the notbrought binary), NB_SOURCE_DIR (the repository).
 set -uo pipefail
-root=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${NB_BIN:-$root/build/notbrought}
-work=$(mktemp -d)
-passed=0
-failed=0
-daemon=
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-    [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-    NB_KAFKA_STATE=$work/kafka "$root/ops/kafka" stop >/dev/null 2>&1
-    rm -rf "$work"
-    echo "sasl: $passed passed, $failed failed"
-    [ $failed -eq 0 ] && [ $passed -gt 0 ]
-}
-trap 'finish; exit $?' EXIT
+. "$(dirname "$0")/lib.sh"
+nb_e2e_begin sasl
 
 # Free ports on loopback: three in a row for the broker (PLAINTEXT, controller, SASL), one
 # for the daemon's metrics.
-read -r port http_port < <(python3 -c 'import socket,random
-def free(q):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", q)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for _ in range(200):
-    p = random.randrange(31000, 39000)
-    if all(free(q) for q in (p, p + 1, p + 2)):
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); h = s.getsockname()[1]; s.close()
-        print(p, h); break')
+read -r port http_port < <(nb_free_ports)
 # A fresh random password, so that finding it in a log means the log leaked it.
 password=nb-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 user=nb-e2e

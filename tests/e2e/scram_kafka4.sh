@@ -9,42 +9,16 @@
 #
 # Environment: NB_BIN, NB_SOURCE_DIR, NB_PYTHON (with kafka-python), NB_KAFKA_VERSION (4.x).
 set -uo pipefail
-root=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${NB_BIN:-$root/build/notbrought}
+. "$(dirname "$0")/lib.sh"
+nb_e2e_begin scram_kafka4
 py=${NB_PYTHON:-python3}
-work=$(mktemp -d)
-passed=0
-failed=0
-daemon=
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-    [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-    NB_KAFKA_STATE=$work/kafka "$root/ops/kafka" stop >/dev/null 2>&1
-    rm -rf "$work"
-    echo "scram_kafka4: $passed passed, $failed failed"
-    [ $failed -eq 0 ] && [ $passed -gt 0 ]
-}
-trap 'finish; exit $?' EXIT
 
 case ${NB_KAFKA_VERSION:-} in
 4.*) ;;
 *) bad "NB_KAFKA_VERSION must name a Kafka 4.x release (got '${NB_KAFKA_VERSION:-}')"; exit 1 ;;
 esac
 
-read -r port < <(python3 -c 'import socket,random
-def free(q):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", q)); return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-for _ in range(200):
-    p = random.randrange(31000, 39000)
-    if all(free(q) for q in (p, p + 1, p + 2)):
-        print(p); break')
+read -r port _ < <(nb_free_ports)
 password=nb-$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 user=nb-e2e
 export NB_KAFKA_STATE=$work/kafka NB_KAFKA_PORT=$port NB_KAFKA_SASL_PORT=$((port + 2))

@@ -6,33 +6,11 @@
 #
 # Environment: NB_BIN (the notbrought binary), NB_SOURCE_DIR (the repository).
 set -uo pipefail
-root=${NB_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-bin=${NB_BIN:-$root/build/notbrought}
-work=$(mktemp -d)
-passed=0
-failed=0
-daemon=
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-    [ -n "$daemon" ] && kill -9 "$daemon" 2>/dev/null
-    NB_KAFKA_STATE=$work/kafka "$root/ops/kafka" stop >/dev/null 2>&1
-    rm -rf "$work"
-    echo "tls: $passed passed, $failed failed"
-    [ $failed -eq 0 ] && [ $passed -gt 0 ]
-}
-trap 'finish; exit $?' EXIT
+. "$(dirname "$0")/lib.sh"
+nb_e2e_begin tls
 
 # Free ports (three in a row) on loopback.
-port=$(python3 -c 'import socket,random
-for _ in range(200):
-    p = random.randrange(31000, 39000)
-    try:
-        for q in (p, p + 1, p + 2):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
-        print(p); break
-    except OSError:
-        pass')
+read -r port _ < <(nb_free_ports)
 export NB_KAFKA_STATE=$work/kafka NB_KAFKA_PORT=$port NB_KAFKA_TLS_CLIENT_AUTH=required
 addrs=$("$root/ops/kafka" start --tls "$work/tls") || { bad "broker with TLS did not start"; exit 1; }
 ssl=$(echo "$addrs" | sed -n 2p)
