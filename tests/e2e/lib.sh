@@ -45,3 +45,24 @@ for _ in range(200):
         s = socket.socket(); s.bind(("127.0.0.1", 0)); h = s.getsockname()[1]; s.close()
         print(p, h); break'
 }
+
+# nb_sasl_config BOOTSTRAP INSTANCE USER: prints the daemon's configuration for SCRAM-SHA-512
+# over SASL_PLAINTEXT, the password read from $work/sasl.password; the caller appends the
+# keys of its "ops:" section.
+nb_sasl_config() {
+    cat <<YAML
+kafka:
+  bootstrap_servers: $1
+  instance_id: $2
+  sasl_password_file: $work/sasl.password
+  properties:
+    security.protocol: sasl_plaintext
+    sasl.mechanisms: SCRAM-SHA-512
+    sasl.username: $3
+topics:
+  partitions: 2
+policy:
+  files: [$root/config/policy/wnb-wales-base.yaml, $root/config/policy/cardiff-and-vale.yaml]
+ops:
+YAML
+}

@@ -26,20 +26,7 @@ sasl=$(echo "$addrs" | sed -n 2p)
     { bad "no SASL address (got: $addrs)"; exit 1; }
 
 (umask 077 && printf '%s\n' "$password" >"$work/sasl.password" && echo wrong-password >"$work/wrong.password")
-cat >"$work/nb.yaml" <<EOF
-kafka:
-  bootstrap_servers: $sasl
-  instance_id: sasl-1
-  sasl_password_file: $work/sasl.password
-  properties:
-    security.protocol: sasl_plaintext
-    sasl.mechanisms: SCRAM-SHA-512
-    sasl.username: $user
-topics:
-  partitions: 2
-policy:
-  files: [$root/config/policy/wnb-wales-base.yaml, $root/config/policy/cardiff-and-vale.yaml]
-ops:
+{ nb_sasl_config "$sasl" sasl-1 "$user" && cat <<EOF; } >"$work/nb.yaml"
   log_level: warn
   http_port: $http_port
   http_bind: 127.0.0.1

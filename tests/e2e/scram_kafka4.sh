@@ -44,22 +44,7 @@ else
 fi
 
 (umask 077 && printf '%s\n' "$password" >"$work/sasl.password")
-cat >"$work/nb.yaml" <<EOF
-kafka:
-  bootstrap_servers: $sasl
-  instance_id: scram4-1
-  sasl_password_file: $work/sasl.password
-  properties:
-    security.protocol: sasl_plaintext
-    sasl.mechanisms: SCRAM-SHA-512
-    sasl.username: $user
-topics:
-  partitions: 2
-policy:
-  files: [$root/config/policy/wnb-wales-base.yaml, $root/config/policy/cardiff-and-vale.yaml]
-ops:
-  log_level: info
-EOF
+{ nb_sasl_config "$sasl" scram4-1 "$user" && echo "  log_level: info"; } >"$work/nb.yaml"
 export NB_HMAC_KEY=scram4-test-hmac-key-0123456789
 
 rdk=$("$bin" version | sed -n 's/.*(librdkafka \([0-9.]*\)).*/\1/p')
