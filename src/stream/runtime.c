@@ -213,7 +213,8 @@ void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
 
 /* librdkafka before 2.6.1 sends a SCRAM nonce that Apache Kafka 4.x brokers refuse, and the
  * broker answers "invalid credentials": the one failure a right password cannot fix. Said once
- * per process, next to librdkafka's own message. */
+ * per process, next to librdkafka's own message (which 2.0.2 reports through the log callback,
+ * not the error callback). */
 static void nb__scram_hint(const char *reason)
 {
     static atomic_bool said;
@@ -259,8 +260,6 @@ static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaq
         atomic_store(&st->brokers_down, true);
     NB_LOG(NB_LOG_WARN, "stream", "%s: %s: %s", rd_kafka_name(rk),
            rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
-        nb__scram_hint(reason);
 }
 
 /* True when the configuration (kafka.properties or NB_RDKAFKA_*) sets this property. */

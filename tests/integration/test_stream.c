@@ -143,8 +143,8 @@ static void wait_idle(instance_t *in)
 
 /* @param max_batch processing.max_batch, or 0 for the default
  * @param ahead processing.decode_ahead: source records decoded on the decoder thread */
-static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
-                           int max_batch, bool ahead)
+static void new_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
+                         int max_batch, bool ahead)
 {
     char errstr[1024];
     memset(in, 0, sizeof(*in));
@@ -156,7 +156,19 @@ static void start_instance(instance_t *in, const char *bootstrap, const char *id
     in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
     if (!in->st)
         fail_msg("nb_stream_new: %s", errstr);
+}
+
+/* Runs an instance made by new_instance() on a thread of its own. */
+static void launch_instance(instance_t *in)
+{
     assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+}
+
+static void start_instance(instance_t *in, const char *bootstrap, const char *id, bool local,
+                           int max_batch, bool ahead)
+{
+    new_instance(in, bootstrap, id, local, max_batch, ahead);
+    launch_instance(in);
 }
 
 static void stop_instance(instance_t *in)
@@ -265,6 +277,16 @@ typedef struct collect_s {
     bool notifications;
 } collect_t;
 
+/* A dead letter's id: its original key and bytes identify the record. */
+static void dead_letter_id(const char *key, const void *value, size_t len, char *out,
+                           size_t size)
+{
+    unsigned long h = 5381;
+    for (size_t i = 0; i < len; i++)
+        h = h * 33 + ((const unsigned char *)value)[i];
+    snprintf(out, size, "%s:%zu:%lx", key, len, h);
+}
+
 static int collect_cb(void *opaque, const char *topic, const char *key, const void *value,
                       size_t len, int64_t ts)
 {
@@ -281,11 +303,7 @@ static int collect_cb(void *opaque, const char *topic, const char *key, const vo
         snprintf(id, sizeof(id), "%s/%s/%s", rec.u.notif.child_key, rec.u.notif.rule_id,
                  nb_notification_kind_name(rec.u.notif.kind));
     } else {
-        /* Dead letters: the original bytes identify the record. */
-        unsigned long h = 5381;
-        for (size_t i = 0; i < len; i++)
-            h = h * 33 + ((const unsigned char *)value)[i];
-        snprintf(id, sizeof(id), "%s:%zu:%lx", key, len, h);
+        dead_letter_id(key, value, len, id, sizeof(id));
     }
     idset_add(c->set, id);
     return 0;
@@ -699,10 +717,7 @@ static int target_cb(void *opaque, const char *topic, const char *key, const voi
         nb_codec_decode(t->codec, value, len, NB_RECORD_APPOINTMENT, &rec, errstr,
                         sizeof(errstr)) != NB_ERR_OK)
         return 0;
-    unsigned long h = 5381;
-    for (size_t k = 0; k < len; k++)
-        h = h * 33 + ((const unsigned char *)value)[k];
-    snprintf(t->id, sizeof(t->id), "%s:%zu:%lx", key, len, h);
+    dead_letter_id(key, value, len, t->id, sizeof(t->id));
     t->offset = i;
     return 0;
 }
@@ -747,13 +762,9 @@ static void test_failing_record_is_set_aside(void **state)
     fault_t fault;
     fault.offset = t.offset;
     atomic_init(&fault.fired, 0);
-    memset(&in, 0, sizeof(in));
-    in.conf = make_conf(bs, "nb-a");
-    in.st = nb_stream_new(in.conf, errstr, sizeof(errstr));
-    if (!in.st)
-        fail_msg("nb_stream_new: %s", errstr);
+    new_instance(&in, bs, "nb-a", true, 0, true);
     nb_stream_set_fault_hook(in.st, fail_once, &fault);
-    assert_int_equal(pthread_create(&in.thread, NULL, run_instance, &in), 0);
+    launch_instance(&in);
     produce(bs, "events");
     idset_t notifs = {0}, dead = {0};
     for (int64_t until = now_ms() + 60000; now_ms() < until && atomic_load(&fault.fired) == 0;
