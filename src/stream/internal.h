@@ -64,15 +64,50 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
                   size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
 
 /** @brief Sends the message to the dead-letter topic with its original key, value and headers
- *         and the error in nb.error.* headers; counts it. */
+ *         and the error in nb.error.* headers; counts it. A by-child record that carries its
+ *         origin goes as the original record (its key, headers and provenance). */
 nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
                          const char *reason);
 
+/**
+ * Where a value was first read: the source record's coordinates, key and headers. A record
+ * that crosses the by-child topic, or waits in a parked state, carries these along, so that a
+ * dead letter made later still holds the original key and headers (the by-child record's own
+ * key is the child key).
+ */
+typedef struct nb__origin_s {
+    const char *topic; /**< NULL: none known (the value was made here, not read) */
+    int32_t partition;
+    int64_t offset, ts;
+    const void *key; /**< the original key; NULL when the record had none */
+    size_t key_len;
+    const void *headers; /**< the original headers, packed (nb__headers_pack), or NULL */
+    size_t headers_len;
+} nb__origin_t;
+
+/** @brief Packs the headers of a consumed record into @p out (appended): u32 count, then per
+ *         header u16 name length, name, u32 value length (UINT32_MAX for a null value), value.
+ *  @returns false when the record has no headers (nothing appended). */
+bool nb__headers_pack(const rd_kafka_message_t *rkm, nb_buf_t *out);
+
+/** @brief Adds the headers of a packed blob to @p h. @returns false when the blob is malformed
+ *         (the headers read before the fault are added). */
+bool nb__headers_unpack(const void *blob, size_t len, rd_kafka_headers_t *h);
+
+/** @brief Adds @p o to the headers of a record bound for the by-child topic (nb.source.*). */
+void nb__origin_to_headers(const nb__origin_t *o, rd_kafka_headers_t *h);
+
+/** @brief Reads the origin a by-child record carries (nb__origin_to_headers). @p topic holds
+ *         the topic name. @returns false when the record carries none. Pointers are into
+ *         @p rkm's headers. */
+bool nb__origin_from_headers(const rd_kafka_message_t *rkm, nb__origin_t *o, char *topic,
+                             size_t topic_size);
+
 /** @brief Sends a value that is not (or no longer) a consumed record to the dead-letter topic,
- *         with its provenance and the error in nb.error.* headers; counts it. */
-nb_err_t nb__dead_letter_raw(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset,
-                             int64_t ts, const void *key, size_t key_len, const void *value,
-                             size_t len, nb_err_t err, const char *reason);
+ *         with its origin's key, headers and provenance and the error in nb.error.* headers;
+ *         counts it. */
+nb_err_t nb__dead_letter_origin(nb_stream_t *st, const nb__origin_t *o, const void *value,
+                                size_t len, nb_err_t err, const char *reason);
 
 /** @brief The by-child (and changelog) partition that owns a child key. */
 int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN]);

@@ -8,8 +8,13 @@
  *   kind 1 (child):       u8 nhs_len, nhs digits, u8 len, pregnant person's NHS number
  *                         (pregnancies), u32 ledger_len, ledger (nb_ledger_encode),
  *                         i64 next escalation due (or INT64_MIN), notify state
- *   kind 2 (provisional): u32 n, then n parked events: i64 parked_at, i64 offset, i64 ts,
- *                         i32 partition, u16 topic_len, topic, u32 len, bytes
+ *   kind 4 (provisional): u32 n, then n parked events: i64 parked_at, i64 offset, i64 ts,
+ *                         i32 partition, u16 topic_len, topic, u32 len, bytes, u32 key_len
+ *                         (UINT32_MAX: no key), key, u32 headers_len, headers (packed by
+ *                         nb__headers_pack; 0: none). The original key and headers are kept
+ *                         for the dead letter of an event that expires or is refused.
+ *   kind 2 (provisional, before kind 4): the same without key and headers; still read, and
+ *                         rewritten as kind 4 when the key changes.
  *   kind 3 (digest):      i64 period end, u8 len role, u8 len route, u8 n, then n items:
  *                         u8 len + string for id, reference, child key, NHS number, rule id;
  *                         u8 tier, i64 decided at
@@ -48,6 +53,8 @@
 #define NB__STATE_CHILD 1
 #define NB__STATE_PROVISIONAL 2
 #define NB__STATE_DIGEST 3
+#define NB__STATE_PARKED 4
+#define NB__IS_PARKED(kind) ((kind) == NB__STATE_PARKED || (kind) == NB__STATE_PROVISIONAL)
 #define NB__MAX_PARKED_PER_KEY 10000
 
 /* A provisional key in an owned partition. */
@@ -117,9 +124,9 @@ typedef struct nb__msg_s {
     const char *nhs, *mother;      /* event: the child's and the pregnant person's NHS numbers */
     const char *role, *route;      /* digest: the recipient */
     int64_t period_end;            /* digest: when it goes out */
-    const char *src_topic;         /* where it was first read (parking, dead letters), or NULL */
-    int32_t src_partition;
-    int64_t src_offset, src_ts;
+    nb__origin_t src;              /* where it was first read (parking, dead letters) */
+    const rd_kafka_message_t *src_rkm; /* the source record itself (its headers are packed
+                                        * into the origin when it is forwarded or parked) */
     const rd_kafka_message_t *rkm; /* the consumed record to dead-letter, or NULL */
 } nb__msg_t;
 
@@ -486,7 +493,26 @@ typedef struct nb__parked_s {
     char topic[NB_IDENTITY_TOPIC_MAX + 1];
     const uint8_t *data;
     uint32_t len;
+    const uint8_t *key; /* the original key, or NULL (none, or parked before kind 4) */
+    uint32_t key_len;
+    const uint8_t *headers; /* the original headers, packed, or NULL */
+    uint32_t headers_len;
 } nb__parked_t;
+
+#define NB__NO_KEY UINT32_MAX
+
+static void nb__parked_origin(const nb__parked_t *e, nb__origin_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->topic = e->topic;
+    o->partition = e->partition;
+    o->offset = e->offset;
+    o->ts = e->ts;
+    o->key = e->key;
+    o->key_len = e->key_len;
+    o->headers = e->headers;
+    o->headers_len = e->headers_len;
+}
 
 /* Parses a provisional value; calls cb per event in arrival order. @returns -1 if corrupt. */
 static int nb__parked_each(const uint8_t *val, size_t len,
@@ -494,8 +520,9 @@ static int nb__parked_each(const uint8_t *val, size_t len,
 {
     nb__rd_t r = {val, val + len, false};
     const uint8_t *hdr = nb__take(&r, 5);
-    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_PROVISIONAL)
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || !NB__IS_PARKED(hdr[4]))
         return -1;
+    bool v4 = hdr[4] == NB__STATE_PARKED;
     uint32_t n = nb__get_u32(&r);
     for (uint32_t i = 0; i < n && !r.bad; i++) {
         nb__parked_t e;
@@ -512,6 +539,17 @@ static int nb__parked_each(const uint8_t *val, size_t len,
         e.topic[tlen] = '\0';
         e.len = nb__get_u32(&r);
         e.data = nb__take(&r, e.len);
+        e.key = e.headers = NULL;
+        e.key_len = e.headers_len = 0;
+        if (v4) {
+            uint32_t kl = nb__get_u32(&r);
+            if (kl != NB__NO_KEY) {
+                e.key_len = kl;
+                e.key = kl ? nb__take(&r, kl) : (const uint8_t *)"";
+            }
+            e.headers_len = nb__get_u32(&r);
+            e.headers = e.headers_len ? nb__take(&r, e.headers_len) : NULL;
+        }
         if (r.bad)
             return -1;
         int rc = cb(opaque, &e);
@@ -544,7 +582,7 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
     } else {
         nb__timer_set(p, partition, key, nb__child_due(val, len));
     }
-    if (!val || len < 5 || val[4] != NB__STATE_PROVISIONAL) {
+    if (!val || len < 5 || !NB__IS_PARKED(val[4])) {
         nb__prov_forget(p, partition, key);
         return;
     }
@@ -607,6 +645,17 @@ static nb_err_t nb__encode_note(nb__pipeline_t *p, const nb_notification_t *n, n
     return nb_codec_encode(p->codec, &rec, b, p->errstr, sizeof(p->errstr));
 }
 
+/* The origin of a message, with the source record's headers packed into @p scratch when the
+ * message is that record (the origin then lives as long as both). */
+static void nb__msg_origin(const nb__msg_t *m, nb_buf_t *scratch, nb__origin_t *o)
+{
+    *o = m->src;
+    if (m->src_rkm && !o->headers && nb__headers_pack(m->src_rkm, scratch)) {
+        o->headers = scratch->data;
+        o->headers_len = scratch->len;
+    }
+}
+
 /* Delivers a message to its key: handled here, in this transaction, when this instance owns the
  * key's partition (and has caught up with what the by-child topic held for it when it got it);
  * otherwise produced to the by-child topic for the instance that owns it. */
@@ -640,24 +689,20 @@ static nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t 
         snprintf(buf, sizeof(buf), "%lld", (long long)m->period_end);
         rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
     }
-    if (m->src_topic) {
-        rd_kafka_header_add(h, "nb.source.topic", -1, m->src_topic, -1);
-        snprintf(buf, sizeof(buf), "%d", (int)m->src_partition);
-        rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
-        snprintf(buf, sizeof(buf), "%lld", (long long)m->src_offset);
-        rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
-        snprintf(buf, sizeof(buf), "%lld", (long long)m->src_ts);
-        rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
-    }
+    nb_buf_t packed = {0};
+    nb__origin_t o;
+    nb__msg_origin(m, &packed, &o);
+    nb__origin_to_headers(&o, h);
     nb__stream_counters(st)->repartitioned++;
     err = nb__emit(st, nb__stream_conf(st)->by_child_topic, part, m->key_hex, strlen(m->key_hex),
                    value, len, h);
     nb_buf_free(&enc);
+    nb_buf_free(&packed);
     return err;
 }
 
-/* Sends what a key received to the dead-letter topic: the consumed record when there is one,
- * else the value with its provenance. */
+/* Sends what a key received to the dead-letter topic: the consumed record when there is one
+ * (a by-child record goes as the record first read), else the value with its origin. */
 static nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
                                     nb_err_t code, const char *why)
 {
@@ -670,11 +715,15 @@ static nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb
         value = enc.data;
         len = enc.len;
     }
-    nb_err_t err = nb__dead_letter_raw(
-        st, m->src_topic ? m->src_topic : nb__stream_conf(st)->by_child_topic,
-        m->src_topic ? m->src_partition : nb__partition_of(st, m->key),
-        m->src_topic ? m->src_offset : -1, m->src_topic ? m->src_ts : -1, m->key_hex,
-        strlen(m->key_hex), value, len, code, why);
+    nb__origin_t o = m->src;
+    if (!o.topic) { /* made here: the key it was for */
+        o.topic = nb__stream_conf(st)->by_child_topic;
+        o.partition = nb__partition_of(st, m->key);
+        o.offset = o.ts = -1;
+        o.key = m->key_hex;
+        o.key_len = strlen(m->key_hex);
+    }
+    nb_err_t err = nb__dead_letter_origin(st, &o, value, len, code, why);
     nb_buf_free(&enc);
     return err;
 }
@@ -777,10 +826,13 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
     m.len = rkm->len;
     m.rec = rec;
     m.keys = pre->keyed ? &pre->keys : NULL;
-    m.src_topic = topic;
-    m.src_partition = rkm->partition;
-    m.src_offset = rkm->offset;
-    m.src_ts = rd_kafka_message_timestamp(rkm, NULL);
+    m.src.topic = topic;
+    m.src.partition = rkm->partition;
+    m.src.offset = rkm->offset;
+    m.src.ts = rd_kafka_message_timestamp(rkm, NULL);
+    m.src.key = rkm->key;
+    m.src.key_len = rkm->key_len;
+    m.src_rkm = rkm;
     m.rkm = rkm;
     if (rec->type == NB_RECORD_ACK) {
         /* Acknowledgements carry the notification's Kafka key: the child key. */
@@ -1347,6 +1399,34 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
     return err;
 }
 
+/* Serialises one parked entry (kind 4). */
+static void nb__put_entry(nb_buf_t *b, const nb__parked_t *e)
+{
+    nb__put_u64(b, (uint64_t)e->parked_at);
+    nb__put_u64(b, (uint64_t)e->offset);
+    nb__put_u64(b, (uint64_t)e->ts);
+    nb__put_u32(b, (uint32_t)e->partition);
+    size_t tl0 = strlen(e->topic);
+    uint16_t tlen = (uint16_t)(tl0 > NB_IDENTITY_TOPIC_MAX ? NB_IDENTITY_TOPIC_MAX : tl0);
+    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
+    nb_buf_append(b, tl, 2);
+    nb_buf_append(b, e->topic, tlen);
+    nb__put_u32(b, e->len);
+    nb_buf_append(b, e->data, e->len);
+    nb__put_u32(b, e->key ? e->key_len : NB__NO_KEY);
+    if (e->key)
+        nb_buf_append(b, e->key, e->key_len);
+    nb__put_u32(b, e->headers ? e->headers_len : 0);
+    if (e->headers)
+        nb_buf_append(b, e->headers, e->headers_len);
+}
+
+static int nb__put_entry_cb(void *opaque, const nb__parked_t *e)
+{
+    nb__put_entry(opaque, e);
+    return 0;
+}
+
 /* Appends one event to a provisional key's parked list. */
 static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
                          int64_t now)
@@ -1355,7 +1435,7 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
     const uint8_t *old = nb__state_get(st, part, m->key, &old_len);
     uint32_t n = 0;
     if (old) {
-        if (old_len < 9 || old[4] != NB__STATE_PROVISIONAL)
+        if (old_len < 9 || !NB__IS_PARKED(old[4]))
             return NB_ERR_LEDGER_CORRUPT;
         n = (uint32_t)old[5] | (uint32_t)old[6] << 8 | (uint32_t)old[7] << 16 |
             (uint32_t)old[8] << 24;
@@ -1363,25 +1443,33 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
     if (p->parked_total >= (size_t)p->conf->park_max || n >= NB__MAX_PARKED_PER_KEY)
         return nb__msg_dead_letter(p, st, m, NB_ERR_IDENTITY_PARK_FULL,
                                    "too many events are waiting for identity links");
-    const char *topic = m->src_topic ? m->src_topic : "";
-    nb_buf_t b = {0};
+    nb_buf_t b = {0}, packed = {0};
     nb_buf_append(&b, "NBS\1", 4);
-    uint8_t kind = NB__STATE_PROVISIONAL;
+    uint8_t kind = NB__STATE_PARKED;
     nb_buf_append(&b, &kind, 1);
     nb__put_u32(&b, n + 1);
-    if (old)
+    if (old && old[4] == NB__STATE_PARKED)
         nb_buf_append(&b, old + 9, old_len - 9);
-    nb__put_u64(&b, (uint64_t)now);
-    nb__put_u64(&b, (uint64_t)m->src_offset);
-    nb__put_u64(&b, (uint64_t)m->src_ts);
-    nb__put_u32(&b, (uint32_t)m->src_partition);
-    size_t tl0 = strlen(topic);
-    uint16_t tlen = (uint16_t)(tl0 > NB_IDENTITY_TOPIC_MAX ? NB_IDENTITY_TOPIC_MAX : tl0);
-    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
-    nb_buf_append(&b, tl, 2);
-    nb_buf_append(&b, topic, tlen);
-    nb__put_u32(&b, (uint32_t)m->len);
-    nb_buf_append(&b, m->value, m->len);
+    else if (old && nb__parked_each(old, old_len, nb__put_entry_cb, &b) < 0) /* kind 2 */
+        nb_buf_free(&b);
+    if (!b.data) /* out of memory, or an old value that does not parse */
+        return old ? NB_ERR_LEDGER_CORRUPT : NB_ERR_NOMEM;
+    nb__origin_t o;
+    nb__msg_origin(m, &packed, &o);
+    nb__parked_t e;
+    memset(&e, 0, sizeof(e));
+    e.parked_at = now;
+    e.offset = o.offset;
+    e.ts = o.ts;
+    e.partition = o.partition;
+    nb_str_copy(e.topic, sizeof(e.topic), o.topic ? o.topic : "");
+    e.data = m->value;
+    e.len = (uint32_t)m->len;
+    e.key = o.key;
+    e.key_len = (uint32_t)o.key_len;
+    e.headers = o.headers;
+    e.headers_len = (uint32_t)o.headers_len;
+    nb__put_entry(&b, &e);
     nb_err_t err = nb__state_put(st, part, m->key, b.data, b.len);
     if (!err) {
         /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
@@ -1389,6 +1477,7 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
         nb__prov_note(p, part, m->key, n + 1, v && n > 0 ? v->oldest : now);
     }
     nb_buf_free(&b);
+    nb_buf_free(&packed);
     return err;
 }
 
@@ -1461,14 +1550,7 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
     m.role = nb__header(rkm, "nb.role", role, sizeof(role));
     m.route = nb__header(rkm, "nb.route", route, sizeof(route));
     m.period_end = atoll(nb__header(rkm, "nb.period_end", buf, sizeof(buf)));
-    m.src_ts = rd_kafka_message_timestamp(rkm, NULL);
-    if (nb__header(rkm, "nb.source.topic", topic, sizeof(topic))[0]) {
-        m.src_topic = topic;
-        m.src_partition = atoi(nb__header(rkm, "nb.source.partition", buf, sizeof(buf)));
-        m.src_offset = atoll(nb__header(rkm, "nb.source.offset", buf, sizeof(buf)));
-        if (nb__header(rkm, "nb.source.timestamp", buf, sizeof(buf))[0])
-            m.src_ts = atoll(buf);
-    }
+    nb__origin_from_headers(rkm, &m.src, topic, sizeof(topic));
     return nb__handle(p, st, rkm->partition, &m, now);
 }
 
@@ -1564,26 +1646,12 @@ typedef struct nb__release_s {
     int64_t oldest;
 } nb__release_t;
 
-/* Re-serialises one parked entry (for those that stay). */
-static void nb__keep_entry(nb_buf_t *b, const nb__parked_t *e)
-{
-    nb__put_u64(b, (uint64_t)e->parked_at);
-    nb__put_u64(b, (uint64_t)e->offset);
-    nb__put_u64(b, (uint64_t)e->ts);
-    nb__put_u32(b, (uint32_t)e->partition);
-    uint16_t tlen = (uint16_t)strlen(e->topic);
-    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
-    nb_buf_append(b, tl, 2);
-    nb_buf_append(b, e->topic, tlen);
-    nb__put_u32(b, e->len);
-    nb_buf_append(b, e->data, e->len);
-}
-
 static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e, nb_err_t code,
                                        const char *reason)
 {
-    return nb__dead_letter_raw(st, e->topic, e->partition, e->offset, e->ts, NULL, 0, e->data,
-                               e->len, code, reason);
+    nb__origin_t o;
+    nb__parked_origin(e, &o);
+    return nb__dead_letter_origin(st, &o, e->data, e->len, code, reason);
 }
 
 static int nb__release_cb(void *opaque, const nb__parked_t *e)
@@ -1614,7 +1682,7 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
         if (r->kept == 0 || e->parked_at < r->oldest)
             r->oldest = e->parked_at;
         r->kept++;
-        nb__keep_entry(&r->keep, e);
+        nb__put_entry(&r->keep, e);
         return 0;
     }
     if (err) {
@@ -1636,10 +1704,7 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
     m.rec = &rec;
     m.nhs = res.nhs_number;
     m.mother = nb__mother_of(&rec);
-    m.src_topic = e->topic;
-    m.src_partition = e->partition;
-    m.src_offset = e->offset;
-    m.src_ts = e->ts;
+    nb__parked_origin(e, &m.src);
     r->err = nb__deliver(p, r->st, &m, r->now);
     return r->err ? 1 : 0;
 }
@@ -1675,7 +1740,7 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         nb_buf_t b = {0};
         if (r.kept > 0) {
             nb_buf_append(&b, "NBS\1", 4);
-            uint8_t kind = NB__STATE_PROVISIONAL;
+            uint8_t kind = NB__STATE_PARKED;
             nb_buf_append(&b, &kind, 1);
             nb__put_u32(&b, r.kept);
             nb_buf_append(&b, r.keep.data, r.keep.len);

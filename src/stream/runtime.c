@@ -629,54 +629,197 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
                        RD_KAFKA_MSG_F_COPY);
 }
 
+/* ---- origins and dead letters ------------------------------------------------------------- */
+
+static void nb__put_le(nb_buf_t *b, uint64_t v, int bytes)
+{
+    uint8_t x[8];
+    for (int i = 0; i < bytes; i++)
+        x[i] = (uint8_t)(v >> (8 * i));
+    nb_buf_append(b, x, (size_t)bytes);
+}
+
+static bool nb__get_le(const uint8_t **p, const uint8_t *end, int bytes, uint64_t *v)
+{
+    if ((size_t)(end - *p) < (size_t)bytes)
+        return false;
+    *v = 0;
+    for (int i = 0; i < bytes; i++)
+        *v |= (uint64_t)(*p)[i] << (8 * i);
+    *p += bytes;
+    return true;
+}
+
+bool nb__headers_pack(const rd_kafka_message_t *rkm, nb_buf_t *out)
+{
+    rd_kafka_headers_t *h = NULL;
+    if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h)
+        return false;
+    size_t n = rd_kafka_header_cnt(h);
+    if (n == 0)
+        return false;
+    nb__put_le(out, n, 4);
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(h, i, &name, &val, &size) == 0; i++) {
+        size_t nl = strlen(name);
+        if (nl > UINT16_MAX)
+            nl = UINT16_MAX;
+        nb__put_le(out, nl, 2);
+        nb_buf_append(out, name, nl);
+        nb__put_le(out, val ? size : UINT32_MAX, 4);
+        if (val)
+            nb_buf_append(out, val, size);
+    }
+    return true;
+}
+
+bool nb__headers_unpack(const void *blob, size_t len, rd_kafka_headers_t *h)
+{
+    const uint8_t *p = blob, *end = p + len;
+    uint64_t n, nl, vl;
+    if (!nb__get_le(&p, end, 4, &n))
+        return false;
+    for (uint64_t i = 0; i < n; i++) {
+        if (!nb__get_le(&p, end, 2, &nl) || (size_t)(end - p) < nl)
+            return false;
+        const char *name = (const char *)p;
+        p += nl;
+        if (!nb__get_le(&p, end, 4, &vl))
+            return false;
+        if (vl == UINT32_MAX) {
+            rd_kafka_header_add(h, name, (ssize_t)nl, NULL, 0);
+            continue;
+        }
+        if ((size_t)(end - p) < vl)
+            return false;
+        rd_kafka_header_add(h, name, (ssize_t)nl, p, (ssize_t)vl);
+        p += vl;
+    }
+    return p == end;
+}
+
+/* Adds the provenance headers of a record read from @p topic. */
+static void nb__source_headers(rd_kafka_headers_t *h, const char *topic, int32_t partition,
+                               int64_t offset, int64_t ts)
+{
+    char buf[32];
+    rd_kafka_header_add(h, "nb.source.topic", -1, topic, -1);
+    snprintf(buf, sizeof(buf), "%d", (int)partition);
+    rd_kafka_header_add(h, "nb.source.partition", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)offset);
+    rd_kafka_header_add(h, "nb.source.offset", -1, buf, -1);
+    snprintf(buf, sizeof(buf), "%lld", (long long)ts);
+    rd_kafka_header_add(h, "nb.source.timestamp", -1, buf, -1);
+}
+
+void nb__origin_to_headers(const nb__origin_t *o, rd_kafka_headers_t *h)
+{
+    if (!o->topic)
+        return;
+    nb__source_headers(h, o->topic, o->partition, o->offset, o->ts);
+    if (o->key)
+        rd_kafka_header_add(h, "nb.source.key", -1, o->key, (ssize_t)o->key_len);
+    if (o->headers)
+        rd_kafka_header_add(h, "nb.source.headers", -1, o->headers, (ssize_t)o->headers_len);
+}
+
+/* A header's value as a NUL-terminated string in @p buf ("" when absent). */
+static const char *nb__header_str(rd_kafka_headers_t *h, const char *name, char *buf,
+                                  size_t size)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    buf[0] = '\0';
+    if (h && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+        if (n >= size)
+            n = size - 1;
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+bool nb__origin_from_headers(const rd_kafka_message_t *rkm, nb__origin_t *o, char *topic,
+                             size_t topic_size)
+{
+    rd_kafka_headers_t *h = NULL;
+    char buf[32];
+    memset(o, 0, sizeof(*o));
+    if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h ||
+        !nb__header_str(h, "nb.source.topic", topic, topic_size)[0])
+        return false;
+    o->topic = topic;
+    o->partition = atoi(nb__header_str(h, "nb.source.partition", buf, sizeof(buf)));
+    o->offset = atoll(nb__header_str(h, "nb.source.offset", buf, sizeof(buf)));
+    o->ts = nb__header_str(h, "nb.source.timestamp", buf, sizeof(buf))[0]
+                ? atoll(buf)
+                : rd_kafka_message_timestamp(rkm, NULL);
+    const void *v;
+    size_t n;
+    if (rd_kafka_header_get_last(h, "nb.source.key", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        o->key = v ? v : "";
+        o->key_len = v ? n : 0;
+    }
+    if (rd_kafka_header_get_last(h, "nb.source.headers", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        v) {
+        o->headers = v;
+        o->headers_len = n;
+    }
+    return true;
+}
+
+/* Adds the error and the provenance to @p hdrs (taken over), counts, logs and produces. */
+static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
+                                     rd_kafka_headers_t *hdrs, const void *value, size_t len,
+                                     nb_err_t err, const char *reason)
+{
+    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
+    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
+    nb__source_headers(hdrs, o->topic, o->partition, o->offset, o->ts);
+    st->stats.dead_letters++;
+    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
+    NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", o->topic,
+           (int)o->partition, (long long)o->offset, nb_err_name(err), reason);
+    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, o->key, o->key_len,
+                    value, len, hdrs);
+}
+
+nb_err_t nb__dead_letter_origin(nb_stream_t *st, const nb__origin_t *o, const void *value,
+                                size_t len, nb_err_t err, const char *reason)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
+    if (o->headers && !nb__headers_unpack(o->headers, o->headers_len, hdrs))
+        NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: its original "
+               "headers were unreadable; kept those read", o->topic, (int)o->partition,
+               (long long)o->offset);
+    return nb__dead_letter_send(st, o, hdrs, value, len, err, reason);
+}
+
 nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
                          const char *reason)
 {
-    rd_kafka_headers_t *orig = NULL, *hdrs;
-    char buf[64];
-    if (rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig)
-        hdrs = rd_kafka_headers_copy(orig);
-    else
-        hdrs = rd_kafka_headers_new(8);
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
-    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
-    rd_kafka_header_add(hdrs, "nb.source.topic", -1, topic, -1);
-    snprintf(buf, sizeof(buf), "%d", (int)rkm->partition);
-    rd_kafka_header_add(hdrs, "nb.source.partition", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)rkm->offset);
-    rd_kafka_header_add(hdrs, "nb.source.offset", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)rd_kafka_message_timestamp(rkm, NULL));
-    rd_kafka_header_add(hdrs, "nb.source.timestamp", -1, buf, -1);
-    st->stats.dead_letters++;
-    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
-    NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", topic,
-           (int)rkm->partition, (long long)rkm->offset, nb_err_name(err), reason);
-    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, rkm->key, rkm->key_len,
-                    rkm->payload, rkm->len, hdrs);
-}
-
-nb_err_t nb__dead_letter_raw(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset,
-                             int64_t ts, const void *key, size_t key_len, const void *value,
-                             size_t len, nb_err_t err, const char *reason)
-{
-    char buf[64];
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(6);
-    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
-    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
-    rd_kafka_header_add(hdrs, "nb.source.topic", -1, topic, -1);
-    snprintf(buf, sizeof(buf), "%d", (int)partition);
-    rd_kafka_header_add(hdrs, "nb.source.partition", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)offset);
-    rd_kafka_header_add(hdrs, "nb.source.offset", -1, buf, -1);
-    snprintf(buf, sizeof(buf), "%lld", (long long)ts);
-    rd_kafka_header_add(hdrs, "nb.source.timestamp", -1, buf, -1);
-    st->stats.dead_letters++;
-    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
-    NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", topic,
-           (int)partition, (long long)offset, nb_err_name(err), reason);
-    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, key, key_len, value,
-                    len, hdrs);
+    nb__origin_t o;
+    char src_topic[256];
+    /* A by-child record stands for the record first read: dead-letter that one. */
+    if (strcmp(topic, st->conf->by_child_topic) == 0 &&
+        nb__origin_from_headers(rkm, &o, src_topic, sizeof(src_topic)))
+        return nb__dead_letter_origin(st, &o, rkm->payload, rkm->len, err, reason);
+    memset(&o, 0, sizeof(o));
+    o.topic = topic;
+    o.partition = rkm->partition;
+    o.offset = rkm->offset;
+    o.ts = rd_kafka_message_timestamp(rkm, NULL);
+    o.key = rkm->key;
+    o.key_len = rkm->key_len;
+    rd_kafka_headers_t *orig = NULL;
+    rd_kafka_headers_t *hdrs =
+        rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig
+            ? rd_kafka_headers_copy(orig)
+            : rd_kafka_headers_new(8);
+    return nb__dead_letter_send(st, &o, hdrs, rkm->payload, rkm->len, err, reason);
 }
 
 /* ---- transactions ------------------------------------------------------------------------- */

@@ -798,6 +798,376 @@ static void test_failing_record_is_set_aside(void **state)
     nb_broker_destroy(b);
 }
 
+/* ---- dead letters keep the original record's key and headers ------------------------------ */
+
+#define ORIGIN_HEADER "x-origin"
+
+/* The sample's events produced with their keys, and every other one with a header of its own
+ * (its index), so that each dead letter can be matched to the record it stands for. */
+typedef struct origins_s {
+    rd_kafka_t *rk;
+    long n;
+    char **keys; /* [index]: the key it was produced with */
+} origins_t;
+
+static int origin_produce_cb(void *opaque, const char *topic, const char *key, const void *value,
+                             size_t len, int64_t ts)
+{
+    origins_t *o = opaque;
+    char idx[32];
+    (void)topic;
+    o->keys = realloc(o->keys, (size_t)(o->n + 1) * sizeof(*o->keys));
+    assert_non_null(o->keys);
+    o->keys[o->n] = strdup(key);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+    if (o->n % 2 == 0) {
+        snprintf(idx, sizeof(idx), "%ld", o->n);
+        rd_kafka_header_add(h, ORIGIN_HEADER, -1, idx, -1);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        o->rk, RD_KAFKA_V_TOPIC("events"), RD_KAFKA_V_PARTITION(0),
+        RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE((void *)value, len),
+        RD_KAFKA_V_TIMESTAMP(ts), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_END);
+    if (err)
+        fail_msg("produce: %s", rd_kafka_err2str(err));
+    o->n++;
+    return 0;
+}
+
+static void produce_with_origins(const char *bootstrap, origins_t *o)
+{
+    char errstr[512], path[96];
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    assert_int_equal(rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr,
+                                       sizeof(errstr)), RD_KAFKA_CONF_OK);
+    assert_int_equal(rd_kafka_conf_set(kc, "enable.idempotence", "true", errstr, sizeof(errstr)),
+                     RD_KAFKA_CONF_OK);
+    o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    assert_non_null(o->rk);
+    sample_file(path, sizeof(path), "events");
+    assert_int_equal(nb_recfile_read(path, origin_produce_cb, o, errstr, sizeof(errstr)), 0);
+    assert_int_equal(rd_kafka_flush(o->rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(o->rk);
+}
+
+typedef struct letters_s {
+    long total, by_code[8];
+    long with_origin_header; /* dead letters that carry the x-origin header */
+    uint8_t offsets[512];    /* bit i: the record at offset i was dead-lettered */
+    long legacy;             /* from a parked state of kind 2 (LEGACY_TOPIC) */
+} letters_t;
+
+/* A parked event of the state kind written before key and headers were kept. */
+#define LEGACY_TOPIC "events-before-kind-4"
+#define LEGACY_VALUE "parked by an earlier version"
+#define LEGACY_OFFSET 7
+
+static const char *const letter_codes[8] = {"nomem", "identity_expired"};
+
+static const char *header_of(rd_kafka_headers_t *h, const char *name, char *buf, size_t size)
+{
+    const void *v = NULL;
+    size_t n = 0;
+    buf[0] = '\0';
+    if (h && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+        n = n < size - 1 ? n : size - 1;
+        memcpy(buf, v, n);
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+/* Reads the dead-letter topic (read_committed) and checks each dead letter against the record
+ * it stands for: first read from "events" at the offset it names, with that record's key, and
+ * with its header when it had one (and no other header than nb.*). */
+static void check_letters(const char *bootstrap, const origins_t *o, letters_t *out)
+{
+    char errstr[512], buf[64], code[64];
+    memset(out, 0, sizeof(*out));
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    rd_kafka_conf_set(kc, "group.id", "dead-letter-check", errstr, sizeof(errstr));
+    rd_kafka_conf_set(kc, "isolation.level", "read_committed", errstr, sizeof(errstr));
+    rd_kafka_conf_set(kc, "enable.partition.eof", "true", errstr, sizeof(errstr));
+    rd_kafka_conf_set(kc, "enable.auto.commit", "false", errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, sizeof(errstr));
+    assert_non_null(rk);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, "notbrought.dead-letters", NULL);
+    const rd_kafka_metadata_t *md = NULL;
+    assert_int_equal(rd_kafka_metadata(rk, 0, rkt, &md, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    int parts = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(parts);
+    for (int i = 0; i < parts; i++)
+        rd_kafka_topic_partition_list_add(l, "notbrought.dead-letters", i)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(rk, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    int eof = 0;
+    for (int64_t until = now_ms() + 30000; eof < parts && now_ms() < until;) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            eof++;
+        } else if (m->err) {
+            fail_msg("consume dead letters: %s", rd_kafka_message_errstr(m));
+        } else {
+            rd_kafka_headers_t *h = NULL;
+            rd_kafka_message_headers(m, &h);
+            out->total++;
+            if (strcmp(header_of(h, "nb.source.topic", buf, sizeof(buf)), LEGACY_TOPIC) == 0) {
+                /* What kind 2 kept: the value and where it came from; no key, no headers. */
+                assert_null(m->key);
+                assert_int_equal(atol(header_of(h, "nb.source.offset", buf, sizeof(buf))),
+                                 LEGACY_OFFSET);
+                assert_string_equal(header_of(h, "nb.error.code", buf, sizeof(buf)),
+                                    "identity_expired");
+                assert_int_equal(m->len, strlen(LEGACY_VALUE));
+                assert_memory_equal(m->payload, LEGACY_VALUE, m->len);
+                out->legacy++;
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (strcmp(buf, "events") != 0)
+                fail_msg("a dead letter from %s, not from the topic first read", buf);
+            long idx = atol(header_of(h, "nb.source.offset", buf, sizeof(buf)));
+            assert_true(idx >= 0 && idx < o->n);
+            header_of(h, "nb.error.code", code, sizeof(code));
+            /* The original key, not the child key of the by-child topic. */
+            if (!m->key || m->key_len != strlen(o->keys[idx]) ||
+                memcmp(m->key, o->keys[idx], m->key_len) != 0)
+                fail_msg("dead letter of offset %ld (%s): not the original key", idx, code);
+            /* The original headers, and nothing of the by-child record's (nb.kind, nb.nhs). */
+            const char *name;
+            const void *v;
+            size_t sz;
+            for (size_t i = 0; h && rd_kafka_header_get_all(h, i, &name, &v, &sz) == 0; i++)
+                if (strncmp(name, "nb.", 3) != 0 && strcmp(name, ORIGIN_HEADER) != 0)
+                    fail_msg("dead letter of offset %ld: header %s", idx, name);
+            assert_string_equal(header_of(h, "nb.kind", buf, sizeof(buf)), "");
+            assert_string_equal(header_of(h, "nb.nhs", buf, sizeof(buf)), "");
+            header_of(h, ORIGIN_HEADER, buf, sizeof(buf));
+            if (idx % 2 == 0) {
+                if (atol(buf) != idx || !buf[0])
+                    fail_msg("dead letter of offset %ld (%s): header %s is '%s'", idx, code,
+                             ORIGIN_HEADER, buf);
+                out->with_origin_header++;
+            } else if (buf[0]) {
+                fail_msg("dead letter of offset %ld: a header it did not have", idx);
+            }
+            if (idx < (long)sizeof(out->offsets) * 8)
+                out->offsets[idx / 8] |= (uint8_t)(1u << (idx % 8));
+            for (int c = 0; c < 8 && letter_codes[c]; c++)
+                if (strcmp(code, letter_codes[c]) == 0)
+                    out->by_code[c]++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(eof, parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+}
+
+static void put_le(uint8_t **p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        *(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+/* Writes one provisional state of kind 2 (one parked event, no key or headers kept) to
+ * partition 0 of the changelog topic. */
+static void produce_legacy_parked(const char *bootstrap)
+{
+    char errstr[512];
+    uint8_t val[256], *p = val;
+    memcpy(p, "NBS\1\2", 5);
+    p += 5;
+    put_le(&p, 1, 4);                    /* one event */
+    put_le(&p, (uint64_t)sample_now, 8); /* parked at */
+    put_le(&p, LEGACY_OFFSET, 8);
+    put_le(&p, (uint64_t)sample_now, 8); /* timestamp */
+    put_le(&p, 0, 4);                    /* partition */
+    put_le(&p, strlen(LEGACY_TOPIC), 2);
+    memcpy(p, LEGACY_TOPIC, strlen(LEGACY_TOPIC));
+    p += strlen(LEGACY_TOPIC);
+    put_le(&p, strlen(LEGACY_VALUE), 4);
+    memcpy(p, LEGACY_VALUE, strlen(LEGACY_VALUE));
+    p += strlen(LEGACY_VALUE);
+    const char *key = "7e57000000000000000000000000000000000000000000000000000000000001";
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    assert_non_null(rk);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("notbrought.changelog"),
+                                       RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_KEY(key, 64),
+                                       RD_KAFKA_V_VALUE(val, (size_t)(p - val)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(rk);
+}
+
+/* Fails the first by-child record handled once armed. */
+typedef struct armed_s {
+    atomic_bool armed;
+    atomic_int fired;
+} armed_t;
+
+static nb_err_t fail_next_by_child(void *opaque, const char *topic, int32_t partition,
+                                   int64_t offset)
+{
+    armed_t *f = opaque;
+    (void)partition;
+    (void)offset;
+    if (strcmp(topic, "notbrought.by-child") != 0 || !atomic_load(&f->armed) ||
+        atomic_load(&f->fired) > 0)
+        return NB_ERR_OK;
+    atomic_fetch_add(&f->fired, 1);
+    return NB_ERR_NOMEM;
+}
+
+typedef struct pick_s {
+    const letters_t *dead;
+    long index, want;
+    const void *value;
+    size_t len;
+    char key[256];
+    int64_t ts;
+    void *copy;
+} pick_t;
+
+/* The first record of the sample that was not dead-lettered (a resolved, well-formed event). */
+static int pick_cb(void *opaque, const char *topic, const char *key, const void *value,
+                   size_t len, int64_t ts)
+{
+    pick_t *p = opaque;
+    (void)topic;
+    long i = p->index++;
+    if (p->copy || (i < (long)sizeof(p->dead->offsets) * 8 &&
+                    (p->dead->offsets[i / 8] & (1u << (i % 8)))))
+        return 0;
+    p->want = i;
+    p->copy = malloc(len);
+    memcpy(p->copy, value, len);
+    p->len = len;
+    p->ts = ts;
+    nb_str_copy(p->key, sizeof(p->key), key);
+    return 0;
+}
+
+/* Every event through the by-child topic, so that events park and fail after the hop. Parked
+ * events that expire (no late links, the clock moved past the retention) and a by-child record
+ * whose handling fails are dead-lettered as the records first read, with the original key and
+ * headers, like the malformed records read straight from the source. */
+static void test_dead_letters_keep_the_original(void **state)
+{
+    (void)state;
+    char errstr[512], path[96];
+    nb_broker_t *b = setup_broker();
+    const char *bs = nb_broker_bootstraps(b);
+    instance_t in;
+    armed_t fault;
+    atomic_init(&fault.armed, false);
+    atomic_init(&fault.fired, 0);
+    new_instance(&in, bs, "nb-a", false, 0, true);
+    nb_stream_set_fault_hook(in.st, fail_next_by_child, &fault);
+    launch_instance(&in);
+    origins_t o = {0};
+    produce_with_origins(bs, &o);
+    idset_t notifs = {0}, dead = {0};
+    await_quiet(bs, &notifs, &dead, 120);
+    nb_stream_stats_t snap;
+    nb_stream_stats(in.st, &snap);
+    uint64_t waiting = snap.parked - snap.released;
+    assert_true(waiting > 0);
+    assert_int_equal(snap.local, 0);
+
+    /* Past the retention: what still waits for a link expires on the next tick. */
+    nb_stream_set_fixed_now(in.st, sample_now + in.conf->park_retention_ms + NB_MS_PER_DAY);
+    letters_t got;
+    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(500)) {
+        check_letters(bs, &o, &got);
+        if (got.by_code[1] >= (long)waiting)
+            break;
+    }
+    /* No abort so far: every dead letter once. */
+    nb_stream_stats(in.st, &snap);
+    assert_int_equal(snap.aborts, 0);
+    assert_int_equal(got.by_code[1], (long)waiting);
+    assert_int_equal(got.total, MALFORMED + (long)waiting);
+    assert_true(got.with_origin_header > 0);
+
+    /* A by-child record whose handling fails: a well-formed, resolved event sent again. */
+    nb_stream_set_fixed_now(in.st, sample_now);
+    pick_t pk;
+    memset(&pk, 0, sizeof(pk));
+    pk.dead = &got;
+    sample_file(path, sizeof(path), "events");
+    assert_int_equal(nb_recfile_read(path, pick_cb, &pk, errstr, sizeof(errstr)), 0);
+    assert_non_null(pk.copy);
+    atomic_store(&fault.armed, true);
+    rd_kafka_conf_t *kc = rd_kafka_conf_new();
+    rd_kafka_conf_set(kc, "bootstrap.servers", bs, errstr, sizeof(errstr));
+    o.rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof(errstr));
+    assert_non_null(o.rk);
+    origin_produce_cb(&o, "events", pk.key, pk.copy, pk.len, pk.ts);
+    assert_int_equal(rd_kafka_flush(o.rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(o.rk);
+    free(pk.copy);
+    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(500)) {
+        check_letters(bs, &o, &got);
+        if (got.by_code[0] >= 1)
+            break;
+    }
+    wait_settled(&in, 0, 120);
+    stop_instance(&in);
+    assert_int_equal(in.result, NB_ERR_OK);
+    check_letters(bs, &o, &got);
+    print_message("dead letters: %ld (%ld set aside, %ld expired of %llu parked), %ld with the "
+                  "original's header; %llu aborts\n", got.total, got.by_code[0], got.by_code[1],
+                  (unsigned long long)waiting, got.with_origin_header,
+                  (unsigned long long)in.stats.aborts);
+    assert_int_equal(atomic_load(&fault.fired), 1);
+    assert_true(in.stats.aborts >= 1);
+    assert_int_equal(got.by_code[0], 1);
+    assert_true(got.offsets[(o.n - 1) / 8] & (1u << ((o.n - 1) % 8))); /* the one sent again */
+    /* Distinct records, not dead letters: after the abort the embedded cluster, which forgets
+     * transactional offset commits, rewinds to the start and the malformed records are
+     * dead-lettered again (Apache Kafka would not; e2e.exactly_once counts there). */
+    long distinct = 0;
+    for (size_t i = 0; i < sizeof(got.offsets); i++)
+        distinct += __builtin_popcount(got.offsets[i]);
+    assert_int_equal(distinct, MALFORMED + (long)waiting + 1);
+    assert_int_equal(got.legacy, 0);
+
+    /* A parked state of kind 2 in the changelog (as an earlier version wrote it) is restored
+     * and read: its event expires with the value and provenance kind 2 kept. (On a fresh
+     * cluster: the embedded one lets a new member join only once the last one's session has
+     * timed out.) */
+    nb_broker_destroy(b);
+    b = setup_broker();
+    bs = nb_broker_bootstraps(b);
+    produce_legacy_parked(bs);
+    new_instance(&in, bs, "nb-a", false, 0, true);
+    nb_stream_set_fixed_now(in.st, sample_now + 2 * in.conf->park_retention_ms);
+    launch_instance(&in);
+    for (int64_t until = now_ms() + 60000; now_ms() < until && got.legacy == 0; sleep_ms(500))
+        check_letters(bs, &o, &got);
+    stop_instance(&in);
+    assert_int_equal(in.result, NB_ERR_OK);
+    assert_int_equal(got.total, 1);
+    assert_int_equal(got.legacy, 1);
+    for (long i = 0; i < o.n; i++)
+        free(o.keys[i]);
+    free(o.keys);
+    idset_free(&notifs);
+    idset_free(&dead);
+    nb_broker_destroy(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -807,6 +1177,10 @@ int main(void)
         cmocka_unit_test(test_faults_recover_to_the_same_outputs),
         cmocka_unit_test(test_failing_record_is_set_aside),
         cmocka_unit_test(test_not_ready_while_restoring),
+        cmocka_unit_test(test_dead_letters_keep_the_original),
     };
+    /* NB_TEST_FILTER=test_name (a glob) runs only the tests that match. */
+    if (getenv("NB_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("NB_TEST_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
