@@ -104,6 +104,11 @@ struct nb_stream_s {
     long batch_records;
     long batch_emitted;
     rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
+    /* The offsets this instance's own transactions committed since the last rebalance: an
+     * abort rewinds to these without asking the coordinator (which may be the broker in
+     * trouble), and the embedded cluster, which forgets transactional offset commits, then
+     * rewinds as Apache Kafka does. Partitions not in it are looked up. */
+    rd_kafka_topic_partition_list_t *done_offsets;
     int last_offset; /* index in offsets of the last record's partition */
     nb__topic_handle_t topics[NB__MAX_TOPIC_HANDLES];
     size_t n_topics;
@@ -838,19 +843,35 @@ static void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
     tp->offset = rkm->offset + 1;
 }
 
-/* Seeks every assigned partition back to its committed offset. */
+/* Seeks every assigned partition back to its committed offset: the one this instance's last
+ * transaction on it committed, or else the group's. */
 static void nb__rewind(nb_stream_t *st)
 {
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(st->consumer, &parts) || !parts)
         return;
-    if (parts->cnt > 0) {
-        rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, parts, 30000);
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        rd_kafka_topic_partition_t *done =
+            rd_kafka_topic_partition_list_find(st->done_offsets, tp->topic, tp->partition);
+        if (done)
+            tp->offset = done->offset;
+        else
+            rd_kafka_topic_partition_list_add(ask, tp->topic, tp->partition);
+    }
+    if (ask->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, ask, 30000);
         if (err)
             NB_LOG(NB_LOG_WARN, "stream", "committed offsets: %s", rd_kafka_err2str(err));
-        for (int i = 0; i < parts->cnt; i++)
-            if (parts->elems[i].offset < 0)
-                parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        for (int i = 0; i < ask->cnt; i++)
+            rd_kafka_topic_partition_list_find(parts, ask->elems[i].topic,
+                                               ask->elems[i].partition)
+                ->offset = err || ask->elems[i].offset < 0 ? RD_KAFKA_OFFSET_BEGINNING
+                                                           : ask->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+    if (parts->cnt > 0) {
         rd_kafka_error_t *error = rd_kafka_seek_partitions(st->consumer, parts, 30000);
         if (error) {
             NB_LOG(NB_LOG_WARN, "stream", "rewind: %s", rd_kafka_error_string(error));
@@ -858,6 +879,14 @@ static void nb__rewind(nb_stream_t *st)
         }
     }
     rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Forgets the offsets committed (a rebalance: the group's are looked up again). */
+static void nb__done_offsets_reset(nb_stream_t *st)
+{
+    if (st->done_offsets)
+        rd_kafka_topic_partition_list_destroy(st->done_offsets);
+    st->done_offsets = rd_kafka_topic_partition_list_new(16);
 }
 
 /* Reports the records consumed by topic (once per transaction, not per record). */
@@ -1265,8 +1294,20 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     if (st->commit_cgmd)
         rd_kafka_consumer_group_metadata_destroy(st->commit_cgmd);
     st->commit_cgmd = NULL;
-    rd_kafka_topic_partition_list_destroy(st->commit_offsets);
+    rd_kafka_topic_partition_list_t *committed = st->commit_offsets;
     st->commit_offsets = NULL;
+    if (!error) {
+        for (int i = 0; i < committed->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &committed->elems[i];
+            rd_kafka_topic_partition_t *done = rd_kafka_topic_partition_list_find(
+                st->done_offsets, tp->topic, tp->partition);
+            if (!done)
+                done = rd_kafka_topic_partition_list_add(st->done_offsets, tp->topic,
+                                                         tp->partition);
+            done->offset = tp->offset;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(committed);
     if (error) {
         NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
         bool fatal = rd_kafka_error_is_fatal(error);
@@ -1551,6 +1592,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         nb__ahead_discard(st);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
+        nb__done_offsets_reset(st);
         st->stats.ready = false;
         nb__publish_stats(st); /* /readyz says so while the restore runs, not after it */
         int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
@@ -1599,6 +1641,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             nb__abort(st);
         else
             nb__commit(st);
+        nb__done_offsets_reset(st);
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
                 nb__drop(st, parts->elems[i].partition);
@@ -1712,6 +1755,7 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
     st->caught = calloc((size_t)conf->partitions, sizeof(*st->caught));
     st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->done_offsets = rd_kafka_topic_partition_list_new(16);
     if (!st->stores || !st->caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
@@ -1783,6 +1827,8 @@ void nb_stream_destroy(nb_stream_t *st)
     free(st->pending);
     if (st->offsets)
         rd_kafka_topic_partition_list_destroy(st->offsets);
+    if (st->done_offsets)
+        rd_kafka_topic_partition_list_destroy(st->done_offsets);
     nb__pipeline_destroy(st->pipe);
     pthread_mutex_destroy(&st->stats_lock);
     pthread_mutex_destroy(&st->ahead_lock);
