@@ -94,6 +94,10 @@ bool nb__headers_pack(const rd_kafka_message_t *rkm, nb_buf_t *out);
  *         (the headers read before the fault are added). */
 bool nb__headers_unpack(const void *blob, size_t len, rd_kafka_headers_t *h);
 
+/** @brief A header's last value as a NUL-terminated string in @p buf ("" when absent or
+ *         null; truncated to @p size - 1). */
+const char *nb__header_str(rd_kafka_headers_t *h, const char *name, char *buf, size_t size);
+
 /** @brief Adds @p o to the headers of a record bound for the by-child topic (nb.source.*). */
 void nb__origin_to_headers(const nb__origin_t *o, rd_kafka_headers_t *h);
 

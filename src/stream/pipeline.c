@@ -1510,17 +1510,9 @@ static const char *nb__header(const rd_kafka_message_t *rkm, const char *name, c
                               size_t size)
 {
     rd_kafka_headers_t *h = NULL;
-    const void *v;
-    size_t n;
-    buf[0] = '\0';
-    if (rd_kafka_message_headers(rkm, &h) || !h ||
-        rd_kafka_header_get_last(h, name, &v, &n) || !v)
-        return buf;
-    if (n >= size)
-        n = size - 1;
-    memcpy(buf, v, n);
-    buf[n] = '\0';
-    return buf;
+    if (rd_kafka_message_headers(rkm, &h))
+        h = NULL;
+    return nb__header_str(h, name, buf, size);
 }
 
 nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,

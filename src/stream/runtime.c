@@ -730,8 +730,7 @@ void nb__origin_to_headers(const nb__origin_t *o, rd_kafka_headers_t *h)
         rd_kafka_header_add(h, "nb.source.headers", -1, o->headers, (ssize_t)o->headers_len);
 }
 
-/* A header's value as a NUL-terminated string in @p buf ("" when absent). */
-static const char *nb__header_str(rd_kafka_headers_t *h, const char *name, char *buf,
+const char *nb__header_str(rd_kafka_headers_t *h, const char *name, char *buf,
                                   size_t size)
 {
     const void *v = NULL;
