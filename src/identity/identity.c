@@ -492,7 +492,7 @@ void nb_identity_destroy(nb_identity_t *idt)
 nb_err_t nb_identity_child_key(nb_identity_t *idt, const char *nhs_number,
                                char key[NB_KEY_MAX + 1])
 {
-    uint64_t v;
+    uint64_t v = 0; /* set on success; -O3 cannot see that nb__fail() never returns OK */
     key[0] = '\0';
     nb_err_t err = nb__nhs_parse(idt, nhs_number, &v, "nhs_number", NULL, 0);
     if (err)
