@@ -75,6 +75,8 @@
     X(KAFKA, "kafka", "Kafka client error")                                                        \
     X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \
     X(KAFKA_ABORTABLE, "kafka_abortable", "Kafka transaction must be aborted")                     \
+    X(RECORD_TOO_LARGE, "record_too_large",                                                       \
+      "a record is larger than Kafka accepts (message.max.bytes)")                                 \
     X(TIMEOUT, "timeout", "operation timed out")
 
 typedef enum nb_err_e {

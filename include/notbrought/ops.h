@@ -88,6 +88,9 @@ typedef struct nb_config_s {
     bool commit_in_background;  /**< commit on a second thread while the next batch runs */
     bool decode_ahead;          /**< decode source records on a second thread, in order */
     int max_batch;
+    int shutdown_timeout_ms;      /**< SIGTERM to exit, at most (the watchdog's limit) */
+    int stall_timeout_ms;         /**< not ready after this long with work and no commit */
+    int dead_letter_prefix_bytes; /**< value bytes kept by a bounded dead letter */
     char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */
     size_t n_policy_files;
     char *policy_files[NB_CONFIG_MAX_POLICY_FILES];

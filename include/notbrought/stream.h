@@ -43,8 +43,13 @@ typedef struct nb_stream_stats_s {
     uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */
+    uint64_t handled_alone;   /**< records handled in a transaction of their own, to find one
+                                   a broker refused (too large, invalid) */
     int32_t owned;            /**< by-child partitions assigned here (restored) */
-    bool ready;               /**< assigned partitions restored, no fatal error */
+    bool ready;               /**< assigned partitions restored, no fatal error, the brokers
+                                   answering, and progress within processing.stall_timeout_ms */
+    bool stalled;             /**< work waits and nothing committed for stall_timeout_ms */
+    bool brokers_down;        /**< every broker unreachable, and none has answered since */
     bool catching_up;         /**< sources paused until the by-child partitions are read */
 } nb_stream_stats_t;
 

@@ -3,11 +3,14 @@
  */
 #include "cli/commands.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "notbrought/ops.h"
@@ -41,6 +44,82 @@ static void nb__signals(void)
     sa.sa_handler = nb__on_reload;
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * The shutdown watchdog: once SIGTERM or SIGINT has been received, the daemon has
+ * processing.shutdown_timeout_ms to stop. It finishes the open transaction and leaves the
+ * group when the brokers let it; when they do not (unreachable, paused, a commit that never
+ * returns), the process exits anyway, as a kill -9 would: what committed stays committed, and
+ * what did not is handled again by the next owner of the partitions.
+ */
+typedef struct nb__watchdog_s {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done; /* @locks lock: the daemon stopped by itself */
+    int timeout_ms;
+} nb__watchdog_t;
+
+static void nb__deadline(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void *nb__watchdog_main(void *arg)
+{
+    nb__watchdog_t *w = arg;
+    struct timespec ts;
+    pthread_mutex_lock(&w->lock);
+    /* The signal handler only sets a flag: look at it ten times a second. */
+    while (!w->done && !nb__stop) {
+        nb__deadline(&ts, 100);
+        pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+    }
+    nb__deadline(&ts, w->timeout_ms);
+    while (!w->done)
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT)
+            break;
+    bool done = w->done;
+    pthread_mutex_unlock(&w->lock);
+    if (!done) {
+        NB_LOG(NB_LOG_ERROR, "stream",
+               "shutdown did not finish within processing.shutdown_timeout_ms (%d ms): the "
+               "brokers do not answer; exiting now. What committed stays committed; the rest "
+               "is handled again by the next owner of the partitions", w->timeout_ms);
+        _exit(NB_EXIT_SOFTWARE);
+    }
+    return NULL;
+}
+
+static bool nb__watchdog_start(nb__watchdog_t *w, int timeout_ms)
+{
+    memset(w, 0, sizeof(*w));
+    w->timeout_ms = timeout_ms;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    if (pthread_create(&w->thread, NULL, nb__watchdog_main, w) == 0)
+        return true;
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    return false;
+}
+
+static void nb__watchdog_stop(nb__watchdog_t *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->done = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
 }
 
 /* Loads --config (or the defaults), the environment, and --bootstrap. */
@@ -477,9 +556,16 @@ int nb__cmd_run(int argc, char **argv)
         return NB_EXIT_OK;
     }
     nb__signals();
+    nb__watchdog_t watchdog;
+    if (!nb__watchdog_start(&watchdog, conf->shutdown_timeout_ms)) {
+        fprintf(stderr, "notbrought run: cannot start the shutdown watchdog thread\n");
+        nb_config_destroy(conf);
+        return NB_EXIT_SOFTWARE;
+    }
     nb_stream_t *st = nb_stream_new(conf, errstr, sizeof(errstr));
     if (!st) {
         fprintf(stderr, "notbrought run: %s\n", errstr);
+        nb__watchdog_stop(&watchdog);
         nb_config_destroy(conf);
         return NB_EXIT_FAILURE;
     }
@@ -495,8 +581,9 @@ int nb__cmd_run(int argc, char **argv)
             http = nb_http_new(metrics, &hc, errstr, sizeof(errstr));
         if (!http) {
             fprintf(stderr, "notbrought run: %s\n", errstr);
-            nb_metrics_destroy(metrics);
             nb_stream_destroy(st);
+            nb_metrics_destroy(metrics);
+            nb__watchdog_stop(&watchdog);
             nb_config_destroy(conf);
             return NB_EXIT_SOFTWARE;
         }
@@ -504,9 +591,12 @@ int nb__cmd_run(int argc, char **argv)
         nb_stream_set_metrics(st, metrics);
     }
     nb_err_t err = nb_stream_run(st, &nb__stop, &nb__reload);
+    /* The stream goes before the registry it reports to: closing its clients still calls
+     * their statistics callback, which writes to the registry. */
     nb_http_destroy(http);
-    nb_metrics_destroy(metrics);
     nb_stream_destroy(st);
+    nb_metrics_destroy(metrics);
+    nb__watchdog_stop(&watchdog);
     nb_config_destroy(conf);
     return err ? NB_EXIT_SOFTWARE : NB_EXIT_OK;
 }

@@ -108,6 +108,23 @@ static const nb__cdef_t nb__config_table[] = {
      "each record on the main thread when it is handled."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
+    {"processing.shutdown_timeout_ms", NB__C_INT, "20000", 100, 3600000,
+     OFF(shutdown_timeout_ms), 0, 0,
+     "After SIGTERM or SIGINT, the longest the daemon takes to stop. It finishes the open "
+     "transaction and leaves the group when the brokers let it; past this time it exits with "
+     "status 3 whatever the brokers do (what committed stays committed; what did not is "
+     "handled again by the next owner). Keep it below the orchestrator's grace period "
+     "(Kubernetes: terminationGracePeriodSeconds)."},
+    {"processing.stall_timeout_ms", NB__C_INT, "30000", 100, 3600000, OFF(stall_timeout_ms), 0,
+     0,
+     "Readiness turns false when records are waiting but no transaction has committed for "
+     "this long (brokers refusing, a topic not writable, a dead-letter topic that refuses), "
+     "and turns true again with the next commit."},
+    {"processing.dead_letter_prefix_bytes", NB__C_INT, "65536", 0, 524288,
+     OFF(dead_letter_prefix_bytes), 0, 0,
+     "A record too large to go to the dead-letter topic whole goes as a bounded dead letter: "
+     "the reason, the source coordinates, SHA-256 digests and sizes of the original key, value "
+     "and headers, and the first this-many bytes of the value (the key is cut to 1 KiB)."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,
      "For tests and reproducible replays only: evaluate every rule as of this ISO 8601 time "
      "instead of the wall clock. Escalation timers never fall due with a fixed clock. Leave "

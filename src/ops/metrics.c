@@ -759,7 +759,7 @@ void nb_metrics_health(nb_metrics_t *m, int64_t now_ms, int64_t stall_ms, nb_hea
     if (!out->live)
         out->reason = "main loop stalled";
     else if (!ready_flag)
-        out->reason = "not ready: partitions not assigned or restoring, or Kafka unavailable";
+        out->reason = "not ready: partitions not assigned or restoring, Kafka unreachable, or records waiting with no commit for processing.stall_timeout_ms";
     else
         out->reason = "";
 }

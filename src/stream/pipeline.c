@@ -946,10 +946,11 @@ nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int
         } else {
             nb_str_copy(why, sizeof(why), p->errstr);
         }
-        if (err != NB_ERR_IDENTITY_UNKNOWN_LINK)
-            NB_LOG(NB_LOG_WARN, "identity", "link at %s [%d] offset %lld refused: %s: %s",
-                   rd_kafka_topic_name(rkm->rkt), (int)rkm->partition, (long long)rkm->offset,
-                   nb_err_name(err), why);
+        /* An unlink of a link not in force is expected while the compacted topic is read
+         * from its start (compaction removed the link it withdrew): logged, not warned. */
+        NB_LOG(err == NB_ERR_IDENTITY_UNKNOWN_LINK ? NB_LOG_INFO : NB_LOG_WARN, "identity",
+               "link at %s [%d] offset %lld refused: %s: %s", rd_kafka_topic_name(rkm->rkt),
+               (int)rkm->partition, (long long)rkm->offset, nb_err_name(err), why);
     } else if (res.change != NB_IDENTITY_CHANGE_NONE) {
         p->recheck = true;
         if (res.has_merge)

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #define NB__TXN_TIMEOUT_MS 30000
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
@@ -27,6 +29,9 @@
 #define NB__MAX_TOPIC_HANDLES 8
 #define NB__AHEAD 256           /* records polled per turn of the main loop */
 #define NB__RING (2 * NB__AHEAD) /* records polled and not handled yet, at most */
+#define NB__DL_KEY_MAX 1024      /* key bytes a bounded dead letter keeps */
+#define NB__DL_HEADERS_MAX 16384 /* packed original headers a bounded dead letter keeps */
+#define NB__BROKERS_PROBE_MS 1000 /* while the brokers are down, how often to ask them */
 
 /* A record polled and not handled yet. Source records are decoded by the decoder thread
  * (processing.decode_ahead) unless the main loop gets to them first. */
@@ -137,7 +142,31 @@ struct nb_stream_s {
         int32_t partition;
         int64_t offset;
         nb_err_t err;
+        int attempts; /* times this record was set aside and its batch still failed */
     } poison;
+    /* Dead letters of the open batch and of the batch committing, by code: counted (metrics,
+     * stats) when their transaction commits, not when they are produced. */
+    uint32_t dl_open[NB_ERR__COUNT], dl_prev[NB_ERR__COUNT];
+    bool dl_any_open, dl_any_prev;
+    int dl_force; /* while setting a poison record aside: 1 bounded, 2 minimal dead letter */
+    size_t max_msg; /* the producer's message.max.bytes */
+    /* A delivery refused by a broker for the record itself (too large, invalid): the batch
+     * aborts, and its records are handled again one per transaction until the one refused is
+     * found and set aside. @locality set by the delivery report callback (any thread). */
+    atomic_bool rec_refused;
+    rd_kafka_topic_partition_list_t *isolate;        /* suspect records: offsets below these */
+    rd_kafka_topic_partition_list_t *failed_offsets; /* of a commit that failed, until rollback */
+    bool isolate_commit; /* the open batch holds one suspect record: commit it alone, now */
+    struct {
+        bool set;
+        char topic[256];
+        int32_t partition;
+        int64_t offset;
+    } isolated; /* the suspect record alone in the open (or committing) batch */
+    /* Readiness: when the loop last made progress (a commit, or nothing to do), and whether
+     * the brokers were seen down. Read by the HTTP thread through nb_stream_stats(). */
+    _Atomic int64_t progress_ms;
+    int64_t brokers_probe_ms;
     nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
     void *fault_opaque;
     nb__undo_log_t undo_prev;
@@ -146,7 +175,7 @@ struct nb_stream_s {
     nb__pending_t *pending;
     size_t n_pending, cap_pending;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
-    atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen; the main loop clears stats.ready */
+    atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
     bool restoring;
     /* After an assignment or an abort, the sources stay paused until every owned by-child
      * partition has been read to its end once: what the topic held for a key is handled before
@@ -285,6 +314,31 @@ static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaqu
     (void)rk;
     nb_metrics_kafka_stats(st->metrics, json, json_len);
     return 0; /* librdkafka frees json */
+}
+
+/* A broker's answer that the record itself is at fault (not the broker, not permissions). */
+static bool nb__refused_for_itself(rd_kafka_resp_err_t err)
+{
+    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+           err == RD_KAFKA_RESP_ERR_INVALID_RECORD || err == RD_KAFKA_RESP_ERR_INVALID_MSG ||
+           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
+}
+
+/* Failed deliveries only (delivery.report.only.error). A refusal of the record itself makes
+ * the batch's abort look for the record (nb__rollback); any other failure aborts the
+ * transaction anyway and is retried. @locality whichever thread serves the producer's queue:
+ * the main thread or the committer */
+static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    nb_stream_t *st = opaque;
+    (void)rk;
+    if (!rkm->err || !nb__refused_for_itself(rkm->err))
+        return;
+    atomic_store(&st->rec_refused, true);
+    NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of %zu bytes for %s [%d]: %s",
+           rkm->len + rkm->key_len, rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
+           rd_kafka_err2str(rkm->err));
 }
 
 /* Statistics every 10 s for the metrics, unless the configuration says otherwise. */
@@ -544,6 +598,13 @@ static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partitio
         }
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
+        if (rerr == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+            /* The record's own failure, not Kafka's (nb__emit checks first; this is the
+             * client's own check, should it count differently). */
+            NB_LOG(NB_LOG_WARN, "stream", "produce to %s: %zu bytes: %s", topic,
+                   key_len + value_len, rd_kafka_err2str(rerr));
+            return NB_ERR_RECORD_TOO_LARGE;
+        }
         NB_LOG(NB_LOG_ERROR, "stream", "produce to %s: %s", topic, rd_kafka_err2str(rerr));
         if (rerr == RD_KAFKA_RESP_ERR__FATAL) {
             st->fatal = true;
@@ -619,9 +680,32 @@ static nb_err_t nb__pending_flush(nb_stream_t *st)
     return err;
 }
 
+/* An upper bound of the size librdkafka gives a record when it checks message.max.bytes (a
+ * record batch's header, the record's own varints and attributes, every header). */
+static size_t nb__wire_size(size_t key_len, size_t value_len, rd_kafka_headers_t *hdrs)
+{
+    size_t n = key_len + value_len + 128;
+    const char *name;
+    const void *v;
+    size_t size;
+    for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &name, &v, &size) == 0; i++)
+        n += strlen(name) + size + 16;
+    return n;
+}
+
 nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
                   size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs)
 {
+    /* Checked before it is kept for a transaction that begins later (nb__pending_add): the
+     * failure belongs to the record being handled now, which is then set aside. */
+    if (key_len + value_len + 128 > st->max_msg ||
+        (hdrs && nb__wire_size(key_len, value_len, hdrs) > st->max_msg)) {
+        NB_LOG(NB_LOG_DEBUG, "stream", "a record for %s of %zu bytes exceeds message.max.bytes "
+               "(%zu)", topic, nb__wire_size(key_len, value_len, hdrs), st->max_msg);
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        return NB_ERR_RECORD_TOO_LARGE;
+    }
     nb_err_t err = nb__begin(st);
     if (err) {
         if (hdrs)
@@ -655,11 +739,18 @@ static bool nb__get_le(const uint8_t **p, const uint8_t *end, int bytes, uint64_
     return true;
 }
 
+static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out);
+
 bool nb__headers_pack(const rd_kafka_message_t *rkm, nb_buf_t *out)
 {
     rd_kafka_headers_t *h = NULL;
     if (rd_kafka_message_headers(rkm, &h) != RD_KAFKA_RESP_ERR_NO_ERROR || !h)
         return false;
+    return nb__headers_pack_h(h, out);
+}
+
+static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
+{
     size_t n = rd_kafka_header_cnt(h);
     if (n == 0)
         return false;
@@ -774,16 +865,111 @@ bool nb__origin_from_headers(const rd_kafka_message_t *rkm, nb__origin_t *o, cha
     return true;
 }
 
-/* Adds the error and the provenance to @p hdrs (taken over), counts, logs and produces. */
+/* Counts a dead letter of the open batch (reported when its transaction commits). */
+static void nb__dl_count(nb_stream_t *st, nb_err_t err)
+{
+    if ((int)err >= 0 && err < NB_ERR__COUNT) {
+        st->dl_open[err]++;
+        st->dl_any_open = true;
+    }
+}
+
+static void nb__sha256_hex(const void *p, size_t n, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+    out[0] = '\0';
+    if (EVP_Digest(p ? p : "", n, md, &md_len, EVP_sha256(), NULL) != 1)
+        return;
+    for (unsigned int i = 0; i < md_len && i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void nb__header_num(rd_kafka_headers_t *h, const char *name, unsigned long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%llu", v);
+    rd_kafka_header_add(h, name, -1, buf, -1);
+}
+
+/* Adds the error and the provenance to a dead letter's headers. */
+static void nb__dl_headers(rd_kafka_headers_t *h, const nb__origin_t *o, nb_err_t err,
+                           const char *reason)
+{
+    rd_kafka_header_add(h, "nb.error.code", -1, nb_err_name(err), -1);
+    rd_kafka_header_add(h, "nb.error.message", -1, reason, -1);
+    nb__source_headers(h, o->topic, o->partition, o->offset, o->ts);
+}
+
+/*
+ * A dead letter that fits whatever the record was: the reason, the provenance, the sizes and
+ * SHA-256 digests of the original key, value and headers, the original headers when they are
+ * small, the key cut to NB__DL_KEY_MAX bytes and the first processing.dead_letter_prefix_bytes
+ * of the value. @p minimal keeps no value bytes and no original headers (the last resort for
+ * a record whose bounded dead letter was refused too). @p orig is taken over (may be NULL).
+ */
+static nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
+                                        rd_kafka_headers_t *orig, const void *value, size_t len,
+                                        nb_err_t err, const char *reason, bool minimal)
+{
+    nb_buf_t packed = {NULL, 0, 0};
+    size_t n_orig = orig ? rd_kafka_header_cnt(orig) : 0;
+    if (n_orig > 0 && !nb__headers_pack_h(orig, &packed)) {
+        nb_buf_free(&packed);
+        memset(&packed, 0, sizeof(packed));
+    }
+    char key_sha[65], value_sha[65], headers_sha[65];
+    nb__sha256_hex(o->key, o->key ? o->key_len : 0, key_sha);
+    nb__sha256_hex(value, value ? len : 0, value_sha);
+    nb__sha256_hex(packed.data, packed.len, headers_sha);
+    bool keep = !minimal && orig && packed.len <= NB__DL_HEADERS_MAX;
+    rd_kafka_headers_t *h = keep ? orig : rd_kafka_headers_new(16);
+    if (!keep && orig)
+        rd_kafka_headers_destroy(orig);
+    nb__dl_headers(h, o, err, reason);
+    rd_kafka_header_add(h, "nb.dead_letter.bounded", -1, minimal ? "minimal" : "true", -1);
+    nb__header_num(h, "nb.original.key.bytes", o->key ? o->key_len : 0);
+    rd_kafka_header_add(h, "nb.original.key.sha256", -1, key_sha, -1);
+    nb__header_num(h, "nb.original.value.bytes", value ? len : 0);
+    rd_kafka_header_add(h, "nb.original.value.sha256", -1, value_sha, -1);
+    nb__header_num(h, "nb.original.headers.count", n_orig);
+    nb__header_num(h, "nb.original.headers.bytes", packed.len);
+    rd_kafka_header_add(h, "nb.original.headers.sha256", -1, headers_sha, -1);
+    rd_kafka_header_add(h, "nb.original.headers.kept", -1, keep ? "true" : "false", -1);
+    nb_buf_free(&packed);
+    size_t klen = o->key && o->key_len > NB__DL_KEY_MAX ? NB__DL_KEY_MAX : o->key_len;
+    size_t vlen = minimal || !value ? 0 : len;
+    if (vlen > (size_t)st->conf->dead_letter_prefix_bytes)
+        vlen = (size_t)st->conf->dead_letter_prefix_bytes;
+    size_t base = nb__wire_size(klen, 0, h);
+    if (base + vlen > st->max_msg)
+        vlen = base < st->max_msg ? st->max_msg - base : 0;
+    nb__dl_count(st, err);
+    NB_LOG(NB_LOG_WARN, "stream",
+           "dead letter from %s [%d] offset %lld: %s: %s; too large to set aside whole (key %zu "
+           "bytes, value %zu bytes, %zu headers): a bounded dead letter with digests%s",
+           o->topic, (int)o->partition, (long long)o->offset, nb_err_name(err), reason,
+           o->key ? o->key_len : 0, value ? len : 0, n_orig,
+           vlen ? " and the value's first bytes" : "");
+    return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, o->key, klen, value,
+                    vlen, h);
+}
+
+/* Adds the error and the provenance to @p orig (the original headers, taken over; NULL: none),
+ * counts, logs and produces; or, when the whole record would be larger than Kafka takes, a
+ * bounded dead letter (nb__dead_letter_bounded). */
 static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
-                                     rd_kafka_headers_t *hdrs, const void *value, size_t len,
+                                     rd_kafka_headers_t *orig, const void *value, size_t len,
                                      nb_err_t err, const char *reason)
 {
-    rd_kafka_header_add(hdrs, "nb.error.code", -1, nb_err_name(err), -1);
-    rd_kafka_header_add(hdrs, "nb.error.message", -1, reason, -1);
-    nb__source_headers(hdrs, o->topic, o->partition, o->offset, o->ts);
-    st->stats.dead_letters++;
-    nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name(err), 1);
+    /* The error and provenance headers: the reason (< 1 KiB) and five short values. */
+    size_t whole = nb__wire_size(o->key ? o->key_len : 0, value ? len : 0, orig) +
+                   strlen(reason) + 512;
+    if (st->dl_force > 0 || whole > st->max_msg)
+        return nb__dead_letter_bounded(st, o, orig, value, len, err, reason, st->dl_force >= 2);
+    rd_kafka_headers_t *hdrs = orig ? orig : rd_kafka_headers_new(8);
+    nb__dl_headers(hdrs, o, err, reason);
+    nb__dl_count(st, err);
     NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: %s: %s", o->topic,
            (int)o->partition, (long long)o->offset, nb_err_name(err), reason);
     return nb__emit(st, st->conf->dead_letter_topic, RD_KAFKA_PARTITION_UA, o->key, o->key_len,
@@ -793,11 +979,14 @@ static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
 nb_err_t nb__dead_letter_origin(nb_stream_t *st, const nb__origin_t *o, const void *value,
                                 size_t len, nb_err_t err, const char *reason)
 {
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(8);
-    if (o->headers && !nb__headers_unpack(o->headers, o->headers_len, hdrs))
-        NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: its original "
-               "headers were unreadable; kept those read", o->topic, (int)o->partition,
-               (long long)o->offset);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (o->headers) {
+        hdrs = rd_kafka_headers_new(8);
+        if (!nb__headers_unpack(o->headers, o->headers_len, hdrs))
+            NB_LOG(NB_LOG_WARN, "stream", "dead letter from %s [%d] offset %lld: its original "
+                   "headers were unreadable; kept those read", o->topic, (int)o->partition,
+                   (long long)o->offset);
+    }
     return nb__dead_letter_send(st, o, hdrs, value, len, err, reason);
 }
 
@@ -822,7 +1011,7 @@ nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_
     rd_kafka_headers_t *hdrs =
         rd_kafka_message_headers(rkm, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR && orig
             ? rd_kafka_headers_copy(orig)
-            : rd_kafka_headers_new(8);
+            : NULL;
     return nb__dead_letter_send(st, &o, hdrs, rkm->payload, rkm->len, err, reason);
 }
 
@@ -1154,6 +1343,96 @@ static nb_err_t nb__abort_producer(nb_stream_t *st)
     }
 }
 
+/* Adds the offsets of @p l to @p into, keeping the higher of two for a partition. */
+static void nb__offsets_merge(rd_kafka_topic_partition_list_t *into,
+                              const rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; l && i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &l->elems[i];
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_find(into, tp->topic, tp->partition);
+        if (!e)
+            rd_kafka_topic_partition_list_add(into, tp->topic, tp->partition)->offset =
+                tp->offset;
+        else if (tp->offset > e->offset)
+            e->offset = tp->offset;
+    }
+}
+
+/*
+ * A broker refused a record of the batches being rolled back for the record itself (too
+ * large for the topic, invalid). When the batch held one suspect record alone, that record is
+ * the one: it is set aside when it comes again (nb__process), as a bounded dead letter, then a
+ * minimal one; if even that is refused, the dead-letter topic is at fault and the stream stops
+ * making progress (not ready) rather than skip the record. Otherwise every record of the
+ * batches is suspect until it has been handled again in a transaction of its own.
+ */
+static void nb__isolate(nb_stream_t *st)
+{
+    if (st->isolated.set) {
+        bool same = st->poison.attempts > 0 && st->poison.partition == st->isolated.partition &&
+                    st->poison.offset == st->isolated.offset &&
+                    strcmp(st->poison.topic, st->isolated.topic) == 0;
+        int attempts = same ? st->poison.attempts + 1 : 1;
+        if (attempts > 3) {
+            NB_LOG(NB_LOG_ERROR, "stream",
+                   "%s [%d] offset %lld: even its minimal dead letter was refused: the "
+                   "dead-letter topic %s does not take records (check its max.message.bytes "
+                   "and ACLs); retrying, the record is not skipped",
+                   st->isolated.topic, (int)st->isolated.partition,
+                   (long long)st->isolated.offset, st->conf->dead_letter_topic);
+            return;
+        }
+        nb_str_copy(st->poison.topic, sizeof(st->poison.topic), st->isolated.topic);
+        st->poison.partition = st->isolated.partition;
+        st->poison.offset = st->isolated.offset;
+        st->poison.err = NB_ERR_RECORD_TOO_LARGE;
+        st->poison.attempts = attempts;
+        st->poison.set = true;
+        NB_LOG(NB_LOG_ERROR, "stream",
+               "%s [%d] offset %lld: a broker refused what handling it produced; the record "
+               "goes to the dead letters", st->isolated.topic, (int)st->isolated.partition,
+               (long long)st->isolated.offset);
+        return;
+    }
+    if (!st->isolate)
+        st->isolate = rd_kafka_topic_partition_list_new(8);
+    nb__offsets_merge(st->isolate, st->offsets);
+    nb__offsets_merge(st->isolate, st->failed_offsets);
+    NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of the rolled-back batch for the "
+                                  "record itself: handling its records one per transaction to "
+                                  "find it");
+}
+
+/* True when @p rkm is to be handled in a transaction of its own (nb__isolate). */
+static bool nb__suspect(const nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    if (!st->isolate || rkm->err)
+        return false;
+    const rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find(
+        st->isolate, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    return e && rkm->offset < e->offset;
+}
+
+/* After a commit: forgets the suspects it covered. */
+static void nb__isolate_done(nb_stream_t *st, const rd_kafka_topic_partition_list_t *committed)
+{
+    if (!st->isolate)
+        return;
+    for (int i = 0; i < committed->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_find(st->isolate, tp->topic, tp->partition);
+        if (e && tp->offset >= e->offset)
+            rd_kafka_topic_partition_list_del(st->isolate, tp->topic, tp->partition);
+    }
+    if (st->isolate->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(st->isolate);
+        st->isolate = NULL;
+        NB_LOG(NB_LOG_INFO, "stream", "every suspect record handled again; batches as usual");
+    }
+}
+
 /* Rolls back every batch not committed: state, outputs waiting, offsets; rewinds. */
 static void nb__rollback(nb_stream_t *st)
 {
@@ -1166,6 +1445,18 @@ static void nb__rollback(nb_stream_t *st)
                                                           : st->abort_backoff_ms * 2;
     st->stats.aborts++;
     st->stats.commits_since_abort = 0;
+    /* Failed deliveries are reported by now (the abort purged what was outstanding). */
+    rd_kafka_poll(st->producer, 0);
+    if (atomic_exchange(&st->rec_refused, false))
+        nb__isolate(st);
+    else if (st->failed_offsets)
+        rd_kafka_topic_partition_list_destroy(st->failed_offsets);
+    st->failed_offsets = NULL;
+    st->isolated.set = false;
+    st->isolate_commit = false;
+    memset(st->dl_open, 0, sizeof(st->dl_open));
+    memset(st->dl_prev, 0, sizeof(st->dl_prev));
+    st->dl_any_open = st->dl_any_prev = false;
     nb__undo_apply(st, &st->undo);      /* the newer batch first, */
     nb__undo_apply(st, &st->undo_prev); /* then the one whose commit failed */
     st->n_consumed_prev = 0;
@@ -1254,6 +1545,12 @@ static nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     memcpy(st->consumed_prev, st->consumed, st->n_consumed * sizeof(st->consumed[0]));
     st->n_consumed_prev = st->n_consumed;
     st->n_consumed = 0;
+    if (st->dl_any_open) {
+        memcpy(st->dl_prev, st->dl_open, sizeof(st->dl_prev));
+        memset(st->dl_open, 0, sizeof(st->dl_open));
+        st->dl_any_prev = true;
+        st->dl_any_open = false;
+    }
     st->txn_open = false;
     st->txn_begun = false;
     st->batch_records = 0;
@@ -1296,6 +1593,7 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     rd_kafka_topic_partition_list_t *committed = st->commit_offsets;
     st->commit_offsets = NULL;
     if (!error) {
+        nb__isolate_done(st, committed);
         for (int i = 0; i < committed->cnt; i++) {
             const rd_kafka_topic_partition_t *tp = &committed->elems[i];
             rd_kafka_topic_partition_t *done = rd_kafka_topic_partition_list_find(
@@ -1306,7 +1604,14 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
             done->offset = tp->offset;
         }
     }
-    rd_kafka_topic_partition_list_destroy(committed);
+    if (error) {
+        /* Kept for the rollback: a record refused may be among them (nb__isolate). */
+        if (st->failed_offsets)
+            rd_kafka_topic_partition_list_destroy(st->failed_offsets);
+        st->failed_offsets = committed;
+    } else {
+        rd_kafka_topic_partition_list_destroy(committed);
+    }
     if (error) {
         NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
         bool fatal = rd_kafka_error_is_fatal(error);
@@ -1323,8 +1628,24 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     }
     st->stats.commits++;
     st->stats.commits_since_abort++;
-    /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN). */
-    st->stats.ready = !st->fatal;
+    /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN), and
+     * the stream makes progress. */
+    atomic_store(&st->brokers_down, false);
+    atomic_store(&st->progress_ms, nb__now());
+    st->isolated.set = false;
+    if (st->poison.attempts > 0 && !st->poison.set)
+        st->poison.attempts = 0; /* what was set aside is committed */
+    if (st->dl_any_prev) {
+        for (int code = 0; code < NB_ERR__COUNT; code++) {
+            if (!st->dl_prev[code])
+                continue;
+            st->stats.dead_letters += st->dl_prev[code];
+            nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name((nb_err_t)code),
+                           st->dl_prev[code]);
+        }
+        memset(st->dl_prev, 0, sizeof(st->dl_prev));
+        st->dl_any_prev = false;
+    }
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit_t0) / 1e3);
     nb__report_consumed(st, st->consumed_prev, &st->n_consumed_prev);
     nb__undo_clear(&st->undo_prev);
@@ -1755,6 +2076,8 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     st->caught = calloc((size_t)conf->partitions, sizeof(*st->caught));
     st->offsets = rd_kafka_topic_partition_list_new(16);
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
+    atomic_init(&st->rec_refused, false);
+    atomic_init(&st->progress_ms, 0);
     if (!st->stores || !st->caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
@@ -1765,8 +2088,15 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
         (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
         !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
+        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
         !nb__stats_conf(conf, pc, errstr, errstr_size))
         goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
+    char mmb[32];
+    size_t mmb_len = sizeof(mmb);
+    st->max_msg = rd_kafka_conf_get(pc, "message.max.bytes", mmb, &mmb_len) == RD_KAFKA_CONF_OK
+                      ? (size_t)strtoull(mmb, NULL, 10)
+                      : 1000000;
     if (!(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, errstr_size)))
         goto fail;
     pc = NULL; /* now owned by the producer */
@@ -1828,6 +2158,10 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_topic_partition_list_destroy(st->offsets);
     if (st->done_offsets)
         rd_kafka_topic_partition_list_destroy(st->done_offsets);
+    if (st->isolate)
+        rd_kafka_topic_partition_list_destroy(st->isolate);
+    if (st->failed_offsets)
+        rd_kafka_topic_partition_list_destroy(st->failed_offsets);
     nb__pipeline_destroy(st->pipe);
     pthread_mutex_destroy(&st->stats_lock);
     pthread_mutex_destroy(&st->ahead_lock);
@@ -1841,6 +2175,16 @@ void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out)
     pthread_mutex_lock((pthread_mutex_t *)&st->stats_lock);
     *out = st->published;
     pthread_mutex_unlock((pthread_mutex_t *)&st->stats_lock);
+    /* Read here, not from the last loop turn: a main loop stuck in a commit publishes
+     * nothing, and that is when readiness matters. */
+    int64_t progress = atomic_load(&((nb_stream_t *)st)->progress_ms);
+    int64_t limit = st->conf->stall_timeout_ms;
+    if (limit < 2LL * st->conf->commit_interval_ms)
+        limit = 2LL * st->conf->commit_interval_ms; /* a commit is due within the interval */
+    out->stalled = progress > 0 && nb__now() - progress > limit;
+    out->brokers_down = atomic_load(&((nb_stream_t *)st)->brokers_down);
+    if (out->stalled || out->brokers_down)
+        out->ready = false;
 }
 
 /* Publishes the main thread's counters for other threads. @locality main thread */
@@ -1856,11 +2200,39 @@ static void nb__publish_stats(nb_stream_t *st)
     pthread_mutex_unlock(&st->stats_lock);
 }
 
+/* While the brokers are down (ALL_BROKERS_DOWN), asks them for metadata once a second: an
+ * answer means they are back (so does a commit). */
+static void nb__brokers_probe(nb_stream_t *st, int64_t now)
+{
+    if (!atomic_load(&st->brokers_down) || now - st->brokers_probe_ms < NB__BROKERS_PROBE_MS)
+        return;
+    st->brokers_probe_ms = now;
+    const rd_kafka_metadata_t *md = NULL;
+    if (rd_kafka_metadata(st->producer, 0, NULL, &md, 500) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md && md->broker_cnt > 0) {
+        atomic_store(&st->brokers_down, false);
+        NB_LOG(NB_LOG_INFO, "stream", "the brokers answer again");
+    }
+    if (md)
+        rd_kafka_metadata_destroy(md);
+}
+
 /* ---- running ------------------------------------------------------------------------------- */
 
 /* One identity link into the table; a refused one is counted by its reason. */
 static void nb__link(nb_stream_t *st, const rd_kafka_message_t *rkm)
 {
+    if (!rkm->payload) {
+        /* Not applied: a tombstone removes the link's record for instances that start after
+         * compaction but not from the tables of those running, so they would disagree. A
+         * link is withdrawn with an unlink record. (The key may hold an identifier: never
+         * logged.) */
+        NB_LOG(NB_LOG_WARN, "identity", "link at %s [%d] offset %lld refused: a tombstone "
+               "(null value) is not applied; withdraw a link with an unlink record",
+               rd_kafka_topic_name(rkm->rkt), (int)rkm->partition, (long long)rkm->offset);
+        nb_metrics_add(st->metrics, NB_M_LINKS_REFUSED, "tombstone", 1);
+        return;
+    }
     nb_err_t err = nb__pipeline_link(st->pipe, rkm, nb__eval_now(st));
     st->stats.links++;
     if (err)
@@ -1955,14 +2327,22 @@ static nb_err_t nb__subscribe(nb_stream_t *st)
 
 static nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop)
 {
-    for (;;) {
-        rd_kafka_error_t *error = rd_kafka_init_transactions(st->producer, NB__TXN_TIMEOUT_MS);
+    /* In slices of a second, so that a stop requested while the brokers do not answer is
+     * seen at once (a call that timed out is retried: it goes on where it was). */
+    for (int64_t said = 0;;) {
+        rd_kafka_error_t *error = rd_kafka_init_transactions(st->producer, 1000);
         if (!error)
             return NB_ERR_OK;
         bool retry = rd_kafka_error_is_retriable(error);
-        NB_LOG(NB_LOG_WARN, "stream", "init_transactions: %s", rd_kafka_error_string(error));
+        bool timeout = rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__TIMED_OUT;
+        if (!timeout || nb__now() - said >= NB__TXN_TIMEOUT_MS) {
+            NB_LOG(NB_LOG_WARN, "stream", "init_transactions: %s", rd_kafka_error_string(error));
+            said = nb__now();
+        }
         rd_kafka_error_destroy(error);
-        if (!retry || (stop && *stop))
+        if (stop && *stop)
+            return NB_ERR_OK; /* nothing began: a clean stop */
+        if (!retry)
             return NB_ERR_KAFKA_FATAL;
     }
 }
@@ -1986,7 +2366,10 @@ static nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t no
         snprintf(why, sizeof(why),
                  "handling the record failed (%s); its transaction was rolled back and the "
                  "record set aside", nb_err_str(st->poison.err));
+        /* Its dead letter failed before: bounded, then minimal (nb__dead_letter_bounded). */
+        st->dl_force = st->poison.attempts >= 3 ? 2 : st->poison.attempts == 2 ? 1 : 0;
         err = nb__dead_letter(st, rkm, st->poison.err, why);
+        st->dl_force = 0;
     } else if (st->fault_fn && (err = st->fault_fn(st->fault_opaque, topic, rkm->partition,
                                                    rkm->offset)) != NB_ERR_OK) {
         /* a test's fault: as if the pipeline had failed */
@@ -2027,6 +2410,18 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
          * whatever part of its outputs it made: roll the batch back instead, and set the
          * record aside when it comes again (nb__process). */
         const char *topic = rd_kafka_topic_name(rkm->rkt);
+        bool same = st->poison.attempts > 0 && st->poison.partition == rkm->partition &&
+                    st->poison.offset == rkm->offset && strcmp(st->poison.topic, topic) == 0;
+        int attempts = same ? st->poison.attempts + 1 : 1;
+        if (attempts > 3) {
+            /* Not even a minimal dead letter could be made: the dead-letter topic is at
+             * fault, not the record. Never skip it: retry (backing off), not ready. */
+            NB_LOG(NB_LOG_ERROR, "stream",
+                   "%s [%d] offset %lld: its dead letter cannot be produced (%s); retrying, "
+                   "the record is not skipped", topic, (int)rkm->partition,
+                   (long long)rkm->offset, nb_err_name(err));
+            return NB_ERR_KAFKA_ABORTABLE;
+        }
         NB_LOG(NB_LOG_ERROR, "stream",
                "handling %s [%d] offset %lld failed: %s; rolling back its batch, the record "
                "goes to the dead letters", topic, (int)rkm->partition, (long long)rkm->offset,
@@ -2035,7 +2430,8 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
         nb_str_copy(st->poison.topic, sizeof(st->poison.topic), topic);
         st->poison.partition = rkm->partition;
         st->poison.offset = rkm->offset;
-        st->poison.err = err;
+        st->poison.err = same ? st->poison.err : err; /* the first failure is the reason */
+        st->poison.attempts = attempts;
         return NB_ERR_KAFKA_ABORTABLE;
     }
     return err;
@@ -2051,8 +2447,24 @@ static nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
      * earlier than the last tick. */
     int64_t now = nb__eval_now(st);
     while (st->ring && st->head < st->tail && st->head < upto && !st->fatal) {
+        if (st->isolate_commit)
+            break; /* a suspect record waits for its commit */
         const nb__decoded_t *pre;
+        bool suspect = st->isolate && nb__suspect(st, st->ring[st->head % NB__RING].rkm);
+        if (suspect && st->txn_open) {
+            st->isolate_commit = true; /* what the batch holds commits first, without it */
+            break;
+        }
         rd_kafka_message_t *rkm = nb__ahead_take(st, &pre);
+        if (suspect) {
+            st->isolated.set = true;
+            nb_str_copy(st->isolated.topic, sizeof(st->isolated.topic),
+                        rd_kafka_topic_name(rkm->rkt));
+            st->isolated.partition = rkm->partition;
+            st->isolated.offset = rkm->offset;
+            st->isolate_commit = true;
+            st->stats.handled_alone++;
+        }
         nb_err_t err = nb__handle(st, rkm, now, pre);
         rd_kafka_message_destroy(rkm);
         if (err == NB_ERR_KAFKA_ABORTABLE)
@@ -2071,7 +2483,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     nb_err_t err;
     NB_LOG(NB_LOG_INFO, "stream", "starting instance %s (group %s, %d partitions)",
            st->conf->instance_id, st->conf->group_id, st->partitions);
-    if ((err = nb__init_transactions(st, stop)))
+    if ((err = nb__init_transactions(st, stop)) || (stop && *stop))
         return err;
     if ((err = nb__links_start(st, stop)))
         return (stop && *stop) ? NB_ERR_OK : err;
@@ -2080,6 +2492,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         return err;
     }
     st->last_tick = nb__now();
+    atomic_store(&st->progress_ms, st->last_tick);
     while (!(stop && *stop) && !st->fatal) {
         if (reload && *reload) {
             char why[1024];
@@ -2122,9 +2535,8 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         bool drained;
         size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
         now = nb__now();
-        if (atomic_exchange(&st->brokers_down, false))
-            st->stats.ready = false;
         bool idle = polled == 0 && !leftover;
+        nb__brokers_probe(st, now);
         if (!st->decoder)
             upto = st->tail; /* nothing to gain from waiting a turn */
         err = nb__ahead_handle(st, upto, true);
@@ -2139,6 +2551,11 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                                           "been read to its end for 30 s");
             st->catch_up_since = now;
         }
+        /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts
+         * follow each other, when the same records come again. */
+        if (idle && !st->txn_open && !st->committing &&
+            (st->stats.aborts == 0 || st->stats.commits_since_abort > 0))
+            atomic_store(&st->progress_ms, now);
         nb__publish_stats(st);
         nb__pipeline_flush_metrics(st->pipe, st->metrics);
         nb_metrics_heartbeat(st->metrics, now);
@@ -2150,6 +2567,10 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         bool due = st->txn_open && (age >= st->conf->commit_interval_ms ||
                                     st->batch_records >= st->conf->max_batch ||
                                     (drained && age >= st->conf->min_commit_interval_ms));
+        if (st->isolate_commit && !st->txn_open)
+            st->isolate_commit = false;
+        bool alone = st->isolate_commit; /* a suspect record: commit it alone, now */
+        due = due || alone;
         /* While input waits and the last commit is still in flight, the batch grows (up to
          * max_batch) rather than wait for it: a slow commit holds nothing up. */
         if (due && !idle && st->committing && !atomic_load(&st->commit_done) &&
@@ -2159,7 +2580,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
          * interval, and at least once a second, and again at once when idle while escalations
          * wait (its budget ran out); not while catching up, when it could deliver here ahead
          * of what the by-child topic still holds. */
-        bool tick = !st->catching_up &&
+        bool tick = !st->catching_up && !alone &&
                     (now - st->last_tick >= NB__TICK_MS ||
                      (due && now - st->last_tick >= st->conf->commit_interval_ms) ||
                      (idle && nb__pipeline_tick_more(st->pipe)));
@@ -2177,7 +2598,9 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                 /* In the background only while input waits (a backlog): when the consumer
                  * has nothing more there is little to overlap, and the next records go out
                  * sooner after a commit that was waited for. */
-                err = nb__commit_start(st, st->conf->commit_in_background && !drained);
+                err = nb__commit_start(st, st->conf->commit_in_background && !drained && !alone &&
+                                               !st->isolate);
+                st->isolate_commit = false;
                 if (err == NB_ERR_KAFKA_FATAL)
                     break;
             }
