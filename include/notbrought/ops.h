@@ -102,7 +102,10 @@ typedef struct nb_config_s {
     /* ops */
     char *log_level;
     int http_port; /**< metrics and health; 0 disables */
-    char *http_bind; /**< address the metrics and health server listens on */
+    char *http_bind; /**< address the metrics and health server listens on (127.0.0.1) */
+    int http_max_connections;        /**< connections the HTTP server holds at once */
+    int http_max_connections_per_ip; /**< of which from one client address */
+    int http_timeout_s;              /**< an HTTP connection idle this long is closed */
     char *schemas_dir; /**< extra registry directory, optional */
 } nb_config_t;
 
@@ -431,18 +434,33 @@ typedef struct nb_http_s nb_http_t;
  *  nb_stream_stats()). It must be thread-safe with respect to whatever it reads. */
 typedef void nb_http_collect_cb_t(void *opaque, nb_metrics_t *m);
 
+/* The HTTP server's defaults, shared with the configuration table (ops.http_*). */
+#define NB_HTTP_DEFAULT_BIND "127.0.0.1"
+#define NB_HTTP_DEFAULT_MAX_CONNECTIONS 128
+#define NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP 8
+#define NB_HTTP_DEFAULT_TIMEOUT_S 10
+
 typedef struct nb_http_conf_s {
-    const char *bind;     /**< numeric IPv4 or IPv6 address; NULL: "0.0.0.0" */
+    const char *bind;     /**< numeric IPv4 or IPv6 address; NULL: NB_HTTP_DEFAULT_BIND */
     int port;             /**< 0: an ephemeral port (see nb_http_port()) */
     int64_t stall_ms;     /**< heartbeat older than this: not live; 0: 60000 */
     nb_http_collect_cb_t *collect; /**< optional */
     void *opaque;
+    /* Limits; 0 takes the NB_HTTP_DEFAULT_* value. */
+    int max_connections;        /**< connections held at once */
+    int max_connections_per_ip; /**< of which from one client address */
+    int timeout_s;              /**< a connection idle this long is closed */
 } nb_http_conf_t;
 
 /**
  * @brief Starts serving GET /metrics, /healthz and /readyz on its own thread.
  *        /healthz: 200 while live, else 503. /readyz: 200 when ready, else 503. Both answer
  *        a short JSON object with the reason.
+ *        The server holds at most max_connections connections, at most
+ *        max_connections_per_ip of them from one client address (more are closed as soon as
+ *        they are accepted), and closes a connection idle for timeout_s, so that clients that
+ *        never finish a request cannot keep the probes out. It polls with epoll (or poll()),
+ *        never select(), so descriptor numbers above FD_SETSIZE do not matter.
  * @remark @p m is borrowed and must outlive the server.
  * @returns NULL with the reason in errstr.
  */

@@ -574,7 +574,14 @@ int nb__cmd_run(int argc, char **argv)
     nb_metrics_t *metrics = NULL;
     nb_http_t *http = NULL;
     if (conf->http_port > 0) {
-        nb_http_conf_t hc = {conf->http_bind, conf->http_port, 0, nb_metrics_collect_stream, st};
+        nb_http_conf_t hc = {conf->http_bind,
+                             conf->http_port,
+                             0,
+                             nb_metrics_collect_stream,
+                             st,
+                             conf->http_max_connections,
+                             conf->http_max_connections_per_ip,
+                             conf->http_timeout_s};
         if (!(metrics = nb_metrics_new()))
             snprintf(errstr, sizeof(errstr), "out of memory");
         else

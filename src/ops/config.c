@@ -6,6 +6,7 @@
  */
 #include "notbrought/ops.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 
 #include "notbrought/event.h"
@@ -35,6 +36,8 @@ typedef struct nb__cdef_s {
 } nb__cdef_t;
 
 #define OFF(f) offsetof(nb_config_t, f)
+#define NB__STR(x) #x
+#define NB__XSTR(x) NB__STR(x) /* a macro's value as a string literal */
 #define NONE 0, 0
 
 static const nb__cdef_t nb__config_table[] = {
@@ -146,10 +149,26 @@ static const nb__cdef_t nb__config_table[] = {
     {"ops.log_level", NB__C_STR, "info", NONE, OFF(log_level), 0, 0,
      "error, warn, info or debug."},
     {"ops.http_port", NB__C_INT, "0", 0, 65535, OFF(http_port), 0, 0,
-     "Port of /metrics, /healthz and /readyz on all interfaces; 0 disables."},
-    {"ops.http_bind", NB__C_STR, "0.0.0.0", NONE, OFF(http_bind), 0, 0,
-     "Address of the metrics and health server (0.0.0.0: every interface; 127.0.0.1: this "
-     "host only)."},
+     "Port of /metrics, /healthz and /readyz (on ops.http_bind); 0 disables."},
+    {"ops.http_bind", NB__C_STR, NB_HTTP_DEFAULT_BIND, NONE, OFF(http_bind), 0, 0,
+     "Numeric IPv4 or IPv6 address the metrics and health server listens on. The default, "
+     "127.0.0.1, is this host only; set 0.0.0.0 (every IPv4 interface) or :: where probes "
+     "and Prometheus must reach it, as the container image and the Kubernetes files do. The "
+     "port has no authentication and no TLS."},
+    {"ops.http_max_connections", NB__C_INT, NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS), 1,
+     10000, OFF(http_max_connections), 0, 0,
+     "Most connections the metrics and health server holds at once; more wait in the listen "
+     "queue until one closes."},
+    {"ops.http_max_connections_per_ip", NB__C_INT,
+     NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP), 1, 10000,
+     OFF(http_max_connections_per_ip), 0, 0,
+     "Most of those connections from one client address (at most ops.http_max_connections); "
+     "more are closed as soon as they are accepted, so one client cannot fill the server. "
+     "Probes and a Prometheus scraper need one or two each."},
+    {"ops.http_timeout_s", NB__C_INT, NB__XSTR(NB_HTTP_DEFAULT_TIMEOUT_S), 1, 3600,
+     OFF(http_timeout_s), 0, 0,
+     "Seconds after which the metrics and health server closes a connection that sent or "
+     "read nothing: a client that never finishes its request is dropped."},
     {"ops.schemas_dir", NB__C_STR, "", NONE, OFF(schemas_dir), 0, 0,
      "Extra schema registry directory (registry.tsv + .avsc) for producers' newer versions."},
 };
@@ -593,6 +612,18 @@ nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t er
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
 }
 
+/* ops.http_*: what the table's ranges cannot say. */
+static void nb__check_http(const nb_config_t *c, nb__cerr_t *e)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, c->http_bind, addr) != 1 && inet_pton(AF_INET6, c->http_bind, addr) != 1)
+        nb__cerr(e, "ops.http_bind: expected a numeric IPv4 or IPv6 address such as 127.0.0.1 "
+                    "or 0.0.0.0");
+    if (c->http_max_connections_per_ip > c->http_max_connections)
+        nb__cerr(e, "ops.http_max_connections_per_ip: must not exceed ops.http_max_connections "
+                    "(%d)", c->http_max_connections);
+}
+
 nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
@@ -609,6 +640,7 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
         nb__cerr(&e, "policy.files: at least one policy file is required");
     if (!c->instance_id[0])
         nb__cerr(&e, "kafka.instance_id: must not be empty");
+    nb__check_http(c, &e);
     int64_t fixed;
     if (c->fixed_now[0] && !nb_parse_time(c->fixed_now, &fixed))
         nb__cerr(&e, "processing.fixed_now: expected an ISO 8601 time such as "

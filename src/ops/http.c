@@ -1,14 +1,22 @@
 /*
  * notbrought - ops: /metrics, /healthz and /readyz over HTTP (libmicrohttpd).
  *
- * libmicrohttpd runs its own polling thread (MHD_USE_INTERNAL_POLLING_THREAD); every answer
- * is built on that thread from the metrics registry, which has its own lock. Nothing here
- * touches the runtime except through the optional collect callback.
+ * libmicrohttpd runs one polling thread of its own (epoll, or poll() where epoll is missing;
+ * never select(), whose FD_SETSIZE a daemon with many Kafka sockets and files can exceed).
+ * Every answer is built on that thread from the metrics registry, which has its own lock.
+ * Nothing here touches the runtime except through the optional collect callback.
+ *
+ * The port must keep answering the probes while clients misbehave. libmicrohttpd stops
+ * accepting when it holds max_connections connections, and the kernel queues the rest, probes
+ * included, in arrival order; so one client must never be able to hold them all (the per-IP
+ * limit closes its extra connections as soon as they are accepted), and a connection that
+ * never finishes its request is closed after timeout_s of silence.
  */
 #include "notbrought/ops.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +28,10 @@
 #include <microhttpd.h>
 
 #define NB__HTTP_STALL_MS 60000
-#define NB__HTTP_MAX_CONNECTIONS 32
-#define NB__HTTP_TIMEOUT_S 10
+/* libmicrohttpd's messages logged per window; the rest are counted and summarised. A flood
+ * of connections makes one message each ("reached connection limit"). */
+#define NB__HTTP_LOG_BURST 5
+#define NB__HTTP_LOG_WINDOW_MS 10000
 
 struct nb_http_s {
     struct MHD_Daemon *d;
@@ -30,6 +40,10 @@ struct nb_http_s {
     nb_http_collect_cb_t *collect;
     void *opaque;
     int port;
+    /* @locks log_lock: the polling thread logs, and so may the thread that starts or stops. */
+    pthread_mutex_t log_lock;
+    int64_t log_window_ms; /* start of the current window */
+    unsigned log_count;    /* messages in it, logged or not */
 };
 
 static int64_t nb__http_now(void)
@@ -39,18 +53,46 @@ static int64_t nb__http_now(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* libmicrohttpd's own messages go to our log. @locality HTTP thread */
+/* Drops control characters (a message may quote what a client sent) and trailing blanks. */
+static void nb__http_clean(char *s)
+{
+    char *w = s;
+    for (const unsigned char *r = (const unsigned char *)s; *r; r++)
+        if (*r >= 0x20 && *r != 0x7f)
+            *w++ = (char)*r;
+    while (w > s && w[-1] == ' ')
+        w--;
+    *w = '\0';
+}
+
+/* libmicrohttpd's own messages go to our log, at most NB__HTTP_LOG_BURST per window: each
+ * refused connection makes one, and a flood of them must not flood the log too.
+ * @locality HTTP thread, or the thread in nb_http_new() / nb_http_destroy() @locks log_lock */
 static void nb__http_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
 static void nb__http_log(void *cls, const char *fmt, va_list ap)
 {
+    nb_http_t *h = cls;
     char msg[512];
-    (void)cls;
+    int64_t now = nb__http_now();
+    unsigned dropped = 0;
+    pthread_mutex_lock(&h->log_lock);
+    if (now - h->log_window_ms >= NB__HTTP_LOG_WINDOW_MS || now < h->log_window_ms) {
+        if (h->log_count > NB__HTTP_LOG_BURST)
+            dropped = h->log_count - NB__HTTP_LOG_BURST;
+        h->log_window_ms = now;
+        h->log_count = 0;
+    }
+    bool show = ++h->log_count <= NB__HTTP_LOG_BURST;
+    pthread_mutex_unlock(&h->log_lock);
+    if (dropped)
+        NB_LOG(NB_LOG_WARN, "http", "%u more libmicrohttpd messages in the last %d s not logged",
+               dropped, NB__HTTP_LOG_WINDOW_MS / 1000);
+    if (!show)
+        return;
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
-        msg[--n] = '\0';
+    nb__http_clean(msg);
     NB_LOG(NB_LOG_WARN, "http", "%s", msg);
 }
 
@@ -135,13 +177,34 @@ static enum MHD_Result nb__http_handler(void *cls, struct MHD_Connection *conn, 
 nb_http_t *nb_http_new(nb_metrics_t *m, const nb_http_conf_t *hc, char *errstr,
                        size_t errstr_size)
 {
-    const char *bind = hc->bind && hc->bind[0] ? hc->bind : "0.0.0.0";
+    const char *bind = hc->bind && hc->bind[0] ? hc->bind : NB_HTTP_DEFAULT_BIND;
+    int max_conn = hc->max_connections > 0 ? hc->max_connections
+                                           : NB_HTTP_DEFAULT_MAX_CONNECTIONS;
+    int max_per_ip = hc->max_connections_per_ip > 0 ? hc->max_connections_per_ip
+                                                    : NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP;
+    int timeout_s = hc->timeout_s > 0 ? hc->timeout_s : NB_HTTP_DEFAULT_TIMEOUT_S;
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
     struct sockaddr *sa;
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
+    /* One polling thread on epoll, else poll(). MHD_USE_AUTO would choose the same on Linux,
+     * but would fall back to select() silently, which fails once descriptors pass FD_SETSIZE
+     * (1024); say so instead. */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+        flags |= MHD_USE_POLL;
+    else {
+        snprintf(errstr, errstr_size, "http: this libmicrohttpd has neither epoll nor poll()");
+        return NULL;
+    }
     if (hc->port < 0 || hc->port > 65535) {
         snprintf(errstr, errstr_size, "http: port %d out of range", hc->port);
+        return NULL;
+    }
+    if (max_per_ip > max_conn) {
+        snprintf(errstr, errstr_size, "http: %d connections per address exceed the limit of %d",
+                 max_per_ip, max_conn);
         return NULL;
     }
     memset(&sin, 0, sizeof(sin));
@@ -168,16 +231,19 @@ nb_http_t *nb_http_new(nb_metrics_t *m, const nb_http_conf_t *hc, char *errstr,
     h->stall_ms = hc->stall_ms > 0 ? hc->stall_ms : NB__HTTP_STALL_MS;
     h->collect = hc->collect;
     h->opaque = hc->opaque;
+    pthread_mutex_init(&h->log_lock, NULL);
     /* The logger comes first so that libmicrohttpd never writes to stderr on its own. */
     h->d = MHD_start_daemon(flags, (uint16_t)hc->port, NULL, NULL, nb__http_handler, h,
-                            MHD_OPTION_EXTERNAL_LOGGER, nb__http_log, NULL,
+                            MHD_OPTION_EXTERNAL_LOGGER, nb__http_log, h,
                             MHD_OPTION_SOCK_ADDR, sa,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)NB__HTTP_MAX_CONNECTIONS,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)NB__HTTP_TIMEOUT_S,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)max_conn,
+                            MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)max_per_ip,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)timeout_s,
                             MHD_OPTION_END);
     if (!h->d) {
         snprintf(errstr, errstr_size, "http: cannot listen on %s port %d (in use, or not "
                  "permitted)", bind, hc->port);
+        pthread_mutex_destroy(&h->log_lock);
         free(h);
         return NULL;
     }
@@ -196,5 +262,6 @@ void nb_http_destroy(nb_http_t *h)
     if (!h)
         return;
     MHD_stop_daemon(h->d);
+    pthread_mutex_destroy(&h->log_lock);
     free(h);
 }

@@ -4,7 +4,9 @@
 # runtime packages that own the binary's shared libraries; compose and Kubernetes refer to
 # real subcommands, ports, Secrets and ConfigMaps; the Kubernetes configuration passes
 # 'notbrought run --check-config' with the policy from its ConfigMap, which equals
-# config/policy/; every metric the alerts, the dashboard and docs/operability.md name exists.
+# config/policy/; the image, compose and Kubernetes set ops.http_bind to every interface (the
+# default is loopback, which probes and Prometheus could not reach); every metric the alerts,
+# the dashboard and docs/operability.md name exists.
 #
 # usage: deploy_files.sh SOURCE_DIR [NOTBROUGHT]      check (label unit)
 #        deploy_files.sh SOURCE_DIR --update          rewrite ops/kubernetes/policy-configmap.yaml
@@ -122,6 +124,10 @@ else:
         err("docker/Dockerfile: the run stage must switch to a numeric non-root USER")
     if "HEALTHCHECK" not in run or "/healthz" not in run:
         err("docker/Dockerfile: HEALTHCHECK on /healthz missing")
+    # ops.http_bind defaults to 127.0.0.1: a published port needs every interface.
+    if not re.search(r"^ENV .*\bNB_OPS_HTTP_BIND=(0\.0\.0\.0|::)(\s|$)", run, re.M):
+        err("docker/Dockerfile: the run stage must set ENV NB_OPS_HTTP_BIND=0.0.0.0 (the "
+            "default, loopback, is unreachable through a published port)")
     for d in re.findall(r"^COPY (?!--from)(\S+)", joined, re.M):
         if not os.path.exists(os.path.join(src, d)):
             err(f"docker/Dockerfile: COPY {d}: no such file in the project")
@@ -172,6 +178,10 @@ for name, svc in services.items():
             check_subcommand(f"docker/compose.yaml: {name}", [sub])
     elif isinstance(cmd, list):
         check_subcommand(f"docker/compose.yaml: {name}", cmd)
+nb_env = services.get("notbrought", {}).get("environment", {})
+if str(nb_env.get("NB_OPS_HTTP_BIND", "")) not in ("0.0.0.0", "::"):
+    err("docker/compose.yaml: the notbrought service must set NB_OPS_HTTP_BIND: \"0.0.0.0\" "
+        "(the default, loopback, is unreachable through the published port)")
 if services.get("topics", {}).get("command", [None])[0] != "topics":
     err("docker/compose.yaml: the topics service must run 'notbrought topics'")
 prod = " ".join(services.get("sample-producer", {}).get("command", []))
@@ -253,6 +263,12 @@ else:
     port = conf.get("ops", {}).get("http_port")
     if port not in ports.values():
         err(f"ops/kubernetes: ops.http_port {port} is not a container port {ports}")
+    # The kubelet's probes and Prometheus come from outside the pod: not the loopback default.
+    bind = {e["name"]: e.get("value") for e in c.get("env", [])}.get(
+        "NB_OPS_HTTP_BIND", conf.get("ops", {}).get("http_bind"))
+    if bind not in ("0.0.0.0", "::"):
+        err(f"ops/kubernetes: ops.http_bind is {bind!r}; set 0.0.0.0 (or ::) so that the "
+            "probes and Prometheus reach the port (the default is 127.0.0.1)")
     for p in conf.get("policy", {}).get("files", []):
         d, b = os.path.split(p)
         if b not in mounts.get(d, {}):

@@ -49,3 +49,11 @@ nb_cli_test(policy_test_missing_cases "policy|test|${D}/valid-min.yaml" 2 "usage
 # The version names the librdkafka found at run time (which brokers and logins work with it).
 nb_cli_test(version "version" 0
             "^notbrought [0-9]+\\.[0-9]+\\.[0-9]+ \\(librdkafka [0-9]+\\.[0-9]+\\.[0-9]+")
+
+# The admin HTTP port: loopback by default, and 500 slow-headers connections from 127.0.0.2
+# neither keep /healthz from 127.0.0.1 waiting nor flood the log (python3, stdlib only; the
+# real daemon on the embedded broker).
+add_test(NAME cli.http_slow_clients
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/http_slow_clients.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.http_slow_clients PROPERTIES LABELS cli TIMEOUT 60)

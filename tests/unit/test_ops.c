@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -941,7 +942,7 @@ static void test_http_endpoints(void **state)
     memset(&col, 0, sizeof(col));
     col.stats.repartitioned = 42;
     nb_metrics_t *m = nb_metrics_new();
-    nb_http_conf_t hc = {"127.0.0.1", 0, 2000, t_collect, &col};
+    nb_http_conf_t hc = {"127.0.0.1", 0, 2000, t_collect, &col, 0, 0, 0};
     nb_http_t *h = nb_http_new(m, &hc, errstr, sizeof(errstr));
     assert_non_null(h);
     int port = nb_http_port(h);
@@ -1002,7 +1003,7 @@ static void test_http_endpoints(void **state)
     t_resp_free(&r);
 
     /* The port is taken while the server runs. */
-    nb_http_conf_t same = {"127.0.0.1", port, 0, NULL, NULL};
+    nb_http_conf_t same = {"127.0.0.1", port, 0, NULL, NULL, 0, 0, 0};
     assert_null(nb_http_new(m, &same, errstr, sizeof(errstr)));
     assert_non_null(strstr(errstr, "cannot listen on 127.0.0.1"));
 
@@ -1016,7 +1017,7 @@ static void test_http_bad_bind(void **state)
     (void)state;
     char errstr[256];
     nb_metrics_t *m = nb_metrics_new();
-    nb_http_conf_t hc = {"localhost", 0, 0, NULL, NULL};
+    nb_http_conf_t hc = {"localhost", 0, 0, NULL, NULL, 0, 0, 0};
     assert_null(nb_http_new(m, &hc, errstr, sizeof(errstr)));
     assert_string_equal(errstr, "http: 'localhost' is not a numeric IPv4 or IPv6 address");
     hc.bind = "127.0.0.1";
@@ -1030,6 +1031,126 @@ static void test_http_bad_bind(void **state)
         assert_true(nb_http_port(h) > 0);
     nb_http_destroy(h);
     nb_metrics_destroy(m);
+}
+
+/* A connection from @p src that sends half a request line and then nothing, as a slow-headers
+ * attack does. The socket has a 100 ms receive timeout for t_closed_within(). */
+static int t_slow_conn(const char *src, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct timeval tv = {0, 100000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, src, &sin.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    /* The server may already have closed it (the per-IP limit): a failed send is fine. */
+    (void)send(fd, "GET /hea", 8, MSG_NOSIGNAL);
+    return fd;
+}
+
+/* Whether the server closes @p fd (end of file or reset) within @p ms. */
+static bool t_closed_within(int fd, int64_t ms)
+{
+    int64_t end = t_now_ms() + ms;
+    char c;
+    while (t_now_ms() < end) {
+        ssize_t got = recv(fd, &c, 1, 0);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+            return true;
+    }
+    return false;
+}
+
+/* The issue: 40 connections that never finished their headers failed every liveness probe for
+ * 65 s. One address gets at most max_connections_per_ip connections (the next is closed at
+ * once), /healthz from another address still answers, and a connection silent for timeout_s
+ * is closed. */
+static void test_http_slow_clients_limited(void **state)
+{
+    (void)state;
+    char errstr[256];
+    nb_metrics_t *m = nb_metrics_new();
+    nb_http_conf_t hc = {"127.0.0.1", 0, 0, NULL, NULL, 4, 2, 60};
+    nb_http_t *h = nb_http_new(m, &hc, errstr, sizeof(errstr));
+    assert_non_null(h);
+    int port = nb_http_port(h);
+    int slow[3];
+    for (int i = 0; i < 3; i++)
+        slow[i] = t_slow_conn("127.0.0.2", port);
+    /* The first two are held; the third goes over the per-IP limit and is closed at once. */
+    assert_true(t_closed_within(slow[2], 2000));
+    assert_false(t_closed_within(slow[0], 300));
+    assert_false(t_closed_within(slow[1], 300));
+    t_resp_t r = t_http(port, "GET", "/healthz");
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    for (int i = 0; i < 3; i++)
+        close(slow[i]);
+    nb_http_destroy(h);
+
+    /* A connection silent for timeout_s (1 s) is closed, well within 5 s. */
+    nb_http_conf_t quick = {"127.0.0.1", 0, 0, NULL, NULL, 0, 0, 1};
+    h = nb_http_new(m, &quick, errstr, sizeof(errstr));
+    assert_non_null(h);
+    slow[0] = t_slow_conn("127.0.0.2", nb_http_port(h));
+    assert_true(t_closed_within(slow[0], 5000));
+    close(slow[0]);
+    r = t_http(nb_http_port(h), "GET", "/healthz");
+    assert_int_equal(r.status, 200);
+    t_resp_free(&r);
+    nb_http_destroy(h);
+
+    /* More per address than in all is refused. */
+    nb_http_conf_t wrong = {"127.0.0.1", 0, 0, NULL, NULL, 4, 5, 0};
+    assert_null(nb_http_new(m, &wrong, errstr, sizeof(errstr)));
+    assert_string_equal(errstr, "http: 5 connections per address exceed the limit of 4");
+    nb_metrics_destroy(m);
+}
+
+/* The admin port listens on loopback unless configured otherwise; its limits have defaults,
+ * ranges and a cross-check, and NB_OPS_HTTP_* variables set them. */
+static void test_config_http_defaults(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    c->hmac_key = strdup("unit-test-hmac-key-0123456789");
+    assert_string_equal(c->http_bind, "127.0.0.1");
+    assert_int_equal(c->http_max_connections, NB_HTTP_DEFAULT_MAX_CONNECTIONS);
+    assert_int_equal(c->http_max_connections_per_ip, NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP);
+    assert_int_equal(c->http_timeout_s, NB_HTTP_DEFAULT_TIMEOUT_S);
+    assert_true(NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP < NB_HTTP_DEFAULT_MAX_CONNECTIONS);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+
+    char *env[] = {"NB_OPS_HTTP_BIND=0.0.0.0", "NB_OPS_HTTP_MAX_CONNECTIONS=10",
+                   "NB_OPS_HTTP_MAX_CONNECTIONS_PER_IP=3", "NB_OPS_HTTP_TIMEOUT_S=5", NULL};
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(c->http_bind, "0.0.0.0");
+    assert_int_equal(c->http_max_connections, 10);
+    assert_int_equal(c->http_max_connections_per_ip, 3);
+    assert_int_equal(c->http_timeout_s, 5);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+
+    /* 0 would mean "never time out" to libmicrohttpd: out of range. */
+    char *zero[] = {"NB_OPS_HTTP_TIMEOUT_S=0", NULL};
+    assert_int_equal(nb_config_apply_env(c, zero, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "must be between 1 and 3600"));
+
+    char *bad[] = {"NB_OPS_HTTP_BIND=localhost", "NB_OPS_HTTP_MAX_CONNECTIONS_PER_IP=11", NULL};
+    assert_int_equal(nb_config_apply_env(c, bad, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_string_equal(errstr, "ops.http_bind: expected a numeric IPv4 or IPv6 address such as "
+                                "127.0.0.1 or 0.0.0.0\n"
+                                "ops.http_max_connections_per_ip: must not exceed "
+                                "ops.http_max_connections (10)");
+    nb_config_destroy(c);
 }
 
 /* ---- secrets: the SASL password from a file, never from the YAML --------------------------- */
@@ -1256,6 +1377,8 @@ int main(void)
         cmocka_unit_test(test_kafka_stats_garbage_is_harmless),
         cmocka_unit_test(test_http_endpoints),
         cmocka_unit_test(test_http_bad_bind),
+        cmocka_unit_test(test_http_slow_clients_limited),
+        cmocka_unit_test(test_config_http_defaults),
         cmocka_unit_test(test_sasl_password_file),
         cmocka_unit_test(test_sasl_password_file_missing),
         cmocka_unit_test(test_env_overrides_yaml),
