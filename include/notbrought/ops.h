@@ -91,6 +91,8 @@ typedef struct nb_config_s {
     int shutdown_timeout_ms;      /**< SIGTERM to exit, at most (the watchdog's limit) */
     int stall_timeout_ms;         /**< not ready after this long with work and no commit */
     int dead_letter_prefix_bytes; /**< value bytes kept by a bounded dead letter */
+    int64_t watermark_idle_ms;     /**< a source partition silent this long follows the clock */
+    int64_t watermark_max_hold_ms; /**< longest time absence deadlines wait for the sources */
     char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */
     size_t n_policy_files;
     char *policy_files[NB_CONFIG_MAX_POLICY_FILES];
@@ -117,7 +119,9 @@ void nb_config_destroy(nb_config_t *conf);
 
 /**
  * @brief Loads a YAML file over the defaults. Unknown keys are reported apart from invalid
- *        values; every error carries file:line:column. Secret librdkafka properties
+ *        values; every error carries file:line:column. A section, key or librdkafka property
+ *        given twice is an error at the second (YAML keys are unique; the last must not
+ *        silently win). Secret librdkafka properties
  *        (sasl.password, ssl.key.password, ...) in kafka.properties are errors: secrets come
  *        from the environment or from files, never from the configuration file.
  * @returns NB_ERR_OK, or NB_ERR_CONFIG / NB_ERR_IO with all errors (one per line) in errstr.
@@ -126,9 +130,14 @@ nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_
 
 /**
  * @brief Applies environment overrides: NB_<KEY> for every scalar key (dots and dashes become
- *        underscores, upper case, e.g. NB_BOOTSTRAP_SERVERS, NB_COMMIT_INTERVAL_MS), NB_HMAC_KEY,
- *        and NB_RDKAFKA_<PROPERTY> for librdkafka properties (NB_RDKAFKA_SASL_PASSWORD sets
- *        sasl.password). Then reads the HMAC key file and the SASL password file if they are
+ *        underscores, upper case, e.g. NB_KAFKA_BOOTSTRAP_SERVERS,
+ *        NB_PROCESSING_COMMIT_INTERVAL_MS), NB_HMAC_KEY, and NB_RDKAFKA_<PROPERTY> for
+ *        librdkafka properties (NB_RDKAFKA_SASL_PASSWORD sets sasl.password). An NB_ variable
+ *        that sets nothing but looks like configuration is an error naming it and the nearest
+ *        known name, never its value: one in a section's namespace (NB_TOPICS_*, NB_KAFKA_*
+ *        but for ops/kafka's own settings, ...), within two edits of a known one, or a key
+ *        without its section (NB_LOG_LEVEL). The tests' and tools' NB_ variables pass. Then
+ *        reads the HMAC key file and the SASL password file if they are
  *        configured and NB_HMAC_KEY, NB_RDKAFKA_SASL_PASSWORD did not already give the secret;
  *        trailing line ends are removed, and an unreadable, empty or multi-line password file
  *        is an error ("kafka.sasl_password_file: PATH: reason").
@@ -136,7 +145,19 @@ nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_
  */
 nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t errstr_size);
 
-/** @brief Checks cross-field rules (e.g. an HMAC key is present). */
+/**
+ * @brief Checks cross-field rules, so that `run --check-config` refuses what `run` would
+ *        refuse or run wrongly: an HMAC key is present; every topic is a Kafka topic name; no
+ *        output topic (by_child, changelog, notifications, dead_letters, audit) is an input
+ *        (appointments, context, acks, links) or another output, and links and acks share
+ *        no topic with another input (appointments and context may share one); files named
+ *        by identity.hmac_key_file, kafka.sasl_password_file and librdkafka file properties
+ *        (ssl.ca.location, ssl.key.location, ...) are readable regular files (a CA directory
+ *        or "probe" too); no librdkafka property that notbrought sets itself
+ *        (bootstrap.servers, group.id, isolation.level, ...); a SASL PLAIN or SCRAM login has
+ *        a user and a password; kafka.assignment_strategy is one librdkafka knows.
+ * @remark Reads the file system (the named files); call it after nb_config_apply_env().
+ */
 nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
 
 /** @brief Writes the configuration reference (Markdown) generated from the table. */
@@ -244,14 +265,28 @@ typedef struct nb_metric_def_s {
     X(NB_M_NOTIFICATIONS_BY_TIER, "notbrought_notifications_by_tier_total", NB_METRIC_COUNTER,     \
       "tier", "Notifications published by tier (curiosity, routine, priority, urgent).")          \
     X(NB_M_NOTIFICATIONS_OPEN, "notbrought_notifications_open", NB_METRIC_GAUGE, NULL,             \
-      "Children in the owned partitions with an unacknowledged notification whose escalation "    \
-      "ladder still has a rung to come.")                                                         \
+      "Children in the owned partitions with a timer: an unacknowledged notification whose "       \
+      "escalation ladder still has a rung to come, or an absence deadline still to come.")        \
     X(NB_M_DECISIONS_BY_RULE, "notbrought_decisions_total", NB_METRIC_COUNTER, "rule",             \
       "Decisions that fired, by rule (shadow rules included; digested ones too).")                \
     X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
       "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
       "Records not yet consumed, per assigned partition (librdkafka statistics).")                \
+    X(NB_M_SOURCE_WATERMARK_LAG, "notbrought_source_watermark_lag_seconds", NB_METRIC_GAUGE,      \
+      "topic,partition",                                                                           \
+      "How far behind the clock each assigned source partition has been read, in the time its "    \
+      "records were recorded (0 when read to its end).")                                           \
+    X(NB_M_ABSENCE_WATERMARK_LAG, "notbrought_absence_watermark_lag_seconds", NB_METRIC_GAUGE,    \
+      NULL,                                                                                        \
+      "How far behind the clock absence deadlines are judged: the slowest source, everywhere "    \
+      "(0 when every source is read to its end).")                                                \
+    X(NB_M_WATERMARK_RELEASED, "notbrought_watermark_hold_released_total", NB_METRIC_COUNTER,     \
+      NULL,                                                                                        \
+      "Times a watermark held absence deadlines back for processing.watermark_max_hold_ms and "   \
+      "was let go to the clock.")                                                                  \
+    X(NB_M_TIMERS_HELD, "notbrought_absence_timers_held", NB_METRIC_GAUGE, NULL,                   \
+      "Absence deadlines passed by the clock and waiting for the sources to be read past them.")  \
     X(NB_M_KAFKA_BROKER_UP, "notbrought_kafka_broker_up", NB_METRIC_GAUGE, "client,broker",        \
       "1 when the client's connection to the broker is up, else 0 (librdkafka statistics; "        \
       "brokers the client has no need to connect to are not listed).")                             \

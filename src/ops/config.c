@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 typedef enum nb__ctype_e {
@@ -128,6 +130,19 @@ static const nb__cdef_t nb__config_table[] = {
      "A record too large to go to the dead-letter topic whole goes as a bounded dead letter: "
      "the reason, the source coordinates, SHA-256 digests and sizes of the original key, value "
      "and headers, and the first this-many bytes of the value (the key is cut to 1 KiB)."},
+    {"processing.watermark_idle_ms", NB__C_INT, "60000", 1000, 86400000,
+     OFF(watermark_idle_ms), 0, 0,
+     "Absence deadlines (\"no new birth visit by day 14\") fire only once every source that "
+     "could record the expected contact has been read past them (the watermark: each source "
+     "partition's latest recorded_at, or the clock once it is read to its end). A source "
+     "partition with records waiting but none read for this long follows the clock, so that a "
+     "stuck or paused source cannot hold deadlines back."},
+    {"processing.watermark_max_hold_ms", NB__C_INT, "3600000", 0, 604800000,
+     OFF(watermark_max_hold_ms), 0, 0,
+     "Longest wall-clock time the watermark may stay behind the clock (a backlog being read); "
+     "past it, absence deadlines are judged at the clock again until the sources catch up, "
+     "with a log line and notbrought_watermark_hold_released_total. 0 judges them at the clock "
+     "always (no holding)."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,
      "For tests and reproducible replays only: evaluate every rule as of this ISO 8601 time "
      "instead of the wall clock. Escalation timers never fall due with a fixed clock. Leave "
@@ -229,7 +244,8 @@ static nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *
             snprintf(why, why_size, "must be between %ld and %ld", d->min, d->max);
             return NB_ERR_CONFIG;
         }
-        if (d->offset == OFF(park_retention_ms))
+        if (d->offset == OFF(park_retention_ms) || d->offset == OFF(watermark_idle_ms) ||
+            d->offset == OFF(watermark_max_hold_ms))
             *(int64_t *)((char *)c + d->offset) = n;
         else
             *(int *)((char *)c + d->offset) = (int)n;
@@ -362,6 +378,22 @@ static bool nb__is_secret_prop(const char *k)
     return false;
 }
 
+/* The key of an earlier pair of @p map equal to the key of @p q, or NULL. YAML wants the keys
+ * of a mapping unique; libyaml keeps both pairs and the last would silently win. */
+static yaml_node_t *nb__earlier_key(yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *q)
+{
+    yaml_node_t *k = yaml_document_get_node(doc, q->key);
+    if (!k || k->type != YAML_SCALAR_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < q; p++) {
+        yaml_node_t *o = yaml_document_get_node(doc, p->key);
+        if (o && o->type == YAML_SCALAR_NODE && o->data.scalar.length == k->data.scalar.length &&
+            memcmp(o->data.scalar.value, k->data.scalar.value, k->data.scalar.length) == 0)
+            return o;
+    }
+    return NULL;
+}
+
 static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_t *d,
                            yaml_node_t *v, const char *path, nb__cerr_t *e)
 {
@@ -384,6 +416,12 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
                 continue;
             }
             const char *name = (char *)k->data.scalar.value;
+            yaml_node_t *first = nb__earlier_key(doc, v, p);
+            if (first) {
+                nb__cerr(e, "%s:%d:%d: %s: property '%s' is given twice (first at line %d)",
+                         path, MARK(k), d->key, name, (int)first->start_mark.line + 1);
+                continue;
+            }
             if (nb__is_secret_prop(name)) {
                 /* The value is not echoed: it is a secret. */
                 char env[128];
@@ -473,6 +511,12 @@ nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t e
             yaml_node_t *sv = yaml_document_get_node(&doc, p->value);
             const char *section = sk->type == YAML_SCALAR_NODE ? (char *)sk->data.scalar.value
                                                                : "";
+            yaml_node_t *first = nb__earlier_key(&doc, root, p);
+            if (first) {
+                nb__cerr(&e, "%s:%d:%d: section '%s' is given twice (first at line %d)", path,
+                         MARK(sk), section, (int)first->start_mark.line + 1);
+                continue;
+            }
             if (sv->type != YAML_MAPPING_NODE) {
                 nb__cerr(&e, "%s:%d:%d: unknown key '%s' (expected a section: kafka, topics, "
                              "processing, policy, identity, ops)",
@@ -489,6 +533,12 @@ nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t e
                 const nb__cdef_t *d = nb__find(key);
                 if (!d) {
                     nb__cerr(&e, "%s:%d:%d: unknown key '%s'", path, MARK(k), key);
+                    continue;
+                }
+                first = nb__earlier_key(&doc, sv, q);
+                if (first) {
+                    nb__cerr(&e, "%s:%d:%d: key '%s' is given twice (first at line %d)", path,
+                             MARK(k), key, (int)first->start_mark.line + 1);
                     continue;
                 }
                 nb__load_value(c, &doc, d, v, path, &e);
@@ -543,6 +593,103 @@ static bool nb__has_prop(const nb_config_t *c, const char *k)
     return false;
 }
 
+/* The environment variable of a key: NB_ + the key in upper case, dots and dashes as '_'. */
+static void nb__env_name(const char *key, char *out, size_t size)
+{
+    size_t k = (size_t)snprintf(out, size, "NB_");
+    for (const char *q = key; *q && k + 1 < size; q++)
+        out[k++] = *q == '.' || *q == '-' ? '_' : (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+    out[k] = '\0';
+}
+
+/* Levenshtein distance, for "did you mean". Names are shorter than 256 characters. */
+static size_t nb__edit_distance(const char *a, const char *b)
+{
+    size_t row[256], lb = strlen(b);
+    if (lb >= sizeof(row) / sizeof(row[0]))
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; a[i - 1]; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* ops/kafka's settings for a test broker (see its header): they share the NB_KAFKA_ prefix with
+ * the configuration, are exported by the e2e tests and the benchmarks around notbrought, and
+ * are not configuration. */
+static const char *const nb__tool_env[] = {
+    "NB_KAFKA_VERSION",      "NB_KAFKA_HOME",          "NB_KAFKA_M2",
+    "NB_KAFKA_STATE",        "NB_KAFKA_PORT",          "NB_KAFKA_CONTROLLER_PORT",
+    "NB_KAFKA_TLS_PORT",     "NB_KAFKA_TLS_PASSWORD",  "NB_KAFKA_TLS_CLIENT_AUTH",
+    "NB_KAFKA_SASL_PORT",    "NB_KAFKA_SASL_USER",     "NB_KAFKA_SASL_PASSWORD",
+    "NB_KAFKA_HEAP",         "NB_KAFKA_JVM_OPTS",      "NB_KAFKA_START_TIMEOUT",
+    "NB_KAFKA_STOP_TIMEOUT", "NB_KAFKA_KEEP_STATE",    "NB_KAFKA_SERVER_PROPS",
+    "NB_KAFKA_TOOL_OPTS"};
+
+/*
+ * An NB_ variable that sets nothing. It is refused when it looks like configuration, so that a
+ * misspelt override does not leave the default in force unnoticed:
+ *   - it is in a section's namespace (NB_TOPICS_*, NB_PROCESSING_*, NB_POLICY_*,
+ *     NB_IDENTITY_*, NB_OPS_*, NB_KAFKA_* but for ops/kafka's own variables);
+ *   - it is within two edits of a configuration variable or NB_HMAC_KEY (NB_HMAC_KEYS);
+ *   - it is a key without its section (NB_LOG_LEVEL for NB_OPS_LOG_LEVEL).
+ * Other NB_ variables belong to the tests and tools (NB_ROOT, NB_TEST_LOG, NB_FUZZ_RUNS, ...)
+ * and pass. The error names the variable and the nearest known one, never the value.
+ */
+static void nb__unknown_env(const char *name, nb__cerr_t *e)
+{
+    for (size_t i = 0; i < sizeof(nb__tool_env) / sizeof(nb__tool_env[0]); i++)
+        if (strcmp(name, nb__tool_env[i]) == 0)
+            return;
+    bool looks = false;
+    char best[256] = "", want[256];
+    size_t best_d = SIZE_MAX, best_tail = 0;
+    for (size_t i = 0; i <= NB__N_CONFIG; i++) {
+        const char *key = i < NB__N_CONFIG ? nb__config_table[i].key : NULL;
+        if (key)
+            nb__env_name(key, want, sizeof(want));
+        else
+            snprintf(want, sizeof(want), "NB_HMAC_KEY");
+        const char *dot = key ? strchr(key, '.') : NULL;
+        size_t d = nb__edit_distance(name, want);
+        if (d <= 2)
+            looks = true;
+        if (dot) {
+            /* "NB_TOPICS_" is the section's namespace; "_DEAD_LETTERS" the key's tail. */
+            size_t ns = (size_t)(dot - key) + 4, tail = strlen(want) - ns + 1;
+            if (strncmp(name, want, ns) == 0 || strcmp(name + 2, want + ns - 1) == 0)
+                looks = true;
+            /* The same key under another section (NB_TOPICS_LOG_LEVEL) is the suggestion. */
+            size_t nl = strlen(name);
+            if (nl >= tail + 2 && strcmp(name + nl - tail, want + ns - 1) == 0 &&
+                !memchr(name + 3, '_', nl - tail > 3 ? nl - tail - 3 : 0) && tail > best_tail) {
+                best_tail = tail;
+                nb_str_copy(best, sizeof(best), want);
+                continue;
+            }
+        }
+        if (!best_tail && d < best_d) {
+            best_d = d;
+            nb_str_copy(best, sizeof(best), want);
+        }
+    }
+    if (looks)
+        nb__cerr(e, "%s: not a configuration variable (did you mean %s?)", name, best);
+}
+
 nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
@@ -574,18 +721,22 @@ nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t er
                 nb__cerr(&e, "%s: too many librdkafka properties", name);
             continue;
         }
+        bool known = false;
         for (size_t i = 0; i < NB__N_CONFIG; i++) {
             const nb__cdef_t *d = &nb__config_table[i];
             char want[256];
-            size_t k = 0;
-            k += (size_t)snprintf(want, sizeof(want), "NB_");
-            for (const char *q = d->key; *q && k + 1 < sizeof(want); q++)
-                want[k++] = *q == '.' || *q == '-' ? '_' : (char)(*q >= 'a' && *q <= 'z' ? *q - 32 : *q);
-            want[k] = '\0';
-            if (strcmp(want, name) == 0 && d->type != NB__C_PROPS &&
-                nb__set_scalar(c, d, value, why, sizeof(why)))
+            nb__env_name(d->key, want, sizeof(want));
+            if (strcmp(want, name) != 0)
+                continue;
+            known = true;
+            if (d->type == NB__C_PROPS)
+                nb__cerr(&e, "%s: librdkafka properties come from the environment one by one, as "
+                             "NB_RDKAFKA_<PROPERTY>", name);
+            else if (nb__set_scalar(c, d, value, why, sizeof(why)))
                 nb__cerr(&e, "%s: %s", name, why);
         }
+        if (!known)
+            nb__unknown_env(name, &e);
     }
     if (!c->hmac_key && c->hmac_key_file && c->hmac_key_file[0]) {
         FILE *f = fopen(c->hmac_key_file, "r");
@@ -610,6 +761,228 @@ nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t er
         memset(buf, 0, sizeof(buf)); /* no stray copy of the secret on the stack */
     }
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
+}
+
+/* Kafka's rule for topic names: 1 to 249 of [a-zA-Z0-9._-], and not "." or "..". A name
+ * librdkafka would take as a pattern ("^...") in a subscription is refused with the rest. */
+static bool nb__topic_name_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > 249 || strcmp(t, ".") == 0 || strcmp(t, "..") == 0)
+        return false;
+    for (; *t; t++)
+        if (!((*t >= 'a' && *t <= 'z') || (*t >= 'A' && *t <= 'Z') || (*t >= '0' && *t <= '9') ||
+              *t == '.' || *t == '_' || *t == '-'))
+            return false;
+    return true;
+}
+
+typedef struct nb__topic_use_s {
+    const char *key;   /* "topics.dead_letters" */
+    const char *topic; /* its value */
+    bool output;       /* notbrought writes to it */
+} nb__topic_use_t;
+
+/*
+ * Each topic has one use. notbrought reads the sources (appointments, context, acks, links),
+ * reads back what it writes to by_child (events) and changelog (per-child state), and writes
+ * notifications, dead letters and audit records for others. So:
+ *   - no output on a source: what notbrought writes would come back as input, and a record it
+ *     cannot process would be dead-lettered into its own input and loop;
+ *   - outputs pairwise apart: by_child and changelog are read back as one kind of record each,
+ *     and the readers of notifications, dead letters and audit expect only their own;
+ *   - links and acks apart from every other source: a record on another kind's topic is
+ *     refused (an acknowledgement on an appointment topic is dead-lettered and lost).
+ * Appointment topics and the context topic may share a topic: one topic keeps a child's events
+ * in one order (the integration tests run that way).
+ */
+static void nb__check_topics(const nb_config_t *c, nb__cerr_t *e)
+{
+    nb__topic_use_t u[NB_CONFIG_MAX_TOPICS + 8];
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        u[n++] = (nb__topic_use_t){"topics.appointments", c->appointment_topics[i], false};
+    u[n++] = (nb__topic_use_t){"topics.context", c->context_topic, false};
+    u[n++] = (nb__topic_use_t){"topics.acks", c->acks_topic, false};
+    u[n++] = (nb__topic_use_t){"topics.links", c->links_topic, false};
+    u[n++] = (nb__topic_use_t){"topics.by_child", c->by_child_topic, true};
+    u[n++] = (nb__topic_use_t){"topics.changelog", c->changelog_topic, true};
+    u[n++] = (nb__topic_use_t){"topics.notifications", c->notifications_topic, true};
+    u[n++] = (nb__topic_use_t){"topics.dead_letters", c->dead_letter_topic, true};
+    u[n++] = (nb__topic_use_t){"topics.audit", c->audit_topic, true};
+    for (size_t j = 0; j < n; j++) {
+        if (!u[j].topic || !nb__topic_name_ok(u[j].topic)) {
+            nb__cerr(e, "%s: not a Kafka topic name (1 to 249 letters, digits, '.', '_' or '-')",
+                     u[j].key);
+            continue;
+        }
+        for (size_t i = 0; i < j; i++) {
+            if (!u[i].topic || strcmp(u[i].topic, u[j].topic) != 0)
+                continue;
+            bool event_i = !u[i].output && (strcmp(u[i].key, "topics.appointments") == 0 ||
+                                            strcmp(u[i].key, "topics.context") == 0);
+            bool event_j = !u[j].output && (strcmp(u[j].key, "topics.appointments") == 0 ||
+                                            strcmp(u[j].key, "topics.context") == 0);
+            if (event_i && event_j)
+                continue; /* appointments and context facts on one topic: allowed */
+            const char *why;
+            if (u[j].output && !u[i].output)
+                why = "an output must not be an input: notbrought would read what it writes "
+                      "back, and a record it cannot process would loop through the dead letters";
+            else if (!u[j].output)
+                why = "links, acknowledgements and events each need a topic of their own: a "
+                      "record on another kind's topic is refused and lost";
+            else if (strstr(u[i].key, "by_child") || strstr(u[i].key, "changelog") ||
+                     strstr(u[j].key, "by_child") || strstr(u[j].key, "changelog"))
+                why = "notbrought reads by_child back as events and changelog as per-child "
+                      "state: records of another kind there are misread";
+            else
+                why = "each output needs a topic of its own: the readers of notifications, dead "
+                      "letters and audit records expect only their own kind";
+            nb__cerr(e, "%s: '%s' is also %s; %s", u[j].key, u[j].topic, u[i].key, why);
+            break;
+        }
+    }
+}
+
+static const char *nb__prop_value(const nb_config_t *c, const char *k)
+{
+    for (size_t i = 0; i < c->n_kafka_props; i++)
+        if (strcmp(c->kafka_props[i].key, k) == 0)
+            return c->kafka_props[i].value;
+    return NULL;
+}
+
+/* A file named by the configuration is there and readable when the configuration is checked,
+ * not only when librdkafka or the identity module first opens it (at start, or at the first
+ * TLS connection). @p label names the key. */
+static void nb__check_file(nb__cerr_t *e, const char *label, const char *path, bool dir_ok)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        nb__cerr(e, "%s: %s: %s", label, path, strerror(errno));
+        return;
+    }
+    bool dir = S_ISDIR(sb.st_mode);
+    if (dir ? !dir_ok : !S_ISREG(sb.st_mode)) {
+        nb__cerr(e, "%s: %s: not a regular file%s", label, path, dir_ok ? " or directory" : "");
+        return;
+    }
+    if (access(path, dir ? R_OK | X_OK : R_OK) != 0)
+        nb__cerr(e, "%s: %s: %s", label, path, strerror(errno));
+}
+
+/* librdkafka properties that name a file (ssl.ca.location may name a directory, or be "probe":
+ * the system's CA locations). */
+static const struct {
+    const char *name;
+    bool dir_ok;
+} nb__file_props[] = {{"ssl.ca.location", true},
+                      {"ssl.certificate.location", false},
+                      {"ssl.key.location", false},
+                      {"ssl.crl.location", false},
+                      {"ssl.keystore.location", false},
+                      {"ssl.engine.location", false},
+                      {"https.ca.location", true},
+                      {"sasl.kerberos.keytab", false},
+                      {"sasl.oauthbearer.assertion.private.key.file", false},
+                      {"sasl.oauthbearer.assertion.jwt.template.file", false}};
+
+/* librdkafka properties notbrought sets itself: from kafka.properties they would override a
+ * key (bootstrap.servers beats --bootstrap) or be overridden without a word. */
+static const struct {
+    const char *name;
+    const char *instead; /* the key to set instead, or NULL */
+} nb__owned_props[] = {{"bootstrap.servers", "kafka.bootstrap_servers"},
+                       {"client.id", "kafka.instance_id"},
+                       {"transactional.id", "kafka.instance_id"},
+                       {"group.id", "kafka.group_id"},
+                       {"group.instance.id", "kafka.group_instance_id"},
+                       {"partition.assignment.strategy", "kafka.assignment_strategy"},
+                       {"transaction.timeout.ms", NULL},
+                       {"isolation.level", NULL},
+                       {"enable.auto.commit", NULL},
+                       {"auto.offset.reset", NULL},
+                       {"enable.partition.eof", NULL}};
+
+static void nb__check_props(const nb_config_t *c, nb__cerr_t *e)
+{
+    char label[160];
+    for (size_t i = 0; i < sizeof(nb__owned_props) / sizeof(nb__owned_props[0]); i++) {
+        if (!nb__prop_value(c, nb__owned_props[i].name))
+            continue;
+        if (nb__owned_props[i].instead)
+            nb__cerr(e, "kafka.properties: %s is set by notbrought: use %s",
+                     nb__owned_props[i].name, nb__owned_props[i].instead);
+        else
+            nb__cerr(e, "kafka.properties: %s is set by notbrought (exactly once depends on it): "
+                        "remove it", nb__owned_props[i].name);
+    }
+    /* Transactions need the idempotent producer and acks from every in-sync replica:
+     * librdkafka refuses to start otherwise. */
+    const char *v = nb__prop_value(c, "enable.idempotence");
+    if (v && strcmp(v, "true") != 0)
+        nb__cerr(e, "kafka.properties: enable.idempotence must be true (notbrought's "
+                    "transactions need it)");
+    const char *acks[] = {"acks", "request.required.acks"};
+    for (size_t i = 0; i < 2; i++)
+        if ((v = nb__prop_value(c, acks[i])) && strcmp(v, "all") != 0 && strcmp(v, "-1") != 0)
+            nb__cerr(e, "kafka.properties: %s must be all (notbrought's transactions need it)",
+                     acks[i]);
+    for (size_t i = 0; i < sizeof(nb__file_props) / sizeof(nb__file_props[0]); i++) {
+        v = nb__prop_value(c, nb__file_props[i].name);
+        if (!v || !v[0] || (nb__file_props[i].dir_ok && strcmp(v, "probe") == 0))
+            continue;
+        snprintf(label, sizeof(label), "kafka.properties: %s", nb__file_props[i].name);
+        nb__check_file(e, label, v, nb__file_props[i].dir_ok);
+    }
+    /* SASL PLAIN and SCRAM log in with a user name and a password: librdkafka refuses to start
+     * without them. GSSAPI (the default mechanism) and OAUTHBEARER do not need them. */
+    const char *proto = nb__prop_value(c, "security.protocol");
+    const char *mech = nb__prop_value(c, "sasl.mechanisms");
+    if (!mech)
+        mech = nb__prop_value(c, "sasl.mechanism");
+    if (proto && (strncmp(proto, "sasl_", 5) == 0 || strncmp(proto, "SASL_", 5) == 0) && mech &&
+        (strcmp(mech, "PLAIN") == 0 || strncmp(mech, "SCRAM-", 6) == 0)) {
+        const char *user = nb__prop_value(c, "sasl.username");
+        const char *pass = nb__prop_value(c, "sasl.password");
+        if (!user || !user[0])
+            nb__cerr(e, "kafka.properties: sasl.mechanisms %s needs sasl.username", mech);
+        if (!pass || !pass[0])
+            nb__cerr(e, "kafka.properties: sasl.mechanisms %s needs a password: "
+                        "NB_RDKAFKA_SASL_PASSWORD or kafka.sasl_password_file", mech);
+    }
+}
+
+/* partition.assignment.strategy: librdkafka knows range, roundrobin and cooperative-sticky, and
+ * refuses to start with another, or with cooperative-sticky listed with an eager one. */
+static void nb__check_assignor(const char *s, nb__cerr_t *e)
+{
+    int eager = 0, cooperative = 0;
+    const char *p = s;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t len = strcspn(p, ", ");
+        if (!len)
+            break;
+        if ((len == 5 && strncmp(p, "range", 5) == 0) ||
+            (len == 10 && strncmp(p, "roundrobin", 10) == 0))
+            eager++;
+        else if (len == 18 && strncmp(p, "cooperative-sticky", 18) == 0)
+            cooperative++;
+        else {
+            nb__cerr(e, "kafka.assignment_strategy: expected range, roundrobin or "
+                        "cooperative-sticky");
+            return;
+        }
+        p += len;
+    }
+    if (eager + cooperative == 0)
+        nb__cerr(e, "kafka.assignment_strategy: must not be empty");
+    else if (eager && cooperative)
+        nb__cerr(e, "kafka.assignment_strategy: cooperative-sticky cannot be listed with range "
+                    "or roundrobin");
 }
 
 /* ops.http_*: what the table's ranges cannot say. */
@@ -640,6 +1013,17 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
         nb__cerr(&e, "policy.files: at least one policy file is required");
     if (!c->instance_id[0])
         nb__cerr(&e, "kafka.instance_id: must not be empty");
+    if (!c->bootstrap_servers[0])
+        nb__cerr(&e, "kafka.bootstrap_servers: must not be empty");
+    if (!c->group_id[0])
+        nb__cerr(&e, "kafka.group_id: must not be empty");
+    nb__check_assignor(c->assignment_strategy, &e);
+    nb__check_topics(c, &e);
+    nb__check_props(c, &e);
+    if (c->sasl_password_file[0])
+        nb__check_file(&e, "kafka.sasl_password_file", c->sasl_password_file, false);
+    if (c->hmac_key_file[0])
+        nb__check_file(&e, "identity.hmac_key_file", c->hmac_key_file, false);
     nb__check_http(c, &e);
     int64_t fixed;
     if (c->fixed_now[0] && !nb_parse_time(c->fixed_now, &fixed))
@@ -663,6 +1047,21 @@ void nb_config_write_reference(void *fp)
                "from `NB_HMAC_KEY` or `identity.hmac_key_file`, the SASL password from "
                "`NB_RDKAFKA_SASL_PASSWORD` or `kafka.sasl_password_file`, other secret "
                "librdkafka properties from `NB_RDKAFKA_*`.\n\n"
+               "Refused (`notbrought run --check-config` and `run` both say why and exit 1): a key "
+               "or a librdkafka property given twice in the file (file:line:column of the "
+               "second); an `NB_` variable that looks like configuration but sets nothing "
+               "(`NB_TOPICS_DEAD_LETTER`, `NB_LOG_LEVEL`), named with the nearest known one and "
+               "never its value (ops/kafka's `NB_KAFKA_*` settings and the tests' `NB_*` "
+               "variables are not configuration); an output topic (`by_child`, `changelog`, "
+               "`notifications`, `dead_letters`, `audit`) equal to an input topic "
+               "(`appointments`, `context`, `acks`, `links`) or to another output; `links` or "
+               "`acks` sharing a topic with another input (appointment topics and `context` may "
+               "share one); a file named by `identity.hmac_key_file`, "
+               "`kafka.sasl_password_file` or a librdkafka file property (`ssl.ca.location`, "
+               "`ssl.certificate.location`, `ssl.key.location`, ...) that is missing, unreadable "
+               "or not a regular file; librdkafka properties notbrought sets itself "
+               "(`bootstrap.servers`, `group.id`, `isolation.level`, ...), and "
+               "`enable.idempotence` or `acks` other than what transactions need.\n\n"
                "| key | type | default | description |\n| --- | --- | --- | --- |\n");
     for (size_t i = 0; i < NB__N_CONFIG; i++) {
         const nb__cdef_t *d = &nb__config_table[i];

@@ -37,3 +37,10 @@ add_test(NAME cli.shutdown
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/shutdown.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.shutdown PROPERTIES LABELS integration TIMEOUT 300)
+
+# Configuration that loses data or loops (an output on an input topic, a key given twice, a
+# misspelt NB_ variable, a missing CA file) is refused by 'run --check-config' and by 'run'.
+add_test(NAME cli.config_refused
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/config_refused.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.config_refused PROPERTIES LABELS unit TIMEOUT 120)

@@ -1326,6 +1326,322 @@ static void test_secret_properties_refused_in_yaml(void **state)
     t_scratch_free(&t);
 }
 
+/* ---- configuration that loses data or loops is refused (issue 18) ------------------------- */
+
+/* The defaults with an HMAC key: valid. */
+static nb_config_t *t_conf(void)
+{
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    c->hmac_key = strdup("unit-test-hmac-key-0123456789");
+    return c;
+}
+
+static void t_set(nb_config_t *c, size_t offset, const char *value)
+{
+    char **field = (char **)((char *)c + offset);
+    free(*field);
+    *field = strdup(value);
+}
+
+/* The issue: topics.dead_letters set to an input topic was accepted, and one bad record then
+ * came back 2,465 times in 10 s. Every output on every input is refused, and outputs that would
+ * mix; appointments and context on one topic (the integration tests' layout) stay valid. */
+static void test_dead_letters_on_an_input_topic_refused(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    nb_config_t *c = t_conf();
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+    t_set(c, offsetof(nb_config_t, dead_letter_topic), "hv.contacts");
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_string_equal(errstr, "topics.dead_letters: 'hv.contacts' is also topics.appointments; "
+                                "an output must not be an input: notbrought would read what it "
+                                "writes back, and a record it cannot process would loop through "
+                                "the dead letters");
+    nb_config_destroy(c);
+
+    static const struct {
+        size_t off;
+        const char *topic, *want;
+    } cases[] = {
+        {offsetof(nb_config_t, dead_letter_topic), "gp.appointments",
+         "topics.dead_letters: 'gp.appointments' is also topics.appointments; an output"},
+        {offsetof(nb_config_t, dead_letter_topic), "child.context",
+         "topics.dead_letters: 'child.context' is also topics.context; an output"},
+        {offsetof(nb_config_t, dead_letter_topic), "notification.acks",
+         "topics.dead_letters: 'notification.acks' is also topics.acks; an output"},
+        {offsetof(nb_config_t, dead_letter_topic), "identity.links",
+         "topics.dead_letters: 'identity.links' is also topics.links; an output"},
+        {offsetof(nb_config_t, notifications_topic), "notification.acks",
+         "topics.notifications: 'notification.acks' is also topics.acks; an output"},
+        {offsetof(nb_config_t, notifications_topic), "identity.links",
+         "topics.notifications: 'identity.links' is also topics.links; an output"},
+        {offsetof(nb_config_t, audit_topic), "midwifery.appointments",
+         "topics.audit: 'midwifery.appointments' is also topics.appointments; an output"},
+        {offsetof(nb_config_t, by_child_topic), "gp.appointments",
+         "topics.by_child: 'gp.appointments' is also topics.appointments; an output"},
+        {offsetof(nb_config_t, changelog_topic), "child.context",
+         "topics.changelog: 'child.context' is also topics.context; an output"},
+        {offsetof(nb_config_t, changelog_topic), "notbrought.by-child",
+         "topics.changelog: 'notbrought.by-child' is also topics.by_child; notbrought reads "
+         "by_child back as events and changelog as per-child state"},
+        {offsetof(nb_config_t, dead_letter_topic), "notbrought.by-child",
+         "topics.dead_letters: 'notbrought.by-child' is also topics.by_child; notbrought reads"},
+        {offsetof(nb_config_t, dead_letter_topic), "notbrought.changelog",
+         "topics.dead_letters: 'notbrought.changelog' is also topics.changelog; notbrought reads"},
+        {offsetof(nb_config_t, notifications_topic), "notbrought.by-child",
+         "topics.notifications: 'notbrought.by-child' is also topics.by_child; notbrought reads"},
+        {offsetof(nb_config_t, dead_letter_topic), "notifications",
+         "topics.dead_letters: 'notifications' is also topics.notifications; each output needs "
+         "a topic of its own"},
+        {offsetof(nb_config_t, audit_topic), "notifications",
+         "topics.audit: 'notifications' is also topics.notifications; each output needs"},
+        {offsetof(nb_config_t, audit_topic), "notbrought.dead-letters",
+         "topics.audit: 'notbrought.dead-letters' is also topics.dead_letters; each output"},
+        {offsetof(nb_config_t, acks_topic), "gp.appointments",
+         "topics.acks: 'gp.appointments' is also topics.appointments; links, acknowledgements "
+         "and events each need a topic of their own"},
+        {offsetof(nb_config_t, links_topic), "child.context",
+         "topics.links: 'child.context' is also topics.context; links, acknowledgements"},
+        {offsetof(nb_config_t, links_topic), "notification.acks",
+         "topics.links: 'notification.acks' is also topics.acks; links"},
+        {offsetof(nb_config_t, dead_letter_topic), "",
+         "topics.dead_letters: not a Kafka topic name"},
+        {offsetof(nb_config_t, notifications_topic), "^gp.*",
+         "topics.notifications: not a Kafka topic name"},
+        {offsetof(nb_config_t, audit_topic), "..", "topics.audit: not a Kafka topic name"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        c = t_conf();
+        t_set(c, cases[i].off, cases[i].topic);
+        assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+        if (strncmp(errstr, cases[i].want, strlen(cases[i].want)) != 0 || strchr(errstr, '\n'))
+            fail_msg("case %zu: got '%s', want one error starting '%s'", i, errstr,
+                     cases[i].want);
+        nb_config_destroy(c);
+    }
+
+    /* Appointments and context facts may share a topic, and an appointment topic listed twice
+     * does no harm. */
+    c = t_conf();
+    for (size_t i = 0; i < c->n_appointment_topics; i++)
+        free(c->appointment_topics[i]);
+    c->n_appointment_topics = 2;
+    c->appointment_topics[0] = strdup("events");
+    c->appointment_topics[1] = strdup("events");
+    t_set(c, offsetof(nb_config_t, context_topic), "events");
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+    /* The dead letters on that shared topic: one error, not one per use of the topic. */
+    t_set(c, offsetof(nb_config_t, dead_letter_topic), "events");
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "topics.dead_letters: 'events' is also topics.appointments"));
+    assert_null(strchr(errstr, '\n'));
+    nb_config_destroy(c);
+}
+
+/* A key given twice was accepted and the last one silently won. */
+static void test_duplicate_keys_refused(void **state)
+{
+    (void)state;
+    char errstr[1024], want[1024];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *path = t_write(&t, "nb.yaml",
+                               "topics:\n"
+                               "  dead_letters: nb.dead-letters\n"
+                               "  audit: nb.audit\n"
+                               "  dead_letters: gp.appointments\n"
+                               "kafka:\n"
+                               "  properties:\n"
+                               "    linger.ms: 5\n"
+                               "    linger.ms: 50\n"
+                               "topics:\n"
+                               "  audit: nb.audit2\n");
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want),
+             "%s:4:3: key 'topics.dead_letters' is given twice (first at line 2)\n"
+             "%s:8:5: kafka.properties: property 'linger.ms' is given twice (first at line 7)\n"
+             "%s:9:1: section 'topics' is given twice (first at line 1)",
+             path, path, path);
+    assert_string_equal(errstr, want);
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
+/* A misspelt NB_ variable was ignored and the default stayed in force. It is refused by name,
+ * with the nearest known name and never its value; the tests' and tools' NB_ variables pass. */
+static void test_misspelt_nb_variable_refused(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    static const struct {
+        const char *var, *want;
+    } cases[] = {
+        {"NB_TOPICS_DEAD_LETTER=value-not-echoed",
+         "NB_TOPICS_DEAD_LETTER: not a configuration variable (did you mean "
+         "NB_TOPICS_DEAD_LETTERS?)"},
+        {"NB_KAFKA_INSTANCEID=value-not-echoed",
+         "NB_KAFKA_INSTANCEID: not a configuration variable (did you mean "
+         "NB_KAFKA_INSTANCE_ID?)"},
+        {"NB_KAFKA_BOOTSTRAP=value-not-echoed",
+         "NB_KAFKA_BOOTSTRAP: not a configuration variable (did you mean "
+         "NB_KAFKA_BOOTSTRAP_SERVERS?)"},
+        {"NB_BOOTSTRAP_SERVERS=value-not-echoed",
+         "NB_BOOTSTRAP_SERVERS: not a configuration variable (did you mean "
+         "NB_KAFKA_BOOTSTRAP_SERVERS?)"},
+        {"NB_TOPICS_LOG_LEVEL=value-not-echoed",
+         "NB_TOPICS_LOG_LEVEL: not a configuration variable (did you mean NB_OPS_LOG_LEVEL?)"},
+        {"NB_HMAC_KEYS=value-not-echoed",
+         "NB_HMAC_KEYS: not a configuration variable (did you mean NB_HMAC_KEY?)"},
+        {"NB_TOPIC_AUDIT=value-not-echoed",
+         "NB_TOPIC_AUDIT: not a configuration variable (did you mean NB_TOPICS_AUDIT?)"},
+        {"NB_IDENTITY_PARK_MAXIMUM=value-not-echoed",
+         "NB_IDENTITY_PARK_MAXIMUM: not a configuration variable (did you mean "
+         "NB_IDENTITY_PARK_MAX?)"},
+        {"NB_KAFKA_PROPERTIES=value-not-echoed",
+         "NB_KAFKA_PROPERTIES: librdkafka properties come from the environment one by one, as "
+         "NB_RDKAFKA_<PROPERTY>"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *env[] = {(char *)cases[i].var, NULL};
+        nb_config_t *c = nb_config_new();
+        assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+        assert_string_equal(errstr, cases[i].want);
+        assert_null(strstr(errstr, "value-not-echoed"));
+        nb_config_destroy(c);
+    }
+
+    /* Not configuration: the tests', the tools' and ops/kafka's own. */
+    char *fine[] = {"NB_TEST_LOG=info", "NB_TEST_FILTER=x", "NB_ROOT=/r", "NB_CACHE=/c",
+                    "NB_VENV=/v", "NB_SKIP_E2E=1", "NB_FUZZ_RUNS=9", "NB_BIN=/b", "NB_NOW=x",
+                    "NB_SOURCE_DIR=/s", "NB_E2E_SEED=1", "NB_DEMO_SEED=2", "NB_PYTHON=/p",
+                    "NB_KAFKA_PORT=1", "NB_KAFKA_STATE=/k", "NB_KAFKA_SASL_PASSWORD=x",
+                    "NB_KAFKA_SASL_USER=u", "NB_KAFKA_HOME=/h", "NB_KAFKA_VERSION=3.9.2",
+                    "NB_KAFKA4_VERSION=4.4.0", "NB_RDKAFKA_LINGER_MS=20",
+                    "NB_HMAC_KEY=unit-test-hmac-key-0123456789",
+                    "NB_KAFKA_INSTANCE_ID=pod-1", NULL};
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, fine, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(c->instance_id, "pod-1");
+    nb_config_destroy(c);
+}
+
+/* A missing CA file passed the check and failed at start (ssl.ca.location failed: ... system
+ * lib). Every file the configuration names must be there, readable and a file. */
+static void test_missing_files_refused(void **state)
+{
+    (void)state;
+    char errstr[2048], yaml[1024], want[2048];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *ca = t_write(&t, "ca.pem", "not really a certificate\n");
+    snprintf(yaml, sizeof(yaml),
+             "kafka:\n  sasl_password_file: /nonexistent/nb/sasl.password\n  properties:\n"
+             "    security.protocol: ssl\n"
+             "    ssl.ca.location: /nonexistent/nb/ca.pem\n"
+             "    ssl.certificate.location: %s\n"
+             "    ssl.key.location: %s\n"
+             "identity:\n  hmac_key_file: /nonexistent/nb/hmac.key\n",
+             ca, t.dir);
+    const char *path = t_write(&t, "nb.yaml", yaml);
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_OK);
+    /* The secrets from the environment: the files are then not read, but still refused. */
+    char *env[] = {"NB_HMAC_KEY=unit-test-hmac-key-0123456789",
+                   "NB_RDKAFKA_SASL_PASSWORD=from-env", NULL};
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want),
+             "kafka.properties: ssl.ca.location: /nonexistent/nb/ca.pem: No such file or "
+             "directory\n"
+             "kafka.properties: ssl.key.location: %s: not a regular file\n"
+             "kafka.sasl_password_file: /nonexistent/nb/sasl.password: No such file or "
+             "directory\n"
+             "identity.hmac_key_file: /nonexistent/nb/hmac.key: No such file or directory",
+             t.dir);
+    assert_string_equal(errstr, want);
+    assert_null(strstr(errstr, "from-env"));
+    nb_config_destroy(c);
+
+    /* A CA directory, "probe" and files that are there pass. */
+    static const char *const cas[] = {NULL, "probe", "dir"};
+    for (size_t i = 0; i < 3; i++) {
+        c = t_conf();
+        char var[3][256];
+        snprintf(var[0], sizeof(var[0]), "NB_RDKAFKA_SSL_CA_LOCATION=%s",
+                 !cas[i] ? ca : strcmp(cas[i], "dir") == 0 ? t.dir : cas[i]);
+        snprintf(var[1], sizeof(var[1]), "NB_RDKAFKA_SSL_KEY_LOCATION=%s", ca);
+        snprintf(var[2], sizeof(var[2]), "NB_IDENTITY_HMAC_KEY_FILE=%s", ca);
+        char *ok_env[] = {var[0], var[1], var[2], NULL};
+        assert_int_equal(nb_config_apply_env(c, ok_env, errstr, sizeof(errstr)), NB_ERR_OK);
+        if (nb_config_validate(c, errstr, sizeof(errstr)) != NB_ERR_OK)
+            fail_msg("case %zu: %s", i, errstr);
+        nb_config_destroy(c);
+    }
+    t_scratch_free(&t);
+}
+
+/* What librdkafka refuses when the daemon starts, or what would silently override or be
+ * overridden, was passed by --check-config. */
+static void test_start_refusals_caught_by_the_check(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    static const struct {
+        const char *var, *want;
+    } cases[] = {
+        {"NB_KAFKA_ASSIGNMENT_STRATEGY=sticky",
+         "kafka.assignment_strategy: expected range, roundrobin or cooperative-sticky"},
+        {"NB_KAFKA_ASSIGNMENT_STRATEGY=range,cooperative-sticky",
+         "kafka.assignment_strategy: cooperative-sticky cannot be listed with range or "
+         "roundrobin"},
+        {"NB_KAFKA_GROUP_ID=", "kafka.group_id: must not be empty"},
+        {"NB_KAFKA_BOOTSTRAP_SERVERS=", "kafka.bootstrap_servers: must not be empty"},
+        {"NB_RDKAFKA_ENABLE_IDEMPOTENCE=false",
+         "kafka.properties: enable.idempotence must be true (notbrought's transactions need it)"},
+        {"NB_RDKAFKA_ACKS=1", "kafka.properties: acks must be all (notbrought's transactions "
+                              "need it)"},
+        {"NB_RDKAFKA_GROUP_ID=other", "kafka.properties: group.id is set by notbrought: use "
+                                      "kafka.group_id"},
+        {"NB_RDKAFKA_BOOTSTRAP_SERVERS=h:1", "kafka.properties: bootstrap.servers is set by "
+                                             "notbrought: use kafka.bootstrap_servers"},
+        {"NB_RDKAFKA_ISOLATION_LEVEL=read_uncommitted",
+         "kafka.properties: isolation.level is set by notbrought (exactly once depends on it): "
+         "remove it"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *env[] = {(char *)cases[i].var, NULL};
+        nb_config_t *c = t_conf();
+        assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+        assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+        assert_string_equal(errstr, cases[i].want);
+        nb_config_destroy(c);
+    }
+
+    /* SCRAM without a password: librdkafka refuses to start. With one it passes, as do the
+     * properties notbrought leaves alone. */
+    char *scram[] = {"NB_RDKAFKA_SECURITY_PROTOCOL=sasl_plaintext",
+                     "NB_RDKAFKA_SASL_MECHANISMS=SCRAM-SHA-512", "NB_RDKAFKA_SASL_USERNAME=nb",
+                     NULL, NULL};
+    nb_config_t *c = t_conf();
+    assert_int_equal(nb_config_apply_env(c, scram, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_string_equal(errstr, "kafka.properties: sasl.mechanisms SCRAM-SHA-512 needs a "
+                                "password: NB_RDKAFKA_SASL_PASSWORD or kafka.sasl_password_file");
+    nb_config_destroy(c);
+    scram[3] = "NB_RDKAFKA_SASL_PASSWORD=pw";
+    char *more[] = {"NB_KAFKA_ASSIGNMENT_STRATEGY=roundrobin,range", "NB_RDKAFKA_ACKS=all",
+                    "NB_RDKAFKA_ENABLE_IDEMPOTENCE=true", "NB_RDKAFKA_LINGER_MS=20", NULL};
+    c = t_conf();
+    assert_int_equal(nb_config_apply_env(c, scram, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(nb_config_apply_env(c, more, errstr, sizeof(errstr)), NB_ERR_OK);
+    if (nb_config_validate(c, errstr, sizeof(errstr)) != NB_ERR_OK)
+        fail_msg("%s", errstr);
+    nb_config_destroy(c);
+}
+
 /* ---- docs/configuration.md is generated ---------------------------------------------------- */
 
 static void test_configuration_reference_is_current(void **state)
@@ -1383,6 +1699,11 @@ int main(void)
         cmocka_unit_test(test_sasl_password_file_missing),
         cmocka_unit_test(test_env_overrides_yaml),
         cmocka_unit_test(test_secret_properties_refused_in_yaml),
+        cmocka_unit_test(test_dead_letters_on_an_input_topic_refused),
+        cmocka_unit_test(test_duplicate_keys_refused),
+        cmocka_unit_test(test_misspelt_nb_variable_refused),
+        cmocka_unit_test(test_missing_files_refused),
+        cmocka_unit_test(test_start_refusals_caught_by_the_check),
         cmocka_unit_test(test_configuration_reference_is_current),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
