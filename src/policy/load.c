@@ -9,7 +9,9 @@
  * out of range (NB_ERR_POLICY_VALUE). The loader reports every problem it finds, not only
  * the first, and never keeps a half-built policy: on any error the caller gets nothing.
  */
+#define _XOPEN_SOURCE 700 /* realpath(), to keep includes in the policy's directory */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "policy/internal.h"
@@ -87,6 +91,13 @@ typedef struct nb__ctx_s {
 #define NB__MAX_DEPTH 24
 #define NB__MAX_VISITS 200000L
 
+/* Limits checked on the YAML events before libyaml builds a document (nb__precheck): the
+ * daemon loads policies on its main loop (SIGHUP), so a file must never make it wait. */
+#define NB__MAX_FILE_BYTES (4u << 20) /* a policy file or an included one: 4 MiB */
+#define NB__MAX_NESTING 64            /* collections inside collections, the root being 1 */
+#define NB__MAX_ANCHORS 1000
+#define NB__MAX_ALIASES 10000
+
 static nb__mark_t nb__mark(const nb__ctx_t *ctx, const yaml_node_t *node)
 {
     nb__mark_t m = {ctx->file, 0, 0};
@@ -97,14 +108,36 @@ static nb__mark_t nb__mark(const nb__ctx_t *ctx, const yaml_node_t *node)
     return m;
 }
 
+/* Copies a message, writing control characters (C0, DEL and, in UTF-8, C1) as \xNN: text
+ * quoted from a policy file can then neither start a new line in a log nor drive a terminal. */
+static void nb__escape(char *out, size_t size, const char *in)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 1 < size; p++) {
+        unsigned c = *p;
+        if (c < 0x20 || c == 0x7f || (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+            if (o + 5 > size)
+                break;
+            if (c == 0xc2)
+                c = *++p;
+            snprintf(out + o, size - o, "\\x%02x", c);
+            o += 4;
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 __attribute__((format(printf, 5, 6))) static void
 nb__report(nb__ctx_t *ctx, nb__mark_t m, nb_err_t err, bool warning, const char *fmt, ...)
 {
-    char msg[768];
+    char raw[768], msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    nb__escape(msg, sizeof(msg), raw);
     if (!warning) {
         if (ctx->n_errors++ == 0) {
             ctx->first_err = err;
@@ -125,6 +158,12 @@ nb__report(nb__ctx_t *ctx, nb__mark_t m, nb_err_t err, bool warning, const char 
 }
 
 #define NB__ERR(ctx, node, err, ...) nb__report(ctx, nb__mark(ctx, node), err, false, __VA_ARGS__)
+
+/* Text of the file being loaded, for a message. A policy file's own text is quoted (at most 80
+ * characters, escaped by nb__report) because its author needs to see what is wrong; an
+ * included file's text never is, because the file may not be a policy at all (a mistaken or
+ * malicious include): messages about it say where and what kind of problem, and show "...". */
+#define NB__Q(ctx, s) ((ctx)->in_include ? "..." : (s))
 
 static const char *nb__dup(nb__ctx_t *ctx, const char *s, size_t len)
 {
@@ -262,8 +301,8 @@ static bool nb__enum_value(nb__ctx_t *ctx, yaml_node_t *node, const nb__field_t 
     if (v < 0) {
         char list[256];
         nb__enum_list(e, list, sizeof(list));
-        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "unknown %s '%s' (expected one of: %s)", e->what,
-                s, list);
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "unknown %s '%.80s' (expected one of: %s)",
+                e->what, NB__Q(ctx, s), list);
         return false;
     }
     *out = v;
@@ -310,7 +349,7 @@ static bool nb__p_id(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__fie
     if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
                 "'%s' must be an id of 1 to %d letters, digits, '_', '-' or '.', not '%.80s'",
-                f->key, NB_ID_MAX, s);
+                f->key, NB_ID_MAX, NB__Q(ctx, s));
         return false;
     }
     *(const char **)dst = nb__dup(ctx, s, node->data.scalar.length);
@@ -342,7 +381,7 @@ static bool nb__p_int(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__fi
         return false;
     if (!nb__plain(node) || !nb__int_text(s, &v)) {
         NB__ERR(ctx, node, NB_ERR_POLICY_TYPE, "'%s' must be a whole number, not '%.80s'", f->key,
-                s);
+                NB__Q(ctx, s));
         return false;
     }
     if (v < f->min || v > f->max) {
@@ -367,7 +406,8 @@ static bool nb__p_bool(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__f
         *(int32_t *)dst = s[0] == 't';
         return true;
     }
-    NB__ERR(ctx, node, NB_ERR_POLICY_TYPE, "'%s' must be true or false, not '%.80s'", f->key, s);
+    NB__ERR(ctx, node, NB_ERR_POLICY_TYPE, "'%s' must be true or false, not '%.80s'", f->key,
+            NB__Q(ctx, s));
     return false;
 }
 
@@ -379,7 +419,7 @@ static bool nb__p_date(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__f
         return false;
     if (!nb_parse_date(s, &d)) {
         NB__ERR(ctx, node, NB_ERR_POLICY_TYPE, "'%s' must be a date (YYYY-MM-DD), not '%.80s'",
-                f->key, s);
+                f->key, NB__Q(ctx, s));
         return false;
     }
     *(int32_t *)dst = d;
@@ -401,7 +441,7 @@ static bool nb__p_clock(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__
         }
     }
     NB__ERR(ctx, node, NB_ERR_POLICY_TYPE, "'%s' must be a time of day (HH:MM), not '%.80s'",
-            f->key, s);
+            f->key, NB__Q(ctx, s));
     return false;
 }
 
@@ -504,7 +544,7 @@ static bool nb__ref_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__
     nb__refs_t *r = dst;
     const char *s = (const char *)node->data.scalar.value;
     if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
-        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid role id", s);
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid role id", NB__Q(ctx, s));
         return false;
     }
     for (size_t i = 0; i < r->n; i++) {
@@ -548,13 +588,13 @@ static bool nb__gestation(nb__ctx_t *ctx, yaml_node_t *node, const char *key, in
         (plus && (!nb__int_text(plus + 1, &d) || plus[1] == '-' || plus[1] == '+'))) {
         NB__ERR(ctx, node, NB_ERR_POLICY_TYPE,
                 "'%s' must be a gestation in weeks (20) or weeks+days (10+0), not '%.80s'", key,
-                s);
+                NB__Q(ctx, s));
         return false;
     }
     if (w > 45 || d > 6) {
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
                 "'%s': gestation must be at most 45 weeks and the days 0 to 6 (got '%s')", key,
-                s);
+                NB__Q(ctx, s));
         return false;
     }
     *days = (int32_t)(w * 7 + d);
@@ -651,7 +691,7 @@ static bool nb__parse_map(nb__ctx_t *ctx, yaml_node_t *node, const nb__table_t *
                 off += (size_t)n;
             }
             NB__ERR(ctx, k, NB_ERR_POLICY_UNKNOWN_KEY, "unknown key '%.80s' in %s (known keys: %s)",
-                    key, t->what, known);
+                    NB__Q(ctx, key), t->what, known);
             ok = false;
             continue;
         }
@@ -1036,7 +1076,7 @@ static bool nb__rule_id_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const 
     nb__modifier_t *m = dst;
     const char *s = (const char *)node->data.scalar.value;
     if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
-        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid rule id", s);
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid rule id", NB__Q(ctx, s));
         return false;
     }
     if (m->n_rules == NB_POLICY_MAX_RULES) {
@@ -1325,7 +1365,7 @@ static bool nb__delete_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const n
     long i = nb__find(k, arr, *n, id);
     if (i < 0) {
         NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE,
-                "cannot delete %s '%.80s': no earlier file defines it", k->what, id);
+                "cannot delete %s '%.80s': no earlier file defines it", k->what, NB__Q(ctx, id));
         return false;
     }
     char *at = (char *)arr + (size_t)i * k->elem;
@@ -1427,9 +1467,120 @@ static bool nb__p_years(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__
     return true;
 }
 
+/* ---- reading files ----------------------------------------------------------------------- */
+
+/* What a file that is not a regular file is, for a message. */
+static const char *nb__file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "a device";
+    return "not a file";
+}
+
+typedef enum {
+    NB__READ_OK,
+    NB__READ_CANNOT, /* cannot open or read it: *why is strerror's text */
+    NB__READ_KIND,   /* not a regular file: *why says what it is */
+    NB__READ_SIZE,   /* larger than NB__MAX_FILE_BYTES */
+    NB__READ_NOMEM
+} nb__read_t;
+
+/* Reads a whole policy file, which must be a regular file of at most NB__MAX_FILE_BYTES.
+ * The loader runs on the daemon's main loop (SIGHUP), so a FIFO, a device or a socket named
+ * by mistake or by malice must not block it: opening a FIFO with no writer blocks in open()
+ * itself. The file is therefore opened with O_NONBLOCK and fstat() refuses anything that is
+ * not a regular file before a byte is read; stat() before open() spares a device the side
+ * effects of being opened and says what a socket is (open() fails on one). At most one byte
+ * more than the limit is read, however the file grows meanwhile.
+ * @returns NB__READ_OK with *bufp (malloc'd, NUL-terminated; the caller frees it) and *lenp. */
+static nb__read_t nb__read_file(const char *path, int oflags, char **bufp, size_t *lenp,
+                                const char **why)
+{
+    struct stat st;
+    nb__read_t rc = NB__READ_OK;
+    char *buf = NULL;
+    size_t len = 0, cap;
+    int fd = -1;
+    *bufp = NULL;
+    *lenp = 0;
+    *why = "";
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        *why = nb__file_kind(st.st_mode);
+        return NB__READ_KIND;
+    }
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | oflags)) < 0 ||
+        fstat(fd, &st) != 0) {
+        *why = strerror(errno);
+        rc = NB__READ_CANNOT;
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *why = nb__file_kind(st.st_mode);
+        rc = NB__READ_KIND;
+        goto done;
+    }
+    if (st.st_size > (off_t)NB__MAX_FILE_BYTES) {
+        rc = NB__READ_SIZE;
+        goto done;
+    }
+    cap = (size_t)st.st_size + 1; /* one more, to see the end of the file */
+    if (!(buf = malloc(cap + 1))) {
+        rc = NB__READ_NOMEM;
+        goto done;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (len > NB__MAX_FILE_BYTES) {
+                rc = NB__READ_SIZE;
+                break;
+            }
+            size_t ncap = cap < NB__MAX_FILE_BYTES / 2 ? cap * 2 : NB__MAX_FILE_BYTES + 1;
+            char *nbuf = realloc(buf, ncap + 1);
+            if (!nbuf) {
+                rc = NB__READ_NOMEM;
+                break;
+            }
+            buf = nbuf;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            *why = strerror(errno);
+            rc = NB__READ_CANNOT;
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+done:
+    if (fd >= 0)
+        close(fd);
+    if (rc != NB__READ_OK) {
+        free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    *bufp = buf;
+    *lenp = len;
+    return NB__READ_OK;
+}
+
 static bool nb__load_doc(nb__ctx_t *ctx, const char *name, const char *data, size_t len,
                          const char *dir, bool include);
 
+/* An include names a file in the including file's directory or below it: a relative path
+ * without '..', and no symbolic link on the way may lead out of the directory (checked on the
+ * resolved path). A policy can then read only files its own authors control, however
+ * privileged the daemon is; what it may read is also at most 4 MiB and a regular file. */
 static bool nb__p_include(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
 {
     (void)dst;
@@ -1449,55 +1600,80 @@ static bool nb__p_include(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "too many files");
         return false;
     }
-    char path[4096];
-    if (s[0] == '/')
-        snprintf(path, sizeof(path), "%s", s);
-    else
-        snprintf(path, sizeof(path), "%s%s", ctx->dir, s);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "cannot read included file '%s': %s", path,
+    size_t slen = node->data.scalar.length;
+    bool control = strlen(s) != slen;
+    for (size_t i = 0; i < slen && !control; i++)
+        control = (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
+    if (control || slen == 0) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
+                "'include' must be a file name, without control characters");
+        return false;
+    }
+    if (s[0] == '/') {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
+                "'include' must be a path relative to this file's directory, not an absolute "
+                "path");
+        return false;
+    }
+    for (const char *c = s; c; c = strchr(c, '/') ? strchr(c, '/') + 1 : NULL) {
+        if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || c[2] == '\0')) {
+            NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
+                    "'include' must not contain '..': the file must be in this file's "
+                    "directory or below it");
+            return false;
+        }
+    }
+    char path[4096], rdir[PATH_MAX], rpath[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s%s", ctx->dir, s) >= sizeof(path)) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'include' is too long");
+        return false;
+    }
+    if (!realpath(ctx->dir[0] ? ctx->dir : ".", rdir) || !realpath(path, rpath)) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "cannot read included file '%s': %s", s,
                 strerror(errno));
         return false;
     }
+    /* The directory itself is inside (and refused below as a directory). */
+    size_t dl = strlen(rdir);
+    if (strncmp(rpath, rdir, dl) != 0 || (dl > 1 && rpath[dl] != '/' && rpath[dl] != '\0')) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE,
+                "included file '%s' is outside this file's directory (through a symbolic link)",
+                s);
+        return false;
+    }
+    /* O_NOFOLLOW: a link put in place of the checked file meanwhile is not followed. */
     char *buf = NULL;
-    size_t n = 0, cap = 0;
-    bool ok = true;
-    for (;;) {
-        if (cap - n < 4096) {
-            if (cap > (1u << 24)) {
-                NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "included file '%s' is too large", path);
-                ok = false;
-                break;
-            }
-            char *nb = realloc(buf, cap ? cap * 2 : 8192);
-            if (!nb) {
-                ctx->nomem = true;
-                ok = false;
-                break;
-            }
-            buf = nb;
-            cap = cap ? cap * 2 : 8192;
-        }
-        size_t r = fread(buf + n, 1, cap - n, fp);
-        n += r;
-        if (r == 0)
-            break;
+    size_t n = 0;
+    const char *why;
+    switch (nb__read_file(rpath, O_NOFOLLOW, &buf, &n, &why)) {
+    case NB__READ_OK:
+        break;
+    case NB__READ_CANNOT:
+        NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "cannot read included file '%s': %s", s, why);
+        return false;
+    case NB__READ_KIND:
+        NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "included file '%s' is not a regular file (%s)",
+                s, why);
+        return false;
+    case NB__READ_SIZE:
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "included file '%s' is larger than %u MiB", s,
+                NB__MAX_FILE_BYTES >> 20);
+        return false;
+    case NB__READ_NOMEM:
+        ctx->nomem = true;
+        return false;
     }
-    fclose(fp);
-    if (ok) {
-        /* Messages from the included file name it; the including file's state is restored. */
-        yaml_document_t *doc = ctx->doc;
-        const char *file = ctx->file, *cdir = ctx->dir;
-        int depth = ctx->depth;
-        ctx->in_include = true;
-        ok = nb__load_doc(ctx, path, buf, n, NULL, true);
-        ctx->in_include = false;
-        ctx->doc = doc;
-        ctx->file = file;
-        ctx->dir = cdir;
-        ctx->depth = depth;
-    }
+    /* Messages from the included file name it; the including file's state is restored. */
+    yaml_document_t *doc = ctx->doc;
+    const char *file = ctx->file, *cdir = ctx->dir;
+    int depth = ctx->depth;
+    ctx->in_include = true;
+    bool ok = nb__load_doc(ctx, path, buf, n, NULL, true);
+    ctx->in_include = false;
+    ctx->doc = doc;
+    ctx->file = file;
+    ctx->dir = cdir;
+    ctx->depth = depth;
     free(buf);
     return ok;
 }
@@ -1660,6 +1836,69 @@ static bool nb__parse_top(nb__ctx_t *ctx, yaml_node_t *root, bool include)
     return ok;
 }
 
+/* Walks a file's YAML events before libyaml builds its document, and refuses a file that nests
+ * collections more than NB__MAX_NESTING deep or has more than NB__MAX_ANCHORS anchors or
+ * NB__MAX_ALIASES aliases. libyaml's scanner keeps a possible simple key for every open flow
+ * collection and checks them all for every token, so nested brackets ([[[[...]]]]) take time
+ * quadratic in their depth: a 200 KB file took 32 s, and stalled the daemon's main loop as long
+ * on SIGHUP. This walk stops at the first level over the limit, so no file costs more than
+ * NB__MAX_NESTING checks a token. libyaml's document loader looks each anchor up in a list
+ * (quadratic in their number); the caps keep that small. A syntax error ends the walk quietly:
+ * yaml_parser_load() meets it again and reports it.
+ * @returns false after reporting a limit. */
+static bool nb__precheck(nb__ctx_t *ctx, const char *data, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    int depth = 0, anchors = 0, aliases = 0;
+    bool ok = true, done = false;
+    if (!yaml_parser_initialize(&parser)) {
+        ctx->nomem = true;
+        return false;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
+    while (ok && !done && yaml_parser_parse(&parser, &ev)) {
+        const yaml_char_t *anchor = NULL;
+        char what[64] = "";
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            anchor = ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.anchor
+                                                          : ev.data.mapping_start.anchor;
+            if (++depth > NB__MAX_NESTING)
+                snprintf(what, sizeof(what), "nests more than %d levels deep", NB__MAX_NESTING);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_SCALAR_EVENT:
+            anchor = ev.data.scalar.anchor;
+            break;
+        case YAML_ALIAS_EVENT:
+            if (++aliases > NB__MAX_ALIASES)
+                snprintf(what, sizeof(what), "has more than %d aliases", NB__MAX_ALIASES);
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        if (anchor && ++anchors > NB__MAX_ANCHORS)
+            snprintf(what, sizeof(what), "has more than %d anchors", NB__MAX_ANCHORS);
+        if (what[0]) {
+            nb__mark_t m = {ctx->file, (int)ev.start_mark.line + 1,
+                            (int)ev.start_mark.column + 1};
+            nb__report(ctx, m, NB_ERR_POLICY_VALUE, false, "the document %s", what);
+            ok = false;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 static bool nb__load_doc(nb__ctx_t *ctx, const char *name, const char *data, size_t len,
                          const char *dir, bool include)
 {
@@ -1672,11 +1911,19 @@ static bool nb__load_doc(nb__ctx_t *ctx, const char *name, const char *data, siz
     ctx->dir = dir;
     if (pol->info.n_files < NB_POLICY_MAX_FILES)
         pol->info.files[pol->info.n_files++] = ctx->file;
+    if (len > NB__MAX_FILE_BYTES) {
+        nb__mark_t m = {ctx->file, 0, 0};
+        nb__report(ctx, m, NB_ERR_POLICY_VALUE, false, "the file is larger than %u MiB",
+                   NB__MAX_FILE_BYTES >> 20);
+        return false;
+    }
     /* The content hash covers every byte the policy came from, in load order. */
     uint64_t len64 = len;
     EVP_DigestUpdate(ctx->md, &len64, sizeof(len64));
     EVP_DigestUpdate(ctx->md, data, len);
 
+    if (!nb__precheck(ctx, data, len))
+        return false;
     if (!yaml_parser_initialize(&parser)) {
         ctx->nomem = true;
         return false;
@@ -2108,38 +2355,11 @@ static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *path
         ctx.layer = (int)i;
         if (paths) {
             char *buf = NULL;
-            size_t len = 0, cap = 0;
-            FILE *fp = fopen(paths[i], "rb");
-            if (!fp) {
-                nb__mark_t m = {paths[i], 0, 0};
-                nb__report(&ctx, m, NB_ERR_IO, false, "cannot read: %s", strerror(errno));
-                continue;
-            }
-            bool too_big = false;
-            for (;;) {
-                if (cap - len < 4096) {
-                    if (cap > (1u << 24)) {
-                        too_big = true;
-                        break;
-                    }
-                    char *nbuf = realloc(buf, cap ? cap * 2 : 8192);
-                    if (!nbuf) {
-                        ctx.nomem = true;
-                        break;
-                    }
-                    buf = nbuf;
-                    cap = cap ? cap * 2 : 8192;
-                }
-                size_t r = fread(buf + len, 1, cap - len, fp);
-                len += r;
-                if (r == 0)
-                    break;
-            }
-            fclose(fp);
-            if (too_big) {
-                nb__mark_t m = {paths[i], 0, 0};
-                nb__report(&ctx, m, NB_ERR_POLICY_VALUE, false, "file is too large");
-            } else if (!ctx.nomem) {
+            size_t len = 0;
+            const char *why;
+            nb__mark_t m = {paths[i], 0, 0};
+            switch (nb__read_file(paths[i], 0, &buf, &len, &why)) {
+            case NB__READ_OK: {
                 char dir[4096];
                 const char *slash = strrchr(paths[i], '/');
                 size_t dl = slash ? (size_t)(slash - paths[i]) + 1 : 0;
@@ -2147,7 +2367,22 @@ static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *path
                     dl = 0;
                 memcpy(dir, paths[i], dl);
                 dir[dl] = '\0';
-                nb__load_doc(&ctx, paths[i], buf ? buf : "", len, dir, false);
+                nb__load_doc(&ctx, paths[i], buf, len, dir, false);
+                break;
+            }
+            case NB__READ_CANNOT:
+                nb__report(&ctx, m, NB_ERR_IO, false, "cannot read: %s", why);
+                break;
+            case NB__READ_KIND:
+                nb__report(&ctx, m, NB_ERR_IO, false, "not a regular file (%s)", why);
+                break;
+            case NB__READ_SIZE:
+                nb__report(&ctx, m, NB_ERR_POLICY_VALUE, false, "the file is larger than %u MiB",
+                           NB__MAX_FILE_BYTES >> 20);
+                break;
+            case NB__READ_NOMEM:
+                ctx.nomem = true;
+                break;
             }
             free(buf);
         } else {
