@@ -130,19 +130,6 @@ static const nb__cdef_t nb__config_table[] = {
      "A record too large to go to the dead-letter topic whole goes as a bounded dead letter: "
      "the reason, the source coordinates, SHA-256 digests and sizes of the original key, value "
      "and headers, and the first this-many bytes of the value (the key is cut to 1 KiB)."},
-    {"processing.watermark_idle_ms", NB__C_INT, "60000", 1000, 86400000,
-     OFF(watermark_idle_ms), 0, 0,
-     "Absence deadlines (\"no new birth visit by day 14\") fire only once every source that "
-     "could record the expected contact has been read past them (the watermark: each source "
-     "partition's latest recorded_at, or the clock once it is read to its end). A source "
-     "partition with records waiting but none read for this long follows the clock, so that a "
-     "stuck or paused source cannot hold deadlines back."},
-    {"processing.watermark_max_hold_ms", NB__C_INT, "3600000", 0, 604800000,
-     OFF(watermark_max_hold_ms), 0, 0,
-     "Longest wall-clock time the watermark may stay behind the clock (a backlog being read); "
-     "past it, absence deadlines are judged at the clock again until the sources catch up, "
-     "with a log line and notbrought_watermark_hold_released_total. 0 judges them at the clock "
-     "always (no holding)."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,
      "For tests and reproducible replays only: evaluate every rule as of this ISO 8601 time "
      "instead of the wall clock. Escalation timers never fall due with a fixed clock. Leave "
@@ -244,8 +231,7 @@ static nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *
             snprintf(why, why_size, "must be between %ld and %ld", d->min, d->max);
             return NB_ERR_CONFIG;
         }
-        if (d->offset == OFF(park_retention_ms) || d->offset == OFF(watermark_idle_ms) ||
-            d->offset == OFF(watermark_max_hold_ms))
+        if (d->offset == OFF(park_retention_ms))
             *(int64_t *)((char *)c + d->offset) = n;
         else
             *(int *)((char *)c + d->offset) = (int)n;
