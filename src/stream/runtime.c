@@ -301,6 +301,8 @@ static bool nb__given(const nb_config_t *conf, const char *key)
 {
     for (size_t i = 0; i < conf->n_kafka_props; i++)
         if (strcmp(conf->kafka_props[i].key, key) == 0)
+    if (!st) /* a client made only to check the configuration (nb_stream_check) */
+        return;
             return true;
     return false;
 }
@@ -312,7 +314,8 @@ static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaqu
 {
     nb_stream_t *st = opaque;
     (void)rk;
-    nb_metrics_kafka_stats(st->metrics, json, json_len);
+    if (st)
+        nb_metrics_kafka_stats(st->metrics, json, json_len);
     return 0; /* librdkafka frees json */
 }
 
@@ -333,7 +336,7 @@ static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
 {
     nb_stream_t *st = opaque;
     (void)rk;
-    if (!rkm->err || !nb__refused_for_itself(rkm->err))
+    if (!st || !rkm->err || !nb__refused_for_itself(rkm->err))
         return;
     atomic_store(&st->rec_refused, true);
     NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of %zu bytes for %s [%d]: %s",
@@ -1449,7 +1452,7 @@ static void nb__rollback(nb_stream_t *st)
     rd_kafka_poll(st->producer, 0);
     if (atomic_exchange(&st->rec_refused, false))
         nb__isolate(st);
-    else if (st->failed_offsets)
+    if (st->failed_offsets)
         rd_kafka_topic_partition_list_destroy(st->failed_offsets);
     st->failed_offsets = NULL;
     st->isolated.set = false;
@@ -1985,17 +1988,18 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 /* A consumer: the group's (@p group), or one assigned by hand that reports partition EOF and
  * whose fetches of partitions with nothing new wait at most @p eof_wait_ms on the broker. */
-static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool group,
-                                    int eof_wait_ms, char *errstr, size_t errstr_size)
+static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const char *role,
+                                    bool group, int eof_wait_ms, char *errstr,
+                                    size_t errstr_size)
 {
     char wait[16];
     bool eof = eof_wait_ms > 0;
     snprintf(wait, sizeof(wait), "%d", eof_wait_ms);
-    rd_kafka_conf_t *kc = nb__base_conf(st->conf, role, st, errstr, errstr_size);
+    rd_kafka_conf_t *kc = nb__base_conf(conf, role, opaque, errstr, errstr_size);
     if (!kc)
         return NULL;
     char group_id[256];
-    snprintf(group_id, sizeof(group_id), "%s%s", st->conf->group_id, group ? "" : "-unused");
+    snprintf(group_id, sizeof(group_id), "%s%s", conf->group_id, group ? "" : "-unused");
     if (!nb__set(kc, "group.id", group_id, errstr, errstr_size) ||
         !nb__set(kc, "isolation.level", "read_committed", errstr, errstr_size) ||
         !nb__set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
@@ -2012,18 +2016,18 @@ static rd_kafka_t *nb__new_consumer(nb_stream_t *st, const char *role, bool grou
          * (500 ms by default), and partitions resumed meanwhile (after catching up, at every
          * assignment and abort) wait for it: 1.6 s from assignment to the first record in
          * the benchmark, 0.27 s with 50 ms. */
-        if ((!nb__given(st->conf, "fetch.wait.max.ms") &&
+        if ((!nb__given(conf, "fetch.wait.max.ms") &&
              !nb__set(kc, "fetch.wait.max.ms", "50", errstr, errstr_size)) ||
-            !nb__set(kc, "partition.assignment.strategy", st->conf->assignment_strategy, errstr,
+            !nb__set(kc, "partition.assignment.strategy", conf->assignment_strategy, errstr,
                      errstr_size) ||
-            (st->conf->group_instance_id[0] &&
-             !nb__set(kc, "group.instance.id", st->conf->group_instance_id, errstr,
+            (conf->group_instance_id[0] &&
+             !nb__set(kc, "group.instance.id", conf->group_instance_id, errstr,
                       errstr_size))) {
             rd_kafka_conf_destroy(kc);
             return NULL;
         }
         rd_kafka_conf_set_rebalance_cb(kc, nb__rebalance_cb);
-        if (!nb__stats_conf(st->conf, kc, errstr, errstr_size)) {
+        if (!nb__stats_conf(conf, kc, errstr, errstr_size)) {
             rd_kafka_conf_destroy(kc);
             return NULL;
         }
@@ -2044,10 +2048,15 @@ nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_si
     if (!pipe)
         return NB_ERR_CONFIG;
     nb__pipeline_destroy(pipe);
-    rd_kafka_conf_t *kc = nb__base_conf(conf, "check", NULL, errstr, errstr_size);
-    if (!kc)
+    nb_err_t err = nb__check_client(RD_KAFKA_PRODUCER,
+                                    nb__producer_conf(conf, NULL, errstr, errstr_size),
+                                    "transactional producer", errstr, errstr_size);
+    if (err)
+        return err;
+    rd_kafka_t *rk = nb__new_consumer(conf, NULL, "check", true, 0, errstr, errstr_size);
+    if (!rk)
         return NB_ERR_CONFIG;
-    rd_kafka_conf_destroy(kc);
+    rd_kafka_destroy(rk);
     return NB_ERR_OK;
 }
 
@@ -2082,16 +2091,8 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
         goto fail;
-    pc = nb__base_conf(conf, "producer", st, errstr, errstr_size);
-    char txn_id[256];
-    snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
-    if (!pc || !nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
-        (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
-        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
-        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
-        !nb__stats_conf(conf, pc, errstr, errstr_size))
+    if (!(pc = nb__producer_conf(conf, st, errstr, errstr_size)))
         goto fail;
-    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
     char mmb[32];
     size_t mmb_len = sizeof(mmb);
     st->max_msg = rd_kafka_conf_get(pc, "message.max.bytes", mmb, &mmb_len) == RD_KAFKA_CONF_OK
@@ -2104,11 +2105,14 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
      * links consumer follows its topic for as long as the daemon runs: a wait of 10 ms cost
      * the broker a hundred fetches a second with nothing to read. A fetch returns as soon as
      * a link arrives, whatever the wait. */
-    if (!(st->consumer = nb__new_consumer(st, "consumer", true, 0, errstr, errstr_size)) ||
-        !(st->links = nb__new_consumer(st, "links", false, NB__LINKS_FETCH_WAIT_MS, errstr,
-                                       errstr_size)) ||
-        !(st->restorer = nb__new_consumer(st, "restore", false, 10, errstr, errstr_size)) ||
-        !(st->restorer2 = nb__new_consumer(st, "restore2", false, 10, errstr, errstr_size)))
+    if (!(st->consumer =
+              nb__new_consumer(conf, st, "consumer", true, 0, errstr, errstr_size)) ||
+        !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS,
+                                       errstr, errstr_size)) ||
+        !(st->restorer = nb__new_consumer(conf, st, "restore", false, 10, errstr,
+                                          errstr_size)) ||
+        !(st->restorer2 = nb__new_consumer(conf, st, "restore2", false, 10, errstr,
+                                           errstr_size)))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
@@ -2280,6 +2284,49 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             eofs++;
         else if (!rkm->err) {
+/* The transactional producer's configuration. @returns NULL with the reason in errstr. */
+static rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *errstr,
+                                          size_t errstr_size)
+{
+    rd_kafka_conf_t *pc = nb__base_conf(conf, "producer", opaque, errstr, errstr_size);
+    char txn_id[256];
+    snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
+    if (!pc)
+        return NULL;
+    if (!nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
+        (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
+        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
+        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
+        !nb__stats_conf(conf, pc, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(pc);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
+    return pc;
+}
+
+/* Makes a client as nb_stream_new() does and lets it go at once: librdkafka checks the
+ * properties against each other only when a client is made (message.timeout.ms above the
+ * transaction timeout, fetch.max.bytes below message.max.bytes, a CA file that is not PEM).
+ * Making one connects nowhere first; it is destroyed before it has anything to say. */
+static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
+                                 char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (!kc)
+        return NB_ERR_CONFIG;
+    /* Quiet: it would only say that it cannot reach the brokers yet. */
+    rd_kafka_conf_set(kc, "log_level", "0", why, sizeof(why));
+    rd_kafka_t *rk = rd_kafka_new(type, kc, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        snprintf(errstr, errstr_size, "kafka.properties: the %s refuses them: %s", what, why);
+        return NB_ERR_CONFIG;
+    }
+    rd_kafka_destroy(rk);
+    return NB_ERR_OK;
+}
+
             nb__link(st, rkm);
         }
         rd_kafka_message_destroy(rkm);

@@ -84,3 +84,8 @@ refused "a misspelt NB_ variable" "config/notbrought.yaml" \
 refused "a missing CA file" \
     "$(with 's|^  properties:|  properties:\n    security.protocol: ssl\n    ssl.ca.location: /nonexistent/notbrought/ca.pem|')" \
     "kafka.properties: ssl.ca.location: /nonexistent/notbrought/ca.pem: No such file or directory"
+# What librdkafka refuses only when a client is made (properties checked against each other):
+# --check-config makes the clients too.
+refused "a librdkafka property the producer refuses" "config/notbrought.yaml" \
+    "message.timeout.ms. must be set <= .transaction.timeout.ms." \
+    NB_RDKAFKA_MESSAGE_TIMEOUT_MS=70000

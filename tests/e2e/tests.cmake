@@ -34,3 +34,10 @@ set_tests_properties(e2e.kafka4_exactly_once PROPERTIES LABELS e2e RUN_SERIAL TR
 add_test(NAME e2e.kafka4_scram COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/scram_kafka4.sh)
 set_tests_properties(e2e.kafka4_scram PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 300
                      ENVIRONMENT "${NB_E2E4_ENV}")
+
+# A record the broker refuses for itself (max.message.bytes of the by-child topic): found by
+# handling the batch one record per transaction, set aside; nothing else lost (issue 18).
+add_test(NAME e2e.record_refused COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/record_refused.sh)
+set_tests_properties(e2e.record_refused PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                     ENVIRONMENT "${NB_E2E_ENV}")
+
