@@ -173,7 +173,7 @@ int main(int argc, char **argv)
     }
     nb_policy_result_t *res = nb_policy_result_new();
     nb_policy_subject_t subj = {"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                                NB_DATE_NONE, NB_DATE_NONE, false};
+                                NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     long evals = 0, decisions = 0;
     double t0 = nb__secs(), t1;
     do {

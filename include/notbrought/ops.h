@@ -91,6 +91,8 @@ typedef struct nb_config_s {
     int shutdown_timeout_ms;      /**< SIGTERM to exit, at most (the watchdog's limit) */
     int stall_timeout_ms;         /**< not ready after this long with work and no commit */
     int dead_letter_prefix_bytes; /**< value bytes kept by a bounded dead letter */
+    int64_t watermark_idle_ms;     /**< a source partition silent this long follows the clock */
+    int64_t watermark_max_hold_ms; /**< longest time absence deadlines wait for the sources */
     char *fixed_now; /**< "" (wall clock) or an ISO time every evaluation uses (tests only) */
     size_t n_policy_files;
     char *policy_files[NB_CONFIG_MAX_POLICY_FILES];
@@ -263,14 +265,28 @@ typedef struct nb_metric_def_s {
     X(NB_M_NOTIFICATIONS_BY_TIER, "notbrought_notifications_by_tier_total", NB_METRIC_COUNTER,     \
       "tier", "Notifications published by tier (curiosity, routine, priority, urgent).")          \
     X(NB_M_NOTIFICATIONS_OPEN, "notbrought_notifications_open", NB_METRIC_GAUGE, NULL,             \
-      "Children in the owned partitions with an unacknowledged notification whose escalation "    \
-      "ladder still has a rung to come.")                                                         \
+      "Children in the owned partitions with a timer: an unacknowledged notification whose "       \
+      "escalation ladder still has a rung to come, or an absence deadline still to come.")        \
     X(NB_M_DECISIONS_BY_RULE, "notbrought_decisions_total", NB_METRIC_COUNTER, "rule",             \
       "Decisions that fired, by rule (shadow rules included; digested ones too).")                \
     X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
       "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
       "Records not yet consumed, per assigned partition (librdkafka statistics).")                \
+    X(NB_M_SOURCE_WATERMARK_LAG, "notbrought_source_watermark_lag_seconds", NB_METRIC_GAUGE,      \
+      "topic,partition",                                                                           \
+      "How far behind the clock each assigned source partition has been read, in the time its "    \
+      "records were recorded (0 when read to its end).")                                           \
+    X(NB_M_ABSENCE_WATERMARK_LAG, "notbrought_absence_watermark_lag_seconds", NB_METRIC_GAUGE,    \
+      NULL,                                                                                        \
+      "How far behind the clock absence deadlines are judged: the slowest source, everywhere "    \
+      "(0 when every source is read to its end).")                                                \
+    X(NB_M_WATERMARK_RELEASED, "notbrought_watermark_hold_released_total", NB_METRIC_COUNTER,     \
+      NULL,                                                                                        \
+      "Times a watermark held absence deadlines back for processing.watermark_max_hold_ms and "   \
+      "was let go to the clock.")                                                                  \
+    X(NB_M_TIMERS_HELD, "notbrought_absence_timers_held", NB_METRIC_GAUGE, NULL,                   \
+      "Absence deadlines passed by the clock and waiting for the sources to be read past them.")  \
     X(NB_M_KAFKA_BROKER_UP, "notbrought_kafka_broker_up", NB_METRIC_GAUGE, "client,broker",        \
       "1 when the client's connection to the broker is up, else 0 (librdkafka statistics; "        \
       "brokers the client has no need to connect to are not listed).")                             \

@@ -183,6 +183,9 @@ typedef struct nb_policy_subject_s {
     int32_t date_of_birth; /**< NB_DATE_NONE: use the ledger's */
     int32_t expected_delivery_date; /**< NB_DATE_NONE: use the ledger's */
     bool self_managing; /**< a 16-17 year old who manages their own appointments */
+    /** When absence deadlines are judged (no later than now): how far every source that
+     *  could record the expected contact has been read (the watermark). NB_TIME_NONE: now. */
+    int64_t absence_now;
 } nb_policy_subject_t;
 
 /** What the notify module should do with a decision. */
@@ -275,6 +278,14 @@ const nb_policy_decision_t *nb_policy_result_decisions(const nb_policy_result_t 
  *  order. Lifetime as nb_policy_result_decisions(). */
 const nb_policy_raised_status_t *nb_policy_result_raised(const nb_policy_result_t *res,
                                                          size_t *n);
+
+/**
+ * @brief The first instant after the subject's absence_now at which an absence rule would fire
+ *        if nothing more were recorded for the child (a quiet family), or NB_TIME_NONE: the
+ *        time to evaluate the ledger again without an event (a durable timer). Lifetime as
+ *        nb_policy_result_decisions().
+ */
+int64_t nb_policy_result_next_due(const nb_policy_result_t *res);
 
 /**
  * @brief Evaluates every rule of the policy over one child's ledger at @p now_ms.

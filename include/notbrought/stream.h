@@ -43,6 +43,7 @@ typedef struct nb_stream_stats_s {
     uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */
+    uint64_t ticks;           /**< ticks run (timers, parked events, merges): tests wait on it */
     uint64_t handled_alone;   /**< records handled in a transaction of their own, to find one
                                    a broker refused (too large, invalid) */
     int32_t owned;            /**< by-child partitions assigned here (restored) */

@@ -648,7 +648,7 @@ static bool nb__run_case(nb__cases_t *cs, nb__run_t *run, yaml_node_t *c, int in
         return false;
     *name = nb__str(cs, c, "name", "(unnamed)");
     yaml_node_t *child = nb__get(cs, c, "child");
-    nb_policy_subject_t subj = {key, NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t subj = {key, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     snprintf(key, sizeof(key), "case-%d", index);
     if (child) {
         if (!nb__keys_ok(cs, child, nb__child_keys, "child"))

@@ -324,7 +324,7 @@ typedef struct nb__outcome_s {
 static void nb__evaluate(nb__outcome_t *o, nb_ledger_t *led, size_t child, const char *key,
                          int64_t now, nb_policy_result_t *res)
 {
-    nb_policy_subject_t subj = {key, NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t subj = {key, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     size_t nd, nr;
     if (nb_policy_evaluate(o->pol, led, &subj, now, res))
         return;

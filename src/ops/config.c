@@ -130,6 +130,21 @@ static const nb__cdef_t nb__config_table[] = {
      "A record too large to go to the dead-letter topic whole goes as a bounded dead letter: "
      "the reason, the source coordinates, SHA-256 digests and sizes of the original key, value "
      "and headers, and the first this-many bytes of the value (the key is cut to 1 KiB)."},
+    {"processing.watermark_idle_ms", NB__C_INT, "60000", 1000, 86400000,
+     OFF(watermark_idle_ms), 0, 0,
+     "Absence deadlines (\"no new birth visit by day 14\") fire only once every source that "
+     "could record the expected contact has been read past them (the watermark: each source "
+     "partition's latest recorded_at). A partition read to its end and quiet for this long "
+     "follows the clock (reaching the end alone proves nothing: a source catching up after an "
+     "outage may still be sending its backlog). Longer holds deadlines back longer after the "
+     "last record of a quiet source; shorter risks judging a deadline while a trickled backlog "
+     "still has its answer."},
+    {"processing.watermark_max_hold_ms", NB__C_INT, "3600000", 0, 604800000,
+     OFF(watermark_max_hold_ms), 0, 0,
+     "Longest wall-clock time an absence deadline waits for slow sources (records waiting "
+     "but read slowly, or a stuck consumer); past it, it is judged at the clock, with a log "
+     "line and notbrought_watermark_hold_released_total, so that a slow or stuck source never "
+     "silences the protocol. 0 judges every deadline at the clock (no holding)."},
     {"processing.fixed_now", NB__C_STR, "", NONE, OFF(fixed_now), 0, 0,
      "For tests and reproducible replays only: evaluate every rule as of this ISO 8601 time "
      "instead of the wall clock. Escalation timers never fall due with a fixed clock. Leave "
@@ -231,7 +246,8 @@ static nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *
             snprintf(why, why_size, "must be between %ld and %ld", d->min, d->max);
             return NB_ERR_CONFIG;
         }
-        if (d->offset == OFF(park_retention_ms))
+        if (d->offset == OFF(park_retention_ms) || d->offset == OFF(watermark_idle_ms) ||
+            d->offset == OFF(watermark_max_hold_ms))
             *(int64_t *)((char *)c + d->offset) = n;
         else
             *(int *)((char *)c + d->offset) = (int)n;

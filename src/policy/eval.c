@@ -14,6 +14,7 @@ struct nb_policy_result_s {
     nb_policy_decision_t decisions[NB_POLICY_MAX_DECISIONS];
     size_t n_raised;
     nb_policy_raised_status_t raised[NB_LEDGER_MAX_RAISED];
+    int64_t next_due; /* the next absence deadline that would fire, or NB_TIME_NONE */
     uint64_t type_bits[NB_LEDGER_MAX_APPTS]; /* per appointment: the policy types it has */
 };
 
@@ -47,6 +48,11 @@ const nb_policy_raised_status_t *nb_policy_result_raised(const nb_policy_result_
 {
     *n = res->n_raised;
     return res->raised;
+}
+
+int64_t nb_policy_result_next_due(const nb_policy_result_t *res)
+{
+    return res->next_due;
 }
 
 const char *nb_policy_support_name(nb_policy_support_t s)
@@ -371,6 +377,49 @@ static bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *
     return true;
 }
 
+/*
+ * When an absence rule would fire next if nothing more were recorded: the first instant after
+ * @p after at which it fires (its deadline, or just past it for working days, which are late
+ * only once the deadline has passed), or NB_TIME_NONE. The rule is evaluated at that instant,
+ * so a subject it will no longer apply to, or a contact already recorded, gives none.
+ */
+static int64_t nb__absence_next(const nb__ev_t *ev, const nb__rule_t *r, int64_t after)
+{
+    int64_t at;
+    if (r->kind != NB__RULE_ABSENCE)
+        return NB_TIME_NONE;
+    if (r->by == NB__BY_WORKING_DAYS) {
+        /* The latest trigger up to now decides (as in nb__rule_fires). */
+        int32_t from = ev->now_min - r->lookback_days * 1440;
+        at = NB_TIME_NONE;
+        for (size_t i = ev->n; i-- > 0;) {
+            const nb_ledger_appt_t *a = &ev->appts[i];
+            if (a->start_min > ev->now_min)
+                continue;
+            if (a->start_min < from)
+                break;
+            if (a->status == NB_STATUS_ENTERED_IN_ERROR || !nb__match(ev, &r->match, i, false))
+                continue;
+            at = nb_policy_add_working_days(ev->pol, (int64_t)a->start_min * 60000,
+                                            r->by_value) + 1;
+            break;
+        }
+    } else if (r->by == NB__BY_GESTATION) {
+        at = ev->edd == NB_DATE_NONE
+                 ? NB_TIME_NONE
+                 : ((int64_t)(ev->edd - 280 + r->by_value) + 1) * NB_MS_PER_DAY;
+    } else {
+        at = ev->dob == NB_DATE_NONE ? NB_TIME_NONE
+                                     : ((int64_t)(ev->dob + r->by_value) + 1) * NB_MS_PER_DAY;
+    }
+    if (at == NB_TIME_NONE || at <= after)
+        return NB_TIME_NONE;
+    nb__ev_t then = *ev;
+    nb__fire_t f;
+    nb__ev_at(&then, at);
+    return nb__rule_fires(&then, r, &f) ? at : NB_TIME_NONE;
+}
+
 /* ---- decisions --------------------------------------------------------------------------- */
 
 static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__fire_t *f)
@@ -599,12 +648,38 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
         }
     }
 
+    /* Absence deadlines are judged at absence_now (no later than now): a deadline that
+     * passed by the clock but not yet by what the sources have recorded waits, so that a
+     * record still on its way (a backlog) can answer it. */
+    int64_t absence_now = subj->absence_now == NB_TIME_NONE || subj->absence_now > now_ms
+                              ? now_ms
+                              : subj->absence_now;
+    nb__ev_t held = ev;
+    if (absence_now != now_ms)
+        nb__ev_at(&held, absence_now);
     uint64_t fired = 0;
     nb__fire_t f;
+    res->next_due = NB_TIME_NONE;
     for (size_t ri = 0; ri < pol->n_rules; ri++) {
-        if (nb__rule_fires(&ev, &pol->rules[ri], &f)) {
+        const nb__rule_t *r = &pol->rules[ri];
+        if (r->kind == NB__RULE_ABSENCE && absence_now != now_ms) {
+            if (nb__rule_fires(&held, r, &f)) {
+                nb__decide(&ev, res, ri, &f, subj->child_key);
+                fired |= 1ull << ri;
+            } else if (nb__rule_fires(&ev, r, &f)) {
+                /* Passed by the clock, not yet by the sources: whatever was raised for it
+                 * stays supported; nothing new until the sources catch up. */
+                fired |= 1ull << ri;
+            }
+        } else if (nb__rule_fires(&ev, r, &f)) {
             nb__decide(&ev, res, ri, &f, subj->child_key);
             fired |= 1ull << ri;
+        }
+        if (r->kind == NB__RULE_ABSENCE) {
+            /* Triggers and dates as known now; deadlines not yet judged. */
+            int64_t at = nb__absence_next(&ev, r, absence_now);
+            if (at != NB_TIME_NONE && (res->next_due == NB_TIME_NONE || at < res->next_due))
+                res->next_due = at;
         }
     }
 
@@ -630,14 +705,30 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
             s->support = NB_POLICY_SUPPORTED;
             continue;
         }
-        /* Would the rule have fired when this was raised, given what is known now? */
+        const nb__rule_t *r = &pol->rules[ri];
         nb__ev_t then = ev;
+        if (r->kind == NB__RULE_ABSENCE) {
+            /* Was the deadline missed, given what is known now? (Judged at the deadline, not
+             * when the notification was raised: that may be later, at the clock, while the
+             * deadline was judged at the watermark.) Then the contact was recorded after the
+             * deadline (resolved), or time moved on (the child was born, or grew out of the
+             * rule: expired, it stands). */
+            int64_t at = r->by == NB__BY_WORKING_DAYS
+                             ? nb_policy_add_working_days(pol, (int64_t)x->evidence_max_min * 60000,
+                                                          r->by_value) + 1
+                             : (int64_t)x->evidence_max_min * 60000;
+            nb__ev_at(&then, at);
+            if (!nb__rule_fires(&then, r, &f))
+                s->support = NB_POLICY_WITHDRAWN;
+            else if (nb__contact(&ev, &r->expect, nb_ledger_minutes(at)))
+                s->support = NB_POLICY_RESOLVED;
+            else
+                s->support = NB_POLICY_EXPIRED;
+            continue;
+        }
+        /* Would the rule have fired when this was raised, given what is known now? */
         nb__ev_at(&then, x->raised_at);
-        if (!nb__rule_fires(&then, &pol->rules[ri], &f))
-            s->support = NB_POLICY_WITHDRAWN;
-        else
-            s->support = pol->rules[ri].kind == NB__RULE_ABSENCE ? NB_POLICY_RESOLVED
-                                                                 : NB_POLICY_EXPIRED;
+        s->support = nb__rule_fires(&then, r, &f) ? NB_POLICY_EXPIRED : NB_POLICY_WITHDRAWN;
     }
     return NB_ERR_OK;
 }

@@ -197,6 +197,23 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now);
 
 #define NB__TICK_BUDGET_MS 20
 
+/** @brief The watermark absence deadlines are judged at from now on: how far every source
+ *         has been recorded (NB_TIME_NONE: the clock). Deadlines past the clock but not past
+ *         the watermark are held until it passes them. */
+void nb__pipeline_set_watermark(nb__pipeline_t *p, int64_t wm, int64_t wall);
+
+/** @brief Absence deadlines that waited processing.watermark_max_hold_ms (wall clock) for the
+ *         watermark and were judged at the clock instead. */
+uint64_t nb__pipeline_released(const nb__pipeline_t *p);
+
+/** @brief When the source record last handled by nb__pipeline_source() was recorded (its
+ *         recorded_at; acknowledged_at for acknowledgements), or NB_TIME_NONE when it was not
+ *         decoded. */
+int64_t nb__pipeline_last_recorded(const nb__pipeline_t *p);
+
+/** @brief Timers held for the watermark (at most one entry per child; stale ones included). */
+size_t nb__pipeline_held(const nb__pipeline_t *p);
+
 /** @brief Escalations that fell due were left for the next tick (the budget ran out). */
 bool nb__pipeline_tick_more(const nb__pipeline_t *p);
 

@@ -88,7 +88,16 @@ typedef struct nb__timer_s {
 typedef struct nb__due_s {
     int64_t due;
     nb__tid_t id;
+    int64_t held; /* wall clock: since when it waits for the watermark (held heap), or 0 */
+    bool at_clock; /* waited processing.watermark_max_hold_ms: judged at the clock */
 } nb__due_t;
+
+/* A min-heap of nb__due_t by due. */
+typedef struct nb__heap_s {
+    nb__due_t *v;
+    size_t n, cap;
+    bool lost; /* a push failed: rebuild from the timers */
+} nb__heap_t;
 
 /* A merge the identity table announced (supersession, unborn to child). */
 typedef struct nb__merge_s {
@@ -144,9 +153,15 @@ struct nb__pipeline_s {
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
     nb__timer_t *timers;
-    nb__due_t *heap;
-    size_t n_heap, cap_heap;
-    bool heap_lost; /* a push failed: rebuild from the timers */
+    nb__heap_t heap; /* the timers, by due time */
+    /* Timers whose absence deadline passed by the clock but not by the watermark (what the
+     * sources have recorded): back on `heap` once the watermark passes them. In memory only:
+     * a restore finds them due and holds them again. */
+    nb__heap_t held;
+    int64_t absence_now; /* the watermark absence deadlines are judged at (NB_TIME_NONE: now) */
+    int64_t wall;        /* the wall clock at the last nb__pipeline_set_watermark() */
+    uint64_t released;   /* deadlines that waited processing.watermark_max_hold_ms */
+    int64_t last_recorded; /* recorded_at of the last source record decoded (NB_TIME_NONE) */
     size_t parked_total;
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
@@ -228,6 +243,8 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
         return NULL;
     }
     p->conf = conf;
+    p->absence_now = NB_TIME_NONE;
+    p->last_recorded = NB_TIME_NONE;
     nb_validate_opts_default(&p->vopts);
     p->vopts.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
     p->reg = nb_registry_new();
@@ -277,7 +294,8 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
         free(t);
     }
     free(p->merges);
-    free(p->heap);
+    free(p->heap.v);
+    free(p->held.v);
     nb_policy_result_destroy(p->res);
     nb_policy_destroy(p->pol);
     nb_ledger_destroy(p->led);
@@ -376,59 +394,83 @@ static void nb__prov_note(nb__pipeline_t *p, int32_t partition, const uint8_t ke
     p->parked_total += count;
 }
 
-static void nb__heap_push(nb__pipeline_t *p, int64_t due, const nb__tid_t *id)
+/* Inserts an entry (with how long it has been held). */
+static void nb__heap_push_e(nb__heap_t *hp, const nb__due_t *e)
 {
-    if (p->n_heap == p->cap_heap) {
-        size_t cap = p->cap_heap ? p->cap_heap * 2 : 1024;
-        nb__due_t *h = realloc(p->heap, cap * sizeof(*h));
+    if (hp->n == hp->cap) {
+        size_t cap = hp->cap ? hp->cap * 2 : 1024;
+        nb__due_t *h = realloc(hp->v, cap * sizeof(*h));
         if (!h) {
-            p->heap_lost = true;
+            hp->lost = true;
             return;
         }
-        p->heap = h;
-        p->cap_heap = cap;
+        hp->v = h;
+        hp->cap = cap;
     }
-    size_t i = p->n_heap++;
+    size_t i = hp->n++;
     while (i > 0) {
         size_t up = (i - 1) / 2;
-        if (p->heap[up].due <= due)
+        if (hp->v[up].due <= e->due)
             break;
-        p->heap[i] = p->heap[up];
+        hp->v[i] = hp->v[up];
         i = up;
     }
-    p->heap[i].due = due;
-    p->heap[i].id = *id;
+    hp->v[i] = *e;
 }
 
-static void nb__heap_pop(nb__pipeline_t *p)
+static void nb__heap_push(nb__heap_t *hp, int64_t due, const nb__tid_t *id)
 {
-    nb__due_t last = p->heap[--p->n_heap];
-    size_t i = 0, n = p->n_heap;
-    if (n == 0)
-        return;
+    nb__due_t e;
+    memset(&e, 0, sizeof(e));
+    e.due = due;
+    e.id = *id;
+    nb__heap_push_e(hp, &e);
+}
+
+/* Moves the entry at @p i down to its place. */
+static void nb__heap_sift_down(nb__heap_t *hp, size_t i)
+{
+    nb__due_t x = hp->v[i];
+    size_t n = hp->n;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n)
             break;
-        if (c + 1 < n && p->heap[c + 1].due < p->heap[c].due)
+        if (c + 1 < n && hp->v[c + 1].due < hp->v[c].due)
             c++;
-        if (last.due <= p->heap[c].due)
+        if (x.due <= hp->v[c].due)
             break;
-        p->heap[i] = p->heap[c];
+        hp->v[i] = hp->v[c];
         i = c;
     }
-    p->heap[i] = last;
+    hp->v[i] = x;
 }
 
-/* Drops the stale entries: one entry per timer again. */
+static void nb__heap_pop(nb__heap_t *hp)
+{
+    hp->v[0] = hp->v[--hp->n];
+    if (hp->n > 0)
+        nb__heap_sift_down(hp, 0);
+}
+
+/* Restores the heap order of every entry (after entries were taken out of the middle). */
+static void nb__heapify(nb__heap_t *hp)
+{
+    for (size_t i = hp->n / 2; i-- > 0;)
+        nb__heap_sift_down(hp, i);
+}
+
+/* Drops the stale entries: one entry per timer again, on the heap it belongs to. */
 static void nb__heap_rebuild(nb__pipeline_t *p)
 {
     nb__timer_t *t, *tmp;
-    p->n_heap = 0;
-    p->heap_lost = false;
+    p->heap.n = 0;
+    p->heap.lost = false;
+    p->held.n = 0;
+    p->held.lost = false;
     HASH_ITER(hh, p->timers, t, tmp)
     {
-        nb__heap_push(p, t->due, &t->id);
+        nb__heap_push(&p->heap, t->due, &t->id);
     }
 }
 
@@ -457,10 +499,10 @@ static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t ke
     }
     if (t->due != due) {
         t->due = due;
-        if (p->n_heap >= 2 * (size_t)HASH_COUNT(p->timers) + 4096)
+        if (p->heap.n + p->held.n >= 2 * (size_t)HASH_COUNT(p->timers) + 4096)
             nb__heap_rebuild(p);
         else
-            nb__heap_push(p, due, &t->id);
+            nb__heap_push(&p->heap, due, &t->id);
     }
 }
 
@@ -656,6 +698,18 @@ static void nb__msg_origin(const nb__msg_t *m, nb_buf_t *scratch, nb__origin_t *
     }
 }
 
+/* When a record was recorded at its source: recorded_at (acknowledged_at for an
+ * acknowledgement), or NB_TIME_NONE. */
+static int64_t nb__recorded_of(const nb_record_t *rec)
+{
+    if (!rec)
+        return NB_TIME_NONE;
+    return rec->type == NB_RECORD_APPOINTMENT    ? rec->u.appt.recorded_at
+           : rec->type == NB_RECORD_CONTEXT_FACT ? rec->u.fact.recorded_at
+           : rec->type == NB_RECORD_ACK          ? rec->u.ack.acknowledged_at
+                                                 : NB_TIME_NONE;
+}
+
 /* Delivers a message to its key: handled here, in this transaction, when this instance owns the
  * key's partition (and has caught up with what the by-child topic held for it when it got it);
  * otherwise produced to the by-child topic for the instance that owns it. */
@@ -688,6 +742,12 @@ static nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t 
         rd_kafka_header_add(h, "nb.route", -1, m->route, -1);
         snprintf(buf, sizeof(buf), "%lld", (long long)m->period_end);
         rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
+    }
+    /* When the source recorded it: the owner's watermark of the by-child partition. */
+    int64_t recorded = nb__recorded_of(m->rec);
+    if (recorded != NB_TIME_NONE) {
+        snprintf(buf, sizeof(buf), "%lld", (long long)recorded);
+        rd_kafka_header_add(h, "nb.recorded", -1, buf, -1);
     }
     nb_buf_t packed = {0};
     nb__origin_t o;
@@ -816,9 +876,12 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
         nb__decode(p->codec, p->conf, &p->vopts, rkm, now, &p->decoded);
         pre = &p->decoded;
     }
+    p->last_recorded = NB_TIME_NONE;
     if (pre->err)
         return nb__dead_letter(st, rkm, pre->err, pre->errstr);
     const nb_record_t *rec = &pre->rec;
+    /* How far this source has recorded: its watermark (runtime.c). */
+    p->last_recorded = nb__recorded_of(rec);
 
     nb__msg_t m;
     memset(&m, 0, sizeof(m));
@@ -1317,13 +1380,18 @@ static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg
 static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
                               const char *key_hex, bool quiet, int64_t now)
 {
-    nb_policy_subject_t subj = {key_hex, NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t subj = {key_hex, NB_DATE_NONE, NB_DATE_NONE, false, p->absence_now};
     nb_notify_child_t child = {key_hex, c->nhs, c->mother};
     nb_notify_action_t acts[64];
     nb_err_t err = nb_policy_evaluate(p->pol, c->led, &subj, now, p->res);
     if (err)
         return err;
     size_t n = nb_notify_plan(p->res, &c->ns, now, quiet, acts, 64, &c->due);
+    /* The child's timer: its next escalation, or the next absence deadline that would fire
+     * if the family went quiet, whichever comes first (kept in its changelogged state). */
+    int64_t absent = nb_policy_result_next_due(p->res);
+    if (absent != NB_TIME_NONE && (c->due == NB_TIME_NONE || absent < c->due))
+        c->due = absent;
     /* Ledger changes are applied after the loop: they invalidate the result's pointers. */
     nb_ledger_raised_t add[64];
     uint8_t drop[64][NB_LEDGER_ID_BYTES];
@@ -1748,6 +1816,27 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     return err;
 }
 
+void nb__pipeline_set_watermark(nb__pipeline_t *p, int64_t wm, int64_t wall)
+{
+    p->absence_now = wm;
+    p->wall = wall;
+}
+
+uint64_t nb__pipeline_released(const nb__pipeline_t *p)
+{
+    return p->released;
+}
+
+int64_t nb__pipeline_last_recorded(const nb__pipeline_t *p)
+{
+    return p->last_recorded;
+}
+
+size_t nb__pipeline_held(const nb__pipeline_t *p)
+{
+    return p->held.n;
+}
+
 bool nb__pipeline_tick_more(const nb__pipeline_t *p)
 {
     return p->tick_more;
@@ -1792,14 +1881,48 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     /* Escalations that fell due (also those that fell due while this instance was down),
      * taken off the heap; copies, since escalating may deliver digest items here and change
      * the timers. */
-    if (p->heap_lost)
+    if (p->heap.lost || p->held.lost)
         nb__heap_rebuild(p);
+    /* Held deadlines the watermark has passed now: due again. Those held for
+     * processing.watermark_max_hold_ms are due too, judged at the clock (a slow or stuck
+     * source never silences the protocol). */
+    int64_t absence_now = p->absence_now == NB_TIME_NONE || p->absence_now > now ? now
+                                                                                  : p->absence_now;
+    while (p->held.n > 0 && p->held.v[0].due <= absence_now) {
+        nb__due_t e = p->held.v[0];
+        nb__heap_pop(&p->held);
+        nb__heap_push(&p->heap, e.due, &e.id);
+    }
+    if (p->held.n > 0) {
+        size_t released = 0;
+        for (size_t i = 0; i < p->held.n;) {
+            nb__due_t e = p->held.v[i];
+            if (e.held == 0 || p->wall - e.held < p->conf->watermark_max_hold_ms) {
+                i++;
+                continue;
+            }
+            /* Out of heap order: remove by swapping the last in and rebuilding below. */
+            p->held.v[i] = p->held.v[--p->held.n];
+            e.at_clock = true;
+            nb__heap_push_e(&p->heap, &e);
+            released++;
+        }
+        if (released > 0) {
+            nb__heapify(&p->held); /* what stays held, in heap order again */
+            p->released += released;
+            NB_LOG(NB_LOG_WARN, "stream",
+                   "%zu absence deadlines waited processing.watermark_max_hold_ms (%lld ms) for "
+                   "the sources to be read past them, %lld s behind the clock: judged at the "
+                   "clock now", released, (long long)p->conf->watermark_max_hold_ms,
+                   (long long)((now - absence_now) / 1000));
+        }
+    }
     size_t kt = 0, cap = 0;
     nb__due_t *due = NULL;
-    while (p->n_heap > 0 && p->heap[0].due <= now) {
-        nb__due_t e = p->heap[0];
+    while (p->heap.n > 0 && p->heap.v[0].due <= now) {
+        nb__due_t e = p->heap.v[0];
         nb__timer_t *t;
-        nb__heap_pop(p);
+        nb__heap_pop(&p->heap);
         HASH_FIND(hh, p->timers, &e.id, sizeof(e.id), t);
         if (!t || t->due != e.due || !nb__owns(st, e.id.partition))
             continue; /* stale */
@@ -1807,7 +1930,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             cap = cap ? cap * 2 : 64;
             nb__due_t *v = realloc(due, cap * sizeof(*v));
             if (!v) {
-                nb__heap_push(p, e.due, &e.id);
+                nb__heap_push(&p->heap, e.due, &e.id);
                 break;
             }
             due = v;
@@ -1856,19 +1979,29 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             if (!val || nb__child_load(p, val, len, p->led, &c)) {
                 nb__timer_set(p, part, key, NB_TIME_NONE);
             } else {
+                int64_t wm = p->absence_now;
+                if (e->at_clock)
+                    p->absence_now = NB_TIME_NONE;
                 err = nb__lifecycle(p, st, &c, key_hex, true, now);
+                p->absence_now = wm;
                 if (!err)
                     err = nb__child_save(p, st, part, key, &c);
             }
         }
-        /* Still due at the same time (nothing moved it): again at the next tick. */
+        /* Still due at the same time (nothing moved it): an absence deadline the watermark
+         * has not reached waits for it (since when, kept); anything else again at the next
+         * tick. */
         HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
-        if (t && t->due == e->due)
-            nb__heap_push(p, t->due, &t->id);
+        if (t && t->due == e->due) {
+            nb__due_t h = *e;
+            h.held = e->held ? e->held : p->wall;
+            h.at_clock = false;
+            nb__heap_push_e(t->due > absence_now && !e->at_clock ? &p->held : &p->heap, &h);
+        }
     }
     /* Not reached (the budget, or an error): back on the heap (an abort restores the rest). */
     for (; di < kt; di++)
-        nb__heap_push(p, due[di].due, &due[di].id);
+        nb__heap_push(&p->heap, due[di].due, &due[di].id);
     free(due);
     if (err)
         return err;

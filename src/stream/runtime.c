@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,18 @@ typedef struct nb__pending_s {
     size_t value_len;
     rd_kafka_headers_t *hdrs;
 } nb__pending_t;
+
+/* How far a source partition has been read, in the time its records were recorded: its
+ * watermark (nb__watermark). Assigned here, or reported by the instance it is assigned to
+ * (a watermark record on the by-child topic). */
+typedef struct nb__srcwm_s {
+    char topic[250];
+    int32_t partition;
+    bool remote;      /* reported by another instance, not assigned here */
+    int64_t recorded; /* latest recorded_at read (remote: the watermark reported); 0: none */
+    int64_t seen;     /* wall clock: the last record read, or report heard (or assignment) */
+    int64_t at_end;   /* wall clock: read to its end since (nothing read after), or 0 */
+} nb__srcwm_t;
 
 /* Pre-image of a state entry the batch changed: what it held before the batch first wrote it
  * (or before a write that re-created it after the batch removed it). */
@@ -167,6 +180,12 @@ struct nb_stream_s {
      * the brokers were seen down. Read by the HTTP thread through nb_stream_stats(). */
     _Atomic int64_t progress_ms;
     int64_t brokers_probe_ms;
+    /* Watermarks of the source partitions (absence deadlines wait for them). */
+    nb__srcwm_t *srcwm;
+    size_t n_srcwm, cap_srcwm, srcwm_hit;
+    int64_t wm;           /* the watermark last worked out (NB_TIME_NONE: the clock) */
+    uint64_t released_seen; /* nb__pipeline_released() as last reported */
+    int64_t wm_reported;  /* wall clock: the last report to the other instances */
     nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
     void *fault_opaque;
     nb__undo_log_t undo_prev;
@@ -282,6 +301,8 @@ const char *nb_stream_kafka_version(void)
 static void nb__error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     nb_stream_t *st = opaque;
+    if (!st) /* a client made only to check the configuration (nb_stream_check) */
+        return;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char buf[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
@@ -301,8 +322,6 @@ static bool nb__given(const nb_config_t *conf, const char *key)
 {
     for (size_t i = 0; i < conf->n_kafka_props; i++)
         if (strcmp(conf->kafka_props[i].key, key) == 0)
-    if (!st) /* a client made only to check the configuration (nb_stream_check) */
-        return;
             return true;
     return false;
 }
@@ -1467,6 +1486,15 @@ static void nb__rollback(nb_stream_t *st)
     nb__batch_reset(st);
     nb__ahead_discard(st);
     nb__rewind(st);
+    /* Rewound: what was read comes again, and the watermarks with it. */
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        nb__srcwm_t *w = &st->srcwm[i];
+        if (!w->remote) {
+            w->recorded = 0;
+            w->at_end = 0;
+            w->seen = nb__now();
+        }
+    }
     /* Rewound: by-child records handled in the aborted transaction come again, before any
      * source record may be handled locally. */
     nb__catch_up_restart(st);
@@ -1685,6 +1713,218 @@ static nb_err_t nb__abort(nb_stream_t *st)
 static nb_err_t nb__commit(nb_stream_t *st)
 {
     return nb__commit_start(st, false);
+}
+
+/* ---- watermarks ------------------------------------------------------------------------------ */
+
+/* The entry of a source partition (made when @p make), or NULL. */
+static nb__srcwm_t *nb__srcwm_find(nb_stream_t *st, const char *topic, int32_t partition,
+                                   bool make)
+{
+    if (st->srcwm_hit < st->n_srcwm) {
+        nb__srcwm_t *w = &st->srcwm[st->srcwm_hit];
+        if (w->partition == partition && strcmp(w->topic, topic) == 0)
+            return w;
+    }
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        nb__srcwm_t *w = &st->srcwm[i];
+        if (w->partition == partition && strcmp(w->topic, topic) == 0) {
+            st->srcwm_hit = i;
+            return w;
+        }
+    }
+    if (!make)
+        return NULL;
+    if (st->n_srcwm == st->cap_srcwm) {
+        size_t cap = st->cap_srcwm ? 2 * st->cap_srcwm : 16;
+        nb__srcwm_t *v = realloc(st->srcwm, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        st->srcwm = v;
+        st->cap_srcwm = cap;
+    }
+    nb__srcwm_t *w = &st->srcwm[st->n_srcwm];
+    memset(w, 0, sizeof(*w));
+    nb_str_copy(w->topic, sizeof(w->topic), topic);
+    w->partition = partition;
+    w->seen = nb__now();
+    st->srcwm_hit = st->n_srcwm++;
+    return w;
+}
+
+static void nb__srcwm_drop(nb_stream_t *st, size_t i)
+{
+    st->srcwm[i] = st->srcwm[--st->n_srcwm];
+    st->srcwm_hit = 0;
+}
+
+/* The partitions of an assignment (the sources, and the by-child partitions, whose records
+ * are events read from a source and not yet applied) start unknown: they hold absence
+ * deadlines back until they have been read to their end and stayed quiet. Revoked ones are
+ * forgotten. */
+static void nb__srcwm_assign(nb_stream_t *st, const rd_kafka_topic_partition_list_t *parts,
+                             bool assign)
+{
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        nb__srcwm_t *w = nb__srcwm_find(st, tp->topic, tp->partition, assign);
+        if (!w)
+            continue;
+        if (assign) {
+            memset(&w->remote, 0, sizeof(*w) - offsetof(nb__srcwm_t, remote));
+            w->seen = nb__now();
+        } else if (!w->remote) {
+            nb__srcwm_drop(st, (size_t)(w - st->srcwm));
+        }
+    }
+}
+
+/* A record or the end of a source partition, in the order handled. */
+static void nb__srcwm_note(nb_stream_t *st, const rd_kafka_message_t *rkm, int64_t recorded)
+{
+    nb__srcwm_t *w = nb__srcwm_find(st, rd_kafka_topic_name(rkm->rkt), rkm->partition, true);
+    if (!w)
+        return;
+    w->remote = false;
+    if (rkm->err) {
+        if (!w->at_end)
+            w->at_end = nb__now();
+        return;
+    }
+    w->at_end = 0;
+    w->seen = nb__now();
+    if (recorded != NB_TIME_NONE && recorded > w->recorded)
+        w->recorded = recorded;
+}
+
+/* The watermark of one partition as of @p now (the evaluation clock), or NB_TIME_NONE when it
+ * holds nothing back: a partition read to its end and quiet for processing.watermark_idle_ms
+ * (the end alone is no proof: a source catching up may still be sending its backlog), or a
+ * report no longer renewed. @p wall is the wall clock. */
+static int64_t nb__srcwm_of(const nb_stream_t *st, const nb__srcwm_t *w, int64_t now,
+                            int64_t wall)
+{
+    if (w->remote ? wall - w->seen > st->conf->watermark_idle_ms
+                  : w->at_end && wall - w->at_end >= st->conf->watermark_idle_ms)
+        return NB_TIME_NONE;
+    return w->recorded < now ? w->recorded : NB_TIME_NONE;
+}
+
+/*
+ * How far every source that could record an expected contact has been read, in recorded
+ * time: the least watermark of the source and by-child partitions, those assigned here and
+ * those the other instances report; NB_TIME_NONE when none holds deadlines back. How long a
+ * slow or stuck partition may hold a deadline back is bounded by the pipeline
+ * (processing.watermark_max_hold_ms).
+ */
+static int64_t nb__watermark(nb_stream_t *st, int64_t now, int64_t wall)
+{
+    int64_t wm = NB_TIME_NONE;
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        int64_t w = nb__srcwm_of(st, &st->srcwm[i], now, wall);
+        if (w != NB_TIME_NONE && (wm == NB_TIME_NONE || w < wm))
+            wm = w;
+    }
+    return st->conf->watermark_max_hold_ms == 0 ? NB_TIME_NONE : wm;
+}
+
+/* Once a tick: the watermark for the pipeline, and the gauges. */
+static void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall)
+{
+    st->wm = nb__watermark(st, now, wall);
+    nb__pipeline_set_watermark(st->pipe, st->wm, wall);
+    if (!st->metrics)
+        return;
+    uint64_t released = nb__pipeline_released(st->pipe);
+    if (released > st->released_seen) {
+        nb_metrics_add(st->metrics, NB_M_WATERMARK_RELEASED, NULL,
+                       (double)(released - st->released_seen));
+        st->released_seen = released;
+    }
+    nb_metrics_set(st->metrics, NB_M_ABSENCE_WATERMARK_LAG, NULL,
+                   st->wm == NB_TIME_NONE ? 0.0 : (double)(now - st->wm) / 1e3);
+    nb_metrics_set(st->metrics, NB_M_TIMERS_HELD, NULL, (double)nb__pipeline_held(st->pipe));
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        const nb__srcwm_t *w = &st->srcwm[i];
+        if (w->remote)
+            continue;
+        char part[16];
+        snprintf(part, sizeof(part), "%d", (int)w->partition);
+        const char *labels[2] = {w->topic, part};
+        int64_t v = nb__srcwm_of(st, w, now, wall);
+        nb_metrics_set_v(st->metrics, NB_M_SOURCE_WATERMARK_LAG, labels,
+                         v == NB_TIME_NONE ? 0.0 : (double)(now - v) / 1e3);
+    }
+}
+
+/* Reports the watermarks of the source partitions assigned here to the by-child partitions
+ * other instances own (a record of kind "watermark": "topic TAB partition TAB ms" lines), in
+ * the open transaction, at most once a second. Nothing when this instance owns them all. */
+static nb_err_t nb__watermark_report(nb_stream_t *st, int64_t now, int64_t wall)
+{
+    if (wall - st->wm_reported < NB__TICK_MS || st->stats.owned >= st->partitions)
+        return NB_ERR_OK;
+    st->wm_reported = wall;
+    nb_buf_t b = {NULL, 0, 0};
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        const nb__srcwm_t *w = &st->srcwm[i];
+        if (w->remote)
+            continue;
+        int64_t v = nb__srcwm_of(st, w, now, wall);
+        char line[300];
+        int n = snprintf(line, sizeof(line), "%s\t%d\t%lld\n", w->topic, (int)w->partition,
+                         (long long)(v == NB_TIME_NONE ? now : v));
+        if (n > 0 && (size_t)n < sizeof(line) && nb_buf_append(&b, line, (size_t)n)) {
+            nb_buf_free(&b);
+            return NB_ERR_NOMEM;
+        }
+    }
+    nb_err_t err = NB_ERR_OK;
+    for (int32_t p = 0; b.len > 0 && p < st->partitions && !err; p++) {
+        if (nb__owns(st, p))
+            continue;
+        rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+        rd_kafka_header_add(h, "nb.kind", -1, "watermark", -1);
+        rd_kafka_header_add(h, "nb.instance", -1, st->conf->instance_id, -1);
+        err = nb__emit(st, st->conf->by_child_topic, p, "watermark", 9, b.data, b.len, h);
+    }
+    nb_buf_free(&b);
+    return err;
+}
+
+/* A watermark report of another instance (nb__watermark_report). @returns true when
+ * @p rkm is one. */
+static bool nb__watermark_heard(nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    rd_kafka_headers_t *h = NULL;
+    char kind[16];
+    if (rd_kafka_message_headers(rkm, &h) || !h ||
+        strcmp(nb__header_str(h, "nb.kind", kind, sizeof(kind)), "watermark") != 0)
+        return false;
+    const char *p = rkm->payload, *end = p ? p + rkm->len : NULL;
+    int64_t wall = nb__now();
+    while (p && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[300], topic[250];
+        int part;
+        long long ms;
+        if (len < sizeof(line)) {
+            memcpy(line, p, len);
+            line[len] = '\0';
+            if (sscanf(line, "%249[^\t]\t%d\t%lld", topic, &part, &ms) == 3) {
+                nb__srcwm_t *w = nb__srcwm_find(st, topic, part, true);
+                /* One assigned here is known better here (a report from before a rebalance). */
+                if (w && (w->remote || wall - w->seen > st->conf->watermark_idle_ms)) {
+                    w->remote = true;
+                    w->recorded = ms;
+                    w->seen = wall;
+                }
+            }
+        }
+        p += len + 1;
+    }
+    return true;
 }
 
 /* ---- restore and rebalance ------------------------------------------------------------------ */
@@ -1916,6 +2156,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
         nb__done_offsets_reset(st);
+        nb__srcwm_assign(st, parts, true);
         st->stats.ready = false;
         nb__publish_stats(st); /* /readyz says so while the restore runs, not after it */
         int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
@@ -1965,6 +2206,7 @@ static void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             nb__commit(st);
         nb__done_offsets_reset(st);
+        nb__srcwm_assign(st, parts, false);
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
                 nb__drop(st, parts->elems[i].partition);
@@ -2042,6 +2284,49 @@ static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const
     return rk;
 }
 
+/* The transactional producer's configuration. @returns NULL with the reason in errstr. */
+static rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *errstr,
+                                          size_t errstr_size)
+{
+    rd_kafka_conf_t *pc = nb__base_conf(conf, "producer", opaque, errstr, errstr_size);
+    char txn_id[256];
+    snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
+    if (!pc)
+        return NULL;
+    if (!nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
+        (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
+        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
+        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
+        !nb__stats_conf(conf, pc, errstr, errstr_size)) {
+        rd_kafka_conf_destroy(pc);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
+    return pc;
+}
+
+/* Makes a client as nb_stream_new() does and lets it go at once: librdkafka checks the
+ * properties against each other only when a client is made (message.timeout.ms above the
+ * transaction timeout, fetch.max.bytes below message.max.bytes, a CA file that is not PEM).
+ * Making one connects nowhere first; it is destroyed before it has anything to say. */
+static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
+                                 char *errstr, size_t errstr_size)
+{
+    char why[512];
+    if (!kc)
+        return NB_ERR_CONFIG;
+    /* Quiet: it would only say that it cannot reach the brokers yet. */
+    rd_kafka_conf_set(kc, "log_level", "0", why, sizeof(why));
+    rd_kafka_t *rk = rd_kafka_new(type, kc, why, sizeof(why));
+    if (!rk) {
+        rd_kafka_conf_destroy(kc);
+        snprintf(errstr, errstr_size, "kafka.properties: the %s refuses them: %s", what, why);
+        return NB_ERR_CONFIG;
+    }
+    rd_kafka_destroy(rk);
+    return NB_ERR_OK;
+}
+
 nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_size)
 {
     nb__pipeline_t *pipe = nb__pipeline_new(conf, errstr, errstr_size);
@@ -2087,6 +2372,7 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
     atomic_init(&st->rec_refused, false);
     atomic_init(&st->progress_ms, 0);
+    st->wm = NB_TIME_NONE;
     if (!st->stores || !st->caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
@@ -2162,6 +2448,7 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_topic_partition_list_destroy(st->offsets);
     if (st->done_offsets)
         rd_kafka_topic_partition_list_destroy(st->done_offsets);
+    free(st->srcwm);
     if (st->isolate)
         rd_kafka_topic_partition_list_destroy(st->isolate);
     if (st->failed_offsets)
@@ -2284,49 +2571,6 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
             eofs++;
         else if (!rkm->err) {
-/* The transactional producer's configuration. @returns NULL with the reason in errstr. */
-static rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *errstr,
-                                          size_t errstr_size)
-{
-    rd_kafka_conf_t *pc = nb__base_conf(conf, "producer", opaque, errstr, errstr_size);
-    char txn_id[256];
-    snprintf(txn_id, sizeof(txn_id), "notbrought-%s", conf->instance_id);
-    if (!pc)
-        return NULL;
-    if (!nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
-        (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
-        !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
-        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
-        !nb__stats_conf(conf, pc, errstr, errstr_size)) {
-        rd_kafka_conf_destroy(pc);
-        return NULL;
-    }
-    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
-    return pc;
-}
-
-/* Makes a client as nb_stream_new() does and lets it go at once: librdkafka checks the
- * properties against each other only when a client is made (message.timeout.ms above the
- * transaction timeout, fetch.max.bytes below message.max.bytes, a CA file that is not PEM).
- * Making one connects nowhere first; it is destroyed before it has anything to say. */
-static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
-                                 char *errstr, size_t errstr_size)
-{
-    char why[512];
-    if (!kc)
-        return NB_ERR_CONFIG;
-    /* Quiet: it would only say that it cannot reach the brokers yet. */
-    rd_kafka_conf_set(kc, "log_level", "0", why, sizeof(why));
-    rd_kafka_t *rk = rd_kafka_new(type, kc, why, sizeof(why));
-    if (!rk) {
-        rd_kafka_conf_destroy(kc);
-        snprintf(errstr, errstr_size, "kafka.properties: the %s refuses them: %s", what, why);
-        return NB_ERR_CONFIG;
-    }
-    rd_kafka_destroy(rk);
-    return NB_ERR_OK;
-}
-
             nb__link(st, rkm);
         }
         rd_kafka_message_destroy(rkm);
@@ -2421,9 +2665,23 @@ static nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t no
                                                    rkm->offset)) != NB_ERR_OK) {
         /* a test's fault: as if the pipeline had failed */
     } else if (strcmp(topic, st->conf->by_child_topic) == 0) {
-        err = nb__pipeline_by_child(st->pipe, st, rkm, now);
+        if (!nb__watermark_heard(st, rkm)) {
+            err = nb__pipeline_by_child(st->pipe, st, rkm, now);
+            if (!err) {
+                rd_kafka_headers_t *h = NULL;
+                char buf[32];
+                if (rd_kafka_message_headers(rkm, &h))
+                    h = NULL;
+                nb__srcwm_note(st, rkm,
+                               nb__header_str(h, "nb.recorded", buf, sizeof(buf))[0]
+                                   ? atoll(buf)
+                                   : NB_TIME_NONE);
+            }
+        }
     } else {
         err = nb__pipeline_source(st->pipe, st, rkm, now, pre);
+        if (!err)
+            nb__srcwm_note(st, rkm, nb__pipeline_last_recorded(st->pipe));
     }
     if (!err) {
         nb__track_offset(st, rkm);
@@ -2437,12 +2695,14 @@ static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now
                            const nb__decoded_t *pre)
 {
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0 &&
-            rkm->partition >= 0 && rkm->partition < st->partitions) {
-            st->caught[rkm->partition] = true;
-            if (st->catching_up)
-                nb__catch_up_check(st, false);
+        if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0) {
+            if (rkm->partition >= 0 && rkm->partition < st->partitions) {
+                st->caught[rkm->partition] = true;
+                if (st->catching_up)
+                    nb__catch_up_check(st, false);
+            }
         }
+        nb__srcwm_note(st, rkm, NB_TIME_NONE);
         return NB_ERR_OK;
     }
     if (rkm->err) {
@@ -2586,6 +2846,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         nb__brokers_probe(st, now);
         if (!st->decoder)
             upto = st->tail; /* nothing to gain from waiting a turn */
+        nb__watermark_update(st, nb__eval_now(st), now);
         err = nb__ahead_handle(st, upto, true);
         if (err == NB_ERR_KAFKA_FATAL)
             break;
@@ -2634,7 +2895,12 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         if (due || tick) {
             if (tick) {
                 st->last_tick = now;
-                err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
+                nb__watermark_update(st, nb__eval_now(st), now);
+                err = nb__watermark_report(st, nb__eval_now(st), now);
+                if (!err)
+                    err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
+                if (!err)
+                    st->stats.ticks++;
                 if (err == NB_ERR_KAFKA_ABORTABLE) {
                     if (nb__abort(st))
                         break;

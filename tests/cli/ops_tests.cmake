@@ -44,3 +44,10 @@ add_test(NAME cli.config_refused
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/config_refused.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.config_refused PROPERTIES LABELS unit TIMEOUT 120)
+
+# A backlog drained without raise-then-withdraw of absence notifications, against a control run
+# judged at the clock (issue 19).
+add_test(NAME cli.backlog
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/backlog.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.backlog PROPERTIES LABELS integration TIMEOUT 300)

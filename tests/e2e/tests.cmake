@@ -41,3 +41,8 @@ add_test(NAME e2e.record_refused COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/reco
 set_tests_properties(e2e.record_refused PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
                      ENVIRONMENT "${NB_E2E_ENV}")
 
+# An absence deadline across kill -9 (issue 19): events processed, the daemon killed before the
+# deadline and started after it; the restored timer raises exactly one notification.
+add_test(NAME e2e.absence_kill COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/absence_kill.py)
+set_tests_properties(e2e.absence_kill PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 400
+                     ENVIRONMENT "${NB_E2E_ENV}")

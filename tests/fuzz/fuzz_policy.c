@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             e.date_of_birth = 19500;
             e.expected_delivery_date = NB_DATE_NONE;
             nb_ledger_apply(led, &e, NULL);
-            nb_policy_subject_t subj = {"fuzz", NB_DATE_NONE, NB_DATE_NONE, false};
+            nb_policy_subject_t subj = {"fuzz", NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
             nb_policy_evaluate(pol, led, &subj, 20110LL * NB_MS_PER_DAY, res);
             nb_buf_t out = {0};
             nb_policy_explain(pol, &out);

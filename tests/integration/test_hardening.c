@@ -208,6 +208,8 @@ static nb_config_t *make_conf(const char *bootstrap, const char *instance)
     nb_format_time(sample_now, iso, sizeof(iso));
     free(c->fixed_now);
     c->fixed_now = strdup(iso);
+    /* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
+    c->watermark_idle_ms = 86400000;
     char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
     for (size_t i = 0; i < 2; i++) {
         c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);

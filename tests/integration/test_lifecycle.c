@@ -74,6 +74,8 @@ static nb_config_t *make_conf(const char *bootstrap, int64_t fixed)
     nb_format_time(fixed, iso, sizeof(iso));
     free(c->fixed_now);
     c->fixed_now = strdup(iso);
+    /* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
+    c->watermark_idle_ms = 86400000;
     free(c->log_level);
     c->log_level = strdup("warn");
     nb_log_set_level(NB_LOG_WARN);

@@ -93,7 +93,7 @@ static int teardown(void **state)
 /* Evaluates at t and plans; returns the number of actions. */
 static size_t plan(fx_t *f, int64_t t, nb_notify_action_t *acts, int64_t *due)
 {
-    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, t, f->res), NB_ERR_OK);
     return nb_notify_plan(f->res, &f->ns, t, true, acts, 16, due);
 }

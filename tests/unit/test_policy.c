@@ -145,7 +145,7 @@ static void kid_fact(kid_t *k, const char *id, nb_fact_kind_t kind, const char *
 static const nb_policy_decision_t *kid_eval(kid_t *k, const nb_policy_t *pol, const char *now,
                                             size_t *n)
 {
-    nb_policy_subject_t s = {"child-key-1", NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t s = {"child-key-1", NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     assert_int_equal(nb_policy_evaluate(pol, k->led, &s, T(now), k->res), NB_ERR_OK);
     return nb_policy_result_decisions(k->res, n);
 }
@@ -570,7 +570,7 @@ static void test_subject_predicates(void **state)
     kid_new(&k, D("2008-06-01"), NB_DATE_NONE);
     kid_fact(&k, "cpp", NB_FACT_CHILD_PROTECTION_PLAN, "2024-06-01", NULL);
     kid_wnb(&k, "a", NB_AGENCY_GP, "2025-03-01T10:00Z");
-    nb_policy_subject_t s = {"k", NB_DATE_NONE, NB_DATE_NONE, true};
+    nb_policy_subject_t s = {"k", NB_DATE_NONE, NB_DATE_NONE, true, NB_TIME_NONE};
     assert_int_equal(nb_policy_evaluate(pol, k.led, &s, T("2025-03-10T10:00Z"), k.res),
                      NB_ERR_OK);
     d = nb_policy_result_decisions(k.res, &n);
@@ -704,7 +704,7 @@ static void test_ids_suppression_and_withdrawal(void **state)
     assert_int_equal(d1[0].state, NB_POLICY_NEW);
     assert_true(d1[1].shadow);
     /* Another child: another id. */
-    nb_policy_subject_t other = {"child-key-2", NB_DATE_NONE, NB_DATE_NONE, false};
+    nb_policy_subject_t other = {"child-key-2", NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     nb_policy_evaluate(pol, k2.led, &other, T("2025-03-01T00:00Z"), k2.res);
     d2 = nb_policy_result_decisions(k2.res, &n);
     assert_string_not_equal(d1[0].id, d2[0].id);

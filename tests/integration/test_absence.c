@@ -1,0 +1,486 @@
+/*
+ * Integration test: absence deadlines fire on their own (issue 19), on the embedded broker,
+ * with the clock the tests control (nb_stream_set_fixed_now).
+ *
+ * For every absence rule of the default policy (the national base with the Cardiff and Vale
+ * overlay, as config/notbrought.yaml loads them), a quiet child or pregnancy (nothing more is
+ * ever recorded for it) and one whose expected contact is recorded before the deadline. The
+ * clock moves forward in steps; the daemon is stopped between the events and the deadlines
+ * and started after them. The quiet ones are notified at their deadlines, not before, each
+ * exactly once; the others never.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "notbrought/cli.h"
+#include "notbrought/identity.h"
+#include "notbrought/ops.h"
+#include "notbrought/stream.h"
+
+#define HOUR (3600 * 1000LL)
+#define DAY NB_MS_PER_DAY
+
+/* Monday 2 March 2026, 09:00 UTC (GMT: no summer time until 29 March). */
+static int64_t t0;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A valid NHS number in the 999 test range (Modulus 11). */
+static void nhs_number(int n, char out[11])
+{
+    for (;; n++) {
+        snprintf(out, 11, "999%06d", n % 1000000);
+        int sum = 0;
+        for (int i = 0; i < 9; i++)
+            sum += (out[i] - '0') * (10 - i);
+        int check = 11 - sum % 11;
+        if (check == 11)
+            check = 0;
+        if (check == 10)
+            continue;
+        out[9] = (char)('0' + check);
+        out[10] = '\0';
+        return;
+    }
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+typedef struct batch_s {
+    nb_codec_t *codec;
+    FILE *f;
+    char path[64];
+    int n;
+} batch_t;
+
+static void batch_open(batch_t *b, nb_codec_t *codec)
+{
+    memset(b, 0, sizeof(*b));
+    b->codec = codec;
+    snprintf(b->path, sizeof(b->path), "/tmp/nb-absence-%d.rec", (int)getpid());
+    b->f = fopen(b->path, "w");
+    assert_non_null(b->f);
+}
+
+/* An appointment version: a child (@p nhs, @p dob) or a pregnancy (@p mother, @p edd). */
+static void appt(batch_t *b, const char *nhs, int32_t dob, const char *mother, int32_t edd,
+                 nb_agency_t agency, const char *type, bool mandated, const char *id,
+                 int64_t when, nb_status_t status, int version, int64_t recorded)
+{
+    char errstr[512];
+    nb_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_APPOINTMENT;
+    nb_appointment_event_t *a = &rec.u.appt;
+    snprintf(a->event_id, sizeof(a->event_id), "%s-v%d", id, version);
+    a->source.agency = agency;
+    snprintf(a->source.system, sizeof(a->source.system), "%s",
+             agency == NB_AGENCY_MIDWIFERY ? "BadgerNet" : "CYPRIS");
+    snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "%s",
+             agency == NB_AGENCY_MIDWIFERY ? "7A4" : "7A1");
+    if (mother) {
+        a->subject_kind = NB_SUBJECT_UNBORN;
+        snprintf(a->pregnant_person_id.system, sizeof(a->pregnant_person_id.system), "%s",
+                 NB_SYSTEM_NHS_NUMBER);
+        snprintf(a->pregnant_person_id.value, sizeof(a->pregnant_person_id.value), "%s", mother);
+        a->expected_delivery_date = edd;
+        a->date_of_birth = NB_DATE_NONE;
+    } else {
+        a->subject_kind = NB_SUBJECT_CHILD;
+        snprintf(a->nhs_number, sizeof(a->nhs_number), "%s", nhs);
+        a->date_of_birth = dob;
+        a->expected_delivery_date = NB_DATE_NONE;
+    }
+    snprintf(a->appointment_id, sizeof(a->appointment_id), "%s", id);
+    snprintf(a->appointment_type, sizeof(a->appointment_type), "%s", type);
+    a->mandated_contact = mandated;
+    a->contact_mode = NB_CONTACT_FACE_TO_FACE;
+    a->scheduled_start = when;
+    a->status = status;
+    a->recorded_at = recorded;
+    a->version = version;
+    nb_buf_t buf = {0};
+    assert_int_equal(nb_codec_encode(b->codec, &rec, &buf, errstr, sizeof(errstr)), NB_ERR_OK);
+    const char *topic = agency == NB_AGENCY_MIDWIFERY ? "midwifery.appointments" : "hv.contacts";
+    assert_int_equal(nb_recfile_write(b->f, topic, id, buf.data, buf.len, recorded), 0);
+    nb_buf_free(&buf);
+    b->n++;
+}
+
+static void batch_send(batch_t *b, nb_config_t *conf)
+{
+    char errstr[512];
+    long n = 0;
+    fclose(b->f);
+    b->f = NULL;
+    assert_int_equal(nb_stream_produce_file(conf, b->path, &n, errstr, sizeof(errstr)),
+                     NB_ERR_OK);
+    assert_int_equal(n, b->n);
+    unlink(b->path);
+}
+
+/* ---- the daemon --------------------------------------------------------------------------- */
+
+typedef struct instance_s {
+    nb_config_t *conf;
+    nb_stream_t *st;
+    pthread_t thread;
+    volatile sig_atomic_t stop;
+    nb_err_t result;
+} instance_t;
+
+static void *run_instance(void *arg)
+{
+    instance_t *in = arg;
+    in->result = nb_stream_run(in->st, &in->stop, NULL);
+    return NULL;
+}
+
+static nb_config_t *make_conf(const char *bootstrap, int64_t clock)
+{
+    char errstr[1024], iso[32];
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    free(c->bootstrap_servers);
+    c->bootstrap_servers = strdup(bootstrap);
+    free(c->instance_id);
+    c->instance_id = strdup("nb-absence");
+    c->hmac_key = strdup("integration-test-hmac-key-0123456789");
+    for (size_t i = 0; i < c->n_policy_files; i++)
+        free(c->policy_files[i]);
+    c->n_policy_files = 2;
+    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
+    c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
+    const char *lvl = getenv("NB_TEST_LOG") ? getenv("NB_TEST_LOG") : "warn";
+    free(c->log_level);
+    c->log_level = strdup(lvl);
+    nb_log_set_level(strcmp(lvl, "info") == 0 ? NB_LOG_INFO : NB_LOG_WARN);
+    nb_format_time(clock, iso, sizeof(iso));
+    free(c->fixed_now);
+    c->fixed_now = strdup(iso);
+    /* Absence deadlines wait for the sources until nothing has been read for this long: a
+     * second, so that each step of the test needs no longer. */
+    c->watermark_idle_ms = 1000;
+    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
+    for (size_t i = 0; i < 2; i++) {
+        c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
+        c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
+    }
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
+    return c;
+}
+
+static void start_instance(instance_t *in, const char *bootstrap, int64_t clock)
+{
+    char errstr[1024];
+    memset(in, 0, sizeof(*in));
+    in->conf = make_conf(bootstrap, clock);
+    in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
+    if (!in->st)
+        fail_msg("nb_stream_new: %s", errstr);
+    assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+}
+
+static void stop_instance(instance_t *in)
+{
+    in->stop = 1;
+    pthread_join(in->thread, NULL);
+    assert_int_equal(in->result, NB_ERR_OK);
+    nb_stream_destroy(in->st);
+    nb_config_destroy(in->conf);
+}
+
+/* Waits until the instance is ready, has read @p records records, and has run two more
+ * ticks than before (the second after whatever the first decided has committed). */
+static void settle(instance_t *in, uint64_t records)
+{
+    nb_stream_stats_t s;
+    nb_stream_stats(in->st, &s);
+    uint64_t ticks = s.ticks;
+    for (int64_t until = now_ms() + 120000; now_ms() < until; sleep_ms(50)) {
+        nb_stream_stats(in->st, &s);
+        if (s.ready && s.records_in >= records && s.ticks >= ticks + 2 && !s.catching_up)
+            return;
+    }
+    fail_msg("not settled: %llu of %llu records, %llu ticks, ready %d",
+             (unsigned long long)s.records_in, (unsigned long long)records,
+             (unsigned long long)s.ticks, (int)s.ready);
+}
+
+/* ---- the notifications -------------------------------------------------------------------- */
+
+typedef struct note_s {
+    char child[NB_KEY_MAX + 1], rule[80], kind[16], id[80];
+} note_t;
+
+typedef struct notes_s {
+    nb_codec_t *codec;
+    note_t v[256];
+    size_t n;
+} notes_t;
+
+static int note_cb(void *opaque, const char *topic, const char *key, const void *value,
+                   size_t len, int64_t ts)
+{
+    notes_t *ns = opaque;
+    char errstr[256];
+    nb_record_t rec;
+    (void)topic;
+    (void)key;
+    (void)ts;
+    assert_int_equal(
+        nb_codec_decode(ns->codec, value, len, NB_RECORD_NOTIFICATION, &rec, errstr, sizeof(errstr)),
+        NB_ERR_OK);
+    if (ns->n < sizeof(ns->v) / sizeof(ns->v[0])) {
+        note_t *n = &ns->v[ns->n++];
+        snprintf(n->child, sizeof(n->child), "%s", rec.u.notif.child_key);
+        snprintf(n->rule, sizeof(n->rule), "%s", rec.u.notif.rule_id);
+        snprintf(n->kind, sizeof(n->kind), "%s", nb_notification_kind_name(rec.u.notif.kind));
+        snprintf(n->id, sizeof(n->id), "%s", rec.u.notif.notification_id);
+    }
+    return 0;
+}
+
+static void read_notes(nb_config_t *conf, notes_t *ns)
+{
+    char errstr[256];
+    ns->n = 0;
+    assert_int_equal(nb_stream_consume(conf, "notifications", 0, 1500, note_cb, ns, errstr,
+                                       sizeof(errstr)),
+                     NB_ERR_OK);
+}
+
+/* Notifications of @p rule for @p child (of kind new), and of any kind in all. */
+static int count(const notes_t *ns, const char *child, const char *rule)
+{
+    int n = 0;
+    for (size_t i = 0; i < ns->n; i++)
+        n += strcmp(ns->v[i].child, child) == 0 && strcmp(ns->v[i].rule, rule) == 0 &&
+             strcmp(ns->v[i].kind, "new") == 0;
+    return n;
+}
+
+/* ---- the test ----------------------------------------------------------------------------- */
+
+typedef struct subject_s {
+    const char *name, *rule;
+    char nhs[11], key[NB_KEY_MAX + 1];
+    int32_t dob, edd;
+    bool quiet; /* expected to be notified */
+} subject_t;
+
+static void key_of(const nb_config_t *conf, subject_t *s, bool pregnancy)
+{
+    char errstr[256];
+    nb_identity_conf_t ic;
+    nb_identity_conf_default(&ic);
+    ic.secret = (const uint8_t *)conf->hmac_key;
+    ic.secret_len = strlen(conf->hmac_key);
+    nb_identity_t *idt = nb_identity_new(&ic, errstr, sizeof(errstr));
+    assert_non_null(idt);
+    if (pregnancy) {
+        nb_identifier_t person;
+        memset(&person, 0, sizeof(person));
+        snprintf(person.system, sizeof(person.system), "%s", NB_SYSTEM_NHS_NUMBER);
+        snprintf(person.value, sizeof(person.value), "%s", s->nhs);
+        assert_int_equal(nb_identity_pregnancy_key(idt, &person, s->edd, s->key), NB_ERR_OK);
+    } else {
+        assert_int_equal(nb_identity_child_key(idt, s->nhs, s->key), NB_ERR_OK);
+    }
+    nb_identity_destroy(idt);
+}
+
+static void test_quiet_children_are_notified_at_their_deadlines(void **state)
+{
+    (void)state;
+    char errstr[512];
+    nb_broker_t *b = nb_broker_new(1, errstr, sizeof(errstr));
+    assert_non_null(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *conf = make_conf(bs, t0);
+    nb_broker_create_topics(b, conf, 1);
+    nb_registry_t *reg = nb_registry_new();
+    assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
+    nb_codec_t *codec = nb_codec_new(reg, errstr, sizeof(errstr));
+    assert_non_null(codec);
+    int32_t today = nb_day_of(t0);
+
+    /* new_birth_visit_overdue (by day 14): born 5 days ago, the visit booked for day 12. */
+    subject_t nbv_quiet = {"baby A", "new_birth_visit_overdue", "", "", today - 5, 0, true};
+    subject_t nbv_seen = {"baby B", "new_birth_visit_overdue", "", "", today - 5, 0, false};
+    /* booking_overdue (by 10+0): 8 weeks pregnant; then booking_not_done_by_20_weeks. */
+    subject_t book_quiet = {"pregnancy P", "booking_overdue", "", "", 0, today + 280 - 56, true};
+    subject_t book_done = {"pregnancy Q", "booking_overdue", "", "", 0, today + 280 - 56, false};
+    /* hv_not_seen_after_missed (5 working days after a missed mandated contact). */
+    subject_t hv_quiet = {"baby C", "hv_not_seen_after_missed", "", "", today - 60, 0, true};
+    subject_t hv_seen = {"baby D", "hv_not_seen_after_missed", "", "", today - 60, 0, false};
+    subject_t *all[] = {&nbv_quiet, &nbv_seen, &book_quiet, &book_done, &hv_quiet, &hv_seen};
+    for (size_t i = 0; i < 6; i++) {
+        nhs_number(4100 + (int)i * 37, all[i]->nhs);
+        key_of(conf, all[i], all[i]->edd != 0);
+    }
+    int64_t nbv_deadline = (int64_t)(today - 5 + 15) * DAY;         /* day 15, 00:00 */
+    int64_t book_deadline = (int64_t)(today - 56 + 71) * DAY;       /* 10+1, 00:00 */
+    /* Five working days after Monday 07:00: the next Monday, by close of business. */
+    int64_t hv_before = t0 + 4 * DAY, hv_after = t0 + 8 * DAY;
+    int64_t book20_deadline = (int64_t)(today - 56 + 141) * DAY;    /* 20+1, 00:00 */
+
+    /* At t0: what each child has so far. */
+    batch_t bt;
+    batch_open(&bt, codec);
+    for (int i = 0; i < 2; i++) {
+        subject_t *s = i ? &nbv_seen : &nbv_quiet;
+        char id[32];
+        snprintf(id, sizeof(id), "nbv-%d", i);
+        appt(&bt, s->nhs, s->dob, NULL, 0, NB_AGENCY_HEALTH_VISITING, "new_birth_visit", true,
+             id, (int64_t)(s->dob + 12) * DAY + 10 * HOUR, NB_STATUS_BOOKED, 1, t0 - DAY);
+    }
+    for (int i = 0; i < 2; i++) {
+        subject_t *s = i ? &book_done : &book_quiet;
+        char id[32];
+        snprintf(id, sizeof(id), "scan-%d", i);
+        appt(&bt, NULL, 0, s->nhs, s->edd, NB_AGENCY_MIDWIFERY, "dating_scan", false, id,
+             (int64_t)(s->edd - 280 + 12 * 7) * DAY + 10 * HOUR, NB_STATUS_BOOKED, 1, t0 - DAY);
+        if (i) {
+            snprintf(id, sizeof(id), "booking-%d", i);
+            appt(&bt, NULL, 0, s->nhs, s->edd, NB_AGENCY_MIDWIFERY, "antenatal_booking", true,
+                 id, (int64_t)(s->edd - 280 + 9 * 7) * DAY + 10 * HOUR, NB_STATUS_BOOKED, 1,
+                 t0 - DAY);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        subject_t *s = i ? &hv_seen : &hv_quiet;
+        char id[32];
+        snprintf(id, sizeof(id), "review-%d", i);
+        appt(&bt, s->nhs, s->dob, NULL, 0, NB_AGENCY_HEALTH_VISITING, "6_8_week_review", true,
+             id, t0 - 2 * HOUR, NB_STATUS_WAS_NOT_BROUGHT, 2, t0 - HOUR);
+    }
+    batch_send(&bt, conf);
+    uint64_t records = (uint64_t)bt.n;
+
+    instance_t in;
+    start_instance(&in, bs, t0);
+    settle(&in, records);
+    static notes_t ns;
+    ns.codec = codec;
+    read_notes(conf, &ns);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(count(&ns, all[i]->key, all[i]->rule), 0);
+
+    /* Baby D seen two days after the missed review. */
+    int64_t clock = t0 + 2 * DAY + 2 * HOUR;
+    nb_stream_set_fixed_now(in.st, clock);
+    batch_open(&bt, codec);
+    appt(&bt, hv_seen.nhs, hv_seen.dob, NULL, 0, NB_AGENCY_HEALTH_VISITING, "home_visit", false,
+         "visit-1", t0 + 2 * DAY, NB_STATUS_ATTENDED, 2, clock - HOUR);
+    batch_send(&bt, conf);
+    records += (uint64_t)bt.n;
+    settle(&in, records);
+
+    /* Before any deadline: nothing. */
+    nb_stream_set_fixed_now(in.st, hv_before);
+    settle(&in, records);
+    read_notes(conf, &ns);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(count(&ns, all[i]->key, all[i]->rule), 0);
+
+    /* Baby B's new birth visit and pregnancy Q's booking happen and are recorded. */
+    clock = (int64_t)(today - 5 + 12) * DAY + 14 * HOUR;
+    nb_stream_set_fixed_now(in.st, clock);
+    batch_open(&bt, codec);
+    appt(&bt, nbv_seen.nhs, nbv_seen.dob, NULL, 0, NB_AGENCY_HEALTH_VISITING, "new_birth_visit",
+         true, "nbv-1", (int64_t)(nbv_seen.dob + 12) * DAY + 10 * HOUR, NB_STATUS_ATTENDED, 2,
+         clock - HOUR);
+    batch_send(&bt, conf);
+    records += (uint64_t)bt.n;
+    clock = (int64_t)(book_done.edd - 280 + 9 * 7) * DAY + 14 * HOUR;
+    nb_stream_set_fixed_now(in.st, clock);
+    batch_open(&bt, codec);
+    appt(&bt, NULL, 0, book_done.nhs, book_done.edd, NB_AGENCY_MIDWIFERY, "antenatal_booking",
+         true, "booking-1", (int64_t)(book_done.edd - 280 + 9 * 7) * DAY + 10 * HOUR,
+         NB_STATUS_ATTENDED, 2, clock - HOUR);
+    batch_send(&bt, conf);
+    records += (uint64_t)bt.n;
+    settle(&in, records);
+
+    /* Past the health visiting deadline: baby C, not D. */
+    nb_stream_set_fixed_now(in.st, hv_after);
+    settle(&in, records);
+    read_notes(conf, &ns);
+    assert_int_equal(count(&ns, hv_quiet.key, hv_quiet.rule), 1);
+    assert_int_equal(count(&ns, hv_seen.key, hv_seen.rule), 0);
+
+    /* The family goes quiet and the daemon stops before the other deadlines. */
+    nb_stream_set_fixed_now(in.st, nbv_deadline - HOUR);
+    settle(&in, records);
+    read_notes(conf, &ns);
+    assert_int_equal(count(&ns, nbv_quiet.key, nbv_quiet.rule), 0);
+    assert_int_equal(count(&ns, book_quiet.key, book_quiet.rule), 0);
+    stop_instance(&in);
+
+    /* Started again after them: restored timers fire, once. */
+    start_instance(&in, bs, book_deadline + HOUR);
+    settle(&in, 0);
+    settle(&in, 0);
+    read_notes(conf, &ns);
+    print_message("%zu notifications after the restart\n", ns.n);
+    assert_int_equal(count(&ns, nbv_quiet.key, nbv_quiet.rule), 1);
+    assert_int_equal(count(&ns, nbv_seen.key, nbv_seen.rule), 0);
+    assert_int_equal(count(&ns, book_quiet.key, book_quiet.rule), 1);
+    assert_int_equal(count(&ns, book_done.key, book_done.rule), 0);
+    assert_int_equal(count(&ns, hv_quiet.key, hv_quiet.rule), 1);
+    assert_int_equal(count(&ns, hv_seen.key, hv_seen.rule), 0);
+
+    /* And at 20+1 weeks the quiet pregnancy's second deadline; nothing twice. */
+    nb_stream_set_fixed_now(in.st, book20_deadline + HOUR);
+    settle(&in, 0);
+    read_notes(conf, &ns);
+    assert_int_equal(count(&ns, book_quiet.key, "booking_not_done_by_20_weeks"), 1);
+    assert_int_equal(count(&ns, book_done.key, "booking_not_done_by_20_weeks"), 0);
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(count(&ns, all[i]->key, all[i]->rule), all[i]->quiet ? 1 : 0);
+    for (size_t i = 0; i < ns.n; i++)
+        assert_string_not_equal(ns.v[i].kind, "withdrawn");
+    stop_instance(&in);
+
+    nb_codec_destroy(codec);
+    nb_registry_destroy(reg);
+    nb_config_destroy(conf);
+    nb_broker_destroy(b);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    assert_true(nb_parse_time("2026-03-02T09:00:00Z", &t0));
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_quiet_children_are_notified_at_their_deadlines),
+    };
+    return cmocka_run_group_tests(tests, group_setup, NULL);
+}
