@@ -55,10 +55,19 @@ static nb_policy_t *nb__load_policy(int n, char **files, int *n_errors)
     return pol;
 }
 
+/* check and explain take file names only: an option there is a usage error, not a file. */
+static bool nb__files_only(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (argv[i][0] == '-' && argv[i][1])
+            return false;
+    return argc >= 1;
+}
+
 static int nb__policy_check(int argc, char **argv)
 {
     int n_errors;
-    if (argc < 1)
+    if (!nb__files_only(argc, argv))
         return -1;
     nb_policy_t *pol = nb__load_policy(argc, argv, &n_errors);
     if (!pol) {
@@ -82,7 +91,7 @@ static int nb__policy_check(int argc, char **argv)
 static int nb__policy_explain(int argc, char **argv)
 {
     int n_errors;
-    if (argc < 1)
+    if (!nb__files_only(argc, argv))
         return -1;
     nb_policy_t *pol = nb__load_policy(argc, argv, &n_errors);
     if (!pol)
@@ -821,6 +830,13 @@ int nb__cmd_policy(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(nb__policy_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? NB_EXIT_USAGE : NB_EXIT_OK;
+    }
+    /* "policy check --help" asks for help; it does not name a file. */
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(nb__policy_help, stdout);
+            return NB_EXIT_OK;
+        }
     }
     if (strcmp(argv[1], "check") == 0)
         rc = nb__policy_check(argc - 2, argv + 2);
