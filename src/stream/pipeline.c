@@ -79,6 +79,9 @@ typedef struct nb__tid_s {
 typedef struct nb__timer_s {
     nb__tid_t id;
     int64_t due;
+    /* The next escalation alone, when an absence deadline comes first (due): while that
+     * deadline waits for the watermark, the escalation still falls due. In memory only. */
+    int64_t esc;
     UT_hash_handle hh;
 } nb__timer_t;
 
@@ -474,8 +477,19 @@ static void nb__heap_rebuild(nb__pipeline_t *p)
     }
 }
 
+static void nb__timer_set_esc(nb__pipeline_t *p, int32_t partition,
+                              const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc);
+
 static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
                           int64_t due)
+{
+    nb__timer_set_esc(p, partition, key, due, NB_TIME_NONE);
+}
+
+/* @p esc: the next escalation when it is later than @p due (an absence deadline), else
+ * NB_TIME_NONE. */
+static void nb__timer_set_esc(nb__pipeline_t *p, int32_t partition,
+                              const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc)
 {
     nb__timer_t probe, *t;
     memset(&probe, 0, sizeof(probe));
@@ -494,9 +508,13 @@ static void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t ke
         if (!t)
             return;
         t->id = probe.id;
-        t->due = NB_TIME_NONE;
+        t->due = t->esc = NB_TIME_NONE;
         HASH_ADD(hh, p->timers, id, sizeof(t->id), t);
     }
+    int64_t old_esc = t->esc;
+    t->esc = esc != due ? esc : NB_TIME_NONE;
+    if (t->esc != old_esc && t->esc != NB_TIME_NONE && t->due == due)
+        nb__heap_push(&p->heap, t->esc, &t->id); /* a new escalation behind a held deadline */
     if (t->due != due) {
         t->due = due;
         if (p->heap.n + p->held.n >= 2 * (size_t)HASH_COUNT(p->timers) + 4096)
@@ -1030,8 +1048,9 @@ typedef struct nb__child_s {
     char mother[NB_NHS_LEN + 1]; /* pregnancies: the pregnant person's NHS number */
     nb_ledger_t *led; /* one of the pipeline's ledgers: borrowed */
     nb_notify_state_t ns;
-    int64_t due;        /* next escalation, NB_TIME_NONE when nothing is open */
+    int64_t due;        /* next escalation or absence deadline, NB_TIME_NONE when neither */
     int64_t due_stored; /* as stored (the timer index holds it already) */
+    int64_t due_esc;    /* the next escalation alone (not stored) */
 } nb__child_t;
 
 /* Decodes a child's state (NULL: a new child) into @p led, which c then borrows. */
@@ -1039,7 +1058,7 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
                                nb_ledger_t *led, nb__child_t *c)
 {
     memset(c, 0, sizeof(*c));
-    c->due = c->due_stored = NB_TIME_NONE;
+    c->due = c->due_stored = c->due_esc = NB_TIME_NONE;
     c->led = led;
     nb_ledger_clear(led);
     if (!val)
@@ -1105,8 +1124,8 @@ static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     }
     /* The store takes the buffer over. */
     err = nb__state_put_owned(st, part, key, b.data, b.len);
-    if (!err && c->due != c->due_stored)
-        nb__timer_set(p, part, key, c->due);
+    if (!err)
+        nb__timer_set_esc(p, part, key, c->due, c->due_esc);
     return err;
 }
 
@@ -1390,6 +1409,7 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
     /* The child's timer: its next escalation, or the next absence deadline that would fire
      * if the family went quiet, whichever comes first (kept in its changelogged state). */
     int64_t absent = nb_policy_result_next_due(p->res);
+    c->due_esc = c->due;
     if (absent != NB_TIME_NONE && (c->due == NB_TIME_NONE || absent < c->due))
         c->due = absent;
     /* Ledger changes are applied after the loop: they invalidate the result's pointers. */
@@ -1924,7 +1944,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb__timer_t *t;
         nb__heap_pop(&p->heap);
         HASH_FIND(hh, p->timers, &e.id, sizeof(e.id), t);
-        if (!t || t->due != e.due || !nb__owns(st, e.id.partition))
+        if (!t || (t->due != e.due && t->esc != e.due) || !nb__owns(st, e.id.partition))
             continue; /* stale */
         if (kt == cap) {
             cap = cap ? cap * 2 : 64;
@@ -1964,10 +1984,11 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
         nb__timer_t *t;
         memcpy(key, e->id.key, NB__KEY_LEN);
         HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
-        if (!t || t->due != e->due)
+        if (!t || (t->due != e->due && t->esc != e->due))
             continue; /* handled meanwhile */
         nb__key_hex(key, key_hex);
         const uint8_t *val = nb__state_get(st, part, key, &len);
+        bool absence = false; /* the child's timer is an absence deadline, not an escalation */
         if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
             nb__digest_t d;
             if (nb__digest_load(val, len, &d))
@@ -1984,6 +2005,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
                     p->absence_now = NB_TIME_NONE;
                 err = nb__lifecycle(p, st, &c, key_hex, true, now);
                 p->absence_now = wm;
+                absence = c.due != c.due_esc;
                 if (!err)
                     err = nb__child_save(p, st, part, key, &c);
             }
@@ -1996,7 +2018,11 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             nb__due_t h = *e;
             h.held = e->held ? e->held : p->wall;
             h.at_clock = false;
-            nb__heap_push_e(t->due > absence_now && !e->at_clock ? &p->held : &p->heap, &h);
+            bool held = absence && t->due > absence_now && !e->at_clock;
+            nb__heap_push_e(held ? &p->held : &p->heap, &h);
+            /* Held: its escalation is still due at its own time. */
+            if (held && t->esc != NB_TIME_NONE)
+                nb__heap_push(&p->heap, t->esc, &t->id);
         }
     }
     /* Not reached (the budget, or an error): back on the heap (an abort restores the rest). */
