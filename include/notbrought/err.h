@@ -20,7 +20,7 @@
     X(NOMEM, "nomem", "out of memory")                                                             \
     X(IO, "io", "input/output error")                                                              \
     X(NOT_FOUND, "not_found", "not found")                                                         \
-    X(LIMIT, "limit", "a configured limit was reached")                                            \
+    X(LIMIT, "limit", "a limit fixed in notbrought's code was reached")                            \
     X(CONFIG, "config", "invalid configuration")                                                   \
     /* codec: Confluent framing and the schema registry */                                         \
     X(FRAME_TRUNCATED, "frame_truncated", "message shorter than the 5-byte Confluent header")      \
@@ -46,11 +46,15 @@
     X(NHS_FORMAT, "nhs_format", "NHS number is not 10 digits")                                     \
     X(NHS_CHECK_DIGIT, "nhs_check_digit", "NHS number fails the Modulus 11 check")                 \
     X(NHS_DISALLOWED, "nhs_disallowed", "NHS number is in a range this deployment does not accept") \
+    X(NHS_PLACEHOLDER, "nhs_placeholder", "NHS number is a placeholder that is never issued")      \
     X(MISSING_IDENTIFIER, "missing_identifier", "a required identifier is missing")                \
     X(FIELD_EMPTY, "field_empty", "a required field is empty")                                     \
     X(TIMESTAMP_RANGE, "timestamp_range", "a timestamp is outside the accepted range")             \
     X(DATE_RANGE, "date_range", "a date is outside the accepted range")                            \
     X(INCONSISTENT, "inconsistent", "fields of the record contradict each other")                  \
+    X(FIELD_RANGE, "field_range", "a number is outside its accepted range")                        \
+    X(TEXT_INVALID, "text_invalid",                                                                \
+      "a text field is not valid UTF-8 or holds a character it has no use for")                    \
     /* identity */                                                                                 \
     X(IDENTITY_CONFLICT, "identity_conflict", "identifier is already linked to another child")     \
     X(IDENTITY_CYCLE, "identity_cycle", "link would create a cycle of identifiers")                \

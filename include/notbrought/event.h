@@ -33,6 +33,9 @@
 #define NB_REF_MAX 16      /**< human references */
 #define NB_KEY_MAX 64      /**< pseudonymous child keys (hex HMAC-SHA256) */
 
+/** Amendment versions of appointments and facts: 1 to NB_VERSION_MAX (16 bits). */
+#define NB_VERSION_MAX 65535
+
 #define NB_DATE_NONE INT32_MIN
 #define NB_TIME_NONE INT64_MIN
 #define NB_MS_PER_DAY 86400000LL
@@ -388,9 +391,11 @@ typedef struct nb_record_s {
 nb_err_t nb_nhs_normalise(const char *in, char out[NB_NHS_LEN + 1]);
 
 /**
- * @brief Validates a normalised NHS number: 10 digits and the Modulus 11 check digit
- *        (weights 10..2; check = 11 - (sum mod 11); 11 means 0; 10 means invalid).
- * @returns NB_ERR_OK, NB_ERR_NHS_FORMAT or NB_ERR_NHS_CHECK_DIGIT.
+ * @brief Validates a normalised NHS number: 10 digits, not a placeholder, and the Modulus 11
+ *        check digit (weights 10..2; check = 11 - (sum mod 11); 11 means 0; 10 means invalid).
+ *        Placeholders are one digit ten times (0000000000, 9999999999, ...): every one of them
+ *        passes Modulus 11, none is ever issued, and systems send them for "not known".
+ * @returns NB_ERR_OK, NB_ERR_NHS_FORMAT, NB_ERR_NHS_PLACEHOLDER or NB_ERR_NHS_CHECK_DIGIT.
  */
 nb_err_t nb_nhs_validate(const char *nhs);
 
@@ -418,6 +423,63 @@ nb_err_t nb_strlcpy_field(char *dst, size_t cap, const char *src, size_t len);
  *        cost more than the copies on the per-event path. NULL copies as "".
  */
 void nb_str_copy(char *dst, size_t cap, const char *src);
+
+/* ---- untrusted text ------------------------------------------------------------------------ */
+
+/**
+ * What a text field may hold (nb_text_check()). Every class refuses what is not UTF-8 (stray or
+ * truncated bytes, overlong forms, surrogates, code points above U+10FFFF), the C0 controls, DEL,
+ * the C1 controls, and the bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+ * U+2066-U+2069), which make a line display in another order than it reads.
+ */
+typedef enum nb_text_class_e {
+    /** Identifiers, codes, NHS numbers, URIs, keys: also no invisible character (U+061C,
+     *  U+200B-U+200F, U+2060-U+2064, U+FEFF) and no line or paragraph separator (U+2028,
+     *  U+2029): two ids that look the same must be the same. */
+    NB_TEXT_ID,
+    /** One line of text for people (names, appointment types, system names, roles): also no
+     *  line or paragraph separator. The invisible marks right-to-left and joining scripts use
+     *  (U+200B-U+200F, U+061C, U+2060-U+2064, U+FEFF) are allowed. */
+    NB_TEXT_NAME,
+    /** Free text (rule text, actions, acknowledgement outcomes): as NB_TEXT_NAME, and lines:
+     *  TAB, LF, CR, U+2028 and U+2029 are allowed. */
+    NB_TEXT_FREE
+} nb_text_class_t;
+
+/** Why nb_text_check() refused a text. */
+typedef enum nb_text_fault_e {
+    NB_TEXT_OK = 0,
+    NB_TEXT_NOT_UTF8,  /**< not valid UTF-8 */
+    NB_TEXT_CONTROL,   /**< a control character (C0, DEL, C1), or a line break in one line */
+    NB_TEXT_BIDI,      /**< a bidirectional embedding, override or isolate */
+    NB_TEXT_INVISIBLE, /**< an invisible character in an identifier */
+} nb_text_fault_t;
+
+/**
+ * @brief Checks @p len bytes of text (NUL bytes count as control characters) against what its
+ *        field may hold.
+ * @returns NB_TEXT_OK, or the first fault found.
+ */
+nb_text_fault_t nb_text_check(const char *s, size_t len, nb_text_class_t cls);
+
+/** @brief The fault as the end of a sentence naming a field: "is not valid UTF-8". Static. */
+const char *nb_text_fault_str(nb_text_fault_t fault);
+
+/** Room nb_text_escape() needs for a text of @p n bytes, with the terminating NUL. */
+#define NB_TEXT_ESCAPED_MAX(n) (4 * (n) + 1)
+
+/**
+ * @brief Makes a text safe to print for people: what could move the cursor, clear the screen,
+ *        forge a line or reorder what follows is shown as a visible escape. Backslash becomes
+ *        "\\"; TAB, LF and CR "\t", "\n", "\r"; other C0 controls, DEL and bytes that are not
+ *        UTF-8 "\xNN"; C1 controls, bidirectional controls and marks (U+061C, U+200E, U+200F,
+ *        U+202A-U+202E, U+2066-U+2069), U+2028, U+2029, and the invisible U+200B, U+2060 and
+ *        U+FEFF "\uNNNN". Everything else, other scripts included, is copied as it is.
+ * @param dst receives the escaped text, cut at a character boundary when @p cap is too small
+ *            (NB_TEXT_ESCAPED_MAX(strlen(src)) is always enough); always terminated (cap > 0).
+ * @returns dst.
+ */
+char *nb_text_escape(char *dst, size_t cap, const char *src);
 
 /** @brief Days since epoch of a calendar date (proleptic Gregorian). */
 int32_t nb_days_from_civil(int y, unsigned m, unsigned d);

@@ -207,6 +207,14 @@ nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
  */
 nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src);
 
+/**
+ * @brief Which limit the last NB_ERR_LIMIT of this ledger (from nb_ledger_apply(),
+ *        nb_ledger_apply_fact(), nb_ledger_merge() or nb_ledger_add_raised()) was: a sentence
+ *        for a dead-letter reason naming the limit and its number, all fixed in the code.
+ * @returns a static string; nb_err_str(NB_ERR_LIMIT) when no limit was reached.
+ */
+const char *nb_ledger_limit_str(const nb_ledger_t *led);
+
 /** @brief Sets the date of birth / expected delivery date (NB_DATE_NONE leaves one as is). */
 void nb_ledger_set_dates(nb_ledger_t *led, int32_t date_of_birth, int32_t expected_delivery);
 

@@ -28,6 +28,7 @@ typedef struct nb__decode_s {
     int64_t now;
     nb_validate_opts_t vopts;
     long n, ok;
+    long unshown; /* records that could not be printed (jansson failed: out of memory) */
     long by_type[NB_RECORD__COUNT];
     long by_err[NB_ERR__COUNT];
 } nb__decode_t;
@@ -40,16 +41,20 @@ static void nb__mask(const char *nhs, char *out, size_t size)
         snprintf(out, size, "******%s", nhs + (strlen(nhs) > 4 ? strlen(nhs) - 4 : 0));
 }
 
+/* Text lines print what came in through nb_text_escape(): the codec refuses control and
+ * bidirectional override characters in fields, but the record file's topic is not checked,
+ * and nothing that reaches a terminal may move the cursor or forge a line. */
 static void nb__text_line(const nb__decode_t *d, const char *topic, const nb_record_t *rec)
 {
-    char when[32], nhs[16];
+    char when[32], nhs[16], type[NB_TEXT_ESCAPED_MAX(NB_TYPE_MAX)];
     switch (rec->type) {
     case NB_RECORD_APPOINTMENT: {
         const nb_appointment_event_t *a = &rec->u.appt;
         nb_format_time(a->scheduled_start, when, sizeof(when));
         nb__mask(a->nhs_number, nhs, sizeof(nhs));
         printf("ok    %-23s %-16s %-20s %.10s  %-20s v%d  %s %s\n", topic,
-               nb_agency_name(a->source.agency), a->appointment_type, when,
+               nb_agency_name(a->source.agency), nb_text_escape(type, sizeof(type),
+                                                                a->appointment_type), when,
                nb_status_name(a->status), (int)a->version,
                a->subject_kind == NB_SUBJECT_UNBORN ? "unborn"
                : a->nhs_number[0]                   ? "nhs"
@@ -72,12 +77,31 @@ static void nb__text_line(const nb__decode_t *d, const char *topic, const nb_rec
     (void)d;
 }
 
-static int nb__decode_one(void *opaque, const char *topic, const char *key, const void *value,
-                          size_t len, int64_t ts)
+/* Prints one JSON line. @returns false (after saying so on stderr) when @p o is NULL: jansson
+ * could not build it, and the record must not vanish from the output without a word. */
+static bool nb__json_line(nb__decode_t *d, json_t *o)
+{
+    if (!o || json_dumpf(o, stdout, JSON_COMPACT)) {
+        d->unshown++;
+        fprintf(stderr, "notbrought decode: record %ld cannot be shown as JSON\n", d->n);
+        json_decref(o);
+        return false;
+    }
+    putchar('\n');
+    json_decref(o);
+    return true;
+}
+
+static int nb__decode_one(void *opaque, const char *topic_raw, const char *key,
+                          const void *value, size_t len, int64_t ts)
 {
     nb__decode_t *d = opaque;
     nb_record_t rec;
     char errstr[512] = "";
+    char topic_text[NB_TEXT_ESCAPED_MAX(256)];
+    /* JSON escapes what it must itself; the text lines show the topic escaped. */
+    const char *topic = d->json ? topic_raw : nb_text_escape(topic_text, sizeof(topic_text),
+                                                             topic_raw);
     (void)key;
     (void)ts;
     d->n++;
@@ -88,30 +112,26 @@ static int nb__decode_one(void *opaque, const char *topic, const char *key, cons
     if (err) {
         d->by_err[err]++;
         if (d->json) {
-            json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s}", "record", (json_int_t)d->n,
-                                  "topic", topic, "result", "dead_letter", "error",
-                                  nb_err_name(err), "reason", errstr);
-            json_dumpf(o, stdout, JSON_COMPACT);
-            putchar('\n');
-            json_decref(o);
+            nb__json_line(d, json_pack("{s:I, s:s, s:s, s:s, s:s}", "record", (json_int_t)d->n,
+                                       "topic", topic, "result", "dead_letter", "error",
+                                       nb_err_name(err), "reason", errstr));
         } else {
             printf("DEAD  %-23s %s: %s\n", topic, nb_err_name(err), errstr);
         }
         return 0;
     }
-    d->ok++;
-    d->by_type[rec.type]++;
     if (d->json) {
-        json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:i, s:o}", "record", (json_int_t)d->n,
-                              "topic", topic, "result", "ok", "type",
-                              nb_record_type_name(rec.type), "schema_id", (int)rec.schema_id,
-                              "value", nb__record_to_json(&rec));
-        json_dumpf(o, stdout, JSON_COMPACT);
-        putchar('\n');
-        json_decref(o);
+        if (!nb__json_line(d, json_pack("{s:I, s:s, s:s, s:s, s:i, s:o}", "record",
+                                         (json_int_t)d->n, "topic", topic, "result", "ok",
+                                         "type", nb_record_type_name(rec.type), "schema_id",
+                                         (int)rec.schema_id, "value",
+                                         nb__record_to_json(&rec))))
+            return 0;
     } else {
         nb__text_line(d, topic, &rec);
     }
+    d->ok++;
+    d->by_type[rec.type]++;
     return 0;
 }
 
@@ -171,7 +191,9 @@ int nb__cmd_decode(int argc, char **argv)
     }
     FILE *sum = d.json ? stderr : stdout;
     fprintf(sum, "\nsummary: %ld records, %ld decoded and valid, %ld dead-lettered\n", d.n, d.ok,
-            d.n - d.ok);
+            d.n - d.ok - d.unshown);
+    if (d.unshown)
+        fprintf(sum, "  not shown (reported above): %ld\n", d.unshown);
     for (int t = NB_RECORD_NONE + 1; t < NB_RECORD__COUNT; t++)
         if (d.by_type[t])
             fprintf(sum, "  %-40s %ld\n", nb_record_type_name((nb_record_type_t)t), d.by_type[t]);
@@ -179,6 +201,8 @@ int nb__cmd_decode(int argc, char **argv)
         if (d.by_err[e])
             fprintf(sum, "  dead letter: %-27s %ld  (%s)\n", nb_err_name((nb_err_t)e),
                     d.by_err[e], nb_err_str((nb_err_t)e));
+    if (d.unshown)
+        return NB_EXIT_SOFTWARE;
     return strict && d.ok != d.n ? NB_EXIT_FAILURE : NB_EXIT_OK;
 usage:
     fprintf(stderr, "notbrought decode: invalid arguments\n\n%s", nb__decode_help);

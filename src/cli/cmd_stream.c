@@ -325,61 +325,82 @@ typedef struct nb__consume_s {
     long n, bad;
 } nb__consume_t;
 
+/* An NHS number for the text view: "943 476 5919", or escaped as it came when it is not ten
+ * digits (consume shows records it has not validated). */
+static const char *nb__text_nhs(const char *nhs, char *buf, size_t size)
+{
+    if (strlen(nhs) == NB_NHS_LEN && strspn(nhs, "0123456789") == NB_NHS_LEN)
+        snprintf(buf, size, "%.3s %.3s %.4s", nhs, nhs + 3, nhs + 6);
+    else
+        nb_text_escape(buf, size, nhs);
+    return buf;
+}
+
+/* Every string a notification carries is printed through nb_text_escape() (E()): a line
+ * break, an escape sequence or a bidirectional override in a field must not forge a line,
+ * move the cursor or reorder what the nurse reads. */
 static void nb__text_notification(const nb_notification_t *n)
 {
-    char t[32], d[16];
+#define E(buf, s) nb_text_escape((buf), sizeof(buf), (s))
+    char t[32], d[16], nhs[NB_TEXT_ESCAPED_MAX(NB_NHS_LEN)], mother[sizeof(nhs)];
+    char e1[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)], e2[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)],
+        e3[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)];
     static const char *const tier_upper[] = {"CURIOSITY", "ROUTINE", "PRIORITY", "URGENT"};
-    printf("%s  %s  %s%s\n", n->reference, tier_upper[n->tier], nb_notification_kind_name(n->kind),
-           n->supersedes[0] ? "" : "");
+    printf("%s  %s  %s\n", E(e1, n->reference),
+           (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?",
+           nb_notification_kind_name(n->kind));
+    nb__text_nhs(n->nhs_number, nhs, sizeof(nhs));
+    nb__text_nhs(n->pregnant_person_nhs, mother, sizeof(mother));
     nb_format_date(n->date_of_birth, d, sizeof(d));
     if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE && n->age_months >= 0)
-        printf("  Child:      NHS %.3s %.3s %.4s, born %s (%d months)\n", n->nhs_number,
-               n->nhs_number + 3, n->nhs_number + 6, d, (int)n->age_months);
+        printf("  Child:      NHS %s, born %s (%d months)\n", nhs, d, (int)n->age_months);
     else if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE)
-        printf("  Child:      NHS %.3s %.3s %.4s, born %s\n", n->nhs_number, n->nhs_number + 3,
-               n->nhs_number + 6, d);
+        printf("  Child:      NHS %s, born %s\n", nhs, d);
     else if (n->nhs_number[0])
-        printf("  Child:      NHS %.3s %.3s %.4s, date of birth not known\n", n->nhs_number,
-               n->nhs_number + 3, n->nhs_number + 6);
+        printf("  Child:      NHS %s, date of birth not known\n", nhs);
     else if (n->pregnant_person_nhs[0])
-        printf("  Pregnancy:  pregnant person NHS %.3s %.3s %.4s, due %s\n",
-               n->pregnant_person_nhs, n->pregnant_person_nhs + 3, n->pregnant_person_nhs + 6,
+        printf("  Pregnancy:  pregnant person NHS %s, due %s\n", mother,
                (nb_format_date(n->expected_delivery_date, d, sizeof(d)), d));
     else
-        printf("  Child:      not yet identified (key %.12s)\n", n->child_key);
+        printf("  Child:      not yet identified (key %.12s)\n", E(e1, n->child_key));
     if (n->nhs_number[0] && n->pregnant_person_nhs[0])
-        printf("  Mother:     NHS %.3s %.3s %.4s (antenatal history joined at birth)\n",
-               n->pregnant_person_nhs, n->pregnant_person_nhs + 3, n->pregnant_person_nhs + 6);
-    printf("  Why:        %s\n", n->rule_text);
-    printf("  Rule:       %s (policy %s %s)\n", n->rule_id, n->policy_name, n->policy_version);
+        printf("  Mother:     NHS %s (antenatal history joined at birth)\n", mother);
+    printf("  Why:        %s\n", E(e1, n->rule_text));
+    printf("  Rule:       %s (policy %s %s)\n", E(e1, n->rule_id), E(e2, n->policy_name),
+           E(e3, n->policy_version));
     for (size_t i = 0; i < n->n_context; i++) {
         nb_format_date(n->context[i].start_date, d, sizeof(d));
         printf("  Context:    %s since %s (%s)\n", nb_fact_kind_name(n->context[i].kind), d,
-               n->context[i].source);
+               E(e1, n->context[i].source));
     }
     for (size_t i = 0; i < n->n_evidence; i++) {
         const nb_evidence_t *e = &n->evidence[i];
         nb_format_time(e->scheduled_start, t, sizeof(t));
         printf("  Evidence:   %.10s  %-16s %-20s %-18s %s\n", t, nb_agency_name(e->agency),
-               e->appointment_type, nb_status_name(e->status), e->organisation_code);
+               E(e1, e->appointment_type), nb_status_name(e->status),
+               E(e2, e->organisation_code));
     }
     for (size_t i = 0; i < n->n_counts; i++)
         if (n->counts[i].window_days > 0)
             printf("  Count:      %d in %d days, %d agenc%s\n", (int)n->counts[i].count,
                (int)n->counts[i].window_days, (int)n->counts[i].agencies,
                n->counts[i].agencies == 1 ? "y" : "ies");
-    printf("  Action:     %s\n", n->action);
+    printf("  Action:     %s\n", E(e1, n->action));
     for (size_t i = 0; i < n->n_recipients; i++)
-        printf("  To:         %s (%s)\n", n->recipients[i].role, n->recipients[i].route);
+        printf("  To:         %s (%s)\n", E(e1, n->recipients[i].role),
+               E(e2, n->recipients[i].route));
     if (n->respond_by != NB_TIME_NONE) {
         nb_format_time(n->respond_by, t, sizeof(t));
         printf("  Respond by: %.16sZ\n", t);
     }
     if (n->supersedes[0])
-        printf("  Refers to:  %s\n", n->supersedes);
-    printf("  Id:         %s\n\n", n->notification_id);
+        printf("  Refers to:  %s\n", E(e1, n->supersedes));
+    printf("  Id:         %s\n\n", E(e1, n->notification_id));
+#undef E
 }
 
+/* A record consume cannot show is reported on stderr by its number and error code (no
+ * value: the message names the field only) and makes the exit status 1. */
 static int nb__consume_one(void *opaque, const char *topic, const char *key, const void *value,
                            size_t len, int64_t ts)
 {
@@ -391,17 +412,25 @@ static int nb__consume_one(void *opaque, const char *topic, const char *key, con
         nb_recfile_write(stdout, topic, key, value, len, ts);
         return 0;
     }
-    if (nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr, sizeof(errstr))) {
+    nb_err_t err = nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr,
+                                   sizeof(errstr));
+    if (err) {
         c->bad++;
-        fprintf(stderr, "notbrought consume: %s record %ld: %s\n", topic, c->n, errstr);
+        fprintf(stderr, "notbrought consume: %s record %ld cannot be decoded: %s: %s\n", topic,
+                c->n, nb_err_name(err), errstr);
         return 0;
     }
     if (c->format == 1 && rec.type == NB_RECORD_NOTIFICATION) {
         nb__text_notification(&rec.u.notif);
     } else {
         json_t *o = nb__record_to_json(&rec);
-        json_dumpf(o, stdout, JSON_COMPACT);
-        putchar('\n');
+        if (!o || json_dumpf(o, stdout, JSON_COMPACT)) {
+            c->bad++;
+            fprintf(stderr, "notbrought consume: %s record %ld cannot be shown as JSON\n", topic,
+                    c->n);
+        } else {
+            putchar('\n');
+        }
         json_decref(o);
     }
     return 0;
@@ -486,6 +515,9 @@ int nb__cmd_consume(int argc, char **argv)
         fprintf(stderr, "notbrought consume: %s\n", errstr);
         return NB_EXIT_SOFTWARE;
     }
+    if (cc.bad)
+        fprintf(stderr, "notbrought consume: %ld of %ld records could not be shown\n", cc.bad,
+                cc.n);
     return cc.bad ? NB_EXIT_FAILURE : NB_EXIT_OK;
 }
 

@@ -1,6 +1,11 @@
 /*
  * notbrought - cli: records as JSON (jansson), with dates and times in ISO 8601 and enums as
  * their symbols, for people and integration engines.
+ *
+ * Every string of a record goes through nb__s(): jansson refuses text that is not UTF-8
+ * (json_string() gives NULL, and a json_pack() holding one fails whole, so a record or its
+ * evidence used to vanish from the output). The codec refuses such text at the door; records
+ * built elsewhere still print, with the bad bytes shown as \xNN.
  */
 #include "cli/commands.h"
 
@@ -24,22 +29,32 @@ static json_t *nb__time(int64_t t)
     return json_string(buf);
 }
 
+/* A string of a record as JSON (see the top of the file). Never NULL but out of memory. */
+static json_t *nb__s(const char *s)
+{
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    char buf[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)];
+    return json_string(nb_text_escape(buf, sizeof(buf), s));
+}
+
 static json_t *nb__opt(const char *s)
 {
-    return s[0] ? json_string(s) : json_null();
+    return s[0] ? nb__s(s) : json_null();
 }
 
 static json_t *nb__ident(const nb_identifier_t *id)
 {
     if (!nb_identifier_present(id))
         return json_null();
-    return json_pack("{s:s, s:s}", "system", id->system, "value", id->value);
+    return json_pack("{s:o, s:o}", "system", nb__s(id->system), "value", nb__s(id->value));
 }
 
 static json_t *nb__source(const nb_source_t *s)
 {
-    return json_pack("{s:s, s:s, s:s}", "agency", nb_agency_name(s->agency), "system", s->system,
-                     "organisation_code", s->organisation_code);
+    return json_pack("{s:s, s:o, s:o}", "agency", nb_agency_name(s->agency), "system",
+                     nb__s(s->system), "organisation_code", nb__s(s->organisation_code));
 }
 
 json_t *nb__record_to_json(const nb_record_t *rec)
@@ -48,15 +63,15 @@ json_t *nb__record_to_json(const nb_record_t *rec)
     case NB_RECORD_APPOINTMENT: {
         const nb_appointment_event_t *a = &rec->u.appt;
         return json_pack(
-            "{s:s, s:o, s:{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:s, s:s, s:b, s:s, s:o},"
+            "{s:o, s:o, s:{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:b, s:s, s:o},"
             " s:s, s:o, s:i}",
-            "event_id", a->event_id, "source", nb__source(&a->source), "subject", "kind",
+            "event_id", nb__s(a->event_id), "source", nb__source(&a->source), "subject", "kind",
             nb_subject_kind_name(a->subject_kind), "nhs_number", nb__opt(a->nhs_number),
             "local_id", nb__ident(&a->local_id), "pregnant_person_id",
             nb__ident(&a->pregnant_person_id), "expected_delivery_date",
             nb__date(a->expected_delivery_date), "date_of_birth", nb__date(a->date_of_birth),
             "family_name", nb__opt(a->family_name), "postcode", nb__opt(a->postcode),
-            "appointment", "id", a->appointment_id, "type", a->appointment_type,
+            "appointment", "id", nb__s(a->appointment_id), "type", nb__s(a->appointment_type),
             "mandated_contact", a->mandated_contact, "contact_mode",
             nb_contact_mode_name(a->contact_mode), "scheduled_start", nb__time(a->scheduled_start),
             "status", nb_status_name(a->status), "recorded_at", nb__time(a->recorded_at),
@@ -64,7 +79,8 @@ json_t *nb__record_to_json(const nb_record_t *rec)
     }
     case NB_RECORD_IDENTITY_LINK: {
         const nb_identity_link_t *l = &rec->u.link;
-        return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "event_id", l->event_id,
+        return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "event_id",
+                         nb__s(l->event_id),
                          "kind", nb_link_kind_name(l->kind), "from", nb__ident(&l->from), "to",
                          nb__ident(&l->to), "expected_delivery_date",
                          nb__date(l->expected_delivery_date), "source", nb__source(&l->source),
@@ -73,13 +89,13 @@ json_t *nb__record_to_json(const nb_record_t *rec)
     }
     case NB_RECORD_CONTEXT_FACT: {
         const nb_context_fact_t *f = &rec->u.fact;
-        return json_pack("{s:s, s:o, s:o, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:i}", "event_id",
-                         f->event_id, "nhs_number", nb__opt(f->nhs_number), "local_id",
+        return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:i}", "event_id",
+                         nb__s(f->event_id), "nhs_number", nb__opt(f->nhs_number), "local_id",
                          nb__ident(&f->local_id), "kind", nb_fact_kind_name(f->kind),
                          "start_date", nb__date(f->start_date), "end_date",
                          nb__date(f->end_date), "status", nb_fact_status_name(f->status),
-                         "source_system", f->source_system, "organisation_code",
-                         f->organisation_code, "recorded_at", nb__time(f->recorded_at),
+                         "source_system", nb__s(f->source_system), "organisation_code",
+                         nb__s(f->organisation_code), "recorded_at", nb__time(f->recorded_at),
                          "version", (int)f->version);
     }
     case NB_RECORD_NOTIFICATION: {
@@ -89,31 +105,34 @@ json_t *nb__record_to_json(const nb_record_t *rec)
         for (size_t i = 0; i < n->n_items; i++) {
             const nb_digest_item_t *d = &n->items[i];
             json_array_append_new(
-                items, json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "notification_id",
-                                 d->notification_id, "reference", d->reference, "child_key",
-                                 d->child_key, "nhs_number", nb__opt(d->nhs_number), "rule_id",
-                                 d->rule_id, "tier", nb_tier_name(d->tier), "decided_at",
-                                 nb__time(d->decided_at)));
+                items, json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "notification_id",
+                                 nb__s(d->notification_id), "reference", nb__s(d->reference),
+                                 "child_key", nb__s(d->child_key), "nhs_number",
+                                 nb__opt(d->nhs_number), "rule_id", nb__s(d->rule_id), "tier",
+                                 nb_tier_name(d->tier), "decided_at", nb__time(d->decided_at)));
         }
         for (size_t i = 0; i < n->n_context; i++)
             json_array_append_new(
-                ctx, json_pack("{s:s, s:o, s:o, s:s, s:o}", "kind",
+                ctx, json_pack("{s:s, s:o, s:o, s:o, s:o}", "kind",
                                nb_fact_kind_name(n->context[i].kind), "start_date",
                                nb__date(n->context[i].start_date), "end_date",
-                               nb__date(n->context[i].end_date), "source", n->context[i].source,
-                               "as_of", nb__time(n->context[i].as_of)));
+                               nb__date(n->context[i].end_date), "source",
+                               nb__s(n->context[i].source), "as_of",
+                               nb__time(n->context[i].as_of)));
         for (size_t i = 0; i < n->n_recipients; i++)
-            json_array_append_new(rcp, json_pack("{s:s, s:s}", "role", n->recipients[i].role,
-                                                 "route", n->recipients[i].route));
+            json_array_append_new(rcp, json_pack("{s:o, s:o}", "role",
+                                                 nb__s(n->recipients[i].role), "route",
+                                                 nb__s(n->recipients[i].route)));
         for (size_t i = 0; i < n->n_evidence; i++) {
             const nb_evidence_t *e = &n->evidence[i];
             json_array_append_new(
-                ev, json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "event_id", e->event_id,
-                              "appointment_id", e->appointment_id, "agency",
-                              nb_agency_name(e->agency), "appointment_type", e->appointment_type,
-                              "scheduled_start", nb__time(e->scheduled_start), "status",
-                              nb_status_name(e->status), "organisation_code",
-                              e->organisation_code, "recorded_at", nb__time(e->recorded_at)));
+                ev, json_pack("{s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o}", "event_id",
+                              nb__s(e->event_id), "appointment_id", nb__s(e->appointment_id),
+                              "agency", nb_agency_name(e->agency), "appointment_type",
+                              nb__s(e->appointment_type), "scheduled_start",
+                              nb__time(e->scheduled_start), "status", nb_status_name(e->status),
+                              "organisation_code", nb__s(e->organisation_code), "recorded_at",
+                              nb__time(e->recorded_at)));
         }
         for (size_t i = 0; i < n->n_counts; i++)
             json_array_append_new(cnt, json_pack("{s:i, s:i, s:i}", "window_days",
@@ -121,28 +140,30 @@ json_t *nb__record_to_json(const nb_record_t *rec)
                                                  (int)n->counts[i].count, "agencies",
                                                  (int)n->counts[i].agencies));
         return json_pack(
-            "{s:s, s:s, s:s, s:{s:o, s:o, s:o, s:s, s:o, s:o}, s:o, s:{s:s, s:s, s:s, s:s, s:s}, s:s,"
+            "{s:o, s:o, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:s,"
             " s:o,"
-            " s:o, s:o, s:s, s:o, s:i, s:o, s:o, s:o}",
-            "notification_id", n->notification_id, "reference", n->reference, "kind",
+            " s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
+            "notification_id", nb__s(n->notification_id), "reference", nb__s(n->reference), "kind",
             nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
             "date_of_birth", nb__date(n->date_of_birth), "age_months",
             n->age_months < 0 ? json_null() : json_integer(n->age_months), "child_key",
-            n->child_key, "pregnant_person_nhs_number", nb__opt(n->pregnant_person_nhs),
-            "expected_delivery_date", nb__date(n->expected_delivery_date), "context", ctx, "rule", "id", n->rule_id, "text", n->rule_text,
-            "policy_name", n->policy_name, "policy_version", n->policy_version, "policy_hash",
-            n->policy_hash, "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence", ev,
-            "counts", cnt, "action", n->action, "respond_by", nb__time(n->respond_by),
+            nb__s(n->child_key), "pregnant_person_nhs_number", nb__opt(n->pregnant_person_nhs),
+            "expected_delivery_date", nb__date(n->expected_delivery_date), "context", ctx, "rule",
+            "id", nb__s(n->rule_id), "text", nb__s(n->rule_text), "policy_name",
+            nb__s(n->policy_name), "policy_version", nb__s(n->policy_version), "policy_hash",
+            nb__s(n->policy_hash), "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence",
+            ev, "counts", cnt, "action", nb__s(n->action), "respond_by", nb__time(n->respond_by),
             "escalation_level", (int)n->escalation_level, "supersedes", nb__opt(n->supersedes),
             "created_at", nb__time(n->created_at), "items", items);
     }
     case NB_RECORD_ACK: {
         const nb_ack_t *a = &rec->u.ack;
-        return json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o}", "ack_id", a->ack_id,
-                         "notification_id", a->notification_id, "reference",
-                         nb__opt(a->reference), "acknowledged_by", a->acknowledged_by, "role",
-                         a->role, "action", nb_ack_action_name(a->action), "outcome",
-                         nb__opt(a->outcome), "acknowledged_at", nb__time(a->acknowledged_at));
+        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "ack_id",
+                         nb__s(a->ack_id), "notification_id", nb__s(a->notification_id),
+                         "reference", nb__opt(a->reference), "acknowledged_by",
+                         nb__s(a->acknowledged_by), "role", nb__s(a->role), "action",
+                         nb_ack_action_name(a->action), "outcome", nb__opt(a->outcome),
+                         "acknowledged_at", nb__time(a->acknowledged_at));
     }
     default:
         return json_null();

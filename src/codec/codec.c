@@ -251,7 +251,7 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     nb_err_t err = nb__read(codec, buf, len, expect, &w, errstr, errstr_size);
     if (err)
         return err;
-    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache};
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache, NULL};
     rec->schema_id = w->id;
     return nb__extract(w->type, &codec->readers[w->type].value, rec, &x);
 }
@@ -264,7 +264,7 @@ static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec, nb_bu
         return NB_ERR_INVALID_ARG;
     }
     nb__reader_t *r = &codec->readers[rec->type];
-    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache};
+    nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache, NULL};
     avro_value_reset(&r->value);
     nb_err_t err = nb__fill(rec, &r->value, &x);
     if (err)

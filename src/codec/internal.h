@@ -47,6 +47,7 @@ typedef struct nb__xerr_s {
     char *errstr;
     size_t errstr_size;
     nb__fslot_t *fcache; /* [NB__FCACHE_SLOTS], or NULL */
+    const char *at;      /* the record being read, for messages ("subject"), or NULL at the top */
 } nb__xerr_t;
 
 nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x);

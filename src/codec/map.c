@@ -1,6 +1,11 @@
 /*
  * notbrought - codec: mapping between avro-c generic values (reader schema) and the model's
  * structs. Field names are those of the schemas/ files; error messages name fields, never values.
+ *
+ * This is the door for text: every string of every record read is checked here
+ * (nb_text_check()) against what its field may hold, so nothing that is not UTF-8, and no
+ * control or bidirectional override character, gets into the model, the ledger or a
+ * notification (NB_ERR_TEXT_INVALID). The class of each field is documented in docs/schemas.md.
  */
 #include "codec/internal.h"
 
@@ -71,40 +76,52 @@ static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *
     return NB_ERR_OK;
 }
 
+/* The text classes of fields (nb_text_class_t), short for the tables of reads below. */
+#define NB__ID NB_TEXT_ID
+#define NB__NAME NB_TEXT_NAME
+#define NB__FREE NB_TEXT_FREE
+
 static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
-                             nb__xerr_t *x)
+                             nb_text_class_t cls, nb__xerr_t *x)
 {
     const char *s;
     size_t sz;
+    const char *at = x->at ? x->at : "", *dot = x->at ? "." : "";
     if (avro_value_get_string(v, &s, &sz))
-        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a string", name);
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s%s%s' is not a string", at, dot, name);
     size_t len = sz ? sz - 1 : 0;
     if (memchr(s, '\0', len))
-        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s' contains a NUL byte", name);
-    if (nb_strlcpy_field(dst, cap, s, len))
-        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s' is longer than %zu bytes", name,
-                         cap - 1);
+        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s%s%s' contains a NUL byte", at, dot,
+                         name);
+    if (len >= cap)
+        return nb__xfail(x, NB_ERR_FIELD_TOO_LONG, "field '%s%s%s' is longer than %zu bytes", at,
+                         dot, name, cap - 1);
+    nb_text_fault_t fault = nb_text_check(s, len, cls);
+    if (fault != NB_TEXT_OK)
+        return nb__xfail(x, NB_ERR_TEXT_INVALID, "field '%s%s%s' %s", at, dot, name,
+                         nb_text_fault_str(fault));
+    nb_strlcpy_field(dst, cap, s, len);
     return NB_ERR_OK;
 }
 
 static nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
-                            nb__xerr_t *x)
+                            nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__field(rec, name, &f, x))
         return x->err;
-    return nb__get_strv(&f, name, dst, cap, x);
+    return nb__get_strv(&f, name, dst, cap, cls, x);
 }
 
 static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
-                                nb__xerr_t *x)
+                                nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
     dst[0] = '\0';
     if (nb__optional(rec, name, &f, &present, x))
         return x->err;
-    return present ? nb__get_strv(&f, name, dst, cap, x) : NB_ERR_OK;
+    return present ? nb__get_strv(&f, name, dst, cap, cls, x) : NB_ERR_OK;
 }
 
 static nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x)
@@ -127,6 +144,11 @@ static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *ou
         return x->err;
     if (present && avro_value_get_int(&f, out))
         return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not an int", name);
+    /* NB_DATE_NONE (INT32_MIN) means "absent" inside notbrought: sent as a value, it would
+     * silently turn a date into "not known". */
+    if (present && none == NB_DATE_NONE && *out == NB_DATE_NONE)
+        return nb__xfail(x, NB_ERR_DATE_RANGE, "field '%s%s%s' is outside the accepted range",
+                         x->at ? x->at : "", x->at ? "." : "", name);
     return NB_ERR_OK;
 }
 
@@ -150,6 +172,10 @@ static nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *o
         return x->err;
     if (present && avro_value_get_long(&f, out))
         return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is not a long", name);
+    if (present && *out == NB_TIME_NONE) /* "absent" inside notbrought, as NB_DATE_NONE */
+        return nb__xfail(x, NB_ERR_TIMESTAMP_RANGE,
+                         "field '%s%s%s' is outside the accepted range", x->at ? x->at : "",
+                         x->at ? "." : "", name);
     return NB_ERR_OK;
 }
 
@@ -186,25 +212,28 @@ static nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int
         (dst) = e_;                                                                                \
     } while (0)
 
-static nb_err_t nb__get_identv(avro_value_t *v, const char *name, nb_identifier_t *id,
+/* @p path names the identifier in messages ("subject.local_id"). */
+static nb_err_t nb__get_identv(avro_value_t *v, const char *path, nb_identifier_t *id,
                                nb__xerr_t *x)
 {
-    (void)name;
-    if (nb__get_str(v, "system", id->system, sizeof(id->system), x) ||
-        nb__get_str(v, "value", id->value, sizeof(id->value), x))
+    const char *outer = x->at;
+    x->at = path;
+    if (nb__get_str(v, "system", id->system, sizeof(id->system), NB__ID, x) ||
+        nb__get_str(v, "value", id->value, sizeof(id->value), NB__ID, x))
         return x->err;
+    x->at = outer;
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
-                                  nb__xerr_t *x)
+static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, const char *path,
+                                  nb_identifier_t *id, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
     memset(id, 0, sizeof(*id));
     if (nb__optional(rec, name, &f, &present, x))
         return x->err;
-    return present ? nb__get_identv(&f, name, id, x) : NB_ERR_OK;
+    return present ? nb__get_identv(&f, path, id, x) : NB_ERR_OK;
 }
 
 static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
@@ -219,13 +248,16 @@ static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier
 static nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
 {
     avro_value_t s;
+    const char *outer = x->at;
     if (nb__field(rec, "source", &s, x))
         return x->err;
     NB__GET_ENUM(&s, "agency", NB_AGENCY__COUNT, src->agency, x);
-    if (nb__get_str(&s, "system", src->system, sizeof(src->system), x) ||
+    x->at = "source";
+    if (nb__get_str(&s, "system", src->system, sizeof(src->system), NB__NAME, x) ||
         nb__get_str(&s, "organisation_code", src->organisation_code,
-                    sizeof(src->organisation_code), x))
+                    sizeof(src->organisation_code), NB__ID, x))
         return x->err;
+    x->at = outer;
     return NB_ERR_OK;
 }
 
@@ -234,7 +266,7 @@ static nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *
 static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst, nb__xerr_t *x)
 {
     char raw[32];
-    if (nb__get_opt_str(rec, name, raw, sizeof(raw), x)) {
+    if (nb__get_opt_str(rec, name, raw, sizeof(raw), NB__ID, x)) {
         if (x->err == NB_ERR_FIELD_TOO_LONG)
             return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
         return x->err;
@@ -253,26 +285,33 @@ static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst, 
 static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_t *x)
 {
     avro_value_t sub, ap;
-    if (nb__get_str(v, "event_id", a->event_id, sizeof(a->event_id), x) ||
+    if (nb__get_str(v, "event_id", a->event_id, sizeof(a->event_id), NB__ID, x) ||
         nb__get_source(v, &a->source, x) || nb__field(v, "subject", &sub, x))
         return x->err;
     NB__GET_ENUM(&sub, "kind", NB_SUBJECT__COUNT, a->subject_kind, x);
+    x->at = "subject";
     if (nb__get_opt_nhs(&sub, "nhs_number", a->nhs_number, x) ||
-        nb__get_opt_ident(&sub, "local_id", &a->local_id, x) ||
-        nb__get_opt_ident(&sub, "pregnant_person_id", &a->pregnant_person_id, x) ||
+        nb__get_opt_ident(&sub, "local_id", "subject.local_id", &a->local_id, x) ||
+        nb__get_opt_ident(&sub, "pregnant_person_id", "subject.pregnant_person_id",
+                          &a->pregnant_person_id, x) ||
         nb__get_opt_int(&sub, "expected_delivery_date", &a->expected_delivery_date, NB_DATE_NONE,
                         x) ||
         nb__get_opt_int(&sub, "date_of_birth", &a->date_of_birth, NB_DATE_NONE, x) ||
-        nb__get_opt_str(&sub, "family_name", a->family_name, sizeof(a->family_name), x) ||
-        nb__get_opt_str(&sub, "postcode", a->postcode, sizeof(a->postcode), x) ||
-        nb__field(v, "appointment", &ap, x) ||
-        nb__get_str(&ap, "id", a->appointment_id, sizeof(a->appointment_id), x) ||
-        nb__get_str(&ap, "type", a->appointment_type, sizeof(a->appointment_type), x) ||
+        nb__get_opt_str(&sub, "family_name", a->family_name, sizeof(a->family_name), NB__NAME,
+                        x) ||
+        nb__get_opt_str(&sub, "postcode", a->postcode, sizeof(a->postcode), NB__ID, x))
+        return x->err;
+    x->at = "appointment";
+    if (nb__field(v, "appointment", &ap, x) ||
+        nb__get_str(&ap, "id", a->appointment_id, sizeof(a->appointment_id), NB__ID, x) ||
+        nb__get_str(&ap, "type", a->appointment_type, sizeof(a->appointment_type), NB__NAME,
+                    x) ||
         nb__get_bool(&ap, "mandated_contact", &a->mandated_contact, x))
         return x->err;
     NB__GET_ENUM(&ap, "contact_mode", NB_CONTACT__COUNT, a->contact_mode, x);
     if (nb__get_long(&ap, "scheduled_start", &a->scheduled_start, x))
         return x->err;
+    x->at = NULL;
     NB__GET_ENUM(v, "status", NB_STATUS__COUNT, a->status, x);
     if (nb__get_long(v, "recorded_at", &a->recorded_at, x) ||
         nb__get_int(v, "version", &a->version, x))
@@ -282,7 +321,7 @@ static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_
 
 static nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x)
 {
-    if (nb__get_str(v, "event_id", l->event_id, sizeof(l->event_id), x))
+    if (nb__get_str(v, "event_id", l->event_id, sizeof(l->event_id), NB__ID, x))
         return x->err;
     NB__GET_ENUM(v, "kind", NB_LINK__COUNT, l->kind, x);
     if (nb__get_ident(v, "from", &l->from, x) || nb__get_ident(v, "to", &l->to, x) ||
@@ -296,18 +335,19 @@ static nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x
 
 static nb_err_t nb__x_fact(avro_value_t *v, nb_context_fact_t *f, nb__xerr_t *x)
 {
-    if (nb__get_str(v, "event_id", f->event_id, sizeof(f->event_id), x) ||
+    if (nb__get_str(v, "event_id", f->event_id, sizeof(f->event_id), NB__ID, x) ||
         nb__get_opt_nhs(v, "nhs_number", f->nhs_number, x) ||
-        nb__get_opt_ident(v, "local_id", &f->local_id, x))
+        nb__get_opt_ident(v, "local_id", "local_id", &f->local_id, x))
         return x->err;
     NB__GET_ENUM(v, "kind", NB_FACT__COUNT, f->kind, x);
     if (nb__get_int(v, "start_date", &f->start_date, x) ||
         nb__get_opt_int(v, "end_date", &f->end_date, NB_DATE_NONE, x))
         return x->err;
     NB__GET_ENUM(v, "status", NB_FACT_STATUS__COUNT, f->status, x);
-    if (nb__get_str(v, "source_system", f->source_system, sizeof(f->source_system), x) ||
-        nb__get_str(v, "organisation_code", f->organisation_code, sizeof(f->organisation_code),
+    if (nb__get_str(v, "source_system", f->source_system, sizeof(f->source_system), NB__NAME,
                     x) ||
+        nb__get_str(v, "organisation_code", f->organisation_code, sizeof(f->organisation_code),
+                    NB__ID, x) ||
         nb__get_long(v, "recorded_at", &f->recorded_at, x) ||
         nb__get_int(v, "version", &f->version, x))
         return x->err;
@@ -331,69 +371,84 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
 {
     avro_value_t child, rule, arr, it;
     size_t cnt;
-    if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id), x) ||
-        nb__get_str(v, "reference", n->reference, sizeof(n->reference), x))
+    if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id),
+                    NB__ID, x) ||
+        nb__get_str(v, "reference", n->reference, sizeof(n->reference), NB__ID, x))
         return x->err;
     NB__GET_ENUM(v, "kind", NB_NOTIFICATION__COUNT, n->kind, x);
+    x->at = "child";
     if (nb__field(v, "child", &child, x) ||
         nb__get_opt_nhs(&child, "nhs_number", n->nhs_number, x) ||
         nb__get_opt_int(&child, "date_of_birth", &n->date_of_birth, NB_DATE_NONE, x) ||
         nb__get_opt_int(&child, "age_months", &n->age_months, -1, x) ||
-        nb__get_str(&child, "child_key", n->child_key, sizeof(n->child_key), x) ||
+        nb__get_str(&child, "child_key", n->child_key, sizeof(n->child_key), NB__ID, x) ||
         nb__get_opt_nhs(&child, "pregnant_person_nhs_number", n->pregnant_person_nhs, x) ||
         nb__get_opt_int(&child, "expected_delivery_date", &n->expected_delivery_date,
                         NB_DATE_NONE, x))
         return x->err;
+    x->at = NULL;
     if (nb__array(v, "context", NB_NOTIF_MAX_CONTEXT, &arr, &cnt, x))
         return x->err;
     n->n_context = cnt;
+    x->at = "context";
     for (size_t i = 0; i < cnt; i++) {
         nb_context_summary_t *c = &n->context[i];
         avro_value_get_by_index(&arr, i, &it, NULL);
         NB__GET_ENUM(&it, "kind", NB_FACT__COUNT, c->kind, x);
         if (nb__get_int(&it, "start_date", &c->start_date, x) ||
             nb__get_opt_int(&it, "end_date", &c->end_date, NB_DATE_NONE, x) ||
-            nb__get_str(&it, "source", c->source, sizeof(c->source), x) ||
+            nb__get_str(&it, "source", c->source, sizeof(c->source), NB__NAME, x) ||
             nb__get_long(&it, "as_of", &c->as_of, x))
             return x->err;
     }
+    /* What comes from the policy (rule text, action, version, routes) is free text there. */
+    x->at = "rule";
     if (nb__field(v, "rule", &rule, x) ||
-        nb__get_str(&rule, "id", n->rule_id, sizeof(n->rule_id), x) ||
-        nb__get_str(&rule, "text", n->rule_text, sizeof(n->rule_text), x) ||
-        nb__get_str(&rule, "policy_name", n->policy_name, sizeof(n->policy_name), x) ||
-        nb__get_str(&rule, "policy_version", n->policy_version, sizeof(n->policy_version), x) ||
-        nb__get_str(&rule, "policy_hash", n->policy_hash, sizeof(n->policy_hash), x))
+        nb__get_str(&rule, "id", n->rule_id, sizeof(n->rule_id), NB__ID, x) ||
+        nb__get_str(&rule, "text", n->rule_text, sizeof(n->rule_text), NB__FREE, x) ||
+        nb__get_str(&rule, "policy_name", n->policy_name, sizeof(n->policy_name), NB__NAME, x) ||
+        nb__get_str(&rule, "policy_version", n->policy_version, sizeof(n->policy_version),
+                    NB__FREE, x) ||
+        nb__get_str(&rule, "policy_hash", n->policy_hash, sizeof(n->policy_hash), NB__ID, x))
         return x->err;
+    x->at = NULL;
     NB__GET_ENUM(v, "tier", NB_TIER__COUNT, n->tier, x);
     if (nb__array(v, "recipients", NB_NOTIF_MAX_RECIPIENTS, &arr, &cnt, x))
         return x->err;
     n->n_recipients = cnt;
+    x->at = "recipients";
     for (size_t i = 0; i < cnt; i++) {
         avro_value_get_by_index(&arr, i, &it, NULL);
-        if (nb__get_str(&it, "role", n->recipients[i].role, sizeof(n->recipients[i].role), x) ||
-            nb__get_str(&it, "route", n->recipients[i].route, sizeof(n->recipients[i].route), x))
+        if (nb__get_str(&it, "role", n->recipients[i].role, sizeof(n->recipients[i].role),
+                        NB__NAME, x) ||
+            nb__get_str(&it, "route", n->recipients[i].route, sizeof(n->recipients[i].route),
+                        NB__FREE, x))
             return x->err;
     }
+    x->at = NULL;
     if (nb__array(v, "evidence", NB_NOTIF_MAX_EVIDENCE, &arr, &cnt, x))
         return x->err;
     n->n_evidence = cnt;
+    x->at = "evidence";
     for (size_t i = 0; i < cnt; i++) {
         nb_evidence_t *e = &n->evidence[i];
         avro_value_get_by_index(&arr, i, &it, NULL);
-        if (nb__get_str(&it, "event_id", e->event_id, sizeof(e->event_id), x) ||
-            nb__get_str(&it, "appointment_id", e->appointment_id, sizeof(e->appointment_id), x))
+        if (nb__get_str(&it, "event_id", e->event_id, sizeof(e->event_id), NB__ID, x) ||
+            nb__get_str(&it, "appointment_id", e->appointment_id, sizeof(e->appointment_id),
+                        NB__ID, x))
             return x->err;
         NB__GET_ENUM(&it, "agency", NB_AGENCY__COUNT, e->agency, x);
         if (nb__get_str(&it, "appointment_type", e->appointment_type,
-                        sizeof(e->appointment_type), x) ||
+                        sizeof(e->appointment_type), NB__NAME, x) ||
             nb__get_long(&it, "scheduled_start", &e->scheduled_start, x))
             return x->err;
         NB__GET_ENUM(&it, "status", NB_STATUS__COUNT, e->status, x);
         if (nb__get_str(&it, "organisation_code", e->organisation_code,
-                        sizeof(e->organisation_code), x) ||
+                        sizeof(e->organisation_code), NB__ID, x) ||
             nb__get_long(&it, "recorded_at", &e->recorded_at, x))
             return x->err;
     }
+    x->at = NULL;
     if (nb__array(v, "counts", NB_NOTIF_MAX_COUNTS, &arr, &cnt, x))
         return x->err;
     n->n_counts = cnt;
@@ -407,24 +462,26 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
     if (nb__array(v, "items", NB_NOTIF_MAX_ITEMS, &arr, &cnt, x))
         return x->err;
     n->n_items = cnt;
+    x->at = "items";
     for (size_t i = 0; i < cnt; i++) {
         nb_digest_item_t *d = &n->items[i];
         avro_value_get_by_index(&arr, i, &it, NULL);
         if (nb__get_str(&it, "notification_id", d->notification_id, sizeof(d->notification_id),
-                        x) ||
-            nb__get_str(&it, "reference", d->reference, sizeof(d->reference), x) ||
-            nb__get_str(&it, "child_key", d->child_key, sizeof(d->child_key), x) ||
+                        NB__ID, x) ||
+            nb__get_str(&it, "reference", d->reference, sizeof(d->reference), NB__ID, x) ||
+            nb__get_str(&it, "child_key", d->child_key, sizeof(d->child_key), NB__ID, x) ||
             nb__get_opt_nhs(&it, "nhs_number", d->nhs_number, x) ||
-            nb__get_str(&it, "rule_id", d->rule_id, sizeof(d->rule_id), x))
+            nb__get_str(&it, "rule_id", d->rule_id, sizeof(d->rule_id), NB__ID, x))
             return x->err;
         NB__GET_ENUM(&it, "tier", NB_TIER__COUNT, d->tier, x);
         if (nb__get_long(&it, "decided_at", &d->decided_at, x))
             return x->err;
     }
-    if (nb__get_str(v, "action", n->action, sizeof(n->action), x) ||
+    x->at = NULL;
+    if (nb__get_str(v, "action", n->action, sizeof(n->action), NB__FREE, x) ||
         nb__get_opt_long(v, "respond_by", &n->respond_by, x) ||
         nb__get_int(v, "escalation_level", &n->escalation_level, x) ||
-        nb__get_opt_str(v, "supersedes", n->supersedes, sizeof(n->supersedes), x) ||
+        nb__get_opt_str(v, "supersedes", n->supersedes, sizeof(n->supersedes), NB__ID, x) ||
         nb__get_long(v, "created_at", &n->created_at, x))
         return x->err;
     return NB_ERR_OK;
@@ -432,14 +489,16 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
 
 static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
 {
-    if (nb__get_str(v, "ack_id", a->ack_id, sizeof(a->ack_id), x) ||
-        nb__get_str(v, "notification_id", a->notification_id, sizeof(a->notification_id), x) ||
-        nb__get_opt_str(v, "reference", a->reference, sizeof(a->reference), x) ||
-        nb__get_str(v, "acknowledged_by", a->acknowledged_by, sizeof(a->acknowledged_by), x) ||
-        nb__get_str(v, "role", a->role, sizeof(a->role), x))
+    if (nb__get_str(v, "ack_id", a->ack_id, sizeof(a->ack_id), NB__ID, x) ||
+        nb__get_str(v, "notification_id", a->notification_id, sizeof(a->notification_id), NB__ID,
+                    x) ||
+        nb__get_opt_str(v, "reference", a->reference, sizeof(a->reference), NB__ID, x) ||
+        nb__get_str(v, "acknowledged_by", a->acknowledged_by, sizeof(a->acknowledged_by),
+                    NB__NAME, x) ||
+        nb__get_str(v, "role", a->role, sizeof(a->role), NB__NAME, x))
         return x->err;
     NB__GET_ENUM(v, "action", NB_ACK__COUNT, a->action, x);
-    if (nb__get_opt_str(v, "outcome", a->outcome, sizeof(a->outcome), x) ||
+    if (nb__get_opt_str(v, "outcome", a->outcome, sizeof(a->outcome), NB__FREE, x) ||
         nb__get_long(v, "acknowledged_at", &a->acknowledged_at, x))
         return x->err;
     return NB_ERR_OK;
@@ -448,6 +507,7 @@ static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
 nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x)
 {
     rec->type = type;
+    x->at = NULL;
     switch (type) {
     case NB_RECORD_APPOINTMENT:
         memset(&rec->u.appt, 0, sizeof(rec->u.appt));

@@ -46,6 +46,8 @@ static nb_err_t nb__v_nhs(nb__vctx_t *v, const char *field, const char *nhs)
         return nb__vfail(v, err, "%s is not 10 digits", field);
     if (err == NB_ERR_NHS_CHECK_DIGIT)
         return nb__vfail(v, err, "%s fails the Modulus 11 check digit", field);
+    if (err == NB_ERR_NHS_PLACEHOLDER)
+        return nb__vfail(v, err, "%s is a placeholder (one digit ten times), never issued", field);
     if (!v->opts->allow_test_nhs_numbers && nb_nhs_is_test_range(nhs))
         return nb__vfail(v, NB_ERR_NHS_DISALLOWED, "%s is in the 999 test range", field);
     return NB_ERR_OK;
@@ -83,6 +85,14 @@ static nb_err_t nb__v_time(nb__vctx_t *v, const char *field, int64_t t, int64_t 
         return nb__vfail(v, NB_ERR_TIMESTAMP_RANGE,
                          "%s is before 2000-01-01 or more than %lld days ahead", field,
                          (long long)(future / NB_MS_PER_DAY));
+    return NB_ERR_OK;
+}
+
+/* Versions are kept in 16 bits (the ledger); 0 means "no version" there. */
+static nb_err_t nb__v_version(nb__vctx_t *v, int32_t version)
+{
+    if (version < 1 || version > NB_VERSION_MAX)
+        return nb__vfail(v, NB_ERR_FIELD_RANGE, "version must be 1 to %d", NB_VERSION_MAX);
     return NB_ERR_OK;
 }
 
@@ -134,10 +144,9 @@ static nb_err_t nb__v_appt(nb__vctx_t *v, const nb_appointment_event_t *a)
                           v->opts->future_schedule_ms)) ||
         (err = nb__v_time(v, "recorded_at", a->recorded_at, v->opts->future_record_ms)) ||
         (err = nb__v_date(v, "subject.date_of_birth", a->date_of_birth, 1)) ||
-        (err = nb__v_date(v, "subject.expected_delivery_date", a->expected_delivery_date, 300)))
+        (err = nb__v_date(v, "subject.expected_delivery_date", a->expected_delivery_date, 300)) ||
+        (err = nb__v_version(v, a->version)))
         return err;
-    if (a->version < 1)
-        return nb__vfail(v, NB_ERR_INCONSISTENT, "version must be 1 or more");
     if (a->subject_kind == NB_SUBJECT_CHILD && a->date_of_birth != NB_DATE_NONE &&
         nb_day_of(a->scheduled_start) < a->date_of_birth)
         return nb__vfail(v, NB_ERR_INCONSISTENT,
@@ -188,15 +197,16 @@ static nb_err_t nb__v_fact(nb__vctx_t *v, const nb_context_fact_t *f)
         return err;
     if (!f->nhs_number[0] && !nb_identifier_present(&f->local_id))
         return nb__vfail(v, NB_ERR_MISSING_IDENTIFIER, "needs nhs_number or local_id");
+    /* start_date is required: NB_DATE_NONE (INT32_MIN) there is a value out of range. */
+    if (f->start_date == NB_DATE_NONE)
+        return nb__vfail(v, NB_ERR_DATE_RANGE, "start_date is before 1900");
     if ((err = nb__v_date(v, "start_date", f->start_date, 300)) ||
         (err = nb__v_date(v, "end_date", f->end_date, 3660)) ||
         (err = nb__v_time(v, "recorded_at", f->recorded_at, v->opts->future_record_ms)))
         return err;
     if (f->end_date != NB_DATE_NONE && f->end_date < f->start_date)
         return nb__vfail(v, NB_ERR_INCONSISTENT, "end_date is before start_date");
-    if (f->version < 1)
-        return nb__vfail(v, NB_ERR_INCONSISTENT, "version must be 1 or more");
-    return NB_ERR_OK;
+    return nb__v_version(v, f->version);
 }
 
 static nb_err_t nb__v_ack(nb__vctx_t *v, const nb_ack_t *a)

@@ -139,6 +139,13 @@ nb_err_t nb_nhs_validate(const char *nhs)
     for (int i = 0; i < NB_NHS_LEN; i++)
         if (nhs[i] < '0' || nhs[i] > '9')
             return NB_ERR_NHS_FORMAT;
+    /* One digit ten times passes Modulus 11 (the weights sum to 54, 1 less than 55) and is
+     * never issued: systems send 0000000000 or 9999999999 for "not known". */
+    int same = 1;
+    while (same < NB_NHS_LEN && nhs[same] == nhs[0])
+        same++;
+    if (same == NB_NHS_LEN)
+        return NB_ERR_NHS_PLACEHOLDER;
     int check = nb_nhs_check_digit(nhs);
     if (check < 0 || check != nhs[9] - '0')
         return NB_ERR_NHS_CHECK_DIGIT;

@@ -76,7 +76,9 @@ static nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t
         err = nb_nhs_validate(norm);
     if (err != NB_ERR_OK)
         return nb__fail(errstr, errstr_size, err, "%s is not a valid NHS number (%s)", field,
-                        err == NB_ERR_NHS_FORMAT ? "not 10 digits" : "Modulus 11 check fails");
+                        err == NB_ERR_NHS_FORMAT        ? "not 10 digits"
+                        : err == NB_ERR_NHS_PLACEHOLDER ? "a placeholder, never issued"
+                                                        : "Modulus 11 check fails");
     if (!idt->conf.allow_test_nhs_numbers && nb_nhs_is_test_range(norm))
         return nb__fail(errstr, errstr_size, NB_ERR_NHS_DISALLOWED,
                         "%s is in the 999 test range, which this deployment refuses", field);

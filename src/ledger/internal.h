@@ -31,7 +31,17 @@ struct nb_ledger_s {
     uint16_t n_appts, cap_appts;
     uint16_t n_facts, cap_facts;
     uint16_t n_raised, cap_raised;
+    uint8_t last_limit; /* the limit behind the last NB_ERR_LIMIT (nb__limit_t), for messages */
 };
+
+/* The ledger's limits, all fixed in the code (nb_ledger_limit_str()). */
+typedef enum nb__limit_e {
+    NB__LIMIT_NONE = 0,
+    NB__LIMIT_APPTS,
+    NB__LIMIT_FACTS,
+    NB__LIMIT_RAISED,
+    NB__LIMIT_DICT,
+} nb__limit_t;
 
 /** @brief Makes room for one more element (small growth steps). */
 nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem, size_t max);

@@ -184,6 +184,7 @@ nb_ledger_t *nb_ledger_new(nb_ledger_dict_t *dict)
 void nb_ledger_clear(nb_ledger_t *led)
 {
     led->n_appts = led->n_facts = led->n_raised = 0;
+    led->last_limit = NB__LIMIT_NONE;
     led->dob = NB_DATE_NONE;
     led->edd = NB_DATE_NONE;
 }
@@ -220,6 +221,14 @@ nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem, 
     *arr = p;
     *cap = (uint16_t)ncap;
     return NB_ERR_OK;
+}
+
+/* Remembers which limit an NB_ERR_LIMIT was (nb_ledger_limit_str()). @returns err. */
+static nb_err_t nb__limit(nb_ledger_t *led, nb__limit_t which, nb_err_t err)
+{
+    if (err == NB_ERR_LIMIT)
+        led->last_limit = (uint8_t)which;
+    return err;
 }
 
 /* Gives back memory after pruning when more than two slots are spare. */
@@ -336,11 +345,11 @@ nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *e
     /* Intern only once we know the event changes something, so stale events cost nothing. */
     if ((err = nb_ledger_dict_intern(led->dict, ev->appointment_type, &a.type)) ||
         (err = nb_ledger_dict_intern(led->dict, ev->source.organisation_code, &a.org)))
-        return err;
+        return nb__limit(led, NB__LIMIT_DICT, err);
     if (i == led->n_appts) {
         if ((err = nb__ledger_reserve((void **)&led->appts, &led->cap_appts, led->n_appts,
                                       sizeof(*led->appts), NB_LEDGER_MAX_APPTS)))
-            return err;
+            return nb__limit(led, NB__LIMIT_APPTS, err);
         *change = ev->status == NB_STATUS_ENTERED_IN_ERROR ? NB_LEDGER_REMOVED : NB_LEDGER_ADDED;
     } else {
         bool was_live = led->appts[i].status != NB_STATUS_ENTERED_IN_ERROR;
@@ -387,11 +396,11 @@ nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
         !nb__newer(f.version, f.recorded_min, led->facts[i].version, led->facts[i].recorded_min))
         return NB_ERR_OK;
     if ((err = nb_ledger_dict_intern(led->dict, fact->source_system, &f.source)))
-        return err;
+        return nb__limit(led, NB__LIMIT_DICT, err);
     if (i == led->n_facts) {
         if ((err = nb__ledger_reserve((void **)&led->facts, &led->cap_facts, led->n_facts,
                                       sizeof(*led->facts), NB_LEDGER_MAX_FACTS)))
-            return err;
+            return nb__limit(led, NB__LIMIT_FACTS, err);
         led->n_facts++;
         *change = f.status == NB_FACT_STATUS_ENTERED_IN_ERROR ? NB_LEDGER_REMOVED
                                                              : NB_LEDGER_ADDED;
@@ -429,11 +438,11 @@ nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src)
             continue;
         if ((err = nb__reintern(dst, src, a.type, &a.type)) ||
             (err = nb__reintern(dst, src, a.org, &a.org)))
-            return err;
+            return nb__limit(dst, NB__LIMIT_DICT, err);
         if (i == dst->n_appts) {
             if ((err = nb__ledger_reserve((void **)&dst->appts, &dst->cap_appts, dst->n_appts,
                                           sizeof(*dst->appts), NB_LEDGER_MAX_APPTS)))
-                return err;
+                return nb__limit(dst, NB__LIMIT_APPTS, err);
         } else {
             nb__appt_remove_at(dst, i);
         }
@@ -449,11 +458,11 @@ nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src)
                                            dst->facts[i].recorded_min))
             continue;
         if ((err = nb__reintern(dst, src, f.source, &f.source)))
-            return err;
+            return nb__limit(dst, NB__LIMIT_DICT, err);
         if (i == dst->n_facts) {
             if ((err = nb__ledger_reserve((void **)&dst->facts, &dst->cap_facts, dst->n_facts,
                                           sizeof(*dst->facts), NB_LEDGER_MAX_FACTS)))
-                return err;
+                return nb__limit(dst, NB__LIMIT_FACTS, err);
             dst->n_facts++;
         }
         dst->facts[i] = f;
@@ -497,7 +506,7 @@ nb_err_t nb_ledger_add_raised(nb_ledger_t *led, const nb_ledger_raised_t *raised
     }
     if ((err = nb__ledger_reserve((void **)&led->raised, &led->cap_raised, led->n_raised,
                                   sizeof(*led->raised), NB_LEDGER_MAX_RAISED)))
-        return err;
+        return nb__limit(led, NB__LIMIT_RAISED, err);
     /* Oldest first: insert by raised_at. */
     size_t pos = led->n_raised;
     while (pos > 0 && led->raised[pos - 1].raised_at > raised->raised_at)
@@ -620,4 +629,30 @@ void nb_ledger_context(const nb_ledger_t *led, const nb_ledger_fact_t *f,
     out->end_date = f->end_date;
     snprintf(out->source, sizeof(out->source), "%s", nb_ledger_dict_str(led->dict, f->source));
     out->as_of = (int64_t)f->recorded_min * 60000;
+}
+
+#define NB__STR_(x) #x
+#define NB__STR(x) NB__STR_(x)
+#define NB__FIXED "; the limit is fixed in notbrought's code (no setting changes it)"
+
+const char *nb_ledger_limit_str(const nb_ledger_t *led)
+{
+    switch ((nb__limit_t)led->last_limit) {
+    case NB__LIMIT_APPTS:
+        return "the child's history already holds " NB__STR(
+            NB_LEDGER_MAX_APPTS) " appointments, the most one child can have" NB__FIXED;
+    case NB__LIMIT_FACTS:
+        return "the child's history already holds " NB__STR(
+            NB_LEDGER_MAX_FACTS) " context facts, the most one child can have" NB__FIXED;
+    case NB__LIMIT_RAISED:
+        return "the child already has " NB__STR(
+            NB_LEDGER_MAX_RAISED) " open notifications, the most one child can have" NB__FIXED;
+    case NB__LIMIT_DICT:
+        return "the dictionary of appointment types, organisation codes and source systems "
+               "already holds " NB__STR(NB_LEDGER_DICT_MAX) " strings, or a string is longer "
+               "than 255 bytes" NB__FIXED;
+    case NB__LIMIT_NONE:
+        break;
+    }
+    return nb_err_str(NB_ERR_LIMIT);
 }

@@ -2,18 +2,51 @@
  * libFuzzer harness: the codec's decoder and validator on arbitrary bytes.
  *
  * Any input must give NB_ERR_OK or an error code, never a crash, leak or undefined
- * behaviour; and whatever decodes must re-encode and decode to the same record.
+ * behaviour; whatever decodes must re-encode and decode to the same record, hold only text its
+ * fields may hold (issue 18: nothing that is not UTF-8 or has control characters gets past the
+ * door), and render as JSON.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/commands.h"
 #include "notbrought/codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static nb_registry_t *reg;
 static nb_codec_t *codec;
+
+/* A sample of the fields of each class; the decoder checks them all. */
+static void check_text(const nb_record_t *rec)
+{
+#define NB__CHECK(s, cls)                                                                          \
+    do {                                                                                           \
+        if (nb_text_check((s), strlen(s), (cls)) != NB_TEXT_OK)                                    \
+            abort();                                                                               \
+    } while (0)
+    switch (rec->type) {
+    case NB_RECORD_APPOINTMENT:
+        NB__CHECK(rec->u.appt.event_id, NB_TEXT_ID);
+        NB__CHECK(rec->u.appt.local_id.value, NB_TEXT_ID);
+        NB__CHECK(rec->u.appt.family_name, NB_TEXT_NAME);
+        NB__CHECK(rec->u.appt.appointment_type, NB_TEXT_NAME);
+        break;
+    case NB_RECORD_NOTIFICATION:
+        NB__CHECK(rec->u.notif.rule_text, NB_TEXT_FREE);
+        for (size_t i = 0; i < rec->u.notif.n_evidence; i++)
+            NB__CHECK(rec->u.notif.evidence[i].appointment_type, NB_TEXT_NAME);
+        break;
+    case NB_RECORD_ACK:
+        NB__CHECK(rec->u.ack.acknowledged_by, NB_TEXT_NAME);
+        NB__CHECK(rec->u.ack.outcome, NB_TEXT_FREE);
+        break;
+    default:
+        break;
+    }
+#undef NB__CHECK
+}
 
 static void cleanup(void)
 {
@@ -46,6 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             sizeof(errstr)) != NB_ERR_OK)
             continue;
         (void)nb_codec_validate(&rec, NULL, 1793534400000LL, errstr, sizeof(errstr));
+        check_text(&rec);
+        json_t *json = nb__record_to_json(&rec);
+        char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+        if (!text)
+            abort(); /* jansson refused the record: a string that is not UTF-8 got through */
+        free(text);
+        json_decref(json);
         nb_buf_t out = {0};
         if (nb_codec_encode(codec, &rec, &out, errstr, sizeof(errstr)) != NB_ERR_OK)
             abort(); /* whatever decodes must encode */

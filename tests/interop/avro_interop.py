@@ -20,6 +20,14 @@ Avro implementation.
       notbrought accepts to the same values notbrought reports, and that every record
       notbrought rejects as malformed Avro is also rejected by fastavro.
 
+  avro_interop.py check-text --notbrought BIN
+      Text at the door (issue 18): fastavro writes every record type with text people really
+      write (Welsh and Irish letters, a right-to-left name with its mark, lines in free text),
+      which notbrought must accept and decode to what fastavro reads, and with text no field
+      has a use for (bytes that are not UTF-8, control characters, bidirectional overrides),
+      which notbrought must refuse as text_invalid naming the field. Bytes that are not UTF-8
+      are also refused by fastavro: notbrought accepts nothing an independent reader cannot read.
+
 Exit status 0 when every check passes, 1 otherwise.
 """
 import argparse
@@ -249,7 +257,9 @@ def run_decode(binary, recfile, extra=()):
                        capture_output=True, text=True, env=env)
     if p.returncode != 0:
         raise SystemExit("notbrought decode failed (%d): %s" % (p.returncode, p.stderr))
-    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+    # Lines end at "\n" only: str.splitlines() also breaks at U+0085, U+2028 and U+2029, which
+    # JSON carries unescaped inside strings.
+    return [json.loads(line) for line in p.stdout.split("\n") if line.strip()]
 
 
 def check_theirs(binary):
@@ -317,6 +327,102 @@ def check_ours(binary):
     return 1 if failed else 0
 
 
+# (record builder, field path notbrought names, value put there). None: the text is fine.
+def text_cases():
+    vs = {sid: v for sid, _t, v, _e in vectors() if sid in (2, 3, 5)}
+    notif = [v for sid, _t, v, _e in vectors() if sid == 4][0]
+
+    def appt(**kw):
+        return 1, "gp.appointments", appointment("ev-t", "9434765919", **kw)
+
+    def link(path, value):
+        v = json.loads(json.dumps(to_json(vs[2])))
+        v["recorded_at"], v["expected_delivery_date"] = vs[2]["recorded_at"], vs[2][
+            "expected_delivery_date"]
+        v[path[0]] = dict(v[path[0]], **{path[1]: value})
+        return 2, "identity.links", v
+
+    def fact(**kw):
+        return 3, "child.context", dict(vs[3], **kw)
+
+    def note(**kw):
+        return 4, "notifications", dict(notif, **kw)
+
+    def ack(**kw):
+        return 5, "notification.acks", dict(vs[5], **kw)
+
+    ev = notif["evidence"][0]
+    return [
+        # What people write: accepted, and read back as fastavro reads it.
+        (appt(family_name="ap Rh\u0177s-\u00d3 S\u00failleabh\u00e1in",
+              type="6\u20138 week review"), None, None),
+        (appt(family_name="\u0639\u0644\u064a\u200f"), None, None),
+        (ack(outcome="Family contacted.\r\nRebooked for\t12 May."), None, None),
+        (ack(outcome="Seen.\u2028Rebooked."), None, None),
+        (note(action="Contact the family today.\nThen tell the GP."), None, None),
+        (fact(source_system="Cyngor Caerdydd \u2013 Gwasanaethau Plant"), None, None),
+        # What no field has a use for: refused, the field named.
+        (appt(type="immXnisation"), "appointment.type", b"imm\xe9nisation"),
+        (appt(type="immunisation\n  Why:        child is safe"), "appointment.type", None),
+        (appt(family_name="Car\x1b[2Jrow"), "subject.family_name", None),
+        (appt(postcode="CF10\u00851AA"), "subject.postcode", None),
+        (appt(type="\u202enoitasinummi"), "appointment.type", None),
+        (appt(id="gp-7\u200f"), "appointment.id", None),
+        (appt(type="imXXXsation"), "appointment.type", b"im\xed\xa0\x80sation"),  # surrogate
+        (appt(type="imXXsation"), "appointment.type", b"im\xc0\xafsation"),  # overlong
+        (link(("from", "value"), "L7\x7f"), "from.value", None),
+        (fact(source_system="WCCIX("), "source_system", b"WCCI\xc3("),  # truncated sequence
+        (note(evidence=[dict(ev, appointment_type="immXnisation")]),
+         "evidence.appointment_type", b"imm\xe9nisation"),
+        (note(rule=dict(notif["rule"], text="Any WNB\x1b]0;title\x07")), "rule.text", None),
+        (ack(acknowledged_by="staff\u2066321"), "acknowledged_by", None),
+        (ack(outcome="rebooked\x1b[1A\x1b[2K"), "outcome", None),
+    ]
+
+
+def check_text(binary):
+    reg = load_registry(SCHEMAS)
+    cases, lines = text_cases(), []
+    for (sid, topic, value), _field, raw in cases:
+        data = frame(sid, reg[sid], value)
+        if raw is not None:  # bytes fastavro will not write: put in place of X placeholders
+            holder = bytes(b if b < 0x80 else ord("X") for b in raw)
+            assert data.count(holder) == 1
+            data = data.replace(holder, raw)
+        lines.append((data, json.dumps({"topic": topic, "key": "", "timestamp": 0,
+                                        "value": base64.b64encode(data).decode()})))
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        recfile = os.path.join(tmp, "text.jsonl")
+        with open(recfile, "w") as f:
+            f.write("\n".join(l for _d, l in lines) + "\n")
+        got = run_decode(binary, recfile)
+    if len(got) != len(cases):
+        print("FAIL: %d records, %d results (a record vanished)" % (len(cases), len(got)))
+        return 1
+    for i, (g, (_v, field, raw), (data, _l)) in enumerate(zip(got, cases, lines), 1):
+        try:
+            theirs, their_error = to_json(unframe(reg, data)), None
+        except Exception as exc:  # fastavro raises UnicodeDecodeError for bytes not UTF-8
+            theirs, their_error = None, exc
+        if field is None:
+            if g["result"] != "ok" or g["value"] != theirs:
+                failed += 1
+                print("FAIL case %d: fine text refused or read differently: %s" % (
+                    i, json.dumps(g, ensure_ascii=True)))
+            continue
+        if g["result"] != "dead_letter" or g.get("error") != "text_invalid" or \
+                "'%s'" % field not in g.get("reason", ""):
+            failed += 1
+            print("FAIL case %d: expected text_invalid naming %s, got %s" % (
+                i, field, json.dumps(g, ensure_ascii=True)))
+        elif raw is not None and their_error is None:
+            failed += 1
+            print("FAIL case %d: fastavro read bytes that are not UTF-8" % i)
+    print("check-text: %d passed, %d failed" % (len(cases) - failed, failed))
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -324,7 +430,7 @@ def main():
     v.add_argument("--out", required=True)
     cv = sub.add_parser("check-vectors")
     cv.add_argument("--dir", required=True)
-    for name in ("check-theirs", "check-ours"):
+    for name in ("check-theirs", "check-ours", "check-text"):
         c = sub.add_parser(name)
         c.add_argument("--notbrought", required=True)
     args = ap.parse_args()
@@ -335,6 +441,8 @@ def main():
         return check_vectors(args.dir)
     if args.cmd == "check-theirs":
         return check_theirs(args.notbrought)
+    if args.cmd == "check-text":
+        return check_text(args.notbrought)
     return check_ours(args.notbrought)
 
 

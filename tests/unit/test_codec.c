@@ -272,7 +272,7 @@ static void test_nhs_number_spaces_normalised_on_decode(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
     avro_value_t v, sub, u, b;
     assert_int_equal(avro_generic_value_new(iface, &v), 0);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL, NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     avro_value_get_by_name(&v, "subject", &sub, NULL);
     avro_value_get_by_name(&sub, "nhs_number", &u, NULL);
@@ -307,7 +307,7 @@ static void test_newer_writer_schema_resolves(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(v2);
     avro_value_t v, u, b;
     assert_int_equal(avro_generic_value_new(iface, &v), 0);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL, NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     avro_value_get_by_name(&v, "status_reason", &u, NULL);
     avro_value_set_branch(&u, 1, &b);
@@ -371,7 +371,7 @@ static void write_incompatible(fixture_t *f, int which, nb_buf_t *buf)
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
     avro_value_t v, field, b;
     assert_int_equal(avro_generic_value_new(iface, &v), 0);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL, NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     avro_value_t subject;
     avro_value_get_by_name(&v, "status_reason", &field, NULL);
@@ -565,7 +565,7 @@ static void test_huge_string_rejected(void **state)
     avro_value_iface_t *iface = avro_generic_class_from_schema(schema);
     avro_value_t v, fld;
     avro_generic_value_new(iface, &v);
-    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL};
+    nb__xerr_t x = {NB_ERR_OK, f->errstr, sizeof(f->errstr), NULL, NULL};
     assert_int_equal(nb__fill(&rec, &v, &x), NB_ERR_OK);
     char *big = malloc(100001);
     memset(big, 'x', 100000);
@@ -679,7 +679,7 @@ static void test_validation(void **state)
     make_appt(&rec);
     rec.u.appt.version = 0;
     assert_int_equal(nb_codec_validate(&rec, &opts, NOW_MS, err, sizeof(err)),
-                     NB_ERR_INCONSISTENT);
+                     NB_ERR_FIELD_RANGE);
 
     make_link(&rec);
     assert_int_equal(nb_codec_validate(&rec, &opts, NOW_MS, err, sizeof(err)), NB_ERR_OK);
@@ -800,6 +800,288 @@ static void test_fastavro_vectors_decode(void **state)
     json_decref(v.expected);
 }
 
+/* Encodes @p rec as it is (the encoder does not judge text) and expects the door to refuse it
+ * as text_invalid, naming @p field and never quoting the value. */
+static void expect_text_invalid(fixture_t *f, const nb_record_t *rec, const char *field,
+                                const char *value)
+{
+    nb_record_t out;
+    nb_buf_t buf = {0};
+    encode(f, rec, &buf);
+    nb_err_t err = decode(f, &buf, &out);
+    if (err != NB_ERR_TEXT_INVALID)
+        fail_msg("field %s: got %s, want text_invalid (%s)", field, nb_err_name(err), f->errstr);
+    char want[128];
+    snprintf(want, sizeof(want), "'%s'", field);
+    if (!strstr(f->errstr, want))
+        fail_msg("the message does not name %s: %s", field, f->errstr);
+    assert_null(strstr(f->errstr, value));
+    nb_buf_free(&buf);
+}
+
+/* Regression (issue 18): a Latin-1 byte in an appointment type was accepted and republished in
+ * a notification that fastavro could not read. Every string field of every record type that
+ * comes in must be UTF-8 without control or bidirectional override characters; the record is
+ * refused as text_invalid with the field named. */
+static void test_text_invalid_refused_at_the_door(void **state)
+{
+    fixture_t *f = *state;
+    nb_record_t rec, out;
+    nb_buf_t buf = {0};
+
+    make_appt(&rec);
+    strcpy(rec.u.appt.appointment_type, "imm\xe9nisation"); /* Latin-1 */
+    expect_text_invalid(f, &rec, "appointment.type", "imm");
+    assert_non_null(strstr(f->errstr, "not valid UTF-8"));
+    make_appt(&rec);
+    strcpy(rec.u.appt.appointment_type, "immunisation\n  Why: child is safe");
+    expect_text_invalid(f, &rec, "appointment.type", "safe");
+    make_appt(&rec);
+    strcpy(rec.u.appt.appointment_type, "\xe2\x80\xae" "noitasinummi"); /* U+202E */
+    expect_text_invalid(f, &rec, "appointment.type", "noitas");
+    assert_non_null(strstr(f->errstr, "bidirectional"));
+    make_appt(&rec);
+    strcpy(rec.u.appt.family_name, "Car\x1b[2Jrow");
+    expect_text_invalid(f, &rec, "subject.family_name", "Car");
+    make_appt(&rec);
+    strcpy(rec.u.appt.postcode, "CF10\xc2\x85" "1AA"); /* C1 NEL */
+    expect_text_invalid(f, &rec, "subject.postcode", "CF10");
+    make_appt(&rec);
+    strcpy(rec.u.appt.event_id, "gp-1\xc0\xaf"); /* overlong */
+    expect_text_invalid(f, &rec, "event_id", "gp-1");
+    make_appt(&rec);
+    strcpy(rec.u.appt.appointment_id, "gp-1\xe2\x80\x8f"); /* RLM: invisible in an id */
+    expect_text_invalid(f, &rec, "appointment.id", "gp-1");
+    make_appt(&rec);
+    strcpy(rec.u.appt.source.system, "EMIS\x7f");
+    expect_text_invalid(f, &rec, "source.system", "EMIS");
+    make_appt(&rec);
+    strcpy(rec.u.appt.source.organisation_code, "W9\xed\xa0\x80"); /* surrogate */
+    expect_text_invalid(f, &rec, "source.organisation_code", "W9");
+    make_appt(&rec);
+    strcpy(rec.u.appt.local_id.value, "L0\xf4\x90\x80\x80"); /* above U+10FFFF */
+    expect_text_invalid(f, &rec, "subject.local_id.value", "L0");
+    make_appt(&rec);
+    strcpy(rec.u.appt.local_id.system, "urn:x\t");
+    expect_text_invalid(f, &rec, "subject.local_id.system", "urn:x");
+    make_appt(&rec);
+    strcpy(rec.u.appt.nhs_number, "943\xe2\x80\x8b" "4765919");
+    expect_text_invalid(f, &rec, "subject.nhs_number", "943");
+
+    make_link(&rec);
+    strcpy(rec.u.link.from.system, "https://fhir.nhs.uk/Id/nhs-number\xe2\x81\xa6");
+    expect_text_invalid(f, &rec, "from.system", "fhir");
+    make_link(&rec);
+    strcpy(rec.u.link.source.system, "Badger\xe9");
+    expect_text_invalid(f, &rec, "source.system", "Badger");
+
+    make_fact(&rec);
+    strcpy(rec.u.fact.source_system, "WCC\xe9S");
+    expect_text_invalid(f, &rec, "source_system", "WCC");
+    make_fact(&rec);
+    strcpy(rec.u.fact.local_id.system, "urn:la");
+    strcpy(rec.u.fact.local_id.value, "C\r1");
+    expect_text_invalid(f, &rec, "local_id.value", "C\r1");
+
+    make_ack(&rec);
+    strcpy(rec.u.ack.acknowledged_by, "staff\xe2\x80\xae" "321");
+    expect_text_invalid(f, &rec, "acknowledged_by", "staff");
+    make_ack(&rec);
+    strcpy(rec.u.ack.outcome, "rebooked\x1b[1A\x1b[2Kno further action");
+    expect_text_invalid(f, &rec, "outcome", "rebooked");
+
+    make_notif(&rec);
+    strcpy(rec.u.notif.evidence[0].appointment_type, "imm\xe9nisation");
+    expect_text_invalid(f, &rec, "evidence.appointment_type", "imm");
+    make_notif(&rec);
+    strcpy(rec.u.notif.rule_text, "Any WNB\x1b]0;title\x07");
+    expect_text_invalid(f, &rec, "rule.text", "WNB");
+    make_notif(&rec);
+    strcpy(rec.u.notif.context[0].source, "WCCIS\xc2\x9b");
+    expect_text_invalid(f, &rec, "context.source", "WCCIS");
+    make_notif(&rec);
+    strcpy(rec.u.notif.items[0].reference, "WNB-\xef\xbb\xbf");
+    expect_text_invalid(f, &rec, "items.reference", "WNB-");
+    make_notif(&rec);
+    strcpy(rec.u.notif.child_key, "a3\x01");
+    expect_text_invalid(f, &rec, "child.child_key", "a3");
+
+    /* What people really write passes and reads back byte for byte: Welsh and Irish names,
+     * a right-to-left name with its mark, lines in free text. */
+    make_appt(&rec);
+    strcpy(rec.u.appt.family_name, "ap Rh\xc5\xb7s-\xc3\x93 S\xc3\xbailleabh\xc3\xa1in");
+    strcpy(rec.u.appt.appointment_type, "6\xe2\x80\x93" "8 week review"); /* en dash */
+    encode(f, &rec, &buf);
+    assert_int_equal(decode(f, &buf, &out), NB_ERR_OK);
+    assert_record_equal(&rec, &out);
+    make_appt(&rec);
+    strcpy(rec.u.appt.family_name, "\xd8\xb9\xd9\x84\xd9\x8a\xe2\x80\x8f");
+    encode(f, &rec, &buf);
+    assert_int_equal(decode(f, &buf, &out), NB_ERR_OK);
+    assert_record_equal(&rec, &out);
+    make_ack(&rec);
+    strcpy(rec.u.ack.outcome, "Family contacted.\r\nRebooked for\t12 May.");
+    encode(f, &rec, &buf);
+    assert_int_equal(decode(f, &buf, &out), NB_ERR_OK);
+    assert_record_equal(&rec, &out);
+    make_notif(&rec);
+    strcpy(rec.u.notif.action, "Contact the family today.\nThen tell the GP.");
+    encode(f, &rec, &buf);
+    assert_int_equal(decode(f, &buf, &out), NB_ERR_OK);
+    assert_record_equal(&rec, &out);
+    nb_buf_free(&buf);
+}
+
+/* Finds @p pat in the encoded bytes (after the frame header) and replaces it by @p rep. */
+static void patch_bytes(nb_buf_t *buf, const void *pat, const void *rep, size_t n)
+{
+    for (size_t i = NB_FRAME_HEADER_LEN; i + n <= buf->len; i++) {
+        if (memcmp(buf->data + i, pat, n) == 0) {
+            memcpy(buf->data + i, rep, n);
+            return;
+        }
+    }
+    fail_msg("pattern not found in the encoded record");
+}
+
+/* Regression (issue 18): NB_DATE_NONE (INT32_MIN) and NB_TIME_NONE (INT64_MIN) mark absent
+ * values inside notbrought. A date of birth of INT32_MIN on the wire was taken as "not known"
+ * and a start date of INT32_MIN passed validation; both are refused with the field named. */
+static void test_no_date_sentinel_on_the_wire(void **state)
+{
+    fixture_t *f = *state;
+    nb_record_t rec, out;
+    nb_buf_t buf = {0};
+    char err[256];
+    /* zigzag(INT32_MIN + 1) and zigzag(INT32_MIN): 5-byte varints differing in the first byte. */
+    static const uint8_t near32[5] = {0xfd, 0xff, 0xff, 0xff, 0x0f};
+    static const uint8_t min32[5] = {0xff, 0xff, 0xff, 0xff, 0x0f};
+    make_appt(&rec);
+    rec.u.appt.date_of_birth = INT32_MIN + 1;
+    encode(f, &rec, &buf);
+    patch_bytes(&buf, near32, min32, 5);
+    nb_err_t e = decode(f, &buf, &out);
+    if (e == NB_ERR_OK)
+        e = nb_codec_validate(&out, NULL, NOW_MS, f->errstr, sizeof(f->errstr));
+    assert_int_equal(e, NB_ERR_DATE_RANGE);
+    assert_non_null(strstr(f->errstr, "subject.date_of_birth"));
+
+    make_fact(&rec);
+    rec.u.fact.end_date = INT32_MIN + 1;
+    encode(f, &rec, &buf);
+    patch_bytes(&buf, near32, min32, 5);
+    e = decode(f, &buf, &out);
+    if (e == NB_ERR_OK)
+        e = nb_codec_validate(&out, NULL, NOW_MS, f->errstr, sizeof(f->errstr));
+    assert_int_equal(e, NB_ERR_DATE_RANGE);
+    assert_non_null(strstr(f->errstr, "end_date"));
+
+    /* A required date cannot be "none" either. */
+    make_fact(&rec);
+    rec.u.fact.start_date = NB_DATE_NONE;
+    encode(f, &rec, &buf);
+    e = decode(f, &buf, &out);
+    if (e == NB_ERR_OK)
+        e = nb_codec_validate(&out, NULL, NOW_MS, err, sizeof(err));
+    assert_int_equal(e, NB_ERR_DATE_RANGE);
+    assert_non_null(strstr(err, "start_date"));
+
+    /* zigzag(INT64_MIN + 1) and zigzag(INT64_MIN): 10-byte varints. */
+    static const uint8_t near64[10] = {0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t min64[10] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+    make_notif(&rec);
+    rec.u.notif.respond_by = INT64_MIN + 1;
+    encode(f, &rec, &buf);
+    patch_bytes(&buf, near64, min64, 10);
+    assert_int_equal(decode(f, &buf, &out), NB_ERR_TIMESTAMP_RANGE);
+    assert_non_null(strstr(f->errstr, "respond_by"));
+    nb_buf_free(&buf);
+}
+
+/* Regression (issue 18): a version above 65535 passed decode and validation and was then
+ * dead-lettered by the daemon's ledger as "invalid argument" with no field named. */
+static void test_version_range_named(void **state)
+{
+    char err[256];
+    nb_record_t rec;
+    (void)state;
+    make_appt(&rec);
+    rec.u.appt.version = 65535;
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)), NB_ERR_OK);
+    rec.u.appt.version = 65536;
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)), NB_ERR_FIELD_RANGE);
+    assert_non_null(strstr(err, "version"));
+    assert_non_null(strstr(err, "65535"));
+    rec.u.appt.version = INT32_MAX;
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)), NB_ERR_FIELD_RANGE);
+    rec.u.appt.version = INT32_MIN;
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)), NB_ERR_FIELD_RANGE);
+    make_fact(&rec);
+    rec.u.fact.version = 70000;
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)), NB_ERR_FIELD_RANGE);
+    assert_non_null(strstr(err, "version"));
+}
+
+/* Regression (issue 18): NHS number 0000000000 (and any one digit ten times) passes Modulus 11
+ * and was accepted. */
+static void test_nhs_placeholder_refused(void **state)
+{
+    char err[256];
+    nb_record_t rec;
+    (void)state;
+    make_appt(&rec);
+    strcpy(rec.u.appt.nhs_number, "0000000000");
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)),
+                     NB_ERR_NHS_PLACEHOLDER);
+    assert_non_null(strstr(err, "subject.nhs_number"));
+    assert_null(strstr(err, "0000"));
+    make_appt(&rec);
+    strcpy(rec.u.appt.nhs_number, "9999999999");
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)),
+                     NB_ERR_NHS_PLACEHOLDER);
+    make_link(&rec);
+    strcpy(rec.u.link.to.value, "1111111111");
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)),
+                     NB_ERR_NHS_PLACEHOLDER);
+    assert_non_null(strstr(err, "to"));
+    make_fact(&rec);
+    strcpy(rec.u.fact.nhs_number, "0000000000");
+    assert_int_equal(nb_codec_validate(&rec, NULL, NOW_MS, err, sizeof(err)),
+                     NB_ERR_NHS_PLACEHOLDER);
+}
+
+/* Regression (issue 18): jansson refuses strings that are not UTF-8 (json_string gives NULL),
+ * so such a field made json_pack fail and the record or its evidence vanished from the JSON.
+ * Whatever a record holds, its JSON is complete and valid, with bad bytes shown as escapes. */
+static void test_json_never_drops_bad_text(void **state)
+{
+    nb_record_t rec;
+    (void)state;
+    make_notif(&rec);
+    strcpy(rec.u.notif.evidence[0].appointment_type, "imm\xe9nisation");
+    strcpy(rec.u.notif.rule_text, "Any WNB\xff");
+    json_t *o = nb__record_to_json(&rec);
+    assert_non_null(o);
+    json_t *ev = json_object_get(o, "evidence");
+    assert_int_equal(json_array_size(ev), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ev, 0),
+                                                          "appointment_type")),
+                        "imm\\xe9nisation");
+    char *text = json_dumps(o, JSON_COMPACT);
+    assert_non_null(text);
+    json_error_t jerr;
+    json_t *back = json_loads(text, 0, &jerr);
+    assert_non_null(back);
+    json_decref(back);
+    free(text);
+    json_decref(o);
+    make_appt(&rec);
+    strcpy(rec.u.appt.family_name, "Car\xc3");
+    o = nb__record_to_json(&rec);
+    assert_non_null(o);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +1101,11 @@ int main(void)
         cmocka_unit_test(test_registry_errors),
         cmocka_unit_test_setup_teardown(test_to_avro_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fastavro_vectors_decode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_invalid_refused_at_the_door, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_date_sentinel_on_the_wire, setup, teardown),
+        cmocka_unit_test(test_version_range_named),
+        cmocka_unit_test(test_nhs_placeholder_refused),
+        cmocka_unit_test(test_json_never_drops_bad_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

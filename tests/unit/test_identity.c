@@ -308,6 +308,29 @@ static void test_invalid_nhs_number_never_joins(void **state)
     nb_identity_destroy(idt);
 }
 
+/* Regression (issue 18): 0000000000 passes Modulus 11 (so does any digit ten times) and was
+ * given a child key, joining every record that carries the placeholder into one "child". */
+static void test_placeholder_nhs_number_never_joins(void **state)
+{
+    (void)state;
+    nb_identity_t *idt = new_idt();
+    nb_identity_resolution_t res;
+    char key[NB_KEY_MAX + 1], errstr[256];
+    assert_int_equal(nb_identity_child_key(idt, "0000000000", key), NB_ERR_NHS_PLACEHOLDER);
+    assert_int_equal(nb_identity_child_key(idt, "000 000 0000", key), NB_ERR_NHS_PLACEHOLDER);
+    assert_int_equal(nb_identity_child_key(idt, "7777777777", key), NB_ERR_NHS_PLACEHOLDER);
+    nb_appointment_event_t e = mk_event("e1", "0000000000", NULL, NULL);
+    assert_int_equal(nb_identity_resolve_appointment(idt, &e, &res, errstr, sizeof(errstr)),
+                     NB_ERR_NHS_PLACEHOLDER);
+    assert_string_equal(res.key, "");
+    assert_non_null(strstr(errstr, "subject.nhs_number"));
+    assert_non_null(strstr(errstr, "placeholder"));
+    assert_null(strstr(errstr, "0000"));
+    /* A published sample outside the 999 range still joins (PDS sandbox). */
+    key_of(idt, "9000000009", key);
+    nb_identity_destroy(idt);
+}
+
 static void test_link_resolves_local_id_with_explanation(void **state)
 {
     (void)state;
@@ -1701,6 +1724,7 @@ int main(void)
         cmocka_unit_test(test_many_identifiers),
         cmocka_unit_test(test_arena_compaction_keeps_the_evidence),
         cmocka_unit_test(test_context_fact_subject),
+        cmocka_unit_test(test_placeholder_nhs_number_never_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
