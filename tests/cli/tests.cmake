@@ -57,3 +57,19 @@ add_test(NAME cli.http_slow_clients
          COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/http_slow_clients.py $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.http_slow_clients PROPERTIES LABELS cli TIMEOUT 60)
+
+# Untrusted text and validation at the door (issue 18): decode reports every refused record
+# with its code and field and prints nothing raw; consume reports what it cannot decode, exits
+# 1, and escapes line breaks in the nurse's text view. Needs fastavro (NB_PYTHON).
+set(NB_TEXT_PYTHON ${NB_PYTHON})
+if(NOT NB_TEXT_PYTHON)
+    set(NB_TEXT_PYTHON python3)
+endif()
+add_test(NAME cli.text_safety_decode
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/text_safety.sh decode $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR} ${NB_TEXT_PYTHON})
+set_tests_properties(cli.text_safety_decode PROPERTIES LABELS unit TIMEOUT 60)
+add_test(NAME cli.text_safety_consume
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/text_safety.sh consume $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR} ${NB_TEXT_PYTHON})
+set_tests_properties(cli.text_safety_consume PROPERTIES LABELS integration TIMEOUT 120)
