@@ -45,6 +45,16 @@ nb_cli_test(policy_check_bad_ladder "policy|check|${D}/bad-ladder.yaml" 1
 nb_cli_test(policy_check_overlay_clash "policy|check|${D}/valid-min.yaml|${D}/overlay-clash.yaml" 1
             "overlay-clash.yaml:3:5: error: rule 'any_wnb' is already defined at .*valid-min.yaml:9:5; say 'override: true'")
 nb_cli_test(policy_test_missing_cases "policy|test|${D}/valid-min.yaml" 2 "usage: notbrought policy")
+# --help after a subcommand is help, not a file name.
+nb_cli_test(policy_check_help "policy|check|--help" 0 "^usage: notbrought policy check FILE")
+nb_cli_test(policy_explain_help "policy|explain|${D}/valid-min.yaml|-h" 0
+            "^usage: notbrought policy check FILE")
+# An include stays in the policy's directory: no absolute path, no '..' (the file named is
+# never opened, so nothing of it can appear in a message).
+nb_cli_test(policy_check_include_absolute "policy|check|${D}/include-absolute.yaml" 1
+            "include-absolute.yaml:15:21: error: 'include' must be a path relative to this file's directory, not an absolute path \\[policy_value\\]\n1 error: ")
+nb_cli_test(policy_check_include_parent "policy|check|${D}/include-parent.yaml" 1
+            "include-parent.yaml:15:21: error: 'include' must not contain '..': the file must be in this file's directory or below it \\[policy_value\\]\n1 error: ")
 
 # The version names the librdkafka found at run time (which brokers and logins work with it).
 nb_cli_test(version "version" 0
