@@ -134,6 +134,35 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
                                 const nb_ledger_t *led, const nb_notify_child_t *child,
                                 int64_t now_ms, nb_notification_t *out);
 
+/** Why a notification is withdrawn. */
+typedef enum nb_withdrawal_reason_e {
+    NB_WITHDRAWN_CORRECTED,        /**< an appointment record it relied on was corrected */
+    NB_WITHDRAWN_ENTERED_IN_ERROR, /**< an appointment record it relied on was entered in error */
+    NB_WITHDRAWN_CONTACT_RECORDED, /**< the expected contact was recorded after all */
+    NB_WITHDRAWN_POLICY_CHANGED,   /**< the policy in force no longer has the rule */
+} nb_withdrawal_reason_t;
+
+/** @brief "corrected", "entered_in_error", "contact_recorded", "policy_changed". */
+const char *nb_withdrawal_reason_name(nb_withdrawal_reason_t r);
+
+/**
+ * @brief Why @p rs is withdrawn, given the record whose arrival withdrew it (@p cause, NULL
+ *        when it was not a record: a timer, a policy reload).
+ */
+nb_withdrawal_reason_t nb_notify_withdrawal_reason(const nb_policy_raised_status_t *rs,
+                                                   const nb_evidence_t *cause);
+
+/**
+ * @brief nb_notify_build_withdrawal() that says why and names the record that caused it: the
+ *        action text gives the reason in words a nurse reads, and @p cause (when not NULL)
+ *        is the notification's one piece of evidence, so its appointment id and organisation
+ *        can be quoted to the agency that holds it.
+ */
+void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                   const nb_ledger_t *led, const nb_notify_child_t *child,
+                                   const nb_evidence_t *cause, int64_t now_ms,
+                                   nb_notification_t *out);
+
 /**
  * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):
  *        what happened, to which notification, for which child key, on which evidence, under

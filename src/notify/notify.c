@@ -272,9 +272,41 @@ void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision
     nb_str_copy(n->action, sizeof(n->action), action);
 }
 
-void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
-                                const nb_ledger_t *led, const nb_notify_child_t *child,
-                                int64_t now_ms, nb_notification_t *n)
+const char *nb_withdrawal_reason_name(nb_withdrawal_reason_t r)
+{
+    switch (r) {
+    case NB_WITHDRAWN_CORRECTED:
+        return "corrected";
+    case NB_WITHDRAWN_ENTERED_IN_ERROR:
+        return "entered_in_error";
+    case NB_WITHDRAWN_CONTACT_RECORDED:
+        return "contact_recorded";
+    case NB_WITHDRAWN_POLICY_CHANGED:
+        return "policy_changed";
+    }
+    return "unknown";
+}
+
+nb_withdrawal_reason_t nb_notify_withdrawal_reason(const nb_policy_raised_status_t *rs,
+                                                   const nb_evidence_t *cause)
+{
+    if (rs->support == NB_POLICY_RULE_REMOVED || !rs->rule)
+        return NB_WITHDRAWN_POLICY_CHANGED;
+    if (rs->support == NB_POLICY_RESOLVED)
+        return NB_WITHDRAWN_CONTACT_RECORDED;
+    if (cause && cause->status == NB_STATUS_ENTERED_IN_ERROR)
+        return NB_WITHDRAWN_ENTERED_IN_ERROR;
+    /* Withdrawn by an absence rule's own contact, dated before its deadline (it arrived
+     * late): the contact was recorded after all. */
+    if (rs->rule->absence && cause && cause->status == NB_STATUS_ATTENDED)
+        return NB_WITHDRAWN_CONTACT_RECORDED;
+    return NB_WITHDRAWN_CORRECTED;
+}
+
+void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                   const nb_ledger_t *led, const nb_notify_child_t *child,
+                                   const nb_evidence_t *cause, int64_t now_ms,
+                                   nb_notification_t *n)
 {
     memset(n, 0, sizeof(*n));
     nb__common(pol, led, child, now_ms, n);
@@ -285,14 +317,45 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
     nb_str_copy(n->rule_text, sizeof(n->rule_text),
                 rs->rule ? rs->rule->title : "a rule no longer in the policy");
     n->tier = (nb_tier_t)rs->raised->tier;
-    nb_str_copy(n->action, sizeof(n->action),
-                rs->support == NB_POLICY_RESOLVED
-                    ? "No action needed: the expected contact has now been recorded."
-                    : "No action needed: the appointment record this notification relied on "
-                      "was corrected, so it no longer applies.");
+    const char *why;
+    switch (nb_notify_withdrawal_reason(rs, cause)) {
+    case NB_WITHDRAWN_CONTACT_RECORDED:
+        why = "No action needed: withdrawn because the expected contact has now been recorded";
+        break;
+    case NB_WITHDRAWN_ENTERED_IN_ERROR:
+        why = "No action needed: withdrawn because an appointment record it relied on was "
+              "entered in error";
+        break;
+    case NB_WITHDRAWN_POLICY_CHANGED:
+        why = "Withdrawn because the protocol in force no longer has this rule; the concern it "
+              "raised has not been reviewed by anyone";
+        break;
+    default:
+        why = "No action needed: withdrawn because an appointment record it relied on was "
+              "corrected, so the rule no longer applies";
+        break;
+    }
+    if (cause && cause->appointment_id[0])
+        snprintf(n->action, sizeof(n->action), "%s (%s appointment %s at %s, now %s).", why,
+                 nb_agency_name(cause->agency), cause->appointment_id,
+                 cause->organisation_code[0] ? cause->organisation_code : "an unnamed organisation",
+                 nb_status_name(cause->status));
+    else
+        snprintf(n->action, sizeof(n->action), "%s.", why);
+    if (cause) {
+        n->evidence[0] = *cause;
+        n->n_evidence = 1;
+    }
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);
+}
+
+void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                const nb_ledger_t *led, const nb_notify_child_t *child,
+                                int64_t now_ms, nb_notification_t *n)
+{
+    nb_notify_build_withdrawal_by(pol, rs, led, child, NULL, now_ms, n);
 }
 
 char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,

@@ -165,6 +165,10 @@ struct nb__pipeline_s {
     int64_t wall;        /* the wall clock at the last nb__pipeline_set_watermark() */
     uint64_t released;   /* deadlines that waited processing.watermark_max_hold_ms */
     int64_t last_recorded; /* recorded_at of the last source record decoded (NB_TIME_NONE) */
+    /* The appointment whose arrival is being handled: a withdrawal names it (not set by a
+     * tick). */
+    nb_evidence_t cause;
+    bool has_cause;
     size_t parked_total;
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
@@ -1457,7 +1461,8 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
             }
             break;
         case NB_NOTIFY_ACT_WITHDRAW:
-            nb_notify_build_withdrawal(p->pol, a->raised, c->led, &child, now, &note);
+            nb_notify_build_withdrawal_by(p->pol, a->raised, c->led, &child,
+                                          p->has_cause ? &p->cause : NULL, now, &note);
             if (!(err = nb__publish(p, st, &note)))
                 err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
                                 (int)note.tier, note.escalation_level, NULL, now);
@@ -1584,9 +1589,22 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
             return err;
         rec = &dec;
     }
-    if (rec->type == NB_RECORD_APPOINTMENT)
-        err = keys ? nb_ledger_apply_keyed(c->led, &rec->u.appt, keys, &ch)
-                   : nb_ledger_apply(c->led, &rec->u.appt, &ch);
+    if (rec->type == NB_RECORD_APPOINTMENT) {
+        const nb_appointment_event_t *a = &rec->u.appt;
+        nb_evidence_t *e = &p->cause;
+        nb_str_copy(e->event_id, sizeof(e->event_id), a->event_id);
+        nb_str_copy(e->appointment_id, sizeof(e->appointment_id), a->appointment_id);
+        e->agency = a->source.agency;
+        nb_str_copy(e->appointment_type, sizeof(e->appointment_type), a->appointment_type);
+        e->scheduled_start = a->scheduled_start;
+        e->status = a->status;
+        nb_str_copy(e->organisation_code, sizeof(e->organisation_code),
+                    a->source.organisation_code);
+        e->recorded_at = a->recorded_at;
+        p->has_cause = true;
+        err = keys ? nb_ledger_apply_keyed(c->led, a, keys, &ch)
+                   : nb_ledger_apply(c->led, a, &ch);
+    }
     else if (rec->type == NB_RECORD_CONTEXT_FACT)
         err = nb_ledger_apply_fact(c->led, &rec->u.fact, &ch);
     else
@@ -1641,6 +1659,7 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
 {
     nb_err_t err;
     p->errstr[0] = '\0';
+    p->has_cause = false;
     if (m->kind == NB__K_PARK)
         return nb__park(p, st, part, m, now);
     if (m->kind == NB__K_DIGEST) {
@@ -1704,10 +1723,7 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
         err = nb__apply_event(p, &c, m, &changed);
     }
     if (err)
-        return nb__msg_dead_letter(p, st, m, err,
-                                   p->errstr[0]          ? p->errstr
-                                   : err == NB_ERR_LIMIT ? nb_ledger_limit_str(c.led)
-                                                         : nb_err_str(err));
+        return nb__msg_dead_letter(p, st, m, err, p->errstr[0] ? p->errstr : nb_err_str(err));
     if (changed) {
         nb_ledger_prune(c.led, nb_policy_horizon(p->pol, now));
         err = nb__lifecycle(p, st, &c, m->key_hex, false, now);
@@ -1969,6 +1985,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t di = 0;
+    p->has_cause = false; /* what falls due now was caused by no record */
     p->tick_more = false;
     for (; di < kt && !err; di++) {
         if ((di & 15) == 15) {

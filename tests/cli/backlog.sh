@@ -100,15 +100,21 @@ rules = set(sys.argv[2].split(","))
 notes = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 new = sum(1 for n in notes if n["rule"]["id"] in rules and n["kind"] == "new")
 gone = sum(1 for n in notes if n["rule"]["id"] in rules and n["kind"] == "withdrawn")
-print(new, gone)
+# Every withdrawal (of any rule) says why and names the record that caused it.
+mute = sum(1 for n in notes if n["kind"] == "withdrawn" and
+           ("withdrawn because" not in n["action"] or not n["evidence"]))
+print(new, gone, mute)
 PY
 }
 
-read -r new gone < <(run held 3600000)
+read -r new gone mute < <(run held 3600000)
 [ "$new" -gt 0 ] && ok "held by the watermark: $new absence notifications raised" ||
     bad "held: no absence notification raised"
 [ "$gone" -eq 0 ] && ok "held by the watermark: none withdrawn" ||
     bad "held: $gone absence notifications withdrawn"
-read -r cnew cgone < <(run clock 0)
+read -r cnew cgone cmute < <(run clock 0)
 [ "$cgone" -gt 0 ] && ok "control, judged at the clock: $cgone of $cnew withdrawn (the case the test exercises)" ||
     bad "control: none withdrawn ($cnew raised): the sample does not exercise the case"
+[ "$mute" -eq 0 ] && [ "$cmute" -eq 0 ] &&
+    ok "every withdrawal says why and names the record that caused it" ||
+    bad "withdrawals without a reason or a record: $mute held, $cmute control"

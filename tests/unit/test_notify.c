@@ -283,6 +283,37 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     char want[64];
     snprintf(want, sizeof(want), "%s-w", id);
     assert_string_equal(note.notification_id, want);
+    /* It says why, and names the record that caused it (quotable to the GP practice). */
+    nb_evidence_t cause;
+    memset(&cause, 0, sizeof(cause));
+    snprintf(cause.appointment_id, sizeof(cause.appointment_id), "gp-7");
+    snprintf(cause.organisation_code, sizeof(cause.organisation_code), "W91001");
+    cause.agency = NB_AGENCY_GP;
+    cause.status = NB_STATUS_ATTENDED;
+    nb_notify_build_withdrawal_by(f->pol, a->raised, f->led, &child, &cause, f->t0 + HOUR,
+                                  &note);
+    assert_int_equal(nb_notify_withdrawal_reason(a->raised, &cause), NB_WITHDRAWN_CORRECTED);
+    assert_non_null(strstr(note.action, "was corrected"));
+    assert_non_null(strstr(note.action, "gp appointment gp-7 at W91001, now attended"));
+    assert_int_equal(note.n_evidence, 1);
+    assert_string_equal(note.evidence[0].appointment_id, "gp-7");
+    cause.status = NB_STATUS_ENTERED_IN_ERROR;
+    assert_int_equal(nb_notify_withdrawal_reason(a->raised, &cause),
+                     NB_WITHDRAWN_ENTERED_IN_ERROR);
+    nb_notify_build_withdrawal_by(f->pol, a->raised, f->led, &child, &cause, f->t0 + HOUR,
+                                  &note);
+    assert_non_null(strstr(note.action, "entered in error"));
+    nb_policy_raised_status_t rs = *a->raised;
+    rs.support = NB_POLICY_RESOLVED;
+    assert_int_equal(nb_notify_withdrawal_reason(&rs, NULL), NB_WITHDRAWN_CONTACT_RECORDED);
+    rs.support = NB_POLICY_RULE_REMOVED;
+    rs.rule = NULL;
+    assert_int_equal(nb_notify_withdrawal_reason(&rs, NULL), NB_WITHDRAWN_POLICY_CHANGED);
+    nb_notify_build_withdrawal_by(f->pol, &rs, f->led, &child, NULL, f->t0 + HOUR, &note);
+    assert_non_null(strstr(note.action, "no longer has this rule"));
+    assert_int_equal(note.n_evidence, 0);
+    assert_string_equal(nb_withdrawal_reason_name(NB_WITHDRAWN_CONTACT_RECORDED),
+                        "contact_recorded");
 
     /* Had it been acknowledged, the correction is only recorded. */
     assert_int_equal(nb_notify_ack(&f->ns, f->led, id, f->t0), NB_NOTIFY_ACK_CLOSED);
