@@ -1723,7 +1723,10 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
         err = nb__apply_event(p, &c, m, &changed);
     }
     if (err)
-        return nb__msg_dead_letter(p, st, m, err, p->errstr[0] ? p->errstr : nb_err_str(err));
+        return nb__msg_dead_letter(p, st, m, err,
+                                   p->errstr[0]          ? p->errstr
+                                   : err == NB_ERR_LIMIT ? nb_ledger_limit_str(c.led)
+                                                         : nb_err_str(err));
     if (changed) {
         nb_ledger_prune(c.led, nb_policy_horizon(p->pol, now));
         err = nb__lifecycle(p, st, &c, m->key_hex, false, now);
