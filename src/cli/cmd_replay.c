@@ -404,18 +404,21 @@ out:
     return rc;
 }
 
-/* "******1234", or for a pregnancy "pregnancy ******1234 EDD 2025-06-01". */
+/* "******1234", or for a pregnancy "pregnancy ******1234 EDD 2025-06-01"; escaped (the
+ * identifiers come from the events file). */
 static void nb__mask_key(const char *key, char *out, size_t size)
 {
+    char raw[128];
     if (strncmp(key, "nhs:", 4) == 0) {
         size_t n = strlen(key + 4);
-        snprintf(out, size, "child ******%s", key + 4 + (n > 4 ? n - 4 : 0));
-        return;
+        snprintf(raw, sizeof(raw), "child ******%s", key + 4 + (n > 4 ? n - 4 : 0));
+    } else {
+        const char *id = key + 5, *colon = strrchr(key, ':');
+        int idlen = colon ? (int)(colon - id) : (int)strlen(id);
+        snprintf(raw, sizeof(raw), "pregnancy ******%.4s EDD %.16s",
+                 idlen > 4 ? id + idlen - 4 : id, colon ? colon + 1 : "?");
     }
-    const char *id = key + 5, *colon = strrchr(key, ':');
-    int idlen = colon ? (int)(colon - id) : (int)strlen(id);
-    snprintf(out, size, "pregnancy ******%.4s EDD %s", idlen > 4 ? id + idlen - 4 : id,
-             colon ? colon + 1 : "?");
+    nb_text_escape(out, size, raw);
 }
 
 static void nb__print_counts(const nb__outcome_t *a, const nb__outcome_t *b)
