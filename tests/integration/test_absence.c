@@ -27,24 +27,13 @@
 #include "notbrought/ops.h"
 #include "notbrought/stream.h"
 
+#include "common.h"
+
 #define HOUR (3600 * 1000LL)
 #define DAY NB_MS_PER_DAY
 
 /* Monday 2 March 2026, 09:00 UTC (GMT: no summer time until 29 March). */
 static int64_t t0;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* A valid NHS number in the 999 test range (Modulus 11). */
 static void nhs_number(int n, char out[11])
@@ -142,73 +131,24 @@ static void batch_send(batch_t *b, nb_config_t *conf)
 
 /* ---- the daemon --------------------------------------------------------------------------- */
 
-typedef struct instance_s {
-    nb_config_t *conf;
-    nb_stream_t *st;
-    pthread_t thread;
-    volatile sig_atomic_t stop;
-    nb_err_t result;
-} instance_t;
+typedef nb_it_daemon_t instance_t;
 
-static void *run_instance(void *arg)
-{
-    instance_t *in = arg;
-    in->result = nb_stream_run(in->st, &in->stop, NULL);
-    return NULL;
-}
-
+/* Absence deadlines are judged once the sources have been quiet for a second, so that each
+ * step of the test needs no longer. */
 static nb_config_t *make_conf(const char *bootstrap, int64_t clock)
 {
-    char errstr[1024], iso[32];
-    nb_config_t *c = nb_config_new();
-    assert_non_null(c);
-    free(c->bootstrap_servers);
-    c->bootstrap_servers = strdup(bootstrap);
-    free(c->instance_id);
-    c->instance_id = strdup("nb-absence");
-    c->hmac_key = strdup("integration-test-hmac-key-0123456789");
-    for (size_t i = 0; i < c->n_policy_files; i++)
-        free(c->policy_files[i]);
-    c->n_policy_files = 2;
-    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
-    c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
-    const char *lvl = getenv("NB_TEST_LOG") ? getenv("NB_TEST_LOG") : "warn";
-    free(c->log_level);
-    c->log_level = strdup(lvl);
-    nb_log_set_level(strcmp(lvl, "info") == 0 ? NB_LOG_INFO : NB_LOG_WARN);
-    nb_format_time(clock, iso, sizeof(iso));
-    free(c->fixed_now);
-    c->fixed_now = strdup(iso);
-    /* Absence deadlines wait for the sources until nothing has been read for this long: a
-     * second, so that each step of the test needs no longer. */
-    c->watermark_idle_ms = 1000;
-    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
-    for (size_t i = 0; i < 2; i++) {
-        c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
-        c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
-    }
-    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
-    return c;
+    nb_it_conf_opts_t o = {NULL, false, false, clock, 1000};
+    return nb_it_conf(bootstrap, "nb-absence", &o);
 }
 
 static void start_instance(instance_t *in, const char *bootstrap, int64_t clock)
 {
-    char errstr[1024];
-    memset(in, 0, sizeof(*in));
-    in->conf = make_conf(bootstrap, clock);
-    in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
-    if (!in->st)
-        fail_msg("nb_stream_new: %s", errstr);
-    assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+    nb_it_daemon_start(in, make_conf(bootstrap, clock), false);
 }
 
 static void stop_instance(instance_t *in)
 {
-    in->stop = 1;
-    pthread_join(in->thread, NULL);
-    assert_int_equal(in->result, NB_ERR_OK);
-    nb_stream_destroy(in->st);
-    nb_config_destroy(in->conf);
+    nb_it_daemon_stop(in);
 }
 
 /* Waits until the instance is ready, has read @p records records, and has run two more
@@ -218,7 +158,7 @@ static void settle(instance_t *in, uint64_t records)
     nb_stream_stats_t s;
     nb_stream_stats(in->st, &s);
     uint64_t ticks = s.ticks;
-    for (int64_t until = now_ms() + 120000; now_ms() < until; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 120000; nb_it_now_ms() < until; nb_it_sleep_ms(50)) {
         nb_stream_stats(in->st, &s);
         if (s.ready && s.records_in >= records && s.ticks >= ticks + 2 && !s.catching_up)
             return;

@@ -35,25 +35,14 @@
 #include "notbrought/ops.h"
 #include "notbrought/stream.h"
 
+#include "common.h"
+
 #define API_PRODUCE 0
 #define API_ADD_PARTITIONS_TO_TXN 24
 
 #define BIG 1100000 /* the test producer's message.max.bytes: above Kafka's 1048588 */
 
 static int64_t sample_now;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 /* ---- records held in memory ---------------------------------------------------------------- */
 
@@ -169,80 +158,22 @@ static void produce_recs(const char *bootstrap, recs_t *r, size_t from)
 
 /* ---- the daemon --------------------------------------------------------------------------- */
 
-typedef struct instance_s {
-    nb_config_t *conf;
-    nb_stream_t *st;
-    nb_metrics_t *m;
-    pthread_t thread;
-    volatile sig_atomic_t stop;
-    nb_err_t result;
-} instance_t;
-
-static void *run_instance(void *arg)
-{
-    instance_t *in = arg;
-    in->result = nb_stream_run(in->st, &in->stop, NULL);
-    return NULL;
-}
-
-static nb_config_t *make_conf(const char *bootstrap, const char *instance)
-{
-    char errstr[1024];
-    nb_config_t *c = nb_config_new();
-    assert_non_null(c);
-    free(c->bootstrap_servers);
-    c->bootstrap_servers = strdup(bootstrap);
-    free(c->instance_id);
-    c->instance_id = strdup(instance);
-    c->hmac_key = strdup("integration-test-hmac-key-0123456789");
-    for (size_t i = 0; i < c->n_policy_files; i++)
-        free(c->policy_files[i]);
-    c->n_policy_files = 2;
-    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
-    c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
-    const char *lvl = getenv("NB_TEST_LOG") ? getenv("NB_TEST_LOG") : "warn";
-    free(c->log_level);
-    c->log_level = strdup(lvl);
-    nb_log_set_level(strcmp(lvl, "info") == 0 ? NB_LOG_INFO : NB_LOG_WARN);
-    char iso[32];
-    nb_format_time(sample_now, iso, sizeof(iso));
-    free(c->fixed_now);
-    c->fixed_now = strdup(iso);
-    /* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
-    c->watermark_idle_ms = 86400000;
-    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
-    for (size_t i = 0; i < 2; i++) {
-        c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
-        c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
-    }
-    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
-    return c;
-}
+typedef nb_it_daemon_t instance_t;
 
 static void start_instance(instance_t *in, const char *bootstrap, bool local, int stall_ms)
 {
-    char errstr[1024];
-    memset(in, 0, sizeof(*in));
-    in->conf = make_conf(bootstrap, "nb-hardening");
-    in->conf->local_by_child = local;
+    /* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
+    nb_it_conf_opts_t o = {NULL, false, false, sample_now, 86400000};
+    nb_config_t *c = nb_it_conf(bootstrap, "nb-hardening", &o);
+    c->local_by_child = local;
     if (stall_ms > 0)
-        in->conf->stall_timeout_ms = stall_ms;
-    in->st = nb_stream_new(in->conf, errstr, sizeof(errstr));
-    if (!in->st)
-        fail_msg("nb_stream_new: %s", errstr);
-    in->m = nb_metrics_new();
-    assert_non_null(in->m);
-    nb_stream_set_metrics(in->st, in->m);
-    assert_int_equal(pthread_create(&in->thread, NULL, run_instance, in), 0);
+        c->stall_timeout_ms = stall_ms;
+    nb_it_daemon_start(in, c, true);
 }
 
 static void stop_instance(instance_t *in)
 {
-    in->stop = 1;
-    pthread_join(in->thread, NULL);
-    nb_stream_destroy(in->st);
-    nb_metrics_destroy(in->m);
-    nb_config_destroy(in->conf);
+    nb_it_daemon_stop(in);
 }
 
 /* Sum of a metric family's series whose label text contains @p label (NULL: all). */
@@ -273,17 +204,17 @@ static void wait_handled(instance_t *in, uint64_t records, int deadline_s)
 {
     nb_stream_stats_t snap;
     uint64_t last = (uint64_t)-1, commits = (uint64_t)-1;
-    int64_t since = now_ms(), deadline = now_ms() + deadline_s * 1000LL;
-    while (now_ms() < deadline) {
+    int64_t since = nb_it_now_ms(), deadline = nb_it_now_ms() + deadline_s * 1000LL;
+    while (nb_it_now_ms() < deadline) {
         nb_stream_stats(in->st, &snap);
         if (snap.records_in != last || snap.commits != commits) {
             last = snap.records_in;
             commits = snap.commits;
-            since = now_ms();
-        } else if (snap.records_in >= records && snap.ready && now_ms() - since >= 1500) {
+            since = nb_it_now_ms();
+        } else if (snap.records_in >= records && snap.ready && nb_it_now_ms() - since >= 1500) {
             return;
         }
-        sleep_ms(100);
+        nb_it_sleep_ms(100);
     }
     nb_stream_stats(in->st, &snap);
     fail_msg("not settled within %d s: %llu of %llu records, %llu commits, %llu aborts, ready %d",
@@ -326,7 +257,7 @@ static void read_letters(const char *bootstrap, letters_t *out)
     free(out->v);
     memset(out, 0, sizeof(*out));
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
-    snprintf(group, sizeof(group), "letters-%lld", (long long)now_ms());
+    snprintf(group, sizeof(group), "letters-%lld", (long long)nb_it_now_ms());
     rd_kafka_conf_set(kc, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
     rd_kafka_conf_set(kc, "group.id", group, errstr, sizeof(errstr));
     rd_kafka_conf_set(kc, "enable.partition.eof", "true", errstr, sizeof(errstr));
@@ -346,7 +277,7 @@ static void read_letters(const char *bootstrap, letters_t *out)
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     int eofs = 0;
-    for (int64_t until = now_ms() + 30000; now_ms() < until && eofs < np;) {
+    for (int64_t until = nb_it_now_ms() + 30000; nb_it_now_ms() < until && eofs < np;) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
         if (!rkm)
             continue;
@@ -442,7 +373,7 @@ static void learn_offsets(const char *bootstrap, recs_t *r)
     rd_kafka_assign(rk, parts);
     rd_kafka_topic_partition_list_destroy(parts);
     size_t eofs = 0;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && eofs < nt;) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && eofs < nt;) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, 500);
         if (!rkm)
             continue;
@@ -475,7 +406,8 @@ static nb_broker_t *setup_broker(void)
         fail_msg("nb_broker_new: %s", errstr);
     rd_kafka_mock_topic_create(nb_broker_mock(b), "notbrought.dead-letters", 8, 1);
     rd_kafka_mock_topic_create(nb_broker_mock(b), "gp.appointments", 2, 1);
-    nb_config_t *c = make_conf(nb_broker_bootstraps(b), "setup");
+    nb_it_conf_opts_t o = {NULL, false, false, sample_now, 0};
+    nb_config_t *c = nb_it_conf(nb_broker_bootstraps(b), "setup", &o);
     nb_broker_create_topics(b, c, 1);
     nb_config_destroy(c);
     return b;
@@ -659,7 +591,7 @@ static void test_readiness_follows_progress(void **state)
     start_instance(&in, bs, true, 700);
     nb_stream_stats_t snap;
     bool ready = false;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && !ready; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && !ready; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         ready = snap.ready && snap.commits > 0;
     }
@@ -673,7 +605,7 @@ static void test_readiness_follows_progress(void **state)
         RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     produce_recs(bs, &r, half);
     bool stalled = false;
-    for (int64_t until = now_ms() + 30000; now_ms() < until && !stalled; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 30000; nb_it_now_ms() < until && !stalled; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         stalled = !snap.ready && snap.stalled;
     }
@@ -690,14 +622,14 @@ static void test_readiness_follows_progress(void **state)
     /* Every broker down: not ready; back: ready. */
     rd_kafka_mock_broker_set_down(mc, 1);
     bool down = false;
-    for (int64_t until = now_ms() + 30000; now_ms() < until && !down; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 30000; nb_it_now_ms() < until && !down; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         down = !snap.ready;
     }
     assert_true(down);
     rd_kafka_mock_broker_set_up(mc, 1);
     ready = false;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && !ready; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && !ready; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         ready = snap.ready;
     }
@@ -728,7 +660,7 @@ static void test_links_tombstone_is_counted(void **state)
     instance_t in;
     start_instance(&in, bs, true, 0);
     double n = 0;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && n < 1; sleep_ms(50))
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && n < 1; nb_it_sleep_ms(50))
         n = metric(&in, "notbrought_identity_links_refused_total", "code=\"tombstone\"");
     stop_instance(&in);
     assert_int_equal((long)n, 1);
@@ -739,7 +671,7 @@ static void test_links_tombstone_is_counted(void **state)
 static int group_setup(void **state)
 {
     (void)state;
-    sample_now = now_ms();
+    sample_now = nb_it_now_ms();
     return 0;
 }
 

@@ -28,6 +28,8 @@
 #include "notbrought/cli.h"
 #include "notbrought/stream.h"
 
+#include "common.h"
+
 #define HOUR 3600000LL
 
 static int64_t t0;
@@ -41,46 +43,11 @@ typedef struct instance_s {
     nb_err_t result;
 } instance_t;
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
+/* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
 static nb_config_t *make_conf(const char *bootstrap, int64_t fixed)
 {
-    char iso[32], errstr[512];
-    nb_config_t *c = nb_config_new();
-    free(c->bootstrap_servers);
-    c->bootstrap_servers = strdup(bootstrap);
-    c->hmac_key = strdup("lifecycle-test-hmac-key-0123456789");
-    for (size_t i = 0; i < c->n_appointment_topics; i++)
-        free(c->appointment_topics[i]);
-    c->n_appointment_topics = 1;
-    c->appointment_topics[0] = strdup("events");
-    free(c->context_topic);
-    c->context_topic = strdup("events");
-    for (size_t i = 0; i < c->n_policy_files; i++)
-        free(c->policy_files[i]);
-    c->n_policy_files = 1;
-    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
-    nb_format_time(fixed, iso, sizeof(iso));
-    free(c->fixed_now);
-    c->fixed_now = strdup(iso);
-    /* Absence deadlines stay held (tests/integration/test_absence.c tests them). */
-    c->watermark_idle_ms = 86400000;
-    free(c->log_level);
-    c->log_level = strdup("warn");
-    nb_log_set_level(NB_LOG_WARN);
-    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
-    return c;
+    nb_it_conf_opts_t o = {"lifecycle-test-hmac-key-0123456789", true, true, fixed, 86400000};
+    return nb_it_conf(bootstrap, "notbrought-1", &o);
 }
 
 static void *run_instance(void *arg)
@@ -299,12 +266,12 @@ static const seen_t *find(const seen_set_t *s, int child, nb_notification_kind_t
 static void await(const char *bs, seen_set_t *s, bool (*pred)(const seen_set_t *),
                   const char *what)
 {
-    int64_t deadline = wall_ms() + 90000;
-    while (wall_ms() < deadline) {
+    int64_t deadline = nb_it_now_ms() + 90000;
+    while (nb_it_now_ms() < deadline) {
         read_outputs(bs, s);
         if (pred(s))
             return;
-        sleep_ms(300);
+        nb_it_sleep_ms(300);
     }
     fail_msg("timed out waiting for: %s (%zu notifications)", what, s->n);
 }
@@ -404,7 +371,7 @@ static void test_lifecycle(void **state)
     nb_stream_set_fixed_now(in.st, t0 + 6 * 24 * HOUR);
     await(bs, &s, digest_out, "the weekly digest");
     /* Let it run a little longer: nothing more may appear. */
-    sleep_ms(3000);
+    nb_it_sleep_ms(3000);
     stop(&in);
     read_outputs(bs, &s);
 

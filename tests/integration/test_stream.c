@@ -34,6 +34,8 @@
 #include "notbrought/cli.h"
 #include "notbrought/stream.h"
 
+#include "common.h"
+
 /* Kafka protocol API keys (the public mock header takes them as numbers). */
 #define API_PRODUCE 0
 #define API_ADD_PARTITIONS_TO_TXN 24
@@ -63,63 +65,15 @@ typedef struct idset_s {
     size_t records;
 } idset_t;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
+/* Every event through one single-partition topic: each child's events then reach the
+ * pipeline in one defined order, so an undisturbed run is a valid reference. These tests
+ * compare outputs across faults and restarts: absence deadlines stay held by the watermark
+ * (a day of quiet), so that none fires at a time that depends on the run's pace
+ * (tests/integration/test_absence.c tests them). */
 static nb_config_t *make_conf(const char *bootstrap, const char *instance)
 {
-    char errstr[1024];
-    nb_config_t *c = nb_config_new();
-    assert_non_null(c);
-    free(c->bootstrap_servers);
-    c->bootstrap_servers = strdup(bootstrap);
-    free(c->instance_id);
-    c->instance_id = strdup(instance);
-    c->hmac_key = strdup("integration-test-hmac-key-0123456789");
-    /* Every event through one single-partition topic: each child's events then reach the
-     * pipeline in one defined order, so an undisturbed run is a valid reference. */
-    for (size_t i = 0; i < c->n_appointment_topics; i++)
-        free(c->appointment_topics[i]);
-    c->n_appointment_topics = 1;
-    c->appointment_topics[0] = strdup("events");
-    free(c->context_topic);
-    c->context_topic = strdup("events");
-    for (size_t i = 0; i < c->n_policy_files; i++)
-        free(c->policy_files[i]);
-    c->n_policy_files = 2;
-    c->policy_files[0] = strdup(NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml");
-    c->policy_files[1] = strdup(NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml");
-    /* NB_TEST_LOG=info shows the stream's progress when a run needs explaining. */
-    const char *lvl = getenv("NB_TEST_LOG") ? getenv("NB_TEST_LOG") : "warn";
-    free(c->log_level);
-    c->log_level = strdup(lvl);
-    char iso[32];
-    nb_format_time(sample_now, iso, sizeof(iso));
-    free(c->fixed_now);
-    c->fixed_now = strdup(iso);
-    /* These tests compare outputs across faults and restarts: absence deadlines stay held
-     * by the watermark (a day of quiet), so that none fires at a time that depends on the
-     * run's pace (tests/integration/test_absence.c tests them). */
-    c->watermark_idle_ms = 86400000;
-    nb_log_set_level(strcmp(lvl, "info") == 0 ? NB_LOG_INFO : NB_LOG_WARN);
-    /* Keep librdkafka's reconnect and retry pauses short. */
-    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
-    for (size_t i = 0; i < 2; i++) {
-        c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
-        c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
-    }
-    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_OK);
-    return c;
+    nb_it_conf_opts_t o = {NULL, false, true, sample_now, 86400000};
+    return nb_it_conf(bootstrap, instance, &o);
 }
 
 static void *run_instance(void *arg)
@@ -136,13 +90,13 @@ static void wait_idle(instance_t *in)
 {
     nb_stream_stats_t snap;
     uint64_t last = (uint64_t)-1;
-    int64_t since = now_ms();
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(100)) {
+    int64_t since = nb_it_now_ms();
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(100)) {
         nb_stream_stats(in->st, &snap);
         if (snap.records_in != last) {
             last = snap.records_in;
-            since = now_ms();
-        } else if (now_ms() - since >= 1500) {
+            since = nb_it_now_ms();
+        } else if (nb_it_now_ms() - since >= 1500) {
             return;
         }
     }
@@ -338,10 +292,10 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
  * two reads in a row), with a deadline. */
 static void await_quiet(const char *bootstrap, idset_t *notifs, idset_t *dead, int deadline_s)
 {
-    int64_t deadline = now_ms() + deadline_s * 1000LL;
+    int64_t deadline = nb_it_now_ms() + deadline_s * 1000LL;
     size_t last_n = (size_t)-1, last_d = (size_t)-1;
     int stable = 0;
-    while (now_ms() < deadline) {
+    while (nb_it_now_ms() < deadline) {
         collect(bootstrap, "notifications", true, notifs);
         collect(bootstrap, "notbrought.dead-letters", false, dead);
         if (notifs->n == last_n && dead->n == last_d && dead->n >= MALFORMED && notifs->n > 0) {
@@ -352,7 +306,7 @@ static void await_quiet(const char *bootstrap, idset_t *notifs, idset_t *dead, i
         }
         last_n = notifs->n;
         last_d = dead->n;
-        sleep_ms(500);
+        nb_it_sleep_ms(500);
     }
     fail_msg("outputs did not settle within %d s (%zu notifications, %zu dead letters)",
              deadline_s, notifs->n, dead->n);
@@ -401,7 +355,7 @@ static idset_t base_notifs, base_dead;
 static int group_setup(void **state)
 {
     (void)state;
-    sample_now = now_ms();
+    sample_now = nb_it_now_ms();
     snprintf(sample_path, sizeof(sample_path), "/tmp/nb-it-%d", (int)getpid());
     make_sample(sample_now);
     return 0;
@@ -522,7 +476,7 @@ static void test_background_commit_rolls_back(void **state)
      * authorization): the transactions they belong to must abort. */
     nb_stream_stats_t snap;
     bool busy = false;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && !busy; sleep_ms(5)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && !busy; nb_it_sleep_ms(5)) {
         nb_stream_stats(in.st, &snap);
         busy = snap.commits_background >= 2;
     }
@@ -532,7 +486,7 @@ static void test_background_commit_rolls_back(void **state)
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                       RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
     idset_t notifs = {0}, dead = {0};
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         if (snap.aborts > 0)
             break;
@@ -541,7 +495,7 @@ static void test_background_commit_rolls_back(void **state)
     await_quiet(bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
-    sleep_ms(2500); /* a tick releases what the late links resolve */
+    nb_it_sleep_ms(2500); /* a tick releases what the late links resolve */
     await_quiet(bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
@@ -568,15 +522,15 @@ static void wait_settled(instance_t *in, uint64_t aborts_before, int deadline_s)
 {
     nb_stream_stats_t snap;
     bool settled = false;
-    int64_t t0 = now_ms();
-    for (int64_t until = now_ms() + deadline_s * 1000LL; now_ms() < until && !settled;
-         sleep_ms(200)) {
+    int64_t t0 = nb_it_now_ms();
+    for (int64_t until = nb_it_now_ms() + deadline_s * 1000LL; nb_it_now_ms() < until && !settled;
+         nb_it_sleep_ms(200)) {
         nb_stream_stats(in->st, &snap);
         settled = snap.owned == (int32_t)in->conf->partitions && !snap.catching_up &&
                   snap.ready && (snap.aborts == aborts_before || snap.commits_since_abort >= 1);
     }
     print_message("settled after %.1f s: %d partitions owned, %llu aborts, %llu commits since\n",
-                  (double)(now_ms() - t0) / 1e3, (int)snap.owned,
+                  (double)(nb_it_now_ms() - t0) / 1e3, (int)snap.owned,
                   (unsigned long long)snap.aborts,
                   (unsigned long long)snap.commits_since_abort);
     if (!settled)
@@ -601,7 +555,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     instance_t a, second;
     start_instance(&a, bs, "nb-a", true, 0, true);
     produce(bs, "events");
-    sleep_ms(1500);
+    nb_it_sleep_ms(1500);
     /* Retriable transaction errors. (Errors that abort come after the last rebalance, below:
      * the mock cluster shows aborted records to read_committed consumers, so a restore after
      * an abort would read the aborted transaction's changelog records as state. Apache Kafka
@@ -611,13 +565,13 @@ static void test_faults_recover_to_the_same_outputs(void **state)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     rd_kafka_mock_push_request_errors(mc, API_END_TXN, 1,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    sleep_ms(1000);
+    nb_it_sleep_ms(1000);
     /* The coordinators move. */
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
     start_instance(&second, bs, "nb-b", true, 0, true);
-    sleep_ms(3000);
+    nb_it_sleep_ms(3000);
     /* ...every broker goes down (the stream is then not ready) and comes back; between
      * transactions, since an outage that aborts one is followed by a restore here (above)... */
     wait_idle(&a);
@@ -625,7 +579,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
         rd_kafka_mock_broker_set_down(mc, id);
     nb_stream_stats_t snap;
     bool went_unready = false;
-    for (int64_t until = now_ms() + 20000; now_ms() < until && !went_unready; sleep_ms(100)) {
+    for (int64_t until = nb_it_now_ms() + 20000; nb_it_now_ms() < until && !went_unready; nb_it_sleep_ms(100)) {
         nb_stream_stats(a.st, &snap);
         went_unready = !snap.ready;
     }
@@ -633,7 +587,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     for (int id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_up(mc, id);
     /* ...and the second instance leaves again. */
-    sleep_ms(2000);
+    nb_it_sleep_ms(2000);
     stop_instance(&second);
     assert_int_equal(second.result, NB_ERR_OK);
 
@@ -658,13 +612,13 @@ static void test_faults_recover_to_the_same_outputs(void **state)
      * transaction after an injected produce error may also wait out the commit timeout
      * ("skipped sequence numbers"). Settle only once a transaction has committed after the
      * last abort and the sources run again. */
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(200)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(200)) {
         nb_stream_stats(a.st, &snap);
         if (snap.aborts > aborts_before)
             break;
     }
     wait_settled(&a, aborts_before, 120);
-    sleep_ms(2500); /* a tick after the catch-up releases what the late links resolve */
+    nb_it_sleep_ms(2500); /* a tick after the catch-up releases what the late links resolve */
     await_quiet(bs, &notifs, &dead, 180);
     stop_instance(&a);
     assert_int_equal(a.result, NB_ERR_OK);
@@ -703,11 +657,11 @@ static void test_not_ready_while_restoring(void **state)
     /* Sampled until the first owns some but not all partitions (given back, then assigned
      * its share and restored) and is ready again. */
     bool unready = false, shrunk = false;
-    for (int64_t until = now_ms() + 60000; now_ms() < until && !(shrunk && snap.ready);) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && !(shrunk && snap.ready);) {
         nb_stream_stats(a.st, &snap);
         unready = unready || !snap.ready;
         shrunk = snap.owned > 0 && snap.owned < (int32_t)a.conf->partitions;
-        sleep_ms(1);
+        nb_it_sleep_ms(1);
     }
     print_message("rebalance: the first instance owns %d partitions; not ready seen: %d\n",
                   (int)snap.owned, (int)unready);
@@ -794,12 +748,12 @@ static void test_failing_record_is_set_aside(void **state)
     launch_instance(&in);
     produce(bs, "events");
     idset_t notifs = {0}, dead = {0};
-    for (int64_t until = now_ms() + 60000; now_ms() < until && atomic_load(&fault.fired) == 0;
-         sleep_ms(50))
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && atomic_load(&fault.fired) == 0;
+         nb_it_sleep_ms(50))
         ;
     assert_int_equal(atomic_load(&fault.fired), 1);
     nb_stream_stats_t snap;
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(50)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(50)) {
         nb_stream_stats(in.st, &snap);
         if (snap.aborts > 0)
             break;
@@ -844,12 +798,12 @@ static void test_replay_changes_nothing(void **state)
     await_quiet(bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
-    sleep_ms(2500); /* a tick releases what the late links resolve */
+    nb_it_sleep_ms(2500); /* a tick releases what the late links resolve */
     await_quiet(bs, &notifs, &dead, 120);
     assert_same(&base_notifs, &notifs, "notifications");
     produce(bs, "events");
     wait_idle(&in);
-    sleep_ms(2500);
+    nb_it_sleep_ms(2500);
     await_quiet(bs, &again, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
@@ -972,7 +926,7 @@ static void check_letters(const char *bootstrap, const origins_t *o, letters_t *
     assert_int_equal(rd_kafka_assign(rk, l), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_topic_partition_list_destroy(l);
     int eof = 0;
-    for (int64_t until = now_ms() + 30000; eof < parts && now_ms() < until;) {
+    for (int64_t until = nb_it_now_ms() + 30000; eof < parts && nb_it_now_ms() < until;) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
         if (!m)
             continue;
@@ -1154,7 +1108,7 @@ static void test_dead_letters_keep_the_original(void **state)
     /* Past the retention: what still waits for a link expires on the next tick. */
     nb_stream_set_fixed_now(in.st, sample_now + in.conf->park_retention_ms + NB_MS_PER_DAY);
     letters_t got;
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(500)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(500)) {
         check_letters(bs, &o, &got);
         if (got.by_code[1] >= (long)waiting)
             break;
@@ -1183,7 +1137,7 @@ static void test_dead_letters_keep_the_original(void **state)
     assert_int_equal(rd_kafka_flush(o.rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(o.rk);
     free(pk.copy);
-    for (int64_t until = now_ms() + 60000; now_ms() < until; sleep_ms(500)) {
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(500)) {
         check_letters(bs, &o, &got);
         if (got.by_code[0] >= 1)
             break;
@@ -1219,7 +1173,7 @@ static void test_dead_letters_keep_the_original(void **state)
     new_instance(&in, bs, "nb-a", false, 0, true);
     nb_stream_set_fixed_now(in.st, sample_now + 2 * in.conf->park_retention_ms);
     launch_instance(&in);
-    for (int64_t until = now_ms() + 60000; now_ms() < until && got.legacy == 0; sleep_ms(500))
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until && got.legacy == 0; nb_it_sleep_ms(500))
         check_letters(bs, &o, &got);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
