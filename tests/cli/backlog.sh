@@ -7,36 +7,8 @@
 # control run withdraws some, which shows that the sample exercises the case.
 # Usage: backlog.sh NOTBROUGHT SOURCE_DIR
 set -uo pipefail
-bin=$1
-root=$2
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-    echo "backlog: $passed passed, $failed failed"
-    [ $failed -eq 0 ] && [ $passed -gt 0 ]
-}
-trap 'finish; exit $?' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-metric() { python3 - "$1" "$2" <<'PY'
-import re, sys, urllib.request
-try:
-    text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
-except Exception:
-    print(-1); sys.exit()
-total = 0.0
-for line in text.splitlines():
-    m = re.match(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", line)
-    if m and m.group(1) == sys.argv[2]:
-        total += float(m.group(3))
-print(int(total))
-PY
-}
+. "$(dirname "$0")/lib.sh"
+nb_cli_begin backlog "$1" "$2"
 # The absence rules of the shipped policy.
 absence=$(python3 - "$root/config/policy" <<'PY'
 import glob, sys, yaml
@@ -59,9 +31,8 @@ inputs=$(grep -vc '^{"topic":"identity.links"' "$work/s.jsonl")
 # "NEW WITHDRAWN" of the absence rules' notifications.
 run() {
     local name=$1 hold=$2 port bs daemon broker
-    port=$(free_port)
-    sed "s|config/policy/|$root/config/policy/|g; s|http_port: 0|http_port: $port\n  http_bind: 127.0.0.1|" \
-        "$root/config/notbrought.yaml" >"$work/$name.yaml"
+    port=$(nb_free_port)
+    nb_config "$port" "$work/$name.yaml"
     "$bin" broker --config "$work/$name.yaml" >"$work/$name.bootstrap" 2>/dev/null &
     broker=$!
     pids+=($broker)
@@ -78,8 +49,8 @@ run() {
     for _ in $(seq 240); do
         n=$("$bin" consume --config "$work/$name.yaml" --bootstrap "$bs" --format records \
             --idle-ms 500 2>/dev/null | wc -l)
-        if [ "$(metric "$m" notbrought_records_consumed_total)" -ge "$inputs" ] &&
-            [ "$(metric "$m" notbrought_absence_timers_held)" -eq 0 ] && [ "$n" -eq "$last" ]; then
+        if [ "$(nb_metric "$m" notbrought_records_consumed_total)" -ge "$inputs" ] &&
+            [ "$(nb_metric "$m" notbrought_absence_timers_held)" -eq 0 ] && [ "$n" -eq "$last" ]; then
             stable=$((stable + 1))
             [ $stable -ge 3 ] && break
         else

@@ -5,46 +5,8 @@
 # the pause, a new run finishes the work and nothing committed is lost.
 # Usage: shutdown.sh NOTBROUGHT SOURCE_DIR
 set -uo pipefail
-bin=$1
-root=$2
-work=$(mktemp -d)
-pids=()
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok: $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-finish() {
-    for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null; kill -9 "$p" 2>/dev/null; done
-    rm -rf "$work"
-    echo "shutdown: $passed passed, $failed failed"
-    [ $failed -eq 0 ] && [ $passed -gt 0 ]
-}
-trap 'finish; exit $?' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status() { python3 - "$1" 2>/dev/null <<'PY'
-import sys, urllib.request, urllib.error
-try:
-    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
-except urllib.error.HTTPError as e:
-    print(e.code)
-except Exception:
-    print(0)
-PY
-}
-metric() { python3 - "$1" "$2" <<'PY'
-import re, sys, urllib.request
-try:
-    text = urllib.request.urlopen(sys.argv[1], timeout=2).read().decode()
-except Exception:
-    print(0); sys.exit()
-total = 0.0
-for line in text.splitlines():
-    m = re.match(r"^([a-z_]+)(\{[^}]*\})? (\S+)$", line)
-    if m and m.group(1) == sys.argv[2]:
-        total += float(m.group(3))
-print(int(total))
-PY
-}
+. "$(dirname "$0")/lib.sh"
+nb_cli_begin shutdown "$1" "$2"
 # wait_exit PID SECONDS: 0 when the process ended within SECONDS; its status in $rc.
 wait_exit() {
     local pid=$1 deadline=$(($(date +%s) + $2))
@@ -63,16 +25,15 @@ export NB_HMAC_KEY=shutdown-test-hmac-key-0123456789 NB_OPS_LOG_LEVEL=info
 export NB_PROCESSING_SHUTDOWN_TIMEOUT_MS=$timeout_ms NB_RDKAFKA_STATISTICS_INTERVAL_MS=200
 
 # 1. Kafka unreachable: nothing listens on the bootstrap port.
-port=$(free_port)
-dead=$(free_port)
-sed "s|config/policy/|$root/config/policy/|g; s|http_port: 0|http_port: $port\n  http_bind: 127.0.0.1|" \
-    "$root/config/notbrought.yaml" >"$work/nb.yaml"
+port=$(nb_free_port)
+dead=$(nb_free_port)
+nb_config "$port" "$work/nb.yaml"
 "$bin" run --config "$work/nb.yaml" --bootstrap "127.0.0.1:$dead" 2>"$work/unreachable.log" &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 300); do [ "$(status "http://127.0.0.1:$port/healthz")" = 200 ] && break; sleep 0.1; done
-[ "$(status "http://127.0.0.1:$port/readyz")" = 503 ] && ok "not ready while Kafka is unreachable" ||
-    bad "/readyz with Kafka unreachable: $(status "http://127.0.0.1:$port/readyz")"
+for _ in $(seq 300); do [ "$(nb_status "http://127.0.0.1:$port/healthz")" = 200 ] && break; sleep 0.1; done
+[ "$(nb_status "http://127.0.0.1:$port/readyz")" = 503 ] && ok "not ready while Kafka is unreachable" ||
+    bad "/readyz with Kafka unreachable: $(nb_status "http://127.0.0.1:$port/readyz")"
 # Let librdkafka's statistics callback run a few times, as it does in production.
 sleep 1
 kill -TERM $daemon
@@ -86,9 +47,8 @@ grep -q "AddressSanitizer\|runtime error" "$work/unreachable.log" && bad "saniti
     ok "no sanitizer report"
 
 # 2. The broker paused in the middle of a run.
-port=$(free_port)
-sed "s|config/policy/|$root/config/policy/|g; s|http_port: 0|http_port: $port\n  http_bind: 127.0.0.1|" \
-    "$root/config/notbrought.yaml" >"$work/nb.yaml"
+port=$(nb_free_port)
+nb_config "$port" "$work/nb.yaml"
 "$bin" broker --config "$work/nb.yaml" >"$work/bootstrap" 2>/dev/null &
 broker=$!
 pids+=($broker)
@@ -100,7 +60,7 @@ bs=$(head -n 1 "$work/bootstrap")
 daemon=$!
 pids+=($daemon)
 for _ in $(seq 600); do
-    [ "$(metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)" -gt 0 ] && break
+    [ "$(nb_metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)" -gt 0 ] && break
     sleep 0.1
 done
 kill -STOP $broker
