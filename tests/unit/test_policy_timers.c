@@ -96,17 +96,25 @@ static nb_policy_support_t support_of(kid_t *k, const char *rule)
     return NB_POLICY_SUPPORTED;
 }
 
+/* A baby born on 2 March 2026 whose new birth visit is booked for day 12. @returns the end
+ * of day 14, the new birth visit's deadline. */
+static int64_t quiet_baby(kid_t *k, int32_t *dob)
+{
+    *dob = nb_day_of(T("2026-03-02T00:00:00Z"));
+    kid_new(k, *dob);
+    kid_ev(k, "nbv", "new_birth_visit", (int64_t)(*dob + 12) * DAY + 10 * HOUR,
+           NB_STATUS_BOOKED, 1, true);
+    return (int64_t)(*dob + 15) * DAY;
+}
+
 /* A baby born on 2 March 2026 whose new birth visit was booked for day 12 and never recorded:
  * the timer is the end of day 14, and the rule fires then, not before. */
 static void test_quiet_baby_timer_at_day_14(void **state)
 {
     (void)state;
     kid_t k;
-    int32_t dob = nb_day_of(T("2026-03-02T00:00:00Z"));
-    int64_t deadline = (int64_t)(dob + 15) * DAY;
-    kid_new(&k, dob);
-    kid_ev(&k, "nbv", "new_birth_visit", (int64_t)(dob + 12) * DAY + 10 * HOUR, NB_STATUS_BOOKED,
-           1, true);
+    int32_t dob;
+    int64_t deadline = quiet_baby(&k, &dob);
     assert_null(eval(&k, (int64_t)(dob + 5) * DAY, NB_TIME_NONE, NBV));
     assert_int_equal(nb_policy_result_next_due(k.res), deadline);
     assert_null(eval(&k, deadline - 1, NB_TIME_NONE, NBV));
@@ -130,11 +138,8 @@ static void test_deadline_waits_for_the_watermark(void **state)
 {
     (void)state;
     kid_t k;
-    int32_t dob = nb_day_of(T("2026-03-02T00:00:00Z"));
-    int64_t deadline = (int64_t)(dob + 15) * DAY;
-    kid_new(&k, dob);
-    kid_ev(&k, "nbv", "new_birth_visit", (int64_t)(dob + 12) * DAY + 10 * HOUR, NB_STATUS_BOOKED,
-           1, true);
+    int32_t dob;
+    int64_t deadline = quiet_baby(&k, &dob);
     int64_t now = deadline + 30 * DAY;
     assert_null(eval(&k, now, deadline - HOUR, NBV));
     assert_int_equal(nb_policy_result_next_due(k.res), deadline);
@@ -172,11 +177,8 @@ static void test_raised_absence_judged_at_its_deadline(void **state)
     (void)state;
     for (int variant = 0; variant < 3; variant++) {
         kid_t k;
-        int32_t dob = nb_day_of(T("2026-03-02T00:00:00Z"));
-        int64_t deadline = (int64_t)(dob + 15) * DAY;
-        kid_new(&k, dob);
-        kid_ev(&k, "nbv", "new_birth_visit", (int64_t)(dob + 12) * DAY + 10 * HOUR,
-               NB_STATUS_BOOKED, 1, true);
+        int32_t dob;
+        int64_t deadline = quiet_baby(&k, &dob);
         /* Raised late (a backlog held it, or a restart): its deadline is what counts. */
         const nb_policy_decision_t *d = eval(&k, deadline + 10 * DAY, NB_TIME_NONE, NBV);
         assert_non_null(d);
