@@ -199,10 +199,11 @@ typedef enum nb_policy_state_e {
 /** One rung of an escalation ladder, flattened (chained ladders are followed). */
 typedef struct nb_policy_rung_s {
     int64_t after_ms; /**< after the decision time, if still unacknowledged */
-    int64_t due;      /**< decided_at + after_ms */
+    int64_t due;      /**< decided_at + after_ms; never before respond_by unless early */
     nb_tier_t tier;
     size_t n_roles;
     const nb_policy_role_t *roles[NB_NOTIF_MAX_RECIPIENTS];
+    bool early; /**< an early alert (the policy says 'early: true'): may be before respond_by */
 } nb_policy_rung_t;
 
 /** One rule that fires. Pointers are valid until nb_policy_destroy() (rule, roles,
@@ -297,6 +298,21 @@ int64_t nb_policy_result_next_due(const nb_policy_result_t *res);
 nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
                             const nb_policy_subject_t *subj, int64_t now_ms,
                             nb_policy_result_t *res);
+
+/**
+ * @brief Why a rule does not fire for a child at @p now_ms, in words for a protocol owner
+ *        whose test case failed: the first subject condition that fails (life stage, age,
+ *        gestation, facts, self-management), else for a count rule the count against its
+ *        threshold, window and agencies, for an absence rule its deadline or the contact that
+ *        answered it. "the rule fires" when it does.
+ * @param res scratch space; the decisions and raised statuses it holds are left as they are.
+ * @returns NB_ERR_OK with the text in @p out (NUL-terminated, cut to @p size), or
+ *          NB_ERR_INVALID_ARG for an unknown rule.
+ * @remark Pure, as nb_policy_evaluate(); absence deadlines are judged at now_ms.
+ */
+nb_err_t nb_policy_why_not(const nb_policy_t *pol, const nb_ledger_t *led,
+                           const nb_policy_subject_t *subj, int64_t now_ms, const char *rule_id,
+                           nb_policy_result_t *res, char *out, size_t size);
 
 /**
  * @brief The ledger record of a decision, for nb_ledger_add_raised() once it is published.

@@ -2,6 +2,7 @@
  * notbrought - policy: the working-day calendar (England and Wales bank holidays, listed in
  * the policy) and Europe/London local time, for respond-by deadlines.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/internal.h"
@@ -11,6 +12,11 @@ static int nb__weekday(int32_t day)
 {
     int w = (int)((day + 4) % 7);
     return w < 0 ? w + 7 : w;
+}
+
+int nb__policy_weekday(int32_t day)
+{
+    return nb__weekday(day);
 }
 
 static int32_t nb__last_sunday(int year, unsigned month)
@@ -101,6 +107,114 @@ int64_t nb__policy_respond_by(const nb_policy_t *pol, const nb__respond_t *r, in
     default:
         return NB_TIME_NONE;
     }
+}
+
+/*
+ * The worst case of a response time: how long after a decision its respond-by can fall.
+ * Hours are exact. Same day: the longest local day (the 25-hour day when the clocks go back),
+ * the same every year. Working days: the respond-by depends on the local day of the decision
+ * (and, for 0 working days, on whether it is before close of business), so the candidates are
+ * local midnight on every day of the calendar's years (and close of business, for 0). Beyond
+ * the listed years only weekends are non-working, which is never worse.
+ *
+ * The daemon loads policies on its main loop, so the cost is linear in the days scanned
+ * whatever the years and the number of working days: the n-th working day after each day is
+ * kept by two pointers, and only the days whose deadline is furthest away in days are timed
+ * exactly (the clock changes move a deadline by an hour at most). The unit tests compare the
+ * result with nb__policy_respond_by() at every candidate instant.
+ */
+static void nb__scan_range(const nb_policy_t *pol, int32_t *first, int32_t *last)
+{
+    int from = 2024, to = 2030;
+    if (pol->cal_from != NB__UNSET) {
+        from = (int)pol->cal_from;
+        to = (int)pol->cal_to;
+    }
+    *first = nb_days_from_civil(from, 1, 1);
+    *last = nb_days_from_civil(to, 12, 31);
+}
+
+bool nb__policy_workdays(const nb_policy_t *pol, nb__workdays_t *wd)
+{
+    int32_t first, last;
+    nb__scan_range(pol, &first, &last);
+    wd->first = first;
+    wd->n = last - first + 1 + 400; /* 60 working days after the last day, with holidays */
+    wd->bits = calloc((size_t)wd->n / 8 + 1, 1);
+    if (!wd->bits)
+        return false;
+    for (int32_t i = 0; i < wd->n; i++)
+        if (nb_policy_is_working_day(pol, first + i))
+            wd->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+    return true;
+}
+
+static bool nb__working(const nb_policy_t *pol, const nb__workdays_t *wd, int32_t day)
+{
+    if (wd && wd->bits && day >= wd->first && day - wd->first < wd->n) {
+        int32_t i = day - wd->first;
+        return wd->bits[i / 8] >> (i % 8) & 1;
+    }
+    return nb_policy_is_working_day(pol, day);
+}
+
+int64_t nb__policy_respond_worst(const nb_policy_t *pol, const nb__respond_t *r,
+                                 const nb__workdays_t *wd, int64_t *at)
+{
+    int64_t worst = 0;
+    *at = NB_TIME_NONE;
+    if (r->kind == NB__RESPOND_NONE)
+        return 0;
+    if (r->kind == NB__RESPOND_HOURS)
+        return (int64_t)r->n * 3600000;
+    int32_t first, last;
+    nb__scan_range(pol, &first, &last);
+    if (r->kind == NB__RESPOND_SAME_DAY) {
+        for (int32_t day = first; day <= first + 366; day++) {
+            int64_t start = nb__policy_local_to_utc(day, 0);
+            int64_t by = nb__policy_respond_by(pol, r, start);
+            if (by - start > worst) {
+                worst = by - start;
+                *at = start;
+            }
+        }
+        return worst;
+    }
+    /* Working days: target is the k-th working day after day (k = 1 for 0 working days, from
+     * close of business on a working day, or from midnight on another day). */
+    int k = r->n > 0 ? (int)r->n : 1;
+    int32_t target = first;
+    for (int c = 0; c < k;)
+        c += nb__working(pol, wd, ++target);
+    int32_t most = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        int32_t t = target;
+        for (int32_t day = first; day <= last; day++) {
+            if (day > first && nb__working(pol, wd, day))
+                while (!nb__working(pol, wd, ++t))
+                    ;
+            if (pass == 0) {
+                if (t - day > most)
+                    most = t - day;
+                continue;
+            }
+            /* From midnight, a day less is at least 24 hours less, and the clocks move an
+             * hour. For 0 working days a working day starts at close of business, so a day
+             * less from midnight on another day may still be as long. */
+            if (t - day < most - (r->n == 0))
+                continue;
+            int64_t start = r->n == 0 && nb__working(pol, wd, day)
+                                ? nb__policy_local_to_utc(day, pol->cob_minutes)
+                                : nb__policy_local_to_utc(day, 0);
+            /* As nb_policy_add_working_days() computes it: close of business on that day. */
+            int64_t by = nb__policy_local_to_utc(t, pol->cob_minutes);
+            if (by - start > worst) {
+                worst = by - start;
+                *at = start;
+            }
+        }
+    }
+    return worst;
 }
 
 /* Anonymous Gregorian algorithm (Meeus/Jones/Butcher). @returns Easter Sunday. */

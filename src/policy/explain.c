@@ -277,14 +277,25 @@ static void nb__rule(nb__out_t *o, const nb_policy_t *pol, const nb__rule_t *r, 
     nb__pf(o, "   Then: tell ");
     nb__roles(o, &r->to);
     nb__pf(o, " (tier %s)", nb_tier_name(r->info.tier));
-    if (r->respond.kind != NB__RESPOND_NONE) {
+    if (r->eff_respond.kind != NB__RESPOND_NONE) {
         nb__pf(o, ", to respond ");
-        nb__respond(o, &r->respond);
+        nb__respond(o, &r->eff_respond);
+        if (r->respond.kind == NB__RESPOND_NONE)
+            nb__pf(o, " (the tier's default)");
     }
     nb__pf(o, ".\n   What to do: %s\n", r->info.action);
     for (size_t i = 0; i < r->n_rungs; i++) {
-        nb__pf(o, "   If not acknowledged after %lld hours: tell ",
-               (long long)(r->flat[i].after_ms / 3600000));
+        long long h = (long long)(r->flat[i].after_ms / 3600000);
+        if (r->flat[i].early)
+            nb__pf(o, "   Early alert, before the response is due: if not acknowledged after "
+                      "%lld hours, tell ",
+                   h);
+        else if (r->flat[i].from == NB__FROM_RESPOND_BY)
+            nb__pf(o, "   If not acknowledged %lld hours after the response was due: tell ", h);
+        else
+            nb__pf(o, "   If not acknowledged after %lld hours (never before the response is "
+                      "due): tell ",
+                   h);
         nb__roles(o, r->flat[i].to);
         nb__pf(o, " (tier %s).\n", nb_tier_name(r->flat[i].tier));
     }
@@ -353,6 +364,41 @@ nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
             }
             nb__pf(&o, "\n");
         }
+    }
+    bool any_tier = false;
+    for (int t = NB_TIER__COUNT; t-- > 0;) {
+        if (pol->tiers[t].respond.kind == NB__RESPOND_NONE)
+            continue;
+        if (!any_tier)
+            nb__pf(&o, "RESPONSE TIMES BY TIER (when neither the rule nor a modifier says; a "
+                       "modifier that raises the tier takes the new tier's, or the rule's own "
+                       "if sooner)\n");
+        any_tier = true;
+        nb__pf(&o, "  %s: respond ", nb_tier_name((nb_tier_t)t));
+        nb__respond(&o, &pol->tiers[t].respond);
+        nb__pf(&o, ".\n");
+    }
+    if (any_tier)
+        nb__pf(&o, "\n");
+    if (pol->vocab_declared) {
+        static const char *const heads[] = {"Pregnancy (antenatal, unborn child)", "Born child",
+                                            "Either"};
+        const uint32_t stages[] = {1u << NB_SUBJECT_UNBORN, 1u << NB_SUBJECT_CHILD, 0};
+        nb__pf(&o, "APPOINTMENT TYPES (the vocabulary rules may name)\n");
+        for (int k = 0; k < 3; k++) {
+            int n = 0;
+            for (size_t i = 0; i < pol->n_vocab; i++) {
+                if (pol->vocab[i].stages != stages[k])
+                    continue;
+                if (n++ == 0)
+                    nb__pf(&o, "  %s: %s", heads[k], pol->vocab[i].name);
+                else
+                    nb__pf(&o, ", %s", pol->vocab[i].name);
+            }
+            if (n)
+                nb__pf(&o, ".\n");
+        }
+        nb__pf(&o, "\n");
     }
     nb__pf(&o, "CALENDAR\n  %s: %zu bank holidays listed for %d-%d; working-day deadlines fall "
                "at %02d:%02d UK time.\n",

@@ -9,6 +9,8 @@
 
 #define NB__MAX_ALTS 4     /* alternatives in one match */
 #define NB__MAX_TYPES 64   /* distinct appointment types one policy names */
+#define NB__MAX_VOCAB 256  /* appointment types a policy declares ('types') */
+#define NB__MAX_TYPE_MARKS 4 /* types in one alternative whose own position is kept */
 #define NB__MAX_HOLIDAYS 512
 #define NB__MAX_REFS NB_NOTIF_MAX_RECIPIENTS
 #define NB__UNSET INT32_MIN
@@ -42,6 +44,14 @@ typedef struct nb__epred_s {
     uint64_t types;    /* bits of pol->types; 0 = any */
     nb__range_t gestation; /* days of gestation on the day of the event */
     nb__range_t age_days;  /* age in days on the day of the event */
+    /* Where each type was named, for the vocabulary check (the first NB__MAX_TYPE_MARKS;
+     * later ones are reported at type_mark, the 'type' value). */
+    nb__mark_t type_mark;
+    uint32_t n_type_marks;
+    struct {
+        uint32_t bit;
+        nb__mark_t mark;
+    } type_marks[NB__MAX_TYPE_MARKS];
 } nb__epred_t;
 
 typedef struct nb__match_s {
@@ -69,9 +79,14 @@ typedef struct nb__respond_s {
     int32_t n;
 } nb__respond_t;
 
+/* What a rung's after_hours counts from. */
+enum { NB__FROM_NOTIFIED, NB__FROM_RESPOND_BY };
+
 typedef struct nb__rung_s {
     int32_t after_hours;
-    int32_t tier; /* NB__UNSET: as the rung before (or the rule) */
+    int32_t tier;  /* NB__UNSET: as the rung before (or the rule) */
+    int32_t from;  /* NB__FROM_*; NB__UNSET: the notification */
+    int32_t early; /* 1: an early alert, allowed to come before the respond-by */
     nb__refs_t to;
     nb__mark_t mark;
 } nb__rung_t;
@@ -117,11 +132,15 @@ typedef struct nb__rule_s {
     int32_t cooldown_days, digest;
     nb__mark_t action_mark;
     /* resolved */
+    nb__respond_t eff_respond; /* respond_within, else the tier's default (NONE: neither) */
     size_t n_rungs;
     struct {
-        int64_t after_ms;
+        int64_t after_ms; /* after the anchor */
+        int32_t from;     /* NB__FROM_*: the anchor (a 'then' ladder continues its parent's) */
+        bool early;
         nb_tier_t tier;
         const nb__refs_t *to;
+        nb__mark_t mark;
     } flat[NB_POLICY_MAX_RUNGS];
 } nb__rule_t;
 
@@ -149,6 +168,19 @@ typedef struct nb__role_s {
     int layer;
     int32_t override;
 } nb__role_t;
+
+/* Per tier: the response time a decision of that tier gets when nothing more specific says. */
+typedef struct nb__tier_s {
+    nb__respond_t respond;
+    nb__mark_t mark;
+} nb__tier_t;
+
+/* One declared appointment type: its name and the life stage it belongs to. */
+typedef struct nb__vocab_s {
+    const char *name;
+    uint32_t stages; /* bits of nb_subject_kind_t; 0 = either */
+    nb__mark_t mark;
+} nb__vocab_t;
 
 typedef struct nb__holiday_s {
     int32_t day;
@@ -179,6 +211,12 @@ struct nb_policy_s {
         uint64_t hash;
         uint32_t bit;
     } type_index[NB__MAX_TYPES];
+    /* the declared vocabulary of appointment types ('types'); vocab_declared when any file
+     * has the section */
+    bool vocab_declared;
+    size_t n_vocab;
+    nb__vocab_t vocab[NB__MAX_VOCAB];
+    nb__tier_t tiers[NB_TIER__COUNT];
     size_t n_roles, n_rules, n_modifiers, n_ladders;
     nb__role_t roles[NB_POLICY_MAX_ROLES];
     nb__rule_t rules[NB_POLICY_MAX_RULES];
@@ -190,6 +228,20 @@ struct nb_policy_s {
 int32_t nb__policy_local_day(int64_t ms);
 int64_t nb__policy_local_to_utc(int32_t day, int32_t minutes);
 int64_t nb__policy_respond_by(const nb_policy_t *pol, const nb__respond_t *r, int64_t from_ms);
+/** Working days of a range, one bit a day, for scans over many years (NULL bits: none). */
+typedef struct nb__workdays_s {
+    int32_t first, n; /* days since the epoch; how many */
+    uint8_t *bits;
+} nb__workdays_t;
+/** The working days of the years nb__policy_respond_worst() scans, and some after. The caller
+ *  frees wd->bits. @returns false when out of memory. */
+bool nb__policy_workdays(const nb_policy_t *pol, nb__workdays_t *wd);
+/** The longest time from a decision to its respond-by, over every day of the calendar's years
+ *  (2024-2030 without them); *at is a decision time that takes that long. @p wd may be NULL. */
+int64_t nb__policy_respond_worst(const nb_policy_t *pol, const nb__respond_t *r,
+                                 const nb__workdays_t *wd, int64_t *at);
+/** 0 = Sunday ... 6 = Saturday. */
+int nb__policy_weekday(int32_t day);
 /** Bank holidays of England and Wales computed by rule (tests compare the shipped YAML). */
 size_t nb__policy_ew_holidays(int year, nb__holiday_t *out, size_t cap);
 int32_t nb__policy_easter(int year);

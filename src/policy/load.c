@@ -257,6 +257,7 @@ static const char *const nb__mode_choice[] = {"live", "shadow"};
 static const char *const nb__digest_names[] = {"none", "daily", "weekly"};
 static const char *const nb__self_names[] = {"exclude", "include", "as_dna"};
 static const char *const nb__tz_names[] = {"Europe/London"};
+static const char *const nb__from_names[] = {"notification", "respond_by"};
 #define NB__ENUM(name, what, arr)                                                                  \
     static const nb__enum_t name = {what, arr, (int)(sizeof(arr) / sizeof(arr[0]))}
 NB__ENUM(nb__e_status, "status", nb__status_names);
@@ -270,6 +271,7 @@ NB__ENUM(nb__e_mode_choice, "mode", nb__mode_choice);
 NB__ENUM(nb__e_digest, "digest", nb__digest_names);
 NB__ENUM(nb__e_self, "self_managing", nb__self_names);
 NB__ENUM(nb__e_tz, "timezone", nb__tz_names);
+NB__ENUM(nb__e_from, "'from'", nb__from_names);
 
 static int nb__enum_find(const nb__enum_t *e, const char *s)
 {
@@ -506,9 +508,12 @@ static bool nb__p_mask(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__f
     return nb__each(ctx, node, f, nb__mask_one, dst);
 }
 
+/* One appointment type named in a match (dst is the alternative, nb__epred_t): a bit of the
+ * policy's table of types named, and where it was named, for the vocabulary check. */
 static bool nb__type_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
 {
     nb_policy_t *pol = ctx->pol;
+    nb__epred_t *e = dst;
     const char *s = (const char *)node->data.scalar.value;
     size_t i;
     if (node->data.scalar.length == 0 || node->data.scalar.length > NB_TYPE_MAX ||
@@ -529,13 +534,22 @@ static bool nb__type_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb_
         pol->types[pol->n_types++] = nb__dup(ctx, s, node->data.scalar.length);
     }
     (void)f;
-    *(uint64_t *)dst |= 1ull << i;
+    e->types |= 1ull << i;
+    if (e->n_type_marks < NB__MAX_TYPE_MARKS) {
+        e->type_marks[e->n_type_marks].bit = (uint32_t)i;
+        e->type_marks[e->n_type_marks].mark = nb__mark(ctx, node);
+        e->n_type_marks++;
+    }
     return true;
 }
 
+/* dst is the alternative (nb__epred_t), not its 'types' member: the marks live there too. */
 static bool nb__p_types(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
 {
-    *(uint64_t *)dst = 0;
+    nb__epred_t *e = dst;
+    e->types = 0;
+    e->n_type_marks = 0;
+    e->type_mark = nb__mark(ctx, node);
     return nb__each(ctx, node, f, nb__type_one, dst);
 }
 
@@ -729,7 +743,7 @@ static const nb__field_t nb__epred_fields[] = {
      "appointment status(es)"},
     {"agency", nb__p_mask, offsetof(nb__epred_t, agencies), 0, 0, &nb__e_agency, 0,
      "agency or agencies"},
-    {"type", nb__p_types, offsetof(nb__epred_t, types), 0, 0, NULL, 0, "appointment type(s)"},
+    {"type", nb__p_types, 0, 0, 0, NULL, 0, "appointment type(s)"},
     {"mandated", nb__p_bool, offsetof(nb__epred_t, mandated), 0, 0, NULL, 0,
      "a mandated contact (true) or not (false)"},
     {"contact_mode", nb__p_mask, offsetof(nb__epred_t, modes), 0, 0, &nb__e_mode, 0,
@@ -865,10 +879,14 @@ static bool nb__p_respond(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb
 
 static const nb__field_t nb__rung_fields[] = {
     {"after_hours", nb__p_int, offsetof(nb__rung_t, after_hours), 1, 8760, NULL, NB__REQ,
-     "hours after the notification (or the end of the previous ladder) while unacknowledged"},
+     "hours after 'from' (or the end of the previous ladder) while unacknowledged"},
     {"to", nb__p_refs, offsetof(nb__rung_t, to), 0, 0, NULL, NB__REQ, "roles told at this rung"},
     {"tier", nb__p_choice, offsetof(nb__rung_t, tier), 0, 0, &nb__e_tier, 0,
      "tier from this rung on"},
+    {"from", nb__p_choice, offsetof(nb__rung_t, from), 0, 0, &nb__e_from, 0,
+     "what after_hours counts from: notification (default) or respond_by"},
+    {"early", nb__p_bool, offsetof(nb__rung_t, early), 0, 0, NULL, 0,
+     "an early alert: told before the recipients' respond-by has passed"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__rung_table = {"escalation rung", nb__rung_fields,
                                            offsetof(nb__rung_t, mark)};
@@ -899,13 +917,26 @@ static bool nb__p_rungs(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__
         memset(r, 0, sizeof(*r));
         r->after_hours = NB__UNSET;
         r->tier = NB__UNSET;
+        r->from = NB__UNSET;
+        r->early = NB__UNSET;
         if (!nb__parse_map(ctx, item, &nb__rung_table, r)) {
             ok = false;
             continue;
         }
+        if (r->early == 1 && r->from == NB__FROM_RESPOND_BY) {
+            NB__ERR(ctx, item, NB_ERR_POLICY_VALUE,
+                    "an early alert counts from the notification: it cannot also say 'from: "
+                    "respond_by'");
+            ok = false;
+        }
+        if (r->from == NB__UNSET)
+            r->from = NB__FROM_NOTIFIED;
+        r->early = r->early == 1;
         for (size_t j = l->n_rungs; j-- > 0;) {
             const nb__rung_t *p = &l->rungs[j];
-            if (p->after_hours != NB__UNSET && r->after_hours <= p->after_hours) {
+            /* Rungs counted from different times are ordered once the ladder is flattened. */
+            if (p->from == r->from && p->after_hours != NB__UNSET &&
+                r->after_hours <= p->after_hours) {
                 NB__ERR(ctx, item, NB_ERR_POLICY_VALUE,
                         "escalation rung at %d hours must come after the rung before it (%d "
                         "hours)",
@@ -1392,6 +1423,107 @@ static const nb__field_t nb__delete_fields[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__delete_table = {"delete", nb__delete_fields, NB__NO_MARK};
 
+/* ---- tiers: default response times ------------------------------------------------------ */
+
+static const nb__field_t nb__tier_fields[] = {
+    {"respond_within", nb__p_respond, offsetof(nb__tier_t, respond), 0, 0, NULL, NB__REQ,
+     "how soon a decision of this tier is answered when neither its rule nor a modifier says"},
+    {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
+static const nb__table_t nb__tier_table = {"tier", nb__tier_fields, offsetof(nb__tier_t, mark)};
+
+static const int nb__tier_index[NB_TIER__COUNT] = {NB_TIER_CURIOSITY, NB_TIER_ROUTINE,
+                                                   NB_TIER_PRIORITY, NB_TIER_URGENT};
+
+/* One tier's defaults (aux = its index; dst is the policy). A later file's setting replaces an
+ * earlier one's, as a later calendar does. */
+static bool nb__p_tier(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    nb_policy_t *pol = dst;
+    nb__tier_t t;
+    memset(&t, 0, sizeof(t));
+    t.respond.kind = NB__RESPOND_NONE;
+    if (!nb__parse_map(ctx, node, &nb__tier_table, &t))
+        return false;
+    pol->tiers[*(const int *)f->aux] = t;
+    return true;
+}
+
+static const nb__field_t nb__tiers_fields[] = {
+    {"curiosity", nb__p_tier, 0, 0, 0, &nb__tier_index[NB_TIER_CURIOSITY], 0, "curiosity"},
+    {"routine", nb__p_tier, 0, 0, 0, &nb__tier_index[NB_TIER_ROUTINE], 0, "routine"},
+    {"priority", nb__p_tier, 0, 0, 0, &nb__tier_index[NB_TIER_PRIORITY], 0, "priority"},
+    {"urgent", nb__p_tier, 0, 0, 0, &nb__tier_index[NB_TIER_URGENT], 0, "urgent"},
+    {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
+static const nb__table_t nb__tiers_table = {"tiers", nb__tiers_fields, NB__NO_MARK};
+
+/* ---- types: the vocabulary of appointment types ----------------------------------------- */
+
+static const uint32_t nb__stage_unborn = 1u << NB_SUBJECT_UNBORN;
+static const uint32_t nb__stage_child = 1u << NB_SUBJECT_CHILD;
+static const uint32_t nb__stage_any = 0;
+
+static long nb__vocab_find(const nb_policy_t *pol, const char *name)
+{
+    for (size_t i = 0; i < pol->n_vocab; i++)
+        if (strcmp(pol->vocab[i].name, name) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* One declared type (aux = the life stage of the list it is in). Overlays add types; a type
+ * declared twice is an error wherever the first one is, so a stage never changes silently. */
+static bool nb__vocab_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    nb_policy_t *pol = ctx->pol;
+    const char *s = (const char *)node->data.scalar.value;
+    size_t len = node->data.scalar.length;
+    (void)dst;
+    if (len == 0 || len > NB_TYPE_MAX || strlen(s) != len) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "appointment types are 1 to %d characters",
+                NB_TYPE_MAX);
+        return false;
+    }
+    long k = nb__vocab_find(pol, s);
+    if (k >= 0) {
+        const nb__mark_t *m = &pol->vocab[k].mark;
+        NB__ERR(ctx, node, NB_ERR_POLICY_DUPLICATE,
+                "appointment type '%.80s' is already declared at %s:%d:%d", NB__Q(ctx, s),
+                m->file, m->line, m->col);
+        return false;
+    }
+    if (pol->n_vocab == NB__MAX_VOCAB) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "too many appointment types (at most %d)",
+                NB__MAX_VOCAB);
+        return false;
+    }
+    nb__vocab_t *v = &pol->vocab[pol->n_vocab++];
+    v->name = nb__dup(ctx, s, len);
+    v->stages = *(const uint32_t *)f->aux;
+    v->mark = nb__mark(ctx, node);
+    return true;
+}
+
+static bool nb__p_vocab(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    return nb__each(ctx, node, f, nb__vocab_one, dst);
+}
+
+static const nb__field_t nb__vocab_fields[] = {
+    {"unborn", nb__p_vocab, 0, 0, 0, &nb__stage_unborn, 0,
+     "appointments of a pregnancy (antenatal): a rule matching them is about an unborn child"},
+    {"child", nb__p_vocab, 0, 0, 0, &nb__stage_child, 0, "appointments of a born child"},
+    {"any", nb__p_vocab, 0, 0, 0, &nb__stage_any, 0, "appointments of either"},
+    {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
+static const nb__table_t nb__vocab_table = {"types", nb__vocab_fields, NB__NO_MARK};
+
+static bool nb__p_types_decl(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    (void)dst;
+    (void)f;
+    ctx->pol->vocab_declared = true;
+    return nb__parse_map(ctx, node, &nb__vocab_table, ctx->pol);
+}
+
 /* ---- calendar ---------------------------------------------------------------------------- */
 
 typedef struct nb__holiday_src_s {
@@ -1795,6 +1927,9 @@ static const nb__field_t nb__top_fields[] = {
     {"ladders", nb__p_ladders, 0, 0, 0, NULL, 0, "named escalation ladders"},
     {"rules", nb__p_rules, 0, 0, 0, NULL, 0, "rules"},
     {"modifiers", nb__p_modifiers, 0, 0, 0, NULL, 0, "tier modifiers"},
+    {"tiers", nb__p_map, 0, 0, 0, &nb__tiers_table, 0, "default response times of the tiers"},
+    {"types", nb__p_types_decl, 0, 0, 0, NULL, 0,
+     "the vocabulary of appointment types, by life stage"},
     {"delete", nb__p_map, 0, 0, 0, &nb__delete_table, 0, "ids removed by an overlay"},
     {"notes", nb__p_ignore, 0, 0, 0, NULL, 0, "free text, ignored"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
@@ -2050,7 +2185,9 @@ static void nb__check_ladder_cycles(nb__ctx_t *ctx)
     }
 }
 
-/* Flattens a rule's ladder (following 'then') into absolute offsets. */
+/* Flattens a rule's ladder (following 'then') into offsets from an anchor: the notification,
+ * or the respond-by ('from: respond_by'). A ladder reached by 'then' continues from the last
+ * rung of the one before: its rungs count from that rung, whatever their own 'from' says. */
 static void nb__flatten(nb__ctx_t *ctx, nb__rule_t *r)
 {
     nb_policy_t *pol = ctx->pol;
@@ -2072,8 +2209,10 @@ static void nb__flatten(nb__ctx_t *ctx, nb__rule_t *r)
     } else if (r->inline_ladder.n_rungs) {
         l = &r->inline_ladder;
     }
+    int32_t anchor = NB__UNSET; /* a continuation's: the last rung's of the ladder before */
     while (l) {
         int64_t last = 0;
+        int32_t last_from = NB__FROM_NOTIFIED;
         for (size_t k = 0; k < l->n_rungs; k++) {
             const nb__rung_t *g = &l->rungs[k];
             if (r->n_rungs == NB_POLICY_MAX_RUNGS) {
@@ -2084,13 +2223,19 @@ static void nb__flatten(nb__ctx_t *ctx, nb__rule_t *r)
             }
             if (g->tier != NB__UNSET && g->tier > tier)
                 tier = g->tier;
-            last = base + (int64_t)g->after_hours * 3600000;
+            int32_t from = anchor != NB__UNSET ? anchor : g->from;
+            last = (anchor != NB__UNSET ? base : 0) + (int64_t)g->after_hours * 3600000;
+            last_from = from;
             r->flat[r->n_rungs].after_ms = last;
+            r->flat[r->n_rungs].from = from;
+            r->flat[r->n_rungs].early = g->early == 1;
             r->flat[r->n_rungs].tier = (nb_tier_t)tier;
             r->flat[r->n_rungs].to = &g->to;
+            r->flat[r->n_rungs].mark = g->mark;
             r->n_rungs++;
         }
         base = last;
+        anchor = last_from;
         if (!l->then || l == &r->inline_ladder)
             break;
         long i = nb__ladder_index(pol, l->then);
@@ -2170,6 +2315,8 @@ static void nb__check_rule(nb__ctx_t *ctx, nb__rule_t *r)
     r->info.shadow = r->mode == 1;
     r->info.absence = r->kind == NB__RULE_ABSENCE;
     r->info.tier = r->tier == NB__UNSET ? NB_TIER_ROUTINE : (nb_tier_t)r->tier;
+    r->eff_respond = r->respond.kind != NB__RESPOND_NONE ? r->respond
+                                                          : pol->tiers[r->info.tier].respond;
     if (r->cooldown_days == NB__UNSET)
         r->cooldown_days = pol->default_cooldown;
     if (r->digest == NB__UNSET)
@@ -2206,6 +2353,407 @@ static int32_t nb__rule_lookback(const nb__rule_t *r)
         NB__MAX(366);
 #undef NB__MAX
     return d;
+}
+
+/* ---- checks across rules, ladders, modifiers, tiers and types ---------------------------- */
+
+#define NB__WARN(ctx, mark, err, ...) nb__report(ctx, mark, err, true, __VA_ARGS__)
+
+/* "Thursday 23 December 2027 at 00:00" (Europe/London), for messages about deadlines. */
+static void nb__local_text(int64_t ms, char *buf, size_t size)
+{
+    static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                       "Thursday", "Friday", "Saturday"};
+    static const char *const months[] = {"January", "February", "March",     "April",
+                                         "May",     "June",     "July",      "August",
+                                         "September", "October", "November", "December"};
+    int64_t local = ms + nb_policy_london_offset(ms);
+    int32_t day = nb_day_of(local);
+    int y;
+    unsigned m, d;
+    nb_civil_from_days(day, &y, &m, &d);
+    int minutes = (int)((local - (int64_t)day * NB_MS_PER_DAY) / 60000);
+    snprintf(buf, size, "%s %u %s %d at %02d:%02d", days[nb__policy_weekday(day)], d,
+             months[m - 1], y, minutes / 60, minutes % 60);
+}
+
+static void nb__respond_text(const nb__respond_t *r, char *buf, size_t size)
+{
+    switch (r->kind) {
+    case NB__RESPOND_HOURS:
+        snprintf(buf, size, "%d hours", (int)r->n);
+        break;
+    case NB__RESPOND_WORKING_DAYS:
+        snprintf(buf, size, "%d working day%s", (int)r->n, r->n == 1 ? "" : "s");
+        break;
+    case NB__RESPOND_SAME_DAY:
+        snprintf(buf, size, "the same day");
+        break;
+    default:
+        snprintf(buf, size, "no response time");
+        break;
+    }
+}
+
+/* The tiers a rule's decisions can reach when the modifiers before modifier 'upto' may or may
+ * not apply: a bitmask of nb_tier_t. */
+static uint32_t nb__tiers_before(const nb_policy_t *pol, size_t ri, size_t upto)
+{
+    uint32_t set = 1u << pol->rules[ri].info.tier;
+    for (size_t m = 0; m < upto; m++) {
+        const nb__modifier_t *mod = &pol->modifiers[m];
+        if (!(mod->rule_mask >> ri & 1) || (mod->set_tier == NB__UNSET && mod->raise == 0))
+            continue;
+        uint32_t next = set;
+        for (int t = 0; t < NB_TIER__COUNT; t++) {
+            if (!(set >> t & 1))
+                continue;
+            int u = mod->set_tier != NB__UNSET && t < mod->set_tier ? mod->set_tier : t;
+            u += mod->raise;
+            next |= 1u << (u > NB_TIER_URGENT ? NB_TIER_URGENT : u);
+        }
+        set = next;
+    }
+    return set;
+}
+
+/*
+ * A modifier that changes the tier changes what the notification says ("URGENT"), so the
+ * response time must fit the new tier: the modifier's own respond_within, or the new tier's
+ * default ('tiers'). Otherwise the decision would keep the old tier's respond-by, as it did
+ * before tiers had defaults: "URGENT ... respond by" five working days later.
+ */
+static void nb__check_modifier_tiers(nb__ctx_t *ctx)
+{
+    nb_policy_t *pol = ctx->pol;
+    for (size_t m = 0; m < pol->n_modifiers; m++) {
+        const nb__modifier_t *mod = &pol->modifiers[m];
+        if ((mod->set_tier == NB__UNSET && mod->raise == 0) ||
+            mod->respond.kind != NB__RESPOND_NONE)
+            continue;
+        for (size_t ri = 0; ri < pol->n_rules; ri++) {
+            if (!(mod->rule_mask >> ri & 1))
+                continue;
+            const nb__rule_t *r = &pol->rules[ri];
+            uint32_t before = nb__tiers_before(pol, ri, m);
+            for (int t = 0; t < NB_TIER__COUNT; t++) {
+                if (!(before >> t & 1))
+                    continue;
+                int u = mod->set_tier != NB__UNSET && t < mod->set_tier ? mod->set_tier : t;
+                u += mod->raise;
+                if (u > NB_TIER_URGENT)
+                    u = NB_TIER_URGENT;
+                if (u == t || pol->tiers[u].respond.kind != NB__RESPOND_NONE)
+                    continue;
+                char was[64];
+                nb__respond_text(&r->eff_respond, was, sizeof(was));
+                nb__report(ctx, mod->mark, NB_ERR_POLICY_VALUE, false,
+                           "modifier '%s' changes rule '%s' from %s to %s, but no response time "
+                           "fits %s: the notification would keep %s (%s). Give the modifier "
+                           "'respond_within', or the tier a default (tiers: {%s: "
+                           "{respond_within: ...}})",
+                           mod->id, r->info.id, nb__tier_names[t], nb__tier_names[u],
+                           nb__tier_names[u], nb__tier_names[t], was, nb__tier_names[u]);
+                break;
+            }
+        }
+    }
+}
+
+/* The worst case of a response time, computed once per distinct response time. */
+typedef struct nb__worst_s {
+    nb__workdays_t wd;
+    size_t n;
+    struct {
+        nb__respond_t r;
+        int64_t worst, at;
+    } v[32];
+} nb__worst_t;
+
+static int64_t nb__worst(const nb_policy_t *pol, nb__worst_t *w, const nb__respond_t *r,
+                         int64_t *at)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->v[i].r.kind == r->kind && w->v[i].r.n == r->n) {
+            *at = w->v[i].at;
+            return w->v[i].worst;
+        }
+    }
+    int64_t worst = nb__policy_respond_worst(pol, r, &w->wd, at);
+    if (w->n < sizeof(w->v) / sizeof(w->v[0])) {
+        w->v[w->n].r = *r;
+        w->v[w->n].worst = worst;
+        w->v[w->n].at = *at;
+        w->n++;
+    }
+    return worst;
+}
+
+/*
+ * Escalation never comes before the deadline the recipients were given, unless it is an
+ * explicit early alert. A rung counted from the respond-by cannot; a rung counted from the
+ * notification can, when its hours are fewer than the response time takes in the worst case
+ * (working days over a weekend and bank holidays), so it must be at least that late or say
+ * 'early: true'. The response times a decision of the rule can have: the rule's own (or its
+ * tier's default), and those of the modifiers that apply to it. (A modifier's new tier's
+ * default only ever shortens the rule's own, see nb__decide().)
+ */
+static void nb__check_rungs(nb__ctx_t *ctx, nb__worst_t *w)
+{
+    nb_policy_t *pol = ctx->pol;
+    for (size_t ri = 0; ri < pol->n_rules; ri++) {
+        nb__rule_t *r = &pol->rules[ri];
+        const nb__respond_t *latest = NULL;
+        int64_t worst = 0, at = NB_TIME_NONE;
+        if (r->eff_respond.kind != NB__RESPOND_NONE) {
+            latest = &r->eff_respond;
+            worst = nb__worst(pol, w, latest, &at);
+        } else {
+            /* No response time of its own: a raised tier's default is then the respond-by. */
+            uint32_t reach = nb__tiers_before(pol, ri, pol->n_modifiers);
+            for (int t = 0; t < NB_TIER__COUNT; t++) {
+                int64_t a;
+                if (!(reach >> t & 1) || pol->tiers[t].respond.kind == NB__RESPOND_NONE)
+                    continue;
+                int64_t x = nb__worst(pol, w, &pol->tiers[t].respond, &a);
+                if (!latest || x > worst) {
+                    latest = &pol->tiers[t].respond;
+                    worst = x;
+                    at = a;
+                }
+            }
+        }
+        for (size_t m = 0; m < pol->n_modifiers; m++) {
+            const nb__modifier_t *mod = &pol->modifiers[m];
+            int64_t a;
+            if (!(mod->rule_mask >> ri & 1) || mod->respond.kind == NB__RESPOND_NONE)
+                continue;
+            int64_t x = nb__worst(pol, w, &mod->respond, &a);
+            if (!latest || x > worst) {
+                latest = &mod->respond;
+                worst = x;
+                at = a;
+            }
+        }
+        bool seen_late = false;
+        int32_t late_from = NB__UNSET;
+        for (size_t i = 0; i < r->n_rungs; i++) {
+            const nb__mark_t *mark = &r->flat[i].mark;
+            long long hours = (long long)(r->flat[i].after_ms / 3600000);
+            if (r->flat[i].early) {
+                if (seen_late)
+                    nb__report(ctx, *mark, NB_ERR_POLICY_VALUE, false,
+                               "rule '%s': the early alert at %lld hours comes after a rung "
+                               "that is not early; early alerts come first",
+                               r->info.id, hours);
+                continue;
+            }
+            if (seen_late && late_from != r->flat[i].from) {
+                nb__report(ctx, *mark, NB_ERR_POLICY_VALUE, false,
+                           "rule '%s': its escalation counts some rungs from the notification "
+                           "and some from the respond-by, so their order depends on the day; "
+                           "count them all from one (early alerts apart)",
+                           r->info.id);
+                continue;
+            }
+            seen_late = true;
+            late_from = r->flat[i].from;
+            if (r->flat[i].from == NB__FROM_RESPOND_BY) {
+                if (r->eff_respond.kind == NB__RESPOND_NONE)
+                    nb__report(ctx, *mark, NB_ERR_POLICY_VALUE, false,
+                               "rule '%s': the escalation rung at %lld hours counts from the "
+                               "respond-by, but the rule has no response time (respond_within, "
+                               "or a default for its tier in 'tiers')",
+                               r->info.id, hours);
+                continue;
+            }
+            if (!latest || r->flat[i].after_ms >= worst)
+                continue;
+            char resp[64], when[64], by[64], example[200] = "";
+            nb__respond_text(latest, resp, sizeof(resp));
+            if (at != NB_TIME_NONE) {
+                nb__local_text(at, when, sizeof(when));
+                nb__local_text(at + worst, by, sizeof(by));
+                snprintf(example, sizeof(example), ": a decision on %s is due by %s, %lld hours "
+                         "later", when, by, (long long)(worst / 3600000));
+            }
+            nb__report(ctx, *mark, NB_ERR_POLICY_VALUE, false,
+                       "rule '%s': the escalation rung at %lld hours can come before the "
+                       "respond-by (%s%s). Count it from the respond-by ('from: respond_by'), "
+                       "make it at least %lld hours, or, if it is meant to come before the "
+                       "deadline, mark it 'early: true'",
+                       r->info.id, hours, resp, example,
+                       (long long)((worst + 3599999) / 3600000));
+        }
+    }
+}
+
+/* Levenshtein distance, capped: for "did you mean" in messages. */
+static size_t nb__distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[NB_TYPE_MAX + 2];
+    if (la > NB_TYPE_MAX || lb > NB_TYPE_MAX)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            if (up + 1 < best)
+                best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static void nb__check_types_in(nb__ctx_t *ctx, const nb__rule_t *r, const nb__match_t *m)
+{
+    nb_policy_t *pol = ctx->pol;
+    for (size_t k = 0; k < m->n; k++) {
+        const nb__epred_t *e = &m->alt[k];
+        for (size_t bit = 0; bit < pol->n_types; bit++) {
+            if (!(e->types >> bit & 1) || nb__vocab_find(pol, pol->types[bit]) >= 0)
+                continue;
+            nb__mark_t mark = e->type_mark;
+            for (size_t i = 0; i < e->n_type_marks; i++)
+                if (e->type_marks[i].bit == bit)
+                    mark = e->type_marks[i].mark;
+            const char *best = NULL;
+            size_t bd = 3;
+            for (size_t v = 0; v < pol->n_vocab; v++) {
+                size_t d = nb__distance(pol->types[bit], pol->vocab[v].name);
+                if (d < bd) {
+                    bd = d;
+                    best = pol->vocab[v].name;
+                }
+            }
+            char hint[NB_TYPE_MAX + 32];
+            if (best)
+                snprintf(hint, sizeof(hint), "; did you mean '%s'?", best);
+            else
+                snprintf(hint, sizeof(hint), "; declare it there if it is right");
+            nb__report(ctx, mark, NB_ERR_POLICY_REFERENCE, false,
+                       "rule '%s': unknown appointment type '%s' (not in the policy's 'types', "
+                       "so it would never match)%s",
+                       r->info.id, pol->types[bit], hint);
+        }
+    }
+}
+
+/*
+ * Appointment types named in rules must be in the declared vocabulary: a misspelt type never
+ * matches, silently. A policy that declares none is warned once (backwards compatible).
+ */
+static void nb__check_types(nb__ctx_t *ctx)
+{
+    nb_policy_t *pol = ctx->pol;
+    bool named = false;
+    for (size_t ri = 0; ri < pol->n_rules; ri++) {
+        const nb__rule_t *r = &pol->rules[ri];
+        for (size_t k = 0; k < r->match.n; k++)
+            named |= r->match.alt[k].types != 0;
+        for (size_t k = 0; k < r->expect.n; k++)
+            named |= r->expect.alt[k].types != 0;
+        if (pol->vocab_declared) {
+            nb__check_types_in(ctx, r, &r->match);
+            nb__check_types_in(ctx, r, &r->expect);
+        }
+    }
+    if (named && !pol->vocab_declared) {
+        nb__mark_t m = {pol->info.files[0], 0, 0};
+        NB__WARN(ctx, m, NB_ERR_POLICY_REFERENCE,
+                 "the policy declares no vocabulary of appointment types ('types'), so a "
+                 "misspelt type in a rule would silently never match; declare the types the "
+                 "source systems send");
+    }
+}
+
+/* The life stages an alternative's conditions imply (bits of nb_subject_kind_t): its subject
+ * kind when it names one, a gestation (unborn) or an age in days (child), or types that all
+ * belong to one stage in the vocabulary. */
+static uint32_t nb__epred_stage(const nb_policy_t *pol, const nb__epred_t *e)
+{
+    uint32_t st = 0;
+    if (e->subjects && !(e->subjects & (e->subjects - 1)))
+        st |= e->subjects;
+    if (e->gestation.min != NB__UNSET || e->gestation.max != NB__UNSET)
+        st |= 1u << NB_SUBJECT_UNBORN;
+    if (e->age_days.min != NB__UNSET || e->age_days.max != NB__UNSET)
+        st |= 1u << NB_SUBJECT_CHILD;
+    if (e->types) {
+        uint32_t common = ~0u;
+        for (size_t bit = 0; bit < pol->n_types; bit++) {
+            if (!(e->types >> bit & 1))
+                continue;
+            long v = nb__vocab_find(pol, pol->types[bit]);
+            common &= v >= 0 ? pol->vocab[v].stages : 0;
+        }
+        if (common != ~0u && common && !(common & (common - 1)))
+            st |= common;
+    }
+    return st;
+}
+
+/*
+ * A rule whose conditions are about one life stage (antenatal appointments, a gestation) but
+ * whose subject does not say which stage it applies to still fires after the birth, for the
+ * baby: "a pre-birth assessment" for a 2-month-old. The subject states the stage with 'kind',
+ * or implicitly with 'age_months' (born) or 'gestation_weeks' (unborn). A warning: a rule may
+ * mean to cover both stages, and says so with kind: [unborn, child].
+ */
+static void nb__check_stage(nb__ctx_t *ctx)
+{
+    static const char *const stage_words[] = {"born children (child)",
+                                              "unborn children (antenatal)"};
+    nb_policy_t *pol = ctx->pol;
+    for (size_t ri = 0; ri < pol->n_rules; ri++) {
+        const nb__rule_t *r = &pol->rules[ri];
+        const nb__spred_t *s = &r->subject;
+        bool stated = s->kinds || s->age_months.min != NB__UNSET ||
+                      s->age_months.max != NB__UNSET || s->gestation.min != NB__UNSET ||
+                      s->gestation.max != NB__UNSET;
+        if (stated)
+            continue;
+        uint32_t implied = 0;
+        for (size_t k = 0; k < r->match.n; k++)
+            implied |= nb__epred_stage(pol, &r->match.alt[k]);
+        for (size_t k = 0; k < r->expect.n; k++)
+            implied |= nb__epred_stage(pol, &r->expect.alt[k]);
+        if (r->kind == NB__RULE_ABSENCE && r->by == NB__BY_GESTATION)
+            implied |= 1u << NB_SUBJECT_UNBORN;
+        if (r->kind == NB__RULE_ABSENCE && r->by == NB__BY_AGE_DAYS)
+            implied |= 1u << NB_SUBJECT_CHILD;
+        if (!implied)
+            continue;
+        int stage = implied >> NB_SUBJECT_UNBORN & 1 ? NB_SUBJECT_UNBORN : NB_SUBJECT_CHILD;
+        NB__WARN(ctx, r->mark, NB_ERR_POLICY_VALUE,
+                 "rule '%s' looks at appointments of %s but does not say which life stage it "
+                 "applies to, so it %s; say 'subject: {kind: %s}' (or kind: [unborn, child] "
+                 "if it is meant for both)",
+                 r->info.id, stage_words[stage],
+                 stage == NB_SUBJECT_UNBORN ? "also fires after the birth, for the baby"
+                                            : "also applies during a pregnancy",
+                 nb__subject_names[stage]);
+    }
+}
+
+/* A tier's default in working days needs the calendar, as a rule's does. */
+static void nb__check_tiers(nb__ctx_t *ctx)
+{
+    nb_policy_t *pol = ctx->pol;
+    for (int t = 0; t < NB_TIER__COUNT; t++)
+        if (pol->tiers[t].respond.kind == NB__RESPOND_WORKING_DAYS && pol->n_holidays == 0)
+            nb__report(ctx, pol->tiers[t].mark, NB_ERR_POLICY_REFERENCE, false,
+                       "tier '%s' counts working days but the policy has no calendar of bank "
+                       "holidays",
+                       nb__tier_names[t]);
 }
 
 static int nb__cmp_type(const void *a, const void *b)
@@ -2273,6 +2821,19 @@ static void nb__finish(nb__ctx_t *ctx)
                        "modifier '%s' counts working days but the policy has no calendar",
                        m->id);
     }
+    nb__check_tiers(ctx);
+    nb__check_modifier_tiers(ctx);
+    nb__worst_t *worst = calloc(1, sizeof(*worst));
+    if (!worst || !nb__policy_workdays(pol, &worst->wd)) {
+        free(worst);
+        ctx->nomem = true;
+        return;
+    }
+    nb__check_rungs(ctx, worst);
+    free(worst->wd.bits);
+    free(worst);
+    nb__check_types(ctx);
+    nb__check_stage(ctx);
     if (pol->retention_days_set != NB__UNSET) {
         if (pol->retention_days_set < retention) {
             nb__mark_t m = {pol->info.files[0], 0, 0};

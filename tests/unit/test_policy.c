@@ -624,8 +624,11 @@ static void test_modifiers_respond_and_ladder(void **state)
 {
     (void)state;
     nb_policy_t *pol = nb__ok(
+        "tiers: {priority: {respond_within: {working_days: 1}},\n"
+        "        urgent: {respond_within: {hours: 4}}}\n"
         "ladders:\n"
-        "  - {id: l1, rungs: [{after_hours: 24, to: [lead], tier: priority}], then: l2}\n"
+        "  - {id: l1, rungs: [{after_hours: 24, from: respond_by, to: [lead], tier: priority}],\n"
+        "     then: l2}\n"
         "  - {id: l2, rungs: [{after_hours: 24, to: [sw], tier: urgent}]}\n" RULE_HEAD
         "    match: {status: was_not_brought}\n"
         "    count: {at_least: 1, within_days: 28}\n"
@@ -648,9 +651,11 @@ static void test_modifiers_respond_and_ladder(void **state)
     /* Thursday before Easter: 2 working days is Wednesday 23 April, 17:00 BST. */
     assert_true(d[0].respond_by == T("2025-04-23T16:00Z"));
     assert_int_equal(d[0].n_rungs, 2);
-    assert_true(d[0].rungs[0].after_ms == 24 * 3600000LL);
-    assert_true(d[0].rungs[1].after_ms == 48 * 3600000LL);
-    assert_true(d[0].rungs[1].due == T("2025-04-19T09:00Z"));
+    /* The ladder counts from the respond-by, and l2 continues from l1's last rung. */
+    assert_true(d[0].rungs[0].due == T("2025-04-24T16:00Z"));
+    assert_true(d[0].rungs[1].due == T("2025-04-25T16:00Z"));
+    assert_true(d[0].rungs[0].after_ms == d[0].rungs[0].due - T("2025-04-17T09:00Z"));
+    assert_false(d[0].rungs[0].early);
     assert_int_equal(d[0].rungs[0].tier, NB_TIER_PRIORITY);
     assert_int_equal(d[0].rungs[1].tier, NB_TIER_URGENT);
     assert_string_equal(d[0].rungs[1].roles[0]->id, "sw");
@@ -671,6 +676,9 @@ static void test_modifiers_respond_and_ladder(void **state)
     assert_int_equal(d[0].n_modifiers, 2);
     assert_string_equal(d[0].modifiers[0], "baby");
     assert_string_equal(d[0].modifiers[1], "more");
+    /* Raised to urgent: the urgent tier's 4 hours, sooner than the rule's 2 working days. */
+    assert_true(d[0].respond_by == T("2025-04-17T13:00Z"));
+    assert_true(d[0].rungs[0].due == T("2025-04-18T13:00Z"));
     kid_free(&k);
     nb_policy_destroy(pol);
 }
