@@ -1828,12 +1828,12 @@ static int64_t nb__watermark(nb_stream_t *st, int64_t now, int64_t wall)
     return st->conf->watermark_max_hold_ms == 0 ? NB_TIME_NONE : wm;
 }
 
-/* Once a tick: the watermark for the pipeline, and the gauges. */
-static void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall)
+/* Every turn: the watermark for the pipeline; once a tick (@p gauges) the metrics too. */
+static void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall, bool gauges)
 {
     st->wm = nb__watermark(st, now, wall);
     nb__pipeline_set_watermark(st->pipe, st->wm, wall);
-    if (!st->metrics)
+    if (!st->metrics || !gauges)
         return;
     uint64_t released = nb__pipeline_released(st->pipe);
     if (released > st->released_seen) {
@@ -2846,7 +2846,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         nb__brokers_probe(st, now);
         if (!st->decoder)
             upto = st->tail; /* nothing to gain from waiting a turn */
-        nb__watermark_update(st, nb__eval_now(st), now);
+        nb__watermark_update(st, nb__eval_now(st), now, false);
         err = nb__ahead_handle(st, upto, true);
         if (err == NB_ERR_KAFKA_FATAL)
             break;
@@ -2895,7 +2895,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
         if (due || tick) {
             if (tick) {
                 st->last_tick = now;
-                nb__watermark_update(st, nb__eval_now(st), now);
+                nb__watermark_update(st, nb__eval_now(st), now, true);
                 err = nb__watermark_report(st, nb__eval_now(st), now);
                 if (!err)
                     err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
