@@ -16,43 +16,63 @@
 #include "notbrought/policy.h"
 
 static const char nb__policy_help[] =
-    "usage: notbrought policy check FILE...\n"
+    "usage: notbrought policy check FILE... [--strict]\n"
     "       notbrought policy test FILE... --cases CASES.yaml [--coverage] [--verbose]\n"
     "       notbrought policy explain FILE...\n"
     "\n"
     "FILE... is the base policy followed by any overlays, applied in order.\n"
     "\n"
     "  check    validate the policy; print every problem as file:line:column: message.\n"
-    "           Exit 0 and a one-line summary when valid, 1 when not.\n"
+    "           Exit 0 and a one-line summary when valid, 1 when not. --strict makes\n"
+    "           warnings errors.\n"
     "  test     run the example cases in CASES.yaml (see docs/policy.md) and print PASS or\n"
     "           FAIL for each; exit 1 when any case fails. --coverage also fails when a rule\n"
     "           of the policy is not expected to fire by any case; --verbose prints every\n"
     "           decision.\n"
     "  explain  print the policy in plain English, for sign-off.\n";
 
+typedef struct nb__diags_s {
+    int errors, warnings;
+    bool strict; /* warnings are errors */
+} nb__diags_t;
+
 static void nb__diag_print(void *opaque, const nb_policy_diag_t *d)
 {
-    int *n = opaque;
+    nb__diags_t *n = opaque;
+    bool warning = d->warning && !n->strict;
     if (d->line)
         fprintf(stderr, "%s:%d:%d: %s: %s [%s]\n", d->file, d->line, d->column,
-                d->warning ? "warning" : "error", d->message, nb_err_name(d->err));
+                warning ? "warning" : "error", d->message, nb_err_name(d->err));
     else
-        fprintf(stderr, "%s: %s: %s [%s]\n", d->file, d->warning ? "warning" : "error",
+        fprintf(stderr, "%s: %s: %s [%s]\n", d->file, warning ? "warning" : "error",
                 d->message, nb_err_name(d->err));
     if (!d->warning)
-        (*n)++;
+        n->errors++;
+    else
+        n->warnings++;
+}
+
+/* Loads the policy; with strict, a policy that loads with warnings is refused too. */
+static nb_policy_t *nb__load_policy_strict(int n, char **files, bool strict, int *n_errors)
+{
+    nb_policy_t *pol = NULL;
+    char errstr[1024] = "";
+    nb__diags_t diags = {0, 0, strict};
+    nb_err_t err = nb_policy_load((const char *const *)files, (size_t)n, nb__diag_print,
+                                  &diags, &pol, errstr, sizeof(errstr));
+    if (err && diags.errors == 0)
+        fprintf(stderr, "notbrought policy: %s\n", errstr);
+    *n_errors = diags.errors + (strict ? diags.warnings : 0);
+    if (pol && strict && diags.warnings) {
+        nb_policy_destroy(pol);
+        pol = NULL;
+    }
+    return pol;
 }
 
 static nb_policy_t *nb__load_policy(int n, char **files, int *n_errors)
 {
-    nb_policy_t *pol = NULL;
-    char errstr[1024] = "";
-    *n_errors = 0;
-    nb_err_t err = nb_policy_load((const char *const *)files, (size_t)n, nb__diag_print,
-                                  n_errors, &pol, errstr, sizeof(errstr));
-    if (err && *n_errors == 0)
-        fprintf(stderr, "notbrought policy: %s\n", errstr);
-    return pol;
+    return nb__load_policy_strict(n, files, false, n_errors);
 }
 
 /* check and explain take file names only: an option there is a usage error, not a file. */
@@ -66,10 +86,20 @@ static bool nb__files_only(int argc, char **argv)
 
 static int nb__policy_check(int argc, char **argv)
 {
-    int n_errors;
-    if (!nb__files_only(argc, argv))
+    int n_errors, n_files = 0;
+    bool strict = false;
+    char *files[NB_POLICY_MAX_FILES];
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--strict") == 0)
+            strict = true;
+        else if (n_files < NB_POLICY_MAX_FILES)
+            files[n_files++] = argv[i];
+        else
+            return -1;
+    }
+    if (!nb__files_only(n_files, files))
         return -1;
-    nb_policy_t *pol = nb__load_policy(argc, argv, &n_errors);
+    nb_policy_t *pol = nb__load_policy_strict(n_files, files, strict, &n_errors);
     if (!pol) {
         fprintf(stderr, "%d error%s: the policy is not valid\n", n_errors ? n_errors : 1,
                 n_errors == 1 ? "" : "s");
@@ -606,7 +636,10 @@ static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_
             if (strcmp(ds[k].rule->id, rule) == 0)
                 break;
         if (k == nd) {
-            nb__why(run, "\n    step %d: expected %s to fire; it did not", stepno, rule);
+            char why[512];
+            nb_policy_why_not(run->pol, led, subj, now, rule, run->res, why, sizeof(why));
+            nb__why(run, "\n    step %d: expected %s to fire; it did not: %s", stepno, rule,
+                    why);
             ok = false;
             continue;
         }

@@ -56,6 +56,39 @@ nb_cli_test(policy_check_include_absolute "policy|check|${D}/include-absolute.ya
 nb_cli_test(policy_check_include_parent "policy|check|${D}/include-parent.yaml" 1
             "include-parent.yaml:15:21: error: 'include' must not contain '..': the file must be in this file's directory or below it \\[policy_value\\]\n1 error: ")
 
+# Issue 20 (regexes use '.' for ';'). Escalation never before the deadline the recipients were
+# given: a rung that can come before the respond-by is refused, with the worst case; rungs from
+# the respond-by and explicit early alerts pass. The shipped protocol passes --strict.
+nb_cli_test(policy_check_default_strict "policy|check|--strict|${NB_POLICY_DEFAULT}" 0
+            "^ok: wnb-cardiff-and-vale ")
+nb_cli_test(policy_check_rung_before_deadline "policy|check|${D}/rung-before-deadline.yaml" 1
+            "rung-before-deadline.yaml:25:11: error: rule 'under5_multiagency': the escalation rung at 24 hours can come before the respond-by \\(5 working days: a decision on Thursday 18 December 2025 at 00:00 is due by Monday 29 December 2025 at 17:00, 281 hours later\\)\\. Count it from the respond-by \\('from: respond_by'\\), make it at least 281 hours, or, if it is meant to come before the deadline, mark it 'early: true' \\[policy_value\\]")
+nb_cli_test(policy_check_escalation_after_deadline
+            "policy|check|--strict|${D}/escalation-after-deadline.yaml" 0 "^ok: t 1: ")
+# A modifier that raises the tier needs a response time that fits the new tier.
+nb_cli_test(policy_check_tier_without_deadline "policy|check|${D}/tier-without-deadline.yaml" 1
+            "tier-without-deadline.yaml:20:5: error: modifier 'under1_higher' changes rule 'under5_multiagency' from priority to urgent, but no response time fits urgent: the notification would keep priority \\(5 working days\\)")
+nb_cli_test(policy_test_tier_defaults
+            "policy|test|${D}/tier-defaults.yaml|--cases|${D}/tier-defaults-cases.yaml" 0
+            "2 cases: 2 passed, 0 failed")
+# A rule about antenatal appointments that does not say it is for unborn children: a warning,
+# an error with --strict.
+nb_cli_test(policy_check_antenatal_no_stage "policy|check|${D}/antenatal-no-stage.yaml" 0
+            "^ok: t 1: .*antenatal-no-stage.yaml:7:5: warning: rule 'antenatal_wnb_repeated' looks at appointments of unborn children \\(antenatal\\) but does not say which life stage it applies to, so it also fires after the birth, for the baby")
+nb_cli_test(policy_check_antenatal_no_stage_strict
+            "policy|check|--strict|${D}/antenatal-no-stage.yaml" 1
+            "antenatal-no-stage.yaml:7:5: error: rule 'antenatal_wnb_repeated' looks at appointments of unborn children .*\\[policy_value\\]\n1 error: the policy is not valid")
+# Appointment types must be in the policy's declared vocabulary ('types').
+nb_cli_test(policy_check_type_typo "policy|check|${D}/type-typo.yaml" 1
+            "type-typo.yaml:12:19: error: rule 'missed_dental': unknown appointment type 'dentl' \\(not in the policy's 'types', so it would never match\\). did you mean 'dental'\\? \\[policy_reference\\]")
+nb_cli_test(policy_check_no_types "policy|check|${D}/no-types.yaml" 0
+            "^ok: t 1: .*no-types.yaml: warning: the policy declares no vocabulary of appointment types")
+nb_cli_test(policy_check_no_types_strict "policy|check|--strict|${D}/no-types.yaml" 1
+            "no-types.yaml: error: the policy declares no vocabulary of appointment types")
+# A failing case says why the rule did not fire: the count, the threshold and the window.
+nb_cli_test(policy_test_why_not "policy|test|${D}/valid-min.yaml|--cases|${D}/why-cases.yaml" 1
+            "expected any_wnb to fire. it did not: 0 matching appointments in the 28 days from 2025-02-10T12:00:00.000Z to 2025-03-10T12:00:00.000Z. needs at least 1 \\(1 more before the window\\)")
+
 # The version names the librdkafka found at run time (which brokers and logins work with it).
 nb_cli_test(version "version" 0
             "^notbrought [0-9]+\\.[0-9]+\\.[0-9]+ \\(librdkafka [0-9]+\\.[0-9]+\\.[0-9]+")
