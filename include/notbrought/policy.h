@@ -145,6 +145,16 @@ const nb_policy_rule_info_t *nb_policy_rule(const nb_policy_t *pol, size_t i);
 /** @returns the rule, or NULL. */
 const nb_policy_rule_info_t *nb_policy_rule_find(const nb_policy_t *pol, const char *id);
 
+/**
+ * @brief Who a notification of @p rule was sent to by the time it reached escalation level
+ *        @p level (0: not escalated): the rule's recipients, then those of its ladder's first
+ *        @p level rungs, each once, at most @p max. Roles a modifier added are not known from
+ *        the rule alone. @returns the number written to @p out (pointers valid until
+ *        nb_policy_destroy()).
+ */
+size_t nb_policy_rule_recipients(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                                 int level, const nb_policy_role_t **out, size_t max);
+
 /** @brief Roles in definition order. */
 size_t nb_policy_role_count(const nb_policy_t *pol);
 const nb_policy_role_t *nb_policy_role(const nb_policy_t *pol, size_t i);

@@ -346,9 +346,14 @@ static void nb__text_notification(const nb_notification_t *n)
     char e1[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)], e2[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)],
         e3[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)];
     static const char *const tier_upper[] = {"CURIOSITY", "ROUTINE", "PRIORITY", "URGENT"};
-    printf("%s  %s  %s\n", E(e1, n->reference),
-           (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?",
-           nb_notification_kind_name(n->kind));
+    /* A withdrawal does not shout the tier it was raised at: nothing is to be done. */
+    if (n->kind == NB_NOTIFICATION_WITHDRAWN)
+        printf("%s  WITHDRAWN (was %s)\n", E(e1, n->reference),
+               (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?");
+    else
+        printf("%s  %s  %s\n", E(e1, n->reference),
+               (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?",
+               nb_notification_kind_name(n->kind));
     nb__text_nhs(n->nhs_number, nhs, sizeof(nhs));
     nb__text_nhs(n->pregnant_person_nhs, mother, sizeof(mother));
     nb_format_date(n->date_of_birth, d, sizeof(d));

@@ -346,6 +346,17 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
         n->evidence[0] = *cause;
         n->n_evidence = 1;
     }
+    /* Those who were told are told it is withdrawn: the rule's recipients and those of the
+     * rungs it was escalated to. */
+    const nb_policy_role_t *roles[NB_NOTIF_MAX_RECIPIENTS];
+    size_t nr = rs->rule ? nb_policy_rule_recipients(pol, rs->rule, rs->raised->level, roles,
+                                                     NB_NOTIF_MAX_RECIPIENTS)
+                         : 0;
+    n->n_recipients = nr;
+    for (size_t i = 0; i < nr; i++) {
+        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), roles[i]->id);
+        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), roles[i]->route);
+    }
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);

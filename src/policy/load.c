@@ -3011,6 +3011,36 @@ const nb_policy_rule_info_t *nb_policy_rule_find(const nb_policy_t *pol, const c
     return NULL;
 }
 
+/* Adds @p role to out[] unless it is there already. */
+static void nb__add_recipient(const nb_policy_role_t *role, const nb_policy_role_t **out,
+                              size_t *n, size_t max)
+{
+    if (!role)
+        return;
+    for (size_t k = 0; k < *n; k++)
+        if (out[k] == role)
+            return;
+    if (*n < max)
+        out[(*n)++] = role;
+}
+
+size_t nb_policy_rule_recipients(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                                 int level, const nb_policy_role_t **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; rule && i < pol->n_rules; i++) {
+        const nb__rule_t *r = &pol->rules[i];
+        if (&r->info != rule)
+            continue;
+        for (size_t k = 0; k < r->to.n; k++)
+            nb__add_recipient(r->to.roles[k], out, &n, max);
+        for (size_t g = 0; g < r->n_rungs && (int)g < level; g++)
+            for (size_t k = 0; r->flat[g].to && k < r->flat[g].to->n; k++)
+                nb__add_recipient(r->flat[g].to->roles[k], out, &n, max);
+    }
+    return n;
+}
+
 size_t nb_policy_role_count(const nb_policy_t *pol)
 {
     return pol->n_roles;

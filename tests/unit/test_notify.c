@@ -269,7 +269,13 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     int64_t due;
     char id[NB_LEDGER_ID_HEX + 1];
     size_t n = plan(f, f->t0, acts, &due);
-    raise_new(f, find(acts, n, NB_NOTIFY_ACT_NEW), id);
+    const nb_notify_action_t *na = find(acts, n, NB_NOTIFY_ACT_NEW);
+    char told[NB_NOTIF_MAX_RECIPIENTS][NB_ID_MAX + 1];
+    size_t n_told = na->decision->n_recipients;
+    for (size_t i = 0; i < n_told; i++)
+        snprintf(told[i], sizeof(told[i]), "%s", na->decision->recipients[i]->id);
+    assert_true(n_told > 0);
+    raise_new(f, na, id);
     /* The outcome is amended: the child was seen after all. */
     appointment(f, NB_STATUS_ATTENDED, 3);
     n = plan(f, f->t0 + HOUR, acts, &due);
@@ -297,6 +303,10 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     assert_non_null(strstr(note.action, "gp appointment gp-7 at W91001, now attended"));
     assert_int_equal(note.n_evidence, 1);
     assert_string_equal(note.evidence[0].appointment_id, "gp-7");
+    /* Told to those who were told: the original's recipients (not escalated: level 0). */
+    assert_int_equal(note.n_recipients, n_told);
+    for (size_t i = 0; i < n_told; i++)
+        assert_string_equal(note.recipients[i].role, told[i]);
     cause.status = NB_STATUS_ENTERED_IN_ERROR;
     assert_int_equal(nb_notify_withdrawal_reason(a->raised, &cause),
                      NB_WITHDRAWN_ENTERED_IN_ERROR);
