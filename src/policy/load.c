@@ -1994,7 +1994,7 @@ static bool nb__precheck(nb__ctx_t *ctx, const char *data, size_t len)
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     while (ok && !done && yaml_parser_parse(&parser, &ev)) {
         const yaml_char_t *anchor = NULL;
-        char what[64] = "";
+        char what[128] = "";
         switch (ev.type) {
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
@@ -2007,9 +2007,17 @@ static bool nb__precheck(nb__ctx_t *ctx, const char *data, size_t len)
         case YAML_MAPPING_END_EVENT:
             depth--;
             break;
-        case YAML_SCALAR_EVENT:
+        case YAML_SCALAR_EVENT: {
             anchor = ev.data.scalar.anchor;
+            /* Policy text goes into notifications, which our own readers refuse when they
+             * hold a control or bidirectional character (nb_text_check): refused here, at
+             * its line and column, rather than in every notification the rule makes. */
+            nb_text_fault_t tf = nb_text_check((const char *)ev.data.scalar.value,
+                                               ev.data.scalar.length, NB_TEXT_FREE);
+            if (tf != NB_TEXT_OK)
+                snprintf(what, sizeof(what), "has text that %s", nb_text_fault_str(tf));
             break;
+        }
         case YAML_ALIAS_EVENT:
             if (++aliases > NB__MAX_ALIASES)
                 snprintf(what, sizeof(what), "has more than %d aliases", NB__MAX_ALIASES);

@@ -116,3 +116,7 @@ add_test(NAME cli.text_safety_consume
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/text_safety.sh consume $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR} ${NB_TEXT_PYTHON})
 set_tests_properties(cli.text_safety_consume PROPERTIES LABELS integration TIMEOUT 120)
+
+# Policy text goes into notifications: a bidirectional override in it is refused where it stands.
+nb_cli_test(policy_check_bidi_text "policy|check|${D}/bidi-text.yaml" 1
+            "bidi-text.yaml:14:[0-9]+: error: the document has text that holds a bidirectional embedding, override or isolate")
