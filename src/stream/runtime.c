@@ -163,9 +163,9 @@ struct nb_stream_s {
     bool dl_any_open, dl_any_prev;
     int dl_force; /* while setting a poison record aside: 1 bounded, 2 minimal dead letter */
     size_t max_msg; /* the producer's message.max.bytes */
-    /* A delivery refused by a broker for the record itself (too large, invalid): the batch
-     * aborts, and its records are handled again one per transaction until the one refused is
-     * found and set aside. @locality set by the delivery report callback (any thread). */
+    /* A record a broker refused for itself (too large, invalid), as the transaction's failure
+     * says (nb__names_refusal): the batch aborts, and its records are handled again one per
+     * transaction until the one refused is found and set aside. @locality set on any thread */
     atomic_bool rec_refused;
     rd_kafka_topic_partition_list_t *isolate;        /* suspect records: offsets below these */
     rd_kafka_topic_partition_list_t *failed_offsets; /* of a commit that failed, until rollback */
@@ -281,6 +281,34 @@ static void nb__scram_hint(const char *reason)
            rd_kafka_version_str());
 }
 
+/*
+ * Whether the reason librdkafka gives for a failed transaction names a refusal of a record
+ * itself (not of the broker or of permissions): "ProduceRequest for T [p] with N message(s)
+ * failed: Broker: Message size too large (...): current transaction must be aborted
+ * (MSG_SIZE_TOO_LARGE)". (A delivery report callback would say it per record, but with one
+ * set, commit and abort wait for its reports to be served, which nobody does while they wait.)
+ */
+static bool nb__names_refusal(const char *s)
+{
+    static const char *const names[] = {"MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE",
+                                        "INVALID_RECORD", "INVALID_MSG_SIZE", "(INVALID_MSG)"};
+    for (size_t i = 0; s && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strstr(s, names[i]))
+            return true;
+    return false;
+}
+
+/* A record a broker refused for itself: the batch's abort looks for it (nb__rollback).
+ * @locality any thread (librdkafka's, or the committer) */
+static void nb__refused(nb_stream_t *st, const char *reason)
+{
+    if (!st || atomic_exchange(&st->rec_refused, true))
+        return;
+    NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record for itself (%s)",
+           strstr(reason, "(MSG_SIZE_TOO_LARGE)") ? "too large for the topic"
+                                                  : "invalid or too large");
+}
+
 static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. */
@@ -291,6 +319,8 @@ static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const c
     NB_LOG(lvl, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
     if (strstr(buf, "SASL authentication error"))
         nb__scram_hint(buf);
+    if (strcmp(fac, "TXNERR") == 0 && nb__names_refusal(buf))
+        nb__refused(rd_kafka_opaque(rk), buf);
 }
 
 const char *nb_stream_kafka_version(void)
@@ -336,31 +366,6 @@ static int nb__stats_cb(rd_kafka_t *rk, char *json, size_t json_len, void *opaqu
     if (st)
         nb_metrics_kafka_stats(st->metrics, json, json_len);
     return 0; /* librdkafka frees json */
-}
-
-/* A broker's answer that the record itself is at fault (not the broker, not permissions). */
-static bool nb__refused_for_itself(rd_kafka_resp_err_t err)
-{
-    return err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
-           err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
-           err == RD_KAFKA_RESP_ERR_INVALID_RECORD || err == RD_KAFKA_RESP_ERR_INVALID_MSG ||
-           err == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE;
-}
-
-/* Failed deliveries only (delivery.report.only.error). A refusal of the record itself makes
- * the batch's abort look for the record (nb__rollback); any other failure aborts the
- * transaction anyway and is retried. @locality whichever thread serves the producer's queue:
- * the main thread or the committer */
-static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-    nb_stream_t *st = opaque;
-    (void)rk;
-    if (!st || !rkm->err || !nb__refused_for_itself(rkm->err))
-        return;
-    atomic_store(&st->rec_refused, true);
-    NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of %zu bytes for %s [%d]: %s",
-           rkm->len + rkm->key_len, rd_kafka_topic_name(rkm->rkt), (int)rkm->partition,
-           rd_kafka_err2str(rkm->err));
 }
 
 /* Statistics every 10 s for the metrics, unless the configuration says otherwise. */
@@ -1467,8 +1472,7 @@ static void nb__rollback(nb_stream_t *st)
                                                           : st->abort_backoff_ms * 2;
     st->stats.aborts++;
     st->stats.commits_since_abort = 0;
-    /* Failed deliveries are reported by now (the abort purged what was outstanding). */
-    rd_kafka_poll(st->producer, 0);
+    /* A refusal is reported by now (the transaction's failure, logged or returned). */
     if (atomic_exchange(&st->rec_refused, false))
         nb__isolate(st);
     if (st->failed_offsets)
@@ -1645,6 +1649,8 @@ static nb_err_t nb__commit_settle(nb_stream_t *st)
     }
     if (error) {
         NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
+        if (nb__names_refusal(rd_kafka_error_string(error)))
+            nb__refused(st, rd_kafka_error_string(error));
         bool fatal = rd_kafka_error_is_fatal(error);
         rd_kafka_error_destroy(error);
         if (fatal) {
@@ -2296,12 +2302,10 @@ static rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque,
     if (!nb__set(pc, "transactional.id", txn_id, errstr, errstr_size) ||
         (!nb__given(conf, "linger.ms") && !nb__set(pc, "linger.ms", "5", errstr, errstr_size)) ||
         !nb__set(pc, "transaction.timeout.ms", "60000", errstr, errstr_size) ||
-        !nb__set(pc, "delivery.report.only.error", "true", errstr, errstr_size) ||
         !nb__stats_conf(conf, pc, errstr, errstr_size)) {
         rd_kafka_conf_destroy(pc);
         return NULL;
     }
-    rd_kafka_conf_set_dr_msg_cb(pc, nb__dr_cb);
     return pc;
 }
 
