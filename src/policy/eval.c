@@ -660,6 +660,26 @@ static void nb__type_bits(const nb_policy_t *pol, const nb_ledger_t *led, const 
     }
 }
 
+/* The evaluation context of one child's ledger at @p now_ms (what nb_policy_evaluate() and
+ * nb_policy_why_not() both start from). */
+static void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
+                        const nb_policy_subject_t *subj, int64_t now_ms, nb_policy_result_t *res)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->pol = pol;
+    ev->led = led;
+    ev->appts = nb_ledger_appts(led, &ev->n);
+    ev->facts = nb_ledger_facts(led, &ev->n_facts);
+    ev->dob = subj->date_of_birth != NB_DATE_NONE ? subj->date_of_birth
+                                                  : nb_ledger_date_of_birth(led);
+    ev->edd = subj->expected_delivery_date != NB_DATE_NONE ? subj->expected_delivery_date
+                                                           : nb_ledger_expected_delivery(led);
+    ev->self_managing = subj->self_managing;
+    ev->type_bits = res->type_bits;
+    nb__ev_at(ev, now_ms);
+    nb__type_bits(pol, led, ev, res);
+}
+
 nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
                             const nb_policy_subject_t *subj, int64_t now_ms,
                             nb_policy_result_t *res)
@@ -669,20 +689,7 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
     res->n_raised = 0;
     if (!subj || !subj->child_key || !subj->child_key[0] || strlen(subj->child_key) > NB_KEY_MAX)
         return NB_ERR_INVALID_ARG;
-    memset(&ev, 0, sizeof(ev));
-    ev.pol = pol;
-    ev.led = led;
-    ev.appts = nb_ledger_appts(led, &ev.n);
-    ev.facts = nb_ledger_facts(led, &ev.n_facts);
-    ev.dob = subj->date_of_birth != NB_DATE_NONE ? subj->date_of_birth
-                                                 : nb_ledger_date_of_birth(led);
-    ev.edd = subj->expected_delivery_date != NB_DATE_NONE ? subj->expected_delivery_date
-                                                          : nb_ledger_expected_delivery(led);
-    ev.self_managing = subj->self_managing;
-    ev.type_bits = res->type_bits;
-    nb__ev_at(&ev, now_ms);
-
-    nb__type_bits(pol, led, &ev, res);
+    nb__ev_init(&ev, pol, led, subj, now_ms, res);
 
     /* Absence deadlines are judged at absence_now (no later than now): a deadline that
      * passed by the clock but not yet by what the sources have recorded waits, so that a
@@ -1006,19 +1013,7 @@ nb_err_t nb_policy_why_not(const nb_policy_t *pol, const nb_ledger_t *led,
     if (ri == pol->n_rules)
         return NB_ERR_INVALID_ARG;
     const nb__rule_t *r = &pol->rules[ri];
-    memset(&ev, 0, sizeof(ev));
-    ev.pol = pol;
-    ev.led = led;
-    ev.appts = nb_ledger_appts(led, &ev.n);
-    ev.facts = nb_ledger_facts(led, &ev.n_facts);
-    ev.dob = subj->date_of_birth != NB_DATE_NONE ? subj->date_of_birth
-                                                 : nb_ledger_date_of_birth(led);
-    ev.edd = subj->expected_delivery_date != NB_DATE_NONE ? subj->expected_delivery_date
-                                                          : nb_ledger_expected_delivery(led);
-    ev.self_managing = subj->self_managing;
-    ev.type_bits = res->type_bits;
-    nb__ev_at(&ev, now_ms);
-    nb__type_bits(pol, led, &ev, res);
+    nb__ev_init(&ev, pol, led, subj, now_ms, res);
     if (nb__spred_why(&ev, &r->subject, &w))
         return NB_ERR_OK;
     if (nb__rule_fires(&ev, r, &f)) {
