@@ -84,7 +84,7 @@ typedef struct nb__srcwm_s {
     int32_t partition;
     bool remote;      /* reported by another instance, not assigned here */
     int64_t recorded; /* latest recorded_at read (remote: the watermark reported); 0: none */
-    int64_t seen;     /* wall clock: the last record read, or report heard (or assignment) */
+    int64_t seen;     /* wall clock: the report heard (remote entries) */
     int64_t at_end;   /* wall clock: read to its end since (nothing read after), or 0 */
 } nb__srcwm_t;
 
@@ -1797,8 +1797,7 @@ static void nb__srcwm_note(nb_stream_t *st, const rd_kafka_message_t *rkm, int64
             w->at_end = nb__now();
         return;
     }
-    w->at_end = 0;
-    w->seen = nb__now();
+    w->at_end = 0; /* (seen is a report's time: a local entry needs no clock per record) */
     if (recorded != NB_TIME_NONE && recorded > w->recorded)
         w->recorded = recorded;
 }
@@ -1919,10 +1918,12 @@ static bool nb__watermark_heard(nb_stream_t *st, const rd_kafka_message_t *rkm)
             memcpy(line, p, len);
             line[len] = '\0';
             if (sscanf(line, "%249[^\t]\t%d\t%lld", topic, &part, &ms) == 3) {
-                nb__srcwm_t *w = nb__srcwm_find(st, topic, part, true);
-                /* One assigned here is known better here (a report from before a rebalance). */
-                if (w && (w->remote || wall - w->seen > st->conf->watermark_idle_ms)) {
+                /* One assigned here is known better here (a report from before a rebalance);
+                 * one not known yet is made a remote entry. */
+                nb__srcwm_t *w = nb__srcwm_find(st, topic, part, false);
+                if (!w && (w = nb__srcwm_find(st, topic, part, true)))
                     w->remote = true;
+                if (w && w->remote) {
                     w->recorded = ms;
                     w->seen = wall;
                 }
