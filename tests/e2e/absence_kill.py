@@ -18,6 +18,7 @@ import sys
 import tempfile
 import shutil
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -62,6 +63,20 @@ def visit(nhs_number, appt_id, status, version, recorded):
     }
 
 
+def metric(port, name):
+    """The sum of a metric family's samples on the daemon's /metrics (-1 when it does not
+    answer)."""
+    try:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+    except OSError:
+        return -1
+    total = 0.0
+    for line in text.decode().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def notes(reg, bootstrap):
     out = []
     for m in read_all(bootstrap, e2e.TOPIC_NOTIFS):
@@ -96,6 +111,8 @@ def main():
                       "timestamp": None} for r in recs])
 
         os.environ["NB_PROCESSING_FIXED_NOW"] = NOW_BEFORE.strftime("%Y-%m-%dT%H:%M:%SZ")
+        port = e2e.free_port()
+        os.environ["NB_OPS_HTTP_PORT"] = str(port)
         daemon = Daemon(work, cfg, bs)
         daemon.start()
         from kafka import KafkaAdminClient
@@ -127,15 +144,14 @@ def main():
         daemon.kill9()
         daemon.start()
         wait_for(lambda: daemon.phase() == "processing", 120, "the second restart")
-        # The tick runs at least once a second: wait until the outputs have not changed for
-        # three reads in a row.
-        last, stable = None, 0
-        end = time.monotonic() + 60
-        while stable < 3 and time.monotonic() < end:
-            cur = sorted(notes(reg, bs))
-            stable = stable + 1 if cur == last else 0
-            last = cur
-            time.sleep(1)
+        # Ready (restored), then its loop two and a half seconds further on: a tick runs at
+        # least once a second, so the restored state has been through at least two ticks,
+        # and what they decided has committed.
+        wait_for(lambda: metric(port, "notbrought_ready") == 1, 120, "readiness")
+        t_ready = metric(port, "notbrought_last_loop_timestamp_seconds")
+        wait_for(lambda: metric(port, "notbrought_last_loop_timestamp_seconds") >= t_ready + 2.5,
+                 60, "two ticks after the restore")
+        last = sorted(notes(reg, bs))
         a = [n for n in last if n[0] == baby_a and n[1] == RULE and n[2] == "new"]
         check(len(a) == 1, "still exactly one after a second kill -9 and restart", str(a))
         rc = daemon.term()
