@@ -13,11 +13,14 @@
  * 32 bytes: the appointment id and event id are kept only as 64-bit hashes (the first eight
  * bytes of SHA-256, see nb_ledger_id_hash()), times are kept to the minute, and the strings
  * that repeat across children (appointment types, organisation codes, fact source systems)
- * are interned in a dictionary shared by all ledgers of one partition. The trade-off: the
- * evidence of a notification names its events by hash ("sha256:" + 16 hex digits of the id)
- * rather than by the source system's id; the source's id hashes to the same value, so an
- * auditor can still match them, and everything a nurse reads (agency, type, time, status,
- * organisation, recorded time) is kept exactly (times to the minute).
+ * are interned in a dictionary shared by all ledgers of one partition. The source system's
+ * own appointment id, which a nurse quotes to the service that holds it, is kept off the
+ * entries in a side store read only when evidence is rendered (nb_ledger_source_id()), and
+ * only for appointments a rule can cite (every status but attended and entered in error).
+ * Event ids are kept as hashes only: evidence names its event by "sha256:" + 16 hex digits of
+ * the id (the source's id hashes to the same value, so an auditor can still match them), and
+ * the appointment by hash too when its id is not kept. Everything else a nurse reads (agency,
+ * type, time, status, organisation, recorded time) is kept exactly (times to the minute).
  *
  * The child's pseudonymous key is not stored: the caller keys its map of ledgers by it and
  * passes it to nb_policy_evaluate(); in the changelog it is the Kafka record key.
@@ -47,8 +50,9 @@
 #define NB_LEDGER_ID_BYTES 16
 #define NB_LEDGER_ID_HEX (2 * NB_LEDGER_ID_BYTES)
 
-/** Changelog format version written by nb_ledger_encode(). */
-#define NB_LEDGER_FORMAT_VERSION 1
+/** Changelog format version written by nb_ledger_encode(): 2 adds the source appointment ids
+ *  (version 1 is still read: its ledgers have no ids, and their evidence shows hashes). */
+#define NB_LEDGER_FORMAT_VERSION 2
 
 /* ---- dictionary of shared strings -------------------------------------------------------- */
 
@@ -264,8 +268,18 @@ bool nb_ledger_empty(const nb_ledger_t *led);
 size_t nb_ledger_memory(const nb_ledger_t *led);
 
 /**
- * @brief Renders an appointment as notification evidence. The event and appointment ids are
- *        "sha256:" followed by the 16 hex digits of their hashes; times are to the minute.
+ * @brief The source system's own id of an appointment, when the ledger keeps it (see the top
+ *        of this file).
+ * @returns true and the id in @p out; false (out is "") when it is not kept.
+ */
+bool nb_ledger_source_id(const nb_ledger_t *led, const nb_ledger_appt_t *appt,
+                         char out[NB_ID_MAX + 1]);
+
+/**
+ * @brief Renders an appointment as notification evidence. The appointment id is the source
+ *        system's (nb_ledger_source_id()), or "sha256:" and the 16 hex digits of its hash when
+ *        it is not kept; the event id is always "sha256:" and its hash. Times are to the
+ *        minute.
  */
 void nb_ledger_evidence(const nb_ledger_t *led, const nb_ledger_appt_t *appt,
                         nb_evidence_t *out);

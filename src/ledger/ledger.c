@@ -184,6 +184,7 @@ nb_ledger_t *nb_ledger_new(nb_ledger_dict_t *dict)
 void nb_ledger_clear(nb_ledger_t *led)
 {
     led->n_appts = led->n_facts = led->n_raised = 0;
+    nb__srcid_clear(led, false);
     led->last_limit = NB__LIMIT_NONE;
     led->dob = NB_DATE_NONE;
     led->edd = NB_DATE_NONE;
@@ -196,6 +197,7 @@ void nb_ledger_destroy(nb_ledger_t *led)
     free(led->appts);
     free(led->facts);
     free(led->raised);
+    free(led->src);
     free(led);
 }
 
@@ -350,6 +352,17 @@ nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *e
         if ((err = nb__ledger_reserve((void **)&led->appts, &led->cap_appts, led->n_appts,
                                       sizeof(*led->appts), NB_LEDGER_MAX_APPTS)))
             return nb__limit(led, NB__LIMIT_APPTS, err);
+    }
+    /* The source id goes beside the entry (or goes away) before anything else changes, so
+     * that running out of memory leaves the ledger as it was. */
+    if (nb__srcid_wanted(a.status)) {
+        if ((err = nb__srcid_set(led, a.appt_hash, ev->appointment_id,
+                                 strlen(ev->appointment_id))))
+            return err;
+    } else {
+        nb__srcid_remove(led, a.appt_hash);
+    }
+    if (i == led->n_appts) {
         *change = ev->status == NB_STATUS_ENTERED_IN_ERROR ? NB_LEDGER_REMOVED : NB_LEDGER_ADDED;
     } else {
         bool was_live = led->appts[i].status != NB_STATUS_ENTERED_IN_ERROR;
@@ -470,6 +483,10 @@ nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src)
     for (size_t k = 0; k < src->n_raised; k++)
         if ((err = nb_ledger_add_raised(dst, &src->raised[k])))
             return err;
+    /* Versions taken from src may have changed what dst's appointments keep. */
+    nb__srcid_tidy(dst);
+    if ((err = nb__srcid_merge(dst, src)))
+        return err;
     if (dst->dob == NB_DATE_NONE)
         dst->dob = src->dob;
     if (dst->edd == NB_DATE_NONE)
@@ -545,6 +562,7 @@ size_t nb_ledger_prune(nb_ledger_t *led, int64_t horizon_ms)
         memmove(led->appts, led->appts + k, (led->n_appts - k) * sizeof(*led->appts));
         led->n_appts = (uint16_t)(led->n_appts - k);
         removed += k;
+        nb__srcid_tidy(led);
     }
     k = 0;
     for (size_t i = 0; i < led->n_facts; i++) {
@@ -600,7 +618,7 @@ size_t nb_ledger_memory(const nb_ledger_t *led)
 {
     return sizeof(*led) + (size_t)led->cap_appts * sizeof(nb_ledger_appt_t) +
            (size_t)led->cap_facts * sizeof(nb_ledger_fact_t) +
-           (size_t)led->cap_raised * sizeof(nb_ledger_raised_t);
+           (size_t)led->cap_raised * sizeof(nb_ledger_raised_t) + nb__srcid_memory(led);
 }
 
 void nb_ledger_evidence(const nb_ledger_t *led, const nb_ledger_appt_t *a, nb_evidence_t *out)
@@ -608,8 +626,10 @@ void nb_ledger_evidence(const nb_ledger_t *led, const nb_ledger_appt_t *a, nb_ev
     memset(out, 0, sizeof(*out));
     snprintf(out->event_id, sizeof(out->event_id), "sha256:%016llx",
              (unsigned long long)a->event_hash);
-    snprintf(out->appointment_id, sizeof(out->appointment_id), "sha256:%016llx",
-             (unsigned long long)a->appt_hash);
+    /* The source system's own id when the side store keeps it (srcid.c); else its hash. */
+    if (!nb_ledger_source_id(led, a, out->appointment_id))
+        snprintf(out->appointment_id, sizeof(out->appointment_id), "sha256:%016llx",
+                 (unsigned long long)a->appt_hash);
     out->agency = (nb_agency_t)a->agency;
     snprintf(out->appointment_type, sizeof(out->appointment_type), "%s",
              nb_ledger_dict_str(led->dict, a->type));

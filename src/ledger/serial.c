@@ -1,7 +1,7 @@
 /*
  * notbrought - ledger: the changelog serialisation.
  *
- * Format version 1, all integers little-endian and fixed width:
+ * Format version 2, all integers little-endian and fixed width:
  *
  *   "NBL" u8:version
  *   i32:date_of_birth i32:expected_delivery_date          (INT32_MIN when unknown)
@@ -12,7 +12,10 @@
  *                     u16:source u16:version u8:kind u8:status }*
  *   u16:n_raised    { u8[16]:id u64:rule_hash u64:fingerprint i64:raised_at
  *                     i32:evidence_max_min u8:tier u8:level }*
+ *   u16:n_ids       { u64:appt_hash u8:len bytes[len] }*  (version 2: source appointment ids,
+ *                                                          sorted by appt_hash, 1 <= len <= 64)
  *
+ * Version 1 is the same without n_ids and its entries; it is still read (no ids).
  * String indices are local to the record (dictionary indices differ between processes).
  * Decoding trusts nothing: every count, length, enum, index and ordering is checked.
  */
@@ -82,7 +85,7 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
     /* The exact size first, then one reservation and plain stores. */
     size_t size = 4 + 8 + 2 + 2 + (size_t)led->n_appts * NB__APPT_BYTES + 2 +
                   (size_t)led->n_facts * NB__FACT_BYTES + 2 +
-                  (size_t)led->n_raised * NB__RAISED_BYTES;
+                  (size_t)led->n_raised * NB__RAISED_BYTES + 2 + nb__srcid_entry_bytes(led);
     /* The ledger's indices are the dictionary's own, so its entries are read directly. */
     const nb__dict_entry_t *ents = led->dict->entries;
     for (size_t i = 0; i < m->n; i++)
@@ -142,6 +145,8 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
         *w++ = r->tier;
         *w++ = r->level;
     }
+    w = nb__le(w, nb__srcid_count(led), 2);
+    w = nb__srcid_write(led, w);
     assert((size_t)(w - start) == size);
     out->len += (size_t)(w - start);
 done:
@@ -215,6 +220,70 @@ static nb_err_t nb__room(void **arr, uint16_t *cap, size_t n, size_t elem)
 /* Up to this many strings and appointments the decoder's scratch arrays live on the stack. */
 #define NB__STACK_ITEMS 64
 
+/* Version 2's source ids: each names an appointment of the ledger (@p hashes, sorted, holds
+ * theirs), in increasing hash order, with 1 to NB_ID_MAX bytes of identifier text. */
+static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *hashes,
+                                  char *errstr, size_t errstr_size)
+{
+    size_t n = (size_t)nb__get_u(r, 2, "id count");
+    if (r->bad) {
+        snprintf(errstr, errstr_size, "truncated at %s", r->what);
+        return NB_ERR_LEDGER_CORRUPT;
+    }
+    if (n > led->n_appts || n * 10 > r->len - r->off) {
+        snprintf(errstr, errstr_size, "source id count %zu exceeds the record", n);
+        return NB_ERR_LEDGER_CORRUPT;
+    }
+    /* A first pass checks and sizes, the second copies. */
+    size_t start = r->off, bytes = 0;
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = nb__get_u(r, 8, "source id");
+        size_t sl = (size_t)nb__get_u(r, 1, "source id");
+        if (r->bad || r->len - r->off < sl) {
+            snprintf(errstr, errstr_size, "truncated in source id %zu", i);
+            return NB_ERR_LEDGER_CORRUPT;
+        }
+        const char *s = (const char *)r->p + r->off;
+        r->off += sl;
+        bytes += 9 + sl;
+        if (sl == 0 || sl > NB_ID_MAX || memchr(s, '\0', sl) ||
+            nb_text_check(s, sl, NB_TEXT_ID) != NB_TEXT_OK) {
+            snprintf(errstr, errstr_size, "source id %zu: not an identifier", i);
+            return NB_ERR_LEDGER_CORRUPT;
+        }
+        if (i > 0 && h <= prev) {
+            snprintf(errstr, errstr_size, "source id %zu: out of order", i);
+            return NB_ERR_LEDGER_CORRUPT;
+        }
+        prev = h;
+        size_t lo = 0, hi = led->n_appts;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (hashes[mid] < h)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == led->n_appts || hashes[lo] != h) {
+            snprintf(errstr, errstr_size, "source id %zu: no such appointment", i);
+            return NB_ERR_LEDGER_CORRUPT;
+        }
+    }
+    nb_err_t err = nb__srcid_reserve(led, bytes);
+    if (err)
+        return err;
+    for (size_t i = 0, off = start; i < n; i++) {
+        uint64_t h = 0;
+        for (int k = 0; k < 8; k++)
+            h |= (uint64_t)r->p[off + (size_t)k] << (8 * k);
+        size_t sl = r->p[off + 8];
+        nb__srcid_append(led, h, (const char *)r->p + off + 9, sl);
+        off += 9 + sl;
+    }
+    return NB_ERR_OK;
+}
+
 nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
                                size_t errstr_size)
 {
@@ -232,7 +301,7 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
         NB__CORRUPT("not a ledger record (magic)");
     r.off = 3;
     unsigned version = (unsigned)nb__get_u(&r, 1, "version");
-    if (version != NB_LEDGER_FORMAT_VERSION)
+    if (version != 1 && version != NB_LEDGER_FORMAT_VERSION)
         NB__CORRUPT("unsupported ledger format version %u", version);
     led->dob = (int32_t)(uint32_t)nb__get_u(&r, 4, "date of birth");
     led->edd = (int32_t)(uint32_t)nb__get_u(&r, 4, "expected delivery date");
@@ -380,6 +449,8 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
         led->raised[i] = x;
         led->n_raised = (uint16_t)(i + 1);
     }
+    if (version >= 2 && (err = nb__decode_srcids(led, &r, hashes, errstr, errstr_size)))
+        goto fail;
     if (r.off != r.len)
         NB__CORRUPT("%zu trailing bytes", r.len - r.off);
     if (strs != stack_strs)
