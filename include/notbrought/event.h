@@ -32,6 +32,7 @@
 #define NB_TEXT_MAX 512    /**< free text: rule text, actions, outcomes */
 #define NB_REF_MAX 16      /**< human references */
 #define NB_KEY_MAX 64      /**< pseudonymous child keys (hex HMAC-SHA256) */
+#define NB_TITLE_MAX 200   /**< role titles from the policy */
 
 /** Amendment versions of appointments and facts: 1 to NB_VERSION_MAX (16 bits). */
 #define NB_VERSION_MAX 65535
@@ -288,7 +289,8 @@ typedef struct nb_evidence_s {
 } nb_evidence_t;
 
 typedef struct nb_recipient_s {
-    char role[NB_ID_MAX + 1];
+    char role[NB_ID_MAX + 1];          /**< the role's id in the policy (machine field) */
+    char title[NB_TITLE_MAX + 1];      /**< its title, e.g. "Health visiting team leader"; or "" */
     char route[NB_SYSTEM_MAX + 1]; /**< contact route from the policy, e.g. a queue or mailbox */
 } nb_recipient_t;
 
@@ -304,6 +306,7 @@ typedef struct nb_window_count_s {
     int32_t window_days;
     int32_t count;
     int32_t agencies; /**< distinct agencies among the counted events */
+    char counted[NB_TEXT_MAX + 1]; /**< what the rule counted, in words; or "" */
 } nb_window_count_t;
 
 /** schemas/notification.avsc */

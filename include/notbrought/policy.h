@@ -136,6 +136,18 @@ typedef struct nb_policy_rule_info_s {
     uint64_t hash; /**< nb_ledger_id_hash(id), as stored in raised notifications */
 } nb_policy_rule_info_t;
 
+/**
+ * @brief What a decision of @p rule counted, in words a nurse reads, appended to @p out (no
+ *        terminating NUL): for a count rule "2 GP or health visiting appointments recorded as
+ *        was not brought or no access visit in the last 90 days, from 2 agencies"; for an
+ *        absence rule "No health visiting new birth visit appointments recorded by day 14 of
+ *        life".
+ * @param count, agencies what the decision counted (nb_policy_decision_t.counts[0]).
+ * @returns NB_ERR_OK, NB_ERR_INVALID_ARG when @p rule is not one of @p pol's, or NB_ERR_NOMEM.
+ */
+nb_err_t nb_policy_rule_counted(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                                int32_t count, int32_t agencies, nb_buf_t *out);
+
 /** @brief Metadata. @returns a pointer valid until nb_policy_destroy(). */
 const nb_policy_info_t *nb_policy_info(const nb_policy_t *pol);
 

@@ -120,9 +120,10 @@ json_t *nb__record_to_json(const nb_record_t *rec)
                                nb__s(n->context[i].source), "as_of",
                                nb__time(n->context[i].as_of)));
         for (size_t i = 0; i < n->n_recipients; i++)
-            json_array_append_new(rcp, json_pack("{s:o, s:o}", "role",
+            json_array_append_new(rcp, json_pack("{s:o, s:o, s:o}", "role",
                                                  nb__s(n->recipients[i].role), "route",
-                                                 nb__s(n->recipients[i].route)));
+                                                 nb__s(n->recipients[i].route), "title",
+                                                 nb__s(n->recipients[i].title)));
         for (size_t i = 0; i < n->n_evidence; i++) {
             const nb_evidence_t *e = &n->evidence[i];
             json_array_append_new(
@@ -135,10 +136,11 @@ json_t *nb__record_to_json(const nb_record_t *rec)
                               nb__time(e->recorded_at)));
         }
         for (size_t i = 0; i < n->n_counts; i++)
-            json_array_append_new(cnt, json_pack("{s:i, s:i, s:i}", "window_days",
+            json_array_append_new(cnt, json_pack("{s:i, s:i, s:i, s:o}", "window_days",
                                                  (int)n->counts[i].window_days, "count",
                                                  (int)n->counts[i].count, "agencies",
-                                                 (int)n->counts[i].agencies));
+                                                 (int)n->counts[i].agencies, "counted",
+                                                 nb__s(n->counts[i].counted)));
         return json_pack(
             "{s:o, s:o, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:s,"
             " s:o,"

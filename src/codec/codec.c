@@ -47,6 +47,8 @@ typedef struct nb__writer_s {
     avro_schema_t schema;
     avro_value_iface_t *resolver; /* NULL when the writer is the reader schema */
     avro_value_t resolved;
+    avro_value_iface_t *own_iface; /* read as written (nb__adds_fields()), or NULL */
+    avro_value_t own;
 } nb__writer_t;
 
 struct nb_codec_s {
@@ -109,6 +111,10 @@ void nb_codec_destroy(nb_codec_t *codec)
             avro_value_decref(&w->resolved);
             avro_value_iface_decref(w->resolver);
         }
+        if (w->own_iface) {
+            avro_value_decref(&w->own);
+            avro_value_iface_decref(w->own_iface);
+        }
     }
     free(codec->writers);
     for (int t = 0; t < NB_RECORD__COUNT; t++) {
@@ -135,6 +141,41 @@ nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id)
     *schema_id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
                            ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
     return NB_ERR_OK;
+}
+
+/*
+ * True when the reader schema @p r has a record field that the writer schema @p w lacks, at
+ * any depth. avro-c 1.11.1 cannot resolve such a writer to the reader (defaults of reader
+ * fields are not implemented: "Reader field ... doesn't appear in writer", and building that
+ * resolver crashed in avro_resolved_writer_new()). Data written without a field a later
+ * version added is therefore read as written, and the mapping (map.c) gives the added fields
+ * their defaults.
+ */
+static bool nb__adds_fields(avro_schema_t w, avro_schema_t r, int depth)
+{
+    if (depth > 32 || !w || !r)
+        return false;
+    if (is_avro_record(w) && is_avro_record(r)) {
+        for (size_t i = 0; i < avro_schema_record_size(r); i++) {
+            int wi = avro_schema_record_field_get_index(w, avro_schema_record_field_name(r, (int)i));
+            if (wi < 0)
+                return true;
+            if (nb__adds_fields(avro_schema_record_field_get_by_index(w, wi),
+                                avro_schema_record_field_get_by_index(r, (int)i), depth + 1))
+                return true;
+        }
+    } else if (is_avro_array(w) && is_avro_array(r)) {
+        return nb__adds_fields(avro_schema_array_items(w), avro_schema_array_items(r), depth + 1);
+    } else if (is_avro_map(w) && is_avro_map(r)) {
+        return nb__adds_fields(avro_schema_map_values(w), avro_schema_map_values(r), depth + 1);
+    } else if (is_avro_union(w) && is_avro_union(r) &&
+               avro_schema_union_size(w) == avro_schema_union_size(r)) {
+        for (size_t i = 0; i < avro_schema_union_size(r); i++)
+            if (nb__adds_fields(avro_schema_union_branch(w, (int)i),
+                                avro_schema_union_branch(r, (int)i), depth + 1))
+                return true;
+    }
+    return false;
 }
 
 /* Finds or prepares the state for reading data written with schema @p id. */
@@ -166,7 +207,20 @@ static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out
     w->type = e->type;
     w->schema = e->schema;
     nb__reader_t *r = &codec->readers[e->type];
-    if (r->id != id && !avro_schema_equal(e->schema, r->schema)) {
+    if (r->id != id && !avro_schema_equal(e->schema, r->schema) &&
+        nb__adds_fields(e->schema, r->schema, 0)) {
+        nb__avro_lock();
+        w->own_iface = avro_generic_class_from_schema(e->schema);
+        if (!w->own_iface || avro_generic_value_new(w->own_iface, &w->own)) {
+            snprintf(errstr, errstr_size, "schema id %d: %s", (int)id, avro_strerror());
+            if (w->own_iface)
+                avro_value_iface_decref(w->own_iface);
+            w->own_iface = NULL;
+            nb__avro_unlock();
+            return NB_ERR_SCHEMA_RESOLVE;
+        }
+        nb__avro_unlock();
+    } else if (r->id != id && !avro_schema_equal(e->schema, r->schema)) {
         nb__avro_lock();
         w->resolver = avro_resolved_writer_new(e->schema, r->schema);
         if (!w->resolver) {
@@ -194,9 +248,18 @@ static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out
 static int nb__read_body(nb_codec_t *codec, nb__writer_t *w, const uint8_t *body, size_t len)
 {
     avro_value_reset(&codec->readers[w->type].value);
+    if (w->own_iface)
+        avro_value_reset(&w->own);
     avro_reader_memory_set_source(codec->areader, (const char *)body, (int64_t)len);
-    return avro_value_read(codec->areader,
-                           w->resolver ? &w->resolved : &codec->readers[w->type].value);
+    return avro_value_read(codec->areader, w->resolver    ? &w->resolved
+                                           : w->own_iface ? &w->own
+                                                          : &codec->readers[w->type].value);
+}
+
+/* The value a record was read into: the reader schema's, or its own (read as written). */
+static avro_value_t *nb__read_value(nb_codec_t *codec, nb__writer_t *w)
+{
+    return w->own_iface ? &w->own : &codec->readers[w->type].value;
 }
 
 /* Frame, writer lookup, bounds walk, then avro-c reads into the reader value. */
@@ -253,7 +316,7 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
         return err;
     nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache, NULL};
     rec->schema_id = w->id;
-    return nb__extract(w->type, &codec->readers[w->type].value, rec, &x);
+    return nb__extract(w->type, nb__read_value(codec, w), rec, &x);
 }
 
 static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out,
@@ -327,7 +390,7 @@ char *nb_codec_to_avro_json(nb_codec_t *codec, const void *buf, size_t len, char
     if (nb__read(codec, buf, len, NB_RECORD_NONE, &w, errstr, errstr_size))
         return NULL;
     nb__avro_lock();
-    if (avro_value_to_json(&codec->readers[w->type].value, 1, &json))
+    if (avro_value_to_json(nb__read_value(codec, w), 1, &json))
         snprintf(errstr, errstr_size, "%s", avro_strerror());
     nb__avro_unlock();
     return json;

@@ -113,6 +113,18 @@ static nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size
     return nb__get_strv(&f, name, dst, cap, cls, x);
 }
 
+/* A string field a later version of the schema added (default ""): "" when the record was
+ * written without it and is read as written (codec.c, nb__adds_fields()). */
+static nb_err_t nb__get_added_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                                  nb_text_class_t cls, nb__xerr_t *x)
+{
+    avro_value_t f;
+    dst[0] = '\0';
+    if (nb__by_name(rec, name, &f, x))
+        return NB_ERR_OK;
+    return nb__get_strv(&f, name, dst, cap, cls, x);
+}
+
 static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
                                 nb_text_class_t cls, nb__xerr_t *x)
 {
@@ -422,7 +434,9 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
         if (nb__get_str(&it, "role", n->recipients[i].role, sizeof(n->recipients[i].role),
                         NB__NAME, x) ||
             nb__get_str(&it, "route", n->recipients[i].route, sizeof(n->recipients[i].route),
-                        NB__FREE, x))
+                        NB__FREE, x) ||
+            nb__get_added_str(&it, "title", n->recipients[i].title,
+                              sizeof(n->recipients[i].title), NB__FREE, x))
             return x->err;
     }
     x->at = NULL;
@@ -456,7 +470,9 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
         avro_value_get_by_index(&arr, i, &it, NULL);
         if (nb__get_int(&it, "window_days", &n->counts[i].window_days, x) ||
             nb__get_int(&it, "count", &n->counts[i].count, x) ||
-            nb__get_int(&it, "agencies", &n->counts[i].agencies, x))
+            nb__get_int(&it, "agencies", &n->counts[i].agencies, x) ||
+            nb__get_added_str(&it, "counted", n->counts[i].counted,
+                              sizeof(n->counts[i].counted), NB__FREE, x))
             return x->err;
     }
     if (nb__array(v, "items", NB_NOTIF_MAX_ITEMS, &arr, &cnt, x))
@@ -780,7 +796,8 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
         if (avro_value_append(&arr, &it, NULL))
             return nb__xfail(x, NB_ERR_AVRO_ENCODE, "recipients: %s", avro_strerror());
         if (nb__set_str(&it, "role", n->recipients[i].role, x) ||
-            nb__set_str(&it, "route", n->recipients[i].route, x))
+            nb__set_str(&it, "route", n->recipients[i].route, x) ||
+            nb__set_str(&it, "title", n->recipients[i].title, x))
             return x->err;
     }
     if (nb__append(v, "evidence", n->n_evidence, NB_NOTIF_MAX_EVIDENCE, &arr, x))
@@ -806,7 +823,8 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
             return nb__xfail(x, NB_ERR_AVRO_ENCODE, "counts: %s", avro_strerror());
         if (nb__set_int(&it, "window_days", n->counts[i].window_days, x) ||
             nb__set_int(&it, "count", n->counts[i].count, x) ||
-            nb__set_int(&it, "agencies", n->counts[i].agencies, x))
+            nb__set_int(&it, "agencies", n->counts[i].agencies, x) ||
+            nb__set_str(&it, "counted", n->counts[i].counted, x))
             return x->err;
     }
     if (nb__append(v, "items", n->n_items, NB_NOTIF_MAX_ITEMS, &arr, x))

@@ -208,6 +208,28 @@ static void nb__common(const nb_policy_t *pol, const nb_ledger_t *led,
     n->created_at = now_ms;
 }
 
+/* A recipient: the role's id (the machine field), its title (what a nurse reads), its route. */
+static void nb__recipient(nb_recipient_t *out, const nb_policy_role_t *role)
+{
+    nb_str_copy(out->role, sizeof(out->role), role->id);
+    nb_str_copy(out->title, sizeof(out->title), role->title ? role->title : "");
+    nb_str_copy(out->route, sizeof(out->route), role->route);
+}
+
+/* What the rule counted, in words (empty when the policy cannot say: out of memory). */
+static void nb__counted(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                        nb_window_count_t *c)
+{
+    nb_buf_t b = {0};
+    c->counted[0] = '\0';
+    if (nb_policy_rule_counted(pol, rule, c->count, c->agencies, &b) == NB_ERR_OK && b.len) {
+        size_t len = b.len < NB_TEXT_MAX ? b.len : NB_TEXT_MAX;
+        memcpy(c->counted, b.data, len);
+        c->counted[len] = '\0';
+    }
+    nb_buf_free(&b);
+}
+
 static void nb__from_decision(const nb_policy_t *pol, const nb_policy_decision_t *d,
                               const nb_ledger_t *led, const nb_notify_child_t *child,
                               int64_t now_ms, nb_notification_t *n)
@@ -224,11 +246,8 @@ static void nb__from_decision(const nb_policy_t *pol, const nb_policy_decision_t
     nb_str_copy(n->action, sizeof(n->action), d->rule->action);
     n->respond_by = d->respond_by;
     n->n_recipients = d->n_recipients;
-    for (size_t i = 0; i < d->n_recipients; i++) {
-        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), d->recipients[i]->id);
-        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route),
-                    d->recipients[i]->route);
-    }
+    for (size_t i = 0; i < d->n_recipients; i++)
+        nb__recipient(&n->recipients[i], d->recipients[i]);
     n->n_evidence = d->n_evidence;
     for (size_t i = 0; i < d->n_evidence; i++)
         nb_ledger_evidence(led, d->evidence[i], &n->evidence[i]);
@@ -237,6 +256,8 @@ static void nb__from_decision(const nb_policy_t *pol, const nb_policy_decision_t
         nb_ledger_context(led, d->context[i], &n->context[i]);
     n->n_counts = d->n_counts;
     memcpy(n->counts, d->counts, sizeof(n->counts[0]) * d->n_counts);
+    for (size_t i = 0; i < d->n_counts; i++)
+        nb__counted(pol, d->rule, &n->counts[i]);
 }
 
 void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
@@ -260,10 +281,8 @@ void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision
     n->escalation_level = (int32_t)(rung + 1);
     nb_str_copy(n->supersedes, sizeof(n->supersedes), d->id);
     n->n_recipients = r->n_roles;
-    for (size_t i = 0; i < r->n_roles; i++) {
-        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), r->roles[i]->id);
-        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), r->roles[i]->route);
-    }
+    for (size_t i = 0; i < r->n_roles; i++)
+        nb__recipient(&n->recipients[i], r->roles[i]);
     /* Respond by the next rung, if there is one. */
     n->respond_by = rung + 1 < d->n_rungs ? d->rungs[rung + 1].due : NB_TIME_NONE;
     char action[NB_TEXT_MAX + 1];
@@ -353,10 +372,8 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
                                                      NB_NOTIF_MAX_RECIPIENTS)
                          : 0;
     n->n_recipients = nr;
-    for (size_t i = 0; i < nr; i++) {
-        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), roles[i]->id);
-        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), roles[i]->route);
-    }
+    for (size_t i = 0; i < nr; i++)
+        nb__recipient(&n->recipients[i], roles[i]);
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);

@@ -411,3 +411,66 @@ nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
         out->len--; /* NUL-terminated, not counted */
     return o.err;
 }
+
+/* ---- what a decision counted, for the notification -------------------------------------------- */
+
+nb_err_t nb_policy_rule_counted(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                                int32_t count, int32_t agencies, nb_buf_t *out)
+{
+    const nb__rule_t *r = NULL;
+    for (size_t i = 0; i < pol->n_rules && !r; i++)
+        if (&pol->rules[i].info == rule)
+            r = &pol->rules[i];
+    if (!r)
+        return NB_ERR_INVALID_ARG;
+    nb__out_t o = {out, NB_ERR_OK};
+    size_t start = out->len;
+    if (r->kind == NB__RULE_COUNT) {
+        if (r->consecutive != NB__UNSET)
+            nb__pf(&o, "%d in a row: ", (int)count);
+        else
+            nb__pf(&o, "%d ", (int)count);
+        if (r->match.n == 0)
+            nb__pf(&o, "appointments");
+        else
+            nb__match(&o, pol, &r->match);
+        if (r->within_days != NB__UNSET)
+            nb__pf(&o, " in the last %d day%s", (int)r->within_days,
+                   r->within_days == 1 ? "" : "s");
+        nb__pf(&o, ", from %d agenc%s", (int)agencies, agencies == 1 ? "y" : "ies");
+        if (r->distinct_agencies != NB__UNSET)
+            nb__pf(&o, " (the rule needs %d)", (int)r->distinct_agencies);
+    } else {
+        nb__pf(&o, "No ");
+        nb__match(&o, pol, &r->expect);
+        if (r->by == NB__BY_GESTATION) {
+            nb__pf(&o, " recorded by ");
+            nb__gest(&o, r->by_value);
+            nb__pf(&o, " of pregnancy");
+        } else if (r->by == NB__BY_AGE_DAYS) {
+            nb__pf(&o, " recorded by day %d of life", (int)r->by_value);
+        } else {
+            nb__pf(&o, " recorded within %d working day%s after ", (int)r->by_value,
+                   r->by_value == 1 ? "" : "s");
+            nb__match(&o, pol, &r->match);
+        }
+    }
+    if (o.err)
+        return o.err;
+    /* "1 appointment", not "1 appointments". */
+    if (r->kind == NB__RULE_COUNT && count == 1) {
+        size_t w = start;
+        for (size_t i = start; i < out->len; i++) {
+            if (i > start + 10 && out->data[i] == 's' &&
+                memcmp(out->data + i - 11, "appointment", 11) == 0)
+                continue;
+            out->data[w++] = out->data[i];
+        }
+        out->len = w;
+    }
+    /* Appointment types are ids ("new_birth_visit"): shown as words. */
+    for (size_t i = start; i < out->len; i++)
+        if (out->data[i] == '_')
+            out->data[i] = ' ';
+    return NB_ERR_OK;
+}

@@ -70,13 +70,34 @@ def frame(schema_id, schema, value):
     return buf.getvalue()
 
 
+def reader_ids(directory):
+    """id -> the id of the highest version of its subject (the reader schema notbrought
+    compiles in), from a registry.tsv directory."""
+    best, rows = {}, []
+    with open(os.path.join(directory, "registry.tsv")) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            sid, subject, version, _fname = line.split()
+            rows.append((int(sid), subject))
+            if subject not in best or int(version) > best[subject][0]:
+                best[subject] = (int(version), int(sid))
+    return {sid: best[subject][1] for sid, subject in rows}
+
+
+READERS = reader_ids(SCHEMAS)
+
+
 def unframe(reg, data):
+    """Reads a framed record as notbrought does: written with its schema id, resolved to the
+    reader schema of its subject (fastavro fills in the defaults of fields added later)."""
     if len(data) < 5 or data[0] != 0:
         raise ValueError("bad frame")
     (sid,) = struct.unpack(">i", data[1:5])
     schema = reg[sid]
+    reader = reg.get(READERS.get(sid, sid), schema)
     buf = io.BytesIO(data[5:])
-    value = fastavro.schemaless_reader(buf, schema, schema)
+    value = fastavro.schemaless_reader(buf, schema, reader)
     if buf.tell() != len(data) - 5:
         raise ValueError("trailing bytes")
     return value
@@ -206,7 +227,19 @@ def vectors():
         "escalation_level": 1, "supersedes": "1a2b3c", "created_at": ts(NOW),
         "items": [],
     }
-    out.append((4, "notifications", notif, notif))
+    out.append((4, "notifications", notif, with_v2_defaults(notif)))
+    # Version 2 (schema id 6): role titles, what the rule counted, the source's appointment id.
+    notif2 = dict(notif, recipients=[
+        {"role": "named_nurse", "route": "queue:safeguarding",
+         "title": "Named nurse for safeguarding children"},
+        {"role": "social_worker", "route": "queue:la-cs",
+         "title": "Allocated social worker (local authority children's services)"}],
+        counts=[{"window_days": 28, "count": 1, "agencies": 1,
+                 "counted": "1 appointment recorded as was not brought or no access visit in "
+                            "the last 28 days, from 1 agency"}],
+        evidence=[dict(notif["evidence"][0], appointment_id="EMIS-APPT-0042731",
+                       event_id="sha256:1b2c3d4e5f607182")])
+    out.append((6, "notifications", notif2, notif2))
     digest = dict(notif, notification_id="digest-3f9a", kind="digest", respond_by=None, items=[
         {"notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "child_key": "a3f1",
          "nhs_number": "9434765919", "rule_id": "curiosity_cancellations", "tier": "curiosity",
@@ -214,7 +247,7 @@ def vectors():
         {"notification_id": "6a2c0d7e9a1c", "reference": "WNB-8KQ4-MX9Q", "child_key": "b4e2",
          "nhs_number": None, "rule_id": "curiosity_cancellations", "tier": "routine",
          "decided_at": ts(NOW)}])
-    out.append((4, "notifications", digest, digest))
+    out.append((4, "notifications", digest, with_v2_defaults(digest)))
     ack = {
         "ack_id": "ack-1", "notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P",
         "acknowledged_by": "staff-123", "role": "named_nurse", "action": "contacted_family",
@@ -223,6 +256,14 @@ def vectors():
     }
     out.append((5, "notification.acks", ack, ack))
     return out
+
+
+def with_v2_defaults(notif):
+    """A notification written with schema version 1 (id 4), as read with version 2: the
+    fields version 2 added take their defaults."""
+    return dict(notif,
+                recipients=[dict(r, title="") for r in notif["recipients"]],
+                counts=[dict(c, counted="") for c in notif["counts"]])
 
 
 def write_vectors(directory):
