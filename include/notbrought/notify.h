@@ -174,6 +174,50 @@ char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *noti
                       const char *rule_id, const char *child_key, int tier, int level,
                       const char *const *event_ids, size_t n_events, int64_t now_ms);
 
+/* ---- words a nurse reads (src/notify/text.c) ---------------------------------------------- */
+
+/** The zone times are shown in (config `notify.timezone`). Local time follows the policy
+ *  calendar's rules (nb_policy_london_offset()): no TZ, no process-wide state. */
+typedef enum nb_notify_zone_e {
+    NB_NOTIFY_ZONE_EUROPE_LONDON, /**< GMT in winter, BST in summer (the default) */
+    NB_NOTIFY_ZONE_UTC,
+} nb_notify_zone_t;
+
+/** @brief "Europe/London", "UTC" (or "Etc/UTC"). @returns false for any other name. */
+bool nb_notify_zone_parse(const char *name, nb_notify_zone_t *out);
+
+/** @brief The zone's name as nb_notify_zone_parse() reads it. */
+const char *nb_notify_zone_name(nb_notify_zone_t zone);
+
+/**
+ * @brief An instant in local time: "Monday 6 July 2026 at 17:00 BST" (@p weekday), or
+ *        "6 Jul 2026 17:00 BST"; "not set" for NB_TIME_NONE. @returns buf (48 bytes suffice).
+ */
+char *nb_notify_format_time(int64_t ms, nb_notify_zone_t zone, bool weekday, char *buf,
+                            size_t size);
+
+/** @brief A calendar date: "14 March 2025"; "not known" for NB_DATE_NONE. @returns buf. */
+char *nb_notify_format_date(int32_t day, char *buf, size_t size);
+
+/**
+ * @brief An age as people say it on @p on_day: days under 4 weeks ("16 days"), weeks under 13
+ *        (or under 3 whole months: "7 weeks"), months under 2 years ("11 months"), then years and months ("2 years",
+ *        "17 years 3 months"); singular for 1. "age not known" without a date of birth or
+ *        before it. @returns buf (32 bytes suffice).
+ */
+char *nb_notify_age_text(int32_t date_of_birth, int32_t on_day, char *buf, size_t size);
+
+/** @brief Plain words for enum values: "was not brought", "Health visiting", "Child
+ *         protection plan", "escalated: not acknowledged in time". Static strings. */
+const char *nb_notify_status_words(nb_status_t status);
+const char *nb_notify_agency_words(nb_agency_t agency);
+const char *nb_notify_fact_words(nb_fact_kind_t kind);
+const char *nb_notify_kind_words(nb_notification_kind_t kind);
+
+/** @brief An id as words: underscores become spaces ("new_birth_visit" -> "new birth
+ *         visit"), cut to fit. @returns buf. */
+char *nb_notify_words(const char *id, char *buf, size_t size);
+
 /* ---- serialisation -------------------------------------------------------------------------- */
 
 /** @brief Appends the state (versioned, little-endian) to @p out. */
