@@ -215,7 +215,8 @@ const char *nb_notify_fact_words(nb_fact_kind_t kind);
 const char *nb_notify_kind_words(nb_notification_kind_t kind);
 
 /** @brief An id as words: underscores become spaces ("new_birth_visit" -> "new birth
- *         visit"), cut to fit. @returns buf. */
+ *         visit"), or dashes between digits ("6_8_week_review" -> "6-8 week review"); cut to
+ *         fit. @returns buf. */
 char *nb_notify_words(const char *id, char *buf, size_t size);
 
 /* ---- serialisation -------------------------------------------------------------------------- */

@@ -101,6 +101,7 @@ typedef struct nb_config_s {
     bool allow_test_nhs_numbers;
     int64_t park_retention_ms;
     int park_max;
+    char *timezone; /**< notify.timezone: zone of the times a nurse reads (nb_notify_zone_parse) */
     /* ops */
     char *log_level;
     int http_port; /**< metrics and health; 0 disables */

@@ -140,8 +140,8 @@ typedef struct nb_policy_rule_info_s {
  * @brief What a decision of @p rule counted, in words a nurse reads, appended to @p out (no
  *        terminating NUL): for a count rule "2 GP or health visiting appointments recorded as
  *        was not brought or no access visit in the last 90 days, from 2 agencies"; for an
- *        absence rule "No health visiting new birth visit appointments recorded by day 14 of
- *        life".
+ *        absence rule "No health visiting new birth visit appointments recorded as attended by
+ *        day 14 of life". Type ids read as words ("6_8_week_review": "6-8 week review").
  * @param count, agencies what the decision counted (nb_policy_decision_t.counts[0]).
  * @returns NB_ERR_OK, NB_ERR_INVALID_ARG when @p rule is not one of @p pol's, or NB_ERR_NOMEM.
  */

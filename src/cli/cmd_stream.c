@@ -3,6 +3,8 @@
  */
 #include "cli/commands.h"
 
+#include "notbrought/notify.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -323,86 +325,8 @@ typedef struct nb__consume_s {
     nb_codec_t *codec;
     int format; /* 0 json, 1 text, 2 records */
     long n, bad;
+    nb_notify_zone_t zone; /* notify.timezone */
 } nb__consume_t;
-
-/* An NHS number for the text view: "943 476 5919", or escaped as it came when it is not ten
- * digits (consume shows records it has not validated). */
-static const char *nb__text_nhs(const char *nhs, char *buf, size_t size)
-{
-    if (strlen(nhs) == NB_NHS_LEN && strspn(nhs, "0123456789") == NB_NHS_LEN)
-        snprintf(buf, size, "%.3s %.3s %.4s", nhs, nhs + 3, nhs + 6);
-    else
-        nb_text_escape(buf, size, nhs);
-    return buf;
-}
-
-/* Every string a notification carries is printed through nb_text_escape() (E()): a line
- * break, an escape sequence or a bidirectional override in a field must not forge a line,
- * move the cursor or reorder what the nurse reads. */
-static void nb__text_notification(const nb_notification_t *n)
-{
-#define E(buf, s) nb_text_escape((buf), sizeof(buf), (s))
-    char t[32], d[16], nhs[NB_TEXT_ESCAPED_MAX(NB_NHS_LEN)], mother[sizeof(nhs)];
-    char e1[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)], e2[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)],
-        e3[NB_TEXT_ESCAPED_MAX(NB_TEXT_MAX)];
-    static const char *const tier_upper[] = {"CURIOSITY", "ROUTINE", "PRIORITY", "URGENT"};
-    /* A withdrawal does not shout the tier it was raised at: nothing is to be done. */
-    if (n->kind == NB_NOTIFICATION_WITHDRAWN)
-        printf("%s  WITHDRAWN (was %s)\n", E(e1, n->reference),
-               (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?");
-    else
-        printf("%s  %s  %s\n", E(e1, n->reference),
-               (unsigned)n->tier < NB_TIER__COUNT ? tier_upper[n->tier] : "?",
-               nb_notification_kind_name(n->kind));
-    nb__text_nhs(n->nhs_number, nhs, sizeof(nhs));
-    nb__text_nhs(n->pregnant_person_nhs, mother, sizeof(mother));
-    nb_format_date(n->date_of_birth, d, sizeof(d));
-    if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE && n->age_months >= 0)
-        printf("  Child:      NHS %s, born %s (%d months)\n", nhs, d, (int)n->age_months);
-    else if (n->nhs_number[0] && n->date_of_birth != NB_DATE_NONE)
-        printf("  Child:      NHS %s, born %s\n", nhs, d);
-    else if (n->nhs_number[0])
-        printf("  Child:      NHS %s, date of birth not known\n", nhs);
-    else if (n->pregnant_person_nhs[0])
-        printf("  Pregnancy:  pregnant person NHS %s, due %s\n", mother,
-               (nb_format_date(n->expected_delivery_date, d, sizeof(d)), d));
-    else
-        printf("  Child:      not yet identified (key %.12s)\n", E(e1, n->child_key));
-    if (n->nhs_number[0] && n->pregnant_person_nhs[0])
-        printf("  Mother:     NHS %s (antenatal history joined at birth)\n", mother);
-    printf("  Why:        %s\n", E(e1, n->rule_text));
-    printf("  Rule:       %s (policy %s %s)\n", E(e1, n->rule_id), E(e2, n->policy_name),
-           E(e3, n->policy_version));
-    for (size_t i = 0; i < n->n_context; i++) {
-        nb_format_date(n->context[i].start_date, d, sizeof(d));
-        printf("  Context:    %s since %s (%s)\n", nb_fact_kind_name(n->context[i].kind), d,
-               E(e1, n->context[i].source));
-    }
-    for (size_t i = 0; i < n->n_evidence; i++) {
-        const nb_evidence_t *e = &n->evidence[i];
-        nb_format_time(e->scheduled_start, t, sizeof(t));
-        printf("  Evidence:   %.10s  %-16s %-20s %-18s %s\n", t, nb_agency_name(e->agency),
-               E(e1, e->appointment_type), nb_status_name(e->status),
-               E(e2, e->organisation_code));
-    }
-    for (size_t i = 0; i < n->n_counts; i++)
-        if (n->counts[i].window_days > 0)
-            printf("  Count:      %d in %d days, %d agenc%s\n", (int)n->counts[i].count,
-               (int)n->counts[i].window_days, (int)n->counts[i].agencies,
-               n->counts[i].agencies == 1 ? "y" : "ies");
-    printf("  Action:     %s\n", E(e1, n->action));
-    for (size_t i = 0; i < n->n_recipients; i++)
-        printf("  To:         %s (%s)\n", E(e1, n->recipients[i].role),
-               E(e2, n->recipients[i].route));
-    if (n->respond_by != NB_TIME_NONE) {
-        nb_format_time(n->respond_by, t, sizeof(t));
-        printf("  Respond by: %.16sZ\n", t);
-    }
-    if (n->supersedes[0])
-        printf("  Refers to:  %s\n", E(e1, n->supersedes));
-    printf("  Id:         %s\n\n", E(e1, n->notification_id));
-#undef E
-}
 
 /* A record consume cannot show is reported on stderr by its number and error code (no
  * value: the message names the field only) and makes the exit status 1. */
@@ -426,7 +350,7 @@ static int nb__consume_one(void *opaque, const char *topic, const char *key, con
         return 0;
     }
     if (c->format == 1 && rec.type == NB_RECORD_NOTIFICATION) {
-        nb__text_notification(&rec.u.notif);
+        nb__text_notification(stdout, &rec.u.notif, c->zone);
     } else {
         json_t *o = nb__record_to_json(&rec);
         if (!o || json_dumpf(o, stdout, JSON_COMPACT)) {
@@ -459,7 +383,7 @@ int nb__cmd_consume(int argc, char **argv)
         "text (notifications as a nurse reads them), or records (a record file, undecoded).\n"
         "Stops after --max records, or when nothing arrives for --idle-ms (default 3000).\n";
     const char *cfg = NULL, *bootstrap = NULL, *topic = NULL;
-    nb__consume_t cc = {NULL, 0, 0, 0};
+    nb__consume_t cc = {NULL, 0, 0, 0, NB_NOTIFY_ZONE_EUROPE_LONDON};
     long max = 0;
     int idle = 3000, c;
     optind = 1;
@@ -505,6 +429,7 @@ int nb__cmd_consume(int argc, char **argv)
     nb_config_t *conf = nb__load_config("consume", cfg, bootstrap, false);
     if (!conf)
         return NB_EXIT_FAILURE;
+    nb_notify_zone_parse(conf->timezone, &cc.zone); /* validated with the configuration */
     nb_registry_t *reg;
     if (nb__cli_codec_dir(conf->schemas_dir[0] ? conf->schemas_dir : NULL, &reg, &cc.codec)) {
         nb_config_destroy(conf);

@@ -8,9 +8,11 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "notbrought/cli.h"
 #include "notbrought/codec.h"
+#include "notbrought/notify.h"
 
 typedef struct nb__command_s {
     const char *name;
@@ -36,6 +38,9 @@ int64_t nb__cli_now(void);
 
 /** @brief A record as JSON. @returns a new reference. */
 json_t *nb__record_to_json(const nb_record_t *rec);
+
+/** @brief A notification as a nurse reads it (text_view.c), times in @p zone. */
+void nb__text_notification(FILE *out, const nb_notification_t *n, nb_notify_zone_t zone);
 
 int nb__cmd_generate(int argc, char **argv);
 int nb__cmd_decode(int argc, char **argv);

@@ -148,8 +148,11 @@ char *nb_notify_words(const char *id, char *buf, size_t size)
     size_t i = 0;
     if (size == 0)
         return buf;
-    for (; id[i] && i + 1 < size; i++)
-        buf[i] = id[i] == '_' ? ' ' : id[i];
+    for (; id[i] && i + 1 < size; i++) {
+        bool digits = i > 0 && id[i - 1] >= '0' && id[i - 1] <= '9' && id[i + 1] >= '0' &&
+                      id[i + 1] <= '9';
+        buf[i] = id[i] != '_' ? id[i] : digits ? '-' : ' ';
+    }
     buf[i] = '\0';
     return buf;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 
 #include "notbrought/event.h"
+#include "notbrought/notify.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,10 @@ static const nb__cdef_t nb__config_table[] = {
      "days)."},
     {"identity.park_max", NB__C_INT, "1000000", 1, 100000000, OFF(park_max), 0, 0,
      "Most events parked at once per instance."},
+    {"notify.timezone", NB__C_STR, "Europe/London", NONE, OFF(timezone), 0, 0,
+     "Zone the times a nurse reads are shown in (respond-by, appointment times, when a "
+     "notification was made), with its abbreviation (GMT or BST): Europe/London or UTC. The "
+     "records themselves carry UTC instants."},
     {"ops.log_level", NB__C_STR, "info", NONE, OFF(log_level), 0, 0,
      "error, warn, info or debug."},
     {"ops.http_port", NB__C_INT, "0", 0, 65535, OFF(http_port), 0, 0,
@@ -1027,6 +1032,9 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
     if (c->hmac_key_file[0])
         nb__check_file(&e, "identity.hmac_key_file", c->hmac_key_file, false);
     nb__check_http(c, &e);
+    nb_notify_zone_t zone;
+    if (!nb_notify_zone_parse(c->timezone, &zone))
+        nb__cerr(&e, "notify.timezone: expected Europe/London or UTC");
     int64_t fixed;
     if (c->fixed_now[0] && !nb_parse_time(c->fixed_now, &fixed))
         nb__cerr(&e, "processing.fixed_now: expected an ISO 8601 time such as "

@@ -444,13 +444,13 @@ nb_err_t nb_policy_rule_counted(const nb_policy_t *pol, const nb_policy_rule_inf
         nb__pf(&o, "No ");
         nb__match(&o, pol, &r->expect);
         if (r->by == NB__BY_GESTATION) {
-            nb__pf(&o, " recorded by ");
+            nb__pf(&o, " by ");
             nb__gest(&o, r->by_value);
             nb__pf(&o, " of pregnancy");
         } else if (r->by == NB__BY_AGE_DAYS) {
-            nb__pf(&o, " recorded by day %d of life", (int)r->by_value);
+            nb__pf(&o, " by day %d of life", (int)r->by_value);
         } else {
-            nb__pf(&o, " recorded within %d working day%s after ", (int)r->by_value,
+            nb__pf(&o, " within %d working day%s after ", (int)r->by_value,
                    r->by_value == 1 ? "" : "s");
             nb__match(&o, pol, &r->match);
         }
@@ -468,9 +468,14 @@ nb_err_t nb_policy_rule_counted(const nb_policy_t *pol, const nb_policy_rule_inf
         }
         out->len = w;
     }
-    /* Appointment types are ids ("new_birth_visit"): shown as words. */
+    /* Appointment types are ids ("new_birth_visit", "6_8_week_review"): shown as words
+     * ("new birth visit", "6-8 week review"). */
     for (size_t i = start; i < out->len; i++)
         if (out->data[i] == '_')
-            out->data[i] = ' ';
+            out->data[i] = i > start && i + 1 < out->len && out->data[i - 1] >= '0' &&
+                                   out->data[i - 1] <= '9' && out->data[i + 1] >= '0' &&
+                                   out->data[i + 1] <= '9'
+                               ? '-'
+                               : ' ';
     return NB_ERR_OK;
 }

@@ -114,7 +114,9 @@ static void test_words(void **state)
                         "Child protection plan");
     assert_string_equal(nb_notify_status_words((nb_status_t)99), "unknown status");
     assert_string_equal(nb_notify_words("new_birth_visit", buf, sizeof(buf)), "new birth visit");
-    assert_string_equal(nb_notify_words("6_8_week_review", buf, 6), "6 8 w");
+    assert_string_equal(nb_notify_words("6_8_week_review", buf, sizeof(buf)), "6-8 week review");
+    assert_string_equal(nb_notify_words("6_8_week_review", buf, 6), "6-8 w");
+    assert_string_equal(nb_notify_words("_1_", buf, sizeof(buf)), " 1 ");
     for (int i = 0; i < NB_STATUS__COUNT; i++)
         assert_null(strchr(nb_notify_status_words((nb_status_t)i), '_'));
     for (int i = 0; i < NB_AGENCY__COUNT; i++)
@@ -256,6 +258,7 @@ static void test_new_birth_visit_says_what_was_missed(void **state)
     /* Not "window 0 days, 0 agencies". */
     assert_non_null(strstr(note.counts[0].counted, "new birth visit"));
     assert_non_null(strstr(note.counts[0].counted, "by day 14 of life"));
+    assert_null(strstr(note.counts[0].counted, "recorded by"));
     assert_memory_equal(note.counts[0].counted, "No ", 3);
     /* The booked visit that did not happen is quotable. */
     assert_int_equal(note.n_evidence, 1);
