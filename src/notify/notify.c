@@ -356,9 +356,9 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
     }
     if (cause && cause->appointment_id[0])
         snprintf(n->action, sizeof(n->action), "%s (%s appointment %s at %s, now %s).", why,
-                 nb_agency_name(cause->agency), cause->appointment_id,
+                 nb_notify_agency_words(cause->agency), cause->appointment_id,
                  cause->organisation_code[0] ? cause->organisation_code : "an unnamed organisation",
-                 nb_status_name(cause->status));
+                 nb_notify_status_words(cause->status));
     else
         snprintf(n->action, sizeof(n->action), "%s.", why);
     if (cause) {

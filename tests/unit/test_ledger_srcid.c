@@ -151,7 +151,7 @@ static void test_changelog_keeps_ids(void **state)
     nb_ledger_t *led = nb_ledger_new(dict), *back = nb_ledger_new(dict);
     /* More ids than fit in one short block, in an order unlike their hashes. */
     for (int i = 0; i < 40; i++) {
-        char id[32];
+        char id[48];
         snprintf(id, sizeof(id), "S1-%d-%s", i, i % 3 ? "x" : "a-longer-identifier-text");
         apply(led, id, T0 + i * DAY, i % 4 ? NB_STATUS_WAS_NOT_BROUGHT : NB_STATUS_ATTENDED, 1);
     }
@@ -161,7 +161,7 @@ static void test_changelog_keeps_ids(void **state)
     assert_int_equal(nb_ledger_decode_into(back, enc.data, enc.len, errstr, sizeof(errstr)),
                      NB_ERR_OK);
     for (int i = 0; i < 40; i++) {
-        char id[32];
+        char id[48];
         snprintf(id, sizeof(id), "S1-%d-%s", i, i % 3 ? "x" : "a-longer-identifier-text");
         assert_string_equal(evidence_id(back, T0 + i * DAY, b), i % 4 ? id : hash_id(id, h));
     }

@@ -300,7 +300,7 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
                                   &note);
     assert_int_equal(nb_notify_withdrawal_reason(a->raised, &cause), NB_WITHDRAWN_CORRECTED);
     assert_non_null(strstr(note.action, "was corrected"));
-    assert_non_null(strstr(note.action, "gp appointment gp-7 at W91001, now attended"));
+    assert_non_null(strstr(note.action, "GP appointment gp-7 at W91001, now attended"));
     assert_int_equal(note.n_evidence, 1);
     assert_string_equal(note.evidence[0].appointment_id, "gp-7");
     /* Told to those who were told: the original's recipients (not escalated: level 0). */
