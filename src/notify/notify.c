@@ -216,6 +216,22 @@ static void nb__recipient(nb_recipient_t *out, const nb_policy_role_t *role)
     nb_str_copy(out->route, sizeof(out->route), role->route);
 }
 
+/* Titles of recipients filled in by role id (a role no longer in the policy keeps none). */
+static void nb__titles(const nb_policy_t *pol, nb_notification_t *n)
+{
+    for (size_t i = 0; i < n->n_recipients; i++) {
+        n->recipients[i].title[0] = '\0';
+        for (size_t k = 0; k < nb_policy_role_count(pol); k++) {
+            const nb_policy_role_t *role = nb_policy_role(pol, k);
+            if (strcmp(role->id, n->recipients[i].role) == 0) {
+                nb_str_copy(n->recipients[i].title, sizeof(n->recipients[i].title),
+                            role->title ? role->title : "");
+                break;
+            }
+        }
+    }
+}
+
 /* What the rule counted, in words (empty when the policy cannot say: out of memory). */
 static void nb__counted(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
                         nb_window_count_t *c)
@@ -372,11 +388,14 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
                                                      NB_NOTIF_MAX_RECIPIENTS)
                          : 0;
     n->n_recipients = nr;
-    for (size_t i = 0; i < nr; i++)
-        nb__recipient(&n->recipients[i], roles[i]);
+    for (size_t i = 0; i < nr; i++) {
+        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), roles[i]->id);
+        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), roles[i]->route);
+    }
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);
+    nb__titles(pol, n);
 }
 
 void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,

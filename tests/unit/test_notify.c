@@ -305,8 +305,12 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     assert_string_equal(note.evidence[0].appointment_id, "gp-7");
     /* Told to those who were told: the original's recipients (not escalated: level 0). */
     assert_int_equal(note.n_recipients, n_told);
-    for (size_t i = 0; i < n_told; i++)
+    for (size_t i = 0; i < n_told; i++) {
         assert_string_equal(note.recipients[i].role, told[i]);
+        /* With the role's title, as the new notification had it. */
+        assert_true(note.recipients[i].title[0] != '\0');
+        assert_null(strchr(note.recipients[i].title, '_'));
+    }
     cause.status = NB_STATUS_ENTERED_IN_ERROR;
     assert_int_equal(nb_notify_withdrawal_reason(a->raised, &cause),
                      NB_WITHDRAWN_ENTERED_IN_ERROR);
