@@ -14,3 +14,11 @@ add_test(NAME interop.text_at_the_door
          COMMAND ${NB_PYTHON} ${NB_INTEROP} check-text --notbrought $<TARGET_FILE:notbrought>)
 set_tests_properties(interop.ours_read_by_fastavro interop.fastavro_read_by_ours
                      interop.vectors_up_to_date interop.text_at_the_door PROPERTIES LABELS interop)
+
+# The notifications the daemon publishes are read by fastavro as by notbrought (Notification
+# version 2), and read right as text (titles, words, local times, ages, quotable evidence ids):
+# issue 20, item 7. Embedded broker.
+add_test(NAME interop.notifications_published
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/notifications.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR} ${NB_PYTHON})
+set_tests_properties(interop.notifications_published PROPERTIES LABELS integration TIMEOUT 300)
