@@ -134,6 +134,10 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
                                 const nb_ledger_t *led, const nb_notify_child_t *child,
                                 int64_t now_ms, nb_notification_t *out);
 
+/** @brief Fills each recipient's title from the policy by its role id ("" for a role the
+ *         policy no longer has): for notifications built outside this module (digests). */
+void nb_notify_fill_titles(const nb_policy_t *pol, nb_notification_t *n);
+
 /** Why a notification is withdrawn. */
 typedef enum nb_withdrawal_reason_e {
     NB_WITHDRAWN_CORRECTED,        /**< an appointment record it relied on was corrected */

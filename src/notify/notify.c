@@ -216,8 +216,7 @@ static void nb__recipient(nb_recipient_t *out, const nb_policy_role_t *role)
     nb_str_copy(out->route, sizeof(out->route), role->route);
 }
 
-/* Titles of recipients filled in by role id (a role no longer in the policy keeps none). */
-static void nb__titles(const nb_policy_t *pol, nb_notification_t *n)
+void nb_notify_fill_titles(const nb_policy_t *pol, nb_notification_t *n)
 {
     for (size_t i = 0; i < n->n_recipients; i++) {
         n->recipients[i].title[0] = '\0';
@@ -395,7 +394,7 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);
-    nb__titles(pol, n);
+    nb_notify_fill_titles(pol, n);
 }
 
 void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,

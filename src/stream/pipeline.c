@@ -1341,6 +1341,7 @@ static nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t p
     n.n_recipients = 1;
     nb_str_copy(n.recipients[0].role, sizeof(n.recipients[0].role), d->role);
     nb_str_copy(n.recipients[0].route, sizeof(n.recipients[0].route), d->route);
+    nb_notify_fill_titles(p->pol, &n);
     n.n_items = d->n;
     memcpy(n.items, d->items, d->n * sizeof(d->items[0]));
     nb_err_t err = nb__publish(p, st, &n);

@@ -184,6 +184,7 @@ typedef struct seen_set_s {
     size_t n;
     size_t digest_items;
     char digest_item_nhs[NB_NHS_LEN + 1];
+    char digest_title[NB_TITLE_MAX + 1]; /* the digest's recipient, as a nurse reads it */
     long audit_acknowledged;
 } seen_set_t;
 
@@ -208,6 +209,9 @@ static int seen_cb(void *opaque, const char *topic, const char *key, const void 
     assert_true(s->n < 64);
     if (rec.u.notif.kind == NB_NOTIFICATION_DIGEST) {
         s->digest_items = rec.u.notif.n_items;
+        if (rec.u.notif.n_recipients)
+            snprintf(s->digest_title, sizeof(s->digest_title), "%s",
+                     rec.u.notif.recipients[0].title);
         if (rec.u.notif.n_items)
             snprintf(s->digest_item_nhs, sizeof(s->digest_item_nhs), "%s",
                      rec.u.notif.items[0].nhs_number);
@@ -382,6 +386,7 @@ static void test_lifecycle(void **state)
     assert_int_equal(s.n, 7);
     assert_int_equal(s.digest_items, 1);
     assert_string_equal(s.digest_item_nhs, nhs[3]);
+    assert_true(s.digest_title[0] != '\0'); /* the role's title, not only its id */
     assert_null(find(&s, 3, NB_NOTIFICATION_NEW, 0));
     for (size_t i = 0; i < s.n; i++)
         assert_int_equal(s.v[i].count, 1); /* each exactly once */
