@@ -233,7 +233,7 @@ def vectors():
         "items": [],
     }
     out.append((4, "notifications", notif, with_v2_defaults(notif)))
-    # Version 2 (schema id 6): role titles, what the rule counted, the source's appointment id.
+    # Version 2 (schema id 7): role titles, what the rule counted, the source's appointment id.
     notif2 = dict(notif, recipients=[
         {"role": "named_nurse", "route": "queue:safeguarding",
          "title": "Named nurse for safeguarding children"},
@@ -244,7 +244,7 @@ def vectors():
                             "the last 28 days, from 1 agency"}],
         evidence=[dict(notif["evidence"][0], appointment_id="EMIS-APPT-0042731",
                        event_id="sha256:1b2c3d4e5f607182")])
-    out.append((6, "notifications", notif2, notif2))
+    out.append((7, "notifications", notif2, notif2))
     digest = dict(notif, notification_id="digest-3f9a", kind="digest", respond_by=None, items=[
         {"notification_id": "5f2c0d7e9a1b", "reference": "WNB-7KQ4-MX9P", "child_key": "a3f1",
          "nhs_number": "9434765919", "rule_id": "curiosity_cancellations", "tier": "curiosity",

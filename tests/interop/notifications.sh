@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The notifications the daemon publishes (issue 20, item 7), on the embedded broker: fastavro
-# reads every one to what notbrought reads (Notification version 2, schema id 6), and the
+# reads every one to what notbrought reads (Notification version 2, schema id 7), and the
 # nurse's text view reads right: role titles, no enum symbols, no "0 months" or "207 months",
 # times in local time, and each piece of evidence with a quotable appointment id.
 # Usage: notifications.sh NOTBROUGHT SOURCE_DIR PYTHON (with fastavro)
@@ -52,7 +52,7 @@ wait $daemon && ok "the daemon stopped cleanly" || bad "the daemon's exit status
     >"$work/notes.txt" 2>"$work/consume.err" || bad "consume --format text: $(cat "$work/consume.err")"
 
 "$py" "$root/tests/interop/avro_interop.py" check-records --notbrought "$bin" \
-    --file "$work/notes.rec" --schema-id 6 >"$work/check.out" &&
+    --file "$work/notes.rec" --schema-id 7 >"$work/check.out" &&
     ok "fastavro reads every notification as notbrought does ($(tail -1 "$work/check.out"))" ||
     bad "fastavro and notbrought differ: $(head -c 3000 "$work/check.out")"
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests: Notification schema version 2 (issue 20, item 7). Notifications are written
- * with version 2 (id 6) and keep role titles, counted text and source appointment ids through
+ * with version 2 (id 7) and keep role titles, counted text and source appointment ids through
  * a round trip; version 1 records (id 4, written by fastavro in tests/interop/vectors) are
  * read as written, since avro-c cannot fill in the defaults of fields added later, and get
  * those defaults, before and after version 2 records went through the same codec.
@@ -89,7 +89,7 @@ static void roundtrip_v2(fx_t *f)
                      NB_ERR_OK);
     int32_t id;
     assert_int_equal(nb_frame_schema_id(buf.data, buf.len, &id), NB_ERR_OK);
-    assert_int_equal(id, 6);
+    assert_int_equal(id, 7);
     assert_int_equal(nb_codec_decode(f->codec, buf.data, buf.len, NB_RECORD_NOTIFICATION, &out,
                                      f->errstr, sizeof(f->errstr)),
                      NB_ERR_OK);
