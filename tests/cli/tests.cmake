@@ -20,7 +20,7 @@ nb_cli_test(policy_check_base "policy|check|${NB_POLICY_DIR}/wnb-wales-base.yaml
             "^ok: wnb-wales-base ")
 nb_cli_test(policy_test_default
             "policy|test|${NB_POLICY_DEFAULT}|--cases|${NB_POLICY_DIR}/cases/default.yaml|--coverage"
-            0 "34 cases: 34 passed, 0 failed")
+            0 "39 cases: 39 passed, 0 failed")
 nb_cli_test(policy_explain_default "policy|explain|${NB_POLICY_DEFAULT}" 0
             "RULES.*Source: NICE guideline NG201")
 
