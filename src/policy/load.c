@@ -1943,7 +1943,7 @@ static const nb__field_t nb__defaults_fields[] = {
     {"self_managing_from_age", nb__p_int, offsetof(nb_policy_t, self_managing_from_age), 16, 18,
      NULL, 0,
      "young people of this age (16 or 17) and older are presumed to manage their own "
-     "appointments; 18: never presumed (default 16)"},
+     "appointments; 18: never presumed (default 18)"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__defaults_table = {"defaults", nb__defaults_fields, NB__NO_MARK};
 
@@ -3064,7 +3064,7 @@ static nb_policy_t *nb__policy_new(void)
     pol->default_cooldown = 28;
     pol->default_digest = NB_POLICY_DIGEST_NONE;
     pol->default_self = NB__SELF_EXCLUDE;
-    pol->self_managing_from_age = 16;
+    pol->self_managing_from_age = 18; /* a policy that does not say keeps its meaning */
     pol->retention_days_set = NB__UNSET;
     pol->cob_minutes = 17 * 60;
     pol->cal_from = pol->cal_to = NB__UNSET;

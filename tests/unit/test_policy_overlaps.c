@@ -454,14 +454,14 @@ static nb_policy_t *with_defaults(const char *defaults)
     return pol;
 }
 
-/* A 17-year-old is presumed self-managing (excluded by default) from 16; from 18 nobody is
- * presumed, and the rule counts the cancellations. A 15-year-old is never presumed. */
+/* A 17-year-old is presumed self-managing (excluded by default) from 16; a policy that does not
+ * say presumes it of nobody, and the rule counts the cancellations. A 15-year-old never is. */
 static void test_self_managing_presumed_from_the_policy_age(void **state)
 {
     (void)state;
-    nb_policy_t *by16 = with_defaults("");
+    nb_policy_t *by16 = with_defaults(", defaults: {self_managing_from_age: 16}");
     nb_policy_t *by17 = with_defaults(", defaults: {self_managing_from_age: 17}");
-    nb_policy_t *never = with_defaults(", defaults: {self_managing_from_age: 18}");
+    nb_policy_t *never = with_defaults(""); /* a policy that does not say: nobody */
     struct {
         const char *dob;
         bool by16, by17, never;
