@@ -14,13 +14,15 @@ check fails, listing every problem, when:
     likelihood and risk, controls, residual severity and likelihood and risk, evidence), its
     evidence cites no test or holds a placeholder, or a risk rating disagrees with the
     document's own risk matrix;
-  - one of the hazards issue 20 lists is not covered by any hazard's "Listed hazard" row.
+  - one of the hazards issue 20 lists is not covered by any hazard's "Listed hazard" row;
+  - a control (C-NN) or open action (A-NN) referred to is not defined in its table, or the
+    summary table (rows H-NN) misses a hazard or gives ratings other than its entry's.
 
 usage: safety_case.py --source-dir DIR [--build-dir DIR] [--ctest CTEST] [--doc FILE]
                       [--self-test]
   --self-test  also checks that the check fails: a made-up test name, a made-up function,
-               a hazard without evidence, a listed hazard removed and a wrong rating must
-               each be reported.
+               a hazard without evidence, a listed hazard removed, a summary that disagrees,
+               an undefined control and a wrong rating must each be reported.
 Exit status: 0 when the document is consistent, 1 when it is not, 2 on a usage error.
 """
 
@@ -175,6 +177,59 @@ def parse_doc(text):
     return hazards, order, parse_matrix(lines), citations, problems
 
 
+def cross_references(text, hazards, order):
+    """Problems of the document's ids: every control (C-NN) and action (A-NN) it refers to is
+    defined (the first cell of a row of the controls and actions tables), and the summary
+    table (rows whose first cell is H-NN) lists every hazard once, with the ratings of its
+    entry."""
+    problems = []
+    rows = []  # (cells, line)
+    for no, line in enumerate(text.splitlines(), start=1):
+        st = line.strip()
+        if st.startswith("|"):
+            rows.append(([c.strip() for c in st.strip("|").split("|")], no))
+    defined = {"C": set(), "A": set()}
+    summary = {}
+    for cells, no in rows:
+        first = cells[0].strip("*").strip()
+        if re.fullmatch(r"[CA]-\d{2}", first):
+            if first in defined[first[0]]:
+                problems.append(f"line {no}: {first} is defined twice")
+            defined[first[0]].add(first)
+        elif re.fullmatch(r"H-\d{2,3}", first):
+            if first in summary:
+                problems.append(f"line {no}: {first} is in the summary twice")
+            summary[first] = (cells, no)
+    for no, line in enumerate(text.splitlines(), start=1):
+        st = line.strip()
+        if st.startswith("|") and re.fullmatch(r"[CA]-\d{2}", st.strip("|").split("|")[0]
+                                               .strip().strip("*").strip()):
+            line = "|".join(st.strip("|").split("|")[1:])
+        for m in re.finditer(r"\b([CA])-(\d{2})\b", line):
+            ref = f"{m.group(1)}-{m.group(2)}"
+            if ref not in defined[m.group(1)]:
+                what = "control" if m.group(1) == "C" else "open action"
+                problems.append(f"line {no}: {ref} is not a defined {what}")
+    for hid in order:
+        if hid not in summary:
+            problems.append(f"{hid} is not in the summary table")
+            continue
+        cells, no = summary[hid]
+        f = hazards[hid]["fields"]
+        for stage, col in (("initial", 2), ("residual", 3)):
+            got = re.match(r"\s*\**\s*(\d)", cells[col]) if len(cells) > col else None
+            want = re.match(r"\s*\**\s*(\d)", f.get(f"{stage} risk", ("", 0))[0])
+            if not got:
+                problems.append(f"line {no}: the summary gives {hid} no {stage} rating")
+            elif want and got.group(1) != want.group(1):
+                problems.append(f"line {no}: the summary gives {hid} {stage} risk "
+                                f"{got.group(1)}, its entry {want.group(1)}")
+    for hid, (_, no) in summary.items():
+        if hid not in hazards:
+            problems.append(f"line {no}: the summary lists {hid}, which has no entry")
+    return problems
+
+
 # ---- what exists -------------------------------------------------------------------------------
 
 def ctest_tests(ctest, build_dir):
@@ -304,6 +359,8 @@ def check(text, tests, source_dir):
                                     f"matrix: {like_w} likelihood and {sev_w} severity give "
                                     f"{want}")
 
+    problems.extend(cross_references(text, hazards, order))
+
     listed = " ".join(hazards[h]["fields"].get("listed hazard", ("", 0))[0].lower()
                       for h in order)
     for phrase in LISTED_HAZARDS:
@@ -372,6 +429,13 @@ def self_test(text, tests, source_dir):
         ("a listed hazard removed",
          replace_line(listed_line[1], "| Listed hazard | (none) |"),
          "the hazard 'a stuck source' (issue 20) is in no hazard's"),
+        ("a summary that disagrees with the entry",
+         re.sub(r"^\| " + order[0] + r" \|([^|]*)\| \d \|", "| " + order[0] + r" |\\1| "
+                + str(wrong) + " |", text, count=1, flags=re.M),
+         f"the summary gives {order[0]} initial risk {wrong}"),
+        ("an undefined control",
+         replace_line(first["fields"]["controls"][1], "| Controls | C-99 made up |"),
+         "C-99 is not a defined control"),
         ("a rating the matrix does not give",
          replace_line(risk_no, f"| Initial risk | {wrong} |"),
          f"initial risk {wrong} disagrees with the matrix"),
