@@ -93,6 +93,14 @@ nb_cli_test(policy_test_why_not "policy|test|${D}/valid-min.yaml|--cases|${D}/wh
 nb_cli_test(version "version" 0
             "^notbrought [0-9]+\\.[0-9]+\\.[0-9]+ \\(librdkafka [0-9]+\\.[0-9]+\\.[0-9]+")
 
+# The clinical safety case (docs/clinical-safety.md) cites only tests that exist (asking this
+# build's ctest), every hazard has every column of the log and the issue's hazards are all
+# there; then it checks that it can fail (python3, stdlib only; needs no binary).
+add_test(NAME cli.safety_case
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/safety_case.py --source-dir ${CMAKE_SOURCE_DIR}
+                 --build-dir ${CMAKE_BINARY_DIR} --ctest ${CMAKE_CTEST_COMMAND} --self-test)
+set_tests_properties(cli.safety_case PROPERTIES LABELS unit TIMEOUT 60)
+
 # The admin HTTP port: loopback by default, and 500 slow-headers connections from 127.0.0.2
 # neither keep /healthz from 127.0.0.1 waiting nor flood the log (python3, stdlib only; the
 # real daemon on the embedded broker).
