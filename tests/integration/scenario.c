@@ -13,7 +13,7 @@
 #include "notbrought/identity.h"
 #include "notbrought/ledger.h"
 
-void sc_nhs_number(int n, char out[NB_NHS_LEN + 1])
+int sc_nhs_number(int n, char out[NB_NHS_LEN + 1])
 {
     for (;; n++) {
         char nine[16];
@@ -25,7 +25,7 @@ void sc_nhs_number(int n, char out[NB_NHS_LEN + 1])
         out[9] = (char)('0' + check);
         out[10] = '\0';
         if (nb_nhs_validate(out) == NB_ERR_OK)
-            return;
+            return n;
     }
 }
 
@@ -257,7 +257,7 @@ static int sc_next_version(sc_versions_t *vs, const char *key, int given)
 
 static const char *const sc_event_keys[] = {
     "id", "agency", "type", "at", "status", "version", "mandated", "mode", "org", "recorded",
-    "child", "pregnancy", "local_id", "nhs_number", "date_of_birth", NULL};
+    "child", "pregnancy", "local_id", "nhs_number", "date_of_birth", "maternity_id", NULL};
 
 static bool sc_event(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *m,
                      sc_versions_t *vs, nb_record_t *rec)
@@ -317,6 +317,9 @@ static bool sc_event(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t 
     } else if (!sc_subject(c, sc, m, true, &s)) {
         return false;
     }
+    yaml_node_t *mn = sc_get(c, m, "maternity_id");
+    if (mn && s.pregnancy < 0)
+        return sc_fail(c, mn, "'maternity_id' is for an event about a pregnancy");
     if (s.pregnancy >= 0) {
         const sc_pregnancy_t *p = &sc->pregnancies[s.pregnancy];
         a->subject_kind = NB_SUBJECT_UNBORN;
@@ -324,6 +327,14 @@ static bool sc_event(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t 
                  NB_SYSTEM_NHS_NUMBER);
         snprintf(a->pregnant_person_id.value, sizeof(a->pregnant_person_id.value), "%s",
                  sc->people[p->mother].nhs);
+        if (mn) {
+            /* The maternity system's own number for the pregnant person, not the NHS number. */
+            int l = sc_local(sc, sc_str(mn));
+            if (l < 0)
+                return sc_fail(c, mn, "no local identifier called '%s' in 'local_ids'",
+                               sc_str(mn) ? sc_str(mn) : "?");
+            a->pregnant_person_id = sc->locals[l].id;
+        }
         a->expected_delivery_date = p->edd;
     } else if (s.person >= 0) {
         a->date_of_birth = sc->people[s.person].dob;
@@ -438,7 +449,8 @@ static bool sc_link(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
                              "{unborn_to_child: PREGNANCY, child: CHILD}");
     }
     int to = sc_person(sc, child);
-    if (to < 0 || sc->people[to].mother)
+    /* A local identifier may be linked to a mother too (a maternity number). */
+    if (to < 0 || (sc->people[to].mother && l->kind != NB_LINK_LINK && l->kind != NB_LINK_UNLINK))
         return sc_fail(c, m, "the link names no child of 'children' ('%s')", child ? child : "");
     snprintf(l->to.system, sizeof(l->to.system), "%s", NB_SYSTEM_NHS_NUMBER);
     snprintf(l->to.value, sizeof(l->to.value), "%s", sc->people[to].nhs);
@@ -474,8 +486,6 @@ static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_ex
         return sc_fail(c, sc_get(c, m, "kind"), "kind is new, escalated, withdrawn, reminder or "
                                                 "digest");
     const char *rule = sc_str(sc_get(c, m, "rule"));
-    if (!rule && e->kind != NB_NOTIFICATION_DIGEST)
-        return sc_fail(c, m, "an expectation needs the 'rule'");
     snprintf(e->rule, sizeof(e->rule), "%s", rule ? rule : "");
     e->subj.person = e->subj.pregnancy = -1;
     if (e->kind != NB_NOTIFICATION_DIGEST && !sc_subject(c, sc, m, true, &e->subj))
@@ -550,7 +560,7 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
                 return sc_fail(c, v, "too many people, or a name that is not text");
             sc_person_t *pp = &sc->people[sc->n_people++];
             snprintf(pp->name, sizeof(pp->name), "%s", name);
-            sc_nhs_number((*nhs_seq)++, pp->nhs);
+            *nhs_seq = sc_nhs_number(*nhs_seq, pp->nhs) + 1;
             pp->dob = NB_DATE_NONE;
             pp->mother = g == 1;
             if (g == 0) {

@@ -126,7 +126,8 @@ bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *rep
  *         events). @returns 0 or -1. */
 int sc_write_replay(const sc_scenario_t *sc, FILE *f);
 
-/** @brief A valid NHS number of the 999 test range, from a sequence number. */
-void sc_nhs_number(int n, char out[NB_NHS_LEN + 1]);
+/** @brief A valid NHS number of the 999 test range, the first from sequence number @p n
+ *         on. @returns the sequence number used. */
+int sc_nhs_number(int n, char out[NB_NHS_LEN + 1]);
 
 #endif
