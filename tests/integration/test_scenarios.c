@@ -363,6 +363,10 @@ static int daemon_setup(void **state)
      * record. */
     nb_it_conf_opts_t o = {NULL, false, true, t0, 1000};
     nb_config_t *conf = nb_it_conf(bs, "nb-scenarios", &o);
+    /* The daemon sees each record as soon as it is written, rather than at the end of a
+     * fetch's wait (500 ms by default): a step is a few round trips, not seconds. */
+    conf->kafka_props[conf->n_kafka_props].key = strdup("fetch.wait.max.ms");
+    conf->kafka_props[conf->n_kafka_props++].value = strdup("5");
     nb_broker_create_topics(g.b, conf, 1);
     g.reg = nb_registry_new();
     assert_int_equal(nb_registry_add_builtin(g.reg, errstr, sizeof(errstr)), NB_ERR_OK);
@@ -381,6 +385,7 @@ static int daemon_setup(void **state)
     rd_kafka_conf_set(cc, "group.id", "nb-scenarios-reader", errstr, sizeof(errstr));
     rd_kafka_conf_set(cc, "enable.auto.commit", "false", errstr, sizeof(errstr));
     rd_kafka_conf_set(cc, "isolation.level", "read_committed", errstr, sizeof(errstr));
+    rd_kafka_conf_set(cc, "fetch.wait.max.ms", "5", errstr, sizeof(errstr));
     g.cons = rd_kafka_new(RD_KAFKA_CONSUMER, cc, errstr, sizeof(errstr));
     assert_non_null(g.cons);
     const struct rd_kafka_metadata *md = NULL;
