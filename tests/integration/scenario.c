@@ -355,8 +355,8 @@ static bool sc_event(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t 
     return true;
 }
 
-static const char *const sc_fact_keys[] = {"kind",   "start",    "end",     "status", "id",
-                                           "child",  "local_id", "version", NULL};
+static const char *const sc_fact_keys[] = {"kind",  "start",    "end",     "status", "id",
+                                           "child", "local_id", "version", "mother", NULL};
 
 static bool sc_fact(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *m,
                     sc_versions_t *vs, nb_record_t *rec)
@@ -379,12 +379,18 @@ static bool sc_fact(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
     if (status && !nb_fact_status_parse(status, &f->status))
         return sc_fail(c, sc_get(c, m, "status"), "a fact's status is current or "
                                                   "entered_in_error");
-    yaml_node_t *ln = sc_get(c, m, "local_id");
+    yaml_node_t *ln = sc_get(c, m, "local_id"), *mn = sc_get(c, m, "mother");
     if (ln) {
         int l = sc_local(sc, sc_str(ln));
         if (l < 0)
             return sc_fail(c, ln, "no local identifier called '%s'", sc_str(ln) ? sc_str(ln) : "?");
         f->local_id = sc->locals[l].id;
+    } else if (mn) {
+        /* An unborn child's plan, as children's services record it: against the mother. */
+        int p = sc_person(sc, sc_str(mn));
+        if (p < 0 || !sc->people[p].mother)
+            return sc_fail(c, mn, "no mother called '%s' in 'mothers'", sc_str(mn) ? sc_str(mn) : "?");
+        snprintf(f->nhs_number, sizeof(f->nhs_number), "%s", sc->people[p].nhs);
     } else {
         sc_subject_t s;
         if (!sc_subject(c, sc, m, true, &s))

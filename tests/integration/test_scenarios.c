@@ -221,6 +221,20 @@ static void settle(void)
              (unsigned long long)s.links, (unsigned long long)g.links, (int)s.ready);
 }
 
+/* Waits until the daemon has handled every record sent so far (what they raise is published
+ * as they are handled; nothing waits for a tick). */
+static void settle_records(void)
+{
+    nb_stream_stats_t s;
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(2)) {
+        nb_stream_stats(g.d.st, &s);
+        if (s.ready && !s.catching_up && s.records_in >= g.records)
+            return;
+    }
+    fail_msg("the daemon did not read the scenario's records: %llu of %llu",
+             (unsigned long long)s.records_in, (unsigned long long)g.records);
+}
+
 /* The clock moves: a record of a child of no scenario, recorded at the new time, so that the
  * daemon handles something, ticks at the new time and has read its source up to it. */
 static void clock_record(int64_t at)
@@ -331,7 +345,7 @@ static void run_daemon(const sc_scenario_t *sc)
         if (events) {
             flush();
             g.records += events;
-            settle();
+            settle_records();
         }
         read_notes();
     }
@@ -468,8 +482,12 @@ static void test_every_rule_is_covered(void **state)
             for (size_t c = 0; c < sc->n_covers; c++)
                 uses = uses || strcmp(sc->covers[c], id) == 0;
             for (size_t s = 0; s < sc->n_steps; s++)
-                for (size_t e = 0; e < sc->steps[s].n_expect; e++)
-                    uses = uses || strcmp(sc->steps[s].expect[e].rule, id) == 0;
+                for (size_t e = 0; e < sc->steps[s].n_expect; e++) {
+                    const sc_expect_t *x = &sc->steps[s].expect[e];
+                    uses = uses || strcmp(x->rule, id) == 0;
+                    for (int j = 0; j < x->n_items; j++)
+                        uses = uses || strcmp(x->items[j], id) == 0;
+                }
             if (uses && !sc->pending[0] && off < sizeof(by))
                 off += (size_t)snprintf(by + off, sizeof(by) - off, " %s", sc->id);
         }
