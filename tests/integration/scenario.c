@@ -187,7 +187,8 @@ static bool sc_subject(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, bool requ
     if (cn) {
         s->person = sc_person(sc, sc_str(cn));
         if (s->person < 0 || sc->people[s->person].mother)
-            return sc_fail(c, cn, "no child called '%s' in 'children'", sc_str(cn) ? sc_str(cn) : "?");
+            return sc_fail(c, cn, "no child called '%s' in 'children'",
+                           sc_str(cn) ? sc_str(cn) : "?");
         return true;
     }
     if (pn) {
@@ -389,7 +390,8 @@ static bool sc_fact(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
         /* An unborn child's plan, as children's services record it: against the mother. */
         int p = sc_person(sc, sc_str(mn));
         if (p < 0 || !sc->people[p].mother)
-            return sc_fail(c, mn, "no mother called '%s' in 'mothers'", sc_str(mn) ? sc_str(mn) : "?");
+            return sc_fail(c, mn, "no mother called '%s' in 'mothers'",
+                           sc_str(mn) ? sc_str(mn) : "?");
         snprintf(f->nhs_number, sizeof(f->nhs_number), "%s", sc->people[p].nhs);
     } else {
         sc_subject_t s;
@@ -410,8 +412,9 @@ static bool sc_fact(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
     return true;
 }
 
-static const char *const sc_link_keys[] = {"link",  "to",    "unlink",          "from", "supersedes",
-                                           "by",    "child", "unborn_to_child", "id",   NULL};
+static const char *const sc_link_keys[] = {"link",       "to", "unlink", "from",
+                                           "supersedes", "by", "child",  "unborn_to_child",
+                                           "id",         NULL};
 
 static bool sc_link(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *m,
                     const char *uniq, nb_record_t *rec)
@@ -607,8 +610,8 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
             yaml_node_t *v = sc_node(c, p->value);
             static const char *const keys[] = {"system", "value", NULL};
             const char *sys = sc_str(sc_get(c, v, "system")), *val = sc_str(sc_get(c, v, "value"));
-            if (!name || sc->n_locals == SC_MAX_PEOPLE || !sc_keys(c, v, "a local identifier", keys) ||
-                !sys || !val)
+            if (!name || sc->n_locals == SC_MAX_PEOPLE ||
+                !sc_keys(c, v, "a local identifier", keys) || !sys || !val)
                 return sc_fail(c, v, "a local identifier is {system: URI, value: TEXT}");
             sc_local_t *l = &sc->locals[sc->n_locals++];
             snprintf(l->name, sizeof(l->name), "%s", name);
@@ -996,7 +999,8 @@ bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *rep
             const sc_expect_t *e = &st->expect[order[j]];
             bool found = false;
             for (size_t i = 0; i < n_seen && !found; i++) {
-                if (seen[i].used || seen[i].n.created_at != st->at || !sc_matches(sc, e, &seen[i].n))
+                if (seen[i].used || seen[i].n.created_at != st->at ||
+                    !sc_matches(sc, e, &seen[i].n))
                     continue;
                 seen[i].used = found = true;
             }
@@ -1021,7 +1025,8 @@ bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *rep
         for (size_t i = 0; i < n_seen; i++) {
             if (seen[i].n.created_at != st->at)
                 continue;
-            sc_put(&o, "\n    %s ", seen[i].used ? "published as expected:" : "published, not expected:");
+            sc_put(&o, "\n    %s ",
+                   seen[i].used ? "published as expected:" : "published, not expected:");
             sc_describe_seen(&o, sc, &seen[i].n);
             seen[i].used = true;
         }

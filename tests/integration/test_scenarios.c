@@ -1,6 +1,6 @@
 /*
- * The clinical scenario suite (the YAML files of tests/scenarios/, format in tests/scenarios/README.md),
- * run two ways and compared with what each scenario expects:
+ * The clinical scenario suite (the YAML files of tests/scenarios/, format in
+ * tests/scenarios/README.md), run two ways and compared with what each scenario expects:
  *
  *   it_scenarios            through the daemon, on the embedded broker, with the clock the
  *                           test controls (ctest integration.scenarios);
