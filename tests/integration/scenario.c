@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #include "notbrought/identity.h"
@@ -403,7 +404,9 @@ static bool sc_fact(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
         snprintf(f->nhs_number, sizeof(f->nhs_number), "%s", sc->people[s.person].nhs);
     }
     const char *id = sc_str(sc_get(c, m, "id"));
-    snprintf(f->event_id, sizeof(f->event_id), "%s-%s", sc->id, id ? id : kind);
+    char eid[256];
+    snprintf(eid, sizeof(eid), "%s-%s", sc->id, id ? id : kind);
+    nb_str_copy(f->event_id, sizeof(f->event_id), eid);
     snprintf(f->source_system, sizeof(f->source_system), "WCCIS");
     snprintf(f->organisation_code, sizeof(f->organisation_code), "W00001");
     f->recorded_at = st->at;
@@ -479,7 +482,7 @@ static bool sc_link(sc_ctx_t *c, sc_scenario_t *sc, sc_step_t *st, yaml_node_t *
 
 static const char *const sc_expect_keys[] = {
     "rule", "kind", "child", "pregnancy", "tier", "recipients", "evidence", "items",
-    "respond_by", "level", NULL};
+    "respond_by", "level", "says", NULL};
 
 static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_expect_t *e)
 {
@@ -523,6 +526,17 @@ static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_ex
     }
     if ((n = sc_get(c, m, "level")))
         e->level = atoi(sc_str(n) ? sc_str(n) : "-1");
+    if ((n = sc_get(c, m, "says"))) {
+        size_t k = n->type == YAML_SEQUENCE_NODE ? sc_len(n) : 1;
+        if (k > 4)
+            return sc_fail(c, n, "'says' takes at most 4 phrases");
+        for (size_t i = 0; i < k; i++) {
+            const char *p = sc_str(n->type == YAML_SEQUENCE_NODE ? sc_at(c, n, i) : n);
+            if (!p || !p[0])
+                return sc_fail(c, n, "'says' is a phrase, or a list of phrases");
+            snprintf(e->says[e->n_says++], sizeof(e->says[0]), "%s", p);
+        }
+    }
     return true;
 }
 
@@ -826,6 +840,16 @@ static void sc_view(const sc_scenario_t *sc, const nb_notification_t *n, sc_view
     sc_seen_subject(sc, n, &v->subj);
 }
 
+/* @p phrase in @p text, ignoring case. */
+static bool sc_contains(const char *text, const char *phrase)
+{
+    size_t n = strlen(phrase);
+    for (const char *p = text; *p; p++)
+        if (strncasecmp(p, phrase, n) == 0)
+            return true;
+    return n == 0;
+}
+
 static bool sc_matches(const sc_scenario_t *sc, const sc_expect_t *e, const nb_notification_t *n)
 {
     sc_view_t v;
@@ -854,6 +878,9 @@ static bool sc_matches(const sc_scenario_t *sc, const sc_expect_t *e, const nb_n
         return false;
     if (e->level >= 0 && n->escalation_level != e->level)
         return false;
+    for (int i = 0; i < e->n_says; i++)
+        if (!sc_contains(n->rule_text, e->says[i]) && !sc_contains(n->action, e->says[i]))
+            return false;
     return true;
 }
 
@@ -911,7 +938,8 @@ static void sc_describe_seen(sc_out_t *o, const sc_scenario_t *sc, const nb_noti
         nb_format_time(n->respond_by, t, sizeof(t));
         sc_put(o, ", respond_by: \"%s\"", t);
     }
-    sc_put(o, ", level: %d}", (int)n->escalation_level);
+    sc_put(o, ", level: %d, text: \"%.120s / %.200s\"}", (int)n->escalation_level,
+           n->rule_text, n->action);
 }
 
 static void sc_describe_expect(sc_out_t *o, const sc_scenario_t *sc, const sc_expect_t *e)
@@ -952,6 +980,8 @@ static void sc_describe_expect(sc_out_t *o, const sc_scenario_t *sc, const sc_ex
         sc_put(o, ", respond_by: none");
     if (e->level >= 0)
         sc_put(o, ", level: %d", e->level);
+    for (int i = 0; i < e->n_says; i++)
+        sc_put(o, ", says: \"%s\"", e->says[i]);
     sc_put(o, "}");
 }
 

@@ -62,6 +62,8 @@ typedef struct sc_expect_s {
     int64_t respond_by; /* NB_TIME_NONE: not checked */
     bool respond_by_none; /* 'respond_by: none' */
     int level;            /* -1: not checked */
+    int n_says;           /* phrases the rule text or the action must contain */
+    char says[4][160];
 } sc_expect_t;
 
 typedef struct sc_step_s {
