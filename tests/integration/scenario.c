@@ -581,6 +581,8 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
             yaml_node_t *v = sc_node(c, p->value);
             if (!name || sc->n_people == SC_MAX_PEOPLE)
                 return sc_fail(c, v, "too many people, or a name that is not text");
+            if (sc_person(sc, name) >= 0)
+                return sc_fail(c, sc_node(c, p->key), "'%s' is named twice", name);
             sc_person_t *pp = &sc->people[sc->n_people++];
             snprintf(pp->name, sizeof(pp->name), "%s", name);
             *nhs_seq = sc_nhs_number(*nhs_seq, pp->nhs) + 1;
@@ -605,6 +607,8 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
             static const char *const keys[] = {"mother", "expected_delivery_date", NULL};
             if (!name || sc->n_pregnancies == SC_MAX_PEOPLE || !sc_keys(c, v, "a pregnancy", keys))
                 return sc_fail(c, v, "a pregnancy is {mother: NAME, expected_delivery_date: DATE}");
+            if (sc_preg(sc, name) >= 0 || sc_person(sc, name) >= 0)
+                return sc_fail(c, sc_node(c, p->key), "'%s' is named twice", name);
             sc_pregnancy_t *pg = &sc->pregnancies[sc->n_pregnancies++];
             snprintf(pg->name, sizeof(pg->name), "%s", name);
             pg->mother = sc_person(sc, sc_str(sc_get(c, v, "mother")));
@@ -627,6 +631,8 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
             if (!name || sc->n_locals == SC_MAX_PEOPLE ||
                 !sc_keys(c, v, "a local identifier", keys) || !sys || !val)
                 return sc_fail(c, v, "a local identifier is {system: URI, value: TEXT}");
+            if (sc_local(sc, name) >= 0)
+                return sc_fail(c, sc_node(c, p->key), "'%s' is named twice", name);
             sc_local_t *l = &sc->locals[sc->n_locals++];
             snprintf(l->name, sizeof(l->name), "%s", name);
             snprintf(l->id.system, sizeof(l->id.system), "%s", sys);
