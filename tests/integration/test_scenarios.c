@@ -13,13 +13,16 @@
  * fails the suite when it passes (the behaviour it waits for has landed: remove `pending`).
  *
  * Through the daemon, one broker and one daemon run the whole suite; scenarios are kept apart
- * by their people (each has its own NHS numbers and local identifiers). Each step moves the
- * clock (nb_stream_set_fixed_now), then sends a "clock" record (an appointment of a child of
- * no scenario, recorded at the new time) and waits until the daemon has handled it and run
- * its tick: what fell due by the step's time has then fired, and the sources' watermark is at
- * the clock. Then the step's links are sent (and the tick after them waited for: parked events
- * are released and histories merged in the tick), then its facts and events. Every wait is on
- * the daemon's counters, never on time alone.
+ * by their people (each has its own NHS numbers and local identifiers). Records go where
+ * production sends them: appointments to their agency's topic, facts to the context topic,
+ * links to the links topic. Each step moves the clock (nb_stream_set_fixed_now), then sends
+ * "clock" records (of a child of no scenario, recorded at the new time, one on each source
+ * topic) and waits until the daemon has handled them and run a tick that published nothing:
+ * what fell due by the step's time has then fired, and every source's watermark is at the
+ * clock. Then the step's links are sent (and the ticks after them waited for: parked events
+ * are released and histories merged in the tick), then its facts and events, in the
+ * scenario's order (the daemon has handled what went to one topic before anything goes to
+ * another). Every wait is on the daemon's counters, never on time alone.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -231,34 +234,69 @@ static void settle_records(void)
              (unsigned long long)s.records_in, (unsigned long long)g.records);
 }
 
-/* A record of a child of no scenario, recorded at @p at: the daemon handles something (a
- * transaction, so a tick follows within a commit interval), and has read its source up to the
- * clock (the watermark holds no absence deadline back). */
+/* Records of a child of no scenario, recorded at @p at, one on each source topic: the daemon
+ * handles something (a transaction, so a tick follows within a commit interval), and has read
+ * every source up to the clock (no watermark holds an absence deadline back). */
 static void clock_record(int64_t at)
 {
+    const nb_config_t *conf = g.d.conf;
     nb_record_t *rec = calloc(1, sizeof(*rec));
     assert_non_null(rec);
-    rec->type = NB_RECORD_APPOINTMENT;
-    nb_appointment_event_t *a = &rec->u.appt;
-    a->version = ++g.clock_version;
-    snprintf(a->event_id, sizeof(a->event_id), "clock-v%d", (int)a->version);
-    a->source.agency = NB_AGENCY_GP;
-    snprintf(a->source.system, sizeof(a->source.system), "EMIS Web");
-    snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "W91001");
-    a->subject_kind = NB_SUBJECT_CHILD;
-    snprintf(a->nhs_number, sizeof(a->nhs_number), "%s", g.clock_nhs);
-    a->date_of_birth = nb_days_from_civil(2012, 1, 1);
-    a->expected_delivery_date = NB_DATE_NONE;
-    snprintf(a->appointment_id, sizeof(a->appointment_id), "clock");
-    snprintf(a->appointment_type, sizeof(a->appointment_type), "consultation");
-    a->contact_mode = NB_CONTACT_FACE_TO_FACE;
-    a->scheduled_start = at + NB_MS_PER_DAY;
-    a->status = NB_STATUS_BOOKED;
-    a->recorded_at = at;
-    produce(g.d.conf->appointment_topics[0], g.clock_nhs, rec, at);
+    for (size_t t = 0; t < conf->n_appointment_topics; t++) {
+        memset(rec, 0, sizeof(*rec));
+        rec->type = NB_RECORD_APPOINTMENT;
+        nb_appointment_event_t *a = &rec->u.appt;
+        a->version = ++g.clock_version;
+        snprintf(a->event_id, sizeof(a->event_id), "clock-%zu-v%d", t, (int)a->version);
+        a->source.agency = NB_AGENCY_GP;
+        snprintf(a->source.system, sizeof(a->source.system), "EMIS Web");
+        snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "W91001");
+        a->subject_kind = NB_SUBJECT_CHILD;
+        snprintf(a->nhs_number, sizeof(a->nhs_number), "%s", g.clock_nhs);
+        a->date_of_birth = nb_days_from_civil(2012, 1, 1);
+        a->expected_delivery_date = NB_DATE_NONE;
+        snprintf(a->appointment_id, sizeof(a->appointment_id), "clock-%zu", t);
+        snprintf(a->appointment_type, sizeof(a->appointment_type), "consultation");
+        a->contact_mode = NB_CONTACT_FACE_TO_FACE;
+        a->scheduled_start = at + NB_MS_PER_DAY;
+        a->status = NB_STATUS_BOOKED;
+        a->recorded_at = at;
+        produce(conf->appointment_topics[t], g.clock_nhs, rec, at);
+        g.records++;
+    }
+    memset(rec, 0, sizeof(*rec));
+    rec->type = NB_RECORD_CONTEXT_FACT;
+    nb_context_fact_t *f = &rec->u.fact;
+    f->version = ++g.clock_version;
+    snprintf(f->event_id, sizeof(f->event_id), "clock-fact");
+    snprintf(f->nhs_number, sizeof(f->nhs_number), "%s", g.clock_nhs);
+    f->kind = NB_FACT_CHILD_IN_NEED;
+    f->start_date = nb_days_from_civil(2020, 1, 1);
+    f->end_date = NB_DATE_NONE;
+    snprintf(f->source_system, sizeof(f->source_system), "WCCIS");
+    snprintf(f->organisation_code, sizeof(f->organisation_code), "W00001");
+    f->recorded_at = at;
+    produce(conf->context_topic, g.clock_nhs, rec, at);
+    g.records++;
     free(rec);
     flush();
-    g.records++;
+}
+
+/* The source topic of a record: facts to the context topic, appointments to their agency's
+ * (the default topics are gp.appointments, midwifery.appointments and hv.contacts). */
+static const char *topic_of(const nb_record_t *rec)
+{
+    const nb_config_t *conf = g.d.conf;
+    if (rec->type == NB_RECORD_CONTEXT_FACT)
+        return conf->context_topic;
+    const char *prefix = rec->u.appt.source.agency == NB_AGENCY_GP          ? "gp"
+                         : rec->u.appt.source.agency == NB_AGENCY_MIDWIFERY ? "midwifery"
+                         : rec->u.appt.source.agency == NB_AGENCY_HEALTH_VISITING ? "hv"
+                                                                               : "";
+    for (size_t t = 0; prefix[0] && t < conf->n_appointment_topics; t++)
+        if (strncmp(conf->appointment_topics[t], prefix, strlen(prefix)) == 0)
+            return conf->appointment_topics[t];
+    return conf->appointment_topics[0];
 }
 
 /* The clock moves to @p at and everything that falls due by then has fired: clock records
@@ -343,17 +381,25 @@ static void run_daemon(const sc_scenario_t *sc)
             g.links += links;
             clock_moves(st->at); /* ticks after the links: releases and merges */
         }
-        size_t events = 0;
+        /* Facts and events in the scenario's order: Kafka orders records within a partition
+         * only, so the daemon has handled what went to one topic before anything goes to
+         * another. */
+        const char *last = NULL;
         for (size_t i = 0; i < st->n_inputs; i++) {
             const nb_record_t *rec = &st->inputs[i];
             if (rec->type == NB_RECORD_IDENTITY_LINK)
                 continue;
-            produce(g.d.conf->appointment_topics[0], record_key(rec), rec, st->at);
-            events++;
+            const char *topic = topic_of(rec);
+            if (last && strcmp(last, topic) != 0) {
+                flush();
+                settle_records();
+            }
+            produce(topic, record_key(rec), rec, st->at);
+            g.records++;
+            last = topic;
         }
-        if (events) {
+        if (last) {
             flush();
-            g.records += events;
             settle_records();
         }
         read_notes();
@@ -384,7 +430,7 @@ static int daemon_setup(void **state)
      * been quiet for processing.watermark_idle_ms: its least value, and the first scenario
      * waits until it has passed (below). The source itself is at the clock after every clock
      * record. */
-    nb_it_conf_opts_t o = {NULL, false, true, t0, 1000};
+    nb_it_conf_opts_t o = {NULL, false, false, t0, 1000};
     nb_config_t *conf = nb_it_conf(bs, "nb-scenarios", &o);
     /* The daemon sees each record as soon as it is written, rather than at the end of a
      * fetch's wait (500 ms by default): a step is a few round trips, not seconds. */
