@@ -44,7 +44,8 @@ typedef struct nb__rchild_s {
     nb_ledger_t *led; /* NULL once merged into another child */
     nb_notify_state_t ns;
     int64_t due;
-    unsigned evals; /* in the current move of the clock */
+    unsigned evals;  /* in the current move of the clock ... */
+    uint64_t moved;  /* ... which is this one */
     uint16_t *per_rule;
 } nb__rchild_t;
 
@@ -81,6 +82,7 @@ typedef struct nb__run_s {
     nb__due_t *heap;
     size_t n_heap, cap_heap;
     int64_t clock;
+    uint64_t moves; /* moves of the clock */
     nb_codec_t *codec;
     FILE *emit;
     bool has_cause;
@@ -534,8 +536,7 @@ static int nb__advance(nb__run_t *r, int64_t now)
     if (now < r->clock)
         now = r->clock;
     r->clock = now;
-    for (size_t i = 0; i < r->n_ch; i++)
-        r->ch[i].evals = 0;
+    r->moves++;
     while (r->n_heap > 0 && r->heap[0].due <= now) {
         nb__due_t e = r->heap[0];
         nb__heap_pop(r);
@@ -546,6 +547,10 @@ static int nb__advance(nb__run_t *r, int64_t now)
             continue;
         }
         nb__rchild_t *c = &r->ch[e.idx];
+        if (c->moved != r->moves) {
+            c->moved = r->moves;
+            c->evals = 0;
+        }
         if (c->due != e.due || c->evals >= NB__MAX_EVALS_PER_MOVE)
             continue; /* stale, or re-evaluated enough for this time */
         c->evals++;
