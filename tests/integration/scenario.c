@@ -1,7 +1,7 @@
 /*
  * The clinical scenario suite: loading a scenario file into records (scenario.h); checking
- * what a run published is in scenario_check.c. Test code: errors
- * are reported as "file:line: reason" for the protocol owner who wrote the scenario.
+ * what a run published is in scenario_check.c. Test code: errors are reported as
+ * "file:line: reason" for the protocol owner who wrote the scenario.
  */
 #include "scenario.h"
 
