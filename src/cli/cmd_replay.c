@@ -34,6 +34,7 @@ static const char nb__replay_help[] =
     "  {\"nhs_number\":\"9990001234\",\"fact\":\"child_protection_plan\",\"start\":\"2024-06-01\"}\n"
     "  {\"link\":\"link\",\"from\":{\"system\":\"urn:emis\",\"value\":\"E1\"},\"to\":\"9990001234\"}\n"
     "  {\"clock\":\"2025-03-10T09:00Z\"}\n"
+    "  {\"acknowledge\":\"wnb_child_on_plan\",\"nhs_number\":\"9990001234\",\"action\":\"seen\"}\n"
     "Identity is resolved as the daemon does (NHS number; local identifiers through links;\n"
     "pregnancies; supersessions and unborn-to-child links merge histories). Items are\n"
     "replayed in the order they were recorded; in a file with clock lines, in file order,\n"
@@ -225,6 +226,42 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
     }
     if (link)
         return nb__json_link(r, o, link, why, size);
+    const char *ack = json_string_value(json_object_get(o, "acknowledge"));
+    if (ack) {
+        const char *action = json_string_value(json_object_get(o, "action"));
+        const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
+        const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
+        const char *when = json_string_value(json_object_get(o, "recorded"));
+        int64_t at = r->clock;
+        if (when ? !nb_parse_time(when, &at) : !r->scripted) {
+            snprintf(why, size, "an acknowledgement needs 'recorded' (a time), or a clock line "
+                                "before it");
+            return -1;
+        }
+        nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
+        if (!it)
+            return -1;
+        nb__replay_ack_t *a = &it->u.ack;
+        nb_str_copy(a->rule, sizeof(a->rule), ack);
+        a->action = NB_ACK_SEEN;
+        a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
+        if (action && !nb_ack_action_parse(action, &a->action)) {
+            snprintf(why, size, "unknown acknowledgement action");
+            return -1;
+        }
+        if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
+            a->subject.subject_kind = NB_SUBJECT_UNBORN;
+            nb_str_copy(a->subject.pregnant_person_id.system,
+                        sizeof(a->subject.pregnant_person_id.system), NB_SYSTEM_NHS_NUMBER);
+            nb_str_copy(a->subject.pregnant_person_id.value,
+                        sizeof(a->subject.pregnant_person_id.value), preg);
+        } else if (!nhs || nb_nhs_normalise(nhs, a->subject.nhs_number)) {
+            snprintf(why, size, "an acknowledgement needs nhs_number, or pregnant_person and "
+                                "expected_delivery_date");
+            return -1;
+        }
+        return 0;
+    }
     if (nhs && nb_nhs_normalise(nhs, norm)) {
         snprintf(why, size, "nhs_number is not 10 digits");
         return -1;
@@ -567,6 +604,9 @@ int nb__cmd_replay(int argc, char **argv)
     printf("not applied: %zu waiting for an identity link, %zu refused (identity conflicts, "
            "invalid identifiers), %zu identity links refused, %zu invalid, %zu other records\n",
            a.parked, a.refused, a.links_refused, r.invalid, r.other);
+    if (a.acks || a.acks_unmatched)
+        printf("acknowledged: %zu notifications; %zu acknowledgements named no notification\n",
+               a.acks, a.acks_unmatched);
     printf("policy %s %s (sha256 %.12s)", nb_policy_info(a.pol)->name,
            nb_policy_info(a.pol)->version, nb_policy_info(a.pol)->hash);
     if (b.pol)

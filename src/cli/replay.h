@@ -28,7 +28,16 @@ typedef enum nb__item_kind_e {
     NB__ITEM_FACT,
     NB__ITEM_LINK,
     NB__ITEM_CLOCK, /* the clock moves to `at`: timers that fall due fire */
+    NB__ITEM_ACK,   /* a nurse acknowledges the latest notification of a rule for a subject */
 } nb__item_kind_t;
+
+/* An acknowledgement in a replay: replay cannot read the acknowledgements topic (its keys are
+ * the deployment's pseudonyms), so it names the rule and the subject instead of the id. */
+typedef struct nb__replay_ack_s {
+    char rule[NB_ID_MAX + 1];
+    nb_appointment_event_t subject; /* the subject's identifiers only */
+    nb_ack_action_t action;
+} nb__replay_ack_t;
 
 typedef struct nb__item_s {
     int64_t at;   /* when it arrives: the replay order and the evaluation time */
@@ -38,6 +47,7 @@ typedef struct nb__item_s {
         nb_appointment_event_t appt;
         nb_context_fact_t fact;
         nb_identity_link_t link;
+        nb__replay_ack_t ack;
     } u;
 } nb__item_t;
 
@@ -55,6 +65,7 @@ typedef struct nb__outcome_s {
     char (*who)[96];              /* per child: the masked name to print */
     uint16_t *per_child;          /* [child * n_rules + rule]: notifications raised */
     size_t parked, refused, links_refused;
+    size_t acks, acks_unmatched; /* acknowledgements applied, and those that named nothing */
 } nb__outcome_t;
 
 /**

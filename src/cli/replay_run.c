@@ -15,8 +15,10 @@
  *  - decisions of a low tier with a digest setting are gathered per recipient and period and
  *    published as one digest when the period ends.
  *
- * Not simulated: acknowledgements (none are replayed), watermarks (every source is caught up:
- * absence deadlines are judged at the clock), and parked events expiring.
+ * Acknowledgements are given by rule and subject (`{"acknowledge": RULE, ...}`), since the
+ * acknowledgements topic's keys are the deployment's pseudonyms. Not simulated: watermarks
+ * (every source is caught up: absence deadlines are judged at the clock), and parked events
+ * expiring.
  */
 #include "cli/replay.h"
 
@@ -530,6 +532,41 @@ static int nb__link(nb__run_t *r, const nb_identity_link_t *link, int64_t now)
     return rc;
 }
 
+/* A nurse acknowledges the latest notification of a rule for a subject (the daemon's
+ * NB__K_ACK in nb__handle): the notification closes and climbs no further. */
+static int nb__ack(nb__run_t *r, const nb__replay_ack_t *a, int64_t now)
+{
+    nb_identity_subject_t subj;
+    nb_identity_resolution_t res;
+    char errstr[256];
+    nb_identity_subject_of_appointment(&subj, &a->subject);
+    const nb_policy_rule_info_t *rule = nb_policy_rule_find(r->pol, a->rule);
+    long idx = -1;
+    if (rule && nb_identity_resolve(r->idt, &subj, &res, errstr, sizeof(errstr)) == NB_ERR_OK)
+        idx = nb__child_find(r, res.key);
+    const nb_ledger_raised_t *latest = NULL;
+    if (idx >= 0) {
+        size_t n;
+        const nb_ledger_raised_t *rs = nb_ledger_raised(r->ch[idx].led, &n);
+        for (size_t i = 0; i < n; i++)
+            if (rs[i].rule_hash == rule->hash && (!latest || rs[i].raised_at >= latest->raised_at))
+                latest = &rs[i];
+    }
+    if (!latest) {
+        r->o->acks_unmatched++;
+        return 0;
+    }
+    char id[NB_LEDGER_ID_HEX + 1];
+    nb_ledger_id_format(latest->id, id);
+    nb__rchild_t *c = &r->ch[idx];
+    nb_notify_ack_t done = nb_notify_ack(&c->ns, c->led, id, now);
+    r->o->acks++;
+    if (done != NB_NOTIFY_ACK_CLOSED && done != NB_NOTIFY_ACK_EARLY)
+        return 0;
+    r->has_cause = false;
+    return nb__lifecycle(r, (size_t)idx, true, now);
+}
+
 /* The clock moves to @p now: what fell due runs at @p now (the daemon's tick). */
 static int nb__advance(nb__run_t *r, int64_t now)
 {
@@ -628,6 +665,8 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
         int err = 0;
         if (it->kind == NB__ITEM_LINK)
             err = nb__link(&r, &it->u.link, r.clock);
+        else if (it->kind == NB__ITEM_ACK)
+            err = nb__ack(&r, &it->u.ack, r.clock);
         else if (it->kind != NB__ITEM_CLOCK)
             err = nb__event(&r, i, r.clock);
         if (err)

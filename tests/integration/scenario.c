@@ -543,7 +543,8 @@ static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_ex
 
 static const char *const sc_top_keys[] = {"scenario", "pending",   "covers",   "children",
                                           "mothers",  "pregnancies", "local_ids", "steps", NULL};
-static const char *const sc_step_keys[] = {"at", "links", "facts", "events", "expect", NULL};
+static const char *const sc_step_keys[] = {"at",     "links",  "acks", "facts",
+                                           "events", "expect", NULL};
 
 static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
                    sc_scenario_t *sc)
@@ -684,6 +685,26 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
                     return sc_fail(c, e, "the daemon would refuse this record: %s", why);
                 st->input_line[st->n_inputs++] = (int)e->start_mark.line + 1;
             }
+        }
+        yaml_node_t *al = sc_get(c, s, "acks");
+        if (al && (al->type != YAML_SEQUENCE_NODE || sc_len(al) > 4))
+            return sc_fail(c, al, "'acks' must be a list (of at most 4)");
+        for (size_t j = 0; al && j < sc_len(al); j++) {
+            static const char *const keys[] = {"rule", "child", "pregnancy", "action", NULL};
+            yaml_node_t *a = sc_at(c, al, j);
+            sc_ack_t *ack = &st->acks[st->n_acks++];
+            const char *rule = sc_str(sc_get(c, a, "rule"));
+            const char *action = sc_str(sc_get(c, a, "action"));
+            if (!sc_keys(c, a, "an acknowledgement", keys) ||
+                !sc_subject(c, sc, a, true, &ack->subj))
+                return false;
+            if (!rule)
+                return sc_fail(c, a, "an acknowledgement names the 'rule' of the notification");
+            ack->line = (int)a->start_mark.line + 1;
+            snprintf(ack->rule, sizeof(ack->rule), "%s", rule);
+            ack->action = NB_ACK_SEEN;
+            if (action && !nb_ack_action_parse(action, &ack->action))
+                return sc_fail(c, sc_get(c, a, "action"), "unknown action '%s'", action);
         }
         yaml_node_t *ex = sc_get(c, s, "expect");
         if (ex && ex->type != YAML_SEQUENCE_NODE)

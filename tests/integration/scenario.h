@@ -66,12 +66,22 @@ typedef struct sc_expect_s {
     char says[4][160];
 } sc_expect_t;
 
+/* A nurse acknowledges the latest new notification of a rule about a subject. */
+typedef struct sc_ack_s {
+    int line;
+    char rule[NB_ID_MAX + 1];
+    sc_subject_t subj;
+    nb_ack_action_t action;
+} sc_ack_t;
+
 typedef struct sc_step_s {
     int line;
     int64_t at;
     size_t n_inputs;
     nb_record_t *inputs; /* links first, then facts and events, in file order */
     int input_line[SC_MAX_INPUTS];
+    size_t n_acks;
+    sc_ack_t acks[4];
     size_t n_expect;
     sc_expect_t expect[SC_MAX_EXPECT];
 } sc_step_t;
@@ -123,6 +133,9 @@ typedef struct sc_seen_s {
  */
 bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *report,
               size_t report_size);
+
+/** @brief True when notification @p n is about subject @p s of the scenario. */
+bool sc_is_about(const sc_scenario_t *sc, const nb_notification_t *n, const sc_subject_t *s);
 
 /** @brief The scenario as JSON lines for `notbrought replay` (clock lines, links, facts,
  *         events). @returns 0 or -1. */

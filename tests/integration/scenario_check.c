@@ -33,6 +33,12 @@ static bool sc_seen_subject(const sc_scenario_t *sc, const nb_notification_t *n,
     return s->pregnancy >= 0;
 }
 
+bool sc_is_about(const sc_scenario_t *sc, const nb_notification_t *n, const sc_subject_t *s)
+{
+    sc_subject_t t;
+    return sc_seen_subject(sc, n, &t) && t.person == s->person && t.pregnancy == s->pregnancy;
+}
+
 static bool sc_digest_mine(const sc_scenario_t *sc, const nb_notification_t *n, size_t i)
 {
     for (size_t k = 0; k < sc->n_people; k++)
@@ -352,7 +358,33 @@ int sc_write_replay(const sc_scenario_t *sc, FILE *f)
         json_dumpf(line, f, JSON_COMPACT);
         fputc('\n', f);
         json_decref(line);
-        for (size_t i = 0; i < st->n_inputs; i++) {
+        /* Links first, then acknowledgements, then facts and events (the daemon's order). */
+        size_t n_links = 0;
+        while (n_links < st->n_inputs && st->inputs[n_links].type == NB_RECORD_IDENTITY_LINK)
+            n_links++;
+        for (size_t i = 0; i <= st->n_inputs; i++) {
+            if (i == n_links) {
+                for (size_t k2 = 0; k2 < st->n_acks; k2++) {
+                    const sc_ack_t *a = &st->acks[k2];
+                    json_t *o = json_pack("{s:s, s:s}", "acknowledge", a->rule, "action",
+                                          nb_ack_action_name(a->action));
+                    if (a->subj.person >= 0) {
+                        json_object_set_new(o, "nhs_number",
+                                            json_string(sc->people[a->subj.person].nhs));
+                    } else {
+                        const sc_pregnancy_t *p = &sc->pregnancies[a->subj.pregnancy];
+                        json_object_set_new(o, "pregnant_person",
+                                            json_string(sc->people[p->mother].nhs));
+                        json_object_set_new(o, "expected_delivery_date", sc_json_date(p->edd));
+                    }
+                    int rc = json_dumpf(o, f, JSON_COMPACT);
+                    json_decref(o);
+                    if (rc || fputc('\n', f) == EOF)
+                        return -1;
+                }
+            }
+            if (i == st->n_inputs)
+                break;
             const nb_record_t *rec = &st->inputs[i];
             json_t *o = json_object();
             if (rec->type == NB_RECORD_IDENTITY_LINK) {

@@ -381,6 +381,40 @@ static void run_daemon(const sc_scenario_t *sc)
             g.links += links;
             clock_moves(st->at); /* ticks after the links: releases and merges */
         }
+        /* A nurse acknowledges the latest new notification of the rule about the subject. */
+        for (size_t i = 0; i < st->n_acks; i++) {
+            const sc_ack_t *a = &st->acks[i];
+            const nb_notification_t *n = NULL;
+            for (size_t j = first; j < g.seen.n; j++)
+                if (g.seen.v[j].n.kind == NB_NOTIFICATION_NEW &&
+                    strcmp(g.seen.v[j].n.rule_id, a->rule) == 0 &&
+                    sc_is_about(sc, &g.seen.v[j].n, &a->subj))
+                    n = &g.seen.v[j].n;
+            if (!n)
+                fail_msg("%s:%d: no notification of %s to acknowledge", sc->file, a->line,
+                         a->rule);
+            nb_record_t *rec = calloc(1, sizeof(*rec));
+            assert_non_null(rec);
+            rec->type = NB_RECORD_ACK;
+            nb_ack_t *ack = &rec->u.ack;
+            char ack_id[160];
+            snprintf(ack_id, sizeof(ack_id), "ack-%s-%d", sc->id, a->line);
+            nb_str_copy(ack->ack_id, sizeof(ack->ack_id), ack_id);
+            nb_str_copy(ack->notification_id, sizeof(ack->notification_id), n->notification_id);
+            nb_str_copy(ack->reference, sizeof(ack->reference), n->reference);
+            nb_str_copy(ack->acknowledged_by, sizeof(ack->acknowledged_by), "Scenario nurse");
+            nb_str_copy(ack->role, sizeof(ack->role),
+                        n->n_recipients ? n->recipients[0].role : "-");
+            ack->action = a->action;
+            ack->acknowledged_at = st->at;
+            produce(g.d.conf->acks_topic, n->child_key, rec, st->at);
+            free(rec);
+            g.records++;
+        }
+        if (st->n_acks) {
+            flush();
+            settle_records();
+        }
         /* Facts and events in the scenario's order: Kafka orders records within a partition
          * only, so the daemon has handled what went to one topic before anything goes to
          * another. */
