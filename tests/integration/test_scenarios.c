@@ -41,6 +41,7 @@
 
 #include "cli/commands.h"
 #include "notbrought/cli.h"
+#include "notbrought/identity.h"
 #include "notbrought/policy.h"
 #include "notbrought/stream.h"
 
@@ -173,6 +174,8 @@ static struct {
     uint64_t records, links, dead;
     int clock_version;
     char clock_nhs[NB_NHS_LEN + 1];
+    char clock_key[NB_KEY_MAX + 1]; /* its child key, the Kafka key of acknowledgements */
+    bool acks_sent; /* the acknowledgements topic has a watermark to keep at the clock */
     seen_list_t seen;
 } g;
 
@@ -278,6 +281,21 @@ static void clock_record(int64_t at)
     f->recorded_at = at;
     produce(conf->context_topic, g.clock_nhs, rec, at);
     g.records++;
+    if (g.acks_sent) {
+        /* An acknowledgement of no notification (audited, changes nothing), so that the
+         * acknowledgements topic, a source too, is read up to the clock. */
+        memset(rec, 0, sizeof(*rec));
+        rec->type = NB_RECORD_ACK;
+        nb_ack_t *ack = &rec->u.ack;
+        snprintf(ack->ack_id, sizeof(ack->ack_id), "clock-ack-%d", ++g.clock_version);
+        snprintf(ack->notification_id, sizeof(ack->notification_id), "clock");
+        snprintf(ack->acknowledged_by, sizeof(ack->acknowledged_by), "Scenario clock");
+        snprintf(ack->role, sizeof(ack->role), "clock");
+        ack->action = NB_ACK_OTHER;
+        ack->acknowledged_at = at;
+        produce(conf->acks_topic, g.clock_key, rec, at);
+        g.records++;
+    }
     free(rec);
     flush();
 }
@@ -410,6 +428,7 @@ static void run_daemon(const sc_scenario_t *sc)
             produce(g.d.conf->acks_topic, n->child_key, rec, st->at);
             free(rec);
             g.records++;
+            g.acks_sent = true;
         }
         if (st->n_acks) {
             flush();
@@ -459,13 +478,21 @@ static int daemon_setup(void **state)
     assert_non_null(g.b);
     const char *bs = nb_broker_bootstraps(g.b);
     int64_t t0 = n_all ? all[0]->steps[0].at : 0;
-    /* Partitions that never receive a record (acknowledgements, the by-child topic when this
-     * one instance delivers every key locally) hold absence deadlines back until they have
-     * been quiet for processing.watermark_idle_ms: its least value, and the first scenario
-     * waits until it has passed (below). The source itself is at the clock after every clock
-     * record. */
+    /* Partitions that never receive a record (the by-child topic when this one instance
+     * delivers every key locally; acknowledgements until a scenario sends one) hold absence
+     * deadlines back until they have been quiet for processing.watermark_idle_ms: its least
+     * value, and the first scenario waits until it has passed (below). The sources are at the
+     * clock after every clock record. */
     nb_it_conf_opts_t o = {NULL, false, false, t0, 1000};
     nb_config_t *conf = nb_it_conf(bs, "nb-scenarios", &o);
+    nb_identity_conf_t ic;
+    nb_identity_conf_default(&ic);
+    ic.secret = conf->hmac_key;
+    ic.secret_len = strlen(conf->hmac_key);
+    nb_identity_t *idt = nb_identity_new(&ic, errstr, sizeof(errstr));
+    assert_non_null(idt);
+    assert_int_equal(nb_identity_child_key(idt, g.clock_nhs, g.clock_key), NB_ERR_OK);
+    nb_identity_destroy(idt);
     /* The daemon sees each record as soon as it is written, rather than at the end of a
      * fetch's wait (500 ms by default): a step is a few round trips, not seconds. */
     conf->kafka_props[conf->n_kafka_props].key = strdup("fetch.wait.max.ms");
