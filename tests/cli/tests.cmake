@@ -128,3 +128,11 @@ set_tests_properties(cli.text_safety_consume PROPERTIES LABELS integration TIMEO
 # Policy text goes into notifications: a bidirectional override in it is refused where it stands.
 nb_cli_test(policy_check_bidi_text "policy|check|${D}/bidi-text.yaml" 1
             "bidi-text.yaml:14:[0-9]+: error: the document has text that holds a bidirectional embedding, override or isolate")
+
+# Replay resolves identity as the daemon does (issue 20): an event with only a local
+# identifier waits for its link and is then counted; one never linked is reported as waiting.
+# A clock that goes back is refused with the line.
+nb_cli_test(replay_local_id_by_link "replay|--policy|${D}/valid-min.yaml|${D}/replay-local-id.jsonl" 0
+            "not applied: 1 waiting for an identity link, 0 refused.*any_wnb +routine +1 ")
+nb_cli_test(replay_clock_backwards "replay|--policy|${D}/valid-min.yaml|${D}/replay-clock-back.jsonl" 1
+            "replay-clock-back.jsonl:3:1: the clock must not go back")
