@@ -167,7 +167,8 @@ typedef struct nb__modifier_s {
     nb__refs_t add_to;
 } nb__modifier_t;
 
-/* Rules that overlap ('overlaps'): one thing to act on. A rule is in at most one group. */
+/* Rules that overlap ('overlaps'): one thing to act on. A rule may be in several groups (a
+ * child on a plan's missed appointment overlaps the health visiting and the antenatal ones). */
 typedef struct nb__overlap_s {
     const char *id;
     const char *title;
@@ -179,6 +180,7 @@ typedef struct nb__overlap_s {
     size_t n_rules;
     const char *rules[NB_POLICY_MAX_RULES]; /* rule ids, in precedence order */
     nb__mark_t rule_marks[NB_POLICY_MAX_RULES];
+    int16_t idx[NB_POLICY_MAX_RULES]; /* resolved: the rules' indices (-1: unknown) */
 } nb__overlap_t;
 
 #define NB__MAX_OVERLAPS 16
@@ -254,9 +256,8 @@ struct nb_policy_s {
     nb__ladder_t ladders[NB_POLICY_MAX_LADDERS];
     size_t n_overlaps;
     nb__overlap_t overlaps[NB__MAX_OVERLAPS];
-    /* resolved: per rule, its group (-1: none) and its place in the group's precedence */
-    int8_t overlap_of[NB_POLICY_MAX_RULES];
-    uint8_t overlap_pos[NB_POLICY_MAX_RULES];
+    /* resolved: per rule, the groups it is in (bits of overlaps[]) */
+    uint16_t overlap_of[NB_POLICY_MAX_RULES];
 };
 
 /* ---- evaluation (eval.c, overlap.c) ----------------------------------------------------- */

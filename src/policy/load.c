@@ -2435,16 +2435,16 @@ static void nb__check_rule(nb__ctx_t *ctx, nb__rule_t *r)
     r->info.hash = nb_ledger_id_hash(r->info.id, strlen(r->info.id));
 }
 
-/* Overlap groups: rule ids to indices; a rule in one group at most; a shadow rule in none (it
- * never notifies, so it covers nothing and needs no cover). */
+/* Overlap groups: rule ids to indices; a rule once per group; a shadow rule in none (it never
+ * notifies, so it covers nothing and needs no cover). */
 static void nb__resolve_overlaps(nb__ctx_t *ctx)
 {
     nb_policy_t *pol = ctx->pol;
-    memset(pol->overlap_of, -1, sizeof(pol->overlap_of));
-    memset(pol->overlap_pos, 0, sizeof(pol->overlap_pos));
+    memset(pol->overlap_of, 0, sizeof(pol->overlap_of));
     for (size_t g = 0; g < pol->n_overlaps; g++) {
-        const nb__overlap_t *o = &pol->overlaps[g];
+        nb__overlap_t *o = &pol->overlaps[g];
         for (size_t k = 0; k < o->n_rules; k++) {
+            o->idx[k] = -1;
             long ri = nb__find(&nb__k_rule, pol->rules, pol->n_rules, o->rules[k]);
             if (ri < 0) {
                 nb__report(ctx, o->rule_marks[k], NB_ERR_POLICY_REFERENCE, false,
@@ -2457,14 +2457,13 @@ static void nb__resolve_overlaps(nb__ctx_t *ctx)
                            o->rules[k]);
                 continue;
             }
-            if (pol->overlap_of[ri] >= 0) {
+            if (pol->overlap_of[ri] >> g & 1) {
                 nb__report(ctx, o->rule_marks[k], NB_ERR_POLICY_DUPLICATE, false,
-                           "rule '%s' is already in overlap '%s'; a rule can be in one only",
-                           o->rules[k], pol->overlaps[pol->overlap_of[ri]].id);
+                           "overlap '%s' names rule '%s' twice", o->id, o->rules[k]);
                 continue;
             }
-            pol->overlap_of[ri] = (int8_t)g;
-            pol->overlap_pos[ri] = (uint8_t)k;
+            pol->overlap_of[ri] |= (uint16_t)(1u << g);
+            o->idx[k] = (int16_t)ri;
         }
     }
 }

@@ -83,13 +83,10 @@ static size_t nb__rule_index(const nb_policy_t *pol, const nb_policy_rule_info_t
     return (size_t)((const nb__rule_t *)(const void *)info - pol->rules);
 }
 
-/* One decision of a group, in the group's precedence order. */
+/* One decision of a group, in the group's precedence order. A decision in several groups is
+ * met once per group: what one group left out stays left out. */
 static void nb__cover(const nb__ev_t *ev, nb__group_t *g, nb_policy_decision_t *d, size_t ri)
 {
-    (void)ev;
-    d->covered_by[0] = '\0';
-    d->covered_by_rule = NULL;
-    d->n_covered = 0;
     /* Raised already, or held back by its own cool-down: its notification is among the
      * raised ones, which cover while the group's time runs. */
     if (d->state != NB_POLICY_NEW)
@@ -121,6 +118,57 @@ static void nb__cover(const nb__ev_t *ev, nb__group_t *g, nb_policy_decision_t *
         nb__tell(g, d->recipients[i], ri, d->id);
 }
 
+/* The place of a rule in a group's precedence, or -1. */
+static int nb__pos(const nb__overlap_t *o, size_t ri)
+{
+    for (size_t k = 0; k < o->n_rules; k++)
+        if (o->idx[k] == (int16_t)ri)
+            return (int)k;
+    return -1;
+}
+
+/* Who a raised notification of the group actually reached: its rule's recipients, less those
+ * that an earlier notification of another rule of the group (raised before it, or at the same
+ * time with precedence, within that one's time) had already told: the roles nb__cover() left
+ * out when it was raised. Rebuilt from the raised list, so that a withdrawal goes to those who
+ * got the notification, not to everyone its rule names. */
+static void nb__reduce_raised(const nb_policy_t *pol, const nb__overlap_t *o, size_t gi,
+                              nb_policy_result_t *res)
+{
+    for (size_t i = 0; i < res->n_raised; i++) {
+        nb_policy_raised_status_t *s = &res->raised[i];
+        if (!s->rule)
+            continue;
+        size_t ri = nb__rule_index(pol, s->rule);
+        if (!(pol->overlap_of[ri] >> gi & 1))
+            continue;
+        int pos = nb__pos(o, ri);
+        for (size_t j = 0; j < res->n_raised; j++) {
+            const nb_policy_raised_status_t *y = &res->raised[j];
+            if (j == i || !y->rule)
+                continue;
+            size_t yi = nb__rule_index(pol, y->rule);
+            if (yi == ri || !(pol->overlap_of[yi] >> gi & 1))
+                continue;
+            int64_t ty = y->raised->raised_at, ts = s->raised->raised_at;
+            if (ty > ts || (ty == ts && nb__pos(o, yi) >= pos))
+                continue;
+            int32_t days = o->within_days != NB__UNSET ? o->within_days : y->rule->cooldown_days;
+            if (ts - ty >= (int64_t)days * NB_MS_PER_DAY)
+                continue;
+            size_t keep = 0;
+            for (size_t k = 0; k < s->n_recipients; k++) {
+                bool told = false;
+                for (size_t m = 0; m < y->n_recipients && !told; m++)
+                    told = y->recipients[m] == s->recipients[k];
+                if (!told)
+                    s->recipients[keep++] = s->recipients[k];
+            }
+            s->n_recipients = keep;
+        }
+    }
+}
+
 void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res)
 {
     const nb_policy_t *pol = ev->pol;
@@ -130,6 +178,7 @@ void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res)
     for (size_t gi = 0; gi < pol->n_overlaps; gi++) {
         const nb__overlap_t *o = &pol->overlaps[gi];
         g.n = 0;
+        nb__reduce_raised(pol, o, gi, res);
         /* Open notifications of the group: still supported by their rule (or standing), and
          * raised within the group's time (or their rule's cool-down). */
         for (size_t i = 0; i < res->n_raised; i++) {
@@ -137,7 +186,7 @@ void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res)
             if (!s->rule || (s->support != NB_POLICY_SUPPORTED && s->support != NB_POLICY_EXPIRED))
                 continue;
             size_t ri = nb__rule_index(pol, s->rule);
-            if (pol->overlap_of[ri] != (int8_t)gi)
+            if (!(pol->overlap_of[ri] >> gi & 1))
                 continue;
             int32_t days = o->within_days != NB__UNSET ? o->within_days : s->rule->cooldown_days;
             if (ev->now - s->raised->raised_at >= (int64_t)days * NB_MS_PER_DAY)
@@ -147,12 +196,12 @@ void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res)
         }
         /* This evaluation's decisions, the rule of higher precedence first. */
         for (size_t pos = 0; pos < o->n_rules; pos++) {
+            if (o->idx[pos] < 0)
+                continue;
             for (size_t i = 0; i < res->n_decisions; i++) {
                 nb_policy_decision_t *d = &res->decisions[i];
-                size_t ri = nb__rule_index(pol, d->rule);
-                if (d->shadow || pol->overlap_of[ri] != (int8_t)gi || pol->overlap_pos[ri] != pos)
-                    continue;
-                nb__cover(ev, &g, d, ri);
+                if (!d->shadow && nb__rule_index(pol, d->rule) == (size_t)o->idx[pos])
+                    nb__cover(ev, &g, d, (size_t)o->idx[pos]);
             }
         }
     }

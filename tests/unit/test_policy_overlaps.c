@@ -320,6 +320,59 @@ static void test_overlap_covers_while_open(void **state)
     kid_free(&k);
 }
 
+/* A notification raised to fewer recipients because the group had told the others is, later,
+ * known to have reached only them: its withdrawal goes to them, not to every role of its rule. */
+static void test_withdrawal_reaches_those_it_was_sent_to(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = two("hv, lead", "overlaps:\n"
+                                       "  - {id: g, title: G, rules: [missed, missed_too]}\n");
+    kid_t k;
+    kid_new(&k, "2024-06-01");
+    kid_ev(&k, "a1", "2025-03-03T10:00Z", NB_STATUS_WAS_NOT_BROUGHT);
+    eval(pol, &k, "2025-03-03T12:00Z");
+    raise_new(&k);
+    kid_ev_v(&k, "a1", "2025-03-03T10:00Z", NB_STATUS_ATTENDED, 2);
+    eval(pol, &k, "2025-03-04T12:00Z");
+    size_t nr;
+    const nb_policy_raised_status_t *rs = nb_policy_result_raised(k.res, &nr);
+    assert_int_equal(nr, 2);
+    for (size_t i = 0; i < nr; i++) {
+        assert_int_equal(rs[i].support, NB_POLICY_WITHDRAWN);
+        assert_int_equal(rs[i].n_recipients, 1);
+        assert_string_equal(rs[i].recipients[0]->id,
+                            strcmp(rs[i].rule->id, "missed") == 0 ? "hv" : "lead");
+    }
+    nb_policy_destroy(pol);
+    kid_free(&k);
+}
+
+/* A rule may be in several groups (a child on a plan's rule beside the health visiting and
+ * the antenatal ones); it covers in each. */
+static void test_a_rule_in_two_groups(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = two("hv, lead", "  - id: third\n"
+                                       "    title: Third\n"
+                                       "    source: test\n"
+                                       "    match: {status: was_not_brought}\n"
+                                       "    count: {at_least: 1, within_days: 28}\n"
+                                       "    action: {tier: routine, to: [lead, nurse], do: Look.}\n"
+                                       "overlaps:\n"
+                                       "  - {id: g, title: G, rules: [missed, missed_too]}\n"
+                                       "  - {id: h, title: H, rules: [missed, third]}\n");
+    kid_t k;
+    kid_new(&k, "2024-06-01");
+    kid_ev(&k, "a1", "2025-03-03T10:00Z", NB_STATUS_WAS_NOT_BROUGHT);
+    eval(pol, &k, "2025-03-03T12:00Z");
+    /* 'missed' (hv) covers hv in both groups; 'third' keeps lead and nurse (hv is not its). */
+    assert_int_equal(decision(&k, "missed_too")->n_recipients, 1);
+    assert_int_equal(decision(&k, "third")->n_recipients, 2);
+    assert_null(decision(&k, "third")->covered_by_rule);
+    nb_policy_destroy(pol);
+    kid_free(&k);
+}
+
 static void test_overlap_refusals(void **state)
 {
     (void)state;
@@ -328,9 +381,8 @@ static void test_overlap_refusals(void **state)
              "overlaps:\n  - {id: g, title: G, rules: [missed, missd]}\n");
     refused(body, "overlap 'g' names unknown rule 'missd'");
     snprintf(body, sizeof(body), two_rules, "hv",
-             "overlaps:\n  - {id: g, title: G, rules: [missed, missed_too]}\n"
-             "  - {id: h, title: H, rules: [missed_too, missed]}\n");
-    refused(body, "rule 'missed_too' is already in overlap 'g'");
+             "overlaps:\n  - {id: g, title: G, rules: [missed, missed_too, missed]}\n");
+    refused(body, "overlap 'g' names rule 'missed' twice");
     snprintf(body, sizeof(body), two_rules, "hv",
              "overlaps:\n  - {id: g, title: G, rules: [missed]}\n");
     refused(body, "overlap 'g' needs at least two rules");
@@ -504,6 +556,8 @@ int main(void)
         cmocka_unit_test(test_overlap_leaves_out_whoever_was_told),
         cmocka_unit_test(test_overlap_precedence_is_the_group_order),
         cmocka_unit_test(test_overlap_covers_while_open),
+        cmocka_unit_test(test_withdrawal_reaches_those_it_was_sent_to),
+        cmocka_unit_test(test_a_rule_in_two_groups),
         cmocka_unit_test(test_overlap_refusals),
         cmocka_unit_test(test_raised_tier_follows_its_ladder),
         cmocka_unit_test(test_tier_ladder_refusals),
