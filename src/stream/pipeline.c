@@ -18,6 +18,8 @@
  *   kind 3 (digest):      i64 period end, u8 len role, u8 len route, u8 n, then n items:
  *                         u8 len + string for id, reference, child key, NHS number, rule id;
  *                         u8 tier, i64 decided at
+ *   kind 5 (suggested):   the link suggestions a provisional key has published, under a key
+ *                         derived from it (suggest.c)
  * Digest keys (a hash of recipient role and period) gather low-tier notifications of rules
  * with a digest setting; the key's owner publishes one digest when the period ends.
  * Provisional keys hold events whose identity is not resolved yet (keyed by a hash of what
