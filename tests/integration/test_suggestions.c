@@ -457,6 +457,46 @@ static void test_suggested_again_after_its_events_expired(void **state)
     nb_broker_destroy(b);
 }
 
+/* When the provisional key's partition is handled through the by-child topic (as when
+ * another instance owns it), the suggestion travels with the event in the by-child record and
+ * is published, once, by the owner. */
+static void test_through_the_by_child_topic(void **state)
+{
+    (void)state;
+    char errstr[512], key[NB_KEY_MAX + 1];
+    nb_broker_t *b = nb_broker_new(1, errstr, sizeof(errstr));
+    assert_non_null(b);
+    const char *bs = nb_broker_bootstraps(b);
+    nb_config_t *conf = make_conf(bs, true);
+    conf->local_by_child = false;
+    nb_broker_create_topics(b, conf, 1);
+    child_key(conf, "9990000026", key);
+    int32_t dob = nb_day_of(t0) - 400;
+    batch_t bt;
+    batch_open(&bt);
+    contact(&bt, "hv-a", "9990000026", NULL, dob, "O'Brien", "CF10 1AA", t0 - 20 * DAY);
+    contact(&bt, "hv-b1", NULL, "HV-77", dob, "obrien", "cf101aa", t0 - 10 * DAY);
+    contact(&bt, "hv-b2", NULL, "HV-77", dob, "O BRIEN", "CF10 1AA", t0 - 5 * DAY);
+    batch_send(&bt, conf);
+    nb_it_daemon_t in;
+    nb_it_daemon_start(&in, conf, true);
+    settle(&in, 6); /* three source records, three by-child records */
+    nb_stream_stats_t s;
+    nb_stream_stats(in.st, &s);
+    assert_int_equal(s.local, 0);
+    assert_true(s.repartitioned >= 3);
+    seen_t seen;
+    read_suggestions(conf, &seen);
+    assert_int_equal(seen.n, 1);
+    assert_string_equal(seen.v[0].candidate_key, key);
+    assert_string_equal(seen.v[0].link.from.value, "HV-77");
+    assert_string_equal(seen.v[0].cause_event_id, "hv-b1-v1");
+    assert_true(metric(&in, "notbrought_identity_suggestions_total", "result=\"repeated\"") ==
+                1);
+    nb_it_daemon_stop(&in);
+    nb_broker_destroy(b);
+}
+
 static int group_setup(void **state)
 {
     char errstr[512];
@@ -483,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_one_suggestion_per_pair_and_no_join),
         cmocka_unit_test(test_nothing_when_suggestions_are_off),
         cmocka_unit_test(test_suggested_again_after_its_events_expired),
+        cmocka_unit_test(test_through_the_by_child_topic),
     };
     const char *filter = getenv("NB_TEST_FILTER");
     if (filter)
