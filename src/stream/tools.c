@@ -56,6 +56,7 @@ void nb_broker_create_topics(nb_broker_t *b, const nb_config_t *conf, int source
     rd_kafka_mock_topic_create(mc, conf->notifications_topic, source_partitions, 1);
     rd_kafka_mock_topic_create(mc, conf->dead_letter_topic, 1, 1);
     rd_kafka_mock_topic_create(mc, conf->audit_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->identity_suggestions_topic, source_partitions, 1);
 }
 
 const char *nb_broker_bootstraps(const nb_broker_t *b)
@@ -130,6 +131,7 @@ nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
     NB__T(conf->notifications_topic, source_partitions, false);
     NB__T(conf->dead_letter_topic, 1, false);
     NB__T(conf->audit_topic, source_partitions, false);
+    NB__T(conf->identity_suggestions_topic, source_partitions, false);
 #undef NB__T
     rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
     if (!kc)
