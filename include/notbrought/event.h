@@ -119,6 +119,12 @@
     X(NO_FURTHER_ACTION, "no_further_action")                                                      \
     X(OTHER, "other")
 
+/* Demographic fields a link suggestion compared (IdentitySuggestion.evidence.matched_fields). */
+#define NB_DEMO_FIELD_MAP(X)                                                                       \
+    X(DATE_OF_BIRTH, "date_of_birth")                                                              \
+    X(FAMILY_NAME, "family_name")                                                                  \
+    X(POSTCODE, "postcode")
+
 #define NB__AGENCY_E(sym, str) NB_AGENCY_##sym,
 #define NB__STATUS_E(sym, str) NB_STATUS_##sym,
 #define NB__SUBJECT_KIND_E(sym, str) NB_SUBJECT_##sym,
@@ -130,6 +136,7 @@
 #define NB__NOTIFICATION_KIND_E(sym, str) NB_NOTIFICATION_##sym,
 #define NB__TIER_E(sym, str) NB_TIER_##sym,
 #define NB__ACK_ACTION_E(sym, str) NB_ACK_##sym,
+#define NB__DEMO_FIELD_E(sym, str) NB_DEMO_##sym,
 
 typedef enum nb_agency_e { NB_AGENCY_MAP(NB__AGENCY_E) NB_AGENCY__COUNT } nb_agency_t;
 typedef enum nb_status_e { NB_STATUS_MAP(NB__STATUS_E) NB_STATUS__COUNT } nb_status_t;
@@ -152,6 +159,7 @@ typedef enum nb_notification_kind_e {
 } nb_notification_kind_t;
 typedef enum nb_tier_e { NB_TIER_MAP(NB__TIER_E) NB_TIER__COUNT } nb_tier_t;
 typedef enum nb_ack_action_e { NB_ACK_ACTION_MAP(NB__ACK_ACTION_E) NB_ACK__COUNT } nb_ack_action_t;
+typedef enum nb_demo_field_e { NB_DEMO_FIELD_MAP(NB__DEMO_FIELD_E) NB_DEMO__COUNT } nb_demo_field_t;
 
 /**
  * @brief Avro symbol of an enum value ("was_not_brought").
@@ -168,6 +176,7 @@ const char *nb_fact_status_name(nb_fact_status_t v);
 const char *nb_notification_kind_name(nb_notification_kind_t v);
 const char *nb_tier_name(nb_tier_t v);
 const char *nb_ack_action_name(nb_ack_action_t v);
+const char *nb_demo_field_name(nb_demo_field_t v);
 
 /**
  * @brief Parses an Avro symbol back into its enum value.
@@ -184,6 +193,7 @@ bool nb_fact_status_parse(const char *s, nb_fact_status_t *out);
 bool nb_notification_kind_parse(const char *s, nb_notification_kind_t *out);
 bool nb_tier_parse(const char *s, nb_tier_t *out);
 bool nb_ack_action_parse(const char *s, nb_ack_action_t *out);
+bool nb_demo_field_parse(const char *s, nb_demo_field_t *out);
 
 /** @brief True for the outcomes that mean the child was not seen through no fault of the
  *  provider: was_not_brought and no_access_visit. */
@@ -357,6 +367,20 @@ typedef struct nb_ack_s {
     int64_t acknowledged_at;
 } nb_ack_t;
 
+/** schemas/identity_suggestion.avsc: a link suggested from demographics, for a human to
+ *  confirm or reject. Carries an NHS number and a local identifier: never log it. */
+typedef struct nb_suggestion_s {
+    char suggestion_id[NB_ID_MAX + 1]; /**< "suggest-" + 24 hex; also link.event_id */
+    nb_identity_link_t link;           /**< ready for identity.links once confirmed */
+    char candidate_key[NB_KEY_MAX + 1]; /**< the candidate child's key */
+    char cause_event_id[NB_ID_MAX + 1]; /**< the event that made the suggestion */
+    nb_source_t cause_source;
+    int64_t cause_recorded_at; /**< NB_TIME_NONE when not known */
+    uint32_t matched;          /**< bit (1u << nb_demo_field_t) per field that matched */
+    int32_t candidates;        /**< known children with these values (1) */
+    int64_t suggested_at;
+} nb_suggestion_t;
+
 /** The record types the codec knows; values are stable and appear in schemas/registry.tsv. */
 typedef enum nb_record_type_e {
     NB_RECORD_NONE = 0,
@@ -365,6 +389,7 @@ typedef enum nb_record_type_e {
     NB_RECORD_CONTEXT_FACT = 3,
     NB_RECORD_NOTIFICATION = 4,
     NB_RECORD_ACK = 5,
+    NB_RECORD_SUGGESTION = 6,
     NB_RECORD__COUNT
 } nb_record_type_t;
 
@@ -381,6 +406,7 @@ typedef struct nb_record_s {
         nb_context_fact_t fact;
         nb_notification_t notif;
         nb_ack_t ack;
+        nb_suggestion_t sugg;
     } u;
 } nb_record_t;
 

@@ -153,6 +153,12 @@ typedef struct nb_identity_suggestion_s {
      *  "notbrought", event_id "suggest-" + 24 hex (deterministic), recorded_at NB_TIME_NONE
      *  (the caller sets it). */
     nb_identity_link_t link;
+    /** The evidence, as field names: bit (1u << nb_demo_field_t) per demographic field of the
+     *  event that equals the candidate's (today always date of birth, family name and
+     *  postcode: the tuple is compared whole). */
+    uint32_t matched;
+    /** Known children with this tuple: 1 (a tuple seen with two children never suggests). */
+    int32_t candidates;
 } nb_identity_suggestion_t;
 
 typedef enum nb_identity_conflict_kind_e {

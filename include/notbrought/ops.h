@@ -80,6 +80,7 @@ typedef struct nb_config_s {
     char *notifications_topic;
     char *dead_letter_topic;
     char *audit_topic;
+    char *identity_suggestions_topic; /**< demographic link suggestions (personal data) */
     int partitions; /**< partitions of by_child and changelog (must be equal) */
     /* processing */
     int commit_interval_ms;
@@ -99,6 +100,7 @@ typedef struct nb_config_s {
     char *hmac_key; /**< from NB_HMAC_KEY or hmac_key_file, never from the YAML */
     char *hmac_key_file;
     bool allow_test_nhs_numbers;
+    bool suggest_demographic_links; /**< publish demographic link suggestions */
     int64_t park_retention_ms;
     int park_max;
     char *timezone; /**< notify.timezone: zone of the times a nurse reads (nb_notify_zone_parse) */
@@ -149,7 +151,8 @@ nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t
 /**
  * @brief Checks cross-field rules, so that `run --check-config` refuses what `run` would
  *        refuse or run wrongly: an HMAC key is present; every topic is a Kafka topic name; no
- *        output topic (by_child, changelog, notifications, dead_letters, audit) is an input
+ *        output topic (by_child, changelog, notifications, dead_letters, audit,
+ *        identity_suggestions) is an input
  *        (appointments, context, acks, links) or another output, and links and acks share
  *        no topic with another input (appointments and context may share one); files named
  *        by identity.hmac_key_file, kafka.sasl_password_file and librdkafka file properties
@@ -239,6 +242,10 @@ typedef struct nb_metric_def_s {
       "Identity links applied to the in-memory identity table.")                                   \
     X(NB_M_LINKS_REFUSED, "notbrought_identity_links_refused_total", NB_METRIC_COUNTER, "code",    \
       "Identity links refused (logged with their offset, not applied), by error code.")           \
+    X(NB_M_IDENTITY_SUGGESTIONS, "notbrought_identity_suggestions_total", NB_METRIC_COUNTER,       \
+      "result",                                                                                    \
+      "Demographic link suggestions, by result: published to topics.identity_suggestions, or "    \
+      "repeated (the same identifier and child suggested already; not published again).")       \
     X(NB_M_NOTIFICATIONS, "notbrought_notifications_total", NB_METRIC_COUNTER, NULL,               \
       "Safeguarding notifications produced.")                                                      \
     X(NB_M_NOTIFICATIONS_OVERDUE, "notbrought_notifications_overdue", NB_METRIC_GAUGE, NULL,       \

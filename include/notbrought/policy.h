@@ -240,6 +240,9 @@ typedef struct nb_policy_decision_s {
     char related[NB_LEDGER_ID_HEX + 1];
     bool shadow; /**< a shadow rule: count it, never notify */
     bool as_dna; /**< a self-managing young person: say "did not attend", not WNB */
+    /** The modifiers moved the decision to a tier with a ladder of its own ('tiers'), and its
+     *  rungs are that ladder's, not the rule's. */
+    bool ladder_of_tier;
     nb_tier_t base_tier; /**< the rule's tier */
     nb_tier_t tier;      /**< after modifiers */
     int64_t decided_at;  /**< now, or when it was raised (state RAISED) */
@@ -250,6 +253,14 @@ typedef struct nb_policy_decision_s {
     int32_t evidence_max_min; /**< latest scheduled start among the evidence (minutes) */
     size_t n_recipients;
     const nb_policy_role_t *recipients[NB_NOTIF_MAX_RECIPIENTS];
+    /** Overlapping rules (the policy's 'overlaps'): the open notification of another rule of
+     *  the group, or the decision before this one in the group, that already reached some of
+     *  this rule's recipients; they are left out of this one (and it is SUPPRESSED when no
+     *  recipient is left). "" and NULL when nothing covers it. */
+    char covered_by[NB_LEDGER_ID_HEX + 1];
+    const nb_policy_rule_info_t *covered_by_rule;
+    size_t n_covered;
+    const nb_policy_role_t *covered[NB_NOTIF_MAX_RECIPIENTS]; /**< the roles left out */
     size_t n_rungs;
     nb_policy_rung_t rungs[NB_POLICY_MAX_RUNGS];
     size_t n_evidence; /**< the exact events, newest first (at most 16) */
@@ -284,6 +295,10 @@ typedef struct nb_policy_raised_status_s {
     const nb_ledger_raised_t *raised; /**< valid until the ledger is next modified */
     const nb_policy_rule_info_t *rule; /**< NULL when the rule was removed */
     nb_policy_support_t support;
+    /** Who it was sent to, as far as the policy and the child now tell: the rule's
+     *  recipients, the roles its modifiers add now, and those of the rungs it reached. */
+    size_t n_recipients;
+    const nb_policy_role_t *recipients[NB_NOTIF_MAX_RECIPIENTS];
 } nb_policy_raised_status_t;
 
 typedef struct nb_policy_result_s nb_policy_result_t;

@@ -139,6 +139,11 @@ nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long 
 nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
                            nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size);
 
+/** @brief nb_stream_consume() that also passes each record's partition and headers. */
+nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
+                                int idle_ms, nb_record_meta_cb_t *cb, void *opaque, char *errstr,
+                                size_t errstr_size);
+
 /* ---- the embedded broker --------------------------------------------------------------------- */
 
 typedef struct nb_broker_s nb_broker_t;

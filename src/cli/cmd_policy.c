@@ -437,7 +437,8 @@ __attribute__((format(printf, 2, 3))) static void nb__why(nb__run_t *run, const 
 
 static const char *const nb__expect_keys[] = {"rule",     "tier",       "state",    "shadow",
                                               "recipients", "respond_by", "evidence", "count",
-                                              "modifiers", "as_dna",    "deadline", NULL};
+                                              "modifiers", "as_dna",    "deadline", "covered_by",
+                                              NULL};
 
 /* Compares a set of names given in the case with the names the decision has. */
 static bool nb__same_set(nb__cases_t *cs, yaml_node_t *node, const char *const *have, size_t n)
@@ -531,6 +532,13 @@ static bool nb__check_decision(nb__cases_t *cs, nb__run_t *run, yaml_node_t *x,
             nb__why(run, "\n    %s: evidence is [%s]", rule, buf);
             ok = false;
         }
+    }
+    /* Overlapping rules: the rule whose notification already told some of the recipients. */
+    if ((s = nb__str(cs, x, "covered_by", NULL)) &&
+        (!d->covered_by_rule || strcmp(s, d->covered_by_rule->id) != 0)) {
+        nb__why(run, "\n    %s: covered by %s, expected %s", rule,
+                d->covered_by_rule ? d->covered_by_rule->id : "nothing", s);
+        ok = false;
     }
     int64_t t;
     if (nb__get(cs, x, "respond_by") && nb__time(cs, x, "respond_by", &t) && t != d->respond_by) {

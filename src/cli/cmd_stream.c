@@ -331,14 +331,14 @@ typedef struct nb__consume_s {
 /* A record consume cannot show is reported on stderr by its number and error code (no
  * value: the message names the field only) and makes the exit status 1. */
 static int nb__consume_one(void *opaque, const char *topic, const char *key, const void *value,
-                           size_t len, int64_t ts)
+                           size_t len, int64_t ts, const nb_record_meta_t *meta)
 {
     nb__consume_t *c = opaque;
     nb_record_t rec;
     char errstr[512];
     c->n++;
     if (c->format == 2) {
-        nb_recfile_write(stdout, topic, key, value, len, ts);
+        nb_recfile_write_meta(stdout, topic, key, value, len, ts, meta);
         return 0;
     }
     nb_err_t err = nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr,
@@ -436,8 +436,8 @@ int nb__cmd_consume(int argc, char **argv)
         return NB_EXIT_SOFTWARE;
     }
     char errstr[512];
-    nb_err_t err = nb_stream_consume(conf, topic ? topic : conf->notifications_topic, max, idle,
-                                     nb__consume_one, &cc, errstr, sizeof(errstr));
+    nb_err_t err = nb_stream_consume_meta(conf, topic ? topic : conf->notifications_topic, max,
+                                          idle, nb__consume_one, &cc, errstr, sizeof(errstr));
     fflush(stdout);
     nb__cli_codec_free(reg, cc.codec);
     nb_config_destroy(conf);

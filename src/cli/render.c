@@ -57,6 +57,31 @@ static json_t *nb__source(const nb_source_t *s)
                      nb__s(s->system), "organisation_code", nb__s(s->organisation_code));
 }
 
+static json_t *nb__link(const nb_identity_link_t *l)
+{
+    return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "event_id", nb__s(l->event_id),
+                     "kind", nb_link_kind_name(l->kind), "from", nb__ident(&l->from), "to",
+                     nb__ident(&l->to), "expected_delivery_date",
+                     nb__date(l->expected_delivery_date), "source", nb__source(&l->source),
+                     "verification", nb_verification_name(l->verification), "recorded_at",
+                     nb__time(l->recorded_at));
+}
+
+static json_t *nb__suggestion(const nb_suggestion_t *s)
+{
+    json_t *fields = json_array();
+    for (int f = 0; f < NB_DEMO__COUNT; f++)
+        if ((s->matched >> f) & 1u)
+            json_array_append_new(fields, json_string(nb_demo_field_name((nb_demo_field_t)f)));
+    return json_pack("{s:o, s:o, s:o, s:{s:o, s:o, s:o}, s:{s:o, s:i}, s:o}", "suggestion_id",
+                     nb__s(s->suggestion_id), "link", nb__link(&s->link), "candidate_child_key",
+                     nb__s(s->candidate_key), "cause", "event_id", nb__s(s->cause_event_id),
+                     "source", nb__source(&s->cause_source), "recorded_at",
+                     nb__time(s->cause_recorded_at), "evidence", "matched_fields", fields,
+                     "candidates", (int)s->candidates, "suggested_at",
+                     nb__time(s->suggested_at));
+}
+
 json_t *nb__record_to_json(const nb_record_t *rec)
 {
     switch (rec->type) {
@@ -77,16 +102,10 @@ json_t *nb__record_to_json(const nb_record_t *rec)
             "status", nb_status_name(a->status), "recorded_at", nb__time(a->recorded_at),
             "version", (int)a->version);
     }
-    case NB_RECORD_IDENTITY_LINK: {
-        const nb_identity_link_t *l = &rec->u.link;
-        return json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "event_id",
-                         nb__s(l->event_id),
-                         "kind", nb_link_kind_name(l->kind), "from", nb__ident(&l->from), "to",
-                         nb__ident(&l->to), "expected_delivery_date",
-                         nb__date(l->expected_delivery_date), "source", nb__source(&l->source),
-                         "verification", nb_verification_name(l->verification), "recorded_at",
-                         nb__time(l->recorded_at));
-    }
+    case NB_RECORD_IDENTITY_LINK:
+        return nb__link(&rec->u.link);
+    case NB_RECORD_SUGGESTION:
+        return nb__suggestion(&rec->u.sugg);
     case NB_RECORD_CONTEXT_FACT: {
         const nb_context_fact_t *f = &rec->u.fact;
         return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:i}", "event_id",

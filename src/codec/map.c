@@ -14,10 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
+nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -49,7 +46,7 @@ static int nb__by_name(avro_value_t *rec, const char *name, avro_value_t *out, n
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
-static nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
+nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
 {
     if (nb__by_name(rec, name, out, x))
         return nb__xfail(x, NB_ERR_AVRO_DECODE, "field '%s' is missing from the reader schema",
@@ -104,7 +101,7 @@ static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
                             nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
@@ -136,7 +133,7 @@ static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, 
     return present ? nb__get_strv(&f, name, dst, cap, cls, x) : NB_ERR_OK;
 }
 
-static nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x)
+nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__field(rec, name, &f, x))
@@ -164,7 +161,7 @@ static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *ou
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, nb__xerr_t *x)
+nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__field(rec, name, &f, x))
@@ -174,7 +171,7 @@ static nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
+nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
                                  nb__xerr_t *x)
 {
     avro_value_t f;
@@ -203,7 +200,7 @@ static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb_
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out,
+nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out,
                              nb__xerr_t *x)
 {
     avro_value_t f;
@@ -257,7 +254,7 @@ static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier
     return nb__get_identv(&f, name, id, x);
 }
 
-static nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
+nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
 {
     avro_value_t s;
     const char *outer = x->at;
@@ -331,7 +328,7 @@ static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x)
+nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x)
 {
     if (nb__get_str(v, "event_id", l->event_id, sizeof(l->event_id), NB__ID, x))
         return x->err;
@@ -367,7 +364,7 @@ static nb_err_t nb__x_fact(avro_value_t *v, nb_context_fact_t *f, nb__xerr_t *x)
 }
 
 /* Iterates an array field, bounded by @p max items. */
-static nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t *arr,
+nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t *arr,
                           size_t *n, nb__xerr_t *x)
 {
     if (nb__field(rec, name, arr, x))
@@ -540,6 +537,9 @@ nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec,
     case NB_RECORD_ACK:
         memset(&rec->u.ack, 0, sizeof(rec->u.ack));
         return nb__x_ack(val, &rec->u.ack, x);
+    case NB_RECORD_SUGGESTION:
+        memset(&rec->u.sugg, 0, sizeof(rec->u.sugg));
+        return nb__x_suggestion(val, &rec->u.sugg, x);
     default:
         return nb__xfail(x, NB_ERR_SCHEMA_MISMATCH, "unknown record type");
     }
@@ -548,7 +548,7 @@ nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec,
 /* ---- writing ------------------------------------------------------------------------------ */
 
 /* Each setter records the first failure in x and returns it; calls chain with ||. */
-static nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
+nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x)
 {
     if (nb__by_name(rec, name, out, x))
         return nb__xfail(x, NB_ERR_AVRO_ENCODE, "field '%s' is missing from the writer schema",
@@ -556,7 +556,7 @@ static nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *ou
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xerr_t *x)
+nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -601,7 +601,7 @@ static nb_err_t nb__set_opt_int(avro_value_t *rec, const char *name, int32_t v, 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v,
+nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v,
                                  nb__xerr_t *x)
 {
     avro_value_t b;
@@ -612,7 +612,7 @@ static nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v,
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__xerr_t *x)
+nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -622,7 +622,7 @@ static nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x)
+nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -642,7 +642,7 @@ static nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xe
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count,
+nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count,
                              nb__xerr_t *x)
 {
     avro_value_t f;
@@ -682,7 +682,7 @@ static nb_err_t nb__set_ident(avro_value_t *rec, const char *name, const nb_iden
     return nb__set_identv(&f, id, x);
 }
 
-static nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x)
+nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x)
 {
     avro_value_t s;
     if (nb__wfield(rec, "source", &s, x) ||
@@ -719,7 +719,7 @@ static nb_err_t nb__f_appt(const nb_appointment_event_t *a, avro_value_t *v, nb_
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x)
+nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x)
 {
     if (nb__set_str(v, "event_id", l->event_id, x) ||
         nb__set_enum(v, "kind", (int)l->kind, NB_LINK__COUNT, x) ||
@@ -750,7 +750,7 @@ static nb_err_t nb__f_fact(const nb_context_fact_t *f, avro_value_t *v, nb__xerr
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
+nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
                            avro_value_t *arr, nb__xerr_t *x)
 {
     if (n > max)
@@ -878,6 +878,8 @@ nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x)
         return nb__f_notif(&rec->u.notif, val, x);
     case NB_RECORD_ACK:
         return nb__f_ack(&rec->u.ack, val, x);
+    case NB_RECORD_SUGGESTION:
+        return nb__f_suggestion(&rec->u.sugg, val, x);
     default:
         return nb__xfail(x, NB_ERR_INVALID_ARG, "unknown record type");
     }

@@ -237,6 +237,23 @@ static nb_err_t nb__v_notif(nb__vctx_t *v, const nb_notification_t *n)
     return NB_ERR_OK;
 }
 
+/* A suggestion must be a statement a reviewer can publish as it is once they confirm it. */
+static nb_err_t nb__v_suggestion(nb__vctx_t *v, const nb_suggestion_t *s)
+{
+    nb_err_t err;
+    if ((err = nb__v_nonempty(v, "suggestion_id", s->suggestion_id)) ||
+        (err = nb__v_nonempty(v, "candidate_child_key", s->candidate_key)) ||
+        (err = nb__v_nonempty(v, "cause.event_id", s->cause_event_id)) ||
+        (err = nb__v_link(v, &s->link)))
+        return err;
+    if (s->link.kind != NB_LINK_LINK || strcmp(s->link.event_id, s->suggestion_id) != 0)
+        return nb__vfail(v, NB_ERR_INCONSISTENT,
+                         "link is not a link statement whose event_id is the suggestion_id");
+    if (s->matched == 0 || s->candidates < 1)
+        return nb__vfail(v, NB_ERR_INCONSISTENT, "evidence names no matched field or candidate");
+    return nb__v_time(v, "suggested_at", s->suggested_at, v->opts->future_record_ms);
+}
+
 nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opts, int64_t now_ms,
                            char *errstr, size_t errstr_size)
 {
@@ -257,6 +274,8 @@ nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opt
         return nb__v_notif(&v, &rec->u.notif);
     case NB_RECORD_ACK:
         return nb__v_ack(&v, &rec->u.ack);
+    case NB_RECORD_SUGGESTION:
+        return nb__v_suggestion(&v, &rec->u.sugg);
     default:
         return nb__vfail(&v, NB_ERR_INVALID_ARG, "unknown record type");
     }

@@ -40,6 +40,7 @@ NB__ENUM_FUNCS(nb_fact_status, NB_FACT_STATUS_MAP)
 NB__ENUM_FUNCS(nb_notification_kind, NB_NOTIFICATION_KIND_MAP)
 NB__ENUM_FUNCS(nb_tier, NB_TIER_MAP)
 NB__ENUM_FUNCS(nb_ack_action, NB_ACK_ACTION_MAP)
+NB__ENUM_FUNCS(nb_demo_field, NB_DEMO_FIELD_MAP)
 
 /* The error table. */
 #define NB__ERR_NAME(sym, code, desc) code,
@@ -76,6 +77,7 @@ static const char *const nb__record_names[NB_RECORD__COUNT] = {
     [NB_RECORD_CONTEXT_FACT] = "org.notbrought.v1.ContextFact",
     [NB_RECORD_NOTIFICATION] = "org.notbrought.v1.Notification",
     [NB_RECORD_ACK] = "org.notbrought.v1.NotificationAck",
+    [NB_RECORD_SUGGESTION] = "org.notbrought.v1.IdentitySuggestion",
 };
 
 const char *nb_record_type_name(nb_record_type_t t)

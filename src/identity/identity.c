@@ -651,6 +651,8 @@ static void nb__demo_suggest(nb_identity_t *idt, const nb_identity_subject_t *su
                  subj->source->organisation_code);
     l->verification = NB_VERIFICATION_UNVERIFIED;
     l->recorded_at = NB_TIME_NONE;
+    sg->matched = 1u << NB_DEMO_DATE_OF_BIRTH | 1u << NB_DEMO_FAMILY_NAME | 1u << NB_DEMO_POSTCODE;
+    sg->candidates = 1;
     res->has_suggestion = true;
 }
 

@@ -281,6 +281,21 @@ void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
 {
     nb__from_decision(pol, d, led, child, now_ms, n);
     nb_str_copy(n->supersedes, sizeof(n->supersedes), d->related);
+    if (d->covered_by_rule && d->n_covered) {
+        /* Overlapping rules: those already told by another notification are not told again;
+         * the others learn where the work already is. */
+        char ref[NB_REF_MAX + 1] = "";
+        uint8_t id[NB_LEDGER_ID_BYTES];
+        if (nb_ledger_id_parse(d->covered_by, id))
+            nb_notify_reference(id, ref);
+        size_t len = strlen(n->action);
+        if (len + 1 < sizeof(n->action))
+            snprintf(n->action + len, sizeof(n->action) - len,
+                         " Already with the %s: notification %s (\"%s\"); agree with them who "
+                         "does what.",
+                         d->covered[0]->title, ref[0] ? ref : d->covered_by,
+                     d->covered_by_rule->title);
+    }
 }
 
 void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
@@ -380,16 +395,14 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
         n->evidence[0] = *cause;
         n->n_evidence = 1;
     }
-    /* Those who were told are told it is withdrawn: the rule's recipients and those of the
-     * rungs it was escalated to. */
-    const nb_policy_role_t *roles[NB_NOTIF_MAX_RECIPIENTS];
-    size_t nr = rs->rule ? nb_policy_rule_recipients(pol, rs->rule, rs->raised->level, roles,
-                                                     NB_NOTIF_MAX_RECIPIENTS)
-                         : 0;
+    /* Those who were told are told it is withdrawn: the rule's recipients, the roles its
+     * modifiers added, and those of the rungs it was escalated to. */
+    size_t nr = rs->rule ? rs->n_recipients : 0;
     n->n_recipients = nr;
     for (size_t i = 0; i < nr; i++) {
-        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), roles[i]->id);
-        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route), roles[i]->route);
+        nb_str_copy(n->recipients[i].role, sizeof(n->recipients[i].role), rs->recipients[i]->id);
+        nb_str_copy(n->recipients[i].route, sizeof(n->recipients[i].route),
+                    rs->recipients[i]->route);
     }
     n->respond_by = NB_TIME_NONE;
     n->escalation_level = rs->raised->level;

@@ -85,6 +85,11 @@ static const nb__cdef_t nb__config_table[] = {
      0, 0, "Output topic of records that could not be processed, with the reason in headers."},
     {"topics.audit", NB__C_STR, "notbrought.audit", NONE, OFF(audit_topic), 0, 0,
      "Output topic of decisions, for practice reviews."},
+    {"topics.identity_suggestions", NB__C_STR, "identity.suggestions", NONE,
+     OFF(identity_suggestions_topic), 0, 0,
+     "Output topic of demographic link suggestions (identity.suggest_demographic_links), for "
+     "the people who review identity. Each carries an NHS number and a local identifier: "
+     "grant read access to the identity review team only (docs/runbook.md)."},
     {"topics.partitions", NB__C_INT, "6", 1, 1024, OFF(partitions), 0, 0,
      "Partitions of by_child and changelog (the unit of scale-out)."},
     {"processing.commit_interval_ms", NB__C_INT, "100", 1, 60000, OFF(commit_interval_ms), 0, 0,
@@ -158,6 +163,12 @@ static const nb__cdef_t nb__config_table[] = {
      "Never put the key itself in this file."},
     {"identity.allow_test_nhs_numbers", NB__C_BOOL, "true", NONE, OFF(allow_test_nhs_numbers), 0,
      0, "Accept NHS numbers from the 999 test range (set false in production)."},
+    {"identity.suggest_demographic_links", NB__C_BOOL, "false", NONE,
+     OFF(suggest_demographic_links), 0, 0,
+     "Suggest identity links for events that have no NHS number and an unknown local "
+     "identifier when their date of birth, family name and postcode match exactly one child "
+     "seen with an NHS number: published to topics.identity_suggestions for a human to "
+     "confirm, never joined (docs/identity.md)."},
     {"identity.park_retention_ms", NB__C_INT, "2592000000", 1000, 0x7fffffffffffL,
      OFF(park_retention_ms), 0, 0,
      "How long an event waits for an identity link before it is dead-lettered (default 30 "
@@ -805,7 +816,7 @@ typedef struct nb__topic_use_s {
  */
 static void nb__check_topics(const nb_config_t *c, nb__cerr_t *e)
 {
-    nb__topic_use_t u[NB_CONFIG_MAX_TOPICS + 8];
+    nb__topic_use_t u[NB_CONFIG_MAX_TOPICS + 10];
     size_t n = 0;
     for (size_t i = 0; i < c->n_appointment_topics; i++)
         u[n++] = (nb__topic_use_t){"topics.appointments", c->appointment_topics[i], false};
@@ -817,6 +828,8 @@ static void nb__check_topics(const nb_config_t *c, nb__cerr_t *e)
     u[n++] = (nb__topic_use_t){"topics.notifications", c->notifications_topic, true};
     u[n++] = (nb__topic_use_t){"topics.dead_letters", c->dead_letter_topic, true};
     u[n++] = (nb__topic_use_t){"topics.audit", c->audit_topic, true};
+    u[n++] = (nb__topic_use_t){"topics.identity_suggestions", c->identity_suggestions_topic,
+                               true};
     for (size_t j = 0; j < n; j++) {
         if (!u[j].topic || !nb__topic_name_ok(u[j].topic)) {
             nb__cerr(e, "%s: not a Kafka topic name (1 to 249 letters, digits, '.', '_' or '-')",
@@ -845,7 +858,8 @@ static void nb__check_topics(const nb_config_t *c, nb__cerr_t *e)
                       "state: records of another kind there are misread";
             else
                 why = "each output needs a topic of its own: the readers of notifications, dead "
-                      "letters and audit records expect only their own kind";
+                      "letters, audit records and identity suggestions expect only their own "
+                      "kind";
             nb__cerr(e, "%s: '%s' is also %s; %s", u[j].key, u[j].topic, u[i].key, why);
             break;
         }
@@ -1063,7 +1077,8 @@ void nb_config_write_reference(void *fp)
                "(`NB_TOPICS_DEAD_LETTER`, `NB_LOG_LEVEL`), named with the nearest known one and "
                "never its value (ops/kafka's `NB_KAFKA_*` settings and the tests' `NB_*` "
                "variables are not configuration); an output topic (`by_child`, `changelog`, "
-               "`notifications`, `dead_letters`, `audit`) equal to an input topic "
+               "`notifications`, `dead_letters`, `audit`, `identity_suggestions`) equal to an "
+               "input topic "
                "(`appointments`, `context`, `acks`, `links`) or to another output; `links` or "
                "`acks` sharing a topic with another input (appointment topics and `context` may "
                "share one); a file named by `identity.hmac_key_file`, "

@@ -10,15 +10,6 @@
 
 #include "policy/internal.h"
 
-struct nb_policy_result_s {
-    EVP_MD_CTX *md;
-    size_t n_decisions;
-    nb_policy_decision_t decisions[NB_POLICY_MAX_DECISIONS];
-    size_t n_raised;
-    nb_policy_raised_status_t raised[NB_LEDGER_MAX_RAISED];
-    int64_t next_due; /* the next absence deadline that would fire, or NB_TIME_NONE */
-    uint64_t type_bits[NB_LEDGER_MAX_APPTS]; /* per appointment: the policy types it has */
-};
 
 nb_policy_result_t *nb_policy_result_new(void)
 {
@@ -78,25 +69,6 @@ const char *nb_policy_digest_name(nb_policy_digest_t d)
 
 /* ---- evaluation context ------------------------------------------------------------------ */
 
-enum { NB__KIND_UNKNOWN = -1 };
-
-typedef struct nb__ev_s {
-    const nb_policy_t *pol;
-    const nb_ledger_t *led;
-    const nb_ledger_appt_t *appts;
-    size_t n;
-    const uint64_t *type_bits;
-    const nb_ledger_fact_t *facts;
-    size_t n_facts;
-    int64_t now;
-    int32_t now_min;
-    int32_t today;
-    int32_t dob, edd;
-    int kind; /* nb_subject_kind_t, or NB__KIND_UNKNOWN */
-    int32_t age_months;
-    int32_t gestation; /* days */
-    bool self_managing;
-} nb__ev_t;
 
 static void nb__ev_at(nb__ev_t *ev, int64_t now)
 {
@@ -112,7 +84,11 @@ static void nb__ev_at(nb__ev_t *ev, int64_t now)
     } else if (ev->edd != NB_DATE_NONE) {
         ev->kind = NB_SUBJECT_UNBORN;
         ev->gestation = 280 - (ev->edd - ev->today);
-    }
+    }    /* A young person of the age the policy gives (defaults.self_managing_from_age) manages
+     * their own appointments unless said otherwise: they "did not attend". */
+    ev->self_managing = ev->said_self_managing ||
+                        (ev->age_months != NB__UNSET &&
+                         ev->age_months >= ev->pol->self_managing_from_age * 12);
 }
 
 static bool nb__in(const nb__range_t *r, int32_t v)
@@ -195,7 +171,7 @@ static uint32_t nb__facts(const nb__ev_t *ev, int32_t ended_within, uint32_t wan
 }
 
 /* Does the child satisfy a subject predicate? */
-static bool nb__spred(const nb__ev_t *ev, const nb__spred_t *s, bool *as_dna,
+bool nb__spred(const nb__ev_t *ev, const nb__spred_t *s, bool *as_dna,
                       const nb_ledger_fact_t **used, size_t *n_used)
 {
     if (s->kinds && (ev->kind == NB__KIND_UNKNOWN || !(s->kinds >> ev->kind & 1)))
@@ -522,6 +498,9 @@ static void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
     d->deadline = f->deadline;
     d->digest = r->info.digest;
     d->n_recipients = 0;
+    d->covered_by[0] = '\0';
+    d->covered_by_rule = NULL;
+    d->n_covered = 0;
     for (size_t i = 0; i < r->to.n; i++)
         nb__add_role(d, r->to.roles[i]);
     d->n_evidence = f->n_ev;
@@ -609,16 +588,27 @@ static void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
     /* Rungs: from the respond-by, or from the decision; only an early alert may fall before
      * the respond-by (the loader refuses a policy where another could; this holds at run time
      * whatever the calendar does). Due times never go backwards. */
-    d->n_rungs = r->n_rungs;
+    /* The ladder: the rule's own; a decision the modifiers moved to another tier follows that
+     * tier's ladder when the policy gives one (an urgent notification does not wait for a
+     * routine ladder's first rung). */
+    const nb__flat_t *flat = r->flat;
+    size_t n_flat = r->n_rungs;
+    d->ladder_of_tier = false;
+    if (d->tier != d->base_tier && pol->tiers[d->tier].n_rungs) {
+        flat = pol->tiers[d->tier].flat;
+        n_flat = pol->tiers[d->tier].n_rungs;
+        d->ladder_of_tier = true;
+    }
+    d->n_rungs = n_flat;
     int64_t prev = INT64_MIN;
-    for (size_t i = 0; i < r->n_rungs; i++) {
+    for (size_t i = 0; i < n_flat; i++) {
         nb_policy_rung_t *g = &d->rungs[i];
         int64_t due;
-        if (r->flat[i].from == NB__FROM_RESPOND_BY && d->respond_by != NB_TIME_NONE) {
-            due = d->respond_by + r->flat[i].after_ms;
+        if (flat[i].from == NB__FROM_RESPOND_BY && d->respond_by != NB_TIME_NONE) {
+            due = d->respond_by + flat[i].after_ms;
         } else {
-            due = d->decided_at + r->flat[i].after_ms;
-            if (!r->flat[i].early && d->respond_by != NB_TIME_NONE && due < d->respond_by)
+            due = d->decided_at + flat[i].after_ms;
+            if (!flat[i].early && d->respond_by != NB_TIME_NONE && due < d->respond_by)
                 due = d->respond_by;
         }
         if (due < prev)
@@ -626,12 +616,12 @@ static void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
         prev = due;
         g->due = due;
         g->after_ms = due - d->decided_at;
-        g->early = r->flat[i].early;
-        g->tier = r->flat[i].tier > d->tier ? r->flat[i].tier : d->tier;
+        g->early = flat[i].early;
+        g->tier = flat[i].tier > d->tier ? flat[i].tier : d->tier;
         g->n_roles = 0;
-        for (size_t k = 0; k < r->flat[i].to->n; k++)
-            if (r->flat[i].to->roles[k] && g->n_roles < NB_NOTIF_MAX_RECIPIENTS)
-                g->roles[g->n_roles++] = r->flat[i].to->roles[k];
+        for (size_t k = 0; k < flat[i].to->n; k++)
+            if (flat[i].to->roles[k] && g->n_roles < NB_NOTIF_MAX_RECIPIENTS)
+                g->roles[g->n_roles++] = flat[i].to->roles[k];
     }
 }
 
@@ -674,7 +664,7 @@ static void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t 
                                                   : nb_ledger_date_of_birth(led);
     ev->edd = subj->expected_delivery_date != NB_DATE_NONE ? subj->expected_delivery_date
                                                            : nb_ledger_expected_delivery(led);
-    ev->self_managing = subj->self_managing;
+    ev->said_self_managing = subj->self_managing;
     ev->type_bits = res->type_bits;
     nb__ev_at(ev, now_ms);
     nb__type_bits(pol, led, ev, res);
@@ -735,6 +725,7 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
         nb_ledger_id_format(x->id, s->id);
         s->raised = x;
         s->rule = NULL;
+        s->n_recipients = 0;
         size_t ri;
         for (ri = 0; ri < pol->n_rules; ri++)
             if (pol->rules[ri].info.hash == x->rule_hash)
@@ -744,6 +735,8 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
             continue;
         }
         s->rule = &pol->rules[ri].info;
+        s->n_recipients =
+            nb__raised_recipients(&ev, ri, x, s->recipients, NB_NOTIF_MAX_RECIPIENTS);
         if (fired >> ri & 1) {
             s->support = NB_POLICY_SUPPORTED;
             continue;
@@ -773,6 +766,7 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
         nb__ev_at(&then, x->raised_at);
         s->support = nb__rule_fires(&then, r, &f) ? NB_POLICY_EXPIRED : NB_POLICY_WITHDRAWN;
     }
+    nb__overlaps(&ev, res);
     return NB_ERR_OK;
 }
 

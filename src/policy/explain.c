@@ -405,6 +405,30 @@ nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
            in->calendar[0] ? in->calendar : "(none)", pol->n_holidays, in->calendar_from,
            in->calendar_to, (int)(pol->cob_minutes / 60), (int)(pol->cob_minutes % 60));
     nb__pf(&o, "  History is kept for %d days.\n", in->retention_days);
+    if (pol->n_overlaps) {
+        nb__pf(&o, "\nOVERLAPPING RULES (one thing to act on)\n");
+        for (size_t g = 0; g < pol->n_overlaps; g++) {
+            const nb__overlap_t *ov = &pol->overlaps[g];
+            nb__pf(&o, "  %s: %s\n    Rules, the first taking precedence:", ov->id, ov->title);
+            for (size_t k = 0; k < ov->n_rules; k++)
+                nb__pf(&o, "%s %s", k ? "," : "", ov->rules[k]);
+            nb__pf(&o, ".\n    A new notification of one of them is not sent to anyone an open "
+                       "notification of another already reached");
+            if (ov->within_days != NB__UNSET)
+                nb__pf(&o, " in the last %d days", (int)ov->within_days);
+            else
+                nb__pf(&o, " within that rule's cool-down");
+            nb__pf(&o, "; it names that notification.\n");
+        }
+    }
+    if (pol->self_managing_from_age < 18)
+        nb__pf(&o, "\nYOUNG PEOPLE\n  From the age of %d, a young person is presumed to manage their "
+                   "own appointments: a missed one is 'did not attend', and each rule says whether "
+                   "it still applies.\n",
+               (int)pol->self_managing_from_age);
+    else
+        nb__pf(&o, "\nYOUNG PEOPLE\n  No young person is presumed to manage their own "
+                   "appointments: only a source that says so makes them self-managing.\n");
     if (!o.err)
         o.err = nb_buf_append(out, "", 1);
     if (!o.err)

@@ -5,6 +5,8 @@
 #ifndef NB_POLICY_INTERNAL_H
 #define NB_POLICY_INTERNAL_H
 
+#include <openssl/evp.h>
+
 #include "notbrought/policy.h"
 
 #define NB__MAX_ALTS 4     /* alternatives in one match */
@@ -103,6 +105,16 @@ typedef struct nb__ladder_s {
     int layer;
 } nb__ladder_t;
 
+/* One rung of a ladder, flattened (chained ladders followed). */
+typedef struct nb__flat_s {
+    int64_t after_ms; /* after the anchor */
+    int32_t from;     /* NB__FROM_*: the anchor (a 'then' ladder continues its parent's) */
+    bool early;
+    nb_tier_t tier;
+    const nb__refs_t *to;
+    nb__mark_t mark;
+} nb__flat_t;
+
 enum { NB__RULE_COUNT, NB__RULE_ABSENCE };
 enum { NB__BY_NONE, NB__BY_GESTATION, NB__BY_AGE_DAYS, NB__BY_WORKING_DAYS };
 
@@ -134,14 +146,7 @@ typedef struct nb__rule_s {
     /* resolved */
     nb__respond_t eff_respond; /* respond_within, else the tier's default (NONE: neither) */
     size_t n_rungs;
-    struct {
-        int64_t after_ms; /* after the anchor */
-        int32_t from;     /* NB__FROM_*: the anchor (a 'then' ladder continues its parent's) */
-        bool early;
-        nb_tier_t tier;
-        const nb__refs_t *to;
-        nb__mark_t mark;
-    } flat[NB_POLICY_MAX_RUNGS];
+    nb__flat_t flat[NB_POLICY_MAX_RUNGS];
 } nb__rule_t;
 
 typedef struct nb__modifier_s {
@@ -162,6 +167,24 @@ typedef struct nb__modifier_s {
     nb__refs_t add_to;
 } nb__modifier_t;
 
+/* Rules that overlap ('overlaps'): one thing to act on. A rule may be in several groups (a
+ * child on a plan's missed appointment overlaps the health visiting and the antenatal ones). */
+typedef struct nb__overlap_s {
+    const char *id;
+    const char *title;
+    nb__mark_t mark;
+    int layer;
+    int32_t override;
+    int32_t within_days; /* how long an open notification covers; NB__UNSET: its rule's
+                          * cool-down */
+    size_t n_rules;
+    const char *rules[NB_POLICY_MAX_RULES]; /* rule ids, in precedence order */
+    nb__mark_t rule_marks[NB_POLICY_MAX_RULES];
+    int16_t idx[NB_POLICY_MAX_RULES]; /* resolved: the rules' indices (-1: unknown) */
+} nb__overlap_t;
+
+#define NB__MAX_OVERLAPS 16
+
 typedef struct nb__role_s {
     nb_policy_role_t pub;
     nb__mark_t mark;
@@ -173,6 +196,12 @@ typedef struct nb__role_s {
 typedef struct nb__tier_s {
     nb__respond_t respond;
     nb__mark_t mark;
+    /* The ladder a decision whose tier the modifiers changed to this one follows ('escalation',
+     * a ladder id; NULL: the rule's own), flattened. */
+    const char *ladder_id;
+    nb__mark_t ladder_mark;
+    size_t n_rungs;
+    nb__flat_t flat[NB_POLICY_MAX_RUNGS];
 } nb__tier_t;
 
 /* One declared appointment type: its name and the life stage it belongs to. */
@@ -194,6 +223,9 @@ struct nb_policy_s {
     nb_policy_info_t info;
     char hash_hex[65];
     int32_t default_cooldown, default_digest, default_self;
+    /* Age in years from which a 16-17 year old is presumed to manage their own appointments
+     * (defaults.self_managing_from_age; 18: never presumed, only when the caller says so). */
+    int32_t self_managing_from_age;
     int32_t retention_days_set;
     const char *extends;
     nb__mark_t extends_mark;
@@ -222,7 +254,58 @@ struct nb_policy_s {
     nb__rule_t rules[NB_POLICY_MAX_RULES];
     nb__modifier_t modifiers[NB_POLICY_MAX_MODIFIERS];
     nb__ladder_t ladders[NB_POLICY_MAX_LADDERS];
+    size_t n_overlaps;
+    nb__overlap_t overlaps[NB__MAX_OVERLAPS];
+    /* resolved: per rule, the groups it is in (bits of overlaps[]) */
+    uint16_t overlap_of[NB_POLICY_MAX_RULES];
 };
+
+/* ---- evaluation (eval.c, overlap.c) ----------------------------------------------------- */
+
+struct nb_policy_result_s {
+    EVP_MD_CTX *md;
+    size_t n_decisions;
+    nb_policy_decision_t decisions[NB_POLICY_MAX_DECISIONS];
+    size_t n_raised;
+    nb_policy_raised_status_t raised[NB_LEDGER_MAX_RAISED];
+    int64_t next_due; /* the next absence deadline that would fire, or NB_TIME_NONE */
+    uint64_t type_bits[NB_LEDGER_MAX_APPTS]; /* per appointment: the policy types it has */
+};
+
+/* The evaluation context of one child's ledger at one time. */
+enum { NB__KIND_UNKNOWN = -1 };
+
+typedef struct nb__ev_s {
+    const nb_policy_t *pol;
+    const nb_ledger_t *led;
+    const nb_ledger_appt_t *appts;
+    size_t n;
+    const uint64_t *type_bits;
+    const nb_ledger_fact_t *facts;
+    size_t n_facts;
+    int64_t now;
+    int32_t now_min;
+    int32_t today;
+    int32_t dob, edd;
+    int kind; /* nb_subject_kind_t, or NB__KIND_UNKNOWN */
+    int32_t age_months;
+    int32_t gestation; /* days */
+    bool said_self_managing; /* the caller says so (a policy test case) */
+    bool self_managing;      /* said so, or presumed from the age the policy gives */
+} nb__ev_t;
+
+/** Whether the subject predicate holds for the child (eval.c). */
+bool nb__spred(const nb__ev_t *ev, const nb__spred_t *s, bool *as_dna,
+               const nb_ledger_fact_t **used, size_t *n_used);
+/** Who a raised notification of rule @p ri was sent to, as far as the policy and the child
+ *  now tell: the rule's recipients, the roles its modifiers add now, and those of the rungs
+ *  it was escalated to (overlap.c). @returns how many were written to @p out. */
+size_t nb__raised_recipients(const nb__ev_t *ev, size_t ri, const nb_ledger_raised_t *x,
+                             const nb_policy_role_t **out, size_t max);
+/** Overlapping rules ('overlaps'): a new decision leaves out the roles an open notification
+ *  of another rule of its group (or a decision before it in the group) already reached, and
+ *  is suppressed when none is left (overlap.c). Called after the raised statuses are known. */
+void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res);
 
 /* calendar.c */
 int32_t nb__policy_local_day(int64_t ms);

@@ -1148,6 +1148,46 @@ static const nb__field_t nb__modifier_fields[] = {
 static const nb__table_t nb__modifier_table = {"modifier", nb__modifier_fields,
                                                offsetof(nb__modifier_t, mark)};
 
+static bool nb__overlap_rule_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst,
+                                 const nb__field_t *f)
+{
+    nb__overlap_t *o = dst;
+    const char *s = (const char *)node->data.scalar.value;
+    if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid rule id", NB__Q(ctx, s));
+        return false;
+    }
+    if (o->n_rules == NB_POLICY_MAX_RULES) {
+        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%s' lists too many rules", f->key);
+        return false;
+    }
+    o->rules[o->n_rules] = nb__dup(ctx, s, node->data.scalar.length);
+    o->rule_marks[o->n_rules] = nb__mark(ctx, node);
+    o->n_rules++;
+    return true;
+}
+
+static bool nb__p_overlap_rules(nb__ctx_t *ctx, yaml_node_t *node, void *dst,
+                                const nb__field_t *f)
+{
+    return nb__each(ctx, node, f, nb__overlap_rule_one, dst);
+}
+
+static const nb__field_t nb__overlap_fields[] = {
+    {"id", nb__p_id, offsetof(nb__overlap_t, id), 0, 0, NULL, NB__REQ, "unique id"},
+    {"title", nb__p_str, offsetof(nb__overlap_t, title), 0, 200, NULL, NB__REQ,
+     "one line: the one thing the recipients act on"},
+    {"rules", nb__p_overlap_rules, 0, 0, 0, NULL, NB__REQ,
+     "the rules that overlap, the one that takes precedence first"},
+    {"within_days", nb__p_int, offsetof(nb__overlap_t, within_days), 1, 366, NULL, 0,
+     "how long an open notification of the group covers the others (default: its rule's "
+     "cool-down)"},
+    {"override", nb__p_bool, offsetof(nb__overlap_t, override), 0, 0, NULL, 0,
+     "an overlay replaces the group of this id"},
+    {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
+static const nb__table_t nb__overlap_table = {"overlap", nb__overlap_fields,
+                                              offsetof(nb__overlap_t, mark)};
+
 /* Generic merge of one item into its array by id, following the layering rules. */
 typedef struct nb__kind_s {
     const char *what;
@@ -1175,6 +1215,13 @@ static const nb__kind_t nb__k_modifier = {"modifier",
                                           offsetof(nb__modifier_t, override),
                                           offsetof(nb__modifier_t, mark),
                                           NB_POLICY_MAX_MODIFIERS};
+static const nb__kind_t nb__k_overlap = {"overlap",
+                                         sizeof(nb__overlap_t),
+                                         offsetof(nb__overlap_t, id),
+                                         offsetof(nb__overlap_t, layer),
+                                         offsetof(nb__overlap_t, override),
+                                         offsetof(nb__overlap_t, mark),
+                                         NB__MAX_OVERLAPS};
 static const nb__kind_t nb__k_ladder = {"ladder",
                                         sizeof(nb__ladder_t),
                                         offsetof(nb__ladder_t, id),
@@ -1371,6 +1418,37 @@ static bool nb__p_modifiers(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const 
     return ok;
 }
 
+static bool nb__p_overlaps(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    nb_policy_t *pol = ctx->pol;
+    bool ok = true;
+    (void)dst;
+    if (!nb__list(ctx, node, f->key))
+        return false;
+    for (yaml_node_item_t *it = node->data.sequence.items.start;
+         it < node->data.sequence.items.top; it++) {
+        yaml_node_t *item = nb__node(ctx, *it);
+        nb__overlap_t *o = calloc(1, sizeof(*o));
+        if (!o) {
+            ctx->nomem = true;
+            return false;
+        }
+        o->within_days = NB__UNSET;
+        o->override = NB__UNSET;
+        if (!item || !nb__parse_map(ctx, item, &nb__overlap_table, o)) {
+            ok = false;
+        } else if (o->n_rules < 2) {
+            NB__ERR(ctx, item, NB_ERR_POLICY_VALUE,
+                    "overlap '%s' needs at least two rules", o->id);
+            ok = false;
+        } else {
+            nb__merge(ctx, &nb__k_overlap, pol->overlaps, &pol->n_overlaps, o, item);
+        }
+        free(o);
+    }
+    return ok;
+}
+
 /* delete: {rules: [..], roles: [..], modifiers: [..], ladders: [..]} */
 static bool nb__delete_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
 {
@@ -1388,6 +1466,9 @@ static bool nb__delete_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const n
     } else if (k == &nb__k_modifier) {
         arr = pol->modifiers;
         n = &pol->n_modifiers;
+    } else if (k == &nb__k_overlap) {
+        arr = pol->overlaps;
+        n = &pol->n_overlaps;
     } else {
         arr = pol->ladders;
         n = &pol->n_ladders;
@@ -1420,14 +1501,26 @@ static const nb__field_t nb__delete_fields[] = {
     {"roles", nb__p_delete_ids, 0, 0, 0, &nb__k_role, 0, "role ids to delete"},
     {"modifiers", nb__p_delete_ids, 0, 0, 0, &nb__k_modifier, 0, "modifier ids to delete"},
     {"ladders", nb__p_delete_ids, 0, 0, 0, &nb__k_ladder, 0, "ladder ids to delete"},
+    {"overlaps", nb__p_delete_ids, 0, 0, 0, &nb__k_overlap, 0, "overlap ids to delete"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__delete_table = {"delete", nb__delete_fields, NB__NO_MARK};
 
 /* ---- tiers: default response times ------------------------------------------------------ */
 
+static bool nb__p_tier_ladder(nb__ctx_t *ctx, yaml_node_t *node, void *dst,
+                              const nb__field_t *f)
+{
+    nb__tier_t *t = dst;
+    t->ladder_mark = nb__mark(ctx, node);
+    return nb__p_id(ctx, node, &t->ladder_id, f);
+}
+
 static const nb__field_t nb__tier_fields[] = {
     {"respond_within", nb__p_respond, offsetof(nb__tier_t, respond), 0, 0, NULL, NB__REQ,
      "how soon a decision of this tier is answered when neither its rule nor a modifier says"},
+    {"escalation", nb__p_tier_ladder, 0, 0, 0, NULL, 0,
+     "the ladder (an id) a decision raised to this tier by a modifier follows, instead of its "
+     "rule's"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__tier_table = {"tier", nb__tier_fields, offsetof(nb__tier_t, mark)};
 
@@ -1847,6 +1940,10 @@ static const nb__field_t nb__defaults_fields[] = {
      "digest of rules that do not set one (default none)"},
     {"self_managing", nb__p_choice, offsetof(nb_policy_t, default_self), 0, 0, &nb__e_self, 0,
      "self-managing 16-17 year olds (default exclude)"},
+    {"self_managing_from_age", nb__p_int, offsetof(nb_policy_t, self_managing_from_age), 16, 18,
+     NULL, 0,
+     "young people of this age (16 or 17) and older are presumed to manage their own "
+     "appointments; 18: never presumed (default 18)"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__defaults_table = {"defaults", nb__defaults_fields, NB__NO_MARK};
 
@@ -1928,6 +2025,8 @@ static const nb__field_t nb__top_fields[] = {
     {"rules", nb__p_rules, 0, 0, 0, NULL, 0, "rules"},
     {"modifiers", nb__p_modifiers, 0, 0, 0, NULL, 0, "tier modifiers"},
     {"tiers", nb__p_map, 0, 0, 0, &nb__tiers_table, 0, "default response times of the tiers"},
+    {"overlaps", nb__p_overlaps, 0, 0, 0, NULL, 0,
+     "rules that overlap: one notification to act on, by precedence"},
     {"types", nb__p_types_decl, 0, 0, 0, NULL, 0,
      "the vocabulary of appointment types, by life stage"},
     {"delete", nb__p_map, 0, 0, 0, &nb__delete_table, 0, "ids removed by an overlay"},
@@ -2334,6 +2433,80 @@ static void nb__check_rule(nb__ctx_t *ctx, nb__rule_t *r)
     r->info.cooldown_days = r->cooldown_days;
     r->info.digest = (nb_policy_digest_t)r->digest;
     r->info.hash = nb_ledger_id_hash(r->info.id, strlen(r->info.id));
+}
+
+/* Overlap groups: rule ids to indices; a rule once per group; a shadow rule in none (it never
+ * notifies, so it covers nothing and needs no cover). */
+static void nb__resolve_overlaps(nb__ctx_t *ctx)
+{
+    nb_policy_t *pol = ctx->pol;
+    memset(pol->overlap_of, 0, sizeof(pol->overlap_of));
+    for (size_t g = 0; g < pol->n_overlaps; g++) {
+        nb__overlap_t *o = &pol->overlaps[g];
+        for (size_t k = 0; k < o->n_rules; k++) {
+            o->idx[k] = -1;
+            long ri = nb__find(&nb__k_rule, pol->rules, pol->n_rules, o->rules[k]);
+            if (ri < 0) {
+                nb__report(ctx, o->rule_marks[k], NB_ERR_POLICY_REFERENCE, false,
+                           "overlap '%s' names unknown rule '%s'", o->id, o->rules[k]);
+                continue;
+            }
+            if (pol->rules[ri].mode == 1) {
+                nb__report(ctx, o->rule_marks[k], NB_ERR_POLICY_VALUE, false,
+                           "overlap '%s' names shadow rule '%s', which never notifies", o->id,
+                           o->rules[k]);
+                continue;
+            }
+            if (pol->overlap_of[ri] >> g & 1) {
+                nb__report(ctx, o->rule_marks[k], NB_ERR_POLICY_DUPLICATE, false,
+                           "overlap '%s' names rule '%s' twice", o->id, o->rules[k]);
+                continue;
+            }
+            pol->overlap_of[ri] |= (uint16_t)(1u << g);
+            o->idx[k] = (int16_t)ri;
+        }
+    }
+}
+
+/* The ladders of the tiers ('tiers: {urgent: {escalation: ...}}'), flattened as a rule's of
+ * that tier would be. A decision raised to the tier follows it from its own respond-by, so each
+ * rung must count from the respond-by or be an explicit early alert. */
+static void nb__flatten_tiers(nb__ctx_t *ctx)
+{
+    nb_policy_t *pol = ctx->pol;
+    for (int t = 0; t < NB_TIER__COUNT; t++) {
+        nb__tier_t *tier = &pol->tiers[t];
+        tier->n_rungs = 0;
+        if (!tier->ladder_id)
+            continue;
+        if (nb__ladder_index(pol, tier->ladder_id) < 0) {
+            nb__report(ctx, tier->ladder_mark, NB_ERR_POLICY_REFERENCE, false,
+                       "tier '%s' names unknown escalation ladder '%s'",
+                       nb_tier_name((nb_tier_t)t), tier->ladder_id);
+            continue;
+        }
+        nb__rule_t *r = calloc(1, sizeof(*r));
+        if (!r) {
+            ctx->nomem = true;
+            return;
+        }
+        r->info.id = nb_tier_name((nb_tier_t)t);
+        r->tier = t;
+        r->ladder_id = tier->ladder_id;
+        r->ladder_mark = tier->ladder_mark;
+        r->mark = tier->mark;
+        nb__flatten(ctx, r);
+        tier->n_rungs = r->n_rungs;
+        memcpy(tier->flat, r->flat, sizeof(tier->flat));
+        free(r);
+        for (size_t i = 0; i < tier->n_rungs; i++)
+            if (tier->flat[i].from != NB__FROM_RESPOND_BY && !tier->flat[i].early)
+                nb__report(ctx, tier->flat[i].mark, NB_ERR_POLICY_VALUE, false,
+                           "the ladder of tier '%s' ('%s') has a rung that counts from the "
+                           "notification: give it 'from: respond_by', or make it an explicit "
+                           "early alert ('early: true')",
+                           nb_tier_name((nb_tier_t)t), tier->ladder_id);
+    }
 }
 
 /* Days of history a rule can look at. */
@@ -2829,6 +3002,8 @@ static void nb__finish(nb__ctx_t *ctx)
                        "modifier '%s' counts working days but the policy has no calendar",
                        m->id);
     }
+    nb__resolve_overlaps(ctx);
+    nb__flatten_tiers(ctx);
     nb__check_tiers(ctx);
     nb__check_modifier_tiers(ctx);
     nb__worst_t *worst = calloc(1, sizeof(*worst));
@@ -2888,6 +3063,7 @@ static nb_policy_t *nb__policy_new(void)
     pol->default_cooldown = 28;
     pol->default_digest = NB_POLICY_DIGEST_NONE;
     pol->default_self = NB__SELF_EXCLUDE;
+    pol->self_managing_from_age = 18; /* a policy that does not say keeps its meaning */
     pol->retention_days_set = NB__UNSET;
     pol->cob_minutes = 17 * 60;
     pol->cal_from = pol->cal_to = NB__UNSET;

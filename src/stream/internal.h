@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "notbrought/codec.h"
+#include "notbrought/identity.h"
 #include "notbrought/ledger.h"
 #include "notbrought/stream.h"
 
@@ -148,6 +149,32 @@ bool nb__owns(const nb_stream_t *st, int32_t partition);
  *         current transaction, rather than produced to the by-child topic: the partition is
  *         owned, restored, and what the topic held for it at assignment has been consumed. */
 bool nb__deliver_here(const nb_stream_t *st, int32_t partition);
+
+/* ---- demographic link suggestions (suggest.c) -------------------------------------------------- */
+
+/**
+ * @brief Encodes an IdentitySuggestion record (Confluent framing) from the suggestion the
+ *        identity module attached to @p cause's resolution, suggested at @p now; appended to
+ *        @p out.
+ * @returns NB_ERR_OK, or the codec's error with a message naming fields only.
+ */
+nb_err_t nb__suggestion_encode(nb_codec_t *codec, const nb_identity_suggestion_t *sg,
+                               const nb_record_t *cause, int64_t now, nb_buf_t *out,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * @brief In the transaction that parks an event under provisional key @p prov (of owned
+ *        partition @p part): publishes the encoded suggestion @p value to
+ *        topics.identity_suggestions unless this key has published the same one already, and
+ *        remembers it in the key's marker entry. Nothing when suggestions are off.
+ * @returns NB_ERR_OK (published, or a repeat, or a record that does not read back: counted and
+ *          logged without content), or the error of nb__emit() / the state.
+ */
+nb_err_t nb__suggestion_publish(nb_codec_t *codec, nb_stream_t *st, int32_t part,
+                                const uint8_t prov[NB__KEY_LEN], const void *value, size_t len);
+
+/** @brief The provisional key @p prov holds no parked event any more: its marker entry goes. */
+nb_err_t nb__suggestion_forget(nb_stream_t *st, int32_t part, const uint8_t prov[NB__KEY_LEN]);
 
 /* ---- the pipeline (pipeline.c) ---------------------------------------------------------------- */
 

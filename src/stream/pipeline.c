@@ -18,6 +18,8 @@
  *   kind 3 (digest):      i64 period end, u8 len role, u8 len route, u8 n, then n items:
  *                         u8 len + string for id, reference, child key, NHS number, rule id;
  *                         u8 tier, i64 decided at
+ *   kind 5 (suggested):   the link suggestions a provisional key has published, under a key
+ *                         derived from it (suggest.c)
  * Digest keys (a hash of recipient role and period) gather low-tier notifications of rules
  * with a digest setting; the key's owner publishes one digest when the period ends.
  * Provisional keys hold events whose identity is not resolved yet (keyed by a hash of what
@@ -136,6 +138,8 @@ typedef struct nb__msg_s {
     const char *nhs, *mother;      /* event: the child's and the pregnant person's NHS numbers */
     const char *role, *route;      /* digest: the recipient */
     int64_t period_end;            /* digest: when it goes out */
+    const void *sugg;              /* park: an encoded IdentitySuggestion to publish, or NULL */
+    size_t sugg_len;
     nb__origin_t src;              /* where it was first read (parking, dead letters) */
     const rd_kafka_message_t *src_rkm; /* the source record itself (its headers are packed
                                         * into the origin when it is forwarded or parked) */
@@ -265,6 +269,7 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
     ic.secret = conf->hmac_key;
     ic.secret_len = conf->hmac_key ? strlen(conf->hmac_key) : 0;
     ic.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
+    ic.suggest_demographic_links = conf->suggest_demographic_links;
     if (!(p->idt = nb_identity_new(&ic, errstr, errstr_size)))
         goto fail;
     if (nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files,
@@ -765,6 +770,8 @@ static nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t 
         snprintf(buf, sizeof(buf), "%lld", (long long)m->period_end);
         rd_kafka_header_add(h, "nb.period_end", -1, buf, -1);
     }
+    if (m->sugg)
+        rd_kafka_header_add(h, "nb.suggestion", -1, m->sugg, (ssize_t)m->sugg_len);
     /* When the source recorded it: the owner's watermark of the by-child partition. */
     int64_t recorded = nb__recorded_of(m->rec);
     if (recorded != NB_TIME_NONE) {
@@ -969,9 +976,19 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
             return NB_ERR_INVALID_ARG;
         nb__stream_counters(st)->parked++;
         m.kind = NB__K_PARK;
+        /* A suggested link goes with the event to its provisional key's owner (suggest.c). */
+        nb_buf_t sugg = {0};
+        if (res.has_suggestion &&
+            (err = nb__suggestion_encode(p->codec, &res.suggestion, rec, now, &sugg, p->errstr,
+                                         sizeof(p->errstr))))
+            return err;
+        m.sugg = sugg.data;
+        m.sugg_len = sugg.len;
         m.rec = NULL;
         m.keys = NULL;
-        return nb__deliver(p, st, &m, now);
+        err = nb__deliver(p, st, &m, now);
+        nb_buf_free(&sugg);
+        return err;
     }
     /* A conflict or an identifier the table refuses: a human must look, nothing joins. */
     char why[600];
@@ -1566,6 +1583,8 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
     e.headers_len = (uint32_t)o.headers_len;
     nb__put_entry(&b, &e);
     nb_err_t err = nb__state_put(st, part, m->key, b.data, b.len);
+    if (!err && m->sugg)
+        err = nb__suggestion_publish(p->codec, st, part, m->key, m->sugg, m->sugg_len);
     if (!err) {
         /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
         nb__prov_t *v = nb__prov_find(p, part, m->key);
@@ -1651,6 +1670,10 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
     m.route = nb__header(rkm, "nb.route", route, sizeof(route));
     m.period_end = atoll(nb__header(rkm, "nb.period_end", buf, sizeof(buf)));
     nb__origin_from_headers(rkm, &m.src, topic, sizeof(topic));
+    rd_kafka_headers_t *h = NULL;
+    if (m.kind == NB__K_PARK && !rd_kafka_message_headers(rkm, &h) && h &&
+        rd_kafka_header_get_last(h, "nb.suggestion", &m.sugg, &m.sugg_len))
+        m.sugg = NULL;
     return nb__handle(p, st, rkm->partition, &m, now);
 }
 
@@ -1850,6 +1873,8 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
             nb_buf_append(&b, r.keep.data, r.keep.len);
         }
         err = nb__state_put(st, part, key, b.data, b.len);
+        if (!err && r.kept == 0)
+            err = nb__suggestion_forget(st, part, key);
         if (!err)
             nb__prov_note(p, part, key, r.kept, r.oldest);
         nb_buf_free(&b);

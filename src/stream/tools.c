@@ -56,6 +56,7 @@ void nb_broker_create_topics(nb_broker_t *b, const nb_config_t *conf, int source
     rd_kafka_mock_topic_create(mc, conf->notifications_topic, source_partitions, 1);
     rd_kafka_mock_topic_create(mc, conf->dead_letter_topic, 1, 1);
     rd_kafka_mock_topic_create(mc, conf->audit_topic, source_partitions, 1);
+    rd_kafka_mock_topic_create(mc, conf->identity_suggestions_topic, source_partitions, 1);
 }
 
 const char *nb_broker_bootstraps(const nb_broker_t *b)
@@ -130,6 +131,7 @@ nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
     NB__T(conf->notifications_topic, source_partitions, false);
     NB__T(conf->dead_letter_topic, 1, false);
     NB__T(conf->audit_topic, source_partitions, false);
+    NB__T(conf->identity_suggestions_topic, source_partitions, false);
 #undef NB__T
     rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
     if (!kc)
@@ -203,15 +205,27 @@ static void nb__dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaqu
  * timestamps are when events happened (possibly years ago), and Kafka's time-based retention
  * would delete a topic's old segments at once if those became the record times. */
 static int nb__produce_one(void *opaque, const char *topic, const char *key, const void *value,
-                           size_t len, int64_t ts)
+                           size_t len, int64_t ts, const nb_record_meta_t *meta)
 {
     nb__produce_t *p = opaque;
     (void)ts;
     for (;;) {
+        /* A record that says where it was goes back there, with its headers. */
+        rd_kafka_headers_t *hdrs = NULL;
+        if (meta && meta->n_headers) {
+            hdrs = rd_kafka_headers_new(meta->n_headers);
+            for (size_t i = 0; i < meta->n_headers; i++)
+                rd_kafka_header_add(hdrs, meta->headers[i].name, -1, meta->headers[i].value,
+                                    (ssize_t)meta->headers[i].len);
+        }
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_PARTITION(meta && meta->partition >= 0 ? meta->partition
+                                                              : RD_KAFKA_PARTITION_UA),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (err && hdrs)
+            rd_kafka_headers_destroy(hdrs); /* owned by the message only when produced */
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             rd_kafka_poll(p->rk, 100);
             continue;
@@ -247,7 +261,7 @@ nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long 
         return NB_ERR_KAFKA;
     }
     errstr[0] = '\0';
-    int rc = nb_recfile_read(path, nb__produce_one, &p, errstr, errstr_size);
+    int rc = nb_recfile_read_meta(path, nb__produce_one, &p, errstr, errstr_size);
     rd_kafka_flush(p.rk, 60000);
     nb_err_t result = NB_ERR_OK;
     if (rc < 0) {
@@ -265,8 +279,30 @@ nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long 
     return result;
 }
 
+typedef struct nb__plain_cb_s {
+    nb_record_cb_t *cb;
+    void *opaque;
+} nb__plain_cb_t;
+
+static int nb__plain_cb(void *opaque, const char *topic, const char *key, const void *value,
+                        size_t len, int64_t ts, const nb_record_meta_t *meta)
+{
+    nb__plain_cb_t *p = opaque;
+    (void)meta;
+    return p->cb(p->opaque, topic, key, value, len, ts);
+}
+
 nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
                            nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size)
+{
+    nb__plain_cb_t p = {cb, opaque};
+    return nb_stream_consume_meta(conf, topic, max, idle_ms, nb__plain_cb, &p, errstr,
+                                  errstr_size);
+}
+
+nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
+                                int idle_ms, nb_record_meta_cb_t *cb, void *opaque, char *errstr,
+                                size_t errstr_size)
 {
     rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
     if (!kc)
@@ -313,8 +349,23 @@ nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max,
                     memcpy(key, rkm->key, kl);
                 key[rkm->key ? kl : 0] = '\0';
                 n++;
+                nb_record_meta_t meta;
+                meta.partition = rkm->partition;
+                meta.n_headers = 0;
+                rd_kafka_headers_t *h = NULL;
+                const char *hn;
+                const void *hv;
+                size_t hl;
+                if (!rd_kafka_message_headers(rkm, &h))
+                    while (meta.n_headers < NB_RECFILE_MAX_HEADERS &&
+                           !rd_kafka_header_get_all(h, meta.n_headers, &hn, &hv, &hl)) {
+                        meta.headers[meta.n_headers].name = hn;
+                        meta.headers[meta.n_headers].value = hv;
+                        meta.headers[meta.n_headers].len = hl;
+                        meta.n_headers++;
+                    }
                 int rc = cb(opaque, topic, key, rkm->payload, rkm->len,
-                            rd_kafka_message_timestamp(rkm, NULL));
+                            rd_kafka_message_timestamp(rkm, NULL), &meta);
                 rd_kafka_message_destroy(rkm);
                 if (rc)
                     break;

@@ -51,3 +51,13 @@ add_test(NAME cli.backlog
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/backlog.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.backlog PROPERTIES LABELS integration TIMEOUT 300)
+
+# Upgrades keep what is open (issue 20): this build restores the state, topics and
+# notifications the code at 3dddfa0 left (tests/data/upgrade/3dddfa0) and neither re-raises
+# nor withdraws them, with the old policy and with the shipped one; a control without the state
+# re-raises them.
+add_test(NAME cli.upgrade
+         COMMAND ${CMAKE_COMMAND} -E env NB_PYTHON=${NB_PYTHON}
+                 bash ${CMAKE_CURRENT_LIST_DIR}/upgrade.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.upgrade PROPERTIES LABELS integration TIMEOUT 400)

@@ -38,6 +38,10 @@ static void check_text(const nb_record_t *rec)
         for (size_t i = 0; i < rec->u.notif.n_evidence; i++)
             NB__CHECK(rec->u.notif.evidence[i].appointment_type, NB_TEXT_NAME);
         break;
+    case NB_RECORD_SUGGESTION:
+        NB__CHECK(rec->u.sugg.link.from.value, NB_TEXT_ID);
+        NB__CHECK(rec->u.sugg.cause_source.system, NB_TEXT_NAME);
+        break;
     case NB_RECORD_ACK:
         NB__CHECK(rec->u.ack.acknowledged_by, NB_TEXT_NAME);
         NB__CHECK(rec->u.ack.outcome, NB_TEXT_FREE);

@@ -13,3 +13,12 @@ foreach(src ${NB_INTEGRATION_TESTS})
     set_tests_properties(integration.${short} PROPERTIES LABELS integration TIMEOUT 600
                          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 endforeach()
+
+# The clinical scenario suite (tests/scenarios/): integration.scenarios runs it through the
+# daemon on the embedded broker; cli.scenarios_replay through `notbrought replay`, and checks
+# that every rule of the default policy is covered.
+target_sources(it_scenarios PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario.c
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario_check.c)
+add_test(NAME cli.scenarios_replay COMMAND it_scenarios --replay)
+set_tests_properties(cli.scenarios_replay PROPERTIES LABELS unit TIMEOUT 300
+                     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})

@@ -260,6 +260,24 @@ def vectors():
         "acknowledged_at": ts("2026-11-01T13:00:00Z"),
     }
     out.append((5, "notification.acks", ack, ack))
+    suggestion = {
+        "suggestion_id": "suggest-0123456789abcdef01234567",
+        "link": {
+            "event_id": "suggest-0123456789abcdef01234567", "kind": "link",
+            "from": {"system": "urn:notbrought:hv:7A1", "value": "HV-77"},
+            "to": {"system": NHS, "value": "9434765919"},
+            "expected_delivery_date": None,
+            "source": source("other", "notbrought", "7A1"),
+            "verification": "unverified", "recorded_at": ts("2026-10-21T08:00:00Z"),
+        },
+        "candidate_child_key": "a3f1",
+        "cause": {"event_id": "hv-77-v1", "source": source("health_visiting", "CYPRIS", "7A1"),
+                  "recorded_at": ts("2026-10-20T11:02:03.456Z")},
+        "evidence": {"matched_fields": ["date_of_birth", "family_name", "postcode"],
+                     "candidates": 1},
+        "suggested_at": ts("2026-10-21T08:00:00Z"),
+    }
+    out.append((6, "identity.suggestions", suggestion, suggestion))
     return out
 
 

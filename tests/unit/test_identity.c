@@ -1154,6 +1154,10 @@ static void test_demographics_suggest_but_never_join(void **state)
     assert_int_equal(resolve(idt, &u, &res), NB_ERR_IDENTITY_UNRESOLVED);
     assert_true(res.has_suggestion);
     assert_string_equal(res.suggestion.child_key, kx);
+    assert_int_equal(res.suggestion.matched, 1u << NB_DEMO_DATE_OF_BIRTH |
+                                                 1u << NB_DEMO_FAMILY_NAME |
+                                                 1u << NB_DEMO_POSTCODE);
+    assert_int_equal(res.suggestion.candidates, 1);
     const nb_identity_link_t *sl = &res.suggestion.link;
     assert_int_equal(sl->kind, NB_LINK_LINK);
     assert_string_equal(sl->from.system, SYS_HV);

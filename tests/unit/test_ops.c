@@ -1411,6 +1411,11 @@ static void test_dead_letters_on_an_input_topic_refused(void **state)
         {offsetof(nb_config_t, notifications_topic), "^gp.*",
          "topics.notifications: not a Kafka topic name"},
         {offsetof(nb_config_t, audit_topic), "..", "topics.audit: not a Kafka topic name"},
+        {offsetof(nb_config_t, identity_suggestions_topic), "identity.links",
+         "topics.identity_suggestions: 'identity.links' is also topics.links; an output"},
+        {offsetof(nb_config_t, identity_suggestions_topic), "notifications",
+         "topics.identity_suggestions: 'notifications' is also topics.notifications; each "
+         "output needs"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         c = t_conf();
