@@ -144,9 +144,13 @@ typedef enum nb_withdrawal_reason_e {
     NB_WITHDRAWN_ENTERED_IN_ERROR, /**< an appointment record it relied on was entered in error */
     NB_WITHDRAWN_CONTACT_RECORDED, /**< the expected contact was recorded after all */
     NB_WITHDRAWN_POLICY_CHANGED,   /**< the policy in force no longer has the rule */
+    NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR, /**< a context fact it relied on (a plan) was
+                                                entered in error */
+    NB_WITHDRAWN_CONTEXT_CHANGED,  /**< a context fact it relied on was changed (ended) */
 } nb_withdrawal_reason_t;
 
-/** @brief "corrected", "entered_in_error", "contact_recorded", "policy_changed". */
+/** @brief "corrected", "entered_in_error", "contact_recorded", "policy_changed",
+ *  "context_entered_in_error", "context_changed". */
 const char *nb_withdrawal_reason_name(nb_withdrawal_reason_t r);
 
 /**
@@ -155,6 +159,12 @@ const char *nb_withdrawal_reason_name(nb_withdrawal_reason_t r);
  */
 nb_withdrawal_reason_t nb_notify_withdrawal_reason(const nb_policy_raised_status_t *rs,
                                                    const nb_evidence_t *cause);
+
+/** @brief As nb_notify_withdrawal_reason(), when the record that withdrew it is a context
+ *  fact: CONTEXT_ENTERED_IN_ERROR or CONTEXT_CHANGED where an appointment would give
+ *  CORRECTED. */
+nb_withdrawal_reason_t nb_notify_withdrawal_reason_of_fact(const nb_policy_raised_status_t *rs,
+                                                           const nb_context_fact_t *fact);
 
 /**
  * @brief nb_notify_build_withdrawal() that says why and names the record that caused it: the
@@ -166,6 +176,16 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
                                    const nb_ledger_t *led, const nb_notify_child_t *child,
                                    const nb_evidence_t *cause, int64_t now_ms,
                                    nb_notification_t *out);
+
+/**
+ * @brief nb_notify_build_withdrawal_by() when the record whose arrival withdrew it is a context
+ *        fact (a protection plan entered in error, or ended): the action text says which fact,
+ *        from which system, and what became of it.
+ */
+void nb_notify_build_withdrawal_fact(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                     const nb_ledger_t *led, const nb_notify_child_t *child,
+                                     const nb_context_fact_t *fact, int64_t now_ms,
+                                     nb_notification_t *out);
 
 /**
  * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):

@@ -89,6 +89,8 @@ typedef struct nb__run_s {
     FILE *emit;
     bool has_cause;
     nb_evidence_t cause;
+    bool has_fact_cause; /* or the context fact whose arrival is being handled */
+    nb_context_fact_t fact_cause;
     char *errstr;
     size_t errstr_size;
 } nb__run_t;
@@ -378,8 +380,12 @@ static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
         case NB_NOTIFY_ACT_WITHDRAW:
             r->o->withdrawn[a->raised->rule ? nb__rule_index(r, a->raised->rule)
                                             : r->o->n_rules]++;
-            nb_notify_build_withdrawal_by(r->pol, a->raised, c->led, &child,
-                                          r->has_cause ? &r->cause : NULL, now, note);
+            if (r->has_fact_cause)
+                nb_notify_build_withdrawal_fact(r->pol, a->raised, c->led, &child,
+                                                &r->fact_cause, now, note);
+            else
+                nb_notify_build_withdrawal_by(r->pol, a->raised, c->led, &child,
+                                              r->has_cause ? &r->cause : NULL, now, note);
             rc = nb__emit(r, note);
             memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
             break;
@@ -443,10 +449,13 @@ static int nb__apply(nb__run_t *r, const nb__item_t *it, const nb_identity_resol
     nb_ledger_change_t ch = NB_LEDGER_UNCHANGED;
     nb_err_t err;
     r->has_cause = false;
+    r->has_fact_cause = false;
     if (it->kind == NB__ITEM_APPT) {
         nb__set_cause(r, &it->u.appt);
         err = nb_ledger_apply(c->led, &it->u.appt, &ch);
     } else {
+        r->fact_cause = it->u.fact;
+        r->has_fact_cause = true;
         err = nb_ledger_apply_fact(c->led, &it->u.fact, &ch);
     }
     if (err) {
@@ -524,6 +533,7 @@ static int nb__link(nb__run_t *r, const nb_identity_link_t *link, int64_t now)
                 memset(f->per_rule, 0, (r->o->n_rules + 1) * sizeof(uint16_t));
                 f->due = NB_TIME_NONE;
                 r->has_cause = false;
+                r->has_fact_cause = false;
                 nb_ledger_prune(c->led, nb_policy_horizon(r->pol, now));
                 rc = nb__lifecycle(r, (size_t)into, false, now);
             }
@@ -565,6 +575,7 @@ static int nb__ack(nb__run_t *r, const nb__replay_ack_t *a, int64_t now)
     if (done != NB_NOTIFY_ACK_CLOSED && done != NB_NOTIFY_ACK_EARLY)
         return 0;
     r->has_cause = false;
+    r->has_fact_cause = false;
     return nb__lifecycle(r, (size_t)idx, true, now);
 }
 
@@ -593,6 +604,7 @@ static int nb__advance(nb__run_t *r, int64_t now)
             continue; /* stale, or re-evaluated enough for this time */
         c->evals++;
         r->has_cause = false;
+        r->has_fact_cause = false;
         if (nb__lifecycle(r, e.idx, true, now))
             return -1;
     }

@@ -3,6 +3,7 @@
  */
 #include "notbrought/notify.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,10 @@ const char *nb_withdrawal_reason_name(nb_withdrawal_reason_t r)
         return "contact_recorded";
     case NB_WITHDRAWN_POLICY_CHANGED:
         return "policy_changed";
+    case NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR:
+        return "context_entered_in_error";
+    case NB_WITHDRAWN_CONTEXT_CHANGED:
+        return "context_changed";
     }
     return "unknown";
 }
@@ -350,6 +355,16 @@ nb_withdrawal_reason_t nb_notify_withdrawal_reason(const nb_policy_raised_status
     if (rs->rule->absence && cause && cause->status == NB_STATUS_ATTENDED)
         return NB_WITHDRAWN_CONTACT_RECORDED;
     return NB_WITHDRAWN_CORRECTED;
+}
+
+nb_withdrawal_reason_t nb_notify_withdrawal_reason_of_fact(const nb_policy_raised_status_t *rs,
+                                                           const nb_context_fact_t *fact)
+{
+    nb_withdrawal_reason_t r = nb_notify_withdrawal_reason(rs, NULL);
+    if (!fact || r != NB_WITHDRAWN_CORRECTED)
+        return r;
+    return fact->status == NB_FACT_STATUS_ENTERED_IN_ERROR ? NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR
+                                                           : NB_WITHDRAWN_CONTEXT_CHANGED;
 }
 
 void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
@@ -408,6 +423,32 @@ void nb_notify_build_withdrawal_by(const nb_policy_t *pol, const nb_policy_raise
     n->escalation_level = rs->raised->level;
     nb_str_copy(n->supersedes, sizeof(n->supersedes), rs->id);
     nb_notify_fill_titles(pol, n);
+}
+
+void nb_notify_build_withdrawal_fact(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,
+                                     const nb_ledger_t *led, const nb_notify_child_t *child,
+                                     const nb_context_fact_t *fact, int64_t now_ms,
+                                     nb_notification_t *n)
+{
+    nb_notify_build_withdrawal_by(pol, rs, led, child, NULL, now_ms, n);
+    nb_withdrawal_reason_t why = nb_notify_withdrawal_reason_of_fact(rs, fact);
+    if (why != NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR && why != NB_WITHDRAWN_CONTEXT_CHANGED)
+        return; /* the rule was removed, or the contact recorded: said already */
+    char what[64], source[NB_SYSTEM_MAX + 4] = "";
+    nb_str_copy(what, sizeof(what), nb_notify_fact_words(fact->kind));
+    what[0] = (char)tolower((unsigned char)what[0]); /* mid-sentence */
+    if (fact->source_system[0])
+        snprintf(source, sizeof(source), " (%s)", fact->source_system);
+    if (why == NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR)
+        snprintf(n->action, sizeof(n->action),
+                 "No action needed: withdrawn because the record it relied on, the %s%s, was "
+                 "entered in error.",
+                 what, source);
+    else
+        snprintf(n->action, sizeof(n->action),
+                 "No action needed: withdrawn because the record it relied on, the %s%s, was "
+                 "changed%s, so the rule no longer applies.",
+                 what, source, fact->end_date != NB_DATE_NONE ? " (it has ended)" : "");
 }
 
 void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_status_t *rs,

@@ -173,6 +173,9 @@ struct nb__pipeline_s {
      * tick). */
     nb_evidence_t cause;
     bool has_cause;
+    /* Or the context fact (a plan entered in error, or ended). */
+    nb_context_fact_t fact_cause;
+    bool has_fact_cause;
     size_t parked_total;
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
@@ -1479,8 +1482,12 @@ static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c
             }
             break;
         case NB_NOTIFY_ACT_WITHDRAW:
-            nb_notify_build_withdrawal_by(p->pol, a->raised, c->led, &child,
-                                          p->has_cause ? &p->cause : NULL, now, &note);
+            if (p->has_fact_cause)
+                nb_notify_build_withdrawal_fact(p->pol, a->raised, c->led, &child,
+                                                &p->fact_cause, now, &note);
+            else
+                nb_notify_build_withdrawal_by(p->pol, a->raised, c->led, &child,
+                                              p->has_cause ? &p->cause : NULL, now, &note);
             if (!(err = nb__publish(p, st, &note)))
                 err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
                                 (int)note.tier, note.escalation_level, NULL, now);
@@ -1625,8 +1632,11 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
         err = keys ? nb_ledger_apply_keyed(c->led, a, keys, &ch)
                    : nb_ledger_apply(c->led, a, &ch);
     }
-    else if (rec->type == NB_RECORD_CONTEXT_FACT)
+    else if (rec->type == NB_RECORD_CONTEXT_FACT) {
+        p->fact_cause = rec->u.fact;
+        p->has_fact_cause = true;
         err = nb_ledger_apply_fact(c->led, &rec->u.fact, &ch);
+    }
     else
         return NB_ERR_SCHEMA_MISMATCH;
     *changed = *changed || ch != NB_LEDGER_UNCHANGED;
@@ -1684,6 +1694,7 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
     nb_err_t err;
     p->errstr[0] = '\0';
     p->has_cause = false;
+    p->has_fact_cause = false;
     if (m->kind == NB__K_PARK)
         return nb__park(p, st, part, m, now);
     if (m->kind == NB__K_DIGEST) {
@@ -2015,6 +2026,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     size_t di = 0;
     p->has_cause = false; /* what falls due now was caused by no record */
+    p->has_fact_cause = false;
     p->tick_more = false;
     for (; di < kt && !err; di++) {
         if ((di & 15) == 15) {

@@ -317,6 +317,27 @@ static void test_correction_withdraws_open_and_records_closed(void **state)
     nb_notify_build_withdrawal_by(f->pol, a->raised, f->led, &child, &cause, f->t0 + HOUR,
                                   &note);
     assert_non_null(strstr(note.action, "entered in error"));
+    /* Withdrawn by a context fact: it names the fact and its system, not an appointment. */
+    nb_context_fact_t plan_fact;
+    memset(&plan_fact, 0, sizeof(plan_fact));
+    plan_fact.kind = NB_FACT_CHILD_PROTECTION_PLAN;
+    plan_fact.status = NB_FACT_STATUS_ENTERED_IN_ERROR;
+    plan_fact.end_date = NB_DATE_NONE;
+    snprintf(plan_fact.source_system, sizeof(plan_fact.source_system), "WCCIS");
+    assert_int_equal(nb_notify_withdrawal_reason_of_fact(a->raised, &plan_fact),
+                     NB_WITHDRAWN_CONTEXT_ENTERED_IN_ERROR);
+    nb_notify_build_withdrawal_fact(f->pol, a->raised, f->led, &child, &plan_fact, f->t0 + HOUR,
+                                    &note);
+    assert_non_null(strstr(note.action, "the child protection plan (WCCIS), was entered in error"));
+    assert_null(strstr(note.action, "appointment"));
+    assert_int_equal(note.n_recipients, n_told);
+    plan_fact.status = NB_FACT_STATUS_CURRENT;
+    plan_fact.end_date = 20000;
+    assert_int_equal(nb_notify_withdrawal_reason_of_fact(a->raised, &plan_fact),
+                     NB_WITHDRAWN_CONTEXT_CHANGED);
+    nb_notify_build_withdrawal_fact(f->pol, a->raised, f->led, &child, &plan_fact, f->t0 + HOUR,
+                                    &note);
+    assert_non_null(strstr(note.action, "was changed (it has ended)"));
     nb_policy_raised_status_t rs = *a->raised;
     rs.support = NB_POLICY_RESOLVED;
     assert_int_equal(nb_notify_withdrawal_reason(&rs, NULL), NB_WITHDRAWN_CONTACT_RECORDED);
