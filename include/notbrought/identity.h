@@ -275,6 +275,17 @@ nb_err_t nb_identity_resolve_appointment(nb_identity_t *idt, const nb_appointmen
                                          size_t errstr_size);
 
 /**
+ * @brief What a state kept under the literal key of a pregnancy named by a local identifier
+ *        must remember for nb_identity_pregnancy_locate(): fills @p ref and that literal key
+ *        (nb_identity_pregnancy_key() of the same person and date).
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG when the person is named by NHS number (her
+ *          pregnancy's key is canonical already); NB_ERR_MISSING_IDENTIFIER; NB_ERR_NOMEM.
+ */
+nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *person,
+                                   int32_t expected_delivery_date, nb_identity_preg_ref_t *ref,
+                                   char literal_key[NB_KEY_MAX + 1]);
+
+/**
  * @brief Where a pregnancy that was keyed by a local identifier (res.preg_provisional) belongs
  *        now: its child once an unborn_to_child names it (under the local identifier or under
  *        the NHS number a link joins it to), else the pregnancy key of that NHS number, else

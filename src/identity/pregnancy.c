@@ -156,6 +156,25 @@ nb_err_t nb__identity_resolve_unborn(nb_identity_t *idt, const nb_identity_subje
     return NB_ERR_OK;
 }
 
+nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *person,
+                                   int32_t expected_delivery_date, nb_identity_preg_ref_t *ref,
+                                   char literal_key[NB_KEY_MAX + 1])
+{
+    uint8_t lit[NB__MAC_LEN];
+    literal_key[0] = '\0';
+    memset(ref, 0, sizeof(*ref));
+    if (person && strcmp(person->system, NB_SYSTEM_NHS_NUMBER) == 0)
+        return NB_ERR_INVALID_ARG;
+    nb_err_t err = nb__preg_mac(idt, person, expected_delivery_date, "pregnancy", lit, NULL, 0);
+    if (err)
+        return err;
+    if ((err = nb__local_digest(idt, person, ref->person)))
+        return err;
+    ref->expected_delivery_date = expected_delivery_date;
+    nb__identity_hex(lit, NB__MAC_LEN, literal_key);
+    return NB_ERR_OK;
+}
+
 static int nb__unhex_nibble(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
