@@ -1806,6 +1806,7 @@ static nb_err_t nb__move_here(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     memcpy(copy, val, len);
     msg.value = copy;
     msg.len = len;
+    NB_LOG(NB_LOG_INFO, "identity", "history of %.12s moves to %.12s", key_hex, into_hex);
     nb_err_t err = nb__deliver(p, st, &msg, now);
     if (!err)
         err = nb__state_put(st, part, key, NULL, 0);

@@ -11,7 +11,10 @@
  * Mother A, the hard order: antenatal misses by maternity number, then the link, then a
  * restart of the daemon (the identity table is rebuilt from the links topic; nothing learned
  * from events survives), then the birth link. Mother B: the link and the birth link first,
- * then the antenatal misses by maternity number arrive late.
+ * then the antenatal misses by maternity number arrive late. Mother C, still pregnant: three
+ * recent misses by maternity number raise antenatal_wnb_repeated under that number's key; the
+ * link then moves the pregnancy to her NHS number's key, and the open notification is neither
+ * withdrawn nor raised again.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -66,9 +69,9 @@ static void put(batch_t *b, const nb_record_t *rec, const char *topic, const cha
     b->n++;
 }
 
-/* A missed antenatal appointment of the pregnancy (maternity number @p mat, @p edd). */
-static void antenatal_missed(batch_t *b, const char *mat, int32_t edd, const char *id,
-                             const char *type, int64_t when)
+/* An antenatal appointment of the pregnancy of (@p sys, @p person, @p edd). */
+static void antenatal(batch_t *b, const char *sys, const char *person, int32_t edd,
+                      const char *id, const char *type, int64_t when, nb_status_t status)
 {
     nb_record_t rec;
     memset(&rec, 0, sizeof(rec));
@@ -79,18 +82,25 @@ static void antenatal_missed(batch_t *b, const char *mat, int32_t edd, const cha
     snprintf(a->source.system, sizeof(a->source.system), "BadgerNet");
     snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "7A4");
     a->subject_kind = NB_SUBJECT_UNBORN;
-    snprintf(a->pregnant_person_id.system, sizeof(a->pregnant_person_id.system), SYS_MAT);
-    snprintf(a->pregnant_person_id.value, sizeof(a->pregnant_person_id.value), "%s", mat);
+    snprintf(a->pregnant_person_id.system, sizeof(a->pregnant_person_id.system), "%s", sys);
+    snprintf(a->pregnant_person_id.value, sizeof(a->pregnant_person_id.value), "%s", person);
     a->expected_delivery_date = edd;
     a->date_of_birth = NB_DATE_NONE;
     snprintf(a->appointment_id, sizeof(a->appointment_id), "%s", id);
     snprintf(a->appointment_type, sizeof(a->appointment_type), "%s", type);
     a->contact_mode = NB_CONTACT_FACE_TO_FACE;
     a->scheduled_start = when;
-    a->status = NB_STATUS_WAS_NOT_BROUGHT;
+    a->status = status;
     a->recorded_at = when + HOUR;
     a->version = 1;
     put(b, &rec, "midwifery.appointments", id);
+}
+
+/* A missed antenatal appointment of the pregnancy (maternity number @p mat, @p edd). */
+static void antenatal_missed(batch_t *b, const char *mat, int32_t edd, const char *id,
+                             const char *type, int64_t when)
+{
+    antenatal(b, SYS_MAT, mat, edd, id, type, when, NB_STATUS_WAS_NOT_BROUGHT);
 }
 
 /* The baby's missed health visiting contact. */
@@ -236,6 +246,15 @@ static const note_t *find(const notes_t *ns, const char *child, const char *rule
     return f;
 }
 
+/* Notifications of @p rule of kind @p kind, for any key. */
+static int count_rule(const notes_t *ns, const char *rule, const char *kind)
+{
+    int n = 0;
+    for (size_t i = 0; i < ns->n; i++)
+        n += strcmp(ns->v[i].rule, rule) == 0 && strcmp(ns->v[i].kind, kind) == 0;
+    return n;
+}
+
 static void child_key(const nb_config_t *conf, const char *nhs, char key[NB_KEY_MAX + 1])
 {
     char errstr[256];
@@ -276,9 +295,16 @@ static void test_antenatal_misses_by_maternity_number_reach_the_baby(void **stat
     int32_t today = nb_day_of(t0);
     int32_t dob = today - 40, edd = dob + 3;
 
-    /* Mother A: two missed antenatal appointments, by maternity number only. */
+    /* Mother A: two missed antenatal appointments, by maternity number only. Mother C: three
+     * recent ones. */
+    const char *mother_c = "9990005141";
+    int32_t edd_c = today + 60;
+    assert_int_equal(nb_nhs_validate(mother_c), NB_ERR_OK);
     batch_t bt;
     batch_open(&bt, codec);
+    antenatal_missed(&bt, "MAT-C", edd_c, "anc-c1", "antenatal_25w", t0 - 20 * DAY);
+    antenatal_missed(&bt, "MAT-C", edd_c, "anc-c2", "antenatal_28w", t0 - 10 * DAY);
+    antenatal_missed(&bt, "MAT-C", edd_c, "anc-c3", "antenatal_31w", t0 - 5 * DAY);
     antenatal_missed(&bt, "MAT-A", edd, "anc-a1", "antenatal_31w", (int64_t)(edd - 63) * DAY);
     antenatal_missed(&bt, "MAT-A", edd, "anc-a2", "antenatal_34w", (int64_t)(edd - 42) * DAY);
     batch_send(&bt, conf);
@@ -286,12 +312,23 @@ static void test_antenatal_misses_by_maternity_number_reach_the_baby(void **stat
     nb_it_daemon_t in;
     nb_it_daemon_start(&in, nb_it_conf(bs, "nb-pregnancy", &o), false);
     settle(&in, records, links);
+    static notes_t ns;
+    ns.codec = codec;
+    for (int64_t until = nb_it_now_ms() + 60000; nb_it_now_ms() < until; nb_it_sleep_ms(100)) {
+        read_notes(conf, &ns);
+        if (count_rule(&ns, "antenatal_wnb_repeated", "new") == 1)
+            break;
+    }
+    assert_int_equal(count_rule(&ns, "antenatal_wnb_repeated", "new"), 1);
+    int wnb_before = count_rule(&ns, "antenatal_wnb", "new");
+    assert_true(wnb_before >= 1);
 
-    /* The link from her maternity number to her NHS number. */
+    /* The links from their maternity numbers to their NHS numbers. */
     batch_open(&bt, codec);
     link_stmt(&bt, NB_LINK_LINK, "link-a", SYS_MAT, "MAT-A", mother_a, NB_DATE_NONE);
+    link_stmt(&bt, NB_LINK_LINK, "link-c", SYS_MAT, "MAT-C", mother_c, NB_DATE_NONE);
     batch_send(&bt, conf);
-    links++;
+    links += 2;
     settle(&in, records, links);
 
     /* A restart: the identity table is rebuilt from the links topic. */
@@ -325,8 +362,6 @@ static void test_antenatal_misses_by_maternity_number_reach_the_baby(void **stat
     }
     settle(&in, 0, links);
 
-    static notes_t ns;
-    ns.codec = codec;
     read_notes(conf, &ns);
     const note_t *na = find(&ns, key_a, "under5_multiagency");
     const note_t *nb = find(&ns, key_b, "under5_multiagency");
@@ -335,6 +370,27 @@ static void test_antenatal_misses_by_maternity_number_reach_the_baby(void **stat
     assert_int_equal(na->midwifery, 2);
     assert_non_null(nb);
     assert_int_equal(nb->midwifery, 1);
+    for (size_t i = 0; i < ns.n; i++)
+        assert_string_not_equal(ns.v[i].kind, "withdrawn");
+    /* Mother C's pregnancy moved to her NHS number's key: raised once, never again. */
+    assert_int_equal(count_rule(&ns, "antenatal_wnb_repeated", "new"), 1);
+    assert_int_equal(count_rule(&ns, "antenatal_wnb", "new"), wnb_before);
+
+    /* Past every cool-down, mother C attends an appointment, named by her NHS number: the
+     * pregnancy is evaluated again under her NHS number's key, and what was raised under the
+     * maternity number's key is still the same notification (not raised again). */
+    int64_t later = t0 + 30 * DAY;
+    nb_stream_set_fixed_now(in.st, later);
+    batch_open(&bt, codec);
+    antenatal(&bt, NB_SYSTEM_NHS_NUMBER, mother_c, edd_c, "anc-c4", "antenatal_34w",
+              later - 2 * DAY, NB_STATUS_ATTENDED);
+    nb_stream_stats_t s;
+    nb_stream_stats(in.st, &s);
+    batch_send(&bt, conf);
+    settle(&in, s.records_in + 1, links);
+    read_notes(conf, &ns);
+    assert_int_equal(count_rule(&ns, "antenatal_wnb_repeated", "new"), 1);
+    assert_int_equal(count_rule(&ns, "antenatal_wnb", "new"), wnb_before);
     for (size_t i = 0; i < ns.n; i++)
         assert_string_not_equal(ns.v[i].kind, "withdrawn");
     nb_it_daemon_stop(&in);
