@@ -62,8 +62,9 @@ cat "$work/sample.rec" "$work/before.rec" >"$work/first.rec"
 "$bin" produce --config "$work/new.yaml" --bootstrap "$bs" "$work/first.rec" 2>/dev/null
 sources=$(grep -vc '"topic": *"identity.links"' "$work/first.rec")
 
-# run BINARY CONFIG LOG RECORDS: runs until RECORDS source records were consumed and two more
-# transactions committed, then SIGTERM.
+# run BINARY CONFIG LOG RECORDS: runs until RECORDS source records were consumed (the counter
+# moves when their transaction commits), then until two more transactions committed (the
+# ticks' moves and merges) or 20 s passed with none (nothing left to do), then SIGTERM.
 run() {
     "$1" run --config "$2" --bootstrap "$bs" 2>"$3" &
     local daemon=$! n=0 t
@@ -75,7 +76,7 @@ run() {
     done
     [ "$n" -ge "$4" ] || bad "$1: $n of $4 records consumed"
     t=$(nb_metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)
-    for _ in $(seq 600); do
+    for _ in $(seq 200); do
         [ "$(nb_metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)" -ge $((t + 2)) ] && break
         sleep 0.1
     done
