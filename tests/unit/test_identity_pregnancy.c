@@ -478,6 +478,43 @@ static void test_other_pregnancy_of_the_same_person_stays_apart(void **state)
     nb_identity_destroy(idt);
 }
 
+/* Two pregnancies joined under one maternity number: the link to her NHS number joins both
+ * under the NHS number's keys, and its result carries one merge per pregnancy. */
+static void test_link_merges_every_pregnancy_of_the_maternity_number(void **state)
+{
+    (void)state;
+    nb_identity_t *idt = new_idt();
+    keys_t k;
+    keys_of(idt, &k);
+    nb_identity_link_t b1 = birth_by_mat(BABY), b2 = birth_by_mat(BABY2);
+    snprintf(b2.event_id, sizeof(b2.event_id), "birth-mat-2");
+    b2.expected_delivery_date = EDD + 400;
+    apply_quiet(idt, &b1);
+    apply_quiet(idt, &b2);
+    nb_identifier_t nhs;
+    memset(&nhs, 0, sizeof(nhs));
+    snprintf(nhs.system, sizeof(nhs.system), NB_SYSTEM_NHS_NUMBER);
+    snprintf(nhs.value, sizeof(nhs.value), MOTHER);
+    char canon2[NB_KEY_MAX + 1];
+    assert_int_equal(nb_identity_pregnancy_key(idt, &nhs, EDD + 400, canon2), NB_ERR_OK);
+    nb_identity_result_t r;
+    nb_identity_link_t l = maternity_link();
+    apply_ok(idt, &l, &r);
+    assert_true(r.has_merge);
+    assert_int_equal(r.n_more_merges, 1);
+    assert_true(has_merge(&r, k.canon, k.baby));
+    assert_true(has_merge(&r, canon2, k.baby2));
+    nb_identity_result_clear(&r);
+    nb_appointment_event_t en = by_nhs();
+    nb_identity_resolution_t res;
+    resolve_ok(idt, &en, &res);
+    assert_string_equal(res.key, k.baby);
+    en.expected_delivery_date = EDD + 400;
+    resolve_ok(idt, &en, &res);
+    assert_string_equal(res.key, k.baby2);
+    nb_identity_destroy(idt);
+}
+
 static void test_locate_refuses_a_bad_key(void **state)
 {
     (void)state;
@@ -503,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_routes_naming_different_babies_conflict),
         cmocka_unit_test(test_link_to_a_non_nhs_identifier_is_refused),
         cmocka_unit_test(test_other_pregnancy_of_the_same_person_stays_apart),
+        cmocka_unit_test(test_link_merges_every_pregnancy_of_the_maternity_number),
         cmocka_unit_test(test_locate_refuses_a_bad_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
