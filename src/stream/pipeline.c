@@ -59,10 +59,9 @@
 #define NB__STATE_PROVISIONAL 2
 #define NB__STATE_DIGEST 3
 #define NB__STATE_PARKED 4
-#define NB__STATE_PREG 5
 #define NB__IS_PARKED(kind) ((kind) == NB__STATE_PARKED || (kind) == NB__STATE_PROVISIONAL)
 #define NB__IS_CHILD(kind) ((kind) == NB__STATE_CHILD || (kind) == NB__STATE_PREG)
-#define NB__PREG_REF_LEN (NB_IDENTITY_WANT_LEN + 4)
+
 #define NB__MAX_PARKED_PER_KEY 10000
 
 /* A provisional key in an owned partition. */
@@ -82,13 +81,6 @@ typedef struct nb__tid_s {
     uint8_t key[NB__KEY_LEN];
 } nb__tid_t;
 
-/* A pregnancy of an owned partition kept under the key of a local identifier (state kind 5):
- * looked at again whenever the identity table changes. */
-typedef struct nb__preg_s {
-    nb__tid_t id;
-    nb_identity_preg_ref_t ref;
-    UT_hash_handle hh;
-} nb__preg_t;
 
 /* A child with an open notification whose next escalation rung falls due at `due` (or a
  * digest whose period ends then). */
@@ -172,7 +164,7 @@ struct nb__pipeline_s {
     nb_policy_result_t *res;
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
-    nb__preg_t *pregs; /* pregnancies kept under a local identifier's key */
+    nb__pregidx_t *pregs; /* pregnancies kept under a local identifier's key (pregidx.c) */
     nb__timer_t *timers;
     nb__heap_t heap; /* the timers, by due time */
     /* Timers whose absence deadline passed by the clock but not by the watermark (what the
@@ -269,6 +261,11 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
     }
     p->conf = conf;
     p->absence_now = NB_TIME_NONE;
+    if (!(p->pregs = nb__pregidx_new())) {
+        free(p);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
     p->last_recorded = NB_TIME_NONE;
     nb_validate_opts_default(&p->vopts);
     p->vopts.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
@@ -318,12 +315,7 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
         HASH_DEL(p->timers, t);
         free(t);
     }
-    nb__preg_t *g, *gtmp;
-    HASH_ITER(hh, p->pregs, g, gtmp)
-    {
-        HASH_DEL(p->pregs, g);
-        free(g);
-    }
+    nb__pregidx_destroy(p->pregs);
     free(p->merges);
     free(p->heap.v);
     free(p->held.v);
@@ -661,30 +653,7 @@ static int nb__count_cb(void *opaque, const nb__parked_t *e)
 static void nb__preg_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
                           const uint8_t *val, size_t len)
 {
-    nb__preg_t probe, *g;
-    memset(&probe, 0, sizeof(probe));
-    probe.id.partition = partition;
-    memcpy(probe.id.key, key, NB__KEY_LEN);
-    HASH_FIND(hh, p->pregs, &probe.id, sizeof(probe.id), g);
-    if (!val || len < 5 + NB__PREG_REF_LEN || val[4] != NB__STATE_PREG) {
-        if (g) {
-            HASH_DEL(p->pregs, g);
-            free(g);
-        }
-        return;
-    }
-    if (!g) {
-        if (!(g = calloc(1, sizeof(*g))))
-            return; /* found again at the next restore */
-        g->id = probe.id;
-        HASH_ADD(hh, p->pregs, id, sizeof(g->id), g);
-    }
-    const uint8_t *t = val + len - NB__PREG_REF_LEN;
-    memcpy(g->ref.person, t, NB_IDENTITY_WANT_LEN);
-    t += NB_IDENTITY_WANT_LEN;
-    g->ref.expected_delivery_date =
-        (int32_t)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                  (uint32_t)t[3] << 24);
+    nb__pregidx_note(p->pregs, partition, key, val, len);
 }
 
 void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
@@ -725,14 +694,7 @@ void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
             free(t);
         }
     }
-    nb__preg_t *g, *gtmp;
-    HASH_ITER(hh, p->pregs, g, gtmp)
-    {
-        if (g->id.partition == partition) {
-            HASH_DEL(p->pregs, g);
-            free(g);
-        }
-    }
+    nb__pregidx_drop_partition(p->pregs, partition);
     nb__prov_t *v, *tmp;
     HASH_ITER(hh, p->prov, v, tmp)
     {
@@ -2036,24 +1998,15 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
  * resolves now. */
 static nb_err_t nb__pregs_recheck(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
-    size_t n = HASH_COUNT(p->pregs), k = 0;
-    if (n == 0)
-        return NB_ERR_OK;
-    /* Copies: moving changes the index. */
-    nb__preg_t *todo = malloc(n * sizeof(*todo));
-    if (!todo)
+    nb__pregidx_entry_t *todo; /* copies: moving changes the index */
+    size_t k;
+    if (nb__pregidx_owned(p->pregs, st, &todo, &k))
         return NB_ERR_NOMEM;
-    nb__preg_t *g, *gtmp;
-    HASH_ITER(hh, p->pregs, g, gtmp)
-    {
-        if (nb__owns(st, g->id.partition))
-            todo[k++] = *g;
-    }
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < k && !err; i++) {
         char hex[NB_KEY_MAX + 1];
         nb_identity_resolution_t res;
-        nb__key_hex(todo[i].id.key, hex);
+        nb__key_hex(todo[i].key, hex);
         nb_err_t e = nb_identity_pregnancy_locate(p->idt, &todo[i].ref, hex, &res);
         if (e == NB_ERR_IDENTITY_CONFLICT) {
             NB_LOG(NB_LOG_WARN, "identity",
@@ -2065,7 +2018,7 @@ static nb_err_t nb__pregs_recheck(nb__pipeline_t *p, nb_stream_t *st, int64_t no
         if (e)
             err = e;
         else if (strcmp(res.key, hex) != 0)
-            err = nb__move_here(p, st, todo[i].id.partition, todo[i].id.key, hex, res.key, now);
+            err = nb__move_here(p, st, todo[i].partition, todo[i].key, hex, res.key, now);
     }
     free(todo);
     return err;
