@@ -68,7 +68,7 @@ void nb__identity_nhs_format(uint64_t nhs, char out[NB_NHS_LEN + 1])
 
 /* Normalises and validates an NHS number into an integer. The message names the field only. */
 nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
-                              const char *field, char *errstr, size_t errstr_size)
+                       const char *field, char *errstr, size_t errstr_size)
 {
     char norm[NB_NHS_LEN + 1];
     nb_err_t err = nb_nhs_normalise(in ? in : "", norm);
@@ -141,7 +141,7 @@ nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_M
 }
 
 nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
-                                 uint8_t dig[NB__DIGEST_LEN])
+                          uint8_t dig[NB__DIGEST_LEN])
 {
     uint8_t mac[NB__MAC_LEN];
     nb_err_t err = nb__identity_mac(idt, "nb1:local", id->system, strlen(id->system), id->value,
@@ -155,8 +155,8 @@ nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
  * pregnant person identified by NHS number is normalised first, so formatting cannot split
  * one pregnancy in two. */
 nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
-                             const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
-                             size_t errstr_size)
+                      const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
+                      size_t errstr_size)
 {
     if (!person || !nb_identifier_present(person) || edd == NB_DATE_NONE)
         return nb__fail(errstr, errstr_size, NB_ERR_MISSING_IDENTIFIER,
@@ -352,7 +352,7 @@ void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref
 }
 
 bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
-                           const char *event_id)
+                    const char *event_id)
 {
     return strlen(event_id) == ev_len && memcmp(idt->arena + ev_off, event_id, ev_len) == 0;
 }

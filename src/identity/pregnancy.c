@@ -188,7 +188,8 @@ nb_err_t nb_identity_pregnancy_locate(nb_identity_t *idt, const nb_identity_preg
     if (!literal_key || strlen(literal_key) != 2 * NB__MAC_LEN)
         return NB_ERR_INVALID_ARG;
     for (size_t i = 0; i < NB__MAC_LEN; i++) {
-        int hi = nb__unhex_nibble(literal_key[2 * i]), lo = nb__unhex_nibble(literal_key[2 * i + 1]);
+        int hi = nb__unhex_nibble(literal_key[2 * i]);
+        int lo = nb__unhex_nibble(literal_key[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return NB_ERR_INVALID_ARG;
         lit[i] = (uint8_t)(hi << 4 | lo);
@@ -353,7 +354,7 @@ nb_err_t nb__preg_plan_unborn(nb_identity_t *idt, const nb_identity_link_t *link
 void nb__preg_commit(nb_identity_t *idt, const nb_identity_link_t *link, nb__preg_plan_t *plan,
                      nb_identity_result_t *res)
 {
-    (void)link;
+    (void)link; /* the plan has what the statement needs */
     if (plan->add_pend) {
         uint8_t k[NB__PEND_KEY_LEN];
         int created;
