@@ -178,6 +178,13 @@ typedef struct nb_identity_conflict_s {
     nb_identity_link_ref_t proposed;   /**< the refused statement (or the event: id + source) */
 } nb_identity_conflict_t;
 
+/** What identifies a pregnancy keyed by a local (maternity) identifier: the identifier's
+ *  keyed digest (no value) and the expected delivery date. Opaque; 20 bytes when stored. */
+typedef struct nb_identity_preg_ref_s {
+    uint8_t person[NB_IDENTITY_WANT_LEN];
+    int32_t expected_delivery_date;
+} nb_identity_preg_ref_t;
+
 /** The outcome of resolving one event. A plain value: owns no memory. */
 typedef struct nb_identity_resolution_s {
     nb_identity_method_t method;
@@ -195,6 +202,19 @@ typedef struct nb_identity_resolution_s {
     bool has_suggestion;
     nb_identity_suggestion_t suggestion; /**< METHOD_NONE with suggestions enabled */
     nb_identity_conflict_t conflict;     /**< when resolve returned NB_ERR_IDENTITY_CONFLICT */
+    /** Unborn subjects: the pregnant person's NHS number, given or found through a link
+     *  from her local (maternity) identifier; "" when not known. Never log it. */
+    char pregnant_nhs[NB_NHS_LEN + 1];
+    /** Unborn subjects named by a local identifier whose link is known: the pregnancy's
+     *  literal key (the key it had while no link was known, and under older versions), whose
+     *  history belongs to key. Merge it into key (nothing to do when no state is there). */
+    bool has_merge_from;
+    char merge_from[NB_KEY_MAX + 1];
+    /** METHOD_PREGNANCY keyed by a local identifier that no link names yet: what the state
+     *  under key must remember so that nb_identity_pregnancy_locate() can move it once a link
+     *  arrives (the identifier's keyed digest and the expected delivery date). */
+    bool preg_provisional;
+    nb_identity_preg_ref_t preg_ref;
 } nb_identity_resolution_t;
 
 /**
@@ -260,6 +280,31 @@ nb_err_t nb_identity_resolve_appointment(nb_identity_t *idt, const nb_appointmen
                                          nb_identity_resolution_t *res, char *errstr,
                                          size_t errstr_size);
 
+/**
+ * @brief What a state kept under the literal key of a pregnancy named by a local identifier
+ *        must remember for nb_identity_pregnancy_locate(): fills @p ref and that literal key
+ *        (nb_identity_pregnancy_key() of the same person and date).
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG when the person is named by NHS number (her
+ *          pregnancy's key is canonical already); NB_ERR_MISSING_IDENTIFIER; NB_ERR_NOMEM.
+ */
+nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *person,
+                                   int32_t expected_delivery_date, nb_identity_preg_ref_t *ref,
+                                   char literal_key[NB_KEY_MAX + 1]);
+
+/**
+ * @brief Where a pregnancy that was keyed by a local identifier (res.preg_provisional) belongs
+ *        now: its child once an unborn_to_child names it (under the local identifier or under
+ *        the NHS number a link joins it to), else the pregnancy key of that NHS number, else
+ *        @p literal_key itself.
+ * @param literal_key the key the pregnancy's state is stored under (res.key when it was made)
+ * @param res         overwritten: method PREGNANCY or PREGNANCY_LINK and the key
+ * @returns NB_ERR_OK; NB_ERR_IDENTITY_CONFLICT (the two routes name different children:
+ *          leave the state where it is); NB_ERR_INVALID_ARG (a key that is not 64 hex
+ *          digits); NB_ERR_NOMEM.
+ */
+nb_err_t nb_identity_pregnancy_locate(nb_identity_t *idt, const nb_identity_preg_ref_t *ref,
+                                      const char *literal_key, nb_identity_resolution_t *res);
+
 /* ---- parking ----------------------------------------------------------------------------- */
 
 /** What the caller needs to put a parked event back where it came from. */
@@ -311,6 +356,10 @@ typedef struct nb_identity_result_s {
     char child_key[NB_KEY_MAX + 1]; /**< the (current) child the statement is about, or "" */
     bool has_merge;
     nb_identity_merge_t merge;      /**< combine the histories, then re-evaluate policy */
+    /** More merges of the same statement, after merge (e.g. a link from a maternity number
+     *  that joins pregnancies to a child, one per pregnancy). Owned by the result. */
+    nb_identity_merge_t *more_merges;
+    size_t n_more_merges;
     nb_identity_conflict_t conflict; /**< valid when the call returned NB_ERR_IDENTITY_CONFLICT */
     /** Parked events this call released, in arrival order. Each data is owned by the result. */
     nb_identity_parked_t *released;

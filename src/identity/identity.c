@@ -22,7 +22,7 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
+nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
 {
     if (errstr && errstr_size) {
         va_list ap;
@@ -67,8 +67,8 @@ void nb__identity_nhs_format(uint64_t nhs, char out[NB_NHS_LEN + 1])
 }
 
 /* Normalises and validates an NHS number into an integer. The message names the field only. */
-static nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
-                              const char *field, char *errstr, size_t errstr_size)
+nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
+                       const char *field, char *errstr, size_t errstr_size)
 {
     char norm[NB_NHS_LEN + 1];
     nb_err_t err = nb_nhs_normalise(in ? in : "", norm);
@@ -140,8 +140,8 @@ nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_M
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
-                                 uint8_t dig[NB__DIGEST_LEN])
+nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
+                          uint8_t dig[NB__DIGEST_LEN])
 {
     uint8_t mac[NB__MAC_LEN];
     nb_err_t err = nb__identity_mac(idt, "nb1:local", id->system, strlen(id->system), id->value,
@@ -154,9 +154,9 @@ static nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
 /* The pregnancy MAC: the first 16 bytes are its table key, all 32 in hex its public key. A
  * pregnant person identified by NHS number is normalised first, so formatting cannot split
  * one pregnancy in two. */
-static nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
-                             const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
-                             size_t errstr_size)
+nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
+                      const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
+                      size_t errstr_size)
 {
     if (!person || !nb_identifier_present(person) || edd == NB_DATE_NONE)
         return nb__fail(errstr, errstr_size, NB_ERR_MISSING_IDENTIFIER,
@@ -184,7 +184,7 @@ static nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, 
 
 /* ---- string arena and sources ------------------------------------------------------------ */
 
-static nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n)
+nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n)
 {
     if (idt->arena_len + n <= idt->arena_cap)
         return NB_ERR_OK;
@@ -204,7 +204,7 @@ static nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n)
 }
 
 /* After nb__arena_reserve(). */
-static uint32_t nb__arena_put(nb_identity_t *idt, const char *s, size_t len)
+uint32_t nb__arena_put(nb_identity_t *idt, const char *s, size_t len)
 {
     uint32_t off = (uint32_t)idt->arena_len;
     memcpy(idt->arena + off, s, len);
@@ -233,7 +233,7 @@ static void nb__compact_tab(nb__tab_t *t, size_t ev_off_at, size_t ev_len_at, co
  * Best effort: without memory it simply waits for the next time. */
 static void nb__arena_maybe_compact(nb_identity_t *idt)
 {
-    if (idt->arena_garbage < 65536 || idt->arena_garbage * 2 < idt->arena_len)
+    if (idt->arena_hold || idt->arena_garbage < 65536 || idt->arena_garbage * 2 < idt->arena_len)
         return;
     size_t live = idt->arena_len - idt->arena_garbage;
     size_t cap = live < 4096 ? 4096 : live + live / 2;
@@ -343,7 +343,7 @@ void nb__identity_ref(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
     ref->verification = (nb_verification_t)((flags & NB__F_VERIF_MASK) >> NB__F_VERIF_SHIFT);
 }
 
-static void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref)
+void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref)
 {
     memset(ref, 0, sizeof(*ref));
     snprintf(ref->event_id, sizeof(ref->event_id), "%s", link->event_id);
@@ -351,8 +351,8 @@ static void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref
     ref->verification = link->verification;
 }
 
-static bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
-                           const char *event_id)
+bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
+                    const char *event_id)
 {
     return strlen(event_id) == ev_len && memcmp(idt->arena + ev_off, event_id, ev_len) == 0;
 }
@@ -438,6 +438,8 @@ nb_identity_t *nb_identity_new(const nb_identity_conf_t *conf, char *errstr, siz
                  offsetof(nb__sup_slot_t, flags), nb__hash_u64);
     nb__tab_init(&idt->demo, sizeof(nb__demo_slot_t), NB__DIGEST_LEN,
                  offsetof(nb__demo_slot_t, flags), nb__hash_digest);
+    nb__tab_init(&idt->pend, sizeof(nb__pend_slot_t), NB__PEND_KEY_LEN,
+                 offsetof(nb__pend_slot_t, used), nb__pend_hash);
     nb__tab_init(&idt->pwant, sizeof(nb__pwant_slot_t), NB_IDENTITY_WANT_LEN,
                  offsetof(nb__pwant_slot_t, used), nb__hash_digest);
     idt->next_seq = 1;
@@ -477,6 +479,7 @@ void nb_identity_destroy(nb_identity_t *idt)
     nb__tab_free(&idt->preg);
     nb__tab_free(&idt->sup);
     nb__tab_free(&idt->demo);
+    nb__tab_free(&idt->pend);
     free(idt->arena);
     free(idt->sources);
     free(idt->src_index);
@@ -704,27 +707,6 @@ nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__resolve_unborn(nb_identity_t *idt, const nb_identity_subject_t *subj,
-                                   nb_identity_resolution_t *res, char *errstr,
-                                   size_t errstr_size)
-{
-    uint8_t mac[NB__MAC_LEN];
-    nb_err_t err = nb__preg_mac(idt, subj->pregnant_person_id, subj->expected_delivery_date,
-                                "unborn subject", mac, errstr, errstr_size);
-    if (err)
-        return err;
-    const nb__link_slot_t *slot = nb__tab_find(&idt->preg, mac);
-    if (slot && (slot->flags & NB__F_LINKED)) {
-        err = nb__identity_resolve_via_link(idt, slot, NB_IDENTITY_METHOD_PREGNANCY_LINK, res);
-        if (err)
-            return nb__fail(errstr, errstr_size, err, "keyed hash failed");
-        return NB_ERR_OK;
-    }
-    res->method = NB_IDENTITY_METHOD_PREGNANCY;
-    nb__identity_hex(mac, NB__MAC_LEN, res->key);
-    return NB_ERR_OK;
-}
-
 nb_err_t nb_identity_resolve(nb_identity_t *idt, const nb_identity_subject_t *subj,
                              nb_identity_resolution_t *res, char *errstr, size_t errstr_size)
 {
@@ -732,7 +714,7 @@ nb_err_t nb_identity_resolve(nb_identity_t *idt, const nb_identity_subject_t *su
     if (errstr && errstr_size)
         errstr[0] = '\0';
     if (subj->kind == NB_SUBJECT_UNBORN)
-        return nb__resolve_unborn(idt, subj, res, errstr, errstr_size);
+        return nb__identity_resolve_unborn(idt, subj, res, errstr, errstr_size);
 
     bool has_nhs = subj->nhs_number && subj->nhs_number[0];
     bool has_local = subj->local_id && nb_identifier_present(subj->local_id);
@@ -1041,6 +1023,22 @@ static nb_err_t nb__apply_supersedes(nb_identity_t *idt, const nb_identity_link_
     return NB_ERR_OK;
 }
 
+/* nb__apply_join(), then what the statement does to pregnancies (planned and reserved
+ * before, so that nothing can fail after the join). */
+static nb_err_t nb__apply_preg(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig,
+                               uint64_t x, const nb_identity_link_t *link, const char *preg_key,
+                               nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
+                               size_t errstr_size)
+{
+    idt->arena_hold = true;
+    nb_err_t err = nb__apply_join(idt, tab, dig, x, link, preg_key, res, errstr, errstr_size);
+    if (err == NB_ERR_OK && res->change != NB_IDENTITY_CHANGE_NONE)
+        nb__preg_commit(idt, link, plan, res);
+    idt->arena_hold = false;
+    nb__arena_maybe_compact(idt);
+    return err;
+}
+
 nb_err_t nb_identity_apply(nb_identity_t *idt, const nb_identity_link_t *link,
                            nb_identity_result_t *res, char *errstr, size_t errstr_size)
 {
@@ -1083,9 +1081,17 @@ nb_err_t nb_identity_apply(nb_identity_t *idt, const nb_identity_link_t *link,
         }
         if ((err = nb__local_digest(idt, &link->from, dig)))
             return nb__fail(errstr, errstr_size, err, "keyed hash failed");
-        if (link->kind == NB_LINK_LINK)
-            return nb__apply_join(idt, &idt->local, dig, x, link, NULL, res, errstr,
-                                  errstr_size);
+        if (link->kind == NB_LINK_LINK) {
+            /* Pregnancies joined under this local identifier are joined under the NHS
+             * number too (pregnancy.c). */
+            nb__preg_plan_t plan;
+            if ((err = nb__preg_plan_link(idt, link, x, &plan, res, errstr, errstr_size)) ==
+                NB_ERR_OK)
+                err = nb__apply_preg(idt, &idt->local, dig, x, link, NULL, &plan, res, errstr,
+                                     errstr_size);
+            nb__preg_plan_free(&plan);
+            return err;
+        }
         return nb__apply_unjoin(idt, &idt->local, dig, x, link, false, res, errstr, errstr_size);
     }
     case NB_LINK_SUPERSEDES:
@@ -1101,8 +1107,13 @@ nb_err_t nb_identity_apply(nb_identity_t *idt, const nb_identity_link_t *link,
                                 "unborn_to_child", dig, errstr, errstr_size)))
             return err;
         nb__identity_hex(dig, NB__MAC_LEN, preg_key);
-        return nb__apply_join(idt, &idt->preg, dig, x, link, preg_key, res, errstr,
-                              errstr_size);
+        nb__preg_plan_t plan;
+        if ((err = nb__preg_plan_unborn(idt, link, x, &plan, res, errstr, errstr_size)) ==
+            NB_ERR_OK)
+            err = nb__apply_preg(idt, &idt->preg, dig, x, link, preg_key, &plan, res, errstr,
+                                 errstr_size);
+        nb__preg_plan_free(&plan);
+        return err;
     }
     default:
         return nb__fail(errstr, errstr_size, NB_ERR_INVALID_ARG, "unknown link kind");
@@ -1131,6 +1142,7 @@ void nb_identity_stats(const nb_identity_t *idt, int64_t now_ms, nb_identity_sta
     st->park_rejected_total = idt->park_rejected_total;
     st->memory_bytes = sizeof(*idt) + nb__tab_bytes(&idt->local) + nb__tab_bytes(&idt->preg) +
                        nb__tab_bytes(&idt->sup) + nb__tab_bytes(&idt->demo) +
+                       nb__tab_bytes(&idt->pend) +
                        nb__tab_bytes(&idt->pwant) + idt->arena_cap +
                        idt->sources_cap * sizeof(nb_source_t) +
                        idt->src_index_cap * sizeof(uint32_t) + idt->pbytes;

@@ -52,6 +52,18 @@ typedef struct nb__demo_slot_s {
     uint8_t pad[2];
 } nb__demo_slot_t;
 
+/* A pregnancy joined to a child by an unborn_to_child that named the pregnant person by a
+ * local identifier: (digest of that identifier, n-th) -> expected delivery date. A link from
+ * that identifier to an NHS number then joins the pregnancy of that number too. 32 bytes. */
+typedef struct nb__pend_slot_s {
+    uint8_t key[NB__DIGEST_LEN];
+    uint32_t idx; /* part of the key: 0, 1, ... for the pregnancies of one identifier */
+    int32_t edd;
+    uint8_t used;
+    uint8_t pad[7];
+} nb__pend_slot_t;
+#define NB__PEND_KEY_LEN (NB__DIGEST_LEN + sizeof(uint32_t))
+
 /* A parked event. The want chains link the events waiting for the same identifier. */
 typedef struct nb__pnode_s {
     struct nb__pnode_s *prev, *next;   /* all parked events, in seq order */
@@ -83,12 +95,14 @@ struct nb_identity_s {
     nb__tab_t preg;  /* nb__link_slot_t by pregnancy digest */
     nb__tab_t sup;   /* nb__sup_slot_t by old NHS number */
     nb__tab_t demo;  /* nb__demo_slot_t by demographic digest */
+    nb__tab_t pend;  /* nb__pend_slot_t: pregnancies joined under a local identifier */
     size_t local_linked, preg_linked; /* slots of local / preg that are not tombstones */
     uint64_t demo_dropped;
 
     /* Event ids of the statements in force, back to back (not NUL-terminated). */
     char *arena;
     size_t arena_len, arena_cap, arena_garbage;
+    bool arena_hold; /* a statement has reserved arena space it has not used yet: no compaction */
 
     /* Interned sources: few distinct (agency, system, organisation) triples. */
     nb_source_t *sources;
@@ -121,6 +135,53 @@ void nb__identity_ref(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
 /* Fills res for an event resolved through a linked local-id slot. */
 nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t *slot,
                                        nb_identity_method_t method, nb_identity_resolution_t *res);
+
+nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
+                       const char *field, char *errstr, size_t errstr_size);
+nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
+                          uint8_t dig[NB__DIGEST_LEN]);
+nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
+                      const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
+                      size_t errstr_size);
+nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n);
+uint32_t nb__arena_put(nb_identity_t *idt, const char *s, size_t len);
+bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
+                    const char *event_id);
+void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref);
+
+/* pregnancy.c */
+/* Resolves an unborn subject (see docs/identity.md, "Pregnancies"). */
+nb_err_t nb__identity_resolve_unborn(nb_identity_t *idt, const nb_identity_subject_t *subj,
+                                     nb_identity_resolution_t *res, char *errstr,
+                                     size_t errstr_size);
+/* What applying a link or an unborn_to_child does to pregnancies, worked out before the
+ * statement changes anything (nb__preg_plan) and done after it succeeded (nb__preg_commit,
+ * which cannot fail: everything is reserved by the plan). */
+typedef struct nb__preg_plan_s {
+    size_t n;                     /* pregnancies to join under the NHS number's key too */
+    uint8_t (*macs)[NB__MAC_LEN]; /* their keys under the NHS number */
+    uint8_t (*lits)[NB__MAC_LEN]; /* the joined slots (local identifier) each copies */
+    nb_identity_merge_t *merges;  /* the merge each join makes */
+    bool add_pend;                /* unborn_to_child by a local identifier: remember it */
+    uint8_t pend_dig[NB__DIGEST_LEN];
+    uint32_t pend_idx;
+    int32_t pend_edd;
+} nb__preg_plan_t;
+nb_err_t nb__preg_plan_link(nb_identity_t *idt, const nb_identity_link_t *link, uint64_t x,
+                            nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
+                            size_t errstr_size);
+nb_err_t nb__preg_plan_unborn(nb_identity_t *idt, const nb_identity_link_t *link, uint64_t x,
+                              nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
+                              size_t errstr_size);
+void nb__preg_commit(nb_identity_t *idt, const nb_identity_link_t *link, nb__preg_plan_t *plan,
+                     nb_identity_result_t *res);
+void nb__preg_plan_free(nb__preg_plan_t *plan);
+uint64_t nb__pend_hash(const void *key);
 
 /* park.c */
 /* Moves the events waiting for @p want into a new array (arrival order), each resolved as

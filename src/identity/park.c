@@ -348,6 +348,7 @@ void nb_identity_result_clear(nb_identity_result_t *res)
         free(res->expired[i].data);
     free(res->released);
     free(res->expired);
+    free(res->more_merges);
     memset(res, 0, sizeof(*res));
 }
 

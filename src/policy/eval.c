@@ -559,7 +559,14 @@ static void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
         const nb_ledger_raised_t *x = &raised[i];
         if (x->rule_hash != r->info.hash)
             continue;
-        if (memcmp(x->id, d->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
+        /* The same rule over the same evidence raised under another key of this child (the
+         * key of its pregnancy before a link named the pregnant person by NHS number, an old
+         * NHS number): the same notification, which keeps its id rather than being raised
+         * again. */
+        if (memcmp(x->id, d->id_bytes, NB_LEDGER_ID_BYTES) == 0 ||
+            x->fingerprint == d->fingerprint) {
+            memcpy(d->id_bytes, x->id, NB_LEDGER_ID_BYTES);
+            nb_ledger_id_format(d->id_bytes, d->id);
             d->state = NB_POLICY_RAISED;
             d->decided_at = x->raised_at;
             latest = NULL;

@@ -145,6 +145,26 @@ size_t nb__stream_keys(const nb_stream_t *st);
 /** @brief True when this instance owns the by-child partition now. */
 bool nb__owns(const nb_stream_t *st, int32_t partition);
 
+/* ---- pregidx.c: pregnancies kept under a local identifier's key (state kind 6) ------------- */
+
+#define NB__STATE_PREG 6                                  /* state kind (pipeline.c) */
+#define NB__PREG_REF_LEN (NB_IDENTITY_WANT_LEN + 4)       /* the reference closing its value */
+typedef struct nb__pregidx_s nb__pregidx_t;
+typedef struct nb__pregidx_entry_s {
+    int32_t partition;
+    uint8_t key[NB__KEY_LEN];
+    nb_identity_preg_ref_t ref;
+} nb__pregidx_entry_t;
+nb__pregidx_t *nb__pregidx_new(void);
+void nb__pregidx_destroy(nb__pregidx_t *x);
+/* Keeps the index in step with a state value (NULL, or not kind 6: the key leaves it). */
+void nb__pregidx_note(nb__pregidx_t *x, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                      const uint8_t *val, size_t len);
+void nb__pregidx_drop_partition(nb__pregidx_t *x, int32_t partition);
+/* Copies of the entries of the partitions owned now, in *out (free() it). */
+nb_err_t nb__pregidx_owned(const nb__pregidx_t *x, const nb_stream_t *st,
+                           nb__pregidx_entry_t **out, size_t *n);
+
 /** @brief True when what is meant for a key of this by-child partition is handled here, in the
  *         current transaction, rather than produced to the by-child topic: the partition is
  *         owned, restored, and what the topic held for it at assignment has been consumed. */

@@ -20,6 +20,11 @@
  *                         u8 tier, i64 decided at
  *   kind 5 (suggested):   the link suggestions a provisional key has published, under a key
  *                         derived from it (suggest.c)
+ *   kind 6 (pregnancy named by a local identifier, no link known yet): kind 1, then the
+ *                         identity's pregnancy reference (16-byte keyed digest of the
+ *                         identifier, i32 expected delivery date), so that the owner can move
+ *                         the state once a link names the pregnant person's NHS number
+ *                         (nb_identity_pregnancy_locate), after any restart.
  * Digest keys (a hash of recipient role and period) gather low-tier notifications of rules
  * with a digest setting; the key's owner publishes one digest when the period ends.
  * Provisional keys hold events whose identity is not resolved yet (keyed by a hash of what
@@ -57,6 +62,8 @@
 #define NB__STATE_DIGEST 3
 #define NB__STATE_PARKED 4
 #define NB__IS_PARKED(kind) ((kind) == NB__STATE_PARKED || (kind) == NB__STATE_PROVISIONAL)
+#define NB__IS_CHILD(kind) ((kind) == NB__STATE_CHILD || (kind) == NB__STATE_PREG)
+
 #define NB__MAX_PARKED_PER_KEY 10000
 
 /* A provisional key in an owned partition. */
@@ -75,6 +82,7 @@ typedef struct nb__tid_s {
     int32_t partition;
     uint8_t key[NB__KEY_LEN];
 } nb__tid_t;
+
 
 /* A child with an open notification whose next escalation rung falls due at `due` (or a
  * digest whose period ends then). */
@@ -120,11 +128,12 @@ typedef enum {
     NB__K_ACK,
     NB__K_MERGE,
     NB__K_DIGEST,
+    NB__K_MOVE, /* move this key's history (a pregnancy's literal key) to the key in value */
     NB__K__COUNT
 } nb__kind_t;
 
 static const char *const nb__kind_name[NB__K__COUNT] = {"event", "park", "ack", "merge",
-                                                        "digest"};
+                                                        "digest", "move"};
 
 typedef struct nb__msg_s {
     nb__kind_t kind;
@@ -159,6 +168,7 @@ struct nb__pipeline_s {
     nb_policy_result_t *res;
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
+    nb__pregidx_t *pregs; /* pregnancies kept under a local identifier's key (pregidx.c) */
     nb__timer_t *timers;
     nb__heap_t heap; /* the timers, by due time */
     /* Timers whose absence deadline passed by the clock but not by the watermark (what the
@@ -258,6 +268,11 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
     }
     p->conf = conf;
     p->absence_now = NB_TIME_NONE;
+    if (!(p->pregs = nb__pregidx_new())) {
+        free(p);
+        snprintf(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
     p->last_recorded = NB_TIME_NONE;
     nb_validate_opts_default(&p->vopts);
     p->vopts.allow_test_nhs_numbers = conf->allow_test_nhs_numbers;
@@ -308,6 +323,7 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
         HASH_DEL(p->timers, t);
         free(t);
     }
+    nb__pregidx_destroy(p->pregs);
     free(p->merges);
     free(p->heap.v);
     free(p->held.v);
@@ -539,7 +555,7 @@ static void nb__timer_set_esc(nb__pipeline_t *p, int32_t partition,
 /* The next escalation time stored in a child value, read without decoding the ledger. */
 static int64_t nb__child_due(const uint8_t *val, size_t len)
 {
-    if (!val || len < 6 || val[4] != NB__STATE_CHILD)
+    if (!val || len < 6 || !NB__IS_CHILD(val[4]))
         return NB_TIME_NONE;
     size_t at = 6 + val[5];
     if (len < at + 1)
@@ -640,6 +656,14 @@ static int nb__count_cb(void *opaque, const nb__parked_t *e)
     return 0;
 }
 
+/* Keeps the index of pregnancies under a local identifier's key in step with a state value
+ * (NULL: removed). */
+static void nb__preg_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                          const uint8_t *val, size_t len)
+{
+    nb__pregidx_note(p->pregs, partition, key, val, len);
+}
+
 void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
                                const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len)
 {
@@ -654,6 +678,7 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
     } else {
         nb__timer_set(p, partition, key, nb__child_due(val, len));
     }
+    nb__preg_note(p, partition, key, val, len);
     if (!val || len < 5 || !NB__IS_PARKED(val[4])) {
         nb__prov_forget(p, partition, key);
         return;
@@ -677,6 +702,7 @@ void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
             free(t);
         }
     }
+    nb__pregidx_drop_partition(p->pregs, partition);
     nb__prov_t *v, *tmp;
     HASH_ITER(hh, p->prov, v, tmp)
     {
@@ -707,6 +733,8 @@ static nb_record_type_t nb__expect(const nb_config_t *c, const char *topic)
 
 static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
                            int64_t now);
+static nb_err_t nb__move_to(nb__pipeline_t *p, nb_stream_t *st, const char *from_hex,
+                            const char *into_hex, int64_t now);
 
 /* A notification as Avro (digest items travel as notifications). */
 static nb_err_t nb__encode_note(nb__pipeline_t *p, const nb_notification_t *n, nb_buf_t *b)
@@ -970,7 +998,11 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
             return NB_ERR_INVALID_ARG;
         m.kind = NB__K_EVENT;
         m.nhs = res.nhs_number;
-        m.mother = nb__mother_of(rec);
+        m.mother = res.pregnant_nhs[0] ? res.pregnant_nhs : nb__mother_of(rec);
+        /* A pregnancy named by a local identifier whose link is known: what was kept under
+         * the identifier's own key (before the link, or by an earlier version) joins it. */
+        if (res.has_merge_from && (err = nb__move_to(p, st, res.merge_from, res.key, now)))
+            return err;
         return nb__deliver(p, st, &m, now);
     }
     if (err == NB_ERR_IDENTITY_UNRESOLVED) {
@@ -1003,6 +1035,24 @@ nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_
 }
 
 /* ---- identity links (global table) ------------------------------------------------------------ */
+
+/* Asks the owner of @p from_hex to move its history to @p into_hex (a "move" message; nothing
+ * happens when it holds none). */
+static nb_err_t nb__move_to(nb__pipeline_t *p, nb_stream_t *st, const char *from_hex,
+                            const char *into_hex, int64_t now)
+{
+    nb__msg_t mv;
+    if (strcmp(from_hex, into_hex) == 0)
+        return NB_ERR_OK;
+    memset(&mv, 0, sizeof(mv));
+    mv.kind = NB__K_MOVE;
+    nb_str_copy(mv.key_hex, sizeof(mv.key_hex), from_hex);
+    if (!nb__unhex32(mv.key_hex, mv.key) || strlen(into_hex) != NB_KEY_MAX)
+        return NB_ERR_INVALID_ARG;
+    mv.value = into_hex;
+    mv.len = NB_KEY_MAX;
+    return nb__deliver(p, st, &mv, now);
+}
 
 static void nb__add_merge(nb__pipeline_t *p, const nb_identity_merge_t *m)
 {
@@ -1060,6 +1110,8 @@ nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int
         p->recheck = true;
         if (res.has_merge)
             nb__add_merge(p, &res.merge);
+        for (size_t i = 0; i < res.n_more_merges; i++)
+            nb__add_merge(p, &res.more_merges[i]);
     }
     nb_identity_result_clear(&res);
     return err;
@@ -1070,6 +1122,8 @@ nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int
 typedef struct nb__child_s {
     char nhs[NB_NHS_LEN + 1];
     char mother[NB_NHS_LEN + 1]; /* pregnancies: the pregnant person's NHS number */
+    bool has_preg;               /* kind 6: a pregnancy under a local identifier's key */
+    nb_identity_preg_ref_t preg;
     nb_ledger_t *led; /* one of the pipeline's ledgers: borrowed */
     nb_notify_state_t ns;
     int64_t due;        /* next escalation or absence deadline, NB_TIME_NONE when neither */
@@ -1089,8 +1143,20 @@ static nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len
         return NB_ERR_OK;
     nb__rd_t r = {val, val + len, false};
     const uint8_t *hdr = nb__take(&r, 5);
-    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_CHILD)
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || !NB__IS_CHILD(hdr[4]))
         return NB_ERR_LEDGER_CORRUPT;
+    if (hdr[4] == NB__STATE_PREG) {
+        /* The pregnancy reference closes the value. */
+        if ((size_t)(r.end - r.p) < NB__PREG_REF_LEN)
+            return NB_ERR_LEDGER_CORRUPT;
+        r.end -= NB__PREG_REF_LEN;
+        c->has_preg = true;
+        memcpy(c->preg.person, r.end, NB_IDENTITY_WANT_LEN);
+        const uint8_t *t = r.end + NB_IDENTITY_WANT_LEN;
+        c->preg.expected_delivery_date =
+            (int32_t)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
+                      (uint32_t)t[3] << 24);
+    }
     const uint8_t *nl = nb__take(&r, 1);
     size_t nlen = nl ? nl[0] : 0;
     const uint8_t *nhs = nb__take(&r, nlen);
@@ -1118,7 +1184,7 @@ static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
 {
     nb_buf_t b = {0};
     uint8_t nlen = (uint8_t)strlen(c->nhs), mlen = (uint8_t)strlen(c->mother);
-    uint8_t kind = NB__STATE_CHILD;
+    uint8_t kind = c->has_preg ? NB__STATE_PREG : NB__STATE_CHILD;
     uint8_t llen[4];
     /* The ledger is encoded in place: its length is patched in after. */
     nb_err_t err = nb_buf_reserve(&b, 512);
@@ -1142,14 +1208,24 @@ static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         nb__put_u64(&b, (uint64_t)c->due);
         err = nb_notify_state_encode(&c->ns, &b);
     }
+    if (!err && c->has_preg) {
+        nb_buf_append(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
+        nb__put_u32(&b, (uint32_t)c->preg.expected_delivery_date);
+    }
+    if (!err && !b.data)
+        err = NB_ERR_NOMEM;
     if (err) {
         nb_buf_free(&b);
         return err;
     }
     /* The store takes the buffer over. */
+    size_t len = b.len;
     err = nb__state_put_owned(st, part, key, b.data, b.len);
-    if (!err)
+    if (!err) {
         nb__timer_set_esc(p, part, key, c->due, c->due_esc);
+        nb__preg_note(p, part, key, c->has_preg ? nb__state_get(st, part, key, &len) : NULL,
+                      len);
+    }
     return err;
 }
 
@@ -1619,6 +1695,19 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
     if (rec->type == NB_RECORD_APPOINTMENT) {
         const nb_appointment_event_t *a = &rec->u.appt;
         nb_evidence_t *e = &p->cause;
+        /* A pregnancy kept under its local identifier's own key (no link known when it was
+         * resolved) remembers what moves it once a link is known (state kind 6). */
+        if (a->subject_kind == NB_SUBJECT_UNBORN && !c->has_preg &&
+            strcmp(a->pregnant_person_id.system, NB_SYSTEM_NHS_NUMBER) != 0) {
+            char lit[NB_KEY_MAX + 1];
+            nb_identity_preg_ref_t ref;
+            if (nb_identity_pregnancy_ref(p->idt, &a->pregnant_person_id,
+                                          a->expected_delivery_date, &ref, lit) == NB_ERR_OK &&
+                strcmp(lit, m->key_hex) == 0) {
+                c->has_preg = true;
+                c->preg = ref;
+            }
+        }
         nb_str_copy(e->event_id, sizeof(e->event_id), a->event_id);
         nb_str_copy(e->appointment_id, sizeof(e->appointment_id), a->appointment_id);
         e->agency = a->source.agency;
@@ -1687,6 +1776,44 @@ nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafk
     return nb__handle(p, st, rkm->partition, &m, now);
 }
 
+/* Moves the history kept under @p key (an owned partition's) to @p into_hex: delivered there
+ * as a merge, and removed here, in this transaction. Nothing when the key holds no child
+ * state. */
+static nb_err_t nb__move_here(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                              const uint8_t key[NB__KEY_LEN], const char *key_hex,
+                              const char *into_hex, int64_t now)
+{
+    size_t len;
+    nb__msg_t msg;
+    if (strcmp(key_hex, into_hex) == 0)
+        return NB_ERR_OK;
+    const uint8_t *val = nb__state_get(st, part, key, &len);
+    if (!val || len < 5 || !NB__IS_CHILD(val[4]))
+        return NB_ERR_OK;
+    memset(&msg, 0, sizeof(msg));
+    msg.kind = NB__K_MERGE;
+    nb_str_copy(msg.key_hex, sizeof(msg.key_hex), into_hex);
+    if (!nb__unhex32(msg.key_hex, msg.key))
+        return NB_ERR_INVALID_ARG;
+    /* A copy: delivering here may change the store the value lives in. */
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return NB_ERR_NOMEM;
+    memcpy(copy, val, len);
+    msg.value = copy;
+    msg.len = len;
+    NB_LOG(NB_LOG_INFO, "identity", "history of %.12s moves to %.12s", key_hex, into_hex);
+    nb_err_t err = nb__deliver(p, st, &msg, now);
+    if (!err)
+        err = nb__state_put(st, part, key, NULL, 0);
+    if (!err) {
+        nb__timer_set(p, part, key, NB_TIME_NONE);
+        nb__preg_note(p, part, key, NULL, 0);
+    }
+    free(copy);
+    return err;
+}
+
 /* What a key of an owned partition received: apply to its state, evaluate, notify. */
 static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
                            int64_t now)
@@ -1697,6 +1824,14 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
     p->has_fact_cause = false;
     if (m->kind == NB__K_PARK)
         return nb__park(p, st, part, m, now);
+    if (m->kind == NB__K_MOVE) {
+        char into[NB_KEY_MAX + 1];
+        if (m->len != NB_KEY_MAX)
+            return nb__msg_dead_letter(p, st, m, NB_ERR_INVALID_ARG, "move without a target key");
+        memcpy(into, m->value, NB_KEY_MAX);
+        into[NB_KEY_MAX] = '\0';
+        return nb__move_here(p, st, part, m->key, m->key_hex, into, now);
+    }
     if (m->kind == NB__K_DIGEST) {
         err = nb__digest_add(p, st, m, part, now);
         return err == NB_ERR_KAFKA_ABORTABLE || err == NB_ERR_KAFKA_FATAL || !err
@@ -1895,6 +2030,37 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     return err;
 }
 
+/* Pregnancies kept under a local identifier's key: once a link names the pregnant person's
+ * NHS number (or a birth link names the baby), their history moves to where the pregnancy
+ * resolves now. */
+static nb_err_t nb__pregs_recheck(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
+{
+    nb__pregidx_entry_t *todo; /* copies: moving changes the index */
+    size_t k;
+    if (nb__pregidx_owned(p->pregs, st, &todo, &k))
+        return NB_ERR_NOMEM;
+    nb_err_t err = NB_ERR_OK;
+    for (size_t i = 0; i < k && !err; i++) {
+        char hex[NB_KEY_MAX + 1];
+        nb_identity_resolution_t res;
+        nb__key_hex(todo[i].key, hex);
+        nb_err_t e = nb_identity_pregnancy_locate(p->idt, &todo[i].ref, hex, &res);
+        if (e == NB_ERR_IDENTITY_CONFLICT) {
+            NB_LOG(NB_LOG_WARN, "identity",
+                   "pregnancy %.12s: joined to two children through two identifiers; its "
+                   "history stays where it is until a human resolves the conflict",
+                   hex);
+            continue;
+        }
+        if (e)
+            err = e;
+        else if (strcmp(res.key, hex) != 0)
+            err = nb__move_here(p, st, todo[i].partition, todo[i].key, hex, res.key, now);
+    }
+    free(todo);
+    return err;
+}
+
 void nb__pipeline_set_watermark(nb__pipeline_t *p, int64_t wm, int64_t wall)
 {
     p->absence_now = wm;
@@ -1954,6 +2120,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             err = nb__recheck(p, st, todo[i].id.partition, todo[i].id.key, now);
         free(todo);
     }
+    if (!err && links_changed)
+        err = nb__pregs_recheck(p, st, now);
     if (err)
         return err;
     p->recheck = false;
@@ -2102,7 +2270,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             int32_t part = nb__partition_of(st, m->from);
             size_t len;
             const uint8_t *val = nb__state_get(st, part, m->from, &len);
-            if (!val || len < 5 || val[4] != NB__STATE_CHILD)
+            if (!val || len < 5 || !NB__IS_CHILD(val[4]))
                 continue;
             nb__msg_t msg;
             memset(&msg, 0, sizeof(msg));
@@ -2114,6 +2282,8 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
             err = nb__deliver(p, st, &msg, now);
             if (!err)
                 err = nb__state_put(st, part, m->from, NULL, 0);
+            if (!err)
+                nb__preg_note(p, part, m->from, NULL, 0);
         }
         if (!err)
             p->merges_dirty = false;

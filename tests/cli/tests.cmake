@@ -136,3 +136,4 @@ nb_cli_test(replay_local_id_by_link "replay|--policy|${D}/valid-min.yaml|${D}/re
             "not applied: 1 waiting for an identity link, 0 refused.*any_wnb +routine +1 ")
 nb_cli_test(replay_clock_backwards "replay|--policy|${D}/valid-min.yaml|${D}/replay-clock-back.jsonl" 1
             "replay-clock-back.jsonl:3:1: the clock must not go back")
+
