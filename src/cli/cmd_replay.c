@@ -349,15 +349,18 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
     a.date_of_birth = a.expected_delivery_date = NB_DATE_NONE;
     const char *dob = json_string_value(json_object_get(o, "date_of_birth"));
     const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
-    const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
+    /* The pregnant person: her NHS number, or a local identifier (a maternity number) as
+     * {"system": ..., "value": ...}, which a link may join to her NHS number. */
+    json_t *preg = json_object_get(o, "pregnant_person");
     if (dob)
         nb_parse_date(dob, &a.date_of_birth);
     a.subject_kind = NB_SUBJECT_CHILD;
     if (preg && edd && nb_parse_date(edd, &a.expected_delivery_date)) {
         a.subject_kind = NB_SUBJECT_UNBORN;
-        snprintf(a.pregnant_person_id.system, sizeof(a.pregnant_person_id.system), "%s",
-                 NB_SYSTEM_NHS_NUMBER);
-        snprintf(a.pregnant_person_id.value, sizeof(a.pregnant_person_id.value), "%s", preg);
+        if (!nb__json_ident(preg, &a.pregnant_person_id) || !a.pregnant_person_id.system[0]) {
+            snprintf(why, size, "'pregnant_person' needs an NHS number, or 'system' and 'value'");
+            return -1;
+        }
     }
     if (!a.nhs_number[0] && !a.local_id.system[0] && a.subject_kind != NB_SUBJECT_UNBORN) {
         snprintf(why, size, "an event needs nhs_number, local_id, or pregnant_person and "

@@ -49,6 +49,10 @@ typedef struct nb__rchild_s {
     unsigned evals;  /* in the current move of the clock ... */
     uint64_t moved;  /* ... which is this one */
     uint16_t *per_rule;
+    /* A pregnancy kept under the key of a local (maternity) identifier no link named yet:
+     * what moves it once one does (the daemon's state kind 6). */
+    bool has_preg_ref;
+    nb_identity_preg_ref_t preg_ref;
 } nb__rchild_t;
 
 typedef struct nb__rdigest_s {
@@ -442,6 +446,12 @@ static int nb__apply(nb__run_t *r, const nb__item_t *it, const nb_identity_resol
     nb__rchild_t *c = &r->ch[idx];
     if (res->nhs_number[0])
         nb_str_copy(c->nhs, sizeof(c->nhs), res->nhs_number);
+    if (res->preg_provisional) {
+        c->has_preg_ref = true;
+        c->preg_ref = res->preg_ref;
+    }
+    if (res->pregnant_nhs[0])
+        nb_str_copy(c->mother, sizeof(c->mother), res->pregnant_nhs);
     if (it->kind == NB__ITEM_APPT && it->u.appt.subject_kind == NB_SUBJECT_UNBORN &&
         strcmp(it->u.appt.pregnant_person_id.system, NB_SYSTEM_NHS_NUMBER) == 0 &&
         nb_nhs_validate(it->u.appt.pregnant_person_id.value) == NB_ERR_OK)
@@ -468,6 +478,37 @@ static int nb__apply(nb__run_t *r, const nb__item_t *it, const nb_identity_resol
     return nb__lifecycle(r, (size_t)idx, false, now);
 }
 
+/* Moves a history (a superseded number's, a pregnancy's) into the child it now belongs to, as
+ * the daemon's merge does, and evaluates the child. Nothing to do when @p from holds nothing. */
+static int nb__merge_keys(nb__run_t *r, const char *from_key, const char *into_key, int64_t now)
+{
+    long from = nb__child_find(r, from_key);
+    if (from < 0 || !r->ch[from].led || strcmp(from_key, into_key) == 0)
+        return 0;
+    long into = nb__child_get(r, into_key);
+    if (into < 0)
+        return -1;
+    nb__rchild_t *f = &r->ch[from], *c = &r->ch[into];
+    if (nb_ledger_merge(c->led, f->led))
+        r->o->refused++;
+    if (!c->nhs[0] && f->nhs[0])
+        memcpy(c->nhs, f->nhs, sizeof(c->nhs));
+    if (!c->mother[0] && f->mother[0])
+        memcpy(c->mother, f->mother, sizeof(c->mother));
+    for (size_t k = 0; k < r->o->n_rules; k++)
+        if (c->per_rule[k] + (unsigned)f->per_rule[k] <= UINT16_MAX)
+            c->per_rule[k] = (uint16_t)(c->per_rule[k] + f->per_rule[k]);
+    nb_ledger_clear(f->led);
+    memset(&f->ns, 0, sizeof(f->ns));
+    memset(f->per_rule, 0, (r->o->n_rules + 1) * sizeof(uint16_t));
+    f->due = NB_TIME_NONE;
+    f->has_preg_ref = false;
+    r->has_cause = false;
+    r->has_fact_cause = false;
+    nb_ledger_prune(c->led, nb_policy_horizon(r->pol, now));
+    return nb__lifecycle(r, (size_t)into, false, now);
+}
+
 static int nb__event(nb__run_t *r, size_t item, int64_t now)
 {
     const nb__item_t *it = &r->items[item];
@@ -479,6 +520,12 @@ static int nb__event(nb__run_t *r, size_t item, int64_t now)
     else
         nb_identity_subject_of_fact(&subj, &it->u.fact);
     nb_err_t err = nb_identity_resolve(r->idt, &subj, &res, errstr, sizeof(errstr));
+    if (err == NB_ERR_OK && res.has_merge_from) {
+        /* A pregnancy kept under the maternity number's key before the link was known. */
+        int rc = nb__merge_keys(r, res.merge_from, res.key, now);
+        if (rc)
+            return rc;
+    }
     if (err == NB_ERR_OK)
         return nb__apply(r, it, &res, now);
     if (err == NB_ERR_IDENTITY_UNRESOLVED) {
@@ -511,35 +558,25 @@ static int nb__link(nb__run_t *r, const nb_identity_link_t *link, int64_t now)
         memcpy(&item, res.released[i].data, sizeof(item));
         rc = nb__apply(r, &r->items[item], &res.released[i].resolution, now);
     }
-    if (!rc && res.has_merge) {
-        long from = nb__child_find(r, res.merge.from_key);
-        if (from >= 0 && r->ch[from].led) {
-            long into = nb__child_get(r, res.merge.into_key);
-            if (into < 0) {
-                rc = -1;
-            } else {
-                nb__rchild_t *f = &r->ch[from], *c = &r->ch[into];
-                if (nb_ledger_merge(c->led, f->led))
-                    r->o->refused++;
-                if (!c->nhs[0] && f->nhs[0])
-                    memcpy(c->nhs, f->nhs, sizeof(c->nhs));
-                if (!c->mother[0] && f->mother[0])
-                    memcpy(c->mother, f->mother, sizeof(c->mother));
-                for (size_t k = 0; k < r->o->n_rules; k++)
-                    if (c->per_rule[k] + (unsigned)f->per_rule[k] <= UINT16_MAX)
-                        c->per_rule[k] = (uint16_t)(c->per_rule[k] + f->per_rule[k]);
-                nb_ledger_clear(f->led);
-                memset(&f->ns, 0, sizeof(f->ns));
-                memset(f->per_rule, 0, (r->o->n_rules + 1) * sizeof(uint16_t));
-                f->due = NB_TIME_NONE;
-                r->has_cause = false;
-                r->has_fact_cause = false;
-                nb_ledger_prune(c->led, nb_policy_horizon(r->pol, now));
-                rc = nb__lifecycle(r, (size_t)into, false, now);
-            }
-        }
-    }
+    if (!rc && res.has_merge)
+        rc = nb__merge_keys(r, res.merge.from_key, res.merge.into_key, now);
+    for (size_t i = 0; i < res.n_more_merges && !rc; i++)
+        rc = nb__merge_keys(r, res.more_merges[i].from_key, res.more_merges[i].into_key, now);
     nb_identity_result_clear(&res);
+    /* Pregnancies kept under a maternity number's key move once a link names her (the
+     * daemon's owner does this whenever the identity table changes). */
+    for (size_t i = 0; i < r->n_ch && !rc; i++) {
+        nb__rchild_t *c = &r->ch[i];
+        nb_identity_resolution_t where;
+        if (!c->has_preg_ref || !c->led ||
+            nb_identity_pregnancy_locate(r->idt, &c->preg_ref, c->key, &where) ||
+            strcmp(where.key, c->key) == 0)
+            continue;
+        char from[NB_KEY_MAX + 1];
+        nb_str_copy(from, sizeof(from), c->key);
+        c->has_preg_ref = false;
+        rc = nb__merge_keys(r, from, where.key, now);
+    }
     return rc;
 }
 

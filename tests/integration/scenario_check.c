@@ -431,7 +431,7 @@ int sc_write_replay(const sc_scenario_t *sc, FILE *f)
                     json_object_set_new(o, "date_of_birth", sc_json_date(a->date_of_birth));
                 if (a->subject_kind == NB_SUBJECT_UNBORN) {
                     json_object_set_new(o, "pregnant_person",
-                                        json_string(a->pregnant_person_id.value));
+                                        sc_json_ident(&a->pregnant_person_id));
                     json_object_set_new(o, "expected_delivery_date",
                                         sc_json_date(a->expected_delivery_date));
                 }
