@@ -218,12 +218,13 @@ static int nb__produce_one(void *opaque, const char *topic, const char *key, con
                 rd_kafka_header_add(hdrs, meta->headers[i].name, -1, meta->headers[i].value,
                                     (ssize_t)meta->headers[i].len);
         }
+        /* (A variable: RD_KAFKA_V_PARTITION casts its argument without parentheses.) */
+        int32_t partition = meta && meta->partition >= 0 ? meta->partition
+                                                         : RD_KAFKA_PARTITION_UA;
         rd_kafka_resp_err_t err = rd_kafka_producev(
             p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
             RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_PARTITION(meta && meta->partition >= 0 ? meta->partition
-                                                              : RD_KAFKA_PARTITION_UA),
-            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+            RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (err && hdrs)
             rd_kafka_headers_destroy(hdrs); /* owned by the message only when produced */
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
