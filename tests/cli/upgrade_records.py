@@ -30,10 +30,15 @@ MATERNITY = "urn:notbrought:midwifery:7A4:maternity-number"
 
 
 def nhs(prefix):
-    """The first valid NHS number (Modulus 11) at or after 999<prefix>0."""
+    """The first valid NHS number (Modulus 11) of the 999 test range at or after 999<prefix>0
+    (prefix: six digits)."""
+    if len(prefix) != 6 or not prefix.isdigit():
+        raise SystemExit("nhs(): the prefix is six digits")
     base = int("999" + prefix)
     for n in range(base * 10, base * 10 + 100):
         s = "%010d" % n
+        if not s.startswith("999"):
+            break
         total = sum(int(c) * (10 - i) for i, c in enumerate(s[:9]))
         check = 11 - total % 11
         if check == 11:
@@ -71,7 +76,7 @@ def crafted(now):
         emit(topic, aid, 1, v, start + dt.timedelta(hours=2))
 
     # A pregnancy known only by its maternity number: three missed antenatal appointments.
-    mother = nhs("10001")
+    mother = nhs("100001")
     edd = (t0 + 60 * day).date()
     unborn = {"kind": "unborn", "nhs_number": None, "local_id": None,
               "pregnant_person_id": {"system": MATERNITY, "value": "M0424242"},
@@ -89,7 +94,7 @@ def crafted(now):
     emit("identity.links", MATERNITY + "|M0424242", 2, link, t0 - 3 * day)
 
     # A baby whose new birth visit (day 12) was missed, now 20 days old.
-    baby = nhs("10002")
+    baby = nhs("100002")
     child = {"kind": "child", "nhs_number": baby, "local_id": None, "pregnant_person_id": None,
              "expected_delivery_date": None, "date_of_birth": (t0 - 20 * day).date(),
              "family_name": "Upgrade", "postcode": "CF10 1AA"}
@@ -97,7 +102,7 @@ def crafted(now):
          t0 - 8 * day, "was_not_brought", mandated=True, mode="home_visit")
 
     # A child on a plan who missed a GP appointment yesterday.
-    onplan = nhs("10003")
+    onplan = nhs("100003")
     child2 = dict(child, nhs_number=onplan, date_of_birth=dt.date(2021, 5, 1))
     appt("up-gp-1", "gp", "EMIS Web", "W91001", child2, "up-gp-1", "immunisation",
          t0 - 1 * day, "was_not_brought")
