@@ -80,8 +80,8 @@ TOPIC_BY_CHILD = "notbrought.by-child"
 TOPIC_CHANGELOG = "notbrought.changelog"
 TOPIC_NOTIFS = "notifications"
 TOPIC_DEAD = "notbrought.dead-letters"
-NOTIFICATION_SCHEMA_ID = 4
-PLAIN_NOTIFICATION = None  # schemas/notification.avsc without its logical types (set in main)
+NOTIFICATION_SCHEMA_ID = None  # the newest Notification in schemas/registry.tsv (set in main)
+PLAIN_NOTIFICATION = None  # its schema without its logical types (set in main)
 DL_HEADERS = ("nb.error.code", "nb.error.message", "nb.source.topic", "nb.source.partition",
               "nb.source.offset")
 
@@ -808,8 +808,19 @@ def main():
     try:
         subprocess.run([KAFKA, "fetch"], check=True, capture_output=True)
         reg = load_registry(os.path.join(ROOT, "schemas"))
-        global PLAIN_NOTIFICATION
-        with open(os.path.join(ROOT, "schemas", "notification.avsc")) as f:
+        # The notifications are written with the newest version of the Notification subject
+        # in the registry (schemas/registry.tsv), as its reader schema.
+        global PLAIN_NOTIFICATION, NOTIFICATION_SCHEMA_ID
+        newest = (0, None, None)
+        with open(os.path.join(ROOT, "schemas", "registry.tsv")) as f:
+            for line in f:
+                if not line.strip() or line.startswith("#"):
+                    continue
+                sid, subject, version, fname = line.split()
+                if subject == "org.notbrought.v1.Notification" and int(version) > newest[0]:
+                    newest = (int(version), int(sid), fname)
+        NOTIFICATION_SCHEMA_ID = newest[1]
+        with open(os.path.join(ROOT, "schemas", newest[2])) as f:
             PLAIN_NOTIFICATION = fastavro.parse_schema(strip_logical(json.load(f)))
         sample_path, recs = generate_sample(work, now_iso)
         verdicts = decode_verdicts(sample_path, now_iso)
