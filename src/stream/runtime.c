@@ -1367,6 +1367,15 @@ static nb_err_t nb__abort_producer(nb_stream_t *st)
             st->fatal = true;
             return NB_ERR_KAFKA_FATAL;
         }
+        /* The abort waits for records the brokers never acknowledge (a partition whose
+         * sequence broke, OUT_OF_ORDER_SEQUENCE_NUMBER, until the epoch is bumped, which the
+         * abort itself does): they belong to the transaction being aborted, which no
+         * read_committed reader sees, so they are purged rather than waited for again. */
+        rd_kafka_resp_err_t perr =
+            rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        if (perr)
+            NB_LOG(NB_LOG_WARN, "stream", "purge before retrying the abort: %s",
+                   rd_kafka_err2str(perr));
     }
 }
 
