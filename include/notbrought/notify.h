@@ -134,6 +134,14 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
                                 const nb_ledger_t *led, const nb_notify_child_t *child,
                                 int64_t now_ms, nb_notification_t *out);
 
+/** @brief The evidence an appointment event gives (a withdrawal's cause): its ids, agency,
+ *  type, time, status and organisation. */
+void nb_notify_evidence_of(const nb_appointment_event_t *a, nb_evidence_t *e);
+
+/** @brief The end of the digest period a decision at @p at falls in: UTC days; weeks end on
+ *  Monday 00:00. The daemon and replay gather digests by it. */
+int64_t nb_notify_digest_period_end(nb_policy_digest_t digest, int64_t at);
+
 /** @brief Fills each recipient's title from the policy by its role id ("" for a role the
  *         policy no longer has): for notifications built outside this module (digests). */
 void nb_notify_fill_titles(const nb_policy_t *pol, nb_notification_t *n);

@@ -212,19 +212,6 @@ static int nb__emit(nb__run_t *r, const nb_notification_t *note)
     return rc;
 }
 
-/* The end of the digest period a decision falls in (as the daemon: UTC days; weeks end on
- * Monday 00:00). */
-static int64_t nb__period_end(nb_policy_digest_t digest, int64_t at)
-{
-    int32_t day = nb_day_of(at) + 1;
-    if (digest == NB_POLICY_DIGEST_WEEKLY) {
-        int32_t since_monday = ((day - 4) % 7 + 7) % 7;
-        if (since_monday)
-            day += 7 - since_monday;
-    }
-    return (int64_t)day * NB_MS_PER_DAY;
-}
-
 static int nb__digest_publish(nb__run_t *r, nb__rdigest_t *d, int64_t now)
 {
     const nb_policy_info_t *info = nb_policy_info(r->pol);
@@ -275,7 +262,7 @@ static int nb__digest_publish(nb__run_t *r, nb__rdigest_t *d, int64_t now)
 static int nb__digest_add(nb__run_t *r, const nb_policy_decision_t *dc,
                           const nb_notification_t *note, int64_t now)
 {
-    int64_t end = nb__period_end(dc->digest, dc->decided_at);
+    int64_t end = nb_notify_digest_period_end(dc->digest, dc->decided_at);
     for (size_t i = 0; i < dc->n_recipients; i++) {
         char seed[256];
         uint8_t key[32];
@@ -423,16 +410,7 @@ static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
 
 static void nb__set_cause(nb__run_t *r, const nb_appointment_event_t *a)
 {
-    nb_evidence_t *e = &r->cause;
-    nb_str_copy(e->event_id, sizeof(e->event_id), a->event_id);
-    nb_str_copy(e->appointment_id, sizeof(e->appointment_id), a->appointment_id);
-    e->agency = a->source.agency;
-    nb_str_copy(e->appointment_type, sizeof(e->appointment_type), a->appointment_type);
-    e->scheduled_start = a->scheduled_start;
-    e->status = a->status;
-    nb_str_copy(e->organisation_code, sizeof(e->organisation_code),
-                a->source.organisation_code);
-    e->recorded_at = a->recorded_at;
+    nb_notify_evidence_of(a, &r->cause);
     r->has_cause = true;
 }
 

@@ -357,6 +357,31 @@ nb_withdrawal_reason_t nb_notify_withdrawal_reason(const nb_policy_raised_status
     return NB_WITHDRAWN_CORRECTED;
 }
 
+void nb_notify_evidence_of(const nb_appointment_event_t *a, nb_evidence_t *e)
+{
+    nb_str_copy(e->event_id, sizeof(e->event_id), a->event_id);
+    nb_str_copy(e->appointment_id, sizeof(e->appointment_id), a->appointment_id);
+    e->agency = a->source.agency;
+    nb_str_copy(e->appointment_type, sizeof(e->appointment_type), a->appointment_type);
+    e->scheduled_start = a->scheduled_start;
+    e->status = a->status;
+    nb_str_copy(e->organisation_code, sizeof(e->organisation_code),
+                a->source.organisation_code);
+    e->recorded_at = a->recorded_at;
+}
+
+int64_t nb_notify_digest_period_end(nb_policy_digest_t digest, int64_t at)
+{
+    int32_t day = nb_day_of(at) + 1;
+    if (digest == NB_POLICY_DIGEST_WEEKLY) {
+        /* 1970-01-01 was a Thursday: day 4 was a Monday. */
+        int32_t since_monday = ((day - 4) % 7 + 7) % 7;
+        if (since_monday)
+            day += 7 - since_monday;
+    }
+    return (int64_t)day * NB_MS_PER_DAY;
+}
+
 nb_withdrawal_reason_t nb_notify_withdrawal_reason_of_fact(const nb_policy_raised_status_t *rs,
                                                            const nb_context_fact_t *fact)
 {

@@ -1362,25 +1362,12 @@ static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part
     return err;
 }
 
-/* The end of the digest period a decision falls in (UTC days; weeks end on Monday 00:00). */
-static int64_t nb__period_end(nb_policy_digest_t digest, int64_t at)
-{
-    int32_t day = nb_day_of(at) + 1;
-    if (digest == NB_POLICY_DIGEST_WEEKLY) {
-        /* 1970-01-01 was a Thursday: day 4 was a Monday. */
-        int32_t since_monday = ((day - 4) % 7 + 7) % 7;
-        if (since_monday)
-            day += 7 - since_monday;
-    }
-    return (int64_t)day * NB_MS_PER_DAY;
-}
-
 /* Sends a gathered notification to the digest of each of its recipients for the period. */
 static nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
                                    const nb_policy_decision_t *d, const nb_notification_t *note,
                                    int64_t now)
 {
-    int64_t end = nb__period_end(d->digest, d->decided_at);
+    int64_t end = nb_notify_digest_period_end(d->digest, d->decided_at);
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < d->n_recipients && !err; i++) {
         char seed[256];
@@ -1694,7 +1681,6 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
     }
     if (rec->type == NB_RECORD_APPOINTMENT) {
         const nb_appointment_event_t *a = &rec->u.appt;
-        nb_evidence_t *e = &p->cause;
         /* A pregnancy kept under its local identifier's own key (no link known when it was
          * resolved) remembers what moves it once a link is known (state kind 6). */
         if (a->subject_kind == NB_SUBJECT_UNBORN && !c->has_preg &&
@@ -1708,15 +1694,7 @@ static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg
                 c->preg = ref;
             }
         }
-        nb_str_copy(e->event_id, sizeof(e->event_id), a->event_id);
-        nb_str_copy(e->appointment_id, sizeof(e->appointment_id), a->appointment_id);
-        e->agency = a->source.agency;
-        nb_str_copy(e->appointment_type, sizeof(e->appointment_type), a->appointment_type);
-        e->scheduled_start = a->scheduled_start;
-        e->status = a->status;
-        nb_str_copy(e->organisation_code, sizeof(e->organisation_code),
-                    a->source.organisation_code);
-        e->recorded_at = a->recorded_at;
+        nb_notify_evidence_of(a, &p->cause);
         p->has_cause = true;
         err = keys ? nb_ledger_apply_keyed(c->led, a, keys, &ch)
                    : nb_ledger_apply(c->led, a, &ch);
