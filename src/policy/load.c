@@ -1102,22 +1102,29 @@ static const nb__field_t nb__ladder_fields[] = {
 static const nb__table_t nb__ladder_table = {"ladder", nb__ladder_fields,
                                              offsetof(nb__ladder_t, mark)};
 
-static bool nb__rule_id_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+/* One rule id of a list (a modifier's or an overlap group's 'rules'). */
+static bool nb__rule_id_add(nb__ctx_t *ctx, yaml_node_t *node, const nb__field_t *f, size_t *n,
+                            const char **ids, nb__mark_t *marks)
 {
-    nb__modifier_t *m = dst;
     const char *s = (const char *)node->data.scalar.value;
     if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid rule id", NB__Q(ctx, s));
         return false;
     }
-    if (m->n_rules == NB_POLICY_MAX_RULES) {
+    if (*n == NB_POLICY_MAX_RULES) {
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%s' lists too many rules", f->key);
         return false;
     }
-    m->rules[m->n_rules] = nb__dup(ctx, s, node->data.scalar.length);
-    m->rule_marks[m->n_rules] = nb__mark(ctx, node);
-    m->n_rules++;
+    ids[*n] = nb__dup(ctx, s, node->data.scalar.length);
+    marks[*n] = nb__mark(ctx, node);
+    (*n)++;
     return true;
+}
+
+static bool nb__rule_id_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
+{
+    nb__modifier_t *m = dst;
+    return nb__rule_id_add(ctx, node, f, &m->n_rules, m->rules, m->rule_marks);
 }
 
 static bool nb__p_rule_ids(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f)
@@ -1152,19 +1159,7 @@ static bool nb__overlap_rule_one(nb__ctx_t *ctx, yaml_node_t *node, void *dst,
                                  const nb__field_t *f)
 {
     nb__overlap_t *o = dst;
-    const char *s = (const char *)node->data.scalar.value;
-    if (!nb__valid_id(s) || node->data.scalar.length > NB_ID_MAX) {
-        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%.80s' is not a valid rule id", NB__Q(ctx, s));
-        return false;
-    }
-    if (o->n_rules == NB_POLICY_MAX_RULES) {
-        NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "'%s' lists too many rules", f->key);
-        return false;
-    }
-    o->rules[o->n_rules] = nb__dup(ctx, s, node->data.scalar.length);
-    o->rule_marks[o->n_rules] = nb__mark(ctx, node);
-    o->n_rules++;
-    return true;
+    return nb__rule_id_add(ctx, node, f, &o->n_rules, o->rules, o->rule_marks);
 }
 
 static bool nb__p_overlap_rules(nb__ctx_t *ctx, yaml_node_t *node, void *dst,
