@@ -221,6 +221,10 @@ const char *nb_registry_schema_json(const nb_registry_t *reg, int32_t id)
 
 nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra)
 {
+    if (buf->err)
+        return buf->err;
+    if (extra > SIZE_MAX / 4 - buf->len) /* before the sum below, which would wrap */
+        return buf->err = NB_ERR_NOMEM;
     if (buf->len + extra <= buf->cap)
         return NB_ERR_OK;
     size_t cap = buf->cap ? buf->cap : 256;
@@ -228,7 +232,7 @@ nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra)
         cap *= 2;
     uint8_t *d = realloc(buf->data, cap);
     if (!d)
-        return NB_ERR_NOMEM;
+        return buf->err = NB_ERR_NOMEM;
     buf->data = d;
     buf->cap = cap;
     return NB_ERR_OK;
@@ -250,4 +254,5 @@ void nb_buf_free(nb_buf_t *buf)
     free(buf->data);
     buf->data = NULL;
     buf->len = buf->cap = 0;
+    buf->err = NB_ERR_OK;
 }

@@ -1212,6 +1212,8 @@ static nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         nb_buf_append(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
         nb__put_u32(&b, (uint32_t)c->preg.expected_delivery_date);
     }
+    if (!err)
+        err = b.err; /* a value cut short would replace the child's record */
     if (!err && !b.data)
         err = NB_ERR_NOMEM;
     if (err) {
@@ -1355,7 +1357,7 @@ static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part
         nb_buf_append(&b, &tier, 1);
         nb__put_u64(&b, (uint64_t)it->decided_at);
     }
-    nb_err_t err = nb__state_put(st, part, key, b.data, b.len);
+    nb_err_t err = b.err ? b.err : nb__state_put(st, part, key, b.data, b.len);
     if (!err)
         nb__timer_set(p, part, key, d->period_end);
     nb_buf_free(&b);
@@ -1634,8 +1636,13 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
         nb_buf_append(&b, old + 9, old_len - 9);
     else if (old && nb__parked_each(old, old_len, nb__put_entry_cb, &b) < 0) /* kind 2 */
         nb_buf_free(&b);
-    if (!b.data) /* out of memory, or an old value that does not parse */
-        return old ? NB_ERR_LEDGER_CORRUPT : NB_ERR_NOMEM;
+    if (b.err) {
+        nb_err_t err = b.err;
+        nb_buf_free(&b);
+        return err;
+    }
+    if (!b.data) /* an old value that does not parse */
+        return NB_ERR_LEDGER_CORRUPT;
     nb__origin_t o;
     nb__msg_origin(m, &packed, &o);
     nb__parked_t e;
@@ -1652,7 +1659,9 @@ static nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const
     e.headers = o.headers;
     e.headers_len = (uint32_t)o.headers_len;
     nb__put_entry(&b, &e);
-    nb_err_t err = nb__state_put(st, part, m->key, b.data, b.len);
+    nb_err_t err = b.err ? b.err : packed.err;
+    if (!err)
+        err = nb__state_put(st, part, m->key, b.data, b.len);
     if (!err && m->sugg)
         err = nb__suggestion_publish(p->codec, st, part, m->key, m->sugg, m->sugg_len);
     if (!err) {
@@ -1996,7 +2005,9 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
             nb__put_u32(&b, r.kept);
             nb_buf_append(&b, r.keep.data, r.keep.len);
         }
-        err = nb__state_put(st, part, key, b.data, b.len);
+        err = b.err ? b.err : r.keep.err;
+        if (!err)
+            err = nb__state_put(st, part, key, b.data, b.len);
         if (!err && r.kept == 0)
             err = nb__suggestion_forget(st, part, key);
         if (!err)

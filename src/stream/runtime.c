@@ -795,7 +795,7 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
         if (val)
             nb_buf_append(out, val, size);
     }
-    return true;
+    return out->err == NB_ERR_OK;
 }
 
 bool nb__headers_unpack(const void *blob, size_t len, rd_kafka_headers_t *h)
@@ -939,11 +939,12 @@ static nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
                                         rd_kafka_headers_t *orig, const void *value, size_t len,
                                         nb_err_t err, const char *reason, bool minimal)
 {
-    nb_buf_t packed = {NULL, 0, 0};
+    nb_buf_t packed = {0};
     size_t n_orig = orig ? rd_kafka_header_cnt(orig) : 0;
     if (n_orig > 0 && !nb__headers_pack_h(orig, &packed)) {
         nb_buf_free(&packed);
-        memset(&packed, 0, sizeof(packed));
+        rd_kafka_headers_destroy(orig);
+        return NB_ERR_NOMEM; /* a dead letter that misstates the original is not written */
     }
     char key_sha[65], value_sha[65], headers_sha[65];
     nb__sha256_hex(o->key, o->key ? o->key_len : 0, key_sha);
@@ -1879,7 +1880,7 @@ static nb_err_t nb__watermark_report(nb_stream_t *st, int64_t now, int64_t wall)
     if (wall - st->wm_reported < NB__TICK_MS || st->stats.owned >= st->partitions)
         return NB_ERR_OK;
     st->wm_reported = wall;
-    nb_buf_t b = {NULL, 0, 0};
+    nb_buf_t b = {0};
     for (size_t i = 0; i < st->n_srcwm; i++) {
         const nb__srcwm_t *w = &st->srcwm[i];
         if (w->remote)
