@@ -88,11 +88,31 @@ typedef struct nb_notify_action_s {
  *        nothing new happened, need not re-audit them).
  * @param next_due receives the earliest time a rung of an open notification falls due
  *        (NB_TIME_NONE when none), for the caller's timer.
- * @returns the number of actions written to @p out (at most @p max).
+ * @returns the number of actions there are; at most @p max of them are written to @p out, so a
+ *          result above @p max means @p out was too small (size it by nb_notify_plan_bound()).
  * @remark Pointers in the actions live as long as the policy result they came from.
  */
 size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s, int64_t now_ms,
                       bool audit_quiet, nb_notify_action_t *out, size_t max, int64_t *next_due);
+
+/** Room for a plan's actions and the ledger changes they bring (raised records to add or
+ *  replace, ids to drop), grown to nb_notify_plan_bound() before each plan. Zero-initialise. */
+typedef struct nb_notify_scratch_s {
+    nb_notify_action_t *acts;
+    nb_ledger_raised_t *add;
+    uint8_t (*drop)[NB_LEDGER_ID_BYTES];
+    size_t cap;
+    nb_notification_t *note; /**< the notification being built (nb_notify_step()) */
+} nb_notify_scratch_t;
+
+/** @brief Makes room for @p n actions. @returns NB_ERR_OK or NB_ERR_NOMEM (nothing lost). */
+nb_err_t nb_notify_scratch_reserve(nb_notify_scratch_t *s, size_t n);
+/** @brief Frees the room and zeroes @p s. */
+void nb_notify_scratch_free(nb_notify_scratch_t *s);
+
+/** @brief The most actions nb_notify_plan() can return for @p res (one per raised status, one
+ *         per decision): an @p out of this size always holds them all. */
+size_t nb_notify_plan_bound(const nb_policy_result_t *res);
 
 /**
  * @brief Brings the state up to date after the ledger changed: ids the ledger no longer
@@ -194,6 +214,53 @@ void nb_notify_build_withdrawal_fact(const nb_policy_t *pol, const nb_policy_rai
                                      const nb_ledger_t *led, const nb_notify_child_t *child,
                                      const nb_context_fact_t *fact, int64_t now_ms,
                                      nb_notification_t *out);
+
+/* ---- the lifecycle step: one for the daemon, replay and policy test --------------------------- */
+
+/** One action of a lifecycle step, as nb_notify_step() hands it to its sink. */
+typedef struct nb_notify_out_s {
+    const nb_notify_action_t *action;
+    /** The notification built for it: NEW, NEW_CLOSED, ESCALATE and WITHDRAW; else NULL. The
+     *  sink may change it (its content is not used again). */
+    nb_notification_t *note;
+    /** NEW of a low tier (routine or below) whose rule gathers a digest: the note goes into the
+     *  recipients' digest for the period instead of being published alone. */
+    bool digest;
+} nb_notify_out_t;
+
+/** What nb_notify_step() is told of the record whose arrival caused the evaluation (the
+ *  reason a withdrawal gives). Both NULL for a timer or a policy reload. */
+typedef struct nb_notify_cause_s {
+    const nb_evidence_t *event;      /**< an appointment event, or NULL */
+    const nb_context_fact_t *fact;   /**< a context fact, or NULL (wins over @c event) */
+} nb_notify_cause_t;
+
+/** Takes one action's output (publishes, audits, counts). @returns NB_ERR_OK, or an error
+ *  that stops the step before the ledger changes. */
+typedef nb_err_t (*nb_notify_sink_t)(void *opaque, const nb_notify_out_t *out);
+
+/** The timers a step leaves the child with. */
+typedef struct nb_notify_due_s {
+    int64_t next;       /**< the earliest of the next escalation and the next absence deadline
+                             that would fire if nothing arrives (NB_TIME_NONE: none) */
+    int64_t escalation; /**< the next escalation alone (NB_TIME_NONE: none) */
+} nb_notify_due_t;
+
+/**
+ * @brief The notification lifecycle of one child, after its ledger @p led was evaluated into
+ *        @p res at @p now_ms: what the daemon, `replay` and `policy test` all do with a result.
+ *        Plans (nb_notify_plan()), builds each notification, hands each action to @p sink in
+ *        order, then, when every call succeeded, records in @p led what was raised, escalated
+ *        and withdrawn and brings @p ns up to date (nb_notify_sync()).
+ * @param scratch room reused between calls (grown as needed; nb_notify_scratch_free()).
+ * @param due receives the child's timers (may be NULL).
+ * @returns NB_ERR_OK; NB_ERR_NOMEM; or the sink's error (nothing recorded in @p led).
+ */
+nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_result_t *res, nb_ledger_t *led,
+                        nb_notify_state_t *ns, const nb_notify_child_t *child,
+                        const nb_notify_cause_t *cause, int64_t now_ms, bool audit_quiet,
+                        nb_notify_scratch_t *scratch, nb_notify_sink_t sink, void *opaque,
+                        nb_notify_due_t *due);
 
 /**
  * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):

@@ -13,6 +13,7 @@
 #include <yaml.h>
 
 #include "notbrought/ledger.h"
+#include "notbrought/notify.h"
 #include "notbrought/policy.h"
 
 static const char nb__policy_help[] =
@@ -415,6 +416,7 @@ static bool nb__apply_fact(nb__cases_t *cs, yaml_node_t *f, nb_ledger_t *led)
 typedef struct nb__run_s {
     const nb_policy_t *pol;
     nb_policy_result_t *res;
+    nb_notify_scratch_t plan; /* nb_notify_step()'s */
     bool verbose;
     uint64_t covered; /* rules some case expects to fire */
     char why[2048];
@@ -583,7 +585,8 @@ static bool nb__check_support(nb__cases_t *cs, nb__run_t *run, yaml_node_t *node
 
 /* Runs one step: apply, evaluate, compare, record new live decisions as raised. */
 static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_ledger_t *led,
-                         nb__ids_t *ids, const nb_policy_subject_t *subj, int stepno)
+                         nb_notify_state_t *ns, nb__ids_t *ids, const nb_policy_subject_t *subj,
+                         int stepno)
 {
     yaml_node_t *items[256];
     int64_t now;
@@ -668,23 +671,15 @@ static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_
     if (w)
         ok = nb__check_support(cs, run, w, NB_POLICY_RESOLVED) && ok;
 
-    /* As the notify module would: remember what was raised, forget what was withdrawn. */
-    nb_ledger_raised_t raise[NB_POLICY_MAX_DECISIONS];
-    size_t n_raise = 0;
-    for (size_t k = 0; k < nd; k++)
-        if (ds[k].state == NB_POLICY_NEW && !ds[k].shadow)
-            nb_policy_decision_to_raised(&ds[k], &raise[n_raise++]);
-    size_t nr;
-    const nb_policy_raised_status_t *rs = nb_policy_result_raised(run->res, &nr);
-    uint8_t gone[NB_LEDGER_MAX_RAISED][NB_LEDGER_ID_BYTES];
-    size_t n_gone = 0;
-    for (size_t k = 0; k < nr; k++)
-        if (rs[k].support == NB_POLICY_WITHDRAWN || rs[k].support == NB_POLICY_RESOLVED)
-            memcpy(gone[n_gone++], rs[k].raised->id, NB_LEDGER_ID_BYTES);
-    for (size_t k = 0; k < n_gone; k++)
-        nb_ledger_remove_raised(led, gone[k]);
-    for (size_t k = 0; k < n_raise; k++)
-        nb_ledger_add_raised(led, &raise[k]);
+    /* As the daemon does (the same step): remember what was raised and escalated, forget what
+     * was withdrawn, so that the next step sees it. */
+    nb_notify_child_t child = {subj->child_key, "", ""};
+    nb_err_t err = nb_notify_step(run->pol, run->res, led, ns, &child, NULL, now, true,
+                                  &run->plan, NULL, NULL, NULL);
+    if (err) {
+        nb__cerr(cs, step, "recording the step's notifications failed: %s", nb_err_str(err));
+        return false;
+    }
     return ok;
 }
 
@@ -724,6 +719,8 @@ static bool nb__run_case(nb__cases_t *cs, nb__run_t *run, yaml_node_t *c, int in
         return false;
     }
     nb_ledger_set_dates(led, subj.date_of_birth, subj.expected_delivery_date);
+    nb_notify_state_t ns;
+    memset(&ns, 0, sizeof(ns));
     yaml_node_t *steps = nb__get(cs, c, "steps");
     if (steps) {
         /* Facts and events given at the case level hold from the first step on. */
@@ -745,10 +742,10 @@ static bool nb__run_case(nb__cases_t *cs, nb__run_t *run, yaml_node_t *c, int in
                 ok = false;
                 break;
             }
-            ok = nb__run_step(cs, run, items[i], led, ids, &subj, (int)i + 1) && ok;
+            ok = nb__run_step(cs, run, items[i], led, &ns, ids, &subj, (int)i + 1) && ok;
         }
     } else {
-        ok = nb__run_step(cs, run, c, led, ids, &subj, 1);
+        ok = nb__run_step(cs, run, c, led, &ns, ids, &subj, 1);
     }
     nb_ledger_destroy(led);
     nb_ledger_dict_destroy(dict);
@@ -860,6 +857,7 @@ static int nb__policy_test(int argc, char **argv)
     if (failed || cs.errors || (coverage && uncovered))
         rc = NB_EXIT_FAILURE;
     nb_policy_result_destroy(run.res);
+    nb_notify_scratch_free(&run.plan);
     yaml_document_delete(&cs.doc);
     nb_policy_destroy(pol);
     return rc;

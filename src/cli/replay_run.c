@@ -79,6 +79,7 @@ typedef struct nb__run_s {
     nb_ledger_dict_t *dict;
     nb_ledger_t *scratch; /* a merged-away history, while it joins */
     nb_policy_result_t *res;
+    nb_notify_scratch_t plan; /* nb__lifecycle()'s */
     GHashTable *by_key; /* key -> index + 1 */
     GHashTable *shadow; /* shadow decision ids counted */
     nb__rchild_t *ch;
@@ -202,8 +203,10 @@ static int nb__emit(nb__run_t *r, const nb_notification_t *note)
     memset(&rec, 0, sizeof(rec));
     rec.type = NB_RECORD_NOTIFICATION;
     rec.u.notif = *note;
-    if (nb_codec_encode(r->codec, &rec, &b, r->errstr, r->errstr_size))
+    if (nb_codec_encode(r->codec, &rec, &b, r->errstr, r->errstr_size)) {
+        nb_buf_free(&b);
         return -1;
+    }
     int rc = nb_recfile_write(r->emit, "notifications", note->child_key, b.data, b.len,
                               note->created_at);
     nb_buf_free(&b);
@@ -315,94 +318,78 @@ static int nb__digest_add(nb__run_t *r, const nb_policy_decision_t *dc,
 
 /* ---- the lifecycle (the daemon's nb__lifecycle) ------------------------------------------- */
 
+/* What nb__lifecycle() hands its sink. */
+typedef struct nb__life_s {
+    nb__run_t *r;
+    nb__rchild_t *c;
+    int64_t now;
+} nb__life_t;
+
+/* Replay's sink of the lifecycle step (the daemon's publishes and audits): counts per rule,
+ * writes what would be published (--emit-notifications), gathers digests. */
+static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
+{
+    nb__life_t *l = opaque;
+    nb__run_t *r = l->r;
+    const nb_notify_action_t *a = o->action;
+    int rc = 0;
+    size_t k;
+    switch (a->act) {
+    case NB_NOTIFY_ACT_NEW:
+    case NB_NOTIFY_ACT_NEW_CLOSED:
+        k = nb__rule_index(r, a->decision->rule);
+        r->o->raised[k]++;
+        if (l->c->per_rule[k] < UINT16_MAX)
+            l->c->per_rule[k]++;
+        rc = o->digest ? nb__digest_add(r, a->decision, o->note, l->now) : nb__emit(r, o->note);
+        break;
+    case NB_NOTIFY_ACT_ESCALATE:
+        r->o->escalated[nb__rule_index(r, a->decision->rule)]++;
+        rc = nb__emit(r, o->note);
+        break;
+    case NB_NOTIFY_ACT_WITHDRAW:
+        r->o->withdrawn[a->raised->rule ? nb__rule_index(r, a->raised->rule) : r->o->n_rules]++;
+        rc = nb__emit(r, o->note);
+        break;
+    case NB_NOTIFY_ACT_SHADOW:
+        /* Counted once per decision (the daemon counts each evaluation's). */
+        if (!g_hash_table_contains(r->shadow, a->decision->id)) {
+            g_hash_table_add(r->shadow, g_strdup(a->decision->id));
+            r->o->shadow[nb__rule_index(r, a->decision->rule)]++;
+        }
+        break;
+    case NB_NOTIFY_ACT_CORRECTED:
+    case NB_NOTIFY_ACT_SUPPRESSED:
+        break;
+    }
+    return rc ? NB_ERR_IO : NB_ERR_OK;
+}
+
+/* Evaluates the child's ledger and runs the notification lifecycle as the daemon does
+ * (nb_notify_step()), counting what it would publish. */
 static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
 {
     nb__rchild_t *c = &r->ch[idx];
     nb_policy_subject_t subj = {c->key, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
     nb_notify_child_t child = {c->key, c->nhs, c->mother};
-    nb_notify_action_t acts[64];
-    nb_notification_t *note = malloc(sizeof(*note));
-    int rc = 0;
-    if (!note)
+    nb_err_t err = nb_policy_evaluate(r->pol, c->led, &subj, now, r->res);
+    if (err) {
+        snprintf(r->errstr, r->errstr_size, "evaluating a child's history: %s",
+                 nb_err_str(err));
         return -1;
-    if (nb_policy_evaluate(r->pol, c->led, &subj, now, r->res)) {
-        free(note);
-        return 0;
     }
-    size_t n = nb_notify_plan(r->res, &c->ns, now, quiet, acts, 64, &c->due);
-    int64_t absent = nb_policy_result_next_due(r->res);
-    if (absent != NB_TIME_NONE && (c->due == NB_TIME_NONE || absent < c->due))
-        c->due = absent;
-    nb_ledger_raised_t add[64];
-    uint8_t drop[64][NB_LEDGER_ID_BYTES];
-    size_t n_add = 0, n_drop = 0;
-    for (size_t i = 0; i < n && !rc; i++) {
-        const nb_notify_action_t *a = &acts[i];
-        size_t k;
-        switch (a->act) {
-        case NB_NOTIFY_ACT_NEW:
-        case NB_NOTIFY_ACT_NEW_CLOSED:
-            k = nb__rule_index(r, a->decision->rule);
-            r->o->raised[k]++;
-            if (c->per_rule[k] < UINT16_MAX)
-                c->per_rule[k]++;
-            nb_notify_build_new(r->pol, a->decision, c->led, &child, now, note);
-            if (a->act == NB_NOTIFY_ACT_NEW && a->decision->digest != NB_POLICY_DIGEST_NONE &&
-                a->decision->tier <= NB_TIER_ROUTINE)
-                rc = nb__digest_add(r, a->decision, note, now);
-            else
-                rc = nb__emit(r, note);
-            nb_policy_decision_to_raised(a->decision, &add[n_add++]);
-            break;
-        case NB_NOTIFY_ACT_ESCALATE: {
-            r->o->escalated[nb__rule_index(r, a->decision->rule)]++;
-            nb_notify_build_escalation(r->pol, a->decision, a->rung, c->led, &child, now, note);
-            rc = nb__emit(r, note);
-            size_t nr;
-            const nb_policy_raised_status_t *rs = nb_policy_result_raised(r->res, &nr);
-            for (size_t j = 0; j < nr; j++) {
-                if (memcmp(rs[j].raised->id, a->decision->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
-                    add[n_add] = *rs[j].raised;
-                    add[n_add++].level = (uint8_t)(a->rung + 1);
-                }
-            }
-            break;
-        }
-        case NB_NOTIFY_ACT_WITHDRAW:
-            r->o->withdrawn[a->raised->rule ? nb__rule_index(r, a->raised->rule)
-                                            : r->o->n_rules]++;
-            if (r->has_fact_cause)
-                nb_notify_build_withdrawal_fact(r->pol, a->raised, c->led, &child,
-                                                &r->fact_cause, now, note);
-            else
-                nb_notify_build_withdrawal_by(r->pol, a->raised, c->led, &child,
-                                              r->has_cause ? &r->cause : NULL, now, note);
-            rc = nb__emit(r, note);
-            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
-            break;
-        case NB_NOTIFY_ACT_CORRECTED:
-            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
-            break;
-        case NB_NOTIFY_ACT_SHADOW:
-            /* Counted once per decision (the daemon counts each evaluation's). */
-            if (!g_hash_table_contains(r->shadow, a->decision->id)) {
-                g_hash_table_add(r->shadow, g_strdup(a->decision->id));
-                r->o->shadow[nb__rule_index(r, a->decision->rule)]++;
-            }
-            break;
-        case NB_NOTIFY_ACT_SUPPRESSED:
-            break;
-        }
+    nb_notify_cause_t cause = {r->has_cause && !r->has_fact_cause ? &r->cause : NULL,
+                               r->has_fact_cause ? &r->fact_cause : NULL};
+    nb__life_t life = {r, c, now};
+    nb_notify_due_t due;
+    err = nb_notify_step(r->pol, r->res, c->led, &c->ns, &child, &cause, now, quiet, &r->plan,
+                         nb__life_sink, &life, &due);
+    if (err) {
+        if (err != NB_ERR_IO) /* nb__emit() said why */
+            snprintf(r->errstr, r->errstr_size, "a child's notifications: %s", nb_err_str(err));
+        return -1;
     }
-    free(note);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n_drop; i++)
-        nb_ledger_remove_raised(c->led, drop[i]);
-    for (size_t i = 0; i < n_add; i++)
-        if (nb_ledger_add_raised(c->led, &add[i]))
-            return -1;
-    nb_notify_sync(&c->ns, c->led, now);
+    c->due = due.next;
     return nb__heap_push(r, c->due, idx, false);
 }
 
@@ -745,6 +732,7 @@ out:
     if (r.shadow)
         g_hash_table_destroy(r.shadow);
     nb_policy_result_destroy(r.res);
+    nb_notify_scratch_free(&r.plan);
     nb_ledger_dict_destroy(r.dict);
     nb_identity_destroy(r.idt);
     return rc;

@@ -113,6 +113,52 @@ static bool nb__pending(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_I
     return false;
 }
 
+/* Writes @p a when there is room, and counts it either way. */
+static void nb__put_action(nb_notify_action_t *out, size_t max, size_t *n, nb_notify_action_t a)
+{
+    if (*n < max)
+        out[*n] = a;
+    (*n)++;
+}
+
+nb_err_t nb_notify_scratch_reserve(nb_notify_scratch_t *s, size_t n)
+{
+    if (n <= s->cap)
+        return NB_ERR_OK;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < n)
+        cap *= 2;
+    nb_notify_action_t *acts = realloc(s->acts, cap * sizeof(*acts));
+    if (acts)
+        s->acts = acts;
+    nb_ledger_raised_t *add = acts ? realloc(s->add, cap * sizeof(*add)) : NULL;
+    if (add)
+        s->add = add;
+    uint8_t(*drop)[NB_LEDGER_ID_BYTES] = add ? realloc(s->drop, cap * sizeof(*drop)) : NULL;
+    if (!drop)
+        return NB_ERR_NOMEM; /* the arrays that did grow keep their old contents; cap stays */
+    s->drop = drop;
+    s->cap = cap;
+    return NB_ERR_OK;
+}
+
+void nb_notify_scratch_free(nb_notify_scratch_t *s)
+{
+    free(s->acts);
+    free(s->add);
+    free(s->drop);
+    free(s->note);
+    memset(s, 0, sizeof(*s));
+}
+
+size_t nb_notify_plan_bound(const nb_policy_result_t *res)
+{
+    size_t nd, nr;
+    (void)nb_policy_result_decisions(res, &nd);
+    (void)nb_policy_result_raised(res, &nr);
+    return nd + nr;
+}
+
 size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s, int64_t now_ms,
                       bool audit_quiet, nb_notify_action_t *out, size_t max, int64_t *next_due)
 {
@@ -120,15 +166,15 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
     const nb_policy_decision_t *ds = nb_policy_result_decisions(res, &nd);
     const nb_policy_raised_status_t *rs = nb_policy_result_raised(res, &nr);
     *next_due = NB_TIME_NONE;
-    for (size_t i = 0; i < nr && n < max; i++) {
+    for (size_t i = 0; i < nr; i++) {
         bool closed = nb_notify_is_closed(s, rs[i].raised->id);
         if (rs[i].support == NB_POLICY_WITHDRAWN || rs[i].support == NB_POLICY_RESOLVED) {
             nb_notify_action_t a = {closed ? NB_NOTIFY_ACT_CORRECTED : NB_NOTIFY_ACT_WITHDRAW,
                                     NULL, &rs[i], 0};
-            out[n++] = a;
+            nb__put_action(out, max, &n, a);
         }
     }
-    for (size_t i = 0; i < nd && n < max; i++) {
+    for (size_t i = 0; i < nd; i++) {
         const nb_policy_decision_t *d = &ds[i];
         if (d->state == NB_POLICY_NEW) {
             nb_notify_act_t act = d->shadow                   ? NB_NOTIFY_ACT_SHADOW
@@ -137,14 +183,14 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
             if (act == NB_NOTIFY_ACT_SHADOW && audit_quiet)
                 continue;
             nb_notify_action_t a = {act, d, NULL, 0};
-            out[n++] = a;
+            nb__put_action(out, max, &n, a);
             if (act == NB_NOTIFY_ACT_NEW && d->n_rungs > 0 &&
                 (*next_due == NB_TIME_NONE || d->rungs[0].due < *next_due))
                 *next_due = d->rungs[0].due;
         } else if (d->state == NB_POLICY_SUPPRESSED) {
             if (!audit_quiet && !d->shadow) {
                 nb_notify_action_t a = {NB_NOTIFY_ACT_SUPPRESSED, d, NULL, 0};
-                out[n++] = a;
+                nb__put_action(out, max, &n, a);
             }
         } else if (d->state == NB_POLICY_RAISED && !d->shadow) {
             /* The level reached lives in the raised record; find it. */
@@ -161,7 +207,7 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
                 continue;
             if (d->rungs[level].due <= now_ms) {
                 nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level};
-                out[n++] = a;
+                nb__put_action(out, max, &n, a);
                 level++;
             }
             if (level < d->n_rungs &&

@@ -189,6 +189,7 @@ struct nb__pipeline_s {
     size_t parked_total;
     nb__merge_t *merges;
     size_t n_merges, cap_merges;
+    nb_notify_scratch_t plan; /* nb__lifecycle()'s */
     bool recheck;      /* links changed, or state was restored or rolled back */
     bool tick_more;    /* the last tick left due escalations for the next */
     bool merges_dirty; /* merges to look at again */
@@ -325,6 +326,7 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
     }
     nb__pregidx_destroy(p->pregs);
     free(p->merges);
+    nb_notify_scratch_free(&p->plan);
     free(p->heap.v);
     free(p->held.v);
     nb_policy_result_destroy(p->res);
@@ -1483,103 +1485,80 @@ static nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg
     return nb__digest_save(p, st, part, m->key, &d);
 }
 
-/* Evaluates the child's ledger and runs the notification lifecycle: publishes new,
- * escalated and withdrawn notifications, audits every decision, and updates the ledger's
- * raised list, the notify state and the next escalation time. */
+/* What nb__lifecycle() hands its sink. */
+typedef struct nb__life_s {
+    nb__pipeline_t *p;
+    nb_stream_t *st;
+    const char *key_hex;
+    int64_t now;
+} nb__life_t;
+
+/* The daemon's sink of the lifecycle step: publishes, gathers digests, audits, counts. */
+static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
+{
+    nb__life_t *l = opaque;
+    const nb_notify_action_t *a = o->action;
+    const nb_notification_t *note = o->note;
+    const char *what = o->digest ? "digested" : nb_notify_act_name(a->act);
+    nb_metrics_t *metrics = nb__stream_metrics(l->st);
+    nb_err_t err = NB_ERR_OK;
+    switch (a->act) {
+    case NB_NOTIFY_ACT_NEW:
+    case NB_NOTIFY_ACT_NEW_CLOSED:
+        nb_metrics_add(metrics, NB_M_DECISIONS_BY_RULE, a->decision->rule->id, 1);
+        err = o->digest ? nb__digest_forward(l->p, l->st, a->decision, note, l->now)
+                        : nb__publish(l->p, l->st, note);
+        if (!err)
+            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
+                            (int)note->tier, 0, note, l->now);
+        break;
+    case NB_NOTIFY_ACT_ESCALATE:
+        if (!(err = nb__publish(l->p, l->st, note)))
+            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
+                            (int)note->tier, (int)a->rung + 1, note, l->now);
+        break;
+    case NB_NOTIFY_ACT_WITHDRAW:
+        if (!(err = nb__publish(l->p, l->st, note)))
+            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
+                            (int)note->tier, note->escalation_level, NULL, l->now);
+        break;
+    case NB_NOTIFY_ACT_CORRECTED:
+        err = nb__audit(l->p, l->st, what, a->raised->id, a->raised->rule ? a->raised->rule->id : "",
+                        l->key_hex, a->raised->raised->tier, a->raised->raised->level, NULL,
+                        l->now);
+        break;
+    case NB_NOTIFY_ACT_SUPPRESSED:
+    case NB_NOTIFY_ACT_SHADOW:
+        if (a->act == NB_NOTIFY_ACT_SHADOW)
+            nb_metrics_add(metrics, NB_M_DECISIONS_BY_RULE, a->decision->rule->id, 1);
+        err = nb__audit(l->p, l->st, what, a->decision->id, a->decision->rule->id, l->key_hex,
+                        (int)a->decision->tier, 0, NULL, l->now);
+        break;
+    }
+    return err;
+}
+
+/* Evaluates the child's ledger and runs the notification lifecycle (nb_notify_step(), as
+ * replay and policy test do): publishes new, escalated and withdrawn notifications, audits
+ * every decision, and updates the ledger's raised list, the notify state and the timers. */
 static nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
                               const char *key_hex, bool quiet, int64_t now)
 {
     nb_policy_subject_t subj = {key_hex, NB_DATE_NONE, NB_DATE_NONE, false, p->absence_now};
     nb_notify_child_t child = {key_hex, c->nhs, c->mother};
-    nb_notify_action_t acts[64];
     nb_err_t err = nb_policy_evaluate(p->pol, c->led, &subj, now, p->res);
     if (err)
         return err;
-    size_t n = nb_notify_plan(p->res, &c->ns, now, quiet, acts, 64, &c->due);
-    /* The child's timer: its next escalation, or the next absence deadline that would fire
-     * if the family went quiet, whichever comes first (kept in its changelogged state). */
-    int64_t absent = nb_policy_result_next_due(p->res);
-    c->due_esc = c->due;
-    if (absent != NB_TIME_NONE && (c->due == NB_TIME_NONE || absent < c->due))
-        c->due = absent;
-    /* Ledger changes are applied after the loop: they invalidate the result's pointers. */
-    nb_ledger_raised_t add[64];
-    uint8_t drop[64][NB_LEDGER_ID_BYTES];
-    size_t n_add = 0, n_drop = 0;
-    for (size_t i = 0; i < n && !err; i++) {
-        const nb_notify_action_t *a = &acts[i];
-        nb_notification_t note;
-        const char *what = nb_notify_act_name(a->act);
-        switch (a->act) {
-        case NB_NOTIFY_ACT_NEW:
-        case NB_NOTIFY_ACT_NEW_CLOSED:
-            nb_metrics_add(nb__stream_metrics(st), NB_M_DECISIONS_BY_RULE, a->decision->rule->id,
-                           1);
-            nb_notify_build_new(p->pol, a->decision, c->led, &child, now, &note);
-            if (a->act == NB_NOTIFY_ACT_NEW && a->decision->digest != NB_POLICY_DIGEST_NONE &&
-                a->decision->tier <= NB_TIER_ROUTINE) {
-                /* Low tier with a digest setting: gathered per recipient and period. */
-                what = "digested";
-                err = nb__digest_forward(p, st, a->decision, &note, now);
-            } else {
-                err = nb__publish(p, st, &note);
-            }
-            if (!err)
-                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
-                                (int)note.tier, 0, &note, now);
-            nb_policy_decision_to_raised(a->decision, &add[n_add++]);
-            break;
-        case NB_NOTIFY_ACT_ESCALATE:
-            nb_notify_build_escalation(p->pol, a->decision, a->rung, c->led, &child, now, &note);
-            if (!(err = nb__publish(p, st, &note)))
-                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
-                                (int)note.tier, (int)a->rung + 1, &note, now);
-            {
-                size_t nr;
-                const nb_policy_raised_status_t *rs = nb_policy_result_raised(p->res, &nr);
-                for (size_t k = 0; k < nr; k++) {
-                    if (memcmp(rs[k].raised->id, a->decision->id_bytes, NB_LEDGER_ID_BYTES) ==
-                        0) {
-                        add[n_add] = *rs[k].raised; /* the same id: replaced, level raised */
-                        add[n_add++].level = (uint8_t)(a->rung + 1);
-                    }
-                }
-            }
-            break;
-        case NB_NOTIFY_ACT_WITHDRAW:
-            if (p->has_fact_cause)
-                nb_notify_build_withdrawal_fact(p->pol, a->raised, c->led, &child,
-                                                &p->fact_cause, now, &note);
-            else
-                nb_notify_build_withdrawal_by(p->pol, a->raised, c->led, &child,
-                                              p->has_cause ? &p->cause : NULL, now, &note);
-            if (!(err = nb__publish(p, st, &note)))
-                err = nb__audit(p, st, what, note.notification_id, note.rule_id, key_hex,
-                                (int)note.tier, note.escalation_level, NULL, now);
-            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
-            break;
-        case NB_NOTIFY_ACT_CORRECTED:
-            err = nb__audit(p, st, what, a->raised->id,
-                            a->raised->rule ? a->raised->rule->id : "", key_hex,
-                            a->raised->raised->tier, a->raised->raised->level, NULL, now);
-            memcpy(drop[n_drop++], a->raised->raised->id, NB_LEDGER_ID_BYTES);
-            break;
-        case NB_NOTIFY_ACT_SUPPRESSED:
-        case NB_NOTIFY_ACT_SHADOW:
-            if (a->act == NB_NOTIFY_ACT_SHADOW)
-                nb_metrics_add(nb__stream_metrics(st), NB_M_DECISIONS_BY_RULE,
-                               a->decision->rule->id, 1);
-            err = nb__audit(p, st, what, a->decision->id, a->decision->rule->id, key_hex,
-                            (int)a->decision->tier, 0, NULL, now);
-            break;
-        }
+    nb_notify_cause_t cause = {p->has_cause && !p->has_fact_cause ? &p->cause : NULL,
+                               p->has_fact_cause ? &p->fact_cause : NULL};
+    nb__life_t life = {p, st, key_hex, now};
+    nb_notify_due_t due;
+    err = nb_notify_step(p->pol, p->res, c->led, &c->ns, &child, &cause, now, quiet, &p->plan,
+                         nb__life_sink, &life, &due);
+    if (!err) {
+        c->due = due.next;
+        c->due_esc = due.escalation;
     }
-    for (size_t i = 0; !err && i < n_drop; i++)
-        nb_ledger_remove_raised(c->led, drop[i]);
-    for (size_t i = 0; !err && i < n_add; i++)
-        err = nb_ledger_add_raised(c->led, &add[i]);
-    if (!err)
-        nb_notify_sync(&c->ns, c->led, now);
     return err;
 }
 

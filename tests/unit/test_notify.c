@@ -413,10 +413,94 @@ static void test_audit_has_no_personal_data(void **state)
     free(json);
 }
 
+/* What a sink saw. */
+typedef struct seen_s {
+    size_t n, fail_at;
+    nb_notify_act_t acts[16];
+    char ids[16][NB_ID_MAX + 1];
+} seen_t;
+
+static nb_err_t sink(void *opaque, const nb_notify_out_t *o)
+{
+    seen_t *s = opaque;
+    if (s->n + 1 == s->fail_at)
+        return NB_ERR_KAFKA_ABORTABLE;
+    s->acts[s->n] = o->action->act;
+    snprintf(s->ids[s->n], sizeof(s->ids[s->n]), "%s", o->note ? o->note->notification_id : "");
+    s->n++;
+    return NB_ERR_OK;
+}
+
+/* The one lifecycle step (daemon, replay, policy test): a sink that fails leaves the ledger as
+ * it was, so the record is handled again; one that succeeds sees the notification built and
+ * the ledger records it, then the first rung of the ladder when it falls due. */
+static void test_step_records_only_what_went_out(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_scratch_t scratch = {0};
+    nb_notify_child_t child = {KEY, "9434765919", ""};
+    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
+    nb_notify_due_t due;
+    size_t n_raised;
+    seen_t seen = {0};
+    seen.fail_at = 1;
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, f->t0, f->res), NB_ERR_OK);
+    assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, f->t0, true,
+                                    &scratch, sink, &seen, &due),
+                     NB_ERR_KAFKA_ABORTABLE);
+    nb_ledger_raised(f->led, &n_raised);
+    assert_int_equal(n_raised, 0);
+
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, f->t0, f->res), NB_ERR_OK);
+    assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, f->t0, true,
+                                    &scratch, sink, &seen, &due),
+                     NB_ERR_OK);
+    assert_true(seen.n >= 1);
+    assert_int_equal(seen.acts[0], NB_NOTIFY_ACT_NEW);
+    assert_true(seen.ids[0][0] != '\0');
+    const nb_ledger_raised_t *r = nb_ledger_raised(f->led, &n_raised);
+    assert_int_equal(n_raised, 1);
+    assert_int_equal(r[0].level, 0);
+    assert_true(due.escalation != NB_TIME_NONE && due.escalation > f->t0);
+    assert_true(due.next != NB_TIME_NONE && due.next <= due.escalation);
+
+    /* At the first rung's time: an escalation, and the raised record's level goes up. */
+    int64_t at = due.escalation;
+    memset(&seen, 0, sizeof(seen));
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, at, f->res), NB_ERR_OK);
+    assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, at, true,
+                                    &scratch, sink, &seen, &due),
+                     NB_ERR_OK);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.acts[0], NB_NOTIFY_ACT_ESCALATE);
+    r = nb_ledger_raised(f->led, &n_raised);
+    assert_int_equal(n_raised, 1);
+    assert_int_equal(r[0].level, 1);
+    nb_notify_scratch_free(&scratch);
+}
+
+/* The plan counts every action even when the room given is too small, so a caller can tell
+ * (nothing is dropped in silence); the bound always fits. */
+static void test_plan_reports_what_did_not_fit(void **state)
+{
+    fx_t *f = *state;
+    nb_notify_action_t acts[16];
+    int64_t due;
+    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, f->t0, f->res), NB_ERR_OK);
+    size_t all = nb_notify_plan(f->res, &f->ns, f->t0, false, acts, 16, &due);
+    assert_true(all >= 1);
+    assert_true(all <= nb_notify_plan_bound(f->res));
+    assert_int_equal(nb_notify_plan(f->res, &f->ns, f->t0, false, acts, 0, &due), all);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference),
+        cmocka_unit_test_setup_teardown(test_step_records_only_what_went_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_reports_what_did_not_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_then_whole_ladder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledged_does_not_escalate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_acknowledging_an_escalation_closes_the_origin, setup,
