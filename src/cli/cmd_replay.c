@@ -200,118 +200,91 @@ static int nb__json_link(nb__replay_t *r, json_t *o, const char *kind, char *why
     return nb__add_link(r, &l);
 }
 
-/* One readable JSON event, fact, identity link or clock step. @returns 0, or -1 with a
- * reason. */
-static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
+/* An acknowledgement line (of rule @p ack). @returns 0, or -1 with a reason. */
+static int nb__json_ack(nb__replay_t *r, json_t *o, const char *ack, char *why, size_t size)
 {
     const char *nhs = json_string_value(json_object_get(o, "nhs_number"));
-    const char *fact = json_string_value(json_object_get(o, "fact"));
-    const char *clock = json_string_value(json_object_get(o, "clock"));
-    const char *link = json_string_value(json_object_get(o, "link"));
-    char norm[NB_NHS_LEN + 1] = "";
-    nb_identifier_t local;
-    if (clock) {
-        int64_t t;
-        if (!nb_parse_time(clock, &t)) {
-            snprintf(why, size, "'clock' is not a time");
-            return -1;
-        }
-        if (r->scripted && t < r->clock) {
-            snprintf(why, size, "the clock must not go back");
-            return -1;
-        }
-        r->scripted = true;
-        r->clock = t;
-        return nb__push(r, NB__ITEM_CLOCK, t) ? 0 : -1;
-    }
-    if (link)
-        return nb__json_link(r, o, link, why, size);
-    const char *ack = json_string_value(json_object_get(o, "acknowledge"));
-    if (ack) {
-        const char *action = json_string_value(json_object_get(o, "action"));
-        const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
-        const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
-        const char *when = json_string_value(json_object_get(o, "recorded"));
-        int64_t at = r->clock;
-        if (when ? !nb_parse_time(when, &at) : !r->scripted) {
-            snprintf(why, size, "an acknowledgement needs 'recorded' (a time), or a clock line "
-                                "before it");
-            return -1;
-        }
-        nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
-        if (!it)
-            return -1;
-        nb__replay_ack_t *a = &it->u.ack;
-        nb_str_copy(a->rule, sizeof(a->rule), ack);
-        a->action = NB_ACK_SEEN;
-        a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
-        if (action && !nb_ack_action_parse(action, &a->action)) {
-            snprintf(why, size, "unknown acknowledgement action");
-            return -1;
-        }
-        if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
-            a->subject.subject_kind = NB_SUBJECT_UNBORN;
-            nb_str_copy(a->subject.pregnant_person_id.system,
-                        sizeof(a->subject.pregnant_person_id.system), NB_SYSTEM_NHS_NUMBER);
-            nb_str_copy(a->subject.pregnant_person_id.value,
-                        sizeof(a->subject.pregnant_person_id.value), preg);
-        } else if (!nhs || nb_nhs_normalise(nhs, a->subject.nhs_number)) {
-            snprintf(why, size, "an acknowledgement needs nhs_number, or pregnant_person and "
-                                "expected_delivery_date");
-            return -1;
-        }
-        return 0;
-    }
-    if (nhs && nb_nhs_normalise(nhs, norm)) {
-        snprintf(why, size, "nhs_number is not 10 digits");
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
+    const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
+    const char *when = json_string_value(json_object_get(o, "recorded"));
+    int64_t at = r->clock;
+    if (when ? !nb_parse_time(when, &at) : !r->scripted) {
+        snprintf(why, size, "an acknowledgement needs 'recorded' (a time), or a clock line "
+                            "before it");
         return -1;
     }
-    if (!nb__json_ident(json_object_get(o, "local_id"), &local)) {
-        snprintf(why, size, "'local_id' needs 'system' and 'value'");
+    nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
+    if (!it)
+        return -1;
+    nb__replay_ack_t *a = &it->u.ack;
+    nb_str_copy(a->rule, sizeof(a->rule), ack);
+    a->action = NB_ACK_SEEN;
+    a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
+    if (action && !nb_ack_action_parse(action, &a->action)) {
+        snprintf(why, size, "unknown acknowledgement action");
         return -1;
     }
+    if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
+        a->subject.subject_kind = NB_SUBJECT_UNBORN;
+        nb_str_copy(a->subject.pregnant_person_id.system,
+                    sizeof(a->subject.pregnant_person_id.system), NB_SYSTEM_NHS_NUMBER);
+        nb_str_copy(a->subject.pregnant_person_id.value,
+                    sizeof(a->subject.pregnant_person_id.value), preg);
+    } else if (!nhs || nb_nhs_normalise(nhs, a->subject.nhs_number)) {
+        snprintf(why, size, "an acknowledgement needs nhs_number, or pregnant_person and "
+                            "expected_delivery_date");
+        return -1;
+    }
+    return 0;
+}
+
+/* A context fact line (of kind @p fact), for the subject @p norm or @p local. @returns 0, or
+ * -1 with a reason. */
+static int nb__json_fact(nb__replay_t *r, json_t *o, const char *fact, const char *norm,
+                         const nb_identifier_t *local, int version, char *why, size_t size)
+{
     const char *rec = json_string_value(json_object_get(o, "recorded"));
-    int version = json_integer_value(json_object_get(o, "version")) > 0
-                      ? (int)json_integer_value(json_object_get(o, "version"))
-                      : 1;
-    if (version > NB_VERSION_MAX) {
-        snprintf(why, size, "'version' is more than %d", NB_VERSION_MAX);
+    nb_context_fact_t f;
+    memset(&f, 0, sizeof(f));
+    const char *start = json_string_value(json_object_get(o, "start"));
+    const char *end = json_string_value(json_object_get(o, "end"));
+    const char *status = json_string_value(json_object_get(o, "status"));
+    if (!nb_fact_kind_parse(fact, &f.kind) || !start || !nb_parse_date(start, &f.start_date)) {
+        snprintf(why, size, "a fact needs a known 'fact' kind and a 'start' date");
         return -1;
     }
-    if (fact) {
-        nb_context_fact_t f;
-        memset(&f, 0, sizeof(f));
-        const char *start = json_string_value(json_object_get(o, "start"));
-        const char *end = json_string_value(json_object_get(o, "end"));
-        const char *status = json_string_value(json_object_get(o, "status"));
-        if (!nb_fact_kind_parse(fact, &f.kind) || !start || !nb_parse_date(start, &f.start_date)) {
-            snprintf(why, size, "a fact needs a known 'fact' kind and a 'start' date");
-            return -1;
-        }
-        f.end_date = NB_DATE_NONE;
-        if (end && !nb_parse_date(end, &f.end_date)) {
-            snprintf(why, size, "'end' is not a date");
-            return -1;
-        }
-        if (status && !nb_fact_status_parse(status, &f.status)) {
-            snprintf(why, size, "a fact's 'status' is current or entered_in_error");
-            return -1;
-        }
-        snprintf(f.nhs_number, sizeof(f.nhs_number), "%s", norm);
-        f.local_id = local;
-        snprintf(f.event_id, sizeof(f.event_id), "%.60s",
-                 json_string_value(json_object_get(o, "id")) ? json_string_value(
-                                                                   json_object_get(o, "id"))
-                                                             : fact);
-        snprintf(f.source_system, sizeof(f.source_system), "replay");
-        f.version = (int32_t)version;
-        f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
-        if (rec && !nb_parse_time(rec, &f.recorded_at)) {
-            snprintf(why, size, "'recorded' is not a time");
-            return -1;
-        }
-        return nb__add_fact(r, &f);
+    f.end_date = NB_DATE_NONE;
+    if (end && !nb_parse_date(end, &f.end_date)) {
+        snprintf(why, size, "'end' is not a date");
+        return -1;
     }
+    if (status && !nb_fact_status_parse(status, &f.status)) {
+        snprintf(why, size, "a fact's 'status' is current or entered_in_error");
+        return -1;
+    }
+    snprintf(f.nhs_number, sizeof(f.nhs_number), "%s", norm);
+    f.local_id = *local;
+    snprintf(f.event_id, sizeof(f.event_id), "%.60s",
+             json_string_value(json_object_get(o, "id")) ? json_string_value(
+                                                               json_object_get(o, "id"))
+                                                         : fact);
+    snprintf(f.source_system, sizeof(f.source_system), "replay");
+    f.version = (int32_t)version;
+    f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
+    if (rec && !nb_parse_time(rec, &f.recorded_at)) {
+        snprintf(why, size, "'recorded' is not a time");
+        return -1;
+    }
+    return nb__add_fact(r, &f);
+}
+
+/* An appointment event line, for the subject @p norm or @p local. @returns 0, or -1 with a
+ * reason. */
+static int nb__json_appt(nb__replay_t *r, json_t *o, const char *norm,
+                         const nb_identifier_t *local, int version, char *why, size_t size)
+{
+    const char *rec = json_string_value(json_object_get(o, "recorded"));
     nb_appointment_event_t a;
     memset(&a, 0, sizeof(a));
     const char *agency = json_string_value(json_object_get(o, "agency"));
@@ -345,7 +318,7 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
     snprintf(a.source.organisation_code, sizeof(a.source.organisation_code), "%s",
              org ? org : "");
     snprintf(a.nhs_number, sizeof(a.nhs_number), "%s", norm);
-    a.local_id = local;
+    a.local_id = *local;
     a.date_of_birth = a.expected_delivery_date = NB_DATE_NONE;
     const char *dob = json_string_value(json_object_get(o, "date_of_birth"));
     const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
@@ -368,6 +341,55 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
         return -1;
     }
     return nb__add_appt(r, &a);
+}
+
+/* One readable JSON event, fact, identity link or clock step. @returns 0, or -1 with a
+ * reason. */
+static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
+{
+    const char *nhs = json_string_value(json_object_get(o, "nhs_number"));
+    const char *fact = json_string_value(json_object_get(o, "fact"));
+    const char *clock = json_string_value(json_object_get(o, "clock"));
+    const char *link = json_string_value(json_object_get(o, "link"));
+    char norm[NB_NHS_LEN + 1] = "";
+    nb_identifier_t local;
+    if (clock) {
+        int64_t t;
+        if (!nb_parse_time(clock, &t)) {
+            snprintf(why, size, "'clock' is not a time");
+            return -1;
+        }
+        if (r->scripted && t < r->clock) {
+            snprintf(why, size, "the clock must not go back");
+            return -1;
+        }
+        r->scripted = true;
+        r->clock = t;
+        return nb__push(r, NB__ITEM_CLOCK, t) ? 0 : -1;
+    }
+    if (link)
+        return nb__json_link(r, o, link, why, size);
+    const char *ack = json_string_value(json_object_get(o, "acknowledge"));
+    if (ack)
+        return nb__json_ack(r, o, ack, why, size);
+    if (nhs && nb_nhs_normalise(nhs, norm)) {
+        snprintf(why, size, "nhs_number is not 10 digits");
+        return -1;
+    }
+    if (!nb__json_ident(json_object_get(o, "local_id"), &local)) {
+        snprintf(why, size, "'local_id' needs 'system' and 'value'");
+        return -1;
+    }
+    int version = json_integer_value(json_object_get(o, "version")) > 0
+                      ? (int)json_integer_value(json_object_get(o, "version"))
+                      : 1;
+    if (version > NB_VERSION_MAX) {
+        snprintf(why, size, "'version' is more than %d", NB_VERSION_MAX);
+        return -1;
+    }
+    if (fact)
+        return nb__json_fact(r, o, fact, norm, &local, version, why, size);
+    return nb__json_appt(r, o, norm, &local, version, why, size);
 }
 
 static int nb__read_events(nb__replay_t *r, const char *path)
