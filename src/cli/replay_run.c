@@ -15,6 +15,10 @@
  *  - decisions of a low tier with a digest setting are gathered per recipient and period and
  *    published as one digest when the period ends.
  *
+ * With o->record (replay --compare), each notification raised is kept under its decision id
+ * with what it said, its escalations and its withdrawal (replay_notes.c), in a list per child
+ * that a merge moves, so that two policies' runs can be compared decision by decision.
+ *
  * Acknowledgements are given by rule and subject (`{"acknowledge": RULE, ...}`), since the
  * acknowledgements topic's keys are the deployment's pseudonyms. Not simulated: watermarks
  * (every source is caught up: absence deadlines are judged at the clock), and parked events
@@ -49,6 +53,7 @@ typedef struct nb__rchild_s {
     unsigned evals;  /* in the current move of the clock ... */
     uint64_t moved;  /* ... which is this one */
     uint16_t *per_rule;
+    size_t note_head, note_tail; /* its notifications (outcome notes), SIZE_MAX: none */
     /* A pregnancy kept under the key of a local (maternity) identifier no link named yet:
      * what moves it once one does (the daemon's state kind 6). */
     bool has_preg_ref;
@@ -172,6 +177,7 @@ static long nb__child_get(nb__run_t *r, const char *key)
     memset(c, 0, sizeof(*c));
     nb_str_copy(c->key, sizeof(c->key), key);
     c->due = NB_TIME_NONE;
+    c->note_head = c->note_tail = SIZE_MAX;
     c->led = nb_ledger_new(r->dict);
     c->per_rule = calloc(r->o->n_rules + 1, sizeof(uint16_t));
     if (!c->led || !c->per_rule) {
@@ -346,6 +352,11 @@ static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
             r->o->raised[k]++;
             if (c->per_rule[k] < UINT16_MAX)
                 c->per_rule[k]++;
+            if (r->o->record && nb__notes_raise(&r->o->notes, a->decision, now, &c->note_head,
+                                                &c->note_tail)) {
+                rc = -1;
+                break;
+            }
             nb_notify_build_new(r->pol, a->decision, c->led, &child, now, note);
             if (a->act == NB_NOTIFY_ACT_NEW && a->decision->digest != NB_POLICY_DIGEST_NONE &&
                 a->decision->tier <= NB_TIER_ROUTINE)
@@ -356,6 +367,8 @@ static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
             break;
         case NB_NOTIFY_ACT_ESCALATE: {
             r->o->escalated[nb__rule_index(r, a->decision->rule)]++;
+            if (r->o->record)
+                nb__notes_escalated(&r->o->notes, a->decision->id, (unsigned)a->rung + 1);
             nb_notify_build_escalation(r->pol, a->decision, a->rung, c->led, &child, now, note);
             rc = nb__emit(r, note);
             size_t nr;
@@ -371,6 +384,8 @@ static int nb__lifecycle(nb__run_t *r, size_t idx, bool quiet, int64_t now)
         case NB_NOTIFY_ACT_WITHDRAW:
             r->o->withdrawn[a->raised->rule ? nb__rule_index(r, a->raised->rule)
                                             : r->o->n_rules]++;
+            if (r->o->record)
+                nb__notes_withdrawn(&r->o->notes, a->raised->id, now);
             if (r->has_fact_cause)
                 nb_notify_build_withdrawal_fact(r->pol, a->raised, c->led, &child,
                                                 &r->fact_cause, now, note);
@@ -476,6 +491,7 @@ static int nb__merge_keys(nb__run_t *r, const char *from_key, const char *into_k
     for (size_t k = 0; k < r->o->n_rules; k++)
         if (c->per_rule[k] + (unsigned)f->per_rule[k] <= UINT16_MAX)
             c->per_rule[k] = (uint16_t)(c->per_rule[k] + f->per_rule[k]);
+    nb__notes_splice(&r->o->notes, &f->note_head, &f->note_tail, &c->note_head, &c->note_tail);
     nb_ledger_clear(f->led);
     memset(&f->ns, 0, sizeof(f->ns));
     memset(f->per_rule, 0, (r->o->n_rules + 1) * sizeof(uint16_t));
@@ -729,7 +745,9 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
         memcpy(o->keys[i], r.ch[i].key, sizeof(o->keys[i]));
         nb__mask(&r.ch[i], o->who[i], sizeof(o->who[i]));
         memcpy(&o->per_child[i * o->n_rules], r.ch[i].per_rule, o->n_rules * sizeof(uint16_t));
+        nb__notes_own(&o->notes, r.ch[i].note_head, i);
     }
+    nb__notes_finish(&o->notes);
     rc = 0;
     errstr[0] = '\0';
 out:
@@ -759,4 +777,5 @@ void nb__replay_outcome_free(nb__outcome_t *o)
     free(o->keys);
     free(o->who);
     free(o->per_child);
+    nb__notes_free(&o->notes);
 }
