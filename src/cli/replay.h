@@ -21,6 +21,7 @@
 
 #include "notbrought/codec.h"
 #include "notbrought/event.h"
+#include "notbrought/notify.h"
 #include "notbrought/policy.h"
 
 typedef enum nb__item_kind_e {
@@ -103,7 +104,6 @@ typedef struct nb__outcome_s {
     size_t n_children;
     char (*keys)[NB_KEY_MAX + 1]; /* per child (sorted): the pseudonymous key */
     char (*who)[96];              /* per child: the masked name to print */
-    uint16_t *per_child;          /* [child * n_rules + rule]: notifications raised */
     size_t parked, refused, links_refused;
     size_t acks, acks_unmatched; /* acknowledgements applied, and those that named nothing */
     bool record;       /* set before the run: keep every notification raised, in notes */
@@ -212,5 +212,29 @@ bool nb__replay_same_rung(const nb__rrung_t *x, const nb__rrung_t *y);
  */
 int nb__replay_diff(const nb__outcome_t *a, const nb__outcome_t *b, nb__diff_t *d);
 void nb__replay_diff_free(nb__diff_t *d);
+
+/* ---- the report (replay_report.c) -------------------------------------------------------- */
+
+/* What `notbrought replay` prints. */
+typedef struct nb__report_s {
+    const nb__outcome_t *a; /* the policy */
+    const nb__outcome_t *b; /* the compared policy; NULL without --compare */
+    const nb__diff_t *diff; /* with b */
+    nb_notify_zone_t zone;  /* times as the notification text gives them */
+    int limit;              /* children listed, and decisions listed per child (text only) */
+    size_t items, invalid, other;
+    int64_t end; /* the clock at the end; NB_TIME_NONE when nothing was replayed */
+} nb__report_t;
+
+/** @brief The changes per rule and per child, as text, at most rep->limit children and
+ *  rep->limit decisions per child. */
+void nb__report_changes_text(FILE *out, const nb__report_t *rep);
+
+/**
+ * @brief The whole report as one JSON document (docs/cli.md gives its shape): every child and
+ *        decision, whatever the limit.
+ * @returns 0, or -1 when it could not be built or written (out of memory, an I/O error).
+ */
+int nb__report_json(FILE *out, const nb__report_t *rep);
 
 #endif
