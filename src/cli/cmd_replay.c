@@ -18,13 +18,18 @@
 
 static const char nb__replay_help[] =
     "usage: notbrought replay --policy FILE [--policy FILE...] [--compare FILE...]\n"
-    "                         [--now TIME] [--limit N] [--emit-notifications FILE] EVENTS...\n"
+    "                         [--now TIME] [--limit N] [--timezone ZONE] [--json]\n"
+    "                         [--emit-notifications FILE] EVENTS...\n"
     "\n"
     "Backtests a policy (base file, then overlays, each after --policy) over recorded events\n"
     "as the daemon would handle them, and prints how many notifications each rule would have\n"
     "raised, escalated and withdrawn, and how many decisions each shadow rule made. With\n"
-    "--compare (the other policy's files, each after --compare) it also lists the children\n"
-    "who would gain or lose notifications.\n"
+    "--compare (the other policy's files, each after --compare: the base again, then the\n"
+    "overlays) it replays under both and reports, for each child and each decision (a rule on\n"
+    "the same evidence: the same notification in both runs), what changes: raised with one\n"
+    "policy only, tier, recipients added or removed, respond-by, escalation ladder (rungs:\n"
+    "roles, tier, when), escalations sent by the end, withdrawn with one policy only; with\n"
+    "totals per kind of change, per rule and overall.\n"
     "\n"
     "EVENTS are record files (JSON lines with base64 Avro values, as 'notbrought generate'\n"
     "writes: appointments, context facts and identity links) or JSON lines of readable\n"
@@ -42,7 +47,30 @@ static const char nb__replay_help[] =
     "\n"
     "  --now TIME   move the clock to TIME at the end (default: the latest item): timers\n"
     "               (absence deadlines, escalations, digests) due by then fire\n"
-    "  --limit N    list at most N changed children (default 50)\n"
+    "  --limit N    list at most N changed children, and N decisions a child (default 50;\n"
+    "               text only: the JSON report lists them all)\n"
+    "  --timezone ZONE\n"
+    "               Europe/London (default: GMT or BST) or UTC: the zone of the times shown,\n"
+    "               as notify.timezone sets it for the notification text\n"
+    "  --json, --format json|text\n"
+    "               print the report as one JSON document (default: text):\n"
+    "                 {\"replayed\": {items, children, until, timezone}, \"not_applied\": {...},\n"
+    "                  \"acknowledged\": {...}, \"policy\": {name, version, sha256},\n"
+    "                  \"compare\": {name, version, sha256},\n"
+    "                  \"rules\": [{rule, policy: COUNTS|null, compare: COUNTS|null,\n"
+    "                             changes: KINDS}],\n"
+    "                  \"digests\": {policy, compare},\n"
+    "                  \"changes\": {notifications: {policy, compare, in_both, differ},\n"
+    "                              by_kind: KINDS, children_changed, children_total,\n"
+    "                              children: [{child, decisions: [DECISION]}]}}\n"
+    "               COUNTS {tier, shadow, raised, escalated, withdrawn, shadow_decisions};\n"
+    "               KINDS {only_policy, only_compare, tier, recipients, respond_by, ladder,\n"
+    "               escalations, withdrawn}: numbers of decisions; DECISION {rule, evidence:\n"
+    "               {appointments, latest, deadline}, changes: [kind...], recipients: {added,\n"
+    "               removed}, policy: SIDE|null, compare: SIDE|null}; SIDE {raised, tier,\n"
+    "               recipients, respond_by, ladder: [{roles, tier, due}], escalations,\n"
+    "               withdrawn}; times {at (UTC, ISO 8601), local} or null. Without --compare:\n"
+    "               no \"compare\", \"changes\" or per-rule \"changes\"\n"
     "  --emit-notifications FILE\n"
     "               write every notification the policy would publish (new, escalated,\n"
     "               withdrawn, digest) to FILE as a record file (topic notifications), as\n"
@@ -200,118 +228,91 @@ static int nb__json_link(nb__replay_t *r, json_t *o, const char *kind, char *why
     return nb__add_link(r, &l);
 }
 
-/* One readable JSON event, fact, identity link or clock step. @returns 0, or -1 with a
- * reason. */
-static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
+/* An acknowledgement line (of rule @p ack). @returns 0, or -1 with a reason. */
+static int nb__json_ack(nb__replay_t *r, json_t *o, const char *ack, char *why, size_t size)
 {
     const char *nhs = json_string_value(json_object_get(o, "nhs_number"));
-    const char *fact = json_string_value(json_object_get(o, "fact"));
-    const char *clock = json_string_value(json_object_get(o, "clock"));
-    const char *link = json_string_value(json_object_get(o, "link"));
-    char norm[NB_NHS_LEN + 1] = "";
-    nb_identifier_t local;
-    if (clock) {
-        int64_t t;
-        if (!nb_parse_time(clock, &t)) {
-            snprintf(why, size, "'clock' is not a time");
-            return -1;
-        }
-        if (r->scripted && t < r->clock) {
-            snprintf(why, size, "the clock must not go back");
-            return -1;
-        }
-        r->scripted = true;
-        r->clock = t;
-        return nb__push(r, NB__ITEM_CLOCK, t) ? 0 : -1;
-    }
-    if (link)
-        return nb__json_link(r, o, link, why, size);
-    const char *ack = json_string_value(json_object_get(o, "acknowledge"));
-    if (ack) {
-        const char *action = json_string_value(json_object_get(o, "action"));
-        const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
-        const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
-        const char *when = json_string_value(json_object_get(o, "recorded"));
-        int64_t at = r->clock;
-        if (when ? !nb_parse_time(when, &at) : !r->scripted) {
-            snprintf(why, size, "an acknowledgement needs 'recorded' (a time), or a clock line "
-                                "before it");
-            return -1;
-        }
-        nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
-        if (!it)
-            return -1;
-        nb__replay_ack_t *a = &it->u.ack;
-        nb_str_copy(a->rule, sizeof(a->rule), ack);
-        a->action = NB_ACK_SEEN;
-        a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
-        if (action && !nb_ack_action_parse(action, &a->action)) {
-            snprintf(why, size, "unknown acknowledgement action");
-            return -1;
-        }
-        if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
-            a->subject.subject_kind = NB_SUBJECT_UNBORN;
-            nb_str_copy(a->subject.pregnant_person_id.system,
-                        sizeof(a->subject.pregnant_person_id.system), NB_SYSTEM_NHS_NUMBER);
-            nb_str_copy(a->subject.pregnant_person_id.value,
-                        sizeof(a->subject.pregnant_person_id.value), preg);
-        } else if (!nhs || nb_nhs_normalise(nhs, a->subject.nhs_number)) {
-            snprintf(why, size, "an acknowledgement needs nhs_number, or pregnant_person and "
-                                "expected_delivery_date");
-            return -1;
-        }
-        return 0;
-    }
-    if (nhs && nb_nhs_normalise(nhs, norm)) {
-        snprintf(why, size, "nhs_number is not 10 digits");
+    const char *action = json_string_value(json_object_get(o, "action"));
+    const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
+    const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
+    const char *when = json_string_value(json_object_get(o, "recorded"));
+    int64_t at = r->clock;
+    if (when ? !nb_parse_time(when, &at) : !r->scripted) {
+        snprintf(why, size, "an acknowledgement needs 'recorded' (a time), or a clock line "
+                            "before it");
         return -1;
     }
-    if (!nb__json_ident(json_object_get(o, "local_id"), &local)) {
-        snprintf(why, size, "'local_id' needs 'system' and 'value'");
+    nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
+    if (!it)
+        return -1;
+    nb__replay_ack_t *a = &it->u.ack;
+    nb_str_copy(a->rule, sizeof(a->rule), ack);
+    a->action = NB_ACK_SEEN;
+    a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
+    if (action && !nb_ack_action_parse(action, &a->action)) {
+        snprintf(why, size, "unknown acknowledgement action");
         return -1;
     }
+    if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
+        a->subject.subject_kind = NB_SUBJECT_UNBORN;
+        nb_str_copy(a->subject.pregnant_person_id.system,
+                    sizeof(a->subject.pregnant_person_id.system), NB_SYSTEM_NHS_NUMBER);
+        nb_str_copy(a->subject.pregnant_person_id.value,
+                    sizeof(a->subject.pregnant_person_id.value), preg);
+    } else if (!nhs || nb_nhs_normalise(nhs, a->subject.nhs_number)) {
+        snprintf(why, size, "an acknowledgement needs nhs_number, or pregnant_person and "
+                            "expected_delivery_date");
+        return -1;
+    }
+    return 0;
+}
+
+/* A context fact line (of kind @p fact), for the subject @p norm or @p local. @returns 0, or
+ * -1 with a reason. */
+static int nb__json_fact(nb__replay_t *r, json_t *o, const char *fact, const char *norm,
+                         const nb_identifier_t *local, int version, char *why, size_t size)
+{
     const char *rec = json_string_value(json_object_get(o, "recorded"));
-    int version = json_integer_value(json_object_get(o, "version")) > 0
-                      ? (int)json_integer_value(json_object_get(o, "version"))
-                      : 1;
-    if (version > NB_VERSION_MAX) {
-        snprintf(why, size, "'version' is more than %d", NB_VERSION_MAX);
+    nb_context_fact_t f;
+    memset(&f, 0, sizeof(f));
+    const char *start = json_string_value(json_object_get(o, "start"));
+    const char *end = json_string_value(json_object_get(o, "end"));
+    const char *status = json_string_value(json_object_get(o, "status"));
+    if (!nb_fact_kind_parse(fact, &f.kind) || !start || !nb_parse_date(start, &f.start_date)) {
+        snprintf(why, size, "a fact needs a known 'fact' kind and a 'start' date");
         return -1;
     }
-    if (fact) {
-        nb_context_fact_t f;
-        memset(&f, 0, sizeof(f));
-        const char *start = json_string_value(json_object_get(o, "start"));
-        const char *end = json_string_value(json_object_get(o, "end"));
-        const char *status = json_string_value(json_object_get(o, "status"));
-        if (!nb_fact_kind_parse(fact, &f.kind) || !start || !nb_parse_date(start, &f.start_date)) {
-            snprintf(why, size, "a fact needs a known 'fact' kind and a 'start' date");
-            return -1;
-        }
-        f.end_date = NB_DATE_NONE;
-        if (end && !nb_parse_date(end, &f.end_date)) {
-            snprintf(why, size, "'end' is not a date");
-            return -1;
-        }
-        if (status && !nb_fact_status_parse(status, &f.status)) {
-            snprintf(why, size, "a fact's 'status' is current or entered_in_error");
-            return -1;
-        }
-        snprintf(f.nhs_number, sizeof(f.nhs_number), "%s", norm);
-        f.local_id = local;
-        snprintf(f.event_id, sizeof(f.event_id), "%.60s",
-                 json_string_value(json_object_get(o, "id")) ? json_string_value(
-                                                                   json_object_get(o, "id"))
-                                                             : fact);
-        snprintf(f.source_system, sizeof(f.source_system), "replay");
-        f.version = (int32_t)version;
-        f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
-        if (rec && !nb_parse_time(rec, &f.recorded_at)) {
-            snprintf(why, size, "'recorded' is not a time");
-            return -1;
-        }
-        return nb__add_fact(r, &f);
+    f.end_date = NB_DATE_NONE;
+    if (end && !nb_parse_date(end, &f.end_date)) {
+        snprintf(why, size, "'end' is not a date");
+        return -1;
     }
+    if (status && !nb_fact_status_parse(status, &f.status)) {
+        snprintf(why, size, "a fact's 'status' is current or entered_in_error");
+        return -1;
+    }
+    snprintf(f.nhs_number, sizeof(f.nhs_number), "%s", norm);
+    f.local_id = *local;
+    snprintf(f.event_id, sizeof(f.event_id), "%.60s",
+             json_string_value(json_object_get(o, "id")) ? json_string_value(
+                                                               json_object_get(o, "id"))
+                                                         : fact);
+    snprintf(f.source_system, sizeof(f.source_system), "replay");
+    f.version = (int32_t)version;
+    f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
+    if (rec && !nb_parse_time(rec, &f.recorded_at)) {
+        snprintf(why, size, "'recorded' is not a time");
+        return -1;
+    }
+    return nb__add_fact(r, &f);
+}
+
+/* An appointment event line, for the subject @p norm or @p local. @returns 0, or -1 with a
+ * reason. */
+static int nb__json_appt(nb__replay_t *r, json_t *o, const char *norm,
+                         const nb_identifier_t *local, int version, char *why, size_t size)
+{
+    const char *rec = json_string_value(json_object_get(o, "recorded"));
     nb_appointment_event_t a;
     memset(&a, 0, sizeof(a));
     const char *agency = json_string_value(json_object_get(o, "agency"));
@@ -345,7 +346,7 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
     snprintf(a.source.organisation_code, sizeof(a.source.organisation_code), "%s",
              org ? org : "");
     snprintf(a.nhs_number, sizeof(a.nhs_number), "%s", norm);
-    a.local_id = local;
+    a.local_id = *local;
     a.date_of_birth = a.expected_delivery_date = NB_DATE_NONE;
     const char *dob = json_string_value(json_object_get(o, "date_of_birth"));
     const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
@@ -368,6 +369,55 @@ static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
         return -1;
     }
     return nb__add_appt(r, &a);
+}
+
+/* One readable JSON event, fact, identity link or clock step. @returns 0, or -1 with a
+ * reason. */
+static int nb__json_line(nb__replay_t *r, json_t *o, char *why, size_t size)
+{
+    const char *nhs = json_string_value(json_object_get(o, "nhs_number"));
+    const char *fact = json_string_value(json_object_get(o, "fact"));
+    const char *clock = json_string_value(json_object_get(o, "clock"));
+    const char *link = json_string_value(json_object_get(o, "link"));
+    char norm[NB_NHS_LEN + 1] = "";
+    nb_identifier_t local;
+    if (clock) {
+        int64_t t;
+        if (!nb_parse_time(clock, &t)) {
+            snprintf(why, size, "'clock' is not a time");
+            return -1;
+        }
+        if (r->scripted && t < r->clock) {
+            snprintf(why, size, "the clock must not go back");
+            return -1;
+        }
+        r->scripted = true;
+        r->clock = t;
+        return nb__push(r, NB__ITEM_CLOCK, t) ? 0 : -1;
+    }
+    if (link)
+        return nb__json_link(r, o, link, why, size);
+    const char *ack = json_string_value(json_object_get(o, "acknowledge"));
+    if (ack)
+        return nb__json_ack(r, o, ack, why, size);
+    if (nhs && nb_nhs_normalise(nhs, norm)) {
+        snprintf(why, size, "nhs_number is not 10 digits");
+        return -1;
+    }
+    if (!nb__json_ident(json_object_get(o, "local_id"), &local)) {
+        snprintf(why, size, "'local_id' needs 'system' and 'value'");
+        return -1;
+    }
+    int version = json_integer_value(json_object_get(o, "version")) > 0
+                      ? (int)json_integer_value(json_object_get(o, "version"))
+                      : 1;
+    if (version > NB_VERSION_MAX) {
+        snprintf(why, size, "'version' is more than %d", NB_VERSION_MAX);
+        return -1;
+    }
+    if (fact)
+        return nb__json_fact(r, o, fact, norm, &local, version, why, size);
+    return nb__json_appt(r, o, norm, &local, version, why, size);
 }
 
 static int nb__read_events(nb__replay_t *r, const char *path)
@@ -470,93 +520,198 @@ static void nb__print_counts(const nb__outcome_t *a, const nb__outcome_t *b)
     }
 }
 
-/* The index of child @p key in @p o, or -1. */
-static long nb__find_child(const nb__outcome_t *o, const char *key)
+/* The command line. */
+typedef struct nb__replay_args_s {
+    char *pfiles[NB_POLICY_MAX_FILES], *cfiles[NB_POLICY_MAX_FILES];
+    int np, nc, limit;
+    int64_t now;
+    const char *emit_path;
+    char *events[64];
+    int ne;
+    bool json;
+    nb_notify_zone_t zone;
+} nb__replay_args_t;
+
+/* @returns -1, after the usage. */
+static int nb__usage(void)
 {
-    size_t lo = 0, hi = o->n_children;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(o->keys[mid], key);
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    fprintf(stderr, "notbrought replay: invalid arguments\n\n%s", nb__replay_help);
     return -1;
 }
 
-/* One child's changes between the two policies: " +rule -rule". */
-static size_t nb__child_changes(const nb__outcome_t *a, long ca, const nb__outcome_t *b, long cb,
-                                char *line, size_t size)
+/* An option's value that is wrong: say which and what it takes. @returns -1. */
+static int nb__bad_value(const char *opt, const char *value, const char *takes)
 {
-    size_t off = 0;
-    line[0] = '\0';
-    for (size_t k = 0; k < a->n_rules; k++) {
-        const nb_policy_rule_info_t *ra = nb_policy_rule(a->pol, k);
-        const nb_policy_rule_info_t *rb = nb_policy_rule_find(b->pol, ra->id);
-        long na = ca >= 0 ? a->per_child[(size_t)ca * a->n_rules + k] : 0, nbv = 0;
-        for (size_t j = 0; rb && cb >= 0 && j < b->n_rules; j++)
-            if (nb_policy_rule(b->pol, j) == rb)
-                nbv = b->per_child[(size_t)cb * b->n_rules + j];
-        if (na != nbv && off < size)
-            off += (size_t)snprintf(line + off, size - off, " %c%s", nbv > na ? '+' : '-',
-                                    ra->id);
+    char shown[64];
+    nb_text_escape(shown, sizeof(shown), value);
+    fprintf(stderr, "notbrought replay: %s '%s': %s\n", opt, shown, takes);
+    return -1;
+}
+
+/* The value of the option at argv[*i] (moving past it), or NULL when there is none. */
+static const char *nb__value(int argc, char **argv, int *i)
+{
+    return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+/* One option with a value. @returns 0, or -1 (a message was printed). */
+static int nb__replay_opt(nb__replay_args_t *ra, const char *opt, const char *v)
+{
+    char *endp;
+    if (strcmp(opt, "--policy") == 0 && ra->np < NB_POLICY_MAX_FILES) {
+        ra->pfiles[ra->np++] = (char *)v;
+    } else if (strcmp(opt, "--compare") == 0 && ra->nc < NB_POLICY_MAX_FILES) {
+        ra->cfiles[ra->nc++] = (char *)v;
+    } else if (strcmp(opt, "--now") == 0) {
+        if (!nb_parse_time(v, &ra->now))
+            return nb__bad_value(opt, v, "not a time (ISO 8601, e.g. 2025-03-10T09:00Z)");
+    } else if (strcmp(opt, "--limit") == 0) {
+        long n = strtol(v, &endp, 10);
+        if (!v[0] || *endp || n < 0 || n > 1000000)
+            return nb__bad_value(opt, v, "a whole number from 0 to 1000000");
+        ra->limit = (int)n;
+    } else if (strcmp(opt, "--emit-notifications") == 0) {
+        ra->emit_path = v;
+    } else if (strcmp(opt, "--format") == 0) {
+        if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)
+            return nb__bad_value(opt, v, "text or json");
+        ra->json = strcmp(v, "json") == 0;
+    } else if (strcmp(opt, "--timezone") == 0) {
+        if (!nb_notify_zone_parse(v, &ra->zone))
+            return nb__bad_value(opt, v, "Europe/London or UTC");
+    } else {
+        return nb__usage(); /* a --policy or --compare file too many */
     }
-    for (size_t j = 0; cb >= 0 && j < b->n_rules; j++) {
-        const nb_policy_rule_info_t *rb = nb_policy_rule(b->pol, j);
-        if (!nb_policy_rule_find(a->pol, rb->id) && b->per_child[(size_t)cb * b->n_rules + j] &&
-            off < size)
-            off += (size_t)snprintf(line + off, size - off, " +%s", rb->id);
+    return 0;
+}
+
+/* @returns 0, 1 for --help, or -1 (a message was printed). */
+static int nb__replay_args(int argc, char **argv, nb__replay_args_t *ra)
+{
+    static const char *const with_value[] = {"--policy", "--compare",  "--now",
+                                             "--limit",  "--timezone", "--format",
+                                             "--emit-notifications"};
+    memset(ra, 0, sizeof(*ra));
+    ra->limit = 50;
+    ra->now = NB_TIME_NONE;
+    ra->zone = NB_NOTIFY_ZONE_EUROPE_LONDON;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool valued = false;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+            valued = valued || strcmp(a, with_value[k]) == 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return 1;
+        if (strcmp(a, "--json") == 0) {
+            ra->json = true;
+        } else if (valued) {
+            const char *v = nb__value(argc, argv, &i);
+            if (!v)
+                return nb__usage();
+            if (nb__replay_opt(ra, a, v))
+                return -1;
+        } else if (a[0] == '-' && a[1]) {
+            return nb__usage();
+        } else if (ra->ne == 64) {
+            fprintf(stderr, "notbrought replay: at most 64 EVENTS files\n");
+            return -1;
+        } else {
+            ra->events[ra->ne++] = argv[i];
+        }
     }
-    return off;
+    return ra->np == 0 || ra->ne == 0 ? nb__usage() : 0;
+}
+
+/* What was replayed, under which policies, and the counts per rule, as text. */
+static void nb__print_text(const nb__report_t *rep)
+{
+    const nb__outcome_t *a = rep->a, *b = rep->b;
+    char endbuf[32] = "-";
+    if (rep->end != NB_TIME_NONE)
+        nb_format_time(rep->end, endbuf, sizeof(endbuf));
+    printf("replayed %zu events, facts and links for %zu children and pregnancies, until %s\n",
+           rep->items, a->n_children, endbuf);
+    printf("not applied: %zu waiting for an identity link, %zu refused (identity conflicts, "
+           "invalid identifiers), %zu identity links refused, %zu invalid, %zu other records\n",
+           a->parked, a->refused, a->links_refused, rep->invalid, rep->other);
+    if (a->acks || a->acks_unmatched)
+        printf("acknowledged: %zu notifications; %zu acknowledgements named no notification\n",
+               a->acks, a->acks_unmatched);
+    printf("policy %s %s (sha256 %.12s)", nb_policy_info(a->pol)->name,
+           nb_policy_info(a->pol)->version, nb_policy_info(a->pol)->hash);
+    if (b)
+        printf("; compared with %s %s (sha256 %.12s)", nb_policy_info(b->pol)->name,
+               nb_policy_info(b->pol)->version, nb_policy_info(b->pol)->hash);
+    printf("\n\n");
+    nb__print_counts(a, b);
+    if (rep->diff)
+        nb__report_changes_text(stdout, rep);
+}
+
+/* Replays the items under each policy and prints the report. @returns an NB_EXIT_* status. */
+static int nb__replay_report(nb__replay_t *r, const nb__replay_args_t *ra, nb__outcome_t *a,
+                             nb__outcome_t *b)
+{
+    char errstr[1024];
+    FILE *emit = NULL;
+    nb__diff_t diff;
+    memset(&diff, 0, sizeof(diff));
+    if (ra->emit_path && !(emit = fopen(ra->emit_path, "w"))) {
+        perror(ra->emit_path);
+        return NB_EXIT_SOFTWARE;
+    }
+    qsort(r->items, r->n, sizeof(*r->items), nb__cmp_item);
+    int64_t end = ra->now != NB_TIME_NONE ? ra->now : r->latest;
+    a->record = b->record = b->pol != NULL; /* the notes are for the comparison */
+    int failed =
+        nb__replay_run(a, r->items, r->n, end, r->codec, emit, errstr, sizeof(errstr)) ||
+        (b->pol && nb__replay_run(b, r->items, r->n, end, r->codec, NULL, errstr,
+                                  sizeof(errstr)));
+    if (emit && fclose(emit) != 0 && !failed) {
+        perror(ra->emit_path);
+        return NB_EXIT_SOFTWARE;
+    }
+    if (!failed && b->pol && nb__replay_diff(a, b, &diff)) {
+        snprintf(errstr, sizeof(errstr), "out of memory");
+        failed = 1;
+    }
+    if (failed) {
+        fprintf(stderr, "notbrought replay: %s\n", errstr);
+        return NB_EXIT_SOFTWARE;
+    }
+    nb__report_t rep = {a,        b->pol ? b : NULL, b->pol ? &diff : NULL, ra->zone, ra->limit,
+                        r->n,     r->invalid,        r->other,              end};
+    int rc = NB_EXIT_OK;
+    if (!ra->json)
+        nb__print_text(&rep);
+    else if (nb__report_json(stdout, &rep)) {
+        fprintf(stderr, "notbrought replay: the JSON report could not be written\n");
+        rc = NB_EXIT_SOFTWARE;
+    }
+    nb__replay_diff_free(&diff);
+    return rc;
 }
 
 int nb__cmd_replay(int argc, char **argv)
 {
-    char *pfiles[NB_POLICY_MAX_FILES], *cfiles[NB_POLICY_MAX_FILES];
-    int np = 0, nc = 0, limit = 50;
-    int64_t now = NB_TIME_NONE;
-    const char *emit_path = NULL;
-    char *events[64];
-    int ne = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    nb__replay_args_t ra;
+    int parsed = nb__replay_args(argc, argv, &ra);
+    if (parsed) {
+        if (parsed > 0)
             fputs(nb__replay_help, stdout);
-            return NB_EXIT_OK;
-        } else if (strcmp(argv[i], "--policy") == 0 && i + 1 < argc && np < NB_POLICY_MAX_FILES) {
-            pfiles[np++] = argv[++i];
-        } else if (strcmp(argv[i], "--compare") == 0 && i + 1 < argc &&
-                   nc < NB_POLICY_MAX_FILES) {
-            cfiles[nc++] = argv[++i];
-        } else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
-            if (!nb_parse_time(argv[++i], &now))
-                goto usage;
-        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            limit = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--emit-notifications") == 0 && i + 1 < argc) {
-            emit_path = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            goto usage;
-        } else if (ne < 64) {
-            events[ne++] = argv[i];
-        }
+        return parsed > 0 ? NB_EXIT_OK : NB_EXIT_USAGE;
     }
-    if (np == 0 || ne == 0)
-        goto usage;
-
     nb__outcome_t a, b;
     memset(&a, 0, sizeof(a));
     memset(&b, 0, sizeof(b));
     char errstr[1024];
-    if (nb_policy_load((const char *const *)pfiles, (size_t)np, NULL, NULL, &a.pol, errstr,
+    if (nb_policy_load((const char *const *)ra.pfiles, (size_t)ra.np, NULL, NULL, &a.pol, errstr,
                        sizeof(errstr))) {
         fprintf(stderr, "notbrought replay: %s\n", errstr);
         return NB_EXIT_FAILURE;
     }
-    if (nc && nb_policy_load((const char *const *)cfiles, (size_t)nc, NULL, NULL, &b.pol,
-                             errstr, sizeof(errstr))) {
+    if (ra.nc && nb_policy_load((const char *const *)ra.cfiles, (size_t)ra.nc, NULL, NULL,
+                                &b.pol, errstr, sizeof(errstr))) {
         fprintf(stderr, "notbrought replay: --compare: %s\n", errstr);
         nb_policy_destroy(a.pol);
         return NB_EXIT_FAILURE;
@@ -565,88 +720,19 @@ int nb__cmd_replay(int argc, char **argv)
     memset(&r, 0, sizeof(r));
     r.latest = NB_TIME_NONE;
     nb_validate_opts_default(&r.vopts);
-    r.validate_now = now != NB_TIME_NONE ? now : nb__cli_now();
+    r.validate_now = ra.now != NB_TIME_NONE ? ra.now : nb__cli_now();
     nb_registry_t *reg = NULL;
-    FILE *emit = NULL;
     int rc = NB_EXIT_OK;
     if (nb__cli_codec(&reg, &r.codec)) {
         rc = NB_EXIT_SOFTWARE;
         goto out;
     }
-    for (int i = 0; i < ne; i++) {
-        if (nb__read_events(&r, events[i])) {
+    for (int i = 0; i < ra.ne && rc == NB_EXIT_OK; i++)
+        if (nb__read_events(&r, ra.events[i]))
             rc = NB_EXIT_FAILURE;
-            goto out;
-        }
-    }
-    if (emit_path && !(emit = fopen(emit_path, "w"))) {
-        perror(emit_path);
-        rc = NB_EXIT_SOFTWARE;
-        goto out;
-    }
-    qsort(r.items, r.n, sizeof(*r.items), nb__cmp_item);
-    int64_t end = now != NB_TIME_NONE ? now : r.latest;
-    if (nb__replay_run(&a, r.items, r.n, end, r.codec, emit, errstr, sizeof(errstr)) ||
-        (b.pol && nb__replay_run(&b, r.items, r.n, end, r.codec, NULL, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "notbrought replay: %s\n", errstr);
-        rc = NB_EXIT_SOFTWARE;
-        goto out;
-    }
-    if (emit && fclose(emit) != 0) {
-        emit = NULL;
-        perror(emit_path);
-        rc = NB_EXIT_SOFTWARE;
-        goto out;
-    }
-    emit = NULL;
-    char endbuf[32] = "-";
-    if (end != NB_TIME_NONE)
-        nb_format_time(end, endbuf, sizeof(endbuf));
-    printf("replayed %zu events, facts and links for %zu children and pregnancies, until %s\n",
-           r.n, a.n_children, endbuf);
-    printf("not applied: %zu waiting for an identity link, %zu refused (identity conflicts, "
-           "invalid identifiers), %zu identity links refused, %zu invalid, %zu other records\n",
-           a.parked, a.refused, a.links_refused, r.invalid, r.other);
-    if (a.acks || a.acks_unmatched)
-        printf("acknowledged: %zu notifications; %zu acknowledgements named no notification\n",
-               a.acks, a.acks_unmatched);
-    printf("policy %s %s (sha256 %.12s)", nb_policy_info(a.pol)->name,
-           nb_policy_info(a.pol)->version, nb_policy_info(a.pol)->hash);
-    if (b.pol)
-        printf("; compared with %s %s (sha256 %.12s)", nb_policy_info(b.pol)->name,
-               nb_policy_info(b.pol)->version, nb_policy_info(b.pol)->hash);
-    printf("\n\n");
-    nb__print_counts(&a, b.pol ? &b : NULL);
-    if (b.pol) {
-        size_t changed = 0, total = a.n_children;
-        printf("\nchildren whose notifications change (+ gained, - lost with the compared "
-               "policy):\n");
-        char line[1024];
-        for (size_t c = 0; c < a.n_children; c++) {
-            if (nb__child_changes(&a, (long)c, &b, nb__find_child(&b, a.keys[c]), line,
-                                  sizeof(line))) {
-                if ((int)changed < limit)
-                    printf("  %-40s%s\n", a.who[c], line);
-                changed++;
-            }
-        }
-        for (size_t c = 0; c < b.n_children; c++) {
-            if (nb__find_child(&a, b.keys[c]) >= 0)
-                continue;
-            total++;
-            if (nb__child_changes(&a, -1, &b, (long)c, line, sizeof(line))) {
-                if ((int)changed < limit)
-                    printf("  %-40s%s\n", b.who[c], line);
-                changed++;
-            }
-        }
-        if ((int)changed > limit)
-            printf("  ... and %zu more\n", changed - (size_t)limit);
-        printf("%zu of %zu children change\n", changed, total);
-    }
+    if (rc == NB_EXIT_OK)
+        rc = nb__replay_report(&r, &ra, &a, &b);
 out:
-    if (emit)
-        fclose(emit);
     nb__cli_codec_free(reg, r.codec);
     free(r.items);
     nb__replay_outcome_free(&a);
@@ -654,7 +740,4 @@ out:
     nb_policy_destroy(a.pol);
     nb_policy_destroy(b.pol);
     return rc;
-usage:
-    fprintf(stderr, "notbrought replay: invalid arguments\n\n%s", nb__replay_help);
-    return NB_EXIT_USAGE;
 }

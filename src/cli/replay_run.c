@@ -15,6 +15,10 @@
  *  - decisions of a low tier with a digest setting are gathered per recipient and period and
  *    published as one digest when the period ends.
  *
+ * With o->record (replay --compare), each notification raised is kept under its decision id
+ * with what it said, its escalations and its withdrawal (replay_notes.c), in a list per child
+ * that a merge moves, so that two policies' runs can be compared decision by decision.
+ *
  * Acknowledgements are given by rule and subject (`{"acknowledge": RULE, ...}`), since the
  * acknowledgements topic's keys are the deployment's pseudonyms. Not simulated: watermarks
  * (every source is caught up: absence deadlines are judged at the clock), and parked events
@@ -48,7 +52,7 @@ typedef struct nb__rchild_s {
     int64_t due;
     unsigned evals;  /* in the current move of the clock ... */
     uint64_t moved;  /* ... which is this one */
-    uint16_t *per_rule;
+    size_t note_head, note_tail; /* its notifications (outcome notes), SIZE_MAX: none */
     /* A pregnancy kept under the key of a local (maternity) identifier no link named yet:
      * what moves it once one does (the daemon's state kind 6). */
     bool has_preg_ref;
@@ -173,13 +177,10 @@ static long nb__child_get(nb__run_t *r, const char *key)
     memset(c, 0, sizeof(*c));
     nb_str_copy(c->key, sizeof(c->key), key);
     c->due = NB_TIME_NONE;
+    c->note_head = c->note_tail = SIZE_MAX;
     c->led = nb_ledger_new(r->dict);
-    c->per_rule = calloc(r->o->n_rules + 1, sizeof(uint16_t));
-    if (!c->led || !c->per_rule) {
-        nb_ledger_destroy(c->led);
-        free(c->per_rule);
+    if (!c->led)
         return -1;
-    }
     g_hash_table_insert(r->by_key, g_strdup(c->key), GSIZE_TO_POINTER(r->n_ch + 1));
     return (long)r->n_ch++;
 }
@@ -339,16 +340,23 @@ static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
     case NB_NOTIFY_ACT_NEW_CLOSED:
         k = nb__rule_index(r, a->decision->rule);
         r->o->raised[k]++;
-        if (l->c->per_rule[k] < UINT16_MAX)
-            l->c->per_rule[k]++;
+        if (r->o->record && nb__notes_raise(&r->o->notes, a->decision, l->now,
+                                            &l->c->note_head, &l->c->note_tail)) {
+            snprintf(r->errstr, r->errstr_size, "out of memory");
+            return NB_ERR_NOMEM;
+        }
         rc = o->digest ? nb__digest_add(r, a->decision, o->note, l->now) : nb__emit(r, o->note);
         break;
     case NB_NOTIFY_ACT_ESCALATE:
         r->o->escalated[nb__rule_index(r, a->decision->rule)]++;
+        if (r->o->record)
+            nb__notes_escalated(&r->o->notes, a->decision->id, (unsigned)a->rung + 1);
         rc = nb__emit(r, o->note);
         break;
     case NB_NOTIFY_ACT_WITHDRAW:
         r->o->withdrawn[a->raised->rule ? nb__rule_index(r, a->raised->rule) : r->o->n_rules]++;
+        if (r->o->record)
+            nb__notes_withdrawn(&r->o->notes, a->raised->id, l->now);
         rc = nb__emit(r, o->note);
         break;
     case NB_NOTIFY_ACT_SHADOW:
@@ -460,12 +468,9 @@ static int nb__merge_keys(nb__run_t *r, const char *from_key, const char *into_k
         memcpy(c->nhs, f->nhs, sizeof(c->nhs));
     if (!c->mother[0] && f->mother[0])
         memcpy(c->mother, f->mother, sizeof(c->mother));
-    for (size_t k = 0; k < r->o->n_rules; k++)
-        if (c->per_rule[k] + (unsigned)f->per_rule[k] <= UINT16_MAX)
-            c->per_rule[k] = (uint16_t)(c->per_rule[k] + f->per_rule[k]);
+    nb__notes_splice(&r->o->notes, &f->note_head, &f->note_tail, &c->note_head, &c->note_tail);
     nb_ledger_clear(f->led);
     memset(&f->ns, 0, sizeof(f->ns));
-    memset(f->per_rule, 0, (r->o->n_rules + 1) * sizeof(uint16_t));
     f->due = NB_TIME_NONE;
     f->has_preg_ref = false;
     r->has_cause = false;
@@ -699,31 +704,27 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
     for (size_t i = 0; i < r.n_ch; i++) {
         if (r.ch[i].led && !nb_ledger_empty(r.ch[i].led))
             r.ch[k++] = r.ch[i];
-        else {
+        else
             nb_ledger_destroy(r.ch[i].led);
-            free(r.ch[i].per_rule);
-        }
     }
     r.n_ch = k;
     qsort(r.ch, r.n_ch, sizeof(*r.ch), nb__cmp_key);
     o->n_children = r.n_ch;
     o->keys = calloc(r.n_ch + 1, sizeof(*o->keys));
     o->who = calloc(r.n_ch + 1, sizeof(*o->who));
-    o->per_child = calloc(r.n_ch * o->n_rules + 1, sizeof(uint16_t));
-    if (!o->keys || !o->who || !o->per_child)
+    if (!o->keys || !o->who)
         goto out;
     for (size_t i = 0; i < r.n_ch; i++) {
         memcpy(o->keys[i], r.ch[i].key, sizeof(o->keys[i]));
         nb__mask(&r.ch[i], o->who[i], sizeof(o->who[i]));
-        memcpy(&o->per_child[i * o->n_rules], r.ch[i].per_rule, o->n_rules * sizeof(uint16_t));
+        nb__notes_own(&o->notes, r.ch[i].note_head, i);
     }
+    nb__notes_finish(&o->notes);
     rc = 0;
     errstr[0] = '\0';
 out:
-    for (size_t i = 0; i < r.n_ch; i++) {
+    for (size_t i = 0; i < r.n_ch; i++)
         nb_ledger_destroy(r.ch[i].led);
-        free(r.ch[i].per_rule);
-    }
     free(r.ch);
     free(r.dg);
     free(r.heap);
@@ -746,5 +747,5 @@ void nb__replay_outcome_free(nb__outcome_t *o)
     free(o->shadow);
     free(o->keys);
     free(o->who);
-    free(o->per_child);
+    nb__notes_free(&o->notes);
 }

@@ -137,3 +137,11 @@ nb_cli_test(replay_local_id_by_link "replay|--policy|${D}/valid-min.yaml|${D}/re
 nb_cli_test(replay_clock_backwards "replay|--policy|${D}/valid-min.yaml|${D}/replay-clock-back.jsonl" 1
             "replay-clock-back.jsonl:3:1: the clock must not go back")
 
+
+# A policy change signed off by replay: `replay --compare` reports, for each child
+# and each decision, what changes (recipients and respond-by, tier, a rule suppressed), in
+# text and as JSON (python3, stdlib only).
+add_test(NAME cli.replay_compare
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/replay_compare.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.replay_compare PROPERTIES LABELS cli TIMEOUT 120)
