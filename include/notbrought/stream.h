@@ -39,6 +39,7 @@ typedef struct nb_stream_stats_s {
     uint64_t commits;         /**< transactions committed */
     uint64_t aborts;          /**< transactions aborted */
     uint64_t commits_since_abort; /**< transactions committed since the last abort */
+    uint64_t producers_renewed;   /**< producers replaced because an abort could not finish */
     uint64_t commits_background;  /**< commits started on the committer thread */
     uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */

@@ -111,6 +111,7 @@ struct nb_stream_s {
     nb__pipeline_t *pipe;
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
+    volatile sig_atomic_t *stop; /* nb_stream_run()'s */
     rd_kafka_t *links;
     rd_kafka_t *restorer;
     rd_kafka_t *restorer2; /* a second restoring thread's */
@@ -1352,6 +1353,48 @@ static void nb__ahead_stop(nb_stream_t *st)
     st->ring = NULL;
 }
 
+static nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop);
+static rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *errstr,
+                                          size_t errstr_size);
+
+/*
+ * Replaces the transactional producer with a new one of the same transactional.id, whose
+ * init_transactions fences the old one and aborts its open transaction on the brokers. This is
+ * the way out when an abort cannot finish: librdkafka's abort first waits for every record it
+ * sent, and a partition whose sequence broke (OUT_OF_ORDER_SEQUENCE_NUMBER after a refused
+ * request) holds its records until the epoch is bumped, which only the abort would do. The
+ * records left behind belong to the transaction being aborted, which no read_committed reader
+ * sees. A stop requested meanwhile is honoured.
+ */
+static nb_err_t nb__producer_renew(nb_stream_t *st)
+{
+    char errstr[512];
+    NB_LOG(NB_LOG_WARN, "stream",
+           "the aborted transaction's records cannot be flushed: the producer is replaced (same "
+           "transactional.id, which aborts the transaction on the brokers)");
+    for (size_t i = 0; i < st->n_topics; i++)
+        rd_kafka_topic_destroy(st->topics[i].rkt);
+    st->n_topics = 0;
+    rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                     RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_destroy(st->producer);
+    st->producer = NULL;
+    st->txn_begun = false;
+    rd_kafka_conf_t *pc = nb__producer_conf(st->conf, st, errstr, sizeof(errstr));
+    if (!pc || !(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr)))) {
+        if (pc)
+            rd_kafka_conf_destroy(pc);
+        NB_LOG(NB_LOG_ERROR, "stream", "a new producer cannot be made: %s", errstr);
+        st->fatal = true;
+        return NB_ERR_KAFKA_FATAL;
+    }
+    st->stats.producers_renewed++;
+    nb_err_t err = nb__init_transactions(st, st->stop);
+    if (err)
+        st->fatal = true;
+    return err;
+}
+
 /* Aborts the producer's transaction (the open one, or the one whose commit failed). */
 static nb_err_t nb__abort_producer(nb_stream_t *st)
 {
@@ -1359,19 +1402,18 @@ static nb_err_t nb__abort_producer(nb_stream_t *st)
         rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);
         if (!error)
             return NB_ERR_OK;
-        bool retry = rd_kafka_error_is_retriable(error) && attempt < 20;
+        bool retry = rd_kafka_error_is_retriable(error);
         NB_LOG(NB_LOG_WARN, "stream", "abort_transaction: %s", rd_kafka_error_string(error));
-        if (rd_kafka_error_is_fatal(error))
-            st->fatal = true;
+        bool fatal = rd_kafka_error_is_fatal(error);
         rd_kafka_error_destroy(error);
-        if (!retry) {
+        if (fatal) {
             st->fatal = true;
             return NB_ERR_KAFKA_FATAL;
         }
-        /* The abort waits for records the brokers never acknowledge (a partition whose
-         * sequence broke, OUT_OF_ORDER_SEQUENCE_NUMBER, until the epoch is bumped, which the
-         * abort itself does): they belong to the transaction being aborted, which no
-         * read_committed reader sees, so they are purged rather than waited for again. */
+        if (!retry || attempt >= 1)
+            return nb__producer_renew(st);
+        /* Records the brokers never acknowledge (see nb__producer_renew) are purged rather
+         * than waited for again; if the abort still cannot finish, the producer is renewed. */
         rd_kafka_resp_err_t perr =
             rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         if (perr)
@@ -2805,6 +2847,7 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     nb_err_t err;
     NB_LOG(NB_LOG_INFO, "stream", "starting instance %s (group %s, %d partitions)",
            st->conf->instance_id, st->conf->group_id, st->partitions);
+    st->stop = stop;
     if ((err = nb__init_transactions(st, stop)) || (stop && *stop))
         return err;
     if ((err = nb__links_start(st, stop)))

@@ -499,11 +499,11 @@ static void test_background_commit_rolls_back(void **state)
     await_quiet(bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
-    print_message("background commits: %llu of %llu commits, %llu aborts; %zu notifications "
-                  "(%zu records)\n",
+    print_message("background commits: %llu of %llu commits, %llu aborts, %llu producers "
+                  "renewed; %zu notifications (%zu records)\n",
                   (unsigned long long)in.stats.commits_background,
                   (unsigned long long)in.stats.commits, (unsigned long long)in.stats.aborts,
-                  notifs.n, notifs.records);
+                  (unsigned long long)in.stats.producers_renewed, notifs.n, notifs.records);
     assert_true(in.stats.commits_background > 0);
     assert_true(in.stats.decoded_ahead > 0);
     assert_true(in.stats.aborts >= 1);
