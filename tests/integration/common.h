@@ -79,8 +79,16 @@ static inline nb_config_t *nb_it_conf(const char *bootstrap, const char *instanc
     c->fixed_now = strdup(iso);
     if (o->idle_ms > 0)
         c->watermark_idle_ms = o->idle_ms;
-    char *props[][2] = {{"reconnect.backoff.max.ms", "500"}, {"reconnect.backoff.ms", "50"}};
-    for (size_t i = 0; i < 2; i++) {
+    /* Short sessions: a member that left without a word (its leave request lost while the
+     * brokers were down, or stopped by the test) keeps its partitions until its session times
+     * out, and the embedded cluster lets a member join a group only once the last one's session
+     * has ended. Heartbeats come from librdkafka's own thread, so a busy instance keeps its
+     * session. (Consumer properties: the producer says it ignores them.) */
+    char *props[][2] = {{"reconnect.backoff.max.ms", "500"},
+                        {"reconnect.backoff.ms", "50"},
+                        {"session.timeout.ms", "10000"},
+                        {"heartbeat.interval.ms", "1000"}};
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
         c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
         c->kafka_props[c->n_kafka_props++].value = strdup(props[i][1]);
     }
