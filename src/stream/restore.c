@@ -1,0 +1,304 @@
+/*
+ * notbrought - stream: restore and rebalance: a by-child partition assigned is restored from its changelog
+ * (on restore threads) before its records are handled; one revoked is let go.
+ */
+#include "stream/runtime.h"
+
+/* ---- restore and rebalance ------------------------------------------------------------------ */
+
+static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                         size_t len)
+{
+    void **a = opaque;
+    nb__pipeline_state_loaded(a[0], *(int32_t *)a[1], key, val, len);
+    return 0;
+}
+
+/* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
+ * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
+ *           thread-safe metrics registry. */
+static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, int64_t span,
+                                  atomic_llong *remaining, nb__store_t **out, long *records)
+{
+    nb_err_t result = NB_ERR_OK;
+    nb__store_t *fresh = nb__store_new();
+    int64_t left = span > 0 ? span : 0; /* of this partition's share of *remaining */
+    *out = NULL;
+    *records = 0;
+    if (!fresh)
+        return NB_ERR_NOMEM;
+    /* An empty changelog partition needs no read (waiting for its end costs a fetch). */
+    if (span == 0) {
+        *out = fresh;
+        return NB_ERR_OK;
+    }
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, st->conf->changelog_topic, p)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(rk, parts);
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+    rd_kafka_message_t *batch[1024];
+    bool done = false;
+    while (!done && result == NB_ERR_OK) {
+        /* Returns when the batch is full or after 20 ms: at the end of the partition a long
+         * timeout would be waited in full. */
+        ssize_t n = rd_kafka_consume_batch_queue(q, 20, batch, 1024);
+        nb_metrics_heartbeat(st->metrics, nb__now());
+        if (n > 0) {
+            int64_t d = n < left ? n : left;
+            left -= d;
+            nb_metrics_add(st->metrics, NB_M_RESTORE_RECORDS, NULL, (double)n);
+            nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL,
+                           (double)(atomic_fetch_sub(remaining, d) - d));
+        }
+        if (n <= 0) {
+            if (st->fatal)
+                result = NB_ERR_KAFKA_FATAL;
+            continue;
+        }
+        for (ssize_t k = 0; k < n; k++) {
+            rd_kafka_message_t *rkm = batch[k];
+            if (done || result != NB_ERR_OK || rkm->partition != p) {
+                /* after the end, or not ours */
+            } else if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                done = true;
+            } else if (rkm->err) {
+                NB_LOG(NB_LOG_WARN, "stream", "restore of partition %d: %s", (int)p,
+                       rd_kafka_message_errstr(rkm));
+            } else {
+                uint8_t key[NB__KEY_LEN];
+                if (!rkm->key || !nb__key_unhex(rkm->key, rkm->key_len, key))
+                    NB_LOG(NB_LOG_WARN, "stream", "changelog %d offset %lld: bad key, skipped",
+                           (int)p, (long long)rkm->offset);
+                else if (!rkm->payload || rkm->len == 0)
+                    nb__store_del(fresh, key);
+                else if (nb__store_put(fresh, key, rkm->payload, rkm->len))
+                    result = NB_ERR_NOMEM;
+                (*records)++;
+            }
+            rd_kafka_message_destroy(rkm);
+        }
+    }
+    rd_kafka_queue_destroy(q);
+    rd_kafka_assign(rk, NULL);
+    /* Offsets compaction removed and transaction markers are not records. */
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL,
+                   (double)(atomic_fetch_sub(remaining, left) - left));
+    if (result != NB_ERR_OK) {
+        nb__store_destroy(fresh);
+        return result;
+    }
+    *out = fresh;
+    return NB_ERR_OK;
+}
+
+/* Partitions to restore, shared by the restoring threads. */
+typedef struct nb__restore_job_s {
+    nb_stream_t *st;
+    const int32_t *ps;
+    size_t np;
+    atomic_size_t next;
+    nb__store_t **stores; /* [np] */
+    int64_t *spans;       /* [np]: high - low watermark of each changelog partition (-1: unknown) */
+    atomic_llong remaining;
+    long *records;        /* [np] */
+    nb_err_t *errs;       /* [np] */
+    int64_t *ms;          /* [np] */
+} nb__restore_job_t;
+
+static void nb__restore_work(nb__restore_job_t *job, rd_kafka_t *rk)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->np)
+            return;
+        int64_t t0 = nb__now();
+        job->errs[i] = nb__restore_build(job->st, rk, job->ps[i], job->spans[i], &job->remaining,
+                                         &job->stores[i], &job->records[i]);
+        job->ms[i] = nb__now() - t0;
+    }
+}
+
+static void *nb__restore_thread(void *arg)
+{
+    nb__restore_job_t *job = arg;
+    nb__restore_work(job, job->st->restorer2);
+    return NULL;
+}
+
+/* Rebuilds the state of the given by-child partitions from their changelog partitions: two
+ * threads with a restorer each read partitions (the per-record work is the limit, and the
+ * broker serves both), then this thread installs the stores and rebuilds the indexes. */
+static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
+{
+    int64_t t0 = nb__now();
+    nb__restore_job_t job;
+    memset(&job, 0, sizeof(job));
+    job.st = st;
+    job.ps = ps;
+    job.np = np;
+    atomic_init(&job.next, 0);
+    job.stores = calloc(np ? np : 1, sizeof(*job.stores));
+    job.records = calloc(np ? np : 1, sizeof(*job.records));
+    job.errs = calloc(np ? np : 1, sizeof(*job.errs));
+    job.ms = calloc(np ? np : 1, sizeof(*job.ms));
+    job.spans = calloc(np ? np : 1, sizeof(*job.spans));
+    atomic_init(&job.remaining, 0);
+    nb_err_t result = NB_ERR_OK;
+    if (!job.stores || !job.records || !job.errs || !job.ms || !job.spans) {
+        result = NB_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < np; i++)
+        if (ps[i] < 0 || ps[i] >= st->partitions)
+            result = NB_ERR_INVALID_ARG;
+    if (result)
+        goto done;
+    /* What there is to read, for the progress gauges (and to skip empty partitions). */
+    int64_t total = 0;
+    for (size_t i = 0; i < np; i++) {
+        int64_t low = 0, high = 0;
+        job.spans[i] = rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic,
+                                                        ps[i], &low, &high, 10000) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR
+                           ? (high > low ? high - low : 0)
+                           : -1;
+        total += job.spans[i] > 0 ? job.spans[i] : 0;
+    }
+    atomic_store(&job.remaining, total);
+    nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, (double)np);
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, (double)total);
+    pthread_t helper;
+    bool two = np > 1 && st->restorer2 &&
+               pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
+    nb__restore_work(&job, st->restorer);
+    if (two)
+        pthread_join(helper, NULL);
+    nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, 0);
+    nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, 0);
+    for (size_t i = 0; i < np && result == NB_ERR_OK; i++)
+        result = job.errs[i];
+    if (result)
+        goto done;
+    for (size_t i = 0; i < np; i++) {
+        int32_t p = ps[i];
+        if (st->stores[p])
+            nb__store_destroy(st->stores[p]);
+        else
+            st->stats.owned++;
+        st->stores[p] = job.stores[i];
+        job.stores[i] = NULL;
+        void *args[2] = {st->pipe, &p};
+        nb__store_foreach(st->stores[p], nb__loaded_cb, args);
+        st->stats.restored += nb__store_count(st->stores[p]);
+        NB_LOG(NB_LOG_INFO, "stream",
+               "restored partition %d: %zu children from %ld changelog records in %lld ms",
+               (int)p, nb__store_count(st->stores[p]), job.records[i], (long long)job.ms[i]);
+    }
+    NB_LOG(NB_LOG_INFO, "stream", "restored %zu partitions in %lld ms", np,
+           (long long)(nb__now() - t0));
+done:
+    for (size_t i = 0; job.stores && i < np; i++)
+        nb__store_destroy(job.stores[i]);
+    free(job.stores);
+    free(job.records);
+    free(job.errs);
+    free(job.ms);
+    free(job.spans);
+    return result;
+}
+
+static void nb__drop(nb_stream_t *st, int32_t p)
+{
+    if (p < 0 || p >= st->partitions || !st->stores[p])
+        return;
+    nb__store_destroy(st->stores[p]);
+    st->stores[p] = NULL;
+    st->stats.owned--;
+    nb__pipeline_partition_dropped(st->pipe, p);
+}
+
+void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                             rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    nb_stream_t *st = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    /* What was polled before the rebalance is handled before it, as if it had been handled
+     * at once; or dropped with partitions lost, whose records another instance handles. */
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && rd_kafka_assignment_lost(rk))
+        nb__ahead_discard(st);
+    else if (nb__ahead_handle(st, UINT64_MAX, false) == NB_ERR_KAFKA_FATAL)
+        nb__ahead_discard(st);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
+        nb__done_offsets_reset(st);
+        nb__srcwm_assign(st, parts, true);
+        st->stats.ready = false;
+        nb__publish_stats(st); /* /readyz says so while the restore runs, not after it */
+        int32_t *ps = calloc((size_t)parts->cnt + 1, sizeof(*ps));
+        size_t np = 0;
+        for (int i = 0; ps && i < parts->cnt; i++) {
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
+                continue;
+            if (parts->elems[i].partition >= st->partitions) {
+                NB_LOG(NB_LOG_ERROR, "stream",
+                       "%s has partition %d but topics.partitions is %d: the configuration "
+                       "must match the topic (and the changelog)",
+                       st->conf->by_child_topic, (int)parts->elems[i].partition, st->partitions);
+                st->fatal = true;
+                continue;
+            }
+            ps[np++] = parts->elems[i].partition;
+        }
+        /* One partition at a time per thread, two threads (docs/benchmarks.md). */
+        if (ps && np > 0 && !st->fatal && nb__restore(st, ps, np)) {
+            NB_LOG(NB_LOG_ERROR, "stream", "restore of %zu partitions failed", np);
+            st->fatal = true;
+        }
+        if (!ps) {
+            NB_LOG(NB_LOG_ERROR, "stream", "restore: out of memory");
+            st->fatal = true;
+        }
+        free(ps);
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, parts);
+        }
+        st->stats.ready = !st->fatal;
+        NB_LOG(NB_LOG_INFO, "stream", "assigned %d partitions", parts->cnt);
+        for (int i = 0; i < parts->cnt; i++)
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
+                parts->elems[i].partition >= 0 && parts->elems[i].partition < st->partitions)
+                st->caught[parts->elems[i].partition] = false;
+        nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        /* Finish what we did with these partitions before another instance gets them: the
+         * commit in flight, then the open batch (rolled back when the partitions are lost). */
+        if (rd_kafka_assignment_lost(rk))
+            nb__abort(st);
+        else
+            nb__commit(st);
+        nb__done_offsets_reset(st);
+        nb__srcwm_assign(st, parts, false);
+        for (int i = 0; i < parts->cnt; i++)
+            if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
+                nb__drop(st, parts->elems[i].partition);
+        if (!cooperative)
+            st->catching_up = false; /* nothing left to pause */
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e)
+                rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        NB_LOG(NB_LOG_INFO, "stream", "revoked %d partitions", parts->cnt);
+    } else {
+        NB_LOG(NB_LOG_ERROR, "stream", "rebalance: %s", rd_kafka_err2str(err));
+        rd_kafka_assign(rk, NULL);
+    }
+}

@@ -1,0 +1,571 @@
+/*
+ * notbrought - stream: transactions: offsets, the commit (here or on the committer thread), the abort and
+ * its rollback of state and offsets, setting aside a record that makes a transaction fail.
+ */
+#include "stream/runtime.h"
+
+/* ---- transactions ------------------------------------------------------------------------- */
+
+void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    rd_kafka_topic_partition_list_t *l = st->offsets;
+    rd_kafka_topic_partition_t *tp = NULL;
+    if (st->last_offset < l->cnt && l->elems[st->last_offset].partition == rkm->partition &&
+        strcmp(l->elems[st->last_offset].topic, topic) == 0)
+        tp = &l->elems[st->last_offset]; /* records come in runs of one partition */
+    else if (!(tp = rd_kafka_topic_partition_list_find(l, topic, rkm->partition)))
+        tp = rd_kafka_topic_partition_list_add(l, topic, rkm->partition);
+    st->last_offset = (int)(tp - l->elems);
+    tp->offset = rkm->offset + 1;
+}
+
+/* Seeks every assigned partition back to its committed offset: the one this instance's last
+ * transaction on it committed, or else the group's. */
+static void nb__rewind(nb_stream_t *st)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_new(parts->cnt);
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        rd_kafka_topic_partition_t *done =
+            rd_kafka_topic_partition_list_find(st->done_offsets, tp->topic, tp->partition);
+        if (done)
+            tp->offset = done->offset;
+        else
+            rd_kafka_topic_partition_list_add(ask, tp->topic, tp->partition);
+    }
+    if (ask->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, ask, 30000);
+        if (err)
+            NB_LOG(NB_LOG_WARN, "stream", "committed offsets: %s", rd_kafka_err2str(err));
+        for (int i = 0; i < ask->cnt; i++)
+            rd_kafka_topic_partition_list_find(parts, ask->elems[i].topic,
+                                               ask->elems[i].partition)
+                ->offset = err || ask->elems[i].offset < 0 ? RD_KAFKA_OFFSET_BEGINNING
+                                                           : ask->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+    if (parts->cnt > 0) {
+        rd_kafka_error_t *error = rd_kafka_seek_partitions(st->consumer, parts, 30000);
+        if (error) {
+            NB_LOG(NB_LOG_WARN, "stream", "rewind: %s", rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Forgets the offsets committed (a rebalance: the group's are looked up again). */
+void nb__done_offsets_reset(nb_stream_t *st)
+{
+    if (st->done_offsets)
+        rd_kafka_topic_partition_list_destroy(st->done_offsets);
+    st->done_offsets = rd_kafka_topic_partition_list_new(16);
+}
+
+/* Reports the records consumed by topic (once per transaction, not per record). */
+static void nb__report_consumed(nb_stream_t *st, const nb__counted_t *counted, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        nb_metrics_add(st->metrics, NB_M_RECORDS_CONSUMED, counted[i].topic,
+                       (double)counted[i].n);
+    *n = 0;
+}
+
+void nb__count_consumed(nb_stream_t *st, const char *topic)
+{
+    for (size_t i = 0; i < st->n_consumed; i++) {
+        if (st->consumed[i].name == topic || strcmp(st->consumed[i].topic, topic) == 0) {
+            st->consumed[i].name = topic;
+            st->consumed[i].n++;
+            return;
+        }
+    }
+    if (st->n_consumed == NB__MAX_COUNTED_TOPICS)
+        nb__report_consumed(st, st->consumed, &st->n_consumed);
+    snprintf(st->consumed[st->n_consumed].topic, sizeof(st->consumed[0].topic), "%s", topic);
+    st->consumed[st->n_consumed].name = topic;
+    st->consumed[st->n_consumed++].n = 1;
+}
+
+static void nb__batch_reset(nb_stream_t *st)
+{
+    st->n_consumed = 0; /* reported on commit; after an abort they are read again */
+    st->txn_open = false;
+    st->txn_begun = false;
+    rd_kafka_topic_partition_list_destroy(st->offsets);
+    st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->batch_records = 0;
+    st->batch_emitted = 0;
+}
+
+/* Pauses or resumes every assigned partition of the source topics (all but by-child). */
+static void nb__sources_pause(nb_stream_t *st, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *src;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
+            rd_kafka_topic_partition_list_add(src, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    if (src->cnt > 0) {
+        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(st->consumer, src)
+                                        : rd_kafka_resume_partitions(st->consumer, src);
+        if (err)
+            NB_LOG(NB_LOG_WARN, "stream", "%s sources: %s", pause ? "pause" : "resume",
+                   rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(src);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/* Starts catching up (sources paused) when some owned by-child partition is not read to its
+ * end; ends it when all are. */
+void nb__catch_up_check(nb_stream_t *st, bool force)
+{
+    bool all = true, any = false;
+    for (int p = 0; p < st->partitions; p++) {
+        if (!st->stores[p])
+            continue;
+        any = true;
+        all = all && st->caught[p];
+    }
+    bool want = st->conf->local_by_child && any && !all;
+    if (want == st->catching_up && !force)
+        return;
+    bool changed = want != st->catching_up;
+    st->catching_up = want;
+    st->stats.catching_up = want;
+    if (changed && want)
+        st->catch_up_since = nb__now();
+    nb__sources_pause(st, want);
+    if (changed)
+        NB_LOG(NB_LOG_INFO, "stream", want ? "reading the by-child partitions to their end before "
+                                         "the sources"
+                                       : "by-child partitions read to their end; sources resumed");
+}
+
+static void nb__catch_up_restart(nb_stream_t *st)
+{
+    for (int p = 0; p < st->partitions; p++)
+        st->caught[p] = false;
+    nb__catch_up_check(st, false);
+}
+
+
+/*
+ * Replaces the transactional producer with a new one of the same transactional.id, whose
+ * init_transactions fences the old one and aborts its open transaction on the brokers. This is
+ * the way out when an abort cannot finish: librdkafka's abort first waits for every record it
+ * sent, and a partition whose sequence broke (OUT_OF_ORDER_SEQUENCE_NUMBER after a refused
+ * request) holds its records until the epoch is bumped, which only the abort would do. The
+ * records left behind belong to the transaction being aborted, which no read_committed reader
+ * sees. A stop requested meanwhile is honoured.
+ */
+static nb_err_t nb__producer_renew(nb_stream_t *st)
+{
+    char errstr[512];
+    NB_LOG(NB_LOG_WARN, "stream",
+           "the aborted transaction's records cannot be flushed: the producer is replaced (same "
+           "transactional.id, which aborts the transaction on the brokers)");
+    for (size_t i = 0; i < st->n_topics; i++)
+        rd_kafka_topic_destroy(st->topics[i].rkt);
+    st->n_topics = 0;
+    rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                     RD_KAFKA_PURGE_F_NON_BLOCKING);
+    rd_kafka_destroy(st->producer);
+    st->producer = NULL;
+    st->txn_begun = false;
+    rd_kafka_conf_t *pc = nb__producer_conf(st->conf, st, errstr, sizeof(errstr));
+    if (!pc || !(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr)))) {
+        if (pc)
+            rd_kafka_conf_destroy(pc);
+        NB_LOG(NB_LOG_ERROR, "stream", "a new producer cannot be made: %s", errstr);
+        st->fatal = true;
+        return NB_ERR_KAFKA_FATAL;
+    }
+    st->stats.producers_renewed++;
+    nb_err_t err = nb__init_transactions(st, st->stop);
+    if (err)
+        st->fatal = true;
+    return err;
+}
+
+/* Aborts the producer's transaction (the open one, or the one whose commit failed). */
+static nb_err_t nb__abort_producer(nb_stream_t *st)
+{
+    for (int attempt = 0;; attempt++) {
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);
+        if (!error)
+            return NB_ERR_OK;
+        bool retry = rd_kafka_error_is_retriable(error);
+        NB_LOG(NB_LOG_WARN, "stream", "abort_transaction: %s", rd_kafka_error_string(error));
+        bool fatal = rd_kafka_error_is_fatal(error);
+        rd_kafka_error_destroy(error);
+        if (fatal) {
+            st->fatal = true;
+            return NB_ERR_KAFKA_FATAL;
+        }
+        if (!retry || attempt >= 1)
+            return nb__producer_renew(st);
+        /* Records the brokers never acknowledge (see nb__producer_renew) are purged rather
+         * than waited for again; if the abort still cannot finish, the producer is renewed. */
+        rd_kafka_resp_err_t perr =
+            rd_kafka_purge(st->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        if (perr)
+            NB_LOG(NB_LOG_WARN, "stream", "purge before retrying the abort: %s",
+                   rd_kafka_err2str(perr));
+    }
+}
+
+/* Adds the offsets of @p l to @p into, keeping the higher of two for a partition. */
+static void nb__offsets_merge(rd_kafka_topic_partition_list_t *into,
+                              const rd_kafka_topic_partition_list_t *l)
+{
+    for (int i = 0; l && i < l->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &l->elems[i];
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_find(into, tp->topic, tp->partition);
+        if (!e)
+            rd_kafka_topic_partition_list_add(into, tp->topic, tp->partition)->offset =
+                tp->offset;
+        else if (tp->offset > e->offset)
+            e->offset = tp->offset;
+    }
+}
+
+/*
+ * A broker refused a record of the batches being rolled back for the record itself (too
+ * large for the topic, invalid). When the batch held one suspect record alone, that record is
+ * the one: it is set aside when it comes again (nb__process), as a bounded dead letter, then a
+ * minimal one; if even that is refused, the dead-letter topic is at fault and the stream stops
+ * making progress (not ready) rather than skip the record. Otherwise every record of the
+ * batches is suspect until it has been handled again in a transaction of its own.
+ */
+static void nb__isolate(nb_stream_t *st)
+{
+    if (st->isolated.set) {
+        bool same = st->poison.attempts > 0 && st->poison.partition == st->isolated.partition &&
+                    st->poison.offset == st->isolated.offset &&
+                    strcmp(st->poison.topic, st->isolated.topic) == 0;
+        int attempts = same ? st->poison.attempts + 1 : 1;
+        if (attempts > 3) {
+            NB_LOG(NB_LOG_ERROR, "stream",
+                   "%s [%d] offset %lld: even its minimal dead letter was refused: the "
+                   "dead-letter topic %s does not take records (check its max.message.bytes "
+                   "and ACLs); retrying, the record is not skipped",
+                   st->isolated.topic, (int)st->isolated.partition,
+                   (long long)st->isolated.offset, st->conf->dead_letter_topic);
+            return;
+        }
+        nb_str_copy(st->poison.topic, sizeof(st->poison.topic), st->isolated.topic);
+        st->poison.partition = st->isolated.partition;
+        st->poison.offset = st->isolated.offset;
+        st->poison.err = NB_ERR_RECORD_TOO_LARGE;
+        st->poison.attempts = attempts;
+        st->poison.set = true;
+        NB_LOG(NB_LOG_ERROR, "stream",
+               "%s [%d] offset %lld: a broker refused what handling it produced; the record "
+               "goes to the dead letters", st->isolated.topic, (int)st->isolated.partition,
+               (long long)st->isolated.offset);
+        return;
+    }
+    if (!st->isolate)
+        st->isolate = rd_kafka_topic_partition_list_new(8);
+    nb__offsets_merge(st->isolate, st->offsets);
+    nb__offsets_merge(st->isolate, st->failed_offsets);
+    NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of the rolled-back batch for the "
+                                  "record itself: handling its records one per transaction to "
+                                  "find it");
+}
+
+/* True when @p rkm is to be handled in a transaction of its own (nb__isolate). */
+bool nb__suspect(const nb_stream_t *st, const rd_kafka_message_t *rkm)
+{
+    if (!st->isolate || rkm->err)
+        return false;
+    const rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find(
+        st->isolate, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+    return e && rkm->offset < e->offset;
+}
+
+/* After a commit: forgets the suspects it covered. */
+static void nb__isolate_done(nb_stream_t *st, const rd_kafka_topic_partition_list_t *committed)
+{
+    if (!st->isolate)
+        return;
+    for (int i = 0; i < committed->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &committed->elems[i];
+        rd_kafka_topic_partition_t *e =
+            rd_kafka_topic_partition_list_find(st->isolate, tp->topic, tp->partition);
+        if (e && tp->offset >= e->offset)
+            rd_kafka_topic_partition_list_del(st->isolate, tp->topic, tp->partition);
+    }
+    if (st->isolate->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(st->isolate);
+        st->isolate = NULL;
+        NB_LOG(NB_LOG_INFO, "stream", "every suspect record handled again; batches as usual");
+    }
+}
+
+/* Rolls back every batch not committed: state, outputs waiting, offsets; rewinds. */
+void nb__rollback(nb_stream_t *st)
+{
+    /* An abort right after an abort (e.g. a topic refused until the metadata is refreshed):
+     * back off, 100 ms doubling up to 5 s, rather than abort in a tight loop. */
+    bool again = st->stats.aborts > 0 && st->stats.commits_since_abort == 0;
+    st->abort_backoff_ms = !again                     ? 0
+                           : st->abort_backoff_ms == 0 ? 100
+                           : st->abort_backoff_ms >= 2500 ? 5000
+                                                          : st->abort_backoff_ms * 2;
+    st->stats.aborts++;
+    st->stats.commits_since_abort = 0;
+    /* A refusal is reported by now (the transaction's failure, logged or returned). */
+    if (atomic_exchange(&st->rec_refused, false))
+        nb__isolate(st);
+    if (st->failed_offsets)
+        rd_kafka_topic_partition_list_destroy(st->failed_offsets);
+    st->failed_offsets = NULL;
+    st->isolated.set = false;
+    st->isolate_commit = false;
+    memset(st->dl_open, 0, sizeof(st->dl_open));
+    memset(st->dl_prev, 0, sizeof(st->dl_prev));
+    st->dl_any_open = st->dl_any_prev = false;
+    nb__undo_apply(st, &st->undo);      /* the newer batch first, */
+    nb__undo_apply(st, &st->undo_prev); /* then the one whose commit failed */
+    st->n_consumed_prev = 0;
+    nb__pending_clear(st);
+    nb__batch_reset(st);
+    nb__ahead_discard(st);
+    nb__rewind(st);
+    /* Rewound: what was read comes again, and the watermarks with it. */
+    for (size_t i = 0; i < st->n_srcwm; i++) {
+        nb__srcwm_t *w = &st->srcwm[i];
+        if (!w->remote) {
+            w->recorded = 0;
+            w->at_end = 0;
+            w->seen = nb__now();
+        }
+    }
+    /* Rewound: by-child records handled in the aborted transaction come again, before any
+     * source record may be handled locally. */
+    nb__catch_up_restart(st);
+    NB_LOG(NB_LOG_WARN, "stream", "transaction aborted; state restored, rewound to committed "
+                                  "offsets%s",
+           st->abort_backoff_ms ? "; backing off after consecutive aborts" : "");
+    if (st->abort_backoff_ms) {
+        struct timespec ts = {st->abort_backoff_ms / 1000,
+                              (st->abort_backoff_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Sends the offsets and commits; retries what is retriable. @returns NULL or the error.
+ * @locality the committer thread, or the main thread; touches only the producer. */
+static rd_kafka_error_t *nb__commit_txn(rd_kafka_t *producer,
+                                        const rd_kafka_topic_partition_list_t *offsets,
+                                        const rd_kafka_consumer_group_metadata_t *cgmd)
+{
+    rd_kafka_error_t *error = NULL;
+    if (offsets->cnt > 0) {
+        for (int attempt = 0;; attempt++) {
+            error = rd_kafka_send_offsets_to_transaction(producer, offsets, cgmd,
+                                                         NB__TXN_TIMEOUT_MS);
+            if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
+                break;
+            rd_kafka_error_destroy(error);
+            error = NULL;
+        }
+    }
+    for (int attempt = 0; !error; attempt++) {
+        error = rd_kafka_commit_transaction(producer, NB__TXN_TIMEOUT_MS);
+        if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
+            break;
+        NB_LOG(NB_LOG_WARN, "stream", "commit_transaction (retrying): %s",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        error = NULL;
+    }
+    return error;
+}
+
+static void *nb__committer_main(void *arg)
+{
+    nb_stream_t *st = arg;
+    st->commit_error = nb__commit_txn(st->producer, st->commit_offsets, st->commit_cgmd);
+    atomic_store(&st->commit_done, true);
+    return NULL;
+}
+
+
+/* Starts committing the open batch: on the committer thread when @p background, else here
+ * (settled before returning). The next batch may open at once; its transaction begins when
+ * this commit is settled. */
+nb_err_t nb__commit_start(nb_stream_t *st, bool background)
+{
+    nb_err_t err = nb__commit_settle(st);
+    if (err || !st->txn_open)
+        return err;
+    if (!st->txn_begun && (err = nb__begin(st)) == NB_ERR_OK)
+        err = nb__pending_flush(st);
+    if (err)
+        return err == NB_ERR_KAFKA_FATAL || nb__abort(st) ? NB_ERR_KAFKA_FATAL
+                                                          : NB_ERR_KAFKA_ABORTABLE;
+    /* Fetched now: the group generation changes with every rebalance, and offsets sent with
+     * an old generation are fenced. */
+    st->commit_cgmd = st->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer)
+                                           : NULL;
+    st->commit_offsets = st->offsets;
+    st->offsets = rd_kafka_topic_partition_list_new(16);
+    /* The last commit is settled: its log is empty, and serves the next batch. */
+    nb__undo_log_t spare = st->undo_prev;
+    st->undo_prev = st->undo;
+    st->undo = spare;
+    memcpy(st->consumed_prev, st->consumed, st->n_consumed * sizeof(st->consumed[0]));
+    st->n_consumed_prev = st->n_consumed;
+    st->n_consumed = 0;
+    if (st->dl_any_open) {
+        memcpy(st->dl_prev, st->dl_open, sizeof(st->dl_prev));
+        memset(st->dl_open, 0, sizeof(st->dl_open));
+        st->dl_any_prev = true;
+        st->dl_any_open = false;
+    }
+    st->txn_open = false;
+    st->txn_begun = false;
+    st->batch_records = 0;
+    st->batch_emitted = 0;
+    st->commit_t0 = nb__now();
+    st->commit_error = NULL;
+    atomic_store(&st->commit_done, false);
+    st->committing = true;
+    if (background && pthread_create(&st->committer, NULL, nb__committer_main, st) == 0) {
+        st->stats.commits_background++;
+    } else {
+        nb__committer_main(st);
+        st->committer = pthread_self(); /* nothing to join */
+        background = false;
+    }
+    return background ? NB_ERR_OK : nb__commit_settle(st);
+}
+
+/* Waits for the commit in flight, if any, and acts on its outcome: on success the next batch's
+ * transaction begins with what waited for it; on failure both batches are rolled back.
+ * @returns NB_ERR_OK, NB_ERR_KAFKA_ABORTABLE (rolled back and rewound) or
+ *          NB_ERR_KAFKA_FATAL. */
+nb_err_t nb__commit_settle(nb_stream_t *st)
+{
+    if (!st->committing)
+        return NB_ERR_OK;
+    if (!pthread_equal(st->committer, pthread_self())) {
+        int64_t t0 = nb__now();
+        pthread_join(st->committer, NULL);
+        st->commit_wait_ms += nb__now() - t0;
+    } else {
+        st->commit_wait_ms += nb__now() - st->commit_t0;
+    }
+    st->committing = false;
+    rd_kafka_error_t *error = st->commit_error;
+    st->commit_error = NULL;
+    if (st->commit_cgmd)
+        rd_kafka_consumer_group_metadata_destroy(st->commit_cgmd);
+    st->commit_cgmd = NULL;
+    rd_kafka_topic_partition_list_t *committed = st->commit_offsets;
+    st->commit_offsets = NULL;
+    if (!error) {
+        nb__isolate_done(st, committed);
+        for (int i = 0; i < committed->cnt; i++) {
+            const rd_kafka_topic_partition_t *tp = &committed->elems[i];
+            rd_kafka_topic_partition_t *done = rd_kafka_topic_partition_list_find(
+                st->done_offsets, tp->topic, tp->partition);
+            if (!done)
+                done = rd_kafka_topic_partition_list_add(st->done_offsets, tp->topic,
+                                                         tp->partition);
+            done->offset = tp->offset;
+        }
+    }
+    if (error) {
+        /* Kept for the rollback: a record refused may be among them (nb__isolate). */
+        if (st->failed_offsets)
+            rd_kafka_topic_partition_list_destroy(st->failed_offsets);
+        st->failed_offsets = committed;
+    } else {
+        rd_kafka_topic_partition_list_destroy(committed);
+    }
+    if (error) {
+        NB_LOG(NB_LOG_WARN, "stream", "commit: %s", rd_kafka_error_string(error));
+        if (nb__names_refusal(rd_kafka_error_string(error)))
+            nb__refused(st, rd_kafka_error_string(error));
+        bool fatal = rd_kafka_error_is_fatal(error);
+        rd_kafka_error_destroy(error);
+        if (fatal) {
+            st->fatal = true;
+            return NB_ERR_KAFKA_FATAL;
+        }
+        /* Abortable (or not retriable any more): abort it, roll back both batches. */
+        if (nb__abort_producer(st))
+            return NB_ERR_KAFKA_FATAL;
+        nb__rollback(st);
+        return NB_ERR_KAFKA_ABORTABLE;
+    }
+    st->stats.commits++;
+    st->stats.commits_since_abort++;
+    /* A commit went through: the brokers are reachable again (after ALL_BROKERS_DOWN), and
+     * the stream makes progress. */
+    atomic_store(&st->brokers_down, false);
+    atomic_store(&st->progress_ms, nb__now());
+    st->isolated.set = false;
+    if (st->poison.attempts > 0 && !st->poison.set)
+        st->poison.attempts = 0; /* what was set aside is committed */
+    if (st->dl_any_prev) {
+        for (int code = 0; code < NB_ERR__COUNT; code++) {
+            if (!st->dl_prev[code])
+                continue;
+            st->stats.dead_letters += st->dl_prev[code];
+            nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name((nb_err_t)code),
+                           st->dl_prev[code]);
+        }
+        memset(st->dl_prev, 0, sizeof(st->dl_prev));
+        st->dl_any_prev = false;
+    }
+    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit_t0) / 1e3);
+    nb__report_consumed(st, st->consumed_prev, &st->n_consumed_prev);
+    nb__undo_clear(&st->undo_prev);
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    /* The next batch: its transaction, and what it produced meanwhile. */
+    nb_err_t err = nb__begin(st);
+    if (!err)
+        err = nb__pending_flush(st);
+    if (!err)
+        return NB_ERR_OK;
+    if (err == NB_ERR_KAFKA_FATAL)
+        return err;
+    return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+}
+
+/* Rolls back the open batch (and a commit in flight, which is settled first). */
+nb_err_t nb__abort(nb_stream_t *st)
+{
+    nb_err_t err = nb__commit_settle(st);
+    if (err == NB_ERR_KAFKA_ABORTABLE)
+        return NB_ERR_OK; /* rolled back already, this batch with it */
+    if (err)
+        return err;
+    if (!st->txn_open)
+        return NB_ERR_OK;
+    if (st->txn_begun && nb__abort_producer(st))
+        return NB_ERR_KAFKA_FATAL;
+    nb__rollback(st);
+    return NB_ERR_OK;
+}
+
+/* Commits the open batch and waits for it (and for a commit in flight). */
+nb_err_t nb__commit(nb_stream_t *st)
+{
+    return nb__commit_start(st, false);
+}
