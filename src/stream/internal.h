@@ -279,4 +279,43 @@ void nb__pipeline_flush_metrics(nb__pipeline_t *p, nb_metrics_t *m);
 /** @brief Reloads the policy files; the old policy stays on error. */
 nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);
 
+/* ---- one turn of the run loop (turn.c, pure) ----------------------------------------------------- */
+
+/** What a turn of the run loop knows when it decides (times in ms). */
+typedef struct nb__turn_s {
+    bool txn_open;          /**< a batch is open */
+    int64_t batch_age;      /**< since the batch began */
+    long batch_records;     /**< records in it */
+    bool idle;              /**< this turn polled nothing and nothing was left over */
+    bool drained;           /**< the consumer had nothing more at hand */
+    bool committing;        /**< a commit is in flight (on the committer thread) */
+    bool commit_done;       /**< ... and has finished */
+    bool catching_up;       /**< sources paused until the by-child partitions are read */
+    bool isolate_commit;    /**< a suspect record was handled: commit it alone */
+    bool isolate;           /**< records are being handled one transaction each */
+    bool tick_more;         /**< the last tick ran out of budget with work left */
+    bool background_allowed; /**< processing.commit_in_background */
+    int64_t since_tick;     /**< since the last tick */
+    int64_t tick_ms;        /**< a tick at least this often */
+    int64_t commit_interval_ms, min_commit_interval_ms;
+    long max_batch;
+} nb__turn_t;
+
+/** What the turn does. */
+typedef struct nb__turn_do_s {
+    bool commit;     /**< the open batch is due: commit it */
+    bool tick;       /**< run the tick (timers, parked events, merges) first; the batch open
+                          after it (the tick's records, or the batch not due yet) is committed
+                          with it */
+    bool background; /**< a commit goes to the committer thread */
+    bool alone;      /**< the batch holds a suspect record, committed alone */
+} nb__turn_do_t;
+
+/** @brief How long the turn may wait for records: the batch's commit deadline (or its minimum
+ *         age), 100 ms with no batch, 2 ms while a commit is in flight. */
+int nb__turn_timeout(const nb__turn_t *t);
+
+/** @brief Whether the turn commits, ticks, and where the commit runs. */
+nb__turn_do_t nb__turn_decide(const nb__turn_t *t);
+
 #endif

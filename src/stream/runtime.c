@@ -317,6 +317,123 @@ nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
     return st->fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_OK;
 }
 
+/* A policy reload asked for (SIGHUP): the old policy stays when the new one is refused. */
+static void nb__reload(nb_stream_t *st)
+{
+    char why[1024];
+    if (nb__pipeline_reload(st->pipe, why, sizeof(why))) {
+        NB_LOG(NB_LOG_ERROR, "stream", "policy reload failed, old policy stays: %s", why);
+        nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "error", 1);
+    } else {
+        NB_LOG(NB_LOG_INFO, "stream", "policy reloaded");
+        nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "ok", 1);
+        nb__pipeline_report(st->pipe, st->metrics);
+    }
+}
+
+/* What this turn knows, for nb__turn_decide() / nb__turn_timeout(). */
+static nb__turn_t nb__turn_facts(const nb_stream_t *st, int64_t now, bool idle, bool drained)
+{
+    nb__turn_t t;
+    memset(&t, 0, sizeof(t));
+    t.txn_open = st->txn_open;
+    t.batch_age = now - st->batch_start;
+    t.batch_records = st->batch_records;
+    t.idle = idle;
+    t.drained = drained;
+    t.committing = st->committing;
+    t.commit_done = st->committing && atomic_load(&((nb_stream_t *)st)->commit_done);
+    t.catching_up = st->catching_up;
+    t.isolate_commit = st->isolate_commit;
+    t.isolate = st->isolate;
+    t.tick_more = idle && nb__pipeline_tick_more(st->pipe);
+    t.background_allowed = st->conf->commit_in_background;
+    t.since_tick = now - st->last_tick;
+    t.tick_ms = NB__TICK_MS;
+    t.commit_interval_ms = st->conf->commit_interval_ms;
+    t.min_commit_interval_ms = st->conf->min_commit_interval_ms;
+    t.max_batch = st->conf->max_batch;
+    return t;
+}
+
+/* The tick: watermarks reported, then timers, parked events and merges (nb__pipeline_tick()).
+ * @returns NB_ERR_OK; NB_ERR_KAFKA_ABORTABLE when it was rolled back; NB_ERR_KAFKA_FATAL. */
+static nb_err_t nb__tick(nb_stream_t *st, int64_t now)
+{
+    st->last_tick = now;
+    nb__watermark_update(st, nb__eval_now(st), now, true);
+    nb_err_t err = nb__watermark_report(st, nb__eval_now(st), now);
+    if (!err)
+        err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
+    if (!err)
+        st->stats.ticks++;
+    if (err == NB_ERR_KAFKA_ABORTABLE)
+        return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
+    return err;
+}
+
+/* What a turn does besides handling records: links, statistics, progress. */
+static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
+{
+    nb__links_poll(st);
+    rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
+    if (st->catching_up && now - st->catch_up_since > 30000) {
+        NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "
+                                      "been read to its end for 30 s");
+        st->catch_up_since = now;
+    }
+    /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts follow
+     * each other, when the same records come again. */
+    if (idle && !st->txn_open && !st->committing &&
+        (st->stats.aborts == 0 || st->stats.commits_since_abort > 0))
+        atomic_store(&st->progress_ms, now);
+    nb__publish_stats(st);
+    nb__pipeline_flush_metrics(st->pipe, st->metrics);
+    nb_metrics_heartbeat(st->metrics, now);
+}
+
+/* One turn of the run loop: polls, handles what the last turn polled, and commits or ticks as
+ * nb__turn_decide() says. @returns NB_ERR_OK; NB_ERR_KAFKA_ABORTABLE (rolled back: the next
+ * turn starts again); NB_ERR_KAFKA_FATAL. */
+static nb_err_t nb__turn(nb_stream_t *st)
+{
+    nb_err_t err;
+    /* The commit in flight has finished: the next batch's transaction begins now, and its
+     * records waiting go out while it fills. */
+    if (st->committing && atomic_load(&st->commit_done) &&
+        (err = nb__commit_settle(st)) == NB_ERR_KAFKA_FATAL)
+        return err;
+    int64_t now = nb__now();
+    nb__turn_t facts = nb__turn_facts(st, now, false, false);
+    int timeout = nb__turn_timeout(&facts);
+    /* This turn handles what earlier turns polled, while the decoder starts on what this one
+     * polls: it stays a turn ahead of the main loop instead of racing it. */
+    uint64_t upto = st->tail;
+    bool leftover = st->head < upto;
+    bool drained;
+    size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
+    now = nb__now();
+    bool idle = polled == 0 && !leftover;
+    nb__brokers_probe(st, now);
+    if (!st->decoder)
+        upto = st->tail; /* nothing to gain from waiting a turn */
+    nb__watermark_update(st, nb__eval_now(st), now, false);
+    if ((err = nb__ahead_handle(st, upto, true)))
+        return err;
+    nb__turn_chores(st, now, idle);
+    if (st->isolate_commit && !st->txn_open)
+        st->isolate_commit = false;
+    facts = nb__turn_facts(st, now, idle, drained);
+    nb__turn_do_t d = nb__turn_decide(&facts);
+    if (d.tick && (err = nb__tick(st, now)))
+        return err;
+    if (!st->txn_open || !(d.commit || d.tick))
+        return NB_ERR_OK;
+    err = nb__commit_start(st, d.background);
+    st->isolate_commit = false;
+    return err == NB_ERR_KAFKA_FATAL ? err : NB_ERR_OK;
+}
+
 nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                        volatile sig_atomic_t *reload)
 {
@@ -336,122 +453,11 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     atomic_store(&st->progress_ms, st->last_tick);
     while (!(stop && *stop) && !st->fatal) {
         if (reload && *reload) {
-            char why[1024];
             *reload = 0;
-            if (nb__pipeline_reload(st->pipe, why, sizeof(why))) {
-                NB_LOG(NB_LOG_ERROR, "stream", "policy reload failed, old policy stays: %s",
-                       why);
-                nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "error", 1);
-            } else {
-                NB_LOG(NB_LOG_INFO, "stream", "policy reloaded");
-                nb_metrics_add(st->metrics, NB_M_POLICY_RELOADS, "ok", 1);
-                nb__pipeline_report(st->pipe, st->metrics);
-            }
+            nb__reload(st);
         }
-        /* The commit in flight has finished: the next batch's transaction begins now, and its
-         * records waiting go out while it fills. */
-        if (st->committing && atomic_load(&st->commit_done)) {
-            err = nb__commit_settle(st);
-            if (err == NB_ERR_KAFKA_FATAL)
-                break;
-        }
-        int64_t now = nb__now();
-        int timeout = 100;
-        if (st->txn_open) {
-            /* Wait no longer than the commit interval, nor, while the transaction is younger
-             * than the minimum, than that: an idle moment after it commits at once. */
-            int64_t age = now - st->batch_start;
-            int64_t left = st->conf->commit_interval_ms - age;
-            if (age < st->conf->min_commit_interval_ms &&
-                st->conf->min_commit_interval_ms - age < left)
-                left = st->conf->min_commit_interval_ms - age;
-            timeout = left < 0 ? 0 : (int)left;
-        }
-        if (st->committing && timeout > 2)
-            timeout = 2; /* to notice the commit's end */
-        /* This turn handles what earlier turns polled, while the decoder starts on what this
-         * one polls: it stays a turn ahead of the main loop instead of racing it. */
-        uint64_t upto = st->tail;
-        bool leftover = st->head < upto;
-        bool drained;
-        size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
-        now = nb__now();
-        bool idle = polled == 0 && !leftover;
-        nb__brokers_probe(st, now);
-        if (!st->decoder)
-            upto = st->tail; /* nothing to gain from waiting a turn */
-        nb__watermark_update(st, nb__eval_now(st), now, false);
-        err = nb__ahead_handle(st, upto, true);
-        if (err == NB_ERR_KAFKA_FATAL)
+        if (nb__turn(st) == NB_ERR_KAFKA_FATAL)
             break;
-        if (err == NB_ERR_KAFKA_ABORTABLE)
-            continue;
-        nb__links_poll(st);
-        rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
-        if (st->catching_up && now - st->catch_up_since > 30000) {
-            NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "
-                                          "been read to its end for 30 s");
-            st->catch_up_since = now;
-        }
-        /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts
-         * follow each other, when the same records come again. */
-        if (idle && !st->txn_open && !st->committing &&
-            (st->stats.aborts == 0 || st->stats.commits_since_abort > 0))
-            atomic_store(&st->progress_ms, now);
-        nb__publish_stats(st);
-        nb__pipeline_flush_metrics(st->pipe, st->metrics);
-        nb_metrics_heartbeat(st->metrics, now);
-        int64_t age = now - st->batch_start;
-        /* Once the transaction is min_commit_interval_ms old it commits as soon as the
-         * consumer has nothing more at hand: when idle, and also under a trickle of records
-         * (a few a turn) that never leaves a turn idle, which held every batch to the full
-         * commit interval at 1,000 events a second. Under a backlog turns come full. */
-        bool due = st->txn_open && (age >= st->conf->commit_interval_ms ||
-                                    st->batch_records >= st->conf->max_batch ||
-                                    (drained && age >= st->conf->min_commit_interval_ms));
-        if (st->isolate_commit && !st->txn_open)
-            st->isolate_commit = false;
-        bool alone = st->isolate_commit; /* a suspect record: commit it alone, now */
-        due = due || alone;
-        /* While input waits and the last commit is still in flight, the batch grows (up to
-         * max_batch) rather than wait for it: a slow commit holds nothing up. */
-        if (due && !idle && st->committing && !atomic_load(&st->commit_done) &&
-            st->batch_records < st->conf->max_batch)
-            due = false;
-        /* The tick (timers, parked events, merges) runs with a commit at most once per commit
-         * interval, and at least once a second, and again at once when idle while escalations
-         * wait (its budget ran out); not while catching up, when it could deliver here ahead
-         * of what the by-child topic still holds. */
-        bool tick = !st->catching_up && !alone &&
-                    (now - st->last_tick >= NB__TICK_MS ||
-                     (due && now - st->last_tick >= st->conf->commit_interval_ms) ||
-                     (idle && nb__pipeline_tick_more(st->pipe)));
-        if (due || tick) {
-            if (tick) {
-                st->last_tick = now;
-                nb__watermark_update(st, nb__eval_now(st), now, true);
-                err = nb__watermark_report(st, nb__eval_now(st), now);
-                if (!err)
-                    err = nb__pipeline_tick(st->pipe, st, nb__eval_now(st));
-                if (!err)
-                    st->stats.ticks++;
-                if (err == NB_ERR_KAFKA_ABORTABLE) {
-                    if (nb__abort(st))
-                        break;
-                    continue;
-                }
-            }
-            if (st->txn_open) {
-                /* In the background only while input waits (a backlog): when the consumer
-                 * has nothing more there is little to overlap, and the next records go out
-                 * sooner after a commit that was waited for. */
-                err = nb__commit_start(st, st->conf->commit_in_background && !drained && !alone &&
-                                               !st->isolate);
-                st->isolate_commit = false;
-                if (err == NB_ERR_KAFKA_FATAL)
-                    break;
-            }
-        }
     }
     /* What was polled and not handled comes again in the next run. The commit in flight, then
      * the open batch (after a fatal error only settled). */

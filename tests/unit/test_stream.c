@@ -217,9 +217,144 @@ static void test_many_keys_against_a_model(void **state)
     nb__store_destroy(s);
 }
 
+/* ---- one turn of the run loop (turn.c) ------------------------------------------------------ */
+
+/* A quiet loop with an open batch, defaults as the shipped configuration has them. */
+static nb__turn_t turn_facts(void)
+{
+    nb__turn_t t;
+    memset(&t, 0, sizeof(t));
+    t.txn_open = true;
+    t.batch_age = 10;
+    t.batch_records = 5;
+    t.since_tick = 10;
+    t.tick_ms = 1000;
+    t.commit_interval_ms = 100;
+    t.min_commit_interval_ms = 20;
+    t.max_batch = 1000;
+    t.background_allowed = true;
+    return t;
+}
+
+/* The commit: at the interval; at max_batch; once the batch is min_commit_interval old and
+ * the consumer has nothing more at hand; never with no batch. */
+static void test_turn_commits_when_due(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    assert_false(nb__turn_decide(&t).commit);
+    t.batch_age = 100;
+    assert_true(nb__turn_decide(&t).commit);
+    t = turn_facts();
+    t.batch_records = 1000;
+    assert_true(nb__turn_decide(&t).commit);
+    t = turn_facts();
+    t.drained = true;
+    assert_false(nb__turn_decide(&t).commit); /* younger than the minimum */
+    t.batch_age = 20;
+    assert_true(nb__turn_decide(&t).commit);
+    t = turn_facts();
+    t.txn_open = false;
+    t.batch_age = 5000;
+    assert_false(nb__turn_decide(&t).commit);
+}
+
+/* While input waits and the last commit is still in flight, the batch grows rather than wait;
+ * up to max_batch, and not when the turn was idle. */
+static void test_turn_batch_grows_while_a_commit_is_in_flight(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    t.batch_age = 150;
+    t.committing = true;
+    assert_false(nb__turn_decide(&t).commit);
+    t.commit_done = true;
+    assert_true(nb__turn_decide(&t).commit);
+    t.commit_done = false;
+    t.batch_records = 1000;
+    assert_true(nb__turn_decide(&t).commit);
+    t.batch_records = 5;
+    t.idle = true;
+    assert_true(nb__turn_decide(&t).commit);
+}
+
+/* A suspect record is committed alone, at once, on this thread, and no tick runs with it. */
+static void test_turn_suspect_record_commits_alone(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    t.isolate_commit = true;
+    t.since_tick = 5000;
+    nb__turn_do_t d = nb__turn_decide(&t);
+    assert_true(d.commit && d.alone);
+    assert_false(d.tick);
+    assert_false(d.background);
+}
+
+/* The tick: at least once a tick period; with a due commit once a commit interval; again at
+ * once when idle with work left; never while catching up. */
+static void test_turn_ticks(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    assert_false(nb__turn_decide(&t).tick);
+    t.since_tick = 1000;
+    assert_true(nb__turn_decide(&t).tick);
+    t.catching_up = true;
+    assert_false(nb__turn_decide(&t).tick);
+    t = turn_facts();
+    t.batch_age = 100;
+    t.since_tick = 100;
+    assert_true(nb__turn_decide(&t).tick);
+    t = turn_facts();
+    t.idle = true;
+    t.tick_more = true;
+    assert_true(nb__turn_decide(&t).tick);
+}
+
+/* The commit goes to the committer thread only while input waits. */
+static void test_turn_background_only_under_a_backlog(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    t.batch_age = 100;
+    assert_true(nb__turn_decide(&t).background);
+    t.drained = true;
+    assert_false(nb__turn_decide(&t).background);
+    t.drained = false;
+    t.background_allowed = false;
+    assert_false(nb__turn_decide(&t).background);
+    t.background_allowed = true;
+    t.isolate = true;
+    assert_false(nb__turn_decide(&t).background);
+}
+
+/* The poll waits until the batch is due (or its minimum age), 100 ms with no batch, and 2 ms
+ * while a commit is in flight. */
+static void test_turn_timeout(void **state)
+{
+    (void)state;
+    nb__turn_t t = turn_facts();
+    assert_int_equal(nb__turn_timeout(&t), 10); /* min 20, age 10 */
+    t.batch_age = 30;
+    assert_int_equal(nb__turn_timeout(&t), 70);
+    t.batch_age = 500;
+    assert_int_equal(nb__turn_timeout(&t), 0);
+    t.txn_open = false;
+    assert_int_equal(nb__turn_timeout(&t), 100);
+    t.committing = true;
+    assert_int_equal(nb__turn_timeout(&t), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_turn_commits_when_due),
+        cmocka_unit_test(test_turn_batch_grows_while_a_commit_is_in_flight),
+        cmocka_unit_test(test_turn_suspect_record_commits_alone),
+        cmocka_unit_test(test_turn_ticks),
+        cmocka_unit_test(test_turn_background_only_under_a_backlog),
+        cmocka_unit_test(test_turn_timeout),
         cmocka_unit_test(test_put_get_del),
         cmocka_unit_test(test_remembered_entry_forgotten_on_removal),
         cmocka_unit_test(test_swap_marks),
