@@ -1,0 +1,205 @@
+/*
+ * notbrought - stream: digests: low-tier notifications gathered per recipient and period, published
+ * as one when the period ends.
+ */
+#include "stream/pipeline.h"
+
+/* ---- digests ---------------------------------------------------------------------------------- */
+
+
+static void nb__put_str8(nb_buf_t *b, const char *s)
+{
+    uint8_t n = (uint8_t)strlen(s);
+    nb_buf_append(b, &n, 1);
+    nb_buf_append(b, s, n);
+}
+
+static bool nb__get_str8(nb__rd_t *r, char *dst, size_t cap)
+{
+    const uint8_t *l = nb__take(r, 1);
+    size_t n = l ? l[0] : 0;
+    const uint8_t *v = nb__take(r, n);
+    if (r->bad || n >= cap)
+        return false;
+    memcpy(dst, v, n);
+    dst[n] = '\0';
+    return true;
+}
+
+nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
+{
+    nb__rd_t r = {val, val + len, false};
+    const uint8_t *hdr = nb__take(&r, 5);
+    memset(d, 0, sizeof(*d));
+    if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_DIGEST)
+        return NB_ERR_LEDGER_CORRUPT;
+    d->period_end = (int64_t)nb__get_u64(&r);
+    const uint8_t *n = NULL;
+    if (!nb__get_str8(&r, d->role, sizeof(d->role)) ||
+        !nb__get_str8(&r, d->route, sizeof(d->route)) || !(n = nb__take(&r, 1)) ||
+        n[0] > NB_NOTIF_MAX_ITEMS)
+        return NB_ERR_LEDGER_CORRUPT;
+    d->n = n[0];
+    for (size_t i = 0; i < d->n; i++) {
+        nb_digest_item_t *it = &d->items[i];
+        const uint8_t *tier;
+        if (!nb__get_str8(&r, it->notification_id, sizeof(it->notification_id)) ||
+            !nb__get_str8(&r, it->reference, sizeof(it->reference)) ||
+            !nb__get_str8(&r, it->child_key, sizeof(it->child_key)) ||
+            !nb__get_str8(&r, it->nhs_number, sizeof(it->nhs_number)) ||
+            !nb__get_str8(&r, it->rule_id, sizeof(it->rule_id)) || !(tier = nb__take(&r, 1)) ||
+            tier[0] >= NB_TIER__COUNT)
+            return NB_ERR_LEDGER_CORRUPT;
+        it->tier = (nb_tier_t)tier[0];
+        it->decided_at = (int64_t)nb__get_u64(&r);
+    }
+    return r.bad || r.p != r.end ? NB_ERR_LEDGER_CORRUPT : NB_ERR_OK;
+}
+
+static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
+{
+    nb_buf_t b = {0};
+    uint8_t kind = NB__STATE_DIGEST, n = (uint8_t)d->n;
+    nb_buf_append(&b, "NBS\1", 4);
+    nb_buf_append(&b, &kind, 1);
+    nb__put_u64(&b, (uint64_t)d->period_end);
+    nb__put_str8(&b, d->role);
+    nb__put_str8(&b, d->route);
+    nb_buf_append(&b, &n, 1);
+    for (size_t i = 0; i < d->n; i++) {
+        const nb_digest_item_t *it = &d->items[i];
+        uint8_t tier = (uint8_t)it->tier;
+        nb__put_str8(&b, it->notification_id);
+        nb__put_str8(&b, it->reference);
+        nb__put_str8(&b, it->child_key);
+        nb__put_str8(&b, it->nhs_number);
+        nb__put_str8(&b, it->rule_id);
+        nb_buf_append(&b, &tier, 1);
+        nb__put_u64(&b, (uint64_t)it->decided_at);
+    }
+    nb_err_t err = b.err ? b.err : nb__state_put(st, part, key, b.data, b.len);
+    if (!err)
+        nb__timer_set(p, part, key, d->period_end);
+    nb_buf_free(&b);
+    return err;
+}
+
+/* Sends a gathered notification to the digest of each of its recipients for the period. */
+nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
+                                   const nb_policy_decision_t *d, const nb_notification_t *note,
+                                   int64_t now)
+{
+    int64_t end = nb_notify_digest_period_end(d->digest, d->decided_at);
+    nb_err_t err = NB_ERR_OK;
+    for (size_t i = 0; i < d->n_recipients && !err; i++) {
+        char seed[256];
+        nb__msg_t m;
+        memset(&m, 0, sizeof(m));
+        snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", d->recipients[i]->id,
+                 (long long)end);
+        SHA256((const unsigned char *)seed, strlen(seed), m.key);
+        nb__key_hex(m.key, m.key_hex);
+        m.kind = NB__K_DIGEST;
+        m.note = note;
+        m.role = d->recipients[i]->id;
+        m.route = d->recipients[i]->route;
+        m.period_end = end;
+        err = nb__deliver(p, st, &m, now);
+    }
+    return err;
+}
+
+/* Publishes a digest and forgets it. */
+nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                   const uint8_t key[NB__KEY_LEN], const nb__digest_t *d,
+                                   int64_t now)
+{
+    const nb_policy_info_t *info = nb_policy_info(p->pol);
+    char hex[NB_KEY_MAX + 1];
+    nb_notification_t n;
+    memset(&n, 0, sizeof(n));
+    nb__key_hex(key, hex);
+    snprintf(n.notification_id, sizeof(n.notification_id), "digest-%.24s", hex);
+    uint8_t id[NB_LEDGER_ID_BYTES];
+    memcpy(id, key, NB_LEDGER_ID_BYTES);
+    nb_notify_reference(id, n.reference);
+    n.kind = NB_NOTIFICATION_DIGEST;
+    n.date_of_birth = NB_DATE_NONE;
+    n.expected_delivery_date = NB_DATE_NONE;
+    n.age_months = -1;
+    snprintf(n.child_key, sizeof(n.child_key), "digest");
+    snprintf(n.rule_id, sizeof(n.rule_id), "digest");
+    snprintf(n.rule_text, sizeof(n.rule_text),
+             "Digest for %s: %zu low-priority notification%s gathered until the period ended",
+             d->role, d->n, d->n == 1 ? "" : "s");
+    nb_str_copy(n.policy_name, sizeof(n.policy_name), info->name);
+    nb_str_copy(n.policy_version, sizeof(n.policy_version), info->version);
+    nb_str_copy(n.policy_hash, sizeof(n.policy_hash), info->hash);
+    n.tier = NB_TIER_CURIOSITY;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->items[i].tier > n.tier)
+            n.tier = d->items[i].tier;
+    nb_str_copy(n.action, sizeof(n.action),
+                "Review each child listed and acknowledge each notification by its id.");
+    n.respond_by = NB_TIME_NONE;
+    n.created_at = now;
+    n.n_recipients = 1;
+    nb_str_copy(n.recipients[0].role, sizeof(n.recipients[0].role), d->role);
+    nb_str_copy(n.recipients[0].route, sizeof(n.recipients[0].route), d->route);
+    nb_notify_fill_titles(p->pol, &n);
+    n.n_items = d->n;
+    memcpy(n.items, d->items, d->n * sizeof(d->items[0]));
+    nb_err_t err = nb__publish(p, st, &n);
+    if (!err)
+        err = nb__audit(p, st, "digest", n.notification_id, "digest", "digest", (int)n.tier, 0,
+                        NULL, now);
+    if (!err)
+        err = nb__state_put(st, part, key, NULL, 0);
+    if (!err)
+        nb__timer_set(p, part, key, NB_TIME_NONE);
+    return err;
+}
+
+/* A gathered notification arrives at its digest key. */
+nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                               int32_t part, int64_t now)
+{
+    nb__digest_t d;
+    nb_record_t rec;
+    const nb_notification_t *note = m->note;
+    size_t len;
+    const uint8_t *val = nb__state_get(st, part, m->key, &len);
+    nb_err_t err;
+    if (!note) {
+        if ((err = nb_codec_decode(p->codec, m->value, m->len, NB_RECORD_NOTIFICATION, &rec,
+                                   p->errstr, sizeof(p->errstr))))
+            return err;
+        note = &rec.u.notif;
+    }
+    if (val) {
+        if ((err = nb__digest_load(val, len, &d)))
+            return err;
+    } else {
+        memset(&d, 0, sizeof(d));
+        nb_str_copy(d.role, sizeof(d.role), m->role);
+        nb_str_copy(d.route, sizeof(d.route), m->route);
+        d.period_end = m->period_end;
+    }
+    for (size_t i = 0; i < d.n; i++)
+        if (strcmp(d.items[i].notification_id, note->notification_id) == 0)
+            return NB_ERR_OK; /* already gathered */
+    nb_digest_item_t *it = &d.items[d.n++];
+    memset(it, 0, sizeof(*it));
+    nb_str_copy(it->notification_id, sizeof(it->notification_id), note->notification_id);
+    nb_str_copy(it->reference, sizeof(it->reference), note->reference);
+    nb_str_copy(it->child_key, sizeof(it->child_key), note->child_key);
+    nb_str_copy(it->nhs_number, sizeof(it->nhs_number), note->nhs_number);
+    nb_str_copy(it->rule_id, sizeof(it->rule_id), note->rule_id);
+    it->tier = note->tier;
+    it->decided_at = note->created_at;
+    /* A full digest goes out at once; the period's later items start the next one. */
+    if (d.n == NB_NOTIF_MAX_ITEMS)
+        return nb__digest_publish(p, st, part, m->key, &d, now);
+    return nb__digest_save(p, st, part, m->key, &d);
+}
