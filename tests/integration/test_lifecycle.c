@@ -374,8 +374,17 @@ static void test_lifecycle(void **state)
     /* The week ends (2026-03-16T00:00Z): one digest for the GP safeguarding lead. */
     nb_stream_set_fixed_now(in.st, t0 + 6 * 24 * HOUR);
     await(bs, &s, digest_out, "the weekly digest");
-    /* Let it run a little longer: nothing more may appear. */
-    nb_it_sleep_ms(3000);
+    /* Two more ticks (every timer due by the clock has fired in them): nothing more may
+     * appear. */
+    nb_stream_stats_t was, now;
+    nb_stream_stats(in.st, &was);
+    for (int64_t until = nb_it_now_ms() + 60000;; nb_it_sleep_ms(20)) {
+        nb_stream_stats(in.st, &now);
+        if (now.ticks >= was.ticks + 2)
+            break;
+        if (nb_it_now_ms() >= until)
+            fail_msg("no two ticks within 60 s");
+    }
     stop(&in);
     read_outputs(bs, &s);
 

@@ -457,6 +457,31 @@ static void test_by_child_topic_path(void **state)
 
 static void wait_settled(instance_t *in, uint64_t aborts_before, int deadline_s);
 
+/* Waits (at most @p deadline_s) until @p cond, an expression of `snap` (the instance's
+ * statistics, read every 20 ms), holds; fails the test naming @p what if it does not. */
+#define WAIT_UNTIL(in, cond, deadline_s, what)                                                  \
+    do {                                                                                       \
+        nb_stream_stats_t snap;                                                                \
+        bool met_ = false;                                                                     \
+        for (int64_t until_ = nb_it_now_ms() + (deadline_s) * 1000LL;                          \
+             !met_ && nb_it_now_ms() < until_; nb_it_sleep_ms(20)) {                           \
+            nb_stream_stats((in)->st, &snap);                                                  \
+            met_ = (cond);                                                                     \
+        }                                                                                      \
+        if (!met_)                                                                             \
+            fail_msg("not within %d s: %s", (int)(deadline_s), what);                          \
+    } while (0)
+
+/* Waits until @p in has run @p n more ticks: what was handled before this call has then been
+ * through a whole tick (parked events released, merges done, timers fired). */
+static void wait_ticks(instance_t *in, int n)
+{
+    nb_stream_stats_t now;
+    nb_stream_stats(in->st, &now);
+    uint64_t target = now.ticks + (uint64_t)n;
+    WAIT_UNTIL(in, snap.ticks >= target, 60, "ticks");
+}
+
 /* A commit that fails in the background, while the next batch has been handled already: both
  * batches are rolled back and handled again, and the outputs are exactly the baseline's.
  * Small batches keep the loop busy (input waiting), which is when commits go to the
@@ -495,7 +520,7 @@ static void test_background_commit_rolls_back(void **state)
     await_quiet(bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
-    nb_it_sleep_ms(2500); /* a tick releases what the late links resolve */
+    wait_ticks(&in, 2); /* a whole tick after the late links releases what they resolve */
     await_quiet(bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
@@ -555,7 +580,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     instance_t a, second;
     start_instance(&a, bs, "nb-a", true, 0, true);
     produce(bs, "events");
-    nb_it_sleep_ms(1500);
+    WAIT_UNTIL(&a, snap.commits >= 1 && snap.records_in > 0, 60, "a first commit");
     /* Retriable transaction errors. (Errors that abort come after the last rebalance, below:
      * the mock cluster shows aborted records to read_committed consumers, so a restore after
      * an abort would read the aborted transaction's changelog records as state. Apache Kafka
@@ -565,13 +590,17 @@ static void test_faults_recover_to_the_same_outputs(void **state)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     rd_kafka_mock_push_request_errors(mc, API_END_TXN, 1,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    nb_it_sleep_ms(1000);
+    {
+        nb_stream_stats_t was;
+        nb_stream_stats(a.st, &was);
+        WAIT_UNTIL(&a, snap.commits >= was.commits + 2, 60, "two commits through the errors");
+    }
     /* The coordinators move. */
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
     /* A second instance joins mid-stream (a rebalance while transactions are open)... */
     start_instance(&second, bs, "nb-b", true, 0, true);
-    nb_it_sleep_ms(3000);
+    WAIT_UNTIL(&second, snap.owned > 0, 60, "the second instance given partitions");
     /* ...every broker goes down (the stream is then not ready) and comes back; between
      * transactions, since an outage that aborts one is followed by a restore here (above)... */
     wait_idle(&a);
@@ -586,8 +615,14 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     assert_true(went_unready);
     for (int id = 1; id <= 3; id++)
         rd_kafka_mock_broker_set_up(mc, id);
-    /* ...and the second instance leaves again. */
-    nb_it_sleep_ms(2000);
+    /* ...and the second instance leaves again, once the first works again. */
+    nb_stream_stats(a.st, &snap);
+    uint64_t ticks_before = snap.ticks;
+    for (int64_t until = nb_it_now_ms() + 60000;
+         nb_it_now_ms() < until && !(snap.ready && snap.ticks > ticks_before); nb_it_sleep_ms(20))
+        nb_stream_stats(a.st, &snap);
+    if (!(snap.ready && snap.ticks > ticks_before))
+        fail_msg("the first instance is not ready again 60 s after the outage");
     stop_instance(&second);
     assert_int_equal(second.result, NB_ERR_OK);
 
@@ -618,7 +653,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
             break;
     }
     wait_settled(&a, aborts_before, 120);
-    nb_it_sleep_ms(2500); /* a tick after the catch-up releases what the late links resolve */
+    wait_ticks(&a, 2); /* a tick after the catch-up releases what the late links resolve */
     await_quiet(bs, &notifs, &dead, 180);
     stop_instance(&a);
     assert_int_equal(a.result, NB_ERR_OK);
@@ -798,12 +833,12 @@ static void test_replay_changes_nothing(void **state)
     await_quiet(bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
-    nb_it_sleep_ms(2500); /* a tick releases what the late links resolve */
+    wait_ticks(&in, 2); /* a whole tick after the late links releases what they resolve */
     await_quiet(bs, &notifs, &dead, 120);
     assert_same(&base_notifs, &notifs, "notifications");
     produce(bs, "events");
     wait_idle(&in);
-    nb_it_sleep_ms(2500);
+    wait_ticks(&in, 2);
     await_quiet(bs, &again, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
