@@ -162,6 +162,39 @@ void nb_notify_evidence_of(const nb_appointment_event_t *a, nb_evidence_t *e);
  *  Monday 00:00. The daemon and replay gather digests by it. */
 int64_t nb_notify_digest_period_end(nb_policy_digest_t digest, int64_t at);
 
+/** A digest being gathered: the low-tier notifications of one recipient role for one period
+ *  (nb_notify_digest_period_end()). The daemon keeps it in state, replay in memory. */
+typedef struct nb_notify_digest_s {
+    int64_t period_end;
+    char role[NB_ID_MAX + 1];
+    char route[NB_SYSTEM_MAX + 1];
+    size_t n;
+    nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
+} nb_notify_digest_t;
+
+#define NB_NOTIFY_DIGEST_KEY_LEN 32
+
+/** @brief The key of the digest of @p role for the period ending at @p period_end: SHA-256 of
+ *  "notbrought-digest|ROLE|END" (the by-child key it is gathered under). */
+void nb_notify_digest_key(const char *role, int64_t period_end,
+                          uint8_t key[NB_NOTIFY_DIGEST_KEY_LEN]);
+
+/** What nb_notify_digest_add() did. */
+typedef enum nb_notify_digest_add_e {
+    NB_NOTIFY_DIGEST_ADDED, /**< gathered */
+    NB_NOTIFY_DIGEST_HAD,   /**< it was there already (the same notification id) */
+    NB_NOTIFY_DIGEST_FULL,  /**< gathered, and the digest is full: publish it now */
+} nb_notify_digest_add_t;
+
+/** @brief Gathers @p note (a NEW notification of a low tier) into @p d, which is not full. */
+nb_notify_digest_add_t nb_notify_digest_add(nb_notify_digest_t *d, const nb_notification_t *note);
+
+/** @brief The digest notification for @p d (key from nb_notify_digest_key()): id
+ *  "digest-" and 24 hex digits of the key, the highest tier of its items, one recipient. */
+void nb_notify_build_digest(const nb_policy_t *pol, const nb_notify_digest_t *d,
+                            const uint8_t key[NB_NOTIFY_DIGEST_KEY_LEN], int64_t now_ms,
+                            nb_notification_t *out);
+
 /** @brief Fills each recipient's title from the policy by its role id ("" for a role the
  *         policy no longer has): for notifications built outside this module (digests). */
 void nb_notify_fill_titles(const nb_policy_t *pol, nb_notification_t *n);

@@ -60,12 +60,8 @@ typedef struct nb__rchild_s {
 } nb__rchild_t;
 
 typedef struct nb__rdigest_s {
-    char role[NB_ID_MAX + 1];
-    char route[NB_SYSTEM_MAX + 1];
-    int64_t period_end;
-    uint8_t key[32];
-    size_t n;
-    nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
+    nb_notify_digest_t g; /* what is gathered (the daemon keeps it in state, kind 3) */
+    uint8_t key[NB_NOTIFY_DIGEST_KEY_LEN];
     bool done;
 } nb__rdigest_t;
 
@@ -218,47 +214,15 @@ static int nb__emit(nb__run_t *r, const nb_notification_t *note)
 
 static int nb__digest_publish(nb__run_t *r, nb__rdigest_t *d, int64_t now)
 {
-    const nb_policy_info_t *info = nb_policy_info(r->pol);
-    nb_notification_t *n = calloc(1, sizeof(*n));
+    nb_notification_t *n = malloc(sizeof(*n));
     if (!n)
         return -1;
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", d->key[i]);
-    snprintf(n->notification_id, sizeof(n->notification_id), "digest-%.24s", hex);
-    uint8_t id[NB_LEDGER_ID_BYTES];
-    memcpy(id, d->key, NB_LEDGER_ID_BYTES);
-    nb_notify_reference(id, n->reference);
-    n->kind = NB_NOTIFICATION_DIGEST;
-    n->date_of_birth = n->expected_delivery_date = NB_DATE_NONE;
-    n->age_months = -1;
-    snprintf(n->child_key, sizeof(n->child_key), "digest");
-    snprintf(n->rule_id, sizeof(n->rule_id), "digest");
-    snprintf(n->rule_text, sizeof(n->rule_text),
-             "Digest for %s: %zu low-priority notification%s gathered until the period ended",
-             d->role, d->n, d->n == 1 ? "" : "s");
-    nb_str_copy(n->policy_name, sizeof(n->policy_name), info->name);
-    nb_str_copy(n->policy_version, sizeof(n->policy_version), info->version);
-    nb_str_copy(n->policy_hash, sizeof(n->policy_hash), info->hash);
-    n->tier = NB_TIER_CURIOSITY;
-    for (size_t i = 0; i < d->n; i++)
-        if (d->items[i].tier > n->tier)
-            n->tier = d->items[i].tier;
-    nb_str_copy(n->action, sizeof(n->action),
-                "Review each child listed and acknowledge each notification by its id.");
-    n->respond_by = NB_TIME_NONE;
-    n->created_at = now;
-    n->n_recipients = 1;
-    nb_str_copy(n->recipients[0].role, sizeof(n->recipients[0].role), d->role);
-    nb_str_copy(n->recipients[0].route, sizeof(n->recipients[0].route), d->route);
-    nb_notify_fill_titles(r->pol, n); /* as the daemon's digests (pipeline.c) */
-    n->n_items = d->n;
-    memcpy(n->items, d->items, d->n * sizeof(d->items[0]));
+    nb_notify_build_digest(r->pol, &d->g, d->key, now, n); /* as the daemon's (stream/digest.c) */
     int rc = nb__emit(r, n);
     free(n);
     r->o->digests++;
     d->done = true;
-    d->n = 0;
+    d->g.n = 0;
     return rc;
 }
 
@@ -268,14 +232,11 @@ static int nb__digest_add(nb__run_t *r, const nb_policy_decision_t *dc,
 {
     int64_t end = nb_notify_digest_period_end(dc->digest, dc->decided_at);
     for (size_t i = 0; i < dc->n_recipients; i++) {
-        char seed[256];
-        uint8_t key[32];
-        snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", dc->recipients[i]->id,
-                 (long long)end);
-        SHA256((const unsigned char *)seed, strlen(seed), key);
+        uint8_t key[NB_NOTIFY_DIGEST_KEY_LEN];
+        nb_notify_digest_key(dc->recipients[i]->id, end, key);
         nb__rdigest_t *d = NULL;
         for (size_t k = 0; k < r->n_dg && !d; k++)
-            if (!r->dg[k].done && memcmp(r->dg[k].key, key, 32) == 0)
+            if (!r->dg[k].done && memcmp(r->dg[k].key, key, sizeof(key)) == 0)
                 d = &r->dg[k];
         if (!d) {
             if (r->n_dg == r->cap_dg) {
@@ -288,30 +249,17 @@ static int nb__digest_add(nb__run_t *r, const nb_policy_decision_t *dc,
             }
             d = &r->dg[r->n_dg];
             memset(d, 0, sizeof(*d));
-            nb_str_copy(d->role, sizeof(d->role), dc->recipients[i]->id);
-            nb_str_copy(d->route, sizeof(d->route), dc->recipients[i]->route);
-            d->period_end = end;
-            memcpy(d->key, key, 32);
+            nb_str_copy(d->g.role, sizeof(d->g.role), dc->recipients[i]->id);
+            nb_str_copy(d->g.route, sizeof(d->g.route), dc->recipients[i]->route);
+            d->g.period_end = end;
+            memcpy(d->key, key, sizeof(key));
             if (nb__heap_push(r, end, r->n_dg, true))
                 return -1;
             r->n_dg++;
         }
-        bool have = false;
-        for (size_t k = 0; k < d->n; k++)
-            have = have || strcmp(d->items[k].notification_id, note->notification_id) == 0;
-        if (have)
-            continue;
-        nb_digest_item_t *it = &d->items[d->n++];
-        memset(it, 0, sizeof(*it));
-        nb_str_copy(it->notification_id, sizeof(it->notification_id), note->notification_id);
-        nb_str_copy(it->reference, sizeof(it->reference), note->reference);
-        nb_str_copy(it->child_key, sizeof(it->child_key), note->child_key);
-        nb_str_copy(it->nhs_number, sizeof(it->nhs_number), note->nhs_number);
-        nb_str_copy(it->rule_id, sizeof(it->rule_id), note->rule_id);
-        it->tier = note->tier;
-        it->decided_at = note->created_at;
         /* A full digest goes out at once; the period's later items start the next one. */
-        if (d->n == NB_NOTIF_MAX_ITEMS && nb__digest_publish(r, d, now))
+        if (nb_notify_digest_add(&d->g, note) == NB_NOTIFY_DIGEST_FULL &&
+            nb__digest_publish(r, d, now))
             return -1;
     }
     return 0;
@@ -598,7 +546,8 @@ static int nb__advance(nb__run_t *r, int64_t now)
         nb__heap_pop(r);
         if (e.digest) {
             nb__rdigest_t *d = &r->dg[e.idx];
-            if (!d->done && d->period_end == e.due && d->n > 0 && nb__digest_publish(r, d, now))
+            if (!d->done && d->g.period_end == e.due && d->g.n > 0 &&
+                nb__digest_publish(r, d, now))
                 return -1;
             continue;
         }

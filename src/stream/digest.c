@@ -93,12 +93,9 @@ nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
     int64_t end = nb_notify_digest_period_end(d->digest, d->decided_at);
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < d->n_recipients && !err; i++) {
-        char seed[256];
         nb__msg_t m;
         memset(&m, 0, sizeof(m));
-        snprintf(seed, sizeof(seed), "notbrought-digest|%s|%lld", d->recipients[i]->id,
-                 (long long)end);
-        SHA256((const unsigned char *)seed, strlen(seed), m.key);
+        nb_notify_digest_key(d->recipients[i]->id, end, m.key);
         nb__key_hex(m.key, m.key_hex);
         m.kind = NB__K_DIGEST;
         m.note = note;
@@ -115,41 +112,8 @@ nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
                                    const uint8_t key[NB__KEY_LEN], const nb__digest_t *d,
                                    int64_t now)
 {
-    const nb_policy_info_t *info = nb_policy_info(p->pol);
-    char hex[NB_KEY_MAX + 1];
     nb_notification_t n;
-    memset(&n, 0, sizeof(n));
-    nb__key_hex(key, hex);
-    snprintf(n.notification_id, sizeof(n.notification_id), "digest-%.24s", hex);
-    uint8_t id[NB_LEDGER_ID_BYTES];
-    memcpy(id, key, NB_LEDGER_ID_BYTES);
-    nb_notify_reference(id, n.reference);
-    n.kind = NB_NOTIFICATION_DIGEST;
-    n.date_of_birth = NB_DATE_NONE;
-    n.expected_delivery_date = NB_DATE_NONE;
-    n.age_months = -1;
-    snprintf(n.child_key, sizeof(n.child_key), "digest");
-    snprintf(n.rule_id, sizeof(n.rule_id), "digest");
-    snprintf(n.rule_text, sizeof(n.rule_text),
-             "Digest for %s: %zu low-priority notification%s gathered until the period ended",
-             d->role, d->n, d->n == 1 ? "" : "s");
-    nb_str_copy(n.policy_name, sizeof(n.policy_name), info->name);
-    nb_str_copy(n.policy_version, sizeof(n.policy_version), info->version);
-    nb_str_copy(n.policy_hash, sizeof(n.policy_hash), info->hash);
-    n.tier = NB_TIER_CURIOSITY;
-    for (size_t i = 0; i < d->n; i++)
-        if (d->items[i].tier > n.tier)
-            n.tier = d->items[i].tier;
-    nb_str_copy(n.action, sizeof(n.action),
-                "Review each child listed and acknowledge each notification by its id.");
-    n.respond_by = NB_TIME_NONE;
-    n.created_at = now;
-    n.n_recipients = 1;
-    nb_str_copy(n.recipients[0].role, sizeof(n.recipients[0].role), d->role);
-    nb_str_copy(n.recipients[0].route, sizeof(n.recipients[0].route), d->route);
-    nb_notify_fill_titles(p->pol, &n);
-    n.n_items = d->n;
-    memcpy(n.items, d->items, d->n * sizeof(d->items[0]));
+    nb_notify_build_digest(p->pol, d, key, now, &n);
     nb_err_t err = nb__publish(p, st, &n);
     if (!err)
         err = nb__audit(p, st, "digest", n.notification_id, "digest", "digest", (int)n.tier, 0,
@@ -186,20 +150,11 @@ nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
         nb_str_copy(d.route, sizeof(d.route), m->route);
         d.period_end = m->period_end;
     }
-    for (size_t i = 0; i < d.n; i++)
-        if (strcmp(d.items[i].notification_id, note->notification_id) == 0)
-            return NB_ERR_OK; /* already gathered */
-    nb_digest_item_t *it = &d.items[d.n++];
-    memset(it, 0, sizeof(*it));
-    nb_str_copy(it->notification_id, sizeof(it->notification_id), note->notification_id);
-    nb_str_copy(it->reference, sizeof(it->reference), note->reference);
-    nb_str_copy(it->child_key, sizeof(it->child_key), note->child_key);
-    nb_str_copy(it->nhs_number, sizeof(it->nhs_number), note->nhs_number);
-    nb_str_copy(it->rule_id, sizeof(it->rule_id), note->rule_id);
-    it->tier = note->tier;
-    it->decided_at = note->created_at;
+    nb_notify_digest_add_t added = nb_notify_digest_add(&d, note);
+    if (added == NB_NOTIFY_DIGEST_HAD)
+        return NB_ERR_OK; /* already gathered */
     /* A full digest goes out at once; the period's later items start the next one. */
-    if (d.n == NB_NOTIF_MAX_ITEMS)
+    if (added == NB_NOTIFY_DIGEST_FULL)
         return nb__digest_publish(p, st, part, m->key, &d, now);
     return nb__digest_save(p, st, part, m->key, &d);
 }

@@ -240,13 +240,7 @@ typedef struct nb__child_s {
     int64_t due_esc;    /* the next escalation alone (not stored) */
 } nb__child_t;
 
-typedef struct nb__digest_s {
-    int64_t period_end;
-    char role[NB_ID_MAX + 1];
-    char route[NB_SYSTEM_MAX + 1];
-    size_t n;
-    nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
-} nb__digest_t;
+typedef nb_notify_digest_t nb__digest_t; /* kind 3 */
 
 /* pipeline.c */
 bool nb__unhex32(const char *hex, uint8_t out[NB__KEY_LEN]);
