@@ -286,9 +286,9 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     }
     atomic_init(&st->fixed_now, fixed);
     pthread_mutex_init(&st->stats_lock, NULL);
-    pthread_mutex_init(&st->ahead_lock, NULL);
-    pthread_cond_init(&st->ahead_work, NULL);
-    pthread_cond_init(&st->ahead_done, NULL);
+    pthread_mutex_init(&st->ahead.lock, NULL);
+    pthread_cond_init(&st->ahead.work, NULL);
+    pthread_cond_init(&st->ahead.done, NULL);
     st->partitions = conf->partitions;
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
     st->caught = calloc((size_t)conf->partitions, sizeof(*st->caught));
@@ -296,7 +296,7 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
     atomic_init(&st->rec_refused, false);
     atomic_init(&st->progress_ms, 0);
-    st->wm = NB_TIME_NONE;
+    st->wm.value = NB_TIME_NONE;
     if (!st->stores || !st->caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
@@ -362,7 +362,7 @@ void nb_stream_destroy(nb_stream_t *st)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
     free(st->caught);
-    if (st->committing) /* nb_stream_run() settles it; this is for a run cut short */
+    if (st->commit.busy) /* nb_stream_run() settles it; this is for a run cut short */
         nb__commit_settle(st);
     nb__undo_free(&st->undo);
     nb__undo_free(&st->undo_prev);
@@ -372,16 +372,16 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_topic_partition_list_destroy(st->offsets);
     if (st->done_offsets)
         rd_kafka_topic_partition_list_destroy(st->done_offsets);
-    free(st->srcwm);
+    free(st->wm.src);
     if (st->isolate)
         rd_kafka_topic_partition_list_destroy(st->isolate);
     if (st->failed_offsets)
         rd_kafka_topic_partition_list_destroy(st->failed_offsets);
     nb__pipeline_destroy(st->pipe);
     pthread_mutex_destroy(&st->stats_lock);
-    pthread_mutex_destroy(&st->ahead_lock);
-    pthread_cond_destroy(&st->ahead_work);
-    pthread_cond_destroy(&st->ahead_done);
+    pthread_mutex_destroy(&st->ahead.lock);
+    pthread_cond_destroy(&st->ahead.work);
+    pthread_cond_destroy(&st->ahead.done);
     free(st);
 }
 
@@ -405,10 +405,10 @@ void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out)
 /* Publishes the main thread's counters for other threads. @locality main thread */
 void nb__publish_stats(nb_stream_t *st)
 {
-    if (st->decoder) {
-        pthread_mutex_lock(&st->ahead_lock);
-        st->stats.decoded_ahead = st->decoded_ahead;
-        pthread_mutex_unlock(&st->ahead_lock);
+    if (st->ahead.decoder) {
+        pthread_mutex_lock(&st->ahead.lock);
+        st->stats.decoded_ahead = st->ahead.decoded_ahead;
+        pthread_mutex_unlock(&st->ahead.lock);
     }
     pthread_mutex_lock(&st->stats_lock);
     st->published = st->stats;

@@ -286,11 +286,11 @@ nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
     /* Rules are evaluated as of now, not as of the poll (a turn or a restore ago): never
      * earlier than the last tick. */
     int64_t now = nb__eval_now(st);
-    while (st->ring && st->head < st->tail && st->head < upto && !st->fatal) {
+    while (st->ahead.ring && st->ahead.head < st->ahead.tail && st->ahead.head < upto && !st->fatal) {
         if (st->isolate_commit)
             break; /* a suspect record waits for its commit */
         const nb__decoded_t *pre;
-        bool suspect = st->isolate && nb__suspect(st, st->ring[st->head % NB__RING].rkm);
+        bool suspect = st->isolate && nb__suspect(st, st->ahead.ring[st->ahead.head % NB__RING].rkm);
         if (suspect && st->txn_open) {
             st->isolate_commit = true; /* what the batch holds commits first, without it */
             break;
@@ -341,8 +341,8 @@ static nb__turn_t nb__turn_facts(const nb_stream_t *st, int64_t now, bool idle, 
     t.batch_records = st->batch_records;
     t.idle = idle;
     t.drained = drained;
-    t.committing = st->committing;
-    t.commit_done = st->committing && atomic_load(&((nb_stream_t *)st)->commit_done);
+    t.committing = st->commit.busy;
+    t.commit_done = st->commit.busy && atomic_load(&((nb_stream_t *)st)->commit.done);
     t.catching_up = st->catching_up;
     t.isolate_commit = st->isolate_commit;
     t.isolate = st->isolate;
@@ -384,7 +384,7 @@ static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
     }
     /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts follow
      * each other, when the same records come again. */
-    if (idle && !st->txn_open && !st->committing &&
+    if (idle && !st->txn_open && !st->commit.busy &&
         (st->stats.aborts == 0 || st->stats.commits_since_abort > 0))
         atomic_store(&st->progress_ms, now);
     nb__publish_stats(st);
@@ -400,7 +400,7 @@ static nb_err_t nb__turn(nb_stream_t *st)
     nb_err_t err;
     /* The commit in flight has finished: the next batch's transaction begins now, and its
      * records waiting go out while it fills. */
-    if (st->committing && atomic_load(&st->commit_done) &&
+    if (st->commit.busy && atomic_load(&st->commit.done) &&
         (err = nb__commit_settle(st)) == NB_ERR_KAFKA_FATAL)
         return err;
     int64_t now = nb__now();
@@ -408,15 +408,15 @@ static nb_err_t nb__turn(nb_stream_t *st)
     int timeout = nb__turn_timeout(&facts);
     /* This turn handles what earlier turns polled, while the decoder starts on what this one
      * polls: it stays a turn ahead of the main loop instead of racing it. */
-    uint64_t upto = st->tail;
-    bool leftover = st->head < upto;
+    uint64_t upto = st->ahead.tail;
+    bool leftover = st->ahead.head < upto;
     bool drained;
     size_t polled = nb__ahead_fill(st, leftover ? 0 : timeout, &drained);
     now = nb__now();
     bool idle = polled == 0 && !leftover;
     nb__brokers_probe(st, now);
-    if (!st->decoder)
-        upto = st->tail; /* nothing to gain from waiting a turn */
+    if (!st->ahead.decoder)
+        upto = st->ahead.tail; /* nothing to gain from waiting a turn */
     nb__watermark_update(st, nb__eval_now(st), now, false);
     if ((err = nb__ahead_handle(st, upto, true)))
         return err;
@@ -470,8 +470,8 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
            "stopping: %llu records, %llu commits, %llu aborts; %lld ms waiting for commits; "
            "%llu records decoded ahead, %llu when handled",
            (unsigned long long)st->stats.records_in, (unsigned long long)st->stats.commits,
-           (unsigned long long)st->stats.aborts, (long long)st->commit_wait_ms,
-           (unsigned long long)st->decoded_ahead, (unsigned long long)st->decoded_inline);
+           (unsigned long long)st->stats.aborts, (long long)st->commit.wait_ms,
+           (unsigned long long)st->ahead.decoded_ahead, (unsigned long long)st->ahead.decoded_inline);
     rd_kafka_consumer_close(st->consumer);
     rd_kafka_destroy(st->consumer);
     st->consumer = NULL;

@@ -47,7 +47,7 @@ typedef enum {
 
 typedef struct nb__slot_s {
     rd_kafka_message_t *rkm;
-    nb__slot_state_t state; /* @locks ahead_lock */
+    nb__slot_state_t state; /* @locks ahead.lock */
     bool source;            /* a source record to decode ahead */
     int64_t now;            /* when it was polled: the decoder validates as of it */
     nb__decoded_t dec;
@@ -108,6 +108,46 @@ typedef struct nb__undo_log_s {
     size_t n, cap;
 } nb__undo_log_t;
 
+/* The commit in flight (processing.commit_in_background): the committer thread sends the
+ * offsets and commits the last batch's transaction while the main thread handles the next
+ * batch, whose records wait in `pending` until its own transaction can begin. Until the commit
+ * is settled its pre-images stay in undo_prev: an abort rolls back both batches. (txn.c) */
+typedef struct nb__commit_s {
+    bool busy; /* a commit is in flight */
+    pthread_t thread;
+    atomic_bool done;
+    rd_kafka_error_t *error; /* the committer's result */
+    rd_kafka_topic_partition_list_t *offsets;
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    int64_t t0;
+    int64_t wait_ms; /* the main loop's time waiting for commits (logged at the end) */
+} nb__commit_t;
+
+/* Watermarks of the source partitions: absence deadlines wait for them. (watermark.c) */
+typedef struct nb__watermarks_s {
+    nb__srcwm_t *src;
+    size_t n, cap, hit;
+    int64_t value;          /* the watermark last worked out (NB_TIME_NONE: the clock) */
+    uint64_t released_seen; /* nb__pipeline_released() as last reported */
+    int64_t reported;       /* wall clock: the last report to the other instances */
+} nb__watermarks_t;
+
+/* Records polled ahead, handled in order from `head`; the decoder thread decodes source
+ * records from `wcur` on. Indexes grow forever; the slot is index % NB__RING. (ahead.c) */
+typedef struct nb__ahead_s {
+    nb__slot_t *ring;
+    uint64_t head, tail;  /* @locks lock (written by the main thread only) */
+    uint64_t wcur;        /* @locks lock */
+    bool quit;            /* @locks lock */
+    bool decoder_idle;    /* @locks lock: waits for work */
+    bool main_waits;      /* @locks lock: waits for done */
+    uint64_t decoded_ahead, decoded_inline; /* @locks lock */
+    nb__decoder_t *decoder; /* the decoder thread's; NULL: no decoder thread */
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work, done;
+} nb__ahead_t;
+
 struct nb_stream_s {
     const nb_config_t *conf;
     nb__pipeline_t *pipe;
@@ -137,18 +177,7 @@ struct nb_stream_s {
     size_t n_consumed;
     nb__undo_log_t undo;
     uint64_t batch_seq; /* of the open batch: the stores' mark of the pre-images it holds */
-    /* The commit in flight (processing.commit_in_background): the committer thread sends the
-     * offsets and commits the last batch's transaction while this thread handles the next
-     * batch, whose records wait in `pending` until its own transaction can begin. Until the
-     * commit is settled its pre-images stay in undo_prev: an abort rolls back both batches. */
-    bool committing;
-    pthread_t committer;
-    atomic_bool commit_done;
-    rd_kafka_error_t *commit_error; /* the committer's result */
-    rd_kafka_topic_partition_list_t *commit_offsets;
-    rd_kafka_consumer_group_metadata_t *commit_cgmd;
-    int64_t commit_t0;
-    int64_t commit_wait_ms; /* the main loop's time waiting for commits (logged at the end) */
+    nb__commit_t commit; /* the commit in flight (txn.c) */
     long abort_backoff_ms;  /* pause after an abort that followed an abort */
     /* A record whose handling failed with an error of its own (not Kafka's): its batch was
      * rolled back, and when the record comes again it goes to the dead letters (nb__process). */
@@ -183,12 +212,7 @@ struct nb_stream_s {
      * the brokers were seen down. Read by the HTTP thread through nb_stream_stats(). */
     _Atomic int64_t progress_ms;
     int64_t brokers_probe_ms;
-    /* Watermarks of the source partitions (absence deadlines wait for them). */
-    nb__srcwm_t *srcwm;
-    size_t n_srcwm, cap_srcwm, srcwm_hit;
-    int64_t wm;           /* the watermark last worked out (NB_TIME_NONE: the clock) */
-    uint64_t released_seen; /* nb__pipeline_released() as last reported */
-    int64_t wm_reported;  /* wall clock: the last report to the other instances */
+    nb__watermarks_t wm; /* watermark.c */
     nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
     void *fault_opaque;
     nb__undo_log_t undo_prev;
@@ -206,19 +230,7 @@ struct nb_stream_s {
     int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
     bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
     int64_t last_tick;
-    /* Records polled ahead, handled in order from `head`; the decoder thread decodes source
-     * records from `wcur` on. Indexes grow forever; the slot is index % NB__RING. */
-    nb__slot_t *ring;
-    uint64_t head, tail;  /* @locks ahead_lock (written by this thread only) */
-    uint64_t wcur;        /* @locks ahead_lock */
-    bool ahead_quit;      /* @locks ahead_lock */
-    bool decoder_idle;    /* @locks ahead_lock: waits for ahead_work */
-    bool main_waits;      /* @locks ahead_lock: waits for ahead_done */
-    uint64_t decoded_ahead, decoded_inline; /* @locks ahead_lock */
-    nb__decoder_t *decoder; /* the decoder thread's; NULL: no decoder thread */
-    pthread_t decoder_thread;
-    pthread_mutex_t ahead_lock;
-    pthread_cond_t ahead_work, ahead_done;
+    nb__ahead_t ahead; /* records polled ahead and the decoder thread (ahead.c) */
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
     nb_metrics_t *metrics;      /* borrowed; NULL when metrics are off (every call accepts it) */
     nb_stream_stats_t stats;            /* main thread's working copy */

@@ -155,7 +155,7 @@ nb_err_t nb__begin(nb_stream_t *st)
         st->batch_records = 0;
         st->batch_emitted = 0;
     }
-    if (st->txn_begun || st->committing)
+    if (st->txn_begun || st->commit.busy)
         return NB_ERR_OK;
     rd_kafka_error_t *error = rd_kafka_begin_transaction(st->producer);
     if (error) {

@@ -344,8 +344,8 @@ void nb__rollback(nb_stream_t *st)
     nb__ahead_discard(st);
     nb__rewind(st);
     /* Rewound: what was read comes again, and the watermarks with it. */
-    for (size_t i = 0; i < st->n_srcwm; i++) {
-        nb__srcwm_t *w = &st->srcwm[i];
+    for (size_t i = 0; i < st->wm.n; i++) {
+        nb__srcwm_t *w = &st->wm.src[i];
         if (!w->remote) {
             w->recorded = 0;
             w->at_end = 0;
@@ -397,8 +397,8 @@ static rd_kafka_error_t *nb__commit_txn(rd_kafka_t *producer,
 static void *nb__committer_main(void *arg)
 {
     nb_stream_t *st = arg;
-    st->commit_error = nb__commit_txn(st->producer, st->commit_offsets, st->commit_cgmd);
-    atomic_store(&st->commit_done, true);
+    st->commit.error = nb__commit_txn(st->producer, st->commit.offsets, st->commit.cgmd);
+    atomic_store(&st->commit.done, true);
     return NULL;
 }
 
@@ -418,9 +418,9 @@ nb_err_t nb__commit_start(nb_stream_t *st, bool background)
                                                           : NB_ERR_KAFKA_ABORTABLE;
     /* Fetched now: the group generation changes with every rebalance, and offsets sent with
      * an old generation are fenced. */
-    st->commit_cgmd = st->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer)
+    st->commit.cgmd = st->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer)
                                            : NULL;
-    st->commit_offsets = st->offsets;
+    st->commit.offsets = st->offsets;
     st->offsets = rd_kafka_topic_partition_list_new(16);
     /* The last commit is settled: its log is empty, and serves the next batch. */
     nb__undo_log_t spare = st->undo_prev;
@@ -439,15 +439,15 @@ nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     st->txn_begun = false;
     st->batch_records = 0;
     st->batch_emitted = 0;
-    st->commit_t0 = nb__now();
-    st->commit_error = NULL;
-    atomic_store(&st->commit_done, false);
-    st->committing = true;
-    if (background && pthread_create(&st->committer, NULL, nb__committer_main, st) == 0) {
+    st->commit.t0 = nb__now();
+    st->commit.error = NULL;
+    atomic_store(&st->commit.done, false);
+    st->commit.busy = true;
+    if (background && pthread_create(&st->commit.thread, NULL, nb__committer_main, st) == 0) {
         st->stats.commits_background++;
     } else {
         nb__committer_main(st);
-        st->committer = pthread_self(); /* nothing to join */
+        st->commit.thread = pthread_self(); /* nothing to join */
         background = false;
     }
     return background ? NB_ERR_OK : nb__commit_settle(st);
@@ -459,23 +459,23 @@ nb_err_t nb__commit_start(nb_stream_t *st, bool background)
  *          NB_ERR_KAFKA_FATAL. */
 nb_err_t nb__commit_settle(nb_stream_t *st)
 {
-    if (!st->committing)
+    if (!st->commit.busy)
         return NB_ERR_OK;
-    if (!pthread_equal(st->committer, pthread_self())) {
+    if (!pthread_equal(st->commit.thread, pthread_self())) {
         int64_t t0 = nb__now();
-        pthread_join(st->committer, NULL);
-        st->commit_wait_ms += nb__now() - t0;
+        pthread_join(st->commit.thread, NULL);
+        st->commit.wait_ms += nb__now() - t0;
     } else {
-        st->commit_wait_ms += nb__now() - st->commit_t0;
+        st->commit.wait_ms += nb__now() - st->commit.t0;
     }
-    st->committing = false;
-    rd_kafka_error_t *error = st->commit_error;
-    st->commit_error = NULL;
-    if (st->commit_cgmd)
-        rd_kafka_consumer_group_metadata_destroy(st->commit_cgmd);
-    st->commit_cgmd = NULL;
-    rd_kafka_topic_partition_list_t *committed = st->commit_offsets;
-    st->commit_offsets = NULL;
+    st->commit.busy = false;
+    rd_kafka_error_t *error = st->commit.error;
+    st->commit.error = NULL;
+    if (st->commit.cgmd)
+        rd_kafka_consumer_group_metadata_destroy(st->commit.cgmd);
+    st->commit.cgmd = NULL;
+    rd_kafka_topic_partition_list_t *committed = st->commit.offsets;
+    st->commit.offsets = NULL;
     if (!error) {
         nb__isolate_done(st, committed);
         for (int i = 0; i < committed->cnt; i++) {
@@ -532,7 +532,7 @@ nb_err_t nb__commit_settle(nb_stream_t *st)
         memset(st->dl_prev, 0, sizeof(st->dl_prev));
         st->dl_any_prev = false;
     }
-    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit_t0) / 1e3);
+    nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit.t0) / 1e3);
     nb__report_consumed(st, st->consumed_prev, &st->n_consumed_prev);
     nb__undo_clear(&st->undo_prev);
     if (!st->txn_open)

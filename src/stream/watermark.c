@@ -10,41 +10,41 @@
 static nb__srcwm_t *nb__srcwm_find(nb_stream_t *st, const char *topic, int32_t partition,
                                    bool make)
 {
-    if (st->srcwm_hit < st->n_srcwm) {
-        nb__srcwm_t *w = &st->srcwm[st->srcwm_hit];
+    if (st->wm.hit < st->wm.n) {
+        nb__srcwm_t *w = &st->wm.src[st->wm.hit];
         if (w->partition == partition && strcmp(w->topic, topic) == 0)
             return w;
     }
-    for (size_t i = 0; i < st->n_srcwm; i++) {
-        nb__srcwm_t *w = &st->srcwm[i];
+    for (size_t i = 0; i < st->wm.n; i++) {
+        nb__srcwm_t *w = &st->wm.src[i];
         if (w->partition == partition && strcmp(w->topic, topic) == 0) {
-            st->srcwm_hit = i;
+            st->wm.hit = i;
             return w;
         }
     }
     if (!make)
         return NULL;
-    if (st->n_srcwm == st->cap_srcwm) {
-        size_t cap = st->cap_srcwm ? 2 * st->cap_srcwm : 16;
-        nb__srcwm_t *v = realloc(st->srcwm, cap * sizeof(*v));
+    if (st->wm.n == st->wm.cap) {
+        size_t cap = st->wm.cap ? 2 * st->wm.cap : 16;
+        nb__srcwm_t *v = realloc(st->wm.src, cap * sizeof(*v));
         if (!v)
             return NULL;
-        st->srcwm = v;
-        st->cap_srcwm = cap;
+        st->wm.src = v;
+        st->wm.cap = cap;
     }
-    nb__srcwm_t *w = &st->srcwm[st->n_srcwm];
+    nb__srcwm_t *w = &st->wm.src[st->wm.n];
     memset(w, 0, sizeof(*w));
     nb_str_copy(w->topic, sizeof(w->topic), topic);
     w->partition = partition;
     w->seen = nb__now();
-    st->srcwm_hit = st->n_srcwm++;
+    st->wm.hit = st->wm.n++;
     return w;
 }
 
 static void nb__srcwm_drop(nb_stream_t *st, size_t i)
 {
-    st->srcwm[i] = st->srcwm[--st->n_srcwm];
-    st->srcwm_hit = 0;
+    st->wm.src[i] = st->wm.src[--st->wm.n];
+    st->wm.hit = 0;
 }
 
 /* The partitions of an assignment (the sources, and the by-child partitions, whose records
@@ -63,7 +63,7 @@ void nb__srcwm_assign(nb_stream_t *st, const rd_kafka_topic_partition_list_t *pa
             memset(&w->remote, 0, sizeof(*w) - offsetof(nb__srcwm_t, remote));
             w->seen = nb__now();
         } else if (!w->remote) {
-            nb__srcwm_drop(st, (size_t)(w - st->srcwm));
+            nb__srcwm_drop(st, (size_t)(w - st->wm.src));
         }
     }
 }
@@ -108,8 +108,8 @@ static int64_t nb__srcwm_of(const nb_stream_t *st, const nb__srcwm_t *w, int64_t
 static int64_t nb__watermark(nb_stream_t *st, int64_t now, int64_t wall)
 {
     int64_t wm = NB_TIME_NONE;
-    for (size_t i = 0; i < st->n_srcwm; i++) {
-        int64_t w = nb__srcwm_of(st, &st->srcwm[i], now, wall);
+    for (size_t i = 0; i < st->wm.n; i++) {
+        int64_t w = nb__srcwm_of(st, &st->wm.src[i], now, wall);
         if (w != NB_TIME_NONE && (wm == NB_TIME_NONE || w < wm))
             wm = w;
     }
@@ -119,21 +119,21 @@ static int64_t nb__watermark(nb_stream_t *st, int64_t now, int64_t wall)
 /* Every turn: the watermark for the pipeline; once a tick (@p gauges) the metrics too. */
 void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall, bool gauges)
 {
-    st->wm = nb__watermark(st, now, wall);
-    nb__pipeline_set_watermark(st->pipe, st->wm, wall);
+    st->wm.value = nb__watermark(st, now, wall);
+    nb__pipeline_set_watermark(st->pipe, st->wm.value, wall);
     if (!st->metrics || !gauges)
         return;
     uint64_t released = nb__pipeline_released(st->pipe);
-    if (released > st->released_seen) {
+    if (released > st->wm.released_seen) {
         nb_metrics_add(st->metrics, NB_M_WATERMARK_RELEASED, NULL,
-                       (double)(released - st->released_seen));
-        st->released_seen = released;
+                       (double)(released - st->wm.released_seen));
+        st->wm.released_seen = released;
     }
     nb_metrics_set(st->metrics, NB_M_ABSENCE_WATERMARK_LAG, NULL,
-                   st->wm == NB_TIME_NONE ? 0.0 : (double)(now - st->wm) / 1e3);
+                   st->wm.value == NB_TIME_NONE ? 0.0 : (double)(now - st->wm.value) / 1e3);
     nb_metrics_set(st->metrics, NB_M_TIMERS_HELD, NULL, (double)nb__pipeline_held(st->pipe));
-    for (size_t i = 0; i < st->n_srcwm; i++) {
-        const nb__srcwm_t *w = &st->srcwm[i];
+    for (size_t i = 0; i < st->wm.n; i++) {
+        const nb__srcwm_t *w = &st->wm.src[i];
         if (w->remote)
             continue;
         char part[16];
@@ -150,12 +150,12 @@ void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall, bool gauge
  * the open transaction, at most once a second. Nothing when this instance owns them all. */
 nb_err_t nb__watermark_report(nb_stream_t *st, int64_t now, int64_t wall)
 {
-    if (wall - st->wm_reported < NB__TICK_MS || st->stats.owned >= st->partitions)
+    if (wall - st->wm.reported < NB__TICK_MS || st->stats.owned >= st->partitions)
         return NB_ERR_OK;
-    st->wm_reported = wall;
+    st->wm.reported = wall;
     nb_buf_t b = {0};
-    for (size_t i = 0; i < st->n_srcwm; i++) {
-        const nb__srcwm_t *w = &st->srcwm[i];
+    for (size_t i = 0; i < st->wm.n; i++) {
+        const nb__srcwm_t *w = &st->wm.src[i];
         if (w->remote)
             continue;
         int64_t v = nb__srcwm_of(st, w, now, wall);
