@@ -434,7 +434,7 @@ bool nb__check_deadlines(nb__ctx_t *ctx); /* load_checks.c; false when out of me
 void nb__check_types(nb__ctx_t *ctx);      /* load_types.c */
 void nb__check_stage(nb__ctx_t *ctx);      /* load_types.c */
 
-/* ---- evaluation (eval.c, overlap.c) ----------------------------------------------------- */
+/* ---- evaluation (eval*.c, overlap.c) ---------------------------------------------------- */
 
 struct nb_policy_result_s {
     EVP_MD_CTX *md;
@@ -468,9 +468,42 @@ typedef struct nb__ev_s {
     bool self_managing;      /* said so, or presumed from the age the policy gives */
 } nb__ev_t;
 
-/** Whether the subject predicate holds for the child (eval.c). */
+/* eval.c: the context at a time (nb__ev_at), or of one child's ledger at a time. */
+void nb__ev_at(nb__ev_t *ev, int64_t now);
+void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
+                 const nb_policy_subject_t *subj, int64_t now_ms, nb_policy_result_t *res);
+
+/* eval_fire.c: whether a rule fires, and what it found when it does. */
+typedef struct nb__fire_s {
+    size_t n_ev;
+    const nb_ledger_appt_t *ev[NB_NOTIF_MAX_EVIDENCE];
+    int32_t count, agencies, window_days;
+    int64_t deadline;
+    uint64_t fp_extra; /* absence deadlines: what identifies the missed deadline */
+    bool as_dna;
+    size_t n_ctx;
+    const nb_ledger_fact_t *ctx[NB_NOTIF_MAX_CONTEXT];
+} nb__fire_t;
+
+bool nb__in(const nb__range_t *r, int32_t v);
+/** Does appointment i satisfy the match (any of its alternatives)? */
+bool nb__matches(const nb__ev_t *ev, const nb__match_t *m, size_t i, bool ignore_status);
+/** Facts that apply on the evaluation day: a mask of kinds, and which entries. */
+uint32_t nb__facts(const nb__ev_t *ev, int32_t ended_within, uint32_t want,
+                   const nb_ledger_fact_t **used, size_t *n_used);
+/** Whether the subject predicate holds for the child. */
 bool nb__spred(const nb__ev_t *ev, const nb__spred_t *s, bool *as_dna,
                const nb_ledger_fact_t **used, size_t *n_used);
+/** Is there an expected contact (not entered in error) scheduled in (after_min, now]? */
+bool nb__contact(const nb__ev_t *ev, const nb__match_t *expect, int32_t after_min);
+bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out);
+/** When an absence rule would fire next if nothing more were recorded, or NB_TIME_NONE. */
+int64_t nb__absence_next(const nb__ev_t *ev, const nb__rule_t *r, int64_t after);
+
+/* eval_decide.c: the decision of rule @p ri, which fired with @p f, appended to res. */
+void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,
+                const char *key);
+
 /** Who a raised notification of rule @p ri was sent to, as far as the policy and the child
  *  now tell: the rule's recipients, the roles its modifiers add now, and those of the rungs
  *  it was escalated to (overlap.c). @returns how many were written to @p out. */
