@@ -89,7 +89,8 @@ void nb__ev_at(nb__ev_t *ev, int64_t now)
     } else if (ev->edd != NB_DATE_NONE) {
         ev->kind = NB_SUBJECT_UNBORN;
         ev->gestation = 280 - (ev->edd - ev->today);
-    }    /* A young person of the age the policy gives (defaults.self_managing_from_age) manages
+    }
+    /* A young person of the age the policy gives (defaults.self_managing_from_age) manages
      * their own appointments unless said otherwise: they "did not attend". */
     ev->self_managing = ev->said_self_managing ||
                         (ev->age_months != NB__UNSET &&
@@ -143,6 +144,62 @@ void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
+/* Raised notifications: still supported? @p fired has a bit for each rule that fires now. */
+static void nb__raised_support(const nb__ev_t *ev, nb_policy_result_t *res, uint64_t fired)
+{
+    const nb_policy_t *pol = ev->pol;
+    nb__fire_t f;
+    size_t n_raised;
+    const nb_ledger_raised_t *raised = nb_ledger_raised(ev->led, &n_raised);
+    for (size_t i = 0; i < n_raised && res->n_raised < NB_LEDGER_MAX_RAISED; i++) {
+        nb_policy_raised_status_t *s = &res->raised[res->n_raised++];
+        const nb_ledger_raised_t *x = &raised[i];
+        nb_ledger_id_format(x->id, s->id);
+        s->raised = x;
+        s->rule = NULL;
+        s->n_recipients = 0;
+        size_t ri;
+        for (ri = 0; ri < pol->n_rules; ri++)
+            if (pol->rules[ri].info.hash == x->rule_hash)
+                break;
+        if (ri == pol->n_rules) {
+            s->support = NB_POLICY_RULE_REMOVED;
+            continue;
+        }
+        s->rule = &pol->rules[ri].info;
+        s->n_recipients =
+            nb__raised_recipients(ev, ri, x, s->recipients, NB_NOTIF_MAX_RECIPIENTS);
+        if (fired >> ri & 1) {
+            s->support = NB_POLICY_SUPPORTED;
+            continue;
+        }
+        const nb__rule_t *r = &pol->rules[ri];
+        nb__ev_t then = *ev;
+        if (r->kind == NB__RULE_ABSENCE) {
+            /* Was the deadline missed, given what is known now? (Judged at the deadline, not
+             * when the notification was raised: that may be later, at the clock, while the
+             * deadline was judged at the watermark.) Then the contact was recorded after the
+             * deadline (resolved), or time moved on (the child was born, or grew out of the
+             * rule: expired, it stands). */
+            int64_t at = r->by == NB__BY_WORKING_DAYS
+                             ? nb_policy_add_working_days(pol, (int64_t)x->evidence_max_min * 60000,
+                                                          r->by_value) + 1
+                             : (int64_t)x->evidence_max_min * 60000;
+            nb__ev_at(&then, at);
+            if (!nb__rule_fires(&then, r, &f))
+                s->support = NB_POLICY_WITHDRAWN;
+            else if (nb__contact(ev, &r->expect, nb_ledger_minutes(at)))
+                s->support = NB_POLICY_RESOLVED;
+            else
+                s->support = NB_POLICY_EXPIRED;
+            continue;
+        }
+        /* Would the rule have fired when this was raised, given what is known now? */
+        nb__ev_at(&then, x->raised_at);
+        s->support = nb__rule_fires(&then, r, &f) ? NB_POLICY_EXPIRED : NB_POLICY_WITHDRAWN;
+    }
+}
+
 nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
                             const nb_policy_subject_t *subj, int64_t now_ms,
                             nb_policy_result_t *res)
@@ -189,56 +246,7 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
         }
     }
 
-    /* Raised notifications: still supported? */
-    size_t n_raised;
-    const nb_ledger_raised_t *raised = nb_ledger_raised(led, &n_raised);
-    for (size_t i = 0; i < n_raised && res->n_raised < NB_LEDGER_MAX_RAISED; i++) {
-        nb_policy_raised_status_t *s = &res->raised[res->n_raised++];
-        const nb_ledger_raised_t *x = &raised[i];
-        nb_ledger_id_format(x->id, s->id);
-        s->raised = x;
-        s->rule = NULL;
-        s->n_recipients = 0;
-        size_t ri;
-        for (ri = 0; ri < pol->n_rules; ri++)
-            if (pol->rules[ri].info.hash == x->rule_hash)
-                break;
-        if (ri == pol->n_rules) {
-            s->support = NB_POLICY_RULE_REMOVED;
-            continue;
-        }
-        s->rule = &pol->rules[ri].info;
-        s->n_recipients =
-            nb__raised_recipients(&ev, ri, x, s->recipients, NB_NOTIF_MAX_RECIPIENTS);
-        if (fired >> ri & 1) {
-            s->support = NB_POLICY_SUPPORTED;
-            continue;
-        }
-        const nb__rule_t *r = &pol->rules[ri];
-        nb__ev_t then = ev;
-        if (r->kind == NB__RULE_ABSENCE) {
-            /* Was the deadline missed, given what is known now? (Judged at the deadline, not
-             * when the notification was raised: that may be later, at the clock, while the
-             * deadline was judged at the watermark.) Then the contact was recorded after the
-             * deadline (resolved), or time moved on (the child was born, or grew out of the
-             * rule: expired, it stands). */
-            int64_t at = r->by == NB__BY_WORKING_DAYS
-                             ? nb_policy_add_working_days(pol, (int64_t)x->evidence_max_min * 60000,
-                                                          r->by_value) + 1
-                             : (int64_t)x->evidence_max_min * 60000;
-            nb__ev_at(&then, at);
-            if (!nb__rule_fires(&then, r, &f))
-                s->support = NB_POLICY_WITHDRAWN;
-            else if (nb__contact(&ev, &r->expect, nb_ledger_minutes(at)))
-                s->support = NB_POLICY_RESOLVED;
-            else
-                s->support = NB_POLICY_EXPIRED;
-            continue;
-        }
-        /* Would the rule have fired when this was raised, given what is known now? */
-        nb__ev_at(&then, x->raised_at);
-        s->support = nb__rule_fires(&then, r, &f) ? NB_POLICY_EXPIRED : NB_POLICY_WITHDRAWN;
-    }
+    nb__raised_support(&ev, res, fired);
     nb__overlaps(&ev, res);
     return NB_ERR_OK;
 }

@@ -89,15 +89,11 @@ static void nb__add_ctx(nb_policy_decision_t *d, const nb_ledger_fact_t *const *
     }
 }
 
-void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
-                const nb__fire_t *f, const char *key)
+/* What the decision says before the modifiers: the rule, its recipients, the evidence and
+ * the counts behind it, and the context facts its subject used. */
+static void nb__decide_evidence(nb_policy_decision_t *d, const nb__rule_t *r,
+                                const nb__fire_t *f)
 {
-    const nb_policy_t *pol = ev->pol;
-    const nb__rule_t *r = &pol->rules[ri];
-    nb_policy_decision_t *d = &res->decisions[res->n_decisions++];
-    nb__respond_t respond = r->eff_respond; /* the rule's own, or its tier's default */
-    bool respond_set = false;               /* a modifier said how soon */
-
     d->rule = &r->info;
     d->shadow = r->info.shadow;
     d->as_dna = f->as_dna;
@@ -126,8 +122,15 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
     d->counts[0].agencies = f->agencies;
     d->n_context = 0;
     nb__add_ctx(d, f->ctx, f->n_ctx);
+}
 
-    /* Modifiers, in the order the policy lists them. */
+/* Modifiers, in the order the policy lists them: the tier, more recipients and context, and
+ * a response time, which replaces *respond (and sets *respond_set) when a modifier gives
+ * one. */
+static void nb__decide_modifiers(const nb__ev_t *ev, nb_policy_decision_t *d, size_t ri,
+                                 nb__respond_t *respond, bool *respond_set)
+{
+    const nb_policy_t *pol = ev->pol;
     d->n_modifiers = 0;
     int tier = (int)d->tier;
     for (size_t m = 0; m < pol->n_modifiers; m++) {
@@ -142,8 +145,8 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
         if (tier > NB_TIER_URGENT)
             tier = NB_TIER_URGENT;
         if (mod->respond.kind != NB__RESPOND_NONE) {
-            respond = mod->respond;
-            respond_set = true;
+            *respond = mod->respond;
+            *respond_set = true;
         }
         for (size_t i = 0; i < mod->add_to.n; i++)
             nb__add_role(d, mod->add_to.roles[i]);
@@ -152,8 +155,13 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
             d->modifiers[d->n_modifiers++] = mod->id;
     }
     d->tier = (nb_tier_t)tier;
+}
 
-    /* Identity and state against what was raised before. */
+/* Identity and state against what was raised before. */
+static void nb__decide_state(const nb__ev_t *ev, nb_policy_result_t *res,
+                             nb_policy_decision_t *d, const nb__rule_t *r, const nb__fire_t *f,
+                             const char *key)
+{
     d->fingerprint = nb__fingerprint(res->md, r, f);
     nb__decision_id(res->md, key, r->info.id, d->fingerprint, d->id_bytes);
     nb_ledger_id_format(d->id_bytes, d->id);
@@ -190,22 +198,17 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
         if (cooling && d->evidence_max_min <= latest->evidence_max_min)
             d->state = NB_POLICY_SUPPRESSED;
     }
-    /* Respond by: a modifier's own response time; else, when the modifiers changed the tier,
-     * the new tier's default, unless the rule's own is sooner (a higher tier never waits
-     * longer); else the rule's own or its tier's default. */
-    d->respond_by = nb__policy_respond_by(pol, &respond, d->decided_at);
-    if (!respond_set && d->tier != d->base_tier &&
-        pol->tiers[d->tier].respond.kind != NB__RESPOND_NONE) {
-        int64_t by = nb__policy_respond_by(pol, &pol->tiers[d->tier].respond, d->decided_at);
-        if (d->respond_by == NB_TIME_NONE || by < d->respond_by)
-            d->respond_by = by;
-    }
-    /* Rungs: from the respond-by, or from the decision; only an early alert may fall before
-     * the respond-by (the loader refuses a policy where another could; this holds at run time
-     * whatever the calendar does). Due times never go backwards. */
-    /* The ladder: the rule's own; a decision the modifiers moved to another tier follows that
-     * tier's ladder when the policy gives one (an urgent notification does not wait for a
-     * routine ladder's first rung). */
+}
+
+/* Rungs: from the respond-by, or from the decision; only an early alert may fall before the
+ * respond-by (the loader refuses a policy where another could; this holds at run time
+ * whatever the calendar does). Due times never go backwards.
+ * The ladder: the rule's own; a decision the modifiers moved to another tier follows that
+ * tier's ladder when the policy gives one (an urgent notification does not wait for a
+ * routine ladder's first rung). */
+static void nb__decide_rungs(const nb_policy_t *pol, nb_policy_decision_t *d,
+                             const nb__rule_t *r)
+{
     const nb__flat_t *flat = r->flat;
     size_t n_flat = r->n_rungs;
     d->ladder_of_tier = false;
@@ -238,4 +241,29 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
             if (flat[i].to->roles[k] && g->n_roles < NB_NOTIF_MAX_RECIPIENTS)
                 g->roles[g->n_roles++] = flat[i].to->roles[k];
     }
+}
+
+void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,
+                const char *key)
+{
+    const nb_policy_t *pol = ev->pol;
+    const nb__rule_t *r = &pol->rules[ri];
+    nb_policy_decision_t *d = &res->decisions[res->n_decisions++];
+    nb__respond_t respond = r->eff_respond; /* the rule's own, or its tier's default */
+    bool respond_set = false;               /* a modifier said how soon */
+
+    nb__decide_evidence(d, r, f);
+    nb__decide_modifiers(ev, d, ri, &respond, &respond_set);
+    nb__decide_state(ev, res, d, r, f, key);
+    /* Respond by: a modifier's own response time; else, when the modifiers changed the tier,
+     * the new tier's default, unless the rule's own is sooner (a higher tier never waits
+     * longer); else the rule's own or its tier's default. */
+    d->respond_by = nb__policy_respond_by(pol, &respond, d->decided_at);
+    if (!respond_set && d->tier != d->base_tier &&
+        pol->tiers[d->tier].respond.kind != NB__RESPOND_NONE) {
+        int64_t by = nb__policy_respond_by(pol, &pol->tiers[d->tier].respond, d->decided_at);
+        if (d->respond_by == NB_TIME_NONE || by < d->respond_by)
+            d->respond_by = by;
+    }
+    nb__decide_rungs(pol, d, r);
 }

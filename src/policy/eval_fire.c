@@ -147,70 +147,65 @@ bool nb__contact(const nb__ev_t *ev, const nb__match_t *expect, int32_t after_mi
     return false;
 }
 
-bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out)
+/* A count rule with 'at_least': the matching appointments in the window up to now. */
+static bool nb__count_fires(const nb__ev_t *ev, const nb__rule_t *r, int32_t from,
+                            nb__fire_t *out)
 {
-    out->n_ev = 0;
-    out->count = out->agencies = 0;
-    out->window_days = 0;
-    out->deadline = NB_TIME_NONE;
-    out->fp_extra = 0;
-    out->as_dna = false;
-    out->n_ctx = 0;
-    if (!nb__spred(ev, &r->subject, &out->as_dna, out->ctx, &out->n_ctx))
-        return false;
-
-    if (r->kind == NB__RULE_COUNT) {
-        int32_t from = r->within_days == NB__UNSET
-                           ? INT32_MIN
-                           : ev->now_min - r->within_days * 1440;
-        uint32_t agencies = 0;
-        int32_t count = 0;
-        out->window_days = r->within_days == NB__UNSET ? 0 : r->within_days;
-        if (r->consecutive == NB__UNSET) {
-            for (size_t i = ev->n; i-- > 0;) {
-                const nb_ledger_appt_t *a = &ev->appts[i];
-                if (a->start_min > ev->now_min)
-                    continue;
-                if (a->start_min < from)
-                    break;
-                if (a->status == NB_STATUS_ENTERED_IN_ERROR ||
-                    !nb__matches(ev, &r->match, i, false))
-                    continue;
-                count++;
-                agencies |= 1u << a->agency;
-                if (out->n_ev < NB_NOTIF_MAX_EVIDENCE)
-                    out->ev[out->n_ev++] = a;
-            }
-            out->count = count;
-            out->agencies = nb__popcount(agencies);
-            return count >= r->at_least &&
-                   (r->distinct_agencies == NB__UNSET || out->agencies >= r->distinct_agencies);
-        }
-        /* N in a row: the latest outcomes of appointments of this kind. */
-        for (size_t i = ev->n; i-- > 0;) {
-            const nb_ledger_appt_t *a = &ev->appts[i];
-            if (a->start_min > ev->now_min || !nb__is_outcome(a->status))
-                continue;
-            if (a->start_min < from)
-                break;
-            if (!nb__matches(ev, &r->match, i, true))
-                continue;
-            if (!nb__matches(ev, &r->match, i, false))
-                break;
-            count++;
-            agencies |= 1u << a->agency;
-            if (out->n_ev < NB_NOTIF_MAX_EVIDENCE)
-                out->ev[out->n_ev++] = a;
-            if (count >= r->consecutive)
-                break;
-        }
-        out->count = count;
-        out->agencies = nb__popcount(agencies);
-        return count >= r->consecutive &&
-               (r->distinct_agencies == NB__UNSET || out->agencies >= r->distinct_agencies);
+    uint32_t agencies = 0;
+    int32_t count = 0;
+    for (size_t i = ev->n; i-- > 0;) {
+        const nb_ledger_appt_t *a = &ev->appts[i];
+        if (a->start_min > ev->now_min)
+            continue;
+        if (a->start_min < from)
+            break;
+        if (a->status == NB_STATUS_ENTERED_IN_ERROR || !nb__matches(ev, &r->match, i, false))
+            continue;
+        count++;
+        agencies |= 1u << a->agency;
+        if (out->n_ev < NB_NOTIF_MAX_EVIDENCE)
+            out->ev[out->n_ev++] = a;
     }
+    out->count = count;
+    out->agencies = nb__popcount(agencies);
+    return count >= r->at_least &&
+           (r->distinct_agencies == NB__UNSET || out->agencies >= r->distinct_agencies);
+}
 
-    /* Absence rules. */
+/* A count rule with 'consecutive', N in a row: the latest outcomes of appointments of this
+ * kind. */
+static bool nb__consecutive_fires(const nb__ev_t *ev, const nb__rule_t *r, int32_t from,
+                                  nb__fire_t *out)
+{
+    uint32_t agencies = 0;
+    int32_t count = 0;
+    for (size_t i = ev->n; i-- > 0;) {
+        const nb_ledger_appt_t *a = &ev->appts[i];
+        if (a->start_min > ev->now_min || !nb__is_outcome(a->status))
+            continue;
+        if (a->start_min < from)
+            break;
+        if (!nb__matches(ev, &r->match, i, true))
+            continue;
+        if (!nb__matches(ev, &r->match, i, false))
+            break;
+        count++;
+        agencies |= 1u << a->agency;
+        if (out->n_ev < NB_NOTIF_MAX_EVIDENCE)
+            out->ev[out->n_ev++] = a;
+        if (count >= r->consecutive)
+            break;
+    }
+    out->count = count;
+    out->agencies = nb__popcount(agencies);
+    return count >= r->consecutive &&
+           (r->distinct_agencies == NB__UNSET || out->agencies >= r->distinct_agencies);
+}
+
+/* An absence rule: the expected contact not recorded by its deadline, a number of working
+ * days after the latest appointment that starts the clock, or a gestation or an age. */
+static bool nb__absence_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out)
+{
     if (r->by == NB__BY_WORKING_DAYS) {
         int32_t from = ev->now_min - r->lookback_days * 1440;
         for (size_t i = ev->n; i-- > 0;) {
@@ -259,6 +254,28 @@ bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out)
     }
     out->count = (int32_t)out->n_ev;
     return true;
+}
+
+bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out)
+{
+    out->n_ev = 0;
+    out->count = out->agencies = 0;
+    out->window_days = 0;
+    out->deadline = NB_TIME_NONE;
+    out->fp_extra = 0;
+    out->as_dna = false;
+    out->n_ctx = 0;
+    if (!nb__spred(ev, &r->subject, &out->as_dna, out->ctx, &out->n_ctx))
+        return false;
+    if (r->kind != NB__RULE_COUNT)
+        return nb__absence_fires(ev, r, out);
+    int32_t from = r->within_days == NB__UNSET
+                       ? INT32_MIN
+                       : ev->now_min - r->within_days * 1440;
+    out->window_days = r->within_days == NB__UNSET ? 0 : r->within_days;
+    if (r->consecutive == NB__UNSET)
+        return nb__count_fires(ev, r, from, out);
+    return nb__consecutive_fires(ev, r, from, out);
 }
 
 /*
