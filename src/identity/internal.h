@@ -128,14 +128,6 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
 void nb__identity_hex(const uint8_t *bytes, size_t n, char *out);
 void nb__identity_nhs_format(uint64_t nhs, char out[NB_NHS_LEN + 1]);
 nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_MAX + 1]);
-uint64_t nb__identity_final(const nb_identity_t *idt, uint64_t nhs, uint32_t *hops,
-                            const nb__sup_slot_t **last);
-void nb__identity_ref(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len, uint16_t src,
-                      uint8_t flags, nb_identity_link_ref_t *ref);
-/* Fills res for an event resolved through a linked local-id slot. */
-nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t *slot,
-                                       nb_identity_method_t method, nb_identity_resolution_t *res);
-
 nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
@@ -148,11 +140,35 @@ nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
 nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
                       const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
                       size_t errstr_size);
+
+/* state.c */
+void nb__identity_ref(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len, uint16_t src,
+                      uint8_t flags, nb_identity_link_ref_t *ref);
 nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n);
 uint32_t nb__arena_put(nb_identity_t *idt, const char *s, size_t len);
+/* Rewrites the arena without the strings of replaced statements, once they are most of it. */
+void nb__arena_maybe_compact(nb_identity_t *idt);
+/* Interns a source (agency, system, organisation), whose index a slot keeps. */
+nb_err_t nb__source_intern(nb_identity_t *idt, const nb_source_t *src, uint16_t *out);
+/* A statement's verification, as the bits of a slot's flags. */
+uint8_t nb__verif_flags(nb_verification_t v);
 bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
                     const char *event_id);
 void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref);
+
+/* resolve.c */
+/* Fills res for an event resolved through a linked local-id slot. */
+nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t *slot,
+                                       nb_identity_method_t method, nb_identity_resolution_t *res);
+
+/* merge.c */
+/* The number at the end of @p nhs's supersession chain; *hops and *last (either may be NULL)
+ * say how far it is and the last supersession on the way. */
+uint64_t nb__identity_final(const nb_identity_t *idt, uint64_t nhs, uint32_t *hops,
+                            const nb__sup_slot_t **last);
+/* Applies a supersedes statement (called by nb_identity_apply(), links.c). */
+nb_err_t nb__apply_supersedes(nb_identity_t *idt, const nb_identity_link_t *link,
+                              nb_identity_result_t *res, char *errstr, size_t errstr_size);
 
 /* pregnancy.c */
 /* Resolves an unborn subject (see docs/identity.md, "Pregnancies"). */

@@ -1,11 +1,12 @@
 /*
- * notbrought - policy internals: the compiled policy, shared by load.c, eval.c, calendar.c
- * and explain.c.
+ * notbrought - policy internals: the compiled policy, shared by the loader (load*.c),
+ * eval.c, calendar.c, explain.c and overlap.c, and what the loader's files share.
  */
 #ifndef NB_POLICY_INTERNAL_H
 #define NB_POLICY_INTERNAL_H
 
 #include <openssl/evp.h>
+#include <yaml.h>
 
 #include "notbrought/policy.h"
 
@@ -260,7 +261,180 @@ struct nb_policy_s {
     uint16_t overlap_of[NB_POLICY_MAX_RULES];
 };
 
-/* ---- evaluation (eval.c, overlap.c) ----------------------------------------------------- */
+/* ---- loading (load*.c; load.c says which file holds what) -------------------------------- */
+
+/* Limits of one load: how deeply the tables nest, how many nodes are visited (aliases can make
+ * a small file expand hugely), and the size of a file. */
+#define NB__MAX_DEPTH 24
+#define NB__MAX_VISITS 200000L
+#define NB__MAX_FILE_BYTES (4u << 20) /* a policy file or an included one: 4 MiB */
+
+/* The state of one load, across its files. */
+typedef struct nb__ctx_s {
+    nb_policy_t *pol;
+    yaml_document_t *doc;
+    const char *file; /* arena copy */
+    const char *dir;  /* directory of the file, for includes; NULL when loading memory */
+    int layer;
+    bool in_include;
+    nb_policy_diag_cb_t *cb;
+    void *opaque;
+    int n_errors;
+    nb_err_t first_err;
+    char *errstr;
+    size_t errstr_size;
+    long budget; /* node visits left: aliases can make a small file expand hugely */
+    int depth;
+    bool nomem;
+    EVP_MD_CTX *md;
+} nb__ctx_t;
+
+/* Diagnostics (load_yaml.c). Every problem goes through nb__report(), which counts errors,
+ * keeps the first in errstr and tells the caller's callback. */
+nb__mark_t nb__mark(const nb__ctx_t *ctx, const yaml_node_t *node);
+__attribute__((format(printf, 5, 6))) void nb__report(nb__ctx_t *ctx, nb__mark_t m, nb_err_t err,
+                                                      bool warning, const char *fmt, ...);
+#define NB__ERR(ctx, node, err, ...) nb__report(ctx, nb__mark(ctx, node), err, false, __VA_ARGS__)
+#define NB__WARN(ctx, mark, err, ...) nb__report(ctx, mark, err, true, __VA_ARGS__)
+
+/* Text of the file being loaded, for a message. A policy file's own text is quoted (at most 80
+ * characters, escaped by nb__report) because its author needs to see what is wrong; an
+ * included file's text never is, because the file may not be a policy at all (a mistaken or
+ * malicious include): messages about it say where and what kind of problem, and show "...". */
+#define NB__Q(ctx, s) ((ctx)->in_include ? "..." : (s))
+
+/* Nodes (load_yaml.c). nb__scalar() returns NULL after reporting a type error. */
+const char *nb__node_kind(const yaml_node_t *node);
+yaml_node_t *nb__node(nb__ctx_t *ctx, int index);
+const char *nb__scalar(nb__ctx_t *ctx, yaml_node_t *node, const char *key, const char *expected);
+/** A copy of @p s in the policy's arena; "" (and ctx->nomem) when out of memory (load.c). */
+const char *nb__dup(nb__ctx_t *ctx, const char *s, size_t len);
+
+/* Tables: the language is described by one table per kind of mapping. */
+typedef struct nb__field_s nb__field_t;
+typedef bool (*nb__parse_fn)(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+
+#define NB__REQ 1u
+
+struct nb__field_s {
+    const char *key;
+    nb__parse_fn parse;
+    size_t offset;
+    int32_t min, max;
+    const void *aux;
+    unsigned flags;
+    const char *doc;
+};
+
+typedef struct nb__table_s {
+    const char *what;
+    const nb__field_t *fields; /* terminated by a NULL key */
+    size_t mark_offset;        /* where to store the mapping's mark; NB__NO_MARK for none */
+} nb__table_t;
+
+#define NB__NO_MARK ((size_t)-1)
+
+/* A named enumeration used by mask and choice parsers. */
+typedef struct nb__enum_s {
+    const char *what;
+    const char *const *names;
+    int count;
+} nb__enum_t;
+
+#define NB__NAMES(sym, str) str,
+#define NB__ENUM_INIT(what, arr) {what, arr, (int)(sizeof(arr) / sizeof(arr[0]))}
+#define NB__ENUM(name, what, arr) static const nb__enum_t name = NB__ENUM_INIT(what, arr)
+
+/* Enumerations more than one file uses (load_yaml.c; nb__subject_names: load_rules.c). */
+extern const char *const nb__tier_names[];
+extern const char *const nb__subject_names[];
+extern const nb__enum_t nb__e_tier, nb__e_digest, nb__e_self;
+
+/* The generic walker (load_yaml.c): reads a mapping by its table into dst. */
+bool nb__parse_map(nb__ctx_t *ctx, yaml_node_t *node, const nb__table_t *t, void *dst);
+/* Calls fn for a scalar, or for each item of a list of scalars. */
+bool nb__each(nb__ctx_t *ctx, yaml_node_t *node, const nb__field_t *f,
+              bool (*fn)(nb__ctx_t *, yaml_node_t *, void *, const nb__field_t *), void *dst);
+/* A list, or false after reporting what it is instead. */
+bool nb__is_list(nb__ctx_t *ctx, yaml_node_t *node, const char *key);
+bool nb__valid_id(const char *s);
+
+/* Value parsers, named by the tables (load_yaml.c unless said). */
+bool nb__p_str(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_id(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_int(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_bool(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_date(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_clock(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_choice(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_mask(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_gest(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_range(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_map(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_refs(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f); /* roles */
+bool nb__p_respond(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f); /* rules */
+bool nb__p_rungs(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f); /* ladders */
+
+/* Top-level sections, which load.c's table names (dst is unused: they write ctx->pol). */
+bool nb__p_roles(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_ladders(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_rules(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_modifiers(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_overlaps(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_calendar(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+bool nb__p_types_decl(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+extern const nb__table_t nb__tiers_table;  /* load_ladders.c */
+extern const nb__table_t nb__delete_table; /* load_overlay.c */
+extern const nb__table_t nb__spred_table;  /* load_rules.c; modifiers have subjects too */
+void nb__spred_init(nb__spred_t *s);
+/* One rule id of a list (a modifier's or an overlap group's 'rules'; load_modifiers.c). */
+bool nb__rule_id_add(nb__ctx_t *ctx, yaml_node_t *node, const nb__field_t *f, size_t *n,
+                     const char **ids, nb__mark_t *marks);
+
+/* Layers (load_overlay.c): the generic merge of one item into its array by id, following the
+ * layering rules. */
+typedef struct nb__kind_s {
+    const char *what;
+    size_t elem, id_off, layer_off, override_off, mark_off, max;
+} nb__kind_t;
+
+#define NB__FIELD(T, p, off) (*(T *)((char *)(p) + (off)))
+
+extern const nb__kind_t nb__k_role, nb__k_rule, nb__k_modifier, nb__k_ladder;
+long nb__find_id(const nb__kind_t *k, void *arr, size_t n, const char *id);
+void nb__merge(nb__ctx_t *ctx, const nb__kind_t *k, void *arr, size_t *n, void *item,
+               yaml_node_t *node);
+
+/* Files (load.c). */
+typedef enum {
+    NB__READ_OK,
+    NB__READ_CANNOT, /* cannot open or read it: *why is strerror's text */
+    NB__READ_KIND,   /* not a regular file: *why says what it is */
+    NB__READ_SIZE,   /* larger than NB__MAX_FILE_BYTES */
+    NB__READ_NOMEM
+} nb__read_t;
+
+nb__read_t nb__read_file(const char *path, int oflags, char **bufp, size_t *lenp,
+                         const char **why);
+bool nb__load_doc(nb__ctx_t *ctx, const char *name, const char *data, size_t len,
+                  const char *dir, bool include);
+
+/* Once every layer is loaded (called by load.c's final pass, in this order). */
+void nb__check_ladder_cycles(nb__ctx_t *ctx);         /* load_ladders.c */
+void nb__resolve_refs(nb__ctx_t *ctx, nb__refs_t *r); /* load_roles.c */
+void nb__check_rule(nb__ctx_t *ctx, nb__rule_t *r);   /* load_rules.c */
+/** Days of history a rule can look at (load_rules.c). */
+int32_t nb__rule_lookback(const nb__rule_t *r);
+int32_t nb__resolve_modifiers(nb__ctx_t *ctx, int32_t retention); /* load_modifiers.c */
+void nb__resolve_overlaps(nb__ctx_t *ctx);                         /* load_overlay.c */
+/** Flattens a rule's ladder, following 'then', into r->flat (load_ladders.c). */
+void nb__flatten(nb__ctx_t *ctx, nb__rule_t *r);
+void nb__flatten_tiers(nb__ctx_t *ctx);    /* load_ladders.c */
+bool nb__check_deadlines(nb__ctx_t *ctx); /* load_checks.c; false when out of memory */
+void nb__check_types(nb__ctx_t *ctx);      /* load_types.c */
+void nb__check_stage(nb__ctx_t *ctx);      /* load_types.c */
+
+/* ---- evaluation (eval*.c, overlap.c) ---------------------------------------------------- */
 
 struct nb_policy_result_s {
     EVP_MD_CTX *md;
@@ -294,9 +468,42 @@ typedef struct nb__ev_s {
     bool self_managing;      /* said so, or presumed from the age the policy gives */
 } nb__ev_t;
 
-/** Whether the subject predicate holds for the child (eval.c). */
+/* eval.c: the context at a time (nb__ev_at), or of one child's ledger at a time. */
+void nb__ev_at(nb__ev_t *ev, int64_t now);
+void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
+                 const nb_policy_subject_t *subj, int64_t now_ms, nb_policy_result_t *res);
+
+/* eval_fire.c: whether a rule fires, and what it found when it does. */
+typedef struct nb__fire_s {
+    size_t n_ev;
+    const nb_ledger_appt_t *ev[NB_NOTIF_MAX_EVIDENCE];
+    int32_t count, agencies, window_days;
+    int64_t deadline;
+    uint64_t fp_extra; /* absence deadlines: what identifies the missed deadline */
+    bool as_dna;
+    size_t n_ctx;
+    const nb_ledger_fact_t *ctx[NB_NOTIF_MAX_CONTEXT];
+} nb__fire_t;
+
+bool nb__in(const nb__range_t *r, int32_t v);
+/** Does appointment i satisfy the match (any of its alternatives)? */
+bool nb__matches(const nb__ev_t *ev, const nb__match_t *m, size_t i, bool ignore_status);
+/** Facts that apply on the evaluation day: a mask of kinds, and which entries. */
+uint32_t nb__facts(const nb__ev_t *ev, int32_t ended_within, uint32_t want,
+                   const nb_ledger_fact_t **used, size_t *n_used);
+/** Whether the subject predicate holds for the child. */
 bool nb__spred(const nb__ev_t *ev, const nb__spred_t *s, bool *as_dna,
                const nb_ledger_fact_t **used, size_t *n_used);
+/** Is there an expected contact (not entered in error) scheduled in (after_min, now]? */
+bool nb__contact(const nb__ev_t *ev, const nb__match_t *expect, int32_t after_min);
+bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out);
+/** When an absence rule would fire next if nothing more were recorded, or NB_TIME_NONE. */
+int64_t nb__absence_next(const nb__ev_t *ev, const nb__rule_t *r, int64_t after);
+
+/* eval_decide.c: the decision of rule @p ri, which fired with @p f, appended to res. */
+void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,
+                const char *key);
+
 /** Who a raised notification of rule @p ri was sent to, as far as the policy and the child
  *  now tell: the rule's recipients, the roles its modifiers add now, and those of the rungs
  *  it was escalated to (overlap.c). @returns how many were written to @p out. */

@@ -1,0 +1,58 @@
+/*
+ * notbrought - ops: configuration internals shared by config.c (the table), config_load.c,
+ * config_env.c and config_check.c.
+ */
+#ifndef NB_OPS_CONFIG_INTERNAL_H
+#define NB_OPS_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "notbrought/ops.h"
+
+typedef enum nb__ctype_e {
+    NB__C_STR,
+    NB__C_INT,
+    NB__C_BOOL,
+    NB__C_LIST, /* list of strings */
+    NB__C_PROPS /* map of librdkafka properties */
+} nb__ctype_t;
+
+/* One key of the configuration: its type, default, range, where it lives in nb_config_t and
+ * what it means (the generated reference prints it). */
+typedef struct nb__cdef_s {
+    const char *key;
+    nb__ctype_t type;
+    const char *def;
+    long min, max; /* for ints */
+    size_t offset;
+    size_t count_offset; /* lists: where the count lives */
+    size_t max_items;
+    const char *desc;
+} nb__cdef_t;
+
+/* The table of keys, and how many it has (config.c). */
+extern const nb__cdef_t nb__config_table[];
+extern const size_t nb__config_count;
+
+/* Error collection: every error on its own line, so a user sees them all at once. */
+typedef struct nb__cerr_s {
+    char *buf;
+    size_t size, len;
+    int count;
+} nb__cerr_t;
+
+void nb__cerr(nb__cerr_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
+ * @brief Sets the value of key @p d from text (a default, an environment variable, a YAML
+ *        scalar; lists comma-separated).
+ * @returns NB_ERR_OK; NB_ERR_CONFIG with the reason in @p why; NB_ERR_NOMEM.
+ */
+nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *v, char *why,
+                        size_t why_size);
+/** Sets a librdkafka property, replacing its value when it is set already.
+ *  @returns NB_ERR_OK, NB_ERR_LIMIT (too many properties) or NB_ERR_NOMEM. */
+nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v);
+
+#endif /* NB_OPS_CONFIG_INTERNAL_H */
