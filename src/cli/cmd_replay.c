@@ -297,7 +297,18 @@ static int nb__json_fact(nb__replay_t *r, json_t *o, const char *fact, const cha
              json_string_value(json_object_get(o, "id")) ? json_string_value(
                                                                json_object_get(o, "id"))
                                                          : fact);
-    snprintf(f.source_system, sizeof(f.source_system), "replay");
+    /* The system that recorded it: the notification text names it ("the child protection
+     * plan (WCCIS) was entered in error"). */
+    const char *source = json_string_value(json_object_get(o, "source"));
+    const char *org = json_string_value(json_object_get(o, "org"));
+    if ((source && (!source[0] || strlen(source) > NB_SYSTEM_MAX)) ||
+        (org && strlen(org) > NB_ORG_MAX)) {
+        snprintf(why, size, "a fact's 'source' is 1 to %d characters, its 'org' at most %d",
+                 NB_SYSTEM_MAX, NB_ORG_MAX);
+        return -1;
+    }
+    nb_str_copy(f.source_system, sizeof(f.source_system), source ? source : "replay");
+    nb_str_copy(f.organisation_code, sizeof(f.organisation_code), org ? org : "");
     f.version = (int32_t)version;
     f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
     if (rec && !nb_parse_time(rec, &f.recorded_at)) {
