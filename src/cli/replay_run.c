@@ -708,7 +708,8 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
             nb_ledger_destroy(r.ch[i].led);
     }
     r.n_ch = k;
-    qsort(r.ch, r.n_ch, sizeof(*r.ch), nb__cmp_key);
+    if (r.n_ch > 1) /* (r.ch is NULL when no child was ever seen) */
+        qsort(r.ch, r.n_ch, sizeof(*r.ch), nb__cmp_key);
     o->n_children = r.n_ch;
     o->keys = calloc(r.n_ch + 1, sizeof(*o->keys));
     o->who = calloc(r.n_ch + 1, sizeof(*o->who));
