@@ -541,12 +541,14 @@ static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_ex
 
 /* ---- a scenario ----------------------------------------------------------------------------- */
 
-static const char *const sc_top_keys[] = {"scenario", "pending",   "covers",   "children",
-                                          "mothers",  "pregnancies", "local_ids", "steps", NULL};
+static const char *const sc_top_keys[] = {"scenario",    "pending",   "covers",
+                                          "dead_letters", "children",  "mothers",
+                                          "pregnancies",  "local_ids", "steps",
+                                          NULL};
 static const char *const sc_step_keys[] = {"at",     "links",  "acks", "facts",
                                            "events", "expect", NULL};
 
-/* The title, what it is pending on and the rules it covers. */
+/* The title, what it is pending on, its dead letters and the rules it covers. */
 static bool sc_header(sc_ctx_t *c, yaml_node_t *m, sc_scenario_t *sc)
 {
     if (!sc_keys(c, m, "a scenario", sc_top_keys))
@@ -559,6 +561,14 @@ static bool sc_header(sc_ctx_t *c, yaml_node_t *m, sc_scenario_t *sc)
     const char *pending = sc_str(sc_get(c, m, "pending"));
     snprintf(sc->pending, sizeof(sc->pending), "%s", pending ? pending : "");
     yaml_node_t *n;
+    if ((n = sc_get(c, m, "dead_letters"))) {
+        const char *v = sc_str(n);
+        char *end = NULL;
+        long k = v ? strtol(v, &end, 10) : -1;
+        if (!v || !v[0] || *end || k < 0 || k > 100)
+            return sc_fail(c, n, "'dead_letters' is a number of records, 0 to 100");
+        sc->dead_letters = (int)k;
+    }
     if ((n = sc_get(c, m, "covers"))) {
         char names[SC_MAX_NAMES][NB_ID_MAX + 1];
         int k = sc_names(c, n, "covers", names);

@@ -92,6 +92,7 @@ typedef struct sc_scenario_s {
     int line;
     char title[256];
     char pending[64]; /* "" unless the behaviour is not in place yet */
+    int dead_letters; /* records the daemon dead-letters (replay: not applied); 0 by default */
     size_t n_covers;
     char covers[8][NB_ID_MAX + 1];
     size_t n_people, n_pregnancies, n_locals;

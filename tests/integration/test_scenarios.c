@@ -11,7 +11,8 @@
  *                           policy is covered by a scenario.
  *
  * Replay runs in this process (nb__cmd_replay(), the command's own function: under a second
- * for the whole suite).
+ * for the whole suite), with --json so that what it did not apply can be compared with what
+ * the daemon dead-lettered (a scenario's `dead_letters`).
  *
  * One thing of the daemon replay does not model is the sources' watermark: replay has read
  * every source up to its clock when the clock moves, so absence deadlines are judged at the
@@ -49,6 +50,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "cli/commands.h"
@@ -140,37 +142,74 @@ static int read_note(void *opaque, const char *topic, const char *key, const voi
     return 0;
 }
 
+/* The records replay's report (--json) says it did not apply and the daemon dead-letters:
+ * those that expired waiting for an identity link, and those refused. */
+static int replay_not_applied(const char *report)
+{
+    json_error_t jerr;
+    json_t *root = json_load_file(report, 0, &jerr);
+    if (!root)
+        fail_msg("replay's report does not parse: %s", jerr.text);
+    json_t *na = json_object_get(root, "not_applied");
+    json_t *expired = json_object_get(na, "expired"), *refused = json_object_get(na, "refused");
+    assert_true(json_is_integer(expired) && json_is_integer(refused));
+    int k = (int)(json_integer_value(expired) + json_integer_value(refused));
+    json_decref(root);
+    return k;
+}
+
 /* Runs the scenario through `notbrought replay --emit-notifications` (in this process: the
  * command's own function), and reads what it would publish into @p l. With @p key_file,
- * replay keys children with the key in it (--hmac-key-file), as the daemon that has it does. */
-static void replay_scenario(const sc_scenario_t *sc, const char *key_file, nb_codec_t *codec,
-                            seen_list_t *l)
+ * replay keys children with the key in it (--hmac-key-file), as the daemon that has it does.
+ * @returns how many records replay did not apply that the daemon dead-letters. */
+static int replay_scenario(const sc_scenario_t *sc, const char *key_file, nb_codec_t *codec,
+                           seen_list_t *l)
 {
-    char in[64], out[64], errstr[512];
+    char in[64], out[64], report[64], errstr[512];
     snprintf(in, sizeof(in), "/tmp/nb-scenario-%d.jsonl", (int)getpid());
     snprintf(out, sizeof(out), "/tmp/nb-scenario-%d.rec", (int)getpid());
+    snprintf(report, sizeof(report), "/tmp/nb-scenario-%d.json", (int)getpid());
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     assert_int_equal(sc_write_replay(sc, f), 0);
     assert_int_equal(fclose(f), 0);
     char *argv[] = {"replay", "--policy", POLICY_BASE, "--policy", POLICY_OVERLAY,
-                    "--emit-notifications", out, in, "--hmac-key-file", (char *)key_file, NULL};
-    int argc = key_file ? 10 : 8;
-    /* Replay's summary is for people: not in the test's output. */
+                    "--json", "--emit-notifications", out, in, "--hmac-key-file",
+                    (char *)key_file, NULL};
+    int argc = key_file ? 11 : 9;
+    /* Replay's report (on stdout) goes to a file, read for what it did not apply. */
     fflush(stdout);
-    int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
-    assert_true(saved >= 0 && devnull >= 0);
-    dup2(devnull, 1);
+    int saved = dup(1), fd = open(report, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 1);
     int rc = nb__cmd_replay(argc, argv);
     fflush(stdout);
     dup2(saved, 1);
     close(saved);
-    close(devnull);
+    close(fd);
     assert_int_equal(rc, NB_EXIT_OK);
     read_ctx_t ctx = {codec, l};
     assert_int_equal(nb_recfile_read(out, read_note, &ctx, errstr, sizeof(errstr)), 0);
+    int not_applied = replay_not_applied(report);
     unlink(in);
     unlink(out);
+    unlink(report);
+    return not_applied;
+}
+
+/* What the daemon dead-lettered (@p by_daemon), or replay did not apply, is what the scenario
+ * says (dead_letters). */
+static void judge_dead_letters(const sc_scenario_t *sc, int k, bool by_daemon)
+{
+    if (k == sc->dead_letters)
+        return;
+    if (by_daemon)
+        fail_msg("%s: the daemon dead-lettered %d of the scenario's records, the scenario says "
+                 "%d (dead_letters; run with NB_TEST_LOG=info to see why)",
+                 sc->id, k, sc->dead_letters);
+    fail_msg("%s: replay did not apply %d of the scenario's records (expired or refused), the "
+             "scenario says %d (dead_letters)",
+             sc->id, k, sc->dead_letters);
 }
 
 static void run_replay(const sc_scenario_t *sc)
@@ -181,11 +220,12 @@ static void run_replay(const sc_scenario_t *sc)
     nb_codec_t *codec = nb_codec_new(reg, errstr, sizeof(errstr));
     assert_non_null(codec);
     seen_list_t l = {0};
-    replay_scenario(sc, NULL, codec, &l);
+    int not_applied = replay_scenario(sc, NULL, codec, &l);
     nb_codec_destroy(codec);
     nb_registry_destroy(reg);
     judge(sc, l.v, l.n, "through replay");
     free(l.v);
+    judge_dead_letters(sc, not_applied, false);
 }
 
 /* ---- through the daemon -------------------------------------------------------------------- */
@@ -446,11 +486,12 @@ static void send_acks(const sc_scenario_t *sc, const sc_step_t *st, size_t first
 }
 
 /* The same scenario through replay, keyed as the daemon keys children: the same
- * notifications as the daemon's from @p first on, record for record. */
+ * notifications as the daemon's from @p first on, record for record, and what it does not
+ * apply is what the daemon dead-lettered (the scenario's dead_letters, checked before). */
 static void compare_with_replay(const sc_scenario_t *sc, size_t first)
 {
     seen_list_t r = {0};
-    replay_scenario(sc, g.key_file, g.codec, &r);
+    int not_applied = replay_scenario(sc, g.key_file, g.codec, &r);
     char *diff = malloc(32768);
     assert_non_null(diff);
     bool same = sc_equal(sc, g.seen.v + first, g.seen.n - first, r.v, r.n, diff, 32768);
@@ -464,6 +505,7 @@ static void compare_with_replay(const sc_scenario_t *sc, size_t first)
     judge(sc, g.seen.v + first, g.seen.n - first, "through the daemon");
     if (!same)
         fail_msg("%s: replay and the daemon published different notifications", sc->id);
+    judge_dead_letters(sc, not_applied, false);
 }
 
 static void run_daemon(const sc_scenario_t *sc)
@@ -512,12 +554,9 @@ static void run_daemon(const sc_scenario_t *sc)
     }
     nb_stream_stats_t s;
     nb_stream_stats(g.d.st, &s);
-    if (s.dead_letters != g.dead) {
-        g.dead = s.dead_letters;
-        fail_msg("%s: the daemon dead-lettered a record of the scenario (run with "
-                 "NB_TEST_LOG=info to see why)",
-                 sc->id);
-    }
+    int dead = (int)(s.dead_letters - g.dead);
+    g.dead = s.dead_letters;
+    judge_dead_letters(sc, dead, true);
     compare_with_replay(sc, first);
 }
 
