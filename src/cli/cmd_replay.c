@@ -7,6 +7,7 @@
  */
 #include "cli/commands.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,14 @@
 #include "cli/replay.h"
 #include "notbrought/identity.h"
 #include "notbrought/ledger.h"
+#include "notbrought/ops.h"
 #include "notbrought/policy.h"
 
 static const char nb__replay_help[] =
     "usage: notbrought replay --policy FILE [--policy FILE...] [--compare FILE...]\n"
     "                         [--now TIME] [--limit N] [--timezone ZONE] [--json]\n"
-    "                         [--emit-notifications FILE] EVENTS...\n"
+    "                         [--emit-notifications FILE] [--hmac-key-file FILE]\n"
+    "                         [--park-retention-ms N] EVENTS...\n"
     "\n"
     "Backtests a policy (base file, then overlays, each after --policy) over recorded events\n"
     "as the daemon would handle them, and prints how many notifications each rule would have\n"
@@ -75,7 +78,20 @@ static const char nb__replay_help[] =
     "               write every notification the policy would publish (new, escalated,\n"
     "               withdrawn, digest) to FILE as a record file (topic notifications), as\n"
     "               the daemon would publish them; 'notbrought decode FILE' shows them. The\n"
-    "               file holds NHS numbers, as the notifications topic does.\n";
+    "               file holds NHS numbers, as the notifications topic does.\n"
+    "  --hmac-key-file FILE\n"
+    "               the deployment's pseudonymisation key (identity.hmac_key_file): children\n"
+    "               are keyed, and notifications given the ids and references, that the\n"
+    "               daemon gives them (default: replay's own key)\n"
+    "  --park-retention-ms N\n"
+    "               identity.park_retention_ms (default: the daemon's, 30 days): an event\n"
+    "               that waits this long for an identity link expires, as the daemon\n"
+    "               dead-letters it, and is reported as expired\n"
+    "\n"
+    "Not simulated: the sources' watermark. Replay has read every source up to its clock\n"
+    "whenever the clock moves, so absence deadlines are judged at the clock, as the daemon\n"
+    "judges them once its sources are read to their end; the daemon holds one back while a\n"
+    "source is read behind the clock (a backlog), which the events do not record.\n";
 
 typedef struct nb__replay_s {
     nb__item_t *items;
@@ -297,7 +313,18 @@ static int nb__json_fact(nb__replay_t *r, json_t *o, const char *fact, const cha
              json_string_value(json_object_get(o, "id")) ? json_string_value(
                                                                json_object_get(o, "id"))
                                                          : fact);
-    snprintf(f.source_system, sizeof(f.source_system), "replay");
+    /* The system that recorded it: the notification text names it ("the child protection
+     * plan (WCCIS) was entered in error"). */
+    const char *source = json_string_value(json_object_get(o, "source"));
+    const char *org = json_string_value(json_object_get(o, "org"));
+    if ((source && (!source[0] || strlen(source) > NB_SYSTEM_MAX)) ||
+        (org && strlen(org) > NB_ORG_MAX)) {
+        snprintf(why, size, "a fact's 'source' is 1 to %d characters, its 'org' at most %d",
+                 NB_SYSTEM_MAX, NB_ORG_MAX);
+        return -1;
+    }
+    nb_str_copy(f.source_system, sizeof(f.source_system), source ? source : "replay");
+    nb_str_copy(f.organisation_code, sizeof(f.organisation_code), org ? org : "");
     f.version = (int32_t)version;
     f.recorded_at = r->scripted ? r->clock : (int64_t)f.start_date * NB_MS_PER_DAY;
     if (rec && !nb_parse_time(rec, &f.recorded_at)) {
@@ -520,12 +547,47 @@ static void nb__print_counts(const nb__outcome_t *a, const nb__outcome_t *b)
     }
 }
 
+/* identity.park_retention_ms as the daemon has it by default. */
+static int64_t nb__default_park_retention(void)
+{
+    nb_config_t *conf = nb_config_new();
+    int64_t ms = conf ? conf->park_retention_ms : (int64_t)30 * NB_MS_PER_DAY;
+    nb_config_destroy(conf);
+    return ms;
+}
+
+/* The deployment's key from @p path, as the daemon reads identity.hmac_key_file (trailing
+ * blanks and line ends are not part of it), into @p key (@p size bytes: wiped by the caller).
+ * @returns 0, or -1 after saying why, without the key. */
+static int nb__read_key(const char *path, char *key, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    size_t n = fread(key, 1, size - 1, f);
+    bool more = fgetc(f) != EOF;
+    fclose(f);
+    while (n && (key[n - 1] == '\n' || key[n - 1] == '\r' || key[n - 1] == ' '))
+        n--;
+    key[n] = '\0';
+    if (more || n < 16 || n > 511) {
+        fprintf(stderr, "notbrought replay: --hmac-key-file %s: the key must be 16 to 511 "
+                        "characters\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* The command line. */
 typedef struct nb__replay_args_s {
     char *pfiles[NB_POLICY_MAX_FILES], *cfiles[NB_POLICY_MAX_FILES];
     int np, nc, limit;
     int64_t now;
     const char *emit_path;
+    const char *key_path; /* --hmac-key-file */
+    int64_t park_retention_ms;
     char *events[64];
     int ne;
     bool json;
@@ -572,6 +634,13 @@ static int nb__replay_opt(nb__replay_args_t *ra, const char *opt, const char *v)
         ra->limit = (int)n;
     } else if (strcmp(opt, "--emit-notifications") == 0) {
         ra->emit_path = v;
+    } else if (strcmp(opt, "--hmac-key-file") == 0) {
+        ra->key_path = v;
+    } else if (strcmp(opt, "--park-retention-ms") == 0) {
+        long long n = strtoll(v, &endp, 10);
+        if (!v[0] || *endp || n < 1000 || n > 0x7fffffffffffLL)
+            return nb__bad_value(opt, v, "milliseconds, from 1000 to 140737488355327");
+        ra->park_retention_ms = (int64_t)n;
     } else if (strcmp(opt, "--format") == 0) {
         if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)
             return nb__bad_value(opt, v, "text or json");
@@ -588,11 +657,13 @@ static int nb__replay_opt(nb__replay_args_t *ra, const char *opt, const char *v)
 /* @returns 0, 1 for --help, or -1 (a message was printed). */
 static int nb__replay_args(int argc, char **argv, nb__replay_args_t *ra)
 {
-    static const char *const with_value[] = {"--policy", "--compare",  "--now",
-                                             "--limit",  "--timezone", "--format",
-                                             "--emit-notifications"};
+    static const char *const with_value[] = {
+        "--policy",   "--compare", "--now",           "--limit",
+        "--timezone", "--format",  "--emit-notifications", "--hmac-key-file",
+        "--park-retention-ms"};
     memset(ra, 0, sizeof(*ra));
     ra->limit = 50;
+    ra->park_retention_ms = nb__default_park_retention();
     ra->now = NB_TIME_NONE;
     ra->zone = NB_NOTIFY_ZONE_EUROPE_LONDON;
     for (int i = 1; i < argc; i++) {
@@ -631,9 +702,10 @@ static void nb__print_text(const nb__report_t *rep)
         nb_format_time(rep->end, endbuf, sizeof(endbuf));
     printf("replayed %zu events, facts and links for %zu children and pregnancies, until %s\n",
            rep->items, a->n_children, endbuf);
-    printf("not applied: %zu waiting for an identity link, %zu refused (identity conflicts, "
-           "invalid identifiers), %zu identity links refused, %zu invalid, %zu other records\n",
-           a->parked, a->refused, a->links_refused, rep->invalid, rep->other);
+    printf("not applied: %zu waiting for an identity link, %zu expired waiting for one, %zu "
+           "refused (identity conflicts, invalid identifiers), %zu identity links refused, %zu "
+           "invalid, %zu other records\n",
+           a->parked, a->expired, a->refused, a->links_refused, rep->invalid, rep->other);
     if (a->acks || a->acks_unmatched)
         printf("acknowledged: %zu notifications; %zu acknowledgements named no notification\n",
                a->acks, a->acks_unmatched);
@@ -649,8 +721,8 @@ static void nb__print_text(const nb__report_t *rep)
 }
 
 /* Replays the items under each policy and prints the report. @returns an NB_EXIT_* status. */
-static int nb__replay_report(nb__replay_t *r, const nb__replay_args_t *ra, nb__outcome_t *a,
-                             nb__outcome_t *b)
+static int nb__replay_report(nb__replay_t *r, const nb__replay_args_t *ra,
+                             const nb__replay_conf_t *conf, nb__outcome_t *a, nb__outcome_t *b)
 {
     char errstr[1024];
     FILE *emit = NULL;
@@ -664,8 +736,9 @@ static int nb__replay_report(nb__replay_t *r, const nb__replay_args_t *ra, nb__o
     int64_t end = ra->now != NB_TIME_NONE ? ra->now : r->latest;
     a->record = b->record = b->pol != NULL; /* the notes are for the comparison */
     int failed =
-        nb__replay_run(a, r->items, r->n, end, r->codec, emit, errstr, sizeof(errstr)) ||
-        (b->pol && nb__replay_run(b, r->items, r->n, end, r->codec, NULL, errstr,
+        nb__replay_run(a, conf, r->items, r->n, end, r->codec, emit, errstr,
+                       sizeof(errstr)) ||
+        (b->pol && nb__replay_run(b, conf, r->items, r->n, end, r->codec, NULL, errstr,
                                   sizeof(errstr)));
     if (emit && fclose(emit) != 0 && !failed) {
         perror(ra->emit_path);
@@ -716,6 +789,18 @@ int nb__cmd_replay(int argc, char **argv)
         nb_policy_destroy(a.pol);
         return NB_EXIT_FAILURE;
     }
+    char key[1024];
+    nb__replay_conf_t conf = {NULL, 0, ra.park_retention_ms};
+    if (ra.key_path) {
+        if (nb__read_key(ra.key_path, key, sizeof(key))) {
+            OPENSSL_cleanse(key, sizeof(key));
+            nb_policy_destroy(a.pol);
+            nb_policy_destroy(b.pol);
+            return NB_EXIT_FAILURE;
+        }
+        conf.secret = key;
+        conf.secret_len = strlen(key);
+    }
     nb__replay_t r;
     memset(&r, 0, sizeof(r));
     r.latest = NB_TIME_NONE;
@@ -731,8 +816,9 @@ int nb__cmd_replay(int argc, char **argv)
         if (nb__read_events(&r, ra.events[i]))
             rc = NB_EXIT_FAILURE;
     if (rc == NB_EXIT_OK)
-        rc = nb__replay_report(&r, &ra, &a, &b);
+        rc = nb__replay_report(&r, &ra, &conf, &a, &b);
 out:
+    OPENSSL_cleanse(key, sizeof(key)); /* no stray copy of the secret */
     nb__cli_codec_free(reg, r.codec);
     free(r.items);
     nb__replay_outcome_free(&a);

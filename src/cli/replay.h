@@ -5,7 +5,8 @@
  * under one policy, doing what the daemon does with them (src/stream/pipeline.c): identity
  * links are applied with the identity module (link, unlink, supersedes, unborn_to_child),
  * events resolve through it (NHS number, local identifier by link, pregnancy), events that do
- * not resolve yet are parked until a link releases them, merges move a history into the
+ * not resolve yet are parked until a link releases them (or identity.park_retention_ms
+ * passes: they expire, as the daemon dead-letters them), merges move a history into the
  * child's, and each evaluation goes through the notify module's lifecycle
  * (nb_notify_plan()): new, escalated and withdrawn notifications, low tiers gathered into
  * digests, absence deadlines and escalations on per-child timers that fall due as the clock
@@ -92,6 +93,18 @@ typedef struct nb__notes_s {
     void *by_id; /* while the run lasts: id (hex) -> index + 1 (a GHashTable) */
 } nb__notes_t;
 
+/* The deployment settings a run follows, where the daemon's configuration gives them. */
+typedef struct nb__replay_conf_s {
+    /* identity.hmac_key: children are keyed, and notifications numbered, as the daemon keys
+     * and numbers them (the ids and references of the notifications topic); NULL: replay's own
+     * key, which is in the source. */
+    const char *secret;
+    size_t secret_len;
+    /* identity.park_retention_ms: an event waiting for an identity link this long is expired,
+     * as the daemon dead-letters it. */
+    int64_t park_retention_ms;
+} nb__replay_conf_t;
+
 /* What one policy did over the items. */
 typedef struct nb__outcome_s {
     nb_policy_t *pol;
@@ -105,6 +118,7 @@ typedef struct nb__outcome_s {
     char (*keys)[NB_KEY_MAX + 1]; /* per child (sorted): the pseudonymous key */
     char (*who)[96];              /* per child: the masked name to print */
     size_t parked, refused, links_refused;
+    size_t expired; /* waited identity.park_retention_ms for a link: the daemon dead-letters */
     size_t acks, acks_unmatched; /* acknowledgements applied, and those that named nothing */
     bool record;       /* set before the run: keep every notification raised, in notes */
     nb__notes_t notes; /* with record: the notifications raised, by id */
@@ -112,13 +126,15 @@ typedef struct nb__outcome_s {
 
 /**
  * @brief Replays @p items (in order) under o->pol until @p end (NB_TIME_NONE: the last
- *        item), filling @p o. With @p emit, every notification published (as the daemon would
- *        publish it to the notifications topic) is written there as a record-file line.
+ *        item), with the settings @p conf, filling @p o. With @p emit, every notification
+ *        published (as the daemon would publish it to the notifications topic) is written
+ *        there as a record-file line.
  * @returns 0, or -1 on an internal error (out of memory, an encoding failure) with the reason
  *          in errstr.
  */
-int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t end,
-                   nb_codec_t *codec, FILE *emit, char *errstr, size_t errstr_size);
+int nb__replay_run(nb__outcome_t *o, const nb__replay_conf_t *conf, const nb__item_t *items,
+                   size_t n, int64_t end, nb_codec_t *codec, FILE *emit, char *errstr,
+                   size_t errstr_size);
 
 /** @brief Frees what nb__replay_run() allocated in @p o (not the policy). */
 void nb__replay_outcome_free(nb__outcome_t *o);

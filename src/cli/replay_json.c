@@ -214,7 +214,8 @@ static void nb__jreplayed(nb__jb_t *jb, json_t *root, const nb__report_t *rep)
                        (json_int_t)a->n_children, "until", nb__jtime(jb, rep->end, false),
                        "timezone", nb_notify_zone_name(rep->zone)));
     nb__jset(jb, root, "not_applied",
-             json_pack("{s:I, s:I, s:I, s:I, s:I}", "waiting_for_link", (json_int_t)a->parked,
+             json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "waiting_for_link",
+                       (json_int_t)a->parked, "expired", (json_int_t)a->expired,
                        "refused", (json_int_t)a->refused, "links_refused",
                        (json_int_t)a->links_refused, "invalid", (json_int_t)rep->invalid,
                        "other", (json_int_t)rep->other));

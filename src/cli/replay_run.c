@@ -20,9 +20,18 @@
  * that a merge moves, so that two policies' runs can be compared decision by decision.
  *
  * Acknowledgements are given by rule and subject (`{"acknowledge": RULE, ...}`), since the
- * acknowledgements topic's keys are the deployment's pseudonyms. Not simulated: watermarks
- * (every source is caught up: absence deadlines are judged at the clock), and parked events
- * expiring.
+ * acknowledgements topic's keys are the deployment's pseudonyms. Children are keyed with
+ * replay's own pseudonymisation key, or with the deployment's (conf->secret): then the
+ * notifications carry the ids and references the daemon gives them. An event that waits for
+ * a link longer than identity.park_retention_ms expires when the clock passes that, before
+ * what falls due then runs (the daemon's tick dead-letters it first).
+ *
+ * Not simulated: watermarks. Replay reads every source up to its clock before the clock moves
+ * (items come in the order they were recorded, or at their clock line), so the sources are
+ * always caught up, as the daemon's are once each source has been read to its end: absence
+ * deadlines are judged at the clock. The daemon holds a deadline back only while a source is
+ * being read behind the clock (a backlog, in wall-clock time), which replay's input does not
+ * record.
  */
 #include "cli/replay.h"
 
@@ -534,13 +543,31 @@ static int nb__ack(nb__run_t *r, const nb__replay_ack_t *a, int64_t now)
     return nb__lifecycle(r, (size_t)idx, true, now);
 }
 
-/* The clock moves to @p now: what fell due runs at @p now (the daemon's tick). */
+/* Events that waited for an identity link for identity.park_retention_ms: gone, counted (the
+ * daemon's tick dead-letters them, nb__release_cb, before it runs what fell due). */
+static int nb__expire(nb__run_t *r, int64_t now)
+{
+    nb_identity_result_t res;
+    memset(&res, 0, sizeof(res));
+    if (nb_identity_expire(r->idt, now, &res) != NB_ERR_OK) {
+        snprintf(r->errstr, r->errstr_size, "out of memory");
+        return -1;
+    }
+    r->o->expired += res.n_expired;
+    nb_identity_result_clear(&res);
+    return 0;
+}
+
+/* The clock moves to @p now: parked events expire, and what fell due runs at @p now (the
+ * daemon's tick). */
 static int nb__advance(nb__run_t *r, int64_t now)
 {
     if (now < r->clock)
         now = r->clock;
     r->clock = now;
     r->moves++;
+    if (nb__expire(r, now))
+        return -1;
     while (r->n_heap > 0 && r->heap[0].due <= now) {
         nb__due_t e = r->heap[0];
         nb__heap_pop(r);
@@ -592,8 +619,9 @@ static void nb__mask(const nb__rchild_t *c, char *out, size_t size)
     nb_text_escape(out, size, raw);
 }
 
-int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t end,
-                   nb_codec_t *codec, FILE *emit, char *errstr, size_t errstr_size)
+int nb__replay_run(nb__outcome_t *o, const nb__replay_conf_t *conf, const nb__item_t *items,
+                   size_t n, int64_t end, nb_codec_t *codec, FILE *emit, char *errstr,
+                   size_t errstr_size)
 {
     nb__run_t r;
     int rc = -1;
@@ -614,11 +642,13 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
     o->shadow = calloc(o->n_rules + 1, sizeof(long));
     nb_identity_conf_t ic;
     nb_identity_conf_default(&ic);
-    ic.secret = nb__replay_secret;
-    ic.secret_len = strlen(nb__replay_secret);
+    ic.secret = conf->secret ? conf->secret : nb__replay_secret;
+    ic.secret_len = conf->secret ? conf->secret_len : strlen(nb__replay_secret);
+    /* No bound on how many wait: the daemon's bound (identity.park_max) is on what one
+     * instance holds, not on a history. */
     ic.park_max_events = 10 * 1000 * 1000;
     ic.park_max_bytes = (size_t)1 << 34;
-    ic.park_retention_ms = INT64_MAX / 4; /* never expire: replay keeps them to the end */
+    ic.park_retention_ms = conf->park_retention_ms;
     r.idt = nb_identity_new(&ic, errstr, errstr_size);
     r.dict = nb_ledger_dict_new();
     r.res = nb_policy_result_new();
@@ -657,7 +687,8 @@ int nb__replay_run(nb__outcome_t *o, const nb__item_t *items, size_t n, int64_t 
             nb_ledger_destroy(r.ch[i].led);
     }
     r.n_ch = k;
-    qsort(r.ch, r.n_ch, sizeof(*r.ch), nb__cmp_key);
+    if (r.n_ch > 1) /* (r.ch is NULL when no child was ever seen) */
+        qsort(r.ch, r.n_ch, sizeof(*r.ch), nb__cmp_key);
     o->n_children = r.n_ch;
     o->keys = calloc(r.n_ch + 1, sizeof(*o->keys));
     o->who = calloc(r.n_ch + 1, sizeof(*o->who));

@@ -131,9 +131,22 @@ nb_cli_test(policy_check_bidi_text "policy|check|${D}/bidi-text.yaml" 1
 
 # Replay resolves identity as the daemon does (issue 20): an event with only a local
 # identifier waits for its link and is then counted; one never linked is reported as waiting.
-# A clock that goes back is refused with the line.
+# One that waits longer than identity.park_retention_ms expires, as the daemon dead-letters it
+# (here both wait a day: the link releases nothing). A clock that goes back is refused with
+# the line.
 nb_cli_test(replay_local_id_by_link "replay|--policy|${D}/valid-min.yaml|${D}/replay-local-id.jsonl" 0
-            "not applied: 1 waiting for an identity link, 0 refused.*any_wnb +routine +1 ")
+            "not applied: 1 waiting for an identity link, 0 expired waiting for one, 0 refused.*any_wnb +routine +1 ")
+nb_cli_test(replay_park_retention
+            "replay|--policy|${D}/valid-min.yaml|--park-retention-ms|3600000|${D}/replay-local-id.jsonl" 0
+            "not applied: 0 waiting for an identity link, 2 expired waiting for one, 0 refused.*any_wnb +routine +0 ")
+nb_cli_test(replay_park_retention_invalid
+            "replay|--policy|${D}/valid-min.yaml|--park-retention-ms|5|${D}/replay-local-id.jsonl" 2
+            "--park-retention-ms '5': milliseconds, from 1000 to ")
+# The deployment's key (--hmac-key-file) is refused, without being shown, when it could not be
+# the daemon's (integration.scenarios shows that with the daemon's key the ids are the same).
+nb_cli_test(replay_hmac_key_short
+            "replay|--policy|${D}/valid-min.yaml|--hmac-key-file|${D}/replay-short.key|${D}/replay-local-id.jsonl" 1
+            "--hmac-key-file [^ ]*replay-short.key: the key must be 16 to 511 characters\n$")
 nb_cli_test(replay_clock_backwards "replay|--policy|${D}/valid-min.yaml|${D}/replay-clock-back.jsonl" 1
             "replay-clock-back.jsonl:3:1: the clock must not go back")
 

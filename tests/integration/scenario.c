@@ -541,13 +541,15 @@ static bool sc_expectation(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *m, sc_ex
 
 /* ---- a scenario ----------------------------------------------------------------------------- */
 
-static const char *const sc_top_keys[] = {"scenario", "pending",   "covers",   "children",
-                                          "mothers",  "pregnancies", "local_ids", "steps", NULL};
+static const char *const sc_top_keys[] = {"scenario",    "pending",   "covers",
+                                          "dead_letters", "children",  "mothers",
+                                          "pregnancies",  "local_ids", "steps",
+                                          NULL};
 static const char *const sc_step_keys[] = {"at",     "links",  "acks", "facts",
                                            "events", "expect", NULL};
 
-static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
-                   sc_scenario_t *sc)
+/* The title, what it is pending on, its dead letters and the rules it covers. */
+static bool sc_header(sc_ctx_t *c, yaml_node_t *m, sc_scenario_t *sc)
 {
     if (!sc_keys(c, m, "a scenario", sc_top_keys))
         return false;
@@ -559,6 +561,14 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
     const char *pending = sc_str(sc_get(c, m, "pending"));
     snprintf(sc->pending, sizeof(sc->pending), "%s", pending ? pending : "");
     yaml_node_t *n;
+    if ((n = sc_get(c, m, "dead_letters"))) {
+        const char *v = sc_str(n);
+        char *end = NULL;
+        long k = v ? strtol(v, &end, 10) : -1;
+        if (!v || !v[0] || *end || k < 0 || k > 100)
+            return sc_fail(c, n, "'dead_letters' is a number of records, 0 to 100");
+        sc->dead_letters = (int)k;
+    }
     if ((n = sc_get(c, m, "covers"))) {
         char names[SC_MAX_NAMES][NB_ID_MAX + 1];
         int k = sc_names(c, n, "covers", names);
@@ -567,7 +577,14 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
         for (int i = 0; i < k && i < 8; i++)
             nb_str_copy(sc->covers[sc->n_covers++], NB_ID_MAX + 1, names[i]);
     }
-    /* People: children (with a date of birth), then mothers. */
+    return true;
+}
+
+/* Its people: children (with a date of birth), mothers, pregnancies, local identifiers. */
+static bool sc_people(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
+                      sc_scenario_t *sc)
+{
+    yaml_node_t *n;
     const char *groups[] = {"children", "mothers"};
     for (int g = 0; g < 2; g++) {
         yaml_node_t *ps = sc_get(c, m, groups[g]);
@@ -642,6 +659,84 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
             nb_str_copy(l->id.value, sizeof(l->id.value), buf);
         }
     }
+    return true;
+}
+
+/* Step @p i of the scenario, from @p s. */
+static bool sc_step(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *s, size_t i, const char *uniq,
+                    sc_versions_t *vs, const nb_validate_opts_t *vopts)
+{
+    sc_step_t *st = &sc->steps[sc->n_steps++];
+    if (!sc_keys(c, s, "a step", sc_step_keys) ||
+        !sc_time(c, sc_get(c, s, "at"), "a step's 'at'", &st->at))
+        return false;
+    st->line = (int)s->start_mark.line + 1;
+    if (i > 0 && st->at < sc->steps[i - 1].at)
+        return sc_fail(c, s, "steps must not go back in time");
+    st->inputs = calloc(SC_MAX_INPUTS, sizeof(nb_record_t));
+    if (!st->inputs)
+        return sc_fail(c, s, "out of memory");
+    const char *lists[] = {"links", "facts", "events"};
+    for (int k = 0; k < 3; k++) {
+        yaml_node_t *l = sc_get(c, s, lists[k]);
+        if (!l)
+            continue;
+        if (l->type != YAML_SEQUENCE_NODE)
+            return sc_fail(c, l, "'%s' must be a list", lists[k]);
+        for (size_t j = 0; j < sc_len(l); j++) {
+            yaml_node_t *e = sc_at(c, l, j);
+            if (st->n_inputs == SC_MAX_INPUTS)
+                return sc_fail(c, e, "more than %d records in one step", SC_MAX_INPUTS);
+            nb_record_t *rec = &st->inputs[st->n_inputs];
+            bool ok = k == 0   ? sc_link(c, sc, st, e, uniq, rec)
+                      : k == 1 ? sc_fact(c, sc, st, e, vs, rec)
+                               : sc_event(c, sc, st, e, vs, rec);
+            if (!ok)
+                return false;
+            char why[256];
+            /* What the daemon would dead-letter is the scenario's mistake: say so here. */
+            if (nb_codec_validate(rec, vopts, st->at, why, sizeof(why)))
+                return sc_fail(c, e, "the daemon would refuse this record: %s", why);
+            st->input_line[st->n_inputs++] = (int)e->start_mark.line + 1;
+        }
+    }
+    yaml_node_t *al = sc_get(c, s, "acks");
+    if (al && (al->type != YAML_SEQUENCE_NODE || sc_len(al) > 4))
+        return sc_fail(c, al, "'acks' must be a list (of at most 4)");
+    for (size_t j = 0; al && j < sc_len(al); j++) {
+        static const char *const keys[] = {"rule", "child", "pregnancy", "action", NULL};
+        yaml_node_t *a = sc_at(c, al, j);
+        sc_ack_t *ack = &st->acks[st->n_acks++];
+        const char *rule = sc_str(sc_get(c, a, "rule"));
+        const char *action = sc_str(sc_get(c, a, "action"));
+        if (!sc_keys(c, a, "an acknowledgement", keys) ||
+            !sc_subject(c, sc, a, true, &ack->subj))
+            return false;
+        if (!rule)
+            return sc_fail(c, a, "an acknowledgement names the 'rule' of the notification");
+        ack->line = (int)a->start_mark.line + 1;
+        snprintf(ack->rule, sizeof(ack->rule), "%s", rule);
+        ack->action = NB_ACK_SEEN;
+        if (action && !nb_ack_action_parse(action, &ack->action))
+            return sc_fail(c, sc_get(c, a, "action"), "unknown action '%s'", action);
+    }
+    yaml_node_t *ex = sc_get(c, s, "expect");
+    if (ex && ex->type != YAML_SEQUENCE_NODE)
+        return sc_fail(c, ex, "'expect' must be a list ([] for no notification)");
+    for (size_t j = 0; ex && j < sc_len(ex); j++) {
+        if (st->n_expect == SC_MAX_EXPECT)
+            return sc_fail(c, ex, "too many expectations in one step");
+        if (!sc_expectation(c, sc, sc_at(c, ex, j), &st->expect[st->n_expect++]))
+            return false;
+    }
+    return true;
+}
+
+static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
+                   sc_scenario_t *sc)
+{
+    if (!sc_header(c, m, sc) || !sc_people(c, m, nhs_seq, uniq, sc))
+        return false;
     yaml_node_t *steps = sc_get(c, m, "steps");
     if (!steps || steps->type != YAML_SEQUENCE_NODE || sc_len(steps) == 0 ||
         sc_len(steps) > SC_MAX_STEPS)
@@ -650,72 +745,9 @@ static bool sc_one(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uniq,
     memset(&vs, 0, sizeof(vs));
     nb_validate_opts_t vopts;
     nb_validate_opts_default(&vopts);
-    for (size_t i = 0; i < sc_len(steps); i++) {
-        yaml_node_t *s = sc_at(c, steps, i);
-        sc_step_t *st = &sc->steps[sc->n_steps++];
-        if (!sc_keys(c, s, "a step", sc_step_keys) ||
-            !sc_time(c, sc_get(c, s, "at"), "a step's 'at'", &st->at))
+    for (size_t i = 0; i < sc_len(steps); i++)
+        if (!sc_step(c, sc, sc_at(c, steps, i), i, uniq, &vs, &vopts))
             return false;
-        st->line = (int)s->start_mark.line + 1;
-        if (i > 0 && st->at < sc->steps[i - 1].at)
-            return sc_fail(c, s, "steps must not go back in time");
-        st->inputs = calloc(SC_MAX_INPUTS, sizeof(nb_record_t));
-        if (!st->inputs)
-            return sc_fail(c, s, "out of memory");
-        const char *lists[] = {"links", "facts", "events"};
-        for (int k = 0; k < 3; k++) {
-            yaml_node_t *l = sc_get(c, s, lists[k]);
-            if (!l)
-                continue;
-            if (l->type != YAML_SEQUENCE_NODE)
-                return sc_fail(c, l, "'%s' must be a list", lists[k]);
-            for (size_t j = 0; j < sc_len(l); j++) {
-                yaml_node_t *e = sc_at(c, l, j);
-                if (st->n_inputs == SC_MAX_INPUTS)
-                    return sc_fail(c, e, "more than %d records in one step", SC_MAX_INPUTS);
-                nb_record_t *rec = &st->inputs[st->n_inputs];
-                bool ok = k == 0   ? sc_link(c, sc, st, e, uniq, rec)
-                          : k == 1 ? sc_fact(c, sc, st, e, &vs, rec)
-                                   : sc_event(c, sc, st, e, &vs, rec);
-                if (!ok)
-                    return false;
-                char why[256];
-                /* What the daemon would dead-letter is the scenario's mistake: say so here. */
-                if (nb_codec_validate(rec, &vopts, st->at, why, sizeof(why)))
-                    return sc_fail(c, e, "the daemon would refuse this record: %s", why);
-                st->input_line[st->n_inputs++] = (int)e->start_mark.line + 1;
-            }
-        }
-        yaml_node_t *al = sc_get(c, s, "acks");
-        if (al && (al->type != YAML_SEQUENCE_NODE || sc_len(al) > 4))
-            return sc_fail(c, al, "'acks' must be a list (of at most 4)");
-        for (size_t j = 0; al && j < sc_len(al); j++) {
-            static const char *const keys[] = {"rule", "child", "pregnancy", "action", NULL};
-            yaml_node_t *a = sc_at(c, al, j);
-            sc_ack_t *ack = &st->acks[st->n_acks++];
-            const char *rule = sc_str(sc_get(c, a, "rule"));
-            const char *action = sc_str(sc_get(c, a, "action"));
-            if (!sc_keys(c, a, "an acknowledgement", keys) ||
-                !sc_subject(c, sc, a, true, &ack->subj))
-                return false;
-            if (!rule)
-                return sc_fail(c, a, "an acknowledgement names the 'rule' of the notification");
-            ack->line = (int)a->start_mark.line + 1;
-            snprintf(ack->rule, sizeof(ack->rule), "%s", rule);
-            ack->action = NB_ACK_SEEN;
-            if (action && !nb_ack_action_parse(action, &ack->action))
-                return sc_fail(c, sc_get(c, a, "action"), "unknown action '%s'", action);
-        }
-        yaml_node_t *ex = sc_get(c, s, "expect");
-        if (ex && ex->type != YAML_SEQUENCE_NODE)
-            return sc_fail(c, ex, "'expect' must be a list ([] for no notification)");
-        for (size_t j = 0; ex && j < sc_len(ex); j++) {
-            if (st->n_expect == SC_MAX_EXPECT)
-                return sc_fail(c, ex, "too many expectations in one step");
-            if (!sc_expectation(c, sc, sc_at(c, ex, j), &st->expect[st->n_expect++]))
-                return false;
-        }
-    }
     return true;
 }
 

@@ -92,6 +92,7 @@ typedef struct sc_scenario_s {
     int line;
     char title[256];
     char pending[64]; /* "" unless the behaviour is not in place yet */
+    int dead_letters; /* records the daemon dead-letters (replay: not applied); 0 by default */
     size_t n_covers;
     char covers[8][NB_ID_MAX + 1];
     size_t n_people, n_pregnancies, n_locals;
@@ -136,6 +137,43 @@ bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *rep
 
 /** @brief True when notification @p n is about subject @p s of the scenario. */
 bool sc_is_about(const sc_scenario_t *sc, const nb_notification_t *n, const sc_subject_t *s);
+
+/** @brief Whom notification @p n is about, in @p s. @returns false when it is about none of
+ *         the scenario's people (and for digests). */
+bool sc_subject_of(const sc_scenario_t *sc, const nb_notification_t *n, sc_subject_t *s);
+
+/** @brief The scenario's name for a subject ("?" for none). Valid as long as @p sc. */
+const char *sc_subject_name(const sc_scenario_t *sc, const sc_subject_t *s);
+
+/** @brief True when item @p i of digest @p n is about one of the scenario's people. */
+bool sc_digest_mine(const sc_scenario_t *sc, const nb_notification_t *n, size_t i);
+
+/** @brief The scenario's name for an appointment id as evidence carries it (hashed), or
+ *         @p hashed itself. */
+const char *sc_evidence_name(const sc_scenario_t *sc, const char *hashed);
+
+/* A report being written: appends stop, without overflow, when the buffer is full. */
+typedef struct sc_out_s {
+    char *buf;
+    size_t size, len;
+} sc_out_t;
+
+void sc_put(sc_out_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** @brief A published notification as the scenario names things: kind, rule, subject, tier,
+ *         recipients, evidence or digest items, respond-by, level and text. */
+void sc_describe_seen(sc_out_t *o, const sc_scenario_t *sc, const nb_notification_t *n);
+
+/**
+ * @brief Compares the notifications two runs of @p sc published (@p a by the daemon, @p b by
+ *        replay), record for record: every field, the same count of each record, and the
+ *        same order of the records about each child, pregnancy or digest recipient.
+ *        The daemon's notifications about people the scenario does not know are left out
+ *        (it runs the whole suite); replay's are differences (it runs this scenario alone).
+ * @returns true when they are the same; otherwise false with the differences in @p report.
+ */
+bool sc_equal(const sc_scenario_t *sc, const sc_seen_t *a, size_t n_a, const sc_seen_t *b,
+              size_t n_b, char *report, size_t report_size);
 
 /** @brief The scenario as JSON lines for `notbrought replay` (clock lines, links, facts,
  *         events). @returns 0 or -1. */

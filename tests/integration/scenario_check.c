@@ -12,9 +12,7 @@
 
 /* ---- checking ------------------------------------------------------------------------------- */
 
-/* The scenario's name for the subject of a notification, or NULL when it is not about one of
- * the scenario's people. */
-static bool sc_seen_subject(const sc_scenario_t *sc, const nb_notification_t *n,
+bool sc_subject_of(const sc_scenario_t *sc, const nb_notification_t *n,
                             sc_subject_t *s)
 {
     s->person = s->pregnancy = -1;
@@ -36,10 +34,10 @@ static bool sc_seen_subject(const sc_scenario_t *sc, const nb_notification_t *n,
 bool sc_is_about(const sc_scenario_t *sc, const nb_notification_t *n, const sc_subject_t *s)
 {
     sc_subject_t t;
-    return sc_seen_subject(sc, n, &t) && t.person == s->person && t.pregnancy == s->pregnancy;
+    return sc_subject_of(sc, n, &t) && t.person == s->person && t.pregnancy == s->pregnancy;
 }
 
-static bool sc_digest_mine(const sc_scenario_t *sc, const nb_notification_t *n, size_t i)
+bool sc_digest_mine(const sc_scenario_t *sc, const nb_notification_t *n, size_t i)
 {
     for (size_t k = 0; k < sc->n_people; k++)
         if (strcmp(sc->people[k].nhs, n->items[i].nhs_number) == 0)
@@ -47,7 +45,7 @@ static bool sc_digest_mine(const sc_scenario_t *sc, const nb_notification_t *n, 
     return false;
 }
 
-static const char *sc_evidence_name(const sc_scenario_t *sc, const char *hashed)
+const char *sc_evidence_name(const sc_scenario_t *sc, const char *hashed)
 {
     for (size_t i = 0; i < sc->n_appts; i++)
         if (strcmp(sc->appts[i].hashed, hashed) == 0)
@@ -91,7 +89,7 @@ static void sc_view(const sc_scenario_t *sc, const nb_notification_t *n, sc_view
     for (size_t i = 0; i < n->n_items; i++)
         if (sc_digest_mine(sc, n, i))
             v->items[v->n_items++] = n->items[i].rule_id;
-    sc_seen_subject(sc, n, &v->subj);
+    sc_subject_of(sc, n, &v->subj);
 }
 
 /* @p phrase in @p text, ignoring case. */
@@ -138,12 +136,7 @@ static bool sc_matches(const sc_scenario_t *sc, const sc_expect_t *e, const nb_n
     return true;
 }
 
-typedef struct sc_out_s {
-    char *buf;
-    size_t size, len;
-} sc_out_t;
-
-static void sc_put(sc_out_t *o, const char *fmt, ...)
+void sc_put(sc_out_t *o, const char *fmt, ...)
 {
     if (o->len + 1 >= o->size)
         return;
@@ -163,14 +156,14 @@ static void sc_list(sc_out_t *o, const char *const *v, size_t n)
     sc_put(o, "]");
 }
 
-static const char *sc_subject_name(const sc_scenario_t *sc, const sc_subject_t *s)
+const char *sc_subject_name(const sc_scenario_t *sc, const sc_subject_t *s)
 {
     return s->person >= 0      ? sc->people[s->person].name
            : s->pregnancy >= 0 ? sc->pregnancies[s->pregnancy].name
                                : "?";
 }
 
-static void sc_describe_seen(sc_out_t *o, const sc_scenario_t *sc, const nb_notification_t *n)
+void sc_describe_seen(sc_out_t *o, const sc_scenario_t *sc, const nb_notification_t *n)
 {
     sc_view_t v;
     char t[32];
@@ -260,7 +253,7 @@ bool sc_check(const sc_scenario_t *sc, sc_seen_t *seen, size_t n_seen, char *rep
         if (seen[i].n.kind == NB_NOTIFICATION_DIGEST) {
             sc_view(sc, &seen[i].n, &v);
             seen[i].used = v.n_items == 0;
-        } else if (sc_seen_subject(sc, &seen[i].n, &s)) {
+        } else if (sc_subject_of(sc, &seen[i].n, &s)) {
             seen[i].used = false;
         }
     }
@@ -411,6 +404,8 @@ int sc_write_replay(const sc_scenario_t *sc, FILE *f)
                     json_object_set_new(o, "end", sc_json_date(fa->end_date));
                 json_object_set_new(o, "status", json_string(nb_fact_status_name(fa->status)));
                 json_object_set_new(o, "version", json_integer(fa->version));
+                json_object_set_new(o, "source", json_string(fa->source_system));
+                json_object_set_new(o, "org", json_string(fa->organisation_code));
             } else {
                 const nb_appointment_event_t *a = &rec->u.appt;
                 json_object_set_new(o, "agency", json_string(nb_agency_name(a->source.agency)));

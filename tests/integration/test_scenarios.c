@@ -3,10 +3,23 @@
  * tests/scenarios/README.md), run two ways and compared with what each scenario expects:
  *
  *   it_scenarios            through the daemon, on the embedded broker, with the clock the
- *                           test controls (ctest integration.scenarios);
+ *                           test controls (ctest integration.scenarios); then through
+ *                           replay keyed with the daemon's key, and the two runs'
+ *                           notifications compared record for record (scenario_equal.c);
  *   it_scenarios --replay   through `notbrought replay --emit-notifications` (ctest
  *                           cli.scenarios_replay), then checks that every rule of the default
  *                           policy is covered by a scenario.
+ *
+ * Replay runs in this process (nb__cmd_replay(), the command's own function: under a second
+ * for the whole suite), with --json so that what it did not apply can be compared with what
+ * the daemon dead-lettered (a scenario's `dead_letters`).
+ *
+ * One thing of the daemon replay does not model is the sources' watermark: replay has read
+ * every source up to its clock when the clock moves, so absence deadlines are judged at the
+ * clock (docs/cli.md). This runner keeps the daemon's sources at the clock too (the clock
+ * records below), which is what a daemon with caught-up sources sees, so the comparison is of
+ * like with like; deadlines held back by a slow source are tested in integration.absence and
+ * cli.backlog.
  *
  * NB_TEST_FILTER=<file name without .yaml> runs one scenario (cmocka's filter: '*' allowed).
  * A scenario marked `pending: "item N"` is run too: its failure is reported as XFAIL, and it
@@ -37,6 +50,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "cli/commands.h"
@@ -75,7 +89,8 @@ static void seen_add(seen_list_t *l, const nb_notification_t *n)
     l->v[l->n++].used = false;
 }
 
-/* Checks a run's notifications: pending scenarios are expected to fail (XFAIL). */
+/* Checks a run's notifications: pending scenarios are expected to fail (XFAIL). Reports are
+ * printed with printf(): cmocka's print_message() cuts a message at 1024 bytes. */
 static void judge(const sc_scenario_t *sc, sc_seen_t *seen, size_t n, const char *how)
 {
     char *report = malloc(16384);
@@ -87,13 +102,14 @@ static void judge(const sc_scenario_t *sc, sc_seen_t *seen, size_t n, const char
             fail_msg("%s (%s) is marked pending (%s) but passes %s now: remove 'pending'",
                      sc->id, sc->file, sc->pending, how);
         }
-        print_message("XFAIL %s (pending: %s):%s\n", sc->id, sc->pending, report);
+        printf("XFAIL %s (pending: %s):%s\n", sc->id, sc->pending, report);
         xfails++;
         free(report);
         return;
     }
     if (!ok) {
-        print_message("%s: \"%s\" %s:%s\n", sc->id, sc->title, how, report);
+        printf("%s: \"%s\" %s:%s\n", sc->id, sc->title, how, report);
+        fflush(stdout);
         free(report);
         fail_msg("%s: the notifications %s differ from the scenario's expectations", sc->id,
                  how);
@@ -126,41 +142,90 @@ static int read_note(void *opaque, const char *topic, const char *key, const voi
     return 0;
 }
 
-static void run_replay(const sc_scenario_t *sc)
+/* The records replay's report (--json) says it did not apply and the daemon dead-letters:
+ * those that expired waiting for an identity link, and those refused. */
+static int replay_not_applied(const char *report)
 {
-    char in[64], out[64], errstr[512];
+    json_error_t jerr;
+    json_t *root = json_load_file(report, 0, &jerr);
+    if (!root)
+        fail_msg("replay's report does not parse: %s", jerr.text);
+    json_t *na = json_object_get(root, "not_applied");
+    json_t *expired = json_object_get(na, "expired"), *refused = json_object_get(na, "refused");
+    assert_true(json_is_integer(expired) && json_is_integer(refused));
+    int k = (int)(json_integer_value(expired) + json_integer_value(refused));
+    json_decref(root);
+    return k;
+}
+
+/* Runs the scenario through `notbrought replay --emit-notifications` (in this process: the
+ * command's own function), and reads what it would publish into @p l. With @p key_file,
+ * replay keys children with the key in it (--hmac-key-file), as the daemon that has it does.
+ * @returns how many records replay did not apply that the daemon dead-letters. */
+static int replay_scenario(const sc_scenario_t *sc, const char *key_file, nb_codec_t *codec,
+                           seen_list_t *l)
+{
+    char in[64], out[64], report[64], errstr[512];
     snprintf(in, sizeof(in), "/tmp/nb-scenario-%d.jsonl", (int)getpid());
     snprintf(out, sizeof(out), "/tmp/nb-scenario-%d.rec", (int)getpid());
+    snprintf(report, sizeof(report), "/tmp/nb-scenario-%d.json", (int)getpid());
     FILE *f = fopen(in, "w");
     assert_non_null(f);
     assert_int_equal(sc_write_replay(sc, f), 0);
     assert_int_equal(fclose(f), 0);
     char *argv[] = {"replay", "--policy", POLICY_BASE, "--policy", POLICY_OVERLAY,
-                    "--emit-notifications", out, in, NULL};
-    /* Replay's summary is for people: not in the test's output. */
+                    "--json", "--emit-notifications", out, in, "--hmac-key-file",
+                    (char *)key_file, NULL};
+    int argc = key_file ? 11 : 9;
+    /* Replay's report (on stdout) goes to a file, read for what it did not apply. */
     fflush(stdout);
-    int saved = dup(1), devnull = open("/dev/null", O_WRONLY);
-    assert_true(saved >= 0 && devnull >= 0);
-    dup2(devnull, 1);
-    int rc = nb__cmd_replay(8, argv);
+    int saved = dup(1), fd = open(report, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 1);
+    int rc = nb__cmd_replay(argc, argv);
     fflush(stdout);
     dup2(saved, 1);
     close(saved);
-    close(devnull);
+    close(fd);
     assert_int_equal(rc, NB_EXIT_OK);
+    read_ctx_t ctx = {codec, l};
+    assert_int_equal(nb_recfile_read(out, read_note, &ctx, errstr, sizeof(errstr)), 0);
+    int not_applied = replay_not_applied(report);
+    unlink(in);
+    unlink(out);
+    unlink(report);
+    return not_applied;
+}
+
+/* What the daemon dead-lettered (@p by_daemon), or replay did not apply, is what the scenario
+ * says (dead_letters). */
+static void judge_dead_letters(const sc_scenario_t *sc, int k, bool by_daemon)
+{
+    if (k == sc->dead_letters)
+        return;
+    if (by_daemon)
+        fail_msg("%s: the daemon dead-lettered %d of the scenario's records, the scenario says "
+                 "%d (dead_letters; run with NB_TEST_LOG=info to see why)",
+                 sc->id, k, sc->dead_letters);
+    fail_msg("%s: replay did not apply %d of the scenario's records (expired or refused), the "
+             "scenario says %d (dead_letters)",
+             sc->id, k, sc->dead_letters);
+}
+
+static void run_replay(const sc_scenario_t *sc)
+{
+    char errstr[512];
     nb_registry_t *reg = nb_registry_new();
     assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
     nb_codec_t *codec = nb_codec_new(reg, errstr, sizeof(errstr));
     assert_non_null(codec);
     seen_list_t l = {0};
-    read_ctx_t rc2 = {codec, &l};
-    assert_int_equal(nb_recfile_read(out, read_note, &rc2, errstr, sizeof(errstr)), 0);
-    unlink(in);
-    unlink(out);
-    judge(sc, l.v, l.n, "through replay");
-    free(l.v);
+    int not_applied = replay_scenario(sc, NULL, codec, &l);
     nb_codec_destroy(codec);
     nb_registry_destroy(reg);
+    judge(sc, l.v, l.n, "through replay");
+    free(l.v);
+    judge_dead_letters(sc, not_applied, false);
 }
 
 /* ---- through the daemon -------------------------------------------------------------------- */
@@ -177,6 +242,7 @@ static struct {
     char clock_key[NB_KEY_MAX + 1]; /* its child key, the Kafka key of acknowledgements */
     bool acks_sent; /* the acknowledgements topic has a watermark to keep at the clock */
     seen_list_t seen;
+    char key_file[64]; /* the daemon's pseudonymisation key, for replay's --hmac-key-file */
 } g;
 
 static void produce(const char *topic, const char *key, const nb_record_t *rec, int64_t ts)
@@ -379,6 +445,69 @@ static const char *record_key(const nb_record_t *rec)
                                   : a->pregnant_person_id.value;
 }
 
+/* A nurse acknowledges the latest new notification of the rule about the subject, for each
+ * acknowledgement of the step (the scenario's notifications are those from @p first on). */
+static void send_acks(const sc_scenario_t *sc, const sc_step_t *st, size_t first)
+{
+    for (size_t i = 0; i < st->n_acks; i++) {
+        const sc_ack_t *a = &st->acks[i];
+        const nb_notification_t *n = NULL;
+        for (size_t j = first; j < g.seen.n; j++)
+            if (g.seen.v[j].n.kind == NB_NOTIFICATION_NEW &&
+                strcmp(g.seen.v[j].n.rule_id, a->rule) == 0 &&
+                sc_is_about(sc, &g.seen.v[j].n, &a->subj))
+                n = &g.seen.v[j].n;
+        if (!n)
+            fail_msg("%s:%d: no notification of %s to acknowledge", sc->file, a->line,
+                     a->rule);
+        nb_record_t *rec = calloc(1, sizeof(*rec));
+        assert_non_null(rec);
+        rec->type = NB_RECORD_ACK;
+        nb_ack_t *ack = &rec->u.ack;
+        char ack_id[160];
+        snprintf(ack_id, sizeof(ack_id), "ack-%s-%d", sc->id, a->line);
+        nb_str_copy(ack->ack_id, sizeof(ack->ack_id), ack_id);
+        nb_str_copy(ack->notification_id, sizeof(ack->notification_id), n->notification_id);
+        nb_str_copy(ack->reference, sizeof(ack->reference), n->reference);
+        nb_str_copy(ack->acknowledged_by, sizeof(ack->acknowledged_by), "Scenario nurse");
+        nb_str_copy(ack->role, sizeof(ack->role),
+                    n->n_recipients ? n->recipients[0].role : "-");
+        ack->action = a->action;
+        ack->acknowledged_at = st->at;
+        produce(g.d.conf->acks_topic, n->child_key, rec, st->at);
+        free(rec);
+        g.records++;
+        g.acks_sent = true;
+    }
+    if (st->n_acks) {
+        flush();
+        settle_records();
+    }
+}
+
+/* The same scenario through replay, keyed as the daemon keys children: the same
+ * notifications as the daemon's from @p first on, record for record, and what it does not
+ * apply is what the daemon dead-lettered (the scenario's dead_letters, checked before). */
+static void compare_with_replay(const sc_scenario_t *sc, size_t first)
+{
+    seen_list_t r = {0};
+    int not_applied = replay_scenario(sc, g.key_file, g.codec, &r);
+    char *diff = malloc(32768);
+    assert_non_null(diff);
+    bool same = sc_equal(sc, g.seen.v + first, g.seen.n - first, r.v, r.n, diff, 32768);
+    free(r.v);
+    if (!same) {
+        printf("%s: \"%s\": replay does not publish what the daemon publishes:%s\n", sc->id,
+               sc->title, diff);
+        fflush(stdout);
+    }
+    free(diff);
+    judge(sc, g.seen.v + first, g.seen.n - first, "through the daemon");
+    if (!same)
+        fail_msg("%s: replay and the daemon published different notifications", sc->id);
+    judge_dead_letters(sc, not_applied, false);
+}
+
 static void run_daemon(const sc_scenario_t *sc)
 {
     size_t first = g.seen.n;
@@ -399,41 +528,7 @@ static void run_daemon(const sc_scenario_t *sc)
             g.links += links;
             clock_moves(st->at); /* ticks after the links: releases and merges */
         }
-        /* A nurse acknowledges the latest new notification of the rule about the subject. */
-        for (size_t i = 0; i < st->n_acks; i++) {
-            const sc_ack_t *a = &st->acks[i];
-            const nb_notification_t *n = NULL;
-            for (size_t j = first; j < g.seen.n; j++)
-                if (g.seen.v[j].n.kind == NB_NOTIFICATION_NEW &&
-                    strcmp(g.seen.v[j].n.rule_id, a->rule) == 0 &&
-                    sc_is_about(sc, &g.seen.v[j].n, &a->subj))
-                    n = &g.seen.v[j].n;
-            if (!n)
-                fail_msg("%s:%d: no notification of %s to acknowledge", sc->file, a->line,
-                         a->rule);
-            nb_record_t *rec = calloc(1, sizeof(*rec));
-            assert_non_null(rec);
-            rec->type = NB_RECORD_ACK;
-            nb_ack_t *ack = &rec->u.ack;
-            char ack_id[160];
-            snprintf(ack_id, sizeof(ack_id), "ack-%s-%d", sc->id, a->line);
-            nb_str_copy(ack->ack_id, sizeof(ack->ack_id), ack_id);
-            nb_str_copy(ack->notification_id, sizeof(ack->notification_id), n->notification_id);
-            nb_str_copy(ack->reference, sizeof(ack->reference), n->reference);
-            nb_str_copy(ack->acknowledged_by, sizeof(ack->acknowledged_by), "Scenario nurse");
-            nb_str_copy(ack->role, sizeof(ack->role),
-                        n->n_recipients ? n->recipients[0].role : "-");
-            ack->action = a->action;
-            ack->acknowledged_at = st->at;
-            produce(g.d.conf->acks_topic, n->child_key, rec, st->at);
-            free(rec);
-            g.records++;
-            g.acks_sent = true;
-        }
-        if (st->n_acks) {
-            flush();
-            settle_records();
-        }
+        send_acks(sc, st, first);
         /* Facts and events in the scenario's order: Kafka orders records within a partition
          * only, so the daemon has handled what went to one topic before anything goes to
          * another. */
@@ -459,13 +554,10 @@ static void run_daemon(const sc_scenario_t *sc)
     }
     nb_stream_stats_t s;
     nb_stream_stats(g.d.st, &s);
-    if (s.dead_letters != g.dead) {
-        g.dead = s.dead_letters;
-        fail_msg("%s: the daemon dead-lettered a record of the scenario (run with "
-                 "NB_TEST_LOG=info to see why)",
-                 sc->id);
-    }
-    judge(sc, g.seen.v + first, g.seen.n - first, "through the daemon");
+    int dead = (int)(s.dead_letters - g.dead);
+    g.dead = s.dead_letters;
+    judge_dead_letters(sc, dead, true);
+    compare_with_replay(sc, first);
 }
 
 static int daemon_setup(void **state)
@@ -485,6 +577,11 @@ static int daemon_setup(void **state)
      * clock after every clock record. */
     nb_it_conf_opts_t o = {NULL, false, false, t0, 1000};
     nb_config_t *conf = nb_it_conf(bs, "nb-scenarios", &o);
+    snprintf(g.key_file, sizeof(g.key_file), "/tmp/nb-scenario-%d.key", (int)getpid());
+    FILE *kf = fopen(g.key_file, "w");
+    assert_non_null(kf);
+    assert_true(fprintf(kf, "%s\n", conf->hmac_key) > 0);
+    assert_int_equal(fclose(kf), 0);
     nb_identity_conf_t ic;
     nb_identity_conf_default(&ic);
     ic.secret = conf->hmac_key;
@@ -562,6 +659,7 @@ static int daemon_teardown(void **state)
     nb_registry_destroy(g.reg);
     nb_broker_destroy(g.b);
     free(g.seen.v);
+    unlink(g.key_file);
     return 0;
 }
 

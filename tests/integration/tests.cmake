@@ -18,7 +18,8 @@ endforeach()
 # daemon on the embedded broker; cli.scenarios_replay through `notbrought replay`, and checks
 # that every rule of the default policy is covered.
 target_sources(it_scenarios PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario.c
-                                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario_check.c)
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario_check.c
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/integration/scenario_equal.c)
 add_test(NAME cli.scenarios_replay COMMAND it_scenarios --replay)
 set_tests_properties(cli.scenarios_replay PROPERTIES LABELS unit TIMEOUT 300
                      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
