@@ -1,6 +1,6 @@
 /*
  * notbrought - util: the small things every module needs and no module owns: a growable
- * byte buffer.
+ * byte buffer and the byte-order helpers of the project's binary formats.
  *
  * util is the lowest layer: it uses no other module. The error table
  * (notbrought/err.h) belongs to it too.
@@ -33,5 +33,70 @@ nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra);
 nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len);
 /** @brief Frees the buffer's memory and zeroes it. */
 void nb_buf_free(nb_buf_t *buf);
+
+/* ---- byte order -------------------------------------------------------------------------- */
+/*
+ * Fixed-width unsigned integers of 1 to 8 bytes in either byte order. The formats choose:
+ * the ledger, the stream's state and the dead-letter origin are little-endian; parked events
+ * and the Confluent frame's schema id are big-endian (docs/schemas.md). Signed values travel
+ * as their two's-complement bits: cast to uint64_t (or uint32_t for a 4-byte field) before
+ * writing and back after reading. Inline, as the ledger's encoder calls them once per field.
+ */
+
+/**
+ * @brief Stores the low @p n bytes of @p v (1 <= n <= 8) at @p p, least significant first.
+ * @returns p + n, where the next field goes.
+ */
+static inline uint8_t *nb_le_put(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    return p + n;
+}
+
+/** @brief The @p n-byte (1 <= n <= 8) little-endian unsigned integer at @p p. */
+static inline uint64_t nb_le_get(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/**
+ * @brief Stores the low @p n bytes of @p v (1 <= n <= 8) at @p p, most significant first.
+ * @returns p + n, where the next field goes.
+ */
+static inline uint8_t *nb_be_put(uint8_t *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    return p + n;
+}
+
+/** @brief The @p n-byte (1 <= n <= 8) big-endian unsigned integer at @p p. */
+static inline uint64_t nb_be_get(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/** @brief Appends the low @p n bytes of @p v, little-endian. @returns as nb_buf_append(). */
+static inline nb_err_t nb_buf_put_le(nb_buf_t *buf, uint64_t v, size_t n)
+{
+    uint8_t x[8];
+    nb_le_put(x, v, n);
+    return nb_buf_append(buf, x, n);
+}
+
+/** @brief Appends the low @p n bytes of @p v, big-endian. @returns as nb_buf_append(). */
+static inline nb_err_t nb_buf_put_be(nb_buf_t *buf, uint64_t v, size_t n)
+{
+    uint8_t x[8];
+    nb_be_put(x, v, n);
+    return nb_buf_append(buf, x, n);
+}
 
 #endif /* NOTBROUGHT_UTIL_H */
