@@ -1,6 +1,7 @@
 /*
- * notbrought - util: the small things every module needs and no module owns: a growable
- * byte buffer and the byte-order helpers of the project's binary formats.
+ * notbrought - util: the small things every module needs and no module owns. A growable
+ * byte buffer, the byte-order helpers of the project's binary formats, and the one function
+ * that reads a whole file.
  *
  * util is the lowest layer: it uses no other module. The error table
  * (notbrought/err.h) belongs to it too.
@@ -98,5 +99,35 @@ static inline nb_err_t nb_buf_put_be(nb_buf_t *buf, uint64_t v, size_t n)
     nb_be_put(x, v, n);
     return nb_buf_append(buf, x, n);
 }
+
+/* ---- reading a whole file ---------------------------------------------------------------- */
+
+/** Why nb_file_read() did not read a file. */
+typedef enum nb_file_status_e {
+    NB_FILE_OK = 0,
+    NB_FILE_CANNOT, /**< cannot open or read it: the reason is strerror()'s text */
+    NB_FILE_KIND,   /**< not a regular file: the reason says what it is ("a directory") */
+    NB_FILE_SIZE,   /**< larger than the limit the caller gave */
+    NB_FILE_NOMEM
+} nb_file_status_t;
+
+/**
+ * @brief Reads a whole file, which must be a regular file of at most @p max bytes.
+ *
+ * A FIFO, a device or a socket named by mistake or by malice never blocks the caller (the
+ * policy loader runs on the daemon's main loop, at SIGHUP): the file is opened with O_NONBLOCK
+ * and fstat() refuses anything that is not a regular file before a byte is read; stat()
+ * before open() spares a device the side effects of being opened, and says what a socket is
+ * (open() fails on one). At most one byte more than @p max is read, however the file grows
+ * meanwhile.
+ *
+ * @param oflags more open() flags, e.g. O_NOFOLLOW; 0 for none.
+ * @param why receives a static or strerror() string saying why, for NB_FILE_CANNOT and
+ *        NB_FILE_KIND; "" otherwise. Never NULL on return.
+ * @returns NB_FILE_OK with *bufp (malloc'd and NUL-terminated; the caller frees it) and *lenp;
+ *          otherwise *bufp is NULL and *lenp 0.
+ */
+nb_file_status_t nb_file_read(const char *path, int oflags, size_t max, char **bufp,
+                              size_t *lenp, const char **why);
 
 #endif /* NOTBROUGHT_UTIL_H */

@@ -117,39 +117,8 @@ nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr
     return NB_ERR_OK;
 }
 
-static char *nb__read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    size_t cap = 0, n = 0;
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *d = realloc(data, cap);
-            if (!d) {
-                free(data);
-                fclose(f);
-                return NULL;
-            }
-            data = d;
-        }
-        size_t r = fread(data + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(data);
-        return NULL;
-    }
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
+/* A schema file is a few kilobytes; this bounds what a wrong path can make us read. */
+#define NB__MAX_SCHEMA_FILE_BYTES (4u << 20)
 
 nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
                               size_t errstr_size)
@@ -179,12 +148,31 @@ nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
         char fpath[4096];
         size_t len = 0;
         snprintf(fpath, sizeof(fpath), "%s/%s", dir, file);
-        char *json = nb__read_file(fpath, &len);
-        if (!json) {
-            snprintf(errstr, errstr_size, "%s: %s", fpath, strerror(errno));
+        char *json = NULL;
+        const char *why;
+        switch (nb_file_read(fpath, 0, NB__MAX_SCHEMA_FILE_BYTES, &json, &len, &why)) {
+        case NB_FILE_OK:
+            break;
+        case NB_FILE_CANNOT:
+            snprintf(errstr, errstr_size, "%s: %s", fpath, why);
             err = NB_ERR_IO;
             break;
+        case NB_FILE_KIND:
+            snprintf(errstr, errstr_size, "%s: not a regular file (%s)", fpath, why);
+            err = NB_ERR_IO;
+            break;
+        case NB_FILE_SIZE:
+            snprintf(errstr, errstr_size, "%s: larger than %u MiB", fpath,
+                     NB__MAX_SCHEMA_FILE_BYTES >> 20);
+            err = NB_ERR_LIMIT;
+            break;
+        case NB_FILE_NOMEM:
+            snprintf(errstr, errstr_size, "out of memory");
+            err = NB_ERR_NOMEM;
+            break;
         }
+        if (err)
+            break;
         err = nb_registry_add(reg, id, subject, version, json, len, errstr, errstr_size);
         free(json);
     }

@@ -1244,6 +1244,45 @@ static void test_sasl_password_file(void **state)
     t_scratch_free(&t);
 }
 
+/* identity.hmac_key_file: the key is the file's text without trailing line ends and spaces
+ * (the pseudonyms depend on it, so this never changes); a file longer than 511 bytes is refused
+ * rather than cut short, and a directory is named as one. */
+static void test_hmac_key_file(void **state)
+{
+    (void)state;
+    char errstr[512], var[256], want[512];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *key = t_write(&t, "hmac.key", "0123456789abcdef 0123456789abcdef \r\n\n");
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", key);
+    char *env[] = {var, NULL};
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(c->hmac_key, "0123456789abcdef 0123456789abcdef");
+    nb_config_destroy(c);
+
+    char big[600];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    const char *longer = t_write(&t, "long.key", big);
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", longer);
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want), "identity.hmac_key_file: %s: longer than 511 bytes", longer);
+    assert_string_equal(errstr, want);
+    assert_null(c->hmac_key);
+    nb_config_destroy(c);
+
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", t.dir);
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want), "identity.hmac_key_file: %s: not a regular file (a directory)",
+             t.dir);
+    assert_string_equal(errstr, want);
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
 /* NB_<SECTION>_<KEY> overrides a YAML value, NB_RDKAFKA_<PROPERTY> a librdkafka property set
  * in the YAML; a bad value names the variable. */
 static void test_env_overrides_yaml(void **state)
@@ -1702,6 +1741,7 @@ int main(void)
         cmocka_unit_test(test_config_http_defaults),
         cmocka_unit_test(test_sasl_password_file),
         cmocka_unit_test(test_sasl_password_file_missing),
+        cmocka_unit_test(test_hmac_key_file),
         cmocka_unit_test(test_env_overrides_yaml),
         cmocka_unit_test(test_secret_properties_refused_in_yaml),
         cmocka_unit_test(test_dead_letters_on_an_input_topic_refused),

@@ -1,5 +1,5 @@
 /*
- * unit.util: the growable buffer and the byte-order helpers.
+ * unit.util: the growable buffer, the byte-order helpers and the file reader.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +10,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "notbrought/util.h"
 
@@ -116,6 +120,108 @@ static void test_buf_put_in_order(void **state)
     nb_buf_free(&b);
 }
 
+/* ---- the file reader ---------------------------------------------------------------------- */
+
+typedef struct t_dir_s {
+    char dir[64];
+    char path[128];
+} t_dir_t;
+
+static const char *t_file(t_dir_t *t, const char *name, const char *text, size_t len)
+{
+    char buf[sizeof(t->path)];
+    snprintf(buf, sizeof(buf), "%s/%s", t->dir, name);
+    memcpy(t->path, buf, sizeof(buf));
+    FILE *f = fopen(t->path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return t->path;
+}
+
+static void test_file_read_regular(void **state)
+{
+    (void)state;
+    t_dir_t t = {"/tmp/nb-test-util.XXXXXX", ""};
+    assert_non_null(mkdtemp(t.dir));
+    char *buf = (char *)"not touched";
+    size_t len = 99;
+    const char *why = NULL;
+
+    /* Bytes as they are, with a NUL after them (not counted). */
+    const char *p = t_file(&t, "a.txt", "one\0two\n", 8);
+    assert_int_equal(nb_file_read(p, 0, 1024, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 8);
+    assert_memory_equal(buf, "one\0two\n", 8);
+    assert_int_equal(buf[8], '\0');
+    assert_string_equal(why, "");
+    free(buf);
+
+    /* Exactly the limit is read; one byte more is refused. */
+    assert_int_equal(nb_file_read(p, 0, 8, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 8);
+    free(buf);
+    assert_int_equal(nb_file_read(p, 0, 7, &buf, &len, &why), NB_FILE_SIZE);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    unlink(p);
+
+    /* An empty file is read as nothing, not as an error. */
+    p = t_file(&t, "empty", "", 0);
+    assert_int_equal(nb_file_read(p, 0, 16, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 0);
+    assert_string_equal(buf, "");
+    free(buf);
+    unlink(p);
+    rmdir(t.dir);
+}
+
+/* A missing file says why; a directory, a FIFO and a device are refused for what they are,
+ * and a FIFO without a writer does not block the reader. */
+static void test_file_read_refuses_what_is_not_a_file(void **state)
+{
+    (void)state;
+    t_dir_t t = {"/tmp/nb-test-util.XXXXXX", ""};
+    assert_non_null(mkdtemp(t.dir));
+    char *buf = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/missing", t.dir);
+    assert_int_equal(nb_file_read(missing, 0, 16, &buf, &len, &why), NB_FILE_CANNOT);
+    assert_string_equal(why, "No such file or directory");
+    assert_null(buf);
+
+    assert_int_equal(nb_file_read(t.dir, 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a directory");
+
+    char fifo[160];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", t.dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(nb_file_read(fifo, 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a FIFO");
+    unlink(fifo);
+
+    assert_int_equal(nb_file_read("/dev/null", 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a device");
+    assert_null(buf);
+    assert_int_equal(len, 0);
+
+    /* O_NOFOLLOW from the caller: a symbolic link is not followed. */
+    const char *target = t_file(&t, "target", "x", 1);
+    char link[160];
+    snprintf(link, sizeof(link), "%s/link", t.dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(nb_file_read(link, 0, 16, &buf, &len, &why), NB_FILE_OK);
+    free(buf);
+    assert_int_equal(nb_file_read(link, O_NOFOLLOW, 16, &buf, &len, &why), NB_FILE_CANNOT);
+    assert_null(buf);
+    unlink(link);
+    unlink(target);
+    rmdir(t.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +229,8 @@ int main(void)
         cmocka_unit_test(test_buf_grows),
         cmocka_unit_test(test_byte_order_known_values),
         cmocka_unit_test(test_buf_put_in_order),
+        cmocka_unit_test(test_file_read_regular),
+        cmocka_unit_test(test_file_read_refuses_what_is_not_a_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
