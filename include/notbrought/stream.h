@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/cli.h"
 #include "notbrought/err.h"
 #include "notbrought/ops.h"
+#include "notbrought/recfile.h"
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
