@@ -84,6 +84,14 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
 void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out);
 
 /**
+ * @brief A collect callback for nb_http_conf_t (notbrought/ops.h): @p opaque is the
+ *        nb_stream_t; mirrors its nb_stream_stats() into @p m with nb_metrics_set_totals().
+ *        NULL @p opaque is a no-op.
+ * @locality any thread (the metrics HTTP server's). @locks stats_lock, then metrics_lock
+ */
+void nb_stream_collect_metrics(void *opaque, nb_metrics_t *m);
+
+/**
  * @brief Gives the stream a metrics registry to report to (dead letters by code, commit
  *        latency, heartbeat, policy info, parked and overdue gauges).
  * @remark The registry is borrowed and must outlive the stream. Call before nb_stream_run().
