@@ -7,6 +7,9 @@
  *
  * Add new codes at the end of the section of the module that returns them. Codes are
  * identified by name on the wire, never by number, so inserting is safe.
+ *
+ * The table belongs to the util module (its functions are in src/util/err.c), the lowest
+ * layer, so that every module may return these codes.
  */
 #ifndef NOTBROUGHT_ERR_H
 #define NOTBROUGHT_ERR_H

@@ -42,9 +42,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/codec.h"
 #include "notbrought/err.h"
 #include "notbrought/event.h"
+#include "notbrought/util.h"
 
 #define NB_IDENTITY_SECRET_MIN 16 /**< minimum secret length in bytes (32 recommended) */
 #define NB_IDENTITY_WANT_LEN 16   /**< bytes of the opaque "what would resolve it" digest */

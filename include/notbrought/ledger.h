@@ -37,9 +37,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/codec.h"
 #include "notbrought/err.h"
 #include "notbrought/event.h"
+#include "notbrought/util.h"
 
 /** Limits. Beyond them nb_ledger_apply() returns NB_ERR_LIMIT. */
 #define NB_LEDGER_MAX_APPTS 4096

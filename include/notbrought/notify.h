@@ -21,10 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/codec.h"
 #include "notbrought/event.h"
 #include "notbrought/ledger.h"
 #include "notbrought/policy.h"
+#include "notbrought/util.h"
 
 #define NB_NOTIFY_MAX_CLOSED 64
 #define NB_NOTIFY_MAX_PENDING 16

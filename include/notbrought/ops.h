@@ -185,8 +185,9 @@ void nb_config_write_reference(void *fp);
  *     nb_metrics_add(m, NB_M_RECORDS_CONSUMED, topic, (double)n);  // per topic, per transaction
  *     nb_metrics_kafka_stats(m, json, json_len);                   // librdkafka stats_cb
  *
- * Until it does, nb_metrics_set_stream() mirrors the counters of nb_stream_stats() into the
- * same families (see there for how the two sources are kept from double counting).
+ * Until it does, nb_metrics_set_totals() mirrors the runtime's totals (the stream module's
+ * nb_stream_collect_metrics() passes its counters) into the same families (see there for how
+ * the two sources are kept from double counting).
  *
  * Label values are escaped (\\, \" and \n) and other control characters are stripped when
  * rendered. A family holds at most NB_METRICS_MAX_SERIES label combinations; updates of new
@@ -389,25 +390,35 @@ void nb_metrics_set_info(nb_metrics_t *m, int id, const char *const *values);
  */
 void nb_metrics_heartbeat(nb_metrics_t *m, int64_t now_ms);
 
-struct nb_stream_stats_s;
+/**
+ * The runtime's totals that nb_metrics_set_totals() mirrors: a snapshot of the stream's
+ * counters (nb_stream_stats_t), passed by the stream module, which ops does not use.
+ */
+typedef struct nb_metrics_totals_s {
+    bool ready;             /**< notbrought_ready */
+    uint64_t dead_letters;  /**< notbrought_dead_letters_total, all codes */
+    uint64_t repartitioned; /**< notbrought_repartitioned_total */
+    uint64_t parked;        /**< notbrought_parked_total */
+    uint64_t released;      /**< notbrought_released_total */
+    uint64_t links;         /**< notbrought_identity_links_total */
+    uint64_t notifications; /**< notbrought_notifications_total */
+    uint64_t restored;      /**< notbrought_restored_states_total */
+    uint64_t commits;       /**< notbrought_transactions_total{result="commit"} */
+    uint64_t aborts;        /**< notbrought_transactions_total{result="abort"} */
+} nb_metrics_totals_t;
 
 /**
- * @brief Mirrors a snapshot of nb_stream_stats() into the well-known families. Called by the
- *        HTTP thread before it answers, so the runtime need not call anything.
+ * @brief Mirrors a snapshot of the runtime's totals into the well-known families. Called on
+ *        the HTTP thread before it answers (through nb_stream_collect_metrics()), so the
+ *        runtime need not call anything.
  *
  * A family the runtime has updated directly (nb_metrics_add/set/observe) is not overwritten
  * by the mirror. Dead letters are the exception: the mirror sets code="unclassified" to the
  * total minus what was reported by code, so the sum over codes is always the total.
- * records_in is not mirrored: notbrought_records_consumed_total is labelled by topic, which
- * only the runtime knows, so the runtime reports it (nb_metrics_add() per topic).
+ * Records consumed are not mirrored: notbrought_records_consumed_total is labelled by topic,
+ * which only the runtime knows, so the runtime reports it (nb_metrics_add() per topic).
  */
-void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *s);
-
-/**
- * @brief A collect callback for nb_http_conf_t: @p opaque is the nb_stream_t; copies its
- *        nb_stream_stats() into @p m with nb_metrics_set_stream(). @locality any thread
- */
-void nb_metrics_collect_stream(void *opaque, nb_metrics_t *m);
+void nb_metrics_set_totals(nb_metrics_t *m, const nb_metrics_totals_t *t);
 
 /**
  * @brief Applies one librdkafka statistics document (the JSON a stats_cb receives, see
@@ -474,7 +485,8 @@ void nb_metrics_health(nb_metrics_t *m, int64_t now_ms, int64_t stall_ms, nb_hea
 typedef struct nb_http_s nb_http_t;
 
 /** Called on the HTTP thread before each answer, to refresh the registry (e.g. from
- *  nb_stream_stats()). It must be thread-safe with respect to whatever it reads. */
+ *  nb_stream_stats(), through nb_stream_collect_metrics()). It must be thread-safe with
+ *  respect to whatever it reads. */
 typedef void nb_http_collect_cb_t(void *opaque, nb_metrics_t *m);
 
 /* The HTTP server's defaults, shared with the configuration table (ops.http_*). */

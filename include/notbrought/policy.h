@@ -29,10 +29,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/codec.h"
 #include "notbrought/err.h"
 #include "notbrought/event.h"
 #include "notbrought/ledger.h"
+#include "notbrought/util.h"
 
 #define NB_POLICY_MAX_RULES 64
 #define NB_POLICY_MAX_ROLES 64

@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "notbrought/cli.h"
 #include "notbrought/err.h"
 #include "notbrought/ops.h"
+#include "notbrought/recfile.h"
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
 
@@ -82,6 +82,14 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
  * @locality any thread (e.g. the metrics HTTP server's). @locks stats_lock
  */
 void nb_stream_stats(const nb_stream_t *st, nb_stream_stats_t *out);
+
+/**
+ * @brief A collect callback for nb_http_conf_t (notbrought/ops.h): @p opaque is the
+ *        nb_stream_t; mirrors its nb_stream_stats() into @p m with nb_metrics_set_totals().
+ *        NULL @p opaque is a no-op.
+ * @locality any thread (the metrics HTTP server's). @locks stats_lock, then metrics_lock
+ */
+void nb_stream_collect_metrics(void *opaque, nb_metrics_t *m);
 
 /**
  * @brief Gives the stream a metrics registry to report to (dead letters by code, commit

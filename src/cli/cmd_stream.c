@@ -539,7 +539,7 @@ int nb__cmd_run(int argc, char **argv)
         nb_http_conf_t hc = {conf->http_bind,
                              conf->http_port,
                              0,
-                             nb_metrics_collect_stream,
+                             nb_stream_collect_metrics,
                              st,
                              conf->http_max_connections,
                              conf->http_max_connections_per_ip,

@@ -138,8 +138,7 @@ nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id)
         return NB_ERR_FRAME_TRUNCATED;
     if (b[0] != NB_FRAME_MAGIC)
         return NB_ERR_FRAME_MAGIC;
-    *schema_id = (int32_t)(((uint32_t)b[1] << 24) | ((uint32_t)b[2] << 16) |
-                           ((uint32_t)b[3] << 8) | (uint32_t)b[4]);
+    *schema_id = (int32_t)(uint32_t)nb_be_get(b + 1, 4);
     return NB_ERR_OK;
 }
 
@@ -340,12 +339,8 @@ static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec, nb_bu
     if (nb_buf_reserve(out, NB_FRAME_HEADER_LEN + size))
         return NB_ERR_NOMEM;
     uint8_t *p = out->data + out->len;
-    uint32_t id = (uint32_t)r->id;
     p[0] = NB_FRAME_MAGIC;
-    p[1] = (uint8_t)(id >> 24);
-    p[2] = (uint8_t)(id >> 16);
-    p[3] = (uint8_t)(id >> 8);
-    p[4] = (uint8_t)id;
+    nb_be_put(p + 1, (uint32_t)r->id, 4);
     if (!codec->awriter) {
         codec->awriter = avro_writer_memory((char *)p + NB_FRAME_HEADER_LEN, (int64_t)size);
         if (!codec->awriter)

@@ -117,39 +117,8 @@ nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr
     return NB_ERR_OK;
 }
 
-static char *nb__read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    size_t cap = 0, n = 0;
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *d = realloc(data, cap);
-            if (!d) {
-                free(data);
-                fclose(f);
-                return NULL;
-            }
-            data = d;
-        }
-        size_t r = fread(data + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(data);
-        return NULL;
-    }
-    data[n] = '\0';
-    *len = n;
-    return data;
-}
+/* A schema file is a few kilobytes; this bounds what a wrong path can make us read. */
+#define NB__MAX_SCHEMA_FILE_BYTES (4u << 20)
 
 nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
                               size_t errstr_size)
@@ -179,12 +148,31 @@ nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
         char fpath[4096];
         size_t len = 0;
         snprintf(fpath, sizeof(fpath), "%s/%s", dir, file);
-        char *json = nb__read_file(fpath, &len);
-        if (!json) {
-            snprintf(errstr, errstr_size, "%s: %s", fpath, strerror(errno));
+        char *json = NULL;
+        const char *why;
+        switch (nb_file_read(fpath, 0, NB__MAX_SCHEMA_FILE_BYTES, &json, &len, &why)) {
+        case NB_FILE_OK:
+            break;
+        case NB_FILE_CANNOT:
+            snprintf(errstr, errstr_size, "%s: %s", fpath, why);
             err = NB_ERR_IO;
             break;
+        case NB_FILE_KIND:
+            snprintf(errstr, errstr_size, "%s: not a regular file (%s)", fpath, why);
+            err = NB_ERR_IO;
+            break;
+        case NB_FILE_SIZE:
+            snprintf(errstr, errstr_size, "%s: larger than %u MiB", fpath,
+                     NB__MAX_SCHEMA_FILE_BYTES >> 20);
+            err = NB_ERR_LIMIT;
+            break;
+        case NB_FILE_NOMEM:
+            snprintf(errstr, errstr_size, "out of memory");
+            err = NB_ERR_NOMEM;
+            break;
         }
+        if (err)
+            break;
         err = nb_registry_add(reg, id, subject, version, json, len, errstr, errstr_size);
         free(json);
     }
@@ -217,42 +205,4 @@ const char *nb_registry_schema_json(const nb_registry_t *reg, int32_t id)
 {
     const nb__schema_entry_t *e = nb__registry_find(reg, id);
     return e ? e->json : NULL;
-}
-
-nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra)
-{
-    if (buf->err)
-        return buf->err;
-    if (extra > SIZE_MAX / 4 - buf->len) /* before the sum below, which would wrap */
-        return buf->err = NB_ERR_NOMEM;
-    if (buf->len + extra <= buf->cap)
-        return NB_ERR_OK;
-    size_t cap = buf->cap ? buf->cap : 256;
-    while (cap < buf->len + extra)
-        cap *= 2;
-    uint8_t *d = realloc(buf->data, cap);
-    if (!d)
-        return buf->err = NB_ERR_NOMEM;
-    buf->data = d;
-    buf->cap = cap;
-    return NB_ERR_OK;
-}
-
-nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len)
-{
-    nb_err_t err = nb_buf_reserve(buf, len);
-    if (err)
-        return err;
-    if (len)
-        memcpy(buf->data + buf->len, data, len);
-    buf->len += len;
-    return NB_ERR_OK;
-}
-
-void nb_buf_free(nb_buf_t *buf)
-{
-    free(buf->data);
-    buf->data = NULL;
-    buf->len = buf->cap = 0;
-    buf->err = NB_ERR_OK;
 }

@@ -42,34 +42,6 @@ NB__ENUM_FUNCS(nb_tier, NB_TIER_MAP)
 NB__ENUM_FUNCS(nb_ack_action, NB_ACK_ACTION_MAP)
 NB__ENUM_FUNCS(nb_demo_field, NB_DEMO_FIELD_MAP)
 
-/* The error table. */
-#define NB__ERR_NAME(sym, code, desc) code,
-#define NB__ERR_DESC(sym, code, desc) desc,
-static const char *const nb__err_names[] = {NB_ERR_MAP(NB__ERR_NAME)};
-static const char *const nb__err_descs[] = {NB_ERR_MAP(NB__ERR_DESC)};
-
-const char *nb_err_name(nb_err_t err)
-{
-    if ((int)err < 0 || err >= NB_ERR__COUNT)
-        return "unknown";
-    return nb__err_names[err];
-}
-
-const char *nb_err_str(nb_err_t err)
-{
-    if ((int)err < 0 || err >= NB_ERR__COUNT)
-        return "unknown error";
-    return nb__err_descs[err];
-}
-
-nb_err_t nb_err_from_name(const char *name)
-{
-    for (int i = 0; name && i < NB_ERR__COUNT; i++)
-        if (strcmp(name, nb__err_names[i]) == 0)
-            return (nb_err_t)i;
-    return NB_ERR__COUNT;
-}
-
 static const char *const nb__record_names[NB_RECORD__COUNT] = {
     [NB_RECORD_NONE] = "none",
     [NB_RECORD_APPOINTMENT] = "org.notbrought.v1.AppointmentEvent",

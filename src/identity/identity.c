@@ -184,8 +184,8 @@ nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t
         nb__identity_nhs_format(v, digits);
         value = digits;
     }
-    uint8_t be[4] = {(uint8_t)((uint32_t)edd >> 24), (uint8_t)((uint32_t)edd >> 16),
-                     (uint8_t)((uint32_t)edd >> 8), (uint8_t)edd};
+    uint8_t be[4];
+    nb_be_put(be, (uint32_t)edd, 4);
     /* value is a C string and be has a fixed length, so putting be last is unambiguous. */
     return nb__identity_mac(idt, "nb1:preg", person->system, strlen(person->system), value,
                             strlen(value), be, sizeof(be), mac);

@@ -361,20 +361,6 @@ void nb_identity_result_clear(nb_identity_result_t *res)
  */
 #define NB__PARK_FORMAT_V1 1
 
-static void nb__put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t nb__get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *e, nb_buf_t *out)
 {
     size_t tlen = strnlen(e->meta.topic, NB_IDENTITY_TOPIC_MAX);
@@ -384,18 +370,18 @@ nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *e, nb_buf_t *out)
     uint8_t mid[4 + 8 + 8 + 4];
     size_t n = 0;
     hdr[n++] = NB__PARK_FORMAT_V1;
-    nb__put_be(hdr + n, e->seq, 8);
+    nb_be_put(hdr + n, e->seq, 8);
     n += 8;
-    nb__put_be(hdr + n, (uint64_t)e->parked_at_ms, 8);
+    nb_be_put(hdr + n, (uint64_t)e->parked_at_ms, 8);
     n += 8;
     hdr[n++] = (uint8_t)e->reason;
     memcpy(hdr + n, e->want, NB_IDENTITY_WANT_LEN);
     n += NB_IDENTITY_WANT_LEN;
-    nb__put_be(hdr + n, tlen, 2);
-    nb__put_be(mid, (uint32_t)e->meta.partition, 4);
-    nb__put_be(mid + 4, (uint64_t)e->meta.offset, 8);
-    nb__put_be(mid + 12, (uint64_t)e->meta.timestamp_ms, 8);
-    nb__put_be(mid + 20, e->len, 4);
+    nb_be_put(hdr + n, tlen, 2);
+    nb_be_put(mid, (uint32_t)e->meta.partition, 4);
+    nb_be_put(mid + 4, (uint64_t)e->meta.offset, 8);
+    nb_be_put(mid + 12, (uint64_t)e->meta.timestamp_ms, 8);
+    nb_be_put(mid + 20, e->len, 4);
     nb_err_t err;
     if ((err = nb_buf_reserve(out, sizeof(hdr) + tlen + sizeof(mid) + e->len)) ||
         (err = nb_buf_append(out, hdr, sizeof(hdr))) ||
@@ -413,23 +399,23 @@ nb_err_t nb_identity_parked_decode(const void *buf, size_t len, nb_identity_park
     memset(e, 0, sizeof(*e));
     if (!p || len < hdr || p[0] != NB__PARK_FORMAT_V1)
         return NB_ERR_IDENTITY_PARK_CORRUPT;
-    e->seq = nb__get_be(p + 1, 8);
-    e->parked_at_ms = (int64_t)nb__get_be(p + 9, 8);
+    e->seq = nb_be_get(p + 1, 8);
+    e->parked_at_ms = (int64_t)nb_be_get(p + 9, 8);
     uint8_t reason = p[17];
     if (reason != NB_IDENTITY_PARK_UNKNOWN_LOCAL_ID && reason != NB_IDENTITY_PARK_UNLINKED_LOCAL_ID)
         return NB_ERR_IDENTITY_PARK_CORRUPT;
     e->reason = (nb_identity_park_reason_t)reason;
     memcpy(e->want, p + 18, NB_IDENTITY_WANT_LEN);
-    size_t tlen = (size_t)nb__get_be(p + 18 + NB_IDENTITY_WANT_LEN, 2);
+    size_t tlen = (size_t)nb_be_get(p + 18 + NB_IDENTITY_WANT_LEN, 2);
     if (tlen > NB_IDENTITY_TOPIC_MAX || len - hdr < tlen || len - hdr - tlen < mid)
         return NB_ERR_IDENTITY_PARK_CORRUPT;
     memcpy(e->meta.topic, p + hdr, tlen);
     e->meta.topic[tlen] = '\0';
     const uint8_t *m = p + hdr + tlen;
-    e->meta.partition = (int32_t)(uint32_t)nb__get_be(m, 4);
-    e->meta.offset = (int64_t)nb__get_be(m + 4, 8);
-    e->meta.timestamp_ms = (int64_t)nb__get_be(m + 12, 8);
-    size_t dlen = (size_t)nb__get_be(m + 20, 4);
+    e->meta.partition = (int32_t)(uint32_t)nb_be_get(m, 4);
+    e->meta.offset = (int64_t)nb_be_get(m + 4, 8);
+    e->meta.timestamp_ms = (int64_t)nb_be_get(m + 12, 8);
+    size_t dlen = (size_t)nb_be_get(m + 20, 4);
     if (len - hdr - tlen - mid != dlen || e->seq == 0) {
         memset(e, 0, sizeof(*e));
         return NB_ERR_IDENTITY_PARK_CORRUPT;

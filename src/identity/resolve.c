@@ -57,8 +57,8 @@ static bool nb__demo_digest(nb_identity_t *idt, const nb_identity_subject_t *sub
     size_t pn = nb__norm_postcode(subj->postcode, pc, sizeof(pc));
     if (!nn || !pn)
         return false;
-    uint32_t d = (uint32_t)subj->date_of_birth;
-    uint8_t be[4] = {(uint8_t)(d >> 24), (uint8_t)(d >> 16), (uint8_t)(d >> 8), (uint8_t)d};
+    uint8_t be[4];
+    nb_be_put(be, (uint32_t)subj->date_of_birth, 4);
     uint8_t mac[NB__MAC_LEN];
     if (nb__identity_mac(idt, "nb1:demo", be, sizeof(be), name, nn, pc, pn, mac))
         return false;
@@ -124,8 +124,7 @@ static void nb__demo_suggest(nb_identity_t *idt, const nb_identity_subject_t *su
     if (nb__identity_key_of(idt, fin, sg->child_key))
         return;
     uint8_t fin_be[8], mac[NB__MAC_LEN];
-    for (int i = 0; i < 8; i++)
-        fin_be[i] = (uint8_t)(fin >> (56 - 8 * i));
+    nb_be_put(fin_be, fin, 8);
     if (nb__identity_mac(idt, "nb1:suggest", local_dig, NB__DIGEST_LEN, fin_be, sizeof(fin_be),
                          NULL, 0, mac))
         return;

@@ -224,10 +224,10 @@ static bool nb__digest_entry(EVP_MD_CTX *md, const nb_identity_t *idt, uint8_t t
     buf[n++] = tag;
     memcpy(buf + n, key, key_len);
     n += key_len;
-    for (int i = 0; i < 8; i++)
-        buf[n++] = (uint8_t)(a >> (56 - 8 * i));
-    for (int i = 0; i < 8; i++)
-        buf[n++] = (uint8_t)(b >> (56 - 8 * i));
+    nb_be_put(buf + n, a, 8);
+    n += 8;
+    nb_be_put(buf + n, b, 8);
+    n += 8;
     buf[n++] = (uint8_t)(flags & ~NB__F_USED);
     buf[n++] = ev_len;
     const nb_source_t *s = src < idt->n_sources ? &idt->sources[src] : NULL;
@@ -241,12 +241,8 @@ static bool nb__digest_entry(EVP_MD_CTX *md, const nb_identity_t *idt, uint8_t t
                !EVP_DigestUpdate(md, s->organisation_code, strlen(s->organisation_code) + 1))) ||
         !EVP_DigestFinal_ex(md, out, &outl))
         return false;
-    for (int l = 0; l < 4; l++) {
-        uint64_t v = 0;
-        for (int i = 0; i < 8; i++)
-            v = v << 8 | out[8 * l + i];
-        acc[l] += v;
-    }
+    for (int l = 0; l < 4; l++)
+        acc[l] += nb_be_get(out + 8 * l, 8);
     return true;
 }
 
@@ -278,12 +274,10 @@ nb_err_t nb_identity_state_digest(const nb_identity_t *idt, uint8_t out[32])
     uint8_t fin[4 * 8 + 3 * 8];
     size_t n = 0;
     uint64_t counts[3] = {idt->local.count, idt->preg.count, idt->sup.count};
-    for (int l = 0; l < 4; l++)
-        for (int i = 0; i < 8; i++)
-            fin[n++] = (uint8_t)(acc[l] >> (56 - 8 * i));
-    for (int l = 0; l < 3; l++)
-        for (int i = 0; i < 8; i++)
-            fin[n++] = (uint8_t)(counts[l] >> (56 - 8 * i));
+    for (int l = 0; l < 4; l++, n += 8)
+        nb_be_put(fin + n, acc[l], 8);
+    for (int l = 0; l < 3; l++, n += 8)
+        nb_be_put(fin + n, counts[l], 8);
     unsigned int outl = 0;
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, fin, n) &&
         EVP_DigestFinal_ex(md, out, &outl))

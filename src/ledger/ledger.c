@@ -30,13 +30,10 @@ uint64_t nb_ledger_id_hash(const void *data, size_t len)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    uint64_t h = 0;
     pthread_once(&nb__sha256_once, nb__sha256_fetch);
     if (!EVP_Digest(data, len, md, &mdlen, nb__sha256 ? nb__sha256 : EVP_sha256(), NULL))
         return 0;
-    for (int i = 7; i >= 0; i--)
-        h = (h << 8) | md[i];
-    return h;
+    return nb_le_get(md, 8); /* the digest's first 8 bytes, little-endian */
 }
 
 void nb_ledger_id_format(const uint8_t id[NB_LEDGER_ID_BYTES], char *buf)

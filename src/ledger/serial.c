@@ -33,14 +33,6 @@
 #define NB__FACT_BYTES 26
 #define NB__RAISED_BYTES (NB_LEDGER_ID_BYTES + 30)
 
-/* Little-endian store of the low @p n bytes of v; returns the next write position. */
-static uint8_t *nb__le(uint8_t *p, uint64_t v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-    return p + n;
-}
-
 /* Maps dictionary indices to record-local indices while encoding. */
 typedef struct nb__strmap_s {
     uint16_t *dict_idx;
@@ -95,10 +87,10 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
         goto done;
     uint8_t *start = out->data + out->len, *w = start;
     memcpy(w, "NBL", 3);
-    w = nb__le(w + 3, NB_LEDGER_FORMAT_VERSION, 1);
-    w = nb__le(w, (uint32_t)led->dob, 4);
-    w = nb__le(w, (uint32_t)led->edd, 4);
-    w = nb__le(w, m->n, 2);
+    w = nb_le_put(w + 3, NB_LEDGER_FORMAT_VERSION, 1);
+    w = nb_le_put(w, (uint32_t)led->dob, 4);
+    w = nb_le_put(w, (uint32_t)led->edd, 4);
+    w = nb_le_put(w, m->n, 2);
     for (size_t i = 0; i < m->n; i++) {
         const nb__dict_entry_t *e = &ents[m->dict_idx[i]];
         *w++ = e->len;
@@ -106,46 +98,46 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out)
         w += e->len;
     }
     k = 0;
-    w = nb__le(w, led->n_appts, 2);
+    w = nb_le_put(w, led->n_appts, 2);
     for (size_t i = 0; i < led->n_appts; i++) {
         const nb_ledger_appt_t *a = &led->appts[i];
-        w = nb__le(w, a->appt_hash, 8);
-        w = nb__le(w, a->event_hash, 8);
-        w = nb__le(w, (uint32_t)a->start_min, 4);
-        w = nb__le(w, (uint32_t)a->recorded_min, 4);
-        w = nb__le(w, loc[k++], 2);
-        w = nb__le(w, loc[k++], 2);
-        w = nb__le(w, a->version, 2);
+        w = nb_le_put(w, a->appt_hash, 8);
+        w = nb_le_put(w, a->event_hash, 8);
+        w = nb_le_put(w, (uint32_t)a->start_min, 4);
+        w = nb_le_put(w, (uint32_t)a->recorded_min, 4);
+        w = nb_le_put(w, loc[k++], 2);
+        w = nb_le_put(w, loc[k++], 2);
+        w = nb_le_put(w, a->version, 2);
         *w++ = a->status;
         *w++ = a->agency;
         *w++ = a->mode;
         *w++ = a->flags;
     }
-    w = nb__le(w, led->n_facts, 2);
+    w = nb_le_put(w, led->n_facts, 2);
     for (size_t i = 0; i < led->n_facts; i++) {
         const nb_ledger_fact_t *f = &led->facts[i];
-        w = nb__le(w, f->fact_hash, 8);
-        w = nb__le(w, (uint32_t)f->start_date, 4);
-        w = nb__le(w, (uint32_t)f->end_date, 4);
-        w = nb__le(w, (uint32_t)f->recorded_min, 4);
-        w = nb__le(w, loc[k++], 2);
-        w = nb__le(w, f->version, 2);
+        w = nb_le_put(w, f->fact_hash, 8);
+        w = nb_le_put(w, (uint32_t)f->start_date, 4);
+        w = nb_le_put(w, (uint32_t)f->end_date, 4);
+        w = nb_le_put(w, (uint32_t)f->recorded_min, 4);
+        w = nb_le_put(w, loc[k++], 2);
+        w = nb_le_put(w, f->version, 2);
         *w++ = f->kind;
         *w++ = f->status;
     }
-    w = nb__le(w, led->n_raised, 2);
+    w = nb_le_put(w, led->n_raised, 2);
     for (size_t i = 0; i < led->n_raised; i++) {
         const nb_ledger_raised_t *r = &led->raised[i];
         memcpy(w, r->id, NB_LEDGER_ID_BYTES);
         w += NB_LEDGER_ID_BYTES;
-        w = nb__le(w, r->rule_hash, 8);
-        w = nb__le(w, r->fingerprint, 8);
-        w = nb__le(w, (uint64_t)r->raised_at, 8);
-        w = nb__le(w, (uint32_t)r->evidence_max_min, 4);
+        w = nb_le_put(w, r->rule_hash, 8);
+        w = nb_le_put(w, r->fingerprint, 8);
+        w = nb_le_put(w, (uint64_t)r->raised_at, 8);
+        w = nb_le_put(w, (uint32_t)r->evidence_max_min, 4);
         *w++ = r->tier;
         *w++ = r->level;
     }
-    w = nb__le(w, nb__srcid_count(led), 2);
+    w = nb_le_put(w, nb__srcid_count(led), 2);
     w = nb__srcid_write(led, w);
     assert((size_t)(w - start) == size);
     out->len += (size_t)(w - start);
@@ -168,15 +160,13 @@ typedef struct nb__r_s {
 
 static uint64_t nb__get_u(nb__r_t *r, size_t n, const char *what)
 {
-    uint64_t v = 0;
     if (r->bad || r->len - r->off < n) {
         if (!r->bad)
             r->what = what;
         r->bad = true;
         return 0;
     }
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    uint64_t v = nb_le_get(r->p + r->off, n);
     r->off += n;
     return v;
 }
@@ -274,9 +264,7 @@ static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *
     if (err)
         return err;
     for (size_t i = 0, off = start; i < n; i++) {
-        uint64_t h = 0;
-        for (int k = 0; k < 8; k++)
-            h |= (uint64_t)r->p[off + (size_t)k] << (8 * k);
+        uint64_t h = nb_le_get(r->p + off, 8);
         size_t sl = r->p[off + 8];
         nb__srcid_append(led, h, (const char *)r->p + off + 9, sl);
         off += 9 + sl;

@@ -201,9 +201,7 @@ uint8_t *nb__srcid_write(const nb_ledger_t *led, uint8_t *w)
     nb__srchdr_t h = nb__hdr(led->src);
     const uint8_t *e = led->src + NB__SRCID_HDR, *end = led->src + h.used;
     while (e < end) {
-        uint64_t hash = nb__hash_at(e);
-        for (int i = 0; i < 8; i++)
-            *w++ = (uint8_t)(hash >> (8 * i));
+        w = nb_le_put(w, nb__hash_at(e), 8);
         memcpy(w, e + 8, 1 + (size_t)e[8]);
         w += 1 + e[8];
         e += 9 + e[8];

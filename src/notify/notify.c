@@ -223,9 +223,7 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
 void nb_notify_reference(const uint8_t id[NB_LEDGER_ID_BYTES], char out[NB_REF_MAX + 1])
 {
     static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"; /* 31 symbols */
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | id[i];
+    uint64_t v = nb_be_get(id, 8);
     char sym[8];
     for (int i = 0; i < 8; i++) {
         sym[i] = alphabet[v % 31];
@@ -561,12 +559,9 @@ nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out)
     for (size_t i = 0; !err && i < s->n_closed; i++)
         err = nb_buf_append(out, s->closed[i], NB_LEDGER_ID_BYTES);
     for (size_t i = 0; !err && i < s->n_pending; i++) {
-        uint8_t at[8];
-        for (int k = 0; k < 8; k++)
-            at[k] = (uint8_t)((uint64_t)s->pending[i].at >> (8 * k));
         err = nb_buf_append(out, s->pending[i].id, NB_LEDGER_ID_BYTES);
         if (!err)
-            err = nb_buf_append(out, at, 8);
+            err = nb_buf_put_le(out, (uint64_t)s->pending[i].at, 8);
     }
     return err;
 }
@@ -588,10 +583,7 @@ nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t le
     for (size_t i = 0; i < s->n_pending; i++) {
         memcpy(s->pending[i].id, q, NB_LEDGER_ID_BYTES);
         q += NB_LEDGER_ID_BYTES;
-        uint64_t at = 0;
-        for (int k = 0; k < 8; k++)
-            at |= (uint64_t)q[k] << (8 * k);
-        s->pending[i].at = (int64_t)at;
+        s->pending[i].at = (int64_t)nb_le_get(q, 8);
         q += 8;
     }
     *used = need;

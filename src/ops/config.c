@@ -139,8 +139,9 @@ const nb__cdef_t nb__config_table[] = {
      OFF(n_policy_files), NB_CONFIG_MAX_POLICY_FILES,
      "Policy files, base first, overlays after (later files override earlier ones by id)."},
     {"identity.hmac_key_file", NB__C_STR, "", NONE, OFF(hmac_key_file), 0, 0,
-     "File holding the secret for pseudonymous child keys (HMAC-SHA256). Or set NB_HMAC_KEY. "
-     "Never put the key itself in this file."},
+     "File holding the secret for pseudonymous child keys (HMAC-SHA256): at most 511 bytes, "
+     "trailing line ends and spaces not part of the key. Or set NB_HMAC_KEY. Never put the key "
+     "itself in the configuration file."},
     {"identity.allow_test_nhs_numbers", NB__C_BOOL, "true", NONE, OFF(allow_test_nhs_numbers), 0,
      0, "Accept NHS numbers from the 999 test range (set false in production)."},
     {"identity.suggest_demographic_links", NB__C_BOOL, "false", NONE,

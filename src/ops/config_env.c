@@ -12,27 +12,48 @@
 #include <string.h>
 
 #include "notbrought/event.h"
+#include "notbrought/util.h"
+
+/* The longest identity.hmac_key_file read (a key of 64 hex digits is usual). */
+#define NB__HMAC_KEY_FILE_MAX 511
+
+/* Reads a secret file of at most @p max bytes with nb_file_read(). @returns the bytes
+ * (NUL-terminated; the caller wipes and frees them), or NULL with the reason in why. */
+static char *nb__read_secret(const char *path, size_t max, size_t *len, char *why,
+                             size_t why_size)
+{
+    char *data = NULL;
+    const char *reason;
+    switch (nb_file_read(path, 0, max, &data, len, &reason)) {
+    case NB_FILE_OK:
+        return data;
+    case NB_FILE_CANNOT:
+        snprintf(why, why_size, "%s", reason);
+        break;
+    case NB_FILE_KIND:
+        snprintf(why, why_size, "not a regular file (%s)", reason);
+        break;
+    case NB_FILE_SIZE:
+        snprintf(why, why_size, "longer than %zu bytes", max);
+        break;
+    case NB_FILE_NOMEM:
+        snprintf(why, why_size, "out of memory");
+        break;
+    }
+    return NULL;
+}
 
 /* Reads a one-line secret from a file into buf, without its trailing line end. */
 static bool nb__read_secret_file(const char *path, char *buf, size_t size, char *why,
                                  size_t why_size)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, why_size, "%s", strerror(errno));
+    size_t n = 0;
+    char *data = nb__read_secret(path, size - 1, &n, why, why_size);
+    if (!data)
         return false;
-    }
-    size_t n = fread(buf, 1, size, f);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        snprintf(why, why_size, "read error");
-        return false;
-    }
-    if (n == size) {
-        snprintf(why, why_size, "longer than %zu bytes", size - 1);
-        return false;
-    }
+    memcpy(buf, data, n + 1); /* n < size, and data ends with a NUL */
+    memset(data, 0, n);       /* no stray copy of the secret on the heap */
+    free(data);
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;
     buf[n] = '\0';
@@ -201,17 +222,21 @@ nb_err_t nb_config_apply_env(nb_config_t *c, char **env, char *errstr, size_t er
             nb__unknown_env(name, &e);
     }
     if (!c->hmac_key && c->hmac_key_file && c->hmac_key_file[0]) {
-        FILE *f = fopen(c->hmac_key_file, "r");
-        char buf[512];
-        if (!f) {
-            nb__cerr(&e, "identity.hmac_key_file: %s: %s", c->hmac_key_file, strerror(errno));
+        /* The key is the file's text without trailing line ends and spaces. A file longer
+         * than NB__HMAC_KEY_FILE_MAX is refused rather than cut short. */
+        size_t n = 0;
+        char *key = nb__read_secret(c->hmac_key_file, NB__HMAC_KEY_FILE_MAX, &n, why,
+                                    sizeof(why));
+        if (!key) {
+            nb__cerr(&e, "identity.hmac_key_file: %s: %s", c->hmac_key_file, why);
         } else {
-            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-            fclose(f);
-            while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-                n--;
-            buf[n] = '\0';
-            c->hmac_key = strdup(buf);
+            size_t len = n;
+            while (len && (key[len - 1] == '\n' || key[len - 1] == '\r' || key[len - 1] == ' '))
+                len--;
+            key[len] = '\0';
+            c->hmac_key = strdup(key);
+            memset(key, 0, n);
+            free(key);
         }
     }
     if (c->sasl_password_file && c->sasl_password_file[0] && !nb__has_prop(c, "sasl.password")) {

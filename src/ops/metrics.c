@@ -16,7 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "notbrought/stream.h"
 #include "ops/metrics_internal.h"
 
 #ifndef NB_VERSION
@@ -446,7 +445,7 @@ static void nb__mirror(nb_metrics_t *m, int id, const char *label, double v)
         s->value = v;
 }
 
-void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *st)
+void nb_metrics_set_totals(nb_metrics_t *m, const nb_metrics_totals_t *st)
 {
     if (!m || !m->well_known || !st)
         return;
@@ -472,15 +471,6 @@ void nb_metrics_set_stream(nb_metrics_t *m, const struct nb_stream_stats_s *st)
     if (s && rest > s->value)
         s->value = rest; /* a counter never goes down */
     pthread_mutex_unlock(&m->lock);
-}
-
-void nb_metrics_collect_stream(void *opaque, nb_metrics_t *m)
-{
-    nb_stream_stats_t s;
-    if (!opaque)
-        return;
-    nb_stream_stats((const nb_stream_t *)opaque, &s);
-    nb_metrics_set_stream(m, &s);
 }
 
 /* ---- process metrics ---------------------------------------------------------------------- */

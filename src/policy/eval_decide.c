@@ -17,8 +17,8 @@ static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__f
     size_t n = 0;
     /* Absence deadlines are identified by the deadline; count rules by their events. */
     if (r->kind == NB__RULE_ABSENCE && r->by != NB__BY_WORKING_DAYS) {
-        for (int i = 0; i < 8; i++)
-            buf[len++] = (uint8_t)(f->fp_extra >> (8 * i));
+        nb_le_put(buf + len, f->fp_extra, 8);
+        len += 8;
     } else {
         for (size_t i = 0; i < f->n_ev; i++) {
             size_t k = n++;
@@ -32,8 +32,8 @@ static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__f
         }
         buf[len++] = 'E';
         for (size_t i = 0; i < n; i++) {
-            for (int b = 0; b < 8; b++)
-                buf[len++] = (uint8_t)(keys[i] >> (8 * b));
+            nb_le_put(buf + len, keys[i], 8);
+            len += 8;
             buf[len++] = sts[i];
         }
     }
@@ -42,8 +42,7 @@ static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__f
     uint64_t h = 0;
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, buf, len) &&
         EVP_DigestFinal_ex(md, out, &olen))
-        for (int i = 7; i >= 0; i--)
-            h = (h << 8) | out[i];
+        h = nb_le_get(out, 8);
     return h;
 }
 
@@ -54,8 +53,7 @@ static void nb__decision_id(EVP_MD_CTX *md, const char *key, const char *rule_id
     uint8_t fpb[8];
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int olen = 0;
-    for (int i = 0; i < 8; i++)
-        fpb[i] = (uint8_t)(fp >> (8 * i));
+    nb_le_put(fpb, fp, 8);
     memset(out, 0, sizeof(out));
     if (EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
         EVP_DigestUpdate(md, tag, sizeof(tag)); /* with its NUL: a separator */

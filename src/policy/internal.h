@@ -405,17 +405,7 @@ long nb__find_id(const nb__kind_t *k, void *arr, size_t n, const char *id);
 void nb__merge(nb__ctx_t *ctx, const nb__kind_t *k, void *arr, size_t *n, void *item,
                yaml_node_t *node);
 
-/* Files (load.c). */
-typedef enum {
-    NB__READ_OK,
-    NB__READ_CANNOT, /* cannot open or read it: *why is strerror's text */
-    NB__READ_KIND,   /* not a regular file: *why says what it is */
-    NB__READ_SIZE,   /* larger than NB__MAX_FILE_BYTES */
-    NB__READ_NOMEM
-} nb__read_t;
-
-nb__read_t nb__read_file(const char *path, int oflags, char **bufp, size_t *lenp,
-                         const char **why);
+/* Files (load.c; read with nb_file_read(), notbrought/util.h). */
 bool nb__load_doc(nb__ctx_t *ctx, const char *name, const char *data, size_t len,
                   const char *dir, bool include);
 

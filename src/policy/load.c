@@ -30,8 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "policy/internal.h"
 
@@ -97,102 +95,9 @@ const char *nb__dup(nb__ctx_t *ctx, const char *s, size_t len)
 
 /* ---- reading files ----------------------------------------------------------------------- */
 
-/* What a file that is not a regular file is, for a message. */
-static const char *nb__file_kind(mode_t mode)
-{
-    if (S_ISDIR(mode))
-        return "a directory";
-    if (S_ISFIFO(mode))
-        return "a FIFO";
-    if (S_ISSOCK(mode))
-        return "a socket";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
-        return "a device";
-    return "not a file";
-}
-
-/* Reads a whole policy file, which must be a regular file of at most NB__MAX_FILE_BYTES.
- * The loader runs on the daemon's main loop (SIGHUP), so a FIFO, a device or a socket named
- * by mistake or by malice must not block it: opening a FIFO with no writer blocks in open()
- * itself. The file is therefore opened with O_NONBLOCK and fstat() refuses anything that is
- * not a regular file before a byte is read; stat() before open() spares a device the side
- * effects of being opened and says what a socket is (open() fails on one). At most one byte
- * more than the limit is read, however the file grows meanwhile.
- * @returns NB__READ_OK with *bufp (malloc'd, NUL-terminated; the caller frees it) and *lenp. */
-nb__read_t nb__read_file(const char *path, int oflags, char **bufp, size_t *lenp,
-                         const char **why)
-{
-    struct stat st;
-    nb__read_t rc = NB__READ_OK;
-    char *buf = NULL;
-    size_t len = 0, cap;
-    int fd = -1;
-    *bufp = NULL;
-    *lenp = 0;
-    *why = "";
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        *why = nb__file_kind(st.st_mode);
-        return NB__READ_KIND;
-    }
-    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | oflags)) < 0 ||
-        fstat(fd, &st) != 0) {
-        *why = strerror(errno);
-        rc = NB__READ_CANNOT;
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        *why = nb__file_kind(st.st_mode);
-        rc = NB__READ_KIND;
-        goto done;
-    }
-    if (st.st_size > (off_t)NB__MAX_FILE_BYTES) {
-        rc = NB__READ_SIZE;
-        goto done;
-    }
-    cap = (size_t)st.st_size + 1; /* one more, to see the end of the file */
-    if (!(buf = malloc(cap + 1))) {
-        rc = NB__READ_NOMEM;
-        goto done;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (len > NB__MAX_FILE_BYTES) {
-                rc = NB__READ_SIZE;
-                break;
-            }
-            size_t ncap = cap < NB__MAX_FILE_BYTES / 2 ? cap * 2 : NB__MAX_FILE_BYTES + 1;
-            char *nbuf = realloc(buf, ncap + 1);
-            if (!nbuf) {
-                rc = NB__READ_NOMEM;
-                break;
-            }
-            buf = nbuf;
-            cap = ncap;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            *why = strerror(errno);
-            rc = NB__READ_CANNOT;
-            break;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-done:
-    if (fd >= 0)
-        close(fd);
-    if (rc != NB__READ_OK) {
-        free(buf);
-        return rc;
-    }
-    buf[len] = '\0';
-    *bufp = buf;
-    *lenp = len;
-    return NB__READ_OK;
-}
+/* Policy files and included ones are read with nb_file_read() (notbrought/util.h): the loader
+ * runs on the daemon's main loop (SIGHUP), so a FIFO, a device or a socket named by mistake or
+ * by malice must not block it, and a file is at most NB__MAX_FILE_BYTES. */
 
 /* ---- metadata ---------------------------------------------------------------------------- */
 
@@ -615,8 +520,8 @@ static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *path
             size_t len = 0;
             const char *why;
             nb__mark_t m = {paths[i], 0, 0};
-            switch (nb__read_file(paths[i], 0, &buf, &len, &why)) {
-            case NB__READ_OK: {
+            switch (nb_file_read(paths[i], 0, NB__MAX_FILE_BYTES, &buf, &len, &why)) {
+            case NB_FILE_OK: {
                 char dir[4096];
                 const char *slash = strrchr(paths[i], '/');
                 size_t dl = slash ? (size_t)(slash - paths[i]) + 1 : 0;
@@ -627,17 +532,17 @@ static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *path
                 nb__load_doc(&ctx, paths[i], buf, len, dir, false);
                 break;
             }
-            case NB__READ_CANNOT:
+            case NB_FILE_CANNOT:
                 nb__report(&ctx, m, NB_ERR_IO, false, "cannot read: %s", why);
                 break;
-            case NB__READ_KIND:
+            case NB_FILE_KIND:
                 nb__report(&ctx, m, NB_ERR_IO, false, "not a regular file (%s)", why);
                 break;
-            case NB__READ_SIZE:
+            case NB_FILE_SIZE:
                 nb__report(&ctx, m, NB_ERR_POLICY_VALUE, false, "the file is larger than %u MiB",
                            NB__MAX_FILE_BYTES >> 20);
                 break;
-            case NB__READ_NOMEM:
+            case NB_FILE_NOMEM:
                 ctx.nomem = true;
                 break;
             }

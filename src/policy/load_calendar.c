@@ -157,21 +157,21 @@ static bool nb__p_include(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb
     char *buf = NULL;
     size_t n = 0;
     const char *why;
-    switch (nb__read_file(rpath, O_NOFOLLOW, &buf, &n, &why)) {
-    case NB__READ_OK:
+    switch (nb_file_read(rpath, O_NOFOLLOW, NB__MAX_FILE_BYTES, &buf, &n, &why)) {
+    case NB_FILE_OK:
         break;
-    case NB__READ_CANNOT:
+    case NB_FILE_CANNOT:
         NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "cannot read included file '%s': %s", s, why);
         return false;
-    case NB__READ_KIND:
+    case NB_FILE_KIND:
         NB__ERR(ctx, node, NB_ERR_POLICY_REFERENCE, "included file '%s' is not a regular file (%s)",
                 s, why);
         return false;
-    case NB__READ_SIZE:
+    case NB_FILE_SIZE:
         NB__ERR(ctx, node, NB_ERR_POLICY_VALUE, "included file '%s' is larger than %u MiB", s,
                 NB__MAX_FILE_BYTES >> 20);
         return false;
-    case NB__READ_NOMEM:
+    case NB_FILE_NOMEM:
         ctx->nomem = true;
         return false;
     }

@@ -112,9 +112,7 @@ nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
         c->has_preg = true;
         memcpy(c->preg.person, r.end, NB_IDENTITY_WANT_LEN);
         const uint8_t *t = r.end + NB_IDENTITY_WANT_LEN;
-        c->preg.expected_delivery_date =
-            (int32_t)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                      (uint32_t)t[3] << 24);
+        c->preg.expected_delivery_date = (int32_t)(uint32_t)nb_le_get(t, 4);
     }
     const uint8_t *nl = nb__take(&r, 1);
     size_t nlen = nl ? nl[0] : 0;
@@ -122,9 +120,9 @@ nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
     const uint8_t *ml = nb__take(&r, 1);
     size_t mlen = ml ? ml[0] : 0;
     const uint8_t *mother = nb__take(&r, mlen);
-    uint32_t llen = nb__get_u32(&r);
+    uint32_t llen = (uint32_t)nb__rd_le(&r, 4);
     const uint8_t *lbytes = nb__take(&r, llen);
-    c->due = (int64_t)nb__get_u64(&r);
+    c->due = (int64_t)nb__rd_le(&r, 8);
     c->due_stored = c->due;
     size_t used = 0;
     if (r.bad || nlen > NB_NHS_LEN || mlen > NB_NHS_LEN ||
@@ -159,17 +157,13 @@ nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     nb_buf_append(&b, llen, 4);
     err = nb_ledger_encode(c->led, &b);
     if (!err) {
-        uint32_t n = (uint32_t)(b.len - at - 4);
-        b.data[at] = (uint8_t)n;
-        b.data[at + 1] = (uint8_t)(n >> 8);
-        b.data[at + 2] = (uint8_t)(n >> 16);
-        b.data[at + 3] = (uint8_t)(n >> 24);
-        nb__put_u64(&b, (uint64_t)c->due);
+        nb_le_put(b.data + at, (uint32_t)(b.len - at - 4), 4);
+        nb_buf_put_le(&b, (uint64_t)c->due, 8);
         err = nb_notify_state_encode(&c->ns, &b);
     }
     if (!err && c->has_preg) {
         nb_buf_append(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
-        nb__put_u32(&b, (uint32_t)c->preg.expected_delivery_date);
+        nb_buf_put_le(&b, (uint32_t)c->preg.expected_delivery_date, 4);
     }
     if (!err)
         err = b.err; /* a value cut short would replace the child's record */

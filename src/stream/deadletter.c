@@ -8,21 +8,13 @@
 
 /* ---- origins and dead letters ------------------------------------------------------------- */
 
-static void nb__put_le(nb_buf_t *b, uint64_t v, int bytes)
+/* Reads @p bytes little-endian at *p into *v and moves *p past them, unless they are not
+ * all before @p end. */
+static bool nb__get_le(const uint8_t **p, const uint8_t *end, size_t bytes, uint64_t *v)
 {
-    uint8_t x[8];
-    for (int i = 0; i < bytes; i++)
-        x[i] = (uint8_t)(v >> (8 * i));
-    nb_buf_append(b, x, (size_t)bytes);
-}
-
-static bool nb__get_le(const uint8_t **p, const uint8_t *end, int bytes, uint64_t *v)
-{
-    if ((size_t)(end - *p) < (size_t)bytes)
+    if ((size_t)(end - *p) < bytes)
         return false;
-    *v = 0;
-    for (int i = 0; i < bytes; i++)
-        *v |= (uint64_t)(*p)[i] << (8 * i);
+    *v = nb_le_get(*p, bytes);
     *p += bytes;
     return true;
 }
@@ -42,7 +34,7 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
     size_t n = rd_kafka_header_cnt(h);
     if (n == 0)
         return false;
-    nb__put_le(out, n, 4);
+    nb_buf_put_le(out, n, 4);
     const char *name;
     const void *val;
     size_t size;
@@ -50,9 +42,9 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
         size_t nl = strlen(name);
         if (nl > UINT16_MAX)
             nl = UINT16_MAX;
-        nb__put_le(out, nl, 2);
+        nb_buf_put_le(out, nl, 2);
         nb_buf_append(out, name, nl);
-        nb__put_le(out, val ? size : UINT32_MAX, 4);
+        nb_buf_put_le(out, val ? size : UINT32_MAX, 4);
         if (val)
             nb_buf_append(out, val, size);
     }

@@ -33,7 +33,7 @@ nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
     memset(d, 0, sizeof(*d));
     if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || hdr[4] != NB__STATE_DIGEST)
         return NB_ERR_LEDGER_CORRUPT;
-    d->period_end = (int64_t)nb__get_u64(&r);
+    d->period_end = (int64_t)nb__rd_le(&r, 8);
     const uint8_t *n = NULL;
     if (!nb__get_str8(&r, d->role, sizeof(d->role)) ||
         !nb__get_str8(&r, d->route, sizeof(d->route)) || !(n = nb__take(&r, 1)) ||
@@ -51,7 +51,7 @@ nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
             tier[0] >= NB_TIER__COUNT)
             return NB_ERR_LEDGER_CORRUPT;
         it->tier = (nb_tier_t)tier[0];
-        it->decided_at = (int64_t)nb__get_u64(&r);
+        it->decided_at = (int64_t)nb__rd_le(&r, 8);
     }
     return r.bad || r.p != r.end ? NB_ERR_LEDGER_CORRUPT : NB_ERR_OK;
 }
@@ -63,7 +63,7 @@ static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part
     uint8_t kind = NB__STATE_DIGEST, n = (uint8_t)d->n;
     nb_buf_append(&b, "NBS\1", 4);
     nb_buf_append(&b, &kind, 1);
-    nb__put_u64(&b, (uint64_t)d->period_end);
+    nb_buf_put_le(&b, (uint64_t)d->period_end, 8);
     nb__put_str8(&b, d->role);
     nb__put_str8(&b, d->route);
     nb_buf_append(&b, &n, 1);
@@ -76,7 +76,7 @@ static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part
         nb__put_str8(&b, it->nhs_number);
         nb__put_str8(&b, it->rule_id);
         nb_buf_append(&b, &tier, 1);
-        nb__put_u64(&b, (uint64_t)it->decided_at);
+        nb_buf_put_le(&b, (uint64_t)it->decided_at, 8);
     }
     nb_err_t err = b.err ? b.err : nb__state_put(st, part, key, b.data, b.len);
     if (!err)

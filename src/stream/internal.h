@@ -16,6 +16,7 @@
 #include "notbrought/identity.h"
 #include "notbrought/ledger.h"
 #include "notbrought/stream.h"
+#include "notbrought/util.h"
 
 #define NB__KEY_LEN 32 /* raw HMAC-SHA256 child key */
 

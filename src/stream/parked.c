@@ -180,15 +180,11 @@ static int64_t nb__child_due(const uint8_t *val, size_t len)
     at += 1 + val[at];
     if (len < at + 4)
         return NB_TIME_NONE;
-    uint32_t llen = (uint32_t)val[at] | (uint32_t)val[at + 1] << 8 | (uint32_t)val[at + 2] << 16 |
-                    (uint32_t)val[at + 3] << 24;
+    uint32_t llen = (uint32_t)nb_le_get(val + at, 4);
     at += 4 + (size_t)llen;
     if (len < at + 8)
         return NB_TIME_NONE;
-    uint64_t v = 0;
-    for (int k = 0; k < 8; k++)
-        v |= (uint64_t)val[at + (size_t)k] << (8 * k);
-    return (int64_t)v;
+    return (int64_t)nb_le_get(val + at, 8);
 }
 
 
@@ -214,31 +210,31 @@ int nb__parked_each(const uint8_t *val, size_t len,
     if (!hdr || memcmp(hdr, "NBS\1", 4) != 0 || !NB__IS_PARKED(hdr[4]))
         return -1;
     bool v4 = hdr[4] == NB__STATE_PARKED;
-    uint32_t n = nb__get_u32(&r);
+    uint32_t n = (uint32_t)nb__rd_le(&r, 4);
     for (uint32_t i = 0; i < n && !r.bad; i++) {
         nb__parked_t e;
-        e.parked_at = (int64_t)nb__get_u64(&r);
-        e.offset = (int64_t)nb__get_u64(&r);
-        e.ts = (int64_t)nb__get_u64(&r);
-        e.partition = (int32_t)nb__get_u32(&r);
+        e.parked_at = (int64_t)nb__rd_le(&r, 8);
+        e.offset = (int64_t)nb__rd_le(&r, 8);
+        e.ts = (int64_t)nb__rd_le(&r, 8);
+        e.partition = (int32_t)(uint32_t)nb__rd_le(&r, 4);
         const uint8_t *tl = nb__take(&r, 2);
-        size_t tlen = tl ? (size_t)(tl[0] | tl[1] << 8) : 0;
+        size_t tlen = tl ? (size_t)nb_le_get(tl, 2) : 0;
         const uint8_t *t = nb__take(&r, tlen);
         if (r.bad || tlen > NB_IDENTITY_TOPIC_MAX)
             return -1;
         memcpy(e.topic, t, tlen);
         e.topic[tlen] = '\0';
-        e.len = nb__get_u32(&r);
+        e.len = (uint32_t)nb__rd_le(&r, 4);
         e.data = nb__take(&r, e.len);
         e.key = e.headers = NULL;
         e.key_len = e.headers_len = 0;
         if (v4) {
-            uint32_t kl = nb__get_u32(&r);
+            uint32_t kl = (uint32_t)nb__rd_le(&r, 4);
             if (kl != NB__NO_KEY) {
                 e.key_len = kl;
                 e.key = kl ? nb__take(&r, kl) : (const uint8_t *)"";
             }
-            e.headers_len = nb__get_u32(&r);
+            e.headers_len = (uint32_t)nb__rd_le(&r, 4);
             e.headers = e.headers_len ? nb__take(&r, e.headers_len) : NULL;
         }
         if (r.bad)
@@ -274,10 +270,7 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
     p->recheck = true;
     p->merges_dirty = true;
     if (val && len >= 13 && val[4] == NB__STATE_DIGEST) {
-        uint64_t end = 0;
-        for (int k = 0; k < 8; k++)
-            end |= (uint64_t)val[5 + k] << (8 * k);
-        nb__timer_set(p, partition, key, (int64_t)end);
+        nb__timer_set(p, partition, key, (int64_t)nb_le_get(val + 5, 8));
     } else {
         nb__timer_set(p, partition, key, nb__child_due(val, len));
     }
@@ -320,21 +313,20 @@ void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
 /* Serialises one parked entry (kind 4). */
 void nb__put_entry(nb_buf_t *b, const nb__parked_t *e)
 {
-    nb__put_u64(b, (uint64_t)e->parked_at);
-    nb__put_u64(b, (uint64_t)e->offset);
-    nb__put_u64(b, (uint64_t)e->ts);
-    nb__put_u32(b, (uint32_t)e->partition);
+    nb_buf_put_le(b, (uint64_t)e->parked_at, 8);
+    nb_buf_put_le(b, (uint64_t)e->offset, 8);
+    nb_buf_put_le(b, (uint64_t)e->ts, 8);
+    nb_buf_put_le(b, (uint32_t)e->partition, 4);
     size_t tl0 = strlen(e->topic);
     uint16_t tlen = (uint16_t)(tl0 > NB_IDENTITY_TOPIC_MAX ? NB_IDENTITY_TOPIC_MAX : tl0);
-    uint8_t tl[2] = {(uint8_t)tlen, (uint8_t)(tlen >> 8)};
-    nb_buf_append(b, tl, 2);
+    nb_buf_put_le(b, tlen, 2);
     nb_buf_append(b, e->topic, tlen);
-    nb__put_u32(b, e->len);
+    nb_buf_put_le(b, e->len, 4);
     nb_buf_append(b, e->data, e->len);
-    nb__put_u32(b, e->key ? e->key_len : NB__NO_KEY);
+    nb_buf_put_le(b, e->key ? e->key_len : NB__NO_KEY, 4);
     if (e->key)
         nb_buf_append(b, e->key, e->key_len);
-    nb__put_u32(b, e->headers ? e->headers_len : 0);
+    nb_buf_put_le(b, e->headers ? e->headers_len : 0, 4);
     if (e->headers)
         nb_buf_append(b, e->headers, e->headers_len);
 }
@@ -355,8 +347,7 @@ nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__ms
     if (old) {
         if (old_len < 9 || !NB__IS_PARKED(old[4]))
             return NB_ERR_LEDGER_CORRUPT;
-        n = (uint32_t)old[5] | (uint32_t)old[6] << 8 | (uint32_t)old[7] << 16 |
-            (uint32_t)old[8] << 24;
+        n = (uint32_t)nb_le_get(old + 5, 4);
     }
     if (p->parked_total >= (size_t)p->conf->park_max || n >= NB__MAX_PARKED_PER_KEY)
         return nb__msg_dead_letter(p, st, m, NB_ERR_IDENTITY_PARK_FULL,
@@ -365,7 +356,7 @@ nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__ms
     nb_buf_append(&b, "NBS\1", 4);
     uint8_t kind = NB__STATE_PARKED;
     nb_buf_append(&b, &kind, 1);
-    nb__put_u32(&b, n + 1);
+    nb_buf_put_le(&b, n + 1, 4);
     if (old && old[4] == NB__STATE_PARKED)
         nb_buf_append(&b, old + 9, old_len - 9);
     else if (old && nb__parked_each(old, old_len, nb__put_entry_cb, &b) < 0) /* kind 2 */

@@ -12,19 +12,6 @@ bool nb__unhex32(const char *hex, uint8_t out[NB__KEY_LEN])
     return nb__key_unhex(hex, strlen(hex), out);
 }
 
-void nb__put_u32(nb_buf_t *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    nb_buf_append(b, x, 4);
-}
-
-void nb__put_u64(nb_buf_t *b, uint64_t v)
-{
-    nb__put_u32(b, (uint32_t)v);
-    nb__put_u32(b, (uint32_t)(v >> 32));
-}
-
-
 const uint8_t *nb__take(nb__rd_t *r, size_t n)
 {
     if (r->bad || (size_t)(r->end - r->p) < n) {
@@ -36,17 +23,11 @@ const uint8_t *nb__take(nb__rd_t *r, size_t n)
     return q;
 }
 
-uint32_t nb__get_u32(nb__rd_t *r)
+/* The next @p n bytes as a little-endian unsigned integer; 0 when they are not there. */
+uint64_t nb__rd_le(nb__rd_t *r, size_t n)
 {
-    const uint8_t *q = nb__take(r, 4);
-    return q ? (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 | (uint32_t)q[3] << 24
-             : 0;
-}
-
-uint64_t nb__get_u64(nb__rd_t *r)
-{
-    uint64_t lo = nb__get_u32(r);
-    return lo | (uint64_t)nb__get_u32(r) << 32;
+    const uint8_t *q = nb__take(r, n);
+    return q ? nb_le_get(q, n) : 0;
 }
 
 /* ---- construction --------------------------------------------------------------------------- */

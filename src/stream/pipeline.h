@@ -52,8 +52,7 @@
     do {                                                                                         \
         const uint8_t *hk_ = (const uint8_t *)(keyptr) + 12;                                     \
         (void)(keylen);                                                                          \
-        (hashv) = (unsigned)hk_[0] | (unsigned)hk_[1] << 8 | (unsigned)hk_[2] << 16 |            \
-                  (unsigned)hk_[3] << 24;                                                        \
+        (hashv) = (unsigned)nb_le_get(hk_, 4);                                                   \
     } while (0)
 #include <uthash.h>
 
@@ -244,11 +243,8 @@ typedef nb_notify_digest_t nb__digest_t; /* kind 3 */
 
 /* pipeline.c */
 bool nb__unhex32(const char *hex, uint8_t out[NB__KEY_LEN]);
-void nb__put_u32(nb_buf_t *b, uint32_t v);
-void nb__put_u64(nb_buf_t *b, uint64_t v);
 const uint8_t *nb__take(nb__rd_t *r, size_t n);
-uint32_t nb__get_u32(nb__rd_t *r);
-uint64_t nb__get_u64(nb__rd_t *r);
+uint64_t nb__rd_le(nb__rd_t *r, size_t n);
 nb_record_type_t nb__expect(const nb_config_t *c, const char *topic);
 void nb__msg_origin(const nb__msg_t *m, nb_buf_t *scratch, nb__origin_t *o);
 int64_t nb__recorded_of(const nb_record_t *rec);

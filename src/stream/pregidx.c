@@ -14,8 +14,7 @@
     do {                                                                                         \
         const uint8_t *hk_ = (const uint8_t *)(keyptr) + 12;                                     \
         (void)(keylen);                                                                          \
-        (hashv) = (unsigned)hk_[0] | (unsigned)hk_[1] << 8 | (unsigned)hk_[2] << 16 |            \
-                  (unsigned)hk_[3] << 24;                                                        \
+        (hashv) = (unsigned)nb_le_get(hk_, 4);                                                   \
     } while (0)
 #include <uthash.h>
 
@@ -75,9 +74,7 @@ void nb__pregidx_note(nb__pregidx_t *x, int32_t partition, const uint8_t key[NB_
     const uint8_t *t = val + len - NB__PREG_REF_LEN;
     memcpy(g->ref.person, t, NB_IDENTITY_WANT_LEN);
     t += NB_IDENTITY_WANT_LEN;
-    g->ref.expected_delivery_date =
-        (int32_t)((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 |
-                  (uint32_t)t[3] << 24);
+    g->ref.expected_delivery_date = (int32_t)(uint32_t)nb_le_get(t, 4);
 }
 
 void nb__pregidx_drop_partition(nb__pregidx_t *x, int32_t partition)

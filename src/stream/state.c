@@ -18,8 +18,7 @@ nb_stream_stats_t *nb__stream_counters(nb_stream_t *st)
 
 int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN])
 {
-    uint32_t h = ((uint32_t)key[0] << 24) | ((uint32_t)key[1] << 16) | ((uint32_t)key[2] << 8) |
-                 key[3];
+    uint32_t h = (uint32_t)nb_be_get(key, 4);
     return (int32_t)(h % (uint32_t)st->partitions);
 }
 

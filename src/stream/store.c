@@ -33,7 +33,7 @@ struct nb__store_s {
 static guint nb__key_hash(gconstpointer k)
 {
     const uint8_t *b = k;
-    return (guint)b[8] | (guint)b[9] << 8 | (guint)b[10] << 16 | (guint)b[11] << 24;
+    return (guint)nb_le_get(b + 8, 4);
 }
 
 static gboolean nb__key_equal(gconstpointer a, gconstpointer b)

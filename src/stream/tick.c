@@ -104,8 +104,7 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         err = NB_ERR_LEDGER_CORRUPT;
     uint32_t before = 0;
     if (!err) {
-        before = (uint32_t)copy[5] | (uint32_t)copy[6] << 8 | (uint32_t)copy[7] << 16 |
-                 (uint32_t)copy[8] << 24;
+        before = (uint32_t)nb_le_get(copy + 5, 4);
     }
     if (!err && r.kept != before) {
         nb_buf_t b = {0};
@@ -113,7 +112,7 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
             nb_buf_append(&b, "NBS\1", 4);
             uint8_t kind = NB__STATE_PARKED;
             nb_buf_append(&b, &kind, 1);
-            nb__put_u32(&b, r.kept);
+            nb_buf_put_le(&b, r.kept, 4);
             nb_buf_append(&b, r.keep.data, r.keep.len);
         }
         err = b.err ? b.err : r.keep.err;

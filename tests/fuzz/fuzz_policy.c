@@ -3,7 +3,7 @@
  * when the bytes happen to load, one evaluation of a small ledger under the policy, and the
  * plain-English rendering. Also feeds the bytes to the ledger changelog decoder.
  *
- *   clang -fsanitize=fuzzer,address,undefined ... tests/fuzz/fuzz_policy.c libnbcore.a
+ *   clang -fsanitize=fuzzer,address,undefined ... tests/fuzz/fuzz_policy.c libnb_*.a
  *   ./fuzz_policy corpus/   (seed corpus: the YAML files of config/policy and tests/cli/data)
  */
 #include <stddef.h>

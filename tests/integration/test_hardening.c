@@ -179,7 +179,7 @@ static void stop_instance(instance_t *in)
 /* Sum of a metric family's series whose label text contains @p label (NULL: all). */
 static double metric(instance_t *in, const char *family, const char *label)
 {
-    nb_metrics_collect_stream(in->st, in->m);
+    nb_stream_collect_metrics(in->st, in->m);
     size_t len = 0;
     char *text = nb_metrics_render(in->m, &len);
     assert_non_null(text);

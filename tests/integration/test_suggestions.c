@@ -156,7 +156,7 @@ static void settle(nb_it_daemon_t *in, uint64_t records)
 
 static double metric(nb_it_daemon_t *in, const char *family, const char *label)
 {
-    nb_metrics_collect_stream(in->st, in->m);
+    nb_stream_collect_metrics(in->st, in->m);
     size_t len = 0;
     char *text = nb_metrics_render(in->m, &len);
     assert_non_null(text);

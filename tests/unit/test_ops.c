@@ -28,7 +28,6 @@
 #include <jansson.h>
 
 #include "notbrought/ops.h"
-#include "notbrought/stream.h"
 #include "ops/metrics_internal.h"
 
 /* ---- a small registry ---------------------------------------------------------------------- */
@@ -332,9 +331,8 @@ static void test_stream_mirror_and_direct_reports(void **state)
 {
     (void)state;
     nb_metrics_t *m = nb_metrics_new();
-    nb_stream_stats_t s;
+    nb_metrics_totals_t s;
     memset(&s, 0, sizeof(s));
-    s.records_in = 120;
     s.dead_letters = 7;
     s.repartitioned = 100;
     s.parked = 5;
@@ -345,7 +343,7 @@ static void test_stream_mirror_and_direct_reports(void **state)
     s.restored = 9;
     s.links = 30;
     s.ready = true;
-    nb_metrics_set_stream(m, &s);
+    nb_metrics_set_totals(m, &s);
     char *txt = nb_metrics_render(m, NULL);
     static const char *const want[] = {
         "\nnotbrought_ready 1\n",
@@ -359,7 +357,7 @@ static void test_stream_mirror_and_direct_reports(void **state)
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_non_null(strstr(txt, want[i]));
-    /* records_in is not mirrored: the family is by topic, which only the runtime knows. */
+    /* Records consumed are not mirrored: the family is by topic, which only the runtime knows. */
     assert_null(strstr(txt, "\nnotbrought_records_consumed_total"));
     /* Both results of one family, adjacent. */
     assert_non_null(strstr(txt, "\nnotbrought_transactions_total{result=\"commit\"} 11\n"
@@ -370,7 +368,7 @@ static void test_stream_mirror_and_direct_reports(void **state)
      * was not reported by code, and never goes down (it is a counter). */
     nb_metrics_add(m, NB_M_DEAD_LETTERS, "decode_error", 2);
     s.dead_letters = 10;
-    nb_metrics_set_stream(m, &s);
+    nb_metrics_set_totals(m, &s);
     txt = nb_metrics_render(m, NULL);
     assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"unclassified\"} 8\n"));
     assert_non_null(strstr(txt, "notbrought_dead_letters_total{code=\"decode_error\"} 2\n"));
@@ -383,8 +381,7 @@ static void test_stream_mirror_and_direct_reports(void **state)
     nb_metrics_add(m, NB_M_RECORDS_CONSUMED, "notbrought.by-child", 80);
     nb_metrics_add(m, NB_M_RECORDS_CONSUMED, "gp.appointments", 20);
     s.ready = true;
-    s.records_in = 5;
-    nb_metrics_set_stream(m, &s);
+    nb_metrics_set_totals(m, &s);
     txt = nb_metrics_render(m, NULL);
     assert_non_null(strstr(txt, "\nnotbrought_ready 0\n"));
 #define T_RC "\nnotbrought_records_consumed_total"
@@ -917,14 +914,14 @@ static t_resp_t t_http(int port, const char *method, const char *path)
 
 typedef struct t_collect_s {
     int calls;
-    nb_stream_stats_t stats;
+    nb_metrics_totals_t stats;
 } t_collect_t;
 
 static void t_collect(void *opaque, nb_metrics_t *m)
 {
     t_collect_t *c = opaque;
     c->calls++;
-    nb_metrics_set_stream(m, &c->stats);
+    nb_metrics_set_totals(m, &c->stats);
 }
 
 static int64_t t_now_ms(void)
@@ -1240,6 +1237,45 @@ static void test_sasl_password_file(void **state)
     snprintf(want, sizeof(want), "kafka.sasl_password_file: %s: empty", empty);
     assert_string_equal(errstr, want);
     assert_null(t_prop(c, "sasl.password"));
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
+/* identity.hmac_key_file: the key is the file's text without trailing line ends and spaces
+ * (the pseudonyms depend on it, so this never changes); a file longer than 511 bytes is refused
+ * rather than cut short, and a directory is named as one. */
+static void test_hmac_key_file(void **state)
+{
+    (void)state;
+    char errstr[512], var[256], want[512];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *key = t_write(&t, "hmac.key", "0123456789abcdef 0123456789abcdef \r\n\n");
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", key);
+    char *env[] = {var, NULL};
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_string_equal(c->hmac_key, "0123456789abcdef 0123456789abcdef");
+    nb_config_destroy(c);
+
+    char big[600];
+    memset(big, 'k', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    const char *longer = t_write(&t, "long.key", big);
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", longer);
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want), "identity.hmac_key_file: %s: longer than 511 bytes", longer);
+    assert_string_equal(errstr, want);
+    assert_null(c->hmac_key);
+    nb_config_destroy(c);
+
+    snprintf(var, sizeof(var), "NB_IDENTITY_HMAC_KEY_FILE=%s", t.dir);
+    c = nb_config_new();
+    assert_int_equal(nb_config_apply_env(c, env, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    snprintf(want, sizeof(want), "identity.hmac_key_file: %s: not a regular file (a directory)",
+             t.dir);
+    assert_string_equal(errstr, want);
     nb_config_destroy(c);
     t_scratch_free(&t);
 }
@@ -1702,6 +1738,7 @@ int main(void)
         cmocka_unit_test(test_config_http_defaults),
         cmocka_unit_test(test_sasl_password_file),
         cmocka_unit_test(test_sasl_password_file_missing),
+        cmocka_unit_test(test_hmac_key_file),
         cmocka_unit_test(test_env_overrides_yaml),
         cmocka_unit_test(test_secret_properties_refused_in_yaml),
         cmocka_unit_test(test_dead_letters_on_an_input_topic_refused),

@@ -1,7 +1,7 @@
 /*
- * notbrought - cli: record files (Kafka records as JSON lines with base64 values).
+ * notbrought - recfile: record files (Kafka records as JSON lines with base64 values).
  */
-#include "notbrought/cli.h"
+#include "notbrought/recfile.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,0 +1,45 @@
+/*
+ * notbrought - util: the growable byte buffer.
+ */
+#include "notbrought/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra)
+{
+    if (buf->err)
+        return buf->err;
+    if (extra > SIZE_MAX / 4 - buf->len) /* before the sum below, which would wrap */
+        return buf->err = NB_ERR_NOMEM;
+    if (buf->len + extra <= buf->cap)
+        return NB_ERR_OK;
+    size_t cap = buf->cap ? buf->cap : 256;
+    while (cap < buf->len + extra)
+        cap *= 2;
+    uint8_t *d = realloc(buf->data, cap);
+    if (!d)
+        return buf->err = NB_ERR_NOMEM;
+    buf->data = d;
+    buf->cap = cap;
+    return NB_ERR_OK;
+}
+
+nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len)
+{
+    nb_err_t err = nb_buf_reserve(buf, len);
+    if (err)
+        return err;
+    if (len)
+        memcpy(buf->data + buf->len, data, len);
+    buf->len += len;
+    return NB_ERR_OK;
+}
+
+void nb_buf_free(nb_buf_t *buf)
+{
+    free(buf->data);
+    buf->data = NULL;
+    buf->len = buf->cap = 0;
+    buf->err = NB_ERR_OK;
+}

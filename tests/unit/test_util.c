@@ -1,0 +1,236 @@
+/*
+ * unit.util: the growable buffer, the byte-order helpers and the file reader.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "notbrought/util.h"
+
+/* A buffer remembers its first failed write: the writes after it do nothing and return the
+ * same error, so an encoder that checks once at the end never uses a value cut short. */
+static void test_buf_remembers_its_first_error(void **state)
+{
+    (void)state;
+    nb_buf_t b = {0};
+    assert_int_equal(nb_buf_append(&b, "NBS", 3), NB_ERR_OK);
+    assert_int_equal(b.err, NB_ERR_OK);
+    assert_int_equal(nb_buf_reserve(&b, SIZE_MAX - 1), NB_ERR_NOMEM);
+    assert_int_equal(b.err, NB_ERR_NOMEM);
+    assert_int_equal(nb_buf_append(&b, "x", 1), NB_ERR_NOMEM);
+    assert_int_equal(nb_buf_reserve(&b, 1), NB_ERR_NOMEM);
+    assert_int_equal(b.len, 3);
+    assert_memory_equal(b.data, "NBS", 3);
+    nb_buf_free(&b);
+    assert_int_equal(b.err, NB_ERR_OK); /* free makes it new */
+    assert_int_equal(nb_buf_append(&b, "y", 1), NB_ERR_OK);
+    assert_int_equal(b.len, 1);
+    nb_buf_free(&b);
+}
+
+/* The buffer grows past its first allocation and keeps what was written. */
+static void test_buf_grows(void **state)
+{
+    (void)state;
+    nb_buf_t b = {0};
+    for (int i = 0; i < 1000; i++) {
+        uint8_t x = (uint8_t)i;
+        assert_int_equal(nb_buf_append(&b, &x, 1), NB_ERR_OK);
+    }
+    assert_int_equal(b.len, 1000);
+    assert_true(b.cap >= 1000);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(b.data[i], (uint8_t)i);
+    assert_int_equal(nb_buf_append(&b, NULL, 0), NB_ERR_OK);
+    assert_int_equal(b.len, 1000);
+    nb_buf_free(&b);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.cap, 0);
+}
+
+/* Known bytes in both orders, for every width, and each width's round trip. */
+static void test_byte_order_known_values(void **state)
+{
+    (void)state;
+    const uint64_t v = 0x0102030405060708ULL;
+    uint8_t p[8];
+    static const uint8_t le8[8] = {8, 7, 6, 5, 4, 3, 2, 1};
+    static const uint8_t be8[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_ptr_equal(nb_le_put(p, v, 8), p + 8);
+    assert_memory_equal(p, le8, 8);
+    assert_int_equal(nb_le_get(p, 8), v);
+    assert_ptr_equal(nb_be_put(p, v, 8), p + 8);
+    assert_memory_equal(p, be8, 8);
+    assert_int_equal(nb_be_get(p, 8), v);
+
+    /* Narrower fields take the low bytes. */
+    static const uint8_t le4[4] = {8, 7, 6, 5};
+    static const uint8_t be4[4] = {5, 6, 7, 8};
+    static const uint8_t be2[2] = {7, 8};
+    memset(p, 0xee, sizeof(p));
+    nb_le_put(p, v, 4);
+    assert_memory_equal(p, le4, 4);
+    assert_int_equal(p[4], 0xee); /* nothing written past the field */
+    assert_int_equal(nb_le_get(p, 4), 0x05060708u);
+    nb_be_put(p, v, 4);
+    assert_memory_equal(p, be4, 4);
+    assert_int_equal(nb_be_get(p, 4), 0x05060708u);
+    nb_be_put(p, v, 2);
+    assert_memory_equal(p, be2, 2);
+    assert_int_equal(nb_be_get(p, 2), 0x0708u);
+
+    /* (A buffer wider than any field: GCC 12 at -O3 cannot tell that n stays within 8.) */
+    uint8_t wide[16];
+    for (size_t n = 1; n <= 8; n++) {
+        uint64_t mask = n == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * n)) - 1;
+        uint64_t w = 0xfedcba9876543210ULL;
+        nb_le_put(wide, w, n);
+        assert_int_equal(nb_le_get(wide, n), w & mask);
+        nb_be_put(wide, w, n);
+        assert_int_equal(nb_be_get(wide, n), w & mask);
+    }
+
+    /* A negative 32-bit value travels as its bits. */
+    int32_t neg = -2;
+    nb_le_put(p, (uint32_t)neg, 4);
+    assert_int_equal((int32_t)(uint32_t)nb_le_get(p, 4), -2);
+}
+
+static void test_buf_put_in_order(void **state)
+{
+    (void)state;
+    nb_buf_t b = {0};
+    assert_int_equal(nb_buf_put_le(&b, 0x0a0b0c0d, 4), NB_ERR_OK);
+    assert_int_equal(nb_buf_put_be(&b, 0x0a0b0c0d, 4), NB_ERR_OK);
+    assert_int_equal(nb_buf_put_le(&b, 0x0102, 2), NB_ERR_OK);
+    static const uint8_t want[10] = {0x0d, 0x0c, 0x0b, 0x0a, 0x0a, 0x0b, 0x0c, 0x0d, 0x02, 0x01};
+    assert_int_equal(b.len, sizeof(want));
+    assert_memory_equal(b.data, want, sizeof(want));
+    nb_buf_free(&b);
+}
+
+/* ---- the file reader ---------------------------------------------------------------------- */
+
+typedef struct t_dir_s {
+    char dir[64];
+    char path[128];
+} t_dir_t;
+
+static const char *t_file(t_dir_t *t, const char *name, const char *text, size_t len)
+{
+    char buf[sizeof(t->path)];
+    snprintf(buf, sizeof(buf), "%s/%s", t->dir, name);
+    memcpy(t->path, buf, sizeof(buf));
+    FILE *f = fopen(t->path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    return t->path;
+}
+
+static void test_file_read_regular(void **state)
+{
+    (void)state;
+    t_dir_t t = {"/tmp/nb-test-util.XXXXXX", ""};
+    assert_non_null(mkdtemp(t.dir));
+    char *buf = (char *)"not touched";
+    size_t len = 99;
+    const char *why = NULL;
+
+    /* Bytes as they are, with a NUL after them (not counted). */
+    const char *p = t_file(&t, "a.txt", "one\0two\n", 8);
+    assert_int_equal(nb_file_read(p, 0, 1024, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 8);
+    assert_memory_equal(buf, "one\0two\n", 8);
+    assert_int_equal(buf[8], '\0');
+    assert_string_equal(why, "");
+    free(buf);
+
+    /* Exactly the limit is read; one byte more is refused. */
+    assert_int_equal(nb_file_read(p, 0, 8, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 8);
+    free(buf);
+    assert_int_equal(nb_file_read(p, 0, 7, &buf, &len, &why), NB_FILE_SIZE);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    unlink(p);
+
+    /* An empty file is read as nothing, not as an error. */
+    p = t_file(&t, "empty", "", 0);
+    assert_int_equal(nb_file_read(p, 0, 16, &buf, &len, &why), NB_FILE_OK);
+    assert_int_equal(len, 0);
+    assert_string_equal(buf, "");
+    free(buf);
+    unlink(p);
+    rmdir(t.dir);
+}
+
+/* A missing file says why; a directory, a FIFO and a device are refused for what they are,
+ * and a FIFO without a writer does not block the reader. */
+static void test_file_read_refuses_what_is_not_a_file(void **state)
+{
+    (void)state;
+    t_dir_t t = {"/tmp/nb-test-util.XXXXXX", ""};
+    assert_non_null(mkdtemp(t.dir));
+    char *buf = NULL;
+    size_t len = 0;
+    const char *why = NULL;
+
+    char missing[160];
+    snprintf(missing, sizeof(missing), "%s/missing", t.dir);
+    assert_int_equal(nb_file_read(missing, 0, 16, &buf, &len, &why), NB_FILE_CANNOT);
+    assert_string_equal(why, "No such file or directory");
+    assert_null(buf);
+
+    assert_int_equal(nb_file_read(t.dir, 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a directory");
+
+    char fifo[160];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", t.dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(nb_file_read(fifo, 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a FIFO");
+    unlink(fifo);
+
+    assert_int_equal(nb_file_read("/dev/null", 0, 16, &buf, &len, &why), NB_FILE_KIND);
+    assert_string_equal(why, "a device");
+    assert_null(buf);
+    assert_int_equal(len, 0);
+
+    /* O_NOFOLLOW from the caller: a symbolic link is not followed. */
+    const char *target = t_file(&t, "target", "x", 1);
+    char link[160];
+    snprintf(link, sizeof(link), "%s/link", t.dir);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(nb_file_read(link, 0, 16, &buf, &len, &why), NB_FILE_OK);
+    free(buf);
+    assert_int_equal(nb_file_read(link, O_NOFOLLOW, 16, &buf, &len, &why), NB_FILE_CANNOT);
+    assert_null(buf);
+    unlink(link);
+    unlink(target);
+    rmdir(t.dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_remembers_its_first_error),
+        cmocka_unit_test(test_buf_grows),
+        cmocka_unit_test(test_byte_order_known_values),
+        cmocka_unit_test(test_buf_put_in_order),
+        cmocka_unit_test(test_file_read_regular),
+        cmocka_unit_test(test_file_read_refuses_what_is_not_a_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
