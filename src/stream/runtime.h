@@ -130,6 +130,7 @@ typedef struct nb__watermarks_s {
     int64_t value;          /* the watermark last worked out (NB_TIME_NONE: the clock) */
     uint64_t released_seen; /* nb__pipeline_released() as last reported */
     int64_t reported;       /* wall clock: the last report to the other instances */
+    size_t expected;        /* partitions of the subscribed topics (0: not known yet) */
 } nb__watermarks_t;
 
 /* Records polled ahead, handled in order from `head`; the decoder thread decodes source

@@ -47,6 +47,28 @@ static void nb__srcwm_drop(nb_stream_t *st, size_t i)
     st->wm.hit = 0;
 }
 
+/* How many partitions the subscribed topics have, as the brokers say (0 when they cannot):
+ * the watermark holds until each has an entry, here or reported by another instance. */
+static size_t nb__srcwm_expected(nb_stream_t *st)
+{
+    const nb_config_t *c = st->conf;
+    const rd_kafka_metadata_t *md = NULL;
+    if (rd_kafka_metadata(st->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return 0;
+    size_t total = 0;
+    for (int i = 0; i < md->topic_cnt; i++) {
+        const char *t = md->topics[i].topic;
+        bool ours = strcmp(t, c->context_topic) == 0 || strcmp(t, c->acks_topic) == 0 ||
+                    strcmp(t, c->by_child_topic) == 0;
+        for (size_t k = 0; k < c->n_appointment_topics && !ours; k++)
+            ours = strcmp(t, c->appointment_topics[k]) == 0;
+        if (ours && !md->topics[i].err)
+            total += (size_t)md->topics[i].partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    return total;
+}
+
 /* The partitions of an assignment (the sources, and the by-child partitions, whose records
  * are events read from a source and not yet applied) start unknown: they hold absence
  * deadlines back until they have been read to their end and stayed quiet. Revoked ones are
@@ -54,6 +76,8 @@ static void nb__srcwm_drop(nb_stream_t *st, size_t i)
 void nb__srcwm_assign(nb_stream_t *st, const rd_kafka_topic_partition_list_t *parts,
                              bool assign)
 {
+    if (assign)
+        st->wm.expected = nb__srcwm_expected(st);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
         nb__srcwm_t *w = nb__srcwm_find(st, tp->topic, tp->partition, assign);
@@ -107,13 +131,20 @@ static int64_t nb__srcwm_of(const nb_stream_t *st, const nb__srcwm_t *w, int64_t
  */
 static int64_t nb__watermark(nb_stream_t *st, int64_t now, int64_t wall)
 {
+    if (st->conf->watermark_max_hold_ms == 0)
+        return NB_TIME_NONE;
+    /* A partition nobody has said anything about yet (an instance that has just joined and
+     * owns no source partition, before the others' first report; or no assignment at all)
+     * holds every deadline: what it has not read may be the contact that was expected. */
+    if (st->wm.expected == 0 || st->wm.n < st->wm.expected)
+        return 0;
     int64_t wm = NB_TIME_NONE;
     for (size_t i = 0; i < st->wm.n; i++) {
         int64_t w = nb__srcwm_of(st, &st->wm.src[i], now, wall);
         if (w != NB_TIME_NONE && (wm == NB_TIME_NONE || w < wm))
             wm = w;
     }
-    return st->conf->watermark_max_hold_ms == 0 ? NB_TIME_NONE : wm;
+    return wm;
 }
 
 /* Every turn: the watermark for the pipeline; once a tick (@p gauges) the metrics too. */
