@@ -590,11 +590,9 @@ static void test_faults_recover_to_the_same_outputs(void **state)
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
     rd_kafka_mock_push_request_errors(mc, API_END_TXN, 1,
                                       RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS);
-    {
-        nb_stream_stats_t was;
-        nb_stream_stats(a.st, &was);
-        WAIT_UNTIL(&a, snap.commits >= was.commits + 2, 60, "two commits through the errors");
-    }
+    /* They wait for the next transactional requests (the input may all be handled by now:
+     * then the rebalance and the late records below meet them); a tick passes first. */
+    wait_ticks(&a, 1);
     /* The coordinators move. */
     rd_kafka_mock_coordinator_set(mc, "transaction", "notbrought-nb-a", 2);
     rd_kafka_mock_coordinator_set(mc, "group", "notbrought", 3);
