@@ -195,6 +195,7 @@ struct nb_stream_s {
     size_t n_pending, cap_pending;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
+    atomic_bool stop_asked;   /* nb_stream_stop(), from any thread */
     bool restoring;
     /* After an assignment or an abort, the sources stay paused until every owned by-child
      * partition has been read to its end once: what the topic held for a key is handled before
@@ -260,6 +261,17 @@ void nb_stream_set_fault_hook(nb_stream_t *st, nb_stream_fault_fn *fn, void *opa
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
 {
     atomic_store(&st->fixed_now, now_ms);
+}
+
+void nb_stream_stop(nb_stream_t *st)
+{
+    atomic_store(&st->stop_asked, true);
+}
+
+/* *stop is a signal flag, for the handler's own thread; nb_stream_stop() for any thread. */
+static bool nb__stopping(nb_stream_t *st, volatile sig_atomic_t *stop)
+{
+    return (stop && *stop) || atomic_load(&st->stop_asked);
 }
 
 /* ---- librdkafka plumbing ----------------------------------------------------------------- */
@@ -2562,7 +2574,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         }
         NB_LOG(NB_LOG_WARN, "stream", "waiting for topic %s: %s", st->conf->links_topic,
                rd_kafka_err2str(err));
-        if ((stop && *stop) || st->fatal) {
+        if (nb__stopping(st, stop) || st->fatal) {
             rd_kafka_topic_destroy(rkt);
             return NB_ERR_KAFKA;
         }
@@ -2578,7 +2590,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
     rd_kafka_topic_partition_list_destroy(parts);
     int eofs = 0;
     int64_t t0 = nb__now();
-    while (eofs < n && !(stop && *stop) && !st->fatal) {
+    while (eofs < n && !nb__stopping(st, stop) && !st->fatal) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->links, 1000);
         nb_metrics_heartbeat(st->metrics, nb__now());
         if (!rkm)
@@ -2646,7 +2658,7 @@ static nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *st
             said = nb__now();
         }
         rd_kafka_error_destroy(error);
-        if (stop && *stop)
+        if (nb__stopping(st, stop))
             return NB_ERR_OK; /* nothing began: a clean stop */
         if (!retry)
             return NB_ERR_KAFKA_FATAL;
@@ -2805,17 +2817,17 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     nb_err_t err;
     NB_LOG(NB_LOG_INFO, "stream", "starting instance %s (group %s, %d partitions)",
            st->conf->instance_id, st->conf->group_id, st->partitions);
-    if ((err = nb__init_transactions(st, stop)) || (stop && *stop))
+    if ((err = nb__init_transactions(st, stop)) || nb__stopping(st, stop))
         return err;
     if ((err = nb__links_start(st, stop)))
-        return (stop && *stop) ? NB_ERR_OK : err;
+        return nb__stopping(st, stop) ? NB_ERR_OK : err;
     if ((err = nb__ahead_start(st)) || (err = nb__subscribe(st))) {
         nb__ahead_stop(st);
         return err;
     }
     st->last_tick = nb__now();
     atomic_store(&st->progress_ms, st->last_tick);
-    while (!(stop && *stop) && !st->fatal) {
+    while (!nb__stopping(st, stop) && !st->fatal) {
         if (reload && *reload) {
             char why[1024];
             *reload = 0;
