@@ -78,6 +78,15 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
                        volatile sig_atomic_t *reload);
 
 /**
+ * @brief Asks nb_stream_run() to stop, as *stop does. For any other thread than the one that
+ *        runs the stream (a test, a program embedding it): *stop is a signal flag, whose value
+ *        C11 promises only to the thread its handler interrupted, so another thread writing it
+ *        races with the loop that reads it.
+ * @locality any thread (an atomic store)
+ */
+void nb_stream_stop(nb_stream_t *st);
+
+/**
  * @brief A copy of the counters as of the last loop turn (at most ~100 ms old).
  * @locality any thread (e.g. the metrics HTTP server's). @locks stats_lock
  */

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,21 @@
 
 extern char **environ;
 
-/* The only global mutable state: what the signal handlers say. */
+/* The only global mutable state: what the signal handlers say. nb__stop and nb__reload are
+ * for nb_stream_run() on the main thread. The shutdown watchdog, another thread, reads
+ * nb__stopping: a volatile sig_atomic_t is a flag for the thread the handler interrupted, and
+ * reading it on another races with the handler's write; a lock-free atomic may be written by a
+ * handler (C11 7.14.1.1) and read by any thread. */
 static volatile sig_atomic_t nb__stop;
 static volatile sig_atomic_t nb__reload;
+static atomic_bool nb__stopping;
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2, "a signal handler may write only lock-free atomics");
 
 static void nb__on_stop(int sig)
 {
     (void)sig;
     nb__stop = 1;
+    atomic_store(&nb__stopping, true);
 }
 
 static void nb__on_reload(int sig)
@@ -80,7 +88,7 @@ static void *nb__watchdog_main(void *arg)
     struct timespec ts;
     pthread_mutex_lock(&w->lock);
     /* The signal handler only sets a flag: look at it ten times a second. */
-    while (!w->done && !nb__stop) {
+    while (!w->done && !atomic_load(&nb__stopping)) {
         nb__deadline(&ts, 100);
         pthread_cond_timedwait(&w->cond, &w->lock, &ts);
     }

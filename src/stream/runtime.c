@@ -41,6 +41,17 @@ void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
     atomic_store(&st->fixed_now, now_ms);
 }
 
+void nb_stream_stop(nb_stream_t *st)
+{
+    atomic_store(&st->stop_asked, true);
+}
+
+/* *stop is a signal flag, for the handler's own thread; nb_stream_stop() for any thread. */
+static bool nb__stopping(nb_stream_t *st, volatile sig_atomic_t *stop)
+{
+    return (stop && *stop) || atomic_load(&st->stop_asked);
+}
+
 /* ---- running ------------------------------------------------------------------------------- */
 
 /* One identity link into the table; a refused one is counted by its reason. */
@@ -80,7 +91,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
         }
         NB_LOG(NB_LOG_WARN, "stream", "waiting for topic %s: %s", st->conf->links_topic,
                rd_kafka_err2str(err));
-        if ((stop && *stop) || st->fatal) {
+        if (nb__stopping(st, stop) || st->fatal) {
             rd_kafka_topic_destroy(rkt);
             return NB_ERR_KAFKA;
         }
@@ -96,7 +107,7 @@ static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
     rd_kafka_topic_partition_list_destroy(parts);
     int eofs = 0;
     int64_t t0 = nb__now();
-    while (eofs < n && !(stop && *stop) && !st->fatal) {
+    while (eofs < n && !nb__stopping(st, stop) && !st->fatal) {
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(st->links, 1000);
         nb_metrics_heartbeat(st->metrics, nb__now());
         if (!rkm)
@@ -164,7 +175,7 @@ nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop)
             said = nb__now();
         }
         rd_kafka_error_destroy(error);
-        if (stop && *stop)
+        if (nb__stopping(st, stop))
             return NB_ERR_OK; /* nothing began: a clean stop */
         if (!retry)
             return NB_ERR_KAFKA_FATAL;
@@ -441,17 +452,17 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     NB_LOG(NB_LOG_INFO, "stream", "starting instance %s (group %s, %d partitions)",
            st->conf->instance_id, st->conf->group_id, st->partitions);
     st->stop = stop;
-    if ((err = nb__init_transactions(st, stop)) || (stop && *stop))
+    if ((err = nb__init_transactions(st, stop)) || nb__stopping(st, stop))
         return err;
     if ((err = nb__links_start(st, stop)))
-        return (stop && *stop) ? NB_ERR_OK : err;
+        return nb__stopping(st, stop) ? NB_ERR_OK : err;
     if ((err = nb__ahead_start(st)) || (err = nb__subscribe(st))) {
         nb__ahead_stop(st);
         return err;
     }
     st->last_tick = nb__now();
     atomic_store(&st->progress_ms, st->last_tick);
-    while (!(stop && *stop) && !st->fatal) {
+    while (!nb__stopping(st, stop) && !st->fatal) {
         if (reload && *reload) {
             *reload = 0;
             nb__reload(st);

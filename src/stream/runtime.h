@@ -223,6 +223,7 @@ struct nb_stream_s {
     size_t n_pending, cap_pending;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
+    atomic_bool stop_asked;   /* nb_stream_stop(), from any thread */
     bool restoring;
     /* After an assignment or an abort, the sources stay paused until every owned by-child
      * partition has been read to its end once: what the topic held for a key is handled before

@@ -102,14 +102,13 @@ typedef struct nb_it_daemon_s {
     nb_stream_t *st;
     nb_metrics_t *m; /* NULL unless asked for */
     pthread_t thread;
-    volatile sig_atomic_t stop;
     nb_err_t result;
 } nb_it_daemon_t;
 
 static inline void *nb_it_daemon_main(void *arg)
 {
     nb_it_daemon_t *d = arg;
-    d->result = nb_stream_run(d->st, &d->stop, NULL);
+    d->result = nb_stream_run(d->st, NULL, NULL);
     return NULL;
 }
 
@@ -130,10 +129,11 @@ static inline void nb_it_daemon_start(nb_it_daemon_t *d, nb_config_t *conf, bool
     assert_int_equal(pthread_create(&d->thread, NULL, nb_it_daemon_main, d), 0);
 }
 
-/* SIGTERM, as it were: the run must end cleanly. */
+/* SIGTERM, as it were: the run must end cleanly. (From this thread through nb_stream_stop(): a
+ * signal flag written here would race with the daemon's thread reading it.) */
 static inline void nb_it_daemon_stop(nb_it_daemon_t *d)
 {
-    d->stop = 1;
+    nb_stream_stop(d->st);
     pthread_join(d->thread, NULL);
     assert_int_equal(d->result, NB_ERR_OK);
     nb_stream_destroy(d->st);

@@ -54,7 +54,6 @@ typedef struct instance_s {
     nb_config_t *conf;
     nb_stream_t *st;
     pthread_t thread;
-    volatile sig_atomic_t stop;
     nb_err_t result;
     nb_stream_stats_t stats;
 } instance_t;
@@ -79,7 +78,7 @@ static nb_config_t *make_conf(const char *bootstrap, const char *instance)
 static void *run_instance(void *arg)
 {
     instance_t *in = arg;
-    in->result = nb_stream_run(in->st, &in->stop, NULL);
+    in->result = nb_stream_run(in->st, NULL, NULL);
     nb_stream_stats(in->st, &in->stats);
     return NULL;
 }
@@ -134,7 +133,7 @@ static void start_instance(instance_t *in, const char *bootstrap, const char *id
 
 static void stop_instance(instance_t *in)
 {
-    in->stop = 1;
+    nb_stream_stop(in->st); /* from this thread: a signal flag written here would race */
     pthread_join(in->thread, NULL);
     nb_stream_destroy(in->st);
     nb_config_destroy(in->conf);
