@@ -146,17 +146,10 @@ static void nb__event_id(nb_appointment_event_t *a, int version)
         a->event_id[0] = '\0';
 }
 
-/* One appointment: a booking (v1), then an outcome (v2) once it is due, sometimes an amendment
- * (v3) later. */
-static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, const char *type,
-                           bool mandated, nb_contact_mode_t mode, int64_t when, bool unborn,
-                           int seq)
+/* The source system and organisation that record appointments of @p agency. */
+static void nb__appt_source(nb_appointment_event_t *a, const nb__child_t *c,
+                            nb_agency_t agency)
 {
-    const nb_sample_opts_t *o = g->opts;
-    nb_record_t rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.type = NB_RECORD_APPOINTMENT;
-    nb_appointment_event_t *a = &rec.u.appt;
     a->source.agency = agency;
     switch (agency) {
     case NB_AGENCY_GP:
@@ -174,7 +167,13 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "7A1");
         break;
     }
-    bool local = nb__runit(&g->rng) < o->local_id_share;
+}
+
+/* Whom the appointment is for: the pregnant person for an unborn child, else the child,
+ * known by NHS number or (when @p local) only by the source's local identifier. */
+static void nb__appt_subject(nb_appointment_event_t *a, const nb__child_t *c,
+                             nb_agency_t agency, bool unborn, bool local)
+{
     if (unborn) {
         a->subject_kind = NB_SUBJECT_UNBORN;
         snprintf(a->pregnant_person_id.system, sizeof(a->pregnant_person_id.system), "%s",
@@ -197,6 +196,38 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         snprintf(a->family_name, sizeof(a->family_name), "%s", c->family);
         snprintf(a->postcode, sizeof(a->postcode), "%s", c->postcode);
     }
+}
+
+/* The outcome of a due appointment: mostly attended, a share missed (as @p mode allows),
+ * a few cancelled. */
+static nb_status_t nb__appt_outcome(nb__gen_t *g, nb_contact_mode_t mode)
+{
+    const nb_sample_opts_t *o = g->opts;
+    double r = nb__runit(&g->rng);
+    if (r < o->missed_share)
+        return mode == NB_CONTACT_HOME_VISIT ? NB_STATUS_NO_ACCESS_VISIT
+                                             : NB_STATUS_WAS_NOT_BROUGHT;
+    if (r < o->missed_share + 0.05)
+        return NB_STATUS_CANCELLED_BY_PATIENT;
+    if (r < o->missed_share + 0.07)
+        return NB_STATUS_CANCELLED_BY_PROVIDER;
+    return NB_STATUS_ATTENDED;
+}
+
+/* One appointment: a booking (v1), then an outcome (v2) once it is due, sometimes an amendment
+ * (v3) later. */
+static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, const char *type,
+                           bool mandated, nb_contact_mode_t mode, int64_t when, bool unborn,
+                           int seq)
+{
+    const nb_sample_opts_t *o = g->opts;
+    nb_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_APPOINTMENT;
+    nb_appointment_event_t *a = &rec.u.appt;
+    nb__appt_source(a, c, agency);
+    bool local = nb__runit(&g->rng) < o->local_id_share;
+    nb__appt_subject(a, c, agency, unborn, local);
     snprintf(a->appointment_id, sizeof(a->appointment_id), "%s-%d-%d",
              nb_agency_name(agency), c->index, seq);
     snprintf(a->appointment_type, sizeof(a->appointment_type), "%s", type);
@@ -221,16 +252,7 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         return 0; /* not due yet: no outcome */
 
     /* v2: the outcome, recorded within hours. */
-    double r = nb__runit(&g->rng);
-    if (r < o->missed_share)
-        a->status = mode == NB_CONTACT_HOME_VISIT ? NB_STATUS_NO_ACCESS_VISIT
-                                                  : NB_STATUS_WAS_NOT_BROUGHT;
-    else if (r < o->missed_share + 0.05)
-        a->status = NB_STATUS_CANCELLED_BY_PATIENT;
-    else if (r < o->missed_share + 0.07)
-        a->status = NB_STATUS_CANCELLED_BY_PROVIDER;
-    else
-        a->status = NB_STATUS_ATTENDED;
+    a->status = nb__appt_outcome(g, mode);
     a->version = 2;
     a->recorded_at = when + (int64_t)nb__rint(&g->rng, 1, 8) * 3600 * 1000;
     if (a->recorded_at > o->now)
