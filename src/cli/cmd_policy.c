@@ -753,6 +753,82 @@ static bool nb__run_case(nb__cases_t *cs, nb__run_t *run, yaml_node_t *c, int in
     return ok;
 }
 
+/* Reads and parses the case file into cs->doc (which the caller then deletes); false, with
+ * the error printed, when it cannot be opened or is not YAML. */
+static bool nb__load_cases(nb__cases_t *cs, const char *cases)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->file = cases;
+    FILE *fp = fopen(cases, "rb");
+    if (!fp) {
+        perror(cases);
+        return false;
+    }
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, fp);
+    if (!yaml_parser_load(&parser, &cs->doc)) {
+        fprintf(stderr, "%s:%d:%d: error: %s\n", cases, (int)parser.problem_mark.line + 1,
+                (int)parser.problem_mark.column + 1,
+                parser.problem ? parser.problem : "malformed YAML");
+        yaml_parser_delete(&parser);
+        fclose(fp);
+        return false;
+    }
+    yaml_parser_delete(&parser);
+    fclose(fp);
+    return true;
+}
+
+/* Runs every case of the file, printing PASS or FAIL for each and counting them; problems
+ * in the file itself are counted in cs->errors. */
+static void nb__run_cases(nb__cases_t *cs, nb__run_t *run, int *passed, int *failed)
+{
+    yaml_node_t *root = yaml_document_get_root_node(&cs->doc);
+    static const char *const top_keys[] = {"cases", "notes", NULL};
+    yaml_node_t *list = NULL;
+    if (!run->res || !root || !nb__keys_ok(cs, root, top_keys, "the case file") ||
+        !(list = nb__get(cs, root, "cases")) || list->type != YAML_SEQUENCE_NODE) {
+        if (root && !list)
+            nb__cerr(cs, root, "the case file needs 'cases', a list");
+        return;
+    }
+    int index = 0;
+    for (yaml_node_item_t *it = list->data.sequence.items.start;
+         it < list->data.sequence.items.top; it++) {
+        const char *name;
+        run->why_len = 0;
+        run->why[0] = '\0';
+        int before = cs->errors;
+        bool ok = nb__run_case(cs, run, nb__n(cs, *it), ++index, &name) && cs->errors == before;
+        if (ok) {
+            (*passed)++;
+            printf("PASS  %s\n", name);
+        } else {
+            (*failed)++;
+            printf("FAIL  %s%s\n", name, run->why);
+        }
+    }
+}
+
+/* Lists the rules of the policy that no case expects to fire; returns how many. */
+static size_t nb__print_coverage(const nb_policy_t *pol, const nb__run_t *run)
+{
+    size_t uncovered = 0;
+    for (size_t r = 0; r < nb_policy_rule_count(pol); r++) {
+        if (!(run->covered >> r & 1)) {
+            if (uncovered++ == 0)
+                printf("rules no case expects to fire:");
+            printf(" %s", nb_policy_rule(pol, r)->id);
+        }
+    }
+    if (uncovered)
+        printf("\n");
+    else
+        printf("every rule of the policy is expected to fire by at least one case\n");
+    return uncovered;
+}
+
 static int nb__policy_test(int argc, char **argv)
 {
     const char *cases = NULL;
@@ -784,28 +860,10 @@ static int nb__policy_test(int argc, char **argv)
         return NB_EXIT_FAILURE;
     }
     nb__cases_t cs;
-    memset(&cs, 0, sizeof(cs));
-    cs.file = cases;
-    FILE *fp = fopen(cases, "rb");
-    if (!fp) {
-        perror(cases);
+    if (!nb__load_cases(&cs, cases)) {
         nb_policy_destroy(pol);
         return NB_EXIT_FAILURE;
     }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, fp);
-    if (!yaml_parser_load(&parser, &cs.doc)) {
-        fprintf(stderr, "%s:%d:%d: error: %s\n", cases, (int)parser.problem_mark.line + 1,
-                (int)parser.problem_mark.column + 1,
-                parser.problem ? parser.problem : "malformed YAML");
-        yaml_parser_delete(&parser);
-        fclose(fp);
-        nb_policy_destroy(pol);
-        return NB_EXIT_FAILURE;
-    }
-    yaml_parser_delete(&parser);
-    fclose(fp);
 
     nb__run_t run;
     memset(&run, 0, sizeof(run));
@@ -813,47 +871,11 @@ static int nb__policy_test(int argc, char **argv)
     run.verbose = verbose;
     run.res = nb_policy_result_new();
     int passed = 0, failed = 0;
-    yaml_node_t *root = yaml_document_get_root_node(&cs.doc);
-    static const char *const top_keys[] = {"cases", "notes", NULL};
-    yaml_node_t *list = NULL;
-    if (!run.res || !root || !nb__keys_ok(&cs, root, top_keys, "the case file") ||
-        !(list = nb__get(&cs, root, "cases")) || list->type != YAML_SEQUENCE_NODE) {
-        if (root && !list)
-            nb__cerr(&cs, root, "the case file needs 'cases', a list");
-    } else {
-        int index = 0;
-        for (yaml_node_item_t *it = list->data.sequence.items.start;
-             it < list->data.sequence.items.top; it++) {
-            const char *name;
-            run.why_len = 0;
-            run.why[0] = '\0';
-            int before = cs.errors;
-            bool ok = nb__run_case(&cs, &run, nb__n(&cs, *it), ++index, &name) &&
-                      cs.errors == before;
-            if (ok) {
-                passed++;
-                printf("PASS  %s\n", name);
-            } else {
-                failed++;
-                printf("FAIL  %s%s\n", name, run.why);
-            }
-        }
-    }
+    nb__run_cases(&cs, &run, &passed, &failed);
     int rc = NB_EXIT_OK;
     printf("\n%d case%s: %d passed, %d failed\n", passed + failed,
            passed + failed == 1 ? "" : "s", passed, failed);
-    size_t uncovered = 0;
-    for (size_t r = 0; r < nb_policy_rule_count(pol); r++) {
-        if (!(run.covered >> r & 1)) {
-            if (uncovered++ == 0)
-                printf("rules no case expects to fire:");
-            printf(" %s", nb_policy_rule(pol, r)->id);
-        }
-    }
-    if (uncovered)
-        printf("\n");
-    else
-        printf("every rule of the policy is expected to fire by at least one case\n");
+    size_t uncovered = nb__print_coverage(pol, &run);
     if (failed || cs.errors || (coverage && uncovered))
         rc = NB_EXIT_FAILURE;
     nb_policy_result_destroy(run.res);

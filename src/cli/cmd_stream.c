@@ -461,6 +461,49 @@ int nb__cmd_consume(int argc, char **argv)
 
 /* ---- run ---------------------------------------------------------------------------------- */
 
+/* --check-config: validates the configuration and the policy, and says so. */
+static int nb__run_check(const nb_config_t *conf)
+{
+    char errstr[1024];
+    if (nb_stream_check(conf, errstr, sizeof(errstr))) {
+        fprintf(stderr, "notbrought run: %s\n", errstr);
+        return NB_EXIT_FAILURE;
+    }
+    printf("configuration and policy are valid\n");
+    return NB_EXIT_OK;
+}
+
+/* Metrics and health (ops.http_port), when configured. The HTTP thread reads the stream's
+ * counters through nb_stream_stats(), which is thread-safe; the server stops before the
+ * stream goes. False (with the error printed) when they cannot start; *metrics may then
+ * hold a registry for the caller to destroy. */
+static bool nb__run_http(const nb_config_t *conf, nb_stream_t *st, nb_metrics_t **metrics,
+                         nb_http_t **http)
+{
+    char errstr[1024];
+    if (conf->http_port <= 0)
+        return true;
+    nb_http_conf_t hc = {conf->http_bind,
+                         conf->http_port,
+                         0,
+                         nb_stream_collect_metrics,
+                         st,
+                         conf->http_max_connections,
+                         conf->http_max_connections_per_ip,
+                         conf->http_timeout_s};
+    if (!(*metrics = nb_metrics_new()))
+        snprintf(errstr, sizeof(errstr), "out of memory");
+    else
+        *http = nb_http_new(*metrics, &hc, errstr, sizeof(errstr));
+    if (!*http) {
+        fprintf(stderr, "notbrought run: %s\n", errstr);
+        return false;
+    }
+    NB_LOG(NB_LOG_INFO, "http", "metrics and health on port %d", nb_http_port(*http));
+    nb_stream_set_metrics(st, *metrics);
+    return true;
+}
+
 int nb__cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -516,14 +559,9 @@ int nb__cmd_run(int argc, char **argv)
         return NB_EXIT_FAILURE;
     char errstr[1024];
     if (check) {
-        nb_err_t err = nb_stream_check(conf, errstr, sizeof(errstr));
+        int rc = nb__run_check(conf);
         nb_config_destroy(conf);
-        if (err) {
-            fprintf(stderr, "notbrought run: %s\n", errstr);
-            return NB_EXIT_FAILURE;
-        }
-        printf("configuration and policy are valid\n");
-        return NB_EXIT_OK;
+        return rc;
     }
     nb__signals();
     nb__watchdog_t watchdog;
@@ -539,33 +577,14 @@ int nb__cmd_run(int argc, char **argv)
         nb_config_destroy(conf);
         return NB_EXIT_FAILURE;
     }
-    /* Metrics and health (ops.http_port). The HTTP thread reads the stream's counters through
-     * nb_stream_stats(), which is thread-safe; the server stops before the stream goes. */
     nb_metrics_t *metrics = NULL;
     nb_http_t *http = NULL;
-    if (conf->http_port > 0) {
-        nb_http_conf_t hc = {conf->http_bind,
-                             conf->http_port,
-                             0,
-                             nb_stream_collect_metrics,
-                             st,
-                             conf->http_max_connections,
-                             conf->http_max_connections_per_ip,
-                             conf->http_timeout_s};
-        if (!(metrics = nb_metrics_new()))
-            snprintf(errstr, sizeof(errstr), "out of memory");
-        else
-            http = nb_http_new(metrics, &hc, errstr, sizeof(errstr));
-        if (!http) {
-            fprintf(stderr, "notbrought run: %s\n", errstr);
-            nb_stream_destroy(st);
-            nb_metrics_destroy(metrics);
-            nb__watchdog_stop(&watchdog);
-            nb_config_destroy(conf);
-            return NB_EXIT_SOFTWARE;
-        }
-        NB_LOG(NB_LOG_INFO, "http", "metrics and health on port %d", nb_http_port(http));
-        nb_stream_set_metrics(st, metrics);
+    if (!nb__run_http(conf, st, &metrics, &http)) {
+        nb_stream_destroy(st);
+        nb_metrics_destroy(metrics);
+        nb__watchdog_stop(&watchdog);
+        nb_config_destroy(conf);
+        return NB_EXIT_SOFTWARE;
     }
     nb_err_t err = nb_stream_run(st, &nb__stop, &nb__reload);
     /* The stream goes before the registry it reports to: closing its clients still calls

@@ -82,110 +82,161 @@ static json_t *nb__suggestion(const nb_suggestion_t *s)
                      nb__time(s->suggested_at));
 }
 
+/* An appointment event. */
+static json_t *nb__appointment(const nb_appointment_event_t *a)
+{
+    return json_pack(
+        "{s:o, s:o, s:{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:b, s:s, s:o},"
+        " s:s, s:o, s:i}",
+        "event_id", nb__s(a->event_id), "source", nb__source(&a->source), "subject", "kind",
+        nb_subject_kind_name(a->subject_kind), "nhs_number", nb__opt(a->nhs_number),
+        "local_id", nb__ident(&a->local_id), "pregnant_person_id",
+        nb__ident(&a->pregnant_person_id), "expected_delivery_date",
+        nb__date(a->expected_delivery_date), "date_of_birth", nb__date(a->date_of_birth),
+        "family_name", nb__opt(a->family_name), "postcode", nb__opt(a->postcode),
+        "appointment", "id", nb__s(a->appointment_id), "type", nb__s(a->appointment_type),
+        "mandated_contact", a->mandated_contact, "contact_mode",
+        nb_contact_mode_name(a->contact_mode), "scheduled_start", nb__time(a->scheduled_start),
+        "status", nb_status_name(a->status), "recorded_at", nb__time(a->recorded_at),
+        "version", (int)a->version);
+}
+
+/* A context fact. */
+static json_t *nb__fact(const nb_context_fact_t *f)
+{
+    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:i}", "event_id",
+                     nb__s(f->event_id), "nhs_number", nb__opt(f->nhs_number), "local_id",
+                     nb__ident(&f->local_id), "kind", nb_fact_kind_name(f->kind),
+                     "start_date", nb__date(f->start_date), "end_date",
+                     nb__date(f->end_date), "status", nb_fact_status_name(f->status),
+                     "source_system", nb__s(f->source_system), "organisation_code",
+                     nb__s(f->organisation_code), "recorded_at", nb__time(f->recorded_at),
+                     "version", (int)f->version);
+}
+
+/* A digest's "items": the notifications it gathers. */
+static json_t *nb__digest_items(const nb_notification_t *n)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; i < n->n_items; i++) {
+        const nb_digest_item_t *d = &n->items[i];
+        json_array_append_new(
+            items, json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "notification_id",
+                             nb__s(d->notification_id), "reference", nb__s(d->reference),
+                             "child_key", nb__s(d->child_key), "nhs_number",
+                             nb__opt(d->nhs_number), "rule_id", nb__s(d->rule_id), "tier",
+                             nb_tier_name(d->tier), "decided_at", nb__time(d->decided_at)));
+    }
+    return items;
+}
+
+/* A notification's "context": the facts in force when the rule fired. */
+static json_t *nb__context(const nb_notification_t *n)
+{
+    json_t *ctx = json_array();
+    for (size_t i = 0; i < n->n_context; i++)
+        json_array_append_new(
+            ctx, json_pack("{s:s, s:o, s:o, s:o, s:o}", "kind",
+                           nb_fact_kind_name(n->context[i].kind), "start_date",
+                           nb__date(n->context[i].start_date), "end_date",
+                           nb__date(n->context[i].end_date), "source",
+                           nb__s(n->context[i].source), "as_of",
+                           nb__time(n->context[i].as_of)));
+    return ctx;
+}
+
+/* A notification's "recipients". */
+static json_t *nb__recipients(const nb_notification_t *n)
+{
+    json_t *rcp = json_array();
+    for (size_t i = 0; i < n->n_recipients; i++)
+        json_array_append_new(rcp, json_pack("{s:o, s:o, s:o}", "role",
+                                             nb__s(n->recipients[i].role), "route",
+                                             nb__s(n->recipients[i].route), "title",
+                                             nb__s(n->recipients[i].title)));
+    return rcp;
+}
+
+/* A notification's "evidence": the appointments the rule counted. */
+static json_t *nb__evidence(const nb_notification_t *n)
+{
+    json_t *ev = json_array();
+    for (size_t i = 0; i < n->n_evidence; i++) {
+        const nb_evidence_t *e = &n->evidence[i];
+        json_array_append_new(
+            ev, json_pack("{s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o}", "event_id",
+                          nb__s(e->event_id), "appointment_id", nb__s(e->appointment_id),
+                          "agency", nb_agency_name(e->agency), "appointment_type",
+                          nb__s(e->appointment_type), "scheduled_start",
+                          nb__time(e->scheduled_start), "status", nb_status_name(e->status),
+                          "organisation_code", nb__s(e->organisation_code), "recorded_at",
+                          nb__time(e->recorded_at)));
+    }
+    return ev;
+}
+
+/* A notification's "counts": what the rule counted in each window. */
+static json_t *nb__counts(const nb_notification_t *n)
+{
+    json_t *cnt = json_array();
+    for (size_t i = 0; i < n->n_counts; i++)
+        json_array_append_new(cnt, json_pack("{s:i, s:i, s:i, s:o}", "window_days",
+                                             (int)n->counts[i].window_days, "count",
+                                             (int)n->counts[i].count, "agencies",
+                                             (int)n->counts[i].agencies, "counted",
+                                             nb__s(n->counts[i].counted)));
+    return cnt;
+}
+
+/* A notification, or a digest of notifications. */
+static json_t *nb__notification(const nb_notification_t *n)
+{
+    json_t *items = nb__digest_items(n), *ctx = nb__context(n), *rcp = nb__recipients(n),
+           *ev = nb__evidence(n), *cnt = nb__counts(n);
+    return json_pack(
+        "{s:o, s:o, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:s,"
+        " s:o,"
+        " s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
+        "notification_id", nb__s(n->notification_id), "reference", nb__s(n->reference), "kind",
+        nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
+        "date_of_birth", nb__date(n->date_of_birth), "age_months",
+        n->age_months < 0 ? json_null() : json_integer(n->age_months), "child_key",
+        nb__s(n->child_key), "pregnant_person_nhs_number", nb__opt(n->pregnant_person_nhs),
+        "expected_delivery_date", nb__date(n->expected_delivery_date), "context", ctx, "rule",
+        "id", nb__s(n->rule_id), "text", nb__s(n->rule_text), "policy_name",
+        nb__s(n->policy_name), "policy_version", nb__s(n->policy_version), "policy_hash",
+        nb__s(n->policy_hash), "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence",
+        ev, "counts", cnt, "action", nb__s(n->action), "respond_by", nb__time(n->respond_by),
+        "escalation_level", (int)n->escalation_level, "supersedes", nb__opt(n->supersedes),
+        "created_at", nb__time(n->created_at), "items", items);
+}
+
+/* An acknowledgement of a notification. */
+static json_t *nb__ack(const nb_ack_t *a)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "ack_id",
+                     nb__s(a->ack_id), "notification_id", nb__s(a->notification_id),
+                     "reference", nb__opt(a->reference), "acknowledged_by",
+                     nb__s(a->acknowledged_by), "role", nb__s(a->role), "action",
+                     nb_ack_action_name(a->action), "outcome", nb__opt(a->outcome),
+                     "acknowledged_at", nb__time(a->acknowledged_at));
+}
+
 json_t *nb__record_to_json(const nb_record_t *rec)
 {
     switch (rec->type) {
-    case NB_RECORD_APPOINTMENT: {
-        const nb_appointment_event_t *a = &rec->u.appt;
-        return json_pack(
-            "{s:o, s:o, s:{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, s:{s:o, s:o, s:b, s:s, s:o},"
-            " s:s, s:o, s:i}",
-            "event_id", nb__s(a->event_id), "source", nb__source(&a->source), "subject", "kind",
-            nb_subject_kind_name(a->subject_kind), "nhs_number", nb__opt(a->nhs_number),
-            "local_id", nb__ident(&a->local_id), "pregnant_person_id",
-            nb__ident(&a->pregnant_person_id), "expected_delivery_date",
-            nb__date(a->expected_delivery_date), "date_of_birth", nb__date(a->date_of_birth),
-            "family_name", nb__opt(a->family_name), "postcode", nb__opt(a->postcode),
-            "appointment", "id", nb__s(a->appointment_id), "type", nb__s(a->appointment_type),
-            "mandated_contact", a->mandated_contact, "contact_mode",
-            nb_contact_mode_name(a->contact_mode), "scheduled_start", nb__time(a->scheduled_start),
-            "status", nb_status_name(a->status), "recorded_at", nb__time(a->recorded_at),
-            "version", (int)a->version);
-    }
+    case NB_RECORD_APPOINTMENT:
+        return nb__appointment(&rec->u.appt);
     case NB_RECORD_IDENTITY_LINK:
         return nb__link(&rec->u.link);
     case NB_RECORD_SUGGESTION:
         return nb__suggestion(&rec->u.sugg);
-    case NB_RECORD_CONTEXT_FACT: {
-        const nb_context_fact_t *f = &rec->u.fact;
-        return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o, s:i}", "event_id",
-                         nb__s(f->event_id), "nhs_number", nb__opt(f->nhs_number), "local_id",
-                         nb__ident(&f->local_id), "kind", nb_fact_kind_name(f->kind),
-                         "start_date", nb__date(f->start_date), "end_date",
-                         nb__date(f->end_date), "status", nb_fact_status_name(f->status),
-                         "source_system", nb__s(f->source_system), "organisation_code",
-                         nb__s(f->organisation_code), "recorded_at", nb__time(f->recorded_at),
-                         "version", (int)f->version);
-    }
-    case NB_RECORD_NOTIFICATION: {
-        const nb_notification_t *n = &rec->u.notif;
-        json_t *ctx = json_array(), *rcp = json_array(), *ev = json_array(), *cnt = json_array(),
-               *items = json_array();
-        for (size_t i = 0; i < n->n_items; i++) {
-            const nb_digest_item_t *d = &n->items[i];
-            json_array_append_new(
-                items, json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o}", "notification_id",
-                                 nb__s(d->notification_id), "reference", nb__s(d->reference),
-                                 "child_key", nb__s(d->child_key), "nhs_number",
-                                 nb__opt(d->nhs_number), "rule_id", nb__s(d->rule_id), "tier",
-                                 nb_tier_name(d->tier), "decided_at", nb__time(d->decided_at)));
-        }
-        for (size_t i = 0; i < n->n_context; i++)
-            json_array_append_new(
-                ctx, json_pack("{s:s, s:o, s:o, s:o, s:o}", "kind",
-                               nb_fact_kind_name(n->context[i].kind), "start_date",
-                               nb__date(n->context[i].start_date), "end_date",
-                               nb__date(n->context[i].end_date), "source",
-                               nb__s(n->context[i].source), "as_of",
-                               nb__time(n->context[i].as_of)));
-        for (size_t i = 0; i < n->n_recipients; i++)
-            json_array_append_new(rcp, json_pack("{s:o, s:o, s:o}", "role",
-                                                 nb__s(n->recipients[i].role), "route",
-                                                 nb__s(n->recipients[i].route), "title",
-                                                 nb__s(n->recipients[i].title)));
-        for (size_t i = 0; i < n->n_evidence; i++) {
-            const nb_evidence_t *e = &n->evidence[i];
-            json_array_append_new(
-                ev, json_pack("{s:o, s:o, s:s, s:o, s:o, s:s, s:o, s:o}", "event_id",
-                              nb__s(e->event_id), "appointment_id", nb__s(e->appointment_id),
-                              "agency", nb_agency_name(e->agency), "appointment_type",
-                              nb__s(e->appointment_type), "scheduled_start",
-                              nb__time(e->scheduled_start), "status", nb_status_name(e->status),
-                              "organisation_code", nb__s(e->organisation_code), "recorded_at",
-                              nb__time(e->recorded_at)));
-        }
-        for (size_t i = 0; i < n->n_counts; i++)
-            json_array_append_new(cnt, json_pack("{s:i, s:i, s:i, s:o}", "window_days",
-                                                 (int)n->counts[i].window_days, "count",
-                                                 (int)n->counts[i].count, "agencies",
-                                                 (int)n->counts[i].agencies, "counted",
-                                                 nb__s(n->counts[i].counted)));
-        return json_pack(
-            "{s:o, s:o, s:s, s:{s:o, s:o, s:o, s:o, s:o, s:o}, s:o, s:{s:o, s:o, s:o, s:o, s:o}, s:s,"
-            " s:o,"
-            " s:o, s:o, s:o, s:o, s:i, s:o, s:o, s:o}",
-            "notification_id", nb__s(n->notification_id), "reference", nb__s(n->reference), "kind",
-            nb_notification_kind_name(n->kind), "child", "nhs_number", nb__opt(n->nhs_number),
-            "date_of_birth", nb__date(n->date_of_birth), "age_months",
-            n->age_months < 0 ? json_null() : json_integer(n->age_months), "child_key",
-            nb__s(n->child_key), "pregnant_person_nhs_number", nb__opt(n->pregnant_person_nhs),
-            "expected_delivery_date", nb__date(n->expected_delivery_date), "context", ctx, "rule",
-            "id", nb__s(n->rule_id), "text", nb__s(n->rule_text), "policy_name",
-            nb__s(n->policy_name), "policy_version", nb__s(n->policy_version), "policy_hash",
-            nb__s(n->policy_hash), "tier", nb_tier_name(n->tier), "recipients", rcp, "evidence",
-            ev, "counts", cnt, "action", nb__s(n->action), "respond_by", nb__time(n->respond_by),
-            "escalation_level", (int)n->escalation_level, "supersedes", nb__opt(n->supersedes),
-            "created_at", nb__time(n->created_at), "items", items);
-    }
-    case NB_RECORD_ACK: {
-        const nb_ack_t *a = &rec->u.ack;
-        return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "ack_id",
-                         nb__s(a->ack_id), "notification_id", nb__s(a->notification_id),
-                         "reference", nb__opt(a->reference), "acknowledged_by",
-                         nb__s(a->acknowledged_by), "role", nb__s(a->role), "action",
-                         nb_ack_action_name(a->action), "outcome", nb__opt(a->outcome),
-                         "acknowledged_at", nb__time(a->acknowledged_at));
-    }
+    case NB_RECORD_CONTEXT_FACT:
+        return nb__fact(&rec->u.fact);
+    case NB_RECORD_NOTIFICATION:
+        return nb__notification(&rec->u.notif);
+    case NB_RECORD_ACK:
+        return nb__ack(&rec->u.ack);
     default:
         return json_null();
     }

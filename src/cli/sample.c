@@ -146,17 +146,10 @@ static void nb__event_id(nb_appointment_event_t *a, int version)
         a->event_id[0] = '\0';
 }
 
-/* One appointment: a booking (v1), then an outcome (v2) once it is due, sometimes an amendment
- * (v3) later. */
-static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, const char *type,
-                           bool mandated, nb_contact_mode_t mode, int64_t when, bool unborn,
-                           int seq)
+/* The source system and organisation that record appointments of @p agency. */
+static void nb__appt_source(nb_appointment_event_t *a, const nb__child_t *c,
+                            nb_agency_t agency)
 {
-    const nb_sample_opts_t *o = g->opts;
-    nb_record_t rec;
-    memset(&rec, 0, sizeof(rec));
-    rec.type = NB_RECORD_APPOINTMENT;
-    nb_appointment_event_t *a = &rec.u.appt;
     a->source.agency = agency;
     switch (agency) {
     case NB_AGENCY_GP:
@@ -174,7 +167,13 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         snprintf(a->source.organisation_code, sizeof(a->source.organisation_code), "7A1");
         break;
     }
-    bool local = nb__runit(&g->rng) < o->local_id_share;
+}
+
+/* Whom the appointment is for: the pregnant person for an unborn child, else the child,
+ * known by NHS number or (when @p local) only by the source's local identifier. */
+static void nb__appt_subject(nb_appointment_event_t *a, const nb__child_t *c,
+                             nb_agency_t agency, bool unborn, bool local)
+{
     if (unborn) {
         a->subject_kind = NB_SUBJECT_UNBORN;
         snprintf(a->pregnant_person_id.system, sizeof(a->pregnant_person_id.system), "%s",
@@ -197,6 +196,38 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         snprintf(a->family_name, sizeof(a->family_name), "%s", c->family);
         snprintf(a->postcode, sizeof(a->postcode), "%s", c->postcode);
     }
+}
+
+/* The outcome of a due appointment: mostly attended, a share missed (as @p mode allows),
+ * a few cancelled. */
+static nb_status_t nb__appt_outcome(nb__gen_t *g, nb_contact_mode_t mode)
+{
+    const nb_sample_opts_t *o = g->opts;
+    double r = nb__runit(&g->rng);
+    if (r < o->missed_share)
+        return mode == NB_CONTACT_HOME_VISIT ? NB_STATUS_NO_ACCESS_VISIT
+                                             : NB_STATUS_WAS_NOT_BROUGHT;
+    if (r < o->missed_share + 0.05)
+        return NB_STATUS_CANCELLED_BY_PATIENT;
+    if (r < o->missed_share + 0.07)
+        return NB_STATUS_CANCELLED_BY_PROVIDER;
+    return NB_STATUS_ATTENDED;
+}
+
+/* One appointment: a booking (v1), then an outcome (v2) once it is due, sometimes an amendment
+ * (v3) later. */
+static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, const char *type,
+                           bool mandated, nb_contact_mode_t mode, int64_t when, bool unborn,
+                           int seq)
+{
+    const nb_sample_opts_t *o = g->opts;
+    nb_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_APPOINTMENT;
+    nb_appointment_event_t *a = &rec.u.appt;
+    nb__appt_source(a, c, agency);
+    bool local = nb__runit(&g->rng) < o->local_id_share;
+    nb__appt_subject(a, c, agency, unborn, local);
     snprintf(a->appointment_id, sizeof(a->appointment_id), "%s-%d-%d",
              nb_agency_name(agency), c->index, seq);
     snprintf(a->appointment_type, sizeof(a->appointment_type), "%s", type);
@@ -221,16 +252,7 @@ static int nb__appointment(nb__gen_t *g, nb__child_t *c, nb_agency_t agency, con
         return 0; /* not due yet: no outcome */
 
     /* v2: the outcome, recorded within hours. */
-    double r = nb__runit(&g->rng);
-    if (r < o->missed_share)
-        a->status = mode == NB_CONTACT_HOME_VISIT ? NB_STATUS_NO_ACCESS_VISIT
-                                                  : NB_STATUS_WAS_NOT_BROUGHT;
-    else if (r < o->missed_share + 0.05)
-        a->status = NB_STATUS_CANCELLED_BY_PATIENT;
-    else if (r < o->missed_share + 0.07)
-        a->status = NB_STATUS_CANCELLED_BY_PROVIDER;
-    else
-        a->status = NB_STATUS_ATTENDED;
+    a->status = nb__appt_outcome(g, mode);
     a->version = 2;
     a->recorded_at = when + (int64_t)nb__rint(&g->rng, 1, 8) * 3600 * 1000;
     if (a->recorded_at > o->now)
@@ -380,58 +402,63 @@ static int nb__cmp_pending(const void *a, const void *b)
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int nb__child(nb__gen_t *g, int index)
+/* The child's made-up identity: NHS number, family name, postcode and GP practice. */
+static void nb__child_identity(nb__gen_t *g, nb__child_t *c, int index)
 {
-    const nb_sample_opts_t *o = g->opts;
-    int32_t today = nb_day_of(o->now);
-    nb__child_t c;
-    memset(&c, 0, sizeof(c));
-    c.index = index;
-    nb__nhs(&g->rng, c.nhs);
-    snprintf(c.family, sizeof(c.family), "%s",
+    c->index = index;
+    nb__nhs(&g->rng, c->nhs);
+    snprintf(c->family, sizeof(c->family), "%s",
              nb__family_names[nb__rint(&g->rng, 0, (int)(sizeof(nb__family_names) /
                                                            sizeof(nb__family_names[0])) -
                                                     1)]);
-    snprintf(c.postcode, sizeof(c.postcode), "CF%d %d%c%c", nb__rint(&g->rng, 1, 48),
+    snprintf(c->postcode, sizeof(c->postcode), "CF%d %d%c%c", nb__rint(&g->rng, 1, 48),
              nb__rint(&g->rng, 1, 9), 'A' + nb__rint(&g->rng, 0, 25),
              'A' + nb__rint(&g->rng, 0, 25));
-    snprintf(c.gp_code, sizeof(c.gp_code), "W9%04d", nb__rint(&g->rng, 1000, 1040));
-    int seq = 0;
-    /* About one in six is a pregnancy: antenatal appointments under the pregnant person. */
-    if (nb__runit(&g->rng) < 0.17) {
-        nb__nhs(&g->rng, c.mother_nhs);
-        c.edd = today + nb__rint(&g->rng, -90, 200);
-        int32_t conception = c.edd - 280;
-        static const struct {
-            const char *type;
-            int week;
-        } ante[] = {{"antenatal_booking", 9},  {"dating_scan", 12},     {"antenatal_16w", 16},
-                    {"anomaly_scan", 20},      {"antenatal_25w", 25},   {"antenatal_28w", 28},
-                    {"antenatal_31w", 31},     {"antenatal_34w", 34},   {"antenatal_36w", 36}};
-        for (size_t k = 0; k < sizeof(ante) / sizeof(ante[0]); k++) {
-            int32_t day = conception + ante[k].week * 7 + nb__rint(&g->rng, -3, 3);
-            if (day > today + 30 || day < today - 365)
-                continue;
-            int64_t when = (int64_t)day * NB_MS_PER_DAY + nb__rint(&g->rng, 9, 16) * 3600000LL;
-            if (nb__appointment(g, &c, NB_AGENCY_MIDWIFERY, ante[k].type, k == 0,
-                                NB_CONTACT_FACE_TO_FACE, when, true, seq++))
-                return -1;
-        }
-        if (c.edd + 3 > today)
-            return 0; /* not born yet */
-        c.dob = c.edd + nb__rint(&g->rng, -14, 3);
-        char eid[NB_ID_MAX + 1];
-        snprintf(eid, sizeof(eid), "link-u2c-%d", index);
-        int64_t linked_at = (int64_t)(c.dob + 2) * NB_MS_PER_DAY;
-        if (linked_at > o->now)
-            linked_at = o->now; /* never recorded in the future */
-        if (nb__link(g, NB_LINK_UNBORN_TO_CHILD, NB_SYSTEM_NHS_NUMBER, c.mother_nhs, c.nhs, c.edd,
-                     NB_AGENCY_MIDWIFERY, "7A4", linked_at, eid))
+    snprintf(c->gp_code, sizeof(c->gp_code), "W9%04d", nb__rint(&g->rng, 1000, 1040));
+}
+
+/* A pregnancy: the pregnant person's NHS number, the expected delivery date and the
+ * antenatal appointments under the pregnant person, numbered from *seq. */
+static int nb__antenatal(nb__gen_t *g, nb__child_t *c, int32_t today, int *seq)
+{
+    nb__nhs(&g->rng, c->mother_nhs);
+    c->edd = today + nb__rint(&g->rng, -90, 200);
+    int32_t conception = c->edd - 280;
+    static const struct {
+        const char *type;
+        int week;
+    } ante[] = {{"antenatal_booking", 9},  {"dating_scan", 12},     {"antenatal_16w", 16},
+                {"anomaly_scan", 20},      {"antenatal_25w", 25},   {"antenatal_28w", 28},
+                {"antenatal_31w", 31},     {"antenatal_34w", 34},   {"antenatal_36w", 36}};
+    for (size_t k = 0; k < sizeof(ante) / sizeof(ante[0]); k++) {
+        int32_t day = conception + ante[k].week * 7 + nb__rint(&g->rng, -3, 3);
+        if (day > today + 30 || day < today - 365)
+            continue;
+        int64_t when = (int64_t)day * NB_MS_PER_DAY + nb__rint(&g->rng, 9, 16) * 3600000LL;
+        if (nb__appointment(g, c, NB_AGENCY_MIDWIFERY, ante[k].type, k == 0,
+                            NB_CONTACT_FACE_TO_FACE, when, true, (*seq)++))
             return -1;
-    } else {
-        c.dob = today - nb__rint(&g->rng, 20, 6 * 365);
     }
-    /* Health visiting: the Healthy Child Programme's mandated contacts. */
+    return 0;
+}
+
+/* The birth: the date of birth, near the expected date, and the link from the unborn
+ * record to the child's NHS number a couple of days later. */
+static int nb__birth(nb__gen_t *g, nb__child_t *c)
+{
+    c->dob = c->edd + nb__rint(&g->rng, -14, 3);
+    char eid[NB_ID_MAX + 1];
+    snprintf(eid, sizeof(eid), "link-u2c-%d", c->index);
+    int64_t linked_at = (int64_t)(c->dob + 2) * NB_MS_PER_DAY;
+    if (linked_at > g->opts->now)
+        linked_at = g->opts->now; /* never recorded in the future */
+    return nb__link(g, NB_LINK_UNBORN_TO_CHILD, NB_SYSTEM_NHS_NUMBER, c->mother_nhs, c->nhs,
+                    c->edd, NB_AGENCY_MIDWIFERY, "7A4", linked_at, eid);
+}
+
+/* Health visiting: the Healthy Child Programme's mandated contacts, numbered from *seq. */
+static int nb__hv_contacts(nb__gen_t *g, nb__child_t *c, int32_t today, int *seq)
+{
     static const struct {
         const char *type;
         int day;
@@ -442,28 +469,39 @@ static int nb__child(nb__gen_t *g, int index)
               {"2_year_review", 760, NB_CONTACT_FACE_TO_FACE},
               {"3_5_year_review", 1277, NB_CONTACT_FACE_TO_FACE}};
     for (size_t k = 0; k < sizeof(hv) / sizeof(hv[0]); k++) {
-        int32_t day = c.dob + hv[k].day + nb__rint(&g->rng, -2, 4);
+        int32_t day = c->dob + hv[k].day + nb__rint(&g->rng, -2, 4);
         if (day > today + 30 || day < today - 365)
             continue;
         int64_t when = (int64_t)day * NB_MS_PER_DAY + nb__rint(&g->rng, 9, 16) * 3600000LL;
-        if (nb__appointment(g, &c, NB_AGENCY_HEALTH_VISITING, hv[k].type, true, hv[k].mode,
-                            when, false, seq++))
+        if (nb__appointment(g, c, NB_AGENCY_HEALTH_VISITING, hv[k].type, true, hv[k].mode,
+                            when, false, (*seq)++))
             return -1;
     }
-    /* GP: immunisations and the odd consultation over the last year. */
+    return 0;
+}
+
+/* GP: immunisations and the odd consultation over the last year, numbered from *seq. */
+static int nb__gp_visits(nb__gen_t *g, nb__child_t *c, int32_t today, int *seq)
+{
     static const char *const gp_types[] = {"immunisation", "consultation", "asthma_review"};
     int n_gp = nb__rint(&g->rng, 1, 4);
     for (int k = 0; k < n_gp; k++) {
         int32_t day = today - nb__rint(&g->rng, -20, 360);
-        if (day < c.dob + 1)
+        if (day < c->dob + 1)
             continue;
         int64_t when = (int64_t)day * NB_MS_PER_DAY + nb__rint(&g->rng, 8, 17) * 3600000LL;
-        if (nb__appointment(g, &c, NB_AGENCY_GP, gp_types[nb__rint(&g->rng, 0, 2)], false,
-                            NB_CONTACT_FACE_TO_FACE, when, false, seq++))
+        if (nb__appointment(g, c, NB_AGENCY_GP, gp_types[nb__rint(&g->rng, 0, 2)], false,
+                            NB_CONTACT_FACE_TO_FACE, when, false, (*seq)++))
             return -1;
     }
-    /* Identity links for the local identifiers this child's records may carry; a few arrive
-     * late, after the events they resolve. */
+    return 0;
+}
+
+/* Identity links for the local identifiers this child's records may carry; a few arrive
+ * late, after the events they resolve. */
+static int nb__local_links(nb__gen_t *g, nb__child_t *c)
+{
+    const nb_sample_opts_t *o = g->opts;
     static const struct {
         nb_agency_t agency;
         const char *org;
@@ -471,32 +509,62 @@ static int nb__child(nb__gen_t *g, int index)
     for (size_t k = 0; k < sizeof(sys) / sizeof(sys[0]); k++) {
         char system[NB_SYSTEM_MAX + 1], value[NB_ID_MAX + 1], eid[NB_ID_MAX + 1];
         snprintf(system, sizeof(system), "urn:notbrought:%s:%s", nb_agency_name(sys[k].agency),
-                 sys[k].org ? sys[k].org : c.gp_code);
-        snprintf(value, sizeof(value), "L%06d", index);
-        snprintf(eid, sizeof(eid), "link-%d-%zu", index, k);
+                 sys[k].org ? sys[k].org : c->gp_code);
+        snprintf(value, sizeof(value), "L%06d", c->index);
+        snprintf(eid, sizeof(eid), "link-%d-%zu", c->index, k);
         int64_t ts = nb__runit(&g->rng) < 0.8
-                         ? (int64_t)(c.dob + 1) * NB_MS_PER_DAY
+                         ? (int64_t)(c->dob + 1) * NB_MS_PER_DAY
                          : o->now - (int64_t)nb__rint(&g->rng, 0, 20) * NB_MS_PER_DAY;
         if (ts > o->now)
             ts = o->now;
-        if (nb__link(g, NB_LINK_LINK, system, value, c.nhs, NB_DATE_NONE, sys[k].agency,
-                     sys[k].org ? sys[k].org : c.gp_code, ts, eid))
+        if (nb__link(g, NB_LINK_LINK, system, value, c->nhs, NB_DATE_NONE, sys[k].agency,
+                     sys[k].org ? sys[k].org : c->gp_code, ts, eid))
             return -1;
     }
-    /* Context: a few children are on plans, looked after, or in need. */
+    return 0;
+}
+
+/* Context: a few children are on plans, looked after, or in need. */
+static int nb__child_context(nb__gen_t *g, nb__child_t *c, int32_t today)
+{
     double r = nb__runit(&g->rng);
     int32_t start = today - nb__rint(&g->rng, 30, 500);
-    if (start < c.dob)
-        start = c.dob;
+    if (start < c->dob)
+        start = c->dob;
     int64_t ts = (int64_t)start * NB_MS_PER_DAY + 10 * 3600000LL;
     if (r < 0.05)
-        return nb__fact(g, &c, NB_FACT_CHILD_PROTECTION_PLAN, start,
+        return nb__fact(g, c, NB_FACT_CHILD_PROTECTION_PLAN, start,
                         r < 0.02 ? start + nb__rint(&g->rng, 60, 300) : NB_DATE_NONE, ts);
     if (r < 0.08)
-        return nb__fact(g, &c, NB_FACT_CHILD_IN_NEED, start, NB_DATE_NONE, ts);
+        return nb__fact(g, c, NB_FACT_CHILD_IN_NEED, start, NB_DATE_NONE, ts);
     if (r < 0.09)
-        return nb__fact(g, &c, NB_FACT_LOOKED_AFTER, start, NB_DATE_NONE, ts);
+        return nb__fact(g, c, NB_FACT_LOOKED_AFTER, start, NB_DATE_NONE, ts);
     return 0;
+}
+
+/* One child's records, all drawn from the generator's random stream in a fixed order. */
+static int nb__child(nb__gen_t *g, int index)
+{
+    int32_t today = nb_day_of(g->opts->now);
+    nb__child_t c;
+    memset(&c, 0, sizeof(c));
+    nb__child_identity(g, &c, index);
+    int seq = 0;
+    /* About one in six is a pregnancy: antenatal appointments under the pregnant person. */
+    if (nb__runit(&g->rng) < 0.17) {
+        if (nb__antenatal(g, &c, today, &seq))
+            return -1;
+        if (c.edd + 3 > today)
+            return 0; /* not born yet */
+        if (nb__birth(g, &c))
+            return -1;
+    } else {
+        c.dob = today - nb__rint(&g->rng, 20, 6 * 365);
+    }
+    if (nb__hv_contacts(g, &c, today, &seq) || nb__gp_visits(g, &c, today, &seq) ||
+        nb__local_links(g, &c))
+        return -1;
+    return nb__child_context(g, &c, today);
 }
 
 int nb_sample_generate(const nb_sample_opts_t *opts, nb_codec_t *codec, nb_record_cb_t *cb,

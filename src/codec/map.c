@@ -376,15 +376,10 @@ nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+/* The notification's "child" record: who it is about. */
+static nb_err_t nb__x_notif_child(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
 {
-    avro_value_t child, rule, arr, it;
-    size_t cnt;
-    if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id),
-                    NB__ID, x) ||
-        nb__get_str(v, "reference", n->reference, sizeof(n->reference), NB__ID, x))
-        return x->err;
-    NB__GET_ENUM(v, "kind", NB_NOTIFICATION__COUNT, n->kind, x);
+    avro_value_t child;
     x->at = "child";
     if (nb__field(v, "child", &child, x) ||
         nb__get_opt_nhs(&child, "nhs_number", n->nhs_number, x) ||
@@ -396,6 +391,14 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
                         NB_DATE_NONE, x))
         return x->err;
     x->at = NULL;
+    return NB_ERR_OK;
+}
+
+/* The "context" array: the facts that were in force when the rule fired. */
+static nb_err_t nb__x_notif_context(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t arr, it;
+    size_t cnt;
     if (nb__array(v, "context", NB_NOTIF_MAX_CONTEXT, &arr, &cnt, x))
         return x->err;
     n->n_context = cnt;
@@ -410,6 +413,13 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             nb__get_long(&it, "as_of", &c->as_of, x))
             return x->err;
     }
+    return NB_ERR_OK;
+}
+
+/* The "rule" record: which rule of which policy fired. */
+static nb_err_t nb__x_notif_rule(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t rule;
     /* What comes from the policy (rule text, action, version, routes) is free text there. */
     x->at = "rule";
     if (nb__field(v, "rule", &rule, x) ||
@@ -421,7 +431,14 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
         nb__get_str(&rule, "policy_hash", n->policy_hash, sizeof(n->policy_hash), NB__ID, x))
         return x->err;
     x->at = NULL;
-    NB__GET_ENUM(v, "tier", NB_TIER__COUNT, n->tier, x);
+    return NB_ERR_OK;
+}
+
+/* The "recipients" array: the roles told and the routes that reach them. */
+static nb_err_t nb__x_notif_recipients(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t arr, it;
+    size_t cnt;
     if (nb__array(v, "recipients", NB_NOTIF_MAX_RECIPIENTS, &arr, &cnt, x))
         return x->err;
     n->n_recipients = cnt;
@@ -437,6 +454,14 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             return x->err;
     }
     x->at = NULL;
+    return NB_ERR_OK;
+}
+
+/* The "evidence" array: the appointments the rule counted. */
+static nb_err_t nb__x_notif_evidence(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t arr, it;
+    size_t cnt;
     if (nb__array(v, "evidence", NB_NOTIF_MAX_EVIDENCE, &arr, &cnt, x))
         return x->err;
     n->n_evidence = cnt;
@@ -460,6 +485,14 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             return x->err;
     }
     x->at = NULL;
+    return NB_ERR_OK;
+}
+
+/* The "counts" array: what the rule counted in each window. */
+static nb_err_t nb__x_notif_counts(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t arr, it;
+    size_t cnt;
     if (nb__array(v, "counts", NB_NOTIF_MAX_COUNTS, &arr, &cnt, x))
         return x->err;
     n->n_counts = cnt;
@@ -472,6 +505,14 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
                               sizeof(n->counts[i].counted), NB__FREE, x))
             return x->err;
     }
+    return NB_ERR_OK;
+}
+
+/* The "items" array: the notifications a digest gathers. */
+static nb_err_t nb__x_notif_items(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    avro_value_t arr, it;
+    size_t cnt;
     if (nb__array(v, "items", NB_NOTIF_MAX_ITEMS, &arr, &cnt, x))
         return x->err;
     n->n_items = cnt;
@@ -491,6 +532,23 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
             return x->err;
     }
     x->at = NULL;
+    return NB_ERR_OK;
+}
+
+static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+{
+    if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id),
+                    NB__ID, x) ||
+        nb__get_str(v, "reference", n->reference, sizeof(n->reference), NB__ID, x))
+        return x->err;
+    NB__GET_ENUM(v, "kind", NB_NOTIFICATION__COUNT, n->kind, x);
+    if (nb__x_notif_child(v, n, x) || nb__x_notif_context(v, n, x) ||
+        nb__x_notif_rule(v, n, x))
+        return x->err;
+    NB__GET_ENUM(v, "tier", NB_TIER__COUNT, n->tier, x);
+    if (nb__x_notif_recipients(v, n, x) || nb__x_notif_evidence(v, n, x) ||
+        nb__x_notif_counts(v, n, x) || nb__x_notif_items(v, n, x))
+        return x->err;
     if (nb__get_str(v, "action", n->action, sizeof(n->action), NB__FREE, x) ||
         nb__get_opt_long(v, "respond_by", &n->respond_by, x) ||
         nb__get_int(v, "escalation_level", &n->escalation_level, x) ||

@@ -272,77 +272,99 @@ static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *
     return NB_ERR_OK;
 }
 
-nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
-                               size_t errstr_size)
+/* The fixed header: magic, format version (returned in @p version), date of birth and
+ * expected delivery date. A short read is reported by the next count that is checked. */
+static nb_err_t nb__decode_header(nb_ledger_t *led, nb__r_t *r, unsigned *version, char *errstr,
+                                  size_t errstr_size)
 {
-    nb__r_t r = {buf, len, 0, false, NULL};
     nb_err_t err = NB_ERR_OK;
-    nb_ledger_dict_t *dict = led->dict;
-    uint16_t stack_strs[NB__STACK_ITEMS + 1], *strs = stack_strs;
-    uint64_t stack_hashes[NB__STACK_ITEMS], *hashes = stack_hashes;
-    size_t n_strs;
-    nb_ledger_clear(led);
-    if (errstr_size)
-        errstr[0] = '\0';
-
-    if (len < 4 || memcmp(buf, "NBL", 3) != 0)
+    if (r->len < 4 || memcmp(r->p, "NBL", 3) != 0)
         NB__CORRUPT("not a ledger record (magic)");
-    r.off = 3;
-    unsigned version = (unsigned)nb__get_u(&r, 1, "version");
-    if (version != 1 && version != NB_LEDGER_FORMAT_VERSION)
-        NB__CORRUPT("unsupported ledger format version %u", version);
-    led->dob = (int32_t)(uint32_t)nb__get_u(&r, 4, "date of birth");
-    led->edd = (int32_t)(uint32_t)nb__get_u(&r, 4, "expected delivery date");
+    r->off = 3;
+    *version = (unsigned)nb__get_u(r, 1, "version");
+    if (*version != 1 && *version != NB_LEDGER_FORMAT_VERSION)
+        NB__CORRUPT("unsupported ledger format version %u", *version);
+    led->dob = (int32_t)(uint32_t)nb__get_u(r, 4, "date of birth");
+    led->edd = (int32_t)(uint32_t)nb__get_u(r, 4, "expected delivery date");
+    return NB_ERR_OK;
+fail:
+    return err;
+}
 
-    n_strs = (size_t)nb__get_u(&r, 2, "string count");
-    if (r.bad)
-        NB__CORRUPT("truncated at %s", r.what);
-    if (n_strs > 3 * NB_LEDGER_MAX_APPTS + NB_LEDGER_MAX_FACTS || n_strs > len)
-        NB__CORRUPT("string count %zu exceeds the limit", n_strs);
-    if (n_strs > NB__STACK_ITEMS && !(strs = malloc((n_strs + 1) * sizeof(*strs)))) {
-        err = NB_ERR_NOMEM;
-        goto fail;
+/* The record's strings, interned into @p dict; (*strs)[i] receives the dictionary index of
+ * string i. *strs starts as the caller's stack array and is replaced by a heap one (which
+ * the caller frees) when there are more than NB__STACK_ITEMS strings. */
+static nb_err_t nb__decode_strings(nb_ledger_dict_t *dict, nb__r_t *r, uint16_t **strs,
+                                   size_t *n_strs, char *errstr, size_t errstr_size)
+{
+    nb_err_t err = NB_ERR_OK;
+    size_t n = (size_t)nb__get_u(r, 2, "string count");
+    if (r->bad)
+        NB__CORRUPT("truncated at %s", r->what);
+    if (n > 3 * NB_LEDGER_MAX_APPTS + NB_LEDGER_MAX_FACTS || n > r->len)
+        NB__CORRUPT("string count %zu exceeds the limit", n);
+    if (n > NB__STACK_ITEMS) {
+        uint16_t *heap = malloc((n + 1) * sizeof(*heap));
+        if (!heap)
+            return NB_ERR_NOMEM;
+        *strs = heap;
     }
-    for (size_t i = 0; i < n_strs; i++) {
+    *n_strs = n;
+    for (size_t i = 0; i < n; i++) {
         char s[256];
-        size_t sl = (size_t)nb__get_u(&r, 1, "string length");
-        if (r.bad || r.len - r.off < sl)
+        size_t sl = (size_t)nb__get_u(r, 1, "string length");
+        if (r->bad || r->len - r->off < sl)
             NB__CORRUPT("truncated in string %zu", i);
-        memcpy(s, r.p + r.off, sl);
+        memcpy(s, r->p + r->off, sl);
         s[sl] = '\0';
-        r.off += sl;
+        r->off += sl;
         if (strlen(s) != sl)
             NB__CORRUPT("string %zu contains a NUL byte", i);
-        if ((err = nb_ledger_dict_intern(dict, s, &strs[i])))
-            goto fail;
+        if ((err = nb_ledger_dict_intern(dict, s, &(*strs)[i])))
+            return err;
     }
+    return NB_ERR_OK;
+fail:
+    return err;
+}
 
-    size_t n = (size_t)nb__get_u(&r, 2, "appointment count");
-    if (r.bad)
-        NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_APPTS || n * NB__APPT_BYTES > r.len - r.off)
+/* The appointments, checked against the string table and for order; (*hashes)[i] receives
+ * appointment i's hash, and the hashes are left sorted for the source ids. *hashes starts
+ * as the caller's stack array and is replaced by a heap one (which the caller frees) when
+ * there are more than NB__STACK_ITEMS appointments. */
+static nb_err_t nb__decode_appts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
+                                 size_t n_strs, uint64_t **hashes, char *errstr,
+                                 size_t errstr_size)
+{
+    nb_err_t err = NB_ERR_OK;
+    size_t n = (size_t)nb__get_u(r, 2, "appointment count");
+    if (r->bad)
+        NB__CORRUPT("truncated at %s", r->what);
+    if (n > NB_LEDGER_MAX_APPTS || n * NB__APPT_BYTES > r->len - r->off)
         NB__CORRUPT("appointment count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->appts, &led->cap_appts, n, sizeof(*led->appts))))
-        goto fail;
-    if (n > NB__STACK_ITEMS && !(hashes = malloc(n * sizeof(*hashes)))) {
-        err = NB_ERR_NOMEM;
-        goto fail;
+        return err;
+    if (n > NB__STACK_ITEMS) {
+        uint64_t *heap = malloc(n * sizeof(*heap));
+        if (!heap)
+            return NB_ERR_NOMEM;
+        *hashes = heap;
     }
     for (size_t i = 0; i < n; i++) {
         nb_ledger_appt_t a;
         memset(&a, 0, sizeof(a));
-        a.appt_hash = nb__get_u(&r, 8, "appointment");
-        a.event_hash = nb__get_u(&r, 8, "appointment");
-        a.start_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "appointment");
-        a.recorded_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "appointment");
-        size_t type = (size_t)nb__get_u(&r, 2, "appointment");
-        size_t org = (size_t)nb__get_u(&r, 2, "appointment");
-        a.version = (uint16_t)nb__get_u(&r, 2, "appointment");
-        unsigned status = (unsigned)nb__get_u(&r, 1, "appointment");
-        unsigned agency = (unsigned)nb__get_u(&r, 1, "appointment");
-        unsigned mode = (unsigned)nb__get_u(&r, 1, "appointment");
-        unsigned flags = (unsigned)nb__get_u(&r, 1, "appointment");
-        if (r.bad)
+        a.appt_hash = nb__get_u(r, 8, "appointment");
+        a.event_hash = nb__get_u(r, 8, "appointment");
+        a.start_min = (int32_t)(uint32_t)nb__get_u(r, 4, "appointment");
+        a.recorded_min = (int32_t)(uint32_t)nb__get_u(r, 4, "appointment");
+        size_t type = (size_t)nb__get_u(r, 2, "appointment");
+        size_t org = (size_t)nb__get_u(r, 2, "appointment");
+        a.version = (uint16_t)nb__get_u(r, 2, "appointment");
+        unsigned status = (unsigned)nb__get_u(r, 1, "appointment");
+        unsigned agency = (unsigned)nb__get_u(r, 1, "appointment");
+        unsigned mode = (unsigned)nb__get_u(r, 1, "appointment");
+        unsigned flags = (unsigned)nb__get_u(r, 1, "appointment");
+        if (r->bad)
             NB__CORRUPT("truncated in appointment %zu", i);
         if (type >= n_strs || org >= n_strs)
             NB__CORRUPT("appointment %zu: string index out of range", i);
@@ -363,30 +385,39 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
         }
         led->appts[i] = a;
         led->n_appts = (uint16_t)(i + 1);
-        hashes[i] = a.appt_hash;
+        (*hashes)[i] = a.appt_hash;
     }
-    if (n && nb__has_dup(hashes, n))
+    if (n && nb__has_dup(*hashes, n))
         NB__CORRUPT("the same appointment appears twice");
+    return NB_ERR_OK;
+fail:
+    return err;
+}
 
-    n = (size_t)nb__get_u(&r, 2, "fact count");
-    if (r.bad)
-        NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_FACTS || n * NB__FACT_BYTES > r.len - r.off)
+/* The facts, checked against the string table, for a start date and for repeats. */
+static nb_err_t nb__decode_facts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
+                                 size_t n_strs, char *errstr, size_t errstr_size)
+{
+    nb_err_t err = NB_ERR_OK;
+    size_t n = (size_t)nb__get_u(r, 2, "fact count");
+    if (r->bad)
+        NB__CORRUPT("truncated at %s", r->what);
+    if (n > NB_LEDGER_MAX_FACTS || n * NB__FACT_BYTES > r->len - r->off)
         NB__CORRUPT("fact count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->facts, &led->cap_facts, n, sizeof(*led->facts))))
-        goto fail;
+        return err;
     for (size_t i = 0; i < n; i++) {
         nb_ledger_fact_t f;
         memset(&f, 0, sizeof(f));
-        f.fact_hash = nb__get_u(&r, 8, "fact");
-        f.start_date = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
-        f.end_date = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
-        f.recorded_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "fact");
-        size_t src = (size_t)nb__get_u(&r, 2, "fact");
-        f.version = (uint16_t)nb__get_u(&r, 2, "fact");
-        unsigned kind = (unsigned)nb__get_u(&r, 1, "fact");
-        unsigned status = (unsigned)nb__get_u(&r, 1, "fact");
-        if (r.bad)
+        f.fact_hash = nb__get_u(r, 8, "fact");
+        f.start_date = (int32_t)(uint32_t)nb__get_u(r, 4, "fact");
+        f.end_date = (int32_t)(uint32_t)nb__get_u(r, 4, "fact");
+        f.recorded_min = (int32_t)(uint32_t)nb__get_u(r, 4, "fact");
+        size_t src = (size_t)nb__get_u(r, 2, "fact");
+        f.version = (uint16_t)nb__get_u(r, 2, "fact");
+        unsigned kind = (unsigned)nb__get_u(r, 1, "fact");
+        unsigned status = (unsigned)nb__get_u(r, 1, "fact");
+        if (r->bad)
             NB__CORRUPT("truncated in fact %zu", i);
         if (src >= n_strs)
             NB__CORRUPT("fact %zu: string index out of range", i);
@@ -403,28 +434,36 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
         led->facts[i] = f;
         led->n_facts = (uint16_t)(i + 1);
     }
+    return NB_ERR_OK;
+fail:
+    return err;
+}
 
-    n = (size_t)nb__get_u(&r, 2, "raised count");
-    if (r.bad)
-        NB__CORRUPT("truncated at %s", r.what);
-    if (n > NB_LEDGER_MAX_RAISED || n * NB__RAISED_BYTES > r.len - r.off)
+/* The raised notifications, checked for tier, order and repeated ids. */
+static nb_err_t nb__decode_raised(nb_ledger_t *led, nb__r_t *r, char *errstr, size_t errstr_size)
+{
+    nb_err_t err = NB_ERR_OK;
+    size_t n = (size_t)nb__get_u(r, 2, "raised count");
+    if (r->bad)
+        NB__CORRUPT("truncated at %s", r->what);
+    if (n > NB_LEDGER_MAX_RAISED || n * NB__RAISED_BYTES > r->len - r->off)
         NB__CORRUPT("raised count %zu exceeds the record", n);
     if ((err = nb__room((void **)&led->raised, &led->cap_raised, n, sizeof(*led->raised))))
-        goto fail;
+        return err;
     for (size_t i = 0; i < n; i++) {
         nb_ledger_raised_t x;
         memset(&x, 0, sizeof(x));
-        if (r.len - r.off < NB_LEDGER_ID_BYTES)
+        if (r->len - r->off < NB_LEDGER_ID_BYTES)
             NB__CORRUPT("truncated in raised notification %zu", i);
-        memcpy(x.id, r.p + r.off, NB_LEDGER_ID_BYTES);
-        r.off += NB_LEDGER_ID_BYTES;
-        x.rule_hash = nb__get_u(&r, 8, "raised");
-        x.fingerprint = nb__get_u(&r, 8, "raised");
-        x.raised_at = (int64_t)nb__get_u(&r, 8, "raised");
-        x.evidence_max_min = (int32_t)(uint32_t)nb__get_u(&r, 4, "raised");
-        unsigned tier = (unsigned)nb__get_u(&r, 1, "raised");
-        x.level = (uint8_t)nb__get_u(&r, 1, "raised");
-        if (r.bad)
+        memcpy(x.id, r->p + r->off, NB_LEDGER_ID_BYTES);
+        r->off += NB_LEDGER_ID_BYTES;
+        x.rule_hash = nb__get_u(r, 8, "raised");
+        x.fingerprint = nb__get_u(r, 8, "raised");
+        x.raised_at = (int64_t)nb__get_u(r, 8, "raised");
+        x.evidence_max_min = (int32_t)(uint32_t)nb__get_u(r, 4, "raised");
+        unsigned tier = (unsigned)nb__get_u(r, 1, "raised");
+        x.level = (uint8_t)nb__get_u(r, 1, "raised");
+        if (r->bad)
             NB__CORRUPT("truncated in raised notification %zu", i);
         if (tier >= NB_TIER__COUNT)
             NB__CORRUPT("raised notification %zu: tier out of range", i);
@@ -437,6 +476,30 @@ nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, ch
         led->raised[i] = x;
         led->n_raised = (uint16_t)(i + 1);
     }
+    return NB_ERR_OK;
+fail:
+    return err;
+}
+
+nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
+                               size_t errstr_size)
+{
+    nb__r_t r = {buf, len, 0, false, NULL};
+    nb_err_t err = NB_ERR_OK;
+    uint16_t stack_strs[NB__STACK_ITEMS + 1], *strs = stack_strs;
+    uint64_t stack_hashes[NB__STACK_ITEMS], *hashes = stack_hashes;
+    size_t n_strs = 0;
+    unsigned version = 0;
+    nb_ledger_clear(led);
+    if (errstr_size)
+        errstr[0] = '\0';
+
+    if ((err = nb__decode_header(led, &r, &version, errstr, errstr_size)) ||
+        (err = nb__decode_strings(led->dict, &r, &strs, &n_strs, errstr, errstr_size)) ||
+        (err = nb__decode_appts(led, &r, strs, n_strs, &hashes, errstr, errstr_size)) ||
+        (err = nb__decode_facts(led, &r, strs, n_strs, errstr, errstr_size)) ||
+        (err = nb__decode_raised(led, &r, errstr, errstr_size)))
+        goto fail;
     if (version >= 2 && (err = nb__decode_srcids(led, &r, hashes, errstr, errstr_size)))
         goto fail;
     if (r.off != r.len)

@@ -310,19 +310,118 @@ static void nb__rule(nb__out_t *o, const nb_policy_t *pol, const nb__rule_t *r, 
     nb__pf(o, "\n");
 }
 
+/* The title, identity, source files and content hash. */
+static void nb__explain_head(nb__out_t *o, const nb_policy_info_t *in)
+{
+    char date[16];
+    nb_format_date(in->effective_from, date, sizeof(date));
+    nb__pf(o, "%s\n", in->title);
+    nb__pf(o, "Policy %s, version %s, owned by %s, in effect from %s.\n", in->name, in->version,
+           in->owner, date);
+    nb__pf(o, "Built from:");
+    for (size_t i = 0; i < in->n_files; i++)
+        nb__pf(o, " %s", in->files[i]);
+    nb__pf(o, "\nContent hash (SHA-256): %s\n\n", in->hash);
+}
+
+/* One modifier, lettered by its position @p idx. */
+static void nb__modifier(nb__out_t *o, const nb__modifier_t *m, size_t idx)
+{
+    nb__pf(o, "%c. %s  [%s]\n   Source: %s\n", (char)('a' + (int)(idx % 26)), m->title, m->id,
+           m->source);
+    nb__subject(o, &m->subject, "   ");
+    if (m->n_rules) {
+        nb__pf(o, "   For the rules:");
+        for (size_t k = 0; k < m->n_rules; k++)
+            nb__pf(o, " %s", m->rules[k]);
+        nb__pf(o, ".\n");
+    } else {
+        nb__pf(o, "   For every rule.\n");
+    }
+    if (m->set_tier != NB__UNSET)
+        nb__pf(o, "   The tier becomes at least %s.\n", nb_tier_name((nb_tier_t)m->set_tier));
+    if (m->raise)
+        nb__pf(o, "   The tier goes up %d step%s.\n", (int)m->raise, m->raise == 1 ? "" : "s");
+    if (m->respond.kind != NB__RESPOND_NONE) {
+        nb__pf(o, "   Respond ");
+        nb__respond(o, &m->respond);
+        nb__pf(o, ".\n");
+    }
+    if (m->add_to.n) {
+        nb__pf(o, "   Also tell ");
+        nb__roles(o, &m->add_to);
+        nb__pf(o, ".\n");
+    }
+    nb__pf(o, "\n");
+}
+
+/* The tiers' default response times, highest tier first; nothing when no tier has one. */
+static void nb__tier_times(nb__out_t *o, const nb_policy_t *pol)
+{
+    bool any_tier = false;
+    for (int t = NB_TIER__COUNT; t-- > 0;) {
+        if (pol->tiers[t].respond.kind == NB__RESPOND_NONE)
+            continue;
+        if (!any_tier)
+            nb__pf(o, "RESPONSE TIMES BY TIER (when neither the rule nor a modifier says; a "
+                      "modifier that raises the tier takes the new tier's, or the rule's own "
+                      "if sooner)\n");
+        any_tier = true;
+        nb__pf(o, "  %s: respond ", nb_tier_name((nb_tier_t)t));
+        nb__respond(o, &pol->tiers[t].respond);
+        nb__pf(o, ".\n");
+    }
+    if (any_tier)
+        nb__pf(o, "\n");
+}
+
+/* The declared appointment types, grouped by the stage of life they belong to. */
+static void nb__vocab(nb__out_t *o, const nb_policy_t *pol)
+{
+    static const char *const heads[] = {"Pregnancy (antenatal, unborn child)", "Born child",
+                                        "Either"};
+    const uint32_t stages[] = {1u << NB_SUBJECT_UNBORN, 1u << NB_SUBJECT_CHILD, 0};
+    nb__pf(o, "APPOINTMENT TYPES (the vocabulary rules may name)\n");
+    for (int k = 0; k < 3; k++) {
+        int n = 0;
+        for (size_t i = 0; i < pol->n_vocab; i++) {
+            if (pol->vocab[i].stages != stages[k])
+                continue;
+            if (n++ == 0)
+                nb__pf(o, "  %s: %s", heads[k], pol->vocab[i].name);
+            else
+                nb__pf(o, ", %s", pol->vocab[i].name);
+        }
+        if (n)
+            nb__pf(o, ".\n");
+    }
+    nb__pf(o, "\n");
+}
+
+/* The groups of overlapping rules and how they hold back each other's notifications. */
+static void nb__overlap_groups(nb__out_t *o, const nb_policy_t *pol)
+{
+    nb__pf(o, "\nOVERLAPPING RULES (one thing to act on)\n");
+    for (size_t g = 0; g < pol->n_overlaps; g++) {
+        const nb__overlap_t *ov = &pol->overlaps[g];
+        nb__pf(o, "  %s: %s\n    Rules, the first taking precedence:", ov->id, ov->title);
+        for (size_t k = 0; k < ov->n_rules; k++)
+            nb__pf(o, "%s %s", k ? "," : "", ov->rules[k]);
+        nb__pf(o, ".\n    A new notification of one of them is not sent to anyone an open "
+                  "notification of another already reached");
+        if (ov->within_days != NB__UNSET)
+            nb__pf(o, " in the last %d days", (int)ov->within_days);
+        else
+            nb__pf(o, " within that rule's cool-down");
+        nb__pf(o, "; it names that notification.\n");
+    }
+}
+
 nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
 {
     nb__out_t o = {out, NB_ERR_OK};
-    char date[16];
     const nb_policy_info_t *in = &pol->info;
-    nb_format_date(in->effective_from, date, sizeof(date));
-    nb__pf(&o, "%s\n", in->title);
-    nb__pf(&o, "Policy %s, version %s, owned by %s, in effect from %s.\n", in->name,
-           in->version, in->owner, date);
-    nb__pf(&o, "Built from:");
-    for (size_t i = 0; i < in->n_files; i++)
-        nb__pf(&o, " %s", in->files[i]);
-    nb__pf(&o, "\nContent hash (SHA-256): %s\n\n", in->hash);
+    nb__explain_head(&o, in);
 
     nb__pf(&o, "WHO IS TOLD\n");
     for (size_t i = 0; i < pol->n_roles; i++)
@@ -333,94 +432,19 @@ nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
         nb__rule(&o, pol, &pol->rules[i], i);
     if (pol->n_modifiers) {
         nb__pf(&o, "MODIFIERS (applied in this order to the rules that fire)\n\n");
-        for (size_t i = 0; i < pol->n_modifiers; i++) {
-            const nb__modifier_t *m = &pol->modifiers[i];
-            nb__pf(&o, "%c. %s  [%s]\n   Source: %s\n", (char)('a' + (int)(i % 26)), m->title,
-                   m->id, m->source);
-            nb__subject(&o, &m->subject, "   ");
-            if (m->n_rules) {
-                nb__pf(&o, "   For the rules:");
-                for (size_t k = 0; k < m->n_rules; k++)
-                    nb__pf(&o, " %s", m->rules[k]);
-                nb__pf(&o, ".\n");
-            } else {
-                nb__pf(&o, "   For every rule.\n");
-            }
-            if (m->set_tier != NB__UNSET)
-                nb__pf(&o, "   The tier becomes at least %s.\n",
-                       nb_tier_name((nb_tier_t)m->set_tier));
-            if (m->raise)
-                nb__pf(&o, "   The tier goes up %d step%s.\n", (int)m->raise,
-                       m->raise == 1 ? "" : "s");
-            if (m->respond.kind != NB__RESPOND_NONE) {
-                nb__pf(&o, "   Respond ");
-                nb__respond(&o, &m->respond);
-                nb__pf(&o, ".\n");
-            }
-            if (m->add_to.n) {
-                nb__pf(&o, "   Also tell ");
-                nb__roles(&o, &m->add_to);
-                nb__pf(&o, ".\n");
-            }
-            nb__pf(&o, "\n");
-        }
+        for (size_t i = 0; i < pol->n_modifiers; i++)
+            nb__modifier(&o, &pol->modifiers[i], i);
     }
-    bool any_tier = false;
-    for (int t = NB_TIER__COUNT; t-- > 0;) {
-        if (pol->tiers[t].respond.kind == NB__RESPOND_NONE)
-            continue;
-        if (!any_tier)
-            nb__pf(&o, "RESPONSE TIMES BY TIER (when neither the rule nor a modifier says; a "
-                       "modifier that raises the tier takes the new tier's, or the rule's own "
-                       "if sooner)\n");
-        any_tier = true;
-        nb__pf(&o, "  %s: respond ", nb_tier_name((nb_tier_t)t));
-        nb__respond(&o, &pol->tiers[t].respond);
-        nb__pf(&o, ".\n");
-    }
-    if (any_tier)
-        nb__pf(&o, "\n");
-    if (pol->vocab_declared) {
-        static const char *const heads[] = {"Pregnancy (antenatal, unborn child)", "Born child",
-                                            "Either"};
-        const uint32_t stages[] = {1u << NB_SUBJECT_UNBORN, 1u << NB_SUBJECT_CHILD, 0};
-        nb__pf(&o, "APPOINTMENT TYPES (the vocabulary rules may name)\n");
-        for (int k = 0; k < 3; k++) {
-            int n = 0;
-            for (size_t i = 0; i < pol->n_vocab; i++) {
-                if (pol->vocab[i].stages != stages[k])
-                    continue;
-                if (n++ == 0)
-                    nb__pf(&o, "  %s: %s", heads[k], pol->vocab[i].name);
-                else
-                    nb__pf(&o, ", %s", pol->vocab[i].name);
-            }
-            if (n)
-                nb__pf(&o, ".\n");
-        }
-        nb__pf(&o, "\n");
-    }
+    nb__tier_times(&o, pol);
+    if (pol->vocab_declared)
+        nb__vocab(&o, pol);
     nb__pf(&o, "CALENDAR\n  %s: %zu bank holidays listed for %d-%d; working-day deadlines fall "
                "at %02d:%02d UK time.\n",
            in->calendar[0] ? in->calendar : "(none)", pol->n_holidays, in->calendar_from,
            in->calendar_to, (int)(pol->cob_minutes / 60), (int)(pol->cob_minutes % 60));
     nb__pf(&o, "  History is kept for %d days.\n", in->retention_days);
-    if (pol->n_overlaps) {
-        nb__pf(&o, "\nOVERLAPPING RULES (one thing to act on)\n");
-        for (size_t g = 0; g < pol->n_overlaps; g++) {
-            const nb__overlap_t *ov = &pol->overlaps[g];
-            nb__pf(&o, "  %s: %s\n    Rules, the first taking precedence:", ov->id, ov->title);
-            for (size_t k = 0; k < ov->n_rules; k++)
-                nb__pf(&o, "%s %s", k ? "," : "", ov->rules[k]);
-            nb__pf(&o, ".\n    A new notification of one of them is not sent to anyone an open "
-                       "notification of another already reached");
-            if (ov->within_days != NB__UNSET)
-                nb__pf(&o, " in the last %d days", (int)ov->within_days);
-            else
-                nb__pf(&o, " within that rule's cool-down");
-            nb__pf(&o, "; it names that notification.\n");
-        }
-    }
+    if (pol->n_overlaps)
+        nb__overlap_groups(&o, pol);
     if (pol->self_managing_from_age < 18)
         nb__pf(&o, "\nYOUNG PEOPLE\n  From the age of %d, a young person is presumed to manage their "
                    "own appointments: a missed one is 'did not attend', and each rule says whether "
