@@ -52,6 +52,10 @@ int nb__cmd_produce(int argc, char **argv);
 int nb__cmd_consume(int argc, char **argv);
 int nb__cmd_run(int argc, char **argv);
 int nb__cmd_policy(int argc, char **argv);
+/* policy_cases.c: `policy test`; cmd_policy.c: the policy files loaded as `policy` loads them
+ * (NULL when refused, every problem printed). */
+int nb__policy_test(int argc, char **argv);
+nb_policy_t *nb__load_policy(int n, char **files, int *n_errors);
 int nb__cmd_replay(int argc, char **argv);
 
 #endif

@@ -53,6 +53,10 @@ typedef struct nb__xerr_s {
 nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x);
 nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x);
 
+/* The field @p name of record @p rec, through the codec's field-index cache (map.c).
+ * @returns 0 or avro-c's error. */
+int nb__by_name(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x);
+
 /* The field readers and writers of map.c, for the record types mapped in files of their own
  * (map_suggestion.c). Each records the first failure in x and returns it; calls chain with ||.
  * Messages name fields (with x->at as the enclosing record), never values. */
