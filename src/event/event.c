@@ -3,6 +3,7 @@
  */
 #include "notbrought/event.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,18 +162,19 @@ int32_t nb_days_from_civil(int y, unsigned m, unsigned d)
     return (int32_t)(era * 146097 + (int)doe - 719468);
 }
 
-void nb_civil_from_days(int32_t z, int *y, unsigned *m, unsigned *d)
+void nb_civil_from_days(int32_t days, int *y, unsigned *m, unsigned *d)
 {
-    z += 719468;
-    const int era = (z >= 0 ? z : z - 146096) / 146097;
+    /* 64-bit arithmetic: every int32 day count converts without overflow. */
+    const int64_t z = (int64_t)days + 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
     const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const int yy = (int)yoe + era * 400;
+    const int64_t yy = (int64_t)yoe + era * 400;
     const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     const unsigned mp = (5 * doy + 2) / 153;
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
+    *y = (int)(yy + (*m <= 2));
 }
 
 int32_t nb_day_of(int64_t ms)
@@ -180,8 +182,17 @@ int32_t nb_day_of(int64_t ms)
     int64_t d = ms / NB_MS_PER_DAY;
     if (ms % NB_MS_PER_DAY < 0)
         d--;
+    if (d < INT32_MIN + 1) /* INT32_MIN is NB_DATE_NONE */
+        return INT32_MIN + 1;
+    if (d > INT32_MAX)
+        return INT32_MAX;
     return (int32_t)d;
 }
+
+/* Days of 0000-01-01 and 9999-12-31: the calendar's four-digit years. Outside them a value is
+ * printed as a plain number, so a corrupt timestamp is shown as what it is. */
+#define NB__FIRST_DAY (-719528)
+#define NB__LAST_DAY 2932896
 
 void nb_format_date(int32_t days, char *buf, size_t size)
 {
@@ -189,6 +200,10 @@ void nb_format_date(int32_t days, char *buf, size_t size)
     unsigned m, d;
     if (days == NB_DATE_NONE) {
         snprintf(buf, size, "-");
+        return;
+    }
+    if (days < NB__FIRST_DAY || days > NB__LAST_DAY) {
+        snprintf(buf, size, "day %" PRId32, days);
         return;
     }
     nb_civil_from_days(days, &y, &m, &d);
@@ -201,11 +216,17 @@ void nb_format_time(int64_t ms, char *buf, size_t size)
         snprintf(buf, size, "-");
         return;
     }
-    int32_t days = nb_day_of(ms);
-    int64_t rem = ms - (int64_t)days * NB_MS_PER_DAY;
+    int64_t days = ms / NB_MS_PER_DAY;
+    if (ms % NB_MS_PER_DAY < 0)
+        days--;
+    if (days < NB__FIRST_DAY || days > NB__LAST_DAY) {
+        snprintf(buf, size, "%" PRId64 " ms", ms);
+        return;
+    }
+    int64_t rem = ms - days * NB_MS_PER_DAY;
     int y;
     unsigned m, d;
-    nb_civil_from_days(days, &y, &m, &d);
+    nb_civil_from_days((int32_t)days, &y, &m, &d);
     snprintf(buf, size, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600000),
              (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000));
 }

@@ -126,6 +126,25 @@ static void test_calendar(void **state)
     assert_false(nb_parse_time("2026-11-01T12:00+01:00", &ms));
     assert_int_equal(nb_day_of(-1), -1);
     assert_int_equal(nb_day_of(0), 0);
+    /* Every value a decoder can hand over formats without overflow (found by fuzz.codec). */
+    nb_format_time(INT64_MIN + 1, buf, sizeof(buf));
+    assert_string_equal(buf, "-9223372036854775807 ms");
+    nb_format_time(INT64_MAX, buf, sizeof(buf));
+    assert_string_equal(buf, "9223372036854775807 ms");
+    nb_format_time(-62167219200000LL, buf, sizeof(buf));
+    assert_string_equal(buf, "0000-01-01T00:00:00.000Z");
+    nb_format_time(253402300799999LL, buf, sizeof(buf));
+    assert_string_equal(buf, "9999-12-31T23:59:59.999Z");
+    nb_format_date(INT32_MAX, buf, sizeof(buf));
+    assert_string_equal(buf, "day 2147483647");
+    nb_format_date(INT32_MIN + 1, buf, sizeof(buf));
+    assert_string_equal(buf, "day -2147483647");
+    nb_civil_from_days(INT32_MAX, &y, &m, &d);
+    assert_true(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    nb_civil_from_days(INT32_MIN, &y, &m, &d);
+    assert_true(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    assert_int_equal(nb_day_of(INT64_MAX), INT32_MAX);
+    assert_int_equal(nb_day_of(INT64_MIN + 1), INT32_MIN + 1);
 }
 
 static void test_age_months(void **state)
