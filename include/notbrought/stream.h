@@ -152,15 +152,18 @@ nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long 
 
 /**
  * @brief Reads a topic from the beginning with read_committed, calling @p cb per record,
- *        until @p max records (0: no limit) or no record arrives for @p idle_ms.
+ *        until @p max records (0: no limit), no record arrives for @p idle_ms, or (@p to_end)
+ *        every partition has been read to its end (its last stable offset): a snapshot of
+ *        what the topic held when it was read, without waiting out @p idle_ms.
  */
 nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
-                           nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size);
+                           bool to_end, nb_record_cb_t *cb, void *opaque, char *errstr,
+                           size_t errstr_size);
 
 /** @brief nb_stream_consume() that also passes each record's partition and headers. */
 nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
-                                int idle_ms, nb_record_meta_cb_t *cb, void *opaque, char *errstr,
-                                size_t errstr_size);
+                                int idle_ms, bool to_end, nb_record_meta_cb_t *cb, void *opaque,
+                                char *errstr, size_t errstr_size);
 
 /* ---- the embedded broker --------------------------------------------------------------------- */
 

@@ -381,19 +381,23 @@ int nb__cmd_consume(int argc, char **argv)
                                              {"format", required_argument, NULL, 'f'},
                                              {"max", required_argument, NULL, 'm'},
                                              {"idle-ms", required_argument, NULL, 'i'},
+                                             {"to-end", no_argument, NULL, 'e'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     static const char help[] =
         "usage: notbrought consume [--config FILE] [--bootstrap HOST:PORT] [--topic T]\n"
-        "                          [--format json|text|records] [--max N] [--idle-ms MS]\n\n"
+        "                          [--format json|text|records] [--max N] [--idle-ms MS]\n"
+        "                          [--to-end]\n\n"
         "Reads a topic (default: the notifications topic) from the beginning with\n"
         "read_committed, decodes each record and prints it: json (one object per line),\n"
         "text (notifications as a nurse reads them), or records (a record file, undecoded).\n"
-        "Stops after --max records, or when nothing arrives for --idle-ms (default 3000).\n";
+        "Stops after --max records, when nothing arrives for --idle-ms (default 3000), or\n"
+        "with --to-end as soon as every partition has been read to its end.\n";
     const char *cfg = NULL, *bootstrap = NULL, *topic = NULL;
     nb__consume_t cc = {NULL, 0, 0, 0, NB_NOTIFY_ZONE_EUROPE_LONDON};
     long max = 0;
     int idle = 3000, c;
+    bool to_end = false;
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:t:f:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -422,6 +426,9 @@ int nb__cmd_consume(int argc, char **argv)
         case 'i':
             idle = atoi(optarg);
             break;
+        case 'e':
+            to_end = true;
+            break;
         case 'h':
             fputs(help, stdout);
             return NB_EXIT_OK;
@@ -444,8 +451,9 @@ int nb__cmd_consume(int argc, char **argv)
         return NB_EXIT_SOFTWARE;
     }
     char errstr[512];
-    nb_err_t err = nb_stream_consume_meta(conf, topic ? topic : conf->notifications_topic, max,
-                                          idle, nb__consume_one, &cc, errstr, sizeof(errstr));
+    nb_err_t err =
+        nb_stream_consume_meta(conf, topic ? topic : conf->notifications_topic, max, idle,
+                               to_end, nb__consume_one, &cc, errstr, sizeof(errstr));
     fflush(stdout);
     nb__cli_codec_free(reg, cc.codec);
     nb_config_destroy(conf);

@@ -25,6 +25,10 @@
 #include <time.h>
 
 #define NB__TXN_TIMEOUT_MS 30000
+/* One attempt of commit_transaction: a transaction that failed while committing (a produce
+ * refused, "requires epoch bump") is only reported by the next call, which the first would
+ * make wait the whole NB__TXN_TIMEOUT_MS flushing records that will never be delivered. */
+#define NB__COMMIT_ATTEMPT_MS 2000
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
 #define NB__LINKS_FETCH_WAIT_MS 100

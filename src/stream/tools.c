@@ -294,16 +294,17 @@ static int nb__plain_cb(void *opaque, const char *topic, const char *key, const 
 }
 
 nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
-                           nb_record_cb_t *cb, void *opaque, char *errstr, size_t errstr_size)
+                           bool to_end, nb_record_cb_t *cb, void *opaque, char *errstr,
+                           size_t errstr_size)
 {
     nb__plain_cb_t p = {cb, opaque};
-    return nb_stream_consume_meta(conf, topic, max, idle_ms, nb__plain_cb, &p, errstr,
+    return nb_stream_consume_meta(conf, topic, max, idle_ms, to_end, nb__plain_cb, &p, errstr,
                                   errstr_size);
 }
 
 nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
-                                int idle_ms, nb_record_meta_cb_t *cb, void *opaque, char *errstr,
-                                size_t errstr_size)
+                                int idle_ms, bool to_end, nb_record_meta_cb_t *cb, void *opaque,
+                                char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
     if (!kc)
@@ -313,7 +314,13 @@ nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long
         rd_kafka_conf_set(kc, "isolation.level", "read_committed", errstr, errstr_size) !=
             RD_KAFKA_CONF_OK ||
         rd_kafka_conf_set(kc, "enable.auto.commit", "false", errstr, errstr_size) !=
-            RD_KAFKA_CONF_OK) {
+            RD_KAFKA_CONF_OK ||
+        /* With read_committed a partition's end is its last stable offset. */
+        rd_kafka_conf_set(kc, "enable.partition.eof", to_end ? "true" : "false", errstr,
+                          errstr_size) != RD_KAFKA_CONF_OK ||
+        /* The end is known from a fetch that found nothing: do not wait long for one. */
+        (to_end && rd_kafka_conf_set(kc, "fetch.wait.max.ms", "20", errstr, errstr_size) !=
+                       RD_KAFKA_CONF_OK)) {
         rd_kafka_conf_destroy(kc);
         return NB_ERR_CONFIG;
     }
@@ -331,18 +338,36 @@ nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long
                  rd_kafka_err2str(err ? err : md->topics[0].err));
         result = NB_ERR_KAFKA;
     } else {
-        rd_kafka_topic_partition_list_t *parts =
-            rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
-        for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        int cnt = md->topics[0].partition_cnt;
+        rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(cnt);
+        for (int i = 0; i < cnt; i++)
             rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
                 RD_KAFKA_OFFSET_BEGINNING;
         rd_kafka_assign(rk, parts);
         rd_kafka_topic_partition_list_destroy(parts);
+        /* Partitions read to their end (to_end): a record after an end unmarks it. */
+        bool *ended = calloc(cnt > 0 ? (size_t)cnt : 1, sizeof(*ended));
+        int n_ended = 0;
         long n = 0;
-        while (max == 0 || n < max) {
+        if (!ended)
+            result = NB_ERR_NOMEM;
+        while (ended && (max == 0 || n < max) && !(to_end && n_ended == cnt)) {
             rd_kafka_message_t *rkm = rd_kafka_consumer_poll(rk, idle_ms);
             if (!rkm)
                 break;
+            bool ours = rkm->partition >= 0 && rkm->partition < cnt;
+            if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                if (ours && !ended[rkm->partition]) {
+                    ended[rkm->partition] = true;
+                    n_ended++;
+                }
+                rd_kafka_message_destroy(rkm);
+                continue;
+            }
+            if (!rkm->err && ours && ended[rkm->partition]) {
+                ended[rkm->partition] = false;
+                n_ended--;
+            }
             if (!rkm->err) {
                 char key[1024];
                 size_t kl = rkm->key_len < sizeof(key) - 1 ? rkm->key_len : sizeof(key) - 1;
@@ -374,6 +399,7 @@ nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long
                 rd_kafka_message_destroy(rkm);
             }
         }
+        free(ended);
     }
     if (md)
         rd_kafka_metadata_destroy(md);

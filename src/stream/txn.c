@@ -382,14 +382,22 @@ static rd_kafka_error_t *nb__commit_txn(rd_kafka_t *producer,
             error = NULL;
         }
     }
-    for (int attempt = 0; !error; attempt++) {
-        error = rd_kafka_commit_transaction(producer, NB__TXN_TIMEOUT_MS);
-        if (!error || !rd_kafka_error_is_retriable(error) || attempt >= 10)
+    /* Short attempts, NB__TXN_TIMEOUT_MS in all (then ten more): a retry resumes the commit,
+     * or reports at once that the transaction failed meanwhile and must be aborted. */
+    int64_t until = nb__now() + NB__TXN_TIMEOUT_MS;
+    for (int late = 0; !error; late += nb__now() >= until) {
+        int64_t t0 = nb__now();
+        error = rd_kafka_commit_transaction(producer, NB__COMMIT_ATTEMPT_MS);
+        if (!error || !rd_kafka_error_is_retriable(error) || late >= 10)
             break;
         NB_LOG(NB_LOG_WARN, "stream", "commit_transaction (retrying): %s",
                rd_kafka_error_string(error));
         rd_kafka_error_destroy(error);
         error = NULL;
+        if (nb__now() - t0 < 100) { /* refused at once: not a busy loop */
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     }
     return error;
 }

@@ -229,7 +229,7 @@ static void read_notes(nb_config_t *conf, notes_t *ns)
 {
     char errstr[256];
     ns->n = 0;
-    assert_int_equal(nb_stream_consume(conf, "notifications", 0, 1500, note_cb, ns, errstr,
+    assert_int_equal(nb_stream_consume(conf, "notifications", 0, 1500, false, note_cb, ns, errstr,
                                        sizeof(errstr)),
                      NB_ERR_OK);
 }

@@ -247,10 +247,10 @@ static void read_outputs(const char *bs, seen_set_t *s)
     char errstr[256];
     nb_config_t *c = make_conf(bs, t0);
     memset(s, 0, sizeof(*s));
-    assert_int_equal(nb_stream_consume(c, "notifications", 0, 1200, seen_cb, s, errstr,
+    assert_int_equal(nb_stream_consume(c, "notifications", 0, 1200, false, seen_cb, s, errstr,
                                        sizeof(errstr)),
                      NB_ERR_OK);
-    assert_int_equal(nb_stream_consume(c, "notbrought.audit", 0, 1200, audit_cb, s, errstr,
+    assert_int_equal(nb_stream_consume(c, "notbrought.audit", 0, 1200, false, audit_cb, s, errstr,
                                        sizeof(errstr)),
                      NB_ERR_OK);
     nb_config_destroy(c);

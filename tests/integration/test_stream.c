@@ -277,7 +277,7 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
     collect_t c = {nb_codec_new(reg, errstr, sizeof(errstr)), out, notifications};
     nb_config_t *conf = make_conf(bootstrap, "collector");
     idset_free(out);
-    assert_int_equal(nb_stream_consume(conf, topic, 0, 1500, collect_cb, &c, errstr,
+    assert_int_equal(nb_stream_consume(conf, topic, 0, 1500, true, collect_cb, &c, errstr,
                                        sizeof(errstr)),
                      NB_ERR_OK);
     if (out->n > 0) /* qsort(NULL, 0, ...) is undefined behaviour */
@@ -287,17 +287,23 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
     nb_registry_destroy(reg);
 }
 
-/* Waits until the outputs stop changing (distinct notifications and dead letters the same in
- * two reads in a row), with a deadline. */
-static void await_quiet(const char *bootstrap, idset_t *notifs, idset_t *dead, int deadline_s)
+/* Waits until the outputs stop changing: the instance has consumed and committed nothing, and
+ * the distinct notifications and dead letters (each topic read to its end) are the same, in
+ * three reads in a row half a second apart; with a deadline. */
+static void await_quiet(instance_t *in, const char *bootstrap, idset_t *notifs, idset_t *dead,
+                        int deadline_s)
 {
     int64_t deadline = nb_it_now_ms() + deadline_s * 1000LL;
     size_t last_n = (size_t)-1, last_d = (size_t)-1;
+    uint64_t last_in = UINT64_MAX, last_commits = UINT64_MAX;
     int stable = 0;
     while (nb_it_now_ms() < deadline) {
+        nb_stream_stats_t snap;
+        nb_stream_stats(in->st, &snap);
         collect(bootstrap, "notifications", true, notifs);
         collect(bootstrap, "notbrought.dead-letters", false, dead);
-        if (notifs->n == last_n && dead->n == last_d && dead->n >= MALFORMED && notifs->n > 0) {
+        if (notifs->n == last_n && dead->n == last_d && dead->n >= MALFORMED && notifs->n > 0 &&
+            snap.records_in == last_in && snap.commits == last_commits && !snap.catching_up) {
             if (++stable >= 2)
                 return;
         } else {
@@ -305,6 +311,8 @@ static void await_quiet(const char *bootstrap, idset_t *notifs, idset_t *dead, i
         }
         last_n = notifs->n;
         last_d = dead->n;
+        last_in = snap.records_in;
+        last_commits = snap.commits;
         nb_it_sleep_ms(500);
     }
     fail_msg("outputs did not settle within %d s (%zu notifications, %zu dead letters)",
@@ -381,9 +389,9 @@ static void test_undisturbed_run(void **state)
     instance_t in;
     start_instance(&in, nb_broker_bootstraps(b), "nb-a", true, 0, false);
     produce(nb_broker_bootstraps(b), "events");
-    await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
+    await_quiet(&in, nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
     produce(nb_broker_bootstraps(b), "late");
-    await_quiet(nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
+    await_quiet(&in, nb_broker_bootstraps(b), &base_notifs, &base_dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
     /* Every malformed record is dead-lettered once; nothing else is. */
@@ -426,7 +434,7 @@ static void test_by_child_topic_path(void **state)
                              0),
                          RD_KAFKA_RESP_ERR_NO_ERROR);
     idset_t notifs = {0}, dead = {0};
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     /* The instance met each of them (before the test's producer runs again). */
     for (int id = 1; id <= 3; id++) {
         size_t left = 1;
@@ -436,7 +444,7 @@ static void test_by_child_topic_path(void **state)
             fail_msg("broker %d: the produce error injected was not met", id);
     }
     produce(bs, "late");
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
     assert_int_equal(in.stats.aborts, 0);
@@ -516,11 +524,11 @@ static void test_background_commit_rolls_back(void **state)
             break;
     }
     wait_settled(&in, 0, 120);
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
     wait_ticks(&in, 2); /* a whole tick after the late links releases what they resolve */
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
     print_message("background commits: %llu of %llu commits, %llu aborts, %llu producers "
@@ -628,7 +636,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
      * instance's once the second's membership has ended. */
     nb_stream_stats(a.st, &snap);
     wait_settled(&a, snap.aborts, 180);
-    await_quiet(bs, &notifs, &dead, 180);
+    await_quiet(&a, bs, &notifs, &dead, 180);
     /* Late links release parked events while the transaction path is disturbed again (the
      * injected error applies to any client, so it goes in after the test's own producer). */
     produce(bs, "late");
@@ -651,7 +659,7 @@ static void test_faults_recover_to_the_same_outputs(void **state)
     }
     wait_settled(&a, aborts_before, 120);
     wait_ticks(&a, 2); /* a tick after the catch-up releases what the late links resolve */
-    await_quiet(bs, &notifs, &dead, 180);
+    await_quiet(&a, bs, &notifs, &dead, 180);
     stop_instance(&a);
     assert_int_equal(a.result, NB_ERR_OK);
     print_message("faults: %llu commits, %llu aborts (a) + %llu commits (b); %zu notifications "
@@ -791,7 +799,7 @@ static void test_failing_record_is_set_aside(void **state)
             break;
     }
     wait_settled(&in, 0, 120); /* after the abort: once a transaction has committed since */
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
     print_message("set aside: offset %ld; %llu aborts, %llu commits; %zu dead letters (%zu "
@@ -827,16 +835,16 @@ static void test_replay_changes_nothing(void **state)
     start_instance(&in, bs, "nb-a", true, 0, true);
     produce(bs, "events");
     idset_t notifs = {0}, dead = {0}, again = {0};
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     produce(bs, "late");
     wait_settled(&in, 0, 120);
     wait_ticks(&in, 2); /* a whole tick after the late links releases what they resolve */
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     assert_same(&base_notifs, &notifs, "notifications");
     produce(bs, "events");
     wait_idle(&in);
     wait_ticks(&in, 2);
-    await_quiet(bs, &again, &dead, 120);
+    await_quiet(&in, bs, &again, &dead, 120);
     stop_instance(&in);
     assert_int_equal(in.result, NB_ERR_OK);
     assert_int_equal(in.stats.aborts, 0);
@@ -1130,7 +1138,7 @@ static void test_dead_letters_keep_the_original(void **state)
     origins_t o = {0};
     produce_with_origins(bs, &o);
     idset_t notifs = {0}, dead = {0};
-    await_quiet(bs, &notifs, &dead, 120);
+    await_quiet(&in, bs, &notifs, &dead, 120);
     nb_stream_stats_t snap;
     nb_stream_stats(in.st, &snap);
     uint64_t waiting = snap.parked - snap.released;

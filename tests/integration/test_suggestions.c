@@ -208,7 +208,7 @@ static void read_suggestions(nb_config_t *conf, seen_t *s)
 {
     char errstr[256];
     memset(s, 0, sizeof(*s));
-    assert_int_equal(nb_stream_consume(conf, conf->identity_suggestions_topic, 0, 1500,
+    assert_int_equal(nb_stream_consume(conf, conf->identity_suggestions_topic, 0, 1500, false,
                                        suggestion_cb, s, errstr, sizeof(errstr)),
                      NB_ERR_OK);
 }
@@ -244,7 +244,7 @@ static int cited(nb_config_t *conf, const char *const *ids, size_t n)
 {
     char errstr[256];
     cited_t c = {ids, n, 0, 0};
-    assert_int_equal(nb_stream_consume(conf, conf->notifications_topic, 0, 1500, note_cb, &c,
+    assert_int_equal(nb_stream_consume(conf, conf->notifications_topic, 0, 1500, false, note_cb, &c,
                                        errstr, sizeof(errstr)),
                      NB_ERR_OK);
     return c.cited;
