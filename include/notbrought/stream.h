@@ -30,6 +30,8 @@ typedef struct nb_stream_s nb_stream_t;
 /** Counters of a running stream, for metrics, health and tests. */
 typedef struct nb_stream_stats_s {
     uint64_t records_in;      /**< source and by-child records consumed */
+    uint64_t watermark_reports; /**< of those, other instances' watermark reports (by-child
+                                     records that carry no event; a second a partition) */
     uint64_t dead_letters;    /**< records sent to the dead-letter topic */
     uint64_t repartitioned;   /**< records forwarded to the by-child topic */
     uint64_t local;           /**< records handled where they were read (partition owned here) */

@@ -209,7 +209,9 @@ nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
                                                    rkm->offset)) != NB_ERR_OK) {
         /* a test's fault: as if the pipeline had failed */
     } else if (strcmp(topic, st->conf->by_child_topic) == 0) {
-        if (!nb__watermark_heard(st, rkm)) {
+        if (nb__watermark_heard(st, rkm)) {
+            st->stats.watermark_reports++;
+        } else {
             err = nb__pipeline_by_child(st->pipe, st, rkm, now);
             if (!err) {
                 rd_kafka_headers_t *h = NULL;

@@ -82,11 +82,13 @@ static inline nb_config_t *nb_it_conf(const char *bootstrap, const char *instanc
     /* Short sessions: a member that left without a word (its leave request lost while the
      * brokers were down, or stopped by the test) keeps its partitions until its session times
      * out, and the embedded cluster lets a member join a group only once the last one's session
-     * has ended. Heartbeats come from librdkafka's own thread, so a busy instance keeps its
-     * session. (Consumer properties: the producer says it ignores them.) */
+     * has ended; it also holds each rebalance open for the session timeout less a second
+     * while the group's membership changes. 6 s is Apache Kafka's smallest session by default
+     * (group.min.session.timeout.ms). Heartbeats come from librdkafka's own thread, so a busy
+     * instance keeps its session. (Consumer properties: the producer says it ignores them.) */
     char *props[][2] = {{"reconnect.backoff.max.ms", "500"},
                         {"reconnect.backoff.ms", "50"},
-                        {"session.timeout.ms", "10000"},
+                        {"session.timeout.ms", "6000"},
                         {"heartbeat.interval.ms", "1000"}};
     for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
         c->kafka_props[c->n_kafka_props].key = strdup(props[i][0]);
