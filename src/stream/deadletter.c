@@ -34,7 +34,7 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
     size_t n = rd_kafka_header_cnt(h);
     if (n == 0)
         return false;
-    nb_buf_put_le(out, n, 4);
+    nb_buf_add_le(out, n, 4);
     const char *name;
     const void *val;
     size_t size;
@@ -42,11 +42,11 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
         size_t nl = strlen(name);
         if (nl > UINT16_MAX)
             nl = UINT16_MAX;
-        nb_buf_put_le(out, nl, 2);
-        nb_buf_append(out, name, nl);
-        nb_buf_put_le(out, val ? size : UINT32_MAX, 4);
+        nb_buf_add_le(out, nl, 2);
+        nb_buf_add(out, name, nl);
+        nb_buf_add_le(out, val ? size : UINT32_MAX, 4);
         if (val)
-            nb_buf_append(out, val, size);
+            nb_buf_add(out, val, size);
     }
     return out->err == NB_ERR_OK;
 }

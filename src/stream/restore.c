@@ -231,7 +231,10 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     else if (nb__ahead_handle(st, UINT64_MAX, false) == NB_ERR_KAFKA_FATAL)
         nb__ahead_discard(st);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
+        /* A failed commit rewinds before the restore, not after. Rolled back
+         * (NB_ERR_KAFKA_ABORTABLE), its records come again; fatal, nothing is restored. */
+        if (nb__commit_settle(st) == NB_ERR_KAFKA_FATAL)
+            st->fatal = true;
         nb__done_offsets_reset(st);
         nb__srcwm_assign(st, parts, true);
         st->stats.ready = false;
@@ -278,10 +281,11 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them: the
          * commit in flight, then the open batch (rolled back when the partitions are lost). */
-        if (rd_kafka_assignment_lost(rk))
-            nb__abort(st);
-        else
-            nb__commit(st);
+        nb_err_t cerr = rd_kafka_assignment_lost(rk) ? nb__abort(st) : nb__commit(st);
+        /* Rolled back (NB_ERR_KAFKA_ABORTABLE), the batch's offsets are not committed and the
+         * partitions' next owner handles its records again; fatal, the run stops. */
+        if (cerr == NB_ERR_KAFKA_FATAL)
+            st->fatal = true;
         nb__done_offsets_reset(st);
         nb__srcwm_assign(st, parts, false);
         for (int i = 0; i < parts->cnt; i++)

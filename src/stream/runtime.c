@@ -473,10 +473,10 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     /* What was polled and not handled comes again in the next run. The commit in flight, then
      * the open batch (after a fatal error only settled). */
     nb__ahead_stop(st);
-    if (st->fatal)
-        nb__commit_settle(st);
-    else
-        nb__commit(st);
+    /* Rolled back (NB_ERR_KAFKA_ABORTABLE, logged where it failed), the batch's offsets are
+     * not committed: its records are handled again at the next start. */
+    if ((st->fatal ? nb__commit_settle(st) : nb__commit(st)) == NB_ERR_KAFKA_FATAL)
+        st->fatal = true;
     NB_LOG(NB_LOG_INFO, "stream",
            "stopping: %llu records, %llu commits, %llu aborts; %lld ms waiting for commits; "
            "%llu records decoded ahead, %llu when handled",

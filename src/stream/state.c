@@ -131,10 +131,18 @@ void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log)
         const nb__undo_t *u = &log->v[i];
         int32_t p = u->partition;
         if (nb__owns(st, p)) {
-            if (u->existed)
-                nb__store_put(st->stores[p], u->key, u->val, u->len);
-            else
+            if (!u->existed) {
                 nb__store_del(st->stores[p], u->key);
+            } else if (nb__store_put(st->stores[p], u->key, u->val, u->len) != NB_ERR_OK) {
+                /* The store keeps the rolled-back value, to which the batch's records, read
+                 * again, would be applied a second time. Stop: the next start restores the
+                 * state from the changelog, which never saw the aborted batch. */
+                NB_LOG(NB_LOG_ERROR, "stream",
+                       "rollback: a state of partition %d cannot be put back (out of memory): "
+                       "stopping",
+                       (int)p);
+                st->fatal = true;
+            }
             nb__pipeline_state_loaded(st->pipe, p, u->key, u->existed ? u->val : NULL,
                                       u->existed ? u->len : 0);
         }

@@ -109,11 +109,11 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     if (!err && r.kept != before) {
         nb_buf_t b = {0};
         if (r.kept > 0) {
-            nb_buf_append(&b, "NBS\1", 4);
+            nb_buf_add(&b, "NBS\1", 4);
             uint8_t kind = NB__STATE_PARKED;
-            nb_buf_append(&b, &kind, 1);
-            nb_buf_put_le(&b, r.kept, 4);
-            nb_buf_append(&b, r.keep.data, r.keep.len);
+            nb_buf_add(&b, &kind, 1);
+            nb_buf_add_le(&b, r.kept, 4);
+            nb_buf_add(&b, r.keep.data, r.keep.len);
         }
         err = b.err ? b.err : r.keep.err;
         if (!err)
