@@ -97,8 +97,8 @@ static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_
     if (fault != NB_TEXT_OK)
         return nb__xfail(x, NB_ERR_TEXT_INVALID, "field '%s%s%s' %s", at, dot, name,
                          nb_text_fault_str(fault));
-    nb_strlcpy_field(dst, cap, s, len);
-    return NB_ERR_OK;
+    /* It fits (len < cap, above): the copy cannot fail, and would say so if it did. */
+    return nb_strlcpy_field(dst, cap, s, len);
 }
 
 nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,

@@ -273,7 +273,7 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
 {
     char errstr[512];
     nb_registry_t *reg = nb_registry_new();
-    nb_registry_add_builtin(reg, errstr, sizeof(errstr));
+    assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
     collect_t c = {nb_codec_new(reg, errstr, sizeof(errstr)), out, notifications};
     nb_config_t *conf = make_conf(bootstrap, "collector");
     idset_free(out);
