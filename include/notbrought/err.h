@@ -132,6 +132,6 @@ const char *nb_err_str(nb_err_t err);
  * @brief Looks an error up by its stable code.
  * @returns the error, or NB_ERR__COUNT when the code is not in the table.
  */
-nb_err_t nb_err_from_name(const char *name);
+NB_NODISCARD nb_err_t nb_err_from_name(const char *name);
 
 #endif /* NOTBROUGHT_ERR_H */

@@ -238,7 +238,7 @@ typedef struct nb__life_s {
 } nb__life_t;
 
 /* The daemon's sink of the lifecycle step: publishes, gathers digests, audits, counts. */
-static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
+NB_NODISCARD static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
 {
     nb__life_t *l = opaque;
     const nb_notify_action_t *a = o->action;

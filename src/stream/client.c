@@ -233,8 +233,8 @@ rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *
  * properties against each other only when a client is made (message.timeout.ms above the
  * transaction timeout, fetch.max.bytes below message.max.bytes, a CA file that is not PEM).
  * Making one connects nowhere first; it is destroyed before it has anything to say. */
-static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
-                                 char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc,
+                                              const char *what, char *errstr, size_t errstr_size)
 {
     char why[512];
     if (!kc)

@@ -239,9 +239,9 @@ nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
 /* Adds the error and the provenance to @p orig (the original headers, taken over; NULL: none),
  * counts, logs and produces; or, when the whole record would be larger than Kafka takes, a
  * bounded dead letter (nb__dead_letter_bounded). */
-static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
-                                     rd_kafka_headers_t *orig, const void *value, size_t len,
-                                     nb_err_t err, const char *reason)
+NB_NODISCARD static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
+                                                  rd_kafka_headers_t *orig, const void *value,
+                                                  size_t len, nb_err_t err, const char *reason)
 {
     /* The error and provenance headers: the reason (< 1 KiB) and five short values. */
     size_t whole = nb__wire_size(o->key ? o->key_len : 0, value ? len : 0, orig) +

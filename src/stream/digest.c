@@ -56,8 +56,8 @@ nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
     return r.bad || r.p != r.end ? NB_ERR_LEDGER_CORRUPT : NB_ERR_OK;
 }
 
-static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                                const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
+NB_NODISCARD static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                             const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
 {
     nb_buf_t b = {0};
     uint8_t kind = NB__STATE_DIGEST, n = (uint8_t)d->n;

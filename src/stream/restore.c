@@ -17,8 +17,9 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
 /* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
  * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
  *           thread-safe metrics registry. */
-static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, int64_t span,
-                                  atomic_llong *remaining, nb__store_t **out, long *records)
+NB_NODISCARD static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p,
+                                               int64_t span, atomic_llong *remaining,
+                                               nb__store_t **out, long *records)
 {
     nb_err_t result = NB_ERR_OK;
     nb__store_t *fresh = nb__store_new();
@@ -130,7 +131,7 @@ static void *nb__restore_thread(void *arg)
 /* Rebuilds the state of the given by-child partitions from their changelog partitions: two
  * threads with a restorer each read partitions (the per-record work is the limit, and the
  * broker serves both), then this thread installs the stores and rebuilds the indexes. */
-static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
+NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
 {
     int64_t t0 = nb__now();
     nb__restore_job_t job;

@@ -200,9 +200,9 @@ static rd_kafka_topic_t *nb__topic_handle(nb_stream_t *st, const char *topic)
 /* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
  * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
  * over in either case. */
-static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
-                            const void *key, size_t key_len, void *value, size_t value_len,
-                            rd_kafka_headers_t *hdrs, int flags)
+NB_NODISCARD static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
+                                         const void *key, size_t key_len, void *value,
+                                         size_t value_len, rd_kafka_headers_t *hdrs, int flags)
 {
     rd_kafka_topic_t *rkt = nb__topic_handle(st, topic);
     for (;;) {
@@ -253,9 +253,9 @@ void nb__pending_clear(nb_stream_t *st)
 }
 
 /* Keeps a record for the batch's transaction, which begins once the last commit is settled. */
-static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
-                                const void *key, size_t key_len, const void *value,
-                                size_t value_len, rd_kafka_headers_t *hdrs)
+NB_NODISCARD static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
+                                             const void *key, size_t key_len, const void *value,
+                                             size_t value_len, rd_kafka_headers_t *hdrs)
 {
     if (st->n_pending == st->cap_pending) {
         size_t cap = st->cap_pending ? st->cap_pending * 2 : 1024;

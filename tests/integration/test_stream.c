@@ -748,7 +748,8 @@ typedef struct fault_s {
     atomic_int fired; /* written by the stream's thread, read by the test's */
 } fault_t;
 
-static nb_err_t fail_once(void *opaque, const char *topic, int32_t partition, int64_t offset)
+NB_NODISCARD static nb_err_t fail_once(void *opaque, const char *topic, int32_t partition,
+                                       int64_t offset)
 {
     fault_t *f = opaque;
     if (strcmp(topic, "events") != 0 || partition != 0 || offset != f->offset ||
@@ -1076,8 +1077,8 @@ typedef struct armed_s {
     atomic_int fired;
 } armed_t;
 
-static nb_err_t fail_next_by_child(void *opaque, const char *topic, int32_t partition,
-                                   int64_t offset)
+NB_NODISCARD static nb_err_t fail_next_by_child(void *opaque, const char *topic, int32_t partition,
+                                                int64_t offset)
 {
     armed_t *f = opaque;
     (void)partition;

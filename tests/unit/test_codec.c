@@ -215,7 +215,7 @@ static void encode(fixture_t *f, const nb_record_t *rec, nb_buf_t *buf)
     assert_int_equal(nb_codec_encode(f->codec, rec, buf, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
 }
 
-static nb_err_t decode(fixture_t *f, const nb_buf_t *buf, nb_record_t *out)
+NB_NODISCARD static nb_err_t decode(fixture_t *f, const nb_buf_t *buf, nb_record_t *out)
 {
     f->errstr[0] = '\0';
     return nb_codec_decode(f->codec, buf->data, buf->len, NB_RECORD_NONE, out, f->errstr,

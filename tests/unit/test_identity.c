@@ -79,7 +79,8 @@ static nb_identity_link_t mk_link(nb_link_kind_t kind, const char *event_id, con
     return l;
 }
 
-static nb_err_t apply(nb_identity_t *idt, const nb_identity_link_t *l, nb_identity_result_t *res)
+NB_NODISCARD static nb_err_t apply(nb_identity_t *idt, const nb_identity_link_t *l,
+                                   nb_identity_result_t *res)
 {
     char errstr[256];
     return nb_identity_apply(idt, l, res, errstr, sizeof(errstr));
@@ -128,8 +129,8 @@ static nb_appointment_event_t mk_unborn(const char *event_id, const char *mother
     return e;
 }
 
-static nb_err_t resolve(nb_identity_t *idt, const nb_appointment_event_t *e,
-                        nb_identity_resolution_t *res)
+NB_NODISCARD static nb_err_t resolve(nb_identity_t *idt, const nb_appointment_event_t *e,
+                                     nb_identity_resolution_t *res)
 {
     char errstr[256];
     return nb_identity_resolve_appointment(idt, e, res, errstr, sizeof(errstr));
@@ -1352,8 +1353,8 @@ static nb_identity_link_t p_statement(const universe_t *u, rng_t *r, int step, i
 }
 
 /* What the model says a statement does. Updates the model. */
-static nb_err_t m_apply(model_t *m, int kind, int a, int b, const char *ev,
-                        nb_identity_change_t *change, int *merge_from, int *merge_into)
+NB_NODISCARD static nb_err_t m_apply(model_t *m, int kind, int a, int b, const char *ev,
+                                     nb_identity_change_t *change, int *merge_from, int *merge_into)
 {
     *merge_from = *merge_into = -1;
     *change = NB_IDENTITY_CHANGE_NONE;
