@@ -96,7 +96,8 @@ typedef enum nb_err_e {
 /*
  * NB_NODISCARD stands before the return type of every function that returns nb_err_t (and in
  * every typedef of such a function or a pointer to one): a caller that drops the error then
- * gets a warning, which -Werror makes a failed build. Errors are never swallowed by accident.
+ * gets a warning, which -Werror makes a failed build. Errors are never swallowed by accident;
+ * tests/layers/check_nodiscard.py (ctest unit.nodiscard) fails when a declaration lacks it.
  */
 #if defined(__GNUC__) || defined(__clang__)
 #define NB_NODISCARD __attribute__((warn_unused_result))
