@@ -30,9 +30,11 @@ static uint64_t nb__rng(uint64_t *s)
 }
 
 /* A child with ten appointments over the last year across agencies, about one in eight
- * missed, some on plans, a few pregnancies. */
-static void nb__ledger10(nb_ledger_t *led, uint64_t *s, int64_t now)
+ * missed, some on plans, a few pregnancies. @returns the first error of the ledger: one that
+ * refuses an event would measure another workload. */
+NB_NODISCARD static nb_err_t nb__ledger10(nb_ledger_t *led, uint64_t *s, int64_t now)
 {
+    nb_err_t err = NB_ERR_OK;
     static const struct {
         nb_agency_t agency;
         const char *type;
@@ -71,7 +73,8 @@ static void nb__ledger10(nb_ledger_t *led, uint64_t *s, int64_t now)
                             : NB_STATUS_ATTENDED;
         e.version = 2;
         e.date_of_birth = e.expected_delivery_date = NB_DATE_NONE;
-        nb_ledger_apply(led, &e, NULL);
+        if ((err = nb_ledger_apply(led, &e, NULL)))
+            return err;
     }
     if (nb__rng(s) % 20 == 0) {
         nb_context_fact_t f;
@@ -81,8 +84,9 @@ static void nb__ledger10(nb_ledger_t *led, uint64_t *s, int64_t now)
         f.start_date = today - 200;
         f.end_date = NB_DATE_NONE;
         f.version = 1;
-        nb_ledger_apply_fact(led, &f, NULL);
+        err = nb_ledger_apply_fact(led, &f, NULL);
     }
+    return err;
 }
 
 /* ---- bytes per child over the synthetic population --------------------------------------- */
@@ -94,6 +98,7 @@ typedef struct nb__pop_s {
     nb_ledger_t **leds;
     size_t n, cap;
     size_t events;
+    nb_err_t err; /**< why a ledger refused an event, which stops the generation */
 } nb__pop_t;
 
 static nb_ledger_t *nb__child(nb__pop_t *p, const char *key)
@@ -133,11 +138,13 @@ static int nb__pop_cb(void *opaque, const char *topic, const char *key, const vo
             snprintf(k, sizeof(k), "n:%s", a->nhs_number);
         else
             snprintf(k, sizeof(k), "l:%.40s", a->local_id.value);
-        nb_ledger_apply(nb__child(p, k), a, NULL);
+        if ((p->err = nb_ledger_apply(nb__child(p, k), a, NULL)))
+            return 1;
         p->events++;
     } else if (rec.type == NB_RECORD_CONTEXT_FACT && rec.u.fact.nhs_number[0]) {
         snprintf(k, sizeof(k), "n:%s", rec.u.fact.nhs_number);
-        nb_ledger_apply_fact(nb__child(p, k), &rec.u.fact, NULL);
+        if ((p->err = nb_ledger_apply_fact(nb__child(p, k), &rec.u.fact, NULL)))
+            return 1;
         p->events++;
     }
     return 0;
@@ -166,7 +173,12 @@ int main(int argc, char **argv)
     size_t appts = 0;
     for (int i = 0; i < N_LEDGERS; i++) {
         leds[i] = nb_ledger_new(dict);
-        nb__ledger10(leds[i], &seed, now);
+        nb_err_t err = nb__ledger10(leds[i], &seed, now);
+        if (err) {
+            fprintf(stderr, "bench_policy: a synthetic ledger refused an event: %s\n",
+                    nb_err_str(err));
+            return 1;
+        }
         size_t n;
         nb_ledger_appts(leds[i], &n);
         appts += n;
@@ -178,7 +190,11 @@ int main(int argc, char **argv)
     double t0 = nb__secs(), t1;
     do {
         for (int i = 0; i < N_LEDGERS; i++) {
-            nb_policy_evaluate(pol, leds[i], &subj, now, res);
+            nb_err_t err = nb_policy_evaluate(pol, leds[i], &subj, now, res);
+            if (err) {
+                fprintf(stderr, "bench_policy: evaluation failed: %s\n", nb_err_str(err));
+                return 1;
+            }
             size_t n;
             nb_policy_result_decisions(res, &n);
             decisions += (long)n;
@@ -216,7 +232,11 @@ int main(int argc, char **argv)
     opts.malformed = 0;
     opts.local_id_share = 0; /* one ledger per child: no crosswalk in this bench */
     if (nb_sample_generate(&opts, p.codec, nb__pop_cb, &p, errstr, sizeof(errstr))) {
-        fprintf(stderr, "bench_policy: %s\n", errstr);
+        if (p.err)
+            fprintf(stderr, "bench_policy: a ledger of the population refused an event: %s\n",
+                    nb_err_str(p.err));
+        else
+            fprintf(stderr, "bench_policy: %s\n", errstr);
         return 1;
     }
     size_t bytes = 0, usable = 0, n_appts = 0, n_ids = 0, id_chars = 0;

@@ -43,7 +43,7 @@ void nb_registry_destroy(nb_registry_t *reg);
  * @brief Adds the schemas compiled into the binary from schemas/registry.tsv.
  * @returns NB_ERR_OK, or an error with the detail in errstr.
  */
-nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr_size);
 
 /**
  * @brief Registers one schema version under a schema id.
@@ -52,15 +52,16 @@ nb_err_t nb_registry_add_builtin(nb_registry_t *reg, char *errstr, size_t errstr
  * @returns NB_ERR_OK; NB_ERR_SCHEMA_INVALID when the text does not parse or names a
  *          subject this program does not know; NB_ERR_INVALID_ARG when the id is taken.
  */
-nb_err_t nb_registry_add(nb_registry_t *reg, int32_t id, const char *subject, int version,
-                         const char *json, size_t json_len, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_registry_add(nb_registry_t *reg, int32_t id, const char *subject,
+                                      int version, const char *json, size_t json_len, char *errstr,
+                                      size_t errstr_size);
 
 /**
  * @brief Loads a registry directory: DIR/registry.tsv naming DIR/<file>.avsc (the same
  *        format as schemas/). Reads files; used by tools, not by the core.
  */
-nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
-                              size_t errstr_size);
+NB_NODISCARD nb_err_t nb_registry_load_dir(nb_registry_t *reg, const char *dir, char *errstr,
+                                           size_t errstr_size);
 
 /**
  * @brief The id of the reader schema of a record type: the version compiled into this
@@ -97,7 +98,7 @@ void nb_codec_destroy(nb_codec_t *codec);
  * @brief Reads the schema id from a Confluent frame without decoding.
  * @returns NB_ERR_OK, NB_ERR_FRAME_TRUNCATED or NB_ERR_FRAME_MAGIC.
  */
-nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id);
+NB_NODISCARD nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id);
 
 /**
  * @brief Decodes one framed record. The writer schema comes from the frame's schema id; the
@@ -109,16 +110,17 @@ nb_err_t nb_frame_schema_id(const void *buf, size_t len, int32_t *schema_id);
  * @remark Strings are normalised as the model requires (NHS numbers lose spaces and dashes)
  *         but not validated; call nb_codec_validate() for that.
  */
-nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
-                         nb_record_t *rec, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len,
+                                      nb_record_type_t expect, nb_record_t *rec, char *errstr,
+                                      size_t errstr_size);
 
 /**
  * @brief Encodes a record with the reader schema of its type, in the Confluent frame, and
  *        appends it to @p out (rec->schema_id is ignored).
  * @returns NB_ERR_OK, NB_ERR_AVRO_ENCODE or NB_ERR_NOMEM.
  */
-nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out, char *errstr,
-                         size_t errstr_size);
+NB_NODISCARD nb_err_t nb_codec_encode(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out,
+                                      char *errstr, size_t errstr_size);
 
 /**
  * @brief Renders a framed record as JSON with avro-c's own JSON encoding (for debugging and
@@ -147,7 +149,7 @@ void nb_validate_opts_default(nb_validate_opts_t *opts);
  * @returns NB_ERR_OK or the first failure's code, with a message naming the field (never its
  *          value) in errstr.
  */
-nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opts, int64_t now_ms,
-                           char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opts,
+                                        int64_t now_ms, char *errstr, size_t errstr_size);
 
 #endif /* NOTBROUGHT_CODEC_H */

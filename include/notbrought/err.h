@@ -93,6 +93,30 @@ typedef enum nb_err_e {
         NB_ERR__COUNT
 } nb_err_t;
 
+/*
+ * NB_NODISCARD stands before the return type of every function that returns nb_err_t (and in
+ * every typedef of such a function or a pointer to one): a caller that drops the error then
+ * gets a warning, which -Werror makes a failed build. Errors are never swallowed by accident;
+ * tests/layers/check_nodiscard.py (ctest unit.nodiscard) fails when a declaration lacks it.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define NB_NODISCARD __attribute__((warn_unused_result))
+#else
+#define NB_NODISCARD
+#endif
+
+/*
+ * NB_IGNORE(expr) evaluates an nb_err_t expression and drops its value on purpose, where no
+ * error could change what the caller does (cleanup paths, best-effort metrics). A cast to void
+ * does not silence GCC's warn_unused_result, this does. Each use says in a comment why the
+ * error cannot matter there.
+ */
+#define NB_IGNORE(expr)                                                                            \
+    do {                                                                                           \
+        nb_err_t nb__ignored = (expr);                                                             \
+        (void)nb__ignored;                                                                         \
+    } while (0)
+
 /**
  * @brief Stable lower-case code of an error, e.g. "nhs_check_digit".
  * @returns a static string; "unknown" for values outside the table.
@@ -109,6 +133,6 @@ const char *nb_err_str(nb_err_t err);
  * @brief Looks an error up by its stable code.
  * @returns the error, or NB_ERR__COUNT when the code is not in the table.
  */
-nb_err_t nb_err_from_name(const char *name);
+NB_NODISCARD nb_err_t nb_err_from_name(const char *name);
 
 #endif /* NOTBROUGHT_ERR_H */

@@ -417,7 +417,7 @@ typedef struct nb_record_s {
  * @returns NB_ERR_OK when the result is exactly 10 digits, NB_ERR_NHS_FORMAT otherwise
  *          (out is then "").
  */
-nb_err_t nb_nhs_normalise(const char *in, char out[NB_NHS_LEN + 1]);
+NB_NODISCARD nb_err_t nb_nhs_normalise(const char *in, char out[NB_NHS_LEN + 1]);
 
 /**
  * @brief Validates a normalised NHS number: 10 digits, not a placeholder, and the Modulus 11
@@ -426,7 +426,7 @@ nb_err_t nb_nhs_normalise(const char *in, char out[NB_NHS_LEN + 1]);
  *        passes Modulus 11, none is ever issued, and systems send them for "not known".
  * @returns NB_ERR_OK, NB_ERR_NHS_FORMAT, NB_ERR_NHS_PLACEHOLDER or NB_ERR_NHS_CHECK_DIGIT.
  */
-nb_err_t nb_nhs_validate(const char *nhs);
+NB_NODISCARD nb_err_t nb_nhs_validate(const char *nhs);
 
 /**
  * @brief Computes the Modulus 11 check digit of the first nine digits.
@@ -444,7 +444,7 @@ bool nb_nhs_is_test_range(const char *nhs);
  * @returns NB_ERR_OK, or NB_ERR_FIELD_TOO_LONG (dst is then "") when src does not fit in
  *          cap - 1 bytes.
  */
-nb_err_t nb_strlcpy_field(char *dst, size_t cap, const char *src, size_t len);
+NB_NODISCARD nb_err_t nb_strlcpy_field(char *dst, size_t cap, const char *src, size_t len);
 
 /**
  * @brief Copies @p src into @p dst of @p cap (> 0) bytes, cut to cap - 1 bytes and always

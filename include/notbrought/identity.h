@@ -107,8 +107,8 @@ void nb_identity_destroy(nb_identity_t *idt);
  * @remark The key does not follow supersessions: it is the key of this number. Use
  *         nb_identity_resolve() to find the current child.
  */
-nb_err_t nb_identity_child_key(nb_identity_t *idt, const char *nhs_number,
-                               char key[NB_KEY_MAX + 1]);
+NB_NODISCARD nb_err_t nb_identity_child_key(nb_identity_t *idt, const char *nhs_number,
+                                            char key[NB_KEY_MAX + 1]);
 
 /**
  * @brief The pseudonymous key of a pregnancy: HMAC of the pregnant person's identifier and
@@ -116,8 +116,9 @@ nb_err_t nb_identity_child_key(nb_identity_t *idt, const char *nhs_number,
  * @returns NB_ERR_OK; NB_ERR_MISSING_IDENTIFIER (no identifier or date); an NHS error when
  *          the person's identifier is an NHS number that does not validate.
  */
-nb_err_t nb_identity_pregnancy_key(nb_identity_t *idt, const nb_identifier_t *person,
-                                   int32_t expected_delivery_date, char key[NB_KEY_MAX + 1]);
+NB_NODISCARD nb_err_t nb_identity_pregnancy_key(nb_identity_t *idt, const nb_identifier_t *person,
+                                                int32_t expected_delivery_date,
+                                                char key[NB_KEY_MAX + 1]);
 
 /* ---- explanations, merges, conflicts ----------------------------------------------------- */
 
@@ -272,13 +273,15 @@ void nb_identity_subject_of_fact(nb_identity_subject_t *subj, const nb_context_f
  * @remark With conf.suggest_demographic_links, a resolved child's demographic tuple is
  *         learned (as a keyed hash) and an unresolved one may carry res->suggestion.
  */
-nb_err_t nb_identity_resolve(nb_identity_t *idt, const nb_identity_subject_t *subj,
-                             nb_identity_resolution_t *res, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_identity_resolve(nb_identity_t *idt, const nb_identity_subject_t *subj,
+                                          nb_identity_resolution_t *res, char *errstr,
+                                          size_t errstr_size);
 
 /** @brief nb_identity_resolve() of an appointment event's subject. */
-nb_err_t nb_identity_resolve_appointment(nb_identity_t *idt, const nb_appointment_event_t *ev,
-                                         nb_identity_resolution_t *res, char *errstr,
-                                         size_t errstr_size);
+NB_NODISCARD nb_err_t nb_identity_resolve_appointment(nb_identity_t *idt,
+                                                      const nb_appointment_event_t *ev,
+                                                      nb_identity_resolution_t *res, char *errstr,
+                                                      size_t errstr_size);
 
 /**
  * @brief What a state kept under the literal key of a pregnancy named by a local identifier
@@ -287,9 +290,10 @@ nb_err_t nb_identity_resolve_appointment(nb_identity_t *idt, const nb_appointmen
  * @returns NB_ERR_OK; NB_ERR_INVALID_ARG when the person is named by NHS number (her
  *          pregnancy's key is canonical already); NB_ERR_MISSING_IDENTIFIER; NB_ERR_NOMEM.
  */
-nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *person,
-                                   int32_t expected_delivery_date, nb_identity_preg_ref_t *ref,
-                                   char literal_key[NB_KEY_MAX + 1]);
+NB_NODISCARD nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *person,
+                                                int32_t expected_delivery_date,
+                                                nb_identity_preg_ref_t *ref,
+                                                char literal_key[NB_KEY_MAX + 1]);
 
 /**
  * @brief Where a pregnancy that was keyed by a local identifier (res.preg_provisional) belongs
@@ -302,8 +306,10 @@ nb_err_t nb_identity_pregnancy_ref(nb_identity_t *idt, const nb_identifier_t *pe
  *          leave the state where it is); NB_ERR_INVALID_ARG (a key that is not 64 hex
  *          digits); NB_ERR_NOMEM.
  */
-nb_err_t nb_identity_pregnancy_locate(nb_identity_t *idt, const nb_identity_preg_ref_t *ref,
-                                      const char *literal_key, nb_identity_resolution_t *res);
+NB_NODISCARD nb_err_t nb_identity_pregnancy_locate(nb_identity_t *idt,
+                                                   const nb_identity_preg_ref_t *ref,
+                                                   const char *literal_key,
+                                                   nb_identity_resolution_t *res);
 
 /* ---- parking ----------------------------------------------------------------------------- */
 
@@ -385,9 +391,10 @@ void nb_identity_result_clear(nb_identity_result_t *res);
  * @remark Call nb_identity_resolve() and nb_identity_park() for the same event with no
  *         nb_identity_apply() between them. now_ms must not decrease from call to call.
  */
-nb_err_t nb_identity_park(nb_identity_t *idt, const nb_identity_resolution_t *res,
-                          const void *data, size_t len, const nb_identity_meta_t *meta,
-                          int64_t now_ms, uint64_t *seq, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_identity_park(nb_identity_t *idt, const nb_identity_resolution_t *res,
+                                       const void *data, size_t len, const nb_identity_meta_t *meta,
+                                       int64_t now_ms, uint64_t *seq, char *errstr,
+                                       size_t errstr_size);
 
 /**
  * @brief Puts back an entry enumerated before a restart (same seq, time, want and bytes).
@@ -397,22 +404,24 @@ nb_err_t nb_identity_park(nb_identity_t *idt, const nb_identity_resolution_t *re
  * @remark After restoring, call nb_identity_release_resolvable(): links may have arrived
  *         meanwhile.
  */
-nb_err_t nb_identity_park_restore(nb_identity_t *idt, const nb_identity_parked_t *entry,
-                                  char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_identity_park_restore(nb_identity_t *idt,
+                                               const nb_identity_parked_t *entry, char *errstr,
+                                               size_t errstr_size);
 
 /**
  * @brief Releases every parked event that resolves now, in arrival order, into
  *        res->released.
  * @returns NB_ERR_OK or NB_ERR_NOMEM (nothing released).
  */
-nb_err_t nb_identity_release_resolvable(nb_identity_t *idt, nb_identity_result_t *res);
+NB_NODISCARD nb_err_t nb_identity_release_resolvable(nb_identity_t *idt, nb_identity_result_t *res);
 
 /**
  * @brief Hands back, in res->expired, every parked event parked at or before
  *        now_ms - conf.park_retention_ms. Call once per loop tick.
  * @returns NB_ERR_OK or NB_ERR_NOMEM (nothing expired).
  */
-nb_err_t nb_identity_expire(nb_identity_t *idt, int64_t now_ms, nb_identity_result_t *res);
+NB_NODISCARD nb_err_t nb_identity_expire(nb_identity_t *idt, int64_t now_ms,
+                                         nb_identity_result_t *res);
 
 /**
  * @brief Called for each parked entry, in arrival order. entry->data is borrowed: valid
@@ -428,7 +437,7 @@ void nb_identity_park_foreach(const nb_identity_t *idt, nb_identity_park_cb cb, 
  *        resolution) in a versioned binary format, appended to @p out.
  * @returns NB_ERR_OK, NB_ERR_NOMEM or NB_ERR_FIELD_TOO_LONG (payload over 4 GiB).
  */
-nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *entry, nb_buf_t *out);
+NB_NODISCARD nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *entry, nb_buf_t *out);
 
 /**
  * @brief Reads what nb_identity_parked_encode() wrote.
@@ -436,7 +445,8 @@ nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *entry, nb_buf_t *
  *          version, truncated, lengths out of range, trailing bytes).
  * @remark entry->data points into @p buf (borrowed; valid while buf is).
  */
-nb_err_t nb_identity_parked_decode(const void *buf, size_t len, nb_identity_parked_t *entry);
+NB_NODISCARD nb_err_t nb_identity_parked_decode(const void *buf, size_t len,
+                                                nb_identity_parked_t *entry);
 
 /* ---- applying identity.links ------------------------------------------------------------- */
 
@@ -463,8 +473,9 @@ nb_err_t nb_identity_parked_decode(const void *buf, size_t len, nb_identity_park
  * @remark While rebuilding from the compacted topic, NB_ERR_IDENTITY_UNKNOWN_LINK for an
  *         unlink is expected (compaction removed the link it withdrew) and harmless.
  */
-nb_err_t nb_identity_apply(nb_identity_t *idt, const nb_identity_link_t *link,
-                           nb_identity_result_t *res, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_identity_apply(nb_identity_t *idt, const nb_identity_link_t *link,
+                                        nb_identity_result_t *res, char *errstr,
+                                        size_t errstr_size);
 
 /* ---- observation ------------------------------------------------------------------------- */
 
@@ -492,6 +503,6 @@ void nb_identity_stats(const nb_identity_t *idt, int64_t now_ms, nb_identity_sta
  *        events and learned demographics are not included.
  * @returns NB_ERR_OK or NB_ERR_NOMEM.
  */
-nb_err_t nb_identity_state_digest(const nb_identity_t *idt, uint8_t out[32]);
+NB_NODISCARD nb_err_t nb_identity_state_digest(const nb_identity_t *idt, uint8_t out[32]);
 
 #endif /* NOTBROUGHT_IDENTITY_H */

@@ -69,7 +69,7 @@ void nb_ledger_dict_destroy(nb_ledger_dict_t *dict);
  * @returns NB_ERR_OK and its index in *idx; NB_ERR_LIMIT when the dictionary is full or the
  *          string too long; NB_ERR_NOMEM.
  */
-nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *idx);
+NB_NODISCARD nb_err_t nb_ledger_dict_intern(nb_ledger_dict_t *dict, const char *s, uint16_t *idx);
 
 /** @brief The string at an index. @returns a string valid until nb_ledger_dict_destroy(),
  *  or "" for an index that is not in use. */
@@ -169,8 +169,8 @@ nb_ledger_dict_t *nb_ledger_dict(const nb_ledger_t *led);
  *          value; NB_ERR_LIMIT when the ledger or the dictionary is full; NB_ERR_NOMEM.
  *          On error the ledger is unchanged.
  */
-nb_err_t nb_ledger_apply(nb_ledger_t *led, const nb_appointment_event_t *ev,
-                         nb_ledger_change_t *change);
+NB_NODISCARD nb_err_t nb_ledger_apply(nb_ledger_t *led, const nb_appointment_event_t *ev,
+                                      nb_ledger_change_t *change);
 
 /** The ids nb_ledger_apply() derives from an event (SHA-256 based, see nb_ledger_id_hash()). */
 typedef struct nb_ledger_keys_s {
@@ -189,16 +189,17 @@ void nb_ledger_keys_of(const nb_appointment_event_t *ev, nb_ledger_keys_t *keys)
  *        same @p ev (they are not checked).
  * @returns as nb_ledger_apply().
  */
-nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *ev,
-                               const nb_ledger_keys_t *keys, nb_ledger_change_t *change);
+NB_NODISCARD nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *ev,
+                                            const nb_ledger_keys_t *keys,
+                                            nb_ledger_change_t *change);
 
 /**
  * @brief Applies one context fact (same version rules as appointments; the fact's event id
  *        names the fact across versions).
  * @returns as nb_ledger_apply().
  */
-nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
-                              nb_ledger_change_t *change);
+NB_NODISCARD nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
+                                           nb_ledger_change_t *change);
 
 /**
  * @brief Merges another ledger's history into this one (an unborn child's ledger joining the
@@ -209,7 +210,7 @@ nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
  * @returns NB_ERR_OK, NB_ERR_LIMIT or NB_ERR_NOMEM (the destination may then hold part of
  *          the source).
  */
-nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src);
+NB_NODISCARD nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src);
 
 /**
  * @brief Which limit the last NB_ERR_LIMIT of this ledger (from nb_ledger_apply(),
@@ -233,7 +234,7 @@ int32_t nb_ledger_expected_delivery(const nb_ledger_t *led);
  *        decision). A record with the same id is replaced.
  * @returns NB_ERR_OK, NB_ERR_LIMIT or NB_ERR_NOMEM.
  */
-nb_err_t nb_ledger_add_raised(nb_ledger_t *led, const nb_ledger_raised_t *raised);
+NB_NODISCARD nb_err_t nb_ledger_add_raised(nb_ledger_t *led, const nb_ledger_raised_t *raised);
 
 /** @brief Forgets a raised notification (closed or withdrawn). @returns true when found. */
 bool nb_ledger_remove_raised(nb_ledger_t *led, const uint8_t id[NB_LEDGER_ID_BYTES]);
@@ -297,7 +298,7 @@ void nb_ledger_context(const nb_ledger_t *led, const nb_ledger_fact_t *fact,
  *        strings it uses and its entries (little-endian, fixed-width fields).
  * @returns NB_ERR_OK or NB_ERR_NOMEM.
  */
-nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out);
+NB_NODISCARD nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out);
 
 /**
  * @brief Rebuilds a ledger from a changelog value. Every byte is validated: magic, version,
@@ -307,16 +308,16 @@ nb_err_t nb_ledger_encode(const nb_ledger_t *led, nb_buf_t *out);
  * @returns NB_ERR_OK and a new ledger in *out that the caller destroys; NB_ERR_LEDGER_CORRUPT
  *          with the reason in errstr for bad bytes; NB_ERR_LIMIT or NB_ERR_NOMEM.
  */
-nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len, nb_ledger_t **out,
-                          char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_ledger_decode(nb_ledger_dict_t *dict, const void *buf, size_t len,
+                                       nb_ledger_t **out, char *errstr, size_t errstr_size);
 
 /**
  * @brief As nb_ledger_decode(), into an existing ledger (its dictionary, its memory): what it
  *        held is replaced. For callers that decode one state after another.
  * @returns as nb_ledger_decode(); on any error @p led is left empty.
  */
-nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len, char *errstr,
-                               size_t errstr_size);
+NB_NODISCARD nb_err_t nb_ledger_decode_into(nb_ledger_t *led, const void *buf, size_t len,
+                                            char *errstr, size_t errstr_size);
 
 /* ---- ids --------------------------------------------------------------------------------- */
 

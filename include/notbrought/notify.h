@@ -106,7 +106,7 @@ typedef struct nb_notify_scratch_s {
 } nb_notify_scratch_t;
 
 /** @brief Makes room for @p n actions. @returns NB_ERR_OK or NB_ERR_NOMEM (nothing lost). */
-nb_err_t nb_notify_scratch_reserve(nb_notify_scratch_t *s, size_t n);
+NB_NODISCARD nb_err_t nb_notify_scratch_reserve(nb_notify_scratch_t *s, size_t n);
 /** @brief Frees the room and zeroes @p s. */
 void nb_notify_scratch_free(nb_notify_scratch_t *s);
 
@@ -270,7 +270,7 @@ typedef struct nb_notify_cause_s {
 
 /** Takes one action's output (publishes, audits, counts). @returns NB_ERR_OK, or an error
  *  that stops the step before the ledger changes. */
-typedef nb_err_t (*nb_notify_sink_t)(void *opaque, const nb_notify_out_t *out);
+typedef NB_NODISCARD nb_err_t (*nb_notify_sink_t)(void *opaque, const nb_notify_out_t *out);
 
 /** The timers a step leaves the child with. */
 typedef struct nb_notify_due_s {
@@ -289,11 +289,11 @@ typedef struct nb_notify_due_s {
  * @param due receives the child's timers (may be NULL).
  * @returns NB_ERR_OK; NB_ERR_NOMEM; or the sink's error (nothing recorded in @p led).
  */
-nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_result_t *res, nb_ledger_t *led,
-                        nb_notify_state_t *ns, const nb_notify_child_t *child,
-                        const nb_notify_cause_t *cause, int64_t now_ms, bool audit_quiet,
-                        nb_notify_scratch_t *scratch, nb_notify_sink_t sink, void *opaque,
-                        nb_notify_due_t *due);
+NB_NODISCARD nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_result_t *res,
+                                     nb_ledger_t *led, nb_notify_state_t *ns,
+                                     const nb_notify_child_t *child, const nb_notify_cause_t *cause,
+                                     int64_t now_ms, bool audit_quiet, nb_notify_scratch_t *scratch,
+                                     nb_notify_sink_t sink, void *opaque, nb_notify_due_t *due);
 
 /**
  * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):
@@ -354,10 +354,11 @@ char *nb_notify_words(const char *id, char *buf, size_t size);
 /* ---- serialisation -------------------------------------------------------------------------- */
 
 /** @brief Appends the state (versioned, little-endian) to @p out. */
-nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out);
+NB_NODISCARD nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out);
 
 /** @brief Reads what nb_notify_state_encode() wrote; @p used receives the bytes consumed.
  *  @returns NB_ERR_OK or NB_ERR_LEDGER_CORRUPT. */
-nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t len, size_t *used);
+NB_NODISCARD nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t len,
+                                             size_t *used);
 
 #endif /* NOTBROUGHT_NOTIFY_H */

@@ -129,7 +129,8 @@ void nb_config_destroy(nb_config_t *conf);
  *        from the environment or from files, never from the configuration file.
  * @returns NB_ERR_OK, or NB_ERR_CONFIG / NB_ERR_IO with all errors (one per line) in errstr.
  */
-nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr,
+                                     size_t errstr_size);
 
 /**
  * @brief Applies environment overrides: NB_<KEY> for every scalar key (dots and dashes become
@@ -146,7 +147,8 @@ nb_err_t nb_config_load(nb_config_t *conf, const char *path, char *errstr, size_
  *        is an error ("kafka.sasl_password_file: PATH: reason").
  * @param env NULL-terminated "NAME=value" strings (environ).
  */
-nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr,
+                                          size_t errstr_size);
 
 /**
  * @brief Checks cross-field rules, so that `run --check-config` refuses what `run` would
@@ -162,7 +164,7 @@ nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *errstr, size_t
  *        a user and a password; kafka.assignment_strategy is one librdkafka knows.
  * @remark Reads the file system (the named files); call it after nb_config_apply_env().
  */
-nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
 
 /** @brief Writes the configuration reference (Markdown) generated from the table. */
 void nb_config_write_reference(void *fp);

@@ -74,17 +74,18 @@ typedef struct nb_policy_source_s {
  * @returns NB_ERR_OK; otherwise the code of the first error, with
  *          "file:line:column: message" in errstr (and cb told of every error).
  */
-nb_err_t nb_policy_load(const char *const *files, size_t n_files, nb_policy_diag_cb_t *cb,
-                        void *opaque, nb_policy_t **polp, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_policy_load(const char *const *files, size_t n_files,
+                                     nb_policy_diag_cb_t *cb, void *opaque, nb_policy_t **polp,
+                                     char *errstr, size_t errstr_size);
 
 /**
  * @brief As nb_policy_load() from memory (tests, fuzzing, a policy fetched from a store).
  *        Includes are not available: a calendar must be given inline.
  * @remark The sources are copied; they need not outlive the call.
  */
-nb_err_t nb_policy_load_buffers(const nb_policy_source_t *srcs, size_t n_srcs,
-                                nb_policy_diag_cb_t *cb, void *opaque, nb_policy_t **polp,
-                                char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_policy_load_buffers(const nb_policy_source_t *srcs, size_t n_srcs,
+                                             nb_policy_diag_cb_t *cb, void *opaque,
+                                             nb_policy_t **polp, char *errstr, size_t errstr_size);
 
 /** @brief Frees a policy. NULL is a no-op. Every pointer it handed out dies with it. */
 void nb_policy_destroy(nb_policy_t *pol);
@@ -145,8 +146,9 @@ typedef struct nb_policy_rule_info_s {
  * @param count, agencies what the decision counted (nb_policy_decision_t.counts[0]).
  * @returns NB_ERR_OK, NB_ERR_INVALID_ARG when @p rule is not one of @p pol's, or NB_ERR_NOMEM.
  */
-nb_err_t nb_policy_rule_counted(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
-                                int32_t count, int32_t agencies, nb_buf_t *out);
+NB_NODISCARD nb_err_t nb_policy_rule_counted(const nb_policy_t *pol,
+                                             const nb_policy_rule_info_t *rule, int32_t count,
+                                             int32_t agencies, nb_buf_t *out);
 
 /** @brief Metadata. @returns a pointer valid until nb_policy_destroy(). */
 const nb_policy_info_t *nb_policy_info(const nb_policy_t *pol);
@@ -332,9 +334,9 @@ int64_t nb_policy_result_next_due(const nb_policy_result_t *res);
  * @remark Pure and allocation-free: the same policy, ledger, subject and now give the same
  *         result.
  */
-nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
-                            const nb_policy_subject_t *subj, int64_t now_ms,
-                            nb_policy_result_t *res);
+NB_NODISCARD nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
+                                         const nb_policy_subject_t *subj, int64_t now_ms,
+                                         nb_policy_result_t *res);
 
 /**
  * @brief Why a rule does not fire for a child at @p now_ms, in words for a protocol owner
@@ -347,9 +349,10 @@ nb_err_t nb_policy_evaluate(const nb_policy_t *pol, const nb_ledger_t *led,
  *          NB_ERR_INVALID_ARG for an unknown rule.
  * @remark Pure, as nb_policy_evaluate(); absence deadlines are judged at now_ms.
  */
-nb_err_t nb_policy_why_not(const nb_policy_t *pol, const nb_ledger_t *led,
-                           const nb_policy_subject_t *subj, int64_t now_ms, const char *rule_id,
-                           nb_policy_result_t *res, char *out, size_t size);
+NB_NODISCARD nb_err_t nb_policy_why_not(const nb_policy_t *pol, const nb_ledger_t *led,
+                                        const nb_policy_subject_t *subj, int64_t now_ms,
+                                        const char *rule_id, nb_policy_result_t *res, char *out,
+                                        size_t size);
 
 /**
  * @brief The ledger record of a decision, for nb_ledger_add_raised() once it is published.
@@ -361,6 +364,6 @@ void nb_policy_decision_to_raised(const nb_policy_decision_t *d, nb_ledger_raise
  *        source, modifiers, ladders and the calendar. Appended to @p out, NUL-terminated.
  * @returns NB_ERR_OK or NB_ERR_NOMEM.
  */
-nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out);
+NB_NODISCARD nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out);
 
 #endif /* NOTBROUGHT_POLICY_H */

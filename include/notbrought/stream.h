@@ -68,7 +68,7 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
  * @brief Checks what nb_stream_new() would need without connecting anywhere: the schema
  *        registry, the identity settings, the policy files and the librdkafka properties.
  */
-nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_size);
 
 /**
  * @brief Runs until *stop becomes non-zero (SIGTERM/SIGINT): finishes the current
@@ -76,8 +76,8 @@ nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_si
  *        validated first; the old one stays in force on error. Either flag may be NULL.
  * @returns NB_ERR_OK after a clean stop; NB_ERR_KAFKA_FATAL (e.g. fenced) otherwise.
  */
-nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
-                       volatile sig_atomic_t *reload);
+NB_NODISCARD nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
+                                    volatile sig_atomic_t *reload);
 
 /**
  * @brief Asks nb_stream_run() to stop, as *stop does. For any other thread than the one that
@@ -119,8 +119,8 @@ void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms);
 /** @brief A record's own failure, for tests: returns NB_ERR_OK or the error its handling is
  *         to fail with (as an internal error would: out of memory, a state that cannot be
  *         encoded). */
-typedef nb_err_t nb_stream_fault_fn(void *opaque, const char *topic, int32_t partition,
-                                    int64_t offset);
+typedef NB_NODISCARD nb_err_t nb_stream_fault_fn(void *opaque, const char *topic, int32_t partition,
+                                                 int64_t offset);
 
 /**
  * @brief Test seam: @p fn is asked before each consumed record is handled. A record whose
@@ -142,15 +142,15 @@ void nb_stream_destroy(nb_stream_t *st);
  * @brief Creates the configured topics that do not exist yet (links and changelog compacted),
  *        with the Admin API. Works on the embedded broker and on Apache Kafka.
  */
-nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions, char *errstr,
-                                 size_t errstr_size);
+NB_NODISCARD nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
+                                              char *errstr, size_t errstr_size);
 
 /**
  * @brief Produces every record of a record file to its topic, idempotently, and waits for
  *        delivery. @p count receives the number produced.
  */
-nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long *count,
-                                char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long *count,
+                                             char *errstr, size_t errstr_size);
 
 /**
  * @brief Reads a topic from the beginning with read_committed, calling @p cb per record,
@@ -158,14 +158,14 @@ nb_err_t nb_stream_produce_file(const nb_config_t *conf, const char *path, long 
  *        every partition has been read to its end (its last stable offset): a snapshot of
  *        what the topic held when it was read, without waiting out @p idle_ms.
  */
-nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max, int idle_ms,
-                           bool to_end, nb_record_cb_t *cb, void *opaque, char *errstr,
-                           size_t errstr_size);
+NB_NODISCARD nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max,
+                                        int idle_ms, bool to_end, nb_record_cb_t *cb, void *opaque,
+                                        char *errstr, size_t errstr_size);
 
 /** @brief nb_stream_consume() that also passes each record's partition and headers. */
-nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
-                                int idle_ms, bool to_end, nb_record_meta_cb_t *cb, void *opaque,
-                                char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
+                                             int idle_ms, bool to_end, nb_record_meta_cb_t *cb,
+                                             void *opaque, char *errstr, size_t errstr_size);
 
 /* ---- the embedded broker --------------------------------------------------------------------- */
 

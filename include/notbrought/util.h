@@ -29,9 +29,17 @@ typedef struct nb_buf_s {
 } nb_buf_t;
 
 /** @brief Makes room for @p extra more bytes. @returns NB_ERR_OK, or the buffer's error. */
-nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra);
+NB_NODISCARD nb_err_t nb_buf_reserve(nb_buf_t *buf, size_t extra);
 /** @brief Appends bytes. @returns NB_ERR_OK, or the buffer's error (nothing is appended). */
-nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len);
+NB_NODISCARD nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len);
+/**
+ * @brief Appends bytes, keeping the error in the buffer: the sticky write of an encoder that
+ *        writes a whole value and then checks `buf->err` once, before it uses the bytes.
+ * @remark It returns nothing, so that no caller discards an error: a failed write is in
+ *         buf->err, and every later write does nothing. Where each write must be checked on
+ *         its own, use nb_buf_append().
+ */
+void nb_buf_add(nb_buf_t *buf, const void *data, size_t len);
 /** @brief Frees the buffer's memory and zeroes it. */
 void nb_buf_free(nb_buf_t *buf);
 
@@ -85,15 +93,23 @@ static inline uint64_t nb_be_get(const uint8_t *p, size_t n)
 }
 
 /** @brief Appends the low @p n bytes of @p v, little-endian. @returns as nb_buf_append(). */
-static inline nb_err_t nb_buf_put_le(nb_buf_t *buf, uint64_t v, size_t n)
+NB_NODISCARD static inline nb_err_t nb_buf_put_le(nb_buf_t *buf, uint64_t v, size_t n)
 {
     uint8_t x[8];
     nb_le_put(x, v, n);
     return nb_buf_append(buf, x, n);
 }
 
+/** @brief Appends the low @p n bytes of @p v, little-endian, as nb_buf_add() (sticky). */
+static inline void nb_buf_add_le(nb_buf_t *buf, uint64_t v, size_t n)
+{
+    uint8_t x[8];
+    nb_le_put(x, v, n);
+    nb_buf_add(buf, x, n);
+}
+
 /** @brief Appends the low @p n bytes of @p v, big-endian. @returns as nb_buf_append(). */
-static inline nb_err_t nb_buf_put_be(nb_buf_t *buf, uint64_t v, size_t n)
+NB_NODISCARD static inline nb_err_t nb_buf_put_be(nb_buf_t *buf, uint64_t v, size_t n)
 {
     uint8_t x[8];
     nb_be_put(x, v, n);

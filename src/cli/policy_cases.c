@@ -527,7 +527,10 @@ static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_
                 break;
         if (k == nd) {
             char why[512];
-            nb_policy_why_not(run->pol, led, subj, now, rule, run->res, why, sizeof(why));
+            nb_err_t werr =
+                nb_policy_why_not(run->pol, led, subj, now, rule, run->res, why, sizeof(why));
+            if (werr) /* the text may be unwritten */
+                snprintf(why, sizeof(why), "the reason cannot be told (%s)", nb_err_name(werr));
             nb__why(run, "\n    step %d: expected %s to fire; it did not: %s", stepno, rule,
                     why);
             ok = false;

@@ -285,7 +285,7 @@ typedef struct nb__life_s {
 
 /* Replay's sink of the lifecycle step (the daemon's publishes and audits): counts per rule,
  * writes what would be published (--emit-notifications), gathers digests. */
-static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
+NB_NODISCARD static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
 {
     nb__life_t *l = opaque;
     nb__run_t *r = l->r;

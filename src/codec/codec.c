@@ -178,8 +178,8 @@ static bool nb__adds_fields(avro_schema_t w, avro_schema_t r, int depth)
 }
 
 /* Finds or prepares the state for reading data written with schema @p id. */
-static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out, char *errstr,
-                               size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__writer_for(nb_codec_t *codec, int32_t id, nb__writer_t **out,
+                                            char *errstr, size_t errstr_size)
 {
     for (size_t i = 0; i < codec->n_writers; i++) {
         if (codec->writers[i].id == id) {
@@ -262,8 +262,9 @@ static avro_value_t *nb__read_value(nb_codec_t *codec, nb__writer_t *w)
 }
 
 /* Frame, writer lookup, bounds walk, then avro-c reads into the reader value. */
-static nb_err_t nb__read(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
-                         nb__writer_t **wout, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__read(nb_codec_t *codec, const void *buf, size_t len,
+                                      nb_record_type_t expect, nb__writer_t **wout, char *errstr,
+                                      size_t errstr_size)
 {
     int32_t id;
     nb__writer_t *w;
@@ -318,8 +319,8 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     return nb__extract(w->type, nb__read_value(codec, w), rec, &x);
 }
 
-static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec, nb_buf_t *out,
-                                char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec,
+                                             nb_buf_t *out, char *errstr, size_t errstr_size)
 {
     if (rec->type <= NB_RECORD_NONE || rec->type >= NB_RECORD__COUNT) {
         snprintf(errstr, errstr_size, "unknown record type %d", (int)rec->type);

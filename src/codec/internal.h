@@ -50,8 +50,9 @@ typedef struct nb__xerr_s {
     const char *at;      /* the record being read, for messages ("subject"), or NULL at the top */
 } nb__xerr_t;
 
-nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec, nb__xerr_t *x);
-nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec,
+                                  nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x);
 
 /* The field @p name of record @p rec, through the codec's field-index cache (map.c).
  * @returns 0 or avro-c's error. */
@@ -60,32 +61,40 @@ int nb__by_name(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr
 /* The field readers and writers of map.c, for the record types mapped in files of their own
  * (map_suggestion.c). Each records the first failure in x and returns it; calls chain with ||.
  * Messages name fields (with x->at as the enclosing record), never values. */
-nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
+NB_NODISCARD nb_err_t nb__xfail(nb__xerr_t *x, nb_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x);
-nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
-                     nb_text_class_t cls, nb__xerr_t *x);
-nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x);
-nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out, nb__xerr_t *x);
-nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out, nb__xerr_t *x);
-nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out, nb__xerr_t *x);
-nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x);
-nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t *arr,
-                   size_t *n, nb__xerr_t *x);
-nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x);
-nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out, nb__xerr_t *x);
-nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xerr_t *x);
-nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__xerr_t *x);
-nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x);
-nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x);
-nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count, nb__xerr_t *x);
-nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x);
-nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
-                    avro_value_t *arr, nb__xerr_t *x);
-nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out,
+                                nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                                  nb_text_class_t cls, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_long(avro_value_t *rec, const char *name, int64_t *out,
+                                   nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
+                                       nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out,
+                                   nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t *arr,
+                                size_t *n, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__wfield(avro_value_t *rec, const char *name, avro_value_t *out,
+                                 nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s,
+                                  nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_int(avro_value_t *rec, const char *name, int32_t v, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_opt_long(avro_value_t *rec, const char *name, int64_t v,
+                                       nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count,
+                                   nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
+                                 avro_value_t *arr, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x);
 
 /* IdentitySuggestion (map_suggestion.c). */
-nb_err_t nb__x_suggestion(avro_value_t *v, nb_suggestion_t *s, nb__xerr_t *x);
-nb_err_t nb__f_suggestion(const nb_suggestion_t *s, avro_value_t *v, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__x_suggestion(avro_value_t *v, nb_suggestion_t *s, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__f_suggestion(const nb_suggestion_t *s, avro_value_t *v, nb__xerr_t *x);
 
 #endif

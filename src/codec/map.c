@@ -55,8 +55,8 @@ nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__x
 }
 
 /* Resolves an optional ["null", T] field: *present false for null, else *out is the value. */
-static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out,
-                             bool *present, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out,
+                                          bool *present, nb__xerr_t *x)
 {
     avro_value_t u;
     int disc;
@@ -78,8 +78,8 @@ static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *
 #define NB__NAME NB_TEXT_NAME
 #define NB__FREE NB_TEXT_FREE
 
-static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
-                             nb_text_class_t cls, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
+                                          nb_text_class_t cls, nb__xerr_t *x)
 {
     const char *s;
     size_t sz;
@@ -97,8 +97,8 @@ static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_
     if (fault != NB_TEXT_OK)
         return nb__xfail(x, NB_ERR_TEXT_INVALID, "field '%s%s%s' %s", at, dot, name,
                          nb_text_fault_str(fault));
-    nb_strlcpy_field(dst, cap, s, len);
-    return NB_ERR_OK;
+    /* It fits (len < cap, above): the copy cannot fail, and would say so if it did. */
+    return nb_strlcpy_field(dst, cap, s, len);
 }
 
 nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
@@ -112,8 +112,8 @@ nb_err_t nb__get_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
 
 /* A string field a later version of the schema added (default ""): "" when the record was
  * written without it and is read as written (codec.c, nb__adds_fields()). */
-static nb_err_t nb__get_added_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
-                                  nb_text_class_t cls, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_added_str(avro_value_t *rec, const char *name, char *dst,
+                                               size_t cap, nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
     dst[0] = '\0';
@@ -122,8 +122,8 @@ static nb_err_t nb__get_added_str(avro_value_t *rec, const char *name, char *dst
     return nb__get_strv(&f, name, dst, cap, cls, x);
 }
 
-static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
-                                nb_text_class_t cls, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst,
+                                             size_t cap, nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
@@ -143,8 +143,8 @@ nb_err_t nb__get_int(avro_value_t *rec, const char *name, int32_t *out, nb__xerr
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *out, int32_t none,
-                                nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_opt_int(avro_value_t *rec, const char *name, int32_t *out,
+                                             int32_t none, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
@@ -188,7 +188,8 @@ nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out,
+                                          nb__xerr_t *x)
 {
     avro_value_t f;
     int b;
@@ -222,8 +223,8 @@ nb_err_t nb__get_enum(avro_value_t *rec, const char *name, int count, int *out,
     } while (0)
 
 /* @p path names the identifier in messages ("subject.local_id"). */
-static nb_err_t nb__get_identv(avro_value_t *v, const char *path, nb_identifier_t *id,
-                               nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_identv(avro_value_t *v, const char *path, nb_identifier_t *id,
+                                            nb__xerr_t *x)
 {
     const char *outer = x->at;
     x->at = path;
@@ -234,8 +235,8 @@ static nb_err_t nb__get_identv(avro_value_t *v, const char *path, nb_identifier_
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, const char *path,
-                                  nb_identifier_t *id, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name,
+                                               const char *path, nb_identifier_t *id, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
@@ -245,8 +246,8 @@ static nb_err_t nb__get_opt_ident(avro_value_t *rec, const char *name, const cha
     return present ? nb__get_identv(&f, path, id, x) : NB_ERR_OK;
 }
 
-static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
-                              nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_ident(avro_value_t *rec, const char *name, nb_identifier_t *id,
+                                           nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__field(rec, name, &f, x))
@@ -272,7 +273,8 @@ nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
 
 /* NHS numbers arrive with or without spaces; the model holds digits only. A value that does
  * not normalise is kept as received (if it fits) so that validation reports it. */
-static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst,
+                                             nb__xerr_t *x)
 {
     char raw[32];
     if (nb__get_opt_str(rec, name, raw, sizeof(raw), NB__ID, x)) {
@@ -291,7 +293,7 @@ static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst, 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_appt(avro_value_t *v, nb_appointment_event_t *a, nb__xerr_t *x)
 {
     avro_value_t sub, ap;
     if (nb__get_str(v, "event_id", a->event_id, sizeof(a->event_id), NB__ID, x) ||
@@ -342,7 +344,7 @@ nb_err_t nb__x_link(avro_value_t *v, nb_identity_link_t *l, nb__xerr_t *x)
     return nb__get_long(v, "recorded_at", &l->recorded_at, x);
 }
 
-static nb_err_t nb__x_fact(avro_value_t *v, nb_context_fact_t *f, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_fact(avro_value_t *v, nb_context_fact_t *f, nb__xerr_t *x)
 {
     if (nb__get_str(v, "event_id", f->event_id, sizeof(f->event_id), NB__ID, x) ||
         nb__get_opt_nhs(v, "nhs_number", f->nhs_number, x) ||
@@ -377,7 +379,7 @@ nb_err_t nb__array(avro_value_t *rec, const char *name, size_t max, avro_value_t
 }
 
 /* The notification's "child" record: who it is about. */
-static nb_err_t nb__x_notif_child(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_child(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
 {
     avro_value_t child;
     x->at = "child";
@@ -395,7 +397,8 @@ static nb_err_t nb__x_notif_child(avro_value_t *v, nb_notification_t *n, nb__xer
 }
 
 /* The "context" array: the facts that were in force when the rule fired. */
-static nb_err_t nb__x_notif_context(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_context(avro_value_t *v, nb_notification_t *n,
+                                                 nb__xerr_t *x)
 {
     avro_value_t arr, it;
     size_t cnt;
@@ -417,7 +420,7 @@ static nb_err_t nb__x_notif_context(avro_value_t *v, nb_notification_t *n, nb__x
 }
 
 /* The "rule" record: which rule of which policy fired. */
-static nb_err_t nb__x_notif_rule(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_rule(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
 {
     avro_value_t rule;
     /* What comes from the policy (rule text, action, version, routes) is free text there. */
@@ -435,7 +438,8 @@ static nb_err_t nb__x_notif_rule(avro_value_t *v, nb_notification_t *n, nb__xerr
 }
 
 /* The "recipients" array: the roles told and the routes that reach them. */
-static nb_err_t nb__x_notif_recipients(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_recipients(avro_value_t *v, nb_notification_t *n,
+                                                    nb__xerr_t *x)
 {
     avro_value_t arr, it;
     size_t cnt;
@@ -458,7 +462,8 @@ static nb_err_t nb__x_notif_recipients(avro_value_t *v, nb_notification_t *n, nb
 }
 
 /* The "evidence" array: the appointments the rule counted. */
-static nb_err_t nb__x_notif_evidence(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_evidence(avro_value_t *v, nb_notification_t *n,
+                                                  nb__xerr_t *x)
 {
     avro_value_t arr, it;
     size_t cnt;
@@ -489,7 +494,8 @@ static nb_err_t nb__x_notif_evidence(avro_value_t *v, nb_notification_t *n, nb__
 }
 
 /* The "counts" array: what the rule counted in each window. */
-static nb_err_t nb__x_notif_counts(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_counts(avro_value_t *v, nb_notification_t *n,
+                                                nb__xerr_t *x)
 {
     avro_value_t arr, it;
     size_t cnt;
@@ -509,7 +515,7 @@ static nb_err_t nb__x_notif_counts(avro_value_t *v, nb_notification_t *n, nb__xe
 }
 
 /* The "items" array: the notifications a digest gathers. */
-static nb_err_t nb__x_notif_items(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif_items(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
 {
     avro_value_t arr, it;
     size_t cnt;
@@ -535,7 +541,7 @@ static nb_err_t nb__x_notif_items(avro_value_t *v, nb_notification_t *n, nb__xer
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x)
 {
     if (nb__get_str(v, "notification_id", n->notification_id, sizeof(n->notification_id),
                     NB__ID, x) ||
@@ -558,7 +564,7 @@ static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, nb__xerr_t *x
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
 {
     if (nb__get_str(v, "ack_id", a->ack_id, sizeof(a->ack_id), NB__ID, x) ||
         nb__get_str(v, "notification_id", a->notification_id, sizeof(a->notification_id), NB__ID,

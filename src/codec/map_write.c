@@ -30,8 +30,8 @@ nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xer
 }
 
 /* Selects branch 0 (null) or 1 (the value) of an optional field. */
-static nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present,
-                               avro_value_t *branch, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present,
+                                            avro_value_t *branch, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -42,8 +42,8 @@ static nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
-                                nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
+                                             nb__xerr_t *x)
 {
     avro_value_t b;
     if (nb__set_branch(rec, name, s[0] != '\0', &b, x))
@@ -53,8 +53,8 @@ static nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_opt_int(avro_value_t *rec, const char *name, int32_t v, int32_t none,
-                                nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_opt_int(avro_value_t *rec, const char *name, int32_t v,
+                                             int32_t none, nb__xerr_t *x)
 {
     avro_value_t b;
     if (nb__set_branch(rec, name, v != none, &b, x))
@@ -95,7 +95,8 @@ nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v,
+                                          nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -119,15 +120,16 @@ nb_err_t nb__set_enum(avro_value_t *rec, const char *name, int v, int count,
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_identv(avro_value_t *v, const nb_identifier_t *id, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_identv(avro_value_t *v, const nb_identifier_t *id,
+                                            nb__xerr_t *x)
 {
     if (nb__set_str(v, "system", id->system, x) || nb__set_str(v, "value", id->value, x))
         return x->err;
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__set_opt_ident(avro_value_t *rec, const char *name, const nb_identifier_t *id,
-                                  nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_opt_ident(avro_value_t *rec, const char *name,
+                                               const nb_identifier_t *id, nb__xerr_t *x)
 {
     avro_value_t b;
     bool present = nb_identifier_present(id);
@@ -136,8 +138,8 @@ static nb_err_t nb__set_opt_ident(avro_value_t *rec, const char *name, const nb_
     return present ? nb__set_identv(&b, id, x) : NB_ERR_OK;
 }
 
-static nb_err_t nb__set_ident(avro_value_t *rec, const char *name, const nb_identifier_t *id,
-                              nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__set_ident(avro_value_t *rec, const char *name,
+                                           const nb_identifier_t *id, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -156,7 +158,8 @@ nb_err_t nb__set_source(avro_value_t *rec, const nb_source_t *src, nb__xerr_t *x
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__f_appt(const nb_appointment_event_t *a, avro_value_t *v, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__f_appt(const nb_appointment_event_t *a, avro_value_t *v,
+                                        nb__xerr_t *x)
 {
     avro_value_t sub, ap;
     if (nb__set_str(v, "event_id", a->event_id, x) || nb__set_source(v, &a->source, x) ||
@@ -196,7 +199,7 @@ nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__f_fact(const nb_context_fact_t *f, avro_value_t *v, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__f_fact(const nb_context_fact_t *f, avro_value_t *v, nb__xerr_t *x)
 {
     if (nb__set_str(v, "event_id", f->event_id, x) ||
         nb__set_opt_str(v, "nhs_number", f->nhs_number, x) ||
@@ -221,7 +224,7 @@ nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, size_t max,
     return nb__wfield(rec, name, arr, x);
 }
 
-static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xerr_t *x)
 {
     avro_value_t child, rule, arr, it;
     if (nb__set_str(v, "notification_id", n->notification_id, x) ||
@@ -314,7 +317,7 @@ static nb_err_t nb__f_notif(const nb_notification_t *n, avro_value_t *v, nb__xer
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__f_ack(const nb_ack_t *a, avro_value_t *v, nb__xerr_t *x)
+NB_NODISCARD static nb_err_t nb__f_ack(const nb_ack_t *a, avro_value_t *v, nb__xerr_t *x)
 {
     if (nb__set_str(v, "ack_id", a->ack_id, x) ||
         nb__set_str(v, "notification_id", a->notification_id, x) ||

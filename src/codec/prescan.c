@@ -18,7 +18,7 @@ typedef struct nb__scan_s {
     size_t errstr_size;
 } nb__scan_t;
 
-static nb_err_t nb__scan_fail(nb__scan_t *sc, nb_err_t err, const char *field)
+NB_NODISCARD static nb_err_t nb__scan_fail(nb__scan_t *sc, nb_err_t err, const char *field)
 {
     snprintf(sc->errstr, sc->errstr_size, "%s at byte %zu%s%s%s", nb_err_str(err),
              (size_t)(sc->p - sc->start), field ? " (field '" : "", field ? field : "",
@@ -26,7 +26,7 @@ static nb_err_t nb__scan_fail(nb__scan_t *sc, nb_err_t err, const char *field)
     return err;
 }
 
-static nb_err_t nb__scan_long(nb__scan_t *sc, int64_t *out, const char *field)
+NB_NODISCARD static nb_err_t nb__scan_long(nb__scan_t *sc, int64_t *out, const char *field)
 {
     uint64_t value = 0;
     for (int shift = 0; shift < 70; shift += 7) {
@@ -42,7 +42,7 @@ static nb_err_t nb__scan_long(nb__scan_t *sc, int64_t *out, const char *field)
     return nb__scan_fail(sc, NB_ERR_AVRO_VARINT, field);
 }
 
-static nb_err_t nb__scan_skip(nb__scan_t *sc, int64_t n, const char *field)
+NB_NODISCARD static nb_err_t nb__scan_skip(nb__scan_t *sc, int64_t n, const char *field)
 {
     if (n < 0)
         return nb__scan_fail(sc, NB_ERR_AVRO_NEGATIVE_LENGTH, field);
@@ -52,12 +52,13 @@ static nb_err_t nb__scan_skip(nb__scan_t *sc, int64_t n, const char *field)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__scan(nb__scan_t *sc, avro_schema_t s, const char *field, int depth);
+NB_NODISCARD static nb_err_t nb__scan(nb__scan_t *sc, avro_schema_t s, const char *field,
+                                      int depth);
 
 /* Arrays and maps: blocks of items, a negative count followed by the block's byte size,
  * a zero count at the end. */
-static nb_err_t nb__scan_blocks(nb__scan_t *sc, avro_schema_t items, bool is_map,
-                                const char *field, int depth)
+NB_NODISCARD static nb_err_t nb__scan_blocks(nb__scan_t *sc, avro_schema_t items, bool is_map,
+                                             const char *field, int depth)
 {
     nb_err_t err;
     for (;;) {

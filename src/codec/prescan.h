@@ -22,7 +22,7 @@
  * @returns NB_ERR_OK or the specific NB_ERR_AVRO_* code, with the byte offset and the field
  *          name in errstr.
  */
-nb_err_t nb__codec_prescan(avro_schema_t schema, const uint8_t *buf, size_t len, char *errstr,
-                           size_t errstr_size);
+NB_NODISCARD nb_err_t nb__codec_prescan(avro_schema_t schema, const uint8_t *buf, size_t len,
+                                        char *errstr, size_t errstr_size);
 
 #endif

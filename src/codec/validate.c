@@ -27,7 +27,7 @@ typedef struct nb__vctx_s {
     size_t errstr_size;
 } nb__vctx_t;
 
-static nb_err_t nb__vfail(nb__vctx_t *v, nb_err_t err, const char *fmt, ...)
+NB_NODISCARD static nb_err_t nb__vfail(nb__vctx_t *v, nb_err_t err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static nb_err_t nb__vfail(nb__vctx_t *v, nb_err_t err, const char *fmt, ...)
@@ -39,7 +39,7 @@ static nb_err_t nb__vfail(nb__vctx_t *v, nb_err_t err, const char *fmt, ...)
     return err;
 }
 
-static nb_err_t nb__v_nhs(nb__vctx_t *v, const char *field, const char *nhs)
+NB_NODISCARD static nb_err_t nb__v_nhs(nb__vctx_t *v, const char *field, const char *nhs)
 {
     nb_err_t err = nb_nhs_validate(nhs);
     if (err == NB_ERR_NHS_FORMAT)
@@ -54,8 +54,8 @@ static nb_err_t nb__v_nhs(nb__vctx_t *v, const char *field, const char *nhs)
 }
 
 /* Identifiers whose system is the NHS number system must hold a valid NHS number. */
-static nb_err_t nb__v_ident(nb__vctx_t *v, const char *field, const nb_identifier_t *id,
-                            bool required)
+NB_NODISCARD static nb_err_t nb__v_ident(nb__vctx_t *v, const char *field,
+                                         const nb_identifier_t *id, bool required)
 {
     if (!nb_identifier_present(id)) {
         if (required || id->system[0] || id->value[0])
@@ -72,14 +72,14 @@ static nb_err_t nb__v_ident(nb__vctx_t *v, const char *field, const nb_identifie
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_nonempty(nb__vctx_t *v, const char *field, const char *s)
+NB_NODISCARD static nb_err_t nb__v_nonempty(nb__vctx_t *v, const char *field, const char *s)
 {
     if (s[0] == '\0')
         return nb__vfail(v, NB_ERR_FIELD_EMPTY, "%s is empty", field);
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_time(nb__vctx_t *v, const char *field, int64_t t, int64_t future)
+NB_NODISCARD static nb_err_t nb__v_time(nb__vctx_t *v, const char *field, int64_t t, int64_t future)
 {
     if (t < v->opts->earliest || t > v->now + future)
         return nb__vfail(v, NB_ERR_TIMESTAMP_RANGE,
@@ -89,14 +89,15 @@ static nb_err_t nb__v_time(nb__vctx_t *v, const char *field, int64_t t, int64_t 
 }
 
 /* Versions are kept in 16 bits (the ledger); 0 means "no version" there. */
-static nb_err_t nb__v_version(nb__vctx_t *v, int32_t version)
+NB_NODISCARD static nb_err_t nb__v_version(nb__vctx_t *v, int32_t version)
 {
     if (version < 1 || version > NB_VERSION_MAX)
         return nb__vfail(v, NB_ERR_FIELD_RANGE, "version must be 1 to %d", NB_VERSION_MAX);
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_date(nb__vctx_t *v, const char *field, int32_t d, int32_t max_ahead_days)
+NB_NODISCARD static nb_err_t nb__v_date(nb__vctx_t *v, const char *field, int32_t d,
+                                        int32_t max_ahead_days)
 {
     if (d == NB_DATE_NONE)
         return NB_ERR_OK;
@@ -108,7 +109,7 @@ static nb_err_t nb__v_date(nb__vctx_t *v, const char *field, int32_t d, int32_t 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_source(nb__vctx_t *v, const nb_source_t *s)
+NB_NODISCARD static nb_err_t nb__v_source(nb__vctx_t *v, const nb_source_t *s)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "source.system", s->system)) ||
@@ -117,7 +118,7 @@ static nb_err_t nb__v_source(nb__vctx_t *v, const nb_source_t *s)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_appt(nb__vctx_t *v, const nb_appointment_event_t *a)
+NB_NODISCARD static nb_err_t nb__v_appt(nb__vctx_t *v, const nb_appointment_event_t *a)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "event_id", a->event_id)) || (err = nb__v_source(v, &a->source)) ||
@@ -162,7 +163,7 @@ static nb_err_t nb__v_appt(nb__vctx_t *v, const nb_appointment_event_t *a)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_link(nb__vctx_t *v, const nb_identity_link_t *l)
+NB_NODISCARD static nb_err_t nb__v_link(nb__vctx_t *v, const nb_identity_link_t *l)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "event_id", l->event_id)) || (err = nb__v_source(v, &l->source)) ||
@@ -184,7 +185,7 @@ static nb_err_t nb__v_link(nb__vctx_t *v, const nb_identity_link_t *l)
     return nb__v_date(v, "expected_delivery_date", l->expected_delivery_date, 300);
 }
 
-static nb_err_t nb__v_fact(nb__vctx_t *v, const nb_context_fact_t *f)
+NB_NODISCARD static nb_err_t nb__v_fact(nb__vctx_t *v, const nb_context_fact_t *f)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "event_id", f->event_id)) ||
@@ -209,7 +210,7 @@ static nb_err_t nb__v_fact(nb__vctx_t *v, const nb_context_fact_t *f)
     return nb__v_version(v, f->version);
 }
 
-static nb_err_t nb__v_ack(nb__vctx_t *v, const nb_ack_t *a)
+NB_NODISCARD static nb_err_t nb__v_ack(nb__vctx_t *v, const nb_ack_t *a)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "ack_id", a->ack_id)) ||
@@ -221,7 +222,7 @@ static nb_err_t nb__v_ack(nb__vctx_t *v, const nb_ack_t *a)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__v_notif(nb__vctx_t *v, const nb_notification_t *n)
+NB_NODISCARD static nb_err_t nb__v_notif(nb__vctx_t *v, const nb_notification_t *n)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "notification_id", n->notification_id)) ||
@@ -238,7 +239,7 @@ static nb_err_t nb__v_notif(nb__vctx_t *v, const nb_notification_t *n)
 }
 
 /* A suggestion must be a statement a reviewer can publish as it is once they confirm it. */
-static nb_err_t nb__v_suggestion(nb__vctx_t *v, const nb_suggestion_t *s)
+NB_NODISCARD static nb_err_t nb__v_suggestion(nb__vctx_t *v, const nb_suggestion_t *s)
 {
     nb_err_t err;
     if ((err = nb__v_nonempty(v, "suggestion_id", s->suggestion_id)) ||

@@ -208,14 +208,17 @@ void nb_identity_conf_default(nb_identity_conf_t *conf)
 nb_identity_t *nb_identity_new(const nb_identity_conf_t *conf, char *errstr, size_t errstr_size)
 {
     nb_identity_t *idt = NULL;
+    /* A constructor fails with NULL and the reason in errstr: nb__fail() is called for the
+     * reason it writes, and only hands back the code it was given. */
     if (!conf || !conf->secret || conf->secret_len < NB_IDENTITY_SECRET_MIN) {
-        nb__fail(errstr, errstr_size, NB_ERR_CONFIG,
-                 "identity secret is missing or shorter than %d bytes", NB_IDENTITY_SECRET_MIN);
+        NB_IGNORE(nb__fail(errstr, errstr_size, NB_ERR_CONFIG,
+                           "identity secret is missing or shorter than %d bytes",
+                           NB_IDENTITY_SECRET_MIN));
         return NULL;
     }
     if (!conf->park_max_events || !conf->park_max_bytes || conf->park_retention_ms <= 0) {
-        nb__fail(errstr, errstr_size, NB_ERR_CONFIG,
-                 "identity parking limits must be greater than zero");
+        NB_IGNORE(nb__fail(errstr, errstr_size, NB_ERR_CONFIG,
+                           "identity parking limits must be greater than zero"));
         return NULL;
     }
     idt = calloc(1, sizeof(*idt));
@@ -256,12 +259,13 @@ nb_identity_t *nb_identity_new(const nb_identity_conf_t *conf, char *errstr, siz
         goto nomem;
     return idt;
 
-crypto:
-    nb__fail(errstr, errstr_size, NB_ERR_CONFIG, "OpenSSL cannot provide HMAC-SHA256");
+crypto: /* NULL and errstr, as above */
+    NB_IGNORE(nb__fail(errstr, errstr_size, NB_ERR_CONFIG, "OpenSSL cannot provide HMAC-SHA256"));
     nb_identity_destroy(idt);
     return NULL;
 nomem:
-    nb__fail(errstr, errstr_size, NB_ERR_NOMEM, "out of memory creating the identity table");
+    NB_IGNORE(
+        nb__fail(errstr, errstr_size, NB_ERR_NOMEM, "out of memory creating the identity table"));
     nb_identity_destroy(idt);
     return NULL;
 }

@@ -122,34 +122,35 @@ struct nb_identity_s {
 #define NB__PNODE_COST(len) (sizeof(nb__pnode_t) + (len))
 
 /* identity.c */
-nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a, size_t alen,
-                          const void *b, size_t blen, const void *c, size_t clen,
-                          uint8_t out[NB__MAC_LEN]);
+NB_NODISCARD nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
+                                       size_t alen, const void *b, size_t blen, const void *c,
+                                       size_t clen, uint8_t out[NB__MAC_LEN]);
 void nb__identity_hex(const uint8_t *bytes, size_t n, char *out);
 void nb__identity_nhs_format(uint64_t nhs, char out[NB_NHS_LEN + 1]);
-nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_MAX + 1]);
-nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
+NB_NODISCARD nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs,
+                                          char key[NB_KEY_MAX + 1]);
+NB_NODISCARD nb_err_t nb__fail(char *errstr, size_t errstr_size, nb_err_t err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
     ;
-nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
-                       const char *field, char *errstr, size_t errstr_size);
-nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
-                          uint8_t dig[NB__DIGEST_LEN]);
-nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
-                      const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
-                      size_t errstr_size);
+NB_NODISCARD nb_err_t nb__nhs_parse(const nb_identity_t *idt, const char *in, uint64_t *out,
+                                    const char *field, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb__local_digest(nb_identity_t *idt, const nb_identifier_t *id,
+                                       uint8_t dig[NB__DIGEST_LEN]);
+NB_NODISCARD nb_err_t nb__preg_mac(nb_identity_t *idt, const nb_identifier_t *person, int32_t edd,
+                                   const char *field, uint8_t mac[NB__MAC_LEN], char *errstr,
+                                   size_t errstr_size);
 
 /* state.c */
 void nb__identity_ref(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len, uint16_t src,
                       uint8_t flags, nb_identity_link_ref_t *ref);
-nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n);
+NB_NODISCARD nb_err_t nb__arena_reserve(nb_identity_t *idt, size_t n);
 uint32_t nb__arena_put(nb_identity_t *idt, const char *s, size_t len);
 /* Rewrites the arena without the strings of replaced statements, once they are most of it. */
 void nb__arena_maybe_compact(nb_identity_t *idt);
 /* Interns a source (agency, system, organisation), whose index a slot keeps. */
-nb_err_t nb__source_intern(nb_identity_t *idt, const nb_source_t *src, uint16_t *out);
+NB_NODISCARD nb_err_t nb__source_intern(nb_identity_t *idt, const nb_source_t *src, uint16_t *out);
 /* A statement's verification, as the bits of a slot's flags. */
 uint8_t nb__verif_flags(nb_verification_t v);
 bool nb__same_event(const nb_identity_t *idt, uint32_t ev_off, uint8_t ev_len,
@@ -158,8 +159,9 @@ void nb__ref_of_link(const nb_identity_link_t *link, nb_identity_link_ref_t *ref
 
 /* resolve.c */
 /* Fills res for an event resolved through a linked local-id slot. */
-nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t *slot,
-                                       nb_identity_method_t method, nb_identity_resolution_t *res);
+NB_NODISCARD nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t *slot,
+                                                    nb_identity_method_t method,
+                                                    nb_identity_resolution_t *res);
 
 /* merge.c */
 /* The number at the end of @p nhs's supersession chain; *hops and *last (either may be NULL)
@@ -167,14 +169,16 @@ nb_err_t nb__identity_resolve_via_link(nb_identity_t *idt, const nb__link_slot_t
 uint64_t nb__identity_final(const nb_identity_t *idt, uint64_t nhs, uint32_t *hops,
                             const nb__sup_slot_t **last);
 /* Applies a supersedes statement (called by nb_identity_apply(), links.c). */
-nb_err_t nb__apply_supersedes(nb_identity_t *idt, const nb_identity_link_t *link,
-                              nb_identity_result_t *res, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb__apply_supersedes(nb_identity_t *idt, const nb_identity_link_t *link,
+                                           nb_identity_result_t *res, char *errstr,
+                                           size_t errstr_size);
 
 /* pregnancy.c */
 /* Resolves an unborn subject (see docs/identity.md, "Pregnancies"). */
-nb_err_t nb__identity_resolve_unborn(nb_identity_t *idt, const nb_identity_subject_t *subj,
-                                     nb_identity_resolution_t *res, char *errstr,
-                                     size_t errstr_size);
+NB_NODISCARD nb_err_t nb__identity_resolve_unborn(nb_identity_t *idt,
+                                                  const nb_identity_subject_t *subj,
+                                                  nb_identity_resolution_t *res, char *errstr,
+                                                  size_t errstr_size);
 /* What applying a link or an unborn_to_child does to pregnancies, worked out before the
  * statement changes anything (nb__preg_plan) and done after it succeeded (nb__preg_commit,
  * which cannot fail: everything is reserved by the plan). */
@@ -188,12 +192,14 @@ typedef struct nb__preg_plan_s {
     uint32_t pend_idx;
     int32_t pend_edd;
 } nb__preg_plan_t;
-nb_err_t nb__preg_plan_link(nb_identity_t *idt, const nb_identity_link_t *link, uint64_t x,
-                            nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
-                            size_t errstr_size);
-nb_err_t nb__preg_plan_unborn(nb_identity_t *idt, const nb_identity_link_t *link, uint64_t x,
-                              nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
-                              size_t errstr_size);
+NB_NODISCARD nb_err_t nb__preg_plan_link(nb_identity_t *idt, const nb_identity_link_t *link,
+                                         uint64_t x, nb__preg_plan_t *plan,
+                                         nb_identity_result_t *res, char *errstr,
+                                         size_t errstr_size);
+NB_NODISCARD nb_err_t nb__preg_plan_unborn(nb_identity_t *idt, const nb_identity_link_t *link,
+                                           uint64_t x, nb__preg_plan_t *plan,
+                                           nb_identity_result_t *res, char *errstr,
+                                           size_t errstr_size);
 void nb__preg_commit(nb_identity_t *idt, const nb_identity_link_t *link, nb__preg_plan_t *plan,
                      nb_identity_result_t *res);
 void nb__preg_plan_free(nb__preg_plan_t *plan);
@@ -202,9 +208,9 @@ uint64_t nb__pend_hash(const void *key);
 /* park.c */
 /* Moves the events waiting for @p want into a new array (arrival order), each resolved as
  * @p proto. On NB_ERR_NOMEM nothing is moved. */
-nb_err_t nb__park_take(nb_identity_t *idt, const uint8_t want[NB_IDENTITY_WANT_LEN],
-                       const nb_identity_resolution_t *proto, nb_identity_parked_t **out,
-                       size_t *n_out);
+NB_NODISCARD nb_err_t nb__park_take(nb_identity_t *idt, const uint8_t want[NB_IDENTITY_WANT_LEN],
+                                    const nb_identity_resolution_t *proto,
+                                    nb_identity_parked_t **out, size_t *n_out);
 size_t nb__park_waiting(const nb_identity_t *idt, const uint8_t want[NB_IDENTITY_WANT_LEN]);
 void nb__park_free_all(nb_identity_t *idt);
 

@@ -10,9 +10,10 @@
 #include <string.h>
 
 /* link / unborn_to_child: joins the slot @p dig of @p tab to child @p x. */
-static nb_err_t nb__apply_join(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig, uint64_t x,
-                               const nb_identity_link_t *link, const char *preg_key,
-                               nb_identity_result_t *res, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__apply_join(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig,
+                                            uint64_t x, const nb_identity_link_t *link,
+                                            const char *preg_key, nb_identity_result_t *res,
+                                            char *errstr, size_t errstr_size)
 {
     bool is_preg = preg_key != NULL;
     size_t evlen = strlen(link->event_id);
@@ -104,9 +105,11 @@ static nb_err_t nb__apply_join(nb_identity_t *idt, nb__tab_t *tab, const uint8_t
 }
 
 /* unlink: withdraws the join of slot @p dig with child @p x. */
-static nb_err_t nb__apply_unjoin(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig,
-                                 uint64_t x, const nb_identity_link_t *link, bool is_preg,
-                                 nb_identity_result_t *res, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__apply_unjoin(nb_identity_t *idt, nb__tab_t *tab,
+                                              const uint8_t *dig, uint64_t x,
+                                              const nb_identity_link_t *link, bool is_preg,
+                                              nb_identity_result_t *res, char *errstr,
+                                              size_t errstr_size)
 {
     size_t evlen = strlen(link->event_id);
     uint16_t src;
@@ -146,10 +149,11 @@ static nb_err_t nb__apply_unjoin(nb_identity_t *idt, nb__tab_t *tab, const uint8
 
 /* nb__apply_join(), then what the statement does to pregnancies (planned and reserved
  * before, so that nothing can fail after the join). */
-static nb_err_t nb__apply_preg(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig,
-                               uint64_t x, const nb_identity_link_t *link, const char *preg_key,
-                               nb__preg_plan_t *plan, nb_identity_result_t *res, char *errstr,
-                               size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__apply_preg(nb_identity_t *idt, nb__tab_t *tab, const uint8_t *dig,
+                                            uint64_t x, const nb_identity_link_t *link,
+                                            const char *preg_key, nb__preg_plan_t *plan,
+                                            nb_identity_result_t *res, char *errstr,
+                                            size_t errstr_size)
 {
     idt->arena_hold = true;
     nb_err_t err = nb__apply_join(idt, tab, dig, x, link, preg_key, res, errstr, errstr_size);

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static nb_err_t nb__pfail(char *errstr, size_t errstr_size, nb_err_t err, const char *msg)
+NB_NODISCARD static nb_err_t nb__pfail(char *errstr, size_t errstr_size, nb_err_t err,
+                                       const char *msg)
 {
     if (errstr && errstr_size)
         snprintf(errstr, errstr_size, "%s", msg);
@@ -94,8 +95,8 @@ nb_err_t nb__park_take(nb_identity_t *idt, const uint8_t want[NB_IDENTITY_WANT_L
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__pnode_new(const void *data, size_t len, const nb_identity_meta_t *meta,
-                              nb__pnode_t **out)
+NB_NODISCARD static nb_err_t nb__pnode_new(const void *data, size_t len,
+                                           const nb_identity_meta_t *meta, nb__pnode_t **out)
 {
     nb__pnode_t *p = calloc(1, sizeof(*p));
     if (!p)

@@ -51,8 +51,8 @@ static const nb__pend_slot_t *nb__pend_at(const nb_identity_t *idt,
 }
 
 /* The pregnancy MAC of an NHS number (as an integer) and a date. */
-static nb_err_t nb__preg_mac_nhs(nb_identity_t *idt, uint64_t nhs, int32_t edd,
-                                 uint8_t mac[NB__MAC_LEN])
+NB_NODISCARD static nb_err_t nb__preg_mac_nhs(nb_identity_t *idt, uint64_t nhs, int32_t edd,
+                                              uint8_t mac[NB__MAC_LEN])
 {
     nb_identifier_t person;
     memset(&person, 0, sizeof(person));
@@ -71,9 +71,10 @@ static bool nb__joined(const nb__link_slot_t *s)
  * same when no NHS number is known): joined to a child through either slot, else keyed by
  * canon. Both joined to different children is a conflict.
  */
-static nb_err_t nb__preg_settle(nb_identity_t *idt, const uint8_t lit[NB__MAC_LEN],
-                                const uint8_t canon[NB__MAC_LEN], nb_identity_resolution_t *res,
-                                char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__preg_settle(nb_identity_t *idt, const uint8_t lit[NB__MAC_LEN],
+                                             const uint8_t canon[NB__MAC_LEN],
+                                             nb_identity_resolution_t *res, char *errstr,
+                                             size_t errstr_size)
 {
     const nb__link_slot_t *sc = nb__tab_find(&idt->preg, canon);
     const nb__link_slot_t *sl =
@@ -215,7 +216,7 @@ void nb__preg_plan_free(nb__preg_plan_t *plan)
     memset(plan, 0, sizeof(*plan));
 }
 
-static nb_err_t nb__plan_grow(nb__preg_plan_t *plan, size_t n)
+NB_NODISCARD static nb_err_t nb__plan_grow(nb__preg_plan_t *plan, size_t n)
 {
     if (n == 0)
         return NB_ERR_OK;
@@ -226,9 +227,10 @@ static nb_err_t nb__plan_grow(nb__preg_plan_t *plan, size_t n)
 }
 
 /* A refusal: joining @p lit's child under @p canon_slot, joined to another child. */
-static nb_err_t nb__plan_conflict(nb_identity_t *idt, const nb__link_slot_t *canon_slot,
-                                  uint64_t proposed_nhs, const nb_identity_link_t *link,
-                                  nb_identity_result_t *res, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t
+nb__plan_conflict(nb_identity_t *idt, const nb__link_slot_t *canon_slot, uint64_t proposed_nhs,
+                  const nb_identity_link_t *link, nb_identity_result_t *res, char *errstr,
+                  size_t errstr_size)
 {
     nb_identity_conflict_t *c = &res->conflict;
     nb_err_t err;

@@ -40,7 +40,7 @@ void nb__tab_free(nb__tab_t *t);
  * @brief Makes sure @p n more entries fit without exceeding the load limit.
  * @returns NB_ERR_OK, NB_ERR_NOMEM (the table is unchanged) or NB_ERR_LIMIT.
  */
-nb_err_t nb__tab_reserve(nb__tab_t *t, size_t n);
+NB_NODISCARD nb_err_t nb__tab_reserve(nb__tab_t *t, size_t n);
 
 /** @brief The slot holding @p key, or NULL. */
 void *nb__tab_find(const nb__tab_t *t, const void *key);

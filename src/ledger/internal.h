@@ -45,7 +45,8 @@ typedef enum nb__limit_e {
 } nb__limit_t;
 
 /** @brief Makes room for one more element (small growth steps). */
-nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem, size_t max);
+NB_NODISCARD nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem,
+                                         size_t max);
 
 /** @brief The appointment key hash: agency name + "/" + appointment id. */
 uint64_t nb__ledger_appt_key(nb_agency_t agency, const char *appointment_id);
@@ -65,7 +66,8 @@ bool nb__srcid_wanted(unsigned status);
 
 /** @brief Sets (or replaces) the id of an appointment. @returns NB_ERR_OK or NB_ERR_NOMEM
  *  (nothing changed). */
-nb_err_t nb__srcid_set(nb_ledger_t *led, uint64_t appt_hash, const char *id, size_t len);
+NB_NODISCARD nb_err_t nb__srcid_set(nb_ledger_t *led, uint64_t appt_hash, const char *id,
+                                    size_t len);
 
 /** @brief Forgets the id of an appointment (no-op when none is kept). */
 void nb__srcid_remove(nb_ledger_t *led, uint64_t appt_hash);
@@ -74,7 +76,7 @@ void nb__srcid_remove(nb_ledger_t *led, uint64_t appt_hash);
 void nb__srcid_tidy(nb_ledger_t *led);
 
 /** @brief Takes the ids of @p src that @p dst's appointments want. @returns NB_ERR_NOMEM or OK. */
-nb_err_t nb__srcid_merge(nb_ledger_t *dst, const nb_ledger_t *src);
+NB_NODISCARD nb_err_t nb__srcid_merge(nb_ledger_t *dst, const nb_ledger_t *src);
 
 /** @brief Number of ids kept, and the bytes of their entries (what the changelog carries). */
 size_t nb__srcid_count(const nb_ledger_t *led);
@@ -84,7 +86,7 @@ size_t nb__srcid_entry_bytes(const nb_ledger_t *led);
 uint8_t *nb__srcid_write(const nb_ledger_t *led, uint8_t *w);
 
 /** @brief Makes room for entries of @p entry_bytes in all and empties the store (decoding). */
-nb_err_t nb__srcid_reserve(nb_ledger_t *led, size_t entry_bytes);
+NB_NODISCARD nb_err_t nb__srcid_reserve(nb_ledger_t *led, size_t entry_bytes);
 
 /** @brief Appends an entry after nb__srcid_reserve(): hashes must come in increasing order. */
 void nb__srcid_append(nb_ledger_t *led, uint64_t appt_hash, const char *id, size_t len);

@@ -223,7 +223,7 @@ nb_err_t nb__ledger_reserve(void **arr, uint16_t *cap, uint16_t n, size_t elem, 
 }
 
 /* Remembers which limit an NB_ERR_LIMIT was (nb_ledger_limit_str()). @returns err. */
-static nb_err_t nb__limit(nb_ledger_t *led, nb__limit_t which, nb_err_t err)
+NB_NODISCARD static nb_err_t nb__limit(nb_ledger_t *led, nb__limit_t which, nb_err_t err)
 {
     if (err == NB_ERR_LIMIT)
         led->last_limit = (uint8_t)which;
@@ -424,8 +424,8 @@ nb_err_t nb_ledger_apply_fact(nb_ledger_t *led, const nb_context_fact_t *fact,
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__reintern(nb_ledger_t *dst, const nb_ledger_t *src, uint16_t idx,
-                             uint16_t *out)
+NB_NODISCARD static nb_err_t nb__reintern(nb_ledger_t *dst, const nb_ledger_t *src, uint16_t idx,
+                                          uint16_t *out)
 {
     if (dst->dict == src->dict) {
         *out = idx;

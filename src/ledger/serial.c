@@ -195,7 +195,7 @@ static bool nb__has_dup(uint64_t *h, size_t n)
     } while (0)
 
 /* Makes room for exactly n elements (decoding knows the count). */
-static nb_err_t nb__room(void **arr, uint16_t *cap, size_t n, size_t elem)
+NB_NODISCARD static nb_err_t nb__room(void **arr, uint16_t *cap, size_t n, size_t elem)
 {
     if (n <= *cap)
         return NB_ERR_OK;
@@ -212,8 +212,8 @@ static nb_err_t nb__room(void **arr, uint16_t *cap, size_t n, size_t elem)
 
 /* Version 2's source ids: each names an appointment of the ledger (@p hashes, sorted, holds
  * theirs), in increasing hash order, with 1 to NB_ID_MAX bytes of identifier text. */
-static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *hashes,
-                                  char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *hashes,
+                                               char *errstr, size_t errstr_size)
 {
     size_t n = (size_t)nb__get_u(r, 2, "id count");
     if (r->bad) {
@@ -274,8 +274,8 @@ static nb_err_t nb__decode_srcids(nb_ledger_t *led, nb__r_t *r, const uint64_t *
 
 /* The fixed header: magic, format version (returned in @p version), date of birth and
  * expected delivery date. A short read is reported by the next count that is checked. */
-static nb_err_t nb__decode_header(nb_ledger_t *led, nb__r_t *r, unsigned *version, char *errstr,
-                                  size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_header(nb_ledger_t *led, nb__r_t *r, unsigned *version,
+                                               char *errstr, size_t errstr_size)
 {
     nb_err_t err = NB_ERR_OK;
     if (r->len < 4 || memcmp(r->p, "NBL", 3) != 0)
@@ -294,8 +294,8 @@ fail:
 /* The record's strings, interned into @p dict; (*strs)[i] receives the dictionary index of
  * string i. *strs starts as the caller's stack array and is replaced by a heap one (which
  * the caller frees) when there are more than NB__STACK_ITEMS strings. */
-static nb_err_t nb__decode_strings(nb_ledger_dict_t *dict, nb__r_t *r, uint16_t **strs,
-                                   size_t *n_strs, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_strings(nb_ledger_dict_t *dict, nb__r_t *r, uint16_t **strs,
+                                                size_t *n_strs, char *errstr, size_t errstr_size)
 {
     nb_err_t err = NB_ERR_OK;
     size_t n = (size_t)nb__get_u(r, 2, "string count");
@@ -332,9 +332,9 @@ fail:
  * appointment i's hash, and the hashes are left sorted for the source ids. *hashes starts
  * as the caller's stack array and is replaced by a heap one (which the caller frees) when
  * there are more than NB__STACK_ITEMS appointments. */
-static nb_err_t nb__decode_appts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
-                                 size_t n_strs, uint64_t **hashes, char *errstr,
-                                 size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_appts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
+                                              size_t n_strs, uint64_t **hashes, char *errstr,
+                                              size_t errstr_size)
 {
     nb_err_t err = NB_ERR_OK;
     size_t n = (size_t)nb__get_u(r, 2, "appointment count");
@@ -395,8 +395,8 @@ fail:
 }
 
 /* The facts, checked against the string table, for a start date and for repeats. */
-static nb_err_t nb__decode_facts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
-                                 size_t n_strs, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_facts(nb_ledger_t *led, nb__r_t *r, const uint16_t *strs,
+                                              size_t n_strs, char *errstr, size_t errstr_size)
 {
     nb_err_t err = NB_ERR_OK;
     size_t n = (size_t)nb__get_u(r, 2, "fact count");
@@ -440,7 +440,8 @@ fail:
 }
 
 /* The raised notifications, checked for tier, order and repeated ids. */
-static nb_err_t nb__decode_raised(nb_ledger_t *led, nb__r_t *r, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__decode_raised(nb_ledger_t *led, nb__r_t *r, char *errstr,
+                                               size_t errstr_size)
 {
     nb_err_t err = NB_ERR_OK;
     size_t n = (size_t)nb__get_u(r, 2, "raised count");

@@ -61,7 +61,7 @@ static uint8_t *nb__find(const nb_ledger_t *led, uint64_t hash, bool *found)
     return e;
 }
 
-static nb_err_t nb__grow(nb_ledger_t *led, size_t need)
+NB_NODISCARD static nb_err_t nb__grow(nb_ledger_t *led, size_t need)
 {
     nb__srchdr_t h = {NB__SRCID_HDR, 0};
     if (led->src)

@@ -49,10 +49,10 @@ void nb__cerr(nb__cerr_t *e, const char *fmt, ...) __attribute__((format(printf,
  *        scalar; lists comma-separated).
  * @returns NB_ERR_OK; NB_ERR_CONFIG with the reason in @p why; NB_ERR_NOMEM.
  */
-nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *v, char *why,
-                        size_t why_size);
+NB_NODISCARD nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *v, char *why,
+                                     size_t why_size);
 /** Sets a librdkafka property, replacing its value when it is set already.
  *  @returns NB_ERR_OK, NB_ERR_LIMIT (too many properties) or NB_ERR_NOMEM. */
-nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v);
+NB_NODISCARD nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v);
 
 #endif /* NB_OPS_CONFIG_INTERNAL_H */

@@ -488,9 +488,9 @@ static nb_policy_t *nb__policy_new(void)
 }
 
 /* Loads sources (files when paths is set, memory otherwise). */
-static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *paths, size_t n,
-                         nb_policy_diag_cb_t *cb, void *opaque, nb_policy_t **polp, char *errstr,
-                         size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__load(const nb_policy_source_t *srcs, const char *const *paths,
+                                      size_t n, nb_policy_diag_cb_t *cb, void *opaque,
+                                      nb_policy_t **polp, char *errstr, size_t errstr_size)
 {
     nb__ctx_t ctx;
     memset(&ctx, 0, sizeof(ctx));

@@ -147,23 +147,23 @@ nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     nb_err_t err = nb_buf_reserve(&b, 512);
     if (err)
         return err;
-    nb_buf_append(&b, "NBS\1", 4);
-    nb_buf_append(&b, &kind, 1);
-    nb_buf_append(&b, &nlen, 1);
-    nb_buf_append(&b, c->nhs, nlen);
-    nb_buf_append(&b, &mlen, 1);
-    nb_buf_append(&b, c->mother, mlen);
+    nb_buf_add(&b, "NBS\1", 4);
+    nb_buf_add(&b, &kind, 1);
+    nb_buf_add(&b, &nlen, 1);
+    nb_buf_add(&b, c->nhs, nlen);
+    nb_buf_add(&b, &mlen, 1);
+    nb_buf_add(&b, c->mother, mlen);
     size_t at = b.len;
-    nb_buf_append(&b, llen, 4);
+    nb_buf_add(&b, llen, 4);
     err = nb_ledger_encode(c->led, &b);
     if (!err) {
         nb_le_put(b.data + at, (uint32_t)(b.len - at - 4), 4);
-        nb_buf_put_le(&b, (uint64_t)c->due, 8);
+        nb_buf_add_le(&b, (uint64_t)c->due, 8);
         err = nb_notify_state_encode(&c->ns, &b);
     }
     if (!err && c->has_preg) {
-        nb_buf_append(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
-        nb_buf_put_le(&b, (uint32_t)c->preg.expected_delivery_date, 4);
+        nb_buf_add(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
+        nb_buf_add_le(&b, (uint32_t)c->preg.expected_delivery_date, 4);
     }
     if (!err)
         err = b.err; /* a value cut short would replace the child's record */
@@ -238,7 +238,7 @@ typedef struct nb__life_s {
 } nb__life_t;
 
 /* The daemon's sink of the lifecycle step: publishes, gathers digests, audits, counts. */
-static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
+NB_NODISCARD static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *o)
 {
     nb__life_t *l = opaque;
     const nb_notify_action_t *a = o->action;

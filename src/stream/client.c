@@ -233,8 +233,8 @@ rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *
  * properties against each other only when a client is made (message.timeout.ms above the
  * transaction timeout, fetch.max.bytes below message.max.bytes, a CA file that is not PEM).
  * Making one connects nowhere first; it is destroyed before it has anything to say. */
-static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc, const char *what,
-                                 char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__check_client(rd_kafka_type_t type, rd_kafka_conf_t *kc,
+                                              const char *what, char *errstr, size_t errstr_size)
 {
     char why[512];
     if (!kc)
@@ -337,6 +337,14 @@ void nb_stream_destroy(nb_stream_t *st)
 {
     if (!st)
         return;
+    /* nb_stream_run() settles the commit in flight; this is for a run cut short. First, while
+     * what it uses is still there: the committer thread the producer, a failed commit's abort
+     * and rollback the consumer and the stores. Its outcome cannot matter here: a batch whose
+     * commit failed is never seen by read_committed readers (aborted now, or by the brokers
+     * when its transaction times out), and its records, whose offsets were not committed, are
+     * read again by the next run. */
+    if (st->commit.busy)
+        NB_IGNORE(nb__commit_settle(st));
     nb__ahead_stop(st); /* nb_stream_run() stops it; this is for a run cut short */
     if (st->consumer) {
         rd_kafka_consumer_close(st->consumer);
@@ -362,8 +370,6 @@ void nb_stream_destroy(nb_stream_t *st)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
     free(st->caught);
-    if (st->commit.busy) /* nb_stream_run() settles it; this is for a run cut short */
-        nb__commit_settle(st);
     nb__undo_free(&st->undo);
     nb__undo_free(&st->undo_prev);
     nb__pending_clear(st);

@@ -34,7 +34,7 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
     size_t n = rd_kafka_header_cnt(h);
     if (n == 0)
         return false;
-    nb_buf_put_le(out, n, 4);
+    nb_buf_add_le(out, n, 4);
     const char *name;
     const void *val;
     size_t size;
@@ -42,11 +42,11 @@ static bool nb__headers_pack_h(const rd_kafka_headers_t *h, nb_buf_t *out)
         size_t nl = strlen(name);
         if (nl > UINT16_MAX)
             nl = UINT16_MAX;
-        nb_buf_put_le(out, nl, 2);
-        nb_buf_append(out, name, nl);
-        nb_buf_put_le(out, val ? size : UINT32_MAX, 4);
+        nb_buf_add_le(out, nl, 2);
+        nb_buf_add(out, name, nl);
+        nb_buf_add_le(out, val ? size : UINT32_MAX, 4);
         if (val)
-            nb_buf_append(out, val, size);
+            nb_buf_add(out, val, size);
     }
     return out->err == NB_ERR_OK;
 }
@@ -239,9 +239,9 @@ nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
 /* Adds the error and the provenance to @p orig (the original headers, taken over; NULL: none),
  * counts, logs and produces; or, when the whole record would be larger than Kafka takes, a
  * bounded dead letter (nb__dead_letter_bounded). */
-static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
-                                     rd_kafka_headers_t *orig, const void *value, size_t len,
-                                     nb_err_t err, const char *reason)
+NB_NODISCARD static nb_err_t nb__dead_letter_send(nb_stream_t *st, const nb__origin_t *o,
+                                                  rd_kafka_headers_t *orig, const void *value,
+                                                  size_t len, nb_err_t err, const char *reason)
 {
     /* The error and provenance headers: the reason (< 1 KiB) and five short values. */
     size_t whole = nb__wire_size(o->key ? o->key_len : 0, value ? len : 0, orig) +

@@ -68,9 +68,9 @@ void nb__decoder_run(nb__decoder_t *d, const rd_kafka_message_t *rkm, int64_t no
 
 /* An appointment or a context fact (in @p m) whose subject the identity table resolves: to
  * its child's key, parked under a provisional key, or set aside (a conflict). */
-static nb_err_t nb__source_resolve(nb__pipeline_t *p, nb_stream_t *st,
-                                   const rd_kafka_message_t *rkm, const nb_record_t *rec,
-                                   nb__msg_t *m, int64_t now)
+NB_NODISCARD static nb_err_t nb__source_resolve(nb__pipeline_t *p, nb_stream_t *st,
+                                                const rd_kafka_message_t *rkm,
+                                                const nb_record_t *rec, nb__msg_t *m, int64_t now)
 {
     nb_err_t err;
     nb_identity_subject_t subj;

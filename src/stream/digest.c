@@ -10,8 +10,8 @@
 static void nb__put_str8(nb_buf_t *b, const char *s)
 {
     uint8_t n = (uint8_t)strlen(s);
-    nb_buf_append(b, &n, 1);
-    nb_buf_append(b, s, n);
+    nb_buf_add(b, &n, 1);
+    nb_buf_add(b, s, n);
 }
 
 static bool nb__get_str8(nb__rd_t *r, char *dst, size_t cap)
@@ -56,17 +56,17 @@ nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d)
     return r.bad || r.p != r.end ? NB_ERR_LEDGER_CORRUPT : NB_ERR_OK;
 }
 
-static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                                const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
+NB_NODISCARD static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                             const uint8_t key[NB__KEY_LEN], const nb__digest_t *d)
 {
     nb_buf_t b = {0};
     uint8_t kind = NB__STATE_DIGEST, n = (uint8_t)d->n;
-    nb_buf_append(&b, "NBS\1", 4);
-    nb_buf_append(&b, &kind, 1);
-    nb_buf_put_le(&b, (uint64_t)d->period_end, 8);
+    nb_buf_add(&b, "NBS\1", 4);
+    nb_buf_add(&b, &kind, 1);
+    nb_buf_add_le(&b, (uint64_t)d->period_end, 8);
     nb__put_str8(&b, d->role);
     nb__put_str8(&b, d->route);
-    nb_buf_append(&b, &n, 1);
+    nb_buf_add(&b, &n, 1);
     for (size_t i = 0; i < d->n; i++) {
         const nb_digest_item_t *it = &d->items[i];
         uint8_t tier = (uint8_t)it->tier;
@@ -75,8 +75,8 @@ static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part
         nb__put_str8(&b, it->child_key);
         nb__put_str8(&b, it->nhs_number);
         nb__put_str8(&b, it->rule_id);
-        nb_buf_append(&b, &tier, 1);
-        nb_buf_put_le(&b, (uint64_t)it->decided_at, 8);
+        nb_buf_add(&b, &tier, 1);
+        nb_buf_add_le(&b, (uint64_t)it->decided_at, 8);
     }
     nb_err_t err = b.err ? b.err : nb__state_put(st, part, key, b.data, b.len);
     if (!err)

@@ -35,8 +35,8 @@ void nb__store_destroy(nb__store_t *s);
 /** @returns the value, valid until the next put/del/swap of that key, or NULL when absent.
  *  @remark Not const: the store remembers the entry found, for the put that follows. */
 const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
-nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
-                       size_t len);
+NB_NODISCARD nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
+                                    size_t len);
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
 /**
  * @brief Puts @p val (malloc'd, len > 0), which the store takes over, or removes the key when
@@ -46,8 +46,9 @@ void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
  *        the entry carried this mark already, i.e. whether this batch has saved the entry's
  *        pre-image before. A removed entry forgets its mark.
  */
-nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
-                        uint64_t mark, uint8_t **old, size_t *old_len, bool *marked);
+NB_NODISCARD nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val,
+                                     size_t len, uint64_t mark, uint8_t **old, size_t *old_len,
+                                     bool *marked);
 size_t nb__store_count(const nb__store_t *s);
 size_t nb__store_bytes(const nb__store_t *s);
 typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
@@ -62,14 +63,15 @@ int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque);
  * @param partition the partition, or RD_KAFKA_PARTITION_UA to let the partitioner choose.
  * @remark @p hdrs (may be NULL) is owned by the call, whether it succeeds or not.
  */
-nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const void *key,
-                  size_t key_len, const void *value, size_t value_len, rd_kafka_headers_t *hdrs);
+NB_NODISCARD nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition,
+                               const void *key, size_t key_len, const void *value, size_t value_len,
+                               rd_kafka_headers_t *hdrs);
 
 /** @brief Sends the message to the dead-letter topic with its original key, value and headers
  *         and the error in nb.error.* headers; counts it. A by-child record that carries its
  *         origin goes as the original record (its key, headers and provenance). */
-nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
-                         const char *reason);
+NB_NODISCARD nb_err_t nb__dead_letter(nb_stream_t *st, const rd_kafka_message_t *rkm, nb_err_t err,
+                                      const char *reason);
 
 /**
  * Where a value was first read: the source record's coordinates, key and headers. A record
@@ -112,8 +114,9 @@ bool nb__origin_from_headers(const rd_kafka_message_t *rkm, nb__origin_t *o, cha
 /** @brief Sends a value that is not (or no longer) a consumed record to the dead-letter topic,
  *         with its origin's key, headers and provenance and the error in nb.error.* headers;
  *         counts it. */
-nb_err_t nb__dead_letter_origin(nb_stream_t *st, const nb__origin_t *o, const void *value,
-                                size_t len, nb_err_t err, const char *reason);
+NB_NODISCARD nb_err_t nb__dead_letter_origin(nb_stream_t *st, const nb__origin_t *o,
+                                             const void *value, size_t len, nb_err_t err,
+                                             const char *reason);
 
 /** @brief The by-child (and changelog) partition that owns a child key. */
 int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN]);
@@ -124,12 +127,12 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
 
 /** @brief Replaces the state of a key, writes it to the changelog, and remembers the old value
  *         so that an abort restores it. A value of length 0 deletes (tombstone). */
-nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                       const void *val, size_t len);
+NB_NODISCARD nb_err_t nb__state_put(nb_stream_t *st, int32_t partition,
+                                    const uint8_t key[NB__KEY_LEN], const void *val, size_t len);
 
 /** @brief nb__state_put() of a malloc'd value the store takes over (freed on error). */
-nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                             uint8_t *val, size_t len);
+NB_NODISCARD nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition,
+                                          const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len);
 
 /** @brief The names of the topics, partitions, etc. */
 const nb_config_t *nb__stream_conf(const nb_stream_t *st);
@@ -163,8 +166,8 @@ void nb__pregidx_note(nb__pregidx_t *x, int32_t partition, const uint8_t key[NB_
                       const uint8_t *val, size_t len);
 void nb__pregidx_drop_partition(nb__pregidx_t *x, int32_t partition);
 /* Copies of the entries of the partitions owned now, in *out (free() it). */
-nb_err_t nb__pregidx_owned(const nb__pregidx_t *x, const nb_stream_t *st,
-                           nb__pregidx_entry_t **out, size_t *n);
+NB_NODISCARD nb_err_t nb__pregidx_owned(const nb__pregidx_t *x, const nb_stream_t *st,
+                                        nb__pregidx_entry_t **out, size_t *n);
 
 /** @brief True when what is meant for a key of this by-child partition is handled here, in the
  *         current transaction, rather than produced to the by-child topic: the partition is
@@ -179,9 +182,9 @@ bool nb__deliver_here(const nb_stream_t *st, int32_t partition);
  *        @p out.
  * @returns NB_ERR_OK, or the codec's error with a message naming fields only.
  */
-nb_err_t nb__suggestion_encode(nb_codec_t *codec, const nb_identity_suggestion_t *sg,
-                               const nb_record_t *cause, int64_t now, nb_buf_t *out,
-                               char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb__suggestion_encode(nb_codec_t *codec, const nb_identity_suggestion_t *sg,
+                                            const nb_record_t *cause, int64_t now, nb_buf_t *out,
+                                            char *errstr, size_t errstr_size);
 
 /**
  * @brief In the transaction that parks an event under provisional key @p prov (of owned
@@ -191,11 +194,13 @@ nb_err_t nb__suggestion_encode(nb_codec_t *codec, const nb_identity_suggestion_t
  * @returns NB_ERR_OK (published, or a repeat, or a record that does not read back: counted and
  *          logged without content), or the error of nb__emit() / the state.
  */
-nb_err_t nb__suggestion_publish(nb_codec_t *codec, nb_stream_t *st, int32_t part,
-                                const uint8_t prov[NB__KEY_LEN], const void *value, size_t len);
+NB_NODISCARD nb_err_t nb__suggestion_publish(nb_codec_t *codec, nb_stream_t *st, int32_t part,
+                                             const uint8_t prov[NB__KEY_LEN], const void *value,
+                                             size_t len);
 
 /** @brief The provisional key @p prov holds no parked event any more: its marker entry goes. */
-nb_err_t nb__suggestion_forget(nb_stream_t *st, int32_t part, const uint8_t prov[NB__KEY_LEN]);
+NB_NODISCARD nb_err_t nb__suggestion_forget(nb_stream_t *st, int32_t part,
+                                            const uint8_t prov[NB__KEY_LEN]);
 
 /* ---- the pipeline (pipeline.c) ---------------------------------------------------------------- */
 
@@ -227,21 +232,23 @@ void nb__decoder_run(nb__decoder_t *d, const rd_kafka_message_t *rkm, int64_t no
 
 /** @brief A record from a source topic: decode (unless @p pre holds it decoded already),
  *         validate, resolve, forward or dead-letter. */
-nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
-                             int64_t now, const nb__decoded_t *pre);
+NB_NODISCARD nb_err_t nb__pipeline_source(nb__pipeline_t *p, nb_stream_t *st,
+                                          const rd_kafka_message_t *rkm, int64_t now,
+                                          const nb__decoded_t *pre);
 
 /** @brief A record from the by-child topic: apply to the child's state, evaluate, notify. */
-nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st, const rd_kafka_message_t *rkm,
-                               int64_t now);
+NB_NODISCARD nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st,
+                                            const rd_kafka_message_t *rkm, int64_t now);
 
 /** @brief A record of the identity links topic (global table, not transactional).
  *  @returns NB_ERR_OK, or why the link was refused (logged with its offset, not applied). */
-nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int64_t now);
+NB_NODISCARD nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm,
+                                        int64_t now);
 
 /** @brief Once per batch, inside the transaction: release parked events that links now
  *         resolve, expire old ones, escalate what fell due (at most NB__TICK_BUDGET_MS of
  *         escalations per tick: see nb__pipeline_tick_more()). */
-nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now);
+NB_NODISCARD nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now);
 
 #define NB__TICK_BUDGET_MS 20
 
@@ -278,7 +285,7 @@ void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m);
 void nb__pipeline_flush_metrics(nb__pipeline_t *p, nb_metrics_t *m);
 
 /** @brief Reloads the policy files; the old policy stays on error. */
-nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);
+NB_NODISCARD nb_err_t nb__pipeline_reload(nb__pipeline_t *p, char *errstr, size_t errstr_size);
 
 /* ---- one turn of the run loop (turn.c, pure) ----------------------------------------------------- */
 

@@ -310,25 +310,25 @@ void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
     }
 }
 
-/* Serialises one parked entry (kind 4). */
+/* Serialises one parked entry (kind 4). The writes are sticky: the caller checks b->err. */
 void nb__put_entry(nb_buf_t *b, const nb__parked_t *e)
 {
-    nb_buf_put_le(b, (uint64_t)e->parked_at, 8);
-    nb_buf_put_le(b, (uint64_t)e->offset, 8);
-    nb_buf_put_le(b, (uint64_t)e->ts, 8);
-    nb_buf_put_le(b, (uint32_t)e->partition, 4);
+    nb_buf_add_le(b, (uint64_t)e->parked_at, 8);
+    nb_buf_add_le(b, (uint64_t)e->offset, 8);
+    nb_buf_add_le(b, (uint64_t)e->ts, 8);
+    nb_buf_add_le(b, (uint32_t)e->partition, 4);
     size_t tl0 = strlen(e->topic);
     uint16_t tlen = (uint16_t)(tl0 > NB_IDENTITY_TOPIC_MAX ? NB_IDENTITY_TOPIC_MAX : tl0);
-    nb_buf_put_le(b, tlen, 2);
-    nb_buf_append(b, e->topic, tlen);
-    nb_buf_put_le(b, e->len, 4);
-    nb_buf_append(b, e->data, e->len);
-    nb_buf_put_le(b, e->key ? e->key_len : NB__NO_KEY, 4);
+    nb_buf_add_le(b, tlen, 2);
+    nb_buf_add(b, e->topic, tlen);
+    nb_buf_add_le(b, e->len, 4);
+    nb_buf_add(b, e->data, e->len);
+    nb_buf_add_le(b, e->key ? e->key_len : NB__NO_KEY, 4);
     if (e->key)
-        nb_buf_append(b, e->key, e->key_len);
-    nb_buf_put_le(b, e->headers ? e->headers_len : 0, 4);
+        nb_buf_add(b, e->key, e->key_len);
+    nb_buf_add_le(b, e->headers ? e->headers_len : 0, 4);
     if (e->headers)
-        nb_buf_append(b, e->headers, e->headers_len);
+        nb_buf_add(b, e->headers, e->headers_len);
 }
 
 static int nb__put_entry_cb(void *opaque, const nb__parked_t *e)
@@ -353,12 +353,12 @@ nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__ms
         return nb__msg_dead_letter(p, st, m, NB_ERR_IDENTITY_PARK_FULL,
                                    "too many events are waiting for identity links");
     nb_buf_t b = {0}, packed = {0};
-    nb_buf_append(&b, "NBS\1", 4);
+    nb_buf_add(&b, "NBS\1", 4);
     uint8_t kind = NB__STATE_PARKED;
-    nb_buf_append(&b, &kind, 1);
-    nb_buf_put_le(&b, n + 1, 4);
+    nb_buf_add(&b, &kind, 1);
+    nb_buf_add_le(&b, n + 1, 4);
     if (old && old[4] == NB__STATE_PARKED)
-        nb_buf_append(&b, old + 9, old_len - 9);
+        nb_buf_add(&b, old + 9, old_len - 9);
     else if (old && nb__parked_each(old, old_len, nb__put_entry_cb, &b) < 0) /* kind 2 */
         nb_buf_free(&b);
     if (b.err) {

@@ -183,11 +183,12 @@ nb_record_type_t nb__expect(const nb_config_t *c, const char *topic)
     return NB_RECORD_NONE;
 }
 
-static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
-                           int64_t now);
+NB_NODISCARD static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                        const nb__msg_t *m, int64_t now);
 
 /* A notification as Avro (digest items travel as notifications). */
-static nb_err_t nb__encode_note(nb__pipeline_t *p, const nb_notification_t *n, nb_buf_t *b)
+NB_NODISCARD static nb_err_t nb__encode_note(nb__pipeline_t *p, const nb_notification_t *n,
+                                             nb_buf_t *b)
 {
     nb_record_t rec;
     rec.type = NB_RECORD_NOTIFICATION;
@@ -315,8 +316,8 @@ void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB_KEY_MA
     nb__key_hex(digest, hex);
 }
 
-static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg_t *m,
-                                bool *changed)
+NB_NODISCARD static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg_t *m,
+                                             bool *changed)
 {
     nb_record_t dec;
     const nb_record_t *rec = m->rec;

@@ -248,14 +248,15 @@ uint64_t nb__rd_le(nb__rd_t *r, size_t n);
 nb_record_type_t nb__expect(const nb_config_t *c, const char *topic);
 void nb__msg_origin(const nb__msg_t *m, nb_buf_t *scratch, nb__origin_t *o);
 int64_t nb__recorded_of(const nb_record_t *rec);
-nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m, int64_t now);
-nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
-                                    nb_err_t code, const char *why);
+NB_NODISCARD nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                                  int64_t now);
+NB_NODISCARD nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                                          nb_err_t code, const char *why);
 const char *nb__mother_of(const nb_record_t *rec);
 void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB_KEY_MAX + 1]);
-nb_err_t nb__move_here(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                              const uint8_t key[NB__KEY_LEN], const char *key_hex,
-                              const char *into_hex, int64_t now);
+NB_NODISCARD nb_err_t nb__move_here(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                    const uint8_t key[NB__KEY_LEN], const char *key_hex,
+                                    const char *into_hex, int64_t now);
 
 /* parked.c */
 void nb__prov_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
@@ -275,33 +276,33 @@ int nb__parked_each(const uint8_t *val, size_t len,
 void nb__preg_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
                           const uint8_t *val, size_t len);
 void nb__put_entry(nb_buf_t *b, const nb__parked_t *e);
-nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
-                         int64_t now);
+NB_NODISCARD nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
+                               int64_t now);
 
 /* child.c */
-nb_err_t nb__move_to(nb__pipeline_t *p, nb_stream_t *st, const char *from_hex,
-                            const char *into_hex, int64_t now);
-nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
-                               nb_ledger_t *led, nb__child_t *c);
-nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                               const uint8_t key[NB__KEY_LEN], const nb__child_t *c);
-nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t *n);
-nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
-                          const char *notification_id, const char *rule_id,
-                          const char *child_key, int tier, int level,
-                          const nb_notification_t *evidence_from, int64_t now);
-nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
-                              const char *key_hex, bool quiet, int64_t now);
+NB_NODISCARD nb_err_t nb__move_to(nb__pipeline_t *p, nb_stream_t *st, const char *from_hex,
+                                  const char *into_hex, int64_t now);
+NB_NODISCARD nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
+                                     nb_ledger_t *led, nb__child_t *c);
+NB_NODISCARD nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                     const uint8_t key[NB__KEY_LEN], const nb__child_t *c);
+NB_NODISCARD nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t *n);
+NB_NODISCARD nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
+                                const char *notification_id, const char *rule_id,
+                                const char *child_key, int tier, int level,
+                                const nb_notification_t *evidence_from, int64_t now);
+NB_NODISCARD nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
+                                    const char *key_hex, bool quiet, int64_t now);
 
 /* digest.c */
-nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d);
-nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
-                                   const nb_policy_decision_t *d, const nb_notification_t *note,
-                                   int64_t now);
-nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                                   const uint8_t key[NB__KEY_LEN], const nb__digest_t *d,
-                                   int64_t now);
-nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
-                               int32_t part, int64_t now);
+NB_NODISCARD nb_err_t nb__digest_load(const uint8_t *val, size_t len, nb__digest_t *d);
+NB_NODISCARD nb_err_t nb__digest_forward(nb__pipeline_t *p, nb_stream_t *st,
+                                         const nb_policy_decision_t *d,
+                                         const nb_notification_t *note, int64_t now);
+NB_NODISCARD nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                         const uint8_t key[NB__KEY_LEN], const nb__digest_t *d,
+                                         int64_t now);
+NB_NODISCARD nb_err_t nb__digest_add(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
+                                     int32_t part, int64_t now);
 
 #endif

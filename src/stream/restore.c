@@ -17,8 +17,9 @@ static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uin
 /* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
  * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
  *           thread-safe metrics registry. */
-static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p, int64_t span,
-                                  atomic_llong *remaining, nb__store_t **out, long *records)
+NB_NODISCARD static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p,
+                                               int64_t span, atomic_llong *remaining,
+                                               nb__store_t **out, long *records)
 {
     nb_err_t result = NB_ERR_OK;
     nb__store_t *fresh = nb__store_new();
@@ -130,7 +131,7 @@ static void *nb__restore_thread(void *arg)
 /* Rebuilds the state of the given by-child partitions from their changelog partitions: two
  * threads with a restorer each read partitions (the per-record work is the limit, and the
  * broker serves both), then this thread installs the stores and rebuilds the indexes. */
-static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
+NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
 {
     int64_t t0 = nb__now();
     nb__restore_job_t job;
@@ -231,7 +232,10 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     else if (nb__ahead_handle(st, UINT64_MAX, false) == NB_ERR_KAFKA_FATAL)
         nb__ahead_discard(st);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        nb__commit_settle(st); /* a failed commit rewinds before the restore, not after */
+        /* A failed commit rewinds before the restore, not after. Rolled back
+         * (NB_ERR_KAFKA_ABORTABLE), its records come again; fatal, nothing is restored. */
+        if (nb__commit_settle(st) == NB_ERR_KAFKA_FATAL)
+            st->fatal = true;
         nb__done_offsets_reset(st);
         nb__srcwm_assign(st, parts, true);
         st->stats.ready = false;
@@ -278,10 +282,11 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them: the
          * commit in flight, then the open batch (rolled back when the partitions are lost). */
-        if (rd_kafka_assignment_lost(rk))
-            nb__abort(st);
-        else
-            nb__commit(st);
+        nb_err_t cerr = rd_kafka_assignment_lost(rk) ? nb__abort(st) : nb__commit(st);
+        /* Rolled back (NB_ERR_KAFKA_ABORTABLE), the batch's offsets are not committed and the
+         * partitions' next owner handles its records again; fatal, the run stops. */
+        if (cerr == NB_ERR_KAFKA_FATAL)
+            st->fatal = true;
         nb__done_offsets_reset(st);
         nb__srcwm_assign(st, parts, false);
         for (int i = 0; i < parts->cnt; i++)

@@ -76,7 +76,7 @@ static void nb__link(nb_stream_t *st, const rd_kafka_message_t *rkm)
 
 /* Assigns every partition of the links topic from the beginning and reads to the end, so that
  * ingest can resolve any event before it starts. */
-static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
+NB_NODISCARD static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomic_t *stop)
 {
     const rd_kafka_metadata_t *md = NULL;
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->links, st->conf->links_topic, NULL);
@@ -137,7 +137,7 @@ static void nb__links_poll(nb_stream_t *st)
     }
 }
 
-static nb_err_t nb__subscribe(nb_stream_t *st)
+NB_NODISCARD static nb_err_t nb__subscribe(nb_stream_t *st)
 {
     const nb_config_t *c = st->conf;
     rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(8);
@@ -237,8 +237,8 @@ nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
 }
 
 /* A record, or an event of the consumer (end of a partition, an error). */
-static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
-                           const nb__decoded_t *pre)
+NB_NODISCARD static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
+                                        const nb__decoded_t *pre)
 {
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0) {
@@ -371,7 +371,7 @@ static nb__turn_t nb__turn_facts(const nb_stream_t *st, int64_t now, bool idle, 
 
 /* The tick: watermarks reported, then timers, parked events and merges (nb__pipeline_tick()).
  * @returns NB_ERR_OK; NB_ERR_KAFKA_ABORTABLE when it was rolled back; NB_ERR_KAFKA_FATAL. */
-static nb_err_t nb__tick(nb_stream_t *st, int64_t now)
+NB_NODISCARD static nb_err_t nb__tick(nb_stream_t *st, int64_t now)
 {
     st->last_tick = now;
     nb__watermark_update(st, nb__eval_now(st), now, true);
@@ -408,7 +408,7 @@ static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
 /* One turn of the run loop: polls, handles what the last turn polled, and commits or ticks as
  * nb__turn_decide() says. @returns NB_ERR_OK; NB_ERR_KAFKA_ABORTABLE (rolled back: the next
  * turn starts again); NB_ERR_KAFKA_FATAL. */
-static nb_err_t nb__turn(nb_stream_t *st)
+NB_NODISCARD static nb_err_t nb__turn(nb_stream_t *st)
 {
     nb_err_t err;
     /* The commit in flight has finished: the next batch's transaction begins now, and its
@@ -475,10 +475,10 @@ nb_err_t nb_stream_run(nb_stream_t *st, volatile sig_atomic_t *stop,
     /* What was polled and not handled comes again in the next run. The commit in flight, then
      * the open batch (after a fatal error only settled). */
     nb__ahead_stop(st);
-    if (st->fatal)
-        nb__commit_settle(st);
-    else
-        nb__commit(st);
+    /* Rolled back (NB_ERR_KAFKA_ABORTABLE, logged where it failed), the batch's offsets are
+     * not committed: its records are handled again at the next start. */
+    if ((st->fatal ? nb__commit_settle(st) : nb__commit(st)) == NB_ERR_KAFKA_FATAL)
+        st->fatal = true;
     NB_LOG(NB_LOG_INFO, "stream",
            "stopping: %llu records, %llu commits, %llu aborts; %lld ms waiting for commits; "
            "%llu records decoded ahead, %llu when handled",

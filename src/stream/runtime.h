@@ -257,15 +257,16 @@ void nb__brokers_probe(nb_stream_t *st, int64_t now);
 void nb__undo_clear(nb__undo_log_t *log);
 void nb__undo_free(nb__undo_log_t *log);
 void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log);
-nb_err_t nb__begin(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__begin(nb_stream_t *st);
 void nb__pending_clear(nb_stream_t *st);
-nb_err_t nb__pending_flush(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__pending_flush(nb_stream_t *st);
 size_t nb__wire_size(size_t key_len, size_t value_len, rd_kafka_headers_t *hdrs);
 
 /* deadletter.c */
-nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
-                                        rd_kafka_headers_t *orig, const void *value, size_t len,
-                                        nb_err_t err, const char *reason, bool minimal);
+NB_NODISCARD nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_t *o,
+                                              rd_kafka_headers_t *orig, const void *value,
+                                              size_t len, nb_err_t err, const char *reason,
+                                              bool minimal);
 
 /* txn.c */
 void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm);
@@ -274,16 +275,16 @@ void nb__count_consumed(nb_stream_t *st, const char *topic);
 void nb__catch_up_check(nb_stream_t *st, bool force);
 bool nb__suspect(const nb_stream_t *st, const rd_kafka_message_t *rkm);
 void nb__rollback(nb_stream_t *st);
-nb_err_t nb__commit_start(nb_stream_t *st, bool background);
-nb_err_t nb__commit_settle(nb_stream_t *st);
-nb_err_t nb__abort(nb_stream_t *st);
-nb_err_t nb__commit(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__commit_start(nb_stream_t *st, bool background);
+NB_NODISCARD nb_err_t nb__commit_settle(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__abort(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__commit(nb_stream_t *st);
 
 /* ahead.c */
 void nb__ahead_discard(nb_stream_t *st);
 rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t **pre);
 size_t nb__ahead_fill(nb_stream_t *st, int timeout, bool *drained);
-nb_err_t nb__ahead_start(nb_stream_t *st);
+NB_NODISCARD nb_err_t nb__ahead_start(nb_stream_t *st);
 void nb__ahead_stop(nb_stream_t *st);
 
 /* watermark.c */
@@ -291,7 +292,7 @@ void nb__srcwm_assign(nb_stream_t *st, const rd_kafka_topic_partition_list_t *pa
                              bool assign);
 void nb__srcwm_note(nb_stream_t *st, const rd_kafka_message_t *rkm, int64_t recorded);
 void nb__watermark_update(nb_stream_t *st, int64_t now, int64_t wall, bool gauges);
-nb_err_t nb__watermark_report(nb_stream_t *st, int64_t now, int64_t wall);
+NB_NODISCARD nb_err_t nb__watermark_report(nb_stream_t *st, int64_t now, int64_t wall);
 bool nb__watermark_heard(nb_stream_t *st, const rd_kafka_message_t *rkm);
 
 /* restore.c */
@@ -301,9 +302,9 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 /* runtime.c */
 int64_t nb__now(void);
 int64_t nb__eval_now(const nb_stream_t *st);
-nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop);
-nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
-                            const nb__decoded_t *pre);
-nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded);
+NB_NODISCARD nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop);
+NB_NODISCARD nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
+                                  const nb__decoded_t *pre);
+NB_NODISCARD nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded);
 
 #endif

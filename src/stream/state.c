@@ -131,10 +131,18 @@ void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log)
         const nb__undo_t *u = &log->v[i];
         int32_t p = u->partition;
         if (nb__owns(st, p)) {
-            if (u->existed)
-                nb__store_put(st->stores[p], u->key, u->val, u->len);
-            else
+            if (!u->existed) {
                 nb__store_del(st->stores[p], u->key);
+            } else if (nb__store_put(st->stores[p], u->key, u->val, u->len) != NB_ERR_OK) {
+                /* The store keeps the rolled-back value, to which the batch's records, read
+                 * again, would be applied a second time. Stop: the next start restores the
+                 * state from the changelog, which never saw the aborted batch. */
+                NB_LOG(NB_LOG_ERROR, "stream",
+                       "rollback: a state of partition %d cannot be put back (out of memory): "
+                       "stopping",
+                       (int)p);
+                st->fatal = true;
+            }
             nb__pipeline_state_loaded(st->pipe, p, u->key, u->existed ? u->val : NULL,
                                       u->existed ? u->len : 0);
         }
@@ -192,9 +200,9 @@ static rd_kafka_topic_t *nb__topic_handle(nb_stream_t *st, const char *topic)
 /* Produces one record into the begun transaction. @p flags: RD_KAFKA_MSG_F_COPY, or
  * RD_KAFKA_MSG_F_FREE to hand the value over (kept by the caller on error). @p hdrs are taken
  * over in either case. */
-static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
-                            const void *key, size_t key_len, void *value, size_t value_len,
-                            rd_kafka_headers_t *hdrs, int flags)
+NB_NODISCARD static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int32_t partition,
+                                         const void *key, size_t key_len, void *value,
+                                         size_t value_len, rd_kafka_headers_t *hdrs, int flags)
 {
     rd_kafka_topic_t *rkt = nb__topic_handle(st, topic);
     for (;;) {
@@ -245,9 +253,9 @@ void nb__pending_clear(nb_stream_t *st)
 }
 
 /* Keeps a record for the batch's transaction, which begins once the last commit is settled. */
-static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
-                                const void *key, size_t key_len, const void *value,
-                                size_t value_len, rd_kafka_headers_t *hdrs)
+NB_NODISCARD static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic, int32_t partition,
+                                             const void *key, size_t key_len, const void *value,
+                                             size_t value_len, rd_kafka_headers_t *hdrs)
 {
     if (st->n_pending == st->cap_pending) {
         size_t cap = st->cap_pending ? st->cap_pending * 2 : 1024;

@@ -17,8 +17,8 @@ typedef struct nb__release_s {
     int64_t oldest;
 } nb__release_t;
 
-static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e, nb_err_t code,
-                                       const char *reason)
+NB_NODISCARD static nb_err_t nb__dead_letter_parked(nb_stream_t *st, const nb__parked_t *e,
+                                                    nb_err_t code, const char *reason)
 {
     nb__origin_t o;
     nb__parked_origin(e, &o);
@@ -81,8 +81,8 @@ static int nb__release_cb(void *opaque, const nb__parked_t *e)
 }
 
 /* Re-resolves the events of one provisional key; releases or expires what it can. */
-static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
-                            const uint8_t key[NB__KEY_LEN], int64_t now)
+NB_NODISCARD static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
+                                         const uint8_t key[NB__KEY_LEN], int64_t now)
 {
     size_t len;
     const uint8_t *val = nb__state_get(st, part, key, &len);
@@ -109,11 +109,11 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     if (!err && r.kept != before) {
         nb_buf_t b = {0};
         if (r.kept > 0) {
-            nb_buf_append(&b, "NBS\1", 4);
+            nb_buf_add(&b, "NBS\1", 4);
             uint8_t kind = NB__STATE_PARKED;
-            nb_buf_append(&b, &kind, 1);
-            nb_buf_put_le(&b, r.kept, 4);
-            nb_buf_append(&b, r.keep.data, r.keep.len);
+            nb_buf_add(&b, &kind, 1);
+            nb_buf_add_le(&b, r.kept, 4);
+            nb_buf_add(&b, r.keep.data, r.keep.len);
         }
         err = b.err ? b.err : r.keep.err;
         if (!err)
@@ -132,7 +132,7 @@ static nb_err_t nb__recheck(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
 /* Pregnancies kept under a local identifier's key: once a link names the pregnant person's
  * NHS number (or a birth link names the baby), their history moves to where the pregnancy
  * resolves now. */
-static nb_err_t nb__pregs_recheck(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
+NB_NODISCARD static nb_err_t nb__pregs_recheck(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
     nb__pregidx_entry_t *todo; /* copies: moving changes the index */
     size_t k;
@@ -188,7 +188,8 @@ bool nb__pipeline_tick_more(const nb__pipeline_t *p)
 
 /* Parked events rechecked (links changed) or expired (past identity.park_retention); the
  * oldest parked event's time into @p oldest. */
-static nb_err_t nb__tick_parked(nb__pipeline_t *p, nb_stream_t *st, int64_t now, int64_t *oldest)
+NB_NODISCARD static nb_err_t nb__tick_parked(nb__pipeline_t *p, nb_stream_t *st, int64_t now,
+                                             int64_t *oldest)
 {
     nb_err_t err = NB_ERR_OK;
     bool links_changed = p->recheck;
@@ -290,8 +291,8 @@ static nb__due_t *nb__tick_collect(nb__pipeline_t *p, nb_stream_t *st, int64_t n
 /* One timer due: a digest published, or a child's lifecycle run (an escalation, an absence
  * deadline); then, if nothing moved it, the timer goes back on the heap, or is held while the
  * watermark has not reached its absence deadline. */
-static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, const nb__due_t *e,
-                             int64_t now, int64_t absence_now)
+NB_NODISCARD static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, const nb__due_t *e,
+                                          int64_t now, int64_t absence_now)
 {
     nb_err_t err = NB_ERR_OK;
     int32_t part = e->id.partition;
@@ -344,7 +345,7 @@ static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, const nb__due_t
 }
 
 /* Merges: the history of a superseded number or a born pregnancy moves to the child. */
-static nb_err_t nb__tick_merges(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
+NB_NODISCARD static nb_err_t nb__tick_merges(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
 {
     nb_err_t err = NB_ERR_OK;
     for (size_t i = 0; i < p->n_merges && !err; i++) {

@@ -167,7 +167,7 @@ static void nb__catch_up_restart(nb_stream_t *st)
  * records left behind belong to the transaction being aborted, which no read_committed reader
  * sees. A stop requested meanwhile is honoured.
  */
-static nb_err_t nb__producer_renew(nb_stream_t *st)
+NB_NODISCARD static nb_err_t nb__producer_renew(nb_stream_t *st)
 {
     char errstr[512];
     NB_LOG(NB_LOG_WARN, "stream",
@@ -197,7 +197,7 @@ static nb_err_t nb__producer_renew(nb_stream_t *st)
 }
 
 /* Aborts the producer's transaction (the open one, or the one whose commit failed). */
-static nb_err_t nb__abort_producer(nb_stream_t *st)
+NB_NODISCARD static nb_err_t nb__abort_producer(nb_stream_t *st)
 {
     for (int attempt = 0;; attempt++) {
         rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);

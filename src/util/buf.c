@@ -36,6 +36,12 @@ nb_err_t nb_buf_append(nb_buf_t *buf, const void *data, size_t len)
     return NB_ERR_OK;
 }
 
+void nb_buf_add(nb_buf_t *buf, const void *data, size_t len)
+{
+    /* The error is in buf->err, where the caller looks for it (util.h). */
+    NB_IGNORE(nb_buf_append(buf, data, len));
+}
+
 void nb_buf_free(nb_buf_t *buf)
 {
     free(buf->data);

@@ -275,7 +275,7 @@ static void collect(const char *bootstrap, const char *topic, bool notifications
 {
     char errstr[512];
     nb_registry_t *reg = nb_registry_new();
-    nb_registry_add_builtin(reg, errstr, sizeof(errstr));
+    assert_int_equal(nb_registry_add_builtin(reg, errstr, sizeof(errstr)), NB_ERR_OK);
     collect_t c = {nb_codec_new(reg, errstr, sizeof(errstr)), out, notifications};
     nb_config_t *conf = make_conf(bootstrap, "collector");
     idset_free(out);
@@ -751,7 +751,8 @@ typedef struct fault_s {
     atomic_int fired; /* written by the stream's thread, read by the test's */
 } fault_t;
 
-static nb_err_t fail_once(void *opaque, const char *topic, int32_t partition, int64_t offset)
+NB_NODISCARD static nb_err_t fail_once(void *opaque, const char *topic, int32_t partition,
+                                       int64_t offset)
 {
     fault_t *f = opaque;
     if (strcmp(topic, "events") != 0 || partition != 0 || offset != f->offset ||
@@ -1079,8 +1080,8 @@ typedef struct armed_s {
     atomic_int fired;
 } armed_t;
 
-static nb_err_t fail_next_by_child(void *opaque, const char *topic, int32_t partition,
-                                   int64_t offset)
+NB_NODISCARD static nb_err_t fail_next_by_child(void *opaque, const char *topic, int32_t partition,
+                                                int64_t offset)
 {
     armed_t *f = opaque;
     (void)partition;

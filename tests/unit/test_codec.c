@@ -215,7 +215,7 @@ static void encode(fixture_t *f, const nb_record_t *rec, nb_buf_t *buf)
     assert_int_equal(nb_codec_encode(f->codec, rec, buf, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
 }
 
-static nb_err_t decode(fixture_t *f, const nb_buf_t *buf, nb_record_t *out)
+NB_NODISCARD static nb_err_t decode(fixture_t *f, const nb_buf_t *buf, nb_record_t *out)
 {
     f->errstr[0] = '\0';
     return nb_codec_decode(f->codec, buf->data, buf->len, NB_RECORD_NONE, out, f->errstr,
@@ -281,7 +281,7 @@ static void test_nhs_number_spaces_normalised_on_decode(void **state)
     size_t size;
     avro_value_sizeof(&v, &size);
     buf.len = 0;
-    nb_buf_reserve(&buf, size + 5);
+    assert_int_equal(nb_buf_reserve(&buf, size + 5), NB_ERR_OK);
     memcpy(buf.data, "\0\0\0\0\1", 5);
     avro_writer_t w = avro_writer_memory((char *)buf.data + 5, (int64_t)size);
     assert_int_equal(avro_value_write(w, &v), 0);
@@ -314,7 +314,7 @@ static void test_newer_writer_schema_resolves(void **state)
     avro_value_set_string(&b, "family moved away");
     size_t size;
     avro_value_sizeof(&v, &size);
-    nb_buf_reserve(&buf, size + 5);
+    assert_int_equal(nb_buf_reserve(&buf, size + 5), NB_ERR_OK);
     memcpy(buf.data, "\0\0\0\0\x65", 5); /* id 101 */
     avro_writer_t w = avro_writer_memory((char *)buf.data + 5, (int64_t)size);
     assert_int_equal(avro_value_write(w, &v), 0);
@@ -388,7 +388,7 @@ static void write_incompatible(fixture_t *f, int which, nb_buf_t *buf)
     size_t size;
     assert_int_equal(avro_value_sizeof(&v, &size), 0);
     buf->len = 0;
-    nb_buf_reserve(buf, size + 5);
+    assert_int_equal(nb_buf_reserve(buf, size + 5), NB_ERR_OK);
     memcpy(buf->data, "\0\0\0\0\x66", 5); /* id 102 */
     avro_writer_t w = avro_writer_memory((char *)buf->data + 5, (int64_t)size);
     assert_int_equal(avro_value_write(w, &v), 0);
@@ -459,10 +459,10 @@ static void test_framing_errors(void **state)
     make_appt(&rec);
     encode(f, &rec, &buf);
     nb_buf_t bad = {0};
-    nb_buf_append(&bad, buf.data, 3);
+    assert_int_equal(nb_buf_append(&bad, buf.data, 3), NB_ERR_OK);
     assert_int_equal(decode(f, &bad, &out), NB_ERR_FRAME_TRUNCATED);
     bad.len = 0;
-    nb_buf_append(&bad, buf.data, buf.len);
+    assert_int_equal(nb_buf_append(&bad, buf.data, buf.len), NB_ERR_OK);
     bad.data[0] = 1;
     assert_int_equal(decode(f, &bad, &out), NB_ERR_FRAME_MAGIC);
     bad.data[0] = 0;
@@ -501,8 +501,8 @@ static void test_every_truncation_is_an_error(void **state)
 static void frame(nb_buf_t *buf, const uint8_t *body, size_t len)
 {
     buf->len = 0;
-    nb_buf_append(buf, "\0\0\0\0\1", 5);
-    nb_buf_append(buf, body, len);
+    assert_int_equal(nb_buf_append(buf, "\0\0\0\0\1", 5), NB_ERR_OK);
+    assert_int_equal(nb_buf_append(buf, body, len), NB_ERR_OK);
 }
 
 static void test_malformed_avro_specific_errors(void **state)
@@ -530,7 +530,7 @@ static void test_malformed_avro_specific_errors(void **state)
     encode(f, &rec, &good);
     size_t agency_at = NB_FRAME_HEADER_LEN + 1 + strlen(rec.u.appt.event_id);
     buf.len = 0;
-    nb_buf_append(&buf, good.data, good.len);
+    assert_int_equal(nb_buf_append(&buf, good.data, good.len), NB_ERR_OK);
     buf.data[agency_at] = 0x7e; /* 63 */
     assert_int_equal(decode(f, &buf, &out), NB_ERR_AVRO_ENUM_INDEX);
     assert_non_null(strstr(f->errstr, "agency"));
@@ -539,7 +539,7 @@ static void test_malformed_avro_specific_errors(void **state)
     size_t union_at = agency_at + 1 + 1 + strlen(rec.u.appt.source.system) + 1 +
                       strlen(rec.u.appt.source.organisation_code) + 1;
     buf.len = 0;
-    nb_buf_append(&buf, good.data, good.len);
+    assert_int_equal(nb_buf_append(&buf, good.data, good.len), NB_ERR_OK);
     assert_int_equal(buf.data[union_at], 2); /* branch 1 = string */
     buf.data[union_at] = 4;                  /* branch 2 does not exist */
     assert_int_equal(decode(f, &buf, &out), NB_ERR_AVRO_UNION_INDEX);
@@ -547,8 +547,8 @@ static void test_malformed_avro_specific_errors(void **state)
 
     /* A byte too many. */
     buf.len = 0;
-    nb_buf_append(&buf, good.data, good.len);
-    nb_buf_append(&buf, "\0", 1);
+    assert_int_equal(nb_buf_append(&buf, good.data, good.len), NB_ERR_OK);
+    assert_int_equal(nb_buf_append(&buf, "\0", 1), NB_ERR_OK);
     assert_int_equal(decode(f, &buf, &out), NB_ERR_AVRO_TRAILING);
     nb_buf_free(&good);
     nb_buf_free(&buf);
@@ -574,7 +574,7 @@ static void test_huge_string_rejected(void **state)
     avro_value_set_string(&fld, big);
     size_t size;
     avro_value_sizeof(&v, &size);
-    nb_buf_reserve(&buf, size + 5);
+    assert_int_equal(nb_buf_reserve(&buf, size + 5), NB_ERR_OK);
     memcpy(buf.data, "\0\0\0\0\1", 5);
     avro_writer_t w = avro_writer_memory((char *)buf.data + 5, (int64_t)size);
     assert_int_equal(avro_value_write(w, &v), 0);

@@ -257,7 +257,7 @@ static int vec_cb(void *opaque, const char *topic, const char *key, const void *
     (void)ts;
     if (strcmp(topic, "identity.suggestions") == 0) {
         v->found++;
-        nb_buf_append(&v->bytes, value, len);
+        return nb_buf_append(&v->bytes, value, len) != NB_ERR_OK; /* non-zero stops the replay */
     }
     return 0;
 }

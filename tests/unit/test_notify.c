@@ -420,7 +420,7 @@ typedef struct seen_s {
     char ids[16][NB_ID_MAX + 1];
 } seen_t;
 
-static nb_err_t sink(void *opaque, const nb_notify_out_t *o)
+NB_NODISCARD static nb_err_t sink(void *opaque, const nb_notify_out_t *o)
 {
     seen_t *s = opaque;
     if (s->n + 1 == s->fail_at)

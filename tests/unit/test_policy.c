@@ -713,7 +713,8 @@ static void test_ids_suppression_and_withdrawal(void **state)
     assert_true(d1[1].shadow);
     /* Another child: another id. */
     nb_policy_subject_t other = {"child-key-2", NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
-    nb_policy_evaluate(pol, k2.led, &other, T("2025-03-01T00:00Z"), k2.res);
+    assert_int_equal(nb_policy_evaluate(pol, k2.led, &other, T("2025-03-01T00:00Z"), k2.res),
+                     NB_ERR_OK);
     d2 = nb_policy_result_decisions(k2.res, &n);
     assert_string_not_equal(d1[0].id, d2[0].id);
 
@@ -766,7 +767,7 @@ static void test_ids_suppression_and_withdrawal(void **state)
     kid_wnb(&k2, "b", NB_AGENCY_GP, "2025-02-01T10:00Z");
     d2 = kid_eval(&k2, pol, "2025-03-01T00:00Z", &n);
     nb_policy_decision_to_raised(&d2[0], &r);
-    nb_ledger_add_raised(k2.led, &r);
+    assert_int_equal(nb_ledger_add_raised(k2.led, &r), NB_ERR_OK);
     kid_eval(&k2, pol, "2026-01-15T00:00Z", &n);
     rs = nb_policy_result_raised(k2.res, &nr);
     assert_int_equal(rs[0].support, NB_POLICY_EXPIRED);
@@ -807,7 +808,7 @@ static void test_absence_after_missed_and_resolved(void **state)
     snprintf(id1, sizeof(id1), "%s", d[0].id);
     nb_ledger_raised_t r;
     nb_policy_decision_to_raised(&d[0], &r);
-    nb_ledger_add_raised(k.led, &r);
+    assert_int_equal(nb_ledger_add_raised(k.led, &r), NB_ERR_OK);
     /* The same deadline later: the same id. */
     d = kid_eval(&k, pol, "2025-03-20T00:00Z", &n);
     assert_string_equal(d[0].id, id1);

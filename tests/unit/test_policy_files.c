@@ -86,8 +86,8 @@ static void nb__diag_keep(void *opaque, const nb_policy_diag_t *d)
 }
 
 /* Loads one file of the scratch directory; returns the error, the first message in errstr. */
-static nb_err_t scratch_load(scratch_t *s, const char *name, diags_t *k, char *errstr,
-                             size_t size)
+NB_NODISCARD static nb_err_t scratch_load(scratch_t *s, const char *name, diags_t *k, char *errstr,
+                                          size_t size)
 {
     char path[256];
     const char *files[] = {scratch_path(s, name, path, sizeof(path))};

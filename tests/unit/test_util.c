@@ -38,6 +38,26 @@ static void test_buf_remembers_its_first_error(void **state)
     nb_buf_free(&b);
 }
 
+/* The sticky writers keep the error in the buffer, where the encoder checks it once: after a
+ * failed write, the later ones do nothing, so the bytes are never a value cut short. */
+static void test_buf_sticky_writes_keep_the_error(void **state)
+{
+    (void)state;
+    nb_buf_t b = {0};
+    nb_buf_add(&b, "NBS", 3);
+    nb_buf_add_le(&b, 0x0102, 2);
+    assert_int_equal(b.err, NB_ERR_OK);
+    assert_int_equal(b.len, 5);
+    assert_memory_equal(b.data, "NBS\2\1", 5);
+    nb_buf_add(&b, "x", SIZE_MAX - 1); /* more than can be had: nothing is read from "x" */
+    assert_int_equal(b.err, NB_ERR_NOMEM);
+    nb_buf_add(&b, "y", 1);
+    nb_buf_add_le(&b, 7, 4);
+    assert_int_equal(b.err, NB_ERR_NOMEM);
+    assert_int_equal(b.len, 5);
+    nb_buf_free(&b);
+}
+
 /* The buffer grows past its first allocation and keeps what was written. */
 static void test_buf_grows(void **state)
 {
@@ -226,6 +246,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_remembers_its_first_error),
+        cmocka_unit_test(test_buf_sticky_writes_keep_the_error),
         cmocka_unit_test(test_buf_grows),
         cmocka_unit_test(test_byte_order_known_values),
         cmocka_unit_test(test_buf_put_in_order),
