@@ -44,7 +44,7 @@ bool nb__names_refusal(const char *s)
  * @locality any thread (librdkafka's, or the committer) */
 void nb__refused(nb_stream_t *st, const char *reason)
 {
-    if (!st || atomic_exchange(&st->rec_refused, true))
+    if (!st || atomic_exchange(&st->isolation.refused, true))
         return;
     NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record for itself (%s)",
            strstr(reason, "(MSG_SIZE_TOO_LARGE)") ? "too large for the topic"
@@ -291,13 +291,13 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     pthread_cond_init(&st->ahead.done, NULL);
     st->partitions = conf->partitions;
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
-    st->caught = calloc((size_t)conf->partitions, sizeof(*st->caught));
-    st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->restore.caught = calloc((size_t)conf->partitions, sizeof(*st->restore.caught));
+    st->batch.offsets = rd_kafka_topic_partition_list_new(16);
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
-    atomic_init(&st->rec_refused, false);
+    atomic_init(&st->isolation.refused, false);
     atomic_init(&st->progress_ms, 0);
     st->wm.value = NB_TIME_NONE;
-    if (!st->stores || !st->caught)
+    if (!st->stores || !st->restore.caught)
         goto fail;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
         goto fail;
@@ -315,14 +315,13 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
      * links consumer follows its topic for as long as the daemon runs: a wait of 10 ms cost
      * the broker a hundred fetches a second with nothing to read. A fetch returns as soon as
      * a link arrives, whatever the wait. */
-    if (!(st->consumer =
-              nb__new_consumer(conf, st, "consumer", true, 0, errstr, errstr_size)) ||
-        !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS,
-                                       errstr, errstr_size)) ||
-        !(st->restorer = nb__new_consumer(conf, st, "restore", false, 10, errstr,
-                                          errstr_size)) ||
-        !(st->restorer2 = nb__new_consumer(conf, st, "restore2", false, 10, errstr,
-                                           errstr_size)))
+    if (!(st->consumer = nb__new_consumer(conf, st, "consumer", true, 0, errstr, errstr_size)) ||
+        !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS, errstr,
+                                       errstr_size)) ||
+        !(st->restore.client =
+              nb__new_consumer(conf, st, "restore", false, 10, errstr, errstr_size)) ||
+        !(st->restore.client2 =
+              nb__new_consumer(conf, st, "restore2", false, 10, errstr, errstr_size)))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
@@ -354,13 +353,13 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_consumer_close(st->links);
         rd_kafka_destroy(st->links);
     }
-    if (st->restorer) {
-        rd_kafka_consumer_close(st->restorer);
-        rd_kafka_destroy(st->restorer);
+    if (st->restore.client) {
+        rd_kafka_consumer_close(st->restore.client);
+        rd_kafka_destroy(st->restore.client);
     }
-    if (st->restorer2) {
-        rd_kafka_consumer_close(st->restorer2);
-        rd_kafka_destroy(st->restorer2);
+    if (st->restore.client2) {
+        rd_kafka_consumer_close(st->restore.client2);
+        rd_kafka_destroy(st->restore.client2);
     }
     for (size_t i = 0; i < st->n_topics; i++)
         rd_kafka_topic_destroy(st->topics[i].rkt);
@@ -369,20 +368,20 @@ void nb_stream_destroy(nb_stream_t *st)
     for (int p = 0; st->stores && p < st->partitions; p++)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
-    free(st->caught);
-    nb__undo_free(&st->undo);
-    nb__undo_free(&st->undo_prev);
+    free(st->restore.caught);
+    nb__undo_free(&st->batch.undo);
+    nb__undo_free(&st->commit.undo);
     nb__pending_clear(st);
-    free(st->pending);
-    if (st->offsets)
-        rd_kafka_topic_partition_list_destroy(st->offsets);
+    free(st->batch.pending);
+    if (st->batch.offsets)
+        rd_kafka_topic_partition_list_destroy(st->batch.offsets);
     if (st->done_offsets)
         rd_kafka_topic_partition_list_destroy(st->done_offsets);
     free(st->wm.src);
-    if (st->isolate)
-        rd_kafka_topic_partition_list_destroy(st->isolate);
-    if (st->failed_offsets)
-        rd_kafka_topic_partition_list_destroy(st->failed_offsets);
+    if (st->isolation.suspects)
+        rd_kafka_topic_partition_list_destroy(st->isolation.suspects);
+    if (st->isolation.failed_offsets)
+        rd_kafka_topic_partition_list_destroy(st->isolation.failed_offsets);
     nb__pipeline_destroy(st->pipe);
     pthread_mutex_destroy(&st->stats_lock);
     pthread_mutex_destroy(&st->ahead.lock);

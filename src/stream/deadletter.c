@@ -149,8 +149,8 @@ bool nb__origin_from_headers(const rd_kafka_message_t *rkm, nb__origin_t *o, cha
 static void nb__dl_count(nb_stream_t *st, nb_err_t err)
 {
     if ((int)err >= 0 && err < NB_ERR__COUNT) {
-        st->dl_open[err]++;
-        st->dl_any_open = true;
+        st->batch.dl[err]++;
+        st->batch.dl_any = true;
     }
 }
 

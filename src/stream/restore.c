@@ -124,7 +124,7 @@ static void nb__restore_work(nb__restore_job_t *job, rd_kafka_t *rk)
 static void *nb__restore_thread(void *arg)
 {
     nb__restore_job_t *job = arg;
-    nb__restore_work(job, job->st->restorer2);
+    nb__restore_work(job, job->st->restore.client2);
     return NULL;
 }
 
@@ -160,20 +160,20 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
     int64_t total = 0;
     for (size_t i = 0; i < np; i++) {
         int64_t low = 0, high = 0;
-        job.spans[i] = rd_kafka_query_watermark_offsets(st->restorer, st->conf->changelog_topic,
-                                                        ps[i], &low, &high, 10000) ==
-                               RD_KAFKA_RESP_ERR_NO_ERROR
-                           ? (high > low ? high - low : 0)
-                           : -1;
+        job.spans[i] =
+            rd_kafka_query_watermark_offsets(st->restore.client, st->conf->changelog_topic, ps[i],
+                                             &low, &high, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR
+                ? (high > low ? high - low : 0)
+                : -1;
         total += job.spans[i] > 0 ? job.spans[i] : 0;
     }
     atomic_store(&job.remaining, total);
     nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, (double)np);
     nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, (double)total);
     pthread_t helper;
-    bool two = np > 1 && st->restorer2 &&
+    bool two = np > 1 && st->restore.client2 &&
                pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
-    nb__restore_work(&job, st->restorer);
+    nb__restore_work(&job, st->restore.client);
     if (two)
         pthread_join(helper, NULL);
     nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, 0);
@@ -277,7 +277,7 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
                 parts->elems[i].partition >= 0 && parts->elems[i].partition < st->partitions)
-                st->caught[parts->elems[i].partition] = false;
+                st->restore.caught[parts->elems[i].partition] = false;
         nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them: the
@@ -293,7 +293,7 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0)
                 nb__drop(st, parts->elems[i].partition);
         if (!cooperative)
-            st->catching_up = false; /* nothing left to pause */
+            st->restore.catching_up = false; /* nothing left to pause */
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e)

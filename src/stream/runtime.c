@@ -231,7 +231,7 @@ nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
     }
     if (!err) {
         nb__track_offset(st, rkm);
-        st->batch_records++;
+        st->batch.records++;
     }
     return err;
 }
@@ -243,8 +243,8 @@ NB_NODISCARD static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0) {
             if (rkm->partition >= 0 && rkm->partition < st->partitions) {
-                st->caught[rkm->partition] = true;
-                if (st->catching_up)
+                st->restore.caught[rkm->partition] = true;
+                if (st->restore.catching_up)
                     nb__catch_up_check(st, false);
             }
         }
@@ -300,22 +300,23 @@ nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
      * earlier than the last tick. */
     int64_t now = nb__eval_now(st);
     while (st->ahead.ring && st->ahead.head < st->ahead.tail && st->ahead.head < upto && !st->fatal) {
-        if (st->isolate_commit)
+        if (st->isolation.commit_alone)
             break; /* a suspect record waits for its commit */
         const nb__decoded_t *pre;
-        bool suspect = st->isolate && nb__suspect(st, st->ahead.ring[st->ahead.head % NB__RING].rkm);
-        if (suspect && st->txn_open) {
-            st->isolate_commit = true; /* what the batch holds commits first, without it */
+        bool suspect = st->isolation.suspects &&
+                       nb__suspect(st, st->ahead.ring[st->ahead.head % NB__RING].rkm);
+        if (suspect && st->batch.open) {
+            st->isolation.commit_alone = true; /* what the batch holds commits first, without it */
             break;
         }
         rd_kafka_message_t *rkm = nb__ahead_take(st, &pre);
         if (suspect) {
-            st->isolated.set = true;
-            nb_str_copy(st->isolated.topic, sizeof(st->isolated.topic),
+            st->isolation.record.set = true;
+            nb_str_copy(st->isolation.record.topic, sizeof(st->isolation.record.topic),
                         rd_kafka_topic_name(rkm->rkt));
-            st->isolated.partition = rkm->partition;
-            st->isolated.offset = rkm->offset;
-            st->isolate_commit = true;
+            st->isolation.record.partition = rkm->partition;
+            st->isolation.record.offset = rkm->offset;
+            st->isolation.commit_alone = true;
             st->stats.handled_alone++;
         }
         nb_err_t err = nb__handle(st, rkm, now, pre);
@@ -324,7 +325,7 @@ nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
             return nb__abort(st) ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
         if (err == NB_ERR_KAFKA_FATAL)
             return err;
-        if (bounded && st->txn_open && st->batch_records >= st->conf->max_batch)
+        if (bounded && st->batch.open && st->batch.records >= st->conf->max_batch)
             break;
     }
     return st->fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_OK;
@@ -349,16 +350,16 @@ static nb__turn_t nb__turn_facts(const nb_stream_t *st, int64_t now, bool idle, 
 {
     nb__turn_t t;
     memset(&t, 0, sizeof(t));
-    t.txn_open = st->txn_open;
-    t.batch_age = now - st->batch_start;
-    t.batch_records = st->batch_records;
+    t.txn_open = st->batch.open;
+    t.batch_age = now - st->batch.start;
+    t.batch_records = st->batch.records;
     t.idle = idle;
     t.drained = drained;
     t.committing = st->commit.busy;
     t.commit_done = st->commit.busy && atomic_load(&((nb_stream_t *)st)->commit.done);
-    t.catching_up = st->catching_up;
-    t.isolate_commit = st->isolate_commit;
-    t.isolate = st->isolate;
+    t.catching_up = st->restore.catching_up;
+    t.isolate_commit = st->isolation.commit_alone;
+    t.isolate = st->isolation.suspects;
     t.tick_more = idle && nb__pipeline_tick_more(st->pipe);
     t.background_allowed = st->conf->commit_in_background;
     t.since_tick = now - st->last_tick;
@@ -390,14 +391,14 @@ static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
 {
     nb__links_poll(st);
     rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
-    if (st->catching_up && now - st->catch_up_since > 30000) {
+    if (st->restore.catching_up && now - st->restore.catch_up_since > 30000) {
         NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "
                                       "been read to its end for 30 s");
-        st->catch_up_since = now;
+        st->restore.catch_up_since = now;
     }
     /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts follow
      * each other, when the same records come again. */
-    if (idle && !st->txn_open && !st->commit.busy &&
+    if (idle && !st->batch.open && !st->commit.busy &&
         (st->stats.aborts == 0 || st->stats.commits_since_abort > 0))
         atomic_store(&st->progress_ms, now);
     nb__publish_stats(st);
@@ -434,16 +435,16 @@ NB_NODISCARD static nb_err_t nb__turn(nb_stream_t *st)
     if ((err = nb__ahead_handle(st, upto, true)))
         return err;
     nb__turn_chores(st, now, idle);
-    if (st->isolate_commit && !st->txn_open)
-        st->isolate_commit = false;
+    if (st->isolation.commit_alone && !st->batch.open)
+        st->isolation.commit_alone = false;
     facts = nb__turn_facts(st, now, idle, drained);
     nb__turn_do_t d = nb__turn_decide(&facts);
     if (d.tick && (err = nb__tick(st, now)))
         return err;
-    if (!st->txn_open || !(d.commit || d.tick))
+    if (!st->batch.open || !(d.commit || d.tick))
         return NB_ERR_OK;
     err = nb__commit_start(st, d.background);
-    st->isolate_commit = false;
+    st->isolation.commit_alone = false;
     return err == NB_ERR_KAFKA_FATAL ? err : NB_ERR_OK;
 }
 

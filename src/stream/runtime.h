@@ -115,7 +115,7 @@ typedef struct nb__undo_log_s {
 /* The commit in flight (processing.commit_in_background): the committer thread sends the
  * offsets and commits the last batch's transaction while the main thread handles the next
  * batch, whose records wait in `pending` until its own transaction can begin. Until the commit
- * is settled its pre-images stay in undo_prev: an abort rolls back both batches. (txn.c) */
+ * is settled its pre-images stay in commit.undo: an abort rolls back both batches. (txn.c) */
 typedef struct nb__commit_s {
     bool busy; /* a commit is in flight */
     pthread_t thread;
@@ -125,6 +125,13 @@ typedef struct nb__commit_s {
     rd_kafka_consumer_group_metadata_t *cgmd;
     int64_t t0;
     int64_t wait_ms; /* the main loop's time waiting for commits (logged at the end) */
+    /* What the batch committing held, until its commit settles: pre-images to roll back,
+     * records consumed and dead letters by code (counted once it commits). */
+    nb__undo_log_t undo;
+    nb__counted_t consumed[NB__MAX_COUNTED_TOPICS];
+    size_t n_consumed;
+    uint32_t dl[NB_ERR__COUNT];
+    bool dl_any;
 } nb__commit_t;
 
 /* Watermarks of the source partitions: absence deadlines wait for them. (watermark.c) */
@@ -153,6 +160,58 @@ typedef struct nb__ahead_s {
     pthread_cond_t work, done;
 } nb__ahead_t;
 
+/* The open batch: records handled since the last commit started, and what its transaction
+ * will commit (txn.c; its state pre-images: state.c). */
+typedef struct nb__batch_s {
+    bool open;  /* a batch is open: records handled since the last commit started */
+    bool begun; /* its producer transaction has begun (not while the last one commits) */
+    int64_t start;
+    long records;
+    long emitted;
+    rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
+    int last_offset;                          /* index in offsets of the last record's partition */
+    nb__counted_t consumed[NB__MAX_COUNTED_TOPICS]; /* records consumed, by topic */
+    size_t n_consumed;
+    nb__undo_log_t undo;
+    uint64_t seq; /* the stores' mark of the pre-images it holds */
+    /* Records made while the last commit was in flight, produced when this batch's
+     * transaction begins. */
+    nb__pending_t *pending;
+    size_t n_pending, cap_pending;
+    /* Dead letters by code: counted (metrics, stats) when their transaction commits, not when
+     * they are produced. */
+    uint32_t dl[NB_ERR__COUNT];
+    bool dl_any;
+} nb__batch_t;
+
+/* A record a broker refused for itself (too large, invalid), as the transaction's failure says
+ * (nb__names_refusal): the batch aborts, and its records are handled again one per transaction
+ * until the one refused is found and set aside. */
+typedef struct nb__isolation_s {
+    atomic_bool refused;                             /* @locality set on any thread */
+    rd_kafka_topic_partition_list_t *suspects;       /* suspect records: offsets below these */
+    rd_kafka_topic_partition_list_t *failed_offsets; /* of a commit that failed, until rollback */
+    bool commit_alone; /* the open batch holds one suspect record: commit it alone, now */
+    struct {
+        bool set;
+        char topic[256];
+        int32_t partition;
+        int64_t offset;
+    } record; /* the suspect record alone in the open (or committing) batch */
+} nb__isolation_t;
+
+/* Restore after an assignment (restore.c). After an assignment or an abort, the sources stay
+ * paused until every owned by-child partition has been read to its end once: what the topic
+ * held for a key is handled before anything delivered to that key locally, so a key's events
+ * keep their order. */
+typedef struct nb__restore_s {
+    rd_kafka_t *client;
+    rd_kafka_t *client2; /* a second restoring thread's */
+    bool catching_up;
+    int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
+    bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
+} nb__restore_t;
+
 struct nb_stream_s {
     const nb_config_t *conf;
     nb__pipeline_t *pipe;
@@ -160,29 +219,19 @@ struct nb_stream_s {
     rd_kafka_t *producer;
     volatile sig_atomic_t *stop; /* nb_stream_run()'s */
     rd_kafka_t *links;
-    rd_kafka_t *restorer;
-    rd_kafka_t *restorer2; /* a second restoring thread's */
     nb__store_t **stores; /* [partitions], NULL when not owned */
     int partitions;
-    bool txn_open;  /* a batch is open: records handled since the last commit started */
-    bool txn_begun; /* its producer transaction has begun (not while the last one commits) */
-    int64_t batch_start;
-    long batch_records;
-    long batch_emitted;
-    rd_kafka_topic_partition_list_t *offsets; /* next offsets to commit */
     /* The offsets this instance's own transactions committed since the last rebalance: an
      * abort rewinds to these without asking the coordinator (which may be the broker in
      * trouble), and the embedded cluster, which forgets transactional offset commits, then
      * rewinds as Apache Kafka does. Partitions not in it are looked up. */
     rd_kafka_topic_partition_list_t *done_offsets;
-    int last_offset; /* index in offsets of the last record's partition */
     nb__topic_handle_t topics[NB__MAX_TOPIC_HANDLES];
     size_t n_topics;
-    nb__counted_t consumed[NB__MAX_COUNTED_TOPICS]; /* by the open batch */
-    size_t n_consumed;
-    nb__undo_log_t undo;
-    uint64_t batch_seq; /* of the open batch: the stores' mark of the pre-images it holds */
+    nb__batch_t batch;   /* the open batch and its transaction (txn.c, state.c) */
     nb__commit_t commit; /* the commit in flight (txn.c) */
+    nb__isolation_t isolation; /* finding a record a broker refused (deadletter.c, txn.c) */
+    nb__restore_t restore;     /* restore and catch-up after an assignment (restore.c) */
     long abort_backoff_ms;  /* pause after an abort that followed an abort */
     /* A record whose handling failed with an error of its own (not Kafka's): its batch was
      * rolled back, and when the record comes again it goes to the dead letters (nb__process). */
@@ -194,25 +243,8 @@ struct nb_stream_s {
         nb_err_t err;
         int attempts; /* times this record was set aside and its batch still failed */
     } poison;
-    /* Dead letters of the open batch and of the batch committing, by code: counted (metrics,
-     * stats) when their transaction commits, not when they are produced. */
-    uint32_t dl_open[NB_ERR__COUNT], dl_prev[NB_ERR__COUNT];
-    bool dl_any_open, dl_any_prev;
     int dl_force; /* while setting a poison record aside: 1 bounded, 2 minimal dead letter */
     size_t max_msg; /* the producer's message.max.bytes */
-    /* A record a broker refused for itself (too large, invalid), as the transaction's failure
-     * says (nb__names_refusal): the batch aborts, and its records are handled again one per
-     * transaction until the one refused is found and set aside. @locality set on any thread */
-    atomic_bool rec_refused;
-    rd_kafka_topic_partition_list_t *isolate;        /* suspect records: offsets below these */
-    rd_kafka_topic_partition_list_t *failed_offsets; /* of a commit that failed, until rollback */
-    bool isolate_commit; /* the open batch holds one suspect record: commit it alone, now */
-    struct {
-        bool set;
-        char topic[256];
-        int32_t partition;
-        int64_t offset;
-    } isolated; /* the suspect record alone in the open (or committing) batch */
     /* Readiness: when the loop last made progress (a commit, or nothing to do), and whether
      * the brokers were seen down. Read by the HTTP thread through nb_stream_stats(). */
     _Atomic int64_t progress_ms;
@@ -220,21 +252,9 @@ struct nb_stream_s {
     nb__watermarks_t wm; /* watermark.c */
     nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
     void *fault_opaque;
-    nb__undo_log_t undo_prev;
-    nb__counted_t consumed_prev[NB__MAX_COUNTED_TOPICS];
-    size_t n_consumed_prev;
-    nb__pending_t *pending;
-    size_t n_pending, cap_pending;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
     atomic_bool stop_asked;   /* nb_stream_stop(), from any thread */
-    bool restoring;
-    /* After an assignment or an abort, the sources stay paused until every owned by-child
-     * partition has been read to its end once: what the topic held for a key is handled before
-     * anything delivered to that key locally, so a key's events keep their order. */
-    bool catching_up;
-    int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
-    bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
     int64_t last_tick;
     nb__ahead_t ahead; /* records polled ahead and the decoder thread (ahead.c) */
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */

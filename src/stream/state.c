@@ -38,7 +38,7 @@ bool nb__owns(const nb_stream_t *st, int32_t partition)
 
 bool nb__deliver_here(const nb_stream_t *st, int32_t partition)
 {
-    return st->conf->local_by_child && !st->catching_up && nb__owns(st, partition);
+    return st->conf->local_by_child && !st->restore.catching_up && nb__owns(st, partition);
 }
 
 const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
@@ -62,7 +62,7 @@ nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t k
         free(val);
         val = NULL;
     }
-    nb__undo_log_t *log = &st->undo;
+    nb__undo_log_t *log = &st->batch.undo;
     if (log->n == log->cap) {
         size_t cap = log->cap ? 2 * log->cap : 1024;
         nb__undo_t *v = realloc(log->v, cap * sizeof(*v));
@@ -76,8 +76,8 @@ nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t k
     uint8_t *old = NULL;
     size_t old_len = 0;
     bool marked = false;
-    if ((err = nb__store_swap(st->stores[partition], key, val, len, st->batch_seq, &old,
-                              &old_len, &marked))) {
+    if ((err = nb__store_swap(st->stores[partition], key, val, len, st->batch.seq, &old, &old_len,
+                              &marked))) {
         free(val);
         return err;
     }
@@ -155,14 +155,14 @@ void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log)
 /* Opens a batch; begins its producer transaction unless the last one is still committing. */
 nb_err_t nb__begin(nb_stream_t *st)
 {
-    if (!st->txn_open) {
-        st->txn_open = true;
-        st->batch_seq++;
-        st->batch_start = nb__now();
-        st->batch_records = 0;
-        st->batch_emitted = 0;
+    if (!st->batch.open) {
+        st->batch.open = true;
+        st->batch.seq++;
+        st->batch.start = nb__now();
+        st->batch.records = 0;
+        st->batch.emitted = 0;
     }
-    if (st->txn_begun || st->commit.busy)
+    if (st->batch.begun || st->commit.busy)
         return NB_ERR_OK;
     rd_kafka_error_t *error = rd_kafka_begin_transaction(st->producer);
     if (error) {
@@ -173,7 +173,7 @@ nb_err_t nb__begin(nb_stream_t *st)
             st->fatal = true;
         return fatal ? NB_ERR_KAFKA_FATAL : NB_ERR_KAFKA_ABORTABLE;
     }
-    st->txn_begun = true;
+    st->batch.begun = true;
     return NB_ERR_OK;
 }
 
@@ -216,7 +216,7 @@ NB_NODISCARD static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int
                                     RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_MSGFLAGS(flags),
                                     RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            st->batch_emitted++;
+            st->batch.emitted++;
             return NB_ERR_OK;
         }
         if (rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -243,13 +243,13 @@ NB_NODISCARD static nb_err_t nb__produce(nb_stream_t *st, const char *topic, int
 
 void nb__pending_clear(nb_stream_t *st)
 {
-    for (size_t i = 0; i < st->n_pending; i++) {
-        free(st->pending[i].key);
-        free(st->pending[i].value);
-        if (st->pending[i].hdrs)
-            rd_kafka_headers_destroy(st->pending[i].hdrs);
+    for (size_t i = 0; i < st->batch.n_pending; i++) {
+        free(st->batch.pending[i].key);
+        free(st->batch.pending[i].value);
+        if (st->batch.pending[i].hdrs)
+            rd_kafka_headers_destroy(st->batch.pending[i].hdrs);
     }
-    st->n_pending = 0;
+    st->batch.n_pending = 0;
 }
 
 /* Keeps a record for the batch's transaction, which begins once the last commit is settled. */
@@ -257,15 +257,15 @@ NB_NODISCARD static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic,
                                              const void *key, size_t key_len, const void *value,
                                              size_t value_len, rd_kafka_headers_t *hdrs)
 {
-    if (st->n_pending == st->cap_pending) {
-        size_t cap = st->cap_pending ? st->cap_pending * 2 : 1024;
-        nb__pending_t *v = realloc(st->pending, cap * sizeof(*v));
+    if (st->batch.n_pending == st->batch.cap_pending) {
+        size_t cap = st->batch.cap_pending ? st->batch.cap_pending * 2 : 1024;
+        nb__pending_t *v = realloc(st->batch.pending, cap * sizeof(*v));
         if (!v)
             goto nomem;
-        st->pending = v;
-        st->cap_pending = cap;
+        st->batch.pending = v;
+        st->batch.cap_pending = cap;
     }
-    nb__pending_t *e = &st->pending[st->n_pending];
+    nb__pending_t *e = &st->batch.pending[st->batch.n_pending];
     e->topic = topic;
     e->partition = partition;
     e->key_len = key ? key_len : 0;
@@ -282,7 +282,7 @@ NB_NODISCARD static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic,
     if (e->value_len)
         memcpy(e->value, value, e->value_len);
     e->hdrs = hdrs;
-    st->n_pending++;
+    st->batch.n_pending++;
     return NB_ERR_OK;
 nomem:
     if (hdrs)
@@ -294,8 +294,8 @@ nomem:
 nb_err_t nb__pending_flush(nb_stream_t *st)
 {
     nb_err_t err = NB_ERR_OK;
-    for (size_t i = 0; i < st->n_pending && !err; i++) {
-        nb__pending_t *e = &st->pending[i];
+    for (size_t i = 0; i < st->batch.n_pending && !err; i++) {
+        nb__pending_t *e = &st->batch.pending[i];
         err = nb__produce(st, e->topic, e->partition, e->key, e->key_len, e->value,
                           e->value_len, e->hdrs, e->value ? RD_KAFKA_MSG_F_FREE : 0);
         e->hdrs = NULL; /* taken over either way */
@@ -339,7 +339,7 @@ nb_err_t nb__emit(nb_stream_t *st, const char *topic, int32_t partition, const v
             rd_kafka_headers_destroy(hdrs);
         return err;
     }
-    if (!st->txn_begun)
+    if (!st->batch.begun)
         return nb__pending_add(st, topic, partition, key, key_len, value, value_len, hdrs);
     return nb__produce(st, topic, partition, key, key_len, (void *)value, value_len, hdrs,
                        RD_KAFKA_MSG_F_COPY);

@@ -9,14 +9,15 @@
 void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm)
 {
     const char *topic = rd_kafka_topic_name(rkm->rkt);
-    rd_kafka_topic_partition_list_t *l = st->offsets;
+    rd_kafka_topic_partition_list_t *l = st->batch.offsets;
     rd_kafka_topic_partition_t *tp = NULL;
-    if (st->last_offset < l->cnt && l->elems[st->last_offset].partition == rkm->partition &&
-        strcmp(l->elems[st->last_offset].topic, topic) == 0)
-        tp = &l->elems[st->last_offset]; /* records come in runs of one partition */
+    if (st->batch.last_offset < l->cnt &&
+        l->elems[st->batch.last_offset].partition == rkm->partition &&
+        strcmp(l->elems[st->batch.last_offset].topic, topic) == 0)
+        tp = &l->elems[st->batch.last_offset]; /* records come in runs of one partition */
     else if (!(tp = rd_kafka_topic_partition_list_find(l, topic, rkm->partition)))
         tp = rd_kafka_topic_partition_list_add(l, topic, rkm->partition);
-    st->last_offset = (int)(tp - l->elems);
+    st->batch.last_offset = (int)(tp - l->elems);
     tp->offset = rkm->offset + 1;
 }
 
@@ -77,29 +78,31 @@ static void nb__report_consumed(nb_stream_t *st, const nb__counted_t *counted, s
 
 void nb__count_consumed(nb_stream_t *st, const char *topic)
 {
-    for (size_t i = 0; i < st->n_consumed; i++) {
-        if (st->consumed[i].name == topic || strcmp(st->consumed[i].topic, topic) == 0) {
-            st->consumed[i].name = topic;
-            st->consumed[i].n++;
+    for (size_t i = 0; i < st->batch.n_consumed; i++) {
+        if (st->batch.consumed[i].name == topic ||
+            strcmp(st->batch.consumed[i].topic, topic) == 0) {
+            st->batch.consumed[i].name = topic;
+            st->batch.consumed[i].n++;
             return;
         }
     }
-    if (st->n_consumed == NB__MAX_COUNTED_TOPICS)
-        nb__report_consumed(st, st->consumed, &st->n_consumed);
-    snprintf(st->consumed[st->n_consumed].topic, sizeof(st->consumed[0].topic), "%s", topic);
-    st->consumed[st->n_consumed].name = topic;
-    st->consumed[st->n_consumed++].n = 1;
+    if (st->batch.n_consumed == NB__MAX_COUNTED_TOPICS)
+        nb__report_consumed(st, st->batch.consumed, &st->batch.n_consumed);
+    snprintf(st->batch.consumed[st->batch.n_consumed].topic, sizeof(st->batch.consumed[0].topic),
+             "%s", topic);
+    st->batch.consumed[st->batch.n_consumed].name = topic;
+    st->batch.consumed[st->batch.n_consumed++].n = 1;
 }
 
 static void nb__batch_reset(nb_stream_t *st)
 {
-    st->n_consumed = 0; /* reported on commit; after an abort they are read again */
-    st->txn_open = false;
-    st->txn_begun = false;
-    rd_kafka_topic_partition_list_destroy(st->offsets);
-    st->offsets = rd_kafka_topic_partition_list_new(16);
-    st->batch_records = 0;
-    st->batch_emitted = 0;
+    st->batch.n_consumed = 0; /* reported on commit; after an abort they are read again */
+    st->batch.open = false;
+    st->batch.begun = false;
+    rd_kafka_topic_partition_list_destroy(st->batch.offsets);
+    st->batch.offsets = rd_kafka_topic_partition_list_new(16);
+    st->batch.records = 0;
+    st->batch.emitted = 0;
 }
 
 /* Pauses or resumes every assigned partition of the source topics (all but by-child). */
@@ -133,16 +136,16 @@ void nb__catch_up_check(nb_stream_t *st, bool force)
         if (!st->stores[p])
             continue;
         any = true;
-        all = all && st->caught[p];
+        all = all && st->restore.caught[p];
     }
     bool want = st->conf->local_by_child && any && !all;
-    if (want == st->catching_up && !force)
+    if (want == st->restore.catching_up && !force)
         return;
-    bool changed = want != st->catching_up;
-    st->catching_up = want;
+    bool changed = want != st->restore.catching_up;
+    st->restore.catching_up = want;
     st->stats.catching_up = want;
     if (changed && want)
-        st->catch_up_since = nb__now();
+        st->restore.catch_up_since = nb__now();
     nb__sources_pause(st, want);
     if (changed)
         NB_LOG(NB_LOG_INFO, "stream", want ? "reading the by-child partitions to their end before "
@@ -153,7 +156,7 @@ void nb__catch_up_check(nb_stream_t *st, bool force)
 static void nb__catch_up_restart(nb_stream_t *st)
 {
     for (int p = 0; p < st->partitions; p++)
-        st->caught[p] = false;
+        st->restore.caught[p] = false;
     nb__catch_up_check(st, false);
 }
 
@@ -180,7 +183,7 @@ NB_NODISCARD static nb_err_t nb__producer_renew(nb_stream_t *st)
                                      RD_KAFKA_PURGE_F_NON_BLOCKING);
     rd_kafka_destroy(st->producer);
     st->producer = NULL;
-    st->txn_begun = false;
+    st->batch.begun = false;
     rd_kafka_conf_t *pc = nb__producer_conf(st->conf, st, errstr, sizeof(errstr));
     if (!pc || !(st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, errstr, sizeof(errstr)))) {
         if (pc)
@@ -249,36 +252,38 @@ static void nb__offsets_merge(rd_kafka_topic_partition_list_t *into,
  */
 static void nb__isolate(nb_stream_t *st)
 {
-    if (st->isolated.set) {
-        bool same = st->poison.attempts > 0 && st->poison.partition == st->isolated.partition &&
-                    st->poison.offset == st->isolated.offset &&
-                    strcmp(st->poison.topic, st->isolated.topic) == 0;
+    if (st->isolation.record.set) {
+        bool same = st->poison.attempts > 0 &&
+                    st->poison.partition == st->isolation.record.partition &&
+                    st->poison.offset == st->isolation.record.offset &&
+                    strcmp(st->poison.topic, st->isolation.record.topic) == 0;
         int attempts = same ? st->poison.attempts + 1 : 1;
         if (attempts > 3) {
             NB_LOG(NB_LOG_ERROR, "stream",
                    "%s [%d] offset %lld: even its minimal dead letter was refused: the "
                    "dead-letter topic %s does not take records (check its max.message.bytes "
                    "and ACLs); retrying, the record is not skipped",
-                   st->isolated.topic, (int)st->isolated.partition,
-                   (long long)st->isolated.offset, st->conf->dead_letter_topic);
+                   st->isolation.record.topic, (int)st->isolation.record.partition,
+                   (long long)st->isolation.record.offset, st->conf->dead_letter_topic);
             return;
         }
-        nb_str_copy(st->poison.topic, sizeof(st->poison.topic), st->isolated.topic);
-        st->poison.partition = st->isolated.partition;
-        st->poison.offset = st->isolated.offset;
+        nb_str_copy(st->poison.topic, sizeof(st->poison.topic), st->isolation.record.topic);
+        st->poison.partition = st->isolation.record.partition;
+        st->poison.offset = st->isolation.record.offset;
         st->poison.err = NB_ERR_RECORD_TOO_LARGE;
         st->poison.attempts = attempts;
         st->poison.set = true;
         NB_LOG(NB_LOG_ERROR, "stream",
                "%s [%d] offset %lld: a broker refused what handling it produced; the record "
-               "goes to the dead letters", st->isolated.topic, (int)st->isolated.partition,
-               (long long)st->isolated.offset);
+               "goes to the dead letters",
+               st->isolation.record.topic, (int)st->isolation.record.partition,
+               (long long)st->isolation.record.offset);
         return;
     }
-    if (!st->isolate)
-        st->isolate = rd_kafka_topic_partition_list_new(8);
-    nb__offsets_merge(st->isolate, st->offsets);
-    nb__offsets_merge(st->isolate, st->failed_offsets);
+    if (!st->isolation.suspects)
+        st->isolation.suspects = rd_kafka_topic_partition_list_new(8);
+    nb__offsets_merge(st->isolation.suspects, st->batch.offsets);
+    nb__offsets_merge(st->isolation.suspects, st->isolation.failed_offsets);
     NB_LOG(NB_LOG_WARN, "stream", "a broker refused a record of the rolled-back batch for the "
                                   "record itself: handling its records one per transaction to "
                                   "find it");
@@ -287,28 +292,28 @@ static void nb__isolate(nb_stream_t *st)
 /* True when @p rkm is to be handled in a transaction of its own (nb__isolate). */
 bool nb__suspect(const nb_stream_t *st, const rd_kafka_message_t *rkm)
 {
-    if (!st->isolate || rkm->err)
+    if (!st->isolation.suspects || rkm->err)
         return false;
     const rd_kafka_topic_partition_t *e = rd_kafka_topic_partition_list_find(
-        st->isolate, rd_kafka_topic_name(rkm->rkt), rkm->partition);
+        st->isolation.suspects, rd_kafka_topic_name(rkm->rkt), rkm->partition);
     return e && rkm->offset < e->offset;
 }
 
 /* After a commit: forgets the suspects it covered. */
 static void nb__isolate_done(nb_stream_t *st, const rd_kafka_topic_partition_list_t *committed)
 {
-    if (!st->isolate)
+    if (!st->isolation.suspects)
         return;
     for (int i = 0; i < committed->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &committed->elems[i];
         rd_kafka_topic_partition_t *e =
-            rd_kafka_topic_partition_list_find(st->isolate, tp->topic, tp->partition);
+            rd_kafka_topic_partition_list_find(st->isolation.suspects, tp->topic, tp->partition);
         if (e && tp->offset >= e->offset)
-            rd_kafka_topic_partition_list_del(st->isolate, tp->topic, tp->partition);
+            rd_kafka_topic_partition_list_del(st->isolation.suspects, tp->topic, tp->partition);
     }
-    if (st->isolate->cnt == 0) {
-        rd_kafka_topic_partition_list_destroy(st->isolate);
-        st->isolate = NULL;
+    if (st->isolation.suspects->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(st->isolation.suspects);
+        st->isolation.suspects = NULL;
         NB_LOG(NB_LOG_INFO, "stream", "every suspect record handled again; batches as usual");
     }
 }
@@ -326,19 +331,19 @@ void nb__rollback(nb_stream_t *st)
     st->stats.aborts++;
     st->stats.commits_since_abort = 0;
     /* A refusal is reported by now (the transaction's failure, logged or returned). */
-    if (atomic_exchange(&st->rec_refused, false))
+    if (atomic_exchange(&st->isolation.refused, false))
         nb__isolate(st);
-    if (st->failed_offsets)
-        rd_kafka_topic_partition_list_destroy(st->failed_offsets);
-    st->failed_offsets = NULL;
-    st->isolated.set = false;
-    st->isolate_commit = false;
-    memset(st->dl_open, 0, sizeof(st->dl_open));
-    memset(st->dl_prev, 0, sizeof(st->dl_prev));
-    st->dl_any_open = st->dl_any_prev = false;
-    nb__undo_apply(st, &st->undo);      /* the newer batch first, */
-    nb__undo_apply(st, &st->undo_prev); /* then the one whose commit failed */
-    st->n_consumed_prev = 0;
+    if (st->isolation.failed_offsets)
+        rd_kafka_topic_partition_list_destroy(st->isolation.failed_offsets);
+    st->isolation.failed_offsets = NULL;
+    st->isolation.record.set = false;
+    st->isolation.commit_alone = false;
+    memset(st->batch.dl, 0, sizeof(st->batch.dl));
+    memset(st->commit.dl, 0, sizeof(st->commit.dl));
+    st->batch.dl_any = st->commit.dl_any = false;
+    nb__undo_apply(st, &st->batch.undo);  /* the newer batch first, */
+    nb__undo_apply(st, &st->commit.undo); /* then the one whose commit failed */
+    st->commit.n_consumed = 0;
     nb__pending_clear(st);
     nb__batch_reset(st);
     nb__ahead_discard(st);
@@ -417,36 +422,37 @@ static void *nb__committer_main(void *arg)
 nb_err_t nb__commit_start(nb_stream_t *st, bool background)
 {
     nb_err_t err = nb__commit_settle(st);
-    if (err || !st->txn_open)
+    if (err || !st->batch.open)
         return err;
-    if (!st->txn_begun && (err = nb__begin(st)) == NB_ERR_OK)
+    if (!st->batch.begun && (err = nb__begin(st)) == NB_ERR_OK)
         err = nb__pending_flush(st);
     if (err)
         return err == NB_ERR_KAFKA_FATAL || nb__abort(st) ? NB_ERR_KAFKA_FATAL
                                                           : NB_ERR_KAFKA_ABORTABLE;
     /* Fetched now: the group generation changes with every rebalance, and offsets sent with
      * an old generation are fenced. */
-    st->commit.cgmd = st->offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer)
-                                           : NULL;
-    st->commit.offsets = st->offsets;
-    st->offsets = rd_kafka_topic_partition_list_new(16);
+    st->commit.cgmd =
+        st->batch.offsets->cnt > 0 ? rd_kafka_consumer_group_metadata(st->consumer) : NULL;
+    st->commit.offsets = st->batch.offsets;
+    st->batch.offsets = rd_kafka_topic_partition_list_new(16);
     /* The last commit is settled: its log is empty, and serves the next batch. */
-    nb__undo_log_t spare = st->undo_prev;
-    st->undo_prev = st->undo;
-    st->undo = spare;
-    memcpy(st->consumed_prev, st->consumed, st->n_consumed * sizeof(st->consumed[0]));
-    st->n_consumed_prev = st->n_consumed;
-    st->n_consumed = 0;
-    if (st->dl_any_open) {
-        memcpy(st->dl_prev, st->dl_open, sizeof(st->dl_prev));
-        memset(st->dl_open, 0, sizeof(st->dl_open));
-        st->dl_any_prev = true;
-        st->dl_any_open = false;
+    nb__undo_log_t spare = st->commit.undo;
+    st->commit.undo = st->batch.undo;
+    st->batch.undo = spare;
+    memcpy(st->commit.consumed, st->batch.consumed,
+           st->batch.n_consumed * sizeof(st->batch.consumed[0]));
+    st->commit.n_consumed = st->batch.n_consumed;
+    st->batch.n_consumed = 0;
+    if (st->batch.dl_any) {
+        memcpy(st->commit.dl, st->batch.dl, sizeof(st->commit.dl));
+        memset(st->batch.dl, 0, sizeof(st->batch.dl));
+        st->commit.dl_any = true;
+        st->batch.dl_any = false;
     }
-    st->txn_open = false;
-    st->txn_begun = false;
-    st->batch_records = 0;
-    st->batch_emitted = 0;
+    st->batch.open = false;
+    st->batch.begun = false;
+    st->batch.records = 0;
+    st->batch.emitted = 0;
     st->commit.t0 = nb__now();
     st->commit.error = NULL;
     atomic_store(&st->commit.done, false);
@@ -498,9 +504,9 @@ nb_err_t nb__commit_settle(nb_stream_t *st)
     }
     if (error) {
         /* Kept for the rollback: a record refused may be among them (nb__isolate). */
-        if (st->failed_offsets)
-            rd_kafka_topic_partition_list_destroy(st->failed_offsets);
-        st->failed_offsets = committed;
+        if (st->isolation.failed_offsets)
+            rd_kafka_topic_partition_list_destroy(st->isolation.failed_offsets);
+        st->isolation.failed_offsets = committed;
     } else {
         rd_kafka_topic_partition_list_destroy(committed);
     }
@@ -526,24 +532,24 @@ nb_err_t nb__commit_settle(nb_stream_t *st)
      * the stream makes progress. */
     atomic_store(&st->brokers_down, false);
     atomic_store(&st->progress_ms, nb__now());
-    st->isolated.set = false;
+    st->isolation.record.set = false;
     if (st->poison.attempts > 0 && !st->poison.set)
         st->poison.attempts = 0; /* what was set aside is committed */
-    if (st->dl_any_prev) {
+    if (st->commit.dl_any) {
         for (int code = 0; code < NB_ERR__COUNT; code++) {
-            if (!st->dl_prev[code])
+            if (!st->commit.dl[code])
                 continue;
-            st->stats.dead_letters += st->dl_prev[code];
+            st->stats.dead_letters += st->commit.dl[code];
             nb_metrics_add(st->metrics, NB_M_DEAD_LETTERS, nb_err_name((nb_err_t)code),
-                           st->dl_prev[code]);
+                           st->commit.dl[code]);
         }
-        memset(st->dl_prev, 0, sizeof(st->dl_prev));
-        st->dl_any_prev = false;
+        memset(st->commit.dl, 0, sizeof(st->commit.dl));
+        st->commit.dl_any = false;
     }
     nb_metrics_observe(st->metrics, NB_M_COMMIT_LATENCY, (double)(nb__now() - st->commit.t0) / 1e3);
-    nb__report_consumed(st, st->consumed_prev, &st->n_consumed_prev);
-    nb__undo_clear(&st->undo_prev);
-    if (!st->txn_open)
+    nb__report_consumed(st, st->commit.consumed, &st->commit.n_consumed);
+    nb__undo_clear(&st->commit.undo);
+    if (!st->batch.open)
         return NB_ERR_OK;
     /* The next batch: its transaction, and what it produced meanwhile. */
     nb_err_t err = nb__begin(st);
@@ -564,9 +570,9 @@ nb_err_t nb__abort(nb_stream_t *st)
         return NB_ERR_OK; /* rolled back already, this batch with it */
     if (err)
         return err;
-    if (!st->txn_open)
+    if (!st->batch.open)
         return NB_ERR_OK;
-    if (st->txn_begun && nb__abort_producer(st))
+    if (st->batch.begun && nb__abort_producer(st))
         return NB_ERR_KAFKA_FATAL;
     nb__rollback(st);
     return NB_ERR_OK;
