@@ -353,9 +353,8 @@ typedef struct nb_identity_merge_s {
 } nb_identity_merge_t;
 
 /**
- * The outcome of nb_identity_apply(), nb_identity_expire() and
- * nb_identity_release_resolvable(). Those functions overwrite it entirely: call
- * nb_identity_result_clear() before reusing it, or the entries it holds leak.
+ * The outcome of nb_identity_apply() and nb_identity_expire(). Those functions overwrite it
+ * entirely: call nb_identity_result_clear() before reusing it, or the entries it holds leak.
  */
 typedef struct nb_identity_result_s {
     nb_identity_change_t change;
@@ -397,56 +396,12 @@ NB_NODISCARD nb_err_t nb_identity_park(nb_identity_t *idt, const nb_identity_res
                                        size_t errstr_size);
 
 /**
- * @brief Puts back an entry enumerated before a restart (same seq, time, want and bytes).
- *        Entries may come in any order; they are kept in seq order.
- * @returns NB_ERR_OK; NB_ERR_IDENTITY_PARK_FULL; NB_ERR_INVALID_ARG (duplicate seq, no
- *          reason); NB_ERR_NOMEM.
- * @remark After restoring, call nb_identity_release_resolvable(): links may have arrived
- *         meanwhile.
- */
-NB_NODISCARD nb_err_t nb_identity_park_restore(nb_identity_t *idt,
-                                               const nb_identity_parked_t *entry, char *errstr,
-                                               size_t errstr_size);
-
-/**
- * @brief Releases every parked event that resolves now, in arrival order, into
- *        res->released.
- * @returns NB_ERR_OK or NB_ERR_NOMEM (nothing released).
- */
-NB_NODISCARD nb_err_t nb_identity_release_resolvable(nb_identity_t *idt, nb_identity_result_t *res);
-
-/**
  * @brief Hands back, in res->expired, every parked event parked at or before
  *        now_ms - conf.park_retention_ms. Call once per loop tick.
  * @returns NB_ERR_OK or NB_ERR_NOMEM (nothing expired).
  */
 NB_NODISCARD nb_err_t nb_identity_expire(nb_identity_t *idt, int64_t now_ms,
                                          nb_identity_result_t *res);
-
-/**
- * @brief Called for each parked entry, in arrival order. entry->data is borrowed: valid
- *        during the call only. Return non-zero to stop.
- */
-typedef int (*nb_identity_park_cb)(const nb_identity_parked_t *entry, void *opaque);
-
-/** @brief Enumerates parked entries (for persistence). Do not change the table from cb. */
-void nb_identity_park_foreach(const nb_identity_t *idt, nb_identity_park_cb cb, void *opaque);
-
-/**
- * @brief Serialises a parked entry (seq, time, reason, want, meta, bytes; not the
- *        resolution) in a versioned binary format, appended to @p out.
- * @returns NB_ERR_OK, NB_ERR_NOMEM or NB_ERR_FIELD_TOO_LONG (payload over 4 GiB).
- */
-NB_NODISCARD nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *entry, nb_buf_t *out);
-
-/**
- * @brief Reads what nb_identity_parked_encode() wrote.
- * @returns NB_ERR_OK, or NB_ERR_IDENTITY_PARK_CORRUPT for any malformed input (wrong
- *          version, truncated, lengths out of range, trailing bytes).
- * @remark entry->data points into @p buf (borrowed; valid while buf is).
- */
-NB_NODISCARD nb_err_t nb_identity_parked_decode(const void *buf, size_t len,
-                                                nb_identity_parked_t *entry);
 
 /* ---- applying identity.links ------------------------------------------------------------- */
 

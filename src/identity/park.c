@@ -202,86 +202,6 @@ nb_err_t nb_identity_park(nb_identity_t *idt, const nb_identity_resolution_t *re
     return NB_ERR_OK;
 }
 
-nb_err_t nb_identity_park_restore(nb_identity_t *idt, const nb_identity_parked_t *entry,
-                                  char *errstr, size_t errstr_size)
-{
-    nb__pnode_t *p = NULL, *after;
-    nb_err_t err;
-    if (!entry || entry->seq == 0 || entry->reason == NB_IDENTITY_PARK_NONE ||
-        (entry->len && !entry->data))
-        return nb__pfail(errstr, errstr_size, NB_ERR_INVALID_ARG,
-                         "a parked entry needs a seq, a reason and its bytes");
-    for (after = idt->ptail; after && after->seq > entry->seq; after = after->prev)
-        ;
-    if (after && after->seq == entry->seq)
-        return nb__pfail(errstr, errstr_size, NB_ERR_INVALID_ARG,
-                         "a parked entry with this seq is already parked");
-    if (!nb__park_fits(idt, entry->len)) {
-        idt->park_rejected_total++;
-        return nb__pfail(errstr, errstr_size, NB_ERR_IDENTITY_PARK_FULL,
-                         "the parking area is full; dead-letter the event");
-    }
-    if ((err = nb__pnode_new(entry->data, entry->len, &entry->meta, &p)) ||
-        (err = nb__tab_reserve(&idt->pwant, 1))) {
-        nb__pnode_free(p);
-        return nb__pfail(errstr, errstr_size, err, "out of memory restoring a parked event");
-    }
-    p->seq = entry->seq;
-    p->parked_at = entry->parked_at_ms;
-    p->reason = entry->reason;
-    memcpy(p->want, entry->want, NB_IDENTITY_WANT_LEN);
-    nb__pnode_hook(idt, p, after);
-    if (idt->next_seq <= entry->seq)
-        idt->next_seq = entry->seq + 1;
-    return NB_ERR_OK;
-}
-
-static const nb__link_slot_t *nb__park_resolvable(const nb_identity_t *idt, const nb__pnode_t *p)
-{
-    const nb__link_slot_t *l = nb__tab_find(&idt->local, p->want);
-    return l && (l->flags & NB__F_LINKED) ? l : NULL;
-}
-
-nb_err_t nb_identity_release_resolvable(nb_identity_t *idt, nb_identity_result_t *res)
-{
-    memset(res, 0, sizeof(*res));
-    size_t n = 0;
-    for (const nb__pnode_t *p = idt->phead; p; p = p->next)
-        n += nb__park_resolvable(idt, p) != NULL;
-    if (!n)
-        return NB_ERR_OK;
-    nb_identity_parked_t *arr = calloc(n, sizeof(*arr));
-    if (!arr)
-        return NB_ERR_NOMEM;
-    /* First every resolution (the only step that can fail), then the moves. */
-    size_t i = 0;
-    for (const nb__pnode_t *p = idt->phead; p; p = p->next) {
-        const nb__link_slot_t *l = nb__park_resolvable(idt, p);
-        if (!l)
-            continue;
-        if (nb__identity_resolve_via_link(idt, l, NB_IDENTITY_METHOD_LINK, &arr[i].resolution)) {
-            free(arr);
-            return NB_ERR_NOMEM;
-        }
-        i++;
-    }
-    i = 0;
-    for (nb__pnode_t *p = idt->phead, *next; p; p = next) {
-        next = p->next;
-        if (!nb__park_resolvable(idt, p))
-            continue;
-        nb_identity_resolution_t r = arr[i].resolution;
-        nb__pnode_unhook(idt, p);
-        nb__pnode_hand_back(p, &arr[i]);
-        arr[i].resolution = r;
-        i++;
-    }
-    idt->released_total += n;
-    res->released = arr;
-    res->n_released = n;
-    return NB_ERR_OK;
-}
-
 static bool nb__park_expired(const nb_identity_t *idt, const nb__pnode_t *p, int64_t now_ms)
 {
     int64_t r = idt->conf.park_retention_ms;
@@ -312,23 +232,6 @@ nb_err_t nb_identity_expire(nb_identity_t *idt, int64_t now_ms, nb_identity_resu
     return NB_ERR_OK;
 }
 
-void nb_identity_park_foreach(const nb_identity_t *idt, nb_identity_park_cb cb, void *opaque)
-{
-    nb_identity_parked_t e;
-    for (const nb__pnode_t *p = idt->phead; p; p = p->next) {
-        memset(&e, 0, sizeof(e));
-        e.seq = p->seq;
-        e.parked_at_ms = p->parked_at;
-        e.reason = p->reason;
-        memcpy(e.want, p->want, NB_IDENTITY_WANT_LEN);
-        e.meta = p->meta;
-        e.data = p->data;
-        e.len = p->len;
-        if (cb(&e, opaque))
-            return;
-    }
-}
-
 void nb__park_free_all(nb_identity_t *idt)
 {
     for (nb__pnode_t *p = idt->phead, *next; p; p = next) {
@@ -351,77 +254,4 @@ void nb_identity_result_clear(nb_identity_result_t *res)
     free(res->expired);
     free(res->more_merges);
     memset(res, 0, sizeof(*res));
-}
-
-/* ---- persistence format ------------------------------------------------------------------ */
-/*
- * Version 1, big-endian:
- *   u8 version=1 | u64 seq | i64 parked_at_ms | u8 reason | want[16] |
- *   u16 topic_len | topic | i32 partition | i64 offset | i64 timestamp_ms |
- *   u32 data_len | data
- */
-#define NB__PARK_FORMAT_V1 1
-
-nb_err_t nb_identity_parked_encode(const nb_identity_parked_t *e, nb_buf_t *out)
-{
-    size_t tlen = strnlen(e->meta.topic, NB_IDENTITY_TOPIC_MAX);
-    if (e->len > UINT32_MAX)
-        return NB_ERR_FIELD_TOO_LONG;
-    uint8_t hdr[1 + 8 + 8 + 1 + NB_IDENTITY_WANT_LEN + 2];
-    uint8_t mid[4 + 8 + 8 + 4];
-    size_t n = 0;
-    hdr[n++] = NB__PARK_FORMAT_V1;
-    nb_be_put(hdr + n, e->seq, 8);
-    n += 8;
-    nb_be_put(hdr + n, (uint64_t)e->parked_at_ms, 8);
-    n += 8;
-    hdr[n++] = (uint8_t)e->reason;
-    memcpy(hdr + n, e->want, NB_IDENTITY_WANT_LEN);
-    n += NB_IDENTITY_WANT_LEN;
-    nb_be_put(hdr + n, tlen, 2);
-    nb_be_put(mid, (uint32_t)e->meta.partition, 4);
-    nb_be_put(mid + 4, (uint64_t)e->meta.offset, 8);
-    nb_be_put(mid + 12, (uint64_t)e->meta.timestamp_ms, 8);
-    nb_be_put(mid + 20, e->len, 4);
-    nb_err_t err;
-    if ((err = nb_buf_reserve(out, sizeof(hdr) + tlen + sizeof(mid) + e->len)) ||
-        (err = nb_buf_append(out, hdr, sizeof(hdr))) ||
-        (err = nb_buf_append(out, e->meta.topic, tlen)) ||
-        (err = nb_buf_append(out, mid, sizeof(mid))) ||
-        (e->len && (err = nb_buf_append(out, e->data, e->len))))
-        return err;
-    return NB_ERR_OK;
-}
-
-nb_err_t nb_identity_parked_decode(const void *buf, size_t len, nb_identity_parked_t *e)
-{
-    const uint8_t *p = buf;
-    const size_t hdr = 1 + 8 + 8 + 1 + NB_IDENTITY_WANT_LEN + 2, mid = 4 + 8 + 8 + 4;
-    memset(e, 0, sizeof(*e));
-    if (!p || len < hdr || p[0] != NB__PARK_FORMAT_V1)
-        return NB_ERR_IDENTITY_PARK_CORRUPT;
-    e->seq = nb_be_get(p + 1, 8);
-    e->parked_at_ms = (int64_t)nb_be_get(p + 9, 8);
-    uint8_t reason = p[17];
-    if (reason != NB_IDENTITY_PARK_UNKNOWN_LOCAL_ID && reason != NB_IDENTITY_PARK_UNLINKED_LOCAL_ID)
-        return NB_ERR_IDENTITY_PARK_CORRUPT;
-    e->reason = (nb_identity_park_reason_t)reason;
-    memcpy(e->want, p + 18, NB_IDENTITY_WANT_LEN);
-    size_t tlen = (size_t)nb_be_get(p + 18 + NB_IDENTITY_WANT_LEN, 2);
-    if (tlen > NB_IDENTITY_TOPIC_MAX || len - hdr < tlen || len - hdr - tlen < mid)
-        return NB_ERR_IDENTITY_PARK_CORRUPT;
-    memcpy(e->meta.topic, p + hdr, tlen);
-    e->meta.topic[tlen] = '\0';
-    const uint8_t *m = p + hdr + tlen;
-    e->meta.partition = (int32_t)(uint32_t)nb_be_get(m, 4);
-    e->meta.offset = (int64_t)nb_be_get(m + 4, 8);
-    e->meta.timestamp_ms = (int64_t)nb_be_get(m + 12, 8);
-    size_t dlen = (size_t)nb_be_get(m + 20, 4);
-    if (len - hdr - tlen - mid != dlen || e->seq == 0) {
-        memset(e, 0, sizeof(*e));
-        return NB_ERR_IDENTITY_PARK_CORRUPT;
-    }
-    e->data = dlen ? (void *)(uintptr_t)(m + mid) : NULL;
-    e->len = dlen;
-    return NB_ERR_OK;
 }

@@ -1028,91 +1028,6 @@ static void test_parked_events_expire_in_order_and_are_handed_back(void **state)
     nb_identity_destroy(idt);
 }
 
-typedef struct {
-    nb_buf_t bufs[16];
-    size_t n;
-} persisted_t;
-
-static int persist_cb(const nb_identity_parked_t *e, void *opaque)
-{
-    persisted_t *p = opaque;
-    memset(&p->bufs[p->n], 0, sizeof(p->bufs[p->n]));
-    assert_int_equal(nb_identity_parked_encode(e, &p->bufs[p->n]), NB_ERR_OK);
-    p->n++;
-    return 0;
-}
-
-static void test_park_persists_and_restores(void **state)
-{
-    (void)state;
-    nb_identity_t *idt = new_idt();
-    char x[11], y[11], kx[NB_KEY_MAX + 1];
-    nhs_of(70, x);
-    nhs_of(71, y);
-    key_of(idt, x, kx);
-    park_event(idt, SYS_GP, "L1", "p1", 10, NB_ERR_OK);
-    park_event(idt, SYS_GP, "L2", "p2", 20, NB_ERR_OK);
-    park_event(idt, SYS_GP, "L1", "p3", 30, NB_ERR_OK);
-    park_event(idt, SYS_GP, "L1", "p4", 40, NB_ERR_OK);
-    persisted_t p;
-    p.n = 0;
-    nb_identity_park_foreach(idt, persist_cb, &p);
-    assert_int_equal(p.n, 4);
-    nb_identity_destroy(idt);
-
-    /* A restart: the links were read (one of them arrived meanwhile), then the park. */
-    idt = new_idt();
-    nb_identity_link_t l2 = mk_link(NB_LINK_LINK, "l2", SYS_GP, "L2", y, NB_DATE_NONE);
-    apply_ok(idt, &l2, NB_IDENTITY_CHANGE_LINKED);
-    const size_t order[] = {3, 0, 2, 1}; /* any order: kept in seq order */
-    for (size_t k = 0; k < 4; k++) {
-        nb_identity_parked_t e;
-        size_t i = order[k];
-        assert_int_equal(nb_identity_parked_decode(p.bufs[i].data, p.bufs[i].len, &e), NB_ERR_OK);
-        assert_string_equal(e.meta.topic, "gp.appointments");
-        assert_int_equal(e.meta.partition, 3);
-        assert_int_equal(nb_identity_park_restore(idt, &e, NULL, 0), NB_ERR_OK);
-        assert_int_equal(nb_identity_park_restore(idt, &e, NULL, 0), NB_ERR_INVALID_ARG);
-    }
-    nb_identity_result_t r;
-    assert_int_equal(nb_identity_release_resolvable(idt, &r), NB_ERR_OK);
-    assert_int_equal(r.n_released, 1);
-    assert_memory_equal(r.released[0].data, "p2", 2);
-    assert_int_equal(r.released[0].parked_at_ms, 20);
-    nb_identity_result_clear(&r);
-
-    nb_identity_link_t l1 = mk_link(NB_LINK_LINK, "l1", SYS_GP, "L1", x, NB_DATE_NONE);
-    assert_int_equal(apply(idt, &l1, &r), NB_ERR_OK);
-    assert_int_equal(r.n_released, 3);
-    assert_memory_equal(r.released[0].data, "p1", 2);
-    assert_memory_equal(r.released[1].data, "p3", 2);
-    assert_memory_equal(r.released[2].data, "p4", 2);
-    assert_string_equal(r.released[2].resolution.key, kx);
-    nb_identity_result_clear(&r);
-
-    /* New events continue after the highest restored seq. */
-    uint64_t seq = 0;
-    nb_identity_resolution_t res;
-    nb_appointment_event_t e = mk_event("n", NULL, SYS_GP, "L5");
-    assert_int_equal(resolve(idt, &e, &res), NB_ERR_IDENTITY_UNRESOLVED);
-    assert_int_equal(nb_identity_park(idt, &res, "n", 1, NULL, 50, &seq, NULL, 0), NB_ERR_OK);
-    assert_int_equal(seq, 5);
-
-    /* Every truncation and a bad version are refused. */
-    for (size_t len = 0; len < p.bufs[0].len; len++) {
-        nb_identity_parked_t d;
-        assert_int_equal(nb_identity_parked_decode(p.bufs[0].data, len, &d),
-                         NB_ERR_IDENTITY_PARK_CORRUPT);
-    }
-    p.bufs[0].data[0] = 2;
-    nb_identity_parked_t d;
-    assert_int_equal(nb_identity_parked_decode(p.bufs[0].data, p.bufs[0].len, &d),
-                     NB_ERR_IDENTITY_PARK_CORRUPT);
-    for (size_t i = 0; i < p.n; i++)
-        nb_buf_free(&p.bufs[i]);
-    nb_identity_destroy(idt);
-}
-
 /* ---- demographic suggestions ------------------------------------------------------------- */
 
 static nb_appointment_event_t with_demo(nb_appointment_event_t e, int32_t dob, const char *name,
@@ -1728,7 +1643,6 @@ int main(void)
         cmocka_unit_test(test_parked_events_are_released_once_in_arrival_order),
         cmocka_unit_test(test_park_limits),
         cmocka_unit_test(test_parked_events_expire_in_order_and_are_handed_back),
-        cmocka_unit_test(test_park_persists_and_restores),
         cmocka_unit_test(test_demographics_suggest_but_never_join),
         cmocka_unit_test(test_explain_keeps_personal_data_out),
         cmocka_unit_test(test_property_random_sequences_match_the_model),
