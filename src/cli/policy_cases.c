@@ -462,6 +462,63 @@ static bool nb__check_support(nb__cases_t *cs, nb__run_t *run, yaml_node_t *node
     return false;
 }
 
+/* Compares a step's decisions with its 'expect' list: each expected one fired as described,
+ * and nothing else fired. Mismatches clear *ok (the reasons go to the run's report).
+ * @returns false on an error in the case file itself (reported at its line). */
+static bool nb__check_expected(nb__cases_t *cs, nb__run_t *run, yaml_node_t *expect,
+                               nb_ledger_t *led, const nb_policy_subject_t *subj, int64_t now,
+                               nb__ids_t *ids, int stepno, bool *ok_out)
+{
+    yaml_node_t *items[256];
+    bool ok = true;
+    size_t nd;
+    const nb_policy_decision_t *ds = nb_policy_result_decisions(run->res, &nd);
+    bool seen[NB_POLICY_MAX_DECISIONS] = {false};
+    size_t n = expect->type == YAML_SCALAR_NODE ? 0 : nb__items(cs, expect, items, 256);
+    for (size_t i = 0; i < n; i++) {
+        if (!nb__keys_ok(cs, items[i], nb__expect_keys, "an expected decision"))
+            return false;
+        const char *rule = nb__str(cs, items[i], "rule", NULL);
+        if (!rule) {
+            nb__cerr(cs, items[i], "an expected decision needs 'rule'");
+            return false;
+        }
+        if (!nb_policy_rule_find(run->pol, rule)) {
+            nb__cerr(cs, items[i], "the policy has no rule '%s'", rule);
+            return false;
+        }
+        for (size_t r = 0; r < nb_policy_rule_count(run->pol); r++)
+            if (strcmp(nb_policy_rule(run->pol, r)->id, rule) == 0)
+                run->covered |= 1ull << r;
+        size_t k;
+        for (k = 0; k < nd; k++)
+            if (strcmp(ds[k].rule->id, rule) == 0)
+                break;
+        if (k == nd) {
+            char why[512];
+            nb_err_t werr =
+                nb_policy_why_not(run->pol, led, subj, now, rule, run->res, why, sizeof(why));
+            if (werr) /* the text may be unwritten */
+                snprintf(why, sizeof(why), "the reason cannot be told (%s)", nb_err_name(werr));
+            nb__why(run, "\n    step %d: expected %s to fire; it did not: %s", stepno, rule,
+                    why);
+            ok = false;
+            continue;
+        }
+        seen[k] = true;
+        ok = nb__check_decision(cs, run, items[i], &ds[k], ids) && ok;
+    }
+    for (size_t k = 0; k < nd; k++) {
+        if (!seen[k]) {
+            nb__why(run, "\n    step %d: %s fired (tier %s, %s) but was not expected", stepno,
+                    ds[k].rule->id, nb_tier_name(ds[k].tier), nb_policy_state_name(ds[k].state));
+            ok = false;
+        }
+    }
+    *ok_out = ok && *ok_out;
+    return true;
+}
+
 /* Runs one step: apply, evaluate, compare, record new live decisions as raised. */
 static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_ledger_t *led,
                          nb_notify_state_t *ns, nb__ids_t *ids, const nb_policy_subject_t *subj,
@@ -504,48 +561,8 @@ static bool nb__run_step(nb__cases_t *cs, nb__run_t *run, yaml_node_t *step, nb_
         nb__cerr(cs, step, "a case (or step) needs 'expect' (a list, or [] for nothing)");
         return false;
     }
-    bool seen[NB_POLICY_MAX_DECISIONS] = {false};
-    n = expect->type == YAML_SCALAR_NODE ? 0 : nb__items(cs, expect, items, 256);
-    for (size_t i = 0; i < n; i++) {
-        if (!nb__keys_ok(cs, items[i], nb__expect_keys, "an expected decision"))
-            return false;
-        const char *rule = nb__str(cs, items[i], "rule", NULL);
-        if (!rule) {
-            nb__cerr(cs, items[i], "an expected decision needs 'rule'");
-            return false;
-        }
-        if (!nb_policy_rule_find(run->pol, rule)) {
-            nb__cerr(cs, items[i], "the policy has no rule '%s'", rule);
-            return false;
-        }
-        for (size_t r = 0; r < nb_policy_rule_count(run->pol); r++)
-            if (strcmp(nb_policy_rule(run->pol, r)->id, rule) == 0)
-                run->covered |= 1ull << r;
-        size_t k;
-        for (k = 0; k < nd; k++)
-            if (strcmp(ds[k].rule->id, rule) == 0)
-                break;
-        if (k == nd) {
-            char why[512];
-            nb_err_t werr =
-                nb_policy_why_not(run->pol, led, subj, now, rule, run->res, why, sizeof(why));
-            if (werr) /* the text may be unwritten */
-                snprintf(why, sizeof(why), "the reason cannot be told (%s)", nb_err_name(werr));
-            nb__why(run, "\n    step %d: expected %s to fire; it did not: %s", stepno, rule,
-                    why);
-            ok = false;
-            continue;
-        }
-        seen[k] = true;
-        ok = nb__check_decision(cs, run, items[i], &ds[k], ids) && ok;
-    }
-    for (size_t k = 0; k < nd; k++) {
-        if (!seen[k]) {
-            nb__why(run, "\n    step %d: %s fired (tier %s, %s) but was not expected", stepno,
-                    ds[k].rule->id, nb_tier_name(ds[k].tier), nb_policy_state_name(ds[k].state));
-            ok = false;
-        }
-    }
+    if (!nb__check_expected(cs, run, expect, led, subj, now, ids, stepno, &ok))
+        return false;
     yaml_node_t *w = nb__get(cs, step, "withdrawn");
     if (w)
         ok = nb__check_support(cs, run, w, NB_POLICY_WITHDRAWN) && ok;

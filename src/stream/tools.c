@@ -302,6 +302,35 @@ nb_err_t nb_stream_consume(const nb_config_t *conf, const char *topic, long max,
                                   errstr_size);
 }
 
+/* Hands one consumed record to @p cb with its key (as a string), partition and headers.
+ * @returns cb's result: non-zero stops the reading. */
+static int nb__consume_deliver(const rd_kafka_message_t *rkm, const char *topic,
+                               nb_record_meta_cb_t *cb, void *opaque)
+{
+    char key[1024];
+    size_t kl = rkm->key_len < sizeof(key) - 1 ? rkm->key_len : sizeof(key) - 1;
+    if (rkm->key)
+        memcpy(key, rkm->key, kl);
+    key[rkm->key ? kl : 0] = '\0';
+    nb_record_meta_t meta;
+    meta.partition = rkm->partition;
+    meta.n_headers = 0;
+    rd_kafka_headers_t *h = NULL;
+    const char *hn;
+    const void *hv;
+    size_t hl;
+    if (!rd_kafka_message_headers((rd_kafka_message_t *)rkm, &h))
+        while (meta.n_headers < NB_RECFILE_MAX_HEADERS &&
+               !rd_kafka_header_get_all(h, meta.n_headers, &hn, &hv, &hl)) {
+            meta.headers[meta.n_headers].name = hn;
+            meta.headers[meta.n_headers].value = hv;
+            meta.headers[meta.n_headers].len = hl;
+            meta.n_headers++;
+        }
+    return cb(opaque, topic, key, rkm->payload, rkm->len,
+              rd_kafka_message_timestamp(rkm, NULL), &meta);
+}
+
 nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
                                 int idle_ms, bool to_end, nb_record_meta_cb_t *cb, void *opaque,
                                 char *errstr, size_t errstr_size)
@@ -369,29 +398,8 @@ nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long
                 n_ended--;
             }
             if (!rkm->err) {
-                char key[1024];
-                size_t kl = rkm->key_len < sizeof(key) - 1 ? rkm->key_len : sizeof(key) - 1;
-                if (rkm->key)
-                    memcpy(key, rkm->key, kl);
-                key[rkm->key ? kl : 0] = '\0';
                 n++;
-                nb_record_meta_t meta;
-                meta.partition = rkm->partition;
-                meta.n_headers = 0;
-                rd_kafka_headers_t *h = NULL;
-                const char *hn;
-                const void *hv;
-                size_t hl;
-                if (!rd_kafka_message_headers(rkm, &h))
-                    while (meta.n_headers < NB_RECFILE_MAX_HEADERS &&
-                           !rd_kafka_header_get_all(h, meta.n_headers, &hn, &hv, &hl)) {
-                        meta.headers[meta.n_headers].name = hn;
-                        meta.headers[meta.n_headers].value = hv;
-                        meta.headers[meta.n_headers].len = hl;
-                        meta.n_headers++;
-                    }
-                int rc = cb(opaque, topic, key, rkm->payload, rkm->len,
-                            rd_kafka_message_timestamp(rkm, NULL), &meta);
+                int rc = nb__consume_deliver(rkm, topic, cb, opaque);
                 rd_kafka_message_destroy(rkm);
                 if (rc)
                     break;
