@@ -170,8 +170,7 @@ static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, size_t np)
     nb_metrics_set(st->metrics, NB_M_RESTORING_PARTITIONS, NULL, (double)np);
     nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, (double)total);
     pthread_t helper;
-    bool two = np > 1 && st->restorer2 &&
-               pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
+    bool two = np > 1 && st->restorer2 && nb_thread_create(&helper, nb__restore_thread, &job) == 0;
     nb__restore_work(&job, st->restorer);
     if (two)
         pthread_join(helper, NULL);
