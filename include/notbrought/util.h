@@ -1,7 +1,7 @@
 /*
  * notbrought - util: the small things every module needs and no module owns. A growable
- * byte buffer, the byte-order helpers of the project's binary formats, and the one function
- * that reads a whole file.
+ * byte buffer, the byte-order helpers of the project's binary formats, the one function
+ * that reads a whole file, and the one that starts a thread.
  *
  * util is the lowest layer: it uses no other module. The error table
  * (notbrought/err.h) belongs to it too.
@@ -9,6 +9,8 @@
 #ifndef NOTBROUGHT_UTIL_H
 #define NOTBROUGHT_UTIL_H
 
+#include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -145,5 +147,41 @@ typedef enum nb_file_status_e {
  */
 nb_file_status_t nb_file_read(const char *path, int oflags, size_t max, char **bufp,
                               size_t *lenp, const char **why);
+
+/* ---- threads and signals ----------------------------------------------------------------- */
+/*
+ * `notbrought run` handles SIGTERM, SIGINT and SIGHUP by setting `volatile sig_atomic_t` flags
+ * that only its main loop reads, and C11 promises such a flag's value only to the thread the
+ * handler interrupted. The kernel delivers a signal sent to the process to any one thread that
+ * does not block it; so every thread notbrought starts blocks these three from its first
+ * instruction, and the main thread is the only one left to take them. librdkafka does the same
+ * for every thread it starts (it blocks all signals around thrd_create in rd_kafka_new(), for
+ * its broker threads and for its background thread; its documentation does not say so, its
+ * source does), except its mock cluster's thread. That one and libmicrohttpd's inherit their
+ * creator's mask: notbrought starts them between nb_thread_signals_block() and _restore().
+ *
+ * SIGPIPE is not among them: `notbrought` ignores it, a disposition every thread shares, and
+ * the kernel sends it to the thread that wrote to the broken pipe, not to the process.
+ */
+
+/**
+ * @brief pthread_create() (default attributes) with SIGTERM, SIGINT and SIGHUP blocked in the
+ *        new thread from birth: they are blocked in the calling thread around the call, which
+ *        the new thread inherits, and the caller's mask is then restored. The new thread's
+ *        other signals are as the caller's.
+ * @returns 0, or pthread_create()'s error number (no thread was started).
+ */
+int nb_thread_create(pthread_t *thread, void *(*start)(void *), void *arg);
+
+/**
+ * @brief Blocks SIGTERM, SIGINT and SIGHUP in the calling thread, for a call into a library
+ *        that starts threads of its own, which inherit the mask. Undo it with
+ *        nb_thread_signals_restore(@p old) on the same thread, right after that call.
+ * @param old receives the calling thread's mask as it was.
+ */
+void nb_thread_signals_block(sigset_t *old);
+
+/** @brief Restores the calling thread's mask nb_thread_signals_block() saved in @p old. */
+void nb_thread_signals_restore(const sigset_t *old);
 
 #endif /* NOTBROUGHT_UTIL_H */

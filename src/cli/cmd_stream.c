@@ -18,6 +18,7 @@
 
 #include "notbrought/ops.h"
 #include "notbrought/stream.h"
+#include "notbrought/util.h"
 
 extern char **environ;
 
@@ -114,7 +115,7 @@ static bool nb__watchdog_start(nb__watchdog_t *w, int timeout_ms)
     w->timeout_ms = timeout_ms;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
-    if (pthread_create(&w->thread, NULL, nb__watchdog_main, w) == 0)
+    if (nb_thread_create(&w->thread, nb__watchdog_main, w) == 0)
         return true;
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);

@@ -13,6 +13,7 @@
  * never finishes its request is closed after timeout_s of silence.
  */
 #include "notbrought/ops.h"
+#include "notbrought/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -232,7 +233,11 @@ nb_http_t *nb_http_new(nb_metrics_t *m, const nb_http_conf_t *hc, char *errstr,
     h->collect = hc->collect;
     h->opaque = hc->opaque;
     pthread_mutex_init(&h->log_lock, NULL);
-    /* The logger comes first so that libmicrohttpd never writes to stderr on its own. */
+    /* The logger comes first so that libmicrohttpd never writes to stderr on its own. Its
+     * polling thread, started here, inherits our mask: the main loop's signals are blocked
+     * around the call, so that they never reach that thread (notbrought/util.h). */
+    sigset_t mask;
+    nb_thread_signals_block(&mask);
     h->d = MHD_start_daemon(flags, (uint16_t)hc->port, NULL, NULL, nb__http_handler, h,
                             MHD_OPTION_EXTERNAL_LOGGER, nb__http_log, h,
                             MHD_OPTION_SOCK_ADDR, sa,
@@ -240,6 +245,7 @@ nb_http_t *nb_http_new(nb_metrics_t *m, const nb_http_conf_t *hc, char *errstr,
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)max_per_ip,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)timeout_s,
                             MHD_OPTION_END);
+    nb_thread_signals_restore(&mask);
     if (!h->d) {
         snprintf(errstr, errstr_size, "http: cannot listen on %s port %d (in use, or not "
                  "permitted)", bind, hc->port);

@@ -139,7 +139,7 @@ nb_err_t nb__ahead_start(nb_stream_t *st)
         NB_LOG(NB_LOG_ERROR, "stream", "decoder: %s", why);
         return NB_ERR_NOMEM;
     }
-    if (pthread_create(&st->ahead.thread, NULL, nb__decoder_main, st) != 0) {
+    if (nb_thread_create(&st->ahead.thread, nb__decoder_main, st) != 0) {
         NB_LOG(NB_LOG_WARN, "stream", "no decoder thread: records are decoded when handled");
         nb__decoder_destroy(st->ahead.decoder);
         st->ahead.decoder = NULL;

@@ -172,7 +172,7 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
     nb_metrics_set(st->metrics, NB_M_RESTORE_REMAINING, NULL, (double)total);
     pthread_t helper;
     bool two = np > 1 && st->restore.client2 &&
-               pthread_create(&helper, NULL, nb__restore_thread, &job) == 0;
+               nb_thread_create(&helper, nb__restore_thread, &job) == 0;
     nb__restore_work(&job, st->restore.client);
     if (two)
         pthread_join(helper, NULL);

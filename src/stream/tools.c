@@ -29,7 +29,11 @@ nb_broker_t *nb_broker_new(int brokers, char *errstr, size_t errstr_size)
     if (!b->rk)
         goto fail;
     kc = NULL; /* now owned by the handle */
+    /* Its thread, unlike librdkafka's others, inherits our signal mask (notbrought/util.h). */
+    sigset_t mask;
+    nb_thread_signals_block(&mask);
     b->mcluster = rd_kafka_mock_cluster_new(b->rk, brokers);
+    nb_thread_signals_restore(&mask);
     if (!b->mcluster) {
         snprintf(errstr, errstr_size, "could not start the mock cluster");
         goto fail;

@@ -457,7 +457,7 @@ nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     st->commit.error = NULL;
     atomic_store(&st->commit.done, false);
     st->commit.busy = true;
-    if (background && pthread_create(&st->commit.thread, NULL, nb__committer_main, st) == 0) {
+    if (background && nb_thread_create(&st->commit.thread, nb__committer_main, st) == 0) {
         st->stats.commits_background++;
     } else {
         nb__committer_main(st);

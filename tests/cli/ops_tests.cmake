@@ -38,6 +38,13 @@ add_test(NAME cli.shutdown
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.shutdown PROPERTIES LABELS integration TIMEOUT 300)
 
+# SIGTERM, SIGINT and SIGHUP can reach only the main thread of run and broker: every other
+# thread blocks them (/proc/PID/task/*/status); SIGHUP reloads, SIGTERM stops both.
+add_test(NAME cli.signals
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/signals.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.signals PROPERTIES LABELS integration TIMEOUT 180)
+
 # Configuration that loses data or loops (an output on an input topic, a key given twice, a
 # misspelt NB_ variable, a missing CA file) is refused by 'run --check-config' and by 'run'.
 add_test(NAME cli.config_refused

@@ -1,5 +1,6 @@
 /*
- * unit.util: the growable buffer, the byte-order helpers and the file reader.
+ * unit.util: the growable buffer, the byte-order helpers, the file reader and the threads
+ * started with the main loop's signals blocked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,9 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,6 +246,105 @@ static void test_file_read_refuses_what_is_not_a_file(void **state)
     rmdir(t.dir);
 }
 
+/* ---- threads and signals ------------------------------------------------------------------ */
+
+/* The signals looked at: the main loop's three, then three nb_thread_create() leaves alone. */
+static const int t_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2};
+#define T_NSIGNALS (sizeof(t_signals) / sizeof(t_signals[0]))
+
+typedef struct t_mask_s {
+    bool blocked[T_NSIGNALS];
+} t_mask_t;
+
+static void t_mask_of_this_thread(t_mask_t *m)
+{
+    sigset_t set;
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &set), 0);
+    for (size_t i = 0; i < T_NSIGNALS; i++)
+        m->blocked[i] = sigismember(&set, t_signals[i]) == 1;
+}
+
+/* A thread's first act: it reports its own mask, as it was at its birth. */
+static void *t_report_mask(void *arg)
+{
+    t_mask_of_this_thread(arg);
+    return NULL;
+}
+
+/* The calling thread blocks exactly these of t_signals (and nothing else). */
+static void t_set_mask(int a, int b)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    if (a)
+        sigaddset(&set, a);
+    if (b)
+        sigaddset(&set, b);
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &set, NULL), 0);
+}
+
+static void t_assert_mask(const t_mask_t *m, const bool *want, const char *whose)
+{
+    for (size_t i = 0; i < T_NSIGNALS; i++)
+        if (m->blocked[i] != want[i])
+            fail_msg("%s: signal %d is %s", whose, t_signals[i],
+                     m->blocked[i] ? "blocked" : "not blocked");
+}
+
+/* A thread started by nb_thread_create() blocks SIGTERM, SIGINT and SIGHUP from its first
+ * instruction, so that the kernel delivers them to the main thread only; its other signals
+ * are as its creator's, whose mask is as it was. */
+static void test_thread_blocks_the_main_loops_signals_from_birth(void **state)
+{
+    (void)state;
+    sigset_t saved;
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &saved), 0);
+    t_set_mask(SIGUSR1, 0);
+
+    t_mask_t child, creator;
+    memset(&child, 0, sizeof(child));
+    pthread_t t;
+    assert_int_equal(nb_thread_create(&t, t_report_mask, &child), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    t_mask_of_this_thread(&creator);
+    /*                             TERM  INT   HUP   PIPE   USR1  USR2 */
+    const bool want_child[] = {true, true, true, false, true, false};
+    const bool want_creator[] = {false, false, false, false, true, false};
+    t_assert_mask(&child, want_child, "the new thread");
+    t_assert_mask(&creator, want_creator, "its creator, after");
+
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &saved, NULL), 0);
+}
+
+/* Around a library call that starts threads of its own (libmicrohttpd's, the mock cluster's):
+ * they inherit the blocked signals, and the caller gets back exactly the mask it had, a
+ * signal it blocked itself before included. */
+static void test_thread_signals_block_and_restore(void **state)
+{
+    (void)state;
+    sigset_t saved;
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &saved), 0);
+    t_set_mask(SIGHUP, SIGUSR2);
+
+    sigset_t old;
+    nb_thread_signals_block(&old);
+    t_mask_t during, child, after;
+    t_mask_of_this_thread(&during);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, t_report_mask, &child), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    nb_thread_signals_restore(&old);
+    t_mask_of_this_thread(&after);
+    /*                              TERM  INT   HUP   PIPE   USR1   USR2 */
+    const bool want_during[] = {true, true, true, false, false, true};
+    const bool want_after[] = {false, false, true, false, false, true};
+    t_assert_mask(&during, want_during, "the caller, between block and restore");
+    t_assert_mask(&child, want_during, "a thread started meanwhile");
+    t_assert_mask(&after, want_after, "the caller, restored");
+
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &saved, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +355,8 @@ int main(void)
         cmocka_unit_test(test_buf_put_in_order),
         cmocka_unit_test(test_file_read_regular),
         cmocka_unit_test(test_file_read_refuses_what_is_not_a_file),
+        cmocka_unit_test(test_thread_blocks_the_main_loops_signals_from_birth),
+        cmocka_unit_test(test_thread_signals_block_and_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
