@@ -29,6 +29,10 @@
  * refused, "requires epoch bump") is only reported by the next call, which the first would
  * make wait the whole NB__TXN_TIMEOUT_MS flushing records that will never be delivered. */
 #define NB__COMMIT_ATTEMPT_MS 2000
+/* One attempt of abort_transaction. An abort first waits for every record sent; records of a
+ * partition whose sequence broke never come back (nb__producer_renew), so two attempts of this
+ * length, a purge between them, then a new producer: ~10 s at worst instead of a minute. */
+#define NB__ABORT_ATTEMPT_MS 5000
 #define NB__LINKS_PER_TICK 10000
 #define NB__TICK_MS 1000
 #define NB__LINKS_FETCH_WAIT_MS 100

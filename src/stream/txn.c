@@ -203,7 +203,7 @@ NB_NODISCARD static nb_err_t nb__producer_renew(nb_stream_t *st)
 NB_NODISCARD static nb_err_t nb__abort_producer(nb_stream_t *st)
 {
     for (int attempt = 0;; attempt++) {
-        rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__TXN_TIMEOUT_MS);
+        rd_kafka_error_t *error = rd_kafka_abort_transaction(st->producer, NB__ABORT_ATTEMPT_MS);
         if (!error)
             return NB_ERR_OK;
         bool retry = rd_kafka_error_is_retriable(error);
