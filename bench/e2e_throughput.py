@@ -618,9 +618,8 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
     p.close()
     commits = commit_figures(before, scrape_commits())
     lat, lat_ts = [], []
-    schema = reg[4]
     for t_vis, ts, value in seen:
-        v = fastavro.schemaless_reader(io.BytesIO(value[5:]), _plain(schema), _plain(schema))
+        v = _notification(value)
         ids = [e["event_id"] for e in v["evidence"] if e["event_id"] in sent]
         if not ids or v["kind"] != "new":
             continue
@@ -630,7 +629,7 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
     log(f"latency: {len(recs)} events sent, {len(seen)} notifications seen, {len(lat)} "
         f"with evidence among the events sent")
     if seen and not lat:
-        v = fastavro.schemaless_reader(io.BytesIO(seen[0][2][5:]), _plain(schema))
+        v = _notification(seen[0][2])
         log(f"latency: e.g. {v['kind']} evidence {[e['event_id'] for e in v['evidence']]}; "
             f"sent e.g. {list(sent)[:3]}")
     lat.sort()
@@ -683,12 +682,25 @@ def evidence_id(event_id):
     return f"sha256:{h:016x}"
 
 
-def _plain(schema):
-    """The schema without logical types (some fields carry sentinels fastavro cannot turn
-    into datetimes; see docs/benchmarks.md)."""
-    key = id(schema)
-    if key not in _PLAIN:
-        with open(os.path.join(ROOT, "schemas", "notification.avsc")) as f:
+def _notification(value):
+    """A notification record decoded with the schema its framing names (Notification v1 is
+    id 4, v2 id 7: the daemon writes the newest version in schemas/registry.tsv)."""
+    (sid,) = struct.unpack(">i", value[1:5])
+    return fastavro.schemaless_reader(io.BytesIO(value[5:]), _plain(sid), _plain(sid))
+
+
+def _plain(sid):
+    """Schema @sid of schemas/registry.tsv without logical types (some fields carry
+    sentinels fastavro cannot turn into datetimes; see docs/benchmarks.md)."""
+    if sid not in _PLAIN:
+        fname = None
+        with open(os.path.join(ROOT, "schemas", "registry.tsv")) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#") and int(line.split()[0]) == sid:
+                    fname = line.split()[3]
+        if fname is None:
+            raise RuntimeError(f"a notification names schema id {sid}, not in the registry")
+        with open(os.path.join(ROOT, "schemas", fname)) as f:
             raw = json.load(f)
 
         def strip(x):
@@ -697,8 +709,8 @@ def _plain(schema):
             if isinstance(x, list):
                 return [strip(v) for v in x]
             return x
-        _PLAIN[key] = fastavro.parse_schema(strip(raw))
-    return _PLAIN[key]
+        _PLAIN[sid] = fastavro.parse_schema(strip(raw))
+    return _PLAIN[sid]
 
 
 # ---- 4. restore ----------------------------------------------------------------------------
