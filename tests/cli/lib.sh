@@ -67,3 +67,15 @@ nb_config() {
     sed "s|config/policy/|$root/config/policy/|g; s|http_port: 0|http_port: $1\n  http_bind: 127.0.0.1|" \
         "$root/config/notbrought.yaml" >"$2"
 }
+
+# wait_exit PID SECONDS: 0 when the process ended within SECONDS; its status in $rc.
+wait_exit() {
+    local pid=$1 deadline=$(($(date +%s) + $2))
+    while kill -0 "$pid" 2>/dev/null; do
+        [ "$(date +%s)" -ge $deadline ] && return 1
+        sleep 0.1
+    done
+    wait "$pid"
+    rc=$?
+    return 0
+}

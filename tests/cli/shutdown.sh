@@ -7,17 +7,6 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 nb_cli_begin shutdown "$1" "$2"
-# wait_exit PID SECONDS: 0 when the process ended within SECONDS; its status in $rc.
-wait_exit() {
-    local pid=$1 deadline=$(($(date +%s) + $2))
-    while kill -0 "$pid" 2>/dev/null; do
-        [ "$(date +%s)" -ge $deadline ] && return 1
-        sleep 0.1
-    done
-    wait "$pid"
-    rc=$?
-    return 0
-}
 
 timeout_ms=3000
 limit_s=$((timeout_ms / 1000 + 10)) # the watchdog's limit, and room for a loaded machine

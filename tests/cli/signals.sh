@@ -52,17 +52,6 @@ for p in problems:
 sys.exit(1 if problems or sum(names.values()) < 2 else 0)
 PY
 }
-# wait_exit PID SECONDS: 0 when the process ended within SECONDS; its status in $rc.
-wait_exit() {
-    local pid=$1 deadline=$(($(date +%s) + $2))
-    while kill -0 "$pid" 2>/dev/null; do
-        [ "$(date +%s)" -ge $deadline ] && return 1
-        sleep 0.1
-    done
-    wait "$pid"
-    rc=$?
-    return 0
-}
 
 port=$(nb_free_port)
 nb_config "$port" "$work/nb.yaml"
