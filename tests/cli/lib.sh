@@ -79,3 +79,13 @@ wait_exit() {
     rc=$?
     return 0
 }
+
+# nb_wait_commit PORT SECONDS: 0 once the daemon whose admin port is PORT has committed a
+# transaction (its notbrought_transactions_total above 0), 1 when SECONDS pass first.
+nb_wait_commit() {
+    local deadline=$(($(date +%s) + $2))
+    until [ "$(nb_metric "http://127.0.0.1:$1/metrics" notbrought_transactions_total)" -gt 0 ]; do
+        [ "$(date +%s)" -ge "$deadline" ] && return 1
+        sleep 0.1
+    done
+}

@@ -65,10 +65,7 @@ bs=$(head -n 1 "$work/bootstrap")
 "$bin" run --config "$work/nb.yaml" --bootstrap "$bs" 2>"$work/run.log" &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 600); do
-    [ "$(nb_metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)" -gt 0 ] && break
-    sleep 0.1
-done
+nb_wait_commit "$port" 60 || true
 [ "$(nb_metric "http://127.0.0.1:$port/metrics" notbrought_transactions_total)" -gt 0 ] &&
     ok "the daemon commits" || bad "the daemon committed nothing within 60 s"
 
