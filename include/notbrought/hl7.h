@@ -77,6 +77,47 @@ nb_hl7_value_t nb_hl7_value_piece(nb_hl7_value_t v, char delim, size_t n);
 /** @brief How many pieces @p v has when split at @p delim: 0 for an empty value. */
 size_t nb_hl7_value_count(nb_hl7_value_t v, char delim);
 
+/**
+ * Goes through the pieces of a value split at one delimiter, in one pass: the way to walk all
+ * the repetitions of a field, or all the components of a repetition, without finding each from
+ * the start again. The pieces are those nb_hl7_value_piece() gives, in order. MSH-1 and MSH-2
+ * are not to be split (they are the delimiters).
+ */
+typedef struct nb_hl7_iter_s {
+    const char *p, *end;
+    char delim;
+    bool more;
+} nb_hl7_iter_t;
+
+/* Inline, as a walk over a whole message calls them for every field and every part of one. */
+
+/** @brief Starts going through the pieces of @p v split at @p delim. */
+static inline void nb_hl7_iter_init(nb_hl7_iter_t *it, nb_hl7_value_t v, char delim)
+{
+    it->p = v.p;
+    it->end = v.p + v.len;
+    it->delim = delim;
+    it->more = v.len > 0;
+}
+
+/** @brief The next piece. @returns false when there are no more (*piece is then absent). */
+static inline bool nb_hl7_iter_next(nb_hl7_iter_t *it, nb_hl7_value_t *piece)
+{
+    const char *d = it->p;
+    if (!it->more) {
+        piece->p = "";
+        piece->len = 0;
+        return false;
+    }
+    while (d < it->end && *d != it->delim)
+        d++;
+    piece->p = d > it->p ? it->p : "";
+    piece->len = (size_t)(d - it->p);
+    it->more = d < it->end; /* a delimiter: one more piece follows, perhaps empty */
+    it->p = d < it->end ? d + 1 : d;
+    return true;
+}
+
 /* ---- messages ---------------------------------------------------------------------------- */
 
 /** Limits of one message; each one reached is NB_ERR_LIMIT with the limit in the text. */
@@ -172,6 +213,23 @@ size_t nb_hl7_rep_count(const nb_hl7_msg_t *msg, size_t seg, size_t field);
 size_t nb_hl7_comp_count(const nb_hl7_msg_t *msg, size_t seg, size_t field, size_t rep);
 /** @brief Sub-components of a component: 0 when it is empty. */
 size_t nb_hl7_sub_count(const nb_hl7_msg_t *msg, size_t seg, size_t field, size_t rep, size_t comp);
+
+/** Where a value is: segment from 0; field, repetition, component, sub-component from 1. */
+typedef struct nb_hl7_pos_s {
+    size_t seg, field, rep, comp, sub;
+} nb_hl7_pos_t;
+
+/** A visitor of nb_hl7_walk(): @returns true to go on, false to stop. */
+typedef bool (*nb_hl7_visit_fn)(void *opaque, const nb_hl7_pos_t *pos, nb_hl7_value_t v);
+
+/**
+ * @brief Visits every value of the message that is not empty, in order, with its position: each
+ *        sub-component (a value without delimiters is sub-component 1 of component 1 of
+ *        repetition 1), and MSH-1 and MSH-2 whole. One pass over the bytes: the way to look at
+ *        everything, where fetching each position by its numbers would split each field again.
+ * @returns how many values were visited (the last one included when the visitor stopped).
+ */
+size_t nb_hl7_walk(const nb_hl7_msg_t *msg, nb_hl7_visit_fn fn, void *opaque);
 
 /* ---- paths ------------------------------------------------------------------------------- */
 

@@ -17,13 +17,13 @@ void nb_hl7_batch_init(nb_hl7_batch_t *b, const char *data, size_t len)
     b->fs = '|';
 }
 
-/* The end of the line at @p i (the first CR or LF, or the end). */
+/* The end of the line at @p i (the first CR or LF, or the end). One pass: searching for CR
+ * over the whole rest of an LF-only file at every line would make a large file quadratic. */
 static size_t nb__hl7_eol(const nb_hl7_batch_t *b, size_t i)
 {
-    const char *cr = memchr(b->data + i, '\r', b->len - i);
-    const char *lf =
-        memchr(b->data + i, '\n', (size_t)((cr ? cr : b->data + b->len) - (b->data + i)));
-    return (size_t)((lf ? lf : cr ? cr : b->data + b->len) - b->data);
+    while (i < b->len && b->data[i] != '\r' && b->data[i] != '\n')
+        i++;
+    return i;
 }
 
 /* The start of the line after the one ending at @p eol. */

@@ -204,6 +204,18 @@ nb_err_t nb_hl7_unescape(const nb_hl7_delims_t *d, nb_hl7_value_t v, char *out, 
         return nb__hl7_fail(errstr, errstr_size, NB_ERR_FIELD_TOO_LONG,
                             "no room for the unescaped value");
     out[0] = '\0';
+    size_t plain = 0; /* most values hold no escape at all: copied in one go */
+    while (plain < v.len && v.p[plain] != d->esc)
+        plain++;
+    if (plain == v.len) {
+        if (v.len >= cap)
+            return nb__hl7_fail(errstr, errstr_size, NB_ERR_FIELD_TOO_LONG,
+                                "the unescaped value does not fit in %zu bytes", cap);
+        memcpy(out, v.p, v.len);
+        out[v.len] = '\0';
+        *outlen = v.len;
+        return NB_ERR_OK;
+    }
     for (size_t i = 0; i < v.len;) {
         size_t next = i;
         nb__hl7_esc_t e = nb__hl7_step(d, v, i, out + k, cap - 1 - k, &next);

@@ -76,19 +76,27 @@ static nb_hl7_value_t nb__hl7_absent(void)
     return v;
 }
 
+/* Fields and their parts are short (a few bytes to a few dozen): a plain loop finds the next
+ * delimiter sooner than memchr(), whose set-up costs more than the search. */
+static const char *nb__hl7_find(const char *p, const char *end, char delim)
+{
+    while (p < end && *p != delim)
+        p++;
+    return p;
+}
+
 nb_hl7_value_t nb_hl7_value_piece(nb_hl7_value_t v, char delim, size_t n)
 {
     if (n == 0 || v.len == 0)
         return nb__hl7_absent();
     const char *p = v.p, *end = v.p + v.len;
     for (size_t i = 1; i < n; i++) {
-        const char *d = memchr(p, delim, (size_t)(end - p));
-        if (!d)
+        p = nb__hl7_find(p, end, delim);
+        if (p == end)
             return nb__hl7_absent();
-        p = d + 1;
+        p++;
     }
-    const char *d = memchr(p, delim, (size_t)(end - p));
-    nb_hl7_value_t out = {p, (size_t)((d ? d : end) - p)};
+    nb_hl7_value_t out = {p, (size_t)(nb__hl7_find(p, end, delim) - p)};
     if (out.len == 0)
         out.p = nb__hl7_empty;
     return out;
@@ -99,11 +107,8 @@ size_t nb_hl7_value_count(nb_hl7_value_t v, char delim)
     if (v.len == 0)
         return 0;
     size_t n = 1;
-    const char *p = v.p, *end = v.p + v.len;
-    while ((p = memchr(p, delim, (size_t)(end - p))) != NULL) {
-        n++;
-        p++;
-    }
+    for (size_t i = 0; i < v.len; i++)
+        n += v.p[i] == delim;
     return n;
 }
 
@@ -211,14 +216,6 @@ NB_NODISCARD static nb_err_t nb__hl7_read_delims(nb__hl7_parse_t *ps, size_t at)
     return NB_ERR_OK;
 }
 
-static bool nb__hl7_blank_line(const char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (p[i] != ' ' && p[i] != '\t')
-            return false;
-    return true;
-}
-
 /* Where MSH must start: after blank lines and a UTF-8 byte order mark. */
 NB_NODISCARD static nb_err_t nb__hl7_find_msh(nb__hl7_parse_t *ps)
 {
@@ -256,13 +253,14 @@ NB_NODISCARD static nb_err_t nb__hl7_find_msh(nb__hl7_parse_t *ps)
     return NB_ERR_OK;
 }
 
-/* Checks the id of the segment at [at, at + len) and adds it to the index. */
-NB_NODISCARD static nb_err_t nb__hl7_add_segment(nb__hl7_parse_t *ps, size_t at, size_t len)
+/* Checks the id of the segment at @p at and adds the segment to the index. */
+NB_NODISCARD static nb_err_t nb__hl7_add_segment(nb__hl7_parse_t *ps, size_t at)
 {
     nb_hl7_msg_t *msg = ps->msg;
     const char *s = msg->data + at;
     size_t idlen = 0;
-    while (idlen < len && idlen < 4 && s[idlen] != msg->delims.field)
+    while (at + idlen < msg->len && idlen < 4 && s[idlen] != msg->delims.field &&
+           s[idlen] != '\r' && s[idlen] != '\n')
         idlen++;
     size_t no = msg->nsegs + 1;
     if (!nb__hl7_seg_id_ok(s, idlen))
@@ -286,7 +284,7 @@ NB_NODISCARD static nb_err_t nb__hl7_add_segment(nb__hl7_parse_t *ps, size_t at,
         return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_NOMEM, "out of memory");
     nb__hl7_seg_t *seg = &msg->segs[msg->nsegs];
     seg->off = (uint32_t)at;
-    seg->len = (uint32_t)len;
+    seg->len = 0;
     seg->first = (uint32_t)msg->nfields;
     seg->pieces = 0;
     memcpy(seg->id, s, 3);
@@ -294,39 +292,40 @@ NB_NODISCARD static nb_err_t nb__hl7_add_segment(nb__hl7_parse_t *ps, size_t at,
     return NB_ERR_OK;
 }
 
-/* Records the start of every field of the segment just added. */
-NB_NODISCARD static nb_err_t nb__hl7_add_fields(nb__hl7_parse_t *ps)
+NB_NODISCARD static nb_err_t nb__hl7_too_many_fields(nb__hl7_parse_t *ps)
+{
+    const nb_hl7_msg_t *msg = ps->msg;
+    const nb__hl7_seg_t *seg = &msg->segs[msg->nsegs];
+    return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_LIMIT,
+                        "segment %zu (%s, byte %" PRIu32 ") has more than %zu fields, the limit",
+                        msg->nsegs + 1, seg->id, seg->off, msg->lim.max_fields);
+}
+
+/* Reads the segment just added, from its id to the first CR or LF or the end of the input, in
+ * one pass: the start of each field is recorded, and bytes that have no place in a message are
+ * refused. ps->pos is left at the terminator. */
+NB_NODISCARD static nb_err_t nb__hl7_scan_segment(nb__hl7_parse_t *ps)
 {
     nb_hl7_msg_t *msg = ps->msg;
     nb__hl7_seg_t *seg = &msg->segs[msg->nsegs];
-    const char *s = msg->data + seg->off, *end = s + seg->len, *p = s + 3;
-    bool msh = msg->nsegs == 0;
-    size_t limit = msg->lim.max_fields - (msh ? 1 : 0); /* MSH-1 has no piece of its own */
-    while (p < end && (p = memchr(p, msg->delims.field, (size_t)(end - p))) != NULL) {
-        p++;
-        if (seg->pieces >= limit)
-            return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_LIMIT,
-                                "segment %zu (%s, byte %" PRIu32 ") has more than %zu fields, "
-                                "the limit",
-                                msg->nsegs + 1, seg->id, seg->off, msg->lim.max_fields);
-        if (nb__hl7_grow((void **)&msg->fields, &msg->fields_cap, msg->nfields + 1,
-                         sizeof(*msg->fields)))
-            return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_NOMEM, "out of memory");
-        msg->fields[msg->nfields++] = (uint32_t)(p - msg->data);
-        seg->pieces++;
-    }
-    msg->nsegs++;
-    return NB_ERR_OK;
-}
-
-/* The end of the segment starting at ps->pos: the first CR or LF, or the end of the input.
- * Bytes that have no place in a message are refused on the way. */
-NB_NODISCARD static nb_err_t nb__hl7_segment_end(nb__hl7_parse_t *ps, size_t *endp)
-{
-    const unsigned char *d = (const unsigned char *)ps->msg->data;
-    size_t i = ps->pos, n = ps->msg->len;
+    const unsigned char *d = (const unsigned char *)msg->data;
+    const unsigned char fs = (unsigned char)msg->delims.field;
+    /* MSH-1 has no piece of its own: MSH may have one piece fewer. */
+    size_t limit = msg->lim.max_fields - (msg->nsegs == 0 ? 1 : 0);
+    size_t i = seg->off + 3, n = msg->len;
     for (; i < n; i++) {
         unsigned char c = d[i];
+        if (c == fs) {
+            if (seg->pieces >= limit)
+                return nb__hl7_too_many_fields(ps);
+            if (msg->nfields == msg->fields_cap &&
+                nb__hl7_grow((void **)&msg->fields, &msg->fields_cap, msg->nfields + 1,
+                             sizeof(*msg->fields)))
+                return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_NOMEM, "out of memory");
+            msg->fields[msg->nfields++] = (uint32_t)(i + 1);
+            seg->pieces++;
+            continue;
+        }
         if (c > 0x1C)
             continue;
         if (c == '\r' || c == '\n')
@@ -334,11 +333,27 @@ NB_NODISCARD static nb_err_t nb__hl7_segment_end(nb__hl7_parse_t *ps, size_t *en
         if (c == 0 || c == NB_HL7_MLLP_START || c == NB_HL7_MLLP_END)
             return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_HL7_SYNTAX,
                                 "byte %zu (segment %zu) is %s, which has no place in a message", i,
-                                ps->msg->nsegs + 1,
+                                msg->nsegs + 1,
                                 c == 0 ? "a NUL byte" : "an MLLP framing byte (VT or FS)");
     }
-    *endp = i;
+    seg->len = (uint32_t)(i - seg->off);
+    msg->nsegs++;
+    ps->pos = i;
     return NB_ERR_OK;
+}
+
+/* At the start of a line: true (and ps->pos past it) for a blank line, nothing but spaces and
+ * tabs up to CR, LF or the end. */
+static bool nb__hl7_skip_blank(nb__hl7_parse_t *ps)
+{
+    const char *d = ps->msg->data;
+    size_t i = ps->pos, n = ps->msg->len;
+    while (i < n && (d[i] == ' ' || d[i] == '\t'))
+        i++;
+    if (i < n && d[i] != '\r' && d[i] != '\n')
+        return false;
+    ps->pos = i;
+    return true;
 }
 
 nb_err_t nb_hl7_msg_parse(nb_hl7_msg_t *msg, const char *data, size_t len, char *errstr,
@@ -362,16 +377,11 @@ nb_err_t nb_hl7_msg_parse(nb_hl7_msg_t *msg, const char *data, size_t len, char 
     if (!err)
         err = nb__hl7_read_delims(&ps, ps.pos);
     while (!err && ps.pos < msg->len) {
-        size_t end = ps.pos; /* set by the call; GCC -O3 cannot see it */
-        err = nb__hl7_segment_end(&ps, &end);
-        if (err)
-            break;
-        if (!nb__hl7_blank_line(msg->data + ps.pos, end - ps.pos)) {
-            err = nb__hl7_add_segment(&ps, ps.pos, end - ps.pos);
+        if (!nb__hl7_skip_blank(&ps)) {
+            err = nb__hl7_add_segment(&ps, ps.pos);
             if (!err)
-                err = nb__hl7_add_fields(&ps);
+                err = nb__hl7_scan_segment(&ps);
         }
-        ps.pos = end;
         while (ps.pos < msg->len && (msg->data[ps.pos] == '\r' || msg->data[ps.pos] == '\n'))
             ps.pos++;
     }

@@ -2,8 +2,9 @@
  * libFuzzer harness: the HL7 v2 parser over arbitrary bytes. The bytes go through MLLP framing
  * and through the batch splitter; every message found is parsed, and what parses is walked to
  * every sub-component, each value unescaped and read as a DTM, each segment rebuilt from its
- * parts, and acknowledged; the ACK must parse and echo MSH-10. The bytes are also escaped and
- * unescaped back (with the usual delimiters and the message's), and read as a path.
+ * parts, the one-pass walk compared with fetching every position, and acknowledged; the ACK
+ * must parse and echo MSH-10. The bytes are also escaped and unescaped back (with the usual
+ * delimiters and the message's), and read as a path.
  *
  *   ./fuzz_hl7 /tmp/scratch-corpus tests/fuzz/corpus/hl7
  *   (the first directory receives what libFuzzer finds; keep it out of the repository)
@@ -126,6 +127,40 @@ static void check_ack(const nb_hl7_msg_t *msg, nb_hl7_msg_t *again)
     }
 }
 
+/* Appends where and what each value is. */
+static bool add_value(void *opaque, const nb_hl7_pos_t *pos, nb_hl7_value_t v)
+{
+    nb_buf_t *b = opaque;
+    size_t where[5] = {pos->seg, pos->field, pos->rep, pos->comp, pos->sub};
+    nb_buf_add(b, where, sizeof(where));
+    nb_buf_add(b, &v.len, sizeof(v.len));
+    nb_buf_add(b, v.p, v.len);
+    return true;
+}
+
+/* nb_hl7_walk() visits exactly the non-empty values that fetching every position finds. */
+static void check_walk(const nb_hl7_msg_t *msg)
+{
+    nb_buf_t a = {0}, b = {0};
+    size_t n = nb_hl7_walk(msg, add_value, &a), m = 0;
+    for (size_t s = 0; s < nb_hl7_segment_count(msg); s++)
+        for (size_t f = 1; f <= nb_hl7_field_count(msg, s); f++)
+            for (size_t r = 1; r <= nb_hl7_rep_count(msg, s, f); r++)
+                for (size_t c = 1; c <= nb_hl7_comp_count(msg, s, f, r); c++)
+                    for (size_t k = 1; k <= nb_hl7_sub_count(msg, s, f, r, c); k++) {
+                        nb_hl7_value_t v = nb_hl7_get(msg, s, f, r, c, k);
+                        nb_hl7_pos_t pos = {s, f, r, c, k};
+                        if (v.len) {
+                            add_value(&b, &pos, v);
+                            m++;
+                        }
+                    }
+    if (!a.err && !b.err && (n != m || a.len != b.len || memcmp(a.data, b.data, a.len) != 0))
+        abort();
+    nb_buf_free(&a);
+    nb_buf_free(&b);
+}
+
 static void one_message(nb_hl7_msg_t *msg, nb_hl7_msg_t *again, const char *m, size_t len)
 {
     nb_err_t err = nb_hl7_msg_parse(msg, m, len, NULL, 0);
@@ -133,6 +168,7 @@ static void one_message(nb_hl7_msg_t *msg, nb_hl7_msg_t *again, const char *m, s
         abort();
     for (size_t s = 0; s < nb_hl7_segment_count(msg); s++)
         walk_segment(msg, s);
+    check_walk(msg);
     if (nb_hl7_segment_count(msg) > 0) {
         check_ack(msg, again);
         round_trip(nb_hl7_msg_delims(msg), m, len < 512 ? len : 512);

@@ -419,6 +419,25 @@ static void test_value_pieces(void **state)
     nb_hl7_value_t e = {"", 0};
     assert_int_equal(nb_hl7_value_count(e, '^'), 0);
     assert_value(nb_hl7_value_piece((nb_hl7_value_t){"abc", 3}, '~', 1), "abc");
+
+    /* The iterator gives the same pieces, in order, and then stops. */
+    static const char *const values[] = {"", "a", "^", "a^", "^a", "a^^c^", "^^", "ab^cd^ef"};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        nb_hl7_value_t w = {values[i], strlen(values[i])};
+        nb_hl7_iter_t it;
+        nb_hl7_iter_init(&it, w, '^');
+        nb_hl7_value_t piece;
+        size_t n = 0;
+        while (nb_hl7_iter_next(&it, &piece)) {
+            nb_hl7_value_t want = nb_hl7_value_piece(w, '^', ++n);
+            assert_int_equal(piece.len, want.len);
+            assert_memory_equal(piece.p, want.p, want.len);
+            assert_non_null(piece.p);
+        }
+        assert_int_equal(n, nb_hl7_value_count(w, '^'));
+        assert_int_equal(piece.len, 0);
+        assert_false(nb_hl7_iter_next(&it, &piece)); /* and stays stopped */
+    }
 }
 
 /* ---- paths ------------------------------------------------------------------------------- */
@@ -1133,6 +1152,68 @@ static void rebuild(const nb_hl7_msg_t *msg, size_t seg, nb_buf_t *out)
     }
 }
 
+/* Appends "seg.field.rep.comp.sub=value;" for a value the walk visits. */
+static bool visit_value(void *opaque, const nb_hl7_pos_t *pos, nb_hl7_value_t v)
+{
+    nb_buf_t *out = opaque;
+    char head[80];
+    int n = snprintf(head, sizeof(head), "%zu.%zu.%zu.%zu.%zu=", pos->seg, pos->field, pos->rep,
+                     pos->comp, pos->sub);
+    nb_buf_add(out, head, (size_t)n);
+    nb_buf_add(out, v.p, v.len);
+    nb_buf_add(out, ";", 1);
+    return true;
+}
+
+static bool stop_at_third(void *opaque, const nb_hl7_pos_t *pos, nb_hl7_value_t v)
+{
+    (void)pos;
+    (void)v;
+    return ++*(size_t *)opaque < 3;
+}
+
+/* The same non-empty values, fetched by their numbers. */
+static void values_by_position(const nb_hl7_msg_t *msg, nb_buf_t *out)
+{
+    for (size_t s = 0; s < nb_hl7_segment_count(msg); s++)
+        for (size_t f = 1; f <= nb_hl7_field_count(msg, s); f++)
+            for (size_t r = 1; r <= nb_hl7_rep_count(msg, s, f); r++)
+                for (size_t c = 1; c <= nb_hl7_comp_count(msg, s, f, r); c++)
+                    for (size_t k = 1; k <= nb_hl7_sub_count(msg, s, f, r, c); k++) {
+                        nb_hl7_value_t v = nb_hl7_get(msg, s, f, r, c, k);
+                        nb_hl7_pos_t pos = {s, f, r, c, k};
+                        if (v.len)
+                            visit_value(out, &pos, v);
+                    }
+}
+
+/* One pass over the bytes visits what fetching every position finds, with the same numbers. */
+static void test_walk(void **state)
+{
+    (void)state;
+    char *text = siu_with("\n", "");
+    static const char extra[] = "MSH|^~\\&|A||~|^|&|~^&|a~~b^^c&&d|\rRGS\rPID||||~~^^&&|x\r";
+    static const char odd[] = "MSH#$*!@#A$B*C@D##X\rPID#1\r";
+    const char *const texts[] = {text, extra, odd};
+    nb_hl7_msg_t *msg = nb_hl7_msg_new(NULL);
+    for (size_t i = 0; i < 3; i++) {
+        parse_ok(msg, texts[i], strlen(texts[i]));
+        nb_buf_t a = {0}, b = {0};
+        size_t n = nb_hl7_walk(msg, visit_value, &a);
+        values_by_position(msg, &b);
+        assert_true(n > 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        nb_buf_free(&a);
+        nb_buf_free(&b);
+    }
+    size_t seen = 0;
+    assert_int_equal(nb_hl7_walk(msg, stop_at_third, &seen), 3);
+    assert_int_equal(seen, 3);
+    nb_hl7_msg_destroy(msg);
+    free(text);
+}
+
 static void test_rebuild(void **state)
 {
     (void)state;
@@ -1473,6 +1554,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dtm),
         cmocka_unit_test(test_ack),
         cmocka_unit_test(test_rebuild),
+        cmocka_unit_test(test_walk),
         cmocka_unit_test(test_any_input),
     };
     return cmocka_run_group_tests_name("hl7", tests, NULL, NULL);
