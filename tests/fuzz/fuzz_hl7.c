@@ -155,7 +155,8 @@ static void check_walk(const nb_hl7_msg_t *msg)
                             m++;
                         }
                     }
-    if (!a.err && !b.err && (n != m || a.len != b.len || memcmp(a.data, b.data, a.len) != 0))
+    if (!a.err && !b.err &&
+        (n != m || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
         abort();
     nb_buf_free(&a);
     nb_buf_free(&b);
