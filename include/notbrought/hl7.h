@@ -14,7 +14,7 @@
  *
  * Numbering is HL7's: segments are counted from 0 (0 is MSH), but fields, repetitions,
  * components and sub-components from 1, so that "PID-3.1" is field 3, component 1. In MSH
- * (and FHS, BHS) field 1 is the field separator itself and field 2 the encoding characters.
+ * field 1 is the field separator itself and field 2 the encoding characters.
  *
  * Error texts give positions (segment, field, byte offset), never the message's content: they
  * may go into logs and dead-letter headers, and HL7 messages carry personal data.
@@ -312,7 +312,6 @@ typedef struct nb_hl7_batch_s {
     const char *data;
     size_t len;
     size_t pos;      /**< where the next call starts */
-    char fs;         /**< field separator of the last FHS/BHS/MSH seen */
     bool in_file;    /**< between FHS and FTS */
     bool in_batch;   /**< between BHS and BTS */
     bool ended;      /**< an FTS was seen */

@@ -14,7 +14,6 @@ void nb_hl7_batch_init(nb_hl7_batch_t *b, const char *data, size_t len)
     memset(b, 0, sizeof(*b));
     b->data = data ? data : "";
     b->len = data ? len : 0;
-    b->fs = '|';
 }
 
 /* The end of the line at @p i (the first CR or LF, or the end). One pass: searching for CR
@@ -92,8 +91,6 @@ static size_t nb__hl7_message_end(const nb_hl7_batch_t *b, size_t i)
 NB_NODISCARD static nb_err_t nb__hl7_frame_line(nb_hl7_batch_t *b, const char *id, size_t i,
                                                 size_t eol, char *errstr, size_t errstr_size)
 {
-    if (eol - i > 3)
-        b->fs = b->data[i + 3];
     if (strcmp(id, "FHS") == 0) {
         bool again = b->in_file;
         b->in_file = true;
