@@ -78,6 +78,11 @@
     /* notify */                                                                                   \
     X(NOTIFY_UNKNOWN, "notify_unknown", "acknowledgement names an unknown notification")           \
     X(NOTIFY_CLOSED, "notify_closed", "notification is already closed")                           \
+    /* hl7: HL7 v2 messages (src/hl7, docs/hl7.md) */                                              \
+    X(HL7_SYNTAX, "hl7_syntax", "HL7 v2 message is not well-formed")                               \
+    X(HL7_ESCAPE, "hl7_escape", "HL7 v2 value holds a malformed or unknown escape sequence")       \
+    X(HL7_TIMESTAMP, "hl7_timestamp", "HL7 v2 date/time is not a valid DTM")                       \
+    X(HL7_BATCH, "hl7_batch", "HL7 v2 batch or file does not hold together")                       \
     /* stream and ops */                                                                           \
     X(KAFKA, "kafka", "Kafka client error")                                                        \
     X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \
