@@ -98,6 +98,20 @@ static nb_err_t nb__fhir_resolve(nb_fhir_doc_t *doc, const nb__fhir_scope_t *sco
     return NB_ERR_OK;
 }
 
+/* Resolves every reference of @p refs (read by nb__fhir_get_refs() into the arena). */
+static nb_err_t nb__fhir_resolve_all(nb_fhir_doc_t *doc, const nb__fhir_scope_t *scope,
+                                     const char *name, nb_fhir_refs_t *refs)
+{
+    nb_fhir_ref_t *v = (nb_fhir_ref_t *)refs->v; /* the arena's, written only here */
+    for (size_t i = 0; i < refs->n; i++) {
+        size_t mark = nb__fhir_path_push(doc, name);
+        nb__fhir_path_index(doc, i);
+        NB__FHIR_TRY(nb__fhir_resolve(doc, scope, &v[i]));
+        nb__fhir_path_pop(doc, mark);
+    }
+    return NB_ERR_OK;
+}
+
 static nb_err_t nb__fhir_participants(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
                                       const nb__fhir_scope_t *scope, nb_fhir_appointment_t *a)
 {
@@ -170,7 +184,10 @@ static nb_err_t nb__fhir_appointment(nb_fhir_doc_t *doc, const nb__fhir_node_t *
         a->minutes_duration = v;
     }
     NB__FHIR_TRY(nb__fhir_get_refs(doc, n, "basedOn", &a->based_on));
+    NB__FHIR_TRY(nb__fhir_resolve_all(doc, scope, "basedOn", &a->based_on));
     NB__FHIR_TRY(nb__fhir_get_refs(doc, n, "supportingInformation", &a->supporting_information));
+    NB__FHIR_TRY(
+        nb__fhir_resolve_all(doc, scope, "supportingInformation", &a->supporting_information));
     return nb__fhir_participants(doc, n, scope, a);
 }
 
@@ -198,7 +215,11 @@ static nb_err_t nb__fhir_encounter(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
     NB__FHIR_TRY(nb__fhir_resolve(doc, scope, &e->subject));
     nb__fhir_path_pop(doc, mark);
     NB__FHIR_TRY(nb__fhir_get_refs(doc, n, "appointment", &e->appointment));
+    NB__FHIR_TRY(nb__fhir_resolve_all(doc, scope, "appointment", &e->appointment));
     NB__FHIR_TRY(nb__fhir_get_ref(doc, n, "serviceProvider", &e->service_provider));
+    mark = nb__fhir_path_push(doc, "serviceProvider");
+    NB__FHIR_TRY(nb__fhir_resolve(doc, scope, &e->service_provider));
+    nb__fhir_path_pop(doc, mark);
     NB__FHIR_TRY(nb__fhir_check_list(doc, n, "hospitalization", 1, &count));
     nb__fhir_node_t *h = nb__fhir_child(n, "hospitalization");
     if (h) {
