@@ -22,8 +22,8 @@
     } while (0)
 
 /* Pass 1 for entry @p c: fullUrl, request, and the resource's type and id (a Patient whole). */
-static nb_err_t nb__fhir_entry_head(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
-                                    nb_fhir_entry_t *e)
+NB_NODISCARD static nb_err_t nb__fhir_entry_head(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
+                                                 nb_fhir_entry_t *e)
 {
     size_t count;
     NB__FHIR_TRY(nb__fhir_get_str(doc, c, "fullUrl", &e->full_url));
@@ -74,8 +74,9 @@ static void nb__fhir_mark_focus(nb_fhir_entry_t *v, size_t n, const char *ref)
 }
 
 /* A focus reference @p f (a Reference node) of a notification event. */
-static nb_err_t nb__fhir_focus(nb_fhir_doc_t *doc, const nb__fhir_node_t *holder, const char *name,
-                               nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
+NB_NODISCARD static nb_err_t nb__fhir_focus(nb_fhir_doc_t *doc, const nb__fhir_node_t *holder,
+                                            const char *name, nb_fhir_bundle_t *b,
+                                            nb_fhir_entry_t *v)
 {
     nb_fhir_refs_t refs;
     NB__FHIR_TRY(nb__fhir_get_refs(doc, holder, name, &refs));
@@ -88,8 +89,8 @@ static nb_err_t nb__fhir_focus(nb_fhir_doc_t *doc, const nb__fhir_node_t *holder
 }
 
 /* The backport's R4 form: Parameters with parameter[name=type|subscription|notification-event]. */
-static nb_err_t nb__fhir_parameters(nb_fhir_doc_t *doc, const nb__fhir_node_t *res,
-                                    nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
+NB_NODISCARD static nb_err_t nb__fhir_parameters(nb_fhir_doc_t *doc, const nb__fhir_node_t *res,
+                                                 nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
 {
     size_t count, i = 0;
     NB__FHIR_TRY(nb__fhir_check_list(doc, res, "parameter", doc->lim.max_list, &count));
@@ -127,8 +128,8 @@ static nb_err_t nb__fhir_parameters(nb_fhir_doc_t *doc, const nb__fhir_node_t *r
 }
 
 /* R4B / R5 form: SubscriptionStatus.type, .subscription and .notificationEvent[].focus. */
-static nb_err_t nb__fhir_status(nb_fhir_doc_t *doc, const nb__fhir_node_t *res, nb_fhir_bundle_t *b,
-                                nb_fhir_entry_t *v)
+NB_NODISCARD static nb_err_t nb__fhir_status(nb_fhir_doc_t *doc, const nb__fhir_node_t *res,
+                                             nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
 {
     nb_fhir_ref_t s;
     size_t count, i = 0;
@@ -147,8 +148,8 @@ static nb_err_t nb__fhir_status(nb_fhir_doc_t *doc, const nb__fhir_node_t *res, 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__fhir_notification(nb_fhir_doc_t *doc, const nb__fhir_node_t *first,
-                                      nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
+NB_NODISCARD static nb_err_t nb__fhir_notification(nb_fhir_doc_t *doc, const nb__fhir_node_t *first,
+                                                   nb_fhir_bundle_t *b, nb_fhir_entry_t *v)
 {
     const char *rt = v[0].resource.resource_type;
     if (!b->type || strcmp(b->type, "history") != 0 || !rt ||

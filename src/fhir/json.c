@@ -31,10 +31,12 @@ static const char *nb__fhir_json_why(const json_error_t *jerr)
     }
 }
 
-static nb_err_t nb__fhir_json_node(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, const char *name,
-                                   json_t *j, size_t depth, bool in_array);
+NB_NODISCARD static nb_err_t nb__fhir_json_node(nb_fhir_doc_t *doc, nb__fhir_node_t *parent,
+                                                const char *name, json_t *j, size_t depth,
+                                                bool in_array);
 
-static nb_err_t nb__fhir_json_primitive(nb_fhir_doc_t *doc, nb__fhir_node_t *n, json_t *j)
+NB_NODISCARD static nb_err_t nb__fhir_json_primitive(nb_fhir_doc_t *doc, nb__fhir_node_t *n,
+                                                     json_t *j)
 {
     char num[64];
     const char *s = num;
@@ -64,8 +66,8 @@ static nb_err_t nb__fhir_json_primitive(nb_fhir_doc_t *doc, nb__fhir_node_t *n, 
     return n->text ? NB_ERR_OK : nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
 }
 
-static nb_err_t nb__fhir_json_object(nb_fhir_doc_t *doc, nb__fhir_node_t *n, json_t *j,
-                                     size_t depth)
+NB_NODISCARD static nb_err_t nb__fhir_json_object(nb_fhir_doc_t *doc, nb__fhir_node_t *n, json_t *j,
+                                                  size_t depth)
 {
     const char *key;
     json_t *v;
@@ -103,8 +105,9 @@ static nb_err_t nb__fhir_json_object(nb_fhir_doc_t *doc, nb__fhir_node_t *n, jso
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__fhir_json_node(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, const char *name,
-                                   json_t *j, size_t depth, bool in_array)
+NB_NODISCARD static nb_err_t nb__fhir_json_node(nb_fhir_doc_t *doc, nb__fhir_node_t *parent,
+                                                const char *name, json_t *j, size_t depth,
+                                                bool in_array)
 {
     if (depth > doc->lim.max_depth)
         return nb__fhir_fail(doc, NB_ERR_LIMIT, "elements nest deeper than %zu, the limit",

@@ -73,7 +73,8 @@ static char *nb__fhir_clean(const char *s)
     return out;
 }
 
-static nb_err_t nb__fhir_outcome_json(const nb_fhir_issue_t *issues, size_t n, nb_buf_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_outcome_json(const nb_fhir_issue_t *issues, size_t n,
+                                                   nb_buf_t *out)
 {
     nb_err_t err = NB_ERR_NOMEM;
     json_t *root = json_object(), *list = json_array();
@@ -131,7 +132,8 @@ static bool nb__fhir_xml_value(xmlNodePtr parent, const char *name, const char *
     return ok;
 }
 
-static nb_err_t nb__fhir_outcome_xml(const nb_fhir_issue_t *issues, size_t n, nb_buf_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_outcome_xml(const nb_fhir_issue_t *issues, size_t n,
+                                                  nb_buf_t *out)
 {
     nb_err_t err = NB_ERR_NOMEM;
     xmlChar *mem = NULL;

@@ -40,7 +40,7 @@ static nb__fhir_node_t *nb__fhir_next(const nb__fhir_node_t *c)
 }
 
 /* An element that must be complex (have children, no value of its own). */
-static nb_err_t nb__fhir_complex(nb_fhir_doc_t *doc, const nb__fhir_node_t *c)
+NB_NODISCARD static nb_err_t nb__fhir_complex(nb_fhir_doc_t *doc, const nb__fhir_node_t *c)
 {
     if (c->text)
         return nb__fhir_fail(doc, NB_ERR_FHIR_INVALID,
@@ -49,8 +49,8 @@ static nb_err_t nb__fhir_complex(nb_fhir_doc_t *doc, const nb__fhir_node_t *c)
 }
 
 /* The one element @p name, or NULL; refused when it repeats. */
-static nb_err_t nb__fhir_once(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const char *name,
-                              nb__fhir_node_t **out)
+NB_NODISCARD static nb_err_t nb__fhir_once(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
+                                           const char *name, nb__fhir_node_t **out)
 {
     *out = nb__fhir_child(n, name);
     if (*out && nb__fhir_next(*out)) {
@@ -106,7 +106,8 @@ nb_err_t nb__fhir_get_time(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const c
                          why);
 }
 
-static nb_err_t nb__fhir_coding(nb_fhir_doc_t *doc, const nb__fhir_node_t *c, nb_fhir_coding_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_coding(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
+                                             nb_fhir_coding_t *out)
 {
     nb_err_t err = nb__fhir_complex(doc, c);
     if (!err)
@@ -197,8 +198,8 @@ nb_err_t nb__fhir_get_concepts(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, con
 }
 
 /* The code of the UK Core (or Care Connect) NHS number verification status extension. */
-static nb_err_t nb__fhir_verification(nb_fhir_doc_t *doc, const nb__fhir_node_t *id,
-                                      const char **out)
+NB_NODISCARD static nb_err_t nb__fhir_verification(nb_fhir_doc_t *doc, const nb__fhir_node_t *id,
+                                                   const char **out)
 {
     size_t i = 0;
     for (nb__fhir_node_t *e = nb__fhir_child(id, "extension"); e; e = nb__fhir_next(e), i++) {
@@ -221,8 +222,8 @@ static nb_err_t nb__fhir_verification(nb_fhir_doc_t *doc, const nb__fhir_node_t 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__fhir_identifier(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
-                                    nb_fhir_identifier_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_identifier(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
+                                                 nb_fhir_identifier_t *out)
 {
     nb_err_t err = nb__fhir_complex(doc, c);
     if (!err)
@@ -295,7 +296,8 @@ const char *nb_fhir_kind_name(nb_fhir_kind_t kind)
 
 /* The type a literal reference names: "Patient" in "Patient/123", ".../Patient/123" and
  * "Patient/123/_history/2"; NULL for "#p1", "urn:uuid:..." and anything else. */
-static nb_err_t nb__fhir_ref_type(nb_fhir_doc_t *doc, const char *ref, const char **out)
+NB_NODISCARD static nb_err_t nb__fhir_ref_type(nb_fhir_doc_t *doc, const char *ref,
+                                               const char **out)
 {
     size_t len = strlen(ref);
     *out = NULL;
@@ -322,7 +324,8 @@ static nb_err_t nb__fhir_ref_type(nb_fhir_doc_t *doc, const char *ref, const cha
     return *out ? NB_ERR_OK : NB__FHIR_NOMEM(doc);
 }
 
-static nb_err_t nb__fhir_ref(nb_fhir_doc_t *doc, const nb__fhir_node_t *c, nb_fhir_ref_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_ref(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
+                                          nb_fhir_ref_t *out)
 {
     nb__fhir_node_t *idn;
     nb_err_t err = nb__fhir_complex(doc, c);

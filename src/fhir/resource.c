@@ -36,8 +36,8 @@ static bool nb__fhir_url_matches(const char *full, const char *ref, size_t ref_l
 }
 
 /* Resolves @p ref in @p scope: its type from what it points at, and the Patient. */
-static nb_err_t nb__fhir_resolve(nb_fhir_doc_t *doc, const nb__fhir_scope_t *scope,
-                                 nb_fhir_ref_t *ref)
+NB_NODISCARD static nb_err_t nb__fhir_resolve(nb_fhir_doc_t *doc, const nb__fhir_scope_t *scope,
+                                              nb_fhir_ref_t *ref)
 {
     const char *r = ref->reference;
     if (!r)
@@ -99,8 +99,8 @@ static nb_err_t nb__fhir_resolve(nb_fhir_doc_t *doc, const nb__fhir_scope_t *sco
 }
 
 /* Resolves every reference of @p refs (read by nb__fhir_get_refs() into the arena). */
-static nb_err_t nb__fhir_resolve_all(nb_fhir_doc_t *doc, const nb__fhir_scope_t *scope,
-                                     const char *name, nb_fhir_refs_t *refs)
+NB_NODISCARD static nb_err_t nb__fhir_resolve_all(nb_fhir_doc_t *doc, const nb__fhir_scope_t *scope,
+                                                  const char *name, nb_fhir_refs_t *refs)
 {
     nb_fhir_ref_t *v = (nb_fhir_ref_t *)refs->v; /* the arena's, written only here */
     for (size_t i = 0; i < refs->n; i++) {
@@ -112,8 +112,9 @@ static nb_err_t nb__fhir_resolve_all(nb_fhir_doc_t *doc, const nb__fhir_scope_t 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__fhir_participants(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
-                                      const nb__fhir_scope_t *scope, nb_fhir_appointment_t *a)
+NB_NODISCARD static nb_err_t nb__fhir_participants(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
+                                                   const nb__fhir_scope_t *scope,
+                                                   nb_fhir_appointment_t *a)
 {
     size_t count;
     NB__FHIR_TRY(nb__fhir_check_list(doc, n, "participant", doc->lim.max_participants, &count));
@@ -145,7 +146,8 @@ static nb_err_t nb__fhir_participants(nb_fhir_doc_t *doc, const nb__fhir_node_t 
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__fhir_required(nb_fhir_doc_t *doc, const char *value, const char *name)
+NB_NODISCARD static nb_err_t nb__fhir_required(nb_fhir_doc_t *doc, const char *value,
+                                               const char *name)
 {
     if (value)
         return NB_ERR_OK;
@@ -153,8 +155,9 @@ static nb_err_t nb__fhir_required(nb_fhir_doc_t *doc, const char *value, const c
     return nb__fhir_fail(doc, NB_ERR_FHIR_INVALID, "required, and missing");
 }
 
-static nb_err_t nb__fhir_appointment(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
-                                     const nb__fhir_scope_t *scope, nb_fhir_appointment_t *a)
+NB_NODISCARD static nb_err_t nb__fhir_appointment(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
+                                                  const nb__fhir_scope_t *scope,
+                                                  nb_fhir_appointment_t *a)
 {
     const char *dur = NULL;
     NB__FHIR_TRY(nb__fhir_get_meta(doc, n, &a->meta));
@@ -191,8 +194,9 @@ static nb_err_t nb__fhir_appointment(nb_fhir_doc_t *doc, const nb__fhir_node_t *
     return nb__fhir_participants(doc, n, scope, a);
 }
 
-static nb_err_t nb__fhir_encounter(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
-                                   const nb__fhir_scope_t *scope, nb_fhir_encounter_t *e)
+NB_NODISCARD static nb_err_t nb__fhir_encounter(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
+                                                const nb__fhir_scope_t *scope,
+                                                nb_fhir_encounter_t *e)
 {
     NB__FHIR_TRY(nb__fhir_get_meta(doc, n, &e->meta));
     NB__FHIR_TRY(nb__fhir_get_identifiers(doc, n, "identifier", &e->identifiers));

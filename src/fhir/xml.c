@@ -36,8 +36,8 @@ static bool nb__fhir_is_fhir(const xmlNode *e)
 }
 
 /* A copy of attribute @p name (no namespace) of @p e in the arena, or NULL. */
-static nb_err_t nb__fhir_xml_attr(nb_fhir_doc_t *doc, xmlNode *e, const char *name,
-                                  const char **out, size_t *len)
+NB_NODISCARD static nb_err_t nb__fhir_xml_attr(nb_fhir_doc_t *doc, xmlNode *e, const char *name,
+                                               const char **out, size_t *len)
 {
     *out = NULL;
     xmlChar *v = xmlGetNoNsProp(e, (const xmlChar *)name);
@@ -51,11 +51,11 @@ static nb_err_t nb__fhir_xml_attr(nb_fhir_doc_t *doc, xmlNode *e, const char *na
     return *out ? NB_ERR_OK : nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
 }
 
-static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n, xmlNode *e,
-                                      size_t depth);
+NB_NODISCARD static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n,
+                                                   xmlNode *e, size_t depth);
 
-static nb_err_t nb__fhir_xml_element(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, xmlNode *c,
-                                     size_t depth)
+NB_NODISCARD static nb_err_t nb__fhir_xml_element(nb_fhir_doc_t *doc, nb__fhir_node_t *parent,
+                                                  xmlNode *c, size_t depth)
 {
     const char *cname = (const char *)c->name;
     if (depth > doc->lim.max_depth)
@@ -95,8 +95,8 @@ static nb_err_t nb__fhir_xml_element(nb_fhir_doc_t *doc, nb__fhir_node_t *parent
     return err;
 }
 
-static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n, xmlNode *e,
-                                      size_t depth)
+NB_NODISCARD static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n,
+                                                   xmlNode *e, size_t depth)
 {
     for (xmlNode *c = e->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE || !nb__fhir_is_fhir(c))
