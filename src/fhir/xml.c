@@ -3,7 +3,7 @@
  *
  * libxml2 reads from memory with no network (XML_PARSE_NONET), no entity substitution and no
  * DTD loading (neither XML_PARSE_NOENT nor XML_PARSE_DTDLOAD), and prints nothing
- * (XML_PARSE_NOERROR, XML_PARSE_NOWARNING). FHIR forbids DTDs, so a document with
+ * (XML_PARSE_NOERROR, XML_PARSE_NOWARNING), always as UTF-8. FHIR forbids DTDs, so a document with
  * "<!DOCTYPE" or "<!ENTITY" anywhere is refused before libxml2 sees it: no entity expansion
  * ("billion laughs") can start. libxml2's messages may quote the document, so only the line,
  * column and libxml2's error number are passed on.
@@ -118,7 +118,9 @@ nb_err_t nb__fhir_xml_tree(nb_fhir_doc_t *doc, const char *data, size_t len, nb_
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (!ctxt)
         return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
-    xmlDocPtr x = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, NULL,
+    /* UTF-8 whatever the declaration says: FHIR's XML is UTF-8, and libxml2's converters for
+     * other encodings print their faults, with bytes of the document, to stderr. */
+    xmlDocPtr x = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, "UTF-8",
                                     XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     nb_err_t err = NB_ERR_OK;
     if (!x) {

@@ -324,6 +324,11 @@ static void test_refused_documents(void **state)
             "<!DOCTYPE a SYSTEM \"file:///etc/passwd\"><Appointment xmlns=\"http://hl7.org/fhir\">"
             "<status value=\"booked\"/></Appointment>",
             NB_ERR_FHIR_SYNTAX, "", NULL);
+    /* XML is read as UTF-8 whatever it declares (FHIR's XML is UTF-8) */
+    const char *latin = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Appointment xmlns="
+                        "\"http://hl7.org/fhir\"><status value=\"caf\xc3\xa9\"/></Appointment>";
+    assert_int_equal(nb_fhir_read(doc, latin, strlen(latin), NB_FHIR_AUTO, NULL, 0), NB_ERR_OK);
+    assert_string_equal(nb_fhir_doc_resource(doc)->appointment->status, "caf\xc3\xa9");
     /* the error text is cut to the caller's buffer, never overrun */
     const char *big = "{\"resourceType\":\"Appointment\"}";
     assert_int_equal(nb_fhir_read(doc, big, strlen(big), NB_FHIR_JSON, errstr, 8),

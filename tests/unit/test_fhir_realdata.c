@@ -378,10 +378,12 @@ static void test_realdata(void **state)
         if (err)
             printf("realdata %-8s %s: %s: %s\n", bad ? "WRONG" : "refused", files[i],
                    nb_err_name(err), errstr);
-        else
+        else /* a Patient's id may be its NHS number (PDS): not printed */
             printf("realdata %-8s %s: %s %s\n", bad ? "WRONG" : "read", files[i],
                    nb_fhir_doc_resource(doc)->resource_type,
-                   nb_fhir_doc_resource(doc)->id ? nb_fhir_doc_resource(doc)->id : "(no id)");
+                   nb_fhir_doc_resource(doc)->rtype == NB_FHIR_PATIENT ? "(id not shown)"
+                   : nb_fhir_doc_resource(doc)->id ? nb_fhir_doc_resource(doc)->id
+                                                   : "(no id)");
         if (bad) {
             printf("realdata   ^ %s\n", bad);
             failed++;
