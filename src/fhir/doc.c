@@ -216,7 +216,8 @@ nb_err_t nb_fhir_read(nb_fhir_doc_t *doc, const char *data, size_t len, nb_fhir_
     const char *rt = nb__fhir_rtype(root);
     if (!rt)
         return nb__fhir_fail(doc, NB_ERR_FHIR_INVALID,
-                             "not a FHIR resource: there is no resourceType");
+                             "not a FHIR resource: no resourceType, or one that is not a "
+                             "type name");
     nb__fhir_path_push(doc, rt);
     if (strcmp(rt, "Bundle") == 0) {
         nb_fhir_bundle_t *b = nb__fhir_alloc(doc, sizeof(*b));

@@ -82,7 +82,8 @@ NB_NODISCARD nb_err_t nb__fhir_xml_tree(nb_fhir_doc_t *doc, const char *data, si
 nb__fhir_node_t *nb__fhir_child(const nb__fhir_node_t *n, const char *name);
 /** @brief How many children are named @p name. */
 size_t nb__fhir_count(const nb__fhir_node_t *n, const char *name);
-/** @brief The resourceType of a resource node, or NULL. */
+/** @brief The resourceType of a resource node, or NULL (also when it is not a type name:
+ *         a capital letter, then letters, at most 64). */
 const char *nb__fhir_rtype(const nb__fhir_node_t *n);
 
 /* Each reads child @p name of @p n (absent: left zero/NULL, NB_ERR_OK), with the path. */

@@ -27,7 +27,14 @@ size_t nb__fhir_count(const nb__fhir_node_t *n, const char *name)
 const char *nb__fhir_rtype(const nb__fhir_node_t *n)
 {
     nb__fhir_node_t *c = nb__fhir_child(n, "resourceType");
-    return c && c->text && c->text_len ? c->text : NULL;
+    if (!c || !c->text || c->text_len == 0 || c->text_len > 64 || c->text[0] < 'A' ||
+        c->text[0] > 'Z')
+        return NULL;
+    /* A type name, nothing else: it goes into paths and error texts. */
+    for (size_t i = 1; i < c->text_len; i++)
+        if (!((c->text[i] >= 'A' && c->text[i] <= 'Z') || (c->text[i] >= 'a' && c->text[i] <= 'z')))
+            return NULL;
+    return c->text;
 }
 
 /* The next sibling of @p c with the same name. */

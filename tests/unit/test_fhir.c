@@ -293,6 +293,12 @@ static void test_refusals_name_the_path(void **state)
     /* what is not a resource of ours */
     refused(doc, "{\"resourceType\":\"Slot\",\"id\":\"s\"}", NB_ERR_FHIR_UNSUPPORTED, "Slot", NULL);
     refused(doc, "{\"summary\":\"a fragment\",\"value\":{}}", NB_ERR_FHIR_INVALID, "", NULL);
+    refused(doc, "{\"resourceType\":\"" NHS "\",\"id\":\"x\"}", NB_ERR_FHIR_INVALID, "", NHS);
+    refused(doc, "{\"resourceType\":\"Appoint ment\"}", NB_ERR_FHIR_INVALID, "", NULL);
+    refused(doc,
+            "{\"resourceType\":\"Bundle\",\"type\":\"batch\",\"entry\":[{\"resource\":{"
+            "\"resourceType\":7}}]}",
+            NB_ERR_FHIR_INVALID, "Bundle.entry[0].resource", NULL);
     refused(doc, "[{\"resourceType\":\"Appointment\"}]", NB_ERR_FHIR_INVALID, "", NULL);
     refused(doc, "{\"resourceType\":\"Bundle\",\"entry\":[]}", NB_ERR_FHIR_INVALID, "Bundle.type",
             NULL);
