@@ -105,9 +105,14 @@ char *nb__fhir_strdup(nb_fhir_doc_t *doc, const char *s, size_t len)
 
 nb__fhir_node_t *nb__fhir_node_add(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, const char *name)
 {
+    if (doc->n_nodes >= doc->lim.max_bytes / 8 + 64) {
+        doc->nodes_over = true;
+        return NULL;
+    }
     nb__fhir_node_t *n = nb__fhir_alloc(doc, sizeof(*n));
     if (!n)
         return NULL;
+    doc->n_nodes++;
     n->name = name;
     if (parent) {
         if (parent->last)
@@ -117,6 +122,16 @@ nb__fhir_node_t *nb__fhir_node_add(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, 
         parent->last = n;
     }
     return n;
+}
+
+nb_err_t nb__fhir_node_fail(nb_fhir_doc_t *doc)
+{
+    if (doc->nodes_over)
+        return nb__fhir_fail(doc, NB_ERR_LIMIT,
+                             "more elements than %zu, the limit for a document of this size "
+                             "(one per 8 bytes of the byte limit)",
+                             doc->lim.max_bytes / 8 + 64);
+    return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
 }
 
 /* ---- the path ---- */
@@ -189,6 +204,8 @@ nb_err_t nb_fhir_read(nb_fhir_doc_t *doc, const char *data, size_t len, nb_fhir_
                       char *errstr, size_t errstr_size)
 {
     nb__fhir_arena_free(doc);
+    doc->n_nodes = 0;
+    doc->nodes_over = false;
     doc->resource = NULL;
     doc->path_len = 0;
     doc->path[0] = '\0';

@@ -42,7 +42,9 @@ struct nb_fhir_doc_s {
     nb__fhir_chunk_t *chunk;
     nb_fhir_format_t format;
     const nb_fhir_resource_t *resource;
-    char path[256]; /**< the path of the element being read, then of the fault */
+    size_t n_nodes;  /**< nodes of the tree so far; at most max_bytes / 8 + 64 */
+    bool nodes_over; /**< nb__fhir_node_add() refused one for that limit */
+    char path[256];  /**< the path of the element being read, then of the fault */
     size_t path_len;
     char error_path[256];
     char *errstr;
@@ -53,8 +55,16 @@ struct nb_fhir_doc_s {
 void *nb__fhir_alloc(nb_fhir_doc_t *doc, size_t size);
 /** @brief A NUL-terminated copy of @p len bytes in the arena. */
 char *nb__fhir_strdup(nb_fhir_doc_t *doc, const char *s, size_t len);
-/** @brief A new node, appended to @p parent's children when @p parent is not NULL. */
+/**
+ * @brief A new node, appended to @p parent's children when @p parent is not NULL.
+ * @returns NULL when memory runs out or the document has more elements than one per 8 bytes
+ *          allows (`[1,1,1,...]` would otherwise cost far more memory than its bytes): report
+ *          it with nb__fhir_node_fail().
+ */
 nb__fhir_node_t *nb__fhir_node_add(nb_fhir_doc_t *doc, nb__fhir_node_t *parent, const char *name);
+
+/** @brief NB_ERR_LIMIT after nb__fhir_node_add() refused a node for the limit, else NOMEM. */
+NB_NODISCARD nb_err_t nb__fhir_node_fail(nb_fhir_doc_t *doc);
 
 /* The path of the element being read, for error texts: push returns what to pop back to. */
 size_t nb__fhir_path_push(nb_fhir_doc_t *doc, const char *name);

@@ -63,7 +63,7 @@ NB_NODISCARD static nb_err_t nb__fhir_json_primitive(nb_fhir_doc_t *doc, nb__fhi
     }
     n->text = nb__fhir_strdup(doc, s, len);
     n->text_len = len;
-    return n->text ? NB_ERR_OK : nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+    return n->text ? NB_ERR_OK : nb__fhir_node_fail(doc);
 }
 
 NB_NODISCARD static nb_err_t nb__fhir_json_object(nb_fhir_doc_t *doc, nb__fhir_node_t *n, json_t *j,
@@ -78,7 +78,7 @@ NB_NODISCARD static nb_err_t nb__fhir_json_object(nb_fhir_doc_t *doc, nb__fhir_n
             continue;
         const char *name = nb__fhir_strdup(doc, key, strlen(key));
         if (!name)
-            return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+            return nb__fhir_node_fail(doc);
         size_t mark = nb__fhir_path_push(doc, name);
         nb_err_t err;
         if (json_is_array(v)) {
@@ -120,7 +120,7 @@ NB_NODISCARD static nb_err_t nb__fhir_json_node(nb_fhir_doc_t *doc, nb__fhir_nod
                                       : "an array where one was not expected");
     nb__fhir_node_t *n = nb__fhir_node_add(doc, parent, name);
     if (!n)
-        return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+        return nb__fhir_node_fail(doc);
     if (json_is_object(j))
         return nb__fhir_json_object(doc, n, j, depth);
     return nb__fhir_json_primitive(doc, n, j);
@@ -144,8 +144,7 @@ nb_err_t nb__fhir_json_tree(nb_fhir_doc_t *doc, const char *data, size_t len,
         if (rt && rt[0] >= 'A' && rt[0] <= 'Z' && strlen(rt) < 64)
             nb__fhir_path_push(doc, rt); /* for the errors found in the tree */
         *root = nb__fhir_node_add(doc, NULL, "");
-        err = *root ? nb__fhir_json_object(doc, *root, j, 1)
-                    : nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+        err = *root ? nb__fhir_json_object(doc, *root, j, 1) : nb__fhir_node_fail(doc);
     }
     json_decref(j);
     if (!err)

@@ -48,7 +48,7 @@ NB_NODISCARD static nb_err_t nb__fhir_xml_attr(nb_fhir_doc_t *doc, xmlNode *e, c
     xmlFree(v);
     if (len)
         *len = n;
-    return *out ? NB_ERR_OK : nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+    return *out ? NB_ERR_OK : nb__fhir_node_fail(doc);
 }
 
 NB_NODISCARD static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n,
@@ -67,14 +67,14 @@ NB_NODISCARD static nb_err_t nb__fhir_xml_element(nb_fhir_doc_t *doc, nb__fhir_n
             return nb__fhir_fail(doc, NB_ERR_FHIR_INVALID, "holds more than one resource");
         nb__fhir_node_t *rt = nb__fhir_node_add(doc, parent, "resourceType");
         if (!rt || !(rt->text = nb__fhir_strdup(doc, cname, strlen(cname))))
-            return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+            return nb__fhir_node_fail(doc);
         rt->text_len = strlen(cname);
         return nb__fhir_xml_children(doc, parent, c, depth);
     }
     const char *name = nb__fhir_strdup(doc, cname, strlen(cname));
     nb__fhir_node_t *n = name ? nb__fhir_node_add(doc, parent, name) : NULL;
     if (!n)
-        return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+        return nb__fhir_node_fail(doc);
     size_t mark = nb__fhir_path_push(doc, name);
     nb_err_t err = nb__fhir_xml_attr(doc, c, "value", &n->text, &n->text_len);
     const char *url = NULL;
@@ -84,7 +84,7 @@ NB_NODISCARD static nb_err_t nb__fhir_xml_element(nb_fhir_doc_t *doc, nb__fhir_n
     if (!err && url) {
         nb__fhir_node_t *u = nb__fhir_node_add(doc, n, "url");
         if (!u)
-            return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+            return nb__fhir_node_fail(doc);
         u->text = url;
         u->text_len = url_len;
     }
@@ -117,7 +117,7 @@ nb_err_t nb__fhir_xml_tree(nb_fhir_doc_t *doc, const char *data, size_t len, nb_
         return nb__fhir_fail(doc, NB_ERR_LIMIT, "the document is too large for the XML parser");
     xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
     if (!ctxt)
-        return nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+        return nb__fhir_node_fail(doc);
     /* UTF-8 whatever the declaration says: FHIR's XML is UTF-8, and libxml2's converters for
      * other encodings print their faults, with bytes of the document, to stderr. */
     xmlDocPtr x = xmlCtxtReadMemory(ctxt, data, (int)len, NULL, "UTF-8",
@@ -143,7 +143,7 @@ nb_err_t nb__fhir_xml_tree(nb_fhir_doc_t *doc, const char *data, size_t len, nb_
     } else {
         *root = nb__fhir_node_add(doc, NULL, "");
         if (!*root) {
-            err = nb__fhir_fail(doc, NB_ERR_NOMEM, "out of memory");
+            err = nb__fhir_node_fail(doc);
         } else {
             nb__fhir_path_push(doc, (const char *)top->name);
             err = nb__fhir_xml_element(doc, *root, top, 1);

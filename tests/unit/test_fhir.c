@@ -386,6 +386,16 @@ static void test_limits(void **state)
     memset(big, ' ', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     refused(doc, big, NB_ERR_LIMIT, "", NULL);
+    /* 2000 bytes hold at most 2000 / 8 + 64 = 314 elements, whatever their size: the resource,
+     * resourceType and status are three, x[0] to x[310] the rest */
+    nb_buf_t many = {0};
+    put(&many, "{\"resourceType\":\"Appointment\",\"status\":\"booked\",\"x\":[1");
+    for (int i = 0; i < 400; i++)
+        put(&many, ",1");
+    put(&many, "]}");
+    nb_buf_add(&many, "", 1);
+    refused(doc, (const char *)many.data, NB_ERR_LIMIT, "Appointment.x[311]", NULL);
+    nb_buf_free(&many);
     /* the resource is depth 1, so ten extensions in each other are depth 11 */
     char *deep = deep_json(9);
     refused(doc, deep, NB_ERR_LIMIT,
