@@ -40,15 +40,22 @@ NB_NODISCARD static nb_err_t nb__fhir_xml_attr(nb_fhir_doc_t *doc, xmlNode *e, c
                                                const char **out, size_t *len)
 {
     *out = NULL;
-    xmlChar *v = xmlGetNoNsProp(e, (const xmlChar *)name);
-    if (!v)
-        return NB_ERR_OK;
-    size_t n = strlen((const char *)v);
-    *out = nb__fhir_strdup(doc, (const char *)v, n);
-    xmlFree(v);
-    if (len)
-        *len = n;
-    return *out ? NB_ERR_OK : nb__fhir_node_fail(doc);
+    for (xmlAttr *a = e->properties; a; a = a->next) {
+        if (a->ns || strcmp((const char *)a->name, name) != 0)
+            continue;
+        /* Usually one text node, read in place; otherwise libxml2 joins the pieces. */
+        const xmlNode *t = a->children;
+        bool one = t && t->type == XML_TEXT_NODE && !t->next && t->content;
+        xmlChar *joined = one ? NULL : xmlNodeListGetString(e->doc, a->children, 1);
+        const char *v = one ? (const char *)t->content : joined ? (const char *)joined : "";
+        size_t n = strlen(v);
+        *out = nb__fhir_strdup(doc, v, n);
+        xmlFree(joined);
+        if (len)
+            *len = n;
+        return *out ? NB_ERR_OK : nb__fhir_node_fail(doc);
+    }
+    return NB_ERR_OK;
 }
 
 NB_NODISCARD static nb_err_t nb__fhir_xml_children(nb_fhir_doc_t *doc, nb__fhir_node_t *n,

@@ -335,6 +335,11 @@ static void test_refused_documents(void **state)
                         "\"http://hl7.org/fhir\"><status value=\"caf\xc3\xa9\"/></Appointment>";
     assert_int_equal(nb_fhir_read(doc, latin, strlen(latin), NB_FHIR_AUTO, NULL, 0), NB_ERR_OK);
     assert_string_equal(nb_fhir_doc_resource(doc)->appointment->status, "caf\xc3\xa9");
+    /* character and predefined entity references in a value */
+    const char *refs = "<Appointment xmlns=\"http://hl7.org/fhir\"><status value=\"a&amp;b&#233;"
+                       "&lt;\"/></Appointment>";
+    assert_int_equal(nb_fhir_read(doc, refs, strlen(refs), NB_FHIR_AUTO, NULL, 0), NB_ERR_OK);
+    assert_string_equal(nb_fhir_doc_resource(doc)->appointment->status, "a&b\xc3\xa9<");
     /* the error text is cut to the caller's buffer, never overrun */
     const char *big = "{\"resourceType\":\"Appointment\"}";
     assert_int_equal(nb_fhir_read(doc, big, strlen(big), NB_FHIR_JSON, errstr, 8),
