@@ -222,6 +222,11 @@ nb_err_t nb_fhir_read(nb_fhir_doc_t *doc, const char *data, size_t len, nb_fhir_
     if (len == 0)
         return nb__fhir_fail(doc, NB_ERR_FHIR_SYNTAX, "the document is empty");
     doc->format = fmt == NB_FHIR_AUTO ? nb__fhir_sniff(data, len) : fmt;
+    /* A UTF-8 byte order mark, as Windows tools write one: libxml2 skips it, jansson does not. */
+    if (doc->format == NB_FHIR_JSON && len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) {
+        data += 3;
+        len -= 3;
+    }
     nb__fhir_node_t *root = NULL;
     nb_err_t err = doc->format == NB_FHIR_XML ? nb__fhir_xml_tree(doc, data, len, &root)
                                               : nb__fhir_json_tree(doc, data, len, &root);

@@ -330,6 +330,16 @@ static void test_refused_documents(void **state)
             "<!DOCTYPE a SYSTEM \"file:///etc/passwd\"><Appointment xmlns=\"http://hl7.org/fhir\">"
             "<status value=\"booked\"/></Appointment>",
             NB_ERR_FHIR_SYNTAX, "", NULL);
+    /* a byte order mark before JSON or XML */
+    const char *bom_json = "\xEF\xBB\xBF {\"resourceType\":\"Encounter\",\"status\":\"planned\"}";
+    assert_int_equal(nb_fhir_read(doc, bom_json, strlen(bom_json), NB_FHIR_AUTO, NULL, 0),
+                     NB_ERR_OK);
+    assert_int_equal(nb_fhir_doc_format(doc), NB_FHIR_JSON);
+    const char *bom_xml = "\xEF\xBB\xBF<Encounter xmlns=\"http://hl7.org/fhir\"><status "
+                          "value=\"planned\"/></Encounter>";
+    assert_int_equal(nb_fhir_read(doc, bom_xml, strlen(bom_xml), NB_FHIR_AUTO, NULL, 0), NB_ERR_OK);
+    assert_int_equal(nb_fhir_doc_format(doc), NB_FHIR_XML);
+    refused(doc, "\xEF\xBB\xBF", NB_ERR_FHIR_SYNTAX, "", NULL);
     /* XML is read as UTF-8 whatever it declares (FHIR's XML is UTF-8) */
     const char *latin = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><Appointment xmlns="
                         "\"http://hl7.org/fhir\"><status value=\"caf\xc3\xa9\"/></Appointment>";
