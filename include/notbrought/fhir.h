@@ -276,10 +276,12 @@ void nb_fhir_doc_destroy(nb_fhir_doc_t *doc);
  * NB_ERR_FHIR_INVALID (an element of the wrong shape, a required one missing, no resourceType,
  * a value that is not what its type allows), NB_ERR_FHIR_TIMESTAMP (a date or time that is not
  * valid, or a time without a zone), NB_ERR_FHIR_UNSUPPORTED (a resource of another type at the
- * top), NB_ERR_LIMIT, NB_ERR_NOMEM. errstr gets "path: what is wrong", and
+ * top), NB_ERR_LIMIT (also for more elements than one per 8 bytes of max_bytes), NB_ERR_NOMEM,
+ * NB_ERR_INVALID_ARG (NULL data with a length). errstr gets "path: what is wrong", and
  * nb_fhir_doc_error_path() the path alone.
  *
- * @param data the bytes; not kept after the call (the view holds copies).
+ * @param data the bytes, UTF-8 (XML is read as UTF-8 whatever it declares; a byte order mark
+ *        is skipped); not kept after the call (the view holds copies).
  * @remark Everything read by an earlier call on this handle is invalid after the call.
  */
 NB_NODISCARD nb_err_t nb_fhir_read(nb_fhir_doc_t *doc, const char *data, size_t len,
