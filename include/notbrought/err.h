@@ -83,6 +83,11 @@
     X(HL7_ESCAPE, "hl7_escape", "HL7 v2 value holds a malformed or unknown escape sequence")       \
     X(HL7_TIMESTAMP, "hl7_timestamp", "HL7 v2 date/time is not a valid DTM")                       \
     X(HL7_BATCH, "hl7_batch", "HL7 v2 batch or file does not hold together")                       \
+    /* fhir: FHIR R4 resources (src/fhir, docs/fhir.md) */                                         \
+    X(FHIR_SYNTAX, "fhir_syntax", "FHIR document is not well-formed JSON or XML")                  \
+    X(FHIR_INVALID, "fhir_invalid", "FHIR element is missing, repeated or of the wrong type")      \
+    X(FHIR_TIMESTAMP, "fhir_timestamp", "FHIR date or time is not valid or has no zone")           \
+    X(FHIR_UNSUPPORTED, "fhir_unsupported", "FHIR resource type is not one notbrought reads")      \
     /* stream and ops */                                                                           \
     X(KAFKA, "kafka", "Kafka client error")                                                        \
     X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \
