@@ -83,6 +83,9 @@
     X(HL7_ESCAPE, "hl7_escape", "HL7 v2 value holds a malformed or unknown escape sequence")       \
     X(HL7_TIMESTAMP, "hl7_timestamp", "HL7 v2 date/time is not a valid DTM")                       \
     X(HL7_BATCH, "hl7_batch", "HL7 v2 batch or file does not hold together")                       \
+    /* feed: source messages mapped to canonical records (src/feed, docs/integration.md) */        \
+    X(FEED_UNMAPPED, "feed_unmapped", "a message holds a code its mapping does not map")           \
+    X(FEED_UNSUPPORTED, "feed_unsupported", "a message type its mapping does not take")            \
     /* stream and ops */                                                                           \
     X(KAFKA, "kafka", "Kafka client error")                                                        \
     X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \
