@@ -301,8 +301,10 @@ static nb_err_t nb__appointment(const nb__mctx_t *ctx, nb_appointment_event_t *e
     if ((err = nb__vocab(ctx, &m->type, "appointment type", "type", &value)))
         return err;
     nb_str_copy(ev->appointment_type, sizeof(ev->appointment_type), m->types[value]);
+    char norm[NB__FEED_CODE_MAX];
     int dummy;
-    ev->mandated_contact = nb__feed_lookup(&m->mandated, m->types[value], &dummy);
+    nb__feed_norm(m->types[value], strlen(m->types[value]), norm, sizeof(norm));
+    ev->mandated_contact = nb__feed_lookup(&m->mandated, norm, &dummy);
     ev->contact_mode = NB_CONTACT_FACE_TO_FACE;
     if (m->mode.set) {
         if ((err = nb__vocab(ctx, &m->mode, "contact mode", "mode", &value)))

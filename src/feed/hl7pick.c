@@ -63,7 +63,7 @@ const char *nb__feed_quote(const char *code, char *buf, size_t cap)
     for (size_t i = 0; i < n && plain; i++) {
         char c = code[i];
         plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == ' ' || c == '-' || c == '_' || c == '.' || c == '/';
+                c == ' ' || c == '-' || c == '_' || c == '.' || c == '/' || c == '^';
     }
     if (!plain)
         return "a value";
