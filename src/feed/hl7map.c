@@ -39,7 +39,7 @@ static void nb__headers(const nb__mctx_t *ctx)
 }
 
 /* Checks MSH-11 and MSH-12 against the mapping's lists (an empty list takes any). */
-static nb_err_t nb__accepts(const nb__mctx_t *ctx)
+NB_NODISCARD static nb_err_t nb__accepts(const nb__mctx_t *ctx)
 {
     const nb_feed_mapping_t *m = ctx->m;
     nb_feed_out_t *out = ctx->out;
@@ -61,7 +61,7 @@ static nb_err_t nb__accepts(const nb__mctx_t *ctx)
 /* ---- the status -------------------------------------------------------------------------- */
 
 /* A cancellation: the reason field says by whom (or that it was a no-show, or an error). */
-static nb_err_t nb__cancelled(const nb__mctx_t *ctx, nb_status_t *st, const char **by)
+NB_NODISCARD static nb_err_t nb__cancelled(const nb__mctx_t *ctx, nb_status_t *st, const char **by)
 {
     const nb__coded_t *c = &ctx->m->reason;
     char code[NB__FEED_CODE_MAX], q[40];
@@ -88,7 +88,7 @@ static nb_err_t nb__cancelled(const nb__mctx_t *ctx, nb_status_t *st, const char
 }
 
 /* The status field, through the status map. */
-static nb_err_t nb__status_field(const nb__mctx_t *ctx, int *value, const char **by)
+NB_NODISCARD static nb_err_t nb__status_field(const nb__mctx_t *ctx, int *value, const char **by)
 {
     const nb__coded_t *c = &ctx->m->status;
     char code[NB__FEED_CODE_MAX], q[40];
@@ -117,7 +117,8 @@ static nb_err_t nb__status_field(const nb__mctx_t *ctx, int *value, const char *
  * "none"; then the message type's own status; then the status field, for message types mapped
  * to "status". A cancellation, however reached, is resolved by the reason field.
  */
-static nb_err_t nb__status(const nb__mctx_t *ctx, int trig, nb_status_t *st, const char **by)
+NB_NODISCARD static nb_err_t nb__status(const nb__mctx_t *ctx, int trig, nb_status_t *st,
+                                        const char **by)
 {
     const nb_feed_mapping_t *m = ctx->m;
     char code[NB__FEED_CODE_MAX], q[40];
@@ -145,7 +146,8 @@ static nb_err_t nb__status(const nb__mctx_t *ctx, int trig, nb_status_t *st, con
 
 /* ---- the subject ------------------------------------------------------------------------- */
 
-static nb_err_t nb__nhs(const nb__mctx_t *ctx, nb_appointment_event_t *ev, char *where, size_t wcap)
+NB_NODISCARD static nb_err_t nb__nhs(const nb__mctx_t *ctx, nb_appointment_event_t *ev, char *where,
+                                     size_t wcap)
 {
     char raw[NB_ID_MAX + 1], norm[NB_NHS_LEN + 1];
     nb_err_t err = nb__feed_pick_id(ctx, &ctx->m->nhs, "NHS number", raw, sizeof(raw), where, wcap);
@@ -185,7 +187,7 @@ static bool nb__is_unborn(const nb__mctx_t *ctx)
            nb__feed_code(ctx, &m->unborn_when, &v, code, sizeof(code), &pi) == 1;
 }
 
-static nb_err_t nb__subject(const nb__mctx_t *ctx, nb_appointment_event_t *ev)
+NB_NODISCARD static nb_err_t nb__subject(const nb__mctx_t *ctx, nb_appointment_event_t *ev)
 {
     const nb_feed_mapping_t *m = ctx->m;
     char where[64] = "", lwhere[64] = "";
@@ -232,8 +234,9 @@ static nb_err_t nb__subject(const nb__mctx_t *ctx, nb_appointment_event_t *ev)
 /* ---- the appointment --------------------------------------------------------------------- */
 
 /* Copies the text at the first valued path into a field of @p cap bytes, or refuses. */
-static nb_err_t nb__string(const nb__mctx_t *ctx, const nb__paths_t *ps, const char *what,
-                           nb_text_class_t cls, char *dst, size_t cap)
+NB_NODISCARD static nb_err_t nb__string(const nb__mctx_t *ctx, const nb__paths_t *ps,
+                                        const char *what, nb_text_class_t cls, char *dst,
+                                        size_t cap)
 {
     nb_hl7_value_t v;
     char buf[256];
@@ -253,8 +256,8 @@ static nb_err_t nb__string(const nb__mctx_t *ctx, const nb__paths_t *ps, const c
 }
 
 /* A coded vocabulary field (type, contact mode): its code through the map, or the default. */
-static nb_err_t nb__vocab(const nb__mctx_t *ctx, const nb__coded_t *c, const char *what,
-                          const char *key, int *value)
+NB_NODISCARD static nb_err_t nb__vocab(const nb__mctx_t *ctx, const nb__coded_t *c,
+                                       const char *what, const char *key, int *value)
 {
     char code[NB__FEED_CODE_MAX], q[40], refusal[NB_FEED_CODE_MAX];
     int pi = -1, r = nb__feed_code(ctx, c, value, code, sizeof(code), &pi);
@@ -274,7 +277,7 @@ static nb_err_t nb__vocab(const nb__mctx_t *ctx, const nb__coded_t *c, const cha
                            c->field.text[pi], what, nb__feed_quote(code, q, sizeof(q)), key);
 }
 
-static nb_err_t nb__appointment(const nb__mctx_t *ctx, nb_appointment_event_t *ev)
+NB_NODISCARD static nb_err_t nb__appointment(const nb__mctx_t *ctx, nb_appointment_event_t *ev)
 {
     const nb_feed_mapping_t *m = ctx->m;
     nb_err_t err;
@@ -331,7 +334,8 @@ static nb_err_t nb__appointment(const nb__mctx_t *ctx, nb_appointment_event_t *e
  * MSH-9 is there because senders reuse control ids across message types (Barts' samples send
  * an S15 and an S26 with one MSH-10); a resend carries the same type, so it still gets the
  * same id. */
-static nb_err_t nb__event_id(const nb__mctx_t *ctx, const char *salt, char *id, size_t cap)
+NB_NODISCARD static nb_err_t nb__event_id(const nb__mctx_t *ctx, const char *salt, char *id,
+                                          size_t cap)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -356,7 +360,7 @@ static nb_err_t nb__event_id(const nb__mctx_t *ctx, const char *salt, char *id, 
 }
 
 /* The identity link local identifier -> NHS number, where the mapping asks and both are known. */
-static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev)
+NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev)
 {
     nb_feed_out_t *out = ctx->out;
     if (!ctx->m->link_local_to_nhs || ev->subject_kind != NB_SUBJECT_CHILD || !ev->nhs_number[0] ||
@@ -389,7 +393,7 @@ static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev
 
 /* The message type: mapped (*trig), ignored, or refused. @returns NB_ERR_OK with *trig, or
  * NB_ERR_NOT_FOUND when ignored (out says so), or a refusal. */
-static nb_err_t nb__message_type(const nb__mctx_t *ctx, int *trig)
+NB_NODISCARD static nb_err_t nb__message_type(const nb__mctx_t *ctx, int *trig)
 {
     nb_feed_out_t *out = ctx->out;
     char norm[NB__FEED_CODE_MAX], q[40];
@@ -412,7 +416,7 @@ static nb_err_t nb__message_type(const nb__mctx_t *ctx, int *trig)
     return NB_ERR_OK;
 }
 
-static nb_err_t nb__map(const nb__mctx_t *ctx)
+NB_NODISCARD static nb_err_t nb__map(const nb__mctx_t *ctx)
 {
     const nb_feed_mapping_t *m = ctx->m;
     nb_feed_out_t *out = ctx->out;

@@ -94,8 +94,8 @@ int nb__feed_code(const nb__mctx_t *ctx, const nb__coded_t *c, int *value, char 
 }
 
 /* A DTM at the first valued path, read. */
-static nb_err_t nb__feed_dtm(const nb__mctx_t *ctx, const nb__paths_t *ps, const char *what,
-                             nb_hl7_dtm_t *t, int *path_i)
+NB_NODISCARD static nb_err_t nb__feed_dtm(const nb__mctx_t *ctx, const nb__paths_t *ps,
+                                          const char *what, nb_hl7_dtm_t *t, int *path_i)
 {
     nb_hl7_value_t v;
     char buf[64], err[128];
