@@ -593,6 +593,28 @@ static void nb__hl7v2_coded(nb__lctx_t *ctx, yaml_node_t *node)
             NB__ERR(ctx, nb__get(ctx, node, "status"), "status's map cannot map to 'status'");
 }
 
+/* A message type that takes its status from the status field needs one, and a cancellation
+ * needs a cancel_reason section: without them every such message would be refused. */
+static void nb__hl7v2_needs(nb__lctx_t *ctx, yaml_node_t *node)
+{
+    const nb_feed_mapping_t *m = ctx->m;
+    bool from_status = false, cancelled = m->status.dflt == NB__FEED_CANCELLED;
+    for (size_t i = 0; i < m->messages.n; i++) {
+        from_status |= m->messages.v[i].value == NB__FEED_FROM_STATUS;
+        cancelled |= m->messages.v[i].value == NB__FEED_CANCELLED;
+    }
+    for (size_t i = 0; i < m->status.map.n; i++)
+        cancelled |= m->status.map.v[i].value == NB__FEED_CANCELLED;
+    if (from_status && !m->status.set)
+        NB__ERR(ctx, nb__get(ctx, node, "messages"),
+                "a message type takes its status from the status field, and there is no "
+                "'status' section");
+    if (cancelled && !m->reason.set)
+        NB__ERR(ctx, node,
+                "cancellations are mapped, and there is no 'cancel_reason' section "
+                "to say by whom (give it at least a default)");
+}
+
 static void nb__mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
 {
     if (!nb__type_ok(s))
@@ -659,6 +681,7 @@ static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
         nb__each(ctx, v, "mandated", nb__mandated_one, &m->mandated);
         nb__codes_sort(&m->mandated);
     }
+    nb__hl7v2_needs(ctx, node);
     if ((v = nb__get(ctx, node, "identity_links")))
         nb__links(ctx, v);
     if (m->link_local_to_nhs && (!m->nhs.set || !m->local.set))

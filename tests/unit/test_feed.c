@@ -35,6 +35,7 @@ static const char test_mapping[] =
     "    SIU^S15: cancelled\n"
     "    SIU^S17: entered_in_error\n"
     "    SIU^S26: was_not_brought\n"
+    "    ADT^A04: attended\n"
     "    ADT^A05: booked\n"
     "    ADT^A38: cancelled\n"
     "  ignore: [ADT^A08, ADT^A31]\n"
@@ -299,7 +300,7 @@ static void test_mapping_loads(void **state)
     char sum[1024];
     nb_feed_mapping_summary(m, sum, sizeof(sum));
     assert_string_equal(nb_feed_mapping_name(m), "test-feed");
-    assert_non_null(strstr(sum, "8 message types mapped, 2 ignored"));
+    assert_non_null(strstr(sum, "9 message types mapped, 2 ignored"));
     assert_non_null(strstr(sum, "appointment types: 3 codes, unmapped -> consultation"));
     assert_non_null(strstr(sum, "cancel reasons: 5 codes, unmapped refused"));
     nb_feed_mapping_free(m);
@@ -350,6 +351,13 @@ static void test_mapping_refused(void **state)
     load_refused("", "holds no YAML document");
     load_refused("format: [\n", "bad.yaml:2:1:");
     load_refused("format: notbrought-mapping/1\n---\nname: x\n", "one YAML document");
+    snprintf(buf, sizeof(buf), "%s%s", head, hl7);
+    p = strstr(buf, "booked}");
+    memcpy(p, "status}", 7);
+    load_refused(buf, "takes its status from the status field, and there is no 'status'");
+    snprintf(buf, sizeof(buf), "%shl7v2:\n  messages: {SIU^S15: cancelled}\n%s", head,
+             strstr(hl7, "  appointment_id"));
+    load_refused(buf, "cancellations are mapped, and there is no 'cancel_reason' section");
     snprintf(buf, sizeof(buf), "%s%s  unborn: {when: always}\n", head, hl7);
     load_refused(buf, "unborn needs 'expected_delivery_date'");
     snprintf(buf, sizeof(buf), "%s%s", head, hl7);
