@@ -195,6 +195,12 @@ nb_err_t nb__feed_pick_id(const nb__mctx_t *ctx, const nb__idsel_t *sel, const c
             if (!nb__feed_text(ctx, id, value, cap))
                 return nb__feed_refuse(ctx->out, NB_ERR_FIELD_TOO_LONG, NB_HL7_AE, "field_too_long",
                                        "%s: the %s is longer than %zu bytes", where, what, cap - 1);
+            nb_text_fault_t tf = nb_text_check(value, strlen(value), NB_TEXT_ID);
+            if (tf != NB_TEXT_OK) {
+                value[0] = '\0';
+                return nb__feed_refuse(ctx->out, NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid",
+                                       "%s: the %s %s", where, what, nb_text_fault_str(tf));
+            }
             if (value[0])
                 return NB_ERR_OK;
         }

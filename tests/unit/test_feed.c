@@ -620,6 +620,12 @@ static void test_identifiers(void **state)
     refused(fx, msg_of(MSH("SIU^S12", "C6"), sch, "PID|1||99900001^^^NHS^NH", NULL),
             NB_ERR_NHS_FORMAT, NB_HL7_AE, "nhs_format",
             "PID-3 repetition 1: NHS number is not 10 digits");
+    /* An identifier that is not identifier text (found by fuzz_feed_hl7). */
+    refused(fx, msg_of(MSH("SIU^S12", "C6"), sch, "PID|1||L\xf8X^^^X1^MR", NULL),
+            NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid",
+            "PID-3 repetition 1: the local identifier is not valid UTF-8");
+    refused(fx, msg_of(MSH("SIU^S12", "C6"), sch, "PID|1||L\\X01\\X^^^X1^MR", NULL),
+            NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid", "PID-3 repetition 1: the local");
     refused(fx, msg_of(MSH("SIU^S12", "C6"), sch, "PID|1||12345^^^X1^XX", NULL),
             NB_ERR_MISSING_IDENTIFIER, NB_HL7_AE, "missing_identifier",
             "no NHS number and no local identifier");
