@@ -32,8 +32,12 @@ static void nb__headers(const nb__mctx_t *ctx)
     nb__hdr(ctx, 4, 0, out->sending_facility, sizeof(out->sending_facility));
     nb__hdr(ctx, 9, 1, a, sizeof(a));
     nb__hdr(ctx, 9, 2, b, sizeof(b));
-    if (a[0])
-        snprintf(out->message_type, sizeof(out->message_type), "%s%s%s", a, b[0] ? "^" : "", b);
+    if (a[0]) {
+        size_t na = strlen(a), nb = strlen(b);
+        memcpy(out->message_type, a, na);
+        out->message_type[na] = b[0] ? '^' : '\0';
+        memcpy(out->message_type + na + 1, b, nb + 1); /* 7 + 1 + 7 + 1 bytes at most */
+    }
     nb__hdr(ctx, 11, 1, out->processing_id, sizeof(out->processing_id));
     nb__hdr(ctx, 12, 1, out->version, sizeof(out->version));
 }
@@ -370,7 +374,8 @@ NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointmen
         return nb__feed_refuse(out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
                                "the message maps to more than %d records", NB_FEED_MAX_RECORDS);
     nb_record_t *rec = &out->records[out->n_records];
-    memset(rec, 0, sizeof(*rec));
+    /* Only the link: the union is as large as a notification. */
+    memset(&rec->u.link, 0, sizeof(rec->u.link));
     rec->type = NB_RECORD_IDENTITY_LINK;
     rec->schema_id = 2;
     nb_identity_link_t *l = &rec->u.link;
@@ -431,7 +436,8 @@ NB_NODISCARD static nb_err_t nb__map(const nb__mctx_t *ctx)
                                "MSH-10: no message control id, without which a resend cannot be "
                                "told from a new message");
     nb_record_t *rec = &out->records[0];
-    memset(rec, 0, sizeof(*rec));
+    /* Only the event: the union is as large as a notification (tens of kilobytes). */
+    memset(&rec->u.appt, 0, sizeof(rec->u.appt));
     rec->type = NB_RECORD_APPOINTMENT;
     rec->schema_id = 1;
     nb_appointment_event_t *ev = &rec->u.appt;
@@ -454,7 +460,13 @@ NB_NODISCARD static nb_err_t nb__map(const nb__mctx_t *ctx)
     out->outcome = NB_FEED_MAPPED;
     out->ack = NB_HL7_AA;
     nb_str_copy(out->code, sizeof(out->code), "mapped");
-    snprintf(out->text, sizeof(out->text), "status %s from %s", nb_status_name(ev->status), by);
+    /* "status <name> from <field>", without the formatting machinery (per message). */
+    const char *parts[] = {"status ", nb_status_name(ev->status), " from ", by};
+    size_t off = 0;
+    for (size_t i = 0; i < 4; i++) {
+        nb_str_copy(out->text + off, sizeof(out->text) - off, parts[i]);
+        off += strlen(out->text + off);
+    }
     return NB_ERR_OK;
 }
 
