@@ -58,12 +58,14 @@ bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t ca
 
 const char *nb__feed_quote(const char *code, char *buf, size_t cap)
 {
+    /* One word of a code's characters: free text (a reason typed by a person) could name
+     * someone, so anything with a space or longer than 20 bytes is not quoted. */
     size_t n = strlen(code);
-    bool plain = n > 0 && n <= 24;
+    bool plain = n > 0 && n <= 20;
     for (size_t i = 0; i < n && plain; i++) {
         char c = code[i];
         plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == ' ' || c == '-' || c == '_' || c == '.' || c == '/' || c == '^';
+                c == '-' || c == '_' || c == '.' || c == '/' || c == '^';
     }
     if (!plain)
         return "a value";

@@ -116,7 +116,8 @@ int nb__feed_first(const nb__mctx_t *ctx, const nb__paths_t *ps, nb_hl7_value_t 
 /** @brief @p v unescaped, spaces around it removed, into @p buf. @returns false when it does
  *         not fit. */
 bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap);
-/** @brief A code as a refusal may quote it: the code when short and plain, else "a value". */
+/** @brief A code as a refusal may quote it: one word of at most 20 letters, digits and
+ *         - _ . / ^, quoted; anything else (free text could name someone) "a value". */
 const char *nb__feed_quote(const char *code, char *buf, size_t cap);
 /** @brief Looks a field's code up in @p c. @returns 1 found (*value), 0 not valued, -1 valued
  *         and not in the map (*code holds it, for the refusal). *path_i is the path read. */

@@ -508,6 +508,12 @@ static void test_cancellations(void **state)
     refused(fx, msg_of(MSH("SIU^S15", "C3"), SCH("Cancelled", "WEATHER", "IMM"), PID_OK, NULL),
             NB_ERR_FEED_UNMAPPED, NB_HL7_AE, "reason_unmapped",
             "SCH-6.1: cancellation reason 'WEATHER' is not in the mapping's cancel_reason map");
+    /* Free text in a code's place could name someone: not quoted. */
+    refused(fx,
+            msg_of(MSH("SIU^S15", "C3"), SCH("Cancelled", "Mrs Smythe away", "IMM"), PID_OK, NULL),
+            NB_ERR_FEED_UNMAPPED, NB_HL7_AE, "reason_unmapped",
+            "SCH-6.1: cancellation reason a value is not in");
+    assert_null(strstr(fx->out->text, "Smythe"));
     refused(fx, msg_of(MSH("SIU^S15", "C3"), SCH("Cancelled", "", "IMM"), PID_OK, NULL),
             NB_ERR_FEED_UNMAPPED, NB_HL7_AE, "reason_missing", "a cancellation without a reason");
 }
