@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "feed/internal.h" /* the example mappings' type names */
 #include "notbrought/feed.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
@@ -836,6 +837,51 @@ static void test_example_mappings(void **state)
     nb_feed_out_destroy(out);
 }
 
+/* Every appointment type the example mappings map to (and every default) is one the shipped
+ * policy declares in its 'types' (config/policy/wnb-wales-base.yaml): a misspelt type would be
+ * published and match no rule. */
+static void test_example_types_in_policy(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/config/policy/wnb-wales-base.yaml", NB_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char pol[1 << 16];
+    size_t n = fread(pol, 1, sizeof(pol) - 1, f);
+    fclose(f);
+    pol[n] = '\0';
+    char *types = strstr(pol, "\ntypes:\n");
+    assert_non_null(types);
+    char *end = types + 8;
+    while ((end = strchr(end + 1, '\n')) && end[1] && (end[1] == ' ' || end[1] == '#'))
+        ;
+    if (end)
+        *end = '\0';
+    static const char *const files[] = {"gp-practice.yaml", "maternity.yaml",
+                                        "health-visiting.yaml"};
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char err[512];
+        nb_feed_mapping_t *m = NULL;
+        snprintf(path, sizeof(path), "%s/config/mappings/%s", NB_SOURCE_DIR, files[i]);
+        if (nb_feed_mapping_load(path, NULL, NULL, &m, err, sizeof(err)) != NB_ERR_OK)
+            fail_msg("%s", err);
+        for (size_t t = 0; t < m->n_types; t++) {
+            const char *name = m->types[t], *p = types;
+            size_t len = strlen(name);
+            bool found = false;
+            while (!found && (p = strstr(p + 1, name)) != NULL)
+                found = (p[-1] == ' ' || p[-1] == '[') && (p[len] == ',' || p[len] == ']');
+            if (!found)
+                fail_msg("%s: appointment type '%s' is not in the policy's types", files[i], name);
+            checked++;
+        }
+        nb_feed_mapping_free(m);
+    }
+    assert_true(checked >= 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,6 +901,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unborn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_out_reused, setup, teardown),
         cmocka_unit_test(test_example_mappings),
+        cmocka_unit_test(test_example_types_in_policy),
     };
     return cmocka_run_group_tests_name("feed", tests, NULL, NULL);
 }
