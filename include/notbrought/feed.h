@@ -142,8 +142,9 @@ void nb_feed_out_destroy(nb_feed_out_t *out);
  * @brief Maps one HL7 v2 message (no MLLP frame; one message, not a batch) with a source's
  *        mapping.
  *
- * The event id is "hl7-" and 32 hex digits of SHA-256 over MSH-3, MSH-4, MSH-9 and MSH-10
- * (each as sent, NUL-separated): a resend of the same message gives the same id. `recorded_at` is
+ * The event id is "hl7-" and 32 hex digits (the first half) of SHA-256 over MSH-3, MSH-4,
+ * MSH-9 and MSH-10 (each as sent, NUL-separated), an identity link's the second half: a resend
+ * of the same message gives the same ids. `recorded_at` is
  * EVN-2, or MSH-7 when there is no EVN-2, and `version` is 1: a later message about the same
  * appointment supersedes an earlier one by its recording time (docs/integration.md, "Ids and
  * supersession"). Times without an offset are read as UK local time (Europe/London).

@@ -117,5 +117,6 @@ void nb_feed_mapping_free(nb_feed_mapping_t *m)
     for (size_t i = 0; i < m->n_types; i++)
         free(m->types[i]);
     free(m->types);
+    EVP_MD_free(m->sha256);
     free(m);
 }

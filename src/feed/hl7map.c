@@ -333,38 +333,42 @@ NB_NODISCARD static nb_err_t nb__appointment(const nb__mctx_t *ctx, nb_appointme
 
 /* ---- ids --------------------------------------------------------------------------------- */
 
-/* "hl7-" and 32 hex digits of SHA-256 over MSH-3, MSH-4, MSH-9 and MSH-10 as sent, each
- * followed by a NUL, and @p salt ("" for the appointment event, "link" for its identity link).
- * MSH-9 is there because senders reuse control ids across message types (Barts' samples send
- * an S15 and an S26 with one MSH-10); a resend carries the same type, so it still gets the
- * same id. */
-NB_NODISCARD static nb_err_t nb__event_id(const nb__mctx_t *ctx, const char *salt, char *id,
-                                          size_t cap)
+/* The ids of a message's records: one SHA-256 over MSH-3, MSH-4, MSH-9 and MSH-10 as sent,
+ * each followed by a NUL; the event id is "hl7-" and the hex of its first 16 bytes, the
+ * identity link's "hl7-" and the hex of the last 16. MSH-9 is there because senders reuse
+ * control ids across message types (Barts' samples send an S15 and an S26 with one MSH-10); a
+ * resend carries the same type, so it still gets the same ids. */
+NB_NODISCARD static nb_err_t nb__ids(const nb__mctx_t *ctx, char ev_id[NB_ID_MAX + 1],
+                                     char link_id[NB_ID_MAX + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_MD_CTX *mc = EVP_MD_CTX_new();
-    bool ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL);
+    bool ok = mc && EVP_DigestInit_ex(mc, ctx->m->sha256 ? ctx->m->sha256 : EVP_sha256(), NULL);
     static const size_t fields[] = {3, 4, 9, 10};
     for (size_t i = 0; i < 4 && ok; i++) {
         nb_hl7_value_t v = nb_hl7_get(ctx->msg, 0, fields[i], 0, 0, 0);
         ok = EVP_DigestUpdate(mc, v.p, v.len) && EVP_DigestUpdate(mc, "", 1);
     }
-    ok = ok && EVP_DigestUpdate(mc, salt, strlen(salt)) && EVP_DigestFinal_ex(mc, md, &mdlen);
+    ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen);
     EVP_MD_CTX_free(mc);
-    if (!ok || mdlen < 16 || cap < 37)
+    if (!ok || mdlen < 32)
         return NB_ERR_NOMEM;
-    memcpy(id, "hl7-", 4);
-    for (size_t i = 0; i < 16; i++) {
-        id[4 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        id[5 + 2 * i] = "0123456789abcdef"[md[i] & 15];
+    char *ids[2] = {ev_id, link_id};
+    for (size_t k = 0; k < 2; k++) {
+        memcpy(ids[k], "hl7-", 4);
+        for (size_t i = 0; i < 16; i++) {
+            ids[k][4 + 2 * i] = "0123456789abcdef"[md[16 * k + i] >> 4];
+            ids[k][5 + 2 * i] = "0123456789abcdef"[md[16 * k + i] & 15];
+        }
+        ids[k][36] = '\0';
     }
-    id[36] = '\0';
     return NB_ERR_OK;
 }
 
 /* The identity link local identifier -> NHS number, where the mapping asks and both are known. */
-NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev)
+NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev,
+                                      const char *link_id)
 {
     nb_feed_out_t *out = ctx->out;
     if (!ctx->m->link_local_to_nhs || ev->subject_kind != NB_SUBJECT_CHILD || !ev->nhs_number[0] ||
@@ -379,9 +383,7 @@ NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointmen
     rec->type = NB_RECORD_IDENTITY_LINK;
     rec->schema_id = 2;
     nb_identity_link_t *l = &rec->u.link;
-    nb_err_t err = nb__event_id(ctx, "link", l->event_id, sizeof(l->event_id));
-    if (err)
-        return err;
+    nb_str_copy(l->event_id, sizeof(l->event_id), link_id);
     l->kind = NB_LINK_LINK;
     l->from = ev->local_id;
     nb_str_copy(l->to.system, sizeof(l->to.system), NB_SYSTEM_NHS_NUMBER);
@@ -447,15 +449,15 @@ NB_NODISCARD static nb_err_t nb__map(const nb__mctx_t *ctx)
     ev->date_of_birth = NB_DATE_NONE;
     ev->version = 1;
     const char *by = "";
+    char link_id[NB_ID_MAX + 1];
     if ((err = nb__status(ctx, trig, &ev->status, &by)) || (err = nb__subject(ctx, ev)) ||
-        (err = nb__appointment(ctx, ev)) ||
-        (err = nb__event_id(ctx, "", ev->event_id, sizeof(ev->event_id))))
+        (err = nb__appointment(ctx, ev)) || (err = nb__ids(ctx, ev->event_id, link_id)))
         return err;
     /* docs/schemas.md: a no-show on a home visit is a visit where nobody answered. */
     if (ev->status == NB_STATUS_WAS_NOT_BROUGHT && ev->contact_mode == NB_CONTACT_HOME_VISIT)
         ev->status = NB_STATUS_NO_ACCESS_VISIT;
     out->n_records = 1;
-    if ((err = nb__link(ctx, ev)))
+    if ((err = nb__link(ctx, ev, link_id)))
         return err;
     out->outcome = NB_FEED_MAPPED;
     out->ack = NB_HL7_AA;

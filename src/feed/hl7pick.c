@@ -41,8 +41,12 @@ int nb__feed_first(const nb__mctx_t *ctx, const nb__paths_t *ps, nb_hl7_value_t 
 bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap)
 {
     size_t n = 0;
-    /* Not strict: a bare backslash in a code is kept as written (docs/hl7.md). */
-    if (nb_hl7_unescape(ctx->d, v, buf, cap, &n, 0, NULL, NULL, 0) != NB_ERR_OK) {
+    if (v.len < cap && !memchr(v.p, ctx->d->esc, v.len)) {
+        /* Nothing to unescape (most values): a copy. */
+        memcpy(buf, v.p, v.len);
+        n = v.len;
+    } else if (nb_hl7_unescape(ctx->d, v, buf, cap, &n, 0, NULL, NULL, 0) != NB_ERR_OK) {
+        /* Not strict: a bare backslash in a code is kept as written (docs/hl7.md). */
         buf[0] = '\0';
         return false;
     }
@@ -174,6 +178,23 @@ static bool nb__matches(const nb__mctx_t *ctx, const nb__codemap_t *set, nb_hl7_
     return false;
 }
 
+/* "PID-3 repetition 2" into @p buf, without the formatting machinery (once per message). */
+static void nb__where(char *buf, size_t cap, const char *path, size_t rep)
+{
+    char num[24];
+    size_t k = sizeof(num);
+    num[--k] = '\0';
+    do {
+        num[--k] = (char)('0' + rep % 10);
+        rep /= 10;
+    } while (rep && k > 0);
+    nb_str_copy(buf, cap, path);
+    size_t off = strlen(buf);
+    nb_str_copy(buf + off, cap - off, " repetition ");
+    off += strlen(buf + off);
+    nb_str_copy(buf + off, cap - off, num + k);
+}
+
 nb_err_t nb__feed_pick_id(const nb__mctx_t *ctx, const nb__idsel_t *sel, const char *what,
                           char *value, size_t cap, char *where, size_t wcap)
 {
@@ -193,7 +214,7 @@ nb_err_t nb__feed_pick_id(const nb__mctx_t *ctx, const nb__idsel_t *sel, const c
                 !nb__matches(ctx, &sel->types, nb_hl7_value_piece(rep, ctx->d->comp, 5)))
                 continue;
             size_t shown = sel->field.p[i].rep ? sel->field.p[i].rep : r;
-            snprintf(where, wcap, "%s repetition %zu", sel->field.text[i], shown);
+            nb__where(where, wcap, sel->field.text[i], shown);
             if (!nb__feed_text(ctx, id, value, cap))
                 return nb__feed_refuse(ctx->out, NB_ERR_FIELD_TOO_LONG, NB_HL7_AE, "field_too_long",
                                        "%s: the %s is longer than %zu bytes", where, what, cap - 1);

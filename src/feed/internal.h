@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "notbrought/feed.h"
 
 #define NB__FEED_MAX_PATHS 6   /**< paths of one key: the first valued one is read */
@@ -89,6 +91,9 @@ struct nb_feed_mapping_s {
     nb__codemap_t mandated; /**< type names that are mandated contacts */
     bool link_local_to_nhs;
     nb_verification_t link_verification;
+    /** SHA-256 fetched once at load: OpenSSL 3 looks EVP_sha256() up (under a lock) on every
+     *  use. NULL when the fetch failed (EVP_sha256() is used then). Owned. */
+    EVP_MD *sha256;
 };
 
 /* mapping_load.c */

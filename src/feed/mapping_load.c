@@ -850,6 +850,7 @@ nb_err_t nb_feed_mapping_load_buffer(const char *name, const char *data, size_t 
         nb_feed_mapping_free(m);
         return ctx.nomem ? NB_ERR_NOMEM : NB_ERR_CONFIG;
     }
+    m->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
     *mp = m;
     return NB_ERR_OK;
 }

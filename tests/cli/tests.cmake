@@ -161,8 +161,9 @@ set_tests_properties(cli.replay_compare PROPERTIES LABELS cli TIMEOUT 120)
 
 # Issue 22: source mappings (docs/integration.md). The example mappings are valid and say what
 # an unmapped type becomes; broken ones fail with file:line:column; `mapping test` prints the
-# records a message maps to, compares them with expected lines written by hand (the event ids
-# are SHA-256 of MSH-3, -4, -9 and -10, computed with sha256sum), and prints refusals.
+# records a message maps to, compares them with expected lines written by hand (the ids are the
+# two halves of SHA-256 over MSH-3, -4, -9 and -10, computed with sha256sum), and prints
+# refusals.
 set(M tests/cli/data/mapping)
 nb_cli_test(mapping_check_gp "mapping|check|config/mappings/gp-practice.yaml" 0
             "^ok: gp-practice-w97001: hl7v2 for gp W97001 .*appointment types: 14 codes, unmapped -> consultation")
