@@ -88,6 +88,9 @@
     X(FHIR_INVALID, "fhir_invalid", "FHIR element is missing, repeated or of the wrong type")      \
     X(FHIR_TIMESTAMP, "fhir_timestamp", "FHIR date or time is not valid or has no zone")           \
     X(FHIR_UNSUPPORTED, "fhir_unsupported", "FHIR resource type is not one notbrought reads")      \
+    /* feed: source messages mapped to canonical records (src/feed, docs/integration.md) */        \
+    X(FEED_UNMAPPED, "feed_unmapped", "a message holds a code its mapping does not map")           \
+    X(FEED_UNSUPPORTED, "feed_unsupported", "a message type its mapping does not take")            \
     /* stream and ops */                                                                           \
     X(KAFKA, "kafka", "Kafka client error")                                                        \
     X(KAFKA_FATAL, "kafka_fatal", "fatal Kafka client error")                                      \

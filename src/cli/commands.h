@@ -57,5 +57,6 @@ int nb__cmd_policy(int argc, char **argv);
 int nb__policy_test(int argc, char **argv);
 nb_policy_t *nb__load_policy(int n, char **files, int *n_errors);
 int nb__cmd_replay(int argc, char **argv);
+int nb__cmd_mapping(int argc, char **argv);
 
 #endif

@@ -281,6 +281,18 @@ static bool nb__newer(uint16_t v_new, int32_t rec_new, uint16_t v_old, int32_t r
     return rec_new > rec_old;
 }
 
+/* As nb__newer(), for appointments, with a last tie-break on the event id's hash: two
+ * different events about one appointment with the same version and recording minute (HL7 v2
+ * feeds give every message version 1 and its message time, docs/integration.md) are then kept
+ * the same whichever arrives first, on every replica and every replay. The same event again
+ * (a resend, a redelivery) has the same hash and changes nothing. */
+static bool nb__appt_newer(const nb_ledger_appt_t *n, const nb_ledger_appt_t *o)
+{
+    if (n->version != o->version || n->recorded_min != o->recorded_min)
+        return nb__newer(n->version, n->recorded_min, o->version, o->recorded_min);
+    return n->event_hash > o->event_hash;
+}
+
 uint64_t nb__ledger_appt_key(nb_agency_t agency, const char *appointment_id)
 {
     char buf[NB_ID_MAX + 32];
@@ -337,8 +349,7 @@ nb_err_t nb_ledger_apply_keyed(nb_ledger_t *led, const nb_appointment_event_t *e
     for (i = 0; i < led->n_appts; i++)
         if (led->appts[i].appt_hash == a.appt_hash)
             break;
-    if (i < led->n_appts &&
-        !nb__newer(a.version, a.recorded_min, led->appts[i].version, led->appts[i].recorded_min))
+    if (i < led->n_appts && !nb__appt_newer(&a, &led->appts[i]))
         return NB_ERR_OK; /* an older or the same version: the one held wins */
 
     /* Intern only once we know the event changes something, so stale events cost nothing. */
@@ -443,8 +454,7 @@ nb_err_t nb_ledger_merge(nb_ledger_t *dst, const nb_ledger_t *src)
         for (i = 0; i < dst->n_appts; i++)
             if (dst->appts[i].appt_hash == a.appt_hash)
                 break;
-        if (i < dst->n_appts && !nb__newer(a.version, a.recorded_min, dst->appts[i].version,
-                                           dst->appts[i].recorded_min))
+        if (i < dst->n_appts && !nb__appt_newer(&a, &dst->appts[i]))
             continue;
         if ((err = nb__reintern(dst, src, a.type, &a.type)) ||
             (err = nb__reintern(dst, src, a.org, &a.org)))

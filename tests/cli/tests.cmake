@@ -158,3 +158,31 @@ add_test(NAME cli.replay_compare
          COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/replay_compare.py $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.replay_compare PROPERTIES LABELS cli TIMEOUT 120)
+
+# Issue 22: source mappings (docs/integration.md). The example mappings are valid and say what
+# an unmapped type becomes; broken ones fail with file:line:column; `mapping test` prints the
+# records a message maps to, compares them with expected lines written by hand (the ids are the
+# two halves of SHA-256 over MSH-3, -4, -9 and -10, computed with sha256sum), and prints
+# refusals.
+set(M tests/cli/data/mapping)
+nb_cli_test(mapping_check_gp "mapping|check|config/mappings/gp-practice.yaml" 0
+            "^ok: gp-practice-w97001: hl7v2 for gp W97001 .*appointment types: 14 codes, unmapped -> consultation")
+nb_cli_test(mapping_check_maternity "mapping|check|config/mappings/maternity.yaml" 0
+            "^ok: maternity-7a4: hl7v2 for midwifery .*unmapped refused.*subject: unborn")
+nb_cli_test(mapping_check_health_visiting "mapping|check|config/mappings/health-visiting.yaml" 0
+            "^ok: health-visiting-7a5: hl7v2 for health_visiting .*outcome 10 codes")
+nb_cli_test(mapping_check_unknown_key "mapping|check|${M}/unknown-key.yaml" 1
+            "unknown-key.yaml:10:3: error: unknown key 'colour' in hl7v2 \\[config\\]\n1 error: the mapping is not valid")
+nb_cli_test(mapping_check_fhir_not_yet "mapping|check|${M}/fhir-section.yaml" 1
+            "fhir-section.yaml:11:3: error: section 'fhir' is not yet supported")
+nb_cli_test(mapping_check_missing "mapping|check|${M}/no-such-mapping.yaml" 3
+            "no-such-mapping.yaml: error: cannot read the mapping: No such file or directory \\[io\\]")
+nb_cli_test(mapping_test_expect "mapping|test|config/mappings/gp-practice.yaml|${M}/gp-s26.hl7|--expect|${M}/gp-s26.jsonl"
+            0 "PASS: 2 lines as expected")
+nb_cli_test(mapping_test_expect_differs "mapping|test|config/mappings/gp-practice.yaml|${M}/gp-s26.hl7|--expect|${M}/gp-s26-wrong.jsonl"
+            1 "line 1 differs:.*FAIL: 1 difference")
+nb_cli_test(mapping_test_refused "mapping|test|config/mappings/gp-practice.yaml|${M}/gp-s12-mod11.hl7"
+            0 "\"outcome\":\"refused\",\"ack\":\"AE\",\"code\":\"nhs_check_digit\",\"text\":\"PID-3 repetition 2: NHS number fails the Modulus 11 check\"")
+nb_cli_test(mapping_check_help "mapping|check|--help" 0 "^usage: notbrought mapping check FILE")
+nb_cli_test(mapping_test_usage "mapping|test|config/mappings/gp-practice.yaml" 2
+            "invalid arguments.*usage: notbrought mapping")

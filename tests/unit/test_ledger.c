@@ -156,6 +156,65 @@ static void test_versions_and_tombstones(void **state)
     assert_int_equal(n, 2);
 }
 
+/* Two different events about one appointment with the same version and recording minute (an
+ * HL7 v2 feed's booking and no-show sent in one minute, both version 1): the ledger keeps the
+ * same one whichever order they arrive in, and a resend of either changes nothing. */
+static void test_equal_versions_tie_break_on_event_id(void **state)
+{
+    fx_t *fx = *state;
+    nb_ledger_change_t ch;
+    size_t n;
+    nb_appointment_event_t x = nb__ev("tie", NB_AGENCY_GP, "immunisation", T0, NB_STATUS_BOOKED, 1);
+    nb_appointment_event_t y = x;
+    snprintf(x.event_id, sizeof(x.event_id), "hl7-x");
+    snprintf(y.event_id, sizeof(y.event_id), "hl7-y");
+    y.status = NB_STATUS_WAS_NOT_BROUGHT;
+    y.recorded_at = x.recorded_at + 30000; /* the same minute */
+    uint64_t hx = nb_ledger_id_hash(x.event_id, strlen(x.event_id));
+    uint64_t hy = nb_ledger_id_hash(y.event_id, strlen(y.event_id));
+    assert_true(hx != hy);
+    uint64_t want = hx > hy ? hx : hy;
+    const nb_appointment_event_t *orders[2][2] = {{&x, &y}, {&y, &x}};
+    for (size_t o = 0; o < 2; o++) {
+        nb_ledger_t *led = nb_ledger_new(fx->dict);
+        assert_non_null(led);
+        assert_int_equal(nb_ledger_apply(led, orders[o][0], &ch), NB_ERR_OK);
+        assert_int_equal(ch, NB_LEDGER_ADDED);
+        assert_int_equal(nb_ledger_apply(led, orders[o][1], &ch), NB_ERR_OK);
+        const nb_ledger_appt_t *a = nb_ledger_appts(led, &n);
+        assert_int_equal(n, 1);
+        assert_true(a[0].event_hash == want);
+        assert_int_equal(a[0].status, want == hx ? NB_STATUS_BOOKED : NB_STATUS_WAS_NOT_BROUGHT);
+        /* A resend of either is a duplicate. */
+        assert_int_equal(nb_ledger_apply(led, &x, &ch), NB_ERR_OK);
+        assert_int_equal(ch, NB_LEDGER_UNCHANGED);
+        assert_int_equal(nb_ledger_apply(led, &y, &ch), NB_ERR_OK);
+        assert_int_equal(ch, NB_LEDGER_UNCHANGED);
+        /* A merge decides the same way. */
+        nb_ledger_t *other = nb_ledger_new(fx->dict);
+        assert_non_null(other);
+        assert_int_equal(nb_ledger_apply(other, orders[o][1], &ch), NB_ERR_OK);
+        assert_int_equal(nb_ledger_merge(other, led), NB_ERR_OK);
+        a = nb_ledger_appts(other, &n);
+        assert_int_equal(n, 1);
+        assert_true(a[0].event_hash == want);
+        nb_ledger_destroy(other);
+        nb_ledger_destroy(led);
+    }
+    /* A later minute still wins over the tie-break. */
+    nb_appointment_event_t z = x;
+    snprintf(z.event_id, sizeof(z.event_id), "hl7-z");
+    z.status = NB_STATUS_ATTENDED;
+    z.recorded_at = x.recorded_at + 120000;
+    nb_ledger_t *led = nb_ledger_new(fx->dict);
+    assert_non_null(led);
+    assert_int_equal(nb_ledger_apply(led, &z, &ch), NB_ERR_OK);
+    assert_int_equal(nb_ledger_apply(led, &x, &ch), NB_ERR_OK);
+    assert_int_equal(nb_ledger_apply(led, &y, &ch), NB_ERR_OK);
+    assert_int_equal(nb_ledger_appts(led, &n)[0].status, NB_STATUS_ATTENDED);
+    nb_ledger_destroy(led);
+}
+
 static void test_sorted_and_rescheduled(void **state)
 {
     fx_t *fx = *state;
@@ -623,6 +682,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_hash_is_sha256_prefix),
         cmocka_unit_test(test_entry_sizes),
+        cmocka_unit_test_setup_teardown(test_equal_versions_tie_break_on_event_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_and_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sorted_and_rescheduled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_facts, setup, teardown),
@@ -633,8 +693,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evidence_rendering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encode_decode_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_rejects_bad_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_two_facts_without_raised_round_trip, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_two_facts_without_raised_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_decode_into_reuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict, setup, teardown),

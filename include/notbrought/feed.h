@@ -1,0 +1,180 @@
+/*
+ * notbrought - feed: what a source system sends, turned into canonical records (issue 22).
+ *
+ * A source's *mapping* (a YAML file per sending system, docs/integration.md) says where in its
+ * messages the appointment, the child and the outcome are, and how its codes read in the
+ * vocabulary of notbrought (docs/schemas.md) and of the policy (appointment types). The
+ * mappers take one message as the system sent it and give either the records to publish
+ * (appointment events, and identity links where the mapping asks), or "ignored" (a valid
+ * message that is not about an appointment: ACK AA, nothing published), or a refusal with an
+ * HL7 ACK code, a stable code and a text naming the segment and field.
+ *
+ * Only the HL7 v2 mapper exists yet; the mapping format has sections for FHIR R4 and CSV, which
+ * nb_feed_mapping_load() refuses as "not yet supported" until their mappers are written.
+ *
+ * Refusal texts and load diagnostics name positions (segment-field, file:line:column) and
+ * codes, never a value that may be personal (NHS numbers, names, dates of birth, postcodes):
+ * they may go into logs, ACKs and dead-letter headers.
+ *
+ * Pure: no I/O but nb_feed_mapping_load()'s reading of its file, no clock, no logging. A
+ * mapping is immutable once loaded and may be shared by threads; an nb_feed_out_t belongs to
+ * one thread.
+ */
+#ifndef NOTBROUGHT_FEED_H
+#define NOTBROUGHT_FEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "notbrought/err.h"
+#include "notbrought/event.h"
+#include "notbrought/hl7.h"
+
+/* ---- mappings ---------------------------------------------------------------------------- */
+
+/** One source's mapping: opaque, immutable once loaded. */
+typedef struct nb_feed_mapping_s nb_feed_mapping_t;
+
+/** One problem found while loading a mapping (the policy loader's shape). */
+typedef struct nb_feed_diag_s {
+    nb_err_t err;        /**< NB_ERR_CONFIG (or NB_ERR_IO for an unreadable file) */
+    bool warning;        /**< true for warnings, which do not stop the load */
+    const char *file;    /**< as given to the loader */
+    int line, column;    /**< 1-based; 0 when the problem has no position */
+    const char *message; /**< without the position */
+} nb_feed_diag_t;
+
+/** Called once per problem, in file order. The diag and its strings live for the call only. */
+typedef void(nb_feed_diag_cb_t)(void *opaque, const nb_feed_diag_t *diag);
+
+/**
+ * @brief Loads a mapping from a YAML file. Every key is checked: an unknown key, a value of the
+ *        wrong type, an unknown status or agency, an HL7 path that does not read, a section
+ *        not yet supported (fhir, csv) are each an error with file:line:column.
+ * @param cb called for every error and warning (may be NULL).
+ * @param mp set to the new mapping on success, to NULL otherwise.
+ * @returns NB_ERR_OK; otherwise NB_ERR_CONFIG or NB_ERR_IO, with "file:line:column: message" of
+ *          the first error in errstr (and cb told of every one).
+ */
+NB_NODISCARD nb_err_t nb_feed_mapping_load(const char *path, nb_feed_diag_cb_t *cb, void *opaque,
+                                           nb_feed_mapping_t **mp, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief As nb_feed_mapping_load() from memory; @p name is used in messages.
+ * @remark The bytes are not kept: they need not outlive the call.
+ */
+NB_NODISCARD nb_err_t nb_feed_mapping_load_buffer(const char *name, const char *data, size_t len,
+                                                  nb_feed_diag_cb_t *cb, void *opaque,
+                                                  nb_feed_mapping_t **mp, char *errstr,
+                                                  size_t errstr_size);
+
+/** @brief Frees a mapping. NULL is a no-op. */
+void nb_feed_mapping_free(nb_feed_mapping_t *m);
+
+/**
+ * @brief One line saying what the mapping does: its name, agency, organisation, the message
+ *        types it maps and ignores, how many codes each map holds, and what an unmapped
+ *        appointment type becomes (refused, or the default), e.g. for `mapping check`.
+ */
+void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size);
+
+/** @brief The mapping's name (its `name` key). Valid until nb_feed_mapping_free(). */
+const char *nb_feed_mapping_name(const nb_feed_mapping_t *m);
+
+/* ---- mapping a message ------------------------------------------------------------------- */
+
+/** Records one message may map to: an appointment event and an identity link. */
+#define NB_FEED_MAX_RECORDS 4
+
+/** What became of a message. */
+typedef enum nb_feed_outcome_e {
+    NB_FEED_MAPPED = 0, /**< records to publish (ACK AA once Kafka has them) */
+    NB_FEED_IGNORED,    /**< valid, not about an appointment: ACK AA, nothing published */
+    NB_FEED_REFUSED     /**< ACK AE or AR with the reason; the raw message to dead letters */
+} nb_feed_outcome_t;
+
+/** @brief "mapped", "ignored", "refused". */
+const char *nb_feed_outcome_name(nb_feed_outcome_t o);
+
+#define NB_FEED_CODE_MAX 40  /**< refusal codes */
+#define NB_FEED_TEXT_MAX 240 /**< refusal and ignore texts */
+#define NB_FEED_HDR_MAX 200  /**< MSH values kept for the ACK (app, facility, control id) */
+
+/**
+ * The result of one message. Allocate with nb_feed_out_new() (it is large, and keeps the HL7
+ * parser between calls so that mapping allocates nothing per message) and reuse it.
+ */
+typedef struct nb_feed_out_s {
+    nb_feed_outcome_t outcome;
+    /** NB_ERR_OK when mapped or ignored; for a refusal the error closest to its reason
+     *  (NB_ERR_HL7_SYNTAX, NB_ERR_NHS_CHECK_DIGIT, NB_ERR_MISSING_IDENTIFIER, NB_ERR_LIMIT,
+     *  NB_ERR_FEED_UNMAPPED, NB_ERR_FEED_UNSUPPORTED, ...). */
+    nb_err_t err;
+    nb_hl7_ack_code_t ack; /**< AA for mapped and ignored, AE (content) or AR (message type) */
+    /** Refused: a stable snake_case code, e.g. "status_unmapped", "nhs_check_digit",
+     *  "message_type_unsupported" (docs/integration.md lists them); ignored: "ignored". */
+    char code[NB_FEED_CODE_MAX];
+    /** Why, naming the segment-field ("SCH-25: status 'Xyz' is not in the mapping's status
+     *  map"); never a personal value. For mapped messages, which field decided the status. */
+    char text[NB_FEED_TEXT_MAX];
+    /* From MSH, unescaped, for the ACK and for logs; "" when the message had none. */
+    char control_id[NB_FEED_HDR_MAX];       /**< MSH-10, spaces around it removed */
+    char sending_app[NB_FEED_HDR_MAX];      /**< MSH-3, all components as sent */
+    char sending_facility[NB_FEED_HDR_MAX]; /**< MSH-4, all components as sent */
+    char message_type[16];                  /**< MSH-9.1 "^" MSH-9.2, e.g. "SIU^S12" */
+    char processing_id[4];                  /**< MSH-11.1 ("P", "T", "D") */
+    char version[16];                       /**< MSH-12.1 ("2.4") */
+    size_t n_records;
+    nb_record_t records[NB_FEED_MAX_RECORDS];
+    /** The parsed message, for nb_hl7_ack_build() (NULL before the first call). Owned. */
+    nb_hl7_msg_t *msg;
+} nb_feed_out_t;
+
+/** @brief A result holder with an HL7 parser of default limits. @returns NULL on no memory. */
+nb_feed_out_t *nb_feed_out_new(void);
+
+/** @brief Frees it. NULL is a no-op. */
+void nb_feed_out_destroy(nb_feed_out_t *out);
+
+/**
+ * @brief Maps one HL7 v2 message (no MLLP frame; one message, not a batch) with a source's
+ *        mapping.
+ *
+ * The event id is "hl7-" and 32 hex digits (the first half) of SHA-256 over MSH-3, MSH-4,
+ * MSH-9 and MSH-10 (each as sent, NUL-separated), an identity link's the second half: a resend
+ * of the same message gives the same ids. `recorded_at` is
+ * EVN-2, or MSH-7 when there is no EVN-2, and `version` is 1: a later message about the same
+ * appointment supersedes an earlier one by its recording time (docs/integration.md, "Ids and
+ * supersession"). Times without an offset are read as UK local time (Europe/London).
+ *
+ * @returns out->err: NB_ERR_OK when the message was mapped or ignored; otherwise the refusal's
+ *          error, with out->outcome NB_FEED_REFUSED and the reason in out. NB_ERR_LIMIT (a
+ *          refusal too) when the message would map to more than NB_FEED_MAX_RECORDS records.
+ *          NB_ERR_INVALID_ARG (out not filled) for a NULL argument.
+ * @remark out's previous records are overwritten. Pure: no I/O, no clock.
+ */
+NB_NODISCARD nb_err_t nb_feed_hl7(const nb_feed_mapping_t *m, const char *data, size_t len,
+                                  nb_feed_out_t *out);
+
+/* ---- UK local time ----------------------------------------------------------------------- */
+
+/** Years for which nb_feed_london_to_utc() knows the rule (the 1996 EU rule, still the UK's). */
+#define NB_FEED_LONDON_FIRST_YEAR 1996
+#define NB_FEED_LONDON_LAST_YEAR 2099
+
+/**
+ * @brief Converts a wall-clock time in Europe/London to ms since the epoch (UTC). BST (UTC+1)
+ *        runs from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+ *        October. The autumn hour that happens twice (01:00-01:59 local) is read as its first
+ *        occurrence, BST; the spring hour that does not exist (01:00-01:59 local) is read with
+ *        the offset before the change, GMT, so it lands an hour later in UTC.
+ * @param ms_of_day milliseconds since local midnight (0 to 86,399,999).
+ * @returns NB_ERR_OK, or NB_ERR_TIMESTAMP_RANGE outside NB_FEED_LONDON_FIRST_YEAR to
+ *          NB_FEED_LONDON_LAST_YEAR.
+ */
+NB_NODISCARD nb_err_t nb_feed_london_to_utc(int year, unsigned month, unsigned day,
+                                            int64_t ms_of_day, int64_t *utc_ms);
+
+#endif /* NOTBROUGHT_FEED_H */

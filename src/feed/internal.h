@@ -1,0 +1,144 @@
+/*
+ * notbrought - feed: the mapping as the loader builds it and the mappers read it. Private to
+ * src/feed.
+ */
+#ifndef NB_FEED_INTERNAL_H
+#define NB_FEED_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "notbrought/feed.h"
+
+#define NB__FEED_MAX_PATHS 6   /**< paths of one key: the first valued one is read */
+#define NB__FEED_PATH_TEXT 24  /**< "PID-3[2].4.2" as written */
+#define NB__FEED_CODE_MAX 64   /**< a code of a map, normalised */
+#define NB__FEED_MAX_CODES 512 /**< codes of one map */
+
+/* Values of the message map beyond the nb_status_t ones. */
+#define NB__FEED_FROM_STATUS (-1) /**< the status field decides */
+#define NB__FEED_CANCELLED (-2)   /**< a cancellation: the reason field decides by whom */
+#define NB__FEED_NONE (-3)        /**< an outcome code meaning "not set": look further */
+#define NB__FEED_REFUSE (-4)      /**< a default that refuses */
+
+/** Paths of one key, in the order they are tried. */
+typedef struct nb__paths_s {
+    size_t n;
+    nb_hl7_path_t p[NB__FEED_MAX_PATHS];
+    char text[NB__FEED_MAX_PATHS][NB__FEED_PATH_TEXT];
+} nb__paths_t;
+
+/** A code of a map, normalised (nb__feed_norm()), and what it maps to. */
+typedef struct nb__code_s {
+    char code[NB__FEED_CODE_MAX];
+    int value;
+} nb__code_t;
+
+/** Codes sorted by code, found by binary search. */
+typedef struct nb__codemap_s {
+    size_t n;
+    nb__code_t *v;
+} nb__codemap_t;
+
+/** How an identifier is picked out of a CX field (PID-3, PID-2, ...). */
+typedef struct nb__idsel_s {
+    bool set;
+    nb__paths_t field;
+    nb__codemap_t authorities; /**< CX-4 (HD-1 or HD-2); empty: any */
+    nb__codemap_t types;       /**< CX-5; empty: any */
+    char system[NB_SYSTEM_MAX + 1];
+} nb__idsel_t;
+
+/** A field, a map of its codes, and what a value the map lacks becomes. */
+typedef struct nb__coded_s {
+    bool set;
+    nb__paths_t field;
+    nb__codemap_t map;
+    int dflt; /**< a value, or NB__FEED_REFUSE */
+} nb__coded_t;
+
+struct nb_feed_mapping_s {
+    char name[NB_ID_MAX + 1];
+    nb_source_t source;
+    bool utc; /**< time_zone UTC; otherwise Europe/London */
+
+    /* hl7v2 */
+    nb__codemap_t messages; /**< "SIU^S12" -> status / NB__FEED_FROM_STATUS / _CANCELLED */
+    nb__codemap_t ignore;   /**< message types taken and ignored */
+    nb__codemap_t proc_ids; /**< MSH-11 accepted; empty: any */
+    nb__codemap_t versions; /**< MSH-12 accepted; empty: any */
+    nb__paths_t appt_id;    /**< SCH-2.1, ... */
+    nb__paths_t start;      /**< SCH-11.4, ... */
+    nb__paths_t recorded;   /**< EVN-2, MSH-7 */
+    nb__coded_t status;     /**< SCH-25 */
+    nb__coded_t reason;     /**< SCH-6: who cancelled */
+    nb__coded_t outcome;    /**< a Z-segment attendance code */
+    nb__idsel_t nhs;        /**< the NHS number */
+    nb__idsel_t local;      /**< the local identifier */
+    nb__paths_t dob, family, postcode;
+    /* unborn subjects (maternity) */
+    bool unborn_always;
+    nb__coded_t unborn_when; /**< value 1: the subject is a pregnancy */
+    nb__paths_t edd;
+    /* vocabulary */
+    nb__coded_t type; /**< value: index into types */
+    nb__coded_t mode; /**< value: nb_contact_mode_t */
+    char **types;     /**< type names, owned */
+    size_t n_types;
+    nb__codemap_t mandated; /**< type names that are mandated contacts */
+    bool link_local_to_nhs;
+    nb_verification_t link_verification;
+    /** SHA-256 fetched once at load: OpenSSL 3 looks EVP_sha256() up (under a lock) on every
+     *  use. NULL when the fetch failed (EVP_sha256() is used then). Owned. */
+    EVP_MD *sha256;
+};
+
+/* mapping_load.c */
+/** @brief Normalises a code: ASCII lower case, without spaces, '-', '_' and '.'. */
+void nb__feed_norm(const char *s, size_t len, char *out, size_t cap);
+/** @brief The value of a normalised code, or false. */
+bool nb__feed_lookup(const nb__codemap_t *m, const char *norm, int *value);
+
+/* The mapper's state for one message (hl7map.c, hl7pick.c). */
+typedef struct nb__mctx_s {
+    const nb_feed_mapping_t *m;
+    const nb_hl7_msg_t *msg;
+    const nb_hl7_delims_t *d;
+    nb_feed_out_t *out;
+} nb__mctx_t;
+
+/* hl7pick.c: reading values the mapping points at. Each refusal fills ctx->out and returns
+ * its error. */
+NB_NODISCARD nb_err_t nb__feed_refuse(nb_feed_out_t *out, nb_err_t err, nb_hl7_ack_code_t ack,
+                                      const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/** @brief The first path of @p ps whose value is valued (not absent, not ""): its index, or
+ *         -1 (*v is then absent). */
+int nb__feed_first(const nb__mctx_t *ctx, const nb__paths_t *ps, nb_hl7_value_t *v);
+/** @brief @p v unescaped, spaces around it removed, into @p buf. @returns false when it does
+ *         not fit. */
+bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap);
+/** @brief A code as a refusal may quote it: one word of at most 20 letters, digits and
+ *         - _ . / ^, quoted; anything else (free text could name someone) "a value". */
+const char *nb__feed_quote(const char *code, char *buf, size_t cap);
+/** @brief Looks a field's code up in @p c. @returns 1 found (*value), 0 not valued, -1 valued
+ *         and not in the map (*code holds it, for the refusal). *path_i is the path read. */
+int nb__feed_code(const nb__mctx_t *ctx, const nb__coded_t *c, int *value, char *code, size_t cap,
+                  int *path_i);
+/** @brief The time at the first valued path, in UTC. @returns NB_ERR_OK, NB_ERR_NOT_FOUND
+ *         (none valued, nothing refused), or a refusal. */
+NB_NODISCARD nb_err_t nb__feed_time(const nb__mctx_t *ctx, const nb__paths_t *ps, const char *what,
+                                    int64_t *ms);
+/** @brief The date at the first valued path. @returns as nb__feed_time(). */
+NB_NODISCARD nb_err_t nb__feed_date(const nb__mctx_t *ctx, const nb__paths_t *ps, const char *what,
+                                    int32_t *days);
+/** @brief The identifier @p sel picks. @returns NB_ERR_OK (found), NB_ERR_NOT_FOUND, or a
+ *         refusal (too long). @p where receives "PID-3 repetition 2". */
+NB_NODISCARD nb_err_t nb__feed_pick_id(const nb__mctx_t *ctx, const nb__idsel_t *sel,
+                                       const char *what, char *value, size_t cap, char *where,
+                                       size_t wcap);
+
+#endif /* NB_FEED_INTERNAL_H */
