@@ -45,6 +45,7 @@ typedef struct it_s {
     pthread_t thread;
     char dir[64]; /* certificates */
     nb_hl7_msg_t *hl7;
+    bool joined; /* the server's thread has returned */
 } it_t;
 
 static it_t it;
@@ -487,6 +488,39 @@ static void test_tls_without_a_client_certificate_is_refused(void **state)
     it_close(c);
 }
 
+/* Last: stopping answers what was read (AR here: the broker is down and stays down past the
+ * delivery timeout), writes the ACK, closes, and nb_ingest_run() returns. */
+static void test_stop_answers_what_is_in_flight(void **state)
+{
+    char msg[512], ack[2048], code[4], ctl[64];
+    (void)state;
+    rd_kafka_mock_cluster_t *mc = nb_broker_mock(it.broker);
+    it_client_t *c = it_client(0);
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    it_msg(msg, sizeof(msg), "SIU^S12", "stop-1", "");
+    nb_ingest_stats_t st;
+    nb_ingest_stats(it.in, &st);
+    uint64_t before = st.received;
+    it_send(c, msg);
+    /* Stop once the message has been read, not before. */
+    int64_t deadline = nb_it_now_ms() + 10000;
+    while (st.received == before && nb_it_now_ms() < deadline) {
+        nb_it_sleep_ms(5);
+        nb_ingest_stats(it.in, &st);
+    }
+    assert_int_equal(st.received, before + 1);
+    nb_ingest_stop(it.in);
+    assert_true(it_read_ack(c, ack, sizeof(ack)));
+    it_msa(ack, code, ctl, sizeof(ctl), NULL, 0);
+    assert_string_equal(code, "AR");
+    assert_string_equal(ctl, "stop-1");
+    assert_false(it_read_ack(c, ack, sizeof(ack))); /* closed */
+    pthread_join(it.thread, NULL);
+    it.joined = true;
+    assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), RD_KAFKA_RESP_ERR_NO_ERROR);
+    it_close(c);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static void *it_run(void *arg)
@@ -565,7 +599,8 @@ static int it_teardown(void **state)
 {
     char cmd[256];
     nb_ingest_stop(it.in);
-    pthread_join(it.thread, NULL);
+    if (!it.joined)
+        pthread_join(it.thread, NULL);
     /* The metrics name the source and count by code. */
     char *text = nb_metrics_render(it.metrics, NULL);
     assert_non_null(strstr(text, "notbrought_mllp_acks_total{source=\"pas\",code=\"AE\"}"));
@@ -593,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_oversized_frame_is_refused_and_the_connection_closed),
         cmocka_unit_test(test_tls_with_a_client_certificate_is_served),
         cmocka_unit_test(test_tls_without_a_client_certificate_is_refused),
+        cmocka_unit_test(test_stop_answers_what_is_in_flight),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
 }
