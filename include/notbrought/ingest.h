@@ -73,7 +73,8 @@ void nb_ingest_result_refuse(nb_ingest_result_t *out, nb_hl7_ack_code_t ack, nb_
 
 /**
  * @brief Maps one HL7 v2 message (the bytes between the MLLP frame's VT and FS) of source
- *        @p source, received at @p now_ms.
+ *        @p source, received at @p now_ms. @p msg is valid during the call only (the records
+ *        returned are copies, not views into it).
  * @returns NB_ERR_OK with the decision in @p out (a message it cannot map is a refusal, not an
  *          error); any other error means the mapper could not decide now (out of memory): the
  *          message is answered AR, to be resent, and nothing is dead-lettered.

@@ -253,6 +253,24 @@ static short nb__conn_events(const nb_ingest_t *in, const nb__conn_t *c)
     return ev;
 }
 
+/* After a fatal producer error (fenced, a broken sequence) nothing more can be delivered and
+ * every message is answered AR: once the old producer has reported all it held, a new one. */
+static void nb__renew_publisher(nb_ingest_t *in)
+{
+    char errstr[512];
+    if (!nb_publisher_failed(in->pub) || nb_publisher_in_flight(in->pub) > 0)
+        return;
+    nb_publisher_t *pub = nb_publisher_new(in->conf, "ingest", in->conf->ingest_delivery_timeout_ms,
+                                           nb__msg_reported, errstr, sizeof(errstr));
+    if (!pub) {
+        NB_LOG(NB_LOG_ERROR, "ingest", "a new producer after a fatal error: %s", errstr);
+        return;
+    }
+    nb_publisher_destroy(in->pub);
+    in->pub = pub;
+    NB_LOG(NB_LOG_WARN, "ingest", "the producer failed; a new one replaces it");
+}
+
 /* One turn: poll, then serve whatever is ready. @returns false when poll() failed. */
 static bool nb__turn(nb_ingest_t *in, struct pollfd *pfd)
 {
@@ -277,6 +295,7 @@ static bool nb__turn(nb_ingest_t *in, struct pollfd *pfd)
     while (read(in->wake[0], drain, sizeof(drain)) > 0)
         ;
     nb_publisher_poll(in->pub, 0); /* delivery reports decide answers and flush them */
+    nb__renew_publisher(in);
     for (size_t i = 0; rc > 0 && i < in->n_ls; i++)
         if (pfd[2 + i].revents & POLLIN)
             nb__accept(in, i);
