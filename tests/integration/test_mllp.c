@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
@@ -46,6 +47,8 @@ typedef struct it_s {
     char dir[64]; /* certificates */
     nb_hl7_msg_t *hl7;
     bool joined; /* the server's thread has returned */
+    int saved_stderr; /* the logs go to log_path while the tests run */
+    char log_path[96];
 } it_t;
 
 static it_t it;
@@ -237,7 +240,7 @@ static void it_msg(char *out, size_t size, const char *type, const char *ctl, co
 {
     snprintf(out, size,
              "MSH|^~\\&|PAS|RVF|NB|NB|20261201120000||%s|%s|P|2.5\rSCH|APPT-%s\r"
-             "PID|||1234^^^RVF^MR\r%s",
+             "PID|||1234^^^RVF^MR~9434765919^^^NHS^NH||TESTCHILD^ALPHA||20231001\r%s",
              type, ctl, ctl, extra);
 }
 
@@ -554,12 +557,20 @@ static int it_setup(void **state)
     char errstr[1024], path[128];
     (void)state;
     it_certs();
+    /* The logs, to look for personal data in them at the end (and shown then). */
+    snprintf(it.log_path, sizeof(it.log_path), "%s/stderr.log", it.dir);
+    int log_fd = open(it.log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(log_fd >= 0);
+    fflush(stderr);
+    it.saved_stderr = dup(2);
+    assert_true(dup2(log_fd, 2) >= 0);
+    close(log_fd);
     it.broker = nb_broker_new(1, errstr, sizeof(errstr));
     assert_non_null(it.broker);
     it.conf = nb_config_new();
     free(it.conf->bootstrap_servers);
     it.conf->bootstrap_servers = strdup(nb_broker_bootstraps(it.broker));
-    nb_log_set_level(getenv("NB_TEST_LOG") ? NB_LOG_INFO : NB_LOG_ERROR);
+    nb_log_set_level(NB_LOG_INFO); /* into the file, checked for personal data, shown at the end */
     nb_broker_create_topics(it.broker, it.conf, 1);
     it.conf->ingest_delivery_timeout_ms = 3000;
     /* Reconnect soon after the broker comes back (librdkafka's back-off reaches 10 s). */
@@ -608,6 +619,22 @@ static int it_teardown(void **state)
     free(text);
     nb_ingest_destroy(it.in);
     nb_metrics_destroy(it.metrics);
+    /* No personal data in the logs: the messages' NHS number, name, date of birth and local
+     * identifier never appear; the sources, control ids and reasons do. */
+    fflush(stderr);
+    dup2(it.saved_stderr, 2);
+    close(it.saved_stderr);
+    size_t log_len = 0;
+    char *log = NULL;
+    const char *why;
+    assert_int_equal(nb_file_read(it.log_path, 0, 64u << 20, &log, &log_len, &why), NB_FILE_OK);
+    fwrite(log, 1, log_len, stderr);
+    static const char *const personal[] = {"9434765919", "TESTCHILD", "20231001", "1234^"};
+    for (size_t i = 0; i < sizeof(personal) / sizeof(personal[0]); i++)
+        if (strstr(log, personal[i]))
+            fail_msg("the logs hold personal data (%s)", personal[i]);
+    assert_non_null(strstr(log, "pas: message refuse-1 from"));
+    free(log);
     nb_hl7_msg_destroy(*state);
     nb_hl7_msg_destroy(it.hl7);
     nb_config_destroy(it.conf);
