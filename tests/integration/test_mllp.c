@@ -491,6 +491,78 @@ static void test_tls_without_a_client_certificate_is_refused(void **state)
     it_close(c);
 }
 
+static void *it_run(void *arg);
+
+/* A second server with one connection at most and a short idle timeout: a second
+ * connection is closed at once, the first once it has been idle; a sender that pipelines past
+ * ingest.max_buffered_bytes waits and is answered all the same. */
+static void test_connection_limits(void **state)
+{
+    char errstr[1024], ack[2048], code[4], ctl[64], msg[512], buf[16];
+    (void)state;
+    nb_config_t *conf = nb_config_new();
+    free(conf->bootstrap_servers);
+    conf->bootstrap_servers = strdup(it.conf->bootstrap_servers);
+    conf->ingest_max_connections = 1;
+    conf->ingest_idle_timeout_ms = 1000;
+    conf->ingest_max_message_bytes = 1024;
+    conf->ingest_max_buffered_bytes = 2048;
+    conf->n_mllp = 1;
+    nb_mllp_conf_t *l = &conf->mllp[0];
+    l->name = strdup("limits");
+    l->bind = strdup("127.0.0.1");
+    l->mapping = strdup("");
+    l->topic = strdup(IT_TOPIC);
+    l->tls_cert = strdup("");
+    l->tls_key = strdup("");
+    l->tls_ca = strdup("");
+    nb_hl7_msg_t *hl7 = nb_hl7_msg_new(NULL); /* this server's mapper's own */
+    nb_ingest_mapper_t mapper = {it_map, hl7};
+    nb_ingest_t *in = nb_ingest_new(conf, &mapper, NULL, errstr, sizeof(errstr));
+    assert_non_null(in);
+    nb_ingest_t *shared = it.in;
+    it.in = in; /* it_client() connects to it.in's port */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, it_run, in), 0);
+    it_client_t *a = it_client(0);
+    /* Pipelined: 40 messages of ~150 bytes each, past max_buffered_bytes, all answered. */
+    nb_buf_t all = {0};
+    for (int i = 0; i < 40; i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "lim-%d", i);
+        it_msg(msg, sizeof(msg), "SIU^S12", id, "");
+        nb_hl7_mllp_wrap(&all, msg, strlen(msg));
+    }
+    it_send_raw(a, all.data, all.len);
+    nb_buf_free(&all);
+    for (int i = 0; i < 40; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "lim-%d", i);
+        assert_true(it_read_ack(a, ack, sizeof(ack)));
+        it_msa(ack, code, ctl, sizeof(ctl), NULL, 0);
+        assert_string_equal(code, "AA");
+        assert_string_equal(ctl, want);
+    }
+    /* A second connection while the first is open: closed at once. */
+    it_client_t *b = it_client(0);
+    assert_int_equal(read(b->fd, buf, sizeof(buf)), 0);
+    /* The first, idle for a second: closed (read returns 0 well before its 20 s). */
+    int64_t t0 = nb_it_now_ms();
+    assert_int_equal(read(a->fd, buf, sizeof(buf)), 0);
+    assert_true(nb_it_now_ms() - t0 < 15000);
+    nb_ingest_stats_t st;
+    nb_ingest_stats(in, &st);
+    assert_int_equal(st.refused_connections, 1);
+    nb_ingest_stop(in);
+    pthread_join(t, NULL);
+    it.in = shared;
+    it_close(a);
+    it_close(b);
+    nb_ingest_destroy(in);
+    nb_config_destroy(conf);
+    nb_hl7_msg_destroy(hl7);
+}
+
 /* Last: stopping answers what was read (AR here: the broker is down and stays down past the
  * delivery timeout), writes the ACK, closes, and nb_ingest_run() returns. */
 static void test_stop_answers_what_is_in_flight(void **state)
@@ -528,8 +600,7 @@ static void test_stop_answers_what_is_in_flight(void **state)
 
 static void *it_run(void *arg)
 {
-    (void)arg;
-    nb_err_t err = nb_ingest_run(it.in, NULL);
+    nb_err_t err = nb_ingest_run(arg, NULL);
     assert_int_equal(err, NB_ERR_OK);
     return NULL;
 }
@@ -601,7 +672,7 @@ static int it_setup(void **state)
     it.in = nb_ingest_new(it.conf, mappers, it.metrics, errstr, sizeof(errstr));
     if (!it.in)
         fail_msg("nb_ingest_new: %s", errstr);
-    assert_int_equal(pthread_create(&it.thread, NULL, it_run, NULL), 0);
+    assert_int_equal(pthread_create(&it.thread, NULL, it_run, it.in), 0);
     *state = mapper_hl7;
     return 0;
 }
@@ -655,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_oversized_frame_is_refused_and_the_connection_closed),
         cmocka_unit_test(test_tls_with_a_client_certificate_is_served),
         cmocka_unit_test(test_tls_without_a_client_certificate_is_refused),
+        cmocka_unit_test(test_connection_limits),
         cmocka_unit_test(test_stop_answers_what_is_in_flight),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
