@@ -425,6 +425,20 @@ void nb__conn_read(nb_ingest_t *in, nb__conn_t *c)
     nb__conn_flush(in, c);
 }
 
+/* Whether the parsed message's MSH-12 is before v2.7, where MSA-3 was withdrawn. */
+static bool nb__before_v27(const nb_hl7_msg_t *hl7)
+{
+    nb_hl7_value_t v = nb_hl7_get(hl7, 0, 12, 1, 1, 0);
+    int major = 0, minor = 0;
+    size_t i = 0;
+    while (i < v.len && v.p[i] >= '0' && v.p[i] <= '9')
+        major = major * 10 + (v.p[i++] - '0');
+    if (i < v.len && v.p[i] == '.')
+        for (i++; i < v.len && v.p[i] >= '0' && v.p[i] <= '9' && minor < 100; i++)
+            minor = minor * 10 + (v.p[i] - '0');
+    return major < 2 || (major == 2 && minor < 7);
+}
+
 /* The ACK of a decided message, framed, appended to @p out. */
 static void nb__ack_append(nb_ingest_t *in, const nb__msg_t *m, nb_buf_t *out)
 {
@@ -450,8 +464,9 @@ static void nb__ack_append(nb_ingest_t *in, const nb__msg_t *m, nb_buf_t *out)
             nb_hl7_msg_parse(in->hl7, fallback, sizeof(fallback) - 1, errstr, sizeof(errstr)));
         err = nb_hl7_ack_build(in->hl7, &a, &ack, errstr, sizeof(errstr));
     }
-    if (!err && m->code == NB_HL7_AA && m->text[0] && ack.len > 0) {
-        /* AA with a note: MSA-3 (the builder writes it for AE and AR only). */
+    if (!err && m->code == NB_HL7_AA && m->text[0] && ack.len > 0 && nb__before_v27(in->hl7)) {
+        /* AA with a note: MSA-3 (the builder writes it for AE and AR only; withdrawn in v2.7,
+         * so not from v2.7 on). */
         ack.len--; /* the MSA segment's CR: MSA is the last segment of an AA */
         const nb_hl7_delims_t *d = nb_hl7_msg_delims(in->hl7);
         nb_buf_add(&ack, &d->field, 1);
