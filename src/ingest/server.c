@@ -308,8 +308,14 @@ static bool nb__turn(nb_ingest_t *in, struct pollfd *pfd)
             nb__conn_read(in, c);
         else if (c->ssl && c->handshaken && SSL_pending(c->ssl) > 0 && nb__conn_readable(in, c))
             nb__conn_read(in, c); /* decrypted bytes held back while the connection was full */
-        if (!c->dead && (re & POLLOUT))
-            c->ssl && !c->handshaken ? nb__conn_read(in, c) : nb__conn_flush(in, c);
+        /* Writable: a handshake or a read that OpenSSL said needs to write goes on; else
+         * the ACKs waiting go out. */
+        if (!c->dead && (re & POLLOUT)) {
+            if (c->ssl && (!c->handshaken || c->want_write))
+                nb__conn_read(in, c);
+            else
+                nb__conn_flush(in, c);
+        }
         if ((re & POLLHUP) && !(re & POLLIN))
             c->eof = true;
     }
