@@ -102,20 +102,20 @@ static rd_kafka_conf_t *nb__pub_conf(nb_publisher_t *pub, const char *role, int 
                                      char *errstr, size_t errstr_size)
 {
     char timeout[16];
-    bool linger = false;
     rd_kafka_conf_t *kc = nb__client_conf(pub->conf, role, errstr, errstr_size);
     if (!kc)
         return NULL;
-    for (size_t i = 0; i < pub->conf->n_kafka_props; i++)
-        linger = linger || strcmp(pub->conf->kafka_props[i].key, "linger.ms") == 0;
     snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
     /* Statistics: nobody serves them here; they would only wait in the queue. */
     if (!nb__pub_set(kc, "enable.idempotence", "true", errstr, errstr_size) ||
         !nb__pub_set(kc, "acks", "all", errstr, errstr_size) ||
         !nb__pub_set(kc, "message.timeout.ms", timeout, errstr, errstr_size) ||
         !nb__pub_set(kc, "statistics.interval.ms", "0", errstr, errstr_size) ||
-        /* A sender waits for each ACK: a record should leave at once, not wait for others. */
-        (!linger && !nb__pub_set(kc, "linger.ms", "1", errstr, errstr_size))) {
+        /* A sender waits for each ACK: a record leaves at once, whatever linger.ms the
+         * daemon's producer is given in kafka.properties (records still batch while a request
+         * is in flight). bench_mllp, one sender waiting for each ACK on the embedded broker:
+         * 700 messages/s with linger.ms=1, 2,600-4,700 with 0. */
+        !nb__pub_set(kc, "linger.ms", "0", errstr, errstr_size)) {
         rd_kafka_conf_destroy(kc);
         return NULL;
     }
