@@ -54,6 +54,22 @@ void nb_log_write(nb_log_level_t level, const char *module, const char *fmt, ...
 #define NB_CONFIG_MAX_PROPS 64
 #define NB_CONFIG_MAX_POLICY_FILES 8
 
+#define NB_CONFIG_MAX_LISTENERS 16
+
+/** One MLLP listener of the ingest section (ingest.mllp: a list of these). */
+typedef struct nb_mllp_conf_s {
+    char *name;     /**< the source's name: metrics label, dead-letter header, logs */
+    char *bind;     /**< numeric address; 127.0.0.1 unless configured */
+    int port;       /**< 0: an ephemeral port (tests) */
+    char *mapping;  /**< the source's mapping file ("" until the mapper needs one) */
+    char *topic;    /**< where its appointment events go: one of topics.appointments */
+    char *tls_cert; /**< PEM server certificate (chain); "" without TLS */
+    char *tls_key;  /**< PEM private key of tls_cert */
+    char *tls_ca;   /**< PEM CA certificates that client certificates are verified against */
+    bool tls_require_client_cert; /**< refuse a client without a certificate the CA signed */
+    int line, column;             /**< where the file defines it, for later errors */
+} nb_mllp_conf_t;
+
 typedef struct nb_kv_s {
     char *key;
     char *value;
@@ -112,6 +128,16 @@ typedef struct nb_config_s {
     int http_max_connections_per_ip; /**< of which from one client address */
     int http_timeout_s;              /**< an HTTP connection idle this long is closed */
     char *schemas_dir; /**< extra registry directory, optional */
+    /* ingest (adapters: docs/mllp.md) */
+    size_t n_mllp;
+    nb_mllp_conf_t mllp[NB_CONFIG_MAX_LISTENERS]; /**< ingest.mllp */
+    int ingest_max_message_bytes; /**< a larger MLLP frame is refused (AR) and its connection closed
+                                   */
+    int ingest_max_connections;   /**< connections held at once, all listeners together */
+    int ingest_idle_timeout_ms; /**< a connection silent this long (nothing in flight) is closed */
+    int ingest_max_buffered_bytes;  /**< bytes one connection may have received and not yet had
+                                         acknowledged; past it, it is not read until ACKs go */
+    int ingest_delivery_timeout_ms; /**< Kafka's acknowledgement waited for at most; then AR */
 } nb_config_t;
 
 /** @brief A configuration with every default. @returns NULL on allocation failure. */
@@ -244,11 +270,11 @@ typedef struct nb_metric_def_s {
     X(NB_M_IDENTITY_LINKS, "notbrought_identity_links_total", NB_METRIC_COUNTER, NULL,             \
       "Identity links applied to the in-memory identity table.")                                   \
     X(NB_M_LINKS_REFUSED, "notbrought_identity_links_refused_total", NB_METRIC_COUNTER, "code",    \
-      "Identity links refused (logged with their offset, not applied), by error code.")           \
+      "Identity links refused (logged with their offset, not applied), by error code.")            \
     X(NB_M_IDENTITY_SUGGESTIONS, "notbrought_identity_suggestions_total", NB_METRIC_COUNTER,       \
       "result",                                                                                    \
-      "Demographic link suggestions, by result: published to topics.identity_suggestions, or "    \
-      "repeated (the same identifier and child suggested already; not published again).")       \
+      "Demographic link suggestions, by result: published to topics.identity_suggestions, or "     \
+      "repeated (the same identifier and child suggested already; not published again).")          \
     X(NB_M_NOTIFICATIONS, "notbrought_notifications_total", NB_METRIC_COUNTER, NULL,               \
       "Safeguarding notifications produced.")                                                      \
     X(NB_M_NOTIFICATIONS_OVERDUE, "notbrought_notifications_overdue", NB_METRIC_GAUGE, NULL,       \
@@ -267,37 +293,37 @@ typedef struct nb_metric_def_s {
       "Changelog records still to read in the partitions being restored, from their high "         \
       "watermarks (0 when none is).")                                                              \
     X(NB_M_EVENTS, "notbrought_events_total", NB_METRIC_COUNTER, "agency",                         \
-      "Valid source events by agency (context facts as agency \"context\").")                    \
+      "Valid source events by agency (context facts as agency \"context\").")                      \
     X(NB_M_RESOLUTIONS, "notbrought_resolutions_total", NB_METRIC_COUNTER, "method",               \
       "Identity resolutions by method (nhs_number, link, pregnancy, pregnancy_link, parked, "      \
       "refused).")                                                                                 \
     X(NB_M_NOTIFICATIONS_BY_KIND, "notbrought_notifications_by_kind_total", NB_METRIC_COUNTER,     \
-      "kind", "Notifications published by kind (new, escalated, withdrawn, digest).")             \
+      "kind", "Notifications published by kind (new, escalated, withdrawn, digest).")              \
     X(NB_M_NOTIFICATIONS_BY_TIER, "notbrought_notifications_by_tier_total", NB_METRIC_COUNTER,     \
-      "tier", "Notifications published by tier (curiosity, routine, priority, urgent).")          \
+      "tier", "Notifications published by tier (curiosity, routine, priority, urgent).")           \
     X(NB_M_NOTIFICATIONS_OPEN, "notbrought_notifications_open", NB_METRIC_GAUGE, NULL,             \
       "Children in the owned partitions with a timer: an unacknowledged notification whose "       \
-      "escalation ladder still has a rung to come, or an absence deadline still to come.")        \
+      "escalation ladder still has a rung to come, or an absence deadline still to come.")         \
     X(NB_M_DECISIONS_BY_RULE, "notbrought_decisions_total", NB_METRIC_COUNTER, "rule",             \
-      "Decisions that fired, by rule (shadow rules included; digested ones too).")                \
+      "Decisions that fired, by rule (shadow rules included; digested ones too).")                 \
     X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
-      "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")       \
+      "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")        \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
-      "Records not yet consumed, per assigned partition (librdkafka statistics).")                \
-    X(NB_M_SOURCE_WATERMARK_LAG, "notbrought_source_watermark_lag_seconds", NB_METRIC_GAUGE,      \
+      "Records not yet consumed, per assigned partition (librdkafka statistics).")                 \
+    X(NB_M_SOURCE_WATERMARK_LAG, "notbrought_source_watermark_lag_seconds", NB_METRIC_GAUGE,       \
       "topic,partition",                                                                           \
       "How far behind the clock each assigned source partition has been read, in the time its "    \
       "records were recorded (0 when read to its end).")                                           \
-    X(NB_M_ABSENCE_WATERMARK_LAG, "notbrought_absence_watermark_lag_seconds", NB_METRIC_GAUGE,    \
+    X(NB_M_ABSENCE_WATERMARK_LAG, "notbrought_absence_watermark_lag_seconds", NB_METRIC_GAUGE,     \
       NULL,                                                                                        \
-      "How far behind the clock absence deadlines are judged: the slowest source, everywhere "    \
-      "(0 when every source is read to its end).")                                                \
-    X(NB_M_WATERMARK_RELEASED, "notbrought_watermark_hold_released_total", NB_METRIC_COUNTER,     \
+      "How far behind the clock absence deadlines are judged: the slowest source, everywhere "     \
+      "(0 when every source is read to its end).")                                                 \
+    X(NB_M_WATERMARK_RELEASED, "notbrought_watermark_hold_released_total", NB_METRIC_COUNTER,      \
       NULL,                                                                                        \
-      "Times a watermark held absence deadlines back for processing.watermark_max_hold_ms and "   \
+      "Times a watermark held absence deadlines back for processing.watermark_max_hold_ms and "    \
       "was let go to the clock.")                                                                  \
     X(NB_M_TIMERS_HELD, "notbrought_absence_timers_held", NB_METRIC_GAUGE, NULL,                   \
-      "Absence deadlines passed by the clock and waiting for the sources to be read past them.")  \
+      "Absence deadlines passed by the clock and waiting for the sources to be read past them.")   \
     X(NB_M_KAFKA_BROKER_UP, "notbrought_kafka_broker_up", NB_METRIC_GAUGE, "client,broker",        \
       "1 when the client's connection to the broker is up, else 0 (librdkafka statistics; "        \
       "brokers the client has no need to connect to are not listed).")                             \
@@ -322,7 +348,23 @@ typedef struct nb_metric_def_s {
     X(NB_M_POLICY_INFO, "notbrought_policy_info", NB_METRIC_GAUGE, "name,version,hash",            \
       "Always 1; the policy in force.")                                                            \
     X(NB_M_POLICY_RELOADS, "notbrought_policy_reloads_total", NB_METRIC_COUNTER, "result",         \
-      "Policy reloads (SIGHUP), by result (ok or error).")                                          \
+      "Policy reloads (SIGHUP), by result (ok or error).")                                         \
+    X(NB_M_MLLP_RECEIVED, "notbrought_mllp_messages_received_total", NB_METRIC_COUNTER, "source",  \
+      "HL7 v2 messages received by an MLLP listener, by source (framed, not yet "                  \
+      "answered).")                                                                                \
+    X(NB_M_MLLP_ACKS, "notbrought_mllp_acks_total", NB_METRIC_COUNTER, "source,code",              \
+      "ACKs sent by an MLLP listener, by source and code: AA (in Kafka), AE (refused, "            \
+      "dead-lettered), AR (not taken now: Kafka did not acknowledge, or too large; resend).")      \
+    X(NB_M_MLLP_REFUSED, "notbrought_mllp_messages_refused_total", NB_METRIC_COUNTER,              \
+      "source,reason",                                                                             \
+      "Messages an MLLP listener refused, by source and reason (the mapping's refusal code, "      \
+      "too_large, unreadable, kafka_unavailable, invalid_record).")                                \
+    X(NB_M_MLLP_LAST_MESSAGE, "notbrought_mllp_last_message_timestamp_seconds", NB_METRIC_GAUGE,   \
+      "source",                                                                                    \
+      "Unix time of the last message an MLLP listener received from the source (the listener's "   \
+      "start until the first): a feed gone silent shows here.")                                    \
+    X(NB_M_MLLP_CONNECTIONS, "notbrought_mllp_connections", NB_METRIC_GAUGE, "source",             \
+      "MLLP connections open now, by source.")                                                     \
     X(NB_M_METRICS_DROPPED, "notbrought_metrics_dropped_total", NB_METRIC_COUNTER, NULL,           \
       "Metric updates dropped because a family reached its limit of label combinations.")          \
     X(NB_M_PROCESS_CPU, "process_cpu_seconds_total", NB_METRIC_COUNTER, NULL,                      \
@@ -379,6 +421,10 @@ void nb_metrics_observe(nb_metrics_t *m, int id, double v);
  *        name, in the order of the definition.
  */
 void nb_metrics_set_v(nb_metrics_t *m, int id, const char *const *values, double v);
+
+/** @brief nb_metrics_add() on a series of a family with several labels (values in the order
+ *         of the definition). */
+void nb_metrics_add_v(nb_metrics_t *m, int id, const char *const *values, double n);
 
 /**
  * @brief Replaces every series of an info family with the one series @p values = 1 (e.g.

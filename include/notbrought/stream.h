@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "notbrought/err.h"
+#include "notbrought/event.h"
 #include "notbrought/ops.h"
 #include "notbrought/recfile.h"
 
@@ -166,6 +167,134 @@ NB_NODISCARD nb_err_t nb_stream_consume(const nb_config_t *conf, const char *top
 NB_NODISCARD nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
                                              int idle_ms, bool to_end, nb_record_meta_cb_t *cb,
                                              void *opaque, char *errstr, size_t errstr_size);
+
+/* ---- publishing (adapters) ----------------------------------------------------------------- */
+
+/*
+ * A publisher is what an adapter (an MLLP listener, an HTTP endpoint) hands what it received
+ * to: an idempotent producer (enable.idempotence=true, acks=all) built from the same client
+ * settings as the daemon's (kafka.properties, security included), whose every record reports
+ * its own delivery back to the caller. The caller answers its sender only from that report:
+ * nothing is acknowledged before Kafka has acknowledged it.
+ *
+ * Single-threaded: every function but nb_publisher_fd()'s reader belongs to the thread that
+ * made the publisher, and the delivery callback runs inside nb_publisher_poll() on it.
+ */
+typedef struct nb_publisher_s nb_publisher_t;
+
+/**
+ * @brief The delivery report of one record: @p err is NB_ERR_OK when every in-sync replica
+ *        has it (acks=all); NB_ERR_TIMEOUT when it was not delivered within the publisher's
+ *        delivery timeout (brokers down or unreachable); NB_ERR_KAFKA_FATAL when the producer
+ *        can deliver nothing more (make a new publisher); NB_ERR_KAFKA otherwise (a topic that
+ *        does not exist, not authorised, a record the broker refused). @p reason is
+ *        librdkafka's text (no record content), valid during the call.
+ * @locality the thread that calls nb_publisher_poll()
+ */
+typedef void nb_publish_cb_t(void *opaque, nb_err_t err, const char *reason);
+
+/** One header of a record to publish (@p value need not be NUL-terminated). */
+typedef struct nb_publish_header_s {
+    const char *name;
+    const void *value;
+    size_t len;
+} nb_publish_header_t;
+
+/**
+ * @brief A publisher from the configuration: client.id "<kafka.instance_id>-<role>",
+ *        kafka.properties, and a delivery timeout of @p delivery_timeout_ms (librdkafka's
+ *        message.timeout.ms; what is not delivered by then is reported NB_ERR_TIMEOUT).
+ * @remark @p conf is borrowed and must outlive the publisher.
+ * @returns NULL with the reason in errstr.
+ */
+nb_publisher_t *nb_publisher_new(const nb_config_t *conf, const char *role, int delivery_timeout_ms,
+                                 nb_publish_cb_t *cb, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Queues one record. Its delivery is reported to the callback with @p opaque, from
+ *        nb_publisher_poll(). Key, value and headers are copied.
+ * @returns NB_ERR_OK; NB_ERR_LIMIT when the producer's queue is full (retry after a poll);
+ *          NB_ERR_RECORD_TOO_LARGE above message.max.bytes; NB_ERR_KAFKA_FATAL after a fatal
+ *          error; NB_ERR_KAFKA otherwise. When it returns an error, the callback will never
+ *          be called for this record.
+ */
+NB_NODISCARD nb_err_t nb_publisher_publish(nb_publisher_t *pub, const char *topic, const void *key,
+                                           size_t key_len, const void *value, size_t len,
+                                           const nb_publish_header_t *hdrs, size_t n_hdrs,
+                                           void *opaque, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Encodes a canonical record with the codec (Confluent framing, the schema ids of
+ *        schemas/registry.tsv and ops.schemas_dir) and publishes it with the key its type
+ *        carries (nb_stream_record_key()), as nb_publisher_publish() does.
+ * @returns as nb_publisher_publish(), or NB_ERR_AVRO_ENCODE / NB_ERR_INVALID_ARG (a type
+ *          without a key rule) with the reason in errstr (field names, never values).
+ */
+NB_NODISCARD nb_err_t nb_publisher_publish_record(nb_publisher_t *pub, const char *topic,
+                                                  const nb_record_t *rec, void *opaque,
+                                                  char *errstr, size_t errstr_size);
+
+/** Where a dead letter of an adapter came from. */
+typedef struct nb_publish_origin_s {
+    const char *protocol; /**< "mllp", "http", ...: header nb.source.protocol */
+    const char *source;   /**< the configured source name: header nb.source.name */
+    int64_t received_ms;  /**< when it arrived: header nb.source.timestamp */
+} nb_publish_origin_t;
+
+/**
+ * @brief Sends the raw message to topics.dead_letters with the daemon's error headers
+ *        (nb.error.code = nb_err_name(@p err), nb.error.message = @p reason) and its origin
+ *        (nb.source.protocol, nb.source.name, nb.source.timestamp), plus @p extra headers. A
+ *        message too large for Kafka goes as a bounded dead letter (as the daemon's): its first
+ *        processing.dead_letter_prefix_bytes, its size and SHA-256 (nb.dead_letter.bounded,
+ *        nb.original.value.bytes, nb.original.value.sha256). No key. Reported as a record.
+ * @returns as nb_publisher_publish().
+ */
+NB_NODISCARD nb_err_t nb_publisher_dead_letter(nb_publisher_t *pub, const nb_publish_origin_t *o,
+                                               const void *raw, size_t len, nb_err_t err,
+                                               const char *reason, const nb_publish_header_t *extra,
+                                               size_t n_extra, void *opaque, char *errstr,
+                                               size_t errstr_size);
+
+/**
+ * @brief A descriptor that becomes readable when delivery reports wait: put it in a poll()
+ *        set and call nb_publisher_poll() when it is (which empties it).
+ */
+int nb_publisher_fd(const nb_publisher_t *pub);
+
+/** @brief Serves delivery reports (calls the callback) for up to @p timeout_ms.
+ *  @returns how many reports were served. */
+int nb_publisher_poll(nb_publisher_t *pub, int timeout_ms);
+
+/** @brief Records queued whose delivery has not been reported yet. */
+size_t nb_publisher_in_flight(const nb_publisher_t *pub);
+
+/** @brief True after a fatal producer error: nothing more can be delivered. */
+bool nb_publisher_failed(const nb_publisher_t *pub);
+
+/**
+ * @brief Waits up to @p timeout_ms for every queued record to be reported (serving the
+ *        callbacks). @returns NB_ERR_OK, or NB_ERR_TIMEOUT with records still in flight.
+ */
+NB_NODISCARD nb_err_t nb_publisher_flush(nb_publisher_t *pub, int timeout_ms);
+
+/**
+ * @brief Closes the publisher. Records still in flight are purged and reported with
+ *        NB_ERR_TIMEOUT ("not delivered: the publisher closed") first, so that every
+ *        callback is called once. NULL is a no-op.
+ */
+void nb_publisher_destroy(nb_publisher_t *pub);
+
+/**
+ * @brief The Kafka key a canonical record carries on its source topic, the rule `generate`
+ *        follows: an appointment event its appointment_id; an identity link "system|value"
+ *        of the identifier it is about (with "|<expected delivery date>" for unborn_to_child),
+ *        so that compaction keeps the last statement per identifier; a context fact its
+ *        event_id.
+ * @returns the key's length, or 0 for a type without a key rule (or a key longer than
+ *          @p size - 1).
+ */
+size_t nb_stream_record_key(const nb_record_t *rec, char *out, size_t size);
 
 /* ---- the embedded broker --------------------------------------------------------------------- */
 

@@ -46,8 +46,8 @@ const nb__cdef_t nb__config_table[] = {
     {"kafka.sasl_password_file", NB__C_STR, "", NONE, OFF(sasl_password_file), 0, 0,
      "File holding the SASL password (sasl.password), e.g. a mounted Kubernetes Secret; one "
      "line, a trailing newline is ignored. NB_RDKAFKA_SASL_PASSWORD, when set, wins."},
-    {"topics.appointments", NB__C_LIST, "gp.appointments,midwifery.appointments,hv.contacts",
-     NONE, OFF(appointment_topics), OFF(n_appointment_topics), NB_CONFIG_MAX_TOPICS,
+    {"topics.appointments", NB__C_LIST, "gp.appointments,midwifery.appointments,hv.contacts", NONE,
+     OFF(appointment_topics), OFF(n_appointment_topics), NB_CONFIG_MAX_TOPICS,
      "Source topics of appointment events (one per agency system)."},
     {"topics.context", NB__C_STR, "child.context", NONE, OFF(context_topic), 0, 0,
      "Source topic of child context facts (plans, looked after, child in need)."},
@@ -61,8 +61,8 @@ const nb__cdef_t nb__config_table[] = {
      "Internal compacted changelog of per-child state (same partition count as by_child)."},
     {"topics.notifications", NB__C_STR, "notifications", NONE, OFF(notifications_topic), 0, 0,
      "Output topic of safeguarding notifications."},
-    {"topics.dead_letters", NB__C_STR, "notbrought.dead-letters", NONE, OFF(dead_letter_topic),
-     0, 0, "Output topic of records that could not be processed, with the reason in headers."},
+    {"topics.dead_letters", NB__C_STR, "notbrought.dead-letters", NONE, OFF(dead_letter_topic), 0,
+     0, "Output topic of records that could not be processed, with the reason in headers."},
     {"topics.audit", NB__C_STR, "notbrought.audit", NONE, OFF(audit_topic), 0, 0,
      "Output topic of decisions, for practice reviews."},
     {"topics.identity_suggestions", NB__C_STR, "identity.suggestions", NONE,
@@ -76,8 +76,8 @@ const nb__cdef_t nb__config_table[] = {
      "Longest time a transaction stays open; bounds end-to-end latency. Every transaction "
      "costs the daemon and the broker CPU: under a backlog a longer interval drains it faster "
      "(docs/benchmarks.md)."},
-    {"processing.min_commit_interval_ms", NB__C_INT, "50", 0, 60000,
-     OFF(min_commit_interval_ms), 0, 0,
+    {"processing.min_commit_interval_ms", NB__C_INT, "50", 0, 60000, OFF(min_commit_interval_ms), 0,
+     0,
      "A transaction at least this old is committed as soon as no more input is at hand, "
      "without waiting for commit_interval_ms: latency follows the load. Shorter means more "
      "transactions for the broker to complete (on a small broker, slower and less steady "
@@ -87,8 +87,7 @@ const nb__cdef_t nb__config_table[] = {
      "Handle an event in the instance that read it when that instance owns the child's by-child "
      "partition: one transaction instead of two. false sends every event through the by-child "
      "topic."},
-    {"processing.commit_in_background", NB__C_BOOL, "true", NONE, OFF(commit_in_background), 0,
-     0,
+    {"processing.commit_in_background", NB__C_BOOL, "true", NONE, OFF(commit_in_background), 0, 0,
      "While input waits (a backlog), commit a transaction on a second thread while the next "
      "batch is handled; its outputs wait in memory until the commit has finished and its own "
      "transaction begins. An abort rolls back both. When the consumer has nothing more at "
@@ -99,15 +98,14 @@ const nb__cdef_t nb__config_table[] = {
      "each record on the main thread when it is handled."},
     {"processing.max_batch", NB__C_INT, "10000", 1, 1000000, OFF(max_batch), 0, 0,
      "Most input records in one transaction."},
-    {"processing.shutdown_timeout_ms", NB__C_INT, "20000", 100, 3600000,
-     OFF(shutdown_timeout_ms), 0, 0,
+    {"processing.shutdown_timeout_ms", NB__C_INT, "20000", 100, 3600000, OFF(shutdown_timeout_ms),
+     0, 0,
      "After SIGTERM or SIGINT, the longest the daemon takes to stop. It finishes the open "
      "transaction and leaves the group when the brokers let it; past this time it exits with "
      "status 3 whatever the brokers do (what committed stays committed; what did not is "
      "handled again by the next owner). Keep it below the orchestrator's grace period "
      "(Kubernetes: terminationGracePeriodSeconds)."},
-    {"processing.stall_timeout_ms", NB__C_INT, "30000", 100, 3600000, OFF(stall_timeout_ms), 0,
-     0,
+    {"processing.stall_timeout_ms", NB__C_INT, "30000", 100, 3600000, OFF(stall_timeout_ms), 0, 0,
      "Readiness turns false when records are waiting but no transaction has committed for "
      "this long (brokers refusing, a topic not writable, a dead-letter topic that refuses), "
      "and turns true again with the next commit."},
@@ -116,8 +114,8 @@ const nb__cdef_t nb__config_table[] = {
      "A record too large to go to the dead-letter topic whole goes as a bounded dead letter: "
      "the reason, the source coordinates, SHA-256 digests and sizes of the original key, value "
      "and headers, and the first this-many bytes of the value (the key is cut to 1 KiB)."},
-    {"processing.watermark_idle_ms", NB__C_INT, "60000", 1000, 86400000,
-     OFF(watermark_idle_ms), 0, 0,
+    {"processing.watermark_idle_ms", NB__C_INT, "60000", 1000, 86400000, OFF(watermark_idle_ms), 0,
+     0,
      "Absence deadlines (\"no new birth visit by day 14\") fire only once every source that "
      "could record the expected contact has been read past them (the watermark: each source "
      "partition's latest recorded_at). A partition read to its end and quiet for this long "
@@ -142,8 +140,8 @@ const nb__cdef_t nb__config_table[] = {
      "File holding the secret for pseudonymous child keys (HMAC-SHA256): at most 511 bytes, "
      "trailing line ends and spaces not part of the key. Or set NB_HMAC_KEY. Never put the key "
      "itself in the configuration file."},
-    {"identity.allow_test_nhs_numbers", NB__C_BOOL, "true", NONE, OFF(allow_test_nhs_numbers), 0,
-     0, "Accept NHS numbers from the 999 test range (set false in production)."},
+    {"identity.allow_test_nhs_numbers", NB__C_BOOL, "true", NONE, OFF(allow_test_nhs_numbers), 0, 0,
+     "Accept NHS numbers from the 999 test range (set false in production)."},
     {"identity.suggest_demographic_links", NB__C_BOOL, "false", NONE,
      OFF(suggest_demographic_links), 0, 0,
      "Suggest identity links for events that have no NHS number and an unknown local "
@@ -160,8 +158,7 @@ const nb__cdef_t nb__config_table[] = {
      "Zone the times a nurse reads are shown in (respond-by, appointment times, when a "
      "notification was made), with its abbreviation (GMT or BST): Europe/London or UTC. The "
      "records themselves carry UTC instants."},
-    {"ops.log_level", NB__C_STR, "info", NONE, OFF(log_level), 0, 0,
-     "error, warn, info or debug."},
+    {"ops.log_level", NB__C_STR, "info", NONE, OFF(log_level), 0, 0, "error, warn, info or debug."},
     {"ops.http_port", NB__C_INT, "0", 0, 65535, OFF(http_port), 0, 0,
      "Port of /metrics, /healthz and /readyz (on ops.http_bind); 0 disables."},
     {"ops.http_bind", NB__C_STR, NB_HTTP_DEFAULT_BIND, NONE, OFF(http_bind), 0, 0,
@@ -169,13 +166,12 @@ const nb__cdef_t nb__config_table[] = {
      "127.0.0.1, is this host only; set 0.0.0.0 (every IPv4 interface) or :: where probes "
      "and Prometheus must reach it, as the container image and the Kubernetes files do. The "
      "port has no authentication and no TLS."},
-    {"ops.http_max_connections", NB__C_INT, NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS), 1,
-     10000, OFF(http_max_connections), 0, 0,
+    {"ops.http_max_connections", NB__C_INT, NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS), 1, 10000,
+     OFF(http_max_connections), 0, 0,
      "Most connections the metrics and health server holds at once; more wait in the listen "
      "queue until one closes."},
-    {"ops.http_max_connections_per_ip", NB__C_INT,
-     NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP), 1, 10000,
-     OFF(http_max_connections_per_ip), 0, 0,
+    {"ops.http_max_connections_per_ip", NB__C_INT, NB__XSTR(NB_HTTP_DEFAULT_MAX_CONNECTIONS_PER_IP),
+     1, 10000, OFF(http_max_connections_per_ip), 0, 0,
      "Most of those connections from one client address (at most ops.http_max_connections); "
      "more are closed as soon as they are accepted, so one client cannot fill the server. "
      "Probes and a Prometheus scraper need one or two each."},
@@ -185,6 +181,35 @@ const nb__cdef_t nb__config_table[] = {
      "read nothing: a client that never finishes its request is dropped."},
     {"ops.schemas_dir", NB__C_STR, "", NONE, OFF(schemas_dir), 0, 0,
      "Extra schema registry directory (registry.tsv + .avsc) for producers' newer versions."},
+    {"ingest.mllp", NB__C_MLLP, NULL, NONE, OFF(mllp), OFF(n_mllp), NB_CONFIG_MAX_LISTENERS,
+     "MLLP listeners of HL7 v2 feeds (docs/mllp.md), a list of mappings: `name` (required; "
+     "letters, digits, `_`, `-`, `.`; unique: the source's name in metrics, dead letters and "
+     "logs), `bind` (numeric address, default `127.0.0.1`), `port` (required; 0 picks a free "
+     "port), `mapping` (the source's mapping file), `topic` (required: one of "
+     "topics.appointments, where its appointment events go), `tls` (optional: `cert` and `key` "
+     "PEM files, `ca` to verify client certificates against, `require_client_cert` true or "
+     "false; TLS 1.2 or later). Only from the file: no environment variable sets it."},
+    {"ingest.max_message_bytes", NB__C_INT, "1048576", 1024, 67108864,
+     OFF(ingest_max_message_bytes), 0, 0,
+     "Largest HL7 v2 message an MLLP listener takes. A frame that grows past it is answered AR "
+     "and its connection closed, without reading the rest of it into memory."},
+    {"ingest.max_connections", NB__C_INT, "64", 1, 10000, OFF(ingest_max_connections), 0, 0,
+     "Most MLLP connections held at once, all listeners together; more are closed as soon as "
+     "they are accepted."},
+    {"ingest.idle_timeout_ms", NB__C_INT, "300000", 1000, 86400000, OFF(ingest_idle_timeout_ms), 0,
+     0,
+     "An MLLP connection that sends nothing for this long, with no message waiting for its "
+     "ACK, is closed (a sender reconnects when it has something to send)."},
+    {"ingest.max_buffered_bytes", NB__C_INT, "4194304", 2048, 1073741824,
+     OFF(ingest_max_buffered_bytes), 0, 0,
+     "Bytes one MLLP connection may have sent that are not yet acknowledged (received, framed "
+     "or waiting for Kafka). Past it the connection is not read until ACKs have gone: a "
+     "sender that pipelines waits. At least ingest.max_message_bytes."},
+    {"ingest.delivery_timeout_ms", NB__C_INT, "30000", 1000, 600000,
+     OFF(ingest_delivery_timeout_ms), 0, 0,
+     "Longest time a message waits for Kafka's acknowledgement (brokers down, a partition "
+     "without leader); then it is answered AR and the sender resends it. Keep it below the "
+     "sender's ACK timeout."},
 };
 const size_t nb__config_count = sizeof(nb__config_table) / sizeof(nb__config_table[0]);
 
@@ -279,6 +304,9 @@ nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *v,
     case NB__C_PROPS:
         snprintf(why, why_size, "expected a mapping");
         return NB_ERR_CONFIG;
+    case NB__C_MLLP:
+        snprintf(why, why_size, "expected a list of listeners, which only the file can give");
+        return NB_ERR_CONFIG;
     }
     return NB_ERR_CONFIG;
 }
@@ -318,6 +346,7 @@ void nb_config_destroy(nb_config_t *c)
         free(c->kafka_props[k].key);
         free(c->kafka_props[k].value);
     }
+    nb__free_mllp(c);
     free(c->hmac_key);
     free(c);
 }
@@ -346,8 +375,8 @@ nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v)
 
 void nb_config_write_reference(void *fp)
 {
-    static const char *const type_names[] = {"string", "integer", "boolean", "list of strings",
-                                             "mapping"};
+    static const char *const type_names[] = {"string",          "integer", "boolean",
+                                             "list of strings", "mapping", "list of mappings"};
     FILE *f = fp;
     fprintf(f, "# Configuration reference\n\nGenerated by `notbrought run "
                "--print-config-reference` from the table that validates the configuration "

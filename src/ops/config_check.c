@@ -252,6 +252,84 @@ static void nb__check_http(const nb_config_t *c, nb__cerr_t *e)
                     "(%d)", c->http_max_connections);
 }
 
+/* A source name: what metrics, dead letters and logs call the feed. */
+static bool nb__source_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* One MLLP listener's TLS files: a certificate and its key together, a CA when client
+ * certificates are required. */
+static void nb__check_mllp_tls(const nb_mllp_conf_t *l, nb__cerr_t *e)
+{
+    char label[128];
+    if (!l->tls_cert[0] != !l->tls_key[0])
+        nb__cerr(e, "ingest.mllp %s (line %d): tls: cert and key go together", l->name, l->line);
+    if (!l->tls_cert[0] && (l->tls_ca[0] || l->tls_require_client_cert))
+        nb__cerr(e,
+                 "ingest.mllp %s (line %d): tls: ca and require_client_cert need cert and "
+                 "key",
+                 l->name, l->line);
+    if (l->tls_require_client_cert && !l->tls_ca[0])
+        nb__cerr(e,
+                 "ingest.mllp %s (line %d): tls.require_client_cert needs tls.ca, the CA "
+                 "that signs the clients' certificates",
+                 l->name, l->line);
+    const char *files[][2] = {
+        {"tls.cert", l->tls_cert}, {"tls.key", l->tls_key}, {"tls.ca", l->tls_ca}};
+    for (size_t i = 0; i < 3; i++) {
+        if (!files[i][1][0])
+            continue;
+        snprintf(label, sizeof(label), "ingest.mllp %s %s", l->name, files[i][0]);
+        nb__check_file(e, label, files[i][1], false);
+    }
+}
+
+void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    if (c->ingest_max_buffered_bytes < c->ingest_max_message_bytes)
+        nb__cerr(e, "ingest.max_buffered_bytes: must be at least ingest.max_message_bytes (%d)",
+                 c->ingest_max_message_bytes);
+    for (size_t i = 0; i < c->n_mllp; i++) {
+        const nb_mllp_conf_t *l = &c->mllp[i];
+        if (!nb__source_name_ok(l->name))
+            nb__cerr(e, "ingest.mllp (line %d): name: 1 to 64 letters, digits, '.', '_' or '-'",
+                     l->line);
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(c->mllp[k].name, l->name) == 0)
+                nb__cerr(e, "ingest.mllp (line %d): the name %s is taken (line %d)", l->line,
+                         l->name, c->mllp[k].line);
+            if (l->port != 0 && c->mllp[k].port == l->port && strcmp(c->mllp[k].bind, l->bind) == 0)
+                nb__cerr(e, "ingest.mllp %s (line %d): %s port %d is taken by %s", l->name, l->line,
+                         l->bind, l->port, c->mllp[k].name);
+        }
+        if (inet_pton(AF_INET, l->bind, addr) != 1 && inet_pton(AF_INET6, l->bind, addr) != 1)
+            nb__cerr(e,
+                     "ingest.mllp %s (line %d): bind: expected a numeric IPv4 or IPv6 address "
+                     "such as 127.0.0.1",
+                     l->name, l->line);
+        bool known = false;
+        for (size_t k = 0; k < c->n_appointment_topics; k++)
+            known = known || strcmp(c->appointment_topics[k], l->topic) == 0;
+        if (!known)
+            nb__cerr(e,
+                     "ingest.mllp %s (line %d): topic: %s is not one of topics.appointments "
+                     "(the daemon would never read what the listener publishes)",
+                     l->name, l->line, l->topic[0] ? l->topic : "(none)");
+        if (l->mapping[0])
+            nb__check_file(e, "ingest.mllp mapping", l->mapping, false);
+        nb__check_mllp_tls(l, e);
+    }
+}
+
 nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
@@ -280,6 +358,7 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
     if (c->hmac_key_file[0])
         nb__check_file(&e, "identity.hmac_key_file", c->hmac_key_file, false);
     nb__check_http(c, &e);
+    nb__check_ingest(c, &e);
     nb_notify_zone_t zone;
     if (!nb_notify_zone_parse(c->timezone, &zone))
         nb__cerr(&e, "notify.timezone: expected Europe/London or UTC");

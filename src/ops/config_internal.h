@@ -14,8 +14,9 @@ typedef enum nb__ctype_e {
     NB__C_STR,
     NB__C_INT,
     NB__C_BOOL,
-    NB__C_LIST, /* list of strings */
-    NB__C_PROPS /* map of librdkafka properties */
+    NB__C_LIST,  /* list of strings */
+    NB__C_PROPS, /* map of librdkafka properties */
+    NB__C_MLLP   /* list of MLLP listeners (config_ingest.c) */
 } nb__ctype_t;
 
 /* One key of the configuration: its type, default, range, where it lives in nb_config_t and
@@ -54,5 +55,18 @@ NB_NODISCARD nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const 
 /** Sets a librdkafka property, replacing its value when it is set already.
  *  @returns NB_ERR_OK, NB_ERR_LIMIT (too many properties) or NB_ERR_NOMEM. */
 NB_NODISCARD nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v);
+
+/* ---- the ingest section (config_ingest.c) ---- */
+
+/** @brief Reads ingest.mllp, a list of listener mappings, from the YAML node @p v (a
+ *         yaml_node_t of @p doc, a yaml_document_t: void here so that this header needs no
+ *         libyaml); errors go to @p e with path:line:column. */
+void nb__load_mllp(nb_config_t *c, void *doc, void *v, const char *path, nb__cerr_t *e);
+
+/** @brief Frees the listeners. */
+void nb__free_mllp(nb_config_t *c);
+
+/** @brief nb_config_validate()'s checks of the ingest section. */
+void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e);
 
 #endif /* NB_OPS_CONFIG_INTERNAL_H */

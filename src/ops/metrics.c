@@ -307,6 +307,18 @@ void nb_metrics_set(nb_metrics_t *m, int id, const char *label, double v)
     pthread_mutex_unlock(&m->lock);
 }
 
+void nb_metrics_add_v(nb_metrics_t *m, int id, const char *const *values, double n)
+{
+    if (!nb__id_ok(m, id) || m->fams[id].def->type == NB_METRIC_HISTOGRAM)
+        return;
+    pthread_mutex_lock(&m->lock);
+    nb__series_t *s = nb__metrics_series(m, id, values);
+    if (s)
+        s->value += n;
+    m->fams[id].direct = true;
+    pthread_mutex_unlock(&m->lock);
+}
+
 void nb_metrics_set_v(nb_metrics_t *m, int id, const char *const *values, double v)
 {
     if (!nb__id_ok(m, id) || m->fams[id].def->type == NB_METRIC_HISTOGRAM)

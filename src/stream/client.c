@@ -51,7 +51,8 @@ void nb__refused(nb_stream_t *st, const char *reason)
                                                   : "invalid or too large");
 }
 
-static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+/* librdkafka's log lines into ours: what every client of the project logs. */
+static void nb__plain_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     /* syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug. */
     nb_log_level_t lvl = level <= 3 ? NB_LOG_ERROR
@@ -61,6 +62,12 @@ static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const c
     NB_LOG(lvl, "rdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
     if (strstr(buf, "SASL authentication error"))
         nb__scram_hint(buf);
+}
+
+/* The stream's clients, whose opaque is the nb_stream_t: a transaction's refused record too. */
+static void nb__log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    nb__plain_log_cb(rk, level, fac, buf);
     if (strcmp(fac, "TXNERR") == 0 && nb__names_refusal(buf))
         nb__refused(rd_kafka_opaque(rk), buf);
 }
@@ -122,8 +129,8 @@ static bool nb__stats_conf(const nb_config_t *conf, rd_kafka_conf_t *kc, char *e
     return true;
 }
 
-static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role, void *opaque,
-                                      char *errstr, size_t errstr_size)
+rd_kafka_conf_t *nb__client_conf(const nb_config_t *conf, const char *role, char *errstr,
+                                 size_t errstr_size)
 {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     char client_id[256];
@@ -137,13 +144,23 @@ static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role,
                               errstr_size) != RD_KAFKA_CONF_OK)
             goto fail;
     }
-    rd_kafka_conf_set_log_cb(kc, nb__log_cb);
-    rd_kafka_conf_set_error_cb(kc, nb__error_cb);
-    rd_kafka_conf_set_opaque(kc, opaque);
+    rd_kafka_conf_set_log_cb(kc, nb__plain_log_cb);
     return kc;
 fail:
     rd_kafka_conf_destroy(kc);
     return NULL;
+}
+
+static rd_kafka_conf_t *nb__base_conf(const nb_config_t *conf, const char *role, void *opaque,
+                                      char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *kc = nb__client_conf(conf, role, errstr, errstr_size);
+    if (!kc)
+        return NULL;
+    rd_kafka_conf_set_log_cb(kc, nb__log_cb);
+    rd_kafka_conf_set_error_cb(kc, nb__error_cb);
+    rd_kafka_conf_set_opaque(kc, opaque);
+    return kc;
 }
 
 static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr,

@@ -272,6 +272,14 @@ struct nb_stream_s {
 /* client.c */
 bool nb__names_refusal(const char *s);
 void nb__refused(nb_stream_t *st, const char *reason);
+/**
+ * @brief What every client of the project is made from: bootstrap.servers, client.id
+ *        "<instance_id>-<role>", kafka.properties (security settings included) and the log
+ *        callback. No error callback and no opaque: the caller sets its own.
+ * @returns NULL with the reason in errstr.
+ */
+rd_kafka_conf_t *nb__client_conf(const nb_config_t *conf, const char *role, char *errstr,
+                                 size_t errstr_size);
 rd_kafka_conf_t *nb__producer_conf(const nb_config_t *conf, void *opaque, char *errstr,
                                           size_t errstr_size);
 void nb__publish_stats(nb_stream_t *st);

@@ -1511,6 +1511,102 @@ static void test_duplicate_keys_refused(void **state)
     t_scratch_free(&t);
 }
 
+/* ingest.mllp: listeners read with their TLS settings and defaults (bind 127.0.0.1). */
+static void test_mllp_listeners_loaded(void **state)
+{
+    (void)state;
+    char errstr[1024];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *pem = t_write(&t, "x.pem", "not checked by the loader\n");
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "ingest:\n"
+             "  max_message_bytes: 2048\n"
+             "  mllp:\n"
+             "    - name: gp-pas\n"
+             "      port: 2575\n"
+             "      topic: gp.appointments\n"
+             "    - name: maternity\n"
+             "      bind: 0.0.0.0\n"
+             "      port: 2576\n"
+             "      topic: midwifery.appointments\n"
+             "      tls: {cert: %s, key: %s, ca: %s, require_client_cert: true}\n",
+             pem, pem, pem);
+    const char *path = t_write(&t, "nb.yaml", yaml);
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_OK);
+    assert_int_equal(c->n_mllp, 2);
+    assert_string_equal(c->mllp[0].name, "gp-pas");
+    assert_string_equal(c->mllp[0].bind, "127.0.0.1");
+    assert_int_equal(c->mllp[0].port, 2575);
+    assert_string_equal(c->mllp[0].tls_cert, "");
+    assert_false(c->mllp[0].tls_require_client_cert);
+    assert_string_equal(c->mllp[1].bind, "0.0.0.0");
+    assert_string_equal(c->mllp[1].tls_ca, pem);
+    assert_true(c->mllp[1].tls_require_client_cert);
+    assert_int_equal(c->ingest_max_message_bytes, 2048);
+    assert_int_equal(c->ingest_max_connections, 64);
+    /* Refused by validation: max_buffered_bytes (default 4 MiB) is fine; 2048 < 1024 not. */
+    c->ingest_max_buffered_bytes = 1024;
+    free(c->hmac_key);
+    c->hmac_key = strdup("0123456789abcdef0123");
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "ingest.max_buffered_bytes: must be at least"));
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
+/* ingest.mllp errors carry file:line:column; a listener needs a name, a port and a topic of
+ * topics.appointments; TLS files go together. */
+static void test_mllp_listeners_refused(void **state)
+{
+    (void)state;
+    char errstr[2048];
+    t_scratch_t t = {"/tmp/nb-test-ops.XXXXXX", {{0}}, 0};
+    assert_non_null(mkdtemp(t.dir));
+    const char *path = t_write(&t, "nb.yaml",
+                               "ingest:\n"
+                               "  mllp:\n"
+                               "    - name: a\n"
+                               "      port: 70000\n"
+                               "      topic: gp.appointments\n"
+                               "      colour: blue\n"
+                               "    - port: 1\n"
+                               "      topic: gp.appointments\n"
+                               "      tls: {require_client_cert: maybe}\n");
+    nb_config_t *c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, ":4:13: ingest.mllp: port: must be between 0 and 65535"));
+    assert_non_null(strstr(errstr, ":6:7: ingest.mllp: unknown key 'colour'"));
+    assert_non_null(strstr(errstr, ":9:34: ingest.mllp: tls.require_client_cert: expected true "
+                                   "or false"));
+    assert_non_null(strstr(errstr, ":7:7: ingest.mllp: a listener needs a name"));
+    nb_config_destroy(c);
+    path = t_write(
+        &t, "nb2.yaml",
+        "ingest:\n"
+        "  mllp:\n"
+        "    - {name: a, port: 2575, topic: nowhere, bind: localhost}\n"
+        "    - {name: a, port: 2575, topic: gp.appointments, tls: {cert: /nonexistent}}\n"
+        "    - {name: b, port: 2577, topic: gp.appointments, tls: {require_client_cert: true}}\n");
+    c = nb_config_new();
+    assert_int_equal(nb_config_load(c, path, errstr, sizeof(errstr)), NB_ERR_OK);
+    free(c->hmac_key);
+    c->hmac_key = strdup("0123456789abcdef0123");
+    assert_int_equal(nb_config_validate(c, errstr, sizeof(errstr)), NB_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "ingest.mllp a (line 3): topic: nowhere is not one of "
+                                   "topics.appointments"));
+    assert_non_null(strstr(errstr, "ingest.mllp a (line 3): bind: expected a numeric"));
+    assert_non_null(strstr(errstr, "ingest.mllp (line 4): the name a is taken (line 3)"));
+    assert_non_null(strstr(errstr, "ingest.mllp a (line 4): tls: cert and key go together"));
+    assert_non_null(strstr(errstr, "ingest.mllp a tls.cert: /nonexistent:"));
+    assert_non_null(strstr(errstr, "ingest.mllp b (line 5): tls.require_client_cert needs "
+                                   "tls.ca"));
+    nb_config_destroy(c);
+    t_scratch_free(&t);
+}
+
 /* A misspelt NB_ variable was ignored and the default stayed in force. It is refused by name,
  * with the nearest known name and never its value; the tests' and tools' NB_ variables pass. */
 static void test_misspelt_nb_variable_refused(void **state)
@@ -1747,6 +1843,8 @@ int main(void)
         cmocka_unit_test(test_missing_files_refused),
         cmocka_unit_test(test_start_refusals_caught_by_the_check),
         cmocka_unit_test(test_configuration_reference_is_current),
+        cmocka_unit_test(test_mllp_listeners_loaded),
+        cmocka_unit_test(test_mllp_listeners_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -346,6 +346,43 @@ static void test_turn_timeout(void **state)
     assert_int_equal(nb__turn_timeout(&t), 2);
 }
 
+/* The key an adapter's record carries is the one `generate` gives records of its type. */
+static void test_record_keys(void **state)
+{
+    (void)state;
+    char key[256];
+    nb_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_APPOINTMENT;
+    snprintf(rec.u.appt.appointment_id, sizeof(rec.u.appt.appointment_id), "APPT-7");
+    assert_int_equal(nb_stream_record_key(&rec, key, sizeof(key)), 6);
+    assert_string_equal(key, "APPT-7");
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_IDENTITY_LINK;
+    rec.u.link.kind = NB_LINK_LINK;
+    snprintf(rec.u.link.from.system, sizeof(rec.u.link.from.system), "urn:pas");
+    snprintf(rec.u.link.from.value, sizeof(rec.u.link.from.value), "L1");
+    assert_true(nb_stream_record_key(&rec, key, sizeof(key)) > 0);
+    assert_string_equal(key, "urn:pas|L1");
+    rec.u.link.kind = NB_LINK_UNBORN_TO_CHILD;
+    rec.u.link.expected_delivery_date = 20000;
+    assert_true(nb_stream_record_key(&rec, key, sizeof(key)) > 0);
+    assert_string_equal(key, "urn:pas|L1|20000");
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_CONTEXT_FACT;
+    snprintf(rec.u.fact.event_id, sizeof(rec.u.fact.event_id), "fact-1");
+    assert_true(nb_stream_record_key(&rec, key, sizeof(key)) > 0);
+    assert_string_equal(key, "fact-1");
+    /* No rule, no key; an empty one is none either; one too long for the buffer neither. */
+    rec.type = NB_RECORD_NOTIFICATION;
+    assert_int_equal(nb_stream_record_key(&rec, key, sizeof(key)), 0);
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_APPOINTMENT;
+    assert_int_equal(nb_stream_record_key(&rec, key, sizeof(key)), 0);
+    snprintf(rec.u.appt.appointment_id, sizeof(rec.u.appt.appointment_id), "APPT-7");
+    assert_int_equal(nb_stream_record_key(&rec, key, 4), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_remembered_entry_forgotten_on_removal),
         cmocka_unit_test(test_swap_marks),
         cmocka_unit_test(test_many_keys_against_a_model),
+        cmocka_unit_test(test_record_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
