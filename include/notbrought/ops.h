@@ -192,6 +192,13 @@ NB_NODISCARD nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *e
  */
 NB_NODISCARD nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
 
+/**
+ * @brief nb_config_validate() for `notbrought ingest`: the adapters never key a child, so the
+ *        HMAC key is not required (nor read); at least one ingest.mllp listener is.
+ */
+NB_NODISCARD nb_err_t nb_config_validate_ingest(const nb_config_t *conf, char *errstr,
+                                                size_t errstr_size);
+
 /** @brief Writes the configuration reference (Markdown) generated from the table. */
 void nb_config_write_reference(void *fp);
 

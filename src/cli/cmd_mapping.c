@@ -42,7 +42,7 @@ static void nb__diag_print(void *opaque, const nb_feed_diag_t *d)
     (*n)++;
 }
 
-static nb_feed_mapping_t *nb__load(const char *file, int *rc)
+nb_feed_mapping_t *nb__mapping_load(const char *file, int *rc)
 {
     nb_feed_mapping_t *m = NULL;
     char errstr[512] = "";
@@ -64,7 +64,7 @@ static int nb__mapping_check(int argc, char **argv)
     char summary[1024];
     if (argc != 1 || argv[0][0] == '-')
         return -1;
-    nb_feed_mapping_t *m = nb__load(argv[0], &rc);
+    nb_feed_mapping_t *m = nb__mapping_load(argv[0], &rc);
     if (!m)
         return rc;
     nb_feed_mapping_summary(m, summary, sizeof(summary));
@@ -199,7 +199,7 @@ static int nb__mapping_test(int argc, char **argv)
         return -1;
     char *data = NULL;
     size_t len = 0;
-    nb_feed_mapping_t *m = nb__load(files[0], &rc);
+    nb_feed_mapping_t *m = nb__mapping_load(files[0], &rc);
     if (!m)
         return rc;
     nb_feed_out_t *out = nb_feed_out_new();

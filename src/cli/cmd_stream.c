@@ -133,9 +133,9 @@ static void nb__watchdog_stop(nb__watchdog_t *w)
     pthread_cond_destroy(&w->cond);
 }
 
-/* Loads --config (or the defaults), the environment, and --bootstrap. */
-static nb_config_t *nb__load_config(const char *cmd, const char *path, const char *bootstrap,
-                                    bool need_key)
+/* Loads --config (or the defaults), the environment, and --bootstrap (commands.h). */
+nb_config_t *nb__load_config(const char *cmd, const char *path, const char *bootstrap,
+                             bool need_key)
 {
     char errstr[4096];
     nb_config_t *conf = nb_config_new();

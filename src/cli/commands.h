@@ -36,6 +36,14 @@ void nb__cli_codec_free(nb_registry_t *reg, nb_codec_t *codec);
  *  (ISO 8601), so that tests and demos are reproducible. */
 int64_t nb__cli_now(void);
 
+/**
+ * @brief The configuration of a command: --config @p path (or the defaults), then the
+ *        environment, then --bootstrap; validated for the daemon when @p need_key.
+ * @returns NULL after printing the reason ("notbrought CMD: configuration: ...") to stderr.
+ */
+struct nb_config_s *nb__load_config(const char *cmd, const char *path, const char *bootstrap,
+                                    bool need_key);
+
 /** @brief A record as JSON. @returns a new reference. */
 json_t *nb__record_to_json(const nb_record_t *rec);
 
@@ -58,5 +66,9 @@ int nb__policy_test(int argc, char **argv);
 nb_policy_t *nb__load_policy(int n, char **files, int *n_errors);
 int nb__cmd_replay(int argc, char **argv);
 int nb__cmd_mapping(int argc, char **argv);
+int nb__cmd_ingest(int argc, char **argv);
+/* cmd_mapping.c: a source's mapping loaded, every problem printed as file:line:column (NULL
+ * then, with the exit status in *rc). */
+struct nb_feed_mapping_s *nb__mapping_load(const char *file, int *rc);
 
 #endif

@@ -332,6 +332,11 @@ nb_err_t nb_ingest_run(nb_ingest_t *in, volatile sig_atomic_t *stop)
         in->now = nb__ingest_now();
         if (!in->stopping && (atomic_load(&in->stop) || (stop && *stop)))
             nb__begin_stop(in);
+        if (in->metrics) {
+            /* /healthz: the loop turns; /readyz: it takes messages (not while stopping). */
+            nb_metrics_heartbeat(in->metrics, in->now);
+            nb_metrics_set(in->metrics, NB_M_READY, NULL, in->stopping ? 0 : 1);
+        }
         if (in->stopping && in->n_conns == 0 && nb_publisher_in_flight(in->pub) == 0)
             break;
         if (in->stopping && in->now > in->stop_deadline) {

@@ -330,12 +330,12 @@ void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e)
     }
 }
 
-nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_size)
+static nb_err_t nb__validate(const nb_config_t *c, bool need_key, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
     nb_log_level_t lvl;
     errstr[0] = '\0';
-    if (!c->hmac_key || strlen(c->hmac_key) < 16)
+    if (need_key && (!c->hmac_key || strlen(c->hmac_key) < 16))
         nb__cerr(&e, "identity: an HMAC key of at least 16 characters is required "
                      "(NB_HMAC_KEY or identity.hmac_key_file)");
     if (!nb_log_level_parse(c->log_level, &lvl))
@@ -367,4 +367,18 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
         nb__cerr(&e, "processing.fixed_now: expected an ISO 8601 time such as "
                      "2026-11-01T12:00:00Z");
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
+}
+
+nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_size)
+{
+    return nb__validate(c, true, errstr, errstr_size);
+}
+
+nb_err_t nb_config_validate_ingest(const nb_config_t *c, char *errstr, size_t errstr_size)
+{
+    if (c->n_mllp == 0) {
+        snprintf(errstr, errstr_size, "ingest.mllp: no listener is configured");
+        return NB_ERR_CONFIG;
+    }
+    return nb__validate(c, false, errstr, errstr_size);
 }

@@ -68,3 +68,10 @@ add_test(NAME cli.upgrade
                  bash ${CMAKE_CURRENT_LIST_DIR}/upgrade.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.upgrade PROPERTIES LABELS integration TIMEOUT 400)
+
+# The HL7 v2 adapter from the command line: MLLP in, AA after Kafka, AE and a dead letter for a
+# refused message, the shipped GP practice mapping (issue 22).
+add_test(NAME cli.ingest_mllp
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ingest_mllp.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.ingest_mllp PROPERTIES LABELS integration TIMEOUT 180)
