@@ -281,15 +281,36 @@ static bool nb__newer(uint16_t v_new, int32_t rec_new, uint16_t v_old, int32_t r
     return rec_new > rec_old;
 }
 
-/* As nb__newer(), for appointments, with a last tie-break on the event id's hash: two
- * different events about one appointment with the same version and recording minute (HL7 v2
- * feeds give every message version 1 and its message time, docs/integration.md) are then kept
- * the same whichever arrives first, on every replica and every replay. The same event again
- * (a resend, a redelivery) has the same hash and changes nothing. */
+/* Where a status stands in an appointment's life: booked (or moved) before its outcome, and
+ * "entered in error" after anything. */
+static int nb__lifecycle_rank(uint8_t status)
+{
+    switch (status) {
+    case NB_STATUS_BOOKED:
+        return 0;
+    case NB_STATUS_RESCHEDULED:
+        return 1;
+    case NB_STATUS_ENTERED_IN_ERROR:
+        return 3;
+    default:
+        return 2; /* an outcome: attended, not brought, no access, cancelled */
+    }
+}
+
+/* As nb__newer(), for appointments, with two last tie-breaks for different events about one
+ * appointment with the same version and recording minute (HL7 v2 feeds give every message
+ * version 1 and its message time, docs/integration.md): first the later step of the
+ * appointment's life (a booking and its no-show in one minute keep the no-show), then the
+ * event id's hash (two outcomes in one minute), so that every replica and every replay keeps
+ * the same event whichever arrives first. The same event again (a resend, a redelivery) has
+ * the same hash and changes nothing. */
 static bool nb__appt_newer(const nb_ledger_appt_t *n, const nb_ledger_appt_t *o)
 {
     if (n->version != o->version || n->recorded_min != o->recorded_min)
         return nb__newer(n->version, n->recorded_min, o->version, o->recorded_min);
+    int rn = nb__lifecycle_rank(n->status), ro = nb__lifecycle_rank(o->status);
+    if (rn != ro)
+        return rn > ro;
     return n->event_hash > o->event_hash;
 }
 

@@ -156,15 +156,58 @@ static void test_versions_and_tombstones(void **state)
     assert_int_equal(n, 2);
 }
 
-/* Two different events about one appointment with the same version and recording minute (an
- * HL7 v2 feed's booking and no-show sent in one minute, both version 1): the ledger keeps the
- * same one whichever order they arrive in, and a resend of either changes nothing. */
+/* A booking and its no-show about one appointment with the same version and recording minute
+ * (an HL7 v2 feed sends both as version 1 in one minute): the no-show is kept whichever
+ * arrives first, in apply and in merge. */
+static void test_equal_times_keep_the_later_step(void **state)
+{
+    fx_t *fx = *state;
+    nb_ledger_change_t ch;
+    size_t n;
+    nb_appointment_event_t b =
+        nb__ev("step", NB_AGENCY_GP, "immunisation", T0, NB_STATUS_BOOKED, 1);
+    nb_appointment_event_t w = b;
+    snprintf(b.event_id, sizeof(b.event_id), "hl7-booking");
+    snprintf(w.event_id, sizeof(w.event_id), "hl7-noshow");
+    w.status = NB_STATUS_WAS_NOT_BROUGHT;
+    w.recorded_at = b.recorded_at + 30000; /* the same minute */
+    const nb_appointment_event_t *orders[2][2] = {{&b, &w}, {&w, &b}};
+    for (size_t o = 0; o < 2; o++) {
+        nb_ledger_t *led = nb_ledger_new(fx->dict);
+        assert_non_null(led);
+        assert_int_equal(nb_ledger_apply(led, orders[o][0], &ch), NB_ERR_OK);
+        assert_int_equal(nb_ledger_apply(led, orders[o][1], &ch), NB_ERR_OK);
+        assert_int_equal(nb_ledger_appts(led, &n)[0].status, NB_STATUS_WAS_NOT_BROUGHT);
+        nb_ledger_t *other = nb_ledger_new(fx->dict);
+        assert_non_null(other);
+        assert_int_equal(nb_ledger_apply(other, orders[o][1], &ch), NB_ERR_OK);
+        assert_int_equal(nb_ledger_merge(other, led), NB_ERR_OK);
+        assert_int_equal(nb_ledger_appts(other, &n)[0].status, NB_STATUS_WAS_NOT_BROUGHT);
+        nb_ledger_destroy(other);
+        nb_ledger_destroy(led);
+    }
+    /* Entered in error in the same minute removes whatever came before it in that minute. */
+    nb_appointment_event_t e = w;
+    snprintf(e.event_id, sizeof(e.event_id), "hl7-deleted");
+    e.status = NB_STATUS_ENTERED_IN_ERROR;
+    nb_ledger_t *led = nb_ledger_new(fx->dict);
+    assert_non_null(led);
+    assert_int_equal(nb_ledger_apply(led, &e, &ch), NB_ERR_OK);
+    assert_int_equal(nb_ledger_apply(led, &w, &ch), NB_ERR_OK);
+    assert_int_equal(ch, NB_LEDGER_UNCHANGED);
+    nb_ledger_destroy(led);
+}
+
+/* Two different outcomes about one appointment with the same version and recording minute
+ * (a no-show and an attendance sent in one minute, both version 1): the ledger keeps the same
+ * one whichever order they arrive in, and a resend of either changes nothing. */
 static void test_equal_versions_tie_break_on_event_id(void **state)
 {
     fx_t *fx = *state;
     nb_ledger_change_t ch;
     size_t n;
-    nb_appointment_event_t x = nb__ev("tie", NB_AGENCY_GP, "immunisation", T0, NB_STATUS_BOOKED, 1);
+    nb_appointment_event_t x =
+        nb__ev("tie", NB_AGENCY_GP, "immunisation", T0, NB_STATUS_ATTENDED, 1);
     nb_appointment_event_t y = x;
     snprintf(x.event_id, sizeof(x.event_id), "hl7-x");
     snprintf(y.event_id, sizeof(y.event_id), "hl7-y");
@@ -184,7 +227,7 @@ static void test_equal_versions_tie_break_on_event_id(void **state)
         const nb_ledger_appt_t *a = nb_ledger_appts(led, &n);
         assert_int_equal(n, 1);
         assert_true(a[0].event_hash == want);
-        assert_int_equal(a[0].status, want == hx ? NB_STATUS_BOOKED : NB_STATUS_WAS_NOT_BROUGHT);
+        assert_int_equal(a[0].status, want == hx ? NB_STATUS_ATTENDED : NB_STATUS_WAS_NOT_BROUGHT);
         /* A resend of either is a duplicate. */
         assert_int_equal(nb_ledger_apply(led, &x, &ch), NB_ERR_OK);
         assert_int_equal(ch, NB_LEDGER_UNCHANGED);
@@ -201,17 +244,17 @@ static void test_equal_versions_tie_break_on_event_id(void **state)
         nb_ledger_destroy(other);
         nb_ledger_destroy(led);
     }
-    /* A later minute still wins over the tie-break. */
+    /* A later minute still wins over the tie-breaks. */
     nb_appointment_event_t z = x;
     snprintf(z.event_id, sizeof(z.event_id), "hl7-z");
-    z.status = NB_STATUS_ATTENDED;
+    z.status = NB_STATUS_BOOKED;
     z.recorded_at = x.recorded_at + 120000;
     nb_ledger_t *led = nb_ledger_new(fx->dict);
     assert_non_null(led);
     assert_int_equal(nb_ledger_apply(led, &z, &ch), NB_ERR_OK);
     assert_int_equal(nb_ledger_apply(led, &x, &ch), NB_ERR_OK);
     assert_int_equal(nb_ledger_apply(led, &y, &ch), NB_ERR_OK);
-    assert_int_equal(nb_ledger_appts(led, &n)[0].status, NB_STATUS_ATTENDED);
+    assert_int_equal(nb_ledger_appts(led, &n)[0].status, NB_STATUS_BOOKED);
     nb_ledger_destroy(led);
 }
 
@@ -682,6 +725,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_hash_is_sha256_prefix),
         cmocka_unit_test(test_entry_sizes),
+        cmocka_unit_test_setup_teardown(test_equal_times_keep_the_later_step, setup, teardown),
         cmocka_unit_test_setup_teardown(test_equal_versions_tie_break_on_event_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_versions_and_tombstones, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sorted_and_rescheduled, setup, teardown),
