@@ -330,7 +330,8 @@ void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e)
     }
 }
 
-static nb_err_t nb__validate(const nb_config_t *c, bool need_key, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__validate(const nb_config_t *c, bool need_key, char *errstr,
+                                          size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
     nb_log_level_t lvl;
