@@ -131,6 +131,9 @@ typedef struct nb_config_s {
     /* ingest (adapters: docs/mllp.md) */
     size_t n_mllp;
     nb_mllp_conf_t mllp[NB_CONFIG_MAX_LISTENERS]; /**< ingest.mllp */
+    size_t n_fhir;
+    nb_mllp_conf_t fhir[NB_CONFIG_MAX_LISTENERS]; /**< ingest.fhir: FHIR R4 over HTTP, the
+                                                       same keys (docs/fhir.md) */
     int ingest_max_message_bytes; /**< a larger MLLP frame is refused (AR) and its connection closed
                                    */
     int ingest_max_connections;   /**< connections held at once, all listeners together */
