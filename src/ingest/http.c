@@ -172,6 +172,10 @@ static enum MHD_Result nb__answer(nb__req_t *rq)
                                                    : "application/fhir+json; charset=utf-8");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    char st[8];
+    snprintf(st, sizeof(st), "%d", status);
+    const char *labels[2] = {rq->srv->conf->name, st};
+    nb_metrics_add_v(rq->in->metrics, NB_M_FHIR_REQUESTS, labels, 1);
     enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -266,6 +270,8 @@ static void nb__dead_letter(nb__req_t *rq, nb_err_t err, const char *code, const
         return;
     }
     rq->waiting++;
+    const char *labels[2] = {rq->srv->conf->name, code};
+    nb_metrics_add_v(in->metrics, NB_M_FHIR_REFUSED, labels, 1);
     NB_LOG(NB_LOG_WARN, "ingest", "%s: FHIR request refused (%s): %s", rq->srv->conf->name, code,
            text);
 }
@@ -447,6 +453,8 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
         return nb__reject(rq, 413, "too-costly",
                           "the body is larger than ingest.max_message_bytes");
     nb__count(srv->in, &srv->in->stats.received, 1);
+    nb_metrics_set(srv->in->metrics, NB_M_FHIR_LAST_REQUEST, srv->conf->name,
+                   (double)srv->in->now / 1e3);
     nb__process(rq, type);
     if (rq->waiting == 0) {
         nb__decide(rq);
@@ -515,6 +523,7 @@ static bool nb__fsrv_start(nb_ingest_t *in, nb__fsrv_t *s, char *errstr, size_t 
     const union MHD_DaemonInfo *pi = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
     const union MHD_DaemonInfo *ei = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
     s->port = pi ? pi->port : s->conf->port;
+    nb_metrics_set(in->metrics, NB_M_FHIR_LAST_REQUEST, s->conf->name, (double)in->now / 1e3);
     s->epoll_fd = ei ? ei->epoll_fd : -1;
     return true;
 }

@@ -9,7 +9,8 @@
  * - a refused resource: 422 with the OperationOutcome's path, after its dead letter (the body
  *   as sent, the reason in the headers);
  * - a batch Bundle with one bad entry: 200, a batch-response of 201 and 422;
- * - XML is answered in XML.
+ * - XML is answered in XML;
+ * - the metrics count the answers by status and the refusals by reason.
  *
  * The resources are made up (NHS numbers from the 999 test range).
  */
@@ -39,6 +40,7 @@ typedef struct it_s {
     nb_broker_t *broker;
     nb_config_t *conf;
     nb_ingest_t *in;
+    nb_metrics_t *metrics;
     pthread_t thread;
     nb_feed_mapping_t *mapping;
     nb_feed_out_t *out;
@@ -308,7 +310,8 @@ static int it_setup(void **state)
         fail_msg("%s", errstr);
     assert_non_null(it.out = nb_feed_out_new());
     static nb_ingest_mapper_t mapper = {NULL, NULL, it_map};
-    it.in = nb_ingest_new(it.conf, &mapper, NULL, errstr, sizeof(errstr));
+    assert_non_null(it.metrics = nb_metrics_new());
+    it.in = nb_ingest_new(it.conf, &mapper, it.metrics, errstr, sizeof(errstr));
     if (!it.in)
         fail_msg("nb_ingest_new: %s", errstr);
     assert_int_equal(pthread_create(&it.thread, NULL, it_run, it.in), 0);
@@ -320,7 +323,20 @@ static int it_teardown(void **state)
     (void)state;
     nb_ingest_stop(it.in);
     pthread_join(it.thread, NULL);
+    /* The metrics count answers by source and status, refusals by reason. */
+    char *text = nb_metrics_render(it.metrics, NULL);
+    static const char *const series[] = {
+        "notbrought_fhir_requests_total{source=\"hv\",status=\"201\"}",
+        "notbrought_fhir_requests_total{source=\"hv\",status=\"422\"}",
+        "notbrought_fhir_requests_total{source=\"hv\",status=\"503\"}",
+        "notbrought_fhir_resources_refused_total{source=\"hv\",reason=\"nhs_check_digit\"}",
+        "notbrought_fhir_last_request_timestamp_seconds{source=\"hv\"}"};
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+        if (!strstr(text, series[i]))
+            fail_msg("metrics without %s", series[i]);
+    free(text);
     nb_ingest_destroy(it.in);
+    nb_metrics_destroy(it.metrics);
     nb_feed_out_destroy(it.out);
     nb_feed_mapping_free(it.mapping);
     nb_config_destroy(it.conf);
