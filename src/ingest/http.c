@@ -439,6 +439,9 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
     if (rq->processed)
         return MHD_YES; /* resumed before its answer: cannot happen, but wait */
     rq->processed = true;
+    if (!nb__fhir_client_ok(srv, conn))
+        return nb__reject(rq, MHD_HTTP_FORBIDDEN, "security",
+                          "a client certificate the listener's CA verifies is required");
     if (strcmp(method, "POST") != 0)
         return nb__reject(rq, MHD_HTTP_METHOD_NOT_ALLOWED, "not-supported",
                           "only POST is taken here");
@@ -510,11 +513,19 @@ static bool nb__fsrv_start(nb_ingest_t *in, nb__fsrv_t *s, char *errstr, size_t 
         snprintf(errstr, errstr_size, "out of memory");
         return false;
     }
+    struct MHD_OptionItem tls[5];
+    size_t n_tls = nb__fhir_tls_options(s, tls, errstr, errstr_size);
+    if (n_tls == (size_t)-1)
+        return false;
+    tls[n_tls] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (n_tls)
+        flags |= MHD_USE_TLS;
     s->d = MHD_start_daemon(
         flags, (uint16_t)s->conf->port, NULL, NULL, nb__handler, s, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, nb__completed, s,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(in->conf->ingest_idle_timeout_ms / 1000),
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)in->conf->ingest_max_connections, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)in->conf->ingest_max_connections, MHD_OPTION_ARRAY,
+        tls, MHD_OPTION_END);
     if (!s->d) {
         snprintf(errstr, errstr_size, "ingest.fhir %s: %s port %d: cannot listen", s->conf->name,
                  s->conf->bind, s->conf->port);
@@ -608,6 +619,7 @@ void nb__fhir_destroy(nb_ingest_t *in)
         if (in->fsrv[i].d)
             MHD_stop_daemon(in->fsrv[i].d);
         nb_fhir_doc_destroy(in->fsrv[i].doc);
+        nb__fhir_tls_free(&in->fsrv[i]);
     }
     free(in->fsrv);
     in->fsrv = NULL;

@@ -86,6 +86,7 @@ typedef struct nb__fsrv_s {
     int epoll_fd;       /* polled by the loop; MHD_run() when ready */
     nb_fhir_doc_t *doc; /* the reader's handle, reused from request to request */
     size_t in_flight;   /* requests not yet completed */
+    char *tls_cert, *tls_key, *tls_ca; /* PEM, read at start (http_tls.c); NULL without */
 } nb__fsrv_t;
 
 struct nb_ingest_s {
@@ -158,6 +159,20 @@ void nb__fhir_quiesce(nb_ingest_t *in);
 size_t nb__fhir_in_flight(const nb_ingest_t *in);
 /** @brief Stops the daemons. After the publisher's destruction (which resumes what waits). */
 void nb__fhir_destroy(nb_ingest_t *in);
+
+/* ---- http_tls.c ---- */
+
+struct MHD_OptionItem;
+struct MHD_Connection;
+/** @brief The listener's TLS options (its PEM files read into @p s), into @p opts (room for
+ *         4). @returns how many; 0 without TLS; (size_t)-1 with the reason in errstr. */
+size_t nb__fhir_tls_options(nb__fsrv_t *s, struct MHD_OptionItem *opts, char *errstr,
+                            size_t errstr_size);
+/** @brief With tls.require_client_cert: whether the connection presented a certificate the
+ *         CA verifies. True otherwise. */
+bool nb__fhir_client_ok(const nb__fsrv_t *s, struct MHD_Connection *conn);
+/** @brief Frees the PEM copies. */
+void nb__fhir_tls_free(nb__fsrv_t *s);
 
 /* ---- tls.c ---- */
 

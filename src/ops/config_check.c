@@ -267,27 +267,27 @@ static bool nb__source_name_ok(const char *s)
 
 /* One MLLP listener's TLS files: a certificate and its key together, a CA when client
  * certificates are required. */
-static void nb__check_mllp_tls(const nb_mllp_conf_t *l, nb__cerr_t *e)
+static void nb__check_mllp_tls(const nb_mllp_conf_t *l, const char *sect, nb__cerr_t *e)
 {
     char label[128];
     if (!l->tls_cert[0] != !l->tls_key[0])
-        nb__cerr(e, "ingest.mllp %s (line %d): tls: cert and key go together", l->name, l->line);
+        nb__cerr(e, "%s %s (line %d): tls: cert and key go together", sect, l->name, l->line);
     if (!l->tls_cert[0] && (l->tls_ca[0] || l->tls_require_client_cert))
         nb__cerr(e,
-                 "ingest.mllp %s (line %d): tls: ca and require_client_cert need cert and "
+                 "%s %s (line %d): tls: ca and require_client_cert need cert and "
                  "key",
-                 l->name, l->line);
+                 sect, l->name, l->line);
     if (l->tls_require_client_cert && !l->tls_ca[0])
         nb__cerr(e,
-                 "ingest.mllp %s (line %d): tls.require_client_cert needs tls.ca, the CA "
+                 "%s %s (line %d): tls.require_client_cert needs tls.ca, the CA "
                  "that signs the clients' certificates",
-                 l->name, l->line);
+                 sect, l->name, l->line);
     const char *files[][2] = {
         {"tls.cert", l->tls_cert}, {"tls.key", l->tls_key}, {"tls.ca", l->tls_ca}};
     for (size_t i = 0; i < 3; i++) {
         if (!files[i][1][0])
             continue;
-        snprintf(label, sizeof(label), "ingest.mllp %s %s", l->name, files[i][0]);
+        snprintf(label, sizeof(label), "%s %s %s", sect, l->name, files[i][0]);
         nb__check_file(e, label, files[i][1], false);
     }
 }
@@ -334,13 +334,7 @@ static void nb__check_listeners(const nb_config_t *c, const nb_mllp_conf_t *list
         if (l->mapping[0])
             nb__check_file(e, list == c->fhir ? "ingest.fhir mapping" : "ingest.mllp mapping",
                            l->mapping, false);
-        if (list == c->mllp)
-            nb__check_mllp_tls(l, e);
-        else if (l->tls_cert[0] || l->tls_key[0] || l->tls_ca[0] || l->tls_require_client_cert)
-            nb__cerr(e,
-                     "%s %s (line %d): tls is not supported for FHIR listeners yet: put a "
-                     "TLS-terminating proxy in front (docs/fhir.md)",
-                     sect, l->name, l->line);
+        nb__check_mllp_tls(l, sect, e);
     }
 }
 

@@ -4,14 +4,25 @@
 # JSON is answered 201 and is then in hv.contacts; its resend keeps its event id; the same
 # with an NHS number failing Modulus 11 is answered 422 with the OperationOutcome's path and
 # is in the dead-letter topic; a batch Bundle with one good and one bad entry gets a
-# batch-response of 201 and 422; a wrong Content-Type 415, a wrong URL 404; the NHS numbers are
-# in no log line; SIGTERM ends the adapter (0).
+# batch-response of 201 and 422; a wrong Content-Type 415, a wrong URL 404; over TLS with a
+# client certificate 201, without one 403; the NHS numbers are in no log line; SIGTERM ends the
+# adapter (0).
 # Usage: ingest_fhir.sh NOTBROUGHT SOURCE_DIR
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 nb_cli_begin ingest_fhir "$1" "$2"
 export NB_OPS_LOG_LEVEL=info
 unset NB_HMAC_KEY # the adapter needs none
+
+# A throwaway CA, a server certificate for 127.0.0.1 and a client certificate it signed.
+(cd "$work" && K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes' &&
+    openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=nb-test-ca &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext &&
+    for n in server client; do
+        openssl req $K -keyout $n.key -out $n.csr -subj /CN=nb-test-$n &&
+            openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+                -extfile san.ext -out $n.pem -days 2 || exit 1
+    done) >/dev/null 2>&1 || bad "openssl could not make the test certificates"
 
 port=$(nb_free_port)
 nb_config "$port" "$work/nb.yaml"
@@ -22,6 +33,11 @@ ingest:
       port: 0
       mapping: $root/config/mappings/health-visiting.yaml
       topic: hv.contacts
+    - name: hv-tls
+      port: 0
+      mapping: $root/config/mappings/health-visiting.yaml
+      topic: hv.contacts
+      tls: {cert: $work/server.pem, key: $work/server.key, ca: $work/ca.pem, require_client_cert: true}
 EOF
 NB_HMAC_KEY=broker-only-hmac-key-0123456789 "$bin" broker --config "$work/nb.yaml" \
     >"$work/bootstrap" 2>/dev/null &
@@ -43,6 +59,7 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 [ -n "$http_port" ] && ok "listening on port $http_port" || bad "no listener: $(cat "$work/ingest.log")"
+tls_port=$(sed -n 's/.*listening for hv-tls (FHIR) on 127.0.0.1 port \([0-9]*\).*/\1/p' "$work/ingest.log")
 
 # post PATH FILE [CONTENT-TYPE]: prints the status, then the body.
 post() {
@@ -80,11 +97,22 @@ head -1 "$work/r5" | grep -qx 415 && ok "text/plain: 415" || bad "text/plain: $(
 post /fhir/other/Appointment "$data/hv-noshow.json" >"$work/r6"
 head -1 "$work/r6" | grep -qx 404 && ok "another source's URL: 404" || bad "wrong URL: $(cat "$work/r6")"
 
+# TLS: with a client certificate the CA signed, 201; without one, 403 and nothing published.
+tls_post() {
+    curl -s -o "$work/body" -w '%{http_code}' -X POST --cacert "$work/ca.pem" "$@" \
+        -H "Content-Type: application/fhir+json" --data-binary @"$data/hv-noshow.json" \
+        "https://127.0.0.1:$tls_port/fhir/hv-tls/Appointment"
+}
+s1=$(tls_post --cert "$work/client.pem" --key "$work/client.key")
+[ "$s1" = 201 ] && ok "TLS with a client certificate: 201" || bad "TLS with a client certificate: $s1 $(cat "$work/body")"
+s2=$(tls_post)
+[ "$s2" = 403 ] && ok "TLS without a client certificate: 403" || bad "TLS without a client certificate: $s2 $(cat "$work/body")"
+
 consume() { "$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --to-end --topic "$1" 2>/dev/null; }
 consume hv.contacts >"$work/appts"
 n=$(grep -c '"status":"no_access_visit"' "$work/appts")
 ids=$(grep -o '"event_id":"fhir-[0-9a-f]*"' "$work/appts" | sort -u | wc -l)
-[ "$n" -eq 3 ] && [ "$ids" -eq 1 ] && ok "hv.contacts: the no-show three times (resend, batch), one event id" ||
+[ "$n" -eq 4 ] && [ "$ids" -eq 1 ] && ok "hv.contacts: the no-show four times (resend, batch, TLS: one mapping), one event id" ||
     bad "hv.contacts: $n no-shows, $ids ids: $(cat "$work/appts")"
 "$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --to-end --format records \
     --topic notbrought.dead-letters >"$work/dead" 2>/dev/null
