@@ -10,6 +10,7 @@
  *   as sent, the reason in the headers);
  * - a batch Bundle with one bad entry: 200, a batch-response of 201 and 422;
  * - XML is answered in XML;
+ * - a subscription notification publishes its focus only; a body past the limit is 413;
  * - the metrics count the answers by status and the refusals by reason.
  *
  * The resources are made up (NHS numbers from the 999 test range).
@@ -274,6 +275,56 @@ static void test_xml_is_answered_in_xml(void **state)
         it_post("/fhir/hv/Appointment", "application/fhir+xml", "{}", resp, sizeof(resp)), 400);
 }
 
+/* A Subscriptions Backport notification (R4: Parameters first): only the focus is mapped; an
+ * Appointment the notification does not name is context. */
+static void test_notification_maps_its_focus(void **state)
+{
+    char focus[2048], other[2048], doc[6000], resp[16384], id[NB_ID_MAX + 1];
+    (void)state;
+    it_appt(focus, sizeof(focus), "hv-n1", "9990010005");
+    it_appt(other, sizeof(other), "hv-n2", "9990010005");
+    it_event_id(focus, id);
+    snprintf(doc, sizeof(doc),
+             "{\"resourceType\":\"Bundle\",\"type\":\"history\",\"entry\":[{\"fullUrl\":"
+             "\"urn:uuid:9a1\",\"resource\":{\"resourceType\":\"Parameters\",\"parameter\":["
+             "{\"name\":\"subscription\",\"valueReference\":{\"reference\":\"Subscription/s1\"}},"
+             "{\"name\":\"type\",\"valueCode\":\"event-notification\"},{\"name\":"
+             "\"notification-event\",\"part\":[{\"name\":\"focus\",\"valueReference\":{"
+             "\"reference\":\"Appointment/hv-n1\"}}]}]}},{\"fullUrl\":"
+             "\"https://x/fhir/Appointment/hv-n1\",\"resource\":%s},{\"fullUrl\":"
+             "\"https://x/fhir/Appointment/hv-n2\",\"resource\":%s}]}",
+             focus, other);
+    assert_int_equal(it_post("/fhir/hv", "application/fhir+json", doc, resp, sizeof(resp)), 200);
+    const char *a = strstr(resp, "\"200 OK\""), *b = a ? strstr(a, "\"201 Created\"") : NULL,
+               *c = b ? strstr(b, "\"200 OK\"") : NULL;
+    if (!c)
+        fail_msg("notification response: %s", resp);
+    it_find_t f = {.needle = id};
+    assert_int_equal(it_count(IT_TOPIC, &f), 1);
+    it_find_t g = {.needle = "hv-n2"};
+    assert_int_equal(it_count(IT_TOPIC, &g), 0);
+}
+
+/* A body above ingest.max_message_bytes: 413, nothing published or dead-lettered. */
+static void test_too_large_is_413(void **state)
+{
+    (void)state;
+    size_t n = (size_t)it.conf->ingest_max_message_bytes + 100;
+    char *big = malloc(n + 1), resp[4096];
+    assert_non_null(big);
+    memset(big, ' ', n);
+    static const char head[] = "{\"resourceType\":\"Appointment\",\"id\":\"hv-big\"";
+    memcpy(big, head, sizeof(head) - 1);
+    big[n - 1] = '}';
+    big[n] = '\0';
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", big, resp, sizeof(resp)), 413);
+    assert_non_null(strstr(resp, "too-costly"));
+    it_find_t dl = {.needle = "hv-big"};
+    assert_int_equal(it_count(it.conf->dead_letter_topic, &dl), 0);
+    free(big);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static void *it_run(void *arg)
@@ -294,6 +345,7 @@ static int it_setup(void **state)
     it.conf->bootstrap_servers = strdup(nb_broker_bootstraps(it.broker));
     nb_broker_create_topics(it.broker, it.conf, 1);
     it.conf->ingest_delivery_timeout_ms = 3000;
+    it.conf->ingest_max_message_bytes = 65536;
     it.conf->kafka_props[it.conf->n_kafka_props].key = strdup("reconnect.backoff.max.ms");
     it.conf->kafka_props[it.conf->n_kafka_props++].value = strdup("500");
     it.conf->n_fhir = 1;
@@ -351,6 +403,8 @@ int main(void)
         cmocka_unit_test(test_refused_gets_422_with_the_path_and_a_dead_letter),
         cmocka_unit_test(test_bundle_with_one_bad_entry),
         cmocka_unit_test(test_xml_is_answered_in_xml),
+        cmocka_unit_test(test_notification_maps_its_focus),
+        cmocka_unit_test(test_too_large_is_413),
         cmocka_unit_test(test_broker_down_503_then_201_with_the_same_event_id),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);
