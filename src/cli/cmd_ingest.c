@@ -191,6 +191,37 @@ static int nb__ingest_serve(const nb_config_t *conf, const nb_ingest_mapper_t *m
     return NB_EXIT_OK;
 }
 
+/* Serves (or, with @p check, checks) the listeners of the sections @p word names: the other
+ * section's count is set aside, and put back before the configuration is freed. */
+static int nb__ingest_sections(nb_config_t *conf, const char *word, bool check)
+{
+    size_t n_mllp = conf->n_mllp, n_fhir = conf->n_fhir;
+    if (strcmp(word, "fhir") == 0)
+        conf->n_mllp = 0;
+    if (strcmp(word, "mllp") == 0)
+        conf->n_fhir = 0;
+    int rc = NB_EXIT_OK;
+    if (conf->n_mllp + conf->n_fhir == 0) {
+        fprintf(stderr, "notbrought ingest: configuration: ingest.%s: no listener is configured\n",
+                word);
+        rc = NB_EXIT_FAILURE;
+    }
+    nb__source_t src[2 * NB_CONFIG_MAX_LISTENERS];
+    nb_ingest_mapper_t map[2 * NB_CONFIG_MAX_LISTENERS];
+    memset(src, 0, sizeof(src));
+    if (rc == NB_EXIT_OK && nb__sources_load(conf, src, map, &rc)) {
+        size_t n = conf->n_mllp + conf->n_fhir;
+        if (check)
+            printf("configuration and %zu mapping%s are valid\n", n, n == 1 ? "" : "s");
+        else
+            rc = nb__ingest_serve(conf, map);
+    }
+    nb__sources_free(src, conf->n_mllp + conf->n_fhir);
+    conf->n_mllp = n_mllp;
+    conf->n_fhir = n_fhir;
+    return rc;
+}
+
 int nb__cmd_ingest(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -262,32 +293,7 @@ int nb__cmd_ingest(int argc, char **argv)
         nb_config_destroy(conf);
         return NB_EXIT_FAILURE;
     }
-    /* Only the sections the word names are served: the others' counts are set aside (and
-     * put back before the configuration is freed). */
-    size_t n_mllp = conf->n_mllp, n_fhir = conf->n_fhir;
-    if (strcmp(word, "fhir") == 0)
-        conf->n_mllp = 0;
-    if (strcmp(word, "mllp") == 0)
-        conf->n_fhir = 0;
-    int rc = NB_EXIT_OK;
-    if (conf->n_mllp + conf->n_fhir == 0) {
-        fprintf(stderr, "notbrought ingest: configuration: ingest.%s: no listener is configured\n",
-                word);
-        rc = NB_EXIT_FAILURE;
-    }
-    nb__source_t src[2 * NB_CONFIG_MAX_LISTENERS];
-    nb_ingest_mapper_t map[2 * NB_CONFIG_MAX_LISTENERS];
-    memset(src, 0, sizeof(src));
-    if (rc == NB_EXIT_OK && nb__sources_load(conf, src, map, &rc)) {
-        size_t n = conf->n_mllp + conf->n_fhir;
-        if (check)
-            printf("configuration and %zu mapping%s are valid\n", n, n == 1 ? "" : "s");
-        else
-            rc = nb__ingest_serve(conf, map);
-    }
-    nb__sources_free(src, conf->n_mllp + conf->n_fhir);
-    conf->n_mllp = n_mllp;
-    conf->n_fhir = n_fhir;
+    int rc = nb__ingest_sections(conf, word, check);
     nb_config_destroy(conf);
     return rc;
 }
