@@ -39,7 +39,8 @@ typedef struct nb__req_s {
     struct MHD_Connection *conn;
     nb_buf_t body;
     bool too_large, processed, suspended, decided, kafka_failed, dead_letter;
-    bool bundle; /* the answer is a batch-response */
+    bool bundle;      /* the answer is a batch-response (or transaction-response) */
+    bool transaction; /* the request was a transaction Bundle */
     nb_fhir_format_t fmt;
     size_t waiting;
     int status; /* the HTTP status, once decided */
@@ -87,8 +88,10 @@ static void nb__outcome(const nb__fans_t *a, nb_fhir_format_t fmt, nb_buf_t *out
 static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
 {
     bool xml = rq->fmt == NB_FHIR_XML;
-    static const char head_xml[] = "<Bundle xmlns=\"http://hl7.org/fhir\"><type "
-                                   "value=\"batch-response\"/>";
+    const char *type = rq->transaction ? "transaction-response" : "batch-response";
+    char head_xml[96];
+    snprintf(head_xml, sizeof(head_xml),
+             "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"%s\"/>", type);
     json_t *entries = xml ? NULL : json_array();
     if (xml)
         nb_buf_add(out, head_xml, strlen(head_xml));
@@ -120,8 +123,8 @@ static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
         nb_buf_add(out, "</Bundle>", 9);
         return;
     }
-    json_t *b = json_pack("{s:s, s:s, s:o}", "resourceType", "Bundle", "type", "batch-response",
-                          "entry", entries);
+    json_t *b =
+        json_pack("{s:s, s:s, s:o}", "resourceType", "Bundle", "type", type, "entry", entries);
     char *s = b ? json_dumps(b, JSON_COMPACT) : NULL;
     if (s)
         nb_buf_add(out, s, strlen(s));
@@ -278,7 +281,7 @@ static void nb__dead_letter(nb__req_t *rq, nb_err_t err, const char *code, const
 
 /* Maps one resource into answer @p a: published, ignored, or refused (dead-lettered). */
 static void nb__map_one(nb__req_t *rq, const nb_fhir_resource_t *res, const char *where,
-                        nb__fans_t *a)
+                        nb__fans_t *a, bool dry)
 {
     nb_ingest_t *in = rq->in;
     nb_ingest_result_t *r = in->result;
@@ -295,7 +298,10 @@ static void nb__map_one(nb__req_t *rq, const nb_fhir_resource_t *res, const char
         nb__ans_set(a, 200, "informational", r->text, r->expression);
     } else if (r->outcome == NB_INGEST_REFUSE) {
         nb__ans_set(a, 422, r->issue[0] ? r->issue : "invalid", r->text, r->expression);
-        nb__dead_letter(rq, r->err, r->code[0] ? r->code : "refused", r->text);
+        if (!dry)
+            nb__dead_letter(rq, r->err, r->code[0] ? r->code : "refused", r->text);
+    } else if (dry) {
+        nb__ans_set(a, 201, "informational", "", "");
     } else {
         char text[NB_INGEST_TEXT_MAX];
         snprintf(text, sizeof(text), "published: %zu record%s", r->n_records,
@@ -347,7 +353,7 @@ static void nb__process(nb__req_t *rq, const char *type)
         return;
     }
     if (!b) {
-        nb__map_one(rq, res, NULL, &rq->ans[0]);
+        nb__map_one(rq, res, NULL, &rq->ans[0], false);
         return;
     }
     bool history = b->type && strcmp(b->type, "history") == 0;
@@ -368,16 +374,31 @@ static void nb__process(nb__req_t *rq, const char *type)
     rq->ans = ans;
     rq->n_ans = b->n_entries;
     rq->bundle = true;
-    for (size_t i = 0; i < b->n_entries; i++) {
-        const nb_fhir_entry_t *e = &b->entries[i];
-        const nb_fhir_resource_t *r = &e->resource;
-        snprintf(where, sizeof(where), "Bundle.entry[%zu].resource", i);
-        /* Only Appointments and Encounters (in a notification, the focus ones) carry events;
-         * the rest (Patients, Locations, the SubscriptionStatus) are context. */
-        if ((r->appointment || r->encounter) && (!history || e->focus))
-            nb__map_one(rq, r, where, &ans[i]);
-        else
-            nb__ans_set(&ans[i], 200, "informational", "not an event: nothing published", where);
+    /* A transaction is all or nothing: its entries are mapped once without publishing (the
+     * mapper is pure), and one refusal refuses the whole Bundle, nothing published. */
+    rq->transaction = strcmp(b->type, "transaction") == 0;
+    for (int pass = rq->transaction ? 0 : 1; pass < 2; pass++) {
+        for (size_t i = 0; i < b->n_entries && !rq->kafka_failed; i++) {
+            const nb_fhir_entry_t *e = &b->entries[i];
+            const nb_fhir_resource_t *r = &e->resource;
+            snprintf(where, sizeof(where), "Bundle.entry[%zu].resource", i);
+            /* Only Appointments and Encounters (in a notification, the focus ones) carry
+             * events; the rest (Patients, Locations, the SubscriptionStatus) are context. */
+            if ((r->appointment || r->encounter) && (!history || e->focus))
+                nb__map_one(rq, r, where, &ans[i], pass == 0);
+            else
+                nb__ans_set(&ans[i], 200, "informational", "not an event: nothing published",
+                            where);
+            if (pass == 0 && ans[i].status >= 400) {
+                /* The transaction's answer: this entry's OperationOutcome, alone. */
+                rq->bundle = false;
+                rq->n_ans = 1;
+                if (i > 0)
+                    ans[0] = ans[i];
+                nb__map_one(rq, r, where, &ans[0], false); /* dead-letters the Bundle */
+                return;
+            }
+        }
     }
 }
 

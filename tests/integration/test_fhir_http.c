@@ -8,7 +8,8 @@
  *   back, the resend is answered 201 and the topic holds the same event id;
  * - a refused resource: 422 with the OperationOutcome's path, after its dead letter (the body
  *   as sent, the reason in the headers);
- * - a batch Bundle with one bad entry: 200, a batch-response of 201 and 422;
+ * - a batch Bundle with one bad entry: 200, a batch-response of 201 and 422; a transaction
+ *   with one: 422, nothing published;
  * - XML is answered in XML;
  * - a subscription notification publishes its focus only; a body past the limit is 413;
  * - the metrics count the answers by status and the refusals by reason.
@@ -255,6 +256,33 @@ static void test_bundle_with_one_bad_entry(void **state)
     assert_int_equal(it_count(it.conf->dead_letter_topic, &dl), 1);
 }
 
+/* A transaction is all or nothing: one bad entry refuses it, and its good entry is not
+ * published; without it, a transaction-response. */
+static void test_transaction_is_all_or_nothing(void **state)
+{
+    char good[2048], bad[2048], doc[5000], resp[16384];
+    (void)state;
+    it_appt(good, sizeof(good), "hv-t1", "9990010005");
+    it_appt(bad, sizeof(bad), "hv-t2", "9990010006");
+    snprintf(doc, sizeof(doc),
+             "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+             "{\"resource\":%s},{\"resource\":%s}]}",
+             good, bad);
+    assert_int_equal(it_post("/fhir/hv", "application/fhir+json", doc, resp, sizeof(resp)), 422);
+    assert_non_null(strstr(resp, "\"expression\":[\"Bundle.entry[1].resource.participant[0]"));
+    it_find_t f = {.needle = "hv-t1"};
+    assert_int_equal(it_count(IT_TOPIC, &f), 0);
+    it_find_t dl = {.needle = "hv-t2"};
+    assert_int_equal(it_count(it.conf->dead_letter_topic, &dl), 1);
+    snprintf(doc, sizeof(doc),
+             "{\"resourceType\":\"Bundle\",\"type\":\"transaction\",\"entry\":["
+             "{\"resource\":%s}]}",
+             good);
+    assert_int_equal(it_post("/fhir/hv", "application/fhir+json", doc, resp, sizeof(resp)), 200);
+    assert_non_null(strstr(resp, "\"type\":\"transaction-response\""));
+    assert_int_equal(it_count(IT_TOPIC, &f), 1);
+}
+
 static void test_xml_is_answered_in_xml(void **state)
 {
     char resp[8192];
@@ -402,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_201_only_after_kafka_acknowledged),
         cmocka_unit_test(test_refused_gets_422_with_the_path_and_a_dead_letter),
         cmocka_unit_test(test_bundle_with_one_bad_entry),
+        cmocka_unit_test(test_transaction_is_all_or_nothing),
         cmocka_unit_test(test_xml_is_answered_in_xml),
         cmocka_unit_test(test_notification_maps_its_focus),
         cmocka_unit_test(test_too_large_is_413),
