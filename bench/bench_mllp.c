@@ -133,7 +133,7 @@ int main(int argc, char **argv)
     l->tls_cert = strdup("");
     l->tls_key = strdup("");
     l->tls_ca = strdup("");
-    nb_ingest_mapper_t mapper = {bench_map, NULL};
+    nb_ingest_mapper_t mapper = {bench_map, NULL, NULL};
     nb_ingest_t *in = nb_ingest_new(conf, &mapper, NULL, errstr, sizeof(errstr));
     if (!in) {
         fprintf(stderr, "bench_mllp: %s\n", errstr);

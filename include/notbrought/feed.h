@@ -9,8 +9,8 @@
  * message that is not about an appointment: ACK AA, nothing published), or a refusal with an
  * HL7 ACK code, a stable code and a text naming the segment and field.
  *
- * Only the HL7 v2 mapper exists yet; the mapping format has sections for FHIR R4 and CSV, which
- * nb_feed_mapping_load() refuses as "not yet supported" until their mappers are written.
+ * The HL7 v2 mapper (nb_feed_hl7()) and the FHIR R4 one (nb_feed_fhir(), over the fhir
+ * module's view) exist; the mapping format's CSV section is refused as "not yet supported".
  *
  * Refusal texts and load diagnostics name positions (segment-field, file:line:column) and
  * codes, never a value that may be personal (NHS numbers, names, dates of birth, postcodes):
@@ -29,6 +29,7 @@
 
 #include "notbrought/err.h"
 #include "notbrought/event.h"
+#include "notbrought/fhir.h"
 #include "notbrought/hl7.h"
 
 /* ---- mappings ---------------------------------------------------------------------------- */
@@ -130,6 +131,14 @@ typedef struct nb_feed_out_s {
     nb_record_t records[NB_FEED_MAX_RECORDS];
     /** The parsed message, for nb_hl7_ack_build() (NULL before the first call). Owned. */
     nb_hl7_msg_t *msg;
+    /* FHIR (nb_feed_fhir()); "" for HL7 v2. */
+    /** A refusal's OperationOutcome IssueType (invalid, required, value, code-invalid,
+     *  not-supported, too-long, ...); "informational" when ignored. */
+    char issue_code[24];
+    /** The FHIR path of the element that decided a refusal or an ignore, for the
+     *  OperationOutcome's expression ("Appointment.participant[0].actor.resolve().
+     *  identifier[1]"), "" when the fault is not at one element. */
+    char expression[NB_FEED_TEXT_MAX];
 } nb_feed_out_t;
 
 /** @brief A result holder with an HL7 parser of default limits. @returns NULL on no memory. */
@@ -157,6 +166,37 @@ void nb_feed_out_destroy(nb_feed_out_t *out);
  */
 NB_NODISCARD nb_err_t nb_feed_hl7(const nb_feed_mapping_t *m, const char *data, size_t len,
                                   nb_feed_out_t *out);
+
+/**
+ * @brief Maps one FHIR R4 Appointment or Encounter (as nb_fhir_read() gives it) with a source's
+ *        mapping's `fhir` section (docs/integration.md, "The fhir section").
+ *
+ * The event id is "fhir-" and 32 hex digits of SHA-256 over the mapping's organisation code and
+ * system, the resource type, Resource.id and meta.versionId: a version of a resource is
+ * immutable in FHIR, so a resend gives the same id. Without an id or a versionId (a create, a
+ * server that does not version), the hash is over the resource type, the id and the event's
+ * canonical content (every field of the mapped event but its id), so a resend of the same
+ * content gives the same id and a changed resource a new one. `version` is 1 and `recorded_at`
+ * meta.lastUpdated, so a later version supersedes an earlier one by its time, as for HL7 v2;
+ * without meta.lastUpdated the resource is refused (`recorded_at_missing`), or, where the
+ * mapping says `recorded_at: received`, recorded at @p received_ms.
+ *
+ * A Patient, or a resource type the mapping does not take, is "ignored" with the reason; any
+ * other type is refused (`resource_type_unsupported`). Refusals fill out->expression with the
+ * FHIR path (under @p where, e.g. "Bundle.entry[2].resource"; NULL: the resource type) and
+ * out->issue_code with an OperationOutcome IssueType; texts never carry a value that may be
+ * personal.
+ *
+ * @param received_ms when the adapter received the resource, ms since the epoch (0: unknown).
+ * @returns out->err, as nb_feed_hl7(). out->ack is AA when mapped or ignored, AE otherwise.
+ * @remark Pure: no I/O, no clock. The view must stay valid for the call only.
+ */
+NB_NODISCARD nb_err_t nb_feed_fhir(const nb_feed_mapping_t *m, const nb_fhir_resource_t *res,
+                                   const char *where, int64_t received_ms, nb_feed_out_t *out);
+
+/** @brief Whether the mapping has a `fhir` section (and an `hl7v2` one). */
+bool nb_feed_mapping_has_fhir(const nb_feed_mapping_t *m);
+bool nb_feed_mapping_has_hl7v2(const nb_feed_mapping_t *m);
 
 /* ---- UK local time ----------------------------------------------------------------------- */
 

@@ -15,7 +15,11 @@
  * messages came, whatever order Kafka acknowledges them in.
  *
  * One thread: a poll() loop over the listeners, the connections (non-blocking sockets, OpenSSL
- * on them) and the publisher's delivery reports. The mapper runs on that thread.
+ * on them) and the publisher's delivery reports. The mapper runs on that thread. FHIR
+ * listeners (libmicrohttpd without threads of its own, run from the same loop; a request
+ * waits for Kafka suspended, and is resumed from the delivery report) answer 201/200 only
+ * after Kafka's acknowledgement, 422/400 with an OperationOutcome after the dead letter's,
+ * 503 when Kafka did not acknowledge (docs/fhir.md, "The HTTP endpoint").
  *
  * Logs carry the source name, the peer address, the message control id (MSH-10: a message's
  * identifier, not personal data) and the reason, never a message's fields otherwise.
@@ -30,6 +34,7 @@
 
 #include "notbrought/err.h"
 #include "notbrought/event.h"
+#include "notbrought/fhir.h"
 #include "notbrought/hl7.h"
 #include "notbrought/ops.h"
 
@@ -62,6 +67,9 @@ typedef struct nb_ingest_result_s {
     char text[NB_INGEST_TEXT_MAX]; /**< refuse: MSA-3 / ERR text naming the field, never its
                                         value ("PID-3 repetition 2: NHS number fails the
                                         Modulus 11 check"); ignore: the note */
+    /* FHIR (nb_ingest_fhir_map_fn): the OperationOutcome of a refusal or an ignore. */
+    char issue[24];                      /**< IssueType: invalid, required, value, ... */
+    char expression[NB_INGEST_TEXT_MAX]; /**< the FHIR path, or "" */
 } nb_ingest_result_t;
 
 /** @brief Zeroes a result: outcome publish, no records. */
@@ -82,10 +90,23 @@ void nb_ingest_result_refuse(nb_ingest_result_t *out, nb_hl7_ack_code_t ack, nb_
 typedef NB_NODISCARD nb_err_t nb_ingest_map_fn(void *opaque, const char *source, const char *msg,
                                                size_t len, int64_t now_ms, nb_ingest_result_t *out);
 
-/** A listener's mapper: its function and its state (e.g. the source's loaded mapping). */
+/**
+ * @brief Maps one FHIR R4 resource (an Appointment or an Encounter; in a Bundle, an entry's)
+ *        of source @p source, received at @p now_ms; @p where is its path ("Appointment",
+ *        "Bundle.entry[2].resource"). The view is valid during the call only.
+ * @returns as nb_ingest_map_fn; a refusal fills out->issue and out->expression too.
+ */
+typedef NB_NODISCARD nb_err_t nb_ingest_fhir_map_fn(void *opaque, const char *source,
+                                                    const nb_fhir_resource_t *res,
+                                                    const char *where, int64_t now_ms,
+                                                    nb_ingest_result_t *out);
+
+/** A listener's mapper: its function and its state (e.g. the source's loaded mapping). MLLP
+ *  listeners use map, FHIR listeners map_fhir. */
 typedef struct nb_ingest_mapper_s {
     nb_ingest_map_fn *map;
     void *opaque;
+    nb_ingest_fhir_map_fn *map_fhir;
 } nb_ingest_mapper_t;
 
 /* ---- the MLLP server ----------------------------------------------------------------------- */
@@ -104,9 +125,10 @@ typedef struct nb_ingest_stats_s {
 } nb_ingest_stats_t;
 
 /**
- * @brief Binds every listener of conf->mllp (ingest.mllp) and makes the publisher.
- * @param mappers one per listener, in the order of conf->mllp; borrowed, must outlive the
- *        server.
+ * @brief Binds every listener of conf->mllp (ingest.mllp) and conf->fhir (ingest.fhir: FHIR R4
+ *        over HTTP, docs/fhir.md) and makes the publisher.
+ * @param mappers one per listener, those of conf->mllp then those of conf->fhir, in order;
+ *        borrowed, must outlive the server.
  * @param m a metrics registry to report to, or NULL; borrowed.
  * @remark @p conf is borrowed and must outlive the server.
  * @returns NULL with the reason in errstr (a port taken, a TLS file that does not load).
@@ -116,6 +138,9 @@ nb_ingest_t *nb_ingest_new(const nb_config_t *conf, const nb_ingest_mapper_t *ma
 
 /** @brief The port listener @p i listens on (the one chosen when it was configured 0). */
 int nb_ingest_port(const nb_ingest_t *in, size_t i);
+
+/** @brief The port FHIR listener @p i (of conf->fhir) listens on. */
+int nb_ingest_fhir_port(const nb_ingest_t *in, size_t i);
 
 /**
  * @brief Serves until *stop becomes non-zero (SIGTERM) or nb_ingest_stop(): then stops

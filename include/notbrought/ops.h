@@ -131,6 +131,9 @@ typedef struct nb_config_s {
     /* ingest (adapters: docs/mllp.md) */
     size_t n_mllp;
     nb_mllp_conf_t mllp[NB_CONFIG_MAX_LISTENERS]; /**< ingest.mllp */
+    size_t n_fhir;
+    nb_mllp_conf_t fhir[NB_CONFIG_MAX_LISTENERS]; /**< ingest.fhir: FHIR R4 over HTTP, the
+                                                       same keys (docs/fhir.md) */
     int ingest_max_message_bytes; /**< a larger MLLP frame is refused (AR) and its connection closed
                                    */
     int ingest_max_connections;   /**< connections held at once, all listeners together */
@@ -372,6 +375,18 @@ typedef struct nb_metric_def_s {
       "start until the first): a feed gone silent shows here.")                                    \
     X(NB_M_MLLP_CONNECTIONS, "notbrought_mllp_connections", NB_METRIC_GAUGE, "source",             \
       "MLLP connections open now, by source.")                                                     \
+    X(NB_M_FHIR_REQUESTS, "notbrought_fhir_requests_total", NB_METRIC_COUNTER, "source,status",    \
+      "FHIR requests an ingest.fhir listener answered, by source and HTTP status: 201/200 (in "    \
+      "Kafka, or ignored), 400/422 (refused, dead-lettered), 503 (Kafka did not acknowledge; "     \
+      "resend), 404/405/413/415 (not taken).")                                                     \
+    X(NB_M_FHIR_REFUSED, "notbrought_fhir_resources_refused_total", NB_METRIC_COUNTER,             \
+      "source,reason",                                                                             \
+      "Resources (or bodies) an ingest.fhir listener refused, by source and reason (the "          \
+      "mapping's refusal code, or the reader's error).")                                           \
+    X(NB_M_FHIR_LAST_REQUEST, "notbrought_fhir_last_request_timestamp_seconds", NB_METRIC_GAUGE,   \
+      "source",                                                                                    \
+      "Unix time of the last FHIR request from the source (the listener's start until the "        \
+      "first): a feed gone silent shows here.")                                                    \
     X(NB_M_METRICS_DROPPED, "notbrought_metrics_dropped_total", NB_METRIC_COUNTER, NULL,           \
       "Metric updates dropped because a family reached its limit of label combinations.")          \
     X(NB_M_PROCESS_CPU, "process_cpu_seconds_total", NB_METRIC_COUNTER, NULL,                      \

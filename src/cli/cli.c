@@ -20,9 +20,9 @@ static const nb__command_t nb__commands[] = {
     {"consume", "read a topic (notifications by default) as JSON or text", nb__cmd_consume},
     {"policy", "check, test or explain an escalation policy (YAML)", nb__cmd_policy},
     {"replay", "backtest a policy over recorded events; compare two policies", nb__cmd_replay},
-    {"mapping", "check a source's feed mapping (YAML); map a sample HL7 v2 message",
+    {"mapping", "check a source's feed mapping (YAML); map a sample HL7 v2 or FHIR message",
      nb__cmd_mapping},
-    {"ingest", "receive HL7 v2 over MLLP, map it and publish it (ACK after Kafka's)",
+    {"ingest", "receive HL7 v2 over MLLP or FHIR over HTTP, map and publish (answer after Kafka's)",
      nb__cmd_ingest},
     {"version", "print the version", nb__cmd_version},
 };

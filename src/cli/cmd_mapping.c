@@ -1,7 +1,8 @@
 /*
  * notbrought mapping: tools for integration teams (docs/integration.md, docs/cli.md).
  *   mapping check FILE                        validate; every problem as file:line:column
- *   mapping test FILE MESSAGE [--expect JSONL] what a message maps to, as JSON lines
+ *   mapping test FILE MESSAGE [--expect JSONL] what a message (HL7 v2, or a FHIR resource
+ *                                             or Bundle) maps to, as JSON lines
  */
 #include "cli/commands.h"
 
@@ -10,6 +11,7 @@
 #include <string.h>
 
 #include "notbrought/feed.h"
+#include "notbrought/fhir.h"
 #include "notbrought/hl7.h"
 #include "notbrought/util.h"
 
@@ -24,6 +26,10 @@ static const char nb__mapping_help[] =
     "  test   map the HL7 v2 message(s) in MESSAGE (one message, several one after another,\n"
     "         or a batch; CR, LF or CRLF line ends) and print one JSON line per record, or\n"
     "         per message ignored or refused (outcome, ACK code, refusal code and text).\n"
+    "         A MESSAGE that starts with '{' or '<' is a FHIR R4 resource (JSON or XML): an\n"
+    "         Appointment or Encounter, or a Bundle whose Appointment and Encounter entries\n"
+    "         are each mapped (\"entry\" gives the index; refusals carry the FHIR path).\n"
+    "         Resources are received now (NB_NOW=2026-01-01T00:00:00Z fixes the time).\n"
     "         With --expect, compare those lines with the JSON lines of JSONL (as JSON\n"
     "         values, key order aside) and exit 1 on any difference.\n"
     "\n"
@@ -125,6 +131,71 @@ static void nb__map_all(const nb_feed_mapping_t *m, nb_feed_out_t *out, const ch
     }
 }
 
+/* The JSON line of one FHIR resource's result: as HL7's, with the entry and the path. */
+static void nb__fhir_json(const nb_feed_out_t *out, int entry, json_t *lines)
+{
+    size_t first = json_array_size(lines);
+    nb__result_json(out, 1, lines);
+    for (size_t i = first; i < json_array_size(lines); i++) {
+        json_t *o = json_array_get(lines, i);
+        json_object_del(o, "message");
+        json_object_del(o, "ack");
+        if (entry >= 0)
+            json_object_set_new(o, "entry", json_integer(entry));
+        if (out->outcome != NB_FEED_MAPPED) {
+            json_object_set_new(o, "expression", json_string(out->expression));
+            json_object_set_new(o, "issue", json_string(out->issue_code));
+        }
+    }
+}
+
+/* Maps a FHIR resource, or each Appointment and Encounter of a Bundle. */
+static void nb__map_fhir(const nb_feed_mapping_t *m, nb_feed_out_t *out, const char *data,
+                         size_t len, json_t *lines)
+{
+    char errstr[256], where[64];
+    /* "Received" now, for mappings that record resources without meta.lastUpdated so; the
+     * environment variable NB_NOW fixes it, for --expect files. */
+    int64_t now = nb__cli_now();
+    nb_fhir_doc_t *doc = nb_fhir_doc_new(NULL);
+    nb_err_t err =
+        doc ? nb_fhir_read(doc, data, len, NB_FHIR_AUTO, errstr, sizeof(errstr)) : NB_ERR_NOMEM;
+    if (err) {
+        json_array_append_new(lines,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "outcome", "refused",
+                                        "code", nb_err_name(err), "error", nb_err_name(err), "text",
+                                        doc ? errstr : "out of memory", "expression",
+                                        doc ? nb_fhir_doc_error_path(doc) : "", "issue",
+                                        nb_fhir_issue_code(err)));
+        nb_fhir_doc_destroy(doc);
+        return;
+    }
+    const nb_fhir_resource_t *res = nb_fhir_doc_resource(doc);
+    if (!res->bundle) {
+        /* The outcome, refusals included, is in out and printed. */
+        NB_IGNORE(nb_feed_fhir(m, res, NULL, now, out));
+        nb__fhir_json(out, -1, lines);
+    }
+    for (size_t i = 0; res->bundle && i < res->bundle->n_entries; i++) {
+        const nb_fhir_resource_t *r = &res->bundle->entries[i].resource;
+        if (!r->appointment && !r->encounter)
+            continue;
+        snprintf(where, sizeof(where), "Bundle.entry[%zu].resource", i);
+        NB_IGNORE(nb_feed_fhir(m, r, where, now, out)); /* as above */
+        nb__fhir_json(out, (int)i, lines);
+    }
+    nb_fhir_doc_destroy(doc);
+}
+
+/* Whether the bytes are a FHIR document: '{' or '<' first, after white space and a BOM. */
+static bool nb__is_fhir(const char *data, size_t len)
+{
+    size_t i = len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    return i < len && (data[i] == '{' || data[i] == '<');
+}
+
 static bool nb__read(const char *path, char **buf, size_t *len)
 {
     const char *why = "";
@@ -209,7 +280,10 @@ static int nb__mapping_test(int argc, char **argv)
     } else if (!nb__read(files[1], &data, &len)) {
         rc = NB_EXIT_SOFTWARE;
     } else {
-        nb__map_all(m, out, data, len, lines);
+        if (nb__is_fhir(data, len))
+            nb__map_fhir(m, out, data, len, lines);
+        else
+            nb__map_all(m, out, data, len, lines);
         if (!expect) {
             for (size_t i = 0; i < json_array_size(lines); i++) {
                 json_dumpf(json_array_get(lines, i), stdout, JSON_COMPACT);

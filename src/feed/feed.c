@@ -58,6 +58,15 @@ static void nb__dflt(const nb__coded_t *c, const char *(*name)(const nb_feed_map
         snprintf(buf, size, "%zu codes, unmapped -> %s", c->map.n, name(m, c->dflt));
 }
 
+static void nb__fdflt(const nb__fcoded_t *c, const char *(*name)(const nb_feed_mapping_t *, int),
+                      const nb_feed_mapping_t *m, char *buf, size_t size)
+{
+    if (c->dflt == NB__FEED_REFUSE)
+        snprintf(buf, size, "%zu codes, unmapped refused", c->map.n);
+    else
+        snprintf(buf, size, "%zu codes, unmapped -> %s", c->map.n, name(m, c->dflt));
+}
+
 static const char *nb__type_name(const nb_feed_mapping_t *m, int v)
 {
     return v >= 0 && (size_t)v < m->n_types ? m->types[v] : "?";
@@ -75,6 +84,29 @@ static const char *nb__status_name(const nb_feed_mapping_t *m, int v)
     return v >= 0 ? nb_status_name((nb_status_t)v) : "?";
 }
 
+/* "; fhir: ..." appended, when the mapping has the section. */
+static void nb__fhir_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
+{
+    const nb__fhir_t *f = &m->fhir;
+    char types[80], modes[80];
+    size_t off = strlen(buf);
+    if (!f->set || off >= size)
+        return;
+    nb__fdflt(&f->type, nb__type_name, m, types, sizeof(types));
+    if (f->mode.set)
+        nb__fdflt(&f->mode, nb__mode_name, m, modes, sizeof(modes));
+    else
+        snprintf(modes, sizeof(modes), "face_to_face, Encounter.class HH home_visit");
+    snprintf(buf + off, size - off,
+             "; fhir: %s%s%s, status %zu codes, encounter status %zu codes, cancel reasons %zu "
+             "codes; appointment types: %s; contact modes: %s; recorded_at: %s; encounters "
+             "without an appointment: %s",
+             f->appointments ? "Appointment" : "", f->appointments && f->encounters ? " and " : "",
+             f->encounters ? "Encounter" : "", f->status.map.n, f->enc_status.map.n,
+             f->reason.map.n, types, modes, f->recorded_received ? "received" : "last_updated",
+             f->enc_own_id ? "own_id" : "ignored");
+}
+
 void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
 {
     char types[80], modes[80], reasons[80];
@@ -83,6 +115,12 @@ void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
     nb__dflt(&m->type, nb__type_name, m, types, sizeof(types));
     nb__dflt(&m->mode, nb__mode_name, m, modes, sizeof(modes));
     nb__dflt(&m->reason, nb__status_name, m, reasons, sizeof(reasons));
+    if (!m->hl7v2) {
+        snprintf(buf, size, "%s: for %s %s (%s)", m->name, nb_agency_name(m->source.agency),
+                 m->source.organisation_code, m->source.system);
+        nb__fhir_summary(m, buf, size);
+        return;
+    }
     snprintf(buf, size,
              "%s: hl7v2 for %s %s (%s), %zu message types mapped, %zu ignored; status %zu codes, "
              "outcome %zu codes; cancel reasons: %s; appointment types: %s; contact modes: %s; "
@@ -94,6 +132,7 @@ void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
              : m->unborn_when.set ? "child or unborn"
                                   : "child",
              m->link_local_to_nhs ? "local_to_nhs" : "none");
+    nb__fhir_summary(m, buf, size);
 }
 
 static void nb__codes_free(nb__codemap_t *m)
@@ -117,6 +156,7 @@ void nb_feed_mapping_free(nb_feed_mapping_t *m)
     for (size_t i = 0; i < m->n_types; i++)
         free(m->types[i]);
     free(m->types);
+    nb__feed_fhir_free(m);
     EVP_MD_free(m->sha256);
     free(m);
 }

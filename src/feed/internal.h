@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <yaml.h>
 
 #include "notbrought/feed.h"
+#include "notbrought/fhir.h"
 
 #define NB__FEED_MAX_PATHS 6   /**< paths of one key: the first valued one is read */
 #define NB__FEED_PATH_TEXT 24  /**< "PID-3[2].4.2" as written */
@@ -60,6 +62,47 @@ typedef struct nb__coded_s {
     int dflt; /**< a value, or NB__FEED_REFUSE */
 } nb__coded_t;
 
+/* FHIR: the elements codings are read from (bits of nb__fcoded_t.from), in this order. */
+#define NB__FE_APPOINTMENT_TYPE 0x01u /**< Appointment.appointmentType */
+#define NB__FE_SERVICE_TYPE 0x02u     /**< Appointment.serviceType, Encounter.serviceType */
+#define NB__FE_SERVICE_CATEGORY 0x04u /**< Appointment.serviceCategory */
+#define NB__FE_SPECIALTY 0x08u        /**< Appointment.specialty */
+#define NB__FE_CLASS 0x10u            /**< Encounter.class */
+#define NB__FE_TYPE 0x20u             /**< Encounter.type */
+#define NB__FHIR_MAX_SYSTEMS 8        /**< identifier systems of one key */
+
+/** A FHIR code or codings, a map of them (by "system|code" or by code), and a default. */
+typedef struct nb__fcoded_s {
+    bool set;
+    unsigned from; /**< NB__FE_* bits; 0 for a plain code (status) */
+    nb__codemap_t map;
+    int dflt; /**< a value, or NB__FEED_REFUSE */
+} nb__fcoded_t;
+
+/** A list of identifier systems, compared exactly. "" in ids stands for Resource.id. */
+typedef struct nb__systems_s {
+    size_t n;
+    char v[NB__FHIR_MAX_SYSTEMS][NB_SYSTEM_MAX + 1];
+} nb__systems_t;
+
+/** The fhir section (docs/integration.md, "The fhir section"). */
+typedef struct nb__fhir_s {
+    bool set;
+    bool appointments, encounters;        /**< the resources taken */
+    nb__systems_t ids;                    /**< where the appointment id is read, in order */
+    bool recorded_received;               /**< no meta.lastUpdated: the time it was received */
+    nb__systems_t nhs_systems;            /**< default: the NHS number's */
+    nb__systems_t local_systems;          /**< identifier systems of the local identifier */
+    char local_system[NB_SYSTEM_MAX + 1]; /**< recorded as; "" as sent */
+    char ref_system[NB_SYSTEM_MAX + 1];   /**< "Patient/<id>" is a local id of it; "" no */
+    nb__fcoded_t status;                  /**< Appointment.status (defaults of docs/schemas.md) */
+    nb__fcoded_t enc_status;              /**< Encounter.status */
+    nb__fcoded_t reason;                  /**< Appointment.cancelationReason */
+    nb__fcoded_t type;                    /**< value: index into types */
+    nb__fcoded_t mode;                    /**< value: nb_contact_mode_t */
+    bool enc_own_id;                      /**< an Encounter without appointment: its own id */
+} nb__fhir_t;
+
 struct nb_feed_mapping_s {
     char name[NB_ID_MAX + 1];
     nb_source_t source;
@@ -94,6 +137,9 @@ struct nb_feed_mapping_s {
     /** SHA-256 fetched once at load: OpenSSL 3 looks EVP_sha256() up (under a lock) on every
      *  use. NULL when the fetch failed (EVP_sha256() is used then). Owned. */
     EVP_MD *sha256;
+    /* fhir */
+    bool hl7v2; /**< the mapping has an hl7v2 section */
+    nb__fhir_t fhir;
 };
 
 /* mapping_load.c */
@@ -101,6 +147,63 @@ struct nb_feed_mapping_s {
 void nb__feed_norm(const char *s, size_t len, char *out, size_t cap);
 /** @brief The value of a normalised code, or false. */
 bool nb__feed_lookup(const nb__codemap_t *m, const char *norm, int *value);
+
+/* The loader's state and the YAML helpers the sections share (mapping_load.c); the fhir
+ * section is loaded in mapping_fhir.c. */
+typedef struct nb__lctx_s {
+    const char *file;
+    yaml_document_t *doc;
+    nb_feed_diag_cb_t *cb;
+    void *opaque;
+    char *errstr;
+    size_t errstr_size;
+    int n_errors;
+    bool nomem;
+    nb_feed_mapping_t *m;
+} nb__lctx_t;
+
+/** @brief Reports an error at a position (0: none): the first goes to errstr, each to cb. */
+void nb__feed_report(nb__lctx_t *ctx, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define NB__ERR(ctx, node, ...)                                                                    \
+    nb__feed_report((ctx), (node) ? (int)(node)->start_mark.line + 1 : 0,                          \
+                    (node) ? (int)(node)->start_mark.column + 1 : 0, __VA_ARGS__)
+/** @brief Adds a code (an error if listed before for another value). */
+void nb__feed_code_add(nb__lctx_t *ctx, yaml_node_t *node, nb__codemap_t *m, const char *s,
+                       int value, const char *what);
+void nb__feed_codes_sort(nb__codemap_t *m);
+/** @brief The scalar's text, or NULL (reported) when the node is not a scalar. */
+const char *nb__feed_scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key);
+bool nb__feed_is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key);
+/** @brief The value of @p key in a mapping node, or NULL. */
+yaml_node_t *nb__feed_get(nb__lctx_t *ctx, yaml_node_t *map, const char *key);
+/** @brief Reports every key of @p map not in @p keys (NULL-terminated), and keys given twice. */
+void nb__feed_known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where,
+                         const char *const *keys);
+/** Calls @p fn for each scalar of a scalar or a list of scalars. */
+typedef void (*nb__feed_each_fn)(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg);
+void nb__feed_each(nb__lctx_t *ctx, yaml_node_t *node, const char *key, nb__feed_each_fn fn,
+                   void *arg);
+/** A target name of a map: a status, a contact mode, or a word of the section; -100: none. */
+typedef int (*nb__feed_name_fn)(const char *s);
+int nb__feed_status_target(const char *s);
+int nb__feed_mode_target(const char *s);
+/** @brief @p name through @p fn, or a type name's index when fn is NULL; reports if neither. */
+bool nb__feed_target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__feed_name_fn fn,
+                     const char *what, int *value);
+/** @brief map: {target: [code, ...], ...} into @p map, sorted. */
+void nb__feed_codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__feed_name_fn fn,
+                    nb__codemap_t *map);
+/** @brief A list of codes that all map to 1 (a set), sorted. */
+void nb__feed_set(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__codemap_t *map);
+/** @brief Adds a `mandated` type name to the codemap @p arg. */
+void nb__feed_mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg);
+
+/* mapping_fhir.c */
+/** @brief Loads the `fhir` section into ctx->m->fhir. */
+void nb__feed_fhir_section(nb__lctx_t *ctx, yaml_node_t *node);
+/** @brief Frees what the fhir section holds. */
+void nb__feed_fhir_free(nb_feed_mapping_t *m);
 
 /* The mapper's state for one message (hl7map.c, hl7pick.c). */
 typedef struct nb__mctx_s {

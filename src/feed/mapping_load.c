@@ -16,18 +16,6 @@
 #define NB__MAX_FILE_BYTES (1u << 20)
 #define NB__MAX_NESTING 16
 
-typedef struct nb__lctx_s {
-    const char *file;
-    yaml_document_t *doc;
-    nb_feed_diag_cb_t *cb;
-    void *opaque;
-    char *errstr;
-    size_t errstr_size;
-    int n_errors;
-    bool nomem;
-    nb_feed_mapping_t *m;
-} nb__lctx_t;
-
 /* ---- diagnostics ------------------------------------------------------------------------- */
 
 /* Control characters quoted from a file are written \xNN, so that they cannot forge a line. */
@@ -38,8 +26,7 @@ static void nb__clean(char *s)
             *s = '?';
 }
 
-__attribute__((format(printf, 4, 5))) static void nb__report(nb__lctx_t *ctx, int line, int col,
-                                                             const char *fmt, ...)
+void nb__feed_report(nb__lctx_t *ctx, int line, int col, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -58,10 +45,6 @@ __attribute__((format(printf, 4, 5))) static void nb__report(nb__lctx_t *ctx, in
         ctx->cb(ctx->opaque, &d);
     }
 }
-
-#define NB__ERR(ctx, node, ...)                                                                    \
-    nb__report((ctx), (node) ? (int)(node)->start_mark.line + 1 : 0,                               \
-               (node) ? (int)(node)->start_mark.column + 1 : 0, __VA_ARGS__)
 
 /* ---- codes ------------------------------------------------------------------------------- */
 
@@ -101,9 +84,9 @@ bool nb__feed_lookup(const nb__codemap_t *m, const char *norm, int *value)
 }
 
 /* Adds a code; a code already there with another value is an error (the map would depend on
- * the order of the file). The map is sorted once it is complete (nb__codes_sort()). */
-static void nb__code_add(nb__lctx_t *ctx, yaml_node_t *node, nb__codemap_t *m, const char *s,
-                         int value, const char *what)
+ * the order of the file). The map is sorted once it is complete (nb__feed_codes_sort()). */
+void nb__feed_code_add(nb__lctx_t *ctx, yaml_node_t *node, nb__codemap_t *m, const char *s,
+                       int value, const char *what)
 {
     char norm[NB__FEED_CODE_MAX];
     size_t len = strlen(s);
@@ -142,7 +125,7 @@ static void nb__code_add(nb__lctx_t *ctx, yaml_node_t *node, nb__codemap_t *m, c
     m->n++;
 }
 
-static void nb__codes_sort(nb__codemap_t *m)
+void nb__feed_codes_sort(nb__codemap_t *m)
 {
     if (m->n > 1)
         qsort(m->v, m->n, sizeof(*m->v), nb__code_cmp);
@@ -157,7 +140,7 @@ static const char *nb__kind(const yaml_node_t *node)
                                               : "a scalar";
 }
 
-static const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
+const char *nb__feed_scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 {
     if (node->type != YAML_SCALAR_NODE) {
         NB__ERR(ctx, node, "'%s' must be a scalar, not %s", key, nb__kind(node));
@@ -171,7 +154,7 @@ static const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *ke
     return s;
 }
 
-static bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
+bool nb__feed_is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 {
     if (node->type != YAML_MAPPING_NODE) {
         NB__ERR(ctx, node, "'%s' must be a mapping, not %s", key, nb__kind(node));
@@ -181,7 +164,7 @@ static bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 }
 
 /* The value of @p key in a mapping node, or NULL. */
-static yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
+yaml_node_t *nb__feed_get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -194,8 +177,8 @@ static yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
 }
 
 /* Reports every key of @p map not in @p keys (NULL-terminated), and keys given twice. */
-static void nb__known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where,
-                           const char *const *keys)
+void nb__feed_known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where,
+                         const char *const *keys)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -219,22 +202,20 @@ static void nb__known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where,
     }
 }
 
-/* Calls @p fn for each scalar of a scalar or a list of scalars. */
-typedef void (*nb__each_fn)(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg);
-
-static void nb__each(nb__lctx_t *ctx, yaml_node_t *node, const char *key, nb__each_fn fn, void *arg)
+void nb__feed_each(nb__lctx_t *ctx, yaml_node_t *node, const char *key, nb__feed_each_fn fn,
+                   void *arg)
 {
     if (node->type == YAML_SEQUENCE_NODE) {
         for (yaml_node_item_t *i = node->data.sequence.items.start;
              i < node->data.sequence.items.top; i++) {
             yaml_node_t *item = yaml_document_get_node(ctx->doc, *i);
-            const char *s = item ? nb__scalar(ctx, item, key) : NULL;
+            const char *s = item ? nb__feed_scalar(ctx, item, key) : NULL;
             if (s)
                 fn(ctx, item, s, arg);
         }
         return;
     }
-    const char *s = nb__scalar(ctx, node, key);
+    const char *s = nb__feed_scalar(ctx, node, key);
     if (s)
         fn(ctx, node, s, arg);
 }
@@ -264,13 +245,10 @@ static void nb__path_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void
 static void nb__paths(nb__lctx_t *ctx, yaml_node_t *node, const char *key, nb__paths_t *ps)
 {
     ps->n = 0;
-    nb__each(ctx, node, key, nb__path_one, ps);
+    nb__feed_each(ctx, node, key, nb__path_one, ps);
 }
 
-/* A target name: a status, a contact mode, or a word of the section. */
-typedef int (*nb__name_fn)(const char *s);
-
-static int nb__status_name(const char *s)
+int nb__feed_status_target(const char *s)
 {
     nb_status_t st;
     return nb_status_parse(s, &st) ? (int)st : -100;
@@ -282,15 +260,15 @@ static int nb__message_name(const char *s)
         return NB__FEED_FROM_STATUS;
     if (strcmp(s, "cancelled") == 0)
         return NB__FEED_CANCELLED;
-    return nb__status_name(s);
+    return nb__feed_status_target(s);
 }
 
 static int nb__outcome_name(const char *s)
 {
-    return strcmp(s, "none") == 0 ? NB__FEED_NONE : nb__status_name(s);
+    return strcmp(s, "none") == 0 ? NB__FEED_NONE : nb__feed_status_target(s);
 }
 
-static int nb__mode_name(const char *s)
+int nb__feed_mode_target(const char *s)
 {
     nb_contact_mode_t cm;
     return nb_contact_mode_parse(s, &cm) ? (int)cm : -100;
@@ -336,12 +314,12 @@ typedef struct nb__codes_arg_s {
 static void nb__code_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
 {
     nb__codes_arg_t *a = arg;
-    nb__code_add(ctx, node, a->map, s, a->value, a->what);
+    nb__feed_code_add(ctx, node, a->map, s, a->value, a->what);
 }
 
 /* A name of the target vocabulary: @p fn, or a type name when fn is NULL. */
-static bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__name_fn fn,
-                       const char *what, int *value)
+bool nb__feed_target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__feed_name_fn fn,
+                     const char *what, int *value)
 {
     *value = fn ? fn(name) : nb__type_index(ctx, name);
     if (*value == -100) {
@@ -356,43 +334,43 @@ static bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__na
 }
 
 /* map: {target: [code, ...], ...} */
-static void nb__codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__name_fn fn,
-                      nb__codemap_t *map)
+void nb__feed_codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__feed_name_fn fn,
+                    nb__codemap_t *map)
 {
-    if (!nb__is_map(ctx, node, what))
+    if (!nb__feed_is_map(ctx, node, what))
         return;
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
          p++) {
         yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(ctx->doc, p->value);
-        const char *name = k && v ? nb__scalar(ctx, k, what) : NULL;
+        const char *name = k && v ? nb__feed_scalar(ctx, k, what) : NULL;
         int value;
-        if (!name || !nb__target(ctx, k, name, fn, what, &value))
+        if (!name || !nb__feed_target(ctx, k, name, fn, what, &value))
             continue;
         nb__codes_arg_t a = {map, value, what};
-        nb__each(ctx, v, what, nb__code_one, &a);
+        nb__feed_each(ctx, v, what, nb__code_one, &a);
     }
-    nb__codes_sort(map);
+    nb__feed_codes_sort(map);
 }
 
 /* A list of codes that all map to 1 (a set). */
-static void nb__set(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__codemap_t *map)
+void nb__feed_set(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__codemap_t *map)
 {
     nb__codes_arg_t a = {map, 1, what};
-    nb__each(ctx, node, what, nb__code_one, &a);
-    nb__codes_sort(map);
+    nb__feed_each(ctx, node, what, nb__code_one, &a);
+    nb__feed_codes_sort(map);
 }
 
 /* {field, map, default}; without a default, a code the map lacks is refused. */
-static void nb__coded(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__name_fn fn,
+static void nb__coded(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__feed_name_fn fn,
                       nb__coded_t *c)
 {
     static const char *const keys[] = {"field", "map", "default", NULL};
-    if (!nb__is_map(ctx, node, what))
+    if (!nb__feed_is_map(ctx, node, what))
         return;
-    nb__known_keys(ctx, node, what, keys);
-    yaml_node_t *f = nb__get(ctx, node, "field"), *mp = nb__get(ctx, node, "map"),
-                *d = nb__get(ctx, node, "default");
+    nb__feed_known_keys(ctx, node, what, keys);
+    yaml_node_t *f = nb__feed_get(ctx, node, "field"), *mp = nb__feed_get(ctx, node, "map"),
+                *d = nb__feed_get(ctx, node, "default");
     c->set = true;
     c->dflt = NB__FEED_REFUSE;
     if (!f)
@@ -402,10 +380,10 @@ static void nb__coded(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__
     if (!mp)
         NB__ERR(ctx, node, "%s needs 'map', from names to the codes the source sends", what);
     else
-        nb__codes(ctx, mp, what, fn, &c->map);
+        nb__feed_codes(ctx, mp, what, fn, &c->map);
     if (d) {
-        const char *s = nb__scalar(ctx, d, "default");
-        if (s && strcmp(s, "refuse") != 0 && !nb__target(ctx, d, s, fn, what, &c->dflt))
+        const char *s = nb__feed_scalar(ctx, d, "default");
+        if (s && strcmp(s, "refuse") != 0 && !nb__feed_target(ctx, d, s, fn, what, &c->dflt))
             c->dflt = NB__FEED_REFUSE; /* reported */
     }
 }
@@ -416,21 +394,23 @@ static void nb__idsel(nb__lctx_t *ctx, yaml_node_t *node, const char *what, bool
 {
     static const char *const keys[] = {"field", "assigning_authority", "identifier_type", "system",
                                        NULL};
-    if (!nb__is_map(ctx, node, what))
+    if (!nb__feed_is_map(ctx, node, what))
         return;
-    nb__known_keys(ctx, node, what, keys);
-    yaml_node_t *f = nb__get(ctx, node, "field"), *a = nb__get(ctx, node, "assigning_authority"),
-                *t = nb__get(ctx, node, "identifier_type"), *s = nb__get(ctx, node, "system");
+    nb__feed_known_keys(ctx, node, what, keys);
+    yaml_node_t *f = nb__feed_get(ctx, node, "field"),
+                *a = nb__feed_get(ctx, node, "assigning_authority"),
+                *t = nb__feed_get(ctx, node, "identifier_type"),
+                *s = nb__feed_get(ctx, node, "system");
     id->set = true;
     if (f)
         nb__paths(ctx, f, "field", &id->field);
     else
         NB__ERR(ctx, node, "%s needs 'field' (e.g. PID-3)", what);
     if (a)
-        nb__set(ctx, a, "assigning_authority", &id->authorities);
+        nb__feed_set(ctx, a, "assigning_authority", &id->authorities);
     if (t)
-        nb__set(ctx, t, "identifier_type", &id->types);
-    const char *sys = s ? nb__scalar(ctx, s, "system") : NULL;
+        nb__feed_set(ctx, t, "identifier_type", &id->types);
+    const char *sys = s ? nb__feed_scalar(ctx, s, "system") : NULL;
     if (sys) {
         if (!sys[0] || strlen(sys) > NB_SYSTEM_MAX ||
             nb_text_check(sys, strlen(sys), NB_TEXT_ID) != NB_TEXT_OK)
@@ -448,12 +428,12 @@ static void nb__source(nb__lctx_t *ctx, yaml_node_t *node)
 {
     static const char *const keys[] = {"agency", "system", "organisation_code", NULL};
     nb_source_t *src = &ctx->m->source;
-    if (!nb__is_map(ctx, node, "source"))
+    if (!nb__feed_is_map(ctx, node, "source"))
         return;
-    nb__known_keys(ctx, node, "source", keys);
-    yaml_node_t *a = nb__get(ctx, node, "agency"), *s = nb__get(ctx, node, "system"),
-                *o = nb__get(ctx, node, "organisation_code");
-    const char *as = a ? nb__scalar(ctx, a, "agency") : NULL;
+    nb__feed_known_keys(ctx, node, "source", keys);
+    yaml_node_t *a = nb__feed_get(ctx, node, "agency"), *s = nb__feed_get(ctx, node, "system"),
+                *o = nb__feed_get(ctx, node, "organisation_code");
+    const char *as = a ? nb__feed_scalar(ctx, a, "agency") : NULL;
     if (!a)
         NB__ERR(ctx, node, "source needs 'agency' (gp, midwifery, health_visiting, ...)");
     else if (as && !nb_agency_parse(as, &src->agency))
@@ -461,7 +441,7 @@ static void nb__source(nb__lctx_t *ctx, yaml_node_t *node)
                 "unknown agency '%.40s' (gp, midwifery, health_visiting, "
                 "school_nursing, outpatients, other)",
                 as);
-    const char *ss = s ? nb__scalar(ctx, s, "system") : NULL;
+    const char *ss = s ? nb__feed_scalar(ctx, s, "system") : NULL;
     if (!s)
         NB__ERR(ctx, node, "source needs 'system', the name of the sending system");
     else if (ss && (!ss[0] || strlen(ss) > NB_SYSTEM_MAX ||
@@ -469,7 +449,7 @@ static void nb__source(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, s, "'system' must be one line of 1 to %d characters", NB_SYSTEM_MAX);
     else if (ss)
         nb_str_copy(src->system, sizeof(src->system), ss);
-    const char *os = o ? nb__scalar(ctx, o, "organisation_code") : NULL;
+    const char *os = o ? nb__feed_scalar(ctx, o, "organisation_code") : NULL;
     if (!o)
         NB__ERR(ctx, node, "source needs 'organisation_code', the ODS code of the organisation");
     else if (os && (!os[0] || strlen(os) > NB_ORG_MAX ||
@@ -485,21 +465,22 @@ static void nb__patient(nb__lctx_t *ctx, yaml_node_t *node)
     static const char *const keys[] = {"nhs_number",  "local_id", "date_of_birth",
                                        "family_name", "postcode", NULL};
     nb_feed_mapping_t *m = ctx->m;
-    if (!nb__is_map(ctx, node, "patient"))
+    if (!nb__feed_is_map(ctx, node, "patient"))
         return;
-    nb__known_keys(ctx, node, "patient", keys);
-    yaml_node_t *n = nb__get(ctx, node, "nhs_number"), *l = nb__get(ctx, node, "local_id"), *v;
+    nb__feed_known_keys(ctx, node, "patient", keys);
+    yaml_node_t *n = nb__feed_get(ctx, node, "nhs_number"),
+                *l = nb__feed_get(ctx, node, "local_id"), *v;
     if (n)
         nb__idsel(ctx, n, "nhs_number", false, &m->nhs);
     if (l)
         nb__idsel(ctx, l, "local_id", true, &m->local);
     if (!n && !l)
         NB__ERR(ctx, node, "patient needs 'nhs_number' or 'local_id' (or both)");
-    if ((v = nb__get(ctx, node, "date_of_birth")))
+    if ((v = nb__feed_get(ctx, node, "date_of_birth")))
         nb__paths(ctx, v, "date_of_birth", &m->dob);
-    if ((v = nb__get(ctx, node, "family_name")))
+    if ((v = nb__feed_get(ctx, node, "family_name")))
         nb__paths(ctx, v, "family_name", &m->family);
-    if ((v = nb__get(ctx, node, "postcode")))
+    if ((v = nb__feed_get(ctx, node, "postcode")))
         nb__paths(ctx, v, "postcode", &m->postcode);
 }
 
@@ -508,10 +489,11 @@ static void nb__unborn(nb__lctx_t *ctx, yaml_node_t *node)
     static const char *const keys[] = {"when", "expected_delivery_date", NULL};
     static const char *const wkeys[] = {"field", "values", NULL};
     nb_feed_mapping_t *m = ctx->m;
-    if (!nb__is_map(ctx, node, "unborn"))
+    if (!nb__feed_is_map(ctx, node, "unborn"))
         return;
-    nb__known_keys(ctx, node, "unborn", keys);
-    yaml_node_t *w = nb__get(ctx, node, "when"), *e = nb__get(ctx, node, "expected_delivery_date");
+    nb__feed_known_keys(ctx, node, "unborn", keys);
+    yaml_node_t *w = nb__feed_get(ctx, node, "when"),
+                *e = nb__feed_get(ctx, node, "expected_delivery_date");
     if (!w) {
         NB__ERR(ctx, node, "unborn needs 'when': always, or {field, values}");
     } else if (w->type == YAML_SCALAR_NODE) {
@@ -519,15 +501,15 @@ static void nb__unborn(nb__lctx_t *ctx, yaml_node_t *node)
             m->unborn_always = true;
         else
             NB__ERR(ctx, w, "'when' must be 'always' or {field, values}");
-    } else if (nb__is_map(ctx, w, "when")) {
-        nb__known_keys(ctx, w, "when", wkeys);
-        yaml_node_t *f = nb__get(ctx, w, "field"), *vs = nb__get(ctx, w, "values");
+    } else if (nb__feed_is_map(ctx, w, "when")) {
+        nb__feed_known_keys(ctx, w, "when", wkeys);
+        yaml_node_t *f = nb__feed_get(ctx, w, "field"), *vs = nb__feed_get(ctx, w, "values");
         m->unborn_when.set = true;
         m->unborn_when.dflt = 0;
         if (f)
             nb__paths(ctx, f, "field", &m->unborn_when.field);
         if (vs)
-            nb__set(ctx, vs, "values", &m->unborn_when.map);
+            nb__feed_set(ctx, vs, "values", &m->unborn_when.map);
         if (!f || !vs)
             NB__ERR(ctx, w, "'when' needs 'field' and 'values'");
     }
@@ -541,16 +523,17 @@ static void nb__links(nb__lctx_t *ctx, yaml_node_t *node)
 {
     static const char *const keys[] = {"local_to_nhs", "verification", NULL};
     nb_feed_mapping_t *m = ctx->m;
-    if (!nb__is_map(ctx, node, "identity_links"))
+    if (!nb__feed_is_map(ctx, node, "identity_links"))
         return;
-    nb__known_keys(ctx, node, "identity_links", keys);
-    yaml_node_t *l = nb__get(ctx, node, "local_to_nhs"), *v = nb__get(ctx, node, "verification");
-    const char *s = l ? nb__scalar(ctx, l, "local_to_nhs") : NULL;
+    nb__feed_known_keys(ctx, node, "identity_links", keys);
+    yaml_node_t *l = nb__feed_get(ctx, node, "local_to_nhs"),
+                *v = nb__feed_get(ctx, node, "verification");
+    const char *s = l ? nb__feed_scalar(ctx, l, "local_to_nhs") : NULL;
     if (s && strcmp(s, "true") == 0)
         m->link_local_to_nhs = true;
     else if (s && strcmp(s, "false") != 0)
         NB__ERR(ctx, l, "'local_to_nhs' must be true or false");
-    s = v ? nb__scalar(ctx, v, "verification") : NULL;
+    s = v ? nb__feed_scalar(ctx, v, "verification") : NULL;
     if (s && !nb_verification_parse(s, &m->link_verification))
         NB__ERR(ctx, v,
                 "unknown verification '%.40s' (unverified, locally_verified, "
@@ -574,23 +557,23 @@ static void nb__hl7v2_coded(nb__lctx_t *ctx, yaml_node_t *node)
 {
     nb_feed_mapping_t *m = ctx->m;
     yaml_node_t *v;
-    if ((v = nb__get(ctx, node, "status")))
+    if ((v = nb__feed_get(ctx, node, "status")))
         nb__coded(ctx, v, "status", nb__message_name, &m->status);
-    if ((v = nb__get(ctx, node, "cancel_reason")))
-        nb__coded(ctx, v, "cancel_reason", nb__status_name, &m->reason);
-    if ((v = nb__get(ctx, node, "outcome")))
+    if ((v = nb__feed_get(ctx, node, "cancel_reason")))
+        nb__coded(ctx, v, "cancel_reason", nb__feed_status_target, &m->reason);
+    if ((v = nb__feed_get(ctx, node, "outcome")))
         nb__coded(ctx, v, "outcome", nb__outcome_name, &m->outcome);
-    if ((v = nb__get(ctx, node, "appointment_type")))
+    if ((v = nb__feed_get(ctx, node, "appointment_type")))
         nb__coded(ctx, v, "appointment_type", NULL, &m->type);
     else
         NB__ERR(ctx, node, "hl7v2 needs 'appointment_type' {field, map, default}");
-    if ((v = nb__get(ctx, node, "contact_mode")))
-        nb__coded(ctx, v, "contact_mode", nb__mode_name, &m->mode);
+    if ((v = nb__feed_get(ctx, node, "contact_mode")))
+        nb__coded(ctx, v, "contact_mode", nb__feed_mode_target, &m->mode);
     if (m->status.set && m->status.dflt == NB__FEED_FROM_STATUS)
         NB__ERR(ctx, v, "status's default cannot be 'status'");
     for (size_t i = 0; i < m->status.map.n; i++)
         if (m->status.map.v[i].value == NB__FEED_FROM_STATUS)
-            NB__ERR(ctx, nb__get(ctx, node, "status"), "status's map cannot map to 'status'");
+            NB__ERR(ctx, nb__feed_get(ctx, node, "status"), "status's map cannot map to 'status'");
 }
 
 /* A message type that takes its status from the status field needs one, and a cancellation
@@ -606,7 +589,7 @@ static void nb__hl7v2_needs(nb__lctx_t *ctx, yaml_node_t *node)
     for (size_t i = 0; i < m->status.map.n; i++)
         cancelled |= m->status.map.v[i].value == NB__FEED_CANCELLED;
     if (from_status && !m->status.set)
-        NB__ERR(ctx, nb__get(ctx, node, "messages"),
+        NB__ERR(ctx, nb__feed_get(ctx, node, "messages"),
                 "a message type takes its status from the status field, and there is no "
                 "'status' section");
     if (cancelled && !m->reason.set)
@@ -615,12 +598,12 @@ static void nb__hl7v2_needs(nb__lctx_t *ctx, yaml_node_t *node)
                 "to say by whom (give it at least a default)");
 }
 
-static void nb__mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
+void nb__feed_mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
 {
     if (!nb__type_ok(s))
         NB__ERR(ctx, node, "'%.60s' is not an appointment type name", s);
     else
-        nb__code_add(ctx, node, arg, s, 1, "mandated");
+        nb__feed_code_add(ctx, node, arg, s, 1, "mandated");
 }
 
 static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
@@ -631,58 +614,58 @@ static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
         "patient",         "unborn",      "appointment_type", "contact_mode",  "mandated",
         "identity_links",  NULL};
     nb_feed_mapping_t *m = ctx->m;
-    if (!nb__is_map(ctx, node, "hl7v2"))
+    if (!nb__feed_is_map(ctx, node, "hl7v2"))
         return;
-    nb__known_keys(ctx, node, "hl7v2", keys);
-    yaml_node_t *v = nb__get(ctx, node, "messages");
+    nb__feed_known_keys(ctx, node, "hl7v2", keys);
+    yaml_node_t *v = nb__feed_get(ctx, node, "messages");
     if (!v) {
         NB__ERR(ctx, node, "hl7v2 needs 'messages': each message type and what it means");
-    } else if (nb__is_map(ctx, v, "messages")) {
+    } else if (nb__feed_is_map(ctx, v, "messages")) {
         for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
              p++) {
             yaml_node_t *k = yaml_document_get_node(ctx->doc, p->key),
                         *x = yaml_document_get_node(ctx->doc, p->value);
-            const char *ks = k ? nb__scalar(ctx, k, "messages") : NULL;
-            const char *xs = x ? nb__scalar(ctx, x, "messages") : NULL;
+            const char *ks = k ? nb__feed_scalar(ctx, k, "messages") : NULL;
+            const char *xs = x ? nb__feed_scalar(ctx, x, "messages") : NULL;
             int value;
-            if (ks && xs && nb__target(ctx, x, xs, nb__message_name, "messages", &value))
-                nb__code_add(ctx, k, &m->messages, ks, value, "messages");
+            if (ks && xs && nb__feed_target(ctx, x, xs, nb__message_name, "messages", &value))
+                nb__feed_code_add(ctx, k, &m->messages, ks, value, "messages");
         }
-        nb__codes_sort(&m->messages);
+        nb__feed_codes_sort(&m->messages);
     }
-    if ((v = nb__get(ctx, node, "ignore")))
-        nb__set(ctx, v, "ignore", &m->ignore);
-    if ((v = nb__get(ctx, node, "processing_ids")))
-        nb__set(ctx, v, "processing_ids", &m->proc_ids);
-    if ((v = nb__get(ctx, node, "versions")))
-        nb__set(ctx, v, "versions", &m->versions);
+    if ((v = nb__feed_get(ctx, node, "ignore")))
+        nb__feed_set(ctx, v, "ignore", &m->ignore);
+    if ((v = nb__feed_get(ctx, node, "processing_ids")))
+        nb__feed_set(ctx, v, "processing_ids", &m->proc_ids);
+    if ((v = nb__feed_get(ctx, node, "versions")))
+        nb__feed_set(ctx, v, "versions", &m->versions);
     for (size_t i = 0; i < m->messages.n; i++) {
         int dummy;
         if (nb__feed_lookup(&m->ignore, m->messages.v[i].code, &dummy))
-            NB__ERR(ctx, nb__get(ctx, node, "ignore"),
+            NB__ERR(ctx, nb__feed_get(ctx, node, "ignore"),
                     "a message type is both mapped and "
                     "ignored");
     }
     static const char *const pkeys[] = {"appointment_id", "scheduled_start", "recorded_at"};
     for (size_t i = 0; i < 3; i++) {
-        if ((v = nb__get(ctx, node, pkeys[i])))
+        if ((v = nb__feed_get(ctx, node, pkeys[i])))
             nb__paths(ctx, v, pkeys[i], nb__hl7_paths(m, pkeys[i]));
         else if (i < 2)
             NB__ERR(ctx, node, "hl7v2 needs '%s', the HL7 path(s) to read it from", pkeys[i]);
     }
     nb__hl7v2_coded(ctx, node);
-    if ((v = nb__get(ctx, node, "patient")))
+    if ((v = nb__feed_get(ctx, node, "patient")))
         nb__patient(ctx, v);
     else
         NB__ERR(ctx, node, "hl7v2 needs 'patient', where the identifiers are");
-    if ((v = nb__get(ctx, node, "unborn")))
+    if ((v = nb__feed_get(ctx, node, "unborn")))
         nb__unborn(ctx, v);
-    if ((v = nb__get(ctx, node, "mandated"))) {
-        nb__each(ctx, v, "mandated", nb__mandated_one, &m->mandated);
-        nb__codes_sort(&m->mandated);
+    if ((v = nb__feed_get(ctx, node, "mandated"))) {
+        nb__feed_each(ctx, v, "mandated", nb__feed_mandated_one, &m->mandated);
+        nb__feed_codes_sort(&m->mandated);
     }
     nb__hl7v2_needs(ctx, node);
-    if ((v = nb__get(ctx, node, "identity_links")))
+    if ((v = nb__feed_get(ctx, node, "identity_links")))
         nb__links(ctx, v);
     if (m->link_local_to_nhs && (!m->nhs.set || !m->local.set))
         NB__ERR(ctx, v,
@@ -695,17 +678,17 @@ static void nb__top(nb__lctx_t *ctx, yaml_node_t *root)
     static const char *const keys[] = {"format", "name", "source", "time_zone",
                                        "hl7v2",  "fhir", "csv",    NULL};
     nb_feed_mapping_t *m = ctx->m;
-    if (!nb__is_map(ctx, root, "the mapping file"))
+    if (!nb__feed_is_map(ctx, root, "the mapping file"))
         return;
-    nb__known_keys(ctx, root, "the mapping file", keys);
-    yaml_node_t *v = nb__get(ctx, root, "format");
-    const char *s = v ? nb__scalar(ctx, v, "format") : NULL;
+    nb__feed_known_keys(ctx, root, "the mapping file", keys);
+    yaml_node_t *v = nb__feed_get(ctx, root, "format");
+    const char *s = v ? nb__feed_scalar(ctx, v, "format") : NULL;
     if (!v)
         NB__ERR(ctx, root, "the mapping needs 'format: notbrought-mapping/1'");
     else if (s && strcmp(s, "notbrought-mapping/1") != 0)
         NB__ERR(ctx, v, "unknown format '%.40s': this notbrought reads notbrought-mapping/1", s);
-    v = nb__get(ctx, root, "name");
-    s = v ? nb__scalar(ctx, v, "name") : NULL;
+    v = nb__feed_get(ctx, root, "name");
+    s = v ? nb__feed_scalar(ctx, v, "name") : NULL;
     if (!v)
         NB__ERR(ctx, root, "the mapping needs 'name'");
     else if (s && (!s[0] || strlen(s) > NB_ID_MAX ||
@@ -713,27 +696,27 @@ static void nb__top(nb__lctx_t *ctx, yaml_node_t *root)
         NB__ERR(ctx, v, "'name' must be 1 to %d characters of an identifier", NB_ID_MAX);
     else if (s)
         nb_str_copy(m->name, sizeof(m->name), s);
-    if ((v = nb__get(ctx, root, "source")))
+    if ((v = nb__feed_get(ctx, root, "source")))
         nb__source(ctx, v);
     else
         NB__ERR(ctx, root, "the mapping needs 'source' {agency, system, organisation_code}");
-    v = nb__get(ctx, root, "time_zone");
-    s = v ? nb__scalar(ctx, v, "time_zone") : NULL;
+    v = nb__feed_get(ctx, root, "time_zone");
+    s = v ? nb__feed_scalar(ctx, v, "time_zone") : NULL;
     if (s && strcmp(s, "UTC") == 0)
         m->utc = true;
     else if (s && strcmp(s, "Europe/London") != 0)
         NB__ERR(ctx, v, "time_zone must be Europe/London (the default) or UTC");
-    static const char *const later[] = {"fhir", "csv"};
-    for (size_t i = 0; i < 2; i++)
-        if ((v = nb__get(ctx, root, later[i])))
-            NB__ERR(ctx, v,
-                    "section '%s' is not yet supported: this notbrought maps HL7 v2 only "
-                    "(issue 22)",
-                    later[i]);
-    if ((v = nb__get(ctx, root, "hl7v2")))
+    if ((v = nb__feed_get(ctx, root, "csv")))
+        NB__ERR(ctx, v, "section 'csv' is not yet supported: this notbrought maps HL7 v2 and FHIR");
+    yaml_node_t *fhir = nb__feed_get(ctx, root, "fhir");
+    if (fhir)
+        nb__feed_fhir_section(ctx, fhir);
+    if ((v = nb__feed_get(ctx, root, "hl7v2"))) {
+        m->hl7v2 = true;
         nb__hl7v2(ctx, v);
-    else
-        NB__ERR(ctx, root, "the mapping needs an 'hl7v2' section (the only mapper yet)");
+    } else if (!fhir) {
+        NB__ERR(ctx, root, "the mapping needs an 'hl7v2' or a 'fhir' section (or both)");
+    }
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
@@ -774,8 +757,8 @@ static bool nb__precheck(nb__lctx_t *ctx, const char *data, size_t len)
             done = true;
         }
         if (what) {
-            nb__report(ctx, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-                       "the file %s", what);
+            nb__feed_report(ctx, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                            "the file %s", what);
             ok = false;
         }
         yaml_event_delete(&ev);
@@ -794,15 +777,15 @@ static void nb__parse_doc(nb__lctx_t *ctx, const char *data, size_t len)
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        nb__report(ctx, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-                   "%s", parser.problem ? parser.problem : "malformed YAML");
+        nb__feed_report(ctx, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
+                        "%s", parser.problem ? parser.problem : "malformed YAML");
         yaml_parser_delete(&parser);
         return;
     }
     ctx->doc = &doc;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (!root) {
-        nb__report(ctx, 1, 1, "the file holds no YAML document");
+        nb__feed_report(ctx, 1, 1, "the file holds no YAML document");
     } else {
         nb__top(ctx, root);
         yaml_document_t more;
@@ -812,8 +795,9 @@ static void nb__parse_doc(nb__lctx_t *ctx, const char *data, size_t len)
                 NB__ERR(ctx, r2, "a mapping file holds one YAML document; this is a second one");
             yaml_document_delete(&more);
         } else {
-            nb__report(ctx, (int)parser.problem_mark.line + 1, (int)parser.problem_mark.column + 1,
-                       "%s", parser.problem ? parser.problem : "malformed YAML");
+            nb__feed_report(ctx, (int)parser.problem_mark.line + 1,
+                            (int)parser.problem_mark.column + 1, "%s",
+                            parser.problem ? parser.problem : "malformed YAML");
         }
     }
     ctx->doc = NULL;
@@ -836,7 +820,7 @@ nb_err_t nb_feed_mapping_load_buffer(const char *name, const char *data, size_t 
     ctx.m->source.agency = NB_AGENCY_OTHER;
     ctx.m->link_verification = NB_VERIFICATION_UNVERIFIED;
     if (len > NB__MAX_FILE_BYTES)
-        nb__report(&ctx, 0, 0, "the file is larger than 1 MiB");
+        nb__feed_report(&ctx, 0, 0, "the file is larger than 1 MiB");
     else if (nb__precheck(&ctx, data ? data : "", len))
         nb__parse_doc(&ctx, data ? data : "", len);
     nb_feed_mapping_t *m = ctx.m;

@@ -234,12 +234,11 @@ static void nb__msg_refuse(nb_ingest_t *in, nb__msg_t *m, const char *data, size
 }
 
 /* Where a record goes: appointments to the listener's topic, links and facts to theirs. */
-static const char *nb__topic_of(const nb_ingest_t *in, const nb__listener_t *l,
-                                const nb_record_t *rec)
+const char *nb__ingest_topic(const nb_ingest_t *in, const nb_mllp_conf_t *l, const nb_record_t *rec)
 {
     switch (rec->type) {
     case NB_RECORD_APPOINTMENT:
-        return l->conf->topic;
+        return l->topic;
     case NB_RECORD_IDENTITY_LINK:
         return in->conf->links_topic;
     case NB_RECORD_CONTEXT_FACT:
@@ -251,7 +250,7 @@ static const char *nb__topic_of(const nb_ingest_t *in, const nb__listener_t *l,
 
 /* Checks every record as the daemon will (nb_codec_validate): a record it would dead-letter
  * is refused here, where the sender hears of it. @returns false with @p r made a refusal. */
-static bool nb__records_valid(nb_ingest_t *in, const nb__listener_t *l, nb_ingest_result_t *r)
+bool nb__ingest_records_valid(nb_ingest_t *in, const nb_mllp_conf_t *l, nb_ingest_result_t *r)
 {
     char errstr[256], text[NB_INGEST_TEXT_MAX];
     nb_validate_opts_t opts;
@@ -264,7 +263,7 @@ static bool nb__records_valid(nb_ingest_t *in, const nb__listener_t *l, nb_inges
     }
     for (size_t i = 0; i < r->n_records; i++) {
         nb_err_t err =
-            nb__topic_of(in, l, &r->records[i])
+            nb__ingest_topic(in, l, &r->records[i])
                 ? nb_codec_validate(&r->records[i], &opts, in->now, errstr, sizeof(errstr))
                 : NB_ERR_SCHEMA_MISMATCH;
         if (err == NB_ERR_SCHEMA_MISMATCH)
@@ -285,8 +284,8 @@ static void nb__msg_publish(nb_ingest_t *in, nb__msg_t *m, const nb_ingest_resul
     nb__listener_t *l = &in->ls[m->listener];
     for (size_t i = 0; i < r->n_records; i++) {
         const nb_record_t *rec = &r->records[i];
-        nb_err_t err = nb_publisher_publish_record(in->pub, nb__topic_of(in, l, rec), rec, m,
-                                                   errstr, sizeof(errstr));
+        nb_err_t err = nb_publisher_publish_record(in->pub, nb__ingest_topic(in, l->conf, rec), rec,
+                                                   m, errstr, sizeof(errstr));
         if (err) {
             /* Those queued before it still report; the answer is AR whatever they say. */
             NB_LOG(NB_LOG_WARN, "ingest", "%s: message %s: record %zu not queued: %s: %s",
@@ -327,7 +326,7 @@ static void nb__msg_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, siz
         nb__msg_decide(in, m, NB_HL7_AA, NULL, r->text);
         return;
     }
-    if (r->outcome == NB_INGEST_PUBLISH && !nb__records_valid(in, l, r))
+    if (r->outcome == NB_INGEST_PUBLISH && !nb__ingest_records_valid(in, l->conf, r))
         r->outcome = NB_INGEST_REFUSE;
     if (r->outcome == NB_INGEST_REFUSE)
         nb__msg_refuse(in, m, data, len, r);

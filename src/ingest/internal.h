@@ -10,6 +10,7 @@
 #define NB_INGEST_INTERNAL_H
 
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -23,8 +24,14 @@
 
 typedef struct nb__conn_s nb__conn_t;
 
+/* The publisher's delivery reports carry either an MLLP message or a FHIR request; the
+ * first member of both says which (nb__reported). */
+#define NB__KIND_MLLP 0
+#define NB__KIND_FHIR 1
+
 /* A message between its frame and its ACK. */
 typedef struct nb__msg_s {
+    int kind; /* NB__KIND_MLLP: first, as nb__req_t's (http.c) */
     struct nb__msg_s *next;
     nb__conn_t *conn; /* NULL once its connection has gone: freed when reported */
     struct nb_ingest_s *in;
@@ -69,6 +76,19 @@ typedef struct nb__listener_s {
     int open; /* connections now */
 } nb__listener_t;
 
+/* A FHIR listener (http.c): a libmicrohttpd daemon run from the server's loop. */
+typedef struct nb__fsrv_s {
+    struct nb_ingest_s *in;
+    const nb_mllp_conf_t *conf;
+    nb_ingest_mapper_t mapper;
+    struct MHD_Daemon *d;
+    int port;
+    int epoll_fd;       /* polled by the loop; MHD_run() when ready */
+    nb_fhir_doc_t *doc; /* the reader's handle, reused from request to request */
+    size_t in_flight;   /* requests not yet completed */
+    char *tls_cert, *tls_key, *tls_ca; /* PEM, read at start (http_tls.c); NULL without */
+} nb__fsrv_t;
+
 struct nb_ingest_s {
     const nb_config_t *conf;
     nb_metrics_t *metrics;
@@ -87,6 +107,8 @@ struct nb_ingest_s {
     uint64_t ack_seq; /* the ACKs' own control ids */
     pthread_mutex_t stats_lock;
     nb_ingest_stats_t stats; /* @locks stats_lock */
+    nb__fsrv_t *fsrv;        /* FHIR listeners */
+    size_t n_fsrv;
 };
 
 /* ---- conn.c ---- */
@@ -108,6 +130,49 @@ void nb__conn_give_up(nb_ingest_t *in, nb__conn_t *c, const char *why);
 void nb__msg_reported(void *opaque, nb_err_t err, const char *reason);
 /** @brief Adds @p n to a counter under the lock. */
 void nb__count(nb_ingest_t *in, uint64_t *field, uint64_t n);
+
+/** @brief Where a record goes: appointments to the listener's topic, links and facts to
+ *         theirs; NULL for a type not taken from a feed. */
+const char *nb__ingest_topic(const nb_ingest_t *in, const nb_mllp_conf_t *l,
+                             const nb_record_t *rec);
+/** @brief Checks every record as the daemon will. @returns false with @p r made a refusal. */
+bool nb__ingest_records_valid(nb_ingest_t *in, const nb_mllp_conf_t *l, nb_ingest_result_t *r);
+
+/* ---- http.c ---- */
+
+/** @brief The publisher's delivery callback: an MLLP message's or a FHIR request's. */
+void nb__reported(void *opaque, nb_err_t err, const char *reason);
+/** @brief A FHIR request's delivery report: resumes it once all are in. */
+void nb__fhir_reported(void *opaque, nb_err_t err, const char *reason);
+/** @brief Starts the FHIR listeners of conf->fhir with their mappers. */
+bool nb__fhir_start(nb_ingest_t *in, const nb_ingest_mapper_t *mappers, char *errstr,
+                    size_t errstr_size);
+/** @brief Fills one pollfd per FHIR listener. @returns how many. */
+size_t nb__fhir_pollfds(nb_ingest_t *in, struct pollfd *pfd);
+/** @brief Lets libmicrohttpd serve what is ready (and resumed). */
+void nb__fhir_run(nb_ingest_t *in);
+/** @brief The poll timeout: at most @p ms, less when libmicrohttpd wants to run sooner. */
+int nb__fhir_timeout(nb_ingest_t *in, int ms);
+/** @brief Stops accepting (stopping). */
+void nb__fhir_quiesce(nb_ingest_t *in);
+/** @brief Requests not yet answered and completed. */
+size_t nb__fhir_in_flight(const nb_ingest_t *in);
+/** @brief Stops the daemons. After the publisher's destruction (which resumes what waits). */
+void nb__fhir_destroy(nb_ingest_t *in);
+
+/* ---- http_tls.c ---- */
+
+struct MHD_OptionItem;
+struct MHD_Connection;
+/** @brief The listener's TLS options (its PEM files read into @p s), into @p opts (room for
+ *         4). @returns how many; 0 without TLS; (size_t)-1 with the reason in errstr. */
+size_t nb__fhir_tls_options(nb__fsrv_t *s, struct MHD_OptionItem *opts, char *errstr,
+                            size_t errstr_size);
+/** @brief With tls.require_client_cert: whether the connection presented a certificate the
+ *         CA verifies. True otherwise. */
+bool nb__fhir_client_ok(const nb__fsrv_t *s, struct MHD_Connection *conn);
+/** @brief Frees the PEM copies. */
+void nb__fhir_tls_free(nb__fsrv_t *s);
 
 /* ---- tls.c ---- */
 

@@ -78,8 +78,8 @@ nb_ingest_t *nb_ingest_new(const nb_config_t *conf, const nb_ingest_mapper_t *ma
     in->now = nb__ingest_now();
     atomic_init(&in->stop, false);
     pthread_mutex_init(&in->stats_lock, NULL);
-    if (conf->n_mllp == 0) {
-        snprintf(errstr, errstr_size, "ingest.mllp: no listener is configured");
+    if (conf->n_mllp == 0 && conf->n_fhir == 0) {
+        snprintf(errstr, errstr_size, "ingest.mllp, ingest.fhir: no listener is configured");
         goto fail;
     }
     if (pipe(in->wake) != 0 || !nb__nonblock(in->wake[0]) || !nb__nonblock(in->wake[1])) {
@@ -88,7 +88,7 @@ nb_ingest_t *nb_ingest_new(const nb_config_t *conf, const nb_ingest_mapper_t *ma
     }
     in->result = calloc(1, sizeof(*in->result));
     in->hl7 = nb_hl7_msg_new(NULL);
-    in->ls = calloc(conf->n_mllp, sizeof(*in->ls));
+    in->ls = calloc(conf->n_mllp ? conf->n_mllp : 1, sizeof(*in->ls));
     if (!in->result || !in->hl7 || !in->ls) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
@@ -111,10 +111,14 @@ nb_ingest_t *nb_ingest_new(const nb_config_t *conf, const nb_ingest_mapper_t *ma
         nb_metrics_set(m, NB_M_MLLP_LAST_MESSAGE, l->conf->name, (double)in->now / 1e3);
         nb_metrics_set(m, NB_M_MLLP_CONNECTIONS, l->conf->name, 0);
     }
-    in->pub = nb_publisher_new(conf, "ingest", conf->ingest_delivery_timeout_ms, nb__msg_reported,
+    in->pub = nb_publisher_new(conf, "ingest", conf->ingest_delivery_timeout_ms, nb__reported,
                                errstr, errstr_size);
-    if (!in->pub)
+    if (!in->pub || !nb__fhir_start(in, mappers + conf->n_mllp, errstr, errstr_size))
         goto fail;
+    for (size_t i = 0; i < in->n_fsrv; i++)
+        NB_LOG(NB_LOG_INFO, "ingest", "%s: FHIR R4 over HTTP on %s port %d, events to %s",
+               in->fsrv[i].conf->name, in->fsrv[i].conf->bind, in->fsrv[i].port,
+               in->fsrv[i].conf->topic);
     for (size_t i = 0; i < in->n_ls; i++)
         NB_LOG(NB_LOG_INFO, "ingest", "%s: MLLP%s on %s port %d, events to %s",
                in->ls[i].conf->name, in->ls[i].tls ? " over TLS" : "", in->ls[i].conf->bind,
@@ -240,6 +244,7 @@ static void nb__begin_stop(nb_ingest_t *in)
         in->conns[i]->closing = true;
         nb__conn_flush(in, in->conns[i]);
     }
+    nb__fhir_quiesce(in);
     NB_LOG(NB_LOG_INFO, "ingest", "stopping: %zu connections to answer and close", in->n_conns);
 }
 
@@ -261,7 +266,7 @@ static void nb__renew_publisher(nb_ingest_t *in)
     if (!nb_publisher_failed(in->pub) || nb_publisher_in_flight(in->pub) > 0)
         return;
     nb_publisher_t *pub = nb_publisher_new(in->conf, "ingest", in->conf->ingest_delivery_timeout_ms,
-                                           nb__msg_reported, errstr, sizeof(errstr));
+                                           nb__reported, errstr, sizeof(errstr));
     if (!pub) {
         NB_LOG(NB_LOG_ERROR, "ingest", "a new producer after a fatal error: %s", errstr);
         return;
@@ -285,7 +290,9 @@ static bool nb__turn(nb_ingest_t *in, struct pollfd *pfd)
         bool skip = ev == 0 && in->conns[i]->eof;
         pfd[n++] = (struct pollfd){skip ? -1 : in->conns[i]->fd, ev, 0};
     }
-    int rc = poll(pfd, (nfds_t)n, in->stopping ? 50 : NB__INGEST_TICK_MS);
+    size_t fhir_at = n;
+    n += nb__fhir_pollfds(in, pfd + n);
+    int rc = poll(pfd, (nfds_t)n, nb__fhir_timeout(in, in->stopping ? 50 : NB__INGEST_TICK_MS));
     if (rc < 0 && errno != EINTR) {
         NB_LOG(NB_LOG_ERROR, "ingest", "poll: %s", strerror(errno));
         return false;
@@ -296,6 +303,9 @@ static bool nb__turn(nb_ingest_t *in, struct pollfd *pfd)
         ;
     nb_publisher_poll(in->pub, 0); /* delivery reports decide answers and flush them */
     nb__renew_publisher(in);
+    /* Every turn, not only when its descriptor is ready: delivery reports resume requests. */
+    (void)fhir_at;
+    nb__fhir_run(in);
     for (size_t i = 0; rc > 0 && i < in->n_ls; i++)
         if (pfd[2 + i].revents & POLLIN)
             nb__accept(in, i);
@@ -337,7 +347,8 @@ nb_err_t nb_ingest_run(nb_ingest_t *in, volatile sig_atomic_t *stop)
             nb_metrics_heartbeat(in->metrics, in->now);
             nb_metrics_set(in->metrics, NB_M_READY, NULL, in->stopping ? 0 : 1);
         }
-        if (in->stopping && in->n_conns == 0 && nb_publisher_in_flight(in->pub) == 0)
+        if (in->stopping && in->n_conns == 0 && nb_publisher_in_flight(in->pub) == 0 &&
+            nb__fhir_in_flight(in) == 0)
             break;
         if (in->stopping && in->now > in->stop_deadline) {
             for (size_t i = 0; i < in->n_conns; i++)
@@ -349,7 +360,7 @@ nb_err_t nb_ingest_run(nb_ingest_t *in, volatile sig_atomic_t *stop)
                    "what Kafka had not acknowledged was answered AR");
             break;
         }
-        size_t need = 2 + in->n_ls + in->n_conns;
+        size_t need = 2 + in->n_ls + in->n_conns + in->n_fsrv;
         if (need > cap) {
             struct pollfd *p = realloc(pfd, need * 2 * sizeof(*p));
             if (!p) {
@@ -382,6 +393,7 @@ void nb_ingest_destroy(nb_ingest_t *in)
     free(in->conns);
     /* After the connections: the purge reports what is still in flight, freeing it. */
     nb_publisher_destroy(in->pub);
+    nb__fhir_destroy(in); /* after the publisher: its purge resumes what waits for Kafka */
     for (size_t i = 0; in->ls && i < in->n_ls; i++) {
         if (in->ls[i].fd >= 0)
             close(in->ls[i].fd);

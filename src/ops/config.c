@@ -189,6 +189,13 @@ const nb__cdef_t nb__config_table[] = {
      "topics.appointments, where its appointment events go), `tls` (optional: `cert` and `key` "
      "PEM files, `ca` to verify client certificates against, `require_client_cert` true or "
      "false; TLS 1.2 or later). Only from the file: no environment variable sets it."},
+    {"ingest.fhir", NB__C_MLLP, NULL, NONE, OFF(fhir), OFF(n_fhir), NB_CONFIG_MAX_LISTENERS,
+     "FHIR R4 HTTP listeners (docs/fhir.md, `notbrought ingest fhir`), a list of mappings with "
+     "the keys of ingest.mllp: `name` (unique among both lists: the source's name and the "
+     "<source> of POST /fhir/<source>/...), `bind` (default `127.0.0.1`), `port`, `mapping` "
+     "(with a `fhir` section), `topic`, `tls` (as ingest.mllp's: libmicrohttpd's GnuTLS; "
+     "`require_client_cert` answers 403 without a verified client certificate). Only from "
+     "the file."},
     {"ingest.max_message_bytes", NB__C_INT, "1048576", 1024, 67108864,
      OFF(ingest_max_message_bytes), 0, 0,
      "Largest HL7 v2 message an MLLP listener takes. A frame that grows past it is answered AR "

@@ -267,67 +267,84 @@ static bool nb__source_name_ok(const char *s)
 
 /* One MLLP listener's TLS files: a certificate and its key together, a CA when client
  * certificates are required. */
-static void nb__check_mllp_tls(const nb_mllp_conf_t *l, nb__cerr_t *e)
+static void nb__check_mllp_tls(const nb_mllp_conf_t *l, const char *sect, nb__cerr_t *e)
 {
     char label[128];
     if (!l->tls_cert[0] != !l->tls_key[0])
-        nb__cerr(e, "ingest.mllp %s (line %d): tls: cert and key go together", l->name, l->line);
+        nb__cerr(e, "%s %s (line %d): tls: cert and key go together", sect, l->name, l->line);
     if (!l->tls_cert[0] && (l->tls_ca[0] || l->tls_require_client_cert))
         nb__cerr(e,
-                 "ingest.mllp %s (line %d): tls: ca and require_client_cert need cert and "
+                 "%s %s (line %d): tls: ca and require_client_cert need cert and "
                  "key",
-                 l->name, l->line);
+                 sect, l->name, l->line);
     if (l->tls_require_client_cert && !l->tls_ca[0])
         nb__cerr(e,
-                 "ingest.mllp %s (line %d): tls.require_client_cert needs tls.ca, the CA "
+                 "%s %s (line %d): tls.require_client_cert needs tls.ca, the CA "
                  "that signs the clients' certificates",
-                 l->name, l->line);
+                 sect, l->name, l->line);
     const char *files[][2] = {
         {"tls.cert", l->tls_cert}, {"tls.key", l->tls_key}, {"tls.ca", l->tls_ca}};
     for (size_t i = 0; i < 3; i++) {
         if (!files[i][1][0])
             continue;
-        snprintf(label, sizeof(label), "ingest.mllp %s %s", l->name, files[i][0]);
+        snprintf(label, sizeof(label), "%s %s %s", sect, l->name, files[i][0]);
         nb__check_file(e, label, files[i][1], false);
     }
 }
 
-void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e)
+/* One list of listeners (@p sect: ingest.mllp or ingest.fhir); names unique across both. */
+static void nb__check_listeners(const nb_config_t *c, const nb_mllp_conf_t *list, size_t n,
+                                const char *sect, nb__cerr_t *e)
 {
     unsigned char addr[sizeof(struct in6_addr)];
-    if (c->ingest_max_buffered_bytes < c->ingest_max_message_bytes)
-        nb__cerr(e, "ingest.max_buffered_bytes: must be at least ingest.max_message_bytes (%d)",
-                 c->ingest_max_message_bytes);
-    for (size_t i = 0; i < c->n_mllp; i++) {
-        const nb_mllp_conf_t *l = &c->mllp[i];
+    for (size_t i = 0; i < n; i++) {
+        const nb_mllp_conf_t *l = &list[i];
         if (!nb__source_name_ok(l->name))
-            nb__cerr(e, "ingest.mllp (line %d): name: 1 to 64 letters, digits, '.', '_' or '-'",
+            nb__cerr(e, "%s (line %d): name: 1 to 64 letters, digits, '.', '_' or '-'", sect,
                      l->line);
         for (size_t k = 0; k < i; k++) {
+            if (strcmp(list[k].name, l->name) == 0)
+                nb__cerr(e, "%s (line %d): the name %s is taken (line %d)", sect, l->line, l->name,
+                         list[k].line);
+            if (l->port != 0 && list[k].port == l->port && strcmp(list[k].bind, l->bind) == 0)
+                nb__cerr(e, "%s %s (line %d): %s port %d is taken by %s", sect, l->name, l->line,
+                         l->bind, l->port, list[k].name);
+        }
+        for (size_t k = 0; list == c->fhir && k < c->n_mllp; k++) {
             if (strcmp(c->mllp[k].name, l->name) == 0)
-                nb__cerr(e, "ingest.mllp (line %d): the name %s is taken (line %d)", l->line,
-                         l->name, c->mllp[k].line);
+                nb__cerr(e, "%s (line %d): the name %s is taken by ingest.mllp (line %d)", sect,
+                         l->line, l->name, c->mllp[k].line);
             if (l->port != 0 && c->mllp[k].port == l->port && strcmp(c->mllp[k].bind, l->bind) == 0)
-                nb__cerr(e, "ingest.mllp %s (line %d): %s port %d is taken by %s", l->name, l->line,
+                nb__cerr(e, "%s %s (line %d): %s port %d is taken by %s", sect, l->name, l->line,
                          l->bind, l->port, c->mllp[k].name);
         }
         if (inet_pton(AF_INET, l->bind, addr) != 1 && inet_pton(AF_INET6, l->bind, addr) != 1)
             nb__cerr(e,
-                     "ingest.mllp %s (line %d): bind: expected a numeric IPv4 or IPv6 address "
+                     "%s %s (line %d): bind: expected a numeric IPv4 or IPv6 address "
                      "such as 127.0.0.1",
-                     l->name, l->line);
+                     sect, l->name, l->line);
         bool known = false;
         for (size_t k = 0; k < c->n_appointment_topics; k++)
             known = known || strcmp(c->appointment_topics[k], l->topic) == 0;
         if (!known)
             nb__cerr(e,
-                     "ingest.mllp %s (line %d): topic: %s is not one of topics.appointments "
+                     "%s %s (line %d): topic: %s is not one of topics.appointments "
                      "(the daemon would never read what the listener publishes)",
-                     l->name, l->line, l->topic[0] ? l->topic : "(none)");
+                     sect, l->name, l->line, l->topic[0] ? l->topic : "(none)");
         if (l->mapping[0])
-            nb__check_file(e, "ingest.mllp mapping", l->mapping, false);
-        nb__check_mllp_tls(l, e);
+            nb__check_file(e, list == c->fhir ? "ingest.fhir mapping" : "ingest.mllp mapping",
+                           l->mapping, false);
+        nb__check_mllp_tls(l, sect, e);
     }
+}
+
+void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e)
+{
+    if (c->ingest_max_buffered_bytes < c->ingest_max_message_bytes)
+        nb__cerr(e, "ingest.max_buffered_bytes: must be at least ingest.max_message_bytes (%d)",
+                 c->ingest_max_message_bytes);
+    nb__check_listeners(c, c->mllp, c->n_mllp, "ingest.mllp", e);
+    nb__check_listeners(c, c->fhir, c->n_fhir, "ingest.fhir", e);
 }
 
 NB_NODISCARD static nb_err_t nb__validate(const nb_config_t *c, bool need_key, char *errstr,
@@ -377,8 +394,8 @@ nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_si
 
 nb_err_t nb_config_validate_ingest(const nb_config_t *c, char *errstr, size_t errstr_size)
 {
-    if (c->n_mllp == 0) {
-        snprintf(errstr, errstr_size, "ingest.mllp: no listener is configured");
+    if (c->n_mllp == 0 && c->n_fhir == 0) {
+        snprintf(errstr, errstr_size, "ingest.mllp, ingest.fhir: no listener is configured");
         return NB_ERR_CONFIG;
     }
     return nb__validate(c, false, errstr, errstr_size);

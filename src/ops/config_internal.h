@@ -62,6 +62,8 @@ NB_NODISCARD nb_err_t nb__set_prop(nb_config_t *c, const char *k, const char *v)
  *         yaml_node_t of @p doc, a yaml_document_t: void here so that this header needs no
  *         libyaml); errors go to @p e with path:line:column. */
 void nb__load_mllp(nb_config_t *c, void *doc, void *v, const char *path, nb__cerr_t *e);
+/** @brief ingest.fhir: the same keys as ingest.mllp, into c->fhir. */
+void nb__load_fhir_listeners(nb_config_t *c, void *doc, void *v, const char *path, nb__cerr_t *e);
 
 /** @brief Frees the listeners. */
 void nb__free_mllp(nb_config_t *c);

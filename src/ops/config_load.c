@@ -99,7 +99,10 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
         return;
     }
     if (d->type == NB__C_MLLP) {
-        nb__load_mllp(c, doc, v, path, e);
+        if (strcmp(d->key, "ingest.fhir") == 0)
+            nb__load_fhir_listeners(c, doc, v, path, e);
+        else
+            nb__load_mllp(c, doc, v, path, e);
         return;
     }
     if (d->type == NB__C_LIST) {

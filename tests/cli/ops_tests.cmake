@@ -75,3 +75,10 @@ add_test(NAME cli.ingest_mllp
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ingest_mllp.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.ingest_mllp PROPERTIES LABELS integration TIMEOUT 180)
+
+# The FHIR R4 adapter from the command line: POST over HTTP, 201 after Kafka, 422 with the
+# OperationOutcome's path and a dead letter, a batch Bundle with one bad entry (issue 22).
+add_test(NAME cli.ingest_fhir
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ingest_fhir.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.ingest_fhir PROPERTIES LABELS integration TIMEOUT 180)

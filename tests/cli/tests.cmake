@@ -173,8 +173,14 @@ nb_cli_test(mapping_check_health_visiting "mapping|check|config/mappings/health-
             "^ok: health-visiting-7a5: hl7v2 for health_visiting .*outcome 10 codes")
 nb_cli_test(mapping_check_unknown_key "mapping|check|${M}/unknown-key.yaml" 1
             "unknown-key.yaml:10:3: error: unknown key 'colour' in hl7v2 \\[config\\]\n1 error: the mapping is not valid")
-nb_cli_test(mapping_check_fhir_not_yet "mapping|check|${M}/fhir-section.yaml" 1
-            "fhir-section.yaml:11:3: error: section 'fhir' is not yet supported")
+nb_cli_test(mapping_check_fhir_unknown_key "mapping|check|${M}/fhir-section.yaml" 1
+            "fhir-section.yaml:11:3: error: unknown key 'appointment' in fhir")
+# FHIR R4: a made-up home visit Appointment (noshow on a new birth visit, made at home:
+# no_access_visit), and the same with an NHS number failing Modulus 11, refused with the path.
+nb_cli_test(mapping_test_fhir "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-noshow.json"
+            0 "\"nhs_number\":\"9990010005\".*\"id\":\"hv-0042\",\"type\":\"new_birth_visit\",\"mandated_contact\":true,\"contact_mode\":\"home_visit\".*\"status\":\"no_access_visit\",\"recorded_at\":\"2026-02-03T11:20:00.000Z\"")
+nb_cli_test(mapping_test_fhir_mod11 "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-mod11.json"
+            0 "\"code\":\"nhs_check_digit\",\"text\":\"Appointment.participant\\[0\\].actor.resolve\\(\\).identifier\\[0\\]: NHS number fails the Modulus 11 check\"")
 nb_cli_test(mapping_check_missing "mapping|check|${M}/no-such-mapping.yaml" 3
             "no-such-mapping.yaml: error: cannot read the mapping: No such file or directory \\[io\\]")
 nb_cli_test(mapping_test_expect "mapping|test|config/mappings/gp-practice.yaml|${M}/gp-s26.hl7|--expect|${M}/gp-s26.jsonl"

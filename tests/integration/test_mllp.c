@@ -597,7 +597,7 @@ static void test_connection_limits(void **state)
     l->tls_key = strdup("");
     l->tls_ca = strdup("");
     nb_hl7_msg_t *hl7 = nb_hl7_msg_new(NULL); /* this server's mapper's own */
-    nb_ingest_mapper_t mapper = {it_map, hl7};
+    nb_ingest_mapper_t mapper = {it_map, hl7, NULL};
     nb_ingest_t *in = nb_ingest_new(conf, &mapper, NULL, errstr, sizeof(errstr));
     assert_non_null(in);
     nb_ingest_t *shared = it.in;
@@ -747,7 +747,7 @@ static int it_setup(void **state)
     it.hl7 = nb_hl7_msg_new(NULL);
     nb_hl7_msg_t *mapper_hl7 = nb_hl7_msg_new(NULL);
     static nb_ingest_mapper_t mappers[2];
-    mappers[0] = mappers[1] = (nb_ingest_mapper_t){it_map, mapper_hl7};
+    mappers[0] = mappers[1] = (nb_ingest_mapper_t){it_map, mapper_hl7, NULL};
     it.metrics = nb_metrics_new();
     it.in = nb_ingest_new(it.conf, mappers, it.metrics, errstr, sizeof(errstr));
     if (!it.in)
