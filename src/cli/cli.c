@@ -22,7 +22,7 @@ static const nb__command_t nb__commands[] = {
     {"replay", "backtest a policy over recorded events; compare two policies", nb__cmd_replay},
     {"mapping", "check a source's feed mapping (YAML); map a sample HL7 v2 message",
      nb__cmd_mapping},
-    {"ingest", "receive HL7 v2 over MLLP, map it and publish it (ACK after Kafka's)",
+    {"ingest", "receive HL7 v2 over MLLP, or import a CSV extract; map and publish",
      nb__cmd_ingest},
     {"version", "print the version", nb__cmd_version},
 };

@@ -158,7 +158,9 @@ int nb__cmd_ingest(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     static const char help[] =
-        "usage: notbrought ingest mllp --config FILE [--bootstrap HOST:PORT] [--check-config]\n\n"
+        "usage: notbrought ingest mllp --config FILE [--bootstrap HOST:PORT] [--check-config]\n"
+        "       notbrought ingest csv FILE --mapping FILE --config FILE --topic TOPIC ...\n"
+        "       (notbrought ingest csv --help: a CSV extract, resumable)\n\n"
         "Receives HL7 v2 messages over MLLP on every ingest.mllp listener of the configuration\n"
         "(TLS with client certificates where configured), maps each with its source's mapping\n"
         "(see 'notbrought mapping') and publishes the events to the listener's topic and\n"
@@ -172,6 +174,8 @@ int nb__cmd_ingest(int argc, char **argv)
     const char *cfg = NULL, *bootstrap = NULL;
     bool check = false;
     int c;
+    if (argc >= 2 && strcmp(argv[1], "csv") == 0)
+        return nb__cmd_ingest_csv(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "mllp") != 0) {
         if (nb__wants_help(argc, argv)) {
             fputs(help, stdout);

@@ -63,13 +63,13 @@ static const char *nb__type_name(const nb_feed_mapping_t *m, int v)
     return v >= 0 && (size_t)v < m->n_types ? m->types[v] : "?";
 }
 
-static const char *nb__mode_name(const nb_feed_mapping_t *m, int v)
+static const char *nb__sum_mode(const nb_feed_mapping_t *m, int v)
 {
     (void)m;
     return nb_contact_mode_name((nb_contact_mode_t)v);
 }
 
-static const char *nb__status_name(const nb_feed_mapping_t *m, int v)
+static const char *nb__sum_status(const nb_feed_mapping_t *m, int v)
 {
     (void)m;
     return v >= 0 ? nb_status_name((nb_status_t)v) : "?";
@@ -80,9 +80,23 @@ void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
     char types[80], modes[80], reasons[80];
     if (!m || !size)
         return;
+    if (m->csv && !m->messages.n) {
+        const nb__csv_t *c = m->csv;
+        snprintf(
+            buf, size,
+            "%s: csv for %s %s (%s), delimiter '%s', recorded_at %s; status %zu codes, "
+            "unmapped %s; appointment types: %zu codes, unmapped %s; contact modes: %zu "
+            "codes",
+            m->name, nb_agency_name(m->source.agency), m->source.organisation_code,
+            m->source.system, c->opts.delimiter == '\t' ? "tab" : (char[2]){c->opts.delimiter, 0},
+            c->opts.recorded_is_extract ? "the extract time" : "a column", c->status.n,
+            c->status_dflt >= 0 ? nb_status_name((nb_status_t)c->status_dflt) : "refused",
+            c->type.n, c->type_dflt >= 0 ? nb__type_name(m, c->type_dflt) : "refused", c->mode.n);
+        return;
+    }
     nb__dflt(&m->type, nb__type_name, m, types, sizeof(types));
-    nb__dflt(&m->mode, nb__mode_name, m, modes, sizeof(modes));
-    nb__dflt(&m->reason, nb__status_name, m, reasons, sizeof(reasons));
+    nb__dflt(&m->mode, nb__sum_mode, m, modes, sizeof(modes));
+    nb__dflt(&m->reason, nb__sum_status, m, reasons, sizeof(reasons));
     snprintf(buf, size,
              "%s: hl7v2 for %s %s (%s), %zu message types mapped, %zu ignored; status %zu codes, "
              "outcome %zu codes; cancel reasons: %s; appointment types: %s; contact modes: %s; "
@@ -117,6 +131,7 @@ void nb_feed_mapping_free(nb_feed_mapping_t *m)
     for (size_t i = 0; i < m->n_types; i++)
         free(m->types[i]);
     free(m->types);
+    nb__feed_csv_free(m->csv);
     EVP_MD_free(m->sha256);
     free(m);
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include <openssl/evp.h>
+#include <yaml.h>
 
 #include "notbrought/feed.h"
 
@@ -90,11 +91,89 @@ struct nb_feed_mapping_s {
     size_t n_types;
     nb__codemap_t mandated; /**< type names that are mandated contacts */
     bool link_local_to_nhs;
+    struct nb__csv_s *csv; /**< the csv section (csv_load.c), NULL without one. Owned. */
     nb_verification_t link_verification;
     /** SHA-256 fetched once at load: OpenSSL 3 looks EVP_sha256() up (under a lock) on every
      *  use. NULL when the fetch failed (EVP_sha256() is used then). Owned. */
     EVP_MD *sha256;
 };
+
+/* The csv section (csv_load.c, csvmap.c). */
+#define NB__FEED_CSV_FMT 32 /**< a date/time format as written, "DD/MM/YYYY hh:mm" */
+typedef struct nb__csv_s {
+    nb_feed_csv_opts_t opts;
+    /** The column of each key (nb_feed_csv_key_t) as written, "" when the key is not read, and
+     *  normalised as codes are. */
+    char col[NB_FEED_CSV__KEYS][NB__FEED_CODE_MAX];
+    char col_norm[NB_FEED_CSV__KEYS][NB__FEED_CODE_MAX];
+    /** Formats of the time keys (NB_FEED_CSV_START, _START_TIME, _RECORDED, _DOB). */
+    char fmt[NB_FEED_CSV__KEYS][NB__FEED_CSV_FMT];
+    char local_system[NB_SYSTEM_MAX + 1];
+    nb__codemap_t status; /**< nb_status_t values */
+    int status_dflt;      /**< a status, or NB__FEED_REFUSE */
+    nb__codemap_t type;   /**< indices into the mapping's types */
+    int type_dflt;        /**< an index, or NB__FEED_REFUSE */
+    nb__codemap_t mode;   /**< nb_contact_mode_t values */
+    int mode_dflt;        /**< a mode, or NB__FEED_REFUSE; face_to_face without the key */
+} nb__csv_t;
+
+/* The loader's state (mapping_load.c), shared with the loaders of other sections. */
+typedef struct nb__lctx_s {
+    const char *file;
+    yaml_document_t *doc;
+    nb_feed_diag_cb_t *cb;
+    void *opaque;
+    char *errstr;
+    size_t errstr_size;
+    int n_errors;
+    bool nomem;
+    nb_feed_mapping_t *m;
+} nb__lctx_t;
+
+/* mapping_load.c: what the section loaders share. Global symbols of the library carry the
+ * module's prefix (the policy loader has its own nb__report() and nb__scalar()); the short
+ * names are kept in the source. */
+#define nb__report nb__feed_report
+#define nb__scalar nb__feed_scalar
+#define nb__is_map nb__feed_is_map
+#define nb__get nb__feed_get
+#define nb__known_keys nb__feed_known_keys
+#define nb__status_name nb__feed_status_name
+#define nb__mode_name nb__feed_mode_name
+#define nb__codes nb__feed_codes
+#define nb__target nb__feed_target
+#define nb__mandated nb__feed_mandated
+void nb__report(nb__lctx_t *ctx, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define NB__ERR(ctx, node, ...)                                                                    \
+    nb__report((ctx), (node) ? (int)(node)->start_mark.line + 1 : 0,                               \
+               (node) ? (int)(node)->start_mark.column + 1 : 0, __VA_ARGS__)
+/** @brief The scalar's text, or NULL after reporting that it is not one. */
+const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key);
+/** @brief Whether @p node is a mapping (reported when not). */
+bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key);
+/** @brief The value of @p key in a mapping node, or NULL. */
+yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key);
+/** @brief Reports every key of @p map not in @p keys (NULL-terminated), and keys given twice. */
+void nb__known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where, const char *const *keys);
+/** A target name: a status, a contact mode (-100: not a name). */
+typedef int (*nb__name_fn)(const char *s);
+int nb__status_name(const char *s);
+int nb__mode_name(const char *s);
+/** @brief {target: [code, ...], ...} into @p map; a NULL @p fn takes appointment type names. */
+void nb__codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__name_fn fn,
+               nb__codemap_t *map);
+/** @brief A name of the target vocabulary: @p fn's, or a type name when fn is NULL. */
+bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__name_fn fn, const char *what,
+                int *value);
+/** @brief Loads the mandated list into the mapping. */
+void nb__mandated(nb__lctx_t *ctx, yaml_node_t *node);
+
+/* csv_load.c */
+/** @brief Loads the csv section into ctx->m->csv. */
+void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node);
+/** @brief Frees a csv section. NULL is a no-op. */
+void nb__feed_csv_free(nb__csv_t *c);
 
 /* mapping_load.c */
 /** @brief Normalises a code: ASCII lower case, without spaces, '-', '_' and '.'. */

@@ -16,18 +16,6 @@
 #define NB__MAX_FILE_BYTES (1u << 20)
 #define NB__MAX_NESTING 16
 
-typedef struct nb__lctx_s {
-    const char *file;
-    yaml_document_t *doc;
-    nb_feed_diag_cb_t *cb;
-    void *opaque;
-    char *errstr;
-    size_t errstr_size;
-    int n_errors;
-    bool nomem;
-    nb_feed_mapping_t *m;
-} nb__lctx_t;
-
 /* ---- diagnostics ------------------------------------------------------------------------- */
 
 /* Control characters quoted from a file are written \xNN, so that they cannot forge a line. */
@@ -38,8 +26,7 @@ static void nb__clean(char *s)
             *s = '?';
 }
 
-__attribute__((format(printf, 4, 5))) static void nb__report(nb__lctx_t *ctx, int line, int col,
-                                                             const char *fmt, ...)
+void nb__report(nb__lctx_t *ctx, int line, int col, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -58,10 +45,6 @@ __attribute__((format(printf, 4, 5))) static void nb__report(nb__lctx_t *ctx, in
         ctx->cb(ctx->opaque, &d);
     }
 }
-
-#define NB__ERR(ctx, node, ...)                                                                    \
-    nb__report((ctx), (node) ? (int)(node)->start_mark.line + 1 : 0,                               \
-               (node) ? (int)(node)->start_mark.column + 1 : 0, __VA_ARGS__)
 
 /* ---- codes ------------------------------------------------------------------------------- */
 
@@ -157,7 +140,7 @@ static const char *nb__kind(const yaml_node_t *node)
                                               : "a scalar";
 }
 
-static const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
+const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 {
     if (node->type != YAML_SCALAR_NODE) {
         NB__ERR(ctx, node, "'%s' must be a scalar, not %s", key, nb__kind(node));
@@ -171,7 +154,7 @@ static const char *nb__scalar(nb__lctx_t *ctx, yaml_node_t *node, const char *ke
     return s;
 }
 
-static bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
+bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 {
     if (node->type != YAML_MAPPING_NODE) {
         NB__ERR(ctx, node, "'%s' must be a mapping, not %s", key, nb__kind(node));
@@ -181,7 +164,7 @@ static bool nb__is_map(nb__lctx_t *ctx, yaml_node_t *node, const char *key)
 }
 
 /* The value of @p key in a mapping node, or NULL. */
-static yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
+yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -194,8 +177,7 @@ static yaml_node_t *nb__get(nb__lctx_t *ctx, yaml_node_t *map, const char *key)
 }
 
 /* Reports every key of @p map not in @p keys (NULL-terminated), and keys given twice. */
-static void nb__known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where,
-                           const char *const *keys)
+void nb__known_keys(nb__lctx_t *ctx, yaml_node_t *map, const char *where, const char *const *keys)
 {
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
          p++) {
@@ -267,10 +249,7 @@ static void nb__paths(nb__lctx_t *ctx, yaml_node_t *node, const char *key, nb__p
     nb__each(ctx, node, key, nb__path_one, ps);
 }
 
-/* A target name: a status, a contact mode, or a word of the section. */
-typedef int (*nb__name_fn)(const char *s);
-
-static int nb__status_name(const char *s)
+int nb__status_name(const char *s)
 {
     nb_status_t st;
     return nb_status_parse(s, &st) ? (int)st : -100;
@@ -290,7 +269,7 @@ static int nb__outcome_name(const char *s)
     return strcmp(s, "none") == 0 ? NB__FEED_NONE : nb__status_name(s);
 }
 
-static int nb__mode_name(const char *s)
+int nb__mode_name(const char *s)
 {
     nb_contact_mode_t cm;
     return nb_contact_mode_parse(s, &cm) ? (int)cm : -100;
@@ -340,8 +319,8 @@ static void nb__code_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void
 }
 
 /* A name of the target vocabulary: @p fn, or a type name when fn is NULL. */
-static bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__name_fn fn,
-                       const char *what, int *value)
+bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__name_fn fn, const char *what,
+                int *value)
 {
     *value = fn ? fn(name) : nb__type_index(ctx, name);
     if (*value == -100) {
@@ -356,8 +335,8 @@ static bool nb__target(nb__lctx_t *ctx, yaml_node_t *k, const char *name, nb__na
 }
 
 /* map: {target: [code, ...], ...} */
-static void nb__codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__name_fn fn,
-                      nb__codemap_t *map)
+void nb__codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__name_fn fn,
+               nb__codemap_t *map)
 {
     if (!nb__is_map(ctx, node, what))
         return;
@@ -623,6 +602,12 @@ static void nb__mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, 
         nb__code_add(ctx, node, arg, s, 1, "mandated");
 }
 
+void nb__mandated(nb__lctx_t *ctx, yaml_node_t *node)
+{
+    nb__each(ctx, node, "mandated", nb__mandated_one, &ctx->m->mandated);
+    nb__codes_sort(&ctx->m->mandated);
+}
+
 static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
 {
     static const char *const keys[] = {
@@ -677,10 +662,8 @@ static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, node, "hl7v2 needs 'patient', where the identifiers are");
     if ((v = nb__get(ctx, node, "unborn")))
         nb__unborn(ctx, v);
-    if ((v = nb__get(ctx, node, "mandated"))) {
-        nb__each(ctx, v, "mandated", nb__mandated_one, &m->mandated);
-        nb__codes_sort(&m->mandated);
-    }
+    if ((v = nb__get(ctx, node, "mandated")))
+        nb__mandated(ctx, v);
     nb__hl7v2_needs(ctx, node);
     if ((v = nb__get(ctx, node, "identity_links")))
         nb__links(ctx, v);
@@ -723,17 +706,17 @@ static void nb__top(nb__lctx_t *ctx, yaml_node_t *root)
         m->utc = true;
     else if (s && strcmp(s, "Europe/London") != 0)
         NB__ERR(ctx, v, "time_zone must be Europe/London (the default) or UTC");
-    static const char *const later[] = {"fhir", "csv"};
-    for (size_t i = 0; i < 2; i++)
-        if ((v = nb__get(ctx, root, later[i])))
-            NB__ERR(ctx, v,
-                    "section '%s' is not yet supported: this notbrought maps HL7 v2 only "
-                    "(issue 22)",
-                    later[i]);
+    if ((v = nb__get(ctx, root, "fhir")))
+        NB__ERR(ctx, v,
+                "section 'fhir' is not yet supported: this notbrought maps HL7 v2 and CSV "
+                "(issue 22)");
+    yaml_node_t *csv = nb__get(ctx, root, "csv");
+    if (csv)
+        nb__feed_csv_load(ctx, csv);
     if ((v = nb__get(ctx, root, "hl7v2")))
         nb__hl7v2(ctx, v);
-    else
-        NB__ERR(ctx, root, "the mapping needs an 'hl7v2' section (the only mapper yet)");
+    else if (!csv)
+        NB__ERR(ctx, root, "the mapping needs an 'hl7v2' or a 'csv' section");
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */
