@@ -250,20 +250,26 @@ static void nb__row(nb__imp_t *imp)
         snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
         return;
     }
+    nb_err_t err;
     if (out->outcome == NB_FEED_MAPPED) {
-        if (nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK) == NB_ERR_OK)
+        if (!(err = nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK)))
             imp->published++;
     } else {
         size_t len = 0;
         char *raw = nb__row_csv(imp, &len);
-        if (!raw || nb__send(imp, NULL, raw, len, out->code, out->err) == NB_ERR_OK)
+        err = raw ? nb__send(imp, NULL, raw, len, out->code, out->err) : NB_ERR_NOMEM;
+        if (!err)
             nb__count_refusal(imp, out->code);
         free(raw);
     }
-    if (imp->kafka_err) {
-        imp->n_fl--; /* the row's record was never queued */
+    if (err) {
+        imp->n_fl--; /* the row's record was never queued: no report will come for it */
         imp->stop = true;
+        if (!imp->kafka_err && !imp->fatal[0])
+            snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
     }
+    if (imp->kafka_err)
+        imp->stop = true;
 }
 
 /* ---- libcsv's callbacks ------------------------------------------------------------------ */
