@@ -93,8 +93,9 @@ static void check(const nb_feed_out_t *o, nb_err_t err, uint64_t number)
     if (o->n_records != 1 || strncmp(ev->event_id, "csv-", 4) != 0 || strlen(ev->event_id) != 36 ||
         strspn(ev->event_id + 4, "0123456789abcdef") != 32)
         abort();
-    if ((unsigned)ev->status >= NB_STATUS__COUNT || (unsigned)ev->contact_mode >= NB_CONTACT__COUNT ||
-        ev->recorded_at != EXTRACT_MS || !ev->appointment_id[0] || !is_id(ev->appointment_id))
+    if ((unsigned)ev->status >= NB_STATUS__COUNT ||
+        (unsigned)ev->contact_mode >= NB_CONTACT__COUNT || ev->recorded_at != EXTRACT_MS ||
+        !ev->appointment_id[0] || !is_id(ev->appointment_id))
         abort();
     if (ev->nhs_number[0] && nb_nhs_validate(ev->nhs_number) != NB_ERR_OK)
         abort();
