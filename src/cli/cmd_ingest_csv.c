@@ -80,6 +80,7 @@ static void nb__save_state(nb__imp_t *imp, bool force)
 typedef struct nb__tag_s {
     nb__imp_t *imp;
     uint64_t row;
+    bool event; /**< an event (counted published once acknowledged), not a dead letter */
 } nb__tag_t;
 
 /* Delivery report of one record: the rows acknowledged so far move the state on. */
@@ -88,6 +89,7 @@ static void nb__on_delivery(void *opaque, nb_err_t err, const char *reason)
     nb__tag_t *tag = opaque;
     nb__imp_t *imp = tag->imp;
     uint64_t row = tag->row;
+    bool event = tag->event;
     free(tag);
     if (err) {
         if (!imp->kafka_err) {
@@ -98,6 +100,8 @@ static void nb__on_delivery(void *opaque, nb_err_t err, const char *reason)
         imp->stop = true;
         return;
     }
+    if (event)
+        imp->published++; /* "published": Kafka has it, not only queued */
     if (row < imp->fl_base || row - imp->fl_base >= imp->n_fl)
         return;
     imp->pending[(imp->fl_head + (row - imp->fl_base)) % imp->fl_cap]--;
@@ -149,7 +153,7 @@ NB_NODISCARD static nb_err_t nb__send(nb__imp_t *imp, const nb_record_t *rec, co
                                    {"nb.feed.code", code, strlen(code)}};
     nb_publish_origin_t o = {"csv", nb_feed_mapping_name(imp->m), nb__cli_now()};
     if (tag)
-        *tag = (nb__tag_t){imp, imp->row};
+        *tag = (nb__tag_t){imp, imp->row, rec != NULL};
     while (tag) {
         err = rec ? nb_publisher_publish_record(imp->pub, imp->topic, rec, tag, errstr,
                                                 sizeof(errstr))
@@ -252,8 +256,7 @@ static void nb__row(nb__imp_t *imp)
     }
     nb_err_t err;
     if (out->outcome == NB_FEED_MAPPED) {
-        if (!(err = nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK)))
-            imp->published++;
+        err = nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK);
     } else {
         size_t len = 0;
         char *raw = nb__row_csv(imp, &len);
@@ -526,8 +529,8 @@ static int nb__import(nb__imp_t *imp, const nb__csv_args_t *a)
     nb__summary(imp, a->json, complete);
     if (imp->kafka_err) {
         fprintf(stderr,
-                "notbrought ingest csv: Kafka did not take every record (%s: %s); rows 1 to "
-                "%llu are acknowledged%s\n",
+                "notbrought ingest csv: Kafka did not take every record (%s: %s); every "
+                "record of the first %llu rows is acknowledged%s\n",
                 nb_err_name(imp->kafka_err), imp->kafka_reason,
                 (unsigned long long)imp->st.acked_through,
                 imp->state_path ? ", and a rerun with the same --state resumes after them" : "");

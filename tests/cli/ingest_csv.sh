@@ -158,5 +158,18 @@ PY
 [ $? -eq 0 ] && ok "after the kill and resume: $(cat "$work/check.out"), nothing lost, one id each" ||
     bad "after the kill and resume: $(tail -3 "$work/check.out")"
 
+# Kafka unreachable: exit 3, the reason on stderr, and a state that resumes from the start.
+head -n 3 "$work/big.csv" >"$work/small.csv"
+mkdir -p "$work/state-down"
+"$bin" ingest csv "$work/small.csv" --mapping "$cm" --topic hv.contacts --config "$work/nb.yaml" \
+    --bootstrap "127.0.0.1:$(nb_free_port)" --extracted-at 2024-06-30T02:00:00Z \
+    --delivery-timeout-ms 1000 --state "$work/state-down" >"$work/down.out" 2>"$work/down.err"
+rc=$?
+[ $rc -eq 3 ] && grep -q "Kafka did not take every record" "$work/down.err" &&
+    grep -q '^acked_through=0$' "$work"/state-down/*.state &&
+    grep -q '^complete=0$' "$work"/state-down/*.state &&
+    grep -q "0 published" "$work/down.out" && ok "Kafka unreachable: exit 3, nothing acknowledged" ||
+    bad "Kafka unreachable: exit $rc: $(cat "$work/down.out"; grep -v '"level"' "$work/down.err")"
+
 cat "$work"/*.err 2>/dev/null | grep -q -E '999[0-9]{7}' &&
     bad "an NHS number is on stderr" || ok "no NHS number on stderr"
