@@ -9,8 +9,9 @@
  * message that is not about an appointment: ACK AA, nothing published), or a refusal with an
  * HL7 ACK code, a stable code and a text naming the segment and field.
  *
- * The HL7 v2 mapper (nb_feed_hl7()) and the FHIR R4 one (nb_feed_fhir(), over the fhir
- * module's view) exist; the mapping format's CSV section is refused as "not yet supported".
+ * The HL7 v2 mapper (nb_feed_hl7()), the FHIR R4 one (nb_feed_fhir(), over the fhir module's
+ * view) and the CSV row mapper (nb_feed_csv_row()) exist: a mapping has one or more of the
+ * sections hl7v2, fhir and csv.
  *
  * Refusal texts and load diagnostics name positions (segment-field, file:line:column) and
  * codes, never a value that may be personal (NHS numbers, names, dates of birth, postcodes):
@@ -51,8 +52,9 @@ typedef void(nb_feed_diag_cb_t)(void *opaque, const nb_feed_diag_t *diag);
 
 /**
  * @brief Loads a mapping from a YAML file. Every key is checked: an unknown key, a value of the
- *        wrong type, an unknown status or agency, an HL7 path that does not read, a section
- *        not yet supported (fhir, csv) are each an error with file:line:column.
+ *        wrong type, an unknown status or agency, an HL7 path that does not read are each an
+ *        error with file:line:column. A mapping has one or more of the sections hl7v2, fhir
+ *        and csv.
  * @param cb called for every error and warning (may be NULL).
  * @param mp set to the new mapping on success, to NULL otherwise.
  * @returns NB_ERR_OK; otherwise NB_ERR_CONFIG or NB_ERR_IO, with "file:line:column: message" of
@@ -197,6 +199,87 @@ NB_NODISCARD nb_err_t nb_feed_fhir(const nb_feed_mapping_t *m, const nb_fhir_res
 /** @brief Whether the mapping has a `fhir` section (and an `hl7v2` one). */
 bool nb_feed_mapping_has_fhir(const nb_feed_mapping_t *m);
 bool nb_feed_mapping_has_hl7v2(const nb_feed_mapping_t *m);
+
+/* ---- CSV extracts (docs/integration.md, "CSV extracts") -------------------------------- */
+
+/** What a CSV extract's mapping reads from each row, by column (nb_feed_csv_header_t.col). */
+typedef enum nb_feed_csv_key_e {
+    NB_FEED_CSV_APPOINTMENT_ID = 0,
+    NB_FEED_CSV_NHS_NUMBER,
+    NB_FEED_CSV_LOCAL_ID,
+    NB_FEED_CSV_START,      /**< the scheduled date (and time) */
+    NB_FEED_CSV_START_TIME, /**< the scheduled time, where a column of its own holds it */
+    NB_FEED_CSV_RECORDED,   /**< when the source recorded the row, where a column holds it */
+    NB_FEED_CSV_STATUS,
+    NB_FEED_CSV_TYPE,
+    NB_FEED_CSV_MODE,
+    NB_FEED_CSV_DOB,
+    NB_FEED_CSV__KEYS
+} nb_feed_csv_key_t;
+
+/** How a mapping says its extracts are written. */
+typedef struct nb_feed_csv_opts_s {
+    char delimiter;         /**< `delimiter`, default ',' */
+    char quote;             /**< `quote`, default '"' */
+    size_t max_row_bytes;   /**< `max_row_bytes`: a longer row is refused (default 65,536) */
+    size_t max_field_bytes; /**< `max_field_bytes`: a longer field refuses its row (4,096) */
+    /** `recorded_at: extract_time`: every row's recorded_at is the extract's time, which the
+     *  caller gives (nb_feed_csv_row_t.extracted_at); false: a column holds it. */
+    bool recorded_is_extract;
+} nb_feed_csv_opts_t;
+
+/** @brief The mapping's csv options. @returns false when the mapping has no csv section. */
+bool nb_feed_csv_opts(const nb_feed_mapping_t *m, nb_feed_csv_opts_t *o);
+
+/** The columns of one file: where each key's column is (-1: not read). */
+typedef struct nb_feed_csv_header_s {
+    int col[NB_FEED_CSV__KEYS];
+    size_t n_columns; /**< fields of the header row */
+} nb_feed_csv_header_t;
+
+/**
+ * @brief Finds the mapping's columns in a file's header row. Names are compared as codes are
+ *        (without case, spaces, '-', '_' and '.').
+ * @returns NB_ERR_OK; NB_ERR_CONFIG when a column the mapping reads is not in the header or is
+ *          there twice (errstr names it), or the mapping has no csv section;
+ *          NB_ERR_INVALID_ARG for NULL arguments.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_header(const nb_feed_mapping_t *m, const char *const *fields,
+                                         const size_t *lens, size_t n, nb_feed_csv_header_t *h,
+                                         char *errstr, size_t errstr_size);
+
+/** One data row of an extract, as the CSV reader split and unquoted it. */
+typedef struct nb_feed_csv_row_s {
+    uint64_t number;           /**< 1 for the first row after the header; refusals name it */
+    const char *const *fields; /**< need not be NUL-terminated */
+    const size_t *lens;
+    size_t n;
+    /** The extract's time (ms since the epoch, UTC), the recorded_at of every row when the
+     *  mapping says `recorded_at: extract_time`; otherwise unused. */
+    int64_t extracted_at;
+} nb_feed_csv_row_t;
+
+/**
+ * @brief Maps one row of a CSV extract: an appointment event, or a refusal whose text names the
+ *        row and the column ("row 12, column NHSNumber: NHS number fails the Modulus 11
+ *        check"), never the value.
+ *
+ * The event id is "csv-" and 32 hex digits of SHA-256 over the source (agency, organisation,
+ * system), the appointment id, the status, recorded_at, and every field of the row as read:
+ * the same row of the same extract always gives the same id (a rerun publishes nothing the
+ * ledger does not drop), two rows that differ in anything give two ids, and a later extract
+ * (a later recorded_at) gives a new event that supersedes the earlier one. `version` is 1, as
+ * for HL7 v2: supersession is by recorded_at (docs/integration.md, "Ids and supersession").
+ * Times are read with the mapping's formats; without `Z` in the format they are UK local
+ * time (nb_feed_london_to_utc()) unless the mapping says time_zone: UTC.
+ *
+ * @returns out->err: NB_ERR_OK with out->outcome NB_FEED_MAPPED and one record, or the
+ *          refusal's error with NB_FEED_REFUSED, a code and the text; NB_ERR_INVALID_ARG (out
+ *          not filled) for a NULL argument or a mapping without a csv section.
+ * @remark Pure: no I/O, no clock. out's HL7 header fields are left empty.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_row(const nb_feed_mapping_t *m, const nb_feed_csv_header_t *h,
+                                      const nb_feed_csv_row_t *row, nb_feed_out_t *out);
 
 /* ---- UK local time ----------------------------------------------------------------------- */
 

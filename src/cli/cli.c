@@ -22,7 +22,8 @@ static const nb__command_t nb__commands[] = {
     {"replay", "backtest a policy over recorded events; compare two policies", nb__cmd_replay},
     {"mapping", "check a source's feed mapping (YAML); map a sample HL7 v2 or FHIR message",
      nb__cmd_mapping},
-    {"ingest", "receive HL7 v2 over MLLP or FHIR over HTTP, map and publish (answer after Kafka's)",
+    {"ingest",
+     "receive HL7 v2 (MLLP), FHIR (HTTP) or a CSV extract; map, publish after Kafka's ack",
      nb__cmd_ingest},
     {"version", "print the version", nb__cmd_version},
 };

@@ -231,7 +231,9 @@ int nb__cmd_ingest(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     static const char help[] =
         "usage: notbrought ingest mllp|fhir|all --config FILE [--bootstrap HOST:PORT]\n"
-        "                                          [--check-config]\n\n"
+        "                                          [--check-config]\n"
+        "       notbrought ingest csv FILE --mapping FILE --config FILE --topic TOPIC ...\n"
+        "       (notbrought ingest csv --help: a CSV extract, resumable)\n\n"
         "mllp serves the ingest.mllp listeners, fhir the ingest.fhir ones, all both, from one\n"
         "loop. FHIR: POST /fhir/<name>/Appointment, /Encounter, or a Bundle to /fhir/<name>\n"
         "(JSON or XML): 201/200 once Kafka has the events, 400/422 with an OperationOutcome\n"
@@ -249,6 +251,8 @@ int nb__cmd_ingest(int argc, char **argv)
     const char *cfg = NULL, *bootstrap = NULL;
     bool check = false;
     int c;
+    if (argc >= 2 && strcmp(argv[1], "csv") == 0)
+        return nb__cmd_ingest_csv(argc - 1, argv + 1);
     const char *word = argc >= 2 ? argv[1] : "";
     if (strcmp(word, "mllp") != 0 && strcmp(word, "fhir") != 0 && strcmp(word, "all") != 0) {
         if (nb__wants_help(argc, argv)) {

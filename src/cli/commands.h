@@ -67,6 +67,7 @@ nb_policy_t *nb__load_policy(int n, char **files, int *n_errors);
 int nb__cmd_replay(int argc, char **argv);
 int nb__cmd_mapping(int argc, char **argv);
 int nb__cmd_ingest(int argc, char **argv);
+int nb__cmd_ingest_csv(int argc, char **argv);
 /* cmd_mapping.c: a source's mapping loaded, every problem printed as file:line:column (NULL
  * then, with the exit status in *rc). */
 struct nb_feed_mapping_s *nb__mapping_load(const char *file, int *rc);

@@ -107,6 +107,22 @@ static void nb__fhir_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
              f->enc_own_id ? "own_id" : "ignored");
 }
 
+/* "; csv: ..." appended, when the mapping has the section. */
+static void nb__csv_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
+{
+    const nb__csv_t *c = m->csv;
+    size_t off = strlen(buf);
+    if (!c || off >= size)
+        return;
+    snprintf(buf + off, size - off,
+             "; csv: delimiter '%s', recorded_at %s; status %zu codes, unmapped %s; appointment "
+             "types: %zu codes, unmapped %s; contact modes: %zu codes",
+             c->opts.delimiter == '\t' ? "tab" : (char[2]){c->opts.delimiter, 0},
+             c->opts.recorded_is_extract ? "the extract time" : "a column", c->status.n,
+             c->status_dflt >= 0 ? nb_status_name((nb_status_t)c->status_dflt) : "refused",
+             c->type.n, c->type_dflt >= 0 ? nb__type_name(m, c->type_dflt) : "refused", c->mode.n);
+}
+
 void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
 {
     char types[80], modes[80], reasons[80];
@@ -119,6 +135,7 @@ void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
         snprintf(buf, size, "%s: for %s %s (%s)", m->name, nb_agency_name(m->source.agency),
                  m->source.organisation_code, m->source.system);
         nb__fhir_summary(m, buf, size);
+        nb__csv_summary(m, buf, size);
         return;
     }
     snprintf(buf, size,
@@ -133,6 +150,7 @@ void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
                                   : "child",
              m->link_local_to_nhs ? "local_to_nhs" : "none");
     nb__fhir_summary(m, buf, size);
+    nb__csv_summary(m, buf, size);
 }
 
 static void nb__codes_free(nb__codemap_t *m)
@@ -157,6 +175,7 @@ void nb_feed_mapping_free(nb_feed_mapping_t *m)
         free(m->types[i]);
     free(m->types);
     nb__feed_fhir_free(m);
+    nb__feed_csv_free(m->csv);
     EVP_MD_free(m->sha256);
     free(m);
 }

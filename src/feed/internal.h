@@ -133,6 +133,7 @@ struct nb_feed_mapping_s {
     size_t n_types;
     nb__codemap_t mandated; /**< type names that are mandated contacts */
     bool link_local_to_nhs;
+    struct nb__csv_s *csv; /**< the csv section (csv_load.c), NULL without one. Owned. */
     nb_verification_t link_verification;
     /** SHA-256 fetched once at load: OpenSSL 3 looks EVP_sha256() up (under a lock) on every
      *  use. NULL when the fetch failed (EVP_sha256() is used then). Owned. */
@@ -142,6 +143,25 @@ struct nb_feed_mapping_s {
     nb__fhir_t fhir;
 };
 
+/* The csv section (csv_load.c, csvmap.c). */
+#define NB__FEED_CSV_FMT 32 /**< a date/time format as written, "DD/MM/YYYY hh:mm" */
+typedef struct nb__csv_s {
+    nb_feed_csv_opts_t opts;
+    /** The column of each key (nb_feed_csv_key_t) as written, "" when the key is not read, and
+     *  normalised as codes are. */
+    char col[NB_FEED_CSV__KEYS][NB__FEED_CODE_MAX];
+    char col_norm[NB_FEED_CSV__KEYS][NB__FEED_CODE_MAX];
+    /** Formats of the time keys (NB_FEED_CSV_START, _START_TIME, _RECORDED, _DOB). */
+    char fmt[NB_FEED_CSV__KEYS][NB__FEED_CSV_FMT];
+    char local_system[NB_SYSTEM_MAX + 1];
+    nb__codemap_t status; /**< nb_status_t values */
+    int status_dflt;      /**< a status, or NB__FEED_REFUSE */
+    nb__codemap_t type;   /**< indices into the mapping's types */
+    int type_dflt;        /**< an index, or NB__FEED_REFUSE */
+    nb__codemap_t mode;   /**< nb_contact_mode_t values */
+    int mode_dflt;        /**< a mode, or NB__FEED_REFUSE; face_to_face without the key */
+} nb__csv_t;
+
 /* mapping_load.c */
 /** @brief Normalises a code: ASCII lower case, without spaces, '-', '_' and '.'. */
 void nb__feed_norm(const char *s, size_t len, char *out, size_t cap);
@@ -149,7 +169,7 @@ void nb__feed_norm(const char *s, size_t len, char *out, size_t cap);
 bool nb__feed_lookup(const nb__codemap_t *m, const char *norm, int *value);
 
 /* The loader's state and the YAML helpers the sections share (mapping_load.c); the fhir
- * section is loaded in mapping_fhir.c. */
+ * section is loaded in mapping_fhir.c, the csv section in csv_load.c. */
 typedef struct nb__lctx_s {
     const char *file;
     yaml_document_t *doc;
@@ -196,8 +216,14 @@ void nb__feed_codes(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__fe
                     nb__codemap_t *map);
 /** @brief A list of codes that all map to 1 (a set), sorted. */
 void nb__feed_set(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__codemap_t *map);
-/** @brief Adds a `mandated` type name to the codemap @p arg. */
-void nb__feed_mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg);
+/** @brief Loads a `mandated` list of type names into the mapping, sorted. */
+void nb__feed_mandated(nb__lctx_t *ctx, yaml_node_t *node);
+
+/* csv_load.c */
+/** @brief Loads the csv section into ctx->m->csv. */
+void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node);
+/** @brief Frees a csv section. NULL is a no-op. */
+void nb__feed_csv_free(nb__csv_t *c);
 
 /* mapping_fhir.c */
 /** @brief Loads the `fhir` section into ctx->m->fhir. */

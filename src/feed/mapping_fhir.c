@@ -331,10 +331,8 @@ void nb__feed_fhir_section(nb__lctx_t *ctx, yaml_node_t *node)
     if ((v = nb__feed_get(ctx, node, "patient")))
         nb__fpatient(ctx, v);
     nb__fcodes(ctx, node);
-    if ((v = nb__feed_get(ctx, node, "mandated"))) {
-        nb__feed_each(ctx, v, "mandated", nb__feed_mandated_one, &ctx->m->mandated);
-        nb__feed_codes_sort(&ctx->m->mandated);
-    }
+    if ((v = nb__feed_get(ctx, node, "mandated")))
+        nb__feed_mandated(ctx, v);
 }
 
 void nb__feed_fhir_free(nb_feed_mapping_t *m)

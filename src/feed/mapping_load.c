@@ -598,12 +598,18 @@ static void nb__hl7v2_needs(nb__lctx_t *ctx, yaml_node_t *node)
                 "to say by whom (give it at least a default)");
 }
 
-void nb__feed_mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
+static void nb__mandated_one(nb__lctx_t *ctx, yaml_node_t *node, const char *s, void *arg)
 {
     if (!nb__type_ok(s))
         NB__ERR(ctx, node, "'%.60s' is not an appointment type name", s);
     else
         nb__feed_code_add(ctx, node, arg, s, 1, "mandated");
+}
+
+void nb__feed_mandated(nb__lctx_t *ctx, yaml_node_t *node)
+{
+    nb__feed_each(ctx, node, "mandated", nb__mandated_one, &ctx->m->mandated);
+    nb__feed_codes_sort(&ctx->m->mandated);
 }
 
 static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
@@ -660,10 +666,8 @@ static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, node, "hl7v2 needs 'patient', where the identifiers are");
     if ((v = nb__feed_get(ctx, node, "unborn")))
         nb__unborn(ctx, v);
-    if ((v = nb__feed_get(ctx, node, "mandated"))) {
-        nb__feed_each(ctx, v, "mandated", nb__feed_mandated_one, &m->mandated);
-        nb__feed_codes_sort(&m->mandated);
-    }
+    if ((v = nb__feed_get(ctx, node, "mandated")))
+        nb__feed_mandated(ctx, v);
     nb__hl7v2_needs(ctx, node);
     if ((v = nb__feed_get(ctx, node, "identity_links")))
         nb__links(ctx, v);
@@ -706,16 +710,17 @@ static void nb__top(nb__lctx_t *ctx, yaml_node_t *root)
         m->utc = true;
     else if (s && strcmp(s, "Europe/London") != 0)
         NB__ERR(ctx, v, "time_zone must be Europe/London (the default) or UTC");
-    if ((v = nb__feed_get(ctx, root, "csv")))
-        NB__ERR(ctx, v, "section 'csv' is not yet supported: this notbrought maps HL7 v2 and FHIR");
     yaml_node_t *fhir = nb__feed_get(ctx, root, "fhir");
     if (fhir)
         nb__feed_fhir_section(ctx, fhir);
+    yaml_node_t *csv = nb__feed_get(ctx, root, "csv");
+    if (csv)
+        nb__feed_csv_load(ctx, csv);
     if ((v = nb__feed_get(ctx, root, "hl7v2"))) {
         m->hl7v2 = true;
         nb__hl7v2(ctx, v);
-    } else if (!fhir) {
-        NB__ERR(ctx, root, "the mapping needs an 'hl7v2' or a 'fhir' section (or both)");
+    } else if (!fhir && !csv) {
+        NB__ERR(ctx, root, "the mapping needs an 'hl7v2', a 'fhir' or a 'csv' section (or more)");
     }
 }
 

@@ -321,11 +321,11 @@ static void test_mapping_refused(void **state)
     /* An unknown key, with its line and column. */
     snprintf(buf, sizeof(buf), "%s%s  colour: blue\n", head, hl7);
     load_refused(buf, "bad.yaml:10:3: unknown key 'colour' in hl7v2");
-    /* The fhir section is checked as strictly (unit.feed_fhir has more); csv is not written. */
+    /* The fhir and csv sections are checked as strictly (unit.feed_fhir, unit.feed_csv). */
     snprintf(buf, sizeof(buf), "%s%sfhir:\n  appointment: {}\n", head, hl7);
     load_refused(buf, "bad.yaml:11:3: unknown key 'appointment' in fhir");
     snprintf(buf, sizeof(buf), "%s%scsv: {columns: []}\n", head, hl7);
-    load_refused(buf, "section 'csv' is not yet supported");
+    load_refused(buf, "unknown key 'columns' in csv"); /* csv is read now (unit.feed_csv) */
     /* Names outside their vocabularies. */
     snprintf(buf, sizeof(buf), "%shl7v2:\n  messages: {SIU^S12: missed}\n", head);
     load_refused(buf, "bad.yaml:5:23: 'missed' is not a name messages maps to");
