@@ -233,10 +233,15 @@ static void test_operation_outcome(void **state)
     assert_string_equal((const char *)root->name, "OperationOutcome");
     assert_string_equal((const char *)root->ns->href, "http://hl7.org/fhir");
     xmlFreeDoc(x);
-    /* and it reads as FHIR: the issue's elements are in the namespace */
-    assert_non_null(
-        strstr((const char *)b.data, "<expression value=\"Appointment.participant[1]\"/>"));
-    assert_non_null(strstr((const char *)b.data, "<code value=\"too-costly\"/>"));
+    /* and it reads as FHIR: the issue's elements are in the namespace (the buffer holds no
+     * terminating NUL: a string copy to search) */
+    char *text = malloc(b.len + 1);
+    assert_non_null(text);
+    memcpy(text, b.data, b.len);
+    text[b.len] = '\0';
+    assert_non_null(strstr(text, "<expression value=\"Appointment.participant[1]\"/>"));
+    assert_non_null(strstr(text, "<code value=\"too-costly\"/>"));
+    free(text);
     nb_buf_free(&b);
 
     nb_fhir_issue_t bad = {NULL, "invalid", NULL, NULL};
