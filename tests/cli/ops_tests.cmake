@@ -91,3 +91,9 @@ add_test(NAME cli.ingest_csv
                  bash ${CMAKE_CURRENT_LIST_DIR}/ingest_csv.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.ingest_csv PROPERTIES LABELS integration TIMEOUT 400)
+
+# ops/demo with this build's binary (issue 22): an HL7 v2 message and a FHIR Appointment become
+# notifications beside the synthetic events.
+add_test(NAME cli.demo
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/demo.sh $<TARGET_FILE:notbrought> ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.demo PROPERTIES LABELS integration TIMEOUT 300)
