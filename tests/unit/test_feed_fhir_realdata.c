@@ -25,6 +25,7 @@
 
 #include "notbrought/feed.h"
 #include "notbrought/fhir.h"
+#include "realdata_files.h"
 
 static const char *realdata_dir;
 
@@ -164,60 +165,6 @@ static const struct {
 
 static bool used[N_EXPECT];
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool has_ext(const char *name, const char *ext)
-{
-    size_t n = strlen(name), e = strlen(ext);
-    return n > e && strcmp(name + n - e, ext) == 0;
-}
-
-/* The *.json and *.xml files under dir/rel, as paths relative to the top directory. */
-static void collect(const char *top, const char *rel, char ***list, size_t *n)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s%s%s", top, rel[0] ? "/" : "", rel);
-    DIR *dp = opendir(dir);
-    if (!dp)
-        return;
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[4096], path[8192];
-        snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-        snprintf(path, sizeof(path), "%s/%s", top, sub);
-        struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            collect(top, sub, list, n);
-        } else if (S_ISREG(st.st_mode) &&
-                   (has_ext(de->d_name, ".json") || has_ext(de->d_name, ".xml"))) {
-            *list = realloc(*list, (*n + 1) * sizeof(**list));
-            assert_non_null(*list);
-            (*list)[(*n)++] = strdup(sub);
-        }
-    }
-    closedir(dp);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *buf = malloc(8 << 20);
-    assert_non_null(buf);
-    *len = fread(buf, 1, (8 << 20) - 1, f);
-    fclose(f);
-    buf[*len] = '\0';
-    return buf;
-}
-
 static int64_t iso(const char *s)
 {
     nb_fhir_time_t t;
@@ -310,12 +257,13 @@ static void test_realdata(void **state)
     for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
         char **files = NULL;
         size_t n = 0;
-        collect(realdata_dir, dirs[d], &files, &n);
-        qsort(files, n, sizeof(*files), cmp_str);
+        nb_test_collect(realdata_dir, dirs[d], (const char *const[]){".json", ".xml", NULL}, false,
+                        &files, &n);
+        qsort(files, n, sizeof(*files), nb_test_by_name);
         for (size_t j = 0; j < n; j++) {
             size_t len;
             snprintf(path, sizeof(path), "%s/%s", realdata_dir, files[j]);
-            char *data = slurp(path, &len);
+            char *data = nb_test_slurp(path, 8 << 20, &len);
             if (nb_fhir_read(doc, data, len, NB_FHIR_AUTO, err, sizeof(err)) == NB_ERR_OK) {
                 const nb_fhir_resource_t *res = nb_fhir_doc_resource(doc);
                 if (res->appointment || res->encounter)

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "notbrought/feed.h"
+#include "realdata_files.h"
 
 static const char *realdata_dir;
 
@@ -156,54 +157,6 @@ static const struct {
 
 static char event_ids[N_EXPECT][NB_ID_MAX + 1];
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.hl7 files under dir/rel, as paths relative to the top directory. */
-static void collect(const char *top, const char *rel, char ***list, size_t *n)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s%s%s", top, rel[0] ? "/" : "", rel);
-    DIR *dp = opendir(dir);
-    if (!dp)
-        fail_msg("cannot open %s", dir);
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[4096], path[8192];
-        snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-        snprintf(path, sizeof(path), "%s/%s", top, sub);
-        struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        size_t nl = strlen(de->d_name);
-        if (S_ISDIR(st.st_mode)) {
-            collect(top, sub, list, n);
-        } else if (S_ISREG(st.st_mode) && nl > 4 && strcmp(de->d_name + nl - 4, ".hl7") == 0) {
-            *list = realloc(*list, (*n + 1) * sizeof(**list));
-            assert_non_null(*list);
-            (*list)[(*n)++] = strdup(sub);
-        }
-    }
-    closedir(dp);
-}
-
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    char *buf = malloc(1 << 20);
-    assert_non_null(buf);
-    *len = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[*len] = '\0';
-    return buf;
-}
-
 static int64_t iso(const char *s)
 {
     int64_t ms;
@@ -277,8 +230,8 @@ static void test_realdata(void **state)
     }
     char **files = NULL;
     size_t n = 0, seen = 0;
-    collect(realdata_dir, "", &files, &n);
-    qsort(files, n, sizeof(*files), cmp_str);
+    nb_test_collect(realdata_dir, "", (const char *const[]){".hl7", NULL}, true, &files, &n);
+    qsort(files, n, sizeof(*files), nb_test_by_name);
     nb_feed_out_t *out = nb_feed_out_new();
     assert_non_null(out);
     for (size_t j = 0; j < n; j++) {
@@ -288,7 +241,7 @@ static void test_realdata(void **state)
         char path[8192];
         size_t len;
         snprintf(path, sizeof(path), "%s/%s", realdata_dir, files[j]);
-        char *data = slurp(path, &len);
+        char *data = nb_test_slurp(path, 1 << 20, &len);
         size_t k = 0;
         while (k < 3 && strcmp(names[k], expect[i].mapping) != 0)
             k++;

@@ -12,6 +12,7 @@
  * (skipped).
  */
 #include "fhir_view.h"
+#include "realdata_files.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -234,41 +235,6 @@ static const char *const folders[] = {
 
 static const char *realdata_dir;
 
-static void collect(const char *rel, char ***files, size_t *n)
-{
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/%s", realdata_dir, rel);
-    DIR *d = opendir(path);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[1024];
-        struct stat st;
-        snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
-        snprintf(path, sizeof(path), "%s/%s", realdata_dir, sub);
-        if (stat(path, &st) != 0)
-            continue;
-        size_t len = strlen(sub);
-        if (S_ISDIR(st.st_mode)) {
-            collect(sub, files, n);
-        } else if ((len > 5 && strcmp(sub + len - 5, ".json") == 0) ||
-                   (len > 4 && strcmp(sub + len - 4, ".xml") == 0)) {
-            *files = realloc(*files, (*n + 1) * sizeof(**files));
-            assert_non_null(*files);
-            (*files)[(*n)++] = strdup(sub);
-        }
-    }
-    closedir(d);
-}
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -347,9 +313,10 @@ static void test_realdata(void **state)
     size_t n = 0, failed = 0, refused_n = 0;
     bool seen[N_EXPECTED] = {false};
     for (size_t i = 0; i < sizeof(folders) / sizeof(folders[0]); i++)
-        collect(folders[i], &files, &n);
+        nb_test_collect(realdata_dir, folders[i], (const char *const[]){".json", ".xml", NULL},
+                        false, &files, &n);
     if (n)
-        qsort(files, n, sizeof(*files), by_name);
+        qsort(files, n, sizeof(*files), nb_test_by_name);
     for (size_t i = 0; i < n; i++) {
         const expect_t *x = NULL;
         for (size_t k = 0; k < N_EXPECTED; k++)

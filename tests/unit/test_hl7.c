@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "notbrought/hl7.h"
+#include "realdata_files.h"
 
 /* A booking as a PAS might send it, CR after each segment. */
 #define SIU_SEGMENTS                                                                               \
@@ -1247,41 +1248,6 @@ static const struct {
     nb_err_t err;
 } realdata_refused[] = {{NULL, NB_ERR_OK}};
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The *.hl7 files under dir/rel, as paths relative to the top directory. */
-static void collect(const char *top, const char *rel, char ***list, size_t *n)
-{
-    char dir[4096];
-    snprintf(dir, sizeof(dir), "%s%s%s", top, rel[0] ? "/" : "", rel);
-    DIR *dp = opendir(dir);
-    if (!dp)
-        fail_msg("cannot open %s", dir);
-    struct dirent *de;
-    while ((de = readdir(dp)) != NULL) {
-        if (de->d_name[0] == '.')
-            continue;
-        char sub[4096], path[8192];
-        snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-        snprintf(path, sizeof(path), "%s/%s", top, sub);
-        struct stat st;
-        if (stat(path, &st) != 0)
-            continue;
-        size_t nl = strlen(de->d_name);
-        if (S_ISDIR(st.st_mode)) {
-            collect(top, sub, list, n);
-        } else if (S_ISREG(st.st_mode) && nl > 4 && strcmp(de->d_name + nl - 4, ".hl7") == 0) {
-            *list = realloc(*list, (*n + 1) * sizeof(**list));
-            assert_non_null(*list);
-            (*list)[(*n)++] = strdup(sub);
-        }
-    }
-    closedir(dp);
-}
-
 typedef struct sample_s {
     size_t messages, segments, fields, values, escaped, literal;
     char type[64], version[16];
@@ -1468,8 +1434,8 @@ static void test_realdata(void **state)
     (void)state;
     char **files = NULL;
     size_t n = 0, failed = 0, refused = 0;
-    collect(realdata_dir, "", &files, &n);
-    qsort(files, n, sizeof(*files), cmp_str);
+    nb_test_collect(realdata_dir, "", (const char *const[]){".hl7", NULL}, true, &files, &n);
+    qsort(files, n, sizeof(*files), nb_test_by_name);
     for (size_t i = 0; i < n; i++) {
         char path[8192], errstr[256] = "";
         snprintf(path, sizeof(path), "%s/%s", realdata_dir, files[i]);
