@@ -8,6 +8,7 @@
  */
 #include "ingest/internal.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 
 #define NB__TEXT_RESEND "the receiving application cannot store the message now; resend"
 #define NB__TEXT_BUSY "the receiving application cannot process the message now; resend"
+#define NB__BATCH_FIELD_MAX 200 /* bytes of a batch header's field copied into the answer */
 
 void nb__count(nb_ingest_t *in, uint64_t *field, uint64_t n)
 {
@@ -60,6 +62,7 @@ static void nb__msg_free(nb__msg_t *m)
     if (!m)
         return;
     free(m->msh);
+    free(m->batch_head);
     free(m);
 }
 
@@ -84,6 +87,7 @@ void nb__conn_free(nb_ingest_t *in, nb__conn_t *c)
     close(c->fd);
     nb_buf_free(&c->in);
     nb_buf_free(&c->out);
+    nb_buf_free(&c->batch);
     free(c);
 }
 
@@ -105,8 +109,8 @@ static void nb__printable(nb_hl7_value_t v, char *out, size_t size)
     out[n] = '\0';
 }
 
-/* Keeps a copy of the message's MSH segment (the ACK is built from it) and its control id. */
-static void nb__msg_keep_msh(nb_ingest_t *in, nb__msg_t *m, const char *data, size_t len)
+/* Where a frame's first segment starts (after a UTF-8 byte order mark and blank lines). */
+static size_t nb__skip_lead(const char *data, size_t len)
 {
     size_t i = 0;
     if (len >= 3 && (unsigned char)data[0] == 0xEF && (unsigned char)data[1] == 0xBB &&
@@ -114,6 +118,13 @@ static void nb__msg_keep_msh(nb_ingest_t *in, nb__msg_t *m, const char *data, si
         i = 3;
     while (i < len && (data[i] == '\r' || data[i] == '\n' || data[i] == ' ' || data[i] == '\t'))
         i++;
+    return i;
+}
+
+/* Keeps a copy of the message's MSH segment (the ACK is built from it) and its control id. */
+static void nb__msg_keep_msh(nb_ingest_t *in, nb__msg_t *m, const char *data, size_t len)
+{
+    size_t i = nb__skip_lead(data, len);
     if (len - i < 8 || memcmp(data + i, "MSH", 3) != 0)
         return;
     size_t end = i;
@@ -301,15 +312,16 @@ static void nb__msg_publish(nb_ingest_t *in, nb__msg_t *m, const nb_ingest_resul
                        m->kafka_failed ? NB__TEXT_RESEND : "nothing to publish");
 }
 
-/* One framed message: counted, mapped, published or refused. */
-static void nb__msg_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, size_t len)
+/* One framed message: counted, mapped, published or refused. @returns it, or NULL when there
+ * was no memory for it (the connection is then dead). */
+static nb__msg_t *nb__msg_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, size_t len)
 {
     nb__listener_t *l = &in->ls[c->listener];
     nb_ingest_result_t *r = in->result;
     nb__msg_t *m = nb__msg_new(in, c, data, len);
     if (!m) {
         c->dead = true; /* out of memory: the sender resends what it has no ACK for */
-        return;
+        return NULL;
     }
     nb__count(in, &in->stats.received, 1);
     nb_metrics_add(in->metrics, NB_M_MLLP_RECEIVED, l->conf->name, 1);
@@ -320,11 +332,11 @@ static void nb__msg_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, siz
         NB_LOG(NB_LOG_WARN, "ingest", "%s: message %s: the mapper failed: %s", l->conf->name,
                m->control_id, nb_err_name(err));
         nb__msg_decide(in, m, NB_HL7_AR, "mapper_error", NB__TEXT_BUSY);
-        return;
+        return m;
     }
     if (r->outcome == NB_INGEST_IGNORE) {
         nb__msg_decide(in, m, NB_HL7_AA, NULL, r->text);
-        return;
+        return m;
     }
     if (r->outcome == NB_INGEST_PUBLISH && !nb__ingest_records_valid(in, l->conf, r))
         r->outcome = NB_INGEST_REFUSE;
@@ -332,6 +344,156 @@ static void nb__msg_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, siz
         nb__msg_refuse(in, m, data, len, r);
     else
         nb__msg_publish(in, m, r);
+    return m;
+}
+
+/* ---- batches: FHS/BHS ... BTS/FTS in one frame --------------------------------------------- */
+
+/* Whether the frame is a batch: its first segment FHS or BHS, with a field separator (one that
+ * is not is a message to refuse as the parser does). */
+static bool nb__is_batch(const char *data, size_t len)
+{
+    size_t i = nb__skip_lead(data, len);
+    if (len - i < 5 || (memcmp(data + i, "FHS", 3) != 0 && memcmp(data + i, "BHS", 3) != 0))
+        return false;
+    unsigned char sep = (unsigned char)data[i + 3]; /* as MSH-1: not a letter, digit or space */
+    return sep > ' ' && sep < 0x7f && !isalnum(sep);
+}
+
+/* Field @p n (1: the separator itself) of the header segment at @p seg (its delimiters as
+ * sent), printable bytes only, at most @p size - 1. */
+static void nb__header_field(const char *seg, size_t len, int n, char *out, size_t size)
+{
+    char sep = seg[3];
+    size_t i = 4, o = 0;
+    for (int f = 2; f < n && i < len; i++)
+        if (seg[i] == sep)
+            f++;
+    for (; i < len && seg[i] != sep && o + 1 < size; i++)
+        if ((unsigned char)seg[i] >= ' ' && seg[i] != 0x7f)
+            out[o++] = seg[i];
+    out[o] = '\0';
+}
+
+/*
+ * The answer's BHS, from the sender's BHS (or FHS when it sent no BHS): its delimiters, the
+ * sending and receiving application and facility swapped, our time and batch control id, and
+ * its BHS-11 as the reference batch control id (BHS-12). @returns NULL on no memory.
+ */
+static char *nb__batch_head(nb_ingest_t *in, const char *data, size_t len)
+{
+    const char *seg = NULL;
+    size_t seg_len = 0;
+    for (size_t i = nb__skip_lead(data, len); i + 5 <= len;) {
+        size_t e = i;
+        while (e < len && data[e] != '\r' && data[e] != '\n')
+            e++;
+        if (memcmp(data + i, "BHS", 3) == 0 || (!seg && memcmp(data + i, "FHS", 3) == 0)) {
+            seg = data + i;
+            seg_len = e - i;
+        }
+        if (memcmp(data + i, "BHS", 3) == 0 || memcmp(data + i, "MSH", 3) == 0)
+            break;
+        i = nb__skip_lead(data + e, len - e) + e;
+    }
+    char enc[8], f[5][NB__BATCH_FIELD_MAX], ts[32];
+    nb__header_field(seg, seg_len, 2, enc, sizeof(enc));
+    const int from[5] = {3, 4, 5, 6, 11};
+    for (size_t k = 0; k < 5; k++)
+        nb__header_field(seg, seg_len, from[k], f[k], sizeof(f[k]));
+    time_t secs = (time_t)(in->now / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof(ts), "%Y%m%d%H%M%S+0000", &tm);
+    char s = seg[3], *out = malloc(8 * NB__BATCH_FIELD_MAX);
+    if (out)
+        snprintf(out, 8 * NB__BATCH_FIELD_MAX,
+                 "BHS%c%s%c%s%c%s%c%s%c%s%c%s%c%c%c%cNB%lld.%llu%c%s\r", s, enc, s, f[2], s, f[3],
+                 s, f[0], s, f[1], s, ts, s, s, s, s, (long long)in->now,
+                 (unsigned long long)++in->ack_seq, s, f[4]);
+    return out;
+}
+
+/* A batch that does not hold together (nb_hl7_batch_next's refusal, or no memory): refused
+ * as a whole, AE with the reason, the frame to the dead letters; nothing in it is published. */
+static void nb__batch_refuse(nb_ingest_t *in, nb__conn_t *c, const char *data, size_t len,
+                             nb_err_t err, const char *why)
+{
+    nb__listener_t *l = &in->ls[c->listener];
+    nb_ingest_result_t *r = in->result;
+    nb__msg_t *m = nb__msg_new(in, c, data, len); /* no MSH first: a plain ACK, no MSA-2 */
+    if (!m) {
+        c->dead = true;
+        return;
+    }
+    char text[NB_INGEST_TEXT_MAX];
+    snprintf(text, sizeof(text), "the batch does not hold together: %s", why);
+    nb__count(in, &in->stats.received, 1);
+    nb_metrics_add(in->metrics, NB_M_MLLP_RECEIVED, l->conf->name, 1);
+    nb_ingest_result_reset(r);
+    nb_ingest_result_refuse(r, NB_HL7_AE, err, "hl7_batch", text);
+    nb__msg_refuse(in, m, data, len, r);
+}
+
+/*
+ * A frame holding a batch: checked whole first (a batch that does not hold together is
+ * refused whole), then each message handled as if it had come in its own frame; the answer
+ * is one frame, BHS, each message's ACK in order, BTS with their count (HL7 v2 2.10.3).
+ */
+static void nb__batch_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, size_t len)
+{
+    char why[160];
+    nb_hl7_batch_t b;
+    const char *msg;
+    size_t msg_len, n = 0;
+    nb_err_t err;
+    nb_hl7_batch_init(&b, data, len);
+    while ((err = nb_hl7_batch_next(&b, &msg, &msg_len, why, sizeof(why))) == NB_ERR_OK)
+        n++;
+    if (err != NB_ERR_NOT_FOUND) {
+        nb__batch_refuse(in, c, data, len, err, why);
+        return;
+    }
+    char *head = nb__batch_head(in, data, len);
+    if (!head) {
+        c->dead = true; /* out of memory: the sender resends what it has no ACK for */
+        return;
+    }
+    if (n == 0) { /* an empty batch: answered at once, BHS and BTS */
+        nb__msg_t *m = nb__msg_new(in, c, data, 0);
+        if (!m) {
+            free(head);
+            c->dead = true;
+            return;
+        }
+        m->batch_head = head;
+        m->in_batch = m->batch_last = m->batch_no_ack = true;
+        nb__msg_decide(in, m, NB_HL7_AA, NULL, NULL);
+        return;
+    }
+    nb_hl7_batch_init(&b, data, len);
+    for (size_t i = 0;
+         i < n && nb_hl7_batch_next(&b, &msg, &msg_len, why, sizeof(why)) == NB_ERR_OK; i++) {
+        nb__msg_t *m = nb__msg_handle(in, c, msg, msg_len);
+        if (!m) {
+            if (i == 0)
+                free(head); /* else the first message owns it */
+            return;         /* the connection is dead: nothing is answered */
+        }
+        m->in_batch = true;
+        m->batch_last = i + 1 == n;
+        if (i == 0)
+            m->batch_head = head;
+    }
+}
+
+/* One frame: a batch, or one message. */
+static void nb__frame_handle(nb_ingest_t *in, nb__conn_t *c, const char *data, size_t len)
+{
+    if (nb__is_batch(data, len))
+        nb__batch_handle(in, c, data, len);
+    else
+        (void)nb__msg_handle(in, c, data, len);
 }
 
 /* A frame past ingest.max_message_bytes: AR from its MSH when that much has come, and the
@@ -369,7 +531,7 @@ static void nb__conn_frames(nb_ingest_t *in, nb__conn_t *c)
                    nb__src(in, c->listener), c->peer, f.garbage,
                    f.cut ? " (a frame cut short by the next)" : "");
         if (st == NB_HL7_MLLP_FRAME) {
-            nb__msg_handle(in, c, f.msg, f.msg_len);
+            nb__frame_handle(in, c, f.msg, f.msg_len);
         } else if (st == NB_HL7_MLLP_TOO_LARGE) {
             const char *vt = memchr(buf, NB_HL7_MLLP_START, avail);
             size_t from = vt ? (size_t)(vt - buf) + 1 : avail;
@@ -438,7 +600,7 @@ static bool nb__before_v27(const nb_hl7_msg_t *hl7)
     return major < 2 || (major == 2 && minor < 7);
 }
 
-/* The ACK of a decided message, framed, appended to @p out. */
+/* The ACK of a decided message, not framed, appended to @p out. */
 static void nb__ack_append(nb_ingest_t *in, const nb__msg_t *m, nb_buf_t *out)
 {
     static const char fallback[] = "MSH|^~\\&|||||||ACK||P|2.5";
@@ -473,15 +635,51 @@ static void nb__ack_append(nb_ingest_t *in, const nb__msg_t *m, nb_buf_t *out)
         nb_buf_add(&ack, "\r", 1);
     }
     if (!err && ack.err == NB_ERR_OK)
-        nb_hl7_mllp_wrap(out, (const char *)ack.data, ack.len);
+        nb_buf_add(out, ack.data, ack.len);
     nb_buf_free(&ack);
+}
+
+/* The answer of a decided message joins the output: its ACK framed, or, in a batch, its ACK
+ * joins the batch's answer, which is framed after the last one's (BHS, the ACKs, BTS). */
+static void nb__answer(nb_ingest_t *in, nb__conn_t *c, const nb__msg_t *m)
+{
+    if (!m->in_batch) {
+        nb_buf_t ack = {0};
+        nb__ack_append(in, m, &ack);
+        if (ack.err)
+            c->out.err = ack.err;
+        else if (ack.len > 0)
+            nb_hl7_mllp_wrap(&c->out, (const char *)ack.data, ack.len);
+        nb_buf_free(&ack);
+        return;
+    }
+    if (m->batch_head) {
+        c->batch.len = 0;
+        c->batch_acks = 0;
+        c->batch_sep = m->batch_head[3];
+        nb_buf_add(&c->batch, m->batch_head, strlen(m->batch_head));
+    }
+    if (!m->batch_no_ack) {
+        nb__ack_append(in, m, &c->batch);
+        c->batch_acks++;
+    }
+    if (m->batch_last) {
+        char bts[48];
+        int n = snprintf(bts, sizeof(bts), "BTS%c%zu\r", c->batch_sep, c->batch_acks);
+        nb_buf_add(&c->batch, bts, (size_t)n);
+        if (c->batch.err)
+            c->out.err = c->batch.err;
+        else
+            nb_hl7_mllp_wrap(&c->out, (const char *)c->batch.data, c->batch.len);
+        c->batch.len = 0;
+    }
 }
 
 void nb__conn_flush(nb_ingest_t *in, nb__conn_t *c)
 {
     while (c->head && c->head->done && c->handshaken) {
         nb__msg_t *m = c->head;
-        nb__ack_append(in, m, &c->out);
+        nb__answer(in, c, m);
         const char *labels[2] = {nb__src(in, c->listener), nb__codes[m->code]};
         nb_metrics_add_v(in->metrics, NB_M_MLLP_ACKS, labels, 1);
         nb__count(in, &in->stats.acks[m->code], 1);

@@ -47,6 +47,11 @@ typedef struct nb__msg_s {
     char *msh;                        /* the MSH segment as sent, for the ACK; NULL: none */
     size_t msh_len;
     size_t bytes; /* the message's size, counted as buffered */
+    /* A batch (FHS/BHS ... BTS in one frame): one answer, BHS + an ACK per message + BTS. */
+    char *batch_head;  /* the first message of a batch: the answer's BHS segment; else NULL */
+    bool in_batch;     /* a message of a batch: its ACK joins the connection's batch answer */
+    bool batch_last;   /* the batch's last message: the answer is framed after its ACK */
+    bool batch_no_ack; /* an empty batch's placeholder: BHS and BTS only */
 } nb__msg_t;
 
 struct nb__conn_s {
@@ -60,6 +65,9 @@ struct nb__conn_s {
     bool dead;       /* close now */
     nb_buf_t in;     /* received, not framed yet */
     nb_buf_t out;    /* ACKs framed, not written yet */
+    nb_buf_t batch;  /* a batch's answer being put together (nb__conn_flush) */
+    size_t batch_acks; /* ACKs in it */
+    char batch_sep;    /* its field separator (the sender's BHS-1) */
     size_t out_off;
     nb__msg_t *head, *tail; /* messages in the order they came */
     size_t pending_bytes;   /* of those, the bytes */

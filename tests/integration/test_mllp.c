@@ -9,6 +9,9 @@
  * - a refusal is answered AE with the reason, and its raw message is on the dead-letter topic
  *   with the reason and the source in the headers;
  * - pipelined messages of mixed outcomes get their ACKs in the order they were sent;
+ * - a batch (FHS/BHS ... BTS/FTS) in one frame: each message handled as if it came alone, one
+ *   answer (BHS, an ACK per message in order, BTS); a batch that does not hold together is
+ *   refused whole (AE, a dead letter, nothing published); an empty batch is answered at once;
  * - a frame past ingest.max_message_bytes is answered AR and the connection closed;
  * - TLS: a client with a certificate the CA signed is served; one without is refused.
  */
@@ -417,6 +420,123 @@ static void test_pipelined_messages_get_acks_in_order(void **state)
     it_close(c);
 }
 
+/* The ACKs inside a batch answer (BHS, MSH.. MSA.., BTS), as separate strings: @returns how
+ * many, at most max. */
+static size_t it_batch_acks(const char *answer, char acks[][512], size_t max)
+{
+    size_t n = 0;
+    const char *p = strstr(answer, "\rMSH|");
+    while (p && n < max) {
+        p++;
+        const char *next = strstr(p, "\rMSH|");
+        const char *end = next ? next : strstr(p, "\rBTS|");
+        assert_non_null(end);
+        snprintf(acks[n++], 512, "%.*s\r", (int)(end - p), p);
+        p = next;
+    }
+    return n;
+}
+
+static void test_a_batch_gets_one_batch_answer(void **state)
+{
+    char msg[512], ack[4096], acks[8][512], code[4], ctl[64], text[256];
+    nb_buf_t b = {0};
+    (void)state;
+    it_client_t *c = it_client(0);
+    /* A file with one batch of four messages (records, a refusal, an ignored ADT), LF segment
+     * ends on the headers as some engines write, then a plain message on the same connection. */
+    const char *head = "FHS|^~\\&|PAS|RVF|NB|NB|20261201120000\n"
+                       "BHS|^~\\&|PAS|RVF|NB|NB|20261201120000||||BATCH-7\n";
+    nb_buf_add(&b, head, strlen(head));
+    const char *types[4] = {"SIU^S12", "SIU^S15", "ADT^A08", "SIU^S12"};
+    for (int i = 0; i < 4; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "batch-%d", i);
+        it_msg(msg, sizeof(msg), types[i], id, i == 1 ? "ZZZ|X\r" : "");
+        nb_buf_add(&b, msg, strlen(msg));
+    }
+    nb_buf_add(&b, "BTS|4\rFTS|1\r", 12);
+    nb_buf_t frames = {0};
+    nb_hl7_mllp_wrap(&frames, (const char *)b.data, b.len);
+    it_msg(msg, sizeof(msg), "SIU^S12", "after-batch", "");
+    nb_hl7_mllp_wrap(&frames, msg, strlen(msg));
+    it_send_raw(c, frames.data, frames.len);
+    nb_buf_free(&frames);
+    nb_buf_free(&b);
+
+    assert_true(it_read_ack(c, ack, sizeof(ack)));
+    /* Our BHS: the sender's applications swapped, its BHS-11 in BHS-12; the count in BTS-1. */
+    assert_int_equal(strncmp(ack, "BHS|^~\\&|NB|NB|PAS|RVF|", 23), 0);
+    const char *eol = strchr(ack, '\r');
+    assert_non_null(eol);
+    assert_true(eol - ack > 8 && strncmp(eol - 8, "|BATCH-7", 8) == 0);
+    size_t alen = strlen(ack);
+    assert_true(alen > 7 && strcmp(ack + alen - 7, "BTS|4\r\r") != 0);
+    assert_non_null(strstr(ack, "\rBTS|4\r"));
+    assert_int_equal(it_batch_acks(ack, acks, 8), 4);
+    const char *want[4] = {"AA", "AE", "AA", "AA"};
+    for (int i = 0; i < 4; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "batch-%d", i);
+        it_msa(acks[i], code, ctl, sizeof(ctl), text, sizeof(text));
+        assert_string_equal(code, want[i]);
+        assert_string_equal(ctl, id);
+    }
+    /* The plain message after it: its own ACK, in order. */
+    assert_true(it_read_ack(c, ack, sizeof(ack)));
+    it_msa(ack, code, ctl, sizeof(ctl), NULL, 0);
+    assert_string_equal(code, "AA");
+    assert_string_equal(ctl, "after-batch");
+    /* What Kafka holds: the two appointments; the refused one as a dead letter only. */
+    it_find_t f0 = {.key = "APPT-batch-0"}, f3 = {.key = "APPT-batch-3"},
+              f1 = {.key = "APPT-batch-1"}, dl = {.needle = "batch-1"};
+    assert_int_equal(it_count(IT_TOPIC, &f0), 1);
+    assert_int_equal(it_count(IT_TOPIC, &f3), 1);
+    assert_int_equal(it_count(IT_TOPIC, &f1), 0);
+    assert_int_equal(it_count(it.conf->dead_letter_topic, &dl), 1);
+    it_close(c);
+}
+
+static void test_a_batch_that_does_not_hold_together_is_refused_whole(void **state)
+{
+    char msg[512], ack[4096], code[4], ctl[64], text[256];
+    nb_buf_t b = {0};
+    (void)state;
+    it_client_t *c = it_client(0);
+    /* BTS says 3; there are 2. Nothing of it is published: the sender fixes and resends it. */
+    nb_buf_add(&b, "BHS|^~\\&|PAS|RVF|NB|NB\r", 23);
+    it_msg(msg, sizeof(msg), "SIU^S12", "broken-0", "");
+    nb_buf_add(&b, msg, strlen(msg));
+    it_msg(msg, sizeof(msg), "SIU^S12", "broken-1", "");
+    nb_buf_add(&b, msg, strlen(msg));
+    nb_buf_add(&b, "BTS|3\r", 6);
+    nb_buf_t frame = {0};
+    nb_hl7_mllp_wrap(&frame, (const char *)b.data, b.len);
+    it_send_raw(c, frame.data, frame.len);
+    nb_buf_free(&frame);
+    nb_buf_free(&b);
+    assert_true(it_read_ack(c, ack, sizeof(ack)));
+    it_msa(ack, code, ctl, sizeof(ctl), text, sizeof(text));
+    assert_string_equal(code, "AE");
+    assert_non_null(strstr(text, "the batch does not hold together"));
+    it_find_t f0 = {.key = "APPT-broken-0"}, dl = {.needle = "broken-1"};
+    assert_int_equal(it_count(IT_TOPIC, &f0), 0);
+    assert_int_equal(it_count(it.conf->dead_letter_topic, &dl), 1);
+    assert_string_equal(dl.header[1], "hl7_batch");
+
+    /* An empty batch: BHS and BTS, nothing else. */
+    nb_buf_t empty = {0};
+    const char *empty_batch = "BHS|^~\\&|PAS|RVF|NB|NB|||||E-1\rBTS|0\r";
+    nb_hl7_mllp_wrap(&empty, empty_batch, strlen(empty_batch));
+    it_send_raw(c, empty.data, empty.len);
+    nb_buf_free(&empty);
+    assert_true(it_read_ack(c, ack, sizeof(ack)));
+    assert_int_equal(strncmp(ack, "BHS|^~\\&|NB|NB|PAS|RVF|", 23), 0);
+    assert_null(strstr(ack, "MSH|"));
+    assert_non_null(strstr(ack, "|E-1\rBTS|0\r"));
+    it_close(c);
+}
+
 static void test_oversized_frame_is_refused_and_the_connection_closed(void **state)
 {
     char msg[512], ack[2048], code[4], ctl[64], text[256];
@@ -816,6 +936,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refused_gets_ae_and_a_dead_letter_with_the_reason),
         cmocka_unit_test(test_ignored_gets_aa_with_a_note),
         cmocka_unit_test(test_pipelined_messages_get_acks_in_order),
+        cmocka_unit_test(test_a_batch_gets_one_batch_answer),
+        cmocka_unit_test(test_a_batch_that_does_not_hold_together_is_refused_whole),
         cmocka_unit_test(test_oversized_frame_is_refused_and_the_connection_closed),
         cmocka_unit_test(test_tls_with_a_client_certificate_is_served),
         cmocka_unit_test(test_tls_without_a_client_certificate_is_refused),
