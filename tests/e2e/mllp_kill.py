@@ -174,15 +174,15 @@ def plan_fact(c, i, now):
 class Engine(threading.Thread):
     """Sends the messages in order over MLLP, WINDOW in flight, and resends on any failure.
 
-    acked[i] is True once message i got AA; ACKs come in order, so the ACKed messages are
-    always a prefix. on_ack(n_acked, n_in_flight) is called after each ACK is read and the
-    window refilled: the test kills the adapter from it."""
+    ACKs come in order, so the messages answered for good (AA; or AE, which is not resent)
+    are always a prefix: `acked` is its length. on_ack(acked, in_flight) is called after each
+    AA is read and the window refilled: the test kills the adapter from it."""
 
     def __init__(self, port, msgs, on_ack):
         super().__init__(daemon=True)
         self.port, self.msgs, self.on_ack = port, msgs, on_ack
         self.n = len(msgs)
-        self.acked = 0                      # the ACKed prefix
+        self.acked = 0                      # the prefix answered for good
         self.codes = [None] * self.n        # the last MSA-1 of each message
         self.sends = [0] * self.n
         self.reconnects = 0
