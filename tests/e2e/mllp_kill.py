@@ -421,12 +421,11 @@ def daemon_pass(work, label, cfg, bootstrap, now, who):
 
 # ---- the test ------------------------------------------------------------------------------------
 
-def send_with_kills(work, cfg, bs, msgs):
+def send_with_kills(work, cfg, bs, msgs, adapter):
     """The sender against the adapter, killed with -9 twice mid-stream. Returns (engine,
-    adapter, kills)."""
+    kills)."""
     port = e2e.free_port()
     write_config(cfg, bs, port)
-    adapter = Adapter(work, cfg, bs)
     adapter.start(port)
     points = [len(msgs) // 3, 2 * len(msgs) // 3]
     kills, killed = [], threading.Event()
@@ -465,7 +464,7 @@ def send_with_kills(work, cfg, bs, msgs):
           f"{engine.resent_in_flight}")
     rc = adapter.term()
     check(rc == 0, "the last adapter exits 0 on SIGTERM", f"status {rc}")
-    return engine, adapter, kills
+    return engine, kills
 
 
 def check_topics(reg, bs, msgs, engine):
@@ -508,7 +507,7 @@ def main():
     children, msgs, background, expected = design(now)
     say(f"{len(children)} children, {len(msgs)} messages, {len(background)} background "
         f"records; clock {now:%Y-%m-%dT%H:%MZ}; work dir {work}")
-    brokers = []
+    brokers, adapter = [], None
     try:
         # Steps 1-3: the broker, the topics, the adapter; the sender; two kills.
         broker = Broker(work, "kill")
@@ -518,7 +517,8 @@ def main():
         write_config(cfg, bs, 0)
         e2e.create_topics(bs, cfg, "kill")
         e2e.produce(bs, e2e.TOPIC_EVENTS, background_records(reg, background))
-        engine, adapter, _ = send_with_kills(work, cfg, bs, msgs)
+        adapter = Adapter(work, cfg, bs)
+        engine, _ = send_with_kills(work, cfg, bs, msgs, adapter)
         # Step 4: what Kafka holds.
         once, links_once = check_topics(reg, bs, msgs, engine)
         # Step 6: no identifier in the adapter's logs.
@@ -549,6 +549,9 @@ def main():
         if not isinstance(e, e2e.Fatal):
             traceback.print_exc()
     finally:
+        if adapter and adapter.proc and adapter.proc.poll() is None:
+            adapter.proc.kill()
+            adapter.proc.wait()
         for b in brokers:
             b.stop()
         if KEEP or e2e.FAILED:
