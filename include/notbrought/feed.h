@@ -178,7 +178,10 @@ NB_NODISCARD nb_err_t nb_feed_hl7(const nb_feed_mapping_t *m, const char *data, 
  * immutable in FHIR, so a resend gives the same id. Without an id or a versionId (a create, a
  * server that does not version), the hash is over the resource type, the id and the event's
  * canonical content (every field of the mapped event but its id), so a resend of the same
- * content gives the same id and a changed resource a new one. `version` is 1 and `recorded_at`
+ * content gives the same id and a changed resource a new one. Where the fhir section's
+ * identity_links asks and the child has both an NHS number and a local identifier, a second
+ * record is the identity link between them, its id "fhir-" and the second half of that hash.
+ * `version` is 1 and `recorded_at`
  * meta.lastUpdated, so a later version supersedes an earlier one by its time, as for HL7 v2;
  * without meta.lastUpdated the resource is refused (`recorded_at_missing`), or, where the
  * mapping says `recorded_at: received`, recorded at @p received_ms.
@@ -273,7 +276,12 @@ typedef struct nb_feed_csv_row_s {
  * Times are read with the mapping's formats; without `Z` in the format they are UK local
  * time (nb_feed_london_to_utc()) unless the mapping says time_zone: UTC.
  *
- * @returns out->err: NB_ERR_OK with out->outcome NB_FEED_MAPPED and one record, or the
+ * Where the csv section's identity_links asks and the row has both an NHS number and a local
+ * id, a second record is the identity link between them ("csv-" and the second half of the
+ * event id's hash).
+ *
+ * @returns out->err: NB_ERR_OK with out->outcome NB_FEED_MAPPED and one record (two with a
+ *          link), or the
  *          refusal's error with NB_FEED_REFUSED, a code and the text; NB_ERR_INVALID_ARG (out
  *          not filled) for a NULL argument or a mapping without a csv section.
  * @remark Pure: no I/O, no clock. out's HL7 header fields are left empty.

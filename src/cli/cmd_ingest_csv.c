@@ -153,10 +153,12 @@ NB_NODISCARD static nb_err_t nb__send(nb__imp_t *imp, const nb_record_t *rec, co
                                    {"nb.feed.code", code, strlen(code)}};
     nb_publish_origin_t o = {"csv", nb_feed_mapping_name(imp->m), nb__cli_now()};
     if (tag)
-        *tag = (nb__tag_t){imp, imp->row, rec != NULL};
+        *tag = (nb__tag_t){imp, imp->row, rec && rec->type == NB_RECORD_APPOINTMENT};
     while (tag) {
-        err = rec ? nb_publisher_publish_record(imp->pub, imp->topic, rec, tag, errstr,
-                                                sizeof(errstr))
+        /* Identity links go to topics.links, events to the extract's topic. */
+        const char *topic =
+            rec && rec->type == NB_RECORD_IDENTITY_LINK ? imp->conf->links_topic : imp->topic;
+        err = rec ? nb_publisher_publish_record(imp->pub, topic, rec, tag, errstr, sizeof(errstr))
                   : nb_publisher_dead_letter(imp->pub, &o, raw, len, why, imp->out->text, extra, 2,
                                              tag, errstr, sizeof(errstr));
         if (err != NB_ERR_LIMIT)
@@ -249,14 +251,20 @@ static void nb__row(nb__imp_t *imp)
                  (unsigned long long)imp->row);
         return;
     }
-    if (nb__inflight_add(imp, 1)) {
+    /* A mapped row is its event and, where the mapping asks, an identity link: the row is
+     * acknowledged once Kafka has every one. */
+    size_t n = out->outcome == NB_FEED_MAPPED ? out->n_records : 1, sent = 0;
+    if (nb__inflight_add(imp, (uint32_t)n)) {
         imp->stop = true;
         snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
         return;
     }
-    nb_err_t err;
+    nb_err_t err = NB_ERR_OK;
     if (out->outcome == NB_FEED_MAPPED) {
-        err = nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK);
+        for (; sent < n && !err; sent++)
+            err = nb__send(imp, &out->records[sent], NULL, 0, "mapped", NB_ERR_OK);
+        if (err)
+            sent--; /* the one that failed was not queued */
     } else {
         size_t len = 0;
         char *raw = nb__row_csv(imp, &len);
@@ -265,8 +273,13 @@ static void nb__row(nb__imp_t *imp)
             nb__count_refusal(imp, out->code);
         free(raw);
     }
+    if (err && sent > 0) {
+        /* Reports will come for the records queued, and only for them. */
+        imp->pending[(imp->fl_head + imp->n_fl - 1) % imp->fl_cap] -= (uint32_t)(n - sent);
+    }
     if (err) {
-        imp->n_fl--; /* the row's record was never queued: no report will come for it */
+        if (sent == 0)
+            imp->n_fl--; /* nothing of the row was queued: no report will come for it */
         imp->stop = true;
         if (!imp->kafka_err && !imp->fatal[0])
             snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");

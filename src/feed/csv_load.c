@@ -227,10 +227,10 @@ static void nb__recorded(nb__lctx_t *ctx, yaml_node_t *csv, yaml_node_t *node)
 void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
 {
     static const char *const keys[] = {
-        "delimiter",        "quote",          "encoding",      "max_row_bytes",
-        "max_field_bytes",  "appointment_id", "nhs_number",    "local_id",
-        "scheduled_start",  "recorded_at",    "date_of_birth", "status",
-        "appointment_type", "contact_mode",   "mandated",      NULL};
+        "delimiter",      "quote",      "encoding",         "max_row_bytes",   "max_field_bytes",
+        "appointment_id", "nhs_number", "local_id",         "scheduled_start", "recorded_at",
+        "date_of_birth",  "status",     "appointment_type", "contact_mode",    "mandated",
+        "identity_links", NULL};
     nb__csv_t *c;
     if (!nb__feed_is_map(ctx, node, "csv"))
         return;
@@ -270,4 +270,10 @@ void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
                       &c->mode_dflt, true);
     if ((v = nb__feed_get(ctx, node, "mandated")))
         nb__feed_mandated(ctx, v);
+    c->link_verification = NB_VERIFICATION_UNVERIFIED;
+    if ((v = nb__feed_get(ctx, node, "identity_links")))
+        nb__feed_links(ctx, v, &c->link_local_to_nhs, &c->link_verification);
+    if (c->link_local_to_nhs &&
+        (!c->col[NB_FEED_CSV_NHS_NUMBER][0] || !c->col[NB_FEED_CSV_LOCAL_ID][0]))
+        NB__ERR(ctx, v, "identity_links: local_to_nhs needs both nhs_number and local_id");
 }

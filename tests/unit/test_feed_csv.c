@@ -223,6 +223,71 @@ static void test_ids(void **state)
     assert_string_not_equal(a, d);
 }
 
+/* csv identity_links: local_to_nhs publishes the link CHIS ID -> NHS number when a row has
+ * both, its id derived with the event's (a rerun gives it again). */
+static void test_identity_link(void **state)
+{
+    fx_t *fx = *state;
+    char path[1024], yaml[8192], err[512], link_id[NB_ID_MAX + 1];
+    snprintf(path, sizeof(path), "%s/config/mappings/chis-csv.yaml", NB_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(yaml, 1, sizeof(yaml) - 100, f);
+    fclose(f);
+    snprintf(yaml + n, sizeof(yaml) - n, "  identity_links: {local_to_nhs: true}\n");
+    nb_feed_mapping_free(fx->m);
+    fx->m = NULL;
+    nb_err_t e = nb_feed_mapping_load_buffer("chis.yaml", yaml, strlen(yaml), NULL, NULL, &fx->m,
+                                             err, sizeof(err));
+    if (e)
+        fail_msg("%s", err);
+    const char *row = "A5,9434765919,C1,,12/06/2024,09:30,ATT,IMM,Clinic";
+    assert_int_equal(map_row(fx, 5, row, EXTRACT_MS), NB_ERR_OK);
+    nb_feed_out_t *out = fx->out;
+    assert_int_equal(out->n_records, 2);
+    assert_int_equal(out->records[1].type, NB_RECORD_IDENTITY_LINK);
+    const nb_identity_link_t *l = &out->records[1].u.link;
+    assert_string_equal(l->from.system, "https://chis.example.nhs.uk/id/child");
+    assert_string_equal(l->from.value, "C1");
+    assert_string_equal(l->to.system, NB_SYSTEM_NHS_NUMBER);
+    assert_string_equal(l->to.value, "9434765919");
+    assert_int_equal(l->verification, NB_VERIFICATION_UNVERIFIED);
+    assert_int_equal(l->recorded_at, EXTRACT_MS);
+    assert_int_equal(strncmp(l->event_id, "csv-", 4), 0);
+    assert_int_equal(strlen(l->event_id), 36);
+    assert_string_not_equal(l->event_id, out->records[0].u.appt.event_id);
+    snprintf(link_id, sizeof(link_id), "%s", l->event_id);
+    assert_int_equal(map_row(fx, 99, row, EXTRACT_MS), NB_ERR_OK);
+    assert_int_equal(out->n_records, 2);
+    assert_string_equal(out->records[1].u.link.event_id, link_id);
+    /* Without the NHS number, or without the local id: the event alone. */
+    assert_int_equal(map_row(fx, 6, "A6,,C1,,12/06/2024,09:30,ATT,IMM,Clinic", EXTRACT_MS),
+                     NB_ERR_OK);
+    assert_int_equal(out->n_records, 1);
+    assert_int_equal(map_row(fx, 7, "A7,9434765919,,,12/06/2024,09:30,ATT,IMM,Clinic", EXTRACT_MS),
+                     NB_ERR_OK);
+    assert_int_equal(out->n_records, 1);
+    char sum[1024];
+    nb_feed_mapping_summary(fx->m, sum, sizeof(sum));
+    assert_non_null(strstr(sum, "; identity links: local_to_nhs"));
+    /* A mapping without the local id column cannot ask for links. */
+    static const char bad[] = "format: notbrought-mapping/1\nname: x\n"
+                              "source: {agency: gp, system: s, organisation_code: A1}\n"
+                              "csv:\n"
+                              "  appointment_id: A\n"
+                              "  nhs_number: N\n"
+                              "  scheduled_start: {column: D, format: \"YYYY-MM-DD\"}\n"
+                              "  recorded_at: extract_time\n"
+                              "  status: {column: S, map: {booked: [B]}}\n"
+                              "  appointment_type: {default: immunisation}\n"
+                              "  identity_links: {local_to_nhs: true}\n";
+    nb_feed_mapping_t *m = NULL;
+    assert_int_equal(
+        nb_feed_mapping_load_buffer("bad.yaml", bad, strlen(bad), NULL, NULL, &m, err, sizeof(err)),
+        NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "bad.yaml:11:19: identity_links: local_to_nhs needs both"));
+}
+
 static void test_header(void **state)
 {
     fx_t *fx = *state;
@@ -413,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults_and_placeholder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header, setup, teardown),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_fhir_and_csv_sections),
