@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define NB__TEXT_RESEND_HTTP "Kafka did not acknowledge the records in time; resend the request"
+#define NB__LOCATION_MAX 320 /* "<Type>/<event id>/_history/1", and the base before it */
 
 /* One entry's answer (a single resource is entry 0). */
 typedef struct nb__fans_s {
@@ -30,6 +31,7 @@ typedef struct nb__fans_s {
     char issue[24];
     char text[NB_INGEST_TEXT_MAX];
     char expression[NB_INGEST_TEXT_MAX];
+    char location[NB__LOCATION_MAX]; /* a 201's "<Type>/<event id>/_history/1", else "" */
 } nb__fans_t;
 
 typedef struct nb__req_s {
@@ -73,6 +75,27 @@ static void nb__ans_set(nb__fans_t *a, int status, const char *issue, const char
     snprintf(a->issue, sizeof(a->issue), "%s", issue ? issue : "informational");
     snprintf(a->text, sizeof(a->text), "%s", text ? text : "");
     snprintf(a->expression, sizeof(a->expression), "%s", expr ? expr : "");
+    a->location[0] = '\0';
+}
+
+/* The service base the client reached, "<scheme>://<Host>/fhir/<source>": the Host header when
+ * it is a plain host[:port] (what it may hold is checked, as it goes into a header and a
+ * body), else the listener's own address. */
+static void nb__base(const nb__req_t *rq, char *buf, size_t cap)
+{
+    const nb__fsrv_t *srv = rq->srv;
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char own[96];
+    bool ok = host && host[0] && strlen(host) < 200;
+    for (const char *p = host; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             strchr(".-_:[]", *p) != NULL;
+    if (!ok) {
+        snprintf(own, sizeof(own), strchr(srv->conf->bind, ':') ? "[%s]:%d" : "%s:%d",
+                 srv->conf->bind, srv->port);
+        host = own;
+    }
+    snprintf(buf, cap, "%s://%s/fhir/%s", srv->tls_cert ? "https" : "http", host, srv->conf->name);
 }
 
 /* An OperationOutcome of one answer, appended to @p out. */
@@ -85,7 +108,7 @@ static void nb__outcome(const nb__fans_t *a, nb_fhir_format_t fmt, nb_buf_t *out
 }
 
 /* The batch-response Bundle: one entry per entry of the request, in order. */
-static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
+static void nb__batch_response(const nb__req_t *rq, const char *base, nb_buf_t *out)
 {
     bool xml = rq->fmt == NB_FHIR_XML;
     const char *type = rq->transaction ? "transaction-response" : "batch-response";
@@ -105,8 +128,12 @@ static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
             const char *decl = p ? strstr(p, "?>") : NULL;
             if (decl && decl < end)
                 p = decl + 2;
-            char buf[96];
-            snprintf(buf, sizeof(buf), "<entry><response><status value=\"%s\"/><outcome>", st);
+            char buf[2 * NB__LOCATION_MAX];
+            int n = snprintf(buf, sizeof(buf), "<entry><response><status value=\"%s\"/>", st);
+            if (rq->ans[i].location[0])
+                n += snprintf(buf + n, sizeof(buf) - (size_t)n, "<location value=\"%s/%s\"/>", base,
+                              rq->ans[i].location);
+            snprintf(buf + n, sizeof(buf) - (size_t)n, "<outcome>");
             nb_buf_add(out, buf, strlen(buf));
             if (p && !oo.err)
                 nb_buf_add(out, p, (size_t)(end - p));
@@ -114,8 +141,11 @@ static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
             nb_buf_add(out, tail, strlen(tail));
         } else if (entries) {
             json_t *o = oo.err ? NULL : json_loadb((const char *)oo.data, oo.len, 0, NULL);
+            char loc[2 * NB__LOCATION_MAX];
+            snprintf(loc, sizeof(loc), "%s/%s", base, rq->ans[i].location);
             json_array_append_new(
-                entries, json_pack("{s:{s:s, s:o*}}", "response", "status", st, "outcome", o));
+                entries, json_pack("{s:{s:s, s:s*, s:o*}}", "response", "status", st, "location",
+                                   rq->ans[i].location[0] ? loc : NULL, "outcome", o));
         }
         nb_buf_free(&oo);
     }
@@ -154,10 +184,12 @@ static void nb__decide(nb__req_t *rq)
 static enum MHD_Result nb__answer(nb__req_t *rq)
 {
     nb_buf_t body = {0};
+    char base[NB__LOCATION_MAX], loc[2 * NB__LOCATION_MAX];
     if (rq->fmt == NB_FHIR_AUTO)
         rq->fmt = NB_FHIR_JSON; /* a Content-Type not taken: answered in JSON */
+    nb__base(rq, base, sizeof(base));
     if (rq->bundle)
-        nb__batch_response(rq, &body);
+        nb__batch_response(rq, base, &body);
     else
         nb__outcome(&rq->ans[0], rq->fmt, &body);
     int status = rq->status;
@@ -175,6 +207,10 @@ static enum MHD_Result nb__answer(nb__req_t *rq)
                                                    : "application/fhir+json; charset=utf-8");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    if (status == MHD_HTTP_CREATED && !rq->bundle && rq->ans[0].location[0]) {
+        snprintf(loc, sizeof(loc), "%s/%s", base, rq->ans[0].location);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    }
     char st[8];
     snprintf(st, sizeof(st), "%d", status);
     const char *labels[2] = {rq->srv->conf->name, st};
@@ -307,6 +343,16 @@ static void nb__map_one(nb__req_t *rq, const nb_fhir_resource_t *res, const char
         snprintf(text, sizeof(text), "published: %zu record%s", r->n_records,
                  r->n_records == 1 ? "" : "s");
         nb__ans_set(a, 201, "informational", text, "");
+        /* Where the created resource is: the event's id is its logical id here, and version 1
+         * (a new version of the source's resource is a new event, with a new id). */
+        for (size_t i = 0; i < r->n_records; i++) {
+            if (r->records[i].type != NB_RECORD_APPOINTMENT)
+                continue;
+            snprintf(a->location, sizeof(a->location), "%s/%s/_history/1",
+                     res->resource_type ? res->resource_type : "Resource",
+                     r->records[i].u.appt.event_id);
+            break;
+        }
         nb__publish(rq, r);
     }
 }

@@ -89,7 +89,11 @@ static void it_appt(char *out, size_t size, const char *id, const char *nhs)
              id, nhs);
 }
 
-/* POSTs @p body; the status is returned, the response body copied into @p resp. */
+/* The head (status line and headers) of the last answer it_post() read. */
+static char it_head[4096];
+
+/* POSTs @p body; the status is returned, the response body copied into @p resp, its head into
+ * it_head. */
 static int it_post(const char *path, const char *ctype, const char *body, char *resp, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -122,6 +126,7 @@ static int it_post(const char *path, const char *ctype, const char *body, char *
     assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &status), 1);
     const char *b = strstr(buf, "\r\n\r\n");
     snprintf(resp, size, "%s", b ? b + 4 : "");
+    snprintf(it_head, sizeof(it_head), "%.*s", b ? (int)(b - buf) : 0, buf);
     return status;
 }
 
@@ -191,6 +196,61 @@ static void test_201_only_after_kafka_acknowledged(void **state)
     assert_non_null(strstr(resp, "\"resourceType\":\"OperationOutcome\""));
     it_find_t f = {.needle = id};
     assert_int_equal(it_count(IT_TOPIC, &f), 1);
+}
+
+/* A 201 says where the created resource is, as FHIR's create does: Location
+ * <base>/<Type>/<id>/_history/<versionId>, the id the event's; a batch-response's (and a
+ * transaction-response's) entries carry it as response.location. */
+static void test_201_has_location(void **state)
+{
+    char doc[2048], bundle[5000], resp[16384], id[NB_ID_MAX + 1], want[256];
+    (void)state;
+    it_appt(doc, sizeof(doc), "hv-loc", "9990010005");
+    it_event_id(doc, id);
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 201);
+    snprintf(want, sizeof(want), "\r\nLocation: http://localhost/fhir/hv/Appointment/%s/_history/1",
+             id);
+    if (!strstr(it_head, want))
+        fail_msg("no '%s' in:\n%s", want + 2, it_head);
+    static const char *const types[] = {"batch", "transaction"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(bundle, sizeof(bundle),
+                 "{\"resourceType\":\"Bundle\",\"type\":\"%s\",\"entry\":[{\"resource\":"
+                 "{\"resourceType\":\"Patient\",\"id\":\"x\"}},{\"resource\":%s}]}",
+                 types[k], doc);
+        assert_int_equal(it_post("/fhir/hv", "application/fhir+json", bundle, resp, sizeof(resp)),
+                         200);
+        snprintf(want, sizeof(want),
+                 "{\"response\":{\"status\":\"201 Created\",\"location\":\"http://localhost/fhir/"
+                 "hv/Appointment/%s/_history/1\"",
+                 id);
+        if (!strstr(resp, want))
+            fail_msg("%s: no '%s' in %s", types[k], want, resp);
+        /* The Patient entry was not created: no location. */
+        assert_non_null(strstr(resp, "[{\"response\":{\"status\":\"200 OK\",\"outcome\""));
+    }
+    /* In XML, response.location comes between status and outcome. */
+    static const char xml[] =
+        "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"batch\"/><entry><resource>"
+        "<Appointment xmlns=\"http://hl7.org/fhir\"><id value=\"hv-loc-xml\"/><meta>"
+        "<lastUpdated value=\"2026-02-03T11:20:00Z\"/></meta><contained><Patient><id value=\"c\"/>"
+        "<identifier><system value=\"https://fhir.nhs.uk/Id/nhs-number\"/><value "
+        "value=\"9990010005\"/></identifier></Patient></contained><status value=\"booked\"/>"
+        "<appointmentType><coding><code value=\"SIXWK\"/></coding></appointmentType>"
+        "<start value=\"2026-03-03T10:00:00Z\"/><participant><actor><reference value=\"#c\"/>"
+        "</actor><status value=\"accepted\"/></participant></Appointment></resource></entry>"
+        "</Bundle>";
+    assert_int_equal(it_post("/fhir/hv", "application/fhir+xml", xml, resp, sizeof(resp)), 200);
+    if (!strstr(resp, "<status value=\"201 Created\"/><location value=\"http://localhost/fhir/hv/"
+                      "Appointment/fhir-") ||
+        !strstr(resp, "/_history/1\"/><outcome>"))
+        fail_msg("XML batch-response without its location: %s", resp);
+    /* Refusals and ignores have none. */
+    it_appt(doc, sizeof(doc), "hv-loc-bad", "9990010006");
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 422);
+    assert_null(strstr(it_head, "Location:"));
 }
 
 static void test_broker_down_503_then_201_with_the_same_event_id(void **state)
@@ -428,6 +488,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_201_only_after_kafka_acknowledged),
+        cmocka_unit_test(test_201_has_location),
         cmocka_unit_test(test_refused_gets_422_with_the_path_and_a_dead_letter),
         cmocka_unit_test(test_bundle_with_one_bad_entry),
         cmocka_unit_test(test_transaction_is_all_or_nothing),
