@@ -19,10 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define NB__TEXT_RESEND_HTTP "Kafka did not acknowledge the records in time; resend the request"
+/* A body past ingest.max_message_bytes is read and thrown away, so that the client, still
+ * sending, gets its 413 rather than a reset; past this many bytes the 413 goes at once and the
+ * connection closes. Four times the limit, and at least 1 MiB past it. */
+#define NB__DISCARD_MAX(max) ((max)*4 > (max) + (1u << 20) ? (max)*4 : (max) + (1u << 20))
 #define NB__LOCATION_MAX 320 /* "<Type>/<event id>/_history/1", and the base before it */
 
 /* One entry's answer (a single resource is entry 0). */
@@ -40,6 +45,8 @@ typedef struct nb__req_s {
     nb__fsrv_t *srv;
     struct MHD_Connection *conn;
     nb_buf_t body;
+    size_t received; /* bytes of the body, kept or not */
+    bool answered;   /* a response is queued: the handler has nothing more to do */
     bool too_large, processed, suspended, decided, kafka_failed, dead_letter;
     bool bundle;      /* the answer is a batch-response (or transaction-response) */
     bool transaction; /* the request was a transaction Bundle */
@@ -217,6 +224,7 @@ static enum MHD_Result nb__answer(nb__req_t *rq)
     nb_metrics_add_v(rq->in->metrics, NB_M_FHIR_REQUESTS, labels, 1);
     enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    rq->answered = r == MHD_YES;
     return r;
 }
 
@@ -463,6 +471,13 @@ static nb_fhir_format_t nb__format_of(struct MHD_Connection *conn)
     return NB_FHIR_AUTO;
 }
 
+/* 413, nothing published. */
+static enum MHD_Result nb__too_large(nb__req_t *rq)
+{
+    return nb__reject(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too-costly",
+                      "the body is larger than ingest.max_message_bytes");
+}
+
 static enum MHD_Result nb__first_call(nb__fsrv_t *srv, struct MHD_Connection *conn, void **con_cls)
 {
     nb__req_t *rq = calloc(1, sizeof(*rq));
@@ -479,6 +494,18 @@ static enum MHD_Result nb__first_call(nb__fsrv_t *srv, struct MHD_Connection *co
     rq->fmt = nb__format_of(conn);
     *con_cls = rq;
     srv->in_flight++;
+    /* A body announced past the limit with "Expect: 100-continue" is answered now: the client
+     * waits for "100 Continue" before sending it, and gets the 413 instead. One announced past
+     * what would be read and discarded is answered now too (the connection then closes). */
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    size_t max = (size_t)srv->in->conf->ingest_max_message_bytes;
+    char *end = NULL;
+    unsigned long long len = cl ? strtoull(cl, &end, 10) : 0;
+    if (cl && end != cl && len > max &&
+        ((ex && strcasecmp(ex, "100-continue") == 0) || len > NB__DISCARD_MAX(max)))
+        return nb__too_large(rq);
     return MHD_YES;
 }
 
@@ -494,13 +521,24 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
         return nb__first_call(srv, conn, con_cls);
     if (*upload_data_size) {
         size_t max = (size_t)srv->in->conf->ingest_max_message_bytes;
-        if (!rq->too_large && rq->body.len + *upload_data_size <= max)
+        rq->received += *upload_data_size;
+        if (rq->decided) {
+            *upload_data_size = 0; /* answered already (413): the rest is not read */
+            return MHD_YES;
+        }
+        if (!rq->too_large && rq->body.len + *upload_data_size <= max) {
             nb_buf_add(&rq->body, upload_data, *upload_data_size);
-        else
+        } else if (!rq->too_large) {
             rq->too_large = true;
+            nb_buf_free(&rq->body); /* what is read from now on is thrown away */
+        }
         *upload_data_size = 0;
+        if (rq->received > NB__DISCARD_MAX(max))
+            return nb__too_large(rq); /* enough read: answer, and the connection closes */
         return MHD_YES;
     }
+    if (rq->answered)
+        return MHD_YES;
     if (rq->decided)
         return nb__answer(rq);
     if (rq->processed)
@@ -520,8 +558,7 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
         return nb__reject(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "not-supported",
                           "Content-Type must be application/fhir+json or application/fhir+xml");
     if (rq->too_large || rq->body.err)
-        return nb__reject(rq, 413, "too-costly",
-                          "the body is larger than ingest.max_message_bytes");
+        return nb__too_large(rq);
     nb__count(srv->in, &srv->in->stats.received, 1);
     nb_metrics_set(srv->in->metrics, NB_M_FHIR_LAST_REQUEST, srv->conf->name,
                    (double)srv->in->now / 1e3);
