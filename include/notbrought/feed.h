@@ -229,10 +229,45 @@ typedef struct nb_feed_csv_opts_s {
     /** `recorded_at: extract_time`: every row's recorded_at is the extract's time, which the
      *  caller gives (nb_feed_csv_row_t.extracted_at); false: a column holds it. */
     bool recorded_is_extract;
+    /** `encoding`: "utf-8", or the iconv name the extract is written in (each field is
+     *  converted to UTF-8 with nb_feed_csv_decode()). Valid until nb_feed_mapping_free(). */
+    const char *encoding;
 } nb_feed_csv_opts_t;
 
 /** @brief The mapping's csv options. @returns false when the mapping has no csv section. */
 bool nb_feed_csv_opts(const nb_feed_mapping_t *m, nb_feed_csv_opts_t *o);
+
+/**
+ * A CSV extract's decoder: the bytes of a field, in the mapping's csv `encoding`, to UTF-8
+ * (iconv(3)). One per import; not for use by two threads at once.
+ */
+typedef struct nb_feed_csv_decoder_s nb_feed_csv_decoder_t;
+
+/**
+ * @brief A decoder for the mapping's encoding (UTF-8 when the mapping names none).
+ * @returns NB_ERR_OK; NB_ERR_CONFIG (errstr says why) when iconv cannot open it;
+ *          NB_ERR_INVALID_ARG for a NULL argument or a mapping without a csv section;
+ *          NB_ERR_NOMEM.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_decoder_new(const nb_feed_mapping_t *m,
+                                              nb_feed_csv_decoder_t **dp, char *errstr,
+                                              size_t errstr_size);
+
+/** @brief Frees a decoder. NULL is a no-op. */
+void nb_feed_csv_decoder_destroy(nb_feed_csv_decoder_t *d);
+
+/**
+ * @brief One field as UTF-8. For UTF-8 the field is given back as it is (its columns are
+ *        checked when they are mapped, as before); otherwise it is converted.
+ * @param out set to the UTF-8 bytes (NUL-terminated when converted), valid until the next call
+ *        or nb_feed_csv_decoder_destroy() (or @p in itself, for UTF-8).
+ * @param bad_offset on NB_ERR_TEXT_INVALID, the offset in the field of the first byte that
+ *        does not decode (may be NULL).
+ * @returns NB_ERR_OK; NB_ERR_TEXT_INVALID (a byte the encoding does not define, or a sequence
+ *          cut short: the caller refuses the row); NB_ERR_NOMEM; NB_ERR_INVALID_ARG.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_decode(nb_feed_csv_decoder_t *d, const char *in, size_t len,
+                                         const char **out, size_t *out_len, size_t *bad_offset);
 
 /** The columns of one file: where each key's column is (-1: not read). */
 typedef struct nb_feed_csv_header_s {

@@ -41,10 +41,13 @@ typedef struct nb__imp_s {
     const char *topic, *file;
     nb_publisher_t *pub;
     nb_feed_out_t *out;
+    nb_feed_csv_decoder_t *dec; /* the mapping's encoding to UTF-8 */
     /* the row being read */
     char **fields;
     size_t *lens, n, cap, row_bytes;
     bool too_long, header_done, stop;
+    int bad_col;       /* the first field that did not decode (0-based), -1: none */
+    size_t bad_offset; /* and the offset of its first byte that did not */
     nb_feed_csv_header_t hdr;
     uint64_t row;
     /* rows in flight: ring of pending counts for rows base .. base + n_fl - 1 */
@@ -237,7 +240,16 @@ static void nb__row(nb__imp_t *imp)
     nb_feed_out_t *out = imp->out;
     nb_feed_csv_row_t r = {imp->row, (const char *const *)imp->fields, imp->lens, imp->n,
                            imp->st.extracted_at};
-    if (imp->too_long) {
+    if (imp->bad_col >= 0 && !imp->too_long) {
+        /* Never the byte itself, nor the field: it may be part of a name. */
+        out->outcome = NB_FEED_REFUSED;
+        out->err = NB_ERR_TEXT_INVALID;
+        nb_str_copy(out->code, sizeof(out->code), "encoding_invalid");
+        snprintf(out->text, sizeof(out->text),
+                 "row %llu, column %d: byte %zu of the field is not %s",
+                 (unsigned long long)imp->row, imp->bad_col + 1, imp->bad_offset + 1,
+                 imp->opts.encoding);
+    } else if (imp->too_long) {
         out->outcome = NB_FEED_REFUSED;
         out->err = NB_ERR_FIELD_TOO_LONG;
         nb_str_copy(out->code, sizeof(out->code), "row_too_long");
@@ -316,14 +328,32 @@ static void nb__on_field(void *s, size_t len, void *data)
         imp->lens = l;
         imp->cap = cap;
     }
-    size_t keep = imp->too_long ? 0 : len;
+    /* Each field to UTF-8 (the mapping's encoding); one that does not decode is kept as read
+     * and refuses its row. */
+    const char *u = s;
+    size_t ulen = len, bad = 0;
+    nb_err_t err =
+        imp->too_long ? NB_ERR_OK : nb_feed_csv_decode(imp->dec, s, len, &u, &ulen, &bad);
+    if (err == NB_ERR_TEXT_INVALID) {
+        if (imp->bad_col < 0) {
+            imp->bad_col = (int)imp->n;
+            imp->bad_offset = bad;
+        }
+        u = s;
+        ulen = len;
+    } else if (err) {
+        imp->stop = true;
+        snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
+        return;
+    }
+    size_t keep = imp->too_long ? 0 : ulen;
     if (!(imp->fields[imp->n] = malloc(keep + 1))) {
         imp->stop = true;
         snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
         return;
     }
     if (keep)
-        memcpy(imp->fields[imp->n], s, keep);
+        memcpy(imp->fields[imp->n], u, keep);
     imp->fields[imp->n][keep] = '\0';
     imp->lens[imp->n++] = keep;
 }
@@ -335,6 +365,7 @@ static void nb__row_reset(nb__imp_t *imp)
     imp->n = 0;
     imp->row_bytes = 0;
     imp->too_long = false;
+    imp->bad_col = -1;
 }
 
 static void nb__on_row(int c, void *data)
@@ -350,6 +381,10 @@ static void nb__on_row(int c, void *data)
         imp->header_done = true;
         if (imp->too_long)
             snprintf(imp->fatal, sizeof(imp->fatal), "the header row is longer than the limits");
+        else if (imp->bad_col >= 0)
+            snprintf(imp->fatal, sizeof(imp->fatal),
+                     "the header row, column %d: byte %zu is not %s", imp->bad_col + 1,
+                     imp->bad_offset + 1, imp->opts.encoding);
         else if (nb_feed_csv_header(imp->m, (const char *const *)imp->fields, imp->lens, imp->n,
                                     &imp->hdr, errstr, sizeof(errstr)))
             snprintf(imp->fatal, sizeof(imp->fatal), "%s", errstr);
@@ -629,6 +664,7 @@ static bool nb__topic_ok(const nb_config_t *conf, const char *topic)
 int nb__cmd_ingest_csv(int argc, char **argv)
 {
     nb__csv_args_t a = {0};
+    char errstr[512];
     int rc = nb__csv_args(argc, argv, &a);
     if (rc != NB_EXIT_OK) {
         if (rc > 0)
@@ -636,6 +672,7 @@ int nb__cmd_ingest_csv(int argc, char **argv)
         return rc > 0 ? rc : NB_EXIT_OK;
     }
     nb__imp_t imp = {0};
+    imp.bad_col = -1;
     imp.file = a.file;
     imp.topic = a.topic;
     nb_feed_mapping_t *m = nb__mapping_load(a.mapping, &rc);
@@ -673,10 +710,14 @@ int nb__cmd_ingest_csv(int argc, char **argv)
     } else if (!(imp.out = nb_feed_out_new())) {
         fprintf(stderr, "notbrought ingest csv: out of memory\n");
         rc = NB_EXIT_SOFTWARE;
+    } else if (nb_feed_csv_decoder_new(m, &imp.dec, errstr, sizeof(errstr)) != NB_ERR_OK) {
+        fprintf(stderr, "notbrought ingest csv: %s: %s\n", a.mapping, errstr);
+        rc = NB_EXIT_FAILURE;
     } else {
         rc = nb__import(&imp, &a);
     }
     nb_feed_out_destroy(imp.out);
+    nb_feed_csv_decoder_destroy(imp.dec);
     free(imp.fields);
     free(imp.lens);
     free(imp.pending);

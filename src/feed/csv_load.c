@@ -163,11 +163,13 @@ static void nb__reading(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, node, "csv: the delimiter and the quote must differ");
     const char *s =
         (v = nb__feed_get(ctx, node, "encoding")) ? nb__feed_scalar(ctx, v, "encoding") : NULL;
-    if (s && strcmp(s, "utf-8") != 0 && strcmp(s, "UTF-8") != 0)
-        NB__ERR(ctx, v,
-                "encoding '%.30s' is not supported: extracts are read as UTF-8 (a byte order "
-                "mark is skipped); convert others first (iconv)",
-                s);
+    char why[160];
+    if (s && (!s[0] || strlen(s) >= sizeof(c->encoding)))
+        NB__ERR(ctx, v, "'encoding' must be 1 to %zu characters", sizeof(c->encoding) - 1);
+    else if (s && !nb__feed_csv_encoding_check(s, why, sizeof(why)))
+        NB__ERR(ctx, v, "encoding '%s': %s", s, why);
+    else if (s && !nb__feed_csv_is_utf8(s))
+        nb_str_copy(c->encoding, sizeof(c->encoding), s);
     if ((v = nb__feed_get(ctx, node, "max_row_bytes")))
         nb__limit(ctx, v, "max_row_bytes", &c->opts.max_row_bytes);
     if ((v = nb__feed_get(ctx, node, "max_field_bytes")))
@@ -238,7 +240,8 @@ void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
         ctx->nomem = true;
         return;
     }
-    c->opts = (nb_feed_csv_opts_t){',', '"', NB__CSV_DEFAULT_ROW, NB__CSV_DEFAULT_FIELD, false};
+    c->opts =
+        (nb_feed_csv_opts_t){',', '"', NB__CSV_DEFAULT_ROW, NB__CSV_DEFAULT_FIELD, false, NULL};
     c->mode_dflt = NB_CONTACT_FACE_TO_FACE;
     nb__feed_known_keys(ctx, node, "csv", keys);
     nb__reading(ctx, node);

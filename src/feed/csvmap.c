@@ -16,8 +16,10 @@ bool nb_feed_csv_opts(const nb_feed_mapping_t *m, nb_feed_csv_opts_t *o)
 {
     if (!m || !m->csv)
         return false;
-    if (o)
+    if (o) {
         *o = m->csv->opts;
+        o->encoding = m->csv->encoding[0] ? m->csv->encoding : "utf-8";
+    }
     return true;
 }
 

@@ -152,9 +152,11 @@ static void nb__csv_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
     if (!c || off >= size)
         return;
     snprintf(buf + off, size - off,
-             "; csv: delimiter '%s', recorded_at %s; status %zu codes, unmapped %s; appointment "
+             "; csv: delimiter '%s', encoding %s, recorded_at %s; status %zu codes, unmapped %s; "
+             "appointment "
              "types: %zu codes, unmapped %s; contact modes: %zu codes; identity links: %s",
              c->opts.delimiter == '\t' ? "tab" : (char[2]){c->opts.delimiter, 0},
+             c->encoding[0] ? c->encoding : "utf-8",
              c->opts.recorded_is_extract ? "the extract time" : "a column", c->status.n,
              c->status_dflt >= 0 ? nb_status_name((nb_status_t)c->status_dflt) : "refused",
              c->type.n, c->type_dflt >= 0 ? nb__type_name(m, c->type_dflt) : "refused", c->mode.n,

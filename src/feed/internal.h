@@ -164,6 +164,7 @@ typedef struct nb__csv_s {
     int mode_dflt;        /**< a mode, or NB__FEED_REFUSE; face_to_face without the key */
     bool link_local_to_nhs;              /**< identity_links.local_to_nhs */
     nb_verification_t link_verification; /**< identity_links.verification */
+    char encoding[NB__FEED_CSV_FMT];     /**< an iconv name; "" for UTF-8 */
 } nb__csv_t;
 
 /* mapping_load.c */
@@ -244,6 +245,12 @@ NB_NODISCARD nb_err_t nb__feed_link_add(nb_feed_out_t *out, const nb_appointment
 void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node);
 /** @brief Frees a csv section. NULL is a no-op. */
 void nb__feed_csv_free(nb__csv_t *c);
+
+/* csv_decode.c */
+/** @brief Whether @p name means UTF-8 ("" too). */
+bool nb__feed_csv_is_utf8(const char *name);
+/** @brief Whether iconv converts @p name to UTF-8 and it is ASCII-compatible; why not. */
+bool nb__feed_csv_encoding_check(const char *name, char *why, size_t why_size);
 
 /* mapping_fhir.c */
 /** @brief Loads the `fhir` section into ctx->m->fhir. */
