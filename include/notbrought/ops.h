@@ -75,6 +75,50 @@ typedef struct nb_kv_s {
     char *value;
 } nb_kv_t;
 
+/* The dispatch section (`notbrought dispatch`, docs/inbox.md §4; src/ops/config_dispatch.c). */
+#define NB_CONFIG_MAX_ENDPOINTS 32
+#define NB_CONFIG_MAX_MAIL_TO 16
+
+/** One webhook endpoint (dispatch.webhooks): the NAME of routes `webhook:NAME`. */
+typedef struct nb_webhook_conf_s {
+    char *name;        /**< the route's NAME */
+    char *url;         /**< https:// (http:// only to 127.0.0.1 / localhost) */
+    char *secret_file; /**< file holding the signing secret; or "" */
+    char *secret_env;  /**< environment variable holding it; or "" (one of the two) */
+    int line;          /**< where the file defines it */
+} nb_webhook_conf_t;
+
+/** One email endpoint (dispatch.email): the NAME of routes `email:NAME`. */
+typedef struct nb_email_conf_s {
+    char *name;
+    size_t n_to;
+    char *to[NB_CONFIG_MAX_MAIL_TO]; /**< addresses (a team mailbox, not a child's family) */
+    int line;
+} nb_email_conf_t;
+
+/** The dispatch section. Secrets are not here: they are read when the dispatcher starts. */
+typedef struct nb_dispatch_conf_s {
+    char *group_id;  /**< "" means "<kafka.group_id>-dispatch" */
+    char *inbox_url; /**< the inbox's base URL; a notification's link is <inbox_url>/n/<id> */
+    char *ca_file;   /**< CA bundle TLS peers are verified against; "" the system's */
+    int connect_timeout_ms;
+    int timeout_ms;      /**< one attempt, all of it */
+    int backoff_base_ms; /**< first retry after this; doubles per attempt */
+    int backoff_max_ms;  /**< no retry waits longer */
+    int give_up_ms;      /**< retried this long after the first attempt, then refused */
+    int max_pending;     /**< notifications in hand before the consumer pauses */
+    bool digests;        /**< deliver digests too (default false) */
+    char *smtp_url;      /**< smtp://host:port or smtps://host:port; "" without email */
+    char *smtp_from;
+    bool smtp_starttls; /**< require STARTTLS on smtp:// */
+    char *smtp_user;
+    char *smtp_password_file;
+    size_t n_webhooks;
+    nb_webhook_conf_t webhooks[NB_CONFIG_MAX_ENDPOINTS];
+    size_t n_email;
+    nb_email_conf_t email[NB_CONFIG_MAX_ENDPOINTS];
+} nb_dispatch_conf_t;
+
 typedef struct nb_config_s {
     /* kafka */
     char *bootstrap_servers;
@@ -141,6 +185,8 @@ typedef struct nb_config_s {
     int ingest_max_buffered_bytes;  /**< bytes one connection may have received and not yet had
                                          acknowledged; past it, it is not read until ACKs go */
     int ingest_delivery_timeout_ms; /**< Kafka's acknowledgement waited for at most; then AR */
+    /* dispatch (`notbrought dispatch`: webhooks and email, docs/inbox.md §4) */
+    nb_dispatch_conf_t dispatch;
 } nb_config_t;
 
 /** @brief A configuration with every default. @returns NULL on allocation failure. */
@@ -201,6 +247,16 @@ NB_NODISCARD nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, 
  */
 NB_NODISCARD nb_err_t nb_config_validate_ingest(const nb_config_t *conf, char *errstr,
                                                 size_t errstr_size);
+
+/**
+ * @brief nb_config_validate() for `notbrought dispatch`: no HMAC key is needed; at least one
+ *        endpoint (dispatch.webhooks, dispatch.email), dispatch.inbox_url set, each endpoint
+ *        with what it needs (a webhook a URL and one secret source; email the SMTP relay and
+ *        a sender), names unique per kind, and the files it names readable.
+ * @remark Reads the file system (the named files); call it after nb_config_apply_env().
+ */
+NB_NODISCARD nb_err_t nb_config_validate_dispatch(const nb_config_t *conf, char *errstr,
+                                                  size_t errstr_size);
 
 /** @brief Writes the configuration reference (Markdown) generated from the table. */
 void nb_config_write_reference(void *fp);
@@ -387,6 +443,20 @@ typedef struct nb_metric_def_s {
       "source",                                                                                    \
       "Unix time of the last FHIR request from the source (the listener's start until the "        \
       "first): a feed gone silent shows here.")                                                    \
+    X(NB_M_DISPATCH_DELIVERIES, "notbrought_dispatch_deliveries_total", NB_METRIC_COUNTER,         \
+      "route,outcome",                                                                             \
+      "Deliveries `notbrought dispatch` finished, by route kind (webhook, email) and outcome: "    \
+      "delivered, refused (a permanent refusal), gave_up (retried until dispatch.give_up_ms).")    \
+    X(NB_M_DISPATCH_RETRIES, "notbrought_dispatch_retries_total", NB_METRIC_COUNTER, "route",      \
+      "Delivery attempts that failed and will be tried again, by route kind.")                     \
+    X(NB_M_DISPATCH_SKIPPED, "notbrought_dispatch_skipped_total", NB_METRIC_COUNTER, "reason",     \
+      "Notification records the dispatcher passed over, by reason: undecodable, "                  \
+      "unknown_endpoint (a route naming no configured endpoint).")                                 \
+    X(NB_M_DISPATCH_PENDING, "notbrought_dispatch_pending", NB_METRIC_GAUGE, NULL,                 \
+      "Notifications the dispatcher holds whose deliveries are not all finished.")                 \
+    X(NB_M_DISPATCH_OLDEST, "notbrought_dispatch_oldest_undelivered_seconds", NB_METRIC_GAUGE,     \
+      NULL,                                                                                        \
+      "Seconds since the dispatcher read the oldest notification not yet delivered (0: none).")    \
     X(NB_M_METRICS_DROPPED, "notbrought_metrics_dropped_total", NB_METRIC_COUNTER, NULL,           \
       "Metric updates dropped because a family reached its limit of label combinations.")          \
     X(NB_M_PROCESS_CPU, "process_cpu_seconds_total", NB_METRIC_COUNTER, NULL,                      \

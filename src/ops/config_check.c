@@ -387,6 +387,12 @@ NB_NODISCARD static nb_err_t nb__validate(const nb_config_t *c, bool need_key, c
     return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
 }
 
+nb_err_t nb__config_validate_common(const nb_config_t *c, bool need_key, char *errstr,
+                                    size_t errstr_size)
+{
+    return nb__validate(c, need_key, errstr, errstr_size);
+}
+
 nb_err_t nb_config_validate(const nb_config_t *c, char *errstr, size_t errstr_size)
 {
     return nb__validate(c, true, errstr, errstr_size);

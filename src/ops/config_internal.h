@@ -14,9 +14,10 @@ typedef enum nb__ctype_e {
     NB__C_STR,
     NB__C_INT,
     NB__C_BOOL,
-    NB__C_LIST,  /* list of strings */
-    NB__C_PROPS, /* map of librdkafka properties */
-    NB__C_MLLP   /* list of MLLP listeners (config_ingest.c) */
+    NB__C_LIST,     /* list of strings */
+    NB__C_PROPS,    /* map of librdkafka properties */
+    NB__C_MLLP,     /* list of MLLP listeners (config_ingest.c) */
+    NB__C_ENDPOINTS /* list of dispatch endpoints (config_dispatch.c) */
 } nb__ctype_t;
 
 /* One key of the configuration: its type, default, range, where it lives in nb_config_t and
@@ -70,5 +71,20 @@ void nb__free_mllp(nb_config_t *c);
 
 /** @brief nb_config_validate()'s checks of the ingest section. */
 void nb__check_ingest(const nb_config_t *c, nb__cerr_t *e);
+
+/* ---- the dispatch section (config_dispatch.c) ---- */
+
+/** @brief Reads dispatch.webhooks or dispatch.email (@p key), a list of endpoint mappings,
+ *         from the YAML node @p v of @p doc (as nb__load_mllp()). */
+void nb__load_dispatch_list(nb_config_t *c, const char *key, void *doc, void *v, const char *path,
+                            nb__cerr_t *e);
+
+/** @brief Frees the endpoints. */
+void nb__free_dispatch(nb_config_t *c);
+
+/** @brief nb_config_validate()'s checks shared by every command (config_check.c), without
+ *         the HMAC key when @p need_key is false. */
+NB_NODISCARD nb_err_t nb__config_validate_common(const nb_config_t *c, bool need_key, char *errstr,
+                                                 size_t errstr_size);
 
 #endif /* NB_OPS_CONFIG_INTERNAL_H */

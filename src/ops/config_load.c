@@ -105,6 +105,10 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
             nb__load_mllp(c, doc, v, path, e);
         return;
     }
+    if (d->type == NB__C_ENDPOINTS) {
+        nb__load_dispatch_list(c, d->key, doc, v, path, e);
+        return;
+    }
     if (d->type == NB__C_LIST) {
         if (v->type == YAML_SCALAR_NODE) {
             if (nb__set_scalar(c, d, (char *)v->data.scalar.value, why, sizeof(why)))
@@ -184,7 +188,7 @@ nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t e
             if (sv->type != YAML_MAPPING_NODE) {
                 nb__cerr(&e,
                          "%s:%d:%d: unknown key '%s' (expected a section: kafka, topics, "
-                         "processing, policy, identity, notify, ops, ingest)",
+                         "processing, policy, identity, notify, ops, ingest, dispatch)",
                          path, MARK(sk), section);
                 continue;
             }
