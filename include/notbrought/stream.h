@@ -257,6 +257,61 @@ void nb_inbox_feed_counts(const nb_inbox_feed_t *f, size_t *applied, size_t *ref
 /** @brief Stops the thread and frees the feed (not the view). NULL is a no-op. */
 void nb_inbox_feed_stop(nb_inbox_feed_t *f);
 
+/* ---- a consumer group of its own (notbrought dispatch) --------------------------------------- */
+
+/*
+ * A group consumer reads its topics in a consumer group, read_committed, from the group's
+ * committed offsets (the beginning for a new group), and commits only what its caller says
+ * is finished: no automatic commits, no automatic offset store. A restart, or another member
+ * taking a partition over, reads again from the last commit, so what was not committed is
+ * seen again (at least once). Single-threaded: one thread calls every function; the
+ * rebalance is handled inside nb_group_consumer_poll().
+ */
+typedef struct nb_group_consumer_s nb_group_consumer_t;
+
+/**
+ * @brief A member of @p group_id subscribed to @p topics: client.id
+ *        "<kafka.instance_id>-<role>", kafka.properties (security included) and
+ *        kafka.assignment_strategy. @returns NULL with why in @p errstr.
+ * @remark @p conf is borrowed and must outlive the consumer.
+ */
+nb_group_consumer_t *nb_group_consumer_new(const nb_config_t *conf, const char *group_id,
+                                           const char *role, const char *const *topics,
+                                           size_t n_topics, char *errstr, size_t errstr_size);
+
+/**
+ * @brief Waits up to @p timeout_ms for one record.
+ * @param rec receives it; valid until the next poll or nb_group_consumer_destroy().
+ * @returns NB_ERR_OK with a record; NB_ERR_TIMEOUT when none came (partition ends and
+ *          Kafka's passing errors, which are logged, too); NB_ERR_KAFKA_FATAL when the
+ *          consumer can go on no more.
+ */
+NB_NODISCARD nb_err_t nb_group_consumer_poll(nb_group_consumer_t *gc, int timeout_ms,
+                                             nb_followed_t *rec);
+
+/**
+ * @brief Commits, synchronously, @p next (the offset after the last finished record) as the
+ *        group's position on @p topic [@p partition].
+ * @returns NB_ERR_OK or NB_ERR_KAFKA with why (e.g. the partition is no longer assigned).
+ */
+NB_NODISCARD nb_err_t nb_group_consumer_commit(nb_group_consumer_t *gc, const char *topic,
+                                               int32_t partition, int64_t next, char *errstr,
+                                               size_t errstr_size);
+
+/** @brief Pauses (or resumes) fetching on every assigned partition, now and after each
+ *         rebalance, without leaving the group. */
+void nb_group_consumer_pause(nb_group_consumer_t *gc, bool pause);
+
+/** @brief Rebalances seen so far: when it changes, ask nb_group_consumer_owns() about what is
+ *         held. */
+uint64_t nb_group_consumer_generation(const nb_group_consumer_t *gc);
+
+/** @brief Whether @p topic [@p partition] is assigned to this member now. */
+bool nb_group_consumer_owns(nb_group_consumer_t *gc, const char *topic, int32_t partition);
+
+/** @brief Leaves the group (without committing) and frees the consumer. NULL is a no-op. */
+void nb_group_consumer_destroy(nb_group_consumer_t *gc);
+
 /* ---- publishing (adapters) ----------------------------------------------------------------- */
 
 /*
