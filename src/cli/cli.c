@@ -25,6 +25,8 @@ static const nb__command_t nb__commands[] = {
     {"ingest",
      "receive HL7 v2 (MLLP), FHIR (HTTP) or a CSV extract; map, publish after Kafka's ack",
      nb__cmd_ingest},
+    {"dispatch", "deliver notifications to webhook and email routes (signed, retried)",
+     nb__cmd_dispatch},
     {"version", "print the version", nb__cmd_version},
 };
 
