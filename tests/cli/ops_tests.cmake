@@ -97,3 +97,14 @@ set_tests_properties(cli.ingest_csv PROPERTIES LABELS integration TIMEOUT 400)
 add_test(NAME cli.demo
          COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/demo.sh $<TARGET_FILE:notbrought> ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.demo PROPERTIES LABELS integration TIMEOUT 300)
+
+# The inbox's dispatcher from the command line (issue 23, docs/inbox.md §4): webhook and email
+# receivers (Python's standard library), the daemon's notifications routed to them by a test
+# overlay, retries on 500, a refusal on 400, kill -9 and a restart (every notification
+# delivered at least once, none committed before its delivery), signatures verified, no NHS
+# number sent or logged.
+add_test(NAME cli.dispatch
+         COMMAND ${CMAKE_COMMAND} -E env NB_PYTHON=${NB_PYTHON}
+                 bash ${CMAKE_CURRENT_LIST_DIR}/dispatch.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.dispatch PROPERTIES LABELS integration TIMEOUT 300)
