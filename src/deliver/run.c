@@ -19,6 +19,7 @@
 
 #define NB__MAX_TARGETS NB_NOTIF_MAX_RECIPIENTS
 #define NB__SECRET_MAX 4096
+#define NB__TURN_BUDGET_MS 5000 /* attempts started in one turn, at most this long */
 
 typedef struct nb__delivery_s {
     nb_dispatch_target_t t;
@@ -356,15 +357,20 @@ static void nb__attempt(nb_deliver_t *d, nb__job_t *j, nb__delivery_t *dl, int64
     dl->finished = true;
 }
 
-/* Attempts what is due; returns the earliest time something is due next (or now + 1 s). */
+/* Attempts what is due, for about NB__TURN_BUDGET_MS (an attempt may take dispatch.timeout_ms):
+ * the consumer must be polled well within max.poll.interval.ms, or the group would think it
+ * dead while many deliveries to a dead endpoint wait. Returns the earliest time something is
+ * due next (now when the budget ran out first; now + 1 s when nothing waits). */
 static int64_t nb__attempt_due(nb_deliver_t *d, volatile sig_atomic_t *stop)
 {
-    int64_t now = nb__now_ms(), next = now + 1000;
+    int64_t now = nb__now_ms(), next = now + 1000, budget_end = now + NB__TURN_BUDGET_MS;
     for (nb__job_t *j = d->head; j && !*stop; j = j->next) {
         for (size_t i = 0; i < j->n && !*stop; i++) {
             nb__delivery_t *dl = &j->d[i];
             if (dl->finished)
                 continue;
+            if (dl->next_ms <= now && now >= budget_end)
+                return now; /* due, but the consumer comes first */
             if (dl->next_ms <= now) {
                 nb__attempt(d, j, dl, now);
                 now = nb__now_ms();
