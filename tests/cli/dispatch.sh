@@ -3,7 +3,8 @@
 # over generated events with a policy overlay (tests/data/dispatch/routes.yaml) that routes
 # roles to webhook:duty-pager, email:team-mail and webhook:refuser. A first dispatcher meets a
 # webhook that answers 500 to everything: it retries, delivers the emails, and is killed with
-# -9. A second one meets a webhook that answers 500 once per Idempotency-Key, then 200: every
+# -9 (it trusts another CA than the HTTPS receiver's: those attempts fail verification). A
+# second one, trusting the right CA, meets a webhook that answers 500 once per Idempotency-Key, then 200: every
 # webhook notification arrives (so none was committed before its delivery), each after a
 # retry, each with a valid signature; every email notification arrives with its reference
 # and link; no NHS number is in any body, mail or log line; the refuser's 400 is logged and
@@ -27,12 +28,19 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$work/bootstrap" ] && break; sleep 0.1; done
 bs=$(head -n 1 "$work/bootstrap")
 
+# The HTTPS receiver's certificate (its own CA, for 127.0.0.1), and another CA it is not
+# signed by.
+for c in tls other; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/$c.key" -out "$work/$c.pem" \
+        >/dev/null 2>&1 || bad "openssl could not make a test certificate"
+done
 echo fail >"$work/mode"
 "$py" "$root/tests/cli/dispatch_receiver.py" "$work/received.jsonl" "$work/mode" \
-    "$NB_TEST_HOOK_SECRET" >"$work/ports" &
+    "$NB_TEST_HOOK_SECRET" "$work/tls.pem" "$work/tls.key" >"$work/ports" &
 pids+=($!)
 for _ in $(seq 100); do [ -s "$work/ports" ] && break; sleep 0.1; done
-read -r hook_port smtp_port <"$work/ports"
+read -r hook_port smtp_port tls_port <"$work/ports"
 
 # The dispatcher's configuration: the daemon's, with its own metrics port and the dispatch
 # section (a short backoff, so that the test need not wait).
@@ -41,6 +49,7 @@ sed "s|http_port: $port|http_port: $dport|" "$work/nb.yaml" >"$work/dispatch.yam
 cat >>"$work/dispatch.yaml" <<EOF2
 dispatch:
   inbox_url: https://inbox.test.invalid/
+  ca_file: $work/tls.pem
   backoff_base_ms: 100
   backoff_max_ms: 400
   give_up_ms: 600000
@@ -51,9 +60,12 @@ dispatch:
   webhooks:
     - {name: duty-pager, url: "http://127.0.0.1:$hook_port/hook", secret_env: NB_TEST_HOOK_SECRET}
     - {name: refuser, url: "http://127.0.0.1:$hook_port/refuse", secret_env: NB_TEST_HOOK_SECRET}
+    - {name: tls-pager, url: "https://127.0.0.1:$tls_port/hook", secret_env: NB_TEST_HOOK_SECRET}
   email:
     - {name: team-mail, to: [hv-team@test.invalid, duty@test.invalid]}
 EOF2
+# The first dispatcher trusts the other CA only.
+sed "s|ca_file: $work/tls.pem|ca_file: $work/other.pem|" "$work/dispatch.yaml" >"$work/dispatch1.yaml"
 
 # Configuration refusals, before anything runs.
 sed 's|secret_env: NB_TEST_HOOK_SECRET}$|secret: not-here}|' "$work/dispatch.yaml" >"$work/bad1.yaml"
@@ -89,7 +101,7 @@ expect() {
         >"$work/notifications.jsonl" 2>/dev/null
     "$py" - "$work/notifications.jsonl" "$work/expected.json" <<'PY'
 import json, sys
-hook, refuse, mail, nhs = set(), set(), {}, set()
+hook, refuse, mail, nhs, tls = set(), set(), {}, set(), set()
 for line in open(sys.argv[1]):
     n = json.loads(line)
     for k in ("nhs_number", "pregnant_person_nhs_number"):
@@ -105,9 +117,12 @@ for line in open(sys.argv[1]):
         hook.add(n["notification_id"])
     if "webhook:refuser" in routes:
         refuse.add(n["notification_id"])
+    if "webhook:tls-pager" in routes:
+        tls.add(n["notification_id"])
     if "email:team-mail" in routes:
         mail[n["notification_id"]] = n["reference"]
-json.dump({"hook": sorted(hook), "refuse": sorted(refuse), "mail": mail, "nhs": sorted(nhs)},
+json.dump({"hook": sorted(hook), "refuse": sorted(refuse), "mail": mail, "nhs": sorted(nhs),
+           "tls": sorted(tls)},
           open(sys.argv[2], "w"))
 PY
 }
@@ -126,16 +141,16 @@ for _ in $(seq 120); do
     count=$now
     sleep 1
 done
-read -r n_hook n_refuse n_mail n_nhs < <("$py" -c 'import json,sys; e=json.load(open(sys.argv[1])); print(len(e["hook"]), len(e["refuse"]), len(e["mail"]), len(e["nhs"]))' "$work/expected.json")
+read -r n_hook n_refuse n_mail n_nhs n_tls < <("$py" -c 'import json,sys; e=json.load(open(sys.argv[1])); print(len(e["hook"]), len(e["refuse"]), len(e["mail"]), len(e["nhs"]), len(e["tls"]))' "$work/expected.json")
 [ "$n_hook" -gt 0 ] && [ "$n_mail" -gt 0 ] && [ "$n_nhs" -gt 0 ] &&
-    ok "the daemon raised $count notifications: $n_hook for the webhook, $n_mail by email, $n_refuse for the refuser" ||
+    ok "the daemon raised $count notifications: $n_hook for the webhook, $n_tls over HTTPS, $n_mail by email, $n_refuse for the refuser" ||
     bad "too few notifications to test with: $count ($n_hook webhook, $n_mail email)"
 
 # received.jsonl as seen now: "hook200 hook500 mails refused badsig"
 tally() {
     "$py" - "$work/received.jsonl" <<'PY'
 import json, os, sys
-h200 = h500 = mails = refused = badsig = 0
+h200 = h500 = mails = refused = badsig = tls = 0
 if os.path.exists(sys.argv[1]):
     for line in open(sys.argv[1]):
         r = json.loads(line)
@@ -143,29 +158,40 @@ if os.path.exists(sys.argv[1]):
             mails += 1
         elif r["path"] == "/refuse":
             refused += 1
+        elif r.get("tls"):
+            tls += 1
         else:
             h200 += r["status"] == 200
             h500 += r["status"] == 500
             badsig += not r["sig_ok"]
-print(h200, h500, mails, refused, badsig)
+print(h200, h500, mails, refused, badsig, tls)
 PY
 }
 
 # First dispatcher: every webhook answer is 500. It retries; the emails go.
-"$bin" dispatch --config "$work/dispatch.yaml" --bootstrap "$bs" 2>"$work/dispatch1.log" &
+"$bin" dispatch --config "$work/dispatch1.yaml" --bootstrap "$bs" 2>"$work/dispatch1.log" &
 d1=$!
 pids+=($d1)
 for _ in $(seq 300); do
-    read -r h200 h500 mails refused badsig < <(tally)
-    [ "$h500" -ge $((2 * n_hook)) ] && [ "$mails" -ge "$n_mail" ] && break
+    read -r h200 h500 mails refused badsig tls < <(tally)
+    [ "$h500" -ge $((2 * n_hook)) ] && [ "$mails" -ge "$n_mail" ] &&
+        { [ "$n_tls" -eq 0 ] || grep -q 'to webhook:tls-pager: attempt 2 failed' "$work/dispatch1.log"; } &&
+        break
     sleep 0.1
 done
-read -r h200 h500 mails refused badsig < <(tally)
+read -r h200 h500 mails refused badsig tls < <(tally)
 [ "$h500" -ge $((2 * n_hook)) ] && [ "$h200" -eq 0 ] &&
     ok "first dispatcher: $h500 webhook attempts answered 500, retried" ||
     bad "first dispatcher: $h500 answered 500 (want >= $((2 * n_hook))), $h200 answered 200"
 grep -q 'attempt 1 failed (500); again in' "$work/dispatch1.log" &&
     ok "a 500 is logged as a retry" || bad "no retry logged: $(tail -3 "$work/dispatch1.log")"
+if [ "$n_tls" -gt 0 ]; then
+    read -r h200 h500 mails refused badsig tls < <(tally)
+    [ "$tls" -eq 0 ] && grep -q 'to webhook:tls-pager: attempt [0-9]* failed (0, .*certificate' \
+        "$work/dispatch1.log" &&
+        ok "a certificate the configured CA did not sign is refused (TLS verified)" ||
+        bad "TLS: $tls requests reached the HTTPS receiver: $(grep -m1 tls-pager "$work/dispatch1.log")"
+fi
 kill -9 $d1
 wait $d1 2>/dev/null
 ok "first dispatcher killed with -9"
@@ -179,16 +205,16 @@ all_in() {
     "$py" - "$work/received.jsonl" "$work/expected.json" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[2]))
-got_hook, got_mail = set(), set()
+got_hook, got_mail, got_tls = set(), set(), set()
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r["channel"] == "webhook" and r["path"] == "/hook" and r["status"] == 200:
-        got_hook.add(r["key"])
+        (got_tls if r.get("tls") else got_hook).add(r["key"])
     if r["channel"] == "email":
         for ln in r["message"].split("\r\n"):
             if ln.startswith("X-Notbrought-Notification: "):
                 got_mail.add(ln.split(": ", 1)[1])
-missing = (set(e["hook"]) - got_hook) | (set(e["mail"]) - got_mail)
+missing = (set(e["hook"]) - got_hook) | (set(e["mail"]) - got_mail) | (set(e["tls"]) - got_tls)
 print(len(missing))
 PY
 }

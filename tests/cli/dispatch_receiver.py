@@ -11,14 +11,17 @@ What it answers depends on the mode file (read on each request):
 /refuse always answers 400 (a permanent refusal). A repeated key is answered 200 and logged
 as a repeat (a receiver drops it by its key).
 
-Each request and each mail is a JSON line in LOG. Usage:
-  dispatch_receiver.py LOG MODEFILE SECRET  -> prints "HTTP_PORT SMTP_PORT" on stdout
+Each request and each mail is a JSON line in LOG. With CERT and KEY (PEM) the same webhook is
+also served over HTTPS (requests logged with "tls": true). Usage:
+  dispatch_receiver.py LOG MODEFILE SECRET [CERT KEY]
+      -> prints "HTTP_PORT SMTP_PORT [HTTPS_PORT]" on stdout
 """
 import hashlib
 import hmac
 import http.server
 import json
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -67,7 +70,8 @@ class Hook(http.server.BaseHTTPRequestHandler):
         else:
             status = 200
         write({"channel": "webhook", "path": self.path, "key": key, "sig_ok": sig_ok,
-               "status": status, "body": body.decode("utf-8", "replace")})
+               "status": status, "body": body.decode("utf-8", "replace"),
+               "tls": isinstance(self.connection, ssl.SSLSocket)})
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -123,5 +127,13 @@ class ThreadedSmtp(socketserver.ThreadingMixIn, socketserver.TCPServer):
 hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
 smtp = ThreadedSmtp(("127.0.0.1", 0), Smtp)
 threading.Thread(target=smtp.serve_forever, daemon=True).start()
-print(hook.server_address[1], smtp.server_address[1], flush=True)
+ports = [hook.server_address[1], smtp.server_address[1]]
+if len(sys.argv) > 5:
+    tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
+    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    ports.append(tls.server_address[1])
+print(*ports, flush=True)
 hook.serve_forever()

@@ -101,8 +101,8 @@ set_tests_properties(cli.demo PROPERTIES LABELS integration TIMEOUT 300)
 # The inbox's dispatcher from the command line (issue 23, docs/inbox.md §4): webhook and email
 # receivers (Python's standard library), the daemon's notifications routed to them by a test
 # overlay, retries on 500, a refusal on 400, kill -9 and a restart (every notification
-# delivered at least once, none committed before its delivery), signatures verified, no NHS
-# number sent or logged.
+# delivered at least once, none committed before its delivery; nothing resent once committed),
+# signatures verified, HTTPS verified against dispatch.ca_file, no NHS number sent or logged.
 add_test(NAME cli.dispatch
          COMMAND ${CMAKE_COMMAND} -E env NB_PYTHON=${NB_PYTHON}
                  bash ${CMAKE_CURRENT_LIST_DIR}/dispatch.sh $<TARGET_FILE:notbrought>
