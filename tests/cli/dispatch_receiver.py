@@ -12,7 +12,8 @@ What it answers depends on the mode file (read on each request):
 as a repeat (a receiver drops it by its key).
 
 Each request and each mail is a JSON line in LOG. With CERT and KEY (PEM) the same webhook is
-also served over HTTPS (requests logged with "tls": true). Usage:
+also served over HTTPS, and the SMTP server offers STARTTLS (requests and mails logged with
+"tls": true). Usage:
   dispatch_receiver.py LOG MODEFILE SECRET [CERT KEY]
       -> prints "HTTP_PORT SMTP_PORT [HTTPS_PORT]" on stdout
 """
@@ -78,7 +79,8 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 
 class Smtp(socketserver.StreamRequestHandler):
-    """Just enough SMTP for libcurl: EHLO, MAIL, RCPT, DATA, QUIT."""
+    """Just enough SMTP for libcurl: EHLO, STARTTLS (when a certificate is given), MAIL,
+    RCPT, DATA, QUIT."""
 
     def reply(self, line):
         self.wfile.write(line.encode() + b"\r\n")
@@ -94,7 +96,19 @@ class Smtp(socketserver.StreamRequestHandler):
             cmd = line.decode("ascii", "replace").strip()
             verb = cmd.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
-                self.reply("250 test")
+                if tls_ctx and not isinstance(self.connection, ssl.SSLSocket):
+                    self.reply("250-test")
+                    self.reply("250 STARTTLS")
+                else:
+                    self.reply("250 test")
+            elif verb == "STARTTLS" and tls_ctx:
+                self.reply("220 go ahead")
+                try:
+                    self.connection = tls_ctx.wrap_socket(self.connection, server_side=True)
+                except (ssl.SSLError, OSError):
+                    return  # the client did not trust us: nothing is delivered
+                self.rfile = self.connection.makefile("rb")
+                self.wfile = self.connection.makefile("wb")
             elif verb == "MAIL":
                 rcpt = []
                 self.reply("250 ok")
@@ -110,7 +124,8 @@ class Smtp(socketserver.StreamRequestHandler):
                         return
                     data += chunk
                 write({"channel": "email", "rcpt": rcpt,
-                       "message": data[:-5].decode("utf-8", "replace")})
+                       "message": data[:-5].decode("utf-8", "replace"),
+                       "tls": isinstance(self.connection, ssl.SSLSocket)})
                 self.reply("250 queued")
             elif verb == "QUIT":
                 self.reply("221 bye")
@@ -124,15 +139,17 @@ class ThreadedSmtp(socketserver.ThreadingMixIn, socketserver.TCPServer):
     allow_reuse_address = True
 
 
+tls_ctx = None
+if len(sys.argv) > 5:
+    tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls_ctx.load_cert_chain(sys.argv[4], sys.argv[5])
 hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
 smtp = ThreadedSmtp(("127.0.0.1", 0), Smtp)
 threading.Thread(target=smtp.serve_forever, daemon=True).start()
 ports = [hook.server_address[1], smtp.server_address[1]]
-if len(sys.argv) > 5:
+if tls_ctx:
     tls = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(sys.argv[4], sys.argv[5])
-    tls.socket = ctx.wrap_socket(tls.socket, server_side=True)
+    tls.socket = tls_ctx.wrap_socket(tls.socket, server_side=True)
     threading.Thread(target=tls.serve_forever, daemon=True).start()
     ports.append(tls.server_address[1])
 print(*ports, flush=True)
