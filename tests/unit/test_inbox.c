@@ -29,8 +29,11 @@ static nb_notification_t *note(const char *id, nb_notification_kind_t kind, nb_t
     static nb_notification_t n;
     memset(&n, 0, sizeof(n));
     snprintf(n.notification_id, sizeof(n.notification_id), "%s", id);
-    /* The reference comes from the id, as the daemon's does (its first 8 characters). */
-    snprintf(n.reference, sizeof(n.reference), "WNB-%.4s-%.4s", id, id + 4);
+    /* The reference comes from the id, as the daemon's does (its first 8 characters; a
+     * shorter id is padded with zeros). */
+    char eight[9] = "00000000";
+    memcpy(eight, id, strlen(id) < 8 ? strlen(id) : 8);
+    snprintf(n.reference, sizeof(n.reference), "WNB-%.4s-%.4s", eight, eight + 4);
     for (char *p = n.reference; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
