@@ -161,7 +161,7 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
     if (!w) {
         fprintf(stderr, "notbrought inbox: %s\n", errstr);
         nb_inbox_destroy(view);
-        return NB_EXIT_FAILURE;
+        return NB_EXIT_SOFTWARE; /* the configuration was checked: the port or the TLS files */
     }
     NB_LOG(NB_LOG_INFO, "inbox",
            "serving %s on %s port %d (%zu users in the users file, %ld "
