@@ -268,7 +268,8 @@ const nb__cdef_t nb__config_table[] = {
     {"inbox.auth.proxy.trusted_proxies", NB__C_LIST, "", NONE, OFF(inbox_trusted_proxies),
      OFF(n_inbox_trusted_proxies), NB_CONFIG_MAX_PROXIES,
      "CIDR blocks (`10.0.0.0/8`, `127.0.0.1/32`, `::1/128`; a bare address is one host) the proxy "
-     "connects from; required with `inbox.auth.proxy.user_header`."},
+     "connects from; required with `inbox.auth.proxy.user_header`. Quote IPv6 blocks in a "
+     "`[...]` list (`[\"::1/128\"]`): YAML reads a bare `::` there as a key."},
 };
 const size_t nb__config_count = sizeof(nb__config_table) / sizeof(nb__config_table[0]);
 

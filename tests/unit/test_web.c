@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unistd.h>
 
 #include "notbrought/web.h"
 
@@ -368,6 +369,128 @@ static void test_sessions_full_table(void **state)
     nb_web_sessions_destroy(NULL);
 }
 
+/* ---- the inbox section of the configuration --------------------------------------------- */
+
+/* Loads @p yaml as a configuration file. @returns the error (errstr holds why). */
+static nb_err_t load_conf(nb_config_t *c, const char *yaml, char *errstr, size_t size)
+{
+    char path[] = "/tmp/nb-test-web-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    nb_err_t err = nb_config_load(c, path, errstr, size);
+    unlink(path);
+    return err;
+}
+
+static void test_config_inbox_section_nests(void **state)
+{
+    (void)state;
+    char err[2048];
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    assert_string_equal(c->inbox_bind, "127.0.0.1");
+    assert_int_equal(c->inbox_max_failures_per_user, 5);
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  port: 0\n"
+                               "  tls: {cert: /c.pem, key: /k.pem}\n"
+                               "  session: {idle_timeout_s: 600}\n"
+                               "  auth:\n"
+                               "    users_file: /u.yaml\n"
+                               "    proxy:\n"
+                               "      user_header: X-User\n"
+                               "      trusted_proxies: [10.0.0.0/8, \"::1/128\"]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_string_equal(c->inbox_tls_cert, "/c.pem");
+    assert_string_equal(c->inbox_tls_key, "/k.pem");
+    assert_int_equal(c->inbox_session_idle_s, 600);
+    assert_int_equal(c->inbox_session_absolute_s, 43200);
+    assert_string_equal(c->inbox_users_file, "/u.yaml");
+    assert_string_equal(c->inbox_proxy_user_header, "X-User");
+    assert_int_equal(c->n_inbox_trusted_proxies, 2);
+    assert_string_equal(c->inbox_trusted_proxies[1], "::1/128");
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      user_heder: X\n"
+                               "    users_file: a\n"
+                               "    users_file: b\n"
+                               "  tls: yes\n"
+                               "  session: {idle_timeout_s: 5}\n",
+                               err, sizeof(err)),
+                     NB_ERR_CONFIG);
+    assert_non_null(strstr(err, ":4:7: unknown key 'inbox.auth.proxy.user_heder'"));
+    assert_non_null(strstr(err, ":6:5: key 'inbox.auth.users_file' is given twice"));
+    assert_non_null(strstr(err, ":7:8: inbox.tls: expected a mapping of keys (inbox.tls.*)"));
+    assert_non_null(strstr(err, ":8:29: inbox.session.idle_timeout_s: "));
+    nb_config_destroy(c);
+}
+
+static void test_config_inbox_checks(void **state)
+{
+    (void)state;
+    char err[2048];
+    nb_config_t *c = nb_config_new();
+    /* The defaults have no way to sign in. */
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "inbox.auth: no way to sign in"));
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  bind: 0.0.0.0\n"
+                               "  tls: {cert: /nonexistent/c.pem}\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      name_header: \"Bad Header\"\n"
+                               "      trusted_proxies: [10.0.0.1/8, nonsense]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "inbox.tls: cert and key go together"));
+    assert_non_null(strstr(err, "inbox.tls.cert: /nonexistent/c.pem: "));
+    assert_non_null(strstr(err, "inbox.auth.proxy.name_header: not an HTTP header name"));
+    assert_non_null(strstr(err, "need user_header"));
+    assert_null(strstr(err, "plain HTTP")); /* a certificate is configured: not plain */
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(
+        load_conf(c, "inbox:\n  bind: 0.0.0.0\n  auth: {users_file: /u.yaml}\n", err, sizeof(err)),
+        NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "plain HTTP on 0.0.0.0"));
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  bind: 0.0.0.0\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      user_header: X-User\n"
+                               "      trusted_proxies: [10.0.0.1/8, nonsense, 10.0.0.0/8]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "'10.0.0.1/8' is not a CIDR block"));
+    assert_non_null(strstr(err, "'nonsense' is not a CIDR block"));
+    assert_null(strstr(err, "'10.0.0.0/8'"));
+    assert_null(strstr(err, "plain HTTP")); /* behind the proxy it may be plain */
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c, "inbox:\n  auth: {users_file: /u.yaml}\n", err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_OK);
+    nb_config_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_limiter_is_bounded),
         cmocka_unit_test(test_sessions_expire_idle_and_absolute),
         cmocka_unit_test(test_sessions_full_table),
+        cmocka_unit_test(test_config_inbox_section_nests),
+        cmocka_unit_test(test_config_inbox_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
