@@ -372,7 +372,7 @@ static void test_sessions_full_table(void **state)
 /* ---- the inbox section of the configuration --------------------------------------------- */
 
 /* Loads @p yaml as a configuration file. @returns the error (errstr holds why). */
-static nb_err_t load_conf(nb_config_t *c, const char *yaml, char *errstr, size_t size)
+NB_NODISCARD static nb_err_t load_conf(nb_config_t *c, const char *yaml, char *errstr, size_t size)
 {
     char path[] = "/tmp/nb-test-web-XXXXXX";
     int fd = mkstemp(path);
