@@ -109,6 +109,14 @@ add_test(NAME cli.http_slow_clients
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.http_slow_clients PROPERTIES LABELS cli TIMEOUT 60)
 
+# The safeguarding inbox's signing in (issue 23, docs/inbox.md §3) against the running
+# `notbrought inbox`: passwords, cookies, CSRF, sign-out, rate limits, the trusted proxy's
+# header, TLS and the security headers (python3, stdlib only; openssl for the certificate).
+add_test(NAME cli.inbox_web
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/inbox_web.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.inbox_web PROPERTIES LABELS "cli;integration" TIMEOUT 180)
+
 # Untrusted text and validation at the door (issue 18): decode reports every refused record
 # with its code and field and prints nothing raw; consume reports what it cannot decode, exits
 # 1, and escapes line breaks in the nurse's text view. Needs fastavro (NB_PYTHON).
