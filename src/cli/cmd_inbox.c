@@ -1,9 +1,9 @@
 /*
- * notbrought inbox: the safeguarding inbox's web server (docs/inbox.md). For now it serves
- * signing in and the list of a user's open notifications from a view that starts empty (the
- * Kafka reader that fills it is a later part of issue 23), or, with --demo-view N, holds N
- * made-up notifications so that the pages can be tried. `notbrought inbox passwd` makes a
- * password hash for the users file.
+ * notbrought inbox: the safeguarding inbox's web server (docs/inbox.md). It serves signing in
+ * and the list of a user's open notifications from a view fed from the notifications and
+ * audit topics (nb_inbox_feed_start(): read from their beginning, then followed), or, with
+ * --demo-view N, from N made-up notifications and no Kafka, so that the pages can be tried.
+ * `notbrought inbox passwd` makes a password hash for the users file.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -16,17 +16,21 @@
 #include "cli/commands.h"
 #include "notbrought/inbox.h"
 #include "notbrought/ops.h"
+#include "notbrought/stream.h"
 #include "notbrought/web.h"
 
 static const char nb__inbox_help[] =
-    "usage: notbrought inbox --config FILE [--demo-view N] [--check-config]\n"
+    "usage: notbrought inbox --config FILE [--bootstrap HOST:PORT] [--demo-view N]\n"
+    "                        [--check-config]\n"
     "       notbrought inbox passwd\n"
     "\n"
     "Serves the safeguarding inbox (the configuration's inbox: section) until SIGTERM or\n"
     "SIGINT: sign-in with the users file or a trusted proxy's header, and each user's open\n"
-    "notifications of their queues. The view starts empty; --demo-view N fills it with N\n"
-    "made-up notifications on the queues queue:cav-health-visiting-duty,\n"
-    "queue:cav-school-nursing and queue:cav-safeguarding-team, for trying the pages.\n"
+    "notifications of their queues. The view is read from the notifications and audit topics\n"
+    "(from their beginning, then following them; read_committed); --bootstrap overrides\n"
+    "kafka.bootstrap_servers. --demo-view N reads no Kafka and fills the view with N made-up\n"
+    "notifications on the queues queue:cav-health-visiting-duty, queue:cav-school-nursing and\n"
+    "queue:cav-safeguarding-team, for trying the pages.\n"
     "--check-config checks the configuration and the users file and exits.\n"
     "\n"
     "passwd reads a password from standard input (twice, without echo, on a terminal; the\n"
@@ -151,6 +155,12 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
         nb_inbox_destroy(view);
         return NB_EXIT_SOFTWARE;
     }
+    nb_inbox_feed_t *feed = NULL;
+    if (demo == 0 && !(feed = nb_inbox_feed_start(conf, view, &lock, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "notbrought inbox: reading the topics: %s\n", errstr);
+        nb_inbox_destroy(view);
+        return NB_EXIT_FAILURE;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = nb__inbox_on_stop;
@@ -160,6 +170,7 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
     nb_web_t *w = nb_web_new(conf, users, (nb_web_view_t){view, &lock}, errstr, sizeof(errstr));
     if (!w) {
         fprintf(stderr, "notbrought inbox: %s\n", errstr);
+        nb_inbox_feed_stop(feed);
         nb_inbox_destroy(view);
         return NB_EXIT_SOFTWARE; /* the configuration was checked: the port or the TLS files */
     }
@@ -179,6 +190,7 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
     sigprocmask(SIG_SETMASK, &old, NULL);
     NB_LOG(NB_LOG_INFO, "inbox", "stopping");
     nb_web_destroy(w);
+    nb_inbox_feed_stop(feed);
     nb_inbox_destroy(view);
     pthread_mutex_destroy(&lock);
     return NB_EXIT_OK;
@@ -188,10 +200,11 @@ int nb__cmd_inbox(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"demo-view", required_argument, NULL, 'd'},
+                                             {"bootstrap", required_argument, NULL, 'B'},
                                              {"check-config", no_argument, NULL, 'k'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
-    const char *cfg = NULL;
+    const char *cfg = NULL, *bootstrap = NULL;
     long demo = 0;
     bool check = false;
     int c;
@@ -219,6 +232,9 @@ int nb__cmd_inbox(int argc, char **argv)
         case 'k':
             check = true;
             break;
+        case 'B':
+            bootstrap = optarg;
+            break;
         case 'h':
             fputs(nb__inbox_help, stdout);
             return NB_EXIT_OK;
@@ -233,7 +249,7 @@ int nb__cmd_inbox(int argc, char **argv)
     }
     char errstr[4096];
     nb_web_users_t *users = NULL;
-    nb_config_t *conf = nb__load_config("inbox", cfg, NULL, false);
+    nb_config_t *conf = nb__load_config("inbox", cfg, bootstrap, false);
     if (!conf)
         return NB_EXIT_FAILURE;
     int rc = NB_EXIT_OK;
