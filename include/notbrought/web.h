@@ -204,6 +204,24 @@ typedef struct nb_web_view_s {
 typedef struct nb_web_s nb_web_t;
 
 /**
+ * What the server asks of the command around it (which has Kafka): the whole record of a
+ * notification for its detail page, and a record of who looked at it (docs/inbox.md §5).
+ * Called on the server's thread; a member may be NULL (then the page shows what the view
+ * holds, and nothing is recorded).
+ */
+typedef struct nb_web_backend_s {
+    void *opaque;
+    /** Reads the record at @p where into @p out. @returns NB_ERR_OK, NB_ERR_NOT_FOUND, or
+     *  another error (the page says the detail cannot be read now). */
+    NB_NODISCARD nb_err_t (*fetch)(void *opaque, nb_inbox_where_t where, nb_notification_t *out);
+    /** Records an access before the page is shown: @p what ("viewed"), by @p user_id, of
+     *  @p notification_id, about @p child_key. On an error the page is not shown (503): an
+     *  access that cannot be recorded does not happen. */
+    NB_NODISCARD nb_err_t (*access)(void *opaque, const char *what, const char *user_id,
+                                    const char *notification_id, const char *child_key);
+} nb_web_backend_t;
+
+/**
  * @brief Checks the inbox section of a configuration beyond the table's ranges: tls cert and
  *        key together and readable; a way to sign in (a users file or a proxy header); the
  *        proxy's trusted_proxies given and each a CIDR block; plain HTTP only on a loopback
@@ -216,11 +234,12 @@ NB_NODISCARD nb_err_t nb_web_check_config(const nb_config_t *conf, char *errstr,
 /**
  * @brief Starts serving (a thread of libmicrohttpd's).
  * @param users the users file's users (may be NULL with the proxy only).
+ * @param backend reading records and recording access (copied; NULL: neither).
  * @remark @p conf, @p users and the view must outlive the server.
  * @returns NULL with why in @p errstr.
  */
 nb_web_t *nb_web_new(const nb_config_t *conf, const nb_web_users_t *users, nb_web_view_t view,
-                     char *errstr, size_t errstr_size);
+                     const nb_web_backend_t *backend, char *errstr, size_t errstr_size);
 /** @brief The port it listens on (useful with port 0). */
 int nb_web_port(const nb_web_t *w);
 /** @brief Whether it serves HTTPS. */

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/inbox_backend.h"
 #include "notbrought/inbox.h"
 #include "notbrought/ops.h"
 #include "notbrought/stream.h"
@@ -156,8 +157,13 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
         return NB_EXIT_SOFTWARE;
     }
     nb_inbox_feed_t *feed = NULL;
-    if (demo == 0 && !(feed = nb_inbox_feed_start(conf, view, &lock, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "notbrought inbox: reading the topics: %s\n", errstr);
+    nb__inbox_backend_t be;
+    memset(&be, 0, sizeof(be));
+    if (demo == 0 && (nb__inbox_backend_init(&be, conf) ||
+                      !(feed = nb_inbox_feed_start(conf, view, &lock, errstr, sizeof(errstr))))) {
+        if (be.conf)
+            fprintf(stderr, "notbrought inbox: reading the topics: %s\n", errstr);
+        nb__inbox_backend_free(&be);
         nb_inbox_destroy(view);
         return NB_EXIT_FAILURE;
     }
@@ -167,10 +173,12 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    nb_web_t *w = nb_web_new(conf, users, (nb_web_view_t){view, &lock}, errstr, sizeof(errstr));
+    nb_web_t *w = nb_web_new(conf, users, (nb_web_view_t){view, &lock}, demo == 0 ? &be.web : NULL,
+                             errstr, sizeof(errstr));
     if (!w) {
         fprintf(stderr, "notbrought inbox: %s\n", errstr);
         nb_inbox_feed_stop(feed);
+        nb__inbox_backend_free(&be);
         nb_inbox_destroy(view);
         return NB_EXIT_SOFTWARE; /* the configuration was checked: the port or the TLS files */
     }
@@ -191,6 +199,7 @@ static int nb__inbox_serve(const nb_config_t *conf, const nb_web_users_t *users,
     NB_LOG(NB_LOG_INFO, "inbox", "stopping");
     nb_web_destroy(w);
     nb_inbox_feed_stop(feed);
+    nb__inbox_backend_free(&be);
     nb_inbox_destroy(view);
     pthread_mutex_destroy(&lock);
     return NB_EXIT_OK;

@@ -2,8 +2,8 @@
  * notbrought - web: the pages, plain server-rendered HTML that works without JavaScript and
  * without styles (the CSP allows neither inline), with labels for every field, a language, a
  * skip link and headings for screen readers. Everything that did not come from this file is
- * escaped with nb_web_html(). Pages name notifications by reference and id only; the child's
- * details are for the detail page (a later part of issue 23).
+ * escaped with nb_web_html(). Lists name notifications by reference and id only; the child's
+ * details are on the notification's own page (detail.c), whose views are recorded.
  */
 #include "web/internal.h"
 
@@ -23,7 +23,8 @@ void nb__page_begin(nb_buf_t *b, const char *title)
     LIT(b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>");
     nb_web_html(b, title);
-    LIT(b, " - notbrought inbox</title>\n</head>\n<body>\n"
+    LIT(b, " - notbrought inbox</title>\n<link rel=\"stylesheet\" href=\"/inbox.css\">\n"
+           "</head>\n<body>\n"
            "<a href=\"#main\">Skip to the content</a>\n<main id=\"main\">\n");
 }
 
@@ -97,9 +98,11 @@ static void nb__respond_by(nb_buf_t *b, const nb_inbox_item_t *it)
 
 static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it)
 {
-    LIT(b, "<tr><th scope=\"row\">");
+    LIT(b, "<tr><th scope=\"row\"><a href=\"/n/");
+    nb_web_html(b, it->notification_id);
+    LIT(b, "\">");
     nb_web_html(b, it->reference[0] ? it->reference : it->notification_id);
-    LIT(b, "</th><td>");
+    LIT(b, "</a></th><td>");
     nb_web_html(b, nb_tier_name(it->tier));
     if (it->level > 0) {
         char lvl[48];

@@ -40,6 +40,8 @@ struct nb_web_s {
     const nb_config_t *conf;
     const nb_web_users_t *users;
     nb_web_view_t view;
+    nb_web_backend_t backend;
+    nb_notify_zone_t zone; /* notify.timezone: the times a nurse reads */
     nb_web_sessions_t *sessions;
     nb_web_limiter_t *by_user, *by_addr;
     nb_web_cidr_t proxies[NB_CONFIG_MAX_PROXIES];
@@ -119,6 +121,31 @@ static enum MHD_Result nb__send(nb__ctx_t *c, unsigned status, nb_buf_t *b, cons
     if (name)
         MHD_add_response_header(r, name, value);
     enum MHD_Result ret = MHD_queue_response(c->conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* GET /inbox.css: the one stylesheet (the CSP allows no inline style). Targets of at least
+ * 24 px (WCAG 2.2 2.5.8), tables that scroll rather than overflow a phone's width, visible
+ * focus. Served to anyone: it holds nothing. */
+static enum MHD_Result nb__stylesheet(nb__ctx_t *c)
+{
+    static const char css[] =
+        "body{font-family:system-ui,sans-serif;line-height:1.5;margin:0 auto;max-width:60rem;"
+        "padding:0 1rem}\n"
+        "a,button{display:inline-block;min-height:24px;min-width:24px;padding:2px 0}\n"
+        "button{padding:4px 12px}\n"
+        "a:focus,button:focus,input:focus{outline:3px solid #fd0;outline-offset:2px}\n"
+        "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}\n"
+        "th,td{padding:6px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #888}\n"
+        "dt{font-weight:bold}\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(css) - 1, (void *)css, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/css; charset=utf-8");
+    nb__headers(c, r);
+    enum MHD_Result ret = MHD_queue_response(c->conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
 }
@@ -378,8 +405,64 @@ static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
     return nb__send(c, MHD_HTTP_OK, &b, NULL, NULL);
 }
 
+/* GET /n/<notification id>: one notification, for a user with one of its queues (anyone else
+ * gets the same 404 as for an id that does not exist: no one learns what exists elsewhere).
+ * The access is recorded before the page is shown. */
+static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
+{
+    if (!c->have || !c->s.signed_in)
+        return nb__redirect(c, "/signin");
+    const char *queues[NB_WEB_MAX_QUEUES];
+    for (size_t i = 0; i < c->s.user.n_queues; i++)
+        queues[i] = c->s.user.queues[i];
+    nb_web_detail_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
+                           "The server ran out of memory. Try again.");
+    bool found = false;
+    if (c->w->view.view && nb__web_notification_id_ok(id)) {
+        if (c->w->view.lock)
+            pthread_mutex_lock(c->w->view.lock);
+        found = nb_inbox_by_id(c->w->view.view, id, c->now, &d->item) &&
+                nb_inbox_visible(&d->item, queues, c->s.user.n_queues);
+        if (found) {
+            size_t n = nb_inbox_child(c->w->view.view, d->item.child_key, c->now, d->others,
+                                      NB__WEB_DETAIL_OTHERS);
+            d->n_others = n == (size_t)-1 ? 0 : n;
+        }
+        if (c->w->view.lock)
+            pthread_mutex_unlock(c->w->view.lock);
+    }
+    enum MHD_Result ret;
+    if (!found) {
+        ret = nb__message(c, MHD_HTTP_NOT_FOUND, "Not found",
+                          "There is no such notification in your queues.");
+    } else if (c->w->backend.access &&
+               c->w->backend.access(c->w->backend.opaque, "viewed", c->s.user.id,
+                                    d->item.notification_id, d->item.child_key)) {
+        ret = nb__message(c, MHD_HTTP_SERVICE_UNAVAILABLE, "Not available now",
+                          "Your access to this notification could not be recorded, so it is not "
+                          "shown. Try again in a minute.");
+    } else {
+        d->have_record = c->w->backend.fetch &&
+                         !c->w->backend.fetch(c->w->backend.opaque, d->item.latest, &d->record);
+        nb_buf_t b = {0};
+        ret = nb__page_detail(&b, &c->s, d, queues, c->s.user.n_queues, c->now, c->w->zone)
+                  ? nb__send(c, MHD_HTTP_OK, &b, NULL, NULL)
+                  : (nb_buf_free(&b),
+                     nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
+                                 "The server ran out of memory. Try again."));
+    }
+    free(d);
+    return ret;
+}
+
 static enum MHD_Result nb__route(nb__ctx_t *c, const char *url, const char *method, nb__req_t *rq)
 {
+    if (strncmp(url, "/n/", 3) == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return nb__get_detail(c, url + 3);
+    if (strcmp(url, "/inbox.css") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return nb__stylesheet(c);
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool signin = strcmp(url, "/signin") == 0, signout = strcmp(url, "/signout") == 0;
@@ -537,7 +620,7 @@ static bool nb__start(nb_web_t *w, char *errstr, size_t errstr_size)
 }
 
 nb_web_t *nb_web_new(const nb_config_t *conf, const nb_web_users_t *users, nb_web_view_t view,
-                     char *errstr, size_t errstr_size)
+                     const nb_web_backend_t *backend, char *errstr, size_t errstr_size)
 {
     if (nb_web_check_config(conf, errstr, errstr_size))
         return NULL;
@@ -553,6 +636,10 @@ nb_web_t *nb_web_new(const nb_config_t *conf, const nb_web_users_t *users, nb_we
     w->conf = conf;
     w->users = users;
     w->view = view;
+    if (!conf->timezone || !nb_notify_zone_parse(conf->timezone, &w->zone))
+        w->zone = NB_NOTIFY_ZONE_EUROPE_LONDON;
+    if (backend)
+        w->backend = *backend;
     int64_t window = (int64_t)conf->inbox_failure_window_s * 1000;
     w->sessions = nb_web_sessions_new((int64_t)conf->inbox_session_idle_s * 1000,
                                       (int64_t)conf->inbox_session_absolute_s * 1000,

@@ -17,6 +17,7 @@ of it). Then, in the browser:
 
 Usage: inbox_signin.py NOTBROUGHT SOURCE_DIR. Prints `inbox_signin: N passed, N failed` last.
 """
+import base64
 import json
 import os
 import re
@@ -74,6 +75,21 @@ def consume(bs):
     out = subprocess.run([BIN, "consume", "--config", CFG, "--bootstrap", bs, "--format", "json",
                           "--to-end"], capture_output=True, text=True, cwd=ROOT, check=True)
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def audit_records(bs):
+    """The audit topic's records (JSON values), read raw: `consume --format records`."""
+    out = subprocess.run([BIN, "consume", "--config", CFG, "--bootstrap", bs, "--topic",
+                          "notbrought.audit", "--format", "records", "--to-end"],
+                         capture_output=True, text=True, cwd=ROOT, check=True)
+    recs = []
+    for line in out.stdout.splitlines():
+        if line.strip():
+            try:
+                recs.append(json.loads(base64.b64decode(json.loads(line)["value"])))
+            except ValueError:
+                pass
+    return recs
 
 
 def expected(notes, queue):
@@ -213,6 +229,34 @@ def main():
         ok(not v, "the inbox page passes axe-core (WCAG 2.2 A/AA)" + (
             "\n" + browser.describe(v) if v else ""))
 
+        # The most urgent notification's page: what the record says, its access recorded.
+        first_ref = rows[0][0]
+        d.find_element(By.LINK_TEXT, first_ref).click()
+        browser.wait_for(d, lambda dr: first_ref in dr.title, what="the notification's page")
+        rec = next(n for n in notes if n["reference"] == first_ref and n["kind"] == "new")
+        main = d.find_element(By.TAG_NAME, "main").text
+        ok(first_ref in d.find_element(By.TAG_NAME, "h1").text and rec["rule"]["text"] in main,
+           "the notification's page: its reference and why")
+        nhs = (rec["child"].get("nhs_number") or "")
+        ok(not nhs or f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}" in main, "the child's NHS number")
+        ev = d.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        ok(len(ev) == len(rec["evidence"]) and all(
+            e["appointment_id"] in main for e in rec["evidence"]
+            if not e["appointment_id"].startswith("sha256:")),
+           f"the evidence, with each service's appointment id ({len(ev)})")
+        ok(rec["action"] in main, "what to do")
+        v = browser.axe(d)
+        ok(not v, "the notification's page passes axe-core (WCAG 2.2 A/AA)" + (
+            "\n" + browser.describe(v) if v else ""))
+        viewed = [a for a in audit_records(bs) if a.get("decision") == "viewed" and
+                  a.get("notification_id") == rec["notification_id"]]
+        ok(len(viewed) == 1 and viewed[0]["actor"]["user_id"] == "hv.jones" and
+           viewed[0]["child_key"] == rec["child"]["child_key"],
+           "the view is on the audit topic: who, which notification, which child key")
+        ok(not any(nhs and nhs in json.dumps(a) for a in audit_records(bs)),
+           "no NHS number in the audit records")
+        d.get(base + "/")
+
         d.execute_script("document.querySelector(\"form[action='/signout'] input[name=csrf]\")"
                          ".value = '0'.repeat(64);")
         d.find_element(By.CSS_SELECTOR, "form[action='/signout'] button").click()
@@ -233,6 +277,10 @@ def main():
         only_hv = set(want_hv) - set(want_gp)
         ok(only_hv and not rows & only_hv,
            f"and none of the {len(only_hv)} that are only the health visitor's")
+        hv_id = next(n["notification_id"] for n in notes
+                     if n["kind"] == "new" and n["reference"] in only_hv)
+        d.get(f"{base}/n/{hv_id}")
+        ok("Not found" in d.title, "nor can he open one of them by its address")
     finally:
         if d:
             d.quit()
