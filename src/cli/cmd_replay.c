@@ -263,9 +263,9 @@ static int nb__json_ack(nb__replay_t *r, json_t *o, const char *ack, char *why, 
         return -1;
     nb__replay_ack_t *a = &it->u.ack;
     nb_str_copy(a->rule, sizeof(a->rule), ack);
-    a->action = NB_ACK_SEEN;
+    a->action = NB_ACK_OTHER;
     a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
-    if (action && !nb_ack_action_parse(action, &a->action)) {
+    if (action && !nb_ack_action_parse_any(action, &a->action)) {
         snprintf(why, size, "unknown acknowledgement action");
         return -1;
     }

@@ -716,8 +716,8 @@ static bool sc_step(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *s, size_t i, co
             return sc_fail(c, a, "an acknowledgement names the 'rule' of the notification");
         ack->line = (int)a->start_mark.line + 1;
         snprintf(ack->rule, sizeof(ack->rule), "%s", rule);
-        ack->action = NB_ACK_SEEN;
-        if (action && !nb_ack_action_parse(action, &ack->action))
+        ack->action = NB_ACK_OTHER;
+        if (action && !nb_ack_action_parse_any(action, &ack->action))
             return sc_fail(c, sc_get(c, a, "action"), "unknown action '%s'", action);
     }
     yaml_node_t *ex = sc_get(c, s, "expect");
