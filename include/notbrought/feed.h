@@ -178,7 +178,10 @@ NB_NODISCARD nb_err_t nb_feed_hl7(const nb_feed_mapping_t *m, const char *data, 
  * immutable in FHIR, so a resend gives the same id. Without an id or a versionId (a create, a
  * server that does not version), the hash is over the resource type, the id and the event's
  * canonical content (every field of the mapped event but its id), so a resend of the same
- * content gives the same id and a changed resource a new one. `version` is 1 and `recorded_at`
+ * content gives the same id and a changed resource a new one. Where the fhir section's
+ * identity_links asks and the child has both an NHS number and a local identifier, a second
+ * record is the identity link between them, its id "fhir-" and the second half of that hash.
+ * `version` is 1 and `recorded_at`
  * meta.lastUpdated, so a later version supersedes an earlier one by its time, as for HL7 v2;
  * without meta.lastUpdated the resource is refused (`recorded_at_missing`), or, where the
  * mapping says `recorded_at: received`, recorded at @p received_ms.
@@ -226,10 +229,45 @@ typedef struct nb_feed_csv_opts_s {
     /** `recorded_at: extract_time`: every row's recorded_at is the extract's time, which the
      *  caller gives (nb_feed_csv_row_t.extracted_at); false: a column holds it. */
     bool recorded_is_extract;
+    /** `encoding`: "utf-8", or the iconv name the extract is written in (each field is
+     *  converted to UTF-8 with nb_feed_csv_decode()). Valid until nb_feed_mapping_free(). */
+    const char *encoding;
 } nb_feed_csv_opts_t;
 
 /** @brief The mapping's csv options. @returns false when the mapping has no csv section. */
 bool nb_feed_csv_opts(const nb_feed_mapping_t *m, nb_feed_csv_opts_t *o);
+
+/**
+ * A CSV extract's decoder: the bytes of a field, in the mapping's csv `encoding`, to UTF-8
+ * (iconv(3)). One per import; not for use by two threads at once.
+ */
+typedef struct nb_feed_csv_decoder_s nb_feed_csv_decoder_t;
+
+/**
+ * @brief A decoder for the mapping's encoding (UTF-8 when the mapping names none).
+ * @returns NB_ERR_OK; NB_ERR_CONFIG (errstr says why) when iconv cannot open it;
+ *          NB_ERR_INVALID_ARG for a NULL argument or a mapping without a csv section;
+ *          NB_ERR_NOMEM.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_decoder_new(const nb_feed_mapping_t *m,
+                                              nb_feed_csv_decoder_t **dp, char *errstr,
+                                              size_t errstr_size);
+
+/** @brief Frees a decoder. NULL is a no-op. */
+void nb_feed_csv_decoder_destroy(nb_feed_csv_decoder_t *d);
+
+/**
+ * @brief One field as UTF-8. For UTF-8 the field is given back as it is (its columns are
+ *        checked when they are mapped, as before); otherwise it is converted.
+ * @param out set to the UTF-8 bytes (NUL-terminated when converted), valid until the next call
+ *        or nb_feed_csv_decoder_destroy() (or @p in itself, for UTF-8).
+ * @param bad_offset on NB_ERR_TEXT_INVALID, the offset in the field of the first byte that
+ *        does not decode (may be NULL).
+ * @returns NB_ERR_OK; NB_ERR_TEXT_INVALID (a byte the encoding does not define, or a sequence
+ *          cut short: the caller refuses the row); NB_ERR_NOMEM; NB_ERR_INVALID_ARG.
+ */
+NB_NODISCARD nb_err_t nb_feed_csv_decode(nb_feed_csv_decoder_t *d, const char *in, size_t len,
+                                         const char **out, size_t *out_len, size_t *bad_offset);
 
 /** The columns of one file: where each key's column is (-1: not read). */
 typedef struct nb_feed_csv_header_s {
@@ -273,7 +311,12 @@ typedef struct nb_feed_csv_row_s {
  * Times are read with the mapping's formats; without `Z` in the format they are UK local
  * time (nb_feed_london_to_utc()) unless the mapping says time_zone: UTC.
  *
- * @returns out->err: NB_ERR_OK with out->outcome NB_FEED_MAPPED and one record, or the
+ * Where the csv section's identity_links asks and the row has both an NHS number and a local
+ * id, a second record is the identity link between them ("csv-" and the second half of the
+ * event id's hash).
+ *
+ * @returns out->err: NB_ERR_OK with out->outcome NB_FEED_MAPPED and one record (two with a
+ *          link), or the
  *          refusal's error with NB_FEED_REFUSED, a code and the text; NB_ERR_INVALID_ARG (out
  *          not filled) for a NULL argument or a mapping without a csv section.
  * @remark Pure: no I/O, no clock. out's HL7 header fields are left empty.

@@ -14,6 +14,7 @@
 #ifndef NOTBROUGHT_STREAM_H
 #define NOTBROUGHT_STREAM_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -21,7 +22,9 @@
 
 #include "notbrought/err.h"
 #include "notbrought/event.h"
+#include "notbrought/inbox.h"
 #include "notbrought/ops.h"
+#include "notbrought/util.h"
 #include "notbrought/recfile.h"
 
 /* ---- the daemon ---------------------------------------------------------------------------- */
@@ -167,6 +170,92 @@ NB_NODISCARD nb_err_t nb_stream_consume(const nb_config_t *conf, const char *top
 NB_NODISCARD nb_err_t nb_stream_consume_meta(const nb_config_t *conf, const char *topic, long max,
                                              int idle_ms, bool to_end, nb_record_meta_cb_t *cb,
                                              void *opaque, char *errstr, size_t errstr_size);
+
+/* ---- following topics (the inbox's view) ------------------------------------------------ */
+
+/*
+ * A follower reads every partition of its topics from the beginning, read_committed, and then
+ * what comes, without a consumer group: each inbox instance builds its whole view from the
+ * topics (docs/inbox.md §2), and nothing it reads moves anyone's offsets. Single-threaded: one
+ * thread polls it.
+ */
+typedef struct nb_follower_s nb_follower_t;
+
+/** One record a follower read. Valid during the callback only. */
+typedef struct nb_followed_s {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key; /**< NULL when none */
+    size_t key_len;
+    const void *value;
+    size_t len;
+    int64_t timestamp;
+} nb_followed_t;
+
+/** What a follower hands each record to; an error stops the poll and is returned. */
+typedef NB_NODISCARD nb_err_t nb_follow_cb_t(void *opaque, const nb_followed_t *rec);
+
+/**
+ * @brief A follower of @p topics (a topic named twice is followed once), its partitions
+ *        assigned from their beginning. @returns NULL with why in @p errstr (a topic that does
+ *        not exist, a bad client property).
+ */
+nb_follower_t *nb_follower_new(const nb_config_t *conf, const char *const *topics, size_t n_topics,
+                               char *errstr, size_t errstr_size);
+
+/**
+ * @brief Waits up to @p timeout_ms for records, then hands @p cb every record at hand (up to
+ *        10,000), in each partition's order.
+ * @param delivered receives how many were handed over (may be NULL).
+ * @returns NB_ERR_OK, or the callback's error with where in @p errstr. Kafka's own errors are
+ *          logged and retried by the client.
+ */
+NB_NODISCARD nb_err_t nb_follower_poll(nb_follower_t *f, int timeout_ms, nb_follow_cb_t *cb,
+                                       void *opaque, size_t *delivered, char *errstr,
+                                       size_t errstr_size);
+
+/** @brief Whether every partition has been read to the end it had once (a view built from it
+ *         holds everything that was committed when it started). */
+bool nb_follower_caught_up(const nb_follower_t *f);
+
+/** @brief Closes it. NULL is a no-op. */
+void nb_follower_destroy(nb_follower_t *f);
+
+/**
+ * @brief Reads the record at @p topic [@p partition] @p offset into @p value (replacing what
+ *        it held), read_committed, waiting up to @p timeout_ms.
+ * @returns NB_ERR_OK; NB_ERR_NOT_FOUND (no such record: deleted by retention, not committed,
+ *          or a transaction marker's offset); NB_ERR_KAFKA or NB_ERR_CONFIG with why.
+ */
+NB_NODISCARD nb_err_t nb_stream_fetch(const nb_config_t *conf, const char *topic, int32_t partition,
+                                      int64_t offset, int timeout_ms, nb_buf_t *value, char *errstr,
+                                      size_t errstr_size);
+
+/* ---- the inbox's view, fed from the topics -------------------------------------------------- */
+
+typedef struct nb_inbox_feed_s nb_inbox_feed_t;
+
+/**
+ * @brief Starts a thread that follows topics.notifications and topics.audit from their
+ *        beginning and applies every record to @p view (nb_inbox_notification(),
+ *        nb_inbox_audit()), holding @p lock while it changes the view; whoever reads the view
+ *        holds the same lock. A record the view cannot take is logged (where, and the kind of
+ *        fault) and counted, and the feed goes on.
+ * @remark @p conf, @p view and @p lock must outlive the feed.
+ * @returns NULL with why in @p errstr (a topic that does not exist, no memory).
+ */
+nb_inbox_feed_t *nb_inbox_feed_start(const nb_config_t *conf, nb_inbox_t *view,
+                                     pthread_mutex_t *lock, char *errstr, size_t errstr_size);
+
+/** @brief Whether the view holds everything the topics held when the feed started. */
+bool nb_inbox_feed_caught_up(const nb_inbox_feed_t *f);
+
+/** @brief Records applied to the view, and records passed over (logged). */
+void nb_inbox_feed_counts(const nb_inbox_feed_t *f, size_t *applied, size_t *refused);
+
+/** @brief Stops the thread and frees the feed (not the view). NULL is a no-op. */
+void nb_inbox_feed_stop(nb_inbox_feed_t *f);
 
 /* ---- publishing (adapters) ----------------------------------------------------------------- */
 

@@ -68,8 +68,10 @@ def main():
 
     hl7 = "\r".join([
         f"MSH|^~\\&|EMIS|W97001|NOTBROUGHT|HB|{sent:%Y%m%d%H%M%S}||SIU^S26^SIU_S12|DEMO0001|P|2.5",
-        f"SCH|PL9001^EMIS|FL9001^EMIS|||||IMM^Childhood immunisation|||^^^{imm:%Y%m%d%H%M%S}"
-        "|||||||||||||Noshow",
+        # SCH-1 and SCH-2 the placer's and filler's ids, SCH-8 the type, SCH-11.4 the start,
+        # SCH-25 the status.
+        f"SCH|PL9001^EMIS|FL9001^EMIS||||||IMM^Childhood immunisation|||^^^{imm:%Y%m%d%H%M%S}"
+        "||||||||||||||Noshow",
         f"PID|1||{nhs}^^^NHS^NH~G52017^^^EMIS^PI||Demo^Baby||{dob:%Y%m%d}|F",
         f"AIS|1||IMM^Childhood immunisation|{imm:%Y%m%d%H%M%S}",
     ])

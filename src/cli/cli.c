@@ -25,6 +25,8 @@ static const nb__command_t nb__commands[] = {
     {"ingest",
      "receive HL7 v2 (MLLP), FHIR (HTTP) or a CSV extract; map, publish after Kafka's ack",
      nb__cmd_ingest},
+    {"inbox", "serve the safeguarding inbox (web pages, signing in); make password hashes",
+     nb__cmd_inbox},
     {"version", "print the version", nb__cmd_version},
 };
 

@@ -41,10 +41,13 @@ typedef struct nb__imp_s {
     const char *topic, *file;
     nb_publisher_t *pub;
     nb_feed_out_t *out;
+    nb_feed_csv_decoder_t *dec; /* the mapping's encoding to UTF-8 */
     /* the row being read */
     char **fields;
     size_t *lens, n, cap, row_bytes;
     bool too_long, header_done, stop;
+    int bad_col;       /* the first field that did not decode (0-based), -1: none */
+    size_t bad_offset; /* and the offset of its first byte that did not */
     nb_feed_csv_header_t hdr;
     uint64_t row;
     /* rows in flight: ring of pending counts for rows base .. base + n_fl - 1 */
@@ -153,10 +156,12 @@ NB_NODISCARD static nb_err_t nb__send(nb__imp_t *imp, const nb_record_t *rec, co
                                    {"nb.feed.code", code, strlen(code)}};
     nb_publish_origin_t o = {"csv", nb_feed_mapping_name(imp->m), nb__cli_now()};
     if (tag)
-        *tag = (nb__tag_t){imp, imp->row, rec != NULL};
+        *tag = (nb__tag_t){imp, imp->row, rec && rec->type == NB_RECORD_APPOINTMENT};
     while (tag) {
-        err = rec ? nb_publisher_publish_record(imp->pub, imp->topic, rec, tag, errstr,
-                                                sizeof(errstr))
+        /* Identity links go to topics.links, events to the extract's topic. */
+        const char *topic =
+            rec && rec->type == NB_RECORD_IDENTITY_LINK ? imp->conf->links_topic : imp->topic;
+        err = rec ? nb_publisher_publish_record(imp->pub, topic, rec, tag, errstr, sizeof(errstr))
                   : nb_publisher_dead_letter(imp->pub, &o, raw, len, why, imp->out->text, extra, 2,
                                              tag, errstr, sizeof(errstr));
         if (err != NB_ERR_LIMIT)
@@ -235,7 +240,16 @@ static void nb__row(nb__imp_t *imp)
     nb_feed_out_t *out = imp->out;
     nb_feed_csv_row_t r = {imp->row, (const char *const *)imp->fields, imp->lens, imp->n,
                            imp->st.extracted_at};
-    if (imp->too_long) {
+    if (imp->bad_col >= 0 && !imp->too_long) {
+        /* Never the byte itself, nor the field: it may be part of a name. */
+        out->outcome = NB_FEED_REFUSED;
+        out->err = NB_ERR_TEXT_INVALID;
+        nb_str_copy(out->code, sizeof(out->code), "encoding_invalid");
+        snprintf(out->text, sizeof(out->text),
+                 "row %llu, column %d: byte %zu of the field is not %s",
+                 (unsigned long long)imp->row, imp->bad_col + 1, imp->bad_offset + 1,
+                 imp->opts.encoding);
+    } else if (imp->too_long) {
         out->outcome = NB_FEED_REFUSED;
         out->err = NB_ERR_FIELD_TOO_LONG;
         nb_str_copy(out->code, sizeof(out->code), "row_too_long");
@@ -249,14 +263,20 @@ static void nb__row(nb__imp_t *imp)
                  (unsigned long long)imp->row);
         return;
     }
-    if (nb__inflight_add(imp, 1)) {
+    /* A mapped row is its event and, where the mapping asks, an identity link: the row is
+     * acknowledged once Kafka has every one. */
+    size_t n = out->outcome == NB_FEED_MAPPED ? out->n_records : 1, sent = 0;
+    if (nb__inflight_add(imp, (uint32_t)n)) {
         imp->stop = true;
         snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
         return;
     }
-    nb_err_t err;
+    nb_err_t err = NB_ERR_OK;
     if (out->outcome == NB_FEED_MAPPED) {
-        err = nb__send(imp, &out->records[0], NULL, 0, "mapped", NB_ERR_OK);
+        for (; sent < n && !err; sent++)
+            err = nb__send(imp, &out->records[sent], NULL, 0, "mapped", NB_ERR_OK);
+        if (err)
+            sent--; /* the one that failed was not queued */
     } else {
         size_t len = 0;
         char *raw = nb__row_csv(imp, &len);
@@ -265,8 +285,13 @@ static void nb__row(nb__imp_t *imp)
             nb__count_refusal(imp, out->code);
         free(raw);
     }
+    if (err && sent > 0) {
+        /* Reports will come for the records queued, and only for them. */
+        imp->pending[(imp->fl_head + imp->n_fl - 1) % imp->fl_cap] -= (uint32_t)(n - sent);
+    }
     if (err) {
-        imp->n_fl--; /* the row's record was never queued: no report will come for it */
+        if (sent == 0)
+            imp->n_fl--; /* nothing of the row was queued: no report will come for it */
         imp->stop = true;
         if (!imp->kafka_err && !imp->fatal[0])
             snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
@@ -303,14 +328,32 @@ static void nb__on_field(void *s, size_t len, void *data)
         imp->lens = l;
         imp->cap = cap;
     }
-    size_t keep = imp->too_long ? 0 : len;
+    /* Each field to UTF-8 (the mapping's encoding); one that does not decode is kept as read
+     * and refuses its row. */
+    const char *u = s;
+    size_t ulen = len, bad = 0;
+    nb_err_t err =
+        imp->too_long ? NB_ERR_OK : nb_feed_csv_decode(imp->dec, s, len, &u, &ulen, &bad);
+    if (err == NB_ERR_TEXT_INVALID) {
+        if (imp->bad_col < 0) {
+            imp->bad_col = (int)imp->n;
+            imp->bad_offset = bad;
+        }
+        u = s;
+        ulen = len;
+    } else if (err) {
+        imp->stop = true;
+        snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
+        return;
+    }
+    size_t keep = imp->too_long ? 0 : ulen;
     if (!(imp->fields[imp->n] = malloc(keep + 1))) {
         imp->stop = true;
         snprintf(imp->fatal, sizeof(imp->fatal), "out of memory");
         return;
     }
     if (keep)
-        memcpy(imp->fields[imp->n], s, keep);
+        memcpy(imp->fields[imp->n], u, keep);
     imp->fields[imp->n][keep] = '\0';
     imp->lens[imp->n++] = keep;
 }
@@ -322,6 +365,7 @@ static void nb__row_reset(nb__imp_t *imp)
     imp->n = 0;
     imp->row_bytes = 0;
     imp->too_long = false;
+    imp->bad_col = -1;
 }
 
 static void nb__on_row(int c, void *data)
@@ -337,6 +381,10 @@ static void nb__on_row(int c, void *data)
         imp->header_done = true;
         if (imp->too_long)
             snprintf(imp->fatal, sizeof(imp->fatal), "the header row is longer than the limits");
+        else if (imp->bad_col >= 0)
+            snprintf(imp->fatal, sizeof(imp->fatal),
+                     "the header row, column %d: byte %zu is not %s", imp->bad_col + 1,
+                     imp->bad_offset + 1, imp->opts.encoding);
         else if (nb_feed_csv_header(imp->m, (const char *const *)imp->fields, imp->lens, imp->n,
                                     &imp->hdr, errstr, sizeof(errstr)))
             snprintf(imp->fatal, sizeof(imp->fatal), "%s", errstr);
@@ -550,9 +598,12 @@ static const char nb__csv_help[] =
     "Imports a CSV extract (a child health system's appointments): each row is mapped with\n"
     "the mapping's csv section (see 'notbrought mapping') and published to TOPIC (one of\n"
     "topics.appointments); a row that cannot be mapped goes to topics.dead_letters with the\n"
-    "reason. With --state, progress is kept in DIR (the last row up to which Kafka\n"
-    "acknowledged everything): a killed import resumes after it, and a file imported whole\n"
-    "publishes nothing when run again. Prints a summary (JSON with --json).\n\n"
+    "reason. The file is read in the mapping's csv encoding (UTF-8 unless it says\n"
+    "windows-1252, iso-8859-1, ...); a row's identity link, where the mapping asks for\n"
+    "one, goes to topics.links. With --state, progress is kept in DIR (the last row up\n"
+    "to which Kafka acknowledged everything): a killed import resumes after it, and a\n"
+    "file imported whole publishes nothing when run again. Prints a summary (JSON with\n"
+    "--json).\n\n"
     "  --extracted-at TIME  when the extract was taken (YYYY-MM-DDTHH:MM:SSZ): every event's\n"
     "                       recorded_at, required when the mapping says recorded_at:\n"
     "                       extract_time\n\n"
@@ -616,6 +667,7 @@ static bool nb__topic_ok(const nb_config_t *conf, const char *topic)
 int nb__cmd_ingest_csv(int argc, char **argv)
 {
     nb__csv_args_t a = {0};
+    char errstr[512];
     int rc = nb__csv_args(argc, argv, &a);
     if (rc != NB_EXIT_OK) {
         if (rc > 0)
@@ -623,6 +675,7 @@ int nb__cmd_ingest_csv(int argc, char **argv)
         return rc > 0 ? rc : NB_EXIT_OK;
     }
     nb__imp_t imp = {0};
+    imp.bad_col = -1;
     imp.file = a.file;
     imp.topic = a.topic;
     nb_feed_mapping_t *m = nb__mapping_load(a.mapping, &rc);
@@ -660,10 +713,14 @@ int nb__cmd_ingest_csv(int argc, char **argv)
     } else if (!(imp.out = nb_feed_out_new())) {
         fprintf(stderr, "notbrought ingest csv: out of memory\n");
         rc = NB_EXIT_SOFTWARE;
+    } else if (nb_feed_csv_decoder_new(m, &imp.dec, errstr, sizeof(errstr)) != NB_ERR_OK) {
+        fprintf(stderr, "notbrought ingest csv: %s: %s\n", a.mapping, errstr);
+        rc = NB_EXIT_FAILURE;
     } else {
         rc = nb__import(&imp, &a);
     }
     nb_feed_out_destroy(imp.out);
+    nb_feed_csv_decoder_destroy(imp.dec);
     free(imp.fields);
     free(imp.lens);
     free(imp.pending);

@@ -163,11 +163,13 @@ static void nb__reading(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, node, "csv: the delimiter and the quote must differ");
     const char *s =
         (v = nb__feed_get(ctx, node, "encoding")) ? nb__feed_scalar(ctx, v, "encoding") : NULL;
-    if (s && strcmp(s, "utf-8") != 0 && strcmp(s, "UTF-8") != 0)
-        NB__ERR(ctx, v,
-                "encoding '%.30s' is not supported: extracts are read as UTF-8 (a byte order "
-                "mark is skipped); convert others first (iconv)",
-                s);
+    char why[160];
+    if (s && (!s[0] || strlen(s) >= sizeof(c->encoding)))
+        NB__ERR(ctx, v, "'encoding' must be 1 to %zu characters", sizeof(c->encoding) - 1);
+    else if (s && !nb__feed_csv_encoding_check(s, why, sizeof(why)))
+        NB__ERR(ctx, v, "encoding '%s': %s", s, why);
+    else if (s && !nb__feed_csv_is_utf8(s))
+        nb_str_copy(c->encoding, sizeof(c->encoding), s);
     if ((v = nb__feed_get(ctx, node, "max_row_bytes")))
         nb__limit(ctx, v, "max_row_bytes", &c->opts.max_row_bytes);
     if ((v = nb__feed_get(ctx, node, "max_field_bytes")))
@@ -227,10 +229,10 @@ static void nb__recorded(nb__lctx_t *ctx, yaml_node_t *csv, yaml_node_t *node)
 void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
 {
     static const char *const keys[] = {
-        "delimiter",        "quote",          "encoding",      "max_row_bytes",
-        "max_field_bytes",  "appointment_id", "nhs_number",    "local_id",
-        "scheduled_start",  "recorded_at",    "date_of_birth", "status",
-        "appointment_type", "contact_mode",   "mandated",      NULL};
+        "delimiter",      "quote",      "encoding",         "max_row_bytes",   "max_field_bytes",
+        "appointment_id", "nhs_number", "local_id",         "scheduled_start", "recorded_at",
+        "date_of_birth",  "status",     "appointment_type", "contact_mode",    "mandated",
+        "identity_links", NULL};
     nb__csv_t *c;
     if (!nb__feed_is_map(ctx, node, "csv"))
         return;
@@ -238,7 +240,8 @@ void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
         ctx->nomem = true;
         return;
     }
-    c->opts = (nb_feed_csv_opts_t){',', '"', NB__CSV_DEFAULT_ROW, NB__CSV_DEFAULT_FIELD, false};
+    c->opts =
+        (nb_feed_csv_opts_t){',', '"', NB__CSV_DEFAULT_ROW, NB__CSV_DEFAULT_FIELD, false, NULL};
     c->mode_dflt = NB_CONTACT_FACE_TO_FACE;
     nb__feed_known_keys(ctx, node, "csv", keys);
     nb__reading(ctx, node);
@@ -270,4 +273,10 @@ void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node)
                       &c->mode_dflt, true);
     if ((v = nb__feed_get(ctx, node, "mandated")))
         nb__feed_mandated(ctx, v);
+    c->link_verification = NB_VERIFICATION_UNVERIFIED;
+    if ((v = nb__feed_get(ctx, node, "identity_links")))
+        nb__feed_links(ctx, v, &c->link_local_to_nhs, &c->link_verification);
+    if (c->link_local_to_nhs &&
+        (!c->col[NB_FEED_CSV_NHS_NUMBER][0] || !c->col[NB_FEED_CSV_LOCAL_ID][0]))
+        NB__ERR(ctx, v, "identity_links: local_to_nhs needs both nhs_number and local_id");
 }

@@ -16,8 +16,10 @@ bool nb_feed_csv_opts(const nb_feed_mapping_t *m, nb_feed_csv_opts_t *o)
 {
     if (!m || !m->csv)
         return false;
-    if (o)
+    if (o) {
         *o = m->csv->opts;
+        o->encoding = m->csv->encoding[0] ? m->csv->encoding : "utf-8";
+    }
     return true;
 }
 
@@ -301,8 +303,10 @@ NB_NODISCARD static nb_err_t nb__subject(const nb__cctx_t *x, nb_appointment_eve
 }
 
 /* The event id: SHA-256 over the source, the appointment id, the status, recorded_at and every
- * field of the row, each followed by a NUL (feed.h, nb_feed_csv_row()). */
-NB_NODISCARD static nb_err_t nb__id(const nb__cctx_t *x, nb_appointment_event_t *ev)
+ * field of the row, each followed by a NUL (feed.h, nb_feed_csv_row()); its first half is the
+ * event's, its second the identity link's, as HL7 v2's. */
+NB_NODISCARD static nb_err_t nb__id(const nb__cctx_t *x, nb_appointment_event_t *ev,
+                                    char link_id[NB_ID_MAX + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
@@ -324,18 +328,15 @@ NB_NODISCARD static nb_err_t nb__id(const nb__cctx_t *x, nb_appointment_event_t 
             EVP_DigestUpdate(mc, x->row->fields[i], x->row->lens[i]) && EVP_DigestUpdate(mc, "", 1);
     ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen);
     EVP_MD_CTX_free(mc);
-    if (!ok || mdlen < 16)
+    if (!ok || mdlen < 32)
         return NB_ERR_NOMEM;
-    memcpy(ev->event_id, "csv-", 4);
-    for (size_t i = 0; i < 16; i++) {
-        ev->event_id[4 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        ev->event_id[5 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-    }
-    ev->event_id[36] = '\0';
+    nb__feed_hex_id(ev->event_id, "csv-", md);
+    nb__feed_hex_id(link_id, "csv-", md + 16);
     return NB_ERR_OK;
 }
 
-NB_NODISCARD static nb_err_t nb__map(const nb__cctx_t *x, nb_appointment_event_t *ev)
+NB_NODISCARD static nb_err_t nb__map(const nb__cctx_t *x, nb_appointment_event_t *ev,
+                                     char link_id[NB_ID_MAX + 1])
 {
     const nb__csv_t *c = x->c;
     nb_err_t err;
@@ -383,7 +384,7 @@ NB_NODISCARD static nb_err_t nb__map(const nb__cctx_t *x, nb_appointment_event_t
     /* docs/schemas.md: a no-show on a home visit is a visit where nobody answered. */
     if (ev->status == NB_STATUS_WAS_NOT_BROUGHT && ev->contact_mode == NB_CONTACT_HOME_VISIT)
         ev->status = NB_STATUS_NO_ACCESS_VISIT;
-    return nb__id(x, ev);
+    return nb__id(x, ev, link_id);
 }
 
 nb_err_t nb_feed_csv_row(const nb_feed_mapping_t *m, const nb_feed_csv_header_t *h,
@@ -413,9 +414,15 @@ nb_err_t nb_feed_csv_row(const nb_feed_mapping_t *m, const nb_feed_csv_header_t 
     ev->expected_delivery_date = NB_DATE_NONE;
     ev->date_of_birth = NB_DATE_NONE;
     ev->version = 1;
-    if ((out->err = nb__map(&x, ev)))
+    char link_id[NB_ID_MAX + 1];
+    if ((out->err = nb__map(&x, ev, link_id)))
         return out->err;
     out->n_records = 1;
+    if (x.c->link_local_to_nhs &&
+        nb__feed_link_add(out, ev, x.c->link_verification, link_id) != NB_ERR_OK)
+        return out->err = nb__feed_refuse(out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
+                                          "row %llu maps to more than %d records",
+                                          (unsigned long long)row->number, NB_FEED_MAX_RECORDS);
     out->outcome = NB_FEED_MAPPED;
     out->ack = NB_HL7_AA;
     nb_str_copy(out->code, sizeof(out->code), "mapped");

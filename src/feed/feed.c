@@ -41,6 +41,43 @@ const char *nb_feed_outcome_name(nb_feed_outcome_t o)
     return "unknown";
 }
 
+void nb__feed_hex_id(char *dst, const char *prefix, const unsigned char *md)
+{
+    size_t n = strlen(prefix);
+    memcpy(dst, prefix, n);
+    for (size_t i = 0; i < 16; i++) {
+        dst[n + 2 * i] = "0123456789abcdef"[md[i] >> 4];
+        dst[n + 2 * i + 1] = "0123456789abcdef"[md[i] & 15];
+    }
+    dst[n + 32] = '\0';
+}
+
+nb_err_t nb__feed_link_add(nb_feed_out_t *out, const nb_appointment_event_t *ev,
+                           nb_verification_t verification, const char *link_id)
+{
+    if (ev->subject_kind != NB_SUBJECT_CHILD || !ev->nhs_number[0] || !ev->local_id.value[0])
+        return NB_ERR_OK;
+    if (out->n_records >= NB_FEED_MAX_RECORDS)
+        return NB_ERR_LIMIT;
+    nb_record_t *rec = &out->records[out->n_records];
+    /* Only the link: the union is as large as a notification. */
+    memset(&rec->u.link, 0, sizeof(rec->u.link));
+    rec->type = NB_RECORD_IDENTITY_LINK;
+    rec->schema_id = 2;
+    nb_identity_link_t *l = &rec->u.link;
+    nb_str_copy(l->event_id, sizeof(l->event_id), link_id);
+    l->kind = NB_LINK_LINK;
+    l->from = ev->local_id;
+    nb_str_copy(l->to.system, sizeof(l->to.system), NB_SYSTEM_NHS_NUMBER);
+    nb_str_copy(l->to.value, sizeof(l->to.value), ev->nhs_number);
+    l->expected_delivery_date = NB_DATE_NONE;
+    l->source = ev->source;
+    l->verification = verification;
+    l->recorded_at = ev->recorded_at;
+    out->n_records++;
+    return NB_ERR_OK;
+}
+
 const char *nb_feed_mapping_name(const nb_feed_mapping_t *m)
 {
     return m ? m->name : "";
@@ -100,11 +137,11 @@ static void nb__fhir_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
     snprintf(buf + off, size - off,
              "; fhir: %s%s%s, status %zu codes, encounter status %zu codes, cancel reasons %zu "
              "codes; appointment types: %s; contact modes: %s; recorded_at: %s; encounters "
-             "without an appointment: %s",
+             "without an appointment: %s; identity links: %s",
              f->appointments ? "Appointment" : "", f->appointments && f->encounters ? " and " : "",
              f->encounters ? "Encounter" : "", f->status.map.n, f->enc_status.map.n,
              f->reason.map.n, types, modes, f->recorded_received ? "received" : "last_updated",
-             f->enc_own_id ? "own_id" : "ignored");
+             f->enc_own_id ? "own_id" : "ignored", f->link_local_to_nhs ? "local_to_nhs" : "none");
 }
 
 /* "; csv: ..." appended, when the mapping has the section. */
@@ -115,12 +152,15 @@ static void nb__csv_summary(const nb_feed_mapping_t *m, char *buf, size_t size)
     if (!c || off >= size)
         return;
     snprintf(buf + off, size - off,
-             "; csv: delimiter '%s', recorded_at %s; status %zu codes, unmapped %s; appointment "
-             "types: %zu codes, unmapped %s; contact modes: %zu codes",
+             "; csv: delimiter '%s', encoding %s, recorded_at %s; status %zu codes, unmapped %s; "
+             "appointment "
+             "types: %zu codes, unmapped %s; contact modes: %zu codes; identity links: %s",
              c->opts.delimiter == '\t' ? "tab" : (char[2]){c->opts.delimiter, 0},
+             c->encoding[0] ? c->encoding : "utf-8",
              c->opts.recorded_is_extract ? "the extract time" : "a column", c->status.n,
              c->status_dflt >= 0 ? nb_status_name((nb_status_t)c->status_dflt) : "refused",
-             c->type.n, c->type_dflt >= 0 ? nb__type_name(m, c->type_dflt) : "refused", c->mode.n);
+             c->type.n, c->type_dflt >= 0 ? nb__type_name(m, c->type_dflt) : "refused", c->mode.n,
+             c->link_local_to_nhs ? "local_to_nhs" : "none");
 }
 
 void nb_feed_mapping_summary(const nb_feed_mapping_t *m, char *buf, size_t size)

@@ -439,8 +439,10 @@ static bool nb__put(EVP_MD_CTX *mc, const char *s)
     return EVP_DigestUpdate(mc, s ? s : "", s ? strlen(s) : 0) && EVP_DigestUpdate(mc, "", 1);
 }
 
-/* The event id (nb_feed_fhir() says how it is made). */
-NB_NODISCARD static nb_err_t nb__fevent_id(const nb__fctx_t *fc, nb_appointment_event_t *ev)
+/* The event id (nb_feed_fhir() says how it is made) from the first half of the hash, and the
+ * identity link's from the second, as HL7 v2's: a resend gives both again. */
+NB_NODISCARD static nb_err_t nb__fevent_id(const nb__fctx_t *fc, nb_appointment_event_t *ev,
+                                           char link_id[NB_ID_MAX + 1])
 {
     const nb_fhir_meta_t *meta =
         fc->res->appointment ? &fc->res->appointment->meta : &fc->res->encounter->meta;
@@ -465,14 +467,10 @@ NB_NODISCARD static nb_err_t nb__fevent_id(const nb__fctx_t *fc, nb_appointment_
     }
     ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen);
     EVP_MD_CTX_free(mc);
-    if (!ok || mdlen < 16)
+    if (!ok || mdlen < 32)
         return NB_ERR_NOMEM;
-    memcpy(ev->event_id, "fhir-", 5);
-    for (size_t i = 0; i < 16; i++) {
-        ev->event_id[5 + 2 * i] = "0123456789abcdef"[md[i] >> 4];
-        ev->event_id[6 + 2 * i] = "0123456789abcdef"[md[i] & 15];
-    }
-    ev->event_id[37] = '\0';
+    nb__feed_hex_id(ev->event_id, "fhir-", md);
+    nb__feed_hex_id(link_id, "fhir-", md + 16);
     return NB_ERR_OK;
 }
 
@@ -510,9 +508,14 @@ NB_NODISCARD static nb_err_t nb__fmap(const nb__fctx_t *fc, int64_t received_ms)
     /* docs/schemas.md: a no-show on a home visit is a visit where nobody answered. */
     if (ev->status == NB_STATUS_WAS_NOT_BROUGHT && ev->contact_mode == NB_CONTACT_HOME_VISIT)
         ev->status = NB_STATUS_NO_ACCESS_VISIT;
-    if ((err = nb__fevent_id(fc, ev)))
+    char link_id[NB_ID_MAX + 1];
+    if ((err = nb__fevent_id(fc, ev, link_id)))
         return err;
     out->n_records = 1;
+    if (fc->f->link_local_to_nhs &&
+        nb__feed_link_add(out, ev, fc->f->link_verification, link_id) != NB_ERR_OK)
+        return nb__frefuse(fc, NB_ERR_LIMIT, "limit", "too-costly", "",
+                           "the resource maps to more than %d records", NB_FEED_MAX_RECORDS);
     out->outcome = NB_FEED_MAPPED;
     out->ack = NB_HL7_AA;
     nb_str_copy(out->code, sizeof(out->code), "mapped");

@@ -101,6 +101,8 @@ typedef struct nb__fhir_s {
     nb__fcoded_t type;                    /**< value: index into types */
     nb__fcoded_t mode;                    /**< value: nb_contact_mode_t */
     bool enc_own_id;                      /**< an Encounter without appointment: its own id */
+    bool link_local_to_nhs;               /**< identity_links.local_to_nhs */
+    nb_verification_t link_verification;  /**< identity_links.verification */
 } nb__fhir_t;
 
 struct nb_feed_mapping_s {
@@ -160,6 +162,9 @@ typedef struct nb__csv_s {
     int type_dflt;        /**< an index, or NB__FEED_REFUSE */
     nb__codemap_t mode;   /**< nb_contact_mode_t values */
     int mode_dflt;        /**< a mode, or NB__FEED_REFUSE; face_to_face without the key */
+    bool link_local_to_nhs;              /**< identity_links.local_to_nhs */
+    nb_verification_t link_verification; /**< identity_links.verification */
+    char encoding[NB__FEED_CSV_FMT];     /**< an iconv name; "" for UTF-8 */
 } nb__csv_t;
 
 /* mapping_load.c */
@@ -219,11 +224,33 @@ void nb__feed_set(nb__lctx_t *ctx, yaml_node_t *node, const char *what, nb__code
 /** @brief Loads a `mandated` list of type names into the mapping, sorted. */
 void nb__feed_mandated(nb__lctx_t *ctx, yaml_node_t *node);
 
+/** @brief Loads an `identity_links` map {local_to_nhs, verification} (any section's). */
+void nb__feed_links(nb__lctx_t *ctx, yaml_node_t *node, bool *local_to_nhs,
+                    nb_verification_t *verification);
+
+/* feed.c: what the mappers share. */
+/** @brief @p prefix and the hex of md[0..15] into @p dst (NB_ID_MAX + 1 bytes). */
+void nb__feed_hex_id(char *dst, const char *prefix, const unsigned char *md);
+/**
+ * @brief Appends the identity link local identifier -> NHS number to out's records when the
+ *        event is a child's and carries both (the HL7 v2, FHIR and CSV mappers' rule).
+ * @returns NB_ERR_OK (a link added, or none due); NB_ERR_LIMIT (nothing added) when out holds
+ *          NB_FEED_MAX_RECORDS records already: the caller refuses.
+ */
+NB_NODISCARD nb_err_t nb__feed_link_add(nb_feed_out_t *out, const nb_appointment_event_t *ev,
+                                        nb_verification_t verification, const char *link_id);
+
 /* csv_load.c */
 /** @brief Loads the csv section into ctx->m->csv. */
 void nb__feed_csv_load(nb__lctx_t *ctx, yaml_node_t *node);
 /** @brief Frees a csv section. NULL is a no-op. */
 void nb__feed_csv_free(nb__csv_t *c);
+
+/* csv_decode.c */
+/** @brief Whether @p name means UTF-8 ("" too). */
+bool nb__feed_csv_is_utf8(const char *name);
+/** @brief Whether iconv converts @p name to UTF-8 and it is ASCII-compatible; why not. */
+bool nb__feed_csv_encoding_check(const char *name, char *why, size_t why_size);
 
 /* mapping_fhir.c */
 /** @brief Loads the `fhir` section into ctx->m->fhir. */

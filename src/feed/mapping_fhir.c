@@ -307,6 +307,7 @@ void nb__feed_fhir_section(nb__lctx_t *ctx, yaml_node_t *node)
                                        "contact_mode",
                                        "mandated",
                                        "encounter_without_appointment",
+                                       "identity_links",
                                        NULL};
     nb__fhir_t *f = &ctx->m->fhir;
     if (!nb__feed_is_map(ctx, node, "fhir"))
@@ -333,6 +334,13 @@ void nb__feed_fhir_section(nb__lctx_t *ctx, yaml_node_t *node)
     nb__fcodes(ctx, node);
     if ((v = nb__feed_get(ctx, node, "mandated")))
         nb__feed_mandated(ctx, v);
+    f->link_verification = NB_VERIFICATION_UNVERIFIED;
+    if ((v = nb__feed_get(ctx, node, "identity_links")))
+        nb__feed_links(ctx, v, &f->link_local_to_nhs, &f->link_verification);
+    if (f->link_local_to_nhs && !f->local_systems.n && !f->ref_system[0])
+        NB__ERR(ctx, v,
+                "identity_links: local_to_nhs needs patient.local_id (its systems or "
+                "reference_system): the NHS number systems are there by default");
 }
 
 void nb__feed_fhir_free(nb_feed_mapping_t *m)

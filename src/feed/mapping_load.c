@@ -519,10 +519,10 @@ static void nb__unborn(nb__lctx_t *ctx, yaml_node_t *node)
         NB__ERR(ctx, node, "unborn needs 'expected_delivery_date', the path of the EDD");
 }
 
-static void nb__links(nb__lctx_t *ctx, yaml_node_t *node)
+void nb__feed_links(nb__lctx_t *ctx, yaml_node_t *node, bool *local_to_nhs,
+                    nb_verification_t *verification)
 {
     static const char *const keys[] = {"local_to_nhs", "verification", NULL};
-    nb_feed_mapping_t *m = ctx->m;
     if (!nb__feed_is_map(ctx, node, "identity_links"))
         return;
     nb__feed_known_keys(ctx, node, "identity_links", keys);
@@ -530,11 +530,11 @@ static void nb__links(nb__lctx_t *ctx, yaml_node_t *node)
                 *v = nb__feed_get(ctx, node, "verification");
     const char *s = l ? nb__feed_scalar(ctx, l, "local_to_nhs") : NULL;
     if (s && strcmp(s, "true") == 0)
-        m->link_local_to_nhs = true;
+        *local_to_nhs = true;
     else if (s && strcmp(s, "false") != 0)
         NB__ERR(ctx, l, "'local_to_nhs' must be true or false");
     s = v ? nb__feed_scalar(ctx, v, "verification") : NULL;
-    if (s && !nb_verification_parse(s, &m->link_verification))
+    if (s && !nb_verification_parse(s, verification))
         NB__ERR(ctx, v,
                 "unknown verification '%.40s' (unverified, locally_verified, "
                 "pds_traced, pds_verified)",
@@ -670,7 +670,7 @@ static void nb__hl7v2(nb__lctx_t *ctx, yaml_node_t *node)
         nb__feed_mandated(ctx, v);
     nb__hl7v2_needs(ctx, node);
     if ((v = nb__feed_get(ctx, node, "identity_links")))
-        nb__links(ctx, v);
+        nb__feed_links(ctx, v, &m->link_local_to_nhs, &m->link_verification);
     if (m->link_local_to_nhs && (!m->nhs.set || !m->local.set))
         NB__ERR(ctx, v,
                 "identity_links: local_to_nhs needs both patient.nhs_number and "

@@ -159,6 +159,40 @@ nb_err_t nb__fhir_check_list(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const
     return NB_ERR_OK;
 }
 
+/* Reads one element of a list into @p item (an nb_fhir_identifier_t, an nb_fhir_ref_t, ...). */
+typedef NB_NODISCARD nb_err_t (*nb__fhir_item_fn)(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
+                                                  void *item);
+
+/* The list loop the getters share: every element @p name of @p n (at most the document's
+ * max_list) read with @p one into an array of @p size-byte items, each at the path
+ * "<name>[i]". @returns NB_ERR_OK with *items (NULL for none) and *count, or the first
+ * element's error. */
+NB_NODISCARD static nb_err_t nb__fhir_get_list(nb_fhir_doc_t *doc, const nb__fhir_node_t *n,
+                                               const char *name, size_t size, nb__fhir_item_fn one,
+                                               void **items, size_t *count)
+{
+    size_t reps;
+    *items = NULL;
+    *count = 0;
+    nb_err_t err = nb__fhir_check_list(doc, n, name, doc->lim.max_list, &reps);
+    if (err || reps == 0)
+        return err;
+    char *v = nb__fhir_alloc(doc, reps * size);
+    if (!v)
+        return NB__FHIR_NOMEM(doc);
+    size_t i = 0;
+    for (nb__fhir_node_t *c = nb__fhir_child(n, name); c; c = nb__fhir_next(c), i++) {
+        size_t mark = nb__fhir_path_push(doc, name);
+        nb__fhir_path_index(doc, i);
+        if ((err = one(doc, c, v + i * size)) != NB_ERR_OK)
+            return err;
+        nb__fhir_path_pop(doc, mark);
+    }
+    *items = v;
+    *count = reps;
+    return NB_ERR_OK;
+}
+
 nb_err_t nb__fhir_get_concepts(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const char *name,
                                bool many, nb_fhir_codings_t *out)
 {
@@ -230,8 +264,9 @@ NB_NODISCARD static nb_err_t nb__fhir_verification(nb_fhir_doc_t *doc, const nb_
 }
 
 NB_NODISCARD static nb_err_t nb__fhir_identifier(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
-                                                 nb_fhir_identifier_t *out)
+                                                 void *item)
 {
+    nb_fhir_identifier_t *out = item;
     nb_err_t err = nb__fhir_complex(doc, c);
     if (!err)
         err = nb__fhir_get_str(doc, c, "system", &out->system);
@@ -247,25 +282,12 @@ NB_NODISCARD static nb_err_t nb__fhir_identifier(nb_fhir_doc_t *doc, const nb__f
 nb_err_t nb__fhir_get_identifiers(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const char *name,
                                   nb_fhir_identifiers_t *out)
 {
-    size_t reps;
+    void *v;
     memset(out, 0, sizeof(*out));
-    nb_err_t err = nb__fhir_check_list(doc, n, name, doc->lim.max_list, &reps);
-    if (err || reps == 0)
-        return err;
-    nb_fhir_identifier_t *v = nb__fhir_alloc(doc, reps * sizeof(*v));
-    if (!v)
-        return NB__FHIR_NOMEM(doc);
-    size_t i = 0;
-    for (nb__fhir_node_t *c = nb__fhir_child(n, name); c; c = nb__fhir_next(c), i++) {
-        size_t mark = nb__fhir_path_push(doc, name);
-        nb__fhir_path_index(doc, i);
-        if ((err = nb__fhir_identifier(doc, c, &v[i])) != NB_ERR_OK)
-            return err;
-        nb__fhir_path_pop(doc, mark);
-    }
-    out->n = reps;
+    nb_err_t err =
+        nb__fhir_get_list(doc, n, name, sizeof(*out->v), nb__fhir_identifier, &v, &out->n);
     out->v = v;
-    return NB_ERR_OK;
+    return err;
 }
 
 static const struct {
@@ -331,9 +353,9 @@ NB_NODISCARD static nb_err_t nb__fhir_ref_type(nb_fhir_doc_t *doc, const char *r
     return *out ? NB_ERR_OK : NB__FHIR_NOMEM(doc);
 }
 
-NB_NODISCARD static nb_err_t nb__fhir_ref(nb_fhir_doc_t *doc, const nb__fhir_node_t *c,
-                                          nb_fhir_ref_t *out)
+NB_NODISCARD static nb_err_t nb__fhir_ref(nb_fhir_doc_t *doc, const nb__fhir_node_t *c, void *item)
 {
+    nb_fhir_ref_t *out = item;
     nb__fhir_node_t *idn;
     nb_err_t err = nb__fhir_complex(doc, c);
     if (!err)
@@ -378,25 +400,11 @@ nb_err_t nb__fhir_get_ref(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const ch
 nb_err_t nb__fhir_get_refs(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, const char *name,
                            nb_fhir_refs_t *out)
 {
-    size_t reps;
+    void *v;
     memset(out, 0, sizeof(*out));
-    nb_err_t err = nb__fhir_check_list(doc, n, name, doc->lim.max_list, &reps);
-    if (err || reps == 0)
-        return err;
-    nb_fhir_ref_t *v = nb__fhir_alloc(doc, reps * sizeof(*v));
-    if (!v)
-        return NB__FHIR_NOMEM(doc);
-    size_t i = 0;
-    for (nb__fhir_node_t *c = nb__fhir_child(n, name); c; c = nb__fhir_next(c), i++) {
-        size_t mark = nb__fhir_path_push(doc, name);
-        nb__fhir_path_index(doc, i);
-        if ((err = nb__fhir_ref(doc, c, &v[i])) != NB_ERR_OK)
-            return err;
-        nb__fhir_path_pop(doc, mark);
-    }
-    out->n = reps;
+    nb_err_t err = nb__fhir_get_list(doc, n, name, sizeof(*out->v), nb__fhir_ref, &v, &out->n);
     out->v = v;
-    return NB_ERR_OK;
+    return err;
 }
 
 nb_err_t nb__fhir_get_meta(nb_fhir_doc_t *doc, const nb__fhir_node_t *n, nb_fhir_meta_t *out)

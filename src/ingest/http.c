@@ -19,10 +19,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define NB__TEXT_RESEND_HTTP "Kafka did not acknowledge the records in time; resend the request"
+/* A body past ingest.max_message_bytes is read and thrown away, so that the client, still
+ * sending, gets its 413 rather than a reset; past this many bytes the 413 goes at once and the
+ * connection closes. Four times the limit, and at least 1 MiB past it. */
+#define NB__DISCARD_MAX(max) ((max)*4 > (max) + (1u << 20) ? (max)*4 : (max) + (1u << 20))
+#define NB__LOCATION_MAX 320 /* "<Type>/<event id>/_history/1", and the base before it */
 
 /* One entry's answer (a single resource is entry 0). */
 typedef struct nb__fans_s {
@@ -30,6 +36,7 @@ typedef struct nb__fans_s {
     char issue[24];
     char text[NB_INGEST_TEXT_MAX];
     char expression[NB_INGEST_TEXT_MAX];
+    char location[NB__LOCATION_MAX]; /* a 201's "<Type>/<event id>/_history/1", else "" */
 } nb__fans_t;
 
 typedef struct nb__req_s {
@@ -38,6 +45,8 @@ typedef struct nb__req_s {
     nb__fsrv_t *srv;
     struct MHD_Connection *conn;
     nb_buf_t body;
+    size_t received; /* bytes of the body, kept or not */
+    bool answered;   /* a response is queued: the handler has nothing more to do */
     bool too_large, processed, suspended, decided, kafka_failed, dead_letter;
     bool bundle;      /* the answer is a batch-response (or transaction-response) */
     bool transaction; /* the request was a transaction Bundle */
@@ -73,6 +82,27 @@ static void nb__ans_set(nb__fans_t *a, int status, const char *issue, const char
     snprintf(a->issue, sizeof(a->issue), "%s", issue ? issue : "informational");
     snprintf(a->text, sizeof(a->text), "%s", text ? text : "");
     snprintf(a->expression, sizeof(a->expression), "%s", expr ? expr : "");
+    a->location[0] = '\0';
+}
+
+/* The service base the client reached, "<scheme>://<Host>/fhir/<source>": the Host header when
+ * it is a plain host[:port] (what it may hold is checked, as it goes into a header and a
+ * body), else the listener's own address. */
+static void nb__base(const nb__req_t *rq, char *buf, size_t cap)
+{
+    const nb__fsrv_t *srv = rq->srv;
+    const char *host = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char own[96];
+    bool ok = host && host[0] && strlen(host) < 200;
+    for (const char *p = host; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             strchr(".-_:[]", *p) != NULL;
+    if (!ok) {
+        snprintf(own, sizeof(own), strchr(srv->conf->bind, ':') ? "[%s]:%d" : "%s:%d",
+                 srv->conf->bind, srv->port);
+        host = own;
+    }
+    snprintf(buf, cap, "%s://%s/fhir/%s", srv->tls_cert ? "https" : "http", host, srv->conf->name);
 }
 
 /* An OperationOutcome of one answer, appended to @p out. */
@@ -85,7 +115,7 @@ static void nb__outcome(const nb__fans_t *a, nb_fhir_format_t fmt, nb_buf_t *out
 }
 
 /* The batch-response Bundle: one entry per entry of the request, in order. */
-static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
+static void nb__batch_response(const nb__req_t *rq, const char *base, nb_buf_t *out)
 {
     bool xml = rq->fmt == NB_FHIR_XML;
     const char *type = rq->transaction ? "transaction-response" : "batch-response";
@@ -105,8 +135,12 @@ static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
             const char *decl = p ? strstr(p, "?>") : NULL;
             if (decl && decl < end)
                 p = decl + 2;
-            char buf[96];
-            snprintf(buf, sizeof(buf), "<entry><response><status value=\"%s\"/><outcome>", st);
+            char buf[2 * NB__LOCATION_MAX];
+            int n = snprintf(buf, sizeof(buf), "<entry><response><status value=\"%s\"/>", st);
+            if (rq->ans[i].location[0])
+                n += snprintf(buf + n, sizeof(buf) - (size_t)n, "<location value=\"%s/%s\"/>", base,
+                              rq->ans[i].location);
+            snprintf(buf + n, sizeof(buf) - (size_t)n, "<outcome>");
             nb_buf_add(out, buf, strlen(buf));
             if (p && !oo.err)
                 nb_buf_add(out, p, (size_t)(end - p));
@@ -114,8 +148,11 @@ static void nb__batch_response(const nb__req_t *rq, nb_buf_t *out)
             nb_buf_add(out, tail, strlen(tail));
         } else if (entries) {
             json_t *o = oo.err ? NULL : json_loadb((const char *)oo.data, oo.len, 0, NULL);
+            char loc[2 * NB__LOCATION_MAX];
+            snprintf(loc, sizeof(loc), "%s/%s", base, rq->ans[i].location);
             json_array_append_new(
-                entries, json_pack("{s:{s:s, s:o*}}", "response", "status", st, "outcome", o));
+                entries, json_pack("{s:{s:s, s:s*, s:o*}}", "response", "status", st, "location",
+                                   rq->ans[i].location[0] ? loc : NULL, "outcome", o));
         }
         nb_buf_free(&oo);
     }
@@ -154,10 +191,12 @@ static void nb__decide(nb__req_t *rq)
 static enum MHD_Result nb__answer(nb__req_t *rq)
 {
     nb_buf_t body = {0};
+    char base[NB__LOCATION_MAX], loc[2 * NB__LOCATION_MAX];
     if (rq->fmt == NB_FHIR_AUTO)
         rq->fmt = NB_FHIR_JSON; /* a Content-Type not taken: answered in JSON */
+    nb__base(rq, base, sizeof(base));
     if (rq->bundle)
-        nb__batch_response(rq, &body);
+        nb__batch_response(rq, base, &body);
     else
         nb__outcome(&rq->ans[0], rq->fmt, &body);
     int status = rq->status;
@@ -175,12 +214,17 @@ static enum MHD_Result nb__answer(nb__req_t *rq)
                                                    : "application/fhir+json; charset=utf-8");
     if (status == MHD_HTTP_SERVICE_UNAVAILABLE)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "5");
+    if (status == MHD_HTTP_CREATED && !rq->bundle && rq->ans[0].location[0]) {
+        snprintf(loc, sizeof(loc), "%s/%s", base, rq->ans[0].location);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
+    }
     char st[8];
     snprintf(st, sizeof(st), "%d", status);
     const char *labels[2] = {rq->srv->conf->name, st};
     nb_metrics_add_v(rq->in->metrics, NB_M_FHIR_REQUESTS, labels, 1);
     enum MHD_Result r = MHD_queue_response(rq->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
+    rq->answered = r == MHD_YES;
     return r;
 }
 
@@ -307,6 +351,16 @@ static void nb__map_one(nb__req_t *rq, const nb_fhir_resource_t *res, const char
         snprintf(text, sizeof(text), "published: %zu record%s", r->n_records,
                  r->n_records == 1 ? "" : "s");
         nb__ans_set(a, 201, "informational", text, "");
+        /* Where the created resource is: the event's id is its logical id here, and version 1
+         * (a new version of the source's resource is a new event, with a new id). */
+        for (size_t i = 0; i < r->n_records; i++) {
+            if (r->records[i].type != NB_RECORD_APPOINTMENT)
+                continue;
+            snprintf(a->location, sizeof(a->location), "%s/%s/_history/1",
+                     res->resource_type ? res->resource_type : "Resource",
+                     r->records[i].u.appt.event_id);
+            break;
+        }
         nb__publish(rq, r);
     }
 }
@@ -417,6 +471,13 @@ static nb_fhir_format_t nb__format_of(struct MHD_Connection *conn)
     return NB_FHIR_AUTO;
 }
 
+/* 413, nothing published. */
+static enum MHD_Result nb__too_large(nb__req_t *rq)
+{
+    return nb__reject(rq, MHD_HTTP_CONTENT_TOO_LARGE, "too-costly",
+                      "the body is larger than ingest.max_message_bytes");
+}
+
 static enum MHD_Result nb__first_call(nb__fsrv_t *srv, struct MHD_Connection *conn, void **con_cls)
 {
     nb__req_t *rq = calloc(1, sizeof(*rq));
@@ -433,6 +494,18 @@ static enum MHD_Result nb__first_call(nb__fsrv_t *srv, struct MHD_Connection *co
     rq->fmt = nb__format_of(conn);
     *con_cls = rq;
     srv->in_flight++;
+    /* A body announced past the limit with "Expect: 100-continue" is answered now: the client
+     * waits for "100 Continue" before sending it, and gets the 413 instead. One announced past
+     * what would be read and discarded is answered now too (the connection then closes). */
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    size_t max = (size_t)srv->in->conf->ingest_max_message_bytes;
+    char *end = NULL;
+    unsigned long long len = cl ? strtoull(cl, &end, 10) : 0;
+    if (cl && end != cl && len > max &&
+        ((ex && strcasecmp(ex, "100-continue") == 0) || len > NB__DISCARD_MAX(max)))
+        return nb__too_large(rq);
     return MHD_YES;
 }
 
@@ -448,13 +521,24 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
         return nb__first_call(srv, conn, con_cls);
     if (*upload_data_size) {
         size_t max = (size_t)srv->in->conf->ingest_max_message_bytes;
-        if (!rq->too_large && rq->body.len + *upload_data_size <= max)
+        rq->received += *upload_data_size;
+        if (rq->decided) {
+            *upload_data_size = 0; /* answered already (413): the rest is not read */
+            return MHD_YES;
+        }
+        if (!rq->too_large && rq->body.len + *upload_data_size <= max) {
             nb_buf_add(&rq->body, upload_data, *upload_data_size);
-        else
+        } else if (!rq->too_large) {
             rq->too_large = true;
+            nb_buf_free(&rq->body); /* what is read from now on is thrown away */
+        }
         *upload_data_size = 0;
+        if (rq->received > NB__DISCARD_MAX(max))
+            return nb__too_large(rq); /* enough read: answer, and the connection closes */
         return MHD_YES;
     }
+    if (rq->answered)
+        return MHD_YES;
     if (rq->decided)
         return nb__answer(rq);
     if (rq->processed)
@@ -474,8 +558,7 @@ static enum MHD_Result nb__handler(void *cls, struct MHD_Connection *conn, const
         return nb__reject(rq, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "not-supported",
                           "Content-Type must be application/fhir+json or application/fhir+xml");
     if (rq->too_large || rq->body.err)
-        return nb__reject(rq, 413, "too-costly",
-                          "the body is larger than ingest.max_message_bytes");
+        return nb__too_large(rq);
     nb__count(srv->in, &srv->in->stats.received, 1);
     nb_metrics_set(srv->in->metrics, NB_M_FHIR_LAST_REQUEST, srv->conf->name,
                    (double)srv->in->now / 1e3);

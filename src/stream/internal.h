@@ -326,4 +326,8 @@ int nb__turn_timeout(const nb__turn_t *t);
 /** @brief Whether the turn commits, ticks, and where the commit runs. */
 nb__turn_do_t nb__turn_decide(const nb__turn_t *t);
 
+/* A client configuration for the tools and the inbox's follower: the bootstrap servers and
+ * kafka.properties (security included), nothing else. NULL with errstr on a bad property. */
+rd_kafka_conf_t *nb__tool_conf(const nb_config_t *conf, char *errstr, size_t errstr_size);
+
 #endif

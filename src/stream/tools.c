@@ -153,7 +153,7 @@ void nb_broker_destroy(nb_broker_t *b)
     free(b);
 }
 
-static rd_kafka_conf_t *nb__tool_conf(const nb_config_t *conf, char *errstr, size_t errstr_size)
+rd_kafka_conf_t *nb__tool_conf(const nb_config_t *conf, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *kc = rd_kafka_conf_new();
     if (rd_kafka_conf_set(kc, "bootstrap.servers", conf->bootstrap_servers, errstr,

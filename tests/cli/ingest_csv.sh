@@ -7,6 +7,8 @@
 #   number failing Modulus 11), is killed (SIGKILL) as soon as its state says rows are
 #   acknowledged, then resumed: every mappable row's event is in hv.contacts under one event id, every
 #   refused row is in the dead letters with its reason, and nothing else;
+# - a Windows-1252 extract is converted to UTF-8 (an accented code maps), its row's identity
+#   link reaches identity.links, and a byte Windows-1252 leaves undefined refuses its row;
 # - no NHS number reaches stderr.
 # Usage: ingest_csv.sh NOTBROUGHT SOURCE_DIR
 set -uo pipefail
@@ -170,6 +172,62 @@ rc=$?
     grep -q '^complete=0$' "$work"/state-down/*.state &&
     grep -q "0 published" "$work/down.out" && ok "Kafka unreachable: exit 3, nothing acknowledged" ||
     bad "Kafka unreachable: exit $rc: $(cat "$work/down.out"; grep -v '"level"' "$work/down.err")"
+
+# A Windows-1252 extract (encoding: windows-1252): an accented venue code maps once converted
+# to UTF-8, the row also gives its identity link (identity_links), and a byte Windows-1252
+# leaves undefined refuses its row with the row and column, never the value.
+cat >"$work/w1252.yaml" <<'YAML'
+format: notbrought-mapping/1
+name: chis-w1252
+source: {agency: health_visiting, system: CHIS 1252, organisation_code: 7A9}
+csv:
+  encoding: windows-1252
+  appointment_id: Appointment Ref
+  nhs_number: NHS Number
+  local_id: {column: CHIS ID, system: "https://chis.example.nhs.uk/id/child"}
+  scheduled_start: {column: Appointment Date, format: "DD/MM/YYYY"}
+  recorded_at: extract_time
+  status: {column: Outcome, map: {attended: [ATT], was_not_brought: [DNA]}}
+  appointment_type: {default: immunisation}
+  contact_mode: {column: Venue Type, map: {home_visit: ["Visite à domicile"]}, default: refuse}
+  identity_links: {local_to_nhs: true}
+YAML
+python3 - "$work/w1252.csv" <<'PY'
+import sys
+rows = ["Appointment Ref,NHS Number,CHIS ID,Child,Appointment Date,Outcome,Venue Type",
+        "W1,9434765919,C901,Zoë Brontë (£5 owed),12/06/2024,DNA,Visite à domicile"]
+data = "\r\n".join(rows).encode("cp1252") + b"\r\nW2,9434765919,C902,Ren\x81e,12/06/2024,ATT,Visite \xe0 domicile\r\n"
+open(sys.argv[1], "wb").write(data)
+PY
+imp "$work/w1252.csv" --mapping "$work/w1252.yaml" --topic hv.contacts \
+    --extracted-at 2024-06-30T02:00:00Z >"$work/w.out" 2>"$work/w.err"
+rc=$?
+consume hv.contacts | grep '"organisation_code":"7A9"' >"$work/w.hv"
+consume identity.links | grep '"organisation_code":"7A9"' >"$work/w.links"
+"$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --to-end --format records \
+    --topic notbrought.dead-letters 2>/dev/null >"$work/w.dead"
+python3 - "$work/w.hv" "$work/w.links" "$work/w.dead" <<'PY' && [ $rc -eq 0 ] &&
+import base64, json, sys
+hv = [json.loads(l) for l in open(sys.argv[1])]
+assert len(hv) == 1 and hv[0]["appointment"]["id"] == "W1", hv
+assert hv[0]["appointment"]["contact_mode"] == "home_visit" and hv[0]["status"] == "no_access_visit", hv
+links = [json.loads(l) for l in open(sys.argv[2])]
+assert len(links) == 1 and links[0]["from"]["value"] == "C901" and links[0]["to"]["value"] == "9434765919", links
+dead = []
+for line in open(sys.argv[3]):
+    r = json.loads(line)
+    h = {x["name"]: base64.b64decode(x["value"]).decode() for x in r.get("headers", [])}
+    if h.get("nb.source.name") == "chis-w1252":
+        dead.append((h, base64.b64decode(r["value"])))
+assert len(dead) == 1, dead
+h, raw = dead[0]
+assert h["nb.error.code"] == "text_invalid" and h["nb.feed.code"] == "encoding_invalid", h
+assert h["nb.error.message"] == "row 2, column 4: byte 4 of the field is not windows-1252", h
+assert raw.startswith(b"W2,9434765919,C902,Ren\x81e,"), raw  # the row as it was read
+PY
+    grep -q "2 rows read, 1 published, 1 refused" "$work/w.out" &&
+    ok "windows-1252: converted, mapped with its identity link; an undefined byte refuses its row" ||
+    bad "windows-1252: exit $rc: $(cat "$work/w.out" "$work/w.err" "$work/w.hv" "$work/w.links")"
 
 cat "$work"/*.err 2>/dev/null | grep -q -E '999[0-9]{7}' &&
     bad "an NHS number is on stderr" || ok "no NHS number on stderr"

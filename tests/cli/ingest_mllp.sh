@@ -70,11 +70,11 @@ with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
 PY
 }
 noshow='MSH|^~\&|EMIS|W97001|NOTBROUGHT|HB|20261201093000||SIU^S26^SIU_S12|MSG00001|P|2.5
-SCH|PL123^EMIS|FL456^EMIS|||||IMM^Childhood immunisation|||^^^20261201090000|||||||||||||Noshow
+SCH|PL123^EMIS|FL456^EMIS||||||IMM^Childhood immunisation|||^^^20261201090000||||||||||||||Noshow
 PID|1||9434765919^^^NHS^NH~L12345^^^EMIS^PI||Test^Child||20250301|M
 AIS|1||IMM^Childhood immunisation|20261201090000'
 badnhs='MSH|^~\&|EMIS|W97001|NOTBROUGHT|HB|20261201094000||SIU^S26^SIU_S12|MSG00002|P|2.5
-SCH|PL124^EMIS|FL457^EMIS|||||IMM^Childhood immunisation|||^^^20261201090000|||||||||||||Noshow
+SCH|PL124^EMIS|FL457^EMIS||||||IMM^Childhood immunisation|||^^^20261201090000||||||||||||||Noshow
 PID|1||9434765918^^^NHS^NH||Test^Child||20250301|M'
 send "$noshow" "$badnhs" "$noshow" >"$work/acks" 2>&1
 sed -n 1p "$work/acks" | grep -q '^MSA|AA|MSG00001' && ok "the no-show: AA" ||

@@ -116,6 +116,14 @@ add_test(NAME cli.http_slow_clients
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.http_slow_clients PROPERTIES LABELS cli TIMEOUT 60)
 
+# The safeguarding inbox's signing in (issue 23, docs/inbox.md §3) against the running
+# `notbrought inbox`: passwords, cookies, CSRF, sign-out, rate limits, the trusted proxy's
+# header, TLS and the security headers (python3, stdlib only; openssl for the certificate).
+add_test(NAME cli.inbox_web
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/inbox_web.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.inbox_web PROPERTIES LABELS "cli;integration" TIMEOUT 180)
+
 # Untrusted text and validation at the door (issue 18): decode reports every refused record
 # with its code and field and prints nothing raw; consume reports what it cannot decode, exits
 # 1, and escapes line breaks in the nurse's text view. Needs fastavro (NB_PYTHON).
@@ -186,6 +194,12 @@ nb_cli_test(mapping_check_fhir_unknown_key "mapping|check|${M}/fhir-section.yaml
 # no_access_visit), and the same with an NHS number failing Modulus 11, refused with the path.
 nb_cli_test(mapping_test_fhir "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-noshow.json"
             0 "\"nhs_number\":\"9990010005\".*\"id\":\"hv-0042\",\"type\":\"new_birth_visit\",\"mandated_contact\":true,\"contact_mode\":\"home_visit\".*\"status\":\"no_access_visit\",\"recorded_at\":\"2026-02-03T11:20:00.000Z\"")
+# The fhir section's identity_links: the Patient's community number and NHS number also give
+# the link between them, its id the second half of the SHA-256 whose first half is the event's
+# (computed by hand: printf '%s\0' 7A5 'Community health system (7A5 health visiting)'
+# Appointment hv-0042 version 2 | sha256sum).
+nb_cli_test(mapping_test_fhir_link "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-noshow.json"
+            0 "\"event_id\":\"fhir-89da7dc59509b9eb5a70ea188c183d0d\".*\n.*\"type\":\"org.notbrought.v1.IdentityLink\",\"record\":{\"event_id\":\"fhir-590ae7fbb0557604a525d683cce0f0d5\",\"kind\":\"link\",\"from\":{\"system\":\"https://fhir.example.nhs.uk/Id/7a5-community-number\",\"value\":\"C7001\"},\"to\":{\"system\":\"https://fhir.nhs.uk/Id/nhs-number\",\"value\":\"9990010005\"}")
 nb_cli_test(mapping_test_fhir_mod11 "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-mod11.json"
             0 "\"code\":\"nhs_check_digit\",\"text\":\"Appointment.participant\\[0\\].actor.resolve\\(\\).identifier\\[0\\]: NHS number fails the Modulus 11 check\"")
 nb_cli_test(mapping_check_missing "mapping|check|${M}/no-such-mapping.yaml" 3

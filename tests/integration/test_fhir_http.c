@@ -89,7 +89,11 @@ static void it_appt(char *out, size_t size, const char *id, const char *nhs)
              id, nhs);
 }
 
-/* POSTs @p body; the status is returned, the response body copied into @p resp. */
+/* The head (status line and headers) of the last answer it_post() read. */
+static char it_head[4096];
+
+/* POSTs @p body; the status is returned, the response body copied into @p resp, its head into
+ * it_head. */
 static int it_post(const char *path, const char *ctype, const char *body, char *resp, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -122,6 +126,7 @@ static int it_post(const char *path, const char *ctype, const char *body, char *
     assert_int_equal(sscanf(buf, "HTTP/1.1 %d", &status), 1);
     const char *b = strstr(buf, "\r\n\r\n");
     snprintf(resp, size, "%s", b ? b + 4 : "");
+    snprintf(it_head, sizeof(it_head), "%.*s", b ? (int)(b - buf) : 0, buf);
     return status;
 }
 
@@ -191,6 +196,61 @@ static void test_201_only_after_kafka_acknowledged(void **state)
     assert_non_null(strstr(resp, "\"resourceType\":\"OperationOutcome\""));
     it_find_t f = {.needle = id};
     assert_int_equal(it_count(IT_TOPIC, &f), 1);
+}
+
+/* A 201 says where the created resource is, as FHIR's create does: Location
+ * <base>/<Type>/<id>/_history/<versionId>, the id the event's; a batch-response's (and a
+ * transaction-response's) entries carry it as response.location. */
+static void test_201_has_location(void **state)
+{
+    char doc[2048], bundle[5000], resp[16384], id[NB_ID_MAX + 1], want[256];
+    (void)state;
+    it_appt(doc, sizeof(doc), "hv-loc", "9990010005");
+    it_event_id(doc, id);
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 201);
+    snprintf(want, sizeof(want), "\r\nLocation: http://localhost/fhir/hv/Appointment/%s/_history/1",
+             id);
+    if (!strstr(it_head, want))
+        fail_msg("no '%s' in:\n%s", want + 2, it_head);
+    static const char *const types[] = {"batch", "transaction"};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(bundle, sizeof(bundle),
+                 "{\"resourceType\":\"Bundle\",\"type\":\"%s\",\"entry\":[{\"resource\":"
+                 "{\"resourceType\":\"Patient\",\"id\":\"x\"}},{\"resource\":%s}]}",
+                 types[k], doc);
+        assert_int_equal(it_post("/fhir/hv", "application/fhir+json", bundle, resp, sizeof(resp)),
+                         200);
+        snprintf(want, sizeof(want),
+                 "{\"response\":{\"status\":\"201 Created\",\"location\":\"http://localhost/fhir/"
+                 "hv/Appointment/%s/_history/1\"",
+                 id);
+        if (!strstr(resp, want))
+            fail_msg("%s: no '%s' in %s", types[k], want, resp);
+        /* The Patient entry was not created: no location. */
+        assert_non_null(strstr(resp, "[{\"response\":{\"status\":\"200 OK\",\"outcome\""));
+    }
+    /* In XML, response.location comes between status and outcome. */
+    static const char xml[] =
+        "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"batch\"/><entry><resource>"
+        "<Appointment xmlns=\"http://hl7.org/fhir\"><id value=\"hv-loc-xml\"/><meta>"
+        "<lastUpdated value=\"2026-02-03T11:20:00Z\"/></meta><contained><Patient><id value=\"c\"/>"
+        "<identifier><system value=\"https://fhir.nhs.uk/Id/nhs-number\"/><value "
+        "value=\"9990010005\"/></identifier></Patient></contained><status value=\"booked\"/>"
+        "<appointmentType><coding><code value=\"SIXWK\"/></coding></appointmentType>"
+        "<start value=\"2026-03-03T10:00:00Z\"/><participant><actor><reference value=\"#c\"/>"
+        "</actor><status value=\"accepted\"/></participant></Appointment></resource></entry>"
+        "</Bundle>";
+    assert_int_equal(it_post("/fhir/hv", "application/fhir+xml", xml, resp, sizeof(resp)), 200);
+    if (!strstr(resp, "<status value=\"201 Created\"/><location value=\"http://localhost/fhir/hv/"
+                      "Appointment/fhir-") ||
+        !strstr(resp, "/_history/1\"/><outcome>"))
+        fail_msg("XML batch-response without its location: %s", resp);
+    /* Refusals and ignores have none. */
+    it_appt(doc, sizeof(doc), "hv-loc-bad", "9990010006");
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 422);
+    assert_null(strstr(it_head, "Location:"));
 }
 
 static void test_broker_down_503_then_201_with_the_same_event_id(void **state)
@@ -353,6 +413,145 @@ static void test_too_large_is_413(void **state)
     free(big);
 }
 
+/* A connection to the listener, with send and receive timeouts of @p secs. */
+static int it_connect(int secs)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)nb_ingest_fhir_port(it.in, 0));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct timeval tv = {secs, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Sends all of @p p; @returns the bytes the connection took before it failed. */
+static size_t it_send(int fd, const char *p, size_t n)
+{
+    size_t off = 0;
+    while (off < n) {
+        ssize_t w = send(fd, p + off, n - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    return off;
+}
+
+/* Reads the answer until the connection closes; @returns its status (0: none). */
+static int it_read_answer(int fd, char *buf, size_t size)
+{
+    size_t len = 0;
+    int status = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + len, size - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    buf[len] = '\0';
+    if (sscanf(buf, "HTTP/1.1 %d", &status) != 1)
+        status = 0;
+    return status;
+}
+
+/* A body three times the limit, sent in pieces as a slow client would: the endpoint reads it
+ * to the end, throwing it away, and the client receives the 413 and its OperationOutcome. */
+static void test_too_large_is_read_then_413(void **state)
+{
+    (void)state;
+    size_t n = (size_t)it.conf->ingest_max_message_bytes * 3;
+    char *big = malloc(n), head[256];
+    static char resp[8192];
+    assert_non_null(big);
+    memset(big, ' ', n);
+    memcpy(big, "{\"resourceType\":\"Appointment\"", 30);
+    int fd = it_connect(30);
+    int k = snprintf(head, sizeof(head),
+                     "POST /fhir/hv/Appointment HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                     "application/fhir+json\r\nContent-Length: %zu\r\n\r\n",
+                     n);
+    assert_int_equal(it_send(fd, head, (size_t)k), (size_t)k);
+    for (size_t off = 0; off < n; off += 8192)
+        assert_int_equal(it_send(fd, big + off, n - off < 8192 ? n - off : 8192),
+                         n - off < 8192 ? n - off : 8192);
+    assert_int_equal(it_read_answer(fd, resp, sizeof(resp)), 413);
+    close(fd);
+    assert_non_null(strstr(resp, "\"resourceType\":\"OperationOutcome\""));
+    assert_non_null(strstr(resp, "too-costly"));
+    free(big);
+}
+
+/* "Expect: 100-continue" with a Content-Length past the limit: the 413 comes at once, and
+ * the client never sends the body (it would get "100 Continue" first otherwise). */
+static void test_too_large_with_expect_is_answered_before_the_body(void **state)
+{
+    (void)state;
+    static char resp[8192];
+    char head[256];
+    int fd = it_connect(10);
+    int k = snprintf(head, sizeof(head),
+                     "POST /fhir/hv/Appointment HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                     "application/fhir+json\r\nContent-Length: %lld\r\nExpect: 100-continue\r\n"
+                     "\r\n",
+                     (long long)it.conf->ingest_max_message_bytes * 10);
+    assert_int_equal(it_send(fd, head, (size_t)k), (size_t)k);
+    int status = it_read_answer(fd, resp, sizeof(resp));
+    close(fd);
+    if (status != 413)
+        fail_msg("want 413 before the body, got: %.200s", resp);
+    assert_non_null(strstr(resp, "too-costly"));
+}
+
+/* Past what is read and thrown away (4 x the limit, at least 1 MiB more), the endpoint stops
+ * reading: a client sending 64 MiB, announced or chunked, gets no further than the socket
+ * buffers take; the listener then serves the next request. */
+static void test_too_large_past_the_cap_is_not_read(void **state)
+{
+    (void)state;
+    static char resp[8192];
+    size_t total = (size_t)64 << 20, chunk = 65536;
+    char *buf = malloc(chunk + 32), head[320];
+    assert_non_null(buf);
+    for (int chunked = 0; chunked < 2; chunked++) {
+        int fd = it_connect(10);
+        int k =
+            snprintf(head, sizeof(head),
+                     "POST /fhir/hv/Appointment HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+                     "application/fhir+json\r\n%s\r\n",
+                     chunked ? "Transfer-Encoding: chunked\r\n" : "Content-Length: 67108864\r\n");
+        assert_int_equal(it_send(fd, head, (size_t)k), (size_t)k);
+        size_t sent = 0;
+        while (sent < total) {
+            size_t off = chunked ? (size_t)snprintf(buf, 32, "%zx\r\n", chunk) : 0;
+            memset(buf + off, ' ', chunk);
+            size_t n = off + chunk;
+            if (chunked)
+                memcpy(buf + n, "\r\n", 2), n += 2;
+            size_t w = it_send(fd, buf, n);
+            sent += w;
+            if (w < n)
+                break;
+        }
+        int status = it_read_answer(fd, resp, sizeof(resp));
+        close(fd);
+        if (sent >= total / 2)
+            fail_msg("%s: the listener read %zu bytes of a body past the cap",
+                     chunked ? "chunked" : "announced", sent);
+        /* The 413 reaches the client unless its unread bytes made the close a reset. */
+        assert_true(status == 413 || status == 0);
+    }
+    free(buf);
+    char doc[2048];
+    it_appt(doc, sizeof(doc), "hv-after-big", "9990010005");
+    assert_int_equal(
+        it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 201);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static void *it_run(void *arg)
@@ -428,12 +627,16 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_201_only_after_kafka_acknowledged),
+        cmocka_unit_test(test_201_has_location),
         cmocka_unit_test(test_refused_gets_422_with_the_path_and_a_dead_letter),
         cmocka_unit_test(test_bundle_with_one_bad_entry),
         cmocka_unit_test(test_transaction_is_all_or_nothing),
         cmocka_unit_test(test_xml_is_answered_in_xml),
         cmocka_unit_test(test_notification_maps_its_focus),
         cmocka_unit_test(test_too_large_is_413),
+        cmocka_unit_test(test_too_large_is_read_then_413),
+        cmocka_unit_test(test_too_large_with_expect_is_answered_before_the_body),
+        cmocka_unit_test(test_too_large_past_the_cap_is_not_read),
         cmocka_unit_test(test_broker_down_503_then_201_with_the_same_event_id),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);

@@ -11,6 +11,8 @@
  * A fourth child, D, has three appointments cancelled by the family: a curiosity-tier rule
  * with a weekly digest, so D appears in one digest to the GP safeguarding lead when the week
  * ends, and in no notification of its own.
+ * The inbox's view fed from the same topics then holds A open at level 2, B closed, C
+ * withdrawn and nothing for D, and follows a verdict written after it caught up.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +28,7 @@
 #include <cmocka.h>
 
 #include "notbrought/cli.h"
+#include "notbrought/inbox.h"
 #include "notbrought/stream.h"
 
 #include "common.h"
@@ -309,6 +312,81 @@ static bool digest_out(const seen_set_t *s)
     return false;
 }
 
+/* ---- the inbox's view ---------------------------------------------------------------------- */
+
+/* Whether the view shows A owned by nurse-7 (the verdict the test writes). */
+static bool a_owned(nb_inbox_t *v, pthread_mutex_t *lock, const char *a_id)
+{
+    nb_inbox_item_t it;
+    pthread_mutex_lock(lock);
+    bool ok = nb_inbox_by_id(v, a_id, t0, &it) && it.state == NB_INBOX_OWNED &&
+              strcmp(it.owner, "nurse-7") == 0;
+    pthread_mutex_unlock(lock);
+    return ok;
+}
+
+/* The inbox's view (docs/inbox.md §2) fed from the same topics: one entry per notification,
+ * whatever followed it (A escalated twice and still open, B closed by its acknowledgement, C
+ * withdrawn, D only in a digest: no entry), then following what comes (a verdict on A). */
+static void check_view(const char *bs, const seen_set_t *s)
+{
+    char errstr[256];
+    nb_config_t *c = make_conf(bs, t0);
+    nb_inbox_t *v = nb_inbox_new();
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    nb_inbox_feed_t *feed = nb_inbox_feed_start(c, v, &lock, errstr, sizeof(errstr));
+    if (!feed)
+        fail_msg("nb_inbox_feed_start: %s", errstr);
+    for (int64_t until = nb_it_now_ms() + 60000; !nb_inbox_feed_caught_up(feed); nb_it_sleep_ms(20))
+        if (nb_it_now_ms() >= until)
+            fail_msg("the view did not read the topics to their end within 60 s");
+    const seen_t *a = find(s, 0, NB_NOTIFICATION_NEW, 0), *b = find(s, 1, NB_NOTIFICATION_NEW, 0),
+                 *cn = find(s, 2, NB_NOTIFICATION_NEW, 0);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(cn);
+    nb_inbox_item_t it;
+    nb_inbox_stats_t st;
+    pthread_mutex_lock(&lock);
+    nb_inbox_stats(v, &st);
+    assert_int_equal(st.notifications, 3);
+    assert_int_equal(st.by_state[NB_INBOX_OPEN], 1);
+    assert_int_equal(st.by_state[NB_INBOX_CLOSED], 1);
+    assert_int_equal(st.by_state[NB_INBOX_WITHDRAWN], 1);
+    assert_true(nb_inbox_by_id(v, a->id, t0, &it));
+    assert_int_equal(it.state, NB_INBOX_OPEN);
+    assert_int_equal(it.level, 2);
+    assert_true(it.n_queues >= 1);
+    assert_true(nb_inbox_by_reference(v, it.reference, t0, &it));
+    assert_string_equal(it.notification_id, a->id);
+    assert_true(nb_inbox_by_id(v, b->id, t0, &it));
+    assert_int_equal(it.state, NB_INBOX_CLOSED);
+    assert_true(nb_inbox_by_id(v, cn->id, t0, &it));
+    assert_int_equal(it.state, NB_INBOX_WITHDRAWN);
+    pthread_mutex_unlock(&lock);
+    size_t applied, refused;
+    nb_inbox_feed_counts(feed, &applied, &refused);
+    assert_int_equal(refused, 0);
+    assert_true(applied >= 6);
+
+    /* What comes next is followed: a verdict on A (as the daemon will write for a take). */
+    char json[256];
+    int len = snprintf(json, sizeof(json),
+                       "{\"at\":\"2026-03-16T10:00:00.000Z\",\"decision\":\"taken\","
+                       "\"notification_id\":\"%s\",\"owner\":\"nurse-7\",\"owner_queue\":null}",
+                       a->id);
+    FILE *f = fopen(recfile, "w");
+    assert_int_equal(nb_recfile_write(f, c->audit_topic, a->key, json, (size_t)len, t0), 0);
+    fclose(f);
+    produce_file(bs);
+    for (int64_t until = nb_it_now_ms() + 60000; !a_owned(v, &lock, a->id); nb_it_sleep_ms(20))
+        if (nb_it_now_ms() >= until)
+            fail_msg("the view did not follow a verdict within 60 s");
+    nb_inbox_feed_stop(feed);
+    nb_inbox_destroy(v);
+    nb_config_destroy(c);
+}
+
 static void test_lifecycle(void **state)
 {
     char errstr[256];
@@ -402,6 +480,7 @@ static void test_lifecycle(void **state)
     assert_null(find(&s, 1, NB_NOTIFICATION_ESCALATED, 1));
     assert_null(find(&s, 2, NB_NOTIFICATION_ESCALATED, 1));
     assert_non_null(find(&s, 2, NB_NOTIFICATION_WITHDRAWN, 0));
+    check_view(bs, &s);
 
     unlink(recfile);
     nb_broker_destroy(b);

@@ -223,6 +223,162 @@ static void test_ids(void **state)
     assert_string_not_equal(a, d);
 }
 
+/* csv identity_links: local_to_nhs publishes the link CHIS ID -> NHS number when a row has
+ * both, its id derived with the event's (a rerun gives it again). */
+static void test_identity_link(void **state)
+{
+    fx_t *fx = *state;
+    char path[1024], yaml[8192], err[512], link_id[NB_ID_MAX + 1];
+    snprintf(path, sizeof(path), "%s/config/mappings/chis-csv.yaml", NB_SOURCE_DIR);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(yaml, 1, sizeof(yaml) - 100, f);
+    fclose(f);
+    snprintf(yaml + n, sizeof(yaml) - n, "  identity_links: {local_to_nhs: true}\n");
+    nb_feed_mapping_free(fx->m);
+    fx->m = NULL;
+    nb_err_t e = nb_feed_mapping_load_buffer("chis.yaml", yaml, strlen(yaml), NULL, NULL, &fx->m,
+                                             err, sizeof(err));
+    if (e)
+        fail_msg("%s", err);
+    const char *row = "A5,9434765919,C1,,12/06/2024,09:30,ATT,IMM,Clinic";
+    assert_int_equal(map_row(fx, 5, row, EXTRACT_MS), NB_ERR_OK);
+    nb_feed_out_t *out = fx->out;
+    assert_int_equal(out->n_records, 2);
+    assert_int_equal(out->records[1].type, NB_RECORD_IDENTITY_LINK);
+    const nb_identity_link_t *l = &out->records[1].u.link;
+    assert_string_equal(l->from.system, "https://chis.example.nhs.uk/id/child");
+    assert_string_equal(l->from.value, "C1");
+    assert_string_equal(l->to.system, NB_SYSTEM_NHS_NUMBER);
+    assert_string_equal(l->to.value, "9434765919");
+    assert_int_equal(l->verification, NB_VERIFICATION_UNVERIFIED);
+    assert_int_equal(l->recorded_at, EXTRACT_MS);
+    assert_int_equal(strncmp(l->event_id, "csv-", 4), 0);
+    assert_int_equal(strlen(l->event_id), 36);
+    assert_string_not_equal(l->event_id, out->records[0].u.appt.event_id);
+    snprintf(link_id, sizeof(link_id), "%s", l->event_id);
+    assert_int_equal(map_row(fx, 99, row, EXTRACT_MS), NB_ERR_OK);
+    assert_int_equal(out->n_records, 2);
+    assert_string_equal(out->records[1].u.link.event_id, link_id);
+    /* Without the NHS number, or without the local id: the event alone. */
+    assert_int_equal(map_row(fx, 6, "A6,,C1,,12/06/2024,09:30,ATT,IMM,Clinic", EXTRACT_MS),
+                     NB_ERR_OK);
+    assert_int_equal(out->n_records, 1);
+    assert_int_equal(map_row(fx, 7, "A7,9434765919,,,12/06/2024,09:30,ATT,IMM,Clinic", EXTRACT_MS),
+                     NB_ERR_OK);
+    assert_int_equal(out->n_records, 1);
+    char sum[1024];
+    nb_feed_mapping_summary(fx->m, sum, sizeof(sum));
+    assert_non_null(strstr(sum, "; identity links: local_to_nhs"));
+    /* A mapping without the local id column cannot ask for links. */
+    static const char bad[] = "format: notbrought-mapping/1\nname: x\n"
+                              "source: {agency: gp, system: s, organisation_code: A1}\n"
+                              "csv:\n"
+                              "  appointment_id: A\n"
+                              "  nhs_number: N\n"
+                              "  scheduled_start: {column: D, format: \"YYYY-MM-DD\"}\n"
+                              "  recorded_at: extract_time\n"
+                              "  status: {column: S, map: {booked: [B]}}\n"
+                              "  appointment_type: {default: immunisation}\n"
+                              "  identity_links: {local_to_nhs: true}\n";
+    nb_feed_mapping_t *m = NULL;
+    assert_int_equal(
+        nb_feed_mapping_load_buffer("bad.yaml", bad, strlen(bad), NULL, NULL, &m, err, sizeof(err)),
+        NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "bad.yaml:11:19: identity_links: local_to_nhs needs both"));
+}
+
+/* csv encoding: a Windows-1252 field becomes UTF-8 (a pound sign, an accented name); a byte
+ * Windows-1252 leaves undefined is refused with its offset; UTF-8 passes as read; an encoding
+ * iconv does not know, or one that is not ASCII-compatible, is a load error. */
+static void test_encoding(void **state)
+{
+    (void)state;
+    static const char fmt[] = "format: notbrought-mapping/1\nname: x\n"
+                              "source: {agency: gp, system: s, organisation_code: A1}\n"
+                              "csv:\n"
+                              "%s"
+                              "  appointment_id: A\n"
+                              "  nhs_number: N\n"
+                              "  scheduled_start: {column: D, format: \"YYYY-MM-DD\"}\n"
+                              "  recorded_at: extract_time\n"
+                              "  status: {column: S, map: {booked: [B]}}\n"
+                              "  appointment_type: {default: immunisation}\n";
+    char yaml[1024], err[512], sum[1024];
+    nb_feed_mapping_t *m = NULL;
+    nb_feed_csv_decoder_t *d = NULL;
+    nb_feed_csv_opts_t o;
+    const char *u;
+    size_t ulen, bad = 99;
+    snprintf(yaml, sizeof(yaml), fmt, "  encoding: windows-1252\n");
+    nb_err_t e =
+        nb_feed_mapping_load_buffer("w.yaml", yaml, strlen(yaml), NULL, NULL, &m, err, sizeof(err));
+    if (e)
+        fail_msg("%s", err);
+    assert_true(nb_feed_csv_opts(m, &o));
+    assert_string_equal(o.encoding, "windows-1252");
+    nb_feed_mapping_summary(m, sum, sizeof(sum));
+    assert_non_null(strstr(sum, "encoding windows-1252"));
+    assert_int_equal(nb_feed_csv_decoder_new(m, &d, err, sizeof(err)), NB_ERR_OK);
+    static const char pound[] = "\xa3"
+                                "5 Ren\xe9"
+                                "e \x80";
+    assert_int_equal(nb_feed_csv_decode(d, pound, strlen(pound), &u, &ulen, &bad), NB_ERR_OK);
+    assert_int_equal(ulen, strlen("\xc2\xa3"
+                                  "5 Ren\xc3\xa9"
+                                  "e \xe2\x82\xac"));
+    assert_memory_equal(u,
+                        "\xc2\xa3"
+                        "5 Ren\xc3\xa9"
+                        "e \xe2\x82\xac",
+                        ulen);
+    assert_int_equal(nb_feed_csv_decode(d,
+                                        "ab\x81"
+                                        "c",
+                                        4, &u, &ulen, &bad),
+                     NB_ERR_TEXT_INVALID);
+    assert_int_equal(bad, 2);
+    /* The decoder starts again at each field. */
+    assert_int_equal(nb_feed_csv_decode(d, "", 0, &u, &ulen, &bad), NB_ERR_OK);
+    assert_int_equal(ulen, 0);
+    assert_int_equal(nb_feed_csv_decode(d, "ok", 2, &u, &ulen, &bad), NB_ERR_OK);
+    assert_memory_equal(u, "ok", 2);
+    nb_feed_csv_decoder_destroy(d);
+    nb_feed_mapping_free(m);
+    /* UTF-8, the default: as read. */
+    snprintf(yaml, sizeof(yaml), fmt, "");
+    assert_int_equal(
+        nb_feed_mapping_load_buffer("u.yaml", yaml, strlen(yaml), NULL, NULL, &m, err, sizeof(err)),
+        NB_ERR_OK);
+    assert_true(nb_feed_csv_opts(m, &o));
+    assert_string_equal(o.encoding, "utf-8");
+    assert_int_equal(nb_feed_csv_decoder_new(m, &d, err, sizeof(err)), NB_ERR_OK);
+    assert_int_equal(nb_feed_csv_decode(d,
+                                        "Ren\xc3\xa9"
+                                        "e",
+                                        6, &u, &ulen, &bad),
+                     NB_ERR_OK);
+    assert_int_equal(ulen, 6);
+    nb_feed_csv_decoder_destroy(d);
+    nb_feed_mapping_free(m);
+    static const struct {
+        const char *line, *want;
+    } cases[] = {
+        {"  encoding: klingon\n", "k.yaml:5:13: encoding 'klingon': not an encoding iconv knows"},
+        {"  encoding: utf-16\n", "k.yaml:5:13: encoding 'utf-16': not ASCII-compatible"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(yaml, sizeof(yaml), fmt, cases[i].line);
+        m = NULL;
+        assert_int_equal(nb_feed_mapping_load_buffer("k.yaml", yaml, strlen(yaml), NULL, NULL, &m,
+                                                     err, sizeof(err)),
+                         NB_ERR_CONFIG);
+        assert_null(m);
+        if (strncmp(err, cases[i].want, strlen(cases[i].want)) != 0)
+            fail_msg("got '%s', want '%s...'", err, cases[i].want);
+    }
+}
+
 static void test_header(void **state)
 {
     fx_t *fx = *state;
@@ -413,8 +569,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defaults_and_placeholder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_link, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header, setup, teardown),
         cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_encoding),
         cmocka_unit_test(test_fhir_and_csv_sections),
         cmocka_unit_test(test_kaggle_maps_every_row),
         cmocka_unit_test(test_kaggle_patient_id_is_no_nhs_number),

@@ -370,6 +370,51 @@ static void test_other_resources(void **state)
     nb_feed_mapping_free(m2);
 }
 
+/* identity_links: local_to_nhs publishes the link local id -> NHS number when the Patient
+ * carries both, with an id that a resend gives again (with and without meta.versionId). */
+static void test_identity_link(void **state)
+{
+    fx_t *fx = *state;
+    char yaml[2048], err[512], link_id[NB_ID_MAX + 1];
+    snprintf(yaml, sizeof(yaml), "%s%s", mapping_yaml,
+             "  identity_links: {local_to_nhs: true, verification: pds_traced}\n");
+    nb_feed_mapping_free(fx->m);
+    if (!(fx->m = load(yaml, err, sizeof(err))))
+        fail_msg("%s", err);
+    static const char *const metas[] = {META,
+                                        "\"meta\":{\"lastUpdated\":\"2026-03-01T09:00:00Z\"},"};
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(map(fx, appt("booked", "", NHS_OK, metas[k]), 0), NB_FEED_MAPPED);
+        nb_feed_out_t *out = fx->out;
+        assert_int_equal(out->n_records, 2);
+        assert_int_equal(out->records[1].type, NB_RECORD_IDENTITY_LINK);
+        const nb_identity_link_t *l = &out->records[1].u.link;
+        assert_int_equal(l->kind, NB_LINK_LINK);
+        assert_string_equal(l->from.system, "https://example.org/mrn");
+        assert_string_equal(l->from.value, "MRN42");
+        assert_string_equal(l->to.system, NB_SYSTEM_NHS_NUMBER);
+        assert_string_equal(l->to.value, NHS_OK);
+        assert_int_equal(l->verification, NB_VERIFICATION_PDS_TRACED);
+        assert_int_equal(l->recorded_at, out->records[0].u.appt.recorded_at);
+        assert_string_equal(l->source.organisation_code, "X00002");
+        assert_int_equal(strncmp(l->event_id, "fhir-", 5), 0);
+        assert_int_equal(strlen(l->event_id), 37);
+        assert_string_not_equal(l->event_id, out->records[0].u.appt.event_id);
+        strcpy(link_id, l->event_id);
+        /* A resend: the same link id. */
+        assert_int_equal(map(fx, appt("booked", "", NHS_OK, metas[k]), 0), NB_FEED_MAPPED);
+        assert_int_equal(out->n_records, 2);
+        assert_string_equal(out->records[1].u.link.event_id, link_id);
+    }
+    /* No NHS number (a placeholder is "not known"): the event alone. */
+    assert_int_equal(map(fx, appt("booked", "", "9999999999", META), 0), NB_FEED_MAPPED);
+    assert_int_equal(fx->out->n_records, 1);
+    assert_int_equal(fx->out->records[0].type, NB_RECORD_APPOINTMENT);
+    char buf[1024];
+    nb_feed_mapping_summary(fx->m, buf, sizeof(buf));
+    assert_non_null(strstr(buf, "identity links: local_to_nhs"));
+}
+
 /* Problems of the section are errors with file:line:column. */
 static void test_mapping_errors(void **state)
 {
@@ -389,6 +434,10 @@ static void test_mapping_errors(void **state)
         {"  patient: {local_id: {system: x}}\n  appointment_type: {map: {a: [A]}}\n",
          "t.yaml:5:23: local_id needs 'systems' or 'reference_system'"},
         {"  resources: [Appointment]\n", "t.yaml:5:3: fhir needs 'appointment_type'"},
+        {"  appointment_type: {map: {a: [A]}}\n  identity_links: {local_to_nhs: true}\n",
+         "t.yaml:6:19: identity_links: local_to_nhs needs patient.local_id"},
+        {"  appointment_type: {map: {a: [A]}}\n  identity_links: {local_to_nhs: yes}\n",
+         "t.yaml:6:34: 'local_to_nhs' must be true or false"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char yaml[1024], err[512] = "";
@@ -425,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_encounter_own_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_xml_maps_as_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_resources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_link, setup, teardown),
         cmocka_unit_test(test_mapping_errors),
         cmocka_unit_test_setup_teardown(test_summary, setup, teardown),
     };

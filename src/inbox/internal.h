@@ -1,0 +1,57 @@
+/*
+ * notbrought - inbox: what the view's files share (src/inbox/).
+ */
+#ifndef NB_INBOX_INTERNAL_H
+#define NB_INBOX_INTERNAL_H
+
+#include <glib.h>
+
+#include "notbrought/inbox.h"
+
+/* One notification. Strings are interned in the view's string chunk (NULL: none). */
+typedef struct nb__entry_s {
+    const char *id;        /* the base id: that of its "new" record */
+    const char *reference; /* WNB-XXXX-XXXX */
+    const char *child;     /* child key */
+    const char *rule;
+    const char *owner;                           /* user id */
+    const char *owner_queue;                     /* route */
+    const char *queues[NB_NOTIF_MAX_RECIPIENTS]; /* recipients' routes */
+    int64_t created_at, respond_by, updated_at;
+    nb_inbox_where_t latest;
+    uint8_t n_queues;
+    uint8_t tier;
+    uint8_t level;
+    uint8_t state; /* nb_inbox_state_t */
+    bool known;    /* its "new" record has been read */
+    bool waiting;  /* a verdict came first: counted in n_waiting until the record comes */
+} nb__entry_t;
+
+struct nb_inbox_s {
+    GStringChunk *strings;
+    GHashTable *interned; /* the strings in it, each once (a set) */
+    GHashTable *by_id;    /* base id -> entry index + 1 */
+    GHashTable *by_ref;   /* reference (interned) -> entry index + 1 */
+    nb__entry_t *entries;
+    size_t n_entries, cap;
+    size_t n_waiting;
+};
+
+/* @returns s interned (the same pointer for equal strings), NULL for NULL or "" (or no
+ * memory: GLib aborts on it). */
+const char *nb__inbox_intern(nb_inbox_t *v, const char *s);
+
+/* @returns the interned copy of s, or NULL when the view has none (nothing is added). */
+const char *nb__inbox_find(const nb_inbox_t *v, const char *s);
+
+/* Writes "WNB-XXXX-XXXX" for a reference written in any case, with or without its dashes or
+ * spaces, to out (NB_REF_MAX + 1). @returns false when it is not one. */
+bool nb__inbox_norm_ref(const char *in, char out[NB_REF_MAX + 1]);
+
+/* The base id of a notification id ("<id>-e<n>" and "<id>-w" are "<id>"). */
+void nb__inbox_base_id(const char *id, char out[NB_ID_MAX + 1]);
+
+/* Fills an item from an entry. */
+void nb__inbox_item(const nb__entry_t *e, int64_t now_ms, nb_inbox_item_t *out);
+
+#endif

@@ -1,0 +1,245 @@
+/*
+ * notbrought - inbox: the view (include/notbrought/inbox.h). Entries in one array, found by
+ * id through a GLib hash table; every string (ids, child keys, rules, routes, users) interned
+ * once in a GLib string chunk, so that an entry is ids and numbers.
+ */
+#include "inbox/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+static const char *const nb__state_names[] = {"open", "owned", "closed", "withdrawn"};
+
+const char *nb_inbox_state_name(nb_inbox_state_t s)
+{
+    return (unsigned)s < 4 ? nb__state_names[s] : "?";
+}
+
+nb_inbox_t *nb_inbox_new(void)
+{
+    nb_inbox_t *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    v->strings = g_string_chunk_new(64 * 1024);
+    v->interned = g_hash_table_new(g_str_hash, g_str_equal);
+    v->by_id = g_hash_table_new(g_str_hash, g_str_equal);
+    v->by_ref = g_hash_table_new(g_str_hash, g_str_equal);
+    return v;
+}
+
+void nb_inbox_destroy(nb_inbox_t *v)
+{
+    if (!v)
+        return;
+    g_hash_table_destroy(v->by_id);
+    g_hash_table_destroy(v->by_ref);
+    g_hash_table_destroy(v->interned);
+    g_string_chunk_free(v->strings);
+    free(v->entries);
+    free(v);
+}
+
+const char *nb__inbox_intern(nb_inbox_t *v, const char *s)
+{
+    if (!s || !s[0])
+        return NULL;
+    const char *p = g_hash_table_lookup(v->interned, s);
+    if (!p) {
+        p = g_string_chunk_insert(v->strings, s);
+        g_hash_table_add(v->interned, (gpointer)p);
+    }
+    return p;
+}
+
+const char *nb__inbox_find(const nb_inbox_t *v, const char *s)
+{
+    return s && s[0] ? g_hash_table_lookup(v->interned, s) : NULL;
+}
+
+/* The notification an id belongs to: "<id>-e<n>" (an escalation) and "<id>-w" (a withdrawal)
+ * are "<id>". Writes it to @p out. */
+void nb__inbox_base_id(const char *id, char out[NB_ID_MAX + 1])
+{
+    size_t n = strnlen(id, NB_ID_MAX);
+    const char *dash = NULL;
+    for (size_t i = n; i > 1 && !dash; i--)
+        if (id[i - 1] == '-')
+            dash = id + i - 1;
+    if (dash) {
+        const char *p = dash + 1;
+        bool esc = *p == 'e' && p[1];
+        for (const char *q = p + 1; esc && q < id + n; q++)
+            esc = *q >= '0' && *q <= '9';
+        if (esc || (p[0] == 'w' && p + 1 == id + n))
+            n = (size_t)(dash - id);
+    }
+    memcpy(out, id, n);
+    out[n] = '\0';
+}
+
+/* The entry of this notification (by its base id), made when @p make. NULL when there is none
+ * (or no memory). */
+static nb__entry_t *nb__entry(nb_inbox_t *v, const char *id, bool make)
+{
+    char base[NB_ID_MAX + 1];
+    nb__inbox_base_id(id, base);
+    gpointer got = g_hash_table_lookup(v->by_id, base);
+    if (got)
+        return &v->entries[GPOINTER_TO_SIZE(got) - 1];
+    if (!make || !base[0])
+        return NULL;
+    if (v->n_entries == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 1024;
+        nb__entry_t *e = realloc(v->entries, cap * sizeof(*e));
+        if (!e)
+            return NULL;
+        v->entries = e;
+        v->cap = cap;
+    }
+    nb__entry_t *e = &v->entries[v->n_entries];
+    memset(e, 0, sizeof(*e));
+    e->id = nb__inbox_intern(v, base);
+    e->respond_by = NB_TIME_NONE;
+    e->latest.offset = -1;
+    g_hash_table_insert(v->by_id, (gpointer)e->id, GSIZE_TO_POINTER(++v->n_entries));
+    return e;
+}
+
+/* Adds the recipients' routes the entry does not have yet. */
+static void nb__add_queues(nb_inbox_t *v, nb__entry_t *e, const nb_notification_t *n)
+{
+    for (size_t i = 0; i < n->n_recipients && e->n_queues < NB_NOTIF_MAX_RECIPIENTS; i++) {
+        const char *q = nb__inbox_intern(v, n->recipients[i].route);
+        bool have = !q;
+        for (size_t k = 0; k < e->n_queues && !have; k++)
+            have = e->queues[k] == q;
+        if (!have)
+            e->queues[e->n_queues++] = q;
+    }
+}
+
+/* Whether this record was seen already (a restart reads from the start). */
+static bool nb__seen(const nb__entry_t *e, nb_inbox_where_t at)
+{
+    return at.offset >= 0 && e->latest.offset >= 0 && e->latest.partition == at.partition &&
+           at.offset <= e->latest.offset;
+}
+
+nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification_t *n, nb_inbox_where_t at)
+{
+    if (!v || !n || !n->notification_id[0])
+        return NB_ERR_INVALID_ARG;
+    if (n->kind == NB_NOTIFICATION_DIGEST)
+        return NB_ERR_OK;
+    nb__entry_t *e = nb__entry(v, n->notification_id, true);
+    if (!e)
+        return NB_ERR_NOMEM;
+    if (nb__seen(e, at))
+        return NB_ERR_OK;
+    if (!e->known && n->kind != NB_NOTIFICATION_REMINDER) {
+        /* Its first record: a "new" one, or, when retention has dropped that, what came next. */
+        e->known = true;
+        if (e->waiting)
+            v->n_waiting--;
+        e->waiting = false;
+        e->child = nb__inbox_intern(v, n->child_key);
+        e->rule = nb__inbox_intern(v, n->rule_id);
+        char ref[NB_REF_MAX + 1];
+        if (nb__inbox_norm_ref(n->reference, ref)) {
+            e->reference = nb__inbox_intern(v, ref);
+            g_hash_table_insert(v->by_ref, (gpointer)e->reference,
+                                GSIZE_TO_POINTER((size_t)(e - v->entries) + 1));
+        }
+        e->created_at = n->created_at;
+        e->tier = (uint8_t)n->tier;
+        e->respond_by = n->respond_by;
+    }
+    if (n->kind == NB_NOTIFICATION_ESCALATED && (int32_t)e->level < n->escalation_level) {
+        e->level = (uint8_t)(n->escalation_level > 255 ? 255 : n->escalation_level);
+        e->tier = (uint8_t)n->tier;
+        e->respond_by = n->respond_by; /* the next rung's, or none after the last */
+    } else if (n->kind == NB_NOTIFICATION_WITHDRAWN) {
+        e->state = NB_INBOX_WITHDRAWN;
+    }
+    nb__add_queues(v, e, n);
+    if (n->created_at > e->updated_at)
+        e->updated_at = n->created_at;
+    e->latest = at;
+    return NB_ERR_OK;
+}
+
+/* A string member of an audit record, or NULL. */
+static const char *nb__str(json_t *o, const char *key)
+{
+    json_t *m = json_object_get(o, key);
+    return json_is_string(m) ? json_string_value(m) : NULL;
+}
+
+nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errstr,
+                        size_t errstr_size)
+{
+    json_error_t jerr;
+    if (!v || !json)
+        return NB_ERR_INVALID_ARG;
+    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
+    const char *decision = o ? nb__str(o, "decision") : NULL;
+    if (!decision) {
+        snprintf(errstr, errstr_size, "%s",
+                 o ? "an audit record without a \"decision\"" : "an audit record that is not JSON");
+        json_decref(o);
+        return NB_ERR_INVALID_ARG;
+    }
+    nb_inbox_state_t to;
+    if (strcmp(decision, "taken") == 0 || strcmp(decision, "reassigned") == 0)
+        to = NB_INBOX_OWNED;
+    else if (strcmp(decision, "closed") == 0 || strcmp(decision, "acknowledged") == 0)
+        to = NB_INBOX_CLOSED;
+    else {
+        json_decref(o);
+        return NB_ERR_OK; /* nothing the view shows */
+    }
+    const char *id = nb__str(o, "notification_id");
+    int64_t at = NB_TIME_NONE;
+    const char *at_s = nb__str(o, "at");
+    if (at_s && !nb_parse_time(at_s, &at))
+        at = NB_TIME_NONE; /* a verdict without its time still counts */
+    nb_err_t err = NB_ERR_OK;
+    nb__entry_t *e = id ? nb__entry(v, id, true) : NULL;
+    if (!id) {
+        snprintf(errstr, errstr_size, "a \"%s\" audit record without a notification_id", decision);
+        err = NB_ERR_INVALID_ARG;
+    } else if (!e) {
+        err = NB_ERR_NOMEM;
+    } else if (e->state != NB_INBOX_WITHDRAWN && e->state != NB_INBOX_CLOSED) {
+        if (!e->known && !e->waiting) {
+            e->waiting = true;
+            v->n_waiting++;
+        }
+        e->state = (uint8_t)to;
+        e->owner = to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner")) : e->owner;
+        e->owner_queue =
+            to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner_queue")) : e->owner_queue;
+        if (to == NB_INBOX_OWNED && !e->owner && !e->owner_queue)
+            e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+        if (at != NB_TIME_NONE && at > e->updated_at)
+            e->updated_at = at;
+    }
+    json_decref(o);
+    return err;
+}
+
+void nb_inbox_stats(const nb_inbox_t *v, nb_inbox_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < v->n_entries; i++) {
+        const nb__entry_t *e = &v->entries[i];
+        if (!e->known)
+            continue;
+        out->notifications++;
+        out->by_state[e->state < 4 ? e->state : 0]++;
+    }
+    out->waiting = v->n_waiting;
+}
