@@ -144,10 +144,9 @@ nb_notify_verdict_t nb_notify_apply(const nb_policy_t *pol, nb_notify_state_t *s
                                     nb_notify_outcome_t *out);
 
 /**
- * @brief An audit record of a verdict as compact JSON: decision (nb_notify_verdict_name()),
- *        ack_id, notification_id, child_key, intent, actor and actor_queue, owner and
- *        owner_queue (after it; a refusal: who owns it), target_queue and target_user,
- *        close_action, respond_by (restarted), refused (why), closed_by and closed_at,
+ * @brief An audit record of a verdict as compact JSON: what (nb_notify_verdict_name()),
+ *        ack_id, notification_id, child key, actor (user id and queue), owner after, target
+ *        queue and user, close action, new respond-by, refusal and who owns it or closed it,
  *        policy. Never the note (`outcome`) or the reason, which may hold personal data.
  * @returns a malloc'ed string the caller frees, or NULL on allocation failure.
  */

@@ -241,17 +241,15 @@ char *nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a,
     const nb_policy_info_t *info = nb_policy_info(pol);
     nb_format_time(now_ms, at, sizeof(at));
     bool refused = o->verdict == NB_NOTIFY_REFUSED;
-    /* Flat members, as the inbox's view reads them (src/inbox/view.c: owner, owner_queue). */
     json_t *obj = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:{s:s, s:s, s:s}}",
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, "
+        "s:o, s:o, s:o, s:{s:s, s:s, s:s}}",
         "at", at, "decision", nb_notify_verdict_name(o->verdict), "ack_id", a->ack_id,
         "notification_id", a->notification_id, "child_key", child_key, "intent",
-        nb_ack_intent_name(a->intent), "actor", nb__opt_str(a->user_id), "actor_queue",
-        nb__opt_str(a->role), "owner", nb__opt_str(o->owner_user), "owner_queue",
-        nb__opt_str(o->owner_queue), "target_queue",
-        nb__opt_str(a->intent == NB_ACK_INTENT_REASSIGN ? a->reassign_to_queue : NULL),
-        "target_user",
+        nb_ack_intent_name(a->intent), "actor", "user_id", nb__opt_str(a->user_id), "queue",
+        nb__opt_str(a->role), "owner", "user_id", nb__opt_str(o->owner_user), "queue",
+        nb__opt_str(o->owner_queue), "target", "queue",
+        nb__opt_str(a->intent == NB_ACK_INTENT_REASSIGN ? a->reassign_to_queue : NULL), "user_id",
         nb__opt_str(a->intent == NB_ACK_INTENT_REASSIGN ? a->reassign_to_user : NULL),
         "close_action",
         a->intent == NB_ACK_INTENT_CLOSE ? json_string(nb_ack_action_name(a->action)) : json_null(),

@@ -414,8 +414,8 @@ static void test_audit_record(void **state)
     assert_non_null(json);
     assert_non_null(strstr(json, "\"decision\":\"action_refused\""));
     assert_non_null(strstr(json, "\"refused\":\"owned_by\""));
-    assert_non_null(strstr(json, "\"owner\":\"staff-1\",\"owner_queue\":\"named_nurse\""));
-    assert_non_null(strstr(json, "\"actor\":\"staff-2\",\"actor_queue\":\"safeguarding_team\""));
+    assert_non_null(strstr(json, "\"owner\":{\"user_id\":\"staff-1\""));
+    assert_non_null(strstr(json, "\"actor\":{\"user_id\":\"staff-2\""));
     assert_null(strstr(json, "Jane"));
     assert_null(strstr(json, "Main Street"));
     free(json);
