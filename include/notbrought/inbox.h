@@ -65,9 +65,10 @@ NB_NODISCARD nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification
 
 /**
  * @brief A record of the audit topic (its JSON value). The daemon's verdicts on actions change
- *        an entry: "taken" and "reassigned" (owner and queue after it), "closed" and
- *        "acknowledged" (a version 1 acknowledgement: closed). Other audit records (decisions,
- *        refusals, duplicates, corrections, views) change nothing here.
+ *        an entry: "taken" and "reassigned" (the owner after it, "owner": {"user_id",
+ *        "queue"}, and a restarted "respond_by"), "closed" and "acknowledged" (closed). Other
+ *        audit records (decisions, refusals, duplicates, corrections, views) change nothing
+ *        here.
  * @returns NB_ERR_OK (also for a record that changes nothing); NB_ERR_INVALID_ARG for a value
  *          that is not a JSON object with a "decision" string, with why in @p errstr;
  *          NB_ERR_NOMEM.

@@ -219,11 +219,20 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errst
             v->n_waiting++;
         }
         e->state = (uint8_t)to;
-        e->owner = to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner")) : e->owner;
-        e->owner_queue =
-            to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner_queue")) : e->owner_queue;
-        if (to == NB_INBOX_OWNED && !e->owner && !e->owner_queue)
-            e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+        if (to == NB_INBOX_OWNED) {
+            /* "owner": {"user_id": ..., "queue": ...}: who has it after the action. */
+            json_t *owner = json_object_get(o, "owner");
+            bool obj = json_is_object(owner);
+            e->owner = nb__inbox_intern(v, obj ? nb__str(owner, "user_id") : NULL);
+            e->owner_queue = nb__inbox_intern(v, obj ? nb__str(owner, "queue") : NULL);
+            if (!e->owner && !e->owner_queue)
+                e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+            /* A reassignment may restart the respond-by. */
+            int64_t rb;
+            const char *rb_s = nb__str(o, "respond_by");
+            if (rb_s && nb_parse_time(rb_s, &rb))
+                e->respond_by = rb;
+        }
         if (at != NB_TIME_NONE && at > e->updated_at)
             e->updated_at = at;
     }

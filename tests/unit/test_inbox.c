@@ -196,7 +196,9 @@ static void test_withdrawn_leaves_the_open_list(void **state)
     assert_int_equal(it[0].state, NB_INBOX_WITHDRAWN);
     assert_false(it[0].overdue);
     /* A verdict on a withdrawn notification changes nothing. */
-    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"f0f0f0f0\",\"owner\":\"u1\"}");
+    audit(
+        v,
+        "{\"decision\":\"taken\",\"notification_id\":\"f0f0f0f0\",\"owner\":{\"user_id\":\"u1\"}}");
     assert_true(nb_inbox_by_id(v, "f0f0f0f0", T0, &it[0]));
     assert_int_equal(it[0].state, NB_INBOX_WITHDRAWN);
     assert_string_equal(it[0].owner, "");
@@ -209,9 +211,11 @@ static void test_verdicts_take_reassign_close(void **state)
     nb_inbox_t *v = nb_inbox_new();
     nb_inbox_item_t it[2];
     add(v, note("abcd0001", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0 + HOUR, "c", HV[0], NULL), 1);
-    audit(v, "{\"at\":\"2026-12-07T10:00:00.000Z\",\"decision\":\"taken\","
-             "\"notification_id\":\"abcd0001\",\"owner\":\"nurse-1\",\"owner_queue\":\"queue:hv-"
-             "duty\"}");
+    audit(
+        v,
+        "{\"at\":\"2026-12-07T10:00:00.000Z\",\"decision\":\"taken\","
+        "\"notification_id\":\"abcd0001\",\"owner\":{\"user_id\":\"nurse-1\",\"queue\":\"queue:hv-"
+        "duty\"}}");
     assert_int_equal(list(v, HV, false, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_OWNED);
     assert_string_equal(it[0].owner, "nurse-1");
@@ -221,11 +225,15 @@ static void test_verdicts_take_reassign_close(void **state)
     assert_int_equal(it[0].updated_at, when);
     /* Reassigned to the team leader's queue: now theirs to see too. */
     audit(v, "{\"decision\":\"reassigned\",\"notification_id\":\"abcd0001\","
-             "\"owner\":null,\"owner_queue\":\"queue:hv-team-leader\"}");
+             "\"owner\":{\"user_id\":null,\"queue\":\"queue:hv-team-leader\"},"
+             "\"respond_by\":\"2026-12-09T17:00:00.000Z\"}");
     assert_int_equal(list(v, TL, false, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_OWNED);
     assert_string_equal(it[0].owner, "");
     assert_string_equal(it[0].owner_queue, "queue:hv-team-leader");
+    int64_t restarted;
+    assert_true(nb_parse_time("2026-12-09T17:00:00.000Z", &restarted));
+    assert_int_equal(it[0].respond_by, restarted); /* the reassignment restarted it */
     /* Refusals and duplicates change nothing; closed leaves the open lists. */
     audit(v, "{\"decision\":\"action_refused\",\"notification_id\":\"abcd0001\",\"owner\":\"x\"}");
     audit(v, "{\"decision\":\"new\",\"notification_id\":\"abcd0001\"}");
@@ -257,8 +265,9 @@ static void test_a_verdict_before_its_notification_waits_for_it(void **state)
     nb_inbox_t *v = nb_inbox_new();
     nb_inbox_item_t it[1];
     nb_inbox_stats_t st;
-    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"77777777\",\"owner\":\"nurse-2\","
-             "\"owner_queue\":\"queue:hv-duty\"}");
+    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"77777777\",\"owner\":{\"user_id\":"
+             "\"nurse-2\","
+             "\"queue\":\"queue:hv-duty\"}}");
     nb_inbox_stats(v, &st);
     assert_int_equal(st.notifications, 0);
     assert_int_equal(st.waiting, 1);
