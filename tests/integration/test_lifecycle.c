@@ -235,7 +235,8 @@ static int audit_cb(void *opaque, const char *topic, const char *key, const void
     (void)topic;
     (void)key;
     (void)ts;
-    static const char needle[] = "\"decision\":\"acknowledged\"";
+    /* A close is audited as "closed" (docs/inbox.md: the verdict on an action). */
+    static const char needle[] = "\"decision\":\"closed\"";
     for (size_t i = 0; i + sizeof(needle) - 1 <= len; i++) {
         if (memcmp((const char *)value + i, needle, sizeof(needle) - 1) == 0) {
             s->audit_acknowledged++;
