@@ -478,7 +478,7 @@ size_t nb_hl7_segment_offset(const nb_hl7_msg_t *msg, size_t seg)
 
 bool nb_hl7_segment_find(const nb_hl7_msg_t *msg, const char *id, size_t from, size_t *seg)
 {
-    if (!id || strlen(id) != 3)
+    if (!id || !id[0] || !id[1] || !id[2] || id[3]) /* three bytes: strlen() costs a call */
         return false;
     for (size_t i = from; i < msg->nsegs; i++)
         if (memcmp(msg->segs[i].id, id, 3) == 0) {
