@@ -43,10 +43,20 @@ static bool nb__blank(char c)
     return c == ' ' || c == '\t';
 }
 
+/* Whether @p v holds the escape character. Values are short (a few to a few dozen bytes): a
+ * loop answers sooner than memchr(), whose set-up costs more than the search. */
+static bool nb__has_escape(const nb__mctx_t *ctx, nb_hl7_value_t v)
+{
+    bool esc = false;
+    for (size_t i = 0; i < v.len; i++)
+        esc |= v.p[i] == ctx->d->esc;
+    return esc;
+}
+
 size_t nb__feed_text_len(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap)
 {
     size_t n = 0;
-    if (v.len < cap && !memchr(v.p, ctx->d->esc, v.len)) {
+    if (v.len < cap && !nb__has_escape(ctx, v)) {
         /* Nothing to unescape (most values): the spaces around it dropped, then one copy. */
         const char *p = v.p;
         n = v.len;
@@ -188,11 +198,17 @@ static bool nb__matches(const nb__mctx_t *ctx, const nb__codemap_t *set, nb_hl7_
         char buf[NB__FEED_CODE_MAX], norm[NB__FEED_CODE_MAX];
         int dummy;
         nb_hl7_value_t sub = nb_hl7_value_piece(comp, ctx->d->sub, s);
-        size_t len;
-        if (sub.len == 0 || sub.len >= sizeof(buf) ||
-            (len = nb__feed_text_len(ctx, sub, buf, sizeof(buf))) == SIZE_MAX)
+        if (sub.len == 0 || sub.len >= sizeof(buf))
             continue;
-        nb__feed_norm(buf, len, norm, sizeof(norm));
+        if (nb__has_escape(ctx, sub)) {
+            size_t len = nb__feed_text_len(ctx, sub, buf, sizeof(buf));
+            if (len == SIZE_MAX)
+                continue;
+            sub.p = buf;
+            sub.len = len;
+        }
+        /* Read in place when nothing is escaped: normalising drops the spaces around it too. */
+        nb__feed_norm(sub.p, sub.len, norm, sizeof(norm));
         if (nb__feed_lookup(set, norm, &dummy))
             return true;
     }

@@ -199,7 +199,10 @@ NB_NODISCARD static nb_err_t nb__hl7_read_delims(nb__hl7_parse_t *ps, size_t at)
     unsigned char seen[6] = {fs};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = d[at + 4 + i];
-        if (!nb__hl7_delim_ok(c) || memchr(seen, c, i + 1))
+        bool again = false;
+        for (size_t k = 0; k <= i; k++) /* a few bytes: a loop, not memchr()'s set-up */
+            again |= seen[k] == c;
+        if (!nb__hl7_delim_ok(c) || again)
             return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_HL7_SYNTAX,
                                 "MSH-2 (byte %zu): encoding character %zu is %s", at + 4 + i, i + 1,
                                 nb__hl7_delim_ok(c) ? "the same as another delimiter"
