@@ -248,15 +248,16 @@ NB_NODISCARD static nb_err_t nb__string(const nb__mctx_t *ctx, const nb__paths_t
     dst[0] = '\0';
     if (pi < 0)
         return NB_ERR_NOT_FOUND;
-    if (!nb__feed_text(ctx, v, buf, sizeof(buf)) || strlen(buf) >= cap)
+    size_t len = nb__feed_text_len(ctx, v, buf, sizeof(buf));
+    if (len == SIZE_MAX || len >= cap)
         return nb__feed_refuse(ctx->out, NB_ERR_FIELD_TOO_LONG, NB_HL7_AE, "field_too_long",
                                "%s: the %s is longer than %zu bytes", ps->text[pi], what, cap - 1);
-    nb_text_fault_t tf = nb_text_check(buf, strlen(buf), cls);
+    nb_text_fault_t tf = nb_text_check(buf, len, cls);
     if (tf != NB_TEXT_OK)
         return nb__feed_refuse(ctx->out, NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid",
                                "%s: the %s %s", ps->text[pi], what, nb_text_fault_str(tf));
-    nb_str_copy(dst, cap, buf);
-    return buf[0] ? NB_ERR_OK : NB_ERR_NOT_FOUND;
+    memcpy(dst, buf, len + 1);
+    return len ? NB_ERR_OK : NB_ERR_NOT_FOUND;
 }
 
 /* A coded vocabulary field (type, contact mode): its code through the map, or the default. */
@@ -343,15 +344,17 @@ NB_NODISCARD static nb_err_t nb__ids(const nb__mctx_t *ctx, char ev_id[NB_ID_MAX
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *mc = EVP_MD_CTX_new();
-    bool ok = mc && EVP_DigestInit_ex(mc, ctx->m->sha256 ? ctx->m->sha256 : EVP_sha256(), NULL);
+    nb_feed_out_t *out = ctx->out;
+    if (!out->sha256 && !(out->sha256 = EVP_MD_CTX_new()))
+        return NB_ERR_NOMEM;
+    EVP_MD_CTX *mc = out->sha256;
+    bool ok = EVP_DigestInit_ex(mc, ctx->m->sha256 ? ctx->m->sha256 : EVP_sha256(), NULL);
     static const size_t fields[] = {3, 4, 9, 10};
     for (size_t i = 0; i < 4 && ok; i++) {
         nb_hl7_value_t v = nb_hl7_get(ctx->msg, 0, fields[i], 0, 0, 0);
         ok = EVP_DigestUpdate(mc, v.p, v.len) && EVP_DigestUpdate(mc, "", 1);
     }
     ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen);
-    EVP_MD_CTX_free(mc);
     if (!ok || mdlen < 32)
         return NB_ERR_NOMEM;
     char *ids[2] = {ev_id, link_id};
