@@ -373,30 +373,11 @@ NB_NODISCARD static nb_err_t nb__ids(const nb__mctx_t *ctx, char ev_id[NB_ID_MAX
 NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev,
                                       const char *link_id)
 {
-    nb_feed_out_t *out = ctx->out;
-    if (!ctx->m->link_local_to_nhs || ev->subject_kind != NB_SUBJECT_CHILD || !ev->nhs_number[0] ||
-        !ev->local_id.value[0])
+    if (!ctx->m->link_local_to_nhs ||
+        nb__feed_link_add(ctx->out, ev, ctx->m->link_verification, link_id) == NB_ERR_OK)
         return NB_ERR_OK;
-    if (out->n_records >= NB_FEED_MAX_RECORDS)
-        return nb__feed_refuse(out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
-                               "the message maps to more than %d records", NB_FEED_MAX_RECORDS);
-    nb_record_t *rec = &out->records[out->n_records];
-    /* Only the link: the union is as large as a notification. */
-    memset(&rec->u.link, 0, sizeof(rec->u.link));
-    rec->type = NB_RECORD_IDENTITY_LINK;
-    rec->schema_id = 2;
-    nb_identity_link_t *l = &rec->u.link;
-    nb_str_copy(l->event_id, sizeof(l->event_id), link_id);
-    l->kind = NB_LINK_LINK;
-    l->from = ev->local_id;
-    nb_str_copy(l->to.system, sizeof(l->to.system), NB_SYSTEM_NHS_NUMBER);
-    nb_str_copy(l->to.value, sizeof(l->to.value), ev->nhs_number);
-    l->expected_delivery_date = NB_DATE_NONE;
-    l->source = ev->source;
-    l->verification = ctx->m->link_verification;
-    l->recorded_at = ev->recorded_at;
-    out->n_records++;
-    return NB_ERR_OK;
+    return nb__feed_refuse(ctx->out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
+                           "the message maps to more than %d records", NB_FEED_MAX_RECORDS);
 }
 
 /* ---- the mapper -------------------------------------------------------------------------- */
