@@ -63,6 +63,9 @@ NB_NODISCARD nb_err_t nb_web_users_load(const char *path, nb_web_users_t **out, 
 void nb_web_users_destroy(nb_web_users_t *u);
 /** @brief How many users. */
 size_t nb_web_users_count(const nb_web_users_t *u);
+
+/** @brief The @p i th user of the file (0 to count - 1), or NULL. */
+const nb_web_user_t *nb_web_users_at(const nb_web_users_t *u, size_t i);
 /** @brief The user with this id, or NULL. Valid until nb_web_users_destroy(). */
 const nb_web_user_t *nb_web_users_find(const nb_web_users_t *u, const char *id);
 
@@ -219,6 +222,12 @@ typedef struct nb_web_backend_s {
      *  access that cannot be recorded does not happen. */
     NB_NODISCARD nb_err_t (*access)(void *opaque, const char *what, const char *user_id,
                                     const char *notification_id, const char *child_key);
+    /** Writes a person's action (take, reassign, close) as a NotificationAck keyed by
+     *  @p child_key and waits until Kafka has it. @returns NB_ERR_OK; NB_ERR_INVALID_ARG with
+     *  what to correct in @p errstr (a form error: the record would be refused); another
+     *  error when it could not be stored now. */
+    NB_NODISCARD nb_err_t (*act)(void *opaque, const nb_ack_t *ack, const char *child_key,
+                                 char *errstr, size_t errstr_size);
 } nb_web_backend_t;
 
 /**

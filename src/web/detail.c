@@ -259,11 +259,141 @@ static void nb__others(nb_buf_t *b, const nb_web_detail_t *d, const char *const 
     }
 }
 
+/* The hidden fields every action form carries: the session's CSRF token and the form's own
+ * token (its action's id: the same form sent twice is one action). */
+static void nb__form_head(nb_buf_t *b, const nb_web_session_t *s, const char *id, const char *verb)
+{
+    char form_id[NB_WEB_TOKEN_HEX + 1];
+    nb_web_token_new(form_id);
+    LIT(b, "<form method=\"post\" action=\"/n/");
+    nb__esc(b, id);
+    LIT(b, "/");
+    nb__str(b, verb);
+    LIT(b, "\">\n<input type=\"hidden\" name=\"csrf\" value=\"");
+    nb__esc(b, s->csrf);
+    LIT(b, "\">\n<input type=\"hidden\" name=\"form_id\" value=\"");
+    nb__str(b, form_id);
+    LIT(b, "\">\n");
+}
+
+/* The queues a notification may be reassigned to: every queue of the users file and its own. */
+static void nb__queue_options(nb_buf_t *b, const nb_web_detail_t *d)
+{
+    const char *seen[256];
+    size_t n = 0;
+    for (size_t k = 0; k < d->item.n_queues && n < 256; k++)
+        seen[n++] = d->item.queues[k];
+    for (size_t u = 0; u < nb_web_users_count(d->users); u++) {
+        const nb_web_user_t *user = nb_web_users_at(d->users, u);
+        for (size_t k = 0; k < user->n_queues && n < 256; k++) {
+            bool have = false;
+            for (size_t j = 0; j < n && !have; j++)
+                have = strcmp(seen[j], user->queues[k]) == 0;
+            if (!have)
+                seen[n++] = user->queues[k];
+        }
+    }
+    LIT(b, "<option value=\"\">(not to a queue)</option>\n");
+    for (size_t i = 0; i < n; i++) {
+        LIT(b, "<option value=\"");
+        nb__esc(b, seen[i]);
+        LIT(b, "\">");
+        nb__esc(b, seen[i]);
+        LIT(b, "</option>\n");
+    }
+}
+
+/* Take, reassign, close: what the user can do while it is open or owned. */
+static void nb__forms(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail_t *d)
+{
+    const nb_inbox_item_t *it = &d->item;
+    const char *id = it->notification_id;
+    LIT(b, "<h2>Act on it</h2>\n");
+    if (d->error) {
+        LIT(b, "<p role=\"alert\" id=\"action-error\"><strong>");
+        nb__esc(b, d->error);
+        LIT(b, "</strong></p>\n");
+    }
+    if (strcmp(it->owner, s->user.id) != 0) {
+        nb__form_head(b, s, id, "take");
+        LIT(b, "<p><button type=\"submit\">Take it: I will follow this up</button></p>\n"
+               "</form>\n");
+    }
+    nb__form_head(b, s, id, "reassign");
+    LIT(b, "<fieldset>\n<legend>Reassign it</legend>\n<p><label for=\"to_queue\">To a queue"
+           "</label><br>\n<select id=\"to_queue\" name=\"to_queue\">\n");
+    nb__queue_options(b, d);
+    LIT(b, "</select></p>\n<p><label for=\"to_user\">Or to a person (their user id)</label><br>"
+           "\n<input id=\"to_user\" name=\"to_user\" type=\"text\" maxlength=\"64\" "
+           "autocapitalize=\"none\" spellcheck=\"false\"></p>\n<p><label for=\"reassign_"
+           "reason\">Why</label><br>\n<textarea id=\"reassign_reason\" name=\"reason\" "
+           "rows=\"2\" cols=\"40\" maxlength=\"500\" required></textarea></p>\n<p><button "
+           "type=\"submit\">Reassign</button></p>\n</fieldset>\n</form>\n");
+    nb__form_head(b, s, id, "close");
+    LIT(b, "<fieldset>\n<legend>Close it: what was done</legend>\n");
+    for (size_t i = 0; i < nb__web_close_actions(); i++) {
+        nb_ack_action_t a;
+        const char *words = nb__web_close_action(i, &a);
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "<p><input type=\"radio\" id=\"action-%s\" name=\"action\" value=\"%s\"%s> "
+                 "<label for=\"action-%s\">",
+                 nb_ack_action_name(a), nb_ack_action_name(a), i == 0 ? " required" : "",
+                 nb_ack_action_name(a));
+        nb__str(b, line);
+        nb__esc(b, words);
+        LIT(b, "</label></p>\n");
+    }
+    LIT(b, "<p><label for=\"close_reason\">Why (needed for no further action)</label><br>\n"
+           "<textarea id=\"close_reason\" name=\"reason\" rows=\"2\" cols=\"40\" "
+           "maxlength=\"500\"></textarea></p>\n<p><label for=\"note\">A note for the record "
+           "(optional)</label><br>\n<textarea id=\"note\" name=\"note\" rows=\"3\" "
+           "cols=\"40\" maxlength=\"500\"></textarea></p>\n<p><button type=\"submit\">Close"
+           "</button></p>\n</fieldset>\n</form>\n");
+}
+
+/* The user's latest action on it: sent and waiting for the daemon, or what the daemon did. */
+static void nb__pending(nb_buf_t *b, const nb_web_detail_t *d, nb_notify_zone_t zone)
+{
+    char t[64];
+    const char *what = nb__web_intent_words(d->pending->intent);
+    nb_notify_format_time(d->pending->at, zone, false, t, sizeof(t));
+    LIT(b, "<p role=\"status\" id=\"pending\"><strong>Your ");
+    nb__esc(b, what);
+    LIT(b, " (");
+    nb__esc(b, t);
+    LIT(b, ")");
+    if (!d->decided) {
+        LIT(b, " was sent.</strong> The first action the system records wins: reload this page "
+               "in a few seconds to see the outcome.</p>\n");
+    } else if (strcmp(d->verdict.decision, "action_refused") == 0) {
+        LIT(b, " was not recorded: ");
+        if (strcmp(d->verdict.refused, "owned_by") == 0) {
+            LIT(b, "someone else had already taken it");
+            if (d->verdict.owner[0]) {
+                LIT(b, " (");
+                nb__esc(b, d->verdict.owner);
+                LIT(b, ")");
+            }
+        } else if (strcmp(d->verdict.refused, "closed") == 0) {
+            LIT(b, "it had already been closed");
+        } else if (strcmp(d->verdict.refused, "withdrawn") == 0) {
+            LIT(b, "it had been withdrawn");
+        } else {
+            LIT(b, "it could not be applied");
+        }
+        LIT(b, ".</strong></p>\n");
+    } else if (strcmp(d->verdict.decision, "action_duplicate") == 0) {
+        LIT(b, " had been recorded already.</strong></p>\n");
+    } else {
+        LIT(b, " is recorded.</strong></p>\n");
+    }
+}
+
 bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail_t *d,
                      const char *const *queues, size_t n_queues, int64_t now_ms,
                      nb_notify_zone_t zone)
 {
-    (void)s;
     const nb_inbox_item_t *it = &d->item;
     const char *ref = it->reference[0] ? it->reference : it->notification_id;
     nb__page_begin(b, ref);
@@ -274,13 +404,22 @@ bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail
         nb__esc(b, d->record.rule_text);
     }
     LIT(b, "</h1>\n");
+    if (d->pending)
+        nb__pending(b, d, zone);
     nb__standing(b, it, now_ms, zone);
+    if (d->error && !(d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))) {
+        LIT(b, "<p role=\"alert\"><strong>");
+        nb__esc(b, d->error);
+        LIT(b, "</strong></p>\n");
+    }
     if (d->have_record)
         nb__record(b, &d->record, zone);
     else
         LIT(b, "<p role=\"alert\">The whole notification cannot be read from the event store "
                "now: what the inbox holds is shown. Try again in a minute.</p>\n");
     nb__next(b, it, zone);
+    if (d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))
+        nb__forms(b, s, d);
     nb__others(b, d, queues, n_queues, zone);
     LIT(b, "<h2>Its ids</h2>\n<p>Notification ");
     nb__esc(b, it->notification_id);

@@ -50,6 +50,8 @@ struct nb_web_s {
     char *cert, *key;
     int port;
     /* @locality HTTP thread */
+    nb__web_pending_t pending[NB__WEB_PENDING]; /* users' own actions, newest last */
+    size_t pending_next;
     int64_t spoof_logged_ms;
     unsigned spoof_count;
 };
@@ -405,13 +407,34 @@ static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
     return nb__send(c, MHD_HTTP_OK, &b, NULL, NULL);
 }
 
-/* GET /n/<notification id>: one notification, for a user with one of its queues (anyone else
- * gets the same 404 as for an id that does not exist: no one learns what exists elsewhere).
- * The access is recorded before the page is shown. */
-static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
+/* Finds the notification @p id for the session's user (one of its queues must be hers) and,
+ * when @p d is not NULL, the child's notifications: under the view's lock. */
+static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_web_detail_t *d)
 {
-    if (!c->have || !c->s.signed_in)
-        return nb__redirect(c, "/signin");
+    const char *queues[NB_WEB_MAX_QUEUES];
+    for (size_t i = 0; i < c->s.user.n_queues; i++)
+        queues[i] = c->s.user.queues[i];
+    if (!c->w->view.view || !nb__web_notification_id_ok(id))
+        return false;
+    if (c->w->view.lock)
+        pthread_mutex_lock(c->w->view.lock);
+    bool found = nb_inbox_by_id(c->w->view.view, id, c->now, it) &&
+                 nb_inbox_visible(it, queues, c->s.user.n_queues);
+    if (found && d) {
+        size_t n = nb_inbox_child(c->w->view.view, it->child_key, c->now, d->others,
+                                  NB__WEB_DETAIL_OTHERS);
+        d->n_others = n == (size_t)-1 ? 0 : n;
+    }
+    if (c->w->view.lock)
+        pthread_mutex_unlock(c->w->view.lock);
+    return found;
+}
+
+/* A notification's page, with @p error (a form's, or NULL) above its forms. Anyone without
+ * one of its queues gets the same 404 as for an id that does not exist: no one learns what
+ * exists elsewhere. The access is recorded before the page is shown. */
+static enum MHD_Result nb__detail(nb__ctx_t *c, const char *id, const char *error, unsigned status)
+{
     const char *queues[NB_WEB_MAX_QUEUES];
     for (size_t i = 0; i < c->s.user.n_queues; i++)
         queues[i] = c->s.user.queues[i];
@@ -419,22 +442,8 @@ static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
     if (!d)
         return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                            "The server ran out of memory. Try again.");
-    bool found = false;
-    if (c->w->view.view && nb__web_notification_id_ok(id)) {
-        if (c->w->view.lock)
-            pthread_mutex_lock(c->w->view.lock);
-        found = nb_inbox_by_id(c->w->view.view, id, c->now, &d->item) &&
-                nb_inbox_visible(&d->item, queues, c->s.user.n_queues);
-        if (found) {
-            size_t n = nb_inbox_child(c->w->view.view, d->item.child_key, c->now, d->others,
-                                      NB__WEB_DETAIL_OTHERS);
-            d->n_others = n == (size_t)-1 ? 0 : n;
-        }
-        if (c->w->view.lock)
-            pthread_mutex_unlock(c->w->view.lock);
-    }
     enum MHD_Result ret;
-    if (!found) {
+    if (!nb__find_for(c, id, &d->item, d)) {
         ret = nb__message(c, MHD_HTTP_NOT_FOUND, "Not found",
                           "There is no such notification in your queues.");
     } else if (c->w->backend.access &&
@@ -446,9 +455,21 @@ static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
     } else {
         d->have_record = c->w->backend.fetch &&
                          !c->w->backend.fetch(c->w->backend.opaque, d->item.latest, &d->record);
+        d->actions = c->w->backend.act != NULL;
+        d->users = c->w->users;
+        d->error = error;
+        d->pending = nb__web_pending_find(c->w->pending, c->w->pending_next,
+                                          d->item.notification_id, c->s.user.id);
+        if (d->pending) {
+            if (c->w->view.lock)
+                pthread_mutex_lock(c->w->view.lock);
+            d->decided = nb_inbox_verdict(c->w->view.view, d->pending->ack_id, &d->verdict);
+            if (c->w->view.lock)
+                pthread_mutex_unlock(c->w->view.lock);
+        }
         nb_buf_t b = {0};
         ret = nb__page_detail(&b, &c->s, d, queues, c->s.user.n_queues, c->now, c->w->zone)
-                  ? nb__send(c, MHD_HTTP_OK, &b, NULL, NULL)
+                  ? nb__send(c, status, &b, NULL, NULL)
                   : (nb_buf_free(&b),
                      nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                                  "The server ran out of memory. Try again."));
@@ -457,10 +478,65 @@ static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
     return ret;
 }
 
+/* GET /n/<notification id>. */
+static enum MHD_Result nb__get_detail(nb__ctx_t *c, const char *id)
+{
+    if (!c->have || !c->s.signed_in)
+        return nb__redirect(c, "/signin");
+    return nb__detail(c, id, NULL, MHD_HTTP_OK);
+}
+
+/* POST /n/<id>/take, /reassign, /close: the action as a NotificationAck, written to Kafka
+ * before the answer; then the page again, with the user's action shown as sent. */
+static enum MHD_Result nb__post_action(nb__ctx_t *c, const char *path, nb__req_t *rq)
+{
+    char id[NB_ID_MAX + 1], why[160], location[NB_ID_MAX + 8];
+    const char *slash = strchr(path, '/');
+    if (!c->have || !c->s.signed_in)
+        return nb__redirect(c, "/signin");
+    if (!nb__csrf_ok(c, rq))
+        return nb__message(c, MHD_HTTP_FORBIDDEN, "Refused",
+                           "The form had expired or did not come from this inbox.");
+    nb_ack_intent_t intent;
+    size_t idlen = slash ? (size_t)(slash - path) : 0;
+    if (!slash || idlen == 0 || idlen > NB_ID_MAX || !nb_ack_intent_parse(slash + 1, &intent) ||
+        !c->w->backend.act)
+        return nb__message(c, MHD_HTTP_NOT_FOUND, "Not found", "There is no such page.");
+    memcpy(id, path, idlen);
+    id[idlen] = '\0';
+    nb_inbox_item_t it;
+    if (!nb__find_for(c, id, &it, NULL))
+        return nb__message(c, MHD_HTTP_NOT_FOUND, "Not found",
+                           "There is no such notification in your queues.");
+    nb_ack_t ack;
+    if (!nb__web_action_build(&c->s, &it, intent, (const char *)rq->body.data, rq->body.len, c->now,
+                              &ack, why, sizeof(why)))
+        return nb__detail(c, id, why, MHD_HTTP_UNPROCESSABLE_CONTENT);
+    char errstr[256] = "";
+    nb_err_t err =
+        c->w->backend.act(c->w->backend.opaque, &ack, it.child_key, errstr, sizeof(errstr));
+    if (err == NB_ERR_INVALID_ARG)
+        return nb__detail(c, id, errstr[0] ? errstr : "The form was not complete.",
+                          MHD_HTTP_UNPROCESSABLE_CONTENT);
+    if (err)
+        return nb__detail(c, id,
+                          "Your action could not be recorded now, so nothing was done. Try "
+                          "again in a minute.",
+                          MHD_HTTP_SERVICE_UNAVAILABLE);
+    nb__web_pending_add(c->w->pending, &c->w->pending_next, &ack);
+    snprintf(location, sizeof(location), "/n/%s", it.notification_id);
+    return nb__redirect(c, location); /* after a POST, a GET: a reload sends nothing again */
+}
+
 static enum MHD_Result nb__route(nb__ctx_t *c, const char *url, const char *method, nb__req_t *rq)
 {
     if (strncmp(url, "/n/", 3) == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return nb__get_detail(c, url + 3);
+    if (strncmp(url, "/n/", 3) == 0 && strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return rq->too_large ? nb__message(c, MHD_HTTP_CONTENT_TOO_LARGE, "Too large",
+                                           "The form sent was larger than any of this inbox's "
+                                           "forms.")
+                             : nb__post_action(c, url + 3, rq);
     if (strcmp(url, "/inbox.css") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return nb__stylesheet(c);
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;

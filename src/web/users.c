@@ -279,6 +279,11 @@ size_t nb_web_users_count(const nb_web_users_t *u)
     return u ? u->n : 0;
 }
 
+const nb_web_user_t *nb_web_users_at(const nb_web_users_t *u, size_t i)
+{
+    return u && i < u->n ? &u->v[i] : NULL;
+}
+
 const nb_web_user_t *nb_web_users_find(const nb_web_users_t *u, const char *id)
 {
     if (!u || !id)

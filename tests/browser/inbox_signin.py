@@ -13,7 +13,17 @@ of it). Then, in the browser:
 - a health visitor signs in and sees exactly the open notifications of her queue, most urgent
   first (the tiers never rise down the table), and the page passes axe-core;
 - a forged CSRF token on sign-out is refused (403) and she stays signed in; signing out ends it;
-- a GP safeguarding lead sees exactly those of his queue, none of hers that are not also his.
+- she opens the most urgent one: its reason, the child's NHS number, every piece of evidence
+  with its appointment id and the action are on the page, which passes axe-core; the view is
+  one audit record (who, which notification) holding no NHS number;
+- two people at once: she takes it (shown at once as sent, then recorded by the daemon); a
+  colleague in the same queue sees who has it, and his later take is refused with her name;
+- closing with "no further action" and no reason is refused by the form; closing with what was
+  done closes it: the daemon audits 'closed' with the action (never the note), and it leaves
+  her list;
+- she reassigns a notification only her team had to the GP lead's queue, with a reason;
+- a GP safeguarding lead then sees exactly those of his queue (the reassigned one included),
+  none of hers that are not also his, and cannot open one of hers by its address.
 
 Usage: inbox_signin.py NOTBROUGHT SOURCE_DIR. Prints `inbox_signin: N passed, N failed` last.
 """
@@ -31,6 +41,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(sys.argv[2])
@@ -121,15 +133,44 @@ def shown(d):
     return out
 
 
+def submit(d, button):
+    """Clicks a form's button and waits for the answer's page to replace this one."""
+    old = d.find_element(By.TAG_NAME, "html")
+    button.click()
+    browser.wait_for(d, EC.staleness_of(old), what="the answer to the form")
+
+
+def state_line(d):
+    """The notification page's State line."""
+    for dt in d.find_elements(By.CSS_SELECTOR, "dl dt"):
+        if dt.text.strip() == "State":
+            return dt.find_element(By.XPATH, "following-sibling::dd[1]").text
+    return ""
+
+
+def reload_until(d, pred, timeout=30):
+    """Reloads the page until pred(d) holds (the daemon decides in its own time)."""
+    def check():
+        if pred(d):
+            return True
+        d.refresh()
+        return False
+    return wait_for(check, timeout=timeout, step=0.3)
+
+
 def sign_in(d, base, user, password):
     d.get(base + "/signin")
     d.find_element(By.ID, "user").send_keys(user)
     d.find_element(By.ID, "password").send_keys(password)
     d.find_element(By.CSS_SELECTOR, "form[action='/signin'] button[type=submit]").click()
+    # The answer: the inbox, or the sign-in page again with why (never the old page).
+    browser.wait_for(d, lambda dr: dr.find_elements(By.ID, "signin-error") or
+                     not dr.current_url.endswith("/signin"), what="the answer to signing in")
 
 
 def settle_daemon(bs, work):
-    """Runs the daemon until its notifications stop changing; returns them."""
+    """Starts the daemon and waits until its notifications stop changing; returns them (the
+    daemon goes on running: it decides what people do in the inbox)."""
     env = {"NB_HMAC_KEY": "browser-test-hmac-key-0123456789",
            "NB_PROCESSING_WATERMARK_IDLE_MS": "1000", "NB_OPS_LOG_LEVEL": "warn"}
     run = start(["run", "--config", CFG, "--bootstrap", bs], os.path.join(work, "run.log"), env)
@@ -144,8 +185,6 @@ def settle_daemon(bs, work):
         last = n
         return stable >= 2
     ok(wait_for(settled, timeout=120, step=1.0), "the daemon's notifications settle")
-    run.terminate()
-    run.wait(timeout=30)
     return consume(bs)
 
 
@@ -177,6 +216,10 @@ def main():
     name: Sam Jones
     queues: [{HV}]
     password_hash: "{hash_of('correct horse battery')}"
+  - id: hv.smith
+    name: Alex Smith
+    queues: [{HV}]
+    password_hash: "{hash_of('a colleague phrase')}"
   - id: gp.lead
     name: Dr Ali Khan
     queues: [{GP}]
@@ -255,6 +298,62 @@ def main():
            "the view is on the audit topic: who, which notification, which child key")
         ok(not any(nhs and nhs in json.dumps(a) for a in audit_records(bs)),
            "no NHS number in the audit records")
+
+        # Two people at once: she takes it; her colleague's take comes second and is refused.
+        page = d.current_url
+        submit(d, d.find_element(By.XPATH, "//button[starts-with(normalize-space(), 'Take it')]"))
+        ok(browser.wait_for(d, lambda dr: dr.find_elements(By.ID, "pending"),
+                            what="her action shown at once"), "her take is shown at once")
+        ok(reload_until(d, lambda dr: "taken by hv.jones" in state_line(dr)) and
+           "is recorded" in d.find_element(By.ID, "pending").text,
+           "the daemon records her take: taken by hv.jones")
+        d2 = browser.start()
+        try:
+            sign_in(d2, base, "hv.smith", "a colleague phrase")
+            d2.get(page)
+            ok("taken by hv.jones" in state_line(d2), "her colleague sees who has it")
+            submit(d2, d2.find_element(By.XPATH,
+                                       "//button[starts-with(normalize-space(), 'Take it')]"))
+            ok(reload_until(d2, lambda dr: dr.find_elements(By.ID, "pending") and
+                            "not recorded" in dr.find_element(By.ID, "pending").text) and
+               "hv.jones" in d2.find_element(By.ID, "pending").text,
+               "his later take is refused, and he is told who has it")
+        finally:
+            d2.quit()
+
+        # Closing with no further action needs a reason; with what was done, it closes.
+        d.find_element(By.ID, "action-no_further_action").click()
+        submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Close']"))
+        ok(browser.wait_for(d, lambda dr: dr.find_elements(By.ID, "action-error"),
+                            what="the form's error") and
+           "Say why" in d.find_element(By.ID, "action-error").text,
+           "no further action without a reason: the form says what is missing")
+        d.find_element(By.ID, "action-contacted_family").click()
+        d.find_element(By.ID, "note").send_keys("Spoke to the family; appointment agreed.")
+        submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Close']"))
+        ok(reload_until(d, lambda dr: state_line(dr).startswith("closed")),
+           "closed with what was done")
+        closed = [a for a in audit_records(bs) if a.get("decision") == "closed" and
+                  a.get("notification_id") == rec["notification_id"]]
+        ok(len(closed) == 1 and closed[0].get("close_action") == "contacted_family" and
+           "Spoke to" not in json.dumps(closed[0]),
+           "the daemon's verdict: closed, contacted_family; the note is not in the audit")
+        d.get(base + "/")
+        ok(first_ref not in {r for r, _ in shown(d)}, "it leaves her open list")
+        want_hv.pop(first_ref, None)  # closed: in nobody's open list now
+        want_gp.pop(first_ref, None)
+
+        # Reassigned to the GP practice's lead: he sees it in his queue.
+        only_hv_refs = [r for r, _ in shown(d) if r not in want_gp]
+        moved = only_hv_refs[0] if only_hv_refs else None
+        if ok(moved, "a notification only the health visitors have, to reassign"):
+            d.find_element(By.LINK_TEXT, moved).click()
+            browser.wait_for(d, lambda dr: moved in dr.title, what="its page")
+            Select(d.find_element(By.ID, "to_queue")).select_by_value(GP)
+            d.find_element(By.ID, "reassign_reason").send_keys("The GP practice knows the family.")
+            submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Reassign']"))
+            ok(reload_until(d, lambda dr: GP in state_line(dr)), "reassigned to the GP lead's queue")
+            want_gp[moved] = want_hv[moved]
         d.get(base + "/")
 
         d.execute_script("document.querySelector(\"form[action='/signout'] input[name=csrf]\")"

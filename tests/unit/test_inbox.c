@@ -246,6 +246,32 @@ static void test_verdicts_take_reassign_close(void **state)
     nb_inbox_destroy(v);
 }
 
+static void test_the_verdict_on_an_action_is_kept_by_its_ack_id(void **state)
+{
+    (void)state;
+    nb_inbox_t *v = nb_inbox_new();
+    nb_inbox_verdict_t vd;
+    add(v, note("5a5a5a5a", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0, "c", HV[0], NULL), 1);
+    assert_false(nb_inbox_verdict(v, "inbox-1", &vd));
+    audit(v, "{\"decision\":\"taken\",\"ack_id\":\"inbox-1\",\"notification_id\":"
+             "\"5a5a5a5a\",\"owner\":{\"user_id\":\"hv.jones\",\"queue\":null}}");
+    audit(v, "{\"decision\":\"action_refused\",\"ack_id\":\"inbox-2\",\"notification_id\":"
+             "\"5a5a5a5a\",\"refused\":\"owned_by\",\"owner\":{\"user_id\":\"hv.jones\"}}");
+    assert_true(nb_inbox_verdict(v, "inbox-1", &vd));
+    assert_string_equal(vd.decision, "taken");
+    assert_string_equal(vd.refused, "");
+    assert_true(nb_inbox_verdict(v, "inbox-2", &vd));
+    assert_string_equal(vd.decision, "action_refused");
+    assert_string_equal(vd.refused, "owned_by");
+    assert_string_equal(vd.owner, "hv.jones");
+    /* The refusal changed nothing: hv.jones has it. */
+    nb_inbox_item_t it;
+    assert_true(nb_inbox_by_id(v, "5a5a5a5a", T0, &it));
+    assert_int_equal(it.state, NB_INBOX_OWNED);
+    assert_string_equal(it.owner, "hv.jones");
+    nb_inbox_destroy(v);
+}
+
 static void test_a_version_1_acknowledgement_of_an_escalation_closes_it(void **state)
 {
     (void)state;
@@ -358,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_an_escalation_raises_the_notification_and_tells_its_queue),
         cmocka_unit_test(test_withdrawn_leaves_the_open_list),
         cmocka_unit_test(test_verdicts_take_reassign_close),
+        cmocka_unit_test(test_the_verdict_on_an_action_is_kept_by_its_ack_id),
         cmocka_unit_test(test_a_version_1_acknowledgement_of_an_escalation_closes_it),
         cmocka_unit_test(test_a_verdict_before_its_notification_waits_for_it),
         cmocka_unit_test(test_references_in_any_spelling),
