@@ -24,11 +24,14 @@ void nb__page_signin(nb_buf_t *b, const char *csrf, const char *error, bool loca
 
 /**
  * @brief The inbox page of a signed-in session: the user's name and queues, the open
- *        notifications of those queues (read from the view under its lock), and a sign-out
- *        form with the session's CSRF token.
+ *        notifications of those queues (read from the view under its lock; times in
+ *        @p zone), a form to find one by its reference (@p find_error, static text or NULL,
+ *        says why the last search found nothing), and a sign-out form with the session's
+ *        CSRF token.
  * @returns false on no memory.
  */
-bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms);
+bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms,
+                    nb_notify_zone_t zone, const char *find_error);
 
 /* ---- actions (act.c) ---- */
 

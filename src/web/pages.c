@@ -82,21 +82,20 @@ static void nb__signout_form(nb_buf_t *b, const nb_web_session_t *s)
     LIT(b, "\">\n<button type=\"submit\">Sign out</button>\n</form>\n");
 }
 
-/* "2026-12-07 10:00 UTC (overdue)": the time and what it means now. */
-static void nb__respond_by(nb_buf_t *b, const nb_inbox_item_t *it)
+/* "Mon 7 Dec 2026 17:00 GMT (overdue)": the time in notify.timezone and what it means now. */
+static void nb__respond_by(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone)
 {
-    char when[40];
+    char when[64];
     if (it->respond_by == NB_TIME_NONE) {
         LIT(b, "none set");
         return;
     }
-    nb_format_time(it->respond_by, when, sizeof(when));
-    nb_web_html(b, when);
+    nb_web_html(b, nb_notify_format_time(it->respond_by, zone, false, when, sizeof(when)));
     if (it->overdue)
         LIT(b, " <strong>(overdue)</strong>");
 }
 
-static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it)
+static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone)
 {
     LIT(b, "<tr><th scope=\"row\"><a href=\"/n/");
     nb_web_html(b, it->notification_id);
@@ -112,7 +111,7 @@ static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it)
     LIT(b, "</td><td>");
     nb_web_html(b, it->rule_id);
     LIT(b, "</td><td>");
-    nb__respond_by(b, it);
+    nb__respond_by(b, it, zone);
     LIT(b, "</td><td>");
     nb_web_html(b, nb_inbox_state_name(it->state));
     if (it->owner[0]) {
@@ -154,7 +153,8 @@ static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now
     return true;
 }
 
-bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms)
+bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms,
+                    nb_notify_zone_t zone, const char *find_error)
 {
     nb_inbox_item_t *items;
     size_t n, total;
@@ -179,6 +179,17 @@ bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, 
         }
         LIT(b, "</ul>\n");
     }
+    LIT(b, "<h2>Find a notification</h2>\n<form method=\"get\" action=\"/find\">\n<p><label "
+           "for=\"ref\">Its reference (WNB-XXXX-XXXX)</label><br>\n<input id=\"ref\" name=\"ref\" "
+           "type=\"text\" maxlength=\"20\" autocapitalize=\"characters\" spellcheck=\"false\"");
+    if (find_error)
+        LIT(b, " aria-describedby=\"find-error\"");
+    LIT(b, "> <button type=\"submit\">Find</button></p>\n</form>\n");
+    if (find_error) {
+        LIT(b, "<p role=\"alert\" id=\"find-error\"><strong>");
+        nb_web_html(b, find_error);
+        LIT(b, "</strong></p>\n");
+    }
     snprintf(count, sizeof(count), "<h2>Open notifications (%zu)</h2>\n", total);
     nb__str(b, count);
     if (n == 0) {
@@ -193,7 +204,7 @@ bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, 
                "<th scope=\"col\">Rule</th><th scope=\"col\">Respond by</th>"
                "<th scope=\"col\">State</th></tr></thead>\n<tbody>\n");
         for (size_t i = 0; i < n; i++)
-            nb__item_row(b, &items[i]);
+            nb__item_row(b, &items[i], zone);
         LIT(b, "</tbody>\n</table>\n");
     }
     nb__page_end(b);

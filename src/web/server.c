@@ -394,17 +394,52 @@ static enum MHD_Result nb__post_signout(nb__ctx_t *c, nb__req_t *rq)
                                      : "You are signed out of the inbox.");
 }
 
-static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
+static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const char *find_error, unsigned status)
 {
     nb_buf_t b = {0};
-    if (!c->have || !c->s.signed_in)
-        return nb__redirect(c, "/signin");
-    if (!nb__page_inbox(&b, &c->s, c->w->view, c->now)) {
+    if (!nb__page_inbox(&b, &c->s, c->w->view, c->now, c->w->zone, find_error)) {
         nb_buf_free(&b);
         return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                            "The server ran out of memory. Try again.");
     }
-    return nb__send(c, MHD_HTTP_OK, &b, NULL, NULL);
+    return nb__send(c, status, &b, NULL, NULL);
+}
+
+static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
+{
+    if (!c->have || !c->s.signed_in)
+        return nb__redirect(c, "/signin");
+    return nb__inbox_page(c, NULL, MHD_HTTP_OK);
+}
+
+/* GET /find?ref=WNB-XXXX-XXXX: to the notification's page when it is in the user's queues;
+ * otherwise the inbox again saying nothing was found (the same for one that exists elsewhere). */
+static enum MHD_Result nb__get_find(nb__ctx_t *c)
+{
+    if (!c->have || !c->s.signed_in)
+        return nb__redirect(c, "/signin");
+    const char *ref = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "ref");
+    const char *queues[NB_WEB_MAX_QUEUES];
+    for (size_t i = 0; i < c->s.user.n_queues; i++)
+        queues[i] = c->s.user.queues[i];
+    nb_inbox_item_t it;
+    bool found = false;
+    if (ref && c->w->view.view) {
+        if (c->w->view.lock)
+            pthread_mutex_lock(c->w->view.lock);
+        found = nb_inbox_by_reference(c->w->view.view, ref, c->now, &it) &&
+                nb_inbox_visible(&it, queues, c->s.user.n_queues);
+        if (c->w->view.lock)
+            pthread_mutex_unlock(c->w->view.lock);
+    }
+    if (!found)
+        return nb__inbox_page(c,
+                              "No notification in your queues has that reference. A reference "
+                              "looks like WNB-7K2M-Q9XP.",
+                              MHD_HTTP_NOT_FOUND);
+    char location[NB_ID_MAX + 8];
+    snprintf(location, sizeof(location), "/n/%s", it.notification_id);
+    return nb__redirect(c, location);
 }
 
 /* Finds the notification @p id for the session's user (one of its queues must be hers) and,
@@ -539,6 +574,8 @@ static enum MHD_Result nb__route(nb__ctx_t *c, const char *url, const char *meth
                              : nb__post_action(c, url + 3, rq);
     if (strcmp(url, "/inbox.css") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return nb__stylesheet(c);
+    if (strcmp(url, "/find") == 0 && strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return nb__get_find(c);
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     bool signin = strcmp(url, "/signin") == 0, signout = strcmp(url, "/signout") == 0;

@@ -23,7 +23,9 @@ of it). Then, in the browser:
   her list;
 - she reassigns a notification only her team had to the GP lead's queue, with a reason;
 - a GP safeguarding lead then sees exactly those of his queue (the reassigned one included),
-  none of hers that are not also his, and cannot open one of hers by its address.
+  none of hers that are not also his; he finds the reassigned one by its reference written in
+  lower case with spaces, finds nothing for one of hers, and cannot open one of hers by its
+  address.
 
 Usage: inbox_signin.py NOTBROUGHT SOURCE_DIR. Prints `inbox_signin: N passed, N failed` last.
 """
@@ -376,6 +378,17 @@ def main():
         only_hv = set(want_hv) - set(want_gp)
         ok(only_hv and not rows & only_hv,
            f"and none of the {len(only_hv)} that are only the health visitor's")
+        # Finding one by its reference, written as people write it.
+        if moved:
+            box = d.find_element(By.ID, "ref")
+            box.send_keys(moved.lower().replace("-", " "))
+            submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Find']"))
+            ok(moved in d.title, "he finds the reassigned one by its reference, in any spelling")
+            d.get(base + "/")
+        box = d.find_element(By.ID, "ref")
+        box.send_keys(sorted(only_hv - {moved})[0] if only_hv - {moved} else "WNB-0000-0000")
+        submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Find']"))
+        ok(d.find_elements(By.ID, "find-error"), "a reference outside his queues finds nothing")
         hv_id = next(n["notification_id"] for n in notes
                      if n["kind"] == "new" and n["reference"] in only_hv)
         d.get(f"{base}/n/{hv_id}")
