@@ -89,7 +89,7 @@ int main(int argc, char **argv)
             char json[256], errstr[128];
             int len = snprintf(json, sizeof(json),
                                "{\"decision\":\"taken\",\"notification_id\":\"%s\",\"owner\":"
-                               "\"nurse-%03llu\",\"owner_queue\":\"%s\"}",
+                               "{\"user_id\":\"nurse-%03llu\",\"queue\":\"%s\"}}",
                                note.notification_id, r % 500, note.recipients[0].route);
             if (nb_inbox_audit(v, json, (size_t)len, errstr, sizeof(errstr)))
                 return 1;

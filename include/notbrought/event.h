@@ -111,13 +111,21 @@
     X(PRIORITY, "priority")                                                                        \
     X(URGENT, "urgent")
 
+/* NotificationAck version 2's AckAction; version 1's "seen" is read as OTHER. */
 #define NB_ACK_ACTION_MAP(X)                                                                       \
-    X(SEEN, "seen")                                                                                \
     X(CONTACTED_FAMILY, "contacted_family")                                                        \
     X(REBOOKED, "rebooked")                                                                        \
+    X(DISCUSSED_WITH_NAMED_NURSE, "discussed_with_named_nurse")                                    \
     X(REFERRED, "referred")                                                                        \
     X(NO_FURTHER_ACTION, "no_further_action")                                                      \
     X(OTHER, "other")
+
+/* What an action on a notification does (NotificationAck version 2's AckIntent); a version 1
+ * record is CLOSE, which is first so that a zeroed nb_ack_t closes as acks always did. */
+#define NB_ACK_INTENT_MAP(X)                                                                       \
+    X(CLOSE, "close")                                                                              \
+    X(TAKE, "take")                                                                                \
+    X(REASSIGN, "reassign")
 
 /* Demographic fields a link suggestion compared (IdentitySuggestion.evidence.matched_fields). */
 #define NB_DEMO_FIELD_MAP(X)                                                                       \
@@ -137,6 +145,7 @@
 #define NB__TIER_E(sym, str) NB_TIER_##sym,
 #define NB__ACK_ACTION_E(sym, str) NB_ACK_##sym,
 #define NB__DEMO_FIELD_E(sym, str) NB_DEMO_##sym,
+#define NB__ACK_INTENT_E(sym, str) NB_ACK_INTENT_##sym,
 
 typedef enum nb_agency_e { NB_AGENCY_MAP(NB__AGENCY_E) NB_AGENCY__COUNT } nb_agency_t;
 typedef enum nb_status_e { NB_STATUS_MAP(NB__STATUS_E) NB_STATUS__COUNT } nb_status_t;
@@ -159,6 +168,9 @@ typedef enum nb_notification_kind_e {
 } nb_notification_kind_t;
 typedef enum nb_tier_e { NB_TIER_MAP(NB__TIER_E) NB_TIER__COUNT } nb_tier_t;
 typedef enum nb_ack_action_e { NB_ACK_ACTION_MAP(NB__ACK_ACTION_E) NB_ACK__COUNT } nb_ack_action_t;
+typedef enum nb_ack_intent_e {
+    NB_ACK_INTENT_MAP(NB__ACK_INTENT_E) NB_ACK_INTENT__COUNT
+} nb_ack_intent_t;
 typedef enum nb_demo_field_e { NB_DEMO_FIELD_MAP(NB__DEMO_FIELD_E) NB_DEMO__COUNT } nb_demo_field_t;
 
 /**
@@ -177,6 +189,7 @@ const char *nb_notification_kind_name(nb_notification_kind_t v);
 const char *nb_tier_name(nb_tier_t v);
 const char *nb_ack_action_name(nb_ack_action_t v);
 const char *nb_demo_field_name(nb_demo_field_t v);
+const char *nb_ack_intent_name(nb_ack_intent_t v);
 
 /**
  * @brief Parses an Avro symbol back into its enum value.
@@ -194,6 +207,10 @@ bool nb_notification_kind_parse(const char *s, nb_notification_kind_t *out);
 bool nb_tier_parse(const char *s, nb_tier_t *out);
 bool nb_ack_action_parse(const char *s, nb_ack_action_t *out);
 bool nb_demo_field_parse(const char *s, nb_demo_field_t *out);
+bool nb_ack_intent_parse(const char *s, nb_ack_intent_t *out);
+
+/** @brief nb_ack_action_parse() that also reads NotificationAck version 1's "seen", as OTHER. */
+bool nb_ack_action_parse_any(const char *s, nb_ack_action_t *out);
 
 /** @brief True for the outcomes that mean the child was not seen through no fault of the
  *  provider: was_not_brought and no_access_visit. */
@@ -355,15 +372,21 @@ typedef struct nb_notification_s {
     nb_digest_item_t items[NB_NOTIF_MAX_ITEMS];
 } nb_notification_t;
 
-/** schemas/notification_ack.avsc */
+/** schemas/notification_ack_v2.avsc (version 1, notification_ack.avsc, reads as a close with
+ *  an empty user_id): a person's action on a notification (docs/inbox.md). */
 typedef struct nb_ack_s {
     char ack_id[NB_ID_MAX + 1];
     char notification_id[NB_ID_MAX + 1];
     char reference[NB_REF_MAX + 1];
+    nb_ack_intent_t intent;
     char acknowledged_by[NB_NAME_MAX + 1];
-    char role[NB_ID_MAX + 1];
-    nb_ack_action_t action;
-    char outcome[NB_TEXT_MAX + 1];
+    char user_id[NB_ID_MAX + 1];           /**< stable staff id; "" in version 1 records */
+    char role[NB_ID_MAX + 1];              /**< the queue or role acted in */
+    char reassign_to_queue[NB_ID_MAX + 1]; /**< REASSIGN: target queue, or "" */
+    char reassign_to_user[NB_ID_MAX + 1];  /**< REASSIGN: target person, or "" */
+    char reason[NB_TEXT_MAX + 1];          /**< REASSIGN, CLOSE with no_further_action: why */
+    nb_ack_action_t action;                /**< CLOSE: what was done (OTHER otherwise) */
+    char outcome[NB_TEXT_MAX + 1];         /**< the note: may hold personal data */
     int64_t acknowledged_at;
 } nb_ack_t;
 

@@ -141,6 +141,9 @@ typedef struct nb_feed_out_s {
      *  OperationOutcome's expression ("Appointment.participant[0].actor.resolve().
      *  identifier[1]"), "" when the fault is not at one element. */
     char expression[NB_FEED_TEXT_MAX];
+    /** The SHA-256 context nb_feed_hl7() hashes ids with, kept from one message to the next:
+     *  a new one is an allocation. NULL until the first message that needs it. Owned. */
+    struct evp_md_ctx_st *sha256;
 } nb_feed_out_t;
 
 /** @brief A result holder with an HL7 parser of default limits. @returns NULL on no memory. */

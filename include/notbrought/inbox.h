@@ -65,9 +65,10 @@ NB_NODISCARD nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification
 
 /**
  * @brief A record of the audit topic (its JSON value). The daemon's verdicts on actions change
- *        an entry: "taken" and "reassigned" (owner and queue after it), "closed" and
- *        "acknowledged" (a version 1 acknowledgement: closed). Other audit records (decisions,
- *        refusals, duplicates, corrections, views) change nothing here.
+ *        an entry: "taken" and "reassigned" (the owner after it, "owner": {"user_id",
+ *        "queue"}, and a restarted "respond_by"), "closed" and "acknowledged" (closed). Other
+ *        audit records (decisions, refusals, duplicates, corrections, views) change nothing
+ *        here.
  * @returns NB_ERR_OK (also for a record that changes nothing); NB_ERR_INVALID_ARG for a value
  *          that is not a JSON object with a "decision" string, with why in @p errstr;
  *          NB_ERR_NOMEM.
@@ -135,6 +136,19 @@ bool nb_inbox_visible(const nb_inbox_item_t *it, const char *const *queues, size
  */
 size_t nb_inbox_child(const nb_inbox_t *v, const char *child_key, int64_t now_ms,
                       nb_inbox_item_t *out, size_t max);
+
+/** The daemon's verdict on one action (a NotificationAck), from the audit record that names
+ *  its ack id. */
+typedef struct nb_inbox_verdict_s {
+    char decision[24]; /**< "taken", "reassigned", "closed", "action_duplicate",
+                            "action_refused", ... */
+    char refused[24];  /**< a refusal's reason: "owned_by", "closed", "withdrawn", ...; "" */
+    char owner[NB_NAME_MAX + 1]; /**< who has it after the action (user id); "" */
+} nb_inbox_verdict_t;
+
+/** @brief The verdict on the action @p ack_id, once the view has read it. @returns false
+ *         while there is none. */
+bool nb_inbox_verdict(const nb_inbox_t *v, const char *ack_id, nb_inbox_verdict_t *out);
 
 /** Counts, for metrics and the benchmark. */
 typedef struct nb_inbox_stats_s {

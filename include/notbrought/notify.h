@@ -30,6 +30,28 @@
 #define NB_NOTIFY_MAX_PENDING 16
 #define NB_NOTIFY_PENDING_MS (30LL * NB_MS_PER_DAY) /**< how long an early ack waits */
 
+#define NB_NOTIFY_MAX_OWNED 16
+
+/** What an owner entry says of its notification. */
+typedef enum nb_notify_own_e {
+    NB_NOTIFY_OWN_OPEN = 1,  /**< open: owned by user_id in queue (user_id "": by nobody yet,
+                                  routed to queue by a reassignment) */
+    NB_NOTIFY_OWN_CLOSED,    /**< closed by user_id ("" for a version 1 ack) at since */
+    NB_NOTIFY_OWN_WITHDRAWN, /**< withdrawn at since (kept NB_NOTIFY_PENDING_MS to refuse
+                                  actions on it) */
+} nb_notify_own_t;
+
+/** Who owns a raised notification, and since when (docs/inbox.md, section 1). */
+typedef struct nb_notify_owner_s {
+    uint8_t id[NB_LEDGER_ID_BYTES];
+    uint8_t state;               /**< nb_notify_own_t */
+    char user_id[NB_ID_MAX + 1]; /**< the owner (or who closed it); "" when none */
+    char queue[NB_ID_MAX + 1];   /**< the queue owned in, or reassigned to; "" when none */
+    int64_t since;               /**< the last ownership change */
+    int64_t respond_by;          /**< restarted by a reassignment, or NB_TIME_NONE */
+    uint64_t last_ack;           /**< nb_ledger_id_hash() of the ack_id that made it so */
+} nb_notify_owner_t;
+
 /** Per-child lifecycle state kept beside the ledger (changelogged with it). */
 typedef struct nb_notify_state_s {
     size_t n_closed;
@@ -39,7 +61,13 @@ typedef struct nb_notify_state_s {
         uint8_t id[NB_LEDGER_ID_BYTES];
         int64_t at;
     } pending[NB_NOTIFY_MAX_PENDING]; /**< acks that came before their notification */
+    size_t n_owned;
+    nb_notify_owner_t owned[NB_NOTIFY_MAX_OWNED]; /**< owners, closers, withdrawals */
 } nb_notify_state_t;
+
+/** @brief The owner entry of raised notification @p id, or NULL (open and never acted on). */
+const nb_notify_owner_t *nb_notify_owner(const nb_notify_state_t *s,
+                                         const uint8_t id[NB_LEDGER_ID_BYTES]);
 
 /** @brief True when the raised notification @p id was acknowledged. */
 bool nb_notify_is_closed(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES]);
@@ -57,10 +85,73 @@ const char *nb_notify_ack_name(nb_notify_ack_t a);
 
 /**
  * @brief Applies an acknowledgement of notification @p notification_id (a decision id, or an
- *        escalation "<id>-e<n>" of it) to the child's state.
+ *        escalation "<id>-e<n>" of it) to the child's state: nb_notify_apply() of a close by
+ *        nobody in particular (a version 1 ack).
  */
 nb_notify_ack_t nb_notify_ack(nb_notify_state_t *s, const nb_ledger_t *led,
                               const char *notification_id, int64_t now_ms);
+
+/** What an action on a notification did (docs/inbox.md, section 1). */
+typedef enum nb_notify_verdict_e {
+    NB_NOTIFY_TAKEN,      /**< the actor owns it now */
+    NB_NOTIFY_REASSIGNED, /**< the target (queue, or person) owns it now */
+    NB_NOTIFY_CLOSED,     /**< closed */
+    NB_NOTIFY_DUPLICATE,  /**< it was so already (or the same ack_id again): nothing changes */
+    NB_NOTIFY_EARLY,      /**< a close before the notification exists: remembered for
+                               NB_NOTIFY_PENDING_MS */
+    NB_NOTIFY_REFUSED,    /**< refused: see nb_notify_refusal_t */
+    NB_NOTIFY_UNKNOWN,    /**< not an id this child can have (malformed, or pending full) */
+} nb_notify_verdict_t;
+
+/** @brief "taken", "reassigned", "closed", "action_duplicate", "action_early",
+ *         "action_refused", "action_unknown": the audit record's `what`. */
+const char *nb_notify_verdict_name(nb_notify_verdict_t v);
+
+/** Why an action was refused. */
+typedef enum nb_notify_refusal_e {
+    NB_NOTIFY_REFUSAL_NONE,
+    NB_NOTIFY_REFUSAL_OWNED_BY,   /**< another person owns it (owner_* say who) */
+    NB_NOTIFY_REFUSAL_CLOSED,     /**< it is closed (closed_by, closed_at say by whom, when) */
+    NB_NOTIFY_REFUSAL_WITHDRAWN,  /**< it was withdrawn */
+    NB_NOTIFY_REFUSAL_NOT_RAISED, /**< a take or reassignment of a notification not raised */
+} nb_notify_refusal_t;
+
+/** @brief "", "owned_by", "closed", "withdrawn", "not_raised". */
+const char *nb_notify_refusal_name(nb_notify_refusal_t r);
+
+/** The verdict on one action, and the state it leaves (for the audit record). */
+typedef struct nb_notify_outcome_s {
+    nb_notify_verdict_t verdict;
+    nb_notify_refusal_t refusal;
+    char owner_user[NB_ID_MAX + 1];  /**< the owner after it (a refusal: who owns it) */
+    char owner_queue[NB_ID_MAX + 1]; /**< the queue it is owned in, or routed to */
+    char closed_by[NB_ID_MAX + 1];   /**< REFUSAL_CLOSED: who closed it ("" when not known) */
+    int64_t closed_at;               /**< REFUSAL_CLOSED: when (NB_TIME_NONE when not known) */
+    int64_t respond_by;              /**< REASSIGNED: the restarted respond-by, or NB_TIME_NONE */
+} nb_notify_outcome_t;
+
+/**
+ * @brief Applies a person's action @p a (take, reassign or close of a notification of this
+ *        child) to the child's state, as the table in docs/inbox.md says: the first action
+ *        applied wins. The actor is @p a->user_id acting in queue @p a->role. Pure.
+ * @param pol the policy in force: who may reassign what another person owns, and the
+ *        respond-by a reassignment restarts (nb_policy_ownership()); NULL: the defaults.
+ * @param out receives the verdict and the state it leaves (may be NULL).
+ * @returns the verdict.
+ */
+nb_notify_verdict_t nb_notify_apply(const nb_policy_t *pol, nb_notify_state_t *s,
+                                    const nb_ledger_t *led, const nb_ack_t *a, int64_t now_ms,
+                                    nb_notify_outcome_t *out);
+
+/**
+ * @brief An audit record of a verdict as compact JSON: what (nb_notify_verdict_name()),
+ *        ack_id, notification_id, child key, actor (user id and queue), owner after, target
+ *        queue and user, close action, new respond-by, refusal and who owns it or closed it,
+ *        policy. Never the note (`outcome`) or the reason, which may hold personal data.
+ * @returns a malloc'ed string the caller frees, or NULL on allocation failure.
+ */
+char *nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a,
+                             const nb_notify_outcome_t *o, const char *child_key, int64_t now_ms);
 
 /** What to do after an evaluation. */
 typedef enum nb_notify_act_e {

@@ -55,6 +55,7 @@ void nb_log_write(nb_log_level_t level, const char *module, const char *fmt, ...
 #define NB_CONFIG_MAX_POLICY_FILES 8
 
 #define NB_CONFIG_MAX_LISTENERS 16
+#define NB_CONFIG_MAX_PROXIES 16
 
 /** One MLLP listener of the ingest section (ingest.mllp: a list of these). */
 typedef struct nb_mllp_conf_s {
@@ -185,6 +186,26 @@ typedef struct nb_config_s {
     int ingest_max_buffered_bytes;  /**< bytes one connection may have received and not yet had
                                          acknowledged; past it, it is not read until ACKs go */
     int ingest_delivery_timeout_ms; /**< Kafka's acknowledgement waited for at most; then AR */
+    /* inbox (`notbrought inbox`, docs/inbox.md §3): the web pages, signing in, sessions */
+    char *inbox_bind;                   /**< numeric address; 127.0.0.1 unless configured */
+    int inbox_port;                     /**< 0: an ephemeral port (tests) */
+    char *inbox_tls_cert;               /**< PEM certificate (chain); "" serves plain HTTP */
+    char *inbox_tls_key;                /**< PEM private key of inbox_tls_cert */
+    int inbox_max_connections;          /**< connections held at once */
+    int inbox_session_idle_s;           /**< a session unused this long ends */
+    int inbox_session_absolute_s;       /**< a session this old ends, however busy */
+    int inbox_max_sessions;             /**< sessions held at once (signed in or signing in) */
+    char *inbox_users_file;             /**< the local users file ("" without one) */
+    int inbox_max_failures_per_user;    /**< failed sign-ins of one user id per window */
+    int inbox_max_failures_per_address; /**< failed sign-ins from one address per window */
+    int inbox_failure_window_s;         /**< the window of those limits */
+    char *inbox_proxy_user_header;      /**< header with the user id from a trusted proxy; "" off */
+    char *inbox_proxy_name_header;      /**< header with the display name ("" : the users file's) */
+    char *inbox_proxy_queues_header;    /**< header with the user's queues, comma-separated ("":
+                                             the users file's) */
+    size_t n_inbox_trusted_proxies;
+    char *inbox_trusted_proxies[NB_CONFIG_MAX_PROXIES]; /**< CIDR blocks the proxy headers are
+                                                             honoured from */
     /* dispatch (`notbrought dispatch`: webhooks and email, docs/inbox.md §4) */
     nb_dispatch_conf_t dispatch;
 } nb_config_t;

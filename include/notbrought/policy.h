@@ -220,6 +220,34 @@ typedef enum nb_policy_state_e {
                                has happened since: do not raise */
 } nb_policy_state_t;
 
+#define NB_POLICY_MAX_REASSIGNERS 8 /**< roles in 'may_reassign_owned' */
+
+/** The 'ownership:' keys (docs/inbox.md, section 1; docs/policy.md), at policy level or a
+ *  ladder's own. The defaults are those of a policy that does not say. */
+typedef struct nb_policy_ownership_s {
+    bool stops_on_take;     /**< escalation_stops_on: take [false: close] */
+    bool reassign_restarts; /**< reassign_restarts_respond_by [true] */
+    size_t n_may_reassign;  /**< may_reassign_owned: roles that may reassign what another person
+                                 owns [none] */
+    const char *may_reassign[NB_POLICY_MAX_REASSIGNERS];
+} nb_policy_ownership_t;
+
+/** @brief The ownership keys that apply to notifications of the rule whose hash is
+ *         @p rule_hash (nb_policy_rule_info_t.hash): its ladder's block when that ladder has
+ *         one, else the policy's (the defaults when neither says). Never NULL; valid until
+ *         nb_policy_destroy(). A rule the policy no longer has gets the policy's. */
+const nb_policy_ownership_t *nb_policy_ownership(const nb_policy_t *pol, uint64_t rule_hash);
+
+/** @brief True when @p role may reassign a notification another person owns. */
+bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const char *role);
+
+/** @brief The respond-by a reassignment at @p from_ms gives a notification of the rule whose
+ *         hash is @p rule_hash: respond_by_after_reassign when set, else the rule's own
+ *         response time, counted from @p from_ms. NB_TIME_NONE when the policy
+ *         does not restart it (reassign_restarts_respond_by: false) or sets no time. */
+int64_t nb_policy_respond_by_after_reassign(const nb_policy_t *pol, uint64_t rule_hash,
+                                            int64_t from_ms);
+
 /** One rung of an escalation ladder, flattened (chained ladders are followed). */
 typedef struct nb_policy_rung_s {
     int64_t after_ms; /**< after the decision time, if still unacknowledged */
@@ -265,6 +293,8 @@ typedef struct nb_policy_decision_s {
     const nb_policy_role_t *covered[NB_NOTIF_MAX_RECIPIENTS]; /**< the roles left out */
     size_t n_rungs;
     nb_policy_rung_t rungs[NB_POLICY_MAX_RUNGS];
+    /** The ownership keys of the ladder it follows (nb_policy_ownership()). Never NULL. */
+    const nb_policy_ownership_t *ownership;
     size_t n_evidence; /**< the exact events, newest first (at most 16) */
     const nb_ledger_appt_t *evidence[NB_NOTIF_MAX_EVIDENCE];
     size_t n_counts;

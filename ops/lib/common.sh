@@ -11,9 +11,9 @@ nb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build needs (the product) and the tests need (their peers).
 NB_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config git
     librdkafka-dev libavro-dev libyaml-dev libssl-dev libjansson-dev libmicrohttpd-dev uthash-dev libjemalloc-dev
-    libglib2.0-dev libxml2-dev libcsv-dev libcurl4-openssl-dev)
+    libglib2.0-dev libxml2-dev libcsv-dev libsodium-dev libcurl4-openssl-dev)
 NB_TEST_PACKAGES=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip python3-yaml
-    openssl openjdk-17-jdk-headless maven procps)
+    openssl openjdk-17-jdk-headless maven procps chromium chromium-driver npm)
 
 nb_sudo() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -32,6 +32,8 @@ nb_apt() {
         missing=("${missing[@]/openjdk-17-jdk-headless/}")
     fi
     command -v mvn >/dev/null && missing=("${missing[@]/maven/}")
+    # Likewise a Node.js with npm already installed (Debian's npm would replace its Node.js).
+    command -v npm >/dev/null && missing=("${missing[@]/#npm/}")
     local want=()
     for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done
     [ ${#want[@]} -eq 0 ] && return 0
@@ -54,6 +56,21 @@ nb_python_peers() {
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
         nb_say "installing Python test peers ($req)"
         "$NB_VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
+        echo "$sum" >"$stamp"
+    fi
+}
+
+# The browser tests' JavaScript peer (axe-core, tests/browser/package.json) under NB_CACHE/npm.
+nb_npm_peers() {
+    local pkg="$NB_ROOT/tests/browser/package.json" dir="$NB_CACHE/npm"
+    local stamp="$dir/.package.sha256" sum
+    sum=$(sha256sum "$pkg" | cut -d' ' -f1)
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] ||
+        [ ! -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+        nb_say "installing the browser tests' accessibility checker ($pkg)"
+        mkdir -p "$dir"
+        cp "$pkg" "$dir/package.json"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
         echo "$sum" >"$stamp"
     fi
 }

@@ -27,6 +27,8 @@ static const nb__command_t nb__commands[] = {
      nb__cmd_ingest},
     {"dispatch", "deliver notifications to webhook and email routes (signed, retried)",
      nb__cmd_dispatch},
+    {"inbox", "serve the safeguarding inbox (web pages, signing in); make password hashes",
+     nb__cmd_inbox},
     {"version", "print the version", nb__cmd_version},
 };
 

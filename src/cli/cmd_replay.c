@@ -38,11 +38,23 @@ static const char nb__replay_help[] =
     "writes: appointments, context facts and identity links) or JSON lines of readable\n"
     "events, facts, identity links and clock steps, one object per line, e.g.\n"
     "  {\"nhs_number\":\"9990001234\",\"agency\":\"gp\",\"id\":\"a1\",\"type\":\"immunisation\",\n"
-    "   \"at\":\"2025-03-03T09:30Z\",\"status\":\"was_not_brought\",\"date_of_birth\":\"2021-05-01\"}\n"
-    "  {\"nhs_number\":\"9990001234\",\"fact\":\"child_protection_plan\",\"start\":\"2024-06-01\"}\n"
-    "  {\"link\":\"link\",\"from\":{\"system\":\"urn:emis\",\"value\":\"E1\"},\"to\":\"9990001234\"}\n"
+    "   "
+    "\"at\":\"2025-03-03T09:30Z\",\"status\":\"was_not_brought\",\"date_of_birth\":\"2021-05-01\"}"
+    "\n"
+    "  "
+    "{\"nhs_number\":\"9990001234\",\"fact\":\"child_protection_plan\",\"start\":\"2024-06-01\"}\n"
+    "  "
+    "{\"link\":\"link\",\"from\":{\"system\":\"urn:emis\",\"value\":\"E1\"},\"to\":\"9990001234\"}"
+    "\n"
     "  {\"clock\":\"2025-03-10T09:00Z\"}\n"
     "  {\"acknowledge\":\"wnb_child_on_plan\",\"nhs_number\":\"9990001234\",\"action\":\"seen\"}\n"
+    "  {\"acknowledge\":\"wnb_child_on_plan\",\"nhs_number\":\"9990001234\",\"intent\":\"take\",\n"
+    "   \"user\":\"staff-7\",\"role\":\"named_nurse\"}\n"
+    "An acknowledgement acts on the latest notification of the rule for the child, as the\n"
+    "daemon decides an action (docs/inbox.md): \"intent\" take, reassign (\"to_queue\",\n"
+    "\"to_user\", \"reason\") or close (the default; \"action\", and \"reason\" for\n"
+    "no_further_action); \"user\" and \"role\" say who acts. One that fails validation is\n"
+    "counted invalid and not applied.\n"
     "Identity is resolved as the daemon does (NHS number; local identifiers through links;\n"
     "pregnancies; supersessions and unborn-to-child links merge histories). Items are\n"
     "replayed in the order they were recorded; in a file with clock lines, in file order,\n"
@@ -248,7 +260,6 @@ static int nb__json_link(nb__replay_t *r, json_t *o, const char *kind, char *why
 static int nb__json_ack(nb__replay_t *r, json_t *o, const char *ack, char *why, size_t size)
 {
     const char *nhs = json_string_value(json_object_get(o, "nhs_number"));
-    const char *action = json_string_value(json_object_get(o, "action"));
     const char *preg = json_string_value(json_object_get(o, "pregnant_person"));
     const char *edd = json_string_value(json_object_get(o, "expected_delivery_date"));
     const char *when = json_string_value(json_object_get(o, "recorded"));
@@ -258,17 +269,24 @@ static int nb__json_ack(nb__replay_t *r, json_t *o, const char *ack, char *why, 
                             "before it");
         return -1;
     }
+    nb_record_t rec;
+    char errstr[256];
+    rec.type = NB_RECORD_ACK;
+    if (nb__json_ack_action(o, at, &rec.u.ack, why, size))
+        return -1;
+    /* What the daemon dead-letters (a close with no_further_action without a reason, a
+     * reassignment without a target) is not applied: counted as invalid, as records are. */
+    if (nb_codec_validate(&rec, &r->vopts, r->validate_now, errstr, sizeof(errstr))) {
+        r->invalid++;
+        return 0;
+    }
     nb__item_t *it = nb__push(r, NB__ITEM_ACK, at);
     if (!it)
         return -1;
     nb__replay_ack_t *a = &it->u.ack;
     nb_str_copy(a->rule, sizeof(a->rule), ack);
-    a->action = NB_ACK_SEEN;
+    a->ack = rec.u.ack;
     a->subject.date_of_birth = a->subject.expected_delivery_date = NB_DATE_NONE;
-    if (action && !nb_ack_action_parse(action, &a->action)) {
-        snprintf(why, size, "unknown acknowledgement action");
-        return -1;
-    }
     if (preg && edd && nb_parse_date(edd, &a->subject.expected_delivery_date)) {
         a->subject.subject_kind = NB_SUBJECT_UNBORN;
         nb_str_copy(a->subject.pregnant_person_id.system,

@@ -211,14 +211,16 @@ static json_t *nb__notification(const nb_notification_t *n)
         "created_at", nb__time(n->created_at), "items", items);
 }
 
-/* An acknowledgement of a notification. */
+/* An action on a notification (NotificationAck version 2's fields). */
 static json_t *nb__ack(const nb_ack_t *a)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "ack_id",
-                     nb__s(a->ack_id), "notification_id", nb__s(a->notification_id),
-                     "reference", nb__opt(a->reference), "acknowledged_by",
-                     nb__s(a->acknowledged_by), "role", nb__s(a->role), "action",
-                     nb_ack_action_name(a->action), "outcome", nb__opt(a->outcome),
+    return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o}", "ack_id",
+                     nb__s(a->ack_id), "notification_id", nb__s(a->notification_id), "reference",
+                     nb__opt(a->reference), "intent", nb_ack_intent_name(a->intent),
+                     "acknowledged_by", nb__s(a->acknowledged_by), "user_id", nb__s(a->user_id),
+                     "role", nb__s(a->role), "reassign_to_queue", nb__opt(a->reassign_to_queue),
+                     "reassign_to_user", nb__opt(a->reassign_to_user), "reason", nb__opt(a->reason),
+                     "action", nb_ack_action_name(a->action), "outcome", nb__opt(a->outcome),
                      "acknowledged_at", nb__time(a->acknowledged_at));
 }
 

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 
 #include "notbrought/codec.h"
 #include "notbrought/event.h"
@@ -38,8 +39,14 @@ typedef enum nb__item_kind_e {
 typedef struct nb__replay_ack_s {
     char rule[NB_ID_MAX + 1];
     nb_appointment_event_t subject; /* the subject's identifiers only */
-    nb_ack_action_t action;
+    nb_ack_t ack; /* the action (intent, who, target, reason, close action): its ids are
+                     filled in when it is applied */
 } nb__replay_ack_t;
+
+/* The action of an acknowledgement line, @p o (replay_ack.c): "intent", "user", "role",
+ * "to_queue", "to_user", "reason", "action", "note"; its ids are filled in when applied.
+ * @returns 0, or -1 with a reason in @p why. */
+int nb__json_ack_action(json_t *o, int64_t at, nb_ack_t *a, char *why, size_t size);
 
 typedef struct nb__item_s {
     int64_t at;   /* when it arrives: the replay order and the evaluation time */
@@ -120,6 +127,7 @@ typedef struct nb__outcome_s {
     size_t parked, refused, links_refused;
     size_t expired; /* waited identity.park_retention_ms for a link: the daemon dead-letters */
     size_t acks, acks_unmatched; /* acknowledgements applied, and those that named nothing */
+    size_t acks_refused;         /* actions the lifecycle refused (owned, closed, withdrawn) */
     bool record;       /* set before the run: keep every notification raised, in notes */
     nb__notes_t notes; /* with record: the notifications raised, by id */
 } nb__outcome_t;

@@ -220,8 +220,8 @@ static void nb__jreplayed(nb__jb_t *jb, json_t *root, const nb__report_t *rep)
                        (json_int_t)a->links_refused, "invalid", (json_int_t)rep->invalid,
                        "other", (json_int_t)rep->other));
     nb__jset(jb, root, "acknowledged",
-             json_pack("{s:I, s:I}", "notifications", (json_int_t)a->acks, "unmatched",
-                       (json_int_t)a->acks_unmatched));
+             json_pack("{s:I, s:I, s:I}", "notifications", (json_int_t)a->acks, "unmatched",
+                       (json_int_t)a->acks_unmatched, "refused", (json_int_t)a->acks_refused));
 }
 
 int nb__report_json(FILE *out, const nb__report_t *rep)

@@ -534,9 +534,16 @@ static int nb__ack(nb__run_t *r, const nb__replay_ack_t *a, int64_t now)
     char id[NB_LEDGER_ID_HEX + 1];
     nb_ledger_id_format(latest->id, id);
     nb__rchild_t *c = &r->ch[idx];
-    nb_notify_ack_t done = nb_notify_ack(&c->ns, c->led, id, now);
+    /* The daemon's decision (nb_notify_apply()), on the same action with its ids filled in:
+     * each line is its own action (ack id), as each record the inbox sends is. */
+    nb_ack_t act = a->ack;
+    nb_str_copy(act.notification_id, sizeof(act.notification_id), id);
+    snprintf(act.ack_id, sizeof(act.ack_id), "replay-%zu", r->o->acks + r->o->acks_unmatched);
+    nb_notify_verdict_t done = nb_notify_apply(r->pol, &c->ns, c->led, &act, now, NULL);
     r->o->acks++;
-    if (done != NB_NOTIFY_ACK_CLOSED && done != NB_NOTIFY_ACK_EARLY)
+    if (done == NB_NOTIFY_REFUSED)
+        r->o->acks_refused++;
+    if (done == NB_NOTIFY_DUPLICATE || done == NB_NOTIFY_REFUSED || done == NB_NOTIFY_UNKNOWN)
         return 0;
     r->has_cause = false;
     r->has_fact_cause = false;

@@ -564,18 +564,57 @@ NB_NODISCARD static nb_err_t nb__x_notif(avro_value_t *v, nb_notification_t *n, 
     return NB_ERR_OK;
 }
 
+/* The AckAction of a NotificationAck, by its symbol: a version 1 record read as written numbers
+ * its symbols otherwise, and its "seen" is read as OTHER (schemas/notification_ack_v2.avsc). */
+NB_NODISCARD static nb_err_t nb__get_ack_action(avro_value_t *rec, nb_ack_action_t *out,
+                                                nb__xerr_t *x)
+{
+    avro_value_t f;
+    int i;
+    if (nb__field(rec, "action", &f, x))
+        return x->err;
+    if (avro_value_get_enum(&f, &i))
+        return nb__xfail(x, NB_ERR_AVRO_DECODE, "field 'action' is not an enum");
+    avro_schema_t es = avro_value_get_schema(&f);
+    const char *sym = es ? avro_schema_enum_get(es, i) : NULL;
+    if (!sym || !nb_ack_action_parse_any(sym, out))
+        return nb__xfail(x, NB_ERR_AVRO_ENUM_INDEX, "field 'action' has an unknown symbol");
+    return NB_ERR_OK;
+}
+
+/* The fields NotificationAck version 2 added take their defaults when the record was written
+ * with version 1 and is read as written (codec.c, nb__adds_fields()): intent close, "" else. */
+NB_NODISCARD static nb_err_t nb__x_ack_v2(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
+{
+    avro_value_t f;
+    a->intent = NB_ACK_INTENT_CLOSE;
+    if (nb__by_name(v, "intent", &f, x))
+        return NB_ERR_OK; /* version 1: nothing more to read */
+    int e;
+    if (nb__get_enum(v, "intent", NB_ACK_INTENT__COUNT, &e, x))
+        return x->err;
+    a->intent = (nb_ack_intent_t)e;
+    if (nb__get_str(v, "user_id", a->user_id, sizeof(a->user_id), NB__ID, x) ||
+        nb__get_opt_str(v, "reassign_to_queue", a->reassign_to_queue, sizeof(a->reassign_to_queue),
+                        NB__ID, x) ||
+        nb__get_opt_str(v, "reassign_to_user", a->reassign_to_user, sizeof(a->reassign_to_user),
+                        NB__ID, x) ||
+        nb__get_opt_str(v, "reason", a->reason, sizeof(a->reason), NB__FREE, x))
+        return x->err;
+    return NB_ERR_OK;
+}
+
 NB_NODISCARD static nb_err_t nb__x_ack(avro_value_t *v, nb_ack_t *a, nb__xerr_t *x)
 {
     if (nb__get_str(v, "ack_id", a->ack_id, sizeof(a->ack_id), NB__ID, x) ||
         nb__get_str(v, "notification_id", a->notification_id, sizeof(a->notification_id), NB__ID,
                     x) ||
         nb__get_opt_str(v, "reference", a->reference, sizeof(a->reference), NB__ID, x) ||
-        nb__get_str(v, "acknowledged_by", a->acknowledged_by, sizeof(a->acknowledged_by),
-                    NB__NAME, x) ||
-        nb__get_str(v, "role", a->role, sizeof(a->role), NB__NAME, x))
-        return x->err;
-    NB__GET_ENUM(v, "action", NB_ACK__COUNT, a->action, x);
-    if (nb__get_opt_str(v, "outcome", a->outcome, sizeof(a->outcome), NB__FREE, x) ||
+        nb__get_str(v, "acknowledged_by", a->acknowledged_by, sizeof(a->acknowledged_by), NB__NAME,
+                    x) ||
+        nb__get_str(v, "role", a->role, sizeof(a->role), NB__NAME, x) || nb__x_ack_v2(v, a, x) ||
+        nb__get_ack_action(v, &a->action, x) ||
+        nb__get_opt_str(v, "outcome", a->outcome, sizeof(a->outcome), NB__FREE, x) ||
         nb__get_long(v, "acknowledged_at", &a->acknowledged_at, x))
         return x->err;
     return NB_ERR_OK;

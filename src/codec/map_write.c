@@ -322,8 +322,12 @@ NB_NODISCARD static nb_err_t nb__f_ack(const nb_ack_t *a, avro_value_t *v, nb__x
     if (nb__set_str(v, "ack_id", a->ack_id, x) ||
         nb__set_str(v, "notification_id", a->notification_id, x) ||
         nb__set_opt_str(v, "reference", a->reference, x) ||
+        nb__set_enum(v, "intent", (int)a->intent, NB_ACK_INTENT__COUNT, x) ||
         nb__set_str(v, "acknowledged_by", a->acknowledged_by, x) ||
-        nb__set_str(v, "role", a->role, x) ||
+        nb__set_str(v, "user_id", a->user_id, x) || nb__set_str(v, "role", a->role, x) ||
+        nb__set_opt_str(v, "reassign_to_queue", a->reassign_to_queue, x) ||
+        nb__set_opt_str(v, "reassign_to_user", a->reassign_to_user, x) ||
+        nb__set_opt_str(v, "reason", a->reason, x) ||
         nb__set_enum(v, "action", (int)a->action, NB_ACK__COUNT, x) ||
         nb__set_opt_str(v, "outcome", a->outcome, x) ||
         nb__set_long(v, "acknowledged_at", a->acknowledged_at, x))

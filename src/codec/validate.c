@@ -219,6 +219,26 @@ NB_NODISCARD static nb_err_t nb__v_ack(nb__vctx_t *v, const nb_ack_t *a)
         (err = nb__v_nonempty(v, "role", a->role)) ||
         (err = nb__v_time(v, "acknowledged_at", a->acknowledged_at, v->opts->future_record_ms)))
         return err;
+    if ((unsigned)a->intent >= NB_ACK_INTENT__COUNT || (unsigned)a->action >= NB_ACK__COUNT)
+        return nb__vfail(v, NB_ERR_FIELD_RANGE, "intent or action is not a symbol of its enum");
+    /* Ownership is by a stable staff id: a take or a reassignment without one cannot be
+     * told apart from another person's (a close may come from a version 1 record, without). */
+    if (a->intent != NB_ACK_INTENT_CLOSE && (err = nb__v_nonempty(v, "user_id", a->user_id)))
+        return err;
+    if (a->intent == NB_ACK_INTENT_REASSIGN) {
+        if (!a->reassign_to_queue[0] && !a->reassign_to_user[0])
+            return nb__vfail(v, NB_ERR_FIELD_EMPTY,
+                             "a reassignment names neither reassign_to_queue nor reassign_to_user");
+        if ((err = nb__v_nonempty(v, "reason (required for a reassignment)", a->reason)))
+            return err;
+    } else if (a->reassign_to_queue[0] || a->reassign_to_user[0]) {
+        return nb__vfail(v, NB_ERR_INCONSISTENT,
+                         "reassign_to_queue or reassign_to_user is set on a %s",
+                         nb_ack_intent_name(a->intent));
+    }
+    if (a->intent == NB_ACK_INTENT_CLOSE && a->action == NB_ACK_NO_FURTHER_ACTION &&
+        (err = nb__v_nonempty(v, "reason (required to close with no_further_action)", a->reason)))
+        return err;
     return NB_ERR_OK;
 }
 

@@ -42,6 +42,7 @@ NB__ENUM_FUNCS(nb_notification_kind, NB_NOTIFICATION_KIND_MAP)
 NB__ENUM_FUNCS(nb_tier, NB_TIER_MAP)
 NB__ENUM_FUNCS(nb_ack_action, NB_ACK_ACTION_MAP)
 NB__ENUM_FUNCS(nb_demo_field, NB_DEMO_FIELD_MAP)
+NB__ENUM_FUNCS(nb_ack_intent, NB_ACK_INTENT_MAP)
 
 static const char *const nb__record_names[NB_RECORD__COUNT] = {
     [NB_RECORD_NONE] = "none",
@@ -319,4 +320,13 @@ int32_t nb_age_months(int32_t dob, int32_t on_day)
         months++;
     }
     return months;
+}
+
+bool nb_ack_action_parse_any(const char *s, nb_ack_action_t *out)
+{
+    if (s && strcmp(s, "seen") == 0) {
+        *out = NB_ACK_OTHER;
+        return true;
+    }
+    return nb_ack_action_parse(s, out);
 }

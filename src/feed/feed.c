@@ -25,6 +25,7 @@ void nb_feed_out_destroy(nb_feed_out_t *out)
     if (!out)
         return;
     nb_hl7_msg_destroy(out->msg);
+    EVP_MD_CTX_free(out->sha256);
     free(out);
 }
 

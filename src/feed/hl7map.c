@@ -248,15 +248,16 @@ NB_NODISCARD static nb_err_t nb__string(const nb__mctx_t *ctx, const nb__paths_t
     dst[0] = '\0';
     if (pi < 0)
         return NB_ERR_NOT_FOUND;
-    if (!nb__feed_text(ctx, v, buf, sizeof(buf)) || strlen(buf) >= cap)
+    size_t len = nb__feed_text_len(ctx, v, buf, sizeof(buf));
+    if (len == SIZE_MAX || len >= cap)
         return nb__feed_refuse(ctx->out, NB_ERR_FIELD_TOO_LONG, NB_HL7_AE, "field_too_long",
                                "%s: the %s is longer than %zu bytes", ps->text[pi], what, cap - 1);
-    nb_text_fault_t tf = nb_text_check(buf, strlen(buf), cls);
+    nb_text_fault_t tf = nb_text_check(buf, len, cls);
     if (tf != NB_TEXT_OK)
         return nb__feed_refuse(ctx->out, NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid",
                                "%s: the %s %s", ps->text[pi], what, nb_text_fault_str(tf));
-    nb_str_copy(dst, cap, buf);
-    return buf[0] ? NB_ERR_OK : NB_ERR_NOT_FOUND;
+    memcpy(dst, buf, len + 1);
+    return len ? NB_ERR_OK : NB_ERR_NOT_FOUND;
 }
 
 /* A coded vocabulary field (type, contact mode): its code through the map, or the default. */
@@ -343,15 +344,17 @@ NB_NODISCARD static nb_err_t nb__ids(const nb__mctx_t *ctx, char ev_id[NB_ID_MAX
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    EVP_MD_CTX *mc = EVP_MD_CTX_new();
-    bool ok = mc && EVP_DigestInit_ex(mc, ctx->m->sha256 ? ctx->m->sha256 : EVP_sha256(), NULL);
+    nb_feed_out_t *out = ctx->out;
+    if (!out->sha256 && !(out->sha256 = EVP_MD_CTX_new()))
+        return NB_ERR_NOMEM;
+    EVP_MD_CTX *mc = out->sha256;
+    bool ok = EVP_DigestInit_ex(mc, ctx->m->sha256 ? ctx->m->sha256 : EVP_sha256(), NULL);
     static const size_t fields[] = {3, 4, 9, 10};
     for (size_t i = 0; i < 4 && ok; i++) {
         nb_hl7_value_t v = nb_hl7_get(ctx->msg, 0, fields[i], 0, 0, 0);
         ok = EVP_DigestUpdate(mc, v.p, v.len) && EVP_DigestUpdate(mc, "", 1);
     }
     ok = ok && EVP_DigestFinal_ex(mc, md, &mdlen);
-    EVP_MD_CTX_free(mc);
     if (!ok || mdlen < 32)
         return NB_ERR_NOMEM;
     char *ids[2] = {ev_id, link_id};
@@ -370,30 +373,11 @@ NB_NODISCARD static nb_err_t nb__ids(const nb__mctx_t *ctx, char ev_id[NB_ID_MAX
 NB_NODISCARD static nb_err_t nb__link(const nb__mctx_t *ctx, const nb_appointment_event_t *ev,
                                       const char *link_id)
 {
-    nb_feed_out_t *out = ctx->out;
-    if (!ctx->m->link_local_to_nhs || ev->subject_kind != NB_SUBJECT_CHILD || !ev->nhs_number[0] ||
-        !ev->local_id.value[0])
+    if (!ctx->m->link_local_to_nhs ||
+        nb__feed_link_add(ctx->out, ev, ctx->m->link_verification, link_id) == NB_ERR_OK)
         return NB_ERR_OK;
-    if (out->n_records >= NB_FEED_MAX_RECORDS)
-        return nb__feed_refuse(out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
-                               "the message maps to more than %d records", NB_FEED_MAX_RECORDS);
-    nb_record_t *rec = &out->records[out->n_records];
-    /* Only the link: the union is as large as a notification. */
-    memset(&rec->u.link, 0, sizeof(rec->u.link));
-    rec->type = NB_RECORD_IDENTITY_LINK;
-    rec->schema_id = 2;
-    nb_identity_link_t *l = &rec->u.link;
-    nb_str_copy(l->event_id, sizeof(l->event_id), link_id);
-    l->kind = NB_LINK_LINK;
-    l->from = ev->local_id;
-    nb_str_copy(l->to.system, sizeof(l->to.system), NB_SYSTEM_NHS_NUMBER);
-    nb_str_copy(l->to.value, sizeof(l->to.value), ev->nhs_number);
-    l->expected_delivery_date = NB_DATE_NONE;
-    l->source = ev->source;
-    l->verification = ctx->m->link_verification;
-    l->recorded_at = ev->recorded_at;
-    out->n_records++;
-    return NB_ERR_OK;
+    return nb__feed_refuse(ctx->out, NB_ERR_LIMIT, NB_HL7_AE, "limit",
+                           "the message maps to more than %d records", NB_FEED_MAX_RECORDS);
 }
 
 /* ---- the mapper -------------------------------------------------------------------------- */

@@ -38,26 +38,56 @@ int nb__feed_first(const nb__mctx_t *ctx, const nb__paths_t *ps, nb_hl7_value_t 
     return -1;
 }
 
-bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap)
+static bool nb__blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Whether @p v holds the escape character. Values are short (a few to a few dozen bytes): a
+ * loop answers sooner than memchr(), whose set-up costs more than the search. */
+static bool nb__has_escape(const nb__mctx_t *ctx, nb_hl7_value_t v)
+{
+    bool esc = false;
+    for (size_t i = 0; i < v.len; i++)
+        esc |= v.p[i] == ctx->d->esc;
+    return esc;
+}
+
+size_t nb__feed_text_len(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap)
 {
     size_t n = 0;
-    if (v.len < cap && !memchr(v.p, ctx->d->esc, v.len)) {
-        /* Nothing to unescape (most values): a copy. */
-        memcpy(buf, v.p, v.len);
+    if (v.len < cap && !nb__has_escape(ctx, v)) {
+        /* Nothing to unescape (most values): the spaces around it dropped, then one copy. */
+        const char *p = v.p;
         n = v.len;
-    } else if (nb_hl7_unescape(ctx->d, v, buf, cap, &n, 0, NULL, NULL, 0) != NB_ERR_OK) {
+        while (n > 0 && nb__blank(*p)) {
+            p++;
+            n--;
+        }
+        while (n > 0 && nb__blank(p[n - 1]))
+            n--;
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        return n;
+    }
+    if (nb_hl7_unescape(ctx->d, v, buf, cap, &n, 0, NULL, NULL, 0) != NB_ERR_OK) {
         /* Not strict: a bare backslash in a code is kept as written (docs/hl7.md). */
         buf[0] = '\0';
-        return false;
+        return SIZE_MAX;
     }
     size_t a = 0;
-    while (a < n && (buf[a] == ' ' || buf[a] == '\t'))
+    while (a < n && nb__blank(buf[a]))
         a++;
-    while (n > a && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+    while (n > a && nb__blank(buf[n - 1]))
         n--;
     memmove(buf, buf + a, n - a);
     buf[n - a] = '\0';
-    return true;
+    return strlen(buf); /* \X00\ gives a NUL: the text ends there (a message holds none) */
+}
+
+bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap)
+{
+    return nb__feed_text_len(ctx, v, buf, cap) != SIZE_MAX;
 }
 
 const char *nb__feed_quote(const char *code, char *buf, size_t cap)
@@ -86,13 +116,11 @@ int nb__feed_code(const nb__mctx_t *ctx, const nb__coded_t *c, int *value, char 
     code[0] = '\0';
     if (*path_i < 0)
         return 0;
-    if (!nb__feed_text(ctx, v, code, cap)) {
-        code[0] = '\0';
+    size_t len = nb__feed_text_len(ctx, v, code, cap);
+    if (len == SIZE_MAX)
         return -1; /* longer than any code of a map */
-    }
-    if (!code[0])
+    if (len == 0)
         return 0;
-    size_t len = strlen(code);
     if (len >= NB__FEED_CODE_MAX)
         return -1;
     nb__feed_norm(code, len, norm, sizeof(norm));
@@ -110,10 +138,11 @@ NB_NODISCARD static nb_err_t nb__feed_dtm(const nb__mctx_t *ctx, const nb__paths
         return NB_ERR_NOT_FOUND;
     /* A TS is DTM^precision: the first component is the time. */
     v = nb_hl7_value_piece(v, ctx->d->comp, 1);
-    if (!nb__feed_text(ctx, v, buf, sizeof(buf)))
+    size_t len = nb__feed_text_len(ctx, v, buf, sizeof(buf));
+    if (len == SIZE_MAX)
         return nb__feed_refuse(ctx->out, NB_ERR_HL7_TIMESTAMP, NB_HL7_AE, "timestamp_invalid",
                                "%s: %s is too long for a date/time", ps->text[*path_i], what);
-    if (nb_hl7_dtm_parse(buf, strlen(buf), t, err, sizeof(err)) != NB_ERR_OK)
+    if (nb_hl7_dtm_parse(buf, len, t, err, sizeof(err)) != NB_ERR_OK)
         return nb__feed_refuse(ctx->out, NB_ERR_HL7_TIMESTAMP, NB_HL7_AE, "timestamp_invalid",
                                "%s: %s is not a valid HL7 date/time (%s)", ps->text[*path_i], what,
                                err);
@@ -169,9 +198,17 @@ static bool nb__matches(const nb__mctx_t *ctx, const nb__codemap_t *set, nb_hl7_
         char buf[NB__FEED_CODE_MAX], norm[NB__FEED_CODE_MAX];
         int dummy;
         nb_hl7_value_t sub = nb_hl7_value_piece(comp, ctx->d->sub, s);
-        if (sub.len == 0 || sub.len >= sizeof(buf) || !nb__feed_text(ctx, sub, buf, sizeof(buf)))
+        if (sub.len == 0 || sub.len >= sizeof(buf))
             continue;
-        nb__feed_norm(buf, strlen(buf), norm, sizeof(norm));
+        if (nb__has_escape(ctx, sub)) {
+            size_t len = nb__feed_text_len(ctx, sub, buf, sizeof(buf));
+            if (len == SIZE_MAX)
+                continue;
+            sub.p = buf;
+            sub.len = len;
+        }
+        /* Read in place when nothing is escaped: normalising drops the spaces around it too. */
+        nb__feed_norm(sub.p, sub.len, norm, sizeof(norm));
         if (nb__feed_lookup(set, norm, &dummy))
             return true;
     }
@@ -215,10 +252,11 @@ nb_err_t nb__feed_pick_id(const nb__mctx_t *ctx, const nb__idsel_t *sel, const c
                 continue;
             size_t shown = sel->field.p[i].rep ? sel->field.p[i].rep : r;
             nb__where(where, wcap, sel->field.text[i], shown);
-            if (!nb__feed_text(ctx, id, value, cap))
+            size_t len = nb__feed_text_len(ctx, id, value, cap);
+            if (len == SIZE_MAX)
                 return nb__feed_refuse(ctx->out, NB_ERR_FIELD_TOO_LONG, NB_HL7_AE, "field_too_long",
                                        "%s: the %s is longer than %zu bytes", where, what, cap - 1);
-            nb_text_fault_t tf = nb_text_check(value, strlen(value), NB_TEXT_ID);
+            nb_text_fault_t tf = nb_text_check(value, len, NB_TEXT_ID);
             if (tf != NB_TEXT_OK) {
                 value[0] = '\0';
                 return nb__feed_refuse(ctx->out, NB_ERR_TEXT_INVALID, NB_HL7_AE, "text_invalid",

@@ -277,6 +277,9 @@ int nb__feed_first(const nb__mctx_t *ctx, const nb__paths_t *ps, nb_hl7_value_t 
 /** @brief @p v unescaped, spaces around it removed, into @p buf. @returns false when it does
  *         not fit. */
 bool nb__feed_text(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap);
+/** @brief As nb__feed_text(). @returns strlen() of the text, or SIZE_MAX when it does not
+ *         fit. */
+size_t nb__feed_text_len(const nb__mctx_t *ctx, nb_hl7_value_t v, char *buf, size_t cap);
 /** @brief A code as a refusal may quote it: one word of at most 20 letters, digits and
  *         - _ . / ^, quoted; anything else (free text could name someone) "a value". */
 const char *nb__feed_quote(const char *code, char *buf, size_t cap);

@@ -70,7 +70,10 @@ bool nb__feed_lookup(const nb__codemap_t *m, const char *norm, int *value)
     size_t lo = 0, hi = m->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(norm, m->v[mid].code);
+        /* Most steps are decided by the first byte: strcmp() only when it is the same. */
+        int c = (unsigned char)norm[0] - (unsigned char)m->v[mid].code[0];
+        if (c == 0)
+            c = strcmp(norm, m->v[mid].code);
         if (c == 0) {
             *value = m->v[mid].value;
             return true;

@@ -199,7 +199,10 @@ NB_NODISCARD static nb_err_t nb__hl7_read_delims(nb__hl7_parse_t *ps, size_t at)
     unsigned char seen[6] = {fs};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = d[at + 4 + i];
-        if (!nb__hl7_delim_ok(c) || memchr(seen, c, i + 1))
+        bool again = false;
+        for (size_t k = 0; k <= i; k++) /* a few bytes: a loop, not memchr()'s set-up */
+            again |= seen[k] == c;
+        if (!nb__hl7_delim_ok(c) || again)
             return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_HL7_SYNTAX,
                                 "MSH-2 (byte %zu): encoding character %zu is %s", at + 4 + i, i + 1,
                                 nb__hl7_delim_ok(c) ? "the same as another delimiter"
@@ -301,33 +304,88 @@ NB_NODISCARD static nb_err_t nb__hl7_too_many_fields(nb__hl7_parse_t *ps)
                         msg->nsegs + 1, seg->id, seg->off, msg->lim.max_fields);
 }
 
+/* ---- the segment scan: eight bytes at a time ------------------------------------------ */
+
+#define NB__HL7_ONES UINT64_C(0x0101010101010101)
+#define NB__HL7_HIGH UINT64_C(0x8080808080808080)
+#define NB__HL7_LOW7 UINT64_C(0x7F7F7F7F7F7F7F7F)
+
+/* Eight bytes as one word, byte k in bits 8k to 8k + 7 whatever the machine's byte order. */
+static uint64_t nb__hl7_load8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof(w));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The high bit of each byte of the result is set where that byte of @p w equals the byte
+ * repeated in @p rep. Exact for every byte: adding 0x7F to the low seven bits never carries
+ * into the next byte. */
+static uint64_t nb__hl7_bytes_eq(uint64_t w, uint64_t rep)
+{
+    uint64_t x = w ^ rep; /* a zero byte where equal */
+    return ~(((x & NB__HL7_LOW7) + NB__HL7_LOW7) | x) & NB__HL7_HIGH;
+}
+
+/* As nb__hl7_bytes_eq(), set where the byte is a control byte, 0x1C or below: 0x63 added to
+ * its low seven bits reaches 0x80 from 0x1D up, and a byte of 0x80 or more is not one. */
+static uint64_t nb__hl7_bytes_ctl(uint64_t w)
+{
+    return ~(((w & NB__HL7_LOW7) + NB__HL7_ONES * (0x80 - 0x1D)) | w) & NB__HL7_HIGH;
+}
+
+/* The byte of the lowest set high bit of @p mask (not 0), 0 to 7. */
+static size_t nb__hl7_first_byte(uint64_t mask)
+{
+    return (size_t)__builtin_ctzll(mask) >> 3;
+}
+
 /* Reads the segment just added, from its id to the first CR or LF or the end of the input, in
  * one pass: the start of each field is recorded, and bytes that have no place in a message are
- * refused. ps->pos is left at the terminator. */
+ * refused. ps->pos is left at the terminator.
+ *
+ * The bytes are tested eight at a time: the field separators of a word are found from one
+ * mask, without a branch per byte on where they are, which no branch predictor can guess. A
+ * control byte (0x1C or below: CR, LF, the refused NUL, VT and FS, or text such as a tab;
+ * never a separator, which is printable) ends a word's fields early and is looked at alone. */
 NB_NODISCARD static nb_err_t nb__hl7_scan_segment(nb__hl7_parse_t *ps)
 {
     nb_hl7_msg_t *msg = ps->msg;
     nb__hl7_seg_t *seg = &msg->segs[msg->nsegs];
     const unsigned char *d = (const unsigned char *)msg->data;
-    const unsigned char fs = (unsigned char)msg->delims.field;
+    const uint64_t fs_rep = NB__HL7_ONES * (unsigned char)msg->delims.field;
     /* MSH-1 has no piece of its own: MSH may have one piece fewer. */
     size_t limit = msg->lim.max_fields - (msg->nsegs == 0 ? 1 : 0);
-    size_t i = seg->off + 3, n = msg->len;
-    for (; i < n; i++) {
-        unsigned char c = d[i];
-        if (c == fs) {
-            if (seg->pieces >= limit)
-                return nb__hl7_too_many_fields(ps);
-            if (msg->nfields == msg->fields_cap &&
-                nb__hl7_grow((void **)&msg->fields, &msg->fields_cap, msg->nfields + 1,
-                             sizeof(*msg->fields)))
-                return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_NOMEM, "out of memory");
-            msg->fields[msg->nfields++] = (uint32_t)(i + 1);
-            seg->pieces++;
+    size_t i = seg->off + 3, n = msg->len, nf = msg->nfields;
+    while (i < n) {
+        uint64_t w;
+        if (n - i >= 8) {
+            w = nb__hl7_load8(d + i);
+        } else { /* the last bytes, after them 'A's, which test as neither */
+            unsigned char tail[8];
+            memset(tail, 'A', sizeof(tail));
+            memcpy(tail, d + i, n - i);
+            w = nb__hl7_load8(tail);
+        }
+        uint64_t seps = nb__hl7_bytes_eq(w, fs_rep), ctl = nb__hl7_bytes_ctl(w);
+        if (ctl) /* only the separators before the first control byte count */
+            seps &= (ctl & (0 - ctl)) - 1;
+        if (nf + 8 > msg->fields_cap &&
+            nb__hl7_grow((void **)&msg->fields, &msg->fields_cap, nf + 8, sizeof(*msg->fields)))
+            return nb__hl7_fail(ps->errstr, ps->errstr_size, NB_ERR_NOMEM, "out of memory");
+        for (; seps; seps &= seps - 1)
+            msg->fields[nf++] = (uint32_t)(i + nb__hl7_first_byte(seps) + 1);
+        if (nf - seg->first > limit)
+            return nb__hl7_too_many_fields(ps);
+        if (!ctl) {
+            i = n - i >= 8 ? i + 8 : n;
             continue;
         }
-        if (c > 0x1C)
-            continue;
+        i += nb__hl7_first_byte(ctl);
+        unsigned char c = d[i];
         if (c == '\r' || c == '\n')
             break;
         if (c == 0 || c == NB_HL7_MLLP_START || c == NB_HL7_MLLP_END)
@@ -335,7 +393,10 @@ NB_NODISCARD static nb_err_t nb__hl7_scan_segment(nb__hl7_parse_t *ps)
                                 "byte %zu (segment %zu) is %s, which has no place in a message", i,
                                 msg->nsegs + 1,
                                 c == 0 ? "a NUL byte" : "an MLLP framing byte (VT or FS)");
+        i++; /* another control byte, a tab: text */
     }
+    msg->nfields = nf;
+    seg->pieces = (uint32_t)(nf - seg->first);
     seg->len = (uint32_t)(i - seg->off);
     msg->nsegs++;
     ps->pos = i;
@@ -420,7 +481,7 @@ size_t nb_hl7_segment_offset(const nb_hl7_msg_t *msg, size_t seg)
 
 bool nb_hl7_segment_find(const nb_hl7_msg_t *msg, const char *id, size_t from, size_t *seg)
 {
-    if (!id || strlen(id) != 3)
+    if (!id || !id[0] || !id[1] || !id[2] || id[3]) /* three bytes: strlen() costs a call */
         return false;
     for (size_t i = from; i < msg->nsegs; i++)
         if (memcmp(msg->segs[i].id, id, 3) == 0) {

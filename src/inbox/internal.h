@@ -27,11 +27,19 @@ typedef struct nb__entry_s {
     bool waiting;  /* a verdict came first: counted in n_waiting until the record comes */
 } nb__entry_t;
 
+/* The daemon's verdict on one action. */
+typedef struct nb__verdict_s {
+    const char *decision; /* interned: "taken", "action_refused", ... */
+    const char *refused;  /* interned: "owned_by", "closed", ...; NULL */
+    const char *owner;    /* interned: who has it after the action; NULL */
+} nb__verdict_t;
+
 struct nb_inbox_s {
     GStringChunk *strings;
     GHashTable *interned; /* the strings in it, each once (a set) */
     GHashTable *by_id;    /* base id -> entry index + 1 */
     GHashTable *by_ref;   /* reference (interned) -> entry index + 1 */
+    GHashTable *verdicts; /* ack id (interned) -> nb__verdict_t: what the daemon decided */
     nb__entry_t *entries;
     size_t n_entries, cap;
     size_t n_waiting;

@@ -27,6 +27,7 @@ nb_inbox_t *nb_inbox_new(void)
     v->interned = g_hash_table_new(g_str_hash, g_str_equal);
     v->by_id = g_hash_table_new(g_str_hash, g_str_equal);
     v->by_ref = g_hash_table_new(g_str_hash, g_str_equal);
+    v->verdicts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     return v;
 }
 
@@ -36,6 +37,7 @@ void nb_inbox_destroy(nb_inbox_t *v)
         return;
     g_hash_table_destroy(v->by_id);
     g_hash_table_destroy(v->by_ref);
+    g_hash_table_destroy(v->verdicts);
     g_hash_table_destroy(v->interned);
     g_string_chunk_free(v->strings);
     free(v->entries);
@@ -178,6 +180,31 @@ static const char *nb__str(json_t *o, const char *key)
     return json_is_string(m) ? json_string_value(m) : NULL;
 }
 
+/* Keeps the verdict of an audit record that names an action (its "ack_id"). */
+static void nb__keep_verdict(nb_inbox_t *v, json_t *o, const char *decision)
+{
+    const char *ack_id = nb__str(o, "ack_id");
+    if (!ack_id || !ack_id[0])
+        return;
+    nb__verdict_t *vd = g_new0(nb__verdict_t, 1);
+    json_t *owner = json_object_get(o, "owner");
+    vd->decision = nb__inbox_intern(v, decision);
+    vd->refused = nb__inbox_intern(v, nb__str(o, "refused"));
+    vd->owner = nb__inbox_intern(v, json_is_object(owner) ? nb__str(owner, "user_id") : NULL);
+    g_hash_table_replace(v->verdicts, (gpointer)nb__inbox_intern(v, ack_id), vd);
+}
+
+bool nb_inbox_verdict(const nb_inbox_t *v, const char *ack_id, nb_inbox_verdict_t *out)
+{
+    const nb__verdict_t *vd = ack_id ? g_hash_table_lookup(v->verdicts, ack_id) : NULL;
+    if (!vd)
+        return false;
+    nb_str_copy(out->decision, sizeof(out->decision), vd->decision ? vd->decision : "");
+    nb_str_copy(out->refused, sizeof(out->refused), vd->refused ? vd->refused : "");
+    nb_str_copy(out->owner, sizeof(out->owner), vd->owner ? vd->owner : "");
+    return true;
+}
+
 nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errstr,
                         size_t errstr_size)
 {
@@ -192,6 +219,7 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errst
         json_decref(o);
         return NB_ERR_INVALID_ARG;
     }
+    nb__keep_verdict(v, o, decision);
     nb_inbox_state_t to;
     if (strcmp(decision, "taken") == 0 || strcmp(decision, "reassigned") == 0)
         to = NB_INBOX_OWNED;
@@ -219,11 +247,20 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errst
             v->n_waiting++;
         }
         e->state = (uint8_t)to;
-        e->owner = to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner")) : e->owner;
-        e->owner_queue =
-            to == NB_INBOX_OWNED ? nb__inbox_intern(v, nb__str(o, "owner_queue")) : e->owner_queue;
-        if (to == NB_INBOX_OWNED && !e->owner && !e->owner_queue)
-            e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+        if (to == NB_INBOX_OWNED) {
+            /* "owner": {"user_id": ..., "queue": ...}: who has it after the action. */
+            json_t *owner = json_object_get(o, "owner");
+            bool obj = json_is_object(owner);
+            e->owner = nb__inbox_intern(v, obj ? nb__str(owner, "user_id") : NULL);
+            e->owner_queue = nb__inbox_intern(v, obj ? nb__str(owner, "queue") : NULL);
+            if (!e->owner && !e->owner_queue)
+                e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+            /* A reassignment may restart the respond-by. */
+            int64_t rb;
+            const char *rb_s = nb__str(o, "respond_by");
+            if (rb_s && nb_parse_time(rb_s, &rb))
+                e->respond_by = rb;
+        }
         if (at != NB_TIME_NONE && at > e->updated_at)
             e->updated_at = at;
     }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "notbrought/notify.h"
+#include "notify/internal.h"
 
 /* Builds the notification @p a calls for into @p note; false when it calls for none. */
 static bool nb__build(const nb_policy_t *pol, const nb_notify_action_t *a, const nb_ledger_t *led,
@@ -109,6 +109,11 @@ nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_result_t *res, n
     }
     if (err)
         return err;
+    /* A withdrawn notification refuses actions for a while (docs/inbox.md); its id is read
+     * before the ledger changes (they move the raised records the actions point into). */
+    for (size_t i = 0; i < n; i++)
+        if (scratch->acts[i].act == NB_NOTIFY_ACT_WITHDRAW)
+            nb__notify_withdrawn(ns, scratch->acts[i].raised->raised->id, now_ms);
     for (size_t i = 0; i < n_drop; i++)
         nb_ledger_remove_raised(led, scratch->drop[i]);
     for (size_t i = 0; i < n_add && !err; i++)

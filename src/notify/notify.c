@@ -1,7 +1,7 @@
 /*
  * notbrought - notify: notification content and lifecycle (pure).
  */
-#include "notbrought/notify.h"
+#include "notify/internal.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -19,7 +19,7 @@ bool nb_notify_is_closed(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_
     return false;
 }
 
-static void nb__close(nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
+void nb__notify_close(nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
 {
     if (nb_notify_is_closed(s, id))
         return;
@@ -31,7 +31,7 @@ static void nb__close(nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES]
     memcpy(s->closed[s->n_closed++], id, NB_LEDGER_ID_BYTES);
 }
 
-static const nb_ledger_raised_t *nb__find_raised(const nb_ledger_t *led,
+const nb_ledger_raised_t *nb__notify_find_raised(const nb_ledger_t *led,
                                                  const uint8_t id[NB_LEDGER_ID_BYTES])
 {
     size_t n;
@@ -50,50 +50,53 @@ const char *nb_notify_ack_name(nb_notify_ack_t a)
     return (unsigned)a < 4 ? nb__ack_names[a] : "?";
 }
 
-nb_notify_ack_t nb_notify_ack(nb_notify_state_t *s, const nb_ledger_t *led,
-                              const char *notification_id, int64_t now_ms)
+bool nb__notify_parse_id(const char *notification_id, uint8_t id[NB_LEDGER_ID_BYTES])
 {
     char hex[NB_LEDGER_ID_HEX + 1];
-    uint8_t id[NB_LEDGER_ID_BYTES];
-    /* Escalations ("<id>-e<n>") and withdrawals ("<id>-w") are acknowledged as their origin. */
+    /* Escalations ("<id>-e<n>") and withdrawals ("<id>-w") are acted on as their origin. */
     if (strlen(notification_id) < NB_LEDGER_ID_HEX)
-        return NB_NOTIFY_ACK_UNKNOWN;
+        return false;
     memcpy(hex, notification_id, NB_LEDGER_ID_HEX);
     hex[NB_LEDGER_ID_HEX] = '\0';
     const char *rest = notification_id + NB_LEDGER_ID_HEX;
-    if ((rest[0] && rest[0] != '-') || !nb_ledger_id_parse(hex, id))
-        return NB_NOTIFY_ACK_UNKNOWN;
-    if (nb_notify_is_closed(s, id))
-        return NB_NOTIFY_ACK_DUPLICATE;
-    if (nb__find_raised(led, id)) {
-        nb__close(s, id);
+    return !(rest[0] && rest[0] != '-') && nb_ledger_id_parse(hex, id);
+}
+
+nb_notify_ack_t nb_notify_ack(nb_notify_state_t *s, const nb_ledger_t *led,
+                              const char *notification_id, int64_t now_ms)
+{
+    nb_ack_t a;
+    memset(&a, 0, sizeof(a));
+    a.intent = NB_ACK_INTENT_CLOSE;
+    nb_str_copy(a.notification_id, sizeof(a.notification_id), notification_id);
+    switch (nb_notify_apply(NULL, s, led, &a, now_ms, NULL)) {
+    case NB_NOTIFY_CLOSED:
         return NB_NOTIFY_ACK_CLOSED;
-    }
-    for (size_t i = 0; i < s->n_pending; i++)
-        if (memcmp(s->pending[i].id, id, NB_LEDGER_ID_BYTES) == 0)
-            return NB_NOTIFY_ACK_DUPLICATE;
-    if (s->n_pending == NB_NOTIFY_MAX_PENDING)
+    case NB_NOTIFY_DUPLICATE:
+        return NB_NOTIFY_ACK_DUPLICATE;
+    case NB_NOTIFY_EARLY:
+        return NB_NOTIFY_ACK_EARLY;
+    default:
         return NB_NOTIFY_ACK_UNKNOWN;
-    memcpy(s->pending[s->n_pending].id, id, NB_LEDGER_ID_BYTES);
-    s->pending[s->n_pending++].at = now_ms;
-    return NB_NOTIFY_ACK_EARLY;
+    }
 }
 
 void nb_notify_sync(nb_notify_state_t *s, const nb_ledger_t *led, int64_t now_ms)
 {
     size_t k = 0;
     for (size_t i = 0; i < s->n_pending; i++) {
-        if (nb__find_raised(led, s->pending[i].id))
-            nb__close(s, s->pending[i].id);
+        if (nb__notify_find_raised(led, s->pending[i].id))
+            nb__notify_close(s, s->pending[i].id);
         else if (s->pending[i].at + NB_NOTIFY_PENDING_MS > now_ms)
             s->pending[k++] = s->pending[i];
     }
     s->n_pending = k;
     k = 0;
     for (size_t i = 0; i < s->n_closed; i++)
-        if (nb__find_raised(led, s->closed[i]))
+        if (nb__notify_find_raised(led, s->closed[i]))
             memmove(s->closed[k++], s->closed[i], NB_LEDGER_ID_BYTES);
     s->n_closed = k;
+    nb__notify_owners_sync(s, led, now_ms);
 }
 
 static const char *const nb__act_names[] = {"fired",     "fired_closed", "escalated",
@@ -105,7 +108,7 @@ const char *nb_notify_act_name(nb_notify_act_t a)
     return (unsigned)a < 7 ? nb__act_names[a] : "?";
 }
 
-static bool nb__pending(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
+bool nb__notify_pending(const nb_notify_state_t *s, const uint8_t id[NB_LEDGER_ID_BYTES])
 {
     for (size_t i = 0; i < s->n_pending; i++)
         if (memcmp(s->pending[i].id, id, NB_LEDGER_ID_BYTES) == 0)
@@ -177,9 +180,9 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
     for (size_t i = 0; i < nd; i++) {
         const nb_policy_decision_t *d = &ds[i];
         if (d->state == NB_POLICY_NEW) {
-            nb_notify_act_t act = d->shadow                   ? NB_NOTIFY_ACT_SHADOW
-                                  : nb__pending(s, d->id_bytes) ? NB_NOTIFY_ACT_NEW_CLOSED
-                                                              : NB_NOTIFY_ACT_NEW;
+            nb_notify_act_t act = d->shadow                            ? NB_NOTIFY_ACT_SHADOW
+                                  : nb__notify_pending(s, d->id_bytes) ? NB_NOTIFY_ACT_NEW_CLOSED
+                                                                       : NB_NOTIFY_ACT_NEW;
             if (act == NB_NOTIFY_ACT_SHADOW && audit_quiet)
                 continue;
             nb_notify_action_t a = {act, d, NULL, 0};
@@ -205,14 +208,25 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
             }
             if (!found || nb_notify_is_closed(s, d->id_bytes) || level >= d->n_rungs)
                 continue;
-            if (d->rungs[level].due <= now_ms) {
+            /* Ownership (docs/inbox.md): a taken notification escalates no further when its
+             * ladder says so; a reassignment that restarted the respond-by moves the rungs
+             * by as much. */
+            const nb_notify_owner_t *own = nb_notify_owner(s, d->id_bytes);
+            if (own && own->state == NB_NOTIFY_OWN_OPEN && own->user_id[0] && d->ownership &&
+                d->ownership->stops_on_take)
+                continue;
+            int64_t shift = own && own->state == NB_NOTIFY_OWN_OPEN &&
+                                    own->respond_by != NB_TIME_NONE && d->respond_by != NB_TIME_NONE
+                                ? own->respond_by - d->respond_by
+                                : 0;
+            if (d->rungs[level].due + shift <= now_ms) {
                 nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level};
                 nb__put_action(out, max, &n, a);
                 level++;
             }
             if (level < d->n_rungs &&
-                (*next_due == NB_TIME_NONE || d->rungs[level].due < *next_due))
-                *next_due = d->rungs[level].due;
+                (*next_due == NB_TIME_NONE || d->rungs[level].due + shift < *next_due))
+                *next_due = d->rungs[level].due + shift;
         }
     }
     return n;
@@ -552,10 +566,12 @@ char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *noti
 
 /* ---- serialisation ------------------------------------------------------------------------ */
 
+/* Version 1: closed and pending ids. Version 2 adds the owner entries (own.c); version 1
+ * state (an older build's changelog) still decodes, with no owners. */
 nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out)
 {
-    uint8_t hdr[3] = {1, (uint8_t)s->n_closed, (uint8_t)s->n_pending};
-    nb_err_t err = nb_buf_append(out, hdr, 3);
+    uint8_t hdr[4] = {2, (uint8_t)s->n_closed, (uint8_t)s->n_pending, (uint8_t)s->n_owned};
+    nb_err_t err = nb_buf_append(out, hdr, 4);
     for (size_t i = 0; !err && i < s->n_closed; i++)
         err = nb_buf_append(out, s->closed[i], NB_LEDGER_ID_BYTES);
     for (size_t i = 0; !err && i < s->n_pending; i++) {
@@ -563,21 +579,24 @@ nb_err_t nb_notify_state_encode(const nb_notify_state_t *s, nb_buf_t *out)
         if (!err)
             err = nb_buf_put_le(out, (uint64_t)s->pending[i].at, 8);
     }
-    return err;
+    return err ? err : nb__notify_owners_encode(s, out);
 }
 
 nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t len, size_t *used)
 {
     const uint8_t *p = buf;
     memset(s, 0, sizeof(*s));
-    if (len < 3 || p[0] != 1 || p[1] > NB_NOTIFY_MAX_CLOSED || p[2] > NB_NOTIFY_MAX_PENDING)
+    size_t hlen = len >= 1 && p[0] == 2 ? 4 : 3;
+    if (len < hlen || (p[0] != 1 && p[0] != 2) || p[1] > NB_NOTIFY_MAX_CLOSED ||
+        p[2] > NB_NOTIFY_MAX_PENDING || (hlen == 4 && p[3] > NB_NOTIFY_MAX_OWNED))
         return NB_ERR_LEDGER_CORRUPT;
-    size_t need = 3 + (size_t)p[1] * NB_LEDGER_ID_BYTES + (size_t)p[2] * (NB_LEDGER_ID_BYTES + 8);
+    size_t need =
+        hlen + (size_t)p[1] * NB_LEDGER_ID_BYTES + (size_t)p[2] * (NB_LEDGER_ID_BYTES + 8);
     if (len < need)
         return NB_ERR_LEDGER_CORRUPT;
     s->n_closed = p[1];
     s->n_pending = p[2];
-    const uint8_t *q = p + 3;
+    const uint8_t *q = p + hlen;
     for (size_t i = 0; i < s->n_closed; i++, q += NB_LEDGER_ID_BYTES)
         memcpy(s->closed[i], q, NB_LEDGER_ID_BYTES);
     for (size_t i = 0; i < s->n_pending; i++) {
@@ -586,6 +605,9 @@ nb_err_t nb_notify_state_decode(nb_notify_state_t *s, const void *buf, size_t le
         s->pending[i].at = (int64_t)nb_le_get(q, 8);
         q += 8;
     }
-    *used = need;
+    size_t owners = 0;
+    if (hlen == 4 && !nb__notify_owners_decode(s, p[3], q, len - need, &owners))
+        return NB_ERR_LEDGER_CORRUPT;
+    *used = need + owners;
     return NB_ERR_OK;
 }

@@ -218,6 +218,59 @@ const nb__cdef_t nb__config_table[] = {
      "Longest time a message waits for Kafka's acknowledgement (brokers down, a partition "
      "without leader); then it is answered AR and the sender resends it. Keep it below the "
      "sender's ACK timeout."},
+    {"inbox.bind", NB__C_STR, "127.0.0.1", NONE, OFF(inbox_bind), 0, 0,
+     "Numeric IPv4 or IPv6 address the safeguarding inbox (`notbrought inbox`, docs/inbox.md) "
+     "listens on. Without `inbox.tls` it serves plain HTTP, which is allowed only on a loopback "
+     "address (development: browsers treat http://localhost as secure) or behind the "
+     "authenticating proxy of `inbox.auth.proxy`, which terminates TLS."},
+    {"inbox.port", NB__C_INT, "8443", 0, 65535, OFF(inbox_port), 0, 0,
+     "Port of the inbox; 0 picks a free port (tests)."},
+    {"inbox.tls.cert", NB__C_STR, "", NONE, OFF(inbox_tls_cert), 0, 0,
+     "PEM certificate (chain) of the inbox's HTTPS (libmicrohttpd's GnuTLS, TLS 1.2 or later); "
+     "with `inbox.tls.key`. Under TLS every answer carries Strict-Transport-Security."},
+    {"inbox.tls.key", NB__C_STR, "", NONE, OFF(inbox_tls_key), 0, 0,
+     "PEM private key of `inbox.tls.cert`."},
+    {"inbox.max_connections", NB__C_INT, "256", 1, 10000, OFF(inbox_max_connections), 0, 0,
+     "Most connections the inbox holds at once."},
+    {"inbox.session.idle_timeout_s", NB__C_INT, "1800", 60, 86400, OFF(inbox_session_idle_s), 0, 0,
+     "A session not used for this long ends: the user signs in again."},
+    {"inbox.session.absolute_timeout_s", NB__C_INT, "43200", 60, 604800,
+     OFF(inbox_session_absolute_s), 0, 0,
+     "A session ends this long after its sign-in however busy it is (default 12 hours: a "
+     "shift)."},
+    {"inbox.session.max", NB__C_INT, "10000", 16, 1000000, OFF(inbox_max_sessions), 0, 0,
+     "Most sessions held at once, signed in or on the sign-in page; past it the oldest session "
+     "still signing in is dropped, and with none, a new sign-in is answered 503."},
+    {"inbox.auth.users_file", NB__C_STR, "", NONE, OFF(inbox_users_file), 0, 0,
+     "The local users file (YAML, docs/inbox.md): each user's `id`, `name`, `queues` and "
+     "`password_hash` (Argon2id, from `notbrought inbox passwd`). A user without a hash signs in "
+     "only through the proxy, and the file then gives their queues."},
+    {"inbox.auth.max_failures_per_user", NB__C_INT, "5", 1, 1000, OFF(inbox_max_failures_per_user),
+     0, 0,
+     "Failed sign-ins of one user id within `inbox.auth.failure_window_s` after which the next "
+     "attempts are answered 429 with Retry-After, whatever the password."},
+    {"inbox.auth.max_failures_per_address", NB__C_INT, "20", 1, 100000,
+     OFF(inbox_max_failures_per_address), 0, 0,
+     "The same, per client address (set higher where many users share one address)."},
+    {"inbox.auth.failure_window_s", NB__C_INT, "900", 10, 86400, OFF(inbox_failure_window_s), 0, 0,
+     "The window of the sign-in failure limits (default 15 minutes)."},
+    {"inbox.auth.proxy.user_header", NB__C_STR, "", NONE, OFF(inbox_proxy_user_header), 0, 0,
+     "Header carrying the signed-in user's id from an authenticating reverse proxy (NHS CIS2 / "
+     "OIDC in front of the inbox), e.g. `X-Forwarded-User`; \"\" turns proxy sign-in off. "
+     "Honoured only from `inbox.auth.proxy.trusted_proxies`; from any other address it is "
+     "ignored (the request is not signed in) and the attempt is logged."},
+    {"inbox.auth.proxy.name_header", NB__C_STR, "", NONE, OFF(inbox_proxy_name_header), 0, 0,
+     "Header carrying the user's display name; without it (or when the proxy sends none) the "
+     "users file's name, else the id, is shown."},
+    {"inbox.auth.proxy.queues_header", NB__C_STR, "", NONE, OFF(inbox_proxy_queues_header), 0, 0,
+     "Header carrying the user's queues (routes such as `queue:cav-health-visiting-duty`, "
+     "comma-separated), for proxies that map the identity provider's roles to queues. Without "
+     "it the queues are the users file's entry of the same id (no entry: no queues)."},
+    {"inbox.auth.proxy.trusted_proxies", NB__C_LIST, "", NONE, OFF(inbox_trusted_proxies),
+     OFF(n_inbox_trusted_proxies), NB_CONFIG_MAX_PROXIES,
+     "CIDR blocks (`10.0.0.0/8`, `127.0.0.1/32`, `::1/128`; a bare address is one host) the proxy "
+     "connects from; required with `inbox.auth.proxy.user_header`. Quote IPv6 blocks in a "
+     "`[...]` list (`[\"::1/128\"]`): YAML reads a bare `::` there as a key."},
     NB__CONFIG_DISPATCH_KEYS /* src/ops/config_dispatch.h */
 };
 const size_t nb__config_count = sizeof(nb__config_table) / sizeof(nb__config_table[0]);

@@ -148,6 +148,49 @@ static void nb__load_value(nb_config_t *c, yaml_document_t *doc, const nb__cdef_
         nb__cerr(e, "%s:%d:%d: %s: %s", path, MARK(v), d->key, why);
 }
 
+/* Whether some key of the table is below @p prefix ("inbox.tls" for "inbox.tls.cert"). */
+static bool nb__is_group(const char *prefix)
+{
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < nb__config_count; i++)
+        if (strncmp(nb__config_table[i].key, prefix, n) == 0 && nb__config_table[i].key[n] == '.')
+            return true;
+    return false;
+}
+
+/* The keys of the mapping @p map below @p prefix (a section, or a group of keys in one such
+ * as inbox.auth.proxy, which nests as the table's dotted names do). */
+static void nb__load_keys(nb_config_t *c, yaml_document_t *doc, yaml_node_t *map,
+                          const char *prefix, const char *path, nb__cerr_t *e)
+{
+    for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < map->data.mapping.pairs.top;
+         q++) {
+        yaml_node_t *k = yaml_document_get_node(doc, q->key);
+        yaml_node_t *v = yaml_document_get_node(doc, q->value);
+        char key[256];
+        snprintf(key, sizeof(key), "%s.%s", prefix,
+                 k->type == YAML_SCALAR_NODE ? (char *)k->data.scalar.value : "?");
+        const nb__cdef_t *d = nb__find(key);
+        bool group = !d && nb__is_group(key);
+        if (!d && !group) {
+            nb__cerr(e, "%s:%d:%d: unknown key '%s'", path, MARK(k), key);
+            continue;
+        }
+        yaml_node_t *first = nb__earlier_key(doc, map, q);
+        if (first) {
+            nb__cerr(e, "%s:%d:%d: key '%s' is given twice (first at line %d)", path, MARK(k), key,
+                     (int)first->start_mark.line + 1);
+            continue;
+        }
+        if (!group)
+            nb__load_value(c, doc, d, v, path, e);
+        else if (v->type == YAML_MAPPING_NODE)
+            nb__load_keys(c, doc, v, key, path, e);
+        else if (v->type != YAML_SCALAR_NODE || v->data.scalar.length != 0)
+            nb__cerr(e, "%s:%d:%d: %s: expected a mapping of keys (%s.*)", path, MARK(v), key, key);
+    }
+}
+
 nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t errstr_size)
 {
     nb__cerr_t e = {errstr, errstr_size, 0, 0};
@@ -188,30 +231,11 @@ nb_err_t nb_config_load(nb_config_t *c, const char *path, char *errstr, size_t e
             if (sv->type != YAML_MAPPING_NODE) {
                 nb__cerr(&e,
                          "%s:%d:%d: unknown key '%s' (expected a section: kafka, topics, "
-                         "processing, policy, identity, notify, ops, ingest, dispatch)",
+                         "processing, policy, identity, notify, ops, ingest, inbox, dispatch)",
                          path, MARK(sk), section);
                 continue;
             }
-            for (yaml_node_pair_t *q = sv->data.mapping.pairs.start;
-                 q < sv->data.mapping.pairs.top; q++) {
-                yaml_node_t *k = yaml_document_get_node(&doc, q->key);
-                yaml_node_t *v = yaml_document_get_node(&doc, q->value);
-                char key[256];
-                snprintf(key, sizeof(key), "%s.%s", section,
-                         k->type == YAML_SCALAR_NODE ? (char *)k->data.scalar.value : "?");
-                const nb__cdef_t *d = nb__find(key);
-                if (!d) {
-                    nb__cerr(&e, "%s:%d:%d: unknown key '%s'", path, MARK(k), key);
-                    continue;
-                }
-                first = nb__earlier_key(&doc, sv, q);
-                if (first) {
-                    nb__cerr(&e, "%s:%d:%d: key '%s' is given twice (first at line %d)", path,
-                             MARK(k), key, (int)first->start_mark.line + 1);
-                    continue;
-                }
-                nb__load_value(c, &doc, d, v, path, &e);
-            }
+            nb__load_keys(c, &doc, sv, section, path, &e);
         }
     }
     yaml_document_delete(&doc);

@@ -210,10 +210,12 @@ static void nb__decide_rungs(const nb_policy_t *pol, nb_policy_decision_t *d,
     const nb__flat_t *flat = r->flat;
     size_t n_flat = r->n_rungs;
     d->ladder_of_tier = false;
+    d->ownership = r->own ? &r->own->pub : &pol->own.pub;
     if (d->tier != d->base_tier && pol->tiers[d->tier].n_rungs) {
         flat = pol->tiers[d->tier].flat;
         n_flat = pol->tiers[d->tier].n_rungs;
         d->ladder_of_tier = true;
+        d->ownership = pol->tiers[d->tier].own ? &pol->tiers[d->tier].own->pub : &pol->own.pub;
     }
     d->n_rungs = n_flat;
     int64_t prev = INT64_MIN;

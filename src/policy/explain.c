@@ -417,6 +417,49 @@ static void nb__overlap_groups(nb__out_t *o, const nb_policy_t *pol)
     }
 }
 
+/* One 'ownership:' block in words (docs/inbox.md). */
+static void nb__own(nb__out_t *o, const nb__own_t *own, const char *indent)
+{
+    nb__pf(o, "%sEscalation stops when the notification is %s.\n", indent,
+           own->pub.stops_on_take ? "taken (someone owns it) or closed"
+                                  : "closed (taking it "
+                                    "does not stop it)");
+    if (!own->pub.reassign_restarts) {
+        nb__pf(o, "%sA reassignment keeps the respond-by and the ladder's times.\n", indent);
+    } else {
+        nb__pf(o,
+               "%sA reassignment restarts the respond-by (and the ladder's times with it): "
+               "respond ",
+               indent);
+        if (own->after.kind != NB__RESPOND_NONE)
+            nb__respond(o, &own->after);
+        else
+            nb__pf(o, "as the rule gives, counted from the reassignment");
+        nb__pf(o, ".\n");
+    }
+    if (own->pub.n_may_reassign) {
+        nb__pf(o, "%sMay reassign what another person owns:", indent);
+        for (size_t i = 0; i < own->pub.n_may_reassign; i++)
+            nb__pf(o, "%s %s", i ? "," : "", own->pub.may_reassign[i]);
+        nb__pf(o, ".\n");
+    } else {
+        nb__pf(o, "%sOnly its owner may reassign or close what a person owns.\n", indent);
+    }
+}
+
+/* The ownership keys: the policy's, and each ladder's own. */
+static void nb__ownership(nb__out_t *o, const nb_policy_t *pol)
+{
+    nb__pf(o, "\nOWNERSHIP (taking, reassigning and closing a notification)\n");
+    nb__own(o, &pol->own, "  ");
+    for (size_t i = 0; i < pol->n_ladders; i++) {
+        if (!pol->ladders[i].own.set)
+            continue;
+        nb__pf(o, "  On the ladder %s:\n", pol->ladders[i].id);
+        nb__own(o, &pol->ladders[i].own, "    ");
+    }
+}
+
 nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
 {
     nb__out_t o = {out, NB_ERR_OK};
@@ -445,6 +488,7 @@ nb_err_t nb_policy_explain(const nb_policy_t *pol, nb_buf_t *out)
     nb__pf(&o, "  History is kept for %d days.\n", in->retention_days);
     if (pol->n_overlaps)
         nb__overlap_groups(&o, pol);
+    nb__ownership(&o, pol);
     if (pol->self_managing_from_age < 18)
         nb__pf(&o, "\nYOUNG PEOPLE\n  From the age of %d, a young person is presumed to manage their "
                    "own appointments: a missed one is 'did not attend', and each rule says whether "

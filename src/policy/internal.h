@@ -94,6 +94,21 @@ typedef struct nb__rung_s {
     nb__mark_t mark;
 } nb__rung_t;
 
+/* An 'ownership:' block (load_ownership.c): the YAML's values and what the lifecycle reads. */
+typedef struct nb__own_s {
+    int32_t set;         /* the block was given */
+    int32_t stops_on;    /* NB__STOPS_ON_*; NB__UNSET: close */
+    int32_t restarts;    /* NB__UNSET: true */
+    nb__respond_t after; /* respond_by_after_reassign; kind NONE: the rule's own */
+    size_t n_roles;
+    const char *roles[NB_POLICY_MAX_REASSIGNERS];
+    nb__mark_t roles_mark;
+    nb_policy_ownership_t pub; /* filled from the above (nb__own_resolve()) */
+    nb__mark_t mark;
+} nb__own_t;
+
+enum { NB__STOPS_ON_CLOSE, NB__STOPS_ON_TAKE };
+
 typedef struct nb__ladder_s {
     const char *id;
     const char *title;
@@ -104,6 +119,7 @@ typedef struct nb__ladder_s {
     nb__mark_t then_mark;
     int32_t override;
     int layer;
+    nb__own_t own; /* its 'ownership:' block (own.set 0: none) */
 } nb__ladder_t;
 
 /* One rung of a ladder, flattened (chained ladders followed). */
@@ -148,6 +164,7 @@ typedef struct nb__rule_s {
     nb__respond_t eff_respond; /* respond_within, else the tier's default (NONE: neither) */
     size_t n_rungs;
     nb__flat_t flat[NB_POLICY_MAX_RUNGS];
+    const nb__own_t *own; /* its ladder's ownership block, or NULL: the policy's */
 } nb__rule_t;
 
 typedef struct nb__modifier_s {
@@ -203,6 +220,7 @@ typedef struct nb__tier_s {
     nb__mark_t ladder_mark;
     size_t n_rungs;
     nb__flat_t flat[NB_POLICY_MAX_RUNGS];
+    const nb__own_t *own; /* its ladder's ownership block, or NULL: the policy's */
 } nb__tier_t;
 
 /* One declared appointment type: its name and the life stage it belongs to. */
@@ -257,6 +275,8 @@ struct nb_policy_s {
     nb__ladder_t ladders[NB_POLICY_MAX_LADDERS];
     size_t n_overlaps;
     nb__overlap_t overlaps[NB__MAX_OVERLAPS];
+    /* 'ownership:' at policy level (the defaults when no file says) */
+    nb__own_t own;
     /* resolved: per rule, the groups it is in (bits of overlaps[]) */
     uint16_t overlap_of[NB_POLICY_MAX_RULES];
 };
@@ -508,6 +528,13 @@ void nb__overlaps(const nb__ev_t *ev, nb_policy_result_t *res);
 int32_t nb__policy_local_day(int64_t ms);
 int64_t nb__policy_local_to_utc(int32_t day, int32_t minutes);
 int64_t nb__policy_respond_by(const nb_policy_t *pol, const nb__respond_t *r, int64_t from_ms);
+
+/* The 'ownership:' keys (load_ownership.c): the defaults; the parser (dst: an nb__own_t);
+ * the checks once every file is read (roles known, public values filled, rules and tiers
+ * pointed at their ladder's block). */
+void nb__ownership_defaults(nb__own_t *own);
+bool nb__p_ownership(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
+void nb__ownership_resolve(nb__ctx_t *ctx);
 /** Working days of a range, one bit a day, for scans over many years (NULL bits: none). */
 typedef struct nb__workdays_s {
     int32_t first, n; /* days since the epoch; how many */

@@ -198,6 +198,8 @@ static const nb__field_t nb__top_fields[] = {
     {"types", nb__p_types_decl, 0, 0, 0, NULL, 0,
      "the vocabulary of appointment types, by life stage"},
     {"delete", nb__p_map, 0, 0, 0, &nb__delete_table, 0, "ids removed by an overlay"},
+    {"ownership", nb__p_ownership, offsetof(struct nb_policy_s, own), 0, 0, NULL, 0,
+     "what taking and reassigning a notification do (docs/inbox.md)"},
     {"notes", nb__p_ignore, 0, 0, 0, NULL, 0, "free text, ignored"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__top_table = {"the policy file", nb__top_fields, NB__NO_MARK};
@@ -417,6 +419,7 @@ static void nb__finish(nb__ctx_t *ctx)
         }
     }
     nb__check_ladder_cycles(ctx);
+    nb__ownership_resolve(ctx);
     for (size_t i = 0; i < pol->n_ladders; i++)
         for (size_t k = 0; k < pol->ladders[i].n_rungs; k++)
             nb__resolve_refs(ctx, &pol->ladders[i].rungs[k].to);
@@ -484,6 +487,7 @@ static nb_policy_t *nb__policy_new(void)
     pol->retention_days_set = NB__UNSET;
     pol->cob_minutes = 17 * 60;
     pol->cal_from = pol->cal_to = NB__UNSET;
+    nb__ownership_defaults(&pol->own);
     return pol;
 }
 

@@ -103,6 +103,8 @@ static const nb__field_t nb__ladder_fields[] = {
      "continue with this ladder after the last rung"},
     {"override", nb__p_bool, offsetof(nb__ladder_t, override), 0, 0, NULL, 0,
      "an overlay replaces the ladder of this id"},
+    {"ownership", nb__p_ownership, offsetof(nb__ladder_t, own), 0, 0, NULL, 0,
+     "what taking and reassigning a notification on this ladder do (else the policy's)"},
     {NULL, NULL, 0, 0, 0, NULL, 0, NULL}};
 static const nb__table_t nb__ladder_table = {"ladder", nb__ladder_fields,
                                              offsetof(nb__ladder_t, mark)};
@@ -261,6 +263,9 @@ void nb__flatten(nb__ctx_t *ctx, nb__rule_t *r)
     } else if (r->inline_ladder.n_rungs) {
         l = &r->inline_ladder;
     }
+    /* The ownership keys are those of the ladder the rule names (not of one it continues
+     * with): the policy's when it has none. */
+    r->own = l && l != &r->inline_ladder && l->own.set ? &l->own : NULL;
     int32_t anchor = NB__UNSET; /* a continuation's: the last rung's of the ladder before */
     while (l) {
         int64_t last = 0;
@@ -327,6 +332,7 @@ void nb__flatten_tiers(nb__ctx_t *ctx)
         r->mark = tier->mark;
         nb__flatten(ctx, r);
         tier->n_rungs = r->n_rungs;
+        tier->own = r->own; /* a ladder's block: lives in pol->ladders */
         memcpy(tier->flat, r->flat, sizeof(tier->flat));
         free(r);
         for (size_t i = 0; i < tier->n_rungs; i++)

@@ -229,6 +229,19 @@ nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
     return err;
 }
 
+/* The audit record of a verdict on a person's action (nb_notify_apply()). */
+nb_err_t nb__audit_action(nb__pipeline_t *p, nb_stream_t *st, const nb_ack_t *a,
+                          const nb_notify_outcome_t *o, const char *child_key, int64_t now)
+{
+    char *json = nb_notify_audit_action(p->pol, a, o, child_key, now);
+    if (!json)
+        return NB_ERR_NOMEM;
+    nb_err_t err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, child_key,
+                            strlen(child_key), json, strlen(json), NULL);
+    free(json);
+    return err;
+}
+
 /* What nb__lifecycle() hands its sink. */
 typedef struct nb__life_s {
     nb__pipeline_t *p;

@@ -493,11 +493,15 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
             rec = &dec;
         }
         if (!err) {
-            nb_notify_ack_t r = nb_notify_ack(&c.ns, c.led, rec->u.ack.notification_id, now);
-            err = nb__audit(p, st, nb_notify_ack_name(r), rec->u.ack.notification_id, NULL,
-                            m->key_hex, -1, 0, NULL, now);
-            if (!err && (r == NB_NOTIFY_ACK_CLOSED || r == NB_NOTIFY_ACK_EARLY)) {
-                /* A closed notification has no escalation left. */
+            /* Take, reassign or close (docs/inbox.md): the first applied wins; the verdict
+             * is the audit record the inbox learns the outcome from. */
+            nb_notify_outcome_t o;
+            nb_notify_verdict_t r = nb_notify_apply(p->pol, &c.ns, c.led, &rec->u.ack, now, &o);
+            err = nb__audit_action(p, st, &rec->u.ack, &o, m->key_hex, now);
+            if (!err && r != NB_NOTIFY_DUPLICATE && r != NB_NOTIFY_REFUSED &&
+                r != NB_NOTIFY_UNKNOWN) {
+                /* A closed notification has no escalation left; a taken one may stop, a
+                 * reassigned one's timers move (the ladder's ownership keys). */
                 err = nb__lifecycle(p, st, &c, m->key_hex, true, now);
                 if (!err)
                     err = nb__child_save(p, st, part, m->key, &c);

@@ -291,6 +291,10 @@ NB_NODISCARD nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *
                                 const char *notification_id, const char *rule_id,
                                 const char *child_key, int tier, int level,
                                 const nb_notification_t *evidence_from, int64_t now);
+/* The audit record of a verdict on a person's action (child.c). */
+NB_NODISCARD nb_err_t nb__audit_action(nb__pipeline_t *p, nb_stream_t *st, const nb_ack_t *a,
+                                       const nb_notify_outcome_t *o, const char *child_key,
+                                       int64_t now);
 NB_NODISCARD nb_err_t nb__lifecycle(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
                                     const char *key_hex, bool quiet, int64_t now);
 

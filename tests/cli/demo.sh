@@ -2,7 +2,8 @@
 # ops/demo with this build's binary (issue 22): it runs to the end (exit 0), the HL7 v2 message
 # is answered AA and the FHIR Appointment 201, and the baby's two missed appointments became
 # notifications: the health visiting one on its own and both together as a pattern across two
-# agencies. The NHS number is shown only where a nurse reads it (the notification text).
+# agencies; the safeguarding inbox starts over them and its address and a demo sign-in are
+# printed.
 # Usage: demo.sh NOTBROUGHT SOURCE_DIR
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -23,3 +24,7 @@ grep -q 'Rule: *hv_missed_under1 ' "$work/feeds" && grep -q 'appointment hv-demo
 awk 'BEGIN{RS=""} /under5_multiagency/ && /appointment FL9001 at W97001/ && /appointment hv-demo-0001 at 7A5/ {f=1} END{exit !f}' \
     "$work/feeds" && ok "both became under5_multiagency (two agencies)" ||
     bad "no under5_multiagency with both: $(cat "$work/feeds")"
+# The inbox over the demo's notifications: started, caught up with the topics, and said where.
+grep -q 'the inbox: http://127.0.0.1:[0-9]*/' "$work/out" && grep -q 'sign in as hv.demo' "$work/out" &&
+    ok "the inbox's address and a demo sign-in are printed" ||
+    bad "no inbox address: $(sed -n '/safeguarding inbox/,$p' "$work/out")"

@@ -44,6 +44,13 @@ nb_cli_test(policy_check_bad_ladder "policy|check|${D}/bad-ladder.yaml" 1
             "bad-ladder.yaml:17:11: error: escalation rung at 24 hours must come after the rung before it")
 nb_cli_test(policy_check_overlay_clash "policy|check|${D}/valid-min.yaml|${D}/overlay-clash.yaml" 1
             "overlay-clash.yaml:3:5: error: rule 'any_wnb' is already defined at .*valid-min.yaml:9:5; say 'override: true'")
+# Ownership keys (docs/inbox.md, section 1): checked like every other key, and explained.
+nb_cli_test(policy_check_ownership_value "policy|check|${D}/ownership-bad.yaml" 1
+            "ownership-bad.yaml:9:24: error: unknown 'escalation_stops_on' 'taken' \\(expected one of: close, take\\) \\[policy_value\\]")
+nb_cli_test(policy_check_ownership_role "policy|check|${D}/ownership-unknown-role.yaml" 1
+            "ownership-unknown-role.yaml:9:23: error: 'may_reassign_owned' names unknown role 'team_leader' \\[policy_reference\\]")
+nb_cli_test(policy_explain_ownership "policy|explain|${D}/ownership.yaml" 0
+            "OWNERSHIP.*taken \\(someone owns it\\) or closed.*within 8 hours.*hv_team_leader.*On the ladder leader:.*closed \\(taking it does not stop it\\).*keeps the respond-by")
 nb_cli_test(policy_test_missing_cases "policy|test|${D}/valid-min.yaml" 2 "usage: notbrought policy")
 # --help after a subcommand is help, not a file name.
 nb_cli_test(policy_check_help "policy|check|--help" 0 "^usage: notbrought policy check FILE")
@@ -108,6 +115,14 @@ add_test(NAME cli.http_slow_clients
          COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/http_slow_clients.py $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.http_slow_clients PROPERTIES LABELS cli TIMEOUT 60)
+
+# The safeguarding inbox's signing in (issue 23, docs/inbox.md §3) against the running
+# `notbrought inbox`: passwords, cookies, CSRF, sign-out, rate limits, the trusted proxy's
+# header, TLS and the security headers (python3, stdlib only; openssl for the certificate).
+add_test(NAME cli.inbox_web
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/inbox_web.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.inbox_web PROPERTIES LABELS "cli;integration" TIMEOUT 180)
 
 # Untrusted text and validation at the door (issue 18): decode reports every refused record
 # with its code and field and prints nothing raw; consume reports what it cannot decode, exits

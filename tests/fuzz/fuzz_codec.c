@@ -45,6 +45,10 @@ static void check_text(const nb_record_t *rec)
     case NB_RECORD_ACK:
         NB__CHECK(rec->u.ack.acknowledged_by, NB_TEXT_NAME);
         NB__CHECK(rec->u.ack.outcome, NB_TEXT_FREE);
+        NB__CHECK(rec->u.ack.reason, NB_TEXT_FREE);
+        NB__CHECK(rec->u.ack.user_id, NB_TEXT_ID);
+        NB__CHECK(rec->u.ack.reassign_to_queue, NB_TEXT_ID);
+        NB__CHECK(rec->u.ack.reassign_to_user, NB_TEXT_ID);
         break;
     default:
         break;

@@ -662,6 +662,37 @@ static bool sc_people(sc_ctx_t *c, yaml_node_t *m, int *nhs_seq, const char *uni
     return true;
 }
 
+/* The ownership keys of an acknowledgement (docs/inbox.md): intent, user, role, to_queue,
+ * to_user, reason. */
+static bool sc_ack_v2(sc_ctx_t *c, yaml_node_t *a, sc_ack_t *ack)
+{
+    const char *intent = sc_str(sc_get(c, a, "intent"));
+    ack->intent = NB_ACK_INTENT_CLOSE;
+    if (intent && !nb_ack_intent_parse(intent, &ack->intent))
+        return sc_fail(c, sc_get(c, a, "intent"), "unknown intent '%s' (take, reassign, close)",
+                       intent);
+    static const struct {
+        const char *key;
+        size_t off, cap;
+    } strs[] = {
+        {"user", offsetof(sc_ack_t, user), NB_ID_MAX + 1},
+        {"role", offsetof(sc_ack_t, role), NB_ID_MAX + 1},
+        {"to_queue", offsetof(sc_ack_t, to_queue), NB_ID_MAX + 1},
+        {"to_user", offsetof(sc_ack_t, to_user), NB_ID_MAX + 1},
+        {"reason", offsetof(sc_ack_t, reason), NB_TEXT_MAX + 1},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        const char *v = sc_str(sc_get(c, a, strs[i].key));
+        char *dst = (char *)ack + strs[i].off;
+        dst[0] = '\0';
+        if (v && strlen(v) >= strs[i].cap)
+            return sc_fail(c, sc_get(c, a, strs[i].key), "'%s' is too long", strs[i].key);
+        if (v)
+            snprintf(dst, strs[i].cap, "%s", v);
+    }
+    return true;
+}
+
 /* Step @p i of the scenario, from @p s. */
 static bool sc_step(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *s, size_t i, const char *uniq,
                     sc_versions_t *vs, const nb_validate_opts_t *vopts)
@@ -704,7 +735,9 @@ static bool sc_step(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *s, size_t i, co
     if (al && (al->type != YAML_SEQUENCE_NODE || sc_len(al) > 4))
         return sc_fail(c, al, "'acks' must be a list (of at most 4)");
     for (size_t j = 0; al && j < sc_len(al); j++) {
-        static const char *const keys[] = {"rule", "child", "pregnancy", "action", NULL};
+        static const char *const keys[] = {"rule",    "child",  "pregnancy", "action",
+                                           "intent",  "user",   "role",      "to_queue",
+                                           "to_user", "reason", NULL};
         yaml_node_t *a = sc_at(c, al, j);
         sc_ack_t *ack = &st->acks[st->n_acks++];
         const char *rule = sc_str(sc_get(c, a, "rule"));
@@ -716,9 +749,11 @@ static bool sc_step(sc_ctx_t *c, sc_scenario_t *sc, yaml_node_t *s, size_t i, co
             return sc_fail(c, a, "an acknowledgement names the 'rule' of the notification");
         ack->line = (int)a->start_mark.line + 1;
         snprintf(ack->rule, sizeof(ack->rule), "%s", rule);
-        ack->action = NB_ACK_SEEN;
-        if (action && !nb_ack_action_parse(action, &ack->action))
+        ack->action = NB_ACK_OTHER;
+        if (action && !nb_ack_action_parse_any(action, &ack->action))
             return sc_fail(c, sc_get(c, a, "action"), "unknown action '%s'", action);
+        if (!sc_ack_v2(c, a, ack))
+            return false;
     }
     yaml_node_t *ex = sc_get(c, s, "expect");
     if (ex && ex->type != YAML_SEQUENCE_NODE)

@@ -72,6 +72,12 @@ typedef struct sc_ack_s {
     char rule[NB_ID_MAX + 1];
     sc_subject_t subj;
     nb_ack_action_t action;
+    nb_ack_intent_t intent;       /* take, reassign, close (the default) */
+    char user[NB_ID_MAX + 1];     /* user_id; "" for a version 1 close */
+    char role[NB_ID_MAX + 1];     /* the queue acted in; "": the notification's first role */
+    char to_queue[NB_ID_MAX + 1]; /* reassign: target queue */
+    char to_user[NB_ID_MAX + 1];  /* reassign: target person */
+    char reason[NB_TEXT_MAX + 1];
 } sc_ack_t;
 
 typedef struct sc_step_s {

@@ -359,8 +359,11 @@ int sc_write_replay(const sc_scenario_t *sc, FILE *f)
             if (i == n_links) {
                 for (size_t k2 = 0; k2 < st->n_acks; k2++) {
                     const sc_ack_t *a = &st->acks[k2];
-                    json_t *o = json_pack("{s:s, s:s}", "acknowledge", a->rule, "action",
-                                          nb_ack_action_name(a->action));
+                    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "acknowledge",
+                                          a->rule, "action", nb_ack_action_name(a->action),
+                                          "intent", nb_ack_intent_name(a->intent), "user", a->user,
+                                          "role", a->role[0] ? a->role : "scenario", "to_queue",
+                                          a->to_queue, "to_user", a->to_user, "reason", a->reason);
                     if (a->subj.person >= 0) {
                         json_object_set_new(o, "nhs_number",
                                             json_string(sc->people[a->subj.person].nhs));

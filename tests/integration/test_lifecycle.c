@@ -235,7 +235,8 @@ static int audit_cb(void *opaque, const char *topic, const char *key, const void
     (void)topic;
     (void)key;
     (void)ts;
-    static const char needle[] = "\"decision\":\"acknowledged\"";
+    /* A close is audited as "closed" (docs/inbox.md: the verdict on an action). */
+    static const char needle[] = "\"decision\":\"closed\"";
     for (size_t i = 0; i + sizeof(needle) - 1 <= len; i++) {
         if (memcmp((const char *)value + i, needle, sizeof(needle) - 1) == 0) {
             s->audit_acknowledged++;
@@ -370,10 +371,11 @@ static void check_view(const char *bs, const seen_set_t *s)
 
     /* What comes next is followed: a verdict on A (as the daemon will write for a take). */
     char json[256];
-    int len = snprintf(json, sizeof(json),
-                       "{\"at\":\"2026-03-16T10:00:00.000Z\",\"decision\":\"taken\","
-                       "\"notification_id\":\"%s\",\"owner\":\"nurse-7\",\"owner_queue\":null}",
-                       a->id);
+    int len =
+        snprintf(json, sizeof(json),
+                 "{\"at\":\"2026-03-16T10:00:00.000Z\",\"decision\":\"taken\","
+                 "\"notification_id\":\"%s\",\"owner\":{\"user_id\":\"nurse-7\",\"queue\":null}}",
+                 a->id);
     FILE *f = fopen(recfile, "w");
     assert_int_equal(nb_recfile_write(f, c->audit_topic, a->key, json, (size_t)len, t0), 0);
     fclose(f);

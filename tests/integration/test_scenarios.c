@@ -152,8 +152,10 @@ static int replay_not_applied(const char *report)
         fail_msg("replay's report does not parse: %s", jerr.text);
     json_t *na = json_object_get(root, "not_applied");
     json_t *expired = json_object_get(na, "expired"), *refused = json_object_get(na, "refused");
-    assert_true(json_is_integer(expired) && json_is_integer(refused));
-    int k = (int)(json_integer_value(expired) + json_integer_value(refused));
+    json_t *invalid = json_object_get(na, "invalid"); /* e.g. an action validation refuses */
+    assert_true(json_is_integer(expired) && json_is_integer(refused) && json_is_integer(invalid));
+    int k = (int)(json_integer_value(expired) + json_integer_value(refused) +
+                  json_integer_value(invalid));
     json_decref(root);
     return k;
 }
@@ -471,8 +473,15 @@ static void send_acks(const sc_scenario_t *sc, const sc_step_t *st, size_t first
         nb_str_copy(ack->reference, sizeof(ack->reference), n->reference);
         nb_str_copy(ack->acknowledged_by, sizeof(ack->acknowledged_by), "Scenario nurse");
         nb_str_copy(ack->role, sizeof(ack->role),
-                    n->n_recipients ? n->recipients[0].role : "-");
+                    a->role[0]        ? a->role
+                    : n->n_recipients ? n->recipients[0].role
+                                      : "-");
         ack->action = a->action;
+        ack->intent = a->intent;
+        nb_str_copy(ack->user_id, sizeof(ack->user_id), a->user);
+        nb_str_copy(ack->reassign_to_queue, sizeof(ack->reassign_to_queue), a->to_queue);
+        nb_str_copy(ack->reassign_to_user, sizeof(ack->reassign_to_user), a->to_user);
+        nb_str_copy(ack->reason, sizeof(ack->reason), a->reason);
         ack->acknowledged_at = st->at;
         produce(g.d.conf->acks_topic, n->child_key, rec, st->at);
         free(rec);

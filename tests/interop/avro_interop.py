@@ -259,7 +259,26 @@ def vectors():
         "outcome": "Family contacted; appointment rebooked.",
         "acknowledged_at": ts("2026-11-01T13:00:00Z"),
     }
-    out.append((5, "notification.acks", ack, ack))
+    out.append((5, "notification.acks", ack, with_ack_v2_defaults(ack)))
+    # Version 1's "seen" has no symbol in version 2: read as "other" (the enum's default).
+    seen = dict(ack, ack_id="ack-0", action="seen", outcome=None)
+    out.append((5, "notification.acks", seen, with_ack_v2_defaults(dict(seen, action="other"))))
+    # Version 2 (schema id 8): take, reassign, close (docs/inbox.md, section 1).
+    take = dict(ack, ack_id="inbox-a-staff-123-1", intent="take", user_id="staff-123",
+                reassign_to_queue=None, reassign_to_user=None, reason=None, action="other",
+                outcome=None)
+    out.append((8, "notification.acks", take, take))
+    reassign = dict(take, ack_id="inbox-a-staff-123-2", intent="reassign",
+                    reassign_to_queue="queue:hv-team-north", reassign_to_user="staff-456",
+                    reason="The family moved to the north team's area.")
+    out.append((8, "notification.acks", reassign, reassign))
+    close = dict(take, ack_id="inbox-b-staff-456-1", intent="close", user_id="staff-456",
+                 action="no_further_action", reason="Seen at the walk-in clinic the next day.",
+                 outcome="Mother phoned back.")
+    out.append((8, "notification.acks", close, close))
+    close2 = dict(close, ack_id="inbox-b-staff-456-2", action="discussed_with_named_nurse",
+                  reason=None)
+    out.append((8, "notification.acks", close2, close2))
     suggestion = {
         "suggestion_id": "suggest-0123456789abcdef01234567",
         "link": {
@@ -287,6 +306,13 @@ def with_v2_defaults(notif):
     return dict(notif,
                 recipients=[dict(r, title="") for r in notif["recipients"]],
                 counts=[dict(c, counted="") for c in notif["counts"]])
+
+
+def with_ack_v2_defaults(ack):
+    """An acknowledgement written with NotificationAck version 1 (id 5), as read with version
+    2: a close, without a user id, target or reason."""
+    return dict(ack, intent="close", user_id="", reassign_to_queue=None, reassign_to_user=None,
+                reason=None)
 
 
 def write_vectors(directory):

@@ -37,7 +37,9 @@ static inline void nb_test_collect(const char *top, const char *rel, const char 
                                    bool must_exist, char ***list, size_t *n)
 {
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s%s%s", top, rel[0] ? "/" : "", rel);
+    int w = snprintf(dir, sizeof(dir), "%s%s%s", top, rel[0] ? "/" : "", rel);
+    if (w < 0 || (size_t)w >= sizeof(dir))
+        fail_msg("a path under %s is too long", top);
     DIR *dp = opendir(dir);
     if (!dp) {
         if (must_exist)
@@ -49,8 +51,10 @@ static inline void nb_test_collect(const char *top, const char *rel, const char 
         if (de->d_name[0] == '.')
             continue;
         char sub[4096], path[8192];
-        snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-        snprintf(path, sizeof(path), "%s/%s", top, sub);
+        int ws = snprintf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
+        int wp = snprintf(path, sizeof(path), "%s/%s", top, sub);
+        if (ws < 0 || (size_t)ws >= sizeof(sub) || wp < 0 || (size_t)wp >= sizeof(path))
+            fail_msg("a path under %s is too long", top);
         struct stat st;
         if (stat(path, &st) != 0)
             continue;

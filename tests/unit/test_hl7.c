@@ -377,6 +377,75 @@ static void test_limits(void **state)
     nb_hl7_msg_destroy(NULL);
 }
 
+/* The parser tests eight bytes at a time: separators, tabs, UTF-8 bytes, a segment's end and
+ * refused bytes at every place in a word and around the end of the input are found where a
+ * byte-by-byte reading finds them. Regression test for the word-at-a-time scan. */
+static void test_scan_every_offset(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"",
+                                         "A",
+                                         "\t",
+                                         "AB",
+                                         "\xc3\xa9",
+                                         "A\tB",
+                                         "ABCDEFG",
+                                         "ABCDEFGH",
+                                         "AB\tCDEFGHI",
+                                         "",
+                                         "ABCDEFGHIJKLMNOPQ",
+                                         "\xe2\x82\xac\xe2\x82\xac"};
+    const size_t np = sizeof(pieces) / sizeof(pieces[0]);
+    nb_hl7_msg_t *msg = nb_hl7_msg_new(NULL);
+    assert_non_null(msg);
+    for (size_t shift = 0; shift < 8; shift++) {
+        for (size_t first = 0; first < np; first++) {
+            /* MSH, then a PID whose id is moved by `shift` bytes of MSH-3, then the pieces in
+             * turn from `first` on: PID-k is pieces[(first + k - 1) % np]. */
+            char text[512];
+            size_t len =
+                (size_t)snprintf(text, sizeof(text), "MSH|^~\\&|%.*s\rPID", (int)shift, "XXXXXXXX");
+            for (size_t k = 0; k < np; k++)
+                len += (size_t)snprintf(text + len, sizeof(text) - len, "|%s",
+                                        pieces[(first + k) % np]);
+            for (int with_cr = 0; with_cr < 2; with_cr++) {
+                size_t n = len + (with_cr ? 1 : 0);
+                text[len] = '\r';
+                parse_ok(msg, text, n);
+                assert_int_equal(nb_hl7_segment_count(msg), 2);
+                assert_int_equal(nb_hl7_field_count(msg, 1), np);
+                for (size_t k = 0; k < np; k++)
+                    assert_value(nb_hl7_get(msg, 1, k + 1, 0, 0, 0), pieces[(first + k) % np]);
+            }
+            /* A NUL at each byte of the PID segment: refused at that byte. */
+            size_t pid = 9 + shift + 1;
+            for (size_t at = pid; at < len; at++) {
+                char keep = text[at], errstr[256], want[32];
+                text[at] = '\0';
+                assert_int_equal(nb_hl7_msg_parse(msg, text, len, errstr, sizeof(errstr)),
+                                 NB_ERR_HL7_SYNTAX);
+                snprintf(want, sizeof(want), "byte %zu", at); /* up to PID-1: the id */
+                if (at > pid + 3 && !strstr(errstr, want))
+                    fail_msg("'%s' lacks '%s'", errstr, want);
+                text[at] = keep;
+            }
+            /* The field limit counts every separator, wherever it falls in a word. */
+            for (size_t max = np - 1; max <= np; max++) {
+                nb_hl7_limits_t lim;
+                nb_hl7_limits_default(&lim);
+                lim.max_fields = max;
+                nb_hl7_msg_t *small = nb_hl7_msg_new(&lim);
+                char errstr[256];
+                assert_non_null(small);
+                assert_int_equal(nb_hl7_msg_parse(small, text, len, errstr, sizeof(errstr)),
+                                 max == np ? NB_ERR_OK : NB_ERR_LIMIT);
+                nb_hl7_msg_destroy(small);
+            }
+        }
+    }
+    nb_hl7_msg_destroy(msg);
+}
+
 /* The HL7 null "" is not the same as an empty field, a field not sent, or a value. */
 static void test_null_and_absent(void **state)
 {
@@ -1507,6 +1576,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_refused_messages),
         cmocka_unit_test(test_segments_before_an_error_stay),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_scan_every_offset),
         cmocka_unit_test(test_null_and_absent),
         cmocka_unit_test(test_value_pieces),
         cmocka_unit_test(test_paths),

@@ -29,8 +29,11 @@ static nb_notification_t *note(const char *id, nb_notification_kind_t kind, nb_t
     static nb_notification_t n;
     memset(&n, 0, sizeof(n));
     snprintf(n.notification_id, sizeof(n.notification_id), "%s", id);
-    /* The reference comes from the id, as the daemon's does (its first 8 characters). */
-    snprintf(n.reference, sizeof(n.reference), "WNB-%.4s-%.4s", id, id + 4);
+    /* The reference comes from the id, as the daemon's does (its first 8 characters; a
+     * shorter id is padded with zeros). */
+    char eight[9] = "00000000";
+    memcpy(eight, id, strlen(id) < 8 ? strlen(id) : 8);
+    snprintf(n.reference, sizeof(n.reference), "WNB-%.4s-%.4s", eight, eight + 4);
     for (char *p = n.reference; *p; p++)
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
@@ -193,7 +196,9 @@ static void test_withdrawn_leaves_the_open_list(void **state)
     assert_int_equal(it[0].state, NB_INBOX_WITHDRAWN);
     assert_false(it[0].overdue);
     /* A verdict on a withdrawn notification changes nothing. */
-    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"f0f0f0f0\",\"owner\":\"u1\"}");
+    audit(
+        v,
+        "{\"decision\":\"taken\",\"notification_id\":\"f0f0f0f0\",\"owner\":{\"user_id\":\"u1\"}}");
     assert_true(nb_inbox_by_id(v, "f0f0f0f0", T0, &it[0]));
     assert_int_equal(it[0].state, NB_INBOX_WITHDRAWN);
     assert_string_equal(it[0].owner, "");
@@ -206,9 +211,11 @@ static void test_verdicts_take_reassign_close(void **state)
     nb_inbox_t *v = nb_inbox_new();
     nb_inbox_item_t it[2];
     add(v, note("abcd0001", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0 + HOUR, "c", HV[0], NULL), 1);
-    audit(v, "{\"at\":\"2026-12-07T10:00:00.000Z\",\"decision\":\"taken\","
-             "\"notification_id\":\"abcd0001\",\"owner\":\"nurse-1\",\"owner_queue\":\"queue:hv-"
-             "duty\"}");
+    audit(
+        v,
+        "{\"at\":\"2026-12-07T10:00:00.000Z\",\"decision\":\"taken\","
+        "\"notification_id\":\"abcd0001\",\"owner\":{\"user_id\":\"nurse-1\",\"queue\":\"queue:hv-"
+        "duty\"}}");
     assert_int_equal(list(v, HV, false, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_OWNED);
     assert_string_equal(it[0].owner, "nurse-1");
@@ -218,11 +225,15 @@ static void test_verdicts_take_reassign_close(void **state)
     assert_int_equal(it[0].updated_at, when);
     /* Reassigned to the team leader's queue: now theirs to see too. */
     audit(v, "{\"decision\":\"reassigned\",\"notification_id\":\"abcd0001\","
-             "\"owner\":null,\"owner_queue\":\"queue:hv-team-leader\"}");
+             "\"owner\":{\"user_id\":null,\"queue\":\"queue:hv-team-leader\"},"
+             "\"respond_by\":\"2026-12-09T17:00:00.000Z\"}");
     assert_int_equal(list(v, TL, false, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_OWNED);
     assert_string_equal(it[0].owner, "");
     assert_string_equal(it[0].owner_queue, "queue:hv-team-leader");
+    int64_t restarted;
+    assert_true(nb_parse_time("2026-12-09T17:00:00.000Z", &restarted));
+    assert_int_equal(it[0].respond_by, restarted); /* the reassignment restarted it */
     /* Refusals and duplicates change nothing; closed leaves the open lists. */
     audit(v, "{\"decision\":\"action_refused\",\"notification_id\":\"abcd0001\",\"owner\":\"x\"}");
     audit(v, "{\"decision\":\"new\",\"notification_id\":\"abcd0001\"}");
@@ -232,6 +243,32 @@ static void test_verdicts_take_reassign_close(void **state)
     assert_int_equal(list(v, HV, true, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_CLOSED);
     assert_false(it[0].overdue);
+    nb_inbox_destroy(v);
+}
+
+static void test_the_verdict_on_an_action_is_kept_by_its_ack_id(void **state)
+{
+    (void)state;
+    nb_inbox_t *v = nb_inbox_new();
+    nb_inbox_verdict_t vd;
+    add(v, note("5a5a5a5a", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0, "c", HV[0], NULL), 1);
+    assert_false(nb_inbox_verdict(v, "inbox-1", &vd));
+    audit(v, "{\"decision\":\"taken\",\"ack_id\":\"inbox-1\",\"notification_id\":"
+             "\"5a5a5a5a\",\"owner\":{\"user_id\":\"hv.jones\",\"queue\":null}}");
+    audit(v, "{\"decision\":\"action_refused\",\"ack_id\":\"inbox-2\",\"notification_id\":"
+             "\"5a5a5a5a\",\"refused\":\"owned_by\",\"owner\":{\"user_id\":\"hv.jones\"}}");
+    assert_true(nb_inbox_verdict(v, "inbox-1", &vd));
+    assert_string_equal(vd.decision, "taken");
+    assert_string_equal(vd.refused, "");
+    assert_true(nb_inbox_verdict(v, "inbox-2", &vd));
+    assert_string_equal(vd.decision, "action_refused");
+    assert_string_equal(vd.refused, "owned_by");
+    assert_string_equal(vd.owner, "hv.jones");
+    /* The refusal changed nothing: hv.jones has it. */
+    nb_inbox_item_t it;
+    assert_true(nb_inbox_by_id(v, "5a5a5a5a", T0, &it));
+    assert_int_equal(it.state, NB_INBOX_OWNED);
+    assert_string_equal(it.owner, "hv.jones");
     nb_inbox_destroy(v);
 }
 
@@ -254,8 +291,9 @@ static void test_a_verdict_before_its_notification_waits_for_it(void **state)
     nb_inbox_t *v = nb_inbox_new();
     nb_inbox_item_t it[1];
     nb_inbox_stats_t st;
-    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"77777777\",\"owner\":\"nurse-2\","
-             "\"owner_queue\":\"queue:hv-duty\"}");
+    audit(v, "{\"decision\":\"taken\",\"notification_id\":\"77777777\",\"owner\":{\"user_id\":"
+             "\"nurse-2\","
+             "\"queue\":\"queue:hv-duty\"}}");
     nb_inbox_stats(v, &st);
     assert_int_equal(st.notifications, 0);
     assert_int_equal(st.waiting, 1);
@@ -346,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_an_escalation_raises_the_notification_and_tells_its_queue),
         cmocka_unit_test(test_withdrawn_leaves_the_open_list),
         cmocka_unit_test(test_verdicts_take_reassign_close),
+        cmocka_unit_test(test_the_verdict_on_an_action_is_kept_by_its_ack_id),
         cmocka_unit_test(test_a_version_1_acknowledgement_of_an_escalation_closes_it),
         cmocka_unit_test(test_a_verdict_before_its_notification_waits_for_it),
         cmocka_unit_test(test_references_in_any_spelling),

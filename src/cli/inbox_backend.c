@@ -1,0 +1,150 @@
+/*
+ * notbrought inbox: what the web server asks of Kafka (nb_web_backend_t). A notification's
+ * whole record is read back by partition and offset for its page; every view of a page is
+ * recorded on the audit topic (keyed by the child, as the daemon's audit records are) and the
+ * page is shown only once Kafka has the record. Both run on the server's one thread: the
+ * publisher is made there, on first use, and belongs to it.
+ */
+#include "cli/inbox_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "notbrought/codec.h"
+#include "notbrought/stream.h"
+
+#define NB__BACKEND_TIMEOUT_MS 10000
+
+static void nb__delivered(void *opaque, nb_err_t err, const char *reason)
+{
+    nb__inbox_backend_t *be = opaque;
+    be->done = true;
+    be->result = err;
+    if (err)
+        NB_LOG(NB_LOG_WARN, "inbox", "a record was not stored: %s: %s", nb_err_name(err), reason);
+}
+
+NB_NODISCARD static nb_err_t nb__fetch(void *opaque, nb_inbox_where_t where, nb_notification_t *out)
+{
+    nb__inbox_backend_t *be = opaque;
+    char errstr[256];
+    nb_buf_t value = {0};
+    nb_err_t err =
+        nb_stream_fetch(be->conf, be->conf->notifications_topic, where.partition, where.offset,
+                        NB__BACKEND_TIMEOUT_MS, &value, errstr, sizeof(errstr));
+    if (!err) {
+        err = nb_codec_decode(be->codec, value.data, value.len, NB_RECORD_NOTIFICATION, be->rec,
+                              errstr, sizeof(errstr));
+        if (!err)
+            *out = be->rec->u.notif;
+    }
+    if (err) /* where, and the kind of fault: never the record */
+        NB_LOG(NB_LOG_WARN, "inbox", "%s [%d] offset %lld: not read for a page: %s",
+               be->conf->notifications_topic, (int)where.partition, (long long)where.offset,
+               nb_err_name(err));
+    nb_buf_free(&value);
+    return err;
+}
+
+/* Publishes one record keyed by the child and waits for Kafka's acknowledgement (the
+ * delivery timeout bounds the wait): the page answers only once it is stored. */
+NB_NODISCARD static nb_err_t nb__store(nb__inbox_backend_t *be, const char *topic,
+                                       const char *child_key, const void *value, size_t len)
+{
+    char errstr[256];
+    if (!be->pub && !(be->pub = nb_publisher_new(be->conf, "inbox", NB__BACKEND_TIMEOUT_MS,
+                                                 nb__delivered, errstr, sizeof(errstr)))) {
+        NB_LOG(NB_LOG_WARN, "inbox", "no producer: %s", errstr);
+        return NB_ERR_KAFKA;
+    }
+    be->done = false;
+    be->result = NB_ERR_OK;
+    nb_err_t err = nb_publisher_publish(be->pub, topic, child_key, strlen(child_key), value, len,
+                                        NULL, 0, be, errstr, sizeof(errstr));
+    if (err) {
+        NB_LOG(NB_LOG_WARN, "inbox", "a record for %s was not queued: %s", topic, errstr);
+        return err;
+    }
+    while (!be->done)
+        nb_publisher_poll(be->pub, 100);
+    return be->result;
+}
+
+/* A person's action as a NotificationAck (version 2) on topics.acks, keyed by the child so
+ * that it reaches the partition that owns the child, in order with the child's events. */
+NB_NODISCARD static nb_err_t nb__act(void *opaque, const nb_ack_t *ack, const char *child_key,
+                                     char *errstr, size_t errstr_size)
+{
+    nb__inbox_backend_t *be = opaque;
+    nb_validate_opts_t opts;
+    nb_validate_opts_default(&opts);
+    memset(be->rec, 0, sizeof(*be->rec));
+    be->rec->type = NB_RECORD_ACK;
+    be->rec->u.ack = *ack;
+    /* What the daemon would refuse is a form error here, where the person can correct it. */
+    if (nb_codec_validate(be->rec, &opts, nb__cli_now(), errstr, errstr_size))
+        return NB_ERR_INVALID_ARG;
+    nb_buf_t value = {0};
+    nb_err_t err = nb_codec_encode(be->codec, be->rec, &value, errstr, errstr_size);
+    if (!err)
+        err = nb__store(be, be->conf->acks_topic, child_key, value.data, value.len);
+    nb_buf_free(&value);
+    if (err)
+        NB_LOG(NB_LOG_WARN, "inbox", "the %s %s of %s was not stored: %s",
+               nb_ack_intent_name(ack->intent), ack->ack_id, ack->notification_id,
+               nb_err_name(err));
+    else
+        NB_LOG(NB_LOG_INFO, "inbox", "stored the %s %s of %s", nb_ack_intent_name(ack->intent),
+               ack->ack_id, ack->notification_id);
+    return err == NB_ERR_INVALID_ARG ? NB_ERR_KAFKA : err; /* not the person's to correct */
+}
+
+NB_NODISCARD static nb_err_t nb__access(void *opaque, const char *what, const char *user_id,
+                                        const char *notification_id, const char *child_key)
+{
+    nb__inbox_backend_t *be = opaque;
+    char at[32];
+    nb_format_time(nb__cli_now(), at, sizeof(at));
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "at", at, "decision", what,
+                          "notification_id", notification_id, "child_key", child_key, "actor",
+                          "user_id", user_id, "via", be->conf->instance_id);
+    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    if (!text)
+        return NB_ERR_NOMEM;
+    /* The page waits for Kafka: an access is recorded before it is shown. */
+    nb_err_t err = nb__store(be, be->conf->audit_topic, child_key, text, strlen(text));
+    free(text);
+    return err;
+}
+
+nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf)
+{
+    memset(be, 0, sizeof(*be));
+    be->conf = conf;
+    if (nb__cli_codec(&be->reg, &be->codec) != 0)
+        return NB_ERR_CONFIG;
+    if (!(be->rec = calloc(1, sizeof(*be->rec)))) {
+        nb__inbox_backend_free(be);
+        return NB_ERR_NOMEM;
+    }
+    be->web.opaque = be;
+    be->web.fetch = nb__fetch;
+    be->web.access = nb__access;
+    be->web.act = nb__act;
+    return NB_ERR_OK;
+}
+
+void nb__inbox_backend_free(nb__inbox_backend_t *be)
+{
+    if (be->pub) {
+        NB_IGNORE(nb_publisher_flush(be->pub, 5000)); /* every access was waited for already */
+        nb_publisher_destroy(be->pub);
+    }
+    nb__cli_codec_free(be->reg, be->codec);
+    free(be->rec);
+    memset(be, 0, sizeof(*be));
+}

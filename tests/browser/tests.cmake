@@ -1,0 +1,7 @@
+# The safeguarding inbox in a real browser (issue 23): Debian's chromium and chromedriver,
+# Selenium (NB_PYTHON's environment) and axe-core (installed by ops/test with npm under
+# NB_CACHE), against the daemon and the inbox on the embedded broker.
+add_test(NAME integration.browser_inbox
+         COMMAND ${NB_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/inbox_signin.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(integration.browser_inbox PROPERTIES LABELS integration TIMEOUT 300)

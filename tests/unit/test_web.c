@@ -1,0 +1,515 @@
+/*
+ * unit.web: the pure parts of the inbox's web module: users file parsing, CIDR matching,
+ * tokens and their comparison, the rate limiter, the session table, the cookie, HTML
+ * escaping and form fields.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "notbrought/web.h"
+
+/* ---- users file ---------------------------------------------------------------------------- */
+
+static nb_web_users_t *parse(const char *text, char *err, size_t size)
+{
+    nb_web_users_t *u = NULL;
+    nb_err_t e = nb_web_users_parse(text, strlen(text), "users.yaml", &u, err, size);
+    assert_true(e == NB_ERR_OK || u == NULL);
+    return u;
+}
+
+static void test_users_file_is_read(void **state)
+{
+    (void)state;
+    char err[512];
+    nb_web_users_t *u = parse("users:\n"
+                              "  - id: hv.jones\n"
+                              "    name: Sam Jones\n"
+                              "    queues: [queue:cav-hv-duty, queue:cav-sn]\n"
+                              "    password_hash: \"$argon2id$v=19$m=65536,t=2,p=1$x$y\"\n"
+                              "  - id: lead@example\n"
+                              "    name: Team Lead\n",
+                              err, sizeof(err));
+    assert_non_null(u);
+    assert_int_equal(nb_web_users_count(u), 2);
+    const nb_web_user_t *j = nb_web_users_find(u, "hv.jones");
+    assert_non_null(j);
+    assert_string_equal(j->name, "Sam Jones");
+    assert_int_equal(j->n_queues, 2);
+    assert_string_equal(j->queues[1], "queue:cav-sn");
+    assert_true(strncmp(j->hash, "$argon2id$", 10) == 0);
+    const nb_web_user_t *l = nb_web_users_find(u, "lead@example");
+    assert_non_null(l);
+    assert_string_equal(l->hash, "");
+    assert_int_equal(l->n_queues, 0);
+    assert_null(nb_web_users_find(u, "nobody"));
+    nb_web_users_destroy(u);
+}
+
+static void test_users_file_errors_have_line_and_column(void **state)
+{
+    (void)state;
+    char err[1024];
+    nb_web_users_t *u = parse("users:\n"
+                              "  - id: a\n"
+                              "    name: A\n"
+                              "    colour: blue\n"
+                              "  - id: a\n"
+                              "    name: Again\n"
+                              "  - name: No Id\n"
+                              "    queues: [hv-duty]\n"
+                              "  - id: b c\n"
+                              "    name: B\n"
+                              "    password_hash: plain-text-password\n",
+                              err, sizeof(err));
+    assert_null(u);
+    assert_non_null(strstr(err, "users.yaml:4:5: unknown key 'colour'"));
+    assert_non_null(strstr(err, "users.yaml:5:5: user a is given twice"));
+    assert_non_null(strstr(err, "users.yaml:7:5: a user needs an id"));
+    assert_non_null(strstr(err, "users.yaml:8:14: queues: 'hv-duty' is not a route"));
+    assert_non_null(strstr(err, "users.yaml:9:9: id: letters, digits"));
+    assert_non_null(strstr(err, "users.yaml:11:20: password_hash: not an Argon2id hash"));
+    /* A hash (or what was meant as one) is never quoted. */
+    assert_null(strstr(err, "plain-text-password"));
+}
+
+static void test_users_file_syntax_and_shape(void **state)
+{
+    (void)state;
+    char err[512];
+    assert_null(parse("users: [\n", err, sizeof(err)));
+    assert_non_null(strstr(err, "users.yaml:2:1: "));
+    assert_null(parse("- id: a\n", err, sizeof(err)));
+    assert_non_null(strstr(err, "expected a mapping with 'users:'"));
+    assert_null(parse("people: []\n", err, sizeof(err)));
+    assert_non_null(strstr(err, "users.yaml:1:1: unknown key 'people'"));
+    assert_null(parse("users:\n  - id: [a]\n    name: A\n", err, sizeof(err)));
+    assert_non_null(strstr(err, "users.yaml:2:9: id: expected a single value"));
+}
+
+static void test_password_hash_and_check(void **state)
+{
+    (void)state;
+    nb_web_user_t u;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.id, sizeof(u.id), "hv.jones");
+    assert_int_equal(nb_web_password_hash("s3cret pass", 11, u.hash), NB_ERR_OK);
+    assert_true(strncmp(u.hash, "$argon2id$", 10) == 0);
+    assert_true(nb_web_password_ok(&u, "s3cret pass", 11));
+    assert_false(nb_web_password_ok(&u, "s3cret pasS", 11));
+    assert_false(nb_web_password_ok(&u, "s3cret pass", 10));
+    assert_false(nb_web_password_ok(NULL, "s3cret pass", 11));
+    u.hash[0] = '\0';
+    assert_false(nb_web_password_ok(&u, "", 0));
+    assert_int_equal(nb_web_password_hash("", 0, u.hash), NB_ERR_INVALID_ARG);
+}
+
+/* ---- CIDR ---------------------------------------------------------------------------------- */
+
+static void test_cidr_matching(void **state)
+{
+    (void)state;
+    nb_web_cidr_t b[3];
+    assert_true(nb_web_cidr_parse("10.0.0.0/8", &b[0]));
+    assert_true(nb_web_cidr_parse("192.168.1.7", &b[1]));
+    assert_true(nb_web_cidr_parse("fd00::/8", &b[2]));
+    assert_int_equal(b[1].prefix, 32);
+    assert_true(nb_web_cidr_match_text(b, 3, "10.200.3.4"));
+    assert_false(nb_web_cidr_match_text(b, 3, "11.0.0.1"));
+    assert_true(nb_web_cidr_match_text(b, 3, "192.168.1.7"));
+    assert_false(nb_web_cidr_match_text(b, 3, "192.168.1.8"));
+    assert_true(nb_web_cidr_match_text(b, 3, "fd12::1"));
+    assert_false(nb_web_cidr_match_text(b, 3, "fe80::1"));
+    /* An IPv4 block matches the IPv4-mapped IPv6 form of its addresses (a dual-stack socket). */
+    assert_true(nb_web_cidr_match_text(b, 3, "::ffff:10.1.2.3"));
+    assert_false(nb_web_cidr_match_text(b, 3, "::ffff:11.1.2.3"));
+    assert_false(nb_web_cidr_match_text(b, 3, "not an address"));
+    /* Prefixes that are not whole bytes. */
+    nb_web_cidr_t n;
+    assert_true(nb_web_cidr_parse("172.16.0.0/12", &n));
+    assert_true(nb_web_cidr_match_text(&n, 1, "172.31.255.255"));
+    assert_false(nb_web_cidr_match_text(&n, 1, "172.32.0.0"));
+    assert_true(nb_web_cidr_parse("0.0.0.0/0", &n));
+    assert_true(nb_web_cidr_match_text(&n, 1, "8.8.8.8"));
+    assert_false(nb_web_cidr_match_text(&n, 1, "::1"));
+}
+
+static void test_cidr_refuses_what_is_not_a_block(void **state)
+{
+    (void)state;
+    nb_web_cidr_t b;
+    const char *bad[] = {
+        "",       "10.0.0.0/33", "10.0.0.0/",   "10.0.0.1/8", "::1/129",     "10.0.0/8",
+        "host/8", "10.0.0.0/-1", "10.0.0.0/8x", "/8",         "10.0.0.0/08 "};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (nb_web_cidr_parse(bad[i], &b))
+            fail_msg("'%s' was taken as a CIDR block", bad[i]);
+    }
+}
+
+/* ---- tokens and cookies ---------------------------------------------------------------------- */
+
+static void test_tokens_are_random_and_compared_exactly(void **state)
+{
+    (void)state;
+    char a[NB_WEB_TOKEN_HEX + 1], b[NB_WEB_TOKEN_HEX + 1], c[NB_WEB_TOKEN_HEX + 1];
+    nb_web_token_new(a);
+    nb_web_token_new(b);
+    assert_int_equal(strlen(a), NB_WEB_TOKEN_HEX);
+    assert_string_not_equal(a, b);
+    assert_true(nb_web_token_equal(a, a));
+    assert_false(nb_web_token_equal(a, b));
+    memcpy(c, a, sizeof(c));
+    c[NB_WEB_TOKEN_HEX - 1] = c[NB_WEB_TOKEN_HEX - 1] == '0' ? '1' : '0';
+    assert_false(nb_web_token_equal(a, c)); /* the last character differs */
+    c[NB_WEB_TOKEN_HEX - 1] = '\0';
+    assert_false(nb_web_token_equal(a, c)); /* a prefix */
+    assert_false(nb_web_token_equal(a, ""));
+    assert_false(nb_web_token_equal(NULL, a));
+    assert_false(nb_web_token_equal("", ""));
+}
+
+static void test_cookie_has_every_flag(void **state)
+{
+    (void)state;
+    char tok[NB_WEB_TOKEN_HEX + 1], out[256], got[NB_WEB_TOKEN_HEX + 1];
+    nb_web_token_new(tok);
+    assert_true(nb_web_cookie_set(out, sizeof(out), tok));
+    assert_true(strncmp(out, "__Host-nb_session=", 18) == 0);
+    assert_non_null(strstr(out, "; Path=/"));
+    assert_non_null(strstr(out, "; Secure"));
+    assert_non_null(strstr(out, "; HttpOnly"));
+    assert_non_null(strstr(out, "; SameSite=Strict"));
+    assert_null(strstr(out, "Domain"));
+    assert_null(strstr(out, "Max-Age"));
+    assert_true(nb_web_cookie_set(out, sizeof(out), NULL));
+    assert_non_null(strstr(out, "__Host-nb_session=; Path=/; Secure; HttpOnly; SameSite=Strict"));
+    assert_non_null(strstr(out, "; Max-Age=0"));
+    assert_false(nb_web_cookie_set(out, sizeof(out), "not; a token"));
+    assert_false(nb_web_cookie_set(out, 20, tok));
+    /* Reading it back from a Cookie header with other cookies around it. */
+    char hdr[300];
+    snprintf(hdr, sizeof(hdr), "theme=dark; __Host-nb_session=%s; other=1", tok);
+    assert_true(nb_web_cookie_get(hdr, got));
+    assert_string_equal(got, tok);
+    snprintf(hdr, sizeof(hdr), "nb_session=%s", tok);
+    assert_false(nb_web_cookie_get(hdr, got));
+    assert_false(nb_web_cookie_get("__Host-nb_session=XYZ", got));
+    assert_false(nb_web_cookie_get("", got));
+}
+
+/* ---- HTML and forms ------------------------------------------------------------------------ */
+
+static void test_html_escaping(void **state)
+{
+    (void)state;
+    nb_buf_t b = {0};
+    nb_web_html(&b, "<script>alert('x') & \"y\"</script>");
+    nb_buf_add(&b, "", 1);
+    assert_int_equal(b.err, NB_ERR_OK);
+    assert_string_equal((char *)b.data,
+                        "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;");
+    nb_buf_free(&b);
+    /* Control characters and bytes that are not UTF-8 become U+FFFD; UTF-8 passes. */
+    nb_web_html(&b, "a\x01"
+                    "b\xff"
+                    "c\xc3\xa9\tz\xed\xa0\x80");
+    nb_buf_add(&b, "", 1);
+    assert_string_equal((char *)b.data, "a\xef\xbf\xbd"
+                                        "b\xef\xbf\xbd"
+                                        "c\xc3\xa9\tz"
+                                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    nb_buf_free(&b);
+    nb_web_html(&b, NULL);
+    assert_int_equal(b.len, 0);
+    nb_buf_free(&b);
+}
+
+static void test_form_fields(void **state)
+{
+    (void)state;
+    const char *body = "csrf=ab12&user=hv.jones&password=a+b%26c%3D%25&empty=&flag";
+    char out[32];
+    size_t len = strlen(body);
+    assert_int_equal(nb_web_form_get(body, len, "csrf", out, sizeof(out)), 4);
+    assert_string_equal(out, "ab12");
+    assert_int_equal(nb_web_form_get(body, len, "password", out, sizeof(out)), 7);
+    assert_string_equal(out, "a b&c=%");
+    assert_int_equal(nb_web_form_get(body, len, "empty", out, sizeof(out)), 0);
+    assert_int_equal(nb_web_form_get(body, len, "flag", out, sizeof(out)), 0);
+    assert_int_equal(nb_web_form_get(body, len, "missing", out, sizeof(out)), -1);
+    assert_int_equal(nb_web_form_get(body, len, "use", out, sizeof(out)), -1);
+    /* Given twice, a bad escape, a NUL, too long: refused. */
+    assert_int_equal(nb_web_form_get("a=1&a=2", 7, "a", out, sizeof(out)), -1);
+    assert_int_equal(nb_web_form_get("a=%zz", 5, "a", out, sizeof(out)), -1);
+    assert_int_equal(nb_web_form_get("a=%4", 4, "a", out, sizeof(out)), -1);
+    assert_int_equal(nb_web_form_get("a=%00", 5, "a", out, sizeof(out)), -1);
+    assert_int_equal(nb_web_form_get("a=123456", 8, "a", out, 4), -1);
+    assert_int_equal(nb_web_form_get("a=123", 5, "a", out, 4), 3);
+}
+
+/* ---- the rate limiter ---------------------------------------------------------------------- */
+
+static void test_limiter_refuses_after_max_failures_in_the_window(void **state)
+{
+    (void)state;
+    const int64_t W = 15 * 60 * 1000;
+    nb_web_limiter_t *l = nb_web_limiter_new(5, W, 100);
+    assert_non_null(l);
+    int64_t t0 = 1000000;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + i * 1000), 0);
+        assert_int_equal(nb_web_limiter_fail(l, "u:a", t0 + i * 1000), NB_ERR_OK);
+    }
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + 4000), 0);
+    assert_int_equal(nb_web_limiter_fail(l, "u:a", t0 + 4000), NB_ERR_OK);
+    /* The fifth failure: refused until the first leaves the window. */
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + 5000), W - 5000);
+    assert_int_equal(nb_web_limiter_wait(l, "u:b", t0 + 5000), 0); /* another key */
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + W - 1), 1);
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + W), 0);
+    /* One more failure then: four are still in the window, so refused again. */
+    assert_int_equal(nb_web_limiter_fail(l, "u:a", t0 + W), NB_ERR_OK);
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + W), 1000);
+    nb_web_limiter_clear(l, "u:a");
+    assert_int_equal(nb_web_limiter_wait(l, "u:a", t0 + W), 0);
+    nb_web_limiter_destroy(l);
+    nb_web_limiter_destroy(NULL);
+}
+
+static void test_limiter_is_bounded(void **state)
+{
+    (void)state;
+    nb_web_limiter_t *l = nb_web_limiter_new(1, 1000, 3);
+    char key[16];
+    for (int i = 0; i < 3; i++) {
+        snprintf(key, sizeof(key), "a:%d", i);
+        assert_int_equal(nb_web_limiter_fail(l, key, 100 + i), NB_ERR_OK);
+    }
+    assert_int_equal(nb_web_limiter_size(l), 3);
+    /* Full: the key with the oldest failure goes to make room. */
+    assert_int_equal(nb_web_limiter_fail(l, "a:3", 200), NB_ERR_OK);
+    assert_int_equal(nb_web_limiter_size(l), 3);
+    assert_int_equal(nb_web_limiter_wait(l, "a:0", 200), 0);
+    assert_true(nb_web_limiter_wait(l, "a:1", 200) > 0);
+    /* Later, every expired key goes at once. */
+    assert_int_equal(nb_web_limiter_fail(l, "a:4", 5000), NB_ERR_OK);
+    assert_int_equal(nb_web_limiter_size(l), 1);
+    nb_web_limiter_destroy(l);
+}
+
+/* ---- sessions ------------------------------------------------------------------------------ */
+
+static void test_sessions_expire_idle_and_absolute(void **state)
+{
+    (void)state;
+    nb_web_sessions_t *t = nb_web_sessions_new(1000, 5000, 10);
+    nb_web_user_t u;
+    nb_web_session_t s, got;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.id, sizeof(u.id), "hv.jones");
+    snprintf(u.hash, sizeof(u.hash), "$argon2id$secret");
+    assert_int_equal(nb_web_sessions_create(t, &u, false, 0, &s), NB_ERR_OK);
+    assert_true(s.signed_in);
+    assert_string_equal(s.user.id, "hv.jones");
+    assert_string_equal(s.user.hash, ""); /* never kept in a session */
+    assert_int_equal(strlen(s.id), NB_WEB_TOKEN_HEX);
+    assert_int_equal(strlen(s.csrf), NB_WEB_TOKEN_HEX);
+    assert_string_not_equal(s.id, s.csrf);
+    /* Used every 900 ms it lives on, until its absolute end. */
+    for (int64_t now = 900; now < 5000; now += 900)
+        assert_true(nb_web_sessions_get(t, s.id, now, &got));
+    assert_string_equal(got.csrf, s.csrf);
+    assert_false(nb_web_sessions_get(t, s.id, 5000, &got));
+    assert_int_equal(nb_web_sessions_count(t), 0); /* removed when found expired */
+    /* Idle for the idle timeout: gone. */
+    assert_int_equal(nb_web_sessions_create(t, &u, false, 10000, &s), NB_ERR_OK);
+    assert_true(nb_web_sessions_get(t, s.id, 10999, NULL));
+    assert_false(nb_web_sessions_get(t, s.id, 11999, NULL));
+    /* Ended: gone. */
+    assert_int_equal(nb_web_sessions_create(t, NULL, false, 20000, &s), NB_ERR_OK);
+    assert_false(s.signed_in);
+    assert_true(nb_web_sessions_end(t, s.id));
+    assert_false(nb_web_sessions_get(t, s.id, 20000, NULL));
+    assert_false(nb_web_sessions_end(t, s.id));
+    assert_false(nb_web_sessions_get(t, "00", 20000, NULL));
+    nb_web_sessions_destroy(t);
+}
+
+static void test_sessions_full_table(void **state)
+{
+    (void)state;
+    nb_web_sessions_t *t = nb_web_sessions_new(60000, 600000, 3);
+    nb_web_user_t u;
+    nb_web_session_t anon, a, b, c;
+    memset(&u, 0, sizeof(u));
+    snprintf(u.id, sizeof(u.id), "x");
+    assert_int_equal(nb_web_sessions_create(t, NULL, false, 0, &anon), NB_ERR_OK);
+    assert_int_equal(nb_web_sessions_create(t, &u, false, 1, &a), NB_ERR_OK);
+    assert_int_equal(nb_web_sessions_create(t, &u, false, 2, &b), NB_ERR_OK);
+    /* Full: the session still signing in makes room. */
+    assert_int_equal(nb_web_sessions_create(t, &u, false, 3, &c), NB_ERR_OK);
+    assert_false(nb_web_sessions_get(t, anon.id, 3, NULL));
+    assert_true(nb_web_sessions_get(t, a.id, 3, NULL));
+    /* Full of signed-in sessions: refused, nobody is signed out. */
+    assert_int_equal(nb_web_sessions_create(t, NULL, false, 4, NULL), NB_ERR_LIMIT);
+    assert_int_equal(nb_web_sessions_count(t), 3);
+    /* Once they expire there is room again. */
+    assert_int_equal(nb_web_sessions_create(t, NULL, false, 70000, NULL), NB_ERR_OK);
+    assert_int_equal(nb_web_sessions_count(t), 1);
+    nb_web_sessions_destroy(t);
+    nb_web_sessions_destroy(NULL);
+}
+
+/* ---- the inbox section of the configuration --------------------------------------------- */
+
+/* Loads @p yaml as a configuration file. @returns the error (errstr holds why). */
+NB_NODISCARD static nb_err_t load_conf(nb_config_t *c, const char *yaml, char *errstr, size_t size)
+{
+    char path[] = "/tmp/nb-test-web-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    nb_err_t err = nb_config_load(c, path, errstr, size);
+    unlink(path);
+    return err;
+}
+
+static void test_config_inbox_section_nests(void **state)
+{
+    (void)state;
+    char err[2048];
+    nb_config_t *c = nb_config_new();
+    assert_non_null(c);
+    assert_string_equal(c->inbox_bind, "127.0.0.1");
+    assert_int_equal(c->inbox_max_failures_per_user, 5);
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  port: 0\n"
+                               "  tls: {cert: /c.pem, key: /k.pem}\n"
+                               "  session: {idle_timeout_s: 600}\n"
+                               "  auth:\n"
+                               "    users_file: /u.yaml\n"
+                               "    proxy:\n"
+                               "      user_header: X-User\n"
+                               "      trusted_proxies: [10.0.0.0/8, \"::1/128\"]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_string_equal(c->inbox_tls_cert, "/c.pem");
+    assert_string_equal(c->inbox_tls_key, "/k.pem");
+    assert_int_equal(c->inbox_session_idle_s, 600);
+    assert_int_equal(c->inbox_session_absolute_s, 43200);
+    assert_string_equal(c->inbox_users_file, "/u.yaml");
+    assert_string_equal(c->inbox_proxy_user_header, "X-User");
+    assert_int_equal(c->n_inbox_trusted_proxies, 2);
+    assert_string_equal(c->inbox_trusted_proxies[1], "::1/128");
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      user_heder: X\n"
+                               "    users_file: a\n"
+                               "    users_file: b\n"
+                               "  tls: yes\n"
+                               "  session: {idle_timeout_s: 5}\n",
+                               err, sizeof(err)),
+                     NB_ERR_CONFIG);
+    assert_non_null(strstr(err, ":4:7: unknown key 'inbox.auth.proxy.user_heder'"));
+    assert_non_null(strstr(err, ":6:5: key 'inbox.auth.users_file' is given twice"));
+    assert_non_null(strstr(err, ":7:8: inbox.tls: expected a mapping of keys (inbox.tls.*)"));
+    assert_non_null(strstr(err, ":8:29: inbox.session.idle_timeout_s: "));
+    nb_config_destroy(c);
+}
+
+static void test_config_inbox_checks(void **state)
+{
+    (void)state;
+    char err[2048];
+    nb_config_t *c = nb_config_new();
+    /* The defaults have no way to sign in. */
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "inbox.auth: no way to sign in"));
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  bind: 0.0.0.0\n"
+                               "  tls: {cert: /nonexistent/c.pem}\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      name_header: \"Bad Header\"\n"
+                               "      trusted_proxies: [10.0.0.1/8, nonsense]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "inbox.tls: cert and key go together"));
+    assert_non_null(strstr(err, "inbox.tls.cert: /nonexistent/c.pem: "));
+    assert_non_null(strstr(err, "inbox.auth.proxy.name_header: not an HTTP header name"));
+    assert_non_null(strstr(err, "need user_header"));
+    assert_null(strstr(err, "plain HTTP")); /* a certificate is configured: not plain */
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(
+        load_conf(c, "inbox:\n  bind: 0.0.0.0\n  auth: {users_file: /u.yaml}\n", err, sizeof(err)),
+        NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "plain HTTP on 0.0.0.0"));
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c,
+                               "inbox:\n"
+                               "  bind: 0.0.0.0\n"
+                               "  auth:\n"
+                               "    proxy:\n"
+                               "      user_header: X-User\n"
+                               "      trusted_proxies: [10.0.0.1/8, nonsense, 10.0.0.0/8]\n",
+                               err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_CONFIG);
+    assert_non_null(strstr(err, "'10.0.0.1/8' is not a CIDR block"));
+    assert_non_null(strstr(err, "'nonsense' is not a CIDR block"));
+    assert_null(strstr(err, "'10.0.0.0/8'"));
+    assert_null(strstr(err, "plain HTTP")); /* behind the proxy it may be plain */
+    nb_config_destroy(c);
+
+    c = nb_config_new();
+    assert_int_equal(load_conf(c, "inbox:\n  auth: {users_file: /u.yaml}\n", err, sizeof(err)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_web_check_config(c, err, sizeof(err)), NB_ERR_OK);
+    nb_config_destroy(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_users_file_is_read),
+        cmocka_unit_test(test_users_file_errors_have_line_and_column),
+        cmocka_unit_test(test_users_file_syntax_and_shape),
+        cmocka_unit_test(test_password_hash_and_check),
+        cmocka_unit_test(test_cidr_matching),
+        cmocka_unit_test(test_cidr_refuses_what_is_not_a_block),
+        cmocka_unit_test(test_tokens_are_random_and_compared_exactly),
+        cmocka_unit_test(test_cookie_has_every_flag),
+        cmocka_unit_test(test_html_escaping),
+        cmocka_unit_test(test_form_fields),
+        cmocka_unit_test(test_limiter_refuses_after_max_failures_in_the_window),
+        cmocka_unit_test(test_limiter_is_bounded),
+        cmocka_unit_test(test_sessions_expire_idle_and_absolute),
+        cmocka_unit_test(test_sessions_full_table),
+        cmocka_unit_test(test_config_inbox_section_nests),
+        cmocka_unit_test(test_config_inbox_checks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
