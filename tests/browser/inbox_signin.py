@@ -19,8 +19,9 @@ of it). Then, in the browser:
 - two people at once: she takes it (shown at once as sent, then recorded by the daemon); a
   colleague in the same queue sees who has it, and his later take is refused with her name;
 - closing with "no further action" and no reason is refused by the form; closing with what was
-  done closes it: the daemon audits 'closed' with the action (never the note), and it leaves
-  her list;
+  done closes it: the daemon audits 'closed' with the action (never the note), the page lists
+  what happened in order (raised, her take, his refused take, her close), and it leaves her
+  list;
 - she reassigns a notification only her team had to the GP lead's queue, with a reason;
 - a GP safeguarding lead then sees exactly those of his queue (the reassigned one included),
   none of hers that are not also his; he finds the reassigned one by its reference written in
@@ -199,7 +200,7 @@ def main():
         bs = broker.stdout.readline().decode().strip()
         ok(bool(bs), "the embedded broker started")
         events = os.path.join(work, "events.jsonl")
-        subprocess.run([BIN, "generate", "--children", "200", "--seed", "11", "--missed-share",
+        subprocess.run([BIN, "generate", "--children", "300", "--seed", "11", "--missed-share",
                         "0.3", "--output", events], check=True, cwd=ROOT, capture_output=True)
         subprocess.run([BIN, "produce", "--config", CFG, "--bootstrap", bs, events], check=True,
                        cwd=ROOT, capture_output=True)
@@ -335,6 +336,12 @@ def main():
         submit(d, d.find_element(By.XPATH, "//button[normalize-space()='Close']"))
         ok(reload_until(d, lambda dr: state_line(dr).startswith("closed")),
            "closed with what was done")
+        hist = [li.text for li in d.find_elements(
+            By.XPATH, "//h2[normalize-space()='What has happened']/following-sibling::ol[1]/li")]
+        ok(len(hist) >= 4 and "raised" in hist[0] and "hv.jones took it" in hist[1] and
+           "hv.smith tried to act on it, refused" in hist[2] and
+           "hv.jones closed it: Contacted the family" in hist[-1],
+           "its page tells what happened, in order: " + " | ".join(hist))
         closed = [a for a in audit_records(bs) if a.get("decision") == "closed" and
                   a.get("notification_id") == rec["notification_id"]]
         ok(len(closed) == 1 and closed[0].get("close_action") == "contacted_family" and
