@@ -150,6 +150,28 @@ typedef struct nb_inbox_verdict_s {
  *         while there is none. */
 bool nb_inbox_verdict(const nb_inbox_t *v, const char *ack_id, nb_inbox_verdict_t *out);
 
+/** One step of a notification's history. */
+typedef struct nb_inbox_step_s {
+    int64_t at;
+    char what[24];                       /**< "raised", "escalated", "withdrawn", "taken",
+                                              "reassigned", "closed", "action_refused", ... */
+    int32_t level;                       /**< escalated: the level reached */
+    char actor[NB_NAME_MAX + 1];         /**< who acted (user id); "" for the daemon's steps */
+    char owner[NB_NAME_MAX + 1];         /**< who has it after the step; "" */
+    char owner_queue[NB_SYSTEM_MAX + 1]; /**< the queue it is with after the step; "" */
+    char target[NB_SYSTEM_MAX + 1];      /**< reassigned: to which queue or person; "" */
+    char close_action[32];               /**< closed: what was done; "" */
+    char refused[24];                    /**< action_refused: why; "" */
+} nb_inbox_step_t;
+
+/**
+ * @brief A notification's history in the order it happened: its records (raised, each
+ *        escalation, withdrawn) and the daemon's verdicts on what people did.
+ * @returns how many steps it has; at most @p max are written to @p out (the first ones).
+ */
+size_t nb_inbox_history(const nb_inbox_t *v, const char *notification_id, nb_inbox_step_t *out,
+                        size_t max);
+
 /** Counts, for metrics and the benchmark. */
 typedef struct nb_inbox_stats_s {
     size_t notifications; /**< entries with their first record */

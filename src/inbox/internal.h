@@ -23,9 +23,21 @@ typedef struct nb__entry_s {
     uint8_t tier;
     uint8_t level;
     uint8_t state; /* nb_inbox_state_t */
+    uint32_t hist_head, hist_tail; /* its history in the view's log: index + 1; 0 none */
     bool known;    /* its "new" record has been read */
     bool waiting;  /* a verdict came first: counted in n_waiting until the record comes */
 } nb__entry_t;
+
+/* One step of a notification's history: raised, escalated, withdrawn (its records), taken,
+ * reassigned, closed, refused (the daemon's verdicts). Strings interned; NULL: none. */
+typedef struct nb__hist_s {
+    int64_t at;
+    const char *what;  /* "raised", "escalated", "withdrawn", "taken", ... */
+    const char *actor; /* user id */
+    const char *owner, *owner_queue, *target, *close_action, *refused;
+    int32_t level; /* escalated: the level */
+    uint32_t next; /* the next step of the same notification: index + 1; 0 none */
+} nb__hist_t;
 
 /* The daemon's verdict on one action. */
 typedef struct nb__verdict_s {
@@ -42,6 +54,8 @@ struct nb_inbox_s {
     GHashTable *verdicts; /* ack id (interned) -> nb__verdict_t: what the daemon decided */
     nb__entry_t *entries;
     size_t n_entries, cap;
+    nb__hist_t *hist; /* every notification's history, appended, chained per notification */
+    size_t n_hist, hist_cap;
     size_t n_waiting;
 };
 

@@ -41,6 +41,7 @@ void nb_inbox_destroy(nb_inbox_t *v)
     g_hash_table_destroy(v->interned);
     g_string_chunk_free(v->strings);
     free(v->entries);
+    free(v->hist);
     free(v);
 }
 
@@ -110,6 +111,62 @@ static nb__entry_t *nb__entry(nb_inbox_t *v, const char *id, bool make)
     return e;
 }
 
+/* Appends a step to the entry's history. @returns it (zeroed but for at and what), or NULL on
+ * no memory. */
+static nb__hist_t *nb__step(nb_inbox_t *v, nb__entry_t *e, const char *what, int64_t at)
+{
+    if (v->n_hist == v->hist_cap) {
+        size_t cap = v->hist_cap ? v->hist_cap * 2 : 1024;
+        nb__hist_t *h = realloc(v->hist, cap * sizeof(*h));
+        if (!h)
+            return NULL;
+        v->hist = h;
+        v->hist_cap = cap;
+    }
+    nb__hist_t *h = &v->hist[v->n_hist];
+    memset(h, 0, sizeof(*h));
+    h->at = at;
+    h->what = nb__inbox_intern(v, what);
+    uint32_t idx = (uint32_t)++v->n_hist;
+    if (e->hist_tail)
+        v->hist[e->hist_tail - 1].next = idx;
+    else
+        e->hist_head = idx;
+    e->hist_tail = idx;
+    return h;
+}
+
+size_t nb_inbox_history(const nb_inbox_t *v, const char *notification_id, nb_inbox_step_t *out,
+                        size_t max)
+{
+    char base[NB_ID_MAX + 1];
+    nb__inbox_base_id(notification_id, base);
+    gpointer got = g_hash_table_lookup(v->by_id, base);
+    if (!got)
+        return 0;
+    size_t n = 0;
+    for (uint32_t i = v->entries[GPOINTER_TO_SIZE(got) - 1].hist_head; i; i = v->hist[i - 1].next) {
+        const nb__hist_t *h = &v->hist[i - 1];
+        if (n < max) {
+            nb_inbox_step_t *o = &out[n];
+            memset(o, 0, sizeof(*o));
+            o->at = h->at;
+            o->level = h->level;
+            nb_str_copy(o->what, sizeof(o->what), h->what ? h->what : "");
+            nb_str_copy(o->actor, sizeof(o->actor), h->actor ? h->actor : "");
+            nb_str_copy(o->owner, sizeof(o->owner), h->owner ? h->owner : "");
+            nb_str_copy(o->owner_queue, sizeof(o->owner_queue),
+                        h->owner_queue ? h->owner_queue : "");
+            nb_str_copy(o->target, sizeof(o->target), h->target ? h->target : "");
+            nb_str_copy(o->close_action, sizeof(o->close_action),
+                        h->close_action ? h->close_action : "");
+            nb_str_copy(o->refused, sizeof(o->refused), h->refused ? h->refused : "");
+        }
+        n++;
+    }
+    return n;
+}
+
 /* Adds the recipients' routes the entry does not have yet. */
 static void nb__add_queues(nb_inbox_t *v, nb__entry_t *e, const nb_notification_t *n)
 {
@@ -159,6 +216,16 @@ nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification_t *n, nb_inb
         e->tier = (uint8_t)n->tier;
         e->respond_by = n->respond_by;
     }
+    if (n->kind == NB_NOTIFICATION_NEW || n->kind == NB_NOTIFICATION_ESCALATED ||
+        n->kind == NB_NOTIFICATION_WITHDRAWN) {
+        const char *what = n->kind == NB_NOTIFICATION_NEW         ? "raised"
+                           : n->kind == NB_NOTIFICATION_ESCALATED ? "escalated"
+                                                                  : "withdrawn";
+        nb__hist_t *h = nb__step(v, e, what, n->created_at);
+        if (!h)
+            return NB_ERR_NOMEM;
+        h->level = n->escalation_level;
+    }
     if (n->kind == NB_NOTIFICATION_ESCALATED && (int32_t)e->level < n->escalation_level) {
         e->level = (uint8_t)(n->escalation_level > 255 ? 255 : n->escalation_level);
         e->tier = (uint8_t)n->tier;
@@ -194,6 +261,40 @@ static void nb__keep_verdict(nb_inbox_t *v, json_t *o, const char *decision)
     g_hash_table_replace(v->verdicts, (gpointer)nb__inbox_intern(v, ack_id), vd);
 }
 
+/* A member's member ("owner": {"user_id": ...}), or NULL. */
+static const char *nb__sub(json_t *o, const char *key, const char *sub)
+{
+    json_t *m = json_object_get(o, key);
+    return json_is_object(m) ? nb__str(m, sub) : NULL;
+}
+
+/* A verdict on a person's action as a step of its notification's history (a notification the
+ * view has not seen is given its entry, as verdicts are: the record may come later). */
+NB_NODISCARD static nb_err_t nb__verdict_step(nb_inbox_t *v, json_t *o, const char *decision,
+                                              int64_t at)
+{
+    static const char *const steps[] = {"taken", "reassigned", "closed", "acknowledged",
+                                        "action_refused"};
+    bool step = false;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !step; i++)
+        step = strcmp(decision, steps[i]) == 0;
+    const char *id = nb__str(o, "notification_id");
+    nb__entry_t *e = step && id ? nb__entry(v, id, true) : NULL;
+    if (!step || !id)
+        return NB_ERR_OK;
+    nb__hist_t *h = e ? nb__step(v, e, decision, at) : NULL;
+    if (!h)
+        return NB_ERR_NOMEM;
+    h->actor = nb__inbox_intern(v, nb__sub(o, "actor", "user_id"));
+    h->owner = nb__inbox_intern(v, nb__sub(o, "owner", "user_id"));
+    h->owner_queue = nb__inbox_intern(v, nb__sub(o, "owner", "queue"));
+    const char *tq = nb__sub(o, "target", "queue"), *tu = nb__sub(o, "target", "user_id");
+    h->target = nb__inbox_intern(v, tq ? tq : tu);
+    h->close_action = nb__inbox_intern(v, nb__str(o, "close_action"));
+    h->refused = nb__inbox_intern(v, nb__str(o, "refused"));
+    return NB_ERR_OK;
+}
+
 bool nb_inbox_verdict(const nb_inbox_t *v, const char *ack_id, nb_inbox_verdict_t *out)
 {
     const nb__verdict_t *vd = ack_id ? g_hash_table_lookup(v->verdicts, ack_id) : NULL;
@@ -220,6 +321,14 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errst
         return NB_ERR_INVALID_ARG;
     }
     nb__keep_verdict(v, o, decision);
+    int64_t at = NB_TIME_NONE;
+    const char *at_s = nb__str(o, "at");
+    if (at_s && !nb_parse_time(at_s, &at))
+        at = NB_TIME_NONE; /* a verdict without its time still counts */
+    if (nb__verdict_step(v, o, decision, at)) {
+        json_decref(o);
+        return NB_ERR_NOMEM;
+    }
     nb_inbox_state_t to;
     if (strcmp(decision, "taken") == 0 || strcmp(decision, "reassigned") == 0)
         to = NB_INBOX_OWNED;
@@ -230,10 +339,6 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errst
         return NB_ERR_OK; /* nothing the view shows */
     }
     const char *id = nb__str(o, "notification_id");
-    int64_t at = NB_TIME_NONE;
-    const char *at_s = nb__str(o, "at");
-    if (at_s && !nb_parse_time(at_s, &at))
-        at = NB_TIME_NONE; /* a verdict without its time still counts */
     nb_err_t err = NB_ERR_OK;
     nb__entry_t *e = id ? nb__entry(v, id, true) : NULL;
     if (!id) {

@@ -216,6 +216,62 @@ static void nb__next(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zo
     LIT(b, "</p>\n");
 }
 
+/* What has happened to it, in order: raised, escalations, what people did, withdrawn. */
+static void nb__history(nb_buf_t *b, const nb_web_detail_t *d, nb_notify_zone_t zone)
+{
+    char t[64], line[96];
+    size_t n = d->n_steps < NB__WEB_DETAIL_STEPS ? d->n_steps : NB__WEB_DETAIL_STEPS;
+    LIT(b, "<h2>What has happened</h2>\n<ol>\n");
+    for (size_t i = 0; i < n; i++) {
+        const nb_inbox_step_t *st = &d->steps[i];
+        LIT(b, "<li>");
+        if (st->at != NB_TIME_NONE) {
+            nb__esc(b, nb_notify_format_time(st->at, zone, false, t, sizeof(t)));
+            LIT(b, ": ");
+        }
+        if (strcmp(st->what, "raised") == 0) {
+            LIT(b, "raised");
+        } else if (strcmp(st->what, "escalated") == 0) {
+            snprintf(line, sizeof(line), "escalated to level %d: not acted on in time",
+                     (int)st->level);
+            nb__str(b, line);
+        } else if (strcmp(st->what, "withdrawn") == 0) {
+            LIT(b, "withdrawn: its evidence no longer holds");
+        } else {
+            nb__esc(b, st->actor[0] ? st->actor : "someone");
+            if (strcmp(st->what, "taken") == 0) {
+                LIT(b, " took it");
+            } else if (strcmp(st->what, "reassigned") == 0) {
+                LIT(b, " reassigned it to ");
+                nb__esc(b, st->target[0] ? st->target : "another queue");
+            } else if (strcmp(st->what, "closed") == 0 || strcmp(st->what, "acknowledged") == 0) {
+                LIT(b, " closed it");
+                if (st->close_action[0]) {
+                    nb_ack_action_t a;
+                    for (size_t k = 0; k < nb__web_close_actions(); k++) {
+                        const char *words = nb__web_close_action(k, &a);
+                        if (strcmp(nb_ack_action_name(a), st->close_action) == 0) {
+                            LIT(b, ": ");
+                            nb__esc(b, words);
+                        }
+                    }
+                }
+            } else {
+                LIT(b, " tried to act on it, refused: ");
+                nb__esc(b, strcmp(st->refused, "owned_by") == 0 ? "someone else had it"
+                           : st->refused[0]                     ? st->refused
+                                                                : "not applied");
+            }
+        }
+        LIT(b, "</li>\n");
+    }
+    LIT(b, "</ol>\n");
+    if (d->n_steps > n) {
+        snprintf(line, sizeof(line), "<p>And %zu later steps.</p>\n", d->n_steps - n);
+        nb__str(b, line);
+    }
+}
+
 /* The child's notifications the user's queues hold, and how many others there are. */
 static void nb__others(nb_buf_t *b, const nb_web_detail_t *d, const char *const *queues,
                        size_t n_queues, nb_notify_zone_t zone)
@@ -417,6 +473,7 @@ bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail
     else
         LIT(b, "<p role=\"alert\">The whole notification cannot be read from the event store "
                "now: what the inbox holds is shown. Try again in a minute.</p>\n");
+    nb__history(b, d, zone);
     nb__next(b, it, zone);
     if (d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))
         nb__forms(b, s, d);

@@ -75,6 +75,8 @@ const nb__web_pending_t *nb__web_pending_find(const nb__web_pending_t *ring, siz
 
 /** A child's notifications shown on a detail page, at most. */
 #define NB__WEB_DETAIL_OTHERS 50
+/** Steps of a notification's history shown on its page, at most (the first ones). */
+#define NB__WEB_DETAIL_STEPS 40
 
 /** What a detail page shows: the view's entry, the record read from Kafka when it could be,
  *  and the child's notifications (this one among them). Large: allocate it. */
@@ -90,6 +92,8 @@ typedef struct nb_web_detail_s {
     nb_notification_t record;
     size_t n_others;
     nb_inbox_item_t others[NB__WEB_DETAIL_OTHERS];
+    size_t n_steps; /**< all of them; at most NB__WEB_DETAIL_STEPS in steps */
+    nb_inbox_step_t steps[NB__WEB_DETAIL_STEPS];
 } nb_web_detail_t;
 
 /**

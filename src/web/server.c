@@ -459,6 +459,8 @@ static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_w
         size_t n = nb_inbox_child(c->w->view.view, it->child_key, c->now, d->others,
                                   NB__WEB_DETAIL_OTHERS);
         d->n_others = n == (size_t)-1 ? 0 : n;
+        d->n_steps =
+            nb_inbox_history(c->w->view.view, it->notification_id, d->steps, NB__WEB_DETAIL_STEPS);
     }
     if (c->w->view.lock)
         pthread_mutex_unlock(c->w->view.lock);

@@ -272,6 +272,46 @@ static void test_the_verdict_on_an_action_is_kept_by_its_ack_id(void **state)
     nb_inbox_destroy(v);
 }
 
+static void test_a_notifications_history_in_order(void **state)
+{
+    (void)state;
+    nb_inbox_t *v = nb_inbox_new();
+    nb_inbox_step_t st[8];
+    add(v, note("6b6b6b6b", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0, "c", HV[0], NULL), 1);
+    audit(v, "{\"at\":\"2026-12-07T10:00:00.000Z\",\"decision\":\"taken\",\"ack_id\":\"a1\","
+             "\"notification_id\":\"6b6b6b6b\",\"actor\":{\"user_id\":\"hv.jones\"},"
+             "\"owner\":{\"user_id\":\"hv.jones\",\"queue\":\"queue:hv-duty\"}}");
+    audit(v, "{\"decision\":\"action_refused\",\"ack_id\":\"a2\",\"notification_id\":"
+             "\"6b6b6b6b\",\"actor\":{\"user_id\":\"hv.smith\"},\"refused\":\"owned_by\"}");
+    audit(v, "{\"decision\":\"action_duplicate\",\"ack_id\":\"a1\",\"notification_id\":"
+             "\"6b6b6b6b\"}");
+    nb_notification_t *n =
+        note("6b6b6b6b-e1", NB_NOTIFICATION_ESCALATED, NB_TIER_URGENT, T0 + HOUR, "c", TL[0], NULL);
+    n->escalation_level = 1;
+    n->created_at = T0 + HOUR;
+    add(v, n, 5);
+    audit(v, "{\"decision\":\"reassigned\",\"notification_id\":\"6b6b6b6b\",\"actor\":"
+             "{\"user_id\":\"hv.jones\"},\"owner\":{\"user_id\":null,\"queue\":\"queue:gp\"},"
+             "\"target\":{\"queue\":\"queue:gp\",\"user_id\":null}}");
+    audit(v, "{\"decision\":\"closed\",\"notification_id\":\"6b6b6b6b\",\"actor\":"
+             "{\"user_id\":\"gp.lead\"},\"close_action\":\"contacted_family\"}");
+    assert_int_equal(nb_inbox_history(v, "6b6b6b6b-e1", st, 8), 6);
+    const char *what[] = {"raised", "taken", "action_refused", "escalated", "reassigned", "closed"};
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(st[i].what, what[i]);
+    assert_int_equal(st[0].at, T0);
+    assert_string_equal(st[1].actor, "hv.jones");
+    assert_string_equal(st[1].owner_queue, "queue:hv-duty");
+    assert_string_equal(st[2].actor, "hv.smith");
+    assert_string_equal(st[2].refused, "owned_by");
+    assert_int_equal(st[3].level, 1);
+    assert_string_equal(st[4].target, "queue:gp");
+    assert_string_equal(st[5].close_action, "contacted_family");
+    assert_int_equal(nb_inbox_history(v, "6b6b6b6b", st, 2), 6); /* the count, two written */
+    assert_int_equal(nb_inbox_history(v, "nothing", st, 8), 0);
+    nb_inbox_destroy(v);
+}
+
 static void test_a_version_1_acknowledgement_of_an_escalation_closes_it(void **state)
 {
     (void)state;
@@ -385,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_withdrawn_leaves_the_open_list),
         cmocka_unit_test(test_verdicts_take_reassign_close),
         cmocka_unit_test(test_the_verdict_on_an_action_is_kept_by_its_ack_id),
+        cmocka_unit_test(test_a_notifications_history_in_order),
         cmocka_unit_test(test_a_version_1_acknowledgement_of_an_escalation_closes_it),
         cmocka_unit_test(test_a_verdict_before_its_notification_waits_for_it),
         cmocka_unit_test(test_references_in_any_spelling),
