@@ -7,6 +7,8 @@ The daemon runs over synthetic events (`notbrought generate`) until its notifica
 What each user should see is worked out here from the notifications topic as `notbrought
 consume` prints it (open: not withdrawn; a notification's queues: the routes of every record
 of it). Then, in the browser:
+- two inbox instances read the same topics; this host is the authenticating proxy of the first
+  only: its user header signs a user in there, and is ignored by the second (a spoofed header);
 - signed out, the inbox sends to the sign-in page, which passes axe-core's WCAG 2.2 A/AA
   checks, and whose first Tab stop is the skip link;
 - a wrong password is refused with a message and no session;
@@ -17,8 +19,9 @@ of it). Then, in the browser:
 - she opens the most urgent one: its reason, the child's NHS number, every piece of evidence
   with its appointment id and the action are on the page, which passes axe-core; the view is
   one audit record (who, which notification) holding no NHS number;
-- two people at once: she takes it (shown at once as sent, then recorded by the daemon); a
-  colleague in the same queue sees who has it, and his later take is refused with her name;
+- two people at once, on two inbox instances: she takes it (shown at once as sent, then
+  recorded by the daemon); a colleague in the same queue, on the other instance, sees who has
+  it, and his later take is refused with her name;
 - closing with "no further action" and no reason is refused by the form; closing with what was
   done closes it: the daemon audits 'closed' with the action (never the note), the page lists
   what happened in order (raised, her take, his refused take, her close), and it leaves her
@@ -229,18 +232,25 @@ def main():
     queues: [{GP}]
     password_hash: "{hash_of('another long phrase')}"
 """)
-        conf = os.path.join(work, "inbox.yaml")
-        with open(CFG) as src, open(conf, "w") as f:
-            f.write(src.read() + f"inbox:\n  bind: 127.0.0.1\n  port: 0\n  auth:\n"
-                    f"    users_file: {users}\n")
-        log = os.path.join(work, "inbox.log")
-        start(["inbox", "--config", conf, "--bootstrap", bs], log, {"NB_OPS_LOG_LEVEL": "info"})
-        m = wait_for(lambda: re.search(r"serving http on \S+ port (\d+)", open(log).read()))
-        if not ok(m, "the inbox serves"):
-            raise SystemExit(open(log).read())
-        base = f"http://127.0.0.1:{m.group(1)}"
-        ok(wait_for(lambda: "read the topics to their end" in open(log).read()),
-           "the inbox's view has read the topics")
+        def inbox(name, proxies):
+            """An inbox instance whose proxy header is honoured from @proxies only."""
+            conf = os.path.join(work, name + ".yaml")
+            with open(CFG) as src, open(conf, "w") as f:
+                f.write(src.read() + f"inbox:\n  bind: 127.0.0.1\n  port: 0\n  auth:\n"
+                        f"    users_file: {users}\n    proxy:\n      user_header: X-Nb-User\n"
+                        f"      trusted_proxies: [{proxies}]\n")
+            log = os.path.join(work, name + ".log")
+            start(["inbox", "--config", conf, "--bootstrap", bs], log,
+                  {"NB_OPS_LOG_LEVEL": "info"})
+            m = wait_for(lambda: re.search(r"serving http on \S+ port (\d+)", open(log).read()))
+            if not ok(m, f"the inbox {name} serves"):
+                raise SystemExit(open(log).read())
+            ok(wait_for(lambda: "read the topics to their end" in open(log).read()),
+               f"the inbox {name}'s view has read the topics")
+            return f"http://127.0.0.1:{m.group(1)}"
+        # Two instances: this host is the authenticating proxy of the first, not of the second.
+        base = inbox("inbox-a", "127.0.0.1/32")
+        base_b = inbox("inbox-b", "10.20.0.0/16")
 
         d = browser.start()
         d.get(base + "/")
@@ -252,6 +262,18 @@ def main():
         first = d.switch_to.active_element
         ok(first.tag_name == "a" and first.get_attribute("href").endswith("#main"),
            "the first Tab stop is the skip link")
+
+        # Signed in by the proxy's header (what an NHS CIS2 proxy sends), from the proxy...
+        d.execute_cdp_cmd("Network.enable", {})
+        d.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"X-Nb-User": "hv.smith"}})
+        d.get(base + "/")
+        ok("Alex Smith" in d.find_element(By.TAG_NAME, "main").text,
+           "the proxy's header signs its user in, from the proxy's address")
+        # ... and refused from an address that is not the proxy's: a spoofed header.
+        d.get(base_b + "/")
+        ok(d.current_url.endswith("/signin"), "a spoofed proxy header from elsewhere is ignored")
+        d.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {}})
+        d.delete_all_cookies()
 
         sign_in(d, base, "hv.jones", "wrong password")
         ok(d.current_url.endswith("/signin") and "Sign in" in d.title and
@@ -271,6 +293,14 @@ def main():
            f"the health visitor sees exactly her queue's open notifications ({len(rows)})")
         ranks = [TIERS.get(t, -1) for _, t in rows]
         ok(all(a >= b for a, b in zip(ranks, ranks[1:])), "most urgent first")
+        top = max(TIERS.get(t, -1) for t in want_hv.values())
+        overdue = d.find_elements(By.XPATH, "//table/tbody/tr[1]/td[3][contains(., 'overdue')]")
+        any_overdue_top = any(TIERS.get(t) == top and "overdue" in
+                              r.find_elements(By.CSS_SELECTOR, "td")[2].text
+                              for (ref, t), r in zip(rows, d.find_elements(
+                                  By.CSS_SELECTOR, "table tbody tr")))
+        ok(ranks[0] == top and (bool(overdue) or not any_overdue_top),
+           "at the top: the most urgent tier, and its most overdue when one is overdue")
         ok(all(want_hv.get(r) == t for r, t in rows), "each with its tier after escalations")
         v = browser.axe(d)
         ok(not v, "the inbox page passes axe-core (WCAG 2.2 A/AA)" + (
@@ -320,8 +350,9 @@ def main():
            "the daemon records her take: taken by hv.jones")
         d2 = browser.start()
         try:
-            sign_in(d2, base, "hv.smith", "a colleague phrase")
-            d2.get(page)
+            # On the other inbox instance: the daemon orders the two actions all the same.
+            sign_in(d2, base_b, "hv.smith", "a colleague phrase")
+            d2.get(page.replace(base, base_b))
             ok("taken by hv.jones" in state_line(d2), "her colleague sees who has it")
             submit(d2, d2.find_element(By.XPATH,
                                        "//button[starts-with(normalize-space(), 'Take it')]"))
