@@ -228,6 +228,12 @@ typedef struct nb_web_backend_s {
      *  error when it could not be stored now. */
     NB_NODISCARD nb_err_t (*act)(void *opaque, const nb_ack_t *ack, const char *child_key,
                                  char *errstr, size_t errstr_size);
+    /** Who the policy tells next if a notification of @p rule_id at escalation @p level is
+     *  not acted on in time (the titles of the next rung's roles), into @p out.
+     *  @returns NB_ERR_OK; NB_ERR_NOT_FOUND when its ladder has no further rung; another
+     *  error when the rule is not in the policy the command loaded. */
+    NB_NODISCARD nb_err_t (*next_step)(void *opaque, const char *rule_id, int level, char *out,
+                                       size_t size);
 } nb_web_backend_t;
 
 /**

@@ -121,6 +121,37 @@ NB_NODISCARD static nb_err_t nb__access(void *opaque, const char *what, const ch
     return err;
 }
 
+/* The roles a notification of @p rule_id would reach at level + 1 that it has not reached at
+ * @p level: the next rung's, by title. */
+NB_NODISCARD static nb_err_t nb__next_step(void *opaque, const char *rule_id, int level, char *out,
+                                           size_t size)
+{
+    nb__inbox_backend_t *be = opaque;
+    const nb_policy_rule_info_t *rule = be->pol ? nb_policy_rule_find(be->pol, rule_id) : NULL;
+    if (!rule)
+        return NB_ERR_INVALID_ARG;
+    const nb_policy_role_t *now[NB_NOTIF_MAX_RECIPIENTS * 4], *next[NB_NOTIF_MAX_RECIPIENTS * 4];
+    size_t n_now =
+        nb_policy_rule_recipients(be->pol, rule, level, now, NB_NOTIF_MAX_RECIPIENTS * 4);
+    size_t n_next =
+        nb_policy_rule_recipients(be->pol, rule, level + 1, next, NB_NOTIF_MAX_RECIPIENTS * 4);
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n_next; i++) {
+        bool told = false;
+        for (size_t k = 0; k < n_now && !told; k++)
+            told = now[k] == next[i];
+        if (told)
+            continue;
+        int w = snprintf(out + used, size - used, "%s%s", used ? "; " : "",
+                         next[i]->title && next[i]->title[0] ? next[i]->title : next[i]->id);
+        if (w < 0 || (size_t)w >= size - used)
+            break;
+        used += (size_t)w;
+    }
+    return used ? NB_ERR_OK : NB_ERR_NOT_FOUND;
+}
+
 nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf)
 {
     memset(be, 0, sizeof(*be));
@@ -135,6 +166,16 @@ nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf
     be->web.fetch = nb__fetch;
     be->web.access = nb__access;
     be->web.act = nb__act;
+    char errstr[512];
+    if (conf->n_policy_files &&
+        nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files, NULL, NULL,
+                       &be->pol, errstr, sizeof(errstr)) == NB_ERR_OK)
+        be->web.next_step = nb__next_step;
+    else if (conf->n_policy_files) /* the pages say "the next step" without naming it */
+        NB_LOG(NB_LOG_WARN, "inbox",
+               "the policy could not be loaded, so pages do not say who "
+               "is told next: %s",
+               errstr);
     return NB_ERR_OK;
 }
 
@@ -144,6 +185,7 @@ void nb__inbox_backend_free(nb__inbox_backend_t *be)
         NB_IGNORE(nb_publisher_flush(be->pub, 5000)); /* every access was waited for already */
         nb_publisher_destroy(be->pub);
     }
+    nb_policy_destroy(be->pol);
     nb__cli_codec_free(be->reg, be->codec);
     free(be->rec);
     memset(be, 0, sizeof(*be));

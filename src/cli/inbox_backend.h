@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "notbrought/codec.h"
+#include "notbrought/policy.h"
 #include "notbrought/stream.h"
 #include "notbrought/web.h"
 
@@ -19,6 +20,7 @@ typedef struct nb__inbox_backend_s {
     nb_codec_t *codec;
     nb_record_t *rec;    /* large: one, reused */
     nb_publisher_t *pub; /* made on the server's thread at its first access record */
+    nb_policy_t *pol;    /* the configured policy: who each ladder tells next (NULL: not loaded) */
     bool done;           /* the access record's delivery was reported */
     nb_err_t result;
 } nb__inbox_backend_t;

@@ -194,24 +194,34 @@ static void nb__record(nb_buf_t *b, const nb_notification_t *n, nb_notify_zone_t
     LIT(b, "</ul>\n");
 }
 
-/* What happens next, from where it stands. */
-static void nb__next(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone)
+/* What happens next, from where it stands: the next rung of its ladder, and when. */
+static void nb__next(nb_buf_t *b, const nb_web_detail_t *d, nb_notify_zone_t zone)
 {
     char t[64];
+    const nb_inbox_item_t *it = &d->item;
     LIT(b, "<h2>What happens next</h2>\n<p>");
-    if (it->state == NB_INBOX_CLOSED)
+    if (it->state == NB_INBOX_CLOSED) {
         LIT(b, "Nothing: it is closed.");
-    else if (it->state == NB_INBOX_WITHDRAWN)
+    } else if (it->state == NB_INBOX_WITHDRAWN) {
         LIT(b, "Nothing: it was withdrawn because its evidence no longer holds (an outcome "
                "was corrected).");
-    else if (it->respond_by == NB_TIME_NONE)
+    } else if (d->next == 0 || (d->next != 1 && it->respond_by == NB_TIME_NONE)) {
         LIT(b, "Its escalation ladder has no further step: it stays open until someone closes "
                "it.");
-    else {
+    } else {
         LIT(b, "If it is not acted on by ");
-        nb__esc(b, nb_notify_format_time(it->respond_by, zone, true, t, sizeof(t)));
-        LIT(b, ", it escalates to the next step of its policy's ladder (taking it may stop the "
-               "ladder, as the policy says).");
+        if (it->respond_by != NB_TIME_NONE)
+            nb__esc(b, nb_notify_format_time(it->respond_by, zone, true, t, sizeof(t)));
+        else
+            LIT(b, "its next deadline");
+        if (d->next == 1) {
+            LIT(b, ", it escalates: ");
+            nb__esc(b, d->next_text);
+            LIT(b, " will be told");
+        } else {
+            LIT(b, ", it escalates to the next step of its policy's ladder");
+        }
+        LIT(b, " (taking it may stop the ladder, as the policy says).");
     }
     LIT(b, "</p>\n");
 }
@@ -474,7 +484,7 @@ bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail
         LIT(b, "<p role=\"alert\">The whole notification cannot be read from the event store "
                "now: what the inbox holds is shown. Try again in a minute.</p>\n");
     nb__history(b, d, zone);
-    nb__next(b, it, zone);
+    nb__next(b, d, zone);
     if (d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))
         nb__forms(b, s, d);
     nb__others(b, d, queues, n_queues, zone);

@@ -92,6 +92,9 @@ typedef struct nb_web_detail_s {
     nb_notification_t record;
     size_t n_others;
     nb_inbox_item_t others[NB__WEB_DETAIL_OTHERS];
+    int next;            /**< 1: next_text says who is told next; 0: the ladder has no
+                              further rung; -1: not known (no policy) */
+    char next_text[400]; /**< the next rung's roles, as titles */
     size_t n_steps; /**< all of them; at most NB__WEB_DETAIL_STEPS in steps */
     nb_inbox_step_t steps[NB__WEB_DETAIL_STEPS];
 } nb_web_detail_t;

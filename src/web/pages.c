@@ -83,19 +83,36 @@ static void nb__signout_form(nb_buf_t *b, const nb_web_session_t *s)
 }
 
 /* "Mon 7 Dec 2026 17:00 GMT (overdue)": the time in notify.timezone and what it means now. */
-static void nb__respond_by(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone)
+static void nb__respond_by(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone,
+                           int64_t now_ms)
 {
-    char when[64];
+    char when[64], left[64];
     if (it->respond_by == NB_TIME_NONE) {
         LIT(b, "none set");
         return;
     }
     nb_web_html(b, nb_notify_format_time(it->respond_by, zone, false, when, sizeof(when)));
-    if (it->overdue)
-        LIT(b, " <strong>(overdue)</strong>");
+    int64_t ms = it->respond_by - now_ms, mins = (ms < 0 ? -ms : ms) / 60000;
+    if (mins >= 48 * 60)
+        snprintf(left, sizeof(left), "%lld days", (long long)(mins / (24 * 60)));
+    else if (mins >= 60)
+        snprintf(left, sizeof(left), "%lld hour%s", (long long)(mins / 60),
+                 mins / 60 == 1 ? "" : "s");
+    else
+        snprintf(left, sizeof(left), "%lld minute%s", (long long)mins, mins == 1 ? "" : "s");
+    if (it->overdue) {
+        LIT(b, " <strong>(overdue by ");
+        nb__str(b, left);
+        LIT(b, ")</strong>");
+    } else if (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED) {
+        LIT(b, " (");
+        nb__str(b, left);
+        LIT(b, " left)");
+    }
 }
 
-static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone)
+static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_t zone,
+                         int64_t now_ms)
 {
     LIT(b, "<tr><th scope=\"row\"><a href=\"/n/");
     nb_web_html(b, it->notification_id);
@@ -111,7 +128,7 @@ static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_
     LIT(b, "</td><td>");
     nb_web_html(b, it->rule_id);
     LIT(b, "</td><td>");
-    nb__respond_by(b, it, zone);
+    nb__respond_by(b, it, zone, now_ms);
     LIT(b, "</td><td>");
     nb_web_html(b, nb_inbox_state_name(it->state));
     if (it->owner[0]) {
@@ -204,7 +221,7 @@ bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, 
                "<th scope=\"col\">Rule</th><th scope=\"col\">Respond by</th>"
                "<th scope=\"col\">State</th></tr></thead>\n<tbody>\n");
         for (size_t i = 0; i < n; i++)
-            nb__item_row(b, &items[i], zone);
+            nb__item_row(b, &items[i], zone, now_ms);
         LIT(b, "</tbody>\n</table>\n");
     }
     nb__page_end(b);

@@ -493,6 +493,12 @@ static enum MHD_Result nb__detail(nb__ctx_t *c, const char *id, const char *erro
         d->have_record = c->w->backend.fetch &&
                          !c->w->backend.fetch(c->w->backend.opaque, d->item.latest, &d->record);
         d->actions = c->w->backend.act != NULL;
+        d->next = -1;
+        if (c->w->backend.next_step) {
+            nb_err_t e = c->w->backend.next_step(c->w->backend.opaque, d->item.rule_id,
+                                                 d->item.level, d->next_text, sizeof(d->next_text));
+            d->next = e == NB_ERR_OK ? 1 : e == NB_ERR_NOT_FOUND ? 0 : -1;
+        }
         d->users = c->w->users;
         d->error = error;
         d->pending = nb__web_pending_find(c->w->pending, c->w->pending_next,

@@ -329,6 +329,10 @@ def main():
             if not e["appointment_id"].startswith("sha256:")),
            f"the evidence, with each service's appointment id ({len(ev)})")
         ok(rec["action"] in main, "what to do")
+        nxt = d.find_element(By.XPATH, "//h2[normalize-space()='What happens next']"
+                                       "/following-sibling::p[1]").text
+        ok("will be told" in nxt or "no further step" in nxt,
+           "what happens next: who is told if nobody acts, or that the ladder ends: " + nxt)
         v = browser.axe(d)
         ok(not v, "the notification's page passes axe-core (WCAG 2.2 A/AA)" + (
             "\n" + browser.describe(v) if v else ""))
