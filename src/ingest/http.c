@@ -132,9 +132,11 @@ static void nb__batch_response(const nb__req_t *rq, const char *base, nb_buf_t *
         if (xml) {
             /* The outcome without its XML declaration, inside entry.response.outcome. */
             const char *p = (const char *)oo.data, *end = p ? p + oo.len : NULL;
-            const char *decl = p ? strstr(p, "?>") : NULL;
-            if (decl && decl < end)
-                p = decl + 2;
+            for (const char *q = p; q && q + 1 < end; q++) /* the buffer has no NUL: bounded */
+                if (q[0] == '?' && q[1] == '>') {
+                    p = q + 2;
+                    break;
+                }
             char buf[2 * NB__LOCATION_MAX];
             int n = snprintf(buf, sizeof(buf), "<entry><response><status value=\"%s\"/>", st);
             if (rq->ans[i].location[0])
