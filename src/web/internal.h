@@ -116,6 +116,28 @@ bool nb__web_notification_id_ok(const char *id);
 /** @brief A short page: a heading and a sentence (static text). */
 void nb__page_message(nb_buf_t *b, const char *title, const char *text);
 
+/** @brief The session user's queues as the array nb_inbox_query_t and nb_inbox_visible()
+ *         take (pointers into @p s). @returns how many. */
+static inline size_t nb__web_queues(const nb_web_session_t *s,
+                                    const char *queues[NB_WEB_MAX_QUEUES])
+{
+    for (size_t i = 0; i < s->user.n_queues; i++)
+        queues[i] = s->user.queues[i];
+    return s->user.n_queues;
+}
+
+/** @brief Takes and gives back the view's lock (none when nobody writes the view). */
+static inline void nb__web_view_lock(nb_web_view_t v)
+{
+    if (v.lock)
+        pthread_mutex_lock(v.lock);
+}
+static inline void nb__web_view_unlock(nb_web_view_t v)
+{
+    if (v.lock)
+        pthread_mutex_unlock(v.lock);
+}
+
 /** @brief Whether a user id is acceptable (letters, digits, . _ - @; 1 to NB_WEB_USER_MAX). */
 bool nb__web_id_ok(const char *s);
 

@@ -147,8 +147,7 @@ static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now
                       nb_inbox_item_t **items, size_t *n, size_t *total)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
-    for (size_t i = 0; i < s->user.n_queues; i++)
-        queues[i] = s->user.queues[i];
+    nb__web_queues(s, queues);
     *items = NULL;
     *n = *total = 0;
     if (!view.view || s->user.n_queues == 0)
@@ -156,11 +155,9 @@ static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now
     if (!(*items = calloc(NB__WEB_PAGE_ITEMS, sizeof(**items))))
         return false;
     nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS};
-    if (view.lock)
-        pthread_mutex_lock(view.lock);
+    nb__web_view_lock(view);
     *total = nb_inbox_list(view.view, &q, *items);
-    if (view.lock)
-        pthread_mutex_unlock(view.lock);
+    nb__web_view_unlock(view);
     if (*total == (size_t)-1) {
         free(*items);
         *items = NULL;

@@ -420,17 +420,14 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
         return nb__redirect(c, "/signin");
     const char *ref = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "ref");
     const char *queues[NB_WEB_MAX_QUEUES];
-    for (size_t i = 0; i < c->s.user.n_queues; i++)
-        queues[i] = c->s.user.queues[i];
+    nb__web_queues(&c->s, queues);
     nb_inbox_item_t it;
     bool found = false;
     if (ref && c->w->view.view) {
-        if (c->w->view.lock)
-            pthread_mutex_lock(c->w->view.lock);
+        nb__web_view_lock(c->w->view);
         found = nb_inbox_by_reference(c->w->view.view, ref, c->now, &it) &&
                 nb_inbox_visible(&it, queues, c->s.user.n_queues);
-        if (c->w->view.lock)
-            pthread_mutex_unlock(c->w->view.lock);
+        nb__web_view_unlock(c->w->view);
     }
     if (!found)
         return nb__inbox_page(c,
@@ -447,12 +444,10 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
 static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_web_detail_t *d)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
-    for (size_t i = 0; i < c->s.user.n_queues; i++)
-        queues[i] = c->s.user.queues[i];
+    nb__web_queues(&c->s, queues);
     if (!c->w->view.view || !nb__web_notification_id_ok(id))
         return false;
-    if (c->w->view.lock)
-        pthread_mutex_lock(c->w->view.lock);
+    nb__web_view_lock(c->w->view);
     bool found = nb_inbox_by_id(c->w->view.view, id, c->now, it) &&
                  nb_inbox_visible(it, queues, c->s.user.n_queues);
     if (found && d) {
@@ -462,8 +457,7 @@ static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_w
         d->n_steps =
             nb_inbox_history(c->w->view.view, it->notification_id, d->steps, NB__WEB_DETAIL_STEPS);
     }
-    if (c->w->view.lock)
-        pthread_mutex_unlock(c->w->view.lock);
+    nb__web_view_unlock(c->w->view);
     return found;
 }
 
@@ -473,8 +467,7 @@ static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_w
 static enum MHD_Result nb__detail(nb__ctx_t *c, const char *id, const char *error, unsigned status)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
-    for (size_t i = 0; i < c->s.user.n_queues; i++)
-        queues[i] = c->s.user.queues[i];
+    nb__web_queues(&c->s, queues);
     nb_web_detail_t *d = calloc(1, sizeof(*d));
     if (!d)
         return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
@@ -504,11 +497,9 @@ static enum MHD_Result nb__detail(nb__ctx_t *c, const char *id, const char *erro
         d->pending = nb__web_pending_find(c->w->pending, c->w->pending_next,
                                           d->item.notification_id, c->s.user.id);
         if (d->pending) {
-            if (c->w->view.lock)
-                pthread_mutex_lock(c->w->view.lock);
+            nb__web_view_lock(c->w->view);
             d->decided = nb_inbox_verdict(c->w->view.view, d->pending->ack_id, &d->verdict);
-            if (c->w->view.lock)
-                pthread_mutex_unlock(c->w->view.lock);
+            nb__web_view_unlock(c->w->view);
         }
         nb_buf_t b = {0};
         ret = nb__page_detail(&b, &c->s, d, queues, c->s.user.n_queues, c->now, c->w->zone)
