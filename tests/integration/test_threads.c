@@ -76,7 +76,10 @@ typedef struct sampler_s {
     nb_stream_stats_t stats;
 } sampler_t;
 
-/* Reads a thread's name and blocked-signal mask. @returns false if it has gone meanwhile. */
+/* Reads a thread's name and blocked-signal mask. @returns false if it has gone meanwhile, or
+ * is going: once an exiting thread has let go of its signal handlers (the kernel's
+ * __exit_signal()), its status shows every mask empty and "Threads: 0" until it leaves
+ * /proc; a short-lived committer caught then would look as if it blocked nothing. */
 static bool read_task(pid_t tid, char *name, size_t name_size, unsigned long long *blocked)
 {
     char path[64], line[256];
@@ -84,19 +87,27 @@ static bool read_task(pid_t tid, char *name, size_t name_size, unsigned long lon
     FILE *f = fopen(path, "r");
     if (!f)
         return false;
-    bool have_name = false, have_mask = false;
+    bool have_name = false, have_mask = false, alive = true;
     while (fgets(line, sizeof(line), f)) {
         if (strncmp(line, "Name:", 5) == 0) {
             const char *v = line + 5;
             v += strspn(v, " \t");
             snprintf(name, name_size, "%.*s", (int)strcspn(v, "\n"), v);
             have_name = true;
+        } else if (strncmp(line, "State:", 6) == 0) {
+            const char *v = line + 6;
+            v += strspn(v, " \t");
+            if (*v == 'X' || *v == 'Z') /* dead, zombie */
+                alive = false;
+        } else if (strncmp(line, "Threads:", 8) == 0) {
+            if (strtol(line + 8, NULL, 10) == 0)
+                alive = false;
         } else if (strncmp(line, "SigBlk:", 7) == 0) {
             have_mask = sscanf(line + 7, "%llx", blocked) == 1;
         }
     }
     fclose(f);
-    return have_name && have_mask;
+    return alive && have_name && have_mask;
 }
 
 static bool blocks_all(unsigned long long mask)
