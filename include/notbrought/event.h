@@ -136,6 +136,7 @@
 /* AuditRecord.kind (schemas/audit_record.avsc; docs/reporting.md says what each means). */
 #define NB_AUDIT_KIND_MAP(X)                                                                       \
     X(RECEIVED, "received")                                                                        \
+    X(PARKED, "parked")                                                                            \
     X(FIRED, "fired")                                                                              \
     X(FIRED_CLOSED, "fired_closed")                                                                \
     X(DIGESTED, "digested")                                                                        \
@@ -464,7 +465,7 @@ typedef struct nb_audit_s {
     nb_audit_recipient_t recipients[NB_NOTIF_MAX_RECIPIENTS];
     int64_t respond_by;
     char reason[NB_TEXT_MAX + 1];
-    bool has_event; /**< RECEIVED */
+    bool has_event; /**< RECEIVED, PARKED */
     struct {
         char event_id[NB_ID_MAX + 1];
         bool context;                           /**< a context fact (else an appointment event) */

@@ -285,8 +285,8 @@ NB_NODISCARD static nb_err_t nb__v_audit(nb__vctx_t *v, const nb_audit_t *a)
     if (a->kind != NB_AUDIT_PURGED && a->kind != NB_AUDIT_DIGEST &&
         (err = nb__v_nonempty(v, "child_key", a->child_key)))
         return err;
-    if (a->kind == NB_AUDIT_RECEIVED && !a->has_event)
-        return nb__vfail(v, NB_ERR_INCONSISTENT, "a 'received' record has no event");
+    if ((a->kind == NB_AUDIT_RECEIVED || a->kind == NB_AUDIT_PARKED) && !a->has_event)
+        return nb__vfail(v, NB_ERR_INCONSISTENT, "a 'received' or 'parked' record has no event");
     bool verdict = a->kind >= NB_AUDIT_TAKEN && a->kind <= NB_AUDIT_ACTION_UNKNOWN;
     if (verdict && !a->has_action)
         return nb__vfail(v, NB_ERR_INCONSISTENT, "a verdict on an action has no action");
