@@ -2,6 +2,7 @@
  * Unit tests: codec (framing, every schema round-trips, schema resolution, every kind of bad
  * input gets its own error, validation).
  */
+#define _GNU_SOURCE /* memmem() */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -848,11 +849,11 @@ static void test_fastavro_vectors_decode(void **state)
         json_array_append_new(v.expected, o);
     }
     fclose(ef);
-    assert_int_equal(json_array_size(v.expected), 16);
+    assert_int_equal(json_array_size(v.expected), 20);
     assert_int_equal(nb_recfile_read(NB_SOURCE_DIR "/tests/interop/vectors/vectors.jsonl",
                                      check_vector, &v, f->errstr, sizeof(f->errstr)),
                      0);
-    assert_int_equal(v.i, 16);
+    assert_int_equal(v.i, 20);
     json_decref(v.expected);
 }
 
@@ -1138,6 +1139,93 @@ static void test_json_never_drops_bad_text(void **state)
     json_decref(o);
 }
 
+/* An AuditRecord round-trips through the codec (every optional part present or absent), and
+ * validation refuses one that does not say what it is about. */
+static void test_audit_record_round_trip_and_validation(void **state)
+{
+    fixture_t *f = *state;
+    static nb_record_t rec, back;
+    static nb_appointment_event_t e;
+    memset(&e, 0, sizeof(e));
+    strcpy(e.event_id, "gp-1-v2");
+    e.source.agency = NB_AGENCY_GP;
+    strcpy(e.source.system, "EMIS Web");
+    strcpy(e.source.organisation_code, "W97001");
+    strcpy(e.nhs_number, "9434765919");
+    strcpy(e.appointment_id, "A-1");
+    strcpy(e.appointment_type, "Immunisation");
+    e.status = NB_STATUS_WAS_NOT_BROUGHT;
+    e.scheduled_start = 1790000000000;
+    e.recorded_at = 1790000100000;
+    e.version = 2;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_AUDIT;
+    nb_audit_received_appointment(&e, "ab12", 1790000200000, &rec.u.audit);
+    nb_buf_t b = {0};
+    assert_int_equal(nb_codec_validate(&rec, NULL, 1790000200000, f->errstr, sizeof(f->errstr)),
+                     NB_ERR_OK);
+    assert_int_equal(nb_codec_encode(f->codec, &rec, &b, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
+    assert_null(memmem(b.data, b.len, "9434765919", 10)); /* no NHS number on the wire */
+    assert_int_equal(nb_codec_decode(f->codec, b.data, b.len, NB_RECORD_AUDIT, &back, f->errstr,
+                                     sizeof(f->errstr)),
+                     NB_ERR_OK);
+    nb_buf_free(&b);
+    const nb_audit_t *a = &back.u.audit;
+    assert_int_equal(back.type, NB_RECORD_AUDIT);
+    assert_int_equal(a->kind, NB_AUDIT_RECEIVED);
+    assert_string_equal(a->audit_id, rec.u.audit.audit_id);
+    assert_int_equal(a->agency, NB_AGENCY_GP);
+    assert_true(a->has_event && !a->has_action && !a->has_actor && !a->has_policy);
+    assert_string_equal(a->event.status, "was_not_brought");
+    assert_int_equal(a->event.scheduled_start, e.scheduled_start);
+    assert_true(a->event.nhs_number_known);
+    assert_int_equal(a->tier, -1);
+    assert_int_equal(a->respond_by, NB_TIME_NONE);
+
+    /* A verdict with its action, actor and policy. */
+    nb_audit_t *v = &rec.u.audit;
+    nb_audit_init(v, NB_AUDIT_CLOSED, 1790000300000);
+    strcpy(v->child_key, "ab12");
+    strcpy(v->notification_id, "5f2c");
+    v->tier = NB_TIER_URGENT;
+    v->has_action = true;
+    strcpy(v->action.ack_id, "ack-1");
+    v->action.intent = NB_ACK_INTENT_CLOSE;
+    v->action.acted_at = 1790000290000;
+    v->action.close_action = NB_ACK_REFERRED;
+    v->has_actor = true;
+    strcpy(v->actor.user_id, "staff-1");
+    v->has_policy = true;
+    strcpy(v->policy.name, "p");
+    strcpy(v->policy.version, "1");
+    strcpy(v->policy.hash, "h");
+    nb_audit_set_id(v, "ack-1", "5f2c", 0);
+    assert_int_equal(nb_codec_encode(f->codec, &rec, &b, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
+    assert_int_equal(nb_codec_decode(f->codec, b.data, b.len, NB_RECORD_AUDIT, &back, f->errstr,
+                                     sizeof(f->errstr)),
+                     NB_ERR_OK);
+    nb_buf_free(&b);
+    assert_int_equal(a->kind, NB_AUDIT_CLOSED);
+    assert_int_equal(a->action.close_action, NB_ACK_REFERRED);
+    assert_int_equal(a->tier, NB_TIER_URGENT);
+    assert_string_equal(a->actor.user_id, "staff-1");
+    assert_false(a->has_event);
+
+    /* Refused: a verdict without its action; a received record without its event; a record
+     * about no child (but a purge or a digest). */
+    v->has_action = false;
+    assert_int_equal(nb_codec_validate(&rec, NULL, 0, f->errstr, sizeof(f->errstr)),
+                     NB_ERR_INCONSISTENT);
+    v->kind = NB_AUDIT_RECEIVED;
+    assert_int_equal(nb_codec_validate(&rec, NULL, 0, f->errstr, sizeof(f->errstr)),
+                     NB_ERR_INCONSISTENT);
+    v->kind = NB_AUDIT_VIEWED;
+    v->child_key[0] = '\0';
+    assert_int_not_equal(nb_codec_validate(&rec, NULL, 0, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
+    v->kind = NB_AUDIT_PURGED;
+    assert_int_equal(nb_codec_validate(&rec, NULL, 0, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1162,6 +1250,8 @@ int main(void)
         cmocka_unit_test(test_version_range_named),
         cmocka_unit_test(test_nhs_placeholder_refused),
         cmocka_unit_test(test_json_never_drops_bad_text),
+        cmocka_unit_test_setup_teardown(test_audit_record_round_trip_and_validation, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
