@@ -185,9 +185,11 @@ static void nb__view_event(nb__view_t *v, const nb_audit_t *a, nb_notify_zone_t 
 static void nb__view_decision(nb__view_t *v, const nb_audit_t *a, nb_notify_zone_t zone)
 {
     char t[64];
-    if (a->reference[0] || a->notification_id[0])
+    if (a->notification_id[0])
         nb__line(v, "Notification", "%s (id %s)", a->reference[0] ? a->reference : "no reference",
-                 a->notification_id[0] ? a->notification_id : "not given");
+                 a->notification_id);
+    else if (a->reference[0])
+        nb__line(v, "Notification", "%s", a->reference);
     if (a->rule_id[0])
         nb__line(v, "Rule", "%s, tier %s, rung %d", a->rule_id,
                  a->tier >= 0 ? nb_tier_name((nb_tier_t)a->tier) : "not given", (int)a->level);
