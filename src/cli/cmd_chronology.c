@@ -196,9 +196,11 @@ static int nb__chron_parse(int argc, char **argv, nb__chron_args_t *a)
         case 'f':
             if (nb__chron_format_parse(optarg, &a->fmt))
                 break;
+            opterr = 1;
             fputs("notbrought chronology: --format is text, csv or html\n", stderr);
             return NB_EXIT_USAGE;
         default:
+            opterr = 1;
             fputs("notbrought chronology: an option is unknown or lacks its value (see "
                   "--help)\n",
                   stderr);
