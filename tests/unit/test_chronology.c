@@ -258,6 +258,69 @@ static void test_html(void **state)
     nb__chron_free(&c);
 }
 
+/* A person's action and its verdict, a delivery and an inbox view: who, what, when, why. */
+static void test_actions_deliveries_views(void **state)
+{
+    (void)state;
+    nb__chron_t c = {0};
+    nb_audit_t a;
+    nb_audit_init(&a, NB_AUDIT_ACTION_REFUSED, T0);
+    strcpy(a.child_key, KEY);
+    strcpy(a.reference, "WNB-YFFD-H9D5");
+    strcpy(a.notification_id, "f280035eb258b8da259ab736c6c4cca3");
+    strcpy(a.reason, "already closed");
+    a.has_action = true;
+    strcpy(a.action.ack_id, "ack-1");
+    a.action.intent = NB_ACK_INTENT_CLOSE;
+    a.action.acted_at = T0 - 60000;
+    strcpy(a.action.owner_user, "hv.jones");
+    strcpy(a.action.owner_queue, "queue:cav-health-visiting-duty");
+    a.action.close_action = NB_ACK_CONTACTED_FAMILY;
+    strcpy(a.action.closed_by, "hv.smith");
+    a.action.closed_at = T0 - 120000;
+    a.has_actor = true;
+    strcpy(a.actor.user_id, "hv.jones");
+    strcpy(a.actor.via, "inbox-1");
+    assert_int_equal(nb__chron_add(&c, &a), NB_ERR_OK);
+    nb_audit_init(&a, NB_AUDIT_DELIVERY_FAILED, T0 + 1000);
+    strcpy(a.child_key, KEY);
+    a.has_delivery = true;
+    strcpy(a.delivery.channel, "webhook");
+    strcpy(a.delivery.route, "webhook:cav-duty");
+    a.delivery.attempt = 3;
+    strcpy(a.reason, "HTTP 503");
+    assert_int_equal(nb__chron_add(&c, &a), NB_ERR_OK);
+    nb_audit_init(&a, NB_AUDIT_VIEWED, T0 + 2000);
+    strcpy(a.child_key, KEY);
+    a.has_actor = true;
+    strcpy(a.actor.user_id, "hv.smith");
+    strcpy(a.subject, "the notification's page");
+    assert_int_equal(nb__chron_add(&c, &a), NB_ERR_OK);
+    nb__chron_sort(&c);
+    nb__chron_head_t h = nb__head();
+    char *text = nb__write(&c, NB__CHRON_TEXT, &h);
+    assert_non_null(strstr(text, "1. 28 May 2026 21:26 BST  Action refused\n"));
+    assert_non_null(strstr(text, "Action          close at 28 May 2026 21:25 BST (ack ack-1)"));
+    assert_non_null(strstr(text, "Owner           hv.jones, queue queue:cav-health-visiting-duty"));
+    assert_non_null(strstr(text, "Done            contacted_family"));
+    assert_non_null(strstr(text, "Closed before   by hv.smith at 28 May 2026 21:24 BST"));
+    assert_non_null(strstr(text, "Refused because already closed"));
+    assert_non_null(strstr(text, "By              hv.jones, through inbox-1"));
+    assert_non_null(strstr(text, "2. 28 May 2026 21:26 BST  Delivery failed"));
+    assert_non_null(strstr(text, "Delivery        webhook to webhook:cav-duty, attempt 3"));
+    assert_non_null(strstr(text, "Reason          HTTP 503"));
+    assert_non_null(strstr(text, "3. 28 May 2026 21:26 BST  Viewed in the inbox"));
+    assert_non_null(strstr(text, "Subject         the notification's page"));
+    free(text);
+    char *csv = nb__write(&c, NB__CHRON_CSV, &h);
+    assert_non_null(strstr(csv, ",already closed,close,ack-1,2026-05-28T20:25:40.000Z,hv.jones,"
+                                "queue:cav-health-visiting-duty,,,contacted_family,hv.smith,"
+                                "2026-05-28T20:24:40.000Z,hv.jones,,inbox-1,,,,,,,"));
+    assert_non_null(strstr(csv, ",webhook,webhook:cav-duty,3,"));
+    free(csv);
+    nb__chron_free(&c);
+}
+
 static void test_formats_and_words(void **state)
 {
     (void)state;
@@ -287,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_text_escapes_and_header),
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_html),
+        cmocka_unit_test(test_actions_deliveries_views),
         cmocka_unit_test(test_formats_and_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
