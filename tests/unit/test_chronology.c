@@ -132,11 +132,11 @@ static void test_text_escapes_and_header(void **state)
     (void)state;
     nb__chron_t c = {0};
     nb_audit_t a = nb__received("e1", T0, T0);
-    strcpy(a.organisation, "W9\n2. forged line\x1b[2J");
+    strcpy(a.event.source_system, "Sys\n2. forged line\x1b[2J");
     assert_int_equal(nb__chron_add(&c, &a), NB_ERR_OK);
     nb__chron_head_t h = nb__head();
     char *text = nb__write(&c, NB__CHRON_TEXT, &h);
-    assert_non_null(strstr(text, "W9\\n2. forged line\\x1b[2J"));
+    assert_non_null(strstr(text, "version 2 from Sys\\n2. forged line\\x1b[2J"));
     assert_null(strstr(text, "\n2. forged"));
     assert_null(strchr(text, '\x1b'));
     assert_non_null(strstr(text, "Child:      NHS 943 476 5919\n"));
