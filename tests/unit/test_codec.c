@@ -1226,6 +1226,118 @@ static void test_audit_record_round_trip_and_validation(void **state)
     assert_int_equal(nb_codec_validate(&rec, NULL, 0, f->errstr, sizeof(f->errstr)), NB_ERR_OK);
 }
 
+/* The AuditRecord's direct encoder (audit_wire.c, for schema id 9) writes exactly the bytes
+ * avro-c's generic path writes: the same schema registered under another id (109, version 2)
+ * makes a codec encode through avro-c, and every kind of record is compared byte for byte. */
+static void test_audit_wire_bytes_equal_generic(void **state)
+{
+    fixture_t *f = *state;
+    const char *json = nb_registry_schema_json(f->reg, 9);
+    assert_non_null(json);
+    /* The other types' schemas as plain entries (a built-in would be the reader of its type). */
+    nb_registry_t *reg2 = nb_registry_new();
+    for (int32_t id = 1; id <= 8; id++) {
+        const char *sj = nb_registry_schema_json(f->reg, id);
+        const char *subject = nb_record_type_name(nb_registry_type_of(f->reg, id));
+        assert_int_equal(nb_registry_add(reg2, id, subject, id >= 7 ? 2 : 1, sj, strlen(sj),
+                                         f->errstr, sizeof(f->errstr)),
+                         NB_ERR_OK);
+    }
+    assert_int_equal(nb_registry_add(reg2, 109, "org.notbrought.v1.AuditRecord", 2, json,
+                                     strlen(json), f->errstr, sizeof(f->errstr)),
+                     NB_ERR_OK);
+    nb_codec_t *generic = nb_codec_new(reg2, f->errstr, sizeof(f->errstr));
+    assert_non_null(generic);
+    static nb_record_t rec;
+    memset(&rec, 0, sizeof(rec));
+    rec.type = NB_RECORD_AUDIT;
+    nb_audit_t *a = &rec.u.audit;
+    for (int variant = 0; variant < 6; variant++) {
+        nb_audit_init(a, (nb_audit_kind_t)(variant * 4 % NB_AUDIT__COUNT), 1790000000000 + variant);
+        snprintf(a->audit_id, sizeof(a->audit_id), "aud-%024d", variant);
+        if (variant != 5)
+            strcpy(a->child_key,
+                   "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        if (variant >= 1) {
+            strcpy(a->notification_id, "5f2c0d7e9a1b");
+            strcpy(a->reference, "WNB-7KQ4-MX9P");
+            strcpy(a->rule_id, "wnb_child_on_plan");
+            a->tier = variant % NB_TIER__COUNT;
+            a->level = variant - 1;
+            a->agency = variant % NB_AGENCY__COUNT;
+            strcpy(a->organisation, "W97001");
+            a->n_evidence = (size_t)variant * 3 % (NB_NOTIF_MAX_EVIDENCE + 1);
+            for (size_t k = 0; k < a->n_evidence; k++)
+                snprintf(a->evidence[k], sizeof(a->evidence[k]), "ev-%zu-\u00e9", k);
+            a->n_recipients = (size_t)variant % 3;
+            for (size_t k = 0; k < a->n_recipients; k++) {
+                snprintf(a->recipients[k].role, sizeof(a->recipients[k].role), "role-%zu", k);
+                snprintf(a->recipients[k].route, sizeof(a->recipients[k].route), "queue:%zu", k);
+            }
+            a->respond_by = variant % 2 ? -5 : NB_TIME_NONE; /* a negative time too */
+            strcpy(a->reason, variant % 2 ? "" : "a reason, in the program's words");
+        }
+        a->has_event = variant == 0 || variant == 3;
+        if (a->has_event) {
+            strcpy(a->event.event_id, "gp-1-v2");
+            a->event.context = variant == 3;
+            strcpy(a->event.appointment_id, variant == 3 ? "" : "A-1");
+            strcpy(a->event.status, "attended");
+            a->event.scheduled_start = variant == 3 ? NB_TIME_NONE : 1789999999999;
+            a->event.recorded_at = 1;
+            a->event.version = -2;
+            strcpy(a->event.source_system, "EMIS Web");
+            a->event.nhs_number_known = variant == 0;
+        }
+        a->has_action = variant == 2 || variant == 4;
+        if (a->has_action) {
+            strcpy(a->action.ack_id, "ack-1");
+            a->action.intent = variant == 2 ? NB_ACK_INTENT_REASSIGN : NB_ACK_INTENT_CLOSE;
+            a->action.acted_at = 1790000000000;
+            strcpy(a->action.owner_user, "staff-1");
+            strcpy(a->action.target_queue, variant == 2 ? "queue:north" : "");
+            a->action.close_action = variant == 4 ? NB_ACK_OTHER : -1;
+            a->action.closed_at = variant == 4 ? 1790000000001 : NB_TIME_NONE;
+        }
+        a->has_actor = variant % 2 == 0;
+        strcpy(a->actor.user_id, "staff-2");
+        strcpy(a->actor.via, variant == 4 ? "inbox-1" : "");
+        a->has_delivery = variant == 1;
+        strcpy(a->delivery.channel, "webhook");
+        strcpy(a->delivery.route, "pager");
+        a->delivery.attempt = 300; /* two bytes of varint */
+        strcpy(a->subject, variant == 5 ? "notbrought.audit before 2026-01-01" : "");
+        a->has_policy = variant >= 1;
+        strcpy(a->policy.name, "p");
+        strcpy(a->policy.version, "1");
+        strcpy(a->policy.hash, "ab");
+        nb_buf_t fast = {0}, slow = {0};
+        assert_int_equal(nb_codec_encode(f->codec, &rec, &fast, f->errstr, sizeof(f->errstr)),
+                         NB_ERR_OK);
+        assert_int_equal(nb_codec_encode(generic, &rec, &slow, f->errstr, sizeof(f->errstr)),
+                         NB_ERR_OK);
+        int32_t id_fast = 0, id_slow = 0;
+        assert_int_equal(nb_frame_schema_id(fast.data, fast.len, &id_fast), NB_ERR_OK);
+        assert_int_equal(nb_frame_schema_id(slow.data, slow.len, &id_slow), NB_ERR_OK);
+        assert_int_equal(id_fast, 9);
+        assert_int_equal(id_slow, 109);
+        assert_int_equal(fast.len, slow.len);
+        assert_memory_equal(fast.data + NB_FRAME_HEADER_LEN, slow.data + NB_FRAME_HEADER_LEN,
+                            fast.len - NB_FRAME_HEADER_LEN);
+        nb_buf_free(&fast);
+        nb_buf_free(&slow);
+    }
+    /* An enum value outside its symbols is refused, not written. */
+    a->kind = NB_AUDIT__COUNT;
+    nb_buf_t b = {0};
+    assert_int_equal(nb_codec_encode(f->codec, &rec, &b, f->errstr, sizeof(f->errstr)),
+                     NB_ERR_AVRO_ENCODE);
+    assert_int_equal(b.len, 0);
+    nb_buf_free(&b);
+    nb_codec_destroy(generic);
+    nb_registry_destroy(reg2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1252,6 +1364,7 @@ int main(void)
         cmocka_unit_test(test_json_never_drops_bad_text),
         cmocka_unit_test_setup_teardown(test_audit_record_round_trip_and_validation, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_audit_wire_bytes_equal_generic, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
