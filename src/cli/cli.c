@@ -29,6 +29,8 @@ static const nb__command_t nb__commands[] = {
      nb__cmd_dispatch},
     {"inbox", "serve the safeguarding inbox (web pages, signing in); make password hashes",
      nb__cmd_inbox},
+    {"report", "the board's figures over the audit for a period, as CSV or an HTML page",
+     nb__cmd_report},
     {"version", "print the version", nb__cmd_version},
 };
 

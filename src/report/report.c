@@ -35,7 +35,7 @@ typedef struct nb__table_s {
 } nb__table_t;
 
 /* Counters of the breakdown groups (nb__names_t counts). */
-enum { NB__G_RAISED, NB__G_SHADOW, NB__G_FIRED };
+enum { NB__G_RAISED, NB__G_SHADOW, NB__G_FIRED, NB__G_DIGESTED };
 
 struct nb_report_s {
     int64_t from, to;
@@ -264,6 +264,8 @@ static NB_NODISCARD nb_err_t nb__add_raised(nb_report_t *r, const nb_report_rec_
     r->groups.counts[gi][NB__G_RAISED]++;
     r->rule_tier.counts[ti][0]++;
     r->counts.notifications++;
+    if (rec->kind == NB_AUDIT_DIGESTED)
+        r->groups.counts[gi][NB__G_DIGESTED]++;
     if (rec->kind != NB_AUDIT_FIRED)
         return NB_ERR_OK;
     r->groups.counts[gi][NB__G_FIRED]++;
@@ -286,6 +288,30 @@ static NB_NODISCARD nb_err_t nb__count(nb__names_t *t, nb_report_str_t name, con
         return NB_ERR_NOMEM;
     t->counts[i][0]++;
     return NB_ERR_OK;
+}
+
+/* The kind of a withdrawal's reason: its words without "No action needed: withdrawn because"
+ * and without the details in brackets that name one appointment ("... entered in error (GP
+ * appointment A1 at Y01234, now entered in error)."), so that withdrawals group by why. */
+static nb_report_str_t nb__reason_kind(nb_report_str_t s)
+{
+    static const char *const prefixes[] = {"No action needed: ", "withdrawn because ",
+                                           "Withdrawn because "};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+        size_t n = strlen(prefixes[i]);
+        if (s.len >= n && memcmp(s.p, prefixes[i], n) == 0) {
+            s.p += n;
+            s.len -= n;
+        }
+    }
+    for (size_t i = 0; i + 1 < s.len; i++)
+        if (s.p[i] == ' ' && s.p[i + 1] == '(') {
+            s.len = i;
+            break;
+        }
+    while (s.len > 0 && (s.p[s.len - 1] == '.' || s.p[s.len - 1] == ' '))
+        s.len--;
+    return s;
 }
 
 nb_err_t nb_report_add(nb_report_t *r, const nb_report_rec_t *rec)
@@ -335,7 +361,7 @@ nb_err_t nb_report_add(nb_report_t *r, const nb_report_rec_t *rec)
         return nb__count(&r->rungs, (nb_report_str_t){rung, (size_t)n}, "0");
     }
     case NB_AUDIT_WITHDRAWN:
-        return in ? nb__count(&r->reasons, rec->reason, "unstated") : NB_ERR_OK;
+        return in ? nb__count(&r->reasons, nb__reason_kind(rec->reason), "unstated") : NB_ERR_OK;
     default:
         return NB_ERR_OK;
     }
@@ -547,29 +573,32 @@ static void nb__notif_row(double *v, const uint64_t *g, const uint64_t within[2]
                           const int64_t *acks, size_t n_acks)
 {
     v[0] = (double)g[NB__G_RAISED];
-    v[1] = (double)g[NB__G_SHADOW];
-    v[2] = (double)g[NB__G_FIRED];
-    v[3] = (double)n_acks;
-    v[4] = (double)within[0];
-    v[5] = (double)within[1];
-    v[6] = within[0] ? (double)within[1] / (double)within[0] : NAN;
-    v[7] = nb__report_quantile(acks, n_acks, 0.5) / 60000.0;
-    v[8] = nb__report_quantile(acks, n_acks, 0.9) / 60000.0;
+    v[1] = (double)g[NB__G_DIGESTED];
+    v[2] = (double)g[NB__G_SHADOW];
+    v[3] = (double)g[NB__G_FIRED];
+    v[4] = (double)n_acks;
+    v[5] = (double)within[0];
+    v[6] = (double)within[1];
+    v[7] = within[0] ? (double)within[1] / (double)within[0] : NAN;
+    v[8] = nb__report_quantile(acks, n_acks, 0.5) / 60000.0;
+    v[9] = nb__report_quantile(acks, n_acks, 0.9) / 60000.0;
 }
 
 /* Notifications raised in the period by the breakdown, their acknowledgement and its time. */
 static NB_NODISCARD nb_err_t nb__finish_notifications(nb_report_t *r)
 {
-    static const char *const measures[] = {"raised",
-                                           "shadow",
-                                           "asked_response",
-                                           "acknowledged",
-                                           "with_respond_by",
-                                           "acknowledged_within_respond_by",
-                                           "share_within_respond_by",
-                                           "median_minutes_to_acknowledge",
-                                           "p90_minutes_to_acknowledge"};
-    static const int decimals[] = {0, 0, 0, 0, 0, 0, 3, 1, 1};
+    enum { NM = 10 };
+    static const char *const measures[NM] = {"raised",
+                                             "digested",
+                                             "shadow",
+                                             "asked_response",
+                                             "acknowledged",
+                                             "with_respond_by",
+                                             "acknowledged_within_respond_by",
+                                             "share_within_respond_by",
+                                             "median_minutes_to_acknowledge",
+                                             "p90_minutes_to_acknowledge"};
+    static const int decimals[NM] = {0, 0, 0, 0, 0, 0, 0, 3, 1, 1};
     size_t ng = r->groups.n;
     nb__ack_t *acks = malloc((r->n_notifs ? r->n_notifs : 1) * sizeof(*acks));
     int64_t *ms = malloc((r->n_notifs ? r->n_notifs : 1) * sizeof(*ms));
@@ -577,7 +606,7 @@ static NB_NODISCARD nb_err_t nb__finish_notifications(nb_report_t *r)
     size_t *order = nb__names_sorted(&r->groups);
     nb__table_t *t = acks && ms && within && order
                          ? nb__table_new(r, "notifications", "Notifications raised",
-                                         nb_report_by_name(r->by), measures, decimals, 9, ng + 1)
+                                         nb_report_by_name(r->by), measures, decimals, NM, ng + 1)
                          : NULL;
     nb_err_t err = t ? NB_ERR_OK : NB_ERR_NOMEM;
     size_t n_acks = 0;
@@ -608,7 +637,7 @@ static NB_NODISCARD nb_err_t nb__finish_notifications(nb_report_t *r)
         if (nb__row(t, i, r->groups.names[g]) != 0)
             err = NB_ERR_NOMEM;
         else
-            nb__notif_row(&t->values[i * 9], r->groups.counts[g], within[g], ms, hi - lo);
+            nb__notif_row(&t->values[i * NM], r->groups.counts[g], within[g], ms, hi - lo);
     }
     for (size_t i = 0; !err && i < n_acks; i++)
         ms[i] = acks[i].ms;
@@ -617,7 +646,7 @@ static NB_NODISCARD nb_err_t nb__finish_notifications(nb_report_t *r)
         err = nb__row(t, ng, "all") == 0 ? NB_ERR_OK : NB_ERR_NOMEM;
     }
     if (!err)
-        nb__notif_row(&t->values[ng * 9], total, within[ng], ms, n_acks);
+        nb__notif_row(&t->values[ng * NM], total, within[ng], ms, n_acks);
     free(acks);
     free(ms);
     free(within);

@@ -179,6 +179,7 @@ static void test_acknowledgement_times(void **state)
     assert_true(v(r, "notifications", "r1", "p90_minutes_to_acknowledge") == 90);
     assert_true(v(r, "notifications", "r2", "raised") == 4);
     assert_true(v(r, "notifications", "r2", "shadow") == 1);
+    assert_true(v(r, "notifications", "r2", "digested") == 1);
     assert_true(v(r, "notifications", "r2", "asked_response") == 2);
     assert_true(v(r, "notifications", "r2", "acknowledged") == 0);
     assert_true(v(r, "notifications", "r2", "share_within_respond_by") == 0);
@@ -251,7 +252,9 @@ static void test_escalations_withdrawals_parked_dead_letters(void **state)
         a.level = levels[i];
         add(r, &a);
     }
-    const char *reasons[] = {"attended", "attended", "", "entered_in_error"};
+    const char *reasons[] = {
+        "No action needed: withdrawn because attended (GP appointment A1 at Y1, now attended).",
+        "No action needed: withdrawn because attended.", "", "entered_in_error"};
     for (size_t i = 0; i < 4; i++) {
         nb_audit_init(&a, NB_AUDIT_WITHDRAWN, T0 + 5);
         str(a.reason, sizeof(a.reason), reasons[i]);
