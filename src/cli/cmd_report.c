@@ -108,7 +108,7 @@ static bool nb__local_midnight(const char *date, int64_t *ms)
 }
 
 /* Kafka settings for reading a long topic fast, unless the configuration sets them. */
-static nb_err_t nb__report_fetch_props(nb_config_t *conf)
+NB_NODISCARD static nb_err_t nb__report_fetch_props(nb_config_t *conf)
 {
     static const char *const props[][2] = {{"fetch.max.bytes", "104857600"},
                                            {"max.partition.fetch.bytes", "16777216"},

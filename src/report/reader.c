@@ -146,7 +146,7 @@ typedef struct nb__rd_s {
     const uint8_t *p, *end;
 } nb__rd_t;
 
-static NB_NODISCARD nb_err_t nb__long(nb__rd_t *rd, int64_t *v)
+NB_NODISCARD static nb_err_t nb__long(nb__rd_t *rd, int64_t *v)
 {
     uint64_t u = 0;
     for (int shift = 0; shift < 70; shift += 7) {
@@ -162,7 +162,7 @@ static NB_NODISCARD nb_err_t nb__long(nb__rd_t *rd, int64_t *v)
     return NB_ERR_AVRO_VARINT;
 }
 
-static NB_NODISCARD nb_err_t nb__string(nb__rd_t *rd, nb_report_str_t *s)
+NB_NODISCARD static nb_err_t nb__string(nb__rd_t *rd, nb_report_str_t *s)
 {
     int64_t len;
     nb_err_t err = nb__long(rd, &len);
@@ -179,7 +179,7 @@ static NB_NODISCARD nb_err_t nb__string(nb__rd_t *rd, nb_report_str_t *s)
 }
 
 /* A union of null and @p what: @p *present says which. */
-static NB_NODISCARD nb_err_t nb__branch(nb__rd_t *rd, bool *present)
+NB_NODISCARD static nb_err_t nb__branch(nb__rd_t *rd, bool *present)
 {
     int64_t b = 0;
     nb_err_t err = nb__long(rd, &b);
@@ -189,7 +189,7 @@ static NB_NODISCARD nb_err_t nb__branch(nb__rd_t *rd, bool *present)
     return err;
 }
 
-static NB_NODISCARD nb_err_t nb__opt_string(nb__rd_t *rd, nb_report_str_t *s)
+NB_NODISCARD static nb_err_t nb__opt_string(nb__rd_t *rd, nb_report_str_t *s)
 {
     bool present = false;
     nb_err_t err = nb__branch(rd, &present);
@@ -197,7 +197,7 @@ static NB_NODISCARD nb_err_t nb__opt_string(nb__rd_t *rd, nb_report_str_t *s)
     return err || !present ? err : nb__string(rd, s);
 }
 
-static NB_NODISCARD nb_err_t nb__opt_long(nb__rd_t *rd, int64_t *v)
+NB_NODISCARD static nb_err_t nb__opt_long(nb__rd_t *rd, int64_t *v)
 {
     bool present = false;
     nb_err_t err = nb__branch(rd, &present);
@@ -206,7 +206,7 @@ static NB_NODISCARD nb_err_t nb__opt_long(nb__rd_t *rd, int64_t *v)
 }
 
 /* Skips @p n strings. */
-static NB_NODISCARD nb_err_t nb__skip(nb__rd_t *rd, int n)
+NB_NODISCARD static nb_err_t nb__skip(nb__rd_t *rd, int n)
 {
     nb_report_str_t s;
     nb_err_t err = NB_ERR_OK;
@@ -216,7 +216,7 @@ static NB_NODISCARD nb_err_t nb__skip(nb__rd_t *rd, int n)
 }
 
 /* An array of items of @p strings strings each (evidence, recipients), skipped. */
-static NB_NODISCARD nb_err_t nb__skip_array(nb__rd_t *rd, int strings)
+NB_NODISCARD static nb_err_t nb__skip_array(nb__rd_t *rd, int strings)
 {
     for (;;) {
         int64_t n;
@@ -266,7 +266,7 @@ static bool nb__parse_agency(const char *s, int *v)
 }
 
 /* AuditEvent. */
-static NB_NODISCARD nb_err_t nb__event(nb__rd_t *rd, nb_report_rec_t *out)
+NB_NODISCARD static nb_err_t nb__event(nb__rd_t *rd, nb_report_rec_t *out)
 {
     nb_report_str_t record_type, type;
     int64_t recorded, version, b;
@@ -301,7 +301,7 @@ static NB_NODISCARD nb_err_t nb__event(nb__rd_t *rd, nb_report_rec_t *out)
 }
 
 /* The nested records after the event, which a report does not read: skipped. */
-static NB_NODISCARD nb_err_t nb__tail(nb__rd_t *rd)
+NB_NODISCARD static nb_err_t nb__tail(nb__rd_t *rd)
 {
     bool present = false;
     int64_t v;

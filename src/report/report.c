@@ -153,7 +153,7 @@ static int nb__grow(void **arr, size_t *cap, size_t n, size_t size)
     return 0;
 }
 
-static NB_NODISCARD nb_err_t nb__push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
+NB_NODISCARD static nb_err_t nb__push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
     if (nb__grow((void **)arr, cap, *n, sizeof(**arr)) != 0)
         return NB_ERR_NOMEM;
@@ -172,7 +172,7 @@ static bool nb__is(nb_report_str_t s, const char *lit)
 }
 
 /* The appointment's latest version wins; an older version read later changes nothing. */
-static NB_NODISCARD nb_err_t nb__add_appointment(nb_report_t *r, const nb_report_rec_t *rec)
+NB_NODISCARD static nb_err_t nb__add_appointment(nb_report_t *r, const nb_report_rec_t *rec)
 {
     if (rec->appointment_id.len == 0)
         return NB_ERR_OK;
@@ -205,7 +205,7 @@ static NB_NODISCARD nb_err_t nb__add_appointment(nb_report_t *r, const nb_report
     return err;
 }
 
-static NB_NODISCARD nb_err_t nb__add_received(nb_report_t *r, const nb_report_rec_t *rec)
+NB_NODISCARD static nb_err_t nb__add_received(nb_report_t *r, const nb_report_rec_t *rec)
 {
     if (!rec->has_event)
         return NB_ERR_OK;
@@ -246,7 +246,7 @@ static nb_report_str_t nb__group_of(const nb_report_t *r, const nb_report_rec_t 
     return s.len ? s : nb__str("unknown");
 }
 
-static NB_NODISCARD nb_err_t nb__add_raised(nb_report_t *r, const nb_report_rec_t *rec)
+NB_NODISCARD static nb_err_t nb__add_raised(nb_report_t *r, const nb_report_rec_t *rec)
 {
     uint64_t h = nb__report_hash(NB__FNV_SEED, rec->notification_id.p, rec->notification_id.len);
     if (rec->kind == NB_AUDIT_FIRED && nb__map_find(&r->notif_map, h) != UINT32_MAX)
@@ -279,7 +279,7 @@ static NB_NODISCARD nb_err_t nb__add_raised(nb_report_t *r, const nb_report_rec_
     return err;
 }
 
-static NB_NODISCARD nb_err_t nb__count(nb__names_t *t, nb_report_str_t name, const char *none)
+NB_NODISCARD static nb_err_t nb__count(nb__names_t *t, nb_report_str_t name, const char *none)
 {
     if (!name.len)
         name = nb__str(none);
@@ -472,7 +472,7 @@ static int nb__row(nb__table_t *t, size_t i, const char *name)
 }
 
 /* A table of a name table's counters (counters 0..n_measures-1), and a total row "all". */
-static NB_NODISCARD nb_err_t nb__names_table(nb_report_t *r, const nb__names_t *names,
+NB_NODISCARD static nb_err_t nb__names_table(nb_report_t *r, const nb__names_t *names,
                                              const char *name, const char *title, const char *group,
                                              const char *const *measures, size_t n_measures)
 {
@@ -504,7 +504,7 @@ static NB_NODISCARD nb_err_t nb__names_table(nb_report_t *r, const nb__names_t *
 
 /* Appointments and was-not-brought by agency, over appointments scheduled in the period (each
  * once, at its latest version; those entered in error left out). */
-static NB_NODISCARD nb_err_t nb__finish_appointments(nb_report_t *r)
+NB_NODISCARD static nb_err_t nb__finish_appointments(nb_report_t *r)
 {
     static const char *const measures[] = {"appointments", "was_not_brought", "no_access_visit",
                                            "was_not_brought_per_1000"};
@@ -585,7 +585,7 @@ static void nb__notif_row(double *v, const uint64_t *g, const uint64_t within[2]
 }
 
 /* Notifications raised in the period by the breakdown, their acknowledgement and its time. */
-static NB_NODISCARD nb_err_t nb__finish_notifications(nb_report_t *r)
+NB_NODISCARD static nb_err_t nb__finish_notifications(nb_report_t *r)
 {
     enum { NM = 10 };
     static const char *const measures[NM] = {"raised",
@@ -661,7 +661,7 @@ static int nb__cmp_u64(const void *a, const void *b)
 }
 
 /* Events parked in the period, and whether each was received under a child's key since. */
-static NB_NODISCARD nb_err_t nb__finish_identities(nb_report_t *r)
+NB_NODISCARD static nb_err_t nb__finish_identities(nb_report_t *r)
 {
     static const char *const measures[] = {"parked", "resolved", "unresolved"};
     static const int decimals[] = {0, 0, 0};
