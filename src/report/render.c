@@ -82,6 +82,24 @@ static void nb__html(nb_buf_t *out, const char *s)
     }
 }
 
+/* A chart's label: at most @p max bytes of @p s, cut before a UTF-8 character's start, then an
+ * ellipsis; escaped. */
+static void nb__html_label(nb_buf_t *out, const char *s, size_t max)
+{
+    char buf[128];
+    size_t len = strlen(s);
+    if (len <= max || max + 1 > sizeof(buf)) {
+        nb__html(out, s);
+        return;
+    }
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    memcpy(buf, s, max);
+    buf[max] = '\0';
+    nb__html(out, buf);
+    nb__puts(out, "\xE2\x80\xA6");
+}
+
 /* Printf into the buffer (numbers and fixed text only: no text of a record goes through it). */
 __attribute__((format(printf, 2, 3))) static void nb__printf(nb_buf_t *out, const char *fmt, ...)
 {
@@ -100,7 +118,9 @@ static const char nb__style[] =
     "table{border-collapse:collapse;margin:1em 0}"
     "th,td{border:1px solid #d8dde0;padding:.3em .6em;text-align:right}"
     "th:first-child,td:first-child{text-align:left}"
-    "thead th{background:#f0f4f5}tr.all td{font-weight:bold}"
+    "thead th{background:#f0f4f5;vertical-align:bottom}"
+    "table{font-size:.9em}"
+    "tr.all td{font-weight:bold}"
     "svg{display:block;max-width:100%}svg text{font-size:12px;fill:#212b32}"
     "svg rect{fill:#005eb8}.note{color:#4c6272;font-size:.9em}";
 
@@ -137,7 +157,7 @@ static void nb__chart(nb_buf_t *out, const nb_report_table_t *t)
         nb__format(fig, sizeof(fig), v, t->decimals[t->chart]);
         double w = !isnan(v) && max > 0 ? v / max * bar_w : 0;
         nb__printf(out, "<text x=\"%d\" y=\"%zu\" text-anchor=\"end\">", label_w - 6, y + 15);
-        nb__html(out, t->rows[i]);
+        nb__html_label(out, t->rows[i], 34);
         nb__printf(out, "</text><rect x=\"%d\" y=\"%zu\" width=\"%.1f\" height=\"%d\"/>", label_w,
                    y + 3, w, row_h - 6);
         nb__printf(out, "<text x=\"%.1f\" y=\"%zu\">%s</text>", label_w + w + 4, y + 15,
@@ -157,8 +177,13 @@ static void nb__html_table(nb_buf_t *out, const nb_report_table_t *t)
     nb__html(out, t->group);
     nb__puts(out, "</th>");
     for (size_t m = 0; m < t->n_measures; m++) {
+        /* "was_not_brought_per_1000" as "was not brought per 1000", so that headings wrap */
+        char words[64];
+        snprintf(words, sizeof(words), "%s", t->measures[m]);
+        for (char *p = words; *p; p++)
+            *p = *p == '_' ? ' ' : *p;
         nb__puts(out, "<th>");
-        nb__html(out, t->measures[m]);
+        nb__html(out, words);
         nb__puts(out, "</th>");
     }
     nb__puts(out, "</tr></thead><tbody>\n");

@@ -665,15 +665,17 @@ NB_NODISCARD static nb_err_t nb__finish_identities(nb_report_t *r)
 {
     static const char *const measures[] = {"parked", "resolved", "unresolved"};
     static const int decimals[] = {0, 0, 0};
-    qsort(r->received_ids, r->n_received, sizeof(uint64_t), nb__cmp_u64);
-    qsort(r->parked_ids, r->n_parked, sizeof(uint64_t), nb__cmp_u64);
+    if (r->n_received) /* qsort() and bsearch() take no NULL, even for nothing */
+        qsort(r->received_ids, r->n_received, sizeof(uint64_t), nb__cmp_u64);
+    if (r->n_parked)
+        qsort(r->parked_ids, r->n_parked, sizeof(uint64_t), nb__cmp_u64);
     double parked = 0, resolved = 0;
     for (size_t i = 0; i < r->n_parked; i++) {
         if (i > 0 && r->parked_ids[i] == r->parked_ids[i - 1])
             continue; /* parked twice (a restart): one event */
         parked++;
-        resolved += bsearch(&r->parked_ids[i], r->received_ids, r->n_received, sizeof(uint64_t),
-                            nb__cmp_u64) != NULL;
+        resolved += r->n_received > 0 && bsearch(&r->parked_ids[i], r->received_ids, r->n_received,
+                                                 sizeof(uint64_t), nb__cmp_u64) != NULL;
     }
     nb__table_t *t = nb__table_new(r, "identities", "Events parked for want of an identity link",
                                    "events", measures, decimals, 3, 1);
