@@ -31,6 +31,8 @@ static const nb__command_t nb__commands[] = {
      nb__cmd_inbox},
     {"chronology", "one child's timeline for a practice review (text, CSV, HTML); audited",
      nb__cmd_chronology},
+    {"report", "the board's figures over the audit for a period, as CSV or an HTML page",
+     nb__cmd_report},
     {"version", "print the version", nb__cmd_version},
 };
 

@@ -108,3 +108,10 @@ add_test(NAME cli.dispatch
                  bash ${CMAKE_CURRENT_LIST_DIR}/dispatch.sh $<TARGET_FILE:notbrought>
                  ${CMAKE_SOURCE_DIR})
 set_tests_properties(cli.dispatch PROPERTIES LABELS integration TIMEOUT 300)
+
+# notbrought report over what the daemon wrote agrees with its /metrics where both count the
+# same thing; CSV and HTML written (embedded broker).
+add_test(NAME cli.report_metrics
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/report_metrics.sh $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.report_metrics PROPERTIES LABELS integration TIMEOUT 180)
