@@ -86,12 +86,15 @@ int main(int argc, char **argv)
         if (nb_inbox_notification(v, &note, (nb_inbox_where_t){(int32_t)(r % 6), (int64_t)i}))
             return 1;
         if (r % 3 == 0) {
-            char json[256], errstr[128];
-            int len = snprintf(json, sizeof(json),
-                               "{\"decision\":\"taken\",\"notification_id\":\"%s\",\"owner\":"
-                               "{\"user_id\":\"nurse-%03llu\",\"queue\":\"%s\"}}",
-                               note.notification_id, r % 500, note.recipients[0].route);
-            if (nb_inbox_audit(v, json, (size_t)len, errstr, sizeof(errstr)))
+            static nb_audit_t a;
+            char errstr[128];
+            nb_audit_init(&a, NB_AUDIT_TAKEN, now);
+            snprintf(a.notification_id, sizeof(a.notification_id), "%s", note.notification_id);
+            a.has_action = true;
+            snprintf(a.action.owner_user, sizeof(a.action.owner_user), "nurse-%03llu", r % 500);
+            nb_str_copy(a.action.owner_queue, sizeof(a.action.owner_queue),
+                        note.recipients[0].route);
+            if (nb_inbox_audit(v, &a, errstr, sizeof(errstr)))
                 return 1;
         }
     }

@@ -133,6 +133,33 @@
     X(FAMILY_NAME, "family_name")                                                                  \
     X(POSTCODE, "postcode")
 
+/* AuditRecord.kind (schemas/audit_record.avsc; docs/reporting.md says what each means). */
+#define NB_AUDIT_KIND_MAP(X)                                                                       \
+    X(RECEIVED, "received")                                                                        \
+    X(PARKED, "parked")                                                                            \
+    X(FIRED, "fired")                                                                              \
+    X(FIRED_CLOSED, "fired_closed")                                                                \
+    X(DIGESTED, "digested")                                                                        \
+    X(DIGEST, "digest")                                                                            \
+    X(ESCALATED, "escalated")                                                                      \
+    X(WITHDRAWN, "withdrawn")                                                                      \
+    X(CORRECTED, "corrected")                                                                      \
+    X(SUPPRESSED, "suppressed")                                                                    \
+    X(SHADOW, "shadow")                                                                            \
+    X(TAKEN, "taken")                                                                              \
+    X(REASSIGNED, "reassigned")                                                                    \
+    X(CLOSED, "closed")                                                                            \
+    X(ACTION_DUPLICATE, "action_duplicate")                                                        \
+    X(ACTION_EARLY, "action_early")                                                                \
+    X(ACTION_REFUSED, "action_refused")                                                            \
+    X(ACTION_UNKNOWN, "action_unknown")                                                            \
+    X(DELIVERED, "delivered")                                                                      \
+    X(DELIVERY_FAILED, "delivery_failed")                                                          \
+    X(VIEWED, "viewed")                                                                            \
+    X(CHRONOLOGY_READ, "chronology_read")                                                          \
+    X(PURGED, "purged")                                                                            \
+    X(OTHER, "other")
+
 #define NB__AGENCY_E(sym, str) NB_AGENCY_##sym,
 #define NB__STATUS_E(sym, str) NB_STATUS_##sym,
 #define NB__SUBJECT_KIND_E(sym, str) NB_SUBJECT_##sym,
@@ -146,6 +173,7 @@
 #define NB__ACK_ACTION_E(sym, str) NB_ACK_##sym,
 #define NB__DEMO_FIELD_E(sym, str) NB_DEMO_##sym,
 #define NB__ACK_INTENT_E(sym, str) NB_ACK_INTENT_##sym,
+#define NB__AUDIT_KIND_E(sym, str) NB_AUDIT_##sym,
 
 typedef enum nb_agency_e { NB_AGENCY_MAP(NB__AGENCY_E) NB_AGENCY__COUNT } nb_agency_t;
 typedef enum nb_status_e { NB_STATUS_MAP(NB__STATUS_E) NB_STATUS__COUNT } nb_status_t;
@@ -172,6 +200,9 @@ typedef enum nb_ack_intent_e {
     NB_ACK_INTENT_MAP(NB__ACK_INTENT_E) NB_ACK_INTENT__COUNT
 } nb_ack_intent_t;
 typedef enum nb_demo_field_e { NB_DEMO_FIELD_MAP(NB__DEMO_FIELD_E) NB_DEMO__COUNT } nb_demo_field_t;
+typedef enum nb_audit_kind_e {
+    NB_AUDIT_KIND_MAP(NB__AUDIT_KIND_E) NB_AUDIT__COUNT
+} nb_audit_kind_t;
 
 /**
  * @brief Avro symbol of an enum value ("was_not_brought").
@@ -190,6 +221,7 @@ const char *nb_tier_name(nb_tier_t v);
 const char *nb_ack_action_name(nb_ack_action_t v);
 const char *nb_demo_field_name(nb_demo_field_t v);
 const char *nb_ack_intent_name(nb_ack_intent_t v);
+const char *nb_audit_kind_name(nb_audit_kind_t v);
 
 /**
  * @brief Parses an Avro symbol back into its enum value.
@@ -208,6 +240,7 @@ bool nb_tier_parse(const char *s, nb_tier_t *out);
 bool nb_ack_action_parse(const char *s, nb_ack_action_t *out);
 bool nb_demo_field_parse(const char *s, nb_demo_field_t *out);
 bool nb_ack_intent_parse(const char *s, nb_ack_intent_t *out);
+bool nb_audit_kind_parse(const char *s, nb_audit_kind_t *out);
 
 /** @brief nb_ack_action_parse() that also reads NotificationAck version 1's "seen", as OTHER. */
 bool nb_ack_action_parse_any(const char *s, nb_ack_action_t *out);
@@ -404,6 +437,106 @@ typedef struct nb_suggestion_s {
     int64_t suggested_at;
 } nb_suggestion_t;
 
+/** An AuditRecord's recipient: a role of the policy and its contact route. */
+typedef struct nb_audit_recipient_s {
+    char role[NB_ID_MAX + 1];
+    char route[NB_SYSTEM_MAX + 1];
+} nb_audit_recipient_t;
+
+/** schemas/audit_record.avsc: one step of a child's safeguarding record, for a practice review
+ *  and the board's figures (docs/reporting.md). No personal data: child keys, ids, codes. Text
+ *  fields are "" and times NB_TIME_NONE when absent (null in the record); the has_* flags say
+ *  whether the optional nested records are present. */
+typedef struct nb_audit_s {
+    char audit_id[NB_ID_MAX + 1];
+    nb_audit_kind_t kind;
+    int64_t at;
+    char child_key[NB_KEY_MAX + 1];
+    char notification_id[NB_ID_MAX + 1];
+    char reference[NB_REF_MAX + 1];
+    char rule_id[NB_ID_MAX + 1];
+    int tier; /**< an nb_tier_t, or -1 when none */
+    int32_t level;
+    int agency; /**< an nb_agency_t, or -1 when none */
+    char organisation[NB_ORG_MAX + 1];
+    size_t n_evidence;
+    char evidence[NB_NOTIF_MAX_EVIDENCE][NB_ID_MAX + 1];
+    size_t n_recipients;
+    nb_audit_recipient_t recipients[NB_NOTIF_MAX_RECIPIENTS];
+    int64_t respond_by;
+    char reason[NB_TEXT_MAX + 1];
+    bool has_event; /**< RECEIVED, PARKED */
+    struct {
+        char event_id[NB_ID_MAX + 1];
+        bool context;                           /**< a context fact (else an appointment event) */
+        char appointment_id[NB_ID_MAX + 1];     /**< or the fact's kind */
+        char appointment_type[NB_TYPE_MAX + 1]; /**< "" for a fact */
+        char status[NB_ID_MAX + 1];             /**< nb_status_name() or nb_fact_status_name() */
+        int64_t scheduled_start;
+        int64_t recorded_at;
+        int32_t version;
+        char source_system[NB_SYSTEM_MAX + 1];
+        bool nhs_number_known;
+    } event;
+    bool has_action; /**< a verdict on a person's action */
+    struct {
+        char ack_id[NB_ID_MAX + 1];
+        nb_ack_intent_t intent;
+        int64_t acted_at;
+        char owner_user[NB_ID_MAX + 1];
+        char owner_queue[NB_ID_MAX + 1];
+        char target_queue[NB_ID_MAX + 1];
+        char target_user[NB_ID_MAX + 1];
+        int close_action; /**< an nb_ack_action_t, or -1 when none */
+        char closed_by[NB_ID_MAX + 1];
+        int64_t closed_at;
+    } action;
+    bool has_actor;
+    struct {
+        char user_id[NB_ID_MAX + 1];
+        char queue[NB_ID_MAX + 1];
+        char via[NB_ID_MAX + 1];
+    } actor;
+    bool has_delivery;
+    struct {
+        char channel[NB_ID_MAX + 1];
+        char route[NB_SYSTEM_MAX + 1];
+        int32_t attempt;
+    } delivery;
+    char subject[NB_TEXT_MAX + 1];
+    bool has_policy;
+    struct {
+        char name[NB_ID_MAX + 1];
+        char version[NB_ID_MAX + 1];
+        char hash[NB_KEY_MAX + 1];
+    } policy;
+} nb_audit_t;
+
+/** @brief An empty audit record of @p kind at @p at: every optional field absent. */
+void nb_audit_init(nb_audit_t *a, nb_audit_kind_t kind, int64_t at);
+
+/**
+ * @brief Sets a->audit_id from what identifies the step: the kind and up to three parts (ids,
+ *        a time) hashed to "aud-" + 24 hex, so that the same step written twice has one id.
+ */
+void nb_audit_set_id(nb_audit_t *a, const char *part1, const char *part2, int64_t part3);
+
+struct nb_appointment_event_s;
+struct nb_context_fact_s;
+
+/**
+ * @brief The compact record of an appointment event received for a child (kind received), kept
+ *        after the source topic has expired: event id, agency, organisation, appointment id and
+ *        type, status, times, version, source system, whether it came with an NHS number. No
+ *        NHS number, name, date of birth or postcode. Its id follows the event id and child.
+ */
+void nb_audit_received_appointment(const struct nb_appointment_event_s *e, const char *child_key,
+                                   int64_t at, nb_audit_t *out);
+
+/** @brief The same for a context fact (record_type context; its kind as the appointment id). */
+void nb_audit_received_fact(const struct nb_context_fact_s *f, const char *child_key, int64_t at,
+                            nb_audit_t *out);
+
 /** The record types the codec knows; values are stable and appear in schemas/registry.tsv. */
 typedef enum nb_record_type_e {
     NB_RECORD_NONE = 0,
@@ -413,6 +546,7 @@ typedef enum nb_record_type_e {
     NB_RECORD_NOTIFICATION = 4,
     NB_RECORD_ACK = 5,
     NB_RECORD_SUGGESTION = 6,
+    NB_RECORD_AUDIT = 7,
     NB_RECORD__COUNT
 } nb_record_type_t;
 
@@ -430,6 +564,7 @@ typedef struct nb_record_s {
         nb_notification_t notif;
         nb_ack_t ack;
         nb_suggestion_t sugg;
+        nb_audit_t audit;
     } u;
 } nb_record_t;
 

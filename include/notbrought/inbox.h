@@ -64,17 +64,27 @@ NB_NODISCARD nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification
                                             nb_inbox_where_t at);
 
 /**
- * @brief A record of the audit topic (its JSON value). The daemon's verdicts on actions change
- *        an entry: "taken" and "reassigned" (the owner after it, "owner": {"user_id",
- *        "queue"}, and a restarted "respond_by"), "closed" and "acknowledged" (closed). Other
- *        audit records (decisions, refusals, duplicates, corrections, views) change nothing
- *        here.
- * @returns NB_ERR_OK (also for a record that changes nothing); NB_ERR_INVALID_ARG for a value
- *          that is not a JSON object with a "decision" string, with why in @p errstr;
- *          NB_ERR_NOMEM.
+ * @brief A record of the audit topic (schemas/audit_record.avsc). The daemon's verdicts on
+ *        actions change an entry: taken and reassigned (the owner after it, action.owner_*, and
+ *        a restarted respond_by), closed. Every verdict with an action is kept by its ack id
+ *        (nb_inbox_verdict()); taken, reassigned, closed and action_refused are steps of the
+ *        notification's history. Other records (decisions, events received, views) change
+ *        nothing here.
+ * @returns NB_ERR_OK (also for a record that changes nothing); NB_ERR_INVALID_ARG for a NULL
+ *          argument or a verdict without a notification id, with why in @p errstr; NB_ERR_NOMEM.
  */
-NB_NODISCARD nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errstr,
+NB_NODISCARD nb_err_t nb_inbox_audit(nb_inbox_t *v, const nb_audit_t *a, char *errstr,
                                      size_t errstr_size);
+
+/**
+ * @brief An audit record as versions before the AuditRecord schema wrote it (a JSON object whose
+ *        "decision" is the kind), read into @p out, so that an upgraded inbox still sees the
+ *        verdicts recorded before the upgrade. Its audit_id is made from what it says.
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG for a value that is not a JSON object with a
+ *          "decision" string, with why in @p errstr.
+ */
+NB_NODISCARD nb_err_t nb_inbox_audit_legacy(const char *json, size_t len, nb_audit_t *out,
+                                            char *errstr, size_t errstr_size);
 
 /** One notification as a page shows it in a list. */
 typedef struct nb_inbox_item_s {

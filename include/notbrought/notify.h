@@ -144,14 +144,15 @@ nb_notify_verdict_t nb_notify_apply(const nb_policy_t *pol, nb_notify_state_t *s
                                     nb_notify_outcome_t *out);
 
 /**
- * @brief An audit record of a verdict as compact JSON: what (nb_notify_verdict_name()),
- *        ack_id, notification_id, child key, actor (user id and queue), owner after, target
- *        queue and user, close action, new respond-by, refusal and who owns it or closed it,
- *        policy. Never the note (`outcome`) or the reason, which may hold personal data.
- * @returns a malloc'ed string the caller frees, or NULL on allocation failure.
+ * @brief The audit record of the verdict on a person's action (nb_notify_apply()): kind taken,
+ *        reassigned, closed, action_duplicate, action_early, action_refused (reason: the
+ *        refusal, nb_notify_refusal_name()) or action_unknown; the action (ack id, intent, when,
+ *        the owner after it, a reassignment's target, a close's action; refused as closed: by
+ *        whom and when), who acted (user id and queue), a reassignment's new respond-by, the
+ *        policy. Never the note (nb_ack_t.outcome may hold personal data).
  */
-char *nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a,
-                             const nb_notify_outcome_t *o, const char *child_key, int64_t now_ms);
+void nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a, const nb_notify_outcome_t *o,
+                            const char *child_key, int64_t now_ms, nb_audit_t *out);
 
 /** What to do after an evaluation. */
 typedef enum nb_notify_act_e {
@@ -386,16 +387,27 @@ NB_NODISCARD nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_res
                                      int64_t now_ms, bool audit_quiet, nb_notify_scratch_t *scratch,
                                      nb_notify_sink_t sink, void *opaque, nb_notify_due_t *due);
 
+/** @brief Sets out->policy to the policy's name, version and hash. */
+void nb_notify_audit_policy(const nb_policy_t *pol, nb_audit_t *out);
+
 /**
- * @brief An audit record as compact JSON (no NHS number, names, dates of birth or postcodes):
- *        what happened, to which notification, for which child key, on which evidence, under
- *        which policy version.
- * @param what e.g. nb_notify_act_name() or nb_notify_ack_name()
- * @returns a malloc'ed string the caller frees, or NULL on allocation failure.
+ * @brief The audit record of a notification published (@p kind: fired, fired_closed, digest,
+ *        escalated, withdrawn, ...): its id, reference, rule, tier, rung, evidence ids,
+ *        recipients and routes, respond-by, the agency and organisation of its most recent
+ *        evidence, and the policy. No personal data (the notification's NHS number, date of
+ *        birth and the pregnant person's number are not copied).
  */
-char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,
-                      const char *rule_id, const char *child_key, int tier, int level,
-                      const char *const *event_ids, size_t n_events, int64_t now_ms);
+void nb_notify_audit_note(const nb_policy_t *pol, nb_audit_kind_t kind, const nb_notification_t *n,
+                          int64_t now_ms, nb_audit_t *out);
+
+/**
+ * @brief The audit record of one action of a lifecycle step, as nb_notify_step() hands it to
+ *        its sink: fired, fired_closed, digested, escalated (the rung), withdrawn (why, as the
+ *        withdrawal's action says), corrected, suppressed, shadow (why). Written by the daemon
+ *        in the transaction of the decision; replay and policy test can build the same.
+ */
+void nb_notify_audit_step(const nb_policy_t *pol, const nb_notify_out_t *o, const char *child_key,
+                          int64_t now_ms, nb_audit_t *out);
 
 /* ---- words a nurse reads (src/notify/text.c) ---------------------------------------------- */
 

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "notbrought/codec.h"
 #include "notbrought/err.h"
 #include "notbrought/event.h"
 #include "notbrought/inbox.h"
@@ -323,6 +324,14 @@ NB_NODISCARD nb_err_t nb_stream_fetch(const nb_config_t *conf, const char *topic
 /* ---- the inbox's view, fed from the topics -------------------------------------------------- */
 
 typedef struct nb_inbox_feed_s nb_inbox_feed_t;
+
+/**
+ * @brief Decodes a value of topics.audit: an AuditRecord (schemas/audit_record.avsc), or a JSON
+ *        record a version before it wrote (nb_inbox_audit_legacy()), into rec->u.audit.
+ * @returns NB_ERR_OK, or the decoder's error with why in @p errstr.
+ */
+NB_NODISCARD nb_err_t nb_stream_audit_decode(nb_codec_t *codec, const void *value, size_t len,
+                                             nb_record_t *rec, char *errstr, size_t errstr_size);
 
 /**
  * @brief Starts a thread that follows topics.notifications and topics.audit from their

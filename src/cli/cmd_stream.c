@@ -284,11 +284,49 @@ int nb__cmd_produce(int argc, char **argv)
 /* ---- consume ------------------------------------------------------------------------------ */
 
 typedef struct nb__consume_s {
+    const nb_config_t *conf;
     nb_codec_t *codec;
     int format; /* 0 json, 1 text, 2 records */
     long n, bad;
     nb_notify_zone_t zone; /* notify.timezone */
 } nb__consume_t;
+
+/* Topics whose values need not be Avro records: what could not be processed (as it came),
+ * the repartition topic's merges and moves, and the daemon's own state. */
+static bool nb__consume_raw_topic(const nb_config_t *conf, const char *topic)
+{
+    return strcmp(topic, conf->dead_letter_topic) == 0 ||
+           strcmp(topic, conf->by_child_topic) == 0 || strcmp(topic, conf->changelog_topic) == 0;
+}
+
+/* A record of such a topic that is not an Avro record: where it was, its headers (a dead
+ * letter's say why it was set aside) and its size, never its content (it may be an HL7 v2
+ * message with a name and address in it; `--format records` gives the bytes). */
+static void nb__consume_raw(const char *topic, const char *key, size_t len, int64_t ts,
+                            const nb_record_meta_t *meta, nb_err_t why)
+{
+    json_t *h = json_object();
+    for (size_t i = 0; meta && i < meta->n_headers; i++) {
+        /* Header values are text the daemon wrote (nb.error.*, nb.kind, nb.topic, ...). */
+        char buf[NB_TEXT_MAX + 1];
+        size_t n = meta->headers[i].len < NB_TEXT_MAX ? meta->headers[i].len : NB_TEXT_MAX;
+        memcpy(buf, meta->headers[i].value ? meta->headers[i].value : "", n);
+        buf[n] = '\0';
+        if (strcmp(meta->headers[i].name, "nb.nhs") == 0 ||
+            strcmp(meta->headers[i].name, "nb.mother") == 0)
+            continue; /* the by-child topic's NHS numbers: not shown */
+        json_object_set_new(h, meta->headers[i].name, json_stringn_nocheck(buf, strlen(buf)));
+    }
+    char at[32];
+    nb_format_time(ts, at, sizeof(at));
+    json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:o, s:I, s:s}", "topic", topic, "key",
+                          key ? key : "", "partition", meta ? (int)meta->partition : -1,
+                          "timestamp", at, "headers", h, "value_bytes", (json_int_t)len, "value",
+                          nb_err_name(why) /* why it is not shown decoded */);
+    if (o && !json_dumpf(o, stdout, JSON_COMPACT))
+        putchar('\n');
+    json_decref(o);
+}
 
 /* A record consume cannot show is reported on stderr by its number and error code (no
  * value: the message names the field only) and makes the exit status 1. */
@@ -303,8 +341,14 @@ static int nb__consume_one(void *opaque, const char *topic, const char *key, con
         nb_recfile_write_meta(stdout, topic, key, value, len, ts, meta);
         return 0;
     }
-    nb_err_t err = nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr,
-                                   sizeof(errstr));
+    bool audit = strcmp(topic, c->conf->audit_topic) == 0;
+    nb_err_t err =
+        audit ? nb_stream_audit_decode(c->codec, value, len, &rec, errstr, sizeof(errstr))
+              : nb_codec_decode(c->codec, value, len, NB_RECORD_NONE, &rec, errstr, sizeof(errstr));
+    if (err && nb__consume_raw_topic(c->conf, topic)) {
+        nb__consume_raw(topic, key, len, ts, meta, err);
+        return 0;
+    }
     if (err) {
         c->bad++;
         fprintf(stderr, "notbrought consume: %s record %ld cannot be decoded: %s: %s\n", topic,
@@ -345,10 +389,13 @@ int nb__cmd_consume(int argc, char **argv)
         "Reads a topic (default: the notifications topic) from the beginning with\n"
         "read_committed, decodes each record and prints it: json (one object per line),\n"
         "text (notifications as a nurse reads them), or records (a record file, undecoded).\n"
+        "Every topic reads: the audit's records (older JSON ones too); on the dead-letter,\n"
+        "by-child and changelog topics a value that is not an Avro record is shown as where\n"
+        "it was, its headers and its size, never its content.\n"
         "Stops after --max records, when nothing arrives for --idle-ms (default 3000), or\n"
         "with --to-end as soon as every partition has been read to its end.\n";
     const char *cfg = NULL, *bootstrap = NULL, *topic = NULL;
-    nb__consume_t cc = {NULL, 0, 0, 0, NB_NOTIFY_ZONE_EUROPE_LONDON};
+    nb__consume_t cc = {NULL, NULL, 0, 0, 0, NB_NOTIFY_ZONE_EUROPE_LONDON};
     long max = 0;
     int idle = 3000, c;
     bool to_end = false;
@@ -399,6 +446,7 @@ int nb__cmd_consume(int argc, char **argv)
     if (!conf)
         return NB_EXIT_FAILURE;
     nb_notify_zone_parse(conf->timezone, &cc.zone); /* validated with the configuration */
+    cc.conf = conf;
     nb_registry_t *reg;
     if (nb__cli_codec_dir(conf->schemas_dir[0] ? conf->schemas_dir : NULL, &reg, &cc.codec)) {
         nb_config_destroy(conf);

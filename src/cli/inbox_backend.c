@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "notbrought/codec.h"
 #include "notbrought/stream.h"
 
@@ -106,18 +104,30 @@ NB_NODISCARD static nb_err_t nb__access(void *opaque, const char *what, const ch
                                         const char *notification_id, const char *child_key)
 {
     nb__inbox_backend_t *be = opaque;
-    char at[32];
-    nb_format_time(nb__cli_now(), at, sizeof(at));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:s}", "at", at, "decision", what,
-                          "notification_id", notification_id, "child_key", child_key, "actor",
-                          "user_id", user_id, "via", be->conf->instance_id);
-    char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    if (!text)
-        return NB_ERR_NOMEM;
+    int64_t now = nb__cli_now();
+    nb_audit_kind_t kind = NB_AUDIT_VIEWED;
+    if (!nb_audit_kind_parse(what, &kind))
+        kind = NB_AUDIT_OTHER;
+    memset(be->rec, 0, sizeof(*be->rec));
+    be->rec->type = NB_RECORD_AUDIT;
+    nb_audit_t *a = &be->rec->u.audit;
+    nb_audit_init(a, kind, now);
+    nb_str_copy(a->child_key, sizeof(a->child_key), child_key);
+    nb_str_copy(a->notification_id, sizeof(a->notification_id), notification_id);
+    a->has_actor = true;
+    nb_str_copy(a->actor.user_id, sizeof(a->actor.user_id), user_id);
+    nb_str_copy(a->actor.via, sizeof(a->actor.via), be->conf->instance_id);
+    nb_str_copy(a->subject, sizeof(a->subject), "the notification's page");
+    nb_audit_set_id(a, notification_id, user_id, now);
+    char errstr[256];
+    nb_buf_t value = {0};
+    nb_err_t err = nb_codec_encode(be->codec, be->rec, &value, errstr, sizeof(errstr));
     /* The page waits for Kafka: an access is recorded before it is shown. */
-    nb_err_t err = nb__store(be, be->conf->audit_topic, child_key, text, strlen(text));
-    free(text);
+    if (!err)
+        err = nb__store(be, be->conf->audit_topic, child_key, value.data, value.len);
+    else
+        NB_LOG(NB_LOG_WARN, "inbox", "an access record could not be encoded: %s", nb_err_name(err));
+    nb_buf_free(&value);
     return err;
 }
 

@@ -224,6 +224,82 @@ static json_t *nb__ack(const nb_ack_t *a)
                      "acknowledged_at", nb__time(a->acknowledged_at));
 }
 
+/* An audit record, with the field names of schemas/audit_record.avsc. */
+static json_t *nb__audit(const nb_audit_t *a)
+{
+    json_t *o = json_object(), *ev = json_array(), *rc = json_array();
+    for (size_t i = 0; i < a->n_evidence; i++)
+        json_array_append_new(ev, json_string(a->evidence[i]));
+    for (size_t i = 0; i < a->n_recipients; i++)
+        json_array_append_new(rc, json_pack("{s:s, s:s}", "role", a->recipients[i].role, "route",
+                                            a->recipients[i].route));
+    json_object_set_new(o, "audit_id", nb__s(a->audit_id));
+    json_object_set_new(o, "kind", json_string(nb_audit_kind_name(a->kind)));
+    json_object_set_new(o, "at", nb__time(a->at));
+    json_object_set_new(o, "child_key", nb__s(a->child_key));
+    json_object_set_new(o, "notification_id", nb__opt(a->notification_id));
+    json_object_set_new(o, "reference", nb__opt(a->reference));
+    json_object_set_new(o, "rule", nb__opt(a->rule_id));
+    json_object_set_new(o, "tier",
+                        a->tier >= 0 ? json_string(nb_tier_name((nb_tier_t)a->tier)) : json_null());
+    json_object_set_new(o, "level", json_integer(a->level));
+    json_object_set_new(o, "agency",
+                        a->agency >= 0 ? json_string(nb_agency_name((nb_agency_t)a->agency))
+                                       : json_null());
+    json_object_set_new(o, "organisation", nb__opt(a->organisation));
+    json_object_set_new(o, "evidence", ev);
+    json_object_set_new(o, "recipients", rc);
+    json_object_set_new(o, "respond_by", nb__time(a->respond_by));
+    json_object_set_new(o, "reason", nb__opt(a->reason));
+    json_object_set_new(
+        o, "event",
+        !a->has_event
+            ? json_null()
+            : json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:i, s:o, s:b}", "event_id",
+                        nb__s(a->event.event_id), "record_type",
+                        a->event.context ? "context" : "appointment", "appointment_id",
+                        nb__opt(a->event.appointment_id), "appointment_type",
+                        nb__opt(a->event.appointment_type), "status", nb__s(a->event.status),
+                        "scheduled_start", nb__time(a->event.scheduled_start), "recorded_at",
+                        nb__time(a->event.recorded_at), "version", (int)a->event.version,
+                        "source_system", nb__s(a->event.source_system), "nhs_number_known",
+                        (int)a->event.nhs_number_known));
+    json_object_set_new(
+        o, "action",
+        !a->has_action
+            ? json_null()
+            : json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ack_id",
+                        nb__s(a->action.ack_id), "intent", nb_ack_intent_name(a->action.intent),
+                        "acted_at", nb__time(a->action.acted_at), "owner_user",
+                        nb__opt(a->action.owner_user), "owner_queue",
+                        nb__opt(a->action.owner_queue), "target_queue",
+                        nb__opt(a->action.target_queue), "target_user",
+                        nb__opt(a->action.target_user), "close_action",
+                        a->action.close_action >= 0
+                            ? json_string(nb_ack_action_name(a->action.close_action))
+                            : json_null(),
+                        "closed_by", nb__opt(a->action.closed_by), "closed_at",
+                        nb__time(a->action.closed_at)));
+    json_object_set_new(
+        o, "actor",
+        !a->has_actor ? json_null()
+                      : json_pack("{s:o, s:o, s:o}", "user_id", nb__s(a->actor.user_id), "queue",
+                                  nb__opt(a->actor.queue), "via", nb__opt(a->actor.via)));
+    json_object_set_new(o, "delivery",
+                        !a->has_delivery
+                            ? json_null()
+                            : json_pack("{s:o, s:o, s:i}", "channel", nb__s(a->delivery.channel),
+                                        "route", nb__s(a->delivery.route), "attempt",
+                                        (int)a->delivery.attempt));
+    json_object_set_new(o, "subject", nb__opt(a->subject));
+    json_object_set_new(o, "policy",
+                        !a->has_policy
+                            ? json_null()
+                            : json_pack("{s:o, s:o, s:o}", "name", nb__s(a->policy.name), "version",
+                                        nb__s(a->policy.version), "hash", nb__s(a->policy.hash)));
+    return o;
+}
+
 json_t *nb__record_to_json(const nb_record_t *rec)
 {
     switch (rec->type) {
@@ -239,6 +315,8 @@ json_t *nb__record_to_json(const nb_record_t *rec)
         return nb__notification(&rec->u.notif);
     case NB_RECORD_ACK:
         return nb__ack(&rec->u.ack);
+    case NB_RECORD_AUDIT:
+        return nb__audit(&rec->u.audit);
     default:
         return json_null();
     }

@@ -94,6 +94,20 @@ NB_NODISCARD nb_err_t nb__append(avro_value_t *rec, const char *name, size_t n, 
 NB_NODISCARD nb_err_t nb__f_link(const nb_identity_link_t *l, avro_value_t *v, nb__xerr_t *x);
 
 /* IdentitySuggestion (map_suggestion.c). */
+NB_NODISCARD nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out,
+                                   bool *present, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
+                                   nb_text_class_t cls, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                                      nb_text_class_t cls, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present,
+                                     avro_value_t *branch, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
+                                      nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__x_audit(avro_value_t *v, nb_audit_t *a, nb__xerr_t *x);
+NB_NODISCARD nb_err_t nb__f_audit(const nb_audit_t *a, avro_value_t *v, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__x_suggestion(avro_value_t *v, nb_suggestion_t *s, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__f_suggestion(const nb_suggestion_t *s, avro_value_t *v, nb__xerr_t *x);
 

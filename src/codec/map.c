@@ -55,8 +55,8 @@ nb_err_t nb__field(avro_value_t *rec, const char *name, avro_value_t *out, nb__x
 }
 
 /* Resolves an optional ["null", T] field: *present false for null, else *out is the value. */
-NB_NODISCARD static nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out,
-                                          bool *present, nb__xerr_t *x)
+nb_err_t nb__optional(avro_value_t *rec, const char *name, avro_value_t *out, bool *present,
+                      nb__xerr_t *x)
 {
     avro_value_t u;
     int disc;
@@ -78,8 +78,8 @@ NB_NODISCARD static nb_err_t nb__optional(avro_value_t *rec, const char *name, a
 #define NB__NAME NB_TEXT_NAME
 #define NB__FREE NB_TEXT_FREE
 
-NB_NODISCARD static nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap,
-                                          nb_text_class_t cls, nb__xerr_t *x)
+nb_err_t nb__get_strv(avro_value_t *v, const char *name, char *dst, size_t cap, nb_text_class_t cls,
+                      nb__xerr_t *x)
 {
     const char *s;
     size_t sz;
@@ -122,8 +122,8 @@ NB_NODISCARD static nb_err_t nb__get_added_str(avro_value_t *rec, const char *na
     return nb__get_strv(&f, name, dst, cap, cls, x);
 }
 
-NB_NODISCARD static nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst,
-                                             size_t cap, nb_text_class_t cls, nb__xerr_t *x)
+nb_err_t nb__get_opt_str(avro_value_t *rec, const char *name, char *dst, size_t cap,
+                         nb_text_class_t cls, nb__xerr_t *x)
 {
     avro_value_t f;
     bool present = false;
@@ -188,8 +188,7 @@ nb_err_t nb__get_opt_long(avro_value_t *rec, const char *name, int64_t *out,
     return NB_ERR_OK;
 }
 
-NB_NODISCARD static nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out,
-                                          nb__xerr_t *x)
+nb_err_t nb__get_bool(avro_value_t *rec, const char *name, bool *out, nb__xerr_t *x)
 {
     avro_value_t f;
     int b;
@@ -643,6 +642,9 @@ nb_err_t nb__extract(nb_record_type_t type, avro_value_t *val, nb_record_t *rec,
     case NB_RECORD_SUGGESTION:
         memset(&rec->u.sugg, 0, sizeof(rec->u.sugg));
         return nb__x_suggestion(val, &rec->u.sugg, x);
+    case NB_RECORD_AUDIT:
+        nb_audit_init(&rec->u.audit, NB_AUDIT_OTHER, 0);
+        return nb__x_audit(val, &rec->u.audit, x);
     default:
         return nb__xfail(x, NB_ERR_SCHEMA_MISMATCH, "unknown record type");
     }

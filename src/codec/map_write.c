@@ -30,8 +30,8 @@ nb_err_t nb__set_str(avro_value_t *rec, const char *name, const char *s, nb__xer
 }
 
 /* Selects branch 0 (null) or 1 (the value) of an optional field. */
-NB_NODISCARD static nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present,
-                                            avro_value_t *branch, nb__xerr_t *x)
+nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool present, avro_value_t *branch,
+                        nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -42,8 +42,7 @@ NB_NODISCARD static nb_err_t nb__set_branch(avro_value_t *rec, const char *name,
     return NB_ERR_OK;
 }
 
-NB_NODISCARD static nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
-                                             nb__xerr_t *x)
+nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s, nb__xerr_t *x)
 {
     avro_value_t b;
     if (nb__set_branch(rec, name, s[0] != '\0', &b, x))
@@ -95,8 +94,7 @@ nb_err_t nb__set_long(avro_value_t *rec, const char *name, int64_t v, nb__xerr_t
     return NB_ERR_OK;
 }
 
-NB_NODISCARD static nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v,
-                                          nb__xerr_t *x)
+nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xerr_t *x)
 {
     avro_value_t f;
     if (nb__wfield(rec, name, &f, x))
@@ -350,6 +348,8 @@ nb_err_t nb__fill(const nb_record_t *rec, avro_value_t *val, nb__xerr_t *x)
         return nb__f_ack(&rec->u.ack, val, x);
     case NB_RECORD_SUGGESTION:
         return nb__f_suggestion(&rec->u.sugg, val, x);
+    case NB_RECORD_AUDIT:
+        return nb__f_audit(&rec->u.audit, val, x);
     default:
         return nb__xfail(x, NB_ERR_INVALID_ARG, "unknown record type");
     }

@@ -275,6 +275,27 @@ NB_NODISCARD static nb_err_t nb__v_suggestion(nb__vctx_t *v, const nb_suggestion
     return nb__v_time(v, "suggested_at", s->suggested_at, v->opts->future_record_ms);
 }
 
+/* An audit record names what it is about: a child (every kind but a purge), the notification
+ * of a decision or an action, the action of a verdict. */
+NB_NODISCARD static nb_err_t nb__v_audit(nb__vctx_t *v, const nb_audit_t *a)
+{
+    nb_err_t err;
+    if ((err = nb__v_nonempty(v, "audit_id", a->audit_id)))
+        return err;
+    if (a->kind != NB_AUDIT_PURGED && a->kind != NB_AUDIT_DIGEST &&
+        (err = nb__v_nonempty(v, "child_key", a->child_key)))
+        return err;
+    if ((a->kind == NB_AUDIT_RECEIVED || a->kind == NB_AUDIT_PARKED) && !a->has_event)
+        return nb__vfail(v, NB_ERR_INCONSISTENT, "a 'received' or 'parked' record has no event");
+    bool verdict = a->kind >= NB_AUDIT_TAKEN && a->kind <= NB_AUDIT_ACTION_UNKNOWN;
+    if (verdict && !a->has_action)
+        return nb__vfail(v, NB_ERR_INCONSISTENT, "a verdict on an action has no action");
+    bool decision = a->kind >= NB_AUDIT_FIRED && a->kind <= NB_AUDIT_SHADOW;
+    if ((decision || verdict) && (err = nb__v_nonempty(v, "notification_id", a->notification_id)))
+        return err;
+    return nb__v_time(v, "at", a->at, v->opts->future_record_ms);
+}
+
 nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opts, int64_t now_ms,
                            char *errstr, size_t errstr_size)
 {
@@ -297,6 +318,8 @@ nb_err_t nb_codec_validate(const nb_record_t *rec, const nb_validate_opts_t *opt
         return nb__v_ack(&v, &rec->u.ack);
     case NB_RECORD_SUGGESTION:
         return nb__v_suggestion(&v, &rec->u.sugg);
+    case NB_RECORD_AUDIT:
+        return nb__v_audit(&v, &rec->u.audit);
     default:
         return nb__vfail(&v, NB_ERR_INVALID_ARG, "unknown record type");
     }

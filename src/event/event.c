@@ -43,6 +43,7 @@ NB__ENUM_FUNCS(nb_tier, NB_TIER_MAP)
 NB__ENUM_FUNCS(nb_ack_action, NB_ACK_ACTION_MAP)
 NB__ENUM_FUNCS(nb_demo_field, NB_DEMO_FIELD_MAP)
 NB__ENUM_FUNCS(nb_ack_intent, NB_ACK_INTENT_MAP)
+NB__ENUM_FUNCS(nb_audit_kind, NB_AUDIT_KIND_MAP)
 
 static const char *const nb__record_names[NB_RECORD__COUNT] = {
     [NB_RECORD_NONE] = "none",
@@ -52,6 +53,7 @@ static const char *const nb__record_names[NB_RECORD__COUNT] = {
     [NB_RECORD_NOTIFICATION] = "org.notbrought.v1.Notification",
     [NB_RECORD_ACK] = "org.notbrought.v1.NotificationAck",
     [NB_RECORD_SUGGESTION] = "org.notbrought.v1.IdentitySuggestion",
+    [NB_RECORD_AUDIT] = "org.notbrought.v1.AuditRecord",
 };
 
 const char *nb_record_type_name(nb_record_type_t t)

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 static const char *const nb__state_names[] = {"open", "owned", "closed", "withdrawn"};
 
 const char *nb_inbox_state_name(nb_inbox_state_t s)
@@ -241,57 +239,47 @@ nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification_t *n, nb_inb
 }
 
 /* A string member of an audit record, or NULL. */
-static const char *nb__str(json_t *o, const char *key)
+/* Keeps the verdict of an audit record that names an action (its "ack_id"). */
+static const char *nb__opt(const char *s)
 {
-    json_t *m = json_object_get(o, key);
-    return json_is_string(m) ? json_string_value(m) : NULL;
+    return s && s[0] ? s : NULL;
 }
 
-/* Keeps the verdict of an audit record that names an action (its "ack_id"). */
-static void nb__keep_verdict(nb_inbox_t *v, json_t *o, const char *decision)
+static void nb__keep_verdict(nb_inbox_t *v, const nb_audit_t *a, const char *decision)
 {
-    const char *ack_id = nb__str(o, "ack_id");
-    if (!ack_id || !ack_id[0])
+    if (!a->has_action || !a->action.ack_id[0])
         return;
     nb__verdict_t *vd = g_new0(nb__verdict_t, 1);
-    json_t *owner = json_object_get(o, "owner");
     vd->decision = nb__inbox_intern(v, decision);
-    vd->refused = nb__inbox_intern(v, nb__str(o, "refused"));
-    vd->owner = nb__inbox_intern(v, json_is_object(owner) ? nb__str(owner, "user_id") : NULL);
-    g_hash_table_replace(v->verdicts, (gpointer)nb__inbox_intern(v, ack_id), vd);
-}
-
-/* A member's member ("owner": {"user_id": ...}), or NULL. */
-static const char *nb__sub(json_t *o, const char *key, const char *sub)
-{
-    json_t *m = json_object_get(o, key);
-    return json_is_object(m) ? nb__str(m, sub) : NULL;
+    vd->refused =
+        nb__inbox_intern(v, a->kind == NB_AUDIT_ACTION_REFUSED ? nb__opt(a->reason) : NULL);
+    vd->owner = nb__inbox_intern(v, nb__opt(a->action.owner_user));
+    g_hash_table_replace(v->verdicts, (gpointer)nb__inbox_intern(v, a->action.ack_id), vd);
 }
 
 /* A verdict on a person's action as a step of its notification's history (a notification the
  * view has not seen is given its entry, as verdicts are: the record may come later). */
-NB_NODISCARD static nb_err_t nb__verdict_step(nb_inbox_t *v, json_t *o, const char *decision,
-                                              int64_t at)
+NB_NODISCARD static nb_err_t nb__verdict_step(nb_inbox_t *v, const nb_audit_t *a,
+                                              const char *decision)
 {
-    static const char *const steps[] = {"taken", "reassigned", "closed", "acknowledged",
-                                        "action_refused"};
-    bool step = false;
-    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]) && !step; i++)
-        step = strcmp(decision, steps[i]) == 0;
-    const char *id = nb__str(o, "notification_id");
+    bool step = a->kind == NB_AUDIT_TAKEN || a->kind == NB_AUDIT_REASSIGNED ||
+                a->kind == NB_AUDIT_CLOSED || a->kind == NB_AUDIT_ACTION_REFUSED;
+    const char *id = nb__opt(a->notification_id);
     nb__entry_t *e = step && id ? nb__entry(v, id, true) : NULL;
     if (!step || !id)
         return NB_ERR_OK;
-    nb__hist_t *h = e ? nb__step(v, e, decision, at) : NULL;
+    nb__hist_t *h = e ? nb__step(v, e, decision, a->at) : NULL;
     if (!h)
         return NB_ERR_NOMEM;
-    h->actor = nb__inbox_intern(v, nb__sub(o, "actor", "user_id"));
-    h->owner = nb__inbox_intern(v, nb__sub(o, "owner", "user_id"));
-    h->owner_queue = nb__inbox_intern(v, nb__sub(o, "owner", "queue"));
-    const char *tq = nb__sub(o, "target", "queue"), *tu = nb__sub(o, "target", "user_id");
+    h->actor = nb__inbox_intern(v, a->has_actor ? nb__opt(a->actor.user_id) : NULL);
+    h->owner = nb__inbox_intern(v, nb__opt(a->action.owner_user));
+    h->owner_queue = nb__inbox_intern(v, nb__opt(a->action.owner_queue));
+    const char *tq = nb__opt(a->action.target_queue), *tu = nb__opt(a->action.target_user);
     h->target = nb__inbox_intern(v, tq ? tq : tu);
-    h->close_action = nb__inbox_intern(v, nb__str(o, "close_action"));
-    h->refused = nb__inbox_intern(v, nb__str(o, "refused"));
+    h->close_action = nb__inbox_intern(
+        v, a->action.close_action >= 0 ? nb_ack_action_name(a->action.close_action) : NULL);
+    h->refused =
+        nb__inbox_intern(v, a->kind == NB_AUDIT_ACTION_REFUSED ? nb__opt(a->reason) : NULL);
     return NB_ERR_OK;
 }
 
@@ -306,71 +294,49 @@ bool nb_inbox_verdict(const nb_inbox_t *v, const char *ack_id, nb_inbox_verdict_
     return true;
 }
 
-nb_err_t nb_inbox_audit(nb_inbox_t *v, const char *json, size_t len, char *errstr,
-                        size_t errstr_size)
+nb_err_t nb_inbox_audit(nb_inbox_t *v, const nb_audit_t *a, char *errstr, size_t errstr_size)
 {
-    json_error_t jerr;
-    if (!v || !json)
+    if (!v || !a)
         return NB_ERR_INVALID_ARG;
-    json_t *o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *decision = o ? nb__str(o, "decision") : NULL;
-    if (!decision) {
-        snprintf(errstr, errstr_size, "%s",
-                 o ? "an audit record without a \"decision\"" : "an audit record that is not JSON");
-        json_decref(o);
-        return NB_ERR_INVALID_ARG;
-    }
-    nb__keep_verdict(v, o, decision);
-    int64_t at = NB_TIME_NONE;
-    const char *at_s = nb__str(o, "at");
-    if (at_s && !nb_parse_time(at_s, &at))
-        at = NB_TIME_NONE; /* a verdict without its time still counts */
-    if (nb__verdict_step(v, o, decision, at)) {
-        json_decref(o);
+    const char *decision = nb_audit_kind_name(a->kind);
+    nb__keep_verdict(v, a, decision);
+    if (nb__verdict_step(v, a, decision))
         return NB_ERR_NOMEM;
-    }
     nb_inbox_state_t to;
-    if (strcmp(decision, "taken") == 0 || strcmp(decision, "reassigned") == 0)
+    if (a->kind == NB_AUDIT_TAKEN || a->kind == NB_AUDIT_REASSIGNED)
         to = NB_INBOX_OWNED;
-    else if (strcmp(decision, "closed") == 0 || strcmp(decision, "acknowledged") == 0)
+    else if (a->kind == NB_AUDIT_CLOSED)
         to = NB_INBOX_CLOSED;
-    else {
-        json_decref(o);
+    else
         return NB_ERR_OK; /* nothing the view shows */
-    }
-    const char *id = nb__str(o, "notification_id");
-    nb_err_t err = NB_ERR_OK;
+    const char *id = nb__opt(a->notification_id);
     nb__entry_t *e = id ? nb__entry(v, id, true) : NULL;
     if (!id) {
         snprintf(errstr, errstr_size, "a \"%s\" audit record without a notification_id", decision);
-        err = NB_ERR_INVALID_ARG;
-    } else if (!e) {
-        err = NB_ERR_NOMEM;
-    } else if (e->state != NB_INBOX_WITHDRAWN && e->state != NB_INBOX_CLOSED) {
-        if (!e->known && !e->waiting) {
-            e->waiting = true;
-            v->n_waiting++;
-        }
-        e->state = (uint8_t)to;
-        if (to == NB_INBOX_OWNED) {
-            /* "owner": {"user_id": ..., "queue": ...}: who has it after the action. */
-            json_t *owner = json_object_get(o, "owner");
-            bool obj = json_is_object(owner);
-            e->owner = nb__inbox_intern(v, obj ? nb__str(owner, "user_id") : NULL);
-            e->owner_queue = nb__inbox_intern(v, obj ? nb__str(owner, "queue") : NULL);
-            if (!e->owner && !e->owner_queue)
-                e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
-            /* A reassignment may restart the respond-by. */
-            int64_t rb;
-            const char *rb_s = nb__str(o, "respond_by");
-            if (rb_s && nb_parse_time(rb_s, &rb))
-                e->respond_by = rb;
-        }
-        if (at != NB_TIME_NONE && at > e->updated_at)
-            e->updated_at = at;
+        return NB_ERR_INVALID_ARG;
     }
-    json_decref(o);
-    return err;
+    if (!e)
+        return NB_ERR_NOMEM;
+    if (e->state == NB_INBOX_WITHDRAWN || e->state == NB_INBOX_CLOSED)
+        return NB_ERR_OK;
+    if (!e->known && !e->waiting) {
+        e->waiting = true;
+        v->n_waiting++;
+    }
+    e->state = (uint8_t)to;
+    if (to == NB_INBOX_OWNED) {
+        /* Who has it after the action. */
+        e->owner = nb__inbox_intern(v, nb__opt(a->action.owner_user));
+        e->owner_queue = nb__inbox_intern(v, nb__opt(a->action.owner_queue));
+        if (!e->owner && !e->owner_queue)
+            e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
+        /* A reassignment may restart the respond-by. */
+        if (a->respond_by != NB_TIME_NONE)
+            e->respond_by = a->respond_by;
+    }
+    if (a->at != NB_TIME_NONE && a->at > e->updated_at)
+        e->updated_at = a->at;
+    return NB_ERR_OK;
 }
 
 void nb_inbox_stats(const nb_inbox_t *v, nb_inbox_stats_t *out)

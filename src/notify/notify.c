@@ -541,27 +541,104 @@ void nb_notify_build_withdrawal(const nb_policy_t *pol, const nb_policy_raised_s
     nb_notify_build_withdrawal_by(pol, rs, led, child, NULL, now_ms, n);
 }
 
-char *nb_notify_audit(const nb_policy_t *pol, const char *what, const char *notification_id,
-                      const char *rule_id, const char *child_key, int tier, int level,
-                      const char *const *event_ids, size_t n_events, int64_t now_ms)
+void nb_notify_audit_policy(const nb_policy_t *pol, nb_audit_t *out)
 {
-    char at[32];
     const nb_policy_info_t *info = nb_policy_info(pol);
-    nb_format_time(now_ms, at, sizeof(at));
-    json_t *events = json_array();
-    for (size_t i = 0; i < n_events; i++)
-        json_array_append_new(events, json_string(event_ids[i]));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:o, s:{s:s, s:s, s:s}}", "at", at,
-                          "decision", what, "notification_id", notification_id, "rule",
-                          rule_id ? rule_id : "", "child_key", child_key, "tier",
-                          tier >= 0 ? json_string(nb_tier_name((nb_tier_t)tier)) : json_null(),
-                          "level", level, "events", events, "policy", "name", info->name,
-                          "version", info->version, "hash", info->hash);
-    if (!o)
-        return NULL;
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    return s;
+    out->has_policy = true;
+    nb_str_copy(out->policy.name, sizeof(out->policy.name), info->name);
+    nb_str_copy(out->policy.version, sizeof(out->policy.version), info->version);
+    nb_str_copy(out->policy.hash, sizeof(out->policy.hash), info->hash);
+}
+
+void nb_notify_audit_note(const nb_policy_t *pol, nb_audit_kind_t kind, const nb_notification_t *n,
+                          int64_t now_ms, nb_audit_t *out)
+{
+    nb_audit_init(out, kind, now_ms);
+    nb_str_copy(out->child_key, sizeof(out->child_key), n->child_key);
+    nb_str_copy(out->notification_id, sizeof(out->notification_id), n->notification_id);
+    nb_str_copy(out->reference, sizeof(out->reference), n->reference);
+    nb_str_copy(out->rule_id, sizeof(out->rule_id), n->rule_id);
+    out->tier = (int)n->tier;
+    out->level = n->escalation_level;
+    out->respond_by = n->respond_by;
+    /* The most recent evidence says which agency and organisation the pattern ends at. */
+    const nb_evidence_t *last = NULL;
+    for (size_t i = 0; i < n->n_evidence && i < NB_NOTIF_MAX_EVIDENCE; i++) {
+        nb_str_copy(out->evidence[i], sizeof(out->evidence[i]), n->evidence[i].event_id);
+        out->n_evidence = i + 1;
+        if (!last || n->evidence[i].scheduled_start > last->scheduled_start)
+            last = &n->evidence[i];
+    }
+    if (last) {
+        out->agency = (int)last->agency;
+        nb_str_copy(out->organisation, sizeof(out->organisation), last->organisation_code);
+    }
+    for (size_t i = 0; i < n->n_recipients && i < NB_NOTIF_MAX_RECIPIENTS; i++) {
+        nb_str_copy(out->recipients[i].role, sizeof(out->recipients[i].role),
+                    n->recipients[i].role);
+        nb_str_copy(out->recipients[i].route, sizeof(out->recipients[i].route),
+                    n->recipients[i].route);
+        out->n_recipients = i + 1;
+    }
+    nb_notify_audit_policy(pol, out);
+    nb_audit_set_id(out, n->notification_id, "", (int64_t)n->escalation_level);
+}
+
+/* An action without a notification of its own (corrected, suppressed, shadow). */
+static void nb__audit_bare(const nb_policy_t *pol, nb_audit_kind_t kind, const char *id,
+                           const char *rule_id, const char *child_key, int tier, int level,
+                           const char *reason, int64_t now_ms, nb_audit_t *out)
+{
+    nb_audit_init(out, kind, now_ms);
+    nb_str_copy(out->child_key, sizeof(out->child_key), child_key);
+    nb_str_copy(out->notification_id, sizeof(out->notification_id), id);
+    nb_str_copy(out->rule_id, sizeof(out->rule_id), rule_id ? rule_id : "");
+    out->tier = tier;
+    out->level = level;
+    nb_str_copy(out->reason, sizeof(out->reason), reason);
+    nb_notify_audit_policy(pol, out);
+    /* A suppression or a shadow decision recurs at each evaluation: one record per time. */
+    nb_audit_set_id(out, id, child_key, now_ms);
+}
+
+void nb_notify_audit_step(const nb_policy_t *pol, const nb_notify_out_t *o, const char *child_key,
+                          int64_t now_ms, nb_audit_t *out)
+{
+    const nb_notify_action_t *a = o->action;
+    static const nb_audit_kind_t kinds[] = {[NB_NOTIFY_ACT_NEW] = NB_AUDIT_FIRED,
+                                            [NB_NOTIFY_ACT_NEW_CLOSED] = NB_AUDIT_FIRED_CLOSED,
+                                            [NB_NOTIFY_ACT_ESCALATE] = NB_AUDIT_ESCALATED,
+                                            [NB_NOTIFY_ACT_WITHDRAW] = NB_AUDIT_WITHDRAWN,
+                                            [NB_NOTIFY_ACT_CORRECTED] = NB_AUDIT_CORRECTED,
+                                            [NB_NOTIFY_ACT_SUPPRESSED] = NB_AUDIT_SUPPRESSED,
+                                            [NB_NOTIFY_ACT_SHADOW] = NB_AUDIT_SHADOW};
+    nb_audit_kind_t kind =
+        (unsigned)a->act < sizeof(kinds) / sizeof(kinds[0]) ? kinds[a->act] : NB_AUDIT_OTHER;
+    if (o->note) {
+        nb_notify_audit_note(pol, o->digest ? NB_AUDIT_DIGESTED : kind, o->note, now_ms, out);
+        nb_str_copy(out->child_key, sizeof(out->child_key), child_key);
+        if (a->act == NB_NOTIFY_ACT_ESCALATE)
+            out->level = (int32_t)a->rung + 1;
+        if (a->act == NB_NOTIFY_ACT_WITHDRAW) /* why, in the program's words */
+            nb_str_copy(out->reason, sizeof(out->reason), o->note->action);
+        if (o->digest)
+            nb_str_copy(out->reason, sizeof(out->reason),
+                        "gathered into the recipients' digest (a low tier)");
+        nb_audit_set_id(out, out->notification_id, nb_audit_kind_name(out->kind),
+                        (int64_t)out->level);
+    } else if (a->act == NB_NOTIFY_ACT_CORRECTED) {
+        const nb_policy_raised_status_t *r = a->raised;
+        nb__audit_bare(pol, kind, r->id, r->rule ? r->rule->id : "", child_key,
+                       (int)r->raised->tier, r->raised->level,
+                       "closed, and the evidence it relied on was amended since", now_ms, out);
+    } else {
+        const nb_policy_decision_t *d = a->decision;
+        nb__audit_bare(pol, kind, d->id, d->rule->id, child_key, (int)d->tier, 0,
+                       a->act == NB_NOTIFY_ACT_SHADOW
+                           ? "a shadow rule: counted, never sent"
+                           : "a notification of the same rule is still in its cool-down",
+                       now_ms, out);
+    }
 }
 
 /* ---- serialisation ------------------------------------------------------------------------ */

@@ -220,52 +220,45 @@ nb_notify_verdict_t nb_notify_apply(const nb_policy_t *pol, nb_notify_state_t *s
 
 /* ---- audit --------------------------------------------------------------------------------- */
 
-static json_t *nb__opt_str(const char *s)
+void nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a, const nb_notify_outcome_t *o,
+                            const char *child_key, int64_t now_ms, nb_audit_t *out)
 {
-    return s && s[0] ? json_string(s) : json_null();
-}
-
-static json_t *nb__opt_time(int64_t t)
-{
-    char buf[32];
-    if (t == NB_TIME_NONE)
-        return json_null();
-    nb_format_time(t, buf, sizeof(buf));
-    return json_string(buf);
-}
-
-char *nb_notify_audit_action(const nb_policy_t *pol, const nb_ack_t *a,
-                             const nb_notify_outcome_t *o, const char *child_key, int64_t now_ms)
-{
-    char at[32];
-    const nb_policy_info_t *info = nb_policy_info(pol);
-    nb_format_time(now_ms, at, sizeof(at));
+    /* The verdicts and their audit kinds are in the same order (taken ... action_unknown). */
+    nb_audit_kind_t kind = (unsigned)o->verdict <= NB_AUDIT_ACTION_UNKNOWN - NB_AUDIT_TAKEN
+                               ? (nb_audit_kind_t)(NB_AUDIT_TAKEN + (int)o->verdict)
+                               : NB_AUDIT_OTHER;
     bool refused = o->verdict == NB_NOTIFY_REFUSED;
-    json_t *obj = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:s, s:{s:o, s:o}, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, "
-        "s:o, s:o, s:o, s:{s:s, s:s, s:s}}",
-        "at", at, "decision", nb_notify_verdict_name(o->verdict), "ack_id", a->ack_id,
-        "notification_id", a->notification_id, "child_key", child_key, "intent",
-        nb_ack_intent_name(a->intent), "actor", "user_id", nb__opt_str(a->user_id), "queue",
-        nb__opt_str(a->role), "owner", "user_id", nb__opt_str(o->owner_user), "queue",
-        nb__opt_str(o->owner_queue), "target", "queue",
-        nb__opt_str(a->intent == NB_ACK_INTENT_REASSIGN ? a->reassign_to_queue : NULL), "user_id",
-        nb__opt_str(a->intent == NB_ACK_INTENT_REASSIGN ? a->reassign_to_user : NULL),
-        "close_action",
-        a->intent == NB_ACK_INTENT_CLOSE ? json_string(nb_ack_action_name(a->action)) : json_null(),
-        "respond_by",
-        nb__opt_time(o->verdict == NB_NOTIFY_REASSIGNED ? o->respond_by : NB_TIME_NONE), "refused",
-        refused ? json_string(nb_notify_refusal_name(o->refusal)) : json_null(), "closed_by",
-        refused && o->refusal == NB_NOTIFY_REFUSAL_CLOSED ? nb__opt_str(o->closed_by) : json_null(),
-        "closed_at",
-        nb__opt_time(refused && o->refusal == NB_NOTIFY_REFUSAL_CLOSED ? o->closed_at
-                                                                       : NB_TIME_NONE),
-        "policy", "name", info->name, "version", info->version, "hash", info->hash);
-    if (!obj)
-        return NULL;
-    char *s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    return s;
+    nb_audit_init(out, kind, now_ms);
+    nb_str_copy(out->child_key, sizeof(out->child_key), child_key);
+    nb_str_copy(out->notification_id, sizeof(out->notification_id), a->notification_id);
+    nb_str_copy(out->reference, sizeof(out->reference), a->reference);
+    out->has_action = true;
+    nb_str_copy(out->action.ack_id, sizeof(out->action.ack_id), a->ack_id);
+    out->action.intent = a->intent;
+    out->action.acted_at = a->acknowledged_at;
+    nb_str_copy(out->action.owner_user, sizeof(out->action.owner_user), o->owner_user);
+    nb_str_copy(out->action.owner_queue, sizeof(out->action.owner_queue), o->owner_queue);
+    if (a->intent == NB_ACK_INTENT_REASSIGN) {
+        nb_str_copy(out->action.target_queue, sizeof(out->action.target_queue),
+                    a->reassign_to_queue);
+        nb_str_copy(out->action.target_user, sizeof(out->action.target_user), a->reassign_to_user);
+    }
+    if (a->intent == NB_ACK_INTENT_CLOSE)
+        out->action.close_action = (int)a->action;
+    if (refused) {
+        nb_str_copy(out->reason, sizeof(out->reason), nb_notify_refusal_name(o->refusal));
+        if (o->refusal == NB_NOTIFY_REFUSAL_CLOSED) {
+            nb_str_copy(out->action.closed_by, sizeof(out->action.closed_by), o->closed_by);
+            out->action.closed_at = o->closed_at;
+        }
+    }
+    if (o->verdict == NB_NOTIFY_REASSIGNED)
+        out->respond_by = o->respond_by;
+    out->has_actor = true;
+    nb_str_copy(out->actor.user_id, sizeof(out->actor.user_id), a->user_id);
+    nb_str_copy(out->actor.queue, sizeof(out->actor.queue), a->role);
+    nb_notify_audit_policy(pol, out);
+    nb_audit_set_id(out, a->ack_id, a->notification_id, 0);
 }
 
 /* ---- serialisation (state version 2) ------------------------------------------------------- */

@@ -209,23 +209,19 @@ nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t
     return err;
 }
 
-/* One audit record: what happened, to which notification, on which evidence. */
-nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
-                          const char *notification_id, const char *rule_id,
-                          const char *child_key, int tier, int level,
-                          const nb_notification_t *evidence_from, int64_t now)
+/* The audit record in p->audit, to the audit topic in the transaction of the decision. */
+nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st)
 {
-    const char *ids[NB_NOTIF_MAX_EVIDENCE];
-    size_t n = 0;
-    for (size_t i = 0; evidence_from && i < evidence_from->n_evidence; i++)
-        ids[n++] = evidence_from->evidence[i].event_id;
-    char *json = nb_notify_audit(p->pol, what, notification_id, rule_id, child_key, tier, level,
-                                 ids, n, now);
-    if (!json)
-        return NB_ERR_NOMEM;
-    nb_err_t err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA,
-                            child_key, strlen(child_key), json, strlen(json), NULL);
-    free(json);
+    nb_buf_t b = {0};
+    const nb_audit_t *a = &p->audit->u.audit;
+    p->audit->type = NB_RECORD_AUDIT;
+    nb_err_t err = nb_codec_encode(p->codec, p->audit, &b, p->errstr, sizeof(p->errstr));
+    /* A digest is about its recipients, not a child: keyed by its id. */
+    const char *key = a->child_key[0] ? a->child_key : a->notification_id;
+    if (!err)
+        err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, key,
+                       strlen(key), b.data, b.len, NULL);
+    nb_buf_free(&b);
     return err;
 }
 
@@ -233,13 +229,8 @@ nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
 nb_err_t nb__audit_action(nb__pipeline_t *p, nb_stream_t *st, const nb_ack_t *a,
                           const nb_notify_outcome_t *o, const char *child_key, int64_t now)
 {
-    char *json = nb_notify_audit_action(p->pol, a, o, child_key, now);
-    if (!json)
-        return NB_ERR_NOMEM;
-    nb_err_t err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, child_key,
-                            strlen(child_key), json, strlen(json), NULL);
-    free(json);
-    return err;
+    nb_notify_audit_action(p->pol, a, o, child_key, now, &p->audit->u.audit);
+    return nb__audit(p, st);
 }
 
 /* What nb__lifecycle() hands its sink. */
@@ -256,7 +247,6 @@ NB_NODISCARD static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *
     nb__life_t *l = opaque;
     const nb_notify_action_t *a = o->action;
     const nb_notification_t *note = o->note;
-    const char *what = o->digest ? "digested" : nb_notify_act_name(a->act);
     nb_metrics_t *metrics = nb__stream_metrics(l->st);
     nb_err_t err = NB_ERR_OK;
     switch (a->act) {
@@ -265,32 +255,21 @@ NB_NODISCARD static nb_err_t nb__life_sink(void *opaque, const nb_notify_out_t *
         nb_metrics_add(metrics, NB_M_DECISIONS_BY_RULE, a->decision->rule->id, 1);
         err = o->digest ? nb__digest_forward(l->p, l->st, a->decision, note, l->now)
                         : nb__publish(l->p, l->st, note);
-        if (!err)
-            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
-                            (int)note->tier, 0, note, l->now);
         break;
     case NB_NOTIFY_ACT_ESCALATE:
-        if (!(err = nb__publish(l->p, l->st, note)))
-            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
-                            (int)note->tier, (int)a->rung + 1, note, l->now);
-        break;
     case NB_NOTIFY_ACT_WITHDRAW:
-        if (!(err = nb__publish(l->p, l->st, note)))
-            err = nb__audit(l->p, l->st, what, note->notification_id, note->rule_id, l->key_hex,
-                            (int)note->tier, note->escalation_level, NULL, l->now);
+        err = nb__publish(l->p, l->st, note);
+        break;
+    case NB_NOTIFY_ACT_SHADOW:
+        nb_metrics_add(metrics, NB_M_DECISIONS_BY_RULE, a->decision->rule->id, 1);
         break;
     case NB_NOTIFY_ACT_CORRECTED:
-        err = nb__audit(l->p, l->st, what, a->raised->id, a->raised->rule ? a->raised->rule->id : "",
-                        l->key_hex, a->raised->raised->tier, a->raised->raised->level, NULL,
-                        l->now);
-        break;
     case NB_NOTIFY_ACT_SUPPRESSED:
-    case NB_NOTIFY_ACT_SHADOW:
-        if (a->act == NB_NOTIFY_ACT_SHADOW)
-            nb_metrics_add(metrics, NB_M_DECISIONS_BY_RULE, a->decision->rule->id, 1);
-        err = nb__audit(l->p, l->st, what, a->decision->id, a->decision->rule->id, l->key_hex,
-                        (int)a->decision->tier, 0, NULL, l->now);
         break;
+    }
+    if (!err) {
+        nb_notify_audit_step(l->p->pol, o, l->key_hex, l->now, &l->p->audit->u.audit);
+        err = nb__audit(l->p, l->st);
     }
     return err;
 }

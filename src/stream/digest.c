@@ -115,9 +115,10 @@ nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     nb_notification_t n;
     nb_notify_build_digest(p->pol, d, key, now, &n);
     nb_err_t err = nb__publish(p, st, &n);
-    if (!err)
-        err = nb__audit(p, st, "digest", n.notification_id, "digest", "digest", (int)n.tier, 0,
-                        NULL, now);
+    if (!err) {
+        nb_notify_audit_note(p->pol, NB_AUDIT_DIGEST, &n, now, &p->audit->u.audit);
+        err = nb__audit(p, st);
+    }
     if (!err)
         err = nb__state_put(st, part, key, NULL, 0);
     if (!err)

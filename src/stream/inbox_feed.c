@@ -39,9 +39,12 @@ NB_NODISCARD static nb_err_t nb__feed_record(void *opaque, const nb_followed_t *
     nb_err_t err;
     bool is_audit = strcmp(r->topic, f->conf->audit_topic) == 0;
     if (is_audit) {
-        pthread_mutex_lock(f->lock);
-        err = nb_inbox_audit(f->view, r->value, r->len, errstr, sizeof(errstr));
-        pthread_mutex_unlock(f->lock);
+        err = nb_stream_audit_decode(f->codec, r->value, r->len, f->rec, errstr, sizeof(errstr));
+        if (!err) {
+            pthread_mutex_lock(f->lock);
+            err = nb_inbox_audit(f->view, &f->rec->u.audit, errstr, sizeof(errstr));
+            pthread_mutex_unlock(f->lock);
+        }
     } else {
         err = nb_codec_decode(f->codec, r->value, r->len, NB_RECORD_NOTIFICATION, f->rec, errstr,
                               sizeof(errstr));

@@ -337,6 +337,29 @@ static int nb__put_entry_cb(void *opaque, const nb__parked_t *e)
     return 0;
 }
 
+/* The audit's record of an event parked under a provisional key (the key in its child_key):
+ * what the board's figures count as waiting for an identity link until the same event id is
+ * received for a child. An event that does not decode here was parked as it came: no record. */
+NB_NODISCARD static nb_err_t nb__audit_parked(nb__pipeline_t *p, nb_stream_t *st,
+                                              const nb__msg_t *m, int64_t now)
+{
+    static _Thread_local nb_record_t dec;
+    nb_audit_t *a = &p->audit->u.audit;
+    char errstr[128];
+    if (nb_codec_decode(p->codec, m->value, m->len, NB_RECORD_NONE, &dec, errstr,
+                        sizeof(errstr)))
+        return NB_ERR_OK;
+    if (dec.type == NB_RECORD_APPOINTMENT)
+        nb_audit_received_appointment(&dec.u.appt, m->key_hex, now, a);
+    else if (dec.type == NB_RECORD_CONTEXT_FACT)
+        nb_audit_received_fact(&dec.u.fact, m->key_hex, now, a);
+    else
+        return NB_ERR_OK;
+    a->kind = NB_AUDIT_PARKED;
+    nb_audit_set_id(a, a->event.event_id, m->key_hex, 0);
+    return nb__audit(p, st);
+}
+
 /* Appends one event to a provisional key's parked list. */
 nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__msg_t *m,
                          int64_t now)
@@ -389,6 +412,8 @@ nb_err_t nb__park(nb__pipeline_t *p, nb_stream_t *st, int32_t part, const nb__ms
         err = nb__state_put(st, part, m->key, b.data, b.len);
     if (!err && m->sugg)
         err = nb__suggestion_publish(p->codec, st, part, m->key, m->sugg, m->sugg_len);
+    if (!err)
+        err = nb__audit_parked(p, st, m, now);
     if (!err) {
         /* One more event; the oldest stays the oldest (no re-parse of the whole list). */
         nb__prov_t *v = nb__prov_find(p, part, m->key);

@@ -62,6 +62,10 @@ nb__pipeline_t *nb__pipeline_new(const nb_config_t *conf, char *errstr, size_t e
          nb_registry_load_dir(p->reg, conf->schemas_dir, errstr, errstr_size)) ||
         !(p->codec = nb_codec_new(p->reg, errstr, errstr_size)))
         goto fail;
+    if (!(p->audit = calloc(1, sizeof(*p->audit)))) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
     nb_identity_conf_t ic;
     nb_identity_conf_default(&ic);
     ic.secret = conf->hmac_key;
@@ -105,6 +109,7 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
     }
     nb__pregidx_destroy(p->pregs);
     free(p->merges);
+    free(p->audit);
     nb_notify_scratch_free(&p->plan);
     free(p->heap.v);
     free(p->held.v);
@@ -316,8 +321,11 @@ void nb__provisional_key(const nb_identity_resolution_t *res, char hex[NB_KEY_MA
     nb__key_hex(digest, hex);
 }
 
-NB_NODISCARD static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, const nb__msg_t *m,
-                                             bool *changed)
+/* Applies an appointment event or a context fact to the child's ledger; one that changes it
+ * is kept on the audit topic as a compact record (no personal data), in this transaction, so
+ * that the child's chronology outlives the source topics' retention. */
+NB_NODISCARD static nb_err_t nb__apply_event(nb__pipeline_t *p, nb_stream_t *st, nb__child_t *c,
+                                             const nb__msg_t *m, int64_t now, bool *changed)
 {
     nb_record_t dec;
     const nb_record_t *rec = m->rec;
@@ -349,14 +357,20 @@ NB_NODISCARD static nb_err_t nb__apply_event(nb__pipeline_t *p, nb__child_t *c, 
         p->has_cause = true;
         err = keys ? nb_ledger_apply_keyed(c->led, a, keys, &ch)
                    : nb_ledger_apply(c->led, a, &ch);
+        if (!err && ch != NB_LEDGER_UNCHANGED)
+            nb_audit_received_appointment(a, m->key_hex, now, &p->audit->u.audit);
     }
     else if (rec->type == NB_RECORD_CONTEXT_FACT) {
         p->fact_cause = rec->u.fact;
         p->has_fact_cause = true;
         err = nb_ledger_apply_fact(c->led, &rec->u.fact, &ch);
+        if (!err && ch != NB_LEDGER_UNCHANGED)
+            nb_audit_received_fact(&rec->u.fact, m->key_hex, now, &p->audit->u.audit);
     }
     else
         return NB_ERR_SCHEMA_MISMATCH;
+    if (!err && ch != NB_LEDGER_UNCHANGED)
+        err = nb__audit(p, st);
     *changed = *changed || ch != NB_LEDGER_UNCHANGED;
     return err;
 }
@@ -523,8 +537,10 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
             memcpy(c.mother, from.mother, sizeof(c.mother));
         changed = true;
     } else {
-        err = nb__apply_event(p, &c, m, &changed);
+        err = nb__apply_event(p, st, &c, m, now, &changed);
     }
+    if (err == NB_ERR_KAFKA_ABORTABLE || err == NB_ERR_KAFKA_FATAL)
+        return err; /* the audit record was not taken: the transaction aborts */
     if (err)
         return nb__msg_dead_letter(p, st, m, err,
                                    p->errstr[0]          ? p->errstr

@@ -198,6 +198,7 @@ struct nb__pipeline_s {
     bool tick_more;    /* the last tick left due escalations for the next */
     bool merges_dirty; /* merges to look at again */
     nb__decoded_t decoded; /* a source record decoded on this thread */
+    nb_record_t *audit;    /* the audit record being written (nb__audit()) */
     /* Per-event counters, added to the metrics once a turn (nb__pipeline_flush_metrics):
      * events by agency (the last: context facts); resolutions by method, then parked and
      * refused. */
@@ -287,10 +288,9 @@ NB_NODISCARD nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size
 NB_NODISCARD nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
                                      const uint8_t key[NB__KEY_LEN], const nb__child_t *c);
 NB_NODISCARD nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t *n);
-NB_NODISCARD nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st, const char *what,
-                                const char *notification_id, const char *rule_id,
-                                const char *child_key, int tier, int level,
-                                const nb_notification_t *evidence_from, int64_t now);
+/* Writes p->audit->u.audit (filled by the caller) to the audit topic, keyed by its child key
+ * (child.c). */
+NB_NODISCARD nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st);
 /* The audit record of a verdict on a person's action (child.c). */
 NB_NODISCARD nb_err_t nb__audit_action(nb__pipeline_t *p, nb_stream_t *st, const nb_ack_t *a,
                                        const nb_notify_outcome_t *o, const char *child_key,

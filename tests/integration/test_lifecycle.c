@@ -188,6 +188,7 @@ typedef struct seen_set_s {
     char digest_item_nhs[NB_NHS_LEN + 1];
     char digest_title[NB_TITLE_MAX + 1]; /* the digest's recipient, as a nurse reads it */
     long audit_acknowledged;
+    long audit_received;
 } seen_set_t;
 
 static int seen_cb(void *opaque, const char *topic, const char *key, const void *value,
@@ -228,20 +229,30 @@ static int seen_cb(void *opaque, const char *topic, const char *key, const void 
     return 0;
 }
 
+/* Every audit record is an AuditRecord (schemas/audit_record.avsc) that decodes; a close is
+ * audited as "closed" with its action (docs/inbox.md: the verdict on an action), and each
+ * event that changed a child's history as "received". */
 static int audit_cb(void *opaque, const char *topic, const char *key, const void *value,
                     size_t len, int64_t ts)
 {
     seen_set_t *s = opaque;
+    static nb_record_t rec;
+    char errstr[256];
     (void)topic;
-    (void)key;
     (void)ts;
-    /* A close is audited as "closed" (docs/inbox.md: the verdict on an action). */
-    static const char needle[] = "\"decision\":\"closed\"";
-    for (size_t i = 0; i + sizeof(needle) - 1 <= len; i++) {
-        if (memcmp((const char *)value + i, needle, sizeof(needle) - 1) == 0) {
-            s->audit_acknowledged++;
-            break;
-        }
+    assert_true(len > 0 && ((const uint8_t *)value)[0] == 0); /* Avro, not JSON */
+    assert_int_equal(nb_stream_audit_decode(codec, value, len, &rec, errstr, sizeof(errstr)),
+                     NB_ERR_OK);
+    const nb_audit_t *a = &rec.u.audit;
+    if (a->kind == NB_AUDIT_CLOSED) {
+        assert_true(a->has_action);
+        assert_int_equal(a->action.intent, NB_ACK_INTENT_CLOSE);
+        s->audit_acknowledged++;
+    }
+    if (a->kind == NB_AUDIT_RECEIVED) {
+        assert_true(a->has_event);
+        assert_string_equal(key, a->child_key);
+        s->audit_received++;
     }
     return 0;
 }
@@ -291,7 +302,8 @@ static bool three_new(const seen_set_t *s)
 
 static bool ack_and_withdrawal(const seen_set_t *s)
 {
-    return s->audit_acknowledged >= 1 && find(s, 2, NB_NOTIFICATION_WITHDRAWN, 0);
+    return s->audit_acknowledged >= 1 && s->audit_received >= 1 &&
+           find(s, 2, NB_NOTIFICATION_WITHDRAWN, 0);
 }
 
 static bool first_rung(const seen_set_t *s)
@@ -369,15 +381,21 @@ static void check_view(const char *bs, const seen_set_t *s)
     assert_int_equal(refused, 0);
     assert_true(applied >= 6);
 
-    /* What comes next is followed: a verdict on A (as the daemon will write for a take). */
-    char json[256];
-    int len =
-        snprintf(json, sizeof(json),
-                 "{\"at\":\"2026-03-16T10:00:00.000Z\",\"decision\":\"taken\","
-                 "\"notification_id\":\"%s\",\"owner\":{\"user_id\":\"nurse-7\",\"queue\":null}}",
-                 a->id);
+    /* What comes next is followed: a verdict on A, as the daemon writes it for a take. */
+    static nb_record_t vr;
+    memset(&vr, 0, sizeof(vr));
+    vr.type = NB_RECORD_AUDIT;
+    nb_audit_init(&vr.u.audit, NB_AUDIT_TAKEN, t0);
+    snprintf(vr.u.audit.child_key, sizeof(vr.u.audit.child_key), "%s", a->key);
+    snprintf(vr.u.audit.notification_id, sizeof(vr.u.audit.notification_id), "%s", a->id);
+    vr.u.audit.has_action = true;
+    snprintf(vr.u.audit.action.ack_id, sizeof(vr.u.audit.action.ack_id), "ack-7");
+    vr.u.audit.action.intent = NB_ACK_INTENT_TAKE;
+    vr.u.audit.action.acted_at = t0;
+    snprintf(vr.u.audit.action.owner_user, sizeof(vr.u.audit.action.owner_user), "nurse-7");
+    nb_audit_set_id(&vr.u.audit, "ack-7", a->id, 0);
     FILE *f = fopen(recfile, "w");
-    assert_int_equal(nb_recfile_write(f, c->audit_topic, a->key, json, (size_t)len, t0), 0);
+    write_rec(f, c->audit_topic, a->key, &vr);
     fclose(f);
     produce_file(bs);
     for (int64_t until = nb_it_now_ms() + 60000; !a_owned(v, &lock, a->id); nb_it_sleep_ms(20))
