@@ -238,6 +238,55 @@ size_t nb_topics_compare(const nb_topic_spec_t *want, const nb_topic_found_t *fo
 NB_NODISCARD nb_err_t nb_stream_topics(const nb_config_t *conf, int source_partitions,
                                        nb_topics_report_t *rep, char *errstr, size_t errstr_size);
 
+/* `notbrought purge` (src/stream/purge.c): records older than a time deleted from a topic that
+ * is not compacted, in two steps so that the audit record is written between them. */
+
+#define NB_PURGE_MAX_PARTITIONS 256
+
+/** One partition of a purge: offsets [low, to) go; [to, high) stay. */
+typedef struct nb_purge_part_s {
+    int32_t partition;
+    int64_t low;  /**< the first offset it holds */
+    int64_t high; /**< the next offset it will write */
+    int64_t to;   /**< the first offset kept: of the first record at or after the time */
+} nb_purge_part_t;
+
+/** What a purge would delete. */
+typedef struct nb_purge_plan_s {
+    char topic[250];
+    nb_topic_role_t role;
+    int64_t before_ms;
+    int64_t offsets; /**< offsets to delete, all partitions (records and transaction markers) */
+    size_t n;
+    nb_purge_part_t parts[NB_PURGE_MAX_PARTITIONS];
+} nb_purge_plan_t;
+
+/**
+ * @brief Plans the deletion of every record of @p topic older than @p before_ms, deleting
+ *        nothing: the topic must be a configured one that is not compacted (by its role, and
+ *        by its cleanup.policy on the cluster).
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG (not configured, compacted) or NB_ERR_KAFKA /
+ *          NB_ERR_TIMEOUT / NB_ERR_LIMIT with why in @p errstr.
+ */
+NB_NODISCARD nb_err_t nb_stream_purge_plan(const nb_config_t *conf, const char *topic,
+                                           int64_t before_ms, nb_purge_plan_t *plan, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Deletes what @p plan found (DeleteRecords up to each partition's @p to). Deleting
+ *        again what is gone already changes nothing, so a failed purge can be run again.
+ */
+NB_NODISCARD nb_err_t nb_stream_purge_apply(const nb_config_t *conf, const nb_purge_plan_t *plan,
+                                            char *errstr, size_t errstr_size);
+
+/**
+ * @brief Produces one record (idempotent, acks=all) and waits for Kafka's acknowledgement: a
+ *        tool's single record, such as the audit record of a purge.
+ */
+NB_NODISCARD nb_err_t nb_stream_store(const nb_config_t *conf, const char *topic, const char *key,
+                                      const void *value, size_t len, char *errstr,
+                                      size_t errstr_size);
+
 /**
  * @brief Produces every record of a record file to its topic, idempotently, and waits for
  *        delivery. @p count receives the number produced.

@@ -130,3 +130,59 @@ fi
     grep -q '^notifications .* created$' "$work/t4.out" &&
     ok "after the fix: notifications created, the rest fine" ||
     bad "after the fix: $(cat "$work/t4.out" "$work/t4.err")"
+
+# ---- purge ----
+# Five dead letters, then a time, then three more: the time parts them (each record gets the
+# time it is produced; the first produce has returned, delivered, before the time is read).
+for i in 1 2 3 4 5; do
+    printf '{"topic":"notbrought.dead-letters","key":"old-%d","value":"AAAAAAE="}\n' "$i"
+done >"$work/old.jsonl"
+for i in 1 2 3; do
+    printf '{"topic":"notbrought.dead-letters","key":"new-%d","value":"AAAAAAE="}\n' "$i"
+done >"$work/new.jsonl"
+"$bin" produce --config "$work/nb.yaml" "$work/old.jsonl" 2>/dev/null || bad "produce old"
+cut=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+# The time must be past before the next records are produced: wait until the clock moves on.
+while [ "$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)" = "$cut" ]; do :; done
+"$bin" produce --config "$work/nb.yaml" "$work/new.jsonl" 2>/dev/null || bad "produce new"
+
+purge() { "$bin" purge --config "$work/nb.yaml" "$@"; }
+purge --topic notbrought.dead-letters --before "$cut" --by ops-7 >"$work/p0.out" 2>&1
+rc=$?
+[ $rc = 2 ] && grep -q -- "--reason" "$work/p0.out" && ok "purge without a reason refused" ||
+    bad "no reason: exit $rc $(cat "$work/p0.out")"
+purge --topic identity.links --before "$cut" --reason erasure --by ops-7 >"$work/p1.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "compacted" "$work/p1.out" && ok "purge of a compacted topic refused" ||
+    bad "compacted: exit $rc $(cat "$work/p1.out")"
+purge --topic notbrought.dead-letters --before "$cut" --reason dead_letters --by ops-7 --dry-run \
+    >"$work/p2.out" 2>&1 && grep -q "dry run: 5 offsets" "$work/p2.out" &&
+    ok "dry run: 5 would go" || bad "dry run: $(cat "$work/p2.out")"
+earliest() {
+    "$K" get-offsets --bootstrap-server "$bs" --topic notbrought.dead-letters --time -2 \
+        2>/dev/null | cut -d: -f3
+}
+[ "$(earliest)" = 0 ] && ok "the dry run deleted nothing" || bad "dry run deleted: $(earliest)"
+purge --topic notbrought.dead-letters --before "$cut" --reason dead_letters --by ops-7 \
+    --request CHG-1234 >"$work/p3.out" 2>&1 && grep -q "purged: 5 offsets" "$work/p3.out" &&
+    ok "purge: 5 deleted" || bad "purge: $(cat "$work/p3.out")"
+[ "$(earliest)" = 5 ] && ok "Kafka's earliest offset is now 5 (kafka-get-offsets)" ||
+    bad "earliest offset $(earliest), expected 5"
+"$bin" consume --config "$work/nb.yaml" --topic notbrought.dead-letters --format records \
+    --to-end >"$work/left.jsonl" 2>/dev/null
+[ "$(grep -c '"key":"new-' "$work/left.jsonl")" = 3 ] && ! grep -q '"key":"old-' "$work/left.jsonl" &&
+    ok "the three newer dead letters remain" || bad "left: $(cat "$work/left.jsonl")"
+"$bin" consume --config "$work/nb.yaml" --topic notbrought.audit --format json --to-end \
+    >"$work/audit.json" 2>/dev/null
+python3 - "$work/audit.json" <<'PY' && ok "audit record: purged, by whom, why, what" ||
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+text = json.dumps(recs)
+purged = [r for r in recs if '"purged"' in json.dumps(r)]
+assert len(purged) == 1, text
+p = json.dumps(purged[0])
+for want in ("ops-7", "dead letters dealt with", "notbrought.dead-letters", "CHG-1234",
+             "[0] 0-4", "5 offsets"):
+    assert want in p, (want, p)
+PY
+    bad "audit: $(cat "$work/audit.json")"
