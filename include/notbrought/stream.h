@@ -580,7 +580,8 @@ void nb_publisher_destroy(nb_publisher_t *pub);
  *        follows: an appointment event its appointment_id; an identity link "system|value"
  *        of the identifier it is about (with "|<expected delivery date>" for unborn_to_child),
  *        so that compaction keeps the last statement per identifier; a context fact its
- *        event_id.
+ *        event_id; an audit record its child key (a record about no child: its notification
+ *        id, else its audit id), so that a child's records are in order on one partition.
  * @returns the key's length, or 0 for a type without a key rule (or a key longer than
  *          @p size - 1).
  */

@@ -31,6 +31,8 @@ static const nb__command_t nb__commands[] = {
      nb__cmd_dispatch},
     {"inbox", "serve the safeguarding inbox (web pages, signing in); make password hashes",
      nb__cmd_inbox},
+    {"chronology", "one child's timeline for a practice review (text, CSV, HTML); audited",
+     nb__cmd_chronology},
     {"version", "print the version", nb__cmd_version},
 };
 

@@ -71,6 +71,7 @@ int nb__cmd_ingest(int argc, char **argv);
 int nb__cmd_ingest_csv(int argc, char **argv);
 int nb__cmd_dispatch(int argc, char **argv);
 int nb__cmd_inbox(int argc, char **argv);
+int nb__cmd_chronology(int argc, char **argv);
 /* cmd_mapping.c: a source's mapping loaded, every problem printed as file:line:column (NULL
  * then, with the exit status in *rc). */
 struct nb_feed_mapping_s *nb__mapping_load(const char *file, int *rc);

@@ -327,6 +327,8 @@ NB_NODISCARD static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_
         return NB_ERR_INVALID_ARG;
     }
     nb__reader_t *r = &codec->readers[rec->type];
+    if (rec->type == NB_RECORD_AUDIT && r->id == NB__AUDIT_WIRE_ID) /* the daemon's hot path */
+        return nb__audit_wire_encode(&rec->u.audit, r->id, out, errstr, errstr_size);
     nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache, NULL};
     avro_value_reset(&r->value);
     nb_err_t err = nb__fill(rec, &r->value, &x);

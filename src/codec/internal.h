@@ -106,6 +106,10 @@ NB_NODISCARD nb_err_t nb__set_branch(avro_value_t *rec, const char *name, bool p
 NB_NODISCARD nb_err_t nb__set_opt_str(avro_value_t *rec, const char *name, const char *s,
                                       nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, nb__xerr_t *x);
+/* The AuditRecord schema audit_wire.c writes directly (schemas/registry.tsv). */
+#define NB__AUDIT_WIRE_ID 9
+NB_NODISCARD nb_err_t nb__audit_wire_encode(const nb_audit_t *a, int32_t schema_id, nb_buf_t *out,
+                                            char *errstr, size_t errstr_size);
 NB_NODISCARD nb_err_t nb__x_audit(avro_value_t *v, nb_audit_t *a, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__f_audit(const nb_audit_t *a, avro_value_t *v, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__x_suggestion(avro_value_t *v, nb_suggestion_t *s, nb__xerr_t *x);

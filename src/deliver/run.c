@@ -20,6 +20,7 @@
 #define NB__MAX_TARGETS NB_NOTIF_MAX_RECIPIENTS
 #define NB__SECRET_MAX 4096
 #define NB__TURN_BUDGET_MS 5000 /* attempts started in one turn, at most this long */
+#define NB__AUDIT_TIMEOUT_MS 120000 /* an audit record not stored by then stops the dispatcher */
 
 typedef struct nb__delivery_s {
     nb_dispatch_target_t t;
@@ -36,6 +37,7 @@ typedef struct nb__job_s {
     int64_t offset;
     char id[NB_ID_MAX + 1];
     char ref[NB_REF_MAX + 1];
+    char key[NB_KEY_MAX + 1]; /* the child's key ("" for a digest) */
     char *body; /* webhook body, the same for every webhook */
     size_t body_len;
     size_t n;
@@ -60,6 +62,9 @@ struct nb_deliver_s {
     uint64_t generation;
     char group[256];
     nb_record_t *rec;
+    nb_publisher_t *audit;  /* the deliveries' audit records (topics.audit) */
+    nb_record_t *audit_rec; /* the one being written */
+    nb_err_t audit_failed;  /* an audit record was not stored: stop before committing */
 };
 
 static int64_t nb__now_ms(void)
@@ -144,6 +149,54 @@ static bool nb__secrets(nb_deliver_t *d, char **env, char *errstr, size_t errstr
     return true;
 }
 
+/* The delivery report of an audit record. @locality the dispatcher's thread */
+static void nb__audit_stored(void *opaque, nb_err_t err, const char *reason)
+{
+    nb_deliver_t *d = opaque;
+    if (!err)
+        return;
+    NB_LOG(NB_LOG_ERROR, "dispatch", "an audit record of a delivery was not stored: %s: %s",
+           nb_err_name(err), reason);
+    if (!d->audit_failed)
+        d->audit_failed = err;
+}
+
+/* The audit record of a delivery's outcome (delivered; refused or given up: delivery_failed),
+ * queued now and known stored before the notification's offset is committed. */
+static void nb__audit_delivery(nb_deliver_t *d, const nb__job_t *j, const nb__delivery_t *dl,
+                               nb_dispatch_verdict_t v, long code, int64_t now)
+{
+    char errstr[256], why[NB_TEXT_MAX + 1] = "";
+    nb_audit_t *a = &d->audit_rec->u.audit;
+    const char *kind = nb_dispatch_channel_name(dl->t.channel);
+    d->audit_rec->type = NB_RECORD_AUDIT;
+    nb_audit_init(a, v == NB_DISPATCH_DELIVERED ? NB_AUDIT_DELIVERED : NB_AUDIT_DELIVERY_FAILED,
+                  now);
+    nb_str_copy(a->child_key, sizeof(a->child_key), j->key);
+    nb_str_copy(a->notification_id, sizeof(a->notification_id), j->id);
+    nb_str_copy(a->reference, sizeof(a->reference), j->ref);
+    a->has_delivery = true;
+    nb_str_copy(a->delivery.channel, sizeof(a->delivery.channel), kind);
+    nb_str_copy(a->delivery.route, sizeof(a->delivery.route), dl->t.endpoint);
+    a->delivery.attempt = dl->attempts;
+    if (v == NB_DISPATCH_REFUSED)
+        snprintf(why, sizeof(why), "refused by the endpoint (%ld)", code);
+    else if (v != NB_DISPATCH_DELIVERED)
+        snprintf(why, sizeof(why), "given up after %d attempts (last: %ld)", dl->attempts, code);
+    nb_str_copy(a->reason, sizeof(a->reason), why);
+    char route[NB_ID_MAX * 2 + 2];
+    snprintf(route, sizeof(route), "%s:%s", kind, dl->t.endpoint);
+    nb_audit_set_id(a, j->id, route, 0);
+    nb_err_t err = nb_publisher_publish_record(d->audit, d->conf->audit_topic, d->audit_rec, d,
+                                               errstr, sizeof(errstr));
+    if (err) {
+        NB_LOG(NB_LOG_ERROR, "dispatch", "the audit record of %s (%s) was not queued: %s", j->id,
+               j->ref, errstr);
+        if (!d->audit_failed)
+            d->audit_failed = err;
+    }
+}
+
 nb_deliver_t *nb_deliver_new(const nb_config_t *conf, char **env, nb_metrics_t *m, char *errstr,
                              size_t errstr_size)
 {
@@ -174,9 +227,10 @@ nb_deliver_t *nb_deliver_new(const nb_config_t *conf, char **env, nb_metrics_t *
         !(d->codec = nb_codec_new(d->reg, errstr, errstr_size)))
         goto fail;
     d->rec = malloc(sizeof(*d->rec));
+    d->audit_rec = malloc(sizeof(*d->audit_rec));
     d->tr = nb_dispatch_tracker_new();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || !(d->curl = curl_easy_init()) ||
-        !d->rec || !d->tr) {
+        !d->rec || !d->audit_rec || !d->tr) {
         snprintf(errstr, errstr_size, "no memory (or libcurl could not start)");
         goto fail;
     }
@@ -218,6 +272,8 @@ void nb_deliver_destroy(nb_deliver_t *d)
         curl_global_cleanup();
     }
     nb_dispatch_tracker_destroy(d->tr);
+    nb_publisher_destroy(d->audit);
+    free(d->audit_rec);
     free(d->rec);
     nb_codec_destroy(d->codec);
     nb_registry_destroy(d->reg);
@@ -252,6 +308,7 @@ static nb__job_t *nb__job_new(nb_deliver_t *d, const nb_notification_t *n, const
     j->offset = rec->offset;
     snprintf(j->id, sizeof(j->id), "%s", n->notification_id);
     snprintf(j->ref, sizeof(j->ref), "%s", n->reference);
+    snprintf(j->key, sizeof(j->key), "%s", n->child_key);
     for (size_t i = 0; i < nt; i++) {
         size_t ep = nb__endpoint(d->dc, &t[i]);
         if (ep == (size_t)-1) {
@@ -354,6 +411,7 @@ static void nb__attempt(nb_deliver_t *d, nb__job_t *j, nb__delivery_t *dl, int64
            dl->t.endpoint, outcome, dl->attempts, dl->attempts == 1 ? "" : "s", code,
            why[0] ? ", " : "", why);
     nb_metrics_add_v(d->m, NB_M_DISPATCH_DELIVERIES, (const char *[]){kind, outcome}, 1);
+    nb__audit_delivery(d, j, dl, v, code, after);
     dl->finished = true;
 }
 
@@ -386,6 +444,13 @@ static int64_t nb__attempt_due(nb_deliver_t *d, volatile sig_atomic_t *stop)
  * prefix. A commit that fails is logged: the offsets stay uncommitted and are sent again. */
 static void nb__finish_and_commit(nb_deliver_t *d)
 {
+    /* Nothing is committed before its deliveries' audit records are stored: one that was not
+     * stops the dispatcher (nb_deliver_run()), and what was not committed is sent again. */
+    if (nb_publisher_in_flight(d->audit) && nb_publisher_flush(d->audit, NB__AUDIT_TIMEOUT_MS) &&
+        !d->audit_failed)
+        d->audit_failed = NB_ERR_TIMEOUT;
+    if (d->audit_failed)
+        return;
     for (nb__job_t **p = &d->head; *p;) {
         nb__job_t *j = *p;
         bool all = true;
@@ -445,6 +510,11 @@ nb_err_t nb_deliver_run(nb_deliver_t *d, volatile sig_atomic_t *stop)
 {
     char errstr[512];
     const char *topics[] = {d->conf->notifications_topic};
+    if (!d->audit && !(d->audit = nb_publisher_new(d->conf, "dispatch-audit", NB__AUDIT_TIMEOUT_MS,
+                                                   nb__audit_stored, errstr, sizeof(errstr)))) {
+        NB_LOG(NB_LOG_ERROR, "dispatch", "audit producer: %s", errstr);
+        return NB_ERR_KAFKA_FATAL;
+    }
     d->gc = nb_group_consumer_new(d->conf, d->group, "dispatch", topics, 1, errstr, sizeof(errstr));
     if (!d->gc) {
         NB_LOG(NB_LOG_ERROR, "dispatch", "consumer: %s", errstr);
@@ -458,6 +528,13 @@ nb_err_t nb_deliver_run(nb_deliver_t *d, volatile sig_atomic_t *stop)
     while (!*stop && !err) {
         int64_t next = nb__attempt_due(d, stop);
         nb__finish_and_commit(d);
+        if (d->audit_failed) {
+            NB_LOG(NB_LOG_ERROR, "dispatch",
+                   "stopping without committing: an audit record of a delivery was not stored, "
+                   "so the notifications not committed will be sent (and audited) again");
+            err = d->audit_failed;
+            break;
+        }
         nb_group_consumer_pause(d->gc,
                                 nb_dispatch_tracker_open(d->tr) >= (size_t)d->dc->max_pending);
         int64_t now = nb__now_ms();

@@ -3,11 +3,11 @@
  */
 #include "notbrought/event.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
-#include <openssl/sha.h>
+#include <pthread.h>
+
+#include <openssl/evp.h>
 
 void nb_audit_init(nb_audit_t *a, nb_audit_kind_t kind, int64_t at)
 {
@@ -24,17 +24,46 @@ void nb_audit_init(nb_audit_t *a, nb_audit_kind_t kind, int64_t at)
     a->action.closed_at = NB_TIME_NONE;
 }
 
+/* The SHA-256 implementation, fetched once: the one-shot SHA256() fetches it (and allocates)
+ * at every call, which cost more than the hashing for one id per event received. */
+static EVP_MD *nb__sha256;
+static pthread_once_t nb__sha256_once = PTHREAD_ONCE_INIT;
+
+static void nb__sha256_fetch(void)
+{
+    nb__sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+/* Appends @p s and a NUL (the parts' separator, so that ("ab", "c") and ("a", "bc") differ). */
+static size_t nb__part(char *seed, size_t at, size_t cap, const char *s)
+{
+    size_t n = s ? strnlen(s, cap - at - 1) : 0;
+    memcpy(seed + at, s ? s : "", n);
+    seed[at + n] = '\0';
+    return at + n + 1;
+}
+
 void nb_audit_set_id(nb_audit_t *a, const char *part1, const char *part2, int64_t part3)
 {
-    /* Parts separated by NUL so that ("ab", "c") and ("a", "bc") differ. */
+    static const char hex[] = "0123456789abcdef";
     char seed[2 * NB_TEXT_MAX + 64];
-    int n = snprintf(seed, sizeof(seed), "%s%c%s%c%s%c%" PRId64, nb_audit_kind_name(a->kind), 0,
-                     part1 ? part1 : "", 0, part2 ? part2 : "", 0, part3);
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256((const unsigned char *)seed, n > 0 ? (size_t)n : 0, md);
+    size_t n = nb__part(seed, 0, sizeof(seed), nb_audit_kind_name(a->kind));
+    n = nb__part(seed, n, sizeof(seed), part1);
+    n = nb__part(seed, n, sizeof(seed) - 8, part2);
+    uint64_t v = (uint64_t)part3;
+    for (int i = 0; i < 8; i++)
+        seed[n++] = (char)(v >> (8 * i));
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    pthread_once(&nb__sha256_once, nb__sha256_fetch);
+    if (!EVP_Digest(seed, n, md, &mdlen, nb__sha256 ? nb__sha256 : EVP_sha256(), NULL))
+        memset(md, 0, 12); /* only when OpenSSL cannot hash: the id is then "aud-000..." */
     memcpy(a->audit_id, "aud-", 4);
-    for (int i = 0; i < 12; i++)
-        snprintf(a->audit_id + 4 + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 12; i++) {
+        a->audit_id[4 + 2 * i] = hex[md[i] >> 4];
+        a->audit_id[5 + 2 * i] = hex[md[i] & 15];
+    }
+    a->audit_id[28] = '\0';
 }
 
 void nb_audit_received_appointment(const nb_appointment_event_t *e, const char *child_key,

@@ -213,14 +213,14 @@ nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t
 nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st)
 {
     nb_buf_t b = {0};
-    const nb_audit_t *a = &p->audit->u.audit;
     p->audit->type = NB_RECORD_AUDIT;
     nb_err_t err = nb_codec_encode(p->codec, p->audit, &b, p->errstr, sizeof(p->errstr));
-    /* A digest is about its recipients, not a child: keyed by its id. */
-    const char *key = a->child_key[0] ? a->child_key : a->notification_id;
+    /* Keyed by the child (nb_stream_record_key()); a digest, about its recipients, by its id. */
+    char key[NB_KEY_MAX + 1];
+    size_t klen = nb_stream_record_key(p->audit, key, sizeof(key));
     if (!err)
-        err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, key,
-                       strlen(key), b.data, b.len, NULL);
+        err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, key, klen,
+                       b.data, b.len, NULL);
     nb_buf_free(&b);
     return err;
 }

@@ -46,6 +46,16 @@ size_t nb_stream_record_key(const nb_record_t *rec, char *out, size_t size)
     case NB_RECORD_CONTEXT_FACT:
         n = snprintf(out, size, "%s", rec->u.fact.event_id);
         break;
+    case NB_RECORD_AUDIT: {
+        /* The child's records together, in order, on one partition; a record about no child
+         * (a digest, a purge) by what it is about. */
+        const nb_audit_t *a = &rec->u.audit;
+        n = snprintf(out, size, "%s",
+                     a->child_key[0]         ? a->child_key
+                     : a->notification_id[0] ? a->notification_id
+                                             : a->audit_id);
+        break;
+    }
     default:
         break;
     }

@@ -307,6 +307,28 @@ done
 [ "$(nb_metric "http://127.0.0.1:$dport/metrics" notbrought_dispatch_oldest_undelivered_seconds)" = 0 ] &&
     ok "nothing left undelivered" || bad "pending: $(grep dispatch_pending "$work/metrics")"
 
+# Each delivery's outcome is on the audit topic (issue 24): delivered, or delivery_failed with
+# why, by channel and route, for the notification and its child.
+"$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --topic notbrought.audit \
+    --format json --to-end >"$work/audit.json" 2>/dev/null
+read -r a_hook a_mail a_refused < <("$py" - "$work/audit.json" <<'PY'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+hook = {r["notification_id"] for r in recs if r["kind"] == "delivered" and
+        r["delivery"]["channel"] == "webhook" and r["child_key"] is not None}
+mail = {r["notification_id"] for r in recs if r["kind"] == "delivered" and
+        r["delivery"]["channel"] == "email"}
+refused = [r for r in recs if r["kind"] == "delivery_failed" and
+           r["delivery"]["route"] == "refuser" and "refused by the endpoint (400)" in r["reason"]]
+print(len(hook), len(mail), len(refused))
+PY
+)
+[ "$a_hook" -ge "$n_hook" ] && [ "$a_mail" -ge 1 ] && ok "deliveries audited: $a_hook notifications by webhook, $a_mail by email" ||
+    bad "deliveries audited: $a_hook by webhook (want >= $n_hook), $a_mail by email"
+if [ "$n_refuse" -gt 0 ]; then
+    [ "$a_refused" -ge 1 ] && ok "the refusal is audited with why" || bad "refusal not audited"
+fi
+
 # No NHS number in the dispatchers' logs.
 leaks=$("$py" -c '
 import json, sys

@@ -213,3 +213,13 @@ nb_cli_test(mapping_test_refused "mapping|test|config/mappings/gp-practice.yaml|
 nb_cli_test(mapping_check_help "mapping|check|--help" 0 "^usage: notbrought mapping check FILE")
 nb_cli_test(mapping_test_usage "mapping|test|config/mappings/gp-practice.yaml" 2
             "invalid arguments.*usage: notbrought mapping")
+
+# `notbrought chronology` (issue 24, docs/reporting.md "Chronology") on the embedded broker,
+# after the daemon has run over sample data: by NHS number (stdin, file) and by reference;
+# text, CSV (parsed) and HTML (parsed: no script, nothing external); every audit record of the
+# child in time order; a chronology_read record per reading; the number refused on the command
+# line and never in a log; nothing printed when the reading cannot be recorded (python3 only).
+add_test(NAME cli.chronology
+         COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/chronology.py $<TARGET_FILE:notbrought>
+                 ${CMAKE_SOURCE_DIR})
+set_tests_properties(cli.chronology PROPERTIES LABELS "cli;integration" TIMEOUT 240)

@@ -297,6 +297,43 @@ def vectors():
         "suggested_at": ts("2026-10-21T08:00:00Z"),
     }
     out.append((6, "identity.suggestions", suggestion, suggestion))
+    # The audit (schema id 9, docs/reporting.md): an event received, a notification raised,
+    # a take's verdict, a delivery that failed.
+    key = "7c" * 32
+    audit = {"audit_id": "aud-000000000000000000000001", "kind": "received",
+             "at": ts("2026-11-01T12:00:01Z"), "child_key": key, "notification_id": None,
+             "reference": None, "rule": None, "tier": None, "level": 0, "agency": "gp",
+             "organisation": "W97001", "evidence": [], "recipients": [], "respond_by": None,
+             "reason": None,
+             "event": {"event_id": "gp-1-v2", "record_type": "appointment",
+                       "appointment_id": "EMIS-APPT-1", "appointment_type": "Immunisation",
+                       "status": "was_not_brought", "scheduled_start": ts("2026-10-30T09:30:00Z"),
+                       "recorded_at": ts("2026-10-30T11:00:00Z"), "version": 2,
+                       "source_system": "EMIS Web", "nhs_number_known": True},
+             "action": None, "actor": None, "delivery": None, "subject": None, "policy": None}
+    out.append((9, "notbrought.audit", audit, audit))
+    policy = {"name": "wales-wnb", "version": "3", "hash": "ab" * 32}
+    fired = dict(audit, audit_id="aud-000000000000000000000002", kind="fired",
+                 notification_id="5f2c0d7e9a1b", reference="WNB-7KQ4-MX9P",
+                 rule="wnb_child_on_plan", tier="urgent", evidence=["gp-1-v2", "hv-4-v1"],
+                 recipients=[{"role": "named_nurse", "route": "queue:named-nurse"}],
+                 respond_by=ts("2026-11-02T17:00:00Z"), event=None, policy=policy)
+    out.append((9, "notbrought.audit", fired, fired))
+    taken = dict(fired, audit_id="aud-000000000000000000000003", kind="taken", evidence=[],
+                 recipients=[], respond_by=None, rule=None, tier=None, agency=None,
+                 organisation=None,
+                 action={"ack_id": "inbox-a-staff-123-1", "intent": "take",
+                         "acted_at": ts("2026-11-01T13:00:00Z"), "owner_user": "staff-123",
+                         "owner_queue": "named_nurse", "target_queue": None,
+                         "target_user": None, "close_action": None, "closed_by": None,
+                         "closed_at": None},
+                 actor={"user_id": "staff-123", "queue": "named_nurse", "via": None})
+    out.append((9, "notbrought.audit", taken, taken))
+    failed = dict(fired, audit_id="aud-000000000000000000000004", kind="delivery_failed",
+                  evidence=[], recipients=[], respond_by=None, policy=None,
+                  reason="refused by the endpoint (400)",
+                  delivery={"channel": "webhook", "route": "pager", "attempt": 1})
+    out.append((9, "notbrought.audit", failed, failed))
     return out
 
 

@@ -2,7 +2,8 @@
 # The notifications the daemon publishes (issue 20, item 7), on the embedded broker: fastavro
 # reads every one to what notbrought reads (Notification version 2, schema id 7), and the
 # nurse's text view reads right: role titles, no enum symbols, no "0 months" or "207 months",
-# times in local time, and each piece of evidence with a quotable appointment id.
+# times in local time, and each piece of evidence with a quotable appointment id. The audit
+# records are read by fastavro as by notbrought (AuditRecord, schema id 9).
 # Usage: notifications.sh NOTBROUGHT SOURCE_DIR PYTHON (with fastavro)
 set -uo pipefail
 . "$(dirname "$0")/../cli/lib.sh"
@@ -55,6 +56,15 @@ wait $daemon && ok "the daemon stopped cleanly" || bad "the daemon's exit status
     --file "$work/notes.rec" --schema-id 7 >"$work/check.out" &&
     ok "fastavro reads every notification as notbrought does ($(tail -1 "$work/check.out"))" ||
     bad "fastavro and notbrought differ: $(head -c 3000 "$work/check.out")"
+
+# The audit too (issue 24): every record an AuditRecord (schema id 9) that fastavro reads as
+# notbrought does.
+"$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --topic notbrought.audit \
+    --format records --to-end >"$work/audit.rec" 2>/dev/null
+"$py" "$root/tests/interop/avro_interop.py" check-records --notbrought "$bin" \
+    --file "$work/audit.rec" --schema-id 9 >"$work/check_audit.out" &&
+    ok "fastavro reads every audit record as notbrought does ($(tail -1 "$work/check_audit.out"))" ||
+    bad "fastavro and notbrought differ on the audit: $(head -c 3000 "$work/check_audit.out")"
 
 "$py" - "$work/notes.txt" "$work/notes.rec" <<'PY' && ok "the text view reads right" || bad "the text view"
 import re, sys
