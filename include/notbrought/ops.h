@@ -120,6 +120,24 @@ typedef struct nb_dispatch_conf_s {
     nb_email_conf_t email[NB_CONFIG_MAX_ENDPOINTS];
 } nb_dispatch_conf_t;
 
+/**
+ * What each configured topic is for: `notbrought topics` creates each with its role's settings
+ * (docs/runbook.md, "Topics and retention"). Appointments and context are the source topics.
+ */
+typedef enum nb_topic_role_e {
+    NB_TOPIC_APPOINTMENTS,
+    NB_TOPIC_CONTEXT,
+    NB_TOPIC_ACKS,
+    NB_TOPIC_LINKS,
+    NB_TOPIC_BY_CHILD,
+    NB_TOPIC_CHANGELOG,
+    NB_TOPIC_NOTIFICATIONS,
+    NB_TOPIC_DEAD_LETTERS,
+    NB_TOPIC_AUDIT,
+    NB_TOPIC_IDENTITY_SUGGESTIONS,
+    NB_TOPIC__ROLES
+} nb_topic_role_t;
+
 typedef struct nb_config_s {
     /* kafka */
     char *bootstrap_servers;
@@ -143,6 +161,11 @@ typedef struct nb_config_s {
     char *audit_topic;
     char *identity_suggestions_topic; /**< demographic link suggestions (personal data) */
     int partitions; /**< partitions of by_child and changelog (must be equal) */
+    int topic_replication_factor;  /**< 0: min(3, brokers in the cluster) */
+    int topic_min_insync_replicas; /**< 0: min(2, the replication factor) */
+    /** retention.ms per role; -1 keeps records for ever. Unused for links and changelog
+     *  (compacted: always -1). */
+    int64_t topic_retention_ms[NB_TOPIC__ROLES];
     /* processing */
     int commit_interval_ms;
     int min_commit_interval_ms; /**< commit early when idle, once the transaction is this old */
@@ -261,6 +284,15 @@ NB_NODISCARD nb_err_t nb_config_apply_env(nb_config_t *conf, char **env, char *e
  * @remark Reads the file system (the named files); call it after nb_config_apply_env().
  */
 NB_NODISCARD nb_err_t nb_config_validate(const nb_config_t *conf, char *errstr, size_t errstr_size);
+
+/**
+ * @brief The checks of nb_config_validate() that `notbrought topics` needs: every topic a
+ *        Kafka topic name and no two roles on one topic (as there), each
+ *        topics.retention_ms.<role> -1 or at least an hour, topics.min_insync_replicas no more
+ *        than a set topics.replication_factor.
+ */
+NB_NODISCARD nb_err_t nb_config_validate_topics(const nb_config_t *conf, char *errstr,
+                                                size_t errstr_size);
 
 /**
  * @brief nb_config_validate() for `notbrought ingest`: the adapters never key a child, so the

@@ -143,12 +143,149 @@ void nb_stream_destroy(nb_stream_t *st);
 
 /* ---- topics and tools ---------------------------------------------------------------------- */
 
-/**
- * @brief Creates the configured topics that do not exist yet (links and changelog compacted),
- *        with the Admin API. Works on the embedded broker and on Apache Kafka.
+/*
+ * `notbrought topics` (src/stream/topics.c; docs/runbook.md, "Topics and retention"): every
+ * configured topic with the settings its role needs, and a topic that exists checked for
+ * settings that would lose records. The plan and the comparison are pure; nb_stream_topics()
+ * talks to the cluster.
  */
-NB_NODISCARD nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions,
-                                              char *errstr, size_t errstr_size);
+
+/** Topics of one configuration: every appointment topic and the nine others. */
+#define NB_TOPICS_MAX (NB_CONFIG_MAX_TOPICS + 9)
+/** Problems one run can report: a few per topic. */
+#define NB_TOPICS_MAX_PROBLEMS (NB_TOPICS_MAX * 7)
+
+/** What a topic must have. */
+typedef struct nb_topic_spec_s {
+    const char *name;        /**< borrowed from the configuration */
+    nb_topic_role_t role;    /**< the first role that names it */
+    int partitions;          /**< created with this many */
+    bool exact_partitions;   /**< by_child and changelog: no other count will do */
+    int replication_factor;  /**< at least */
+    int min_insync_replicas; /**< at least */
+    int64_t retention_ms;    /**< -1: for ever; else at least */
+    bool compact;            /**< cleanup.policy exactly "compact" (state); else "delete" */
+} nb_topic_spec_t;
+
+/** What a topic that exists has (metadata and DescribeConfigs). */
+typedef struct nb_topic_found_s {
+    int partitions;
+    int replication_factor;  /**< the fewest replicas of any of its partitions */
+    int min_insync_replicas; /**< -1: not told */
+    int64_t retention_ms;
+    int64_t retention_bytes;
+    char cleanup_policy[40];
+} nb_topic_found_t;
+
+/** One setting of a topic that exists that would lose records. */
+typedef struct nb_topic_problem_s {
+    const char *topic;   /**< the spec's name */
+    const char *setting; /**< "retention.ms", "cleanup.policy", "partitions", ... (static) */
+    char found[48];
+    char wanted[48];
+    const char *why; /**< static text: what would be lost */
+} nb_topic_problem_t;
+
+/** A topic of a run: missing (to create), created, found fine, or refused. */
+typedef enum nb_topic_state_e {
+    NB_TOPIC_MISSING,
+    NB_TOPIC_CREATED,
+    NB_TOPIC_FINE,
+    NB_TOPIC_REFUSED
+} nb_topic_state_t;
+
+/** What nb_stream_topics() did and found. */
+typedef struct nb_topics_report_s {
+    int brokers; /**< in the cluster's metadata */
+    size_t n;
+    nb_topic_spec_t spec[NB_TOPICS_MAX];
+    nb_topic_found_t found[NB_TOPICS_MAX]; /**< for topics that existed */
+    nb_topic_state_t state[NB_TOPICS_MAX];
+    size_t n_problems; /**< may exceed NB_TOPICS_MAX_PROBLEMS: the rest are not kept */
+    nb_topic_problem_t problems[NB_TOPICS_MAX_PROBLEMS];
+} nb_topics_report_t;
+
+/** @brief "appointments", "by_child", ... (static storage). */
+const char *nb_topic_role_name(nb_topic_role_t role);
+
+/**
+ * @brief The topics of @p conf and what each must have on a cluster of @p brokers brokers: a
+ *        topic named by two roles once (the first). Pure.
+ * @returns how many were written to @p out (at most NB_TOPICS_MAX).
+ */
+size_t nb_topics_plan(const nb_config_t *conf, int source_partitions, int brokers,
+                      nb_topic_spec_t out[NB_TOPICS_MAX]);
+
+/**
+ * @brief Which settings of an existing topic would lose records it must keep: partitions
+ *        other than exact ones, fewer replicas or in-sync replicas than wanted, a
+ *        cleanup.policy with compact on a topic that keeps every record or other than compact
+ *        on a state topic, a retention.ms finite where -1 is wanted or shorter than wanted,
+ *        a retention.bytes other than -1. Pure.
+ * @returns how many problems there are; the first @p max are written to @p out.
+ */
+size_t nb_topics_compare(const nb_topic_spec_t *want, const nb_topic_found_t *found,
+                         nb_topic_problem_t *out, size_t max);
+
+/**
+ * @brief `notbrought topics`: reads the cluster's metadata and the settings of the configured
+ *        topics that exist, refuses when any would lose records (every problem in @p rep,
+ *        nothing created), else creates the missing ones with their settings.
+ * @returns NB_ERR_OK; NB_ERR_INCONSISTENT when refused; NB_ERR_KAFKA / NB_ERR_TIMEOUT /
+ *          NB_ERR_CONFIG with why in @p errstr (a cluster that cannot describe its topics'
+ *          settings, as the embedded broker, is one).
+ */
+NB_NODISCARD nb_err_t nb_stream_topics(const nb_config_t *conf, int source_partitions,
+                                       nb_topics_report_t *rep, char *errstr, size_t errstr_size);
+
+/* `notbrought purge` (src/stream/purge.c): records older than a time deleted from a topic that
+ * is not compacted, in two steps so that the audit record is written between them. */
+
+#define NB_PURGE_MAX_PARTITIONS 256
+
+/** One partition of a purge: offsets [low, to) go; [to, high) stay. */
+typedef struct nb_purge_part_s {
+    int32_t partition;
+    int64_t low;  /**< the first offset it holds */
+    int64_t high; /**< the next offset it will write */
+    int64_t to;   /**< the first offset kept: of the first record at or after the time */
+} nb_purge_part_t;
+
+/** What a purge would delete. */
+typedef struct nb_purge_plan_s {
+    char topic[250];
+    nb_topic_role_t role;
+    int64_t before_ms;
+    int64_t offsets; /**< offsets to delete, all partitions (records and transaction markers) */
+    size_t n;
+    nb_purge_part_t parts[NB_PURGE_MAX_PARTITIONS];
+} nb_purge_plan_t;
+
+/**
+ * @brief Plans the deletion of every record of @p topic older than @p before_ms, deleting
+ *        nothing: the topic must be a configured one that is not compacted (by its role, and
+ *        by its cleanup.policy on the cluster).
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG (not configured, compacted) or NB_ERR_KAFKA /
+ *          NB_ERR_TIMEOUT / NB_ERR_LIMIT with why in @p errstr.
+ */
+NB_NODISCARD nb_err_t nb_stream_purge_plan(const nb_config_t *conf, const char *topic,
+                                           int64_t before_ms, nb_purge_plan_t *plan, char *errstr,
+                                           size_t errstr_size);
+
+/**
+ * @brief Deletes what @p plan found (DeleteRecords up to each partition's @p to). Deleting
+ *        again what is gone already changes nothing, so a failed purge can be run again.
+ */
+NB_NODISCARD nb_err_t nb_stream_purge_apply(const nb_config_t *conf, const nb_purge_plan_t *plan,
+                                            char *errstr, size_t errstr_size);
+
+/**
+ * @brief Produces one record (idempotent, acks=all) and waits for Kafka's acknowledgement: a
+ *        tool's single record, such as the audit record of a purge.
+ */
+NB_NODISCARD nb_err_t nb_stream_store(const nb_config_t *conf, const char *topic, const char *key,
+                                      const void *value, size_t len, char *errstr,
+                                      size_t errstr_size);
 
 /**
  * @brief Produces every record of a record file to its topic, idempotently, and waits for

@@ -1,5 +1,6 @@
 /*
- * notbrought broker | topics | produce | consume | run: the commands around the Kafka runtime.
+ * notbrought broker | produce | consume | run: the commands around the Kafka runtime
+ * (`topics` and `purge`: cmd_topics.c).
  */
 #include "cli/commands.h"
 
@@ -227,54 +228,6 @@ int nb__cmd_broker(int argc, char **argv)
         pause();
     nb_broker_destroy(b);
     nb_config_destroy(conf);
-    return NB_EXIT_OK;
-}
-
-/* ---- topics ------------------------------------------------------------------------------- */
-
-int nb__cmd_topics(int argc, char **argv)
-{
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"bootstrap", required_argument, NULL, 'B'},
-                                             {"source-partitions", required_argument, NULL, 's'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    static const char help[] =
-        "usage: notbrought topics [--config FILE] [--bootstrap HOST:PORT] "
-        "[--source-partitions N]\n\nCreates the configured topics that do not exist yet "
-        "(identity links and changelog\ncompacted) with the Kafka Admin API.\n";
-    const char *cfg = NULL, *bootstrap = NULL;
-    int source_parts = 3, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            cfg = optarg;
-            break;
-        case 'B':
-            bootstrap = optarg;
-            break;
-        case 's':
-            source_parts = atoi(optarg);
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return NB_EXIT_OK;
-        default:
-            fputs(help, stderr);
-            return NB_EXIT_USAGE;
-        }
-    }
-    nb_config_t *conf = nb__load_config("topics", cfg, bootstrap, false);
-    if (!conf)
-        return NB_EXIT_FAILURE;
-    char errstr[512];
-    nb_err_t err = nb_stream_create_topics(conf, source_parts, errstr, sizeof(errstr));
-    nb_config_destroy(conf);
-    if (err) {
-        fprintf(stderr, "notbrought topics: %s\n", errstr);
-        return NB_EXIT_SOFTWARE;
-    }
     return NB_EXIT_OK;
 }
 

@@ -56,6 +56,7 @@ int nb__cmd_schemas(int argc, char **argv);
 int nb__cmd_version(int argc, char **argv);
 int nb__cmd_broker(int argc, char **argv);
 int nb__cmd_topics(int argc, char **argv);
+int nb__cmd_purge(int argc, char **argv);
 int nb__cmd_produce(int argc, char **argv);
 int nb__cmd_consume(int argc, char **argv);
 int nb__cmd_run(int argc, char **argv);

@@ -23,6 +23,14 @@
 #define NB__STR(x) #x
 #define NB__XSTR(x) NB__STR(x) /* a macro's value as a string literal */
 #define NONE 0, 0
+/* topics.retention_ms.<role>: -1 (for ever) or at least an hour; config_check.c refuses
+ * 0 .. 3599999, which would delete records before anyone could read them. */
+#define NB__TOPIC_RETENTION(role, ROLE, def, desc)                                                 \
+    {                                                                                              \
+        "topics.retention_ms." #role, NB__C_INT, def, -1, 0x7fffffffffffffffL,                     \
+            OFF(topic_retention_ms) + NB_TOPIC_##ROLE * sizeof(int64_t), 0, 0,                     \
+            "retention.ms of " desc " -1 keeps records for ever."                                  \
+    }
 
 const nb__cdef_t nb__config_table[] = {
     {"kafka.bootstrap_servers", NB__C_STR, "127.0.0.1:9092", NONE, OFF(bootstrap_servers), 0, 0,
@@ -73,6 +81,42 @@ const nb__cdef_t nb__config_table[] = {
      "grant read access to the identity review team only (docs/runbook.md)."},
     {"topics.partitions", NB__C_INT, "6", 1, 1024, OFF(partitions), 0, 0,
      "Partitions of by_child and changelog (the unit of scale-out)."},
+    {"topics.replication_factor", NB__C_INT, "0", 0, 32, OFF(topic_replication_factor), 0, 0,
+     "Replication factor `notbrought topics` creates every topic with, and the least it accepts "
+     "on a topic that exists. 0: min(3, the brokers in the cluster's metadata), so one broker "
+     "(the demo) works and three or more keep three copies."},
+    {"topics.min_insync_replicas", NB__C_INT, "0", 0, 32, OFF(topic_min_insync_replicas), 0, 0,
+     "min.insync.replicas of every topic (the least `notbrought topics` accepts on one that "
+     "exists): a transaction's writes are acknowledged only once this many replicas hold them. "
+     "0: min(2, the replication factor)."},
+    NB__TOPIC_RETENTION(appointments, APPOINTMENTS, "34560000000",
+                        "the source appointment topics (default 400 days: the shipped policy looks "
+                        "back 366 days, and state is rebuilt from the sources after a key "
+                        "rotation or a partition change, docs/runbook.md)."),
+    NB__TOPIC_RETENTION(context, CONTEXT, "34560000000",
+                        "the context topic (default 400 days, as the appointment topics)."),
+    NB__TOPIC_RETENTION(acks, ACKS, "-1",
+                        "the acknowledgements: who acted on a notification, and when (the "
+                        "review record). Default -1: kept, purged only by the documented, "
+                        "audited `notbrought purge`."),
+    NB__TOPIC_RETENTION(by_child, BY_CHILD, "2592000000",
+                        "the internal repartition topic (default 30 days): its records are "
+                        "handled within seconds, and the changelog holds the state; the margin "
+                        "covers an outage."),
+    NB__TOPIC_RETENTION(notifications, NOTIFICATIONS, "-1",
+                        "the notifications (default -1: kept as long as the child safeguarding "
+                        "records are; the retention schedule is applied with `notbrought "
+                        "purge`, docs/runbook.md)."),
+    NB__TOPIC_RETENTION(dead_letters, DEAD_LETTERS, "-1",
+                        "the dead letters (default -1: they hold raw records that were not "
+                        "handled; purged with `notbrought purge` once dealt with)."),
+    NB__TOPIC_RETENTION(audit, AUDIT, "-1",
+                        "the audit of decisions (default -1, as the notifications)."),
+    NB__TOPIC_RETENTION(
+        identity_suggestions, IDENTITY_SUGGESTIONS, "2592000000",
+        "the demographic link suggestions (default 30 days, identity.park_retention_ms"
+        "'s default: an event waits that long for its link; they hold personal "
+        "data, kept no longer than review needs)."),
     {"processing.commit_interval_ms", NB__C_INT, "100", 1, 60000, OFF(commit_interval_ms), 0, 0,
      "Longest time a transaction stays open; bounds end-to-end latency. Every transaction "
      "costs the daemon and the broker CPU: under a backlog a longer interval drains it faster "
@@ -322,7 +366,9 @@ nb_err_t nb__set_scalar(nb_config_t *c, const nb__cdef_t *d, const char *v,
             return NB_ERR_CONFIG;
         }
         if (d->offset == OFF(park_retention_ms) || d->offset == OFF(watermark_idle_ms) ||
-            d->offset == OFF(watermark_max_hold_ms))
+            d->offset == OFF(watermark_max_hold_ms) ||
+            (d->offset >= OFF(topic_retention_ms) &&
+             d->offset < OFF(topic_retention_ms) + sizeof(((nb_config_t *)0)->topic_retention_ms)))
             *(int64_t *)((char *)c + d->offset) = n;
         else
             *(int *)((char *)c + d->offset) = (int)n;

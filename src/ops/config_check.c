@@ -100,6 +100,40 @@ static void nb__check_topics(const nb_config_t *c, nb__cerr_t *e)
     }
 }
 
+/* The settings `notbrought topics` creates topics with: a retention of -1 (for ever) or at least
+ * an hour (0 would have Kafka delete records before anyone could read them), and no more
+ * in-sync replicas required than there are replicas. */
+static void nb__check_topic_settings(const nb_config_t *c, nb__cerr_t *e)
+{
+    static const char *const roles[NB_TOPIC__ROLES] = {"appointments",  "context",
+                                                       "acks",          "",
+                                                       "by_child",      "",
+                                                       "notifications", "dead_letters",
+                                                       "audit",         "identity_suggestions"};
+    for (int r = 0; r < NB_TOPIC__ROLES; r++) {
+        int64_t ms = c->topic_retention_ms[r];
+        if (roles[r][0] && ms != -1 && ms < 3600000)
+            nb__cerr(e,
+                     "topics.retention_ms.%s: %lld would delete records within the hour; "
+                     "expected -1 (keep for ever) or at least 3600000",
+                     roles[r], (long long)ms);
+    }
+    if (c->topic_replication_factor && c->topic_min_insync_replicas > c->topic_replication_factor)
+        nb__cerr(e,
+                 "topics.min_insync_replicas: %d is more than topics.replication_factor (%d): "
+                 "no write could ever be acknowledged",
+                 c->topic_min_insync_replicas, c->topic_replication_factor);
+}
+
+nb_err_t nb_config_validate_topics(const nb_config_t *c, char *errstr, size_t errstr_size)
+{
+    nb__cerr_t e = {errstr, errstr_size, 0, 0};
+    errstr[0] = '\0';
+    nb__check_topics(c, &e);
+    nb__check_topic_settings(c, &e);
+    return e.count ? NB_ERR_CONFIG : NB_ERR_OK;
+}
+
 static const char *nb__prop_value(const nb_config_t *c, const char *k)
 {
     for (size_t i = 0; i < c->n_kafka_props; i++)
@@ -370,6 +404,7 @@ NB_NODISCARD static nb_err_t nb__validate(const nb_config_t *c, bool need_key, c
         nb__cerr(&e, "kafka.group_id: must not be empty");
     nb__check_assignor(c->assignment_strategy, &e);
     nb__check_topics(c, &e);
+    nb__check_topic_settings(c, &e);
     nb__check_props(c, &e);
     if (c->sasl_password_file[0])
         nb__check_file(&e, "kafka.sasl_password_file", c->sasl_password_file, false);

@@ -1,6 +1,6 @@
 /*
- * notbrought - stream: the embedded broker (librdkafka's mock cluster), topic creation, and
- * the produce/consume helpers behind `notbrought produce` and `notbrought consume`.
+ * notbrought - stream: the embedded broker (librdkafka's mock cluster) and the produce/consume
+ * helpers behind `notbrought produce` and `notbrought consume`.
  */
 #include "stream/internal.h"
 
@@ -167,96 +167,6 @@ rd_kafka_conf_t *nb__tool_conf(const nb_config_t *conf, char *errstr, size_t err
 fail:
     rd_kafka_conf_destroy(kc);
     return NULL;
-}
-
-nb_err_t nb_stream_create_topics(const nb_config_t *conf, int source_partitions, char *errstr,
-                                 size_t errstr_size)
-{
-    const char *names[NB_CONFIG_MAX_TOPICS + 10];
-    int parts[NB_CONFIG_MAX_TOPICS + 10];
-    bool compact[NB_CONFIG_MAX_TOPICS + 10];
-    size_t n = 0;
-    for (size_t i = 0; i < conf->n_appointment_topics; i++) {
-        names[n] = conf->appointment_topics[i];
-        parts[n] = source_partitions;
-        compact[n++] = false;
-    }
-/* A topic named twice (e.g. one topic for appointments and context) is created once. */
-#define NB__T(name_, parts_, compact_)                                                             \
-    do {                                                                                           \
-        bool dup_ = false;                                                                         \
-        for (size_t k_ = 0; k_ < n; k_++)                                                          \
-            dup_ = dup_ || strcmp(names[k_], (name_)) == 0;                                        \
-        if (!dup_) {                                                                               \
-            names[n] = (name_);                                                                    \
-            parts[n] = (parts_);                                                                   \
-            compact[n++] = (compact_);                                                             \
-        }                                                                                          \
-    } while (0)
-    for (size_t i = 0; i < conf->n_appointment_topics; i++)
-        NB__T(conf->appointment_topics[i], source_partitions, false);
-    NB__T(conf->context_topic, source_partitions, false);
-    NB__T(conf->acks_topic, source_partitions, false);
-    NB__T(conf->links_topic, source_partitions, true);
-    NB__T(conf->by_child_topic, conf->partitions, false);
-    NB__T(conf->changelog_topic, conf->partitions, true);
-    NB__T(conf->notifications_topic, source_partitions, false);
-    NB__T(conf->dead_letter_topic, 1, false);
-    NB__T(conf->audit_topic, source_partitions, false);
-    NB__T(conf->identity_suggestions_topic, source_partitions, false);
-#undef NB__T
-    rd_kafka_conf_t *kc = nb__tool_conf(conf, errstr, errstr_size);
-    if (!kc)
-        return NB_ERR_CONFIG;
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errstr_size);
-    if (!rk) {
-        rd_kafka_conf_destroy(kc);
-        return NB_ERR_KAFKA;
-    }
-    rd_kafka_NewTopic_t *nt[NB_CONFIG_MAX_TOPICS + 10];
-    for (size_t i = 0; i < n; i++) {
-        nt[i] = rd_kafka_NewTopic_new(names[i], parts[i], -1, errstr, errstr_size);
-        if (compact[i])
-            rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
-    }
-    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
-    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
-    rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, errstr_size);
-    rd_kafka_AdminOptions_set_request_timeout(opts, 30000, errstr, errstr_size);
-    rd_kafka_CreateTopics(rk, nt, n, opts, q);
-    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 60000);
-    nb_err_t result = NB_ERR_OK;
-    if (!ev) {
-        snprintf(errstr, errstr_size, "creating topics: no answer from the broker");
-        result = NB_ERR_TIMEOUT;
-    } else if (rd_kafka_event_error(ev)) {
-        snprintf(errstr, errstr_size, "creating topics: %s", rd_kafka_event_error_string(ev));
-        result = NB_ERR_KAFKA;
-    } else {
-        size_t cnt = 0;
-        const rd_kafka_CreateTopics_result_t *cr = rd_kafka_event_CreateTopics_result(ev);
-        const rd_kafka_topic_result_t **res =
-            cr ? rd_kafka_CreateTopics_result_topics(cr, &cnt) : NULL;
-        if (!res)
-            cnt = 0;
-        for (size_t i = 0; i < cnt; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-                snprintf(errstr, errstr_size, "creating topic %s: %s",
-                         rd_kafka_topic_result_name(res[i]),
-                         rd_kafka_topic_result_error_string(res[i]));
-                result = NB_ERR_KAFKA;
-            }
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_AdminOptions_destroy(opts);
-    rd_kafka_queue_destroy(q);
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_NewTopic_destroy(nt[i]);
-    rd_kafka_destroy(rk);
-    return result;
 }
 
 typedef struct nb__produce_s {

@@ -35,7 +35,8 @@ ops:
 EOF
 export NB_HMAC_KEY=refused-test-hmac-key-0123456789
 "$root/ops/kafka" topics --bootstrap-server "$bs" --create --topic notbrought.by-child \
-    --partitions 2 --replication-factor 1 --config max.message.bytes=200000 >/dev/null &&
+    --partitions 2 --replication-factor 1 --config max.message.bytes=200000 \
+    --config retention.ms=2592000000 >/dev/null &&
     ok "by-child topic made with max.message.bytes=200000" || bad "by-child topic"
 "$bin" topics --config "$work/nb.yaml" --source-partitions 1 >/dev/null 2>&1 &&
     ok "the other topics made" || bad "topics"

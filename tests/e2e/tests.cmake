@@ -54,3 +54,9 @@ set_tests_properties(e2e.absence_kill PROPERTIES LABELS e2e RUN_SERIAL TRUE TIME
 add_test(NAME e2e.mllp_kill COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/mllp_kill.py)
 set_tests_properties(e2e.mllp_kill PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 300
                      ENVIRONMENT "${NB_E2E_ENV}")
+
+# `notbrought topics` on Apache Kafka (issue 24): settings read back with Kafka's own tools,
+# lossy settings refused by name with nothing created, and the audited purge (~30 s).
+add_test(NAME e2e.topics COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/topics.sh)
+set_tests_properties(e2e.topics PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 180
+                     ENVIRONMENT "${NB_E2E_ENV}")
