@@ -560,8 +560,9 @@ int main(int argc, char **argv)
         } else {
             free(conf->bootstrap_servers);
             conf->bootstrap_servers = strdup(bootstrap);
-            if (nb_stream_create_topics(conf, parts, errstr, sizeof(errstr)) != NB_ERR_OK)
-                die("topics", errstr);
+            static nb_topics_report_t rep; /* large */
+            if (nb_stream_topics(conf, parts, &rep, errstr, sizeof(errstr)) != NB_ERR_OK)
+                die("topics", errstr[0] ? errstr : "the existing topics would lose records");
         }
         produce(&g, &fresh, bootstrap, conf->audit_topic, n);
         rc = run_report(bin, bootstrap, &fresh, n);
