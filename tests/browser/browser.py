@@ -12,6 +12,7 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 # WCAG 2.2 A and AA, as axe-core tags them.
@@ -41,6 +42,23 @@ def wait_for(driver, predicate, timeout=30, what="a condition"):
     """Waits until predicate(driver) is true (polled), failing with what was awaited."""
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(
         predicate, message=f"waited {timeout} s for {what}")
+
+
+def gone(element):
+    """A predicate: @p element is no longer in the page (the page was replaced). Chromium
+    says so as a stale element, or, while the new document is being attached, as an inspector
+    error ("Node with given id does not belong to the document")."""
+    def predicate(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e) or "not attached" in str(e):
+                return True
+            raise
+    return predicate
 
 
 def axe(driver, tags=None):

@@ -48,7 +48,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
@@ -146,7 +145,7 @@ def submit(d, button):
     """Clicks a form's button and waits for the answer's page to replace this one."""
     old = d.find_element(By.TAG_NAME, "html")
     button.click()
-    browser.wait_for(d, EC.staleness_of(old), what="the answer to the form")
+    browser.wait_for(d, browser.gone(old), what="the answer to the form")
 
 
 def state_line(d):
