@@ -87,6 +87,11 @@ nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int
     return err;
 }
 
+nb_err_t nb__pipeline_identity_digest(const nb__pipeline_t *p, uint8_t out[32])
+{
+    return nb_identity_state_digest(p->idt, out);
+}
+
 /* ---- child state ---------------------------------------------------------------------------- */
 
 

@@ -245,6 +245,10 @@ NB_NODISCARD nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st,
 NB_NODISCARD nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm,
                                         int64_t now);
 
+/** @brief The identity table's digest (nb_identity_state_digest()).
+ *  @returns NB_ERR_OK or NB_ERR_NOMEM. */
+NB_NODISCARD nb_err_t nb__pipeline_identity_digest(const nb__pipeline_t *p, uint8_t out[32]);
+
 /** @brief Once per batch, inside the transaction: release parked events that links now
  *         resolve, expire old ones, escalate what fell due (at most NB__TICK_BUDGET_MS of
  *         escalations per tick: see nb__pipeline_tick_more()). */
