@@ -152,6 +152,10 @@ bool nb__owns(const nb_stream_t *st, int32_t partition);
 /* ---- pregidx.c: pregnancies kept under a local identifier's key (state kind 6) ------------- */
 
 #define NB__STATE_PREG 6                                  /* state kind (pipeline.c) */
+/* The state value's format version (its fourth byte, "NBS" 1) and the highest kind byte this
+ * release reads: a value beyond either was written by a newer release (nb__state_refusal()). */
+#define NB__STATE_FORMAT 1
+#define NB__STATE_KIND_MAX 6
 #define NB__PREG_REF_LEN (NB_IDENTITY_WANT_LEN + 4)       /* the reference closing its value */
 typedef struct nb__pregidx_s nb__pregidx_t;
 typedef struct nb__pregidx_entry_s {
