@@ -108,7 +108,7 @@ void nb__state_refusal(const uint8_t *val, size_t len, const char *detail, char 
                  (unsigned)val[4], (unsigned)NB__STATE_KIND_MAX);
     else
         snprintf(out, size, "state unreadable: kept unchanged (%s)",
-                 detail && detail[0] ? detail : "not a child's state");
+                 detail && detail[0] ? detail : "it does not decode as this release's format");
 }
 
 /* Decodes a child's state (NULL: a new child) into @p led, which c then borrows. */
