@@ -156,6 +156,11 @@ bool nb__owns(const nb_stream_t *st, int32_t partition);
  * release reads: a value beyond either was written by a newer release (nb__state_refusal()). */
 #define NB__STATE_FORMAT 1
 #define NB__STATE_KIND_MAX 6
+
+/** @brief Why a key's state value was not read, for a log line and a dead letter: a newer
+ *         format version or kind than this release knows, or @p detail (the decoder's).
+ *         Writes @p out (always terminated). */
+void nb__state_refusal(const uint8_t *val, size_t len, const char *detail, char *out, size_t size);
 #define NB__PREG_REF_LEN (NB_IDENTITY_WANT_LEN + 4)       /* the reference closing its value */
 typedef struct nb__pregidx_s nb__pregidx_t;
 typedef struct nb__pregidx_entry_s {

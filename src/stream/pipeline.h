@@ -251,10 +251,6 @@ void nb__msg_origin(const nb__msg_t *m, nb_buf_t *scratch, nb__origin_t *o);
 int64_t nb__recorded_of(const nb_record_t *rec);
 NB_NODISCARD nb_err_t nb__deliver(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
                                   int64_t now);
-/** @brief Why a key's state value was not read, for a log line and a dead letter: a newer
- *         format version or kind than this release knows, or @p detail (the decoder's).
- *         Writes @p out (always terminated). */
-void nb__state_refusal(const uint8_t *val, size_t len, const char *detail, char *out, size_t size);
 NB_NODISCARD nb_err_t nb__msg_dead_letter(nb__pipeline_t *p, nb_stream_t *st, const nb__msg_t *m,
                                           nb_err_t code, const char *why);
 const char *nb__mother_of(const nb_record_t *rec);
