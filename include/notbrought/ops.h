@@ -390,6 +390,12 @@ typedef struct nb_metric_def_s {
       "Identity links applied to the in-memory identity table.")                                   \
     X(NB_M_LINKS_REFUSED, "notbrought_identity_links_refused_total", NB_METRIC_COUNTER, "code",    \
       "Identity links refused (logged with their offset, not applied), by error code.")            \
+    X(NB_M_IDENTITY_DIGEST, "notbrought_identity_table_digest_info", NB_METRIC_GAUGE, "digest",    \
+      "Always 1; digest = the first 16 hex digits of the identity table's SHA-256 digest "         \
+      "(nb_identity_state_digest()): equal on instances that read the same links.")                \
+    X(NB_M_IDENTITY_DIGEST_LINKS, "notbrought_identity_table_digest_links", NB_METRIC_GAUGE, NULL, \
+      "Identity links read from the links topic (refused ones included, tombstones not) when "     \
+      "the digest in notbrought_identity_table_digest_info was computed.")                         \
     X(NB_M_IDENTITY_SUGGESTIONS, "notbrought_identity_suggestions_total", NB_METRIC_COUNTER,       \
       "result",                                                                                    \
       "Demographic link suggestions, by result: published to topics.identity_suggestions, or "     \
@@ -577,6 +583,20 @@ void nb_metrics_add_v(nb_metrics_t *m, int id, const char *const *values, double
  */
 void nb_metrics_set_info(nb_metrics_t *m, int id, const char *const *values);
 
+/** Characters of the identity table digest the registry exports (hex, a prefix of the
+ *  SHA-256 nb_identity_state_digest() gives). */
+#define NB_METRICS_DIGEST_HEX 16
+
+/**
+ * @brief Exports the identity table's digest: notbrought_identity_table_digest_info{digest}
+ *        (one series), notbrought_identity_table_digest_links and the health answers'
+ *        "identity" object. @p digest is hex; its first NB_METRICS_DIGEST_HEX characters are
+ *        kept (fewer, or a character other than a hex digit: nothing changes).
+ * @param links the links read into the table when the digest was computed
+ * @locality any thread. @locks metrics_lock
+ */
+void nb_metrics_set_identity_digest(nb_metrics_t *m, const char *digest, uint64_t links);
+
 /**
  * @brief Records a turn of the runtime's main loop at @p now_ms (Unix ms). Liveness is judged
  *        from it once it has been called at least once (see nb_metrics_health()).
@@ -665,6 +685,9 @@ typedef struct nb_health_s {
     bool heartbeat_seen;      /**< nb_metrics_heartbeat() has been called */
     int64_t heartbeat_age_ms; /**< -1 when never seen */
     const char *reason;       /**< static text: why not live / not ready; "" when ready */
+    /** nb_metrics_set_identity_digest()'s digest ("" until it is called) and links. */
+    char identity_digest[NB_METRICS_DIGEST_HEX + 1];
+    uint64_t identity_links;
 } nb_health_t;
 
 /**

@@ -51,6 +51,12 @@ typedef struct nb_stream_stats_s {
     uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */
+    /** The identity table's digest, hex (nb_identity_state_digest()); "" until the table is
+     *  loaded. Worked out again after links change, at most every few seconds (docs/
+     *  operability.md); equal on instances that read the same links. */
+    char identity_digest[65];
+    uint64_t identity_digest_links;  /**< links read when identity_digest was worked out */
+    int64_t identity_digest_cost_us; /**< how long that took (the main loop waited for it) */
     uint64_t ticks;           /**< ticks run (timers, parked events, merges): tests wait on it */
     uint64_t handled_alone;   /**< records handled in a transaction of their own, to find one
                                    a broker refused (too large, invalid) */

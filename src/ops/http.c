@@ -124,23 +124,30 @@ static enum MHD_Result nb__http_text(struct MHD_Connection *conn, unsigned int s
     return nb__http_reply(conn, status, "text/plain; charset=utf-8", body, strlen(body));
 }
 
-/* /healthz and /readyz: a short JSON object; the reason is static text, never data. */
+/* /healthz and /readyz: a short JSON object; the reason is static text, never data; the
+ * identity digest is hex checked by nb_metrics_set_identity_digest(). */
 static enum MHD_Result nb__http_health(nb_http_t *h, struct MHD_Connection *conn, bool ready)
 {
+    enum { BODY = 512 };
     nb_health_t hs;
     nb_metrics_health(h->m, nb__http_now(), h->stall_ms, &hs);
     bool ok = ready ? hs.ready : hs.live;
-    char *body = malloc(256);
+    char *body = malloc(BODY);
     if (!body)
         return MHD_NO;
-    char age[32] = "null";
+    char age[32] = "null", identity[96] = "null";
     if (hs.heartbeat_seen)
         snprintf(age, sizeof(age), "%lld", (long long)hs.heartbeat_age_ms);
-    int n = snprintf(body, 256, "{\"status\":\"%s\",\"reason\":\"%s\",\"heartbeat_age_ms\":%s}\n",
+    if (hs.identity_digest[0])
+        snprintf(identity, sizeof(identity), "{\"digest\":\"%s\",\"links\":%llu}",
+                 hs.identity_digest, (unsigned long long)hs.identity_links);
+    int n = snprintf(body, BODY,
+                     "{\"status\":\"%s\",\"reason\":\"%s\",\"heartbeat_age_ms\":%s,"
+                     "\"identity\":%s}\n",
                      ok ? (ready ? "ready" : "ok") : (ready ? "not ready" : "stalled"),
-                     ok ? "" : hs.reason, age);
-    return nb__http_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                          "application/json", body, n > 0 && n < 256 ? (size_t)n : 0);
+                     ok ? "" : hs.reason, age, identity);
+    return nb__http_reply(conn, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, "application/json",
+                          body, n > 0 && n < BODY ? (size_t)n : 0);
 }
 
 /* @locality HTTP thread */

@@ -53,6 +53,8 @@ struct nb_metrics_s {
     int dropped_id;      /* family "notbrought_metrics_dropped_total", or -1 */
     int64_t heartbeat_ms;
     bool heartbeat_seen;
+    char identity_digest[NB_METRICS_DIGEST_HEX + 1]; /* "" until the runtime reports one */
+    uint64_t identity_links;
 };
 
 /* ---- the well-known families -------------------------------------------------------------- */
@@ -345,6 +347,28 @@ void nb_metrics_set_info(nb_metrics_t *m, int id, const char *const *values)
     if (s)
         s->value = 1;
     f->direct = true;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void nb_metrics_set_identity_digest(nb_metrics_t *m, const char *digest, uint64_t links)
+{
+    char hex[NB_METRICS_DIGEST_HEX + 1];
+    if (!m || !m->well_known || !digest)
+        return;
+    for (size_t i = 0; i < NB_METRICS_DIGEST_HEX; i++) {
+        char c = digest[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return; /* also the end of a shorter string */
+        hex[i] = (char)(c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c);
+    }
+    hex[NB_METRICS_DIGEST_HEX] = '\0';
+    const char *values[1] = {hex};
+    nb_metrics_set_info(m, NB_M_IDENTITY_DIGEST, values);
+    nb_metrics_set(m, NB_M_IDENTITY_DIGEST_LINKS, NULL, (double)links);
+    /* The health answers read both together: one lock hold. */
+    pthread_mutex_lock(&m->lock);
+    memcpy(m->identity_digest, hex, sizeof(hex));
+    m->identity_links = links;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -751,6 +775,8 @@ void nb_metrics_health(nb_metrics_t *m, int64_t now_ms, int64_t stall_ms, nb_hea
     if (m->ready_id >= 0 && m->fams[m->ready_id].n_series)
         ready_flag = m->fams[m->ready_id].series[0].value == 1;
     out->heartbeat_seen = m->heartbeat_seen;
+    memcpy(out->identity_digest, m->identity_digest, sizeof(out->identity_digest));
+    out->identity_links = m->identity_links;
     if (m->heartbeat_seen)
         out->heartbeat_age_ms = now_ms - m->heartbeat_ms;
     pthread_mutex_unlock(&m->lock);

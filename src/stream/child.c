@@ -87,8 +87,29 @@ nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm, int
     return err;
 }
 
+nb_err_t nb__pipeline_identity_digest(const nb__pipeline_t *p, uint8_t out[32])
+{
+    return nb_identity_state_digest(p->idt, out);
+}
+
 /* ---- child state ---------------------------------------------------------------------------- */
 
+void nb__state_refusal(const uint8_t *val, size_t len, const char *detail, char *out, size_t size)
+{
+    if (val && len >= 5 && memcmp(val, "NBS", 3) == 0 && val[3] > NB__STATE_FORMAT)
+        snprintf(out, size,
+                 "state format version %u is newer than this release reads (up to %u): "
+                 "kept unchanged; a newer release wrote it",
+                 (unsigned)val[3], (unsigned)NB__STATE_FORMAT);
+    else if (val && len >= 5 && memcmp(val, "NBS", 3) == 0 && val[4] > NB__STATE_KIND_MAX)
+        snprintf(out, size,
+                 "state kind %u is unknown to this release (up to %u): kept unchanged; a "
+                 "newer release wrote it",
+                 (unsigned)val[4], (unsigned)NB__STATE_KIND_MAX);
+    else
+        snprintf(out, size, "state unreadable: kept unchanged (%s)",
+                 detail && detail[0] ? detail : "it does not decode as this release's format");
+}
 
 /* Decodes a child's state (NULL: a new child) into @p led, which c then borrows. */
 nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,

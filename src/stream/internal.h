@@ -152,6 +152,15 @@ bool nb__owns(const nb_stream_t *st, int32_t partition);
 /* ---- pregidx.c: pregnancies kept under a local identifier's key (state kind 6) ------------- */
 
 #define NB__STATE_PREG 6                                  /* state kind (pipeline.c) */
+/* The state value's format version (its fourth byte, "NBS" 1) and the highest kind byte this
+ * release reads: a value beyond either was written by a newer release (nb__state_refusal()). */
+#define NB__STATE_FORMAT 1
+#define NB__STATE_KIND_MAX 6
+
+/** @brief Why a key's state value was not read, for a log line and a dead letter: a newer
+ *         format version or kind than this release knows, or @p detail (the decoder's).
+ *         Writes @p out (always terminated). */
+void nb__state_refusal(const uint8_t *val, size_t len, const char *detail, char *out, size_t size);
 #define NB__PREG_REF_LEN (NB_IDENTITY_WANT_LEN + 4)       /* the reference closing its value */
 typedef struct nb__pregidx_s nb__pregidx_t;
 typedef struct nb__pregidx_entry_s {
@@ -244,6 +253,10 @@ NB_NODISCARD nb_err_t nb__pipeline_by_child(nb__pipeline_t *p, nb_stream_t *st,
  *  @returns NB_ERR_OK, or why the link was refused (logged with its offset, not applied). */
 NB_NODISCARD nb_err_t nb__pipeline_link(nb__pipeline_t *p, const rd_kafka_message_t *rkm,
                                         int64_t now);
+
+/** @brief The identity table's digest (nb_identity_state_digest()).
+ *  @returns NB_ERR_OK or NB_ERR_NOMEM. */
+NB_NODISCARD nb_err_t nb__pipeline_identity_digest(const nb__pipeline_t *p, uint8_t out[32]);
 
 /** @brief Once per batch, inside the transaction: release parked events that links now
  *         resolve, expire old ones, escalate what fell due (at most NB__TICK_BUDGET_MS of

@@ -487,10 +487,15 @@ static nb_err_t nb__handle(nb__pipeline_t *p, nb_stream_t *st, int32_t part, con
     nb__child_t c;
     err = nb__child_load(p, val, len, p->led, &c);
     if (err) {
-        NB_LOG(NB_LOG_ERROR, "stream", "child %.12s: state unreadable (%s); starting afresh",
-               m->key_hex, nb_err_name(err));
-        if ((err = nb__child_load(p, NULL, 0, p->led, &c)))
-            return err;
+        /* Never start afresh over it: the next save would replace the child's history in the
+         * changelog for good. State a newer release wrote (during a rolling upgrade) or a
+         * value that does not decode stays as it is; the record goes to the dead letters
+         * with the reason, to be replayed by a release that reads it (docs/architecture.md,
+         * "Formats and rolling upgrades"). */
+        char why[sizeof(p->errstr) + 160];
+        nb__state_refusal(val, len, p->errstr, why, sizeof(why));
+        NB_LOG(NB_LOG_ERROR, "stream", "child %.12s: %s", m->key_hex, why);
+        return nb__msg_dead_letter(p, st, m, err, why);
     }
     if (m->nhs && m->nhs[0])
         nb_str_copy(c.nhs, sizeof(c.nhs), m->nhs);

@@ -72,6 +72,41 @@ static void nb__link(nb_stream_t *st, const rd_kafka_message_t *rkm)
     st->stats.links++;
     if (err)
         nb_metrics_add(st->metrics, NB_M_LINKS_REFUSED, nb_err_name(err), 1);
+    else
+        st->iddigest.dirty = true; /* a refused link leaves the table as it was */
+}
+
+/* Works out the identity table's digest again (@p force: now; else once links changed, and
+ * no sooner than 20 times what the last one cost after it, at least a second) and exports
+ * it. It hashes every entry of the table (about a microsecond each): on this thread, so the
+ * loop waits for it; the spacing keeps that under 5% of the loop's time however large the
+ * table. */
+static void nb__identity_digest(nb_stream_t *st, int64_t now, bool force)
+{
+    if (!force && (!st->iddigest.dirty || now < st->iddigest.next_ms))
+        return;
+    struct timespec t0, t1;
+    uint8_t d[32];
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (nb__pipeline_identity_digest(st->pipe, d) != NB_ERR_OK) {
+        /* Out of memory for a hashing context: the old digest stays, tried again later. */
+        st->iddigest.next_ms = now + 1000;
+        return;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int64_t cost_us = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000;
+    int64_t wait_ms = cost_us * 20 / 1000;
+    st->iddigest.dirty = false;
+    st->iddigest.next_ms = now + (wait_ms > 1000 ? wait_ms : 1000);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        st->stats.identity_digest[2 * i] = hex[d[i] >> 4];
+        st->stats.identity_digest[2 * i + 1] = hex[d[i] & 15];
+    }
+    st->stats.identity_digest[64] = '\0';
+    st->stats.identity_digest_links = st->stats.links;
+    st->stats.identity_digest_cost_us = cost_us;
+    nb_metrics_set_identity_digest(st->metrics, st->stats.identity_digest, st->stats.links);
 }
 
 /* Assigns every partition of the links topic from the beginning and reads to the end, so that
@@ -119,8 +154,11 @@ NB_NODISCARD static nb_err_t nb__links_start(nb_stream_t *st, volatile sig_atomi
         }
         rd_kafka_message_destroy(rkm);
     }
-    NB_LOG(NB_LOG_INFO, "stream", "identity table loaded: %llu links in %lld ms",
-           (unsigned long long)st->stats.links, (long long)(nb__now() - t0));
+    nb__identity_digest(st, nb__now(), true);
+    NB_LOG(NB_LOG_INFO, "stream", "identity table loaded: %llu links in %lld ms (digest %.16s)",
+           (unsigned long long)st->stats.links, (long long)(nb__now() - t0),
+           st->stats.identity_digest);
+    nb__publish_stats(st);
     return NB_ERR_OK;
 }
 
@@ -390,6 +428,7 @@ NB_NODISCARD static nb_err_t nb__tick(nb_stream_t *st, int64_t now)
 static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
 {
     nb__links_poll(st);
+    nb__identity_digest(st, now, false);
     rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
     if (st->restore.catching_up && now - st->restore.catch_up_since > 30000) {
         NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "

@@ -260,6 +260,12 @@ struct nb_stream_s {
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
     atomic_bool stop_asked;   /* nb_stream_stop(), from any thread */
     int64_t last_tick;
+    /* The identity table's digest (runtime.c): worked out again once links changed, not
+     * before next_ms (a multiple of what the last one cost: bounded share of the loop). */
+    struct {
+        bool dirty;
+        int64_t next_ms;
+    } iddigest;
     nb__ahead_t ahead; /* records polled ahead and the decoder thread (ahead.c) */
     _Atomic int64_t fixed_now; /* NB_TIME_NONE: evaluate at the wall clock */
     nb_metrics_t *metrics;      /* borrowed; NULL when metrics are off (every call accepts it) */

@@ -101,6 +101,17 @@ done
 [ "$(metric notbrought_commit_latency_seconds_count)" -gt 0 ] && ok "commit latency observed" ||
     bad "commit latency"
 [ "$(metric notbrought_policy_info)" -eq 1 ] && ok "policy info" || bad "policy info"
+# The identity table's digest, once the sample's links are read: one series, 16 hex digits,
+# the same in /readyz with the links it covers.
+nl=$(grep -c '^{"topic":"identity.links"' "$work/s1.jsonl")
+for _ in $(seq 100); do [ "$(metric notbrought_identity_table_digest_links)" -eq "$nl" ] && break; sleep 0.2; done
+digest=$(get "http://127.0.0.1:$port/metrics" |
+    sed -n 's/^notbrought_identity_table_digest_info{digest="\([0-9a-f]\{16\}\)"} 1$/\1/p')
+[ "$(metric notbrought_identity_table_digest_links)" -eq "$nl" ] && [ -n "$digest" ] &&
+    [ "$(metric notbrought_identity_table_digest_info)" -eq 1 ] &&
+    ok "identity digest $digest of $nl links" || bad "identity digest: '$digest', $nl links"
+get "http://127.0.0.1:$port/readyz" | grep -q "\"identity\":{\"digest\":\"$digest\",\"links\":$nl}" &&
+    ok "/readyz names the identity digest" || bad "/readyz: $(get "http://127.0.0.1:$port/readyz")"
 [ "$(metric notbrought_children_tracked)" -gt 0 ] && ok "children tracked" || bad "children tracked"
 # Restores: none in progress once ready (the changelog was empty, so nothing was read).
 [ "$(metric notbrought_restoring_partitions)" -eq 0 ] &&

@@ -960,7 +960,34 @@ static void test_http_endpoints(void **state)
     r = t_http(port, "GET", "/healthz");
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.head, "Content-Type: application/json"));
-    assert_string_equal(r.body, "{\"status\":\"ok\",\"reason\":\"\",\"heartbeat_age_ms\":null}\n");
+    assert_string_equal(r.body, "{\"status\":\"ok\",\"reason\":\"\",\"heartbeat_age_ms\":null,"
+                                "\"identity\":null}\n");
+    t_resp_free(&r);
+    /* The identity table's digest, once the runtime reports it: in both answers and as an
+     * info metric (a prefix of 16 hex digits, lower case), with the links it covers. */
+    nb_metrics_set_identity_digest(m, "0123456789ABCDEF0123456789abcdef", 7);
+    r = t_http(port, "GET", "/healthz");
+    assert_non_null(
+        strstr(r.body, ",\"identity\":{\"digest\":\"0123456789abcdef\",\"links\":7}}\n"));
+    t_resp_free(&r);
+    r = t_http(port, "GET", "/metrics");
+    assert_non_null(
+        strstr(r.body, "\nnotbrought_identity_table_digest_info{digest=\"0123456789abcdef\"} 1\n"));
+    assert_non_null(strstr(r.body, "\nnotbrought_identity_table_digest_links 7\n"));
+    t_check_exposition(r.body);
+    t_resp_free(&r);
+    /* A new digest replaces the old series; one that is not hex changes nothing. */
+    nb_metrics_set_identity_digest(m, "fedcba9876543210", 9);
+    nb_metrics_set_identity_digest(m, "fedcba98\"}x", 10);
+    nb_metrics_set_identity_digest(m, "abc", 11);
+    r = t_http(port, "GET", "/metrics");
+    assert_null(strstr(r.body, "0123456789abcdef"));
+    assert_non_null(
+        strstr(r.body, "\nnotbrought_identity_table_digest_info{digest=\"fedcba9876543210\"} 1\n"));
+    assert_non_null(strstr(r.body, "\nnotbrought_identity_table_digest_links 9\n"));
+    t_resp_free(&r);
+    r = t_http(port, "GET", "/readyz");
+    assert_non_null(strstr(r.body, "\"identity\":{\"digest\":\"fedcba9876543210\",\"links\":9}"));
     t_resp_free(&r);
     r = t_http(port, "GET", "/readyz");
     assert_int_equal(r.status, 503);

@@ -383,6 +383,32 @@ static void test_record_keys(void **state)
     assert_int_equal(nb_stream_record_key(&rec, key, 4), 0);
 }
 
+/* A state this release cannot read is named for what it is: a newer format or kind (a newer
+ * release wrote it), or damage in the decoder's words; the message always says it is kept. */
+static void test_state_refusal_says_why(void **state)
+{
+    (void)state;
+    char why[256];
+    const uint8_t newer[] = {'N', 'B', 'S', 2, 1, 0, 0};
+    nb__state_refusal(newer, sizeof(newer), "", why, sizeof(why));
+    assert_string_equal(why, "state format version 2 is newer than this release reads (up to "
+                             "1): kept unchanged; a newer release wrote it");
+    const uint8_t kind[] = {'N', 'B', 'S', 1, 7, 0};
+    nb__state_refusal(kind, sizeof(kind), "", why, sizeof(why));
+    assert_string_equal(why, "state kind 7 is unknown to this release (up to 6): kept "
+                             "unchanged; a newer release wrote it");
+    const uint8_t child[] = {'N', 'B', 'S', 1, 1, 0};
+    nb__state_refusal(child, sizeof(child), "unsupported ledger format version 3", why,
+                      sizeof(why));
+    assert_string_equal(why,
+                        "state unreadable: kept unchanged (unsupported ledger format version 3)");
+    nb__state_refusal(child, 3, NULL, why, sizeof(why));
+    assert_string_equal(why, "state unreadable: kept unchanged (it does not decode as this "
+                             "release's format)");
+    nb__state_refusal(NULL, 0, NULL, why, 8); /* cut short, still terminated */
+    assert_string_equal(why, "state u");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -397,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_swap_marks),
         cmocka_unit_test(test_many_keys_against_a_model),
         cmocka_unit_test(test_record_keys),
+        cmocka_unit_test(test_state_refusal_says_why),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
