@@ -289,6 +289,18 @@ NB_NODISCARD static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm
         nb__srcwm_note(st, rkm, NB_TIME_NONE);
         return NB_ERR_OK;
     }
+    if (rkm->err == RD_KAFKA_RESP_ERR__FATAL) {
+        /* The group consumer's fatal error (a static member fenced by a newer member with its
+         * group.instance.id, after a coordinator stalled) comes as a message, not through the
+         * error callback. The consumer is finished: so is the daemon (exit 3, and the
+         * orchestrator starts it again), where logging it alone left it alive and idle. */
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(st->consumer, buf, sizeof(buf));
+        NB_LOG(NB_LOG_ERROR, "stream", "fatal Kafka error of the group consumer: %s: %s",
+               rd_kafka_err2name(orig), orig ? buf : rd_kafka_message_errstr(rkm));
+        st->fatal = true;
+        return NB_ERR_KAFKA_FATAL;
+    }
     if (rkm->err) {
         NB_LOG(NB_LOG_WARN, "stream", "consume: %s", rd_kafka_message_errstr(rkm));
         return NB_ERR_OK;

@@ -60,3 +60,12 @@ set_tests_properties(e2e.mllp_kill PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT
 add_test(NAME e2e.topics COMMAND bash ${CMAKE_SOURCE_DIR}/tests/e2e/topics.sh)
 set_tests_properties(e2e.topics PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 180
                      ENVIRONMENT "${NB_E2E_ENV}")
+
+# Several instances on a three-node cluster (issue 25): ops/kafka start --nodes 3, topics with
+# three replicas and min.insync.replicas 2, three instances in one group over six partitions
+# while instances are killed (>= 10), stopped and started, the partition leader broker and the
+# controller killed, a broker paused and an instance paused into a zombie whose writes must be
+# aborted; compared with one undisturbed instance (budget: 8 minutes on 2 cores).
+add_test(NAME e2e.cluster COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/cluster.py)
+set_tests_properties(e2e.cluster PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 600
+                     ENVIRONMENT "${NB_E2E_ENV}")
