@@ -48,6 +48,8 @@ typedef struct nb_stream_stats_s {
     uint64_t commits_since_abort; /**< transactions committed since the last abort */
     uint64_t producers_renewed;   /**< producers replaced because an abort could not finish */
     uint64_t commits_background;  /**< commits started on the committer thread */
+    uint64_t fenced_ticks;        /**< commits of batches that consumed nothing, sent with an
+                                       offset already committed so that the group fences them */
     uint64_t decoded_ahead;       /**< source records decoded on the decoder thread */
     uint64_t restored;        /**< child states restored from the changelog */
     uint64_t links;           /**< identity links applied */

@@ -25,6 +25,8 @@
 #include <time.h>
 
 #define NB__TXN_TIMEOUT_MS 30000
+/* How long the group may take to say its committed offsets, to fence a tick's commit. */
+#define NB__FENCE_ASK_MS 5000
 /* One attempt of commit_transaction: a transaction that failed while committing (a produce
  * refused, "requires epoch bump") is only reported by the next call, which the first would
  * make wait the whole NB__TXN_TIMEOUT_MS flushing records that will never be delivered. */
@@ -230,6 +232,7 @@ struct nb_stream_s {
      * trouble), and the embedded cluster, which forgets transactional offset commits, then
      * rewinds as Apache Kafka does. Partitions not in it are looked up. */
     rd_kafka_topic_partition_list_t *done_offsets;
+    bool fence_asked; /* the group asked for offsets to fence a tick's commit (txn.c) */
     nb__topic_handle_t topics[NB__MAX_TOPIC_HANDLES];
     size_t n_topics;
     nb__batch_t batch;   /* the open batch and its transaction (txn.c, state.c) */

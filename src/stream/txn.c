@@ -65,6 +65,7 @@ void nb__done_offsets_reset(nb_stream_t *st)
     if (st->done_offsets)
         rd_kafka_topic_partition_list_destroy(st->done_offsets);
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
+    st->fence_asked = false;
 }
 
 /* Reports the records consumed by topic (once per transaction, not per record). */
@@ -415,6 +416,41 @@ static void *nb__committer_main(void *arg)
     return NULL;
 }
 
+/* A batch that consumed nothing (a tick's timers and watermark reports) still sends an offset:
+ * the one this instance last committed on a partition it owns (or, before its first commit
+ * since the rebalance, the group's). The group coordinator checks the generation of every
+ * transactional offset commit, so an instance whose partitions moved while it was paused (a
+ * zombie) has this transaction refused and aborted instead of publishing what it decided for
+ * children it no longer owns. Committing an offset already committed changes nothing. Without
+ * any committed offset (a new group) the batch goes unfenced, as before. */
+static void nb__fence_offset(nb_stream_t *st, rd_kafka_topic_partition_list_t *offsets)
+{
+    if (offsets->cnt > 0)
+        return;
+    if (st->done_offsets->cnt == 0 && !st->fence_asked) {
+        st->fence_asked = true; /* once per rebalance: the group is asked at most that often */
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (!rd_kafka_assignment(st->consumer, &parts) && parts && parts->cnt > 0 &&
+            !rd_kafka_committed(st->consumer, parts, NB__FENCE_ASK_MS)) {
+            for (int i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].offset >= 0)
+                    rd_kafka_topic_partition_list_add(st->done_offsets, parts->elems[i].topic,
+                                                      parts->elems[i].partition)
+                        ->offset = parts->elems[i].offset;
+        }
+        if (parts)
+            rd_kafka_topic_partition_list_destroy(parts);
+    }
+    for (int i = 0; i < st->done_offsets->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &st->done_offsets->elems[i];
+        if (tp->offset >= 0) {
+            rd_kafka_topic_partition_list_add(offsets, tp->topic, tp->partition)->offset =
+                tp->offset;
+            st->stats.fenced_ticks++;
+            return;
+        }
+    }
+}
 
 /* Starts committing the open batch: on the committer thread when @p background, else here
  * (settled before returning). The next batch may open at once; its transaction begins when
@@ -429,6 +465,7 @@ nb_err_t nb__commit_start(nb_stream_t *st, bool background)
     if (err)
         return err == NB_ERR_KAFKA_FATAL || nb__abort(st) ? NB_ERR_KAFKA_FATAL
                                                           : NB_ERR_KAFKA_ABORTABLE;
+    nb__fence_offset(st, st->batch.offsets);
     /* Fetched now: the group generation changes with every rebalance, and offsets sent with
      * an old generation are fenced. */
     st->commit.cgmd =
