@@ -351,6 +351,8 @@ typedef struct nb_notify_out_s {
     /** NEW of a low tier (routine or below) whose rule gathers a digest: the note goes into the
      *  recipients' digest for the period instead of being published alone. */
     bool digest;
+    /** The record whose arrival caused the evaluation (nb_notify_step()'s), or NULL. */
+    const struct nb_notify_cause_s *cause;
 } nb_notify_out_t;
 
 /** What nb_notify_step() is told of the record whose arrival caused the evaluation (the

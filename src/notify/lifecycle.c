@@ -96,7 +96,7 @@ nb_err_t nb_notify_step(const nb_policy_t *pol, const nb_policy_result_t *res, n
     size_t n_add = 0, n_drop = 0;
     for (size_t i = 0; i < n && !err; i++) {
         const nb_notify_action_t *a = &scratch->acts[i];
-        nb_notify_out_t out = {a, NULL, false};
+        nb_notify_out_t out = {a, NULL, false, cause};
         if (sink && nb__build(pol, a, led, child, cause, now_ms, scratch->note)) {
             out.note = scratch->note;
             out.digest = a->act == NB_NOTIFY_ACT_NEW &&

@@ -587,7 +587,8 @@ void nb_notify_audit_note(const nb_policy_t *pol, nb_audit_kind_t kind, const nb
 /* An action without a notification of its own (corrected, suppressed, shadow). */
 static void nb__audit_bare(const nb_policy_t *pol, nb_audit_kind_t kind, const char *id,
                            const char *rule_id, const char *child_key, int tier, int level,
-                           const char *reason, int64_t now_ms, nb_audit_t *out)
+                           const char *reason, const nb_notify_cause_t *cause, int64_t now_ms,
+                           nb_audit_t *out)
 {
     nb_audit_init(out, kind, now_ms);
     nb_str_copy(out->child_key, sizeof(out->child_key), child_key);
@@ -597,8 +598,16 @@ static void nb__audit_bare(const nb_policy_t *pol, nb_audit_kind_t kind, const c
     out->level = level;
     nb_str_copy(out->reason, sizeof(out->reason), reason);
     nb_notify_audit_policy(pol, out);
-    /* A suppression or a shadow decision recurs at each evaluation: one record per time. */
-    nb_audit_set_id(out, id, child_key, now_ms);
+    /* A suppression or a shadow decision recurs at each evaluation: one record per time and
+     * per record that caused it (two records of one child can be handled in one millisecond,
+     * and a fixed clock gives every evaluation the same time); a timer's has no record. */
+    const char *by = !cause         ? ""
+                     : cause->fact  ? cause->fact->event_id
+                     : cause->event ? cause->event->event_id
+                                    : "";
+    char part[NB_KEY_MAX + NB_ID_MAX + 2];
+    snprintf(part, sizeof(part), "%s\x1f%s", child_key, by);
+    nb_audit_set_id(out, id, part, now_ms);
 }
 
 void nb_notify_audit_step(const nb_policy_t *pol, const nb_notify_out_t *o, const char *child_key,
@@ -630,14 +639,15 @@ void nb_notify_audit_step(const nb_policy_t *pol, const nb_notify_out_t *o, cons
         const nb_policy_raised_status_t *r = a->raised;
         nb__audit_bare(pol, kind, r->id, r->rule ? r->rule->id : "", child_key,
                        (int)r->raised->tier, r->raised->level,
-                       "closed, and the evidence it relied on was amended since", now_ms, out);
+                       "closed, and the evidence it relied on was amended since", o->cause, now_ms,
+                       out);
     } else {
         const nb_policy_decision_t *d = a->decision;
         nb__audit_bare(pol, kind, d->id, d->rule->id, child_key, (int)d->tier, 0,
                        a->act == NB_NOTIFY_ACT_SHADOW
                            ? "a shadow rule: counted, never sent"
                            : "a notification of the same rule is still in its cool-down",
-                       now_ms, out);
+                       o->cause, now_ms, out);
     }
 }
 

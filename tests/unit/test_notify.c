@@ -383,6 +383,40 @@ static void test_audit_has_no_personal_data(void **state)
     assert_string_not_equal(up.audit_id, a.audit_id);
 }
 
+/* A suppression recurs at each evaluation: one audit record per evaluation, told apart by the
+ * record that caused it even in one millisecond (or under a fixed clock); the same evaluation
+ * again (a transaction rolled back and redone) has the same id. */
+static void test_suppressed_audit_id_per_cause(void **state)
+{
+    fx_t *f = *state;
+    static const nb_policy_rule_info_t rule = {.id = "wnb_repeated"};
+    nb_policy_decision_t d;
+    memset(&d, 0, sizeof(d));
+    strcpy(d.id, "00112233445566778899aabbccddeeff");
+    d.rule = &rule;
+    d.state = NB_POLICY_SUPPRESSED;
+    d.tier = NB_TIER_URGENT;
+    nb_notify_action_t act = {NB_NOTIFY_ACT_SUPPRESSED, &d, NULL, 0};
+    static nb_evidence_t e1, e2;
+    strcpy(e1.event_id, "gp-1-v1");
+    strcpy(e2.event_id, "gp-2-v1");
+    nb_notify_cause_t c1 = {&e1, NULL}, c2 = {&e2, NULL};
+    nb_notify_out_t o1 = {&act, NULL, false, &c1}, o2 = {&act, NULL, false, &c2};
+    nb_notify_out_t timer = {&act, NULL, false, NULL};
+    nb_audit_t a1, a1again, a2, at, at_later;
+    nb_notify_audit_step(f->pol, &o1, KEY, f->t0, &a1);
+    nb_notify_audit_step(f->pol, &o1, KEY, f->t0, &a1again);
+    nb_notify_audit_step(f->pol, &o2, KEY, f->t0, &a2);
+    nb_notify_audit_step(f->pol, &timer, KEY, f->t0, &at);
+    nb_notify_audit_step(f->pol, &timer, KEY, f->t0 + 1, &at_later);
+    assert_int_equal(a1.kind, NB_AUDIT_SUPPRESSED);
+    assert_string_equal(a1.rule_id, "wnb_repeated");
+    assert_string_equal(a1.audit_id, a1again.audit_id);
+    assert_string_not_equal(a1.audit_id, a2.audit_id);
+    assert_string_not_equal(a1.audit_id, at.audit_id);
+    assert_string_not_equal(at.audit_id, at_later.audit_id);
+}
+
 /* What a sink saw. */
 typedef struct seen_s {
     size_t n, fail_at;
@@ -480,6 +514,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_restore_mid_escalation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_has_no_personal_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_suppressed_audit_id_per_cause, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
