@@ -24,11 +24,14 @@ Two runs over the same input, each on a fresh cluster, with the same fixed clock
                  over its state; the same for the active controller (quorum leader);
                - a broker paused with SIGSTOP for longer than the broker and consumer
                  sessions (it is fenced, leaders move), then resumed;
-               - a zombie: an instance with a transaction holding records on the brokers is
-                 paused with SIGSTOP until the group has given its partitions to the others,
-                 then resumed. Its producer id's batches appended after the move are found in
-                 the partitions' log segments (Kafka's DumpLogSegments); each must be closed by
-                 an ABORT marker and none may be returned to a read_committed reader.
+               - a zombie: an instance is paused with SIGSTOP while its transaction is
+                 filling (records on the brokers, its offsets not yet sent) until the group
+                 has given its partitions to the others, then resumed. Its producer id's
+                 batches of that transaction and any appended after the move are found in the
+                 partitions' log segments (Kafka's DumpLogSegments); each must be closed by an
+                 ABORT marker (the group coordinator refuses offsets sent for an old
+                 generation, and the daemon sends offsets with every transaction, a tick's
+                 too), and none may be returned to a read_committed reader.
 An instance that stops by itself with exit 3 and a fatal Kafka error in its log (librdkafka
 2.0.2 fences a static member whose JoinGroup a stalled coordinator answered late:
 FENCED_INSTANCE_ID) is started again, as an orchestrator would, and listed; any other exit
@@ -50,9 +53,10 @@ how long each partition has been idle). The checks are order-independent:
     partition, offset, code). A difference is reported child by child.
 Zero lost, zero duplicated.
 
-Budget: at most 8 minutes on this 2-core machine (3 brokers + 3 sanitizer daemons); the input
-is small (~2,400 events), the sessions short (6 s), and every wait polls a condition with a
-deadline, except the two SIGSTOP pauses, which must outlast the sessions.
+Budget: at most 8 minutes on this 2-core machine (3 brokers + 3 sanitizer daemons; about 2.5
+minutes measured); the input is small (~2,400 events), the sessions short (6 s), and every wait
+polls a condition with a deadline, except the broker's SIGSTOP pause, which must outlast the
+sessions.
 
 Environment: NB_BIN, NB_SOURCE_DIR, NB_E2E_SEED (default 20251207), NB_E2E_KEEP=1 (keep the
 work dir). Prints `cluster: N passed, N failed` last; exit status 0 only if nothing failed.
@@ -425,10 +429,13 @@ def output_tps(admin_consumer):
 
 
 def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
-    """Until the group has committed every `events` offset, has consumed every by-child record
-    written before the previous look, and the outputs' end offsets (notifications, audit,
-    dead letters) stay unchanged for stable_s. (The by-child partitions never stop growing:
-    each instance reports its sources' watermarks to the others once a second.)"""
+    """Until the group has committed every `events` offset, has then consumed every by-child
+    record written before it had (the records forwarded to another instance's partition are
+    written in the transaction that commits their source offsets), and the outputs' end
+    offsets (notifications, audit, dead letters) stay unchanged for stable_s. The by-child
+    target is taken once: the by-child partitions never stop growing (each instance reports
+    its sources' watermarks to the others once a second), so a moving target would be met
+    only when no report was in flight on any of them for stable_s on end."""
     c = e2e.consumer(bs)
     admin = KafkaAdminClient(bootstrap_servers=bs)
     try:
@@ -436,7 +443,7 @@ def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
         bc = [TopicPartition(T_BY_CHILD, p) for p in range(PARTITIONS)]
         outs = [tp for tp in output_tps(c) if tp.topic in (T_NOTIFS, T_AUDIT, T_DEAD)]
         end = time.monotonic() + deadline_s
-        last, since, prev_bc = None, None, None
+        last, since, target = None, None, None
         while True:
             for d in instances:
                 d.revive()
@@ -448,12 +455,13 @@ def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
             committed = e2e.group_offsets(admin)
             caught = all(committed.get((T_EVENTS, tp.partition), -1) == ends[tp]
                          == n_by_part.get(tp.partition, 0) for tp in ev)
-            # The last record of a by-child partition may be a transaction marker, which a
-            # read_committed consumer never returns: consumed up to it is hw - 1.
-            caught = caught and prev_bc is not None and all(
-                prev_bc[tp] == 0 or committed.get((tp.topic, tp.partition), -1) >= prev_bc[tp] - 1
+            if caught and target is None:
+                target = {tp: ends[tp] for tp in bc}
+            # The last record before the target may be a transaction marker, which a
+            # read_committed consumer never returns: consumed up to it is target - 1.
+            caught = caught and target is not None and all(
+                target[tp] == 0 or committed.get((tp.topic, tp.partition), -1) >= target[tp] - 1
                 for tp in bc)
-            prev_bc = {tp: ends[tp] for tp in bc}
             snap = tuple(ends[tp] for tp in outs)
             now = time.monotonic()
             if snap != last or not caught:
@@ -580,6 +588,12 @@ class Faults:
         self.events.append(f"node {node} paused {time.monotonic() - t:.1f}s")
 
 
+def offsets_in(txn):
+    """Whether a described transaction holds consumer offsets (AddOffsetsToTxn was sent)."""
+    return any(str(getattr(tp, "topic", tp)).startswith("__consumer_offsets")
+               for tp in txn.topic_partitions)
+
+
 def zombie(cluster, d, bs, others):
     """Pauses `d` mid-transaction until its partitions have moved; resumes it; returns what the
     broker logs must show: (producer id, marks {tp: high watermark at the move},
@@ -605,19 +619,48 @@ def zombie(cluster, d, bs, others):
             held = any(x.producer_id == t.producer_id and x.current_transaction_start_offset >= 0
                        for st in ps.values() for x in st.active_producers)
             return t if held else None
-        txn = wait_for(ongoing, 60, f"{d.name} to hold an open transaction with records", 0.005)
-        d.proc.send_signal(signal.SIGSTOP)
+        def filling():  # open, with records, its offsets not yet sent: the batch is filling
+            t = ongoing()
+            return t if t is not None and not offsets_in(t) else None
+
+        # Paused first, then asked: a transaction seen filling a moment before the pause may
+        # have sent its offsets or committed by the time the signal lands (a commit every
+        # 100 ms). Not filling while paused: resumed at once and tried again.
+        def paused_open():
+            if not filling():
+                return None
+            d.proc.send_signal(signal.SIGSTOP)
+            t = filling()
+            if t is None:
+                d.proc.send_signal(signal.SIGCONT)
+                tries.append(1)
+            return t
+        tries = []
+        txn = wait_for(paused_open, 60, f"{d.name} paused with an open transaction with records",
+                       0.005)
         t0 = time.monotonic()
         say(f"zombie: {d.name} (producer id {txn.producer_id}) paused with a transaction open "
-            f"on {len(txn.topic_partitions)} partitions")
+            f"on {len(txn.topic_partitions)} partitions ({len(tries)} pauses too late before)")
         members = wait_for(lambda: (lambda m: m if m is not None and d.name not in m
                                     and len(m) == len(others) else None)(group_members(admin)),
                            90, f"the group to move {d.name}'s partitions", 0.3)
         tps = output_tps(c)
         marks = c.end_offsets(tps)
+        # The transaction open at the move: it was paused filling, so its offsets were not
+        # sent; it must not have sent them since (the zombie is stopped). Had the group
+        # coordinator accepted them under the zombie's generation, they would stay pending and
+        # the new owners' offset fetches (read_committed: require_stable) would wait for the
+        # transaction's end, so a commit once it wakes would still be exactly once; check_zombie
+        # allows that case alone. This one the group must refuse when the zombie wakes.
+        try:
+            at_move = admin.describe_transactions([tid])[tid]
+            held = {"state": str(at_move.state), "offsets": offsets_in(at_move)}
+        except Exception as exc:
+            held = {"state": f"unknown ({exc})", "offsets": False}
         moved = sorted({p for v in members.values() for p in v})
         say(f"zombie: partitions moved after {time.monotonic() - t0:.1f}s to "
-            f"{sorted(members)} ({len(moved)} partitions); resuming {d.name}")
+            f"{sorted(members)} ({len(moved)} partitions); its transaction then {held}; "
+            f"resuming {d.name}")
         n_assigned, seen = d.assignments(), len(d.text())
         d.proc.send_signal(signal.SIGCONT)
         # Until it has aborted (its commit refused: the group has moved on) or rejoined: what
@@ -633,18 +676,25 @@ def zombie(cluster, d, bs, others):
             d.start()
         else:
             say(f"zombie: {d.name} back in the group")
-        return txn.producer_id, marks, marks2
+        return txn.producer_id, marks, marks2, held
     finally:
         c.close()
         admin.close()
 
 
-def check_zombie(cluster, label, pid, marks, marks2, bs):
+def check_zombie(cluster, label, pid, marks, marks2, held, bs):
     """The zombie's transactions that were open when its partitions moved, and whatever it
-    wrote after the move until it was back in the group: in every output partition's log
-    segments, each of the zombie's data batches whose transaction ends (its next control
-    batch) at or after the move, or that was appended after it, must be closed by an ABORT
-    marker; and a read_committed reader must return none of their records."""
+    wrote after the move until it was back in the group, in every output partition's log
+    segments (a data batch belongs to the transaction its producer's next control batch ends):
+      - a batch appended after the move must be closed by an ABORT marker: woken, the zombie
+        publishes nothing (its offsets, sent with every transaction, are refused by the group
+        coordinator for an old generation);
+      - a batch of the transaction open at the move may end COMMIT only if that transaction
+        already carried its offsets then (`held`) and none of its batches came after the move:
+        the group accepted those offsets under the zombie's generation and kept them pending,
+        so the new owners waited for its end (read_committed offset fetch) and started after
+        it. Otherwise it must end ABORT.
+    And a read_committed reader must return no record of an aborted batch among them."""
     tps = sorted(marks, key=lambda tp: (tp.topic, tp.partition))
     batches = []
     for node in range(1, NODES + 1):  # the replicas hold the same batches; one that has all
@@ -657,7 +707,7 @@ def check_zombie(cluster, label, pid, marks, marks2, bs):
     by_tp = collections.defaultdict(list)
     for x in batches:
         by_tp[x["tp"]].append(x)
-    window, verdicts, problems = [], collections.Counter(), []
+    txns = collections.defaultdict(list)  # the control batch ending it (or None) -> batches
     for tp in tps:
         seq = sorted(by_tp[tp], key=lambda x: x["base"])
         for i, x in enumerate(seq):
@@ -666,25 +716,45 @@ def check_zombie(cluster, label, pid, marks, marks2, bs):
             end = next((y for y in seq[i + 1:] if y["pid"] == pid and y["control"]), None)
             if x["base"] < marks[tp] and end is not None and end["base"] < marks[tp]:
                 continue  # a transaction that ended before the move
-            marker = end["marker"] if end else None
-            window.append((tp, x["base"], x["last"]))
+            key = (end["tp"], end["base"], end["marker"]) if end else (tp, None, None)
+            txns[key].append((tp, x["base"], x["last"], x["base"] >= marks[tp]))
+    window, verdicts, problems, aborted, committed_ok = [], collections.Counter(), [], [], 0
+    for (etp, ebase, marker), xs in txns.items():
+        after = any(a for *_, a in xs)
+        for tp, base, last, a in xs:
+            window.append((tp, base, last))
             verdicts[marker] += 1
-            if marker != "ABORT":
-                problems.append(f"{tp.topic}[{tp.partition}] {x['base']}..{x['last']}: {marker}")
+            if marker == "ABORT":
+                aborted.append((tp, base, last))
+            elif marker == "COMMIT" and not after and held.get("offsets"):
+                committed_ok += 1
+            else:
+                problems.append(f"{tp.topic}[{tp.partition}] {base}..{last} "
+                                f"({'after' if a else 'before'} the move): {marker}")
     visible = []
     want = collections.defaultdict(set)
-    for tp, base, last in window:
+    for tp, base, last in aborted:
         want[tp.topic].update((tp.partition, o) for o in range(base, last + 1))
     for topic, offs in want.items():
         for m in read_all(bs, topic):
             if (m.partition, m.offset) in offs:
                 visible.append(f"{topic}[{m.partition}]@{m.offset}")
+    n_after = sum(1 for xs in txns.values() for *_, a in xs if a)
+    # The fencing shown: the transaction the zombie was paused filling (offsets not sent)
+    # ended ABORT once it woke.
+    fenced = [m for (_, _, m), xs in txns.items() if any(not a for *_, a in xs)]
+    if not held.get("offsets"):
+        check(fenced and set(fenced) == {"ABORT"}, f"[{label}] the transaction the zombie was "
+              f"paused filling was refused and aborted when it woke (fenced)",
+              f"its closing markers: {fenced}")
     say(f"[{label}] zombie (producer id {pid}): {len(window)} batches of transactions open at "
-        f"the move or written after it; closing markers {dict(verdicts)}")
-    check(not problems, f"[{label}] every batch of the zombie's transactions across the move "
-          f"ended ABORT", "; ".join(problems[:10]))
-    check(not visible, f"[{label}] no record of those batches is returned read_committed",
-          ", ".join(visible[:10]))
+        f"the move or written after it ({n_after} after); closing markers {dict(verdicts)}; "
+        f"{committed_ok} committed with offsets the group held before the move")
+    check(not problems, f"[{label}] every batch the zombie wrote after the move, and every "
+          f"batch of a transaction open at the move without its offsets, ended ABORT",
+          "; ".join(problems[:10]))
+    check(not visible, f"[{label}] no record of those aborted batches is returned "
+          f"read_committed", ", ".join(visible[:10]))
     return len(window)
 
 
@@ -705,14 +775,19 @@ def collect(bs, label, n_by_part, reg):
     audits = collections.Counter()
     kinds = collections.Counter()
     audit_ids = set()
+    seen = collections.defaultdict(list)  # audit id -> where and what, for a report
     for m in read_all(bs, T_AUDIT):
         v = unframe(reg, m.value)
         audits[v["audit_id"]] += 1
         kinds[v["kind"]] += 1
         audit_ids.add((v["audit_id"], v["kind"]))
+        seen[v["audit_id"]].append(
+            (m.partition, m.offset, v["kind"], v.get("notification_id"),
+             (v.get("event") or {}).get("event_id"), (m.key or b"")[:12].decode("ascii", "replace")))
     adups = {k: n for k, n in audits.items() if n > 1}
     check(not adups, f"[{label}] each of {len(audits)} audit ids exactly once "
-          f"({dict(kinds)})", f"{len(adups)} duplicated, e.g. {list(adups.items())[:8]}")
+          f"({dict(kinds)})", f"{len(adups)} duplicated, e.g. " + "; ".join(
+              f"{k}: {seen[k]}" for k in list(adups)[:5]))
     dead = collections.Counter()
     dead_bytes = {}
     for m in read_all(bs, T_DEAD):
@@ -849,8 +924,8 @@ def run(work, label, faulted, early, late, events, rng, fixed_now):
         if faulted:
             res["kills"] = faults.kills
             res["faults"] = faults.events
-            zpid, marks, marks2 = res["zombie"]
-            res["zombie_batches"] = check_zombie(cluster, label, zpid, marks, marks2, bs)
+            zpid, marks, marks2, held = res["zombie"]
+            res["zombie_batches"] = check_zombie(cluster, label, zpid, marks, marks2, held, bs)
         res["seconds"] = time.monotonic() - t_run
         return res
     finally:
@@ -948,8 +1023,8 @@ def main():
         kills = flt["kills"]
         check(len(kills) >= 10, f"{len(kills)} kill -9 of instances (>= 10): "
               f"{dict(collections.Counter(k[2] for k in kills))}")
-        check(flt["zombie_batches"] > 0, "the zombie wrote after its partitions moved "
-              f"({flt['zombie_batches']} batches, all checked above)")
+        check(flt["zombie_batches"] > 0, "the zombie held records in a transaction across "
+              f"the move of its partitions ({flt['zombie_batches']} batches, all checked above)")
         compare(ref, flt)
         say(f"instances that exited 3 (a fatal Kafka error) and were started again: "
             f"{Instance.exits or 'none'}")

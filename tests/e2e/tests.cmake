@@ -64,14 +64,8 @@ set_tests_properties(e2e.topics PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 18
 # Several instances on a three-node cluster (issue 25): ops/kafka start --nodes 3, topics with
 # three replicas and min.insync.replicas 2, three instances in one group over six partitions
 # while instances are killed (>= 10), stopped and started, the partition leader broker and the
-# controller killed, a broker paused and an instance paused into a zombie whose writes must be
-# aborted; compared with one undisturbed instance (budget: 8 minutes on 2 cores).
-# Not yet reliable (a zombie paused after its offsets reached the coordinator may commit,
-# which the check still counts as a failure): registered only with -DNB_E2E_CLUSTER=ON, so
-# ops/test does not run it until it is.
-option(NB_E2E_CLUSTER "register e2e.cluster (issue 25, not yet reliable)" OFF)
-if(NB_E2E_CLUSTER)
-    add_test(NAME e2e.cluster COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/cluster.py)
-    set_tests_properties(e2e.cluster PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 600
-                         ENVIRONMENT "${NB_E2E_ENV}")
-endif()
+# controller killed, a broker paused and an instance paused into a zombie whose transaction
+# must be aborted; compared with one undisturbed instance (~2.5 min; budget 8 on 2 cores).
+add_test(NAME e2e.cluster COMMAND ${NB_PYTHON} ${CMAKE_SOURCE_DIR}/tests/e2e/cluster.py)
+set_tests_properties(e2e.cluster PROPERTIES LABELS e2e RUN_SERIAL TRUE TIMEOUT 600
+                     ENVIRONMENT "${NB_E2E_ENV}")
