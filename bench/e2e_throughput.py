@@ -464,8 +464,14 @@ class Offsets:
         by_child = prefix + "by-child" if prefix else BY_CHILD
         self.ev = [TopicPartition(EVENTS, p) for p in range(partitions)]
         self.bc = [TopicPartition(by_child, p) for p in range(partitions)]
+        self.target = None
 
     def drained(self):
+        """Every `events` offset committed, then every by-child record written before that
+        consumed (the records forwarded to another partition are written in the transaction
+        that commits their source offsets). The by-child target is taken once: with several
+        instances the by-child partitions never stop growing (each reports its sources'
+        watermarks to the others once a second)."""
         ends = self.c.end_offsets(self.ev + self.bc)
         try:
             got = self.admin.list_group_offsets(self.group).get(self.group) or {}
@@ -474,8 +480,11 @@ class Offsets:
         com = {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
         done = sum(max(0, com.get((tp.topic, tp.partition), 0)) for tp in self.ev)
         ok = all(com.get((tp.topic, tp.partition), -1) >= ends[tp] for tp in self.ev)
-        # The last record of a by-child partition is a transaction marker.
-        ok = ok and all(ends[tp] == 0 or com.get((tp.topic, tp.partition), -1) >= ends[tp] - 1
+        if ok and self.target is None:
+            self.target = {tp: ends[tp] for tp in self.bc}
+        # The last record before the target may be a transaction marker.
+        ok = ok and all(self.target[tp] == 0 or
+                        com.get((tp.topic, tp.partition), -1) >= self.target[tp] - 1
                         for tp in self.bc)
         return ok, done
 
