@@ -45,8 +45,9 @@ rebalances, restarts). Absence deadlines are judged at the fixed clock
 how long each partition has been idle). The checks are order-independent:
   - in each run: each (notification_id, kind) exactly once; each audit_id exactly once; each
     malformed record dead-lettered once with its original bytes and `decode`'s error code;
-    the group's committed offset on every `events` partition equal to its end offset;
-  - across the runs: each child's final state equal (the notification ids raised and not
+    the group's committed offset on every `events` partition equal to its end offset; every
+    instance's identity table digest (its /metrics), once it covers every link, the same;
+  - across the runs: the same identity table digest; each child's final state equal (the notification ids raised and not
     withdrawn; the notification's key is its child key); any other difference in a child's
     (notification_id, kind) set must be a notification raised and withdrawn in one run only;
     the same audit ids of events received and parked; the same dead letters (source
@@ -77,6 +78,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -306,6 +308,29 @@ class Instance(Daemon):
 
     def assignments(self):
         return len(re.findall(r'"assigned \d+ partitions"', self.text()))
+
+
+def identity_digests(instances, n_links):
+    """Each instance's identity table digest (its /metrics: notbrought_identity_table_digest_info
+    and _links), once it covers every link of the run. The digest is worked out again a few
+    seconds after links change, so this waits for it (a minute at most)."""
+    def look():
+        got = {}
+        for d in instances:
+            d.revive()
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{d.port}/metrics",
+                                              timeout=5).read().decode()
+            except Exception:
+                return None
+            links = re.search(r"^notbrought_identity_table_digest_links (\d+)$", text, re.M)
+            dig = re.search(r'^notbrought_identity_table_digest_info\{digest="([0-9a-f]+)"\} 1$',
+                            text, re.M)
+            if not links or not dig or int(links.group(1)) != n_links:
+                return None
+            got[d.name] = dig.group(1)
+        return got
+    return wait_for(look, 60, f"every instance's identity digest over {n_links} links", 0.3)
 
 
 def write_config(path, bootstrap):
@@ -903,6 +928,10 @@ def run(work, label, faulted, early, late, events, rng, fixed_now):
         t = time.monotonic()
         wait_quiet(bs, instances, n_by_part)
         say(f"[{label}] late links handled (settled after {time.monotonic() - t:.1f}s)")
+        res["digests"] = identity_digests(instances, len(early) + len(late))
+        check(len(set(res["digests"].values())) == 1, f"[{label}] the same identity table on "
+              f"every instance (digest of {len(early) + len(late)} links: "
+              f"{sorted(set(res['digests'].values()))})", str(res["digests"]))
         for d in instances:
             rc = d.term()
             check(rc == 0, f"[{label}] {d.name}: SIGTERM, exit 0", f"status {rc}")
@@ -1013,6 +1042,9 @@ def main():
               f"{dict(collections.Counter(k[2] for k in kills))}")
         check(flt["zombie_batches"] > 0, "the zombie held records in a transaction across "
               f"the move of its partitions ({flt['zombie_batches']} batches, all checked above)")
+        check(set(flt["digests"].values()) == set(ref["digests"].values()),
+              "the faulted run's instances hold the undisturbed run's identity table",
+              f"{ref['digests']} against {flt['digests']}")
         compare(ref, flt)
         say(f"instances that exited 3 (a fatal Kafka error) and were started again: "
             f"{Instance.exits or 'none'}")
