@@ -514,7 +514,8 @@ class Faults:
         self.admin = KafkaAdminClient(bootstrap_servers=bs)
 
     def kill(self, d, when):
-        """kill -9 of an instance at a moment `when` names, restarted at once."""
+        """kill -9 of an instance at a moment `when` names, restarted at once. Returns False
+        when it found the instance stopped by itself (started again, not killed)."""
         if when == "restore":
             wait_for(lambda: "restored partition" in d.text() or d.phase() == "processing"
                      or not d.alive(), 120, f"{d.name} to restore", 0.005)
@@ -526,16 +527,22 @@ class Faults:
             time.sleep(self.rng.uniform(0.1, 1.5))
         if not d.alive():
             d.revive()
-            return
+            return False
         d.kind = when
         phase = d.kill9()
         self.kills.append((d.name, when, phase))
         d.start()
+        return True
 
     def kill_round(self, n):
-        for _ in range(n):
+        """n kills (an instance found stopped by itself, FENCED_INSTANCE_ID, is started again
+        and another chosen), three times as many tries at most."""
+        done = 0
+        for _ in range(3 * n):
+            if done == n:
+                break
             d = self.rng.choice(self.inst)
-            self.kill(d, self.rng.choice(["midbatch", "midbatch", "restore", "start"]))
+            done += self.kill(d, self.rng.choice(["midbatch", "midbatch", "restore", "start"]))
 
     def members(self, want, deadline_s=90):
         return wait_for(lambda: (lambda m: m if m is not None and want(m) else None)(
