@@ -826,7 +826,7 @@ def collect(bs, label, n_by_part, reg):
     check(not lag, f"[{label}] group committed offset = end offset on all {SOURCE_PARTITIONS} "
           f"{T_EVENTS} partitions", str(lag))
     res.update(notifs=notifs, per_child=per_child, audits=audits, audit_ids=audit_ids, dead=dead,
-               dead_bytes=dead_bytes, audit_kinds=kinds)
+               dead_bytes=dead_bytes, audit_kinds=kinds, seen=seen)
     return res
 
 
@@ -967,11 +967,13 @@ def run(work, label, faulted, early, late, events, rng, fixed_now):
 
 
 def live(per_child):
-    """child -> the notification ids raised and not withdrawn (its final state)."""
+    """child -> the notification ids raised and not withdrawn (its final state). A withdrawal
+    is a notification of its own, "<id>-w"; an escalation "<id>-e<n>" keeps its origin open."""
     out = {}
     for k, ids in per_child.items():
-        gone = {i for i, kind in ids if kind == "withdrawn"}
-        out[k] = {i for i, kind in ids if kind != "withdrawn" and i not in gone}
+        gone = {i[:-2] for i, kind in ids if kind == "withdrawn" and i.endswith("-w")}
+        out[k] = {i for i, kind in ids if kind not in ("withdrawn", "escalated")
+                  and i not in gone}
     return out
 
 
@@ -990,17 +992,22 @@ def compare(ref, flt):
           f"{len(final)} children differ, e.g. " + "; ".join(
               f"{k[:12]!r}: only undisturbed {x[:3]}, only faulted {y[:3]}"
               for k, (x, y) in list(final.items())[:5]))
+    def origin(i):  # a withdrawal "<id>-w" and an escalation "<id>-e<n>" belong to <id>
+        m = re.match(r"(.*)-(w|e\d+)$", i)
+        return m.group(1) if m else i
+
     unexplained, pairs = [], 0
     for k in keys:
         for one, other in ((a.get(k, set()), b.get(k, set())), (b.get(k, set()), a.get(k, set()))):
             extra = one - other
-            ids = {i for i, _ in extra}
-            for i in ids:
-                kinds = {kind for j, kind in one if j == i}
-                if {(i, kd) for kd in kinds} <= extra and "withdrawn" in kinds and len(kinds) > 1:
+            for o in {origin(i) for i, _ in extra}:
+                group = {(i, kd) for i, kd in one if origin(i) == o}
+                kinds = {kd for _, kd in group}
+                if group <= extra and "withdrawn" in kinds and len(kinds) > 1:
                     pairs += 1
                 else:
-                    unexplained.append((k[:12], i, sorted(kd for j, kd in extra if j == i)))
+                    unexplained.append((k[:12], o, sorted(f"{i} {kd}" for i, kd in extra
+                                                          if origin(i) == o)))
     same = not pairs and not unexplained
     check(not unexplained, f"the (notification_id, kind) sets per child are "
           + ("identical" if same else f"equal but for {pairs} notifications raised and withdrawn "
@@ -1009,7 +1016,9 @@ def compare(ref, flt):
     ra = {i for i, kd in ref["audit_ids"] if kd in steps}
     fa = {i for i, kd in flt["audit_ids"] if kd in steps}
     check(ra == fa, f"the same audit ids of events received and parked: {len(ra)} vs {len(fa)}",
-          f"{len(ra - fa)} only undisturbed, {len(fa - ra)} only faulted")
+          f"{len(ra - fa)} only undisturbed, {len(fa - ra)} only faulted: "
+          + "; ".join(f"{i} {ref['seen'].get(i) or flt['seen'].get(i)}"
+                      for i in sorted(ra ^ fa)[:6]))
     say(f"audit records by kind: undisturbed {dict(ref['audit_kinds'])}, faulted "
         f"{dict(flt['audit_kinds'])}")
     check(set(ref["dead"]) == set(flt["dead"]),
