@@ -172,9 +172,10 @@ static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err
 /* ---- construction --------------------------------------------------------------------------- */
 
 /* A consumer: the group's (@p group), or one assigned by hand that reports partition EOF and
- * whose fetches of partitions with nothing new wait at most @p eof_wait_ms on the broker. */
+ * whose fetches of partitions with nothing new wait at most @p eof_wait_ms on the broker. It
+ * reads committed records only, unless @p uncommitted (it then only asks for offsets). */
 static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const char *role,
-                                    bool group, int eof_wait_ms, char *errstr,
+                                    bool group, int eof_wait_ms, bool uncommitted, char *errstr,
                                     size_t errstr_size)
 {
     char wait[16];
@@ -186,7 +187,8 @@ static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const
     char group_id[256];
     snprintf(group_id, sizeof(group_id), "%s%s", conf->group_id, group ? "" : "-unused");
     if (!nb__set(kc, "group.id", group_id, errstr, errstr_size) ||
-        !nb__set(kc, "isolation.level", "read_committed", errstr, errstr_size) ||
+        !nb__set(kc, "isolation.level", uncommitted ? "read_uncommitted" : "read_committed", errstr,
+                 errstr_size) ||
         !nb__set(kc, "enable.auto.commit", "false", errstr, errstr_size) ||
         !nb__set(kc, "auto.offset.reset", "earliest", errstr, errstr_size) ||
         /* The group consumer learns from EOF when a by-child partition has been caught up. */
@@ -279,7 +281,7 @@ nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_si
                                     "transactional producer", errstr, errstr_size);
     if (err)
         return err;
-    rd_kafka_t *rk = nb__new_consumer(conf, NULL, "check", true, 0, errstr, errstr_size);
+    rd_kafka_t *rk = nb__new_consumer(conf, NULL, "check", true, 0, false, errstr, errstr_size);
     if (!rk)
         return NB_ERR_CONFIG;
     rd_kafka_destroy(rk);
@@ -308,14 +310,17 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
     pthread_cond_init(&st->ahead.done, NULL);
     st->partitions = conf->partitions;
     st->stores = calloc((size_t)conf->partitions, sizeof(*st->stores));
-    st->restore.caught = calloc((size_t)conf->partitions, sizeof(*st->restore.caught));
+    st->restore.target = calloc((size_t)conf->partitions, sizeof(*st->restore.target));
+    st->restore.read_to = calloc((size_t)conf->partitions, sizeof(*st->restore.read_to));
     st->batch.offsets = rd_kafka_topic_partition_list_new(16);
     st->done_offsets = rd_kafka_topic_partition_list_new(16);
     atomic_init(&st->isolation.refused, false);
     atomic_init(&st->progress_ms, 0);
     st->wm.value = NB_TIME_NONE;
-    if (!st->stores || !st->restore.caught)
+    if (!st->stores || !st->restore.target || !st->restore.read_to)
         goto fail;
+    for (int p = 0; p < conf->partitions; p++)
+        st->restore.read_to[p] = -1;
     if (!(st->pipe = nb__pipeline_new(conf, errstr, errstr_size)))
         goto fail;
     if (!(pc = nb__producer_conf(conf, st, errstr, errstr_size)))
@@ -332,13 +337,16 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
      * links consumer follows its topic for as long as the daemon runs: a wait of 10 ms cost
      * the broker a hundred fetches a second with nothing to read. A fetch returns as soon as
      * a link arrives, whatever the wait. */
-    if (!(st->consumer = nb__new_consumer(conf, st, "consumer", true, 0, errstr, errstr_size)) ||
-        !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS, errstr,
-                                       errstr_size)) ||
+    if (!(st->consumer =
+              nb__new_consumer(conf, st, "consumer", true, 0, false, errstr, errstr_size)) ||
+        !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS, false,
+                                       errstr, errstr_size)) ||
         !(st->restore.client =
-              nb__new_consumer(conf, st, "restore", false, 10, errstr, errstr_size)) ||
+              nb__new_consumer(conf, st, "restore", false, 10, false, errstr, errstr_size)) ||
         !(st->restore.client2 =
-              nb__new_consumer(conf, st, "restore2", false, 10, errstr, errstr_size)))
+              nb__new_consumer(conf, st, "restore2", false, 10, false, errstr, errstr_size)) ||
+        (conf->local_by_child && !(st->restore.ends = nb__new_consumer(conf, st, "ends", false, 0,
+                                                                       true, errstr, errstr_size))))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
@@ -378,6 +386,10 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_consumer_close(st->restore.client2);
         rd_kafka_destroy(st->restore.client2);
     }
+    if (st->restore.ends) {
+        rd_kafka_consumer_close(st->restore.ends);
+        rd_kafka_destroy(st->restore.ends);
+    }
     for (size_t i = 0; i < st->n_topics; i++)
         rd_kafka_topic_destroy(st->topics[i].rkt);
     if (st->producer)
@@ -385,7 +397,8 @@ void nb_stream_destroy(nb_stream_t *st)
     for (int p = 0; st->stores && p < st->partitions; p++)
         nb__store_destroy(st->stores[p]);
     free(st->stores);
-    free(st->restore.caught);
+    free(st->restore.target);
+    free(st->restore.read_to);
     nb__undo_free(&st->batch.undo);
     nb__undo_free(&st->commit.undo);
     nb__pending_clear(st);

@@ -210,6 +210,191 @@ done:
     return result;
 }
 
+/* ---- catching up: the by-child partitions before the sources --------------------------------
+ *
+ * An instance that owns a key's by-child partition handles the key's events from the sources
+ * it reads at once (nb__deliver_here). The previous owner of those sources sent the same key's
+ * earlier events through the by-child topic, in the transactions that committed the sources'
+ * offsets past them. So, after an assignment, the sources stay paused until every owned
+ * by-child partition has been read past every record forwarded before the sources' committed
+ * offsets. Reading to the end once (partition EOF) is not that: a read_committed end is the
+ * last stable offset, and it was taken too early when the previous owner, cut off from the
+ * group (a paused process, a broker that stalled), still had a transaction open that then
+ * committed both the forwarded records and the offsets. The new owner started after those
+ * events on the source and handled a later version of an appointment first (e2e.cluster).
+ * Hence two steps: the sources' committed offsets are read stable (require_stable: the
+ * coordinator answers once no transaction that commits them is open), and only then the
+ * by-child partitions' high watermarks are taken, read_uncommitted, as the offsets to read to.
+ * A read_committed read reaches a high watermark once every transaction below it has ended.
+ */
+
+/* Pauses or resumes every assigned partition of the source topics (all but by-child). */
+static void nb__sources_pause(nb_stream_t *st, bool pause)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL, *src;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    for (int i = 0; i < parts->cnt; i++)
+        if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
+            rd_kafka_topic_partition_list_add(src, parts->elems[i].topic,
+                                              parts->elems[i].partition);
+    if (src->cnt > 0) {
+        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(st->consumer, src)
+                                        : rd_kafka_resume_partitions(st->consumer, src);
+        if (err)
+            NB_LOG(NB_LOG_WARN, "stream", "%s sources: %s", pause ? "pause" : "resume",
+                   rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(src);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static bool nb__caught(const nb_stream_t *st, int32_t p)
+{
+    return st->restore.targets_known && st->restore.read_to[p] >= st->restore.target[p];
+}
+
+/* Starts catching up (sources paused) when some owned by-child partition is not read to its
+ * target; ends it when all are. */
+void nb__catch_up_check(nb_stream_t *st, bool force)
+{
+    bool all = true, any = false;
+    for (int p = 0; p < st->partitions; p++) {
+        if (!st->stores[p])
+            continue;
+        any = true;
+        all = all && nb__caught(st, p);
+    }
+    bool want = st->conf->local_by_child && any && !all;
+    if (want == st->restore.catching_up && !force)
+        return;
+    bool changed = want != st->restore.catching_up;
+    st->restore.catching_up = want;
+    st->stats.catching_up = want;
+    if (changed && want)
+        st->restore.catch_up_since = nb__now();
+    nb__sources_pause(st, want);
+    if (changed && want)
+        NB_LOG(NB_LOG_INFO, "stream",
+               "reading the by-child partitions to their end before the "
+               "sources");
+    else if (changed)
+        NB_LOG(NB_LOG_INFO, "stream",
+               "by-child partitions read to their end; sources resumed after %lld ms",
+               (long long)(nb__now() - st->restore.catch_up_since));
+}
+
+/* Rewound (an abort): the by-child records handled in the rolled-back transaction come again
+ * before any source record may be handled here. The targets stay: only this instance commits
+ * the sources' offsets now. */
+void nb__catch_up_restart(nb_stream_t *st)
+{
+    for (int p = 0; p < st->partitions; p++)
+        st->restore.read_to[p] = -1;
+    nb__catch_up_check(st, false);
+}
+
+void nb__catch_up_read(nb_stream_t *st, int32_t p, int64_t offset)
+{
+    if (p < 0 || p >= st->partitions || offset <= st->restore.read_to[p])
+        return;
+    bool was = nb__caught(st, p);
+    st->restore.read_to[p] = offset;
+    if (st->restore.catching_up && !was && nb__caught(st, p))
+        nb__catch_up_check(st, false);
+}
+
+/* The sources' committed offsets, once stable: also the group's offsets for fencing and
+ * rewinding (nb__fence_offset, nb__rewind), where this instance has committed none yet. */
+NB_NODISCARD static rd_kafka_resp_err_t nb__sources_stable(nb_stream_t *st,
+                                                           rd_kafka_topic_partition_list_t *src)
+{
+    if (src->cnt == 0)
+        return RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, src, NB__STABLE_ASK_MS);
+    for (int i = 0; !err && i < src->cnt; i++)
+        err = src->elems[i].err;
+    if (err)
+        return err;
+    for (int i = 0; i < src->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &src->elems[i];
+        if (tp->offset >= 0 &&
+            !rd_kafka_topic_partition_list_find(st->done_offsets, tp->topic, tp->partition))
+            rd_kafka_topic_partition_list_add(st->done_offsets, tp->topic, tp->partition)->offset =
+                tp->offset;
+    }
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* The high watermarks' client asks the leaders it knows, and nothing else refreshes what it
+ * knows (it reads no partition): after a leader moved (a broker killed) it was refused
+ * (NOT_LEADER_FOR_PARTITION) for good. A failed ask refreshes the by-child topic's metadata. */
+static void nb__ends_refresh(nb_stream_t *st)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(st->restore.ends, st->conf->by_child_topic, NULL);
+    if (!rkt)
+        return;
+    if (rd_kafka_metadata(st->restore.ends, 0, rkt, &md, NB__STABLE_ASK_MS) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+}
+
+void nb__catch_up_targets(nb_stream_t *st, int64_t now)
+{
+    if (!st->restore.catching_up || st->restore.targets_known ||
+        now - st->restore.targets_asked < NB__STABLE_RETRY_MS)
+        return;
+    st->restore.targets_asked = now;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
+        return;
+    rd_kafka_topic_partition_list_t *src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(parts->cnt + 1);
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        if (strcmp(tp->topic, st->conf->by_child_topic) != 0)
+            rd_kafka_topic_partition_list_add(src, tp->topic, tp->partition);
+        else if (nb__owns(st, tp->partition)) /* the latest offset: a time of -1 */
+            rd_kafka_topic_partition_list_add(ends, tp->topic, tp->partition)->offset =
+                RD_KAFKA_OFFSET_END;
+    }
+    rd_kafka_resp_err_t err = nb__sources_stable(st, src);
+    bool at_ends = !err && ends->cnt > 0;
+    if (at_ends) {
+        err = rd_kafka_offsets_for_times(st->restore.ends, ends, NB__STABLE_ASK_MS);
+        for (int i = 0; !err && i < ends->cnt; i++)
+            err = ends->elems[i].err;
+    }
+    if (err) {
+        /* Retried at the next turn: an open transaction of another instance, a coordinator
+         * or a leader moving. The 30 s warning (nb__turn_chores) says when it lasts. */
+        NB_LOG(NB_LOG_DEBUG, "stream", "catching up: %s: %s",
+               at_ends ? "the by-child partitions' high watermarks"
+                       : "the sources' committed offsets",
+               rd_kafka_err2str(err));
+        st->restore.ask_err = err;
+        if (at_ends)
+            nb__ends_refresh(st);
+    } else {
+        for (int i = 0; i < ends->cnt; i++)
+            st->restore.target[ends->elems[i].partition] =
+                ends->elems[i].offset > 0 ? ends->elems[i].offset : 0;
+        st->restore.targets_known = true;
+        NB_LOG(NB_LOG_INFO, "stream",
+               "catching up: the sources' offsets are stable after %lld ms; reading %d "
+               "by-child partitions to their high watermarks",
+               (long long)(now - st->restore.catch_up_since), ends->cnt);
+        nb__catch_up_check(st, false);
+    }
+    rd_kafka_topic_partition_list_destroy(ends);
+    rd_kafka_topic_partition_list_destroy(src);
+    rd_kafka_topic_partition_list_destroy(parts);
+}
+
 static void nb__drop(nb_stream_t *st, int32_t p)
 {
     if (p < 0 || p >= st->partitions || !st->stores[p])
@@ -274,10 +459,14 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         st->stats.ready = !st->fatal;
         NB_LOG(NB_LOG_INFO, "stream", "assigned %d partitions", parts->cnt);
+        /* Sources assigned may have forwarded to any owned by-child partition: every target
+         * is taken again. */
         for (int i = 0; i < parts->cnt; i++)
             if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) == 0 &&
                 parts->elems[i].partition >= 0 && parts->elems[i].partition < st->partitions)
-                st->restore.caught[parts->elems[i].partition] = false;
+                st->restore.read_to[parts->elems[i].partition] = -1;
+        st->restore.targets_known = false;
+        st->restore.targets_asked = 0;
         nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them: the

@@ -270,6 +270,8 @@ nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
     if (!err) {
         nb__track_offset(st, rkm);
         st->batch.records++;
+        if (st->restore.catching_up && strcmp(topic, st->conf->by_child_topic) == 0)
+            nb__catch_up_read(st, rkm->partition, rkm->offset + 1);
     }
     return err;
 }
@@ -280,11 +282,7 @@ NB_NODISCARD static nb_err_t nb__handle(nb_stream_t *st, rd_kafka_message_t *rkm
 {
     if (rkm->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         if (strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) == 0) {
-            if (rkm->partition >= 0 && rkm->partition < st->partitions) {
-                st->restore.caught[rkm->partition] = true;
-                if (st->restore.catching_up)
-                    nb__catch_up_check(st, false);
-            }
+            nb__catch_up_read(st, rkm->partition, rkm->offset); /* the end read to */
         }
         nb__srcwm_note(st, rkm, NB_TIME_NONE);
         return NB_ERR_OK;
@@ -442,9 +440,18 @@ static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
     nb__links_poll(st);
     nb__identity_digest(st, now, false);
     rd_kafka_poll(st->producer, 0); /* serves the producer's statistics callback */
+    nb__catch_up_targets(st, now);
     if (st->restore.catching_up && now - st->restore.catch_up_since > 30000) {
-        NB_LOG(NB_LOG_WARN, "stream", "sources still paused: a by-child partition has not "
-                                      "been read to its end for 30 s");
+        if (st->restore.targets_known)
+            NB_LOG(NB_LOG_WARN, "stream",
+                   "sources still paused: a by-child partition has not "
+                   "been read to its high watermark for 30 s (a "
+                   "transaction open below it)");
+        else
+            NB_LOG(NB_LOG_WARN, "stream",
+                   "sources still paused: their committed offsets or the by-child high "
+                   "watermarks could not be read for 30 s (last: %s)",
+                   rd_kafka_err2name(st->restore.ask_err));
         st->restore.catch_up_since = now;
     }
     /* Nothing to do is progress too (readiness: nb_stream_stats()); not while aborts follow

@@ -27,6 +27,10 @@
 #define NB__TXN_TIMEOUT_MS 30000
 /* How long the group may take to say its committed offsets, to fence a tick's commit. */
 #define NB__FENCE_ASK_MS 5000
+/* Catching up: how long one ask for the sources' stable offsets or the by-child high
+ * watermarks may block the loop, and how often a failed one is asked again. */
+#define NB__STABLE_ASK_MS 1000
+#define NB__STABLE_RETRY_MS 100
 /* One attempt of commit_transaction: a transaction that failed while committing (a produce
  * refused, "requires epoch bump") is only reported by the next call, which the first would
  * make wait the whole NB__TXN_TIMEOUT_MS flushing records that will never be delivered. */
@@ -207,15 +211,21 @@ typedef struct nb__isolation_s {
 } nb__isolation_t;
 
 /* Restore after an assignment (restore.c). After an assignment or an abort, the sources stay
- * paused until every owned by-child partition has been read to its end once: what the topic
- * held for a key is handled before anything delivered to that key locally, so a key's events
- * keep their order. */
+ * paused until every owned by-child partition has been read to its target: its high watermark
+ * taken once the sources' committed offsets were stable. What the topic held for a key is
+ * handled before anything delivered to that key locally, so a key's events keep their order
+ * (restore.c says why a partition's end is not enough). */
 typedef struct nb__restore_s {
     rd_kafka_t *client;
     rd_kafka_t *client2; /* a second restoring thread's */
+    rd_kafka_t *ends;    /* read_uncommitted, no group: the by-child high watermarks */
     bool catching_up;
+    bool targets_known;          /* since the assignment: sources' offsets stable, targets taken */
+    int64_t targets_asked;       /* when they were last asked for (retried while not known) */
+    rd_kafka_resp_err_t ask_err; /* why the last ask failed */
     int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
-    bool *caught; /* [partitions]: by-child partition read to its end since it was assigned */
+    int64_t *target;        /* [partitions]: by-child offset to read to before the sources */
+    int64_t *read_to;       /* [partitions]: read up to here since assigned or rewound, else -1 */
 } nb__restore_t;
 
 struct nb_stream_s {
@@ -314,6 +324,11 @@ void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm);
 void nb__done_offsets_reset(nb_stream_t *st);
 void nb__count_consumed(nb_stream_t *st, const char *topic);
 void nb__catch_up_check(nb_stream_t *st, bool force);
+void nb__catch_up_restart(nb_stream_t *st);
+/* A by-child partition read up to @p offset (a record's offset + 1, or an end). */
+void nb__catch_up_read(nb_stream_t *st, int32_t p, int64_t offset);
+/* Takes the catch-up targets once the sources' offsets are stable (a turn's chore). */
+void nb__catch_up_targets(nb_stream_t *st, int64_t now);
 bool nb__suspect(const nb_stream_t *st, const rd_kafka_message_t *rkm);
 void nb__rollback(nb_stream_t *st);
 NB_NODISCARD nb_err_t nb__commit_start(nb_stream_t *st, bool background);

@@ -106,62 +106,6 @@ static void nb__batch_reset(nb_stream_t *st)
     st->batch.emitted = 0;
 }
 
-/* Pauses or resumes every assigned partition of the source topics (all but by-child). */
-static void nb__sources_pause(nb_stream_t *st, bool pause)
-{
-    rd_kafka_topic_partition_list_t *parts = NULL, *src;
-    if (rd_kafka_assignment(st->consumer, &parts) || !parts)
-        return;
-    src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
-    for (int i = 0; i < parts->cnt; i++)
-        if (strcmp(parts->elems[i].topic, st->conf->by_child_topic) != 0)
-            rd_kafka_topic_partition_list_add(src, parts->elems[i].topic,
-                                              parts->elems[i].partition);
-    if (src->cnt > 0) {
-        rd_kafka_resp_err_t err = pause ? rd_kafka_pause_partitions(st->consumer, src)
-                                        : rd_kafka_resume_partitions(st->consumer, src);
-        if (err)
-            NB_LOG(NB_LOG_WARN, "stream", "%s sources: %s", pause ? "pause" : "resume",
-                   rd_kafka_err2str(err));
-    }
-    rd_kafka_topic_partition_list_destroy(src);
-    rd_kafka_topic_partition_list_destroy(parts);
-}
-
-/* Starts catching up (sources paused) when some owned by-child partition is not read to its
- * end; ends it when all are. */
-void nb__catch_up_check(nb_stream_t *st, bool force)
-{
-    bool all = true, any = false;
-    for (int p = 0; p < st->partitions; p++) {
-        if (!st->stores[p])
-            continue;
-        any = true;
-        all = all && st->restore.caught[p];
-    }
-    bool want = st->conf->local_by_child && any && !all;
-    if (want == st->restore.catching_up && !force)
-        return;
-    bool changed = want != st->restore.catching_up;
-    st->restore.catching_up = want;
-    st->stats.catching_up = want;
-    if (changed && want)
-        st->restore.catch_up_since = nb__now();
-    nb__sources_pause(st, want);
-    if (changed)
-        NB_LOG(NB_LOG_INFO, "stream", want ? "reading the by-child partitions to their end before "
-                                         "the sources"
-                                       : "by-child partitions read to their end; sources resumed");
-}
-
-static void nb__catch_up_restart(nb_stream_t *st)
-{
-    for (int p = 0; p < st->partitions; p++)
-        st->restore.caught[p] = false;
-    nb__catch_up_check(st, false);
-}
-
-
 /*
  * Replaces the transactional producer with a new one of the same transactional.id, whose
  * init_transactions fences the old one and aborts its open transaction on the brokers. This is
@@ -422,33 +366,50 @@ static void *nb__committer_main(void *arg)
  * transactional offset commit, so an instance whose partitions moved while it was paused (a
  * zombie) has this transaction refused and aborted instead of publishing what it decided for
  * children it no longer owns. Committing an offset already committed changes nothing. Without
- * any committed offset (a new group) the batch goes unfenced, as before. */
+ * any committed offset (a new group) the batch goes unfenced, as before.
+ * A by-child partition's offset is taken when there is one: while it catches up, the instance
+ * waits for the sources' committed offsets to be stable (restore.c), and a tick's transaction
+ * holding one of them pending made that wait on itself, for good (e2e.cluster). */
 static void nb__fence_offset(nb_stream_t *st, rd_kafka_topic_partition_list_t *offsets)
 {
     if (offsets->cnt > 0)
         return;
+    const char *by_child = st->conf->by_child_topic;
     if (st->done_offsets->cnt == 0 && !st->fence_asked) {
         st->fence_asked = true; /* once per rebalance: the group is asked at most that often */
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        if (!rd_kafka_assignment(st->consumer, &parts) && parts && parts->cnt > 0 &&
-            !rd_kafka_committed(st->consumer, parts, NB__FENCE_ASK_MS)) {
+        rd_kafka_topic_partition_list_t *parts = NULL, *ask;
+        if (!rd_kafka_assignment(st->consumer, &parts) && parts && parts->cnt > 0) {
+            ask = rd_kafka_topic_partition_list_new(parts->cnt);
             for (int i = 0; i < parts->cnt; i++)
-                if (parts->elems[i].offset >= 0)
-                    rd_kafka_topic_partition_list_add(st->done_offsets, parts->elems[i].topic,
-                                                      parts->elems[i].partition)
-                        ->offset = parts->elems[i].offset;
+                if (strcmp(parts->elems[i].topic, by_child) == 0)
+                    rd_kafka_topic_partition_list_add(ask, by_child, parts->elems[i].partition);
+            if (ask->cnt == 0) {
+                rd_kafka_topic_partition_list_destroy(ask);
+                ask = rd_kafka_topic_partition_list_copy(parts);
+            }
+            if (!rd_kafka_committed(st->consumer, ask, NB__FENCE_ASK_MS))
+                for (int i = 0; i < ask->cnt; i++)
+                    if (ask->elems[i].offset >= 0 && !ask->elems[i].err)
+                        rd_kafka_topic_partition_list_add(st->done_offsets, ask->elems[i].topic,
+                                                          ask->elems[i].partition)
+                            ->offset = ask->elems[i].offset;
+            rd_kafka_topic_partition_list_destroy(ask);
         }
         if (parts)
             rd_kafka_topic_partition_list_destroy(parts);
     }
+    const rd_kafka_topic_partition_t *pick = NULL;
     for (int i = 0; i < st->done_offsets->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &st->done_offsets->elems[i];
-        if (tp->offset >= 0) {
-            rd_kafka_topic_partition_list_add(offsets, tp->topic, tp->partition)->offset =
-                tp->offset;
-            st->stats.fenced_ticks++;
-            return;
-        }
+        if (tp->offset >= 0 && (!pick || strcmp(tp->topic, by_child) == 0))
+            pick = tp;
+        if (pick && strcmp(pick->topic, by_child) == 0)
+            break;
+    }
+    if (pick) {
+        rd_kafka_topic_partition_list_add(offsets, pick->topic, pick->partition)->offset =
+            pick->offset;
+        st->stats.fenced_ticks++;
     }
 }
 
