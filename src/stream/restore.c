@@ -395,6 +395,62 @@ void nb__catch_up_targets(nb_stream_t *st, int64_t now)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/*
+ * Before a restore, every transaction that commits offsets of the group's partitions has
+ * ended. A previous owner cut off from the group (paused, or behind a stalled broker) may
+ * have had its offsets accepted before the generation moved on and commit its transaction
+ * after: the changelog records it wrote were then past the end (the last stable offset) this
+ * restore read to, while the group's offsets, read stable, started after the events they
+ * came from. The child's state lacked those events for good (e2e.cluster: a rule that needs
+ * two missed appointments saw one). Every partition is asked, not only the assigned ones:
+ * the previous owner's transaction carried the offsets of the partitions it read, which may
+ * now be another instance's. The coordinator answers once none is pending; each
+ * transaction that writes a changelog carries offsets (a tick's too: nb__fence_offset).
+ */
+NB_NODISCARD static nb_err_t nb__offsets_settle(nb_stream_t *st)
+{
+    int64_t t0 = nb__now(), said = t0;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (;;) {
+        rd_kafka_topic_partition_list_t *all = nb__group_partitions(st);
+        if (!all) {
+            err = RD_KAFKA_RESP_ERR__TRANSPORT; /* no metadata: asked again */
+        } else {
+            err = rd_kafka_committed(st->consumer, all, NB__STABLE_ASK_MS);
+            for (int i = 0; !err && i < all->cnt; i++)
+                err = all->elems[i].err;
+            rd_kafka_topic_partition_list_destroy(all);
+        }
+        int64_t now = nb__now();
+        if (!err) {
+            if (now - t0 >= 1000)
+                NB_LOG(NB_LOG_INFO, "stream",
+                       "the group's offsets are stable after %lld ms; restoring",
+                       (long long)(now - t0));
+            return NB_ERR_OK;
+        }
+        if ((st->stop && *st->stop) || atomic_load(&st->stop_asked))
+            return NB_ERR_KAFKA; /* stopping: nothing restored, nothing handled */
+        if (now - t0 >= NB__SETTLE_MAX_MS) {
+            NB_LOG(NB_LOG_ERROR, "stream",
+                   "the group's committed offsets are not stable after %lld ms (%s): not "
+                   "restoring",
+                   (long long)(now - t0), rd_kafka_err2name(err));
+            return NB_ERR_KAFKA;
+        }
+        if (now - said >= 10000) {
+            NB_LOG(NB_LOG_WARN, "stream",
+                   "restore waits for a transaction of an earlier owner to end (%s) for %lld s",
+                   rd_kafka_err2name(err), (long long)((now - t0) / 1000));
+            said = now;
+        }
+        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT) {
+            struct timespec ts = {0, NB__STABLE_RETRY_MS * 1000000L};
+            nanosleep(&ts, NULL); /* an answer at once (no coordinator yet): not a busy loop */
+        }
+    }
+}
+
 static void nb__drop(nb_stream_t *st, int32_t p)
 {
     if (p < 0 || p >= st->partitions || !st->stores[p])
@@ -439,6 +495,25 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 continue;
             }
             ps[np++] = parts->elems[i].partition;
+        }
+        /* Stopped while waiting for offsets to settle: nothing restored, so nothing taken
+         * (the stop leaves the group; the partitions go to the others). */
+        if (ps && np > 0 && !st->fatal && nb__offsets_settle(st)) {
+            free(ps);
+            if (!((st->stop && *st->stop) || atomic_load(&st->stop_asked)))
+                st->fatal = true;
+            if (cooperative) {
+                rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(0);
+                rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, none);
+                if (e)
+                    rd_kafka_error_destroy(e);
+                rd_kafka_topic_partition_list_destroy(none);
+            } else {
+                rd_kafka_assign(rk, NULL);
+            }
+            NB_LOG(NB_LOG_INFO, "stream", "%d partitions assigned but not taken (%s)", parts->cnt,
+                   st->fatal ? "offsets never stable" : "stopping");
+            return;
         }
         /* One partition at a time per thread, two threads (docs/benchmarks.md). */
         if (ps && np > 0 && !st->fatal && nb__restore(st, ps, np)) {

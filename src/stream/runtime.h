@@ -31,6 +31,9 @@
  * watermarks may block the loop, and how often a failed one is asked again. */
 #define NB__STABLE_ASK_MS 1000
 #define NB__STABLE_RETRY_MS 100
+/* The longest a restore waits for an earlier owner's transaction to end: twice the
+ * transaction timeout, after which the brokers have aborted it (then the run stops, exit 3). */
+#define NB__SETTLE_MAX_MS 120000
 /* One attempt of commit_transaction: a transaction that failed while committing (a produce
  * refused, "requires epoch bump") is only reported by the next call, which the first would
  * make wait the whole NB__TXN_TIMEOUT_MS flushing records that will never be delivered. */
@@ -323,6 +326,8 @@ NB_NODISCARD nb_err_t nb__dead_letter_bounded(nb_stream_t *st, const nb__origin_
 void nb__track_offset(nb_stream_t *st, const rd_kafka_message_t *rkm);
 void nb__done_offsets_reset(nb_stream_t *st);
 void nb__count_consumed(nb_stream_t *st, const char *topic);
+/* Every partition of the subscribed topics (watermark.c); NULL when the brokers cannot say. */
+rd_kafka_topic_partition_list_t *nb__group_partitions(nb_stream_t *st);
 void nb__catch_up_check(nb_stream_t *st, bool force);
 void nb__catch_up_restart(nb_stream_t *st);
 /* A by-child partition read up to @p offset (a record's offset + 1, or an end). */

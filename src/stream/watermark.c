@@ -47,15 +47,14 @@ static void nb__srcwm_drop(nb_stream_t *st, size_t i)
     st->wm.hit = 0;
 }
 
-/* How many partitions the subscribed topics have, as the brokers say (0 when they cannot):
- * the watermark holds until each has an entry, here or reported by another instance. */
-static size_t nb__srcwm_expected(nb_stream_t *st)
+/* Every partition of the subscribed topics, as the brokers say (NULL when they cannot). */
+rd_kafka_topic_partition_list_t *nb__group_partitions(nb_stream_t *st)
 {
     const nb_config_t *c = st->conf;
     const rd_kafka_metadata_t *md = NULL;
     if (rd_kafka_metadata(st->producer, 1, NULL, &md, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return 0;
-    size_t total = 0;
+        return NULL;
+    rd_kafka_topic_partition_list_t *all = rd_kafka_topic_partition_list_new(64);
     for (int i = 0; i < md->topic_cnt; i++) {
         const char *t = md->topics[i].topic;
         bool ours = strcmp(t, c->context_topic) == 0 || strcmp(t, c->acks_topic) == 0 ||
@@ -63,9 +62,21 @@ static size_t nb__srcwm_expected(nb_stream_t *st)
         for (size_t k = 0; k < c->n_appointment_topics && !ours; k++)
             ours = strcmp(t, c->appointment_topics[k]) == 0;
         if (ours && !md->topics[i].err)
-            total += (size_t)md->topics[i].partition_cnt;
+            for (int p = 0; p < md->topics[i].partition_cnt; p++)
+                rd_kafka_topic_partition_list_add(all, t, md->topics[i].partitions[p].id);
     }
     rd_kafka_metadata_destroy(md);
+    return all;
+}
+
+/* How many partitions the subscribed topics have (0 when the brokers cannot say): the
+ * watermark holds until each has an entry, here or reported by another instance. */
+static size_t nb__srcwm_expected(nb_stream_t *st)
+{
+    rd_kafka_topic_partition_list_t *all = nb__group_partitions(st);
+    size_t total = all ? (size_t)all->cnt : 0;
+    if (all)
+        rd_kafka_topic_partition_list_destroy(all);
     return total;
 }
 
