@@ -3,7 +3,7 @@
 cluster (issue 25). Prints one JSON line per figure on stdout (progress on stderr). Not a
 test: no assertions.
 
-  bench/e2e_cluster_scale.py [--children 40000] [--instances 1,2,3] [--keep]
+  bench/e2e_cluster_scale.py [--children 40000] [--instances 1,2,3] [--dynamic] [--keep]
 
 The cluster is tests/e2e/cluster.py's (`ops/kafka start --nodes 3`: three KRaft processes,
 each broker and controller); every topic has replication factor 3 and min.insync.replicas 2,
@@ -42,7 +42,9 @@ makes the same decisions.
                  and the restore ("restored K partitions in T ms", the partitions the eager
                  protocol gives each remaining instance, all restored again from the
                  changelog). With static membership a member that stops does not leave the
-                 group: the group notices at session.timeout.ms (--session-ms).
+                 group: the group notices at session.timeout.ms (--session-ms). With
+                 --dynamic the instances have no group instance id: one that stops leaves
+                 the group and the others rebalance at once.
 
 Environment: NB_BIN (default build-release/notbrought), NB_SOURCE_DIR. The machine's other
 load skews every figure: run it alone.
@@ -94,38 +96,12 @@ def prefix_of(n):
 
 def write_config(path, bootstrap, prefix, session_ms):
     """tests/e2e/cluster.py's configuration with a prefix for the group and the internal and
-    output topics (bench/e2e_throughput.py's write_config)."""
-    pol = os.path.join(ROOT, "config", "policy")
-    outs = "".join(f"\n  {k}: {prefix}{k.replace('_', '-')}"
-                   for k in tp.OUTPUTS + ["identity_suggestions"])
-    with open(path, "w") as f:
-        f.write(f"""# Written by bench/e2e_cluster_scale.py; instance ids and metrics ports come from
-# NB_KAFKA_INSTANCE_ID, NB_KAFKA_GROUP_INSTANCE_ID and NB_OPS_HTTP_PORT.
-kafka:
-  bootstrap_servers: {bootstrap}
-  group_id: {prefix}{tp.GROUP}
-  instance_id: {prefix}nb-0
-  assignment_strategy: range
-  properties:
-    session.timeout.ms: "{session_ms}"
-    heartbeat.interval.ms: "{min(1000, session_ms // 3)}"
-topics:
-  appointments: [{EVENTS}]
-  context: {EVENTS}
-  links: {LINKS}{outs}
-  partitions: {PARTITIONS}
-  replication_factor: 3
-  min_insync_replicas: 2
-  retention_ms:
-    appointments: -1
-    context: -1
-processing:
-  commit_interval_ms: 100
-policy:
-  files: [{pol}/wnb-wales-base.yaml, {pol}/cardiff-and-vale.yaml]
-ops:
-  log_level: info
-""")
+    output topics (bench/e2e_throughput.py's names) and logs at info (the restore lines)."""
+    cl.write_config(path, bootstrap, group=f"{prefix}{tp.GROUP}", instance_id=f"{prefix}nb-0",
+                    outputs={k: f"{prefix}{k.replace('_', '-')}"
+                             for k in tp.OUTPUTS + ["identity_suggestions"]},
+                    session_ms=session_ms, heartbeat_ms=min(1000, session_ms // 3),
+                    log_level="info", writer="bench/e2e_cluster_scale.py")
 
 
 def make_topics(cfg, bs):
@@ -148,33 +124,16 @@ def make_sample(work, children, now_iso):
     """generate's records: the links as they are, the events keyed by child
     (cluster.child_keys, from `notbrought decode`) on `events`. Returns the two files and
     their counts."""
-    path = os.path.join(work, "sample.rec")
-    subprocess.run([NB_BIN, "generate", "--children", str(children), "--seed", "7",
-                    "--malformed", "0", "--now", now_iso, "-o", path], check=True)
-    out = subprocess.run([NB_BIN, "decode", "--format", "json", "--now", now_iso, path],
-                         check=False, capture_output=True, text=True)
-    decoded = {}
-    for line in out.stdout.splitlines():
-        if line.startswith("{"):
-            o = json.loads(line)
-            decoded[o["record"]] = o
-    keys = cl.child_keys(decoded)
+    recs, _, keys = cl.keyed_sample(work, now_iso, ["--children", str(children), "--seed", "7",
+                                                    "--malformed", "0"])
     links_path = os.path.join(work, "links.rec")
     events_path = os.path.join(work, "events.rec")
-    n_links = n_events = 0
-    with open(path) as f, open(links_path, "w") as fl, open(events_path, "w") as fe:
-        for n, line in enumerate(f, start=1):
-            r = json.loads(line)
-            if r["topic"] == LINKS:
-                fl.write(line)
-                n_links += 1
-            else:
-                r = dict(r, topic=EVENTS, key=keys.get(n, r.get("key")))
-                fe.write(json.dumps({k: r[k] for k in ("topic", "key", "value", "timestamp")
-                                     if k in r}) + "\n")
-                n_events += 1
-    os.unlink(path)
-    return links_path, events_path, n_links, n_events
+    links = [r for r in recs if r["topic"] == LINKS]
+    events = [dict(r, topic=EVENTS, key=keys.get(n, r.get("key")))
+              for n, r in enumerate(recs, start=1) if r["topic"] != LINKS]
+    cl.write_recs(links_path, links)
+    cl.write_recs(events_path, events)
+    return links_path, events_path, len(links), len(events)
 
 
 def produce(cfg, bs, path):
@@ -271,7 +230,7 @@ def scrape(d):
     return tp.scrape_commits()
 
 
-def run_round(work, n, sample, now_iso, session_ms):
+def run_round(work, n, sample, now_iso, session_ms, dynamic):
     """A fresh cluster, the backlog, N instances: the throughput and (N >= 2) the restore."""
     links_path, events_path, n_links, n_events = sample
     prefix = prefix_of(n)
@@ -292,18 +251,22 @@ def run_round(work, n, sample, now_iso, session_ms):
         log(f"backlog produced: {n_links} links in {s_links:.1f}s, {n_events} events in "
             f"{s_events:.1f}s ({n_events / s_events:.0f}/s)")
         backlog = {"links": n_links, "produce_events_seconds": round(s_events, 1)}
-        run_instances(rdir, cluster, cfg, bs, n, n_events, now_iso, session_ms, backlog)
+        run_instances(rdir, cluster, cfg, bs, n, n_events, now_iso, session_ms, backlog,
+                      dynamic)
     finally:
         cluster.stop()
 
 
-def run_instances(rdir, cluster, cfg, bs, n, n_events, now_iso, session_ms, backlog):
+def run_instances(rdir, cluster, cfg, bs, n, n_events, now_iso, session_ms, backlog, dynamic):
     prefix = prefix_of(n)
     brokers = {f"node{i}": int(cluster.run("node", str(i), "pid").stdout.split()[0])
                for i in range(1, 4)}
     gauges = tp.host_gauges()
     off = tp.Offsets(bs, PARTITIONS, prefix)
     inst = [cl.Instance(rdir, cfg, bs, f"{prefix}nb-{i}", now_iso) for i in range(1, n + 1)]
+    if dynamic:
+        for d in inst:
+            d.env.pop("NB_KAFKA_GROUP_INSTANCE_ID", None)
     # What the group consumes: `events`, the by-child topic and the acknowledgements.
     total_parts = sum(len(off.c.partitions_for_topic(t) or ())
                       for t in (EVENTS, prefix + "by-child", prefix + "acks"))
@@ -357,7 +320,7 @@ def run_instances(rdir, cluster, cfg, bs, n, n_events, now_iso, session_ms, back
         emit(res)
 
         if n >= 2:
-            emit(leave_and_restore(inst, n, session_ms))
+            emit(leave_and_restore(inst, n, session_ms, dynamic))
         for d in inst:
             if d.alive():
                 rc = d.term()
@@ -381,7 +344,7 @@ def tp_peak_rss(pid):
     return None
 
 
-def leave_and_restore(inst, n, session_ms):
+def leave_and_restore(inst, n, session_ms, dynamic):
     """SIGTERM to the last instance; the others take its partitions and restore them."""
     leaver, rest = inst[-1], inst[:-1]
     before = {d.name: len(assignments(d)) for d in rest}
@@ -429,7 +392,7 @@ def leave_and_restore(inst, n, session_ms):
     waits = [e["rebalance_wait_s"] for e in each.values() if e["rebalance_wait_s"] is not None]
     res = {"bench": "e2e_cluster_restore", "instances": n, "stopped": leaver.name,
            "stopped_exit": rc, "stopped_exit_s": round(exit_s, 2),
-           "session_timeout_ms": session_ms, "static_membership": True,
+           "session_timeout_ms": session_ms, "static_membership": not dynamic,
            "sigterm_to_all_assigned_s": round(max(seen.values()), 2),
            "rebalance_wait_s": max(waits) if waits else None,
            "restore_ms_max": max(e["restore_ms"] for e in each.values()),
@@ -468,6 +431,8 @@ def main():
     ap.add_argument("--session-ms", type=int, default=6000,
                     help="the instances' session.timeout.ms (static members: how long the group "
                     "waits for one that stopped)")
+    ap.add_argument("--dynamic", action="store_true",
+                    help="no group instance ids: a stopped instance leaves the group at once")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     counts = [int(x) for x in args.instances.split(",") if x.strip()]
@@ -487,7 +452,7 @@ def main():
         for n in counts:
             t = time.monotonic()
             log(f"===== {n} instance{'s' if n > 1 else ''} =====")
-            run_round(work, n, sample, now_iso, args.session_ms)
+            run_round(work, n, sample, now_iso, args.session_ms, args.dynamic)
             log(f"round n={n} took {time.monotonic() - t:.0f}s")
         log(f"done in {time.monotonic() - t_all:.0f}s")
     finally:

@@ -78,7 +78,9 @@ PASSTHROUGH = os.environ.get("NB_PASSTHROUGH") or os.path.join(
 MEMLAT = os.path.join(os.path.dirname(PASSTHROUGH), "bench_memlat")
 KAFKA = os.path.join(ROOT, "ops", "kafka")
 sys.path.insert(0, os.path.join(ROOT, "tests", "interop"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 from avro_interop import load_registry  # noqa: E402
+from drain import DrainTarget  # noqa: E402
 
 GROUP = "notbrought-bench"
 HMAC_KEY = "bench-hmac-key-0123456789abcdef"
@@ -464,14 +466,11 @@ class Offsets:
         by_child = prefix + "by-child" if prefix else BY_CHILD
         self.ev = [TopicPartition(EVENTS, p) for p in range(partitions)]
         self.bc = [TopicPartition(by_child, p) for p in range(partitions)]
-        self.target = None
+        self.drain = DrainTarget(self.ev, self.bc)
 
     def drained(self):
-        """Every `events` offset committed, then every by-child record written before that
-        consumed (the records forwarded to another partition are written in the transaction
-        that commits their source offsets). The by-child target is taken once: with several
-        instances the by-child partitions never stop growing (each reports its sources'
-        watermarks to the others once a second)."""
+        """Whether the backlog is drained (tests/e2e/drain.py), and how many `events` offsets
+        are committed."""
         ends = self.c.end_offsets(self.ev + self.bc)
         try:
             got = self.admin.list_group_offsets(self.group).get(self.group) or {}
@@ -479,14 +478,7 @@ class Offsets:
             return False, 0
         com = {(tp.topic, tp.partition): om.offset for tp, om in got.items()}
         done = sum(max(0, com.get((tp.topic, tp.partition), 0)) for tp in self.ev)
-        ok = all(com.get((tp.topic, tp.partition), -1) >= ends[tp] for tp in self.ev)
-        if ok and self.target is None:
-            self.target = {tp: ends[tp] for tp in self.bc}
-        # The last record before the target may be a transaction marker.
-        ok = ok and all(self.target[tp] == 0 or
-                        com.get((tp.topic, tp.partition), -1) >= self.target[tp] - 1
-                        for tp in self.bc)
-        return ok, done
+        return self.drain.reached(ends, com), done
 
     def close(self):
         self.c.close()

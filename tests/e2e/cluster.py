@@ -85,6 +85,7 @@ sys.path.insert(0, HERE)
 import exactly_once as e2e  # noqa: E402  (daemon and kafka-python helpers)
 from exactly_once import Daemon, Fatal, check, wait_for, read_all  # noqa: E402
 from avro_interop import load_registry, unframe  # noqa: E402
+from drain import DrainTarget  # noqa: E402
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.admin import ConfigResource, ConfigResourceType  # noqa: E402
@@ -232,10 +233,14 @@ def child_keys(decoded):
     return keys
 
 
-def make_sample(work, now_iso):
+def keyed_sample(work, now_iso, generate_args):
+    """`notbrought generate` with @generate_args, decoded (`notbrought decode`): the records in
+    file order, and by record number (from 1) each one's decoded form and child key
+    (child_keys). generate keys an event by its appointment id; the architecture keys each
+    agency's feed by child, so both the test and bench/e2e_cluster_scale.py key them so."""
     path = os.path.join(work, "sample.rec")
-    subprocess.run([NB_BIN, "generate", "--children", "300", "--seed", "5", "--missed-share",
-                    "0.3", "--malformed", "10", "--now", now_iso, "-o", path], check=True)
+    subprocess.run([NB_BIN, "generate", *generate_args, "--now", now_iso, "-o", path],
+                   check=True)
     out = subprocess.run([NB_BIN, "decode", "--format", "json", "--now", now_iso, path],
                          check=False, capture_output=True, text=True)
     decoded = {}
@@ -245,7 +250,13 @@ def make_sample(work, now_iso):
             decoded[o["record"]] = o
     with open(path) as f:
         recs = [json.loads(line) for line in f if line.strip()]
-    keys = child_keys(decoded)
+    os.unlink(path)
+    return recs, decoded, child_keys(decoded)
+
+
+def make_sample(work, now_iso):
+    recs, decoded, keys = keyed_sample(work, now_iso, [
+        "--children", "300", "--seed", "5", "--missed-share", "0.3", "--malformed", "10"])
     now_ms = calendar.timegm(time.strptime(now_iso, "%Y-%m-%dT%H:%M:%SZ")) * 1000
     split = now_ms - 25 * e2e.DAY_MS
     early, late, events, expect = [], [], [], []
@@ -333,31 +344,36 @@ def identity_digests(instances, n_links):
     return wait_for(look, 60, f"every instance's identity digest over {n_links} links", 0.3)
 
 
-def write_config(path, bootstrap):
+OUTPUT_TOPICS = {"by_child": T_BY_CHILD, "changelog": T_CHANGELOG, "notifications": T_NOTIFS,
+                 "dead_letters": T_DEAD, "audit": T_AUDIT}
+
+
+def write_config(path, bootstrap, *, group=GROUP, instance_id="nb-cluster-0",
+                 outputs=OUTPUT_TOPICS, session_ms=SESSION_MS, heartbeat_ms=1000,
+                 processing="", log_level="warn", writer="tests/e2e/cluster.py"):
+    """The instances' configuration: three replicas, min.insync.replicas 2, the range
+    strategy, a short session. Instance ids, metrics ports (and the test's clock) come from
+    NB_KAFKA_INSTANCE_ID, NB_KAFKA_GROUP_INSTANCE_ID, NB_OPS_HTTP_PORT
+    (NB_PROCESSING_FIXED_NOW). bench/e2e_cluster_scale.py writes it with its own group,
+    output topics, session and log level."""
     pol = os.path.join(ROOT, "config", "policy")
+    outs = "".join(f"\n  {k}: {v}" for k, v in outputs.items())
     with open(path, "w") as f:
-        f.write(f"""# Written by tests/e2e/cluster.py; instance ids, metrics ports and the clock come
-# from NB_KAFKA_INSTANCE_ID, NB_KAFKA_GROUP_INSTANCE_ID, NB_OPS_HTTP_PORT and
-# NB_PROCESSING_FIXED_NOW.
+        f.write(f"""# Written by {writer}.
 kafka:
   bootstrap_servers: {bootstrap}
-  group_id: {GROUP}
-  instance_id: nb-cluster-0
+  group_id: {group}
+  instance_id: {instance_id}
   assignment_strategy: range
   properties:
     reconnect.backoff.ms: "50"
     reconnect.backoff.max.ms: "500"
-    session.timeout.ms: "{SESSION_MS}"
-    heartbeat.interval.ms: "1000"
+    session.timeout.ms: "{session_ms}"
+    heartbeat.interval.ms: "{heartbeat_ms}"
 topics:
   appointments: [{T_EVENTS}]
   context: {T_EVENTS}
-  links: {T_LINKS}
-  by_child: {T_BY_CHILD}
-  changelog: {T_CHANGELOG}
-  notifications: {T_NOTIFS}
-  dead_letters: {T_DEAD}
-  audit: {T_AUDIT}
+  links: {T_LINKS}{outs}
   partitions: {PARTITIONS}
   replication_factor: 3
   min_insync_replicas: 2
@@ -365,16 +381,18 @@ topics:
     appointments: -1
     context: -1
 processing:
-  commit_interval_ms: 100
-  # Absence deadlines judged at the (fixed) clock, not held for the sources' watermark: with
-  # the defaults the short undisturbed run ends with deadlines still held (sources idle for
-  # less than watermark_idle_ms) that the long faulted one has judged.
-  watermark_max_hold_ms: 0
+  commit_interval_ms: 100{processing}
 policy:
   files: [{pol}/wnb-wales-base.yaml, {pol}/cardiff-and-vale.yaml]
 ops:
-  log_level: warn
+  log_level: {log_level}
 """)
+
+
+# Absence deadlines judged at the (fixed) clock, not held for the sources' watermark: with the
+# defaults the short undisturbed run ends with deadlines still held (sources idle for less
+# than watermark_idle_ms) that the long faulted one has judged.
+TEST_PROCESSING = "\n  watermark_max_hold_ms: 0"
 
 
 def create_topics(bs, cfg, label):
@@ -454,13 +472,8 @@ def output_tps(admin_consumer):
 
 
 def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
-    """Until the group has committed every `events` offset, has then consumed every by-child
-    record written before it had (the records forwarded to another instance's partition are
-    written in the transaction that commits their source offsets), and the outputs' end
-    offsets (notifications, audit, dead letters) stay unchanged for stable_s. The by-child
-    target is taken once: the by-child partitions never stop growing (each instance reports
-    its sources' watermarks to the others once a second), so a moving target would be met
-    only when no report was in flight on any of them for stable_s on end."""
+    """Until the group has drained every event produced (drain.py) and the outputs' end offsets
+    (notifications, audit, dead letters) stay unchanged for stable_s."""
     c = e2e.consumer(bs)
     admin = KafkaAdminClient(bootstrap_servers=bs)
     try:
@@ -468,7 +481,8 @@ def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
         bc = [TopicPartition(T_BY_CHILD, p) for p in range(PARTITIONS)]
         outs = [tp for tp in output_tps(c) if tp.topic in (T_NOTIFS, T_AUDIT, T_DEAD)]
         end = time.monotonic() + deadline_s
-        last, since, target = None, None, None
+        last, since = None, None
+        drain = DrainTarget(ev, bc)
         while True:
             for d in instances:
                 d.revive()
@@ -478,15 +492,7 @@ def wait_quiet(bs, instances, n_by_part, deadline_s=240, stable_s=5.0):
                 say(f"(end offsets: {exc})")
                 continue
             committed = e2e.group_offsets(admin)
-            caught = all(committed.get((T_EVENTS, tp.partition), -1) == ends[tp]
-                         == n_by_part.get(tp.partition, 0) for tp in ev)
-            if caught and target is None:
-                target = {tp: ends[tp] for tp in bc}
-            # The last record before the target may be a transaction marker, which a
-            # read_committed consumer never returns: consumed up to it is target - 1.
-            caught = caught and target is not None and all(
-                target[tp] == 0 or committed.get((tp.topic, tp.partition), -1) >= target[tp] - 1
-                for tp in bc)
+            caught = drain.reached(ends, committed, n_by_part)
             snap = tuple(ends[tp] for tp in outs)
             now = time.monotonic()
             if snap != last or not caught:
@@ -873,7 +879,7 @@ def run(work, label, faulted, early, late, events, rng, fixed_now):
     try:
         bs = cluster.start()
         cfg = os.path.join(rdir, "notbrought.yaml")
-        write_config(cfg, bs)
+        write_config(cfg, bs, processing=TEST_PROCESSING)
         create_topics(bs, cfg, label)
         produce_file(bs, write_recs(os.path.join(rdir, "early.rec"), early))
         names = ["nb-cluster-1", "nb-cluster-2", "nb-cluster-3"] if faulted else ["nb-cluster-1"]
