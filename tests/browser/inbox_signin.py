@@ -42,10 +42,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
 import browser  # noqa: E402
+from checks import ok, summary, wait_for  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -55,30 +56,7 @@ ROOT = os.path.abspath(sys.argv[2])
 CFG = os.path.join(ROOT, "config", "notbrought.yaml")
 HV, GP = "queue:cav-health-visiting-duty", "queue:gp-practice-safeguarding-lead"
 TIERS = {"curiosity": 0, "routine": 1, "priority": 2, "urgent": 3}
-passed = failed = 0
 procs = []
-
-
-def ok(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", what)
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
-
-def wait_for(pred, timeout=60.0, step=0.2):
-    """Polls pred until it is true or the deadline passes (a condition, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
 
 
 def start(args, log, env=None):
@@ -451,8 +429,7 @@ def main():
             p.kill()
             p.wait()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"inbox_signin: {passed} passed, {failed} failed")
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    sys.exit(summary("inbox_signin"))
 
 
 if __name__ == "__main__":

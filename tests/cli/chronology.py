@@ -25,34 +25,13 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import ok, summary, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
 SRC = os.path.abspath(sys.argv[2])
-passed = failed = 0
 procs = []
-
-
-def ok(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", what)
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
-
-def wait_for(pred, timeout=60.0):
-    """Polls pred until it is true or the deadline passes (a condition, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    return None
 
 
 def nb(*args, stdin=None, env=None):
@@ -276,5 +255,4 @@ if __name__ == "__main__":
                 if p.poll() is None:
                     p.kill()
                     p.wait()
-    print("chronology: %d passed, %d failed" % (passed, failed))
-    sys.exit(0 if passed and not failed else 1)
+    sys.exit(summary("chronology"))

@@ -25,32 +25,11 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checks import ok, summary, wait_for  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1])
-passed = failed = 0
-
-
-def ok(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("ok:", what)
-    else:
-        failed += 1
-        print("FAIL:", what)
-    return cond
-
-
-def wait_for(pred, timeout=30.0):
-    """Polls pred until it is true or the deadline passes (a condition, not a sleep)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    return None
 
 
 class Server:
@@ -333,8 +312,7 @@ def main():
         refused(work, users)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("inbox_web: %d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    sys.exit(summary("inbox_web"))
 
 
 if __name__ == "__main__":
