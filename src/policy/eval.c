@@ -22,7 +22,8 @@ nb_policy_result_t *nb_policy_result_new(void)
     nb_policy_result_t *res = calloc(1, sizeof(*res));
     if (!res)
         return NULL;
-    if (!(res->md = EVP_MD_CTX_new())) {
+    if (!(res->md = EVP_MD_CTX_new()) || !(res->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
+        EVP_MD_CTX_free(res->md);
         free(res);
         return NULL;
     }
@@ -34,6 +35,7 @@ void nb_policy_result_destroy(nb_policy_result_t *res)
     if (!res)
         return;
     EVP_MD_CTX_free(res->md);
+    EVP_MD_free(res->sha256);
     free(res);
 }
 

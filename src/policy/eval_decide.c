@@ -8,7 +8,8 @@
 
 #include "policy/internal.h"
 
-static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__fire_t *f)
+static uint64_t nb__fingerprint(EVP_MD_CTX *md, const EVP_MD *sha256, const nb__rule_t *r,
+                                const nb__fire_t *f)
 {
     uint8_t buf[8 + NB_NOTIF_MAX_EVIDENCE * 9 + 8];
     size_t len = 0;
@@ -40,14 +41,14 @@ static uint64_t nb__fingerprint(EVP_MD_CTX *md, const nb__rule_t *r, const nb__f
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int olen = 0;
     uint64_t h = 0;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) && EVP_DigestUpdate(md, buf, len) &&
+    if (EVP_DigestInit_ex(md, sha256, NULL) && EVP_DigestUpdate(md, buf, len) &&
         EVP_DigestFinal_ex(md, out, &olen))
         h = nb_le_get(out, 8);
     return h;
 }
 
-static void nb__decision_id(EVP_MD_CTX *md, const char *key, const char *rule_id, uint64_t fp,
-                            uint8_t id[NB_LEDGER_ID_BYTES])
+static void nb__decision_id(EVP_MD_CTX *md, const EVP_MD *sha256, const char *key,
+                            const char *rule_id, uint64_t fp, uint8_t id[NB_LEDGER_ID_BYTES])
 {
     static const char tag[] = "notbrought.decision.v1";
     uint8_t fpb[8];
@@ -55,7 +56,7 @@ static void nb__decision_id(EVP_MD_CTX *md, const char *key, const char *rule_id
     unsigned int olen = 0;
     nb_le_put(fpb, fp, 8);
     memset(out, 0, sizeof(out));
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    if (EVP_DigestInit_ex(md, sha256, NULL)) {
         EVP_DigestUpdate(md, tag, sizeof(tag)); /* with its NUL: a separator */
         EVP_DigestUpdate(md, key, strlen(key) + 1);
         EVP_DigestUpdate(md, rule_id, strlen(rule_id) + 1);
@@ -160,8 +161,8 @@ static void nb__decide_state(const nb__ev_t *ev, nb_policy_result_t *res,
                              nb_policy_decision_t *d, const nb__rule_t *r, const nb__fire_t *f,
                              const char *key)
 {
-    d->fingerprint = nb__fingerprint(res->md, r, f);
-    nb__decision_id(res->md, key, r->info.id, d->fingerprint, d->id_bytes);
+    d->fingerprint = nb__fingerprint(res->md, res->sha256, r, f);
+    nb__decision_id(res->md, res->sha256, key, r->info.id, d->fingerprint, d->id_bytes);
     nb_ledger_id_format(d->id_bytes, d->id);
     d->related[0] = '\0';
     d->state = NB_POLICY_NEW;
