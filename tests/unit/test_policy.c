@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/sha.h>
 
 #include "notbrought/ledger.h"
 #include "notbrought/policy.h"
@@ -709,6 +710,30 @@ static void test_ids_suppression_and_withdrawal(void **state)
     const nb_policy_decision_t *d2 = kid_eval(&k2, pol, "2025-03-01T00:00Z", &n);
     assert_string_equal(d1[0].id, d2[0].id);
     assert_int_equal(strlen(d1[0].id), 32);
+    /* The id is SHA-256 over a tag, the child key, the rule id and the evidence fingerprint
+     * (docs/policy.md), computed here apart from the policy module; and ids never change
+     * between releases (notifications already published keep theirs): both pinned. */
+    {
+        static const char tag[] = "notbrought.decision.v1";
+        const char *key = "child-key-1", *rule = d1[0].rule->id;
+        unsigned char msg[256], md[SHA256_DIGEST_LENGTH];
+        size_t m = 0;
+        memcpy(msg + m, tag, sizeof(tag));
+        m += sizeof(tag);
+        memcpy(msg + m, key, strlen(key) + 1);
+        m += strlen(key) + 1;
+        memcpy(msg + m, rule, strlen(rule) + 1);
+        m += strlen(rule) + 1;
+        for (int i = 0; i < 8; i++)
+            msg[m++] = (unsigned char)(d1[0].fingerprint >> (8 * i));
+        SHA256(msg, m, md);
+        char hex[NB_LEDGER_ID_HEX + 1];
+        for (int i = 0; i < NB_LEDGER_ID_BYTES; i++)
+            snprintf(hex + 2 * i, 3, "%02x", md[i]);
+        assert_string_equal(d1[0].id, hex);
+        assert_true(d1[0].fingerprint == 13940148597572068962ULL);
+        assert_string_equal(d1[0].id, "6fb22d8c89e9fc02f97834599213d9c9");
+    }
     assert_int_equal(d1[0].state, NB_POLICY_NEW);
     assert_true(d1[1].shadow);
     /* Another child: another id. */
