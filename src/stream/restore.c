@@ -222,9 +222,10 @@ done:
  * group (a paused process, a broker that stalled), still had a transaction open that then
  * committed both the forwarded records and the offsets. The new owner started after those
  * events on the source and handled a later version of an appointment first (e2e.cluster).
- * Hence two steps: the sources' committed offsets are read stable (require_stable: the
- * coordinator answers once no transaction that commits them is open), and only then the
- * by-child partitions' high watermarks are taken, read_uncommitted, as the offsets to read to.
+ * Hence two steps: the rebalance callback waits until the group's committed offsets are
+ * stable (nb__offsets_settle: require_stable, the coordinator answers once no transaction
+ * that commits them is open), and only then, at the next turns, the by-child partitions'
+ * high watermarks are taken, read_uncommitted, as the offsets to read to.
  * A read_committed read reaches a high watermark once every transaction below it has ended.
  */
 
@@ -305,28 +306,6 @@ void nb__catch_up_read(nb_stream_t *st, int32_t p, int64_t offset)
         nb__catch_up_check(st, false);
 }
 
-/* The sources' committed offsets, once stable: also the group's offsets for fencing and
- * rewinding (nb__fence_offset, nb__rewind), where this instance has committed none yet. */
-NB_NODISCARD static rd_kafka_resp_err_t nb__sources_stable(nb_stream_t *st,
-                                                           rd_kafka_topic_partition_list_t *src)
-{
-    if (src->cnt == 0)
-        return RD_KAFKA_RESP_ERR_NO_ERROR;
-    rd_kafka_resp_err_t err = rd_kafka_committed(st->consumer, src, NB__STABLE_ASK_MS);
-    for (int i = 0; !err && i < src->cnt; i++)
-        err = src->elems[i].err;
-    if (err)
-        return err;
-    for (int i = 0; i < src->cnt; i++) {
-        const rd_kafka_topic_partition_t *tp = &src->elems[i];
-        if (tp->offset >= 0 &&
-            !rd_kafka_topic_partition_list_find(st->done_offsets, tp->topic, tp->partition))
-            rd_kafka_topic_partition_list_add(st->done_offsets, tp->topic, tp->partition)->offset =
-                tp->offset;
-    }
-    return RD_KAFKA_RESP_ERR_NO_ERROR;
-}
-
 /* The high watermarks' client asks the leaders it knows, and nothing else refreshes what it
  * knows (it reads no partition): after a leader moved (a broker killed) it was refused
  * (NOT_LEADER_FOR_PARTITION) for good. A failed ask refreshes the by-child topic's metadata. */
@@ -352,46 +331,36 @@ void nb__catch_up_targets(nb_stream_t *st, int64_t now)
     rd_kafka_topic_partition_list_t *parts = NULL;
     if (rd_kafka_assignment(st->consumer, &parts) || !parts)
         return;
-    rd_kafka_topic_partition_list_t *src = rd_kafka_topic_partition_list_new(parts->cnt + 1);
     rd_kafka_topic_partition_list_t *ends = rd_kafka_topic_partition_list_new(parts->cnt + 1);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        if (strcmp(tp->topic, st->conf->by_child_topic) != 0)
-            rd_kafka_topic_partition_list_add(src, tp->topic, tp->partition);
-        else if (nb__owns(st, tp->partition)) /* the latest offset: a time of -1 */
+        if (strcmp(tp->topic, st->conf->by_child_topic) == 0 && nb__owns(st, tp->partition))
             rd_kafka_topic_partition_list_add(ends, tp->topic, tp->partition)->offset =
-                RD_KAFKA_OFFSET_END;
+                RD_KAFKA_OFFSET_END; /* the latest offset: a time of -1 */
     }
-    rd_kafka_resp_err_t err = nb__sources_stable(st, src);
-    bool at_ends = !err && ends->cnt > 0;
-    if (at_ends) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (ends->cnt > 0) {
         err = rd_kafka_offsets_for_times(st->restore.ends, ends, NB__STABLE_ASK_MS);
         for (int i = 0; !err && i < ends->cnt; i++)
             err = ends->elems[i].err;
     }
     if (err) {
-        /* Retried at the next turn: an open transaction of another instance, a coordinator
-         * or a leader moving. The 30 s warning (nb__turn_chores) says when it lasts. */
-        NB_LOG(NB_LOG_DEBUG, "stream", "catching up: %s: %s",
-               at_ends ? "the by-child partitions' high watermarks"
-                       : "the sources' committed offsets",
+        /* Retried at the next turn: a leader moving. The 30 s warning (nb__turn_chores)
+         * says when it lasts. */
+        NB_LOG(NB_LOG_DEBUG, "stream", "catching up: the by-child partitions' high watermarks: %s",
                rd_kafka_err2str(err));
         st->restore.ask_err = err;
-        if (at_ends)
-            nb__ends_refresh(st);
+        nb__ends_refresh(st);
     } else {
         for (int i = 0; i < ends->cnt; i++)
             st->restore.target[ends->elems[i].partition] =
                 ends->elems[i].offset > 0 ? ends->elems[i].offset : 0;
         st->restore.targets_known = true;
         NB_LOG(NB_LOG_INFO, "stream",
-               "catching up: the sources' offsets are stable after %lld ms; reading %d "
-               "by-child partitions to their high watermarks",
-               (long long)(now - st->restore.catch_up_since), ends->cnt);
+               "catching up: reading %d by-child partitions to their high watermarks", ends->cnt);
         nb__catch_up_check(st, false);
     }
     rd_kafka_topic_partition_list_destroy(ends);
-    rd_kafka_topic_partition_list_destroy(src);
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
@@ -406,8 +375,25 @@ void nb__catch_up_targets(nb_stream_t *st, int64_t now)
  * the previous owner's transaction carried the offsets of the partitions it read, which may
  * now be another instance's. The coordinator answers once none is pending; each
  * transaction that writes a changelog carries offsets (a tick's too: nb__fence_offset).
+ * The same wait comes before catching up (the sources' offsets stable: restore.c above), and
+ * the answer gives the group's offsets of the assigned partitions, for fencing and rewinding
+ * (nb__fence_offset, nb__rewind) where this instance has committed none yet.
  */
-NB_NODISCARD static nb_err_t nb__offsets_settle(nb_stream_t *st)
+static void nb__done_offsets_seed(nb_stream_t *st, const rd_kafka_topic_partition_list_t *assigned,
+                                  const rd_kafka_topic_partition_list_t *all)
+{
+    for (int i = 0; i < all->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &all->elems[i];
+        if (tp->offset >= 0 &&
+            rd_kafka_topic_partition_list_find(assigned, tp->topic, tp->partition) &&
+            !rd_kafka_topic_partition_list_find(st->done_offsets, tp->topic, tp->partition))
+            rd_kafka_topic_partition_list_add(st->done_offsets, tp->topic, tp->partition)->offset =
+                tp->offset;
+    }
+}
+
+NB_NODISCARD static nb_err_t nb__offsets_settle(nb_stream_t *st,
+                                                const rd_kafka_topic_partition_list_t *assigned)
 {
     int64_t t0 = nb__now(), said = t0;
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -419,6 +405,8 @@ NB_NODISCARD static nb_err_t nb__offsets_settle(nb_stream_t *st)
             err = rd_kafka_committed(st->consumer, all, NB__STABLE_ASK_MS);
             for (int i = 0; !err && i < all->cnt; i++)
                 err = all->elems[i].err;
+            if (!err)
+                nb__done_offsets_seed(st, assigned, all);
             rd_kafka_topic_partition_list_destroy(all);
         }
         int64_t now = nb__now();
@@ -496,9 +484,12 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
             }
             ps[np++] = parts->elems[i].partition;
         }
-        /* Stopped while waiting for offsets to settle: nothing restored, so nothing taken
-         * (the stop leaves the group; the partitions go to the others). */
-        if (ps && np > 0 && !st->fatal && nb__offsets_settle(st)) {
+        /* Before a restore, and before catching up (an incremental assignment of sources
+         * alone while owning by-child partitions). Stopped while waiting for offsets to
+         * settle: nothing restored, so nothing taken (the stop leaves the group; the
+         * partitions go to the others). */
+        bool settle = np > 0 || (st->conf->local_by_child && st->stats.owned > 0);
+        if (ps && settle && !st->fatal && nb__offsets_settle(st, parts)) {
             free(ps);
             if (!((st->stop && *st->stop) || atomic_load(&st->stop_asked)))
                 st->fatal = true;

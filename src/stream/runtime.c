@@ -449,8 +449,8 @@ static void nb__turn_chores(nb_stream_t *st, int64_t now, bool idle)
                    "transaction open below it)");
         else
             NB_LOG(NB_LOG_WARN, "stream",
-                   "sources still paused: their committed offsets or the by-child high "
-                   "watermarks could not be read for 30 s (last: %s)",
+                   "sources still paused: the by-child high watermarks could not be read "
+                   "for 30 s (last: %s)",
                    rd_kafka_err2name(st->restore.ask_err));
         st->restore.catch_up_since = now;
     }
