@@ -618,7 +618,7 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
         sum(gen1[:4]) - sum(gen0[:4]), 1)
     p.close()
     commits = commit_figures(before, scrape_commits())
-    lat, lat_ts = [], []
+    lat, lat_ts, slow = [], [], []
     for t_vis, ts, value in seen:
         v = _notification(value)
         ids = [e["event_id"] for e in v["evidence"] if e["event_id"] in sent]
@@ -627,6 +627,13 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
         trigger = max(sent[e] for e in ids)
         lat.append((t_vis - trigger) * 1000)
         lat_ts.append(ts - trigger * 1000)
+        slow.append((lat[-1], v["rule"]["id"], v["tier"], len(v["evidence"]),
+                     round(trigger - t0, 2)))
+    # What the slowest waited for: the rule (an absence rule fires at the sources' watermark,
+    # not at its latest evidence), and when in the round its latest evidence was sent.
+    slow.sort(reverse=True)
+    slowest = [{"ms": round(ms, 1), "rule": rule, "tier": tier, "evidence": n,
+                "sent_at_s": at} for ms, rule, tier, n, at in slow[:5]]
     log(f"latency: {len(recs)} events sent, {len(seen)} notifications seen, {len(lat)} "
         f"with evidence among the events sent")
     if seen and not lat:
@@ -642,6 +649,7 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
            "offered_per_sec": round(offered), "notifications_measured": len(lat),
            "commit_interval_ms": 100, "p50_ms": pct(lat, 0.5), "p90_ms": pct(lat, 0.9),
            "p99_ms": pct(lat, 0.99), "max_ms": round(lat[-1], 1) if lat else None,
+           "slowest": slowest,
            "p50_produced_ms": pct(lat_ts, 0.5), "p99_produced_ms": pct(lat_ts, 0.99),
            "measure": "send of the latest evidence event -> notification visible to a "
                       "read_committed consumer (same host clock); *_produced_ms: -> the "
