@@ -96,6 +96,16 @@ typedef struct nb_inbox_item_s {
     int32_t level;      /**< escalation level: 0 until escalated */
     int64_t created_at; /**< the first record's */
     int64_t respond_by; /**< NB_TIME_NONE when the rule sets none */
+    /** What escalations and reassignments overwrite, kept for the escalation ladder (the
+     *  decision's tier and respond-by, from which its rungs' due times are worked out):
+     *  raised is true once its "new" record was read (else, retention having dropped it, the
+     *  raised_* are not known: raised_tier is then the tier and raised_respond_by none). */
+    bool raised;
+    nb_tier_t raised_tier;     /**< the "new" record's tier (after the modifiers) */
+    int64_t raised_respond_by; /**< the "new" record's respond-by; NB_TIME_NONE when none */
+    /** The respond-by the latest reassignment restarted (NB_TIME_NONE: none did): the daemon
+     *  moves every rung still to come by restarted_respond_by - raised_respond_by. */
+    int64_t restarted_respond_by;
     int64_t updated_at; /**< the latest record or verdict */
     nb_inbox_state_t state;
     bool overdue;                /**< open or owned, and respond_by is before the query's now */

@@ -172,6 +172,9 @@ typedef struct nb_notify_action_s {
     const nb_policy_decision_t *decision;   /**< NEW, ESCALATE, SUPPRESSED, SHADOW */
     const nb_policy_raised_status_t *raised; /**< WITHDRAW, CORRECTED */
     size_t rung;                            /**< ESCALATE: index into decision->rungs */
+    /** ESCALATE: how far a reassignment that restarted the respond-by moved the rungs (the
+     *  owner's respond-by minus the decision's; 0 when none did). */
+    int64_t shift;
 } nb_notify_action_t;
 
 /**
@@ -235,9 +238,10 @@ void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
                          nb_notification_t *out);
 
 /** @brief The notification for an ESCALATE action: id "<decision id>-e<level>", kind
- *         escalated, the rung's tier and roles, referencing the original. */
-void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
-                                size_t rung, const nb_ledger_t *led,
+ *         escalated, the rung's tier and roles, referencing the original; respond by the next
+ *         rung's due time moved by @p shift (nb_notify_action_t.shift), none after the last. */
+void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d, size_t rung,
+                                int64_t shift, const nb_ledger_t *led,
                                 const nb_notify_child_t *child, int64_t now_ms,
                                 nb_notification_t *out);
 

@@ -233,20 +233,32 @@ typedef struct nb_policy_ownership_s {
 } nb_policy_ownership_t;
 
 /** @brief The ownership keys that apply to notifications of the rule whose hash is
- *         @p rule_hash (nb_policy_rule_info_t.hash): its ladder's block when that ladder has
- *         one, else the policy's (the defaults when neither says). Never NULL; valid until
- *         nb_policy_destroy(). A rule the policy no longer has gets the policy's. */
+ *         @p rule_hash (nb_policy_rule_info_t.hash) raised at the rule's own tier: its
+ *         ladder's block when that ladder has one, else the policy's (the defaults when
+ *         neither says). Never NULL; valid until nb_policy_destroy(). A rule the policy no
+ *         longer has gets the policy's. nb_policy_ownership_at() for a notification whose
+ *         modifiers may have changed its tier. */
 const nb_policy_ownership_t *nb_policy_ownership(const nb_policy_t *pol, uint64_t rule_hash);
+
+/** @brief As nb_policy_ownership(), for a notification raised at @p tier (its tier after the
+ *         modifiers, nb_ledger_raised_t.tier): the block of the ladder it follows, which is
+ *         its tier's when the modifiers moved it to a tier with a ladder of its own
+ *         (nb_policy_ladder()), else its rule's. */
+const nb_policy_ownership_t *nb_policy_ownership_at(const nb_policy_t *pol, uint64_t rule_hash,
+                                                    nb_tier_t tier);
 
 /** @brief True when @p role may reassign a notification another person owns. */
 bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const char *role);
 
 /** @brief The respond-by a reassignment at @p from_ms gives a notification of the rule whose
- *         hash is @p rule_hash: respond_by_after_reassign when set, else the rule's own
- *         response time, counted from @p from_ms. NB_TIME_NONE when the policy
- *         does not restart it (reassign_restarts_respond_by: false) or sets no time. */
+ *         hash is @p rule_hash raised at @p tier (nb_ledger_raised_t.tier), as the ownership
+ *         block of the ladder it follows says (nb_policy_ownership_at()):
+ *         respond_by_after_reassign when set, else the rule's own response time (or, when
+ *         the modifiers moved it to another tier, that tier's when sooner: a higher tier
+ *         never waits longer), counted from @p from_ms. NB_TIME_NONE when the policy does not
+ *         restart it (reassign_restarts_respond_by: false) or sets no time. */
 int64_t nb_policy_respond_by_after_reassign(const nb_policy_t *pol, uint64_t rule_hash,
-                                            int64_t from_ms);
+                                            nb_tier_t tier, int64_t from_ms);
 
 /** One rung of an escalation ladder, flattened (chained ladders are followed). */
 typedef struct nb_policy_rung_s {
@@ -257,6 +269,43 @@ typedef struct nb_policy_rung_s {
     const nb_policy_role_t *roles[NB_NOTIF_MAX_RECIPIENTS];
     bool early; /**< an early alert (the policy says 'early: true'): may be before respond_by */
 } nb_policy_rung_t;
+
+/** The escalation ladder a notification follows (nb_policy_ladder()), rung by rung: what the
+ *  daemon escalates by (nb_policy_decision_t's rungs are these) and what the inbox shows. */
+typedef struct nb_policy_ladder_s {
+    /** The named ladder (the rule's 'escalation', or its tier's); NULL for rungs given in the
+     *  rule itself, or when the rule has no ladder. A ladder continued with 'then' is part of
+     *  it: its rungs follow. */
+    const char *id;
+    const char *title; /**< that ladder's title, or NULL */
+    /** The modifiers moved the notification to a tier with a ladder of its own ('tiers'), and
+     *  it follows that ladder rather than its rule's. */
+    bool of_tier;
+    nb_tier_t rule_tier; /**< the rule's own tier (of_tier: the tier was changed from it) */
+    /** The ownership keys of the ladder (nb_policy_ownership_at()). Never NULL. */
+    const nb_policy_ownership_t *ownership;
+    size_t n_rungs;
+    nb_policy_rung_t rungs[NB_POLICY_MAX_RUNGS];
+} nb_policy_ladder_t;
+
+/**
+ * @brief The ladder a notification of @p rule follows, and when each rung falls due, exactly
+ *        as the daemon decides it (its decisions are made by this function): the rule's own
+ *        ladder, or, when @p tier (the tier after the modifiers) is not the rule's and that
+ *        tier has a ladder of its own, the tier's. A rung counted from the respond-by is due
+ *        @p respond_by + after; one counted from the notification @p decided_at + after, never
+ *        before @p respond_by unless it is an early alert; never before the rung before it.
+ *        A reassignment that restarted the respond-by moves every rung by as much (the caller
+ *        adds it: nb_notify_plan()).
+ * @param decided_at when it was raised (nb_notification_t.created_at of its "new" record).
+ * @param respond_by its first respond-by (the "new" record's; NB_TIME_NONE when none).
+ * @returns NB_ERR_OK; NB_ERR_INVALID_ARG when @p rule is not one of @p pol's or @p tier is
+ *          not a tier (*out is then an empty ladder with the policy's ownership keys).
+ * @remark Pure. Pointers are valid until nb_policy_destroy().
+ */
+NB_NODISCARD nb_err_t nb_policy_ladder(const nb_policy_t *pol, const nb_policy_rule_info_t *rule,
+                                       nb_tier_t tier, int64_t decided_at, int64_t respond_by,
+                                       nb_policy_ladder_t *out);
 
 /** One rule that fires. Pointers are valid until nb_policy_destroy() (rule, roles,
  *  modifiers) or until the ledger is next modified (evidence, context). */
@@ -293,7 +342,7 @@ typedef struct nb_policy_decision_s {
     const nb_policy_role_t *covered[NB_NOTIF_MAX_RECIPIENTS]; /**< the roles left out */
     size_t n_rungs;
     nb_policy_rung_t rungs[NB_POLICY_MAX_RUNGS];
-    /** The ownership keys of the ladder it follows (nb_policy_ownership()). Never NULL. */
+    /** The ownership keys of the ladder it follows (nb_policy_ownership_at()). Never NULL. */
     const nb_policy_ownership_t *ownership;
     size_t n_evidence; /**< the exact events, newest first (at most 16) */
     const nb_ledger_appt_t *evidence[NB_NOTIF_MAX_EVIDENCE];

@@ -206,6 +206,42 @@ typedef struct nb_web_view_s {
 
 typedef struct nb_web_s nb_web_t;
 
+/* ---- a notification's escalation ladder (the page's "what happens next") -------------------- */
+
+#define NB_WEB_LADDER_RUNGS 8 /**< rungs of a ladder, at most (the policy's limit) */
+
+/** One rung of the ladder a notification follows, as the policy the command loaded says. */
+typedef struct nb_web_rung_s {
+    /** When it falls due, reckoned from when the notification was raised and its first
+     *  respond-by, as the daemon reckons it. A reassignment that restarted the respond-by
+     *  moves it by as much (nb_inbox_item_t.restarted_respond_by): the page adds that. */
+    int64_t due;
+    nb_tier_t tier; /**< the notification's tier from this rung on */
+    bool early;     /**< an early alert: it may come before the respond-by */
+    size_t n_roles;
+    nb_recipient_t roles[NB_NOTIF_MAX_RECIPIENTS]; /**< who is told: role id, title, route */
+    /** The role was told before this rung: it is one of the rule's own recipients, or of an
+     *  earlier rung's (roles a modifier added are known to the page from the record). */
+    bool again[NB_NOTIF_MAX_RECIPIENTS];
+} nb_web_rung_t;
+
+/** The ladder a notification follows (docs/inbox.md §6). */
+typedef struct nb_web_ladder_s {
+    char id[NB_ID_MAX + 1];      /**< the named ladder's id; "" for rungs the rule gives itself */
+    char title[NB_TEXT_MAX + 1]; /**< its title; "" when it has none */
+    /** The modifiers raised the notification from its rule's tier to one with a ladder of its
+     *  own, and it follows that tier's ladder rather than its rule's. */
+    bool of_tier;
+    nb_tier_t rule_tier;             /**< the rule's own tier */
+    nb_tier_t tier;                  /**< the tier it was raised at (after the modifiers) */
+    bool stops_on_take;              /**< taking it stops the ladder (escalation_stops_on: take) */
+    char policy_name[NB_ID_MAX + 1]; /**< the loaded policy's */
+    char policy_version[NB_ID_MAX + 1]; /**< the loaded policy's */
+    char policy_hash[NB_KEY_MAX + 1];   /**< the loaded policy's (hex SHA-256) */
+    size_t n_rungs;
+    nb_web_rung_t rungs[NB_WEB_LADDER_RUNGS];
+} nb_web_ladder_t;
+
 /**
  * What the server asks of the command around it (which has Kafka): the whole record of a
  * notification for its detail page, and a record of who looked at it (docs/inbox.md §5).
@@ -228,12 +264,14 @@ typedef struct nb_web_backend_s {
      *  error when it could not be stored now. */
     NB_NODISCARD nb_err_t (*act)(void *opaque, const nb_ack_t *ack, const char *child_key,
                                  char *errstr, size_t errstr_size);
-    /** Who the policy tells next if a notification of @p rule_id at escalation @p level is
-     *  not acted on in time (the titles of the next rung's roles), into @p out.
-     *  @returns NB_ERR_OK; NB_ERR_NOT_FOUND when its ladder has no further rung; another
-     *  error when the rule is not in the policy the command loaded. */
-    NB_NODISCARD nb_err_t (*next_step)(void *opaque, const char *rule_id, int level, char *out,
-                                       size_t size);
+    /** The escalation ladder the notification @p item follows (its rule's, or its tier's
+     *  when the modifiers raised it to a tier with a ladder of its own), each rung with when
+     *  it falls due (from item->created_at and item->raised_respond_by) and who it tells,
+     *  into @p out. Called only for an item whose "new" record the view has read
+     *  (item->raised). @returns NB_ERR_OK; NB_ERR_NOT_FOUND when the rule is not in the policy
+     *  the command loaded; another error when it cannot say. */
+    NB_NODISCARD nb_err_t (*ladder)(void *opaque, const nb_inbox_item_t *item,
+                                    nb_web_ladder_t *out);
 } nb_web_backend_t;
 
 /**

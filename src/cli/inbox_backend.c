@@ -131,35 +131,64 @@ NB_NODISCARD static nb_err_t nb__access(void *opaque, const char *what, const ch
     return err;
 }
 
-/* The roles a notification of @p rule_id would reach at level + 1 that it has not reached at
- * @p level: the next rung's, by title. */
-NB_NODISCARD static nb_err_t nb__next_step(void *opaque, const char *rule_id, int level, char *out,
-                                           size_t size)
+static void nb__role_out(nb_recipient_t *out, const nb_policy_role_t *role)
+{
+    nb_str_copy(out->role, sizeof(out->role), role->id);
+    nb_str_copy(out->title, sizeof(out->title), role->title ? role->title : "");
+    nb_str_copy(out->route, sizeof(out->route), role->route ? role->route : "");
+}
+
+nb_err_t nb__inbox_ladder(const nb_policy_t *pol, const nb_inbox_item_t *it, nb_web_ladder_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    const nb_policy_info_t *info = nb_policy_info(pol);
+    nb_str_copy(out->policy_name, sizeof(out->policy_name), info->name ? info->name : "");
+    nb_str_copy(out->policy_version, sizeof(out->policy_version),
+                info->version ? info->version : "");
+    nb_str_copy(out->policy_hash, sizeof(out->policy_hash), info->hash ? info->hash : "");
+    const nb_policy_rule_info_t *rule = nb_policy_rule_find(pol, it->rule_id);
+    if (!rule)
+        return NB_ERR_NOT_FOUND;
+    /* The daemon's own reading (nb_policy_ladder() makes its decisions' rungs): the tier and
+     * respond-by the notification was raised with, from when it was raised. */
+    nb_policy_ladder_t l;
+    nb_err_t err =
+        nb_policy_ladder(pol, rule, it->raised_tier, it->created_at, it->raised_respond_by, &l);
+    if (err)
+        return err;
+    nb_str_copy(out->id, sizeof(out->id), l.id ? l.id : "");
+    nb_str_copy(out->title, sizeof(out->title), l.title ? l.title : "");
+    out->of_tier = l.of_tier;
+    out->rule_tier = l.rule_tier;
+    out->tier = it->raised_tier;
+    out->stops_on_take = l.ownership->stops_on_take;
+    /* Who was told before each rung: the rule's recipients, then each rung's. */
+    const nb_policy_role_t *told[NB_NOTIF_MAX_RECIPIENTS * (NB_POLICY_MAX_RUNGS + 1)];
+    size_t n_told = nb_policy_rule_recipients(pol, rule, 0, told, NB_NOTIF_MAX_RECIPIENTS);
+    for (size_t i = 0; i < l.n_rungs && i < NB_WEB_LADDER_RUNGS; i++) {
+        const nb_policy_rung_t *g = &l.rungs[i];
+        nb_web_rung_t *o = &out->rungs[out->n_rungs++];
+        o->due = g->due;
+        o->tier = g->tier;
+        o->early = g->early;
+        for (size_t k = 0; k < g->n_roles && k < NB_NOTIF_MAX_RECIPIENTS; k++) {
+            nb__role_out(&o->roles[o->n_roles], g->roles[k]);
+            for (size_t j = 0; j < n_told && !o->again[o->n_roles]; j++)
+                o->again[o->n_roles] = told[j] == g->roles[k];
+            o->n_roles++;
+        }
+        for (size_t k = 0; k < g->n_roles; k++)
+            if (n_told < sizeof(told) / sizeof(told[0]))
+                told[n_told++] = g->roles[k];
+    }
+    return NB_ERR_OK;
+}
+
+NB_NODISCARD static nb_err_t nb__ladder(void *opaque, const nb_inbox_item_t *it,
+                                        nb_web_ladder_t *out)
 {
     nb__inbox_backend_t *be = opaque;
-    const nb_policy_rule_info_t *rule = be->pol ? nb_policy_rule_find(be->pol, rule_id) : NULL;
-    if (!rule)
-        return NB_ERR_INVALID_ARG;
-    const nb_policy_role_t *now[NB_NOTIF_MAX_RECIPIENTS * 4], *next[NB_NOTIF_MAX_RECIPIENTS * 4];
-    size_t n_now =
-        nb_policy_rule_recipients(be->pol, rule, level, now, NB_NOTIF_MAX_RECIPIENTS * 4);
-    size_t n_next =
-        nb_policy_rule_recipients(be->pol, rule, level + 1, next, NB_NOTIF_MAX_RECIPIENTS * 4);
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < n_next; i++) {
-        bool told = false;
-        for (size_t k = 0; k < n_now && !told; k++)
-            told = now[k] == next[i];
-        if (told)
-            continue;
-        int w = snprintf(out + used, size - used, "%s%s", used ? "; " : "",
-                         next[i]->title && next[i]->title[0] ? next[i]->title : next[i]->id);
-        if (w < 0 || (size_t)w >= size - used)
-            break;
-        used += (size_t)w;
-    }
-    return used ? NB_ERR_OK : NB_ERR_NOT_FOUND;
+    return nb__inbox_ladder(be->pol, it, out);
 }
 
 nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf)
@@ -180,11 +209,11 @@ nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf
     if (conf->n_policy_files &&
         nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files, NULL, NULL,
                        &be->pol, errstr, sizeof(errstr)) == NB_ERR_OK)
-        be->web.next_step = nb__next_step;
-    else if (conf->n_policy_files) /* the pages say "the next step" without naming it */
+        be->web.ladder = nb__ladder;
+    else if (conf->n_policy_files) /* the pages say the ladder cannot be shown */
         NB_LOG(NB_LOG_WARN, "inbox",
-               "the policy could not be loaded, so pages do not say who "
-               "is told next: %s",
+               "the policy could not be loaded, so pages do not show the escalation "
+               "ladder: %s",
                errstr);
     return NB_ERR_OK;
 }

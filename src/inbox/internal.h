@@ -18,14 +18,19 @@ typedef struct nb__entry_s {
     const char *owner_queue;                     /* route */
     const char *queues[NB_NOTIF_MAX_RECIPIENTS]; /* recipients' routes */
     int64_t created_at, respond_by, updated_at;
+    /* What escalations and reassignments overwrite, for the page's ladder: the "new" record's
+     * respond-by, and the respond-by the latest reassignment restarted (NB_TIME_NONE: none). */
+    int64_t raised_respond_by, restarted_respond_by;
     nb_inbox_where_t latest;
     uint8_t n_queues;
     uint8_t tier;
+    uint8_t raised_tier; /* the "new" record's (after the modifiers, before any escalation) */
     uint8_t level;
     uint8_t state; /* nb_inbox_state_t */
     uint32_t hist_head, hist_tail; /* its history in the view's log: index + 1; 0 none */
-    bool known;    /* its "new" record has been read */
-    bool waiting;  /* a verdict came first: counted in n_waiting until the record comes */
+    bool known;                    /* its first record has been read */
+    bool raised;                   /* its "new" record has been read (raised_* hold its values) */
+    bool waiting;                  /* a verdict came first: counted in n_waiting till it comes */
 } nb__entry_t;
 
 /* One step of a notification's history: raised, escalated, withdrawn (its records), taken,

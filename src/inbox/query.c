@@ -46,6 +46,10 @@ void nb__inbox_item(const nb__entry_t *e, int64_t now_ms, nb_inbox_item_t *out)
     out->level = e->level;
     out->created_at = e->created_at;
     out->respond_by = e->respond_by;
+    out->raised = e->raised;
+    out->raised_tier = e->raised ? (nb_tier_t)e->raised_tier : (nb_tier_t)e->tier;
+    out->raised_respond_by = e->raised ? e->raised_respond_by : NB_TIME_NONE;
+    out->restarted_respond_by = e->restarted_respond_by;
     out->updated_at = e->updated_at;
     out->state = (nb_inbox_state_t)e->state;
     out->overdue = nb__is_open(e) && e->respond_by != NB_TIME_NONE && e->respond_by < now_ms;

@@ -103,7 +103,7 @@ static nb__entry_t *nb__entry(nb_inbox_t *v, const char *id, bool make)
     nb__entry_t *e = &v->entries[v->n_entries];
     memset(e, 0, sizeof(*e));
     e->id = nb__inbox_intern(v, base);
-    e->respond_by = NB_TIME_NONE;
+    e->respond_by = e->raised_respond_by = e->restarted_respond_by = NB_TIME_NONE;
     e->latest.offset = -1;
     g_hash_table_insert(v->by_id, (gpointer)e->id, GSIZE_TO_POINTER(++v->n_entries));
     return e;
@@ -213,6 +213,13 @@ nb_err_t nb_inbox_notification(nb_inbox_t *v, const nb_notification_t *n, nb_inb
         e->created_at = n->created_at;
         e->tier = (uint8_t)n->tier;
         e->respond_by = n->respond_by;
+    }
+    if (n->kind == NB_NOTIFICATION_NEW && !e->raised) {
+        /* The decision's own tier and respond-by, which escalations overwrite: the ladder is
+         * worked out from them (nb_inbox_item_t.raised_*). */
+        e->raised = true;
+        e->raised_tier = (uint8_t)n->tier;
+        e->raised_respond_by = n->respond_by;
     }
     if (n->kind == NB_NOTIFICATION_NEW || n->kind == NB_NOTIFICATION_ESCALATED ||
         n->kind == NB_NOTIFICATION_WITHDRAWN) {
@@ -330,9 +337,12 @@ nb_err_t nb_inbox_audit(nb_inbox_t *v, const nb_audit_t *a, char *errstr, size_t
         e->owner_queue = nb__inbox_intern(v, nb__opt(a->action.owner_queue));
         if (!e->owner && !e->owner_queue)
             e->state = NB_INBOX_OPEN; /* reassigned to nobody in particular */
-        /* A reassignment may restart the respond-by. */
-        if (a->respond_by != NB_TIME_NONE)
+        /* A reassignment may restart the respond-by (and move the ladder's rungs with it). */
+        if (a->respond_by != NB_TIME_NONE) {
             e->respond_by = a->respond_by;
+            if (a->kind == NB_AUDIT_REASSIGNED)
+                e->restarted_respond_by = a->respond_by;
+        }
     }
     if (a->at != NB_TIME_NONE && a->at > e->updated_at)
         e->updated_at = a->at;

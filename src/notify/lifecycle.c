@@ -21,7 +21,7 @@ static bool nb__build(const nb_policy_t *pol, const nb_notify_action_t *a, const
         nb_notify_build_new(pol, a->decision, led, child, now_ms, note);
         return true;
     case NB_NOTIFY_ACT_ESCALATE:
-        nb_notify_build_escalation(pol, a->decision, a->rung, led, child, now_ms, note);
+        nb_notify_build_escalation(pol, a->decision, a->rung, a->shift, led, child, now_ms, note);
         return true;
     case NB_NOTIFY_ACT_WITHDRAW:
         if (cause && cause->fact)

@@ -172,8 +172,8 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
     for (size_t i = 0; i < nr; i++) {
         bool closed = nb_notify_is_closed(s, rs[i].raised->id);
         if (rs[i].support == NB_POLICY_WITHDRAWN || rs[i].support == NB_POLICY_RESOLVED) {
-            nb_notify_action_t a = {closed ? NB_NOTIFY_ACT_CORRECTED : NB_NOTIFY_ACT_WITHDRAW,
-                                    NULL, &rs[i], 0};
+            nb_notify_action_t a = {closed ? NB_NOTIFY_ACT_CORRECTED : NB_NOTIFY_ACT_WITHDRAW, NULL,
+                                    &rs[i], 0, 0};
             nb__put_action(out, max, &n, a);
         }
     }
@@ -185,14 +185,14 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
                                                                        : NB_NOTIFY_ACT_NEW;
             if (act == NB_NOTIFY_ACT_SHADOW && audit_quiet)
                 continue;
-            nb_notify_action_t a = {act, d, NULL, 0};
+            nb_notify_action_t a = {act, d, NULL, 0, 0};
             nb__put_action(out, max, &n, a);
             if (act == NB_NOTIFY_ACT_NEW && d->n_rungs > 0 &&
                 (*next_due == NB_TIME_NONE || d->rungs[0].due < *next_due))
                 *next_due = d->rungs[0].due;
         } else if (d->state == NB_POLICY_SUPPRESSED) {
             if (!audit_quiet && !d->shadow) {
-                nb_notify_action_t a = {NB_NOTIFY_ACT_SUPPRESSED, d, NULL, 0};
+                nb_notify_action_t a = {NB_NOTIFY_ACT_SUPPRESSED, d, NULL, 0, 0};
                 nb__put_action(out, max, &n, a);
             }
         } else if (d->state == NB_POLICY_RAISED && !d->shadow) {
@@ -220,7 +220,7 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
                                 ? own->respond_by - d->respond_by
                                 : 0;
             if (d->rungs[level].due + shift <= now_ms) {
-                nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level};
+                nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level, shift};
                 nb__put_action(out, max, &n, a);
                 level++;
             }
@@ -357,8 +357,8 @@ void nb_notify_build_new(const nb_policy_t *pol, const nb_policy_decision_t *d,
     }
 }
 
-void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d,
-                                size_t rung, const nb_ledger_t *led,
+void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision_t *d, size_t rung,
+                                int64_t shift, const nb_ledger_t *led,
                                 const nb_notify_child_t *child, int64_t now_ms,
                                 nb_notification_t *n)
 {
@@ -372,8 +372,9 @@ void nb_notify_build_escalation(const nb_policy_t *pol, const nb_policy_decision
     n->n_recipients = r->n_roles;
     for (size_t i = 0; i < r->n_roles; i++)
         nb__recipient(&n->recipients[i], r->roles[i]);
-    /* Respond by the next rung, if there is one. */
-    n->respond_by = rung + 1 < d->n_rungs ? d->rungs[rung + 1].due : NB_TIME_NONE;
+    /* Respond by the next rung, if there is one: when it falls due, moved as the plan moved
+     * it after a reassignment that restarted the respond-by. */
+    n->respond_by = rung + 1 < d->n_rungs ? d->rungs[rung + 1].due + shift : NB_TIME_NONE;
     char action[NB_TEXT_MAX + 1];
     snprintf(action, sizeof(action), "Not acknowledged in time (escalation %zu of %zu). %s",
              rung + 1, d->n_rungs, d->rule->action);

@@ -127,12 +127,15 @@ static nb_notify_verdict_t nb__apply_open(const nb_policy_t *pol, nb_notify_stat
         nb__owner_out(e, out);
         return NB_NOTIFY_TAKEN;
     case NB_ACK_INTENT_REASSIGN: {
-        const nb_policy_ownership_t *own = pol ? nb_policy_ownership(pol, raised->rule_hash) : NULL;
+        /* The block of the ladder it follows: its tier's when the modifiers moved it there. */
+        const nb_policy_ownership_t *own =
+            pol ? nb_policy_ownership_at(pol, raised->rule_hash, (nb_tier_t)raised->tier) : NULL;
         if (owned && !mine && !nb_policy_ownership_may_reassign(own, a->role)) {
             out->refusal = NB_NOTIFY_REFUSAL_OWNED_BY;
             return NB_NOTIFY_REFUSED;
         }
-        int64_t rb = pol ? nb_policy_respond_by_after_reassign(pol, raised->rule_hash, now_ms)
+        int64_t rb = pol ? nb_policy_respond_by_after_reassign(pol, raised->rule_hash,
+                                                               (nb_tier_t)raised->tier, now_ms)
                          : NB_TIME_NONE;
         e = nb__notify_owner_put(s, raised->id);
         nb_str_copy(e->user_id, sizeof(e->user_id), a->reassign_to_user);

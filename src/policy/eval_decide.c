@@ -204,44 +204,73 @@ static void nb__decide_state(const nb__ev_t *ev, nb_policy_result_t *res,
  * whatever the calendar does). Due times never go backwards.
  * The ladder: the rule's own; a decision the modifiers moved to another tier follows that
  * tier's ladder when the policy gives one (an urgent notification does not wait for a
- * routine ladder's first rung). */
-static void nb__decide_rungs(const nb_policy_t *pol, nb_policy_decision_t *d,
-                             const nb__rule_t *r)
+ * routine ladder's first rung). The one reading of a ladder: the daemon's decisions
+ * (nb__decide_rungs()) and the inbox's pages (nb_policy_ladder()) both come here.
+ * @returns whether it is the tier's ladder. */
+static bool nb__ladder(const nb_policy_t *pol, const nb__rule_t *r, nb_tier_t tier,
+                       int64_t decided_at, int64_t respond_by, nb_policy_rung_t *rungs,
+                       size_t *n_rungs, const nb_policy_ownership_t **ownership)
 {
     const nb__flat_t *flat = r->flat;
     size_t n_flat = r->n_rungs;
-    d->ladder_of_tier = false;
-    d->ownership = r->own ? &r->own->pub : &pol->own.pub;
-    if (d->tier != d->base_tier && pol->tiers[d->tier].n_rungs) {
-        flat = pol->tiers[d->tier].flat;
-        n_flat = pol->tiers[d->tier].n_rungs;
-        d->ladder_of_tier = true;
-        d->ownership = pol->tiers[d->tier].own ? &pol->tiers[d->tier].own->pub : &pol->own.pub;
+    bool of_tier = nb__ladder_of_tier(pol, r, tier);
+    if (of_tier) {
+        flat = pol->tiers[tier].flat;
+        n_flat = pol->tiers[tier].n_rungs;
     }
-    d->n_rungs = n_flat;
+    *ownership = &nb__own_at(pol, r, tier)->pub;
+    *n_rungs = n_flat;
     int64_t prev = INT64_MIN;
     for (size_t i = 0; i < n_flat; i++) {
-        nb_policy_rung_t *g = &d->rungs[i];
+        nb_policy_rung_t *g = &rungs[i];
         int64_t due;
-        if (flat[i].from == NB__FROM_RESPOND_BY && d->respond_by != NB_TIME_NONE) {
-            due = d->respond_by + flat[i].after_ms;
+        if (flat[i].from == NB__FROM_RESPOND_BY && respond_by != NB_TIME_NONE) {
+            due = respond_by + flat[i].after_ms;
         } else {
-            due = d->decided_at + flat[i].after_ms;
-            if (!flat[i].early && d->respond_by != NB_TIME_NONE && due < d->respond_by)
-                due = d->respond_by;
+            due = decided_at + flat[i].after_ms;
+            if (!flat[i].early && respond_by != NB_TIME_NONE && due < respond_by)
+                due = respond_by;
         }
         if (due < prev)
             due = prev;
         prev = due;
         g->due = due;
-        g->after_ms = due - d->decided_at;
+        g->after_ms = due - decided_at;
         g->early = flat[i].early;
-        g->tier = flat[i].tier > d->tier ? flat[i].tier : d->tier;
+        g->tier = flat[i].tier > tier ? flat[i].tier : tier;
         g->n_roles = 0;
         for (size_t k = 0; k < flat[i].to->n; k++)
             if (flat[i].to->roles[k] && g->n_roles < NB_NOTIF_MAX_RECIPIENTS)
                 g->roles[g->n_roles++] = flat[i].to->roles[k];
     }
+    return of_tier;
+}
+
+static void nb__decide_rungs(const nb_policy_t *pol, nb_policy_decision_t *d, const nb__rule_t *r)
+{
+    d->ladder_of_tier = nb__ladder(pol, r, d->tier, d->decided_at, d->respond_by, d->rungs,
+                                   &d->n_rungs, &d->ownership);
+}
+
+nb_err_t nb_policy_ladder(const nb_policy_t *pol, const nb_policy_rule_info_t *rule, nb_tier_t tier,
+                          int64_t decided_at, int64_t respond_by, nb_policy_ladder_t *out)
+{
+    const nb__rule_t *r = NULL;
+    for (size_t i = 0; i < pol->n_rules && !r; i++)
+        if (&pol->rules[i].info == rule)
+            r = &pol->rules[i];
+    memset(out, 0, sizeof(*out));
+    out->ownership = &pol->own.pub;
+    if (!r || (unsigned)tier >= NB_TIER__COUNT)
+        return NB_ERR_INVALID_ARG;
+    out->rule_tier = r->info.tier;
+    out->of_tier = nb__ladder(pol, r, tier, decided_at, respond_by, out->rungs, &out->n_rungs,
+                              &out->ownership);
+    out->id = out->of_tier ? pol->tiers[tier].ladder_id : r->ladder_id;
+    for (size_t i = 0; out->id && i < pol->n_ladders; i++)
+        if (strcmp(pol->ladders[i].id, out->id) == 0)
+            out->title = pol->ladders[i].title;
+    return NB_ERR_OK;
 }
 
 void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,

@@ -538,6 +538,26 @@ int64_t nb__policy_respond_by(const nb_policy_t *pol, const nb__respond_t *r, in
 void nb__ownership_defaults(nb__own_t *own);
 bool nb__p_ownership(nb__ctx_t *ctx, yaml_node_t *node, void *dst, const nb__field_t *f);
 void nb__ownership_resolve(nb__ctx_t *ctx);
+
+/** Whether a notification of rule @p r raised at @p tier (after the modifiers) follows its
+ *  tier's ladder rather than its rule's: the modifiers changed the tier and that tier has a
+ *  ladder ('tiers: {urgent: {escalation: ...}}'). */
+static inline bool nb__ladder_of_tier(const nb_policy_t *pol, const nb__rule_t *r, nb_tier_t tier)
+{
+    return (int)tier != (int)r->info.tier && (unsigned)tier < NB_TIER__COUNT &&
+           pol->tiers[tier].n_rungs > 0;
+}
+
+/** The ownership block of the ladder a notification of @p r (NULL: a rule the policy no longer
+ *  has) raised at @p tier follows: that ladder's block, else the policy's. */
+static inline const nb__own_t *nb__own_at(const nb_policy_t *pol, const nb__rule_t *r,
+                                          nb_tier_t tier)
+{
+    const nb__own_t *own = !r                                 ? NULL
+                           : nb__ladder_of_tier(pol, r, tier) ? pol->tiers[tier].own
+                                                              : r->own;
+    return own ? own : &pol->own;
+}
 /** Working days of a range, one bit a day, for scans over many years (NULL bits: none). */
 typedef struct nb__workdays_s {
     int32_t first, n; /* days since the epoch; how many */

@@ -116,15 +116,16 @@ static const nb__rule_t *nb__rule_by_hash(const nb_policy_t *pol, uint64_t rule_
     return NULL;
 }
 
-static const nb__own_t *nb__own_of(const nb_policy_t *pol, uint64_t rule_hash)
-{
-    const nb__rule_t *r = nb__rule_by_hash(pol, rule_hash);
-    return r && r->own ? r->own : &pol->own;
-}
-
 const nb_policy_ownership_t *nb_policy_ownership(const nb_policy_t *pol, uint64_t rule_hash)
 {
-    return &nb__own_of(pol, rule_hash)->pub;
+    const nb__rule_t *r = nb__rule_by_hash(pol, rule_hash);
+    return &nb__own_at(pol, r, r ? r->info.tier : NB_TIER_ROUTINE)->pub;
+}
+
+const nb_policy_ownership_t *nb_policy_ownership_at(const nb_policy_t *pol, uint64_t rule_hash,
+                                                    nb_tier_t tier)
+{
+    return &nb__own_at(pol, nb__rule_by_hash(pol, rule_hash), tier)->pub;
 }
 
 bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const char *role)
@@ -136,13 +137,24 @@ bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const ch
 }
 
 int64_t nb_policy_respond_by_after_reassign(const nb_policy_t *pol, uint64_t rule_hash,
-                                            int64_t from_ms)
+                                            nb_tier_t tier, int64_t from_ms)
 {
-    const nb__own_t *own = nb__own_of(pol, rule_hash);
+    const nb__rule_t *r = nb__rule_by_hash(pol, rule_hash);
+    const nb__own_t *own = nb__own_at(pol, r, tier);
     if (!own->pub.reassign_restarts)
         return NB_TIME_NONE;
     if (own->after.kind != NB__RESPOND_NONE)
         return nb__policy_respond_by(pol, &own->after, from_ms);
-    const nb__rule_t *r = nb__rule_by_hash(pol, rule_hash);
-    return r ? nb__policy_respond_by(pol, &r->eff_respond, from_ms) : NB_TIME_NONE;
+    if (!r)
+        return NB_TIME_NONE;
+    int64_t by = nb__policy_respond_by(pol, &r->eff_respond, from_ms);
+    /* Raised to another tier by the modifiers: that tier's time when sooner, as the decision's
+     * own respond-by was (a reassigned urgent notification is not given a routine week). */
+    if ((int)tier != (int)r->info.tier && (unsigned)tier < NB_TIER__COUNT &&
+        pol->tiers[tier].respond.kind != NB__RESPOND_NONE) {
+        int64_t t = nb__policy_respond_by(pol, &pol->tiers[tier].respond, from_ms);
+        if (by == NB_TIME_NONE || t < by)
+            by = t;
+    }
+    return by;
 }

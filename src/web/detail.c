@@ -2,8 +2,8 @@
  * notbrought - web: a notification's page (docs/inbox.md §6). What a nurse needs to act, in
  * the order she reads it: where it stands and by when; the child; why; the evidence with each
  * source system's appointment id to quote to the service that holds it; context; what to do;
- * who else was told; what happens next; the child's other notifications. Everything that did
- * not come from this file is escaped with nb_web_html().
+ * who else was told; what happens next (the escalation ladder rung by rung); the child's other
+ * notifications. Everything that did not come from this file is escaped with nb_web_html().
  */
 #include "web/internal.h"
 
@@ -194,36 +194,278 @@ static void nb__record(nb_buf_t *b, const nb_notification_t *n, nb_notify_zone_t
     LIT(b, "</ul>\n");
 }
 
-/* What happens next, from where it stands: the next rung of its ladder, and when. */
-static void nb__next(nb_buf_t *b, const nb_web_detail_t *d, nb_notify_zone_t zone)
+/* "3 hours", "2 days". */
+static void nb__span(nb_buf_t *b, int64_t ms)
+{
+    char line[48];
+    long long h = (long long)((ms < 0 ? -ms : ms) / 3600000);
+    if (h >= 48)
+        snprintf(line, sizeof(line), "%lld days", h / 24);
+    else
+        snprintf(line, sizeof(line), "%lld hour%s", h, h == 1 ? "" : "s");
+    nb__str(b, line);
+}
+
+/* Whether role @p k of rung @p i was told before that rung: the policy says so (its rule's
+ * recipients, an earlier rung's), or the record does (the "new" record's recipients, those a
+ * modifier added among them; an escalation's, before the rungs after it), or, for a rung not
+ * reached yet, the view does (every route told so far). */
+static bool nb__told_before(const nb_web_detail_t *d, size_t i, size_t k)
+{
+    const nb_web_rung_t *g = &d->ladder.rungs[i];
+    const nb_recipient_t *role = &g->roles[k];
+    if (g->again[k])
+        return true;
+    const nb_notification_t *n = &d->record;
+    bool before =
+        d->have_record && (n->kind == NB_NOTIFICATION_NEW ||
+                           (n->kind == NB_NOTIFICATION_ESCALATED && n->escalation_level >= 0 &&
+                            i >= (size_t)n->escalation_level));
+    for (size_t j = 0; before && j < n->n_recipients; j++)
+        if (strcmp(n->recipients[j].role, role->role) == 0)
+            return true;
+    for (size_t j = 0; (int64_t)i >= d->item.level && role->route[0] && j < d->item.n_queues; j++)
+        if (strcmp(d->item.queues[j], role->route) == 0)
+            return true;
+    return false;
+}
+
+/* A rung's roles: "Named nurse for safeguarding children (again); ...". */
+static void nb__rung_roles(nb_buf_t *b, const nb_web_detail_t *d, size_t i)
+{
+    const nb_web_rung_t *g = &d->ladder.rungs[i];
+    for (size_t k = 0; k < g->n_roles; k++) {
+        if (k)
+            LIT(b, "; ");
+        nb__esc(b, g->roles[k].title[0] ? g->roles[k].title : g->roles[k].role);
+        if (nb__told_before(d, i, k))
+            LIT(b, " (again)");
+    }
+    if (g->n_roles == 0)
+        LIT(b, "nobody the policy names");
+}
+
+/* The tier that moved the notification to its tier's ladder: "followed because modifiers
+ * raised it from priority to urgent". */
+static void nb__of_tier(nb_buf_t *b, const nb_web_ladder_t *l)
+{
+    LIT(b, "followed because modifiers raised it from ");
+    nb__esc(b, nb_tier_name(l->rule_tier));
+    LIT(b, " to ");
+    nb__esc(b, nb_tier_name(l->tier));
+    LIT(b, " (the ");
+    nb__esc(b, nb_tier_name(l->tier));
+    LIT(b, " tier's ladder, not its rule's)");
+}
+
+/* When the history says rung @p i was reached (NB_TIME_NONE: it does not). */
+static int64_t nb__escalated_at(const nb_web_detail_t *d, size_t i)
+{
+    size_t n = d->n_steps < NB__WEB_DETAIL_STEPS ? d->n_steps : NB__WEB_DETAIL_STEPS;
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(d->steps[k].what, "escalated") == 0 && d->steps[k].level == (int32_t)i + 1)
+            return d->steps[k].at;
+    return NB_TIME_NONE;
+}
+
+/* Where a rung stands. */
+typedef enum nb__rung_state_e {
+    NB__RUNG_DONE,  /* reached: its roles were told */
+    NB__RUNG_NEXT,  /* the next one, if nobody acts */
+    NB__RUNG_LATER, /* after the next */
+    NB__RUNG_NEVER, /* will not happen: closed, withdrawn, or taken under a ladder that stops */
+} nb__rung_state_t;
+
+static nb__rung_state_t nb__rung_state(const nb_web_detail_t *d, size_t i, bool stopped)
+{
+    const nb_inbox_item_t *it = &d->item;
+    if ((int64_t)i < it->level)
+        return NB__RUNG_DONE;
+    if (stopped)
+        return NB__RUNG_NEVER;
+    return (int64_t)i == it->level ? NB__RUNG_NEXT : NB__RUNG_LATER;
+}
+
+/* Why the rungs not reached will not happen ("" when they may). */
+static const char *nb__stopped(const nb_web_detail_t *d)
+{
+    const nb_inbox_item_t *it = &d->item;
+    if (it->state == NB_INBOX_CLOSED)
+        return "it is closed";
+    if (it->state == NB_INBOX_WITHDRAWN)
+        return "it was withdrawn";
+    if (it->state == NB_INBOX_OWNED && it->owner[0] && d->ladder.stops_on_take)
+        return "it is taken, and taking it stops this ladder";
+    return "";
+}
+
+/* The ladder, rung by rung: when (due, moved by a reassignment that restarted the respond-by),
+ * who is told, the tier, and where each rung stands. */
+static void nb__ladder_table(nb_buf_t *b, const nb_web_detail_t *d, int64_t shift, int64_t now_ms,
+                             nb_notify_zone_t zone)
+{
+    char t[64], line[64];
+    const nb_web_ladder_t *l = &d->ladder;
+    const char *why = nb__stopped(d);
+    LIT(b, "<table id=\"ladder\">\n<caption>Escalation ladder: ");
+    if (l->title[0])
+        nb__esc(b, l->title);
+    else if (l->id[0])
+        nb__esc(b, l->id);
+    else
+        LIT(b, "the rule's own rungs");
+    if (l->of_tier) {
+        LIT(b, "; ");
+        nb__of_tier(b, l);
+    }
+    LIT(b, "</caption>\n<thead><tr><th scope=\"col\">Step</th><th scope=\"col\">When</th>"
+           "<th scope=\"col\">Who is told</th><th scope=\"col\">Tier</th>"
+           "<th scope=\"col\">Status</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < l->n_rungs && i < NB_WEB_LADDER_RUNGS; i++) {
+        const nb_web_rung_t *g = &l->rungs[i];
+        nb__rung_state_t st = nb__rung_state(d, i, why[0] != '\0');
+        int64_t at = st == NB__RUNG_DONE ? nb__escalated_at(d, i) : NB_TIME_NONE;
+        if (at == NB_TIME_NONE)
+            at = g->due + (st == NB__RUNG_DONE ? 0 : shift);
+        snprintf(line, sizeof(line), "<tr><th scope=\"row\">%zu</th><td>", i + 1);
+        nb__str(b, line);
+        nb__esc(b, nb_notify_format_time(at, zone, false, t, sizeof(t)));
+        if (g->early)
+            LIT(b, " (an early alert)");
+        LIT(b, "</td><td>");
+        nb__rung_roles(b, d, i);
+        LIT(b, "</td><td>");
+        nb__esc(b, nb_tier_name(g->tier));
+        LIT(b, "</td><td>");
+        switch (st) {
+        case NB__RUNG_DONE:
+            LIT(b, "done: told");
+            break;
+        case NB__RUNG_NEXT:
+            if (at > now_ms) {
+                LIT(b, "next: in ");
+                nb__span(b, at - now_ms);
+            } else {
+                LIT(b, "<strong>next: due ");
+                nb__span(b, now_ms - at);
+                LIT(b, " ago</strong>");
+            }
+            break;
+        case NB__RUNG_LATER:
+            LIT(b, "later");
+            break;
+        case NB__RUNG_NEVER:
+            LIT(b, "will not happen: ");
+            nb__str(b, why);
+            break;
+        }
+        LIT(b, "</td></tr>\n");
+    }
+    LIT(b, "</tbody>\n</table>\n");
+}
+
+/* What happens next: a sentence on the next rung (or why there is none), the policy version
+ * when the record's is not the inbox's, and the ladder rung by rung (docs/inbox.md §6). */
+static void nb__next(nb_buf_t *b, const nb_web_detail_t *d, int64_t now_ms, nb_notify_zone_t zone)
 {
     char t[64];
     const nb_inbox_item_t *it = &d->item;
+    const nb_web_ladder_t *l = &d->ladder;
+    bool known = d->ladder_known == NB__WEB_LADDER_KNOWN;
+    bool open = it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED;
+    /* A reassignment that restarted the respond-by moves every rung by as much. */
+    int64_t shift =
+        open && it->restarted_respond_by != NB_TIME_NONE && it->raised_respond_by != NB_TIME_NONE
+            ? it->restarted_respond_by - it->raised_respond_by
+            : 0;
     LIT(b, "<h2>What happens next</h2>\n<p>");
     if (it->state == NB_INBOX_CLOSED) {
         LIT(b, "Nothing: it is closed.");
     } else if (it->state == NB_INBOX_WITHDRAWN) {
         LIT(b, "Nothing: it was withdrawn because its evidence no longer holds (an outcome "
                "was corrected).");
-    } else if (d->next == 0 || (d->next != 1 && it->respond_by == NB_TIME_NONE)) {
+    } else if (!known) {
+        if (d->ladder_known == NB__WEB_LADDER_NO_RULE) {
+            LIT(b, "Its escalation ladder cannot be shown: the policy the inbox loaded (");
+            nb__esc(b, l->policy_name);
+            LIT(b, " ");
+            nb__esc(b, l->policy_version);
+            LIT(b, ") has no rule ");
+            nb__esc(b, it->rule_id);
+            LIT(b, ". ");
+        } else if (d->ladder_known == NB__WEB_LADDER_NO_RAISED) {
+            LIT(b, "Its escalation ladder cannot be shown: the inbox no longer holds the record "
+                   "it was raised with. ");
+        } else {
+            LIT(b, "Its escalation ladder cannot be shown: the inbox has no policy loaded. ");
+        }
+        if (it->respond_by != NB_TIME_NONE) {
+            LIT(b, "If it is not acted on by ");
+            nb__esc(b, nb_notify_format_time(it->respond_by, zone, true, t, sizeof(t)));
+            LIT(b, ", it escalates to the next step of its policy's ladder, if there is one.");
+        }
+    } else if (l->n_rungs == 0) {
+        LIT(b, "Its rule has no escalation ladder: there is no further step, and it stays open "
+               "until someone closes it.");
+    } else if (it->level >= (int32_t)l->n_rungs) {
         LIT(b, "Its escalation ladder has no further step: it stays open until someone closes "
                "it.");
+    } else if (nb__stopped(d)[0]) {
+        LIT(b, "It does not escalate while ");
+        nb__esc(b, it->owner);
+        LIT(b, " has it: this ladder stops when someone takes a notification. It stays open "
+               "until it is closed.");
     } else {
-        LIT(b, "If it is not acted on by ");
-        if (it->respond_by != NB_TIME_NONE)
-            nb__esc(b, nb_notify_format_time(it->respond_by, zone, true, t, sizeof(t)));
-        else
-            LIT(b, "its next deadline");
-        if (d->next == 1) {
+        size_t i = (size_t)it->level;
+        int64_t at = l->rungs[i].due + shift;
+        if (at > now_ms) {
+            LIT(b, "If nobody ");
+            if (l->stops_on_take)
+                LIT(b, "takes or ");
+            LIT(b, "closes it by ");
+            nb__esc(b, nb_notify_format_time(at, zone, true, t, sizeof(t)));
             LIT(b, ", it escalates: ");
-            nb__esc(b, d->next_text);
-            LIT(b, " will be told");
         } else {
-            LIT(b, ", it escalates to the next step of its policy's ladder");
+            LIT(b, "It was due to escalate at ");
+            nb__esc(b, nb_notify_format_time(at, zone, true, t, sizeof(t)));
+            LIT(b, ": ");
         }
-        LIT(b, " (taking it may stop the ladder, as the policy says).");
+        nb__rung_roles(b, d, i);
+        LIT(b, " will be told.");
     }
     LIT(b, "</p>\n");
+    if (!known)
+        return;
+    if (d->have_record && d->record.policy_hash[0] && l->policy_hash[0] &&
+        strcmp(d->record.policy_hash, l->policy_hash) != 0) {
+        LIT(b, "<p>This notification was ");
+        if (d->record.kind == NB_NOTIFICATION_NEW)
+            LIT(b, "raised");
+        else
+            LIT(b, "last sent");
+        LIT(b, " under another version of the policy (");
+        nb__esc(b, d->record.policy_name);
+        LIT(b, " ");
+        nb__esc(b, d->record.policy_version);
+        LIT(b, ") than the one the inbox has loaded (");
+        nb__esc(b, l->policy_name);
+        LIT(b, " ");
+        nb__esc(b, l->policy_version);
+        LIT(b, "): the ladder shown is the loaded policy's.</p>\n");
+    }
+    if (l->n_rungs == 0)
+        return;
+    nb__ladder_table(b, d, shift, now_ms, zone);
+    if (open) {
+        if (l->stops_on_take)
+            LIT(b, "<p>Taking it stops this ladder; so does closing it.</p>\n");
+        else
+            LIT(b, "<p>Only closing it stops this ladder: it still escalates when someone has "
+                   "taken it.</p>\n");
+        if (shift)
+            LIT(b, "<p>A reassignment restarted its respond-by: the steps still to come moved "
+                   "with it.</p>\n");
+    }
 }
 
 /* What has happened to it, in order: raised, escalations, what people did, withdrawn. */
@@ -484,7 +726,7 @@ bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail
         LIT(b, "<p role=\"alert\">The whole notification cannot be read from the event store "
                "now: what the inbox holds is shown. Try again in a minute.</p>\n");
     nb__history(b, d, zone);
-    nb__next(b, d, zone);
+    nb__next(b, d, now_ms, zone);
     if (d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))
         nb__forms(b, s, d);
     nb__others(b, d, queues, n_queues, zone);

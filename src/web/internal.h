@@ -78,6 +78,14 @@ const nb__web_pending_t *nb__web_pending_find(const nb__web_pending_t *ring, siz
 /** Steps of a notification's history shown on its page, at most (the first ones). */
 #define NB__WEB_DETAIL_STEPS 40
 
+/** Whether a detail page knows the notification's ladder (nb_web_detail_t.ladder_known). */
+enum {
+    NB__WEB_LADDER_KNOWN,     /**< the backend filled it */
+    NB__WEB_LADDER_NO_POLICY, /**< the command has no policy loaded, or it could not say */
+    NB__WEB_LADDER_NO_RULE,   /**< the loaded policy does not have the rule */
+    NB__WEB_LADDER_NO_RAISED, /**< the view never read its "new" record (retention dropped it) */
+};
+
 /** What a detail page shows: the view's entry, the record read from Kafka when it could be,
  *  and the child's notifications (this one among them). Large: allocate it. */
 typedef struct nb_web_detail_s {
@@ -92,9 +100,8 @@ typedef struct nb_web_detail_s {
     nb_notification_t record;
     size_t n_others;
     nb_inbox_item_t others[NB__WEB_DETAIL_OTHERS];
-    int next;            /**< 1: next_text says who is told next; 0: the ladder has no
-                              further rung; -1: not known (no policy) */
-    char next_text[400]; /**< the next rung's roles, as titles */
+    int ladder_known;       /**< NB__WEB_LADDER_*: whether ladder holds its ladder */
+    nb_web_ladder_t ladder; /**< the escalation ladder it follows (the backend's) */
     size_t n_steps; /**< all of them; at most NB__WEB_DETAIL_STEPS in steps */
     nb_inbox_step_t steps[NB__WEB_DETAIL_STEPS];
 } nb_web_detail_t;
@@ -102,7 +109,9 @@ typedef struct nb_web_detail_s {
 /**
  * @brief A notification's page (docs/inbox.md §6): where it stands; the child; why; the
  *        evidence with each source system's appointment id; context; what to do and by when;
- *        who was told; what happens next; the child's notifications the user's queues hold
+ *        who was told; what happens next (its escalation ladder rung by rung, each with when,
+ *        who is told, the tier and whether it is done, next, later or will not happen); the
+ *        child's notifications the user's queues hold
  *        (and how many others there are). Times in @p zone.
  * @returns false on no memory.
  */

@@ -486,11 +486,14 @@ static enum MHD_Result nb__detail(nb__ctx_t *c, const char *id, const char *erro
         d->have_record = c->w->backend.fetch &&
                          !c->w->backend.fetch(c->w->backend.opaque, d->item.latest, &d->record);
         d->actions = c->w->backend.act != NULL;
-        d->next = -1;
-        if (c->w->backend.next_step) {
-            nb_err_t e = c->w->backend.next_step(c->w->backend.opaque, d->item.rule_id,
-                                                 d->item.level, d->next_text, sizeof(d->next_text));
-            d->next = e == NB_ERR_OK ? 1 : e == NB_ERR_NOT_FOUND ? 0 : -1;
+        d->ladder_known = NB__WEB_LADDER_NO_POLICY;
+        if (!d->item.raised) {
+            d->ladder_known = NB__WEB_LADDER_NO_RAISED;
+        } else if (c->w->backend.ladder) {
+            nb_err_t e = c->w->backend.ladder(c->w->backend.opaque, &d->item, &d->ladder);
+            d->ladder_known = e == NB_ERR_OK          ? NB__WEB_LADDER_KNOWN
+                              : e == NB_ERR_NOT_FOUND ? NB__WEB_LADDER_NO_RULE
+                                                      : NB__WEB_LADDER_NO_POLICY;
         }
         d->users = c->w->users;
         d->error = error;

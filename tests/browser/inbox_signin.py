@@ -17,8 +17,9 @@ of it). Then, in the browser:
   scroll sideways on a phone's width;
 - a forged CSRF token on sign-out is refused (403) and she stays signed in; signing out ends it;
 - she opens the most urgent one: its reason, the child's NHS number, every piece of evidence
-  with its appointment id and the action are on the page, which passes axe-core; the view is
-  one audit record (who, which notification) holding no NHS number;
+  with its appointment id, the action and its escalation ladder (a table, rung by rung) are on
+  the page, which passes axe-core; the view is one audit record (who, which notification)
+  holding no NHS number;
 - two people at once, on two inbox instances: she takes it (shown at once as sent, then
   recorded by the daemon); a colleague in the same queue, on the other instance, sees who has
   it, and his later take is refused with her name;
@@ -302,7 +303,8 @@ def main():
            "the notification's page: its reference and why")
         nhs = (rec["child"].get("nhs_number") or "")
         ok(not nhs or f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}" in main, "the child's NHS number")
-        ev = d.find_elements(By.CSS_SELECTOR, "table tbody tr")
+        ev = d.find_elements(By.XPATH, "//h2[normalize-space()='Evidence']"
+                                       "/following-sibling::table[1]/tbody/tr")
         ok(len(ev) == len(rec["evidence"]) and all(
             e["appointment_id"] in main for e in rec["evidence"]
             if not e["appointment_id"].startswith("sha256:")),
@@ -312,6 +314,10 @@ def main():
                                        "/following-sibling::p[1]").text
         ok("will be told" in nxt or "no further step" in nxt,
            "what happens next: who is told if nobody acts, or that the ladder ends: " + nxt)
+        ladder = d.find_elements(By.CSS_SELECTOR, "table#ladder")
+        ok(len(ladder) == 1 and ladder[0].find_element(By.TAG_NAME, "caption").text and
+           ladder[0].find_elements(By.CSS_SELECTOR, "tbody tr > th[scope='row']"),
+           "the escalation ladder rung by rung: a table with its caption and a row per rung")
         v = browser.axe(d)
         ok(not v, "the notification's page passes axe-core (WCAG 2.2 A/AA)" + (
             "\n" + browser.describe(v) if v else ""))

@@ -174,6 +174,12 @@ static void test_an_escalation_raises_the_notification_and_tells_its_queue(void 
     assert_int_equal(it[0].level, 1);
     assert_int_equal(it[0].tier, NB_TIER_URGENT);
     assert_int_equal(it[0].respond_by, T0 + 24 * HOUR);
+    /* What the escalation overwrote is kept for the ladder: the decision's tier and
+     * respond-by. */
+    assert_true(it[0].raised);
+    assert_int_equal(it[0].raised_tier, NB_TIER_PRIORITY);
+    assert_int_equal(it[0].raised_respond_by, T0 - HOUR);
+    assert_int_equal(it[0].restarted_respond_by, NB_TIME_NONE);
     assert_int_equal(it[0].n_queues, 2);
     assert_int_equal(it[0].latest.offset, 7);
     assert_true(nb_inbox_by_id(v, "e1e1e1e1-e1", T0, &it[1]));
@@ -187,6 +193,15 @@ static void test_an_escalation_raises_the_notification_and_tells_its_queue(void 
     nb_inbox_stats_t st;
     nb_inbox_stats(v, &st);
     assert_int_equal(st.notifications, 1);
+    /* An escalation whose "new" record retention dropped: the decision's values are not
+     * known. */
+    n = note("e2e2e2e2-e2", NB_NOTIFICATION_ESCALATED, NB_TIER_URGENT, T0 + 24 * HOUR, "c", TL[0],
+             NULL);
+    n->escalation_level = 2;
+    add(v, n, 9);
+    assert_true(nb_inbox_by_id(v, "e2e2e2e2", T0, &it[1]));
+    assert_false(it[1].raised);
+    assert_int_equal(it[1].raised_respond_by, NB_TIME_NONE);
     nb_inbox_destroy(v);
 }
 
@@ -243,6 +258,17 @@ static void test_verdicts_take_reassign_close(void **state)
     int64_t restarted;
     assert_true(nb_parse_time("2026-12-09T17:00:00.000Z", &restarted));
     assert_int_equal(it[0].respond_by, restarted); /* the reassignment restarted it */
+    assert_int_equal(it[0].restarted_respond_by, restarted); /* and moved the ladder */
+    assert_int_equal(it[0].raised_respond_by, T0 + HOUR);
+    /* An escalation after it: its respond-by is the next rung's, the restart is kept. */
+    nb_notification_t *n = note("abcd0001-e1", NB_NOTIFICATION_ESCALATED, NB_TIER_URGENT,
+                                restarted + 24 * HOUR, "c", TL[0], NULL);
+    n->escalation_level = 1;
+    add(v, n, 2);
+    assert_int_equal(list(v, TL, false, T0, it, 2), 1);
+    assert_int_equal(it[0].respond_by, restarted + 24 * HOUR);
+    assert_int_equal(it[0].restarted_respond_by, restarted);
+    assert_int_equal(it[0].raised_tier, NB_TIER_PRIORITY);
     /* Refusals and duplicates change nothing; closed leaves the open lists. */
     audit(v, "{\"decision\":\"action_refused\",\"notification_id\":\"abcd0001\",\"owner\":\"x\"}");
     audit(v, "{\"decision\":\"new\",\"notification_id\":\"abcd0001\"}");

@@ -118,7 +118,8 @@ static void test_new_then_whole_ladder(void **state)
         a = find(acts, n, NB_NOTIFY_ACT_ESCALATE);
         assert_non_null(a);
         assert_int_equal(a->rung, r);
-        nb_notify_build_escalation(f->pol, a->decision, a->rung, f->led, &child, t, &note);
+        nb_notify_build_escalation(f->pol, a->decision, a->rung, a->shift, f->led, &child, t,
+                                   &note);
         char want[64];
         snprintf(want, sizeof(want), "%s-e%zu", id, r + 1);
         assert_string_equal(note.notification_id, want);
@@ -396,7 +397,7 @@ static void test_suppressed_audit_id_per_cause(void **state)
     d.rule = &rule;
     d.state = NB_POLICY_SUPPRESSED;
     d.tier = NB_TIER_URGENT;
-    nb_notify_action_t act = {NB_NOTIFY_ACT_SUPPRESSED, &d, NULL, 0};
+    nb_notify_action_t act = {NB_NOTIFY_ACT_SUPPRESSED, &d, NULL, 0, 0};
     static nb_evidence_t e1, e2;
     strcpy(e1.event_id, "gp-1-v1");
     strcpy(e2.event_id, "gp-2-v1");

@@ -59,6 +59,93 @@ static nb_notify_due_t step(fx_t *f, int64_t t)
     return due;
 }
 
+/* The escalations a step publishes: the last one kept. */
+typedef struct escalations_s {
+    int n;
+    nb_notification_t last;
+} escalations_t;
+
+NB_NODISCARD static nb_err_t keep_escalation(void *opaque, const nb_notify_out_t *out)
+{
+    escalations_t *e = opaque;
+    if (out->note && out->action->act == NB_NOTIFY_ACT_ESCALATE) {
+        e->n++;
+        e->last = *out->note;
+    }
+    return NB_ERR_OK;
+}
+
+/* As step(), handing what it publishes to @p sink. */
+static nb_notify_due_t step_to(fx_t *f, int64_t t, nb_notify_sink_t sink, void *opaque)
+{
+    nb_notify_scratch_t scratch = {0};
+    nb_notify_child_t child = {KEY, "9434765919", ""};
+    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
+    nb_notify_due_t due;
+    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, t, f->res), NB_ERR_OK);
+    assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, t, true, &scratch,
+                                    sink, opaque, &due),
+                     NB_ERR_OK);
+    nb_notify_scratch_free(&scratch);
+    return due;
+}
+
+/* The fixture's child becomes a baby on a protection plan (born 20 January 2026) whose 6-8
+ * week review, a mandated health visiting contact, was recorded as was not brought: the
+ * plan's rule fires, and hv_missed_under1 (priority) is made urgent by on_plan_urgent, which
+ * moves it to the urgent tier's ladder. */
+static void baby_on_plan(fx_t *f)
+{
+    nb_ledger_destroy(f->led);
+    f->led = nb_ledger_new(f->dict);
+    nb_context_fact_t cp;
+    memset(&cp, 0, sizeof(cp));
+    strcpy(cp.event_id, "fact-1");
+    strcpy(cp.nhs_number, "9434765919");
+    cp.kind = NB_FACT_CHILD_PROTECTION_PLAN;
+    cp.start_date = nb_days_from_civil(2026, 2, 2);
+    cp.end_date = NB_DATE_NONE;
+    cp.status = NB_FACT_STATUS_CURRENT;
+    strcpy(cp.source_system, "WCCIS");
+    cp.recorded_at = f->t0 - 30 * 24 * HOUR;
+    cp.version = 1;
+    assert_int_equal(nb_ledger_apply_fact(f->led, &cp, NULL), NB_ERR_OK);
+    nb_appointment_event_t a;
+    memset(&a, 0, sizeof(a));
+    strcpy(a.event_id, "hv-1-v1");
+    a.source.agency = NB_AGENCY_HEALTH_VISITING;
+    strcpy(a.source.system, "CYPRIS");
+    a.subject_kind = NB_SUBJECT_CHILD;
+    strcpy(a.nhs_number, "9434765919");
+    a.date_of_birth = nb_days_from_civil(2026, 1, 20);
+    a.expected_delivery_date = NB_DATE_NONE;
+    strcpy(a.appointment_id, "hv-1");
+    strcpy(a.appointment_type, "6_8_week_review");
+    a.mandated_contact = true;
+    a.contact_mode = NB_CONTACT_HOME_VISIT;
+    a.scheduled_start = f->t0 - 2 * HOUR;
+    a.status = NB_STATUS_WAS_NOT_BROUGHT;
+    a.recorded_at = f->t0;
+    a.version = 1;
+    assert_int_equal(nb_ledger_apply(f->led, &a, NULL), NB_ERR_OK);
+}
+
+/* Raises what the ledger calls for at t0; the decision of @p rule (raised new) and its id. */
+static const nb_policy_decision_t *raise_rule(fx_t *f, const char *rule,
+                                              char id[NB_LEDGER_ID_HEX + 1])
+{
+    step(f, f->t0);
+    size_t n;
+    const nb_policy_decision_t *d = nb_policy_result_decisions(f->res, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(d[i].rule->id, rule) == 0 && d[i].state == NB_POLICY_NEW) {
+            snprintf(id, NB_LEDGER_ID_HEX + 1, "%s", d[i].id);
+            return &d[i];
+        }
+    fail_msg("%s was not raised", rule);
+    return NULL;
+}
+
 /* Raises the notification the fixture's missed appointment calls for; its id into @p id. */
 static nb_notify_due_t raise_it(fx_t *f, char id[NB_LEDGER_ID_HEX + 1])
 {
@@ -292,6 +379,116 @@ static void test_reassign_restarts_the_ladder(void **state)
     assert_int_equal(r[0].level, 1);
 }
 
+/* An escalation after a reassignment that restarted the respond-by: the escalated record's
+ * respond-by is when the next rung now falls due (moved as the ladder was), not when it would
+ * have without the reassignment. */
+static void test_escalation_respond_by_after_a_reassignment(void **state)
+{
+    fx_t *f = *state;
+    char id[NB_LEDGER_ID_HEX + 1], err[512];
+    nb_notify_outcome_t o;
+    assert_int_equal(
+        overlay(f, OVERLAY_HEAD "ownership: {respond_by_after_reassign: {working_days: 2}}\n", err,
+                sizeof(err)),
+        NB_ERR_OK);
+    nb_notify_due_t due = raise_it(f, id);
+    size_t nd;
+    const nb_policy_decision_t *d = nb_policy_result_decisions(f->res, &nd);
+    assert_int_equal(d[0].n_rungs, 2);
+    int64_t rb0 = d[0].respond_by, second = d[0].rungs[1].due;
+    assert_int_equal(act(f, NB_ACK_INTENT_REASSIGN, id, "staff-1", due.escalation - HOUR, &o),
+                     NB_NOTIFY_REASSIGNED);
+    int64_t shift = o.respond_by - rb0;
+    assert_true(shift > 0);
+    due = step(f, due.escalation); /* not yet: moved on */
+    escalations_t seen = {0};
+    due = step_to(f, due.escalation, keep_escalation, &seen);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.last.escalation_level, 1);
+    assert_int_equal(seen.last.respond_by, second + shift);
+    assert_int_equal(due.escalation, second + shift); /* the daemon's own timer agrees */
+}
+
+/* A notification the modifiers moved to a tier with a ladder of its own follows that ladder's
+ * ownership keys for a reassignment too: the Cardiff and Vale overlay lets the health visiting
+ * team leader reassign what a health visitor owns on the health visiting ladder, and stops that
+ * ladder on take; the urgent ladder a baby on a plan follows says neither. */
+static void test_ownership_of_the_tier_ladder(void **state)
+{
+    fx_t *f = *state;
+    char id[NB_LEDGER_ID_HEX + 1], errstr[512];
+    nb_notify_outcome_t o;
+    const char *files[] = {NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml",
+                           NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml"};
+    nb_policy_t *pol = NULL;
+    assert_int_equal(nb_policy_load(files, 2, NULL, NULL, &pol, errstr, sizeof(errstr)), NB_ERR_OK);
+    nb_policy_destroy(f->pol);
+    f->pol = pol;
+    baby_on_plan(f);
+    const nb_policy_decision_t *d = raise_rule(f, "hv_missed_under1", id);
+    assert_int_equal(d->tier, NB_TIER_URGENT);
+    assert_true(d->ladder_of_tier);
+    uint64_t hash = d->rule->hash;
+    const nb_policy_ownership_t *own = d->ownership;
+    assert_false(own->stops_on_take);
+    assert_int_equal(own->n_may_reassign, 0);
+    assert_ptr_equal(nb_policy_ownership_at(f->pol, hash, NB_TIER_URGENT), own);
+    /* At its rule's own tier it would follow the health visiting ladder and its keys. */
+    assert_true(nb_policy_ownership_at(f->pol, hash, NB_TIER_PRIORITY)->stops_on_take);
+    assert_ptr_equal(nb_policy_ownership(f->pol, hash),
+                     nb_policy_ownership_at(f->pol, hash, NB_TIER_PRIORITY));
+    nb_ack_t a = action(NB_ACK_INTENT_TAKE, id, "hv-1", "health_visitor");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + HOUR, &o),
+                     NB_NOTIFY_TAKEN);
+    /* The team leader may not take it from her: the urgent ladder does not say so. */
+    a = action(NB_ACK_INTENT_REASSIGN, id, "lead-1", "hv_team_leader");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + HOUR, &o),
+                     NB_NOTIFY_REFUSED);
+    assert_int_equal(o.refusal, NB_NOTIFY_REFUSAL_OWNED_BY);
+}
+
+/* The respond-by a reassignment restarts comes from the ownership block of the ladder the
+ * notification follows: the urgent tier's, for a baby on a plan; and without one, an urgent
+ * notification keeps its tier's time (the end of the day), not its rule's five working days. */
+static void test_reassign_restarts_from_the_tier_ladder(void **state)
+{
+    fx_t *f = *state;
+    char id[NB_LEDGER_ID_HEX + 1], err[512];
+    nb_notify_outcome_t o;
+    baby_on_plan(f);
+    const nb_policy_decision_t *d = raise_rule(f, "hv_missed_under1", id);
+    assert_true(d->ladder_of_tier);
+    int64_t rb0 = d->respond_by;
+    nb_ack_t a = action(NB_ACK_INTENT_REASSIGN, id, "hv-1", "health_visitor");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + HOUR, &o),
+                     NB_NOTIFY_REASSIGNED);
+    assert_int_equal(o.respond_by, rb0); /* the same day's end, as when it was raised */
+
+    teardown(state);
+    setup(state);
+    f = *state;
+    assert_int_equal(overlay(f,
+                             OVERLAY_HEAD
+                             "ladders:\n"
+                             "  - id: urgent\n"
+                             "    override: true\n"
+                             "    rungs:\n"
+                             "      - {after_hours: 4, early: true, to: [named_nurse], tier: "
+                             "urgent}\n"
+                             "      - {after_hours: 8, early: true, to: [safeguarding_team], "
+                             "tier: urgent}\n"
+                             "    ownership: {respond_by_after_reassign: {hours: 2}}\n",
+                             err, sizeof(err)),
+                     NB_ERR_OK);
+    baby_on_plan(f);
+    d = raise_rule(f, "hv_missed_under1", id);
+    assert_true(d->ladder_of_tier);
+    a = action(NB_ACK_INTENT_REASSIGN, id, "hv-1", "health_visitor");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + HOUR, &o),
+                     NB_NOTIFY_REASSIGNED);
+    assert_int_equal(o.respond_by, f->t0 + 3 * HOUR);
+}
+
 /* The state's encoding keeps owners (version 2) and still reads version 1. */
 static void test_state_encoding(void **state)
 {
@@ -473,6 +670,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_take_does_not_stop_escalation_by_default, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reassign_restarts_the_ladder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_respond_by_after_a_reassignment, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ownership_of_the_tier_ladder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reassign_restarts_from_the_tier_ladder, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_state_encoding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_stops_escalation_when_the_policy_says, setup,

@@ -478,6 +478,86 @@ static void test_tier_ladder_refusals(void **state)
                   "notification");
 }
 
+/* The ladder a page shows is the daemon's: nb_policy_ladder() gives exactly the rungs, the
+ * ownership keys and the tier's ladder of a decision. A baby on a protection plan who missed a
+ * health visit (hv_missed_under1, priority) is made urgent by on_plan_urgent, and follows the
+ * urgent ladder, not the health visiting one. */
+static void test_the_ladder_is_the_decisions(void **state)
+{
+    (void)state;
+    const char *files[] = {NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml"};
+    nb_policy_t *pol = NULL;
+    char errstr[1024];
+    assert_int_equal(nb_policy_load(files, 1, NULL, NULL, &pol, errstr, sizeof(errstr)), NB_ERR_OK);
+    kid_t k;
+    kid_new(&k, "2024-12-01");
+    kid_fact(&k, NB_FACT_CHILD_PROTECTION_PLAN, "2025-01-15");
+    kid_ev(&k, "h1", "2025-02-06T10:00Z", NB_STATUS_NO_ACCESS_VISIT);
+    eval(pol, &k, "2025-02-06T14:00Z");
+    const nb_policy_decision_t *d = decision(&k, "hv_missed_under1");
+    assert_non_null(d);
+    assert_int_equal(d->base_tier, NB_TIER_PRIORITY);
+    assert_int_equal(d->tier, NB_TIER_URGENT);
+    assert_true(d->ladder_of_tier);
+    nb_policy_ladder_t l;
+    assert_int_equal(nb_policy_ladder(pol, d->rule, d->tier, d->decided_at, d->respond_by, &l),
+                     NB_ERR_OK);
+    assert_true(l.of_tier);
+    assert_int_equal(l.rule_tier, NB_TIER_PRIORITY);
+    assert_string_equal(l.id, "urgent");
+    assert_non_null(l.title);
+    assert_ptr_equal(l.ownership, d->ownership);
+    assert_int_equal(l.n_rungs, d->n_rungs);
+    assert_int_equal(l.n_rungs, 2);
+    for (size_t i = 0; i < l.n_rungs; i++) {
+        assert_int_equal(l.rungs[i].due, d->rungs[i].due);
+        assert_int_equal(l.rungs[i].after_ms, d->rungs[i].after_ms);
+        assert_int_equal(l.rungs[i].tier, d->rungs[i].tier);
+        assert_int_equal(l.rungs[i].early, d->rungs[i].early);
+        assert_int_equal(l.rungs[i].n_roles, d->rungs[i].n_roles);
+        for (size_t r = 0; r < l.rungs[i].n_roles; r++)
+            assert_ptr_equal(l.rungs[i].roles[r], d->rungs[i].roles[r]);
+    }
+    /* The urgent ladder: the named nurse 4 hours after it was raised, the duty team after 8. */
+    assert_int_equal(l.rungs[0].due, d->decided_at + 4 * HOUR);
+    assert_string_equal(l.rungs[0].roles[0]->id, "named_nurse");
+    assert_int_equal(l.rungs[1].due, d->decided_at + 8 * HOUR);
+    assert_string_equal(l.rungs[1].roles[0]->id, "safeguarding_team");
+
+    /* At the rule's own tier: its own ladder, the team leader a day after the respond-by, then
+     * on to the named nurse and the duty team ('then'). */
+    assert_int_equal(nb_policy_ladder(pol, d->rule, d->base_tier, d->decided_at, d->respond_by, &l),
+                     NB_ERR_OK);
+    assert_false(l.of_tier);
+    assert_string_equal(l.id, "hv_team_leader_first");
+    assert_int_equal(l.n_rungs, 3);
+    assert_int_equal(l.rungs[0].due, d->respond_by + 24 * HOUR);
+    assert_string_equal(l.rungs[0].roles[0]->id, "hv_team_leader");
+    assert_int_equal(l.rungs[2].tier, NB_TIER_URGENT);
+
+    /* The plan's own rule is urgent already: its own ladder, not the tier's. */
+    const nb_policy_decision_t *plan = decision(&k, "wnb_child_on_plan");
+    assert_non_null(plan);
+    assert_int_equal(
+        nb_policy_ladder(pol, plan->rule, plan->tier, plan->decided_at, plan->respond_by, &l),
+        NB_ERR_OK);
+    assert_false(l.of_tier);
+    assert_string_equal(l.id, "urgent");
+    assert_int_equal(l.n_rungs, plan->n_rungs);
+
+    /* Not a rule of this policy, not a tier. */
+    nb_policy_rule_info_t other = *d->rule;
+    assert_int_equal(nb_policy_ladder(pol, &other, d->tier, d->decided_at, d->respond_by, &l),
+                     NB_ERR_INVALID_ARG);
+    assert_int_equal(l.n_rungs, 0);
+    assert_non_null(l.ownership);
+    assert_int_equal(
+        nb_policy_ladder(pol, d->rule, NB_TIER__COUNT, d->decided_at, d->respond_by, &l),
+        NB_ERR_INVALID_ARG);
+    nb_policy_destroy(pol);
+    kid_free(&k);
+}
+
 /* ---- self-managing young people ---------------------------------------------------------- */
 
 static const char cancellations[] =
@@ -561,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_overlap_refusals),
         cmocka_unit_test(test_raised_tier_follows_its_ladder),
         cmocka_unit_test(test_tier_ladder_refusals),
+        cmocka_unit_test(test_the_ladder_is_the_decisions),
         cmocka_unit_test(test_self_managing_presumed_from_the_policy_age),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

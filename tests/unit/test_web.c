@@ -1,7 +1,8 @@
 /*
  * unit.web: the pure parts of the inbox's web module: users file parsing, CIDR matching,
  * tokens and their comparison, the rate limiter, the session table, the cookie, HTML
- * escaping and form fields.
+ * escaping and form fields; a notification's page with its escalation ladder, as the inbox
+ * command's backend reads it from the shipped policy (cli/inbox_backend.h).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,9 @@
 #include <unistd.h>
 
 #include "notbrought/web.h"
+
+#include "cli/inbox_backend.h"
+#include "web/internal.h"
 
 /* ---- users file ---------------------------------------------------------------------------- */
 
@@ -491,6 +495,284 @@ static void test_config_inbox_checks(void **state)
     nb_config_destroy(c);
 }
 
+/* ---- a notification's page: its escalation ladder ------------------------------------------ */
+
+#define HOUR (3600LL * 1000)
+
+static int64_t at_time(const char *s)
+{
+    int64_t ms = 0;
+    if (!nb_parse_time(s, &ms))
+        fail_msg("bad time %s", s);
+    return ms;
+}
+
+static nb_policy_t *shipped(bool local)
+{
+    const char *files[] = {NB_SOURCE_DIR "/config/policy/wnb-wales-base.yaml",
+                           NB_SOURCE_DIR "/config/policy/cardiff-and-vale.yaml"};
+    nb_policy_t *pol = NULL;
+    char errstr[512];
+    assert_int_equal(nb_policy_load(files, local ? 2 : 1, NULL, NULL, &pol, errstr, sizeof(errstr)),
+                     NB_ERR_OK);
+    return pol;
+}
+
+/* The page of a notification of @p rule raised at @p tier at @p raised with respond-by @p rb,
+ * at escalation @p level, open and told on @p route; its ladder from @p pol (NULL: none). */
+static nb_web_detail_t *page_of(const nb_policy_t *pol, const char *rule, nb_tier_t tier,
+                                int64_t raised, int64_t rb, int level, const char *route)
+{
+    nb_web_detail_t *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    nb_inbox_item_t *it = &d->item;
+    snprintf(it->notification_id, sizeof(it->notification_id), "0123456789abcdef0123456789abcdef");
+    snprintf(it->reference, sizeof(it->reference), "WNB-2345-6789");
+    snprintf(it->child_key, sizeof(it->child_key), "child-1");
+    snprintf(it->rule_id, sizeof(it->rule_id), "%s", rule);
+    it->raised = true;
+    it->tier = it->raised_tier = tier;
+    it->level = level;
+    it->created_at = it->updated_at = raised;
+    it->respond_by = it->raised_respond_by = rb;
+    it->restarted_respond_by = NB_TIME_NONE;
+    it->state = NB_INBOX_OPEN;
+    it->n_queues = 1;
+    snprintf(it->queues[0], sizeof(it->queues[0]), "%s", route);
+    d->ladder_known = NB__WEB_LADDER_NO_POLICY;
+    if (pol) {
+        nb_err_t e = nb__inbox_ladder(pol, it, &d->ladder);
+        d->ladder_known = e == NB_ERR_OK          ? NB__WEB_LADDER_KNOWN
+                          : e == NB_ERR_NOT_FOUND ? NB__WEB_LADDER_NO_RULE
+                                                  : NB__WEB_LADDER_NO_POLICY;
+    }
+    return d;
+}
+
+/* The page as HTML (NUL-terminated; free it). */
+static char *render(const nb_web_detail_t *d, int64_t now)
+{
+    nb_web_session_t s;
+    memset(&s, 0, sizeof(s));
+    memset(s.csrf, 'a', NB_WEB_TOKEN_HEX);
+    s.signed_in = true;
+    snprintf(s.user.id, sizeof(s.user.id), "hv.jones");
+    const char *queues[] = {d->item.queues[0]};
+    nb_buf_t b = {0};
+    assert_true(nb__page_detail(&b, &s, d, queues, 1, now, NB_NOTIFY_ZONE_EUROPE_LONDON));
+    nb_buf_add(&b, "", 1);
+    assert_int_equal(b.err, NB_ERR_OK);
+    return (char *)b.data;
+}
+
+static void has(const char *html, const char *want)
+{
+    if (!strstr(html, want)) {
+        fprintf(stderr, "%s\n", html);
+        fail_msg("the page has no \"%s\"", want);
+    }
+}
+
+static void has_not(const char *html, const char *want)
+{
+    if (strstr(html, want)) {
+        fprintf(stderr, "%s\n", html);
+        fail_msg("the page has \"%s\"", want);
+    }
+}
+
+/* A child on a plan (wnb_child_on_plan, urgent): the urgent ladder tells the named nurse again
+ * 4 hours after it was raised, then the duty team after 8. The page used to say "no further
+ * step" because the named nurse had been told already. */
+static void test_page_ladder_tells_the_named_nurse_again(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = shipped(false);
+    int64_t t0 = at_time("2026-03-10T10:00:00Z"), rb = at_time("2026-03-10T23:59:59.999Z");
+    nb_web_detail_t *d = page_of(pol, "wnb_child_on_plan", NB_TIER_URGENT, t0, rb, 0,
+                                 "queue:childrens-services-allocated-social-worker");
+    assert_int_equal(d->ladder_known, NB__WEB_LADDER_KNOWN);
+    char *html = render(d, t0 + HOUR);
+    has_not(html, "no further step");
+    has(html, "<h2>What happens next</h2>\n<p>If nobody closes it by Tuesday 10 March 2026 at "
+              "14:00 GMT, it escalates: Named nurse for safeguarding children (again) will be "
+              "told.</p>");
+    has(html, "<table id=\"ladder\">\n<caption>Escalation ladder: Urgent: early alerts to the "
+              "named nurse within hours, then the safeguarding duty team</caption>");
+    has(html, "<th scope=\"col\">Step</th><th scope=\"col\">When</th>");
+    has(html, "<tr><th scope=\"row\">1</th><td>10 Mar 2026 14:00 GMT (an early alert)</td>"
+              "<td>Named nurse for safeguarding children (again)</td><td>urgent</td>"
+              "<td>next: in 3 hours</td></tr>");
+    has(html, "<tr><th scope=\"row\">2</th><td>10 Mar 2026 18:00 GMT (an early alert)</td>"
+              "<td>Health board safeguarding children team (duty)</td><td>urgent</td>"
+              "<td>later</td></tr>");
+    has(html, "Only closing it stops this ladder");
+    has_not(html, "followed because");
+    free(html);
+
+    /* Once the first rung was reached (the history says when), the second is next; overdue
+     * when its time has passed. */
+    d->item.level = 1;
+    d->n_steps = 2;
+    snprintf(d->steps[0].what, sizeof(d->steps[0].what), "raised");
+    d->steps[0].at = t0;
+    snprintf(d->steps[1].what, sizeof(d->steps[1].what), "escalated");
+    d->steps[1].at = t0 + 4 * HOUR + 60000;
+    d->steps[1].level = 1;
+    html = render(d, t0 + 9 * HOUR);
+    has(html, "<tr><th scope=\"row\">1</th><td>10 Mar 2026 14:01 GMT (an early alert)</td>"
+              "<td>Named nurse for safeguarding children (again)</td><td>urgent</td>"
+              "<td>done: told</td></tr>");
+    has(html, "<td><strong>next: due 1 hour ago</strong></td>");
+    has(html, "<p>It was due to escalate at Tuesday 10 March 2026 at 18:00 GMT: Health board "
+              "safeguarding children team (duty) will be told.</p>");
+    free(html);
+
+    /* Closed: nothing more happens. */
+    d->item.state = NB_INBOX_CLOSED;
+    html = render(d, t0 + 5 * HOUR);
+    has(html, "<p>Nothing: it is closed.</p>");
+    has(html, "<td>will not happen: it is closed</td>");
+    has(html, "<td>done: told</td>");
+    free(html);
+    d->item.state = NB_INBOX_WITHDRAWN;
+    html = render(d, t0 + 5 * HOUR);
+    has(html, "<td>will not happen: it was withdrawn</td>");
+    free(html);
+    free(d);
+    nb_policy_destroy(pol);
+}
+
+/* A baby on a plan under hv_missed_under1 (priority), made urgent by on_plan_urgent: the page
+ * shows the urgent tier's ladder, as the daemon follows it, and says why; at its own tier the
+ * health visiting ladder, whose first rung is a day after the respond-by. */
+static void test_page_ladder_of_the_tier(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = shipped(false);
+    int64_t t0 = at_time("2026-03-10T10:00:00Z"), rb = at_time("2026-03-10T23:59:59.999Z");
+    nb_web_detail_t *d =
+        page_of(pol, "hv_missed_under1", NB_TIER_URGENT, t0, rb, 0, "queue:hv-caseload");
+    char *html = render(d, t0 + HOUR);
+    has(html, "<caption>Escalation ladder: Urgent: early alerts to the named nurse within hours, "
+              "then the safeguarding duty team; followed because modifiers raised it from "
+              "priority to urgent (the urgent tier's ladder, not its rule's)</caption>");
+    has(html, "<tr><th scope=\"row\">1</th><td>10 Mar 2026 14:00 GMT (an early alert)</td>"
+              "<td>Named nurse for safeguarding children</td><td>urgent</td>");
+    has_not(html, "team leader");
+    free(html);
+    free(d);
+
+    /* At its own tier: the respond-by plus 24 hours (not the respond-by), then the named
+     * nurse and the duty team. */
+    rb = at_time("2026-03-17T17:00:00Z");
+    d = page_of(pol, "hv_missed_under1", NB_TIER_PRIORITY, t0, rb, 0, "queue:hv-caseload");
+    html = render(d, t0 + HOUR);
+    has(html, "<caption>Escalation ladder: Health visiting team leader a day after the response "
+              "was due, then on to the named nurse</caption>");
+    has(html, "<tr><th scope=\"row\">1</th><td>18 Mar 2026 17:00 GMT</td><td>Health visiting "
+              "team leader</td><td>priority</td><td>next: in 8 days</td></tr>");
+    has(html, "<tr><th scope=\"row\">2</th><td>19 Mar 2026 17:00 GMT</td><td>Named nurse");
+    has(html, "<tr><th scope=\"row\">3</th><td>21 Mar 2026 17:00 GMT</td><td>Health board "
+              "safeguarding children team (duty)</td><td>urgent</td><td>later</td></tr>");
+    has(html, "If nobody closes it by Wednesday 18 March 2026 at 17:00 GMT, it escalates: "
+              "Health visiting team leader will be told.");
+    free(html);
+
+    /* A reassignment restarted the respond-by two days later: the rungs still to come move
+     * with it. */
+    d->item.restarted_respond_by = rb + 48 * HOUR;
+    d->item.respond_by = rb + 48 * HOUR;
+    d->item.state = NB_INBOX_OWNED;
+    snprintf(d->item.owner_queue, sizeof(d->item.owner_queue), "queue:hv-team-north");
+    html = render(d, t0 + HOUR);
+    has(html, "<tr><th scope=\"row\">1</th><td>20 Mar 2026 17:00 GMT</td>");
+    has(html, "A reassignment restarted its respond-by");
+    free(html);
+
+    /* The record was made under another version of the policy. */
+    d->have_record = true;
+    d->record.kind = NB_NOTIFICATION_NEW;
+    snprintf(d->record.policy_name, sizeof(d->record.policy_name), "wnb-wales-base");
+    snprintf(d->record.policy_version, sizeof(d->record.policy_version), "2024.9");
+    snprintf(d->record.policy_hash, sizeof(d->record.policy_hash), "0123abcd");
+    html = render(d, t0 + HOUR);
+    has(html, "<p>This notification was raised under another version of the policy "
+              "(wnb-wales-base 2024.9) than the one the inbox has loaded (wnb-wales-base "
+              "2025.1): the ladder shown is the loaded policy's.</p>");
+    free(html);
+    snprintf(d->record.policy_hash, sizeof(d->record.policy_hash), "%s", d->ladder.policy_hash);
+    html = render(d, t0 + HOUR);
+    has_not(html, "another version of the policy");
+    free(html);
+    free(d);
+    nb_policy_destroy(pol);
+}
+
+/* Cardiff and Vale's health visiting ladder stops when a health visitor takes the
+ * notification: taken, its rungs will not happen; handed to a queue, they will. */
+static void test_page_ladder_stops_on_take(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = shipped(true);
+    int64_t t0 = at_time("2026-03-10T10:00:00Z"), rb = at_time("2026-03-13T17:00:00Z");
+    nb_web_detail_t *d = page_of(pol, "hv_missed_under1", NB_TIER_PRIORITY, t0, rb, 0,
+                                 "queue:cav-health-visiting-duty");
+    assert_true(d->ladder.stops_on_take);
+    char *html = render(d, t0 + HOUR);
+    has(html, "If nobody takes or closes it by");
+    has(html, "<p>Taking it stops this ladder; so does closing it.</p>");
+    free(html);
+    d->item.state = NB_INBOX_OWNED;
+    snprintf(d->item.owner, sizeof(d->item.owner), "hv.jones");
+    html = render(d, t0 + HOUR);
+    has(html, "<p>It does not escalate while hv.jones has it: this ladder stops when someone "
+              "takes a notification. It stays open until it is closed.</p>");
+    has(html, "<td>will not happen: it is taken, and taking it stops this ladder</td>");
+    has_not(html, "will be told");
+    has_not(html, "next:");
+    free(html);
+    free(d);
+    nb_policy_destroy(pol);
+}
+
+/* When the ladder cannot be known, the page says why rather than guessing. */
+static void test_page_ladder_not_known(void **state)
+{
+    (void)state;
+    nb_policy_t *pol = shipped(false);
+    int64_t t0 = at_time("2026-03-10T10:00:00Z");
+    nb_web_detail_t *d =
+        page_of(pol, "no_such_rule", NB_TIER_ROUTINE, t0, t0 + 24 * HOUR, 0, "queue:hv-caseload");
+    assert_int_equal(d->ladder_known, NB__WEB_LADDER_NO_RULE);
+    char *html = render(d, t0);
+    has(html, "Its escalation ladder cannot be shown: the policy the inbox loaded (wnb-wales-base "
+              "2025.1) has no rule no_such_rule.");
+    has_not(html, "<table id=\"ladder\">");
+    free(html);
+    free(d);
+    /* A rule without a ladder. */
+    d = page_of(pol, "late_booking", NB_TIER_PRIORITY, t0, t0 + 24 * HOUR, 0,
+                "queue:community-midwife");
+    assert_int_equal(d->ladder_known, NB__WEB_LADDER_KNOWN);
+    html = render(d, t0);
+    has(html, "Its rule has no escalation ladder: there is no further step");
+    has_not(html, "<table id=\"ladder\">");
+    free(html);
+    free(d);
+    d = page_of(NULL, "hv_missed_under1", NB_TIER_ROUTINE, t0, t0 + 24 * HOUR, 0,
+                "queue:hv-caseload");
+    html = render(d, t0);
+    has(html, "the inbox has no policy loaded");
+    free(html);
+    d->ladder_known = NB__WEB_LADDER_NO_RAISED;
+    html = render(d, t0);
+    has(html, "the inbox no longer holds the record it was raised with");
+    free(html);
+    free(d);
+    nb_policy_destroy(pol);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +792,10 @@ int main(void)
         cmocka_unit_test(test_sessions_full_table),
         cmocka_unit_test(test_config_inbox_section_nests),
         cmocka_unit_test(test_config_inbox_checks),
+        cmocka_unit_test(test_page_ladder_tells_the_named_nurse_again),
+        cmocka_unit_test(test_page_ladder_of_the_tier),
+        cmocka_unit_test(test_page_ladder_stops_on_take),
+        cmocka_unit_test(test_page_ladder_not_known),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
