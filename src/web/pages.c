@@ -154,7 +154,7 @@ static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now
         return true;
     if (!(*items = calloc(NB__WEB_PAGE_ITEMS, sizeof(**items))))
         return false;
-    nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS};
+    nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS, NULL};
     nb__web_view_lock(view);
     *total = nb_inbox_list(view.view, &q, *items);
     nb__web_view_unlock(view);
