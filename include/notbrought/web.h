@@ -234,6 +234,12 @@ typedef struct nb_web_backend_s {
      *  error when the rule is not in the policy the command loaded. */
     NB_NODISCARD nb_err_t (*next_step)(void *opaque, const char *rule_id, int level, char *out,
                                        size_t size);
+    /** Whether a person acting in @p queue (a route) may reassign @p it when another person
+     *  owns it: the policy's may_reassign_owned names a role whose route is @p queue. The
+     *  reassignment form then says the person acts in that queue, so that a team leader's
+     *  role reaches the daemon, which decides all the same. NULL: the person acts in the
+     *  first of her queues the notification has. */
+    bool (*may_reassign)(void *opaque, const nb_inbox_item_t *it, const char *queue);
 } nb_web_backend_t;
 
 /**

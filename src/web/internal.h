@@ -56,13 +56,16 @@ const char *nb__web_intent_words(nb_ack_intent_t intent);
 
 /**
  * @brief The NotificationAck a form makes: its id from the form's form_id (sending the same
- *        form twice is one action), who from the session, the queue acted in (the first of
- *        the user's queues the notification has), and the form's fields: reason and note;
- *        reassign: to_queue or to_user, and a reason; close: action (and a reason for
+ *        form twice is one action), who from the session, the queue acted in (its role: the
+ *        first of the user's queues the notification has; for a reassignment of what another
+ *        person owns, a queue of hers that @p be's may_reassign allows), and the form's
+ *        fields: reason and note; reassign: to_queue or to_user (a user of @p users when not
+ *        NULL, else any well-formed id), and a reason; close: action (and a reason for
  *        no_further_action).
  * @returns false with what to correct in @p why (a sentence for the user).
  */
 bool nb__web_action_build(const nb_web_session_t *s, const nb_inbox_item_t *it,
+                          const nb_web_users_t *users, const nb_web_backend_t *be,
                           nb_ack_intent_t intent, const char *body, size_t len, int64_t now_ms,
                           nb_ack_t *ack, char *why, size_t why_size);
 

@@ -150,11 +150,13 @@ static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now
     nb__web_queues(s, queues);
     *items = NULL;
     *n = *total = 0;
-    if (!view.view || s->user.n_queues == 0)
+    if (!view.view)
         return true;
     if (!(*items = calloc(NB__WEB_PAGE_ITEMS, sizeof(**items))))
         return false;
-    nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS, NULL};
+    /* Her queues' and what she owns (given to her in person, in none of them). */
+    nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS,
+                          s->user.id};
     nb__web_view_lock(view);
     *total = nb_inbox_list(view.view, &q, *items);
     nb__web_view_unlock(view);

@@ -426,7 +426,7 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
     if (ref && c->w->view.view) {
         nb__web_view_lock(c->w->view);
         found = nb_inbox_by_reference(c->w->view.view, ref, c->now, &it) &&
-                nb_inbox_visible(&it, queues, c->s.user.n_queues);
+                nb_inbox_visible_to(&it, c->s.user.id, queues, c->s.user.n_queues);
         nb__web_view_unlock(c->w->view);
     }
     if (!found)
@@ -439,8 +439,9 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
     return nb__redirect(c, location);
 }
 
-/* Finds the notification @p id for the session's user (one of its queues must be hers) and,
- * when @p d is not NULL, the child's notifications: under the view's lock. */
+/* Finds the notification @p id for the session's user (one of its queues must be hers, or she
+ * owns it: taken, or reassigned to her in person) and, when @p d is not NULL, the child's
+ * notifications: under the view's lock. */
 static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_web_detail_t *d)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
@@ -449,7 +450,7 @@ static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_w
         return false;
     nb__web_view_lock(c->w->view);
     bool found = nb_inbox_by_id(c->w->view.view, id, c->now, it) &&
-                 nb_inbox_visible(it, queues, c->s.user.n_queues);
+                 nb_inbox_visible_to(it, c->s.user.id, queues, c->s.user.n_queues);
     if (found && d) {
         size_t n = nb_inbox_child(c->w->view.view, it->child_key, c->now, d->others,
                                   NB__WEB_DETAIL_OTHERS);
@@ -543,8 +544,9 @@ static enum MHD_Result nb__post_action(nb__ctx_t *c, const char *path, nb__req_t
         return nb__message(c, MHD_HTTP_NOT_FOUND, "Not found",
                            "There is no such notification in your queues.");
     nb_ack_t ack;
-    if (!nb__web_action_build(&c->s, &it, intent, (const char *)rq->body.data, rq->body.len, c->now,
-                              &ack, why, sizeof(why)))
+    if (!nb__web_action_build(&c->s, &it, c->w->users, &c->w->backend, intent,
+                              (const char *)rq->body.data, rq->body.len, c->now, &ack, why,
+                              sizeof(why)))
         return nb__detail(c, id, why, MHD_HTTP_UNPROCESSABLE_CONTENT);
     char errstr[256] = "";
     nb_err_t err =

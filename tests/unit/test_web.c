@@ -1,7 +1,7 @@
 /*
  * unit.web: the pure parts of the inbox's web module: users file parsing, CIDR matching,
  * tokens and their comparison, the rate limiter, the session table, the cookie, HTML
- * escaping and form fields.
+ * escaping and form fields; and, through web/internal.h, what a reassignment form becomes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "notbrought/web.h"
+#include "web/internal.h"
 
 /* ---- users file ---------------------------------------------------------------------------- */
 
@@ -491,6 +492,104 @@ static void test_config_inbox_checks(void **state)
     nb_config_destroy(c);
 }
 
+/* ---- the reassignment form ----------------------------------------------------------------- */
+
+#define FORM_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static nb_web_session_t session_of(const char *id, const char *q1, const char *q2)
+{
+    nb_web_session_t s;
+    memset(&s, 0, sizeof(s));
+    s.signed_in = true;
+    snprintf(s.user.id, sizeof(s.user.id), "%s", id);
+    snprintf(s.user.name, sizeof(s.user.name), "%s", id);
+    if (q1)
+        snprintf(s.user.queues[s.user.n_queues++], sizeof(s.user.queues[0]), "%s", q1);
+    if (q2)
+        snprintf(s.user.queues[s.user.n_queues++], sizeof(s.user.queues[0]), "%s", q2);
+    return s;
+}
+
+/* The policy as the inbox's backend knows it: only the team leader's queue may reassign
+ * what another person owns. */
+static bool lead_may_reassign(void *opaque, const nb_inbox_item_t *it, const char *queue)
+{
+    (void)opaque;
+    (void)it;
+    return strcmp(queue, "queue:hv-team-leader") == 0;
+}
+
+static bool build(const nb_web_session_t *s, const nb_inbox_item_t *it, const nb_web_users_t *u,
+                  const nb_web_backend_t *be, nb_ack_intent_t intent, const char *body,
+                  nb_ack_t *ack, char *why)
+{
+    return nb__web_action_build(s, it, u, be, intent, body, strlen(body), 1000, ack, why, 160);
+}
+
+/* A person a notification is reassigned to must be one of the users file when the inbox has
+ * one (a form error, 422, otherwise); with the proxy alone, any well-formed id. A team leader
+ * reassigning what another person owns acts in the queue that holds her role. */
+static void test_reassign_to_a_person_checks_who(void **state)
+{
+    (void)state;
+    char err[256], why[160];
+    nb_web_users_t *users = parse("users:\n"
+                                  "  - {id: hv.lead, name: Pat Lead, queues: [queue:hv-caseload,"
+                                  " queue:hv-team-leader]}\n"
+                                  "  - {id: hv.evans, name: Sam Evans, queues: [queue:hv-north]}\n",
+                                  err, sizeof(err));
+    assert_non_null(users);
+    nb_web_session_t s = session_of("hv.lead", "queue:hv-caseload", "queue:hv-team-leader");
+    nb_inbox_item_t it;
+    memset(&it, 0, sizeof(it));
+    strcpy(it.notification_id, "abcd0001");
+    strcpy(it.owner, "hv.jones");
+    strcpy(it.owner_queue, "queue:hv-caseload");
+    it.n_queues = 1;
+    strcpy(it.queues[0], "queue:hv-caseload");
+    it.state = NB_INBOX_OWNED;
+    nb_ack_t ack;
+    assert_false(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=hv.nobody&reason=leave", &ack, why));
+    assert_non_null(strstr(why, "Nobody with the user id hv.nobody is in this inbox"));
+    assert_false(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=hv+evans%21&reason=leave", &ack, why));
+    assert_non_null(strstr(why, "letters, digits"));
+    /* Known: made, acting in the first of her queues the notification has. */
+    assert_true(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=hv.evans&reason=leave", &ack, why));
+    assert_string_equal(ack.reassign_to_user, "hv.evans");
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    assert_string_equal(ack.ack_id, "inbox-0123456789abcdef0123456789abcdef");
+    /* With the policy known: in the queue of the role that may reassign what is owned. */
+    nb_web_backend_t be = {0};
+    be.may_reassign = lead_may_reassign;
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=hv.evans&reason=leave", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-team-leader");
+    assert_string_equal(ack.user_id, "hv.lead");
+    /* Not for a take, nor for what nobody or she herself owns. */
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_TAKE, "form_id=" FORM_ID, &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    strcpy(it.owner, "hv.lead");
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_queue=queue:hv-north&reason=moved", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    /* With the proxy alone (no users file): any well-formed id. */
+    assert_true(build(&s, &it, NULL, NULL, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=gp.singh&reason=leave", &ack, why));
+    assert_false(build(&s, &it, NULL, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=gp+singh&reason=leave", &ack, why));
+    /* Someone given it in person, in none of her own queues or none at all, acts in the
+     * queue it is with. */
+    nb_web_session_t gp = session_of("gp.singh", NULL, NULL);
+    strcpy(it.owner, "gp.singh");
+    assert_true(build(&gp, &it, NULL, NULL, NB_ACK_INTENT_CLOSE,
+                      "form_id=" FORM_ID "&action=contacted_family", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    nb_web_users_destroy(users);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -510,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_sessions_full_table),
         cmocka_unit_test(test_config_inbox_section_nests),
         cmocka_unit_test(test_config_inbox_checks),
+        cmocka_unit_test(test_reassign_to_a_person_checks_who),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
