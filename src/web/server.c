@@ -394,10 +394,12 @@ static enum MHD_Result nb__post_signout(nb__ctx_t *c, nb__req_t *rq)
                                      : "You are signed out of the inbox.");
 }
 
-static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const char *find_error, unsigned status)
+static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const nb__web_list_t *sel,
+                                      const char *find_error, unsigned status)
 {
     nb_buf_t b = {0};
-    if (!nb__page_inbox(&b, &c->s, c->w->view, c->now, c->w->zone, find_error)) {
+    nb__web_list_t all = {NULL, 1, NULL};
+    if (!nb__page_inbox(&b, &c->s, c->w->view, sel ? sel : &all, c->now, c->w->zone, find_error)) {
         nb_buf_free(&b);
         return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                            "The server ran out of memory. Try again.");
@@ -405,11 +407,27 @@ static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const char *find_error, unsi
     return nb__send(c, status, &b, NULL, NULL);
 }
 
+/* GET /, /?queue=<one of her queues, or "yours">&page=<n>: the list of one queue, or of what
+ * she owns, a page at a time. A queue she is not in (or not a queue) shows all of hers, 404. */
 static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
 {
     if (!c->have || !c->s.signed_in)
         return nb__redirect(c, "/signin");
-    return nb__inbox_page(c, NULL, MHD_HTTP_OK);
+    const char *queue = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "queue");
+    const char *page = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "page");
+    nb__web_list_t sel = {NULL, 1, NULL};
+    if (page && page[0] && strspn(page, "0123456789") == strlen(page) && strlen(page) <= 6)
+        sel.page = (size_t)strtoul(page, NULL, 10);
+    if (queue && strcmp(queue, NB__WEB_MINE) == 0)
+        sel.queue = NB__WEB_MINE;
+    for (size_t i = 0; queue && queue[0] && !sel.queue && i < c->s.user.n_queues; i++)
+        if (strcmp(queue, c->s.user.queues[i]) == 0)
+            sel.queue = c->s.user.queues[i];
+    if (queue && queue[0] && !sel.queue) {
+        sel.notice = "You are not in that queue: the notifications of all your queues are shown.";
+        return nb__inbox_page(c, &sel, NULL, MHD_HTTP_NOT_FOUND);
+    }
+    return nb__inbox_page(c, &sel, NULL, MHD_HTTP_OK);
 }
 
 /* GET /find?ref=WNB-XXXX-XXXX: to the notification's page when it is in the user's queues;
@@ -430,7 +448,7 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
         nb__web_view_unlock(c->w->view);
     }
     if (!found)
-        return nb__inbox_page(c,
+        return nb__inbox_page(c, NULL,
                               "No notification in your queues has that reference. A reference "
                               "looks like WNB-7K2M-Q9XP.",
                               MHD_HTTP_NOT_FOUND);
