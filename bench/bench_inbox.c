@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     if (!page)
         return 1;
     const char *queues[2] = {route[3], route[17]};
-    nb_inbox_query_t q = {queues, 2, false, now, 0, PAGE};
+    nb_inbox_query_t q = {queues, 2, false, now, 0, PAGE, NULL};
     enum { ROUNDS = 20 };
     double worst = 0, sum = 0;
     size_t total = 0;

@@ -125,6 +125,8 @@ typedef struct nb_inbox_query_s {
     int64_t now_ms; /**< for overdue */
     size_t offset;  /**< skip this many */
     size_t limit;   /**< at most this many into out */
+    const char *user; /**< a user id: also the notifications this person owns (taken, or
+                           reassigned to her in person), whatever their queues; NULL: none */
 } nb_inbox_query_t;
 
 /**
@@ -148,6 +150,25 @@ bool nb_inbox_by_id(const nb_inbox_t *v, const char *notification_id, int64_t no
 /** @brief Whether a user of these queues may see the item (a recipient route or its queue is
  *         one of them). */
 bool nb_inbox_visible(const nb_inbox_item_t *it, const char *const *queues, size_t n_queues);
+/** @brief Whether the user @p user_id, of these queues, may see the item: one of her queues
+ *         has it (nb_inbox_visible()), or she owns it (she took it, or it was reassigned to
+ *         her in person). */
+bool nb_inbox_visible_to(const nb_inbox_item_t *it, const char *user_id, const char *const *queues,
+                         size_t n_queues);
+/** How many open (or owned) notifications one queue of a query holds. */
+typedef struct nb_inbox_count_s {
+    size_t open;    /**< open or owned */
+    size_t overdue; /**< of those, past their respond-by */
+} nb_inbox_count_t;
+/**
+ * @brief Counts, for each of @p q's queues, the open notifications it holds (as
+ *        nb_inbox_list() would list them for that queue alone), into @p per_queue
+ *        (q->n_queues of them), and into @p mine those q->user owns (zero when q->user is
+ *        NULL). q->closed, offset and limit are not used.
+ * @returns false on no memory.
+ */
+bool nb_inbox_count(const nb_inbox_t *v, const nb_inbox_query_t *q, nb_inbox_count_t *per_queue,
+                    nb_inbox_count_t *mine);
 
 /**
  * @brief A child's notifications, newest first.

@@ -229,7 +229,9 @@ typedef struct nb_policy_ownership_s {
     bool reassign_restarts; /**< reassign_restarts_respond_by [true] */
     size_t n_may_reassign;  /**< may_reassign_owned: roles that may reassign what another person
                                  owns [none] */
-    const char *may_reassign[NB_POLICY_MAX_REASSIGNERS];
+    const char *may_reassign[NB_POLICY_MAX_REASSIGNERS];       /**< their role ids */
+    const char *may_reassign_route[NB_POLICY_MAX_REASSIGNERS]; /**< each one's route
+                                                                    ("queue:hv-team-leader") */
 } nb_policy_ownership_t;
 
 /** @brief The ownership keys that apply to notifications of the rule whose hash is
@@ -247,7 +249,11 @@ const nb_policy_ownership_t *nb_policy_ownership(const nb_policy_t *pol, uint64_
 const nb_policy_ownership_t *nb_policy_ownership_at(const nb_policy_t *pol, uint64_t rule_hash,
                                                     nb_tier_t tier);
 
-/** @brief True when @p role may reassign a notification another person owns. */
+/** @brief True when @p role may reassign a notification another person owns: @p role is a
+ *         role of may_reassign_owned, named by its id or by its route. The inbox sends the
+ *         queue a person acts in (a route: "queue:hv-team-leader"), and a user holds a role
+ *         by being in the queue that is its route (docs/inbox.md, "Who may reassign what
+ *         another person owns"); replay and scenarios may name the role's id. */
 bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const char *role);
 
 /** @brief The respond-by a reassignment at @p from_ms gives a notification of the rule whose

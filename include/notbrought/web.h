@@ -272,6 +272,12 @@ typedef struct nb_web_backend_s {
      *  the command loaded; another error when it cannot say. */
     NB_NODISCARD nb_err_t (*ladder)(void *opaque, const nb_inbox_item_t *item,
                                     nb_web_ladder_t *out);
+    /** Whether a person acting in @p queue (a route) may reassign @p it when another person
+     *  owns it: the policy's may_reassign_owned names a role whose route is @p queue. The
+     *  reassignment form then says the person acts in that queue, so that a team leader's
+     *  role reaches the daemon, which decides all the same. NULL: the person acts in the
+     *  first of her queues the notification has. */
+    bool (*may_reassign)(void *opaque, const nb_inbox_item_t *it, const char *queue);
 } nb_web_backend_t;
 
 /**

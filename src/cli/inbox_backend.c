@@ -191,6 +191,16 @@ NB_NODISCARD static nb_err_t nb__ladder(void *opaque, const nb_inbox_item_t *it,
     return nb__inbox_ladder(be->pol, it, out);
 }
 
+/* may_reassign_owned of the ownership block the daemon applies to notifications of the
+ * item's rule, matched by the queue's route as the daemon matches it. */
+static bool nb__may_reassign(void *opaque, const nb_inbox_item_t *it, const char *queue)
+{
+    nb__inbox_backend_t *be = opaque;
+    const nb_policy_rule_info_t *rule = be->pol ? nb_policy_rule_find(be->pol, it->rule_id) : NULL;
+    return rule && nb_policy_ownership_may_reassign(
+                       nb_policy_ownership_at(be->pol, rule->hash, it->raised_tier), queue);
+}
+
 nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf)
 {
     memset(be, 0, sizeof(*be));
@@ -208,9 +218,10 @@ nb_err_t nb__inbox_backend_init(nb__inbox_backend_t *be, const nb_config_t *conf
     char errstr[512];
     if (conf->n_policy_files &&
         nb_policy_load((const char *const *)conf->policy_files, conf->n_policy_files, NULL, NULL,
-                       &be->pol, errstr, sizeof(errstr)) == NB_ERR_OK)
+                       &be->pol, errstr, sizeof(errstr)) == NB_ERR_OK) {
         be->web.ladder = nb__ladder;
-    else if (conf->n_policy_files) /* the pages say the ladder cannot be shown */
+        be->web.may_reassign = nb__may_reassign;
+    } else if (conf->n_policy_files) /* the pages say the ladder cannot be shown */
         NB_LOG(NB_LOG_WARN, "inbox",
                "the policy could not be loaded, so pages do not show the escalation "
                "ladder: %s",

@@ -61,9 +61,13 @@ void nb__inbox_item(const nb__entry_t *e, int64_t now_ms, nb_inbox_item_t *out)
     out->latest = e->latest;
 }
 
-/* Whether one of the routes is the entry's (interned pointers: one comparison each). */
-static bool nb__entry_in(const nb__entry_t *e, const char *const *routes, size_t n)
+/* Whether one of the routes is the entry's, or @p user owns it (interned pointers: one
+ * comparison each). */
+static bool nb__entry_in(const nb__entry_t *e, const char *const *routes, size_t n,
+                         const char *user)
 {
+    if (user && e->owner == user)
+        return true;
     for (size_t i = 0; i < n; i++) {
         if (!routes[i])
             continue;
@@ -88,6 +92,13 @@ bool nb_inbox_visible(const nb_inbox_item_t *it, const char *const *queues, size
                 return true;
     }
     return false;
+}
+
+bool nb_inbox_visible_to(const nb_inbox_item_t *it, const char *user_id, const char *const *queues,
+                         size_t n_queues)
+{
+    return (user_id && user_id[0] && strcmp(it->owner, user_id) == 0) ||
+           nb_inbox_visible(it, queues, n_queues);
 }
 
 /* The order of a list: tier (most urgent first), respond-by (earliest first, none last), then
@@ -120,19 +131,52 @@ size_t nb_inbox_list(const nb_inbox_t *v, const nb_inbox_query_t *q, nb_inbox_it
     }
     for (size_t i = 0; i < q->n_queues; i++)
         routes[i] = nb__inbox_find(v, q->queues[i]);
+    const char *user = q->user && q->user[0] ? nb__inbox_find(v, q->user) : NULL;
     size_t n = 0;
     for (size_t i = 0; i < v->n_entries; i++) {
         const nb__entry_t *e = &v->entries[i];
-        if (e->known && (q->closed || nb__is_open(e)) && nb__entry_in(e, routes, q->n_queues))
+        if (e->known && (q->closed || nb__is_open(e)) && nb__entry_in(e, routes, q->n_queues, user))
             hits[n++] = e;
     }
-    if (n > 1)
+    if (n > 1 && q->limit && q->offset < n)
         qsort(hits, n, sizeof(*hits), nb__by_urgency);
     for (size_t i = q->offset, k = 0; i < n && k < q->limit; i++, k++)
         nb__inbox_item(hits[i], q->now_ms, &out[k]);
     free(routes);
     free(hits);
     return n;
+}
+
+bool nb_inbox_count(const nb_inbox_t *v, const nb_inbox_query_t *q, nb_inbox_count_t *per_queue,
+                    nb_inbox_count_t *mine)
+{
+    const char **routes = calloc(q->n_queues ? q->n_queues : 1, sizeof(*routes));
+    if (!routes)
+        return false;
+    for (size_t i = 0; i < q->n_queues; i++) {
+        routes[i] = nb__inbox_find(v, q->queues[i]);
+        per_queue[i] = (nb_inbox_count_t){0, 0};
+    }
+    if (mine)
+        *mine = (nb_inbox_count_t){0, 0};
+    const char *user = q->user && q->user[0] ? nb__inbox_find(v, q->user) : NULL;
+    for (size_t i = 0; i < v->n_entries; i++) {
+        const nb__entry_t *e = &v->entries[i];
+        if (!e->known || !nb__is_open(e))
+            continue;
+        bool overdue = e->respond_by != NB_TIME_NONE && e->respond_by < q->now_ms;
+        for (size_t k = 0; k < q->n_queues; k++)
+            if (routes[k] && nb__entry_in(e, &routes[k], 1, NULL)) {
+                per_queue[k].open++;
+                per_queue[k].overdue += overdue;
+            }
+        if (mine && user && e->owner == user) {
+            mine->open++;
+            mine->overdue += overdue;
+        }
+    }
+    free(routes);
+    return true;
 }
 
 bool nb_inbox_by_reference(const nb_inbox_t *v, const char *reference, int64_t now_ms,

@@ -77,14 +77,17 @@ static void nb__own_check(nb__ctx_t *ctx, nb__own_t *own)
     own->pub.reassign_restarts = own->restarts != 0; /* NB__UNSET: true */
     own->pub.n_may_reassign = 0;
     for (size_t i = 0; i < own->n_roles; i++) {
-        bool known = false;
-        for (size_t k = 0; k < pol->n_roles && !known; k++)
-            known = strcmp(pol->roles[k].pub.id, own->roles[i]) == 0;
-        if (!known)
+        const nb__role_t *role = NULL;
+        for (size_t k = 0; k < pol->n_roles && !role; k++)
+            if (strcmp(pol->roles[k].pub.id, own->roles[i]) == 0)
+                role = &pol->roles[k];
+        if (!role) {
             nb__report(ctx, own->roles_mark, NB_ERR_POLICY_REFERENCE, false,
                        "'may_reassign_owned' names unknown role '%s'", own->roles[i]);
-        else
-            own->pub.may_reassign[own->pub.n_may_reassign++] = own->roles[i];
+            continue;
+        }
+        own->pub.may_reassign_route[own->pub.n_may_reassign] = role->pub.route;
+        own->pub.may_reassign[own->pub.n_may_reassign++] = own->roles[i];
     }
     if (own->after.kind == NB__RESPOND_WORKING_DAYS && pol->n_holidays == 0)
         nb__report(ctx, own->mark, NB_ERR_POLICY_REFERENCE, false,
@@ -128,10 +131,16 @@ const nb_policy_ownership_t *nb_policy_ownership_at(const nb_policy_t *pol, uint
     return &nb__own_at(pol, nb__rule_by_hash(pol, rule_hash), tier)->pub;
 }
 
+/* What an action carries as its role is what the inbox knows of the person: the queue she acts
+ * in, a route. A role is held by the people of the queue that is its route (two roles with one
+ * route are held together), so the route stands for the role here; a role id (replay, the
+ * scenarios) is taken as it is. The daemon maps it with the policy it runs, so a route moved
+ * to another queue takes effect at the policy's reload, not when the inbox restarts. */
 bool nb_policy_ownership_may_reassign(const nb_policy_ownership_t *own, const char *role)
 {
-    for (size_t i = 0; own && role && i < own->n_may_reassign; i++)
-        if (strcmp(own->may_reassign[i], role) == 0)
+    for (size_t i = 0; own && role && role[0] && i < own->n_may_reassign; i++)
+        if (strcmp(own->may_reassign[i], role) == 0 ||
+            (own->may_reassign_route[i] && strcmp(own->may_reassign_route[i], role) == 0))
             return true;
     return false;
 }

@@ -74,11 +74,26 @@ static bool nb__field(const char *body, size_t len, const char *name, char *out,
     return !nb__has_field(body, len, name);
 }
 
-/* The queue the user acts in: the first of her queues the notification has. */
-static void nb__acting_queue(const nb_web_session_t *s, const nb_inbox_item_t *it, char *out,
+/* The queue the user acts in, which the ack carries as its role. A reassignment of what
+ * another person owns is made in a queue that holds a role the policy lets reassign it (a team
+ * leader's queue), when the command knows the policy and the user is in one; otherwise, the
+ * first of her queues the notification has; someone given it in person, in none of its
+ * queues, acts in her first queue, or, in none, in the queue it is with. */
+static void nb__acting_queue(const nb_web_session_t *s, const nb_inbox_item_t *it,
+                             nb_ack_intent_t intent, const nb_web_backend_t *be, char *out,
                              size_t size)
 {
-    const char *q = s->user.n_queues ? s->user.queues[0] : "";
+    bool others = it->owner[0] && strcmp(it->owner, s->user.id) != 0;
+    if (intent == NB_ACK_INTENT_REASSIGN && others && be && be->may_reassign)
+        for (size_t i = 0; i < s->user.n_queues; i++)
+            if (be->may_reassign(be->opaque, it, s->user.queues[i])) {
+                nb_str_copy(out, size, s->user.queues[i]);
+                return;
+            }
+    const char *q = s->user.n_queues     ? s->user.queues[0]
+                    : it->owner_queue[0] ? it->owner_queue
+                    : it->n_queues       ? it->queues[0]
+                                         : "";
     for (size_t i = 0; i < s->user.n_queues; i++) {
         const char *one[1] = {s->user.queues[i]};
         if (nb_inbox_visible(it, one, 1)) {
@@ -89,7 +104,27 @@ static void nb__acting_queue(const nb_web_session_t *s, const nb_inbox_item_t *i
     nb_str_copy(out, size, q);
 }
 
+/* A person a notification is reassigned to: one of the users file when the inbox has one
+ * (whoever signs in through the proxy is then known by it too, as their queues are); with
+ * the proxy alone, any well-formed user id, since the inbox cannot know who the identity
+ * provider has. */
+static bool nb__known_person(const nb_web_users_t *users, const char *id, char *why,
+                             size_t why_size)
+{
+    if (!nb__web_id_ok(id)) {
+        snprintf(why, why_size,
+                 "A user id has only letters, digits and . _ - @: check the person's user id.");
+        return false;
+    }
+    if (users && !nb_web_users_find(users, id)) {
+        snprintf(why, why_size, "Nobody with the user id %.64s is in this inbox: check it.", id);
+        return false;
+    }
+    return true;
+}
+
 bool nb__web_action_build(const nb_web_session_t *s, const nb_inbox_item_t *it,
+                          const nb_web_users_t *users, const nb_web_backend_t *be,
                           nb_ack_intent_t intent, const char *body, size_t len, int64_t now_ms,
                           nb_ack_t *ack, char *why, size_t why_size)
 {
@@ -107,7 +142,7 @@ bool nb__web_action_build(const nb_web_session_t *s, const nb_inbox_item_t *it,
     nb_str_copy(ack->acknowledged_by, sizeof(ack->acknowledged_by),
                 s->user.name[0] ? s->user.name : s->user.id);
     nb_str_copy(ack->user_id, sizeof(ack->user_id), s->user.id);
-    nb__acting_queue(s, it, ack->role, sizeof(ack->role));
+    nb__acting_queue(s, it, intent, be, ack->role, sizeof(ack->role));
     ack->action = NB_ACK_OTHER;
     ack->acknowledged_at = now_ms;
     if (!nb__field(body, len, "reason", ack->reason, sizeof(ack->reason)) ||
@@ -128,6 +163,9 @@ bool nb__web_action_build(const nb_web_session_t *s, const nb_inbox_item_t *it,
             snprintf(why, why_size, "Say who it goes to: a queue, or a person's user id.");
             return false;
         }
+        if (ack->reassign_to_user[0] &&
+            !nb__known_person(users, ack->reassign_to_user, why, why_size))
+            return false;
         if (!ack->reason[0]) {
             snprintf(why, why_size, "Say why it is reassigned.");
             return false;

@@ -22,16 +22,31 @@ void nb__page_end(nb_buf_t *b);
  */
 void nb__page_signin(nb_buf_t *b, const char *csrf, const char *error, bool local);
 
+/** The list selection "what I own" (GET /?queue=yours): never a route, which has a ':'. */
+extern const char nb__web_mine[];
+#define NB__WEB_MINE nb__web_mine
+
+/** Which list the inbox page shows (GET /?queue=...&page=...). */
+typedef struct nb__web_list_s {
+    const char *queue;  /**< NULL: all her queues and what she owns; one of her queues; or
+                             NB__WEB_MINE: what she owns (taken, or given to her in person) */
+    size_t page;        /**< from 1; one past the end shows the last page */
+    const char *notice; /**< static text above the list (a queue she is not in), or NULL */
+} nb__web_list_t;
+
 /**
- * @brief The inbox page of a signed-in session: the user's name and queues, the open
- *        notifications of those queues (read from the view under its lock; times in
- *        @p zone), a form to find one by its reference (@p find_error, static text or NULL,
- *        says why the last search found nothing), and a sign-out form with the session's
- *        CSRF token.
+ * @brief The inbox page of a signed-in session: the user's name; her queues, each with how
+ *        many open and overdue notifications it holds and a link to its list alone, and what
+ *        she owns; the open notifications of the selection @p sel, most urgent and most
+ *        overdue first, NB__WEB_PAGE_ITEMS a page with links to the pages before and after
+ *        (read from the view under its lock; times in @p zone); a form to find one by its
+ *        reference (@p find_error, static text or NULL, says why the last search found
+ *        nothing), and a sign-out form with the session's CSRF token.
  * @returns false on no memory.
  */
-bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms,
-                    nb_notify_zone_t zone, const char *find_error);
+bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view,
+                    const nb__web_list_t *sel, int64_t now_ms, nb_notify_zone_t zone,
+                    const char *find_error);
 
 /* ---- actions (act.c) ---- */
 
@@ -56,13 +71,16 @@ const char *nb__web_intent_words(nb_ack_intent_t intent);
 
 /**
  * @brief The NotificationAck a form makes: its id from the form's form_id (sending the same
- *        form twice is one action), who from the session, the queue acted in (the first of
- *        the user's queues the notification has), and the form's fields: reason and note;
- *        reassign: to_queue or to_user, and a reason; close: action (and a reason for
+ *        form twice is one action), who from the session, the queue acted in (its role: the
+ *        first of the user's queues the notification has; for a reassignment of what another
+ *        person owns, a queue of hers that @p be's may_reassign allows), and the form's
+ *        fields: reason and note; reassign: to_queue or to_user (a user of @p users when not
+ *        NULL, else any well-formed id), and a reason; close: action (and a reason for
  *        no_further_action).
  * @returns false with what to correct in @p why (a sentence for the user).
  */
 bool nb__web_action_build(const nb_web_session_t *s, const nb_inbox_item_t *it,
+                          const nb_web_users_t *users, const nb_web_backend_t *be,
                           nb_ack_intent_t intent, const char *body, size_t len, int64_t now_ms,
                           nb_ack_t *ack, char *why, size_t why_size);
 

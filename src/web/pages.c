@@ -13,6 +13,8 @@
 
 #define LIT(b, s) nb_buf_add((b), (s), sizeof(s) - 1)
 
+const char nb__web_mine[] = "yours";
+
 static void nb__str(nb_buf_t *b, const char *s)
 {
     nb_buf_add(b, s, strlen(s));
@@ -142,38 +144,159 @@ static void nb__item_row(nb_buf_t *b, const nb_inbox_item_t *it, nb_notify_zone_
     LIT(b, "</td></tr>\n");
 }
 
-/* The open notifications of the session's queues, read under the view's lock. */
-static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms,
-                      nb_inbox_item_t **items, size_t *n, size_t *total)
+/* A route as a URL's query value: what is not unreserved (or ':') is percent-encoded. */
+static void nb__query_value(nb_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("-._~:", *p)) {
+            nb_buf_add(b, p, 1);
+        } else {
+            char pct[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            nb_buf_add(b, pct, 3);
+        }
+    }
+}
+
+/* The inbox's address for a selection and page ("/", "/?queue=...&amp;page=2"), as an href. */
+static void nb__list_href(nb_buf_t *b, const char *queue, size_t page)
+{
+    char num[32];
+    LIT(b, "/");
+    if (queue) {
+        LIT(b, "?queue=");
+        nb__query_value(b, queue);
+    }
+    if (page > 1) {
+        snprintf(num, sizeof(num), "%spage=%zu", queue ? "&amp;" : "?", page);
+        nb__str(b, num);
+    }
+}
+
+/* What a page of the list shows, read under the view's lock: the items of the selection
+ * (@p list), and the counts of each of the user's queues and of hers. */
+typedef struct nb__list_s {
+    nb_inbox_item_t *items;
+    size_t n, total, page, pages;
+    nb_inbox_count_t counts[NB_WEB_MAX_QUEUES];
+    nb_inbox_count_t mine;
+} nb__list_t;
+
+static bool nb__items(const nb_web_session_t *s, nb_web_view_t view, const nb__web_list_t *sel,
+                      int64_t now_ms, nb__list_t *l)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
-    nb__web_queues(s, queues);
-    *items = NULL;
-    *n = *total = 0;
-    if (!view.view || s->user.n_queues == 0)
+    size_t nq = nb__web_queues(s, queues);
+    memset(l, 0, sizeof(*l));
+    l->page = l->pages = 1;
+    if (!view.view)
         return true;
-    if (!(*items = calloc(NB__WEB_PAGE_ITEMS, sizeof(**items))))
+    if (!(l->items = calloc(NB__WEB_PAGE_ITEMS, sizeof(*l->items))))
         return false;
-    nb_inbox_query_t q = {queues, s->user.n_queues, false, now_ms, 0, NB__WEB_PAGE_ITEMS};
+    /* All: her queues and what she owns; one queue: that one; hers: what she owns. */
+    nb_inbox_query_t all = {queues, nq, false, now_ms, 0, 0, s->user.id};
+    nb_inbox_query_t q = all;
+    const char *one[1] = {sel->queue};
+    if (sel->queue == NB__WEB_MINE)
+        q.n_queues = 0;
+    else if (sel->queue)
+        q = (nb_inbox_query_t){one, 1, false, now_ms, 0, 0, NULL};
+    q.offset = (sel->page > 1 ? sel->page - 1 : 0) * NB__WEB_PAGE_ITEMS;
+    q.limit = NB__WEB_PAGE_ITEMS;
     nb__web_view_lock(view);
-    *total = nb_inbox_list(view.view, &q, *items);
+    bool ok = nb_inbox_count(view.view, &all, l->counts, &l->mine);
+    l->total = ok ? nb_inbox_list(view.view, &q, l->items) : (size_t)-1;
+    if (l->total != (size_t)-1 && l->total && q.offset >= l->total) {
+        /* Past the end (the list became shorter, or a made-up page): the last page. */
+        q.offset = (l->total - 1) / NB__WEB_PAGE_ITEMS * NB__WEB_PAGE_ITEMS;
+        l->total = nb_inbox_list(view.view, &q, l->items);
+    }
     nb__web_view_unlock(view);
-    if (*total == (size_t)-1) {
-        free(*items);
-        *items = NULL;
+    if (l->total == (size_t)-1) {
+        free(l->items);
+        l->items = NULL;
         return false;
     }
-    *n = *total < NB__WEB_PAGE_ITEMS ? *total : NB__WEB_PAGE_ITEMS;
+    l->page = q.offset / NB__WEB_PAGE_ITEMS + 1;
+    l->pages = l->total ? (l->total + NB__WEB_PAGE_ITEMS - 1) / NB__WEB_PAGE_ITEMS : 1;
+    l->n = l->total > q.offset ? l->total - q.offset : 0;
+    if (l->n > NB__WEB_PAGE_ITEMS)
+        l->n = NB__WEB_PAGE_ITEMS;
     return true;
 }
 
-bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, int64_t now_ms,
-                    nb_notify_zone_t zone, const char *find_error)
+static void nb__count_cells(nb_buf_t *b, nb_inbox_count_t c)
 {
-    nb_inbox_item_t *items;
-    size_t n, total;
-    char count[96];
-    if (!nb__items(s, view, now_ms, &items, &n, &total))
+    char cells[96];
+    snprintf(cells, sizeof(cells), "</th><td>%zu</td><td>%zu</td></tr>\n", c.open, c.overdue);
+    nb__str(b, cells);
+}
+
+/* Each of her queues with its counts, each a link to that queue's list alone; then what she
+ * owns. The link of the list shown says so (aria-current). */
+static void nb__queues_table(nb_buf_t *b, const nb_web_session_t *s, const nb__web_list_t *sel,
+                             const nb__list_t *l)
+{
+    LIT(b, "<table id=\"queues\">\n<caption>Open notifications in each of your queues</caption>\n"
+           "<thead><tr><th scope=\"col\">Queue</th><th scope=\"col\">Open</th>"
+           "<th scope=\"col\">Overdue</th></tr></thead>\n<tbody>\n");
+    for (size_t i = 0; i < s->user.n_queues; i++) {
+        LIT(b, "<tr><th scope=\"row\"><a href=\"");
+        nb__list_href(b, s->user.queues[i], 1);
+        LIT(b, "\"");
+        if (sel->queue && sel->queue != NB__WEB_MINE && strcmp(sel->queue, s->user.queues[i]) == 0)
+            LIT(b, " aria-current=\"page\"");
+        LIT(b, ">");
+        nb_web_html(b, s->user.queues[i]);
+        LIT(b, "</a>");
+        nb__count_cells(b, l->counts[i]);
+    }
+    LIT(b, "<tr><th scope=\"row\"><a href=\"");
+    nb__list_href(b, NB__WEB_MINE, 1);
+    LIT(b, "\"");
+    if (sel->queue == NB__WEB_MINE)
+        LIT(b, " aria-current=\"page\"");
+    LIT(b, ">Taken by you or given to you</a>");
+    nb__count_cells(b, l->mine);
+    LIT(b, "</tbody>\n</table>\n");
+    if (sel->queue)
+        LIT(b, "<p><a href=\"/\">All your queues</a></p>\n");
+}
+
+/* Links to the pages before and after this one, each saying which notifications it has. */
+static void nb__pager(nb_buf_t *b, const nb__web_list_t *sel, const nb__list_t *l)
+{
+    char words[96];
+    if (l->pages < 2)
+        return;
+    LIT(b, "<nav aria-label=\"Pages of the list\">\n<ul>\n");
+    if (l->page > 1) {
+        size_t first = (l->page - 2) * NB__WEB_PAGE_ITEMS + 1;
+        LIT(b, "<li><a rel=\"prev\" href=\"");
+        nb__list_href(b, sel->queue, l->page - 1);
+        snprintf(words, sizeof(words), "\">Previous page: notifications %zu to %zu</a></li>\n",
+                 first, first + NB__WEB_PAGE_ITEMS - 1);
+        nb__str(b, words);
+    }
+    if (l->page < l->pages) {
+        size_t first = l->page * NB__WEB_PAGE_ITEMS + 1, last = first + NB__WEB_PAGE_ITEMS - 1;
+        LIT(b, "<li><a rel=\"next\" href=\"");
+        nb__list_href(b, sel->queue, l->page + 1);
+        snprintf(words, sizeof(words), "\">Next page: notifications %zu to %zu</a></li>\n", first,
+                 last < l->total ? last : l->total);
+        nb__str(b, words);
+    }
+    LIT(b, "</ul>\n</nav>\n");
+}
+
+bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view,
+                    const nb__web_list_t *sel, int64_t now_ms, nb_notify_zone_t zone,
+                    const char *find_error)
+{
+    nb__list_t l;
+    char count[160];
+    if (!nb__items(s, view, sel, now_ms, &l))
         return false;
     nb__page_begin(b, "Inbox");
     LIT(b, "<h1>Safeguarding inbox</h1>\n<p>Signed in as <strong>");
@@ -184,15 +307,7 @@ bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, 
     if (s->user.n_queues == 0)
         LIT(b, "<p>You are in no queue yet: ask the inbox's administrator to add you to "
                "one.</p>\n");
-    else {
-        LIT(b, "<ul>\n");
-        for (size_t i = 0; i < s->user.n_queues; i++) {
-            LIT(b, "<li>");
-            nb_web_html(b, s->user.queues[i]);
-            LIT(b, "</li>\n");
-        }
-        LIT(b, "</ul>\n");
-    }
+    nb__queues_table(b, s, sel, &l);
     LIT(b, "<h2>Find a notification</h2>\n<form method=\"get\" action=\"/find\">\n<p><label "
            "for=\"ref\">Its reference (WNB-XXXX-XXXX)</label><br>\n<input id=\"ref\" name=\"ref\" "
            "type=\"text\" maxlength=\"20\" autocapitalize=\"characters\" spellcheck=\"false\"");
@@ -204,24 +319,40 @@ bool nb__page_inbox(nb_buf_t *b, const nb_web_session_t *s, nb_web_view_t view, 
         nb_web_html(b, find_error);
         LIT(b, "</strong></p>\n");
     }
-    snprintf(count, sizeof(count), "<h2>Open notifications (%zu)</h2>\n", total);
+    LIT(b, "<h2>Open notifications");
+    if (sel->queue == NB__WEB_MINE) {
+        LIT(b, " taken by you or given to you");
+    } else if (sel->queue) {
+        LIT(b, " in ");
+        nb_web_html(b, sel->queue);
+    }
+    snprintf(count, sizeof(count), " (%zu)</h2>\n", l.total);
     nb__str(b, count);
-    if (n == 0) {
-        LIT(b, "<p>No open notifications in your queues.</p>\n");
+    if (sel->notice) {
+        LIT(b, "<p role=\"alert\" id=\"list-notice\"><strong>");
+        nb_web_html(b, sel->notice);
+        LIT(b, "</strong></p>\n");
+    }
+    if (l.n == 0) {
+        LIT(b, "<p>No open notifications here.</p>\n");
     } else {
-        if (n < total) {
-            snprintf(count, sizeof(count), "<p>The %zu most urgent are shown.</p>\n", n);
+        size_t first = (l.page - 1) * NB__WEB_PAGE_ITEMS + 1;
+        LIT(b, "<table id=\"notifications\">\n<caption>Most urgent first, then the most overdue");
+        if (l.pages > 1) {
+            snprintf(count, sizeof(count), ": notifications %zu to %zu of %zu (page %zu of %zu)",
+                     first, first + l.n - 1, l.total, l.page, l.pages);
             nb__str(b, count);
         }
-        LIT(b, "<table>\n<caption>Most urgent first, then the most overdue</caption>\n<thead><tr>"
-               "<th scope=\"col\">Reference</th><th scope=\"col\">Tier</th>"
-               "<th scope=\"col\">Rule</th><th scope=\"col\">Respond by</th>"
-               "<th scope=\"col\">State</th></tr></thead>\n<tbody>\n");
-        for (size_t i = 0; i < n; i++)
-            nb__item_row(b, &items[i], zone, now_ms);
+        LIT(b, "</caption>\n<thead><tr><th scope=\"col\">Reference</th>"
+               "<th scope=\"col\">Tier</th><th scope=\"col\">Rule</th>"
+               "<th scope=\"col\">Respond by</th><th scope=\"col\">State</th></tr></thead>\n"
+               "<tbody>\n");
+        for (size_t i = 0; i < l.n; i++)
+            nb__item_row(b, &l.items[i], zone, now_ms);
         LIT(b, "</tbody>\n</table>\n");
+        nb__pager(b, sel, &l);
     }
     nb__page_end(b);
-    free(items);
+    free(l.items);
     return b->err == NB_ERR_OK;
 }

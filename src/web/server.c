@@ -394,10 +394,12 @@ static enum MHD_Result nb__post_signout(nb__ctx_t *c, nb__req_t *rq)
                                      : "You are signed out of the inbox.");
 }
 
-static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const char *find_error, unsigned status)
+static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const nb__web_list_t *sel,
+                                      const char *find_error, unsigned status)
 {
     nb_buf_t b = {0};
-    if (!nb__page_inbox(&b, &c->s, c->w->view, c->now, c->w->zone, find_error)) {
+    nb__web_list_t all = {NULL, 1, NULL};
+    if (!nb__page_inbox(&b, &c->s, c->w->view, sel ? sel : &all, c->now, c->w->zone, find_error)) {
         nb_buf_free(&b);
         return nb__message(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "Something went wrong",
                            "The server ran out of memory. Try again.");
@@ -405,11 +407,27 @@ static enum MHD_Result nb__inbox_page(nb__ctx_t *c, const char *find_error, unsi
     return nb__send(c, status, &b, NULL, NULL);
 }
 
+/* GET /, /?queue=<one of her queues, or "yours">&page=<n>: the list of one queue, or of what
+ * she owns, a page at a time. A queue she is not in (or not a queue) shows all of hers, 404. */
 static enum MHD_Result nb__get_inbox(nb__ctx_t *c)
 {
     if (!c->have || !c->s.signed_in)
         return nb__redirect(c, "/signin");
-    return nb__inbox_page(c, NULL, MHD_HTTP_OK);
+    const char *queue = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "queue");
+    const char *page = MHD_lookup_connection_value(c->conn, MHD_GET_ARGUMENT_KIND, "page");
+    nb__web_list_t sel = {NULL, 1, NULL};
+    if (page && page[0] && strspn(page, "0123456789") == strlen(page) && strlen(page) <= 6)
+        sel.page = (size_t)strtoul(page, NULL, 10);
+    if (queue && strcmp(queue, NB__WEB_MINE) == 0)
+        sel.queue = NB__WEB_MINE;
+    for (size_t i = 0; queue && queue[0] && !sel.queue && i < c->s.user.n_queues; i++)
+        if (strcmp(queue, c->s.user.queues[i]) == 0)
+            sel.queue = c->s.user.queues[i];
+    if (queue && queue[0] && !sel.queue) {
+        sel.notice = "You are not in that queue: the notifications of all your queues are shown.";
+        return nb__inbox_page(c, &sel, NULL, MHD_HTTP_NOT_FOUND);
+    }
+    return nb__inbox_page(c, &sel, NULL, MHD_HTTP_OK);
 }
 
 /* GET /find?ref=WNB-XXXX-XXXX: to the notification's page when it is in the user's queues;
@@ -426,11 +444,11 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
     if (ref && c->w->view.view) {
         nb__web_view_lock(c->w->view);
         found = nb_inbox_by_reference(c->w->view.view, ref, c->now, &it) &&
-                nb_inbox_visible(&it, queues, c->s.user.n_queues);
+                nb_inbox_visible_to(&it, c->s.user.id, queues, c->s.user.n_queues);
         nb__web_view_unlock(c->w->view);
     }
     if (!found)
-        return nb__inbox_page(c,
+        return nb__inbox_page(c, NULL,
                               "No notification in your queues has that reference. A reference "
                               "looks like WNB-7K2M-Q9XP.",
                               MHD_HTTP_NOT_FOUND);
@@ -439,8 +457,9 @@ static enum MHD_Result nb__get_find(nb__ctx_t *c)
     return nb__redirect(c, location);
 }
 
-/* Finds the notification @p id for the session's user (one of its queues must be hers) and,
- * when @p d is not NULL, the child's notifications: under the view's lock. */
+/* Finds the notification @p id for the session's user (one of its queues must be hers, or she
+ * owns it: taken, or reassigned to her in person) and, when @p d is not NULL, the child's
+ * notifications: under the view's lock. */
 static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_web_detail_t *d)
 {
     const char *queues[NB_WEB_MAX_QUEUES];
@@ -449,7 +468,7 @@ static bool nb__find_for(nb__ctx_t *c, const char *id, nb_inbox_item_t *it, nb_w
         return false;
     nb__web_view_lock(c->w->view);
     bool found = nb_inbox_by_id(c->w->view.view, id, c->now, it) &&
-                 nb_inbox_visible(it, queues, c->s.user.n_queues);
+                 nb_inbox_visible_to(it, c->s.user.id, queues, c->s.user.n_queues);
     if (found && d) {
         size_t n = nb_inbox_child(c->w->view.view, it->child_key, c->now, d->others,
                                   NB__WEB_DETAIL_OTHERS);
@@ -546,8 +565,9 @@ static enum MHD_Result nb__post_action(nb__ctx_t *c, const char *path, nb__req_t
         return nb__message(c, MHD_HTTP_NOT_FOUND, "Not found",
                            "There is no such notification in your queues.");
     nb_ack_t ack;
-    if (!nb__web_action_build(&c->s, &it, intent, (const char *)rq->body.data, rq->body.len, c->now,
-                              &ack, why, sizeof(why)))
+    if (!nb__web_action_build(&c->s, &it, c->w->users, &c->w->backend, intent,
+                              (const char *)rq->body.data, rq->body.len, c->now, &ack, why,
+                              sizeof(why)))
         return nb__detail(c, id, why, MHD_HTTP_UNPROCESSABLE_CONTENT);
     char errstr[256] = "";
     nb_err_t err =

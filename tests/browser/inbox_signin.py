@@ -14,7 +14,8 @@ of it). Then, in the browser:
 - a wrong password is refused with a message and no session;
 - a health visitor signs in and sees exactly the open notifications of her queue, most urgent
   first (the tiers never rise down the table), and the page passes axe-core and does not
-  scroll sideways on a phone's width;
+  scroll sideways on a phone's width; her queue's row in the table of queues counts them and
+  links to that queue's own list, which holds the same in the same order;
 - a forged CSRF token on sign-out is refused (403) and she stays signed in; signing out ends it;
 - she opens the most urgent one: its reason, the child's NHS number, every piece of evidence
   with its appointment id, the action and its escalation ladder (a table, rung by rung) are on
@@ -110,8 +111,8 @@ def expected(notes, queue):
 
 
 def shown(d):
-    """The references and tiers in the inbox's table, in order."""
-    rows = d.find_elements(By.CSS_SELECTOR, "table tbody tr")
+    """The references and tiers in the inbox's list of notifications, in order."""
+    rows = d.find_elements(By.CSS_SELECTOR, "#notifications tbody tr")
     out = []
     for r in rows:
         ref = r.find_element(By.CSS_SELECTOR, "th").text.strip()
@@ -274,11 +275,12 @@ def main():
         ranks = [TIERS.get(t, -1) for _, t in rows]
         ok(all(a >= b for a, b in zip(ranks, ranks[1:])), "most urgent first")
         top = max(TIERS.get(t, -1) for t in want_hv.values())
-        overdue = d.find_elements(By.XPATH, "//table/tbody/tr[1]/td[3][contains(., 'overdue')]")
+        overdue = d.find_elements(
+            By.XPATH, "//table[@id='notifications']/tbody/tr[1]/td[3][contains(., 'overdue')]")
         any_overdue_top = any(TIERS.get(t) == top and "overdue" in
                               r.find_elements(By.CSS_SELECTOR, "td")[2].text
                               for (ref, t), r in zip(rows, d.find_elements(
-                                  By.CSS_SELECTOR, "table tbody tr")))
+                                  By.CSS_SELECTOR, "#notifications tbody tr")))
         ok(ranks[0] == top and (bool(overdue) or not any_overdue_top),
            "at the top: the most urgent tier, and its most overdue when one is overdue")
         ok(all(want_hv.get(r) == t for r, t in rows), "each with its tier after escalations")
@@ -292,6 +294,14 @@ def main():
         ok(d.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"),
            "on a phone's width the inbox page does not scroll sideways")
         d.set_window_size(1280, 900)
+        # Her queue's row counts its open notifications and links to its own list: the same.
+        qrow = d.find_element(By.CSS_SELECTOR, "#queues tbody tr")
+        ok(qrow.find_element(By.CSS_SELECTOR, "th").text.strip() == HV and
+           qrow.find_elements(By.CSS_SELECTOR, "td")[0].text.strip() == str(len(want_hv)),
+           "her queue's row in the table of queues counts its open notifications")
+        qrow.find_element(By.LINK_TEXT, HV).click()
+        browser.wait_for(d, lambda dr: "?queue=" in dr.current_url, what="her queue's own list")
+        ok(shown(d) == rows, "her queue's own list holds the same notifications, in order")
 
         # The most urgent notification's page: what the record says, its access recorded.
         first_ref = rows[0][0]

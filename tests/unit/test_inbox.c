@@ -82,7 +82,7 @@ static void audit(nb_inbox_t *v, const char *json)
 static size_t list(const nb_inbox_t *v, const char *const *queues, bool closed, int64_t now,
                    nb_inbox_item_t *out, size_t limit)
 {
-    nb_inbox_query_t q = {queues, 1, closed, now, 0, limit};
+    nb_inbox_query_t q = {queues, 1, closed, now, 0, limit, NULL};
     return nb_inbox_list(v, &q, out);
 }
 
@@ -147,7 +147,7 @@ static void test_most_urgent_then_most_overdue_first(void **state)
         assert_int_equal(it[i].overdue, overdue[i]);
     }
     /* Pages: the second and third, then past the end; the total stays the same. */
-    nb_inbox_query_t q = {HV, 1, false, T0, 1, 2};
+    nb_inbox_query_t q = {HV, 1, false, T0, 1, 2, NULL};
     assert_int_equal(nb_inbox_list(v, &q, it), 6);
     assert_string_equal(it[0].notification_id, "d0000002");
     assert_string_equal(it[1].notification_id, "d0000003");
@@ -278,6 +278,49 @@ static void test_verdicts_take_reassign_close(void **state)
     assert_int_equal(list(v, HV, true, T0, it, 2), 1);
     assert_int_equal(it[0].state, NB_INBOX_CLOSED);
     assert_false(it[0].overdue);
+    nb_inbox_destroy(v);
+}
+
+/* Reassigned to a person who is in none of its queues: it is on her list (and she may open
+ * it), whatever her queues; nobody else of those queues gains it. */
+static void test_a_notification_given_to_a_person_is_hers_to_see(void **state)
+{
+    (void)state;
+    nb_inbox_t *v = nb_inbox_new();
+    nb_inbox_item_t it[4];
+    add(v, note("abcd0002", NB_NOTIFICATION_NEW, NB_TIER_PRIORITY, T0 + HOUR, "c", HV[0], NULL), 1);
+    add(v, note("abcd0003", NB_NOTIFICATION_NEW, NB_TIER_ROUTINE, T0 - HOUR, "d", HV[0], NULL), 2);
+    audit(v, "{\"decision\":\"reassigned\",\"notification_id\":\"abcd0002\","
+             "\"owner\":{\"user_id\":\"gp.singh\",\"queue\":null}}");
+    nb_inbox_query_t q = {GP, 1, false, T0, 0, 4, NULL};
+    assert_int_equal(nb_inbox_list(v, &q, it), 0); /* not by her queue */
+    q.user = "gp.singh";
+    assert_int_equal(nb_inbox_list(v, &q, it), 1);
+    assert_string_equal(it[0].notification_id, "abcd0002");
+    assert_string_equal(it[0].owner, "gp.singh");
+    assert_true(nb_inbox_visible_to(&it[0], "gp.singh", GP, 1));
+    assert_false(nb_inbox_visible(&it[0], GP, 1));
+    assert_false(nb_inbox_visible_to(&it[0], "gp.other", GP, 1));
+    assert_false(nb_inbox_visible_to(&it[0], "", GP, 1));
+    assert_true(nb_inbox_visible_to(&it[0], "gp.other", HV, 1)); /* still its queue's */
+    q.n_queues = 0;                                              /* what she owns alone */
+    assert_int_equal(nb_inbox_list(v, &q, it), 1);
+    q.user = "nobody.known";
+    assert_int_equal(nb_inbox_list(v, &q, it), 0);
+    /* Counts per queue, and of hers: the routine one is overdue at T0. */
+    const char *const both[] = {HV[0], GP[0]};
+    nb_inbox_count_t per[2], mine;
+    nb_inbox_query_t c = {both, 2, false, T0, 0, 0, "gp.singh"};
+    assert_true(nb_inbox_count(v, &c, per, &mine));
+    assert_int_equal(per[0].open, 2);
+    assert_int_equal(per[0].overdue, 1);
+    assert_int_equal(per[1].open, 0);
+    assert_int_equal(mine.open, 1);
+    assert_int_equal(mine.overdue, 0);
+    audit(v, "{\"decision\":\"closed\",\"notification_id\":\"abcd0002\"}");
+    assert_true(nb_inbox_count(v, &c, per, &mine));
+    assert_int_equal(per[0].open, 1);
+    assert_int_equal(mine.open, 0);
     nb_inbox_destroy(v);
 }
 
@@ -458,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_an_escalation_raises_the_notification_and_tells_its_queue),
         cmocka_unit_test(test_withdrawn_leaves_the_open_list),
         cmocka_unit_test(test_verdicts_take_reassign_close),
+        cmocka_unit_test(test_a_notification_given_to_a_person_is_hers_to_see),
         cmocka_unit_test(test_the_verdict_on_an_action_is_kept_by_its_ack_id),
         cmocka_unit_test(test_a_notifications_history_in_order),
         cmocka_unit_test(test_a_version_1_acknowledgement_of_an_escalation_closes_it),

@@ -618,6 +618,58 @@ static void test_may_reassign_owned(void **state)
     assert_string_equal(o.owner_user, "staff-3");
 }
 
+/* What the inbox sends: its role is the queue the person acts in, a route, never a role id. A
+ * team leader is in the queue that is her role's route (config/policy/wnb-wales-base.yaml:
+ * hv_team_leader, queue:hv-team-leader), so her reassignment of what a health visitor owns is
+ * made; the same person acting in the caseload queue, or a colleague there, is refused. */
+static void test_may_reassign_owned_by_the_route_the_inbox_sends(void **state)
+{
+    fx_t *f = *state;
+    char id[NB_LEDGER_ID_HEX + 1], err[512];
+    nb_notify_outcome_t o;
+    assert_int_equal(overlay(f, OVERLAY_HEAD "ownership: {may_reassign_owned: [hv_team_leader]}\n",
+                             err, sizeof(err)),
+                     NB_ERR_OK);
+    raise_it(f, id);
+    nb_ack_t take = action(NB_ACK_INTENT_TAKE, id, "hv.jones", "queue:hv-caseload");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &take, f->t0 + HOUR, &o),
+                     NB_NOTIFY_TAKEN);
+    /* Exactly as the inbox builds it (src/web/act.c): the form's id, the display name, the
+     * staff id, the queue acted in, the person it goes to and why. */
+    nb_ack_t a;
+    memset(&a, 0, sizeof(a));
+    strcpy(a.ack_id, "inbox-0123456789abcdef0123456789abcdef");
+    strcpy(a.notification_id, id);
+    a.intent = NB_ACK_INTENT_REASSIGN;
+    strcpy(a.acknowledged_by, "Pat Lead");
+    strcpy(a.user_id, "hv.lead");
+    strcpy(a.role, "queue:hv-caseload");
+    strcpy(a.reassign_to_user, "hv.evans");
+    strcpy(a.reason, "Hv Jones is on leave.");
+    a.action = NB_ACK_OTHER;
+    a.acknowledged_at = f->t0 + 2 * HOUR;
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + 2 * HOUR, &o),
+                     NB_NOTIFY_REFUSED);
+    assert_int_equal(o.refusal, NB_NOTIFY_REFUSAL_OWNED_BY);
+    assert_string_equal(o.owner_user, "hv.jones");
+    strcpy(a.ack_id, "inbox-fedcba9876543210fedcba9876543210");
+    strcpy(a.role, "queue:hv-team-leader");
+    assert_int_equal(nb_notify_apply(f->pol, &f->ns, f->led, &a, f->t0 + 2 * HOUR, &o),
+                     NB_NOTIFY_REASSIGNED);
+    assert_string_equal(o.owner_user, "hv.evans");
+    /* The verdict's audit names the queue she acted in. */
+    nb_audit_t au;
+    nb_notify_audit_action(f->pol, &a, &o, "child-1", f->t0 + 2 * HOUR, &au);
+    assert_string_equal(au.actor.queue, "queue:hv-team-leader");
+    assert_string_equal(au.action.target_user, "hv.evans");
+    /* A route no listed role has is nobody's authority, nor is an empty role. */
+    const nb_policy_ownership_t *own = nb_policy_ownership(f->pol, 0);
+    assert_true(nb_policy_ownership_may_reassign(own, "hv_team_leader"));
+    assert_true(nb_policy_ownership_may_reassign(own, "queue:hv-team-leader"));
+    assert_false(nb_policy_ownership_may_reassign(own, "queue:named-nurse-safeguarding"));
+    assert_false(nb_policy_ownership_may_reassign(own, ""));
+}
+
 /* reassign_restarts_respond_by: false keeps the respond-by and the ladder where they were. */
 static void test_reassign_without_restart(void **state)
 {
@@ -681,6 +733,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ladder_ownership_wins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_may_reassign_owned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_may_reassign_owned_by_the_route_the_inbox_sends, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_reassign_without_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ownership_errors, setup, teardown),
     };

@@ -2,7 +2,8 @@
  * unit.web: the pure parts of the inbox's web module: users file parsing, CIDR matching,
  * tokens and their comparison, the rate limiter, the session table, the cookie, HTML
  * escaping and form fields; a notification's page with its escalation ladder, as the inbox
- * command's backend reads it from the shipped policy (cli/inbox_backend.h).
+ * command's backend reads it from the shipped policy (cli/inbox_backend.h); and, through
+ * web/internal.h, what a reassignment form becomes and the inbox page's lists by queue.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -773,6 +774,242 @@ static void test_page_ladder_not_known(void **state)
     nb_policy_destroy(pol);
 }
 
+/* ---- the reassignment form ----------------------------------------------------------------- */
+
+#define FORM_ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static nb_web_session_t session_of(const char *id, const char *q1, const char *q2)
+{
+    nb_web_session_t s;
+    memset(&s, 0, sizeof(s));
+    s.signed_in = true;
+    snprintf(s.user.id, sizeof(s.user.id), "%s", id);
+    snprintf(s.user.name, sizeof(s.user.name), "%s", id);
+    if (q1)
+        snprintf(s.user.queues[s.user.n_queues++], sizeof(s.user.queues[0]), "%s", q1);
+    if (q2)
+        snprintf(s.user.queues[s.user.n_queues++], sizeof(s.user.queues[0]), "%s", q2);
+    return s;
+}
+
+/* The policy as the inbox's backend knows it: only the team leader's queue may reassign
+ * what another person owns. */
+static bool lead_may_reassign(void *opaque, const nb_inbox_item_t *it, const char *queue)
+{
+    (void)opaque;
+    (void)it;
+    return strcmp(queue, "queue:hv-team-leader") == 0;
+}
+
+static bool build(const nb_web_session_t *s, const nb_inbox_item_t *it, const nb_web_users_t *u,
+                  const nb_web_backend_t *be, nb_ack_intent_t intent, const char *body,
+                  nb_ack_t *ack, char *why)
+{
+    return nb__web_action_build(s, it, u, be, intent, body, strlen(body), 1000, ack, why, 160);
+}
+
+/* A person a notification is reassigned to must be one of the users file when the inbox has
+ * one (a form error, 422, otherwise); with the proxy alone, any well-formed id. A team leader
+ * reassigning what another person owns acts in the queue that holds her role. */
+static void test_reassign_to_a_person_checks_who(void **state)
+{
+    (void)state;
+    char err[256], why[160];
+    nb_web_users_t *users = parse("users:\n"
+                                  "  - {id: hv.lead, name: Pat Lead, queues: [queue:hv-caseload,"
+                                  " queue:hv-team-leader]}\n"
+                                  "  - {id: hv.evans, name: Sam Evans, queues: [queue:hv-north]}\n",
+                                  err, sizeof(err));
+    assert_non_null(users);
+    nb_web_session_t s = session_of("hv.lead", "queue:hv-caseload", "queue:hv-team-leader");
+    nb_inbox_item_t it;
+    memset(&it, 0, sizeof(it));
+    strcpy(it.notification_id, "abcd0001");
+    strcpy(it.owner, "hv.jones");
+    strcpy(it.owner_queue, "queue:hv-caseload");
+    it.n_queues = 1;
+    strcpy(it.queues[0], "queue:hv-caseload");
+    it.state = NB_INBOX_OWNED;
+    nb_ack_t ack;
+    assert_false(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=hv.nobody&reason=leave", &ack, why));
+    assert_non_null(strstr(why, "Nobody with the user id hv.nobody is in this inbox"));
+    assert_false(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=hv+evans%21&reason=leave", &ack, why));
+    assert_non_null(strstr(why, "letters, digits"));
+    /* Known: made, acting in the first of her queues the notification has. */
+    assert_true(build(&s, &it, users, NULL, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=hv.evans&reason=leave", &ack, why));
+    assert_string_equal(ack.reassign_to_user, "hv.evans");
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    assert_string_equal(ack.ack_id, "inbox-0123456789abcdef0123456789abcdef");
+    /* With the policy known: in the queue of the role that may reassign what is owned. */
+    nb_web_backend_t be = {0};
+    be.may_reassign = lead_may_reassign;
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=hv.evans&reason=leave", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-team-leader");
+    assert_string_equal(ack.user_id, "hv.lead");
+    /* Not for a take, nor for what nobody or she herself owns. */
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_TAKE, "form_id=" FORM_ID, &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    strcpy(it.owner, "hv.lead");
+    assert_true(build(&s, &it, users, &be, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_queue=queue:hv-north&reason=moved", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    /* With the proxy alone (no users file): any well-formed id. */
+    assert_true(build(&s, &it, NULL, NULL, NB_ACK_INTENT_REASSIGN,
+                      "form_id=" FORM_ID "&to_user=gp.singh&reason=leave", &ack, why));
+    assert_false(build(&s, &it, NULL, NULL, NB_ACK_INTENT_REASSIGN,
+                       "form_id=" FORM_ID "&to_user=gp+singh&reason=leave", &ack, why));
+    /* Someone given it in person, in none of her own queues or none at all, acts in the
+     * queue it is with. */
+    nb_web_session_t gp = session_of("gp.singh", NULL, NULL);
+    strcpy(it.owner, "gp.singh");
+    assert_true(build(&gp, &it, NULL, NULL, NB_ACK_INTENT_CLOSE,
+                      "form_id=" FORM_ID "&action=contacted_family", &ack, why));
+    assert_string_equal(ack.role, "queue:hv-caseload");
+    nb_web_users_destroy(users);
+}
+
+/* ---- the inbox page: lists by queue -------------------------------------------------------- */
+
+#define T0 1796000000000LL
+#define HOUR (3600LL * 1000)
+
+static void add_note(nb_inbox_t *v, const char *id, nb_tier_t tier, int64_t respond_by,
+                     const char *route, int64_t offset)
+{
+    nb_notification_t *n = calloc(1, sizeof(*n));
+    assert_non_null(n);
+    snprintf(n->notification_id, sizeof(n->notification_id), "%s", id);
+    snprintf(n->reference, sizeof(n->reference), "WNB-%.4s-%.4s", id, id + 4);
+    n->kind = NB_NOTIFICATION_NEW;
+    snprintf(n->child_key, sizeof(n->child_key), "child-%s", id);
+    snprintf(n->rule_id, sizeof(n->rule_id), "hv_missed_under1");
+    n->tier = tier;
+    n->respond_by = respond_by;
+    n->created_at = T0 - 100 * HOUR;
+    snprintf(n->recipients[0].route, sizeof(n->recipients[0].route), "%s", route);
+    n->n_recipients = 1;
+    assert_int_equal(nb_inbox_notification(v, n, (nb_inbox_where_t){0, offset}), NB_ERR_OK);
+    free(n);
+}
+
+static char *list_page(const nb_web_session_t *s, const nb_inbox_t *v, const char *queue,
+                       size_t page)
+{
+    nb_buf_t b = {0};
+    nb__web_list_t sel = {queue, page, NULL};
+    assert_true(
+        nb__page_inbox(&b, s, (nb_web_view_t){v, NULL}, &sel, T0, NB_NOTIFY_ZONE_UTC, NULL));
+    nb_buf_add(&b, "", 1);
+    assert_int_equal(b.err, NB_ERR_OK);
+    return (char *)b.data;
+}
+
+/* How many rows the notifications table has, and the reference of the first. */
+static size_t rows(const char *html, char first[16])
+{
+    const char *t = strstr(html, "<table id=\"notifications\">");
+    size_t n = 0;
+    first[0] = '\0';
+    for (const char *p = t; p && (p = strstr(p, "<tr><th scope=\"row\"><a href=\"/n/")); p++) {
+        if (n++ == 0)
+            sscanf(strchr(p + 30, '>') + 1, "%13s", first);
+    }
+    return n;
+}
+
+/* Her queues with their counts, each a link to its list alone; what she owns; 200 a page,
+ * most urgent first across the pages, with links to the pages before and after. */
+static void test_the_inbox_lists_by_queue_with_counts_and_pages(void **state)
+{
+    (void)state;
+    nb_inbox_t *v = nb_inbox_new();
+    char id[16], first[16];
+    int64_t off = 0;
+    /* 450 routine in queue:a (the first 30 overdue), 5 urgent in it, 3 overdue in queue:b&c
+     * (a route a link must escape), one of queue:c reassigned to her in person, one in
+     * queue:x (not hers). */
+    for (int i = 0; i < 450; i++) {
+        snprintf(id, sizeof(id), "a%07d", i);
+        add_note(v, id, NB_TIER_ROUTINE, T0 + (i - 30) * HOUR, "queue:a", off++);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof(id), "u%07d", i);
+        add_note(v, id, NB_TIER_URGENT, T0 + (i + 1) * HOUR, "queue:a", off++);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(id, sizeof(id), "b%07d", i);
+        add_note(v, id, NB_TIER_PRIORITY, T0 - HOUR, "queue:b&c", off++);
+    }
+    add_note(v, "c0000000", NB_TIER_PRIORITY, T0 + HOUR, "queue:c", off++);
+    add_note(v, "x0000000", NB_TIER_URGENT, T0 + HOUR, "queue:x", off++);
+    nb_audit_t a;
+    char errstr[128];
+    nb_audit_init(&a, NB_AUDIT_REASSIGNED, T0 - HOUR);
+    strcpy(a.notification_id, "c0000000");
+    a.has_action = true;
+    strcpy(a.action.owner_user, "hv.lead");
+    nb_web_session_t s = session_of("hv.lead", "queue:a", "queue:b&c");
+    assert_int_equal(nb_inbox_audit(v, &a, errstr, sizeof(errstr)), NB_ERR_OK);
+
+    /* All of hers: 455 + 3 + the one given to her; the urgent first. */
+    char *html = list_page(&s, v, NULL, 1);
+    assert_non_null(strstr(html, "<table id=\"queues\">\n<caption>"));
+    assert_non_null(strstr(html, "<th scope=\"col\">Queue</th><th scope=\"col\">Open</th>"));
+    assert_non_null(strstr(html, "<a href=\"/?queue=queue:a\">queue:a</a></th><td>455</td>"
+                                 "<td>30</td></tr>"));
+    assert_non_null(strstr(html, "<a href=\"/?queue=queue:b%26c\">queue:b&amp;c</a></th>"
+                                 "<td>3</td><td>3</td></tr>"));
+    assert_non_null(strstr(html, "<a href=\"/?queue=yours\">Taken by you or given to you</a>"
+                                 "</th><td>1</td><td>0</td></tr>"));
+    assert_non_null(strstr(html, "<h2>Open notifications (459)</h2>"));
+    assert_non_null(strstr(html, "notifications 1 to 200 of 459 (page 1 of 3)</caption>"));
+    assert_int_equal(rows(html, first), 200);
+    assert_string_equal(first, "WNB-U000-0000");
+    assert_non_null(strstr(html, "<a rel=\"next\" href=\"/?page=2\">Next page: notifications "
+                                 "201 to 400</a>"));
+    assert_null(strstr(html, "rel=\"prev\""));
+    assert_null(strstr(html, "aria-current"));
+    assert_null(strstr(html, "x0000000"));
+    assert_null(strstr(html, "style="));
+    free(html);
+
+    /* One queue alone, its last page; a page past the end is the last. */
+    for (size_t page = 3; page <= 99; page += 96) {
+        html = list_page(&s, v, s.user.queues[0], page);
+        assert_non_null(strstr(html, "<h2>Open notifications in queue:a (455)</h2>"));
+        assert_non_null(strstr(html, "notifications 401 to 455 of 455 (page 3 of 3)"));
+        assert_int_equal(rows(html, first), 55);
+        assert_non_null(strstr(html, "<a rel=\"prev\" href=\"/?queue=queue:a&amp;page=2\">"
+                                     "Previous page: notifications 201 to 400</a>"));
+        assert_null(strstr(html, "rel=\"next\""));
+        assert_non_null(strstr(html, "href=\"/?queue=queue:a\" aria-current=\"page\">"));
+        assert_non_null(strstr(html, "<a href=\"/\">All your queues</a>"));
+        free(html);
+    }
+    /* Page 2 goes on where page 1 stopped: routine, by respond-by. */
+    html = list_page(&s, v, s.user.queues[0], 2);
+    assert_int_equal(rows(html, first), 200);
+    assert_string_equal(first, "WNB-A000-0195");
+    free(html);
+    html = list_page(&s, v, s.user.queues[1], 1);
+    assert_non_null(strstr(html, "<h2>Open notifications in queue:b&amp;c (3)</h2>"));
+    assert_int_equal(rows(html, first), 3);
+    assert_null(strstr(html, "<nav"));
+    free(html);
+    /* What she owns: the one given to her in person, in a queue she is not in. */
+    html = list_page(&s, v, NB__WEB_MINE, 1);
+    assert_non_null(strstr(html, "<h2>Open notifications taken by you or given to you (1)</h2>"));
+    assert_int_equal(rows(html, first), 1);
+    assert_string_equal(first, "WNB-C000-0000");
+    assert_non_null(strstr(html, "href=\"/?queue=yours\" aria-current=\"page\">"));
+    free(html);
+    nb_inbox_destroy(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +1033,8 @@ int main(void)
         cmocka_unit_test(test_page_ladder_of_the_tier),
         cmocka_unit_test(test_page_ladder_stops_on_take),
         cmocka_unit_test(test_page_ladder_not_known),
+        cmocka_unit_test(test_reassign_to_a_person_checks_who),
+        cmocka_unit_test(test_the_inbox_lists_by_queue_with_counts_and_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
