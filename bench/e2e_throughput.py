@@ -572,7 +572,8 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
             data = base64.b64decode(r["value"])
             (sid,) = struct.unpack(">i", data[1:5])
             v = fastavro.schemaless_reader(io.BytesIO(data[5:]), reg[sid], reg[sid])
-            recs.append((r["key"].encode(), data, evidence_id(v["event_id"])))
+            recs.append((r["key"].encode(), data, evidence_id(v["event_id"]),
+                         (v.get("subject") or {}).get("nhs_number") or v.get("nhs_number")))
     recs = recs[: int(rate * seconds)]
     sent = {}
     # The reader runs in a process of its own: in a thread of this one it shared the GIL with
@@ -594,12 +595,15 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
     win.start()
     gen0 = os.times()
     t0 = time.time()
-    for i, (key, data, eid) in enumerate(recs):
+    child_sends = collections.defaultdict(list)  # NHS number -> send times, in order
+    for i, (key, data, eid, nhs) in enumerate(recs):
         due = t0 + i / rate
         d = due - time.time()
         if d > 0:
             time.sleep(d)
         sent[eid] = time.time()
+        if nhs:
+            child_sends[nhs].append(sent[eid])
         p.send(EVENTS, key=key, value=data)
     p.flush()
     offered = len(recs) / (time.time() - t0)
@@ -627,13 +631,19 @@ def bench_latency(work, bs, rate, seconds, now_iso, broker_pid, seed=99):
         trigger = max(sent[e] for e in ids)
         lat.append((t_vis - trigger) * 1000)
         lat_ts.append(ts - trigger * 1000)
+        # The child's records sent after its latest evidence and before the notification was
+        # seen (a correction or a context fact may be what raised it): the latest one's time.
+        nhs = v["child"].get("nhs_number") or v["child"].get("pregnant_person_nhs_number")
+        later = [t for t in child_sends.get(nhs, ()) if trigger < t < t_vis]
         slow.append((lat[-1], v["rule"]["id"], v["tier"], len(v["evidence"]),
-                     round(trigger - t0, 2)))
+                     round(trigger - t0, 2), len(later),
+                     round(later[-1] - t0, 2) if later else None))
     # What the slowest waited for: the rule (an absence rule fires at the sources' watermark,
     # not at its latest evidence), and when in the round its latest evidence was sent.
     slow.sort(reverse=True)
     slowest = [{"ms": round(ms, 1), "rule": rule, "tier": tier, "evidence": n,
-                "sent_at_s": at} for ms, rule, tier, n, at in slow[:5]]
+                "sent_at_s": at, "child_records_after": k, "last_child_record_at_s": last}
+               for ms, rule, tier, n, at, k, last in slow[:5]]
     # An absence rule (one with `expect:`) fires when the sources' least watermark passes its
     # deadline, which the send of its evidence does not cause: its latency from that send
     # measures the feed's order, not the daemon. The stall goal reads the other rules'.
