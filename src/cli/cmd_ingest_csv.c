@@ -4,6 +4,8 @@
  * (nb_feed_csv_row()), and the adapters' publisher sends each event to the topic, or the row
  * with its reason to the dead-letter topic. Progress is kept in a state file (csv_state.c):
  * the last row up to which Kafka acknowledged everything, so a killed import resumes after it.
+ * With --metrics-file, an import that completes writes when it finished, for Prometheus to
+ * alert on an extract that stops arriving (csv_state.c).
  * docs/integration.md, "CSV extracts"; docs/cli.md.
  */
 #include <csv.h>
@@ -56,6 +58,7 @@ typedef struct nb__imp_s {
     uint64_t fl_base;
     nb__csv_state_t st;
     const char *state_path;
+    bool done_before; /* the state says this file was imported whole by an earlier run */
     int64_t state_written_ms;
     nb_err_t kafka_err;
     char kafka_reason[600], fatal[600];
@@ -498,8 +501,10 @@ static void nb__summary(const nb__imp_t *imp, bool json, bool complete)
 
 typedef struct nb__csv_args_s {
     const char *file, *mapping, *cfg, *bootstrap, *state_dir, *topic, *extracted_at;
+    const char *metrics_file;
     bool json;
-    int timeout_ms;
+    int timeout_ms, stale_after_h;
+    bool stale_set;
 } nb__csv_args_t;
 
 /* The state: where it is, and whether this file was begun (or done) before. */
@@ -529,6 +534,7 @@ static bool nb__state_begin(nb__imp_t *imp, const nb__csv_args_t *a, int fd, cha
         strcmp(old.id.head_sha256, imp->st.id.head_sha256) == 0 &&
         old.extracted_at == imp->st.extracted_at) {
         imp->st.acked_through = old.acked_through;
+        imp->done_before = old.complete;
         if (old.complete)
             NB_LOG(NB_LOG_INFO, "ingest", "%s was imported whole before: nothing to publish",
                    a->file);
@@ -575,6 +581,21 @@ static int nb__import(nb__imp_t *imp, const nb__csv_args_t *a)
     imp->st.complete = complete;
     nb__save_state(imp, true);
     nb__summary(imp, a->json, complete);
+    /* Freshness: only an import that completed, of a file not imported whole before (a rerun
+     * of yesterday's extract is no new extract), moves the last import's time. */
+    if (complete && !imp->done_before && a->metrics_file) {
+        nb__csv_metrics_t mt = {.source = nb_feed_mapping_name(imp->m),
+                                .imported_at = nb__cli_now(),
+                                .read = imp->read,
+                                .published = imp->published,
+                                .refused = imp->refused,
+                                .skipped = imp->skipped,
+                                .stale_after_ms = (int64_t)a->stale_after_h * 3600000};
+        if (nb__csv_metrics_write(a->metrics_file, &mt, errstr, sizeof(errstr))) {
+            fprintf(stderr, "notbrought ingest csv: --metrics-file: %s\n", errstr);
+            return NB_EXIT_FAILURE;
+        }
+    }
     if (imp->kafka_err) {
         fprintf(stderr,
                 "notbrought ingest csv: Kafka did not take every record (%s: %s); every "
@@ -594,6 +615,7 @@ static int nb__import(nb__imp_t *imp, const nb__csv_args_t *a)
 static const char nb__csv_help[] =
     "usage: notbrought ingest csv FILE --mapping FILE --config FILE --topic TOPIC\n"
     "                             [--state DIR] [--extracted-at TIME] [--json]\n"
+    "                             [--metrics-file PATH [--stale-after HOURS]]\n"
     "                             [--bootstrap HOST:PORT] [--delivery-timeout-ms N]\n\n"
     "Imports a CSV extract (a child health system's appointments): each row is mapped with\n"
     "the mapping's csv section (see 'notbrought mapping') and published to TOPIC (one of\n"
@@ -606,9 +628,16 @@ static const char nb__csv_help[] =
     "--json).\n\n"
     "  --extracted-at TIME  when the extract was taken (YYYY-MM-DDTHH:MM:SSZ): every event's\n"
     "                       recorded_at, required when the mapping says recorded_at:\n"
-    "                       extract_time\n\n"
+    "                       extract_time\n"
+    "  --metrics-file PATH  after an import that completes (not a rerun of a file\n"
+    "                       imported whole), write PATH in Prometheus' text format\n"
+    "                       (atomically): when it finished and its rows, for\n"
+    "                       node_exporter's textfile collector (name it *.prom)\n"
+    "  --stale-after HOURS  how long after it the next import is overdue, exported for\n"
+    "                       the alert (default 26: a nightly extract)\n\n"
     "Exit: 0 every row published or refused with a reason; 1 a file or mapping that does not\n"
-    "read; 2 usage; 3 Kafka did not take every record (the state says where to resume).\n"
+    "read, or the metrics file that cannot be written; 2 usage; 3 Kafka did not take every record "
+    "(the state says where to resume).\n"
     "See docs/integration.md (CSV extracts) and docs/cli.md.\n";
 
 static int nb__csv_args(int argc, char **argv, nb__csv_args_t *a)
@@ -621,10 +650,13 @@ static int nb__csv_args(int argc, char **argv, nb__csv_args_t *a)
                                              {"extracted-at", required_argument, NULL, 'x'},
                                              {"json", no_argument, NULL, 'j'},
                                              {"delivery-timeout-ms", required_argument, NULL, 'T'},
+                                             {"metrics-file", required_argument, NULL, 'M'},
+                                             {"stale-after", required_argument, NULL, 'S'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int c;
     a->timeout_ms = 30000;
+    a->stale_after_h = 26;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:c:s:t:jh", longopts, NULL)) != -1) {
         const char **dst = c == 'm'   ? &a->mapping
@@ -633,6 +665,7 @@ static int nb__csv_args(int argc, char **argv, nb__csv_args_t *a)
                            : c == 's' ? &a->state_dir
                            : c == 't' ? &a->topic
                            : c == 'x' ? &a->extracted_at
+                           : c == 'M' ? &a->metrics_file
                                       : NULL;
         if (dst) {
             *dst = optarg;
@@ -642,6 +675,13 @@ static int nb__csv_args(int argc, char **argv, nb__csv_args_t *a)
             a->timeout_ms = atoi(optarg);
             if (a->timeout_ms < 1000 || a->timeout_ms > 3600000)
                 return NB_EXIT_USAGE;
+        } else if (c == 'S') {
+            char *end;
+            long h = strtol(optarg, &end, 10);
+            if (*end || end == optarg || h < 1 || h > 24 * 366)
+                return NB_EXIT_USAGE;
+            a->stale_after_h = (int)h;
+            a->stale_set = true;
         } else if (c == 'h') {
             fputs(nb__csv_help, stdout);
             return -1;
@@ -651,6 +691,8 @@ static int nb__csv_args(int argc, char **argv, nb__csv_args_t *a)
     }
     if (optind + 1 != argc || !a->mapping || !a->cfg || !a->topic)
         return NB_EXIT_USAGE;
+    if (a->stale_set && !a->metrics_file)
+        return NB_EXIT_USAGE; /* --stale-after says nothing without --metrics-file */
     a->file = argv[optind];
     return NB_EXIT_OK;
 }

@@ -42,4 +42,18 @@ NB_NODISCARD nb_err_t nb__csv_state_read(const char *path, nb__csv_state_t *st);
 NB_NODISCARD nb_err_t nb__csv_state_write(const char *path, const nb__csv_state_t *st, char *errstr,
                                           size_t errstr_size);
 
+/** What --metrics-file says of an import that read the whole file and had every record
+ *  acknowledged. */
+typedef struct nb__csv_metrics_s {
+    const char *source;  /**< the mapping's name, the series' source label */
+    int64_t imported_at; /**< when the import finished (ms since the epoch) */
+    uint64_t read, published, refused, skipped;
+    int64_t stale_after_ms; /**< how long after it the next import is overdue */
+} nb__csv_metrics_t;
+
+/** @brief Writes the metrics in Prometheus' text format (for node_exporter's textfile
+ *         collector) atomically: a temporary file PATH.tmp, synced, renamed over PATH. */
+NB_NODISCARD nb_err_t nb__csv_metrics_write(const char *path, const nb__csv_metrics_t *mt,
+                                            char *errstr, size_t errstr_size);
+
 #endif /* NB_CLI_CSV_IMPORT_H */

@@ -3,7 +3,8 @@
  * per extract in the --state directory, named after the mapping and the hash of the file's
  * first KiB; it says which file it is about (size, mtime, that hash, the extract time) and the
  * last row up to which Kafka acknowledged every record. Written to a temporary file, synced
- * and renamed over the old one, so a kill leaves either the old state or the new one.
+ * and renamed over the old one, so a kill leaves either the old state or the new one. The
+ * --metrics-file that says when the source's last import finished is written the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,30 +79,76 @@ nb_err_t nb__csv_state_read(const char *path, nb__csv_state_t *st)
     return ok ? NB_ERR_OK : NB_ERR_CONFIG;
 }
 
-nb_err_t nb__csv_state_write(const char *path, const nb__csv_state_t *st, char *errstr,
-                             size_t errstr_size)
+/* Writes buf to PATH.tmp, syncs it and renames it over PATH. */
+static nb_err_t nb__write_atomic(const char *path, const char *buf, size_t len, int mode,
+                                 const char *what, char *errstr, size_t errstr_size)
 {
-    char tmp[4200], buf[512];
+    char tmp[4200];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return NB_ERR_LIMIT;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        snprintf(errstr, errstr_size, "cannot write the %s %s: %s", what, tmp, strerror(errno));
+        return NB_ERR_IO;
+    }
+    bool ok = write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(errstr, errstr_size, "cannot write the %s %s: %s", what, path, strerror(errno));
+        unlink(tmp);
+        return NB_ERR_IO;
+    }
+    return NB_ERR_OK;
+}
+
+nb_err_t nb__csv_state_write(const char *path, const nb__csv_state_t *st, char *errstr,
+                             size_t errstr_size)
+{
+    char buf[512];
     int len = snprintf(buf, sizeof(buf),
                        NB__CSV_STATE_FORMAT "\nsize=%" PRIu64 "\nmtime_ns=%" PRId64
                                             "\nhead_sha256=%s\nextracted_at=%" PRId64
                                             "\nacked_through=%" PRIu64 "\ncomplete=%d\n",
                        st->id.size, st->id.mtime_ns, st->id.head_sha256, st->extracted_at,
                        st->acked_through, st->complete ? 1 : 0);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(errstr, errstr_size, "cannot write the state file %s: %s", tmp, strerror(errno));
-        return NB_ERR_IO;
+    if (len < 0 || (size_t)len >= sizeof(buf))
+        return NB_ERR_LIMIT;
+    return nb__write_atomic(path, buf, (size_t)len, 0600, "state file", errstr, errstr_size);
+}
+
+nb_err_t nb__csv_metrics_write(const char *path, const nb__csv_metrics_t *mt, char *errstr,
+                               size_t errstr_size)
+{
+    /* The label value escaped as the text format wants (backslash, quote, newline). */
+    char src[256], buf[2048];
+    size_t k = 0;
+    for (const char *p = mt->source; *p && k + 2 < sizeof(src); p++) {
+        if (*p == '\\' || *p == '"' || *p == '\n')
+            src[k++] = '\\';
+        src[k++] = *p == '\n' ? 'n' : *p;
     }
-    bool ok = write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        snprintf(errstr, errstr_size, "cannot write the state file %s: %s", path, strerror(errno));
-        unlink(tmp);
-        return NB_ERR_IO;
-    }
-    return NB_ERR_OK;
+    src[k] = '\0';
+    int len = snprintf(
+        buf, sizeof(buf),
+        "# HELP notbrought_csv_last_import_timestamp_seconds Unix time the last import of an "
+        "extract from the source finished, every row published or refused\n"
+        "# TYPE notbrought_csv_last_import_timestamp_seconds gauge\n"
+        "notbrought_csv_last_import_timestamp_seconds{source=\"%s\"} %.3f\n"
+        "# HELP notbrought_csv_last_import_rows Rows of that import, by outcome\n"
+        "# TYPE notbrought_csv_last_import_rows gauge\n"
+        "notbrought_csv_last_import_rows{source=\"%s\",outcome=\"read\"} %" PRIu64 "\n"
+        "notbrought_csv_last_import_rows{source=\"%s\",outcome=\"published\"} %" PRIu64 "\n"
+        "notbrought_csv_last_import_rows{source=\"%s\",outcome=\"refused\"} %" PRIu64 "\n"
+        "notbrought_csv_last_import_rows{source=\"%s\",outcome=\"skipped\"} %" PRIu64 "\n"
+        "# HELP notbrought_csv_stale_after_seconds How long after the last import the next one "
+        "is overdue (--stale-after)\n"
+        "# TYPE notbrought_csv_stale_after_seconds gauge\n"
+        "notbrought_csv_stale_after_seconds{source=\"%s\"} %.0f\n",
+        src, (double)mt->imported_at / 1e3, src, mt->read, src, mt->published, src, mt->refused,
+        src, mt->skipped, src, (double)mt->stale_after_ms / 1e3);
+    if (len < 0 || (size_t)len >= sizeof(buf))
+        return NB_ERR_LIMIT;
+    /* Readable by node_exporter, which runs as another user. */
+    return nb__write_atomic(path, buf, (size_t)len, 0644, "metrics file", errstr, errstr_size);
 }

@@ -247,7 +247,8 @@ const nb__cdef_t nb__config_table[] = {
      "and its connection closed, without reading the rest of it into memory."},
     {"ingest.max_connections", NB__C_INT, "64", 1, 10000, OFF(ingest_max_connections), 0, 0,
      "Most MLLP connections held at once, all listeners together; more are closed as soon as "
-     "they are accepted."},
+     "they are accepted. Each FHIR listener (ingest.fhir) holds as many of its own; more wait "
+     "in the listen queue, unanswered, until one of those closes."},
     {"ingest.idle_timeout_ms", NB__C_INT, "300000", 1000, 86400000, OFF(ingest_idle_timeout_ms), 0,
      0,
      "An MLLP connection that sends nothing for this long, with no message waiting for its "

@@ -92,6 +92,14 @@ for name, kind in families.items():
     if kind == "HISTOGRAM":
         exported |= {name + "_bucket", name + "_sum", name + "_count"}
 
+# And those `notbrought ingest csv --metrics-file` writes for node_exporter's textfile
+# collector (src/cli/csv_state.c): a batch job has no /metrics of its own.
+csv_metrics = set(re.findall(r"# TYPE (notbrought_csv_\w+) gauge",
+                             open(os.path.join(src, "src/cli/csv_state.c")).read()))
+if len(csv_metrics) < 3:
+    err("src/cli/csv_state.c: could not read the --metrics-file metric names")
+exported |= csv_metrics
+
 def check_metric_names(where, expr):
     for m in re.findall(r"\b((?:notbrought|process)_[a-z_]+)\b", expr):
         if m not in exported:
@@ -321,6 +329,15 @@ for g in alerts.get("groups", []):
         if anchor and anchor not in heads:
             err(f"{where}: runbook_url anchor #{anchor} is no heading of docs/runbook.md")
         check_metric_names(where, r.get("expr", ""))
+# Every feed says when it last delivered, and an alert watches each: a silent feed raises
+# nothing downstream (a missed appointment there is never seen).
+for fresh in ("notbrought_mllp_last_message_timestamp_seconds",
+              "notbrought_fhir_last_request_timestamp_seconds",
+              "notbrought_csv_last_import_timestamp_seconds"):
+    if not any(re.search(r"time\(\)\s*-\s*" + fresh + r"\b", r.get("expr", ""))
+               and r.get("annotations", {}).get("runbook_url")
+               for g in alerts.get("groups", []) for r in g.get("rules", [])):
+        err(f"ops/prometheus/alerts.yaml: no alert on time() - {fresh} with a runbook_url")
 for want in ("lag", "dead", "overdue", "ready"):
     if not any(want in (r.get("expr", "") + r.get("alert", "")).lower()
                for g in alerts.get("groups", []) for r in g.get("rules", [])):
@@ -337,7 +354,7 @@ if not dash.get("uid") or not dash.get("title") or n_targets == 0:
 
 # ---- docs/operability.md lists every metric ---------------------------------------------------
 ops_md = open(os.path.join(src, "docs/operability.md")).read()
-for name in families:
+for name in list(families) + sorted(csv_metrics):
     if f"`{name}`" not in ops_md:
         err(f"docs/operability.md: metric {name} is not documented")
 check_metric_names("docs/operability.md", ops_md)

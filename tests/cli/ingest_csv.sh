@@ -7,6 +7,8 @@
 #   number failing Modulus 11), is killed (SIGKILL) as soon as its state says rows are
 #   acknowledged, then resumed: every mappable row's event is in hv.contacts under one event id, every
 #   refused row is in the dead letters with its reason, and nothing else;
+# - --metrics-file: the completed import writes its time and rows in Prometheus' text format;
+#   a rerun of the file imported whole and a failed import leave the file as it was;
 # - a Windows-1252 extract is converted to UTF-8 (an accented code maps), its row's identity
 #   link reaches identity.links, and a byte Windows-1252 leaves undefined refuses its row;
 # - no NHS number reaches stderr.
@@ -111,9 +113,14 @@ if grep -q '^complete=0' <<<"$state" && [ "${acked:-0}" -ge 1 ] && [ "$acked" -l
 else
     bad "the import was not killed mid-file: $state $(cat "$work/b1.out" "$work/b1.err")"
 fi
+mkdir -p "$work/textfile"
+prom=$work/textfile/notbrought-chis.prom
+t0=$(date +%s)
 imp "$work/big.csv" --mapping "$cm" --topic hv.contacts --extracted-at 2024-06-30T02:00:00Z \
-    --state "$work/state" --json >"$work/b2.json" 2>"$work/b2.err"
+    --state "$work/state" --json --metrics-file "$prom" --stale-after 30 \
+    >"$work/b2.json" 2>"$work/b2.err"
 rc=$?
+t1=$(date +%s)
 python3 - "$work/b2.json" $rows "$acked" <<'PY' && [ $rc -eq 0 ] && ok "resumed after row $acked: the rest published or refused" ||
 import json, sys
 s = json.load(open(sys.argv[1])); rows = int(sys.argv[2]); acked = int(sys.argv[3])
@@ -124,6 +131,50 @@ ok = (s["rows_read"] == rows and s["skipped_already_done"] == acked and s["compl
 sys.exit(not ok)
 PY
     bad "resume: exit $rc: $(cat "$work/b2.json" "$work/b2.err")"
+
+# --metrics-file: the resumed import completed, so the file is there, in Prometheus' text
+# format, with its time and rows (the same as the summary's), and no temporary file is left.
+python3 - "$prom" "$work/b2.json" "$t0" "$t1" <<'PY' >"$work/prom.check" 2>&1 &&
+import json, re, sys
+text = open(sys.argv[1]).read()
+s = json.load(open(sys.argv[2]))
+t0, t1 = int(sys.argv[3]), int(sys.argv[4])
+types, samples = {}, {}
+for line in text.splitlines():
+    if line.startswith("# TYPE "):
+        _, _, name, kind = line.split()
+        types[name] = kind
+        continue
+    if line.startswith("# HELP ") or not line:
+        continue
+    m = re.fullmatch(r'([a-z_]+)\{((?:[a-z_]+="[^"\\]*",?)*)\} (\S+)', line)
+    assert m, "not the text format: %r" % line
+    assert m.group(1) in types, "a sample before its TYPE: %r" % line
+    labels = tuple(sorted(re.findall(r'([a-z_]+)="([^"]*)"', m.group(2))))
+    samples[(m.group(1), labels)] = float(m.group(3))
+src = ("source", "chis-csv-7a5")
+assert set(types.values()) == {"gauge"}, types
+ts = samples[("notbrought_csv_last_import_timestamp_seconds", (src,))]
+assert t0 <= ts <= t1 + 1, (t0, ts, t1)
+rows = lambda o: samples[("notbrought_csv_last_import_rows", (("outcome", o), src))]
+assert rows("read") == s["rows_read"] and rows("published") == s["published"], samples
+assert rows("refused") == s["refused"] and rows("skipped") == s["skipped_already_done"], samples
+assert samples[("notbrought_csv_stale_after_seconds", (src,))] == 30 * 3600, samples
+assert len(samples) == 6, samples
+PY
+    [ ! -e "$prom.tmp" ] && ok "--metrics-file: written, parsable, its time and rows right" ||
+    bad "--metrics-file: $(cat "$work/prom.check" "$prom" 2>&1)"
+# A rerun of the file imported whole is no new extract: the file stays as it was.
+cp "$prom" "$work/prom.before"
+imp "$work/big.csv" --mapping "$cm" --topic hv.contacts --extracted-at 2024-06-30T02:00:00Z \
+    --state "$work/state" --metrics-file "$prom" >"$work/b3.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && grep -q "0 published" "$work/b3.out" && cmp -s "$prom" "$work/prom.before" &&
+    ok "--metrics-file: a rerun of a file imported whole leaves it" ||
+    bad "--metrics-file rerun: exit $rc, $(cat "$work/b3.out"; diff "$work/prom.before" "$prom")"
+"$bin" ingest csv "$work/big.csv" --mapping "$cm" --topic hv.contacts --config "$work/nb.yaml" \
+    --stale-after 30 >/dev/null 2>&1
+[ $? -eq 2 ] && ok "--stale-after without --metrics-file: usage" || bad "--stale-after alone taken"
 
 consume hv.contacts >"$work/hv"
 "$bin" consume --config "$work/nb.yaml" --bootstrap "$bs" --to-end --format records \
@@ -165,12 +216,14 @@ head -n 3 "$work/big.csv" >"$work/small.csv"
 mkdir -p "$work/state-down"
 "$bin" ingest csv "$work/small.csv" --mapping "$cm" --topic hv.contacts --config "$work/nb.yaml" \
     --bootstrap "127.0.0.1:$(nb_free_port)" --extracted-at 2024-06-30T02:00:00Z \
-    --delivery-timeout-ms 1000 --state "$work/state-down" >"$work/down.out" 2>"$work/down.err"
+    --delivery-timeout-ms 1000 --state "$work/state-down" --metrics-file "$prom" \
+    >"$work/down.out" 2>"$work/down.err"
 rc=$?
 [ $rc -eq 3 ] && grep -q "Kafka did not take every record" "$work/down.err" &&
+    cmp -s "$prom" "$work/prom.before" &&
     grep -q '^acked_through=0$' "$work"/state-down/*.state &&
     grep -q '^complete=0$' "$work"/state-down/*.state &&
-    grep -q "0 published" "$work/down.out" && ok "Kafka unreachable: exit 3, nothing acknowledged" ||
+    grep -q "0 published" "$work/down.out" && ok "Kafka unreachable: exit 3, nothing acknowledged, the metrics file left" ||
     bad "Kafka unreachable: exit $rc: $(cat "$work/down.out"; grep -v '"level"' "$work/down.err")"
 
 # A Windows-1252 extract (encoding: windows-1252): an accented venue code maps once converted

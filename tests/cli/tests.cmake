@@ -202,6 +202,13 @@ nb_cli_test(mapping_test_fhir_link "mapping|test|config/mappings/health-visiting
             0 "\"event_id\":\"fhir-89da7dc59509b9eb5a70ea188c183d0d\".*\n.*\"type\":\"org.notbrought.v1.IdentityLink\",\"record\":{\"event_id\":\"fhir-590ae7fbb0557604a525d683cce0f0d5\",\"kind\":\"link\",\"from\":{\"system\":\"https://fhir.example.nhs.uk/Id/7a5-community-number\",\"value\":\"C7001\"},\"to\":{\"system\":\"https://fhir.nhs.uk/Id/nhs-number\",\"value\":\"9990010005\"}")
 nb_cli_test(mapping_test_fhir_mod11 "mapping|test|config/mappings/health-visiting.yaml|${M}/hv-mod11.json"
             0 "\"code\":\"nhs_check_digit\",\"text\":\"Appointment.participant\\[0\\].actor.resolve\\(\\).identifier\\[0\\]: NHS number fails the Modulus 11 check\"")
+# ADT^A04, a PAS registering an outpatient's arrival (made-up messages through the test
+# mapping for English PAS feeds): attended by the message type without a ZU3 segment; ZU3-3
+# "3" (did not attend) wins over the message type.
+nb_cli_test(mapping_test_adt_a04 "mapping|test|tests/data/mappings/realdata-uk-pas.yaml|${M}/pas-a04.hl7"
+            0 "\"outcome\":\"mapped\".*\"nhs_number\":\"9990000018\".*\"appointment\":{\"id\":\"BAS-OP9001\".*\"scheduled_start\":\"2024-01-15T09:30:00.000Z\"},\"status\":\"attended\",\"recorded_at\":\"2024-01-15T09:35:00.000Z\"")
+nb_cli_test(mapping_test_adt_a04_zu3 "mapping|test|tests/data/mappings/realdata-uk-pas.yaml|${M}/pas-a04-zu3-dna.hl7"
+            0 "\"outcome\":\"mapped\".*\"appointment\":{\"id\":\"BAS-OP9002\".*\"status\":\"was_not_brought\"")
 nb_cli_test(mapping_check_missing "mapping|check|${M}/no-such-mapping.yaml" 3
             "no-such-mapping.yaml: error: cannot read the mapping: No such file or directory \\[io\\]")
 nb_cli_test(mapping_test_expect "mapping|test|config/mappings/gp-practice.yaml|${M}/gp-s26.hl7|--expect|${M}/gp-s26.jsonl"

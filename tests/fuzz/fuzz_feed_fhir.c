@@ -11,7 +11,8 @@
  *     expression, an IssueType; texts and paths hold no control character;
  *   - the same resource mapped again gives the same outcome, code and event id.
  *
- *   ./fuzz_feed_fhir /tmp/scratch-corpus tests/fuzz/corpus/feed_fhir tests/fuzz/corpus/fhir_json
+ * Its seeds (corpus/feed_fhir) are JSON and XML; the readers' seeds can be added by hand:
+ *   ./fuzz_feed_fhir /tmp/scratch-corpus tests/fuzz/corpus/feed_fhir tests/fuzz/corpus/fhir_xml
  *
  * Each abort() is a broken promise, not a refused input.
  */

@@ -12,6 +12,7 @@
  *   with one: 422, nothing published;
  * - XML is answered in XML;
  * - a subscription notification publishes its focus only; a body past the limit is 413;
+ * - past ingest.max_connections a connection waits unanswered until a held one closes;
  * - the metrics count the answers by status and the refusals by reason.
  *
  * The resources are made up (NHS numbers from the 999 test range).
@@ -26,6 +27,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -552,6 +554,69 @@ static void test_too_large_past_the_cap_is_not_read(void **state)
         it_post("/fhir/hv/Appointment", "application/fhir+json", doc, resp, sizeof(resp)), 201);
 }
 
+/* Reads one answer from a connection kept alive: the head, then Content-Length bytes of body.
+ * @returns its status (0: the connection closed or timed out first). */
+static int it_read_one(int fd)
+{
+    char buf[16384];
+    size_t len = 0;
+    const char *end = NULL;
+    while (!end) {
+        ssize_t r = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (r <= 0)
+            return 0;
+        len += (size_t)r;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+    }
+    const char *cl = strstr(buf, "\r\nContent-Length: ");
+    size_t body = cl && cl < end ? strtoul(cl + 18, NULL, 10) : 0;
+    size_t want = (size_t)(end + 4 - buf) + body;
+    while (len < want) {
+        ssize_t r = read(fd, buf, sizeof(buf) - 1 < want - len ? sizeof(buf) - 1 : want - len);
+        if (r <= 0)
+            return 0;
+        len += (size_t)r;
+    }
+    int status = 0;
+    return sscanf(buf, "HTTP/1.1 %d", &status) == 1 ? status : 0;
+}
+
+/* ingest.max_connections bounds each FHIR listener's connections (MHD's connection limit):
+ * with as many held open (each proven accepted by an answer, and kept alive), one more is not
+ * served; once one of them closes, it is. */
+static void test_connection_limit(void **state)
+{
+    (void)state;
+    enum { MAX = 4 };
+    assert_int_equal(it.conf->ingest_max_connections, MAX);
+    static const char get[] = "GET /fhir/hv/Appointment HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    int held[MAX];
+    for (int i = 0; i < MAX; i++) {
+        held[i] = it_connect(30);
+        assert_int_equal(it_send(held[i], get, sizeof(get) - 1), sizeof(get) - 1);
+        assert_int_equal(it_read_one(held[i]), 405);
+    }
+    int extra = it_connect(30);
+    assert_int_equal(it_send(extra, get, sizeof(get) - 1), sizeof(get) - 1);
+    /* The listener goes on serving the connections it holds; a request on one after the extra
+     * connection's is answered while the extra has had nothing, not even a close. */
+    for (int i = 0; i < MAX; i++) {
+        assert_int_equal(it_send(held[i], get, sizeof(get) - 1), sizeof(get) - 1);
+        assert_int_equal(it_read_one(held[i]), 405);
+    }
+    struct pollfd pfd = {.fd = extra, .events = POLLIN};
+    if (poll(&pfd, 1, 0) != 0)
+        fail_msg("the connection past ingest.max_connections was answered or closed (revents %d)",
+                 pfd.revents);
+    /* One held connection closes: the extra one is served. */
+    close(held[0]);
+    assert_int_equal(it_read_one(extra), 405);
+    close(extra);
+    for (int i = 1; i < MAX; i++)
+        close(held[i]);
+}
+
 /* ---- setup ----------------------------------------------------------------------------------- */
 
 static void *it_run(void *arg)
@@ -573,6 +638,7 @@ static int it_setup(void **state)
     nb_broker_create_topics(it.broker, it.conf, 1);
     it.conf->ingest_delivery_timeout_ms = 3000;
     it.conf->ingest_max_message_bytes = 65536;
+    it.conf->ingest_max_connections = 4; /* test_connection_limit */
     it.conf->kafka_props[it.conf->n_kafka_props].key = strdup("reconnect.backoff.max.ms");
     it.conf->kafka_props[it.conf->n_kafka_props++].value = strdup("500");
     it.conf->n_fhir = 1;
@@ -637,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_too_large_is_read_then_413),
         cmocka_unit_test(test_too_large_with_expect_is_answered_before_the_body),
         cmocka_unit_test(test_too_large_past_the_cap_is_not_read),
+        cmocka_unit_test(test_connection_limit),
         cmocka_unit_test(test_broker_down_503_then_201_with_the_same_event_id),
     };
     return cmocka_run_group_tests(tests, it_setup, it_teardown);

@@ -533,7 +533,11 @@ static void test_adt_with_zu3(void **state)
                  {"ADT^A05", "\"\"", "SCH|", NB_STATUS_BOOKED},
                  {"ADT^A38", "4", "SCH|", NB_STATUS_CANCELLED_BY_PROVIDER},
                  {"ADT^A38", "2", "SCH|", NB_STATUS_CANCELLED_BY_PATIENT},
-                 {"ADT^A38", "NO", "SCH||||||PROV", NB_STATUS_CANCELLED_BY_PROVIDER}};
+                 {"ADT^A38", "NO", "SCH||||||PROV", NB_STATUS_CANCELLED_BY_PROVIDER},
+                 /* A04 registers the outpatient's arrival: attended, unless ZU3-3 says more. */
+                 {"ADT^A04", "NS", "SCH|", NB_STATUS_ATTENDED},
+                 {"ADT^A04", "6", "SCH|", NB_STATUS_ATTENDED},
+                 {"ADT^A04", "3", "SCH|", NB_STATUS_WAS_NOT_BROUGHT}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char msh[256], zu3[128];
         snprintf(msh, sizeof(msh), MSH("%s", "C4"), cases[i].type);
@@ -558,6 +562,24 @@ static void test_adt_with_zu3(void **state)
                    "PV2||||||||20240115093000", "ZU3|||99", NULL),
             NB_ERR_FEED_UNMAPPED, NB_HL7_AE, "outcome_unmapped",
             "ZU3-3: outcome code '99' is not in the mapping's outcome map");
+    /* An A04 without a ZU3 segment: the message type's own status, attended. */
+    const nb_appointment_event_t *ev = mapped(
+        fx, msg_of(MSH("ADT^A04^ADT_A01", "C4a"), "EVN|A04|20240115093500",
+                   "PID|||D700^^^X00001^HOSP~9990000018^^^NHS^NH||TESTCHILD",
+                   "PV1||O|CLINIC||||||||||||||||BAS-OP2", "PV2||||||||20240115093000", NULL));
+    assert_int_equal(ev->status, NB_STATUS_ATTENDED);
+    assert_string_equal(ev->appointment_id, "BAS-OP2");
+    assert_string_equal(ev->nhs_number, "9990000018");
+    assert_true(ev->recorded_at == iso("2024-01-15T09:35:00Z"));
+    /* An A04 with a ZU3-3 code the map does not know, and one with no appointment: refused. */
+    refused(fx,
+            msg_of(MSH("ADT^A04", "C4b"), "PID|||D700^^^X00001^HOSP", "PV1||O|||||||||||||||||V1",
+                   "PV2||||||||20240115093000", "ZU3|||99", NULL),
+            NB_ERR_FEED_UNMAPPED, NB_HL7_AE, "outcome_unmapped", "ZU3-3: outcome code '99'");
+    refused(fx,
+            msg_of(MSH("ADT^A04", "C4c"), "PID|||D700^^^X00001^HOSP", "PV1||O",
+                   "PV2||||||||20240115093000", NULL),
+            NB_ERR_FIELD_EMPTY, NB_HL7_AE, "appointment_id_missing", "no appointment id");
 }
 
 static void test_message_types(void **state)

@@ -287,6 +287,73 @@ static void test_realdata(void **state)
     nb_feed_mapping_free(m);
 }
 
+/*
+ * UK Core's baby Patient carries an NHS number that fails Modulus 11, and no sample's
+ * Appointment references it. Read in place, it goes (as XML) into a Bundle built here with an
+ * Appointment about it: the mapper refuses the Appointment at the door, as the HL7 v2 mapper
+ * does, naming the check and the path of the identifier (never the number).
+ */
+static void test_baby_patient_mod11(void **state)
+{
+    (void)state;
+    char path[8192], err[512];
+    size_t len;
+    snprintf(path, sizeof(path), "%s/" UK "UKCore-Patient-BabyPatient-Example.xml", realdata_dir);
+    char *patient = nb_test_slurp(path, 1 << 20, &len);
+    const char *start = strstr(patient, "<Patient");
+    assert_non_null(start);
+    static const char head[] =
+        "<Bundle xmlns=\"http://hl7.org/fhir\"><type value=\"batch\"/>"
+        "<entry><fullUrl value=\"urn:uuid:0b2f4d8e-5c1a-4e7b-9f3d-2a6c8e1b7d40\"/><resource>";
+    static const char tail[] =
+        "</resource></entry>"
+        "<entry><resource><Appointment><id value=\"baby-check-1\"/>"
+        "<status value=\"booked\"/><start value=\"2021-03-29T10:00:00Z\"/>"
+        "<participant><actor><reference value=\"urn:uuid:0b2f4d8e-5c1a-4e7b-9f3d-2a6c8e1b7d40\"/>"
+        "</actor><status value=\"accepted\"/></participant></Appointment></resource></entry>"
+        "</Bundle>";
+    size_t plen = strlen(start), n = sizeof(head) - 1 + plen + sizeof(tail) - 1;
+    char *xml = malloc(n + 1);
+    assert_non_null(xml);
+    memcpy(xml, head, sizeof(head) - 1);
+    memcpy(xml + sizeof(head) - 1, start, plen);
+    memcpy(xml + sizeof(head) - 1 + plen, tail, sizeof(tail));
+    free(patient);
+
+    nb_feed_mapping_t *m = NULL;
+    snprintf(path, sizeof(path), "%s/tests/data/mappings/realdata-fhir.yaml", NB_SOURCE_DIR);
+    if (nb_feed_mapping_load(path, NULL, NULL, &m, err, sizeof(err)) != NB_ERR_OK)
+        fail_msg("%s", err);
+    nb_fhir_doc_t *doc = nb_fhir_doc_new(NULL);
+    nb_feed_out_t *out = nb_feed_out_new();
+    assert_non_null(doc);
+    assert_non_null(out);
+    if (nb_fhir_read(doc, xml, n, NB_FHIR_XML, err, sizeof(err)) != NB_ERR_OK)
+        fail_msg("the Bundle does not read: %s", err);
+    const nb_fhir_resource_t *res = nb_fhir_doc_resource(doc);
+    assert_non_null(res->bundle);
+    assert_int_equal(res->bundle->n_entries, 2);
+    const nb_fhir_resource_t *appt = &res->bundle->entries[1].resource;
+    assert_non_null(appt->appointment);
+    nb_err_t e = nb_feed_fhir(m, appt, "Bundle.entry[1].resource", RECEIVED_MS, out);
+    assert_int_equal(e, NB_ERR_NHS_CHECK_DIGIT);
+    assert_int_equal(out->outcome, NB_FEED_REFUSED);
+    assert_string_equal(out->code, "nhs_check_digit");
+    assert_string_equal(out->issue_code, "value");
+    assert_string_equal(out->expression,
+                        "Bundle.entry[1].resource.participant[0].actor.resolve().identifier[0]");
+    assert_non_null(strstr(out->text, "Modulus 11"));
+    assert_int_equal(out->n_records, 0);
+    assert_null(strstr(out->text, "9912003890"));
+    assert_null(strstr(out->expression, "9912003890"));
+    print_message("%s in a Bundle: %s %s at %s\n", UK "UKCore-Patient-BabyPatient-Example.xml",
+                  nb_feed_outcome_name(out->outcome), out->code, out->expression);
+    nb_feed_out_destroy(out);
+    nb_fhir_doc_destroy(doc);
+    nb_feed_mapping_free(m);
+    free(xml);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : getenv("NB_REALDATA_DIR");
@@ -301,6 +368,7 @@ int main(int argc, char **argv)
         return 77;
     }
     realdata_dir = dir;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_realdata)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_realdata),
+                                       cmocka_unit_test(test_baby_patient_mod11)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -270,6 +270,130 @@ static void test_realdata(void **state)
         nb_feed_mapping_free(maps[k]);
 }
 
+/*
+ * Messages inside documentation: the WebChart pages (the .md files of mieweb-webchart) show their
+ * messages in fenced blocks. The test cuts every block that starts with MSH out of every .md file,
+ * in place at test time, and maps each ADT^A04 through the mapping that takes A04 (a PAS's
+ * outpatient registration, attended). Every A04 found must have an expectation here, and every
+ * expectation must be found. WebChart's A04 registers a patient, not an arrival at an
+ * appointment: PV1-19 is empty in both, and the inbound one's PID-3 has no identifier type.
+ */
+static const struct {
+    const char *file, *control_id, *code, *text;
+} md_expect[] = {
+    /* PID-3 "135769" has no identifier type, so no local identifier the mapping picks. */
+    {"mieweb-webchart/sample-hl7-messages.md", "934576120110613083617", "missing_identifier",
+     "PID-3: no NHS number and no local identifier"},
+    {"mieweb-webchart/outbound-sample-hl7-messages.md", "DSD1625157299701062",
+     "appointment_id_missing", "PV1-19.1: no appointment id"},
+};
+#define N_MD_EXPECT (sizeof(md_expect) / sizeof(md_expect[0]))
+
+/* Field @p n (n >= 2; MSH-1 is the separator) of the message @p msh, its first component, or
+ * its first two when @p two_comps ("ADT^A04"), copied into @p out. */
+static void msh_field(const char *msh, int n, bool two_comps, char *out, size_t cap)
+{
+    const char *p = msh + 3; /* at MSH-1, the field separator itself */
+    for (int f = 2; f < n && *p && *p != '\r'; f++)
+        p = strchr(p + 1, '|') ? strchr(p + 1, '|') : p + strlen(p);
+    if (*p == '|')
+        p++;
+    size_t k = 0;
+    int comps = 0;
+    while (p[k] && p[k] != '|' && p[k] != '\r' && k + 1 < cap) {
+        if (p[k] == '^' && (!two_comps || ++comps == 2))
+            break;
+        k++;
+    }
+    memcpy(out, p, k);
+    out[k] = '\0';
+}
+
+static void test_messages_in_docs(void **state)
+{
+    (void)state;
+    char path[8192], err[512];
+    nb_feed_mapping_t *map;
+    snprintf(path, sizeof(path), "%s/tests/data/mappings/realdata-uk-pas.yaml", NB_SOURCE_DIR);
+    if (nb_feed_mapping_load(path, NULL, NULL, &map, err, sizeof(err)) != NB_ERR_OK)
+        fail_msg("%s", err);
+    char **files = NULL;
+    size_t n = 0, found = 0;
+    bool seen[N_MD_EXPECT] = {false};
+    nb_test_collect(realdata_dir, "", (const char *const[]){".md", NULL}, true, &files, &n);
+    qsort(files, n, sizeof(*files), nb_test_by_name);
+    nb_feed_out_t *out = nb_feed_out_new();
+    assert_non_null(out);
+    for (size_t j = 0; j < n; j++) {
+        size_t len;
+        snprintf(path, sizeof(path), "%s/%s", realdata_dir, files[j]);
+        char *data = nb_test_slurp(path, 1 << 22, &len);
+        char *msg = malloc(len + 1);
+        assert_non_null(msg);
+        /* Fenced blocks: the lines between a ``` line and the next. */
+        bool in_block = false;
+        size_t mlen = 0;
+        for (char *line = data; line && *line;) {
+            char *nl = strchr(line, '\n');
+            size_t ll = nl ? (size_t)(nl - line) : strlen(line);
+            if (ll && line[ll - 1] == '\r')
+                ll--;
+            if (ll >= 3 && strncmp(line, "```", 3) == 0) {
+                if (in_block && mlen >= 4 && strncmp(msg, "MSH|", 4) == 0) {
+                    msg[mlen] = '\0';
+                    char type[64], ctrl[64];
+                    msh_field(msg, 9, true, type, sizeof(type));
+                    msh_field(msg, 10, false, ctrl, sizeof(ctrl));
+                    if (strcmp(type, "ADT^A04") == 0) {
+                        size_t i = 0;
+                        while (i < N_MD_EXPECT && (strcmp(md_expect[i].file, files[j]) != 0 ||
+                                                   strcmp(md_expect[i].control_id, ctrl) != 0))
+                            i++;
+                        if (i == N_MD_EXPECT)
+                            fail_msg("%s: an ADT^A04 (MSH-10 %s) without an expectation in "
+                                     "test_feed_realdata.c",
+                                     files[j], ctrl);
+                        nb_err_t e = nb_feed_hl7(map, msg, mlen, out);
+                        assert_int_equal(e, out->err);
+                        const char *code = md_expect[i].code;
+                        if (code[0] ? out->outcome != NB_FEED_REFUSED || strcmp(out->code, code)
+                                    : out->outcome != NB_FEED_MAPPED)
+                            fail_msg("%s %s: expected %s, got %s %s: %s", files[j], ctrl,
+                                     code[0] ? code : "mapped", nb_feed_outcome_name(out->outcome),
+                                     out->code, out->text);
+                        if (!strstr(out->text, md_expect[i].text))
+                            fail_msg("%s %s: text '%s' does not say '%s'", files[j], ctrl,
+                                     out->text, md_expect[i].text);
+                        print_message("%-48s %s %s %s\n", files[j], type,
+                                      nb_feed_outcome_name(out->outcome), out->code);
+                        seen[i] = true;
+                        found++;
+                    }
+                }
+                in_block = !in_block;
+                mlen = 0;
+            } else if (in_block && ll) {
+                /* Segments end in CR, as on the wire. */
+                memcpy(msg + mlen, line, ll);
+                mlen += ll;
+                msg[mlen++] = '\r';
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+        free(msg);
+        free(data);
+        free(files[j]);
+    }
+    free(files);
+    for (size_t i = 0; i < N_MD_EXPECT; i++)
+        if (!seen[i])
+            fail_msg("%s: no ADT^A04 with MSH-10 %s found", md_expect[i].file,
+                     md_expect[i].control_id);
+    assert_int_equal(found, N_MD_EXPECT);
+    nb_feed_out_destroy(out);
+    nb_feed_mapping_free(map);
+}
+
 int main(int argc, char **argv)
 {
 #ifdef NB_REALDATA_DIR
@@ -285,6 +409,7 @@ int main(int argc, char **argv)
         return 77; /* ctest: SKIP_RETURN_CODE */
     }
     realdata_dir = dir;
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_realdata)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_realdata),
+                                       cmocka_unit_test(test_messages_in_docs)};
     return cmocka_run_group_tests_name("feed.realdata", tests, NULL, NULL);
 }
