@@ -80,8 +80,9 @@ nb_err_t nb__csv_state_read(const char *path, nb__csv_state_t *st)
 }
 
 /* Writes buf to PATH.tmp, syncs it and renames it over PATH. */
-static nb_err_t nb__write_atomic(const char *path, const char *buf, size_t len, int mode,
-                                 const char *what, char *errstr, size_t errstr_size)
+NB_NODISCARD static nb_err_t nb__write_atomic(const char *path, const char *buf, size_t len,
+                                              int mode, const char *what, char *errstr,
+                                              size_t errstr_size)
 {
     char tmp[4200];
     int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
