@@ -128,8 +128,9 @@ static enum MHD_Result nb__send(nb__ctx_t *c, unsigned status, nb_buf_t *b, cons
 }
 
 /* GET /inbox.css: the one stylesheet (the CSP allows no inline style). Targets of at least
- * 24 px (WCAG 2.2 2.5.8), tables that scroll rather than overflow a phone's width, visible
- * focus. Served to anyone: it holds nothing. */
+ * 24 px (WCAG 2.2 2.5.8), tables that scroll rather than overflow a phone's width, forms that
+ * do not either (a fieldset is as wide as its content by default, a 40-column text area
+ * wider than a phone), visible focus. Served to anyone: it holds nothing. */
 static enum MHD_Result nb__stylesheet(nb__ctx_t *c)
 {
     static const char css[] =
@@ -140,7 +141,9 @@ static enum MHD_Result nb__stylesheet(nb__ctx_t *c)
         "a:focus,button:focus,input:focus{outline:3px solid #fd0;outline-offset:2px}\n"
         "table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}\n"
         "th,td{padding:6px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #888}\n"
-        "dt{font-weight:bold}\n";
+        "dt{font-weight:bold}\n"
+        "fieldset{min-width:0}\n"
+        "textarea,input,select{max-width:100%;box-sizing:border-box}\n";
     struct MHD_Response *r =
         MHD_create_response_from_buffer(sizeof(css) - 1, (void *)css, MHD_RESPMEM_PERSISTENT);
     if (!r)
