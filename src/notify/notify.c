@@ -162,6 +162,34 @@ size_t nb_notify_plan_bound(const nb_policy_result_t *res)
     return nd + nr;
 }
 
+/* The escalation of raised decision @p d at @p level (its raised record's) if its next rung
+ * is due, and when the rung after falls due. */
+static void nb__plan_rung(const nb_policy_decision_t *d, size_t level, const nb_notify_state_t *s,
+                          int64_t now_ms, nb_notify_action_t *out, size_t max, size_t *n,
+                          int64_t *next_due)
+{
+    if (nb_notify_is_closed(s, d->id_bytes) || level >= d->n_rungs)
+        return;
+    /* Ownership (docs/inbox.md): a taken notification escalates no further when its ladder
+     * says so; a reassignment that restarted the respond-by moves the rungs by as much. */
+    const nb_notify_owner_t *own = nb_notify_owner(s, d->id_bytes);
+    if (own && own->state == NB_NOTIFY_OWN_OPEN && own->user_id[0] && d->ownership &&
+        d->ownership->stops_on_take)
+        return;
+    int64_t shift = own && own->state == NB_NOTIFY_OWN_OPEN && own->respond_by != NB_TIME_NONE &&
+                            d->respond_by != NB_TIME_NONE
+                        ? own->respond_by - d->respond_by
+                        : 0;
+    if (d->rungs[level].due + shift <= now_ms) {
+        nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level, shift};
+        nb__put_action(out, max, n, a);
+        level++;
+    }
+    if (level < d->n_rungs &&
+        (*next_due == NB_TIME_NONE || d->rungs[level].due + shift < *next_due))
+        *next_due = d->rungs[level].due + shift;
+}
+
 size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s, int64_t now_ms,
                       bool audit_quiet, nb_notify_action_t *out, size_t max, int64_t *next_due)
 {
@@ -197,38 +225,19 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
             }
         } else if (d->state == NB_POLICY_RAISED && !d->shadow) {
             /* The level reached lives in the raised record; find it. */
-            size_t level = 0;
-            bool found = false;
             for (size_t k = 0; k < nr; k++) {
                 if (memcmp(rs[k].raised->id, d->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
-                    level = rs[k].raised->level;
-                    found = true;
+                    nb__plan_rung(d, rs[k].raised->level, s, now_ms, out, max, &n, next_due);
                     break;
                 }
             }
-            if (!found || nb_notify_is_closed(s, d->id_bytes) || level >= d->n_rungs)
-                continue;
-            /* Ownership (docs/inbox.md): a taken notification escalates no further when its
-             * ladder says so; a reassignment that restarted the respond-by moves the rungs
-             * by as much. */
-            const nb_notify_owner_t *own = nb_notify_owner(s, d->id_bytes);
-            if (own && own->state == NB_NOTIFY_OWN_OPEN && own->user_id[0] && d->ownership &&
-                d->ownership->stops_on_take)
-                continue;
-            int64_t shift = own && own->state == NB_NOTIFY_OWN_OPEN &&
-                                    own->respond_by != NB_TIME_NONE && d->respond_by != NB_TIME_NONE
-                                ? own->respond_by - d->respond_by
-                                : 0;
-            if (d->rungs[level].due + shift <= now_ms) {
-                nb_notify_action_t a = {NB_NOTIFY_ACT_ESCALATE, d, NULL, level, shift};
-                nb__put_action(out, max, &n, a);
-                level++;
-            }
-            if (level < d->n_rungs &&
-                (*next_due == NB_TIME_NONE || d->rungs[level].due + shift < *next_due))
-                *next_due = d->rungs[level].due + shift;
         }
     }
+    /* Raised notifications their rule still supports while it now decides over other evidence:
+     * nothing acknowledged them, so their own ladders go on. */
+    for (size_t i = 0; i < nr; i++)
+        if (rs[i].support == NB_POLICY_SUPPORTED && rs[i].carried)
+            nb__plan_rung(rs[i].carried, rs[i].raised->level, s, now_ms, out, max, &n, next_due);
     return n;
 }
 

@@ -273,6 +273,22 @@ nb_err_t nb_policy_ladder(const nb_policy_t *pol, const nb_policy_rule_info_t *r
     return NB_ERR_OK;
 }
 
+/* Respond by: a modifier's own response time; else, when the modifiers changed the tier, the
+ * new tier's default, unless the rule's own is sooner (a higher tier never waits longer); else
+ * the rule's own or its tier's default. Then the rungs. Both from d->decided_at. */
+static void nb__decide_times(const nb_policy_t *pol, nb_policy_decision_t *d, const nb__rule_t *r,
+                             const nb__respond_t *respond, bool respond_set)
+{
+    d->respond_by = nb__policy_respond_by(pol, respond, d->decided_at);
+    if (!respond_set && d->tier != d->base_tier &&
+        pol->tiers[d->tier].respond.kind != NB__RESPOND_NONE) {
+        int64_t by = nb__policy_respond_by(pol, &pol->tiers[d->tier].respond, d->decided_at);
+        if (d->respond_by == NB_TIME_NONE || by < d->respond_by)
+            d->respond_by = by;
+    }
+    nb__decide_rungs(pol, d, r);
+}
+
 void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,
                 const char *key)
 {
@@ -285,15 +301,30 @@ void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb
     nb__decide_evidence(d, r, f);
     nb__decide_modifiers(ev, d, ri, &respond, &respond_set);
     nb__decide_state(ev, res, d, r, f, key);
-    /* Respond by: a modifier's own response time; else, when the modifiers changed the tier,
-     * the new tier's default, unless the rule's own is sooner (a higher tier never waits
-     * longer); else the rule's own or its tier's default. */
-    d->respond_by = nb__policy_respond_by(pol, &respond, d->decided_at);
-    if (!respond_set && d->tier != d->base_tier &&
-        pol->tiers[d->tier].respond.kind != NB__RESPOND_NONE) {
-        int64_t by = nb__policy_respond_by(pol, &pol->tiers[d->tier].respond, d->decided_at);
-        if (d->respond_by == NB_TIME_NONE || by < d->respond_by)
-            d->respond_by = by;
-    }
-    nb__decide_rungs(pol, d, r);
+    nb__decide_times(pol, d, r, &respond, respond_set);
+}
+
+/* A raised notification of rule @p ri that the rule still supports but now decides over
+ * other evidence (a newer missed appointment raised another notification, or an older one
+ * recorded late was suppressed in the cool-down). Nothing acknowledged it, so its ladder goes
+ * on: the decision it escalates by is the one a raised decision re-evaluated now gets
+ * (nb__decide_state's "raised"): @p f, what the rule found when it was raised, with its id,
+ * fingerprint and raised time, the modifiers as they apply now, and the respond-by and rungs
+ * counted from its raised time. */
+void nb__decide_carried(const nb__ev_t *ev, size_t ri, const nb__fire_t *f,
+                        const nb_ledger_raised_t *x, nb_policy_decision_t *out)
+{
+    const nb_policy_t *pol = ev->pol;
+    const nb__rule_t *r = &pol->rules[ri];
+    nb__respond_t respond = r->eff_respond;
+    bool respond_set = false;
+    memset(out, 0, sizeof(*out));
+    nb__decide_evidence(out, r, f);
+    nb__decide_modifiers(ev, out, ri, &respond, &respond_set);
+    memcpy(out->id_bytes, x->id, NB_LEDGER_ID_BYTES);
+    nb_ledger_id_format(out->id_bytes, out->id);
+    out->fingerprint = x->fingerprint;
+    out->state = NB_POLICY_RAISED;
+    out->decided_at = x->raised_at;
+    nb__decide_times(pol, out, r, &respond, respond_set);
 }

@@ -455,6 +455,9 @@ struct nb_policy_result_s {
     nb_policy_decision_t decisions[NB_POLICY_MAX_DECISIONS];
     size_t n_raised;
     nb_policy_raised_status_t raised[NB_LEDGER_MAX_RAISED];
+    /* The decisions raised notifications keep escalating by when their rule now decides over
+     * other evidence (nb_policy_raised_status_t.carried). */
+    nb_policy_decision_t carried[NB_LEDGER_MAX_RAISED];
     int64_t next_due; /* the next absence deadline that would fire, or NB_TIME_NONE */
     uint64_t type_bits[NB_LEDGER_MAX_APPTS]; /* per appointment: the policy types it has */
 };
@@ -514,6 +517,8 @@ bool nb__rule_fires(const nb__ev_t *ev, const nb__rule_t *r, nb__fire_t *out);
 int64_t nb__absence_next(const nb__ev_t *ev, const nb__rule_t *r, int64_t after);
 
 /* eval_decide.c: the decision of rule @p ri, which fired with @p f, appended to res. */
+void nb__decide_carried(const nb__ev_t *ev, size_t ri, const nb__fire_t *f,
+                        const nb_ledger_raised_t *x, nb_policy_decision_t *out);
 void nb__decide(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri, const nb__fire_t *f,
                 const char *key);
 
