@@ -147,34 +147,39 @@ void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
 /* ---- evaluation -------------------------------------------------------------------------- */
 
 /* Raised notifications: still supported? @p fired has a bit for each rule that fires now. */
-/* A raised notification its rule supports: escalated by the rule's decision when that is
- * its own (state raised); else by a decision of its own (nb__decide_carried()), from what the
- * rule found when it was raised. */
-static void nb__raised_carried(const nb__ev_t *ev, nb_policy_result_t *res, size_t ri,
-                               nb_policy_raised_status_t *s)
+/* A raised notification of rule @p ri, which fires now. Escalated by the rule's decision when
+ * that is its own (state raised). Else the rule decides over other evidence now: the
+ * notification stands if what the rule found when it was raised, as known now, still makes it
+ * fire, and escalates by a decision of its own (nb__decide_carried()); a count rule's
+ * notification whose own evidence no longer does (an appointment it relied on corrected or
+ * entered in error) is withdrawn, though the rule fires on other evidence. */
+static nb_policy_support_t nb__raised_carried(const nb__ev_t *ev, nb_policy_result_t *res,
+                                              size_t ri, nb_policy_raised_status_t *s)
 {
+    const nb__rule_t *r = &ev->pol->rules[ri];
     const nb_policy_decision_t *now = NULL;
     s->carried = NULL;
     for (size_t i = 0; i < res->n_decisions; i++) {
         const nb_policy_decision_t *d = &res->decisions[i];
-        if (d->rule != &ev->pol->rules[ri].info)
+        if (d->rule != &r->info)
             continue;
         if (memcmp(d->id_bytes, s->raised->id, NB_LEDGER_ID_BYTES) == 0)
-            return;
+            return NB_POLICY_SUPPORTED;
         now = d;
     }
-    if (!now || now->shadow)
-        return;
-    /* What the rule found when it was raised, given what is known now; a notification whose
-     * own evidence no longer makes the rule fire (corrected) escalates no further. */
+    if (!now)
+        return NB_POLICY_SUPPORTED;
     nb__ev_t then = *ev;
     nb__fire_t f;
     nb__ev_at(&then, s->raised->raised_at);
-    if (!nb__rule_fires(&then, &ev->pol->rules[ri], &f))
-        return;
-    nb_policy_decision_t *c = &res->carried[res->n_raised - 1];
-    nb__decide_carried(ev, ri, &f, s->raised, c);
-    s->carried = c;
+    if (!nb__rule_fires(&then, r, &f))
+        return r->kind == NB__RULE_ABSENCE ? NB_POLICY_SUPPORTED : NB_POLICY_WITHDRAWN;
+    if (!now->shadow) {
+        nb_policy_decision_t *c = &res->carried[res->n_raised - 1];
+        nb__decide_carried(ev, ri, &f, s->raised, c);
+        s->carried = c;
+    }
+    return NB_POLICY_SUPPORTED;
 }
 
 static void nb__raised_support(const nb__ev_t *ev, nb_policy_result_t *res, uint64_t fired)
@@ -203,8 +208,7 @@ static void nb__raised_support(const nb__ev_t *ev, nb_policy_result_t *res, uint
         s->n_recipients =
             nb__raised_recipients(ev, ri, x, s->recipients, NB_NOTIF_MAX_RECIPIENTS);
         if (fired >> ri & 1) {
-            s->support = NB_POLICY_SUPPORTED;
-            nb__raised_carried(ev, res, ri, s);
+            s->support = nb__raised_carried(ev, res, ri, s);
             continue;
         }
         const nb__rule_t *r = &pol->rules[ri];
