@@ -524,9 +524,10 @@ static void nb__history(nb_buf_t *b, const nb_web_detail_t *d, nb_notify_zone_t 
     }
 }
 
-/* The child's notifications the user's queues hold, and how many others there are. */
-static void nb__others(nb_buf_t *b, const nb_web_detail_t *d, const char *const *queues,
-                       size_t n_queues, nb_notify_zone_t zone)
+/* The child's notifications the user may see (her queues hold them, or she owns them), and
+ * how many others there are. */
+static void nb__others(nb_buf_t *b, const nb_web_detail_t *d, const char *user_id,
+                       const char *const *queues, size_t n_queues, nb_notify_zone_t zone)
 {
     char t[64], line[128];
     size_t shown = 0, hidden = 0,
@@ -536,7 +537,7 @@ static void nb__others(nb_buf_t *b, const nb_web_detail_t *d, const char *const 
         const nb_inbox_item_t *o = &d->others[i];
         if (strcmp(o->notification_id, d->item.notification_id) == 0)
             continue;
-        if (!nb_inbox_visible(o, queues, n_queues)) {
+        if (!nb_inbox_visible_to(o, user_id, queues, n_queues)) {
             hidden++;
             continue;
         }
@@ -729,7 +730,7 @@ bool nb__page_detail(nb_buf_t *b, const nb_web_session_t *s, const nb_web_detail
     nb__next(b, d, now_ms, zone);
     if (d->actions && (it->state == NB_INBOX_OPEN || it->state == NB_INBOX_OWNED))
         nb__forms(b, s, d);
-    nb__others(b, d, queues, n_queues, zone);
+    nb__others(b, d, s->user.id, queues, n_queues, zone);
     LIT(b, "<h2>Its ids</h2>\n<p>Notification ");
     nb__esc(b, it->notification_id);
     LIT(b, ", rule ");

@@ -737,6 +737,35 @@ static void test_page_ladder_stops_on_take(void **state)
     nb_policy_destroy(pol);
 }
 
+/* The child's other notifications: those her queues hold and those she owns in another
+ * queue (given to her in person) are listed; another team's are only counted. */
+static void test_page_lists_what_she_owns_among_the_childs_others(void **state)
+{
+    (void)state;
+    int64_t t0 = at_time("2026-03-10T10:00:00Z");
+    nb_web_detail_t *d = page_of(NULL, "hv_missed_under1", NB_TIER_PRIORITY, t0, t0 + 24 * HOUR, 0,
+                                 "queue:hv-caseload");
+    const char *refs[] = {"WNB-2222-2222", "WNB-3333-3333", "WNB-4444-4444"};
+    const char *queues[] = {"queue:hv-caseload", "queue:gp-lead", "queue:gp-lead"};
+    const char *owners[] = {"", "hv.jones", "gp.evans"};
+    for (size_t i = 0; i < 3; i++) {
+        nb_inbox_item_t *o = &d->others[d->n_others++];
+        *o = d->item;
+        snprintf(o->notification_id, sizeof(o->notification_id), "%032zu", i + 1);
+        snprintf(o->reference, sizeof(o->reference), "%s", refs[i]);
+        snprintf(o->queues[0], sizeof(o->queues[0]), "%s", queues[i]);
+        snprintf(o->owner, sizeof(o->owner), "%s", owners[i]);
+        snprintf(o->owner_queue, sizeof(o->owner_queue), "%s", queues[i]);
+    }
+    char *html = render(d, t0);
+    has(html, "WNB-2222-2222");
+    has(html, "WNB-3333-3333");
+    has_not(html, "WNB-4444-4444");
+    has(html, "1 more in other teams' queues");
+    free(html);
+    free(d);
+}
+
 /* When the ladder cannot be known, the page says why rather than guessing. */
 static void test_page_ladder_not_known(void **state)
 {
@@ -1033,6 +1062,7 @@ int main(void)
         cmocka_unit_test(test_page_ladder_of_the_tier),
         cmocka_unit_test(test_page_ladder_stops_on_take),
         cmocka_unit_test(test_page_ladder_not_known),
+        cmocka_unit_test(test_page_lists_what_she_owns_among_the_childs_others),
         cmocka_unit_test(test_reassign_to_a_person_checks_who),
         cmocka_unit_test(test_the_inbox_lists_by_queue_with_counts_and_pages),
     };
