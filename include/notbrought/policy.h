@@ -386,14 +386,15 @@ typedef struct nb_policy_raised_status_s {
      *  recipients, the roles its modifiers add now, and those of the rungs it reached. */
     size_t n_recipients;
     const nb_policy_role_t *recipients[NB_NOTIF_MAX_RECIPIENTS];
-    /** Supported while its rule now decides over other evidence (a newer missed appointment
-     *  raised another notification, or an older one recorded late was suppressed in the
-     *  cool-down): the decision it keeps escalating by, as a raised decision of the rule
-     *  re-evaluated now would be (its id, its raised time, the respond-by and rungs counted
-     *  from then; the evidence, recipients and modifiers as known now). NULL otherwise: a
-     *  raised notification whose own decision the rule makes again is escalated by that
-     *  decision (state raised). Lifetime as nb_policy_result_decisions(). */
-    const nb_policy_decision_t *carried;
+    /** Supported: the decision its ladder runs by (nb_notify_plan() escalates it by this
+     *  alone). The rule's decision when the rule makes this notification's own decision again
+     *  (state raised); when the rule now decides over other evidence (a newer missed
+     *  appointment raised another notification, or an older one recorded late was suppressed
+     *  in the cool-down), a decision of its own, as a raised decision re-evaluated now would
+     *  be (its id, its raised time, the respond-by and rungs counted from then; what the rule
+     *  found when it was raised, as known now). NULL when not supported, or for a shadow
+     *  rule. Lifetime as nb_policy_result_decisions(). */
+    const nb_policy_decision_t *escalate_by;
 } nb_policy_raised_status_t;
 
 typedef struct nb_policy_result_s nb_policy_result_t;

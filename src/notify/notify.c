@@ -223,21 +223,15 @@ size_t nb_notify_plan(const nb_policy_result_t *res, const nb_notify_state_t *s,
                 nb_notify_action_t a = {NB_NOTIFY_ACT_SUPPRESSED, d, NULL, 0, 0};
                 nb__put_action(out, max, &n, a);
             }
-        } else if (d->state == NB_POLICY_RAISED && !d->shadow) {
-            /* The level reached lives in the raised record; find it. */
-            for (size_t k = 0; k < nr; k++) {
-                if (memcmp(rs[k].raised->id, d->id_bytes, NB_LEDGER_ID_BYTES) == 0) {
-                    nb__plan_rung(d, rs[k].raised->level, s, now_ms, out, max, &n, next_due);
-                    break;
-                }
-            }
         }
     }
-    /* Raised notifications their rule still supports while it now decides over other evidence:
-     * nothing acknowledged them, so their own ladders go on. */
+    /* Escalations: every raised notification its rule supports climbs its own ladder (the
+     * level reached lives in its raised record), whether the rule makes its decision again or
+     * now decides over other evidence (nb_policy_raised_status_t.escalate_by). */
     for (size_t i = 0; i < nr; i++)
-        if (rs[i].support == NB_POLICY_SUPPORTED && rs[i].carried)
-            nb__plan_rung(rs[i].carried, rs[i].raised->level, s, now_ms, out, max, &n, next_due);
+        if (rs[i].support == NB_POLICY_SUPPORTED && rs[i].escalate_by)
+            nb__plan_rung(rs[i].escalate_by, rs[i].raised->level, s, now_ms, out, max, &n,
+                          next_due);
     return n;
 }
 

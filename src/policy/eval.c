@@ -146,8 +146,7 @@ void nb__ev_init(nb__ev_t *ev, const nb_policy_t *pol, const nb_ledger_t *led,
 
 /* ---- evaluation -------------------------------------------------------------------------- */
 
-/* Raised notifications: still supported? @p fired has a bit for each rule that fires now. */
-/* A raised notification of rule @p ri, which fires now. Escalated by the rule's decision when
+/* A raised notification of rule @p ri, which fires now: escalated by the rule's decision when
  * that is its own (state raised). Else the rule decides over other evidence now: the
  * notification stands if what the rule found when it was raised, as known now, still makes it
  * fire, and escalates by a decision of its own (nb__decide_carried()); a count rule's
@@ -158,13 +157,15 @@ static nb_policy_support_t nb__raised_carried(const nb__ev_t *ev, nb_policy_resu
 {
     const nb__rule_t *r = &ev->pol->rules[ri];
     const nb_policy_decision_t *now = NULL;
-    s->carried = NULL;
+    s->escalate_by = NULL;
     for (size_t i = 0; i < res->n_decisions; i++) {
         const nb_policy_decision_t *d = &res->decisions[i];
         if (d->rule != &r->info)
             continue;
-        if (memcmp(d->id_bytes, s->raised->id, NB_LEDGER_ID_BYTES) == 0)
+        if (memcmp(d->id_bytes, s->raised->id, NB_LEDGER_ID_BYTES) == 0) {
+            s->escalate_by = d->shadow ? NULL : d;
             return NB_POLICY_SUPPORTED;
+        }
         now = d;
     }
     if (!now)
@@ -177,11 +178,12 @@ static nb_policy_support_t nb__raised_carried(const nb__ev_t *ev, nb_policy_resu
     if (!now->shadow) {
         nb_policy_decision_t *c = &res->carried[res->n_raised - 1];
         nb__decide_carried(ev, ri, &f, s->raised, c);
-        s->carried = c;
+        s->escalate_by = c;
     }
     return NB_POLICY_SUPPORTED;
 }
 
+/* Raised notifications: still supported? @p fired has a bit for each rule that fires now. */
 static void nb__raised_support(const nb__ev_t *ev, nb_policy_result_t *res, uint64_t fired)
 {
     const nb_policy_t *pol = ev->pol;
@@ -194,7 +196,7 @@ static void nb__raised_support(const nb__ev_t *ev, nb_policy_result_t *res, uint
         nb_ledger_id_format(x->id, s->id);
         s->raised = x;
         s->rule = NULL;
-        s->carried = NULL;
+        s->escalate_by = NULL;
         s->n_recipients = 0;
         size_t ri;
         for (ri = 0; ri < pol->n_rules; ri++)

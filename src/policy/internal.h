@@ -456,7 +456,7 @@ struct nb_policy_result_s {
     size_t n_raised;
     nb_policy_raised_status_t raised[NB_LEDGER_MAX_RAISED];
     /* The decisions raised notifications keep escalating by when their rule now decides over
-     * other evidence (nb_policy_raised_status_t.carried). */
+     * other evidence (nb_policy_raised_status_t.escalate_by). */
     nb_policy_decision_t carried[NB_LEDGER_MAX_RAISED];
     int64_t next_due; /* the next absence deadline that would fire, or NB_TIME_NONE */
     uint64_t type_bits[NB_LEDGER_MAX_APPTS]; /* per appointment: the policy types it has */
