@@ -158,6 +158,23 @@ static nb_notify_due_t raise_it(fx_t *f, char id[NB_LEDGER_ID_HEX + 1])
     return due;
 }
 
+/* Under a policy whose reassignment restarts the respond-by two working days on, raises the
+ * notification (its id in @p id) and gives its decision in @p d. */
+static nb_notify_due_t raise_restartable(fx_t *f, char id[NB_LEDGER_ID_HEX + 1],
+                                         const nb_policy_decision_t **d)
+{
+    char err[512];
+    assert_int_equal(
+        overlay(f, OVERLAY_HEAD "ownership: {respond_by_after_reassign: {working_days: 2}}\n", err,
+                sizeof(err)),
+        NB_ERR_OK);
+    nb_notify_due_t due = raise_it(f, id);
+    size_t nd;
+    *d = nb_policy_result_decisions(f->res, &nd);
+    assert_int_equal(nd, 1);
+    return due;
+}
+
 static int n_acks;
 
 /* An action by @p user acting in @p queue. */
@@ -353,16 +370,10 @@ static void test_take_does_not_stop_escalation_by_default(void **state)
 static void test_reassign_restarts_the_ladder(void **state)
 {
     fx_t *f = *state;
-    char id[NB_LEDGER_ID_HEX + 1], err[512];
+    char id[NB_LEDGER_ID_HEX + 1];
     nb_notify_outcome_t o;
-    assert_int_equal(
-        overlay(f, OVERLAY_HEAD "ownership: {respond_by_after_reassign: {working_days: 2}}\n", err,
-                sizeof(err)),
-        NB_ERR_OK);
-    nb_notify_due_t due = raise_it(f, id);
-    size_t nd;
-    const nb_policy_decision_t *d = nb_policy_result_decisions(f->res, &nd);
-    assert_int_equal(nd, 1);
+    const nb_policy_decision_t *d;
+    nb_notify_due_t due = raise_restartable(f, id, &d);
     int64_t rb0 = d[0].respond_by, first = due.escalation;
     assert_true(rb0 != NB_TIME_NONE);
     int64_t t = first - HOUR; /* just before the first rung */
@@ -385,15 +396,10 @@ static void test_reassign_restarts_the_ladder(void **state)
 static void test_escalation_respond_by_after_a_reassignment(void **state)
 {
     fx_t *f = *state;
-    char id[NB_LEDGER_ID_HEX + 1], err[512];
+    char id[NB_LEDGER_ID_HEX + 1];
     nb_notify_outcome_t o;
-    assert_int_equal(
-        overlay(f, OVERLAY_HEAD "ownership: {respond_by_after_reassign: {working_days: 2}}\n", err,
-                sizeof(err)),
-        NB_ERR_OK);
-    nb_notify_due_t due = raise_it(f, id);
-    size_t nd;
-    const nb_policy_decision_t *d = nb_policy_result_decisions(f->res, &nd);
+    const nb_policy_decision_t *d;
+    nb_notify_due_t due = raise_restartable(f, id, &d);
     assert_int_equal(d[0].n_rungs, 2);
     int64_t rb0 = d[0].respond_by, second = d[0].rungs[1].due;
     assert_int_equal(act(f, NB_ACK_INTENT_REASSIGN, id, "staff-1", due.escalation - HOUR, &o),
