@@ -11,7 +11,7 @@ nb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the build needs (the product) and the tests need (their peers).
 NB_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config git
     librdkafka-dev libavro-dev libyaml-dev libssl-dev libjansson-dev libmicrohttpd-dev uthash-dev libjemalloc-dev
-    libglib2.0-dev libxml2-dev libcsv-dev libsodium-dev libcurl4-openssl-dev)
+    libglib2.0-dev libxml2-dev libcsv-dev libsodium-dev libcurl4-openssl-dev nettle-dev)
 NB_TEST_PACKAGES=(libcmocka-dev clang libclang-rt-14-dev python3 python3-venv python3-pip python3-yaml
     openssl openjdk-17-jdk-headless maven procps chromium chromium-driver npm)
 

@@ -11,7 +11,6 @@
  *   eval_why.c     why a rule does not fire, in words (nb_policy_why_not())
  *   overlap.c      overlapping rules, and who a raised notification reached
  */
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,23 +18,11 @@
 
 nb_policy_result_t *nb_policy_result_new(void)
 {
-    nb_policy_result_t *res = calloc(1, sizeof(*res));
-    if (!res)
-        return NULL;
-    if (!(res->md = EVP_MD_CTX_new()) || !(res->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL))) {
-        EVP_MD_CTX_free(res->md);
-        free(res);
-        return NULL;
-    }
-    return res;
+    return calloc(1, sizeof(nb_policy_result_t));
 }
 
 void nb_policy_result_destroy(nb_policy_result_t *res)
 {
-    if (!res)
-        return;
-    EVP_MD_CTX_free(res->md);
-    EVP_MD_free(res->sha256);
     free(res);
 }
 

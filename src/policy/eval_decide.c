@@ -3,13 +3,12 @@
  * recipients, the modifiers that apply, its deterministic id and its state against what was
  * raised before, its respond-by and its escalation rungs. Pure, as eval.c.
  */
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <string.h>
 
 #include "policy/internal.h"
 
-static uint64_t nb__fingerprint(EVP_MD_CTX *md, const EVP_MD *sha256, const nb__rule_t *r,
-                                const nb__fire_t *f)
+static uint64_t nb__fingerprint(const nb__rule_t *r, const nb__fire_t *f)
 {
     uint8_t buf[8 + NB_NOTIF_MAX_EVIDENCE * 9 + 8];
     size_t len = 0;
@@ -38,31 +37,29 @@ static uint64_t nb__fingerprint(EVP_MD_CTX *md, const EVP_MD *sha256, const nb__
             buf[len++] = sts[i];
         }
     }
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int olen = 0;
-    uint64_t h = 0;
-    if (EVP_DigestInit_ex(md, sha256, NULL) && EVP_DigestUpdate(md, buf, len) &&
-        EVP_DigestFinal_ex(md, out, &olen))
-        h = nb_le_get(out, 8);
-    return h;
+    /* Nettle's SHA-256 on a context of its own, on the stack: OpenSSL's EVP layer spent as
+     * much on each digest's set-up as on the digest (docs/benchmarks.md). */
+    struct sha256_ctx c;
+    uint8_t out[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, len, buf);
+    sha256_digest(&c, sizeof(out), out);
+    return nb_le_get(out, 8);
 }
 
-static void nb__decision_id(EVP_MD_CTX *md, const EVP_MD *sha256, const char *key,
-                            const char *rule_id, uint64_t fp, uint8_t id[NB_LEDGER_ID_BYTES])
+static void nb__decision_id(const char *key, const char *rule_id, uint64_t fp,
+                            uint8_t id[NB_LEDGER_ID_BYTES])
 {
     static const char tag[] = "notbrought.decision.v1";
-    uint8_t fpb[8];
-    unsigned char out[EVP_MAX_MD_SIZE];
-    unsigned int olen = 0;
+    uint8_t fpb[8], out[SHA256_DIGEST_SIZE];
+    struct sha256_ctx c;
     nb_le_put(fpb, fp, 8);
-    memset(out, 0, sizeof(out));
-    if (EVP_DigestInit_ex(md, sha256, NULL)) {
-        EVP_DigestUpdate(md, tag, sizeof(tag)); /* with its NUL: a separator */
-        EVP_DigestUpdate(md, key, strlen(key) + 1);
-        EVP_DigestUpdate(md, rule_id, strlen(rule_id) + 1);
-        EVP_DigestUpdate(md, fpb, sizeof(fpb));
-        EVP_DigestFinal_ex(md, out, &olen);
-    }
+    sha256_init(&c);
+    sha256_update(&c, sizeof(tag), (const uint8_t *)tag); /* with its NUL: a separator */
+    sha256_update(&c, strlen(key) + 1, (const uint8_t *)key);
+    sha256_update(&c, strlen(rule_id) + 1, (const uint8_t *)rule_id);
+    sha256_update(&c, sizeof(fpb), fpb);
+    sha256_digest(&c, sizeof(out), out);
     memcpy(id, out, NB_LEDGER_ID_BYTES);
 }
 
@@ -161,8 +158,8 @@ static void nb__decide_state(const nb__ev_t *ev, nb_policy_result_t *res,
                              nb_policy_decision_t *d, const nb__rule_t *r, const nb__fire_t *f,
                              const char *key)
 {
-    d->fingerprint = nb__fingerprint(res->md, res->sha256, r, f);
-    nb__decision_id(res->md, res->sha256, key, r->info.id, d->fingerprint, d->id_bytes);
+    d->fingerprint = nb__fingerprint(r, f);
+    nb__decision_id(key, r->info.id, d->fingerprint, d->id_bytes);
     nb_ledger_id_format(d->id_bytes, d->id);
     d->related[0] = '\0';
     d->state = NB_POLICY_NEW;

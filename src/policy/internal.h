@@ -447,10 +447,6 @@ void nb__check_stage(nb__ctx_t *ctx);      /* load_types.c */
 /* ---- evaluation (eval*.c, overlap.c) ---------------------------------------------------- */
 
 struct nb_policy_result_s {
-    EVP_MD_CTX *md;
-    /* Fetched once: EVP_sha256() makes every EVP_DigestInit_ex() fetch the implementation
-     * again, under OpenSSL's provider locks (~10 % of an evaluation in bench_policy). */
-    EVP_MD *sha256;
     size_t n_decisions;
     nb_policy_decision_t decisions[NB_POLICY_MAX_DECISIONS];
     size_t n_raised;
