@@ -5,9 +5,7 @@
 
 #include <string.h>
 
-#include <pthread.h>
-
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 void nb_audit_init(nb_audit_t *a, nb_audit_kind_t kind, int64_t at)
 {
@@ -22,16 +20,6 @@ void nb_audit_init(nb_audit_t *a, nb_audit_kind_t kind, int64_t at)
     a->action.close_action = -1;
     a->action.acted_at = NB_TIME_NONE;
     a->action.closed_at = NB_TIME_NONE;
-}
-
-/* The SHA-256 implementation, fetched once: the one-shot SHA256() fetches it (and allocates)
- * at every call, which cost more than the hashing for one id per event received. */
-static EVP_MD *nb__sha256;
-static pthread_once_t nb__sha256_once = PTHREAD_ONCE_INIT;
-
-static void nb__sha256_fetch(void)
-{
-    nb__sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 /* Appends @p s and a NUL (the parts' separator, so that ("ab", "c") and ("a", "bc") differ). */
@@ -53,11 +41,12 @@ void nb_audit_set_id(nb_audit_t *a, const char *part1, const char *part2, int64_
     uint64_t v = (uint64_t)part3;
     for (int i = 0; i < 8; i++)
         seed[n++] = (char)(v >> (8 * i));
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    pthread_once(&nb__sha256_once, nb__sha256_fetch);
-    if (!EVP_Digest(seed, n, md, &mdlen, nb__sha256 ? nb__sha256 : EVP_sha256(), NULL))
-        memset(md, 0, 12); /* only when OpenSSL cannot hash: the id is then "aud-000..." */
+    /* Nettle's SHA-256 on the stack: no context allocated per id (a few ids per event). */
+    struct sha256_ctx c;
+    uint8_t md[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, n, (const uint8_t *)seed);
+    sha256_digest(&c, sizeof(md), md);
     memcpy(a->audit_id, "aud-", 4);
     for (int i = 0; i < 12; i++) {
         a->audit_id[4 + 2 * i] = hex[md[i] >> 4];

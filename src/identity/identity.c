@@ -18,9 +18,7 @@
  */
 #include "identity/internal.h"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/params.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,10 +104,9 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
                           const void *b, size_t blen, const void *c, size_t clen,
                           uint8_t out[NB__MAC_LEN])
 {
-    size_t outl = 0;
     size_t dlen = strlen(domain), total = dlen + 1 + alen + 1 + blen + 1 + clen;
-    /* One update over the assembled message: each update is a call through OpenSSL's provider
-     * layer. The inputs' field limits keep it on the stack. */
+    /* One update over the assembled message (the inputs' field limits keep it on the
+     * stack). */
     unsigned char stack[512], *msg = total <= sizeof(stack) ? stack : malloc(total);
     if (!msg)
         return NB_ERR_NOMEM;
@@ -127,12 +124,11 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
     *w++ = 0;
     if (clen)
         memcpy(w, c, clen);
-    /* Re-initialising with a NULL key keeps the key set by nb_identity_new(). */
-    bool ok = EVP_MAC_init(idt->mctx, NULL, 0, NULL) && EVP_MAC_update(idt->mctx, msg, total) &&
-              EVP_MAC_final(idt->mctx, out, &outl, NB__MAC_LEN) && outl == NB__MAC_LEN;
+    hmac_sha256_update(&idt->mac, total, msg);
+    hmac_sha256_digest(&idt->mac, NB__MAC_LEN, out); /* and keyed again for the next */
     if (msg != stack)
         free(msg);
-    return ok ? NB_ERR_OK : NB_ERR_NOMEM; /* OpenSSL fails here only when it cannot allocate */
+    return NB_ERR_OK;
 }
 
 nb_err_t nb__identity_key_of(nb_identity_t *idt, uint64_t nhs, char key[NB_KEY_MAX + 1])
@@ -244,25 +240,11 @@ nb_identity_t *nb_identity_new(const nb_identity_conf_t *conf, char *errstr, siz
                  offsetof(nb__pwant_slot_t, used), nb__hash_digest);
     idt->next_seq = 1;
 
-    idt->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (!idt->mac)
-        goto crypto;
-    idt->mctx = EVP_MAC_CTX_new(idt->mac);
-    if (!idt->mctx)
-        goto crypto;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_end()};
-    if (!EVP_MAC_init(idt->mctx, idt->secret, conf->secret_len, params))
-        goto crypto;
+    hmac_sha256_set_key(&idt->mac, conf->secret_len, idt->secret);
     if (conf->expected_links && nb__tab_reserve(&idt->local, conf->expected_links) != NB_ERR_OK)
         goto nomem;
     return idt;
 
-crypto: /* NULL and errstr, as above */
-    NB_IGNORE(nb__fail(errstr, errstr_size, NB_ERR_CONFIG, "OpenSSL cannot provide HMAC-SHA256"));
-    nb_identity_destroy(idt);
-    return NULL;
 nomem:
     NB_IGNORE(
         nb__fail(errstr, errstr_size, NB_ERR_NOMEM, "out of memory creating the identity table"));
@@ -284,8 +266,7 @@ void nb_identity_destroy(nb_identity_t *idt)
     free(idt->arena);
     free(idt->sources);
     free(idt->src_index);
-    EVP_MAC_CTX_free(idt->mctx);
-    EVP_MAC_free(idt->mac);
+    OPENSSL_cleanse(&idt->mac, sizeof(idt->mac)); /* the key's hashed pads */
     if (idt->secret) {
         OPENSSL_cleanse(idt->secret, idt->conf.secret_len);
         free(idt->secret);

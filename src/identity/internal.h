@@ -4,6 +4,7 @@
 #ifndef NB_IDENTITY_INTERNAL_H
 #define NB_IDENTITY_INTERNAL_H
 
+#include <nettle/hmac.h>
 #include <openssl/evp.h>
 
 #include "identity/table.h"
@@ -88,8 +89,9 @@ typedef struct nb__pwant_slot_s {
 struct nb_identity_s {
     nb_identity_conf_t conf; /* conf.secret points to our copy */
     uint8_t *secret;
-    EVP_MAC *mac;
-    EVP_MAC_CTX *mctx;
+    /* Keyed once (the key's inner and outer pads hashed): each digest leaves it keyed for the
+     * next, so a MAC costs its own blocks and nothing more. */
+    struct hmac_sha256_ctx mac;
 
     nb__tab_t local; /* nb__link_slot_t by local identifier digest */
     nb__tab_t preg;  /* nb__link_slot_t by pregnancy digest */

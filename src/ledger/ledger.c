@@ -3,8 +3,7 @@
  */
 #include "notbrought/ledger.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,23 +15,15 @@ _Static_assert(sizeof(nb_ledger_raised_t) == 48, "raised entries are 48 bytes");
 
 /* ---- ids --------------------------------------------------------------------------------- */
 
-/* SHA-256 fetched once: OpenSSL 3 looks the algorithm up on every use of EVP_sha256(), which
- * cost more than the hashing itself here (one or two ids per event). */
-static EVP_MD *nb__sha256;
-static pthread_once_t nb__sha256_once = PTHREAD_ONCE_INIT;
-
-static void nb__sha256_fetch(void)
-{
-    nb__sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
+/* Nettle's SHA-256 on the stack: OpenSSL's one-shot EVP_Digest() allocated and freed a context
+ * per id, which cost more than the hashing (one or two ids per event). */
 uint64_t nb_ledger_id_hash(const void *data, size_t len)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    pthread_once(&nb__sha256_once, nb__sha256_fetch);
-    if (!EVP_Digest(data, len, md, &mdlen, nb__sha256 ? nb__sha256 : EVP_sha256(), NULL))
-        return 0;
+    struct sha256_ctx c;
+    uint8_t md[SHA256_DIGEST_SIZE];
+    sha256_init(&c);
+    sha256_update(&c, len, data);
+    sha256_digest(&c, sizeof(md), md);
     return nb_le_get(md, 8); /* the digest's first 8 bytes, little-endian */
 }
 
