@@ -27,9 +27,9 @@ typedef struct nb__frames_s {
     size_t n, cap;
 } nb__frames_t;
 
-typedef nb_err_t (*nb__decode_fn)(nb_codec_t *codec, const void *buf, size_t len,
-                                  nb_record_type_t expect, nb_record_t *rec, char *errstr,
-                                  size_t errstr_size);
+typedef NB_NODISCARD nb_err_t (*nb__decode_fn)(nb_codec_t *codec, const void *buf, size_t len,
+                                               nb_record_type_t expect, nb_record_t *rec,
+                                               char *errstr, size_t errstr_size);
 
 /* Keeps the frames written with schema id 1. */
 static int nb__take(void *opaque, const char *topic, const char *key, const void *value, size_t len,
