@@ -59,6 +59,7 @@ struct nb_codec_s {
     size_t cap_writers;
     avro_reader_t areader;
     avro_writer_t awriter;
+    bool appt_wire; /* the AppointmentEvent reader is the schema appt_wire.c reads */
     nb__fslot_t fcache[NB__FCACHE_SLOTS];
 };
 
@@ -90,6 +91,7 @@ nb_codec_t *nb_codec_new(const nb_registry_t *reg, char *errstr, size_t errstr_s
         nb__avro_unlock();
         r->has_value = true;
     }
+    codec->appt_wire = nb__appt_wire_fits(codec->readers[NB_RECORD_APPOINTMENT].schema);
     codec->areader = avro_reader_memory(NULL, 0);
     if (!codec->areader) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -307,8 +309,9 @@ NB_NODISCARD static nb_err_t nb__read(nb_codec_t *codec, const void *buf, size_t
     return NB_ERR_OK;
 }
 
-nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
-                         nb_record_t *rec, char *errstr, size_t errstr_size)
+nb_err_t nb__codec_decode_generic(nb_codec_t *codec, const void *buf, size_t len,
+                                  nb_record_type_t expect, nb_record_t *rec, char *errstr,
+                                  size_t errstr_size)
 {
     nb__writer_t *w;
     nb_err_t err = nb__read(codec, buf, len, expect, &w, errstr, errstr_size);
@@ -317,6 +320,24 @@ nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_reco
     nb__xerr_t x = {NB_ERR_OK, errstr, errstr_size, codec->fcache, NULL};
     rec->schema_id = w->id;
     return nb__extract(w->type, nb__read_value(codec, w), rec, &x);
+}
+
+/* Most records are AppointmentEvents written with the reader schema: appt_wire.c reads those
+ * without avro-c's generic values, and leaves whatever it is not sure of to the generic path. */
+nb_err_t nb_codec_decode(nb_codec_t *codec, const void *buf, size_t len, nb_record_type_t expect,
+                         nb_record_t *rec, char *errstr, size_t errstr_size)
+{
+    int32_t id;
+    if (codec->appt_wire && (expect == NB_RECORD_NONE || expect == NB_RECORD_APPOINTMENT) &&
+        nb_frame_schema_id(buf, len, &id) == NB_ERR_OK &&
+        id == codec->readers[NB_RECORD_APPOINTMENT].id &&
+        nb__appt_wire_decode((const uint8_t *)buf + NB_FRAME_HEADER_LEN, len - NB_FRAME_HEADER_LEN,
+                             &rec->u.appt) == NB__APPT_WIRE_DECODED) {
+        rec->type = NB_RECORD_APPOINTMENT; /* as nb__extract() and nb__read() set them */
+        rec->schema_id = id;
+        return NB_ERR_OK;
+    }
+    return nb__codec_decode_generic(codec, buf, len, expect, rec, errstr, errstr_size);
 }
 
 NB_NODISCARD static nb_err_t nb__encode_once(nb_codec_t *codec, const nb_record_t *rec,

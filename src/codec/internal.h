@@ -110,6 +110,29 @@ NB_NODISCARD nb_err_t nb__set_bool(avro_value_t *rec, const char *name, bool v, 
 #define NB__AUDIT_WIRE_ID 9
 NB_NODISCARD nb_err_t nb__audit_wire_encode(const nb_audit_t *a, int32_t schema_id, nb_buf_t *out,
                                             char *errstr, size_t errstr_size);
+
+/* The AppointmentEvent read straight from its bytes (appt_wire.c), for data written with the
+ * reader schema. A fast path: every verdict but DECODED sends the record to the generic path,
+ * which stays the authority for errors. */
+typedef enum nb__appt_wire_e {
+    NB__APPT_WIRE_DECODED = 0, /* *out is exactly what the generic path reads */
+    NB__APPT_WIRE_MALFORMED,   /* not one well-formed datum: the generic path fails too */
+    NB__APPT_WIRE_REFUSED,     /* a value nb__x_appt() refuses: the generic path fails too */
+    NB__APPT_WIRE_UNUSUAL      /* an encoding no Avro writer produces (a boolean byte other than
+                                  0 or 1): the generic path decides */
+} nb__appt_wire_t;
+
+/** True when @p reader is the schema appt_wire.c reads (schemas/appointment_event.avsc). */
+bool nb__appt_wire_fits(avro_schema_t reader);
+
+/** Reads one AppointmentEvent body (no frame); writes *out only when DECODED. */
+nb__appt_wire_t nb__appt_wire_decode(const uint8_t *body, size_t len, nb_appointment_event_t *out);
+
+/** nb_codec_decode() without the fast path: what tests and benchmarks compare it with. */
+NB_NODISCARD nb_err_t nb__codec_decode_generic(nb_codec_t *codec, const void *buf, size_t len,
+                                               nb_record_type_t expect, nb_record_t *rec,
+                                               char *errstr, size_t errstr_size);
+
 NB_NODISCARD nb_err_t nb__x_audit(avro_value_t *v, nb_audit_t *a, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__f_audit(const nb_audit_t *a, avro_value_t *v, nb__xerr_t *x);
 NB_NODISCARD nb_err_t nb__x_suggestion(avro_value_t *v, nb_suggestion_t *s, nb__xerr_t *x);

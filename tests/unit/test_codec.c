@@ -1338,6 +1338,452 @@ static void test_audit_wire_bytes_equal_generic(void **state)
     nb_registry_destroy(reg2);
 }
 
+/* ---- the AppointmentEvent fast path (appt_wire.c) against the generic path ---------------- */
+
+/* Decodes @p buf through nb_codec_decode() (fast path first) and the generic path alone, into
+ * records filled with the same junk: the results must be the same code, the same message and
+ * the same bytes. @returns the code. */
+NB_NODISCARD static nb_err_t same_decode(fixture_t *f, const void *buf, size_t len,
+                                         nb_record_type_t expect)
+{
+    static nb_record_t fast, slow;
+    char e_fast[512] = "", e_slow[512] = "";
+    memset(&fast, 0xa5, sizeof(fast));
+    memset(&slow, 0xa5, sizeof(slow));
+    nb_err_t a = nb_codec_decode(f->codec, buf, len, expect, &fast, e_fast, sizeof(e_fast));
+    nb_err_t b =
+        nb__codec_decode_generic(f->codec, buf, len, expect, &slow, e_slow, sizeof(e_slow));
+    assert_int_equal(a, b);
+    assert_string_equal(e_fast, e_slow);
+    assert_memory_equal(&fast, &slow, sizeof(fast));
+    return a;
+}
+
+/* What the fast path alone says of a framed record (junk in the struct when it declines). */
+static nb__appt_wire_t wire_verdict(const nb_buf_t *b)
+{
+    static nb_appointment_event_t a;
+    return nb__appt_wire_decode(b->data + NB_FRAME_HEADER_LEN, b->len - NB_FRAME_HEADER_LEN, &a);
+}
+
+/* An AppointmentEvent as it is on the wire, every field under the test's control: NULL strings
+ * of optional fields are null branches. */
+typedef struct wire_appt_s {
+    const char *event_id;
+    int64_t agency;
+    const char *system, *org;
+    int64_t kind;
+    const char *nhs;
+    const char *local_sys, *local_val; /* null branch when local_sys is NULL */
+    const char *preg_sys, *preg_val;
+    bool has_edd, has_dob;
+    int64_t edd, dob;
+    const char *family, *postcode;
+    const char *appt_id, *type;
+    uint8_t mandated;
+    int64_t mode;
+    int64_t scheduled;
+    int64_t status;
+    int64_t recorded_at;
+    int64_t version;
+} wire_appt_t;
+
+static wire_appt_t wire_base(void)
+{
+    wire_appt_t w = {"gp-7-1",
+                     NB_AGENCY_GP,
+                     "EMIS Web",
+                     "W91001",
+                     NB_SUBJECT_CHILD,
+                     "943 476 5919",
+                     "urn:notbrought:gp:W91001",
+                     "L000007",
+                     NULL,
+                     NULL,
+                     false,
+                     true,
+                     0,
+                     20161,
+                     "Carrow",
+                     "CF10 1AA",
+                     "gp-7",
+                     "immunisation",
+                     1,
+                     NB_CONTACT_HOME_VISIT,
+                     NOW_MS - 3 * NB_MS_PER_DAY,
+                     NB_STATUS_WAS_NOT_BROUGHT,
+                     NOW_MS - 2 * NB_MS_PER_DAY,
+                     3};
+    return w;
+}
+
+static void w_long(nb_buf_t *b, int64_t v)
+{
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    uint8_t c;
+    while (z >= 0x80) {
+        c = (uint8_t)(z | 0x80);
+        nb_buf_add(b, &c, 1);
+        z >>= 7;
+    }
+    c = (uint8_t)z;
+    nb_buf_add(b, &c, 1);
+}
+
+static void w_str(nb_buf_t *b, const char *s)
+{
+    w_long(b, (int64_t)strlen(s));
+    nb_buf_add(b, s, strlen(s));
+}
+
+static void w_ostr(nb_buf_t *b, const char *s)
+{
+    w_long(b, s ? 1 : 0);
+    if (s)
+        w_str(b, s);
+}
+
+static void w_oident(nb_buf_t *b, const char *sys, const char *val)
+{
+    w_long(b, sys ? 1 : 0);
+    if (sys) {
+        w_str(b, sys);
+        w_str(b, val);
+    }
+}
+
+/* The frame (schema id 1) and body of @p w. */
+static void wire_write(const wire_appt_t *w, nb_buf_t *b)
+{
+    static const uint8_t hdr[NB_FRAME_HEADER_LEN] = {0, 0, 0, 0, 1};
+    b->len = 0;
+    nb_buf_add(b, hdr, sizeof(hdr));
+    w_str(b, w->event_id);
+    w_long(b, w->agency);
+    w_str(b, w->system);
+    w_str(b, w->org);
+    w_long(b, w->kind);
+    w_ostr(b, w->nhs);
+    w_oident(b, w->local_sys, w->local_val);
+    w_oident(b, w->preg_sys, w->preg_val);
+    w_long(b, w->has_edd ? 1 : 0);
+    if (w->has_edd)
+        w_long(b, w->edd);
+    w_long(b, w->has_dob ? 1 : 0);
+    if (w->has_dob)
+        w_long(b, w->dob);
+    w_ostr(b, w->family);
+    w_ostr(b, w->postcode);
+    w_str(b, w->appt_id);
+    w_str(b, w->type);
+    nb_buf_add(b, &w->mandated, 1);
+    w_long(b, w->mode);
+    w_long(b, w->scheduled);
+    w_long(b, w->status);
+    w_long(b, w->recorded_at);
+    w_long(b, w->version);
+}
+
+/* Writes @p w, and checks both paths agree on it; @returns the code. */
+NB_NODISCARD static nb_err_t wire_check(fixture_t *f, const wire_appt_t *w,
+                                        nb__appt_wire_t *verdict)
+{
+    nb_buf_t b = {0};
+    wire_write(w, &b);
+    assert_int_equal(b.err, NB_ERR_OK);
+    nb_err_t err = same_decode(f, b.data, b.len, NB_RECORD_NONE);
+    *verdict = wire_verdict(&b);
+    /* The fast path says "decoded" exactly when the generic path succeeds (booleans aside). */
+    if (*verdict != NB__APPT_WIRE_UNUSUAL)
+        assert_int_equal(*verdict == NB__APPT_WIRE_DECODED, err == NB_ERR_OK);
+    nb_buf_free(&b);
+    return err;
+}
+
+static void assert_wire(fixture_t *f, const wire_appt_t *w, nb_err_t want)
+{
+    nb__appt_wire_t v;
+    assert_int_equal(wire_check(f, w, &v), want);
+    if (want == NB_ERR_OK)
+        assert_int_equal(v, NB__APPT_WIRE_DECODED);
+}
+
+typedef struct sample_cmp_s {
+    fixture_t *f;
+    size_t appts, fast;
+} sample_cmp_t;
+
+static int sample_cmp_cb(void *opaque, const char *topic, const char *key, const void *value,
+                         size_t len, int64_t ts)
+{
+    sample_cmp_t *c = opaque;
+    int32_t id = 0;
+    nb_buf_t b = {0};
+    (void)topic;
+    (void)key;
+    (void)ts;
+    nb_err_t err = same_decode(c->f, value, len, NB_RECORD_NONE);
+    if (nb_frame_schema_id(value, len, &id) != NB_ERR_OK || id != 1)
+        return 0;
+    assert_int_equal(same_decode(c->f, value, len, NB_RECORD_APPOINTMENT), err);
+    nb_buf_add(&b, value, len);
+    nb__appt_wire_t v = wire_verdict(&b);
+    nb_buf_free(&b);
+    if (err == NB_ERR_OK) {
+        c->appts++;
+        c->fast += v == NB__APPT_WIRE_DECODED;
+    } else {
+        assert_int_not_equal(v, NB__APPT_WIRE_DECODED);
+    }
+    return 0;
+}
+
+/* Every record of the synthetic generator, malformed ones included: the same result both ways,
+ * and every AppointmentEvent that decodes is one the fast path decodes. */
+static void test_appt_wire_samples_equal_generic(void **state)
+{
+    fixture_t *f = *state;
+    assert_true(nb__appt_wire_fits(nb__registry_find(f->reg, 1)->schema));
+    assert_false(nb__appt_wire_fits(nb__registry_find(f->reg, 101)->schema));
+    assert_false(nb__appt_wire_fits(nb__registry_find(f->reg, 2)->schema));
+    sample_cmp_t c = {f, 0, 0};
+    nb_sample_opts_t opts;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        nb_sample_opts_default(&opts, NOW_MS);
+        opts.seed = seed;
+        opts.children = 40;
+        opts.malformed = 30;
+        opts.local_id_share = 0.1 * (double)seed;
+        assert_int_equal(
+            nb_sample_generate(&opts, f->codec, sample_cmp_cb, &c, f->errstr, sizeof(f->errstr)),
+            0);
+    }
+    assert_true(c.appts > 500);
+    assert_int_equal(c.fast, c.appts);
+}
+
+/* Every optional field null and not null, one at a time and all at once. */
+static void test_appt_wire_optional_branches(void **state)
+{
+    fixture_t *f = *state;
+    for (int mask = 0; mask < 128; mask++) {
+        wire_appt_t w = wire_base();
+        w.nhs = mask & 1 ? "9434765919" : NULL;
+        w.local_sys = mask & 2 ? "urn:notbrought:gp:W91001" : NULL;
+        w.preg_sys = mask & 4 ? NB_SYSTEM_NHS_NUMBER : NULL;
+        w.preg_val = "9990000018";
+        w.has_edd = mask & 8;
+        w.edd = 20500;
+        w.has_dob = mask & 16;
+        w.family = mask & 32 ? "Ap Rhys-\u00d3g" : NULL;
+        w.postcode = mask & 64 ? "" : NULL; /* present and empty reads as null does */
+        w.kind = mask & 4 ? NB_SUBJECT_UNBORN : NB_SUBJECT_CHILD;
+        assert_wire(f, &w, NB_ERR_OK);
+    }
+}
+
+/* Strings at their longest are read; one byte more is refused, with the generic path's code and
+ * message (same_decode()). */
+static void test_appt_wire_lengths(void **state)
+{
+    fixture_t *f = *state;
+    static char s[200];
+    const size_t caps[] = {NB_ID_MAX,   NB_SYSTEM_MAX,   NB_ORG_MAX, NB_SYSTEM_MAX, NB_ID_MAX,
+                           NB_NAME_MAX, NB_POSTCODE_MAX, NB_ID_MAX,  NB_TYPE_MAX};
+    for (size_t field = 0; field < sizeof(caps) / sizeof(caps[0]); field++) {
+        for (size_t extra = 0; extra <= 1; extra++) {
+            memset(s, 'A', sizeof(s));
+            s[caps[field] + extra] = '\0';
+            wire_appt_t w = wire_base();
+            const char **slot[] = {&w.event_id, &w.system,   &w.org,     &w.local_sys, &w.local_val,
+                                   &w.family,   &w.postcode, &w.appt_id, &w.type};
+            *slot[field] = s;
+            assert_wire(f, &w, extra ? NB_ERR_FIELD_TOO_LONG : NB_ERR_OK);
+        }
+    }
+}
+
+/* Text no field may hold, in fields of each class. */
+static void test_appt_wire_bad_text(void **state)
+{
+    fixture_t *f = *state;
+    const char *bad[] = {"caf\xc3",
+                         "\xff\xfe",
+                         "a\x01"
+                         "b",
+                         "a\nb",
+                         "a\x7f",
+                         "x\u202ey",
+                         "\xed\xa0\x80",
+                         "a\xc0\xafz"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        for (int field = 0; field < 4; field++) {
+            wire_appt_t w = wire_base();
+            const char **slot[] = {&w.event_id, &w.family, &w.type, &w.local_val};
+            *slot[field] = bad[i];
+            assert_wire(f, &w, NB_ERR_TEXT_INVALID);
+        }
+    }
+    /* Invisible characters: refused in identifiers, allowed in names. */
+    wire_appt_t w = wire_base();
+    w.family = "Zero\u200bWidth";
+    assert_wire(f, &w, NB_ERR_OK);
+    w.event_id = "gp\u200b7";
+    assert_wire(f, &w, NB_ERR_TEXT_INVALID);
+    /* A NUL inside a string: the generic path's "contains a NUL byte". */
+    nb_buf_t b = {0};
+    w = wire_base();
+    w.postcode = "CF10#1AA";
+    wire_write(&w, &b);
+    *(uint8_t *)memmem(b.data, b.len, "#", 1) = 0;
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_FIELD_TOO_LONG);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_REFUSED);
+    nb_buf_free(&b);
+}
+
+/* NHS numbers as nb__get_opt_nhs() takes them. */
+static void test_appt_wire_nhs(void **state)
+{
+    fixture_t *f = *state;
+    const struct {
+        const char *in;
+        nb_err_t err;
+    } cases[] = {{"943 476 5919", NB_ERR_OK},
+                 {"943-476-5919", NB_ERR_OK},
+                 {" 9434765919 ", NB_ERR_OK},
+                 {"", NB_ERR_OK},
+                 {"12345", NB_ERR_OK},
+                 {"94347659190", NB_ERR_NHS_FORMAT},
+                 {"943 476 59 1x", NB_ERR_NHS_FORMAT},
+                 {"9 4 3 4 7 6 5 9 1 9 - - - - -", NB_ERR_OK},
+                 {"0123456789012345678901234567890", NB_ERR_NHS_FORMAT},
+                 {"01234567890123456789012345678901", NB_ERR_NHS_FORMAT},
+                 {"94x", NB_ERR_OK},
+                 {"94\u200b3", NB_ERR_TEXT_INVALID}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wire_appt_t w = wire_base();
+        w.nhs = cases[i].in;
+        assert_wire(f, &w, cases[i].err);
+    }
+    nb_record_t rec;
+    nb_buf_t b = {0};
+    wire_appt_t w = wire_base();
+    wire_write(&w, &b);
+    assert_int_equal(nb_codec_decode(f->codec, b.data, b.len, NB_RECORD_APPOINTMENT, &rec,
+                                     f->errstr, sizeof(f->errstr)),
+                     NB_ERR_OK);
+    assert_string_equal(rec.u.appt.nhs_number, "9434765919");
+    assert_int_equal(rec.schema_id, 1);
+    assert_int_equal(rec.type, NB_RECORD_APPOINTMENT);
+    nb_buf_free(&b);
+}
+
+/* Enum and union indexes past their symbols, dates and ints out of range, booleans. */
+static void test_appt_wire_ranges(void **state)
+{
+    fixture_t *f = *state;
+    wire_appt_t w = wire_base();
+    w.agency = NB_AGENCY__COUNT;
+    assert_wire(f, &w, NB_ERR_AVRO_ENUM_INDEX);
+    w.agency = -1;
+    assert_wire(f, &w, NB_ERR_AVRO_ENUM_INDEX);
+    w = wire_base();
+    w.status = NB_STATUS__COUNT;
+    assert_wire(f, &w, NB_ERR_AVRO_ENUM_INDEX);
+    w = wire_base();
+    w.kind = 2;
+    assert_wire(f, &w, NB_ERR_AVRO_ENUM_INDEX);
+    w = wire_base();
+    w.mode = INT64_MAX;
+    assert_wire(f, &w, NB_ERR_AVRO_ENUM_INDEX);
+    w = wire_base();
+    w.status = NB_STATUS__COUNT - 1;
+    w.agency = NB_AGENCY__COUNT - 1;
+    w.mode = NB_CONTACT__COUNT - 1;
+    w.kind = NB_SUBJECT__COUNT - 1;
+    assert_wire(f, &w, NB_ERR_OK);
+    w = wire_base();
+    w.dob = INT32_MIN;
+    assert_wire(f, &w, NB_ERR_DATE_RANGE);
+    w.dob = INT32_MIN + 1LL;
+    assert_wire(f, &w, NB_ERR_OK);
+    w.dob = INT32_MAX + 1LL;
+    assert_wire(f, &w, NB_ERR_AVRO_DECODE);
+    w = wire_base();
+    w.version = INT32_MIN - 1LL;
+    assert_wire(f, &w, NB_ERR_AVRO_DECODE);
+    w.version = INT32_MIN;
+    assert_wire(f, &w, NB_ERR_OK);
+    w = wire_base();
+    w.scheduled = INT64_MIN; /* a required long: any value */
+    w.recorded_at = INT64_MAX;
+    assert_wire(f, &w, NB_ERR_OK);
+    w = wire_base();
+    w.mandated = 0;
+    assert_wire(f, &w, NB_ERR_OK);
+    /* A boolean byte no Avro writer writes: left to avro-c, which reads it as true. */
+    w.mandated = 2;
+    nb__appt_wire_t v;
+    assert_int_equal(wire_check(f, &w, &v), NB_ERR_OK);
+    assert_int_equal(v, NB__APPT_WIRE_UNUSUAL);
+    /* A union branch past ["null", T]. */
+    nb_buf_t b = {0};
+    w = wire_base();
+    w.nhs = NULL;
+    w.local_sys = NULL;
+    w.family = "\x7e";
+    wire_write(&w, &b);
+    uint8_t *p = memmem(b.data, b.len, "\x02\x02\x7e", 3); /* family_name: branch 1, length 1 */
+    assert_non_null(p);
+    p[0] = 4;
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_AVRO_UNION_INDEX);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_MALFORMED);
+    nb_buf_free(&b);
+}
+
+/* Every truncation, trailing bytes, long varints, a type the caller does not expect. */
+static void test_appt_wire_framing(void **state)
+{
+    fixture_t *f = *state;
+    static nb_appointment_event_t junk;
+    nb_buf_t b = {0};
+    wire_appt_t w = wire_base();
+    wire_write(&w, &b);
+    for (size_t len = 0; len < b.len; len++) {
+        assert_int_not_equal(same_decode(f, b.data, len, NB_RECORD_NONE), NB_ERR_OK);
+        if (len >= NB_FRAME_HEADER_LEN)
+            assert_int_equal(nb__appt_wire_decode(b.data + NB_FRAME_HEADER_LEN,
+                                                  len - NB_FRAME_HEADER_LEN, &junk),
+                             NB__APPT_WIRE_MALFORMED);
+    }
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_OK);
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_APPOINTMENT), NB_ERR_OK);
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_IDENTITY_LINK),
+                     NB_ERR_SCHEMA_MISMATCH);
+    nb_buf_add(&b, "\0", 1);
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_AVRO_TRAILING);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_MALFORMED);
+    /* The version (last field, 3) written in ten bytes: valid for avro-c, and read alike. */
+    b.len -= 2;
+    nb_buf_add(&b, "\x86\x80\x80\x80\x80\x80\x80\x80\x80\x00", 10);
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_OK);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_DECODED);
+    /* Eleven bytes are not a varint. */
+    b.len -= 1;
+    nb_buf_add(&b, "\x80\x00", 2);
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_AVRO_VARINT);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_MALFORMED);
+    /* A string length past the end, and a negative one. */
+    wire_write(&w, &b);
+    b.data[NB_FRAME_HEADER_LEN] = 0x7e; /* 63 bytes, of the 10 left */
+    b.len = NB_FRAME_HEADER_LEN + 11;
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_AVRO_LENGTH);
+    b.data[NB_FRAME_HEADER_LEN] = 0x01;
+    assert_int_equal(same_decode(f, b.data, b.len, NB_RECORD_NONE), NB_ERR_AVRO_NEGATIVE_LENGTH);
+    assert_int_equal(wire_verdict(&b), NB__APPT_WIRE_MALFORMED);
+    nb_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1365,6 +1811,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_record_round_trip_and_validation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_audit_wire_bytes_equal_generic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_samples_equal_generic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_optional_branches, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_lengths, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_bad_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_nhs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_ranges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_appt_wire_framing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
