@@ -343,7 +343,7 @@ topics:
   context: {EVENTS}
   partitions: {partitions}{topics}
 processing:
-  commit_interval_ms: 100
+  commit_interval_ms: 100{PROCESSING}
 policy:
   files: [{pol}/wnb-wales-base.yaml, {pol}/cardiff-and-vale.yaml]
 ops:
@@ -353,6 +353,7 @@ ops:
 
 
 METRICS_PORT = 0  # set in main(): the daemon's /metrics, scraped for its commit figures
+PROCESSING = ""  # --processing KEY=VALUE: more processing.* keys for every daemon run
 
 
 def scrape_commits():
@@ -853,6 +854,9 @@ def main():
                     "after the first with its own group and internal/output topics); the "
                     "ratio is that of their medians")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--processing", action="append", default=[], metavar="KEY=VALUE",
+                    help="a processing.* setting for every daemon run (repeatable), e.g. "
+                    "decode_ahead=false for an A/B of one setting")
     ap.add_argument("--cold", action="store_true",
                     help="no untimed warm-up of the broker (backlog and latency runs) before the "
                     "timed runs")
@@ -860,8 +864,13 @@ def main():
                     action="append", help="run only these figures (repeatable; the backlog "
                     "is always produced; latency needs throughput's daemon)")
     args = ap.parse_args()
-    global METRICS_PORT
+    global METRICS_PORT, PROCESSING
     METRICS_PORT = free_port()
+    for kv in args.processing:
+        k, sep, v = kv.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_]+", k):
+            sys.exit(f"e2e_throughput: --processing wants KEY=VALUE, not {kv!r}")
+        PROCESSING += f"\n  {k}: {v}"
     want = set(args.only or ["throughput", "latency", "passthrough", "restore"])
     if "latency" in want:
         want.add("throughput")
