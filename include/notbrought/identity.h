@@ -6,7 +6,7 @@
  *
  *  - NHS numbers are normalised and validated (10 digits, Modulus 11); an invalid number is an
  *    error, never a join. The 999 test range can be refused (conf.allow_test_nhs_numbers).
- *  - Keys are HMAC-SHA256 (OpenSSL) of the identifier under a deployment secret, in lowercase
+ *  - Keys are HMAC-SHA256 (Nettle) of the identifier under a deployment secret, in lowercase
  *    hex (NB_KEY_MAX characters). The NHS number itself is never a key.
  *  - identity.links statements are applied in order: `link` joins a local identifier to a
  *    child; `unlink` withdraws it; `supersedes` replaces an NHS number by a new one (the old
