@@ -47,6 +47,24 @@ static void appointment(fx_t *f, nb_status_t status, int version)
     assert_int_equal(nb_ledger_apply(f->led, &a, NULL), NB_ERR_OK);
 }
 
+/* The child's current child protection plan, from @p start, recorded at @p recorded_at. */
+static void plan_fact(fx_t *f, int32_t start, int64_t recorded_at)
+{
+    nb_context_fact_t cp;
+    memset(&cp, 0, sizeof(cp));
+    strcpy(cp.event_id, "fact-1");
+    strcpy(cp.nhs_number, "9434765919");
+    cp.kind = NB_FACT_CHILD_PROTECTION_PLAN;
+    cp.start_date = start;
+    cp.end_date = NB_DATE_NONE;
+    cp.status = NB_FACT_STATUS_CURRENT;
+    strcpy(cp.source_system, "WCCIS");
+    strcpy(cp.organisation_code, "W04000");
+    cp.recorded_at = recorded_at;
+    cp.version = 1;
+    assert_int_equal(nb_ledger_apply_fact(f->led, &cp, NULL), NB_ERR_OK);
+}
+
 static int setup(void **state)
 {
     char errstr[512];
@@ -59,19 +77,7 @@ static int setup(void **state)
     f->res = nb_policy_result_new();
     /* A Tuesday morning in term time. */
     assert_true(nb_parse_time("2026-03-10T10:00:00Z", &f->t0));
-    nb_context_fact_t cp;
-    memset(&cp, 0, sizeof(cp));
-    strcpy(cp.event_id, "fact-1");
-    strcpy(cp.nhs_number, "9434765919");
-    cp.kind = NB_FACT_CHILD_PROTECTION_PLAN;
-    cp.start_date = nb_days_from_civil(2026, 1, 5);
-    cp.end_date = NB_DATE_NONE;
-    cp.status = NB_FACT_STATUS_CURRENT;
-    strcpy(cp.source_system, "WCCIS");
-    strcpy(cp.organisation_code, "W04000");
-    cp.recorded_at = f->t0 - 60 * 24 * HOUR;
-    cp.version = 1;
-    assert_int_equal(nb_ledger_apply_fact(f->led, &cp, NULL), NB_ERR_OK);
+    plan_fact(f, nb_days_from_civil(2026, 1, 5), f->t0 - 60 * 24 * HOUR);
     appointment(f, NB_STATUS_WAS_NOT_BROUGHT, 2);
     *state = f;
     return 0;

@@ -240,16 +240,24 @@ static void map_one(const nb_feed_mapping_t *m, const char *file, int entry,
                                                  : out->code);
 }
 
+/* The mapping the real samples are read with (tests/data/mappings/realdata-fhir.yaml). */
+static nb_feed_mapping_t *realdata_mapping(void)
+{
+    char path[4096], err[512];
+    nb_feed_mapping_t *m = NULL;
+    snprintf(path, sizeof(path), "%s/tests/data/mappings/realdata-fhir.yaml", NB_SOURCE_DIR);
+    if (nb_feed_mapping_load(path, NULL, NULL, &m, err, sizeof(err)) != NB_ERR_OK)
+        fail_msg("%s", err);
+    return m;
+}
+
 static void test_realdata(void **state)
 {
     (void)state;
     static const char *const dirs[] = {"fhir-r4", "ukcore",  "gpconnect",
                                        "bars",    "nhs-pca", "hl7v2/microsoft-fhir-converter"};
     char path[8192], err[512];
-    nb_feed_mapping_t *m = NULL;
-    snprintf(path, sizeof(path), "%s/tests/data/mappings/realdata-fhir.yaml", NB_SOURCE_DIR);
-    if (nb_feed_mapping_load(path, NULL, NULL, &m, err, sizeof(err)) != NB_ERR_OK)
-        fail_msg("%s", err);
+    nb_feed_mapping_t *m = realdata_mapping();
     nb_fhir_doc_t *doc = nb_fhir_doc_new(NULL);
     nb_feed_out_t *out = nb_feed_out_new();
     assert_non_null(doc);
@@ -320,10 +328,7 @@ static void test_baby_patient_mod11(void **state)
     memcpy(xml + sizeof(head) - 1 + plen, tail, sizeof(tail));
     free(patient);
 
-    nb_feed_mapping_t *m = NULL;
-    snprintf(path, sizeof(path), "%s/tests/data/mappings/realdata-fhir.yaml", NB_SOURCE_DIR);
-    if (nb_feed_mapping_load(path, NULL, NULL, &m, err, sizeof(err)) != NB_ERR_OK)
-        fail_msg("%s", err);
+    nb_feed_mapping_t *m = realdata_mapping();
     nb_fhir_doc_t *doc = nb_fhir_doc_new(NULL);
     nb_feed_out_t *out = nb_feed_out_new();
     assert_non_null(doc);

@@ -44,8 +44,9 @@ NB_NODISCARD static nb_err_t overlay(fx_t *f, const char *yaml, char *errstr, si
 
 #define OVERLAY_HEAD "policy:\n  extends: wnb-wales-base\n  name: own-test\n  version: \"1\"\n"
 
-/* One lifecycle step at @p t, as the daemon takes it; @returns the child's timers. */
-static nb_notify_due_t step(fx_t *f, int64_t t)
+/* One lifecycle step at @p t, as the daemon takes it, handing what it publishes to @p sink
+ * (or nothing); @returns the child's timers. */
+static nb_notify_due_t step_to(fx_t *f, int64_t t, nb_notify_sink_t sink, void *opaque)
 {
     nb_notify_scratch_t scratch = {0};
     nb_notify_child_t child = {KEY, "9434765919", ""};
@@ -53,10 +54,15 @@ static nb_notify_due_t step(fx_t *f, int64_t t)
     nb_notify_due_t due;
     assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, t, f->res), NB_ERR_OK);
     assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, t, true, &scratch,
-                                    NULL, NULL, &due),
+                                    sink, opaque, &due),
                      NB_ERR_OK);
     nb_notify_scratch_free(&scratch);
     return due;
+}
+
+static nb_notify_due_t step(fx_t *f, int64_t t)
+{
+    return step_to(f, t, NULL, NULL);
 }
 
 /* The escalations a step publishes: the last one kept. */
@@ -75,21 +81,6 @@ NB_NODISCARD static nb_err_t keep_escalation(void *opaque, const nb_notify_out_t
     return NB_ERR_OK;
 }
 
-/* As step(), handing what it publishes to @p sink. */
-static nb_notify_due_t step_to(fx_t *f, int64_t t, nb_notify_sink_t sink, void *opaque)
-{
-    nb_notify_scratch_t scratch = {0};
-    nb_notify_child_t child = {KEY, "9434765919", ""};
-    nb_policy_subject_t subj = {KEY, NB_DATE_NONE, NB_DATE_NONE, false, NB_TIME_NONE};
-    nb_notify_due_t due;
-    assert_int_equal(nb_policy_evaluate(f->pol, f->led, &subj, t, f->res), NB_ERR_OK);
-    assert_int_equal(nb_notify_step(f->pol, f->res, f->led, &f->ns, &child, NULL, t, true, &scratch,
-                                    sink, opaque, &due),
-                     NB_ERR_OK);
-    nb_notify_scratch_free(&scratch);
-    return due;
-}
-
 /* The fixture's child becomes a baby on a protection plan (born 20 January 2026) whose 6-8
  * week review, a mandated health visiting contact, was recorded as was not brought: the
  * plan's rule fires, and hv_missed_under1 (priority) is made urgent by on_plan_urgent, which
@@ -98,18 +89,7 @@ static void baby_on_plan(fx_t *f)
 {
     nb_ledger_destroy(f->led);
     f->led = nb_ledger_new(f->dict);
-    nb_context_fact_t cp;
-    memset(&cp, 0, sizeof(cp));
-    strcpy(cp.event_id, "fact-1");
-    strcpy(cp.nhs_number, "9434765919");
-    cp.kind = NB_FACT_CHILD_PROTECTION_PLAN;
-    cp.start_date = nb_days_from_civil(2026, 2, 2);
-    cp.end_date = NB_DATE_NONE;
-    cp.status = NB_FACT_STATUS_CURRENT;
-    strcpy(cp.source_system, "WCCIS");
-    cp.recorded_at = f->t0 - 30 * 24 * HOUR;
-    cp.version = 1;
-    assert_int_equal(nb_ledger_apply_fact(f->led, &cp, NULL), NB_ERR_OK);
+    plan_fact(f, nb_days_from_civil(2026, 2, 2), f->t0 - 30 * 24 * HOUR);
     nb_appointment_event_t a;
     memset(&a, 0, sizeof(a));
     strcpy(a.event_id, "hv-1-v1");
