@@ -210,14 +210,7 @@ static bool nb__wr_opt_nhs(nb__wr_t *r, char *dst)
     char raw[32] = "";
     if (!nb__wr_opt_str(r, raw, sizeof(raw), NB_TEXT_ID))
         return false;
-    dst[0] = '\0';
-    if (raw[0] == '\0' || nb_nhs_normalise(raw, dst) == NB_ERR_OK)
-        return true;
-    size_t len = strlen(raw);
-    if (len > NB_NHS_LEN)
-        return nb__wr_stop(r, NB__APPT_WIRE_REFUSED);
-    memcpy(dst, raw, len + 1);
-    return true;
+    return nb__nhs_as_received(raw, dst) || nb__wr_stop(r, NB__APPT_WIRE_REFUSED);
 }
 
 static bool nb__wr_source(nb__wr_t *r, nb_source_t *src)

@@ -122,6 +122,10 @@ typedef enum nb__appt_wire_e {
                                   0 or 1): the generic path decides */
 } nb__appt_wire_t;
 
+/** An NHS number as the model holds it: digits only when it normalises, else as received so
+ *  that validation reports it; false when it is too long for that (map.c, appt_wire.c). */
+bool nb__nhs_as_received(const char *raw, char dst[NB_NHS_LEN + 1]);
+
 /** True when @p reader is the schema appt_wire.c reads (schemas/appointment_event.avsc). */
 bool nb__appt_wire_fits(avro_schema_t reader);
 

@@ -270,8 +270,19 @@ nb_err_t nb__get_source(avro_value_t *rec, nb_source_t *src, nb__xerr_t *x)
     return NB_ERR_OK;
 }
 
-/* NHS numbers arrive with or without spaces; the model holds digits only. A value that does
- * not normalise is kept as received (if it fits) so that validation reports it. */
+bool nb__nhs_as_received(const char *raw, char dst[NB_NHS_LEN + 1])
+{
+    dst[0] = '\0';
+    if (raw[0] == '\0' || nb_nhs_normalise(raw, dst) == NB_ERR_OK)
+        return true;
+    size_t len = strlen(raw);
+    if (len > NB_NHS_LEN)
+        return false;
+    memcpy(dst, raw, len + 1);
+    return true;
+}
+
+/* NHS numbers arrive with or without spaces; the model holds digits only (nb__nhs_as_received). */
 NB_NODISCARD static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name, char *dst,
                                              nb__xerr_t *x)
 {
@@ -281,14 +292,8 @@ NB_NODISCARD static nb_err_t nb__get_opt_nhs(avro_value_t *rec, const char *name
             return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
         return x->err;
     }
-    dst[0] = '\0';
-    if (raw[0] == '\0')
-        return NB_ERR_OK;
-    if (nb_nhs_normalise(raw, dst) != NB_ERR_OK) {
-        if (strlen(raw) > NB_NHS_LEN)
-            return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
-        memcpy(dst, raw, strlen(raw) + 1);
-    }
+    if (!nb__nhs_as_received(raw, dst))
+        return nb__xfail(x, NB_ERR_NHS_FORMAT, "field '%s' is not 10 digits", name);
     return NB_ERR_OK;
 }
 
