@@ -104,30 +104,19 @@ nb_err_t nb__identity_mac(nb_identity_t *idt, const char *domain, const void *a,
                           const void *b, size_t blen, const void *c, size_t clen,
                           uint8_t out[NB__MAC_LEN])
 {
-    size_t dlen = strlen(domain), total = dlen + 1 + alen + 1 + blen + 1 + clen;
-    /* One update over the assembled message (the inputs' field limits keep it on the
-     * stack). */
-    unsigned char stack[512], *msg = total <= sizeof(stack) ? stack : malloc(total);
-    if (!msg)
-        return NB_ERR_NOMEM;
-    unsigned char *w = msg;
-    memcpy(w, domain, dlen);
-    w += dlen;
-    *w++ = 0;
-    if (alen)
-        memcpy(w, a, alen);
-    w += alen;
-    *w++ = 0;
-    if (blen)
-        memcpy(w, b, blen);
-    w += blen;
-    *w++ = 0;
-    if (clen)
-        memcpy(w, c, clen);
-    hmac_sha256_update(&idt->mac, total, msg);
+    /* Nettle's updates are plain calls (OpenSSL's went through its provider layer, which
+     * made assembling the message first worth it): the parts go in as they are, each after a
+     * NUL (an absent part, NULL, adds nothing but its separator). */
+    static const uint8_t nul = 0;
+    const void *parts[3] = {a, b, c};
+    size_t lens[3] = {alen, blen, clen};
+    hmac_sha256_update(&idt->mac, strlen(domain), (const uint8_t *)domain);
+    for (int i = 0; i < 3; i++) {
+        hmac_sha256_update(&idt->mac, 1, &nul);
+        if (lens[i])
+            hmac_sha256_update(&idt->mac, lens[i], parts[i]);
+    }
     hmac_sha256_digest(&idt->mac, NB__MAC_LEN, out); /* and keyed again for the next */
-    if (msg != stack)
-        free(msg);
     return NB_ERR_OK;
 }
 
