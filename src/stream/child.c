@@ -198,7 +198,7 @@ nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     size_t len = b.len;
     err = nb__state_put_owned(st, part, key, b.data, b.len);
     if (!err) {
-        nb__timer_set_esc(p, part, key, c->due, c->due_esc);
+        nb__timer_set_esc(p, st, part, key, c->due, c->due_esc);
         nb__preg_note(p, part, key, c->has_preg ? nb__state_get(st, part, key, &len) : NULL,
                       len);
     }

@@ -80,7 +80,7 @@ NB_NODISCARD static nb_err_t nb__digest_save(nb__pipeline_t *p, nb_stream_t *st,
     }
     nb_err_t err = b.err ? b.err : nb__state_put(st, part, key, b.data, b.len);
     if (!err)
-        nb__timer_set(p, part, key, d->period_end);
+        nb__timer_set(p, st, part, key, d->period_end);
     nb_buf_free(&b);
     return err;
 }
@@ -120,9 +120,7 @@ nb_err_t nb__digest_publish(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         err = nb__audit(p, st);
     }
     if (!err)
-        err = nb__state_put(st, part, key, NULL, 0);
-    if (!err)
-        nb__timer_set(p, part, key, NB_TIME_NONE);
+        err = nb__state_put(st, part, key, NULL, 0); /* its timer goes with it */
     return err;
 }
 

@@ -30,6 +30,15 @@ bool nb__key_unhex(const void *hex, size_t len, uint8_t key[NB__KEY_LEN]);
 
 typedef struct nb__store_s nb__store_t;
 
+/* The timer kept with a key's state (by the pipeline): when the child's next escalation or
+ * absence deadline falls due, or a digest's period ends (NB_TIME_NONE: no timer), and the next
+ * escalation alone when an absence deadline comes first (NB_TIME_NONE otherwise). Kept in the
+ * entry, so the save that follows a load finds it without a lookup of its own. In memory only:
+ * a restore reads it from the value again. */
+typedef struct nb__timer_slot_s {
+    int64_t due, esc;
+} nb__timer_slot_t;
+
 nb__store_t *nb__store_new(void);
 void nb__store_destroy(nb__store_t *s);
 /** @returns the value, valid until the next put/del/swap of that key, or NULL when absent.
@@ -55,6 +64,18 @@ typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const 
                             size_t len);
 /** @brief Calls cb for every entry (in no particular order); stops when cb returns non-zero. */
 int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque);
+/** @brief The timer of @p key into @p out. @returns false (out: no timer) when absent. */
+bool nb__store_timer(nb__store_t *s, const uint8_t key[NB__KEY_LEN], nb__timer_slot_t *out);
+/** @brief Sets the timer of @p key, the previous one into @p old. @returns false (nothing set,
+ *  old: no timer) when the key is absent: a timer lives only as long as its state. */
+bool nb__store_timer_set(nb__store_t *s, const uint8_t key[NB__KEY_LEN],
+                         const nb__timer_slot_t *timer, nb__timer_slot_t *old);
+/** @brief How many entries have a timer set. */
+size_t nb__store_timed(const nb__store_t *s);
+typedef int(nb__store_scan_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                                 size_t len, nb__timer_slot_t *timer);
+/** @brief Like nb__store_foreach(), with each entry's timer, which @p cb may change. */
+int nb__store_scan(nb__store_t *s, nb__store_scan_cb_t *cb, void *opaque);
 
 /* ---- runtime services for the pipeline (runtime.c) ------------------------------------------ */
 
@@ -145,6 +166,26 @@ nb_metrics_t *nb__stream_metrics(const nb_stream_t *st);
 
 /** @brief Keys held in the state of the owned partitions. */
 size_t nb__stream_keys(const nb_stream_t *st);
+
+/** @brief How many by-child partitions there are (owned or not). */
+int32_t nb__stream_partitions(const nb_stream_t *st);
+
+/** @brief The timer kept with a key's state (nb__store_timer) in an owned partition. @returns
+ *  false (out: no timer) when the key has no state or the partition is not owned. */
+bool nb__state_timer(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                     nb__timer_slot_t *out);
+
+/** @brief Sets the timer kept with a key's state (nb__store_timer_set); not undone by an abort
+ *  (the pipeline sets it again from the state put back). @returns false when there is no
+ *  state to keep it with. */
+bool nb__state_timer_set(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                         const nb__timer_slot_t *timer, nb__timer_slot_t *old);
+
+/** @brief Timers set in the owned partitions. */
+size_t nb__stream_timed(const nb_stream_t *st);
+
+/** @brief nb__store_scan() of an owned partition's states (nothing when not owned). */
+int nb__state_scan(nb_stream_t *st, int32_t partition, nb__store_scan_cb_t *cb, void *opaque);
 
 /** @brief True when this instance owns the by-child partition now. */
 bool nb__owns(const nb_stream_t *st, int32_t partition);
@@ -285,9 +326,40 @@ size_t nb__pipeline_held(const nb__pipeline_t *p);
 /** @brief Escalations that fell due were left for the next tick (the budget ran out). */
 bool nb__pipeline_tick_more(const nb__pipeline_t *p);
 
-/** @brief A restored or rolled-back child state of an owned partition (rebuild indexes). */
-void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
+/** @brief A rolled-back state of an owned partition: its timer and indexes set again. */
+void nb__pipeline_state_loaded(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
                                const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len);
+
+/* What a restore thread lists of a partition's states for the pipeline. */
+typedef struct nb__restored_timer_s {
+    int64_t due;
+    uint8_t key[NB__KEY_LEN];
+} nb__restored_timer_t;
+
+typedef struct nb__restored_s {
+    nb__restored_timer_t *timers; /* every key with a timer */
+    size_t n_timers, cap_timers;
+    uint8_t (*keys)[NB__KEY_LEN]; /* keys with parked events, or a pregnancy under a local
+                                   * identifier's key (the indexes to rebuild) */
+    size_t n_keys, cap_keys;
+    bool lost; /* out of memory: the lists are incomplete */
+} nb__restored_t;
+
+/**
+ * @brief A nb__store_scan() callback (opaque: a zeroed nb__restored_t) that sets each state's
+ *        timer from its value and lists what nb__pipeline_partition_restored() needs.
+ * @locality any thread: touches only the store scanned and @p opaque, so each restore thread
+ *           runs it over the store it has just read.
+ */
+int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                              size_t len, nb__timer_slot_t *timer);
+void nb__restored_free(nb__restored_t *r);
+
+/** @brief A partition restored and installed: its timers go on the heap and its indexes are
+ *  rebuilt from @p r (nb__pipeline_restore_scan() over its store), not from a walk of every
+ *  state. */
+void nb__pipeline_partition_restored(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                                     const nb__restored_t *r);
 
 /** @brief The partition is no longer owned: forget its indexes. */
 void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition);

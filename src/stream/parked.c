@@ -110,68 +110,80 @@ void nb__heapify(nb__heap_t *hp)
         nb__heap_sift_down(hp, i);
 }
 
-/* Drops the stale entries: one entry per timer again, on the heap it belongs to. */
-void nb__heap_rebuild(nb__pipeline_t *p)
+/* A walk of one partition's states. */
+typedef struct nb__walk_s {
+    nb__pipeline_t *p;
+    nb__tid_t id; /* the partition, and the key walked */
+} nb__walk_t;
+
+static int nb__rebuild_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                          size_t len, nb__timer_slot_t *timer)
 {
-    nb__timer_t *t, *tmp;
+    nb__walk_t *w = opaque;
+    (void)val;
+    (void)len;
+    if (timer->due != NB_TIME_NONE) {
+        memcpy(w->id.key, key, NB__KEY_LEN);
+        nb__heap_push(&w->p->heap, timer->due, &w->id);
+    }
+    return 0;
+}
+
+/* Drops the stale entries: one entry per timer again, on the heap it belongs to. Walks every
+ * state of the owned partitions (the timers are kept with them). */
+void nb__heap_rebuild(nb__pipeline_t *p, nb_stream_t *st)
+{
     p->heap.n = 0;
     p->heap.lost = false;
     p->held.n = 0;
     p->held.lost = false;
-    HASH_ITER(hh, p->timers, t, tmp)
-    {
-        nb__heap_push(&p->heap, t->due, &t->id);
+    nb__walk_t w;
+    memset(&w, 0, sizeof(w));
+    w.p = p;
+    for (int32_t part = 0; part < nb__stream_partitions(st); part++) {
+        w.id.partition = part;
+        nb__state_scan(st, part, nb__rebuild_cb, &w);
     }
 }
 
-
-void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                          int64_t due)
+void nb__timer_set(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                   const uint8_t key[NB__KEY_LEN], int64_t due)
 {
-    nb__timer_set_esc(p, partition, key, due, NB_TIME_NONE);
+    nb__timer_set_esc(p, st, partition, key, due, NB_TIME_NONE);
 }
 
 /* @p esc: the next escalation when it is later than @p due (an absence deadline), else
- * NB_TIME_NONE. */
-void nb__timer_set_esc(nb__pipeline_t *p, int32_t partition,
-                              const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc)
+ * NB_TIME_NONE. The timer lives with the key's state: a key without state has none. */
+void nb__timer_set_esc(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                       const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc)
 {
-    nb__timer_t probe, *t;
-    memset(&probe, 0, sizeof(probe));
-    probe.id.partition = partition;
-    memcpy(probe.id.key, key, NB__KEY_LEN);
-    HASH_FIND(hh, p->timers, &probe.id, sizeof(probe.id), t);
-    if (due == NB_TIME_NONE) {
-        if (t) {
-            HASH_DEL(p->timers, t);
-            free(t);
-        }
+    nb__timer_slot_t t, old;
+    t.due = due;
+    t.esc = due != NB_TIME_NONE && esc != due ? esc : NB_TIME_NONE;
+    if (!nb__state_timer_set(st, partition, key, &t, &old) || due == NB_TIME_NONE)
         return;
-    }
-    if (!t) {
-        t = calloc(1, sizeof(*t));
-        if (!t)
-            return;
-        t->id = probe.id;
-        t->due = t->esc = NB_TIME_NONE;
-        HASH_ADD(hh, p->timers, id, sizeof(t->id), t);
-    }
-    int64_t old_esc = t->esc;
-    t->esc = esc != due ? esc : NB_TIME_NONE;
-    if (t->esc != old_esc && t->esc != NB_TIME_NONE && t->due == due)
-        nb__heap_push(&p->heap, t->esc, &t->id); /* a new escalation behind a held deadline */
-    if (t->due != due) {
-        t->due = due;
-        if (p->heap.n + p->held.n >= 2 * (size_t)HASH_COUNT(p->timers) + 4096)
-            nb__heap_rebuild(p);
+    nb__tid_t id;
+    id.partition = partition;
+    memcpy(id.key, key, NB__KEY_LEN);
+    if (t.esc != old.esc && t.esc != NB_TIME_NONE && old.due == due)
+        nb__heap_push(&p->heap, t.esc, &id); /* a new escalation behind a held deadline */
+    if (old.due != due) {
+        /* Stale entries are dropped by a walk of every state: let them grow with the states
+         * too, so that the walk stays a small share of the pushes that made it needed. */
+        size_t bound = 2 * nb__stream_timed(st) + nb__stream_keys(st) / 4 + 4096;
+        if (p->heap.n + p->held.n >= bound)
+            nb__heap_rebuild(p, st);
         else
-            nb__heap_push(&p->heap, due, &t->id);
+            nb__heap_push(&p->heap, due, &id);
     }
 }
 
-/* The next escalation time stored in a child value, read without decoding the ledger. */
-static int64_t nb__child_due(const uint8_t *val, size_t len)
+/* The timer a state value sets: a child's next escalation or absence deadline (read without
+ * decoding the ledger), or a digest's period end. */
+static int64_t nb__state_due(const uint8_t *val, size_t len)
 {
+    if (val && len >= 13 && val[4] == NB__STATE_DIGEST)
+        return (int64_t)nb_le_get(val + 5, 8);
     if (!val || len < 6 || !NB__IS_CHILD(val[4]))
         return NB_TIME_NONE;
     size_t at = 6 + val[5];
@@ -263,17 +275,11 @@ void nb__preg_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__K
     nb__pregidx_note(p->pregs, partition, key, val, len);
 }
 
-void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
-                               const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len)
+/* The pipeline's indexes other than the timers (parked events, pregnancies under a local
+ * identifier's key) for one state value (NULL: none). */
+static void nb__indexes_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                             const uint8_t *val, size_t len)
 {
-    /* Links may have arrived while this state was elsewhere or rolled back. */
-    p->recheck = true;
-    p->merges_dirty = true;
-    if (val && len >= 13 && val[4] == NB__STATE_DIGEST) {
-        nb__timer_set(p, partition, key, (int64_t)nb_le_get(val + 5, 8));
-    } else {
-        nb__timer_set(p, partition, key, nb__child_due(val, len));
-    }
     nb__preg_note(p, partition, key, val, len);
     if (!val || len < 5 || !NB__IS_PARKED(val[4])) {
         nb__prov_forget(p, partition, key);
@@ -288,16 +294,99 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, int32_t partition,
     nb__prov_note(p, partition, key, (uint32_t)acc[0], acc[1]);
 }
 
+void nb__pipeline_state_loaded(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                               const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len)
+{
+    /* Links may have arrived while this state was elsewhere or rolled back. */
+    p->recheck = true;
+    p->merges_dirty = true;
+    nb__timer_set(p, st, partition, key, nb__state_due(val, len));
+    nb__indexes_note(p, partition, key, val, len);
+}
+
+int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                              size_t len, nb__timer_slot_t *timer)
+{
+    nb__restored_t *r = opaque;
+    timer->due = nb__state_due(val, len);
+    timer->esc = NB_TIME_NONE;
+    if (timer->due != NB_TIME_NONE) {
+        if (r->n_timers == r->cap_timers) {
+            size_t cap = r->cap_timers ? 2 * r->cap_timers : 1024;
+            nb__restored_timer_t *v = realloc(r->timers, cap * sizeof(*v));
+            if (!v) {
+                r->lost = true;
+                return 1;
+            }
+            r->timers = v;
+            r->cap_timers = cap;
+        }
+        r->timers[r->n_timers].due = timer->due;
+        memcpy(r->timers[r->n_timers++].key, key, NB__KEY_LEN);
+    }
+    if (len >= 5 && (NB__IS_PARKED(val[4]) || val[4] == NB__STATE_PREG)) {
+        if (r->n_keys == r->cap_keys) {
+            size_t cap = r->cap_keys ? 2 * r->cap_keys : 64;
+            uint8_t(*v)[NB__KEY_LEN] = realloc(r->keys, cap * sizeof(*v));
+            if (!v) {
+                r->lost = true;
+                return 1;
+            }
+            r->keys = v;
+            r->cap_keys = cap;
+        }
+        memcpy(r->keys[r->n_keys++], key, NB__KEY_LEN);
+    }
+    return 0;
+}
+
+void nb__restored_free(nb__restored_t *r)
+{
+    free(r->timers);
+    free(r->keys);
+    memset(r, 0, sizeof(*r));
+}
+
+/* A state restored whose timer and indexes the restore thread could not list. */
+static int nb__reload_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
+                         size_t len, nb__timer_slot_t *timer)
+{
+    nb__walk_t *w = opaque;
+    timer->due = nb__state_due(val, len);
+    timer->esc = NB_TIME_NONE;
+    memcpy(w->id.key, key, NB__KEY_LEN);
+    if (timer->due != NB_TIME_NONE)
+        nb__heap_push(&w->p->heap, timer->due, &w->id);
+    nb__indexes_note(w->p, w->id.partition, key, val, len);
+    return 0;
+}
+
+void nb__pipeline_partition_restored(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                                     const nb__restored_t *r)
+{
+    p->recheck = true;
+    p->merges_dirty = true;
+    nb__walk_t w;
+    memset(&w, 0, sizeof(w));
+    w.p = p;
+    w.id.partition = partition;
+    if (r->lost) {
+        nb__state_scan(st, partition, nb__reload_cb, &w);
+        return;
+    }
+    for (size_t i = 0; i < r->n_timers; i++) {
+        memcpy(w.id.key, r->timers[i].key, NB__KEY_LEN);
+        nb__heap_push(&p->heap, r->timers[i].due, &w.id);
+    }
+    for (size_t i = 0; i < r->n_keys; i++) {
+        size_t len = 0;
+        const uint8_t *val = nb__state_get(st, partition, r->keys[i], &len);
+        nb__indexes_note(p, partition, r->keys[i], val, len);
+    }
+}
+
 void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition)
 {
-    nb__timer_t *t, *ttmp;
-    HASH_ITER(hh, p->timers, t, ttmp)
-    {
-        if (t->id.partition == partition) {
-            HASH_DEL(p->timers, t);
-            free(t);
-        }
-    }
     nb__pregidx_drop_partition(p->pregs, partition);
     nb__prov_t *v, *tmp;
     HASH_ITER(hh, p->prov, v, tmp)

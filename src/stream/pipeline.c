@@ -101,12 +101,6 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
         HASH_DEL(p->prov, v);
         free(v);
     }
-    nb__timer_t *t, *ttmp;
-    HASH_ITER(hh, p->timers, t, ttmp)
-    {
-        HASH_DEL(p->timers, t);
-        free(t);
-    }
     nb__pregidx_destroy(p->pregs);
     free(p->merges);
     free(p->audit);
@@ -448,11 +442,9 @@ nb_err_t nb__move_here(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
     NB_LOG(NB_LOG_INFO, "identity", "history of %.12s moves to %.12s", key_hex, into_hex);
     nb_err_t err = nb__deliver(p, st, &msg, now);
     if (!err)
-        err = nb__state_put(st, part, key, NULL, 0);
-    if (!err) {
-        nb__timer_set(p, part, key, NB_TIME_NONE);
+        err = nb__state_put(st, part, key, NULL, 0); /* its timer goes with it */
+    if (!err)
         nb__preg_note(p, part, key, NULL, 0);
-    }
     free(copy);
     return err;
 }

@@ -87,21 +87,12 @@ typedef struct nb__tid_s {
     uint8_t key[NB__KEY_LEN];
 } nb__tid_t;
 
-
-/* A child with an open notification whose next escalation rung falls due at `due` (or a
- * digest whose period ends then). */
-typedef struct nb__timer_s {
-    nb__tid_t id;
-    int64_t due;
-    /* The next escalation alone, when an absence deadline comes first (due): while that
-     * deadline waits for the watermark, the escalation still falls due. In memory only. */
-    int64_t esc;
-    UT_hash_handle hh;
-} nb__timer_t;
-
-/* An entry of the timers' min-heap: valid while the timer of `id` is still due at `due`
- * (entries are not removed when a timer changes; they are skipped when they come up). The
- * tick looks only at what fell due, not at every open notification. */
+/* An entry of the timers' min-heap. A timer (nb__timer_slot_t, kept with the key's state in
+ * the store) is set for a child with an open notification whose next escalation rung or
+ * absence deadline falls due, or for a digest whose period ends. The entry is valid while the
+ * timer of `id` is still due at `due` (entries are not removed when a timer changes; they are
+ * skipped when they come up). The tick looks only at what fell due, not at every open
+ * notification. */
 typedef struct nb__due_s {
     int64_t due;
     nb__tid_t id;
@@ -173,7 +164,6 @@ struct nb__pipeline_s {
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
     nb__pregidx_t *pregs; /* pregnancies kept under a local identifier's key (pregidx.c) */
-    nb__timer_t *timers;
     nb__heap_t heap; /* the timers, by due time */
     /* Timers whose absence deadline passed by the clock but not by the watermark (what the
      * sources have recorded): back on `heap` once the watermark passes them. In memory only:
@@ -236,7 +226,7 @@ typedef struct nb__child_s {
     nb_ledger_t *led; /* one of the pipeline's ledgers: borrowed */
     nb_notify_state_t ns;
     int64_t due;        /* next escalation or absence deadline, NB_TIME_NONE when neither */
-    int64_t due_stored; /* as stored (the timer index holds it already) */
+    int64_t due_stored; /* as stored (its timer is set already) */
     int64_t due_esc;    /* the next escalation alone (not stored) */
 } nb__child_t;
 
@@ -266,11 +256,11 @@ void nb__heap_push_e(nb__heap_t *hp, const nb__due_t *e);
 void nb__heap_push(nb__heap_t *hp, int64_t due, const nb__tid_t *id);
 void nb__heap_pop(nb__heap_t *hp);
 void nb__heapify(nb__heap_t *hp);
-void nb__heap_rebuild(nb__pipeline_t *p);
-void nb__timer_set(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                          int64_t due);
-void nb__timer_set_esc(nb__pipeline_t *p, int32_t partition,
-                              const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc);
+void nb__heap_rebuild(nb__pipeline_t *p, nb_stream_t *st);
+void nb__timer_set(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                   const uint8_t key[NB__KEY_LEN], int64_t due);
+void nb__timer_set_esc(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
+                       const uint8_t key[NB__KEY_LEN], int64_t due, int64_t esc);
 void nb__parked_origin(const nb__parked_t *e, nb__origin_t *o);
 int nb__parked_each(const uint8_t *val, size_t len,
                            int (*cb)(void *, const nb__parked_t *), void *opaque);

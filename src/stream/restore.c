@@ -6,20 +6,14 @@
 
 /* ---- restore and rebalance ------------------------------------------------------------------ */
 
-static int nb__loaded_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
-                         size_t len)
-{
-    void **a = opaque;
-    nb__pipeline_state_loaded(a[0], *(int32_t *)a[1], key, val, len);
-    return 0;
-}
-
-/* Reads one changelog partition (read_committed, to the last stable offset) into a new store.
- * @locality any thread: touches only @p rk (one restorer per thread), the new store, and the
- *           thread-safe metrics registry. */
+/* Reads one changelog partition (read_committed, to the last stable offset) into a new store,
+ * then sets each state's timer and lists what the pipeline's indexes need (@p restored).
+ * @locality any thread: touches only @p rk (one restorer per thread), the new store,
+ *           @p restored, and the thread-safe metrics registry. */
 NB_NODISCARD static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, int32_t p,
                                                int64_t span, atomic_llong *remaining,
-                                               nb__store_t **out, long *records)
+                                               nb__store_t **out, long *records,
+                                               nb__restored_t *restored)
 {
     nb_err_t result = NB_ERR_OK;
     nb__store_t *fresh = nb__store_new();
@@ -90,6 +84,7 @@ NB_NODISCARD static nb_err_t nb__restore_build(nb_stream_t *st, rd_kafka_t *rk, 
         nb__store_destroy(fresh);
         return result;
     }
+    nb__store_scan(fresh, nb__pipeline_restore_scan, restored);
     *out = fresh;
     return NB_ERR_OK;
 }
@@ -101,6 +96,7 @@ typedef struct nb__restore_job_s {
     size_t np;
     atomic_size_t next;
     nb__store_t **stores; /* [np] */
+    nb__restored_t *restored; /* [np]: what the pipeline's timers and indexes need */
     int64_t *spans;       /* [np]: high - low watermark of each changelog partition (-1: unknown) */
     atomic_llong remaining;
     long *records;        /* [np] */
@@ -116,7 +112,7 @@ static void nb__restore_work(nb__restore_job_t *job, rd_kafka_t *rk)
             return;
         int64_t t0 = nb__now();
         job->errs[i] = nb__restore_build(job->st, rk, job->ps[i], job->spans[i], &job->remaining,
-                                         &job->stores[i], &job->records[i]);
+                                         &job->stores[i], &job->records[i], &job->restored[i]);
         job->ms[i] = nb__now() - t0;
     }
 }
@@ -145,9 +141,10 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
     job.errs = calloc(np ? np : 1, sizeof(*job.errs));
     job.ms = calloc(np ? np : 1, sizeof(*job.ms));
     job.spans = calloc(np ? np : 1, sizeof(*job.spans));
+    job.restored = calloc(np ? np : 1, sizeof(*job.restored));
     atomic_init(&job.remaining, 0);
     nb_err_t result = NB_ERR_OK;
-    if (!job.stores || !job.records || !job.errs || !job.ms || !job.spans) {
+    if (!job.stores || !job.records || !job.errs || !job.ms || !job.spans || !job.restored) {
         result = NB_ERR_NOMEM;
         goto done;
     }
@@ -184,14 +181,16 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
         goto done;
     for (size_t i = 0; i < np; i++) {
         int32_t p = ps[i];
-        if (st->stores[p])
+        if (st->stores[p]) {
+            /* Restored again: what the pipeline indexed of the old state goes with it. */
             nb__store_destroy(st->stores[p]);
-        else
+            nb__pipeline_partition_dropped(st->pipe, p);
+        } else {
             st->stats.owned++;
+        }
         st->stores[p] = job.stores[i];
         job.stores[i] = NULL;
-        void *args[2] = {st->pipe, &p};
-        nb__store_foreach(st->stores[p], nb__loaded_cb, args);
+        nb__pipeline_partition_restored(st->pipe, st, p, &job.restored[i]);
         st->stats.restored += nb__store_count(st->stores[p]);
         NB_LOG(NB_LOG_INFO, "stream",
                "restored partition %d: %zu children from %ld changelog records in %lld ms",
@@ -202,6 +201,9 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
 done:
     for (size_t i = 0; job.stores && i < np; i++)
         nb__store_destroy(job.stores[i]);
+    for (size_t i = 0; job.restored && i < np; i++)
+        nb__restored_free(&job.restored[i]);
+    free(job.restored);
     free(job.stores);
     free(job.records);
     free(job.errs);

@@ -31,6 +31,45 @@ size_t nb__stream_keys(const nb_stream_t *st)
     return n;
 }
 
+int32_t nb__stream_partitions(const nb_stream_t *st)
+{
+    return st->partitions;
+}
+
+size_t nb__stream_timed(const nb_stream_t *st)
+{
+    size_t n = 0;
+    for (int p = 0; p < st->partitions; p++)
+        if (st->stores[p])
+            n += nb__store_timed(st->stores[p]);
+    return n;
+}
+
+bool nb__state_timer(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                     nb__timer_slot_t *out)
+{
+    if (!nb__owns(st, partition)) {
+        out->due = out->esc = NB_TIME_NONE;
+        return false;
+    }
+    return nb__store_timer(st->stores[partition], key, out);
+}
+
+bool nb__state_timer_set(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                         const nb__timer_slot_t *timer, nb__timer_slot_t *old)
+{
+    if (!nb__owns(st, partition)) {
+        old->due = old->esc = NB_TIME_NONE;
+        return false;
+    }
+    return nb__store_timer_set(st->stores[partition], key, timer, old);
+}
+
+int nb__state_scan(nb_stream_t *st, int32_t partition, nb__store_scan_cb_t *cb, void *opaque)
+{
+    return nb__owns(st, partition) ? nb__store_scan(st->stores[partition], cb, opaque) : 0;
+}
+
 bool nb__owns(const nb_stream_t *st, int32_t partition)
 {
     return partition >= 0 && partition < st->partitions && st->stores[partition] != NULL;
@@ -143,7 +182,7 @@ void nb__undo_apply(nb_stream_t *st, nb__undo_log_t *log)
                        (int)p);
                 st->fatal = true;
             }
-            nb__pipeline_state_loaded(st->pipe, p, u->key, u->existed ? u->val : NULL,
+            nb__pipeline_state_loaded(st->pipe, st, p, u->key, u->existed ? u->val : NULL,
                                       u->existed ? u->len : 0);
         }
     }

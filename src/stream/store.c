@@ -19,12 +19,14 @@ typedef struct nb__entry_s {
     uint8_t *val;
     size_t len;
     uint64_t mark; /* see nb__store_swap() */
+    nb__timer_slot_t timer; /* see nb__store_timer() */
 } nb__entry_t;
 
 struct nb__store_s {
     GHashTable *tab;
     nb__entry_t *last; /* the entry the last lookup found, or NULL */
     size_t bytes;
+    size_t timed; /* entries whose timer is set */
 };
 
 /* Keys are HMAC-SHA256 or SHA-256 outputs, uniform already: their bytes 8-11 are the hash
@@ -74,6 +76,17 @@ static nb__entry_t *nb__find(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
     return e;
 }
 
+/* A new entry (no value yet), its timer not set. */
+static nb__entry_t *nb__entry_new(const uint8_t key[NB__KEY_LEN])
+{
+    nb__entry_t *e = calloc(1, sizeof(*e));
+    if (e) {
+        memcpy(e->key, key, NB__KEY_LEN);
+        e->timer.due = e->timer.esc = NB_TIME_NONE;
+    }
+    return e;
+}
+
 /* Takes @p e out of the table (not freed). */
 static void nb__unlink(nb__store_t *s, nb__entry_t *e)
 {
@@ -81,6 +94,8 @@ static void nb__unlink(nb__store_t *s, nb__entry_t *e)
         s->last = NULL;
     g_hash_table_steal(s->tab, e->key);
     s->bytes -= e->len;
+    if (e->timer.due != NB_TIME_NONE)
+        s->timed--;
 }
 
 const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
@@ -109,12 +124,11 @@ nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const voi
         return NB_ERR_OK;
     }
     uint8_t *copy = malloc(len ? len : 1);
-    if (!copy || !(e = calloc(1, sizeof(*e)))) {
+    if (!copy || !(e = nb__entry_new(key))) {
         free(copy);
         return NB_ERR_NOMEM;
     }
     memcpy(copy, val, len);
-    memcpy(e->key, key, NB__KEY_LEN);
     e->val = copy;
     e->len = len;
     g_hash_table_add(s->tab, e);
@@ -142,9 +156,8 @@ nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t 
     } else {
         if (!val)
             return NB_ERR_OK;
-        if (!(e = calloc(1, sizeof(*e))))
+        if (!(e = nb__entry_new(key)))
             return NB_ERR_NOMEM;
-        memcpy(e->key, key, NB__KEY_LEN);
         g_hash_table_add(s->tab, e);
         s->last = e;
     }
@@ -162,6 +175,51 @@ void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
         return;
     nb__unlink(s, e);
     nb__entry_free(e);
+}
+
+bool nb__store_timer(nb__store_t *s, const uint8_t key[NB__KEY_LEN], nb__timer_slot_t *out)
+{
+    nb__entry_t *e = nb__find(s, key);
+    out->due = out->esc = NB_TIME_NONE;
+    if (!e)
+        return false;
+    *out = e->timer;
+    return true;
+}
+
+bool nb__store_timer_set(nb__store_t *s, const uint8_t key[NB__KEY_LEN],
+                         const nb__timer_slot_t *timer, nb__timer_slot_t *old)
+{
+    nb__entry_t *e = nb__find(s, key);
+    old->due = old->esc = NB_TIME_NONE;
+    if (!e)
+        return false;
+    *old = e->timer;
+    s->timed -= e->timer.due != NB_TIME_NONE;
+    s->timed += timer->due != NB_TIME_NONE;
+    e->timer = *timer;
+    return true;
+}
+
+size_t nb__store_timed(const nb__store_t *s)
+{
+    return s->timed;
+}
+
+int nb__store_scan(nb__store_t *s, nb__store_scan_cb_t *cb, void *opaque)
+{
+    GHashTableIter it;
+    gpointer k;
+    g_hash_table_iter_init(&it, s->tab);
+    while (g_hash_table_iter_next(&it, &k, NULL)) {
+        nb__entry_t *e = k;
+        s->timed -= e->timer.due != NB_TIME_NONE;
+        int rc = cb(opaque, e->key, e->val, e->len, &e->timer);
+        s->timed += e->timer.due != NB_TIME_NONE;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 size_t nb__store_count(const nb__store_t *s)

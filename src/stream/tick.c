@@ -266,11 +266,11 @@ static nb__due_t *nb__tick_collect(nb__pipeline_t *p, nb_stream_t *st, int64_t n
     nb__due_t *due = NULL;
     while (p->heap.n > 0 && p->heap.v[0].due <= now) {
         nb__due_t e = p->heap.v[0];
-        nb__timer_t *t;
+        nb__timer_slot_t t;
         nb__heap_pop(&p->heap);
-        HASH_FIND(hh, p->timers, &e.id, sizeof(e.id), t);
-        if (!t || (t->due != e.due && t->esc != e.due) || !nb__owns(st, e.id.partition))
-            continue; /* stale */
+        if (!nb__state_timer(st, e.id.partition, e.id.key, &t) ||
+            (t.due != e.due && t.esc != e.due))
+            continue; /* stale, or its partition not owned now */
         if (kt == cap) {
             cap = cap ? cap * 2 : 64;
             nb__due_t *v = realloc(due, cap * sizeof(*v));
@@ -299,10 +299,9 @@ NB_NODISCARD static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, co
     uint8_t key[NB__KEY_LEN];
     char key_hex[NB_KEY_MAX + 1];
     size_t len;
-    nb__timer_t *t;
+    nb__timer_slot_t t;
     memcpy(key, e->id.key, NB__KEY_LEN);
-    HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
-    if (!t || (t->due != e->due && t->esc != e->due))
+    if (!nb__state_timer(st, part, key, &t) || (t.due != e->due && t.esc != e->due))
         return NB_ERR_OK; /* handled meanwhile */
     nb__key_hex(key, key_hex);
     const uint8_t *val = nb__state_get(st, part, key, &len);
@@ -310,13 +309,13 @@ NB_NODISCARD static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, co
     if (val && len >= 5 && val[4] == NB__STATE_DIGEST) {
         nb__digest_t d;
         if (nb__digest_load(val, len, &d))
-            nb__timer_set(p, part, key, NB_TIME_NONE);
+            nb__timer_set(p, st, part, key, NB_TIME_NONE);
         else
             err = nb__digest_publish(p, st, part, key, &d, now);
     } else {
         nb__child_t c;
         if (!val || nb__child_load(p, val, len, p->led, &c)) {
-            nb__timer_set(p, part, key, NB_TIME_NONE);
+            nb__timer_set(p, st, part, key, NB_TIME_NONE);
         } else {
             int64_t wm = p->absence_now;
             if (e->at_clock)
@@ -330,16 +329,15 @@ NB_NODISCARD static nb_err_t nb__tick_one(nb__pipeline_t *p, nb_stream_t *st, co
     }
     /* Still due at the same time (nothing moved it): an absence deadline the watermark has not
      * reached waits for it (since when, kept); anything else again at the next tick. */
-    HASH_FIND(hh, p->timers, &e->id, sizeof(e->id), t);
-    if (t && t->due == e->due) {
+    if (nb__state_timer(st, part, key, &t) && t.due == e->due) {
         nb__due_t h = *e;
         h.held = e->held ? e->held : p->wall;
         h.at_clock = false;
-        bool held = absence && t->due > absence_now && !e->at_clock;
+        bool held = absence && t.due > absence_now && !e->at_clock;
         nb__heap_push_e(held ? &p->held : &p->heap, &h);
         /* Held: its escalation is still due at its own time. */
-        if (held && t->esc != NB_TIME_NONE)
-            nb__heap_push(&p->heap, t->esc, &t->id);
+        if (held && t.esc != NB_TIME_NONE)
+            nb__heap_push(&p->heap, t.esc, &e->id);
     }
     return err;
 }
@@ -382,14 +380,14 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     int64_t oldest = NB_TIME_NONE;
     size_t overdue = 0;
     nb_metrics_set(metrics, NB_M_PARKED_EVENTS, NULL, (double)p->parked_total);
-    nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OPEN, NULL, (double)HASH_COUNT(p->timers));
+    nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OPEN, NULL, (double)nb__stream_timed(st));
     nb_metrics_set(metrics, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
     nb_err_t err = nb__tick_parked(p, st, now, &oldest);
     if (err)
         return err;
     /* Escalations that fell due (also those that fell due while this instance was down). */
     if (p->heap.lost || p->held.lost)
-        nb__heap_rebuild(p);
+        nb__heap_rebuild(p, st);
     int64_t absence_now = p->absence_now == NB_TIME_NONE || p->absence_now > now ? now
                                                                                   : p->absence_now;
     nb__tick_unhold(p, now, absence_now);

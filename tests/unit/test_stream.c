@@ -217,6 +217,150 @@ static void test_many_keys_against_a_model(void **state)
     nb__store_destroy(s);
 }
 
+/* ---- timers kept with the states (store.c) --------------------------------------------------- */
+
+static int64_t timer_due(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
+{
+    nb__timer_slot_t t;
+    nb__store_timer(s, key, &t);
+    return t.due;
+}
+
+/* A timer lives as long as its key's state: none for an absent key, kept when the value is
+ * replaced, gone with the state; the count follows. */
+static void test_timer_lives_with_its_state(void **state)
+{
+    (void)state;
+    nb__store_t *s = nb__store_new();
+    uint8_t a[NB__KEY_LEN], b[NB__KEY_LEN];
+    make_key(1, a);
+    make_key(2, b);
+    nb__timer_slot_t t = {100, 250}, old, got;
+    assert_false(nb__store_timer_set(s, a, &t, &old)); /* no state: no timer */
+    assert_int_equal(old.due, NB_TIME_NONE);
+    assert_false(nb__store_timer(s, a, &got));
+    assert_int_equal(got.due, NB_TIME_NONE);
+    assert_int_equal(nb__store_timed(s), 0);
+
+    assert_int_equal(nb__store_put(s, a, "v1", 2), NB_ERR_OK);
+    assert_int_equal(nb__store_put(s, b, "w1", 2), NB_ERR_OK);
+    assert_true(nb__store_timer(s, a, &got)); /* a new state has no timer */
+    assert_int_equal(got.due, NB_TIME_NONE);
+    assert_int_equal(got.esc, NB_TIME_NONE);
+    assert_true(nb__store_timer_set(s, a, &t, &old));
+    assert_int_equal(old.due, NB_TIME_NONE);
+    assert_int_equal(nb__store_timed(s), 1);
+    assert_true(nb__store_timer(s, a, &got));
+    assert_int_equal(got.due, 100);
+    assert_int_equal(got.esc, 250);
+
+    /* A new value keeps the timer (the pipeline sets it after each save). */
+    assert_int_equal(nb__store_put(s, a, "v2 longer", 9), NB_ERR_OK);
+    assert_int_equal(timer_due(s, a), 100);
+    uint8_t *prev = NULL;
+    size_t prev_len = 0;
+    bool marked = false;
+    assert_int_equal(nb__store_swap(s, a, dup_bytes("v3"), 2, 7, &prev, &prev_len, &marked),
+                     NB_ERR_OK);
+    free(prev);
+    assert_int_equal(timer_due(s, a), 100);
+    assert_int_equal(nb__store_timed(s), 1);
+
+    /* Setting it again hands back the one before; clearing it takes it out of the count. */
+    nb__timer_slot_t later = {300, NB_TIME_NONE};
+    assert_true(nb__store_timer_set(s, b, &later, &old));
+    assert_int_equal(nb__store_timed(s), 2);
+    nb__timer_slot_t none = {NB_TIME_NONE, NB_TIME_NONE};
+    assert_true(nb__store_timer_set(s, b, &none, &old));
+    assert_int_equal(old.due, 300);
+    assert_int_equal(nb__store_timed(s), 1);
+
+    /* Removed by a swap, the timer goes with the state; a state put there again has none. */
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 8, &prev, &prev_len, &marked), NB_ERR_OK);
+    free(prev);
+    assert_int_equal(nb__store_timed(s), 0);
+    assert_int_equal(nb__store_put(s, a, "v4", 2), NB_ERR_OK);
+    assert_int_equal(timer_due(s, a), NB_TIME_NONE);
+    assert_true(nb__store_timer_set(s, a, &t, &old));
+    nb__store_del(s, a);
+    assert_int_equal(nb__store_timed(s), 0);
+    nb__store_destroy(s);
+}
+
+/* A scan may set every entry's timer (a restore does), and the count follows. */
+static int set_even_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val, size_t len,
+                       nb__timer_slot_t *timer)
+{
+    (void)key;
+    (void)len;
+    size_t *seen = opaque;
+    (*seen)++;
+    timer->due = val[0] % 2 == 0 ? (int64_t)val[0] : NB_TIME_NONE;
+    timer->esc = NB_TIME_NONE;
+    return 0;
+}
+
+/* Random puts, removals and timer changes over many keys (the table grows many times),
+ * against a model of what each key should hold; then a scan. */
+static void test_timers_against_a_model(void **state)
+{
+    (void)state;
+    enum { N = 20000 };
+    nb__store_t *s = nb__store_new();
+    static int64_t due[N];
+    static bool live[N];
+    memset(live, 0, sizeof(live));
+    for (int i = 0; i < N; i++)
+        due[i] = NB_TIME_NONE;
+    uint64_t rng = 777;
+    for (int step = 0; step < 8 * N; step++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t i = (uint32_t)(rng >> 33) % N;
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        unsigned op = (unsigned)(rng >> 20) % 8;
+        if (op == 0) {
+            nb__store_del(s, key);
+            live[i] = false;
+            due[i] = NB_TIME_NONE;
+        } else if (op <= 3) {
+            uint8_t v = (uint8_t)step;
+            assert_int_equal(nb__store_put(s, key, &v, 1), NB_ERR_OK);
+            live[i] = true;
+        } else {
+            nb__timer_slot_t t = {op == 4 ? NB_TIME_NONE : (int64_t)step, NB_TIME_NONE}, old;
+            assert_int_equal(nb__store_timer_set(s, key, &t, &old), live[i]);
+            assert_int_equal(old.due, due[i]);
+            if (live[i])
+                due[i] = t.due;
+        }
+    }
+    size_t timed = 0, n_live = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        assert_int_equal(timer_due(s, key), due[i]);
+        timed += due[i] != NB_TIME_NONE;
+        n_live += live[i];
+    }
+    assert_int_equal(nb__store_timed(s), timed);
+    size_t seen = 0;
+    assert_int_equal(nb__store_scan(s, set_even_cb, &seen), 0);
+    assert_int_equal(seen, n_live);
+    timed = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        size_t len = 0;
+        const uint8_t *v = nb__store_get(s, key, &len);
+        int64_t want = v && v[0] % 2 == 0 ? (int64_t)v[0] : NB_TIME_NONE;
+        assert_int_equal(timer_due(s, key), want);
+        timed += want != NB_TIME_NONE;
+    }
+    assert_int_equal(nb__store_timed(s), timed);
+    nb__store_destroy(s);
+}
+
 /* ---- one turn of the run loop (turn.c) ------------------------------------------------------ */
 
 /* A quiet loop with an open batch, defaults as the shipped configuration has them. */
@@ -422,6 +566,8 @@ int main(void)
         cmocka_unit_test(test_remembered_entry_forgotten_on_removal),
         cmocka_unit_test(test_swap_marks),
         cmocka_unit_test(test_many_keys_against_a_model),
+        cmocka_unit_test(test_timer_lives_with_its_state),
+        cmocka_unit_test(test_timers_against_a_model),
         cmocka_unit_test(test_record_keys),
         cmocka_unit_test(test_state_refusal_says_why),
     };
