@@ -171,12 +171,23 @@ static bool nb__set(rd_kafka_conf_t *kc, const char *k, const char *v, char *err
 
 /* ---- construction --------------------------------------------------------------------------- */
 
+/* The local queue of a consumer that reads whole partitions one at a time (a restorer),
+ * unless the configuration sets them. Once a partition's queue holds queued.min.messages (or
+ * queued.max.messages.kbytes), librdkafka before 2.2 stops fetching it for a fixed second
+ * (2.2 made that fetch.queue.backoff.ms). A restorer drains a queue of librdkafka's default
+ * 100,000 records in about 0.15 s, and then waited: 0.9-1 s for each of several partitions
+ * of a restore of 1 M children. The queue is bounded by the kilobytes (256 MB), and fills only
+ * while the restorer is behind the fetches. */
+static const char *const nb__long_read[][2] = {{"queued.min.messages", "1000000"},
+                                               {"queued.max.messages.kbytes", "262144"}};
+
 /* A consumer: the group's (@p group), or one assigned by hand that reports partition EOF and
  * whose fetches of partitions with nothing new wait at most @p eof_wait_ms on the broker. It
- * reads committed records only, unless @p uncommitted (it then only asks for offsets). */
+ * reads committed records only, unless @p uncommitted (it then only asks for offsets). A
+ * @p long_read consumer keeps a longer local queue (nb__long_read). */
 static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const char *role,
-                                    bool group, int eof_wait_ms, bool uncommitted, char *errstr,
-                                    size_t errstr_size)
+                                    bool group, int eof_wait_ms, bool uncommitted, bool long_read,
+                                    char *errstr, size_t errstr_size)
 {
     char wait[16];
     bool eof = eof_wait_ms > 0;
@@ -197,6 +208,13 @@ static rd_kafka_t *nb__new_consumer(const nb_config_t *conf, void *opaque, const
         (eof && !nb__set(kc, "fetch.wait.max.ms", wait, errstr, errstr_size))) {
         rd_kafka_conf_destroy(kc);
         return NULL;
+    }
+    for (size_t i = 0; long_read && i < sizeof(nb__long_read) / sizeof(nb__long_read[0]); i++) {
+        if (!nb__given(conf, nb__long_read[i][0]) &&
+            !nb__set(kc, nb__long_read[i][0], nb__long_read[i][1], errstr, errstr_size)) {
+            rd_kafka_conf_destroy(kc);
+            return NULL;
+        }
     }
     if (group) {
         /* A fetch of partitions with nothing new waits on the broker up to fetch.wait.max.ms
@@ -281,7 +299,8 @@ nb_err_t nb_stream_check(const nb_config_t *conf, char *errstr, size_t errstr_si
                                     "transactional producer", errstr, errstr_size);
     if (err)
         return err;
-    rd_kafka_t *rk = nb__new_consumer(conf, NULL, "check", true, 0, false, errstr, errstr_size);
+    rd_kafka_t *rk =
+        nb__new_consumer(conf, NULL, "check", true, 0, false, false, errstr, errstr_size);
     if (!rk)
         return NB_ERR_CONFIG;
     rd_kafka_destroy(rk);
@@ -338,15 +357,16 @@ nb_stream_t *nb_stream_new(const nb_config_t *conf, char *errstr, size_t errstr_
      * the broker a hundred fetches a second with nothing to read. A fetch returns as soon as
      * a link arrives, whatever the wait. */
     if (!(st->consumer =
-              nb__new_consumer(conf, st, "consumer", true, 0, false, errstr, errstr_size)) ||
+              nb__new_consumer(conf, st, "consumer", true, 0, false, false, errstr, errstr_size)) ||
         !(st->links = nb__new_consumer(conf, st, "links", false, NB__LINKS_FETCH_WAIT_MS, false,
-                                       errstr, errstr_size)) ||
+                                       false, errstr, errstr_size)) ||
         !(st->restore.client =
-              nb__new_consumer(conf, st, "restore", false, 10, false, errstr, errstr_size)) ||
-        !(st->restore.client2 =
-              nb__new_consumer(conf, st, "restore2", false, 10, false, errstr, errstr_size)) ||
-        (conf->local_by_child && !(st->restore.ends = nb__new_consumer(conf, st, "ends", false, 0,
-                                                                       true, errstr, errstr_size))))
+              nb__new_consumer(conf, st, "restore", false, 10, false, true, errstr, errstr_size)) ||
+        !(st->restore.client2 = nb__new_consumer(conf, st, "restore2", false, 10, false, true,
+                                                 errstr, errstr_size)) ||
+        (conf->local_by_child &&
+         !(st->restore.ends =
+               nb__new_consumer(conf, st, "ends", false, 0, true, false, errstr, errstr_size))))
         goto fail;
     rd_kafka_poll_set_consumer(st->consumer);
     return st;
