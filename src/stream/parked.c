@@ -169,9 +169,11 @@ void nb__timer_set_esc(nb__pipeline_t *p, nb_stream_t *st, int32_t partition,
         nb__heap_push(&p->heap, t.esc, &id); /* a new escalation behind a held deadline */
     if (old.due != due) {
         /* Stale entries are dropped by a walk of every state: let them grow with the states
-         * too, so that the walk stays a small share of the pushes that made it needed. */
-        size_t bound = 2 * nb__stream_timed(st) + nb__stream_keys(st) / 4 + 4096;
-        if (p->heap.n + p->held.n >= bound)
+         * too, so that the walk stays a small share of the pushes that made it needed. The
+         * bound is counted again only when the heaps reach the last one counted. */
+        if (p->heap.n + p->held.n >= p->heap_bound)
+            p->heap_bound = 2 * nb__stream_timed(st) + nb__stream_keys(st) / 4 + 4096;
+        if (p->heap.n + p->held.n >= p->heap_bound)
             nb__heap_rebuild(p, st);
         else
             nb__heap_push(&p->heap, due, &id);

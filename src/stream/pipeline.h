@@ -165,6 +165,7 @@ struct nb__pipeline_s {
     nb__prov_t *prov;
     nb__pregidx_t *pregs; /* pregnancies kept under a local identifier's key (pregidx.c) */
     nb__heap_t heap; /* the timers, by due time */
+    size_t heap_bound; /* entries on both heaps that make nb__timer_set_esc() rebuild them */
     /* Timers whose absence deadline passed by the clock but not by the watermark (what the
      * sources have recorded): back on `heap` once the watermark passes them. In memory only:
      * a restore finds them due and holds them again. */
