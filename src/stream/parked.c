@@ -306,6 +306,21 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, nb_stream_t *st, int32_t parti
     nb__indexes_note(p, partition, key, val, len);
 }
 
+/* Room for one more element in the array *v of *cap elements of @p size, n used (doubling,
+ * from @p first). @returns false when out of memory (the array unchanged). */
+static bool nb__room(void **v, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return true;
+    size_t c = *cap ? 2 * *cap : first;
+    void *w = realloc(*v, c * size);
+    if (!w)
+        return false;
+    *v = w;
+    *cap = c;
+    return true;
+}
+
 int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
                               size_t len, nb__timer_slot_t *timer)
 {
@@ -313,29 +328,17 @@ int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], cons
     timer->due = nb__state_due(val, len);
     timer->esc = NB_TIME_NONE;
     if (timer->due != NB_TIME_NONE) {
-        if (r->n_timers == r->cap_timers) {
-            size_t cap = r->cap_timers ? 2 * r->cap_timers : 1024;
-            nb__restored_timer_t *v = realloc(r->timers, cap * sizeof(*v));
-            if (!v) {
-                r->lost = true;
-                return 1;
-            }
-            r->timers = v;
-            r->cap_timers = cap;
+        if (!nb__room((void **)&r->timers, &r->cap_timers, r->n_timers, sizeof(*r->timers), 1024)) {
+            r->lost = true;
+            return 1;
         }
         r->timers[r->n_timers].due = timer->due;
         memcpy(r->timers[r->n_timers++].key, key, NB__KEY_LEN);
     }
     if (len >= 5 && (NB__IS_PARKED(val[4]) || val[4] == NB__STATE_PREG)) {
-        if (r->n_keys == r->cap_keys) {
-            size_t cap = r->cap_keys ? 2 * r->cap_keys : 64;
-            uint8_t(*v)[NB__KEY_LEN] = realloc(r->keys, cap * sizeof(*v));
-            if (!v) {
-                r->lost = true;
-                return 1;
-            }
-            r->keys = v;
-            r->cap_keys = cap;
+        if (!nb__room((void **)&r->keys, &r->cap_keys, r->n_keys, sizeof(*r->keys), 64)) {
+            r->lost = true;
+            return 1;
         }
         memcpy(r->keys[r->n_keys++], key, NB__KEY_LEN);
     }
