@@ -72,6 +72,19 @@ void nb__ahead_discard(nb_stream_t *st)
     pthread_mutex_unlock(&st->ahead.lock);
 }
 
+void nb__ahead_skip(nb_stream_t *st, const rd_kafka_topic_partition_list_t *parts)
+{
+    if (!st->ahead.ring)
+        return;
+    for (uint64_t i = st->ahead.head; i < st->ahead.tail; i++) {
+        nb__slot_t *s = &st->ahead.ring[i % NB__RING];
+        if (s->rkm && !s->rkm->err &&
+            rd_kafka_topic_partition_list_find(parts, rd_kafka_topic_name(s->rkm->rkt),
+                                               s->rkm->partition))
+            s->skip = true;
+    }
+}
+
 /* Takes the next record polled; *pre is its decoded form when the decoder got to it first,
  * else NULL (decoded when handled). */
 rd_kafka_message_t *nb__ahead_take(nb_stream_t *st, const nb__decoded_t **pre)
@@ -112,6 +125,7 @@ size_t nb__ahead_fill(nb_stream_t *st, int timeout, bool *drained)
         }
         nb__slot_t *s = &st->ahead.ring[st->ahead.tail % NB__RING];
         s->rkm = rkm;
+        s->skip = false;
         s->now = nb__eval_now(st); /* per record: a rebalance callback may restore for seconds */
         s->source = st->ahead.decoder && !rkm->err &&
                     strcmp(rd_kafka_topic_name(rkm->rkt), st->conf->by_child_topic) != 0;

@@ -406,6 +406,7 @@ void nb_stream_destroy(nb_stream_t *st)
         rd_kafka_consumer_close(st->restore.client2);
         rd_kafka_destroy(st->restore.client2);
     }
+    nb__catch_up_forget(st);
     if (st->restore.ends) {
         rd_kafka_consumer_close(st->restore.ends);
         rd_kafka_destroy(st->restore.ends);

@@ -281,6 +281,55 @@ static void nb__sources_pause(nb_stream_t *st, bool pause)
     rd_kafka_topic_partition_list_destroy(parts);
 }
 
+void nb__catch_up_hold(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset)
+{
+    if (!st->restore.held)
+        st->restore.held = rd_kafka_topic_partition_list_new(8);
+    if (!rd_kafka_topic_partition_list_find(st->restore.held, topic, partition)) {
+        rd_kafka_topic_partition_list_add(st->restore.held, topic, partition)->offset = offset;
+        NB_LOG(NB_LOG_INFO, "stream",
+               "%s [%d] offset %lld delivered while the sources are paused for the catch-up: "
+               "held back, read again once they resume",
+               topic, (int)partition, (long long)offset);
+    }
+}
+
+void nb__catch_up_forget(nb_stream_t *st)
+{
+    if (st->restore.held)
+        rd_kafka_topic_partition_list_destroy(st->restore.held);
+    st->restore.held = NULL;
+}
+
+/* The sources resumed: each partition that delivered records while paused is sought back to
+ * the first of them, and what of it was polled meanwhile is dropped from the ring. */
+static void nb__catch_up_release(nb_stream_t *st)
+{
+    rd_kafka_topic_partition_list_t *held = st->restore.held;
+    if (!held)
+        return;
+    st->restore.held = NULL;
+    nb__ahead_skip(st, held);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(st->consumer, held, 30000);
+    bool failed = error != NULL;
+    if (error) {
+        NB_LOG(NB_LOG_ERROR, "stream", "seeking back what was held during the catch-up: %s",
+               rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    for (int i = 0; i < held->cnt; i++)
+        if (held->elems[i].err) {
+            NB_LOG(NB_LOG_ERROR, "stream", "seeking back %s [%d]: %s", held->elems[i].topic,
+                   (int)held->elems[i].partition, rd_kafka_err2str(held->elems[i].err));
+            failed = true;
+        }
+    /* Not sought back, handling on would skip what was held: stop instead (exit 3; the next
+     * start restores and reads from the committed offsets). */
+    if (failed)
+        st->fatal = true;
+    rd_kafka_topic_partition_list_destroy(held);
+}
+
 static bool nb__caught(const nb_stream_t *st, int32_t p)
 {
     return st->restore.targets_known && st->restore.read_to[p] >= st->restore.target[p];
@@ -306,6 +355,8 @@ void nb__catch_up_check(nb_stream_t *st, bool force)
     if (changed && want)
         st->restore.catch_up_since = nb__now();
     nb__sources_pause(st, want);
+    if (!want)
+        nb__catch_up_release(st);
     if (changed && want)
         NB_LOG(NB_LOG_INFO, "stream",
                "reading the by-child partitions to their end before the "
@@ -321,6 +372,7 @@ void nb__catch_up_check(nb_stream_t *st, bool force)
  * the sources' offsets now. */
 void nb__catch_up_restart(nb_stream_t *st)
 {
+    nb__catch_up_forget(st); /* the rewind sought every partition */
     for (int p = 0; p < st->partitions; p++)
         st->restore.read_to[p] = -1;
     nb__catch_up_check(st, false);
@@ -563,6 +615,7 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 st->restore.read_to[parts->elems[i].partition] = -1;
         st->restore.targets_known = false;
         st->restore.targets_asked = 0;
+        nb__catch_up_forget(st);      /* every partition starts at its committed offset */
         nb__catch_up_check(st, true); /* pause what the assignment brings if need be */
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         /* Finish what we did with these partitions before another instance gets them: the
@@ -579,6 +632,9 @@ void nb__rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 nb__drop(st, parts->elems[i].partition);
         if (!cooperative)
             st->restore.catching_up = false; /* nothing left to pause */
+        for (int i = 0; st->restore.held && i < parts->cnt; i++)
+            rd_kafka_topic_partition_list_del(st->restore.held, parts->elems[i].topic,
+                                              parts->elems[i].partition);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e)

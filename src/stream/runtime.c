@@ -224,10 +224,14 @@ nb_err_t nb__init_transactions(nb_stream_t *st, volatile sig_atomic_t *stop)
 nb_err_t nb__process(nb_stream_t *st, rd_kafka_message_t *rkm, int64_t now,
                             const nb__decoded_t *pre)
 {
+    const char *topic = rd_kafka_topic_name(rkm->rkt);
+    if (st->restore.catching_up && strcmp(topic, st->conf->by_child_topic) != 0) {
+        nb__catch_up_hold(st, topic, rkm->partition, rkm->offset);
+        return NB_ERR_OK; /* not handled, not counted: it comes again */
+    }
     nb_err_t err = nb__begin(st);
     if (err)
         return err;
-    const char *topic = rd_kafka_topic_name(rkm->rkt);
     st->stats.records_in++;
     nb__count_consumed(st, topic);
     if (st->poison.set && rkm->partition == st->poison.partition &&
@@ -351,6 +355,11 @@ nb_err_t nb__ahead_handle(nb_stream_t *st, uint64_t upto, bool bounded)
         if (st->isolation.commit_alone)
             break; /* a suspect record waits for its commit */
         const nb__decoded_t *pre;
+        if (st->ahead.ring[st->ahead.head % NB__RING].skip) {
+            /* Its partition was sought back (the catch-up held it): it comes again. */
+            rd_kafka_message_destroy(nb__ahead_take(st, &pre));
+            continue;
+        }
         bool suspect = st->isolation.suspects &&
                        nb__suspect(st, st->ahead.ring[st->ahead.head % NB__RING].rkm);
         if (suspect && st->batch.open) {

@@ -66,6 +66,7 @@ typedef struct nb__slot_s {
     rd_kafka_message_t *rkm;
     nb__slot_state_t state; /* @locks ahead.lock */
     bool source;            /* a source record to decode ahead */
+    bool skip;              /* polled before its partition was sought back: not handled */
     int64_t now;            /* when it was polled: the decoder validates as of it */
     nb__decoded_t dec;
 } nb__slot_t;
@@ -229,6 +230,9 @@ typedef struct nb__restore_s {
     int64_t catch_up_since; /* when it started; reset once a slow catch-up has been logged */
     int64_t *target;        /* [partitions]: by-child offset to read to before the sources */
     int64_t *read_to;       /* [partitions]: read up to here since assigned or rewound, else -1 */
+    /* Source partitions that delivered a record while paused for the catch-up, with the
+     * first such offset (restore.c: nb__catch_up_hold); NULL when none. */
+    rd_kafka_topic_partition_list_t *held;
 } nb__restore_t;
 
 struct nb_stream_s {
@@ -330,6 +334,14 @@ void nb__count_consumed(nb_stream_t *st, const char *topic);
 rd_kafka_topic_partition_list_t *nb__group_partitions(nb_stream_t *st);
 void nb__catch_up_check(nb_stream_t *st, bool force);
 void nb__catch_up_restart(nb_stream_t *st);
+/* A source record delivered while the sources are paused for the catch-up: not handled; its
+ * partition is sought back to it when the sources resume. */
+void nb__catch_up_hold(nb_stream_t *st, const char *topic, int32_t partition, int64_t offset);
+/* Forgets the records held back (a rewind or a new assignment seeks every partition anew). */
+void nb__catch_up_forget(nb_stream_t *st);
+/* Marks the records polled into the ring from the partitions in @p parts as not to be handled
+ * (ahead.c). */
+void nb__ahead_skip(nb_stream_t *st, const rd_kafka_topic_partition_list_t *parts);
 /* A by-child partition read up to @p offset (a record's offset + 1, or an end). */
 void nb__catch_up_read(nb_stream_t *st, int32_t p, int64_t offset);
 /* Takes the catch-up targets once the sources' offsets are stable (a turn's chore). */
