@@ -22,13 +22,19 @@ int32_t nb__partition_of(const nb_stream_t *st, const uint8_t key[NB__KEY_LEN])
     return (int32_t)(h % (uint32_t)st->partitions);
 }
 
-size_t nb__stream_keys(const nb_stream_t *st)
+/* A count summed over the stores of the owned partitions. */
+static size_t nb__stores_sum(const nb_stream_t *st, size_t (*count)(const nb__store_t *))
 {
     size_t n = 0;
     for (int p = 0; p < st->partitions; p++)
         if (st->stores[p])
-            n += nb__store_count(st->stores[p]);
+            n += count(st->stores[p]);
     return n;
+}
+
+size_t nb__stream_keys(const nb_stream_t *st)
+{
+    return nb__stores_sum(st, nb__store_count);
 }
 
 int32_t nb__stream_partitions(const nb_stream_t *st)
@@ -38,11 +44,7 @@ int32_t nb__stream_partitions(const nb_stream_t *st)
 
 size_t nb__stream_timed(const nb_stream_t *st)
 {
-    size_t n = 0;
-    for (int p = 0; p < st->partitions; p++)
-        if (st->stores[p])
-            n += nb__store_timed(st->stores[p]);
-    return n;
+    return nb__stores_sum(st, nb__store_timed);
 }
 
 bool nb__state_timer(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
