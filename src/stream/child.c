@@ -194,9 +194,9 @@ nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
         nb_buf_free(&b);
         return err;
     }
-    /* The store takes the buffer over. */
     size_t len = b.len;
-    err = nb__state_put_owned(st, part, key, b.data, b.len);
+    err = nb__state_put(st, part, key, b.data, b.len);
+    nb_buf_free(&b);
     if (!err) {
         nb__timer_set_esc(p, st, part, key, c->due, c->due_esc);
         nb__preg_note(p, part, key, c->has_preg ? nb__state_get(st, part, key, &len) : NULL,

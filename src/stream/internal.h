@@ -42,23 +42,27 @@ typedef struct nb__timer_slot_s {
 nb__store_t *nb__store_new(void);
 void nb__store_destroy(nb__store_t *s);
 /** @returns the value, valid until the next put/del/swap of that key, or NULL when absent.
+ *  A value put must not point into the store's own values.
  *  @remark Not const: the store remembers the entry found, for the put that follows. */
 const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len);
 NB_NODISCARD nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
                                     size_t len);
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN]);
 /**
- * @brief Puts @p val (malloc'd, len > 0), which the store takes over, or removes the key when
- *        @p val is NULL, and hands back the previous value for the caller to free (NULL when
- *        there was none).
+ * @brief Puts a copy of @p val, or removes the key when @p val is NULL, and hands back the
+ *        previous value when the batch needs it as a pre-image.
  * @param mark the batch that writes (non-zero): the entry keeps it, and @p marked says whether
  *        the entry carried this mark already, i.e. whether this batch has saved the entry's
  *        pre-image before. A removed entry forgets its mark.
+ * @param old unless @p marked, a malloc'd copy of the previous value for the caller to free
+ *        (NULL when the key was absent: @p existed false).
  */
-NB_NODISCARD nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val,
-                                     size_t len, uint64_t mark, uint8_t **old, size_t *old_len,
-                                     bool *marked);
+NB_NODISCARD nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN],
+                                     const void *val, size_t len, uint64_t mark, uint8_t **old,
+                                     size_t *old_len, bool *existed, bool *marked);
 size_t nb__store_count(const nb__store_t *s);
+/** @brief Memory the store holds: its entries as allocated (each with its value) and its
+ *  table's arrays (their size worked out from the count, so about). */
 size_t nb__store_bytes(const nb__store_t *s);
 typedef int(nb__store_cb_t)(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
                             size_t len);
@@ -151,10 +155,6 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
 NB_NODISCARD nb_err_t nb__state_put(nb_stream_t *st, int32_t partition,
                                     const uint8_t key[NB__KEY_LEN], const void *val, size_t len);
 
-/** @brief nb__state_put() of a malloc'd value the store takes over (freed on error). */
-NB_NODISCARD nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition,
-                                          const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len);
-
 /** @brief The names of the topics, partitions, etc. */
 const nb_config_t *nb__stream_conf(const nb_stream_t *st);
 
@@ -166,6 +166,9 @@ nb_metrics_t *nb__stream_metrics(const nb_stream_t *st);
 
 /** @brief Keys held in the state of the owned partitions. */
 size_t nb__stream_keys(const nb_stream_t *st);
+
+/** @brief Memory the owned partitions' stores hold (nb__store_bytes() summed). */
+size_t nb__stream_state_bytes(const nb_stream_t *st);
 
 /** @brief How many by-child partitions there are (owned or not). */
 int32_t nb__stream_partitions(const nb_stream_t *st);
@@ -363,6 +366,10 @@ void nb__pipeline_partition_restored(nb__pipeline_t *p, nb_stream_t *st, int32_t
 
 /** @brief The partition is no longer owned: forget its indexes. */
 void nb__pipeline_partition_dropped(nb__pipeline_t *p, int32_t partition);
+
+/** @brief Memory the state holds: the owned partitions' stores (nb__stream_state_bytes()) and
+ *  the timers' heaps. */
+size_t nb__pipeline_state_bytes(const nb__pipeline_t *p, const nb_stream_t *st);
 
 /** @brief Reports the policy in force (info metric) to the registry. */
 void nb__pipeline_report(nb__pipeline_t *p, nb_metrics_t *m);

@@ -37,6 +37,11 @@ size_t nb__stream_keys(const nb_stream_t *st)
     return nb__stores_sum(st, nb__store_count);
 }
 
+size_t nb__stream_state_bytes(const nb_stream_t *st)
+{
+    return nb__stores_sum(st, nb__store_bytes);
+}
+
 int32_t nb__stream_partitions(const nb_stream_t *st)
 {
     return st->partitions;
@@ -90,46 +95,33 @@ const uint8_t *nb__state_get(nb_stream_t *st, int32_t partition, const uint8_t k
     return nb__store_get(st->stores[partition], key, len);
 }
 
-
-nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                             uint8_t *val, size_t len)
+nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
+                       const void *val, size_t len)
 {
     nb_err_t err = nb__owns(st, partition) ? nb__begin(st) : NB_ERR_INVALID_ARG;
-    if (err) {
-        free(val);
+    if (err)
         return err;
-    }
-    if (len == 0) {
-        free(val);
-        val = NULL;
-    }
     nb__undo_log_t *log = &st->batch.undo;
     if (log->n == log->cap) {
         size_t cap = log->cap ? 2 * log->cap : 1024;
         nb__undo_t *v = realloc(log->v, cap * sizeof(*v));
-        if (!v) {
-            free(val);
+        if (!v)
             return NB_ERR_NOMEM;
-        }
         log->v = v;
         log->cap = cap;
     }
     uint8_t *old = NULL;
     size_t old_len = 0;
-    bool marked = false;
-    if ((err = nb__store_swap(st->stores[partition], key, val, len, st->batch.seq, &old, &old_len,
-                              &marked))) {
-        free(val);
+    bool existed = false, marked = false;
+    if ((err = nb__store_swap(st->stores[partition], key, len ? val : NULL, len, st->batch.seq,
+                              &old, &old_len, &existed, &marked)))
         return err;
-    }
-    if (marked) {
-        free(old); /* the batch holds this key's pre-image already */
-    } else {
-        /* The value replaced is the pre-image (kept for an abort, not copied). */
+    if (!marked) {
+        /* The first change of this key in the batch: its pre-image, for an abort. */
         nb__undo_t *u = &log->v[log->n++];
         u->partition = partition;
         memcpy(u->key, key, NB__KEY_LEN);
-        u->existed = old != NULL;
+        u->existed = existed;
         u->val = old;
         u->len = old_len;
     }
@@ -137,18 +129,6 @@ nb_err_t nb__state_put_owned(nb_stream_t *st, int32_t partition, const uint8_t k
     nb__key_hex(key, hex);
     return nb__emit(st, st->conf->changelog_topic, partition, hex, 2 * NB__KEY_LEN, val, len,
                     NULL);
-}
-
-nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB__KEY_LEN],
-                       const void *val, size_t len)
-{
-    uint8_t *copy = NULL;
-    if (len > 0) {
-        if (!(copy = malloc(len)))
-            return NB_ERR_NOMEM;
-        memcpy(copy, val, len);
-    }
-    return nb__state_put_owned(st, partition, key, copy, len);
 }
 
 void nb__undo_clear(nb__undo_log_t *log)

@@ -7,27 +7,41 @@
  * cache miss or two per entry walked, and a lookup was as dear as the whole policy evaluation
  * (docs/benchmarks.md). The entry the last lookup found is remembered: the put that follows a
  * get of the same key (every event: load the child, save it) needs no second lookup.
+ *
+ * Each entry is one allocation: the key, the batch mark, the timer and the value after them
+ * (a value of its own cost a pointer, a second allocation and its rounding: about 40 bytes a
+ * child of the ~260 a child cost, docs/benchmarks.md). A value that outgrows what the allocator
+ * gave the entry moves it: the table's pointer is taken out and put back.
  */
 #include "stream/internal.h"
 
 #include <glib.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct nb__entry_s {
     uint8_t key[NB__KEY_LEN]; /* first: the table's key is the entry itself */
-    uint8_t *val;
-    size_t len;
-    uint64_t mark; /* see nb__store_swap() */
-    nb__timer_slot_t timer; /* see nb__store_timer() */
+    uint64_t mark;            /* see nb__store_swap() */
+    nb__timer_slot_t timer;   /* see nb__store_timer() */
+    uint32_t len;
+    uint8_t val[]; /* the value */
 } nb__entry_t;
 
 struct nb__store_s {
     GHashTable *tab;
     nb__entry_t *last; /* the entry the last lookup found, or NULL */
-    size_t bytes;
-    size_t timed; /* entries whose timer is set */
+    size_t bytes;      /* the entries as allocated (malloc_usable_size) */
+    size_t timed;      /* entries whose timer is set */
 };
+
+/* What an entry with a value of @p len bytes is allocated with. */
+static size_t nb__entry_size(size_t len)
+{
+    size_t n = offsetof(nb__entry_t, val) + len;
+    return n < sizeof(nb__entry_t) ? sizeof(nb__entry_t) : n;
+}
 
 /* Keys are HMAC-SHA256 or SHA-256 outputs, uniform already: their bytes 8-11 are the hash
  * (bytes 0-3 choose the partition, so all keys of one store agree on them modulo the
@@ -43,18 +57,11 @@ static gboolean nb__key_equal(gconstpointer a, gconstpointer b)
     return memcmp(a, b, NB__KEY_LEN) == 0;
 }
 
-static void nb__entry_free(gpointer p)
-{
-    nb__entry_t *e = p;
-    free(e->val);
-    free(e);
-}
-
 nb__store_t *nb__store_new(void)
 {
     nb__store_t *s = calloc(1, sizeof(nb__store_t));
     if (s)
-        s->tab = g_hash_table_new_full(nb__key_hash, nb__key_equal, nb__entry_free, NULL);
+        s->tab = g_hash_table_new_full(nb__key_hash, nb__key_equal, free, NULL);
     return s;
 }
 
@@ -76,26 +83,62 @@ static nb__entry_t *nb__find(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
     return e;
 }
 
-/* A new entry (no value yet), its timer not set. */
-static nb__entry_t *nb__entry_new(const uint8_t key[NB__KEY_LEN])
+/* A new entry holding @p val, its timer not set, in the table. @returns NULL: out of memory. */
+static nb__entry_t *nb__entry_add(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
+                                  size_t len)
 {
-    nb__entry_t *e = calloc(1, sizeof(*e));
-    if (e) {
-        memcpy(e->key, key, NB__KEY_LEN);
-        e->timer.due = e->timer.esc = NB_TIME_NONE;
-    }
+    nb__entry_t *e = malloc(nb__entry_size(len));
+    if (!e)
+        return NULL;
+    memcpy(e->key, key, NB__KEY_LEN);
+    e->mark = 0;
+    e->timer.due = e->timer.esc = NB_TIME_NONE;
+    e->len = (uint32_t)len;
+    if (len)
+        memcpy(e->val, val, len);
+    g_hash_table_add(s->tab, e);
+    s->bytes += malloc_usable_size(e);
+    s->last = e;
     return e;
 }
 
-/* Takes @p e out of the table (not freed). */
-static void nb__unlink(nb__store_t *s, nb__entry_t *e)
+/* Takes @p e out of the table and frees it. */
+static void nb__entry_remove(nb__store_t *s, nb__entry_t *e)
 {
     if (s->last == e)
         s->last = NULL;
     g_hash_table_steal(s->tab, e->key);
-    s->bytes -= e->len;
+    s->bytes -= malloc_usable_size(e);
     if (e->timer.due != NB_TIME_NONE)
         s->timed--;
+    free(e);
+}
+
+/* Sets the value of @p e (in the table) to @p val (not within the store): in place when it
+ * fits what the entry was given and does not leave most of it unused, else in the entry moved
+ * to a new allocation. @returns the entry, or NULL: out of memory, @p e unchanged. */
+static nb__entry_t *nb__entry_set(nb__store_t *s, nb__entry_t *e, const void *val, size_t len)
+{
+    size_t have = malloc_usable_size(e), need = nb__entry_size(len);
+    if (need > have || need < have / 2) {
+        bool last = s->last == e;
+        g_hash_table_steal(s->tab, e->key);
+        nb__entry_t *moved = realloc(e, need);
+        if (!moved) {
+            g_hash_table_add(s->tab, e);
+            return NULL;
+        }
+        e = moved;
+        g_hash_table_add(s->tab, e);
+        s->bytes -= have;
+        s->bytes += malloc_usable_size(e);
+        if (last)
+            s->last = e;
+    }
+    e->len = (uint32_t)len;
+    if (len)
+        memcpy(e->val, val, len);
+    return e;
 }
 
 const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], size_t *len)
@@ -110,71 +153,58 @@ const uint8_t *nb__store_get(nb__store_t *s, const uint8_t key[NB__KEY_LEN], siz
 nb_err_t nb__store_put(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val,
                        size_t len)
 {
+    if (len > UINT32_MAX)
+        return NB_ERR_INVALID_ARG;
     nb__entry_t *e = nb__find(s, key);
-    if (e) {
-        /* Usually a value of about the same size: realloc keeps it in place. */
-        uint8_t *v = realloc(e->val, len ? len : 1);
-        if (!v)
-            return NB_ERR_NOMEM;
-        memcpy(v, val, len);
-        s->bytes += len;
-        s->bytes -= e->len;
-        e->val = v;
-        e->len = len;
-        return NB_ERR_OK;
-    }
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy || !(e = nb__entry_new(key))) {
-        free(copy);
-        return NB_ERR_NOMEM;
-    }
-    memcpy(copy, val, len);
-    e->val = copy;
-    e->len = len;
-    g_hash_table_add(s->tab, e);
-    s->bytes += len;
-    return NB_ERR_OK;
+    if (e)
+        return nb__entry_set(s, e, val, len) ? NB_ERR_OK : NB_ERR_NOMEM;
+    return nb__entry_add(s, key, val, len) ? NB_ERR_OK : NB_ERR_NOMEM;
 }
 
-nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], uint8_t *val, size_t len,
-                        uint64_t mark, uint8_t **old, size_t *old_len, bool *marked)
+nb_err_t nb__store_swap(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const void *val, size_t len,
+                        uint64_t mark, uint8_t **old, size_t *old_len, bool *existed, bool *marked)
 {
-    nb__entry_t *e = nb__find(s, key);
     *old = NULL;
     *old_len = 0;
-    *marked = false;
-    if (e) {
-        *old = e->val;
-        *old_len = e->len;
-        *marked = mark != 0 && e->mark == mark;
-        if (!val) {
-            nb__unlink(s, e);
-            free(e);
-            return NB_ERR_OK;
-        }
-        s->bytes -= e->len;
-    } else {
-        if (!val)
-            return NB_ERR_OK;
-        if (!(e = nb__entry_new(key)))
+    *existed = *marked = false;
+    if (len > UINT32_MAX)
+        return NB_ERR_INVALID_ARG;
+    nb__entry_t *e = nb__find(s, key);
+    if (!e) {
+        if (val && !(e = nb__entry_add(s, key, val, len)))
             return NB_ERR_NOMEM;
-        g_hash_table_add(s->tab, e);
-        s->last = e;
+        if (e)
+            e->mark = mark;
+        return NB_ERR_OK;
     }
-    e->val = val;
-    e->len = len;
+    *existed = true;
+    *marked = mark != 0 && e->mark == mark;
+    if (!*marked) {
+        /* The pre-image, copied out for the caller (allocated before anything changes). */
+        if (!(*old = malloc(e->len ? e->len : 1)))
+            return NB_ERR_NOMEM;
+        memcpy(*old, e->val, e->len);
+        *old_len = e->len;
+    }
+    if (!val) {
+        nb__entry_remove(s, e);
+        return NB_ERR_OK;
+    }
+    if (!(e = nb__entry_set(s, e, val, len))) {
+        free(*old);
+        *old = NULL;
+        *old_len = 0;
+        return NB_ERR_NOMEM;
+    }
     e->mark = mark;
-    s->bytes += len;
     return NB_ERR_OK;
 }
 
 void nb__store_del(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
 {
     nb__entry_t *e = nb__find(s, key);
-    if (!e)
-        return;
-    nb__unlink(s, e);
-    nb__entry_free(e);
+    if (e)
+        nb__entry_remove(s, e);
 }
 
 bool nb__store_timer(nb__store_t *s, const uint8_t key[NB__KEY_LEN], nb__timer_slot_t *out)
@@ -229,10 +259,13 @@ size_t nb__store_count(const nb__store_t *s)
 
 size_t nb__store_bytes(const nb__store_t *s)
 {
-    /* An entry, and about two slots of the table's arrays of hashes and of keys (a set keeps
-     * no separate array of values). */
-    size_t per = sizeof(nb__entry_t) + 2 * (sizeof(guint) + sizeof(void *));
-    return s->bytes + g_hash_table_size(s->tab) * per;
+    /* The entries as allocated, and the table's arrays of hashes and of keys (a set keeps no
+     * array of values): GLib doubles them once the keys fill 16/17 of the slots (tombstones
+     * aside), so their size is about the first power of two above that. */
+    size_t n = g_hash_table_size(s->tab), slots = 8;
+    while (slots <= n + n / 16)
+        slots *= 2;
+    return s->bytes + slots * (sizeof(guint) + sizeof(void *));
 }
 
 int nb__store_foreach(const nb__store_t *s, nb__store_cb_t *cb, void *opaque)

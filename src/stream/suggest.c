@@ -162,7 +162,9 @@ nb_err_t nb__suggestion_publish(nb_codec_t *codec, nb_stream_t *st, int32_t part
         free(nv);
         return err;
     }
-    if ((err = nb__state_put_owned(st, part, mkey, nv, nlen)))
+    err = nb__state_put(st, part, mkey, nv, nlen);
+    free(nv);
+    if (err)
         return err;
     nb_metrics_add(nb__stream_metrics(st), NB_M_IDENTITY_SUGGESTIONS, "published", 1);
     return NB_ERR_OK;

@@ -25,15 +25,6 @@ static void make_key(uint32_t i, uint8_t key[NB__KEY_LEN])
     }
 }
 
-static uint8_t *dup_bytes(const char *s)
-{
-    size_t n = strlen(s);
-    uint8_t *v = malloc(n);
-    assert_non_null(v);
-    memcpy(v, s, n);
-    return v;
-}
-
 static void assert_value(nb__store_t *s, const uint8_t key[NB__KEY_LEN], const char *want)
 {
     size_t len = 0;
@@ -89,15 +80,19 @@ static void test_remembered_entry_forgotten_on_removal(void **state)
     assert_value(s, a, "v2");
     uint8_t *old = NULL;
     size_t old_len = 0;
-    bool marked = true;
-    assert_int_equal(nb__store_swap(s, a, NULL, 0, 1, &old, &old_len, &marked), NB_ERR_OK);
+    bool existed = false, marked = true;
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 1, &old, &old_len, &existed, &marked),
+                     NB_ERR_OK);
+    assert_true(existed);
     assert_false(marked);
     assert_int_equal(old_len, 2);
     assert_memory_equal(old, "v2", 2);
     free(old);
     assert_value(s, a, NULL);
     assert_int_equal(nb__store_count(s), 0);
-    assert_int_equal(nb__store_bytes(s), 0);
+    nb__store_t *empty = nb__store_new();
+    assert_int_equal(nb__store_bytes(s), nb__store_bytes(empty)); /* nothing left allocated */
+    nb__store_destroy(empty);
     nb__store_destroy(s);
 }
 
@@ -112,36 +107,43 @@ static void test_swap_marks(void **state)
     make_key(3, a);
     uint8_t *old = NULL;
     size_t old_len = 0;
-    bool marked = true;
+    bool existed = true, marked = true;
 
-    assert_int_equal(nb__store_swap(s, a, dup_bytes("one"), 3, 5, &old, &old_len, &marked),
+    assert_int_equal(nb__store_swap(s, a, "one", 3, 5, &old, &old_len, &existed, &marked),
                      NB_ERR_OK);
     assert_null(old);
+    assert_false(existed);
     assert_false(marked);
-    assert_int_equal(nb__store_swap(s, a, dup_bytes("two"), 3, 5, &old, &old_len, &marked),
+    /* The batch has the pre-image already: none is copied out. */
+    assert_int_equal(nb__store_swap(s, a, "two", 3, 5, &old, &old_len, &existed, &marked),
                      NB_ERR_OK);
+    assert_true(existed);
     assert_true(marked);
-    assert_memory_equal(old, "one", 3);
-    free(old);
-    assert_int_equal(nb__store_swap(s, a, dup_bytes("three"), 5, 6, &old, &old_len, &marked),
+    assert_null(old);
+    assert_int_equal(nb__store_swap(s, a, "three", 5, 6, &old, &old_len, &existed, &marked),
                      NB_ERR_OK);
     assert_false(marked);
+    assert_int_equal(old_len, 3);
     assert_memory_equal(old, "two", 3);
     free(old);
     assert_value(s, a, "three");
     /* Removed by batch 6, then written by it again. */
-    assert_int_equal(nb__store_swap(s, a, NULL, 0, 6, &old, &old_len, &marked), NB_ERR_OK);
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 6, &old, &old_len, &existed, &marked),
+                     NB_ERR_OK);
     assert_true(marked);
-    free(old);
-    assert_int_equal(nb__store_swap(s, a, dup_bytes("four"), 4, 6, &old, &old_len, &marked),
+    assert_null(old);
+    assert_int_equal(nb__store_swap(s, a, "four", 4, 6, &old, &old_len, &existed, &marked),
                      NB_ERR_OK);
     assert_null(old);
+    assert_false(existed);
     assert_false(marked);
     /* Removing what is absent changes nothing. */
     uint8_t b[NB__KEY_LEN];
     make_key(4, b);
-    assert_int_equal(nb__store_swap(s, b, NULL, 0, 6, &old, &old_len, &marked), NB_ERR_OK);
+    assert_int_equal(nb__store_swap(s, b, NULL, 0, 6, &old, &old_len, &existed, &marked),
+                     NB_ERR_OK);
     assert_null(old);
+    assert_false(existed);
     assert_int_equal(nb__store_count(s), 1);
     assert_int_equal(nb__store_bytes(s) >= 4, true);
     nb__store_destroy(s);
@@ -226,6 +228,98 @@ static int64_t timer_due(nb__store_t *s, const uint8_t key[NB__KEY_LEN])
     return t.due;
 }
 
+/* A value kept in its entry: one that grows past what the allocator gave the entry, or
+ * shrinks to a small part of it, moves the entry. Its timer, its batch mark and the entry the
+ * store remembers go with it; its memory is counted once. Lengths wander from 0 to 2 KB for
+ * every key, against a model, with a timer on every third key. */
+static void fill_value(uint8_t *v, size_t len, uint32_t seed)
+{
+    for (size_t b = 0; b < len; b++)
+        v[b] = (uint8_t)(seed * 31 + b * 7);
+}
+
+static void test_values_that_move_keep_their_entry(void **state)
+{
+    (void)state;
+    enum { N = 500, MAXLEN = 2048 };
+    nb__store_t *s = nb__store_new();
+    nb__store_t *empty = nb__store_new();
+    static uint32_t seed[N], len[N];
+    static uint8_t buf[MAXLEN];
+    uint64_t rng = 99;
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        seed[i] = i;
+        len[i] = i % 7;
+        fill_value(buf, len[i], seed[i]);
+        assert_int_equal(nb__store_put(s, key, buf, len[i]), NB_ERR_OK);
+        nb__timer_slot_t t = {1000 + i, NB_TIME_NONE}, old;
+        if (i % 3 == 0)
+            assert_true(nb__store_timer_set(s, key, &t, &old));
+    }
+    for (int step = 0; step < 20 * N; step++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t i = (uint32_t)(rng >> 33) % N;
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        /* Grow by up to 300 bytes, or shrink to a fraction (moves both ways). */
+        uint32_t l = (rng >> 8) % 4 == 0 ? len[i] / 8 : len[i] + (uint32_t)((rng >> 12) % 300);
+        if (l >= MAXLEN)
+            l = (uint32_t)((rng >> 12) % 16);
+        seed[i] = (uint32_t)step;
+        len[i] = l;
+        fill_value(buf, l, seed[i]);
+        uint64_t mark = (uint64_t)step / 10 + 1; /* ten writes per batch */
+        uint8_t *old = NULL;
+        size_t old_len = 0;
+        bool existed = false, marked = false;
+        if (step % 2) {
+            assert_int_equal(nb__store_put(s, key, buf, l), NB_ERR_OK);
+        } else {
+            assert_int_equal(
+                nb__store_swap(s, key, buf, l, mark, &old, &old_len, &existed, &marked), NB_ERR_OK);
+            free(old);
+            /* Written again by the same batch, even after a move: it has the pre-image. */
+            assert_int_equal(
+                nb__store_swap(s, key, buf, l, mark, &old, &old_len, &existed, &marked), NB_ERR_OK);
+            assert_true(marked);
+            assert_null(old);
+        }
+        /* The remembered entry is the moved one. */
+        size_t got_len = 0;
+        const uint8_t *got = nb__store_get(s, key, &got_len);
+        assert_non_null(got);
+        assert_int_equal(got_len, l);
+        if (l)
+            assert_memory_equal(got, buf, l);
+        assert_int_equal(timer_due(s, key), i % 3 == 0 ? (int64_t)(1000 + i) : NB_TIME_NONE);
+    }
+    assert_int_equal(nb__store_timed(s), (N + 2) / 3);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        size_t got_len = 0;
+        const uint8_t *got = nb__store_get(s, key, &got_len);
+        fill_value(buf, len[i], seed[i]);
+        assert_non_null(got);
+        assert_int_equal(got_len, len[i]);
+        if (len[i])
+            assert_memory_equal(got, buf, len[i]);
+    }
+    /* Every entry is counted, at least at its key, mark, timer and length. */
+    assert_true(nb__store_bytes(s) > nb__store_bytes(empty) + (size_t)N * 60);
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t key[NB__KEY_LEN];
+        make_key(i, key);
+        nb__store_del(s, key);
+    }
+    assert_int_equal(nb__store_timed(s), 0);
+    assert_int_equal(nb__store_bytes(s), nb__store_bytes(empty));
+    nb__store_destroy(empty);
+    nb__store_destroy(s);
+}
+
 /* A timer lives as long as its key's state: none for an absent key, kept when the value is
  * replaced, gone with the state; the count follows. */
 static void test_timer_lives_with_its_state(void **state)
@@ -259,8 +353,8 @@ static void test_timer_lives_with_its_state(void **state)
     assert_int_equal(timer_due(s, a), 100);
     uint8_t *prev = NULL;
     size_t prev_len = 0;
-    bool marked = false;
-    assert_int_equal(nb__store_swap(s, a, dup_bytes("v3"), 2, 7, &prev, &prev_len, &marked),
+    bool existed = false, marked = false;
+    assert_int_equal(nb__store_swap(s, a, "v3", 2, 7, &prev, &prev_len, &existed, &marked),
                      NB_ERR_OK);
     free(prev);
     assert_int_equal(timer_due(s, a), 100);
@@ -276,7 +370,8 @@ static void test_timer_lives_with_its_state(void **state)
     assert_int_equal(nb__store_timed(s), 1);
 
     /* Removed by a swap, the timer goes with the state; a state put there again has none. */
-    assert_int_equal(nb__store_swap(s, a, NULL, 0, 8, &prev, &prev_len, &marked), NB_ERR_OK);
+    assert_int_equal(nb__store_swap(s, a, NULL, 0, 8, &prev, &prev_len, &existed, &marked),
+                     NB_ERR_OK);
     free(prev);
     assert_int_equal(nb__store_timed(s), 0);
     assert_int_equal(nb__store_put(s, a, "v4", 2), NB_ERR_OK);
@@ -566,6 +661,7 @@ int main(void)
         cmocka_unit_test(test_remembered_entry_forgotten_on_removal),
         cmocka_unit_test(test_swap_marks),
         cmocka_unit_test(test_many_keys_against_a_model),
+        cmocka_unit_test(test_values_that_move_keep_their_entry),
         cmocka_unit_test(test_timer_lives_with_its_state),
         cmocka_unit_test(test_timers_against_a_model),
         cmocka_unit_test(test_record_keys),
