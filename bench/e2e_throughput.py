@@ -307,10 +307,10 @@ class Daemon:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
-    def peak_rss_kb(self):
+    def peak_rss_kb(self, field="VmHWM:"):
         with open(f"/proc/{self.proc.pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return int(line.split()[1])
         return None
 
@@ -774,8 +774,9 @@ def _plain(sid):
 def restore_figures(d):
     """Per-partition counts ("restored partition P: N children from R changelog records") and
     the time of the one pass that restores every assigned partition together ("restored K
-    partitions in T ms"), summed over the passes (one per rebalance)."""
-    parts, total_ms = [], 0
+    partitions in T ms"), summed over the passes (one per rebalance); the last pass's memory
+    ("the state holds N keys in B bytes": the daemon's own count of what it allocated)."""
+    parts, total_ms, state = [], 0, None
     for o in d.lines():
         msg = o.get("msg", "")
         m = re.match(r"restored partition (\d+): (\d+) children from (\d+) changelog records",
@@ -785,7 +786,10 @@ def restore_figures(d):
         m = re.match(r"restored (\d+) partitions in (\d+) ms", msg)
         if m:
             total_ms += int(m.group(2))
-    return parts, total_ms
+        m = re.search(r"the state holds (\d+) keys in (\d+) bytes", msg)
+        if m:
+            state = (int(m.group(1)), int(m.group(2)))
+    return parts, total_ms, state
 
 
 def run_restore(work, cfg, bs, name):
@@ -793,12 +797,15 @@ def run_restore(work, cfg, bs, name):
     wait_for(lambda: d.find(r"^assigned \d+ partitions") or d.proc.poll() is not None, 600,
              "the partitions to be assigned", 0.02)
     t_assigned = time.monotonic() - d.t0
-    parts, restore_ms = restore_figures(d)
+    parts, restore_ms, state = restore_figures(d)
     links = d.find(r"identity table loaded: (\d+) links in (\d+) ms")
-    rss = d.peak_rss_kb()
+    rss, rss_now = d.peak_rss_kb(), d.peak_rss_kb("VmRSS:")
     rc = d.stop()
     return {"children": sum(p[1] for p in parts), "records": sum(p[2] for p in parts),
             "restore_ms": restore_ms, "partitions": len(parts),
+            "state_keys": state[0] if state else None,
+            "state_bytes_per_key": round(state[1] / state[0], 1) if state and state[0] else None,
+            "rss_after_restore_mb": round(rss_now / 1024, 1) if rss_now else None,
             "exec_to_assigned_s": round(t_assigned, 2),
             "identity_load_ms": int(links[1].group(2)) if links else None,
             "peak_rss_mb": round(rss / 1024, 1) if rss else None, "exit": rc}

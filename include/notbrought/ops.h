@@ -433,6 +433,10 @@ typedef struct nb_metric_def_s {
       "Decisions that fired, by rule (shadow rules included; digested ones too).")                 \
     X(NB_M_CHILDREN, "notbrought_children_tracked", NB_METRIC_GAUGE, NULL,                         \
       "Keys held in the owned partitions' state (children, pregnancies, parked, digests).")        \
+    X(NB_M_STATE_BYTES, "notbrought_state_bytes", NB_METRIC_GAUGE, NULL,                           \
+      "Memory held by the owned partitions' state: each key's entry with its value, timer and "    \
+      "batch mark as allocated, the stores' tables (worked out from their counts) and the "        \
+      "timers' heaps. Divided by notbrought_children_tracked: the memory per key.")                \
     X(NB_M_CONSUMER_LAG, "notbrought_consumer_lag_records", NB_METRIC_GAUGE, "topic,partition",    \
       "Records not yet consumed, per assigned partition (librdkafka statistics).")                 \
     X(NB_M_SOURCE_WATERMARK_LAG, "notbrought_source_watermark_lag_seconds", NB_METRIC_GAUGE,       \

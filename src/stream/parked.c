@@ -131,6 +131,11 @@ static int nb__rebuild_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const ui
 
 /* Drops the stale entries: one entry per timer again, on the heap it belongs to. Walks every
  * state of the owned partitions (the timers are kept with them). */
+size_t nb__pipeline_state_bytes(const nb__pipeline_t *p, const nb_stream_t *st)
+{
+    return nb__stream_state_bytes(st) + (p->heap.cap + p->held.cap) * sizeof(nb__due_t);
+}
+
 void nb__heap_rebuild(nb__pipeline_t *p, nb_stream_t *st)
 {
     p->heap.n = 0;

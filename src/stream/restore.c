@@ -224,8 +224,13 @@ NB_NODISCARD static nb_err_t nb__restore(nb_stream_t *st, const int32_t *ps, siz
                "restored partition %d: %zu children from %ld changelog records in %lld ms",
                (int)p, nb__store_count(st->stores[p]), job.records[i], (long long)job.ms[i]);
     }
-    NB_LOG(NB_LOG_INFO, "stream", "restored %zu partitions in %lld ms", np,
-           (long long)(nb__now() - t0));
+    size_t keys = nb__stream_keys(st), bytes = nb__pipeline_state_bytes(st->pipe, st),
+           stores = nb__stream_state_bytes(st);
+    NB_LOG(NB_LOG_INFO, "stream",
+           "restored %zu partitions in %lld ms; the state holds %zu keys in %zu bytes (%zu per "
+           "key; the stores %zu, the timers' heaps %zu, %zu timers)",
+           np, (long long)(nb__now() - t0), keys, bytes, keys ? bytes / keys : 0, stores,
+           bytes - stores, nb__stream_timed(st));
 done:
     for (size_t i = 0; job.stores && i < np; i++)
         nb__store_destroy(job.stores[i]);

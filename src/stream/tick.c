@@ -382,6 +382,7 @@ nb_err_t nb__pipeline_tick(nb__pipeline_t *p, nb_stream_t *st, int64_t now)
     nb_metrics_set(metrics, NB_M_PARKED_EVENTS, NULL, (double)p->parked_total);
     nb_metrics_set(metrics, NB_M_NOTIFICATIONS_OPEN, NULL, (double)nb__stream_timed(st));
     nb_metrics_set(metrics, NB_M_CHILDREN, NULL, (double)nb__stream_keys(st));
+    nb_metrics_set(metrics, NB_M_STATE_BYTES, NULL, (double)nb__pipeline_state_bytes(p, st));
     nb_err_t err = nb__tick_parked(p, st, now, &oldest);
     if (err)
         return err;

@@ -113,6 +113,12 @@ digest=$(get "http://127.0.0.1:$port/metrics" |
 get "http://127.0.0.1:$port/readyz" | grep "\"identity\":{\"digest\":\"$digest\",\"links\":$nl}" >/dev/null &&
     ok "/readyz names the identity digest" || bad "/readyz: $(get "http://127.0.0.1:$port/readyz")"
 [ "$(metric notbrought_children_tracked)" -gt 0 ] && ok "children tracked" || bad "children tracked"
+# The state's memory, counted by the same tick: at least each key's entry (60 bytes before its
+# value), and not more than a few KB a key beyond the tables' and heaps' first allocations.
+keys=$(metric notbrought_children_tracked)
+sb=$(metric notbrought_state_bytes)
+[ "$sb" -ge $((keys * 60)) ] && [ "$sb" -le $((keys * 4096 + 1048576)) ] &&
+    ok "state memory: $sb bytes for $keys keys" || bad "state memory: $sb bytes for $keys keys"
 # Restores: none in progress once ready (the changelog was empty, so nothing was read).
 [ "$(metric notbrought_restoring_partitions)" -eq 0 ] &&
     [ "$(metric notbrought_restore_remaining_records)" -eq 0 ] && ok "no restore in progress" ||
