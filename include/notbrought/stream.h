@@ -62,6 +62,8 @@ typedef struct nb_stream_stats_s {
     uint64_t ticks;           /**< ticks run (timers, parked events, merges): tests wait on it */
     uint64_t handled_alone;   /**< records handled in a transaction of their own, to find one
                                    a broker refused (too large, invalid) */
+    uint64_t held_back;       /**< source records delivered while the sources were paused for
+                                   a catch-up: not handled then, read again once resumed */
     int32_t owned;            /**< by-child partitions assigned here (restored) */
     bool ready;               /**< assigned partitions restored, no fatal error, the brokers
                                    answering, and progress within processing.stall_timeout_ms */
@@ -142,6 +144,16 @@ typedef NB_NODISCARD nb_err_t nb_stream_fault_fn(void *opaque, const char *topic
  * @remark Call before nb_stream_run(). @p fn runs on the thread that runs the stream.
  */
 void nb_stream_set_fault_hook(nb_stream_t *st, nb_stream_fault_fn *fn, void *opaque);
+
+/**
+ * @brief Test seam for the catch-up after an assignment: the sources are not paused (as when
+ *        librdkafka does not keep a pause made right after an assignment, its issue 2190), and
+ *        the catch-up ends at the @p hold_until-th source record delivered during it, read or
+ *        not the by-child partitions (a test whose by-child topic holds nothing), while later
+ *        records wait polled: every one must be held back and read again exactly once.
+ * @remark Call before nb_stream_run().
+ */
+void nb_stream_set_catch_up_test(nb_stream_t *st, uint64_t hold_until);
 
 /** @brief The version of librdkafka the program runs with (e.g. "2.0.2"); static storage. */
 const char *nb_stream_kafka_version(void);

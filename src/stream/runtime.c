@@ -36,6 +36,11 @@ void nb_stream_set_fault_hook(nb_stream_t *st, nb_stream_fault_fn *fn, void *opa
     st->fault_opaque = opaque;
 }
 
+void nb_stream_set_catch_up_test(nb_stream_t *st, uint64_t hold_until)
+{
+    st->test_hold_until = hold_until;
+}
+
 void nb_stream_set_fixed_now(nb_stream_t *st, int64_t now_ms)
 {
     atomic_store(&st->fixed_now, now_ms);

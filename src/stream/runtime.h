@@ -275,6 +275,7 @@ struct nb_stream_s {
     int64_t brokers_probe_ms;
     nb__watermarks_t wm; /* watermark.c */
     nb_stream_fault_fn *fault_fn; /* test seam (nb_stream_set_fault_hook) */
+    uint64_t test_hold_until;     /* test seam (nb_stream_set_catch_up_test); 0: none */
     void *fault_opaque;
     atomic_bool fatal;      /* also set by librdkafka's callbacks, on whichever thread polls */
     atomic_bool brokers_down; /* ALL_BROKERS_DOWN seen: not ready until the brokers answer */
