@@ -95,10 +95,11 @@ typedef struct nb__tid_s {
  * notification. */
 typedef struct nb__due_s {
     int64_t due;
-    nb__tid_t id;
     int64_t held; /* wall clock: since when it waits for the watermark (held heap), or 0 */
+    nb__tid_t id;  /* after the 8-byte fields: 56 bytes an entry, not 64 */
     bool at_clock; /* waited processing.watermark_max_hold_ms: judged at the clock */
 } nb__due_t;
+_Static_assert(sizeof(nb__due_t) <= 56, "a timer's heap entry is one per timed child");
 
 /* A min-heap of nb__due_t by due. */
 typedef struct nb__heap_s {
