@@ -157,46 +157,54 @@ nb_err_t nb__child_load(nb__pipeline_t *p, const uint8_t *val, size_t len,
     return nb_ledger_decode_into(led, lbytes, llen, p->errstr, sizeof(p->errstr));
 }
 
+/* A buffer of the pipeline's, emptied for the next value (one that grew for an exceptional
+ * value gives its room back). Kept from one value to the next: no allocation per event. */
+static nb_buf_t *nb__scratch(nb_buf_t *b)
+{
+    if (b->cap > 65536)
+        nb_buf_free(b);
+    b->len = 0;
+    b->err = NB_ERR_OK;
+    return b;
+}
+
 nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
                                const uint8_t key[NB__KEY_LEN], const nb__child_t *c)
 {
-    nb_buf_t b = {0};
+    nb_buf_t *b = nb__scratch(&p->save); /* the store copies the value */
     uint8_t nlen = (uint8_t)strlen(c->nhs), mlen = (uint8_t)strlen(c->mother);
     uint8_t kind = c->has_preg ? NB__STATE_PREG : NB__STATE_CHILD;
     uint8_t llen[4];
     /* The ledger is encoded in place: its length is patched in after. */
-    nb_err_t err = nb_buf_reserve(&b, 512);
+    nb_err_t err = nb_buf_reserve(b, 512);
     if (err)
         return err;
-    nb_buf_add(&b, "NBS\1", 4);
-    nb_buf_add(&b, &kind, 1);
-    nb_buf_add(&b, &nlen, 1);
-    nb_buf_add(&b, c->nhs, nlen);
-    nb_buf_add(&b, &mlen, 1);
-    nb_buf_add(&b, c->mother, mlen);
-    size_t at = b.len;
-    nb_buf_add(&b, llen, 4);
-    err = nb_ledger_encode(c->led, &b);
+    nb_buf_add(b, "NBS\1", 4);
+    nb_buf_add(b, &kind, 1);
+    nb_buf_add(b, &nlen, 1);
+    nb_buf_add(b, c->nhs, nlen);
+    nb_buf_add(b, &mlen, 1);
+    nb_buf_add(b, c->mother, mlen);
+    size_t at = b->len;
+    nb_buf_add(b, llen, 4);
+    err = nb_ledger_encode(c->led, b);
     if (!err) {
-        nb_le_put(b.data + at, (uint32_t)(b.len - at - 4), 4);
-        nb_buf_add_le(&b, (uint64_t)c->due, 8);
-        err = nb_notify_state_encode(&c->ns, &b);
+        nb_le_put(b->data + at, (uint32_t)(b->len - at - 4), 4);
+        nb_buf_add_le(b, (uint64_t)c->due, 8);
+        err = nb_notify_state_encode(&c->ns, b);
     }
     if (!err && c->has_preg) {
-        nb_buf_add(&b, c->preg.person, NB_IDENTITY_WANT_LEN);
-        nb_buf_add_le(&b, (uint32_t)c->preg.expected_delivery_date, 4);
+        nb_buf_add(b, c->preg.person, NB_IDENTITY_WANT_LEN);
+        nb_buf_add_le(b, (uint32_t)c->preg.expected_delivery_date, 4);
     }
     if (!err)
-        err = b.err; /* a value cut short would replace the child's record */
-    if (!err && !b.data)
+        err = b->err; /* a value cut short would replace the child's record */
+    if (!err && !b->data)
         err = NB_ERR_NOMEM;
-    if (err) {
-        nb_buf_free(&b);
+    if (err)
         return err;
-    }
-    size_t len = b.len;
-    err = nb__state_put(st, part, key, b.data, b.len);
-    nb_buf_free(&b);
+    size_t len = b->len;
+    err = nb__state_put(st, part, key, b->data, b->len);
     if (!err) {
         nb__timer_set_esc(p, st, part, key, c->due, c->due_esc);
         nb__preg_note(p, part, key, c->has_preg ? nb__state_get(st, part, key, &len) : NULL,
@@ -208,16 +216,16 @@ nb_err_t nb__child_save(nb__pipeline_t *p, nb_stream_t *st, int32_t part,
 nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t *n)
 {
     nb_record_t rec;
-    nb_buf_t b = {0};
+    nb_buf_t *b = nb__scratch(&p->enc); /* the producer copies the record */
     rec.type = NB_RECORD_NOTIFICATION;
     rec.u.notif = *n;
-    nb_err_t err = nb_codec_encode(p->codec, &rec, &b, p->errstr, sizeof(p->errstr));
+    nb_err_t err = nb_codec_encode(p->codec, &rec, b, p->errstr, sizeof(p->errstr));
     if (!err) {
         rd_kafka_headers_t *h = rd_kafka_headers_new(2);
         rd_kafka_header_add(h, "nb.kind", -1, nb_notification_kind_name(n->kind), -1);
         rd_kafka_header_add(h, "nb.tier", -1, nb_tier_name(n->tier), -1);
         err = nb__emit(st, nb__stream_conf(st)->notifications_topic, RD_KAFKA_PARTITION_UA,
-                       n->child_key, strlen(n->child_key), b.data, b.len, h);
+                       n->child_key, strlen(n->child_key), b->data, b->len, h);
         if (!err) {
             nb__stream_counters(st)->notifications++;
             nb_metrics_add(nb__stream_metrics(st), NB_M_NOTIFICATIONS_BY_KIND,
@@ -226,23 +234,21 @@ nb_err_t nb__publish(nb__pipeline_t *p, nb_stream_t *st, const nb_notification_t
                            nb_tier_name(n->tier), 1);
         }
     }
-    nb_buf_free(&b);
     return err;
 }
 
 /* The audit record in p->audit, to the audit topic in the transaction of the decision. */
 nb_err_t nb__audit(nb__pipeline_t *p, nb_stream_t *st)
 {
-    nb_buf_t b = {0};
+    nb_buf_t *b = nb__scratch(&p->enc); /* the producer copies the record */
     p->audit->type = NB_RECORD_AUDIT;
-    nb_err_t err = nb_codec_encode(p->codec, p->audit, &b, p->errstr, sizeof(p->errstr));
+    nb_err_t err = nb_codec_encode(p->codec, p->audit, b, p->errstr, sizeof(p->errstr));
     /* Keyed by the child (nb_stream_record_key()); a digest, about its recipients, by its id. */
     char key[NB_KEY_MAX + 1];
     size_t klen = nb_stream_record_key(p->audit, key, sizeof(key));
     if (!err)
         err = nb__emit(st, nb__stream_conf(st)->audit_topic, RD_KAFKA_PARTITION_UA, key, klen,
-                       b.data, b.len, NULL);
-    nb_buf_free(&b);
+                       b->data, b->len, NULL);
     return err;
 }
 

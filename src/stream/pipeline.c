@@ -104,6 +104,8 @@ void nb__pipeline_destroy(nb__pipeline_t *p)
     nb__pregidx_destroy(p->pregs);
     free(p->merges);
     free(p->audit);
+    nb_buf_free(&p->save);
+    nb_buf_free(&p->enc);
     nb_notify_scratch_free(&p->plan);
     free(p->heap.v);
     free(p->held.v);

@@ -161,6 +161,8 @@ struct nb__pipeline_s {
     /* The ledgers states are decoded into, one after another (no allocation per event):
      * led for the child an event is for, led_from for a merge's other history. */
     nb_ledger_t *led, *led_from;
+    nb_buf_t save; /* a child's state is encoded into it (nb__child_save) */
+    nb_buf_t enc;  /* a notification or an audit record is (nb__publish, nb__audit) */
     nb_policy_result_t *res;
     nb_validate_opts_t vopts;
     nb__prov_t *prov;
