@@ -119,8 +119,12 @@ static void nb__entry_remove(nb__store_t *s, nb__entry_t *e)
  * to a new allocation. @returns the entry, or NULL: out of memory, @p e unchanged. */
 static nb__entry_t *nb__entry_set(nb__store_t *s, nb__entry_t *e, const void *val, size_t len)
 {
-    size_t have = malloc_usable_size(e), need = nb__entry_size(len);
-    if (need > have || need < have / 2) {
+    /* A value as long as the one it replaces fits where that one was, with no need to ask
+     * the allocator (an event that changes an appointment's status leaves the length). */
+    size_t need = nb__entry_size(len);
+    bool stays = len == e->len;
+    size_t have = stays ? 0 : malloc_usable_size(e);
+    if (!stays && (need > have || need < have / 2)) {
         bool last = s->last == e;
         g_hash_table_steal(s->tab, e->key);
         nb__entry_t *moved = realloc(e, need);
