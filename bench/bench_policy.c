@@ -239,7 +239,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_policy: %s\n", errstr);
         return 1;
     }
-    size_t bytes = 0, usable = 0, n_appts = 0, n_ids = 0, id_chars = 0;
+    size_t bytes = 0, usable = 0, n_appts = 0, n_ids = 0, id_chars = 0, n_facts = 0, n_raised = 0,
+           encoded = 0;
+    nb_buf_t enc = {0};
     int64_t horizon = nb_policy_horizon(pol, now);
     for (size_t i = 0; i < p.cap; i++) {
         if (!p.leds[i])
@@ -254,6 +256,12 @@ int main(int argc, char **argv)
         f = nb_ledger_facts(p.leds[i], &nf);
         r = nb_ledger_raised(p.leds[i], &nr);
         n_appts += n;
+        n_facts += nf;
+        n_raised += nr;
+        /* As the daemon keeps it between events: the changelog encoding (nb_ledger_encode). */
+        enc.len = 0;
+        if (nb_ledger_encode(p.leds[i], &enc) == NB_ERR_OK)
+            encoded += enc.len;
         for (size_t k = 0; k < n; k++) {
             char sid[NB_ID_MAX + 1];
             if (nb_ledger_source_id(p.leds[i], &a[k], sid)) {
@@ -268,10 +276,13 @@ int main(int argc, char **argv)
     printf("{\"bench\":\"ledger_memory\",\"children\":%zu,\"events\":%zu,"
            "\"appointments_kept\":%zu,\"bytes_per_child\":%.1f,\"malloc_bytes_per_child\":%.1f,"
            "\"source_ids_kept\":%zu,\"source_id_mean_length\":%.1f,"
+           "\"facts_kept\":%zu,\"raised_kept\":%zu,\"encoded_bytes_per_child\":%.1f,"
            "\"dictionary_bytes\":%zu,\"dictionary_strings\":%zu,\"goal\":256}\n",
-           p.n, p.events, n_appts, (double)bytes / (double)p.n, (double)usable / (double)p.n,
-           n_ids, n_ids ? (double)id_chars / (double)n_ids : 0.0,
-           nb_ledger_dict_memory(p.dict), nb_ledger_dict_size(p.dict));
+           p.n, p.events, n_appts, (double)bytes / (double)p.n, (double)usable / (double)p.n, n_ids,
+           n_ids ? (double)id_chars / (double)n_ids : 0.0, n_facts, n_raised,
+           (double)encoded / (double)p.n, nb_ledger_dict_memory(p.dict),
+           nb_ledger_dict_size(p.dict));
+    nb_buf_free(&enc);
     for (size_t i = 0; i < p.cap; i++)
         nb_ledger_destroy(p.leds[i]);
     free(p.leds);
