@@ -8,10 +8,11 @@
  * (docs/benchmarks.md). The entry the last lookup found is remembered: the put that follows a
  * get of the same key (every event: load the child, save it) needs no second lookup.
  *
- * Each entry is one allocation: the key, the batch mark, the timer and the value after them
- * (a value of its own cost a pointer, a second allocation and its rounding: about 40 bytes a
- * child of the ~260 a child cost, docs/benchmarks.md). A value that outgrows what the allocator
- * gave the entry moves it: the table's pointer is taken out and put back.
+ * Each entry is one allocation: the key, the batch mark, the timer and the value after them (a
+ * value of its own cost a pointer, a length and a second allocation with its own rounding:
+ * docs/benchmarks.md, "Memory per child"). A value that outgrows what the allocator gave the
+ * entry, or shrinks below half of it, moves the entry: the table's pointer is taken out and
+ * put back.
  */
 #include "stream/internal.h"
 
