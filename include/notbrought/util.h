@@ -45,6 +45,13 @@ void nb_buf_add(nb_buf_t *buf, const void *data, size_t len);
 /** @brief Frees the buffer's memory and zeroes it. */
 void nb_buf_free(nb_buf_t *buf);
 
+/**
+ * @brief Room for one more element in the array @p *arr of @p *cap elements of @p size bytes,
+ *        @p n of them used: doubles it (from @p first elements) when it is full.
+ * @returns NB_ERR_OK, or NB_ERR_NOMEM with the array unchanged.
+ */
+NB_NODISCARD nb_err_t nb_grow(void **arr, size_t *cap, size_t n, size_t size, size_t first);
+
 /* ---- byte order -------------------------------------------------------------------------- */
 /*
  * Fixed-width unsigned integers of 1 to 8 bytes in either byte order. The formats choose:

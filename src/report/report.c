@@ -139,23 +139,9 @@ void nb_report_destroy(nb_report_t *r)
     free(r);
 }
 
-/* Grows an array to hold one more element. @returns 0, or -1 out of memory. */
-static int nb__grow(void **arr, size_t *cap, size_t n, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    size_t c = *cap ? *cap * 2 : 1024;
-    void *p = realloc(*arr, c * size);
-    if (!p)
-        return -1;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 NB_NODISCARD static nb_err_t nb__push_id(uint64_t **arr, size_t *n, size_t *cap, uint64_t id)
 {
-    if (nb__grow((void **)arr, cap, *n, sizeof(**arr)) != 0)
+    if (nb_grow((void **)arr, cap, *n, sizeof(**arr), 1024))
         return NB_ERR_NOMEM;
     (*arr)[(*n)++] = id;
     return NB_ERR_OK;
@@ -196,7 +182,7 @@ NB_NODISCARD static nb_err_t nb__add_appointment(nb_report_t *r, const nb_report
         return NB_ERR_OK;
     }
     if (r->n_appts >= UINT32_MAX - 1 ||
-        nb__grow((void **)&r->appts, &r->cap_appts, r->n_appts, sizeof(*r->appts)) != 0)
+        nb_grow((void **)&r->appts, &r->cap_appts, r->n_appts, sizeof(*r->appts), 1024))
         return NB_ERR_NOMEM;
     r->appts[r->n_appts] = a;
     nb_err_t err = nb__map_put(&r->appt_map, h, (uint32_t)r->n_appts);
@@ -270,7 +256,7 @@ NB_NODISCARD static nb_err_t nb__add_raised(nb_report_t *r, const nb_report_rec_
         return NB_ERR_OK;
     r->groups.counts[gi][NB__G_FIRED]++;
     if (r->n_notifs >= UINT32_MAX - 1 ||
-        nb__grow((void **)&r->notifs, &r->cap_notifs, r->n_notifs, sizeof(*r->notifs)) != 0)
+        nb_grow((void **)&r->notifs, &r->cap_notifs, r->n_notifs, sizeof(*r->notifs), 1024))
         return NB_ERR_NOMEM;
     r->notifs[r->n_notifs] = (nb__notif_t){rec->at, rec->respond_by, NB_TIME_NONE, (uint32_t)gi};
     nb_err_t err = nb__map_put(&r->notif_map, h, (uint32_t)r->n_notifs);

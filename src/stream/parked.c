@@ -47,15 +47,9 @@ void nb__prov_note(nb__pipeline_t *p, int32_t partition, const uint8_t key[NB__K
 /* Inserts an entry (with how long it has been held). */
 void nb__heap_push_e(nb__heap_t *hp, const nb__due_t *e)
 {
-    if (hp->n == hp->cap) {
-        size_t cap = hp->cap ? hp->cap * 2 : 1024;
-        nb__due_t *h = realloc(hp->v, cap * sizeof(*h));
-        if (!h) {
-            hp->lost = true;
-            return;
-        }
-        hp->v = h;
-        hp->cap = cap;
+    if (nb_grow((void **)&hp->v, &hp->cap, hp->n, sizeof(*hp->v), 1024)) {
+        hp->lost = true;
+        return;
     }
     size_t i = hp->n++;
     while (i > 0) {
@@ -129,13 +123,13 @@ static int nb__rebuild_cb(void *opaque, const uint8_t key[NB__KEY_LEN], const ui
     return 0;
 }
 
-/* Drops the stale entries: one entry per timer again, on the heap it belongs to. Walks every
- * state of the owned partitions (the timers are kept with them). */
 size_t nb__pipeline_state_bytes(const nb__pipeline_t *p, const nb_stream_t *st)
 {
     return nb__stream_state_bytes(st) + (p->heap.cap + p->held.cap) * sizeof(nb__due_t);
 }
 
+/* Drops the stale entries: one entry per timer again, on the heap it belongs to. Walks every
+ * state of the owned partitions (the timers are kept with them). */
 void nb__heap_rebuild(nb__pipeline_t *p, nb_stream_t *st)
 {
     p->heap.n = 0;
@@ -311,21 +305,6 @@ void nb__pipeline_state_loaded(nb__pipeline_t *p, nb_stream_t *st, int32_t parti
     nb__indexes_note(p, partition, key, val, len);
 }
 
-/* Room for one more element in the array *v of *cap elements of @p size, n used (doubling,
- * from @p first). @returns false when out of memory (the array unchanged). */
-static bool nb__room(void **v, size_t *cap, size_t n, size_t size, size_t first)
-{
-    if (n < *cap)
-        return true;
-    size_t c = *cap ? 2 * *cap : first;
-    void *w = realloc(*v, c * size);
-    if (!w)
-        return false;
-    *v = w;
-    *cap = c;
-    return true;
-}
-
 int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], const uint8_t *val,
                               size_t len, nb__timer_slot_t *timer)
 {
@@ -333,7 +312,7 @@ int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], cons
     timer->due = nb__state_due(val, len);
     timer->esc = NB_TIME_NONE;
     if (timer->due != NB_TIME_NONE) {
-        if (!nb__room((void **)&r->timers, &r->cap_timers, r->n_timers, sizeof(*r->timers), 1024)) {
+        if (nb_grow((void **)&r->timers, &r->cap_timers, r->n_timers, sizeof(*r->timers), 1024)) {
             r->lost = true;
             return 1;
         }
@@ -341,7 +320,7 @@ int nb__pipeline_restore_scan(void *opaque, const uint8_t key[NB__KEY_LEN], cons
         memcpy(r->timers[r->n_timers++].key, key, NB__KEY_LEN);
     }
     if (len >= 5 && (NB__IS_PARKED(val[4]) || val[4] == NB__STATE_PREG)) {
-        if (!nb__room((void **)&r->keys, &r->cap_keys, r->n_keys, sizeof(*r->keys), 64)) {
+        if (nb_grow((void **)&r->keys, &r->cap_keys, r->n_keys, sizeof(*r->keys), 64)) {
             r->lost = true;
             return 1;
         }

@@ -102,14 +102,8 @@ nb_err_t nb__state_put(nb_stream_t *st, int32_t partition, const uint8_t key[NB_
     if (err)
         return err;
     nb__undo_log_t *log = &st->batch.undo;
-    if (log->n == log->cap) {
-        size_t cap = log->cap ? 2 * log->cap : 1024;
-        nb__undo_t *v = realloc(log->v, cap * sizeof(*v));
-        if (!v)
-            return NB_ERR_NOMEM;
-        log->v = v;
-        log->cap = cap;
-    }
+    if (nb_grow((void **)&log->v, &log->cap, log->n, sizeof(*log->v), 1024))
+        return NB_ERR_NOMEM;
     uint8_t *old = NULL;
     size_t old_len = 0;
     bool existed = false, marked = false;
@@ -278,14 +272,9 @@ NB_NODISCARD static nb_err_t nb__pending_add(nb_stream_t *st, const char *topic,
                                              const void *key, size_t key_len, const void *value,
                                              size_t value_len, rd_kafka_headers_t *hdrs)
 {
-    if (st->batch.n_pending == st->batch.cap_pending) {
-        size_t cap = st->batch.cap_pending ? st->batch.cap_pending * 2 : 1024;
-        nb__pending_t *v = realloc(st->batch.pending, cap * sizeof(*v));
-        if (!v)
-            goto nomem;
-        st->batch.pending = v;
-        st->batch.cap_pending = cap;
-    }
+    if (nb_grow((void **)&st->batch.pending, &st->batch.cap_pending, st->batch.n_pending,
+                sizeof(*st->batch.pending), 1024))
+        goto nomem;
     nb__pending_t *e = &st->batch.pending[st->batch.n_pending];
     e->topic = topic;
     e->partition = partition;

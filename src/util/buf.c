@@ -42,6 +42,21 @@ void nb_buf_add(nb_buf_t *buf, const void *data, size_t len)
     NB_IGNORE(nb_buf_append(buf, data, len));
 }
 
+nb_err_t nb_grow(void **arr, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return NB_ERR_OK;
+    size_t c = *cap ? 2 * *cap : first;
+    if (c < *cap || (size && c > SIZE_MAX / size))
+        return NB_ERR_NOMEM;
+    void *v = realloc(*arr, c * size);
+    if (!v)
+        return NB_ERR_NOMEM;
+    *arr = v;
+    *cap = c;
+    return NB_ERR_OK;
+}
+
 void nb_buf_free(nb_buf_t *buf)
 {
     free(buf->data);

@@ -84,6 +84,34 @@ static void test_buf_grows(void **state)
 }
 
 /* Known bytes in both orders, for every width, and each width's round trip. */
+/* nb_grow: room for one more, doubling from the first size; the elements kept; the array
+ * untouched when the size would overflow. */
+static void test_grow_doubles_and_keeps(void **state)
+{
+    (void)state;
+    uint32_t *v = NULL;
+    size_t cap = 0, n = 0;
+    for (uint32_t i = 0; i < 100; i++) {
+        assert_int_equal(nb_grow((void **)&v, &cap, n, sizeof(*v), 4), NB_ERR_OK);
+        assert_true(cap > n);
+        v[n++] = i;
+    }
+    assert_int_equal(cap, 128); /* 4, 8, ..., 128 */
+    for (uint32_t i = 0; i < 100; i++)
+        assert_int_equal(v[i], i);
+    /* Not full: nothing changes. */
+    uint32_t *before = v;
+    assert_int_equal(nb_grow((void **)&v, &cap, 5, sizeof(*v), 4), NB_ERR_OK);
+    assert_ptr_equal(v, before);
+    assert_int_equal(cap, 128);
+    /* A size that would overflow: refused, the array as it was. */
+    size_t big = SIZE_MAX / 2 + 1;
+    assert_int_equal(nb_grow((void **)&v, &big, big, sizeof(*v), 4), NB_ERR_NOMEM);
+    assert_ptr_equal(v, before);
+    assert_int_equal(big, SIZE_MAX / 2 + 1);
+    free(v);
+}
+
 static void test_byte_order_known_values(void **state)
 {
     (void)state;
@@ -349,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_remembers_its_first_error),
+        cmocka_unit_test(test_grow_doubles_and_keeps),
         cmocka_unit_test(test_buf_sticky_writes_keep_the_error),
         cmocka_unit_test(test_buf_grows),
         cmocka_unit_test(test_byte_order_known_values),
